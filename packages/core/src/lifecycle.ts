@@ -1,0 +1,43 @@
+// A block's proving lifecycle as a state machine: allowed transitions only.
+import { DomainError } from "./errors.ts";
+
+export const stages = [
+  "auction_open",
+  "committed",
+  "proving",
+  "proven",
+  "paid",
+  "unclaimed",
+  "deadline_missed",
+  "open_proving",
+] as const;
+
+export type Stage = (typeof stages)[number];
+
+export const transitions: Readonly<Record<Stage, readonly Stage[]>> = {
+  auction_open: ["committed", "unclaimed"],
+  committed: ["proving"],
+  proving: ["proven", "deadline_missed"],
+  proven: ["paid"],
+  paid: [],
+  unclaimed: ["open_proving"],
+  deadline_missed: ["open_proving"],
+  open_proving: ["proven"],
+};
+
+export function canTransition(from: Stage, to: Stage): boolean {
+  return transitions[from].includes(to);
+}
+
+export type StageTimes = Partial<Record<Stage, number>>;
+
+/** Returns the new stage timestamps, or throws when the transition is not allowed. */
+export function advanceStage(from: Stage, to: Stage, times: StageTimes, atMs: number): StageTimes {
+  if (!canTransition(from, to)) {
+    throw new DomainError("VALIDATION_FAILED", `a block cannot move from ${from} to ${to}`);
+  }
+  return { ...times, [to]: atMs };
+}
+
+export const isProvingStage = (stage: Stage): boolean =>
+  stage === "proving" || stage === "open_proving";

@@ -1,0 +1,115 @@
+// Opens the database: Postgres when a URL is given, otherwise an embedded PGlite data directory.
+// Migrations are applied from the same files in both cases before the client is handed out.
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import { PrismaClient } from "./generated/client.ts";
+import { applyMigrations, type SqlRunner } from "./migrate.ts";
+
+export type Prisma = PrismaClient;
+
+export interface DatabaseOptions {
+  /** Postgres connection string; when absent the embedded PGlite default is used. */
+  databaseUrl?: string | undefined;
+  /** PGlite data directory root (PGlite lives in `<dataDir>/pglite`). */
+  dataDir?: string | undefined;
+  /** Postgres schema to use (created if missing). Default: `schema` URL parameter, else public. */
+  schema?: string | undefined;
+  /** Pool size for Postgres. */
+  poolSize?: number;
+}
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: "postgres" | "pglite";
+  schema: string;
+  /** Plain SQL access for health checks and schema management. */
+  sql: SqlRunner;
+  close(): Promise<void>;
+}
+
+const schemaName = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function schemaFromUrl(url: string): { url: string; schema?: string } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema") ?? undefined;
+  parsed.searchParams.delete("schema");
+  return { url: parsed.toString(), ...(schema ? { schema } : {}) };
+}
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
+  return openPglite(options.dataDir ?? ".prover-boost");
+}
+
+async function openPostgres(databaseUrl: string, options: DatabaseOptions): Promise<Database> {
+  const { url, schema: urlSchema } = schemaFromUrl(databaseUrl);
+  const schema = options.schema ?? urlSchema ?? "public";
+  if (!schemaName.test(schema)) throw new Error(`invalid Postgres schema name: ${schema}`);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    options: `-c search_path="${schema}"`,
+  });
+  pool.on("error", () => {});
+  const sql: SqlRunner = {
+    async exec(text) {
+      await pool.query(text);
+    },
+    async query<T>(text: string, params?: unknown[]) {
+      return (await pool.query(text, params)).rows as T[];
+    },
+  };
+  const client = await pool.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+    await applyMigrations({
+      exec: async (text) => void (await client.query(text)),
+      query: async <T>(text: string, params?: unknown[]) =>
+        (await client.query(text, params)).rows as T[],
+    });
+  } finally {
+    client.release();
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+  return {
+    prisma,
+    kind: "postgres",
+    schema,
+    sql,
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  const dir = path.resolve(dataDir, "pglite");
+  await mkdir(dir, { recursive: true });
+  const lite = new PGlite(dir);
+  await lite.waitReady;
+  const sql: SqlRunner = {
+    async exec(text) {
+      await lite.exec(text);
+    },
+    async query<T>(text: string, params?: unknown[]) {
+      return (await lite.query<T>(text, params)).rows;
+    },
+  };
+  await applyMigrations(sql);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  return {
+    prisma,
+    kind: "pglite",
+    schema: "public",
+    sql,
+    async close() {
+      await prisma.$disconnect();
+      await lite.close();
+    },
+  };
+}

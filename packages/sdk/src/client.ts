@@ -1,0 +1,155 @@
+// Typed HTTP client for the relay API v1.
+import type {
+  AuctionJson,
+  AuctionView,
+  BlockView,
+  ErrorBody,
+  LeasedJob,
+  Page,
+  ProverView,
+  RelayInfo,
+  QuoteJson,
+  TreeNodeView,
+  WorkerLoginJson,
+} from "./wire.ts";
+
+/** An error answer of the relay, in the contract's error shape. */
+export class RelayError extends Error {
+  override readonly name = "RelayError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly requestId?: string,
+  ) {
+    super(`${status} ${code}: ${message}`);
+  }
+}
+
+export interface RelayClientOptions {
+  baseUrl: string;
+  /** Worker session token (Bearer) for the job endpoints. */
+  token?: string;
+  /** Admin token (Bearer) for admin endpoints. */
+  adminToken?: string;
+  /** Per-request timeout, ms; long polls add their waitMs to it. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+export class RelayClient {
+  private readonly base: string;
+  constructor(private readonly options: RelayClientOptions) {
+    this.base = options.baseUrl.replace(/\/+$/, "");
+  }
+
+  withToken(token: string): RelayClient {
+    return new RelayClient({ ...this.options, token });
+  }
+
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { bearer?: string | undefined; extraTimeoutMs?: number } = {},
+  ): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = {};
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
+    const res = await (this.options.fetch ?? fetch)(`${this.base}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      signal: AbortSignal.timeout((this.options.timeoutMs ?? 15_000) + (opts.extraTimeoutMs ?? 0)),
+    });
+    const text = await res.text();
+    const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
+    if (res.status >= 400) {
+      const err = (parsed as ErrorBody | undefined)?.error;
+      throw new RelayError(res.status, err?.code ?? "UNKNOWN", err?.message ?? text, err?.requestId);
+    }
+    return { status: res.status, body: parsed as T };
+  }
+
+  async info() {
+    return (await this.request<RelayInfo>("GET", "/v1/info")).body;
+  }
+
+  // Sequencer
+  async openAuction(auction: AuctionJson, txs: string[], signature: string) {
+    return (await this.request<{ auction: AuctionView; status: string }>("POST", "/v1/auctions", {
+      auction,
+      txs,
+      signature,
+    })).body;
+  }
+  async getAuction(blockNumber: number) {
+    return (await this.request<AuctionView>("GET", `/v1/auctions/${blockNumber}`)).body;
+  }
+
+  // Prover operator
+  async submitBid(quote: QuoteJson, signature: string) {
+    return (await this.request<{ bidId: string; status: string }>("POST", "/v1/bids", { quote, signature })).body;
+  }
+  async cancelBid(blockNumber: number, prover: string, issuedAt: number, signature: string) {
+    return (await this.request<{ bidId: string; status: string }>(
+      "DELETE",
+      `/v1/bids/${blockNumber}/${prover}`,
+      { issuedAt, signature },
+    )).body;
+  }
+  async getProver(address: string) {
+    return (await this.request<ProverView>("GET", `/v1/provers/${address}`)).body;
+  }
+  async deposit(prover: string, amount: bigint) {
+    return (await this.request<ProverView>("POST", "/v1/admin/deposits", { prover, amount: amount.toString() }, {
+      bearer: this.options.adminToken,
+    })).body;
+  }
+
+  // Workers
+  async createSession(login: WorkerLoginJson, signature: string) {
+    return (await this.request<{ token: string; expiresAt: number; sessionId: string }>(
+      "POST",
+      "/v1/workers/sessions",
+      { login, signature },
+    )).body;
+  }
+  /** Long-polls for a job; null when none came within waitMs. */
+  async lease(waitMs: number): Promise<LeasedJob | null> {
+    const res = await this.request<{ job: LeasedJob }>("POST", "/v1/jobs/lease", { waitMs }, {
+      bearer: this.options.token,
+      extraTimeoutMs: waitMs,
+    });
+    return res.status === 204 ? null : res.body.job;
+  }
+  async heartbeat(jobId: string) {
+    return (await this.request<{ leaseExpiresAt: number }>("POST", `/v1/jobs/${jobId}/heartbeat`, {}, {
+      bearer: this.options.token,
+    })).body;
+  }
+  async submitResult(jobId: string, proof: string) {
+    return (await this.request<{ status: string }>("POST", `/v1/jobs/${jobId}/result`, { proof }, {
+      bearer: this.options.token,
+    })).body;
+  }
+  async failJob(jobId: string, reason: string, retryable: boolean) {
+    return (await this.request<{ status: string }>("POST", `/v1/jobs/${jobId}/fail`, { reason, retryable }, {
+      bearer: this.options.token,
+    })).body;
+  }
+
+  // Public data
+  async getBlock(blockNumber: number) {
+    return (await this.request<BlockView>("GET", `/v1/blocks/${blockNumber}`)).body;
+  }
+  async getTree(blockNumber: number) {
+    return (await this.request<{ nodes: TreeNodeView[] }>("GET", `/v1/blocks/${blockNumber}/tree`)).body;
+  }
+  async listAuctions(query: { status?: string; limit?: number; cursor?: string } = {}) {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+    const suffix = qs.size > 0 ? `?${qs}` : "";
+    return (await this.request<Page<AuctionView>>("GET", `/v1/data/auctions${suffix}`)).body;
+  }
+}

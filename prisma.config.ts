@@ -1,0 +1,23 @@
+// Prisma CLI configuration: the Rust-free ("js") engine with a driver adapter, so every CLI
+// command (generate, migrate diff, migrate deploy) runs without downloading engine binaries.
+// DATABASE_URL selects Postgres; otherwise the embedded PGlite data directory (DATA_DIR).
+import path from "node:path";
+import { defineConfig } from "prisma/config";
+
+export default defineConfig({
+  schema: path.join("prisma", "schema.prisma"),
+  migrations: { path: path.join("prisma", "migrations") },
+  engine: "js",
+  experimental: { adapter: true },
+  async adapter() {
+    const url = process.env.DATABASE_URL;
+    if (url) {
+      const { PrismaPg } = await import("@prisma/adapter-pg");
+      return new PrismaPg({ connectionString: url });
+    }
+    const { PGlite } = await import("@electric-sql/pglite");
+    const { PrismaPGlite } = await import("pglite-prisma-adapter");
+    const dir = path.resolve(process.env.DATA_DIR ?? ".prover-boost", "pglite");
+    return new PrismaPGlite(new PGlite(dir));
+  },
+});
