@@ -2,7 +2,9 @@
 // command (generate, migrate diff, migrate deploy) runs without downloading engine binaries.
 // DATABASE_URL selects Postgres; otherwise the embedded PGlite data directory (DATA_DIR).
 import path from "node:path";
-import { defineConfig } from "prisma/config";
+import { defineConfig, type PrismaConfig } from "prisma/config";
+
+type AdapterFactory = Awaited<ReturnType<NonNullable<Extract<PrismaConfig, { engine: "js" }>["adapter"]>>>;
 
 export default defineConfig({
   schema: path.join("prisma", "schema.prisma"),
@@ -18,6 +20,7 @@ export default defineConfig({
     const { PGlite } = await import("@electric-sql/pglite");
     const { PrismaPGlite } = await import("pglite-prisma-adapter");
     const dir = path.resolve(process.env.DATA_DIR ?? ".prover-boost", "pglite");
-    return new PrismaPGlite(new PGlite(dir));
+    // Typed against its own copy of Prisma's adapter interfaces; same runtime contract.
+    return new PrismaPGlite(new PGlite(dir)) as unknown as AdapterFactory;
   },
 });

@@ -20,7 +20,7 @@ describe("EpochProofQuote typed data", () => {
   it("reproduces Aztec's domain separator", () => {
     expect(
       hashDomain({
-        domain: eip712Domain(aztecDomain),
+        domain: eip712Domain(aztecDomain) as { name: string; version: string },
         types: { EIP712Domain: [{ name: "name", type: "string" }, { name: "version", type: "string" }] },
       }),
     ).toBe("0xa5a70ffb22bda94bb24c78bd9ec602157f08294910e13b891f0f17910c9ebe1f");

@@ -101,7 +101,10 @@ async function openPglite(dataDir: string): Promise<Database> {
     },
   };
   await applyMigrations(sql);
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  // pglite-prisma-adapter is typed against its own copy of Prisma's adapter interfaces; the
+  // runtime contract is the same (checked by the integration tests on PGlite).
+  const adapter = new PrismaPGlite(lite) as unknown as PrismaPg;
+  const prisma = new PrismaClient({ adapter });
   return {
     prisma,
     kind: "pglite",

@@ -1,4 +1,16 @@
 export { type Database, type DatabaseOptions, openDatabase, type Prisma } from "./database.ts";
+export type {
+  AccountBalance,
+  Auction,
+  Bid,
+  Block,
+  LedgerEntry,
+  Payout,
+  Penalty,
+  ProofJob,
+  Prover,
+  WorkerSession,
+} from "./generated/client.ts";
 export { Prisma as PrismaNamespace } from "./generated/client.ts";
-export type * from "./generated/models.ts";
+export * from "./ledger.ts";
 export { applyMigrations, defaultMigrationsDir, type SqlRunner } from "./migrate.ts";

@@ -60,6 +60,14 @@ CREATE TABLE "LedgerEntry" (
 );
 
 -- CreateTable
+CREATE TABLE "AccountBalance" (
+    "account" TEXT NOT NULL,
+    "balance" DECIMAL(78,0) NOT NULL,
+
+    CONSTRAINT "AccountBalance_pkey" PRIMARY KEY ("account")
+);
+
+-- CreateTable
 CREATE TABLE "Block" (
     "number" INTEGER NOT NULL,
     "stage" TEXT NOT NULL,

@@ -1,0 +1,40 @@
+// The aggregator loop: close due auctions, fan trees out, enforce deadlines, pay proven blocks.
+// Every step is idempotent and guarded by stage compare-and-set, so ticks may overlap restarts.
+import type { AggregatorContext } from "./context.ts";
+import { closeDueAuctions } from "./close-auctions.ts";
+import { enforceDeadlines } from "./deadlines.ts";
+import { fanOutClosedBlocks } from "./fan-out.ts";
+import { payProvenBlocks } from "./payouts.ts";
+
+export class Aggregator {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(readonly ctx: AggregatorContext) {}
+
+  /** One pass over every duty. */
+  async tick(): Promise<void> {
+    await closeDueAuctions(this.ctx);
+    await fanOutClosedBlocks(this.ctx);
+    await enforceDeadlines(this.ctx);
+    await payProvenBlocks(this.ctx);
+  }
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      this.running = this.tick().catch((err) => this.ctx.log.error({ err }, "aggregator tick failed"));
+      await this.running;
+      this.running = null;
+      if (!this.stopped) this.timer = setTimeout(loop, this.ctx.env.AGGREGATOR_TICK_MS);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+}

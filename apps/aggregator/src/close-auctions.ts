@@ -1,0 +1,65 @@
+// Closing auctions whose bidding time has come: pick the winner by the core rules, turn its
+// reservation into a locked bond, release every other reservation, all in one transaction.
+import { settleAuction } from "@prover-boost/core";
+import { accounts, applyMovement } from "@prover-boost/db";
+import type { AggregatorContext } from "./context.ts";
+import { moveStage } from "./stage.ts";
+
+export async function closeDueAuctions(ctx: AggregatorContext): Promise<number> {
+  const now = ctx.now();
+  const due = await ctx.prisma.auction.findMany({
+    where: { status: "open", biddingClosesAt: { lte: BigInt(now) } },
+    select: { blockNumber: true },
+    orderBy: { biddingClosesAt: "asc" },
+    take: 50,
+  });
+  for (const { blockNumber } of due) await closeAuction(ctx, blockNumber, now);
+  return due.length;
+}
+
+export async function closeAuction(ctx: AggregatorContext, blockNumber: number, now: number) {
+  await ctx.prisma.$transaction(async (tx) => {
+    // The exclusive row lock waits for in-flight bids (they hold FOR SHARE) and stops new ones.
+    const locked = await tx.$queryRaw<{ status: string }[]>`
+      SELECT status FROM "Auction" WHERE "blockNumber" = ${blockNumber} FOR UPDATE`;
+    if (locked[0]?.status !== "open") return;
+    const auction = await tx.auction.findUniqueOrThrow({ where: { blockNumber } });
+    const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
+    const outcome = settleAuction(
+      bids.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
+      ctx.env.AUCTION_PRICING,
+      auction.maxFeeBps,
+    );
+    for (const bid of bids) {
+      const bond = BigInt(bid.bondAmount.toFixed());
+      const won = bid.id === outcome.winner?.id;
+      await tx.bid.update({ where: { id: bid.id }, data: { status: won ? "won" : "lost" } });
+      await applyMovement(tx, {
+        kind: won ? "lock" : "release",
+        legs: [
+          { account: accounts.reserved(bid.prover), amount: -bond },
+          { account: won ? accounts.locked(bid.prover) : accounts.available(bid.prover), amount: bond },
+        ],
+        blockNumber,
+        ref: bid.id,
+        nowMs: now,
+      });
+    }
+    const winner = outcome.winner;
+    await tx.auction.update({
+      where: { blockNumber },
+      data: {
+        status: winner ? "committed" : "unclaimed",
+        winnerBidId: winner?.id ?? null,
+        settlementFeeBps: outcome.settlementFeeBps,
+        closedAt: BigInt(now),
+      },
+    });
+    await moveStage(tx, blockNumber, "auction_open", winner ? "committed" : "unclaimed", now, {
+      winner: winner?.prover ?? null,
+      feeBps: outcome.settlementFeeBps ?? auction.maxFeeBps,
+      bondAmount: winner ? winner.bondAmount.toString() : null,
+    });
+  });
+  ctx.log.info({ blockNumber }, "auction closed");
+}

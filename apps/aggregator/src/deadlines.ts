@@ -1,0 +1,50 @@
+// Proof deadlines: a committed block whose root proof is not in by proofDeadline is
+// deadline_missed, the winner's bond is slashed (SLASH_TO_SEQUENCER_BPS to the sequencer, the
+// rest burned) and the block goes to open proving, keeping every proof already accepted.
+import { accounts, applyMovement } from "@prover-boost/db";
+import type { AggregatorContext } from "./context.ts";
+import { moveStage } from "./stage.ts";
+
+export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> {
+  const now = ctx.now();
+  const late = await ctx.prisma.block.findMany({
+    where: { stage: "proving", auction: { proofDeadline: { lte: BigInt(now) } } },
+    select: { number: true },
+    take: 20,
+  });
+  for (const { number } of late) {
+    await ctx.prisma.$transaction(async (tx) => {
+      const block = await tx.block.findUniqueOrThrow({ where: { number }, include: { auction: true } });
+      if (!(await moveStage(tx, number, "proving", "deadline_missed", now))) return;
+      if (block.winner && block.bondAmount) {
+        const bond = BigInt(block.bondAmount.toFixed());
+        const toSequencer = (bond * BigInt(ctx.env.SLASH_TO_SEQUENCER_BPS)) / 10_000n;
+        await applyMovement(tx, {
+          kind: "slash",
+          legs: [
+            { account: accounts.locked(block.winner), amount: -bond },
+            { account: accounts.earnings(block.auction.sequencer), amount: toSequencer },
+            { account: accounts.burn, amount: bond - toSequencer },
+          ],
+          blockNumber: number,
+          ref: block.winner,
+          nowMs: now,
+        });
+        await tx.penalty.create({
+          data: {
+            id: `${number}:slash`,
+            blockNumber: number,
+            operator: block.winner,
+            kind: "slash",
+            amount: bond.toString(),
+            createdAt: BigInt(now),
+          },
+        });
+      }
+      await moveStage(tx, number, "deadline_missed", "open_proving", now);
+    });
+    await ctx.fabric.announce();
+    ctx.log.warn({ blockNumber: number }, "proof deadline missed: bond slashed, block in open proving");
+  }
+  return late.length;
+}

@@ -1,0 +1,49 @@
+// Fanning a closed auction's block out as its proof tree: one ProofJob row per node (history,
+// proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
+// repaired by the next tick; the stage moves only after both.
+import { planTree, type PlannedNode } from "@prover-boost/core";
+import { jobId } from "@prover-boost/queue";
+import type { AggregatorContext } from "./context.ts";
+import { moveStage } from "./stage.ts";
+
+/** Nearer the root first: a node's BullMQ priority is its level + 1 (1 = most urgent). */
+export const nodePriority = (node: PlannedNode): number => node.level + 1;
+
+export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number> {
+  const blocks = await ctx.prisma.block.findMany({
+    where: { stage: { in: ["committed", "unclaimed"] } },
+    include: { auction: { select: { txs: true, txCount: true } } },
+    take: 20,
+  });
+  for (const block of blocks) {
+    const plan = planTree(block.auction.txCount);
+    const txs = block.auction.txs;
+    const idOf = (key: string) => {
+      const [level, index] = key.split(":").map(Number);
+      return jobId(block.number, level!, index!);
+    };
+    await ctx.prisma.proofJob.createMany({
+      data: plan.nodes.map((n) => ({
+        id: jobId(block.number, n.level, n.index),
+        blockNumber: block.number,
+        type: n.type,
+        level: n.level,
+        index: n.index,
+        parentId: n.parent ? idOf(n.parent) : null,
+        childIds: n.children.map(idOf),
+        inputs: n.txIndex !== undefined ? [txs[n.txIndex]!] : [],
+      })),
+      skipDuplicates: true,
+    });
+    await ctx.fabric.addTree(block.number, plan, nodePriority);
+    const now = ctx.now();
+    await ctx.prisma.$transaction(async (tx) => {
+      await tx.block.update({ where: { number: block.number }, data: { jobsTotal: plan.nodes.length } });
+      const to = block.stage === "committed" ? "proving" : "open_proving";
+      await moveStage(tx, block.number, block.stage as "committed" | "unclaimed", to, now);
+    });
+    await ctx.fabric.announce();
+    ctx.log.info({ blockNumber: block.number, jobs: plan.nodes.length }, "proof tree fanned out");
+  }
+  return blocks.length;
+}

@@ -1,0 +1,52 @@
+// The relay as a Fastify plugin-built app: validation with zod, one error shape, OpenAPI at /docs.
+import { randomUUID } from "node:crypto";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import type { RelayContext } from "./context.ts";
+import { installErrorHandling } from "./errors.ts";
+import { registerAdminRoutes } from "./routes/admin.ts";
+import { registerAuctionRoutes } from "./routes/auctions.ts";
+import { registerBidRoutes } from "./routes/bids.ts";
+import { registerHealthRoutes } from "./routes/health.ts";
+import { registerPublicRoutes } from "./routes/public.ts";
+import { registerWorkerRoutes } from "./routes/workers.ts";
+
+export interface AppOptions {
+  logger?: FastifyBaseLogger | boolean;
+}
+
+export async function buildApp(ctx: RelayContext, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(typeof options.logger === "object" ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
+    bodyLimit: ctx.env.BODY_LIMIT_BYTES,
+    genReqId: () => randomUUID(),
+    requestTimeout: 60_000,
+  }) as unknown as FastifyInstance;
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app);
+  app.addHook("onSend", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: "prover-boost relay API",
+        version: "1.0.0",
+        description:
+          "Proving auctions, bids, the worker gateway and public market data. Amounts are decimal strings of wei.",
+      },
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  registerHealthRoutes(app, ctx);
+  registerAuctionRoutes(app, ctx);
+  registerBidRoutes(app, ctx);
+  registerWorkerRoutes(app, ctx);
+  registerPublicRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
+  return app;
+}

@@ -1,0 +1,18 @@
+// Everything a route handler may use, built once at start-up and passed down.
+import type { RelayEnv } from "@prover-boost/config";
+import type { DomainConfig, SlotClock } from "@prover-boost/core";
+import type { Database, Prisma } from "@prover-boost/db";
+import type { LeaseBook, ProofFabric } from "@prover-boost/queue";
+import type { BlockRegistry } from "./services/registry.ts";
+
+export interface RelayContext {
+  env: RelayEnv;
+  db: Database;
+  prisma: Prisma;
+  fabric: ProofFabric;
+  leases: LeaseBook;
+  registry: BlockRegistry;
+  domain: DomainConfig;
+  clock: SlotClock;
+  now: () => number;
+}

@@ -1,0 +1,57 @@
+// Wiring: open the database and the fabric, build the context and the app. Used by server.ts
+// (a real deployment), the devnet (in-process) and the integration tests.
+import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
+import { type Database, openDatabase } from "@prover-boost/db";
+import { LeaseBook, ProofFabric } from "@prover-boost/queue";
+import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { buildApp } from "./app.ts";
+import type { RelayContext } from "./context.ts";
+import { onLeaseLapsed } from "./services/gateway.ts";
+import { BlockRegistry } from "./services/registry.ts";
+
+export interface Relay {
+  app: FastifyInstance;
+  ctx: RelayContext;
+  close(): Promise<void>;
+}
+
+export interface RelayDeps {
+  /** Reuse an open database (the devnet shares one PGlite between services). */
+  db?: Database;
+  /** Postgres schema override (tests). */
+  schema?: string;
+  logger?: FastifyBaseLogger | boolean;
+  now?: () => number;
+}
+
+export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<Relay> {
+  const ownDb = !deps.db;
+  const db =
+    deps.db ?? (await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, schema: deps.schema }));
+  const fabric = await ProofFabric.open({ redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, leaseMs: env.LEASE_MS });
+  const ctx: RelayContext = {
+    env,
+    db,
+    prisma: db.prisma,
+    fabric,
+    leases: new LeaseBook(fabric.redis, `${env.REDIS_PREFIX}:pb`),
+    registry: new BlockRegistry(db.prisma),
+    domain: domainFromEnv(env),
+    clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
+    now: deps.now ?? Date.now,
+  };
+  fabric.events.on("stalled", (jobId: string) => {
+    onLeaseLapsed(ctx, jobId).catch((err) => app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"));
+  });
+  const app = await buildApp(ctx, { logger: deps.logger ?? false });
+  await app.ready();
+  return {
+    app,
+    ctx,
+    async close() {
+      await app.close();
+      await fabric.close();
+      if (ownDb) await db.close();
+    },
+  };
+}

@@ -1,0 +1,55 @@
+// Admin calls (ledger mode): crediting collateral. Authenticated by ADMIN_TOKEN.
+import { timingSafeEqual } from "node:crypto";
+import { DomainError } from "@prover-boost/core";
+import { accounts, applyMovement } from "@prover-boost/db";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { RelayContext } from "../context.ts";
+import { address, uintString } from "../schemas.ts";
+
+function requireAdmin(ctx: RelayContext, req: FastifyRequest) {
+  const expected = ctx.env.ADMIN_TOKEN;
+  if (!expected) throw new DomainError("SIGNER_NOT_ALLOWED", "admin calls are disabled (no ADMIN_TOKEN)");
+  const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
+  const given = Buffer.from(m?.[1] ?? "");
+  const want = Buffer.from(expected);
+  if (given.length !== want.length || !timingSafeEqual(given, want)) {
+    throw new DomainError("UNAUTHORIZED", "send Authorization: Bearer <ADMIN_TOKEN>");
+  }
+}
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.post(
+    "/v1/admin/deposits",
+    {
+      schema: {
+        tags: ["admin"],
+        summary: "Credit a prover's collateral (ledger mode)",
+        body: z.object({ prover: address, amount: uintString.refine((v) => v > 0n, "must be positive") }),
+      },
+    },
+    async (req, reply) => {
+      requireAdmin(ctx, req);
+      const { prover, amount } = req.body;
+      const now = ctx.now();
+      await ctx.prisma.$transaction(async (tx) => {
+        await tx.prover.upsert({
+          where: { address: prover },
+          create: { address: prover, createdAt: BigInt(now) },
+          update: {},
+        });
+        await applyMovement(tx, {
+          kind: "deposit",
+          legs: [
+            { account: accounts.deposits, amount: -amount },
+            { account: accounts.available(prover), amount },
+          ],
+          nowMs: now,
+        });
+      });
+      return reply.status(201).send({ prover, amount: amount.toString(), status: "credited" });
+    },
+  );
+}

@@ -1,0 +1,115 @@
+// Public data: blocks, trees, provers, auction listings, relay info.
+import { activeSignatureBackend } from "@prover-boost/core";
+import { collateralOf } from "@prover-boost/db";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { RelayContext } from "../context.ts";
+import { address, blockParam } from "../schemas.ts";
+import { auctionView } from "../services/auctions.ts";
+import { getBlockView, getTreeView } from "../services/blocks.ts";
+
+const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z
+    .string()
+    .regex(/^\d{1,10}$/, "cursor comes from nextCursor of the previous page")
+    .optional(),
+});
+
+export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get("/v1/info", { schema: { tags: ["public"], summary: "Signing domain, slot clock, pricing" } }, async () => ({
+    domain: {
+      name: ctx.domain.name,
+      version: ctx.domain.version,
+      ...(ctx.domain.chainId !== undefined ? { chainId: Number(ctx.domain.chainId) } : {}),
+      ...(ctx.domain.verifyingContract ? { verifyingContract: ctx.domain.verifyingContract } : {}),
+    },
+    slotDurationMs: ctx.clock.slotDurationMs,
+    genesisTimeMs: ctx.clock.genesisTimeMs,
+    pricing: ctx.env.AUCTION_PRICING,
+    leaseMs: ctx.env.LEASE_MS,
+    signatureBackend: activeSignatureBackend(),
+  }));
+  r.get(
+    "/v1/blocks/:blockNumber",
+    { schema: { tags: ["public"], summary: "A block's stage, tree progress and payouts", params: blockParam } },
+    async (req) => getBlockView(ctx, req.params.blockNumber),
+  );
+  r.get(
+    "/v1/blocks/:blockNumber/tree",
+    { schema: { tags: ["public"], summary: "A block's proof tree", params: blockParam } },
+    async (req) => getTreeView(ctx, req.params.blockNumber),
+  );
+  r.get(
+    "/v1/provers/:address",
+    { schema: { tags: ["public"], summary: "A prover's collateral and record", params: z.object({ address }) } },
+    async (req) => {
+      const prover = req.params.address;
+      const c = await collateralOf(ctx.prisma, prover);
+      const [blocksWon, proofsDelivered, penalties] = await Promise.all([
+        ctx.prisma.bid.count({ where: { prover, status: "won" } }),
+        ctx.prisma.proofJob.count({ where: { operator: prover, status: "proven" } }),
+        ctx.prisma.penalty.count({ where: { operator: prover } }),
+      ]);
+      return {
+        address: prover,
+        collateral: {
+          deposited: c.deposited.toString(),
+          reserved: c.reserved.toString(),
+          locked: c.locked.toString(),
+          slashed: c.slashed.toString(),
+          available: c.available.toString(),
+        },
+        blocksWon,
+        proofsDelivered,
+        penalties,
+      };
+    },
+  );
+  r.get(
+    "/v1/data/auctions",
+    {
+      schema: {
+        tags: ["data"],
+        summary: "Auctions, newest block first",
+        querystring: pageQuery.extend({
+          status: z.enum(["open", "committed", "unclaimed"]).optional(),
+          sequencer: address.optional(),
+          block: z.coerce.number().int().min(0).optional(),
+        }),
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const rows = await ctx.prisma.auction.findMany({
+        where: {
+          ...(q.status ? { status: q.status } : {}),
+          ...(q.sequencer ? { sequencer: q.sequencer } : {}),
+          ...(q.block !== undefined ? { blockNumber: q.block } : {}),
+          ...(q.cursor ? { blockNumber: { lt: Number(q.cursor) } } : {}),
+        },
+        orderBy: { blockNumber: "desc" },
+        take: q.limit + 1,
+      });
+      const page = rows.slice(0, q.limit);
+      const counts = await ctx.prisma.bid.groupBy({
+        by: ["blockNumber"],
+        where: { blockNumber: { in: page.map((a) => a.blockNumber) }, status: { in: ["active", "won", "lost"] } },
+        _count: { _all: true },
+      });
+      const countOf = new Map(counts.map((c) => [c.blockNumber, c._count._all]));
+      const winners = await ctx.prisma.bid.findMany({
+        where: { id: { in: page.map((a) => a.winnerBidId).filter((x): x is string => x !== null) } },
+      });
+      const winnerOf = new Map(winners.map((w) => [w.id, w]));
+      return {
+        items: page.map((a) =>
+          auctionView(a, countOf.get(a.blockNumber) ?? 0, a.winnerBidId ? (winnerOf.get(a.winnerBidId) ?? null) : null),
+        ),
+        nextCursor: rows.length > q.limit ? String(page[page.length - 1]!.blockNumber) : null,
+      };
+    },
+  );
+}

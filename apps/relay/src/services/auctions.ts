@@ -1,0 +1,138 @@
+// Opening and reading auctions.
+import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
+import { PrismaNamespace } from "@prover-boost/db";
+import type { Auction, Bid } from "@prover-boost/db";
+import type { RelayContext } from "../context.ts";
+
+export interface OpenAuctionInput {
+  auction: {
+    blockNumber: number;
+    slot: number;
+    txCount: number;
+    txsHash: `0x${string}`;
+    blockReward: bigint;
+    minBond: bigint;
+    maxFeeBps: number;
+    biddingClosesAt: number;
+    proofDeadline: number;
+  };
+  txs: `0x${string}`[];
+  signature: string;
+}
+
+export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
+  const a = input.auction;
+  const digest = hashAuction(ctx.domain, {
+    blockNumber: BigInt(a.blockNumber),
+    slot: BigInt(a.slot),
+    txCount: BigInt(a.txCount),
+    txsHash: a.txsHash,
+    blockReward: a.blockReward,
+    minBond: a.minBond,
+    maxFeeBps: a.maxFeeBps,
+    biddingClosesAt: BigInt(a.biddingClosesAt),
+    proofDeadline: BigInt(a.proofDeadline),
+  });
+  const signer = await recoverSigner(digest, input.signature);
+  if (!ctx.env.SEQUENCERS.includes(signer)) {
+    throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);
+  }
+  if (input.txs.length !== a.txCount) {
+    throw new DomainError("TX_COUNT_MISMATCH", `txCount is ${a.txCount} but ${input.txs.length} txs were sent`);
+  }
+  if (txsHash(input.txs) !== a.txsHash.toLowerCase()) {
+    throw new DomainError("TXS_HASH_MISMATCH", "txsHash is not keccak256 of the concatenated txs");
+  }
+  const now = ctx.now();
+  if (a.biddingClosesAt <= now) {
+    throw new DomainError("INVALID_SCHEDULE", "biddingClosesAt must be in the future");
+  }
+  if (a.proofDeadline <= a.biddingClosesAt) {
+    throw new DomainError("INVALID_SCHEDULE", "proofDeadline must come after biddingClosesAt");
+  }
+  try {
+    await ctx.prisma.$transaction([
+      ctx.prisma.auction.create({
+        data: {
+          blockNumber: a.blockNumber,
+          slot: BigInt(a.slot),
+          txCount: a.txCount,
+          txsHash: a.txsHash.toLowerCase(),
+          txs: input.txs,
+          blockReward: a.blockReward.toString(),
+          minBond: a.minBond.toString(),
+          maxFeeBps: a.maxFeeBps,
+          biddingClosesAt: BigInt(a.biddingClosesAt),
+          proofDeadline: BigInt(a.proofDeadline),
+          sequencer: signer,
+          signature: input.signature.toLowerCase(),
+          createdAt: BigInt(now),
+        },
+      }),
+      ctx.prisma.block.create({
+        data: {
+          number: a.blockNumber,
+          stage: "auction_open",
+          stages: { auction_open: now },
+          updatedAt: BigInt(now),
+        },
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof PrismaNamespace.PrismaClientKnownRequestError && err.code === "P2002") {
+      throw new DomainError("AUCTION_EXISTS", `an auction for block ${a.blockNumber} exists`);
+    }
+    throw err;
+  }
+  return getAuctionView(ctx, a.blockNumber);
+}
+
+export function quoteJson(bid: Bid) {
+  return {
+    epochToProve: 0,
+    validUntilSlot: Number(bid.validUntilSlot),
+    bondAmount: bid.bondAmount.toFixed(),
+    prover: bid.prover as `0x${string}`,
+    basisPointFee: bid.basisPointFee,
+  };
+}
+
+export function auctionView(auction: Auction, bidCount: number, winner: Bid | null) {
+  return {
+    blockNumber: auction.blockNumber,
+    slot: Number(auction.slot),
+    txCount: auction.txCount,
+    txsHash: auction.txsHash,
+    blockReward: auction.blockReward.toFixed(),
+    minBond: auction.minBond.toFixed(),
+    maxFeeBps: auction.maxFeeBps,
+    biddingClosesAt: Number(auction.biddingClosesAt),
+    proofDeadline: Number(auction.proofDeadline),
+    sequencer: auction.sequencer,
+    status: auction.status,
+    bidCount,
+    createdAt: Number(auction.createdAt),
+    closedAt: auction.closedAt === null ? null : Number(auction.closedAt),
+    winner: winner
+      ? {
+          bidId: winner.id,
+          quote: { ...quoteJson(winner), epochToProve: auction.blockNumber },
+          signature: winner.signature,
+        }
+      : null,
+    settlementFeeBps: auction.settlementFeeBps,
+  };
+}
+
+/** The auction as the public sees it: bids stay sealed (count only) while it is open. */
+export async function getAuctionView(ctx: RelayContext, blockNumber: number) {
+  const auction = await ctx.prisma.auction.findUnique({ where: { blockNumber } });
+  if (!auction) throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${blockNumber}`);
+  const bidCount = await ctx.prisma.bid.count({
+    where: { blockNumber, status: { in: ["active", "won", "lost"] } },
+  });
+  const winner = auction.winnerBidId
+    ? await ctx.prisma.bid.findUnique({ where: { id: auction.winnerBidId } })
+    : null;
+  return auctionView(auction, bidCount, winner);
+}

@@ -1,0 +1,248 @@
+// The worker gateway: lease (long poll), heartbeat, result, fail. BullMQ's lock is the lease;
+// the LeaseBook records who holds it. Proofs are checked by recomputation before anything is
+// credited, and a result is credited in the same Postgres transaction that completes the job in
+// BullMQ: if the lock was lost meanwhile the transaction rolls back and nothing is credited.
+import { randomBytes, randomUUID } from "node:crypto";
+import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
+import type { WorkerSession } from "@prover-boost/db";
+import { type Lease, LeaseLostError, parseJobId, type QueueKind, queueFor } from "@prover-boost/queue";
+import type { RelayContext } from "../context.ts";
+
+const MAX_POLL_SLICE_MS = 1000;
+
+function kindsOf(types: readonly string[]): QueueKind[] {
+  return [...new Set(types.map((t) => queueFor(t as JobType)))];
+}
+
+export async function leaseJob(ctx: RelayContext, session: WorkerSession, waitMs: number, signal: AbortSignal) {
+  const deadline = ctx.now() + waitMs;
+  const kinds = kindsOf(session.jobTypes);
+  for (;;) {
+    const leased = await tryLeaseOnce(ctx, session, kinds);
+    if (leased) return leased;
+    const left = deadline - ctx.now();
+    if (left <= 0 || signal.aborted) return null;
+    await ctx.fabric.waitForWork(Math.min(left, MAX_POLL_SLICE_MS), signal);
+  }
+}
+
+async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: QueueKind[]) {
+  const now = ctx.now();
+  const placeholder = `slot:${randomUUID()}`;
+  const reserved = await ctx.leases.reserveSlot(session.id, session.capacity, placeholder, now, now + 30_000);
+  if (!reserved) {
+    throw new DomainError("CAPACITY_EXCEEDED", `this worker already holds ${session.capacity} leases`);
+  }
+  try {
+    for (const block of await ctx.registry.eligible(session.operator, now)) {
+      const token = `${session.id}.${randomBytes(8).toString("hex")}`;
+      const taken = await ctx.fabric.take(block.number, kinds, token);
+      if (!taken) continue;
+      const { job, kind } = taken;
+      if (!session.jobTypes.includes(job.data.type)) {
+        // Root kinds share a queue; a worker that did not declare this root type gives it back.
+        await ctx.fabric.release(block.number, kind, job.id!, token);
+        continue;
+      }
+      const leasedAt = ctx.now();
+      const lease: Lease = {
+        jobId: job.id!,
+        queue: kind,
+        sessionId: session.id,
+        operator: session.operator,
+        workerName: session.workerName,
+        token,
+        leasedAt,
+        expiresAt: leasedAt + ctx.env.LEASE_MS,
+      };
+      await ctx.leases.record(lease, placeholder);
+      return await describeLeasedJob(ctx, lease, session);
+    }
+  } catch (err) {
+    await ctx.leases.releaseSlot(session.id, placeholder);
+    throw err;
+  }
+  await ctx.leases.releaseSlot(session.id, placeholder);
+  return null;
+}
+
+async function describeLeasedJob(ctx: RelayContext, lease: Lease, session: WorkerSession) {
+  const row = await ctx.prisma.proofJob.update({
+    where: { id: lease.jobId },
+    data: {
+      status: "leased",
+      operator: session.operator,
+      workerId: session.workerName,
+      attempts: { increment: 1 },
+    },
+  });
+  const children = row.childIds.length
+    ? await ctx.prisma.proofJob.findMany({
+        where: { id: { in: row.childIds } },
+        select: { id: true, proof: true },
+      })
+    : [];
+  const proofs = new Map(children.map((c) => [c.id, c.proof]));
+  return {
+    id: row.id,
+    type: row.type as JobType,
+    blockNumber: row.blockNumber,
+    level: row.level,
+    index: row.index,
+    inputs: row.inputs as `0x${string}`[],
+    children: row.childIds.map((id) => ({ id, proof: proofs.get(id) ?? "0x" })),
+    leaseExpiresAt: lease.expiresAt,
+  };
+}
+
+/** The caller's live lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
+async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string): Promise<Lease> {
+  const pos = parseJobId(jobId);
+  if (!pos) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
+  const lease = await ctx.leases.get(jobId);
+  if (!lease || lease.sessionId !== session.id) {
+    throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
+  }
+  return lease;
+}
+
+export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId: string) {
+  const lease = await ownLease(ctx, session, jobId);
+  const block = parseJobId(jobId)!.blockNumber;
+  const ok = await ctx.fabric.extend(block, lease.queue as QueueKind, jobId, lease.token);
+  if (!ok) {
+    await ctx.leases.drop(lease);
+    throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  }
+  const leaseExpiresAt = ctx.now() + ctx.env.LEASE_MS;
+  await ctx.leases.extend(lease, leaseExpiresAt);
+  return { leaseExpiresAt };
+}
+
+export async function submitResult(ctx: RelayContext, session: WorkerSession, jobId: string, proof: string) {
+  const lease = await ownLease(ctx, session, jobId);
+  const block = parseJobId(jobId)!.blockNumber;
+  const kind = lease.queue as QueueKind;
+  const row = await ctx.prisma.proofJob.findUnique({ where: { id: jobId } });
+  if (!row) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
+  const children = await ctx.prisma.proofJob.findMany({
+    where: { id: { in: row.childIds } },
+    select: { id: true, proof: true },
+  });
+  const proofs = new Map(children.map((c) => [c.id, c.proof ?? ""]));
+  const valid = verifySimProof(
+    {
+      type: row.type as JobType,
+      blockNumber: row.blockNumber,
+      level: row.level,
+      index: row.index,
+      inputs: row.inputs as `0x${string}`[],
+      children: row.childIds.map((id) => proofs.get(id) as `0x${string}`),
+    },
+    proof,
+  );
+  const now = ctx.now();
+  if (!valid) {
+    await ctx.prisma.penalty.create({
+      data: {
+        id: randomUUID(),
+        blockNumber: block,
+        jobId,
+        operator: session.operator,
+        workerId: session.workerName,
+        kind: "invalid_proof",
+        amount: "0",
+        createdAt: BigInt(now),
+      },
+    });
+    await ctx.prisma.proofJob.update({ where: { id: jobId }, data: { status: "queued" } });
+    await ctx.fabric.release(block, kind, jobId, lease.token);
+    await ctx.leases.drop(lease);
+    throw new DomainError("INVALID_PROOF", "the proof does not verify; the job was given to another worker");
+  }
+  const isRoot = rootJobTypes.includes(row.type as JobType);
+  try {
+    await ctx.prisma.$transaction(async (tx) => {
+      const updated = await tx.proofJob.updateMany({
+        where: { id: jobId, status: { not: "proven" } },
+        data: {
+          status: "proven",
+          proof: proof.toLowerCase(),
+          operator: session.operator,
+          workerId: session.workerName,
+          provenAt: BigInt(now),
+        },
+      });
+      if (updated.count === 0) throw new LeaseLostError(`job ${jobId} was already proven`);
+      const blockRow = await tx.block.update({
+        where: { number: block },
+        data: { jobsProven: { increment: 1 }, updatedAt: BigInt(now) },
+      });
+      if (isRoot && (blockRow.stage === "proving" || blockRow.stage === "open_proving")) {
+        await tx.block.update({
+          where: { number: block },
+          data: {
+            stage: "proven",
+            rootProof: proof.toLowerCase(),
+            stages: { ...(blockRow.stages as object), proven: now },
+          },
+        });
+      }
+      await ctx.fabric.complete(block, kind, jobId, lease.token, proof.toLowerCase());
+    });
+  } catch (err) {
+    if (err instanceof LeaseLostError) {
+      await ctx.leases.drop(lease);
+      throw new DomainError("LEASE_LOST", `the lease on ${jobId} was lost; nothing was credited`);
+    }
+    throw err;
+  }
+  await ctx.leases.drop(lease);
+  if (isRoot) ctx.registry.invalidate();
+  return { status: "accepted" as const };
+}
+
+export async function failJob(
+  ctx: RelayContext,
+  session: WorkerSession,
+  jobId: string,
+  reason: string,
+  retryable: boolean,
+) {
+  const lease = await ownLease(ctx, session, jobId);
+  const block = parseJobId(jobId)!.blockNumber;
+  const kind = lease.queue as QueueKind;
+  const ok = retryable
+    ? await ctx.fabric.release(block, kind, jobId, lease.token)
+    : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
+  await ctx.leases.drop(lease);
+  if (!ok) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  await ctx.prisma.proofJob.update({
+    where: { id: jobId },
+    data: { status: retryable ? "queued" : "failed" },
+  });
+  return { status: retryable ? ("requeued" as const) : ("failed" as const) };
+}
+
+/** A lease lapsed (BullMQ moved the job back to wait): forget it and record the withholding. */
+export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
+  const lease = await ctx.leases.get(jobId);
+  if (!lease) return;
+  await ctx.leases.drop(lease);
+  const block = parseJobId(jobId)?.blockNumber ?? null;
+  await ctx.prisma.$transaction([
+    ctx.prisma.penalty.create({
+      data: {
+        id: randomUUID(),
+        blockNumber: block,
+        jobId,
+        operator: lease.operator,
+        workerId: lease.workerName,
+        kind: "withholding",
+        amount: "0",
+        createdAt: BigInt(ctx.now()),
+      },
+    }),
+    ctx.prisma.proofJob.updateMany({ where: { id: jobId, status: "leased" }, data: { status: "queued" } }),
+  ]);
+}

@@ -1,0 +1,117 @@
+// Environment configuration, parsed once with zod at start-up and passed down as options.
+// Every variable here is listed with its default in the README's configuration table.
+import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/core";
+import { defaultJobWeights, jobTypes } from "@prover-boost/core";
+import { getAddress, isAddress } from "viem";
+import { z } from "zod";
+
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
+const address = z.string().refine((v) => isAddress(v, { strict: false }), "must be a 0x address");
+
+const addressList = optionalString.transform((v, ctx) => {
+  if (!v) return [] as `0x${string}`[];
+  const out: `0x${string}`[] = [];
+  for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
+    if (!isAddress(part, { strict: false })) {
+      ctx.addIssue({ code: "custom", message: `not an address: ${part}` });
+      return z.NEVER;
+    }
+    out.push(getAddress(part));
+  }
+  return out;
+});
+
+const jobWeights = optionalString.transform((v, ctx): JobWeights => {
+  const weights = { ...defaultJobWeights };
+  if (!v) return weights;
+  for (const pair of v.split(",")) {
+    const [k, w] = pair.split("=").map((s) => s.trim());
+    if (!k || !jobTypes.includes(k as JobType) || !w || !/^\d+$/.test(w)) {
+      ctx.addIssue({ code: "custom", message: `bad JOB_WEIGHTS entry: ${pair}` });
+      return z.NEVER;
+    }
+    weights[k as JobType] = BigInt(w);
+  }
+  return weights;
+});
+
+export const commonEnv = z.object({
+  DATABASE_URL: optionalString,
+  DATA_DIR: z.string().default(".prover-boost"),
+  REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("pb"),
+  EIP712_NAME: z.string().default("Aztec Rollup"),
+  EIP712_VERSION: z.string().default("1"),
+  CHAIN_ID: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d+$/, "must be a positive integer")
+      .transform(Number)
+      .optional(),
+  ),
+  VERIFYING_CONTRACT: optionalString.pipe(address.optional()),
+  AUCTION_PRICING: z.enum(["first", "second"]).default("first"),
+  SLOT_DURATION_MS: int(12_000, 1),
+  GENESIS_TIME_MS: int(0),
+  LEASE_MS: int(15_000, 100),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+export const relayEnv = commonEnv.extend({
+  PORT: int(8080),
+  HOST: z.string().default("127.0.0.1"),
+  SEQUENCERS: addressList,
+  ADMIN_TOKEN: optionalString,
+  BODY_LIMIT_BYTES: int(1_048_576, 1024),
+  SESSION_TTL_MS: int(3_600_000, 1000),
+  LOGIN_MAX_AGE_MS: int(300_000, 1000),
+});
+
+export const aggregatorEnv = commonEnv.extend({
+  SUBMITTER_BPS: int(0).pipe(z.number().max(10_000)),
+  SUBMITTER_ADDRESS: optionalString.pipe(address.optional()),
+  SLASH_TO_SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),
+  AGGREGATOR_TICK_MS: int(250, 10),
+  JOB_WEIGHTS: jobWeights,
+});
+
+export type CommonEnv = z.infer<typeof commonEnv>;
+export type RelayEnv = z.infer<typeof relayEnv>;
+export type AggregatorEnv = z.infer<typeof aggregatorEnv>;
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+/** Parses env with a schema; throws ConfigError listing every bad variable. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const value = result.data as CommonEnv;
+  if ((value.CHAIN_ID === undefined) !== (value.VERIFYING_CONTRACT === undefined)) {
+    throw new ConfigError(
+      "invalid configuration:\n  CHAIN_ID and VERIFYING_CONTRACT must be set together (or neither)",
+    );
+  }
+  return result.data;
+}
+
+export function domainFromEnv(env: CommonEnv): DomainConfig {
+  return {
+    name: env.EIP712_NAME,
+    version: env.EIP712_VERSION,
+    ...(env.CHAIN_ID !== undefined ? { chainId: BigInt(env.CHAIN_ID) } : {}),
+    ...(env.VERIFYING_CONTRACT !== undefined
+      ? { verifyingContract: getAddress(env.VERIFYING_CONTRACT) }
+      : {}),
+  };
+}
+
+export type { Pricing };

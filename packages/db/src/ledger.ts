@@ -1,0 +1,163 @@
+// The double-entry ledger. A movement is a set of legs (account, signed amount) that sums to
+// zero; its journal rows and the running balances are written in the caller's transaction, so
+// a movement commits or rolls back with the state change it belongs to.
+//
+// Why the atomic step lives in Postgres: a debit of a guarded account (a prover's collateral) is
+// one `INSERT .. ON CONFLICT DO UPDATE .. RETURNING balance` per leg; the row lock it takes
+// serializes concurrent movements on that account across every relay process, and a negative
+// result aborts the whole transaction. No read-then-write window exists, whatever the number of
+// relay processes, and the collateral check commits together with the bid that needed it.
+import { randomUUID } from "node:crypto";
+import type { PrismaClient } from "./generated/client.ts";
+
+export type Tx = Omit<
+  PrismaClient,
+  "$connect" | "$disconnect" | "$on" | "$transaction" | "$extends"
+>;
+
+export type MovementKind =
+  | "deposit"
+  | "reserve"
+  | "release"
+  | "lock"
+  | "unlock"
+  | "slash"
+  | "burn"
+  | "penalty"
+  | "payout";
+
+export interface Leg {
+  account: string;
+  amount: bigint;
+}
+
+export const accounts = {
+  deposits: "external:deposits",
+  rewards: "external:rewards",
+  burn: "burn",
+  available: (prover: string) => `prover:${prover.toLowerCase()}:available`,
+  reserved: (prover: string) => `prover:${prover.toLowerCase()}:reserved`,
+  locked: (prover: string) => `prover:${prover.toLowerCase()}:locked`,
+  earnings: (address: string) => `earnings:${address.toLowerCase()}`,
+};
+
+/** Accounts that may never go negative (external sources may). */
+export const isGuarded = (account: string): boolean => !account.startsWith("external:");
+
+export class InsufficientBalanceError extends Error {
+  override readonly name = "InsufficientBalanceError";
+  constructor(
+    readonly account: string,
+    readonly shortBy: bigint,
+  ) {
+    super(`account ${account} would go negative by ${shortBy}`);
+  }
+}
+
+export interface MovementInput {
+  kind: MovementKind;
+  legs: Leg[];
+  blockNumber?: number | null;
+  ref?: string | null;
+  nowMs: number;
+  movementId?: string;
+}
+
+/** Applies one balanced movement inside `tx`; throws InsufficientBalanceError on overdraft. */
+export async function applyMovement(tx: Tx, input: MovementInput): Promise<string> {
+  const legs = input.legs.filter((l) => l.amount !== 0n);
+  const sum = legs.reduce((s, l) => s + l.amount, 0n);
+  if (sum !== 0n) throw new Error(`unbalanced ${input.kind} movement: legs sum to ${sum}`);
+  const movementId = input.movementId ?? randomUUID();
+  if (legs.length === 0) return movementId;
+  // Lock rows in a fixed (account) order so concurrent movements cannot deadlock.
+  const merged = new Map<string, bigint>();
+  for (const l of legs) merged.set(l.account, (merged.get(l.account) ?? 0n) + l.amount);
+  const ordered = [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  for (const [account, amount] of ordered) {
+    if (amount === 0n) continue;
+    const rows = await tx.$queryRaw<{ balance: string }[]>`
+      INSERT INTO "AccountBalance" (account, balance) VALUES (${account}, ${amount.toString()}::numeric)
+      ON CONFLICT (account) DO UPDATE SET balance = "AccountBalance".balance + EXCLUDED.balance
+      RETURNING balance::text AS balance`;
+    const balance = BigInt(rows[0]!.balance);
+    if (balance < 0n && isGuarded(account)) throw new InsufficientBalanceError(account, -balance);
+  }
+  await tx.ledgerEntry.createMany({
+    data: legs.map((l) => ({
+      movementId,
+      kind: input.kind,
+      account: l.account,
+      amount: l.amount.toString(),
+      blockNumber: input.blockNumber ?? null,
+      ref: input.ref ?? null,
+      createdAt: BigInt(input.nowMs),
+    })),
+  });
+  return movementId;
+}
+
+/** A simple two-leg transfer. */
+export function transfer(
+  tx: Tx,
+  kind: MovementKind,
+  from: string,
+  to: string,
+  amount: bigint,
+  meta: { nowMs: number; blockNumber?: number | null; ref?: string | null },
+): Promise<string> {
+  if (amount < 0n) throw new Error("transfer amount must be non-negative");
+  return applyMovement(tx, {
+    kind,
+    legs: [
+      { account: from, amount: -amount },
+      { account: to, amount },
+    ],
+    ...meta,
+  });
+}
+
+export async function balanceOf(db: Tx, account: string): Promise<bigint> {
+  const row = await db.accountBalance.findUnique({ where: { account } });
+  return row ? BigInt(row.balance.toFixed()) : 0n;
+}
+
+export async function balances(db: Tx, list: string[]): Promise<Map<string, bigint>> {
+  const rows = await db.accountBalance.findMany({ where: { account: { in: list } } });
+  const out = new Map(list.map((a) => [a, 0n]));
+  for (const r of rows) out.set(r.account, BigInt(r.balance.toFixed()));
+  return out;
+}
+
+export interface CollateralView {
+  deposited: bigint;
+  reserved: bigint;
+  locked: bigint;
+  slashed: bigint;
+  available: bigint;
+}
+
+/** A prover's collateral: available = deposited - reserved - locked - slashed (- penalties). */
+export async function collateralOf(db: Tx, prover: string): Promise<CollateralView> {
+  const b = await balances(db, [
+    accounts.available(prover),
+    accounts.reserved(prover),
+    accounts.locked(prover),
+  ]);
+  const sums = await db.ledgerEntry.groupBy({
+    by: ["kind"],
+    where: {
+      account: { in: [accounts.available(prover), accounts.locked(prover)] },
+      kind: { in: ["deposit", "slash", "penalty"] },
+    },
+    _sum: { amount: true },
+  });
+  const byKind = new Map(sums.map((s) => [s.kind, BigInt(s._sum.amount?.toFixed() ?? "0")]));
+  return {
+    deposited: byKind.get("deposit") ?? 0n,
+    reserved: b.get(accounts.reserved(prover))!,
+    locked: b.get(accounts.locked(prover))!,
+    slashed: -((byKind.get("slash") ?? 0n) + (byKind.get("penalty") ?? 0n)),
+    available: b.get(accounts.available(prover))!,
+  };
+}

@@ -1,0 +1,33 @@
+// The job catalog: which BullMQ queue carries each proof type, and the order in which a worker's
+// eligible queues are tried (nearer the root first: a root or merge gates more work than a base).
+import type { JobType } from "@prover-boost/core";
+
+export type QueueKind = "root" | "merge" | "base";
+
+export const queueOrder: readonly QueueKind[] = ["root", "merge", "base"];
+
+export function queueFor(type: JobType): QueueKind {
+  if (type === "base") return "base";
+  if (type === "merge") return "merge";
+  return "root";
+}
+
+/** BullMQ job id of a tree node: "<block>-<level>-<index>" (BullMQ ids may not contain ':'). */
+export const jobId = (blockNumber: number, level: number, index: number): string =>
+  `${blockNumber}-${level}-${index}`;
+
+const jobIdPattern = /^(\d{1,10})-(\d{1,3})-(\d{1,7})$/;
+
+export function parseJobId(id: string): { blockNumber: number; level: number; index: number } | null {
+  const m = jobIdPattern.exec(id);
+  if (!m) return null;
+  return { blockNumber: Number(m[1]), level: Number(m[2]), index: Number(m[3]) };
+}
+
+/** The job data kept in Redis: small and reference-only (proofs live in Postgres). */
+export interface ProofJobData {
+  blockNumber: number;
+  type: JobType;
+  level: number;
+  index: number;
+}

@@ -1,0 +1,305 @@
+// The proof-tree fabric on BullMQ. Each block's tree is one flow (a parent job becomes ready
+// when all its children completed) spread over three queues of that block, by job kind. Remote
+// workers lease over HTTP through manual fetching and never touch Redis. A lease is the BullMQ
+// lock (lockDuration = LEASE_MS, extended by heartbeats); locks are never renewed automatically,
+// so a silent worker's job is moved back to wait by the stalled checker. maxStalledCount is
+// effectively unbounded: withholding must never fail a job or hang its parent.
+//
+// Per-block queues let the gateway honour who may prove a block (the auction winner while
+// committed, anyone in open proving) and order blocks by proof deadline without scanning
+// foreign jobs. Readiness is announced on a Redis pub/sub channel so every relay process wakes
+// its long-polling lessees the moment a parent becomes ready.
+import { EventEmitter } from "node:events";
+import type { PlannedNode, TreePlan } from "@prover-boost/core";
+import {
+  type ConnectionOptions,
+  FlowProducer,
+  type FlowJob,
+  type Job,
+  Queue,
+  Worker,
+} from "bullmq";
+import type { Redis } from "ioredis";
+import { jobId, type ProofJobData, type QueueKind, queueFor } from "./catalog.ts";
+import { createRedis, redisOptions } from "./redis.ts";
+
+export interface FabricOptions {
+  redisUrl: string;
+  /** Key prefix for everything this deployment (or test) stores in Redis. */
+  prefix: string;
+  leaseMs: number;
+  /** How often BullMQ looks for lapsed locks. Default: min(LEASE_MS / 4, 500) ms. */
+  stalledIntervalMs?: number;
+  /** Run BullMQ's stalled-job checker for the queues this process opens (relays do). */
+  checkStalled?: boolean;
+  /** Subscribe to readiness announcements (relays do; the aggregator only publishes). */
+  subscribe?: boolean;
+}
+
+export class LeaseLostError extends Error {
+  override readonly name = "LeaseLostError";
+}
+
+export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
+  `b${blockNumber}-${kind}`;
+
+const kinds: readonly QueueKind[] = ["root", "merge", "base"];
+
+export class ProofFabric {
+  /** Emits "work" when jobs may have become ready, and "stalled" (jobId) on lease lapses. */
+  readonly events = new EventEmitter();
+  private readonly connection: ConnectionOptions;
+  private readonly fetchers = new Map<string, Worker<ProofJobData>>();
+  private readonly queues = new Map<string, Queue<ProofJobData>>();
+  private subscriber: Redis | null = null;
+  private flow: FlowProducer | null = null;
+
+  private constructor(
+    readonly options: FabricOptions,
+    readonly redis: Redis,
+  ) {
+    this.events.setMaxListeners(0);
+    // bullmq types its connection against its own ioredis typings; the options are the same.
+    this.connection = redisOptions(options.redisUrl) as ConnectionOptions;
+  }
+
+  static async open(options: FabricOptions): Promise<ProofFabric> {
+    const fabric = new ProofFabric(options, createRedis(options.redisUrl));
+    if (options.subscribe !== false) {
+      const sub = createRedis(options.redisUrl);
+      fabric.subscriber = sub;
+      sub.on("message", () => fabric.events.emit("work"));
+      await sub.subscribe(fabric.channel);
+    }
+    return fabric;
+  }
+
+  get channel(): string {
+    return `${this.options.prefix}:work`;
+  }
+
+  /** Tells every relay process that jobs may be ready. */
+  async announce(): Promise<void> {
+    this.events.emit("work");
+    await this.redis.publish(this.channel, "1");
+  }
+
+  private base() {
+    return { connection: this.connection, prefix: this.options.prefix };
+  }
+
+  private queue(blockNumber: number, kind: QueueKind): Queue<ProofJobData> {
+    const name = blockQueueName(blockNumber, kind);
+    let q = this.queues.get(name);
+    if (!q) {
+      q = new Queue<ProofJobData>(name, this.base());
+      this.queues.set(name, q);
+    }
+    return q;
+  }
+
+  private fetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
+    const name = blockQueueName(blockNumber, kind);
+    let w = this.fetchers.get(name);
+    if (!w) {
+      w = new Worker<ProofJobData>(name, null, {
+        ...this.base(),
+        autorun: false,
+        lockDuration: this.options.leaseMs,
+        skipLockRenewal: true,
+        maxStalledCount: Number.MAX_SAFE_INTEGER,
+        stalledInterval:
+          this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 4), 500),
+        skipStalledCheck: this.options.checkStalled === false,
+      });
+      w.on("stalled", (id: string) => {
+        this.events.emit("stalled", id);
+        void this.announce().catch(() => {});
+      });
+      w.on("error", () => {});
+      if (this.options.checkStalled !== false) void w.startStalledCheckTimer().catch(() => {});
+      this.fetchers.set(name, w);
+    }
+    return w;
+  }
+
+  /**
+   * Adds a block's whole tree as one flow. `priority(node)`: BullMQ priority, 1 = most urgent.
+   * Job ids derive from block and position, so adding the same tree twice adds nothing.
+   */
+  async addTree(
+    blockNumber: number,
+    plan: TreePlan,
+    priority: (node: PlannedNode) => number,
+  ): Promise<void> {
+    const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
+    const build = (node: PlannedNode): FlowJob => {
+      const data: ProofJobData = { blockNumber, type: node.type, level: node.level, index: node.index };
+      const children = node.children.map((k) => build(byKey.get(k)!));
+      return {
+        name: node.type,
+        queueName: blockQueueName(blockNumber, queueFor(node.type)),
+        data,
+        opts: { jobId: jobId(blockNumber, node.level, node.index), priority: priority(node) },
+        ...(children.length > 0 ? { children } : {}),
+      } as FlowJob;
+    };
+    this.flow ??= new FlowProducer(this.base());
+    await this.flow.add(build(byKey.get(plan.root)!));
+    await this.announce();
+  }
+
+  /** Takes the most urgent ready job of one block among the given kinds (root first), or null. */
+  async take(
+    blockNumber: number,
+    allowed: readonly QueueKind[],
+    token: string,
+  ): Promise<{ job: Job<ProofJobData>; kind: QueueKind } | null> {
+    for (const kind of kinds) {
+      if (!allowed.includes(kind)) continue;
+      const job = await this.fetcher(blockNumber, kind).getNextJob(token, { block: false });
+      if (job) return { job, kind };
+    }
+    return null;
+  }
+
+  /** Resolves when new work may be ready, or after `ms`, or when aborted. */
+  waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.events.off("work", done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.events.on("work", done);
+      signal?.addEventListener("abort", done);
+    });
+  }
+
+  async getJob(blockNumber: number, kind: QueueKind, id: string) {
+    return (await this.queue(blockNumber, kind).getJob(id)) ?? undefined;
+  }
+
+  /** Extends a lease by LEASE_MS; false when the lock is no longer held with this token. */
+  async extend(blockNumber: number, kind: QueueKind, id: string, token: string): Promise<boolean> {
+    const job = await this.getJob(blockNumber, kind, id);
+    if (!job) return false;
+    return (await job.extendLock(token, this.options.leaseMs)) === 1;
+  }
+
+  /** Completes a leased job with its proof; throws LeaseLostError when the lock is gone. */
+  async complete(
+    blockNumber: number,
+    kind: QueueKind,
+    id: string,
+    token: string,
+    proof: string,
+  ): Promise<void> {
+    const job = await this.getJob(blockNumber, kind, id);
+    if (!job) throw new LeaseLostError(`job ${id} is gone`);
+    try {
+      await job.moveToCompleted(proof, token, false);
+    } catch (err) {
+      throw new LeaseLostError(`lease on ${id} lost: ${(err as Error).message}`);
+    }
+    await this.announce();
+  }
+
+  /** Puts a leased job back in its queue at once (given up, or a bad proof was sent). */
+  async release(blockNumber: number, kind: QueueKind, id: string, token: string): Promise<boolean> {
+    const job = await this.getJob(blockNumber, kind, id);
+    if (!job) return false;
+    try {
+      await job.moveToWait(token);
+    } catch {
+      return false;
+    }
+    await this.announce();
+    return true;
+  }
+
+  /** Fails a leased job for good (a non-retryable failure). */
+  async fail(
+    blockNumber: number,
+    kind: QueueKind,
+    id: string,
+    token: string,
+    reason: string,
+  ): Promise<boolean> {
+    const job = await this.getJob(blockNumber, kind, id);
+    if (!job) return false;
+    try {
+      await job.moveToFailed(new Error(reason), token, false);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async counts(blockNumber: number): Promise<Record<QueueKind, Record<string, number>>> {
+    const out = {} as Record<QueueKind, Record<string, number>>;
+    for (const kind of kinds) {
+      out[kind] = await this.queue(blockNumber, kind).getJobCounts(
+        "waiting",
+        "prioritized",
+        "active",
+        "waiting-children",
+        "completed",
+        "failed",
+      );
+    }
+    return out;
+  }
+
+  /** Closes this process's handles on a finished block and removes its queues from Redis. */
+  async retireBlock(blockNumber: number, removeData = true): Promise<void> {
+    for (const kind of kinds) {
+      const name = blockQueueName(blockNumber, kind);
+      const w = this.fetchers.get(name);
+      this.fetchers.delete(name);
+      await w?.close(true).catch(() => {});
+      const q = this.queue(blockNumber, kind);
+      if (removeData) await q.obliterate({ force: true }).catch(() => {});
+      this.queues.delete(name);
+      await q.close().catch(() => {});
+    }
+  }
+
+  /** Closes fetchers of blocks not in `active` (another process finished them). */
+  async closeFetchersExcept(active: ReadonlySet<number>): Promise<void> {
+    for (const [name, w] of this.fetchers) {
+      const n = Number(/^b(\d+)-/.exec(name)?.[1]);
+      if (!active.has(n)) {
+        this.fetchers.delete(name);
+        await w.close(true).catch(() => {});
+      }
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    return (await this.redis.ping()) === "PONG";
+  }
+
+  /** Removes every key under this fabric's prefix (tests and devnet teardown). */
+  async obliterate(): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.options.prefix}:*`, "COUNT", 1000);
+      cursor = next;
+      if (keys.length > 0) await this.redis.del(...keys);
+    } while (cursor !== "0");
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.fetchers.values()].map((w) => w.close(true)));
+    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await this.flow?.close().catch(() => {});
+    this.fetchers.clear();
+    this.queues.clear();
+    this.events.removeAllListeners();
+    await this.subscriber?.quit().catch(() => {});
+    await this.redis.quit().catch(() => {});
+  }
+}

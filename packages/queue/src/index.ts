@@ -1,0 +1,4 @@
+export * from "./catalog.ts";
+export * from "./fabric.ts";
+export * from "./leases.ts";
+export * from "./redis.ts";

@@ -1,0 +1,25 @@
+import { Redis, type RedisOptions } from "ioredis";
+
+/** ioredis options from a redis:// URL, suitable for BullMQ (no per-request retry limit). */
+export function redisOptions(url: string): RedisOptions {
+  const u = new URL(url);
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
+    throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, got ${u.protocol}`);
+  }
+  const db = u.pathname.length > 1 ? Number(u.pathname.slice(1)) : 0;
+  return {
+    host: u.hostname || "127.0.0.1",
+    port: u.port ? Number(u.port) : 6379,
+    db: Number.isInteger(db) ? db : 0,
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    maxRetriesPerRequest: null,
+  };
+}
+
+export function createRedis(url: string): Redis {
+  return new Redis(redisOptions(url));
+}
+
+export type { Redis };

@@ -1,0 +1,112 @@
+// Integration-test stack: a relay (listening on a free loopback port) and an aggregator against
+// a real Redis and a real Postgres, or the embedded PGlite. Each stack gets its own Postgres
+// schema (or PGlite directory) and Redis key prefix, removed on close, so runs never collide.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createAggregator } from "@prover-boost/aggregator";
+import { aggregatorEnv, parseEnv, relayEnv } from "@prover-boost/config";
+import { type Database, openDatabase } from "@prover-boost/db";
+import { createRelay, type Relay } from "@prover-boost/relay";
+import { RelayClient } from "@prover-boost/sdk";
+import pg from "pg";
+import { privateKeyToAccount } from "viem/accounts";
+
+export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
+export const TEST_REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+export type Backend = "postgres" | "pglite";
+
+export const sequencerKey = `0x${"5e".repeat(32)}` as const;
+export const sequencer = privateKeyToAccount(sequencerKey);
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+export interface StackOptions {
+  backend?: Backend;
+  env?: Record<string, string>;
+  /** Start the aggregator loop (default true). */
+  aggregator?: boolean;
+}
+
+export interface Stack {
+  backend: Backend;
+  url: string;
+  relay: Relay;
+  db: Database;
+  aggregator: Awaited<ReturnType<typeof createAggregator>>;
+  client: RelayClient;
+  admin: RelayClient;
+  prefix: string;
+  close(): Promise<void>;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const backend = options.backend ?? "postgres";
+  const id = randomBytes(5).toString("hex");
+  const prefix = `pbtest-${id}`;
+  const schema = `t_${id}`;
+  let dataDir: string | undefined;
+  if (backend === "pglite") dataDir = await mkdtemp(path.join(tmpdir(), "pb-pglite-"));
+  const base: Record<string, string> = {
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_PREFIX: prefix,
+    SEQUENCERS: sequencer.address,
+    ADMIN_TOKEN,
+    PORT: "0",
+    LEASE_MS: "2000",
+    AGGREGATOR_TICK_MS: "50",
+    ...(backend === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : { DATA_DIR: dataDir! }),
+    ...options.env,
+  };
+  const db = await openDatabase({
+    databaseUrl: backend === "postgres" ? TEST_DATABASE_URL : undefined,
+    dataDir,
+    schema: backend === "postgres" ? schema : undefined,
+  });
+  const relay = await createRelay(parseEnv(relayEnv, base), { db });
+  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  const address = relay.app.server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+  const aggregator = await createAggregator(parseEnv(aggregatorEnv, base), { db });
+  if (options.aggregator !== false) aggregator.aggregator.start();
+  return {
+    backend,
+    url,
+    relay,
+    db,
+    aggregator,
+    prefix,
+    client: new RelayClient({ baseUrl: url }),
+    admin: new RelayClient({ baseUrl: url, adminToken: ADMIN_TOKEN }),
+    async close() {
+      await aggregator.close();
+      await relay.ctx.fabric.obliterate().catch(() => {});
+      await relay.close();
+      await db.close();
+      if (backend === "postgres") {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.end();
+      }
+      if (dataDir) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws). */
+export async function eventually<T>(fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000, stepMs = 50): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
