@@ -1,0 +1,91 @@
+#!/usr/bin/env -S npx tsx
+// `npm start`: the local devnet. Human progress by default, one JSON document with --json.
+import { Command, InvalidArgumentError } from "commander";
+import { type DevnetBlockReport, runDevnet } from "./devnet.ts";
+import { RedisUnavailableError } from "./redis-server.ts";
+import { ProgressView } from "./progress.ts";
+
+const positiveInt = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  return Number(v);
+};
+const nonNegativeInt = (name: string) => (v: string) => {
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`${name} must be a non-negative integer`);
+  return Number(v);
+};
+
+function parseDurations(v: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of v.split(",")) {
+    const [k, ms] = pair.split("=");
+    if (!k || !ms || !/^\d+$/.test(ms)) throw new InvalidArgumentError(`bad duration entry: ${pair}`);
+    out[k.trim()] = Number(ms);
+  }
+  return out;
+}
+
+const program = new Command("prover-boost-devnet")
+  .description(
+    "Run prover-boost locally: relay, aggregator, a simulated sequencer and simulated prover operators.\n" +
+      "Uses PGlite unless DATABASE_URL is set, and REDIS_URL or a redis-server from PATH.",
+  )
+  .option("--blocks <n>", "stop after N blocks are paid (default: run until interrupted)", positiveInt("--blocks"))
+  .option("--txs <n>", "transactions per block", nonNegativeInt("--txs"), 16)
+  .option("--operators <n>", "simulated prover operators", positiveInt("--operators"), 3)
+  .option("--workers <n>", "workers per operator", positiveInt("--workers"), 4)
+  .option("--seed <s>", "seed for transactions, keys, fees and bonds", "prover-boost")
+  .option("--port <n>", "relay port (a free one if taken)", nonNegativeInt("--port"), 8080)
+  .option("--block-time-ms <ms>", "time between auctions", positiveInt("--block-time-ms"), 2000)
+  .option("--bidding-ms <ms>", "bidding window of each auction", positiveInt("--bidding-ms"), 1200)
+  .option("--deadline-ms <ms>", "proof deadline after bidding closes", positiveInt("--deadline-ms"), 60_000)
+  .option(
+    "--sim-durations <list>",
+    "simulated proving time per job type, e.g. base=200,merge=100,block_root=300",
+    parseDurations,
+    { base: 200, merge: 100, block_root: 300, single_tx_block_root: 300, empty_block_root: 100 },
+  )
+  .option("--json", "print one JSON document at the end instead of live progress", false)
+  .showHelpAfterError();
+
+async function main() {
+  program.parse();
+  const o = program.opts();
+  const abort = new AbortController();
+  process.once("SIGINT", () => abort.abort());
+  process.once("SIGTERM", () => abort.abort());
+  const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
+  let blocks: DevnetBlockReport[];
+  try {
+    ({ blocks } = await runDevnet({
+      blocks: o.blocks,
+      txs: o.txs,
+      operators: o.operators,
+      workers: o.workers,
+      seed: o.seed,
+      port: o.port,
+      blockTimeMs: o.blockTimeMs,
+      biddingMs: o.biddingMs,
+      deadlineMs: o.deadlineMs,
+      simDurationsMs: o.simDurations,
+      env: process.env,
+      signal: abort.signal,
+      ...(view ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) } : {}),
+    }));
+  } catch (err) {
+    view?.stop();
+    if (err instanceof RedisUnavailableError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  view?.stop();
+  if (o.json) process.stdout.write(`${JSON.stringify({ blocks }, null, 2)}\n`);
+  else ProgressView.summary(blocks);
+  process.exit(0);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

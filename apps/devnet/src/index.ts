@@ -1,0 +1,1 @@
+export { type DevnetBlockReport, type DevnetOptions, runDevnet } from "./devnet.ts";

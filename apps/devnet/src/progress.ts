@@ -1,0 +1,59 @@
+// Live devnet progress: a bar per block on a terminal (stage, proofs done of total), plain
+// lines otherwise; and the closing summary table.
+import cliProgress from "cli-progress";
+import type { BlockView } from "@prover-boost/sdk";
+import type { DevnetBlockReport } from "./devnet.ts";
+
+export class ProgressView {
+  private readonly multi: cliProgress.MultiBar | null;
+  private readonly bars = new Map<number, cliProgress.SingleBar>();
+
+  constructor(tty: boolean) {
+    this.multi = tty
+      ? new cliProgress.MultiBar(
+          {
+            format: " block {block} | {bar} | {value}/{total} proofs | {stage}",
+            hideCursor: true,
+            clearOnComplete: false,
+            stopOnComplete: false,
+          },
+          cliProgress.Presets.shades_grey,
+        )
+      : null;
+  }
+
+  info(message: string) {
+    if (this.multi) this.multi.log(`${message}\n`);
+    else console.log(message);
+  }
+
+  update(view: BlockView) {
+    const total = Math.max(view.tree.total, 1);
+    if (!this.multi) {
+      console.log(`block ${view.number}: ${view.stage} (${view.tree.proven}/${view.tree.total} proofs)`);
+      return;
+    }
+    let bar = this.bars.get(view.number);
+    if (!bar) {
+      bar = this.multi.create(total, 0, { block: view.number, stage: view.stage });
+      this.bars.set(view.number, bar);
+    }
+    bar.setTotal(total);
+    bar.update(view.tree.proven, { block: view.number, stage: view.stage });
+  }
+
+  stop() {
+    this.multi?.stop();
+  }
+
+  static summary(blocks: DevnetBlockReport[]) {
+    console.log("\nblock  stage  winner                                      fee   jobs  makespan  root proof");
+    for (const b of blocks) {
+      console.log(
+        `${String(b.number).padEnd(6)} ${b.stage.padEnd(6)} ${(b.winner ?? "-").padEnd(43)} ${String(b.feeBps ?? "-").padEnd(5)} ${String(b.jobs).padEnd(5)} ${`${b.makespanMs ?? "-"} ms`.padEnd(9)} ${b.rootProof?.slice(0, 18) ?? "-"}…`,
+      );
+      const sum = b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n);
+      console.log(`       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${sum === BigInt(b.blockReward) ? "exact" : "MISMATCH"})`);
+    }
+  }
+}

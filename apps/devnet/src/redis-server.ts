@@ -1,0 +1,84 @@
+// Redis for the devnet: REDIS_URL when given; otherwise a private redis-server from PATH on a
+// free loopback port, stopped on exit.
+import { type ChildProcess, spawn } from "node:child_process";
+import { createServer } from "node:net";
+import { Redis } from "ioredis";
+
+export class RedisUnavailableError extends Error {
+  override readonly name = "RedisUnavailableError";
+}
+
+export interface RedisHandle {
+  url: string;
+  /** True when the devnet started this server itself. */
+  owned: boolean;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      const port = typeof addr === "object" && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      await client.ping();
+      client.disconnect();
+      return;
+    } catch {
+      client.disconnect();
+      if (Date.now() > until) throw new RedisUnavailableError(`no Redis answered at ${url}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+export async function provideRedis(redisUrl: string | undefined): Promise<RedisHandle> {
+  if (redisUrl) {
+    await waitForPing(redisUrl, 3000);
+    return { url: redisUrl, owned: false, stop: async () => {} };
+  }
+  const port = await freePort();
+  let child: ChildProcess;
+  try {
+    child = await new Promise<ChildProcess>((resolve, reject) => {
+      const c = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+        { stdio: "ignore" },
+      );
+      c.once("error", reject);
+      c.once("spawn", () => resolve(c));
+    });
+  } catch {
+    throw new RedisUnavailableError(
+      "Redis is needed: set REDIS_URL to a Redis >= 6.2 (e.g. redis://127.0.0.1:6379), or install " +
+        "redis-server so it is on PATH (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis), " +
+        "or run `docker compose up -d redis` and set REDIS_URL=redis://127.0.0.1:6379.",
+    );
+  }
+  const url = `redis://127.0.0.1:${port}`;
+  await waitForPing(url, 5000);
+  return {
+    url,
+    owned: true,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}

@@ -1,0 +1,44 @@
+// The simulated sequencer: opens one proving auction per block on a fixed cadence.
+import { type DomainConfig, txsHash } from "@prover-boost/core";
+import { type AuctionJson, type RelayClient, signAuction } from "@prover-boost/sdk";
+import type { LocalAccount } from "viem";
+import { blockTxs, pick } from "./seed.ts";
+
+export interface SequencerOptions {
+  client: RelayClient;
+  account: LocalAccount;
+  domain: DomainConfig;
+  seed: string;
+  txs: number;
+  biddingMs: number;
+  deadlineMs: number;
+  slotDurationMs: number;
+  genesisTimeMs: number;
+}
+
+export interface OpenedBlock {
+  number: number;
+  blockReward: bigint;
+  txs: number;
+  openedAt: number;
+}
+
+export async function openBlockAuction(opts: SequencerOptions, blockNumber: number): Promise<OpenedBlock> {
+  const txs = blockTxs(opts.seed, blockNumber, opts.txs);
+  const now = Date.now();
+  const blockReward = 10n ** 18n + BigInt(pick(opts.seed, 0, 999_999_999, "reward", blockNumber)) * 10n ** 9n + 7n;
+  const auction: AuctionJson = {
+    blockNumber,
+    slot: Math.max(0, Math.floor((now - opts.genesisTimeMs) / opts.slotDurationMs)),
+    txCount: txs.length,
+    txsHash: txsHash(txs),
+    blockReward: blockReward.toString(),
+    minBond: (10n ** 17n).toString(),
+    maxFeeBps: 5000,
+    biddingClosesAt: now + opts.biddingMs,
+    proofDeadline: now + opts.biddingMs + opts.deadlineMs,
+  };
+  const signature = await signAuction(opts.account, opts.domain, auction);
+  await opts.client.openAuction(auction, txs, signature);
+  return { number: blockNumber, blockReward, txs: txs.length, openedAt: now };
+}
