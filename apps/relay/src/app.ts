@@ -6,9 +6,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
 import type { RelayContext } from "./context.ts";
 import { installErrorHandling } from "./errors.ts";
+import { registerMetrics } from "./metrics.ts";
+import { registerRateLimits } from "./rate-limits.ts";
 import { registerAdminRoutes } from "./routes/admin.ts";
 import { registerAuctionRoutes } from "./routes/auctions.ts";
 import { registerBidRoutes } from "./routes/bids.ts";
+import { registerDataRoutes } from "./routes/data.ts";
+import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { registerPublicRoutes } from "./routes/public.ts";
 import { registerWorkerRoutes } from "./routes/workers.ts";
@@ -42,11 +46,15 @@ export async function buildApp(ctx: RelayContext, options: AppOptions = {}): Pro
     transform: jsonSchemaTransform,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
+  registerMetrics(app);
+  await registerRateLimits(app, ctx);
   registerHealthRoutes(app, ctx);
   registerAuctionRoutes(app, ctx);
   registerBidRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
   registerPublicRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  registerDataRoutes(app, ctx);
+  registerEventRoutes(app, ctx);
   return app;
 }

@@ -69,6 +69,11 @@ export const relayEnv = commonEnv.extend({
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
   SESSION_TTL_MS: int(3_600_000, 1000),
   LOGIN_MAX_AGE_MS: int(300_000, 1000),
+  RATE_LIMIT_WINDOW_MS: int(1000, 1),
+  /** Requests per window per client IP; 0 disables rate limiting. */
+  RATE_LIMIT_PER_IP: int(2000),
+  /** Bids per window per prover address; 0 disables the per-prover limit. */
+  RATE_LIMIT_PER_PROVER: int(100),
 });
 
 export const aggregatorEnv = commonEnv.extend({

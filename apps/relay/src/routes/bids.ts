@@ -3,6 +3,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { RelayContext } from "../context.ts";
 import { address, blockNumber, bps, signature, smallInt, uintString } from "../schemas.ts";
+import { perProverLimit } from "../rate-limits.ts";
 import { cancelBid, submitBid } from "../services/bids.ts";
 
 export const bidBody = z.object({
@@ -20,7 +21,10 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.post(
     "/v1/bids",
-    { schema: { tags: ["prover"], summary: "Submit a signed EpochProofQuote", body: bidBody } },
+    {
+      schema: { tags: ["prover"], summary: "Submit a signed EpochProofQuote", body: bidBody },
+      ...perProverLimit(ctx),
+    },
     async (req, reply) => {
       const { bidId, status } = await submitBid(ctx, req.body.quote, req.body.signature);
       return reply.status(202).send({ bidId, status });

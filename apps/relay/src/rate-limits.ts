@@ -1,0 +1,41 @@
+// Rate limits, counted in Redis so every relay process shares them: a global limit per client IP,
+// and a limit per prover address on bid submission. Over the limit: 429 RATE_LIMITED with
+// Retry-After (seconds).
+import rateLimit from "@fastify/rate-limit";
+import { DomainError } from "@prover-boost/core";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { RelayContext } from "./context.ts";
+
+const limited = (after: string) =>
+  new DomainError("RATE_LIMITED", `rate limit exceeded, retry in ${after}`);
+
+export async function registerRateLimits(app: FastifyInstance, ctx: RelayContext) {
+  if (ctx.env.RATE_LIMIT_PER_IP === 0) return;
+  await app.register(rateLimit, {
+    global: true,
+    max: ctx.env.RATE_LIMIT_PER_IP,
+    timeWindow: ctx.env.RATE_LIMIT_WINDOW_MS,
+    redis: ctx.fabric.redis,
+    nameSpace: `${ctx.env.REDIS_PREFIX}:rl:ip:`,
+    errorResponseBuilder: (_req, c) => limited(c.after),
+  });
+}
+
+/** Route options for POST /v1/bids: at most RATE_LIMIT_PER_PROVER bids per window per prover. */
+export function perProverLimit(ctx: RelayContext) {
+  if (ctx.env.RATE_LIMIT_PER_PROVER === 0 || ctx.env.RATE_LIMIT_PER_IP === 0) return {};
+  return {
+    config: {
+      rateLimit: {
+        max: ctx.env.RATE_LIMIT_PER_PROVER,
+        timeWindow: ctx.env.RATE_LIMIT_WINDOW_MS,
+        hook: "preHandler" as const,
+        keyGenerator: (req: FastifyRequest) => {
+          const prover = (req.body as { quote?: { prover?: string } } | undefined)?.quote?.prover;
+          return `prover:${String(prover ?? req.ip).toLowerCase()}`;
+        },
+        errorResponseBuilder: (_req: FastifyRequest, c: { after: string }) => limited(c.after),
+      },
+    },
+  };
+}
