@@ -27,6 +27,8 @@ export async function buildApp(ctx: RelayContext, options: AppOptions = {}): Pro
     bodyLimit: ctx.env.BODY_LIMIT_BYTES,
     genReqId: () => randomUUID(),
     requestTimeout: 60_000,
+    // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
+    forceCloseConnections: true,
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

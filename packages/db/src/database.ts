@@ -20,6 +20,8 @@ export interface DatabaseOptions {
   schema?: string | undefined;
   /** Pool size for Postgres. */
   poolSize?: number;
+  /** Drop everything in the schema first (the devnet starts from genesis on every run). */
+  reset?: boolean;
 }
 
 export interface Database {
@@ -42,7 +44,7 @@ function schemaFromUrl(url: string): { url: string; schema?: string } {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
-  return openPglite(options.dataDir ?? ".prover-boost");
+  return openPglite(options.dataDir ?? ".prover-boost", options.reset === true);
 }
 
 async function openPostgres(databaseUrl: string, options: DatabaseOptions): Promise<Database> {
@@ -65,6 +67,7 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   };
   const client = await pool.connect();
   try {
+    if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await applyMigrations({
       exec: async (text) => void (await client.query(text)),
@@ -87,7 +90,7 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   };
 }
 
-async function openPglite(dataDir: string): Promise<Database> {
+async function openPglite(dataDir: string, reset: boolean): Promise<Database> {
   const dir = path.resolve(dataDir, "pglite");
   await mkdir(dir, { recursive: true });
   const lite = new PGlite(dir);
@@ -100,6 +103,7 @@ async function openPglite(dataDir: string): Promise<Database> {
       return (await lite.query<T>(text, params)).rows;
     },
   };
+  if (reset) await lite.exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;");
   await applyMigrations(sql);
   // pglite-prisma-adapter is typed against its own copy of Prisma's adapter interfaces; the
   // runtime contract is the same (checked by the integration tests on PGlite).
