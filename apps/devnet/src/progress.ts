@@ -1,23 +1,23 @@
 // Live devnet progress: a bar per block on a terminal (stage, proofs done of total), plain
 // lines otherwise; and the closing summary table.
-import cliProgress from "cli-progress";
+import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { BlockView } from "@prover-boost/sdk";
 import type { DevnetBlockReport } from "./devnet.ts";
 
 export class ProgressView {
-  private readonly multi: cliProgress.MultiBar | null;
-  private readonly bars = new Map<number, cliProgress.SingleBar>();
+  private readonly multi: MultiBar | null;
+  private readonly bars = new Map<number, SingleBar>();
 
   constructor(tty: boolean) {
     this.multi = tty
-      ? new cliProgress.MultiBar(
+      ? new MultiBar(
           {
             format: " block {block} | {bar} | {value}/{total} proofs | {stage}",
             hideCursor: true,
             clearOnComplete: false,
             stopOnComplete: false,
           },
-          cliProgress.Presets.shades_grey,
+          Presets.shades_grey,
         )
       : null;
   }
