@@ -5,7 +5,11 @@ import { type Database, openDatabase } from "@prover-boost/db";
 
 export const DEVNET_SCHEMA = "prover_boost_devnet";
 
-export function openDevnetDatabase(databaseUrl: string | undefined, dataDir: string): Promise<Database> {
-  if (databaseUrl) return openDatabase({ databaseUrl, schema: DEVNET_SCHEMA, poolSize: 20, reset: true });
+export function openDevnetDatabase(
+  databaseUrl: string | undefined,
+  dataDir: string,
+  schema = DEVNET_SCHEMA,
+): Promise<Database> {
+  if (databaseUrl) return openDatabase({ databaseUrl, schema, poolSize: 20, reset: true });
   return openDatabase({ dataDir: path.resolve(dataDir, "devnet"), reset: true });
 }

@@ -25,6 +25,8 @@ export interface DevnetOptions {
   deadlineMs: number;
   simDurationsMs: Record<string, number>;
   env: NodeJS.ProcessEnv;
+  /** Postgres schema for the devnet (default prover_boost_devnet); it is reset at start. */
+  schema?: string;
   onBlock?: (view: BlockView, opened: OpenedBlock) => void;
   onInfo?: (message: string) => void;
   signal?: AbortSignal;
@@ -61,7 +63,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
   };
   const relayConfig = parseEnv(relayEnv, baseEnv);
   const aggregatorConfig = parseEnv(aggregatorEnv, baseEnv);
-  const db = await openDevnetDatabase(relayConfig.DATABASE_URL, relayConfig.DATA_DIR);
+  const db = await openDevnetDatabase(relayConfig.DATABASE_URL, relayConfig.DATA_DIR, opts.schema);
   info(db.kind === "postgres" ? `Postgres schema ${db.schema} (reset)` : "embedded PGlite (reset)");
   const relay = await createRelay(relayConfig, { db });
   const aggregator = await createAggregator(aggregatorConfig, { db });
