@@ -1,11 +1,18 @@
 // One block's whole life over HTTP against real Redis and Postgres (and PGlite): auction, bids,
 // close, fan-out, leasing by signed-in workers, proofs checked by the relay, payout.
 import { planTree, simProof, txsHash } from "@prover-boost/core";
-import { type AuctionJson, type LeasedJob, RelayClient, signAuction, signQuote, signWorkerLogin } from "@prover-boost/sdk";
+import {
+  type AuctionJson,
+  type LeasedJob,
+  type RelayClient,
+  signAuction,
+  signQuote,
+  signWorkerLogin,
+} from "@prover-boost/sdk";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Backend, eventually, sequencer, type Stack, startStack } from "./harness.ts";
+import { type Backend, eventually, type Stack, sequencer, startStack } from "./harness.ts";
 
 const domain = { name: "Aztec Rollup", version: "1" };
 const provers = [1, 2, 3].map((i) => privateKeyToAccount(`0x${String(i).padStart(64, "0")}`));
@@ -22,11 +29,20 @@ async function proveAll(stack: Stack, blockNumber: number, workerKeys = provers)
         workerId: `w${i}`,
         issuedAt: Date.now(),
         capacity: 2,
-        jobTypes: ["base", "merge", "block_root", "single_tx_block_root", "empty_block_root"] as const,
+        jobTypes: [
+          "base",
+          "merge",
+          "block_root",
+          "single_tx_block_root",
+          "empty_block_root",
+        ] as const,
         hardware: { cores: 2 },
       };
       const sig = await signWorkerLogin(op, domain, { ...login, jobTypes: [...login.jobTypes] });
-      const { token } = await stack.client.createSession({ ...login, jobTypes: [...login.jobTypes] }, sig);
+      const { token } = await stack.client.createSession(
+        { ...login, jobTypes: [...login.jobTypes] },
+        sig,
+      );
       return stack.client.withToken(token);
     }),
   );
@@ -35,12 +51,16 @@ async function proveAll(stack: Stack, blockNumber: number, workerKeys = provers)
       job.id,
       simProof({ ...job, inputs: job.inputs, children: job.children.map((c) => c.proof) }),
     );
-  await eventually(async () => {
-    const jobs = await Promise.all(workers.map(async (w) => ({ w, job: await w.lease(200) })));
-    await Promise.all(jobs.filter((j) => j.job).map((j) => proveOne(j.w, j.job!)));
-    const block = await stack.client.getBlock(blockNumber);
-    return block.stage === "paid" ? block : null;
-  }, 30_000, 0);
+  await eventually(
+    async () => {
+      const jobs = await Promise.all(workers.map(async (w) => ({ w, job: await w.lease(200) })));
+      await Promise.all(jobs.filter((j) => j.job).map((j) => proveOne(j.w, j.job!)));
+      const block = await stack.client.getBlock(blockNumber);
+      return block.stage === "paid" ? block : null;
+    },
+    30_000,
+    0,
+  );
 }
 
 describe.each<Backend>(["postgres", "pglite"])("a block's life (%s)", (backend) => {
@@ -68,14 +88,24 @@ describe.each<Backend>(["postgres", "pglite"])("a block's life (%s)", (backend) 
       biddingClosesAt: now + 1500,
       proofDeadline: now + 60_000,
     };
-    const opened = await stack.client.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
+    const opened = await stack.client.openAuction(
+      auction,
+      txs,
+      await signAuction(sequencer, domain, auction),
+    );
     expect(opened.status).toBe("open");
     expect(opened.auction.sequencer).toBe(sequencer.address);
 
     const fees = [3000, 2500, 2500];
     const bonds = ["5000", "4000", "6000"];
     for (const [i, p] of provers.entries()) {
-      const quote = { epochToProve: blockNumber, validUntilSlot: Math.floor(Date.now() / 12_000) + 1000, bondAmount: bonds[i]!, prover: p.address, basisPointFee: fees[i]! };
+      const quote = {
+        epochToProve: blockNumber,
+        validUntilSlot: Math.floor(Date.now() / 12_000) + 1000,
+        bondAmount: bonds[i]!,
+        prover: p.address,
+        basisPointFee: fees[i]!,
+      };
       const res = await stack.client.submitBid(quote, await signQuote(p, domain, quote));
       expect(res.status).toBe("accepted");
     }
@@ -104,7 +134,13 @@ describe.each<Backend>(["postgres", "pglite"])("a block's life (%s)", (backend) 
     await proveAll(stack, blockNumber);
     const block = await stack.client.getBlock(blockNumber);
     expect(block.stage).toBe("paid");
-    expect(Object.keys(block.stages)).toEqual(["auction_open", "committed", "proving", "proven", "paid"]);
+    expect(Object.keys(block.stages)).toEqual([
+      "auction_open",
+      "committed",
+      "proving",
+      "proven",
+      "paid",
+    ]);
     const total = block.payouts.reduce((s, p) => s + BigInt(p.amount), 0n);
     expect(total).toBe(1000000000000000007n);
     const proverPay = block.payouts.filter((p) => p.role === "prover");

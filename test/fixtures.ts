@@ -1,12 +1,25 @@
 // Signed fixtures for integration tests: auctions, quotes, worker logins.
 import { txsHash } from "@prover-boost/core";
-import { type AuctionJson, type QuoteJson, signAuction, signQuote, signWorkerLogin, type WorkerLoginJson } from "@prover-boost/sdk";
+import {
+  type AuctionJson,
+  type QuoteJson,
+  signAuction,
+  signQuote,
+  signWorkerLogin,
+  type WorkerLoginJson,
+} from "@prover-boost/sdk";
 import { keccak256, type LocalAccount, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { sequencer, type Stack } from "./harness.ts";
+import { type Stack, sequencer } from "./harness.ts";
 
 export const domain = { name: "Aztec Rollup", version: "1" };
-export const allJobTypes = ["base", "merge", "block_root", "single_tx_block_root", "empty_block_root"] as WorkerLoginJson["jobTypes"];
+export const allJobTypes = [
+  "base",
+  "merge",
+  "block_root",
+  "single_tx_block_root",
+  "empty_block_root",
+] as WorkerLoginJson["jobTypes"];
 
 export const account = (i: number) => privateKeyToAccount(`0x${i.toString(16).padStart(64, "0")}`);
 
@@ -16,7 +29,6 @@ export const txsFor = (block: number, n: number) =>
 export const currentSlot = () => Math.floor(Date.now() / 12_000);
 
 export async function openAuction(
-  stack: Stack,
   blockNumber: number,
   overrides: Partial<AuctionJson> & { txCount?: number } = {},
   signer: LocalAccount = sequencer,
@@ -39,7 +51,11 @@ export async function openAuction(
   return { auction, txs, signature, body: { auction, txs, signature } };
 }
 
-export async function signedBid(prover: LocalAccount, blockNumber: number, overrides: Partial<QuoteJson> = {}) {
+export async function signedBid(
+  prover: LocalAccount,
+  blockNumber: number,
+  overrides: Partial<QuoteJson> = {},
+) {
   const quote: QuoteJson = {
     epochToProve: blockNumber,
     validUntilSlot: currentSlot() + 1000,
@@ -51,8 +67,21 @@ export async function signedBid(prover: LocalAccount, blockNumber: number, overr
   return { quote, signature: await signQuote(prover, domain, quote) };
 }
 
-export async function workerSession(stack: Stack, operator: LocalAccount, workerId = "w0", jobTypes = allJobTypes, capacity = 1) {
-  const login: WorkerLoginJson = { operator: operator.address, workerId, issuedAt: Date.now(), capacity, jobTypes, hardware: { cores: 4, memoryMb: 8192, gpus: 0 } };
+export async function workerSession(
+  stack: Stack,
+  operator: LocalAccount,
+  workerId = "w0",
+  jobTypes = allJobTypes,
+  capacity = 1,
+) {
+  const login: WorkerLoginJson = {
+    operator: operator.address,
+    workerId,
+    issuedAt: Date.now(),
+    capacity,
+    jobTypes,
+    hardware: { cores: 4, memoryMb: 8192, gpus: 0 },
+  };
   const signature = await signWorkerLogin(operator, domain, login);
   const { token } = await stack.client.createSession(login, signature);
   return stack.client.withToken(token);
@@ -61,21 +90,34 @@ export async function workerSession(stack: Stack, operator: LocalAccount, worker
 /** Everything a rejected request could have changed, for before/after comparison. */
 export async function snapshot(stack: Stack) {
   const p = stack.db.prisma;
-  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks] = await Promise.all([
-    p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
-    p.bid.findMany({ orderBy: { id: "asc" } }),
-    p.ledgerEntry.count(),
-    p.accountBalance.findMany({ orderBy: { account: "asc" } }),
-    p.workerSession.count(),
-    p.penalty.count(),
-    p.payout.count(),
-    p.proofJob.findMany({ orderBy: { id: "asc" } }),
-    p.block.findMany({ orderBy: { number: "asc" } }),
-  ]);
+  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks] =
+    await Promise.all([
+      p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
+      p.bid.findMany({ orderBy: { id: "asc" } }),
+      p.ledgerEntry.count(),
+      p.accountBalance.findMany({ orderBy: { account: "asc" } }),
+      p.workerSession.count(),
+      p.penalty.count(),
+      p.payout.count(),
+      p.proofJob.findMany({ orderBy: { id: "asc" } }),
+      p.block.findMany({ orderBy: { number: "asc" } }),
+    ]);
   const leaseKeys = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:pb:lease:*`);
   return JSON.parse(
-    JSON.stringify({ auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks, leaseKeys: leaseKeys.length }, (_k, v) =>
-      typeof v === "bigint" ? v.toString() : v,
+    JSON.stringify(
+      {
+        auctions,
+        bids,
+        ledger,
+        balances,
+        sessions,
+        penalties,
+        payouts,
+        jobs,
+        blocks,
+        leaseKeys: leaseKeys.length,
+      },
+      (_k, v) => (typeof v === "bigint" ? v.toString() : v),
     ),
   );
 }

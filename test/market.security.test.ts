@@ -1,14 +1,18 @@
 // Hostile clients against the market on real Redis and Postgres: replays, quotes signed for
 // another domain, oversized bodies, floods. Each refusal has its code and changes nothing.
-import { type QuoteJson, signQuote } from "@prover-boost/sdk";
+import { type QuoteJson, signAuction, signQuote } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, currentSlot, openAuction as fixtureAuction, snapshot } from "./fixtures.ts";
 import { type Stack, sequencer, startStack } from "./harness.ts";
-import { signAuction } from "@prover-boost/sdk";
 
 const chainId = 31337;
 const verifyingContract = "0x5FbDB2315678afecb367f032d93F642f64180aa3" as const;
-const fullDomain = { name: "Aztec Rollup", version: "1", chainId: BigInt(chainId), verifyingContract };
+const fullDomain = {
+  name: "Aztec Rollup",
+  version: "1",
+  chainId: BigInt(chainId),
+  verifyingContract,
+};
 const prover = account(0xb1);
 
 let stack: Stack;
@@ -23,7 +27,7 @@ beforeAll(async () => {
     },
   });
   await stack.admin.deposit(prover.address, 1_000_000n);
-  const open = await fixtureAuction(stack, 7);
+  const open = await fixtureAuction(7);
   // Re-sign under the four-field domain the relay is configured with.
   const signature = await signAuction(sequencer, fullDomain, open.auction);
   await stack.client.openAuction(open.auction, open.txs, signature);
@@ -40,7 +44,12 @@ const quoteFor = (overrides: Partial<QuoteJson> = {}): QuoteJson => ({
 });
 
 async function post(url: string, payload: string) {
-  const res = await stack.relay.app.inject({ method: "POST", url, headers: { "content-type": "application/json" }, payload });
+  const res = await stack.relay.app.inject({
+    method: "POST",
+    url,
+    headers: { "content-type": "application/json" },
+    payload,
+  });
   return { status: res.statusCode, headers: res.headers, body: JSON.parse(res.body) };
 }
 
@@ -58,7 +67,10 @@ describe("replay and domain separation", () => {
 
   it.each([
     ["another chain id", { ...fullDomain, chainId: 1n }],
-    ["another verifying contract", { ...fullDomain, verifyingContract: "0x0000000000000000000000000000000000000001" as const }],
+    [
+      "another verifying contract",
+      { ...fullDomain, verifyingContract: "0x0000000000000000000000000000000000000001" as const },
+    ],
     ["the two-field domain", { name: "Aztec Rollup", version: "1" }],
   ])("a quote signed for %s does not verify (401 BAD_SIGNATURE)", async (_label, domain) => {
     const quote = quoteFor({ basisPointFee: 800 });
@@ -90,7 +102,10 @@ describe("replay and domain separation", () => {
 describe("limits", () => {
   it("a body over BODY_LIMIT_BYTES → 413 PAYLOAD_TOO_LARGE", async () => {
     const before = await snapshot(stack);
-    const res = await post("/v1/bids", JSON.stringify({ quote: quoteFor(), signature: `0x${"ab".repeat(4000)}` }));
+    const res = await post(
+      "/v1/bids",
+      JSON.stringify({ quote: quoteFor(), signature: `0x${"ab".repeat(4000)}` }),
+    );
     expect(res.status).toBe(413);
     expect(res.body.error.code).toBe("PAYLOAD_TOO_LARGE");
     expect(await snapshot(stack)).toEqual(before);

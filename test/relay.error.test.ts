@@ -14,17 +14,24 @@ beforeAll(async () => {
   stack = await startStack({ backend: "postgres" });
   await stack.admin.deposit(prover.address, 100_000n);
   await stack.admin.deposit(other.address, 100_000n);
-  const open = await openAuction(stack, 10);
+  const open = await openAuction(10);
   await stack.client.openAuction(open.auction, open.txs, open.signature);
 });
 afterAll(async () => stack?.close());
 
-async function send(method: "POST" | "GET" | "DELETE", url: string, payload?: unknown, headers: Record<string, string> = {}) {
+async function send(
+  method: "POST" | "GET" | "DELETE",
+  url: string,
+  payload?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await stack.relay.app.inject({
     method,
     url,
     headers: { "content-type": "application/json", ...headers },
-    ...(payload === undefined ? {} : { payload: typeof payload === "string" ? payload : JSON.stringify(payload) }),
+    ...(payload === undefined
+      ? {}
+      : { payload: typeof payload === "string" ? payload : JSON.stringify(payload) }),
   });
   return { status: res.statusCode, body: res.body ? JSON.parse(res.body) : undefined };
 }
@@ -32,7 +39,10 @@ async function send(method: "POST" | "GET" | "DELETE", url: string, payload?: un
 async function expectRejected(
   status: number,
   code: string,
-  request: () => Promise<{ status: number; body: { error?: { code: string; message: string; requestId: string } } }>,
+  request: () => Promise<{
+    status: number;
+    body: { error?: { code: string; message: string; requestId: string } };
+  }>,
 ) {
   const before = await snapshot(stack);
   const res = await request();
@@ -61,7 +71,7 @@ describe("malformed requests", () => {
     );
   });
   it("bad hex → 400 VALIDATION_FAILED", async () => {
-    const open = await openAuction(stack, 11);
+    const open = await openAuction(11);
     await expectRejected(400, "VALIDATION_FAILED", () =>
       send("POST", "/v1/auctions", { ...open.body, txs: ["0xzz", ...open.txs.slice(1)] }),
     );
@@ -71,29 +81,30 @@ describe("malformed requests", () => {
     );
   });
   it("a fee cap above 10000 bps → 400 VALIDATION_FAILED", async () => {
-    const open = await openAuction(stack, 12, { maxFeeBps: 10_001 });
+    const open = await openAuction(12, { maxFeeBps: 10_001 });
     await expectRejected(400, "VALIDATION_FAILED", () => send("POST", "/v1/auctions", open.body));
   });
-  it("unknown route → 404 NOT_FOUND", () => expectRejected(404, "NOT_FOUND", () => send("GET", "/v1/nothing")));
+  it("unknown route → 404 NOT_FOUND", () =>
+    expectRejected(404, "NOT_FOUND", () => send("GET", "/v1/nothing")));
 });
 
 describe("auctions", () => {
   it("signed by someone who is not a sequencer → 403 SIGNER_NOT_ALLOWED", async () => {
-    const open = await openAuction(stack, 20, {}, other);
+    const open = await openAuction(20, {}, other);
     await expectRejected(403, "SIGNER_NOT_ALLOWED", () => send("POST", "/v1/auctions", open.body));
   });
   it("a signature that is not 65 bytes → 401 BAD_SIGNATURE", async () => {
-    const open = await openAuction(stack, 21);
+    const open = await openAuction(21);
     await expectRejected(401, "BAD_SIGNATURE", () =>
       send("POST", "/v1/auctions", { ...open.body, signature: open.signature.slice(0, 100) }),
     );
   });
   it("an existing block → 409 AUCTION_EXISTS", async () => {
-    const open = await openAuction(stack, 10);
+    const open = await openAuction(10);
     await expectRejected(409, "AUCTION_EXISTS", () => send("POST", "/v1/auctions", open.body));
   });
   it("txs that do not match txCount or txsHash → 400", async () => {
-    const open = await openAuction(stack, 22);
+    const open = await openAuction(22);
     await expectRejected(400, "TX_COUNT_MISMATCH", () =>
       send("POST", "/v1/auctions", { ...open.body, txs: open.txs.slice(1) }),
     );
@@ -102,9 +113,12 @@ describe("auctions", () => {
     );
   });
   it("bidding closing in the past or after the deadline → 400 INVALID_SCHEDULE", async () => {
-    const past = await openAuction(stack, 23, { biddingClosesAt: Date.now() - 1 });
+    const past = await openAuction(23, { biddingClosesAt: Date.now() - 1 });
     await expectRejected(400, "INVALID_SCHEDULE", () => send("POST", "/v1/auctions", past.body));
-    const late = await openAuction(stack, 24, { biddingClosesAt: Date.now() + 10_000, proofDeadline: Date.now() + 5_000 });
+    const late = await openAuction(24, {
+      biddingClosesAt: Date.now() + 10_000,
+      proofDeadline: Date.now() + 5_000,
+    });
     await expectRejected(400, "INVALID_SCHEDULE", () => send("POST", "/v1/auctions", late.body));
   });
   it("an unknown auction → 404 AUCTION_NOT_FOUND", () =>
@@ -115,7 +129,9 @@ describe("bids", () => {
   it("a quote signed by someone other than its prover → 401 BAD_SIGNATURE", async () => {
     const { quote } = await signedBid(prover, 10);
     const { signature } = await signedBid(other, 10, { prover: prover.address });
-    await expectRejected(401, "BAD_SIGNATURE", () => send("POST", "/v1/bids", { quote, signature }));
+    await expectRejected(401, "BAD_SIGNATURE", () =>
+      send("POST", "/v1/bids", { quote, signature }),
+    );
   });
   it("above the fee cap → 422 FEE_ABOVE_CAP", async () => {
     const bid = await signedBid(prover, 10, { basisPointFee: 3001 });
@@ -138,7 +154,7 @@ describe("bids", () => {
     await expectRejected(404, "AUCTION_NOT_FOUND", () => send("POST", "/v1/bids", bid));
   });
   it("a closed auction → 409 AUCTION_CLOSED", async () => {
-    const open = await openAuction(stack, 30, { biddingClosesAt: Date.now() + 300 });
+    const open = await openAuction(30, { biddingClosesAt: Date.now() + 300 });
     await stack.client.openAuction(open.auction, open.txs, open.signature);
     await eventually(async () => (await stack.client.getBlock(30)).stage === "open_proving");
     const bid = await signedBid(prover, 30);
@@ -149,7 +165,12 @@ describe("bids", () => {
 describe("admin", () => {
   it("a deposit without the admin token → 401 UNAUTHORIZED", () =>
     expectRejected(401, "UNAUTHORIZED", () =>
-      send("POST", "/v1/admin/deposits", { prover: prover.address, amount: "5" }, { authorization: "Bearer wrong" }),
+      send(
+        "POST",
+        "/v1/admin/deposits",
+        { prover: prover.address, amount: "5" },
+        { authorization: "Bearer wrong" },
+      ),
     ));
 });
 
@@ -159,7 +180,7 @@ describe("workers and jobs", () => {
   let job: LeasedJob;
 
   beforeAll(async () => {
-    const open = await openAuction(stack, 40, { biddingClosesAt: Date.now() + 400, txCount: 2 });
+    const open = await openAuction(40, { biddingClosesAt: Date.now() + 400, txCount: 2 });
     await stack.client.openAuction(open.auction, open.txs, open.signature);
     const bid = await signedBid(prover, 40);
     await stack.client.submitBid(bid.quote, bid.signature);
@@ -172,9 +193,18 @@ describe("workers and jobs", () => {
 
   it("a stale login → 401 LOGIN_STALE", async () => {
     const { signWorkerLogin } = await import("@prover-boost/sdk");
-    const login = { operator: prover.address, workerId: "late", issuedAt: Date.now() - 3_600_000, capacity: 1, jobTypes: ["base" as const], hardware: {} };
+    const login = {
+      operator: prover.address,
+      workerId: "late",
+      issuedAt: Date.now() - 3_600_000,
+      capacity: 1,
+      jobTypes: ["base" as const],
+      hardware: {},
+    };
     const signature = await signWorkerLogin(prover, { name: "Aztec Rollup", version: "1" }, login);
-    await expectRejected(401, "LOGIN_STALE", () => send("POST", "/v1/workers/sessions", { login, signature }));
+    await expectRejected(401, "LOGIN_STALE", () =>
+      send("POST", "/v1/workers/sessions", { login, signature }),
+    );
   });
   it("leasing without a token → 401 UNAUTHORIZED", () =>
     expectRejected(401, "UNAUTHORIZED", () => send("POST", "/v1/jobs/lease", { waitMs: 0 })));
@@ -210,10 +240,15 @@ describe("workers and jobs", () => {
     expect(after.status).toBe("queued");
     expect(after.proof).toBeNull();
     expect(before.proof).toBeNull();
-    expect(await stack.db.prisma.penalty.count({ where: { jobId: job.id, kind: "invalid_proof" } })).toBe(1);
+    expect(
+      await stack.db.prisma.penalty.count({ where: { jobId: job.id, kind: "invalid_proof" } }),
+    ).toBe(1);
     // The job can be leased again and proven properly.
     const again = await eventually(() => winner.lease(500));
     expect(again.id).toBe(job.id);
-    await winner.submitResult(again.id, simProof({ ...again, children: again.children.map((c) => c.proof) }));
+    await winner.submitResult(
+      again.id,
+      simProof({ ...again, children: again.children.map((c) => c.proof) }),
+    );
   });
 });

@@ -1,30 +1,36 @@
 // The aggregator loop: close due auctions, fan trees out, enforce deadlines, pay proven blocks.
 // Every step is idempotent and guarded by stage compare-and-set, so ticks may overlap restarts.
-import type { AggregatorContext } from "./context.ts";
+
 import { closeDueAuctions } from "./close-auctions.ts";
+import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines } from "./deadlines.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
-import { payProvenBlocks } from "./payouts.ts";
+import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
 
 export class Aggregator {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
 
-  constructor(readonly ctx: AggregatorContext) {}
+  constructor(
+    readonly ctx: AggregatorContext,
+    private readonly hooks: PayoutHooks = {},
+  ) {}
 
   /** One pass over every duty. */
   async tick(): Promise<void> {
     await closeDueAuctions(this.ctx);
     await fanOutClosedBlocks(this.ctx);
     await enforceDeadlines(this.ctx);
-    await payProvenBlocks(this.ctx);
+    await payProvenBlocks(this.ctx, this.hooks);
   }
 
   start(): void {
     const loop = async () => {
       if (this.stopped) return;
-      this.running = this.tick().catch((err) => this.ctx.log.error({ err }, "aggregator tick failed"));
+      this.running = this.tick().catch((err) =>
+        this.ctx.log.error({ err }, "aggregator tick failed"),
+      );
       await this.running;
       this.running = null;
       if (!this.stopped) this.timer = setTimeout(loop, this.ctx.env.AGGREGATOR_TICK_MS);

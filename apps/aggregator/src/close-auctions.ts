@@ -38,7 +38,10 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
         kind: won ? "lock" : "release",
         legs: [
           { account: accounts.reserved(bid.prover), amount: -bond },
-          { account: won ? accounts.locked(bid.prover) : accounts.available(bid.prover), amount: bond },
+          {
+            account: won ? accounts.locked(bid.prover) : accounts.available(bid.prover),
+            amount: bond,
+          },
         ],
         blockNumber,
         ref: bid.id,

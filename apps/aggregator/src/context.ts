@@ -7,5 +7,9 @@ export interface AggregatorContext {
   prisma: Prisma;
   fabric: ProofFabric;
   now: () => number;
-  log: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void; error(obj: object, msg?: string): void };
+  log: {
+    info(obj: object, msg?: string): void;
+    warn(obj: object, msg?: string): void;
+    error(obj: object, msg?: string): void;
+  };
 }

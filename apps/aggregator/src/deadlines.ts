@@ -14,7 +14,10 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
   });
   for (const { number } of late) {
     await ctx.prisma.$transaction(async (tx) => {
-      const block = await tx.block.findUniqueOrThrow({ where: { number }, include: { auction: true } });
+      const block = await tx.block.findUniqueOrThrow({
+        where: { number },
+        include: { auction: true },
+      });
       if (!(await moveStage(tx, number, "proving", "deadline_missed", now))) return;
       if (block.winner && block.bondAmount) {
         const bond = BigInt(block.bondAmount.toFixed());
@@ -44,7 +47,10 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
       await moveStage(tx, number, "deadline_missed", "open_proving", now);
     });
     await ctx.fabric.announce();
-    ctx.log.warn({ blockNumber: number }, "proof deadline missed: bond slashed, block in open proving");
+    ctx.log.warn(
+      { blockNumber: number },
+      "proof deadline missed: bond slashed, block in open proving",
+    );
   }
   return late.length;
 }

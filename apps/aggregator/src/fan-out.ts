@@ -1,7 +1,7 @@
 // Fanning a closed auction's block out as its proof tree: one ProofJob row per node (history,
 // proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
 // repaired by the next tick; the stage moves only after both.
-import { planTree, type PlannedNode } from "@prover-boost/core";
+import { type PlannedNode, planTree } from "@prover-boost/core";
 import { jobId } from "@prover-boost/queue";
 import type { AggregatorContext } from "./context.ts";
 import { moveStage } from "./stage.ts";
@@ -38,7 +38,10 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
     await ctx.fabric.addTree(block.number, plan, nodePriority);
     const now = ctx.now();
     await ctx.prisma.$transaction(async (tx) => {
-      await tx.block.update({ where: { number: block.number }, data: { jobsTotal: plan.nodes.length } });
+      await tx.block.update({
+        where: { number: block.number },
+        data: { jobsTotal: plan.nodes.length },
+      });
       const to = block.stage === "committed" ? "proving" : "open_proving";
       await moveStage(tx, block.number, block.stage as "committed" | "unclaimed", to, now);
     });

@@ -1,3 +1,3 @@
 export { Aggregator } from "./aggregator.ts";
 export type { AggregatorContext } from "./context.ts";
-export { createAggregator, type AggregatorService } from "./service.ts";
+export { type AggregatorService, createAggregator } from "./service.ts";

@@ -1,74 +1,148 @@
-// Paying out proven blocks. The whole payout of a block (payout rows, ledger movement, bond
-// release, stage change) is one transaction guarded by the block's stage, so a crash or a retry
-// pays each recipient exactly once.
-import { blockPayouts, type JobType, weightedWork } from "@prover-boost/core";
-import { accounts, applyMovement } from "@prover-boost/db";
+// Paying out proven blocks. The whole payout of a block (payout rows, activity scores, ledger
+// movements, bond release, stage change) is one transaction guarded by the block's stage, so a
+// crash or a retry pays each recipient exactly once.
+import {
+  activityScoreAt,
+  type BoosterConfig,
+  blockPayouts,
+  type JobType,
+  type Payout,
+  boosterShares as sharesFromScore,
+  sharesPayouts,
+  updateActivityScore,
+  weightedWork,
+} from "@prover-boost/core";
+import { accounts, applyMovement, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 import { moveStage } from "./stage.ts";
 
-export async function payProvenBlocks(ctx: AggregatorContext): Promise<number> {
+export interface PayoutHooks {
+  /** Called inside the payout transaction after the rows are written (crash tests). */
+  beforeCommit?: (blockNumber: number) => Promise<void>;
+}
+
+export async function payProvenBlocks(
+  ctx: AggregatorContext,
+  hooks: PayoutHooks = {},
+): Promise<number> {
   const blocks = await ctx.prisma.block.findMany({
     where: { stage: "proven" },
     select: { number: true },
+    orderBy: { number: "asc" },
     take: 20,
   });
   for (const { number } of blocks) {
-    const paid = await payBlock(ctx, number);
+    const paid = await payBlock(ctx, number, hooks);
     if (paid) await ctx.fabric.retireBlock(number).catch(() => {});
   }
   return blocks.length;
 }
 
-export async function payBlock(ctx: AggregatorContext, number: number): Promise<boolean> {
+export function boosterConfigOf(env: AggregatorContext["env"]): BoosterConfig {
+  return {
+    increment: env.BOOSTER_INCREMENT,
+    maxScore: env.BOOSTER_MAX_SCORE,
+    a: env.BOOSTER_A,
+    k: env.BOOSTER_K,
+    minimum: env.BOOSTER_MINIMUM,
+    decay: env.BOOSTER_DECAY,
+  };
+}
+
+/** Shares model: record this block's proof for each of its provers, then read their shares. */
+async function recordActivityAndShares(
+  ctx: AggregatorContext,
+  tx: Tx,
+  provers: string[],
+  epoch: bigint,
+): Promise<Map<string, bigint>> {
+  const config = boosterConfigOf(ctx.env);
+  const out = new Map<string, bigint>();
+  for (const prover of provers) {
+    const row = await tx.proverActivity.findUnique({ where: { prover } });
+    const state = row
+      ? { value: BigInt(row.value.toFixed()), epoch: row.epoch }
+      : { value: 0n, epoch: 0n };
+    const next = updateActivityScore(state, epoch, config);
+    await tx.proverActivity.upsert({
+      where: { prover },
+      create: { prover, value: next.value.toString(), epoch: next.epoch },
+      update: { value: next.value.toString(), epoch: next.epoch },
+    });
+    out.set(prover, sharesFromScore(activityScoreAt(next, epoch, config), config));
+  }
+  return out;
+}
+
+export async function payBlock(
+  ctx: AggregatorContext,
+  number: number,
+  hooks: PayoutHooks = {},
+): Promise<boolean> {
   const now = ctx.now();
-  return ctx.prisma.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<{ stage: string }[]>`
-      SELECT stage FROM "Block" WHERE number = ${number} FOR UPDATE`;
-    if (locked[0]?.stage !== "proven") return false;
-    const block = await tx.block.findUniqueOrThrow({ where: { number }, include: { auction: true } });
-    const auction = block.auction;
-    const proofs = await tx.proofJob.findMany({
-      where: { blockNumber: number, status: "proven", operator: { not: null } },
-      select: { operator: true, type: true },
-    });
-    const work = weightedWork(
-      proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
-      ctx.env.JOB_WEIGHTS,
-    );
-    const reward = BigInt(auction.blockReward.toFixed());
-    const parts = blockPayouts({
-      reward,
-      feeBps: block.feeBps ?? auction.maxFeeBps,
-      submitterBps: ctx.env.SUBMITTER_BPS,
-      sequencer: auction.sequencer,
-      submitter: ctx.env.SUBMITTER_ADDRESS ?? auction.sequencer,
-      work,
-    });
-    await tx.payout.createMany({
-      data: parts.map((p) => ({
-        id: `${number}:${p.role}:${p.recipient.toLowerCase()}`,
-        blockNumber: number,
-        recipient: p.recipient,
-        role: p.role,
-        amount: p.amount.toString(),
-        createdAt: BigInt(now),
-      })),
-    });
-    await applyMovement(tx, {
-      kind: "payout",
-      legs: [
-        { account: accounts.rewards, amount: -reward },
-        ...parts.map((p) => ({ account: accounts.earnings(p.recipient), amount: p.amount })),
-      ],
-      blockNumber: number,
-      nowMs: now,
-    });
-    if (block.winner && block.bondAmount) {
-      const bond = BigInt(block.bondAmount.toFixed());
-      const still = await tx.ledgerEntry.count({
-        where: { blockNumber: number, kind: "slash", account: accounts.locked(block.winner) },
+  return ctx.prisma.$transaction(
+    async (tx) => {
+      const locked = await tx.$queryRaw<{ stage: string }[]>`
+        SELECT stage FROM "Block" WHERE number = ${number} FOR UPDATE`;
+      if (locked[0]?.stage !== "proven") return false;
+      const block = await tx.block.findUniqueOrThrow({
+        where: { number },
+        include: { auction: true },
       });
-      if (still === 0) {
+      const auction = block.auction;
+      const proofs = await tx.proofJob.findMany({
+        where: { blockNumber: number, status: "proven", operator: { not: null } },
+        select: { operator: true, type: true },
+      });
+      const reward = BigInt(auction.blockReward.toFixed());
+      let parts: Payout[];
+      if (ctx.env.REWARD_MODEL === "shares") {
+        const provers = [...new Set(proofs.map((p) => p.operator!))].sort();
+        const shares = await recordActivityAndShares(ctx, tx, provers, BigInt(number));
+        parts = sharesPayouts({
+          reward,
+          sequencerBps: ctx.env.SEQUENCER_BPS,
+          sequencer: auction.sequencer,
+          shares,
+        });
+      } else {
+        const feeBps = block.feeBps ?? auction.maxFeeBps;
+        parts = blockPayouts({
+          reward,
+          feeBps,
+          // The submitter's cut can only come out of what the prover fee leaves.
+          submitterBps: Math.min(ctx.env.SUBMITTER_BPS, 10_000 - feeBps),
+          sequencer: auction.sequencer,
+          submitter: ctx.env.SUBMITTER_ADDRESS ?? auction.sequencer,
+          work: weightedWork(
+            proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
+            ctx.env.JOB_WEIGHTS,
+          ),
+        });
+      }
+      await tx.payout.createMany({
+        data: parts.map((p) => ({
+          id: `${number}:${p.role}:${p.recipient.toLowerCase()}`,
+          blockNumber: number,
+          recipient: p.recipient,
+          role: p.role,
+          amount: p.amount.toString(),
+          createdAt: BigInt(now),
+        })),
+      });
+      await applyMovement(tx, {
+        kind: "payout",
+        legs: [
+          { account: accounts.rewards, amount: -reward },
+          ...parts.map((p) => ({ account: accounts.earnings(p.recipient), amount: p.amount })),
+        ],
+        blockNumber: number,
+        nowMs: now,
+      });
+      // The winner's bond comes back unless it was slashed for a missed deadline.
+      const slashed = (block.stages as Record<string, number>).deadline_missed !== undefined;
+      if (block.winner && block.bondAmount && !slashed) {
+        const bond = BigInt(block.bondAmount.toFixed());
         await applyMovement(tx, {
           kind: "unlock",
           legs: [
@@ -79,7 +153,9 @@ export async function payBlock(ctx: AggregatorContext, number: number): Promise<
           nowMs: now,
         });
       }
-    }
-    return moveStage(tx, number, "proven", "paid", now);
-  });
+      await hooks.beforeCommit?.(number);
+      return moveStage(tx, number, "proven", "paid", now);
+    },
+    { timeout: 30_000 },
+  );
 }

@@ -4,6 +4,7 @@ import { type Database, openDatabase } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
 import { Aggregator } from "./aggregator.ts";
 import type { AggregatorContext } from "./context.ts";
+import type { PayoutHooks } from "./payouts.ts";
 
 export interface AggregatorService {
   aggregator: Aggregator;
@@ -13,11 +14,22 @@ export interface AggregatorService {
 
 export async function createAggregator(
   env: AggregatorEnv,
-  deps: { db?: Database; schema?: string; log?: AggregatorContext["log"]; now?: () => number } = {},
+  deps: {
+    db?: Database;
+    schema?: string;
+    log?: AggregatorContext["log"];
+    now?: () => number;
+    hooks?: PayoutHooks;
+  } = {},
 ): Promise<AggregatorService> {
   const ownDb = !deps.db;
   const db =
-    deps.db ?? (await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, schema: deps.schema }));
+    deps.db ??
+    (await openDatabase({
+      databaseUrl: env.DATABASE_URL,
+      dataDir: env.DATA_DIR,
+      schema: deps.schema,
+    }));
   const fabric = await ProofFabric.open({
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,
@@ -26,8 +38,14 @@ export async function createAggregator(
     subscribe: false,
   });
   const silent = { info() {}, warn() {}, error() {} };
-  const ctx: AggregatorContext = { env, prisma: db.prisma, fabric, now: deps.now ?? Date.now, log: deps.log ?? silent };
-  const aggregator = new Aggregator(ctx);
+  const ctx: AggregatorContext = {
+    env,
+    prisma: db.prisma,
+    fabric,
+    now: deps.now ?? Date.now,
+    log: deps.log ?? silent,
+  };
+  const aggregator = new Aggregator(ctx, deps.hooks);
   return {
     aggregator,
     ctx,

@@ -2,11 +2,12 @@
 // `npm start`: the local devnet. Human progress by default, one JSON document with --json.
 import { Command, InvalidArgumentError } from "commander";
 import { type DevnetBlockReport, runDevnet } from "./devnet.ts";
-import { RedisUnavailableError } from "./redis-server.ts";
 import { ProgressView } from "./progress.ts";
+import { RedisUnavailableError } from "./redis-server.ts";
 
 const positiveInt = (name: string) => (v: string) => {
-  if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer`);
+  if (!/^\d+$/.test(v) || Number(v) < 1)
+    throw new InvalidArgumentError(`${name} must be a positive integer`);
   return Number(v);
 };
 const nonNegativeInt = (name: string) => (v: string) => {
@@ -18,7 +19,8 @@ function parseDurations(v: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const pair of v.split(",")) {
     const [k, ms] = pair.split("=");
-    if (!k || !ms || !/^\d+$/.test(ms)) throw new InvalidArgumentError(`bad duration entry: ${pair}`);
+    if (!k || !ms || !/^\d+$/.test(ms))
+      throw new InvalidArgumentError(`bad duration entry: ${pair}`);
     out[k.trim()] = Number(ms);
   }
   return out;
@@ -29,7 +31,11 @@ const program = new Command("prover-boost-devnet")
     "Run prover-boost locally: relay, aggregator, a simulated sequencer and simulated prover operators.\n" +
       "Uses PGlite unless DATABASE_URL is set, and REDIS_URL or a redis-server from PATH.",
   )
-  .option("--blocks <n>", "stop after N blocks are paid (default: run until interrupted)", positiveInt("--blocks"))
+  .option(
+    "--blocks <n>",
+    "stop after N blocks are paid (default: run until interrupted)",
+    positiveInt("--blocks"),
+  )
   .option("--txs <n>", "transactions per block", nonNegativeInt("--txs"), 16)
   .option("--operators <n>", "simulated prover operators", positiveInt("--operators"), 3)
   .option("--workers <n>", "workers per operator", positiveInt("--workers"), 4)
@@ -37,7 +43,12 @@ const program = new Command("prover-boost-devnet")
   .option("--port <n>", "relay port (a free one if taken)", nonNegativeInt("--port"), 8080)
   .option("--block-time-ms <ms>", "time between auctions", positiveInt("--block-time-ms"), 2000)
   .option("--bidding-ms <ms>", "bidding window of each auction", positiveInt("--bidding-ms"), 1200)
-  .option("--deadline-ms <ms>", "proof deadline after bidding closes", positiveInt("--deadline-ms"), 60_000)
+  .option(
+    "--deadline-ms <ms>",
+    "proof deadline after bidding closes",
+    positiveInt("--deadline-ms"),
+    60_000,
+  )
   .option(
     "--sim-durations <list>",
     "simulated proving time per job type, e.g. base=200,merge=100,block_root=300",

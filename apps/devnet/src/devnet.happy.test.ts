@@ -11,7 +11,13 @@ import { type DevnetBlockReport, runDevnet } from "./devnet.ts";
 
 const redisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const databaseUrl = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
-const fast = { base: 20, merge: 10, block_root: 30, single_tx_block_root: 30, empty_block_root: 10 };
+const fast = {
+  base: 20,
+  merge: 10,
+  block_root: 30,
+  single_tx_block_root: 30,
+  empty_block_root: 10,
+};
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const c of cleanups) await c();
@@ -42,7 +48,7 @@ async function run(workers: number, backend: "pglite" | "postgres"): Promise<Dev
     seed: "devnet-test",
     port: 0,
     blockTimeMs: 700,
-    biddingMs: 500,
+    biddingMs: 1500,
     deadlineMs: 60_000,
     simDurationsMs: fast,
     env,
@@ -57,7 +63,11 @@ function checkPaid(blocks: DevnetBlockReport[]) {
     expect(b.jobs).toBe(11);
     expect(b.rootProof).toMatch(/^0x[0-9a-f]{64}$/);
     expect(b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n)).toBe(BigInt(b.blockReward));
-    expect(b.payouts.filter((p) => p.role === "prover").map((p) => p.recipient)).toEqual([b.winner]);
+    const provers = b.payouts.filter((p) => p.role === "prover").map((p) => p.recipient);
+    // A won block is proven by its winner's workers only; an unclaimed one (no bid in time on
+    // a slow machine) by anyone, and then paid by weighted work.
+    if (b.winner) expect(provers).toEqual([b.winner]);
+    else expect(provers.length).toBeGreaterThan(0);
   }
 }
 

@@ -10,8 +10,8 @@ import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { SimulatedOperator } from "./operators.ts";
 import { provideRedis } from "./redis-server.ts";
-import { openBlockAuction, type OpenedBlock } from "./sequencer.ts";
 import { sequencerKeyOf } from "./seed.ts";
+import { type OpenedBlock, openBlockAuction } from "./sequencer.ts";
 
 export interface DevnetOptions {
   blocks?: number | undefined;
@@ -134,7 +134,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
         const prev = views.get(n);
         if (prev && terminal.has(prev.stage)) continue;
         const view = await client.getBlock(n);
-        if (!prev || prev.stage !== view.stage || prev.tree.proven !== view.tree.proven) opts.onBlock?.(view, o);
+        if (!prev || prev.stage !== view.stage || prev.tree.proven !== view.tree.proven)
+          opts.onBlock?.(view, o);
         views.set(n, view);
       }
       const paid = [...views.values()].filter((v) => v.stage === "paid").length;
@@ -155,7 +156,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
           txs: o.txs,
           jobs: v.tree.total,
           rootProof: v.rootProof,
-          makespanMs: start !== undefined && v.stages.proven !== undefined ? v.stages.proven - start : null,
+          makespanMs:
+            start !== undefined && v.stages.proven !== undefined ? v.stages.proven - start : null,
           payouts: v.payouts,
         };
       });

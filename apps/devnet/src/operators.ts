@@ -56,7 +56,9 @@ export class SimulatedOperator {
       this.bidOn.add(auction.blockNumber);
       const i = this.opts.index;
       const fee = pick(this.opts.seed, 500, auction.maxFeeBps, "fee", i, auction.blockNumber);
-      const bond = BigInt(auction.minBond) * BigInt(pick(this.opts.seed, 1, 5, "bond", i, auction.blockNumber));
+      const bond =
+        BigInt(auction.minBond) *
+        BigInt(pick(this.opts.seed, 1, 5, "bond", i, auction.blockNumber));
       const slot = Math.floor((Date.now() - this.opts.genesisTimeMs) / this.opts.slotDurationMs);
       const quote = {
         epochToProve: auction.blockNumber,

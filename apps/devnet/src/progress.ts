@@ -1,7 +1,8 @@
 // Live devnet progress: a bar per block on a terminal (stage, proofs done of total), plain
 // lines otherwise; and the closing summary table.
-import { MultiBar, Presets, type SingleBar } from "cli-progress";
+
 import type { BlockView } from "@prover-boost/sdk";
+import { MultiBar, Presets, type SingleBar } from "cli-progress";
 import type { DevnetBlockReport } from "./devnet.ts";
 
 export class ProgressView {
@@ -30,7 +31,9 @@ export class ProgressView {
   update(view: BlockView) {
     const total = Math.max(view.tree.total, 1);
     if (!this.multi) {
-      console.log(`block ${view.number}: ${view.stage} (${view.tree.proven}/${view.tree.total} proofs)`);
+      console.log(
+        `block ${view.number}: ${view.stage} (${view.tree.proven}/${view.tree.total} proofs)`,
+      );
       return;
     }
     let bar = this.bars.get(view.number);
@@ -47,13 +50,17 @@ export class ProgressView {
   }
 
   static summary(blocks: DevnetBlockReport[]) {
-    console.log("\nblock  stage  winner                                      fee   jobs  makespan  root proof");
+    console.log(
+      "\nblock  stage  winner                                      fee   jobs  makespan  root proof",
+    );
     for (const b of blocks) {
       console.log(
         `${String(b.number).padEnd(6)} ${b.stage.padEnd(6)} ${(b.winner ?? "-").padEnd(43)} ${String(b.feeBps ?? "-").padEnd(5)} ${String(b.jobs).padEnd(5)} ${`${b.makespanMs ?? "-"} ms`.padEnd(9)} ${b.rootProof?.slice(0, 18) ?? "-"}…`,
       );
       const sum = b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n);
-      console.log(`       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${sum === BigInt(b.blockReward) ? "exact" : "MISMATCH"})`);
+      console.log(
+        `       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${sum === BigInt(b.blockReward) ? "exact" : "MISMATCH"})`,
+      );
     }
   }
 }

@@ -30,7 +30,11 @@ async function freePort(): Promise<number> {
 async function waitForPing(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const client = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     client.on("error", () => {});
     try {
       await client.connect();
@@ -56,7 +60,18 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     child = await new Promise<ChildProcess>((resolve, reject) => {
       const c = spawn(
         "redis-server",
-        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--loglevel", "warning"],
+        [
+          "--port",
+          String(port),
+          "--bind",
+          "127.0.0.1",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--loglevel",
+          "warning",
+        ],
         { stdio: "ignore" },
       );
       c.once("error", reject);

@@ -6,7 +6,12 @@ export function derive(seed: string, ...parts: (string | number)[]): Hex {
 }
 
 /** Deterministic integer in [min, max] from the seed and a label. */
-export function pick(seed: string, min: number, max: number, ...parts: (string | number)[]): number {
+export function pick(
+  seed: string,
+  min: number,
+  max: number,
+  ...parts: (string | number)[]
+): number {
   const h = BigInt(derive(seed, "pick", ...parts));
   return min + Number(h % BigInt(max - min + 1));
 }

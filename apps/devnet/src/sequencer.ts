@@ -23,10 +23,14 @@ export interface OpenedBlock {
   openedAt: number;
 }
 
-export async function openBlockAuction(opts: SequencerOptions, blockNumber: number): Promise<OpenedBlock> {
+export async function openBlockAuction(
+  opts: SequencerOptions,
+  blockNumber: number,
+): Promise<OpenedBlock> {
   const txs = blockTxs(opts.seed, blockNumber, opts.txs);
   const now = Date.now();
-  const blockReward = 10n ** 18n + BigInt(pick(opts.seed, 0, 999_999_999, "reward", blockNumber)) * 10n ** 9n + 7n;
+  const blockReward =
+    10n ** 18n + BigInt(pick(opts.seed, 0, 999_999_999, "reward", blockNumber)) * 10n ** 9n + 7n;
   const auction: AuctionJson = {
     blockNumber,
     slot: Math.max(0, Math.floor((now - opts.genesisTimeMs) / opts.slotDurationMs)),

@@ -3,7 +3,11 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from "fastify-type-provider-zod";
 import type { RelayContext } from "./context.ts";
 import { installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
@@ -21,9 +25,14 @@ export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
 }
 
-export async function buildApp(ctx: RelayContext, options: AppOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  ctx: RelayContext,
+  options: AppOptions = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
-    ...(typeof options.logger === "object" ? { loggerInstance: options.logger } : { logger: options.logger ?? false }),
+    ...(typeof options.logger === "object"
+      ? { loggerInstance: options.logger }
+      : { logger: options.logger ?? false }),
     bodyLimit: ctx.env.BODY_LIMIT_BYTES,
     genReqId: () => randomUUID(),
     requestTimeout: 60_000,

@@ -10,7 +10,10 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string)
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));
 }
 
-function classify(err: FastifyError & { validation?: unknown }): { code: ErrorCode; message: string } {
+function classify(err: FastifyError & { validation?: unknown }): {
+  code: ErrorCode;
+  message: string;
+} {
   if (err instanceof DomainError) return { code: err.code, message: err.message };
   if (err.validation) return { code: "VALIDATION_FAILED", message: err.message };
   switch (err.code) {
@@ -26,8 +29,10 @@ function classify(err: FastifyError & { validation?: unknown }): { code: ErrorCo
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
     return { code: "INVALID_JSON", message: "request body is not valid JSON" };
   }
-  if (err.statusCode === 413) return { code: "PAYLOAD_TOO_LARGE", message: "request body is too large" };
-  if (err.statusCode === 415) return { code: "UNSUPPORTED_MEDIA_TYPE", message: "send application/json" };
+  if (err.statusCode === 413)
+    return { code: "PAYLOAD_TOO_LARGE", message: "request body is too large" };
+  if (err.statusCode === 415)
+    return { code: "UNSUPPORTED_MEDIA_TYPE", message: "send application/json" };
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return { code: "VALIDATION_FAILED", message: err.message };
   }
@@ -45,6 +50,8 @@ export function installErrorHandling(app: FastifyInstance) {
   app.setNotFoundHandler((request, reply) =>
     reply
       .status(404)
-      .send(errorBody("NOT_FOUND", `no route ${request.method} ${request.url}`, String(request.id))),
+      .send(
+        errorBody("NOT_FOUND", `no route ${request.method} ${request.url}`, String(request.id)),
+      ),
   );
 }

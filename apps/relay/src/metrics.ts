@@ -23,8 +23,12 @@ export function registerMetrics(app: FastifyInstance) {
     requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
-  app.get("/metrics", { schema: { tags: ["ops"], summary: "Prometheus metrics" } }, async (_req, reply) => {
-    reply.header("content-type", registry.contentType);
-    return registry.metrics();
-  });
+  app.get(
+    "/metrics",
+    { schema: { tags: ["ops"], summary: "Prometheus metrics" } },
+    async (_req, reply) => {
+      reply.header("content-type", registry.contentType);
+      return registry.metrics();
+    },
+  );
 }

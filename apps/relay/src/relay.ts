@@ -27,8 +27,17 @@ export interface RelayDeps {
 export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<Relay> {
   const ownDb = !deps.db;
   const db =
-    deps.db ?? (await openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, schema: deps.schema }));
-  const fabric = await ProofFabric.open({ redisUrl: env.REDIS_URL, prefix: env.REDIS_PREFIX, leaseMs: env.LEASE_MS });
+    deps.db ??
+    (await openDatabase({
+      databaseUrl: env.DATABASE_URL,
+      dataDir: env.DATA_DIR,
+      schema: deps.schema,
+    }));
+  const fabric = await ProofFabric.open({
+    redisUrl: env.REDIS_URL,
+    prefix: env.REDIS_PREFIX,
+    leaseMs: env.LEASE_MS,
+  });
   const ctx: RelayContext = {
     env,
     db,
@@ -41,7 +50,9 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     now: deps.now ?? Date.now,
   };
   fabric.events.on("stalled", (jobId: string) => {
-    onLeaseLapsed(ctx, jobId).catch((err) => app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"));
+    onLeaseLapsed(ctx, jobId).catch((err) =>
+      app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"),
+    );
   });
   const app = await buildApp(ctx, { logger: deps.logger ?? false });
   await app.ready();

@@ -33,4 +33,6 @@ export const blockNumber = z.number().int().min(0).max(2_147_483_647);
 
 export const bps = z.number().int().min(0).max(10_000);
 
-export const blockParam = z.object({ blockNumber: z.coerce.number().int().min(0).max(2_147_483_647) });
+export const blockParam = z.object({
+  blockNumber: z.coerce.number().int().min(0).max(2_147_483_647),
+});

@@ -15,7 +15,10 @@ const address = z.string().refine((v) => isAddress(v, { strict: false }), "must 
 const addressList = optionalString.transform((v, ctx) => {
   if (!v) return [] as `0x${string}`[];
   const out: `0x${string}`[] = [];
-  for (const part of v.split(",").map((p) => p.trim()).filter(Boolean)) {
+  for (const part of v
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     if (!isAddress(part, { strict: false })) {
       ctx.addIssue({ code: "custom", message: `not an address: ${part}` });
       return z.NEVER;
@@ -39,19 +42,28 @@ const jobWeights = optionalString.transform((v, ctx): JobWeights => {
   return weights;
 });
 
+const bigintString = (def: bigint) =>
+  optionalString.transform((v, ctx) => {
+    if (v === undefined) return def;
+    if (!/^\d{1,78}$/.test(v)) {
+      ctx.addIssue({ code: "custom", message: "must be a non-negative integer" });
+      return z.NEVER;
+    }
+    return BigInt(v);
+  });
+
 export const commonEnv = z.object({
   DATABASE_URL: optionalString,
   DATA_DIR: z.string().default(".prover-boost"),
   REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/).default("pb"),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default("pb"),
   EIP712_NAME: z.string().default("Aztec Rollup"),
   EIP712_VERSION: z.string().default("1"),
   CHAIN_ID: optionalString.pipe(
-    z
-      .string()
-      .regex(/^\d+$/, "must be a positive integer")
-      .transform(Number)
-      .optional(),
+    z.string().regex(/^\d+$/, "must be a positive integer").transform(Number).optional(),
   ),
   VERIFYING_CONTRACT: optionalString.pipe(address.optional()),
   AUCTION_PRICING: z.enum(["first", "second"]).default("first"),
@@ -74,9 +86,21 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */
   RATE_LIMIT_PER_PROVER: int(100),
+  /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
+  WITHHOLD_PENALTY_WEI: bigintString(0n),
 });
 
 export const aggregatorEnv = commonEnv.extend({
+  /** quote: Aztec's first design (fee from the winning quote); shares: the multi-prover booster. */
+  REWARD_MODEL: z.enum(["quote", "shares"]).default("quote"),
+  /** shares model: the sequencer's cut of the block reward, basis points. */
+  SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),
+  BOOSTER_INCREMENT: bigintString(125_000n),
+  BOOSTER_MAX_SCORE: bigintString(15_000_000n),
+  BOOSTER_A: bigintString(1000n),
+  BOOSTER_K: bigintString(1_000_000n),
+  BOOSTER_MINIMUM: bigintString(100_000n),
+  BOOSTER_DECAY: bigintString(100_000n),
   SUBMITTER_BPS: int(0).pipe(z.number().max(10_000)),
   SUBMITTER_ADDRESS: optionalString.pipe(address.optional()),
   SLASH_TO_SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),

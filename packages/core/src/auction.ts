@@ -28,7 +28,10 @@ export function checkQuote(
   now: { ms: number; slot: bigint },
 ): void {
   if (auction.status !== "open" || now.ms >= auction.biddingClosesAt) {
-    throw new DomainError("AUCTION_CLOSED", `the auction for block ${auction.blockNumber} is closed`);
+    throw new DomainError(
+      "AUCTION_CLOSED",
+      `the auction for block ${auction.blockNumber} is closed`,
+    );
   }
   if (quote.epochToProve !== BigInt(auction.blockNumber)) {
     throw new DomainError("WRONG_BLOCK", "epochToProve must equal the auctioned block number");
@@ -81,9 +84,10 @@ export function settleAuction<B extends RankedBid>(
   const sorted = [...bids].sort(compareBids);
   const winner = sorted[0]!;
   const runnerUp = sorted[1] ?? null;
-  const settlementFeeBps =
-    pricing === "first"
-      ? winner.basisPointFee
-      : Math.min(runnerUp?.basisPointFee ?? maxFeeBps, maxFeeBps);
+  // Never above the cap, whichever the pricing (valid bids are at or below it anyway).
+  const settlementFeeBps = Math.min(
+    pricing === "first" ? winner.basisPointFee : (runnerUp?.basisPointFee ?? maxFeeBps),
+    maxFeeBps,
+  );
   return { winner, runnerUp, settlementFeeBps };
 }

@@ -12,6 +12,7 @@ export interface SlotClock {
 }
 
 export function slotAt(clock: SlotClock, nowMs: number): bigint {
+  if (!(clock.slotDurationMs > 0)) throw new RangeError("slotDurationMs must be positive");
   if (nowMs < clock.genesisTimeMs) return 0n;
   return BigInt(Math.floor((nowMs - clock.genesisTimeMs) / clock.slotDurationMs));
 }

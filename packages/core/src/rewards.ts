@@ -24,7 +24,10 @@ export function splitQuoteReward(reward: bigint, feeBps: number, submitterBps: n
 }
 
 /** Splits `total` pro rata by integer weights, exactly (largest remainder, ties by id). */
-export function splitProRata(total: bigint, weights: ReadonlyMap<string, bigint>): Map<string, bigint> {
+export function splitProRata(
+  total: bigint,
+  weights: ReadonlyMap<string, bigint>,
+): Map<string, bigint> {
   if (total < 0n) throw new RangeError("total must be non-negative");
   const entries = [...weights].filter(([, w]) => {
     if (w < 0n) throw new RangeError("weights must be non-negative");
@@ -96,7 +99,11 @@ export function blockPayouts(input: {
   const proverParts = splitProRata(split.prover, input.work);
   const paidToProvers = [...proverParts.values()].reduce((a, b) => a + b, 0n);
   const parts: Payout[] = [
-    { recipient: input.sequencer, role: "sequencer", amount: split.sequencer + split.prover - paidToProvers },
+    {
+      recipient: input.sequencer,
+      role: "sequencer",
+      amount: split.sequencer + split.prover - paidToProvers,
+    },
     { recipient: input.submitter, role: "submitter", amount: split.submitter },
     ...[...proverParts]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -62,7 +62,8 @@ export function loadNativeSecp256k1(): NativeSecp256k1 | null {
 }
 
 function assertDigest(digest: Hex): void {
-  if (!digestHex.test(digest)) throw new DomainError("VALIDATION_FAILED", "digest must be 32 bytes");
+  if (!digestHex.test(digest))
+    throw new DomainError("VALIDATION_FAILED", "digest must be 32 bytes");
 }
 
 function nativeRecover(lib: NativeSecp256k1, digest: Hex, sig: ParsedSignature): Address {

@@ -62,10 +62,14 @@ function shape(first: number, count: number): Shape {
   };
 }
 
-export function planTree(txCount: number): TreePlan {
+function assertTxCount(txCount: number): void {
   if (!Number.isInteger(txCount) || txCount < 0) {
     throw new RangeError(`txCount must be a non-negative integer, got ${txCount}`);
   }
+}
+
+export function planTree(txCount: number): TreePlan {
+  assertTxCount(txCount);
   let root: Shape;
   if (txCount === 0) root = { type: "empty_block_root", children: [] };
   else if (txCount === 1)
@@ -99,6 +103,7 @@ export function planTree(txCount: number): TreePlan {
 
 /** Jobs a block of n transactions needs: 2n - 1 for n >= 2, 2 for n = 1, 1 for n = 0. */
 export function jobCount(txCount: number): number {
+  assertTxCount(txCount);
   if (txCount === 0) return 1;
   if (txCount === 1) return 2;
   return 2 * txCount - 1;

@@ -1,6 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { privateKeyToAccount } from "viem/accounts";
 import { hashDomain, hashTypedData } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { describe, expect, it } from "vitest";
 import { recoverSigner } from "./signature.ts";
 import { eip712Domain, hashQuote, quoteTypedData } from "./typed-data.ts";
 
@@ -21,7 +21,12 @@ describe("EpochProofQuote typed data", () => {
     expect(
       hashDomain({
         domain: eip712Domain(aztecDomain) as { name: string; version: string },
-        types: { EIP712Domain: [{ name: "name", type: "string" }, { name: "version", type: "string" }] },
+        types: {
+          EIP712Domain: [
+            { name: "name", type: "string" },
+            { name: "version", type: "string" },
+          ],
+        },
       }),
     ).toBe("0xa5a70ffb22bda94bb24c78bd9ec602157f08294910e13b891f0f17910c9ebe1f");
   });
@@ -32,12 +37,17 @@ describe("EpochProofQuote typed data", () => {
     );
   });
 
-  it.each(["native", "js"] as const)("recovers Aztec's prover from its signature (%s)", async (backend) => {
-    const digest = hashQuote(aztecDomain, aztecQuote);
-    await expect(recoverSigner(digest, `0x${r}${s}1b`, backend)).resolves.toBe(aztecQuote.prover);
-    // The same r, s with the other v recovers someone else.
-    await expect(recoverSigner(digest, `0x${r}${s}1c`, backend)).resolves.not.toBe(aztecQuote.prover);
-  });
+  it.each(["native", "js"] as const)(
+    "recovers Aztec's prover from its signature (%s)",
+    async (backend) => {
+      const digest = hashQuote(aztecDomain, aztecQuote);
+      await expect(recoverSigner(digest, `0x${r}${s}1b`, backend)).resolves.toBe(aztecQuote.prover);
+      // The same r, s with the other v recovers someone else.
+      await expect(recoverSigner(digest, `0x${r}${s}1c`, backend)).resolves.not.toBe(
+        aztecQuote.prover,
+      );
+    },
+  );
 
   it("signs and recovers under the four-field domain, and the domains do not mix", async () => {
     const account = privateKeyToAccount(`0x${"11".repeat(32)}`);
@@ -52,7 +62,11 @@ describe("EpochProofQuote typed data", () => {
     expect(digest).toBe(hashTypedData(quoteTypedData(full, quote)));
     await expect(recoverSigner(digest, signature)).resolves.toBe(account.address);
     // Another chain id or contract gives another digest: the same signature names someone else.
-    for (const other of [{ ...full, chainId: 1n }, { ...full, verifyingContract: `0x${"00".repeat(19)}01` as const }, aztecDomain]) {
+    for (const other of [
+      { ...full, chainId: 1n },
+      { ...full, verifyingContract: `0x${"00".repeat(19)}01` as const },
+      aztecDomain,
+    ]) {
       const d = hashQuote(other, quote);
       expect(d).not.toBe(digest);
       await expect(recoverSigner(d, signature)).resolves.not.toBe(account.address);

@@ -9,7 +9,11 @@ export interface DomainConfig {
   verifyingContract?: Address | undefined;
 }
 
-/** Two-field domain unless both chainId and verifyingContract are set (Aztec's first contracts). */
+/**
+ * The EIP-712 domain with the fields that are set: name and version only is the two-field domain
+ * of Aztec's first quote contracts; with chainId and verifyingContract it is the full domain.
+ * (Service configuration requires both or neither.)
+ */
 export function eip712Domain(config: DomainConfig): TypedDataDomain {
   const domain: TypedDataDomain = { name: config.name, version: config.version };
   if (config.chainId !== undefined) domain.chainId = BigInt(config.chainId);

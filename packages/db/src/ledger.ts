@@ -161,3 +161,24 @@ export async function collateralOf(db: Tx, prover: string): Promise<CollateralVi
     available: b.get(accounts.available(prover))!,
   };
 }
+
+/**
+ * Moves up to `max` from a guarded account to `to` (never overdrawing it), after locking the
+ * account's balance row. Returns the amount moved. Used for penalties that take what is there.
+ */
+export async function takeUpTo(
+  tx: Tx,
+  kind: MovementKind,
+  from: string,
+  to: string,
+  max: bigint,
+  meta: { nowMs: number; blockNumber?: number | null; ref?: string | null },
+): Promise<bigint> {
+  if (max <= 0n) return 0n;
+  const rows = await tx.$queryRaw<{ balance: string }[]>`
+    SELECT balance::text AS balance FROM "AccountBalance" WHERE account = ${from} FOR UPDATE`;
+  const available = rows[0] ? BigInt(rows[0].balance) : 0n;
+  const amount = available < max ? available : max;
+  if (amount > 0n) await transfer(tx, kind, from, to, amount, meta);
+  return amount;
+}

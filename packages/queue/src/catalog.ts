@@ -18,7 +18,9 @@ export const jobId = (blockNumber: number, level: number, index: number): string
 
 const jobIdPattern = /^(\d{1,10})-(\d{1,3})-(\d{1,7})$/;
 
-export function parseJobId(id: string): { blockNumber: number; level: number; index: number } | null {
+export function parseJobId(
+  id: string,
+): { blockNumber: number; level: number; index: number } | null {
   const m = jobIdPattern.exec(id);
   if (!m) return null;
   return { blockNumber: Number(m[1]), level: Number(m[2]), index: Number(m[3]) };

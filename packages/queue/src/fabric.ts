@@ -13,8 +13,8 @@ import { EventEmitter } from "node:events";
 import type { PlannedNode, TreePlan } from "@prover-boost/core";
 import {
   type ConnectionOptions,
-  FlowProducer,
   type FlowJob,
+  FlowProducer,
   type Job,
   Queue,
   Worker,
@@ -134,7 +134,12 @@ export class ProofFabric {
   ): Promise<void> {
     const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
     const build = (node: PlannedNode): FlowJob => {
-      const data: ProofJobData = { blockNumber, type: node.type, level: node.level, index: node.index };
+      const data: ProofJobData = {
+        blockNumber,
+        type: node.type,
+        level: node.level,
+        index: node.index,
+      };
       const children = node.children.map((k) => build(byKey.get(k)!));
       return {
         name: node.type,
@@ -286,7 +291,13 @@ export class ProofFabric {
   async obliterate(): Promise<void> {
     let cursor = "0";
     do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.options.prefix}:*`, "COUNT", 1000);
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${this.options.prefix}:*`,
+        "COUNT",
+        1000,
+      );
       cursor = next;
       if (keys.length > 0) await this.redis.del(...keys);
     } while (cursor !== "0");

@@ -105,7 +105,13 @@ export class LeaseBook {
     const out: Lease[] = [];
     let cursor = "0";
     do {
-      const [next, keys] = await this.redis.scan(cursor, "MATCH", `${this.prefix}:lease:*`, "COUNT", 500);
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${this.prefix}:lease:*`,
+        "COUNT",
+        500,
+      );
       cursor = next;
       if (keys.length > 0) {
         const values = await this.redis.mget(...keys);

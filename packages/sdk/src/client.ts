@@ -7,8 +7,8 @@ import type {
   LeasedJob,
   Page,
   ProverView,
-  RelayInfo,
   QuoteJson,
+  RelayInfo,
   TreeNodeView,
   WorkerLoginJson,
 } from "./wire.ts";
@@ -66,7 +66,12 @@ export class RelayClient {
     const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     if (res.status >= 400) {
       const err = (parsed as ErrorBody | undefined)?.error;
-      throw new RelayError(res.status, err?.code ?? "UNKNOWN", err?.message ?? text, err?.requestId);
+      throw new RelayError(
+        res.status,
+        err?.code ?? "UNKNOWN",
+        err?.message ?? text,
+        err?.requestId,
+      );
     }
     return { status: res.status, body: parsed as T };
   }
@@ -77,11 +82,13 @@ export class RelayClient {
 
   // Sequencer
   async openAuction(auction: AuctionJson, txs: string[], signature: string) {
-    return (await this.request<{ auction: AuctionView; status: string }>("POST", "/v1/auctions", {
-      auction,
-      txs,
-      signature,
-    })).body;
+    return (
+      await this.request<{ auction: AuctionView; status: string }>("POST", "/v1/auctions", {
+        auction,
+        txs,
+        signature,
+      })
+    ).body;
   }
   async getAuction(blockNumber: number) {
     return (await this.request<AuctionView>("GET", `/v1/auctions/${blockNumber}`)).body;
@@ -89,54 +96,96 @@ export class RelayClient {
 
   // Prover operator
   async submitBid(quote: QuoteJson, signature: string) {
-    return (await this.request<{ bidId: string; status: string }>("POST", "/v1/bids", { quote, signature })).body;
+    return (
+      await this.request<{ bidId: string; status: string }>("POST", "/v1/bids", {
+        quote,
+        signature,
+      })
+    ).body;
   }
   async cancelBid(blockNumber: number, prover: string, issuedAt: number, signature: string) {
-    return (await this.request<{ bidId: string; status: string }>(
-      "DELETE",
-      `/v1/bids/${blockNumber}/${prover}`,
-      { issuedAt, signature },
-    )).body;
+    return (
+      await this.request<{ bidId: string; status: string }>(
+        "DELETE",
+        `/v1/bids/${blockNumber}/${prover}`,
+        { issuedAt, signature },
+      )
+    ).body;
   }
   async getProver(address: string) {
     return (await this.request<ProverView>("GET", `/v1/provers/${address}`)).body;
   }
   async deposit(prover: string, amount: bigint) {
-    return (await this.request<ProverView>("POST", "/v1/admin/deposits", { prover, amount: amount.toString() }, {
-      bearer: this.options.adminToken,
-    })).body;
+    return (
+      await this.request<ProverView>(
+        "POST",
+        "/v1/admin/deposits",
+        { prover, amount: amount.toString() },
+        {
+          bearer: this.options.adminToken,
+        },
+      )
+    ).body;
   }
 
   // Workers
   async createSession(login: WorkerLoginJson, signature: string) {
-    return (await this.request<{ token: string; expiresAt: number; sessionId: string }>(
-      "POST",
-      "/v1/workers/sessions",
-      { login, signature },
-    )).body;
+    return (
+      await this.request<{ token: string; expiresAt: number; sessionId: string }>(
+        "POST",
+        "/v1/workers/sessions",
+        { login, signature },
+      )
+    ).body;
   }
   /** Long-polls for a job; null when none came within waitMs. */
   async lease(waitMs: number): Promise<LeasedJob | null> {
-    const res = await this.request<{ job: LeasedJob }>("POST", "/v1/jobs/lease", { waitMs }, {
-      bearer: this.options.token,
-      extraTimeoutMs: waitMs,
-    });
+    const res = await this.request<{ job: LeasedJob }>(
+      "POST",
+      "/v1/jobs/lease",
+      { waitMs },
+      {
+        bearer: this.options.token,
+        extraTimeoutMs: waitMs,
+      },
+    );
     return res.status === 204 ? null : res.body.job;
   }
   async heartbeat(jobId: string) {
-    return (await this.request<{ leaseExpiresAt: number }>("POST", `/v1/jobs/${jobId}/heartbeat`, {}, {
-      bearer: this.options.token,
-    })).body;
+    return (
+      await this.request<{ leaseExpiresAt: number }>(
+        "POST",
+        `/v1/jobs/${jobId}/heartbeat`,
+        {},
+        {
+          bearer: this.options.token,
+        },
+      )
+    ).body;
   }
   async submitResult(jobId: string, proof: string) {
-    return (await this.request<{ status: string }>("POST", `/v1/jobs/${jobId}/result`, { proof }, {
-      bearer: this.options.token,
-    })).body;
+    return (
+      await this.request<{ status: string }>(
+        "POST",
+        `/v1/jobs/${jobId}/result`,
+        { proof },
+        {
+          bearer: this.options.token,
+        },
+      )
+    ).body;
   }
   async failJob(jobId: string, reason: string, retryable: boolean) {
-    return (await this.request<{ status: string }>("POST", `/v1/jobs/${jobId}/fail`, { reason, retryable }, {
-      bearer: this.options.token,
-    })).body;
+    return (
+      await this.request<{ status: string }>(
+        "POST",
+        `/v1/jobs/${jobId}/fail`,
+        { reason, retryable },
+        {
+          bearer: this.options.token,
+        },
+      )
+    ).body;
   }
 
   // Public data
@@ -144,7 +193,8 @@ export class RelayClient {
     return (await this.request<BlockView>("GET", `/v1/blocks/${blockNumber}`)).body;
   }
   async getTree(blockNumber: number) {
-    return (await this.request<{ nodes: TreeNodeView[] }>("GET", `/v1/blocks/${blockNumber}/tree`)).body;
+    return (await this.request<{ nodes: TreeNodeView[] }>("GET", `/v1/blocks/${blockNumber}/tree`))
+      .body;
   }
   async listAuctions(query: { status?: string; limit?: number; cursor?: string } = {}) {
     const qs = new URLSearchParams();

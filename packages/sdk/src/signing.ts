@@ -35,7 +35,11 @@ export function quoteMessage(q: QuoteJson) {
   };
 }
 
-export function signAuction(account: LocalAccount, domain: DomainConfig, a: AuctionJson): Promise<Hex> {
+export function signAuction(
+  account: LocalAccount,
+  domain: DomainConfig,
+  a: AuctionJson,
+): Promise<Hex> {
   return account.signTypedData(auctionTypedData(domain, auctionMessage(a)));
 }
 

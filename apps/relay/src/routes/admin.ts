@@ -10,7 +10,8 @@ import { address, uintString } from "../schemas.ts";
 
 function requireAdmin(ctx: RelayContext, req: FastifyRequest) {
   const expected = ctx.env.ADMIN_TOKEN;
-  if (!expected) throw new DomainError("SIGNER_NOT_ALLOWED", "admin calls are disabled (no ADMIN_TOKEN)");
+  if (!expected)
+    throw new DomainError("SIGNER_NOT_ALLOWED", "admin calls are disabled (no ADMIN_TOKEN)");
   const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");
   const given = Buffer.from(m?.[1] ?? "");
   const want = Buffer.from(expected);
@@ -27,7 +28,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
       schema: {
         tags: ["admin"],
         summary: "Credit a prover's collateral (ledger mode)",
-        body: z.object({ prover: address, amount: uintString.refine((v) => v > 0n, "must be positive") }),
+        body: z.object({
+          prover: address,
+          amount: uintString.refine((v) => v > 0n, "must be positive"),
+        }),
       },
     },
     async (req, reply) => {

@@ -2,8 +2,8 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { RelayContext } from "../context.ts";
-import { address, blockNumber, bps, signature, smallInt, uintString } from "../schemas.ts";
 import { perProverLimit } from "../rate-limits.ts";
+import { address, blockNumber, bps, signature, smallInt, uintString } from "../schemas.ts";
 import { cancelBid, submitBid } from "../services/bids.ts";
 
 export const bidBody = z.object({
@@ -36,11 +36,20 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
       schema: {
         tags: ["prover"],
         summary: "Withdraw an open bid with a signed BidCancellation",
-        params: z.object({ blockNumber: z.coerce.number().int().min(0).max(2_147_483_647), prover: address }),
+        params: z.object({
+          blockNumber: z.coerce.number().int().min(0).max(2_147_483_647),
+          prover: address,
+        }),
         body: z.object({ issuedAt: smallInt, signature }),
       },
     },
     async (req) =>
-      cancelBid(ctx, req.params.blockNumber, req.params.prover, req.body.issuedAt, req.body.signature),
+      cancelBid(
+        ctx,
+        req.params.blockNumber,
+        req.params.prover,
+        req.body.issuedAt,
+        req.body.signature,
+      ),
   );
 }

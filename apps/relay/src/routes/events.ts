@@ -13,10 +13,19 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     "/v1/blocks/:blockNumber/events",
-    { schema: { tags: ["public"], summary: "Server-sent events of a block's stages and jobs", params: blockParam } },
+    {
+      schema: {
+        tags: ["public"],
+        summary: "Server-sent events of a block's stages and jobs",
+        params: blockParam,
+      },
+    },
     async (req, reply) => {
       const number = req.params.blockNumber;
-      const exists = await ctx.prisma.block.findUnique({ where: { number }, select: { number: true } });
+      const exists = await ctx.prisma.block.findUnique({
+        where: { number },
+        select: { number: true },
+      });
       if (!exists) throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
       reply.hijack();
       const res = reply.raw;
@@ -30,7 +39,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       req.raw.on("close", () => abort.abort());
       const stagesSeen = new Set<string>();
       const jobState = new Map<string, string>();
-      const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      const send = (event: string, data: unknown) =>
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       while (!abort.signal.aborted) {
         const block = await ctx.prisma.block.findUnique({ where: { number } });
         const stages = (block?.stages ?? {}) as Record<string, number>;
@@ -46,7 +56,13 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
         for (const j of jobs) {
           if (jobState.get(j.id) === j.status) continue;
           jobState.set(j.id, j.status);
-          send("job", { block: number, id: j.id, type: j.type, status: j.status, worker: j.workerId });
+          send("job", {
+            block: number,
+            id: j.id,
+            type: j.type,
+            status: j.status,
+            worker: j.workerId,
+          });
         }
         if (block?.stage === "paid") break;
         await ctx.fabric.waitForWork(POLL_MS, abort.signal);

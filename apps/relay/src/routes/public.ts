@@ -19,22 +19,34 @@ const pageQuery = z.object({
 
 export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get("/v1/info", { schema: { tags: ["public"], summary: "Signing domain, slot clock, pricing" } }, async () => ({
-    domain: {
-      name: ctx.domain.name,
-      version: ctx.domain.version,
-      ...(ctx.domain.chainId !== undefined ? { chainId: Number(ctx.domain.chainId) } : {}),
-      ...(ctx.domain.verifyingContract ? { verifyingContract: ctx.domain.verifyingContract } : {}),
-    },
-    slotDurationMs: ctx.clock.slotDurationMs,
-    genesisTimeMs: ctx.clock.genesisTimeMs,
-    pricing: ctx.env.AUCTION_PRICING,
-    leaseMs: ctx.env.LEASE_MS,
-    signatureBackend: activeSignatureBackend(),
-  }));
+  r.get(
+    "/v1/info",
+    { schema: { tags: ["public"], summary: "Signing domain, slot clock, pricing" } },
+    async () => ({
+      domain: {
+        name: ctx.domain.name,
+        version: ctx.domain.version,
+        ...(ctx.domain.chainId !== undefined ? { chainId: Number(ctx.domain.chainId) } : {}),
+        ...(ctx.domain.verifyingContract
+          ? { verifyingContract: ctx.domain.verifyingContract }
+          : {}),
+      },
+      slotDurationMs: ctx.clock.slotDurationMs,
+      genesisTimeMs: ctx.clock.genesisTimeMs,
+      pricing: ctx.env.AUCTION_PRICING,
+      leaseMs: ctx.env.LEASE_MS,
+      signatureBackend: activeSignatureBackend(),
+    }),
+  );
   r.get(
     "/v1/blocks/:blockNumber",
-    { schema: { tags: ["public"], summary: "A block's stage, tree progress and payouts", params: blockParam } },
+    {
+      schema: {
+        tags: ["public"],
+        summary: "A block's stage, tree progress and payouts",
+        params: blockParam,
+      },
+    },
     async (req) => getBlockView(ctx, req.params.blockNumber),
   );
   r.get(
@@ -44,7 +56,13 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
   );
   r.get(
     "/v1/provers/:address",
-    { schema: { tags: ["public"], summary: "A prover's collateral and record", params: z.object({ address }) } },
+    {
+      schema: {
+        tags: ["public"],
+        summary: "A prover's collateral and record",
+        params: z.object({ address }),
+      },
+    },
     async (req) => {
       const prover = req.params.address;
       const c = await collateralOf(ctx.prisma, prover);
@@ -96,17 +114,26 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
       const page = rows.slice(0, q.limit);
       const counts = await ctx.prisma.bid.groupBy({
         by: ["blockNumber"],
-        where: { blockNumber: { in: page.map((a) => a.blockNumber) }, status: { in: ["active", "won", "lost"] } },
+        where: {
+          blockNumber: { in: page.map((a) => a.blockNumber) },
+          status: { in: ["active", "won", "lost"] },
+        },
         _count: { _all: true },
       });
       const countOf = new Map(counts.map((c) => [c.blockNumber, c._count._all]));
       const winners = await ctx.prisma.bid.findMany({
-        where: { id: { in: page.map((a) => a.winnerBidId).filter((x): x is string => x !== null) } },
+        where: {
+          id: { in: page.map((a) => a.winnerBidId).filter((x): x is string => x !== null) },
+        },
       });
       const winnerOf = new Map(winners.map((w) => [w.id, w]));
       return {
         items: page.map((a) =>
-          auctionView(a, countOf.get(a.blockNumber) ?? 0, a.winnerBidId ? (winnerOf.get(a.winnerBidId) ?? null) : null),
+          auctionView(
+            a,
+            countOf.get(a.blockNumber) ?? 0,
+            a.winnerBidId ? (winnerOf.get(a.winnerBidId) ?? null) : null,
+          ),
         ),
         nextCursor: rows.length > q.limit ? String(page[page.length - 1]!.blockNumber) : null,
       };

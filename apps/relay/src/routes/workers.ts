@@ -13,7 +13,10 @@ export const sessionBody = z.object({
     workerId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
     issuedAt: smallInt,
     capacity: z.number().int().min(1).max(256),
-    jobTypes: z.array(z.enum(jobTypes as [string, ...string[]])).min(1).max(jobTypes.length),
+    jobTypes: z
+      .array(z.enum(jobTypes as [string, ...string[]]))
+      .min(1)
+      .max(jobTypes.length),
     hardware: z
       .object({
         cores: z.number().int().min(0).max(100_000).optional(),
@@ -35,7 +38,13 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
 
   r.post(
     "/v1/workers/sessions",
-    { schema: { tags: ["worker"], summary: "Sign a worker in with an operator-signed WorkerLogin", body: sessionBody } },
+    {
+      schema: {
+        tags: ["worker"],
+        summary: "Sign a worker in with an operator-signed WorkerLogin",
+        body: sessionBody,
+      },
+    },
     async (req, reply) => {
       const { login, signature: sig } = req.body;
       const session = await createSession(ctx, login as Parameters<typeof createSession>[1], sig);
@@ -48,7 +57,9 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
       schema: {
         tags: ["worker"],
         summary: "Lease a job (long poll up to waitMs)",
-        body: z.object({ waitMs: z.number().int().min(0).max(30_000).default(0) }).default({ waitMs: 0 }),
+        body: z
+          .object({ waitMs: z.number().int().min(0).max(30_000).default(0) })
+          .default({ waitMs: 0 }),
       },
     },
     async (req, reply) => {
@@ -87,6 +98,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
         body: z.object({ reason: z.string().max(500), retryable: z.boolean() }),
       },
     },
-    async (req) => failJob(ctx, await auth(req), req.params.id, req.body.reason, req.body.retryable),
+    async (req) =>
+      failJob(ctx, await auth(req), req.params.id, req.body.reason, req.body.retryable),
   );
 }

@@ -1,7 +1,7 @@
 // Opening and reading auctions.
 import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
-import { PrismaNamespace } from "@prover-boost/db";
 import type { Auction, Bid } from "@prover-boost/db";
+import { PrismaNamespace } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 
 export interface OpenAuctionInput {
@@ -38,7 +38,10 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
     throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);
   }
   if (input.txs.length !== a.txCount) {
-    throw new DomainError("TX_COUNT_MISMATCH", `txCount is ${a.txCount} but ${input.txs.length} txs were sent`);
+    throw new DomainError(
+      "TX_COUNT_MISMATCH",
+      `txCount is ${a.txCount} but ${input.txs.length} txs were sent`,
+    );
   }
   if (txsHash(input.txs) !== a.txsHash.toLowerCase()) {
     throw new DomainError("TXS_HASH_MISMATCH", "txsHash is not keccak256 of the concatenated txs");

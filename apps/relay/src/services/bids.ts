@@ -82,7 +82,10 @@ export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature:
     const existing = await tx.bid.findUnique({ where: { id: bidId } });
     if (existing) {
       if (existing.status === "active") return { bidId, status: "accepted" as const, replay: true };
-      throw new DomainError("BID_SUPERSEDED", "this quote was replaced or cancelled; sign a new one");
+      throw new DomainError(
+        "BID_SUPERSEDED",
+        "this quote was replaced or cancelled; sign a new one",
+      );
     }
     const previous = await tx.bid.findFirst({
       where: { blockNumber: quote.epochToProve, prover: quote.prover, status: "active" },
@@ -92,8 +95,14 @@ export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature:
       await applyMovement(tx, {
         kind: "release",
         legs: [
-          { account: accounts.reserved(quote.prover), amount: -BigInt(previous.bondAmount.toFixed()) },
-          { account: accounts.available(quote.prover), amount: BigInt(previous.bondAmount.toFixed()) },
+          {
+            account: accounts.reserved(quote.prover),
+            amount: -BigInt(previous.bondAmount.toFixed()),
+          },
+          {
+            account: accounts.available(quote.prover),
+            amount: BigInt(previous.bondAmount.toFixed()),
+          },
         ],
         blockNumber: quote.epochToProve,
         ref: previous.id,
@@ -149,7 +158,8 @@ export async function cancelBid(
     issuedAt: BigInt(issuedAt),
   });
   const signer = await recoverSigner(digest, signature);
-  if (signer !== prover) throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
+  if (signer !== prover)
+    throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
   const now = ctx.now();
   if (Math.abs(now - issuedAt) > ctx.env.LOGIN_MAX_AGE_MS) {
     throw new DomainError("LOGIN_STALE", "the cancellation's issuedAt is too far from now");
@@ -162,7 +172,8 @@ export async function cancelBid(
     }
     await lockProver(tx, prover, now);
     const bid = await tx.bid.findFirst({ where: { blockNumber, prover, status: "active" } });
-    if (!bid) throw new DomainError("BID_NOT_FOUND", `no open bid of ${prover} for block ${blockNumber}`);
+    if (!bid)
+      throw new DomainError("BID_NOT_FOUND", `no open bid of ${prover} for block ${blockNumber}`);
     await tx.bid.update({ where: { id: bid.id }, data: { status: "cancelled" } });
     const bond = BigInt(bid.bondAmount.toFixed());
     await applyMovement(tx, {

@@ -28,7 +28,11 @@ export async function getBlockView(ctx: RelayContext, number: number) {
       queued: by.get("queued") ?? 0,
     },
     rootProof: block.rootProof,
-    payouts: payouts.map((p) => ({ recipient: p.recipient, role: p.role, amount: p.amount.toFixed() })),
+    payouts: payouts.map((p) => ({
+      recipient: p.recipient,
+      role: p.role,
+      amount: p.amount.toFixed(),
+    })),
   };
 }
 

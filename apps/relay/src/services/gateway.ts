@@ -4,8 +4,14 @@
 // BullMQ: if the lock was lost meanwhile the transaction rolls back and nothing is credited.
 import { randomBytes, randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import type { WorkerSession } from "@prover-boost/db";
-import { type Lease, LeaseLostError, parseJobId, type QueueKind, queueFor } from "@prover-boost/queue";
+import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import {
+  type Lease,
+  LeaseLostError,
+  parseJobId,
+  type QueueKind,
+  queueFor,
+} from "@prover-boost/queue";
 import type { RelayContext } from "../context.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
@@ -14,7 +20,12 @@ function kindsOf(types: readonly string[]): QueueKind[] {
   return [...new Set(types.map((t) => queueFor(t as JobType)))];
 }
 
-export async function leaseJob(ctx: RelayContext, session: WorkerSession, waitMs: number, signal: AbortSignal) {
+export async function leaseJob(
+  ctx: RelayContext,
+  session: WorkerSession,
+  waitMs: number,
+  signal: AbortSignal,
+) {
   const deadline = ctx.now() + waitMs;
   const kinds = kindsOf(session.jobTypes);
   for (;;) {
@@ -29,9 +40,18 @@ export async function leaseJob(ctx: RelayContext, session: WorkerSession, waitMs
 async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: QueueKind[]) {
   const now = ctx.now();
   const placeholder = `slot:${randomUUID()}`;
-  const reserved = await ctx.leases.reserveSlot(session.id, session.capacity, placeholder, now, now + 30_000);
+  const reserved = await ctx.leases.reserveSlot(
+    session.id,
+    session.capacity,
+    placeholder,
+    now,
+    now + 30_000,
+  );
   if (!reserved) {
-    throw new DomainError("CAPACITY_EXCEEDED", `this worker already holds ${session.capacity} leases`);
+    throw new DomainError(
+      "CAPACITY_EXCEEDED",
+      `this worker already holds ${session.capacity} leases`,
+    );
   }
   try {
     for (const block of await ctx.registry.eligible(session.operator, now)) {
@@ -119,7 +139,12 @@ export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId
   return { leaseExpiresAt };
 }
 
-export async function submitResult(ctx: RelayContext, session: WorkerSession, jobId: string, proof: string) {
+export async function submitResult(
+  ctx: RelayContext,
+  session: WorkerSession,
+  jobId: string,
+  proof: string,
+) {
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
@@ -158,7 +183,10 @@ export async function submitResult(ctx: RelayContext, session: WorkerSession, jo
     await ctx.prisma.proofJob.update({ where: { id: jobId }, data: { status: "queued" } });
     await ctx.fabric.release(block, kind, jobId, lease.token);
     await ctx.leases.drop(lease);
-    throw new DomainError("INVALID_PROOF", "the proof does not verify; the job was given to another worker");
+    throw new DomainError(
+      "INVALID_PROOF",
+      "the proof does not verify; the job was given to another worker",
+    );
   }
   const isRoot = rootJobTypes.includes(row.type as JobType);
   try {
@@ -224,14 +252,27 @@ export async function failJob(
   return { status: retryable ? ("requeued" as const) : ("failed" as const) };
 }
 
-/** A lease lapsed (BullMQ moved the job back to wait): forget it and record the withholding. */
+/**
+ * A lease lapsed (BullMQ moved the job back to wait): forget it and record the withholding
+ * against the worker and its operator, taking up to WITHHOLD_PENALTY_WEI of the operator's
+ * available collateral (burned).
+ */
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const lease = await ctx.leases.get(jobId);
   if (!lease) return;
   await ctx.leases.drop(lease);
   const block = parseJobId(jobId)?.blockNumber ?? null;
-  await ctx.prisma.$transaction([
-    ctx.prisma.penalty.create({
+  const now = ctx.now();
+  await ctx.prisma.$transaction(async (tx) => {
+    const taken = await takeUpTo(
+      tx,
+      "penalty",
+      accounts.available(lease.operator),
+      accounts.burn,
+      ctx.env.WITHHOLD_PENALTY_WEI,
+      { nowMs: now, blockNumber: block, ref: jobId },
+    );
+    await tx.penalty.create({
       data: {
         id: randomUUID(),
         blockNumber: block,
@@ -239,10 +280,13 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         operator: lease.operator,
         workerId: lease.workerName,
         kind: "withholding",
-        amount: "0",
-        createdAt: BigInt(ctx.now()),
+        amount: taken.toString(),
+        createdAt: BigInt(now),
       },
-    }),
-    ctx.prisma.proofJob.updateMany({ where: { id: jobId, status: "leased" }, data: { status: "queued" } }),
-  ]);
+    });
+    await tx.proofJob.updateMany({
+      where: { id: jobId, status: "leased" },
+      data: { status: "queued" },
+    });
+  });
 }

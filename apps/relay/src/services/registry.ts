@@ -44,7 +44,12 @@ export class BlockRegistry {
   private async load(): Promise<ActiveBlock[]> {
     const rows = await this.prisma.block.findMany({
       where: { stage: { in: ["proving", "open_proving"] } },
-      select: { number: true, stage: true, winner: true, auction: { select: { proofDeadline: true } } },
+      select: {
+        number: true,
+        stage: true,
+        winner: true,
+        auction: { select: { proofDeadline: true } },
+      },
     });
     return rows
       .map((r) => ({

@@ -30,7 +30,10 @@ export async function createSession(ctx: RelayContext, login: LoginInput, signat
   }
   const now = ctx.now();
   if (login.issuedAt < now - ctx.env.LOGIN_MAX_AGE_MS || login.issuedAt > now + FUTURE_SKEW_MS) {
-    throw new DomainError("LOGIN_STALE", "issuedAt is too old or in the future; sign a fresh login");
+    throw new DomainError(
+      "LOGIN_STALE",
+      "issuedAt is too old or in the future; sign a fresh login",
+    );
   }
   const token = randomBytes(32).toString("base64url");
   const expiresAt = now + ctx.env.SESSION_TTL_MS;
