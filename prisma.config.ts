@@ -4,7 +4,9 @@
 import path from "node:path";
 import { defineConfig, type PrismaConfig } from "prisma/config";
 
-type AdapterFactory = Awaited<ReturnType<NonNullable<Extract<PrismaConfig, { engine: "js" }>["adapter"]>>>;
+type AdapterFactory = Awaited<
+  ReturnType<NonNullable<Extract<PrismaConfig, { engine: "js" }>["adapter"]>>
+>;
 
 export default defineConfig({
   schema: path.join("prisma", "schema.prisma"),

@@ -14,7 +14,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: "integration",
-          include: ["packages/{db,queue,sdk}/src/**/*.test.ts", "apps/*/src/**/*.test.ts", "test/**/*.test.ts"],
+          include: [
+            "packages/{db,queue,sdk}/src/**/*.test.ts",
+            "apps/*/src/**/*.test.ts",
+            "test/**/*.test.ts",
+          ],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

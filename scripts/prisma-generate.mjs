@@ -11,7 +11,10 @@ const hash = createHash("sha256").update(schema).digest("hex");
 if (existsSync(stamp) && readFileSync(stamp, "utf8") === hash) process.exit(0);
 const res = spawnSync(process.execPath, ["node_modules/prisma/build/index.js", "generate"], {
   stdio: ["ignore", "ignore", "inherit"],
-  env: { ...process.env, DATABASE_URL: process.env.DATABASE_URL || "postgresql://localhost/unused" },
+  env: {
+    ...process.env,
+    DATABASE_URL: process.env.DATABASE_URL || "postgresql://localhost/unused",
+  },
 });
 if (res.status !== 0) process.exit(res.status ?? 1);
 writeFileSync(stamp, hash);
