@@ -3,7 +3,7 @@
 
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
-import { enforceDeadlines } from "./deadlines.ts";
+import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
 
@@ -22,6 +22,7 @@ export class Aggregator {
     await closeDueAuctions(this.ctx);
     await fanOutClosedBlocks(this.ctx);
     await enforceDeadlines(this.ctx);
+    await reissueInOpenProving(this.ctx);
     await payProvenBlocks(this.ctx, this.hooks);
   }
 

@@ -46,6 +46,7 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
       }
       await moveStage(tx, number, "deadline_missed", "open_proving", now);
     });
+    await reissueFailedJobs(ctx, number);
     await ctx.fabric.announce();
     ctx.log.warn(
       { blockNumber: number },
@@ -53,4 +54,26 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
     );
   }
   return late.length;
+}
+
+/** Jobs failed for good (non-retryable) are given to everyone again once a block is open. */
+export async function reissueFailedJobs(ctx: AggregatorContext, blockNumber: number): Promise<void> {
+  const retried = await ctx.fabric.retryFailed(blockNumber);
+  if (retried.length === 0) return;
+  await ctx.prisma.proofJob.updateMany({
+    where: { id: { in: retried }, status: "failed" },
+    data: { status: "queued" },
+  });
+  ctx.log.info({ blockNumber, jobs: retried.length }, "failed jobs re-issued for open proving");
+}
+
+/** Blocks already in open proving have no deadline left to wait for: re-issue failures now. */
+export async function reissueInOpenProving(ctx: AggregatorContext): Promise<void> {
+  const blocks = await ctx.prisma.proofJob.findMany({
+    where: { status: "failed", block: { stage: "open_proving" } },
+    select: { blockNumber: true },
+    distinct: ["blockNumber"],
+    take: 20,
+  });
+  for (const { blockNumber } of blocks) await reissueFailedJobs(ctx, blockNumber);
 }

@@ -243,6 +243,19 @@ export class ProofFabric {
     }
   }
 
+  /** Puts every failed job of a block back in its queue (the block went to open proving). */
+  async retryFailed(blockNumber: number): Promise<string[]> {
+    const retried: string[] = [];
+    for (const kind of kinds) {
+      for (const job of await this.queue(blockNumber, kind).getFailed()) {
+        await job.retry("failed");
+        retried.push(job.id!);
+      }
+    }
+    if (retried.length > 0) await this.announce();
+    return retried;
+  }
+
   async counts(blockNumber: number): Promise<Record<QueueKind, Record<string, number>>> {
     const out = {} as Record<QueueKind, Record<string, number>>;
     for (const kind of kinds) {

@@ -57,6 +57,10 @@ export interface ProverView {
   blocksWon: number;
   proofsDelivered: number;
   penalties: number;
+  penaltiesByKind: Partial<Record<"withholding" | "invalid_proof" | "slash", number>>;
+  slashes: number;
+  /** Wei paid to this address: rewards, and slash compensation for sequencers. */
+  earnings: string;
 }
 
 export interface LeasedJob {

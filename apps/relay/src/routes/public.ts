@@ -1,6 +1,6 @@
 // Public data: blocks, trees, provers, auction listings, relay info.
 import { activeSignatureBackend } from "@prover-boost/core";
-import { collateralOf } from "@prover-boost/db";
+import { accounts, balanceOf, collateralOf } from "@prover-boost/db";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -66,11 +66,14 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
     async (req) => {
       const prover = req.params.address;
       const c = await collateralOf(ctx.prisma, prover);
-      const [blocksWon, proofsDelivered, penalties] = await Promise.all([
+      const [blocksWon, proofsDelivered, penaltyRows, earnings, slashes] = await Promise.all([
         ctx.prisma.bid.count({ where: { prover, status: "won" } }),
         ctx.prisma.proofJob.count({ where: { operator: prover, status: "proven" } }),
-        ctx.prisma.penalty.count({ where: { operator: prover } }),
+        ctx.prisma.penalty.groupBy({ by: ["kind"], where: { operator: prover }, _count: { _all: true } }),
+        balanceOf(ctx.prisma, accounts.earnings(prover)),
+        ctx.prisma.penalty.count({ where: { operator: prover, kind: "slash" } }),
       ]);
+      const penaltiesByKind = Object.fromEntries(penaltyRows.map((p) => [p.kind, p._count._all]));
       return {
         address: prover,
         collateral: {
@@ -82,7 +85,10 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
         },
         blocksWon,
         proofsDelivered,
-        penalties,
+        penalties: penaltyRows.reduce((n, p) => n + p._count._all, 0),
+        penaltiesByKind,
+        slashes,
+        earnings: earnings.toString(),
       };
     },
   );

@@ -1,0 +1,153 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { simProof } from "@prover-boost/core";
+import type { LeasedJob } from "@prover-boost/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execBackend } from "./exec.ts";
+
+const simProofUrl = new URL("../../../../packages/core/src/sim-proof.ts", import.meta.url).href;
+
+// Scripts are plain ESM run by `node` (process.execPath); the sim prover imports the repo's
+// simProof through tsx so that it computes exactly what the relay checks.
+const scripts = {
+  "prove.mjs": `
+    import { simProof } from ${JSON.stringify(simProofUrl)};
+    let text = "";
+    process.stdin.setEncoding("utf8");
+    for await (const chunk of process.stdin) text += chunk;
+    const job = JSON.parse(text);
+    const proof = simProof({
+      type: job.type, blockNumber: job.blockNumber, level: job.level, index: job.index,
+      inputs: job.inputs, children: job.children.map((c) => c.proof),
+    });
+    process.stdout.write(proof + "\\n");
+  `,
+  "sleep.mjs": `
+    import { writeFileSync } from "node:fs";
+    writeFileSync(process.argv[2], String(process.pid));
+    if (process.argv[3] === "ignore-term") process.on("SIGTERM", () => {});
+    setTimeout(() => {}, 60_000);
+  `,
+  "garbage.mjs": `process.stdout.write("this is not a proof\\n");`,
+  "fail.mjs": `process.stderr.write("prover exploded: out of memory\\n"); process.exit(1);`,
+};
+
+let dir: string;
+const script = (name: keyof typeof scripts) => join(dir, name);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const job: LeasedJob = {
+  id: "9:0:0",
+  type: "block_root",
+  blockNumber: 9,
+  level: 0,
+  index: 0,
+  inputs: [],
+  children: [
+    { id: "9:1:0", proof: `0x${"ab".repeat(32)}` },
+    { id: "9:1:1", proof: `0x${"cd".repeat(32)}` },
+  ],
+  leaseExpiresAt: Date.now() + 60_000,
+};
+
+const signal = () => new AbortController().signal;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "worker-exec-"));
+  for (const [name, body] of Object.entries(scripts)) writeFileSync(join(dir, name), body);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("execBackend", () => {
+  it("feeds the job JSON on stdin and returns the proof from stdout", async () => {
+    const backend = execBackend({
+      command: process.execPath,
+      args: ["--import", "tsx", script("prove.mjs")],
+      timeoutMs: 30_000,
+    });
+    const proof = await backend.prove(job, signal());
+    expect(proof).toBe(
+      simProof({
+        type: job.type,
+        blockNumber: job.blockNumber,
+        level: job.level,
+        index: job.index,
+        inputs: job.inputs,
+        children: job.children.map((c) => c.proof),
+      }),
+    );
+  });
+
+  it("kills the child and rejects on timeout", async () => {
+    const pidFile = join(dir, "timeout.pid");
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("sleep.mjs"), pidFile],
+      timeoutMs: 1_000,
+    });
+    await expect(backend.prove(job, signal())).rejects.toThrow(/timed out after 1000 ms/);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(pid).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(false);
+  });
+
+  it("escalates to SIGKILL when the child ignores SIGTERM", async () => {
+    const pidFile = join(dir, "stubborn.pid");
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("sleep.mjs"), pidFile, "ignore-term"],
+      timeoutMs: 1_000,
+      killGraceMs: 300,
+    });
+    await expect(backend.prove(job, signal())).rejects.toThrow(/timed out/);
+    expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
+  });
+
+  it("kills the child and rejects when aborted", async () => {
+    const pidFile = join(dir, "abort.pid");
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("sleep.mjs"), pidFile],
+      timeoutMs: 60_000,
+    });
+    const ac = new AbortController();
+    const p = backend.prove(job, ac.signal);
+    setTimeout(() => ac.abort(new Error("lease lost")), 300);
+    await expect(p).rejects.toThrow("lease lost");
+    expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
+  });
+
+  it("rejects output that is not a hex proof", async () => {
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("garbage.mjs")],
+      timeoutMs: 30_000,
+    });
+    await expect(backend.prove(job, signal())).rejects.toThrow(/not a hex proof/);
+  });
+
+  it("rejects a non-zero exit with the stderr tail in the message", async () => {
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("fail.mjs")],
+      timeoutMs: 30_000,
+    });
+    await expect(backend.prove(job, signal())).rejects.toThrow(
+      /exited with code 1: prover exploded: out of memory/,
+    );
+  });
+
+  it("rejects when the command does not exist", async () => {
+    const backend = execBackend({ command: join(dir, "no-such-prover"), timeoutMs: 5_000 });
+    await expect(backend.prove(job, signal())).rejects.toThrow(/could not run/);
+  });
+});

@@ -1,0 +1,134 @@
+// The exec backend: runs an external prover once per job. The job goes to the child's stdin as
+// one JSON document (a LeasedJob); the child prints the proof as 0x-hex on stdout and exits 0.
+// No shell is involved. The child runs in its own process group so that on timeout or abort the
+// whole group (including anything it started) gets SIGTERM, then SIGKILL after a grace period.
+import { type ChildProcess, spawn } from "node:child_process";
+import type { LeasedJob } from "@prover-boost/sdk";
+import type { Hex } from "viem";
+import { BackendError } from "../errors.ts";
+import { abortReason } from "../timing.ts";
+import type { ProofBackend } from "../types.ts";
+
+export interface ExecBackendOptions {
+  /** Executable to run (looked up on PATH; no shell). */
+  command: string;
+  args?: string[];
+  /** Per-job time limit, ms. */
+  timeoutMs: number;
+  /** Time between SIGTERM and SIGKILL, ms; default 5000. */
+  killGraceMs?: number;
+  /** Largest stdout accepted, bytes; default 64 MiB. */
+  maxOutputBytes?: number;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+const HEX_PROOF = /^0x[0-9a-fA-F]+$/;
+const STDERR_TAIL_CHARS = 2000;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    if (process.platform !== "win32" && child.pid !== undefined) process.kill(-child.pid, signal);
+    else child.kill(signal);
+  } catch {
+    child.kill(signal);
+  }
+}
+
+export function execBackend(options: ExecBackendOptions): ProofBackend {
+  const { command, args = [], timeoutMs } = options;
+  const killGraceMs = options.killGraceMs ?? 5000;
+  const maxOutputBytes = options.maxOutputBytes ?? 64 * 1024 * 1024;
+  const label = JSON.stringify(command);
+
+  return {
+    name: `exec:${command}`,
+    prove(job: LeasedJob, signal: AbortSignal): Promise<Hex> {
+      if (signal.aborted) return Promise.reject(abortReason(signal));
+      return new Promise<Hex>((resolve, reject) => {
+        const child = spawn(command, args, {
+          cwd: options.cwd,
+          env: options.env ?? process.env,
+          stdio: ["pipe", "pipe", "pipe"],
+          detached: process.platform !== "win32",
+          shell: false,
+        });
+        const stdout: Buffer[] = [];
+        let stdoutBytes = 0;
+        let stderr = "";
+        /** Set once we decided to kill the child: the error to reject with when it is gone. */
+        let killError: Error | undefined;
+        let killTimer: NodeJS.Timeout | undefined;
+        let settled = false;
+
+        const terminate = (err: Error) => {
+          if (killError) return;
+          killError = err;
+          killGroup(child, "SIGTERM");
+          killTimer = setTimeout(() => killGroup(child, "SIGKILL"), killGraceMs);
+          killTimer.unref();
+        };
+        const onAbort = () => terminate(abortReason(signal));
+        const timer = setTimeout(
+          () =>
+            terminate(new BackendError(`exec backend: ${label} timed out after ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        signal.addEventListener("abort", onAbort, { once: true });
+
+        const finish = (err: Error | undefined, proof?: Hex) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (killTimer) clearTimeout(killTimer);
+          signal.removeEventListener("abort", onAbort);
+          if (err) reject(err);
+          else resolve(proof!);
+        };
+
+        child.stdout!.on("data", (chunk: Buffer) => {
+          stdoutBytes += chunk.length;
+          if (stdoutBytes > maxOutputBytes) {
+            terminate(
+              new BackendError(`exec backend: ${label} wrote more than ${maxOutputBytes} bytes`),
+            );
+          } else stdout.push(chunk);
+        });
+        child.stderr!.setEncoding("utf8");
+        child.stderr!.on("data", (chunk: string) => {
+          stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS);
+        });
+        child.stdin!.on("error", () => {}); // a child that does not read its stdin is fine
+        child.stdin!.end(`${JSON.stringify(job)}\n`);
+
+        child.on("error", (err) => {
+          finish(
+            new BackendError(`exec backend: could not run ${label}: ${err.message}`, true, {
+              cause: err,
+            }),
+          );
+        });
+        child.on("close", (code, sig) => {
+          if (killError) return finish(killError);
+          const tail = stderr.trim();
+          const detail = tail.length > 0 ? `: ${tail}` : "";
+          if (code !== 0) {
+            const how = code === null ? `was killed by ${sig}` : `exited with code ${code}`;
+            return finish(new BackendError(`exec backend: ${label} ${how}${detail}`));
+          }
+          const out = Buffer.concat(stdout).toString("utf8").trim();
+          if (!HEX_PROOF.test(out)) {
+            const shown = out.length > 80 ? `${out.slice(0, 80)}...` : out;
+            return finish(
+              new BackendError(
+                `exec backend: the output of ${label} was not a hex proof (expected 0x + hex on stdout, got ${JSON.stringify(shown)})`,
+              ),
+            );
+          }
+          finish(undefined, out as Hex);
+        });
+      });
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { type ExecBackendOptions, execBackend } from "./exec.ts";
+export { defaultSimDurationsMs, type SimBackendOptions, simBackend, simProofOf } from "./sim.ts";

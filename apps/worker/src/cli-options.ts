@@ -1,0 +1,259 @@
+// The CLI's options: the commander program (flags with environment fallbacks) and their
+// validation into a config. Invalid input is a UsageError; the CLI exits 2 on it.
+import { readFileSync } from "node:fs";
+import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
+import { Command, Option } from "commander";
+import type { Hex } from "viem";
+import { DEFAULT_WAIT_MS } from "./pool.ts";
+
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof logLevels)[number];
+
+export interface RawOptions {
+  relay: string;
+  key?: string;
+  keyFile?: string;
+  workers: string;
+  capacity: string;
+  jobTypes?: string;
+  backend: string;
+  execCommand?: string;
+  execArgs?: string[];
+  execTimeoutMs: string;
+  simDurations?: string;
+  waitMs: string;
+  namePrefix?: string;
+  logLevel: string;
+  calibrate?: boolean;
+}
+
+export interface CliConfig {
+  relayUrl: string;
+  /** Absent only with --calibrate. */
+  operatorKey?: Hex;
+  workers: number;
+  capacity: number;
+  jobTypes: JobType[];
+  backend: "sim" | "exec";
+  exec?: { command: string; args: string[]; timeoutMs: number };
+  simDurationsMs: Partial<Record<JobType, number>>;
+  waitMs: number;
+  namePrefix?: string;
+  logLevel: LogLevel;
+  calibrate: boolean;
+}
+
+const HELP_AFTER = `
+Backends:
+  sim   A SIMULATION: waits a set time per job type and returns the relay's sim proof.
+  exec  Runs --exec-command once per job (no shell): the job JSON (id, type, blockNumber, level,
+        index, inputs, children [{ id, proof }], leaseExpiresAt) on stdin, the proof as 0x-hex
+        on stdout, exit code 0. Killed (SIGTERM, then SIGKILL) on timeout or lost lease.
+
+Examples:
+  prover-boost-worker --relay http://relay:8080 --key-file ./operator.key --workers 4
+  prover-boost-worker --backend exec --exec-command ./prove.sh --exec-timeout-ms 900000
+  prover-boost-worker --calibrate --backend sim --sim-durations base=50,merge=20
+
+SIGINT / SIGTERM stop leasing, let in-flight jobs finish (up to 30 s), hand back the rest and
+exit 0. Exit code 2 means bad options.`;
+
+export function buildProgram(): Command {
+  return new Command("prover-boost-worker")
+    .description(
+      "Prover worker agent: signs in to a prover-boost relay with the operator key, leases proof " +
+        "jobs, proves them with a backend (sim or an external command) and hands the proofs in.",
+    )
+    .addOption(
+      new Option("--relay <url>", "relay base URL")
+        .env("RELAY_URL")
+        .default("http://127.0.0.1:8080"),
+    )
+    .addOption(new Option("--key <hex>", "operator private key (32-byte hex)").env("OPERATOR_KEY"))
+    .addOption(
+      new Option("--key-file <path>", "file holding the operator private key").env(
+        "OPERATOR_KEY_FILE",
+      ),
+    )
+    .addOption(new Option("--workers <n>", "worker sessions to run").env("WORKERS").default("1"))
+    .addOption(
+      new Option("--capacity <n>", "concurrent jobs per worker").env("CAPACITY").default("1"),
+    )
+    .addOption(
+      new Option(
+        "--job-types <list>",
+        `comma-separated job types (default: all of ${allJobTypes.join(",")})`,
+      ).env("JOB_TYPES"),
+    )
+    .addOption(
+      new Option("--backend <name>", "proof backend")
+        .choices(["sim", "exec"])
+        .env("BACKEND")
+        .default("sim"),
+    )
+    .addOption(
+      new Option(
+        "--exec-command <cmd>",
+        "exec backend: prover to run per job (job JSON on stdin, proof on stdout)",
+      ).env("EXEC_COMMAND"),
+    )
+    .addOption(
+      new Option(
+        "--exec-args <args...>",
+        "exec backend: arguments for the command (use --exec-args=-x for dashes)",
+      ),
+    )
+    .addOption(
+      new Option("--exec-timeout-ms <ms>", "exec backend: time limit per job")
+        .env("EXEC_TIMEOUT_MS")
+        .default("600000"),
+    )
+    .addOption(
+      new Option(
+        "--sim-durations <list>",
+        "sim backend: base=ms,merge=ms,... (default base=200,merge=100,...)",
+      ).env("SIM_DURATIONS"),
+    )
+    .addOption(
+      new Option("--wait-ms <ms>", "lease long-poll wait, 0..30000")
+        .env("WAIT_MS")
+        .default(String(DEFAULT_WAIT_MS)),
+    )
+    .addOption(
+      new Option("--name-prefix <prefix>", "worker id prefix (default: host name)").env(
+        "WORKER_NAME_PREFIX",
+      ),
+    )
+    .addOption(
+      new Option("--log-level <level>", "log level")
+        .choices(logLevels)
+        .env("LOG_LEVEL")
+        .default("info"),
+    )
+    .option(
+      "--calibrate",
+      "prove 5 synthetic jobs of each type with the backend, print timings, exit",
+    )
+    .showHelpAfterError("(run with --help for usage)")
+    .addHelpText("after", HELP_AFTER);
+}
+
+function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const s = raw.trim();
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const what = min === 1 ? "a positive integer" : `an integer in ${min}..${max}`;
+    throw new UsageError(`${flag} must be ${what}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+function parseKey(raw: string, source: string): Hex {
+  const s = raw.trim();
+  const hex = s.startsWith("0x") || s.startsWith("0X") ? s.slice(2) : s;
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) {
+    throw new UsageError(`${source} must be a 32-byte hex private key (0x + 64 hex characters)`);
+  }
+  return `0x${hex.toLowerCase()}`;
+}
+
+function parseJobTypes(raw: string): JobType[] {
+  const list = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  const bad = list.filter((t) => !allJobTypes.includes(t as JobType));
+  if (list.length === 0 || bad.length > 0) {
+    throw new UsageError(
+      `--job-types must list job types from ${allJobTypes.join(", ")}; got ${JSON.stringify(raw)}`,
+    );
+  }
+  return [...new Set(list as JobType[])];
+}
+
+export function parseSimDurations(raw: string): Partial<Record<JobType, number>> {
+  const out: Partial<Record<JobType, number>> = {};
+  for (const part of raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean)) {
+    const m = /^([a-z_]+)=(\d+)$/.exec(part);
+    if (!m || !allJobTypes.includes(m[1] as JobType)) {
+      throw new UsageError(
+        `--sim-durations must be type=ms pairs (types: ${allJobTypes.join(", ")}); bad part ${JSON.stringify(part)}`,
+      );
+    }
+    out[m[1] as JobType] = int(`--sim-durations ${m[1]}`, m[2]!, 0);
+  }
+  return out;
+}
+
+export function resolveConfig(o: RawOptions): CliConfig {
+  let relayUrl: URL;
+  try {
+    relayUrl = new URL(o.relay);
+  } catch {
+    throw new UsageError(`--relay must be an http(s) URL, got ${JSON.stringify(o.relay)}`);
+  }
+  if (relayUrl.protocol !== "http:" && relayUrl.protocol !== "https:") {
+    throw new UsageError(`--relay must be an http(s) URL, got ${JSON.stringify(o.relay)}`);
+  }
+  const workers = int("--workers", o.workers, 1);
+  const capacity = int("--capacity", o.capacity, 1);
+  const waitMs = int("--wait-ms", o.waitMs, 0, 30_000);
+  const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1);
+  const jobTypes = o.jobTypes !== undefined ? parseJobTypes(o.jobTypes) : [...allJobTypes];
+  const simDurationsMs = o.simDurations !== undefined ? parseSimDurations(o.simDurations) : {};
+  if (o.key !== undefined && o.keyFile !== undefined) {
+    throw new UsageError(
+      "give either --key (OPERATOR_KEY) or --key-file (OPERATOR_KEY_FILE), not both",
+    );
+  }
+  let operatorKey: Hex | undefined;
+  if (o.key !== undefined) operatorKey = parseKey(o.key, "--key");
+  else if (o.keyFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.keyFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
+    }
+    operatorKey = parseKey(text, `--key-file ${o.keyFile}`);
+  }
+  const calibrate = o.calibrate === true;
+  if (!calibrate && operatorKey === undefined) {
+    throw new UsageError(
+      "an operator key is required: --key <hex> or --key-file <path> (or OPERATOR_KEY)",
+    );
+  }
+  const backend = o.backend === "exec" ? "exec" : "sim";
+  let exec: CliConfig["exec"];
+  if (backend === "exec") {
+    const command = o.execCommand?.trim();
+    if (!command)
+      throw new UsageError("--backend exec needs --exec-command <cmd> (or EXEC_COMMAND)");
+    exec = { command, args: o.execArgs ?? [], timeoutMs };
+  }
+  const prefix = o.namePrefix?.trim();
+  if (prefix !== undefined && !/^[A-Za-z0-9._-]{1,48}$/.test(prefix)) {
+    throw new UsageError("--name-prefix must be 1-48 characters of A-Z a-z 0-9 . _ -");
+  }
+  return {
+    relayUrl: relayUrl.toString().replace(/\/+$/, ""),
+    ...(operatorKey !== undefined ? { operatorKey } : {}),
+    workers,
+    capacity,
+    jobTypes,
+    backend,
+    ...(exec ? { exec } : {}),
+    simDurationsMs,
+    waitMs,
+    ...(prefix ? { namePrefix: prefix } : {}),
+    logLevel: o.logLevel as LogLevel,
+    calibrate,
+  };
+}

@@ -1,0 +1,80 @@
+// The CLI as a user runs it: a child process (node --import tsx src/cli.ts).
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const cli = fileURLToPath(new URL("./cli.ts", import.meta.url));
+const cwd = fileURLToPath(new URL("..", import.meta.url));
+
+function run(args: string[], env: Record<string, string> = {}) {
+  const res = spawnSync(process.execPath, ["--import", "tsx", cli, ...args], {
+    cwd,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+  });
+  return { code: res.status, stdout: res.stdout, stderr: res.stderr };
+}
+
+describe("prover-boost-worker CLI", () => {
+  it("--help prints usage", () => {
+    const { code, stdout } = run(["--help"]);
+    expect(code).toBe(0);
+    expect(stdout).toContain("Usage: prover-boost-worker");
+    for (const flag of ["--relay", "--key-file", "--workers", "--backend", "--calibrate"]) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it("--calibrate prints one line per job type", () => {
+    const durations = "base=5,merge=5,block_root=5,single_tx_block_root=5,empty_block_root=5";
+    const { code, stdout, stderr } = run([
+      "--calibrate",
+      "--backend",
+      "sim",
+      "--sim-durations",
+      durations,
+    ]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const lines = stdout.trim().split("\n");
+    for (const type of [
+      "base",
+      "merge",
+      "block_root",
+      "single_tx_block_root",
+      "empty_block_root",
+    ]) {
+      const line = lines.find((l) => l.startsWith(`${type} `));
+      expect(line, `a line for ${type}`).toBeDefined();
+      const [, runs, mean, min, max] = line!.trim().split(/\s+/).map(Number);
+      expect(runs).toBe(5);
+      expect(min).toBeGreaterThanOrEqual(4);
+      expect(min).toBeLessThanOrEqual(mean!);
+      expect(mean).toBeLessThanOrEqual(max!);
+    }
+  });
+
+  it("exits 2 with a message on a bad --workers", () => {
+    const { code, stderr } = run(["--workers", "abc", "--key", `0x${"11".repeat(32)}`]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--workers must be a positive integer, got "abc"/);
+  });
+
+  it("exits 2 on a bad key, a missing key, and a bad env value", () => {
+    expect(run(["--key", "0x1234"]).stderr).toMatch(/32-byte hex private key/);
+    expect(run(["--key", "0x1234"]).code).toBe(2);
+    const missing = run([]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/operator key is required/);
+    const env = run(["--calibrate"], { CAPACITY: "0" });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toMatch(/--capacity must be a positive integer/);
+  });
+
+  it("exits 2 when --backend exec has no command", () => {
+    const { code, stderr } = run(["--calibrate", "--backend", "exec"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--exec-command/);
+  });
+});

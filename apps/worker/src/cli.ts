@@ -1,0 +1,127 @@
+#!/usr/bin/env -S npx tsx
+// prover-boost-worker: the prover worker agent operators run. Parses and validates options (exit
+// code 2 on bad input), then either calibrates the backend or runs the workers until SIGINT /
+// SIGTERM, when it stops gracefully and exits 0.
+import { CommanderError } from "commander";
+import pino from "pino";
+import { execBackend, simBackend } from "./backends/index.ts";
+import { calibrate, formatCalibration } from "./calibrate.ts";
+import {
+  buildProgram,
+  type CliConfig,
+  type RawOptions,
+  resolveConfig,
+  UsageError,
+} from "./cli-options.ts";
+import { errorMessage } from "./errors.ts";
+import { defaultNamePrefix, startWorkers } from "./pool.ts";
+import { createProgress, type ProgressDisplay } from "./progress.ts";
+import type { ProofBackend, WorkerLogger } from "./types.ts";
+
+function makeBackend(config: CliConfig): ProofBackend {
+  if (config.backend === "exec" && config.exec) return execBackend(config.exec);
+  return simBackend({ durationsMs: config.simDurationsMs });
+}
+
+function parse(argv: string[]): CliConfig | number {
+  const program = buildProgram().exitOverride();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  try {
+    return resolveConfig(program.opts<RawOptions>());
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n(run with --help for usage)\n`);
+    return 2;
+  }
+}
+
+async function runCalibration(config: CliConfig): Promise<number> {
+  const backend = makeBackend(config);
+  try {
+    const rows = await calibrate(backend, { jobTypes: config.jobTypes });
+    process.stdout.write(formatCalibration(rows, backend.name));
+    return 0;
+  } catch (err) {
+    process.stderr.write(`calibration failed: ${errorMessage(err)}\n`);
+    return 1;
+  }
+}
+
+async function runWorkers(config: CliConfig): Promise<void> {
+  const namePrefix = config.namePrefix ?? defaultNamePrefix();
+  const workerIds = Array.from({ length: config.workers }, (_, i) => `${namePrefix}-${i}`);
+  let progress: ProgressDisplay | undefined;
+  let logger: WorkerLogger;
+  if (process.stdout.isTTY) {
+    progress = createProgress({ workerIds, level: config.logLevel });
+    logger = progress.logger;
+  } else {
+    logger = pino({
+      name: "prover-boost-worker",
+      level: config.logLevel,
+      timestamp: pino.stdTimeFunctions.isoTime,
+    });
+  }
+  process.on("unhandledRejection", (err) => {
+    logger.error({ err: errorMessage(err) }, "unhandled rejection");
+  });
+
+  const pool = await startWorkers({
+    relayUrl: config.relayUrl,
+    operatorKey: config.operatorKey!,
+    workers: config.workers,
+    capacity: config.capacity,
+    jobTypes: config.jobTypes,
+    backend: makeBackend(config),
+    waitMs: config.waitMs,
+    namePrefix,
+    logger,
+    ...(progress ? { onEvent: progress.onEvent } : {}),
+  });
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.error({ signal }, "second signal: exiting without handing jobs back");
+      progress?.stop();
+      process.exit(1);
+    }
+    logger.warn({ signal }, "shutting down: finishing in-flight jobs (signal again to force)");
+    pool
+      .stop()
+      .catch((err: unknown) => logger.error({ err: errorMessage(err) }, "stop failed"))
+      .finally(() => {
+        progress?.stop();
+        const stats = pool.stats();
+        if (progress) process.stdout.write(`stopped: ${JSON.stringify(stats)}\n`);
+        else logger.info({ ...stats }, "exiting");
+        process.exit(0);
+      });
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const config = parse(argv);
+  if (typeof config === "number") {
+    process.exitCode = config;
+    return;
+  }
+  if (config.calibrate) {
+    process.exitCode = await runCalibration(config);
+    return;
+  }
+  await runWorkers(config);
+}
+
+main(process.argv).catch((err: unknown) => {
+  process.stderr.write(`prover-boost-worker: ${errorMessage(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,22 @@
+// @prover-boost/worker: the prover worker agent as a library (the CLI is src/cli.ts).
+export {
+  defaultSimDurationsMs,
+  type ExecBackendOptions,
+  execBackend,
+  type SimBackendOptions,
+  simBackend,
+  simProofOf,
+} from "./backends/index.ts";
+export { type CalibrationRow, calibrate, formatCalibration, syntheticJob } from "./calibrate.ts";
+export { BackendError } from "./errors.ts";
+export { DEFAULT_GRACE_MS, DEFAULT_WAIT_MS, startWorkers } from "./pool.ts";
+export type {
+  Hardware,
+  JobRef,
+  ProofBackend,
+  WorkerEvent,
+  WorkerLogger,
+  WorkerOptions,
+  WorkerPool,
+  WorkerStats,
+} from "./types.ts";

@@ -1,0 +1,241 @@
+// One leased job from lease to outcome: heartbeat every leaseMs/3 while the backend proves, hand
+// the proof in, and settle as proven, rejected (422), lost (409 / expired session) or failed
+// (handed back with failJob). Never throws.
+import type { LeasedJob } from "@prover-boost/sdk";
+import type { Hex } from "viem";
+import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
+import type { SessionHandle, WorkerSession } from "./session.ts";
+import { Backoff, raceAbort, sleep } from "./timing.ts";
+import type { JobRef, ProofBackend, WorkerEvent, WorkerLogger, WorkerStats } from "./types.ts";
+
+const HEX = /^0x[0-9a-fA-F]+$/;
+const DEFAULT_LEASE_MS = 15_000;
+/** Give up handing a job back after this long (the lease lapses on the relay anyway). */
+const HAND_BACK_BUDGET_MS = 10_000;
+
+export interface JobContext {
+  workerId: string;
+  backend: ProofBackend;
+  session: WorkerSession;
+  logger: WorkerLogger;
+  emit: (e: WorkerEvent) => void;
+  stats: WorkerStats;
+}
+
+/** How a job ended for this worker. `backend_failed`: handed back because the backend threw. */
+export type JobOutcome = "proven" | "rejected" | "lost" | "failed" | "backend_failed";
+
+export const jobRef = (j: LeasedJob): JobRef => ({
+  id: j.id,
+  type: j.type,
+  blockNumber: j.blockNumber,
+  level: j.level,
+  index: j.index,
+});
+
+export class JobRun {
+  private readonly abort = new AbortController();
+  private readonly ref: JobRef;
+  private readonly leaseMs: number;
+  private leaseExpiresAt: number;
+
+  constructor(
+    readonly job: LeasedJob,
+    private readonly handle: SessionHandle,
+    private readonly ctx: JobContext,
+  ) {
+    this.ref = jobRef(job);
+    this.leaseMs = handle.leaseMs > 0 ? handle.leaseMs : DEFAULT_LEASE_MS;
+    this.leaseExpiresAt = job.leaseExpiresAt ?? Date.now() + this.leaseMs;
+  }
+
+  /** Stop proving and hand the job back to the queue ("worker shutting down"). */
+  shutdown(): void {
+    this.abort.abort(new JobAbort("shutdown", "worker shutting down"));
+  }
+
+  async run(): Promise<JobOutcome> {
+    const started = Date.now();
+    const signal = this.abort.signal;
+    const stopHeartbeat = this.startHeartbeat();
+    try {
+      let proof: Hex;
+      try {
+        proof = await raceAbort(this.ctx.backend.prove(this.job, signal), signal);
+        if (typeof proof !== "string" || !HEX.test(proof)) {
+          throw new Error(`backend ${this.ctx.backend.name} returned a non-hex proof`);
+        }
+      } catch (err) {
+        if (signal.aborted) return await this.onAborted();
+        this.ctx.logger.warn(
+          { worker: this.ctx.workerId, job: this.ref, err: errorMessage(err) },
+          "backend failed",
+        );
+        const reason = `${this.ctx.backend.name}: ${errorMessage(err)}`;
+        const outcome = await this.handBack(reason, isRetryable(err));
+        return outcome === "failed" ? "backend_failed" : outcome;
+      }
+      if (signal.aborted) return await this.onAborted();
+      return await this.submit(proof, started);
+    } catch (err) {
+      // Not expected; make sure the job is accounted for and the loop goes on.
+      this.ctx.logger.error(
+        { worker: this.ctx.workerId, job: this.ref, err: errorMessage(err) },
+        "job error",
+      );
+      return await this.handBack(`worker error: ${errorMessage(err)}`, true);
+    } finally {
+      stopHeartbeat();
+    }
+  }
+
+  private async submit(proof: Hex, started: number): Promise<JobOutcome> {
+    const { stats, emit, logger, workerId } = this.ctx;
+    const signal = this.abort.signal;
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        await this.handle.client.submitResult(this.job.id, proof);
+        stats.proven++;
+        const ms = Date.now() - started;
+        logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");
+        emit({ type: "proven", worker: workerId, job: this.ref, ms });
+        return "proven";
+      } catch (err) {
+        const kind = classifyRelayError(err);
+        const message = errorMessage(err);
+        if (kind === "lease_lost") return this.lost(`result refused: ${message}`);
+        if (kind === "unauthorized") {
+          this.ctx.session.invalidate(this.handle);
+          return this.lost(`session ended: ${message}`);
+        }
+        if (kind === "rejected") {
+          stats.rejected++;
+          logger.error({ worker: workerId, job: this.ref, err: message }, "proof rejected");
+          emit({ type: "rejected", worker: workerId, job: this.ref, message });
+          return "rejected";
+        }
+        if (kind === "client_error") return this.handBack(`result refused: ${message}`, true);
+        if (signal.aborted) return this.onAborted();
+        if (Date.now() > this.leaseExpiresAt + this.leaseMs) {
+          return this.lost(`could not deliver the result before the lease lapsed: ${message}`);
+        }
+        const retryInMs = backoff.next();
+        logger.warn(
+          { worker: workerId, job: this.ref, err: message, retryInMs },
+          "result not delivered; retrying",
+        );
+        emit({ type: "relay_error", worker: workerId, op: "result", message, retryInMs });
+        try {
+          await sleep(retryInMs, signal);
+        } catch {
+          return this.onAborted();
+        }
+      }
+    }
+  }
+
+  private startHeartbeat(): () => void {
+    const { logger, workerId } = this.ctx;
+    const interval = Math.max(50, Math.floor(this.leaseMs / 3));
+    const backoff = new Backoff(200, interval);
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const schedule = (ms: number) => {
+      if (!stopped) timer = setTimeout(tick, ms);
+    };
+    const tick = async () => {
+      try {
+        const r = await this.handle.client.heartbeat(this.job.id);
+        if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;
+        backoff.reset();
+        schedule(interval);
+      } catch (err) {
+        if (stopped) return;
+        const kind = classifyRelayError(err);
+        const message = errorMessage(err);
+        if (kind === "lease_lost") {
+          logger.warn(
+            { worker: workerId, job: this.ref, err: message },
+            "lease lost; dropping job",
+          );
+          this.abort.abort(new JobAbort("lease_lost", `lease lost: ${message}`));
+        } else if (kind === "unauthorized") {
+          this.ctx.session.invalidate(this.handle);
+          this.abort.abort(new JobAbort("session_lost", `session ended: ${message}`));
+        } else {
+          const retryInMs = Math.min(interval, backoff.next());
+          logger.warn(
+            { worker: workerId, job: this.ref, err: message, retryInMs },
+            "heartbeat failed",
+          );
+          this.ctx.emit({
+            type: "relay_error",
+            worker: workerId,
+            op: "heartbeat",
+            message,
+            retryInMs,
+          });
+          schedule(retryInMs);
+        }
+      }
+    };
+    schedule(interval);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }
+
+  private async onAborted(): Promise<JobOutcome> {
+    const reason: unknown = this.abort.signal.reason;
+    if (reason instanceof JobAbort && reason.kind === "shutdown") {
+      return this.handBack(reason.message, true);
+    }
+    return this.lost(reason instanceof Error ? reason.message : "aborted");
+  }
+
+  private lost(reason: string): "lost" {
+    this.ctx.stats.lost++;
+    this.ctx.logger.warn({ worker: this.ctx.workerId, job: this.ref, reason }, "job lost");
+    this.ctx.emit({ type: "lost", worker: this.ctx.workerId, job: this.ref, reason });
+    return "lost";
+  }
+
+  /** failJob with a few retries; the job is counted as failed whether or not the relay heard. */
+  private async handBack(reason: string, retryable: boolean): Promise<"failed" | "lost"> {
+    const { stats, emit, logger, workerId } = this.ctx;
+    const deadline = Date.now() + HAND_BACK_BUDGET_MS;
+    const backoff = new Backoff(200, 2000);
+    for (;;) {
+      const left = deadline - Date.now();
+      try {
+        await raceAbort(
+          this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable),
+          AbortSignal.timeout(Math.max(1, left)),
+        );
+        break;
+      } catch (err) {
+        const kind = classifyRelayError(err);
+        if (kind === "lease_lost") return this.lost(`${reason}; the lease had already lapsed`);
+        if (kind === "unauthorized") {
+          this.ctx.session.invalidate(this.handle);
+          return this.lost(`${reason}; the session had ended`);
+        }
+        const retryInMs = backoff.next();
+        if (kind !== "transient" || Date.now() + retryInMs >= deadline) {
+          logger.error(
+            { worker: workerId, job: this.ref, err: errorMessage(err) },
+            "could not hand the job back; its lease will lapse on the relay",
+          );
+          break;
+        }
+        await sleep(retryInMs);
+      }
+    }
+    stats.failed++;
+    logger.warn({ worker: workerId, job: this.ref, reason, retryable }, "job handed back");
+    emit({ type: "failed", worker: workerId, job: this.ref, reason, retryable });
+    return "failed";
+  }
+}

@@ -1,0 +1,236 @@
+// The pool against an in-memory fake of the relay's worker endpoints (the real relay is covered
+// by the end-to-end tests). Bounds on time are generous; nothing asserts exact timing.
+import { simProof } from "@prover-boost/core";
+import type { LeasedJob } from "@prover-boost/sdk";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterEach, describe, expect, it } from "vitest";
+import { simBackend } from "./backends/sim.ts";
+import { BackendError } from "./errors.ts";
+import { startWorkers } from "./pool.ts";
+import { baseJobs, FakeRelay } from "./testing/fake-relay.ts";
+import { sleep } from "./timing.ts";
+import type { ProofBackend, WorkerEvent, WorkerOptions, WorkerPool } from "./types.ts";
+
+const key: Hex = `0x${"42".repeat(32)}`;
+const operator = privateKeyToAccount(key).address;
+const fast = simBackend({
+  durationsMs: { base: 5, merge: 5, block_root: 5, single_tx_block_root: 5, empty_block_root: 5 },
+});
+
+let pools: WorkerPool[] = [];
+afterEach(async () => {
+  await Promise.all(pools.map((p) => p.stop({ graceMs: 0 })));
+  pools = [];
+});
+
+async function start(relay: FakeRelay, opts: Partial<WorkerOptions> = {}) {
+  const events: WorkerEvent[] = [];
+  const pool = await startWorkers({
+    relayUrl: "http://relay.test",
+    operatorKey: key,
+    workers: 1,
+    backend: fast,
+    waitMs: 50,
+    namePrefix: "t",
+    fetch: relay.fetch,
+    onEvent: (e) => events.push(e),
+    ...opts,
+  });
+  pools.push(pool);
+  return { pool, events };
+}
+
+async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await sleep(10);
+  }
+}
+
+/** A backend that proves only when released, and records the signals it was given. */
+function gatedBackend() {
+  const signals: AbortSignal[] = [];
+  let release: () => void = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const backend: ProofBackend = {
+    name: "gated",
+    async prove(job: LeasedJob, signal: AbortSignal) {
+      signals.push(signal);
+      await new Promise<void>((resolve, reject) => {
+        gate.then(resolve);
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
+      return fast.prove(job, signal);
+    },
+  };
+  return { backend, signals, release: () => release() };
+}
+
+describe("startWorkers", () => {
+  it("signs in with a valid WorkerLogin and proves the queued jobs", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(5, 6));
+    const { pool, events } = await start(relay, { workers: 2, capacity: 2, jobTypes: ["base"] });
+    await until(() => relay.accepted.size === 6);
+    for (const job of baseJobs(5, 6)) {
+      expect(relay.accepted.get(job.id)).toBe(
+        simProof({ ...job, children: job.children.map((c) => c.proof) }),
+      );
+    }
+    const logins = [...relay.sessions.values()].map((s) => s.login);
+    expect(logins.map((l) => l.workerId).sort()).toEqual(["t-0", "t-1"]);
+    expect(logins[0]).toMatchObject({ operator, capacity: 2, jobTypes: ["base"] });
+    expect(logins[0]!.hardware.cores).toBeGreaterThan(0);
+    expect(pool.stats()).toEqual({ leased: 6, proven: 6, failed: 0, rejected: 0, lost: 0 });
+    expect(events.filter((e) => e.type === "proven")).toHaveLength(6);
+  });
+
+  it("runs `capacity` jobs at once per worker", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(1, 3));
+    const gated = gatedBackend();
+    await start(relay, { capacity: 3, backend: gated.backend });
+    await until(() => gated.signals.length === 3);
+    expect(relay.maxConcurrentLeases).toBe(3);
+    gated.release();
+    await until(() => relay.accepted.size === 3);
+  });
+
+  it("heartbeats while proving and keeps retrying while the relay is down", async () => {
+    const relay = new FakeRelay(operator);
+    relay.down = true;
+    const slow = simBackend({ durationsMs: { base: 400 } });
+    const { pool, events } = await start(relay, { backend: slow });
+    await until(() => events.filter((e) => e.type === "relay_error").length >= 2);
+    relay.add(...baseJobs(2, 1));
+    relay.down = false;
+    await until(() => relay.accepted.size === 1);
+    expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
+    expect(pool.stats().proven).toBe(1);
+  });
+
+  it("retries a result the relay could not take (5xx)", async () => {
+    const relay = new FakeRelay(operator);
+    relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });
+    relay.add(...baseJobs(3, 1));
+    const { pool } = await start(relay);
+    await until(() => relay.accepted.size === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  });
+
+  it("aborts the proving and drops the job when a heartbeat says the lease is lost", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(4, 1));
+    relay.stealOnHeartbeat.add("4:0");
+    const gated = gatedBackend();
+    const { pool } = await start(relay, { backend: gated.backend });
+    await until(() => pool.stats().lost === 1);
+    expect(gated.signals[0]!.aborted).toBe(true);
+    expect(relay.accepted.size).toBe(0);
+    expect(relay.fails).toHaveLength(0);
+  });
+
+  it("counts a 422 result as rejected and a 409 result as lost", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(6, 2));
+    relay.faults.push({ route: /\/6:0\/result$/, status: 422, code: "INVALID_PROOF" });
+    relay.faults.push({ route: /\/6:1\/result$/, status: 409, code: "LEASE_LOST" });
+    const { pool } = await start(relay);
+    // The rejected job goes back to the queue (as on the relay) and is proven on the next try.
+    await until(() => relay.accepted.has("6:0"));
+    expect(pool.stats()).toMatchObject({ leased: 3, rejected: 1, lost: 1, proven: 1 });
+    expect(relay.accepted.has("6:1")).toBe(false);
+  });
+
+  it("hands a job back with failJob when the backend throws", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(7, 2));
+    const backend: ProofBackend = {
+      name: "broken",
+      async prove(job) {
+        if (job.id === "7:0") throw new Error("GPU fell off the bus");
+        throw new BackendError("inputs are malformed", false);
+      },
+    };
+    const { pool } = await start(relay, { backend });
+    await until(() => relay.fails.length >= 2);
+    const byId = new Map(relay.fails.map((f) => [f.id, f]));
+    expect(byId.get("7:0")).toMatchObject({ retryable: true });
+    expect(byId.get("7:0")!.reason).toContain("GPU fell off the bus");
+    expect(byId.get("7:1")).toMatchObject({ retryable: false });
+    expect(pool.stats().failed).toBeGreaterThanOrEqual(2);
+  });
+
+  it("signs in again after a 401", async () => {
+    const relay = new FakeRelay(operator);
+    const { events } = await start(relay);
+    await until(() => relay.sessions.size === 1);
+    relay.expireSessions();
+    await until(() => relay.sessions.size >= 2);
+    relay.add(...baseJobs(8, 1));
+    await until(() => relay.accepted.size === 1);
+    expect(events.filter((e) => e.type === "signed_in").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("stop() lets an in-flight job finish within the grace period", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(9, 1));
+    const gated = gatedBackend();
+    const { pool } = await start(relay, { backend: gated.backend, waitMs: 10_000 });
+    await until(() => gated.signals.length === 1);
+    const stopped = pool.stop({ graceMs: 10_000 });
+    await sleep(50);
+    gated.release();
+    await stopped;
+    expect(relay.accepted.size).toBe(1);
+    expect(relay.fails).toHaveLength(0);
+  });
+
+  it("stop() hands back jobs that outlast the grace period, and returns promptly", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(10, 2));
+    const gated = gatedBackend();
+    const { pool, events } = await start(relay, {
+      backend: gated.backend,
+      capacity: 2,
+      waitMs: 10_000,
+    });
+    await until(() => gated.signals.length === 2);
+    const started = Date.now();
+    await pool.stop({ graceMs: 100 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(relay.fails.map((f) => f.reason)).toEqual([
+      "worker shutting down",
+      "worker shutting down",
+    ]);
+    expect(relay.fails.every((f) => f.retryable)).toBe(true);
+    expect(relay.queue).toHaveLength(2);
+    expect(events.at(-1)).toMatchObject({ type: "stopped" });
+    const requests = relay.requests;
+    await sleep(200);
+    expect(relay.requests).toBe(requests);
+  });
+
+  it("stop() does not wait for a pending long poll", async () => {
+    const relay = new FakeRelay(operator);
+    const { pool } = await start(relay, { workers: 2, waitMs: 30_000 });
+    await until(() => relay.sessions.size === 2);
+    await sleep(50);
+    const started = Date.now();
+    await pool.stop();
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("rejects bad options", async () => {
+    const relay = new FakeRelay(operator);
+    await expect(start(relay, { workers: 0 })).rejects.toThrow(/workers must be a positive/);
+    await expect(start(relay, { capacity: 1.5 })).rejects.toThrow(/capacity/);
+    await expect(start(relay, { operatorKey: "0x12" })).rejects.toThrow(/32-byte/);
+    await expect(start(relay, { jobTypes: [] })).rejects.toThrow(/jobTypes/);
+    await expect(start(relay, { waitMs: 40_000 })).rejects.toThrow(/waitMs/);
+  });
+});

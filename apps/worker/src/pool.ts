@@ -1,0 +1,151 @@
+// startWorkers: validates the options, starts `workers` workers (each signs in and runs
+// `capacity` lease loops) and returns a handle to stop them gracefully and read their counters.
+import { availableParallelism, hostname, totalmem } from "node:os";
+import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
+import { privateKeyToAccount } from "viem/accounts";
+import { errorMessage } from "./errors.ts";
+import { WorkerSession } from "./session.ts";
+import type {
+  Hardware,
+  WorkerEvent,
+  WorkerLogger,
+  WorkerOptions,
+  WorkerPool,
+  WorkerStats,
+} from "./types.ts";
+import { Worker } from "./worker.ts";
+
+export const DEFAULT_WAIT_MS = 10_000;
+export const DEFAULT_GRACE_MS = 30_000;
+const MAX_WAIT_MS = 30_000;
+const WORKER_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+const silentLogger: WorkerLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export function defaultHardware(): Hardware {
+  return { cores: availableParallelism(), memoryMb: Math.round(totalmem() / 2 ** 20) };
+}
+
+/** The host name reduced to the characters a worker id may hold. */
+export function defaultNamePrefix(): string {
+  const name = hostname()
+    .replace(/[^A-Za-z0-9._-]+/g, "-")
+    .slice(0, 48);
+  return name.length > 0 ? name : "worker";
+}
+
+function positiveInt(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+function resolveJobTypes(types: JobType[] | undefined): JobType[] {
+  if (types === undefined) return [...allJobTypes];
+  const unknown = types.filter((t) => !allJobTypes.includes(t));
+  if (unknown.length > 0 || types.length === 0) {
+    throw new RangeError(
+      `jobTypes must be a non-empty list of ${allJobTypes.join(", ")}; got ${JSON.stringify(types)}`,
+    );
+  }
+  return [...new Set(types)];
+}
+
+/**
+ * Starts the workers. Resolves once they are started: each signs in and leases in the background,
+ * retrying with backoff while the relay is unreachable (watch for the "signed_in" event).
+ */
+export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> {
+  const workers = positiveInt("workers", options.workers);
+  const capacity = positiveInt("capacity", options.capacity ?? 1);
+  const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  if (!Number.isSafeInteger(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_MS) {
+    throw new RangeError(`waitMs must be an integer in 0..${MAX_WAIT_MS}, got ${waitMs}`);
+  }
+  const jobTypes = resolveJobTypes(options.jobTypes);
+  if (!/^0x[0-9a-fA-F]{64}$/.test(options.operatorKey)) {
+    throw new TypeError("operatorKey must be a 32-byte hex private key (0x + 64 hex characters)");
+  }
+  const account = privateKeyToAccount(options.operatorKey);
+  const prefix = options.namePrefix ?? defaultNamePrefix();
+  const ids = Array.from({ length: workers }, (_, i) => `${prefix}-${i}`);
+  const badId = ids.find((id) => !WORKER_ID.test(id));
+  if (badId !== undefined) {
+    throw new RangeError(`worker id ${JSON.stringify(badId)} must be 1-64 of A-Z a-z 0-9 . _ -`);
+  }
+  new URL(options.relayUrl); // throws on a malformed URL
+
+  const logger = options.logger ?? silentLogger;
+  const emit = (e: WorkerEvent) => {
+    try {
+      options.onEvent?.(e);
+    } catch (err) {
+      logger.error({ err: errorMessage(err), event: e.type }, "onEvent handler threw");
+    }
+  };
+  const stats: WorkerStats = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
+  const stop = new AbortController();
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const hardware = options.hardware ?? defaultHardware();
+
+  const pool = ids.map((workerId) => {
+    const session = new WorkerSession({
+      workerId,
+      relayUrl: options.relayUrl,
+      account,
+      capacity,
+      jobTypes,
+      hardware,
+      fetch: baseFetch,
+      stopSignal: stop.signal,
+      logger,
+      emit,
+    });
+    return new Worker({
+      workerId,
+      backend: options.backend,
+      session,
+      logger,
+      emit,
+      stats,
+      capacity,
+      waitMs,
+      stopSignal: stop.signal,
+    });
+  });
+  logger.info(
+    { operator: account.address, workers, capacity, jobTypes, backend: options.backend.name },
+    "starting workers",
+  );
+  const running = Promise.all(pool.map((w) => w.run())).then(() => undefined);
+
+  let stopping: Promise<void> | undefined;
+  const stopPool = async (graceMs: number) => {
+    stop.abort(new Error("worker pool stopping"));
+    const inFlight = pool.reduce((n, w) => n + w.inFlight, 0);
+    logger.info({ inFlight, graceMs }, "stopping: no new leases; letting in-flight jobs finish");
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), graceMs);
+    });
+    const overdue = await Promise.race([running.then(() => false), graceOver]);
+    clearTimeout(timer);
+    if (overdue) {
+      const left = pool.reduce((n, w) => n + w.inFlight, 0);
+      logger.warn({ jobs: left }, "grace period over; handing unfinished jobs back");
+      for (const w of pool) w.shutdownInFlight();
+    }
+    await running;
+    logger.info({ ...stats }, "workers stopped");
+    emit({ type: "stopped", stats: { ...stats } });
+  };
+
+  return {
+    stop(opts = {}) {
+      stopping ??= stopPool(Math.max(0, opts.graceMs ?? DEFAULT_GRACE_MS));
+      return stopping;
+    },
+    stats: () => ({ ...stats }),
+  };
+}

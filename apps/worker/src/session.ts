@@ -1,0 +1,156 @@
+// A worker's relay session: reads the relay's EIP-712 domain, signs a WorkerLogin with the
+// operator key and trades it for a bearer token. Signs in again when the session is close to
+// expiring or the relay answered 401. Jobs keep the session they were leased under, since a lease
+// belongs to the session that took it.
+import type { JobType } from "@prover-boost/core";
+import { RelayClient, signWorkerLogin, type WorkerLoginJson } from "@prover-boost/sdk";
+import type { LocalAccount } from "viem";
+import { errorMessage } from "./errors.ts";
+import { Backoff, sleep } from "./timing.ts";
+import type { Hardware, WorkerEvent, WorkerLogger } from "./types.ts";
+
+export interface SessionHandle {
+  /** Increments with every sign-in of this worker. */
+  generation: number;
+  sessionId: string;
+  expiresAt: number;
+  signedInAt: number;
+  /** Lease duration the relay grants, ms (from /v1/info). */
+  leaseMs: number;
+  /** Authenticated client for heartbeat, result and fail. */
+  client: RelayClient;
+  /** Authenticated client whose requests are cancelled when the pool stops (long polls). */
+  pollClient: RelayClient;
+}
+
+export interface SessionDeps {
+  workerId: string;
+  relayUrl: string;
+  account: LocalAccount;
+  capacity: number;
+  jobTypes: JobType[];
+  hardware: Hardware;
+  fetch: typeof fetch;
+  /** Aborts when the pool stops. */
+  stopSignal: AbortSignal;
+  logger: WorkerLogger;
+  emit: (e: WorkerEvent) => void;
+}
+
+/** A fetch whose requests also abort when `stop` does. */
+export function abortableFetch(base: typeof fetch, stop: AbortSignal): typeof fetch {
+  return (input, init) =>
+    base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, stop]) : stop });
+}
+
+export class WorkerSession {
+  private current: SessionHandle | undefined;
+  private pending: Promise<SessionHandle> | undefined;
+  private generation = 0;
+  private readonly backoff = new Backoff();
+  private readonly pollFetch: typeof fetch;
+
+  constructor(private readonly deps: SessionDeps) {
+    this.pollFetch = abortableFetch(deps.fetch, deps.stopSignal);
+  }
+
+  /**
+   * The live session, signing in first if there is none or it expires soon. Retries with backoff
+   * until it succeeds; rejects only when the pool stops.
+   */
+  get(): Promise<SessionHandle> {
+    const cur = this.current;
+    if (cur && !this.expiringSoon(cur)) return Promise.resolve(cur);
+    this.pending ??= this.signInWithRetry().finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  /** Forget `handle` (the relay answered 401 with it); the next get() signs in again. */
+  invalidate(handle: SessionHandle): void {
+    if (this.current?.generation === handle.generation) this.current = undefined;
+  }
+
+  private expiringSoon(h: SessionHandle): boolean {
+    const ttl = h.expiresAt - h.signedInAt;
+    return h.expiresAt - Date.now() < Math.min(60_000, ttl / 4);
+  }
+
+  private async signInWithRetry(): Promise<SessionHandle> {
+    const { logger, workerId, stopSignal } = this.deps;
+    for (;;) {
+      stopSignal.throwIfAborted();
+      try {
+        const handle = await this.signIn();
+        this.backoff.reset();
+        this.current = handle;
+        return handle;
+      } catch (err) {
+        if (stopSignal.aborted) throw err;
+        const retryInMs = this.backoff.next();
+        const message = errorMessage(err);
+        logger.warn({ worker: workerId, err: message, retryInMs }, "sign-in failed; retrying");
+        this.deps.emit({
+          type: "relay_error",
+          worker: workerId,
+          op: "sign_in",
+          message,
+          retryInMs,
+        });
+        await sleep(retryInMs, stopSignal);
+      }
+    }
+  }
+
+  private async signIn(): Promise<SessionHandle> {
+    const { account, workerId, relayUrl } = this.deps;
+    const anon = new RelayClient({ baseUrl: relayUrl, fetch: this.pollFetch });
+    const info = await anon.info();
+    const domain = {
+      name: info.domain.name,
+      version: info.domain.version,
+      chainId: info.domain.chainId !== undefined ? BigInt(info.domain.chainId) : undefined,
+      verifyingContract: info.domain.verifyingContract,
+    };
+    const login: WorkerLoginJson = {
+      operator: account.address,
+      workerId,
+      issuedAt: Date.now(),
+      capacity: this.deps.capacity,
+      jobTypes: this.deps.jobTypes,
+      hardware: this.deps.hardware,
+    };
+    const signature = await signWorkerLogin(account, domain, login);
+    const session = await anon.createSession(login, signature);
+    const client = new RelayClient({
+      baseUrl: relayUrl,
+      token: session.token,
+      fetch: this.deps.fetch,
+    });
+    const handle: SessionHandle = {
+      generation: ++this.generation,
+      sessionId: session.sessionId,
+      expiresAt: Number.isFinite(session.expiresAt) ? session.expiresAt : Number.POSITIVE_INFINITY,
+      signedInAt: Date.now(),
+      leaseMs: info.leaseMs,
+      client,
+      pollClient: new RelayClient({
+        baseUrl: relayUrl,
+        token: session.token,
+        fetch: this.pollFetch,
+      }),
+    };
+    this.deps.logger.info(
+      { worker: workerId, sessionId: session.sessionId, expiresAt: session.expiresAt },
+      "signed in",
+    );
+    this.deps.emit({
+      type: "signed_in",
+      worker: workerId,
+      sessionId: session.sessionId,
+      expiresAt: session.expiresAt,
+    });
+    return handle;
+  }
+}

@@ -1,0 +1,173 @@
+// An in-memory stand-in for the relay's worker endpoints, served through a `fetch` function, for
+// the pool's unit tests. It checks login signatures and sim proofs like the real relay and lets a
+// test inject faults (relay down, error answers, lost leases). Not a relay: the end-to-end tests
+// run the real one.
+import { hashWorkerLogin, recoverSigner, verifySimProof } from "@prover-boost/core";
+import type { LeasedJob, RelayInfo, WorkerLoginJson } from "@prover-boost/sdk";
+
+type Job = Omit<LeasedJob, "leaseExpiresAt">;
+
+export interface Fault {
+  /** Matched against "METHOD /path". */
+  route: RegExp;
+  status: number;
+  code: string;
+  /** How many requests it hits; default 1. */
+  times?: number;
+}
+
+interface Session {
+  id: string;
+  login: WorkerLoginJson;
+  expired: boolean;
+}
+
+const json = (status: number, body?: unknown) =>
+  new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
+const error = (status: number, code: string, message = code) =>
+  json(status, { error: { code, message, requestId: "fake" } });
+
+export class FakeRelay {
+  readonly info: RelayInfo = {
+    domain: { name: "Aztec Rollup", version: "1", chainId: 31337 },
+    slotDurationMs: 12_000,
+    genesisTimeMs: 0,
+    pricing: "first",
+    leaseMs: 300,
+    signatureBackend: "js",
+  };
+  down = false;
+  readonly queue: Job[] = [];
+  readonly sessions = new Map<string, Session>();
+  readonly leases = new Map<string, { token: string; job: Job }>();
+  readonly accepted = new Map<string, string>();
+  readonly fails: { id: string; reason: string; retryable: boolean }[] = [];
+  readonly heartbeats: string[] = [];
+  readonly faults: Fault[] = [];
+  /** Jobs whose next heartbeat answers 409 (the lease went elsewhere). */
+  readonly stealOnHeartbeat = new Set<string>();
+  maxConcurrentLeases = 0;
+  requests = 0;
+
+  constructor(readonly operator: `0x${string}`) {}
+
+  add(...jobs: Job[]): void {
+    this.queue.push(...jobs);
+  }
+
+  readonly fetch: typeof fetch = async (input, init) => {
+    this.requests++;
+    await new Promise((r) => setImmediate(r)); // a network round trip yields to the event loop
+    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+    const method = init?.method ?? "GET";
+    const route = `${method} ${url.pathname}`;
+    if (this.down) throw new TypeError("fetch failed (fake relay is down)");
+    const fault = this.faults.find((f) => f.route.test(route) && (f.times ?? 1) > 0);
+    if (fault) {
+      fault.times = (fault.times ?? 1) - 1;
+      // As on the real relay, a refused result ends the lease (422 also re-queues the job).
+      const jobId = /^POST \/v1\/jobs\/([^/]+)\/result$/.exec(route)?.[1];
+      const lease = jobId ? this.leases.get(decodeURIComponent(jobId)) : undefined;
+      if (lease && (fault.status === 409 || fault.status === 422)) {
+        this.leases.delete(lease.job.id);
+        if (fault.status === 422) this.queue.push(lease.job);
+      }
+      return error(fault.status, fault.code);
+    }
+    const body = init?.body ? JSON.parse(String(init.body)) : undefined;
+    const auth = new Headers(init?.headers).get("authorization")?.replace(/^Bearer /, "");
+    if (route === "GET /v1/info") return json(200, this.info);
+    if (route === "POST /v1/workers/sessions") return this.signIn(body);
+    const session = auth ? this.sessions.get(auth) : undefined;
+    if (!session || !auth) return error(401, "UNAUTHORIZED");
+    if (session.expired) return error(401, "SESSION_EXPIRED");
+    if (route === "POST /v1/jobs/lease") return this.lease(auth, body.waitMs, init?.signal);
+    const m = /^POST \/v1\/jobs\/([^/]+)\/(heartbeat|result|fail)$/.exec(route);
+    if (!m) return error(404, "NOT_FOUND");
+    const id = decodeURIComponent(m[1]!);
+    const lease = this.leases.get(id);
+    if (!lease || lease.token !== auth) return error(409, "LEASE_LOST");
+    if (m[2] === "heartbeat") {
+      this.heartbeats.push(id);
+      if (this.stealOnHeartbeat.delete(id)) {
+        this.leases.delete(id);
+        return error(409, "LEASE_LOST");
+      }
+      return json(200, { leaseExpiresAt: Date.now() + this.info.leaseMs });
+    }
+    this.leases.delete(id);
+    if (m[2] === "fail") {
+      this.fails.push({ id, reason: body.reason, retryable: body.retryable });
+      if (body.retryable) this.queue.push(lease.job);
+      return json(200, { status: body.retryable ? "requeued" : "failed" });
+    }
+    const { job } = lease;
+    const ok = verifySimProof(
+      { ...job, children: job.children.map((c) => c.proof) },
+      String(body.proof),
+    );
+    if (!ok) {
+      this.queue.push(job);
+      return error(422, "INVALID_PROOF");
+    }
+    this.accepted.set(id, body.proof);
+    return json(200, { status: "accepted" });
+  };
+
+  private async signIn(body: { login: WorkerLoginJson; signature: string }): Promise<Response> {
+    const { login, signature } = body;
+    const digest = hashWorkerLogin(this.info.domain, {
+      operator: login.operator,
+      workerId: login.workerId,
+      issuedAt: BigInt(login.issuedAt),
+    });
+    const signer = await recoverSigner(digest, signature);
+    if (signer !== this.operator || login.operator !== this.operator) {
+      return error(401, "BAD_SIGNATURE");
+    }
+    const token = `token-${this.sessions.size}-${Math.random().toString(36).slice(2)}`;
+    const id = `session-${this.sessions.size}`;
+    this.sessions.set(token, { id, login, expired: false });
+    return json(201, { token, expiresAt: Date.now() + 3_600_000, sessionId: id });
+  }
+
+  private async lease(token: string, waitMs: number, signal?: AbortSignal | null) {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const session = this.sessions.get(token)!;
+      const held = [...this.leases.values()].filter((l) => l.token === token).length;
+      if (held >= session.login.capacity) return error(409, "CAPACITY_EXCEEDED");
+      const i = this.queue.findIndex((j) => session.login.jobTypes.includes(j.type));
+      if (i >= 0) {
+        const job = this.queue.splice(i, 1)[0]!;
+        this.leases.set(job.id, { token, job });
+        this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
+        return json(200, { job: { ...job, leaseExpiresAt: Date.now() + this.info.leaseMs } });
+      }
+      if (Date.now() >= deadline) return json(204);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  /** Marks every session expired: job calls answer 401 SESSION_EXPIRED. */
+  expireSessions(): void {
+    for (const s of this.sessions.values()) s.expired = true;
+  }
+}
+
+/** n base jobs of block `block`, each with its own tx hash. */
+export function baseJobs(block: number, n: number): Job[] {
+  return Array.from({ length: n }, (_, i) => ({
+    id: `${block}:${i}`,
+    type: "base" as const,
+    blockNumber: block,
+    level: 2,
+    index: i,
+    inputs: [`0x${(i + 1).toString(16).padStart(64, "0")}` as const],
+    children: [],
+  }));
+}

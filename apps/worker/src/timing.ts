@@ -1,0 +1,76 @@
+// Timing helpers: abortable sleep, racing a promise against an AbortSignal, and exponential
+// backoff with jitter for talking to a relay that may be down.
+
+/** The signal's reason as an Error (an AbortError when it has none). */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r;
+  const err = new Error(typeof r === "string" ? r : "aborted");
+  err.name = "AbortError";
+  return err;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortReason(signal));
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** `promise`, unless `signal` aborts first: then rejects with its reason. */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(abortReason(signal));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortReason(signal));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/**
+ * Exponential backoff with "equal jitter": the n-th delay is uniform in [d/2, d] where
+ * d = min(capMs, startMs * 2^n). `reset()` after a success.
+ */
+export class Backoff {
+  private attempt = 0;
+  constructor(
+    private readonly startMs = 200,
+    private readonly capMs = 10_000,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  next(): number {
+    const d = Math.min(this.capMs, this.startMs * 2 ** Math.min(this.attempt, 30));
+    this.attempt++;
+    return Math.round(d / 2 + (this.random() * d) / 2);
+  }
+
+  reset(): void {
+    this.attempt = 0;
+  }
+
+  get failures(): number {
+    return this.attempt;
+  }
+}

@@ -1,0 +1,81 @@
+// Public types of the worker library: options of startWorkers, the pool it returns, the events
+// it reports and the proof backend interface.
+import type { JobType } from "@prover-boost/core";
+import type { LeasedJob, WorkerLoginJson } from "@prover-boost/sdk";
+import type { Hex } from "viem";
+
+/** Proves one leased job. Must stop (reject) promptly when `signal` aborts. */
+export interface ProofBackend {
+  name: string;
+  prove(job: LeasedJob, signal: AbortSignal): Promise<Hex>;
+}
+
+/** A pino-compatible logger (a pino instance fits). */
+export interface WorkerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export type Hardware = WorkerLoginJson["hardware"];
+
+export interface WorkerOptions {
+  relayUrl: string;
+  /** The operator's private key; it signs each worker's WorkerLogin. */
+  operatorKey: Hex;
+  /** Worker sessions to open (each signs in as `<namePrefix>-<i>`). */
+  workers: number;
+  /** Concurrent jobs per worker; default 1. */
+  capacity?: number;
+  /** Job types to declare; default all five. */
+  jobTypes?: JobType[];
+  backend: ProofBackend;
+  /** Declared hardware; default this machine's cores and memory. */
+  hardware?: Hardware;
+  /** Long-poll wait of a lease request, 0..30000 ms; default 10000. */
+  waitMs?: number;
+  /** Worker id prefix; default the host name. */
+  namePrefix?: string;
+  logger?: WorkerLogger;
+  onEvent?: (e: WorkerEvent) => void;
+  fetch?: typeof fetch;
+}
+
+export interface WorkerStats {
+  /** Jobs leased from the relay. */
+  leased: number;
+  /** Results the relay accepted. */
+  proven: number;
+  /** Jobs handed back with failJob (backend errors, shutdown). */
+  failed: number;
+  /** Results the relay refused as invalid (422). */
+  rejected: number;
+  /** Jobs whose lease was lost (heartbeat or result 409, expired session). */
+  lost: number;
+}
+
+export interface WorkerPool {
+  /** Stops leasing, lets in-flight jobs finish within graceMs (default 30 s), hands back the rest. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+  stats(): WorkerStats;
+}
+
+export interface JobRef {
+  id: string;
+  type: JobType;
+  blockNumber: number;
+  level: number;
+  index: number;
+}
+
+/** What the pool reports as it works; `worker` is the worker id. */
+export type WorkerEvent =
+  | { type: "signed_in"; worker: string; sessionId: string; expiresAt: number }
+  | { type: "leased"; worker: string; job: JobRef }
+  | { type: "proven"; worker: string; job: JobRef; ms: number }
+  | { type: "rejected"; worker: string; job: JobRef; message: string }
+  | { type: "lost"; worker: string; job: JobRef; reason: string }
+  | { type: "failed"; worker: string; job: JobRef; reason: string; retryable: boolean }
+  | { type: "relay_error"; worker: string; op: string; message: string; retryInMs: number }
+  | { type: "stopped"; stats: WorkerStats };

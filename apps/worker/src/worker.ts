@@ -1,0 +1,103 @@
+// One worker: a relay session and `capacity` lease loops. Each loop long-polls for a job, runs it
+// to an outcome, and polls again; relay errors are retried with backoff until the pool stops.
+import { classifyRelayError, errorMessage } from "./errors.ts";
+import { type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
+import type { WorkerSession } from "./session.ts";
+import { Backoff, sleep } from "./timing.ts";
+
+export interface WorkerDeps extends JobContext {
+  capacity: number;
+  waitMs: number;
+  stopSignal: AbortSignal;
+}
+
+/** A poll that came back empty faster than this is followed by a short pause. */
+const FAST_EMPTY_POLL_MS = 50;
+const EMPTY_POLL_PAUSE_MS = 100;
+
+export class Worker {
+  private readonly runs = new Set<JobRun>();
+
+  constructor(private readonly deps: WorkerDeps) {}
+
+  get id(): string {
+    return this.deps.workerId;
+  }
+
+  get session(): WorkerSession {
+    return this.deps.session;
+  }
+
+  /** Runs the lease loops; resolves when the pool stops and the loops' jobs are settled. */
+  async run(): Promise<void> {
+    await Promise.all(Array.from({ length: this.deps.capacity }, (_, slot) => this.loop(slot)));
+  }
+
+  /** Abort every in-flight job; each is handed back to the queue. */
+  shutdownInFlight(): void {
+    for (const run of this.runs) run.shutdown();
+  }
+
+  get inFlight(): number {
+    return this.runs.size;
+  }
+
+  private async loop(slot: number): Promise<void> {
+    const { stopSignal, session, logger, emit, workerId, stats, waitMs } = this.deps;
+    const backoff = new Backoff();
+    // A backend that keeps failing should not churn through the queue at full speed.
+    const backendBackoff = new Backoff();
+    const pause = (ms: number) => sleep(ms, stopSignal).catch(() => {});
+    while (!stopSignal.aborted) {
+      try {
+        let handle: Awaited<ReturnType<WorkerSession["get"]>>;
+        try {
+          handle = await session.get();
+        } catch {
+          break; // get() only gives up when the pool stops
+        }
+        const polledAt = Date.now();
+        let job: Awaited<ReturnType<typeof handle.pollClient.lease>>;
+        try {
+          job = await handle.pollClient.lease(waitMs);
+          backoff.reset();
+        } catch (err) {
+          if (stopSignal.aborted) break;
+          if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
+          const retryInMs = backoff.next();
+          const message = errorMessage(err);
+          logger.warn(
+            { worker: workerId, slot, err: message, retryInMs },
+            "lease failed; retrying",
+          );
+          emit({ type: "relay_error", worker: workerId, op: "lease", message, retryInMs });
+          await pause(retryInMs);
+          continue;
+        }
+        if (!job) {
+          if (Date.now() - polledAt < FAST_EMPTY_POLL_MS) await pause(EMPTY_POLL_PAUSE_MS);
+          continue;
+        }
+        stats.leased++;
+        logger.debug({ worker: workerId, slot, job: jobRef(job) }, "job leased");
+        emit({ type: "leased", worker: workerId, job: jobRef(job) });
+        const run = new JobRun(job, handle, this.deps);
+        this.runs.add(run);
+        // A job that arrives once stopping has begun goes straight back to the queue.
+        if (stopSignal.aborted) run.shutdown();
+        let outcome: JobOutcome;
+        try {
+          outcome = await run.run();
+        } finally {
+          this.runs.delete(run);
+        }
+        if (outcome === "backend_failed") await pause(backendBackoff.next());
+        else if (outcome === "proven") backendBackoff.reset();
+      } catch (err) {
+        // Defensive: nothing above should throw, but a worker must never die.
+        logger.error({ worker: workerId, slot, err: errorMessage(err) }, "lease loop error");
+        await pause(backoff.next());
+      }
+    }
+  }
+}
