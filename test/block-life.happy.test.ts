@@ -85,7 +85,8 @@ describe.each<Backend>(["postgres", "pglite"])("a block's life (%s)", (backend) 
       blockReward: "1000000000000000007",
       minBond: "1000",
       maxFeeBps: 4000,
-      biddingClosesAt: now + 1500,
+      // Wide enough that all three bids land before the close even on a loaded machine.
+      biddingClosesAt: now + 5000,
       proofDeadline: now + 60_000,
     };
     const opened = await stack.client.openAuction(
