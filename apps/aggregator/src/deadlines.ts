@@ -57,7 +57,10 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
 }
 
 /** Jobs failed for good (non-retryable) are given to everyone again once a block is open. */
-export async function reissueFailedJobs(ctx: AggregatorContext, blockNumber: number): Promise<void> {
+export async function reissueFailedJobs(
+  ctx: AggregatorContext,
+  blockNumber: number,
+): Promise<void> {
   const retried = await ctx.fabric.retryFailed(blockNumber);
   if (retried.length === 0) return;
   await ctx.prisma.proofJob.updateMany({

@@ -69,7 +69,11 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
       const [blocksWon, proofsDelivered, penaltyRows, earnings, slashes] = await Promise.all([
         ctx.prisma.bid.count({ where: { prover, status: "won" } }),
         ctx.prisma.proofJob.count({ where: { operator: prover, status: "proven" } }),
-        ctx.prisma.penalty.groupBy({ by: ["kind"], where: { operator: prover }, _count: { _all: true } }),
+        ctx.prisma.penalty.groupBy({
+          by: ["kind"],
+          where: { operator: prover },
+          _count: { _all: true },
+        }),
         balanceOf(ctx.prisma, accounts.earnings(prover)),
         ctx.prisma.penalty.count({ where: { operator: prover, kind: "slash" } }),
       ]);

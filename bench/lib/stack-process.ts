@@ -1,0 +1,78 @@
+// Spawns bench/children/stack.ts (relay + aggregator) in its own process on a fresh Postgres
+// schema and Redis prefix, and removes both when stopped.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import pg from "pg";
+
+export const BENCH_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ??
+  process.env.TEST_DATABASE_URL ??
+  "postgresql://postgres@127.0.0.1:5432/test";
+export const BENCH_REDIS_URL =
+  process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+export interface StackProcess {
+  url: string;
+  schema: string;
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+export async function startStackProcess(env: Record<string, string>): Promise<StackProcess> {
+  const id = randomBytes(4).toString("hex");
+  const schema = `bench_${id}`;
+  const prefix = `pbbench-${id}`;
+  const script = fileURLToPath(new URL("../children/stack.ts", import.meta.url));
+  const url = new URL(BENCH_DATABASE_URL);
+  url.searchParams.set("schema", schema);
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], {
+    env: {
+      ...process.env,
+      DATABASE_URL: url.toString(),
+      REDIS_URL: BENCH_REDIS_URL,
+      REDIS_PREFIX: prefix,
+      LOG_LEVEL: "silent",
+      RATE_LIMIT_PER_IP: "0",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const relayUrl = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once("line", (line) => resolve((JSON.parse(line) as { url: string }).url));
+    child.once("exit", (code) => reject(new Error(`relay process exited with ${code}`)));
+  });
+  return {
+    url: relayUrl,
+    schema,
+    prefix,
+    async stop() {
+      await new Promise<void>((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+        setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+      });
+      const client = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await client.end();
+      const redis = new Redis(BENCH_REDIS_URL);
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== "0");
+      redis.disconnect();
+    },
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}

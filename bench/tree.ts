@@ -1,0 +1,215 @@
+// bench:tree — one block of 1,024 transactions (2,047 jobs) proven by 256 simulated workers
+// leasing over loopback HTTP from one relay (its own process, on real Redis and Postgres).
+// Durations are Aztec's published proving times scaled down 100x: base 445 ms, merge 100 ms,
+// block root 930 ms. Prints makespan against the ideal lower bound, dispatch latency (a child's
+// proof accepted -> its parent leased), and, in the second run where 10% of the workers withhold
+// every job they lease, the time from each withheld lease to the job's re-lease.
+import { type JobType, planTree, txsHash } from "@prover-boost/core";
+import { RelayClient, signAuction, signQuote, signWorkerLogin } from "@prover-boost/sdk";
+import { simBackend, startWorkers, type WorkerEvent } from "@prover-boost/worker";
+import { Command } from "commander";
+import pg from "pg";
+import { keccak256, toHex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { BENCH_DATABASE_URL, percentile, startStackProcess } from "./lib/stack-process.ts";
+
+const program = new Command("bench:tree")
+  .option("--txs <n>", "transactions in the block", "1024")
+  .option("--workers <n>", "simulated workers", "256")
+  .option("--withhold <fraction>", "fraction of workers that withhold in the second run", "0.1")
+  .option("--lease-ms <ms>", "LEASE_MS of the relay", "2000")
+  .option("--scale <x>", "divide Aztec's proving times by this", "100")
+  .option("--only <run>", "run only 'honest' or 'withholding'")
+  .parse();
+const o = program.opts();
+const txCount = Number(o.txs);
+const workerCount = Number(o.workers);
+const leaseMs = Number(o.leaseMs);
+const scale = Number(o.scale);
+const durations: Record<JobType, number> = {
+  base: Math.round(44_500 / scale),
+  merge: Math.round(10_000 / scale),
+  block_root: Math.round(93_000 / scale),
+  single_tx_block_root: Math.round(93_000 / scale),
+  empty_block_root: Math.round(93_000 / scale),
+};
+
+const sequencerKey = `0x${"5e".repeat(32)}` as const;
+const operatorKey = `0x${"0b".repeat(32)}` as const;
+const sequencer = privateKeyToAccount(sequencerKey);
+const operator = privateKeyToAccount(operatorKey);
+const domain = { name: "Aztec Rollup", version: "1" };
+
+function idealMs() {
+  const plan = planTree(txCount);
+  const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
+  const path = (key: string): number => {
+    const n = byKey.get(key)!;
+    return durations[n.type] + Math.max(0, ...n.children.map(path));
+  };
+  const total = plan.nodes.reduce((s, n) => s + durations[n.type], 0);
+  const critical = path(plan.root);
+  return {
+    critical,
+    perWorker: total / workerCount,
+    ideal: Math.max(critical, total / workerCount),
+    jobs: plan.nodes.length,
+  };
+}
+
+async function runOnce(withholdFraction: number) {
+  const stack = await startStackProcess({
+    SEQUENCERS: sequencer.address,
+    ADMIN_TOKEN: "bench-admin-token",
+    LEASE_MS: String(leaseMs),
+    AGGREGATOR_TICK_MS: "50",
+  });
+  const client = new RelayClient({ baseUrl: stack.url, adminToken: "bench-admin-token" });
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    await client.deposit(operator.address, 10n ** 21n);
+    const txs = Array.from({ length: txCount }, (_, i) => keccak256(toHex(`bench-tx-${i}`)));
+    const now = Date.now();
+    const auction = {
+      blockNumber: 1,
+      slot: Math.floor(now / 12_000),
+      txCount,
+      txsHash: txsHash(txs),
+      blockReward: (10n ** 18n).toString(),
+      minBond: "1000",
+      maxFeeBps: 5000,
+      biddingClosesAt: now + 3000,
+      proofDeadline: now + 600_000,
+    };
+    await client.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
+    const quote = {
+      epochToProve: 1,
+      validUntilSlot: auction.slot + 100,
+      bondAmount: "5000",
+      prover: operator.address,
+      basisPointFee: 1000,
+    };
+    await client.submitBid(quote, await signQuote(operator, domain, quote));
+
+    const withholders = Math.round(workerCount * withholdFraction);
+    const honest = workerCount - withholders;
+    const leases: { job: string; at: number; worker: string }[] = [];
+    const onEvent = (e: WorkerEvent) => {
+      if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
+    };
+    // Sign everyone in before bidding closes, so the tree meets a ready fleet.
+    const pool = await startWorkers({
+      relayUrl: stack.url,
+      operatorKey,
+      workers: honest,
+      capacity: 1,
+      backend: simBackend({ durationsMs: durations }),
+      waitMs: 10_000,
+      namePrefix: "honest",
+      onEvent,
+    });
+    stops.push(() => pool.stop({ graceMs: 1000 }));
+    const withheld: { job: string; at: number }[] = [];
+    let stopWithholding = false;
+    const withholderLoops = Array.from({ length: withholders }, async (_, i) => {
+      const login = {
+        operator: operator.address,
+        workerId: `withholder-${i}`,
+        issuedAt: Date.now(),
+        capacity: 1,
+        jobTypes: ["base", "merge", "block_root"] as JobType[],
+        hardware: {},
+      };
+      const { token } = await client.createSession(
+        login,
+        await signWorkerLogin(operator, domain, login),
+      );
+      const w = client.withToken(token);
+      while (!stopWithholding) {
+        try {
+          const job = await w.lease(2000);
+          if (job) withheld.push({ job: job.id, at: Date.now() });
+        } catch {
+          await new Promise((r) => setTimeout(r, 100)); // at capacity until the lease lapses
+        }
+      }
+    });
+    stops.push(async () => {
+      stopWithholding = true;
+      await Promise.allSettled(withholderLoops);
+    });
+
+    let block = await client.getBlock(1);
+    const deadline = Date.now() + 600_000;
+    while (block.stage !== "paid" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      block = await client.getBlock(1);
+    }
+    if (block.stage !== "paid") throw new Error(`block not paid in time (stage ${block.stage})`);
+    const makespan = block.stages.proven! - block.stages.proving!;
+
+    // Dispatch latency: from the last child's acceptance (relay clock) to the parent's lease.
+    const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+    await db.connect();
+    const rows = (
+      await db.query(
+        `SELECT id, "childIds", "provenAt"::text AS "provenAt" FROM "${stack.schema}"."ProofJob"`,
+      )
+    ).rows as { id: string; childIds: string[]; provenAt: string }[];
+    await db.end();
+    const provenAt = new Map(rows.map((r) => [r.id, Number(r.provenAt)]));
+    const leasesByJob = new Map<string, number[]>();
+    for (const l of leases) leasesByJob.set(l.job, [...(leasesByJob.get(l.job) ?? []), l.at]);
+    const dispatch: number[] = [];
+    for (const r of rows) {
+      if (r.childIds.length === 0) continue;
+      const ready = Math.max(...r.childIds.map((c) => provenAt.get(c)!));
+      const leased = (leasesByJob.get(r.id) ?? [])
+        .filter((t) => t >= ready)
+        .sort((a, b) => a - b)[0];
+      if (leased !== undefined) dispatch.push(leased - ready);
+    }
+    const relet: number[] = [];
+    for (const w of withheld) {
+      const next = (leasesByJob.get(w.job) ?? []).filter((t) => t > w.at).sort((a, b) => a - b)[0];
+      if (next !== undefined) relet.push(next - w.at);
+    }
+    return { makespan, dispatch, relet, withheldCount: withheld.length, stats: pool.stats() };
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => {});
+    await stack.stop();
+  }
+}
+
+const ideal = idealMs();
+const fmt = (n: number) => `${Math.round(n)} ms`;
+console.log(
+  `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}`,
+);
+console.log(
+  `ideal lower bound: ${fmt(ideal.ideal)} (critical path ${fmt(ideal.critical)}, work/workers ${fmt(ideal.perWorker)})`,
+);
+for (const [label, fraction] of [
+  ["honest", 0],
+  ["withholding", Number(o.withhold)],
+] as const) {
+  if (o.only && o.only !== label) continue;
+  const r = await runOnce(fraction);
+  console.log(
+    `\n[${label}${fraction ? ` ${Math.round(fraction * 100)}% of workers withhold` : ""}]`,
+  );
+  console.log(
+    `  makespan            ${fmt(r.makespan)}   ratio to ideal ${(r.makespan / ideal.ideal).toFixed(3)}`,
+  );
+  console.log(
+    `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
+  );
+  if (fraction > 0) {
+    const within = r.relet.filter((ms) => ms <= leaseMs + 1000).length;
+    console.log(
+      `  withheld → re-lease p50 ${fmt(percentile(r.relet, 50))}   p99 ${fmt(percentile(r.relet, 99))}   max ${fmt(Math.max(...r.relet))}   ${within}/${r.withheldCount} within LEASE_MS + 1 s`,
+    );
+  }
+  console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
+}
+process.exit(0);
