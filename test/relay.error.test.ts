@@ -11,7 +11,8 @@ const prover = account(0xa1);
 const other = account(0xa2);
 
 beforeAll(async () => {
-  stack = await startStack({ backend: "postgres" });
+  // Long leases: these tests hold a lease without heartbeats and must not see it lapse.
+  stack = await startStack({ backend: "postgres", env: { LEASE_MS: "120000" } });
   await stack.admin.deposit(prover.address, 100_000n);
   await stack.admin.deposit(other.address, 100_000n);
   const open = await openAuction(10);

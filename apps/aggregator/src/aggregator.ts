@@ -6,6 +6,7 @@ import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
+import { reconcileProvingBlocks } from "./reconcile.ts";
 
 export class Aggregator {
   private timer: NodeJS.Timeout | null = null;
@@ -21,6 +22,7 @@ export class Aggregator {
   async tick(): Promise<void> {
     await closeDueAuctions(this.ctx);
     await fanOutClosedBlocks(this.ctx);
+    await reconcileProvingBlocks(this.ctx);
     await enforceDeadlines(this.ctx);
     await reissueInOpenProving(this.ctx);
     await payProvenBlocks(this.ctx, this.hooks);

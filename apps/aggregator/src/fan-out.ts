@@ -35,7 +35,9 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       })),
       skipDuplicates: true,
     });
-    await ctx.fabric.addTree(block.number, plan, nodePriority);
+    await ctx.fabric.addTree(block.number, plan, nodePriority, (n) =>
+      n.txIndex !== undefined ? [txs[n.txIndex]! as `0x${string}`] : [],
+    );
     const now = ctx.now();
     await ctx.prisma.$transaction(async (tx) => {
       await tx.block.update({

@@ -52,7 +52,7 @@ export function createProgress(opts: {
       stopOnComplete: false,
       autopadding: true,
       fps: 5,
-      barsize: 30,
+      barsize: 20,
     },
     cliProgress.Presets.shades_classic,
   );
@@ -65,7 +65,7 @@ export function createProgress(opts: {
     {},
     {
       format:
-        "proofs {bar} {value}/{total} | proven {proven} rejected {rejected} lost {lost} failed {failed} | {rate}/min",
+        "proofs {bar} {value}/{total} | ok {proven} rejected {rejected} lost {lost} failed {failed} | {rate}/min",
     },
   );
   const width = Math.max(...opts.workerIds.map((id) => id.length));

@@ -1,8 +1,9 @@
 // One worker: a relay session and `capacity` lease loops. Each loop long-polls for a job, runs it
 // to an outcome, and polls again; relay errors are retried with backoff until the pool stops.
+import type { LeasedJob } from "@prover-boost/sdk";
 import { classifyRelayError, errorMessage } from "./errors.ts";
 import { type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
-import type { WorkerSession } from "./session.ts";
+import type { SessionHandle } from "./session.ts";
 import { Backoff, sleep } from "./timing.ts";
 
 export interface WorkerDeps extends JobContext {
@@ -19,14 +20,6 @@ export class Worker {
   private readonly runs = new Set<JobRun>();
 
   constructor(private readonly deps: WorkerDeps) {}
-
-  get id(): string {
-    return this.deps.workerId;
-  }
-
-  get session(): WorkerSession {
-    return this.deps.session;
-  }
 
   /** Runs the lease loops; resolves when the pool stops and the loops' jobs are settled. */
   async run(): Promise<void> {
@@ -50,14 +43,14 @@ export class Worker {
     const pause = (ms: number) => sleep(ms, stopSignal).catch(() => {});
     while (!stopSignal.aborted) {
       try {
-        let handle: Awaited<ReturnType<WorkerSession["get"]>>;
+        let handle: SessionHandle;
         try {
           handle = await session.get();
         } catch {
           break; // get() only gives up when the pool stops
         }
         const polledAt = Date.now();
-        let job: Awaited<ReturnType<typeof handle.pollClient.lease>>;
+        let job: LeasedJob | null;
         try {
           job = await handle.pollClient.lease(waitMs);
           backoff.reset();

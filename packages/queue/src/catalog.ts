@@ -26,10 +26,22 @@ export function parseJobId(
   return { blockNumber: Number(m[1]), level: Number(m[2]), index: Number(m[3]) };
 }
 
-/** The job data kept in Redis: small and reference-only (proofs live in Postgres). */
+/**
+ * The job data kept in Redis: what a worker and the proof check need, all small (a base job's
+ * transaction hash; children by id). Children's proofs come from BullMQ's children values.
+ */
 export interface ProofJobData {
   blockNumber: number;
   type: JobType;
   level: number;
   index: number;
+  inputs: `0x${string}`[];
+  children: string[];
+}
+
+/** What a completed job returns to BullMQ (and so to its parent): the proof and who made it. */
+export interface ProofResult {
+  proof: `0x${string}`;
+  operator: string;
+  worker: string;
 }

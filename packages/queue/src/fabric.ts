@@ -20,7 +20,13 @@ import {
   Worker,
 } from "bullmq";
 import type { Redis } from "ioredis";
-import { jobId, type ProofJobData, type QueueKind, queueFor } from "./catalog.ts";
+import {
+  jobId,
+  type ProofJobData,
+  type ProofResult,
+  type QueueKind,
+  queueFor,
+} from "./catalog.ts";
 import { createRedis, redisOptions } from "./redis.ts";
 
 export interface FabricOptions {
@@ -131,14 +137,21 @@ export class ProofFabric {
     blockNumber: number,
     plan: TreePlan,
     priority: (node: PlannedNode) => number,
+    inputsOf: (node: PlannedNode) => `0x${string}`[],
   ): Promise<void> {
     const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
+    const idOf = (key: string) => {
+      const n = byKey.get(key)!;
+      return jobId(blockNumber, n.level, n.index);
+    };
     const build = (node: PlannedNode): FlowJob => {
       const data: ProofJobData = {
         blockNumber,
         type: node.type,
         level: node.level,
         index: node.index,
+        inputs: inputsOf(node),
+        children: node.children.map(idOf),
       };
       const children = node.children.map((k) => build(byKey.get(k)!));
       return {
@@ -194,18 +207,29 @@ export class ProofFabric {
     return (await job.extendLock(token, this.options.leaseMs)) === 1;
   }
 
+  /** Children's proofs of a job, in the job's child order (missing ones as undefined). */
+  async childProofs(job: Job<ProofJobData>): Promise<(`0x${string}` | undefined)[]> {
+    if (job.data.children.length === 0) return [];
+    const values = await job.getChildrenValues<ProofResult>();
+    const byId = new Map<string, `0x${string}`>();
+    for (const [key, value] of Object.entries(values)) {
+      byId.set(key.slice(key.lastIndexOf(":") + 1), value.proof);
+    }
+    return job.data.children.map((c) => byId.get(c));
+  }
+
   /** Completes a leased job with its proof; throws LeaseLostError when the lock is gone. */
   async complete(
     blockNumber: number,
     kind: QueueKind,
     id: string,
     token: string,
-    proof: string,
+    result: ProofResult,
   ): Promise<void> {
     const job = await this.getJob(blockNumber, kind, id);
     if (!job) throw new LeaseLostError(`job ${id} is gone`);
     try {
-      await job.moveToCompleted(proof, token, false);
+      await job.moveToCompleted(result, token, false);
     } catch (err) {
       throw new LeaseLostError(`lease on ${id} lost: ${(err as Error).message}`);
     }
@@ -254,6 +278,17 @@ export class ProofFabric {
     }
     if (retried.length > 0) await this.announce();
     return retried;
+  }
+
+  /** Completed jobs of a block with their results (for reconciling Postgres after a crash). */
+  async completed(blockNumber: number): Promise<{ id: string; result: ProofResult }[]> {
+    const out: { id: string; result: ProofResult }[] = [];
+    for (const kind of kinds) {
+      for (const job of await this.queue(blockNumber, kind).getCompleted()) {
+        if (job.returnvalue) out.push({ id: job.id!, result: job.returnvalue as ProofResult });
+      }
+    }
+    return out;
   }
 
   async counts(blockNumber: number): Promise<Record<QueueKind, Record<string, number>>> {

@@ -2,3 +2,4 @@ export * from "./catalog.ts";
 export * from "./fabric.ts";
 export * from "./leases.ts";
 export * from "./redis.ts";
+export type { Job } from "bullmq";

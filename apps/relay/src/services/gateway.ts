@@ -4,10 +4,12 @@
 // BullMQ: if the lock was lost meanwhile the transaction rolls back and nothing is credited.
 import { randomBytes, randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, recordProof, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
+  type Job,
   type Lease,
   LeaseLostError,
+  type ProofJobData,
   parseJobId,
   type QueueKind,
   queueFor,
@@ -76,7 +78,7 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
         expiresAt: leasedAt + ctx.env.LEASE_MS,
       };
       await ctx.leases.record(lease, placeholder);
-      return await describeLeasedJob(ctx, lease, session);
+      return await describeLeasedJob(ctx, lease, session, job);
     }
   } catch (err) {
     await ctx.leases.releaseSlot(session.id, placeholder);
@@ -86,31 +88,31 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
   return null;
 }
 
-async function describeLeasedJob(ctx: RelayContext, lease: Lease, session: WorkerSession) {
-  const row = await ctx.prisma.proofJob.update({
-    where: { id: lease.jobId },
-    data: {
-      status: "leased",
-      operator: session.operator,
-      workerId: session.workerName,
-      attempts: { increment: 1 },
-    },
-  });
-  const children = row.childIds.length
-    ? await ctx.prisma.proofJob.findMany({
-        where: { id: { in: row.childIds } },
-        select: { id: true, proof: true },
-      })
-    : [];
-  const proofs = new Map(children.map((c) => [c.id, c.proof]));
+async function describeLeasedJob(
+  ctx: RelayContext,
+  lease: Lease,
+  session: WorkerSession,
+  job: Job<ProofJobData>,
+) {
+  const proofs = await ctx.fabric.childProofs(job);
+  // The tree view's record; conditional so it can never undo a proven job.
+  await ctx.prisma.proofJob.updateMany({
+      where: { id: lease.jobId, status: { in: ["queued", "leased"] } },
+      data: {
+        status: "leased",
+        operator: session.operator,
+        workerId: session.workerName,
+        attempts: { increment: 1 },
+      },
+    });
   return {
-    id: row.id,
-    type: row.type as JobType,
-    blockNumber: row.blockNumber,
-    level: row.level,
-    index: row.index,
-    inputs: row.inputs as `0x${string}`[],
-    children: row.childIds.map((id) => ({ id, proof: proofs.get(id) ?? "0x" })),
+    id: lease.jobId,
+    type: job.data.type,
+    blockNumber: job.data.blockNumber,
+    level: job.data.level,
+    index: job.data.index,
+    inputs: job.data.inputs,
+    children: job.data.children.map((id, i) => ({ id, proof: proofs[i] ?? "0x" })),
     leaseExpiresAt: lease.expiresAt,
   };
 }
@@ -139,6 +141,13 @@ export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId
   return { leaseExpiresAt };
 }
 
+/**
+ * A worker hands back a proof. It is checked by recomputation from the job's own data and its
+ * children's proofs (both in Redis). Then BullMQ completes the job, which succeeds only while
+ * this worker's lock is live: a lost lease is refused there and nothing is credited. Then
+ * Postgres records the proof and its credit in one statement; should the relay die between the
+ * two, the aggregator's reconciler copies the result from BullMQ (see reconcile.ts).
+ */
 export async function submitResult(
   ctx: RelayContext,
   session: WorkerSession,
@@ -148,85 +157,69 @@ export async function submitResult(
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
-  const row = await ctx.prisma.proofJob.findUnique({ where: { id: jobId } });
-  if (!row) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
-  const children = await ctx.prisma.proofJob.findMany({
-    where: { id: { in: row.childIds } },
-    select: { id: true, proof: true },
-  });
-  const proofs = new Map(children.map((c) => [c.id, c.proof ?? ""]));
-  const valid = verifySimProof(
-    {
-      type: row.type as JobType,
-      blockNumber: row.blockNumber,
-      level: row.level,
-      index: row.index,
-      inputs: row.inputs as `0x${string}`[],
-      children: row.childIds.map((id) => proofs.get(id) as `0x${string}`),
-    },
-    proof,
-  );
+  const job = await ctx.fabric.getJob(block, kind, jobId);
+  if (!job) {
+    await ctx.leases.drop(lease);
+    throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
+  }
+  const children = await ctx.fabric.childProofs(job);
+  const valid =
+    children.every((c) => c !== undefined) &&
+    verifySimProof(
+      {
+        type: job.data.type,
+        blockNumber: job.data.blockNumber,
+        level: job.data.level,
+        index: job.data.index,
+        inputs: job.data.inputs,
+        children: children as `0x${string}`[],
+      },
+      proof,
+    );
   const now = ctx.now();
   if (!valid) {
-    await ctx.prisma.penalty.create({
-      data: {
-        id: randomUUID(),
-        blockNumber: block,
-        jobId,
-        operator: session.operator,
-        workerId: session.workerName,
-        kind: "invalid_proof",
-        amount: "0",
-        createdAt: BigInt(now),
-      },
-    });
-    await ctx.prisma.proofJob.update({ where: { id: jobId }, data: { status: "queued" } });
+    await ctx.prisma.$transaction([
+      ctx.prisma.penalty.create({
+        data: {
+          id: randomUUID(),
+          blockNumber: block,
+          jobId,
+          operator: session.operator,
+          workerId: session.workerName,
+          kind: "invalid_proof",
+          amount: "0",
+          createdAt: BigInt(now),
+        },
+      }),
+      ctx.prisma.proofJob.updateMany({
+        where: { id: jobId, status: "leased" },
+        data: { status: "queued" },
+      }),
+    ]);
     await ctx.fabric.release(block, kind, jobId, lease.token);
     await ctx.leases.drop(lease);
     throw new DomainError(
       "INVALID_PROOF",
-      "the proof does not verify; the job was given to another worker",
+      "the proof does not verify; the job was given back to the queue",
     );
   }
-  const isRoot = rootJobTypes.includes(row.type as JobType);
+  const result = {
+    proof: proof.toLowerCase() as `0x${string}`,
+    operator: session.operator,
+    worker: session.workerName,
+  };
   try {
-    await ctx.prisma.$transaction(async (tx) => {
-      const updated = await tx.proofJob.updateMany({
-        where: { id: jobId, status: { not: "proven" } },
-        data: {
-          status: "proven",
-          proof: proof.toLowerCase(),
-          operator: session.operator,
-          workerId: session.workerName,
-          provenAt: BigInt(now),
-        },
-      });
-      if (updated.count === 0) throw new LeaseLostError(`job ${jobId} was already proven`);
-      const blockRow = await tx.block.update({
-        where: { number: block },
-        data: { jobsProven: { increment: 1 }, updatedAt: BigInt(now) },
-      });
-      if (isRoot && (blockRow.stage === "proving" || blockRow.stage === "open_proving")) {
-        await tx.block.update({
-          where: { number: block },
-          data: {
-            stage: "proven",
-            rootProof: proof.toLowerCase(),
-            stages: { ...(blockRow.stages as object), proven: now },
-          },
-        });
-      }
-      await ctx.fabric.complete(block, kind, jobId, lease.token, proof.toLowerCase());
-    });
+    await ctx.fabric.complete(block, kind, jobId, lease.token, result);
   } catch (err) {
+    await ctx.leases.drop(lease);
     if (err instanceof LeaseLostError) {
-      await ctx.leases.drop(lease);
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} was lost; nothing was credited`);
     }
     throw err;
   }
+  await recordProof(ctx.prisma, jobId, block, rootJobTypes.includes(job.data.type), result, now);
   await ctx.leases.drop(lease);
-  if (isRoot) ctx.registry.invalidate();
+  if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
   return { status: "accepted" as const };
 }
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { simProof } from "@prover-boost/core";
@@ -25,8 +25,8 @@ const scripts = {
   `,
   "sleep.mjs": `
     import { writeFileSync } from "node:fs";
-    writeFileSync(process.argv[2], String(process.pid));
     if (process.argv[3] === "ignore-term") process.on("SIGTERM", () => {});
+    writeFileSync(process.argv[2], String(process.pid));
     setTimeout(() => {}, 60_000);
   `,
   "garbage.mjs": `process.stdout.write("this is not a proof\\n");`,
@@ -43,6 +43,10 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+async function waitForFile(path: string): Promise<void> {
+  for (let i = 0; i < 600 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 50));
 }
 
 const job: LeasedJob = {
@@ -92,9 +96,9 @@ describe("execBackend", () => {
     const backend = execBackend({
       command: process.execPath,
       args: [script("sleep.mjs"), pidFile],
-      timeoutMs: 1_000,
+      timeoutMs: 3_000,
     });
-    await expect(backend.prove(job, signal())).rejects.toThrow(/timed out after 1000 ms/);
+    await expect(backend.prove(job, signal())).rejects.toThrow(/timed out after 3000 ms/);
     const pid = Number(readFileSync(pidFile, "utf8"));
     expect(pid).toBeGreaterThan(0);
     expect(alive(pid)).toBe(false);
@@ -105,7 +109,7 @@ describe("execBackend", () => {
     const backend = execBackend({
       command: process.execPath,
       args: [script("sleep.mjs"), pidFile, "ignore-term"],
-      timeoutMs: 1_000,
+      timeoutMs: 3_000,
       killGraceMs: 300,
     });
     await expect(backend.prove(job, signal())).rejects.toThrow(/timed out/);
@@ -121,7 +125,8 @@ describe("execBackend", () => {
     });
     const ac = new AbortController();
     const p = backend.prove(job, ac.signal);
-    setTimeout(() => ac.abort(new Error("lease lost")), 300);
+    await waitForFile(pidFile);
+    ac.abort(new Error("lease lost"));
     await expect(p).rejects.toThrow("lease lost");
     expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
   });
