@@ -36,6 +36,7 @@ export async function reconcileProvingBlocks(ctx: AggregatorContext): Promise<nu
       if (await recordProof(ctx.prisma, id, block.number, isRoot, result, ctx.now())) repaired++;
     }
   }
-  if (repaired > 0) ctx.log.warn({ repaired }, "recorded proofs that were completed but not recorded");
+  if (repaired > 0)
+    ctx.log.warn({ repaired }, "recorded proofs that were completed but not recorded");
   return repaired;
 }

@@ -13,5 +13,5 @@ export type {
 } from "./generated/client.ts";
 export { Prisma as PrismaNamespace } from "./generated/client.ts";
 export * from "./ledger.ts";
-export * from "./proofs.ts";
 export { applyMigrations, defaultMigrationsDir, type SqlRunner } from "./migrate.ts";
+export * from "./proofs.ts";

@@ -20,13 +20,7 @@ import {
   Worker,
 } from "bullmq";
 import type { Redis } from "ioredis";
-import {
-  jobId,
-  type ProofJobData,
-  type ProofResult,
-  type QueueKind,
-  queueFor,
-} from "./catalog.ts";
+import { jobId, type ProofJobData, type ProofResult, type QueueKind, queueFor } from "./catalog.ts";
 import { createRedis, redisOptions } from "./redis.ts";
 
 export interface FabricOptions {

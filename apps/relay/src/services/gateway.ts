@@ -97,14 +97,14 @@ async function describeLeasedJob(
   const proofs = await ctx.fabric.childProofs(job);
   // The tree view's record; conditional so it can never undo a proven job.
   await ctx.prisma.proofJob.updateMany({
-      where: { id: lease.jobId, status: { in: ["queued", "leased"] } },
-      data: {
-        status: "leased",
-        operator: session.operator,
-        workerId: session.workerName,
-        attempts: { increment: 1 },
-      },
-    });
+    where: { id: lease.jobId, status: { in: ["queued", "leased"] } },
+    data: {
+      status: "leased",
+      operator: session.operator,
+      workerId: session.workerName,
+      attempts: { increment: 1 },
+    },
+  });
   return {
     id: lease.jobId,
     type: job.data.type,
