@@ -2,14 +2,14 @@
 import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import {
   jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
 } from "fastify-type-provider-zod";
 import type { RelayContext } from "./context.ts";
-import { installErrorHandling } from "./errors.ts";
+import { errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
 import { registerRateLimits } from "./rate-limits.ts";
 import { registerAdminRoutes } from "./routes/admin.ts";
@@ -38,6 +38,18 @@ export async function buildApp(
     requestTimeout: 60_000,
     // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
     forceCloseConnections: true,
+    // Router-level failures (a malformed URL, an over-long path parameter) in the contract's shape.
+    frameworkErrors: (err, req, reply) => {
+      const body = errorBody(
+        "VALIDATION_FAILED",
+        `malformed request: ${err.message}`,
+        String(req.id),
+      );
+      void (reply as unknown as FastifyReply)
+        .status(400)
+        .header("x-request-id", String(req.id))
+        .send(body);
+    },
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -1,6 +1,6 @@
 // Everything a route handler may use, built once at start-up and passed down.
 import type { RelayEnv } from "@prover-boost/config";
-import type { DomainConfig, SlotClock } from "@prover-boost/core";
+import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, Prisma } from "@prover-boost/db";
 import type { LeaseBook, ProofFabric } from "@prover-boost/queue";
 import type { BlockRegistry } from "./services/registry.ts";
@@ -14,5 +14,7 @@ export interface RelayContext {
   registry: BlockRegistry;
   domain: DomainConfig;
   clock: SlotClock;
+  /** Forced signature path, or undefined for native-when-available. */
+  signatureBackend: SignatureBackend | undefined;
   now: () => number;
 }

@@ -26,6 +26,10 @@ function classify(err: FastifyError & { validation?: unknown }): {
       return { code: "INVALID_JSON", message: "request body is not valid JSON" };
   }
   if (err.statusCode === 429) return { code: "RATE_LIMITED", message: err.message };
+  // Prisma: could not get a connection or finish a transaction in time (overload).
+  if ((err as { code?: string }).code === "P2028" || (err as { code?: string }).code === "P2024") {
+    return { code: "UNAVAILABLE", message: "the relay is overloaded; retry shortly" };
+  }
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
     return { code: "INVALID_JSON", message: "request body is not valid JSON" };
   }

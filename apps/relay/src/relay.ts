@@ -47,6 +47,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     registry: new BlockRegistry(db.prisma),
     domain: domainFromEnv(env),
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
+    signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
     now: deps.now ?? Date.now,
   };
   fabric.events.on("stalled", (jobId: string) => {

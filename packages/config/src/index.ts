@@ -70,6 +70,8 @@ export const commonEnv = z.object({
   SLOT_DURATION_MS: int(12_000, 1),
   GENESIS_TIME_MS: int(0),
   LEASE_MS: int(15_000, 100),
+  /** auto: native secp256k1 when it loads, else pure JS; native or js force one path. */
+  SIGNATURE_BACKEND: z.enum(["auto", "native", "js"]).default("auto"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
 });
 

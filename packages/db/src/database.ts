@@ -35,6 +35,9 @@ export interface Database {
 
 const schemaName = /^[a-z_][a-z0-9_]{0,62}$/;
 
+/** Waiting for a pooled connection under load is normal; a stuck transaction is not. */
+const transactionOptions = { maxWait: 10_000, timeout: 20_000 };
+
 function schemaFromUrl(url: string): { url: string; schema?: string } {
   const parsed = new URL(url);
   const schema = parsed.searchParams.get("schema") ?? undefined;
@@ -77,7 +80,7 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   } finally {
     client.release();
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions });
   return {
     prisma,
     kind: "postgres",
@@ -108,7 +111,7 @@ async function openPglite(dataDir: string, reset: boolean): Promise<Database> {
   // pglite-prisma-adapter is typed against its own copy of Prisma's adapter interfaces; the
   // runtime contract is the same (checked by the integration tests on PGlite).
   const adapter = new PrismaPGlite(lite) as unknown as PrismaPg;
-  const prisma = new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, transactionOptions });
   return {
     prisma,
     kind: "pglite",

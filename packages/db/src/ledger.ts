@@ -63,37 +63,34 @@ export interface MovementInput {
   movementId?: string;
 }
 
-/** Applies one balanced movement inside `tx`; throws InsufficientBalanceError on overdraft. */
+/**
+ * Applies one balanced movement inside `tx` in a single round trip (the SQL function
+ * pb_apply_movement, defined by a migration); throws InsufficientBalanceError on overdraft.
+ */
 export async function applyMovement(tx: Tx, input: MovementInput): Promise<string> {
   const legs = input.legs.filter((l) => l.amount !== 0n);
   const sum = legs.reduce((s, l) => s + l.amount, 0n);
   if (sum !== 0n) throw new Error(`unbalanced ${input.kind} movement: legs sum to ${sum}`);
   const movementId = input.movementId ?? randomUUID();
   if (legs.length === 0) return movementId;
-  // Lock rows in a fixed (account) order so concurrent movements cannot deadlock.
+  // Rows are locked in a fixed (account) order so concurrent movements cannot deadlock.
   const merged = new Map<string, bigint>();
   for (const l of legs) merged.set(l.account, (merged.get(l.account) ?? 0n) + l.amount);
-  const ordered = [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const [account, amount] of ordered) {
-    if (amount === 0n) continue;
-    const rows = await tx.$queryRaw<{ balance: string }[]>`
-      INSERT INTO "AccountBalance" (account, balance) VALUES (${account}, ${amount.toString()}::numeric)
-      ON CONFLICT (account) DO UPDATE SET balance = "AccountBalance".balance + EXCLUDED.balance
-      RETURNING balance::text AS balance`;
-    const balance = BigInt(rows[0]!.balance);
-    if (balance < 0n && isGuarded(account)) throw new InsufficientBalanceError(account, -balance);
+  const ordered = [...merged]
+    .filter(([, amount]) => amount !== 0n)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  try {
+    await tx.$executeRaw`SELECT pb_apply_movement(
+      ${movementId}, ${input.kind},
+      ${ordered.map(([a]) => a)}::text[], ${ordered.map(([, m]) => m.toString())}::numeric[],
+      ${input.blockNumber ?? null}::integer, ${input.ref ?? null}::text, ${BigInt(input.nowMs)}::bigint)`;
+  } catch (err) {
+    const m = /pb_insufficient_balance short=(\d+) account=([^\s`"']+)/.exec(
+      String((err as Error).message),
+    );
+    if (m) throw new InsufficientBalanceError(m[2]!, BigInt(m[1]!));
+    throw err;
   }
-  await tx.ledgerEntry.createMany({
-    data: legs.map((l) => ({
-      movementId,
-      kind: input.kind,
-      account: l.account,
-      amount: l.amount.toString(),
-      blockNumber: input.blockNumber ?? null,
-      ref: input.ref ?? null,
-      createdAt: BigInt(input.nowMs),
-    })),
-  });
   return movementId;
 }
 

@@ -1,7 +1,7 @@
 // Admin calls (ledger mode): crediting collateral. Authenticated by ADMIN_TOKEN.
 import { timingSafeEqual } from "node:crypto";
 import { DomainError } from "@prover-boost/core";
-import { accounts, applyMovement } from "@prover-boost/db";
+import { accounts, applyMovement, collateralOf } from "@prover-boost/db";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -19,6 +19,8 @@ function requireAdmin(ctx: RelayContext, req: FastifyRequest) {
     throw new DomainError("UNAUTHORIZED", "send Authorization: Bearer <ADMIN_TOKEN>");
   }
 }
+
+const MAX_UINT256 = 2n ** 256n - 1n;
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -52,6 +54,10 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
           ],
           nowMs: now,
         });
+        const after = await collateralOf(tx, prover);
+        if (after.available + after.reserved + after.locked > MAX_UINT256) {
+          throw new DomainError("AMOUNT_TOO_LARGE", "the prover's collateral would exceed uint256");
+        }
       });
       return reply.status(201).send({ prover, amount: amount.toString(), status: "credited" });
     },

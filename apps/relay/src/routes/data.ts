@@ -8,14 +8,20 @@ import { address } from "../schemas.ts";
 
 const page = {
   limit: z.coerce.number().int().min(1).max(500).default(100),
-  cursor: z.string().max(200).optional(),
+  cursor: z
+    .string()
+    .regex(
+      /^\d{1,15}_[A-Za-z0-9:._x-]{1,120}$/,
+      "cursor comes from nextCursor of the previous page",
+    )
+    .optional(),
 };
 const blockFilter = z.coerce.number().int().min(0).max(2_147_483_647).optional();
 
 /** Cursor over (createdAt, id) pairs, newest first. */
 function decodeCursor(cursor: string | undefined): { at: bigint; id: string } | null {
   if (!cursor) return null;
-  const m = /^(\d{1,20})_([A-Za-z0-9:._x-]{1,120})$/.exec(cursor);
+  const m = /^(\d{1,15})_([A-Za-z0-9:._x-]{1,120})$/.exec(cursor);
   return m ? { at: BigInt(m[1]!), id: m[2]! } : null;
 }
 const encodeCursor = (row: { createdAt: bigint; id: string }) => `${row.createdAt}_${row.id}`;

@@ -14,6 +14,7 @@ const pageQuery = z.object({
   cursor: z
     .string()
     .regex(/^\d{1,10}$/, "cursor comes from nextCursor of the previous page")
+    .refine((v) => Number(v) <= 2_147_483_647, "cursor comes from nextCursor of the previous page")
     .optional(),
 });
 
@@ -35,7 +36,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
       genesisTimeMs: ctx.clock.genesisTimeMs,
       pricing: ctx.env.AUCTION_PRICING,
       leaseMs: ctx.env.LEASE_MS,
-      signatureBackend: activeSignatureBackend(),
+      signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
     }),
   );
   r.get(
@@ -105,7 +106,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
         querystring: pageQuery.extend({
           status: z.enum(["open", "committed", "unclaimed"]).optional(),
           sequencer: address.optional(),
-          block: z.coerce.number().int().min(0).optional(),
+          block: z.coerce.number().int().min(0).max(2_147_483_647).optional(),
         }),
       },
     },

@@ -33,7 +33,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
     biddingClosesAt: BigInt(a.biddingClosesAt),
     proofDeadline: BigInt(a.proofDeadline),
   });
-  const signer = await recoverSigner(digest, input.signature);
+  const signer = await recoverSigner(digest, input.signature, ctx.signatureBackend);
   if (!ctx.env.SEQUENCERS.includes(signer)) {
     throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);
   }

@@ -51,7 +51,7 @@ export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature:
     prover: quote.prover,
     basisPointFee: quote.basisPointFee,
   });
-  const signer = await recoverSigner(digest, signature);
+  const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== quote.prover) {
     throw new DomainError("BAD_SIGNATURE", "the quote is not signed by its prover");
   }
@@ -157,7 +157,7 @@ export async function cancelBid(
     prover,
     issuedAt: BigInt(issuedAt),
   });
-  const signer = await recoverSigner(digest, signature);
+  const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
   const now = ctx.now();

@@ -24,7 +24,7 @@ export async function createSession(ctx: RelayContext, login: LoginInput, signat
     workerId: login.workerId,
     issuedAt: BigInt(login.issuedAt),
   });
-  const signer = await recoverSigner(digest, signature);
+  const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== login.operator) {
     throw new DomainError("BAD_SIGNATURE", "the login is not signed by its operator");
   }

@@ -1,0 +1,206 @@
+// bench:bids — pre-signed quotes sent over loopback HTTP to a relay (its own process) backed by
+// real Redis and Postgres. For each signature path (native secp256k1, then pure-JS viem), in
+// the same run: (1) saturation: as many bids as the relay accepts with 64 requests in flight,
+// for a fixed time; (2) a fixed 1,000 bids/s for a fixed time. Prints accepted bids/s and
+// p50/p99 latency, and checks every 202 is in Postgres (an accepted bid is already durable).
+import { createRequire } from "node:module";
+import { hashQuote, txsHash } from "@prover-boost/core";
+import { RelayClient, signAuction } from "@prover-boost/sdk";
+import { Command } from "commander";
+import pg from "pg";
+import { encodePacked, getAddress, type Hex, keccak256, toHex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { BENCH_DATABASE_URL, percentile, startStackProcess } from "./lib/stack-process.ts";
+
+interface Secp {
+  ecdsaSign(msg: Uint8Array, key: Uint8Array): { signature: Uint8Array; recid: number };
+}
+const secp = createRequire(import.meta.url)("secp256k1") as Secp;
+
+const program = new Command("bench:bids")
+  .option("--seconds <n>", "duration of each phase", "8")
+  .option("--concurrency <n>", "requests in flight in the saturation phase", "64")
+  .option("--rate <n>", "bids per second in the fixed-rate phase", "1000")
+  .option("--provers <n>", "distinct provers", "600")
+  .option("--auctions <n>", "open auctions", "60")
+  .option("--only <path>", "run only 'native' or 'js'")
+  .parse();
+const o = program.opts();
+const seconds = Number(o.seconds);
+const domain = { name: "Aztec Rollup", version: "1" };
+const sequencer = privateKeyToAccount(`0x${"5e".repeat(32)}`);
+const ADMIN = "bench-admin-token";
+
+const proverKeys = Array.from({ length: Number(o.provers) }, (_, i) =>
+  keccak256(encodePacked(["string", "uint256"], ["bench-prover", BigInt(i)])),
+);
+const proverAddresses = proverKeys.map((k) => privateKeyToAccount(k).address);
+
+interface Signed {
+  body: string;
+}
+
+/** One fresh (prover, block) pair per quote, so every bid is a new reservation. */
+function presign(count: number, offset: number, slot: number): Signed[] {
+  const out: Signed[] = [];
+  const auctions = Number(o.auctions);
+  for (let n = offset; n < offset + count; n++) {
+    const p = n % proverKeys.length;
+    const block = 1 + (Math.floor(n / proverKeys.length) % auctions);
+    const quote = {
+      epochToProve: block,
+      validUntilSlot: slot + 10_000,
+      bondAmount: String(1000 + (n % 97)),
+      prover: proverAddresses[p]!,
+      basisPointFee: 100 + (n % 4000),
+    };
+    const digest = hashQuote(domain, {
+      epochToProve: BigInt(quote.epochToProve),
+      validUntilSlot: BigInt(quote.validUntilSlot),
+      bondAmount: BigInt(quote.bondAmount),
+      prover: getAddress(quote.prover),
+      basisPointFee: quote.basisPointFee,
+    });
+    const { signature, recid } = secp.ecdsaSign(
+      Buffer.from(digest.slice(2), "hex"),
+      Buffer.from(proverKeys[p]!.slice(2), "hex"),
+    );
+    const sig = `0x${Buffer.from(signature).toString("hex")}${(27 + recid).toString(16)}` as Hex;
+    out.push({ body: JSON.stringify({ quote, signature: sig }) });
+  }
+  return out;
+}
+
+/** Status 0 stands for a connection error (counted, not thrown). */
+async function post(url: string, body: string): Promise<{ status: number; ms: number }> {
+  const t = performance.now();
+  try {
+    const res = await fetch(`${url}/v1/bids`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    await res.arrayBuffer();
+    return { status: res.status, ms: performance.now() - t };
+  } catch {
+    return { status: 0, ms: performance.now() - t };
+  }
+}
+
+async function saturate(url: string, quotes: Signed[]) {
+  const until = performance.now() + seconds * 1000;
+  let next = 0;
+  const lat: number[] = [];
+  const statuses = new Map<number, number>();
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Number(o.concurrency) }, async () => {
+      while (performance.now() < until && next < quotes.length) {
+        const q = quotes[next++]!;
+        const r = await post(url, q.body);
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status === 202) lat.push(r.ms);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: next };
+}
+
+async function fixedRate(url: string, quotes: Signed[], rate: number) {
+  const lat: number[] = [];
+  const statuses = new Map<number, number>();
+  const total = Math.min(quotes.length, Math.round(rate * seconds));
+  const start = performance.now();
+  const inflight: Promise<void>[] = [];
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(
+      post(url, quotes[i]!.body).then((r) => {
+        statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
+        if (r.status === 202) lat.push(r.ms);
+      }),
+    );
+  }
+  await Promise.all(inflight);
+  const elapsed = (performance.now() - start) / 1000;
+  return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: total };
+}
+
+async function runPath(path: "native" | "js") {
+  const stack = await startStackProcess({
+    SEQUENCERS: sequencer.address,
+    ADMIN_TOKEN: ADMIN,
+    SIGNATURE_BACKEND: path,
+    BENCH_NO_AGGREGATOR: "1",
+  });
+  try {
+    const admin = new RelayClient({ baseUrl: stack.url, adminToken: ADMIN });
+    for (let i = 0; i < proverAddresses.length; i += 32) {
+      await Promise.all(proverAddresses.slice(i, i + 32).map((a) => admin.deposit(a, 10n ** 24n)));
+    }
+    const now = Date.now();
+    const slot = Math.floor(now / 12_000);
+    for (let b = 1; b <= Number(o.auctions); b++) {
+      const txs = [keccak256(toHex(`bench-${b}`))];
+      const auction = {
+        blockNumber: b,
+        slot,
+        txCount: 1,
+        txsHash: txsHash(txs),
+        blockReward: "1000000000000000000",
+        minBond: "1000",
+        maxFeeBps: 5000,
+        biddingClosesAt: now + 3_600_000,
+        proofDeadline: now + 7_200_000,
+      };
+      await admin.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
+    }
+    const capacity = proverKeys.length * Number(o.auctions);
+    const satCount = Math.min(capacity - Number(o.rate) * seconds, path === "native" ? 6000 * seconds : 1500 * seconds);
+    const t = performance.now();
+    const satQuotes = presign(satCount, 0, slot);
+    const rateQuotes = presign(Math.round(Number(o.rate) * seconds), satCount, slot);
+    const signMs = performance.now() - t;
+    const sat = await saturate(stack.url, satQuotes);
+    const fixed = await fixedRate(stack.url, rateQuotes, Number(o.rate));
+    const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
+    await db.connect();
+    const stored = Number(
+      (await db.query(`SELECT count(*)::int AS n FROM "${stack.schema}"."Bid"`)).rows[0].n,
+    );
+    await db.end();
+    return { sat, fixed, stored, signMs, presigned: satQuotes.length + rateQuotes.length };
+  } finally {
+    await stack.stop();
+  }
+}
+
+const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : "-");
+const statusLine = (m: Map<number, number>) => [...m].map(([s, n]) => `${s}×${n}`).join(" ");
+console.log(
+  `bench:bids — ${o.provers} provers × ${o.auctions} auctions, ${seconds} s per phase, relay in its own process on Postgres + Redis`,
+);
+const results: Record<string, Awaited<ReturnType<typeof runPath>>> = {};
+for (const path of ["native", "js"] as const) {
+  if (o.only && o.only !== path) continue;
+  const r = await runPath(path);
+  results[path] = r;
+  console.log(`\n[signature path: ${path}]   (${r.presigned} quotes pre-signed in ${Math.round(r.signMs)} ms)`);
+  console.log(
+    `  saturation (${o.concurrency} in flight): ${fmt(r.sat.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.sat.lat, 50))} ms   p99 ${fmt(percentile(r.sat.lat, 99))} ms   [${statusLine(r.sat.statuses)}]`,
+  );
+  console.log(
+    `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,
+  );
+  const accepted = r.sat.accepted + r.fixed.accepted;
+  console.log(`  durability: ${r.stored} bids in Postgres for ${accepted} answered 202 (${r.stored === accepted ? "all" : "MISMATCH"})`);
+}
+if (results.native && results.js) {
+  console.log(
+    `\nnative / js accepted bids/s at saturation: ${(results.native.sat.perSecond / results.js.sat.perSecond).toFixed(2)}x`,
+  );
+}
+process.exit(0);
