@@ -35,12 +35,14 @@ async function lockAuctionShared(tx: Tx, blockNumber: number): Promise<AuctionRo
   return rows[0] ?? null;
 }
 
-/** Serializes a prover's bid operations (across all relay processes). */
+/**
+ * Serializes a prover's bid operations (across all relay processes): the upsert takes the
+ * prover row's lock, held until the transaction ends, in one statement.
+ */
 async function lockProver(tx: Tx, prover: string, now: number): Promise<void> {
   await tx.$executeRaw`
     INSERT INTO "Prover" (address, "createdAt") VALUES (${prover}, ${BigInt(now)})
-    ON CONFLICT (address) DO NOTHING`;
-  await tx.$queryRaw`SELECT address FROM "Prover" WHERE address = ${prover} FOR UPDATE`;
+    ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address`;
 }
 
 export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature: string) {
