@@ -159,7 +159,10 @@ async function runPath(path: "native" | "js") {
       await admin.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
     }
     const capacity = proverKeys.length * Number(o.auctions);
-    const satCount = Math.min(capacity - Number(o.rate) * seconds, path === "native" ? 6000 * seconds : 1500 * seconds);
+    const satCount = Math.min(
+      capacity - Number(o.rate) * seconds,
+      path === "native" ? 6000 * seconds : 1500 * seconds,
+    );
     const t = performance.now();
     const satQuotes = presign(satCount, 0, slot);
     const rateQuotes = presign(Math.round(Number(o.rate) * seconds), satCount, slot);
@@ -188,7 +191,9 @@ for (const path of ["native", "js"] as const) {
   if (o.only && o.only !== path) continue;
   const r = await runPath(path);
   results[path] = r;
-  console.log(`\n[signature path: ${path}]   (${r.presigned} quotes pre-signed in ${Math.round(r.signMs)} ms)`);
+  console.log(
+    `\n[signature path: ${path}]   (${r.presigned} quotes pre-signed in ${Math.round(r.signMs)} ms)`,
+  );
   console.log(
     `  saturation (${o.concurrency} in flight): ${fmt(r.sat.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.sat.lat, 50))} ms   p99 ${fmt(percentile(r.sat.lat, 99))} ms   [${statusLine(r.sat.statuses)}]`,
   );
@@ -196,7 +201,9 @@ for (const path of ["native", "js"] as const) {
     `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,
   );
   const accepted = r.sat.accepted + r.fixed.accepted;
-  console.log(`  durability: ${r.stored} bids in Postgres for ${accepted} answered 202 (${r.stored === accepted ? "all" : "MISMATCH"})`);
+  console.log(
+    `  durability: ${r.stored} bids in Postgres for ${accepted} answered 202 (${r.stored === accepted ? "all" : "MISMATCH"})`,
+  );
 }
 if (results.native && results.js) {
   console.log(

@@ -139,12 +139,15 @@ async function runOnce(withholdFraction: number) {
       await Promise.allSettled(withholderLoops);
     });
 
-    let block = await client.getBlock(1);
+    // A saturated relay may answer status polls slowly: a failed poll is simply retried.
+    const poll = () => client.getBlock(1).catch(() => null);
+    let block = await poll();
     const deadline = Date.now() + 600_000;
-    while (block.stage !== "paid" && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      block = await client.getBlock(1);
+    while (block?.stage !== "paid" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      block = (await poll()) ?? block;
     }
+    if (!block) throw new Error("the relay never answered a status poll");
     if (block.stage !== "paid") throw new Error(`block not paid in time (stage ${block.stage})`);
     const makespan = block.stages.proven! - block.stages.proving!;
 

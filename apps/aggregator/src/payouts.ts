@@ -32,8 +32,13 @@ export async function payProvenBlocks(
     take: 20,
   });
   for (const { number } of blocks) {
-    const paid = await payBlock(ctx, number, hooks);
-    if (paid) await ctx.fabric.retireBlock(number).catch(() => {});
+    try {
+      const paid = await payBlock(ctx, number, hooks);
+      if (paid) await ctx.fabric.retireBlock(number).catch(() => {});
+    } catch (err) {
+      // One block that cannot be paid must not hold up the others; it is retried next tick.
+      ctx.log.error({ err, blockNumber: number }, "payout failed");
+    }
   }
   return blocks.length;
 }
@@ -63,13 +68,16 @@ async function recordActivityAndShares(
     const state = row
       ? { value: BigInt(row.value.toFixed()), epoch: row.epoch }
       : { value: 0n, epoch: 0n };
-    const next = updateActivityScore(state, epoch, config);
+    // Blocks are proven in parallel, so an older block may be paid after a newer one: its proof
+    // counts in the prover's latest epoch (scores never move backwards in time).
+    const at = epoch > state.epoch ? epoch : state.epoch;
+    const next = updateActivityScore(state, at, config);
     await tx.proverActivity.upsert({
       where: { prover },
       create: { prover, value: next.value.toString(), epoch: next.epoch },
       update: { value: next.value.toString(), epoch: next.epoch },
     });
-    out.set(prover, sharesFromScore(activityScoreAt(next, epoch, config), config));
+    out.set(prover, sharesFromScore(activityScoreAt(next, at, config), config));
   }
   return out;
 }

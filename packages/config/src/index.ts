@@ -104,7 +104,9 @@ export const aggregatorEnv = commonEnv.extend({
   BOOSTER_MINIMUM: bigintString(100_000n),
   BOOSTER_DECAY: bigintString(100_000n),
   SUBMITTER_BPS: int(0).pipe(z.number().max(10_000)),
-  SUBMITTER_ADDRESS: optionalString.pipe(address.optional()),
+  SUBMITTER_ADDRESS: optionalString
+    .pipe(address.optional())
+    .transform((v) => (v === undefined ? undefined : getAddress(v))),
   SLASH_TO_SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),
   AGGREGATOR_TICK_MS: int(250, 10),
   JOB_WEIGHTS: jobWeights,

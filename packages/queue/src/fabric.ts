@@ -161,14 +161,28 @@ export class ProofFabric {
     await this.announce();
   }
 
-  /** Takes the most urgent ready job of one block among the given kinds (root first), or null. */
+  /**
+   * Takes the most urgent ready job of one block among the given kinds, or null. Kinds live in
+   * separate queues (so workers get only the types they declared) and BullMQ orders by priority
+   * only within a queue, so the queues' heads are compared first: in an unbalanced tree a base
+   * job can sit nearer the root than a ready merge.
+   */
   async take(
     blockNumber: number,
     allowed: readonly QueueKind[],
     token: string,
   ): Promise<{ job: Job<ProofJobData>; kind: QueueKind } | null> {
-    for (const kind of kinds) {
-      if (!allowed.includes(kind)) continue;
+    const candidates = kinds.filter((k) => allowed.includes(k));
+    const heads = await Promise.all(
+      candidates.map(async (kind) => {
+        const [head] = await this.queue(blockNumber, kind).getPrioritized(0, 0);
+        return { kind, priority: head?.opts.priority ?? Number.POSITIVE_INFINITY };
+      }),
+    );
+    // Most urgent head first; the rest in catalog order as a fallback (a head may be taken by
+    // another relay between the peek and the fetch).
+    heads.sort((a, b) => a.priority - b.priority);
+    for (const { kind } of heads) {
       const job = await this.fetcher(blockNumber, kind).getNextJob(token, { block: false });
       if (job) return { job, kind };
     }

@@ -1,7 +1,7 @@
 // GET /v1/blocks/{n}/events: server-sent events, one per stage change and per job state change.
 // Changes are read from Postgres (the source of truth, whichever relay or aggregator process
 // made them) and pushed as soon as a readiness announcement or a short poll reveals them.
-import { DomainError } from "@prover-boost/core";
+import { DomainError, stages as stageOrder } from "@prover-boost/core";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { RelayContext } from "../context.ts";
@@ -44,7 +44,12 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       while (!abort.signal.aborted) {
         const block = await ctx.prisma.block.findUnique({ where: { number } });
         const stages = (block?.stages ?? {}) as Record<string, number>;
-        for (const [stage, at] of Object.entries(stages).sort((a, b) => a[1] - b[1])) {
+        // By time; stages stamped in the same millisecond by lifecycle order.
+        const rank = (stage: string) => stageOrder.indexOf(stage as (typeof stageOrder)[number]);
+        const ordered = Object.entries(stages).sort(
+          (a, b) => a[1] - b[1] || rank(a[0]) - rank(b[0]),
+        );
+        for (const [stage, at] of ordered) {
           if (stagesSeen.has(stage)) continue;
           stagesSeen.add(stage);
           send("stage", { block: number, stage, at });

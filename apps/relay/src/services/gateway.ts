@@ -277,8 +277,9 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         createdAt: BigInt(now),
       },
     });
+    // Only if the row still names the lapsed holder: the job may already be leased again.
     await tx.proofJob.updateMany({
-      where: { id: jobId, status: "leased" },
+      where: { id: jobId, status: "leased", operator: lease.operator, workerId: lease.workerName },
       data: { status: "queued" },
     });
   });
