@@ -128,7 +128,11 @@ async function runOnce(withholdFraction: number) {
       while (!stopWithholding) {
         try {
           const job = await w.lease(2000);
-          if (job) withheld.push({ job: job.id, at: Date.now() });
+          if (job) {
+            const at = Date.now();
+            withheld.push({ job: job.id, at });
+            leases.push({ job: job.id, at, worker: `withholder-${i}` });
+          }
         } catch {
           await new Promise((r) => setTimeout(r, 100)); // at capacity until the lease lapses
         }
