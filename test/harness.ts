@@ -10,6 +10,7 @@ import { aggregatorEnv, parseEnv, relayEnv } from "@prover-boost/config";
 import { type Database, openDatabase } from "@prover-boost/db";
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { privateKeyToAccount } from "viem/accounts";
 
@@ -82,8 +83,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     admin: new RelayClient({ baseUrl: url, adminToken: ADMIN_TOKEN }),
     async close() {
       await aggregator.close();
-      await relay.ctx.fabric.obliterate().catch(() => {});
       await relay.close();
+      // After every BullMQ handle is closed, so nothing re-creates keys under the prefix.
+      const redis = new Redis(TEST_REDIS_URL);
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+        cursor = next;
+        if (keys.length > 0) await redis.del(...keys);
+      } while (cursor !== "0");
+      redis.disconnect();
       await db.close();
       if (backend === "postgres") {
         const client = new pg.Client({ connectionString: TEST_DATABASE_URL });

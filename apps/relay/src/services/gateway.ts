@@ -233,15 +233,23 @@ export async function failJob(
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
+  // Mark the row first, while this worker still holds the job: once BullMQ has it back a
+  // waiting worker may lease it at once, and its "leased" must not be overwritten.
+  const mine = {
+    id: jobId,
+    status: "leased",
+    operator: session.operator,
+    workerId: session.workerName,
+  };
+  await ctx.prisma.proofJob.updateMany({
+    where: mine,
+    data: { status: retryable ? "queued" : "failed" },
+  });
   const ok = retryable
     ? await ctx.fabric.release(block, kind, jobId, lease.token)
     : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
   await ctx.leases.drop(lease);
   if (!ok) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  await ctx.prisma.proofJob.update({
-    where: { id: jobId },
-    data: { status: retryable ? "queued" : "failed" },
-  });
   return { status: retryable ? ("requeued" as const) : ("failed" as const) };
 }
 
@@ -251,11 +259,13 @@ export async function failJob(
  * available collateral (burned).
  */
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
+  const now = ctx.now();
   const lease = await ctx.leases.get(jobId);
-  if (!lease) return;
+  // The job may already be leased again (the map is keyed by job): only a lapsed lease is
+  // the withholder's; a live one belongs to its new holder and is left alone.
+  if (!lease || lease.expiresAt > now) return;
   await ctx.leases.drop(lease);
   const block = parseJobId(jobId)?.blockNumber ?? null;
-  const now = ctx.now();
   await ctx.prisma.$transaction(async (tx) => {
     const taken = await takeUpTo(
       tx,
