@@ -8,6 +8,7 @@ import path from "node:path";
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv, relayEnv } from "@prover-boost/config";
 import { type Database, openDatabase } from "@prover-boost/db";
+import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
@@ -86,12 +87,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await relay.close();
       // After every BullMQ handle is closed, so nothing re-creates keys under the prefix.
       const redis = new Redis(TEST_REDIS_URL);
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== "0");
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
       await db.close();
       if (backend === "postgres") {

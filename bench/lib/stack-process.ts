@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { Redis } from "ioredis";
 import pg from "pg";
 
@@ -60,12 +61,7 @@ export async function startStackProcess(env: Record<string, string>): Promise<St
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await client.end();
       const redis = new Redis(BENCH_REDIS_URL);
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-        cursor = next;
-        if (keys.length > 0) await redis.del(...keys);
-      } while (cursor !== "0");
+      await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
     },
   };

@@ -147,4 +147,5 @@ export function domainFromEnv(env: CommonEnv): DomainConfig {
   };
 }
 
+export { closeOnSignals, parseEnvOrExit } from "./service.ts";
 export type { Pricing };

@@ -21,7 +21,7 @@ import {
 } from "bullmq";
 import type { Redis } from "ioredis";
 import { jobId, type ProofJobData, type ProofResult, type QueueKind, queueFor } from "./catalog.ts";
-import { createRedis, redisOptions } from "./redis.ts";
+import { createRedis, deleteKeysWithPrefix, redisOptions } from "./redis.ts";
 
 export interface FabricOptions {
   redisUrl: string;
@@ -345,18 +345,7 @@ export class ProofFabric {
 
   /** Removes every key under this fabric's prefix (tests and devnet teardown). */
   async obliterate(): Promise<void> {
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.redis.scan(
-        cursor,
-        "MATCH",
-        `${this.options.prefix}:*`,
-        "COUNT",
-        1000,
-      );
-      cursor = next;
-      if (keys.length > 0) await this.redis.del(...keys);
-    } while (cursor !== "0");
+    await deleteKeysWithPrefix(this.redis, this.options.prefix);
   }
 
   async close(): Promise<void> {

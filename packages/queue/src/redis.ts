@@ -23,3 +23,13 @@ export function createRedis(url: string): Redis {
 }
 
 export type { Redis };
+
+/** Deletes every key under `prefix:` (tests, benchmarks and devnet teardown). */
+export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}
