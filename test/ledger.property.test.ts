@@ -333,7 +333,7 @@ describe("ledger invariants over random operation sequences", () => {
           await checkStep(model);
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 150 },
     );
   });
 });
