@@ -8,9 +8,15 @@ import { hashQuote, txsHash } from "@prover-boost/core";
 import { RelayClient, signAuction } from "@prover-boost/sdk";
 import { Command } from "commander";
 import pg from "pg";
+import { Pool } from "undici";
 import { encodePacked, getAddress, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { BENCH_DATABASE_URL, percentile, startStackProcess } from "./lib/stack-process.ts";
+import {
+  BENCH_DATABASE_URL,
+  cpuSecondsOf,
+  percentile,
+  startStackProcess,
+} from "./lib/stack-process.ts";
 
 interface Secp {
   ecdsaSign(msg: Uint8Array, key: Uint8Array): { signature: Uint8Array; recid: number };
@@ -71,23 +77,26 @@ function presign(count: number, offset: number, slot: number): Signed[] {
   return out;
 }
 
+let http: Pool;
+
 /** Status 0 stands for a connection error (counted, not thrown). */
-async function post(url: string, body: string): Promise<{ status: number; ms: number }> {
+async function post(body: string): Promise<{ status: number; ms: number }> {
   const t = performance.now();
   try {
-    const res = await fetch(`${url}/v1/bids`, {
+    const res = await http.request({
       method: "POST",
+      path: "/v1/bids",
       headers: { "content-type": "application/json" },
       body,
     });
-    await res.arrayBuffer();
-    return { status: res.status, ms: performance.now() - t };
+    await res.body.dump();
+    return { status: res.statusCode, ms: performance.now() - t };
   } catch {
     return { status: 0, ms: performance.now() - t };
   }
 }
 
-async function saturate(url: string, quotes: Signed[]) {
+async function saturate(quotes: Signed[]) {
   const until = performance.now() + seconds * 1000;
   let next = 0;
   const lat: number[] = [];
@@ -97,7 +106,7 @@ async function saturate(url: string, quotes: Signed[]) {
     Array.from({ length: Number(o.concurrency) }, async () => {
       while (performance.now() < until && next < quotes.length) {
         const q = quotes[next++]!;
-        const r = await post(url, q.body);
+        const r = await post(q.body);
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         if (r.status === 202) lat.push(r.ms);
       }
@@ -107,7 +116,7 @@ async function saturate(url: string, quotes: Signed[]) {
   return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: next };
 }
 
-async function fixedRate(url: string, quotes: Signed[], rate: number) {
+async function fixedRate(quotes: Signed[], rate: number) {
   const lat: number[] = [];
   const statuses = new Map<number, number>();
   const total = Math.min(quotes.length, Math.round(rate * seconds));
@@ -118,7 +127,7 @@ async function fixedRate(url: string, quotes: Signed[], rate: number) {
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
     inflight.push(
-      post(url, quotes[i]!.body).then((r) => {
+      post(quotes[i]!.body).then((r) => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
         if (r.status === 202) lat.push(r.ms);
       }),
@@ -127,6 +136,20 @@ async function fixedRate(url: string, quotes: Signed[], rate: number) {
   await Promise.all(inflight);
   const elapsed = (performance.now() - start) / 1000;
   return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: total };
+}
+
+/** Runs a phase and adds the relay's and this process's CPU time per accepted bid (µs). */
+async function measureCpu<T extends { accepted: number }>(
+  relayPid: number,
+  phase: () => Promise<T>,
+) {
+  const relay0 = cpuSecondsOf(relayPid);
+  const self0 = process.cpuUsage();
+  const r = await phase();
+  const self = process.cpuUsage(self0);
+  const relayUs = ((cpuSecondsOf(relayPid) - relay0) * 1e6) / r.accepted;
+  const loaderUs = (self.user + self.system) / r.accepted;
+  return { ...r, relayUs, loaderUs };
 }
 
 async function runPath(path: "native" | "js") {
@@ -167,8 +190,10 @@ async function runPath(path: "native" | "js") {
     const satQuotes = presign(satCount, 0, slot);
     const rateQuotes = presign(Math.round(Number(o.rate) * seconds), satCount, slot);
     const signMs = performance.now() - t;
-    const sat = await saturate(stack.url, satQuotes);
-    const fixed = await fixedRate(stack.url, rateQuotes, Number(o.rate));
+    http = new Pool(stack.url, { connections: 128 });
+    const sat = await measureCpu(stack.pid, () => saturate(satQuotes));
+    const fixed = await measureCpu(stack.pid, () => fixedRate(rateQuotes, Number(o.rate)));
+    await http.close();
     const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
     await db.connect();
     const stored = Number(
@@ -196,6 +221,9 @@ for (const path of ["native", "js"] as const) {
   );
   console.log(
     `  saturation (${o.concurrency} in flight): ${fmt(r.sat.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.sat.lat, 50))} ms   p99 ${fmt(percentile(r.sat.lat, 99))} ms   [${statusLine(r.sat.statuses)}]`,
+  );
+  console.log(
+    `  CPU per accepted bid at saturation: relay ${fmt(r.sat.relayUs)} µs, load generator ${fmt(r.sat.loaderUs)} µs`,
   );
   console.log(
     `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,

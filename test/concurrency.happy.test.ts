@@ -531,13 +531,15 @@ async function waitersOn(client: pg.Client, holder: number): Promise<number> {
 }
 
 // Found by the run above on a loaded machine: with Prisma's default transaction maxWait (2 s) a
-// bid that waited that long for one of the relay's 10 pooled connections was answered 500
-// INTERNAL. Made deterministic here: the prover's row lock is held so that the first 10 bids
-// occupy every connection, and the next 10 must wait about 4 s for one.
+// bid that waited that long for one of the relay's pooled connections was answered 500
+// INTERNAL. Bids are now written in group commits that use at most BID_WRITES_IN_FLIGHT
+// connections, so they cannot drain the pool; what must still hold is that bids stuck for
+// seconds behind a lock are answered properly once it is released. Made deterministic here: the
+// prover's row lock is held for about 4 s while 20 bids arrive.
 describe("overload", () => {
-  const POOL = 10; // openDatabase's default Postgres pool size, per relay process
+  const POOL = 10;
 
-  it("a bid waiting seconds for a pooled connection is not a 500 (it waits, or gets 503)", async () => {
+  it("bids held seconds behind a lock are all accepted once it is released (no 5xx)", async () => {
     const relay = relays[0]!;
     const holder = account(0x2000);
     const block = FIRST_BLOCK + AUCTIONS;
@@ -576,13 +578,13 @@ describe("overload", () => {
       const pid = (await lock.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!
         .pid;
       const first = quotes.slice(0, POOL).map((q) => call(relay.url, "POST", "/v1/bids", q));
-      // Every connection of the relay's pool is in a transaction waiting for the lock ...
+      // The relay's bid writes are waiting for the lock ...
       const until = Date.now() + 60_000;
-      while ((await waitersOn(lock, pid)) < POOL) {
+      while ((await waitersOn(lock, pid)) < 1) {
         if (Date.now() > until) throw new Error("the relay's bids never queued on the lock");
         await sleep(50);
       }
-      // ... so these wait for a connection, longer than Prisma's default maxWait of 2 s.
+      // ... and these queue behind them, longer than Prisma's default maxWait of 2 s.
       const rest = quotes.slice(POOL).map((q) => call(relay.url, "POST", "/v1/bids", q));
       await sleep(4_000);
       await lock.query("ROLLBACK");
@@ -591,7 +593,7 @@ describe("overload", () => {
         `${r.status} ${(r.body.error as { code?: string } | undefined)?.code ?? ""}`.trim(),
       );
       console.log(`pool saturation: ${JSON.stringify(statuses)}`);
-      expect(statuses.filter((s) => s.startsWith("5") && s !== "503 UNAVAILABLE")).toEqual([]);
+      expect(statuses).toEqual(Array(2 * POOL).fill("202"));
     } finally {
       await lock.end();
     }

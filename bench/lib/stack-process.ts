@@ -2,6 +2,7 @@
 // schema and Redis prefix, and removes both when stopped.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
@@ -19,6 +20,7 @@ export interface StackProcess {
   url: string;
   schema: string;
   prefix: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -29,7 +31,9 @@ export async function startStackProcess(env: Record<string, string>): Promise<St
   const script = fileURLToPath(new URL("../children/stack.ts", import.meta.url));
   const url = new URL(BENCH_DATABASE_URL);
   url.searchParams.set("schema", schema);
-  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", script], {
+  // BENCH_NODE_ARGS passes extra flags to the relay's node (e.g. "--cpu-prof" to profile it).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
     env: {
       ...process.env,
       DATABASE_URL: url.toString(),
@@ -50,6 +54,7 @@ export async function startStackProcess(env: Record<string, string>): Promise<St
     url: relayUrl,
     schema,
     prefix,
+    pid: child.pid!,
     async stop() {
       await new Promise<void>((resolve) => {
         child.once("exit", () => resolve());
@@ -71,4 +76,15 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

@@ -30,6 +30,13 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       ctx.env.AUCTION_PRICING,
       auction.maxFeeBps,
     );
+    // Provers in account order, the order every multi-prover ledger writer locks balances in
+    // (bid batches do the same), so they cannot deadlock.
+    bids.sort((a, b) => {
+      const x = accounts.available(a.prover);
+      const y = accounts.available(b.prover);
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
     for (const bid of bids) {
       const bond = BigInt(bid.bondAmount.toFixed());
       const won = bid.id === outcome.winner?.id;

@@ -3,6 +3,8 @@ import type { RelayEnv } from "@prover-boost/config";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, Prisma } from "@prover-boost/db";
 import type { LeaseBook, ProofFabric } from "@prover-boost/queue";
+import type { BatchOutcome, CachedTerms, PendingBid } from "./services/bids.ts";
+import type { GroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 
 export interface RelayContext {
@@ -17,4 +19,9 @@ export interface RelayContext {
   /** Forced signature path, or undefined for native-when-available. */
   signatureBackend: SignatureBackend | undefined;
   now: () => number;
+  /** Bid ingest: cached immutable auction terms and the group-commit writer. */
+  bidIngest: {
+    terms: Map<number, CachedTerms>;
+    batcher: GroupCommit<PendingBid, BatchOutcome>;
+  };
 }

@@ -6,7 +6,9 @@ import { LeaseBook, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
+import { writeBidBatch } from "./services/bids.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
+import { GroupCommit } from "./services/group-commit.ts";
 import { BlockRegistry } from "./services/registry.ts";
 
 export interface Relay {
@@ -49,6 +51,13 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
     now: deps.now ?? Date.now,
+    bidIngest: {
+      terms: new Map(),
+      batcher: new GroupCommit((batch) => writeBidBatch(ctx, batch), {
+        maxBatch: env.BID_BATCH_MAX,
+        maxInFlight: env.BID_WRITES_IN_FLIGHT,
+      }),
+    },
   };
   fabric.events.on("stalled", (jobId: string) => {
     onLeaseLapsed(ctx, jobId).catch((err) =>

@@ -90,6 +90,10 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_PROVER: int(100),
   /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
   WITHHOLD_PENALTY_WEI: bigintString(0n),
+  /** Most bids written to Postgres in one group commit. */
+  BID_BATCH_MAX: int(256, 1),
+  /** Most bid group commits in flight at once (each holds one database connection). */
+  BID_WRITES_IN_FLIGHT: int(2, 1),
 });
 
 export const aggregatorEnv = commonEnv.extend({

@@ -1,8 +1,9 @@
-import { hashDomain, hashTypedData } from "viem";
+import fc from "fast-check";
+import { getAddress, hashDomain, hashTypedData } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
 import { recoverSigner } from "./signature.ts";
-import { eip712Domain, hashQuote, quoteTypedData } from "./typed-data.ts";
+import { eip712Domain, hashQuote, hashQuoteReference, quoteTypedData } from "./typed-data.ts";
 
 // Aztec's own EpochProofQuote test vector (two-field domain of its first quote contracts).
 const aztecDomain = { name: "Aztec Rollup", version: "1" };
@@ -70,6 +71,54 @@ describe("EpochProofQuote typed data", () => {
       const d = hashQuote(other, quote);
       expect(d).not.toBe(digest);
       await expect(recoverSigner(d, signature)).resolves.not.toBe(account.address);
+    }
+  });
+});
+
+describe("hashQuote (direct encoding)", () => {
+  const uint256 = fc.bigInt({ min: 0n, max: (1n << 256n) - 1n });
+  const address = fc
+    .uint8Array({ minLength: 20, maxLength: 20 })
+    .map((b) => getAddress(`0x${Buffer.from(b).toString("hex")}`));
+  const domain = fc.record(
+    {
+      name: fc.string({ maxLength: 40 }),
+      version: fc.string({ maxLength: 8 }),
+      chainId: fc.option(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), { nil: undefined }),
+      verifyingContract: fc.option(address, { nil: undefined }),
+    },
+    { requiredKeys: ["name", "version"] },
+  );
+  const quote = fc.record({
+    epochToProve: uint256,
+    validUntilSlot: uint256,
+    bondAmount: uint256,
+    prover: fc.oneof(
+      address,
+      address.map((a) => a.toLowerCase() as `0x${string}`),
+    ),
+    basisPointFee: fc.integer({ min: 0, max: 0xffffffff }),
+  });
+
+  it("equals viem's hashTypedData on random quotes and domains", () => {
+    fc.assert(
+      fc.property(domain, quote, (d, q) => {
+        expect(hashQuote(d, q)).toBe(hashQuoteReference(d, q));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("refuses what viem refuses: out-of-range numbers and a bad address checksum", () => {
+    const ok = { ...aztecQuote };
+    for (const bad of [
+      { ...ok, bondAmount: 1n << 256n },
+      { ...ok, epochToProve: -1n },
+      { ...ok, basisPointFee: 2 ** 32 },
+      { ...ok, prover: "0xcD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826" as const },
+    ]) {
+      expect(() => hashQuoteReference(aztecDomain, bad)).toThrow();
+      expect(() => hashQuote(aztecDomain, bad)).toThrow();
     }
   });
 });

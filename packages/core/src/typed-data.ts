@@ -1,6 +1,17 @@
 // EIP-712 typed data for the market: Aztec's EpochProofQuote (unchanged), the sequencer's
 // ProvingAuction and the operator's WorkerLogin, all under one configurable domain.
-import { type Address, getAddress, type Hex, hashTypedData, type TypedDataDomain } from "viem";
+import {
+  type Address,
+  getAddress,
+  type Hex,
+  hashTypedData,
+  hexToBytes,
+  isAddress,
+  keccak256,
+  type TypedDataDomain,
+  toBytes,
+  domainSeparator as viemDomainSeparator,
+} from "viem";
 
 export interface DomainConfig {
   name: string;
@@ -130,8 +141,70 @@ export function bidCancellationTypedData(domain: DomainConfig, cancel: BidCancel
   };
 }
 
-export const hashQuote = (domain: DomainConfig, quote: EpochProofQuote): Hex =>
+/** The quote digest exactly as viem's hashTypedData computes it (kept as the reference). */
+export const hashQuoteReference = (domain: DomainConfig, quote: EpochProofQuote): Hex =>
   hashTypedData(quoteTypedData(domain, quote));
+
+// The relay hashes every incoming quote, so the quote digest is computed directly: the type hash
+// and the domain separator are constant per domain (computed once with viem, cached), and the
+// struct is five 32-byte words. The result is tested equal to hashQuoteReference on random
+// quotes and domains; it takes three keccak permutations where the generic path takes about ten.
+const QUOTE_TYPE_HASH = hexToBytes(
+  keccak256(
+    toBytes(
+      "EpochProofQuote(uint256 epochToProve,uint256 validUntilSlot,uint256 bondAmount,address prover,uint32 basisPointFee)",
+    ),
+  ),
+);
+const domainSeparators = new Map<string, Uint8Array>();
+
+function domainSeparator(domain: DomainConfig): Uint8Array {
+  const key = `${domain.name}\u0000${domain.version}\u0000${domain.chainId ?? ""}\u0000${domain.verifyingContract ?? ""}`;
+  let sep = domainSeparators.get(key);
+  if (!sep) {
+    sep = hexToBytes(viemDomainSeparator({ domain: eip712Domain(domain) }));
+    if (domainSeparators.size >= 64) domainSeparators.clear();
+    domainSeparators.set(key, sep);
+  }
+  return sep;
+}
+
+const UINT256_MAX = (1n << 256n) - 1n;
+
+/** Writes a uint256 big-endian into buf at offset (32 bytes). */
+function writeWord(buf: Uint8Array, offset: number, value: bigint): void {
+  if (value < 0n || value > UINT256_MAX) throw new RangeError(`value out of uint256 range`);
+  let v = value;
+  for (let i = 31; i >= 0; i--) {
+    buf[offset + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+}
+
+export function hashQuote(domain: DomainConfig, quote: EpochProofQuote): Hex {
+  if (
+    !Number.isInteger(quote.basisPointFee) ||
+    quote.basisPointFee < 0 ||
+    quote.basisPointFee > 0xffffffff
+  ) {
+    throw new RangeError("basisPointFee out of uint32 range");
+  }
+  const struct = new Uint8Array(6 * 32);
+  struct.set(QUOTE_TYPE_HASH, 0);
+  writeWord(struct, 32, quote.epochToProve);
+  writeWord(struct, 64, quote.validUntilSlot);
+  writeWord(struct, 96, quote.bondAmount);
+  // Same rule as viem: a mixed-case address must carry a valid checksum.
+  if (!isAddress(quote.prover)) throw new Error(`invalid address ${quote.prover}`);
+  struct.set(hexToBytes(quote.prover), 128 + 12);
+  writeWord(struct, 160, BigInt(quote.basisPointFee));
+  const message = new Uint8Array(2 + 32 + 32);
+  message[0] = 0x19;
+  message[1] = 0x01;
+  message.set(domainSeparator(domain), 2);
+  message.set(keccak256(struct, "bytes"), 34);
+  return keccak256(message);
+}
 export const hashAuction = (domain: DomainConfig, auction: ProvingAuction): Hex =>
   hashTypedData(auctionTypedData(domain, auction));
 export const hashWorkerLogin = (domain: DomainConfig, login: WorkerLogin): Hex =>

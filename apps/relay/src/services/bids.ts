@@ -2,7 +2,9 @@
 // Postgres transaction as the bid row (see packages/db ledger.ts for why the atomic step lives
 // there). The auction row is read FOR SHARE so the aggregator's close (which updates it) waits
 // for in-flight bids: a bid is either seen by the close or refused as closed, never lost.
+// Submissions are written in batches by one SQL function (see the pb_submit_bids migration).
 import {
+  type AuctionTerms,
   checkQuote,
   DomainError,
   hashBidCancellation,
@@ -10,7 +12,7 @@ import {
   recoverSigner,
   slotAt,
 } from "@prover-boost/core";
-import { accounts, applyMovement, InsufficientBalanceError, type Tx } from "@prover-boost/db";
+import { accounts, applyMovement, type Tx } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 
 export interface QuoteInput {
@@ -45,6 +47,111 @@ async function lockProver(tx: Tx, prover: string, now: number): Promise<void> {
     ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address`;
 }
 
+/** Immutable terms of an open auction, cached per relay process (the status is rechecked in SQL). */
+export type CachedTerms = Omit<AuctionTerms, "status">;
+
+const MAX_CACHED_AUCTIONS = 10_000;
+
+async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<CachedTerms> {
+  const cached = ctx.bidIngest.terms.get(blockNumber);
+  if (cached) return cached;
+  const auction = await ctx.prisma.auction.findUnique({
+    where: { blockNumber },
+    select: { status: true, minBond: true, maxFeeBps: true, biddingClosesAt: true },
+  });
+  if (!auction) {
+    throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${blockNumber}`);
+  }
+  const terms = {
+    blockNumber,
+    minBond: BigInt(auction.minBond.toFixed()),
+    maxFeeBps: auction.maxFeeBps,
+    biddingClosesAt: Number(auction.biddingClosesAt),
+  };
+  if (auction.status !== "open") {
+    throw new DomainError("AUCTION_CLOSED", `the auction for block ${blockNumber} is closed`);
+  }
+  if (ctx.bidIngest.terms.size >= MAX_CACHED_AUCTIONS) ctx.bidIngest.terms.clear();
+  ctx.bidIngest.terms.set(blockNumber, terms);
+  return terms;
+}
+
+export interface PendingBid {
+  id: `0x${string}`;
+  quote: QuoteInput;
+  signature: string;
+}
+
+export interface BatchOutcome {
+  idx: number;
+  outcome: string;
+  short_by: string | null;
+}
+
+/**
+ * Writes a batch of bids in one statement (the SQL function pb_submit_bids, which holds every
+ * rule that needs the current state: auction status, replays, replacement and collateral).
+ */
+export async function writeBidBatch(
+  ctx: RelayContext,
+  batch: PendingBid[],
+): Promise<BatchOutcome[]> {
+  const now = ctx.now();
+  const tuples = batch.map((b) => [
+    b.id,
+    b.quote.epochToProve,
+    b.quote.prover,
+    b.quote.validUntilSlot.toString(),
+    b.quote.bondAmount.toString(),
+    b.quote.basisPointFee,
+    b.signature.toLowerCase(),
+    accounts.available(b.quote.prover),
+    accounts.reserved(b.quote.prover),
+  ]);
+  const rows = await ctx.prisma.$queryRaw<BatchOutcome[]>`
+    SELECT idx, outcome, short_by::text AS short_by
+    FROM pb_submit_bids(${JSON.stringify(tuples)}::jsonb, ${BigInt(now)}::bigint)`;
+  return rows.sort((a, b) => a.idx - b.idx);
+}
+
+function outcomeToResult(pending: PendingBid, row: BatchOutcome, ctx: RelayContext) {
+  switch (row.outcome) {
+    case "accepted":
+      return { bidId: pending.id, status: "accepted" as const, replay: false };
+    case "replay":
+      return { bidId: pending.id, status: "accepted" as const, replay: true };
+    case "AUCTION_NOT_FOUND":
+      ctx.bidIngest.terms.delete(pending.quote.epochToProve);
+      throw new DomainError(
+        "AUCTION_NOT_FOUND",
+        `no auction for block ${pending.quote.epochToProve}`,
+      );
+    case "AUCTION_CLOSED":
+      ctx.bidIngest.terms.delete(pending.quote.epochToProve);
+      throw new DomainError(
+        "AUCTION_CLOSED",
+        `the auction for block ${pending.quote.epochToProve} is closed`,
+      );
+    case "BID_SUPERSEDED":
+      throw new DomainError(
+        "BID_SUPERSEDED",
+        "this quote was replaced or cancelled; sign a new one",
+      );
+    case "INSUFFICIENT_COLLATERAL":
+      throw new DomainError(
+        "INSUFFICIENT_COLLATERAL",
+        `available collateral is short of the bond by ${row.short_by} wei`,
+      );
+    default:
+      throw new Error(`unexpected bid outcome ${row.outcome}`);
+  }
+}
+
+/**
+ * Accepts a signed quote. The pure checks (signature, the auction's immutable terms, expiry) run
+ * here; the rest runs in Postgres in a batch with the other bids arriving meanwhile (group
+ * commit), so the answer comes after the bid and its reservation are durable.
+ */
 export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature: string) {
   const digest = hashQuote(ctx.domain, {
     epochToProve: BigInt(quote.epochToProve),
@@ -57,94 +164,21 @@ export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature:
   if (signer !== quote.prover) {
     throw new DomainError("BAD_SIGNATURE", "the quote is not signed by its prover");
   }
+  const terms = await auctionTerms(ctx, quote.epochToProve);
   const now = ctx.now();
-  const bidId = digest;
-  return ctx.prisma.$transaction(async (tx) => {
-    const auction = await lockAuctionShared(tx, quote.epochToProve);
-    if (!auction) {
-      throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${quote.epochToProve}`);
-    }
-    checkQuote(
-      {
-        blockNumber: quote.epochToProve,
-        status: auction.status as "open",
-        minBond: BigInt(auction.minBond),
-        maxFeeBps: auction.maxFeeBps,
-        biddingClosesAt: Number(auction.biddingClosesAt),
-      },
-      {
-        epochToProve: BigInt(quote.epochToProve),
-        validUntilSlot: BigInt(quote.validUntilSlot),
-        bondAmount: quote.bondAmount,
-        basisPointFee: quote.basisPointFee,
-      },
-      { ms: now, slot: slotAt(ctx.clock, now) },
-    );
-    await lockProver(tx, quote.prover, now);
-    const existing = await tx.bid.findUnique({ where: { id: bidId } });
-    if (existing) {
-      if (existing.status === "active") return { bidId, status: "accepted" as const, replay: true };
-      throw new DomainError(
-        "BID_SUPERSEDED",
-        "this quote was replaced or cancelled; sign a new one",
-      );
-    }
-    const previous = await tx.bid.findFirst({
-      where: { blockNumber: quote.epochToProve, prover: quote.prover, status: "active" },
-    });
-    if (previous) {
-      await tx.bid.update({ where: { id: previous.id }, data: { status: "replaced" } });
-      await applyMovement(tx, {
-        kind: "release",
-        legs: [
-          {
-            account: accounts.reserved(quote.prover),
-            amount: -BigInt(previous.bondAmount.toFixed()),
-          },
-          {
-            account: accounts.available(quote.prover),
-            amount: BigInt(previous.bondAmount.toFixed()),
-          },
-        ],
-        blockNumber: quote.epochToProve,
-        ref: previous.id,
-        nowMs: now,
-      });
-    }
-    try {
-      await applyMovement(tx, {
-        kind: "reserve",
-        legs: [
-          { account: accounts.available(quote.prover), amount: -quote.bondAmount },
-          { account: accounts.reserved(quote.prover), amount: quote.bondAmount },
-        ],
-        blockNumber: quote.epochToProve,
-        ref: bidId,
-        nowMs: now,
-      });
-    } catch (err) {
-      if (err instanceof InsufficientBalanceError) {
-        throw new DomainError(
-          "INSUFFICIENT_COLLATERAL",
-          `available collateral is short of the bond by ${err.shortBy} wei`,
-        );
-      }
-      throw err;
-    }
-    await tx.bid.create({
-      data: {
-        id: bidId,
-        blockNumber: quote.epochToProve,
-        prover: quote.prover,
-        validUntilSlot: BigInt(quote.validUntilSlot),
-        bondAmount: quote.bondAmount.toString(),
-        basisPointFee: quote.basisPointFee,
-        signature: signature.toLowerCase(),
-        createdAt: BigInt(now),
-      },
-    });
-    return { bidId, status: "accepted" as const, replay: false };
-  });
+  checkQuote(
+    { ...terms, status: "open" },
+    {
+      epochToProve: BigInt(quote.epochToProve),
+      validUntilSlot: BigInt(quote.validUntilSlot),
+      bondAmount: quote.bondAmount,
+      basisPointFee: quote.basisPointFee,
+    },
+    { ms: now, slot: slotAt(ctx.clock, now) },
+  );
+  const pending: PendingBid = { id: digest, quote, signature };
+  const row = await ctx.bidIngest.batcher.submit(pending);
+  return outcomeToResult(pending, row, ctx);
 }
 
 export async function cancelBid(

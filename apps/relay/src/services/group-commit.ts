@@ -1,0 +1,77 @@
+// Group commit: items submitted while a write is in flight are gathered and written together in
+// the next write, so under load one database round trip (and one commit) serves many requests,
+// and an idle relay still writes each item at once. Each submitter gets its own item's result.
+export interface GroupCommitOptions {
+  /** Most items in one write. */
+  maxBatch: number;
+  /** Most writes in flight at once. */
+  maxInFlight: number;
+}
+
+interface Waiting<I, O> {
+  item: I;
+  resolve(out: O): void;
+  reject(err: unknown): void;
+}
+
+export class GroupCommit<I, O> {
+  private queue: Waiting<I, O>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+
+  /** `write` returns one result per item, in the items' order. */
+  constructor(
+    private readonly write: (items: I[]) => Promise<O[]>,
+    private readonly opts: GroupCommitOptions,
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Items waiting for a write (for metrics and tests). */
+  get waiting(): number {
+    return this.queue.length;
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // Let the requests already parsed in this turn of the event loop join the batch.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inFlight < this.opts.maxInFlight) {
+      const batch = this.queue.splice(0, this.opts.maxBatch);
+      this.inFlight++;
+      void this.run(batch).finally(() => {
+        this.inFlight--;
+        if (this.queue.length > 0) this.schedule();
+      });
+    }
+  }
+
+  private async run(batch: Waiting<I, O>[]): Promise<void> {
+    try {
+      const out = await this.write(batch.map((w) => w.item));
+      if (out.length !== batch.length) {
+        throw new Error(`group write returned ${out.length} results for ${batch.length} items`);
+      }
+      batch.forEach((w, i) => w.resolve(out[i]!));
+    } catch (err) {
+      if (batch.length === 1) {
+        batch[0]!.reject(err);
+        return;
+      }
+      // One bad item (or a lock conflict) must not fail the others: write each alone.
+      await Promise.all(batch.map((w) => this.run([w])));
+    }
+  }
+}
