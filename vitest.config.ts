@@ -1,6 +1,6 @@
 import { defineConfig } from "vitest/config";
 
-// One run covers the whole repo. Unit tests (packages/core) are pure; integration tests talk to
+// One run covers the whole repo. Unit tests (packages/core, packages/config) are pure; integration tests talk to
 // a real Redis and Postgres (TEST_REDIS_URL, TEST_DATABASE_URL) and the embedded PGlite, each
 // test file in its own Postgres schema / Redis key prefix.
 export default defineConfig({
@@ -8,7 +8,10 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: "core", include: ["packages/core/src/**/*.test.ts"] },
+        test: {
+          name: "core",
+          include: ["packages/core/src/**/*.test.ts", "packages/config/src/**/*.test.ts"],
+        },
       },
       {
         extends: true,

@@ -3,7 +3,10 @@
 // Durations are Aztec's published proving times scaled down 100x: base 445 ms, merge 100 ms,
 // block root 930 ms. Prints makespan against the ideal lower bound, dispatch latency (a child's
 // proof accepted -> its parent leased), and, in the second run where 10% of the workers withhold
-// every job they lease, the time from each withheld lease to the job's re-lease.
+// every job they lease, the time from each withheld lease to the job's re-lease. With
+// `--scheduling affinity` the relay runs SCHEDULING=affinity; either way it prints how many
+// parent leases went to a worker that proved one of the parent's children (a proof transfer
+// avoided), to compare the two modes.
 import { type JobType, planTree, txsHash } from "@prover-boost/core";
 import { RelayClient, signAuction, signQuote, signWorkerLogin } from "@prover-boost/sdk";
 import { simBackend, startWorkers, type WorkerEvent } from "@prover-boost/worker";
@@ -20,8 +23,14 @@ const program = new Command("bench:tree")
   .option("--lease-ms <ms>", "LEASE_MS of the relay", "2000")
   .option("--scale <x>", "divide Aztec's proving times by this", "100")
   .option("--only <run>", "run only 'honest' or 'withholding'")
+  .option("--scheduling <mode>", "SCHEDULING of the relay: 'priority' or 'affinity'", "priority")
+  .option("--affinity-hold-ms <ms>", "AFFINITY_HOLD_MS of the relay (affinity only)")
   .parse();
 const o = program.opts();
+if (o.scheduling !== "priority" && o.scheduling !== "affinity") {
+  program.error(`--scheduling must be 'priority' or 'affinity', got '${o.scheduling}'`);
+}
+const scheduling = o.scheduling as "priority" | "affinity";
 const txCount = Number(o.txs);
 const workerCount = Number(o.workers);
 const leaseMs = Number(o.leaseMs);
@@ -57,12 +66,37 @@ function idealMs() {
   };
 }
 
+/**
+ * Of all leases of parent jobs (withheld ones included), how many went to a worker that proved
+ * one of the parent's children: that worker already holds the child's proof, so in a real
+ * deployment one proof transfer is avoided. One operator runs every worker, so worker ids name
+ * workers uniquely.
+ */
+function parentLeasesToChildProvers(
+  rows: readonly { id: string; childIds: string[]; workerId: string | null }[],
+  leases: readonly { job: string; worker: string }[],
+) {
+  const prover = new Map(rows.map((r) => [r.id, r.workerId]));
+  const children = new Map(rows.map((r) => [r.id, r.childIds]));
+  let parentLeases = 0;
+  let avoided = 0;
+  for (const l of leases) {
+    const kids = children.get(l.job) ?? [];
+    if (kids.length === 0) continue;
+    parentLeases++;
+    if (kids.some((c) => prover.get(c) === l.worker)) avoided++;
+  }
+  return { avoided, parentLeases };
+}
+
 async function runOnce(withholdFraction: number) {
   const stack = await startStackProcess({
     SEQUENCERS: sequencer.address,
     ADMIN_TOKEN: "bench-admin-token",
     LEASE_MS: String(leaseMs),
     AGGREGATOR_TICK_MS: "50",
+    SCHEDULING: scheduling,
+    ...(o.affinityHoldMs !== undefined ? { AFFINITY_HOLD_MS: String(o.affinityHoldMs) } : {}),
   });
   const client = new RelayClient({ baseUrl: stack.url, adminToken: "bench-admin-token" });
   const stops: (() => Promise<void>)[] = [];
@@ -160,9 +194,9 @@ async function runOnce(withholdFraction: number) {
     await db.connect();
     const rows = (
       await db.query(
-        `SELECT id, "childIds", "provenAt"::text AS "provenAt" FROM "${stack.schema}"."ProofJob"`,
+        `SELECT id, "childIds", "provenAt"::text AS "provenAt", "workerId" FROM "${stack.schema}"."ProofJob"`,
       )
-    ).rows as { id: string; childIds: string[]; provenAt: string }[];
+    ).rows as { id: string; childIds: string[]; provenAt: string; workerId: string | null }[];
     await db.end();
     const provenAt = new Map(rows.map((r) => [r.id, Number(r.provenAt)]));
     const leasesByJob = new Map<string, number[]>();
@@ -176,12 +210,20 @@ async function runOnce(withholdFraction: number) {
         .sort((a, b) => a - b)[0];
       if (leased !== undefined) dispatch.push(leased - ready);
     }
+    const transfers = parentLeasesToChildProvers(rows, leases);
     const relet: number[] = [];
     for (const w of withheld) {
       const next = (leasesByJob.get(w.job) ?? []).filter((t) => t > w.at).sort((a, b) => a - b)[0];
       if (next !== undefined) relet.push(next - w.at);
     }
-    return { makespan, dispatch, relet, withheldCount: withheld.length, stats: pool.stats() };
+    return {
+      makespan,
+      dispatch,
+      relet,
+      transfers,
+      withheldCount: withheld.length,
+      stats: pool.stats(),
+    };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await stack.stop();
@@ -191,7 +233,7 @@ async function runOnce(withholdFraction: number) {
 const ideal = idealMs();
 const fmt = (n: number) => `${Math.round(n)} ms`;
 console.log(
-  `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}`,
+  `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}${scheduling === "affinity" ? ` (AFFINITY_HOLD_MS ${o.affinityHoldMs ?? "default"})` : ""}`,
 );
 console.log(
   `ideal lower bound: ${fmt(ideal.ideal)} (critical path ${fmt(ideal.critical)}, work/workers ${fmt(ideal.perWorker)})`,
@@ -210,6 +252,10 @@ for (const [label, fraction] of [
   );
   console.log(
     `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
+  );
+  const { avoided, parentLeases } = r.transfers;
+  console.log(
+    `  proof transfer avoided: ${avoided} of ${parentLeases} parent leases went to a worker that proved a child (${((100 * avoided) / Math.max(1, parentLeases)).toFixed(1)}%)`,
   );
   if (fraction > 0) {
     const within = r.relet.filter((ms) => ms <= leaseMs + 1000).length;

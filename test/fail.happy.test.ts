@@ -2,8 +2,8 @@
 // and another worker leases it. Not retryable: the job is failed (ProofJob "failed", BullMQ
 // failed) and not leased again; its parent can never become ready, so a committed block cannot
 // be proven by its winner. The block then goes down the deadline path: at proofDeadline the
-// bond is slashed, the block opens to everyone, the failed job is re-issued, and once proven the
-// block is paid with the expected root.
+// bond is slashed, the block opens to everyone, the failed job is re-issued (to anyone but the
+// worker that failed it), and once proven the block is paid with the expected root.
 import type { LeasedJob } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
@@ -60,6 +60,7 @@ describe("a committed block with a failed job", () => {
     const [given] = [...bases.values()];
     expect(await a1.client.failJob(given!.id, "out of memory", true)).toEqual({
       status: "requeued",
+      retriesLeft: 2,
     });
     bases.delete(given!.id);
     expect(await bullState(stack, blockNumber, given!.type, given!.id)).not.toBe("failed");
@@ -160,14 +161,15 @@ describe("an open-proving block with a failed job", () => {
     const blockNumber = 2;
     const { txs } = await openBlock(stack, blockNumber, { txCount: 2 });
     const o = await signIn(stack, outsider, "open-1", { capacity: 2 });
+    const o2 = await signIn(stack, outsider, "open-2", { capacity: 2 });
     const job = (await o.client.lease(2000))!;
     expect(await o.client.failJob(job.id, "bad witness", false)).toEqual({ status: "failed" });
-    // The aggregator puts it back in the queue for everyone.
+    // The aggregator puts it back in the queue for every worker but the one that failed it.
     const again = await eventually(
       async () => {
-        const j = await o.client.lease(1000);
+        const j = await o2.client.lease(1000);
         if (j && j.id !== job.id) {
-          await o.client.submitResult(j.id, proofOf(j));
+          await o2.client.submitResult(j.id, proofOf(j));
           return null;
         }
         return j;
@@ -176,8 +178,8 @@ describe("an open-proving block with a failed job", () => {
       0,
     );
     expect(again.id).toBe(job.id);
-    await o.client.submitResult(again.id, proofOf(again));
-    const block = await proveUntilPaid(stack, blockNumber, [o.client]);
+    await o2.client.submitResult(again.id, proofOf(again));
+    const block = await proveUntilPaid(stack, blockNumber, [o.client, o2.client]);
     expect(block.rootProof).toBe(expectedRoot(blockNumber, txs));
   });
 });

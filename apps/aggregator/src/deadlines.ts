@@ -70,7 +70,13 @@ export async function reissueFailedJobs(
   ctx.log.info({ blockNumber, jobs: retried.length }, "failed jobs re-issued for open proving");
 }
 
-/** Blocks already in open proving have no deadline left to wait for: re-issue failures now. */
+/**
+ * Blocks already in open proving have no deadline left to wait for: re-issue failures now. This
+ * needs no count of its own to stay bounded: the relay bars a worker from a job it failed
+ * non-retryably, so each re-issue of a job needs a worker that has not failed it yet, and once
+ * every worker has, the job waits in the queue for a new one instead of going round again. A
+ * cap on re-issues would instead strand the block, since nothing after open proving moves it.
+ */
 export async function reissueInOpenProving(ctx: AggregatorContext): Promise<void> {
   const blocks = await ctx.prisma.proofJob.findMany({
     where: { status: "failed", block: { stage: "open_proving" } },

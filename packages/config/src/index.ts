@@ -90,6 +90,18 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_PROVER: int(100),
   /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
   WITHHOLD_PENALTY_WEI: bigintString(0n),
+  /** Retryable fails of one job by one worker, after which that worker is not offered it again. */
+  MAX_RETRYABLE_FAILS_PER_WORKER: int(3, 1),
+  /**
+   * priority: the most urgent ready job first. affinity: the same, but among equally urgent
+   * ready jobs a parent of a node the asking worker proved goes first.
+   */
+  SCHEDULING: z.enum(["priority", "affinity"]).default("priority"),
+  /**
+   * affinity: how long a parent made ready by a worker's proof is reserved for the workers that
+   * proved its children (ended early by the first of them to ask for work); 0 = no holds.
+   */
+  AFFINITY_HOLD_MS: int(250).pipe(z.number().max(10_000)),
   /** Most bids written to Postgres in one group commit. */
   BID_BATCH_MAX: int(256, 1),
   /** Most bid group commits in flight at once (each holds one database connection). */

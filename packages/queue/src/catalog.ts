@@ -26,6 +26,10 @@ export function parseJobId(
   return { blockNumber: Number(m[1]), level: Number(m[2]), index: Number(m[3]) };
 }
 
+/** The queue of a node that has children: the root's (level 0) or else the merges'. */
+export const parentQueueOf = (parentId: string): QueueKind =>
+  parseJobId(parentId)?.level === 0 ? "root" : "merge";
+
 /**
  * The job data kept in Redis: what a worker and the proof check need, all small (a base job's
  * transaction hash; children by id). Children's proofs come from BullMQ's children values.

@@ -9,6 +9,10 @@
 // committed, anyone in open proving) and order blocks by proof deadline without scanning
 // foreign jobs. Readiness is announced on a Redis pub/sub channel so every relay process wakes
 // its long-polling lessees the moment a parent becomes ready.
+//
+// Beside each block's queues, two small books under the same prefix, removed with the block:
+// fails per job and worker, which bar a worker from a job it keeps failing (attempts.ts), and
+// who proved which children, for subtree-affinity scheduling (provenance.ts, affinity.ts).
 import { EventEmitter } from "node:events";
 import type { PlannedNode, TreePlan } from "@prover-boost/core";
 import {
@@ -20,7 +24,17 @@ import {
   Worker,
 } from "bullmq";
 import type { Redis } from "ioredis";
+import {
+  type AffinityNote,
+  type BlockSource,
+  beforeChildCompletes,
+  endLapsedHolds,
+  type Lessee,
+  takeForLessee,
+} from "./affinity.ts";
+import { AttemptBook } from "./attempts.ts";
 import { jobId, type ProofJobData, type ProofResult, type QueueKind, queueFor } from "./catalog.ts";
+import { ProvenanceBook } from "./provenance.ts";
 import { createRedis, deleteKeysWithPrefix, redisOptions } from "./redis.ts";
 
 export interface FabricOptions {
@@ -48,11 +62,16 @@ const kinds: readonly QueueKind[] = ["root", "merge", "base"];
 export class ProofFabric {
   /** Emits "work" when jobs may have become ready, and "stalled" (jobId) on lease lapses. */
   readonly events = new EventEmitter();
+  /** Fails per job and worker, and the jobs each worker is barred from (per block). */
+  readonly attempts: AttemptBook;
+  /** Who proved the children of each node (per block), for subtree affinity. */
+  readonly provenance: ProvenanceBook;
   private readonly connection: ConnectionOptions;
   private readonly fetchers = new Map<string, Worker<ProofJobData>>();
   private readonly queues = new Map<string, Queue<ProofJobData>>();
   private subscriber: Redis | null = null;
   private flow: FlowProducer | null = null;
+  private readonly timers = new Set<NodeJS.Timeout>();
 
   private constructor(
     readonly options: FabricOptions,
@@ -61,6 +80,8 @@ export class ProofFabric {
     this.events.setMaxListeners(0);
     // bullmq types its connection against its own ioredis typings; the options are the same.
     this.connection = redisOptions(options.redisUrl) as ConnectionOptions;
+    this.attempts = new AttemptBook(redis, options.prefix);
+    this.provenance = new ProvenanceBook(redis, options.prefix);
   }
 
   static async open(options: FabricOptions): Promise<ProofFabric> {
@@ -162,31 +183,29 @@ export class ProofFabric {
   }
 
   /**
-   * Takes the most urgent ready job of one block among the given kinds, or null. Kinds live in
-   * separate queues (so workers get only the types they declared) and BullMQ orders by priority
-   * only within a queue, so the queues' heads are compared first: in an unbalanced tree a base
-   * job can sit nearer the root than a ready merge.
+   * Takes the most urgent ready job of one block among the given kinds, or null; with a lessee,
+   * passing over jobs it is barred from and, with affinity, preferring one it proved a child of
+   * (see affinity.ts and picking.ts).
    */
   async take(
     blockNumber: number,
     allowed: readonly QueueKind[],
     token: string,
+    lessee?: Lessee,
   ): Promise<{ job: Job<ProofJobData>; kind: QueueKind } | null> {
-    const candidates = kinds.filter((k) => allowed.includes(k));
-    const heads = await Promise.all(
-      candidates.map(async (kind) => {
-        const [head] = await this.queue(blockNumber, kind).getPrioritized(0, 0);
-        return { kind, priority: head?.opts.priority ?? Number.POSITIVE_INFINITY };
-      }),
-    );
-    // Most urgent head first; the rest in catalog order as a fallback (a head may be taken by
-    // another relay between the peek and the fetch).
-    heads.sort((a, b) => a.priority - b.priority);
-    for (const { kind } of heads) {
-      const job = await this.fetcher(blockNumber, kind).getNextJob(token, { block: false });
-      if (job) return { job, kind };
-    }
-    return null;
+    const kindsAllowed = kinds.filter((k) => allowed.includes(k));
+    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee);
+  }
+
+  private source(blockNumber: number): BlockSource {
+    return {
+      blockNumber,
+      queue: (kind) => this.queue(blockNumber, kind),
+      fetcher: (kind) => this.fetcher(blockNumber, kind),
+      attempts: this.attempts,
+      provenance: this.provenance,
+      announce: () => this.announce(),
+    };
   }
 
   /** Resolves when new work may be ready, or after `ms`, or when aborted. */
@@ -233,15 +252,32 @@ export class ProofFabric {
     id: string,
     token: string,
     result: ProofResult,
+    affinity?: AffinityNote,
   ): Promise<void> {
     const job = await this.getJob(blockNumber, kind, id);
     if (!job) throw new LeaseLostError(`job ${id} is gone`);
+    const parentId = job.parent?.id;
+    if (affinity && parentId) await this.noteAffinity(blockNumber, parentId, affinity);
     try {
       await job.moveToCompleted(result, token, false);
     } catch (err) {
       throw new LeaseLostError(`lease on ${id} lost: ${(err as Error).message}`);
     }
     await this.announce();
+  }
+
+  /** Subtree affinity before a completion (affinity.ts); a hold gets a timer for its end. */
+  private async noteAffinity(blockNumber: number, parentId: string, note: AffinityNote) {
+    const src = this.source(blockNumber);
+    // Only a scheduling preference: losing it costs a proof transfer, never the result.
+    if (!(await beforeChildCompletes(src, parentId, note).catch(() => false))) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      // As of the hold's end on the relay's clock: ends it unless a prover already asked.
+      void endLapsedHolds(src, note.nowMs + note.holdMs!).catch(() => {});
+    }, note.holdMs);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   /** Puts a leased job back in its queue at once (given up, or a bad proof was sent). */
@@ -316,6 +352,8 @@ export class ProofFabric {
 
   /** Closes this process's handles on a finished block and removes its queues from Redis. */
   async retireBlock(blockNumber: number, removeData = true): Promise<void> {
+    const books = [this.attempts.key(blockNumber), ...this.provenance.keys(blockNumber)];
+    if (removeData) await this.redis.del(...books).catch(() => {});
     for (const kind of kinds) {
       const name = blockQueueName(blockNumber, kind);
       const w = this.fetchers.get(name);
@@ -349,6 +387,8 @@ export class ProofFabric {
   }
 
   async close(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     await Promise.allSettled([...this.fetchers.values()].map((w) => w.close(true)));
     await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
     await this.flow?.close().catch(() => {});

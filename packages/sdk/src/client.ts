@@ -4,6 +4,7 @@ import type {
   AuctionView,
   BlockView,
   ErrorBody,
+  FailAnswer,
   LeasedJob,
   Page,
   ProverView,
@@ -177,7 +178,7 @@ export class RelayClient {
   }
   async failJob(jobId: string, reason: string, retryable: boolean) {
     return (
-      await this.request<{ status: string }>(
+      await this.request<FailAnswer>(
         "POST",
         `/v1/jobs/${jobId}/fail`,
         { reason, retryable },

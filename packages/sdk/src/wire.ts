@@ -74,6 +74,9 @@ export interface LeasedJob {
   leaseExpiresAt: number;
 }
 
+/** POST /v1/jobs/{id}/fail: requeued (with the hand-backs left to this worker) or failed. */
+export type FailAnswer = { status: "requeued"; retriesLeft: number } | { status: "failed" };
+
 export interface PayoutJson {
   recipient: `0x${string}`;
   role: "sequencer" | "prover" | "submitter";
@@ -118,4 +121,8 @@ export interface RelayInfo {
   pricing: "first" | "second";
   leaseMs: number;
   signatureBackend: "native" | "js";
+  /** priority, or affinity: among equally urgent jobs, a parent of a node the worker proved. */
+  scheduling: "priority" | "affinity";
+  /** Retryable fails of one job by one worker before it is no longer offered that job. */
+  maxRetryableFailsPerWorker: number;
 }

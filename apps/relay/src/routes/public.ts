@@ -22,7 +22,12 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   r.get(
     "/v1/info",
-    { schema: { tags: ["public"], summary: "Signing domain, slot clock, pricing" } },
+    {
+      schema: {
+        tags: ["public"],
+        summary: "Signing domain, slot clock, pricing, lease and scheduling rules",
+      },
+    },
     async () => ({
       domain: {
         name: ctx.domain.name,
@@ -36,6 +41,8 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
       genesisTimeMs: ctx.clock.genesisTimeMs,
       pricing: ctx.env.AUCTION_PRICING,
       leaseMs: ctx.env.LEASE_MS,
+      scheduling: ctx.env.SCHEDULING,
+      maxRetryableFailsPerWorker: ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
     }),
   );

@@ -94,6 +94,12 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
       schema: {
         tags: ["worker"],
         summary: "Give a job back (retryable) or fail it",
+        description:
+          "Retryable: the job goes back to the queue and the answer says how many more times " +
+          "this worker may hand it back (`retriesLeft`); at 0 it is not offered this job again " +
+          "(MAX_RETRYABLE_FAILS_PER_WORKER). Not retryable: the job is failed and this worker " +
+          "is not offered it again. A job every eligible worker is barred from waits for a new " +
+          "worker or for the proof deadline (open proving).",
         params: jobParam,
         body: z.object({ reason: z.string().max(500), retryable: z.boolean() }),
       },

@@ -6,10 +6,14 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
 import { accounts, recordProof, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
+  type AffinityNote,
   type Job,
   type Lease,
   LeaseLostError,
+  type Lessee,
+  lesseeKey,
   type ProofJobData,
+  parentQueueOf,
   parseJobId,
   type QueueKind,
   queueFor,
@@ -20,6 +24,15 @@ const MAX_POLL_SLICE_MS = 1000;
 
 function kindsOf(types: readonly string[]): QueueKind[] {
   return [...new Set(types.map((t) => queueFor(t as JobType)))];
+}
+
+/** The worker as the fabric knows it: bars on jobs it failed, and its subtree affinity. */
+function lesseeOf(ctx: RelayContext, session: WorkerSession): Lessee {
+  return {
+    worker: lesseeKey(session.operator, session.workerName),
+    affinity: ctx.env.SCHEDULING === "affinity",
+    nowMs: ctx.now(),
+  };
 }
 
 export async function leaseJob(
@@ -55,10 +68,11 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
       `this worker already holds ${session.capacity} leases`,
     );
   }
+  const lessee = lesseeOf(ctx, session);
   try {
     for (const block of await ctx.registry.eligible(session.operator, now)) {
       const token = `${session.id}.${randomBytes(8).toString("hex")}`;
-      const taken = await ctx.fabric.take(block.number, kinds, token);
+      const taken = await ctx.fabric.take(block.number, kinds, token, lessee);
       if (!taken) continue;
       const { job, kind } = taken;
       if (!session.jobTypes.includes(job.data.type)) {
@@ -86,6 +100,26 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
   }
   await ctx.leases.releaseSlot(session.id, placeholder);
   return null;
+}
+
+/**
+ * With affinity scheduling: who proved this job, and how long a parent it makes ready waits for
+ * this worker (or the other child's prover); no wait for a parent this worker cannot take.
+ */
+function affinityNote(
+  ctx: RelayContext,
+  session: WorkerSession,
+  job: Job<ProofJobData>,
+): AffinityNote | undefined {
+  if (ctx.env.SCHEDULING !== "affinity") return undefined;
+  const parentId = job.parent?.id;
+  const canTakeParent =
+    parentId !== undefined && kindsOf(session.jobTypes).includes(parentQueueOf(parentId));
+  return {
+    worker: lesseeOf(ctx, session).worker,
+    nowMs: ctx.now(),
+    holdMs: canTakeParent ? ctx.env.AFFINITY_HOLD_MS : 0,
+  };
 }
 
 async function describeLeasedJob(
@@ -209,7 +243,14 @@ export async function submitResult(
     worker: session.workerName,
   };
   try {
-    await ctx.fabric.complete(block, kind, jobId, lease.token, result);
+    await ctx.fabric.complete(
+      block,
+      kind,
+      jobId,
+      lease.token,
+      result,
+      affinityNote(ctx, session, job),
+    );
   } catch (err) {
     await ctx.leases.drop(lease);
     if (err instanceof LeaseLostError) {
@@ -223,6 +264,17 @@ export async function submitResult(
   return { status: "accepted" as const };
 }
 
+/**
+ * A worker gives a job up. Retryable: the job goes back to the queue, but each worker may do
+ * that only MAX_RETRYABLE_FAILS_PER_WORKER times per job; at the bound it is no longer offered
+ * that job (others still are), so a worker that keeps failing one job cannot loop on it. Not
+ * retryable: the job is failed (the block takes the deadline path, or in open proving the
+ * aggregator re-issues it) and the worker, having said it cannot prove it, is never offered it
+ * again, which also bounds the open-proving re-issue loop by the number of workers. When every
+ * worker that may take a job is barred from it, it simply waits in the queue: a worker that
+ * signs in later may still prove it, and the proof deadline (slash, open proving) is the
+ * backstop, as for any job nobody proves.
+ */
 export async function failJob(
   ctx: RelayContext,
   session: WorkerSession,
@@ -233,6 +285,13 @@ export async function failJob(
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
+  const worker = lesseeOf(ctx, session).worker;
+  const max = ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER;
+  // Counted before the job is back in the queue, so this worker's other lease calls (capacity
+  // above 1, other relays) already see the bar when it becomes leasable again.
+  const attempt = retryable
+    ? await ctx.fabric.attempts.recordRetryable(block, jobId, worker, max)
+    : await ctx.fabric.attempts.recordGiveUp(block, jobId, worker);
   // Mark the row first, while this worker still holds the job: once BullMQ has it back a
   // waiting worker may lease it at once, and its "leased" must not be overwritten.
   const mine = {
@@ -249,8 +308,15 @@ export async function failJob(
     ? await ctx.fabric.release(block, kind, jobId, lease.token)
     : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
   await ctx.leases.drop(lease);
-  if (!ok) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  return { status: retryable ? ("requeued" as const) : ("failed" as const) };
+  if (!ok) {
+    // The lease had lapsed: this was not a fail of this worker's, so it does not count.
+    await ctx.fabric.attempts.undo(block, jobId, worker, attempt);
+    throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  }
+  if (!retryable) return { status: "failed" as const };
+  // How many more times this worker may hand this job back; at 0 it is not offered it again.
+  const retriesLeft = attempt.barred ? 0 : Math.max(0, max - attempt.fails);
+  return { status: "requeued" as const, retriesLeft };
 }
 
 /**

@@ -64,7 +64,7 @@ export class GroupCommit<I, O> {
       if (out.length !== batch.length) {
         throw new Error(`group write returned ${out.length} results for ${batch.length} items`);
       }
-      batch.forEach((w, i) => w.resolve(out[i]!));
+      for (const [i, w] of batch.entries()) w.resolve(out[i]!);
     } catch (err) {
       if (batch.length === 1) {
         batch[0]!.reject(err);

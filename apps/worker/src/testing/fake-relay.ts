@@ -38,6 +38,8 @@ export class FakeRelay {
     pricing: "first",
     leaseMs: 300,
     signatureBackend: "js",
+    scheduling: "priority",
+    maxRetryableFailsPerWorker: 3,
   };
   down = false;
   readonly queue: Job[] = [];
@@ -102,7 +104,10 @@ export class FakeRelay {
     if (m[2] === "fail") {
       this.fails.push({ id, reason: body.reason, retryable: body.retryable });
       if (body.retryable) this.queue.push(lease.job);
-      return json(200, { status: body.retryable ? "requeued" : "failed" });
+      return json(
+        200,
+        body.retryable ? { status: "requeued", retriesLeft: 2 } : { status: "failed" },
+      );
     }
     const { job } = lease;
     const ok = verifySimProof(

@@ -1,0 +1,37 @@
+// Relay settings for job scheduling, affinity holds and retry bounds: defaults, accepted values,
+// refusals.
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseEnv, relayEnv } from "./index.ts";
+
+describe("relay scheduling settings", () => {
+  it("defaults to priority scheduling and 3 retryable fails per worker and job", () => {
+    const env = parseEnv(relayEnv, {});
+    expect(env.SCHEDULING).toBe("priority");
+    expect(env.MAX_RETRYABLE_FAILS_PER_WORKER).toBe(3);
+    expect(env.AFFINITY_HOLD_MS).toBe(250);
+  });
+
+  it("accepts affinity, holds from 0 (none) to 10 s, and a bound of at least 1", () => {
+    const env = parseEnv(relayEnv, {
+      SCHEDULING: "affinity",
+      AFFINITY_HOLD_MS: "0",
+      MAX_RETRYABLE_FAILS_PER_WORKER: "1",
+    });
+    expect(env.SCHEDULING).toBe("affinity");
+    expect(env.AFFINITY_HOLD_MS).toBe(0);
+    expect(env.MAX_RETRYABLE_FAILS_PER_WORKER).toBe(1);
+    expect(parseEnv(relayEnv, { AFFINITY_HOLD_MS: "10000" }).AFFINITY_HOLD_MS).toBe(10_000);
+  });
+
+  it.each([
+    [{ SCHEDULING: "fifo" }, "SCHEDULING"],
+    [{ AFFINITY_HOLD_MS: "10001" }, "AFFINITY_HOLD_MS"],
+    [{ AFFINITY_HOLD_MS: "-1" }, "AFFINITY_HOLD_MS"],
+    [{ MAX_RETRYABLE_FAILS_PER_WORKER: "0" }, "MAX_RETRYABLE_FAILS_PER_WORKER"],
+    [{ MAX_RETRYABLE_FAILS_PER_WORKER: "2.5" }, "MAX_RETRYABLE_FAILS_PER_WORKER"],
+    [{ MAX_RETRYABLE_FAILS_PER_WORKER: "lots" }, "MAX_RETRYABLE_FAILS_PER_WORKER"],
+  ])("refuses %j", (env, name) => {
+    expect(() => parseEnv(relayEnv, env)).toThrow(ConfigError);
+    expect(() => parseEnv(relayEnv, env)).toThrow(name);
+  });
+});

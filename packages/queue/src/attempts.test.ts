@@ -1,0 +1,106 @@
+// The attempt and provenance books on a real Redis: counting, barring, undoing a refused fail,
+// and removal of a block's keys when the block is retired.
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type AttemptBook, lesseeKey } from "./attempts.ts";
+import { ProofFabric } from "./fabric.ts";
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+let fabric: ProofFabric;
+let book: AttemptBook;
+
+beforeAll(async () => {
+  fabric = await ProofFabric.open({
+    redisUrl: REDIS_URL,
+    prefix: `pbtest-${randomBytes(5).toString("hex")}`,
+    leaseMs: 1000,
+    checkStalled: false,
+    subscribe: false,
+  });
+  book = fabric.attempts;
+});
+afterAll(async () => {
+  await fabric.obliterate();
+  await fabric.close();
+});
+
+const w1 = lesseeKey("0xAbC0000000000000000000000000000000000001", "w-1");
+const w2 = lesseeKey("0xabc0000000000000000000000000000000000001", "w-2");
+
+describe("AttemptBook", () => {
+  it("keys a worker by lower-cased operator and worker id", () => {
+    expect(w1).toBe("0xabc0000000000000000000000000000000000001/w-1");
+  });
+
+  it("bars a worker from a job at the bound of retryable fails, per worker", async () => {
+    expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
+      fails: 1,
+      barred: false,
+    });
+    expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
+      fails: 2,
+      barred: false,
+    });
+    expect(await book.barred(1, w1)).toEqual(new Set());
+    expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
+      fails: 3,
+      barred: true,
+      newlyBarred: true,
+    });
+    expect(await book.barred(1, w1)).toEqual(new Set(["1-2-0"]));
+    // Another worker, another job, another block: untouched.
+    expect(await book.barred(1, w2)).toEqual(new Set());
+    expect(await book.fails(1, "1-2-1", w1)).toBe(0);
+    expect(await book.barred(2, w1)).toEqual(new Set());
+    // A fail past the bound stays barred, listed once.
+    expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
+      fails: 4,
+      barred: true,
+      newlyBarred: false,
+    });
+    expect(await book.barred(1, w1)).toEqual(new Set(["1-2-0"]));
+  });
+
+  it("bars at once on a give-up, without counting a retryable fail", async () => {
+    const rec = await book.recordGiveUp(1, "1-2-3", w2);
+    expect(rec).toMatchObject({ fails: 0, barred: true, counted: false, newlyBarred: true });
+    expect(await book.barred(1, w2)).toEqual(new Set(["1-2-3"]));
+    expect(await book.fails(1, "1-2-3", w2)).toBe(0);
+  });
+
+  it("undoes exactly what a refused fail recorded", async () => {
+    await book.recordRetryable(3, "3-1-0", w1, 2);
+    const second = await book.recordRetryable(3, "3-1-0", w1, 2);
+    expect(second.barred).toBe(true);
+    await book.recordGiveUp(3, "3-1-1", w1);
+    await book.undo(3, "3-1-0", w1, second);
+    expect(await book.fails(3, "3-1-0", w1)).toBe(1);
+    expect(await book.barred(3, w1)).toEqual(new Set(["3-1-1"]));
+    const giveUp = await book.recordGiveUp(3, "3-1-2", w1);
+    await book.undo(3, "3-1-2", w1, giveUp);
+    expect(await book.barred(3, w1)).toEqual(new Set(["3-1-1"]));
+  });
+});
+
+describe("ProvenanceBook", () => {
+  it("lists each worker that proved a child of a node once", async () => {
+    await fabric.provenance.record(4, "4-1-0", w1);
+    await fabric.provenance.record(4, "4-1-0", w2);
+    await fabric.provenance.record(4, "4-1-0", w1);
+    const provers = await fabric.provenance.proversOf(4, ["4-1-0", "4-1-1"]);
+    expect(provers.get("4-1-0")).toEqual([w1, w2]);
+    expect(provers.has("4-1-1")).toBe(false);
+  });
+});
+
+describe("retiring a block", () => {
+  it("removes its attempt, provenance and hold keys, and only its own", async () => {
+    await book.recordRetryable(5, "5-1-0", w1, 3);
+    await fabric.provenance.record(5, "5-0-0", w1);
+    await fabric.provenance.hold(5, "5-0-0", Date.now() + 60_000);
+    await book.recordRetryable(6, "6-1-0", w1, 3);
+    await fabric.retireBlock(5);
+    expect(await fabric.redis.exists(book.key(5), ...fabric.provenance.keys(5))).toBe(0);
+    expect(await fabric.redis.exists(book.key(6))).toBe(1);
+  });
+});

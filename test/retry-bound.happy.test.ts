@@ -1,0 +1,175 @@
+// Bounded retryable fails, on real Redis and Postgres. A worker may hand one job back (fail,
+// retryable) MAX_RETRYABLE_FAILS_PER_WORKER times (default 3); after that it is not offered that
+// job again, by this relay or any other on the same Redis, while other workers still are. A
+// non-retryable fail bars the worker at once, which bounds the open-proving re-issue loop. The
+// counts live under the block's Redis keys and go when the paid block is retired.
+import { parseEnv, relayEnv } from "@prover-boost/config";
+import { createRelay, type Relay } from "@prover-boost/relay";
+import { RelayClient } from "@prover-boost/sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account } from "./fixtures.ts";
+import {
+  ADMIN_TOKEN,
+  eventually,
+  type Stack,
+  sequencer,
+  startStack,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+} from "./harness.ts";
+import {
+  bullState,
+  expectedRoot,
+  openBlock,
+  proofOf,
+  proveUntilPaid,
+  relayError,
+  signIn,
+  tryLease,
+} from "./support/blocks.ts";
+
+const LEASE_MS = "30000";
+let stack: Stack;
+const op = account(0xfb1);
+const outsider = account(0xfb2);
+
+beforeAll(async () => {
+  stack = await startStack({ env: { LEASE_MS, RATE_LIMIT_PER_IP: "0" } });
+  await stack.admin.deposit(op.address, 100_000n);
+  await stack.admin.deposit(outsider.address, 100_000n);
+});
+afterAll(async () => stack?.close());
+
+/** A second relay on the same Redis prefix and database, as another process would be. */
+async function secondRelay(): Promise<{ relay: Relay; url: string }> {
+  const env = parseEnv(relayEnv, {
+    DATABASE_URL: TEST_DATABASE_URL,
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_PREFIX: stack.prefix,
+    SEQUENCERS: sequencer.address,
+    ADMIN_TOKEN,
+    LEASE_MS,
+    RATE_LIMIT_PER_IP: "0",
+  });
+  const relay = await createRelay(env, { db: stack.db });
+  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  const address = relay.app.server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  return { relay, url: `http://127.0.0.1:${port}` };
+}
+
+describe("retryable fails per worker", () => {
+  it("after 3 hand-backs the worker is not offered the job again; another worker gets it", async () => {
+    const blockNumber = 1;
+    // 2 txs: block_root(0,0) <- base(1,0), base(1,1).
+    const { txs } = await openBlock(stack, blockNumber, { txCount: 2, winner: op });
+    expect((await stack.client.info()).maxRetryableFailsPerWorker).toBe(3);
+    const flaky = await signIn(stack, op, "flaky", { capacity: 2 });
+    const steady = await signIn(stack, op, "steady");
+
+    const job = (await flaky.client.lease(2000))!;
+    // A handed-back job goes to the front of its priority band: the same worker gets it again.
+    for (const retriesLeft of [2, 1]) {
+      expect(await flaky.client.failJob(job.id, "out of memory", true)).toEqual({
+        status: "requeued",
+        retriesLeft,
+      });
+      expect((await flaky.client.lease(2000))!.id).toBe(job.id);
+    }
+    expect(await flaky.client.failJob(job.id, "out of memory", true)).toEqual({
+      status: "requeued",
+      retriesLeft: 0,
+    });
+
+    // The job is ready, but not for this worker: it gets the other base, then nothing.
+    const other = (await flaky.client.lease(2000))!;
+    expect(other.id).not.toBe(job.id);
+    expect(other.level).toBe(job.level);
+    expect(await tryLease(flaky.client, 500)).toEqual({ status: 204 });
+    expect(await bullState(stack, blockNumber, job.type, job.id)).toBe("prioritized");
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
+    expect(row.status).toBe("queued");
+    // Holding no lease on it, it can neither fail nor prove it.
+    expect(await relayError(flaky.client.failJob(job.id, "again", true))).toEqual({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+    expect(await relayError(flaky.client.submitResult(job.id, proofOf(job)))).toEqual({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+
+    // The bar lives in Redis: a second relay process on the same Redis keeps it too.
+    const second = await secondRelay();
+    try {
+      const viaSecond = new RelayClient({ baseUrl: second.url, token: flaky.token });
+      expect(await tryLease(viaSecond, 300)).toEqual({ status: 204 });
+    } finally {
+      await second.relay.close();
+    }
+
+    // Another worker of the same operator is offered it.
+    const taken = (await steady.client.lease(2000))!;
+    expect(taken.id).toBe(job.id);
+    await steady.client.submitResult(taken.id, proofOf(taken));
+    await flaky.client.submitResult(other.id, proofOf(other));
+    expect(
+      await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } }),
+    ).toMatchObject({ status: "proven", workerId: "steady" });
+
+    // The bar is per job: the flaky worker still gets the root.
+    const root = (await flaky.client.lease(2000))!;
+    expect(root.level).toBe(0);
+    await flaky.client.submitResult(root.id, proofOf(root));
+    const block = await proveUntilPaid(stack, blockNumber, [flaky.client]);
+    expect(block.rootProof).toBe(expectedRoot(blockNumber, txs));
+
+    // Once the paid block is retired, its attempt counts are gone from Redis.
+    const key = stack.relay.ctx.fabric.attempts.key(blockNumber);
+    await eventually(async () => (await stack.relay.ctx.fabric.redis.exists(key)) === 0);
+  });
+
+  it("a lapsed lease's hand-back is refused and does not count", async () => {
+    const blockNumber = 2;
+    await openBlock(stack, blockNumber, { txCount: 2, winner: op });
+    const w = await signIn(stack, op, "lapsing");
+    const job = (await w.client.lease(2000))!;
+    // Simulate a lapse: BullMQ's lock goes (as the stalled checker would find it).
+    const fabric = stack.relay.ctx.fabric;
+    const bull = (await fabric.getJob(blockNumber, "base", job.id))!;
+    await fabric.redis.del(`${stack.prefix}:b${blockNumber}-base:${job.id}:lock`);
+    expect(await bull.isActive()).toBe(true);
+    expect(await relayError(w.client.failJob(job.id, "too late", true))).toEqual({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+    const worker = `${op.address.toLowerCase()}/lapsing`;
+    expect(await fabric.attempts.fails(blockNumber, job.id, worker)).toBe(0);
+  });
+});
+
+describe("non-retryable fails in open proving", () => {
+  it("bars the failing worker, so the re-issued job goes to another worker", async () => {
+    const blockNumber = 3;
+    const { txs } = await openBlock(stack, blockNumber, { txCount: 2 });
+    const first = await signIn(stack, outsider, "open-first", { capacity: 2 });
+    const second = await signIn(stack, outsider, "open-second");
+    const job = (await first.client.lease(2000))!;
+    expect(await first.client.failJob(job.id, "bad witness", false)).toEqual({ status: "failed" });
+    // The aggregator re-issues it (open proving has no deadline to wait for), but not to the
+    // worker that said it cannot prove it: that one gets only the other base.
+    await eventually(async () => {
+      const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
+      return row.status === "queued";
+    });
+    const other = (await first.client.lease(2000))!;
+    expect(other.id).not.toBe(job.id);
+    expect(await tryLease(first.client, 300)).toEqual({ status: 204 });
+    const again = (await second.client.lease(2000))!;
+    expect(again.id).toBe(job.id);
+    await second.client.submitResult(again.id, proofOf(again));
+    await first.client.submitResult(other.id, proofOf(other));
+    const block = await proveUntilPaid(stack, blockNumber, [first.client, second.client]);
+    expect(block.rootProof).toBe(expectedRoot(blockNumber, txs));
+  });
+});
