@@ -535,7 +535,7 @@ async function waitersOn(client: pg.Client, holder: number): Promise<number> {
 // INTERNAL. Bids are now written in group commits that use at most BID_WRITES_IN_FLIGHT
 // connections, so they cannot drain the pool; what must still hold is that bids stuck for
 // seconds behind a lock are answered properly once it is released. Made deterministic here: the
-// prover's row lock is held for about 4 s while 20 bids arrive.
+// prover's market lock is held for about 4 s while 20 bids arrive.
 describe("overload", () => {
   const POOL = 10;
 
@@ -564,7 +564,7 @@ describe("overload", () => {
         return { quote, signature: await signQuote(holder, domain, quote) };
       }),
     );
-    // Hold the prover's row lock, so that its bids queue behind it inside their transactions.
+    // Hold the prover's market lock, so that its bids queue behind it inside their transaction.
     const lock = new pg.Client({
       connectionString: TEST_DATABASE_URL,
       options: `-c search_path="${schema}"`,
@@ -572,9 +572,7 @@ describe("overload", () => {
     await lock.connect();
     try {
       await lock.query("BEGIN");
-      await lock.query('SELECT address FROM "Prover" WHERE address = $1 FOR UPDATE', [
-        holder.address,
-      ]);
+      await lock.query("SELECT pb_lock_prover($1)::text", [holder.address]);
       const pid = (await lock.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!
         .pid;
       const first = quotes.slice(0, POOL).map((q) => call(relay.url, "POST", "/v1/bids", q));

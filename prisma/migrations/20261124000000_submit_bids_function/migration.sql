@@ -6,14 +6,20 @@
 --
 -- Locks are taken up front in one global order so batches from several relay processes and the
 -- aggregator's auction close cannot deadlock: the auctions FOR SHARE (block order; the close
--- takes FOR UPDATE, so it waits for in-flight batches and batches wait for it), then the provers'
--- rows (address order; serializes everything a prover does in the market), then the provers'
+-- takes FOR UPDATE, so it waits for in-flight batches and batches wait for it), then a lock per
+-- prover (address order; serializes everything a prover does in the market), then the provers'
 -- balance rows (account order, the same order every ledger movement uses).
 --
 -- The batch comes as one JSON array of tuples
 --   [id, block, prover, validUntilSlot, bond, fee, signature, availableAccount, reservedAccount]
 -- (numbers that may exceed 2^53 as decimal strings): one parameter is far cheaper for the client
 -- to send than nine arrays.
+-- A prover's market lock, held to the end of the transaction. An advisory lock rather than a row
+-- lock, so a refused bid from an unknown prover leaves no row behind.
+CREATE OR REPLACE FUNCTION pb_lock_prover(p_prover TEXT) RETURNS VOID LANGUAGE sql AS $$
+  SELECT pg_advisory_xact_lock(hashtextextended('pb:prover:' || lower(p_prover), 0));
+$$;
+
 CREATE OR REPLACE FUNCTION pb_submit_bids(
   p_bids JSONB,
   p_now BIGINT
@@ -47,9 +53,7 @@ BEGIN
   n := coalesce(array_length(p_ids, 1), 0);
   PERFORM 1 FROM "Auction" WHERE "blockNumber" = ANY (p_blocks)
     ORDER BY "blockNumber" FOR SHARE;
-  INSERT INTO "Prover" (address, "createdAt")
-    SELECT DISTINCT p, p_now FROM unnest(p_provers) AS p ORDER BY 1
-    ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address;
+  PERFORM pb_lock_prover(p) FROM (SELECT DISTINCT p FROM unnest(p_provers) AS p ORDER BY 1) AS s;
   PERFORM 1 FROM "AccountBalance"
     WHERE account = ANY (p_available) OR account = ANY (p_reserved)
     ORDER BY account FOR UPDATE;
@@ -97,6 +101,8 @@ BEGIN
       "basisPointFee", signature, "createdAt")
       VALUES (p_ids[i], p_blocks[i], p_provers[i], p_valid_until[i], p_bonds[i],
         p_fees[i], p_signatures[i], p_now);
+    INSERT INTO "Prover" (address, "createdAt") VALUES (p_provers[i], p_now)
+      ON CONFLICT (address) DO NOTHING;
     outcome := 'accepted'; RETURN NEXT;
   END LOOP;
 END;

@@ -37,14 +37,9 @@ async function lockAuctionShared(tx: Tx, blockNumber: number): Promise<AuctionRo
   return rows[0] ?? null;
 }
 
-/**
- * Serializes a prover's bid operations (across all relay processes): the upsert takes the
- * prover row's lock, held until the transaction ends, in one statement.
- */
-async function lockProver(tx: Tx, prover: string, now: number): Promise<void> {
-  await tx.$executeRaw`
-    INSERT INTO "Prover" (address, "createdAt") VALUES (${prover}, ${BigInt(now)})
-    ON CONFLICT (address) DO UPDATE SET address = EXCLUDED.address`;
+/** Serializes a prover's bid operations across relay processes (see pb_lock_prover). */
+async function lockProver(tx: Tx, prover: string): Promise<void> {
+  await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
 }
 
 /** Immutable terms of an open auction, cached per relay process (the status is rechecked in SQL). */
@@ -206,7 +201,7 @@ export async function cancelBid(
     if (auction.status !== "open" || now >= Number(auction.biddingClosesAt)) {
       throw new DomainError("AUCTION_CLOSED", `the auction for block ${blockNumber} is closed`);
     }
-    await lockProver(tx, prover, now);
+    await lockProver(tx, prover);
     const bid = await tx.bid.findFirst({ where: { blockNumber, prover, status: "active" } });
     if (!bid)
       throw new DomainError("BID_NOT_FOUND", `no open bid of ${prover} for block ${blockNumber}`);
