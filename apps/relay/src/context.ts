@@ -1,7 +1,7 @@
 // Everything a route handler may use, built once at start-up and passed down.
 import type { RelayEnv } from "@prover-boost/config";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
-import type { Database, Prisma } from "@prover-boost/db";
+import type { Database, JobMark, Prisma } from "@prover-boost/db";
 import type { LeaseBook, ProofFabric } from "@prover-boost/queue";
 import type { BatchOutcome, CachedTerms, PendingBid } from "./services/bids.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
@@ -24,4 +24,6 @@ export interface RelayContext {
     terms: Map<number, CachedTerms>;
     batcher: GroupCommit<PendingBid, BatchOutcome>;
   };
+  /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
+  jobMarks: GroupCommit<JobMark, boolean>;
 }

@@ -1,7 +1,7 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
 import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
-import { type Database, openDatabase } from "@prover-boost/db";
+import { type Database, openDatabase, writeJobMarks } from "@prover-boost/db";
 import { LeaseBook, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
@@ -58,6 +58,10 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
         maxInFlight: env.BID_WRITES_IN_FLIGHT,
       }),
     },
+    jobMarks: new GroupCommit((marks) => writeJobMarks(db.prisma, marks, ctx.now()), {
+      maxBatch: 256,
+      maxInFlight: 2,
+    }),
   };
   fabric.events.on("stalled", (jobId: string) => {
     onLeaseLapsed(ctx, jobId).catch((err) =>

@@ -1,6 +1,7 @@
-// Recording an accepted proof: the job's proof and credit, and the block's progress (and, for a
-// root proof, the block's `proven` stage), in one statement so it is all-or-nothing and
-// idempotent: a job already proven is not counted twice.
+// The job bookkeeping the relay writes on every lease and every accepted proof, as SQL functions
+// (see the job-marks migration): recording a proof updates the job and its block's progress
+// (and, for a root proof, the block's `proven` stage) all-or-nothing and idempotently, so a job
+// already proven is never counted twice.
 import type { Tx } from "./ledger.ts";
 
 export interface AcceptedProof {
@@ -17,25 +18,29 @@ export async function recordProof(
   result: AcceptedProof,
   nowMs: number,
 ): Promise<boolean> {
-  const now = BigInt(nowMs);
-  const updated = await db.$executeRaw`
-    WITH job AS (
-      UPDATE "ProofJob"
-      SET status = 'proven', proof = ${result.proof}, operator = ${result.operator},
-          "workerId" = ${result.worker}, "provenAt" = ${now}
-      WHERE id = ${jobId} AND status <> 'proven'
-      RETURNING 1
-    ), root AS (
-      SELECT ${isRoot}::boolean AND b.stage IN ('proving', 'open_proving') AS closes
-      FROM "Block" b WHERE b.number = ${blockNumber}
-    )
-    UPDATE "Block" SET
-      "jobsProven" = "jobsProven" + 1,
-      "updatedAt" = ${now},
-      stage = CASE WHEN (SELECT closes FROM root) THEN 'proven' ELSE stage END,
-      "rootProof" = CASE WHEN (SELECT closes FROM root) THEN ${result.proof}::text ELSE "rootProof" END,
-      stages = CASE WHEN (SELECT closes FROM root)
-        THEN stages || jsonb_build_object('proven', ${now}::bigint) ELSE stages END
-    WHERE number = ${blockNumber} AND EXISTS (SELECT 1 FROM job)`;
-  return updated === 1;
+  const rows = await db.$queryRaw<{ recorded: boolean }[]>`
+    SELECT pb_record_proof(${jobId}, ${blockNumber}::integer, ${isRoot}::boolean,
+      ${result.proof}, ${result.operator}, ${result.worker}, ${BigInt(nowMs)}::bigint) AS recorded`;
+  return rows[0]?.recorded === true;
+}
+
+export type JobMark =
+  | { kind: "leased"; jobId: string; blockNumber: number; operator: string; worker: string }
+  | ({ kind: "proven"; jobId: string; blockNumber: number; isRoot: boolean } & AcceptedProof);
+
+/**
+ * Writes a batch of job marks in one statement, in order; one result per mark (whether it
+ * changed the job: a lease mark on a proven job, or a second record of a proof, does not).
+ */
+export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Promise<boolean[]> {
+  const items = marks.map((m) =>
+    m.kind === "leased"
+      ? [m.kind, m.jobId, m.blockNumber, m.operator, m.worker]
+      : [m.kind, m.jobId, m.blockNumber, m.isRoot, m.proof, m.operator, m.worker],
+  );
+  const rows = await db.$queryRaw<{ idx: number; applied: boolean }[]>`
+    SELECT idx, applied FROM pb_job_marks(${JSON.stringify(items)}::jsonb, ${BigInt(nowMs)}::bigint)`;
+  const out = new Array<boolean>(marks.length).fill(false);
+  for (const r of rows) out[Number(r.idx) - 1] = r.applied === true;
+  return out;
 }

@@ -4,7 +4,7 @@
 // BullMQ: if the lock was lost meanwhile the transaction rolls back and nothing is credited.
 import { randomBytes, randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, recordProof, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   type Job,
@@ -129,15 +129,13 @@ async function describeLeasedJob(
   job: Job<ProofJobData>,
 ) {
   const proofs = await ctx.fabric.childProofs(job);
-  // The tree view's record; conditional so it can never undo a proven job.
-  await ctx.prisma.proofJob.updateMany({
-    where: { id: lease.jobId, status: { in: ["queued", "leased"] } },
-    data: {
-      status: "leased",
-      operator: session.operator,
-      workerId: session.workerName,
-      attempts: { increment: 1 },
-    },
+  // The tree view's record (group-committed); conditional so it can never undo a proven job.
+  await ctx.jobMarks.submit({
+    kind: "leased",
+    jobId: lease.jobId,
+    blockNumber: job.data.blockNumber,
+    operator: session.operator,
+    worker: session.workerName,
   });
   return {
     id: lease.jobId,
@@ -258,7 +256,13 @@ export async function submitResult(
     }
     throw err;
   }
-  await recordProof(ctx.prisma, jobId, block, rootJobTypes.includes(job.data.type), result, now);
+  await ctx.jobMarks.submit({
+    kind: "proven",
+    jobId,
+    blockNumber: block,
+    isRoot: rootJobTypes.includes(job.data.type),
+    ...result,
+  });
   await ctx.leases.drop(lease);
   if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
   return { status: "accepted" as const };

@@ -1,0 +1,172 @@
+// The relay's group-committed job bookkeeping (pb_job_marks / pb_record_proof) against a real
+// Postgres and the embedded PGlite: lease marks, proof records, idempotency, the root proof
+// closing its block, and a bad batch changing nothing.
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type Database,
+  type JobMark,
+  openDatabase,
+  recordProof,
+  writeJobMarks,
+} from "@prover-boost/db";
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { TEST_DATABASE_URL } from "./harness.ts";
+
+const op = "0x00000000000000000000000000000000000000aa";
+
+async function seedBlock(db: Database, number: number, stage: string) {
+  await db.prisma.auction.create({
+    data: {
+      blockNumber: number,
+      slot: 1n,
+      txCount: 2,
+      txsHash: "0x",
+      txs: [],
+      blockReward: "1",
+      minBond: "1",
+      maxFeeBps: 1,
+      biddingClosesAt: 1n,
+      proofDeadline: 2n,
+      sequencer: op,
+      signature: "0x",
+      createdAt: 1n,
+    },
+  });
+  await db.prisma.block.create({
+    data: { number, stage, stages: { [stage]: 1 }, jobsTotal: 3, updatedAt: 1n },
+  });
+  for (const [id, type, level, index] of [
+    [`${number}-0-0`, "block_root", 0, 0],
+    [`${number}-1-0`, "base", 1, 0],
+    [`${number}-1-1`, "base", 1, 1],
+  ] as const) {
+    await db.prisma.proofJob.create({
+      data: { id, blockNumber: number, type, level, index, childIds: [], inputs: [] },
+    });
+  }
+}
+
+const leased = (jobId: string, blockNumber: number, worker = "w1"): JobMark => ({
+  kind: "leased",
+  jobId,
+  blockNumber,
+  operator: op,
+  worker,
+});
+const proven = (jobId: string, blockNumber: number, isRoot = false): JobMark => ({
+  kind: "proven",
+  jobId,
+  blockNumber,
+  isRoot,
+  proof: `0x${jobId.replaceAll("-", "")}`,
+  operator: op,
+  worker: "w1",
+});
+
+const backends = [
+  { name: "postgres", schema: `t_marks_${randomBytes(5).toString("hex")}` },
+  { name: "pglite", dir: "" },
+] as const;
+
+describe.each(backends)("job marks on $name", (backend) => {
+  let db: Database;
+  let dir = "";
+
+  beforeAll(async () => {
+    if ("schema" in backend) {
+      db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema: backend.schema });
+    } else {
+      dir = mkdtempSync(join(tmpdir(), "pb-marks-"));
+      db = await openDatabase({ dataDir: dir });
+    }
+  });
+  afterAll(async () => {
+    await db?.close();
+    if ("schema" in backend) {
+      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS "${backend.schema}" CASCADE`);
+      await client.end();
+    } else if (dir) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  beforeEach(async () => {
+    await db.prisma.proofJob.deleteMany();
+    await db.prisma.block.deleteMany();
+    await db.prisma.auction.deleteMany();
+    await seedBlock(db, 7, "proving");
+    await seedBlock(db, 3, "committed");
+  });
+
+  const job = (id: string) => db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
+  const block = (n: number) => db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+
+  it("marks leases and counts attempts; a proof is recorded once and never un-proven", async () => {
+    expect(
+      await writeJobMarks(db.prisma, [leased("7-1-0", 7), leased("7-1-0", 7, "w2")], 10),
+    ).toEqual([true, true]);
+    expect(await job("7-1-0")).toMatchObject({ status: "leased", workerId: "w2", attempts: 2 });
+    expect(
+      await writeJobMarks(
+        db.prisma,
+        [proven("7-1-0", 7), leased("7-1-0", 7, "w3"), proven("7-1-0", 7)],
+        20,
+      ),
+    ).toEqual([true, false, false]);
+    expect(await job("7-1-0")).toMatchObject({
+      status: "proven",
+      workerId: "w1",
+      proof: "0x710",
+      provenAt: 20n,
+    });
+    expect((await block(7)).jobsProven).toBe(1);
+    // The single-proof path (the aggregator's reconciler) is the same function.
+    expect(
+      await recordProof(
+        db.prisma,
+        "7-1-0",
+        7,
+        false,
+        { proof: "0x1", operator: op, worker: "x" },
+        30,
+      ),
+    ).toBe(false);
+    expect(
+      await recordProof(
+        db.prisma,
+        "7-1-1",
+        7,
+        false,
+        { proof: "0x2", operator: op, worker: "x" },
+        30,
+      ),
+    ).toBe(true);
+    expect((await block(7)).jobsProven).toBe(2);
+  });
+
+  it("a root proof closes a proving block, and only a proving (or open proving) one", async () => {
+    const out = await writeJobMarks(
+      db.prisma,
+      [proven("7-0-0", 7, true), proven("3-0-0", 3, true)],
+      40,
+    );
+    expect(out).toEqual([true, true]);
+    const b7 = await block(7);
+    expect(b7).toMatchObject({ stage: "proven", rootProof: "0x700", jobsProven: 1 });
+    expect(b7.stages).toMatchObject({ proving: 1, proven: 40 });
+    const b3 = await block(3);
+    expect(b3).toMatchObject({ stage: "committed", rootProof: null, jobsProven: 1 });
+  });
+
+  it("a batch with a malformed mark fails whole and changes nothing", async () => {
+    const bad = { kind: "bogus", jobId: "7-1-1", blockNumber: 7 } as unknown as JobMark;
+    await expect(writeJobMarks(db.prisma, [proven("7-1-0", 7), bad], 50)).rejects.toThrow();
+    expect(await job("7-1-0")).toMatchObject({ status: "queued", attempts: 0 });
+    expect((await block(7)).jobsProven).toBe(0);
+  });
+});
