@@ -1,5 +1,6 @@
 // startWorkers: validates the options, starts `workers` workers (each signs in and runs
 // `capacity` lease loops) and returns a handle to stop them gracefully and read their counters.
+import { setMaxListeners } from "node:events";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
@@ -86,6 +87,8 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   };
   const stats: WorkerStats = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
   const stop = new AbortController();
+  // Every worker's in-flight requests listen on this one signal: many listeners are expected.
+  setMaxListeners(0, stop.signal);
   const baseFetch = options.fetch ?? globalThis.fetch;
   const hardware = options.hardware ?? defaultHardware();
 
