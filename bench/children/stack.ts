@@ -3,15 +3,11 @@
 // load generator runs in a separate process.
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv, relayEnv } from "@prover-boost/config";
-import { openDatabase } from "@prover-boost/db";
+import { openDatabaseFromEnv } from "@prover-boost/db";
 import { createRelay } from "@prover-boost/relay";
 
 const relayConfig = parseEnv(relayEnv, process.env);
-const db = await openDatabase({
-  databaseUrl: relayConfig.DATABASE_URL,
-  dataDir: relayConfig.DATA_DIR,
-  poolSize: 20,
-});
+const db = await openDatabaseFromEnv(relayConfig, { poolSize: 20 });
 const relay = await createRelay(relayConfig, { db });
 await relay.app.listen({ port: 0, host: "127.0.0.1" });
 const service = process.env.BENCH_NO_AGGREGATOR

@@ -1,6 +1,6 @@
 // Wiring for the aggregator: database, fabric (publisher only), the loop.
 import type { AggregatorEnv } from "@prover-boost/config";
-import { type Database, openDatabase } from "@prover-boost/db";
+import { type Database, openDatabaseFromEnv } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
 import { Aggregator } from "./aggregator.ts";
 import type { AggregatorContext } from "./context.ts";
@@ -23,13 +23,7 @@ export async function createAggregator(
   } = {},
 ): Promise<AggregatorService> {
   const ownDb = !deps.db;
-  const db =
-    deps.db ??
-    (await openDatabase({
-      databaseUrl: env.DATABASE_URL,
-      dataDir: env.DATA_DIR,
-      schema: deps.schema,
-    }));
+  const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
   const fabric = await ProofFabric.open({
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,

@@ -1,7 +1,7 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
 import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
-import { type Database, openDatabase, writeJobMarks } from "@prover-boost/db";
+import { type Database, openDatabaseFromEnv, writeJobMarks } from "@prover-boost/db";
 import { LeaseBook, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
@@ -28,13 +28,7 @@ export interface RelayDeps {
 
 export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<Relay> {
   const ownDb = !deps.db;
-  const db =
-    deps.db ??
-    (await openDatabase({
-      databaseUrl: env.DATABASE_URL,
-      dataDir: env.DATA_DIR,
-      schema: deps.schema,
-    }));
+  const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
   const fabric = await ProofFabric.open({
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,

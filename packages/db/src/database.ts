@@ -50,6 +50,14 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return openPglite(options.dataDir ?? ".prover-boost", options.reset === true);
 }
 
+/** The database a service's environment names (DATABASE_URL, else PGlite under DATA_DIR). */
+export function openDatabaseFromEnv(
+  env: { DATABASE_URL?: string | undefined; DATA_DIR: string },
+  extra: Omit<DatabaseOptions, "databaseUrl" | "dataDir"> = {},
+): Promise<Database> {
+  return openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, ...extra });
+}
+
 async function openPostgres(databaseUrl: string, options: DatabaseOptions): Promise<Database> {
   const { url, schema: urlSchema } = schemaFromUrl(databaseUrl);
   const schema = options.schema ?? urlSchema ?? "public";

@@ -1,4 +1,10 @@
-export { type Database, type DatabaseOptions, openDatabase, type Prisma } from "./database.ts";
+export {
+  type Database,
+  type DatabaseOptions,
+  openDatabase,
+  openDatabaseFromEnv,
+  type Prisma,
+} from "./database.ts";
 export type {
   AccountBalance,
   Auction,

@@ -73,8 +73,6 @@ BEGIN
       outcome := CASE WHEN existing = 'active' THEN 'replay' ELSE 'BID_SUPERSEDED' END;
       RETURN NEXT; CONTINUE;
     END IF;
-    prev_id := NULL;
-    prev_bond := 0;
     SELECT id, "bondAmount" INTO prev_id, prev_bond FROM "Bid"
       WHERE "blockNumber" = p_blocks[i] AND prover = p_provers[i] AND status = 'active'
       LIMIT 1;
