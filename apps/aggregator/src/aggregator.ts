@@ -6,23 +6,26 @@ import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
-import { reconcileProvingBlocks } from "./reconcile.ts";
+import { ProofReconciler } from "./reconcile.ts";
 
 export class Aggregator {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  private readonly reconciler: ProofReconciler;
 
   constructor(
     readonly ctx: AggregatorContext,
     private readonly hooks: PayoutHooks = {},
-  ) {}
+  ) {
+    this.reconciler = new ProofReconciler(ctx);
+  }
 
   /** One pass over every duty. */
   async tick(): Promise<void> {
     await closeDueAuctions(this.ctx);
     await fanOutClosedBlocks(this.ctx);
-    await reconcileProvingBlocks(this.ctx);
+    await this.reconciler.run();
     await enforceDeadlines(this.ctx);
     await reissueInOpenProving(this.ctx);
     await payProvenBlocks(this.ctx, this.hooks);

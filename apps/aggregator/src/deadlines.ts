@@ -47,7 +47,8 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
       await moveStage(tx, number, "deadline_missed", "open_proving", now);
     });
     await reissueFailedJobs(ctx, number);
-    await ctx.fabric.announce();
+    // Every operator's workers may now lease this block's jobs.
+    await ctx.fabric.announceBlocks();
     ctx.log.warn(
       { blockNumber: number },
       "proof deadline missed: bond slashed, block in open proving",

@@ -47,7 +47,8 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       const to = block.stage === "committed" ? "proving" : "open_proving";
       await moveStage(tx, block.number, block.stage as "committed" | "unclaimed", to, now);
     });
-    await ctx.fabric.announce();
+    // Relays drop their cached view of the blocks being proven and wake every waiting worker.
+    await ctx.fabric.announceBlocks();
     ctx.log.info({ blockNumber: block.number, jobs: plan.nodes.length }, "proof tree fanned out");
   }
   return blocks.length;

@@ -1,42 +1,60 @@
 // Reconciling Postgres with BullMQ. A relay completes a job in BullMQ (where the lease is checked)
 // before recording the proof in Postgres; if it died in between, the proof and its credit live
 // only in the job's BullMQ result. This copies such results into Postgres, idempotently.
+//
+// Every live relay records its proofs within a few milliseconds of completing them, so during
+// proving BullMQ's completed count is almost always a little ahead of Postgres. Comparing the two
+// at one instant would send every tick down the repair path for jobs that are being recorded
+// anyway. So a block is repaired only when Postgres is still behind the completed count seen at
+// the previous tick: a proof left unrecorded for a whole tick. The repair then compares ids and
+// reads back only the results Postgres lacks.
 import { rootJobTypes } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 
-export async function reconcileProvingBlocks(ctx: AggregatorContext): Promise<number> {
-  const blocks = await ctx.prisma.block.findMany({
-    where: { stage: { in: ["proving", "open_proving"] } },
-    select: { number: true, jobsProven: true },
-  });
-  let repaired = 0;
-  for (const block of blocks) {
-    const counts = await ctx.fabric.counts(block.number);
-    const completed = Object.values(counts).reduce((s, c) => s + (c.completed ?? 0), 0);
-    if (completed <= block.jobsProven) continue;
-    const proven = new Set(
-      (
-        await ctx.prisma.proofJob.findMany({
-          where: { blockNumber: block.number, status: "proven" },
-          select: { id: true },
-        })
-      ).map((j) => j.id),
-    );
-    const jobs = await ctx.prisma.proofJob.findMany({
-      where: { blockNumber: block.number },
-      select: { id: true, type: true },
+export class ProofReconciler {
+  /** Per block being proven: how many of its jobs BullMQ had completed at the previous tick. */
+  private readonly completedBefore = new Map<number, number>();
+
+  constructor(private readonly ctx: AggregatorContext) {}
+
+  /** One pass over the blocks being proven; returns how many proofs it recorded. */
+  async run(): Promise<number> {
+    const { ctx } = this;
+    const blocks = await ctx.prisma.block.findMany({
+      where: { stage: { in: ["proving", "open_proving"] } },
+      select: { number: true, jobsProven: true },
     });
-    const typeOf = new Map(jobs.map((j) => [j.id, j.type]));
-    for (const { id, result } of await ctx.fabric.completed(block.number)) {
-      if (proven.has(id)) continue;
-      const type = typeOf.get(id);
-      if (!type) continue;
-      const isRoot = (rootJobTypes as readonly string[]).includes(type);
-      if (await recordProof(ctx.prisma, id, block.number, isRoot, result, ctx.now())) repaired++;
+    const active = new Set(blocks.map((b) => b.number));
+    for (const n of this.completedBefore.keys()) if (!active.has(n)) this.completedBefore.delete(n);
+    let repaired = 0;
+    for (const block of blocks) {
+      const counts = await ctx.fabric.counts(block.number);
+      const completed = Object.values(counts).reduce((s, c) => s + (c.completed ?? 0), 0);
+      const before = this.completedBefore.get(block.number);
+      this.completedBefore.set(block.number, completed);
+      if (before === undefined || block.jobsProven >= Math.min(before, completed)) continue;
+      repaired += await this.repair(block.number);
     }
+    if (repaired > 0) {
+      ctx.log.warn({ repaired }, "recorded proofs that were completed but not recorded");
+    }
+    return repaired;
   }
-  if (repaired > 0)
-    ctx.log.warn({ repaired }, "recorded proofs that were completed but not recorded");
-  return repaired;
+
+  private async repair(blockNumber: number): Promise<number> {
+    const { ctx } = this;
+    const rows = await ctx.prisma.proofJob.findMany({
+      where: { blockNumber },
+      select: { id: true, type: true, status: true },
+    });
+    const unrecorded = new Set(rows.filter((r) => r.status !== "proven").map((r) => r.id));
+    const typeOf = new Map(rows.map((r) => [r.id, r.type]));
+    let repaired = 0;
+    for (const { id, result } of await ctx.fabric.completed(blockNumber, unrecorded)) {
+      const isRoot = (rootJobTypes as readonly string[]).includes(typeOf.get(id)!);
+      if (await recordProof(ctx.prisma, id, blockNumber, isRoot, result, ctx.now())) repaired++;
+    }
+    return repaired;
+  }
 }

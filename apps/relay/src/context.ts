@@ -2,7 +2,7 @@
 import type { RelayEnv } from "@prover-boost/config";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, JobMark, Prisma } from "@prover-boost/db";
-import type { LeaseBook, ProofFabric } from "@prover-boost/queue";
+import type { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
 import type { BatchOutcome, CachedTerms, PendingBid } from "./services/bids.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
@@ -14,6 +14,8 @@ export interface RelayContext {
   fabric: ProofFabric;
   leases: LeaseBook;
   registry: BlockRegistry;
+  /** Long-polling lessees, woken one per ready job (or all on a broad announcement). */
+  wakeups: LesseeWakeups;
   domain: DomainConfig;
   clock: SlotClock;
   /** Forced signature path, or undefined for native-when-available. */

@@ -2,7 +2,7 @@
 // (a real deployment), the devnet (in-process) and the integration tests.
 import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
 import { type Database, openDatabaseFromEnv, writeJobMarks } from "@prover-boost/db";
-import { LeaseBook, ProofFabric } from "@prover-boost/queue";
+import { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
@@ -41,6 +41,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     fabric,
     leases: new LeaseBook(fabric.redis, `${env.REDIS_PREFIX}:pb`),
     registry: new BlockRegistry(db.prisma),
+    wakeups: new LesseeWakeups(fabric.events),
     domain: domainFromEnv(env),
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
@@ -57,6 +58,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxInFlight: 2,
     }),
   };
+  // Another process started or finished proving a block: look again at once, not after the TTL.
+  fabric.events.on("blocks", () => ctx.registry.invalidate());
   fabric.events.on("stalled", (jobId: string) => {
     onLeaseLapsed(ctx, jobId).catch((err) =>
       app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"),

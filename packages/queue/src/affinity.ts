@@ -18,6 +18,7 @@ import type { AttemptBook } from "./attempts.ts";
 import { type ProofJobData, parentQueueOf, type QueueKind } from "./catalog.ts";
 import { currentPriority, type Head, popOfferable, type Taken, takeJob } from "./picking.ts";
 import type { ProvenanceBook } from "./provenance.ts";
+import type { Redis } from "./redis.ts";
 
 /** Added to a held parent's priority (BullMQ priorities stop at 2^21 - 1; levels are small). */
 export const HOLD_DEMOTION = 1_000_000;
@@ -44,24 +45,36 @@ export interface AffinityNote {
 /** One block's queues and the books kept beside them (ProofFabric provides them). */
 export interface BlockSource {
   blockNumber: number;
+  redis: Redis;
   queue(kind: QueueKind): Queue<ProofJobData>;
   fetcher(kind: QueueKind): Worker<ProofJobData>;
   attempts: AttemptBook;
   provenance: ProvenanceBook;
-  /** Wakes every relay's waiting lessees (a held parent became available to all). */
+  /** Wakes every relay's waiting lessees (held parents became available to all). */
   announce(): Promise<void>;
 }
 
-/** Takes a job of one block for a lessee (or for nobody in particular), or null. */
+/**
+ * What a lease attempt on one block came to: the job taken, if any, and whether jobs the lessee
+ * may not have (bars, parents held for others) were passed over, which others may still take.
+ */
+export interface TakeOutcome {
+  taken: Taken | null;
+  passedOver: boolean;
+}
+
+/** Takes a job of one block for a lessee (or for nobody in particular), if one is ready. */
 export async function takeForLessee(
   src: BlockSource,
   kinds: readonly QueueKind[],
   token: string,
   lessee?: Lessee,
-): Promise<Taken | null> {
+): Promise<TakeOutcome> {
   const n = src.blockNumber;
   const barred = lessee ? await src.attempts.barred(n, lessee.worker) : new Set<string>();
-  if (!lessee?.affinity) return takeJob({ ...src, barred }, kinds, token);
+  if (!lessee?.affinity) {
+    return { taken: await takeJob({ ...src, barred }, kinds, token), passedOver: barred.size > 0 };
+  }
   const { live, lapsed } = await src.provenance.holds(n, lessee.nowMs);
   await restore(src, lapsed);
   const heldForMe: string[] = [];
@@ -87,7 +100,7 @@ export async function takeForLessee(
     // Others waiting may have passed these parents over: they are everyone's now.
     if ([...ended].some((id) => id !== taken?.job.id)) await src.announce();
   }
-  return taken;
+  return { taken, passedOver: barred.size > 0 };
 }
 
 /**

@@ -5,6 +5,7 @@
 //   "x <worker>"         -> the jobs of this block that worker is no longer offered
 // The second field makes the lease path's question ("what may this worker not have?") one HGET.
 import type { Redis } from "ioredis";
+import { evalScript } from "./redis.ts";
 import { luaAddWord, luaRemoveWord, words } from "./word-lists.ts";
 
 /** Who a worker is across sessions and relays: its operator and the worker id it signs in with. */
@@ -66,7 +67,8 @@ export class AttemptBook {
     worker: string,
     bound: number,
   ): Promise<FailRecord> {
-    const [fails, newly, barred] = (await this.redis.eval(
+    const [fails, newly, barred] = (await evalScript(
+      this.redis,
       recordScript,
       1,
       this.key(blockNumber),
@@ -79,7 +81,8 @@ export class AttemptBook {
 
   /** Takes back what `record` did (the fail it belonged to was refused). */
   async undo(blockNumber: number, jobId: string, worker: string, record: FailRecord) {
-    await this.redis.eval(
+    await evalScript(
+      this.redis,
       undoScript,
       1,
       this.key(blockNumber),

@@ -8,11 +8,14 @@
 // Per-block queues let the gateway honour who may prove a block (the auction winner while
 // committed, anyone in open proving) and order blocks by proof deadline without scanning
 // foreign jobs. Readiness is announced on a Redis pub/sub channel so every relay process wakes
-// its long-polling lessees the moment a parent becomes ready.
+// its long-polling lessees the moment a parent becomes ready: most announcements name the one
+// job's block and queue, so a relay wakes one lessee that can take it (wakeups.ts); changes to
+// the set of blocks being proven are announced separately, so relays drop their cached view.
 //
 // Beside each block's queues, two small books under the same prefix, removed with the block:
 // fails per job and worker, which bar a worker from a job it keeps failing (attempts.ts), and
 // who proved which children, for subtree-affinity scheduling (provenance.ts, affinity.ts).
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { PlannedNode, TreePlan } from "@prover-boost/core";
 import {
@@ -30,12 +33,21 @@ import {
   beforeChildCompletes,
   endLapsedHolds,
   type Lessee,
+  type TakeOutcome,
   takeForLessee,
 } from "./affinity.ts";
 import { AttemptBook } from "./attempts.ts";
-import { jobId, type ProofJobData, type ProofResult, type QueueKind, queueFor } from "./catalog.ts";
+import {
+  jobId,
+  type ProofJobData,
+  type ProofResult,
+  parentQueueOf,
+  type QueueKind,
+  queueFor,
+} from "./catalog.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import { createRedis, deleteKeysWithPrefix, redisOptions } from "./redis.ts";
+import type { WorkHint } from "./wakeups.ts";
 
 export interface FabricOptions {
   redisUrl: string;
@@ -59,9 +71,26 @@ export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
 
 const kinds: readonly QueueKind[] = ["root", "merge", "base"];
 
+/** What travels on the readiness channel (JSON). Anything else is read as "wake everyone". */
+type Announcement = { from: string; hint?: WorkHint; blocks?: true };
+
+function parseAnnouncement(message: string): Announcement | null {
+  try {
+    const a = JSON.parse(message) as Announcement;
+    return typeof a === "object" && a !== null && typeof a.from === "string" ? a : null;
+  } catch {
+    return null;
+  }
+}
+
 export class ProofFabric {
-  /** Emits "work" when jobs may have become ready, and "stalled" (jobId) on lease lapses. */
+  /**
+   * Emits "work" (a WorkHint, or null for anything) when jobs may have become ready, "blocks"
+   * when the set of blocks being proven changed, and "stalled" (jobId) on lease lapses.
+   */
   readonly events = new EventEmitter();
+  /** Tells this process's own announcements apart on the shared channel. */
+  private readonly id = randomUUID();
   /** Fails per job and worker, and the jobs each worker is barred from (per block). */
   readonly attempts: AttemptBook;
   /** Who proved the children of each node (per block), for subtree affinity. */
@@ -89,7 +118,7 @@ export class ProofFabric {
     if (options.subscribe !== false) {
       const sub = createRedis(options.redisUrl);
       fabric.subscriber = sub;
-      sub.on("message", () => fabric.events.emit("work"));
+      sub.on("message", (_channel: string, message: string) => fabric.onMessage(message));
       await sub.subscribe(fabric.channel);
     }
     return fabric;
@@ -99,10 +128,27 @@ export class ProofFabric {
     return `${this.options.prefix}:work`;
   }
 
-  /** Tells every relay process that jobs may be ready. */
-  async announce(): Promise<void> {
-    this.events.emit("work");
-    await this.redis.publish(this.channel, "1");
+  private onMessage(message: string): void {
+    const a = parseAnnouncement(message);
+    if (a?.from === this.id) return; // already emitted here
+    if (a?.blocks) this.events.emit("blocks");
+    this.events.emit("work", a?.hint ?? null);
+  }
+
+  /**
+   * Tells every relay process that jobs may be ready: with a hint, one job of that block and
+   * queue (a relay wakes one lessee that can take it); without, anything (everyone wakes).
+   */
+  async announce(hint: WorkHint = null): Promise<void> {
+    this.events.emit("work", hint);
+    await this.redis.publish(this.channel, JSON.stringify({ from: this.id, hint }));
+  }
+
+  /** Tells every relay process that blocks started or stopped being proven (and wakes all). */
+  async announceBlocks(): Promise<void> {
+    this.events.emit("blocks");
+    this.events.emit("work", null);
+    await this.redis.publish(this.channel, JSON.stringify({ from: this.id, blocks: true }));
   }
 
   private base() {
@@ -135,7 +181,7 @@ export class ProofFabric {
       });
       w.on("stalled", (id: string) => {
         this.events.emit("stalled", id);
-        void this.announce().catch(() => {});
+        void this.announce({ blockNumber, kind }).catch(() => {});
       });
       w.on("error", () => {});
       if (this.options.checkStalled !== false) void w.startStalledCheckTimer().catch(() => {});
@@ -192,7 +238,7 @@ export class ProofFabric {
     allowed: readonly QueueKind[],
     token: string,
     lessee?: Lessee,
-  ): Promise<{ job: Job<ProofJobData>; kind: QueueKind } | null> {
+  ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
     return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee);
   }
@@ -200,6 +246,7 @@ export class ProofFabric {
   private source(blockNumber: number): BlockSource {
     return {
       blockNumber,
+      redis: this.redis,
       queue: (kind) => this.queue(blockNumber, kind),
       fetcher: (kind) => this.fetcher(blockNumber, kind),
       attempts: this.attempts,
@@ -208,7 +255,7 @@ export class ProofFabric {
     };
   }
 
-  /** Resolves when new work may be ready, or after `ms`, or when aborted. */
+  /** Resolves on any announcement, or after `ms`, or when aborted (lessees use wakeups.ts). */
   waitForWork(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = () => {
@@ -245,7 +292,10 @@ export class ProofFabric {
     return job.data.children.map((c) => byId.get(c));
   }
 
-  /** Completes a leased job with its proof; throws LeaseLostError when the lock is gone. */
+  /**
+   * Completes a leased job with its proof; throws LeaseLostError when the lock is gone. `job`: the
+   * job as just read, to save reading it again.
+   */
   async complete(
     blockNumber: number,
     kind: QueueKind,
@@ -253,24 +303,43 @@ export class ProofFabric {
     token: string,
     result: ProofResult,
     affinity?: AffinityNote,
+    job?: Job<ProofJobData>,
   ): Promise<void> {
-    const job = await this.getJob(blockNumber, kind, id);
+    job ??= await this.getJob(blockNumber, kind, id);
     if (!job) throw new LeaseLostError(`job ${id} is gone`);
     const parentId = job.parent?.id;
-    if (affinity && parentId) await this.noteAffinity(blockNumber, parentId, affinity);
+    const held =
+      affinity && parentId ? await this.noteAffinity(blockNumber, parentId, affinity) : false;
     try {
       await job.moveToCompleted(result, token, false);
     } catch (err) {
       throw new LeaseLostError(`lease on ${id} lost: ${(err as Error).message}`);
     }
-    await this.announce();
+    if (!parentId) return;
+    // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
+    if (held) return this.announce();
+    // Read after this completion, so of two children completing at once the later one sees the
+    // parent ready (both may; announcing twice costs one spare wake-up). A parent made ready by
+    // its last child is queued by priority, so it is in the prioritized set.
+    const parentKind = parentQueueOf(parentId);
+    const parentQueue = this.queue(blockNumber, parentKind);
+    if ((await this.redis.zscore(parentQueue.keys.prioritized!, parentId)) !== null) {
+      await this.announce({ blockNumber, kind: parentKind });
+    }
   }
 
-  /** Subtree affinity before a completion (affinity.ts); a hold gets a timer for its end. */
-  private async noteAffinity(blockNumber: number, parentId: string, note: AffinityNote) {
+  /**
+   * Subtree affinity before a completion (affinity.ts); a hold gets a timer for its end.
+   * Returns whether the parent is held.
+   */
+  private async noteAffinity(
+    blockNumber: number,
+    parentId: string,
+    note: AffinityNote,
+  ): Promise<boolean> {
     const src = this.source(blockNumber);
     // Only a scheduling preference: losing it costs a proof transfer, never the result.
-    if (!(await beforeChildCompletes(src, parentId, note).catch(() => false))) return;
+    if (!(await beforeChildCompletes(src, parentId, note).catch(() => false))) return false;
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       // As of the hold's end on the relay's clock: ends it unless a prover already asked.
@@ -278,10 +347,20 @@ export class ProofFabric {
     }, note.holdMs);
     timer.unref();
     this.timers.add(timer);
+    return true;
   }
 
-  /** Puts a leased job back in its queue at once (given up, or a bad proof was sent). */
-  async release(blockNumber: number, kind: QueueKind, id: string, token: string): Promise<boolean> {
+  /**
+   * Puts a leased job back in its queue at once (given up, or a bad proof was sent). `by`: the
+   * lessee giving it back, which is not the one woken for it.
+   */
+  async release(
+    blockNumber: number,
+    kind: QueueKind,
+    id: string,
+    token: string,
+    by?: string,
+  ): Promise<boolean> {
     const job = await this.getJob(blockNumber, kind, id);
     if (!job) return false;
     try {
@@ -289,7 +368,7 @@ export class ProofFabric {
     } catch {
       return false;
     }
-    await this.announce();
+    await this.announce({ blockNumber, kind, ...(by ? { by } : {}) });
     return true;
   }
 
@@ -324,12 +403,21 @@ export class ProofFabric {
     return retried;
   }
 
-  /** Completed jobs of a block with their results (for reconciling Postgres after a crash). */
-  async completed(blockNumber: number): Promise<{ id: string; result: ProofResult }[]> {
+  /**
+   * Completed jobs of a block with their results (for reconciling Postgres after a crash), only
+   * those among `ids`: the ids are read first and only those jobs are loaded.
+   */
+  async completed(
+    blockNumber: number,
+    ids: ReadonlySet<string>,
+  ): Promise<{ id: string; result: ProofResult }[]> {
     const out: { id: string; result: ProofResult }[] = [];
     for (const kind of kinds) {
-      for (const job of await this.queue(blockNumber, kind).getCompleted()) {
-        if (job.returnvalue) out.push({ id: job.id!, result: job.returnvalue as ProofResult });
+      const queue = this.queue(blockNumber, kind);
+      for (const id of await queue.getRanges(["completed"], 0, -1)) {
+        if (!ids.has(id)) continue;
+        const job = await queue.getJob(id);
+        if (job?.returnvalue) out.push({ id, result: job.returnvalue as ProofResult });
       }
     }
     return out;

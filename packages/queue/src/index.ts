@@ -1,8 +1,14 @@
 export type { Job } from "bullmq";
-export { type AffinityNote, HOLD_DEMOTION, type Lessee } from "./affinity.ts";
+export {
+  type AffinityNote,
+  HOLD_DEMOTION,
+  type Lessee,
+  type TakeOutcome,
+} from "./affinity.ts";
 export * from "./attempts.ts";
 export * from "./catalog.ts";
 export * from "./fabric.ts";
 export * from "./leases.ts";
 export * from "./provenance.ts";
 export * from "./redis.ts";
+export * from "./wakeups.ts";

@@ -3,6 +3,7 @@
 // which BullMQ does not: job -> { session, operator, token, expiry }, and per session a sorted
 // set of held jobs scored by expiry, used for the capacity check.
 import type { Redis } from "ioredis";
+import { evalScript } from "./redis.ts";
 
 export interface Lease {
   jobId: string;
@@ -47,7 +48,8 @@ export class LeaseBook {
     nowMs: number,
     untilMs: number,
   ): Promise<boolean> {
-    const ok = await this.redis.eval(
+    const ok = await evalScript(
+      this.redis,
       reserveSlotScript,
       1,
       this.sessionKey(sessionId),

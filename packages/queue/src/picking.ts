@@ -4,6 +4,7 @@
 // is first moved to the head of its priority band with BullMQ's own changePriority (lifo).
 import type { Job, Queue, Worker } from "bullmq";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
+import { evalScript, type Redis } from "./redis.ts";
 
 /** How far down a queue bars and preferences are looked for (ready jobs, in priority order). */
 export const PICK_DEPTH = 16;
@@ -27,22 +28,54 @@ export const currentPriority = (job: Job<ProofJobData> | undefined): number =>
   job ? Number(job.priority || job.opts.priority) : Number.POSITIVE_INFINITY;
 
 /**
- * What one queue holds for a lessee. Without bars or preferences this is one peek at the head;
- * otherwise the first PICK_DEPTH ready ids are read so barred ones can be passed over.
+ * What one queue holds for a lessee with bars or preferences: the first PICK_DEPTH ready ids, so
+ * barred ones can be passed over, and the priority of the first it may have. BullMQ pops its
+ * wait list, where a job whose lease lapsed goes back, before the prioritized set, so that list
+ * is read first.
  */
 export async function peekQueue(
   queue: Queue<ProofJobData>,
   barred: ReadonlySet<string>,
   wantIds: boolean,
 ): Promise<QueuePeek> {
-  if (barred.size === 0 && !wantIds) {
-    const [head] = await queue.getPrioritized(0, 0);
-    return { priority: currentPriority(head), ids: [] };
-  }
-  const ready = await queue.getRanges(["prioritized"], 0, PICK_DEPTH - 1, true);
-  const ids = ready.filter((id) => !barred.has(id));
+  // In the order BullMQ hands them out: the wait list's, then the prioritized set's.
+  const ready = await queue.getRanges(["wait", "prioritized"], 0, PICK_DEPTH - 1, true);
+  const ids = ready.filter((id) => !barred.has(id)).slice(0, PICK_DEPTH);
   const head = ids[0] === undefined ? undefined : await queue.getJob(ids[0]);
-  return { priority: currentPriority(head), ids };
+  return { priority: currentPriority(head), ids: wantIds ? ids : [] };
+}
+
+// The next job each queue would hand out and its current priority, for several queues in one
+// round trip. KEYS: per queue its wait list and prioritized set (BullMQ's keys); ARGV: per queue
+// its job key prefix. BullMQ pops the wait list's right end first (a job whose lease lapsed goes
+// back there), then the lowest-scored prioritized job. An empty queue gives {'', ''}.
+const peekHeadsScript = `
+local out = {}
+for i = 1, #ARGV do
+  local wait, prioritized = KEYS[2 * i - 1], KEYS[2 * i]
+  local id = redis.call('LINDEX', wait, -1)
+  if id and string.sub(id, 1, 2) == '0:' then id = redis.call('LINDEX', wait, -2) end
+  if not id then id = redis.call('ZRANGE', prioritized, 0, 0)[1] end
+  if id then
+    out[i] = {id, redis.call('HGET', ARGV[i] .. id, 'priority') or '0'}
+  else
+    out[i] = {'', ''}
+  end
+end
+return out`;
+
+/** Priority of the job each queue would hand out next (Infinity: empty), in one round trip. */
+export async function peekHeads(
+  redis: Redis,
+  queues: readonly Queue<ProofJobData>[],
+): Promise<number[]> {
+  const keys = queues.flatMap((q) => [q.keys.wait!, q.keys.prioritized!]);
+  const prefixes = queues.map((q) => q.toKey(""));
+  const heads = (await evalScript(redis, peekHeadsScript, keys.length, ...keys, ...prefixes)) as [
+    string,
+    string,
+  ][];
+  return heads.map(([id, priority]) => (id === "" ? Number.POSITIVE_INFINITY : Number(priority)));
 }
 
 /**
@@ -72,6 +105,7 @@ export async function popOfferable(
 
 /** One block's queues as seen by one lessee. */
 export interface PickContext {
+  redis: Redis;
   queue(kind: QueueKind): Queue<ProofJobData>;
   fetcher(kind: QueueKind): Worker<ProofJobData>;
   /** Jobs of this block the lessee is barred from. */
@@ -91,20 +125,28 @@ export async function takeJob(
   kinds: readonly QueueKind[],
   token: string,
 ): Promise<Taken | null> {
-  const heads: Head[] = await Promise.all(
-    kinds.map(async (kind) => ({
-      kind,
-      ...(await peekQueue(ctx.queue(kind), ctx.barred, ctx.prefer !== undefined)),
-    })),
-  );
+  const simple = ctx.barred.size === 0 && !ctx.prefer;
+  const heads: Head[] = simple
+    ? (await peekHeads(ctx.redis, kinds.map(ctx.queue))).map((priority, i) => ({
+        kind: kinds[i]!,
+        priority,
+        ids: [],
+      }))
+    : await Promise.all(
+        kinds.map(async (kind) => ({
+          kind,
+          ...(await peekQueue(ctx.queue(kind), ctx.barred, ctx.prefer !== undefined)),
+        })),
+      );
   // Most urgent head first; the rest in catalog order as a fallback (a head may be taken by
   // another relay between the peek and the fetch).
   heads.sort((a, b) => a.priority - b.priority);
   const preferred = await ctx.prefer?.(heads);
   if (preferred) return preferred;
   for (const { kind, priority } of heads) {
-    // A barred lessee skips queues with nothing it may have in reach rather than pop them.
-    if (ctx.barred.size > 0 && priority === Number.POSITIVE_INFINITY) continue;
+    // Queues with nothing the lessee may have in reach are not popped. A job that becomes ready
+    // after the peek is announced, and the announcement wakes a waiting lessee (wakeups.ts).
+    if (priority === Number.POSITIVE_INFINITY) continue;
     const job = await popOfferable(ctx.fetcher(kind), token, ctx.barred);
     if (job) return { job, kind };
   }

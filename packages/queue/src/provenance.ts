@@ -7,6 +7,7 @@
 // lease request, and by then some other idle worker would usually have taken the parent; while
 // held, the parent is also demoted in its queue (see affinity.ts).
 import type { Redis } from "ioredis";
+import { evalScript } from "./redis.ts";
 import { luaAddWord, words } from "./word-lists.ts";
 
 const recordScript = `${luaAddWord}
@@ -41,7 +42,7 @@ export class ProvenanceBook {
 
   /** `worker` proved a child of `parentId`. */
   async record(blockNumber: number, parentId: string, worker: string): Promise<void> {
-    await this.redis.eval(recordScript, 1, this.key(blockNumber), parentId, worker);
+    await evalScript(this.redis, recordScript, 1, this.key(blockNumber), parentId, worker);
   }
 
   /** The workers that proved a child of each given node (absent: none recorded). */
@@ -66,7 +67,8 @@ export class ProvenanceBook {
    * hold lapsed just now (ended by this call: the caller restores them).
    */
   async holds(blockNumber: number, nowMs: number) {
-    const [live, lapsed] = (await this.redis.eval(
+    const [live, lapsed] = (await evalScript(
+      this.redis,
       holdsScript,
       1,
       this.holdsKey(blockNumber),

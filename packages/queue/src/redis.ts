@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 
 /** ioredis options from a redis:// URL, suitable for BullMQ (no per-request retry limit). */
@@ -23,6 +24,31 @@ export function createRedis(url: string): Redis {
 }
 
 export type { Redis };
+
+const shas = new Map<string, string>();
+
+/**
+ * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL the first time a server has not
+ * seen it: the script text crosses the wire once, not on every call. Same arguments as EVAL.
+ */
+export async function evalScript(
+  redis: Redis,
+  script: string,
+  numKeys: number,
+  ...args: (string | number)[]
+): Promise<unknown> {
+  let sha = shas.get(script);
+  if (!sha) {
+    sha = createHash("sha1").update(script).digest("hex");
+    shas.set(script, sha);
+  }
+  try {
+    return await redis.evalsha(sha, numKeys, ...args);
+  } catch (err) {
+    if (!String((err as Error).message).startsWith("NOSCRIPT")) throw err;
+    return redis.eval(script, numKeys, ...args);
+  }
+}
 
 /** Deletes every key under `prefix:` (tests, benchmarks and devnet teardown). */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {

@@ -43,16 +43,37 @@ export async function leaseJob(
 ) {
   const deadline = ctx.now() + waitMs;
   const kinds = kindsOf(session.jobTypes);
+  let since = ctx.wakeups.mark();
+  let attempt = await tryLeaseOnce(ctx, session, kinds);
   for (;;) {
-    const leased = await tryLeaseOnce(ctx, session, kinds);
-    if (leased) return leased;
+    if (attempt.leased) return attempt.leased;
     const left = deadline - ctx.now();
     if (left <= 0 || signal.aborted) return null;
-    await ctx.fabric.waitForWork(Math.min(left, MAX_POLL_SLICE_MS), signal);
+    const scope = { id: session.id, kinds, blocks: attempt.blocks };
+    const wake = await ctx.wakeups.wait(scope, since, Math.min(left, MAX_POLL_SLICE_MS), signal);
+    // A caller that went away is not leased a job it would never hear of.
+    if (signal.aborted) return null;
+    since = ctx.wakeups.mark();
+    attempt = await tryLeaseOnce(ctx, session, kinds);
+    // Woken for a job, it found nothing but passed over jobs it may not have: the job may be
+    // another's to take, so the next waiter is woken for it.
+    if (wake && !attempt.leased && attempt.passedOver) ctx.wakeups.passOn(wake, session.id);
   }
 }
 
-async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: QueueKind[]) {
+/**
+ * One look at every block this worker may lease from: the job leased, or none, with the blocks
+ * looked at and whether jobs it may not have were passed over.
+ */
+async function tryLeaseOnce(
+  ctx: RelayContext,
+  session: WorkerSession,
+  kinds: QueueKind[],
+): Promise<{
+  leased?: Awaited<ReturnType<typeof describeLeasedJob>>;
+  blocks: Set<number>;
+  passedOver: boolean;
+}> {
   const now = ctx.now();
   const placeholder = `slot:${randomUUID()}`;
   const reserved = await ctx.leases.reserveSlot(
@@ -69,15 +90,20 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
     );
   }
   const lessee = lesseeOf(ctx, session);
+  const blocks = new Set<number>();
+  let passedOver = false;
   try {
     for (const block of await ctx.registry.eligible(session.operator, now)) {
+      blocks.add(block.number);
       const token = `${session.id}.${randomBytes(8).toString("hex")}`;
-      const taken = await ctx.fabric.take(block.number, kinds, token, lessee);
-      if (!taken) continue;
-      const { job, kind } = taken;
+      const outcome = await ctx.fabric.take(block.number, kinds, token, lessee);
+      passedOver ||= outcome.passedOver;
+      if (!outcome.taken) continue;
+      const { job, kind } = outcome.taken;
       if (!session.jobTypes.includes(job.data.type)) {
         // Root kinds share a queue; a worker that did not declare this root type gives it back.
-        await ctx.fabric.release(block.number, kind, job.id!, token);
+        await ctx.fabric.release(block.number, kind, job.id!, token, session.id);
+        passedOver = true;
         continue;
       }
       const leasedAt = ctx.now();
@@ -92,14 +118,14 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession, kinds: Qu
         expiresAt: leasedAt + ctx.env.LEASE_MS,
       };
       await ctx.leases.record(lease, placeholder);
-      return await describeLeasedJob(ctx, lease, session, job);
+      return { leased: await describeLeasedJob(ctx, lease, session, job), blocks, passedOver };
     }
   } catch (err) {
     await ctx.leases.releaseSlot(session.id, placeholder);
     throw err;
   }
   await ctx.leases.releaseSlot(session.id, placeholder);
-  return null;
+  return { blocks, passedOver };
 }
 
 /**
@@ -228,7 +254,7 @@ export async function submitResult(
         data: { status: "queued" },
       }),
     ]);
-    await ctx.fabric.release(block, kind, jobId, lease.token);
+    await ctx.fabric.release(block, kind, jobId, lease.token, session.id);
     await ctx.leases.drop(lease);
     throw new DomainError(
       "INVALID_PROOF",
@@ -248,6 +274,7 @@ export async function submitResult(
       lease.token,
       result,
       affinityNote(ctx, session, job),
+      job,
     );
   } catch (err) {
     await ctx.leases.drop(lease);
@@ -309,7 +336,7 @@ export async function failJob(
     data: { status: retryable ? "queued" : "failed" },
   });
   const ok = retryable
-    ? await ctx.fabric.release(block, kind, jobId, lease.token)
+    ? await ctx.fabric.release(block, kind, jobId, lease.token, session.id)
     : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
   await ctx.leases.drop(lease);
   if (!ok) {

@@ -1,6 +1,10 @@
 // The blocks whose trees are being proven right now, ordered by proof deadline (earliest first),
 // with who may lease their jobs: the auction winner while `proving`, anyone in `open_proving`.
-// Cached briefly: lease requests are frequent and stage changes rare.
+// Every lease request asks, and the set changes a few times per block, so it is cached. A change
+// is announced (the aggregator's fan-out and deadline steps, this relay's own root proof) and
+// drops the cache: the next request waits for a fresh read. Otherwise the cached view is served
+// while a re-read runs in the background once it is older than the TTL, which only guards
+// against a missed announcement.
 import type { Prisma } from "@prover-boost/db";
 
 export interface ActiveBlock {
@@ -12,25 +16,47 @@ export interface ActiveBlock {
 
 export class BlockRegistry {
   private cache: { at: number; blocks: ActiveBlock[] } | null = null;
-  private loading: Promise<ActiveBlock[]> | null = null;
+  private loading: { generation: number; blocks: Promise<ActiveBlock[]> } | null = null;
+  /** Bumped by invalidate(): a read begun before it is not used after it. */
+  private generation = 0;
 
   constructor(
     private readonly prisma: Prisma,
-    private readonly ttlMs = 200,
+    private readonly ttlMs = 1000,
   ) {}
 
   invalidate(): void {
     this.cache = null;
+    this.generation++;
   }
 
   async active(now: number): Promise<ActiveBlock[]> {
-    if (this.cache && now - this.cache.at < this.ttlMs) return this.cache.blocks;
-    this.loading ??= this.load().finally(() => {
-      this.loading = null;
-    });
-    const blocks = await this.loading;
-    this.cache = { at: now, blocks };
-    return blocks;
+    const cached = this.cache;
+    if (cached && now - cached.at < this.ttlMs) return cached.blocks;
+    const reading = this.read(now);
+    if (cached) {
+      reading.catch(() => {}); // a failed background read is retried by the next request
+      return cached.blocks;
+    }
+    return reading;
+  }
+
+  private read(now: number): Promise<ActiveBlock[]> {
+    if (this.loading?.generation === this.generation) return this.loading.blocks;
+    const generation = this.generation;
+    const loading = {
+      generation,
+      blocks: this.load()
+        .then((blocks) => {
+          if (generation === this.generation) this.cache = { at: now, blocks };
+          return blocks;
+        })
+        .finally(() => {
+          if (this.loading === loading) this.loading = null;
+        }),
+    };
+    this.loading = loading;
+    return loading.blocks;
   }
 
   /** Active blocks this operator's workers may lease from, earliest deadline first. */

@@ -1,5 +1,6 @@
 // Worker sign-in: an operator-signed WorkerLogin buys a bearer token. Only the token's sha256 is
-// stored. Sessions are cached in memory briefly, since every job call authenticates.
+// stored. Every job call authenticates, so sessions are cached in memory; a session never changes
+// after sign-in (its expiry is checked on every call), so the cache only bounds memory and staleness.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { DomainError, hashWorkerLogin, type JobType, recoverSigner } from "@prover-boost/core";
 import type { WorkerSession } from "@prover-boost/db";
@@ -56,7 +57,7 @@ export async function createSession(ctx: RelayContext, login: LoginInput, signat
 
 export class SessionCache {
   private readonly cache = new Map<string, { session: WorkerSession; at: number }>();
-  constructor(private readonly ttlMs = 5000) {}
+  constructor(private readonly ttlMs = 60_000) {}
 
   async authenticate(ctx: RelayContext, authorization: string | undefined): Promise<WorkerSession> {
     const m = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(authorization ?? "");
