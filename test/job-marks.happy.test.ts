@@ -56,6 +56,7 @@ const leased = (jobId: string, blockNumber: number, worker = "w1"): JobMark => (
   blockNumber,
   operator: op,
   worker,
+  leaseId: `lease-of-${worker}`,
 });
 const proven = (jobId: string, blockNumber: number, isRoot = false): JobMark => ({
   kind: "proven",
@@ -110,7 +111,12 @@ describe.each(backends)("job marks on $name", (backend) => {
     expect(
       await writeJobMarks(db.prisma, [leased("7-1-0", 7), leased("7-1-0", 7, "w2")], 10),
     ).toEqual([true, true]);
-    expect(await job("7-1-0")).toMatchObject({ status: "leased", workerId: "w2", attempts: 2 });
+    expect(await job("7-1-0")).toMatchObject({
+      status: "leased",
+      workerId: "w2",
+      attempts: 2,
+      leaseId: "lease-of-w2",
+    });
     expect(
       await writeJobMarks(
         db.prisma,

@@ -274,8 +274,6 @@ interface RelapseCase {
   blockNumber: number;
   silent: [LocalAccount, string];
   next: [LocalAccount, string];
-  /** The tree-view check is a known bug in this case (see below). */
-  knownBug?: boolean;
 }
 
 describe.each<RelapseCase>([
@@ -290,7 +288,6 @@ describe.each<RelapseCase>([
     blockNumber: 4,
     silent: [opA, "restarted-4"],
     next: [opA, "restarted-4"],
-    knownBug: true,
   },
 ])("the lapse handled after the job was leased again by $title", (c) => {
   const { blockNumber } = c;
@@ -341,14 +338,10 @@ describe.each<RelapseCase>([
     ]);
   });
 
-  // KNOWN BUG for a re-lease by the same worker id (that case runs as `it.fails` so the suite
-  // stays green; drop `knownBug` once fixed): onLeaseLapsed (apps/relay/src/services/gateway.ts)
-  // resets the row with updateMany({ where: { id, status: "leased", operator: lease.operator,
-  // workerId: lease.workerName } }) — operator and worker id do not identify a lease. A worker
-  // that restarts (new session, same worker id: the CLI names workers <host>-<i>) and re-leases
-  // its lapsed job before the handler's transaction commits gets its new lease clobbered: the
-  // tree shows "queued" (tree.leased 0) while it holds the job.
-  (c.knownBug ? it.fails : it)("still shows the job leased to its new holder", async () => {
+  // The lapse handler resets the row only if it still refers to the lapsed lease (its leaseId),
+  // not merely to the same operator and worker id: a worker that restarts (new session, same
+  // worker id) may already hold the job again.
+  it("still shows the job leased to its new holder", async () => {
     // Once the handler has run (its penalty row is in the same transaction as its reset).
     await eventually(async () => (await penaltiesApi(c.silent[0].address, blockNumber)).length > 0);
     const node = (await stack.client.getTree(blockNumber)).nodes.find((n) => n.id === withheld.id);

@@ -25,7 +25,15 @@ export async function recordProof(
 }
 
 export type JobMark =
-  | { kind: "leased"; jobId: string; blockNumber: number; operator: string; worker: string }
+  | {
+      kind: "leased";
+      jobId: string;
+      blockNumber: number;
+      operator: string;
+      worker: string;
+      /** Which lease (leaseIdOf its token): later resets of this lease name it. */
+      leaseId: string;
+    }
   | ({ kind: "proven"; jobId: string; blockNumber: number; isRoot: boolean } & AcceptedProof);
 
 /**
@@ -35,7 +43,7 @@ export type JobMark =
 export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Promise<boolean[]> {
   const items = marks.map((m) =>
     m.kind === "leased"
-      ? [m.kind, m.jobId, m.blockNumber, m.operator, m.worker]
+      ? [m.kind, m.jobId, m.blockNumber, m.operator, m.worker, m.leaseId]
       : [m.kind, m.jobId, m.blockNumber, m.isRoot, m.proof, m.operator, m.worker],
   );
   const rows = await db.$queryRaw<{ idx: number; applied: boolean }[]>`

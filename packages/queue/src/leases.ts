@@ -2,6 +2,7 @@
 // lease itself (it lapses after LEASE_MS without a heartbeat); this map records who holds it,
 // which BullMQ does not: job -> { session, operator, token, expiry }, and per session a sorted
 // set of held jobs scored by expiry, used for the capacity check.
+import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { evalScript } from "./redis.ts";
 
@@ -15,6 +16,13 @@ export interface Lease {
   leasedAt: number;
   expiresAt: number;
 }
+
+/**
+ * A lease's id where it is recorded outside Redis (the job's row in Postgres): a digest of its
+ * token, which identifies the lease without handing out the token that BullMQ's lock checks.
+ */
+export const leaseIdOf = (token: string): string =>
+  createHash("sha256").update(token).digest("base64url").slice(0, 22);
 
 // Reserves one capacity slot for a session atomically: drops lapsed entries, then adds a
 // placeholder member if fewer than `capacity` live leases remain. Returns 1 when reserved.

@@ -11,6 +11,7 @@ import {
   type Lease,
   LeaseLostError,
   type Lessee,
+  leaseIdOf,
   lesseeKey,
   type ProofJobData,
   parentQueueOf,
@@ -162,6 +163,7 @@ async function describeLeasedJob(
     blockNumber: job.data.blockNumber,
     operator: session.operator,
     worker: session.workerName,
+    leaseId: leaseIdOf(lease.token),
   });
   return {
     id: lease.jobId,
@@ -250,7 +252,7 @@ export async function submitResult(
         },
       }),
       ctx.prisma.proofJob.updateMany({
-        where: { id: jobId, status: "leased" },
+        where: { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) },
         data: { status: "queued" },
       }),
     ]);
@@ -325,12 +327,7 @@ export async function failJob(
     : await ctx.fabric.attempts.recordGiveUp(block, jobId, worker);
   // Mark the row first, while this worker still holds the job: once BullMQ has it back a
   // waiting worker may lease it at once, and its "leased" must not be overwritten.
-  const mine = {
-    id: jobId,
-    status: "leased",
-    operator: session.operator,
-    workerId: session.workerName,
-  };
+  const mine = { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
   await ctx.prisma.proofJob.updateMany({
     where: mine,
     data: { status: retryable ? "queued" : "failed" },
@@ -384,9 +381,10 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         createdAt: BigInt(now),
       },
     });
-    // Only if the row still names the lapsed holder: the job may already be leased again.
+    // Only if the row still names the lapsed lease: the job may already be leased again, even
+    // by the same worker id signed in anew.
     await tx.proofJob.updateMany({
-      where: { id: jobId, status: "leased", operator: lease.operator, workerId: lease.workerName },
+      where: { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) },
       data: { status: "queued" },
     });
   });
