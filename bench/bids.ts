@@ -33,6 +33,13 @@ const program = new Command("bench:bids")
   .parse();
 const o = program.opts();
 const seconds = Number(o.seconds);
+// Every bid is a fresh (prover, auction) pair; the fixed-rate phase needs that many, and the
+// saturation phase some more.
+if (Number(o.provers) * Number(o.auctions) <= Number(o.rate) * seconds) {
+  program.error(
+    `--provers × --auctions (${Number(o.provers) * Number(o.auctions)} fresh bids) must exceed --rate × --seconds (${Number(o.rate) * seconds})`,
+  );
+}
 const domain = { name: "Aztec Rollup", version: "1" };
 const sequencer = privateKeyToAccount(`0x${"5e".repeat(32)}`);
 const ADMIN = "bench-admin-token";
@@ -153,12 +160,10 @@ async function measureCpu<T extends { accepted: number }>(
 }
 
 async function runPath(path: "native" | "js") {
-  const stack = await startStackProcess({
-    SEQUENCERS: sequencer.address,
-    ADMIN_TOKEN: ADMIN,
-    SIGNATURE_BACKEND: path,
-    BENCH_NO_AGGREGATOR: "1",
-  });
+  const stack = await startStackProcess(
+    { SEQUENCERS: sequencer.address, ADMIN_TOKEN: ADMIN, SIGNATURE_BACKEND: path },
+    "none",
+  );
   try {
     const admin = new RelayClient({ baseUrl: stack.url, adminToken: ADMIN });
     for (let i = 0; i < proverAddresses.length; i += 32) {

@@ -14,7 +14,13 @@ import { Command } from "commander";
 import pg from "pg";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { BENCH_DATABASE_URL, percentile, startStackProcess } from "./lib/stack-process.ts";
+import {
+  type AggregatorPlacement,
+  BENCH_DATABASE_URL,
+  cpuSecondsOf,
+  percentile,
+  startStackProcess,
+} from "./lib/stack-process.ts";
 
 const program = new Command("bench:tree")
   .option("--txs <n>", "transactions in the block", "1024")
@@ -25,12 +31,25 @@ const program = new Command("bench:tree")
   .option("--only <run>", "run only 'honest' or 'withholding'")
   .option("--scheduling <mode>", "SCHEDULING of the relay: 'priority' or 'affinity'", "priority")
   .option("--affinity-hold-ms <ms>", "AFFINITY_HOLD_MS of the relay (affinity only)")
+  .option(
+    "--aggregator <where>",
+    "'own-process' (as deployed: npm run relay, npm run aggregator) or 'with-relay' (one process)",
+    "own-process",
+  )
+  .option(
+    "--timeline",
+    "also print, per tree level, when its first and last leases and proofs came",
+  )
   .parse();
 const o = program.opts();
 if (o.scheduling !== "priority" && o.scheduling !== "affinity") {
   program.error(`--scheduling must be 'priority' or 'affinity', got '${o.scheduling}'`);
 }
 const scheduling = o.scheduling as "priority" | "affinity";
+if (o.aggregator !== "own-process" && o.aggregator !== "with-relay") {
+  program.error(`--aggregator must be 'own-process' or 'with-relay', got '${o.aggregator}'`);
+}
+const aggregatorPlacement = o.aggregator as AggregatorPlacement;
 const txCount = Number(o.txs);
 const workerCount = Number(o.workers);
 const leaseMs = Number(o.leaseMs);
@@ -90,15 +109,18 @@ function parentLeasesToChildProvers(
 }
 
 async function runOnce(withholdFraction: number) {
-  const stack = await startStackProcess({
-    SEQUENCERS: sequencer.address,
-    ADMIN_TOKEN: "bench-admin-token",
-    LEASE_MS: String(leaseMs),
-    // The aggregator runs at its default pace: during proving its ticks only cost the relay CPU.
-    AGGREGATOR_TICK_MS: "250",
-    SCHEDULING: scheduling,
-    ...(o.affinityHoldMs !== undefined ? { AFFINITY_HOLD_MS: String(o.affinityHoldMs) } : {}),
-  });
+  const stack = await startStackProcess(
+    {
+      SEQUENCERS: sequencer.address,
+      ADMIN_TOKEN: "bench-admin-token",
+      LEASE_MS: String(leaseMs),
+      // The aggregator runs at its default pace.
+      AGGREGATOR_TICK_MS: "250",
+      SCHEDULING: scheduling,
+      ...(o.affinityHoldMs !== undefined ? { AFFINITY_HOLD_MS: String(o.affinityHoldMs) } : {}),
+    },
+    aggregatorPlacement,
+  );
   const client = new RelayClient({ baseUrl: stack.url, adminToken: "bench-admin-token" });
   const stops: (() => Promise<void>)[] = [];
   try {
@@ -178,6 +200,12 @@ async function runOnce(withholdFraction: number) {
       await Promise.allSettled(withholderLoops);
     });
 
+    // CPU each process spends while the tree is proven (from here to paid), per job.
+    const cpu0 = {
+      relay: cpuSecondsOf(stack.pid),
+      aggregator: stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) : Number.NaN,
+      workers: process.cpuUsage(),
+    };
     // A saturated relay may answer status polls slowly: a failed poll is simply retried.
     const poll = () => client.getBlock(1).catch(() => null);
     let block = await poll();
@@ -189,15 +217,31 @@ async function runOnce(withholdFraction: number) {
     if (!block) throw new Error("the relay never answered a status poll");
     if (block.stage !== "paid") throw new Error(`block not paid in time (stage ${block.stage})`);
     const makespan = block.stages.proven! - block.stages.proving!;
+    const jobsCount = idealMs().jobs;
+    const workerCpu = process.cpuUsage(cpu0.workers);
+    const cpuMsPerJob = {
+      relay: ((cpuSecondsOf(stack.pid) - cpu0.relay) * 1000) / jobsCount,
+      aggregator: stack.aggregatorPid
+        ? ((cpuSecondsOf(stack.aggregatorPid) - cpu0.aggregator) * 1000) / jobsCount
+        : Number.NaN,
+      workers: (workerCpu.user + workerCpu.system) / 1000 / jobsCount,
+    };
 
     // Dispatch latency: from the last child's acceptance (relay clock) to the parent's lease.
     const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
     await db.connect();
     const rows = (
       await db.query(
-        `SELECT id, "childIds", "provenAt"::text AS "provenAt", "workerId" FROM "${stack.schema}"."ProofJob"`,
+        `SELECT id, type, level, "childIds", "provenAt"::text AS "provenAt", "workerId" FROM "${stack.schema}"."ProofJob"`,
       )
-    ).rows as { id: string; childIds: string[]; provenAt: string; workerId: string | null }[];
+    ).rows as {
+      id: string;
+      type: JobType;
+      level: number;
+      childIds: string[];
+      provenAt: string;
+      workerId: string | null;
+    }[];
     await db.end();
     const provenAt = new Map(rows.map((r) => [r.id, Number(r.provenAt)]));
     const leasesByJob = new Map<string, number[]>();
@@ -219,6 +263,9 @@ async function runOnce(withholdFraction: number) {
     }
     return {
       makespan,
+      cpuMsPerJob,
+      timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!),
+      idle: idleBetweenJobs(rows, leases),
       dispatch,
       relet,
       transfers,
@@ -229,6 +276,53 @@ async function runOnce(withholdFraction: number) {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     await stack.stop();
   }
+}
+
+/** Per tree level (leaves first): jobs, first and last lease, last proof, from proving's start. */
+function timeline(
+  rows: readonly { id: string; level: number }[],
+  leasesByJob: ReadonlyMap<string, number[]>,
+  provenAt: ReadonlyMap<string, number>,
+  start: number,
+) {
+  const levels = new Map<
+    number,
+    { jobs: number; firstLease: number; lastLease: number; lastProof: number }
+  >();
+  for (const r of rows) {
+    const l = levels.get(r.level) ?? { jobs: 0, firstLease: Infinity, lastLease: 0, lastProof: 0 };
+    const at = leasesByJob.get(r.id) ?? [];
+    l.jobs++;
+    l.firstLease = Math.min(l.firstLease, ...at);
+    l.lastLease = Math.max(l.lastLease, ...at);
+    l.lastProof = Math.max(l.lastProof, provenAt.get(r.id) ?? 0);
+    levels.set(r.level, l);
+  }
+  return [...levels.entries()]
+    .sort(([a], [b]) => b - a)
+    .map(
+      ([level, l]) =>
+        `  level ${String(level).padStart(2)}  ${String(l.jobs).padStart(4)} jobs   leased ${l.firstLease - start}..${l.lastLease - start} ms   last proof ${l.lastProof - start} ms`,
+    );
+}
+
+/**
+ * A worker's time between two jobs: from one lease to its next, less the first job's proving
+ * time. It covers handing the proof in, asking again and waiting for ready work.
+ */
+function idleBetweenJobs(
+  rows: readonly { id: string; type: JobType }[],
+  leases: readonly { job: string; at: number; worker: string }[],
+) {
+  const type = new Map(rows.map((r) => [r.id, r.type]));
+  const last = new Map<string, { job: string; at: number }>();
+  const idle: number[] = [];
+  for (const l of [...leases].sort((a, b) => a.at - b.at)) {
+    const prev = last.get(l.worker);
+    if (prev) idle.push(l.at - prev.at - durations[type.get(prev.job)!]);
+    last.set(l.worker, l);
+  }
+  return idle;
 }
 
 const ideal = idealMs();
@@ -265,5 +359,15 @@ for (const [label, fraction] of [
     );
   }
   console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
+  const c = r.cpuMsPerJob;
+  console.log(
+    `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   workers ${c.workers.toFixed(2)} ms   (while proving)`,
+  );
+  if (o.timeline) {
+    console.log(
+      `  between jobs        p50 ${fmt(percentile(r.idle, 50))}   p90 ${fmt(percentile(r.idle, 90))}   p99 ${fmt(percentile(r.idle, 99))}   (a worker's next lease after its proof time)`,
+    );
+    for (const line of r.timeline) console.log(line);
+  }
 }
 process.exit(0);

@@ -1,5 +1,6 @@
-// Spawns bench/children/stack.ts (relay + aggregator) in its own process on a fresh Postgres
-// schema and Redis prefix, and removes both when stopped.
+// Spawns bench/children/stack.ts on a fresh Postgres schema and Redis prefix: the relay and the
+// aggregator in one process, or each in its own as a deployment runs them (`npm run relay`,
+// `npm run aggregator`), or the relay alone; removes schema and prefix when stopped.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -20,47 +21,78 @@ export interface StackProcess {
   url: string;
   schema: string;
   prefix: string;
+  /** The relay's process id. */
   pid: number;
+  /** The aggregator's process id when it runs in its own process. */
+  aggregatorPid?: number;
   stop(): Promise<void>;
 }
 
-export async function startStackProcess(env: Record<string, string>): Promise<StackProcess> {
+/** Where the aggregator runs: beside the relay, in its own process, or not at all. */
+export type AggregatorPlacement = "with-relay" | "own-process" | "none";
+
+export async function startStackProcess(
+  env: Record<string, string>,
+  aggregator: AggregatorPlacement = "with-relay",
+): Promise<StackProcess> {
   const id = randomBytes(4).toString("hex");
   const schema = `bench_${id}`;
   const prefix = `pbbench-${id}`;
   const script = fileURLToPath(new URL("../children/stack.ts", import.meta.url));
   const url = new URL(BENCH_DATABASE_URL);
   url.searchParams.set("schema", schema);
-  // BENCH_NODE_ARGS passes extra flags to the relay's node (e.g. "--cpu-prof" to profile it).
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter(Boolean);
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
-    env: {
-      ...process.env,
-      DATABASE_URL: url.toString(),
-      REDIS_URL: BENCH_REDIS_URL,
-      REDIS_PREFIX: prefix,
-      LOG_LEVEL: "silent",
-      RATE_LIMIT_PER_IP: "0",
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const relayUrl = await new Promise<string>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.once("line", (line) => resolve((JSON.parse(line) as { url: string }).url));
-    child.once("exit", (code) => reject(new Error(`relay process exited with ${code}`)));
-  });
+  const start = async (role: string, nodeArgs: string[]) => {
+    const child: ChildProcess = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script], {
+      env: {
+        ...process.env,
+        DATABASE_URL: url.toString(),
+        REDIS_URL: BENCH_REDIS_URL,
+        REDIS_PREFIX: prefix,
+        LOG_LEVEL: "silent",
+        RATE_LIMIT_PER_IP: "0",
+        ...env,
+        BENCH_ROLE: role,
+      },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const first = await new Promise<{ url?: string }>((resolve, reject) => {
+      const lines = createInterface({ input: child.stdout! });
+      lines.once("line", (line) => resolve(JSON.parse(line) as { url?: string }));
+      child.once("exit", (code) => reject(new Error(`${role} process exited with ${code}`)));
+    });
+    return { child, url: first.url };
+  };
+  // BENCH_NODE_ARGS passes extra flags to the relay's node (e.g. "--cpu-prof" to profile it),
+  // BENCH_AGGREGATOR_NODE_ARGS to the aggregator's when it runs in its own process.
+  const args = (name: string) => (process.env[name] ?? "").split(" ").filter(Boolean);
+  const relay = await start(
+    aggregator === "with-relay" ? "both" : "relay",
+    args("BENCH_NODE_ARGS"),
+  );
+  // Started second, so the relay has already brought the schema up to date.
+  const agg =
+    aggregator === "own-process"
+      ? await start("aggregator", args("BENCH_AGGREGATOR_NODE_ARGS"))
+      : null;
+  const children = [relay.child, ...(agg ? [agg.child] : [])];
   return {
-    url: relayUrl,
+    url: relay.url!,
     schema,
     prefix,
-    pid: child.pid!,
+    pid: relay.child.pid!,
+    ...(agg ? { aggregatorPid: agg.child.pid! } : {}),
     async stop() {
-      await new Promise<void>((resolve) => {
-        child.once("exit", () => resolve());
-        child.kill("SIGTERM");
-        setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
-      });
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null || child.signalCode !== null) return resolve();
+              child.once("exit", () => resolve());
+              child.kill("SIGTERM");
+              setTimeout(() => child.kill("SIGKILL"), 10_000).unref();
+            }),
+        ),
+      );
       const client = new pg.Client({ connectionString: BENCH_DATABASE_URL });
       await client.connect();
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
