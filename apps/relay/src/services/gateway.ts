@@ -77,6 +77,9 @@ async function tryLeaseOnce(
 }> {
   const now = ctx.now();
   const placeholder = `slot:${randomUUID()}`;
+  // Read while the slot is reserved (awaited, or its failure handled, below).
+  const eligible = ctx.registry.eligible(session.operator, now);
+  eligible.catch(() => {});
   const reserved = await ctx.leases.reserveSlot(
     session.id,
     session.capacity,
@@ -94,7 +97,7 @@ async function tryLeaseOnce(
   const blocks = new Set<number>();
   let passedOver = false;
   try {
-    for (const block of await ctx.registry.eligible(session.operator, now)) {
+    for (const block of await eligible) {
       blocks.add(block.number);
       const token = `${session.id}.${randomBytes(8).toString("hex")}`;
       const outcome = await ctx.fabric.take(block.number, kinds, token, lessee);
@@ -118,8 +121,12 @@ async function tryLeaseOnce(
         leasedAt,
         expiresAt: leasedAt + ctx.env.LEASE_MS,
       };
-      await ctx.leases.record(lease, placeholder);
-      return { leased: await describeLeasedJob(ctx, lease, session, job), blocks, passedOver };
+      const [, proofs] = await Promise.all([
+        ctx.leases.record(lease, placeholder),
+        ctx.fabric.childProofs(job),
+      ]);
+      const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
+      return { leased, blocks, passedOver };
     }
   } catch (err) {
     await ctx.leases.releaseSlot(session.id, placeholder);
@@ -154,8 +161,8 @@ async function describeLeasedJob(
   lease: Lease,
   session: WorkerSession,
   job: Job<ProofJobData>,
+  proofs: (`0x${string}` | undefined)[],
 ) {
-  const proofs = await ctx.fabric.childProofs(job);
   // The tree view's record (group-committed); conditional so it can never undo a proven job.
   await ctx.jobMarks.submit({
     kind: "leased",
@@ -285,14 +292,16 @@ export async function submitResult(
     }
     throw err;
   }
-  await ctx.jobMarks.submit({
-    kind: "proven",
-    jobId,
-    blockNumber: block,
-    isRoot: rootJobTypes.includes(job.data.type),
-    ...result,
-  });
-  await ctx.leases.drop(lease);
+  await Promise.all([
+    ctx.jobMarks.submit({
+      kind: "proven",
+      jobId,
+      blockNumber: block,
+      isRoot: rootJobTypes.includes(job.data.type),
+      ...result,
+    }),
+    ctx.leases.drop(lease),
+  ]);
   if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
   return { status: "accepted" as const };
 }
