@@ -121,12 +121,20 @@ async function tryLeaseOnce(
         leasedAt,
         expiresAt: leasedAt + ctx.env.LEASE_MS,
       };
-      const [, proofs] = await Promise.all([
-        ctx.leases.record(lease, placeholder),
-        ctx.fabric.childProofs(job),
-      ]);
-      const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
-      return { leased, blocks, passedOver };
+      try {
+        const [, proofs] = await Promise.all([
+          ctx.leases.record(lease, placeholder),
+          ctx.fabric.childProofs(job),
+        ]);
+        const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
+        return { leased, blocks, passedOver };
+      } catch (err) {
+        // The request fails, so the worker never hears of this lease: the job goes straight
+        // back to the queue rather than lapsing later as withholding held against the worker.
+        await ctx.fabric.release(block.number, kind, job.id!, token).catch(() => {});
+        await ctx.leases.drop(lease).catch(() => {});
+        throw err;
+      }
     }
   } catch (err) {
     await ctx.leases.releaseSlot(session.id, placeholder);
