@@ -5,6 +5,7 @@ import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
 import { errorMessage } from "./errors.ts";
+import { pooledFetch } from "./http.ts";
 import { WorkerSession } from "./session.ts";
 import type {
   Hardware,
@@ -89,7 +90,8 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   const stop = new AbortController();
   // Every worker's in-flight requests listen on this one signal: many listeners are expected.
   setMaxListeners(0, stop.signal);
-  const baseFetch = options.fetch ?? globalThis.fetch;
+  const http = options.fetch ? null : pooledFetch();
+  const baseFetch = options.fetch ?? http!.fetch;
   const hardware = options.hardware ?? defaultHardware();
 
   const pool = ids.map((workerId) => {
@@ -140,6 +142,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
       for (const w of pool) w.shutdownInFlight();
     }
     await running;
+    await http?.close().catch(() => {});
     logger.info({ ...stats }, "workers stopped");
     emit({ type: "stopped", stats: { ...stats } });
   };
