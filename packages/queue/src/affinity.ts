@@ -16,7 +16,14 @@
 import type { Job, Queue, Worker } from "bullmq";
 import type { AttemptBook } from "./attempts.ts";
 import { type ProofJobData, parentQueueOf, type QueueKind } from "./catalog.ts";
-import { currentPriority, type Head, popOfferable, type Taken, takeJob } from "./picking.ts";
+import {
+  currentPriority,
+  type Head,
+  peekHeads,
+  popOfferable,
+  type Taken,
+  takeJob,
+} from "./picking.ts";
 import type { ProvenanceBook } from "./provenance.ts";
 import type { Redis } from "./redis.ts";
 
@@ -71,10 +78,18 @@ export async function takeForLessee(
   lessee?: Lessee,
 ): Promise<TakeOutcome> {
   const n = src.blockNumber;
-  const barred = lessee ? await src.attempts.barred(n, lessee.worker) : new Set<string>();
   if (!lessee?.affinity) {
-    return { taken: await takeJob({ ...src, barred }, kinds, token), passedOver: barred.size > 0 };
+    // The queues' heads and the lessee's bars in one round trip; with bars, takeJob looks
+    // deeper into the queues.
+    const bars = lessee ? src.attempts.barsAt(n, lessee.worker) : undefined;
+    const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars);
+    const peeked = barred.size === 0 ? priorities : undefined;
+    return {
+      taken: await takeJob({ ...src, barred }, kinds, token, peeked),
+      passedOver: barred.size > 0,
+    };
   }
+  const barred = await src.attempts.barred(n, lessee.worker);
   const { live, lapsed } = await src.provenance.holds(n, lessee.nowMs);
   await restore(src, lapsed);
   const heldForMe: string[] = [];

@@ -93,9 +93,15 @@ export class AttemptBook {
     );
   }
 
+  /** Where the jobs of a block this worker is no longer offered are listed. */
+  barsAt(blockNumber: number, worker: string): { key: string; field: string } {
+    return { key: this.key(blockNumber), field: `x ${worker}` };
+  }
+
   /** Jobs of a block this worker is no longer offered. */
   async barred(blockNumber: number, worker: string): Promise<Set<string>> {
-    return new Set(words(await this.redis.hget(this.key(blockNumber), `x ${worker}`)));
+    const { key, field } = this.barsAt(blockNumber, worker);
+    return new Set(words(await this.redis.hget(key, field)));
   }
 
   /** Retryable fails of one job by one worker. */

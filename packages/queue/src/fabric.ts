@@ -46,7 +46,7 @@ import {
   queueFor,
 } from "./catalog.ts";
 import { ProvenanceBook } from "./provenance.ts";
-import { createRedis, deleteKeysWithPrefix, redisOptions } from "./redis.ts";
+import { createRedis, deleteKeysWithPrefix, evalScript, redisOptions } from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
 
 export interface FabricOptions {
@@ -70,6 +70,27 @@ export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
   `b${blockNumber}-${kind}`;
 
 const kinds: readonly QueueKind[] = ["root", "merge", "base"];
+
+/** Children's proofs in `children` order, from BullMQ's children values (keyed by job key). */
+function proofsInOrder(
+  children: readonly string[],
+  values: Record<string, ProofResult>,
+): (`0x${string}` | undefined)[] {
+  const byId = new Map<string, `0x${string}`>();
+  for (const [key, value] of Object.entries(values)) {
+    byId.set(key.slice(key.lastIndexOf(":") + 1), value.proof);
+  }
+  return children.map((c) => byId.get(c));
+}
+
+// Announces a parent only if it is queued (in its queue's prioritized set): the check and the
+// announcement in one round trip. KEYS[1] the prioritized set; ARGV: job id, channel, message.
+const publishIfQueuedScript = `
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  redis.call('PUBLISH', ARGV[2], ARGV[3])
+  return 1
+end
+return 0`;
 
 /** What travels on the readiness channel (JSON). Anything else is read as "wake everyone". */
 type Announcement = { from: string; hint?: WorkHint; blocks?: true };
@@ -284,12 +305,24 @@ export class ProofFabric {
   /** Children's proofs of a job, in the job's child order (missing ones as undefined). */
   async childProofs(job: Job<ProofJobData>): Promise<(`0x${string}` | undefined)[]> {
     if (job.data.children.length === 0) return [];
-    const values = await job.getChildrenValues<ProofResult>();
-    const byId = new Map<string, `0x${string}`>();
-    for (const [key, value] of Object.entries(values)) {
-      byId.set(key.slice(key.lastIndexOf(":") + 1), value.proof);
-    }
-    return job.data.children.map((c) => byId.get(c));
+    return proofsInOrder(job.data.children, await job.getChildrenValues<ProofResult>());
+  }
+
+  /**
+   * A job and its children's proofs, read side by side (one round trip instead of two: the
+   * children's results are BullMQ's "<job key>:processed" hash, which Job.getChildrenValues
+   * reads). Undefined when the job is gone.
+   */
+  async jobWithChildProofs(blockNumber: number, kind: QueueKind, id: string) {
+    const queue = this.queue(blockNumber, kind);
+    const [job, processed] = await Promise.all([
+      queue.getJob(id),
+      this.redis.hgetall(queue.toKey(`${id}:processed`)),
+    ]);
+    if (!job) return undefined;
+    const values: Record<string, ProofResult> = {};
+    for (const [key, raw] of Object.entries(processed)) values[key] = JSON.parse(raw);
+    return { job, proofs: proofsInOrder(job.data.children, values) };
   }
 
   /**
@@ -322,10 +355,17 @@ export class ProofFabric {
     // parent ready (both may; announcing twice costs one spare wake-up). A parent made ready by
     // its last child is queued by priority, so it is in the prioritized set.
     const parentKind = parentQueueOf(parentId);
-    const parentQueue = this.queue(blockNumber, parentKind);
-    if ((await this.redis.zscore(parentQueue.keys.prioritized!, parentId)) !== null) {
-      await this.announce({ blockNumber, kind: parentKind });
-    }
+    const hint = { blockNumber, kind: parentKind };
+    const published = await evalScript(
+      this.redis,
+      publishIfQueuedScript,
+      1,
+      this.queue(blockNumber, parentKind).keys.prioritized!,
+      parentId,
+      this.channel,
+      JSON.stringify({ from: this.id, hint }),
+    );
+    if (published === 1) this.events.emit("work", hint);
   }
 
   /**

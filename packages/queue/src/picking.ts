@@ -5,6 +5,7 @@
 import type { Job, Queue, Worker } from "bullmq";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
 import { evalScript, type Redis } from "./redis.ts";
+import { words } from "./word-lists.ts";
 
 /** How far down a queue bars and preferences are looked for (ready jobs, in priority order). */
 export const PICK_DEPTH = 16;
@@ -46,36 +47,64 @@ export async function peekQueue(
 }
 
 // The next job each queue would hand out and its current priority, for several queues in one
-// round trip. KEYS: per queue its wait list and prioritized set (BullMQ's keys); ARGV: per queue
-// its job key prefix. BullMQ pops the wait list's right end first (a job whose lease lapsed goes
-// back there), then the lowest-scored prioritized job. An empty queue gives {'', ''}.
+// round trip, and optionally a field of another hash (the jobs a lessee is barred from). KEYS:
+// per queue its wait list and prioritized set (BullMQ's keys), then the optional hash; ARGV: the
+// number of queues, per queue its job key prefix, then the optional field. BullMQ pops the wait
+// list's right end first (a job whose lease lapsed goes back there), then the lowest-scored
+// prioritized job. An empty queue gives {'', ''}; the field comes last ('' when absent).
 const peekHeadsScript = `
+local n = tonumber(ARGV[1])
 local out = {}
-for i = 1, #ARGV do
+for i = 1, n do
   local wait, prioritized = KEYS[2 * i - 1], KEYS[2 * i]
   local id = redis.call('LINDEX', wait, -1)
   if id and string.sub(id, 1, 2) == '0:' then id = redis.call('LINDEX', wait, -2) end
   if not id then id = redis.call('ZRANGE', prioritized, 0, 0)[1] end
   if id then
-    out[i] = {id, redis.call('HGET', ARGV[i] .. id, 'priority') or '0'}
+    out[i] = {id, redis.call('HGET', ARGV[i + 1] .. id, 'priority') or '0'}
   else
     out[i] = {'', ''}
   end
 end
+if KEYS[2 * n + 1] then
+  out[n + 1] = redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or ''
+else
+  out[n + 1] = ''
+end
 return out`;
 
-/** Priority of the job each queue would hand out next (Infinity: empty), in one round trip. */
+/** Where a lessee's bars are kept: a hash field holding a word list of job ids. */
+export interface BarsAt {
+  key: string;
+  field: string;
+}
+
+/**
+ * Priority of the job each queue would hand out next (Infinity: empty), and the lessee's bars
+ * when `bars` says where they are, in one round trip.
+ */
 export async function peekHeads(
   redis: Redis,
   queues: readonly Queue<ProofJobData>[],
-): Promise<number[]> {
+  bars?: BarsAt,
+): Promise<{ priorities: number[]; barred: Set<string> }> {
   const keys = queues.flatMap((q) => [q.keys.wait!, q.keys.prioritized!]);
   const prefixes = queues.map((q) => q.toKey(""));
-  const heads = (await evalScript(redis, peekHeadsScript, keys.length, ...keys, ...prefixes)) as [
-    string,
-    string,
-  ][];
-  return heads.map(([id, priority]) => (id === "" ? Number.POSITIVE_INFINITY : Number(priority)));
+  const out = (await evalScript(
+    redis,
+    peekHeadsScript,
+    keys.length + (bars ? 1 : 0),
+    ...keys,
+    ...(bars ? [bars.key] : []),
+    queues.length,
+    ...prefixes,
+    ...(bars ? [bars.field] : []),
+  )) as unknown[];
+  const heads = out.slice(0, queues.length) as [string, string][];
+  return {
+    priorities: heads.map(([id, p]) => (id === "" ? Number.POSITIVE_INFINITY : Number(p))),
+    barred: new Set(words(out[queues.length] as string)),
+  };
 }
 
 /**
@@ -124,14 +153,18 @@ export async function takeJob(
   ctx: PickContext,
   kinds: readonly QueueKind[],
   token: string,
+  /** The queues' head priorities, if just read (peekHeads), for the simple case. */
+  peeked?: readonly number[],
 ): Promise<Taken | null> {
   const simple = ctx.barred.size === 0 && !ctx.prefer;
   const heads: Head[] = simple
-    ? (await peekHeads(ctx.redis, kinds.map(ctx.queue))).map((priority, i) => ({
-        kind: kinds[i]!,
-        priority,
-        ids: [],
-      }))
+    ? (peeked ?? (await peekHeads(ctx.redis, kinds.map(ctx.queue))).priorities).map(
+        (priority, i) => ({
+          kind: kinds[i]!,
+          priority,
+          ids: [],
+        }),
+      )
     : await Promise.all(
         kinds.map(async (kind) => ({
           kind,

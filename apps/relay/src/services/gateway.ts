@@ -232,12 +232,12 @@ export async function submitResult(
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
-  const job = await ctx.fabric.getJob(block, kind, jobId);
-  if (!job) {
+  const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);
+  if (!read) {
     await ctx.leases.drop(lease);
     throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   }
-  const children = await ctx.fabric.childProofs(job);
+  const { job, proofs: children } = read;
   const valid =
     children.every((c) => c !== undefined) &&
     verifySimProof(
