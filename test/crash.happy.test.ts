@@ -257,3 +257,54 @@ describe("the relay restarted mid-tree", () => {
     expect(await stack.db.prisma.penalty.count()).toBe(0);
   });
 });
+
+describe("a lease that ran out while the relay was down", () => {
+  const blockNumber = 6;
+  const op = account(0xd3);
+  const PENALTY = 9n;
+  let stack: Stack;
+  let relay2: Relay | undefined;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { LEASE_MS: "1000", WITHHOLD_PENALTY_WEI: String(PENALTY), RATE_LIMIT_PER_IP: "0" },
+    });
+    await stack.admin.deposit(op.address, 10n ** 18n);
+  });
+  afterAll(async () => {
+    if (relay2) {
+      await relay2.ctx.fabric.obliterate().catch(() => {});
+      await relay2.close();
+    }
+    await stack?.close();
+  });
+
+  it("is not held against its worker: the job is re-issued without a penalty", async () => {
+    await openBlock(stack, blockNumber, { txCount: 2, winner: op });
+    const w1 = await signIn(stack, op, "down-1");
+    const held = (await w1.client.lease(2000))!;
+    // The relay is away for longer than LEASE_MS: nobody can take w1's heartbeats.
+    await stack.relay.close();
+    await new Promise((r) => setTimeout(r, 1500));
+    relay2 = await createRelay(stack.relay.ctx.env, { db: stack.db });
+    await relay2.app.listen({ port: 0, host: "127.0.0.1" });
+    const address = relay2.app.server.address();
+    const client2 = new RelayClient({
+      baseUrl: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
+    });
+    // The lapse is found once the new relay looks at the block's queues (its first lease call):
+    // the job goes to whoever asks next.
+    const again = await signIn({ client: client2 }, op, "down-2");
+    const job = await eventually(async () => {
+      const j = await again.client.lease(500);
+      if (j && j.id !== held.id) await again.client.submitResult(j.id, proofOf(j));
+      return j?.id === held.id ? j : null;
+    });
+    await again.client.submitResult(job.id, proofOf(job));
+    // The lapse has been handled (the job was re-issued); give its bookkeeping a moment.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+    // And w1, back too late, is told so: the lease is not its own any more.
+    await expect(client2.withToken(w1.token).heartbeat(held.id)).rejects.toThrow();
+  });
+});

@@ -21,6 +21,8 @@ export interface RelayContext {
   /** Forced signature path, or undefined for native-when-available. */
   signatureBackend: SignatureBackend | undefined;
   now: () => number;
+  /** When this relay process started (its clock): lapses soon after are not held against workers. */
+  startedAt: number;
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
   bidIngest: {
     terms: Map<number, CachedTerms>;

@@ -46,6 +46,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
     now: deps.now ?? Date.now,
+    startedAt: (deps.now ?? Date.now)(),
     bidIngest: {
       terms: new Map(),
       batcher: new GroupCommit((batch) => writeBidBatch(ctx, batch), {

@@ -192,6 +192,15 @@ async function describeLeasedJob(
   };
 }
 
+/**
+ * Forgets a lease its holder found lost, unless it lapsed: a lapsed lease is left for the lapse
+ * handler (onLeaseLapsed), which records the withholding. A late heartbeat, result or fail must
+ * not make a lapse go unrecorded.
+ */
+async function forgetLostLease(ctx: RelayContext, lease: Lease): Promise<void> {
+  if (lease.expiresAt > ctx.now()) await ctx.leases.drop(lease);
+}
+
 /** The caller's live lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
 async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string): Promise<Lease> {
   const pos = parseJobId(jobId);
@@ -208,7 +217,7 @@ export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId
   const block = parseJobId(jobId)!.blockNumber;
   const ok = await ctx.fabric.extend(block, lease.queue as QueueKind, jobId, lease.token);
   if (!ok) {
-    await ctx.leases.drop(lease);
+    await forgetLostLease(ctx, lease);
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
   const leaseExpiresAt = ctx.now() + ctx.env.LEASE_MS;
@@ -234,7 +243,7 @@ export async function submitResult(
   const kind = lease.queue as QueueKind;
   const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);
   if (!read) {
-    await ctx.leases.drop(lease);
+    await forgetLostLease(ctx, lease);
     throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   }
   const { job, proofs: children } = read;
@@ -294,7 +303,7 @@ export async function submitResult(
       job,
     );
   } catch (err) {
-    await ctx.leases.drop(lease);
+    await forgetLostLease(ctx, lease);
     if (err instanceof LeaseLostError) {
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} was lost; nothing was credited`);
     }
@@ -352,7 +361,7 @@ export async function failJob(
   const ok = retryable
     ? await ctx.fabric.release(block, kind, jobId, lease.token, session.id)
     : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
-  await ctx.leases.drop(lease);
+  await (ok ? ctx.leases.drop(lease) : forgetLostLease(ctx, lease));
   if (!ok) {
     // The lease had lapsed: this was not a fail of this worker's, so it does not count.
     await ctx.fabric.attempts.undo(block, jobId, worker, attempt);
@@ -367,7 +376,11 @@ export async function failJob(
 /**
  * A lease lapsed (BullMQ moved the job back to wait): forget it and record the withholding
  * against the worker and its operator, taking up to WITHHOLD_PENALTY_WEI of the operator's
- * available collateral (burned).
+ * available collateral (burned). A lease last renewed before this relay process started (its
+ * expiry is less than LEASE_MS after the start) may have lapsed only because no relay was there
+ * to take its heartbeats, during a restart or an outage: that one is given back without a
+ * penalty. (In a deployment of several relays, a lapse caught by one that restarted meanwhile is
+ * forgiven too; the relay cannot tell which of them the worker tried.)
  */
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const now = ctx.now();
@@ -377,6 +390,13 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   if (!lease || lease.expiresAt > now) return;
   await ctx.leases.drop(lease);
   const block = parseJobId(jobId)?.blockNumber ?? null;
+  // Only if the row still names the lapsed lease: the job may already be leased again, even by
+  // the same worker id signed in anew.
+  const requeue = { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
+  if (lease.expiresAt < ctx.startedAt + ctx.env.LEASE_MS) {
+    await ctx.prisma.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
+    return;
+  }
   await ctx.prisma.$transaction(async (tx) => {
     const taken = await takeUpTo(
       tx,
@@ -398,11 +418,6 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         createdAt: BigInt(now),
       },
     });
-    // Only if the row still names the lapsed lease: the job may already be leased again, even
-    // by the same worker id signed in anew.
-    await tx.proofJob.updateMany({
-      where: { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) },
-      data: { status: "queued" },
-    });
+    await tx.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
   });
 }
