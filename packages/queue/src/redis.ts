@@ -20,7 +20,11 @@ export function redisOptions(url: string): RedisOptions {
 }
 
 export function createRedis(url: string): Redis {
-  return new Redis(redisOptions(url));
+  const redis = new Redis(redisOptions(url));
+  // Connection errors surface as rejected commands and ioredis reconnects by itself; without a
+  // listener it would also print "Unhandled error event" for each.
+  redis.on("error", () => {});
+  return redis;
 }
 
 export type { Redis };
