@@ -173,3 +173,55 @@ describe("non-retryable fails in open proving", () => {
     expect(block.rootProof).toBe(expectedRoot(blockNumber, txs));
   });
 });
+
+describe("lapses count toward the bound", () => {
+  const lapser = account(0xfb3);
+  let s: Stack;
+
+  beforeAll(async () => {
+    s = await startStack({
+      env: {
+        LEASE_MS: "1000",
+        MAX_RETRYABLE_FAILS_PER_WORKER: "2",
+        WITHHOLD_PENALTY_WEI: "1",
+        RATE_LIMIT_PER_IP: "0",
+      },
+    });
+    await s.admin.deposit(lapser.address, 100_000n);
+  });
+  afterAll(async () => s?.close());
+
+  it("a worker that lets one job lapse twice is not offered it again; another worker is", async () => {
+    const blockNumber = 1;
+    // One transaction: a base job under a root, so the base is the only job ever ready at first.
+    await openBlock(s, blockNumber, { txCount: 1, winner: lapser });
+    const w = await signIn(s, lapser, "lapser");
+    const baseId = `${blockNumber}-1-0`;
+    const worker = `${lapser.address.toLowerCase()}/lapser`;
+    for (const lapses of [1, 2]) {
+      // Leased (again, once the previous lease lapsed and its capacity slot freed), then silent.
+      const job = await eventually(async () => {
+        const r = await tryLease(w.client, 500);
+        return "job" in r ? r.job : null;
+      });
+      expect(job.id).toBe(baseId);
+      await eventually(
+        async () =>
+          (await s.relay.ctx.fabric.attempts.fails(blockNumber, baseId, worker)) === lapses,
+      );
+    }
+    // Barred now: nothing for this worker, even once its capacity is free again.
+    expect(await tryLease(w.client, 1500)).toEqual({ status: 204 });
+    // Another worker of the operator gets the job at once, and the block completes.
+    const other = await signIn(s, lapser, "other");
+    const job = (await other.client.lease(2000))!;
+    expect(job.id).toBe(baseId);
+    await other.client.submitResult(job.id, proofOf(job));
+    await proveUntilPaid(s, blockNumber, [other.client]);
+    const penalties = await s.db.prisma.penalty.findMany({ where: { blockNumber } });
+    expect(penalties.map((p) => [p.jobId, p.workerId, p.kind])).toEqual([
+      [baseId, "lapser", "withholding"],
+      [baseId, "lapser", "withholding"],
+    ]);
+  });
+});

@@ -380,7 +380,8 @@ export async function failJob(
  * expiry is less than LEASE_MS after the start) may have lapsed only because no relay was there
  * to take its heartbeats, during a restart or an outage: that one is given back without a
  * penalty. (In a deployment of several relays, a lapse caught by one that restarted meanwhile is
- * forgiven too; the relay cannot tell which of them the worker tried.)
+ * forgiven too; the relay cannot tell which of them the worker tried.) A penalized lapse also
+ * counts toward the worker's bound of hand-backs of that job.
  */
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const now = ctx.now();
@@ -396,6 +397,17 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   if (lease.expiresAt < ctx.startedAt + ctx.env.LEASE_MS) {
     await ctx.prisma.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
     return;
+  }
+  // A lapse counts as a retryable hand-back: a worker that keeps letting one job lapse is, at
+  // MAX_RETRYABLE_FAILS_PER_WORKER, no longer offered it (others still are). Counted first, so
+  // the bar is in place as early as possible: the job is already back in the queue.
+  if (block !== null) {
+    await ctx.fabric.attempts.recordRetryable(
+      block,
+      jobId,
+      lesseeKey(lease.operator, lease.workerName),
+      ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
+    );
   }
   await ctx.prisma.$transaction(async (tx) => {
     const taken = await takeUpTo(
