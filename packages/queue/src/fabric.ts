@@ -54,7 +54,10 @@ export interface FabricOptions {
   /** Key prefix for everything this deployment (or test) stores in Redis. */
   prefix: string;
   leaseMs: number;
-  /** How often BullMQ looks for lapsed locks. Default: min(LEASE_MS / 4, 500) ms. */
+  /**
+   * How often BullMQ looks for lapsed locks. Default: min(LEASE_MS / 8, 250) ms, so a lapsed job
+   * is back in the queue well within a second of its lease's end (one short script per queue).
+   */
   stalledIntervalMs?: number;
   /** Run BullMQ's stalled-job checker for the queues this process opens (relays do). */
   checkStalled?: boolean;
@@ -197,7 +200,7 @@ export class ProofFabric {
         skipLockRenewal: true,
         maxStalledCount: Number.MAX_SAFE_INTEGER,
         stalledInterval:
-          this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 4), 500),
+          this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 8), 250),
         skipStalledCheck: this.options.checkStalled === false,
       });
       w.on("stalled", (id: string) => {
