@@ -30,6 +30,29 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const childScript = path.join(here, "children", "worker-child.ts");
 const keyOf = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as `0x${string}`;
 
+/** A new relay on the stack's database and Redis prefix, started after the stack's own closed. */
+async function startRelayAgain(stack: Stack): Promise<{ relay: Relay; url: string }> {
+  const relay = await createRelay(stack.relay.ctx.env, { db: stack.db });
+  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  const address = relay.app.server.address();
+  return {
+    relay,
+    url: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
+  };
+}
+
+/**
+ * Closes the restarted relay and the stack. The harness's close() removes the Redis keys through
+ * the first relay's (closed) connection, so they are removed through the second relay first.
+ */
+async function closeAfterRestart(stack: Stack | undefined, relay2: Relay | undefined) {
+  if (relay2) {
+    await relay2.ctx.fabric.obliterate().catch(() => {});
+    await relay2.close();
+  }
+  await stack?.close();
+}
+
 interface ChildEvent {
   type: string;
   worker?: string;
@@ -183,15 +206,7 @@ describe("the relay restarted mid-tree", () => {
     stack = await startStack({ env: { LEASE_MS: "10000" } });
     await stack.admin.deposit(op.address, 10n ** 18n);
   });
-  afterAll(async () => {
-    // The harness's close() removes the Redis keys through the first relay's (closed)
-    // connection: remove them through the second relay first.
-    if (relay2) {
-      await relay2.ctx.fabric.obliterate().catch(() => {});
-      await relay2.close();
-    }
-    await stack?.close();
-  });
+  afterAll(() => closeAfterRestart(stack, relay2));
 
   it("keeps accepted proofs, honours old tokens and held leases, and finishes the tree", async () => {
     const { txs } = await openBlock(stack, blockNumber, { txCount: 8, winner: op });
@@ -214,10 +229,9 @@ describe("the relay restarted mid-tree", () => {
     expect(provenBefore).toHaveLength(6);
 
     await stack.relay.close();
-    relay2 = await createRelay(stack.relay.ctx.env, { db: stack.db });
-    await relay2.app.listen({ port: 0, host: "127.0.0.1" });
-    const address = relay2.app.server.address();
-    const url2 = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
+    const restarted = await startRelayAgain(stack);
+    relay2 = restarted.relay;
+    const url2 = restarted.url;
     expect(url2).not.toBe(stack.url);
     const client2 = new RelayClient({ baseUrl: url2 });
     const reconnect = (w: Signed) => client2.withToken(w.token);
@@ -271,13 +285,7 @@ describe("a lease that ran out while the relay was down", () => {
     });
     await stack.admin.deposit(op.address, 10n ** 18n);
   });
-  afterAll(async () => {
-    if (relay2) {
-      await relay2.ctx.fabric.obliterate().catch(() => {});
-      await relay2.close();
-    }
-    await stack?.close();
-  });
+  afterAll(() => closeAfterRestart(stack, relay2));
 
   it("is not held against its worker: the job is re-issued without a penalty", async () => {
     await openBlock(stack, blockNumber, { txCount: 2, winner: op });
@@ -286,12 +294,9 @@ describe("a lease that ran out while the relay was down", () => {
     // The relay is away for longer than LEASE_MS: nobody can take w1's heartbeats.
     await stack.relay.close();
     await new Promise((r) => setTimeout(r, 1500));
-    relay2 = await createRelay(stack.relay.ctx.env, { db: stack.db });
-    await relay2.app.listen({ port: 0, host: "127.0.0.1" });
-    const address = relay2.app.server.address();
-    const client2 = new RelayClient({
-      baseUrl: `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`,
-    });
+    const restarted = await startRelayAgain(stack);
+    relay2 = restarted.relay;
+    const client2 = new RelayClient({ baseUrl: restarted.url });
     // The lapse is found once the new relay looks at the block's queues (its first lease call):
     // the job goes to whoever asks next.
     const again = await signIn({ client: client2 }, op, "down-2");
