@@ -225,3 +225,34 @@ describe("lapses count toward the bound", () => {
     ]);
   });
 });
+
+describe("a lapse's cool-down", () => {
+  const silent = account(0xfb4);
+  let s: Stack;
+
+  beforeAll(async () => {
+    // Long enough a cool-down (LEASE_MS) that the checks below run well inside it.
+    s = await startStack({ env: { LEASE_MS: "3000", RATE_LIMIT_PER_IP: "0" } });
+    await s.admin.deposit(silent.address, 100_000n);
+  });
+  afterAll(async () => s?.close());
+
+  it("keeps the worker whose lease lapsed off that job while another worker takes it", async () => {
+    const blockNumber = 1;
+    await openBlock(s, blockNumber, { txCount: 1, winner: silent });
+    const w = await signIn(s, silent, "silent");
+    const other = await signIn(s, silent, "other");
+    const job = (await w.client.lease(2000))!;
+    const worker = `${silent.address.toLowerCase()}/silent`;
+    await eventually(
+      async () => (await s.relay.ctx.fabric.attempts.fails(blockNumber, job.id, worker)) === 1,
+    );
+    // The job is ready again, but not for the worker that let it lapse (not barred for good:
+    // one lapse is below the bound).
+    expect(await tryLease(w.client, 0)).toEqual({ status: 204 });
+    const taken = (await other.client.lease(0))!;
+    expect(taken.id).toBe(job.id);
+    await other.client.submitResult(taken.id, proofOf(taken));
+    await proveUntilPaid(s, blockNumber, [other.client]);
+  });
+});

@@ -81,7 +81,7 @@ export async function takeForLessee(
   if (!lessee?.affinity) {
     // The queues' heads and the lessee's bars in one round trip; with bars, takeJob looks
     // deeper into the queues.
-    const bars = lessee ? src.attempts.barsAt(n, lessee.worker) : undefined;
+    const bars = lessee ? src.attempts.barsAt(n, lessee.worker, lessee.nowMs) : undefined;
     const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars);
     const peeked = barred.size === 0 ? priorities : undefined;
     return {
@@ -89,7 +89,7 @@ export async function takeForLessee(
       passedOver: barred.size > 0,
     };
   }
-  const barred = await src.attempts.barred(n, lessee.worker);
+  const barred = await src.attempts.barred(n, lessee.worker, lessee.nowMs);
   const { live, lapsed } = await src.provenance.holds(n, lessee.nowMs);
   await restore(src, lapsed);
   const heldForMe: string[] = [];

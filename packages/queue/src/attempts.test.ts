@@ -1,9 +1,13 @@
 // The attempt and provenance books on a real Redis: counting, barring, undoing a refused fail,
 // and removal of a block's keys when the block is retired.
 import { randomBytes } from "node:crypto";
+import { type ConnectionOptions, Queue } from "bullmq";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AttemptBook, lesseeKey } from "./attempts.ts";
-import { ProofFabric } from "./fabric.ts";
+import type { ProofJobData } from "./catalog.ts";
+import { blockQueueName, ProofFabric } from "./fabric.ts";
+import { peekHeads } from "./picking.ts";
+import { redisOptions } from "./redis.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 let fabric: ProofFabric;
@@ -41,30 +45,30 @@ describe("AttemptBook", () => {
       fails: 2,
       barred: false,
     });
-    expect(await book.barred(1, w1)).toEqual(new Set());
+    expect(await book.barred(1, w1, Date.now())).toEqual(new Set());
     expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
       fails: 3,
       barred: true,
       newlyBarred: true,
     });
-    expect(await book.barred(1, w1)).toEqual(new Set(["1-2-0"]));
+    expect(await book.barred(1, w1, Date.now())).toEqual(new Set(["1-2-0"]));
     // Another worker, another job, another block: untouched.
-    expect(await book.barred(1, w2)).toEqual(new Set());
+    expect(await book.barred(1, w2, Date.now())).toEqual(new Set());
     expect(await book.fails(1, "1-2-1", w1)).toBe(0);
-    expect(await book.barred(2, w1)).toEqual(new Set());
+    expect(await book.barred(2, w1, Date.now())).toEqual(new Set());
     // A fail past the bound stays barred, listed once.
     expect(await book.recordRetryable(1, "1-2-0", w1, 3)).toMatchObject({
       fails: 4,
       barred: true,
       newlyBarred: false,
     });
-    expect(await book.barred(1, w1)).toEqual(new Set(["1-2-0"]));
+    expect(await book.barred(1, w1, Date.now())).toEqual(new Set(["1-2-0"]));
   });
 
   it("bars at once on a give-up, without counting a retryable fail", async () => {
     const rec = await book.recordGiveUp(1, "1-2-3", w2);
     expect(rec).toMatchObject({ fails: 0, barred: true, counted: false, newlyBarred: true });
-    expect(await book.barred(1, w2)).toEqual(new Set(["1-2-3"]));
+    expect(await book.barred(1, w2, Date.now())).toEqual(new Set(["1-2-3"]));
     expect(await book.fails(1, "1-2-3", w2)).toBe(0);
   });
 
@@ -75,10 +79,40 @@ describe("AttemptBook", () => {
     await book.recordGiveUp(3, "3-1-1", w1);
     await book.undo(3, "3-1-0", w1, second);
     expect(await book.fails(3, "3-1-0", w1)).toBe(1);
-    expect(await book.barred(3, w1)).toEqual(new Set(["3-1-1"]));
+    expect(await book.barred(3, w1, Date.now())).toEqual(new Set(["3-1-1"]));
     const giveUp = await book.recordGiveUp(3, "3-1-2", w1);
     await book.undo(3, "3-1-2", w1, giveUp);
-    expect(await book.barred(3, w1)).toEqual(new Set(["3-1-1"]));
+    expect(await book.barred(3, w1, Date.now())).toEqual(new Set(["3-1-1"]));
+  });
+});
+
+describe("AttemptBook cool-downs", () => {
+  it("keeps a worker off a job until its cool-down ends, and only that worker", async () => {
+    const now = Date.now();
+    await book.coolDown(7, "7-1-0", w1, now, now + 1000);
+    expect(await book.barred(7, w1, now)).toEqual(new Set(["7-1-0"]));
+    expect(await book.barred(7, w1, now + 999)).toEqual(new Set(["7-1-0"]));
+    expect(await book.barred(7, w1, now + 1000)).toEqual(new Set());
+    expect(await book.barred(7, w2, now)).toEqual(new Set());
+    // Together with a bar, and the same answer from the lease path's one-round-trip read.
+    await book.recordGiveUp(7, "7-1-1", w1);
+    expect(await book.barred(7, w1, now)).toEqual(new Set(["7-1-0", "7-1-1"]));
+    const queues = (["merge", "base"] as const).map(
+      (k) =>
+        new Queue<ProofJobData>(blockQueueName(7, k), {
+          connection: redisOptions(REDIS_URL) as ConnectionOptions,
+          prefix: fabric.options.prefix,
+        }),
+    );
+    try {
+      const peeked = await peekHeads(fabric.redis, queues, book.barsAt(7, w1, now));
+      expect(peeked.barred).toEqual(new Set(["7-1-0", "7-1-1"]));
+      expect(peeked.priorities).toEqual([Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+      const later = await peekHeads(fabric.redis, queues, book.barsAt(7, w1, now + 1000));
+      expect(later.barred).toEqual(new Set(["7-1-1"]));
+    } finally {
+      await Promise.all(queues.map((q) => q.close()));
+    }
   });
 });
 
@@ -98,9 +132,10 @@ describe("retiring a block", () => {
     await book.recordRetryable(5, "5-1-0", w1, 3);
     await fabric.provenance.record(5, "5-0-0", w1);
     await fabric.provenance.hold(5, "5-0-0", Date.now() + 60_000);
+    await book.coolDown(5, "5-1-0", w1, Date.now(), Date.now() + 60_000);
     await book.recordRetryable(6, "6-1-0", w1, 3);
     await fabric.retireBlock(5);
-    expect(await fabric.redis.exists(book.key(5), ...fabric.provenance.keys(5))).toBe(0);
+    expect(await fabric.redis.exists(...book.keys(5), ...fabric.provenance.keys(5))).toBe(0);
     expect(await fabric.redis.exists(book.key(6))).toBe(1);
   });
 });

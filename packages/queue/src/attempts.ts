@@ -8,6 +8,18 @@ import type { Redis } from "ioredis";
 import { evalScript } from "./redis.ts";
 import { luaAddWord, luaRemoveWord, words } from "./word-lists.ts";
 
+/**
+ * Where a lessee's bars are kept: a hash field holding a word list of job ids, and the block's
+ * cool-down set ("<worker> <jobId>" scored by its end), as of `nowMs`.
+ */
+export interface BarsAt {
+  key: string;
+  field: string;
+  coolKey: string;
+  worker: string;
+  nowMs: number;
+}
+
 /** Who a worker is across sessions and relays: its operator and the worker id it signs in with. */
 export const lesseeKey = (operator: string, workerName: string): string =>
   `${operator.toLowerCase()}/${workerName}`;
@@ -93,15 +105,58 @@ export class AttemptBook {
     );
   }
 
-  /** Where the jobs of a block this worker is no longer offered are listed. */
-  barsAt(blockNumber: number, worker: string): { key: string; field: string } {
-    return { key: this.key(blockNumber), field: `x ${worker}` };
+  /**
+   * The block's cool-downs: "<worker> <jobId>" scored by when the cool-down ends. A worker whose
+   * lease on a job lapsed is not offered that job until then; others are.
+   */
+  coolKey(blockNumber: number): string {
+    return `${this.prefix}:cooldown:${blockNumber}`;
   }
 
-  /** Jobs of a block this worker is no longer offered. */
-  async barred(blockNumber: number, worker: string): Promise<Set<string>> {
-    const { key, field } = this.barsAt(blockNumber, worker);
-    return new Set(words(await this.redis.hget(key, field)));
+  /** Both of the block's keys; ProofFabric.retireBlock deletes them with the block's queues. */
+  keys(blockNumber: number): string[] {
+    return [this.key(blockNumber), this.coolKey(blockNumber)];
+  }
+
+  /** After a lapse: `worker` is not offered `jobId` until `untilMs` (ended ones are pruned). */
+  async coolDown(
+    blockNumber: number,
+    jobId: string,
+    worker: string,
+    nowMs: number,
+    untilMs: number,
+  ) {
+    const key = this.coolKey(blockNumber);
+    await this.redis
+      .multi()
+      .zremrangebyscore(key, "-inf", nowMs)
+      .zadd(key, untilMs, `${worker} ${jobId}`)
+      .exec();
+  }
+
+  /** Where the jobs of a block this worker is not offered (now) are kept. */
+  barsAt(blockNumber: number, worker: string, nowMs: number): BarsAt {
+    return {
+      key: this.key(blockNumber),
+      field: `x ${worker}`,
+      coolKey: this.coolKey(blockNumber),
+      worker,
+      nowMs,
+    };
+  }
+
+  /** Jobs of a block this worker is not offered at `nowMs`: barred, or cooling down. */
+  async barred(blockNumber: number, worker: string, nowMs: number): Promise<Set<string>> {
+    const at = this.barsAt(blockNumber, worker, nowMs);
+    const [bars, cooling] = await Promise.all([
+      this.redis.hget(at.key, at.field),
+      this.redis.zrangebyscore(at.coolKey, `(${nowMs}`, "+inf"),
+    ]);
+    const mine = `${worker} `;
+    return new Set([
+      ...words(bars),
+      ...cooling.filter((m) => m.startsWith(mine)).map((m) => m.slice(mine.length)),
+    ]);
   }
 
   /** Retryable fails of one job by one worker. */

@@ -483,7 +483,7 @@ export class ProofFabric {
 
   /** Closes this process's handles on a finished block and removes its queues from Redis. */
   async retireBlock(blockNumber: number, removeData = true): Promise<void> {
-    const books = [this.attempts.key(blockNumber), ...this.provenance.keys(blockNumber)];
+    const books = [...this.attempts.keys(blockNumber), ...this.provenance.keys(blockNumber)];
     if (removeData) await this.redis.del(...books).catch(() => {});
     for (const kind of kinds) {
       const name = blockQueueName(blockNumber, kind);

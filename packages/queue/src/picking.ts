@@ -3,6 +3,7 @@
 // for the moment and put back; a job the lessee is preferred for (subtree affinity, affinity.ts)
 // is first moved to the head of its priority band with BullMQ's own changePriority (lifo).
 import type { Job, Queue, Worker } from "bullmq";
+import type { BarsAt } from "./attempts.ts";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
 import { evalScript, type Redis } from "./redis.ts";
 import { words } from "./word-lists.ts";
@@ -47,11 +48,12 @@ export async function peekQueue(
 }
 
 // The next job each queue would hand out and its current priority, for several queues in one
-// round trip, and optionally a field of another hash (the jobs a lessee is barred from). KEYS:
-// per queue its wait list and prioritized set (BullMQ's keys), then the optional hash; ARGV: the
-// number of queues, per queue its job key prefix, then the optional field. BullMQ pops the wait
-// list's right end first (a job whose lease lapsed goes back there), then the lowest-scored
-// prioritized job. An empty queue gives {'', ''}; the field comes last ('' when absent).
+// round trip, and optionally the jobs a lessee is not offered (its bars and live cool-downs).
+// KEYS: per queue its wait list and prioritized set (BullMQ's keys), then optionally the bars'
+// hash and the cool-down set; ARGV: the number of queues, per queue its job key prefix, then
+// optionally the bars' field, the worker and now. BullMQ pops the wait list's right end first (a
+// job whose lease lapsed goes back there), then the lowest-scored prioritized job. An empty queue
+// gives {'', ''}; the lessee's job ids come last, space-separated ('' when not asked).
 const peekHeadsScript = `
 local n = tonumber(ARGV[1])
 local out = {}
@@ -66,18 +68,16 @@ for i = 1, n do
     out[i] = {'', ''}
   end
 end
+local barred = ''
 if KEYS[2 * n + 1] then
-  out[n + 1] = redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or ''
-else
-  out[n + 1] = ''
+  barred = redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or ''
+  local mine = ARGV[n + 3] .. ' '
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2 * n + 2], '(' .. ARGV[n + 4], '+inf')) do
+    if string.sub(m, 1, #mine) == mine then barred = barred .. ' ' .. string.sub(m, #mine + 1) end
+  end
 end
+out[n + 1] = barred
 return out`;
-
-/** Where a lessee's bars are kept: a hash field holding a word list of job ids. */
-export interface BarsAt {
-  key: string;
-  field: string;
-}
 
 /**
  * Priority of the job each queue would hand out next (Infinity: empty), and the lessee's bars
@@ -93,12 +93,12 @@ export async function peekHeads(
   const out = (await evalScript(
     redis,
     peekHeadsScript,
-    keys.length + (bars ? 1 : 0),
+    keys.length + (bars ? 2 : 0),
     ...keys,
-    ...(bars ? [bars.key] : []),
+    ...(bars ? [bars.key, bars.coolKey] : []),
     queues.length,
     ...prefixes,
-    ...(bars ? [bars.field] : []),
+    ...(bars ? [bars.field, bars.worker, bars.nowMs] : []),
   )) as unknown[];
   const heads = out.slice(0, queues.length) as [string, string][];
   return {

@@ -398,14 +398,16 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
     await ctx.prisma.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
     return;
   }
-  // A lapse counts as a retryable hand-back: a worker that keeps letting one job lapse is, at
-  // MAX_RETRYABLE_FAILS_PER_WORKER, no longer offered it (others still are). Counted first, so
-  // the bar is in place as early as possible: the job is already back in the queue.
+  // The job is already back in the queue, so first keep the worker off it: for LEASE_MS it is
+  // not offered that job (others are; then it may try again), and the lapse counts as a
+  // retryable hand-back, so at MAX_RETRYABLE_FAILS_PER_WORKER it is not offered it any more.
   if (block !== null) {
+    const worker = lesseeKey(lease.operator, lease.workerName);
+    await ctx.fabric.attempts.coolDown(block, jobId, worker, now, now + ctx.env.LEASE_MS);
     await ctx.fabric.attempts.recordRetryable(
       block,
       jobId,
-      lesseeKey(lease.operator, lease.workerName),
+      worker,
       ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
     );
   }
