@@ -224,6 +224,30 @@ describe("lapses count toward the bound", () => {
       [baseId, "lapser", "withholding"],
     ]);
   });
+  it("a heartbeat that comes after the lapse does not keep it from being recorded", async () => {
+    const blockNumber = 2;
+    await openBlock(s, blockNumber, { txCount: 1, winner: lapser });
+    const w = await signIn(s, lapser, "late");
+    const job = (await w.client.lease(2000))!;
+    // The lapse, made deterministic: the lease's time is up and BullMQ's lock is gone, and the
+    // worker's heartbeat arrives before the stalled checker has found the job.
+    const { leases, fabric } = s.relay.ctx;
+    await leases.extend((await leases.get(job.id))!, Date.now() - 1);
+    await fabric.redis.del(`${s.prefix}:b${blockNumber}-base:${job.id}:lock`);
+    expect(await relayError(w.client.heartbeat(job.id))).toEqual({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+    const penalties = await eventually(async () => {
+      const rows = await s.db.prisma.penalty.findMany({ where: { blockNumber } });
+      return rows.length > 0 ? rows : null;
+    });
+    expect(penalties.map((p) => [p.jobId, p.workerId, p.kind])).toEqual([
+      [job.id, "late", "withholding"],
+    ]);
+    const finisher = await signIn(s, lapser, "finisher");
+    await proveUntilPaid(s, blockNumber, [finisher.client]);
+  });
 });
 
 describe("a lapse's cool-down", () => {
