@@ -92,6 +92,22 @@ async function twoReadyMerges(stack: Stack, blockNumber: number, onlyOne = false
   return { block, w };
 }
 
+/**
+ * `w` proves bases 0 and 1, which makes merge(2,0) ready, and the holder hands base 4 back, so
+ * a deeper job is ready too; `other` is a second worker of the block's operator.
+ */
+async function mergeReadyAfterW(stack: Stack, blockNumber: number) {
+  const block = await heldBlock(stack, blockNumber);
+  const w = await block.worker("w");
+  const other = await block.worker("other");
+  const b0 = await block.handTo(0, w);
+  const b1 = await block.handTo(1, w);
+  await prove(w, b0);
+  await prove(w, b1);
+  await block.handBack(4);
+  return { block, w, other };
+}
+
 describe("SCHEDULING=affinity", () => {
   let stack: Stack;
   beforeAll(async () => {
@@ -144,28 +160,14 @@ describe("SCHEDULING=affinity", () => {
   });
 
   it("holds a parent for the worker whose proof made it ready: others get other work first", async () => {
-    const block = await heldBlock(stack, 4);
-    const w = await block.worker("w");
-    const other = await block.worker("other");
-    const b0 = await block.handTo(0, w);
-    const b1 = await block.handTo(1, w);
-    await prove(w, b0);
-    await prove(w, b1);
-    await block.handBack(4);
+    const { block, w, other } = await mergeReadyAfterW(stack, 4);
     // merge(2,0) (level 2) would come before base(3,4), but it waits for `w`.
     expect((await other.client.lease(2000))!.id).toBe(block.id(3, 4));
     expect((await w.client.lease(2000))!.id).toBe(block.id(2, 0));
   });
 
   it("a lapsed hold gives the parent its place back", async () => {
-    const block = await heldBlock(stack, 5);
-    const w = await block.worker("w");
-    const other = await block.worker("other");
-    const b0 = await block.handTo(0, w);
-    const b1 = await block.handTo(1, w);
-    await prove(w, b0);
-    await prove(w, b1);
-    await block.handBack(4);
+    const { block, other } = await mergeReadyAfterW(stack, 5);
     await sleep(HOLD_MS + 200);
     expect((await other.client.lease(2000))!.id).toBe(block.id(2, 0));
     expect((await other.client.lease(2000))!.id).toBe(block.id(3, 4));
@@ -205,14 +207,7 @@ describe("default scheduling (priority)", () => {
   });
 
   it("a parent made ready by a worker's proof is not held: anyone asking gets it first", async () => {
-    const block = await heldBlock(stack, 4);
-    const w = await block.worker("w");
-    const other = await block.worker("other");
-    const b0 = await block.handTo(0, w);
-    const b1 = await block.handTo(1, w);
-    await prove(w, b0);
-    await prove(w, b1);
-    await block.handBack(4);
+    const { block, other } = await mergeReadyAfterW(stack, 4);
     expect((await other.client.lease(2000))!.id).toBe(block.id(2, 0));
   });
 });
