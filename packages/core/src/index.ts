@@ -2,6 +2,7 @@ export * from "./auction.ts";
 export * from "./block-data.ts";
 export * from "./booster.ts";
 export * from "./errors.ts";
+export * from "./keccak.ts";
 export * from "./lifecycle.ts";
 export * from "./rewards.ts";
 export * from "./shares.ts";

@@ -3,8 +3,9 @@
 // faster than pure JS) and falls back to viem's pure-JS recovery; both are held to the same
 // parsing rules, so they accept and refuse exactly the same signatures.
 import { createRequire } from "node:module";
-import { type Address, getAddress, type Hex, keccak256, recoverAddress } from "viem";
+import { type Address, getAddress, type Hex, recoverAddress } from "viem";
 import { DomainError } from "./errors.ts";
+import { keccak256Bytes } from "./keccak.ts";
 
 const CURVE_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 const HALF_N = CURVE_N >> 1n;
@@ -73,8 +74,8 @@ function nativeRecover(lib: NativeSecp256k1, digest: Hex, sig: ParsedSignature):
   } catch {
     throw new DomainError("BAD_SIGNATURE", "signature does not recover to a public key");
   }
-  const hash = keccak256(pub.subarray(1));
-  return getAddress(`0x${hash.slice(26)}`);
+  const hash = keccak256Bytes(pub.subarray(1));
+  return getAddress(`0x${Buffer.from(hash.buffer, hash.byteOffset + 12, 20).toString("hex")}`);
 }
 
 async function jsRecover(digest: Hex, signature: Hex): Promise<Address> {

@@ -12,6 +12,7 @@ import {
   toBytes,
   domainSeparator as viemDomainSeparator,
 } from "viem";
+import { keccak256Bytes, keccak256Hex } from "./keccak.ts";
 
 export interface DomainConfig {
   name: string;
@@ -202,8 +203,8 @@ export function hashQuote(domain: DomainConfig, quote: EpochProofQuote): Hex {
   message[0] = 0x19;
   message[1] = 0x01;
   message.set(domainSeparator(domain), 2);
-  message.set(keccak256(struct, "bytes"), 34);
-  return keccak256(message);
+  message.set(keccak256Bytes(struct), 34);
+  return keccak256Hex(message);
 }
 export const hashAuction = (domain: DomainConfig, auction: ProvingAuction): Hex =>
   hashTypedData(auctionTypedData(domain, auction));
