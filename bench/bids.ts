@@ -14,6 +14,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import {
   BENCH_DATABASE_URL,
   cpuSecondsOf,
+  cpuSecondsOfCommand,
   percentile,
   startStackProcess,
 } from "./lib/stack-process.ts";
@@ -145,18 +146,29 @@ async function fixedRate(quotes: Signed[], rate: number) {
   return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: total };
 }
 
-/** Runs a phase and adds the relay's and this process's CPU time per accepted bid (µs). */
+/**
+ * Runs a phase and adds the CPU time per accepted bid (µs) of the relay, of this process (the
+ * load generator), and of the Postgres and Redis servers (all their processes, so this includes
+ * whatever else used them meanwhile).
+ */
 async function measureCpu<T extends { accepted: number }>(
   relayPid: number,
   phase: () => Promise<T>,
 ) {
   const relay0 = cpuSecondsOf(relayPid);
+  const pg0 = cpuSecondsOfCommand("postgres");
+  const redis0 = cpuSecondsOfCommand("redis-server");
   const self0 = process.cpuUsage();
   const r = await phase();
   const self = process.cpuUsage(self0);
-  const relayUs = ((cpuSecondsOf(relayPid) - relay0) * 1e6) / r.accepted;
-  const loaderUs = (self.user + self.system) / r.accepted;
-  return { ...r, relayUs, loaderUs };
+  const perBid = (seconds: number) => (seconds * 1e6) / r.accepted;
+  return {
+    ...r,
+    relayUs: perBid(cpuSecondsOf(relayPid) - relay0),
+    loaderUs: (self.user + self.system) / r.accepted,
+    postgresUs: perBid(cpuSecondsOfCommand("postgres") - pg0),
+    redisUs: perBid(cpuSecondsOfCommand("redis-server") - redis0),
+  };
 }
 
 async function runPath(path: "native" | "js") {
@@ -228,7 +240,7 @@ for (const path of ["native", "js"] as const) {
     `  saturation (${o.concurrency} in flight): ${fmt(r.sat.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.sat.lat, 50))} ms   p99 ${fmt(percentile(r.sat.lat, 99))} ms   [${statusLine(r.sat.statuses)}]`,
   );
   console.log(
-    `  CPU per accepted bid at saturation: relay ${fmt(r.sat.relayUs)} µs, load generator ${fmt(r.sat.loaderUs)} µs`,
+    `  CPU per accepted bid at saturation: relay ${fmt(r.sat.relayUs)} µs, load generator ${fmt(r.sat.loaderUs)} µs, Postgres ${fmt(r.sat.postgresUs)} µs, Redis ${fmt(r.sat.redisUs)} µs`,
   );
   console.log(
     `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,

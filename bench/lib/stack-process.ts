@@ -3,7 +3,7 @@
 // `npm run aggregator`), or the relay alone; removes schema and prefix when stopped.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
@@ -108,6 +108,33 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/**
+ * CPU seconds (user + system) used so far by every process whose command name is `comm` (e.g.
+ * "postgres", "redis-server": the services beside the stack, which run several processes), from
+ * /proc; NaN where /proc is unavailable.
+ */
+export function cpuSecondsOfCommand(comm: string): number {
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return Number.NaN;
+  }
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      if (name !== comm) continue;
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return total;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
