@@ -1,9 +1,9 @@
 // Everything a route handler may use, built once at start-up and passed down.
 import type { RelayEnv } from "@prover-boost/config";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
-import type { Database, JobMark, Prisma } from "@prover-boost/db";
+import type { BidWriteOutcome, Database, JobMark, Prisma } from "@prover-boost/db";
 import type { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
-import type { BatchOutcome, CachedTerms, PendingBid } from "./services/bids.ts";
+import type { CachedTerms, PendingBid } from "./services/bids.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 
@@ -26,7 +26,7 @@ export interface RelayContext {
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
   bidIngest: {
     terms: Map<number, CachedTerms>;
-    batcher: GroupCommit<PendingBid, BatchOutcome>;
+    batcher: GroupCommit<PendingBid, BidWriteOutcome>;
   };
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;

@@ -1,3 +1,4 @@
+export * from "./bids.ts";
 export {
   type Database,
   type DatabaseOptions,

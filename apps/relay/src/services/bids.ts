@@ -12,7 +12,13 @@ import {
   recoverSigner,
   slotAt,
 } from "@prover-boost/core";
-import { accounts, applyMovement, type Tx } from "@prover-boost/db";
+import {
+  accounts,
+  applyMovement,
+  type BidWriteOutcome,
+  submitBidBatch,
+  type Tx,
+} from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 
 export interface QuoteInput {
@@ -77,39 +83,24 @@ export interface PendingBid {
   signature: string;
 }
 
-export interface BatchOutcome {
-  idx: number;
-  outcome: string;
-  short_by: string | null;
+/** Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state). */
+export function writeBidBatch(ctx: RelayContext, batch: PendingBid[]): Promise<BidWriteOutcome[]> {
+  return submitBidBatch(
+    ctx.prisma,
+    batch.map((b) => ({
+      id: b.id,
+      blockNumber: b.quote.epochToProve,
+      prover: b.quote.prover,
+      validUntilSlot: BigInt(b.quote.validUntilSlot),
+      bondAmount: b.quote.bondAmount,
+      basisPointFee: b.quote.basisPointFee,
+      signature: b.signature,
+    })),
+    ctx.now(),
+  );
 }
 
-/**
- * Writes a batch of bids in one statement (the SQL function pb_submit_bids, which holds every
- * rule that needs the current state: auction status, replays, replacement and collateral).
- */
-export async function writeBidBatch(
-  ctx: RelayContext,
-  batch: PendingBid[],
-): Promise<BatchOutcome[]> {
-  const now = ctx.now();
-  const tuples = batch.map((b) => [
-    b.id,
-    b.quote.epochToProve,
-    b.quote.prover,
-    b.quote.validUntilSlot.toString(),
-    b.quote.bondAmount.toString(),
-    b.quote.basisPointFee,
-    b.signature.toLowerCase(),
-    accounts.available(b.quote.prover),
-    accounts.reserved(b.quote.prover),
-  ]);
-  const rows = await ctx.prisma.$queryRaw<BatchOutcome[]>`
-    SELECT idx, outcome, short_by::text AS short_by
-    FROM pb_submit_bids(${JSON.stringify(tuples)}::jsonb, ${BigInt(now)}::bigint)`;
-  return rows.sort((a, b) => a.idx - b.idx);
-}
-
-function outcomeToResult(pending: PendingBid, row: BatchOutcome, ctx: RelayContext) {
+function outcomeToResult(pending: PendingBid, row: BidWriteOutcome, ctx: RelayContext) {
   switch (row.outcome) {
     case "accepted":
       return { bidId: pending.id, status: "accepted" as const, replay: false };
@@ -135,10 +126,10 @@ function outcomeToResult(pending: PendingBid, row: BatchOutcome, ctx: RelayConte
     case "INSUFFICIENT_COLLATERAL":
       throw new DomainError(
         "INSUFFICIENT_COLLATERAL",
-        `available collateral is short of the bond by ${row.short_by} wei`,
+        `available collateral is short of the bond by ${row.shortBy} wei`,
       );
     default:
-      throw new Error(`unexpected bid outcome ${row.outcome}`);
+      throw new Error(`unexpected bid outcome ${(row as { outcome: string }).outcome}`);
   }
 }
 
