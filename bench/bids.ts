@@ -2,7 +2,8 @@
 // real Redis and Postgres. For each signature path (native secp256k1, then pure-JS viem), in
 // the same run: (1) saturation: as many bids as the relay accepts with 64 requests in flight,
 // for a fixed time; (2) a fixed 1,000 bids/s for a fixed time. Prints accepted bids/s and
-// p50/p99 latency, and checks every 202 is in Postgres (an accepted bid is already durable).
+// p50/p99 latency. Then it kills the relay (SIGKILL) in the middle of a burst of bids and checks
+// that every bid answered 202, in any phase, is in Postgres: an accepted bid is already durable.
 import { createRequire } from "node:module";
 import { hashQuote, txsHash } from "@prover-boost/core";
 import { RelayClient, signAuction } from "@prover-boost/sdk";
@@ -52,6 +53,8 @@ const proverAddresses = proverKeys.map((k) => privateKeyToAccount(k).address);
 
 interface Signed {
   body: string;
+  /** The quote's digest: the bidId the relay answers with. */
+  id: Hex;
 }
 
 /** One fresh (prover, block) pair per quote, so every bid is a new reservation. */
@@ -80,7 +83,7 @@ function presign(count: number, offset: number, slot: number): Signed[] {
       Buffer.from(proverKeys[p]!.slice(2), "hex"),
     );
     const sig = `0x${Buffer.from(signature).toString("hex")}${(27 + recid).toString(16)}` as Hex;
-    out.push({ body: JSON.stringify({ quote, signature: sig }) });
+    out.push({ body: JSON.stringify({ quote, signature: sig }), id: digest });
   }
   return out;
 }
@@ -104,19 +107,31 @@ async function post(body: string): Promise<{ status: number; ms: number }> {
   }
 }
 
-async function saturate(quotes: Signed[]) {
+/** Ids of every bid answered 202, in all phases (checked against Postgres at the end). */
+const acceptedIds: Hex[] = [];
+
+/**
+ * As many bids as the relay takes with `--concurrency` in flight, until `seconds` have passed
+ * (or, with `stopOnError`, until the relay stops answering).
+ */
+async function saturate(quotes: Signed[], stopOnError = false) {
   const until = performance.now() + seconds * 1000;
   let next = 0;
+  let down = false;
   const lat: number[] = [];
   const statuses = new Map<number, number>();
   const started = performance.now();
   await Promise.all(
     Array.from({ length: Number(o.concurrency) }, async () => {
-      while (performance.now() < until && next < quotes.length) {
+      while (performance.now() < until && next < quotes.length && !down) {
         const q = quotes[next++]!;
         const r = await post(q.body);
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.status === 202) lat.push(r.ms);
+        if (r.status === 202) {
+          lat.push(r.ms);
+          acceptedIds.push(q.id);
+        }
+        if (r.status === 0 && stopOnError) down = true;
       }
     }),
   );
@@ -137,7 +152,10 @@ async function fixedRate(quotes: Signed[], rate: number) {
     inflight.push(
       post(quotes[i]!.body).then((r) => {
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
-        if (r.status === 202) lat.push(r.ms);
+        if (r.status === 202) {
+          lat.push(r.ms);
+          acceptedIds.push(quotes[i]!.id);
+        }
       }),
     );
   }
@@ -210,14 +228,35 @@ async function runPath(path: "native" | "js") {
     http = new Pool(stack.url, { connections: 128 });
     const sat = await measureCpu(stack.pid, () => saturate(satQuotes));
     const fixed = await measureCpu(stack.pid, () => fixedRate(rateQuotes, Number(o.rate)));
+    // The crash: bids at full speed again (quotes the saturation phase did not use), and the
+    // relay killed without warning half a second in.
+    const burst = saturate(satQuotes.slice(sat.used), true);
+    await new Promise((r) => setTimeout(r, 500));
+    process.kill(stack.pid, "SIGKILL");
+    const crash = await burst;
     await http.close();
     const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
     await db.connect();
-    const stored = Number(
-      (await db.query(`SELECT count(*)::int AS n FROM "${stack.schema}"."Bid"`)).rows[0].n,
+    const found = Number(
+      (
+        await db.query(
+          `SELECT count(*)::int AS n FROM "${stack.schema}"."Bid" WHERE id = ANY ($1)`,
+          [acceptedIds],
+        )
+      ).rows[0].n,
     );
     await db.end();
-    return { sat, fixed, stored, signMs, presigned: satQuotes.length + rateQuotes.length };
+    const accepted = acceptedIds.length;
+    acceptedIds.length = 0;
+    return {
+      sat,
+      fixed,
+      crash,
+      accepted,
+      found,
+      signMs,
+      presigned: satQuotes.length + rateQuotes.length,
+    };
   } finally {
     await stack.stop();
   }
@@ -245,9 +284,8 @@ for (const path of ["native", "js"] as const) {
   console.log(
     `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,
   );
-  const accepted = r.sat.accepted + r.fixed.accepted;
   console.log(
-    `  durability: ${r.stored} bids in Postgres for ${accepted} answered 202 (${r.stored === accepted ? "all" : "MISMATCH"})`,
+    `  durability: relay killed (SIGKILL) mid-burst after ${r.crash.accepted} more 202s [${statusLine(r.crash.statuses)}]; ${r.found} of the ${r.accepted} bids answered 202 are in Postgres (${r.found === r.accepted ? "all" : "SOME LOST"})`,
   );
 }
 if (results.native && results.js) {
@@ -255,4 +293,5 @@ if (results.native && results.js) {
     `\nnative / js accepted bids/s at saturation: ${(results.native.sat.perSecond / results.js.sat.perSecond).toFixed(2)}x`,
   );
 }
-process.exit(0);
+// A lost accepted bid fails the run.
+process.exit(Object.values(results).every((r) => r.found === r.accepted) ? 0 : 1);
