@@ -4,7 +4,7 @@ import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/co
 import type { BidWriteOutcome, Database, JobMark, Prisma } from "@prover-boost/db";
 import type { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
 import type { CachedTerms, PendingBid } from "./services/bids.ts";
-import type { GroupCommit } from "./services/group-commit.ts";
+import type { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 
 export interface RelayContext {
@@ -26,7 +26,7 @@ export interface RelayContext {
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
   bidIngest: {
     terms: Map<number, CachedTerms>;
-    batcher: GroupCommit<PendingBid, BidWriteOutcome>;
+    batcher: LanedGroupCommit<PendingBid, BidWriteOutcome>;
   };
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;

@@ -8,7 +8,7 @@ import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
-import { GroupCommit } from "./services/group-commit.ts";
+import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { BlockRegistry } from "./services/registry.ts";
 
 export interface Relay {
@@ -49,10 +49,11 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     startedAt: (deps.now ?? Date.now)(),
     bidIngest: {
       terms: new Map(),
-      batcher: new GroupCommit((batch) => writeBidBatch(ctx, batch), {
-        maxBatch: env.BID_BATCH_MAX,
-        maxInFlight: env.BID_WRITES_IN_FLIGHT,
-      }),
+      batcher: new LanedGroupCommit(
+        (batch) => writeBidBatch(ctx, batch),
+        (bid) => bid.quote.prover.toLowerCase(),
+        { maxBatch: env.BID_BATCH_MAX, lanes: env.BID_WRITES_IN_FLIGHT },
+      ),
     },
     jobMarks: new GroupCommit((marks) => writeJobMarks(db.prisma, marks, ctx.now()), {
       maxBatch: 256,

@@ -104,7 +104,7 @@ export const relayEnv = commonEnv.extend({
   AFFINITY_HOLD_MS: int(250).pipe(z.number().max(10_000)),
   /** Most bids written to Postgres in one group commit. */
   BID_BATCH_MAX: int(256, 1),
-  /** Most bid group commits in flight at once (each holds one database connection). */
+  /** Bid write lanes, split by prover; one group commit in flight per lane (one connection each). */
   BID_WRITES_IN_FLIGHT: int(2, 1),
 });
 

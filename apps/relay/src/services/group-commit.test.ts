@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { GroupCommit } from "./group-commit.ts";
+import { GroupCommit, LanedGroupCommit, laneIndex } from "./group-commit.ts";
 
 describe("GroupCommit", () => {
   it("gathers items submitted while a write is in flight into one write", async () => {
@@ -61,5 +61,67 @@ describe("GroupCommit", () => {
       maxInFlight: 1,
     });
     expect(await Promise.all([gc.submit(1), gc.submit(2)])).toEqual([1, 2]);
+  });
+});
+
+describe("LanedGroupCommit", () => {
+  const keyOf = (item: string) => item.split(":")[0]!;
+
+  it("never has two writes in flight that share a key, and writes different lanes in parallel", async () => {
+    const inFlight: string[][] = [];
+    let overlaps = 0;
+    let mostAtOnce = 0;
+    const gc = new LanedGroupCommit<string, string>(
+      async (items) => {
+        const keys = new Set(items.map(keyOf));
+        if (inFlight.some((other) => other.some((i) => keys.has(keyOf(i))))) overlaps++;
+        inFlight.push(items);
+        mostAtOnce = Math.max(mostAtOnce, inFlight.length);
+        await new Promise((r) => setTimeout(r, 2));
+        inFlight.splice(inFlight.indexOf(items), 1);
+        return items.map((i) => i.toUpperCase());
+      },
+      keyOf,
+      { maxBatch: 8, lanes: 4 },
+    );
+    const items = Array.from({ length: 400 }, (_, n) => `p${n % 23}:bid${n}`);
+    const results = await Promise.all(items.map((i) => gc.submit(i)));
+    expect(results).toEqual(items.map((i) => i.toUpperCase()));
+    expect(overlaps).toBe(0);
+    expect(mostAtOnce).toBeGreaterThan(1);
+    expect(mostAtOnce).toBeLessThanOrEqual(4);
+    expect(gc.waiting).toBe(0);
+  });
+
+  it("keeps a key's items in submission order", async () => {
+    const written: string[] = [];
+    const gc = new LanedGroupCommit<string, string>(
+      async (items) => {
+        written.push(...items);
+        return items;
+      },
+      keyOf,
+      { maxBatch: 3, lanes: 3 },
+    );
+    const items = Array.from({ length: 60 }, (_, n) => `p${n % 5}:${n}`);
+    await Promise.all(items.map((i) => gc.submit(i)));
+    for (let k = 0; k < 5; k++) {
+      const mine = (list: string[]) => list.filter((i) => keyOf(i) === `p${k}`);
+      expect(mine(written)).toEqual(mine(items));
+    }
+  });
+
+  it("maps a key to the same lane every time, in range, spreading keys over all lanes", () => {
+    const keys = Array.from({ length: 600 }, (_, n) => `0x${n.toString(16).padStart(40, "0")}`);
+    const counts = new Array(4).fill(0);
+    for (const k of keys) {
+      const lane = laneIndex(k, 4);
+      expect(laneIndex(k, 4)).toBe(lane);
+      expect(lane).toBeGreaterThanOrEqual(0);
+      expect(lane).toBeLessThan(4);
+      counts[lane]++;
+    }
+    for (const c of counts) expect(c).toBeGreaterThan(100);
+    expect(laneIndex("anything", 1)).toBe(0);
   });
 });

@@ -75,3 +75,43 @@ export class GroupCommit<I, O> {
     }
   }
 }
+
+/**
+ * Group commit over `lanes` independent writers, one write in flight each, with every item
+ * routed by `laneOf` (a stable key, e.g. the prover): items that would contend for the same
+ * database locks always share a lane, so writes in flight at once never wait on each other's
+ * locks and all of them make progress in parallel.
+ */
+export class LanedGroupCommit<I, O> {
+  private readonly lanes: GroupCommit<I, O>[];
+
+  constructor(
+    write: (items: I[]) => Promise<O[]>,
+    private readonly laneOf: (item: I) => string,
+    opts: { maxBatch: number; lanes: number },
+  ) {
+    this.lanes = Array.from(
+      { length: opts.lanes },
+      () => new GroupCommit(write, { maxBatch: opts.maxBatch, maxInFlight: 1 }),
+    );
+  }
+
+  submit(item: I): Promise<O> {
+    return this.lanes[laneIndex(this.laneOf(item), this.lanes.length)]!.submit(item);
+  }
+
+  /** Items waiting for a write, over all lanes. */
+  get waiting(): number {
+    return this.lanes.reduce((n, lane) => n + lane.waiting, 0);
+  }
+}
+
+/** FNV-1a of the key, reduced to a lane: stable for a key, spread evenly over the lanes. */
+export function laneIndex(key: string, lanes: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % lanes;
+}
