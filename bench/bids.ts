@@ -1,10 +1,11 @@
 // bench:bids — pre-signed quotes sent over loopback HTTP to a relay (its own process) backed by
 // real Redis and Postgres. For each signature path (native secp256k1, then pure-JS viem), in
-// the same run: (1) saturation: as many bids as the relay accepts with 64 requests in flight,
-// for a fixed time; (2) a fixed 1,000 bids/s for a fixed time. Prints accepted bids/s and
-// p50/p99 latency. Then it kills the relay (SIGKILL) in the middle of a burst of bids and checks
+// the same run: (1) a fixed 1,000 bids/s for a fixed time, after a second of warm-up at that
+// rate; (2) saturation: as many bids as the relay accepts with 128 requests in flight, for a
+// fixed time. Prints accepted bids/s and p50/p99 latency. Then it kills the relay (SIGKILL) in the middle of a burst of bids and checks
 // that every bid answered 202, in any phase, is in Postgres: an accepted bid is already durable.
 import { createRequire } from "node:module";
+import os from "node:os";
 import { hashQuote, txsHash } from "@prover-boost/core";
 import { RelayClient, signAuction } from "@prover-boost/sdk";
 import { Command } from "commander";
@@ -14,8 +15,10 @@ import { encodePacked, getAddress, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
   BENCH_DATABASE_URL,
+  cpuOfCommand,
+  cpuOfCommandSince,
   cpuSecondsOf,
-  cpuSecondsOfCommand,
+  machineCpu,
   percentile,
   startStackProcess,
 } from "./lib/stack-process.ts";
@@ -27,7 +30,7 @@ const secp = createRequire(import.meta.url)("secp256k1") as Secp;
 
 const program = new Command("bench:bids")
   .option("--seconds <n>", "duration of each phase", "8")
-  .option("--concurrency <n>", "requests in flight in the saturation phase", "64")
+  .option("--concurrency <n>", "requests in flight in the saturation phase", "128")
   .option("--rate <n>", "bids per second in the fixed-rate phase", "1000")
   .option("--provers <n>", "distinct provers", "600")
   .option("--auctions <n>", "open auctions", "60")
@@ -35,11 +38,15 @@ const program = new Command("bench:bids")
   .parse();
 const o = program.opts();
 const seconds = Number(o.seconds);
+// The fixed-rate phase starts with this much warm-up at the same rate (not measured), so the
+// relay's bid path is compiled and its caches filled before the latency counts.
+const WARMUP_SECONDS = 1;
 // Every bid is a fresh (prover, auction) pair; the fixed-rate phase needs that many, and the
 // saturation phase some more.
-if (Number(o.provers) * Number(o.auctions) <= Number(o.rate) * seconds) {
+const fixedCount = Math.round(Number(o.rate) * (seconds + WARMUP_SECONDS));
+if (Number(o.provers) * Number(o.auctions) <= fixedCount) {
   program.error(
-    `--provers × --auctions (${Number(o.provers) * Number(o.auctions)} fresh bids) must exceed --rate × --seconds (${Number(o.rate) * seconds})`,
+    `--provers × --auctions (${Number(o.provers) * Number(o.auctions)} fresh bids) must exceed --rate × (--seconds + ${WARMUP_SECONDS}) (${fixedCount})`,
   );
 }
 const domain = { name: "Aztec Rollup", version: "1" };
@@ -139,10 +146,10 @@ async function saturate(quotes: Signed[], stopOnError = false) {
   return { accepted: lat.length, perSecond: lat.length / elapsed, lat, statuses, used: next };
 }
 
-async function fixedRate(quotes: Signed[], rate: number) {
+async function fixedRate(quotes: Signed[], rate: number, duration: number) {
   const lat: number[] = [];
   const statuses = new Map<number, number>();
-  const total = Math.min(quotes.length, Math.round(rate * seconds));
+  const total = Math.min(quotes.length, Math.round(rate * duration));
   const start = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -174,18 +181,26 @@ async function measureCpu<T extends { accepted: number }>(
   phase: () => Promise<T>,
 ) {
   const relay0 = cpuSecondsOf(relayPid);
-  const pg0 = cpuSecondsOfCommand("postgres");
-  const redis0 = cpuSecondsOfCommand("redis-server");
+  const pg0 = cpuOfCommand("postgres");
+  const redis0 = cpuOfCommand("redis-server");
+  const machine0 = machineCpu();
   const self0 = process.cpuUsage();
   const r = await phase();
   const self = process.cpuUsage(self0);
+  const machine1 = machineCpu();
   const perBid = (seconds: number) => (seconds * 1e6) / r.accepted;
   return {
     ...r,
     relayUs: perBid(cpuSecondsOf(relayPid) - relay0),
     loaderUs: (self.user + self.system) / r.accepted,
-    postgresUs: perBid(cpuSecondsOfCommand("postgres") - pg0),
-    redisUs: perBid(cpuSecondsOfCommand("redis-server") - redis0),
+    postgresUs: perBid(cpuOfCommandSince("postgres", pg0)),
+    redisUs: perBid(cpuOfCommandSince("redis-server", redis0)),
+    // Everything the machine did per bid (the kernel's network stack included), and how busy it was.
+    machineUs: machine0 && machine1 ? perBid(machine1.busy - machine0.busy) : Number.NaN,
+    machineBusy:
+      machine0 && machine1
+        ? (machine1.busy - machine0.busy) / (machine1.total - machine0.total)
+        : Number.NaN,
   };
 }
 
@@ -218,16 +233,21 @@ async function runPath(path: "native" | "js") {
     }
     const capacity = proverKeys.length * Number(o.auctions);
     const satCount = Math.min(
-      capacity - Number(o.rate) * seconds,
+      capacity - fixedCount,
       path === "native" ? 6000 * seconds : 1500 * seconds,
     );
     const t = performance.now();
     const satQuotes = presign(satCount, 0, slot);
-    const rateQuotes = presign(Math.round(Number(o.rate) * seconds), satCount, slot);
+    const rateQuotes = presign(fixedCount, satCount, slot);
     const signMs = performance.now() - t;
-    http = new Pool(stack.url, { connections: 128 });
+    http = new Pool(stack.url, { connections: Math.max(128, Number(o.concurrency)) });
+    // The fixed rate first, in steady state (after its warm-up), not in the wake of saturation.
+    const warm = Math.round(Number(o.rate) * WARMUP_SECONDS);
+    await fixedRate(rateQuotes.slice(0, warm), Number(o.rate), WARMUP_SECONDS);
+    const fixed = await measureCpu(stack.pid, () =>
+      fixedRate(rateQuotes.slice(warm), Number(o.rate), seconds),
+    );
     const sat = await measureCpu(stack.pid, () => saturate(satQuotes));
-    const fixed = await measureCpu(stack.pid, () => fixedRate(rateQuotes, Number(o.rate)));
     // The crash: bids at full speed again (quotes the saturation phase did not use), and the
     // relay killed without warning half a second in.
     const burst = saturate(satQuotes.slice(sat.used), true);
@@ -279,7 +299,7 @@ for (const path of ["native", "js"] as const) {
     `  saturation (${o.concurrency} in flight): ${fmt(r.sat.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.sat.lat, 50))} ms   p99 ${fmt(percentile(r.sat.lat, 99))} ms   [${statusLine(r.sat.statuses)}]`,
   );
   console.log(
-    `  CPU per accepted bid at saturation: relay ${fmt(r.sat.relayUs)} µs, load generator ${fmt(r.sat.loaderUs)} µs, Postgres ${fmt(r.sat.postgresUs)} µs, Redis ${fmt(r.sat.redisUs)} µs`,
+    `  CPU per accepted bid at saturation: relay ${fmt(r.sat.relayUs)} µs, load generator ${fmt(r.sat.loaderUs)} µs, Postgres ${fmt(r.sat.postgresUs)} µs, Redis ${fmt(r.sat.redisUs)} µs; whole machine ${fmt(r.sat.machineUs)} µs (${os.cpus().length} cores ${fmt(100 * r.sat.machineBusy)}% busy)`,
   );
   console.log(
     `  fixed ${o.rate} bids/s:          ${fmt(r.fixed.perSecond)} accepted bids/s   p50 ${fmt(percentile(r.fixed.lat, 50))} ms   p99 ${fmt(percentile(r.fixed.lat, 99))} ms   [${statusLine(r.fixed.statuses)}]`,

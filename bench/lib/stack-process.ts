@@ -111,30 +111,58 @@ export function percentile(values: number[], p: number): number {
 }
 
 /**
- * CPU seconds (user + system) used so far by every process whose command name is `comm` (e.g.
+ * CPU seconds (user + system) used so far by each process whose command name is `comm` (e.g.
  * "postgres", "redis-server": the services beside the stack, which run several processes), from
- * /proc; NaN where /proc is unavailable.
+ * /proc; null where /proc is unavailable.
  */
-export function cpuSecondsOfCommand(comm: string): number {
+export function cpuOfCommand(comm: string): Map<string, number> | null {
   let pids: string[];
   try {
     pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
   } catch {
-    return Number.NaN;
+    return null;
   }
-  let total = 0;
+  const out = new Map<string, number>();
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
       if (name !== comm) continue;
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      total += (Number(fields[11]) + Number(fields[12])) / 100;
+      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
     } catch {
       // the process ended while we looked
     }
   }
+  return out;
+}
+
+/**
+ * CPU seconds the processes named `comm` used since `before` (from cpuOfCommand): processes
+ * started since count in full; the last moments of those that ended since are not seen.
+ */
+export function cpuOfCommandSince(comm: string, before: Map<string, number> | null): number {
+  const now = cpuOfCommand(comm);
+  if (!now || !before) return Number.NaN;
+  let total = 0;
+  for (const [pid, seconds] of now) total += Math.max(0, seconds - (before.get(pid) ?? 0));
   return total;
+}
+
+/**
+ * Busy and total CPU seconds of the whole machine so far (all cores; busy = everything but idle
+ * and I/O wait), from /proc/stat; null where unavailable.
+ */
+export function machineCpu(): { busy: number; total: number } | null {
+  try {
+    const line = readFileSync("/proc/stat", "utf8").split("\n")[0]!;
+    const t = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const total = t.slice(0, 8).reduce((a, b) => a + b, 0) / 100;
+    return { busy: total - (t[3]! + t[4]!) / 100, total };
+  } catch {
+    return null;
+  }
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
