@@ -1,4 +1,4 @@
-// The market's bid writes as one SQL function (see the submit-bids migrations): a batch of
+// The market's bid writes as one SQL function (pb_submit_bids, see its migration): a batch of
 // signed bids is checked and applied in arrival order against the auction's status, replays,
 // the prover's previous bid on the auction and its available collateral, in one statement and
 // one transaction (the relay's group commit). Each bid gets its own outcome; a refused bid
