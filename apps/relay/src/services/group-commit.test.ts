@@ -55,6 +55,32 @@ describe("GroupCommit", () => {
     expect(writes).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
 
+  it("redoes a failed batch one item at a time, in order, never more writes in flight than allowed", async () => {
+    const started: number[][] = [];
+    const finished: number[][] = [];
+    let inFlight = 0;
+    let most = 0;
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        started.push(items);
+        inFlight++;
+        most = Math.max(most, inFlight);
+        // Later items finish sooner: only sequential retries keep the order.
+        await new Promise((r) => setTimeout(r, items.length === 1 ? 10 - items[0]! : 1));
+        inFlight--;
+        if (items.length > 1) throw new Error("batch failed");
+        finished.push(items);
+        return items;
+      },
+      { maxBatch: 10, maxInFlight: 1 },
+    );
+    const results = await Promise.all([1, 2, 3, 4].map((i) => gc.submit(i)));
+    expect(results).toEqual([1, 2, 3, 4]);
+    expect(started).toEqual([[1, 2, 3, 4], [1], [2], [3], [4]]);
+    expect(finished).toEqual([[1], [2], [3], [4]]);
+    expect(most).toBe(1);
+  });
+
   it("a write returning the wrong number of results is redone item by item", async () => {
     const gc = new GroupCommit<number, number>(async (items) => items.slice(0, 1), {
       maxBatch: 10,

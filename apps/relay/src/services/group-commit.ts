@@ -70,8 +70,9 @@ export class GroupCommit<I, O> {
         batch[0]!.reject(err);
         return;
       }
-      // One bad item (or a lock conflict) must not fail the others: write each alone.
-      await Promise.all(batch.map((w) => this.run([w])));
+      // One bad item (or a lock conflict) must not fail the others: write each alone, one after
+      // another, so the writes in flight stay within bounds and items keep their order.
+      for (const w of batch) await this.run([w]);
     }
   }
 }
