@@ -43,14 +43,14 @@ export async function submitBidBatch(
   const rows = await db.$queryRaw<{ idx: number; outcome: string; short_by: string | null }[]>`
     SELECT idx, outcome, short_by::text AS short_by
     FROM pb_submit_bids(${JSON.stringify(tuples)}::jsonb, ${BigInt(nowMs)}::bigint)`;
-  const out = new Array<BidWriteOutcome | undefined>(bids.length);
+  const out: (BidWriteOutcome | undefined)[] = Array.from({ length: bids.length });
   for (const r of rows) {
     out[Number(r.idx) - 1] =
       r.outcome === "INSUFFICIENT_COLLATERAL"
         ? { outcome: r.outcome, shortBy: BigInt(r.short_by ?? "0") }
         : ({ outcome: r.outcome } as BidWriteOutcome);
   }
-  if (out.some((o) => o === undefined)) {
+  if (rows.length !== bids.length || out.some((o) => o === undefined)) {
     throw new Error(`pb_submit_bids returned ${rows.length} outcomes for ${bids.length} bids`);
   }
   return out as BidWriteOutcome[];
