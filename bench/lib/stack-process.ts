@@ -143,7 +143,8 @@ export function cpuOfCommand(comm: string): Map<string, number> | null {
  */
 export function cpuOfCommandSince(comm: string, before: Map<string, number> | null): number {
   const now = cpuOfCommand(comm);
-  if (!now || !before) return Number.NaN;
+  // None visible: the service runs elsewhere (another host, a container), so nothing to say.
+  if (!now || !before || now.size === 0) return Number.NaN;
   let total = 0;
   for (const [pid, seconds] of now) total += Math.max(0, seconds - (before.get(pid) ?? 0));
   return total;
