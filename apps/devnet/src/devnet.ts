@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/config";
+import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
 import { privateKeyToAccount } from "viem/accounts";
@@ -71,8 +72,12 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
   const cleanup = async () => {
     await Promise.allSettled(operators.map((o) => o.stop()));
     await aggregator.close();
-    await relay.ctx.fabric.obliterate().catch(() => {});
     await relay.close();
+    // Only once every service has stopped, so nothing writes under the prefix again (a queue
+    // closing can still write its metadata).
+    const sweeper = createRedis(relayConfig.REDIS_URL);
+    await deleteKeysWithPrefix(sweeper, relayConfig.REDIS_PREFIX).catch(() => {});
+    sweeper.disconnect();
     await db.close();
     await redis.stop();
   };
