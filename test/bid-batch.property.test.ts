@@ -4,25 +4,22 @@
 // and unknown auctions, zero bonds) are written batch by batch; a plain in-memory model applies
 // the same bids one at a time, in order, by the market's rules. Every outcome, every bid's stored
 // status and every balance must match the model, and the ledger must stay balanced.
-
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import {
   accounts,
   applyMovement,
   type BidToWrite,
   type BidWriteOutcome,
   type Database,
-  openDatabase,
   submitBidBatch,
 } from "@prover-boost/db";
 import fc from "fast-check";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
-import { TEST_DATABASE_URL } from "./harness.ts";
+import {
+  DATABASE_BACKENDS,
+  openScratchDatabase,
+  type ScratchDatabase,
+} from "./support/databases.ts";
 import { expectLedgerConsistent } from "./support/market-flow.ts";
 
 const NOW = 1_000_000;
@@ -111,22 +108,13 @@ class Model {
   }
 }
 
-const backends = [
-  { name: "postgres", schema: `t_bidbatch_${randomBytes(5).toString("hex")}` },
-  { name: "pglite", dir: "" },
-] as const;
-
-describe.each(backends)("batched bid writes on $name", (backend) => {
+describe.each(DATABASE_BACKENDS)("batched bid writes on %s", (backend) => {
+  let scratch: ScratchDatabase | undefined;
   let db: Database;
-  let dir = "";
 
   beforeAll(async () => {
-    if ("schema" in backend) {
-      db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema: backend.schema });
-    } else {
-      dir = mkdtempSync(join(tmpdir(), "pb-bidbatch-"));
-      db = await openDatabase({ dataDir: dir });
-    }
+    scratch = await openScratchDatabase(backend, "bidbatch");
+    db = scratch.db;
     for (const a of auctions) {
       await db.prisma.auction.create({
         data: {
@@ -149,15 +137,7 @@ describe.each(backends)("batched bid writes on $name", (backend) => {
     }
   });
   afterAll(async () => {
-    await db?.close();
-    if ("schema" in backend) {
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${backend.schema}" CASCADE`);
-      await client.end();
-    } else if (dir) {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await scratch?.close();
   });
 
   it("matches the market's rules applied one bid at a time", async () => {
@@ -205,7 +185,7 @@ describe.each(backends)("batched bid writes on $name", (backend) => {
         );
         await expectLedgerConsistent(db.prisma);
       }),
-      { numRuns: backend.name === "postgres" ? 60 : 30 },
+      { numRuns: backend === "postgres" ? 60 : 30 },
     );
   });
 });

@@ -1,20 +1,13 @@
 // The relay's group-committed job bookkeeping (pb_job_marks / pb_record_proof) against a real
 // Postgres and the embedded PGlite: lease marks, proof records, idempotency, the root proof
 // closing its block, and a bad batch changing nothing.
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import {
-  type Database,
-  type JobMark,
-  openDatabase,
-  recordProof,
-  writeJobMarks,
-} from "@prover-boost/db";
-import pg from "pg";
+import { type Database, type JobMark, recordProof, writeJobMarks } from "@prover-boost/db";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { TEST_DATABASE_URL } from "./harness.ts";
+import {
+  DATABASE_BACKENDS,
+  openScratchDatabase,
+  type ScratchDatabase,
+} from "./support/databases.ts";
 
 const op = "0x00000000000000000000000000000000000000aa";
 
@@ -68,33 +61,16 @@ const proven = (jobId: string, blockNumber: number, isRoot = false): JobMark => 
   worker: "w1",
 });
 
-const backends = [
-  { name: "postgres", schema: `t_marks_${randomBytes(5).toString("hex")}` },
-  { name: "pglite", dir: "" },
-] as const;
-
-describe.each(backends)("job marks on $name", (backend) => {
+describe.each(DATABASE_BACKENDS)("job marks on %s", (backend) => {
+  let scratch: ScratchDatabase | undefined;
   let db: Database;
-  let dir = "";
 
   beforeAll(async () => {
-    if ("schema" in backend) {
-      db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema: backend.schema });
-    } else {
-      dir = mkdtempSync(join(tmpdir(), "pb-marks-"));
-      db = await openDatabase({ dataDir: dir });
-    }
+    scratch = await openScratchDatabase(backend, "marks");
+    db = scratch.db;
   });
   afterAll(async () => {
-    await db?.close();
-    if ("schema" in backend) {
-      const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS "${backend.schema}" CASCADE`);
-      await client.end();
-    } else if (dir) {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    await scratch?.close();
   });
   beforeEach(async () => {
     await db.prisma.proofJob.deleteMany();
