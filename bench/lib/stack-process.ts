@@ -124,15 +124,8 @@ export function cpuOfCommand(comm: string): Map<string, number> | null {
   }
   const out = new Map<string, number>();
   for (const pid of pids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-      if (name !== comm) continue;
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      out.set(pid, (Number(fields[11]) + Number(fields[12])) / 100);
-    } catch {
-      // the process ended while we looked
-    }
+    const stat = procStat(pid);
+    if (stat?.name === comm) out.set(pid, stat.cpuSeconds);
   }
   return out;
 }
@@ -166,13 +159,21 @@ export function machineCpu(): { busy: number; total: number } | null {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
-export function cpuSecondsOf(pid: number): number {
+/** A process's command name and CPU seconds (user + system) so far; null if it is gone. */
+function procStat(pid: number | string): { name: string; cpuSeconds: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
+    return {
+      name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")),
+      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
+    };
   } catch {
-    return Number.NaN;
+    return null;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; NaN where unavailable. */
+export function cpuSecondsOf(pid: number): number {
+  return procStat(pid)?.cpuSeconds ?? Number.NaN;
 }
