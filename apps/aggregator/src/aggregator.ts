@@ -1,11 +1,15 @@
 // The aggregator loop: close due auctions, fan trees out, enforce deadlines, pay proven blocks.
 // Every step is idempotent and guarded by stage compare-and-set, so ticks may overlap restarts.
+// Before anything that needs Redis, the fabric keeper (rebuild.ts) checks it is reachable and
+// rebuilds trees it lost; while it is unreachable only Postgres-only duties run, and nothing is
+// slashed.
 
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
+import { FabricKeeper } from "./rebuild.ts";
 import { ProofReconciler } from "./reconcile.ts";
 
 export class Aggregator {
@@ -13,20 +17,24 @@ export class Aggregator {
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly reconciler: ProofReconciler;
+  readonly keeper: FabricKeeper;
 
   constructor(
     readonly ctx: AggregatorContext,
     private readonly hooks: PayoutHooks = {},
   ) {
     this.reconciler = new ProofReconciler(ctx);
+    this.keeper = new FabricKeeper(ctx);
   }
 
   /** One pass over every duty. */
   async tick(): Promise<void> {
     await closeDueAuctions(this.ctx);
+    // Payouts too wait for the fabric: a paid block's queues are removed as it is paid.
+    if (!(await this.keeper.run())) return;
     await fanOutClosedBlocks(this.ctx);
     await this.reconciler.run();
-    await enforceDeadlines(this.ctx);
+    await enforceDeadlines(this.ctx, () => this.keeper.isUp);
     await reissueInOpenProving(this.ctx);
     await payProvenBlocks(this.ctx, this.hooks);
   }
@@ -42,10 +50,12 @@ export class Aggregator {
       if (!this.stopped) this.timer = setTimeout(loop, this.ctx.env.AGGREGATOR_TICK_MS);
     };
     this.timer = setTimeout(loop, 0);
+    this.keeper.watch(this.ctx.env.AGGREGATOR_TICK_MS);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.keeper.unwatch();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
   }

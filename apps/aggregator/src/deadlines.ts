@@ -1,24 +1,37 @@
-// Proof deadlines: a committed block whose root proof is not in by proofDeadline is
+// Proof deadlines: a committed block whose root proof is not in by its deadline is
 // deadline_missed, the winner's bond is slashed (SLASH_TO_SEQUENCER_BPS to the sequencer, the
-// rest burned) and the block goes to open proving, keeping every proof already accepted.
+// rest burned) and the block goes to open proving, keeping every proof already accepted. The
+// deadline is the auction's proofDeadline plus the time the proof fabric was unavailable
+// (Block.fabricDownMs, see rebuild.ts), and a block is never slashed while an outage is open or
+// while this process cannot reach the fabric: the winner is not punished for our faults.
 import { accounts, applyMovement } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 import { moveStage } from "./stage.ts";
 
-export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> {
+/** `fabricUp`: whether the fabric answers right now (checked again before each slash). */
+export async function enforceDeadlines(
+  ctx: AggregatorContext,
+  fabricUp: () => boolean = () => true,
+): Promise<number> {
   const now = ctx.now();
-  const late = await ctx.prisma.block.findMany({
-    where: { stage: "proving", auction: { proofDeadline: { lte: BigInt(now) } } },
-    select: { number: true },
-    take: 20,
-  });
+  const late = await ctx.prisma.$queryRaw<{ number: number }[]>`
+    SELECT b.number FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
+    WHERE b.stage = 'proving' AND b."fabricDownSince" IS NULL
+      AND a."proofDeadline" + b."fabricDownMs" <= ${BigInt(now)}::bigint
+    ORDER BY b.number LIMIT 20`;
+  let slashed = 0;
   for (const { number } of late) {
-    await ctx.prisma.$transaction(async (tx) => {
+    if (!fabricUp()) break;
+    const missed = await ctx.prisma.$transaction(async (tx) => {
+      // Locked, so an outage opened meanwhile (rebuild.ts) is seen here or waits for this.
+      await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${number} FOR UPDATE`;
       const block = await tx.block.findUniqueOrThrow({
         where: { number },
         include: { auction: true },
       });
-      if (!(await moveStage(tx, number, "proving", "deadline_missed", now))) return;
+      const deadline = block.auction.proofDeadline + block.fabricDownMs;
+      if (block.fabricDownSince !== null || deadline > BigInt(now)) return false;
+      if (!(await moveStage(tx, number, "proving", "deadline_missed", now))) return false;
       if (block.winner && block.bondAmount) {
         const bond = BigInt(block.bondAmount.toFixed());
         const toSequencer = (bond * BigInt(ctx.env.SLASH_TO_SEQUENCER_BPS)) / 10_000n;
@@ -45,7 +58,10 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
         });
       }
       await moveStage(tx, number, "deadline_missed", "open_proving", now);
+      return true;
     });
+    if (!missed) continue;
+    slashed++;
     await reissueFailedJobs(ctx, number);
     // Every operator's workers may now lease this block's jobs.
     await ctx.fabric.announceBlocks();
@@ -54,7 +70,7 @@ export async function enforceDeadlines(ctx: AggregatorContext): Promise<number> 
       "proof deadline missed: bond slashed, block in open proving",
     );
   }
-  return late.length;
+  return slashed;
 }
 
 /** Jobs failed for good (non-retryable) are given to everyone again once a block is open. */

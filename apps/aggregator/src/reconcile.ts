@@ -23,7 +23,7 @@ export class ProofReconciler {
     const { ctx } = this;
     const blocks = await ctx.prisma.block.findMany({
       where: { stage: { in: ["proving", "open_proving"] } },
-      select: { number: true, jobsProven: true },
+      select: { number: true, jobsProven: true, jobsTotal: true, fabricJobs: true },
     });
     const active = new Set(blocks.map((b) => b.number));
     for (const n of this.completedBefore.keys()) if (!active.has(n)) this.completedBefore.delete(n);
@@ -33,7 +33,10 @@ export class ProofReconciler {
       const completed = Object.values(counts).reduce((s, c) => s + (c.completed ?? 0), 0);
       const before = this.completedBefore.get(block.number);
       this.completedBefore.set(block.number, completed);
-      if (before === undefined || block.jobsProven >= Math.min(before, completed)) continue;
+      // A tree rebuilt after Redis lost it holds only the nodes unproven then (rebuild.ts).
+      const provenOutside = block.jobsTotal - (block.fabricJobs ?? block.jobsTotal);
+      const recorded = block.jobsProven - provenOutside;
+      if (before === undefined || recorded >= Math.min(before, completed)) continue;
       repaired += await this.repair(block.number);
     }
     if (repaired > 0) {

@@ -32,7 +32,9 @@ export const parentQueueOf = (parentId: string): QueueKind =>
 
 /**
  * The job data kept in Redis: what a worker and the proof check need, all small (a base job's
- * transaction hash; children by id). Children's proofs come from BullMQ's children values.
+ * transaction hash; children by id). Children's proofs come from BullMQ's children values,
+ * except in a tree rebuilt from Postgres after Redis lost it: children proven before the loss
+ * are not jobs again, and their proofs travel in `proofs` (child id -> proof) instead.
  */
 export interface ProofJobData {
   blockNumber: number;
@@ -41,6 +43,7 @@ export interface ProofJobData {
   index: number;
   inputs: `0x${string}`[];
   children: string[];
+  proofs?: Record<string, `0x${string}`>;
 }
 
 /** What a completed job returns to BullMQ (and so to its parent): the proof and who made it. */

@@ -74,17 +74,31 @@ export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
 
 const kinds: readonly QueueKind[] = ["root", "merge", "base"];
 
-/** Children's proofs in `children` order, from BullMQ's children values (keyed by job key). */
+/**
+ * Children's proofs in `children` order, from BullMQ's children values (keyed by job key) and,
+ * in a rebuilt tree, the proofs of children proven before the rebuild (carried in the job data).
+ */
 function proofsInOrder(
-  children: readonly string[],
+  data: ProofJobData,
   values: Record<string, ProofResult>,
 ): (`0x${string}` | undefined)[] {
-  const byId = new Map<string, `0x${string}`>();
+  const byId = new Map<string, `0x${string}`>(Object.entries(data.proofs ?? {}));
   for (const [key, value] of Object.entries(values)) {
     byId.set(key.slice(key.lastIndexOf(":") + 1), value.proof);
   }
-  return children.map((c) => byId.get(c));
+  return data.children.map((c) => byId.get(c));
 }
+
+/** Every state a job of a block's queues can be in: their sum is how many jobs the tree holds. */
+const allStates = [
+  "waiting",
+  "prioritized",
+  "active",
+  "waiting-children",
+  "completed",
+  "failed",
+  "delayed",
+] as const;
 
 // Announces a parent only if it is queued (in its queue's prioritized set): the check and the
 // announcement in one round trip. KEYS[1] the prioritized set; ARGV: job id, channel, message.
@@ -215,30 +229,42 @@ export class ProofFabric {
   }
 
   /**
-   * Adds a block's whole tree as one flow. `priority(node)`: BullMQ priority, 1 = most urgent.
+   * Adds a block's tree as one flow. `priority(node)`: BullMQ priority, 1 = most urgent.
    * Job ids derive from block and position, so adding the same tree twice adds nothing.
+   * `proven` (job id -> proof): nodes proven already (a tree rebuilt after Redis lost it); they
+   * are not added, and their proofs go into their parents' data. Returns how many jobs the tree
+   * has in the fabric.
    */
   async addTree(
     blockNumber: number,
     plan: TreePlan,
     priority: (node: PlannedNode) => number,
     inputsOf: (node: PlannedNode) => `0x${string}`[],
-  ): Promise<void> {
+    proven: ReadonlyMap<string, `0x${string}`> = new Map(),
+  ): Promise<number> {
     const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
     const idOf = (key: string) => {
       const n = byKey.get(key)!;
       return jobId(blockNumber, n.level, n.index);
     };
+    let added = 0;
     const build = (node: PlannedNode): FlowJob => {
+      added++;
+      const childIds = node.children.map(idOf);
       const data: ProofJobData = {
         blockNumber,
         type: node.type,
         level: node.level,
         index: node.index,
         inputs: inputsOf(node),
-        children: node.children.map(idOf),
+        children: childIds,
       };
-      const children = node.children.map((k) => build(byKey.get(k)!));
+      const done = childIds.filter((id) => proven.has(id));
+      if (done.length > 0)
+        data.proofs = Object.fromEntries(done.map((id) => [id, proven.get(id)!]));
+      const children = node.children
+        .filter((k) => !proven.has(idOf(k)))
+        .map((k) => build(byKey.get(k)!));
       return {
         name: node.type,
         queueName: blockQueueName(blockNumber, queueFor(node.type)),
@@ -247,9 +273,40 @@ export class ProofFabric {
         ...(children.length > 0 ? { children } : {}),
       } as FlowJob;
     };
+    if (proven.has(idOf(plan.root))) return 0;
+    const root = build(byKey.get(plan.root)!);
     this.flow ??= new FlowProducer(this.base());
-    await this.flow.add(build(byKey.get(plan.root)!));
+    await this.flow.add(root);
     await this.announce();
+    return added;
+  }
+
+  /**
+   * How many jobs a block's tree holds in the fabric, in any state (BullMQ keeps completed and
+   * failed jobs until the block is retired). Fewer than were added means Redis lost some.
+   */
+  async treeJobs(blockNumber: number): Promise<number> {
+    let total = 0;
+    for (const kind of kinds) {
+      const counts = await this.queue(blockNumber, kind).getJobCounts(...allStates);
+      for (const n of Object.values(counts)) total += n;
+    }
+    return total;
+  }
+
+  /**
+   * Removes whatever is left of a block's tree before it is rebuilt: every key of its queues
+   * (the block's attempt and provenance books stay), keeping this process's handles open. Keys
+   * are deleted outright rather than through BullMQ's obliterate, which leaves jobs waiting for
+   * children behind and would move parents of removed children along.
+   */
+  async clearTree(blockNumber: number): Promise<void> {
+    for (const kind of kinds) {
+      await deleteKeysWithPrefix(
+        this.redis,
+        `${this.options.prefix}:${blockQueueName(blockNumber, kind)}`,
+      );
+    }
   }
 
   /**
@@ -308,7 +365,7 @@ export class ProofFabric {
   /** Children's proofs of a job, in the job's child order (missing ones as undefined). */
   async childProofs(job: Job<ProofJobData>): Promise<(`0x${string}` | undefined)[]> {
     if (job.data.children.length === 0) return [];
-    return proofsInOrder(job.data.children, await job.getChildrenValues<ProofResult>());
+    return proofsInOrder(job.data, await job.getChildrenValues<ProofResult>());
   }
 
   /**
@@ -325,7 +382,7 @@ export class ProofFabric {
     if (!job) return undefined;
     const values: Record<string, ProofResult> = {};
     for (const [key, raw] of Object.entries(processed)) values[key] = JSON.parse(raw);
-    return { job, proofs: proofsInOrder(job.data.children, values) };
+    return { job, proofs: proofsInOrder(job.data, values) };
   }
 
   /**

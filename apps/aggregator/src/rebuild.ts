@@ -1,0 +1,232 @@
+// Surviving the loss of the proof fabric. Redis holds each block's tree of jobs; Postgres holds
+// the tree's nodes and every accepted proof. If Redis loses its data (restarted without it,
+// flushed, keys evicted) or part of it, nothing else would ever put the jobs back: the winner's
+// workers would find no work, miss the deadline and be slashed for our fault. So each tick this
+// keeper compares, for every block being proven, how many jobs its tree holds in BullMQ with how
+// many were put there (Block.fabricJobs, or the whole tree); fewer means a loss, and the tree is
+// rebuilt from Postgres: proven nodes stay proven (their proofs travel in their parents' job
+// data), only unproven nodes become jobs again.
+//
+// Nobody is slashed for time the fabric was unavailable. The proof deadline is extended by every
+// outage a block sees while it waits for or is being proven (Block.fabricDownMs), and while an
+// outage is open (Block.fabricDownSince) the block is not slashed at all. An outage is either
+// Redis unreachable (a PING unanswered within PROBE_TIMEOUT_MS, checked by the tick and by a
+// watch timer of its own, so a tick stuck on Redis cannot hide one) or a lost tree, counted from
+// the last time the tree was seen whole (or the last proof recorded, after a restart) until the
+// rebuild.
+import { planTree, rootJobTypes } from "@prover-boost/core";
+import { recordProof } from "@prover-boost/db";
+import type { AggregatorContext } from "./context.ts";
+import { nodePriority } from "./fan-out.ts";
+
+/** How long a PING (or a block's job count) may take before the fabric counts as down. */
+export const PROBE_TIMEOUT_MS = 1000;
+
+const provingStages = ["proving", "open_proving"];
+
+class ProbeTimeout extends Error {}
+
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+export class FabricKeeper {
+  private up = true;
+  private lastUpAt: number | null = null;
+  /** A PING still unanswered: reused, so a hung link does not pile up commands. */
+  private ping: Promise<boolean> | null = null;
+  /** Per block being proven: when its tree was last seen whole by this process. */
+  private readonly seenWhole = new Map<number, number>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly ctx: AggregatorContext) {}
+
+  /** Whether the fabric answered the last probe. */
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  /** Probes the fabric every `everyMs` besides the tick's own probe (see the header). */
+  watch(everyMs: number): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.probe().catch((err) => this.ctx.log.error({ err }, "fabric probe failed"));
+    }, everyMs);
+    this.timer.unref();
+  }
+
+  unwatch(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /** One PING; on no answer, opens an outage on every block whose deadline runs. */
+  async probe(): Promise<boolean> {
+    const { fabric } = this.ctx;
+    let ok = false;
+    if (fabric.redis.status === "ready") {
+      this.ping ??= fabric
+        .ping()
+        .catch(() => false)
+        .finally(() => {
+          this.ping = null;
+        });
+      ok = await within(this.ping, PROBE_TIMEOUT_MS).catch(() => false);
+    }
+    if (ok) {
+      this.up = true;
+      this.lastUpAt = this.ctx.now();
+      return true;
+    }
+    await this.down();
+    return false;
+  }
+
+  /** Opens an outage on every block whose deadline runs (waiting for or being proven). */
+  private async down(): Promise<void> {
+    const now = this.ctx.now();
+    if (this.up) this.ctx.log.warn({}, "proof fabric (Redis) unreachable: no slashing until back");
+    this.up = false;
+    // From the last answer, but not before the block's last change (a proof recorded after it
+    // shows the fabric worked then; a block committed during the outage starts its own).
+    const since = BigInt(this.lastUpAt ?? now);
+    await this.ctx.prisma.$executeRaw`
+      UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt")
+      WHERE stage IN ('committed', 'unclaimed', 'proving', 'open_proving')
+        AND "fabricDownSince" IS NULL`;
+  }
+
+  /**
+   * The tick's duty: probe, then check every block being proven and rebuild any tree Redis lost;
+   * close the outages of blocks whose trees are whole. Returns whether the fabric is usable (the
+   * tick's other duties need it).
+   */
+  async run(): Promise<boolean> {
+    const { ctx } = this;
+    if (!(await this.probe())) return false;
+    const blocks = await ctx.prisma.block.findMany({
+      where: { stage: { in: provingStages } },
+      select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
+      orderBy: { number: "asc" },
+    });
+    const active = new Set(blocks.map((b) => b.number));
+    for (const n of this.seenWhole.keys()) if (!active.has(n)) this.seenWhole.delete(n);
+    for (const block of blocks) {
+      let jobs: number;
+      try {
+        jobs = await within(ctx.fabric.treeJobs(block.number), PROBE_TIMEOUT_MS);
+      } catch (err) {
+        if (!(err instanceof ProbeTimeout)) throw err;
+        await this.down();
+        return false;
+      }
+      if (jobs >= (block.fabricJobs ?? block.jobsTotal)) {
+        this.seenWhole.set(block.number, ctx.now());
+        if (block.fabricDownSince !== null) await this.closeOutage(block.number);
+        continue;
+      }
+      await this.rebuild(block.number, jobs);
+    }
+    return true;
+  }
+
+  /** Credits an open outage of a block whose tree is whole (once, even with two aggregators). */
+  private async closeOutage(blockNumber: number): Promise<void> {
+    const now = BigInt(this.ctx.now());
+    const closed = await this.ctx.prisma.$executeRaw`
+      UPDATE "Block" SET "fabricDownMs" = "fabricDownMs" + GREATEST(0, ${now}::bigint - "fabricDownSince"),
+        "fabricDownSince" = NULL
+      WHERE number = ${blockNumber} AND "fabricDownSince" IS NOT NULL`;
+    if (closed > 0) this.ctx.log.info({ blockNumber }, "fabric back: proof deadline extended");
+  }
+
+  /** When the fabric last showed it worked for a block this process has not seen whole. */
+  private async lastEvidence(blockNumber: number): Promise<number> {
+    const [block, job] = await Promise.all([
+      this.ctx.prisma.block.findUniqueOrThrow({ where: { number: blockNumber } }),
+      this.ctx.prisma.proofJob.aggregate({ where: { blockNumber }, _max: { provenAt: true } }),
+    ]);
+    const stages = block.stages as Record<string, number>;
+    const times = [stages.proving, stages.open_proving, Number(job._max.provenAt ?? 0)];
+    return Math.max(0, ...times.filter((t): t is number => typeof t === "number"));
+  }
+
+  /**
+   * Rebuilds a block's tree from Postgres, under the block's row lock: a second aggregator (or
+   * a second tick) waits, finds the tree whole and does nothing. Proofs that only BullMQ still
+   * holds (completed, not yet recorded) are recorded first, then what is left of the tree is
+   * removed and the unproven nodes are added again, and the outage is credited to the block.
+   */
+  async rebuild(blockNumber: number, jobsSeen: number): Promise<void> {
+    const { ctx } = this;
+    const lostSince = this.seenWhole.get(blockNumber) ?? (await this.lastEvidence(blockNumber));
+    const outcome = await ctx.prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${blockNumber} FOR UPDATE`;
+        const block = await tx.block.findUniqueOrThrow({
+          where: { number: blockNumber },
+          include: { auction: { select: { txs: true, txCount: true } } },
+        });
+        if (!provingStages.includes(block.stage)) return null;
+        const expected = block.fabricJobs ?? block.jobsTotal;
+        if ((await ctx.fabric.treeJobs(blockNumber)) >= expected) return null;
+        const before = await tx.proofJob.findMany({
+          where: { blockNumber, status: { not: "proven" } },
+          select: { id: true, type: true },
+        });
+        const typeOf = new Map(before.map((r) => [r.id, r.type]));
+        let salvaged = 0;
+        let rootSalvaged = false;
+        for (const { id, result } of await ctx.fabric.completed(
+          blockNumber,
+          new Set(typeOf.keys()),
+        )) {
+          const isRoot = (rootJobTypes as readonly string[]).includes(typeOf.get(id)!);
+          if (await recordProof(tx, id, blockNumber, isRoot, result, ctx.now())) salvaged++;
+          rootSalvaged ||= isRoot;
+        }
+        // The root's proof was only in Redis: the block is proven, nothing left to rebuild.
+        if (rootSalvaged) return null;
+        const proven = await tx.proofJob.findMany({
+          where: { blockNumber, status: "proven" },
+          select: { id: true, proof: true },
+        });
+        await ctx.fabric.clearTree(blockNumber);
+        const txs = block.auction.txs as `0x${string}`[];
+        const added = await ctx.fabric.addTree(
+          blockNumber,
+          planTree(block.auction.txCount),
+          nodePriority,
+          (node) => (node.txIndex !== undefined ? [txs[node.txIndex]!] : []),
+          new Map(proven.map((p) => [p.id, p.proof as `0x${string}`])),
+        );
+        // Leases and failures lived in Redis: every unproven node is simply queued again.
+        await tx.proofJob.updateMany({
+          where: { blockNumber, status: { in: ["leased", "failed"] } },
+          data: { status: "queued", leaseId: null, operator: null, workerId: null },
+        });
+        const now = BigInt(ctx.now());
+        await tx.$executeRaw`
+          UPDATE "Block" SET "fabricJobs" = ${added},
+            "fabricDownMs" = "fabricDownMs" +
+              GREATEST(0, ${now}::bigint - COALESCE("fabricDownSince", ${BigInt(lostSince)}::bigint)),
+            "fabricDownSince" = NULL
+          WHERE number = ${blockNumber}`;
+        return { added, salvaged, kept: proven.length };
+      },
+      { maxWait: 30_000, timeout: 120_000 },
+    );
+    if (!outcome) return;
+    this.seenWhole.set(blockNumber, ctx.now());
+    // Relays drop their cached view of the blocks and wake every waiting worker.
+    await ctx.fabric.announceBlocks();
+    ctx.log.warn(
+      { blockNumber, jobsSeen, ...outcome },
+      "proof tree lost from Redis: rebuilt from Postgres, deadline extended",
+    );
+  }
+}
