@@ -1,0 +1,228 @@
+// Redis losing the proof fabric, on real Redis and Postgres. The winner's workers have proven
+// part of a block when Redis loses the tree (every key of the stack's prefix, or only one of the
+// block's queues) or becomes unreachable to the aggregator for longer than the proof window.
+// The aggregator rebuilds the tree from Postgres (accepted proofs kept, only unproven nodes
+// queued again, the rebuilt parents carrying their proven children's proofs), the winner's
+// workers finish, nobody is penalized or slashed, and the block is paid exactly once.
+import { createAggregator } from "@prover-boost/aggregator";
+import { aggregatorEnv, parseEnv } from "@prover-boost/config";
+import { deleteKeysWithPrefix } from "@prover-boost/queue";
+import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
+import { Redis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { account } from "./fixtures.ts";
+import { eventually, type Stack, startStack, TEST_REDIS_URL } from "./harness.ts";
+import {
+  expectedProofs,
+  openBlock,
+  proofOf,
+  proveUntilPaid,
+  relayError,
+  signIn,
+} from "./support/blocks.ts";
+import { startFaultProxy } from "./support/fault-proxy.ts";
+import { expectLedgerConsistent, movements } from "./support/market-flow.ts";
+
+const DEPOSIT = 1_000_000n;
+const TXS = 8;
+const opA = account(0x5a1);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
+});
+
+async function stackWithWinner(opts: { aggregator?: boolean } = {}): Promise<Stack> {
+  const stack = await startStack({ aggregator: opts.aggregator, env: { LEASE_MS: "2000" } });
+  cleanups.push(() => stack.close());
+  await stack.admin.deposit(opA.address, DEPOSIT);
+  return stack;
+}
+
+/** Leases and proves jobs until `count` proofs were accepted. */
+async function proveSome(workers: RelayClient[], count: number): Promise<void> {
+  let proven = 0;
+  await eventually(async () => {
+    for (const w of workers) {
+      if (proven >= count) break;
+      const job = await w.lease(300);
+      if (!job) continue;
+      await w.submitResult(job.id, proofOf(job));
+      proven++;
+    }
+    return proven >= count;
+  }, 30_000);
+}
+
+async function provenRows(stack: Stack, blockNumber: number) {
+  return stack.db.prisma.proofJob.findMany({
+    where: { blockNumber, status: "proven" },
+    select: { id: true, proof: true, operator: true, workerId: true, provenAt: true },
+    orderBy: { id: "asc" },
+  });
+}
+
+/** The block was paid once, in full, with nobody penalized, and every accepted proof kept. */
+async function expectPaidOnceNoPenalty(
+  stack: Stack,
+  blockNumber: number,
+  keptBefore: Awaited<ReturnType<typeof provenRows>>,
+) {
+  const prisma = stack.db.prisma;
+  const block = await prisma.block.findUniqueOrThrow({ where: { number: blockNumber } });
+  expect(block.stage).toBe("paid");
+  expect(block.jobsProven).toBe(block.jobsTotal);
+  expect(await prisma.proofJob.count({ where: { blockNumber } })).toBe(block.jobsTotal);
+  expect(await prisma.penalty.findMany({ where: { blockNumber } })).toEqual([]);
+  expect(await movements(prisma, { kind: "slash", blockNumber })).toEqual([]);
+  expect(await movements(prisma, { kind: "payout", blockNumber })).toHaveLength(1);
+  expect(await movements(prisma, { kind: "unlock", blockNumber })).toHaveLength(1);
+  const payouts = await prisma.payout.findMany({ where: { blockNumber } });
+  const total = payouts.reduce((s, p) => s + BigInt(p.amount.toFixed()), 0n);
+  expect(total).toBe(1_000_000_000_000_000_000n);
+  // Proofs accepted before the loss are still there, credited to whoever made them.
+  const after = new Map((await provenRows(stack, blockNumber)).map((r) => [r.id, r]));
+  for (const row of keptBefore) expect(after.get(row.id)).toEqual(row);
+  const a = await stack.client.getProver(opA.address);
+  expect(a.collateral.slashed).toBe("0");
+  expect(a.collateral.locked).toBe("0");
+  await expectLedgerConsistent(prisma);
+}
+
+/** Every leased job carries its children's proofs, those proven before a rebuild included. */
+function checkChildren(blockNumber: number, txs: readonly `0x${string}`[]) {
+  const expected = expectedProofs(blockNumber, txs);
+  return (job: LeasedJob) => {
+    for (const c of job.children) expect(c.proof).toBe(expected.get(c.id));
+  };
+}
+
+describe("Redis loses the fabric mid-proving", () => {
+  it("rebuilds a tree whose keys are all gone; the winner finishes and is paid once", async () => {
+    const BLOCK = 301;
+    const stack = await stackWithWinner();
+    // A second aggregator on the same database and prefix races the first one's rebuild.
+    const env = parseEnv(aggregatorEnv, {
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: stack.prefix,
+      LEASE_MS: "2000",
+      AGGREGATOR_TICK_MS: "50",
+    });
+    const second = await createAggregator(env, { db: stack.db });
+    cleanups.push(() => second.close());
+    second.aggregator.start();
+
+    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const w1 = await signIn(stack, opA, "a-1", { capacity: 2 });
+    const w2 = await signIn(stack, opA, "a-2");
+    await proveSome([w1.client, w2.client], 5);
+    const held = await eventually(() => w1.client.lease(500));
+    const kept = await provenRows(stack, BLOCK);
+    expect(kept.length).toBeGreaterThanOrEqual(5);
+
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeysWithPrefix(redis, stack.prefix);
+    redis.disconnect();
+
+    // The lease died with Redis: its result is refused, and it is not held against anyone.
+    expect((await relayError(w1.client.submitResult(held.id, proofOf(held)))).code).toBe(
+      "LEASE_LOST",
+    );
+    await proveUntilPaid(
+      stack,
+      BLOCK,
+      [w1.client, w2.client],
+      checkChildren(BLOCK, open.txs),
+      60_000,
+    );
+    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    expect(block.fabricJobs).toBe(block.jobsTotal - kept.length);
+    expect(block.fabricDownSince).toBeNull();
+  }, 120_000);
+
+  it("rebuilds a tree that lost one of its queues (the base jobs)", async () => {
+    const BLOCK = 302;
+    const stack = await stackWithWinner();
+    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const w1 = await signIn(stack, opA, "a-1");
+    const w2 = await signIn(stack, opA, "a-2");
+    // Bases only, so merges are waiting on base jobs that are about to vanish.
+    await proveSome([w1.client, w2.client], 3);
+    const kept = await provenRows(stack, BLOCK);
+
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeysWithPrefix(redis, `${stack.prefix}:b${BLOCK}-base`);
+    redis.disconnect();
+
+    await proveUntilPaid(
+      stack,
+      BLOCK,
+      [w1.client, w2.client],
+      checkChildren(BLOCK, open.txs),
+      60_000,
+    );
+    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+  }, 120_000);
+});
+
+describe("the aggregator cannot reach Redis for longer than the proof window", () => {
+  it("slashes nobody and extends the deadline by the outage; the winner then finishes", async () => {
+    const BLOCK = 303;
+    const WINDOW_MS = 12_000;
+    const stack = await stackWithWinner({ aggregator: false });
+    const proxy = await startFaultProxy(TEST_REDIS_URL);
+    cleanups.push(() => proxy.close());
+    const env = parseEnv(aggregatorEnv, {
+      REDIS_URL: proxy.url,
+      REDIS_PREFIX: stack.prefix,
+      LEASE_MS: "2000",
+      AGGREGATOR_TICK_MS: "50",
+    });
+    const agg = await createAggregator(env, { db: stack.db });
+    cleanups.push(() => agg.close());
+    agg.aggregator.start();
+
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      proofDeadlineInMs: WINDOW_MS,
+    });
+    const deadline = open.auction.proofDeadline;
+    const w1 = await signIn(stack, opA, "a-1");
+    const w2 = await signIn(stack, opA, "a-2");
+    await proveSome([w1.client, w2.client], 2);
+    const kept = await provenRows(stack, BLOCK);
+
+    proxy.cut();
+    const cutAt = Date.now();
+    const prisma = stack.db.prisma;
+    await eventually(async () => {
+      const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+      return b.fabricDownSince !== null;
+    });
+    // Past the deadline, with the fabric still out of the aggregator's sight: no slash.
+    await eventually(async () => Date.now() > deadline + 1500, WINDOW_MS + 30_000, 200);
+    expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
+    proxy.restore();
+
+    // The aggregator sees the fabric again: it credits the outage (or, without that, slashes).
+    const back = await eventually(async () => {
+      const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+      const credited = b.fabricDownSince === null && Number(b.fabricDownMs) > 0;
+      return credited || b.stage !== "proving" ? b : null;
+    }, 30_000);
+    expect(back.stage).toBe("proving");
+    expect(await prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
+    expect(Number(back.fabricDownMs)).toBeGreaterThanOrEqual(deadline + 1500 - cutAt);
+
+    await proveUntilPaid(
+      stack,
+      BLOCK,
+      [w1.client, w2.client],
+      checkChildren(BLOCK, open.txs),
+      60_000,
+    );
+    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+  }, 120_000);
+});
