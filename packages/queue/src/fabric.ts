@@ -275,7 +275,11 @@ export class ProofFabric {
     };
     if (proven.has(idOf(plan.root))) return 0;
     const root = build(byKey.get(plan.root)!);
-    this.flow ??= new FlowProducer(this.base());
+    if (!this.flow) {
+      this.flow = new FlowProducer(this.base());
+      // Connection errors surface as rejected adds; BullMQ reconnects by itself.
+      this.flow.on("error", () => {});
+    }
     await this.flow.add(root);
     await this.announce();
     return added;
