@@ -166,6 +166,56 @@ describe("Redis loses the fabric mid-proving", () => {
   }, 120_000);
 });
 
+describe("two aggregators noticing the same loss at once", () => {
+  it("rebuild the tree once and credit the outage once", async () => {
+    const BLOCK = 304;
+    const stack = await stackWithWinner();
+    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const w1 = await signIn(stack, opA, "a-1");
+    await proveSome([w1.client], 3);
+    await stack.aggregator.aggregator.stop();
+    const kept = await provenRows(stack, BLOCK);
+
+    const rebuilds: unknown[] = [];
+    const log = {
+      info() {},
+      error() {},
+      warn(obj: object, msg?: string) {
+        if (msg?.startsWith("proof tree lost")) rebuilds.push(obj);
+      },
+    };
+    stack.aggregator.ctx.log = log;
+    const env = parseEnv(aggregatorEnv, {
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_PREFIX: stack.prefix,
+      LEASE_MS: "2000",
+      AGGREGATOR_TICK_MS: "50",
+    });
+    const second = await createAggregator(env, { db: stack.db, log });
+    cleanups.push(() => second.close());
+
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeysWithPrefix(redis, stack.prefix);
+    redis.disconnect();
+    const keepers = [stack.aggregator.aggregator.keeper, second.aggregator.keeper];
+    await Promise.all([...keepers, ...keepers].map((k) => k.run()));
+
+    expect(rebuilds).toHaveLength(1);
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    expect(block.fabricJobs).toBe(block.jobsTotal - kept.length);
+    expect(await second.ctx.fabric.treeJobs(BLOCK)).toBe(block.fabricJobs);
+    const credited = block.fabricDownMs;
+    await Promise.all(keepers.map((k) => k.run()));
+    const again = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    expect(again.fabricDownMs).toBe(credited);
+    expect(rebuilds).toHaveLength(1);
+
+    second.aggregator.start();
+    await proveUntilPaid(stack, BLOCK, [w1.client], checkChildren(BLOCK, open.txs), 60_000);
+    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+  }, 120_000);
+});
+
 describe("the aggregator cannot reach Redis for longer than the proof window", () => {
   it("slashes nobody and extends the deadline by the outage; the winner then finishes", async () => {
     const BLOCK = 303;
