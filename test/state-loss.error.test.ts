@@ -276,3 +276,34 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
     await expectPaidOnceNoPenalty(stack, BLOCK, kept);
   }, 120_000);
 });
+
+describe("a winner still silent after an outage", () => {
+  it("is slashed at the auction's deadline plus the outage, not before", async () => {
+    const BLOCK = 305;
+    const CREDIT = 6000n;
+    const stack = await stackWithWinner();
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      proofDeadlineInMs: 8000,
+    });
+    const deadline = BigInt(open.auction.proofDeadline);
+    // As if the fabric had been out for CREDIT ms while the block was being proven.
+    await stack.db.prisma.block.update({
+      where: { number: BLOCK },
+      data: { fabricDownMs: CREDIT },
+    });
+    await eventually(async () => BigInt(Date.now()) > deadline + 1000n, 30_000, 100);
+    expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
+
+    const block = await eventually(async () => {
+      const b = await stack.client.getBlock(BLOCK);
+      return b.stage === "open_proving" ? b : null;
+    }, 60_000);
+    expect(BigInt(block.stages.deadline_missed!)).toBeGreaterThanOrEqual(deadline + CREDIT);
+    const slashes = await stack.db.prisma.penalty.findMany({
+      where: { blockNumber: BLOCK, kind: "slash" },
+    });
+    expect(slashes).toHaveLength(1);
+  }, 120_000);
+});
