@@ -217,64 +217,72 @@ describe("two aggregators noticing the same loss at once", () => {
 });
 
 describe("the aggregator cannot reach Redis for longer than the proof window", () => {
-  it("slashes nobody and extends the deadline by the outage; the winner then finishes", async () => {
-    const BLOCK = 303;
-    const WINDOW_MS = 12_000;
-    const stack = await stackWithWinner({ aggregator: false });
-    const proxy = await startFaultProxy(TEST_REDIS_URL);
-    cleanups.push(() => proxy.close());
-    const env = parseEnv(aggregatorEnv, {
-      REDIS_URL: proxy.url,
-      REDIS_PREFIX: stack.prefix,
-      LEASE_MS: "2000",
-      AGGREGATOR_TICK_MS: "50",
-    });
-    const agg = await createAggregator(env, { db: stack.db });
-    cleanups.push(() => agg.close());
-    agg.aggregator.start();
+  it.each([
+    { fault: "cut" as const, BLOCK: 303 },
+    { fault: "stall" as const, BLOCK: 306 },
+  ])(
+    "($fault) slashes nobody and extends the deadline by the outage; the winner then finishes",
+    async ({ fault, BLOCK }) => {
+      const WINDOW_MS = 12_000;
+      const stack = await stackWithWinner({ aggregator: false });
+      const proxy = await startFaultProxy(TEST_REDIS_URL);
+      cleanups.push(() => proxy.close());
+      const env = parseEnv(aggregatorEnv, {
+        REDIS_URL: proxy.url,
+        REDIS_PREFIX: stack.prefix,
+        LEASE_MS: "2000",
+        AGGREGATOR_TICK_MS: "50",
+      });
+      const agg = await createAggregator(env, { db: stack.db });
+      cleanups.push(() => agg.close());
+      agg.aggregator.start();
 
-    const open = await openBlock(stack, BLOCK, {
-      winner: opA,
-      txCount: TXS,
-      proofDeadlineInMs: WINDOW_MS,
-    });
-    const deadline = open.auction.proofDeadline;
-    const w1 = await signIn(stack, opA, "a-1");
-    const w2 = await signIn(stack, opA, "a-2");
-    await proveSome([w1.client, w2.client], 2);
-    const kept = await provenRows(stack, BLOCK);
+      const open = await openBlock(stack, BLOCK, {
+        winner: opA,
+        txCount: TXS,
+        proofDeadlineInMs: WINDOW_MS,
+      });
+      const deadline = open.auction.proofDeadline;
+      const w1 = await signIn(stack, opA, "a-1");
+      const w2 = await signIn(stack, opA, "a-2");
+      await proveSome([w1.client, w2.client], 2);
+      const kept = await provenRows(stack, BLOCK);
 
-    proxy.cut();
-    const cutAt = Date.now();
-    const prisma = stack.db.prisma;
-    await eventually(async () => {
-      const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-      return b.fabricDownSince !== null;
-    });
-    // Past the deadline, with the fabric still out of the aggregator's sight: no slash.
-    await eventually(async () => Date.now() > deadline + 1500, WINDOW_MS + 30_000, 200);
-    expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
-    proxy.restore();
+      // cut: connections reset and refused (Redis down); stall: bytes held (a hung link).
+      if (fault === "cut") proxy.cut();
+      else proxy.stall();
+      const cutAt = Date.now();
+      const prisma = stack.db.prisma;
+      await eventually(async () => {
+        const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+        return b.fabricDownSince !== null;
+      });
+      // Past the deadline, with the fabric still out of the aggregator's sight: no slash.
+      await eventually(async () => Date.now() > deadline + 1500, WINDOW_MS + 30_000, 200);
+      expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
+      proxy.restore();
 
-    // The aggregator sees the fabric again: it credits the outage (or, without that, slashes).
-    const back = await eventually(async () => {
-      const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-      const credited = b.fabricDownSince === null && Number(b.fabricDownMs) > 0;
-      return credited || b.stage !== "proving" ? b : null;
-    }, 30_000);
-    expect(back.stage).toBe("proving");
-    expect(await prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
-    expect(Number(back.fabricDownMs)).toBeGreaterThanOrEqual(deadline + 1500 - cutAt);
+      // The aggregator sees the fabric again: it credits the outage (or, without that, slashes).
+      const back = await eventually(async () => {
+        const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+        const credited = b.fabricDownSince === null && Number(b.fabricDownMs) > 0;
+        return credited || b.stage !== "proving" ? b : null;
+      }, 30_000);
+      expect(back.stage).toBe("proving");
+      expect(await prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
+      expect(Number(back.fabricDownMs)).toBeGreaterThanOrEqual(deadline + 1500 - cutAt);
 
-    await proveUntilPaid(
-      stack,
-      BLOCK,
-      [w1.client, w2.client],
-      checkChildren(BLOCK, open.txs),
-      60_000,
-    );
-    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
-  }, 120_000);
+      await proveUntilPaid(
+        stack,
+        BLOCK,
+        [w1.client, w2.client],
+        checkChildren(BLOCK, open.txs),
+        60_000,
+      );
+      await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+    },
+    120_000,
+  );
 });
 
 describe("a winner still silent after an outage", () => {

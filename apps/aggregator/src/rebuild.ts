@@ -53,8 +53,18 @@ export class FabricKeeper {
   /** Probes the fabric every `everyMs` besides the tick's own probe (see the header). */
   watch(everyMs: number): void {
     if (this.timer) return;
+    let failing = false;
     this.timer = setInterval(() => {
-      this.probe().catch((err) => this.ctx.log.error({ err }, "fabric probe failed"));
+      this.probe().then(
+        () => {
+          failing = false;
+        },
+        (err) => {
+          // Postgres is down too: said once, not at every probe.
+          if (!failing) this.ctx.log.error({ err }, "could not record a fabric outage");
+          failing = true;
+        },
+      );
     }, everyMs);
     this.timer.unref();
   }
