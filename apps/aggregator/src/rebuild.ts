@@ -54,17 +54,25 @@ export class FabricKeeper {
   watch(everyMs: number): void {
     if (this.timer) return;
     let failing = false;
+    let probing = false;
     this.timer = setInterval(() => {
-      this.probe().then(
-        () => {
-          failing = false;
-        },
-        (err) => {
-          // Postgres is down too: said once, not at every probe.
-          if (!failing) this.ctx.log.error({ err }, "could not record a fabric outage");
-          failing = true;
-        },
-      );
+      // One probe at a time: recording an outage may wait on a block's row lock.
+      if (probing) return;
+      probing = true;
+      this.probe()
+        .then(
+          () => {
+            failing = false;
+          },
+          (err) => {
+            // Postgres is down too: said once, not at every probe.
+            if (!failing) this.ctx.log.error({ err }, "could not record a fabric outage");
+            failing = true;
+          },
+        )
+        .finally(() => {
+          probing = false;
+        });
     }, everyMs);
     this.timer.unref();
   }
@@ -228,7 +236,7 @@ export class FabricKeeper {
           WHERE number = ${blockNumber}`;
         return { added, salvaged, kept: proven.length };
       },
-      { maxWait: 30_000, timeout: 120_000 },
+      { maxWait: 30_000, timeout: 30_000 },
     );
     if (!outcome) return;
     this.seenWhole.set(blockNumber, ctx.now());

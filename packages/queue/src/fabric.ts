@@ -290,12 +290,10 @@ export class ProofFabric {
    * failed jobs until the block is retired). Fewer than were added means Redis lost some.
    */
   async treeJobs(blockNumber: number): Promise<number> {
-    let total = 0;
-    for (const kind of kinds) {
-      const counts = await this.queue(blockNumber, kind).getJobCounts(...allStates);
-      for (const n of Object.values(counts)) total += n;
-    }
-    return total;
+    const counts = await Promise.all(
+      kinds.map((kind) => this.queue(blockNumber, kind).getJobCounts(...allStates)),
+    );
+    return counts.reduce((sum, c) => sum + Object.values(c).reduce((s, n) => s + n, 0), 0);
   }
 
   /**
