@@ -25,6 +25,8 @@ import { expectLedgerConsistent, movements } from "./support/market-flow.ts";
 
 const DEPOSIT = 1_000_000n;
 const TXS = 8;
+/** Long enough for the bid to land in time on a busy machine. */
+const BIDDING_MS = 4000;
 const opA = account(0x5a1);
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -112,7 +114,11 @@ describe("Redis loses the fabric mid-proving", () => {
     cleanups.push(() => second.close());
     second.aggregator.start();
 
-    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      biddingMs: BIDDING_MS,
+    });
     const w1 = await signIn(stack, opA, "a-1", { capacity: 2 });
     const w2 = await signIn(stack, opA, "a-2");
     await proveSome([w1.client, w2.client], 5);
@@ -144,7 +150,11 @@ describe("Redis loses the fabric mid-proving", () => {
   it("rebuilds a tree that lost one of its queues (the base jobs)", async () => {
     const BLOCK = 302;
     const stack = await stackWithWinner();
-    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      biddingMs: BIDDING_MS,
+    });
     const w1 = await signIn(stack, opA, "a-1");
     const w2 = await signIn(stack, opA, "a-2");
     // Bases only, so merges are waiting on base jobs that are about to vanish.
@@ -170,7 +180,11 @@ describe("two aggregators noticing the same loss at once", () => {
   it("rebuild the tree once and credit the outage once", async () => {
     const BLOCK = 304;
     const stack = await stackWithWinner();
-    const open = await openBlock(stack, BLOCK, { winner: opA, txCount: TXS });
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      biddingMs: BIDDING_MS,
+    });
     const w1 = await signIn(stack, opA, "a-1");
     await proveSome([w1.client], 3);
     await stack.aggregator.aggregator.stop();
@@ -223,7 +237,7 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
   ])(
     "($fault) slashes nobody and extends the deadline by the outage; the winner then finishes",
     async ({ fault, BLOCK }) => {
-      const WINDOW_MS = 12_000;
+      const WINDOW_MS = BIDDING_MS + 10_000;
       const stack = await stackWithWinner({ aggregator: false });
       const proxy = await startFaultProxy(TEST_REDIS_URL);
       cleanups.push(() => proxy.close());
@@ -293,7 +307,8 @@ describe("a winner still silent after an outage", () => {
     const open = await openBlock(stack, BLOCK, {
       winner: opA,
       txCount: TXS,
-      proofDeadlineInMs: 8000,
+      biddingMs: BIDDING_MS,
+      proofDeadlineInMs: BIDDING_MS + 6000,
     });
     const deadline = BigInt(open.auction.proofDeadline);
     // As if the fabric had been out for CREDIT ms while the block was being proven.

@@ -55,8 +55,8 @@ export class Aggregator {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.keeper.unwatch();
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await this.keeper.stop();
   }
 }

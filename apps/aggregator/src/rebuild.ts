@@ -42,6 +42,10 @@ export class FabricKeeper {
   /** Per block being proven: when its tree was last seen whole by this process. */
   private readonly seenWhole = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
+  /** The watch's probe in flight (awaited on stop). */
+  private probing: Promise<unknown> | null = null;
+  /** Stopped: a probe failing because this process is closing its connections is no outage. */
+  private stopped = false;
 
   constructor(private readonly ctx: AggregatorContext) {}
 
@@ -54,12 +58,10 @@ export class FabricKeeper {
   watch(everyMs: number): void {
     if (this.timer) return;
     let failing = false;
-    let probing = false;
     this.timer = setInterval(() => {
       // One probe at a time: recording an outage may wait on a block's row lock.
-      if (probing) return;
-      probing = true;
-      this.probe()
+      if (this.probing) return;
+      this.probing = this.probe()
         .then(
           () => {
             failing = false;
@@ -71,15 +73,18 @@ export class FabricKeeper {
           },
         )
         .finally(() => {
-          probing = false;
+          this.probing = null;
         });
     }, everyMs);
     this.timer.unref();
   }
 
-  unwatch(): void {
+  /** Stops the watch (before the fabric's connections close) and waits for its last probe. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    await this.probing;
   }
 
   /** One PING; on no answer, opens an outage on every block whose deadline runs. */
@@ -100,7 +105,7 @@ export class FabricKeeper {
       this.lastUpAt = this.ctx.now();
       return true;
     }
-    await this.down();
+    if (!this.stopped) await this.down();
     return false;
   }
 
