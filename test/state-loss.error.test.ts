@@ -143,7 +143,10 @@ describe("Redis loses the fabric mid-proving", () => {
     );
     await expectPaidOnceNoPenalty(stack, BLOCK, kept);
     const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-    expect(block.fabricJobs).toBe(block.jobsTotal - kept.length);
+    // Rebuilt with at most the nodes unproven at the loss (fewer if a tick rebuilt it again
+    // after the keys' removal had finished and more proofs were in).
+    expect(block.fabricJobs).toBeGreaterThan(0);
+    expect(block.fabricJobs).toBeLessThanOrEqual(block.jobsTotal - kept.length);
     expect(block.fabricDownSince).toBeNull();
   }, 120_000);
 
@@ -212,8 +215,11 @@ describe("two aggregators noticing the same loss at once", () => {
     await deleteKeysWithPrefix(redis, stack.prefix);
     redis.disconnect();
     const keepers = [stack.aggregator.aggregator.keeper, second.aggregator.keeper];
-    await Promise.all([...keepers, ...keepers].map((k) => k.run()));
-
+    // Twice each, at once (again if a busy machine made the fabric look down to all of them).
+    await eventually(async () => {
+      await Promise.all([...keepers, ...keepers].map((k) => k.run()));
+      return rebuilds.length > 0;
+    });
     expect(rebuilds).toHaveLength(1);
     const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
     expect(block.fabricJobs).toBe(block.jobsTotal - kept.length);
