@@ -4,6 +4,10 @@
 // The aggregator rebuilds the tree from Postgres (accepted proofs kept, only unproven nodes
 // queued again, the rebuilt parents carrying their proven children's proofs), the winner's
 // workers finish, nobody is penalized or slashed, and the block is paid exactly once.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
@@ -335,4 +339,80 @@ describe("a winner still silent after an outage", () => {
     });
     expect(slashes).toHaveLength(1);
   }, 120_000);
+});
+
+/** A private redis-server without persistence on `port`, answering before this returns. */
+async function startRedisServer(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: "ignore" },
+  );
+  await eventually(async () => {
+    const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => null });
+    probe.on("error", () => {});
+    try {
+      await probe.connect();
+      return (await probe.ping()) === "PONG";
+    } finally {
+      probe.disconnect();
+    }
+  });
+  return child;
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
+  const addr = srv.address();
+  await new Promise((resolve) => srv.close(resolve));
+  return typeof addr === "object" && addr ? addr.port : 0;
+}
+
+describe("Redis restarted empty, down for longer than the proof window", () => {
+  it("rebuilds the tree, slashes nobody, and the winner finishes", async () => {
+    const BLOCK = 307;
+    const port = await freePort();
+    let redis = await startRedisServer(port);
+    cleanups.push(async () => {
+      if (redis.exitCode === null) redis.kill("SIGKILL");
+    });
+    const stack = await startStack({
+      // The rate limiter counts in Redis: this test is about the aggregator, not the relay's
+      // own outage handling.
+      env: { LEASE_MS: "2000", REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_PER_IP: "0" },
+    });
+    cleanups.push(() => stack.close());
+    await stack.admin.deposit(opA.address, DEPOSIT);
+    const open = await openBlock(stack, BLOCK, {
+      winner: opA,
+      txCount: TXS,
+      biddingMs: BIDDING_MS,
+      proofDeadlineInMs: BIDDING_MS + 8000,
+    });
+    const deadline = open.auction.proofDeadline;
+    const w1 = await signIn(stack, opA, "a-1");
+    const w2 = await signIn(stack, opA, "a-2");
+    await proveSome([w1.client, w2.client], 3);
+    const kept = await provenRows(stack, BLOCK);
+
+    redis.kill("SIGKILL");
+    await once(redis, "exit");
+    await eventually(async () => Date.now() > deadline + 1000, 60_000, 200);
+    const during = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    expect(during.stage).toBe("proving");
+    expect(during.fabricDownSince).not.toBeNull();
+    redis = await startRedisServer(port);
+
+    await proveUntilPaid(
+      stack,
+      BLOCK,
+      [w1.client, w2.client],
+      checkChildren(BLOCK, open.txs),
+      90_000,
+    );
+    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    expect(Number(block.fabricDownMs)).toBeGreaterThan(0);
+  }, 180_000);
 });
