@@ -4,34 +4,24 @@
 // The aggregator rebuilds the tree from Postgres (accepted proofs kept, only unproven nodes
 // queued again, the rebuilt parents carrying their proven children's proofs), the winner's
 // workers finish, nobody is penalized or slashed, and the block is paid exactly once.
-
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
-import { createServer } from "node:net";
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
-import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
-import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack, TEST_REDIS_URL } from "./harness.ts";
-import {
-  expectedProofs,
-  openBlock,
-  proofOf,
-  proveUntilPaid,
-  relayError,
-  signIn,
-} from "./support/blocks.ts";
+import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 import { startFaultProxy } from "./support/fault-proxy.ts";
-import { expectLedgerConsistent, movements } from "./support/market-flow.ts";
-
-const DEPOSIT = 1_000_000n;
-const TXS = 8;
-/** Long enough for the bid to land in time on a busy machine. */
-const BIDDING_MS = 4000;
-const opA = account(0x5a1);
+import {
+  BIDDING_MS,
+  checkChildren,
+  DEPOSIT,
+  expectPaidOnceNoPenalty,
+  opA,
+  provenRows,
+  proveSome,
+  TXS,
+} from "./support/state-loss.ts";
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -43,64 +33,6 @@ async function stackWithWinner(opts: { aggregator?: boolean } = {}): Promise<Sta
   cleanups.push(() => stack.close());
   await stack.admin.deposit(opA.address, DEPOSIT);
   return stack;
-}
-
-/** Leases and proves jobs until `count` proofs were accepted. */
-async function proveSome(workers: RelayClient[], count: number): Promise<void> {
-  let proven = 0;
-  await eventually(async () => {
-    for (const w of workers) {
-      if (proven >= count) break;
-      const job = await w.lease(300);
-      if (!job) continue;
-      await w.submitResult(job.id, proofOf(job));
-      proven++;
-    }
-    return proven >= count;
-  }, 30_000);
-}
-
-async function provenRows(stack: Stack, blockNumber: number) {
-  return stack.db.prisma.proofJob.findMany({
-    where: { blockNumber, status: "proven" },
-    select: { id: true, proof: true, operator: true, workerId: true, provenAt: true },
-    orderBy: { id: "asc" },
-  });
-}
-
-/** The block was paid once, in full, with nobody penalized, and every accepted proof kept. */
-async function expectPaidOnceNoPenalty(
-  stack: Stack,
-  blockNumber: number,
-  keptBefore: Awaited<ReturnType<typeof provenRows>>,
-) {
-  const prisma = stack.db.prisma;
-  const block = await prisma.block.findUniqueOrThrow({ where: { number: blockNumber } });
-  expect(block.stage).toBe("paid");
-  expect(block.jobsProven).toBe(block.jobsTotal);
-  expect(await prisma.proofJob.count({ where: { blockNumber } })).toBe(block.jobsTotal);
-  expect(await prisma.penalty.findMany({ where: { blockNumber } })).toEqual([]);
-  expect(await movements(prisma, { kind: "slash", blockNumber })).toEqual([]);
-  expect(await movements(prisma, { kind: "payout", blockNumber })).toHaveLength(1);
-  expect(await movements(prisma, { kind: "unlock", blockNumber })).toHaveLength(1);
-  const payouts = await prisma.payout.findMany({ where: { blockNumber } });
-  const total = payouts.reduce((s, p) => s + BigInt(p.amount.toFixed()), 0n);
-  expect(total).toBe(1_000_000_000_000_000_000n);
-  // Proofs accepted before the loss are still there, credited to whoever made them.
-  const after = new Map((await provenRows(stack, blockNumber)).map((r) => [r.id, r]));
-  for (const row of keptBefore) expect(after.get(row.id)).toEqual(row);
-  const a = await stack.client.getProver(opA.address);
-  expect(a.collateral.slashed).toBe("0");
-  expect(a.collateral.locked).toBe("0");
-  await expectLedgerConsistent(prisma);
-}
-
-/** Every leased job carries its children's proofs, those proven before a rebuild included. */
-function checkChildren(blockNumber: number, txs: readonly `0x${string}`[]) {
-  const expected = expectedProofs(blockNumber, txs);
-  return (job: LeasedJob) => {
-    for (const c of job.children) expect(c.proof).toBe(expected.get(c.id));
-  };
 }
 
 describe("Redis loses the fabric mid-proving", () => {
@@ -339,80 +271,4 @@ describe("a winner still silent after an outage", () => {
     });
     expect(slashes).toHaveLength(1);
   }, 120_000);
-});
-
-/** A private redis-server without persistence on `port`, answering before this returns. */
-async function startRedisServer(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    "redis-server",
-    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-    { stdio: "ignore" },
-  );
-  await eventually(async () => {
-    const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => null });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === "PONG";
-    } finally {
-      probe.disconnect();
-    }
-  });
-  return child;
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const addr = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return typeof addr === "object" && addr ? addr.port : 0;
-}
-
-describe("Redis restarted empty, down for longer than the proof window", () => {
-  it("rebuilds the tree, slashes nobody, and the winner finishes", async () => {
-    const BLOCK = 307;
-    const port = await freePort();
-    let redis = await startRedisServer(port);
-    cleanups.push(async () => {
-      if (redis.exitCode === null) redis.kill("SIGKILL");
-    });
-    const stack = await startStack({
-      // The rate limiter counts in Redis: this test is about the aggregator, not the relay's
-      // own outage handling.
-      env: { LEASE_MS: "2000", REDIS_URL: `redis://127.0.0.1:${port}`, RATE_LIMIT_PER_IP: "0" },
-    });
-    cleanups.push(() => stack.close());
-    await stack.admin.deposit(opA.address, DEPOSIT);
-    const open = await openBlock(stack, BLOCK, {
-      winner: opA,
-      txCount: TXS,
-      biddingMs: BIDDING_MS,
-      proofDeadlineInMs: BIDDING_MS + 8000,
-    });
-    const deadline = open.auction.proofDeadline;
-    const w1 = await signIn(stack, opA, "a-1");
-    const w2 = await signIn(stack, opA, "a-2");
-    await proveSome([w1.client, w2.client], 3);
-    const kept = await provenRows(stack, BLOCK);
-
-    redis.kill("SIGKILL");
-    await once(redis, "exit");
-    await eventually(async () => Date.now() > deadline + 1000, 60_000, 200);
-    const during = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-    expect(during.stage).toBe("proving");
-    expect(during.fabricDownSince).not.toBeNull();
-    redis = await startRedisServer(port);
-
-    await proveUntilPaid(
-      stack,
-      BLOCK,
-      [w1.client, w2.client],
-      checkChildren(BLOCK, open.txs),
-      90_000,
-    );
-    await expectPaidOnceNoPenalty(stack, BLOCK, kept);
-    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-    expect(Number(block.fabricDownMs)).toBeGreaterThan(0);
-  }, 180_000);
 });
