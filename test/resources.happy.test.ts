@@ -5,10 +5,13 @@
 // one after another against a private redis-server (so its figures are this stack's alone), and
 // after each one the relay's and aggregator's connections, the keys left under the stack's
 // prefix, and the idle command rate must stay within 10 % of their value after the first block.
+import { createAggregator } from "@prover-boost/aggregator";
+import { aggregatorEnv, parseEnv } from "@prover-boost/config";
+import { planTree } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { provideRedis, type RedisHandle } from "../apps/devnet/src/redis-server.ts";
 import { account } from "./fixtures.ts";
-import { type Stack, startStack } from "./harness.ts";
+import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
 import { driftFromFirst, type RedisUsage, RedisUsageProbe } from "./support/redis-usage.ts";
 
@@ -62,4 +65,26 @@ describe("resources over consecutive blocks", () => {
     });
     expect({ drift, leftovers }, JSON.stringify(samples)).toEqual({ drift: [], leftovers: [] });
   }, 900_000);
+
+  // A crash between a payout and its retire leaves the block's queues in Redis; the next
+  // aggregator to start removes them.
+  it("retires, at start-up, a paid block whose queues were left in Redis", async () => {
+    await stack.aggregator.ctx.fabric.addTree(
+      1,
+      planTree(2),
+      () => 1,
+      () => [],
+    );
+    const leftover = async () => (await probe.keyNames()).filter((k) => k.includes(":b1-"));
+    expect((await leftover()).length).toBeGreaterThan(0);
+    const restarted = await createAggregator(
+      parseEnv(aggregatorEnv, { REDIS_URL: redis.url, REDIS_PREFIX: stack.prefix }),
+      { db: stack.db },
+    );
+    try {
+      await eventually(async () => (await leftover()).length === 0);
+    } finally {
+      await restarted.close();
+    }
+  });
 });
