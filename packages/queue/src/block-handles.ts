@@ -8,8 +8,7 @@
 // Handles open lazily on first use and close when their block stops being active (the caller
 // passes the active set it just read: relays from their block registry, the aggregator when it
 // retires a block). Closing only drops this process's handles; another process serving the same
-// block keeps its own, and a block used again later simply reopens. Two guards keep a close from
-// pulling a handle out from under a request:
+// block keeps its own, and a block used again later simply reopens. Two rules keep this safe:
 //  - a block used since the caller began reading its active set is kept (the read may predate
 //    the block becoming active), and so is one used within `graceMs` before (a request still
 //    finishing on it); a later sweep closes it;
@@ -55,6 +54,29 @@ const liveKeys = [
   "failed",
   "events",
 ] as const;
+
+/**
+ * Closes a queue or fetcher with QUIT, so that Redis has run every command it sent (a stalled
+ * check in flight, a queue's meta write) before this resolves: a sweep that follows on another
+ * connection then sees their effects. If Redis does not answer within `ms`, the connection is
+ * dropped instead.
+ */
+async function closeGracefully(
+  handle: { close(force?: boolean): Promise<void>; disconnect(): Promise<void> },
+  ms = 5000,
+): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+    timer.unref();
+  });
+  const closed = handle.close(false).then(
+    () => false,
+    () => false,
+  );
+  if (await Promise.race([closed, timedOut])) await handle.disconnect().catch(() => {});
+  clearTimeout(timer);
+}
 
 export class BlockHandles {
   private readonly blocks = new Map<number, OpenBlock>();
@@ -141,11 +163,20 @@ export class BlockHandles {
     if (!b) return;
     this.blocks.delete(blockNumber);
     // Fetchers first: once closed, no stalled check runs on this block from this process.
-    await Promise.allSettled([...b.fetchers.values()].map((w) => w.close(true)));
+    await Promise.allSettled([...b.fetchers.values()].map((w) => closeGracefully(w)));
     const queues = [...b.queues.values()];
-    if (remove) await Promise.allSettled(queues.map((q) => remove(q)));
-    else await this.sweepCrumbs(blockNumber);
-    await Promise.allSettled(queues.map((q) => q.close()));
+    // One queue at a time, children's first (base, merge, root). BullMQ's obliterate leaves jobs
+    // that wait for children alone, and removing a child moves its parent to wait: parents
+    // first would leave them behind, and re-create their queue's wait list.
+    if (remove) {
+      for (const kind of [...blockKinds].reverse()) {
+        const q = b.queues.get(kind);
+        if (q) await remove(q).catch(() => {});
+      }
+    }
+    await Promise.allSettled(queues.map((q) => closeGracefully(q)));
+    // Only now: every command of the closed handles has run (see closeGracefully).
+    if (!remove) await this.sweepCrumbs(blockNumber);
   }
 
   /** Deletes what stalled checks left of this block's queues, if they were removed. */
@@ -183,4 +214,19 @@ export class BlockHandles {
     );
     await Promise.allSettled(blocks.flatMap((b) => [...b.queues.values()].map((q) => q.close())));
   }
+}
+
+/** Blocks that have queues under `prefix` in Redis (a queue with jobs has a `meta` key). */
+export async function blocksWithQueues(redis: Redis, prefix: string): Promise<number[]> {
+  const found = new Set<number>();
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:b*:meta`, "COUNT", 1000);
+    cursor = next;
+    for (const key of keys) {
+      const m = /:b(\d+)-(?:root|merge|base):meta$/.exec(key);
+      if (m) found.add(Number(m[1]));
+    }
+  } while (cursor !== "0");
+  return [...found].sort((a, b) => a - b);
 }

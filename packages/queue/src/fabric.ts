@@ -37,7 +37,7 @@ import {
   takeForLessee,
 } from "./affinity.ts";
 import { AttemptBook } from "./attempts.ts";
-import { BlockHandles, blockKinds } from "./block-handles.ts";
+import { BlockHandles, blockKinds, blocksWithQueues } from "./block-handles.ts";
 import {
   jobId,
   type ProofJobData,
@@ -524,24 +524,8 @@ export class ProofFabric {
    * Blocks that have queues in Redis (a queue with jobs has a `meta` key), found with SCAN: for
    * the aggregator's start-up sweep of blocks paid but not retired before a crash.
    */
-  async blocksInRedis(): Promise<number[]> {
-    const found = new Set<number>();
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.redis.scan(
-        cursor,
-        "MATCH",
-        `${this.options.prefix}:b*:meta`,
-        "COUNT",
-        1000,
-      );
-      cursor = next;
-      for (const key of keys) {
-        const m = /:b(\d+)-(?:root|merge|base):meta$/.exec(key);
-        if (m) found.add(Number(m[1]));
-      }
-    } while (cursor !== "0");
-    return [...found].sort((a, b) => a - b);
+  blocksInRedis(): Promise<number[]> {
+    return blocksWithQueues(this.redis, this.options.prefix);
   }
 
   /** Blocks this process holds BullMQ handles on, and how many (for sweeps and tests). */
