@@ -1,6 +1,13 @@
 // Wiring for the aggregator: database, fabric (publisher only), the loop.
+//
+// The aggregator opens a block's queues to fan its tree out, count and reconcile its jobs, and
+// closes them when it retires the block after payout. A block that leaves proving some other way
+// (paid before a restart, or by another aggregator) would keep them open, so a slow sweep closes
+// the handles of blocks that are no longer being proven. And a crash between a payout and its
+// retire would leave the block's queues in Redis for good, so at start-up the aggregator retires
+// every paid block that still has queues.
 import type { AggregatorEnv } from "@prover-boost/config";
-import { type Database, openDatabaseFromEnv } from "@prover-boost/db";
+import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
 import { Aggregator } from "./aggregator.ts";
 import type { AggregatorContext } from "./context.ts";
@@ -40,13 +47,46 @@ export async function createAggregator(
     log: deps.log ?? silent,
   };
   const aggregator = new Aggregator(ctx, deps.hooks);
+  void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
+    ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),
+  );
+  const sweep = setInterval(
+    () => void closeInactiveHandles(db.prisma, fabric).catch(() => {}),
+    1000,
+  );
+  sweep.unref();
   return {
     aggregator,
     ctx,
     async close() {
+      clearInterval(sweep);
       await aggregator.stop();
       await fabric.close();
       if (ownDb) await db.close();
     },
   };
+}
+
+/** Closes the fabric's handles on blocks that are not being proven any more. */
+async function closeInactiveHandles(prisma: Prisma, fabric: ProofFabric): Promise<void> {
+  const open = fabric.openHandles().blocks;
+  if (open.length === 0) return;
+  const startedAt = performance.now();
+  const rows = await prisma.block.findMany({
+    where: { number: { in: open }, stage: { in: ["proving", "open_proving", "proven"] } },
+    select: { number: true },
+  });
+  await fabric.closeInactive(new Set(rows.map((r) => r.number)), startedAt);
+}
+
+/** Retires paid blocks whose queues are still in Redis (the process stopped before retiring). */
+async function retirePaidLeftovers(prisma: Prisma, fabric: ProofFabric): Promise<number[]> {
+  const stored = await fabric.blocksInRedis();
+  if (stored.length === 0) return [];
+  const paid = await prisma.block.findMany({
+    where: { number: { in: stored }, stage: "paid" },
+    select: { number: true },
+  });
+  for (const { number } of paid) await fabric.retireBlock(number);
+  return paid.map((b) => b.number);
 }

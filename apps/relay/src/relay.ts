@@ -9,7 +9,7 @@ import type { RelayContext } from "./context.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
-import { BlockRegistry } from "./services/registry.ts";
+import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
 
 export interface Relay {
   app: FastifyInstance;
@@ -62,6 +62,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   };
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
+  // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
+  const stopClosingHandles = closeHandlesOfInactiveBlocks(ctx.registry, fabric, ctx.now);
   fabric.events.on("stalled", (jobId: string) => {
     onLeaseLapsed(ctx, jobId).catch((err) =>
       app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"),
@@ -73,6 +75,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     app,
     ctx,
     async close() {
+      stopClosingHandles();
       await app.close();
       await fabric.close();
       if (ownDb) await db.close();

@@ -37,6 +37,7 @@ import {
   takeForLessee,
 } from "./affinity.ts";
 import { AttemptBook } from "./attempts.ts";
+import { BlockHandles, blockKinds, blocksWithQueues } from "./block-handles.ts";
 import {
   jobId,
   type ProofJobData,
@@ -72,7 +73,7 @@ export class LeaseLostError extends Error {
 export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
   `b${blockNumber}-${kind}`;
 
-const kinds: readonly QueueKind[] = ["root", "merge", "base"];
+const kinds = blockKinds;
 
 /**
  * Children's proofs in `children` order, from BullMQ's children values (keyed by job key) and,
@@ -134,8 +135,8 @@ export class ProofFabric {
   /** Who proved the children of each node (per block), for subtree affinity. */
   readonly provenance: ProvenanceBook;
   private readonly connection: ConnectionOptions;
-  private readonly fetchers = new Map<string, Worker<ProofJobData>>();
-  private readonly queues = new Map<string, Queue<ProofJobData>>();
+  /** This process's queues and fetchers, per block (block-handles.ts). */
+  private readonly handles: BlockHandles;
   private subscriber: Redis | null = null;
   private flow: FlowProducer | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -149,6 +150,15 @@ export class ProofFabric {
     this.connection = redisOptions(options.redisUrl) as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
+    this.handles = new BlockHandles(
+      {
+        queue: (blockNumber, kind) => this.openQueue(blockNumber, kind),
+        fetcher: (blockNumber, kind) => this.openFetcher(blockNumber, kind),
+        key: (blockNumber, kind, suffix) =>
+          `${options.prefix}:${blockQueueName(blockNumber, kind)}:${suffix}`,
+      },
+      redis,
+    );
   }
 
   static async open(options: FabricOptions): Promise<ProofFabric> {
@@ -193,38 +203,39 @@ export class ProofFabric {
     return { connection: this.connection, prefix: this.options.prefix };
   }
 
+  /** A block's queue of one kind, opened on first use (block-handles.ts). */
   private queue(blockNumber: number, kind: QueueKind): Queue<ProofJobData> {
-    const name = blockQueueName(blockNumber, kind);
-    let q = this.queues.get(name);
-    if (!q) {
-      q = new Queue<ProofJobData>(name, this.base());
-      this.queues.set(name, q);
-    }
+    return this.handles.queue(blockNumber, kind);
+  }
+
+  /** A block's fetcher of one kind, opened on first use (block-handles.ts). */
+  private fetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
+    return this.handles.fetcher(blockNumber, kind);
+  }
+
+  private openQueue(blockNumber: number, kind: QueueKind): Queue<ProofJobData> {
+    const q = new Queue<ProofJobData>(blockQueueName(blockNumber, kind), this.base());
+    q.on("error", () => {});
     return q;
   }
 
-  private fetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
-    const name = blockQueueName(blockNumber, kind);
-    let w = this.fetchers.get(name);
-    if (!w) {
-      w = new Worker<ProofJobData>(name, null, {
-        ...this.base(),
-        autorun: false,
-        lockDuration: this.options.leaseMs,
-        skipLockRenewal: true,
-        maxStalledCount: Number.MAX_SAFE_INTEGER,
-        stalledInterval:
-          this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 8), 250),
-        skipStalledCheck: this.options.checkStalled === false,
-      });
-      w.on("stalled", (id: string) => {
-        this.events.emit("stalled", id);
-        void this.announce({ blockNumber, kind }).catch(() => {});
-      });
-      w.on("error", () => {});
-      if (this.options.checkStalled !== false) void w.startStalledCheckTimer().catch(() => {});
-      this.fetchers.set(name, w);
-    }
+  private openFetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
+    const w = new Worker<ProofJobData>(blockQueueName(blockNumber, kind), null, {
+      ...this.base(),
+      autorun: false,
+      lockDuration: this.options.leaseMs,
+      skipLockRenewal: true,
+      maxStalledCount: Number.MAX_SAFE_INTEGER,
+      stalledInterval:
+        this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 8), 250),
+      skipStalledCheck: this.options.checkStalled === false,
+    });
+    w.on("stalled", (id: string) => {
+      this.events.emit("stalled", id);
+      void this.announce({ blockNumber, kind }).catch(() => {});
+    });
+    w.on("error", () => {});
+    if (this.options.checkStalled !== false) void w.startStalledCheckTimer().catch(() => {});
     return w;
   }
 
@@ -540,31 +551,46 @@ export class ProofFabric {
     return out;
   }
 
-  /** Closes this process's handles on a finished block and removes its queues from Redis. */
+  /**
+   * Closes this process's handles on a finished block and, with `removeData`, removes its queues
+   * and books from Redis (the aggregator, once the block is paid). Other processes close theirs
+   * with closeInactive.
+   */
   async retireBlock(blockNumber: number, removeData = true): Promise<void> {
     const books = [...this.attempts.keys(blockNumber), ...this.provenance.keys(blockNumber)];
     if (removeData) await this.redis.del(...books).catch(() => {});
-    for (const kind of kinds) {
-      const name = blockQueueName(blockNumber, kind);
-      const w = this.fetchers.get(name);
-      this.fetchers.delete(name);
-      await w?.close(true).catch(() => {});
-      const q = this.queue(blockNumber, kind);
-      if (removeData) await q.obliterate({ force: true }).catch(() => {});
-      this.queues.delete(name);
-      await q.close().catch(() => {});
-    }
+    await this.handles.close(
+      blockNumber,
+      removeData ? (q) => q.obliterate({ force: true }).catch(() => {}) : undefined,
+    );
   }
 
-  /** Closes fetchers of blocks not in `active` (another process finished them). */
+  /**
+   * Closes this process's handles on blocks not in `active` (finished, here or by another
+   * process) unless used since `readStartedAt` (performance.now() when the caller began reading
+   * `active`) or just before it; they reopen if used again. Returns the blocks closed.
+   */
+  closeInactive(active: ReadonlySet<number>, readStartedAt: number): Promise<number[]> {
+    return this.handles.closeInactive(active, readStartedAt);
+  }
+
+  /** Closes the fetchers and queues of blocks not in `active` (see closeInactive). */
   async closeFetchersExcept(active: ReadonlySet<number>): Promise<void> {
-    for (const [name, w] of this.fetchers) {
-      const n = Number(/^b(\d+)-/.exec(name)?.[1]);
-      if (!active.has(n)) {
-        this.fetchers.delete(name);
-        await w.close(true).catch(() => {});
-      }
-    }
+    await this.handles.closeInactive(active, Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Blocks that have queues in Redis (a queue with jobs has a `meta` key), found with SCAN: for
+   * the aggregator's start-up sweep of blocks paid but not retired before a crash.
+   */
+  blocksInRedis(): Promise<number[]> {
+    return blocksWithQueues(this.redis, this.options.prefix);
+  }
+
+  /** Blocks this process holds BullMQ handles on, and how many (for sweeps and tests). */
+  openHandles(): { blocks: number[]; queues: number; fetchers: number } {
+    const { queues, fetchers } = this.handles.counts();
+    return { blocks: this.handles.openBlocks(), queues, fetchers };
   }
 
   async ping(): Promise<boolean> {
@@ -579,11 +605,8 @@ export class ProofFabric {
   async close(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    await Promise.allSettled([...this.fetchers.values()].map((w) => w.close(true)));
-    await Promise.allSettled([...this.queues.values()].map((q) => q.close()));
+    await this.handles.closeAll();
     await this.flow?.close().catch(() => {});
-    this.fetchers.clear();
-    this.queues.clear();
     this.events.removeAllListeners();
     await this.subscriber?.quit().catch(() => {});
     await this.redis.quit().catch(() => {});

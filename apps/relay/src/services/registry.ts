@@ -5,6 +5,11 @@
 // drops the cache: the next request waits for a fresh read. Otherwise the cached view is served
 // while a re-read runs in the background once it is older than the TTL, which only guards
 // against a missed announcement.
+//
+// The registry is also what closes this relay's BullMQ handles on blocks that stopped being
+// active (closeHandlesOfInactiveBlocks): every fresh read is handed to the fabric, which closes
+// the queues and fetchers of blocks missing from it, and while any handles are open a slow timer
+// keeps reads coming even when no worker asks, so an idle relay lets go of finished blocks too.
 import type { Prisma } from "@prover-boost/db";
 
 export interface ActiveBlock {
@@ -14,16 +19,26 @@ export interface ActiveBlock {
   proofDeadline: number;
 }
 
+/** A fresh read of the active blocks, and performance.now() when it began. */
+export type RegistryReadListener = (blocks: readonly ActiveBlock[], startedAt: number) => void;
+
 export class BlockRegistry {
   private cache: { at: number; blocks: ActiveBlock[] } | null = null;
   private loading: { generation: number; blocks: Promise<ActiveBlock[]> } | null = null;
   /** Bumped by invalidate(): a read begun before it is not used after it. */
   private generation = 0;
+  private readonly listeners = new Set<RegistryReadListener>();
 
   constructor(
     private readonly prisma: Prisma,
     private readonly ttlMs = 1000,
   ) {}
+
+  /** Calls `listener` after every fresh read; returns a function that stops it. */
+  onRead(listener: RegistryReadListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
 
   invalidate(): void {
     this.cache = null;
@@ -44,11 +59,13 @@ export class BlockRegistry {
   private read(now: number): Promise<ActiveBlock[]> {
     if (this.loading?.generation === this.generation) return this.loading.blocks;
     const generation = this.generation;
+    const startedAt = performance.now();
     const loading = {
       generation,
       blocks: this.load()
         .then((blocks) => {
           if (generation === this.generation) this.cache = { at: now, blocks };
+          for (const listener of this.listeners) listener(blocks, startedAt);
           return blocks;
         })
         .finally(() => {
@@ -86,4 +103,35 @@ export class BlockRegistry {
       }))
       .sort((a, b) => a.proofDeadline - b.proofDeadline || a.number - b.number);
   }
+}
+
+/** The part of the fabric that holds per-block handles (ProofFabric). */
+export interface BlockHandleOwner {
+  openHandles(): { blocks: number[] };
+  closeInactive(active: ReadonlySet<number>, readStartedAt: number): Promise<number[]>;
+}
+
+/**
+ * Closes `fabric`'s handles on blocks the registry no longer lists as active, after every read,
+ * and reads at least every `everyMs` while any handles are open. Returns a function that stops it.
+ */
+export function closeHandlesOfInactiveBlocks(
+  registry: BlockRegistry,
+  fabric: BlockHandleOwner,
+  now: () => number,
+  everyMs = 1000,
+): () => void {
+  const stopListening = registry.onRead((blocks, startedAt) => {
+    const active = new Set(blocks.map((b) => b.number));
+    void fabric.closeInactive(active, startedAt).catch(() => {});
+  });
+  const timer = setInterval(() => {
+    // A failed read (database down) is retried at the next tick.
+    if (fabric.openHandles().blocks.length > 0) registry.active(now()).catch(() => {});
+  }, everyMs);
+  timer.unref();
+  return () => {
+    clearInterval(timer);
+    stopListening();
+  };
 }

@@ -1,0 +1,112 @@
+// Per-block handles on a real Redis: closing those of inactive blocks (and only those), keeping a
+// block used since the caller's read began, a lease that outlives its block's handles, and the
+// keys a stalled check leaves of a removed queue.
+import { randomBytes } from "node:crypto";
+import { planTree } from "@prover-boost/core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ProofFabric } from "./fabric.ts";
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
+/** A relay's fabric (runs stalled checks) and an aggregator's (removes retired blocks). */
+let relay: ProofFabric;
+let aggregator: ProofFabric;
+/** A read that began after every use so far, past the grace: closes every inactive block. */
+const later = () => performance.now() + 60_000;
+
+async function addBlock(blockNumber: number, txCount = 2) {
+  await aggregator.addTree(
+    blockNumber,
+    planTree(txCount),
+    () => 1,
+    () => [],
+  );
+}
+
+async function takeOne(blockNumber: number, token: string) {
+  const { taken } = await relay.take(blockNumber, ["base"], token);
+  expect(taken).not.toBeNull();
+  return taken!;
+}
+
+async function keysOf(blockNumber: number): Promise<string[]> {
+  return (await relay.redis.keys(`${prefix}:b${blockNumber}-*`)).sort();
+}
+
+async function until(fn: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error("condition not met");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+beforeAll(async () => {
+  const base = { redisUrl: REDIS_URL, prefix, leaseMs: 1000, subscribe: false };
+  relay = await ProofFabric.open(base);
+  aggregator = await ProofFabric.open({ ...base, checkStalled: false });
+});
+afterAll(async () => {
+  await relay.close();
+  await aggregator.obliterate();
+  await aggregator.close();
+});
+
+describe("closing the handles of inactive blocks", () => {
+  it("closes blocks missing from the active set and keeps the others", async () => {
+    await addBlock(1);
+    await addBlock(2);
+    await takeOne(1, "t-1");
+    await takeOne(2, "t-2");
+    expect(relay.openHandles().blocks.sort()).toEqual([1, 2]);
+    expect(await relay.closeInactive(new Set([2]), later())).toEqual([1]);
+    expect(relay.openHandles().blocks).toEqual([2]);
+    expect(relay.openHandles().fetchers).toBe(1);
+  });
+
+  it("keeps a block used after the caller began reading its active set", async () => {
+    const readStartedAt = performance.now();
+    await relay.getJob(2, "base", "2-1-0");
+    expect(await relay.closeInactive(new Set(), readStartedAt)).toEqual([]);
+    expect(relay.openHandles().blocks).toEqual([2]);
+    expect(await relay.closeInactive(new Set(), later())).toEqual([2]);
+    expect(relay.openHandles().blocks).toEqual([]);
+  });
+
+  it("lets a lease outlive its block's handles: they reopen and the job completes", async () => {
+    await addBlock(3);
+    const token = "t-3";
+    const { job } = await takeOne(3, token);
+    await relay.closeInactive(new Set(), later());
+    expect(relay.openHandles().blocks).toEqual([]);
+    const again = (await relay.getJob(3, "base", job.id!))!;
+    await again.moveToCompleted({ proof: "0x01" }, token, false);
+    expect(await again.getState()).toBe("completed");
+    // Taking from the block reopens its fetcher, stalled check included.
+    await takeOne(3, "t-3b");
+    expect(relay.openHandles().fetchers).toBe(1);
+    await relay.closeInactive(new Set(), later());
+  });
+
+  it("removes what a stalled check left of a retired queue, and nothing of a live one", async () => {
+    await addBlock(4);
+    await addBlock(5);
+    await takeOne(4, "t-4");
+    await takeOne(5, "t-5");
+    const live = await keysOf(5);
+    // The aggregator retires block 4, unfinished (a leased job, parents waiting for children),
+    // while this relay's stalled check still runs on it: the check writes its marker (and the
+    // queue's meta) again.
+    await aggregator.retireBlock(4);
+    await until(async () => (await keysOf(4)).some((k) => k.endsWith(":stalled-check")));
+    expect(await relay.closeInactive(new Set(), later())).toEqual(expect.arrayContaining([4, 5]));
+    expect(await keysOf(4)).toEqual([]);
+    // Block 5's queue still has its jobs: closing this relay's handles left it as it was.
+    expect(await keysOf(5)).toEqual(
+      expect.arrayContaining(live.filter((k) => !k.endsWith("-check"))),
+    );
+    expect(await relay.getJob(5, "base", "5-1-0")).toBeDefined();
+    // What the aggregator's start-up sweep sees: every block with queues, not the retired one.
+    expect(await relay.blocksInRedis()).toEqual([1, 2, 3, 5]);
+  });
+});
