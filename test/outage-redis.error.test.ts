@@ -1,11 +1,13 @@
 // A relay whose link to Redis stalls (the server accepts but never answers: a hung server or a
 // partition) or is cut (connections reset and refused: a dead or restarting server). Nothing may
-// hang: /livez stays 200 without touching Redis, /readyz answers 503 naming redis, a lease
+// hang: /livez stays 200 without touching Redis, /readyz answers 503 naming redis, a request
+// that needs only Postgres is served (the rate limiter lets it through uncounted), a lease
 // answers 503 UNAVAILABLE with Retry-After (not a hang, not 500), and once the link is back the
-// relay serves again by itself.
+// relay serves again by itself, readiness announcements included.
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
-import { eventually } from "./harness.ts";
+import { eventually, TEST_REDIS_URL } from "./harness.ts";
 import { signIn } from "./support/blocks.ts";
 import { ask, type ProxiedRelay, startProxiedRelay } from "./support/proxied-relay.ts";
 
@@ -39,6 +41,11 @@ describe.each(["stall", "cut"] as const)("Redis link %s", (fault) => {
     expect(errorMessage(ready.body)).toMatch(/redis down/);
     expect(errorMessage(ready.body)).toMatch(/database up/);
 
+    // The rate limiter counts in Redis; without it the request is let through, not held.
+    const read = await ask(`${r.url}/v1/auctions/9`);
+    expect(read.status).toBe(404);
+    expect(errorCode(read.body)).toBe("AUCTION_NOT_FOUND");
+
     const lease = await ask(`${r.url}/v1/jobs/lease`, {
       method: "POST",
       json: { waitMs: 0 },
@@ -63,5 +70,28 @@ describe.each(["stall", "cut"] as const)("Redis link %s", (fault) => {
       200,
     );
     expect(again.status).toBe(204);
+
+    // The relay hears other processes' announcements again (its subscriber resubscribed).
+    const heard = new Promise<void>((resolve) => r.relay.ctx.fabric.events.once("blocks", resolve));
+    const other = new Redis(TEST_REDIS_URL);
+    try {
+      let done = false;
+      void heard.then(() => {
+        done = true;
+      });
+      await eventually(
+        async () => {
+          await other.publish(
+            r.relay.ctx.fabric.channel,
+            JSON.stringify({ from: "another", blocks: true }),
+          );
+          return done;
+        },
+        30_000,
+        200,
+      );
+    } finally {
+      other.disconnect();
+    }
   });
 });
