@@ -44,7 +44,7 @@ async function relayWithBlock(env: Record<string, string>, blockNumber: number) 
   return r;
 }
 
-describe("an event stream", () => {
+describe("an event stream", { timeout: 180_000 }, () => {
   let r: ProxiedRelay;
   beforeAll(async () => {
     r = await relayWithBlock(
@@ -104,7 +104,7 @@ describe("an event stream", () => {
   });
 });
 
-describe("event stream caps", () => {
+describe("event stream caps", { timeout: 180_000 }, () => {
   it("refuses a client over its per-IP cap with 429, and frees the slot when a stream ends", async () => {
     const r = await relayWithBlock({ SSE_STREAMS_PER_IP: "2", SSE_STREAMS_MAX: "0" }, 6);
     const streams: EventStream[] = [];

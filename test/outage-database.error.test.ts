@@ -11,7 +11,7 @@ import { ask, type ProxiedRelay, startProxiedRelay } from "./support/proxied-rel
 const errorCode = (body: unknown) => (body as { error?: { code?: string } }).error?.code;
 const errorMessage = (body: unknown) => (body as { error?: { message?: string } }).error?.message;
 
-describe.each(["stall", "cut"] as const)("Postgres link %s", (fault) => {
+describe.each(["stall", "cut"] as const)("Postgres link %s", { timeout: 240_000 }, (fault) => {
   let r: ProxiedRelay;
 
   beforeAll(async () => {

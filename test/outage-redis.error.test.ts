@@ -14,7 +14,7 @@ import { ask, type ProxiedRelay, startProxiedRelay } from "./support/proxied-rel
 const errorCode = (body: unknown) => (body as { error?: { code?: string } }).error?.code;
 const errorMessage = (body: unknown) => (body as { error?: { message?: string } }).error?.message;
 
-describe.each(["stall", "cut"] as const)("Redis link %s", (fault) => {
+describe.each(["stall", "cut"] as const)("Redis link %s", { timeout: 240_000 }, (fault) => {
   let r: ProxiedRelay;
   let token: string;
 

@@ -108,7 +108,8 @@ async function exitOf(p: RelayProcess, waitMs = 60_000) {
 const logged = (p: RelayProcess, pattern: RegExp) =>
   p.logs.some((l) => pattern.test(String(l.msg)));
 
-describe("relay shutdown", () => {
+// Starting a relay process compiles it first: slow on a busy machine, hence the long timeout.
+describe("relay shutdown", { timeout: 240_000 }, () => {
   let relay: RelayProcess | undefined;
   afterEach(async () => {
     await relay?.cleanup();
