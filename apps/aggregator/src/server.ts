@@ -1,4 +1,5 @@
-// The aggregator as a service.
+// The aggregator as a service: shuts down on SIGINT/SIGTERM within SHUTDOWN_TIMEOUT_MS (a second
+// signal exits at once). Errors are logged as one JSON line.
 import { aggregatorEnv, closeOnSignals, parseEnvOrExit } from "@prover-boost/config";
 import pino from "pino";
 import { createAggregator } from "./service.ts";
@@ -7,12 +8,12 @@ async function main() {
   const env = parseEnvOrExit(aggregatorEnv, process.env);
   const log = pino({ level: env.LOG_LEVEL, name: "aggregator" });
   const service = await createAggregator(env, { log });
+  closeOnSignals(() => service.close(), log, { timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
   service.aggregator.start();
   log.info({ tickMs: env.AGGREGATOR_TICK_MS }, "aggregator running");
-  closeOnSignals(() => service.close(), log);
 }
 
 main().catch((err) => {
-  console.error(err);
+  pino({ name: "aggregator" }).fatal({ err }, "aggregator failed to start");
   process.exit(1);
 });

@@ -35,6 +35,7 @@ export async function createAggregator(
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,
     leaseMs: env.LEASE_MS,
+    commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
     checkStalled: false,
     subscribe: false,
   });

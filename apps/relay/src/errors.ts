@@ -1,12 +1,80 @@
 // One error body everywhere: { error: { code, message, requestId } }, codes from a closed set.
+//
+// A dependency that is down, stalled or overloaded is not the client's fault nor a bug: errors
+// that say so (connection refused, reset or closed, a connect or reply deadline passed, the pool
+// could not hand out a connection, Redis loading or out of memory) become 503 UNAVAILABLE with a
+// Retry-After, so clients back off and retry, and an operator's 500 alerts stay meaningful. They
+// are recognized on the error and along its causes, as pg, Prisma's driver adapter, Prisma and
+// ioredis each wrap them differently.
 import { DomainError, type ErrorCode, errorStatus } from "@prover-boost/core";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+
+/** Seconds a client is told to wait before retrying a 503. */
+export const RETRY_AFTER_SECONDS = 2;
+
+/** Prisma: cannot reach, timed out, server closed the connection, pool timeout, too many. */
+const prismaUnavailable = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2037"]);
+/** Prisma driver adapter error kinds that mean the database is not there right now. */
+const adapterUnavailable = new Set([
+  "DatabaseNotReachable",
+  "ConnectionClosed",
+  "SocketTimeout",
+  "TooManyConnections",
+]);
+/** Socket errors on either dependency's link. */
+const socketCodes = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+]);
+/** Postgres SQLSTATEs: connection exceptions (08), shutting down / starting up, too many. */
+const sqlStateUnavailable = (s: string) => /^08|^57P0[123]$|^53300$/.test(s);
+const pgMessages =
+  /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Client was closed|Cannot use a pool after calling end/;
+const redisMessages =
+  /^Command timed out|^Connection is closed|enableOfflineQueue options is false|max retries per request|^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|MISCONF|TRYAGAIN|CLUSTERDOWN)\b/;
+
+type Dependency = "database" | "redis" | "backend";
+
+/** Which dependency an error says is unavailable, if any (looks along its causes). */
+export function unavailableDependency(err: unknown): Dependency | null {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e && typeof e === "object"; depth++) {
+    const o = e as {
+      code?: unknown;
+      kind?: unknown;
+      name?: unknown;
+      message?: unknown;
+      cause?: unknown;
+      meta?: { driverAdapterError?: unknown };
+    };
+    const code = typeof o.code === "string" ? o.code : "";
+    const message = typeof o.message === "string" ? o.message : "";
+    if (prismaUnavailable.has(code)) return "database";
+    if (typeof o.kind === "string" && adapterUnavailable.has(o.kind)) return "database";
+    if (o.kind === "postgres" && sqlStateUnavailable(code)) return "database";
+    if (o.name === "PrismaClientInitializationError") return "database";
+    if (pgMessages.test(message)) return "database";
+    if (o.name === "MaxRetriesPerRequestError" || redisMessages.test(message)) return "redis";
+    // A bare socket error does not say whose link it was on.
+    if (socketCodes.has(code)) return "backend";
+    e = o.meta?.driverAdapterError ?? o.cause;
+  }
+  return null;
+}
 
 export function errorBody(code: ErrorCode, message: string, requestId: string) {
   return { error: { code, message, requestId } };
 }
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
+  if (code === "UNAVAILABLE" && !reply.hasHeader("retry-after")) {
+    reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+  }
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));
 }
 
@@ -30,6 +98,8 @@ function classify(err: FastifyError & { validation?: unknown }): {
   if ((err as { code?: string }).code === "P2028" || (err as { code?: string }).code === "P2024") {
     return { code: "UNAVAILABLE", message: "the relay is overloaded; retry shortly" };
   }
+  const down = unavailableDependency(err);
+  if (down) return { code: "UNAVAILABLE", message: `the ${down} is unavailable; retry shortly` };
   if (err instanceof SyntaxError || (err.statusCode === 400 && /JSON/i.test(err.message))) {
     return { code: "INVALID_JSON", message: "request body is not valid JSON" };
   }
@@ -47,6 +117,10 @@ export function installErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { code, message } = classify(err);
     if (code === "INTERNAL") request.log.error({ err }, "unhandled error");
+    if (code === "UNAVAILABLE") {
+      request.log.warn({ err: { message: err.message, code: err.code } }, message);
+      reply.header("retry-after", String(RETRY_AFTER_SECONDS));
+    }
     const headers = (err as { headers?: Record<string, string> }).headers;
     if (code === "RATE_LIMITED" && headers) reply.headers(headers);
     return reply.status(errorStatus[code]).send(errorBody(code, message, String(request.id)));

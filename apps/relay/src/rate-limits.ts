@@ -1,21 +1,38 @@
 // Rate limits, counted in Redis so every relay process shares them: a global limit per client IP,
 // and a limit per prover address on bid submission. Over the limit: 429 RATE_LIMITED with
 // Retry-After (seconds).
+//
+// Counting is best effort: when Redis is down or slow the limiter lets the request through
+// (skipOnError) rather than failing or holding every request. It has its own connection, which
+// fails at once while disconnected and waits at most LIMITER_TIMEOUT_MS for a reply, so an outage
+// costs a request no more than that before the route itself answers (or fails with 503).
+// Health probes (/livez, /readyz) are not counted at all (config.rateLimit: false).
 import rateLimit from "@fastify/rate-limit";
 import { DomainError } from "@prover-boost/core";
+import { createRedis } from "@prover-boost/queue";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { RelayContext } from "./context.ts";
 
 const limited = (after: string) =>
   new DomainError("RATE_LIMITED", `rate limit exceeded, retry in ${after}`);
 
+/** Longest a request waits for its count before it is let through uncounted. */
+const LIMITER_TIMEOUT_MS = 500;
+
 export async function registerRateLimits(app: FastifyInstance, ctx: RelayContext) {
   if (ctx.env.RATE_LIMIT_PER_IP === 0) return;
+  const redis = createRedis(ctx.env.REDIS_URL, {
+    commandTimeoutMs: Math.min(LIMITER_TIMEOUT_MS, ctx.env.REDIS_COMMAND_TIMEOUT_MS),
+  });
+  app.addHook("onClose", async () => {
+    redis.disconnect();
+  });
   await app.register(rateLimit, {
     global: true,
     max: ctx.env.RATE_LIMIT_PER_IP,
     timeWindow: ctx.env.RATE_LIMIT_WINDOW_MS,
-    redis: ctx.fabric.redis,
+    redis,
+    skipOnError: true,
     nameSpace: `${ctx.env.REDIS_PREFIX}:rl:ip:`,
     errorResponseBuilder: (_req, c) => limited(c.after),
   });

@@ -33,6 +33,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,
     leaseMs: env.LEASE_MS,
+    commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
   const ctx: RelayContext = {
     env,

@@ -1,4 +1,5 @@
-// The relay as a service: parse env once, listen, shut down gracefully on SIGINT/SIGTERM.
+// The relay as a service: parse env once, listen, shut down gracefully on SIGINT/SIGTERM within
+// SHUTDOWN_TIMEOUT_MS (a second signal exits at once). Errors are logged as one JSON line.
 import { closeOnSignals, parseEnvOrExit, relayEnv } from "@prover-boost/config";
 import pino from "pino";
 import { createRelay } from "./relay.ts";
@@ -8,11 +9,11 @@ async function main() {
   const logger = pino({ level: env.LOG_LEVEL, name: "relay" });
   if (env.SEQUENCERS.length === 0) logger.warn("SEQUENCERS is empty: no one may open auctions");
   const relay = await createRelay(env, { logger });
+  closeOnSignals(() => relay.close(), logger, { timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
   await relay.app.listen({ port: env.PORT, host: env.HOST });
-  closeOnSignals(() => relay.close(), logger);
 }
 
 main().catch((err) => {
-  console.error(err);
+  pino({ name: "relay" }).fatal({ err }, "relay failed to start");
   process.exit(1);
 });

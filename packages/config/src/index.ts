@@ -73,6 +73,14 @@ export const commonEnv = z.object({
   /** auto: native secp256k1 when it loads, else pure JS; native or js force one path. */
   SIGNATURE_BACKEND: z.enum(["auto", "native", "js"]).default("auto"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Longest wait for any one Redis reply; then the command fails (503) instead of hanging. */
+  REDIS_COMMAND_TIMEOUT_MS: int(5000, 100),
+  /** Longest wait for a new Postgres connection. */
+  DATABASE_CONNECT_TIMEOUT_MS: int(5000, 100),
+  /** Longest wait for one Postgres query's reply (client side; covers a stalled server). */
+  DATABASE_QUERY_TIMEOUT_MS: int(15_000, 100),
+  /** How long a stopping service may take to close before it exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
 });
 
 export const relayEnv = commonEnv.extend({
@@ -106,6 +114,12 @@ export const relayEnv = commonEnv.extend({
   BID_BATCH_MAX: int(256, 1),
   /** Bid write lanes, split by prover; one group commit in flight per lane (one connection each). */
   BID_WRITES_IN_FLIGHT: int(2, 1),
+  /** Server-sent event streams open at once per client IP (per relay process); 0 = no cap. */
+  SSE_STREAMS_PER_IP: int(8),
+  /** Server-sent event streams open at once in total (per relay process); 0 = no cap. */
+  SSE_STREAMS_MAX: int(256),
+  /** A comment line is sent on an idle event stream this often, so proxies keep it open. */
+  SSE_KEEPALIVE_MS: int(15_000, 100),
 });
 
 export const aggregatorEnv = commonEnv.extend({

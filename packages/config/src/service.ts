@@ -1,5 +1,12 @@
 // Running a service process: parse its environment once (exit 2 with the reasons when it is
-// invalid) and close it once on SIGINT/SIGTERM.
+// invalid) and close it once on a signal, within a deadline.
+//
+// Closing waits on Redis and Postgres (queues flush, pools drain); during an outage that wait has
+// no end, and a process that never exits blocks a deploy or a restart. So the close gets
+// SHUTDOWN_TIMEOUT_MS, after which the process exits with status 1 regardless; a second signal
+// exits at once (an operator pressing Ctrl-C twice means it). An uncaught exception or unhandled
+// rejection is logged as one JSON line and closes the process the same way, with status 1.
+import closeWithGrace from "close-with-grace";
 import type { z } from "zod";
 import { ConfigError, parseEnv } from "./index.ts";
 
@@ -15,18 +22,40 @@ export function parseEnvOrExit<S extends z.ZodType>(schema: S, env: NodeJS.Proce
   }
 }
 
+export interface ServiceLog {
+  info(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface CloseOptions {
+  /** How long the close may take before the process exits anyway (SHUTDOWN_TIMEOUT_MS). */
+  timeoutMs: number;
+}
+
 export function closeOnSignals(
   close: () => Promise<void>,
-  log: { info(obj: object, msg?: string): void },
+  log: ServiceLog,
+  options: CloseOptions,
 ): void {
-  let closing = false;
-  const shutdown = async (signal: string) => {
-    if (closing) return;
-    closing = true;
-    log.info({ signal }, "shutting down");
-    await close();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  closeWithGrace(
+    {
+      delay: options.timeoutMs,
+      // Started by the event loop running dry, not by anything worth closing for.
+      skip: ["beforeExit"],
+      logger: false,
+      onSecondSignal: (signal) => log.error({ signal }, "second signal: exiting now"),
+      onSecondError: (err) => log.error({ err }, "error while shutting down: exiting now"),
+      onTimeout: (delay) => log.error({ timeoutMs: delay }, "shutdown deadline passed: exiting"),
+    },
+    async ({ signal, err }) => {
+      if (err) log.error({ err }, "uncaught error: shutting down");
+      else log.info({ signal, timeoutMs: options.timeoutMs }, "shutting down");
+      try {
+        await close();
+      } catch (closeErr) {
+        log.error({ err: closeErr }, "shutdown failed");
+        throw closeErr;
+      }
+    },
+  );
 }

@@ -1,5 +1,11 @@
 // Opens the database: Postgres when a URL is given, otherwise an embedded PGlite data directory.
 // Migrations are applied from the same files in both cases before the client is handed out.
+//
+// Every Postgres wait has a deadline: getting a connection (from the pool, or a new one) and each
+// query's reply, checked on the client side, so a server that stalls (accepts, never answers)
+// fails a request with 503 instead of holding it and its pool slot forever. A connection that
+// failed is dropped by the pool and a new one is made on demand, so service resumes by itself
+// when the server is back.
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { PGlite } from "@electric-sql/pglite";
@@ -20,6 +26,10 @@ export interface DatabaseOptions {
   schema?: string | undefined;
   /** Pool size for Postgres. */
   poolSize?: number;
+  /** Postgres: longest wait for a connection, pooled or new (DATABASE_CONNECT_TIMEOUT_MS). */
+  connectTimeoutMs?: number | undefined;
+  /** Postgres: longest wait for one query's reply (DATABASE_QUERY_TIMEOUT_MS). */
+  queryTimeoutMs?: number | undefined;
   /** Drop everything in the schema first (the devnet starts from genesis on every run). */
   reset?: boolean;
 }
@@ -38,6 +48,9 @@ const schemaName = /^[a-z_][a-z0-9_]{0,62}$/;
 /** Waiting for a pooled connection under load is normal; a stuck transaction is not. */
 const transactionOptions = { maxWait: 10_000, timeout: 20_000 };
 
+export const DEFAULT_DATABASE_CONNECT_TIMEOUT_MS = 5000;
+export const DEFAULT_DATABASE_QUERY_TIMEOUT_MS = 15_000;
+
 function schemaFromUrl(url: string): { url: string; schema?: string } {
   const parsed = new URL(url);
   const schema = parsed.searchParams.get("schema") ?? undefined;
@@ -52,10 +65,21 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 
 /** The database a service's environment names (DATABASE_URL, else PGlite under DATA_DIR). */
 export function openDatabaseFromEnv(
-  env: { DATABASE_URL?: string | undefined; DATA_DIR: string },
+  env: {
+    DATABASE_URL?: string | undefined;
+    DATA_DIR: string;
+    DATABASE_CONNECT_TIMEOUT_MS?: number;
+    DATABASE_QUERY_TIMEOUT_MS?: number;
+  },
   extra: Omit<DatabaseOptions, "databaseUrl" | "dataDir"> = {},
 ): Promise<Database> {
-  return openDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.DATA_DIR, ...extra });
+  return openDatabase({
+    databaseUrl: env.DATABASE_URL,
+    dataDir: env.DATA_DIR,
+    connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
+    queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
+    ...extra,
+  });
 }
 
 async function openPostgres(databaseUrl: string, options: DatabaseOptions): Promise<Database> {
@@ -66,6 +90,10 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
     connectionString: url,
     max: options.poolSize ?? 10,
     options: `-c search_path="${schema}"`,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_DATABASE_CONNECT_TIMEOUT_MS,
+    query_timeout: options.queryTimeoutMs ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS,
+    // Notices a peer that vanished without a reset while the connection sits idle.
+    keepAlive: true,
   });
   pool.on("error", () => {});
   const sql: SqlRunner = {

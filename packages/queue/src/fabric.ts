@@ -64,6 +64,8 @@ export interface FabricOptions {
   checkStalled?: boolean;
   /** Subscribe to readiness announcements (relays do; the aggregator only publishes). */
   subscribe?: boolean;
+  /** Deadline for one Redis reply on every connection of the fabric (REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number;
 }
 
 export class LeaseLostError extends Error {
@@ -147,7 +149,7 @@ export class ProofFabric {
   ) {
     this.events.setMaxListeners(0);
     // bullmq types its connection against its own ioredis typings; the options are the same.
-    this.connection = redisOptions(options.redisUrl) as ConnectionOptions;
+    this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
     this.handles = new BlockHandles(
@@ -162,9 +164,9 @@ export class ProofFabric {
   }
 
   static async open(options: FabricOptions): Promise<ProofFabric> {
-    const fabric = new ProofFabric(options, createRedis(options.redisUrl));
+    const fabric = new ProofFabric(options, createRedis(options.redisUrl, options));
     if (options.subscribe !== false) {
-      const sub = createRedis(options.redisUrl);
+      const sub = createRedis(options.redisUrl, options);
       fabric.subscriber = sub;
       sub.on("message", (_channel: string, message: string) => fabric.onMessage(message));
       await sub.subscribe(fabric.channel);

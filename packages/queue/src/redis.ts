@@ -1,8 +1,32 @@
+// Redis clients for the fabric, BullMQ and the rate limiter. Every command has a deadline
+// (commandTimeout): while Redis is down or stalled, ioredis would otherwise keep a command in its
+// offline queue and wait for its reply forever, and the request or shutdown waiting on it would
+// hang too. With the deadline the command fails, the relay answers 503 and the caller retries;
+// ioredis reconnects by itself and later commands go through.
+//
+// A command that timed out may still run later: ioredis sends its offline queue on reconnect and
+// resends commands that were unanswered when a connection dropped. For the fabric's own clients
+// (createRedis) neither happens once they have connected: while disconnected a command fails at
+// once, and nothing is replayed, so no stale write (a lease, a slot) lands after the caller was
+// told it failed. BullMQ's connections keep ioredis's defaults, as BullMQ expects.
+//
+// BullMQ requires maxRetriesPerRequest: null (a blocking read must survive a reconnect). A
+// commandTimeout is safe with it here: the fabric never blocks (jobs are fetched with
+// getNextJob({ block: false }) and nothing runs a BullMQ worker loop or QueueEvents), so no
+// command legitimately waits longer than a short script takes.
 import { createHash } from "node:crypto";
 import { Redis, type RedisOptions } from "ioredis";
 
+/** The default deadline for one Redis reply (REDIS_COMMAND_TIMEOUT_MS). */
+export const DEFAULT_REDIS_COMMAND_TIMEOUT_MS = 5000;
+
+export interface RedisClientOptions {
+  /** Deadline for one reply, ms (default DEFAULT_REDIS_COMMAND_TIMEOUT_MS). */
+  commandTimeoutMs?: number | undefined;
+}
+
 /** ioredis options from a redis:// URL, suitable for BullMQ (no per-request retry limit). */
-export function redisOptions(url: string): RedisOptions {
+export function redisOptions(url: string, options: RedisClientOptions = {}): RedisOptions {
   const u = new URL(url);
   if (u.protocol !== "redis:" && u.protocol !== "rediss:") {
     throw new Error(`REDIS_URL must be a redis:// or rediss:// URL, got ${u.protocol}`);
@@ -16,11 +40,19 @@ export function redisOptions(url: string): RedisOptions {
     ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
     ...(u.protocol === "rediss:" ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
+    commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
   };
 }
 
-export function createRedis(url: string): Redis {
-  const redis = new Redis(redisOptions(url));
+/**
+ * A client for the fabric's own commands (not BullMQ's): commands wait for the first connection,
+ * and after that fail at once while disconnected and are never replayed (see above).
+ */
+export function createRedis(url: string, options: RedisClientOptions = {}): Redis {
+  const redis = new Redis({ ...redisOptions(url, options), autoResendUnfulfilledCommands: false });
+  redis.once("ready", () => {
+    redis.options.enableOfflineQueue = false;
+  });
   // Connection errors surface as rejected commands and ioredis reconnects by itself; without a
   // listener it would also print "Unhandled error event" for each.
   redis.on("error", () => {});

@@ -1,0 +1,151 @@
+// A relay process told to stop while Redis is stalled (the server accepts but never answers, so
+// closing its connections waits for replies that do not come). It must still exit: by its
+// shutdown deadline (SHUTDOWN_TIMEOUT_MS), or at once on a second signal. With Redis healthy, a
+// signal closes it cleanly (status 0). The relay runs as its real service entry point.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { deleteKeysWithPrefix } from "@prover-boost/queue";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { afterEach, describe, expect, it } from "vitest";
+import { eventually, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
+import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const serverScript = path.resolve(here, "..", "apps", "relay", "src", "server.ts");
+
+interface RelayProcess {
+  child: ChildProcess;
+  redisLink: FaultProxy;
+  /** Log lines (JSON) the relay wrote so far. */
+  logs: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  cleanup(): Promise<void>;
+}
+
+async function startRelayProcess(env: Record<string, string>): Promise<RelayProcess> {
+  const id = randomBytes(5).toString("hex");
+  const prefix = `pbtest-${id}`;
+  const schema = `t_shutdown_${id}`;
+  const redisLink = await startFaultProxy(TEST_REDIS_URL);
+  const db = new URL(TEST_DATABASE_URL);
+  db.searchParams.set("schema", schema);
+  const child = spawn(process.execPath, ["--import", "tsx", serverScript], {
+    cwd: path.resolve(here, ".."),
+    env: {
+      ...process.env,
+      REDIS_URL: redisLink.url,
+      DATABASE_URL: db.toString(),
+      REDIS_PREFIX: prefix,
+      SEQUENCERS: sequencer.address,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = once(child, "exit").then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const logs: Record<string, unknown>[] = [];
+  let stderr = "";
+  child.stderr?.on("data", (d) => {
+    stderr += String(d);
+  });
+  createInterface({ input: child.stdout! }).on("line", (line) => {
+    try {
+      logs.push(JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      logs.push({ msg: line });
+    }
+  });
+  const cleanup = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    await exited;
+    await redisLink.close();
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeysWithPrefix(redis, prefix);
+    redis.disconnect();
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await client.end();
+  };
+  try {
+    await eventually(async () => {
+      if (child.exitCode !== null) throw new Error(`the relay exited: ${stderr}`);
+      return logs.some((l) => /listening/i.test(String(l.msg)));
+    }, 60_000);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { child, redisLink, logs, exited, cleanup };
+}
+
+/** Resolves with the exit, or fails when the process is still running after a generous wait. */
+async function exitOf(p: RelayProcess, waitMs = 60_000) {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the relay did not exit within ${waitMs} ms`)),
+      waitMs,
+    );
+  });
+  try {
+    return await Promise.race([p.exited, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const logged = (p: RelayProcess, pattern: RegExp) =>
+  p.logs.some((l) => pattern.test(String(l.msg)));
+
+// Starting a relay process compiles it first: slow on a busy machine, hence the long timeout.
+describe("relay shutdown", { timeout: 240_000 }, () => {
+  let relay: RelayProcess | undefined;
+  afterEach(async () => {
+    await relay?.cleanup();
+    relay = undefined;
+  });
+
+  it("closes cleanly on SIGTERM when its dependencies are up", async () => {
+    relay = await startRelayProcess({ SHUTDOWN_TIMEOUT_MS: "60000" });
+    relay.child.kill("SIGTERM");
+    expect(await exitOf(relay)).toEqual({ code: 0, signal: null });
+    expect(logged(relay, /shutting down/)).toBe(true);
+  });
+
+  it("exits by its deadline when told to stop while Redis is stalled", async () => {
+    // Redis replies could take up to the command timeout; the deadline is shorter.
+    relay = await startRelayProcess({
+      SHUTDOWN_TIMEOUT_MS: "1000",
+      REDIS_COMMAND_TIMEOUT_MS: "60000",
+    });
+    relay.redisLink.stall();
+    relay.child.kill("SIGTERM");
+    expect(await exitOf(relay)).toEqual({ code: 1, signal: null });
+    expect(logged(relay, /shutdown deadline passed/)).toBe(true);
+  });
+
+  it("exits at once on a second signal", async () => {
+    relay = await startRelayProcess({
+      SHUTDOWN_TIMEOUT_MS: "600000",
+      REDIS_COMMAND_TIMEOUT_MS: "600000",
+    });
+    relay.redisLink.stall();
+    relay.child.kill("SIGTERM");
+    const p = relay;
+    await eventually(async () => logged(p, /shutting down/), 30_000);
+    relay.child.kill("SIGTERM");
+    expect(await exitOf(relay)).toEqual({ code: 1, signal: null });
+    expect(logged(relay, /second signal/)).toBe(true);
+  });
+});
