@@ -324,6 +324,24 @@ export async function submitResult(
 }
 
 /**
+ * A lease whose answer never reached its worker (it left during the long poll, or the response
+ * could not be written): the job goes straight back to the queue, uncounted and unpenalized, as
+ * if it had never been leased. Its tree-view row goes back to queued unless it moved on.
+ */
+export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession, jobId: string) {
+  const lease = await ctx.leases.get(jobId);
+  if (!lease || lease.sessionId !== session.id) return;
+  const block = parseJobId(jobId)!.blockNumber;
+  const ok = await ctx.fabric.release(block, lease.queue as QueueKind, jobId, lease.token);
+  if (!ok) return; // it lapsed meanwhile: the lapse handler decides
+  await ctx.prisma.proofJob.updateMany({
+    where: { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) },
+    data: { status: "queued" },
+  });
+  await ctx.leases.drop(lease);
+}
+
+/**
  * A worker gives a job up. Retryable: the job goes back to the queue, but each worker may do
  * that only MAX_RETRYABLE_FAILS_PER_WORKER times per job; at the bound it is no longer offered
  * that job (others still are), so a worker that keeps failing one job cannot loop on it. Not
