@@ -46,7 +46,7 @@ describe("a worker that disconnects during a long poll", () => {
       new Set([`${blockNumber}-1-0`, `${blockNumber}-1-1`]),
     );
     // Nothing is held for the worker that left, and nothing lapses later.
-    expect(await stack.relay.ctx.leases.liveCount(gone.sessionId, Date.now())).toBe(0);
+    expect(await stack.relay.ctx.broker.liveCount(gone.sessionId)).toBe(0);
     await other.client.submitResult(first.id, proofOf(first));
     await other.client.submitResult(second.id, proofOf(second));
     await proveUntilPaid(stack, blockNumber, [other.client]);
