@@ -358,10 +358,15 @@ export class ProofFabric {
   }
 
   /** Puts every failed job of a block back in its queue (the block went to open proving). */
-  async retryFailed(blockNumber: number): Promise<string[]> {
+  async retryFailed(
+    blockNumber: number,
+    /** Which failed jobs to put back (all by default). */
+    shouldRetry: (id: string) => boolean | Promise<boolean> = () => true,
+  ): Promise<string[]> {
     const retried: string[] = [];
     for (const kind of kinds) {
       for (const job of await this.queue(blockNumber, kind).getFailed()) {
+        if (!(await shouldRetry(job.id!))) continue;
         await job.retry("failed");
         retried.push(job.id!);
       }
