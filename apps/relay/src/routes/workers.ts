@@ -125,9 +125,11 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
         description:
           "Retryable: the job goes back to the queue and the answer says how many more times " +
           "this worker may hand it back (`retriesLeft`); at 0 it is not offered this job again " +
-          "(MAX_RETRYABLE_FAILS_PER_WORKER). Not retryable: the job is failed and this worker " +
-          "is not offered it again. A job every eligible worker is barred from waits for a new " +
-          "worker or for the proof deadline (open proving).",
+          "(MAX_RETRYABLE_FAILS_PER_WORKER; all of an operator's worker ids together: " +
+          "MAX_JOB_FAILS_PER_OPERATOR). At the job's MAX_JOB_ATTEMPTS failed attempts (by " +
+          "anyone) it is failed instead (`status: failed`). Not retryable: the job is failed and " +
+          "this worker is not offered it again. A job every eligible worker is barred from waits " +
+          "for a new worker or for the proof deadline (open proving).",
         params: jobParam,
         body: z.object({ reason: z.string().max(500), retryable: z.boolean() }),
       },
