@@ -9,6 +9,7 @@ export * from "./attempts.ts";
 export * from "./broker/broker.ts";
 export * from "./broker/presence.ts";
 export * from "./broker/records.ts";
+export * from "./broker/types.ts";
 export * from "./catalog.ts";
 export * from "./fabric.ts";
 export * from "./provenance.ts";

@@ -5,7 +5,8 @@ import { randomBytes } from "node:crypto";
 import { jobTypes, planTree } from "@prover-boost/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProofFabric } from "../fabric.ts";
-import { ProofBroker, type ProofBrokerOptions, type ProvingAgent } from "./broker.ts";
+import { ProofBroker } from "./broker.ts";
+import type { ProofBrokerOptions, ProvingAgent } from "./types.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const LEASE_MS = 300;
@@ -197,6 +198,24 @@ describe("the attempt cap", () => {
     expect(await lease(capped, agent("later", `0x${"c".repeat(40)}`), block)).toBeNull();
     const counts = await capped.fabric.counts(block);
     expect(counts.base.failed).toBe(1);
+  });
+
+  it("fails a job whose last attempt lapsed when it is next taken, leasing nothing", async () => {
+    const block = await oneJobBlock();
+    const b = await openBroker({ maxJobAttempts: 1 });
+    const l = (await lease(b, agent("lapser"), block))!;
+    await lockGone(b, l.jobId);
+    const [lapse] = await b.claimTimedOutJob(l.jobId);
+    expect(lapse).toMatchObject({ forgiven: false, capped: true });
+    // Back in its queue (BullMQ's stalled check), then failed by whoever takes it next.
+    const next = agent("next", `0x${"f".repeat(40)}`);
+    const out = await until(async () => {
+      const o = await b.getProvingJob(next, [block], Date.now());
+      return o.failed.length > 0 ? o : null;
+    });
+    expect(out).toMatchObject({ failed: [l.jobId] });
+    expect(out.leased).toBeUndefined();
+    expect((await b.fabric.counts(block)).base.failed).toBe(1);
   });
 
   it("counts bad proofs, and bars an operator across its worker ids", async () => {
