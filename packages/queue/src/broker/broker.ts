@@ -42,6 +42,10 @@ export class ProofBroker {
     readonly fabric: ProofFabric,
     readonly options: ProofBrokerOptions,
   ) {
+    // BullMQ's lock is the lease: its duration is this broker's LEASE_MS, nothing else.
+    if (fabric.options.leaseMs !== options.leaseMs) {
+      throw new Error("the fabric's lock duration must be the broker's leaseMs");
+    }
     this.leaseMs = options.leaseMs;
     const prefix = `${fabric.options.prefix}:pb`;
     // Unclaimed records (no relay was up to see the lapse) go a while after their lease.
