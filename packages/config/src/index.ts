@@ -96,7 +96,7 @@ export const relayEnv = commonEnv.extend({
    * Failed attempts of one job (penalized lapses, retryable fails, invalid proofs) by all of one
    * operator's workers together, after which none of them is offered it (worker ids are free).
    */
-  MAX_JOB_FAILS_PER_OPERATOR: int(4, 1),
+  MAX_JOB_FAILS_PER_OPERATOR: int(5, 1),
   /**
    * Failed attempts of one job by everyone (penalized lapses, retryable fails, invalid proofs);
    * at this many the job is failed for good and its block takes the deadline path.
