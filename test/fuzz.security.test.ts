@@ -671,7 +671,9 @@ async function state(): Promise<State> {
     (p) => p.address,
   );
   const leaseKeys = (await redis.keys(`${stack.prefix}:pb:lease:*`)).sort();
-  const leaseValues = leaseKeys.length > 0 ? await redis.mget(...leaseKeys) : [];
+  const leaseValues = await Promise.all(
+    leaseKeys.map(async (k) => JSON.stringify(await redis.hgetall(k))),
+  );
   const setKeys = (await redis.keys(`${stack.prefix}:pb:session-leases:*`)).sort();
   const sessionLeases: Record<string, unknown> = {};
   for (const k of setKeys) sessionLeases[k] = await redis.zrange(k, 0, "-1", "WITHSCORES");
@@ -811,7 +813,7 @@ async function leaseFor(w: Worker): Promise<LeasedJob | null> {
 
 async function holds(w: Worker, job: LeasedJob | null) {
   if (!job) return false;
-  return (await stack.relay.ctx.leases.get(job.id))?.sessionId === w.sessionId;
+  return (await stack.relay.ctx.broker.leaseOf(w.sessionId, job.id)) !== null;
 }
 
 /** The main worker holds a lease again (its last one may have been given back or proven). */

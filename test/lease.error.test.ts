@@ -42,7 +42,7 @@ describe("a lease whose bookkeeping fails", () => {
     const bases = [`${blockNumber}-1-0`, `${blockNumber}-1-1`];
     for (const id of bases) {
       expect(["prioritized", "waiting"]).toContain(await bullState(stack, blockNumber, "base", id));
-      expect(await stack.relay.ctx.leases.get(id)).toBeNull();
+      expect(await stack.relay.ctx.broker.recordsOf(id)).toEqual([]);
     }
     // Longer than LEASE_MS later, nothing lapsed: no penalty, the capacity slot is free.
     await new Promise((r) => setTimeout(r, 2000));

@@ -27,11 +27,11 @@ describe("a proof completed in BullMQ but never recorded in Postgres", () => {
     // The ordinary path: the relay records this one.
     await w.client.submitResult(a.id, proofOf(a));
     // The relay's first step only, as if it died right after: BullMQ completes the job.
-    const lease = (await stack.relay.ctx.leases.get(b.id))!;
-    await stack.relay.ctx.fabric.complete(1, lease.queue as "base", b.id, lease.token, {
+    const [lease] = await stack.relay.ctx.broker.recordsOf(b.id);
+    await stack.relay.ctx.broker.reportProvingJobSuccess(lease!, {
       proof: proofOf(b),
-      operator: lease.operator,
-      worker: lease.workerName,
+      operator: lease!.operator,
+      worker: lease!.workerName,
     });
 
     const row = await eventually(async () => {

@@ -73,12 +73,34 @@ export async function enforceDeadlines(
   return slashed;
 }
 
-/** Jobs failed for good (non-retryable) are given to everyone again once a block is open. */
+/**
+ * Jobs failed for good (a non-retryable fail, or the attempt cap, MAX_JOB_ATTEMPTS) are given to
+ * everyone again once a block is open, with a fresh attempt count (the workers and operators
+ * barred from a job stay barred). Bounded: the first MAX_JOB_REISSUES re-issues of a job are
+ * made at once; after that, at most one every REISSUE_BACKOFF_MS, each logged as an error naming
+ * the block and the job. Nothing after open proving moves a block on, so stopping outright would
+ * strand it silently; the backoff keeps a job nobody can prove from cycling fast while a worker
+ * that signs in later (or an operator's fix) can still prove it, and the log tells the operator.
+ */
 export async function reissueFailedJobs(
   ctx: AggregatorContext,
   blockNumber: number,
 ): Promise<void> {
-  const retried = await ctx.fabric.retryFailed(blockNumber);
+  const now = ctx.now();
+  const attempts = ctx.fabric.attempts;
+  const retried = await ctx.fabric.retryFailed(blockNumber, async (id) => {
+    const before = await attempts.reissues(blockNumber, id);
+    const beyond = before.count >= ctx.env.MAX_JOB_REISSUES;
+    if (beyond && now - before.lastMs < ctx.env.REISSUE_BACKOFF_MS) return false;
+    await attempts.reissued(blockNumber, id, now);
+    if (beyond) {
+      ctx.log.error(
+        { blockNumber, jobId: id, reissues: before.count + 1 },
+        "a job keeps failing in open proving: re-issued after the backoff; the block waits for a worker that can prove it",
+      );
+    }
+    return true;
+  });
   if (retried.length === 0) return;
   await ctx.prisma.proofJob.updateMany({
     where: { id: { in: retried }, status: "failed" },
@@ -88,11 +110,8 @@ export async function reissueFailedJobs(
 }
 
 /**
- * Blocks already in open proving have no deadline left to wait for: re-issue failures now. This
- * needs no count of its own to stay bounded: the relay bars a worker from a job it failed
- * non-retryably, so each re-issue of a job needs a worker that has not failed it yet, and once
- * every worker has, the job waits in the queue for a new one instead of going round again. A
- * cap on re-issues would instead strand the block, since nothing after open proving moves it.
+ * Blocks already in open proving have no deadline left to wait for: re-issue failures now,
+ * within the bound above (reissueFailedJobs).
  */
 export async function reissueInOpenProving(ctx: AggregatorContext): Promise<void> {
   const blocks = await ctx.prisma.proofJob.findMany({

@@ -2,7 +2,7 @@
 import type { RelayEnv } from "@prover-boost/config";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { BidWriteOutcome, Database, JobMark, Prisma } from "@prover-boost/db";
-import type { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
+import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { CachedTerms, PendingBid } from "./services/bids.ts";
 import type { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
@@ -12,7 +12,8 @@ export interface RelayContext {
   db: Database;
   prisma: Prisma;
   fabric: ProofFabric;
-  leases: LeaseBook;
+  /** The lease lifecycle: lease, heartbeat, complete, give back, fail, lapse (LEASE_MS). */
+  broker: ProofBroker;
   registry: BlockRegistry;
   /** Long-polling lessees, woken one per ready job (or all on a broad announcement). */
   wakeups: LesseeWakeups;
@@ -21,8 +22,6 @@ export interface RelayContext {
   /** Forced signature path, or undefined for native-when-available. */
   signatureBackend: SignatureBackend | undefined;
   now: () => number;
-  /** When this relay process started (its clock): lapses soon after are not held against workers. */
-  startedAt: number;
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
   bidIngest: {
     terms: Map<number, CachedTerms>;

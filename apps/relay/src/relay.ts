@@ -2,7 +2,7 @@
 // (a real deployment), the devnet (in-process) and the integration tests.
 import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
 import { type Database, openDatabaseFromEnv, writeJobMarks } from "@prover-boost/db";
-import { LeaseBook, LesseeWakeups, ProofFabric } from "@prover-boost/queue";
+import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
@@ -40,14 +40,18 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     db,
     prisma: db.prisma,
     fabric,
-    leases: new LeaseBook(fabric.redis, `${env.REDIS_PREFIX}:pb`),
+    broker: new ProofBroker(fabric, {
+      leaseMs: env.LEASE_MS,
+      maxRetryableFailsPerAgent: env.MAX_RETRYABLE_FAILS_PER_WORKER,
+      maxJobFailsPerOperator: env.MAX_JOB_FAILS_PER_OPERATOR,
+      maxJobAttempts: env.MAX_JOB_ATTEMPTS,
+    }),
     registry: new BlockRegistry(db.prisma),
     wakeups: new LesseeWakeups(fabric.events),
     domain: domainFromEnv(env),
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
     now: deps.now ?? Date.now,
-    startedAt: (deps.now ?? Date.now)(),
     bidIngest: {
       terms: new Map(),
       batcher: new LanedGroupCommit(
@@ -72,12 +76,15 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   });
   const app = await buildApp(ctx, { logger: deps.logger ?? false });
   await app.ready();
+  // Present before serving: lapses are judged by which relays could take heartbeats.
+  await ctx.broker.start();
   return {
     app,
     ctx,
     async close() {
       stopClosingHandles();
       await app.close();
+      await ctx.broker.close();
       await fabric.close();
       if (ownDb) await db.close();
     },

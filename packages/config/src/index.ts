@@ -101,6 +101,16 @@ export const relayEnv = commonEnv.extend({
   /** Retryable fails of one job by one worker, after which that worker is not offered it again. */
   MAX_RETRYABLE_FAILS_PER_WORKER: int(3, 1),
   /**
+   * Failed attempts of one job (penalized lapses, retryable fails, invalid proofs) by all of one
+   * operator's workers together, after which none of them is offered it (worker ids are free).
+   */
+  MAX_JOB_FAILS_PER_OPERATOR: int(5, 1),
+  /**
+   * Failed attempts of one job by everyone (penalized lapses, retryable fails, invalid proofs);
+   * at this many the job is failed for good and its block takes the deadline path.
+   */
+  MAX_JOB_ATTEMPTS: int(5, 1),
+  /**
    * priority: the most urgent ready job first. affinity: the same, but among equally urgent
    * ready jobs a parent of a node the asking worker proved goes first.
    */
@@ -139,6 +149,10 @@ export const aggregatorEnv = commonEnv.extend({
     .transform((v) => (v === undefined ? undefined : getAddress(v))),
   SLASH_TO_SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),
   AGGREGATOR_TICK_MS: int(250, 10),
+  /** Open proving: re-issues of one failed job made at once; later ones wait REISSUE_BACKOFF_MS. */
+  MAX_JOB_REISSUES: int(3, 0),
+  /** Open proving: past MAX_JOB_REISSUES, the least time between two re-issues of one job. */
+  REISSUE_BACKOFF_MS: int(60_000, 1),
   JOB_WEIGHTS: jobWeights,
 });
 

@@ -34,6 +34,8 @@ export const HOLD_DEMOTION = 1_000_000;
 export interface Lessee {
   /** The worker across sessions and relays: lesseeKey(operator, workerName). */
   worker: string;
+  /** Its operator (lower case): bars on the operator hold for every worker id of it. */
+  operator?: string;
   /** Subtree affinity: prefer a ready job this worker proved a child of. */
   affinity: boolean;
   /** The relay's clock, for holds. */
@@ -81,7 +83,9 @@ export async function takeForLessee(
   if (!lessee?.affinity) {
     // The queues' heads and the lessee's bars in one round trip; with bars, takeJob looks
     // deeper into the queues.
-    const bars = lessee ? src.attempts.barsAt(n, lessee.worker, lessee.nowMs) : undefined;
+    const bars = lessee
+      ? src.attempts.barsAt(n, lessee.worker, lessee.nowMs, lessee.operator)
+      : undefined;
     const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars);
     const peeked = barred.size === 0 ? priorities : undefined;
     return {
@@ -89,7 +93,7 @@ export async function takeForLessee(
       passedOver: barred.size > 0,
     };
   }
-  const barred = await src.attempts.barred(n, lessee.worker, lessee.nowMs);
+  const barred = await src.attempts.barred(n, lessee.worker, lessee.nowMs, lessee.operator);
   const { live, lapsed } = await src.provenance.holds(n, lessee.nowMs);
   await restore(src, lapsed);
   const heldForMe: string[] = [];

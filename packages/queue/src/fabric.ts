@@ -68,10 +68,6 @@ export interface FabricOptions {
   commandTimeoutMs?: number;
 }
 
-export class LeaseLostError extends Error {
-  override readonly name = "LeaseLostError";
-}
-
 export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
   `b${blockNumber}-${kind}`;
 
@@ -370,13 +366,6 @@ export class ProofFabric {
     return (await this.queue(blockNumber, kind).getJob(id)) ?? undefined;
   }
 
-  /** Extends a lease by LEASE_MS; false when the lock is no longer held with this token. */
-  async extend(blockNumber: number, kind: QueueKind, id: string, token: string): Promise<boolean> {
-    const job = await this.getJob(blockNumber, kind, id);
-    if (!job) return false;
-    return (await job.extendLock(token, this.options.leaseMs)) === 1;
-  }
-
   /** Children's proofs of a job, in the job's child order (missing ones as undefined). */
   async childProofs(job: Job<ProofJobData>): Promise<(`0x${string}` | undefined)[]> {
     if (job.data.children.length === 0) return [];
@@ -401,34 +390,13 @@ export class ProofFabric {
   }
 
   /**
-   * Completes a leased job with its proof; throws LeaseLostError when the lock is gone. `job`: the
-   * job as just read, to save reading it again.
+   * After a child completed (the broker's completion): if that made its parent ready, tells
+   * every relay, in the same round trip as the check. Read after the completion, so of two
+   * children completing at once the later one sees the parent ready (both may; announcing twice
+   * costs one spare wake-up). A parent made ready by its last child is queued by priority, so
+   * it is in the prioritized set.
    */
-  async complete(
-    blockNumber: number,
-    kind: QueueKind,
-    id: string,
-    token: string,
-    result: ProofResult,
-    affinity?: AffinityNote,
-    job?: Job<ProofJobData>,
-  ): Promise<void> {
-    job ??= await this.getJob(blockNumber, kind, id);
-    if (!job) throw new LeaseLostError(`job ${id} is gone`);
-    const parentId = job.parent?.id;
-    const held =
-      affinity && parentId ? await this.noteAffinity(blockNumber, parentId, affinity) : false;
-    try {
-      await job.moveToCompleted(result, token, false);
-    } catch (err) {
-      throw new LeaseLostError(`lease on ${id} lost: ${(err as Error).message}`);
-    }
-    if (!parentId) return;
-    // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
-    if (held) return this.announce();
-    // Read after this completion, so of two children completing at once the later one sees the
-    // parent ready (both may; announcing twice costs one spare wake-up). A parent made ready by
-    // its last child is queued by priority, so it is in the prioritized set.
+  async announceReadyParent(blockNumber: number, parentId: string): Promise<void> {
     const parentKind = parentQueueOf(parentId);
     const hint = { blockNumber, kind: parentKind };
     const published = await evalScript(
@@ -447,11 +415,7 @@ export class ProofFabric {
    * Subtree affinity before a completion (affinity.ts); a hold gets a timer for its end.
    * Returns whether the parent is held.
    */
-  private async noteAffinity(
-    blockNumber: number,
-    parentId: string,
-    note: AffinityNote,
-  ): Promise<boolean> {
+  async noteAffinity(blockNumber: number, parentId: string, note: AffinityNote): Promise<boolean> {
     const src = this.source(blockNumber);
     // Only a scheduling preference: losing it costs a proof transfer, never the result.
     if (!(await beforeChildCompletes(src, parentId, note).catch(() => false))) return false;
@@ -465,51 +429,16 @@ export class ProofFabric {
     return true;
   }
 
-  /**
-   * Puts a leased job back in its queue at once (given up, or a bad proof was sent). `by`: the
-   * lessee giving it back, which is not the one woken for it.
-   */
-  async release(
-    blockNumber: number,
-    kind: QueueKind,
-    id: string,
-    token: string,
-    by?: string,
-  ): Promise<boolean> {
-    const job = await this.getJob(blockNumber, kind, id);
-    if (!job) return false;
-    try {
-      await job.moveToWait(token);
-    } catch {
-      return false;
-    }
-    await this.announce({ blockNumber, kind, ...(by ? { by } : {}) });
-    return true;
-  }
-
-  /** Fails a leased job for good (a non-retryable failure). */
-  async fail(
-    blockNumber: number,
-    kind: QueueKind,
-    id: string,
-    token: string,
-    reason: string,
-  ): Promise<boolean> {
-    const job = await this.getJob(blockNumber, kind, id);
-    if (!job) return false;
-    try {
-      await job.moveToFailed(new Error(reason), token, false);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
   /** Puts every failed job of a block back in its queue (the block went to open proving). */
-  async retryFailed(blockNumber: number): Promise<string[]> {
+  async retryFailed(
+    blockNumber: number,
+    /** Which failed jobs to put back (all by default). */
+    shouldRetry: (id: string) => boolean | Promise<boolean> = () => true,
+  ): Promise<string[]> {
     const retried: string[] = [];
     for (const kind of kinds) {
       for (const job of await this.queue(blockNumber, kind).getFailed()) {
+        if (!(await shouldRetry(job.id!))) continue;
         await job.retry("failed");
         retried.push(job.id!);
       }

@@ -6,9 +6,12 @@ export {
   type TakeOutcome,
 } from "./affinity.ts";
 export * from "./attempts.ts";
+export * from "./broker/broker.ts";
+export * from "./broker/presence.ts";
+export * from "./broker/records.ts";
+export * from "./broker/types.ts";
 export * from "./catalog.ts";
 export * from "./fabric.ts";
-export * from "./leases.ts";
 export * from "./provenance.ts";
 export * from "./redis.ts";
 export * from "./wakeups.ts";

@@ -51,7 +51,7 @@ export async function peekQueue(
 // round trip, and optionally the jobs a lessee is not offered (its bars and live cool-downs).
 // KEYS: per queue its wait list and prioritized set (BullMQ's keys), then optionally the bars'
 // hash and the cool-down set; ARGV: the number of queues, per queue its job key prefix, then
-// optionally the bars' field, the worker and now. BullMQ pops the wait list's right end first (a
+// optionally the bars' field, the worker, now and the operator's bars' field. BullMQ pops the wait list's right end first (a
 // job whose lease lapsed goes back there), then the lowest-scored prioritized job. An empty queue
 // gives {'', ''}; the lessee's job ids come last, space-separated ('' when not asked).
 const peekHeadsScript = `
@@ -70,7 +70,8 @@ for i = 1, n do
 end
 local barred = ''
 if KEYS[2 * n + 1] then
-  barred = redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or ''
+  barred = (redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or '') .. ' ' ..
+    (redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 5]) or '')
   local mine = ARGV[n + 3] .. ' '
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2 * n + 2], '(' .. ARGV[n + 4], '+inf')) do
     if string.sub(m, 1, #mine) == mine then barred = barred .. ' ' .. string.sub(m, #mine + 1) end
@@ -98,7 +99,7 @@ export async function peekHeads(
     ...(bars ? [bars.key, bars.coolKey] : []),
     queues.length,
     ...prefixes,
-    ...(bars ? [bars.field, bars.worker, bars.nowMs] : []),
+    ...(bars ? [bars.field, bars.worker, bars.nowMs, bars.operatorField] : []),
   )) as unknown[];
   const heads = out.slice(0, queues.length) as [string, string][];
   return {

@@ -168,7 +168,7 @@ export function registerDataRoutes(app: FastifyInstance, ctx: RelayContext) {
         take: q.limit + 1,
       });
       const { items, nextCursor } = paged(rows, q.limit);
-      const leases = await Promise.all(items.map((s) => ctx.leases.liveCount(s.id, now)));
+      const leases = await Promise.all(items.map((s) => ctx.broker.liveCount(s.id)));
       return {
         items: items.map((s, i) => ({
           sessionId: s.id,

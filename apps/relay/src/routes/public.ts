@@ -40,7 +40,7 @@ export function registerPublicRoutes(app: FastifyInstance, ctx: RelayContext) {
       slotDurationMs: ctx.clock.slotDurationMs,
       genesisTimeMs: ctx.clock.genesisTimeMs,
       pricing: ctx.env.AUCTION_PRICING,
-      leaseMs: ctx.env.LEASE_MS,
+      leaseMs: ctx.broker.leaseMs,
       scheduling: ctx.env.SCHEDULING,
       maxRetryableFailsPerWorker: ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),

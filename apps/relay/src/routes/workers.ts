@@ -4,7 +4,13 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { RelayContext } from "../context.ts";
 import { address, hexProof, signature, smallInt } from "../schemas.ts";
-import { failJob, heartbeat, leaseJob, submitResult } from "../services/gateway.ts";
+import {
+  failJob,
+  giveBackUnheard,
+  heartbeat,
+  leaseJob,
+  submitResult,
+} from "../services/gateway.ts";
 import { createSession, SessionCache } from "../services/sessions.ts";
 
 export const sessionBody = z.object({
@@ -63,11 +69,33 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
       },
     },
     async (req, reply) => {
-      const session = await auth(req);
+      // Listen before any await: a client that leaves while authentication runs must be seen.
+      // The response's "close" before "finish" means the connection went away (the request's
+      // own "close" fires once its body is read, so it says nothing about the client).
       const abort = new AbortController();
-      req.raw.on("close", () => abort.abort());
+      const gone = () => {
+        if (!reply.raw.writableFinished) abort.abort();
+      };
+      reply.raw.on("close", gone);
+      if (req.raw.socket?.destroyed) abort.abort();
+      const session = await auth(req);
       const job = await leaseJob(ctx, session, req.body.waitMs, abort.signal);
       if (!job) return reply.status(204).send();
+      // A lease is committed only to a client that is still there. Gone already, or the answer
+      // cannot be written: the job goes straight back, with no lapse and no penalty.
+      const giveBack = () => {
+        giveBackUnheard(ctx, session, job.id).catch((err) =>
+          req.log.warn({ err, jobId: job.id }, "giving back an unheard lease failed"),
+        );
+      };
+      if (abort.signal.aborted || req.raw.socket?.destroyed || reply.raw.destroyed) {
+        giveBack();
+        return reply.hijack();
+      }
+      reply.raw.off("close", gone);
+      reply.raw.on("close", () => {
+        if (!reply.raw.writableFinished) giveBack();
+      });
       return { job };
     },
   );
@@ -97,9 +125,11 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
         description:
           "Retryable: the job goes back to the queue and the answer says how many more times " +
           "this worker may hand it back (`retriesLeft`); at 0 it is not offered this job again " +
-          "(MAX_RETRYABLE_FAILS_PER_WORKER). Not retryable: the job is failed and this worker " +
-          "is not offered it again. A job every eligible worker is barred from waits for a new " +
-          "worker or for the proof deadline (open proving).",
+          "(MAX_RETRYABLE_FAILS_PER_WORKER; all of an operator's worker ids together: " +
+          "MAX_JOB_FAILS_PER_OPERATOR). At the job's MAX_JOB_ATTEMPTS failed attempts (by " +
+          "anyone) it is failed instead (`status: failed`). Not retryable: the job is failed and " +
+          "this worker is not offered it again. A job every eligible worker is barred from waits " +
+          "for a new worker or for the proof deadline (open proving).",
         params: jobParam,
         body: z.object({ reason: z.string().max(500), retryable: z.boolean() }),
       },

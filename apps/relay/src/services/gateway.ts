@@ -1,19 +1,21 @@
-// The worker gateway: lease (long poll), heartbeat, result, fail. BullMQ's lock is the lease;
-// the LeaseBook records who holds it. Proofs are checked by recomputation before anything is
-// credited, and a result is credited in the same Postgres transaction that completes the job in
-// BullMQ: if the lock was lost meanwhile the transaction rolls back and nothing is credited.
-import { randomBytes, randomUUID } from "node:crypto";
+// The worker gateway: lease (long poll), heartbeat, result, fail, and the Postgres side of a
+// lapse. The lease lifecycle in Redis is the ProofBroker's (packages/queue); this keeps
+// authentication's outcome (the session), proof checks, Postgres crediting and penalties, and
+// the HTTP mapping. Proofs are checked by recomputation before anything is credited, and a result
+// is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
+import { randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
 import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
+  AgentAtCapacityError,
   type Job,
   type Lease,
   LeaseLostError,
-  type Lessee,
   leaseIdOf,
   lesseeKey,
   type ProofJobData,
+  type ProvingAgent,
   parentQueueOf,
   parseJobId,
   type QueueKind,
@@ -27,12 +29,16 @@ function kindsOf(types: readonly string[]): QueueKind[] {
   return [...new Set(types.map((t) => queueFor(t as JobType)))];
 }
 
-/** The worker as the fabric knows it: bars on jobs it failed, and its subtree affinity. */
-function lesseeOf(ctx: RelayContext, session: WorkerSession): Lessee {
+/** The worker session as the broker knows it. */
+function agentOf(ctx: RelayContext, session: WorkerSession): ProvingAgent {
   return {
-    worker: lesseeKey(session.operator, session.workerName),
+    sessionId: session.id,
+    operator: session.operator,
+    workerName: session.workerName,
+    capacity: session.capacity,
+    jobTypes: session.jobTypes,
+    kinds: kindsOf(session.jobTypes),
     affinity: ctx.env.SCHEDULING === "affinity",
-    nowMs: ctx.now(),
   };
 }
 
@@ -45,7 +51,7 @@ export async function leaseJob(
   const deadline = ctx.now() + waitMs;
   const kinds = kindsOf(session.jobTypes);
   let since = ctx.wakeups.mark();
-  let attempt = await tryLeaseOnce(ctx, session, kinds);
+  let attempt = await tryLeaseOnce(ctx, session);
   for (;;) {
     if (attempt.leased) return attempt.leased;
     const left = deadline - ctx.now();
@@ -55,7 +61,7 @@ export async function leaseJob(
     // A caller that went away is not leased a job it would never hear of.
     if (signal.aborted) return null;
     since = ctx.wakeups.mark();
-    attempt = await tryLeaseOnce(ctx, session, kinds);
+    attempt = await tryLeaseOnce(ctx, session);
     // Woken for a job, it found nothing but passed over jobs it may not have: the job may be
     // another's to take, so the next waiter is woken for it.
     if (wake && !attempt.leased && attempt.passedOver) ctx.wakeups.passOn(wake, session.id);
@@ -69,79 +75,47 @@ export async function leaseJob(
 async function tryLeaseOnce(
   ctx: RelayContext,
   session: WorkerSession,
-  kinds: QueueKind[],
 ): Promise<{
   leased?: Awaited<ReturnType<typeof describeLeasedJob>>;
   blocks: Set<number>;
   passedOver: boolean;
 }> {
   const now = ctx.now();
-  const placeholder = `slot:${randomUUID()}`;
-  // Read while the slot is reserved (awaited, or its failure handled, below).
-  const eligible = ctx.registry.eligible(session.operator, now);
+  // Read while the broker reserves a capacity slot (awaited, or its failure handled, there).
+  const eligible = ctx.registry
+    .eligible(session.operator, now)
+    .then((bs) => bs.map((b) => b.number));
   eligible.catch(() => {});
-  const reserved = await ctx.leases.reserveSlot(
-    session.id,
-    session.capacity,
-    placeholder,
-    now,
-    now + 30_000,
-  );
-  if (!reserved) {
-    throw new DomainError(
-      "CAPACITY_EXCEEDED",
-      `this worker already holds ${session.capacity} leases`,
-    );
-  }
-  const lessee = lesseeOf(ctx, session);
-  const blocks = new Set<number>();
-  let passedOver = false;
+  let outcome: Awaited<ReturnType<RelayContext["broker"]["getProvingJob"]>>;
   try {
-    for (const block of await eligible) {
-      blocks.add(block.number);
-      const token = `${session.id}.${randomBytes(8).toString("hex")}`;
-      const outcome = await ctx.fabric.take(block.number, kinds, token, lessee);
-      passedOver ||= outcome.passedOver;
-      if (!outcome.taken) continue;
-      const { job, kind } = outcome.taken;
-      if (!session.jobTypes.includes(job.data.type)) {
-        // Root kinds share a queue; a worker that did not declare this root type gives it back.
-        await ctx.fabric.release(block.number, kind, job.id!, token, session.id);
-        passedOver = true;
-        continue;
-      }
-      const leasedAt = ctx.now();
-      const lease: Lease = {
-        jobId: job.id!,
-        queue: kind,
-        sessionId: session.id,
-        operator: session.operator,
-        workerName: session.workerName,
-        token,
-        leasedAt,
-        expiresAt: leasedAt + ctx.env.LEASE_MS,
-      };
-      try {
-        const [, proofs] = await Promise.all([
-          ctx.leases.record(lease, placeholder),
-          ctx.fabric.childProofs(job),
-        ]);
-        const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
-        return { leased, blocks, passedOver };
-      } catch (err) {
-        // The request fails, so the worker never hears of this lease: the job goes straight
-        // back to the queue rather than lapsing later as withholding held against the worker.
-        await ctx.fabric.release(block.number, kind, job.id!, token).catch(() => {});
-        await ctx.leases.drop(lease).catch(() => {});
-        throw err;
-      }
-    }
+    outcome = await ctx.broker.getProvingJob(agentOf(ctx, session), eligible, now);
   } catch (err) {
-    await ctx.leases.releaseSlot(session.id, placeholder);
+    if (err instanceof AgentAtCapacityError)
+      throw new DomainError("CAPACITY_EXCEEDED", err.message);
     throw err;
   }
-  await ctx.leases.releaseSlot(session.id, placeholder);
-  return { blocks, passedOver };
+  if (outcome.failed.length > 0) await markFailed(ctx, outcome.failed);
+  const { blocks, passedOver } = outcome;
+  if (!outcome.leased) return { blocks, passedOver };
+  const { lease, job } = outcome.leased;
+  try {
+    const proofs = await ctx.fabric.childProofs(job);
+    const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
+    return { leased, blocks, passedOver };
+  } catch (err) {
+    // The request fails, so the worker never hears of this lease: the job goes straight back
+    // to the queue rather than lapsing later as withholding held against the worker.
+    await ctx.broker.returnUnheardJob(lease).catch(() => {});
+    throw err;
+  }
+}
+
+/** Jobs the broker failed at their attempt cap: their rows say so (the tree view, deadlines). */
+async function markFailed(ctx: RelayContext, ids: string[]) {
+  await ctx.prisma.proofJob.updateMany({
+    where: { id: { in: ids }, status: { in: ["queued", "leased"] } },
+    data: { status: "failed" },
+  });
 }
 
 /**
@@ -158,7 +132,7 @@ function affinityNote(
   const canTakeParent =
     parentId !== undefined && kindsOf(session.jobTypes).includes(parentQueueOf(parentId));
   return {
-    worker: lesseeOf(ctx, session).worker,
+    worker: lesseeKey(session.operator, session.workerName),
     nowMs: ctx.now(),
     holdMs: canTakeParent ? ctx.env.AFFINITY_HOLD_MS : 0,
   };
@@ -192,45 +166,40 @@ async function describeLeasedJob(
   };
 }
 
-/**
- * Forgets a lease its holder found lost, unless it lapsed: a lapsed lease is left for the lapse
- * handler (onLeaseLapsed), which records the withholding. A late heartbeat, result or fail must
- * not make a lapse go unrecorded.
- */
-async function forgetLostLease(ctx: RelayContext, lease: Lease): Promise<void> {
-  if (lease.expiresAt > ctx.now()) await ctx.leases.drop(lease);
-}
-
-/** The caller's live lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
+/** The caller's lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
 async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string): Promise<Lease> {
   const pos = parseJobId(jobId);
   if (!pos) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
-  const lease = await ctx.leases.get(jobId);
-  if (!lease || lease.sessionId !== session.id) {
-    throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
-  }
+  const lease = await ctx.broker.leaseOf(session.id, jobId);
+  if (!lease) throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
   return lease;
 }
 
+/** Where a job's row still names this lease (it may be leased again, even by the same worker id). */
+const rowOf = (lease: Lease) => ({
+  id: lease.jobId,
+  status: "leased",
+  leaseId: leaseIdOf(lease.token),
+});
+
 export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId: string) {
   const lease = await ownLease(ctx, session, jobId);
-  const block = parseJobId(jobId)!.blockNumber;
-  const ok = await ctx.fabric.extend(block, lease.queue as QueueKind, jobId, lease.token);
-  if (!ok) {
-    await forgetLostLease(ctx, lease);
-    throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  }
-  const leaseExpiresAt = ctx.now() + ctx.env.LEASE_MS;
-  await ctx.leases.extend(lease, leaseExpiresAt);
+  // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not make
+  // it go unrecorded.
+  const leaseExpiresAt = await ctx.broker.heartbeat(lease);
+  if (leaseExpiresAt === null) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   return { leaseExpiresAt };
 }
 
 /**
  * A worker hands back a proof. It is checked by recomputation from the job's own data and its
- * children's proofs (both in Redis). Then BullMQ completes the job, which succeeds only while
- * this worker's lock is live: a lost lease is refused there and nothing is credited. Then
- * Postgres records the proof and its credit in one statement; should the relay die between the
- * two, the aggregator's reconciler copies the result from BullMQ (see reconcile.ts).
+ * children's proofs (both in Redis). Then the broker completes the job in BullMQ, which succeeds
+ * only while this worker's lock is live: a lost lease is refused there and nothing is credited.
+ * Then Postgres records the proof and its credit; should the relay die between the two, the
+ * aggregator's reconciler copies the result from BullMQ (see reconcile.ts). A proof that does
+ * not verify is given back through the broker first (it counts toward the worker's and
+ * operator's bars and the job's attempt cap); only if that succeeded, the lease being still
+ * this worker's, is the invalid_proof penalty recorded.
  */
 export async function submitResult(
   ctx: RelayContext,
@@ -242,10 +211,7 @@ export async function submitResult(
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
   const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);
-  if (!read) {
-    await forgetLostLease(ctx, lease);
-    throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
-  }
+  if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job, proofs: children } = read;
   const valid =
     children.every((c) => c !== undefined) &&
@@ -262,6 +228,10 @@ export async function submitResult(
     );
   const now = ctx.now();
   if (!valid) {
+    const outcome = await ctx.broker.rejectProvingJobResult(lease);
+    if (outcome.lost) {
+      throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
+    }
     await ctx.prisma.$transaction([
       ctx.prisma.penalty.create({
         data: {
@@ -276,15 +246,15 @@ export async function submitResult(
         },
       }),
       ctx.prisma.proofJob.updateMany({
-        where: { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) },
-        data: { status: "queued" },
+        where: rowOf(lease),
+        data: { status: outcome.status === "failed" ? "failed" : "queued" },
       }),
     ]);
-    await ctx.fabric.release(block, kind, jobId, lease.token, session.id);
-    await ctx.leases.drop(lease);
     throw new DomainError(
       "INVALID_PROOF",
-      "the proof does not verify; the job was given back to the queue",
+      outcome.status === "failed"
+        ? "the proof does not verify; the job reached its attempt cap and failed"
+        : "the proof does not verify; the job was given back to the queue",
     );
   }
   const result = {
@@ -293,46 +263,32 @@ export async function submitResult(
     worker: session.workerName,
   };
   try {
-    await ctx.fabric.complete(
-      block,
-      kind,
-      jobId,
-      lease.token,
-      result,
-      affinityNote(ctx, session, job),
-      job,
-    );
+    await ctx.broker.reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job);
   } catch (err) {
-    await forgetLostLease(ctx, lease);
     if (err instanceof LeaseLostError) {
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} was lost; nothing was credited`);
     }
     throw err;
   }
-  await Promise.all([
-    ctx.jobMarks.submit({
-      kind: "proven",
-      jobId,
-      blockNumber: block,
-      isRoot: rootJobTypes.includes(job.data.type),
-      ...result,
-    }),
-    ctx.leases.drop(lease),
-  ]);
+  await ctx.jobMarks.submit({
+    kind: "proven",
+    jobId,
+    blockNumber: block,
+    isRoot: rootJobTypes.includes(job.data.type),
+    ...result,
+  });
   if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
   return { status: "accepted" as const };
 }
 
 /**
  * A worker gives a job up. Retryable: the job goes back to the queue, but each worker may do
- * that only MAX_RETRYABLE_FAILS_PER_WORKER times per job; at the bound it is no longer offered
- * that job (others still are), so a worker that keeps failing one job cannot loop on it. Not
- * retryable: the job is failed (the block takes the deadline path, or in open proving the
- * aggregator re-issues it) and the worker, having said it cannot prove it, is never offered it
- * again, which also bounds the open-proving re-issue loop by the number of workers. When every
- * worker that may take a job is barred from it, it simply waits in the queue: a worker that
- * signs in later may still prove it, and the proof deadline (slash, open proving) is the
- * backstop, as for any job nobody proves.
+ * that only MAX_RETRYABLE_FAILS_PER_WORKER times per job (and all of an operator's worker ids
+ * together MAX_JOB_FAILS_PER_OPERATOR times); at the bound it is no longer offered that job
+ * (others still are). Every retryable fail also counts toward the job's MAX_JOB_ATTEMPTS, at
+ * which it is failed for good (`{ status: "failed" }`). Not retryable: the job is failed (the
+ * block takes the deadline path, or in open proving the aggregator re-issues it, a bounded
+ * number of times) and the worker, having said it cannot prove it, is never offered it again.
  */
 export async function failJob(
   ctx: RelayContext,
@@ -342,96 +298,70 @@ export async function failJob(
   retryable: boolean,
 ) {
   const lease = await ownLease(ctx, session, jobId);
-  const block = parseJobId(jobId)!.blockNumber;
-  const kind = lease.queue as QueueKind;
-  const worker = lesseeOf(ctx, session).worker;
-  const max = ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER;
-  // Counted before the job is back in the queue, so this worker's other lease calls (capacity
-  // above 1, other relays) already see the bar when it becomes leasable again.
-  const attempt = retryable
-    ? await ctx.fabric.attempts.recordRetryable(block, jobId, worker, max)
-    : await ctx.fabric.attempts.recordGiveUp(block, jobId, worker);
-  // Mark the row first, while this worker still holds the job: once BullMQ has it back a
-  // waiting worker may lease it at once, and its "leased" must not be overwritten.
-  const mine = { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
-  await ctx.prisma.proofJob.updateMany({
-    where: mine,
-    data: { status: retryable ? "queued" : "failed" },
-  });
-  const ok = retryable
-    ? await ctx.fabric.release(block, kind, jobId, lease.token, session.id)
-    : await ctx.fabric.fail(block, kind, jobId, lease.token, reason);
-  await (ok ? ctx.leases.drop(lease) : forgetLostLease(ctx, lease));
-  if (!ok) {
-    // The lease had lapsed: this was not a fail of this worker's, so it does not count.
-    await ctx.fabric.attempts.undo(block, jobId, worker, attempt);
-    throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  }
-  if (!retryable) return { status: "failed" as const };
+  // The row is marked while this worker still holds the job: once BullMQ has it back a waiting
+  // worker may lease it at once, and its "leased" must not be overwritten.
+  const outcome = await ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
+    ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status } }).then(() => {}),
+  );
+  // The lease had lapsed: this was not a fail of this worker's, so it does not count.
+  if (outcome.lost) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  if (outcome.status === "failed") return { status: "failed" as const };
   // How many more times this worker may hand this job back; at 0 it is not offered it again.
-  const retriesLeft = attempt.barred ? 0 : Math.max(0, max - attempt.fails);
-  return { status: "requeued" as const, retriesLeft };
+  return { status: "requeued" as const, retriesLeft: outcome.retriesLeft };
 }
 
 /**
- * A lease lapsed (BullMQ moved the job back to wait): forget it and record the withholding
- * against the worker and its operator, taking up to WITHHOLD_PENALTY_WEI of the operator's
- * available collateral (burned). A lease last renewed before this relay process started (its
- * expiry is less than LEASE_MS after the start) may have lapsed only because no relay was there
- * to take its heartbeats, during a restart or an outage: that one is given back without a
- * penalty. (In a deployment of several relays, a lapse caught by one that restarted meanwhile is
- * forgiven too; the relay cannot tell which of them the worker tried.) A penalized lapse also
- * counts toward the worker's bound of hand-backs of that job.
+ * A lease the worker never heard of (it left during the long poll, or the answer could not be
+ * written): the job goes straight back, uncounted and unpenalized, as if never leased; its row
+ * goes back to queued unless it moved on.
+ */
+export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession, jobId: string) {
+  const lease = await ctx.broker.leaseOf(session.id, jobId);
+  if (!lease) return;
+  if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
+  await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+}
+
+/**
+ * BullMQ found a lease lapsed (the job is back in its queue): the broker claims the lapsed
+ * records. A lapse is forgiven (the row goes back to queued, nothing else) when no relay was
+ * present through the lease's whole last window, so no relay could have taken the worker's
+ * heartbeats (a restart or outage of every relay); with several relays, one that stayed up is
+ * enough for the lapse to be the worker's. Otherwise it is withholding: recorded against the
+ * worker and its operator, taking up to WITHHOLD_PENALTY_WEI of the operator's available
+ * collateral (burned), after the broker cooled the worker down on the job and counted the lapse
+ * toward its bars and the job's attempt cap.
  */
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
-  const now = ctx.now();
-  const lease = await ctx.leases.get(jobId);
-  // The job may already be leased again (the map is keyed by job): only a lapsed lease is
-  // the withholder's; a live one belongs to its new holder and is left alone.
-  if (!lease || lease.expiresAt > now) return;
-  await ctx.leases.drop(lease);
   const block = parseJobId(jobId)?.blockNumber ?? null;
-  // Only if the row still names the lapsed lease: the job may already be leased again, even by
-  // the same worker id signed in anew.
-  const requeue = { id: jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
-  if (lease.expiresAt < ctx.startedAt + ctx.env.LEASE_MS) {
-    await ctx.prisma.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
-    return;
-  }
-  // The job is already back in the queue, so first keep the worker off it: for LEASE_MS it is
-  // not offered that job (others are; then it may try again), and the lapse counts as a
-  // retryable hand-back, so at MAX_RETRYABLE_FAILS_PER_WORKER it is not offered it any more.
-  if (block !== null) {
-    const worker = lesseeKey(lease.operator, lease.workerName);
-    await ctx.fabric.attempts.coolDown(block, jobId, worker, now, now + ctx.env.LEASE_MS);
-    await ctx.fabric.attempts.recordRetryable(
-      block,
-      jobId,
-      worker,
-      ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
-    );
-  }
-  await ctx.prisma.$transaction(async (tx) => {
-    const taken = await takeUpTo(
-      tx,
-      "penalty",
-      accounts.available(lease.operator),
-      accounts.burn,
-      ctx.env.WITHHOLD_PENALTY_WEI,
-      { nowMs: now, blockNumber: block, ref: jobId },
-    );
-    await tx.penalty.create({
-      data: {
-        id: randomUUID(),
-        blockNumber: block,
-        jobId,
-        operator: lease.operator,
-        workerId: lease.workerName,
-        kind: "withholding",
-        amount: taken.toString(),
-        createdAt: BigInt(now),
-      },
+  for (const { lease, forgiven } of await ctx.broker.claimTimedOutJob(jobId)) {
+    if (forgiven) {
+      await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+      continue;
+    }
+    const now = ctx.now();
+    await ctx.prisma.$transaction(async (tx) => {
+      const taken = await takeUpTo(
+        tx,
+        "penalty",
+        accounts.available(lease.operator),
+        accounts.burn,
+        ctx.env.WITHHOLD_PENALTY_WEI,
+        { nowMs: now, blockNumber: block, ref: jobId },
+      );
+      await tx.penalty.create({
+        data: {
+          id: randomUUID(),
+          blockNumber: block,
+          jobId,
+          operator: lease.operator,
+          workerId: lease.workerName,
+          kind: "withholding",
+          amount: taken.toString(),
+          createdAt: BigInt(now),
+        },
+      });
+      await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
     });
-    await tx.proofJob.updateMany({ where: requeue, data: { status: "queued" } });
-  });
+  }
 }

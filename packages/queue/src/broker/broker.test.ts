@@ -1,0 +1,233 @@
+// The proof broker on a real Redis: lease records (token-keyed, with a TTL, expiring on Redis's
+// clock), lapses that a fast re-lease cannot hide, late calls that cannot touch a new holder's
+// record, the presence rule for forgiving lapses, and the per-job attempt cap.
+import { randomBytes } from "node:crypto";
+import { jobTypes, planTree } from "@prover-boost/core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { ProofFabric } from "../fabric.ts";
+import { ProofBroker } from "./broker.ts";
+import type { ProofBrokerOptions, ProvingAgent } from "./types.ts";
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const LEASE_MS = 300;
+const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
+const opened: { fabric: ProofFabric; broker: ProofBroker }[] = [];
+
+async function openBroker(options: Partial<ProofBrokerOptions> = {}) {
+  const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs: LEASE_MS });
+  const broker = new ProofBroker(fabric, {
+    leaseMs: LEASE_MS,
+    maxRetryableFailsPerAgent: 3,
+    maxJobFailsPerOperator: 4,
+    maxJobAttempts: 5,
+    ...options,
+  });
+  await broker.start();
+  opened.push({ fabric, broker });
+  return broker;
+}
+
+let main: ProofBroker;
+let nextBlock = 1;
+
+beforeAll(async () => {
+  main = await openBroker();
+});
+afterEach(async () => {
+  // Brokers a test opened besides the main one.
+  for (const { fabric, broker } of opened.splice(1)) {
+    await broker.close();
+    await fabric.close();
+  }
+});
+afterAll(async () => {
+  await main.fabric.obliterate();
+  await main.close();
+  await main.fabric.close();
+});
+
+function agent(name: string, operator = `0x${"a".repeat(39)}1`): ProvingAgent {
+  return {
+    sessionId: `s-${name}-${randomBytes(3).toString("hex")}`,
+    operator,
+    workerName: name,
+    capacity: 1,
+    jobTypes,
+    kinds: ["root", "merge", "base"],
+    affinity: false,
+  };
+}
+
+/** A block of one transaction: one base job under a root, the base the only one ready. */
+async function oneJobBlock(): Promise<number> {
+  const block = nextBlock++;
+  await main.fabric.addTree(
+    block,
+    planTree(1),
+    (n) => n.level + 1,
+    () => [`0x${"11".repeat(32)}`],
+  );
+  return block;
+}
+
+async function lease(broker: ProofBroker, a: ProvingAgent, block: number) {
+  const out = await broker.getProvingJob(a, [block], Date.now());
+  return out.leased?.lease ?? null;
+}
+
+async function redisNow(broker: ProofBroker) {
+  const [s, us] = await broker.fabric.redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+async function until<T>(fn: () => Promise<T | null | undefined | false>, ms = 20_000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error("condition not met");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Waits until BullMQ's lock on the job (the lease) is gone. */
+const lockGone = (broker: ProofBroker, jobId: string) =>
+  until(async () => (await broker.fabric.redis.exists(broker.lockKey(jobId, "base"))) === 0);
+
+describe("lease records", () => {
+  it("expire with BullMQ's lock on Redis's clock, and carry a TTL", async () => {
+    const block = await oneJobBlock();
+    const before = await redisNow(main);
+    const l = (await lease(main, agent("ttl"), block))!;
+    const after = await redisNow(main);
+    expect(l.expiresAt).toBeGreaterThanOrEqual(before + LEASE_MS);
+    expect(l.expiresAt).toBeLessThanOrEqual(after + LEASE_MS);
+    expect(await main.fabric.redis.pttl(main.records.jobKey(l.jobId))).toBeGreaterThan(0);
+    // A heartbeat moves the expiry on Redis's clock too.
+    const renewedAt = await redisNow(main);
+    const next = (await main.heartbeat(l))!;
+    expect(next).toBeGreaterThanOrEqual(renewedAt + LEASE_MS);
+    expect((await main.leaseOf(l.sessionId, l.jobId))?.expiresAt).toBe(next);
+  });
+
+  it("a fast re-lease does not hide the lapse of the lease before it", async () => {
+    const block = await oneJobBlock();
+    const silent = agent("silent");
+    const stalled = new Set<string>();
+    main.fabric.events.on("stalled", (id: string) => stalled.add(id));
+    const first = (await lease(main, silent, block))!;
+    // BullMQ moved the job back to its queue (nobody handles the event here).
+    await until(async () => stalled.has(first.jobId));
+    // The job is back in the queue and leased again before anyone looked at the lapse.
+    const next = agent("next");
+    const second = (await lease(main, next, block))!;
+    expect(second.jobId).toBe(first.jobId);
+    const lapses = await main.claimTimedOutJob(first.jobId);
+    expect(lapses.map((l) => [l.lease.sessionId, l.forgiven])).toEqual([[silent.sessionId, false]]);
+    // The new holder's record is untouched, and the lapse is claimed once.
+    expect(await main.leaseOf(next.sessionId, second.jobId)).toMatchObject({ token: second.token });
+    expect(await main.claimTimedOutJob(first.jobId)).toEqual([]);
+  });
+
+  it("a late bad proof or fail from a lapsed holder cannot delete the new holder's record", async () => {
+    const block = await oneJobBlock();
+    const late = agent("late");
+    const first = (await lease(main, late, block))!;
+    await lockGone(main, first.jobId);
+    const next = agent("holder");
+    const second = (await until(() => lease(main, next, block)))!;
+    expect(await main.rejectProvingJobResult(first)).toEqual({ lost: true });
+    expect(await main.reportProvingJobError(first, "late", true)).toEqual({ lost: true });
+    expect(await main.leaseOf(next.sessionId, second.jobId)).toMatchObject({ token: second.token });
+    // Nothing was counted for the refused calls; the lapse is still there to be claimed.
+    expect(await main.fabric.attempts.jobFails(block, first.jobId)).toBe(0);
+    const lapses = await main.claimTimedOutJob(first.jobId);
+    expect(lapses.map((l) => l.lease.sessionId)).toEqual([late.sessionId]);
+  });
+});
+
+describe("forgiving a lapse", () => {
+  it("is for when no broker was present through the lease's last window", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker();
+    const l = (await lease(a, agent("away"), block))!;
+    // The only broker that could take heartbeats goes away; the lease runs out meanwhile.
+    await a.close();
+    await lockGone(main, l.jobId);
+    // `main` was present throughout, so it is not forgiven...
+    const present = await main.records.ofJob(l.jobId);
+    expect(present).toHaveLength(1);
+    // ...but a deployment where every broker went away forgives it: claimed by one that
+    // started after the lease's last renewal, with `main` absent.
+    await main.presence.stop();
+    try {
+      const b = await openBroker();
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+    } finally {
+      await main.presence.start();
+    }
+  });
+
+  it("is not for a lapse caught by a relay that restarted while another stayed up", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker();
+    const l = (await lease(a, agent("withholder"), block))!;
+    await a.close();
+    await lockGone(main, l.jobId);
+    // Caught by a broker started after the lease (a restarted relay); `main` stayed up.
+    const restarted = await openBroker();
+    const lapses = await restarted.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+});
+
+describe("the attempt cap", () => {
+  it("fails a job after maxJobAttempts failed attempts across agents and operators", async () => {
+    const block = await oneJobBlock();
+    const capped = await openBroker({ maxJobAttempts: 3 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      // A new operator each time: no agent or operator bar applies.
+      const a = agent(`op${i}`, `0x${"b".repeat(39)}${i}`);
+      const l = (await until(() => lease(capped, a, block)))!;
+      const out = await capped.reportProvingJobError(l, "flaky", true);
+      outcomes.push(out.lost ? "lost" : out.status);
+    }
+    expect(outcomes).toEqual(["requeued", "requeued", "failed"]);
+    expect(await lease(capped, agent("later", `0x${"c".repeat(40)}`), block)).toBeNull();
+    const counts = await capped.fabric.counts(block);
+    expect(counts.base.failed).toBe(1);
+  });
+
+  it("fails a job whose last attempt lapsed when it is next taken, leasing nothing", async () => {
+    const block = await oneJobBlock();
+    const b = await openBroker({ maxJobAttempts: 1 });
+    const l = (await lease(b, agent("lapser"), block))!;
+    await lockGone(b, l.jobId);
+    const [lapse] = await b.claimTimedOutJob(l.jobId);
+    expect(lapse).toMatchObject({ forgiven: false, capped: true });
+    // Back in its queue (BullMQ's stalled check), then failed by whoever takes it next.
+    const next = agent("next", `0x${"f".repeat(40)}`);
+    const out = await until(async () => {
+      const o = await b.getProvingJob(next, [block], Date.now());
+      return o.failed.length > 0 ? o : null;
+    });
+    expect(out).toMatchObject({ failed: [l.jobId] });
+    expect(out.leased).toBeUndefined();
+    expect((await b.fabric.counts(block)).base.failed).toBe(1);
+  });
+
+  it("counts bad proofs, and bars an operator across its worker ids", async () => {
+    const block = await oneJobBlock();
+    const b = await openBroker({ maxJobAttempts: 10, maxJobFailsPerOperator: 2 });
+    const operator = `0x${"d".repeat(40)}`;
+    for (let i = 0; i < 2; i++) {
+      const l = (await until(() => lease(b, agent(`id${i}`, operator), block)))!;
+      expect(await b.rejectProvingJobResult(l)).toMatchObject({ lost: false, status: "requeued" });
+    }
+    // A fresh worker id of the same operator is not offered the job; another operator is.
+    expect(await lease(b, agent("fresh", operator), block)).toBeNull();
+    expect(await lease(b, agent("other", `0x${"e".repeat(40)}`), block)).not.toBeNull();
+  });
+});

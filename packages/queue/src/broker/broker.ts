@@ -1,0 +1,386 @@
+// The proof broker: the one owner of a job lease's lifecycle, in the vocabulary of Aztec's
+// prover broker and agents. A proving agent (a signed-in worker session) gets a job
+// (getProvingJob), reports progress (heartbeat), success (a proof) or an error (give back or
+// fail); a job whose agent falls silent times out (a lapse) and goes back to the queue. The
+// relay's gateway keeps authentication, proof checks, Postgres bookkeeping and HTTP; everything
+// that touches a lease in Redis is here, and LEASE_MS lives only in this broker's options.
+//
+// A lease is BullMQ's lock on the job (fabric.ts) plus a record of who holds it (records.ts):
+// records are keyed by token and compared-and-deleted, expire on Redis's clock, and a lapse is
+// claimed from them atomically, so a fast re-lease cannot hide a lapse and a late call cannot
+// delete a new holder's record. Whether a lapse is withholding is judged by which brokers were
+// present through the lease's last window (presence.ts), not by one relay's start time.
+//
+// Bounds (attempts.ts): each agent may hand a job back (or let it lapse, or send a bad proof)
+// maxRetryableFailsPerAgent times, and its operator, across all its worker ids, a bounded number
+// of times too; every job has maxJobAttempts failed attempts across everyone, after which it is
+// failed for good and its block takes the deadline path.
+import { randomBytes, randomUUID } from "node:crypto";
+import type { Job } from "bullmq";
+import type { AffinityNote, Lessee } from "../affinity.ts";
+import { type FailRecord, lesseeKey } from "../attempts.ts";
+import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from "../catalog.ts";
+import { blockQueueName, type ProofFabric } from "../fabric.ts";
+import { BrokerPresence } from "./presence.ts";
+import { type Lease, LeaseRecords } from "./records.ts";
+import {
+  AgentAtCapacityError,
+  type ErrorOutcome,
+  type Lapse,
+  LeaseLostError,
+  type LeaseOutcome,
+  type ProofBrokerOptions,
+  type ProvingAgent,
+} from "./types.ts";
+
+export class ProofBroker {
+  readonly records: LeaseRecords;
+  readonly presence: BrokerPresence;
+  readonly leaseMs: number;
+
+  constructor(
+    readonly fabric: ProofFabric,
+    readonly options: ProofBrokerOptions,
+  ) {
+    // BullMQ's lock is the lease: its duration is this broker's LEASE_MS, nothing else.
+    if (fabric.options.leaseMs !== options.leaseMs) {
+      throw new Error("the fabric's lock duration must be the broker's leaseMs");
+    }
+    this.leaseMs = options.leaseMs;
+    const prefix = `${fabric.options.prefix}:pb`;
+    // Unclaimed records (no relay was up to see the lapse) go a while after their lease.
+    this.records = new LeaseRecords(fabric.redis, prefix, 2 * options.leaseMs + 60_000);
+    const interval =
+      options.presenceIntervalMs ?? Math.max(25, Math.min(Math.floor(options.leaseMs / 4), 1000));
+    this.presence = new BrokerPresence(
+      fabric.redis,
+      prefix,
+      interval,
+      options.leaseMs + 2_000,
+      // A worker heartbeats every LEASE_MS / 3: a broker seen that recently before the lease ran
+      // out was there for one of its heartbeats.
+      Math.max(2 * interval, Math.floor(options.leaseMs / 3)),
+    );
+  }
+
+  /** Announces this broker's presence (and keeps it fresh until close). */
+  async start(): Promise<void> {
+    await this.presence.start();
+  }
+
+  async close(): Promise<void> {
+    await this.presence.stop();
+  }
+
+  /** BullMQ's lock key of a job: the lease itself. */
+  lockKey(jobId: string, kind: QueueKind): string {
+    const block = parseJobId(jobId)?.blockNumber ?? 0;
+    return `${this.fabric.options.prefix}:${blockQueueName(block, kind as QueueKind)}:${jobId}:lock`;
+  }
+
+  private lessee(agent: ProvingAgent, nowMs: number): Lessee {
+    return {
+      worker: lesseeKey(agent.operator, agent.workerName),
+      operator: agent.operator.toLowerCase(),
+      affinity: agent.affinity,
+      nowMs,
+    };
+  }
+
+  /**
+   * Leases the agent the most urgent job it may have among `blocks` (in order), within its
+   * capacity: take from BullMQ, then record. `nowMs`: the relay's clock, for affinity holds.
+   */
+  async getProvingJob(
+    agent: ProvingAgent,
+    blocks: Promise<readonly number[]> | readonly number[],
+    nowMs: number,
+  ): Promise<LeaseOutcome> {
+    const placeholder = `slot:${randomUUID()}`;
+    if (!(await this.records.reserveSlot(agent.sessionId, agent.capacity, placeholder, 30_000))) {
+      throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+    }
+    const lessee = this.lessee(agent, nowMs);
+    const out: LeaseOutcome = { blocks: new Set(), passedOver: false, failed: [] };
+    try {
+      for (const block of await blocks) {
+        out.blocks.add(block);
+        for (;;) {
+          const token = `${agent.sessionId}.${randomBytes(8).toString("hex")}`;
+          const outcome = await this.fabric.take(block, agent.kinds, token, lessee);
+          out.passedOver ||= outcome.passedOver;
+          if (!outcome.taken) break;
+          const { job, kind } = outcome.taken;
+          const id = job.id!;
+          if (await this.fabric.attempts.exhausted(block, id, this.options.maxJobAttempts)) {
+            // Its last attempt lapsed: it is failed now, and the next job is looked for.
+            if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
+            continue;
+          }
+          if (!agent.jobTypes.includes(job.data.type)) {
+            // Root kinds share a queue; an agent that did not declare this type gives it back.
+            await this.moveBack(block, kind, job, token, agent.sessionId);
+            out.passedOver = true;
+            break;
+          }
+          const lease = await this.records.record(
+            {
+              jobId: id,
+              queue: kind,
+              sessionId: agent.sessionId,
+              operator: agent.operator,
+              workerName: agent.workerName,
+              token,
+            },
+            this.lockKey(id, kind),
+            placeholder,
+          );
+          // Lapsed before it was recorded (this process stalled for LEASE_MS): BullMQ has it.
+          if (!lease) return out;
+          out.leased = { lease, job, kind };
+          return out;
+        }
+      }
+    } catch (err) {
+      await this.records.releaseSlot(agent.sessionId, placeholder).catch(() => {});
+      throw err;
+    }
+    await this.records.releaseSlot(agent.sessionId, placeholder);
+    return out;
+  }
+
+  /** The agent's record of a lease on a job (the newest, if it has several), or null. */
+  async leaseOf(sessionId: string, jobId: string): Promise<Lease | null> {
+    return (await this.records.ofJob(jobId)).find((l) => l.sessionId === sessionId) ?? null;
+  }
+
+  /** Every record of a job's leases, newest first (tests and diagnostics). */
+  recordsOf(jobId: string): Promise<Lease[]> {
+    return this.records.ofJob(jobId);
+  }
+
+  /** Live leases and slot reservations of a session. */
+  liveCount(sessionId: string): Promise<number> {
+    return this.records.liveCount(sessionId);
+  }
+
+  /** A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null. */
+  async heartbeat(lease: Lease): Promise<number | null> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const job = await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
+    if (!job) return null;
+    if ((await job.extendLock(lease.token, this.leaseMs)) !== 1) return null;
+    return this.records.renew(lease, this.lockKey(lease.jobId, lease.queue as QueueKind));
+  }
+
+  /**
+   * A proof the gateway accepted: the job is completed while the lock is this lease's, else
+   * LeaseLostError (and the record stays for the lapse to be claimed). `job`: as just read.
+   */
+  async reportProvingJobSuccess(
+    lease: Lease,
+    result: ProofResult,
+    affinity?: AffinityNote,
+    job?: Job<ProofJobData>,
+  ): Promise<void> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    job ??= await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
+    if (!job) throw new LeaseLostError(`job ${lease.jobId} is gone`);
+    const parentId = job.parent?.id;
+    const held =
+      affinity && parentId ? await this.fabric.noteAffinity(block, parentId, affinity) : false;
+    try {
+      await job.moveToCompleted(result, lease.token, false);
+    } catch (err) {
+      throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
+    }
+    await this.records.drop(lease);
+    if (!parentId) return;
+    // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
+    if (held) return this.fabric.announce();
+    await this.fabric.announceReadyParent(block, parentId);
+  }
+
+  /**
+   * A lease whose agent never heard of it (it left, or the answer failed): the job goes straight
+   * back, uncounted. False when the lock was gone already (the lapse path decides).
+   */
+  async returnUnheardJob(lease: Lease): Promise<boolean> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const kind = lease.queue as QueueKind;
+    const job = await this.fabric.getJob(block, kind, lease.jobId);
+    if (!job || !(await this.moveBack(block, kind, job, lease.token))) return false;
+    await this.records.drop(lease);
+    return true;
+  }
+
+  /**
+   * The agent gives a job up. Retryable: counted toward its bars and the job's cap, and the job
+   * goes back (or, at the cap, fails). Not retryable: the agent is barred from the job and it
+   * fails. `beforeMove(status)` runs while the agent still holds the job (the gateway marks its
+   * row). A lease already lost is { lost: true } with nothing counted.
+   */
+  async reportProvingJobError(
+    lease: Lease,
+    reason: string,
+    retryable: boolean,
+    beforeMove?: (status: "queued" | "failed") => Promise<void>,
+  ): Promise<ErrorOutcome> {
+    const counted = retryable
+      ? await this.countFailure(lease)
+      : {
+          record: await this.fabric.attempts.recordGiveUp(
+            parseJobId(lease.jobId)!.blockNumber,
+            lease.jobId,
+            this.agentKey(lease),
+          ),
+          capped: false,
+        };
+    const fails = !retryable || counted.capped;
+    await beforeMove?.(fails ? "failed" : "queued");
+    const ok = fails ? await this.failHeld(lease, reason) : await this.moveHeldBack(lease);
+    if (!ok) {
+      await this.undoFailure(lease, counted);
+      return { lost: true };
+    }
+    await this.records.drop(lease);
+    return this.errorOutcome(counted, fails);
+  }
+
+  /**
+   * A proof that does not verify: it counts like a retryable fail (the agent's and operator's
+   * bars, the job's cap) and cools the agent down on the job for LEASE_MS; the job goes back
+   * (or fails at the cap). A lease already lost is { lost: true }: its lapse is claimed instead.
+   */
+  async rejectProvingJobResult(lease: Lease): Promise<ErrorOutcome> {
+    const counted = await this.countFailure(lease);
+    const ok = counted.capped
+      ? await this.failHeld(lease, "invalid proofs reached the attempt cap")
+      : await this.moveHeldBack(lease);
+    if (!ok) {
+      await this.undoFailure(lease, counted);
+      return { lost: true };
+    }
+    await this.records.drop(lease);
+    await this.coolDown(lease);
+    return this.errorOutcome(counted, counted.capped);
+  }
+
+  /**
+   * BullMQ found the job's lock lapsed (its "stalled" event): claims the job's records whose
+   * lock is gone. Each is forgiven when no broker was present through its last window; else its
+   * agent is cooled down on the job and the lapse counts like a retryable fail.
+   */
+  async claimTimedOutJob(jobId: string): Promise<Lapse[]> {
+    const known = await this.records.ofJob(jobId);
+    if (known.length === 0) return [];
+    const claimed = await this.records.claimLapsed(
+      jobId,
+      this.lockKey(jobId, known[0]!.queue as QueueKind),
+      this.presence,
+      this.leaseMs,
+      this.presence.freshMs,
+    );
+    const out: Lapse[] = [];
+    for (const { lease, brokerPresent } of claimed) {
+      if (!brokerPresent) {
+        out.push({ lease, forgiven: true, capped: false });
+        continue;
+      }
+      // The job is already back in the queue: keep the agent off it first.
+      await this.coolDown(lease);
+      const { capped } = await this.countFailure(lease);
+      out.push({ lease, forgiven: false, capped });
+    }
+    return out;
+  }
+
+  /** Forgets a finished block's lease records (its queues and books go with the fabric's). */
+  async retireBlock(blockNumber: number): Promise<void> {
+    await this.records.retireBlock(blockNumber);
+  }
+
+  private agentKey(lease: Lease): string {
+    return lesseeKey(lease.operator, lease.workerName);
+  }
+
+  private async countFailure(lease: Lease): Promise<{ record: FailRecord; capped: boolean }> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const record = await this.fabric.attempts.recordRetryable(
+      block,
+      lease.jobId,
+      this.agentKey(lease),
+      this.options.maxRetryableFailsPerAgent,
+      { operator: lease.operator, maxOperator: this.options.maxJobFailsPerOperator },
+    );
+    return { record, capped: record.jobFails >= this.options.maxJobAttempts };
+  }
+
+  private async undoFailure(lease: Lease, counted: { record: FailRecord }) {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    await this.fabric.attempts.undo(block, lease.jobId, this.agentKey(lease), counted.record);
+  }
+
+  private errorOutcome(counted: { record: FailRecord; capped: boolean }, failed: boolean) {
+    const max = this.options.maxRetryableFailsPerAgent;
+    const r = counted.record;
+    return {
+      lost: false as const,
+      status: failed ? ("failed" as const) : ("requeued" as const),
+      retriesLeft: r.barred || failed ? 0 : Math.max(0, max - r.fails),
+      capped: counted.capped,
+    };
+  }
+
+  private async coolDown(lease: Lease) {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    // Cool-downs are compared with the asking relay's clock (affinity.ts), as they always were.
+    const now = Date.now();
+    await this.fabric.attempts.coolDown(
+      block,
+      lease.jobId,
+      this.agentKey(lease),
+      now,
+      now + this.leaseMs,
+    );
+  }
+
+  private async moveHeldBack(lease: Lease): Promise<boolean> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const kind = lease.queue as QueueKind;
+    const job = await this.fabric.getJob(block, kind, lease.jobId);
+    return job ? this.moveBack(block, kind, job, lease.token, lease.sessionId) : false;
+  }
+
+  private async failHeld(lease: Lease, reason: string): Promise<boolean> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const job = await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
+    return job ? this.failTaken(job, lease.token, reason) : false;
+  }
+
+  /** Back in its queue at once, announced (`by`: the agent giving it back is not woken). */
+  private async moveBack(
+    blockNumber: number,
+    kind: QueueKind,
+    job: Job<ProofJobData>,
+    token: string,
+    by?: string,
+  ): Promise<boolean> {
+    try {
+      await job.moveToWait(token);
+    } catch {
+      return false;
+    }
+    await this.fabric.announce({ blockNumber, kind, ...(by ? { by } : {}) });
+    return true;
+  }
+
+  private async failTaken(job: Job<ProofJobData>, token: string, reason: string) {
+    try {
+      await job.moveToFailed(new Error(reason), token, false);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

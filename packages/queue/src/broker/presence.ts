@@ -1,0 +1,95 @@
+// Which brokers (relay processes) are up, shared in Redis, so a lapse is judged by whether any
+// relay could have taken the worker's heartbeats, not by what the relay that notices it saw.
+//
+// Each broker refreshes its entry every `intervalMs`, on Redis's clock: one sorted set holds
+// when its current stretch of presence started, another when it was last seen. A refresh that
+// comes more than `gapMs` (LEASE_MS + 2 s) after the previous one (the process was stopped, or
+// lost Redis, for longer than a lease) starts a new stretch, so a stretch means "present and
+// able to reach Redis throughout". A clean close removes the entry; a killed process's entry
+// simply stops being refreshed.
+//
+// The rule (applied in records.ts when a lapse is claimed): a lapse is withholding only if some
+// broker's stretch covered the lease's whole last window, from its last renewal (expiry -
+// LEASE_MS) to its expiry (or to when the lapse is claimed, if that is earlier), give or take
+// `freshMs` (LEASE_MS / 3, a worker's heartbeat period, or two refreshes if longer) for the
+// last-seen time; otherwise no relay was there to hear the
+// worker throughout, and the lapse is forgiven (the job goes back without a penalty). The
+// claiming broker counts as seen at the moment it claims.
+import { randomUUID } from "node:crypto";
+import type { Redis } from "ioredis";
+import { evalScript } from "../redis.ts";
+import { luaNow } from "./records.ts";
+
+// KEYS: started, seen. ARGV: id, gap ms, forget after ms.
+const refreshScript = `${luaNow}
+local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], now, ARGV[1])
+end
+redis.call('ZADD', KEYS[2], now, ARGV[1])
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return now`;
+
+export class BrokerPresence {
+  readonly id = randomUUID();
+  readonly startedKey: string;
+  readonly seenKey: string;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    readonly intervalMs: number,
+    /** A longer silence between refreshes starts a new stretch. */
+    readonly gapMs: number,
+    /** How recent another broker's last refresh must be to count as present. */
+    readonly freshMs: number,
+  ) {
+    this.startedKey = `${prefix}:brokers:started`;
+    this.seenKey = `${prefix}:brokers:seen`;
+  }
+
+  async refresh(): Promise<void> {
+    await evalScript(
+      this.redis,
+      refreshScript,
+      2,
+      this.startedKey,
+      this.seenKey,
+      this.id,
+      String(this.gapMs),
+      String(Math.max(this.gapMs * 4, 3_600_000)),
+    );
+  }
+
+  /** Announces this broker and keeps refreshing it until stop(). */
+  async start(): Promise<void> {
+    await this.refresh();
+    const tick = () => {
+      this.timer = setTimeout(() => {
+        this.refresh()
+          .catch(() => {})
+          .finally(() => {
+            if (this.timer) tick();
+          });
+      }, this.intervalMs);
+      this.timer.unref();
+    };
+    tick();
+  }
+
+  /** Stops refreshing and leaves: this broker no longer takes heartbeats. */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.redis
+      .multi()
+      .zrem(this.startedKey, this.id)
+      .zrem(this.seenKey, this.id)
+      .exec()
+      .catch(() => {});
+  }
+}

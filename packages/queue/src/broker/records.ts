@@ -1,0 +1,263 @@
+// The broker's lease records in Redis, shared by every relay process. BullMQ's lock is the lease
+// itself (its key lives LEASE_MS past the last heartbeat, on Redis's clock); a record says who
+// holds it, which BullMQ does not. One hash per job, one field per lease token, so a fast
+// re-lease adds a record beside a lapsed one instead of overwriting it, and every delete names
+// its token (compare-and-delete): nobody can remove another holder's record. Each record's expiry
+// is the lock's own (read with PTTL inside the script that writes it, against Redis TIME), so no
+// relay's clock takes part, and the hash carries a TTL, so records nobody claims do not pile up.
+// Per session, a sorted set of held lease tokens scored by expiry, for the capacity check.
+import { createHash } from "node:crypto";
+import type { Redis } from "ioredis";
+import { evalScript } from "../redis.ts";
+
+export interface Lease {
+  jobId: string;
+  queue: string;
+  sessionId: string;
+  operator: string;
+  workerName: string;
+  token: string;
+  /** Redis time (unix ms) when the lease was recorded. */
+  leasedAt: number;
+  /** Redis time (unix ms) when BullMQ's lock lapses without a heartbeat. */
+  expiresAt: number;
+}
+
+/**
+ * A lease's id where it is recorded outside Redis (the job's row in Postgres): a digest of its
+ * token, which identifies the lease without handing out the token that BullMQ's lock checks.
+ */
+export const leaseIdOf = (token: string): string =>
+  createHash("sha256").update(token).digest("base64url").slice(0, 22);
+
+/** Redis's clock in unix ms, inside a script. */
+export const luaNow = `local __t = redis.call('TIME')
+local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
+
+// KEYS[1] the session's set. ARGV: capacity, placeholder, hold ms. Drops lapsed entries, then
+// adds the placeholder if fewer than `capacity` live leases remain. Returns 1 when reserved.
+const reserveSlotScript = `${luaNow}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
+  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 86400000)
+  return 1
+end
+return 0`;
+
+// KEYS: the job's records, the session's set, BullMQ's lock. ARGV: token, lease JSON, placeholder,
+// record TTL ms. Recorded only while the lock is this token's; returns {leasedAt, expiresAt}, or
+// 0 when the lock is gone (the lease lapsed before it was recorded: nobody heard of it).
+const recordScript = `${luaNow}
+redis.call('ZREM', KEYS[2], ARGV[3])
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+local expiresAt = now + math.max(redis.call('PTTL', KEYS[3]), 0)
+local lease = cjson.decode(ARGV[2])
+lease.leasedAt = now
+lease.expiresAt = expiresAt
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
+return {now, expiresAt}`;
+
+// After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
+// token, record TTL ms. Returns the new expiry, or 0 when the lock or the record is gone.
+const renewScript = `${luaNow}
+if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return 0 end
+local lease = cjson.decode(raw)
+lease.expiresAt = now + math.max(redis.call('PTTL', KEYS[3]), 0)
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
+return lease.expiresAt`;
+
+// KEYS: the job's records, the session's set. ARGV: token. Deletes that lease's record only.
+const dropScript = `
+local n = redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n`;
+
+// KEYS: the job's records, BullMQ's lock, the brokers' start and last-seen sets. ARGV: lease ms,
+// how fresh another broker's last refresh must be, the session set prefix, the claiming broker's
+// id and the silence that ends a stretch. The claiming broker is present now (its presence is
+// refreshed first, as presence.ts does, so its own timer's delays do not count). Claims (deletes and
+// returns) every record of the job whose lock is gone: those leases ended without a heartbeat,
+// result or fail reaching a broker. With each, whether a broker was present for the whole of the
+// lease's last window (see presence.ts), which ends when the lease expired or, if its lock went
+// before that, now; the live holder's record is left alone.
+const claimLapsedScript = `${luaNow}
+local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
+if (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
+  redis.call('ZADD', KEYS[3], now, ARGV[4])
+end
+redis.call('ZADD', KEYS[4], now, ARGV[4])
+local lock = redis.call('GET', KEYS[2])
+local all = redis.call('HGETALL', KEYS[1])
+local out = {}
+for i = 1, #all, 2 do
+  local token, raw = all[i], all[i + 1]
+  if token ~= lock then
+    local lease = cjson.decode(raw)
+    redis.call('HDEL', KEYS[1], token)
+    redis.call('ZREM', ARGV[3] .. lease.sessionId, token)
+    local to = math.min(lease.expiresAt, now) - tonumber(ARGV[2])
+    local from = math.min(lease.expiresAt - tonumber(ARGV[1]), to)
+    local present = 0
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', from)) do
+      local seen = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
+      if seen >= to then present = 1 break end
+    end
+    table.insert(out, {raw, present})
+  end
+end
+return out`;
+
+/** A lease that ended without its worker, and whether a broker could have heard from it. */
+export interface ClaimedLapse {
+  lease: Lease;
+  /** A broker was present through the lease's whole last window: the worker was silent. */
+  brokerPresent: boolean;
+}
+
+export class LeaseRecords {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    /** How long an unclaimed record outlives its lease. */
+    private readonly ttlMs: number,
+  ) {}
+
+  jobKey(jobId: string) {
+    return `${this.prefix}:lease:${jobId}`;
+  }
+  sessionKey(sessionId: string) {
+    return `${this.prefix}:session-leases:${sessionId}`;
+  }
+
+  /** Reserves a capacity slot under `member` for `holdMs`; false when the session is full. */
+  async reserveSlot(sessionId: string, capacity: number, member: string, holdMs: number) {
+    const ok = await evalScript(
+      this.redis,
+      reserveSlotScript,
+      1,
+      this.sessionKey(sessionId),
+      String(capacity),
+      member,
+      String(holdMs),
+    );
+    return ok === 1;
+  }
+
+  async releaseSlot(sessionId: string, member: string): Promise<void> {
+    await this.redis.zrem(this.sessionKey(sessionId), member);
+  }
+
+  /** Records a lease while its lock is held (replacing the slot placeholder); null if lost. */
+  async record(
+    lease: Omit<Lease, "leasedAt" | "expiresAt">,
+    lockKey: string,
+    placeholder: string,
+  ): Promise<Lease | null> {
+    const out = await evalScript(
+      this.redis,
+      recordScript,
+      3,
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lockKey,
+      lease.token,
+      JSON.stringify(lease),
+      placeholder,
+      String(this.ttlMs),
+    );
+    if (!Array.isArray(out)) return null;
+    return { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
+  }
+
+  /** After the lock was extended: the record follows it. The new expiry, or null if lost. */
+  async renew(lease: Lease, lockKey: string): Promise<number | null> {
+    const out = await evalScript(
+      this.redis,
+      renewScript,
+      3,
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lockKey,
+      lease.token,
+      String(this.ttlMs),
+    );
+    return Number(out) > 0 ? Number(out) : null;
+  }
+
+  /** Every record of a job (the live holder's and lapsed ones not claimed yet). */
+  async ofJob(jobId: string): Promise<Lease[]> {
+    const all = await this.redis.hvals(this.jobKey(jobId));
+    return all.map((raw) => JSON.parse(raw) as Lease).sort((a, b) => b.leasedAt - a.leasedAt);
+  }
+
+  /** Deletes one lease's record, by its token. True when it was there. */
+  async drop(lease: Lease): Promise<boolean> {
+    const n = await evalScript(
+      this.redis,
+      dropScript,
+      2,
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lease.token,
+    );
+    return Number(n) === 1;
+  }
+
+  /** Claims the job's records whose lock is gone (see claimLapsedScript). */
+  async claimLapsed(
+    jobId: string,
+    lockKey: string,
+    presence: { id: string; startedKey: string; seenKey: string; gapMs: number },
+    leaseMs: number,
+    freshMs: number,
+  ): Promise<ClaimedLapse[]> {
+    const out = (await evalScript(
+      this.redis,
+      claimLapsedScript,
+      4,
+      this.jobKey(jobId),
+      lockKey,
+      presence.startedKey,
+      presence.seenKey,
+      String(leaseMs),
+      String(freshMs),
+      this.sessionKey(""),
+      presence.id,
+      String(presence.gapMs),
+    )) as [string, number][];
+    return out.map(([raw, present]) => ({
+      lease: JSON.parse(raw) as Lease,
+      brokerPresent: Number(present) === 1,
+    }));
+  }
+
+  /** Live leases (and slot reservations) of a session, on Redis's clock. */
+  async liveCount(sessionId: string): Promise<number> {
+    const [secs, micros] = await this.redis.time();
+    const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000);
+    return this.redis.zcount(this.sessionKey(sessionId), `(${now}`, "+inf");
+  }
+
+  /** Deletes the records of a finished block's jobs. */
+  async retireBlock(blockNumber: number): Promise<void> {
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${this.prefix}:lease:${blockNumber}-*`,
+        "COUNT",
+        500,
+      );
+      cursor = next;
+      if (keys.length > 0) await this.redis.del(...keys);
+    } while (cursor !== "0");
+  }
+}

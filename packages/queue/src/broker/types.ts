@@ -1,0 +1,61 @@
+// The proof broker's vocabulary (after Aztec's prover broker and agents): its options, the
+// proving agent (a signed-in worker session), and what each step of a lease's life comes to.
+import type { Job } from "bullmq";
+import type { ProofJobData, QueueKind } from "../catalog.ts";
+import type { Lease } from "./records.ts";
+
+export interface ProofBrokerOptions {
+  /** LEASE_MS: a lease lapses without a heartbeat within this time. */
+  leaseMs: number;
+  /** Hand-backs (and lapses, bad proofs) of one job one agent may make before it is barred. */
+  maxRetryableFailsPerAgent: number;
+  /** Failed attempts of one job across every agent; at the cap the job is failed for good. */
+  maxJobAttempts: number;
+  /** Failed attempts of one job by one operator's agents together; at the cap it is barred. */
+  maxJobFailsPerOperator: number;
+  /** How often this broker refreshes its presence (default min(LEASE_MS / 4, 1000) ms). */
+  presenceIntervalMs?: number;
+}
+
+/** A signed-in worker session as the broker sees it. */
+export interface ProvingAgent {
+  sessionId: string;
+  operator: string;
+  workerName: string;
+  capacity: number;
+  jobTypes: readonly string[];
+  kinds: readonly QueueKind[];
+  affinity: boolean;
+}
+
+export class LeaseLostError extends Error {
+  override readonly name = "LeaseLostError";
+}
+
+/** The agent's capacity is taken by live leases. */
+export class AgentAtCapacityError extends Error {
+  override readonly name = "AgentAtCapacityError";
+}
+
+export interface LeaseOutcome {
+  leased?: { lease: Lease; job: Job<ProofJobData>; kind: QueueKind };
+  /** Blocks looked at. */
+  blocks: Set<number>;
+  /** Jobs the agent may not have were passed over (others may take them). */
+  passedOver: boolean;
+  /** Jobs found at their attempt cap and failed for good on the way. */
+  failed: string[];
+}
+
+/** What a give-back, fail or bad proof came to. */
+export type ErrorOutcome =
+  | { lost: true }
+  | { lost: false; status: "requeued" | "failed"; retriesLeft: number; capped: boolean };
+
+export interface Lapse {
+  lease: Lease;
+  /** No broker was present through the lease's last window: not the worker's fault. */
+  forgiven: boolean;
+  /** The lapse used the job's last attempt (it is failed on its next take). */
+  capped: boolean;
+}
