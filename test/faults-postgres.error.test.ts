@@ -1,0 +1,13 @@
+// Postgres "restarts" (every link cut, new ones refused) mid-bids and mid-payout.
+// The same scenarios as `npm run faults` (test/faults/), each in its own world of real
+// processes; every row must show zero in each loss column and recover.
+import { describe, it } from "vitest";
+import { expectGoal } from "./faults/lib/assert.ts";
+import { runScenario } from "./faults/lib/scenario.ts";
+import { postgresScenarios } from "./faults/scenarios/postgres.ts";
+
+describe("fault scenarios", () => {
+  for (const s of postgresScenarios) {
+    it(s.name, async () => expectGoal(await runScenario(s)), s.timeoutMs);
+  }
+});

@@ -1,0 +1,13 @@
+// Process faults: relay SIGKILL, one of two relays killed, worker disconnect during a long poll, worker SIGKILL.
+// The same scenarios as `npm run faults` (test/faults/), each in its own world of real
+// processes; every row must show zero in each loss column and recover.
+import { describe, it } from "vitest";
+import { expectGoal } from "./faults/lib/assert.ts";
+import { runScenario } from "./faults/lib/scenario.ts";
+import { processScenarios } from "./faults/scenarios/processes.ts";
+
+describe("fault scenarios", () => {
+  for (const s of processScenarios) {
+    it(s.name, async () => expectGoal(await runScenario(s)), s.timeoutMs);
+  }
+});
