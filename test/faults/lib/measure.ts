@@ -83,6 +83,10 @@ export async function measure(
     const kinds = new Map<string, number>();
     for (const p of honest) kinds.set(p.kind, (kinds.get(p.kind) ?? 0) + 1);
     notes.push(`penalties: ${[...kinds].map(([k, c]) => `${c} ${k}`).join(", ")}`);
+    const shown = honest
+      .slice(0, 6)
+      .map((p) => `${p.kind} ${p.workerId ?? p.operator} ${p.jobId ?? ""}`);
+    notes.push(`penalized: ${shown.join(", ")}`);
   }
   return {
     bidsLost: bidIds.length - found,
