@@ -3,6 +3,7 @@
 // scenario | injected | accepted bids lost | accepted proofs lost | double payouts |
 // honest operators penalized | recovered after. Exits 1 unless every row meets the goal (zero
 // in every loss column, recovered, resources flat).
+import { killAll, removeEverything } from "./lib/registry.ts";
 import { formatTable, meetsGoal, type Row, runScenario } from "./lib/scenario.ts";
 import { scenarios } from "./scenarios/index.ts";
 
@@ -13,6 +14,13 @@ const chosen = scenarios.filter(
 if (chosen.length === 0) {
   process.stderr.write(`no scenario matches ${filters.join(", ")}\n`);
   process.exit(2);
+}
+// Ctrl-C or a kill: nothing started here may outlive the run.
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    killAll();
+    void removeEverything().finally(() => process.exit(130));
+  });
 }
 const rows: Row[] = [];
 for (const s of chosen) {
@@ -25,4 +33,5 @@ for (const s of chosen) {
   );
 }
 process.stdout.write(`${formatTable(rows)}\n`);
+await removeEverything();
 process.exit(rows.every(meetsGoal) ? 0 : 1);

@@ -88,6 +88,11 @@ export async function measure(
       .map((p) => `${p.kind} ${p.workerId ?? p.operator} ${p.jobId ?? ""}`);
     notes.push(`penalized: ${shown.join(", ")}`);
   }
+  if (world.lostJobs.length > 0) {
+    notes.push(
+      `workers lost ${world.lostJobs.length} leases (${world.lostJobs.slice(0, 3).join("; ")})`,
+    );
+  }
   return {
     bidsLost: bidIds.length - found,
     proofsLost: jobIds.length - provenRows,

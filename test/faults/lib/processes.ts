@@ -4,6 +4,7 @@
 // a service that hangs on shutdown must not hang the suite), and so that nothing outlives it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { trackProcess } from "./registry.ts";
 import { pollUntil } from "./util.ts";
 
 const root = fileURLToPath(new URL("../../..", import.meta.url));
@@ -38,6 +39,7 @@ export class Children {
       env: { ...process.env, LOG_LEVEL: "error", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    trackProcess(proc);
     const lines: unknown[] = [];
     const listeners: ((line: unknown) => void)[] = [];
     let err = "";

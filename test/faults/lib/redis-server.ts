@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { trackDir, trackProcess, untrackDir } from "./registry.ts";
 import { freePort, pollUntil } from "./util.ts";
 
 export interface PrivateRedis {
@@ -28,6 +29,7 @@ export interface PrivateRedis {
 export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "pb-faults-redis-"));
+  trackDir(dir);
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
   let probe: Redis | null = null;
@@ -64,8 +66,10 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     await done;
   };
   const client = () => {
-    probe ??= new Redis(url, { maxRetriesPerRequest: 1 });
-    probe.on("error", () => {});
+    if (!probe) {
+      probe = new Redis(url, { maxRetriesPerRequest: 1 });
+      probe.on("error", () => {});
+    }
     return probe;
   };
 
@@ -96,6 +100,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
         c.once("error", reject);
         c.once("spawn", () => resolve());
       });
+      trackProcess(c);
       child = c;
       // Loading a large append-only file takes a moment; PING answers once it is loaded.
       await pollUntil(ping, 30_000, 25, "the private redis-server did not answer");
@@ -119,6 +124,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     async close() {
       await stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
+      untrackDir(dir);
     },
   };
   await handle.start();

@@ -15,6 +15,7 @@ import { ADMIN_TOKEN, sequencer, TEST_DATABASE_URL } from "../../harness.ts";
 import { type FaultProxy, startFaultProxy } from "../../support/fault-proxy.ts";
 import { type Child, Children, serviceScript, workerScript } from "./processes.ts";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server.ts";
+import { trackSchema, untrackSchema } from "./registry.ts";
 import { freePort, pollUntil } from "./util.ts";
 
 export interface WorldOptions {
@@ -50,6 +51,8 @@ export class World {
   readonly acceptedBids = new Set<string>();
   /** Results answered 200 (the worker's "proven" event, or the harness's own), by job id. */
   readonly acceptedProofs = new Set<string>();
+  /** Jobs the workers lost (lease lapsed, 409), as "<worker> <job>: <reason>", for the notes. */
+  readonly lostJobs: string[] = [];
   /** Worker id prefixes of pools the scenario killed: their lapses are the operator's own. */
   readonly killedPools = new Set<string>();
   /** When the scenario's fault ended (unix ms), for "recovered after". */
@@ -90,6 +93,7 @@ export class World {
       cleanups.push(() => redis.close());
       const pgProxy = await startFaultProxy(TEST_DATABASE_URL);
       cleanups.push(() => pgProxy.close());
+      trackSchema(schema);
       cleanups.push(() => dropSchema(schema));
       // Created and migrated here, directly, before any service opens it through the proxy.
       const db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 4 });
@@ -183,8 +187,9 @@ export class World {
     });
     const w: WorkerProc = { child, prefix: opts.prefix, inFlight: new Map(), proven: 0 };
     child.onLine((line) => {
-      const e = line as { type?: string; worker?: string; job?: { id: string } };
+      const e = line as { type?: string; worker?: string; job?: { id: string }; reason?: string };
       if (!e.job || !e.worker) return;
+      if (e.type === "lost") this.lostJobs.push(`${e.worker} ${e.job.id}: ${e.reason}`);
       if (e.type === "leased") w.inFlight.set(e.job.id, e.worker);
       else w.inFlight.delete(e.job.id);
       if (e.type === "proven") {
@@ -271,6 +276,7 @@ async function dropSchema(schema: string): Promise<void> {
   await client.connect();
   try {
     await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    untrackSchema(schema);
   } finally {
     await client.end();
   }

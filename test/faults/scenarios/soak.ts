@@ -42,13 +42,15 @@ export const soak: Scenario = {
       const keys: number[] = [];
       let idleFirst = 0;
       const blocks: number[] = [];
+      let refused = 0;
       for (let n = 1; n <= SOAK_BLOCKS; n++) {
-        await openBlock(world, n, {
+        const tally = await openBlock(world, n, {
           txCount: 2,
-          biddingMs: 1200,
+          biddingMs: 1500,
           deadlineMs: 120_000,
           bidders: [{ account: winner, fee: 500 }],
         });
+        refused += tally.refused;
         await world.waitStage(n, ["paid"], 120_000);
         blocks.push(n);
         await sleep(SETTLE_MS);
@@ -81,6 +83,8 @@ export const soak: Scenario = {
           flat: within10(idleFirst, idleLast),
         },
       ];
+      // A bid that arrives after the close is refused (the block is then proven in open proving).
+      if (refused > 0) columns.notes.push(`${refused} bids refused (late)`);
       columns.notes.push(`connections per block: ${connections.join(" ")}`);
       return columns;
     }),
