@@ -27,6 +27,8 @@ export interface BidTally {
   /** Answers other than 202 that were retried (5xx, timeouts, refused connections). */
   retried: number;
   refused: number;
+  /** Every answer that was not 202, by status and code ("503 UNAVAILABLE", "no answer"). */
+  answers: Record<string, number>;
 }
 
 /** Opens the auction of block `n` (retried until the relay takes it) and places every bid. */
@@ -44,7 +46,7 @@ export async function openBlock(world: World, n: number, plan: BlockPlan): Promi
     () => world.client.openAuction(open.auction, open.txs, open.signature),
     now + plan.biddingMs,
   );
-  const tally: BidTally = { accepted: 0, retried: 0, refused: 0 };
+  const tally: BidTally = { accepted: 0, retried: 0, refused: 0, answers: {} };
   const until = open.auction.biddingClosesAt;
   await Promise.all(bids.map((b) => placeBid(world, b.quote, b.signature, until, tally)));
   return tally;
@@ -69,6 +71,8 @@ export async function placeBid(
       tally.accepted++;
       return;
     } catch (err) {
+      const answer = err instanceof RelayError ? `${err.status} ${err.code}` : "no answer";
+      tally.answers[answer] = (tally.answers[answer] ?? 0) + 1;
       if (err instanceof RelayError && err.status < 500 && err.status !== 429) {
         tally.refused++;
         return;

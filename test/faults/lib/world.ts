@@ -19,7 +19,10 @@ import { trackSchema, untrackSchema } from "./registry.ts";
 import { freePort, pollUntil } from "./util.ts";
 
 export interface WorldOptions {
-  /** LEASE_MS of the services (default 2000). */
+  /**
+   * LEASE_MS of the services (default 8000): long enough that a busy machine's pauses never make
+   * an honest worker's heartbeat late (a lapse the scenario did not cause would be counted).
+   */
   leaseMs?: number;
   /** Relay processes (default 1). */
   relays?: number;
@@ -106,7 +109,7 @@ export class World {
         REDIS_PREFIX: prefix,
         SEQUENCERS: sequencer.address,
         ADMIN_TOKEN,
-        LEASE_MS: String(opts.leaseMs ?? 2000),
+        LEASE_MS: String(opts.leaseMs ?? 8000),
         AGGREGATOR_TICK_MS: "100",
         WITHHOLD_PENALTY_WEI: "1",
         ...opts.env,

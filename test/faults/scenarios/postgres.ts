@@ -18,7 +18,7 @@ const OUTAGE_MS = 3000;
 export const postgresMidBids: Scenario = {
   name: "Postgres restart mid-bids",
   injected: `Postgres links cut, refused ${OUTAGE_MS / 1000} s, during 32 bids`,
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       const bidders = Array.from({ length: 30 }, (_, i) => account(0xfb00 + i));
@@ -39,7 +39,7 @@ export const postgresMidBids: Scenario = {
       await world.client.openAuction(open.auction, open.txs, open.signature);
       // A short client timeout, so a bid the relay holds during the outage is retried.
       const client = new RelayClient({ baseUrl: world.url, timeoutMs: 3000 });
-      const tally: BidTally = { accepted: 0, retried: 0, refused: 0 };
+      const tally: BidTally = { accepted: 0, retried: 0, refused: 0, answers: {} };
       const until = open.auction.biddingClosesAt - 500;
       // One bid every 120 ms: the burst spans the outage.
       const bidding = Promise.all(
@@ -58,6 +58,8 @@ export const postgresMidBids: Scenario = {
       columns.notes.push(
         `bids: ${tally.accepted} answered 202, ${tally.retried} retried, ${tally.refused} refused`,
       );
+      const answers = Object.entries(tally.answers).map(([a, c]) => `${c}x ${a}`);
+      if (answers.length > 0) columns.notes.push(`other answers: ${answers.join(", ")}`);
       if (tally.accepted < signed.length) {
         columns.notes.push(`${signed.length - tally.accepted} bids never accepted in the window`);
       }
@@ -68,7 +70,7 @@ export const postgresMidBids: Scenario = {
 export const postgresMidPayout: Scenario = {
   name: "Postgres restart mid-payout",
   injected: `Postgres links cut, refused ${OUTAGE_MS / 1000} s, inside the payout transaction`,
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       const lock = new pg.Client({ connectionString: TEST_DATABASE_URL });

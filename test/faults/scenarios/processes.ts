@@ -13,7 +13,7 @@ import { inWorld, loser, provingBlock, settle, treePlan, WINNER, winner } from "
 export const relayKilled: Scenario = {
   name: "relay SIGKILL mid-tree",
   injected: "the relay SIGKILLed mid-tree, restarted on its port",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await world.startWorkers(WINNER, { prefix: "w" });
@@ -29,7 +29,7 @@ export const relayKilled: Scenario = {
 export const twoRelaysOneKilled: Scenario = {
   name: "two relays, one killed",
   injected: "one of two relays behind a balancer SIGKILLed mid-tree, not restarted",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(
       () => World.start({ relays: 2 }),
@@ -59,7 +59,7 @@ export const twoRelaysOneKilled: Scenario = {
 export const workerDisconnect: Scenario = {
   name: "worker disconnect during a long poll",
   injected: "a worker's lease request (20 s long poll) aborted before the tree is out",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await world.fund([winner, loser]);
@@ -94,7 +94,7 @@ export const workerDisconnect: Scenario = {
 export const workerKilled: Scenario = {
   name: "worker SIGKILL mid-job",
   injected: "a worker process SIGKILLed while proving, restarted by its operator",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       const crashy = await world.startWorkers(WINNER, { prefix: "crashy", simMs: 300 });

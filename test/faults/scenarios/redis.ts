@@ -15,7 +15,7 @@ async function midTree(world: World, n: number, deadlineMs?: number): Promise<vo
 export const redisRestartWithData: Scenario = {
   name: "Redis restart with data",
   injected: "redis-server shut down and started again (AOF kept) mid-tree",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await midTree(world, 1);
@@ -32,7 +32,7 @@ const EMPTY_DEADLINE_MS = 30_000;
 export const redisRestartEmpty: Scenario = {
   name: "Redis restart empty",
   injected: "redis-server killed, data wiped, started empty mid-tree",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await midTree(world, 1, EMPTY_DEADLINE_MS);
@@ -47,7 +47,7 @@ export const redisRestartEmpty: Scenario = {
 export const redisDown10s: Scenario = {
   name: "Redis down 10 s",
   injected: "redis-server down 10 s mid-tree, back with its data",
-  timeoutMs: 240_000,
+  timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await midTree(world, 1);

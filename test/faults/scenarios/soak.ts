@@ -33,7 +33,7 @@ const within10 = (first: number, last: number) => last <= Math.ceil(first * 1.1)
 export const soak: Scenario = {
   name: "30-block soak",
   injected: `${SOAK_BLOCKS} consecutive blocks, no fault`,
-  timeoutMs: 300_000,
+  timeoutMs: 900_000,
   run: () =>
     inWorld(World.start, async (world) => {
       await world.fund([winner]);
