@@ -125,7 +125,7 @@ export class World {
         `http://127.0.0.1:${ports[0]}`,
       );
       cleanups.push(() => world.children.stopAll());
-      // The first relay brings nothing new to the schema (migrated above); the rest start beside it.
+      // The schema is already migrated, so the relays and the aggregator can start together.
       for (const port of ports) world.relays.push(world.spawnRelay(port));
       world.aggregator = world.children.spawn("aggregator", serviceScript, {
         ...env,
