@@ -58,7 +58,7 @@ export const twoRelaysOneKilled: Scenario = {
 
 export const workerDisconnect: Scenario = {
   name: "worker disconnect during a long poll",
-  injected: "a worker's lease request (20 s long poll) aborted before the tree is out",
+  injected: "a worker's lease request (30 s long poll) aborted before the tree is out",
   timeoutMs: 600_000,
   run: () =>
     inWorld(World.start, async (world) => {
@@ -74,19 +74,21 @@ export const workerDisconnect: Scenario = {
         winner,
         "poller-1",
       );
-      await openBlock(world, 1, { ...treePlan(), biddingMs: 6000 });
-      // The worker waits for the tree, then its connection goes (restart, proxy timeout, ...).
-      const poll = poller.client.lease(20_000).catch(() => null);
+      // The worker waits for work before there is any, then its connection goes (a restart, a
+      // proxy's idle timeout, ...). The block opens right after, while the request would still
+      // be waiting had it not gone (30 s, the longest long poll).
+      const poll = poller.client.lease(30_000).catch(() => null);
       await sleep(1000);
-      const before = await world.block(1);
       abort.abort();
       world.faultEnded();
       await poll;
+      await openBlock(world, 1, treePlan());
       // The operator's other workers start once the tree is out; the poller never comes back.
       await world.waitStage(1, ["proving"], 120_000);
       await world.startWorkers(WINNER, { prefix: "w" });
       const columns = await settle(world, 1);
-      columns.notes.push(`disconnected while the block was ${before?.stage ?? "not yet open"}`);
+      const outAfter = ((await world.block(1))?.stages.proving ?? 0) - world.faultEndedAt;
+      columns.notes.push(`tree out ${(outAfter / 1000).toFixed(1)} s after the disconnect`);
       return columns;
     }),
 };
