@@ -13,7 +13,8 @@ import { inWorld, WINNER, winner } from "./common.ts";
 export const SOAK_BLOCKS = 30;
 /** How long after a block is paid the sample is taken: retiring it is the aggregator's next tick. */
 const SETTLE_MS = 500;
-const IDLE_WINDOW_MS = 2000;
+// Long enough that the workers' long polls (every 2 s) and the aggregator's ticks average out.
+const IDLE_WINDOW_MS = 5000;
 
 /** Commands Redis processed per second over an idle window (the sampling's own two excluded). */
 async function idleCommandsPerSecond(world: World): Promise<number> {
