@@ -1,0 +1,16 @@
+// Process faults: relay SIGKILL, one of two relays killed, worker disconnect during a long poll, worker SIGKILL.
+// The same scenarios as `npm run faults` (test/faults/), each in its own world of real
+// processes; every row must show zero in each loss column and recover.
+import { afterAll, describe, it } from "vitest";
+import { expectGoal } from "./faults/lib/assert.ts";
+import { removeEverything } from "./faults/lib/registry.ts";
+import { runScenario } from "./faults/lib/scenario.ts";
+import { processScenarios } from "./faults/scenarios/processes.ts";
+
+describe("fault scenarios", () => {
+  // A scenario cut short by its timeout still leaves no process or schema behind.
+  afterAll(removeEverything);
+  for (const s of processScenarios) {
+    it(s.name, async () => expectGoal(await runScenario(s)), s.timeoutMs);
+  }
+});

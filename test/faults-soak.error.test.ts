@@ -1,0 +1,16 @@
+// The 30-block soak: no loss, no penalty, and Redis connections, keys and idle load stay flat.
+// The same scenarios as `npm run faults` (test/faults/), each in its own world of real
+// processes; every row must show zero in each loss column and recover.
+import { afterAll, describe, it } from "vitest";
+import { expectGoal } from "./faults/lib/assert.ts";
+import { removeEverything } from "./faults/lib/registry.ts";
+import { runScenario } from "./faults/lib/scenario.ts";
+import { soakScenarios } from "./faults/scenarios/soak.ts";
+
+describe("fault scenarios", () => {
+  // A scenario cut short by its timeout still leaves no process or schema behind.
+  afterAll(removeEverything);
+  for (const s of soakScenarios) {
+    it(s.name, async () => expectGoal(await runScenario(s)), s.timeoutMs);
+  }
+});

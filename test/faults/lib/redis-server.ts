@@ -1,0 +1,132 @@
+// A private redis-server for the fault scenarios, on a free loopback port with its own data
+// directory. It runs as docker-compose runs Redis (append-only file, `appendfsync everysec`,
+// `noeviction`), so a scenario can stop it and start it again on the same port with its data (a
+// clean shutdown writes the append-only file out) or without it (killed, directory emptied), or
+// keep it down for a while. Its INFO and DBSIZE count only the scenario's own services.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { trackDir, trackProcess, untrackDir } from "./registry.ts";
+import { freePort, pollUntil } from "./util.ts";
+
+export interface PrivateRedis {
+  url: string;
+  /** Starts the server (again) on its port, from whatever its directory holds. */
+  start(): Promise<void>;
+  /** Clean shutdown: the append-only file is flushed, so a restart keeps the data. */
+  shutdown(): Promise<void>;
+  /** SIGKILL and an emptied data directory: a restart comes back with nothing. */
+  killAndWipe(): Promise<void>;
+  /** One INFO section parsed into fields (client, stats, ...). */
+  info(section: string): Promise<Record<string, string>>;
+  dbsize(): Promise<number>;
+  /** Stops the server and removes its directory. */
+  close(): Promise<void>;
+}
+
+export async function startPrivateRedis(): Promise<PrivateRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "pb-faults-redis-"));
+  trackDir(dir);
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | null = null;
+  let probe: Redis | null = null;
+
+  const ping = async () => {
+    const c = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on("error", () => {});
+    try {
+      await c.connect();
+      return (await c.ping()) === "PONG";
+    } catch {
+      return false;
+    } finally {
+      c.disconnect();
+    }
+  };
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (c.exitCode !== null || c.signalCode !== null) return resolve();
+      c.once("exit", () => resolve());
+    });
+  const stop = async (signal: NodeJS.Signals) => {
+    probe?.disconnect();
+    probe = null;
+    const c = child;
+    child = null;
+    if (!c) return;
+    const done = exited(c);
+    c.kill(signal);
+    await done;
+  };
+  const client = () => {
+    if (!probe) {
+      probe = new Redis(url, { maxRetriesPerRequest: 1 });
+      probe.on("error", () => {});
+    }
+    return probe;
+  };
+
+  const handle: PrivateRedis = {
+    url,
+    async start() {
+      if (child) return;
+      const args = [
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--maxmemory-policy",
+        "noeviction",
+        "--loglevel",
+        "warning",
+      ];
+      const c = spawn("redis-server", args, { stdio: "ignore" });
+      await new Promise<void>((resolve, reject) => {
+        c.once("error", reject);
+        c.once("spawn", () => resolve());
+      });
+      trackProcess(c);
+      child = c;
+      // Loading a large append-only file takes a moment; PING answers once it is loaded.
+      await pollUntil(ping, 30_000, 25, "the private redis-server did not answer");
+    },
+    shutdown: () => stop("SIGTERM"),
+    async killAndWipe() {
+      await stop("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+    },
+    async info(section) {
+      const text = await client().info(section);
+      const out: Record<string, string> = {};
+      for (const line of text.split("\r\n")) {
+        const i = line.indexOf(":");
+        if (i > 0) out[line.slice(0, i)] = line.slice(i + 1);
+      }
+      return out;
+    },
+    dbsize: () => client().dbsize(),
+    async close() {
+      await stop("SIGKILL");
+      rmSync(dir, { recursive: true, force: true });
+      untrackDir(dir);
+    },
+  };
+  await handle.start();
+  return handle;
+}
