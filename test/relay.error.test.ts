@@ -244,10 +244,23 @@ describe("workers and jobs", () => {
     expect(
       await stack.db.prisma.penalty.count({ where: { jobId: job.id, kind: "invalid_proof" } }),
     ).toBe(1);
-    // The job can be leased again and proven properly.
-    const again = await eventually(() => winner.lease(500));
+    // The job can be leased again and proven properly. Its sender is kept off it for LEASE_MS
+    // (a cool-down, so a bad proof is not simply sent again at once), so in this open-proving
+    // block another operator's worker takes it, proving the other ready jobs it is offered first.
+    const helper = await workerSession(stack, other, "other-1", undefined, 2);
+    const again = await eventually(async () => {
+      const next = await helper.lease(500);
+      if (next && next.id !== job.id) {
+        await helper.submitResult(
+          next.id,
+          simProof({ ...next, children: next.children.map((c) => c.proof) }),
+        );
+        return null;
+      }
+      return next;
+    });
     expect(again.id).toBe(job.id);
-    await winner.submitResult(
+    await helper.submitResult(
       again.id,
       simProof({ ...again, children: again.children.map((c) => c.proof) }),
     );

@@ -72,9 +72,15 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
       // Listen before any await: a client that leaves while authentication runs must be seen.
       // The response's "close" before "finish" means the connection went away (the request's
       // own "close" fires once its body is read, so it says nothing about the client).
+      // "finish" (the answer was handed to the socket) is tracked by its event rather than read
+      // from writableFinished, which an injected (in-process) response never sets.
       const abort = new AbortController();
+      let finished = false;
+      reply.raw.once("finish", () => {
+        finished = true;
+      });
       const gone = () => {
-        if (!reply.raw.writableFinished) abort.abort();
+        if (!finished) abort.abort();
       };
       reply.raw.on("close", gone);
       if (req.raw.socket?.destroyed) abort.abort();
@@ -94,7 +100,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
       }
       reply.raw.off("close", gone);
       reply.raw.on("close", () => {
-        if (!reply.raw.writableFinished) giveBack();
+        if (!finished) giveBack();
       });
       return { job };
     },

@@ -85,8 +85,11 @@ return n`;
 // refreshed first, as presence.ts does, so its own timer's delays do not count). Claims (deletes and
 // returns) every record of the job whose lock is gone: those leases ended without a heartbeat,
 // result or fail reaching a broker. With each, whether a broker was present for the whole of the
-// lease's last window (see presence.ts), which ends when the lease expired or, if its lock went
-// before that, now; the live holder's record is left alone.
+// lease's last window (see presence.ts): a stretch that began by the lease's last renewal and
+// was seen up to its end (when the lease expired or, if its lock went before that, now), less
+// `freshMs` of slack for the last refresh, but never before the renewal itself (a lease taken
+// moments ago is judged by whether a broker was there when it was taken). The live holder's
+// record is left alone.
 const claimLapsedScript = `${luaNow}
 local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
@@ -102,8 +105,8 @@ for i = 1, #all, 2 do
     local lease = cjson.decode(raw)
     redis.call('HDEL', KEYS[1], token)
     redis.call('ZREM', ARGV[3] .. lease.sessionId, token)
-    local to = math.min(lease.expiresAt, now) - tonumber(ARGV[2])
-    local from = math.min(lease.expiresAt - tonumber(ARGV[1]), to)
+    local from = lease.expiresAt - tonumber(ARGV[1])
+    local to = math.max(math.min(lease.expiresAt, now) - tonumber(ARGV[2]), from)
     local present = 0
     for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', from)) do
       local seen = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
