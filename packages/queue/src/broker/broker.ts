@@ -97,7 +97,15 @@ export class ProofBroker {
     nowMs: number,
   ): Promise<LeaseOutcome> {
     const placeholder = `slot:${randomUUID()}`;
-    if (!(await this.records.reserveSlot(agent.sessionId, agent.capacity, placeholder, 30_000))) {
+    // A reservation whose answer never came (a timed-out command) may still land: take it back,
+    // or it would hold one of the agent's slots for its whole hold time.
+    const reserved = await this.records
+      .reserveSlot(agent.sessionId, agent.capacity, placeholder, 30_000)
+      .catch(async (err: unknown) => {
+        await this.records.releaseSlot(agent.sessionId, placeholder).catch(() => {});
+        throw err;
+      });
+    if (!reserved) {
       throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
     }
     const lessee = this.lessee(agent, nowMs);
