@@ -1,8 +1,15 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 // One run covers the whole repo. Unit tests (packages/core, packages/config) are pure; integration tests talk to
 // a real Redis and Postgres (TEST_REDIS_URL, TEST_DATABASE_URL) and the embedded PGlite, each
 // test file in its own Postgres schema / Redis key prefix.
+/** Integration tests that inject faults into real processes over minutes (see "faults" below). */
+const faultFiles = [
+  "test/faults-*.test.ts",
+  "test/resources.happy.test.ts",
+  "test/redis-restart.error.test.ts",
+];
+
 export default defineConfig({
   test: {
     projects: [
@@ -25,8 +32,22 @@ export default defineConfig({
             "apps/*/src/**/*.test.ts",
             "test/**/*.test.ts",
           ],
+          exclude: [...configDefaults.exclude, ...faultFiles],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // The fault suite and the long soaks run services as processes of their own and keep
+        // both cores busy for minutes: they run after everything else, so no other test shares
+        // the machine with them.
+        extends: true,
+        test: {
+          name: "faults",
+          include: [...faultFiles],
+          testTimeout: 600_000,
+          hookTimeout: 120_000,
+          sequence: { groupOrder: 1 },
         },
       },
     ],

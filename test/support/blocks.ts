@@ -89,7 +89,7 @@ export interface OpenBlockOptions {
   winner?: LocalAccount;
   /** Proof deadline, ms from now (default 10 minutes). */
   proofDeadlineInMs?: number;
-  /** Bidding time, ms from now (default 1000 without a bid, 2000 with one). */
+  /** Bidding time, ms from now (default 1000 without a bid, 3000 with one). */
   biddingMs?: number;
 }
 
@@ -100,7 +100,7 @@ export async function openBlock(stack: Stack, blockNumber: number, opts: OpenBlo
   const now = Date.now();
   const open = await openAuction(blockNumber, {
     txCount: opts.txCount ?? 4,
-    biddingClosesAt: now + (opts.biddingMs ?? (bid ? 2000 : 1000)),
+    biddingClosesAt: now + (opts.biddingMs ?? (bid ? 3000 : 1000)),
     proofDeadline: now + (opts.proofDeadlineInMs ?? 600_000),
   });
   await stack.client.openAuction(open.auction, open.txs, open.signature);
