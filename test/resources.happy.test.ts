@@ -4,7 +4,8 @@
 // relay reaches Redis's connection limit within hours. Here 30 small blocks are driven to `paid`
 // one after another against a private redis-server (so its figures are this stack's alone), and
 // after each one the relay's and aggregator's connections, the keys left under the stack's
-// prefix, and the idle command rate must stay within 10 % of their value after the first block.
+// prefix, and the idle command rate (averaged over five blocks) must stay within 10 % of their
+// value after the first block(s).
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { planTree } from "@prover-boost/core";
@@ -58,13 +59,23 @@ describe("resources over consecutive blocks", () => {
       // Nothing of a retired block may stay behind (its queues, books, stalled-check marks).
       leftovers.push(...(await probe.keyNames()).filter((k) => /:b\d+-/.test(k)));
     }
-    const drift = driftFromFirst(samples, 0.1, {
-      // A tenth of a handful of connections is less than one; the leak is several per block.
-      clients: 0,
-      keys: 0,
-      // Near-idle figures: a tenth of almost nothing; the leak adds dozens per block.
-      idleCommandsPerSec: 2,
-    });
+    const drift = driftFromFirst(
+      samples,
+      0.1,
+      {
+        // A tenth of a handful of connections is less than one; the leak is several per block.
+        clients: 0,
+        keys: 0,
+        // Near-idle figures: a tenth of almost nothing; the leak adds dozens per block.
+        idleCommandsPerSec: 2,
+      },
+      {
+        // One reading of the idle rate swings about 10 % with the timing of the services' ticks
+        // (measured: 40-49 commands/s around a flat mean); five blocks' mean does not, and a leak,
+        // which adds dozens of commands/s with every block, moves it at once.
+        idleCommandsPerSec: 5,
+      },
+    );
     expect({ drift, leftovers }, JSON.stringify(samples)).toEqual({ drift: [], leftovers: [] });
   }, 900_000);
 

@@ -113,21 +113,29 @@ export class RedisUsageProbe {
 /**
  * Readings that drifted from the first by more than `fraction` of it (or by more than
  * `floor`, for figures near zero, where a tenth of the value is less than one unit): empty when
- * usage stayed flat.
+ * usage stayed flat. `meanOf` smooths a noisy figure: each reading of it is the mean of that many
+ * consecutive samples (a leak that grows with every block still shows, as a growing mean).
  */
 export function driftFromFirst(
   samples: readonly RedisUsage[],
   fraction = 0.1,
   floor: Partial<Record<keyof RedisUsage, number>> = {},
+  meanOf: Partial<Record<keyof RedisUsage, number>> = {},
 ): string[] {
-  const first = samples[0];
-  if (!first) return [];
   const out: string[] = [];
-  for (const [i, s] of samples.entries()) {
-    for (const field of ["clients", "keys", "idleCommandsPerSec"] as const) {
-      const allowed = Math.max(first[field] * fraction, floor[field] ?? 0);
-      if (Math.abs(s[field] - first[field]) > allowed) {
-        out.push(`sample ${i + 1}: ${field} ${s[field].toFixed(1)} vs ${first[field].toFixed(1)}`);
+  for (const field of ["clients", "keys", "idleCommandsPerSec"] as const) {
+    const k = Math.max(1, Math.min(meanOf[field] ?? 1, samples.length));
+    const readings: number[] = [];
+    for (let i = 0; i + k <= samples.length; i++) {
+      readings.push(samples.slice(i, i + k).reduce((sum, s) => sum + s[field], 0) / k);
+    }
+    const first = readings[0];
+    if (first === undefined) continue;
+    const allowed = Math.max(first * fraction, floor[field] ?? 0);
+    for (const [i, r] of readings.entries()) {
+      if (Math.abs(r - first) > allowed) {
+        const which = k === 1 ? `sample ${i + 1}` : `samples ${i + 1}-${i + k}`;
+        out.push(`${which}: ${field} ${r.toFixed(1)} vs ${first.toFixed(1)}`);
       }
     }
   }
