@@ -35,19 +35,29 @@ async function stackWithWinner(opts: { aggregator?: boolean } = {}): Promise<Sta
   return stack;
 }
 
+/** Another aggregator on the stack's database and prefix, reaching Redis at `redisUrl`. */
+async function extraAggregator(
+  stack: Stack,
+  redisUrl: string,
+  log?: NonNullable<Parameters<typeof createAggregator>[1]>["log"],
+) {
+  const env = parseEnv(aggregatorEnv, {
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: stack.prefix,
+    LEASE_MS: "2000",
+    AGGREGATOR_TICK_MS: "50",
+  });
+  const agg = await createAggregator(env, { db: stack.db, ...(log ? { log } : {}) });
+  cleanups.push(() => agg.close());
+  return agg;
+}
+
 describe("Redis loses the fabric mid-proving", () => {
   it("rebuilds a tree whose keys are all gone; the winner finishes and is paid once", async () => {
     const BLOCK = 301;
     const stack = await stackWithWinner();
     // A second aggregator on the same database and prefix races the first one's rebuild.
-    const env = parseEnv(aggregatorEnv, {
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_PREFIX: stack.prefix,
-      LEASE_MS: "2000",
-      AGGREGATOR_TICK_MS: "50",
-    });
-    const second = await createAggregator(env, { db: stack.db });
-    cleanups.push(() => second.close());
+    const second = await extraAggregator(stack, TEST_REDIS_URL);
     second.aggregator.start();
 
     const open = await openBlock(stack, BLOCK, {
@@ -138,14 +148,7 @@ describe("two aggregators noticing the same loss at once", () => {
       },
     };
     stack.aggregator.ctx.log = log;
-    const env = parseEnv(aggregatorEnv, {
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_PREFIX: stack.prefix,
-      LEASE_MS: "2000",
-      AGGREGATOR_TICK_MS: "50",
-    });
-    const second = await createAggregator(env, { db: stack.db, log });
-    cleanups.push(() => second.close());
+    const second = await extraAggregator(stack, TEST_REDIS_URL, log);
 
     const redis = new Redis(TEST_REDIS_URL);
     await deleteKeysWithPrefix(redis, stack.prefix);
@@ -183,14 +186,7 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
       const stack = await stackWithWinner({ aggregator: false });
       const proxy = await startFaultProxy(TEST_REDIS_URL);
       cleanups.push(() => proxy.close());
-      const env = parseEnv(aggregatorEnv, {
-        REDIS_URL: proxy.url,
-        REDIS_PREFIX: stack.prefix,
-        LEASE_MS: "2000",
-        AGGREGATOR_TICK_MS: "50",
-      });
-      const agg = await createAggregator(env, { db: stack.db });
-      cleanups.push(() => agg.close());
+      const agg = await extraAggregator(stack, proxy.url);
       agg.aggregator.start();
 
       const open = await openBlock(stack, BLOCK, {

@@ -2,7 +2,6 @@
 // before a loss, and what must hold after it (paid once, nobody penalized, proofs kept); and a
 // private redis-server to kill and start again empty.
 import { type ChildProcess, spawn } from "node:child_process";
-import { createServer } from "node:net";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import { expect } from "vitest";
@@ -95,10 +94,4 @@ export async function startRedisServer(port: number): Promise<ChildProcess> {
   return child;
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const addr = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return typeof addr === "object" && addr ? addr.port : 0;
-}
+export { freePort } from "./ports.ts";

@@ -1,20 +1,7 @@
 // Small helpers shared by the fault scenarios: free ports, polling, sleeping.
-import { createServer } from "node:net";
+export { freePort } from "../../support/ports.ts";
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A loopback port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * Polls `fn` until it returns a truthy value; throws `what` (with the last error) after

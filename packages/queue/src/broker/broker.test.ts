@@ -173,11 +173,32 @@ describe("forgiving a lapse", () => {
     const block = await oneJobBlock();
     const a = await openBroker();
     const l = (await lease(a, agent("withholder"), block))!;
+    // The worker heard of its lease (it renewed it once), then fell silent.
+    expect(await a.heartbeat(l)).not.toBeNull();
     await a.close();
     await lockGone(main, l.jobId);
     // Caught by a broker started after the lease (a restarted relay); `main` stayed up.
     const restarted = await openBroker();
     const lapses = await restarted.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+
+  it("is for a lease never renewed whose granting relay died (its answer may never have left)", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker();
+    const l = (await lease(a, agent("never-heard"), block))!;
+    // The relay that granted it dies before the worker could renew it; `main` stays up.
+    await a.close();
+    await lockGone(main, l.jobId);
+    const lapses = await main.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+  });
+
+  it("is not for a lease never renewed whose granting relay is still up", async () => {
+    const block = await oneJobBlock();
+    const l = (await lease(main, agent("silent"), block))!;
+    await lockGone(main, l.jobId);
+    const lapses = await main.claimTimedOutJob(l.jobId);
     expect(lapses.map((x) => x.forgiven)).toEqual([false]);
   });
 });

@@ -139,6 +139,7 @@ export class ProofBroker {
               operator: agent.operator,
               workerName: agent.workerName,
               token,
+              brokerId: this.presence.id,
             },
             this.lockKey(id, kind),
             placeholder,

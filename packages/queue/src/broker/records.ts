@@ -21,6 +21,10 @@ export interface Lease {
   leasedAt: number;
   /** Redis time (unix ms) when BullMQ's lock lapses without a heartbeat. */
   expiresAt: number;
+  /** The presence id of the broker that granted it. */
+  brokerId?: string;
+  /** A heartbeat renewed it: its worker certainly heard of it. */
+  renewed?: boolean;
 }
 
 /**
@@ -68,6 +72,7 @@ local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
 local lease = cjson.decode(raw)
 lease.expiresAt = now + math.max(redis.call('PTTL', KEYS[3]), 0)
+lease.renewed = true
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
@@ -88,8 +93,9 @@ return n`;
 // lease's last window (see presence.ts): a stretch that began by the lease's last renewal and
 // was seen up to its end (when the lease expired or, if its lock went before that, now), less
 // `freshMs` of slack for the last refresh, but never before the renewal itself (a lease taken
-// moments ago is judged by whether a broker was there when it was taken). The live holder's
-// record is left alone.
+// moments ago is judged by whether a broker was there when it was taken). A lease no heartbeat
+// ever renewed is forgiven too when the broker that granted it is gone (it may have died before
+// its answer was written). The live holder's record is left alone.
 const claimLapsedScript = `${luaNow}
 local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
@@ -111,6 +117,12 @@ for i = 1, #all, 2 do
     for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', from)) do
       local seen = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
       if seen >= to then present = 1 break end
+    end
+    -- Never renewed, and the broker that granted it is gone: it may have died before its answer
+    -- reached the worker, who then never heard of the lease.
+    if present == 1 and not lease.renewed and lease.brokerId then
+      local granter = redis.call('ZSCORE', KEYS[4], lease.brokerId)
+      if (not granter) or now - tonumber(granter) > tonumber(ARGV[2]) then present = 0 end
     end
     table.insert(out, {raw, present})
   end
