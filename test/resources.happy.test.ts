@@ -4,8 +4,8 @@
 // relay reaches Redis's connection limit within hours. Here 30 small blocks are driven to `paid`
 // one after another against a private redis-server (so its figures are this stack's alone), and
 // after each one the relay's and aggregator's connections, the keys left under the stack's
-// prefix must stay within 10 % of their value after the first block, and the idle command rate
-// (averaged over five blocks) within 25 % of the first five blocks' (see the check below).
+// prefix and the idle command rate must stay within 10 % of their value after the first block
+// (the rate as a mean over five blocks: see the check below).
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { planTree } from "@prover-boost/core";
@@ -60,20 +60,16 @@ describe("resources over consecutive blocks", () => {
       leftovers.push(...(await probe.keyNames()).filter((k) => /:b\d+-/.test(k)));
     }
     // Connections and keys: within 10 % of the first block's (exactly equal, at these sizes).
-    const counts = driftFromFirst(samples, 0.1, { clients: 0, keys: 0 }).filter(
-      (d) => !d.includes("idleCommandsPerSec"),
-    );
-    // The idle rate: five blocks' mean within 25 % of the first five's. One 4 s reading swings
-    // about 10 % with the timing of the services' ticks, and the five-block mean was seen to move
-    // from 43 to 48 commands/s over one run (not explained yet); the leak this guards against
-    // adds dozens of commands/s with every block.
-    const idle = driftFromFirst(
+    // The idle rate: five blocks' mean within 10 % of the first five's. Idle load is timers
+    // (the aggregator's fabric probe, each relay's presence refresh), so one 4 s reading moves a
+    // few percent with how late timers fire on a busy machine; the mean smooths that, and the
+    // leak this guards against adds dozens of commands/s with every block.
+    const drift = driftFromFirst(
       samples,
-      0.25,
-      { idleCommandsPerSec: 2 },
+      0.1,
+      { clients: 0, keys: 0, idleCommandsPerSec: 2 },
       { idleCommandsPerSec: 5 },
-    ).filter((d) => d.includes("idleCommandsPerSec"));
-    const drift = [...counts, ...idle];
+    );
     expect({ drift, leftovers }, JSON.stringify(samples)).toEqual({ drift: [], leftovers: [] });
   }, 900_000);
 

@@ -37,6 +37,9 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
 export class FabricKeeper {
   private up = true;
   private lastUpAt: number | null = null;
+  /** When the fabric last answered a probe (monotonic clock), and how long an answer counts. */
+  private answeredAt = Number.NEGATIVE_INFINITY;
+  private freshMs = 0;
   /** A PING still unanswered: reused, so a hung link does not pile up commands. */
   private ping: Promise<boolean> | null = null;
   /** Per block being proven: when its tree was last seen whole by this process. */
@@ -57,6 +60,7 @@ export class FabricKeeper {
   /** Probes the fabric every `everyMs` besides the tick's own probe (see the header). */
   watch(everyMs: number): void {
     if (this.timer) return;
+    this.freshMs = everyMs;
     let failing = false;
     this.timer = setInterval(() => {
       // One probe at a time: recording an outage may wait on a block's row lock.
@@ -101,6 +105,7 @@ export class FabricKeeper {
       ok = await within(this.ping, PROBE_TIMEOUT_MS).catch(() => false);
     }
     if (ok) {
+      this.answeredAt = performance.now();
       this.up = true;
       this.lastUpAt = this.ctx.now();
       return true;
@@ -130,7 +135,11 @@ export class FabricKeeper {
    */
   async run(): Promise<boolean> {
     const { ctx } = this;
-    if (!(await this.probe())) return false;
+    // The watch probes on its own timer: an answer it had within its period stands for this
+    // tick's too. Probing again on every tick doubled the idle PINGs and made their rate follow
+    // how late the tick's timer fired.
+    const fresh = this.up && performance.now() - this.answeredAt < this.freshMs;
+    if (!fresh && !(await this.probe())) return false;
     const blocks = await ctx.prisma.block.findMany({
       where: { stage: { in: provingStages } },
       select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
