@@ -28,7 +28,7 @@ export interface Fault {
   /** Matched against "METHOD /path". */
   route: RegExp;
   status: number;
-  code: string;
+  code: ErrorCode;
   /** How many requests it hits; default 1. */
   times?: number;
 }
