@@ -17,7 +17,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: "core",
-          include: ["packages/core/src/**/*.test.ts", "packages/config/src/**/*.test.ts"],
+          include: [
+            "packages/core/src/**/*.test.ts",
+            "packages/config/src/**/*.test.ts",
+            "packages/contract/src/**/*.test.ts",
+          ],
           // Property tests run thousands of cases: on a busy machine that takes longer than
           // Vitest's 5 s default, and no test may depend on the machine's speed.
           testTimeout: 120_000,

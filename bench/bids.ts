@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import os from "node:os";
 import { hashQuote, txsHash } from "@prover-boost/core";
-import { RelayClient, signAuction } from "@prover-boost/sdk";
+import { quoteMessage, RelayClient, signAuction } from "@prover-boost/sdk";
 import { Command } from "commander";
 import pg from "pg";
 import { Pool } from "undici";
@@ -81,13 +81,7 @@ function presign(count: number, offset: number, slot: number): Signed[] {
       prover: proverAddresses[p]!,
       basisPointFee: 100 + (n % 4000),
     };
-    const digest = hashQuote(domain, {
-      epochToProve: BigInt(quote.epochToProve),
-      validUntilSlot: BigInt(quote.validUntilSlot),
-      bondAmount: BigInt(quote.bondAmount),
-      prover: getAddress(quote.prover),
-      basisPointFee: quote.basisPointFee,
-    });
+    const digest = hashQuote(domain, quoteMessage({ ...quote, prover: getAddress(quote.prover) }));
     const { signature, recid } = secp.ecdsaSign(
       Buffer.from(digest.slice(2), "hex"),
       Buffer.from(proverKeys[p]!.slice(2), "hex"),

@@ -17,7 +17,8 @@
 //
 // The regression tests at the end pin bugs this fuzz found (router errors outside the error
 // shape, cursor and filter overflows answered with 500, deposits past uint256).
-import { errorStatus, simProof } from "@prover-boost/core";
+import { errorStatus } from "@prover-boost/contract";
+import { simProof } from "@prover-boost/core";
 import {
   type AuctionJson,
   type LeasedJob,

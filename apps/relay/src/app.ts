@@ -3,23 +3,24 @@ import { randomUUID } from "node:crypto";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-} from "fastify-type-provider-zod";
+import { jsonSchemaTransform, validatorCompiler } from "fastify-type-provider-zod";
+import { z } from "zod";
 import type { RelayContext } from "./context.ts";
 import { errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
 import { registerRateLimits } from "./rate-limits.ts";
-import { registerAdminRoutes } from "./routes/admin.ts";
-import { registerAuctionRoutes } from "./routes/auctions.ts";
-import { registerBidRoutes } from "./routes/bids.ts";
-import { registerDataRoutes } from "./routes/data.ts";
-import { registerEventRoutes } from "./routes/events.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
-import { registerPublicRoutes } from "./routes/public.ts";
-import { registerWorkerRoutes } from "./routes/workers.ts";
+import { contractSerializer } from "./routes/operation.ts";
+import { registerAdminRoutes } from "./routes/v1/admin.ts";
+import { registerAuctionRoutes } from "./routes/v1/auctions.ts";
+import { registerBidRoutes } from "./routes/v1/bids.ts";
+import { registerBlockRoutes } from "./routes/v1/blocks.ts";
+import { registerDataRoutes } from "./routes/v1/data.ts";
+import { registerEventRoutes } from "./routes/v1/events.ts";
+import { registerInfoRoutes } from "./routes/v1/info.ts";
+import { registerJobRoutes } from "./routes/v1/jobs.ts";
+import { registerProverRoutes } from "./routes/v1/provers.ts";
+import { registerWorkerRoutes } from "./routes/v1/workers.ts";
 
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
@@ -52,7 +53,7 @@ export async function buildApp(
     },
   }) as unknown as FastifyInstance;
   app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
+  app.setSerializerCompiler(contractSerializer);
   installErrorHandling(app);
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
@@ -65,19 +66,45 @@ export async function buildApp(
         description:
           "Proving auctions, bids, the worker gateway and public market data. Amounts are decimal strings of wei.",
       },
+      components: {
+        securitySchemes: {
+          bearer: {
+            type: "http",
+            scheme: "bearer",
+            description: "A worker session token (POST /v1/workers/sessions) or the admin token",
+          },
+        },
+      },
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerMetrics(app);
   await registerRateLimits(app, ctx);
   registerHealthRoutes(app, ctx);
+  registerInfoRoutes(app, ctx);
   registerAuctionRoutes(app, ctx);
   registerBidRoutes(app, ctx);
   registerWorkerRoutes(app, ctx);
-  registerPublicRoutes(app, ctx);
-  registerAdminRoutes(app, ctx);
-  registerDataRoutes(app, ctx);
+  registerJobRoutes(app, ctx);
+  registerBlockRoutes(app, ctx);
   registerEventRoutes(app, ctx);
+  registerProverRoutes(app, ctx);
+  registerDataRoutes(app, ctx);
+  registerAdminRoutes(app, ctx);
   return app;
 }
+
+/** The zod route schemas as OpenAPI; a bodiless success (204) is declared without content. */
+const openApiTransform: typeof jsonSchemaTransform = (document) => {
+  const out = jsonSchemaTransform(document);
+  const responses = (document.schema as { response?: Record<string, unknown> } | undefined)
+    ?.response;
+  const transformed = (out.schema as { response?: Record<string, unknown> }).response;
+  for (const [status, schema] of Object.entries(responses ?? {})) {
+    if (schema instanceof z.ZodNull && transformed) {
+      transformed[status] = { type: "null", description: schema.description ?? "No content" };
+    }
+  }
+  return out;
+};

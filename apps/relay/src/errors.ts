@@ -6,7 +6,8 @@
 // Retry-After, so clients back off and retry, and an operator's 500 alerts stay meaningful. They
 // are recognized on the error and along its causes, as pg, Prisma's driver adapter, Prisma and
 // ioredis each wrap them differently.
-import { DomainError, type ErrorCode, errorStatus } from "@prover-boost/core";
+import { errorBody, errorStatus } from "@prover-boost/contract";
+import { DomainError, type ErrorCode } from "@prover-boost/core";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
 /** Seconds a client is told to wait before retrying a 503. */
@@ -67,9 +68,7 @@ export function unavailableDependency(err: unknown): Dependency | null {
   return null;
 }
 
-export function errorBody(code: ErrorCode, message: string, requestId: string) {
-  return { error: { code, message, requestId } };
-}
+export { errorBody };
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
   if (code === "UNAVAILABLE" && !reply.hasHeader("retry-after")) {

@@ -1,6 +1,8 @@
 // Prometheus metrics at GET /metrics.
+import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
 import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { schemaOf } from "./routes/operation.ts";
 
 export function registerMetrics(app: FastifyInstance) {
   const registry = new Registry();
@@ -23,12 +25,14 @@ export function registerMetrics(app: FastifyInstance) {
     requests.inc({ method: req.method, route, status: String(reply.statusCode) });
     duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
-  app.get(
-    "/metrics",
-    { schema: { tags: ["ops"], summary: "Prometheus metrics" } },
-    async (_req, reply) => {
+  const { metrics } = operations;
+  app.route({
+    method: metrics.method,
+    url: metrics.path,
+    schema: schemaOf(metrics),
+    handler: async (_req, reply) => {
       reply.header("content-type", registry.contentType);
       return registry.metrics();
     },
-  );
+  });
 }

@@ -1,6 +1,6 @@
 // Error kinds of the worker: backend failures (with a retryable flag), why a job was aborted,
 // and how an answer of the relay is to be handled.
-import { RelayError } from "@prover-boost/sdk";
+import { type ErrorCode, RelayError } from "@prover-boost/sdk";
 
 /**
  * A backend failure. `retryable: false` tells the relay the job itself is bad (it is failed, not
@@ -35,24 +35,65 @@ export class JobAbort extends Error {
 }
 
 export type RelayFailure =
-  /** Network error, timeout, 5xx, 429: try again later. */
+  /** Network error, timeout, rate limit, relay fault or overload: try again later. */
   | "transient"
-  /** 401: the session is gone; sign in again. */
+  /** The session is gone (unknown token, expired): sign in again. */
   | "unauthorized"
-  /** 409 or 404 on a job: the lease is not (or no longer) ours. */
+  /** The lease is not (or no longer) ours, or the job is gone. */
   | "lease_lost"
-  /** 422: well-formed but refused (an invalid proof). */
+  /** Well-formed but refused (an invalid proof). */
   | "rejected"
-  /** Any other 4xx: our request was wrong; retrying the same request will not help. */
+  /** Our request was wrong; retrying the same request will not help. */
   | "client_error";
 
+/** How the worker handles each error code of the contract. */
+const failureOf: Record<ErrorCode, RelayFailure> = {
+  VALIDATION_FAILED: "client_error",
+  INVALID_JSON: "client_error",
+  TX_COUNT_MISMATCH: "client_error",
+  TXS_HASH_MISMATCH: "client_error",
+  INVALID_SCHEDULE: "client_error",
+  BAD_SIGNATURE: "unauthorized",
+  UNAUTHORIZED: "unauthorized",
+  SESSION_EXPIRED: "unauthorized",
+  LOGIN_STALE: "unauthorized",
+  SIGNER_NOT_ALLOWED: "client_error",
+  PROVER_MISMATCH: "client_error",
+  NOT_FOUND: "lease_lost",
+  AUCTION_NOT_FOUND: "lease_lost",
+  BLOCK_NOT_FOUND: "lease_lost",
+  JOB_NOT_FOUND: "lease_lost",
+  BID_NOT_FOUND: "lease_lost",
+  BID_SUPERSEDED: "lease_lost",
+  AUCTION_EXISTS: "lease_lost",
+  AUCTION_CLOSED: "lease_lost",
+  LEASE_LOST: "lease_lost",
+  CAPACITY_EXCEEDED: "lease_lost",
+  PAYLOAD_TOO_LARGE: "client_error",
+  UNSUPPORTED_MEDIA_TYPE: "client_error",
+  FEE_ABOVE_CAP: "rejected",
+  BOND_BELOW_MINIMUM: "rejected",
+  QUOTE_EXPIRED: "rejected",
+  WRONG_BLOCK: "rejected",
+  INSUFFICIENT_COLLATERAL: "rejected",
+  INVALID_PROOF: "rejected",
+  AMOUNT_TOO_LARGE: "rejected",
+  JOB_TYPE_NOT_DECLARED: "rejected",
+  RATE_LIMITED: "transient",
+  INTERNAL: "transient",
+  UNAVAILABLE: "transient",
+};
+
+/**
+ * What an error of a relay call means for the worker, by the contract's error code. An answer
+ * without a known code (a newer relay, a proxy's error page) falls back to its HTTP status.
+ */
 export function classifyRelayError(err: unknown): RelayFailure {
   if (!(err instanceof RelayError)) return "transient";
+  if (err.code !== "UNKNOWN") return failureOf[err.code];
   const { status } = err;
-  if (status === 401) return "unauthorized";
-  if (status === 409 || status === 404) return "lease_lost";
-  if (status === 422) return "rejected";
   if (status === 408 || status === 429 || status >= 500) return "transient";
+  if (status === 401) return "unauthorized";
   return "client_error";
 }
 

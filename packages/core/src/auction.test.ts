@@ -1,3 +1,4 @@
+import { errorStatus } from "@prover-boost/contract";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
@@ -131,7 +132,7 @@ describe("checkQuote", () => {
       }
       expect(caught).toBeInstanceOf(DomainError);
       expect((caught as DomainError).code).toBe(code);
-      expect((caught as DomainError).status).toBe(status);
+      expect(errorStatus[(caught as DomainError).code]).toBe(status);
       expect((caught as DomainError).message.length).toBeGreaterThan(0);
     }
   });

@@ -1,42 +1,43 @@
-// The closed set of error codes of the public API and the HTTP status each maps to.
-export const errorStatus = {
-  VALIDATION_FAILED: 400,
-  INVALID_JSON: 400,
-  TX_COUNT_MISMATCH: 400,
-  TXS_HASH_MISMATCH: 400,
-  INVALID_SCHEDULE: 400,
-  BAD_SIGNATURE: 401,
-  UNAUTHORIZED: 401,
-  SESSION_EXPIRED: 401,
-  LOGIN_STALE: 401,
-  SIGNER_NOT_ALLOWED: 403,
-  PROVER_MISMATCH: 403,
-  NOT_FOUND: 404,
-  AUCTION_NOT_FOUND: 404,
-  BLOCK_NOT_FOUND: 404,
-  JOB_NOT_FOUND: 404,
-  BID_NOT_FOUND: 404,
-  BID_SUPERSEDED: 409,
-  AUCTION_EXISTS: 409,
-  AUCTION_CLOSED: 409,
-  LEASE_LOST: 409,
-  CAPACITY_EXCEEDED: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  FEE_ABOVE_CAP: 422,
-  BOND_BELOW_MINIMUM: 422,
-  QUOTE_EXPIRED: 422,
-  WRONG_BLOCK: 422,
-  INSUFFICIENT_COLLATERAL: 422,
-  INVALID_PROOF: 422,
-  AMOUNT_TOO_LARGE: 422,
-  JOB_TYPE_NOT_DECLARED: 422,
-  RATE_LIMITED: 429,
-  INTERNAL: 500,
-  UNAVAILABLE: 503,
-} as const;
+// The closed set of error codes of the public API. The HTTP status each is sent with belongs to
+// the wire contract (@prover-boost/contract), not to the domain.
+export const errorCodes = [
+  "VALIDATION_FAILED",
+  "INVALID_JSON",
+  "TX_COUNT_MISMATCH",
+  "TXS_HASH_MISMATCH",
+  "INVALID_SCHEDULE",
+  "BAD_SIGNATURE",
+  "UNAUTHORIZED",
+  "SESSION_EXPIRED",
+  "LOGIN_STALE",
+  "SIGNER_NOT_ALLOWED",
+  "PROVER_MISMATCH",
+  "NOT_FOUND",
+  "AUCTION_NOT_FOUND",
+  "BLOCK_NOT_FOUND",
+  "JOB_NOT_FOUND",
+  "BID_NOT_FOUND",
+  "BID_SUPERSEDED",
+  "AUCTION_EXISTS",
+  "AUCTION_CLOSED",
+  "LEASE_LOST",
+  "CAPACITY_EXCEEDED",
+  "PAYLOAD_TOO_LARGE",
+  "UNSUPPORTED_MEDIA_TYPE",
+  "FEE_ABOVE_CAP",
+  "BOND_BELOW_MINIMUM",
+  "QUOTE_EXPIRED",
+  "WRONG_BLOCK",
+  "INSUFFICIENT_COLLATERAL",
+  "INVALID_PROOF",
+  "AMOUNT_TOO_LARGE",
+  "JOB_TYPE_NOT_DECLARED",
+  "RATE_LIMITED",
+  "INTERNAL",
+  "UNAVAILABLE",
+] as const;
 
-export type ErrorCode = keyof typeof errorStatus;
+export type ErrorCode = (typeof errorCodes)[number];
 
 /** A rule violation with a stable code; the relay turns it into the contract's error body. */
 export class DomainError extends Error {
@@ -47,9 +48,6 @@ export class DomainError extends Error {
     readonly details?: Record<string, unknown>,
   ) {
     super(message);
-  }
-  get status(): number {
-    return errorStatus[this.code];
   }
 }
 

@@ -1,3 +1,4 @@
+import { errorStatus } from "@prover-boost/contract";
 import fc from "fast-check";
 import {
   type Address,
@@ -139,7 +140,7 @@ describe("parseSignature", () => {
     }
     expect(caught).toBeInstanceOf(DomainError);
     expect((caught as DomainError).code).toBe("BAD_SIGNATURE");
-    expect((caught as DomainError).status).toBe(401);
+    expect(errorStatus[(caught as DomainError).code]).toBe(401);
   });
 
   it.each(refused)("makes both backends refuse %s with BAD_SIGNATURE", async (_, sig) => {

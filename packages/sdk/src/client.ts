@@ -1,29 +1,45 @@
 // Typed HTTP client for the relay API v1.
+import { isErrorCode } from "@prover-boost/contract";
 import type {
   AuctionJson,
   AuctionView,
   BlockView,
-  ErrorBody,
+  CancelBidAnswer,
+  DepositAnswer,
+  ErrorCode,
   FailAnswer,
+  HeartbeatAnswer,
   LeasedJob,
+  OpenAuctionAnswer,
   Page,
   ProverView,
   QuoteJson,
   RelayInfo,
+  ResultAnswer,
+  SessionAnswer,
+  SubmitBidAnswer,
   TreeNodeView,
   WorkerLoginJson,
 } from "./wire.ts";
 
+/**
+ * A code of the contract, or "UNKNOWN": a code this client does not know (a newer relay) or an
+ * answer that is not in the contract's error shape (a proxy's page). `rawCode` keeps what came.
+ */
+export type RelayErrorCode = ErrorCode | "UNKNOWN";
+
 /** An error answer of the relay, in the contract's error shape. */
 export class RelayError extends Error {
   override readonly name = "RelayError";
+  readonly code: RelayErrorCode;
   constructor(
     readonly status: number,
-    readonly code: string,
+    readonly rawCode: string,
     message: string,
     readonly requestId?: string,
   ) {
-    super(`${status} ${code}: ${message}`);
+    super(`${status} ${rawCode}: ${message}`);
+    this.code = isErrorCode(rawCode) ? rawCode : "UNKNOWN";
   }
 }
 
@@ -66,7 +82,8 @@ export class RelayClient {
     const text = await res.text();
     const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     if (res.status >= 400) {
-      const err = (parsed as ErrorBody | undefined)?.error;
+      const err = (parsed as { error?: { code?: string; message?: string; requestId?: string } })
+        ?.error;
       throw new RelayError(
         res.status,
         err?.code ?? "UNKNOWN",
@@ -84,7 +101,7 @@ export class RelayClient {
   // Sequencer
   async openAuction(auction: AuctionJson, txs: string[], signature: string) {
     return (
-      await this.request<{ auction: AuctionView; status: string }>("POST", "/v1/auctions", {
+      await this.request<OpenAuctionAnswer>("POST", "/v1/auctions", {
         auction,
         txs,
         signature,
@@ -98,7 +115,7 @@ export class RelayClient {
   // Prover operator
   async submitBid(quote: QuoteJson, signature: string) {
     return (
-      await this.request<{ bidId: string; status: string }>("POST", "/v1/bids", {
+      await this.request<SubmitBidAnswer>("POST", "/v1/bids", {
         quote,
         signature,
       })
@@ -106,11 +123,10 @@ export class RelayClient {
   }
   async cancelBid(blockNumber: number, prover: string, issuedAt: number, signature: string) {
     return (
-      await this.request<{ bidId: string; status: string }>(
-        "DELETE",
-        `/v1/bids/${blockNumber}/${prover}`,
-        { issuedAt, signature },
-      )
+      await this.request<CancelBidAnswer>("DELETE", `/v1/bids/${blockNumber}/${prover}`, {
+        issuedAt,
+        signature,
+      })
     ).body;
   }
   async getProver(address: string) {
@@ -118,7 +134,7 @@ export class RelayClient {
   }
   async deposit(prover: string, amount: bigint) {
     return (
-      await this.request<ProverView>(
+      await this.request<DepositAnswer>(
         "POST",
         "/v1/admin/deposits",
         { prover, amount: amount.toString() },
@@ -131,13 +147,8 @@ export class RelayClient {
 
   // Workers
   async createSession(login: WorkerLoginJson, signature: string) {
-    return (
-      await this.request<{ token: string; expiresAt: number; sessionId: string }>(
-        "POST",
-        "/v1/workers/sessions",
-        { login, signature },
-      )
-    ).body;
+    return (await this.request<SessionAnswer>("POST", "/v1/workers/sessions", { login, signature }))
+      .body;
   }
   /** Long-polls for a job; null when none came within waitMs. */
   async lease(waitMs: number): Promise<LeasedJob | null> {
@@ -154,7 +165,7 @@ export class RelayClient {
   }
   async heartbeat(jobId: string) {
     return (
-      await this.request<{ leaseExpiresAt: number }>(
+      await this.request<HeartbeatAnswer>(
         "POST",
         `/v1/jobs/${jobId}/heartbeat`,
         {},
@@ -166,7 +177,7 @@ export class RelayClient {
   }
   async submitResult(jobId: string, proof: string) {
     return (
-      await this.request<{ status: string }>(
+      await this.request<ResultAnswer>(
         "POST",
         `/v1/jobs/${jobId}/result`,
         { proof },

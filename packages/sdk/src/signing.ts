@@ -1,6 +1,12 @@
-// Signing helpers for sequencers, prover operators and workers. Conversions between the JSON
-// wire shapes and the typed-data values live here so every client signs exactly what the relay
-// verifies.
+// Signing helpers for sequencers, prover operators and workers. The JSON -> typed-data
+// conversions come from the contract, which the relay verifies with too, so every client signs
+// exactly what the relay verifies.
+import {
+  auctionMessage,
+  bidCancellationMessage,
+  quoteMessage,
+  workerLoginMessage,
+} from "@prover-boost/contract";
 import {
   auctionTypedData,
   bidCancellationTypedData,
@@ -10,30 +16,6 @@ import {
 } from "@prover-boost/core";
 import type { Hex, LocalAccount } from "viem";
 import type { AuctionJson, QuoteJson, WorkerLoginJson } from "./wire.ts";
-
-export function auctionMessage(a: AuctionJson) {
-  return {
-    blockNumber: BigInt(a.blockNumber),
-    slot: BigInt(a.slot),
-    txCount: BigInt(a.txCount),
-    txsHash: a.txsHash,
-    blockReward: BigInt(a.blockReward),
-    minBond: BigInt(a.minBond),
-    maxFeeBps: a.maxFeeBps,
-    biddingClosesAt: BigInt(a.biddingClosesAt),
-    proofDeadline: BigInt(a.proofDeadline),
-  };
-}
-
-export function quoteMessage(q: QuoteJson) {
-  return {
-    epochToProve: BigInt(q.epochToProve),
-    validUntilSlot: BigInt(q.validUntilSlot),
-    bondAmount: BigInt(q.bondAmount),
-    prover: q.prover,
-    basisPointFee: q.basisPointFee,
-  };
-}
 
 export function signAuction(
   account: LocalAccount,
@@ -52,13 +34,7 @@ export function signWorkerLogin(
   domain: DomainConfig,
   login: WorkerLoginJson,
 ): Promise<Hex> {
-  return account.signTypedData(
-    workerLoginTypedData(domain, {
-      operator: login.operator,
-      workerId: login.workerId,
-      issuedAt: BigInt(login.issuedAt),
-    }),
-  );
+  return account.signTypedData(workerLoginTypedData(domain, workerLoginMessage(login)));
 }
 
 export function signBidCancellation(
@@ -66,11 +42,8 @@ export function signBidCancellation(
   domain: DomainConfig,
   c: { blockNumber: number; prover: `0x${string}`; issuedAt: number },
 ): Promise<Hex> {
-  return account.signTypedData(
-    bidCancellationTypedData(domain, {
-      blockNumber: BigInt(c.blockNumber),
-      prover: c.prover,
-      issuedAt: BigInt(c.issuedAt),
-    }),
-  );
+  return account.signTypedData(bidCancellationTypedData(domain, bidCancellationMessage(c)));
 }
+
+/** The typed-data values clients sign, from the wire's JSON (shared with the relay). */
+export { auctionMessage, bidCancellationMessage, quoteMessage, workerLoginMessage };

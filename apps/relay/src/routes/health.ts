@@ -4,9 +4,11 @@
 // dependency that refuses, errs or does not reply in time is "down", and the 503 names it, so a
 // load balancer takes this relay out of rotation and an operator sees why. Neither probe is
 // rate-limited.
+import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
 import type { RelayContext } from "../context.ts";
 import { sendError } from "../errors.ts";
+import { schemaOf } from "./operation.ts";
 
 /** Each dependency check gets this long; the answer comes well within a second. */
 const READY_DEADLINE_MS = 800;
@@ -30,18 +32,20 @@ function within(check: () => Promise<unknown>, ms: number): Promise<boolean> {
 
 export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext) {
   const unlimited = { rateLimit: false } as const;
-  app.get(
-    "/livez",
-    { config: unlimited, schema: { tags: ["ops"], summary: "Process is up" } },
-    async () => ({ status: "ok" }),
-  );
-  app.get(
-    "/readyz",
-    {
-      config: unlimited,
-      schema: { tags: ["ops"], summary: "Database and Redis reachable (503 names what is down)" },
-    },
-    async (_req, reply) => {
+  const { livez, readyz } = operations;
+  app.route({
+    method: livez.method,
+    url: livez.path,
+    config: unlimited,
+    schema: schemaOf(livez),
+    handler: async () => ({ status: "ok" }),
+  });
+  app.route({
+    method: readyz.method,
+    url: readyz.path,
+    config: unlimited,
+    schema: schemaOf(readyz),
+    handler: async (_req, reply) => {
       const [db, redis] = await Promise.all([
         within(() => ctx.db.sql.query("SELECT 1"), READY_DEADLINE_MS),
         within(() => ctx.fabric.ping(), READY_DEADLINE_MS),
@@ -57,5 +61,5 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext) {
       }
       return { status: "ready", database: "up", redis: "up" };
     },
-  );
+  });
 }

@@ -1,38 +1,16 @@
 // Opening and reading auctions.
+import { auctionMessage, type openAuctionBody } from "@prover-boost/contract";
 import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
 import { PrismaNamespace } from "@prover-boost/db";
+import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
-export interface OpenAuctionInput {
-  auction: {
-    blockNumber: number;
-    slot: number;
-    txCount: number;
-    txsHash: `0x${string}`;
-    blockReward: bigint;
-    minBond: bigint;
-    maxFeeBps: number;
-    biddingClosesAt: number;
-    proofDeadline: number;
-  };
-  txs: `0x${string}`[];
-  signature: string;
-}
+export type OpenAuctionRequest = z.output<typeof openAuctionBody>;
 
-export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
+export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) {
   const a = input.auction;
-  const digest = hashAuction(ctx.domain, {
-    blockNumber: BigInt(a.blockNumber),
-    slot: BigInt(a.slot),
-    txCount: BigInt(a.txCount),
-    txsHash: a.txsHash,
-    blockReward: a.blockReward,
-    minBond: a.minBond,
-    maxFeeBps: a.maxFeeBps,
-    biddingClosesAt: BigInt(a.biddingClosesAt),
-    proofDeadline: BigInt(a.proofDeadline),
-  });
+  const digest = hashAuction(ctx.domain, auctionMessage(a));
   const signer = await recoverSigner(digest, input.signature, ctx.signatureBackend);
   if (!ctx.env.SEQUENCERS.includes(signer)) {
     throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);

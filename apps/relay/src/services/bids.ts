@@ -3,6 +3,7 @@
 // there). The auction row is read FOR SHARE so the aggregator's close (which updates it) waits
 // for in-flight bids: a bid is either seen by the close or refused as closed, never lost.
 // Submissions are written in batches by one SQL function (see the pb_submit_bids migration).
+import { bidCancellationMessage, type quoteBody, quoteMessage } from "@prover-boost/contract";
 import {
   type AuctionTerms,
   checkQuote,
@@ -19,15 +20,10 @@ import {
   submitBidBatch,
   type Tx,
 } from "@prover-boost/db";
+import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
-export interface QuoteInput {
-  epochToProve: number;
-  validUntilSlot: number;
-  bondAmount: bigint;
-  prover: `0x${string}`;
-  basisPointFee: number;
-}
+export type QuoteRequest = z.output<typeof quoteBody>;
 
 interface AuctionRow {
   status: string;
@@ -79,7 +75,7 @@ async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<Cac
 
 export interface PendingBid {
   id: `0x${string}`;
-  quote: QuoteInput;
+  quote: QuoteRequest;
   signature: string;
 }
 
@@ -138,14 +134,8 @@ function outcomeToResult(pending: PendingBid, row: BidWriteOutcome, ctx: RelayCo
  * here; the rest runs in Postgres in a batch with the other bids arriving meanwhile (group
  * commit), so the answer comes after the bid and its reservation are durable.
  */
-export async function submitBid(ctx: RelayContext, quote: QuoteInput, signature: string) {
-  const digest = hashQuote(ctx.domain, {
-    epochToProve: BigInt(quote.epochToProve),
-    validUntilSlot: BigInt(quote.validUntilSlot),
-    bondAmount: quote.bondAmount,
-    prover: quote.prover,
-    basisPointFee: quote.basisPointFee,
-  });
+export async function submitBid(ctx: RelayContext, quote: QuoteRequest, signature: string) {
+  const digest = hashQuote(ctx.domain, quoteMessage(quote));
   const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== quote.prover) {
     throw new DomainError("BAD_SIGNATURE", "the quote is not signed by its prover");
@@ -174,11 +164,10 @@ export async function cancelBid(
   issuedAt: number,
   signature: string,
 ) {
-  const digest = hashBidCancellation(ctx.domain, {
-    blockNumber: BigInt(blockNumber),
-    prover,
-    issuedAt: BigInt(issuedAt),
-  });
+  const digest = hashBidCancellation(
+    ctx.domain,
+    bidCancellationMessage({ blockNumber, prover, issuedAt }),
+  );
   const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");

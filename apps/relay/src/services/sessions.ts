@@ -2,29 +2,20 @@
 // stored. Every job call authenticates, so sessions are cached in memory; a session never changes
 // after sign-in (its expiry is checked on every call), so the cache only bounds memory and staleness.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { DomainError, hashWorkerLogin, type JobType, recoverSigner } from "@prover-boost/core";
+import { type workerLogin, workerLoginMessage } from "@prover-boost/contract";
+import { DomainError, hashWorkerLogin, recoverSigner } from "@prover-boost/core";
 import type { WorkerSession } from "@prover-boost/db";
+import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
-export interface LoginInput {
-  operator: `0x${string}`;
-  workerId: string;
-  issuedAt: number;
-  capacity: number;
-  jobTypes: JobType[];
-  hardware: Record<string, unknown>;
-}
+export type LoginRequest = z.output<typeof workerLogin>;
 
 const FUTURE_SKEW_MS = 30_000;
 
 const tokenHash = (token: string) => createHash("sha256").update(token).digest("hex");
 
-export async function createSession(ctx: RelayContext, login: LoginInput, signature: string) {
-  const digest = hashWorkerLogin(ctx.domain, {
-    operator: login.operator,
-    workerId: login.workerId,
-    issuedAt: BigInt(login.issuedAt),
-  });
+export async function createSession(ctx: RelayContext, login: LoginRequest, signature: string) {
+  const digest = hashWorkerLogin(ctx.domain, workerLoginMessage(login));
   const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== login.operator) {
     throw new DomainError("BAD_SIGNATURE", "the login is not signed by its operator");
@@ -46,7 +37,7 @@ export async function createSession(ctx: RelayContext, login: LoginInput, signat
       workerName: login.workerId,
       capacity: login.capacity,
       jobTypes: [...new Set(login.jobTypes)],
-      hardware: login.hardware as object,
+      hardware: login.hardware,
       issuedAt: BigInt(login.issuedAt),
       expiresAt: BigInt(expiresAt),
       createdAt: BigInt(now),

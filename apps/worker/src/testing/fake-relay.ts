@@ -1,9 +1,26 @@
 // An in-memory stand-in for the relay's worker endpoints, served through a `fetch` function, for
-// the pool's unit tests. It checks login signatures and sim proofs like the real relay and lets a
-// test inject faults (relay down, error answers, lost leases). Not a relay: the end-to-end tests
-// run the real one.
+// the pool's unit tests. It validates requests and its own answers with the contract's schemas,
+// checks login signatures and sim proofs like the real relay and lets a test inject faults (relay
+// down, error answers, lost leases). Not a relay: the end-to-end tests run the real one.
+import {
+  type ErrorCode,
+  errorBodySchema,
+  errorStatus,
+  failBody,
+  failResponse,
+  heartbeatResponse,
+  leaseBody,
+  leaseResponse,
+  relayInfo,
+  resultBody,
+  resultResponse,
+  sessionBody,
+  sessionResponse,
+  workerLoginMessage,
+} from "@prover-boost/contract";
 import { hashWorkerLogin, recoverSigner, verifySimProof } from "@prover-boost/core";
-import type { LeasedJob, RelayInfo, WorkerLoginJson } from "@prover-boost/sdk";
+import type { LeasedJob, RelayInfo } from "@prover-boost/sdk";
+import type { z } from "zod";
 
 type Job = Omit<LeasedJob, "leaseExpiresAt">;
 
@@ -11,24 +28,37 @@ export interface Fault {
   /** Matched against "METHOD /path". */
   route: RegExp;
   status: number;
-  code: string;
+  code: ErrorCode;
   /** How many requests it hits; default 1. */
   times?: number;
 }
 
 interface Session {
   id: string;
-  login: WorkerLoginJson;
+  login: z.output<typeof sessionBody>["login"];
   expired: boolean;
 }
 
-const json = (status: number, body?: unknown) =>
-  new Response(body === undefined ? null : JSON.stringify(body), {
+/** An answer, checked against the contract's schema for it (a fake that drifts fails loudly). */
+const json = (status: number, schema?: z.ZodType, body?: unknown) =>
+  new Response(body === undefined ? null : JSON.stringify(schema ? schema.parse(body) : body), {
     status,
     headers: { "content-type": "application/json" },
   });
 const error = (status: number, code: string, message = code) =>
-  json(status, { error: { code, message, requestId: "fake" } });
+  json(status, errorBodySchema, { error: { code, message, requestId: "fake" } });
+const refuse = (code: ErrorCode, message: string = code) => error(errorStatus[code], code, message);
+
+/** The request body parsed by the contract's schema, or the relay's 400 answer. */
+function parsed<T extends z.ZodType>(
+  schema: T,
+  body: unknown,
+): { ok: true; value: z.output<T> } | { ok: false; answer: Response } {
+  const r = schema.safeParse(body);
+  return r.success
+    ? { ok: true, value: r.data }
+    : { ok: false, answer: refuse("VALIDATION_FAILED", r.error.message) };
+}
 
 export class FakeRelay {
   readonly info: RelayInfo = {
@@ -81,62 +111,74 @@ export class FakeRelay {
     }
     const body = init?.body ? JSON.parse(String(init.body)) : undefined;
     const auth = new Headers(init?.headers).get("authorization")?.replace(/^Bearer /, "");
-    if (route === "GET /v1/info") return json(200, this.info);
+    if (route === "GET /v1/info") return json(200, relayInfo, this.info);
     if (route === "POST /v1/workers/sessions") return this.signIn(body);
     const session = auth ? this.sessions.get(auth) : undefined;
-    if (!session || !auth) return error(401, "UNAUTHORIZED");
-    if (session.expired) return error(401, "SESSION_EXPIRED");
-    if (route === "POST /v1/jobs/lease") return this.lease(auth, body.waitMs, init?.signal);
+    if (!session || !auth) return refuse("UNAUTHORIZED");
+    if (session.expired) return refuse("SESSION_EXPIRED");
+    if (route === "POST /v1/jobs/lease") {
+      const req = parsed(leaseBody, body);
+      return req.ok ? this.lease(auth, req.value.waitMs, init?.signal) : req.answer;
+    }
     const m = /^POST \/v1\/jobs\/([^/]+)\/(heartbeat|result|fail)$/.exec(route);
-    if (!m) return error(404, "NOT_FOUND");
+    if (!m) return refuse("NOT_FOUND");
     const id = decodeURIComponent(m[1]!);
     const lease = this.leases.get(id);
-    if (!lease || lease.token !== auth) return error(409, "LEASE_LOST");
+    if (!lease || lease.token !== auth) return refuse("LEASE_LOST");
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
       if (this.stealOnHeartbeat.delete(id)) {
         this.leases.delete(id);
-        return error(409, "LEASE_LOST");
+        return refuse("LEASE_LOST");
       }
-      return json(200, { leaseExpiresAt: Date.now() + this.info.leaseMs });
+      return json(200, heartbeatResponse, { leaseExpiresAt: Date.now() + this.info.leaseMs });
     }
-    this.leases.delete(id);
     if (m[2] === "fail") {
-      this.fails.push({ id, reason: body.reason, retryable: body.retryable });
-      if (body.retryable) this.queue.push(lease.job);
+      const req = parsed(failBody, body);
+      if (!req.ok) return req.answer;
+      const { reason, retryable } = req.value;
+      this.leases.delete(id);
+      this.fails.push({ id, reason, retryable });
+      if (retryable) this.queue.push(lease.job);
       return json(
         200,
-        body.retryable ? { status: "requeued", retriesLeft: 2 } : { status: "failed" },
+        failResponse,
+        retryable ? { status: "requeued", retriesLeft: 2 } : { status: "failed" },
       );
     }
+    const req = parsed(resultBody, body);
+    if (!req.ok) return req.answer;
+    this.leases.delete(id);
     const { job } = lease;
     const ok = verifySimProof(
       { ...job, children: job.children.map((c) => c.proof) },
-      String(body.proof),
+      req.value.proof,
     );
     if (!ok) {
       this.queue.push(job);
-      return error(422, "INVALID_PROOF");
+      return refuse("INVALID_PROOF");
     }
-    this.accepted.set(id, body.proof);
-    return json(200, { status: "accepted" });
+    this.accepted.set(id, req.value.proof);
+    return json(200, resultResponse, { status: "accepted" });
   };
 
-  private async signIn(body: { login: WorkerLoginJson; signature: string }): Promise<Response> {
-    const { login, signature } = body;
-    const digest = hashWorkerLogin(this.info.domain, {
-      operator: login.operator,
-      workerId: login.workerId,
-      issuedAt: BigInt(login.issuedAt),
-    });
+  private async signIn(body: unknown): Promise<Response> {
+    const req = parsed(sessionBody, body);
+    if (!req.ok) return req.answer;
+    const { login, signature } = req.value;
+    const digest = hashWorkerLogin(this.info.domain, workerLoginMessage(login));
     const signer = await recoverSigner(digest, signature);
     if (signer !== this.operator || login.operator !== this.operator) {
-      return error(401, "BAD_SIGNATURE");
+      return refuse("BAD_SIGNATURE");
     }
     const token = `token-${this.sessions.size}-${Math.random().toString(36).slice(2)}`;
     const id = `session-${this.sessions.size}`;
     this.sessions.set(token, { id, login, expired: false });
-    return json(201, { token, expiresAt: Date.now() + 3_600_000, sessionId: id });
+    return json(201, sessionResponse, {
+      token,
+      expiresAt: Date.now() + 3_600_000,
+      sessionId: id,
+    });
   }
 
   private async lease(token: string, waitMs: number, signal?: AbortSignal | null) {
@@ -145,13 +187,15 @@ export class FakeRelay {
       if (signal?.aborted) throw signal.reason;
       const session = this.sessions.get(token)!;
       const held = [...this.leases.values()].filter((l) => l.token === token).length;
-      if (held >= session.login.capacity) return error(409, "CAPACITY_EXCEEDED");
+      if (held >= session.login.capacity) return refuse("CAPACITY_EXCEEDED");
       const i = this.queue.findIndex((j) => session.login.jobTypes.includes(j.type));
       if (i >= 0) {
         const job = this.queue.splice(i, 1)[0]!;
         this.leases.set(job.id, { token, job });
         this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
-        return json(200, { job: { ...job, leaseExpiresAt: Date.now() + this.info.leaseMs } });
+        return json(200, leaseResponse, {
+          job: { ...job, leaseExpiresAt: Date.now() + this.info.leaseMs },
+        });
       }
       if (Date.now() >= deadline) return json(204);
       await new Promise((r) => setTimeout(r, 5));

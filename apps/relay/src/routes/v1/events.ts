@@ -8,12 +8,14 @@
 // and a `retry:` hint, instead of leaving the client on a silent, dead stream; and each relay
 // process holds at most SSE_STREAMS_PER_IP streams per client IP (over it: 429 RATE_LIMITED) and
 // SSE_STREAMS_MAX in all (over it: 503 UNAVAILABLE), since every stream polls the database.
+import { operations } from "@prover-boost/contract";
 import { DomainError, stages as stageOrder } from "@prover-boost/core";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
-import type { RelayContext } from "../context.ts";
-import { errorBody, RETRY_AFTER_SECONDS, unavailableDependency } from "../errors.ts";
-import { blockParam } from "../schemas.ts";
+import type { RelayContext } from "../../context.ts";
+import { errorBody, RETRY_AFTER_SECONDS, unavailableDependency } from "../../errors.ts";
+import { blockExists, blockProgress } from "../../services/views.ts";
+import { schemaOf } from "../operation.ts";
 
 const POLL_MS = 500;
 
@@ -43,20 +45,12 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const open = new StreamCounts();
   const { SSE_STREAMS_PER_IP: perIp, SSE_STREAMS_MAX: max, SSE_KEEPALIVE_MS } = ctx.env;
-  r.get(
-    "/v1/blocks/:blockNumber/events",
-    {
-      schema: {
-        tags: ["public"],
-        summary: "Server-sent events of a block's stages and jobs",
-        description:
-          "Idle streams get a comment line every SSE_KEEPALIVE_MS. On a database error the " +
-          "stream ends with an `error` event (the usual error body) and a `retry:` hint. " +
-          "At most SSE_STREAMS_PER_IP streams per client IP (429) and SSE_STREAMS_MAX in all (503).",
-        params: blockParam,
-      },
-    },
-    async (req, reply) => {
+  const { blockEvents } = operations;
+  r.route({
+    method: blockEvents.method,
+    url: blockEvents.path,
+    schema: schemaOf(blockEvents),
+    handler: async (req, reply) => {
       const number = req.params.blockNumber;
       if (perIp > 0 && open.of(req.ip) >= perIp) {
         reply.header("retry-after", String(RETRY_AFTER_SECONDS));
@@ -65,11 +59,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       if (max > 0 && open.total >= max) {
         throw new DomainError("UNAVAILABLE", "too many event streams open; retry shortly");
       }
-      const exists = await ctx.prisma.block.findUnique({
-        where: { number },
-        select: { number: true },
-      });
-      if (!exists) throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
+      if (!(await blockExists(ctx, number)))
+        throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
       // Counted from here (no await until the stream is set up) until it ends.
       const ip = req.ip;
       open.add(ip);
@@ -106,7 +97,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
         res.end();
       }
     },
-  );
+  });
 }
 
 /** Sends the block's stage and job changes until it is paid or the client goes away. */
@@ -119,26 +110,21 @@ async function stream(
   const stagesSeen = new Set<string>();
   const jobState = new Map<string, string>();
   while (!signal.aborted) {
-    const block = await ctx.prisma.block.findUnique({ where: { number } });
-    const stages = (block?.stages ?? {}) as Record<string, number>;
+    const { stage, stages, jobs } = await blockProgress(ctx, number);
     // By time; stages stamped in the same millisecond by lifecycle order.
     const rank = (stage: string) => stageOrder.indexOf(stage as (typeof stageOrder)[number]);
     const ordered = Object.entries(stages).sort((a, b) => a[1] - b[1] || rank(a[0]) - rank(b[0]));
-    for (const [stage, at] of ordered) {
-      if (stagesSeen.has(stage)) continue;
-      stagesSeen.add(stage);
-      send("stage", { block: number, stage, at });
+    for (const [reached, at] of ordered) {
+      if (stagesSeen.has(reached)) continue;
+      stagesSeen.add(reached);
+      send("stage", { block: number, stage: reached, at });
     }
-    const jobs = await ctx.prisma.proofJob.findMany({
-      where: { blockNumber: number },
-      select: { id: true, status: true, workerId: true, type: true },
-    });
     for (const j of jobs) {
       if (jobState.get(j.id) === j.status) continue;
       jobState.set(j.id, j.status);
       send("job", { block: number, id: j.id, type: j.type, status: j.status, worker: j.workerId });
     }
-    if (block?.stage === "paid") return;
+    if (stage === "paid") return;
     await ctx.fabric.waitForWork(POLL_MS, signal);
   }
 }

@@ -1,0 +1,22 @@
+// Admin calls (ledger mode): crediting collateral. Authenticated by ADMIN_TOKEN.
+import { operations } from "@prover-boost/contract";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { RelayContext } from "../../context.ts";
+import { creditDeposit, requireAdmin } from "../../services/admin.ts";
+import { schemaOf } from "../operation.ts";
+
+export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { deposit } = operations;
+  r.route({
+    method: deposit.method,
+    url: deposit.path,
+    schema: schemaOf(deposit),
+    handler: async (req, reply) => {
+      requireAdmin(ctx, req.headers.authorization);
+      const credited = await creditDeposit(ctx, req.body.prover, req.body.amount);
+      return reply.status(201).send(credited);
+    },
+  });
+}

@@ -1,0 +1,34 @@
+// GET /v1/info: what clients need to sign and schedule against this relay.
+import { operations } from "@prover-boost/contract";
+import { activeSignatureBackend } from "@prover-boost/core";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { RelayContext } from "../../context.ts";
+import { schemaOf } from "../operation.ts";
+
+export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { getInfo } = operations;
+  r.route({
+    method: getInfo.method,
+    url: getInfo.path,
+    schema: schemaOf(getInfo),
+    handler: async () => ({
+      domain: {
+        name: ctx.domain.name,
+        version: ctx.domain.version,
+        ...(ctx.domain.chainId !== undefined ? { chainId: Number(ctx.domain.chainId) } : {}),
+        ...(ctx.domain.verifyingContract
+          ? { verifyingContract: ctx.domain.verifyingContract }
+          : {}),
+      },
+      slotDurationMs: ctx.clock.slotDurationMs,
+      genesisTimeMs: ctx.clock.genesisTimeMs,
+      pricing: ctx.env.AUCTION_PRICING,
+      leaseMs: ctx.broker.leaseMs,
+      scheduling: ctx.env.SCHEDULING,
+      maxRetryableFailsPerWorker: ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
+      signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
+    }),
+  });
+}

@@ -1,0 +1,28 @@
+// Worker sign-in, and the list of signed-in workers.
+import { operations } from "@prover-boost/contract";
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { RelayContext } from "../../context.ts";
+import { createSession } from "../../services/sessions.ts";
+import { listWorkers } from "../../services/views.ts";
+import { schemaOf } from "../operation.ts";
+
+export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const { createSession: signIn, listWorkers: list } = operations;
+  r.route({
+    method: signIn.method,
+    url: signIn.path,
+    schema: schemaOf(signIn),
+    handler: async (req, reply) => {
+      const session = await createSession(ctx, req.body.login, req.body.signature);
+      return reply.status(201).send(session);
+    },
+  });
+  r.route({
+    method: list.method,
+    url: list.path,
+    schema: schemaOf(list),
+    handler: async (req) => listWorkers(ctx, req.query),
+  });
+}

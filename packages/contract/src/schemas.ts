@@ -1,0 +1,361 @@
+// Request and response bodies of the relay API v1, one section per resource. Request schemas parse
+// the wire into typed values; response schemas describe the JSON the relay sends.
+import { jobTypes, stages } from "@prover-boost/core";
+import { z } from "zod";
+import {
+  address,
+  blockNumber,
+  blockNumberText,
+  bps,
+  bytes32,
+  hexOut,
+  hexProof,
+  intOut,
+  signature,
+  smallInt,
+  uintString,
+  weiOut,
+} from "./primitives.ts";
+
+const jobType = z.enum(jobTypes as [(typeof jobTypes)[number], ...(typeof jobTypes)[number][]]);
+const stage = z.enum(stages);
+
+// ---- Paging: one query shape and one cursor format for every list ----
+
+/**
+ * The position after which the next page starts: `<sort key>_<id>` of the last item sent, newest
+ * first. Opaque to clients, who pass back `nextCursor`.
+ */
+export const cursorPattern = /^(\d{1,15})_([A-Za-z0-9:._x-]{1,120})$/;
+
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: z
+    .string()
+    .regex(cursorPattern, "cursor comes from nextCursor of the previous page")
+    .optional(),
+});
+
+export const page = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    nextCursor: z
+      .string()
+      .nullable()
+      .describe("pass as `cursor` for the next page; null at the end"),
+  });
+
+// ---- Health and relay info ----
+
+export const livezResponse = z.object({ status: z.literal("ok") }).describe("The process is up");
+
+export const readyzResponse = z
+  .object({ status: z.literal("ready"), database: z.literal("up"), redis: z.literal("up") })
+  .describe("Database and Redis answer");
+
+export const metricsResponse = z.string().describe("Prometheus text exposition");
+
+export const relayInfo = z
+  .object({
+    domain: z.object({
+      name: z.string(),
+      version: z.string(),
+      chainId: intOut.optional(),
+      verifyingContract: hexOut.optional(),
+    }),
+    slotDurationMs: intOut,
+    genesisTimeMs: intOut,
+    pricing: z.enum(["first", "second"]),
+    leaseMs: intOut,
+    /** priority, or affinity: among equally urgent jobs, a parent of a node the worker proved. */
+    scheduling: z.enum(["priority", "affinity"]),
+    /** Retryable fails of one job by one worker before it is no longer offered that job. */
+    maxRetryableFailsPerWorker: intOut,
+    signatureBackend: z.enum(["native", "js"]),
+  })
+  .describe("What clients need to sign and schedule against this relay");
+
+// ---- Auctions ----
+
+export const auctionTerms = z.object({
+  blockNumber,
+  slot: smallInt,
+  txCount: z.number().int().min(0).max(65_536),
+  txsHash: bytes32,
+  blockReward: uintString,
+  minBond: uintString,
+  maxFeeBps: bps,
+  biddingClosesAt: smallInt,
+  proofDeadline: smallInt,
+});
+
+export const openAuctionBody = z.object({
+  auction: auctionTerms,
+  txs: z.array(bytes32).max(65_536),
+  signature,
+});
+
+export const quoteJson = z.object({
+  epochToProve: intOut,
+  validUntilSlot: intOut,
+  bondAmount: weiOut,
+  prover: hexOut,
+  basisPointFee: intOut,
+});
+
+export const auctionStatus = z.enum(["open", "committed", "unclaimed"]);
+
+export const auctionView = z
+  .object({
+    blockNumber: intOut,
+    slot: intOut,
+    txCount: intOut,
+    txsHash: hexOut,
+    blockReward: weiOut,
+    minBond: weiOut,
+    maxFeeBps: intOut,
+    biddingClosesAt: intOut,
+    proofDeadline: intOut,
+    sequencer: hexOut,
+    status: auctionStatus,
+    bidCount: intOut,
+    createdAt: intOut,
+    closedAt: intOut.nullable(),
+    winner: z.object({ bidId: z.string(), quote: quoteJson, signature: hexOut }).nullable(),
+    settlementFeeBps: intOut.nullable(),
+  })
+  .describe("An auction; its bids stay sealed (a count only) while it is open");
+
+export const openAuctionResponse = z
+  .object({ auction: auctionView, status: z.literal("open") })
+  .describe("The auction is open");
+
+export const listAuctionsQuery = pageQuery.extend({
+  status: auctionStatus.optional(),
+  sequencer: address.optional(),
+  block: blockNumberText.optional(),
+});
+
+// ---- Bids ----
+
+export const quoteBody = z.object({
+  epochToProve: blockNumber,
+  validUntilSlot: smallInt,
+  bondAmount: uintString,
+  prover: address,
+  basisPointFee: bps,
+});
+
+export const bidBody = z.object({ quote: quoteBody, signature });
+
+export const submitBidResponse = z
+  .object({ bidId: z.string(), status: z.literal("accepted") })
+  .describe("The bid is recorded (a replay of the same signed quote gets the same answer)");
+
+export const cancelBidParams = z.object({ blockNumber: blockNumberText, prover: address });
+
+export const cancelBidBody = z.object({ issuedAt: smallInt, signature });
+
+export const cancelBidResponse = z
+  .object({ bidId: z.string(), status: z.literal("cancelled") })
+  .describe("The bid is withdrawn and its bond released");
+
+export const bidItem = z.object({
+  bidId: z.string(),
+  blockNumber: intOut,
+  prover: hexOut,
+  basisPointFee: intOut,
+  bondAmount: weiOut,
+  validUntilSlot: intOut,
+  status: z.string(),
+  signature: hexOut,
+  createdAt: intOut,
+});
+
+export const listBidsQuery = pageQuery.extend({
+  block: blockNumberText.optional(),
+  prover: address.optional(),
+});
+
+// ---- Workers and jobs ----
+
+export const workerLogin = z.object({
+  operator: address,
+  workerId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
+  issuedAt: smallInt,
+  capacity: z.number().int().min(1).max(256),
+  jobTypes: z.array(jobType).min(1).max(jobTypes.length),
+  hardware: z
+    .object({
+      cores: z.number().int().min(0).max(100_000).optional(),
+      memoryMb: z.number().int().min(0).max(1e9).optional(),
+      gpus: z.number().int().min(0).max(1024).optional(),
+    })
+    .catchall(z.union([z.string().max(200), z.number(), z.boolean()]))
+    .default({}),
+});
+
+export const sessionBody = z.object({ login: workerLogin, signature });
+
+export const sessionResponse = z
+  .object({ token: z.string(), expiresAt: intOut, sessionId: z.string() })
+  .describe("A bearer token for the job calls, valid until expiresAt");
+
+export const leaseBody = z
+  .object({ waitMs: z.number().int().min(0).max(30_000).default(0) })
+  .default({ waitMs: 0 });
+
+export const leasedJob = z.object({
+  id: z.string(),
+  type: jobType,
+  blockNumber: intOut,
+  level: intOut,
+  index: intOut,
+  inputs: z.array(hexOut),
+  children: z.array(z.object({ id: z.string(), proof: hexOut })),
+  leaseExpiresAt: intOut,
+});
+
+export const leaseResponse = z.object({ job: leasedJob }).describe("A job leased to this worker");
+
+export const jobParams = z.object({ id: z.string().max(64) });
+
+export const heartbeatResponse = z
+  .object({ leaseExpiresAt: intOut })
+  .describe("The lease is extended");
+
+export const resultBody = z.object({ proof: hexProof });
+
+export const resultResponse = z
+  .object({ status: z.literal("accepted") })
+  .describe("The proof is verified and recorded");
+
+export const failBody = z.object({ reason: z.string().max(500), retryable: z.boolean() });
+
+/** Requeued (with the hand-backs left to this worker) or failed. */
+export const failResponse = z
+  .union([
+    z.object({ status: z.literal("requeued"), retriesLeft: intOut }),
+    z.object({ status: z.literal("failed") }),
+  ])
+  .describe("The job went back to the queue, or is failed");
+
+export const workerItem = z.object({
+  sessionId: z.string(),
+  operator: hexOut,
+  workerId: z.string(),
+  capacity: intOut,
+  jobTypes: z.array(z.string()),
+  hardware: z.record(z.string(), z.unknown()),
+  leases: intOut,
+  expiresAt: intOut,
+  createdAt: intOut,
+});
+
+export const listWorkersQuery = pageQuery.extend({ operator: address.optional() });
+
+// ---- Blocks ----
+
+export const blockView = z
+  .object({
+    number: intOut,
+    stage,
+    stages: z.partialRecord(stage, intOut),
+    winner: hexOut.nullable(),
+    feeBps: intOut.nullable(),
+    tree: z.object({ total: intOut, proven: intOut, leased: intOut, queued: intOut }),
+    rootProof: hexOut.nullable(),
+    payouts: z.array(
+      z.object({
+        recipient: hexOut,
+        role: z.enum(["sequencer", "prover", "submitter"]),
+        amount: weiOut,
+      }),
+    ),
+  })
+  .describe("A block's stage history, tree progress, root proof and payouts");
+
+export const treeNode = z.object({
+  id: z.string(),
+  type: jobType,
+  level: intOut,
+  index: intOut,
+  status: z.enum(["queued", "leased", "proven", "failed"]),
+  worker: z.string().nullable(),
+  children: z.array(z.string()),
+});
+
+export const treeView = z.object({ nodes: z.array(treeNode) }).describe("A block's proof tree");
+
+export const blockEvents = z
+  .string()
+  .describe(
+    "Server-sent events: `stage` { block, stage, at } and `job` { block, id, type, status, worker }",
+  );
+
+// ---- Provers, payouts, penalties ----
+
+export const proverParams = z.object({ address });
+
+export const collateral = z.object({
+  deposited: weiOut,
+  reserved: weiOut,
+  locked: weiOut,
+  slashed: weiOut,
+  available: weiOut,
+});
+
+export const penaltyKind = z.enum(["withholding", "invalid_proof", "slash"]);
+
+export const proverView = z
+  .object({
+    address: hexOut,
+    collateral,
+    blocksWon: intOut,
+    proofsDelivered: intOut,
+    penalties: intOut,
+    penaltiesByKind: z.partialRecord(penaltyKind, intOut),
+    slashes: intOut,
+    /** Wei paid to this address: rewards, and slash compensation for sequencers. */
+    earnings: weiOut,
+  })
+  .describe("A prover's collateral and record");
+
+export const payoutItem = z.object({
+  blockNumber: intOut,
+  recipient: hexOut,
+  role: z.enum(["sequencer", "prover", "submitter"]),
+  amount: weiOut,
+  createdAt: intOut,
+});
+
+export const listPayoutsQuery = pageQuery.extend({
+  block: blockNumberText.optional(),
+  recipient: address.optional(),
+});
+
+export const penaltyItem = z.object({
+  blockNumber: intOut.nullable(),
+  jobId: z.string().nullable(),
+  operator: hexOut,
+  worker: z.string().nullable(),
+  kind: penaltyKind,
+  amount: weiOut,
+  createdAt: intOut,
+});
+
+export const listPenaltiesQuery = pageQuery.extend({
+  block: blockNumberText.optional(),
+  operator: address.optional(),
+});
+
+// ---- Admin ----
+
+export const depositBody = z.object({
+  prover: address,
+  amount: uintString.refine((v) => v > 0n, "must be positive"),
+});
+
+export const depositResponse = z
+  .object({ prover: hexOut, amount: weiOut, status: z.literal("credited") })
+  .describe("The amount is credited to the prover's available collateral");
