@@ -14,7 +14,7 @@
 // watch timer of its own, so a tick stuck on Redis cannot hide one) or a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild.
-import { planTree, rootJobTypes } from "@prover-boost/core";
+import { ProverBoostError, planTree, rootJobTypes } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 import { nodePriority } from "./fan-out.ts";
@@ -24,7 +24,13 @@ export const PROBE_TIMEOUT_MS = 1000;
 
 const provingStages = ["proving", "open_proving"];
 
-class ProbeTimeout extends Error {}
+/** A probe of the fabric got no answer in time (it counts as down; retried on the next probe). */
+export class ProbeTimeout extends ProverBoostError {
+  override readonly name = "ProbeTimeout";
+  constructor(message: string) {
+    super("PROBE_TIMEOUT", message, { retryable: true });
+  }
+}
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

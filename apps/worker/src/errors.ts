@@ -1,19 +1,16 @@
 // Error kinds of the worker: backend failures (with a retryable flag), why a job was aborted,
 // and how an answer of the relay is to be handled.
+import { ProverBoostError } from "@prover-boost/core";
 import { RelayError } from "@prover-boost/sdk";
 
 /**
  * A backend failure. `retryable: false` tells the relay the job itself is bad (it is failed, not
  * re-queued); any other error a backend throws is treated as retryable.
  */
-export class BackendError extends Error {
+export class BackendError extends ProverBoostError {
   override readonly name = "BackendError";
-  constructor(
-    message: string,
-    readonly retryable = true,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  constructor(message: string, retryable = true, options: { cause?: unknown } = {}) {
+    super("BACKEND_FAILED", message, { ...options, retryable });
   }
 }
 
@@ -24,13 +21,13 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /** The reason a job's AbortSignal fired. */
-export class JobAbort extends Error {
+export class JobAbort extends ProverBoostError {
   override readonly name = "AbortError";
   constructor(
     readonly kind: "lease_lost" | "session_lost" | "shutdown",
     message: string,
   ) {
-    super(message);
+    super("JOB_ABORTED", message);
   }
 }
 

@@ -1,7 +1,7 @@
 // Environment configuration, parsed once with zod at start-up and passed down as options.
 // Every variable here is listed with its default in the README's configuration table.
 import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/core";
-import { defaultJobWeights, jobTypes } from "@prover-boost/core";
+import { defaultJobWeights, jobTypes, ProverBoostError } from "@prover-boost/core";
 import { getAddress, isAddress } from "viem";
 import { z } from "zod";
 
@@ -160,8 +160,11 @@ export type CommonEnv = z.infer<typeof commonEnv>;
 export type RelayEnv = z.infer<typeof relayEnv>;
 export type AggregatorEnv = z.infer<typeof aggregatorEnv>;
 
-export class ConfigError extends Error {
+export class ConfigError extends ProverBoostError {
   override readonly name = "ConfigError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("CONFIG_INVALID", message, options);
+  }
 }
 
 /** Parses env with a schema; throws ConfigError listing every bad variable. */

@@ -1,3 +1,28 @@
+// The base of every error the system throws on purpose: a stable `code`, the underlying `cause`
+// (kept on the standard `Error.cause`), and whether trying the same thing again may succeed.
+export interface ProverBoostErrorOptions {
+  cause?: unknown;
+  /** Whether the same operation may succeed if tried again (default false). */
+  retryable?: boolean;
+}
+
+export class ProverBoostError extends Error {
+  override readonly name: string = "ProverBoostError";
+  readonly retryable: boolean;
+  constructor(
+    readonly code: string,
+    message: string,
+    options: ProverBoostErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+export function isProverBoostError(err: unknown): err is ProverBoostError {
+  return err instanceof ProverBoostError;
+}
+
 // The closed set of error codes of the public API and the HTTP status each maps to.
 export const errorStatus = {
   VALIDATION_FAILED: 400,
@@ -39,14 +64,19 @@ export const errorStatus = {
 export type ErrorCode = keyof typeof errorStatus;
 
 /** A rule violation with a stable code; the relay turns it into the contract's error body. */
-export class DomainError extends Error {
+export class DomainError extends ProverBoostError {
   override readonly name = "DomainError";
+  declare readonly code: ErrorCode;
   constructor(
-    readonly code: ErrorCode,
+    code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    options: ProverBoostErrorOptions = {},
   ) {
-    super(message);
+    super(code, message, {
+      retryable: code === "UNAVAILABLE" || code === "RATE_LIMITED",
+      ...options,
+    });
   }
   get status(): number {
     return errorStatus[this.code];

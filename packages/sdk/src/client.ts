@@ -1,4 +1,5 @@
 // Typed HTTP client for the relay API v1.
+import { ProverBoostError } from "@prover-boost/core";
 import type {
   AuctionJson,
   AuctionView,
@@ -15,16 +16,37 @@ import type {
 } from "./wire.ts";
 
 /** An error answer of the relay, in the contract's error shape. */
-export class RelayError extends Error {
+export class RelayError extends ProverBoostError {
   override readonly name = "RelayError";
   constructor(
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
     readonly requestId?: string,
+    options: { cause?: unknown } = {},
   ) {
-    super(`${status} ${code}: ${message}`);
+    super(code, `${status} ${code}: ${message}`, {
+      ...options,
+      retryable: isRetryableStatus(status),
+    });
   }
+}
+
+/** Answers worth retrying as they are: rate limited, unavailable, or timed out. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status === 503;
+}
+
+/**
+ * Whether a failed request may succeed if sent again: a retryable answer, or no answer at all
+ * (a network error or a timeout, which `fetch` throws as it is).
+ */
+export function isRetryableRequestError(err: unknown): boolean {
+  if (err instanceof RelayError) return err.retryable;
+  return (
+    err instanceof TypeError ||
+    (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError"))
+  );
 }
 
 export interface RelayClientOptions {
