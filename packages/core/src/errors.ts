@@ -19,6 +19,17 @@ export class ProverBoostError extends Error {
   }
 }
 
+/**
+ * A broken internal invariant (a bug, not the caller's input): it surfaces as 500 INTERNAL with
+ * its details only in the log.
+ */
+export class InvariantError extends ProverBoostError {
+  override readonly name = "InvariantError";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("INTERNAL", message, options);
+  }
+}
+
 export function isProverBoostError(err: unknown): err is ProverBoostError {
   return err instanceof ProverBoostError;
 }

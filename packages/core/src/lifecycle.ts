@@ -1,5 +1,5 @@
 // A block's proving lifecycle as a state machine: allowed transitions only.
-import { DomainError } from "./errors.ts";
+import { InvariantError } from "./errors.ts";
 
 export const stages = [
   "auction_open",
@@ -31,10 +31,13 @@ export function canTransition(from: Stage, to: Stage): boolean {
 
 export type StageTimes = Partial<Record<Stage, number>>;
 
-/** Returns the new stage timestamps, or throws when the transition is not allowed. */
+/**
+ * Returns the new stage timestamps, or throws InvariantError when the transition is not allowed
+ * (callers move blocks only along the table; anything else is a bug).
+ */
 export function advanceStage(from: Stage, to: Stage, times: StageTimes, atMs: number): StageTimes {
   if (!canTransition(from, to)) {
-    throw new DomainError("VALIDATION_FAILED", `a block cannot move from ${from} to ${to}`);
+    throw new InvariantError(`a block cannot move from ${from} to ${to}`);
   }
   return { ...times, [to]: atMs };
 }
