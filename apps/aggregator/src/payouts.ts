@@ -7,14 +7,14 @@ import {
   blockPayouts,
   type JobType,
   type Payout,
+  STAGE,
   boosterShares as sharesFromScore,
   sharesPayouts,
   updateActivityScore,
   weightedWork,
 } from "@prover-boost/core";
-import { accounts, applyMovement, type Tx } from "@prover-boost/db";
+import { accounts, applyMovement, moveStage, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
-import { moveStage } from "./stage.ts";
 
 export interface PayoutHooks {
   /** Called inside the payout transaction after the rows are written (crash tests). */
@@ -26,7 +26,7 @@ export async function payProvenBlocks(
   hooks: PayoutHooks = {},
 ): Promise<number> {
   const blocks = await ctx.prisma.block.findMany({
-    where: { stage: "proven" },
+    where: { stage: STAGE.proven },
     select: { number: true },
     orderBy: { number: "asc" },
     take: 20,
@@ -92,7 +92,7 @@ export async function payBlock(
     async (tx) => {
       const locked = await tx.$queryRaw<{ stage: string }[]>`
         SELECT stage FROM "Block" WHERE number = ${number} FOR UPDATE`;
-      if (locked[0]?.stage !== "proven") return false;
+      if (locked[0]?.stage !== STAGE.proven) return false;
       const block = await tx.block.findUniqueOrThrow({
         where: { number },
         include: { auction: true },
@@ -162,7 +162,7 @@ export async function payBlock(
         });
       }
       await hooks.beforeCommit?.(number);
-      return moveStage(tx, number, "proven", "paid", now);
+      return moveStage(tx, number, STAGE.proven, STAGE.paid, now);
     },
     { timeout: 30_000 },
   );

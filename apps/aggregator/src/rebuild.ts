@@ -14,15 +14,19 @@
 // watch timer of its own, so a tick stuck on Redis cannot hide one) or a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild.
-import { ProverBoostError, planTree, rootJobTypes } from "@prover-boost/core";
+import {
+  PROVING_STAGES,
+  ProverBoostError,
+  planTree,
+  rootJobTypes,
+  STAGE,
+} from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 import { nodePriority } from "./fan-out.ts";
 
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
 export const PROBE_TIMEOUT_MS = 1000;
-
-const provingStages = ["proving", "open_proving"];
 
 /** A probe of the fabric got no answer in time (it counts as down; retried on the next probe). */
 export class ProbeTimeout extends ProverBoostError {
@@ -125,7 +129,7 @@ export class FabricKeeper {
     const since = BigInt(this.lastUpAt ?? now);
     await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt")
-      WHERE stage IN ('committed', 'unclaimed', 'proving', 'open_proving')
+      WHERE stage IN (${STAGE.committed}, ${STAGE.unclaimed}, ${STAGE.proving}, ${STAGE.open_proving})
         AND "fabricDownSince" IS NULL`;
   }
 
@@ -138,7 +142,7 @@ export class FabricKeeper {
     const { ctx } = this;
     if (!(await this.probe())) return false;
     const blocks = await ctx.prisma.block.findMany({
-      where: { stage: { in: provingStages } },
+      where: { stage: { in: [...PROVING_STAGES] } },
       select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
       orderBy: { number: "asc" },
     });
@@ -200,7 +204,7 @@ export class FabricKeeper {
           where: { number: blockNumber },
           include: { auction: { select: { txs: true, txCount: true } } },
         });
-        if (!provingStages.includes(block.stage)) return null;
+        if (!(PROVING_STAGES as readonly string[]).includes(block.stage)) return null;
         const expected = block.fabricJobs ?? block.jobsTotal;
         if ((await ctx.fabric.treeJobs(blockNumber)) >= expected) return null;
         const before = await tx.proofJob.findMany({

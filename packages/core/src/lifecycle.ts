@@ -14,6 +14,22 @@ export const stages = [
 
 export type Stage = (typeof stages)[number];
 
+/** Each stage by name, so code spells a stage once (here) and the compiler checks the rest. */
+export const STAGE = {
+  auction_open: "auction_open",
+  committed: "committed",
+  proving: "proving",
+  proven: "proven",
+  paid: "paid",
+  unclaimed: "unclaimed",
+  deadline_missed: "deadline_missed",
+  open_proving: "open_proving",
+} as const satisfies { [S in Stage]: S };
+
+/** The stages in which a block's jobs are leased: the winner's `proving`, anyone's `open_proving`. */
+export const PROVING_STAGES = [STAGE.proving, STAGE.open_proving] as const;
+export type ProvingStage = (typeof PROVING_STAGES)[number];
+
 export const transitions: Readonly<Record<Stage, readonly Stage[]>> = {
   auction_open: ["committed", "unclaimed"],
   committed: ["proving"],
@@ -42,5 +58,5 @@ export function advanceStage(from: Stage, to: Stage, times: StageTimes, atMs: nu
   return { ...times, [to]: atMs };
 }
 
-export const isProvingStage = (stage: Stage): boolean =>
-  stage === "proving" || stage === "open_proving";
+export const isProvingStage = (stage: Stage): stage is ProvingStage =>
+  (PROVING_STAGES as readonly Stage[]).includes(stage);

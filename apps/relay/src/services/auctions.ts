@@ -1,7 +1,7 @@
 // Opening and reading auctions.
 import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
-import { PrismaNamespace } from "@prover-boost/db";
+import { createBlock, PrismaNamespace } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 
 export interface OpenAuctionInput {
@@ -72,14 +72,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
           createdAt: BigInt(now),
         },
       }),
-      ctx.prisma.block.create({
-        data: {
-          number: a.blockNumber,
-          stage: "auction_open",
-          stages: { auction_open: now },
-          updatedAt: BigInt(now),
-        },
-      }),
+      createBlock(ctx.prisma, a.blockNumber, now),
     ]);
   } catch (err) {
     if (err instanceof PrismaNamespace.PrismaClientKnownRequestError && err.code === "P2002") {

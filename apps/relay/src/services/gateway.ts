@@ -5,7 +5,7 @@
 // is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, recordPenalty, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -233,17 +233,15 @@ export async function submitResult(
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
     await ctx.prisma.$transaction([
-      ctx.prisma.penalty.create({
-        data: {
-          id: randomUUID(),
-          blockNumber: block,
-          jobId,
-          operator: session.operator,
-          workerId: session.workerName,
-          kind: "invalid_proof",
-          amount: "0",
-          createdAt: BigInt(now),
-        },
+      recordPenalty(ctx.prisma, {
+        id: randomUUID(),
+        kind: "invalid_proof",
+        blockNumber: block,
+        jobId,
+        operator: session.operator,
+        workerId: session.workerName,
+        amount: 0n,
+        nowMs: now,
       }),
       ctx.prisma.proofJob.updateMany({
         where: rowOf(lease),
@@ -349,17 +347,15 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         ctx.env.WITHHOLD_PENALTY_WEI,
         { nowMs: now, blockNumber: block, ref: jobId },
       );
-      await tx.penalty.create({
-        data: {
-          id: randomUUID(),
-          blockNumber: block,
-          jobId,
-          operator: lease.operator,
-          workerId: lease.workerName,
-          kind: "withholding",
-          amount: taken.toString(),
-          createdAt: BigInt(now),
-        },
+      await recordPenalty(tx, {
+        id: randomUUID(),
+        kind: "withholding",
+        blockNumber: block,
+        jobId,
+        operator: lease.operator,
+        workerId: lease.workerName,
+        amount: taken,
+        nowMs: now,
       });
       await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
     });
