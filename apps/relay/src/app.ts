@@ -11,7 +11,7 @@ import {
 import type { RelayContext } from "./context.ts";
 import { errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
-import { registerRateLimits } from "./rate-limits.ts";
+import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerAdminRoutes } from "./routes/admin.ts";
 import { registerAuctionRoutes } from "./routes/auctions.ts";
 import { registerBidRoutes } from "./routes/bids.ts";
@@ -23,17 +23,18 @@ import { registerWorkerRoutes } from "./routes/workers.ts";
 
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
+  /** Largest request body accepted (BODY_LIMIT_BYTES). */
+  bodyLimitBytes: number;
+  /** Where the rate limiter counts (its own connection). */
+  limiterRedis: LimiterRedis;
 }
 
-export async function buildApp(
-  ctx: RelayContext,
-  options: AppOptions = {},
-): Promise<FastifyInstance> {
+export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(typeof options.logger === "object"
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
-    bodyLimit: ctx.env.BODY_LIMIT_BYTES,
+    bodyLimit: options.bodyLimitBytes,
     genReqId: () => randomUUID(),
     requestTimeout: 60_000,
     // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
@@ -70,7 +71,7 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerMetrics(app);
-  await registerRateLimits(app, ctx);
+  await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
   registerHealthRoutes(app, ctx);
   registerAuctionRoutes(app, ctx);
   registerBidRoutes(app, ctx);

@@ -9,7 +9,7 @@ import type { RelayContext } from "../context.ts";
 import { address, uintString } from "../schemas.ts";
 
 function requireAdmin(ctx: RelayContext, req: FastifyRequest) {
-  const expected = ctx.env.ADMIN_TOKEN;
+  const expected = ctx.settings.adminToken;
   if (!expected)
     throw new DomainError("SIGNER_NOT_ALLOWED", "admin calls are disabled (no ADMIN_TOKEN)");
   const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? "");

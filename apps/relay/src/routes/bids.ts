@@ -23,7 +23,7 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
     "/v1/bids",
     {
       schema: { tags: ["prover"], summary: "Submit a signed EpochProofQuote", body: bidBody },
-      ...perProverLimit(ctx),
+      ...perProverLimit(ctx.settings.rateLimits),
     },
     async (req, reply) => {
       const { bidId, status } = await submitBid(ctx, req.body.quote, req.body.signature);

@@ -34,7 +34,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
     proofDeadline: BigInt(a.proofDeadline),
   });
   const signer = await recoverSigner(digest, input.signature, ctx.signatureBackend);
-  if (!ctx.env.SEQUENCERS.includes(signer)) {
+  if (!ctx.settings.sequencers.includes(signer)) {
     throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);
   }
   if (input.txs.length !== a.txCount) {

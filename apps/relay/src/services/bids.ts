@@ -4,7 +4,6 @@
 // for in-flight bids: a bid is either seen by the close or refused as closed, never lost.
 // Submissions are written in batches by one SQL function (see the pb_submit_bids migration).
 import {
-  type AuctionTerms,
   checkQuote,
   DomainError,
   hashBidCancellation,
@@ -20,14 +19,9 @@ import {
   type Tx,
 } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
+import type { CachedTerms, PendingBid, QuoteInput } from "./bid-ingest.ts";
 
-export interface QuoteInput {
-  epochToProve: number;
-  validUntilSlot: number;
-  bondAmount: bigint;
-  prover: `0x${string}`;
-  basisPointFee: number;
-}
+export type { CachedTerms, PendingBid, QuoteInput } from "./bid-ingest.ts";
 
 interface AuctionRow {
   status: string;
@@ -47,9 +41,6 @@ async function lockAuctionShared(tx: Tx, blockNumber: number): Promise<AuctionRo
 async function lockProver(tx: Tx, prover: string): Promise<void> {
   await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
 }
-
-/** Immutable terms of an open auction, cached per relay process (the status is rechecked in SQL). */
-export type CachedTerms = Omit<AuctionTerms, "status">;
 
 const MAX_CACHED_AUCTIONS = 10_000;
 
@@ -75,12 +66,6 @@ async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<Cac
   if (ctx.bidIngest.terms.size >= MAX_CACHED_AUCTIONS) ctx.bidIngest.terms.clear();
   ctx.bidIngest.terms.set(blockNumber, terms);
   return terms;
-}
-
-export interface PendingBid {
-  id: `0x${string}`;
-  quote: QuoteInput;
-  signature: string;
 }
 
 /** Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state). */
@@ -183,7 +168,7 @@ export async function cancelBid(
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
   const now = ctx.now();
-  if (Math.abs(now - issuedAt) > ctx.env.LOGIN_MAX_AGE_MS) {
+  if (Math.abs(now - issuedAt) > ctx.settings.login.maxAgeMs) {
     throw new DomainError("LOGIN_STALE", "the cancellation's issuedAt is too far from now");
   }
   return ctx.prisma.$transaction(async (tx) => {

@@ -38,7 +38,7 @@ function agentOf(ctx: RelayContext, session: WorkerSession): ProvingAgent {
     capacity: session.capacity,
     jobTypes: session.jobTypes,
     kinds: kindsOf(session.jobTypes),
-    affinity: ctx.env.SCHEDULING === "affinity",
+    affinity: ctx.settings.scheduling.mode === "affinity",
   };
 }
 
@@ -127,14 +127,14 @@ function affinityNote(
   session: WorkerSession,
   job: Job<ProofJobData>,
 ): AffinityNote | undefined {
-  if (ctx.env.SCHEDULING !== "affinity") return undefined;
+  if (ctx.settings.scheduling.mode !== "affinity") return undefined;
   const parentId = job.parent?.id;
   const canTakeParent =
     parentId !== undefined && kindsOf(session.jobTypes).includes(parentQueueOf(parentId));
   return {
     worker: lesseeKey(session.operator, session.workerName),
     nowMs: ctx.now(),
-    holdMs: canTakeParent ? ctx.env.AFFINITY_HOLD_MS : 0,
+    holdMs: canTakeParent ? ctx.settings.scheduling.affinityHoldMs : 0,
   };
 }
 
@@ -344,7 +344,7 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         "penalty",
         accounts.available(lease.operator),
         accounts.burn,
-        ctx.env.WITHHOLD_PENALTY_WEI,
+        ctx.settings.withholdPenaltyWei,
         { nowMs: now, blockNumber: block, ref: jobId },
       );
       await recordPenalty(tx, {
