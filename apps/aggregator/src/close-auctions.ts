@@ -26,7 +26,7 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
     const outcome = settleAuction(
       bids.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
-      ctx.env.AUCTION_PRICING,
+      ctx.config.auctionPricing,
       auction.maxFeeBps,
     );
     // Provers in account order, the order every multi-prover ledger writer locks balances in

@@ -34,7 +34,7 @@ export async function enforceDeadlines(
       if (!(await moveStage(tx, number, STAGE.proving, STAGE.deadline_missed, now))) return false;
       if (block.winner && block.bondAmount) {
         const bond = BigInt(block.bondAmount.toFixed());
-        const toSequencer = (bond * BigInt(ctx.env.SLASH_TO_SEQUENCER_BPS)) / 10_000n;
+        const toSequencer = (bond * BigInt(ctx.config.slashToSequencerBps)) / 10_000n;
         await applyMovement(tx, {
           kind: "slash",
           legs: [
@@ -88,8 +88,8 @@ export async function reissueFailedJobs(
   const attempts = ctx.fabric.attempts;
   const retried = await ctx.fabric.retryFailed(blockNumber, async (id) => {
     const before = await attempts.reissues(blockNumber, id);
-    const beyond = before.count >= ctx.env.MAX_JOB_REISSUES;
-    if (beyond && now - before.lastMs < ctx.env.REISSUE_BACKOFF_MS) return false;
+    const beyond = before.count >= ctx.config.reissues.max;
+    if (beyond && now - before.lastMs < ctx.config.reissues.backoffMs) return false;
     await attempts.reissued(blockNumber, id, now);
     if (beyond) {
       ctx.log.error(

@@ -11,6 +11,7 @@ import { PROVING_STAGES, STAGE } from "@prover-boost/core";
 import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
 import { Aggregator } from "./aggregator.ts";
+import { aggregatorConfigOf } from "./config.ts";
 import type { AggregatorContext } from "./context.ts";
 import type { PayoutHooks } from "./payouts.ts";
 
@@ -42,7 +43,7 @@ export async function createAggregator(
   });
   const silent = { info() {}, warn() {}, error() {} };
   const ctx: AggregatorContext = {
-    env,
+    config: aggregatorConfigOf(env),
     prisma: db.prisma,
     fabric,
     now: deps.now ?? Date.now,
