@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { ProbeTimeout } from "../apps/aggregator/src/rebuild.ts";
 import { RedisUnavailableError } from "../apps/devnet/src/redis-server.ts";
 import { UsageError } from "../apps/worker/src/cli-options.ts";
-import { BackendError, JobAbort } from "../apps/worker/src/errors.ts";
+import { BackendError, isRetryable, JobAbort } from "../apps/worker/src/errors.ts";
 
 describe("error hierarchy", () => {
   it("every error class extends ProverBoostError with a stable code", () => {
@@ -48,6 +48,16 @@ describe("error hierarchy", () => {
     expect(isRetryableRequestError(new TypeError("fetch failed"))).toBe(true);
     expect(isRetryableRequestError(new RelayError(409, "LEASE_LOST", "x"))).toBe(false);
     expect(isRetryableRequestError("not an error")).toBe(false);
+  });
+
+  it("fails a job for good only on a backend's own verdict", () => {
+    expect(isRetryable(new BackendError("bad witness", false))).toBe(false);
+    expect(isRetryable(new BackendError("out of memory"))).toBe(true);
+    // Other errors carry a retryable flag about their own operation, not the job's.
+    expect(isRetryable(new JobAbort("shutdown", "stopping"))).toBe(true);
+    expect(isRetryable(new RelayError(422, "INVALID_PROOF", "x"))).toBe(true);
+    expect(isRetryable(new Error("plain"))).toBe(true);
+    expect(isRetryable({ retryable: false })).toBe(false);
   });
 
   it("keeps the cause", () => {

@@ -16,6 +16,10 @@ export class BackendError extends ProverBoostError {
 
 /** Whether a backend error allows the job to be retried (true unless it says otherwise). */
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof BackendError) return err.retryable;
+  // Our other errors' flags speak of their own operation (a request, a lease), not of the job:
+  // only a backend's verdict fails a job for good.
+  if (err instanceof ProverBoostError) return true;
   if (err && typeof err === "object" && "retryable" in err) return err.retryable !== false;
   return true;
 }
