@@ -32,7 +32,7 @@ const keyOf = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as `0x${str
 
 /** A new relay on the stack's database and Redis prefix, started after the stack's own closed. */
 async function startRelayAgain(stack: Stack): Promise<{ relay: Relay; url: string }> {
-  const relay = await createRelay(stack.relay.ctx.env, { db: stack.db });
+  const relay = await createRelay(stack.relay.env, { db: stack.db });
   await relay.app.listen({ port: 0, host: "127.0.0.1" });
   const address = relay.app.server.address();
   return {

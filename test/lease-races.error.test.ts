@@ -90,7 +90,7 @@ describe("a lapse caught by a relay that restarted while another stayed up", () 
 
   it("is withholding: the worker could have sent its heartbeats to the relay that stayed up", async () => {
     // Relay B is up throughout (it never looks at the block's queues, so it does not catch it).
-    b = await createRelay(stack.relay.ctx.env, { db: stack.db });
+    b = await createRelay(stack.relay.env, { db: stack.db });
     await listen(b);
     // Two base jobs: the restarted relay opens the block's queues (and so finds lapses there)
     // when it first takes a job from them.
@@ -102,7 +102,7 @@ describe("a lapse caught by a relay that restarted while another stayed up", () 
     // runs, and the worker stays silent.
     await silent.client.heartbeat(held.id);
     await stack.relay.close();
-    restarted = await createRelay(stack.relay.ctx.env, { db: stack.db });
+    restarted = await createRelay(stack.relay.env, { db: stack.db });
     const client = new RelayClient({ baseUrl: await listen(restarted) });
     const finisher = await signIn({ client }, op, "finisher");
     // The restarted relay finds the lapse once it looks at the block's queues.

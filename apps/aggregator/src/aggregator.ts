@@ -47,10 +47,10 @@ export class Aggregator {
       );
       await this.running;
       this.running = null;
-      if (!this.stopped) this.timer = setTimeout(loop, this.ctx.env.AGGREGATOR_TICK_MS);
+      if (!this.stopped) this.timer = setTimeout(loop, this.ctx.config.tickMs);
     };
     this.timer = setTimeout(loop, 0);
-    this.keeper.watch(this.ctx.env.AGGREGATOR_TICK_MS);
+    this.keeper.watch(this.ctx.config.tickMs);
   }
 
   async stop(): Promise<void> {

@@ -1,9 +1,8 @@
 // Closing auctions whose bidding time has come: pick the winner by the core rules, turn its
 // reservation into a locked bond, release every other reservation, all in one transaction.
-import { settleAuction } from "@prover-boost/core";
-import { accounts, applyMovement } from "@prover-boost/db";
+import { STAGE, settleAuction } from "@prover-boost/core";
+import { accounts, applyMovement, moveStage } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
-import { moveStage } from "./stage.ts";
 
 export async function closeDueAuctions(ctx: AggregatorContext): Promise<number> {
   const now = ctx.now();
@@ -27,7 +26,7 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
     const outcome = settleAuction(
       bids.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
-      ctx.env.AUCTION_PRICING,
+      ctx.config.auctionPricing,
       auction.maxFeeBps,
     );
     // Provers in account order, the order every multi-prover ledger writer locks balances in
@@ -65,7 +64,8 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
         closedAt: BigInt(now),
       },
     });
-    await moveStage(tx, blockNumber, "auction_open", winner ? "committed" : "unclaimed", now, {
+    const to = winner ? STAGE.committed : STAGE.unclaimed;
+    await moveStage(tx, blockNumber, STAGE.auction_open, to, now, {
       winner: winner?.prover ?? null,
       feeBps: outcome.settlementFeeBps ?? auction.maxFeeBps,
       bondAmount: winner ? winner.bondAmount.toString() : null,

@@ -1,9 +1,10 @@
-import type { AggregatorEnv } from "@prover-boost/config";
+// What the aggregator's duties share, built once in service.ts: the mapped config, never the env.
 import type { Prisma } from "@prover-boost/db";
 import type { ProofFabric } from "@prover-boost/queue";
+import type { AggregatorConfig } from "./config.ts";
 
 export interface AggregatorContext {
-  env: AggregatorEnv;
+  config: AggregatorConfig;
   prisma: Prisma;
   fabric: ProofFabric;
   now: () => number;

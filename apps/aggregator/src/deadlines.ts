@@ -4,9 +4,9 @@
 // deadline is the auction's proofDeadline plus the time the proof fabric was unavailable
 // (Block.fabricDownMs, see rebuild.ts), and a block is never slashed while an outage is open or
 // while this process cannot reach the fabric: the winner is not punished for our faults.
-import { accounts, applyMovement } from "@prover-boost/db";
+import { STAGE } from "@prover-boost/core";
+import { accounts, applyMovement, moveStage, recordPenalty } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
-import { moveStage } from "./stage.ts";
 
 /** `fabricUp`: whether the fabric answers right now (checked again before each slash). */
 export async function enforceDeadlines(
@@ -16,7 +16,7 @@ export async function enforceDeadlines(
   const now = ctx.now();
   const late = await ctx.prisma.$queryRaw<{ number: number }[]>`
     SELECT b.number FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
-    WHERE b.stage = 'proving' AND b."fabricDownSince" IS NULL
+    WHERE b.stage = ${STAGE.proving} AND b."fabricDownSince" IS NULL
       AND a."proofDeadline" + b."fabricDownMs" <= ${BigInt(now)}::bigint
     ORDER BY b.number LIMIT 20`;
   let slashed = 0;
@@ -31,10 +31,10 @@ export async function enforceDeadlines(
       });
       const deadline = block.auction.proofDeadline + block.fabricDownMs;
       if (block.fabricDownSince !== null || deadline > BigInt(now)) return false;
-      if (!(await moveStage(tx, number, "proving", "deadline_missed", now))) return false;
+      if (!(await moveStage(tx, number, STAGE.proving, STAGE.deadline_missed, now))) return false;
       if (block.winner && block.bondAmount) {
         const bond = BigInt(block.bondAmount.toFixed());
-        const toSequencer = (bond * BigInt(ctx.env.SLASH_TO_SEQUENCER_BPS)) / 10_000n;
+        const toSequencer = (bond * BigInt(ctx.config.slashToSequencerBps)) / 10_000n;
         await applyMovement(tx, {
           kind: "slash",
           legs: [
@@ -46,18 +46,16 @@ export async function enforceDeadlines(
           ref: block.winner,
           nowMs: now,
         });
-        await tx.penalty.create({
-          data: {
-            id: `${number}:slash`,
-            blockNumber: number,
-            operator: block.winner,
-            kind: "slash",
-            amount: bond.toString(),
-            createdAt: BigInt(now),
-          },
+        await recordPenalty(tx, {
+          id: `${number}:slash`,
+          kind: "slash",
+          blockNumber: number,
+          operator: block.winner,
+          amount: bond,
+          nowMs: now,
         });
       }
-      await moveStage(tx, number, "deadline_missed", "open_proving", now);
+      await moveStage(tx, number, STAGE.deadline_missed, STAGE.open_proving, now);
       return true;
     });
     if (!missed) continue;
@@ -90,8 +88,8 @@ export async function reissueFailedJobs(
   const attempts = ctx.fabric.attempts;
   const retried = await ctx.fabric.retryFailed(blockNumber, async (id) => {
     const before = await attempts.reissues(blockNumber, id);
-    const beyond = before.count >= ctx.env.MAX_JOB_REISSUES;
-    if (beyond && now - before.lastMs < ctx.env.REISSUE_BACKOFF_MS) return false;
+    const beyond = before.count >= ctx.config.reissues.max;
+    if (beyond && now - before.lastMs < ctx.config.reissues.backoffMs) return false;
     await attempts.reissued(blockNumber, id, now);
     if (beyond) {
       ctx.log.error(
@@ -115,7 +113,7 @@ export async function reissueFailedJobs(
  */
 export async function reissueInOpenProving(ctx: AggregatorContext): Promise<void> {
   const blocks = await ctx.prisma.proofJob.findMany({
-    where: { status: "failed", block: { stage: "open_proving" } },
+    where: { status: "failed", block: { stage: STAGE.open_proving } },
     select: { blockNumber: true },
     distinct: ["blockNumber"],
     take: 20,

@@ -1,17 +1,17 @@
 // Fanning a closed auction's block out as its proof tree: one ProofJob row per node (history,
 // proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
 // repaired by the next tick; the stage moves only after both.
-import { type PlannedNode, planTree } from "@prover-boost/core";
+import { type PlannedNode, planTree, STAGE } from "@prover-boost/core";
+import { moveStage } from "@prover-boost/db";
 import { jobId } from "@prover-boost/queue";
 import type { AggregatorContext } from "./context.ts";
-import { moveStage } from "./stage.ts";
 
 /** Nearer the root first: a node's BullMQ priority is its level + 1 (1 = most urgent). */
 export const nodePriority = (node: PlannedNode): number => node.level + 1;
 
 export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number> {
   const blocks = await ctx.prisma.block.findMany({
-    where: { stage: { in: ["committed", "unclaimed"] } },
+    where: { stage: { in: [STAGE.committed, STAGE.unclaimed] } },
     include: { auction: { select: { txs: true, txCount: true } } },
     take: 20,
   });
@@ -44,8 +44,12 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
         where: { number: block.number },
         data: { jobsTotal: plan.nodes.length },
       });
-      const to = block.stage === "committed" ? "proving" : "open_proving";
-      await moveStage(tx, block.number, block.stage as "committed" | "unclaimed", to, now);
+      // The winner proves a committed block; anyone proves an unclaimed one.
+      const [from, to] =
+        block.stage === STAGE.committed
+          ? [STAGE.committed, STAGE.proving]
+          : [STAGE.unclaimed, STAGE.open_proving];
+      await moveStage(tx, block.number, from, to, now);
     });
     // Relays drop their cached view of the blocks being proven and wake every waiting worker.
     await ctx.fabric.announceBlocks();

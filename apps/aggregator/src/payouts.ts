@@ -7,14 +7,14 @@ import {
   blockPayouts,
   type JobType,
   type Payout,
+  STAGE,
   boosterShares as sharesFromScore,
   sharesPayouts,
   updateActivityScore,
   weightedWork,
 } from "@prover-boost/core";
-import { accounts, applyMovement, type Tx } from "@prover-boost/db";
+import { accounts, applyMovement, moveStage, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
-import { moveStage } from "./stage.ts";
 
 export interface PayoutHooks {
   /** Called inside the payout transaction after the rows are written (crash tests). */
@@ -26,7 +26,7 @@ export async function payProvenBlocks(
   hooks: PayoutHooks = {},
 ): Promise<number> {
   const blocks = await ctx.prisma.block.findMany({
-    where: { stage: "proven" },
+    where: { stage: STAGE.proven },
     select: { number: true },
     orderBy: { number: "asc" },
     take: 20,
@@ -43,25 +43,13 @@ export async function payProvenBlocks(
   return blocks.length;
 }
 
-export function boosterConfigOf(env: AggregatorContext["env"]): BoosterConfig {
-  return {
-    increment: env.BOOSTER_INCREMENT,
-    maxScore: env.BOOSTER_MAX_SCORE,
-    a: env.BOOSTER_A,
-    k: env.BOOSTER_K,
-    minimum: env.BOOSTER_MINIMUM,
-    decay: env.BOOSTER_DECAY,
-  };
-}
-
 /** Shares model: record this block's proof for each of its provers, then read their shares. */
 async function recordActivityAndShares(
-  ctx: AggregatorContext,
+  config: BoosterConfig,
   tx: Tx,
   provers: string[],
   epoch: bigint,
 ): Promise<Map<string, bigint>> {
-  const config = boosterConfigOf(ctx.env);
   const out = new Map<string, bigint>();
   for (const prover of provers) {
     const row = await tx.proverActivity.findUnique({ where: { prover } });
@@ -92,7 +80,7 @@ export async function payBlock(
     async (tx) => {
       const locked = await tx.$queryRaw<{ stage: string }[]>`
         SELECT stage FROM "Block" WHERE number = ${number} FOR UPDATE`;
-      if (locked[0]?.stage !== "proven") return false;
+      if (locked[0]?.stage !== STAGE.proven) return false;
       const block = await tx.block.findUniqueOrThrow({
         where: { number },
         include: { auction: true },
@@ -104,12 +92,13 @@ export async function payBlock(
       });
       const reward = BigInt(auction.blockReward.toFixed());
       let parts: Payout[];
-      if (ctx.env.REWARD_MODEL === "shares") {
+      const rewards = ctx.config.rewards;
+      if (rewards.model === "shares") {
         const provers = [...new Set(proofs.map((p) => p.operator!))].sort();
-        const shares = await recordActivityAndShares(ctx, tx, provers, BigInt(number));
+        const shares = await recordActivityAndShares(rewards.booster, tx, provers, BigInt(number));
         parts = sharesPayouts({
           reward,
-          sequencerBps: ctx.env.SEQUENCER_BPS,
+          sequencerBps: rewards.sequencerBps,
           sequencer: auction.sequencer,
           shares,
         });
@@ -119,12 +108,12 @@ export async function payBlock(
           reward,
           feeBps,
           // The submitter's cut can only come out of what the prover fee leaves.
-          submitterBps: Math.min(ctx.env.SUBMITTER_BPS, 10_000 - feeBps),
+          submitterBps: Math.min(rewards.submitterBps, 10_000 - feeBps),
           sequencer: auction.sequencer,
-          submitter: ctx.env.SUBMITTER_ADDRESS ?? auction.sequencer,
+          submitter: rewards.submitter ?? auction.sequencer,
           work: weightedWork(
             proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
-            ctx.env.JOB_WEIGHTS,
+            rewards.jobWeights,
           ),
         });
       }
@@ -162,7 +151,7 @@ export async function payBlock(
         });
       }
       await hooks.beforeCommit?.(number);
-      return moveStage(tx, number, "proven", "paid", now);
+      return moveStage(tx, number, STAGE.proven, STAGE.paid, now);
     },
     { timeout: 30_000 },
   );

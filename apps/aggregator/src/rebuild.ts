@@ -14,7 +14,13 @@
 // watch timer of its own, so a tick stuck on Redis cannot hide one) or a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild.
-import { planTree, rootJobTypes } from "@prover-boost/core";
+import {
+  PROVING_STAGES,
+  ProverBoostError,
+  planTree,
+  rootJobTypes,
+  STAGE,
+} from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 import { nodePriority } from "./fan-out.ts";
@@ -22,9 +28,13 @@ import { nodePriority } from "./fan-out.ts";
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
 export const PROBE_TIMEOUT_MS = 1000;
 
-const provingStages = ["proving", "open_proving"];
-
-class ProbeTimeout extends Error {}
+/** A probe of the fabric got no answer in time (it counts as down; retried on the next probe). */
+export class ProbeTimeout extends ProverBoostError {
+  override readonly name = "ProbeTimeout";
+  constructor(message: string) {
+    super("PROBE_TIMEOUT", message, { retryable: true });
+  }
+}
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -124,7 +134,7 @@ export class FabricKeeper {
     const since = BigInt(this.lastUpAt ?? now);
     await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt")
-      WHERE stage IN ('committed', 'unclaimed', 'proving', 'open_proving')
+      WHERE stage IN (${STAGE.committed}, ${STAGE.unclaimed}, ${STAGE.proving}, ${STAGE.open_proving})
         AND "fabricDownSince" IS NULL`;
   }
 
@@ -141,7 +151,7 @@ export class FabricKeeper {
     const fresh = this.up && performance.now() - this.answeredAt < this.freshMs;
     if (!fresh && !(await this.probe())) return false;
     const blocks = await ctx.prisma.block.findMany({
-      where: { stage: { in: provingStages } },
+      where: { stage: { in: [...PROVING_STAGES] } },
       select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
       orderBy: { number: "asc" },
     });
@@ -203,7 +213,7 @@ export class FabricKeeper {
           where: { number: blockNumber },
           include: { auction: { select: { txs: true, txCount: true } } },
         });
-        if (!provingStages.includes(block.stage)) return null;
+        if (!(PROVING_STAGES as readonly string[]).includes(block.stage)) return null;
         const expected = block.fabricJobs ?? block.jobsTotal;
         if ((await ctx.fabric.treeJobs(blockNumber)) >= expected) return null;
         const before = await tx.proofJob.findMany({

@@ -8,7 +8,7 @@
 // anyway. So a block is repaired only when Postgres is still behind the completed count seen at
 // the previous tick: a proof left unrecorded for a whole tick. The repair then compares ids and
 // reads back only the results Postgres lacks.
-import { rootJobTypes } from "@prover-boost/core";
+import { PROVING_STAGES, rootJobTypes } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 
@@ -22,7 +22,7 @@ export class ProofReconciler {
   async run(): Promise<number> {
     const { ctx } = this;
     const blocks = await ctx.prisma.block.findMany({
-      where: { stage: { in: ["proving", "open_proving"] } },
+      where: { stage: { in: [...PROVING_STAGES] } },
       select: { number: true, jobsProven: true, jobsTotal: true, fabricJobs: true },
     });
     const active = new Set(blocks.map((b) => b.number));

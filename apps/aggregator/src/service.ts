@@ -7,9 +7,11 @@
 // retire would leave the block's queues in Redis for good, so at start-up the aggregator retires
 // every paid block that still has queues.
 import type { AggregatorEnv } from "@prover-boost/config";
+import { PROVING_STAGES, STAGE } from "@prover-boost/core";
 import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
 import { Aggregator } from "./aggregator.ts";
+import { aggregatorConfigOf } from "./config.ts";
 import type { AggregatorContext } from "./context.ts";
 import type { PayoutHooks } from "./payouts.ts";
 
@@ -41,7 +43,7 @@ export async function createAggregator(
   });
   const silent = { info() {}, warn() {}, error() {} };
   const ctx: AggregatorContext = {
-    env,
+    config: aggregatorConfigOf(env),
     prisma: db.prisma,
     fabric,
     now: deps.now ?? Date.now,
@@ -74,7 +76,7 @@ async function closeInactiveHandles(prisma: Prisma, fabric: ProofFabric): Promis
   if (open.length === 0) return;
   const startedAt = performance.now();
   const rows = await prisma.block.findMany({
-    where: { number: { in: open }, stage: { in: ["proving", "open_proving", "proven"] } },
+    where: { number: { in: open }, stage: { in: [...PROVING_STAGES, STAGE.proven] } },
     select: { number: true },
   });
   await fabric.closeInactive(new Set(rows.map((r) => r.number)), startedAt);
@@ -85,7 +87,7 @@ async function retirePaidLeftovers(prisma: Prisma, fabric: ProofFabric): Promise
   const stored = await fabric.blocksInRedis();
   if (stored.length === 0) return [];
   const paid = await prisma.block.findMany({
-    where: { number: { in: stored }, stage: "paid" },
+    where: { number: { in: stored }, stage: STAGE.paid },
     select: { number: true },
   });
   for (const { number } of paid) await fabric.retireBlock(number);

@@ -1,11 +1,16 @@
 // Redis for the devnet: REDIS_URL when given; otherwise a private redis-server from PATH on a
 // free loopback port, stopped on exit.
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { ProverBoostError } from "@prover-boost/core";
 import { Redis } from "ioredis";
 
-export class RedisUnavailableError extends Error {
+export class RedisUnavailableError extends ProverBoostError {
   override readonly name = "RedisUnavailableError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("REDIS_UNAVAILABLE", message, options);
+  }
 }
 
 export interface RedisHandle {

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { RelayContext } from "./context.ts";
 import { errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
-import { registerRateLimits } from "./rate-limits.ts";
+import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { contractSerializer } from "./routes/operation.ts";
 import { registerAdminRoutes } from "./routes/v1/admin.ts";
@@ -24,17 +24,18 @@ import { registerWorkerRoutes } from "./routes/v1/workers.ts";
 
 export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
+  /** Largest request body accepted (BODY_LIMIT_BYTES). */
+  bodyLimitBytes: number;
+  /** Where the rate limiter counts (its own connection). */
+  limiterRedis: LimiterRedis;
 }
 
-export async function buildApp(
-  ctx: RelayContext,
-  options: AppOptions = {},
-): Promise<FastifyInstance> {
+export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     ...(typeof options.logger === "object"
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
-    bodyLimit: ctx.env.BODY_LIMIT_BYTES,
+    bodyLimit: options.bodyLimitBytes,
     genReqId: () => randomUUID(),
     requestTimeout: 60_000,
     // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
@@ -80,7 +81,7 @@ export async function buildApp(
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerMetrics(app);
-  await registerRateLimits(app, ctx);
+  await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
   registerHealthRoutes(app, ctx);
   registerInfoRoutes(app, ctx);
   registerAuctionRoutes(app, ctx);

@@ -1,14 +1,15 @@
-// Everything a route handler may use, built once at start-up and passed down.
-import type { RelayEnv } from "@prover-boost/config";
+// What the relay's services and routes share, built once at start-up (relay.ts, the composition
+// root) and passed down. It holds built services and typed settings, never the environment.
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
-import type { BidWriteOutcome, Database, JobMark, Prisma } from "@prover-boost/db";
+import type { Database, JobMark, Prisma } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
-import type { CachedTerms, PendingBid } from "./services/bids.ts";
-import type { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
+import type { BidIngest } from "./services/bid-ingest.ts";
+import type { GroupCommit } from "./services/group-commit.ts";
 import type { BlockRegistry } from "./services/registry.ts";
+import type { RelaySettings } from "./settings.ts";
 
 export interface RelayContext {
-  env: RelayEnv;
+  settings: RelaySettings;
   db: Database;
   prisma: Prisma;
   fabric: ProofFabric;
@@ -23,10 +24,7 @@ export interface RelayContext {
   signatureBackend: SignatureBackend | undefined;
   now: () => number;
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
-  bidIngest: {
-    terms: Map<number, CachedTerms>;
-    batcher: LanedGroupCommit<PendingBid, BidWriteOutcome>;
-  };
+  bidIngest: BidIngest;
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;
 }

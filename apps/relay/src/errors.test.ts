@@ -1,7 +1,10 @@
 // Which errors mean "a dependency is unavailable" (503 UNAVAILABLE), in the shapes pg, Prisma's
 // driver adapter, Prisma and ioredis actually produce them, and which do not.
+
+import { DomainError, InvariantError } from "@prover-boost/core";
+import type { FastifyError } from "fastify";
 import { describe, expect, it } from "vitest";
-import { unavailableDependency } from "./errors.ts";
+import { classifyError, unavailableDependency } from "./errors.ts";
 
 const withCause = (message: string, cause: unknown) => Object.assign(new Error(message), { cause });
 
@@ -57,5 +60,22 @@ describe("unavailableDependency", () => {
     const syntax = { name: "DriverAdapterError", cause: { kind: "postgres", code: "42601" } };
     expect(unavailableDependency(syntax)).toBeNull();
     expect(unavailableDependency(undefined)).toBeNull();
+  });
+});
+
+describe("classifyError", () => {
+  const as = (err: unknown) => err as FastifyError;
+
+  it("answers a broken internal invariant with 500 INTERNAL, not the client's fault", () => {
+    expect(
+      classifyError(as(new InvariantError("a block cannot move from paid to proving"))),
+    ).toEqual({ code: "INTERNAL", message: "internal error" });
+  });
+
+  it("keeps a rule violation's code and message", () => {
+    expect(classifyError(as(new DomainError("AUCTION_CLOSED", "closed")))).toEqual({
+      code: "AUCTION_CLOSED",
+      message: "closed",
+    });
   });
 });

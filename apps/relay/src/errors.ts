@@ -77,7 +77,8 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string)
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));
 }
 
-function classify(err: FastifyError & { validation?: unknown }): {
+/** The contract's code and message for an error thrown while handling a request. */
+export function classifyError(err: FastifyError & { validation?: unknown }): {
   code: ErrorCode;
   message: string;
 } {
@@ -114,7 +115,7 @@ function classify(err: FastifyError & { validation?: unknown }): {
 
 export function installErrorHandling(app: FastifyInstance) {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { code, message } = classify(err);
+    const { code, message } = classifyError(err);
     if (code === "INTERNAL") request.log.error({ err }, "unhandled error");
     if (code === "UNAVAILABLE") {
       request.log.warn({ err: { message: err.message, code: err.code } }, message);

@@ -11,7 +11,14 @@ import rateLimit from "@fastify/rate-limit";
 import { DomainError } from "@prover-boost/core";
 import { createRedis } from "@prover-boost/queue";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { RelayContext } from "./context.ts";
+import type { RelaySettings } from "./settings.ts";
+
+/** The limiter's own Redis connection. */
+export interface LimiterRedis {
+  url: string;
+  prefix: string;
+  commandTimeoutMs: number;
+}
 
 const limited = (after: string) =>
   new DomainError("RATE_LIMITED", `rate limit exceeded, retry in ${after}`);
@@ -19,33 +26,37 @@ const limited = (after: string) =>
 /** Longest a request waits for its count before it is let through uncounted. */
 const LIMITER_TIMEOUT_MS = 500;
 
-export async function registerRateLimits(app: FastifyInstance, ctx: RelayContext) {
-  if (ctx.env.RATE_LIMIT_PER_IP === 0) return;
-  const redis = createRedis(ctx.env.REDIS_URL, {
-    commandTimeoutMs: Math.min(LIMITER_TIMEOUT_MS, ctx.env.REDIS_COMMAND_TIMEOUT_MS),
+export async function registerRateLimits(
+  app: FastifyInstance,
+  limits: RelaySettings["rateLimits"],
+  store: LimiterRedis,
+) {
+  if (limits.perIp === 0) return;
+  const redis = createRedis(store.url, {
+    commandTimeoutMs: Math.min(LIMITER_TIMEOUT_MS, store.commandTimeoutMs),
   });
   app.addHook("onClose", async () => {
     redis.disconnect();
   });
   await app.register(rateLimit, {
     global: true,
-    max: ctx.env.RATE_LIMIT_PER_IP,
-    timeWindow: ctx.env.RATE_LIMIT_WINDOW_MS,
+    max: limits.perIp,
+    timeWindow: limits.windowMs,
     redis,
     skipOnError: true,
-    nameSpace: `${ctx.env.REDIS_PREFIX}:rl:ip:`,
+    nameSpace: `${store.prefix}:rl:ip:`,
     errorResponseBuilder: (_req, c) => limited(c.after),
   });
 }
 
 /** Route options for POST /v1/bids: at most RATE_LIMIT_PER_PROVER bids per window per prover. */
-export function perProverLimit(ctx: RelayContext) {
-  if (ctx.env.RATE_LIMIT_PER_PROVER === 0 || ctx.env.RATE_LIMIT_PER_IP === 0) return {};
+export function perProverLimit(limits: RelaySettings["rateLimits"]) {
+  if (limits.perProver === 0 || limits.perIp === 0) return {};
   return {
     config: {
       rateLimit: {
-        max: ctx.env.RATE_LIMIT_PER_PROVER,
-        timeWindow: ctx.env.RATE_LIMIT_WINDOW_MS,
+        max: limits.perProver,
+        timeWindow: limits.windowMs,
         hook: "preHandler" as const,
         keyGenerator: (req: FastifyRequest) => {
           const prover = (req.body as { quote?: { prover?: string } } | undefined)?.quote?.prover;

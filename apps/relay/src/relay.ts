@@ -10,10 +10,13 @@ import { writeBidBatch } from "./services/bids.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
+import { relaySettingsOf } from "./settings.ts";
 
 export interface Relay {
   app: FastifyInstance;
   ctx: RelayContext;
+  /** The environment it was built from (to start another relay like it). */
+  env: RelayEnv;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
   const ctx: RelayContext = {
-    env,
+    settings: relaySettingsOf(env),
     db,
     prisma: db.prisma,
     fabric,
@@ -74,13 +77,22 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"),
     );
   });
-  const app = await buildApp(ctx, { logger: deps.logger ?? false });
+  const app = await buildApp(ctx, {
+    logger: deps.logger ?? false,
+    bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    limiterRedis: {
+      url: env.REDIS_URL,
+      prefix: env.REDIS_PREFIX,
+      commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    },
+  });
   await app.ready();
   // Present before serving: lapses are judged by which relays could take heartbeats.
   await ctx.broker.start();
   return {
     app,
     ctx,
+    env,
     async close() {
       stopClosingHandles();
       await app.close();

@@ -1,13 +1,16 @@
 // The CLI's options: the commander program (flags with environment fallbacks) and their
 // validation into a config. Invalid input is a UsageError; the CLI exits 2 on it.
 import { readFileSync } from "node:fs";
-import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
+import { jobTypes as allJobTypes, type JobType, ProverBoostError } from "@prover-boost/core";
 import { Command, Option } from "commander";
 import type { Hex } from "viem";
 import { DEFAULT_WAIT_MS } from "./pool.ts";
 
-export class UsageError extends Error {
+export class UsageError extends ProverBoostError {
   override readonly name = "UsageError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("USAGE", message, options);
+  }
 }
 
 export const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;

@@ -1,36 +1,37 @@
 // Error kinds of the worker: backend failures (with a retryable flag), why a job was aborted,
 // and how an answer of the relay is to be handled.
+import { ProverBoostError } from "@prover-boost/core";
 import { type ErrorCode, RelayError } from "@prover-boost/sdk";
 
 /**
  * A backend failure. `retryable: false` tells the relay the job itself is bad (it is failed, not
  * re-queued); any other error a backend throws is treated as retryable.
  */
-export class BackendError extends Error {
+export class BackendError extends ProverBoostError {
   override readonly name = "BackendError";
-  constructor(
-    message: string,
-    readonly retryable = true,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  constructor(message: string, retryable = true, options: { cause?: unknown } = {}) {
+    super("BACKEND_FAILED", message, { ...options, retryable });
   }
 }
 
 /** Whether a backend error allows the job to be retried (true unless it says otherwise). */
 export function isRetryable(err: unknown): boolean {
+  if (err instanceof BackendError) return err.retryable;
+  // Our other errors' flags speak of their own operation (a request, a lease), not of the job:
+  // only a backend's verdict fails a job for good.
+  if (err instanceof ProverBoostError) return true;
   if (err && typeof err === "object" && "retryable" in err) return err.retryable !== false;
   return true;
 }
 
 /** The reason a job's AbortSignal fired. */
-export class JobAbort extends Error {
+export class JobAbort extends ProverBoostError {
   override readonly name = "AbortError";
   constructor(
     readonly kind: "lease_lost" | "session_lost" | "shutdown",
     message: string,
   ) {
-    super(message);
+    super("JOB_ABORTED", message);
   }
 }
 

@@ -160,26 +160,6 @@ export type CommonEnv = z.infer<typeof commonEnv>;
 export type RelayEnv = z.infer<typeof relayEnv>;
 export type AggregatorEnv = z.infer<typeof aggregatorEnv>;
 
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
-}
-
-/** Parses env with a schema; throws ConfigError listing every bad variable. */
-export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
-  const result = schema.safeParse(env);
-  if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
-  }
-  const value = result.data as CommonEnv;
-  if ((value.CHAIN_ID === undefined) !== (value.VERIFYING_CONTRACT === undefined)) {
-    throw new ConfigError(
-      "invalid configuration:\n  CHAIN_ID and VERIFYING_CONTRACT must be set together (or neither)",
-    );
-  }
-  return result.data;
-}
-
 export function domainFromEnv(env: CommonEnv): DomainConfig {
   return {
     name: env.EIP712_NAME,
@@ -191,5 +171,6 @@ export function domainFromEnv(env: CommonEnv): DomainConfig {
   };
 }
 
+export { ConfigError, parseEnv } from "./parse.ts";
 export { closeOnSignals, parseEnvOrExit } from "./service.ts";
 export type { Pricing };

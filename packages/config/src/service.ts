@@ -8,7 +8,7 @@
 // rejection is logged as one JSON line and closes the process the same way, with status 1.
 import closeWithGrace from "close-with-grace";
 import type { z } from "zod";
-import { ConfigError, parseEnv } from "./index.ts";
+import { ConfigError, parseEnv } from "./parse.ts";
 
 export function parseEnvOrExit<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
   try {

@@ -1,3 +1,39 @@
+// The base of every error the system throws on purpose: a stable `code`, the underlying `cause`
+// (kept on the standard `Error.cause`), and whether trying the same thing again may succeed.
+export interface ProverBoostErrorOptions {
+  cause?: unknown;
+  /** Whether the same operation may succeed if tried again (default false). */
+  retryable?: boolean;
+}
+
+export class ProverBoostError extends Error {
+  override readonly name: string = "ProverBoostError";
+  readonly retryable: boolean;
+  constructor(
+    readonly code: string,
+    message: string,
+    options: ProverBoostErrorOptions = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options.retryable ?? false;
+  }
+}
+
+/**
+ * A broken internal invariant (a bug, not the caller's input): it surfaces as 500 INTERNAL with
+ * its details only in the log.
+ */
+export class InvariantError extends ProverBoostError {
+  override readonly name = "InvariantError";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("INTERNAL", message, options);
+  }
+}
+
+export function isProverBoostError(err: unknown): err is ProverBoostError {
+  return err instanceof ProverBoostError;
+}
+
 // The closed set of error codes of the public API. The HTTP status each is sent with belongs to
 // the wire contract (@prover-boost/contract), not to the domain.
 export const errorCodes = [
@@ -40,14 +76,19 @@ export const errorCodes = [
 export type ErrorCode = (typeof errorCodes)[number];
 
 /** A rule violation with a stable code; the relay turns it into the contract's error body. */
-export class DomainError extends Error {
+export class DomainError extends ProverBoostError {
   override readonly name = "DomainError";
+  declare readonly code: ErrorCode;
   constructor(
-    readonly code: ErrorCode,
+    code: ErrorCode,
     message: string,
     readonly details?: Record<string, unknown>,
+    options: ProverBoostErrorOptions = {},
   ) {
-    super(message);
+    super(code, message, {
+      retryable: code === "UNAVAILABLE" || code === "RATE_LIMITED",
+      ...options,
+    });
   }
 }
 

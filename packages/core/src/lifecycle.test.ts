@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DomainError } from "./errors.ts";
+import { InvariantError } from "./errors.ts";
 import {
   advanceStage,
   canTransition,
@@ -61,10 +61,10 @@ describe("transitions", () => {
       } catch (err) {
         caught = err;
       }
-      expect(caught).toBeInstanceOf(DomainError);
-      expect((caught as DomainError).code).toBe("VALIDATION_FAILED");
-      expect((caught as DomainError).message).toContain(from);
-      expect((caught as DomainError).message).toContain(to);
+      expect(caught).toBeInstanceOf(InvariantError);
+      expect((caught as InvariantError).code).toBe("INTERNAL");
+      expect((caught as InvariantError).message).toContain(from);
+      expect((caught as InvariantError).message).toContain(to);
     }
   });
 
@@ -133,7 +133,7 @@ describe("advanceStage", () => {
 
   it("does not record anything when the move is refused", () => {
     const times: StageTimes = { auction_open: 1 };
-    expect(() => advanceStage("auction_open", "paid", times, 2)).toThrow(DomainError);
+    expect(() => advanceStage("auction_open", "paid", times, 2)).toThrow(InvariantError);
     expect(times).toEqual({ auction_open: 1 });
   });
 });

@@ -11,7 +11,7 @@ import {
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { describe, expect, it } from "vitest";
-import { DomainError, type ErrorCode, isDomainError } from "./errors.ts";
+import { DomainError, type ErrorCode, isDomainError, isProverBoostError } from "./errors.ts";
 import {
   activeSignatureBackend,
   loadNativeSecp256k1,
@@ -58,7 +58,10 @@ async function outcome(hash: Hex, sig: string, backend: SignatureBackend): Promi
   try {
     return { ok: true, address: await recoverSigner(hash, sig, backend) };
   } catch (err) {
-    return { ok: false, code: isDomainError(err) ? err.code : `not a DomainError: ${String(err)}` };
+    return {
+      ok: false,
+      code: isProverBoostError(err) ? err.code : `not a ProverBoostError: ${String(err)}`,
+    };
   }
 }
 
@@ -180,11 +183,11 @@ describe("recoverSigner", () => {
     ["33 bytes", `0x${"ab".repeat(33)}`],
     ["no prefix", "ab".repeat(32)],
     ["non-hex", `0x${"zz".repeat(32)}`],
-  ])("refuses a digest that is %s with VALIDATION_FAILED", async (_, bad) => {
+  ])("refuses a digest that is %s as an internal error", async (_, bad) => {
     for (const b of ["native", "js"] as const) {
-      expect(await outcome(bad as Hex, good, b)).toEqual({ ok: false, code: "VALIDATION_FAILED" });
+      expect(await outcome(bad as Hex, good, b)).toEqual({ ok: false, code: "INTERNAL" });
       // The digest is checked before the signature.
-      expect(await outcome(bad as Hex, "0x", b)).toEqual({ ok: false, code: "VALIDATION_FAILED" });
+      expect(await outcome(bad as Hex, "0x", b)).toEqual({ ok: false, code: "INTERNAL" });
     }
   });
 

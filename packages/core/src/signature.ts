@@ -4,7 +4,7 @@
 // parsing rules, so they accept and refuse exactly the same signatures.
 import { createRequire } from "node:module";
 import { type Address, getAddress, type Hex, recoverAddress } from "viem";
-import { DomainError } from "./errors.ts";
+import { DomainError, InvariantError } from "./errors.ts";
 import { keccak256Bytes } from "./keccak.ts";
 
 const CURVE_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
@@ -64,7 +64,8 @@ export function loadNativeSecp256k1(): NativeSecp256k1 | null {
 
 function assertDigest(digest: Hex): void {
   if (!digestHex.test(digest))
-    throw new DomainError("VALIDATION_FAILED", "digest must be 32 bytes");
+    // Digests are computed here, never sent by a client: a bad one is a bug.
+    throw new InvariantError("digest must be 32 bytes");
 }
 
 function nativeRecover(lib: NativeSecp256k1, digest: Hex, sig: ParsedSignature): Address {

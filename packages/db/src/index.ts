@@ -1,4 +1,5 @@
 export * from "./bids.ts";
+export * from "./blocks.ts";
 export {
   type Database,
   type DatabaseOptions,
@@ -21,4 +22,5 @@ export type {
 export { Prisma as PrismaNamespace } from "./generated/client.ts";
 export * from "./ledger.ts";
 export { applyMigrations, defaultMigrationsDir, type SqlRunner } from "./migrate.ts";
+export * from "./penalties.ts";
 export * from "./proofs.ts";

@@ -7,7 +7,9 @@
 // serializes concurrent movements on that account across every relay process, and a negative
 // result aborts the whole transaction. No read-then-write window exists, whatever the number of
 // relay processes, and the collateral check commits together with the bid that needed it.
+
 import { randomUUID } from "node:crypto";
+import { ProverBoostError } from "@prover-boost/core";
 import type { PrismaClient } from "./generated/client.ts";
 
 export type Tx = Omit<
@@ -44,13 +46,13 @@ export const accounts = {
 /** Accounts that may never go negative (external sources may). */
 export const isGuarded = (account: string): boolean => !account.startsWith("external:");
 
-export class InsufficientBalanceError extends Error {
+export class InsufficientBalanceError extends ProverBoostError {
   override readonly name = "InsufficientBalanceError";
   constructor(
     readonly account: string,
     readonly shortBy: bigint,
   ) {
-    super(`account ${account} would go negative by ${shortBy}`);
+    super("INSUFFICIENT_BALANCE", `account ${account} would go negative by ${shortBy}`);
   }
 }
 

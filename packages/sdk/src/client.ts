@@ -1,5 +1,6 @@
 // Typed HTTP client for the relay API v1.
 import { isErrorCode } from "@prover-boost/contract";
+import { ProverBoostError } from "@prover-boost/core";
 import type {
   AuctionJson,
   AuctionView,
@@ -29,18 +30,38 @@ import type {
 export type RelayErrorCode = ErrorCode | "UNKNOWN";
 
 /** An error answer of the relay, in the contract's error shape. */
-export class RelayError extends Error {
+export class RelayError extends ProverBoostError {
   override readonly name = "RelayError";
-  readonly code: RelayErrorCode;
+  declare readonly code: RelayErrorCode;
   constructor(
     readonly status: number,
     readonly rawCode: string,
     message: string,
     readonly requestId?: string,
+    options: { cause?: unknown } = {},
   ) {
-    super(`${status} ${rawCode}: ${message}`);
-    this.code = isErrorCode(rawCode) ? rawCode : "UNKNOWN";
+    super(isErrorCode(rawCode) ? rawCode : "UNKNOWN", `${status} ${rawCode}: ${message}`, {
+      ...options,
+      retryable: isRetryableStatus(status),
+    });
   }
+}
+
+/** Answers worth retrying as they are: rate limited, unavailable, or timed out. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status === 503;
+}
+
+/**
+ * Whether a failed request may succeed if sent again: a retryable answer, or no answer at all
+ * (a network error or a timeout, which `fetch` throws as it is).
+ */
+export function isRetryableRequestError(err: unknown): boolean {
+  if (err instanceof RelayError) return err.retryable;
+  return (
+    err instanceof TypeError ||
+    (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError"))
+  );
 }
 
 export interface RelayClientOptions {

@@ -8,7 +8,7 @@ const MAX_UINT256 = 2n ** 256n - 1n;
 
 /** Admin calls carry `Authorization: Bearer <ADMIN_TOKEN>`; without an ADMIN_TOKEN they are off. */
 export function requireAdmin(ctx: RelayContext, authorization: string | undefined) {
-  const expected = ctx.env.ADMIN_TOKEN;
+  const expected = ctx.settings.adminToken;
   if (!expected)
     throw new DomainError("SIGNER_NOT_ALLOWED", "admin calls are disabled (no ADMIN_TOKEN)");
   const m = /^Bearer (.+)$/.exec(authorization ?? "");

@@ -2,7 +2,7 @@
 import { auctionMessage, type openAuctionBody } from "@prover-boost/contract";
 import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
-import { PrismaNamespace } from "@prover-boost/db";
+import { createBlock, PrismaNamespace } from "@prover-boost/db";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
@@ -12,7 +12,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
   const a = input.auction;
   const digest = hashAuction(ctx.domain, auctionMessage(a));
   const signer = await recoverSigner(digest, input.signature, ctx.signatureBackend);
-  if (!ctx.env.SEQUENCERS.includes(signer)) {
+  if (!ctx.settings.sequencers.includes(signer)) {
     throw new DomainError("SIGNER_NOT_ALLOWED", `${signer} is not an allowed sequencer`);
   }
   if (input.txs.length !== a.txCount) {
@@ -50,14 +50,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
           createdAt: BigInt(now),
         },
       }),
-      ctx.prisma.block.create({
-        data: {
-          number: a.blockNumber,
-          stage: "auction_open",
-          stages: { auction_open: now },
-          updatedAt: BigInt(now),
-        },
-      }),
+      createBlock(ctx.prisma, a.blockNumber, now),
     ]);
   } catch (err) {
     if (err instanceof PrismaNamespace.PrismaClientKnownRequestError && err.code === "P2002") {

@@ -3,9 +3,8 @@
 // there). The auction row is read FOR SHARE so the aggregator's close (which updates it) waits
 // for in-flight bids: a bid is either seen by the close or refused as closed, never lost.
 // Submissions are written in batches by one SQL function (see the pb_submit_bids migration).
-import { bidCancellationMessage, type quoteBody, quoteMessage } from "@prover-boost/contract";
+import { bidCancellationMessage, quoteMessage } from "@prover-boost/contract";
 import {
-  type AuctionTerms,
   checkQuote,
   DomainError,
   hashBidCancellation,
@@ -20,10 +19,10 @@ import {
   submitBidBatch,
   type Tx,
 } from "@prover-boost/db";
-import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
+import type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
 
-export type QuoteRequest = z.output<typeof quoteBody>;
+export type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
 
 interface AuctionRow {
   status: string;
@@ -43,9 +42,6 @@ async function lockAuctionShared(tx: Tx, blockNumber: number): Promise<AuctionRo
 async function lockProver(tx: Tx, prover: string): Promise<void> {
   await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
 }
-
-/** Immutable terms of an open auction, cached per relay process (the status is rechecked in SQL). */
-export type CachedTerms = Omit<AuctionTerms, "status">;
 
 const MAX_CACHED_AUCTIONS = 10_000;
 
@@ -71,12 +67,6 @@ async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<Cac
   if (ctx.bidIngest.terms.size >= MAX_CACHED_AUCTIONS) ctx.bidIngest.terms.clear();
   ctx.bidIngest.terms.set(blockNumber, terms);
   return terms;
-}
-
-export interface PendingBid {
-  id: `0x${string}`;
-  quote: QuoteRequest;
-  signature: string;
 }
 
 /** Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state). */
@@ -172,7 +162,7 @@ export async function cancelBid(
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
   const now = ctx.now();
-  if (Math.abs(now - issuedAt) > ctx.env.LOGIN_MAX_AGE_MS) {
+  if (Math.abs(now - issuedAt) > ctx.settings.login.maxAgeMs) {
     throw new DomainError("LOGIN_STALE", "the cancellation's issuedAt is too far from now");
   }
   return ctx.prisma.$transaction(async (tx) => {

@@ -5,7 +5,7 @@
 // is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, recordPenalty, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -38,7 +38,7 @@ function agentOf(ctx: RelayContext, session: WorkerSession): ProvingAgent {
     capacity: session.capacity,
     jobTypes: session.jobTypes,
     kinds: kindsOf(session.jobTypes),
-    affinity: ctx.env.SCHEDULING === "affinity",
+    affinity: ctx.settings.scheduling.mode === "affinity",
   };
 }
 
@@ -127,14 +127,14 @@ function affinityNote(
   session: WorkerSession,
   job: Job<ProofJobData>,
 ): AffinityNote | undefined {
-  if (ctx.env.SCHEDULING !== "affinity") return undefined;
+  if (ctx.settings.scheduling.mode !== "affinity") return undefined;
   const parentId = job.parent?.id;
   const canTakeParent =
     parentId !== undefined && kindsOf(session.jobTypes).includes(parentQueueOf(parentId));
   return {
     worker: lesseeKey(session.operator, session.workerName),
     nowMs: ctx.now(),
-    holdMs: canTakeParent ? ctx.env.AFFINITY_HOLD_MS : 0,
+    holdMs: canTakeParent ? ctx.settings.scheduling.affinityHoldMs : 0,
   };
 }
 
@@ -233,17 +233,15 @@ export async function submitResult(
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
     await ctx.prisma.$transaction([
-      ctx.prisma.penalty.create({
-        data: {
-          id: randomUUID(),
-          blockNumber: block,
-          jobId,
-          operator: session.operator,
-          workerId: session.workerName,
-          kind: "invalid_proof",
-          amount: "0",
-          createdAt: BigInt(now),
-        },
+      recordPenalty(ctx.prisma, {
+        id: randomUUID(),
+        kind: "invalid_proof",
+        blockNumber: block,
+        jobId,
+        operator: session.operator,
+        workerId: session.workerName,
+        amount: 0n,
+        nowMs: now,
       }),
       ctx.prisma.proofJob.updateMany({
         where: rowOf(lease),
@@ -346,20 +344,18 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         "penalty",
         accounts.available(lease.operator),
         accounts.burn,
-        ctx.env.WITHHOLD_PENALTY_WEI,
+        ctx.settings.withholdPenaltyWei,
         { nowMs: now, blockNumber: block, ref: jobId },
       );
-      await tx.penalty.create({
-        data: {
-          id: randomUUID(),
-          blockNumber: block,
-          jobId,
-          operator: lease.operator,
-          workerId: lease.workerName,
-          kind: "withholding",
-          amount: taken.toString(),
-          createdAt: BigInt(now),
-        },
+      await recordPenalty(tx, {
+        id: randomUUID(),
+        kind: "withholding",
+        blockNumber: block,
+        jobId,
+        operator: lease.operator,
+        workerId: lease.workerName,
+        amount: taken,
+        nowMs: now,
       });
       await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
     });

@@ -10,11 +10,12 @@
 // active (closeHandlesOfInactiveBlocks): every fresh read is handed to the fabric, which closes
 // the queues and fetchers of blocks missing from it, and while any handles are open a slow timer
 // keeps reads coming even when no worker asks, so an idle relay lets go of finished blocks too.
+import { PROVING_STAGES, type ProvingStage, STAGE } from "@prover-boost/core";
 import type { Prisma } from "@prover-boost/db";
 
 export interface ActiveBlock {
   number: number;
-  stage: "proving" | "open_proving";
+  stage: ProvingStage;
   winner: string | null;
   proofDeadline: number;
 }
@@ -80,13 +81,13 @@ export class BlockRegistry {
   async eligible(operator: string, now: number): Promise<ActiveBlock[]> {
     const op = operator.toLowerCase();
     return (await this.active(now)).filter(
-      (b) => b.stage === "open_proving" || b.winner?.toLowerCase() === op,
+      (b) => b.stage === STAGE.open_proving || b.winner?.toLowerCase() === op,
     );
   }
 
   private async load(): Promise<ActiveBlock[]> {
     const rows = await this.prisma.block.findMany({
-      where: { stage: { in: ["proving", "open_proving"] } },
+      where: { stage: { in: [...PROVING_STAGES] } },
       select: {
         number: true,
         stage: true,

@@ -21,14 +21,14 @@ export async function createSession(ctx: RelayContext, login: LoginRequest, sign
     throw new DomainError("BAD_SIGNATURE", "the login is not signed by its operator");
   }
   const now = ctx.now();
-  if (login.issuedAt < now - ctx.env.LOGIN_MAX_AGE_MS || login.issuedAt > now + FUTURE_SKEW_MS) {
+  if (login.issuedAt < now - ctx.settings.login.maxAgeMs || login.issuedAt > now + FUTURE_SKEW_MS) {
     throw new DomainError(
       "LOGIN_STALE",
       "issuedAt is too old or in the future; sign a fresh login",
     );
   }
   const token = randomBytes(32).toString("base64url");
-  const expiresAt = now + ctx.env.SESSION_TTL_MS;
+  const expiresAt = now + ctx.settings.login.sessionTtlMs;
   const session = await ctx.prisma.workerSession.create({
     data: {
       id: randomUUID(),

@@ -1,5 +1,6 @@
 // The proof broker's vocabulary (after Aztec's prover broker and agents): its options, the
 // proving agent (a signed-in worker session), and what each step of a lease's life comes to.
+import { ProverBoostError } from "@prover-boost/core";
 import type { Job } from "bullmq";
 import type { ProofJobData, QueueKind } from "../catalog.ts";
 import type { Lease } from "./records.ts";
@@ -28,13 +29,20 @@ export interface ProvingAgent {
   affinity: boolean;
 }
 
-export class LeaseLostError extends Error {
+export class LeaseLostError extends ProverBoostError {
   override readonly name = "LeaseLostError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("LEASE_LOST", message, options);
+  }
 }
 
 /** The agent's capacity is taken by live leases. */
-export class AgentAtCapacityError extends Error {
+export class AgentAtCapacityError extends ProverBoostError {
   override readonly name = "AgentAtCapacityError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    // Retryable: a lease ending frees the capacity.
+    super("CAPACITY_EXCEEDED", message, { ...options, retryable: true });
+  }
 }
 
 export interface LeaseOutcome {

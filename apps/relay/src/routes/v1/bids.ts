@@ -14,7 +14,7 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: submit.method,
     url: submit.path,
     schema: schemaOf(submit),
-    ...perProverLimit(ctx),
+    ...perProverLimit(ctx.settings.rateLimits),
     handler: async (req, reply) => {
       const { bidId, status } = await submitBid(ctx, req.body.quote, req.body.signature);
       return reply.status(202).send({ bidId, status });

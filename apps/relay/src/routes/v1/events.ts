@@ -44,7 +44,7 @@ class StreamCounts {
 export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const open = new StreamCounts();
-  const { SSE_STREAMS_PER_IP: perIp, SSE_STREAMS_MAX: max, SSE_KEEPALIVE_MS } = ctx.env;
+  const { streamsPerIp: perIp, streamsMax: max, keepaliveMs } = ctx.settings.events;
   const { blockEvents } = operations;
   r.route({
     method: blockEvents.method,
@@ -74,7 +74,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       });
       const abort = new AbortController();
       req.raw.on("close", () => abort.abort());
-      const keepalive = setInterval(() => res.write(": keepalive\n\n"), SSE_KEEPALIVE_MS);
+      const keepalive = setInterval(() => res.write(": keepalive\n\n"), keepaliveMs);
       const send = (event: string, data: unknown) =>
         res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       try {

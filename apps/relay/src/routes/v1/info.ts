@@ -24,10 +24,10 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       },
       slotDurationMs: ctx.clock.slotDurationMs,
       genesisTimeMs: ctx.clock.genesisTimeMs,
-      pricing: ctx.env.AUCTION_PRICING,
+      pricing: ctx.settings.pricing,
       leaseMs: ctx.broker.leaseMs,
-      scheduling: ctx.env.SCHEDULING,
-      maxRetryableFailsPerWorker: ctx.env.MAX_RETRYABLE_FAILS_PER_WORKER,
+      scheduling: ctx.settings.scheduling.mode,
+      maxRetryableFailsPerWorker: ctx.settings.scheduling.maxRetryableFailsPerWorker,
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
     }),
   });

@@ -1,0 +1,59 @@
+// The aggregator's settings, mapped once from the environment at start-up (service.ts). The
+// reward model is a discriminated union: each model carries exactly the settings it uses, so a
+// payout reads its model's settings instead of testing the environment inside the transaction.
+import type { AggregatorEnv } from "@prover-boost/config";
+import type { BoosterConfig, JobWeights, Pricing } from "@prover-boost/core";
+
+export type RewardModel =
+  /** Aztec's first design: the winner's quoted fee, split by weighted work among the provers. */
+  | {
+      model: "quote";
+      /** The submitter's cut, basis points (capped by what the prover fee leaves). */
+      submitterBps: number;
+      /** Who submits the proof; undefined = the block's sequencer. */
+      submitter: string | undefined;
+      jobWeights: JobWeights;
+    }
+  /** The multi-prover booster: the sequencer's cut, the rest by activity shares. */
+  | { model: "shares"; sequencerBps: number; booster: BoosterConfig };
+
+export interface AggregatorConfig {
+  /** Time between two ticks of the loop. */
+  tickMs: number;
+  /** How an auction's winner and fee are picked (close-auctions.ts). */
+  auctionPricing: Pricing;
+  /** A missed deadline's slashed bond: this share to the sequencer, the rest burned. */
+  slashToSequencerBps: number;
+  /** Open proving: re-issues of one failed job made at once, then the least time between two. */
+  reissues: { max: number; backoffMs: number };
+  rewards: RewardModel;
+}
+
+export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
+  return {
+    tickMs: env.AGGREGATOR_TICK_MS,
+    auctionPricing: env.AUCTION_PRICING,
+    slashToSequencerBps: env.SLASH_TO_SEQUENCER_BPS,
+    reissues: { max: env.MAX_JOB_REISSUES, backoffMs: env.REISSUE_BACKOFF_MS },
+    rewards:
+      env.REWARD_MODEL === "shares"
+        ? {
+            model: "shares",
+            sequencerBps: env.SEQUENCER_BPS,
+            booster: {
+              increment: env.BOOSTER_INCREMENT,
+              maxScore: env.BOOSTER_MAX_SCORE,
+              a: env.BOOSTER_A,
+              k: env.BOOSTER_K,
+              minimum: env.BOOSTER_MINIMUM,
+              decay: env.BOOSTER_DECAY,
+            },
+          }
+        : {
+            model: "quote",
+            submitterBps: env.SUBMITTER_BPS,
+            submitter: env.SUBMITTER_ADDRESS,
+            jobWeights: env.JOB_WEIGHTS,
+          },
+  };
+}

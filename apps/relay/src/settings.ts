@@ -1,0 +1,52 @@
+// The relay's policy settings, mapped once from the environment at the composition root
+// (relay.ts) and grouped by the service that reads them. Nothing below relay.ts sees the env.
+import type { RelayEnv } from "@prover-boost/config";
+import type { Pricing } from "@prover-boost/core";
+
+export interface RelaySettings {
+  /** Who may open auctions (services/auctions.ts). */
+  sequencers: readonly string[];
+  /** Signed logins and bid cancellations (services/sessions.ts, services/bids.ts). */
+  login: { maxAgeMs: number; sessionTtlMs: number };
+  /** How leases are handed out (services/gateway.ts) and what /v1/info reports of it. */
+  scheduling: {
+    mode: RelayEnv["SCHEDULING"];
+    affinityHoldMs: number;
+    maxRetryableFailsPerWorker: number;
+  };
+  /** Collateral taken from an operator per penalized lease lapse (services/gateway.ts). */
+  withholdPenaltyWei: bigint;
+  /** The auction pricing rule, as /v1/info reports it. */
+  pricing: Pricing;
+  /** The admin endpoints' bearer token; undefined disables them. */
+  adminToken: string | undefined;
+  /** Server-sent event streams (routes/events.ts); 0 = no cap. */
+  events: { streamsPerIp: number; streamsMax: number; keepaliveMs: number };
+  /** Requests per window per client IP and bids per window per prover; 0 disables (rate-limits.ts). */
+  rateLimits: { perIp: number; perProver: number; windowMs: number };
+}
+
+export function relaySettingsOf(env: RelayEnv): RelaySettings {
+  return {
+    sequencers: env.SEQUENCERS,
+    login: { maxAgeMs: env.LOGIN_MAX_AGE_MS, sessionTtlMs: env.SESSION_TTL_MS },
+    scheduling: {
+      mode: env.SCHEDULING,
+      affinityHoldMs: env.AFFINITY_HOLD_MS,
+      maxRetryableFailsPerWorker: env.MAX_RETRYABLE_FAILS_PER_WORKER,
+    },
+    withholdPenaltyWei: env.WITHHOLD_PENALTY_WEI,
+    pricing: env.AUCTION_PRICING,
+    adminToken: env.ADMIN_TOKEN,
+    events: {
+      streamsPerIp: env.SSE_STREAMS_PER_IP,
+      streamsMax: env.SSE_STREAMS_MAX,
+      keepaliveMs: env.SSE_KEEPALIVE_MS,
+    },
+    rateLimits: {
+      perIp: env.RATE_LIMIT_PER_IP,
+      perProver: env.RATE_LIMIT_PER_PROVER,
+      windowMs: env.RATE_LIMIT_WINDOW_MS,
+    },
+  };
+}

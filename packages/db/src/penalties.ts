@@ -1,0 +1,35 @@
+// The one writer of penalty rows: an invalid proof (nothing taken), withholding a proof (a fixed
+// amount taken from the operator), and a missed proof deadline (the winner's bond slashed). The
+// ledger movement that takes the amount, if any, is the caller's, in the same transaction.
+import type { Tx } from "./ledger.ts";
+
+export type PenaltyKind = "invalid_proof" | "withholding" | "slash";
+
+export interface PenaltyInput {
+  id: string;
+  kind: PenaltyKind;
+  blockNumber: number | null;
+  operator: string;
+  /** The job and worker it was charged for (none for a block's slash). */
+  jobId?: string | null;
+  workerId?: string | null;
+  /** Wei taken (0 for a penalty that only counts). */
+  amount: bigint;
+  nowMs: number;
+}
+
+/** Returns the unawaited query so it can join a batch transaction. */
+export function recordPenalty(db: Tx, p: PenaltyInput) {
+  return db.penalty.create({
+    data: {
+      id: p.id,
+      blockNumber: p.blockNumber,
+      jobId: p.jobId ?? null,
+      operator: p.operator,
+      workerId: p.workerId ?? null,
+      kind: p.kind,
+      amount: p.amount.toString(),
+      createdAt: BigInt(p.nowMs),
+    },
+  });
+}
