@@ -101,7 +101,7 @@ const openApiTransform: typeof jsonSchemaTransform = (document) => {
   const out = jsonSchemaTransform(document);
   const responses = (document.schema as { response?: Record<string, unknown> } | undefined)
     ?.response;
-  const transformed = (out.schema as { response?: Record<string, unknown> }).response;
+  const transformed = (out.schema as { response?: Record<string, unknown> } | undefined)?.response;
   for (const [status, schema] of Object.entries(responses ?? {})) {
     if (schema instanceof z.ZodNull && transformed) {
       transformed[status] = { type: "null", description: schema.description ?? "No content" };
