@@ -25,6 +25,7 @@ import { closeAuction } from "../apps/aggregator/src/close-auctions.ts";
 import { account, currentSlot, domain, openAuction } from "./fixtures.ts";
 import { ADMIN_TOKEN, TEST_DATABASE_URL } from "./harness.ts";
 import { dropSchema } from "./support/databases.ts";
+import { inPool, prng, shuffle } from "./support/load.ts";
 import {
   call,
   type RelayProcess,
@@ -42,34 +43,6 @@ const BLOCKS_PER_PROVER = 10; // each prover bids on 10 of the 20 blocks, ~4 quo
 const IN_FLIGHT = 64;
 const BOND_UNIT = 1000n; // = the fixture auction's minBond
 const seed = Number(process.env.CONCURRENCY_SEED ?? randomInt(2 ** 31));
-
-/** Deterministic PRNG (mulberry32), so a failing seed can be replayed. */
-function prng(a: number) {
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffle<T>(items: T[], rand: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const k = Math.floor(rand() * (i + 1));
-    [items[i], items[k]] = [items[k]!, items[i]!];
-  }
-  return items;
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function inPool<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
 
 interface Planned {
   prover: number;
@@ -171,7 +144,7 @@ beforeAll(async () => {
 
   const t0 = performance.now();
   // A client that gets a 5xx resubmits the same signed quote (idempotent by contract) after a
-  // pause; the 5xx answers are counted and logged (see the known-bug test at the end).
+  // pause; the 5xx answers are counted and logged (see bid-overload.happy.test.ts).
   await inPool(planned, IN_FLIGHT, async (q) => {
     const transient: string[] = [];
     for (let attempt = 1; ; attempt++) {
