@@ -6,8 +6,9 @@
 import fc from "fast-check";
 import { describe, it } from "vitest";
 import { ADMIN_TOKEN } from "./harness.ts";
-import { auth, authHeader, body, contentType } from "./support/fuzz-arbitraries.ts";
+import { body, contentType } from "./support/fuzz-bodies.ts";
 import { bodyText } from "./support/fuzz-mutations.ts";
+import { auth, authHeader } from "./support/fuzz-params.ts";
 import { exercise, fx, property, useFuzzStack, withBody } from "./support/fuzz-stack.ts";
 
 useFuzzStack();

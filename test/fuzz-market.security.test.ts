@@ -7,14 +7,9 @@
 // the contract's shape with the status its code maps to, and a refused write changes nothing.
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import {
-  addressParam,
-  body,
-  contentType,
-  numberParam,
-  pathPiece,
-} from "./support/fuzz-arbitraries.ts";
+import { body, contentType } from "./support/fuzz-bodies.ts";
 import { signedBodyText } from "./support/fuzz-mutations.ts";
+import { addressParam, numberParam, pathPiece } from "./support/fuzz-params.ts";
 import {
   exercise,
   fx,

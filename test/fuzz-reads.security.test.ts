@@ -6,13 +6,7 @@
 // the contract's shape with the status its code maps to, and a refused write changes nothing.
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import {
-  addressParam,
-  numberParam,
-  pathPiece,
-  query,
-  withQuery,
-} from "./support/fuzz-arbitraries.ts";
+import { addressParam, numberParam, pathPiece, query, withQuery } from "./support/fuzz-params.ts";
 import { exercise, property, useFuzzStack } from "./support/fuzz-stack.ts";
 
 useFuzzStack();

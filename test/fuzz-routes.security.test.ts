@@ -5,7 +5,8 @@
 // the contract's shape with the status its code maps to, and a refused write changes nothing.
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import { contentType, jsonValue, nonJson, wellFormed } from "./support/fuzz-arbitraries.ts";
+import { contentType, jsonValue, nonJson } from "./support/fuzz-bodies.ts";
+import { wellFormed } from "./support/fuzz-params.ts";
 import {
   exercise,
   OPEN_BLOCK,

@@ -7,16 +7,9 @@
 // the contract's shape with the status its code maps to, and a refused write changes nothing.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  auth,
-  authHeader,
-  body,
-  contentType,
-  jobId,
-  type Param,
-  pathPiece,
-} from "./support/fuzz-arbitraries.ts";
+import { body, contentType } from "./support/fuzz-bodies.ts";
 import { bodyText, signedBodyText } from "./support/fuzz-mutations.ts";
+import { auth, authHeader, jobId, type Param, pathPiece } from "./support/fuzz-params.ts";
 import {
   ensureMainLease,
   exercise,
