@@ -28,10 +28,7 @@ export async function openScratchDatabase(
       db,
       async close() {
         await db.close();
-        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-        await client.connect();
-        await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await client.end();
+        await dropSchema(schema);
       },
     };
   }
@@ -44,4 +41,12 @@ export async function openScratchDatabase(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Drops a test schema on the test Postgres and everything in it. */
+export async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
 }

@@ -3,42 +3,23 @@
 // two-movement transactions whose second step may overdraw) go through the real ledger
 // functions inside Prisma transactions. A plain in-memory model predicts every balance and
 // whether each transaction must be refused; after every step the journal and the balances are
-// checked against the model and against the ledger's invariants. Concurrent reservations on one
-// prover never overdraw it.
-import { randomBytes } from "node:crypto";
+// checked against the model and against the ledger's invariants. Concurrent reservations are in
+// ledger-races.property.test.ts.
 import {
   accounts,
   applyMovement,
-  type Database,
   InsufficientBalanceError,
-  openDatabase,
   type Tx,
   takeUpTo,
   transfer,
 } from "@prover-boost/db";
 import fc from "fast-check";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
-import { TEST_DATABASE_URL } from "./harness.ts";
+import { txOptions, useLedgerDb } from "./support/ledger-db.ts";
 import { expectLedgerConsistent } from "./support/market-flow.ts";
 
-const schema = `t_ledger_${randomBytes(5).toString("hex")}`;
-let db: Database;
-
-beforeAll(async () => {
-  db = await openDatabase({ databaseUrl: TEST_DATABASE_URL, schema, poolSize: 24 });
-});
-afterAll(async () => {
-  await db?.close();
-  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
-});
-
-const reset = () => db.sql.exec(`TRUNCATE "LedgerEntry", "AccountBalance" RESTART IDENTITY`);
-const txOptions = { maxWait: 30_000, timeout: 30_000 };
+const ledger = useLedgerDb();
 
 // Addresses: provers are given in any casing; accounts must not depend on it.
 const provers = [account(0x301), account(0x302), account(0x303)].map((a) => a.address);
@@ -278,7 +259,7 @@ async function realApply(tx: Tx, op: Op): Promise<void> {
 }
 
 async function dbBalances(): Promise<Map<string, bigint>> {
-  const rows = await db.prisma.accountBalance.findMany();
+  const rows = await ledger.db.prisma.accountBalance.findMany();
   return new Map(
     rows.map((r) => [r.account, BigInt(r.balance.toFixed())] as const).filter(([, b]) => b !== 0n),
   );
@@ -303,29 +284,29 @@ async function checkStep(model: Map<string, bigint>) {
   const balances = await dbBalances();
   expect(sortedEntries(balances)).toEqual(sortedEntries(nonZero(model)));
   expectConservation(balances);
-  await expectLedgerConsistent(db.prisma);
+  await expectLedgerConsistent(ledger.db.prisma);
 }
 
 describe("ledger invariants over random operation sequences", () => {
   it("every step matches the model and keeps the ledger balanced", async () => {
     await fc.assert(
       fc.asyncProperty(fc.array(specArb, { minLength: 1, maxLength: 14 }), async (specs) => {
-        await reset();
+        await ledger.reset();
         let model = new Map<string, bigint>();
         for (const spec of specs) {
           const op = concretize(spec, model);
           const expected = modelApply(op, model);
-          const entriesBefore = await db.prisma.ledgerEntry.count();
+          const entriesBefore = await ledger.db.prisma.ledgerEntry.count();
           let refused: unknown = null;
           try {
-            await db.prisma.$transaction((tx) => realApply(tx, op), txOptions);
+            await ledger.db.prisma.$transaction((tx) => realApply(tx, op), txOptions);
           } catch (err) {
             refused = err;
           }
           if (expected === null) {
             // Refused as an overdraft, and the whole transaction changed nothing.
             expect(refused, JSON.stringify(op, jsonBig)).toBeInstanceOf(InsufficientBalanceError);
-            expect(await db.prisma.ledgerEntry.count()).toBe(entriesBefore);
+            expect(await ledger.db.prisma.ledgerEntry.count()).toBe(entriesBefore);
           } else {
             expect(refused).toBeNull();
             model = expected;
@@ -337,104 +318,6 @@ describe("ledger invariants over random operation sequences", () => {
     );
   });
 });
-
-describe("concurrent reservations on one prover", () => {
-  const prover = provers[0]!;
-  const reserveOnce = (amt: bigint) =>
-    db.prisma
-      .$transaction(
-        (tx) =>
-          transfer(tx, "reserve", accounts.available(prover), accounts.reserved(prover), amt, {
-            nowMs: Date.now(),
-          }),
-        txOptions,
-      )
-      .then(
-        () => ({ amt, ok: true }),
-        (err: unknown) => {
-          if (!(err instanceof InsufficientBalanceError)) throw err;
-          return { amt, ok: false };
-        },
-      );
-
-  async function deposit(amt: bigint) {
-    await db.prisma.$transaction(
-      (tx) =>
-        transfer(tx, "deposit", accounts.deposits, accounts.available(prover), amt, {
-          nowMs: Date.now(),
-        }),
-      txOptions,
-    );
-  }
-
-  it("20 equal reservations against room for 7: exactly 7 are accepted", async () => {
-    await reset();
-    await deposit(700n);
-    const results = await Promise.all(Array.from({ length: 20 }, () => reserveOnce(100n)));
-    expect(results.filter((r) => r.ok)).toHaveLength(7);
-    expect(await balanceOf(accounts.available(prover))).toBe(0n);
-    expect(await balanceOf(accounts.reserved(prover))).toBe(700n);
-    await expectLedgerConsistent(db.prisma);
-  });
-
-  it("random concurrent reservations never overdraw and never refuse what fits", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.bigInt(0n, 5000n),
-        fc.array(fc.bigInt(1n, 1000n), { minLength: 20, maxLength: 20 }),
-        async (dep, amounts) => {
-          await reset();
-          await deposit(dep);
-          const results = await Promise.all(amounts.map(reserveOnce));
-          const accepted = results.filter((r) => r.ok).reduce((s, r) => s + r.amt, 0n);
-          const available = await balanceOf(accounts.available(prover));
-          expect(accepted).toBeLessThanOrEqual(dep);
-          expect(available).toBe(dep - accepted);
-          expect(await balanceOf(accounts.reserved(prover))).toBe(accepted);
-          // Available only shrank during the run, so a refused amount never fit at the end.
-          for (const r of results) if (!r.ok) expect(r.amt).toBeGreaterThan(available);
-          const reserves = await db.prisma.ledgerEntry.count({ where: { kind: "reserve" } });
-          expect(reserves).toBe(2 * results.filter((r) => r.ok).length);
-          await expectLedgerConsistent(db.prisma);
-        },
-      ),
-      { numRuns: 10 },
-    );
-  });
-
-  it("reservations racing penalties on the same collateral never overdraw it", async () => {
-    await reset();
-    await deposit(1000n);
-    const penalties = Array.from({ length: 10 }, () =>
-      db.prisma.$transaction(
-        (tx) =>
-          takeUpTo(tx, "penalty", accounts.available(prover), accounts.burn, 150n, {
-            nowMs: Date.now(),
-          }),
-        txOptions,
-      ),
-    );
-    const reservations = Array.from({ length: 10 }, () => reserveOnce(150n));
-    const [taken, reserved] = await Promise.all([
-      Promise.all(penalties),
-      Promise.all(reservations),
-    ]);
-    const takenSum = taken.reduce((s, t) => s + t, 0n);
-    const reservedSum = reserved.filter((r) => r.ok).reduce((s, r) => s + r.amt, 0n);
-    const available = await balanceOf(accounts.available(prover));
-    expect(available).toBeGreaterThanOrEqual(0n);
-    expect(available + takenSum + reservedSum).toBe(1000n);
-    expect(await balanceOf(accounts.burn)).toBe(takenSum);
-    // Everything was used up: 20 takers of 150 each against 1000.
-    expect(available).toBeLessThan(150n);
-    await expectLedgerConsistent(db.prisma);
-  });
-});
-
-async function balanceOf(acct: string): Promise<bigint> {
-  const row = await db.prisma.accountBalance.findUnique({ where: { account: acct } });
-  return row ? BigInt(row.balance.toFixed()) : 0n;
-}
 
 function jsonBig(_k: string, v: unknown) {
   return typeof v === "bigint" ? v.toString() : v;
