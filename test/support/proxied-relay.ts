@@ -37,6 +37,7 @@ export async function startProxiedRelay(env: Record<string, string> = {}): Promi
       SEQUENCERS: sequencer.address,
       ADMIN_TOKEN,
       LEASE_MS: "2000",
+      MIN_PROVING_WINDOW_MS: "0",
       ...env,
     }),
     { schema },

@@ -90,6 +90,8 @@ export const relayEnv = commonEnv.extend({
   ADMIN_TOKEN: optionalString,
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
   SESSION_TTL_MS: int(3_600_000, 1000),
+  /** Least time an auction must leave between biddingClosesAt and proofDeadline. */
+  MIN_PROVING_WINDOW_MS: int(60_000),
   LOGIN_MAX_AGE_MS: int(300_000, 1000),
   RATE_LIMIT_WINDOW_MS: int(1000, 1),
   /** Requests per window per client IP; 0 disables rate limiting. */

@@ -43,9 +43,9 @@ export interface AuctionView extends AuctionJson {
   settlementFeeBps: number | null;
 }
 
+/** A prover's public collateral; bonds of live (sealed) bids are inside `available`. */
 export interface Collateral {
   deposited: string;
-  reserved: string;
   locked: string;
   slashed: string;
   available: string;

@@ -1,7 +1,7 @@
 // Admin calls (ledger mode): crediting collateral. Authenticated by ADMIN_TOKEN.
 import { timingSafeEqual } from "node:crypto";
-import { DomainError } from "@prover-boost/core";
-import { accounts, applyMovement, collateralOf } from "@prover-boost/db";
+import { DomainError, LEDGER_SOURCE_CAP_WEI, MAX_AMOUNT_WEI } from "@prover-boost/core";
+import { accounts, applyMovement, balanceOf, collateralOf } from "@prover-boost/db";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
@@ -39,6 +39,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
     async (req, reply) => {
       requireAdmin(ctx, req);
       const { prover, amount } = req.body;
+      if (amount > MAX_AMOUNT_WEI) {
+        throw new DomainError("AMOUNT_TOO_LARGE", `a deposit may be at most ${MAX_AMOUNT_WEI} wei`);
+      }
       const now = ctx.now();
       await ctx.prisma.$transaction(async (tx) => {
         await tx.prover.upsert({
@@ -54,6 +57,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
           ],
           nowMs: now,
         });
+        // The deposits source's row is locked by the movement above, so this check and the
+        // deposit commit together: all deposits ever made stay within the ledger's bound.
+        if (-(await balanceOf(tx, accounts.deposits)) > LEDGER_SOURCE_CAP_WEI) {
+          throw new DomainError(
+            "AMOUNT_TOO_LARGE",
+            "deposits in total would pass the ledger's bound",
+          );
+        }
         const after = await collateralOf(tx, prover);
         if (after.available + after.reserved + after.locked > MAX_UINT256) {
           throw new DomainError("AMOUNT_TOO_LARGE", "the prover's collateral would exceed uint256");

@@ -1,5 +1,12 @@
 // Opening and reading auctions.
-import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
+import {
+  DomainError,
+  hashAuction,
+  LEDGER_SOURCE_CAP_WEI,
+  MAX_AMOUNT_WEI,
+  recoverSigner,
+  txsHash,
+} from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
 import { PrismaNamespace } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
@@ -52,6 +59,34 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionInput) {
   }
   if (a.proofDeadline <= a.biddingClosesAt) {
     throw new DomainError("INVALID_SCHEDULE", "proofDeadline must come after biddingClosesAt");
+  }
+  const window = ctx.env.MIN_PROVING_WINDOW_MS;
+  if (a.proofDeadline - a.biddingClosesAt < window) {
+    throw new DomainError(
+      "INVALID_SCHEDULE",
+      `proofDeadline must be at least ${window} ms after biddingClosesAt (MIN_PROVING_WINDOW_MS)`,
+    );
+  }
+  for (const [field, value] of [
+    ["blockReward", a.blockReward],
+    ["minBond", a.minBond],
+  ] as const) {
+    if (value > MAX_AMOUNT_WEI) {
+      throw new DomainError(
+        "AMOUNT_TOO_LARGE",
+        `${field} ${value} exceeds the largest amount accepted, ${MAX_AMOUNT_WEI} wei`,
+      );
+    }
+  }
+  // Every block reward is paid out of the rewards source once; their total stays within the
+  // ledger's bound, so no payout can overflow an account.
+  const promised = await ctx.prisma.auction.aggregate({ _sum: { blockReward: true } });
+  const total = BigInt(promised._sum.blockReward?.toFixed() ?? "0") + a.blockReward;
+  if (total > LEDGER_SOURCE_CAP_WEI) {
+    throw new DomainError(
+      "AMOUNT_TOO_LARGE",
+      "blockReward would take the rewards of all auctions past the ledger's bound",
+    );
   }
   try {
     await ctx.prisma.$transaction([
@@ -132,7 +167,7 @@ export async function getAuctionView(ctx: RelayContext, blockNumber: number) {
   const auction = await ctx.prisma.auction.findUnique({ where: { blockNumber } });
   if (!auction) throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${blockNumber}`);
   const bidCount = await ctx.prisma.bid.count({
-    where: { blockNumber, status: { in: ["active", "won", "lost"] } },
+    where: { blockNumber, status: { in: ["active", "won", "lost", "expired"] } },
   });
   const winner = auction.winnerBidId
     ? await ctx.prisma.bid.findUnique({ where: { id: auction.winnerBidId } })
