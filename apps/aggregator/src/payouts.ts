@@ -11,6 +11,7 @@ import {
   sharesPayouts,
   updateActivityScore,
   weightedWork,
+  workWeightedShares,
 } from "@prover-boost/core";
 import { accounts, applyMovement, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
@@ -107,11 +108,16 @@ export async function payBlock(
       if (ctx.env.REWARD_MODEL === "shares") {
         const provers = [...new Set(proofs.map((p) => p.operator!))].sort();
         const shares = await recordActivityAndShares(ctx, tx, provers, BigInt(number));
+        // Each operator's shares count in proportion to the weighted work it did in this block.
+        const work = weightedWork(
+          proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
+          ctx.env.JOB_WEIGHTS,
+        );
         parts = sharesPayouts({
           reward,
           sequencerBps: ctx.env.SEQUENCER_BPS,
           sequencer: auction.sequencer,
-          shares,
+          shares: workWeightedShares(shares, work),
         });
       } else {
         const feeBps = block.feeBps ?? auction.maxFeeBps;
