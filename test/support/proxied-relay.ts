@@ -38,6 +38,8 @@ export async function startProxiedRelay(env: Record<string, string> = {}): Promi
       ADMIN_TOKEN,
       LEASE_MS: "2000",
       MIN_PROVING_WINDOW_MS: "0",
+      OPEN_PROVING_MIN_COLLATERAL: "0",
+      INVALID_PROOF_PENALTY_WEI: "0",
       ...env,
     }),
     { schema },
