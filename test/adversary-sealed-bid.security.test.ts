@@ -1,7 +1,8 @@
 // Attack: learn a rival's sealed bond while its auction is open. On main, GET /v1/provers/{a}
 // answered `collateral.reserved: "777777"` (the live bond) as soon as the bid was accepted.
 // Now no public view carries the bond or lets it be derived until the auction closes; after the
-// close the winner's bond is public (locked) and the bids are listed.
+// close the winner's bond is public (locked) and the bids are listed. Refusals do not measure
+// live bids either.
 import { accounts } from "@prover-boost/db";
 import type { ProverView } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -24,6 +25,8 @@ beforeAll(async () => {
   await openUnclaimed(stack, BLOCK - 1);
   const bid = await signedBid(bidder, BLOCK, { bondAmount: BOND.toString() });
   await stack.client.submitBid(bid.quote, bid.signature);
+  const other = await openAuction(BLOCK + 1);
+  await stack.client.openAuction(other.auction, other.txs, other.signature);
 });
 afterAll(async () => stack?.close());
 
@@ -53,5 +56,16 @@ describe("sealed bids", () => {
       expect(text, path).not.toContain(BOND.toString());
       expect(text, path).not.toContain((DEPOSIT - BOND).toString());
     }
+  });
+
+  it("a refusal for want of collateral does not say by how much (that would be the bond)", async () => {
+    // Anyone holding a prover's signed quote may submit it; the answer must not measure the
+    // prover's other live bids. Main answered "short of the bond by 777776 wei".
+    const big = await signedBid(bidder, BLOCK + 1, { bondAmount: (DEPOSIT - 1n).toString() });
+    const res = await stack.relay.app.inject({ method: "POST", url: "/v1/bids", payload: big });
+    expect(res.statusCode).toBe(422);
+    expect(JSON.parse(res.body).error.code).toBe("INSUFFICIENT_COLLATERAL");
+    expect(res.body).not.toContain((BOND - 1n).toString());
+    expect(JSON.parse(res.body).error.message).not.toMatch(/\d/);
   });
 });
