@@ -73,10 +73,11 @@ describe("a block followed over its event stream", () => {
     await stack.client.submitBid(bidW.quote, bidW.signature);
     await stack.client.submitBid(bidL.quote, bidL.signature);
 
-    // While bidding is open, both bonds are reserved.
+    // While bidding is open the bonds are reserved, but the public view folds them into
+    // `available` (sealed bids): nothing in it reveals the bond.
     const duringAuction = await getJson<ProverView>(stack, `/v1/provers/${loser.address}`);
-    expect(duringAuction.collateral.reserved).toBe("3000");
-    expect(duringAuction.collateral.available).toBe((DEPOSIT - 3000n).toString());
+    expect(duringAuction.collateral).not.toHaveProperty("reserved");
+    expect(duringAuction.collateral.available).toBe(DEPOSIT.toString());
 
     await waitForStage(stack, BLOCK, "proving");
     const w0 = await signIn(stack, winner, "w-0");
@@ -243,7 +244,6 @@ describe("a block followed over its event stream", () => {
       address: winner.address,
       collateral: {
         deposited: DEPOSIT.toString(),
-        reserved: "0",
         locked: "0",
         slashed: "0",
         available: DEPOSIT.toString(),
@@ -261,7 +261,6 @@ describe("a block followed over its event stream", () => {
       address: loser.address,
       collateral: {
         deposited: DEPOSIT.toString(),
-        reserved: "0",
         locked: "0",
         slashed: "0",
         available: DEPOSIT.toString(),

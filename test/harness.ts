@@ -59,6 +59,12 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     PORT: "0",
     LEASE_MS: "2000",
     AGGREGATOR_TICK_MS: "50",
+    // Tests run short auctions; the production default window (60 s) is tested on its own.
+    MIN_PROVING_WINDOW_MS: "0",
+    // Most tests prove open blocks with operators that never deposited; the open-proving
+    // collateral and the invalid-proof penalty have their own tests.
+    OPEN_PROVING_MIN_COLLATERAL: "0",
+    INVALID_PROOF_PENALTY_WEI: "0",
     ...(backend === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : { DATA_DIR: dataDir! }),
     ...options.env,
   };

@@ -1,5 +1,6 @@
 // Hostile clients against the market on real Redis and Postgres: replays, quotes signed for
 // another domain, oversized bodies, floods. Each refusal has its code and changes nothing.
+import { accounts, balanceOf } from "@prover-boost/db";
 import { type QuoteJson, signAuction, signQuote } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, currentSlot, openAuction as fixtureAuction, snapshot } from "./fixtures.ts";
@@ -62,7 +63,7 @@ describe("replay and domain separation", () => {
     const second = await stack.client.submitBid(quote, signature);
     expect(second.bidId).toBe(first.bidId);
     expect(await snapshot(stack)).toEqual(afterFirst);
-    expect((await stack.client.getProver(prover.address)).collateral.reserved).toBe("5000");
+    expect(await balanceOf(stack.db.prisma, accounts.reserved(prover.address))).toBe(5000n);
   });
 
   it.each([
@@ -88,9 +89,9 @@ describe("replay and domain separation", () => {
     const q2 = quoteFor({ basisPointFee: 600, bondAmount: "6000" });
     const s2 = await signQuote(prover, fullDomain, q2);
     await stack.client.submitBid(q1, s1);
-    expect((await stack.client.getProver(prover.address)).collateral.reserved).toBe("7000");
+    expect(await balanceOf(stack.db.prisma, accounts.reserved(prover.address))).toBe(7000n);
     await stack.client.submitBid(q2, s2);
-    expect((await stack.client.getProver(prover.address)).collateral.reserved).toBe("6000");
+    expect(await balanceOf(stack.db.prisma, accounts.reserved(prover.address))).toBe(6000n);
     const before = await snapshot(stack);
     const res = await post("/v1/bids", JSON.stringify({ quote: q1, signature: s1 }));
     expect(res.status).toBe(409);

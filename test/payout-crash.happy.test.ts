@@ -242,7 +242,6 @@ describe("an aggregator killed inside the payout transaction", () => {
       const w = await stack.client.getProver(winner.address);
       expect(w.collateral).toMatchObject({
         locked: "0",
-        reserved: "0",
         available: DEPOSIT.toString(),
       });
       expect(w.earnings).toBe(expected.find((e) => e.role === "prover")!.amount.toString());

@@ -50,6 +50,8 @@ async function secondRelay(): Promise<{ relay: Relay; url: string }> {
     ADMIN_TOKEN,
     LEASE_MS,
     RATE_LIMIT_PER_IP: "0",
+    OPEN_PROVING_MIN_COLLATERAL: "0",
+    INVALID_PROOF_PENALTY_WEI: "0",
   });
   const relay = await createRelay(env, { db: stack.db });
   await relay.app.listen({ port: 0, host: "127.0.0.1" });

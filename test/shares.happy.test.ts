@@ -1,7 +1,7 @@
 // The shares reward model (Aztec's booster) end to end on real Redis and Postgres. Blocks whose
 // auctions got no bid are proven in open proving by workers of two operators; the aggregator
 // records each prover's activity score (epoch = block number) and pays the prover pool by
-// shares. Expected payouts are recomputed with the core rules from the proofs actually made.
+// shares weighted by each one's work in the block. Expected payouts are recomputed with the core rules from the proofs actually made.
 // The booster curve is made steep (BOOSTER_MAX_SCORE, BOOSTER_A) so that scores this low still
 // earn different shares and the split depends on them.
 import {
@@ -9,8 +9,12 @@ import {
   activityScoreAt,
   type BoosterConfig,
   boosterShares,
+  defaultJobWeights,
+  type JobType,
   sharesPayouts,
   updateActivityScore,
+  weightedWork,
+  workWeightedShares,
 } from "@prover-boost/core";
 import type { BlockView } from "@prover-boost/sdk";
 import type { LocalAccount } from "viem";
@@ -85,6 +89,10 @@ async function expectedPayouts(blockNumber: number) {
     model.set(p, next);
     shares.set(p, boosterShares(activityScoreAt(next, epoch, config), config));
   }
+  const work = weightedWork(
+    jobs.map((j) => ({ operator: j.operator!, type: j.type as JobType })),
+    defaultJobWeights,
+  );
   return {
     jobs,
     shares,
@@ -92,7 +100,7 @@ async function expectedPayouts(blockNumber: number) {
       reward: REWARD,
       sequencerBps: SEQUENCER_BPS,
       sequencer: sequencer.address,
-      shares,
+      shares: workWeightedShares(shares, work),
     }),
   };
 }

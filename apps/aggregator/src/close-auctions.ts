@@ -1,6 +1,8 @@
 // Closing auctions whose bidding time has come: pick the winner by the core rules, turn its
 // reservation into a locked bond, release every other reservation, all in one transaction.
-import { STAGE, settleAuction } from "@prover-boost/core";
+// A quote whose validUntilSlot is before the slot the auction closes in cannot win (Aztec only
+// accepts a quote valid when claimed): it is marked `expired` and released like a losing bid.
+import { eligibleAtClose, STAGE, settleAuction, slotAt } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 
@@ -24,8 +26,12 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     if (locked[0]?.status !== "open") return;
     const auction = await tx.auction.findUniqueOrThrow({ where: { blockNumber } });
     const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
+    // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
+    // does not depend on how late the aggregator gets to it.
+    const closeSlot = slotAt(ctx.config.slots, Number(auction.biddingClosesAt));
+    const { eligible } = eligibleAtClose(bids, closeSlot);
     const outcome = settleAuction(
-      bids.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
+      eligible.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
       ctx.config.auctionPricing,
       auction.maxFeeBps,
     );
@@ -39,7 +45,8 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     for (const bid of bids) {
       const bond = BigInt(bid.bondAmount.toFixed());
       const won = bid.id === outcome.winner?.id;
-      await tx.bid.update({ where: { id: bid.id }, data: { status: won ? "won" : "lost" } });
+      const status = won ? "won" : bid.validUntilSlot < closeSlot ? "expired" : "lost";
+      await tx.bid.update({ where: { id: bid.id }, data: { status } });
       await applyMovement(tx, {
         kind: won ? "lock" : "release",
         legs: [

@@ -13,6 +13,7 @@ describe("aggregatorConfigOf", () => {
     expect(config).toEqual({
       tickMs: 250,
       auctionPricing: "first",
+      slots: { slotDurationMs: 12_000, genesisTimeMs: 0 },
       slashToSequencerBps: 5000,
       reissues: { max: 3, backoffMs: 60_000 },
       rewards: {
@@ -49,7 +50,7 @@ describe("aggregatorConfigOf", () => {
     });
   });
 
-  it("maps the shares model with its booster settings and nothing of the quote model", () => {
+  it("maps the shares model with its booster settings and work weights, nothing of the quote model", () => {
     const config = aggregatorConfigOf(
       parseEnv(aggregatorEnv, {
         REWARD_MODEL: "shares",
@@ -67,6 +68,7 @@ describe("aggregatorConfigOf", () => {
       model: "shares",
       sequencerBps: 1234,
       booster: { increment: 1n, maxScore: 2n, a: 3n, k: 4n, minimum: 5n, decay: 6n },
+      jobWeights: defaultJobWeights,
     });
   });
 });

@@ -15,13 +15,21 @@ export type RewardModel =
       jobWeights: JobWeights;
     }
   /** The multi-prover booster: the sequencer's cut, the rest by activity shares. */
-  | { model: "shares"; sequencerBps: number; booster: BoosterConfig };
+  | {
+      model: "shares";
+      sequencerBps: number;
+      booster: BoosterConfig;
+      /** Shares count in proportion to each operator's weighted work in the block. */
+      jobWeights: JobWeights;
+    };
 
 export interface AggregatorConfig {
   /** Time between two ticks of the loop. */
   tickMs: number;
   /** How an auction's winner and fee are picked (close-auctions.ts). */
   auctionPricing: Pricing;
+  /** The slot clock: a quote must still be valid in the slot its auction closes in. */
+  slots: { slotDurationMs: number; genesisTimeMs: number };
   /** A missed deadline's slashed bond: this share to the sequencer, the rest burned. */
   slashToSequencerBps: number;
   /** Open proving: re-issues of one failed job made at once, then the least time between two. */
@@ -33,6 +41,7 @@ export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
   return {
     tickMs: env.AGGREGATOR_TICK_MS,
     auctionPricing: env.AUCTION_PRICING,
+    slots: { slotDurationMs: env.SLOT_DURATION_MS, genesisTimeMs: env.GENESIS_TIME_MS },
     slashToSequencerBps: env.SLASH_TO_SEQUENCER_BPS,
     reissues: { max: env.MAX_JOB_REISSUES, backoffMs: env.REISSUE_BACKOFF_MS },
     rewards:
@@ -48,6 +57,7 @@ export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
               minimum: env.BOOSTER_MINIMUM,
               decay: env.BOOSTER_DECAY,
             },
+            jobWeights: env.JOB_WEIGHTS,
           }
         : {
             model: "quote",

@@ -12,6 +12,7 @@ import {
   sharesPayouts,
   updateActivityScore,
   weightedWork,
+  workWeightedShares,
 } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
@@ -96,11 +97,16 @@ export async function payBlock(
       if (rewards.model === "shares") {
         const provers = [...new Set(proofs.map((p) => p.operator!))].sort();
         const shares = await recordActivityAndShares(rewards.booster, tx, provers, BigInt(number));
+        // Each operator's shares count in proportion to the weighted work it did in this block.
+        const work = weightedWork(
+          proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
+          rewards.jobWeights,
+        );
         parts = sharesPayouts({
           reward,
           sequencerBps: rewards.sequencerBps,
           sequencer: auction.sequencer,
-          shares,
+          shares: workWeightedShares(shares, work),
         });
       } else {
         const feeBps = block.feeBps ?? auction.maxFeeBps;

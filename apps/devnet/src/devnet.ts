@@ -61,6 +61,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
     ADMIN_TOKEN: opts.env.ADMIN_TOKEN ?? randomBytes(16).toString("hex"),
     LEASE_MS: opts.env.LEASE_MS ?? "5000",
     AGGREGATOR_TICK_MS: opts.env.AGGREGATOR_TICK_MS ?? "100",
+    // The devnet's own auctions leave deadlineMs to prove; the relay must accept them.
+    MIN_PROVING_WINDOW_MS:
+      opts.env.MIN_PROVING_WINDOW_MS ?? String(Math.min(60_000, opts.deadlineMs)),
   };
   const relayConfig = parseEnv(relayEnv, baseEnv);
   const aggregatorConfig = parseEnv(aggregatorEnv, baseEnv);

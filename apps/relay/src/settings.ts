@@ -16,6 +16,12 @@ export interface RelaySettings {
   };
   /** Collateral taken from an operator per penalized lease lapse (services/gateway.ts). */
   withholdPenaltyWei: bigint;
+  /** Collateral burned per invalid proof, at most what the operator has free (services/gateway.ts). */
+  invalidProofPenaltyWei: bigint;
+  /** Free collateral an operator needs to lease jobs of an open-proving block (services/gateway.ts). */
+  openProvingMinCollateral: bigint;
+  /** Least time between an auction's close and its proof deadline (services/auctions.ts). */
+  minProvingWindowMs: number;
   /** The auction pricing rule, as /v1/info reports it. */
   pricing: Pricing;
   /** The admin endpoints' bearer token; undefined disables them. */
@@ -36,6 +42,9 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       maxRetryableFailsPerWorker: env.MAX_RETRYABLE_FAILS_PER_WORKER,
     },
     withholdPenaltyWei: env.WITHHOLD_PENALTY_WEI,
+    invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
+    openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
+    minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
     pricing: env.AUCTION_PRICING,
     adminToken: env.ADMIN_TOKEN,
     events: {

@@ -90,6 +90,8 @@ export const relayEnv = commonEnv.extend({
   ADMIN_TOKEN: optionalString,
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
   SESSION_TTL_MS: int(3_600_000, 1000),
+  /** Least time an auction must leave between biddingClosesAt and proofDeadline. */
+  MIN_PROVING_WINDOW_MS: int(60_000),
   LOGIN_MAX_AGE_MS: int(300_000, 1000),
   RATE_LIMIT_WINDOW_MS: int(1000, 1),
   /** Requests per window per client IP; 0 disables rate limiting. */
@@ -98,6 +100,16 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_PROVER: int(100),
   /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
   WITHHOLD_PENALTY_WEI: bigintString(0n),
+  /**
+   * Collateral taken from an operator (burned, up to what it has free) for each proof of its
+   * workers that does not verify.
+   */
+  INVALID_PROOF_PENALTY_WEI: bigintString(10n ** 15n),
+  /**
+   * Free collateral an operator must hold for its workers to lease jobs of blocks in open
+   * proving (anyone may prove those, so spoiling them must cost something).
+   */
+  OPEN_PROVING_MIN_COLLATERAL: bigintString(10n ** 16n),
   /** Retryable fails of one job by one worker, after which that worker is not offered it again. */
   MAX_RETRYABLE_FAILS_PER_WORKER: int(3, 1),
   /**

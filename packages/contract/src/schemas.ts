@@ -297,9 +297,9 @@ export const blockEvents = z
 
 export const proverParams = z.object({ address });
 
+/** A prover's public collateral; bonds of live (sealed) bids are inside `available`. */
 export const collateral = z.object({
   deposited: weiOut,
-  reserved: weiOut,
   locked: weiOut,
   slashed: weiOut,
   available: weiOut,

@@ -20,7 +20,7 @@ export interface QuoteTerms {
 
 /**
  * Throws the contract's error for the first rule the quote breaks against the auction, checked
- * in a fixed order (state, then block, then price, then bond, then expiry).
+ * in a fixed order (state, then block, then price, then bond and its bound, then expiry).
  */
 export function checkQuote(
   auction: AuctionTerms,
@@ -46,6 +46,12 @@ export function checkQuote(
     throw new DomainError(
       "BOND_BELOW_MINIMUM",
       `bondAmount ${quote.bondAmount} is below the auction's minimum of ${auction.minBond}`,
+    );
+  }
+  if (quote.bondAmount > MAX_AMOUNT_WEI) {
+    throw new DomainError(
+      "AMOUNT_TOO_LARGE",
+      `bondAmount ${quote.bondAmount} exceeds the largest amount accepted, ${MAX_AMOUNT_WEI} wei`,
     );
   }
   if (quote.validUntilSlot < now.slot) {
@@ -91,3 +97,32 @@ export function settleAuction<B extends RankedBid>(
   );
   return { winner, runnerUp, settlementFeeBps };
 }
+
+/**
+ * The bids that may still win when an auction closes at `closeSlot`: a quote is claimed at
+ * close, and Aztec only accepts a quote that is valid when it is claimed, so a quote whose
+ * `validUntilSlot` is before the close slot is out (the next valid bid wins instead).
+ */
+export function eligibleAtClose<B extends { validUntilSlot: bigint }>(
+  bids: readonly B[],
+  closeSlot: bigint,
+): { eligible: B[]; expired: B[] } {
+  const eligible: B[] = [];
+  const expired: B[] = [];
+  for (const b of bids) (b.validUntilSlot >= closeSlot ? eligible : expired).push(b);
+  return { eligible, expired };
+}
+
+/**
+ * Largest amount (wei) any single deposit, bond, minimum bond or block reward may be: 10^36 wei
+ * (10^18 ether, far beyond any real supply). Larger amounts are refused with AMOUNT_TOO_LARGE.
+ */
+export const MAX_AMOUNT_WEI = 10n ** 36n;
+
+/**
+ * Most that may ever flow into the ledger from each external source (all deposits together, all
+ * block rewards together): 10^77 wei. Every guarded account holds part of what came in, so no
+ * balance (and no external account's negative balance) can exceed 2 * 10^77, which fits the
+ * ledger's NUMERIC(78, 0) columns (|x| < 10^78).
+ */
+export const LEDGER_SOURCE_CAP_WEI = 10n ** 77n;

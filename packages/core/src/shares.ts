@@ -48,3 +48,24 @@ export function sharesPayouts(input: SharesRewardInput): Payout[] {
   ];
   return rows.filter((p) => p.amount > 0n);
 }
+
+/**
+ * Each operator's weight in a block's prover pool under the shares model: its booster shares
+ * times the weighted work it delivered in that block (see weightedWork: each accepted proof
+ * counts its job type's weight). Shares alone would pay an operator with one accepted base
+ * proof as much as the root's prover; weighting by work pays for the work done, while the
+ * shares still reward a steady record. Operators without work in the block get nothing.
+ */
+export function workWeightedShares(
+  shares: ReadonlyMap<string, bigint>,
+  work: ReadonlyMap<string, bigint>,
+): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const [operator, s] of shares) {
+    if (s < 0n) throw new RangeError("shares must be non-negative");
+    const w = work.get(operator) ?? 0n;
+    if (w < 0n) throw new RangeError("work must be non-negative");
+    if (s * w > 0n) out.set(operator, s * w);
+  }
+  return out;
+}

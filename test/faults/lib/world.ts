@@ -112,6 +112,9 @@ export class World {
         LEASE_MS: String(opts.leaseMs ?? 8000),
         AGGREGATOR_TICK_MS: "100",
         WITHHOLD_PENALTY_WEI: "1",
+        MIN_PROVING_WINDOW_MS: "0",
+        OPEN_PROVING_MIN_COLLATERAL: "0",
+        INVALID_PROOF_PENALTY_WEI: "0",
         ...opts.env,
       };
       const ports = await Promise.all(Array.from({ length: opts.relays ?? 1 }, () => freePort()));

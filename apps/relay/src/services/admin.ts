@@ -1,7 +1,7 @@
 // Admin calls (ledger mode): crediting collateral.
 import { timingSafeEqual } from "node:crypto";
-import { DomainError } from "@prover-boost/core";
-import { accounts, applyMovement, collateralOf } from "@prover-boost/db";
+import { DomainError, LEDGER_SOURCE_CAP_WEI, MAX_AMOUNT_WEI } from "@prover-boost/core";
+import { accounts, applyMovement, balanceOf, collateralOf } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 
 const MAX_UINT256 = 2n ** 256n - 1n;
@@ -21,6 +21,9 @@ export function requireAdmin(ctx: RelayContext, authorization: string | undefine
 
 /** Credits `amount` wei to a prover's available collateral; refused past uint256 in all. */
 export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, amount: bigint) {
+  if (amount > MAX_AMOUNT_WEI) {
+    throw new DomainError("AMOUNT_TOO_LARGE", `a deposit may be at most ${MAX_AMOUNT_WEI} wei`);
+  }
   const now = ctx.now();
   await ctx.prisma.$transaction(async (tx) => {
     await tx.prover.upsert({
@@ -36,6 +39,11 @@ export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, am
       ],
       nowMs: now,
     });
+    // The deposits source's row is locked by the movement above, so this check and the
+    // deposit commit together: all deposits ever made stay within the ledger's bound.
+    if (-(await balanceOf(tx, accounts.deposits)) > LEDGER_SOURCE_CAP_WEI) {
+      throw new DomainError("AMOUNT_TOO_LARGE", "deposits in total would pass the ledger's bound");
+    }
     const after = await collateralOf(tx, prover);
     if (after.available + after.reserved + after.locked > MAX_UINT256) {
       throw new DomainError("AMOUNT_TOO_LARGE", "the prover's collateral would exceed uint256");

@@ -1,6 +1,13 @@
 // Opening and reading auctions.
 import { auctionMessage, type openAuctionBody } from "@prover-boost/contract";
-import { DomainError, hashAuction, recoverSigner, txsHash } from "@prover-boost/core";
+import {
+  DomainError,
+  hashAuction,
+  LEDGER_SOURCE_CAP_WEI,
+  MAX_AMOUNT_WEI,
+  recoverSigner,
+  txsHash,
+} from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
 import { createBlock, PrismaNamespace } from "@prover-boost/db";
 import type { z } from "zod";
@@ -30,6 +37,34 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
   }
   if (a.proofDeadline <= a.biddingClosesAt) {
     throw new DomainError("INVALID_SCHEDULE", "proofDeadline must come after biddingClosesAt");
+  }
+  const window = ctx.settings.minProvingWindowMs;
+  if (a.proofDeadline - a.biddingClosesAt < window) {
+    throw new DomainError(
+      "INVALID_SCHEDULE",
+      `proofDeadline must be at least ${window} ms after biddingClosesAt (MIN_PROVING_WINDOW_MS)`,
+    );
+  }
+  for (const [field, value] of [
+    ["blockReward", a.blockReward],
+    ["minBond", a.minBond],
+  ] as const) {
+    if (value > MAX_AMOUNT_WEI) {
+      throw new DomainError(
+        "AMOUNT_TOO_LARGE",
+        `${field} ${value} exceeds the largest amount accepted, ${MAX_AMOUNT_WEI} wei`,
+      );
+    }
+  }
+  // Every block reward is paid out of the rewards source once; their total stays within the
+  // ledger's bound, so no payout can overflow an account.
+  const promised = await ctx.prisma.auction.aggregate({ _sum: { blockReward: true } });
+  const total = BigInt(promised._sum.blockReward?.toFixed() ?? "0") + a.blockReward;
+  if (total > LEDGER_SOURCE_CAP_WEI) {
+    throw new DomainError(
+      "AMOUNT_TOO_LARGE",
+      "blockReward would take the rewards of all auctions past the ledger's bound",
+    );
   }
   try {
     await ctx.prisma.$transaction([
@@ -103,7 +138,7 @@ export async function getAuctionView(ctx: RelayContext, blockNumber: number) {
   const auction = await ctx.prisma.auction.findUnique({ where: { blockNumber } });
   if (!auction) throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${blockNumber}`);
   const bidCount = await ctx.prisma.bid.count({
-    where: { blockNumber, status: { in: ["active", "won", "lost"] } },
+    where: { blockNumber, status: { in: ["active", "won", "lost", "expired"] } },
   });
   const winner = auction.winnerBidId
     ? await ctx.prisma.bid.findUnique({ where: { id: auction.winnerBidId } })

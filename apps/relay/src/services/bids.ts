@@ -112,7 +112,9 @@ function outcomeToResult(pending: PendingBid, row: BidWriteOutcome, ctx: RelayCo
     case "INSUFFICIENT_COLLATERAL":
       throw new DomainError(
         "INSUFFICIENT_COLLATERAL",
-        `available collateral is short of the bond by ${row.shortBy} wei`,
+        // No amount: whoever submits a prover's signed quote must not learn from the answer
+        // how much of its collateral its other live (sealed) bids hold.
+        "the prover's free collateral (after its live bids and locked bonds) is below the bond",
       );
     default:
       throw new Error(`unexpected bid outcome ${(row as { outcome: string }).outcome}`);

@@ -5,7 +5,7 @@
 // is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, recordPenalty, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, balanceOf, recordPenalty, takeUpTo, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -84,6 +84,7 @@ async function tryLeaseOnce(
   // Read while the broker reserves a capacity slot (awaited, or its failure handled, there).
   const eligible = ctx.registry
     .eligible(session.operator, now)
+    .then((bs) => withoutUnbackedOpenProving(ctx, session.operator, bs))
     .then((bs) => bs.map((b) => b.number));
   eligible.catch(() => {});
   let outcome: Awaited<ReturnType<RelayContext["broker"]["getProvingJob"]>>;
@@ -108,6 +109,22 @@ async function tryLeaseOnce(
     await ctx.broker.returnUnheardJob(lease).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * Open proving is open to anyone, so an operator's workers may lease its jobs only while the
+ * operator holds at least OPEN_PROVING_MIN_COLLATERAL of free collateral (what invalid proofs
+ * are penalized from). Blocks the operator won are not affected.
+ */
+async function withoutUnbackedOpenProving<B extends { stage: string }>(
+  ctx: RelayContext,
+  operator: string,
+  blocks: B[],
+): Promise<B[]> {
+  const min = ctx.settings.openProvingMinCollateral;
+  if (min === 0n || !blocks.some((b) => b.stage === "open_proving")) return blocks;
+  const free = await balanceOf(ctx.prisma, accounts.available(operator));
+  return free >= min ? blocks : blocks.filter((b) => b.stage !== "open_proving");
 }
 
 /** Jobs the broker failed at their attempt cap: their rows say so (the tree view, deadlines). */
@@ -199,7 +216,8 @@ export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId
  * aggregator's reconciler copies the result from BullMQ (see reconcile.ts). A proof that does
  * not verify is given back through the broker first (it counts toward the worker's and
  * operator's bars and the job's attempt cap); only if that succeeded, the lease being still
- * this worker's, is the invalid_proof penalty recorded.
+ * this worker's, is the invalid_proof penalty recorded and up to INVALID_PROOF_PENALTY_WEI of
+ * the operator's free collateral burned.
  */
 export async function submitResult(
   ctx: RelayContext,
@@ -232,22 +250,32 @@ export async function submitResult(
     if (outcome.lost) {
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    await ctx.prisma.$transaction([
-      recordPenalty(ctx.prisma, {
+    await ctx.prisma.$transaction(async (tx) => {
+      // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned (never
+      // below zero: what there is is taken).
+      const taken = await takeUpTo(
+        tx,
+        "penalty",
+        accounts.available(session.operator),
+        accounts.burn,
+        ctx.settings.invalidProofPenaltyWei,
+        { nowMs: now, blockNumber: block, ref: jobId },
+      );
+      await recordPenalty(tx, {
         id: randomUUID(),
         kind: "invalid_proof",
         blockNumber: block,
         jobId,
         operator: session.operator,
         workerId: session.workerName,
-        amount: 0n,
+        amount: taken,
         nowMs: now,
-      }),
-      ctx.prisma.proofJob.updateMany({
+      });
+      await tx.proofJob.updateMany({
         where: rowOf(lease),
         data: { status: outcome.status === "failed" ? "failed" : "queued" },
-      }),
-    ]);
+      });
+    });
     throw new DomainError(
       "INVALID_PROOF",
       outcome.status === "failed"

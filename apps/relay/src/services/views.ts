@@ -74,7 +74,7 @@ export async function listAuctions(ctx: RelayContext, q: z.output<typeof listAuc
     by: ["blockNumber"],
     where: {
       blockNumber: { in: page.map((a) => a.blockNumber) },
-      status: { in: ["active", "won", "lost"] },
+      status: { in: ["active", "won", "lost", "expired"] },
     },
     _count: { _all: true },
   });
@@ -214,12 +214,14 @@ export async function getProverView(ctx: RelayContext, prover: `0x${string}`) {
   const penaltiesByKind = Object.fromEntries(penaltyRows.map((p) => [p.kind, p._count._all]));
   return {
     address: prover,
+    // Sealed bids: the bonds reserved by live bids are not shown apart (they would reveal the
+    // bonds before the close); they are folded into `available`, which is therefore
+    // deposited - locked - slashed. Bonds of won auctions are public and shown as `locked`.
     collateral: {
       deposited: c.deposited.toString(),
-      reserved: c.reserved.toString(),
       locked: c.locked.toString(),
       slashed: c.slashed.toString(),
-      available: c.available.toString(),
+      available: (c.available + c.reserved).toString(),
     },
     blocksWon,
     proofsDelivered,
