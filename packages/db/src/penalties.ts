@@ -1,7 +1,9 @@
 // The one writer of penalty rows: an invalid proof (nothing taken), withholding a proof (a fixed
 // amount taken from the operator), and a missed proof deadline (the winner's bond slashed). The
-// ledger movement that takes the amount, if any, is the caller's, in the same transaction.
-import type { Tx } from "./ledger.ts";
+// ledger movement that takes the amount, if any, is the caller's, in the same transaction, or
+// `chargePenalty`'s for the penalties that burn up to a fixed amount of free collateral.
+import { randomUUID } from "node:crypto";
+import { accounts, takeUpTo, type Tx } from "./ledger.ts";
 
 export type PenaltyKind = "invalid_proof" | "withholding" | "slash";
 
@@ -32,4 +34,24 @@ export function recordPenalty(db: Tx, p: PenaltyInput) {
       createdAt: BigInt(p.nowMs),
     },
   });
+}
+
+/**
+ * Burns up to `maxWei` of the operator's free collateral (what there is, never below zero) and
+ * records the penalty with the amount taken, in the caller's transaction. Returns that amount.
+ */
+export async function chargePenalty(
+  tx: Tx,
+  p: Omit<PenaltyInput, "id" | "amount"> & { maxWei: bigint },
+): Promise<bigint> {
+  const taken = await takeUpTo(
+    tx,
+    "penalty",
+    accounts.available(p.operator),
+    accounts.burn,
+    p.maxWei,
+    { nowMs: p.nowMs, blockNumber: p.blockNumber, ref: p.jobId ?? null },
+  );
+  await recordPenalty(tx, { ...p, id: randomUUID(), amount: taken });
+  return taken;
 }

@@ -3,9 +3,8 @@
 // authentication's outcome (the session), proof checks, Postgres crediting and penalties, and
 // the HTTP mapping. Proofs are checked by recomputation before anything is credited, and a result
 // is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
-import { randomUUID } from "node:crypto";
 import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, balanceOf, recordPenalty, takeUpTo, type WorkerSession } from "@prover-boost/db";
+import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -251,24 +250,14 @@ export async function submitResult(
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
     await ctx.prisma.$transaction(async (tx) => {
-      // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned (never
-      // below zero: what there is is taken).
-      const taken = await takeUpTo(
-        tx,
-        "penalty",
-        accounts.available(session.operator),
-        accounts.burn,
-        ctx.settings.invalidProofPenaltyWei,
-        { nowMs: now, blockNumber: block, ref: jobId },
-      );
-      await recordPenalty(tx, {
-        id: randomUUID(),
+      // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
+      await chargePenalty(tx, {
         kind: "invalid_proof",
         blockNumber: block,
         jobId,
         operator: session.operator,
         workerId: session.workerName,
-        amount: taken,
+        maxWei: ctx.settings.invalidProofPenaltyWei,
         nowMs: now,
       });
       await tx.proofJob.updateMany({
@@ -367,22 +356,13 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
     }
     const now = ctx.now();
     await ctx.prisma.$transaction(async (tx) => {
-      const taken = await takeUpTo(
-        tx,
-        "penalty",
-        accounts.available(lease.operator),
-        accounts.burn,
-        ctx.settings.withholdPenaltyWei,
-        { nowMs: now, blockNumber: block, ref: jobId },
-      );
-      await recordPenalty(tx, {
-        id: randomUUID(),
+      await chargePenalty(tx, {
         kind: "withholding",
         blockNumber: block,
         jobId,
         operator: lease.operator,
         workerId: lease.workerName,
-        amount: taken,
+        maxWei: ctx.settings.withholdPenaltyWei,
         nowMs: now,
       });
       await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
