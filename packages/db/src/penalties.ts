@@ -3,7 +3,7 @@
 // ledger movement that takes the amount, if any, is the caller's, in the same transaction, or
 // `chargePenalty`'s for the penalties that burn up to a fixed amount of free collateral.
 import { randomUUID } from "node:crypto";
-import { accounts, takeUpTo, type Tx } from "./ledger.ts";
+import { accounts, type Tx, takeUpTo } from "./ledger.ts";
 
 export type PenaltyKind = "invalid_proof" | "withholding" | "slash";
 
