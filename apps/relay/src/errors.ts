@@ -6,7 +6,7 @@
 // Retry-After, so clients back off and retry, and an operator's 500 alerts stay meaningful. They
 // are recognized on the error and along its causes, as pg, Prisma's driver adapter, Prisma and
 // ioredis each wrap them differently.
-import { errorBody, errorStatus } from "@prover-boost/contract";
+import { errorBody, errorStatus, inputErrorCode } from "@prover-boost/contract";
 import { DomainError, type ErrorCode } from "@prover-boost/core";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 
@@ -83,6 +83,10 @@ export function classifyError(err: FastifyError & { validation?: unknown }): {
   message: string;
 } {
   if (err instanceof DomainError) return { code: err.code, message: err.message };
+  if (Array.isArray(err.validation)) {
+    // A primitive's stable code (a bad address checksum, a non-canonical integer) when it has one.
+    return { code: inputErrorCode(err.validation) ?? "VALIDATION_FAILED", message: err.message };
+  }
   if (err.validation) return { code: "VALIDATION_FAILED", message: err.message };
   switch (err.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":

@@ -324,9 +324,22 @@ export const bodyErrors = [
   "UNSUPPORTED_MEDIA_TYPE",
 ] as const satisfies readonly ErrorCode[];
 
+/** Codes any operation with path parameters, a query or a body may also answer with. */
+export const inputErrors = [
+  "BAD_ADDRESS_CHECKSUM",
+  "INVALID_INTEGER",
+] as const satisfies readonly ErrorCode[];
+
 /** Every error code an operation can answer with. */
 export function errorsOf(o: Operation): ErrorCode[] {
-  return [...new Set<ErrorCode>([...commonErrors, ...(o.body ? bodyErrors : []), ...o.errors])];
+  return [
+    ...new Set<ErrorCode>([
+      ...commonErrors,
+      ...(o.params || o.query || o.body ? inputErrors : []),
+      ...(o.body ? bodyErrors : []),
+      ...o.errors,
+    ]),
+  ];
 }
 
 /** The body a success status of an operation carries, as sent. */

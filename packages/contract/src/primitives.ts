@@ -7,10 +7,63 @@ import { z } from "zod";
 /** Largest Postgres int4: block numbers and every other int4 column or filter. */
 export const INT4_MAX = 2_147_483_647;
 
+/**
+ * The stable error code a primitive's validation issue carries (in the issue's `params`), so a
+ * relay can answer with it instead of the generic VALIDATION_FAILED.
+ */
+export type InputErrorCode = "BAD_ADDRESS_CHECKSUM" | "INVALID_INTEGER";
+
+const issueWith = (
+  ctx: { issues: unknown[] },
+  input: unknown,
+  message: string,
+  code?: InputErrorCode,
+) => {
+  (ctx.issues as z.core.$ZodRawIssue[]).push({
+    code: "custom",
+    input,
+    message,
+    ...(code ? { params: { code } } : {}),
+  });
+};
+
+/** The stable code of the first validation issue that carries one (see InputErrorCode). */
+export function inputErrorCode(issues: readonly unknown[]): InputErrorCode | null {
+  for (const issue of issues) {
+    const params = (issue as { params?: { code?: unknown; params?: { code?: unknown } } }).params;
+    // A zod issue keeps it in `params`; fastify's validation entry one level deeper.
+    const code = params?.code ?? params?.params?.code;
+    if (code === "BAD_ADDRESS_CHECKSUM" || code === "INVALID_INTEGER") return code;
+  }
+  return null;
+}
+
+/**
+ * An address: `0x` and 40 hex digits, returned checksummed. All-lowercase and all-uppercase hex
+ * carry no checksum and are accepted; mixed case is an EIP-55 checksum and must be right
+ * (BAD_ADDRESS_CHECKSUM otherwise), so a mistyped address is caught rather than used.
+ */
 export const address = z
   .string()
-  .refine((v) => isAddress(v, { strict: false }), "must be 0x followed by 40 hex digits")
-  .transform((v) => getAddress(v));
+  .transform((v, ctx) => {
+    if (!/^0x[0-9a-fA-F]{40}$/.test(v)) {
+      issueWith(ctx, v, "must be 0x followed by 40 hex digits");
+      return z.NEVER;
+    }
+    const checksummed = getAddress(v);
+    const digits = v.slice(2);
+    if (digits !== digits.toLowerCase() && digits !== digits.toUpperCase() && v !== checksummed) {
+      issueWith(
+        ctx,
+        v,
+        "mixed-case address with a wrong EIP-55 checksum (send it checksummed, or all in one case)",
+        "BAD_ADDRESS_CHECKSUM",
+      );
+      return z.NEVER;
+    }
+    return checksummed;
+  })
+  .describe("0x + 40 hex digits: EIP-55 checksummed, or all lowercase, or all uppercase");
 
 export const bytes32 = z
   .string()
@@ -24,20 +77,83 @@ export const hexProof = z
   .max(262_144)
   .regex(/^0x([0-9a-fA-F]{2})+$/, "must be 0x hex");
 
-/** uint256 amount as a decimal string. */
+/** uint256 amount as a canonical decimal string (INVALID_INTEGER otherwise), parsed to a bigint. */
 export const uintString = z
   .string()
-  .regex(/^(0|[1-9]\d{0,77})$/, "must be a decimal string without sign or leading zeros")
-  .transform((v) => BigInt(v))
-  .refine((v) => v < 2n ** 256n, "must fit in uint256");
+  .transform((v, ctx) => {
+    const fits = v.length <= 78 && /^(0|[1-9][0-9]*)$/.test(v) && BigInt(v) < 2n ** 256n;
+    if (!fits) {
+      issueWith(
+        ctx,
+        v,
+        "must be a uint256 in canonical decimal (digits only, no sign, no leading zeros)",
+        "INVALID_INTEGER",
+      );
+      return z.NEVER;
+    }
+    return BigInt(v);
+  })
+  .describe("uint256 as a decimal string");
 
-/** Small non-negative integer as a JSON number (block numbers, slots, counts). */
-export const smallInt = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Canonical decimal: no sign, no leading zeros, no spaces, exponent, fraction or hex. */
+const canonicalDecimal = /^(0|[1-9][0-9]*)$/;
 
-export const blockNumber = z.number().int().min(0).max(INT4_MAX);
+/** Checks a canonical decimal string or a safe JSON integer against 0..max; null when fine. */
+function uintProblem(v: unknown, max: number, numbers: boolean): string | null {
+  const range = `an integer from 0 to ${max}`;
+  if (typeof v === "number") {
+    if (!numbers) return `must be ${range} as a decimal string`;
+    return Number.isSafeInteger(v) && v >= 0 && v <= max ? null : `must be ${range}`;
+  }
+  if (typeof v !== "string" || v.length > 16 || !canonicalDecimal.test(v)) {
+    return `must be ${range}, in canonical decimal (digits only, no sign, no leading zeros)`;
+  }
+  return Number(v) <= max ? null : `must be ${range}`;
+}
+
+/**
+ * A small unsigned integer (block numbers, slots, counts, unix ms times) from a JSON number (a
+ * safe integer) or a canonical decimal string, parsed to a number from 0 to `max`. Anything else
+ * is INVALID_INTEGER.
+ */
+export const uint = (max: number = Number.MAX_SAFE_INTEGER) =>
+  z
+    .union([z.number(), z.string()])
+    .transform((v, ctx) => {
+      const problem = uintProblem(v, max, true);
+      if (problem) {
+        issueWith(ctx, v, problem, "INVALID_INTEGER");
+        return z.NEVER;
+      }
+      return Number(v) + 0; // + 0 folds -0 into 0
+    })
+    .describe(`integer 0..${max}: a JSON number or a canonical decimal string`);
+
+/**
+ * An integer in a path or query string: canonical decimal only (`%20`, `0x10`, `1e3`, `+1`,
+ * `01`, `-1` are INVALID_INTEGER, never coerced), from `min` to `max`.
+ */
+export const uintText = (max: number, min = 0) =>
+  z
+    .string()
+    .transform((v, ctx) => {
+      const problem =
+        uintProblem(v, max, false) ?? (Number(v) < min ? `must be at least ${min}` : null);
+      if (problem) {
+        issueWith(ctx, v, problem, "INVALID_INTEGER");
+        return z.NEVER;
+      }
+      return Number(v);
+    })
+    .describe(`integer ${min}..${max} in canonical decimal`);
+
+/** Small non-negative integer: a JSON number or a canonical decimal string (slots, unix ms). */
+export const smallInt = uint();
+
+export const blockNumber = uint(INT4_MAX);
 
 /** A block number in a path or query string. */
-export const blockNumberText = z.coerce.number().int().min(0).max(INT4_MAX);
+export const blockNumberText = uintText(INT4_MAX);
 
 export const bps = z.number().int().min(0).max(10_000);
 

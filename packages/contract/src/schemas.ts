@@ -13,7 +13,9 @@ import {
   intOut,
   signature,
   smallInt,
+  uint,
   uintString,
+  uintText,
   weiOut,
 } from "./primitives.ts";
 
@@ -29,7 +31,7 @@ const stage = z.enum(stages);
 export const cursorPattern = /^(\d{1,15})_([A-Za-z0-9:._x-]{1,120})$/;
 
 export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(100),
+  limit: uintText(500, 1).default(100),
   cursor: z
     .string()
     .regex(cursorPattern, "cursor comes from nextCursor of the previous page")
@@ -80,7 +82,7 @@ export const relayInfo = z
 export const auctionTerms = z.object({
   blockNumber,
   slot: smallInt,
-  txCount: z.number().int().min(0).max(65_536),
+  txCount: uint(65_536),
   txsHash: bytes32,
   blockReward: uintString,
   minBond: uintString,

@@ -32,14 +32,22 @@ export type ErrorCode = ContractErrorCode;
 
 type Hex = `0x${string}`;
 
+/**
+ * A request shape as this SDK sends it: the contract also accepts small integers as canonical
+ * decimal strings, but the SDK always sends them as JSON numbers.
+ */
+type AsSent<T> = { [K in keyof T]: number extends T[K] ? number : T[K] };
+
 /** Auction terms as signed and sent by a sequencer. */
-export type AuctionJson = Omit<z.input<typeof auctionTerms>, "txsHash"> & { txsHash: Hex };
+export type AuctionJson = AsSent<Omit<z.input<typeof auctionTerms>, "txsHash">> & { txsHash: Hex };
 
 /** An EpochProofQuote as signed and sent by a prover operator. */
 export type QuoteJson = z.output<typeof quoteJson>;
 
 /** A WorkerLogin as signed and sent by a worker. */
-export type WorkerLoginJson = Omit<z.input<typeof workerLogin>, "operator"> & { operator: Hex };
+export type WorkerLoginJson = AsSent<Omit<z.input<typeof workerLogin>, "operator">> & {
+  operator: Hex;
+};
 
 export type AuctionStatus = z.output<typeof auctionStatus>;
 export type AuctionView = z.output<typeof auctionView>;
