@@ -5,8 +5,9 @@ import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from "fastify";
 import { jsonSchemaTransform, validatorCompiler } from "fastify-type-provider-zod";
 import { z } from "zod";
+import { registerAuthentication } from "./auth.ts";
 import type { RelayContext } from "./context.ts";
-import { errorBody, installErrorHandling } from "./errors.ts";
+import { clientErrorHandler, errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
 import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
@@ -40,6 +41,8 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
     requestTimeout: 60_000,
     // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
     forceCloseConnections: true,
+    // 431, 408 and malformed requests, which Node raises before there is a request to route.
+    clientErrorHandler,
     // Router-level failures (a malformed URL, an over-long path parameter) in the contract's shape.
     frameworkErrors: (err, req, reply) => {
       const body = errorBody(
@@ -82,6 +85,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
   await app.register(swaggerUi, { routePrefix: "/docs" });
   registerMetrics(app);
   await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
+  registerAuthentication(app, ctx);
   registerHealthRoutes(app, ctx);
   registerInfoRoutes(app, ctx);
   registerAuctionRoutes(app, ctx);

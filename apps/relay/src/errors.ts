@@ -6,6 +6,10 @@
 // Retry-After, so clients back off and retry, and an operator's 500 alerts stay meaningful. They
 // are recognized on the error and along its causes, as pg, Prisma's driver adapter, Prisma and
 // ioredis each wrap them differently.
+
+import { randomUUID } from "node:crypto";
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import { errorBody, errorStatus, inputErrorCode } from "@prover-boost/contract";
 import { DomainError, type ErrorCode } from "@prover-boost/core";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -129,11 +133,76 @@ export function installErrorHandling(app: FastifyInstance) {
     if (code === "RATE_LIMITED" && headers) reply.headers(headers);
     return reply.status(errorStatus[code]).send(errorBody(code, message, String(request.id)));
   });
-  app.setNotFoundHandler((request, reply) =>
-    reply
+  // Every route's method and path pattern, so that a known path with the wrong method is a 405
+  // (with Allow) rather than a 404.
+  const routes: { re: RegExp; methods: string[] }[] = [];
+  app.addHook("onRoute", (route) => {
+    const pattern = route.url
+      .split("/")
+      .map((piece) =>
+        piece.startsWith(":")
+          ? "[^/]+"
+          : piece === "*"
+            ? ".*"
+            : piece.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
+      )
+      .join("/");
+    routes.push({ re: new RegExp(`^${pattern}/?$`), methods: [route.method].flat() });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split("?")[0] ?? "";
+    const allowed = [
+      ...new Set(routes.filter((r) => r.re.test(path)).flatMap((r) => r.methods)),
+    ].sort();
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      return reply
+        .status(405)
+        .header("allow", allowed.join(", "))
+        .send(
+          errorBody(
+            "METHOD_NOT_ALLOWED",
+            `${request.method} is not allowed on ${path}; allowed: ${allowed.join(", ")}`,
+            String(request.id),
+          ),
+        );
+    }
+    return reply
       .status(404)
       .send(
         errorBody("NOT_FOUND", `no route ${request.method} ${request.url}`, String(request.id)),
-      ),
+      );
+  });
+}
+
+/**
+ * Fastify's `clientErrorHandler`: errors Node's HTTP parser and timers raise before there is a
+ * request (headers too large, a request that did not arrive in time, a malformed request line)
+ * answered in the contract's error shape, where Node alone would write a bare status line.
+ */
+export function clientErrorHandler(
+  this: FastifyInstance,
+  err: Error & { code?: string },
+  socket: Duplex,
+) {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const [status, code, message] =
+    err.code === "HPE_HEADER_OVERFLOW"
+      ? ([431, "HEADERS_TOO_LARGE", "request headers are too large"] as const)
+      : err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+        ? ([408, "REQUEST_TIMEOUT", "the request did not arrive in time"] as const)
+        : ([400, "VALIDATION_FAILED", "malformed HTTP request"] as const);
+  const requestId = randomUUID();
+  this.log.debug({ err: { code: err.code, message: err.message }, requestId }, message);
+  const body = JSON.stringify(errorBody(code, message, requestId));
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
+      "connection: close\r\n" +
+      "content-type: application/json; charset=utf-8\r\n" +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-request-id: ${requestId}\r\n\r\n${body}`,
   );
 }

@@ -60,11 +60,12 @@ export async function listAuctions(ctx: RelayContext, q: z.output<typeof listAuc
     where: {
       ...(q.status ? { status: q.status } : {}),
       ...(q.sequencer ? { sequencer: q.sequencer } : {}),
-      ...(q.block !== undefined ? { blockNumber: q.block } : {}),
-      // Past int4 every block number is below the cursor.
-      ...(cursor && cursor.at <= BigInt(INT4_MAX)
-        ? { blockNumber: { lt: Number(cursor.at) } }
-        : {}),
+      // The filter and the cursor each bound the block number, so they are combined, never one
+      // in place of the other. Past int4 every block number is below the cursor.
+      AND: [
+        q.block !== undefined ? { blockNumber: q.block } : {},
+        cursor && cursor.at <= BigInt(INT4_MAX) ? { blockNumber: { lt: Number(cursor.at) } } : {},
+      ],
     },
     orderBy: { blockNumber: "desc" },
     take: q.limit + 1,

@@ -3,7 +3,7 @@ import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { RelayContext } from "../../context.ts";
-import { creditDeposit, requireAdmin } from "../../services/admin.ts";
+import { creditDeposit } from "../../services/admin.ts";
 import { schemaOf } from "../operation.ts";
 
 export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
@@ -14,7 +14,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
     url: deposit.path,
     schema: schemaOf(deposit),
     handler: async (req, reply) => {
-      requireAdmin(ctx, req.headers.authorization);
+      // Authenticated by ADMIN_TOKEN before validation (see auth.ts).
       const credited = await creditDeposit(ctx, req.body.prover, req.body.amount);
       return reply.status(201).send(credited);
     },

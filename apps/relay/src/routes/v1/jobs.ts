@@ -1,8 +1,9 @@
 // The worker gateway: leasing jobs, heartbeats, results and fails, authenticated by the session
 // token a worker got at sign-in.
 import { operations } from "@prover-boost/contract";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { sessionOf } from "../../auth.ts";
 import type { RelayContext } from "../../context.ts";
 import {
   failJob,
@@ -11,13 +12,11 @@ import {
   leaseJob,
   submitResult,
 } from "../../services/gateway.ts";
-import { SessionCache } from "../../services/sessions.ts";
 import { schemaOf } from "../operation.ts";
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  const sessions = new SessionCache();
-  const auth = (req: FastifyRequest) => sessions.authenticate(ctx, req.headers.authorization);
+  // Every route here is authenticated by its session token before validation (see auth.ts).
   const {
     leaseJob: lease,
     heartbeat: heartbeatOp,
@@ -30,7 +29,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     url: lease.path,
     schema: schemaOf(lease),
     handler: async (req, reply) => {
-      // Listen before any await: a client that leaves while authentication runs must be seen.
+      // Listen before any await: a client that leaves while the lease is sought must be seen.
       // The response's "close" before "finish" means the connection went away (the request's
       // own "close" fires once its body is read, so it says nothing about the client).
       // "finish" (the answer was handed to the socket) is tracked by its event rather than read
@@ -45,7 +44,7 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
       };
       reply.raw.on("close", gone);
       if (req.raw.socket?.destroyed) abort.abort();
-      const session = await auth(req);
+      const session = sessionOf(req);
       const job = await leaseJob(ctx, session, req.body.waitMs, abort.signal);
       if (!job) return reply.status(204).send();
       // A lease is committed only to a client that is still there. Gone already, or the answer
@@ -70,19 +69,19 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: heartbeatOp.method,
     url: heartbeatOp.path,
     schema: schemaOf(heartbeatOp),
-    handler: async (req) => heartbeat(ctx, await auth(req), req.params.id),
+    handler: async (req) => heartbeat(ctx, sessionOf(req), req.params.id),
   });
   r.route({
     method: resultOp.method,
     url: resultOp.path,
     schema: schemaOf(resultOp),
-    handler: async (req) => submitResult(ctx, await auth(req), req.params.id, req.body.proof),
+    handler: async (req) => submitResult(ctx, sessionOf(req), req.params.id, req.body.proof),
   });
   r.route({
     method: failOp.method,
     url: failOp.path,
     schema: schemaOf(failOp),
     handler: async (req) =>
-      failJob(ctx, await auth(req), req.params.id, req.body.reason, req.body.retryable),
+      failJob(ctx, sessionOf(req), req.params.id, req.body.reason, req.body.retryable),
   });
 }
