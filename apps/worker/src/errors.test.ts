@@ -23,7 +23,7 @@ describe("classifyRelayError", () => {
           ? "lease_lost"
           : status === 422
             ? "rejected"
-            : status === 429 || status >= 500
+            : status === 408 || status === 429 || status >= 500
               ? "transient"
               : "client_error";
     for (const [code, status] of Object.entries(errorStatus) as [ErrorCode, number][]) {
