@@ -4,10 +4,11 @@
 // promises; an unauthenticated admin call with a bad body got 400 before 401; a huge header got
 // Node's bare 431; `?block=` was dropped once a cursor was given). Now each is refused with a
 // stable code, or served as the contract says, and a refused request leaves no trace in state.
-import { connect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid, snapshot } from "./fixtures.ts";
 import { ADMIN_TOKEN, type Stack, startStack } from "./harness.ts";
+import { parseAnswer, portOf, rawRequest } from "./support/raw-http.ts";
 
 const bidder = account(0x1a7e);
 /** A mixed-case address whose checksum is wrong: the checksummed form with one letter flipped. */
@@ -240,31 +241,9 @@ describe("authentication comes before validation", () => {
   });
 });
 
-/** Writes raw bytes to the relay and returns the raw answer once the server closes. */
-function raw(request: string | Buffer, onSocket?: (s: Socket) => void): Promise<string> {
-  const { port } = stack.relay.app.server.address() as { port: number };
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    const s = connect(port, "127.0.0.1", () => {
-      s.write(request);
-      onSocket?.(s);
-    });
-    s.on("data", (c) => chunks.push(c));
-    s.on("error", reject);
-    s.on("close", () => resolve(Buffer.concat(chunks).toString("utf8")));
-  });
-}
-
-function parseRaw(text: string) {
-  const [head = "", body = ""] = text.split("\r\n\r\n");
-  const status = Number(head.split(" ")[1]);
-  const headers = Object.fromEntries(
-    head
-      .split("\r\n")
-      .slice(1)
-      .map((l) => [l.slice(0, l.indexOf(":")).toLowerCase(), l.slice(l.indexOf(":") + 1).trim()]),
-  );
-  return { status, headers, body: JSON.parse(body) as { error: Record<string, string> } };
+async function raw(request: string, onConnect?: (s: Socket) => void) {
+  const answer = parseAnswer(await rawRequest(portOf(stack.relay.app.server), request, onConnect));
+  return { ...answer, body: JSON.parse(answer.body) as { error: Record<string, string> } };
 }
 
 const errorShape = (code: string) => ({
@@ -273,8 +252,8 @@ const errorShape = (code: string) => ({
 
 describe("every error answer is in the one error shape", () => {
   it("a huge header is a 431 HEADERS_TOO_LARGE with the error body", async () => {
-    const res = parseRaw(
-      await raw(`GET /v1/info HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`),
+    const res = await raw(
+      `GET /v1/info HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`,
     );
     expect(res.status).toBe(431);
     expect(res.body).toEqual(errorShape("HEADERS_TOO_LARGE"));
@@ -282,7 +261,7 @@ describe("every error answer is in the one error shape", () => {
   });
 
   it("a malformed request line is a 400 with the error body", async () => {
-    const res = parseRaw(await raw("NOT AN HTTP REQUEST\r\n\r\n"));
+    const res = await raw("NOT AN HTTP REQUEST\r\n\r\n");
     expect(res.status).toBe(400);
     expect(res.body).toEqual(errorShape("VALIDATION_FAILED"));
   });
@@ -291,16 +270,13 @@ describe("every error answer is in the one error shape", () => {
     // Node raises the timeout as a clientError on the connection; it is raised here at once
     // rather than after the server's timer, so the test does not depend on timing.
     const server = stack.relay.app.server;
-    const answer = new Promise<string>((resolve, reject) => {
-      server.once("connection", (socket: Socket) => {
-        const err = Object.assign(new Error("request timeout"), {
-          code: "ERR_HTTP_REQUEST_TIMEOUT",
-        });
-        setImmediate(() => server.emit("clientError", err, socket));
+    server.once("connection", (socket: Socket) => {
+      const err = Object.assign(new Error("request timeout"), {
+        code: "ERR_HTTP_REQUEST_TIMEOUT",
       });
-      raw("GET /v1/info HTTP/1.1\r\nHost: x\r\n").then(resolve, reject);
+      setImmediate(() => server.emit("clientError", err, socket));
     });
-    const res = parseRaw(await answer);
+    const res = await raw("GET /v1/info HTTP/1.1\r\nHost: x\r\n");
     expect(res.status).toBe(408);
     expect(res.body).toEqual(errorShape("REQUEST_TIMEOUT"));
   });

@@ -67,7 +67,8 @@ describe("malformed requests", () => {
     await expectRejected(400, "VALIDATION_FAILED", () =>
       send("POST", "/v1/bids", { quote: { ...quote, basisPointFee: "1000" }, signature }),
     );
-    await expectRejected(400, "VALIDATION_FAILED", () =>
+    // A negative amount is not a uint256 in canonical decimal.
+    await expectRejected(400, "INVALID_INTEGER", () =>
       send("POST", "/v1/bids", { quote: { ...quote, bondAmount: "-5" }, signature }),
     );
   });
