@@ -200,3 +200,72 @@ export const withQuery = (path: string, q: [string, string][]) => {
   );
   return qs.size > 0 ? `${path}?${qs}` : path;
 };
+
+// ---------------------------------------------------------------------------------------------
+// Strict-input classes (test/fuzz-strict.security.test.ts): each arbitrary also says what the
+// relay must answer, so the property checks the verdict and not only the error's shape.
+
+const flipLetter = (c: string) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase());
+
+/**
+ * Casings of a checksummed address: letters flipped at random, or one case throughout. `valid`
+ * when it carries no checksum (one case) or the right one.
+ */
+export const addressCasing = (checksummed: string) =>
+  fc
+    .oneof(
+      fc
+        .array(fc.boolean(), { minLength: 40, maxLength: 40 })
+        .map(
+          (flips) =>
+            `0x${[...checksummed.slice(2)].map((c, i) => (flips[i] ? flipLetter(c) : c)).join("")}`,
+        ),
+      fc.nat({ max: 39 }).map((i) => {
+        const d = checksummed.slice(2);
+        return `0x${d.slice(0, i)}${flipLetter(d[i]!)}${d.slice(i + 1)}`;
+      }),
+      fc.constantFrom(
+        checksummed,
+        checksummed.toLowerCase(),
+        `0x${checksummed.slice(2).toUpperCase()}`,
+      ),
+    )
+    .map((value) => {
+      const d = value.slice(2);
+      return {
+        value,
+        valid: d === d.toLowerCase() || d === d.toUpperCase() || value === checksummed,
+      };
+    });
+
+/** Text that reads as the integer `n` somewhere but is not its canonical decimal. */
+export const nonCanonicalInt = (n: number): fc.Arbitrary<string> =>
+  fc.oneof(
+    fc.integer({ min: 1, max: 4 }).map((k) => `${"0".repeat(k)}${n}`),
+    fc.constantFrom(" ", "\t", "\n", "+", "-", "\u00a0").map((p) => `${p}${n}`),
+    fc.constantFrom(" ", "\t", "\n", ".0", ".", "e0", "E0", "n", "_0").map((s) => `${n}${s}`),
+    fc.constantFrom(
+      `0x${n.toString(16)}`,
+      `0X${n.toString(16)}`,
+      `0o${n.toString(8)}`,
+      `0b${n.toString(2)}`,
+    ),
+    fc.constant(n >= 10 && n % 10 === 0 ? `${n / 10}e1` : `${n}e0`),
+    fc.constant(String(n).replace(/[0-9]/g, (d) => String.fromCharCode(0x660 + Number(d)))),
+    fc.constant(`${n}`.padStart(20, "0")),
+  );
+
+/** The integer `n` as canonical decimal, or a non-canonical spelling of it. */
+export const intSpelling = (n: number) =>
+  fc.oneof(
+    fc.constant({ text: String(n), canonical: true }),
+    nonCanonicalInt(n).map((text) => ({ text, canonical: false })),
+  );
+
+/** A uint field as a JSON number, its canonical decimal string, or a non-canonical string. */
+export const uintField = (n: number) =>
+  fc.oneof(
+    fc.constant({ value: n as number | string, canonical: true }),
+    fc.constant({ value: String(n) as number | string, canonical: true }),
+    nonCanonicalInt(n).map((value) => ({ value: value as number | string, canonical: false })),
+  );
