@@ -35,3 +35,19 @@ describe("relay scheduling settings", () => {
     expect(() => parseEnv(relayEnv, env)).toThrow(name);
   });
 });
+
+describe("addresses in the environment", () => {
+  const checksummed = "0x52908400098527886E0F7030069857D2E4169EE7";
+
+  it("reads SEQUENCERS checksummed or in one case, and returns them checksummed", () => {
+    const env = parseEnv(relayEnv, {
+      SEQUENCERS: `${checksummed}, ${checksummed.toLowerCase()}`,
+    });
+    expect(env.SEQUENCERS).toEqual([checksummed, checksummed]);
+  });
+
+  it("refuses a mixed-case address with a wrong EIP-55 checksum", () => {
+    const wrong = checksummed.replace("E0F7", "e0F7");
+    expect(() => parseEnv(relayEnv, { SEQUENCERS: wrong })).toThrow("checksum");
+  });
+});

@@ -1,8 +1,8 @@
 // Environment configuration, parsed once with zod at start-up and passed down as options.
 // Every variable here is listed with its default in the README's configuration table.
 import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/core";
-import { defaultJobWeights, jobTypes } from "@prover-boost/core";
-import { getAddress, isAddress } from "viem";
+import { defaultJobWeights, jobTypes, readAddress } from "@prover-boost/core";
+import { getAddress } from "viem";
 import { z } from "zod";
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
@@ -10,7 +10,13 @@ const optionalString = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === "" ? undefined : v.trim()));
-const address = z.string().refine((v) => isAddress(v, { strict: false }), "must be a 0x address");
+/** An address as requests read it (readAddress): a wrong EIP-55 checksum is refused. */
+const address = z
+  .string()
+  .refine(
+    (v) => readAddress(v).ok,
+    "must be 0x + 40 hex digits, checksummed or in one case (a mixed-case address must carry its EIP-55 checksum)",
+  );
 
 const addressList = optionalString.transform((v, ctx) => {
   if (!v) return [] as `0x${string}`[];
@@ -19,11 +25,13 @@ const addressList = optionalString.transform((v, ctx) => {
     .split(",")
     .map((p) => p.trim())
     .filter(Boolean)) {
-    if (!isAddress(part, { strict: false })) {
-      ctx.addIssue({ code: "custom", message: `not an address: ${part}` });
+    const read = readAddress(part);
+    if (!read.ok) {
+      const why = read.problem === "checksum" ? "wrong EIP-55 checksum" : "not an address";
+      ctx.addIssue({ code: "custom", message: `${why}: ${part}` });
       return z.NEVER;
     }
-    out.push(getAddress(part));
+    out.push(read.address);
   }
   return out;
 });

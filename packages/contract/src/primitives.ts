@@ -1,7 +1,7 @@
 // Wire primitives shared by the request and response schemas. Requests parse into typed values
 // (checksummed addresses, lower-case hashes, bigint amounts); responses describe the JSON as it
 // is sent (uint256 amounts as decimal strings, small integers as numbers).
-import { getAddress, isAddress } from "viem";
+import { readAddress } from "@prover-boost/core";
 import { z } from "zod";
 
 /** Largest Postgres int4: block numbers and every other int4 column or filter. */
@@ -46,22 +46,19 @@ export function inputErrorCode(issues: readonly unknown[]): InputErrorCode | nul
 export const address = z
   .string()
   .transform((v, ctx) => {
-    if (!/^0x[0-9a-fA-F]{40}$/.test(v)) {
-      issueWith(ctx, v, "must be 0x followed by 40 hex digits");
-      return z.NEVER;
-    }
-    const checksummed = getAddress(v);
-    const digits = v.slice(2);
-    if (digits !== digits.toLowerCase() && digits !== digits.toUpperCase() && v !== checksummed) {
+    const read = readAddress(v);
+    if (read.ok) return read.address;
+    if (read.problem === "checksum") {
       issueWith(
         ctx,
         v,
         "mixed-case address with a wrong EIP-55 checksum (send it checksummed, or all in one case)",
         "BAD_ADDRESS_CHECKSUM",
       );
-      return z.NEVER;
+    } else {
+      issueWith(ctx, v, "must be 0x followed by 40 hex digits");
     }
-    return checksummed;
+    return z.NEVER;
   })
   .describe("0x + 40 hex digits: EIP-55 checksummed, or all lowercase, or all uppercase");
 

@@ -1,3 +1,4 @@
+export * from "./address.ts";
 export * from "./auction.ts";
 export * from "./block-data.ts";
 export * from "./booster.ts";
