@@ -241,6 +241,34 @@ describe("authentication comes before validation", () => {
   });
 });
 
+describe("authentication after the per-IP rate limit", () => {
+  it("a flood of bad credentials is rate limited before it costs a session lookup", async () => {
+    // Its own relay with a small per-IP budget over a window far longer than the test.
+    const limited = await startStack({
+      aggregator: false,
+      env: { RATE_LIMIT_PER_IP: "3", RATE_LIMIT_WINDOW_MS: "600000" },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const res = await limited.relay.app.inject({
+          method: "POST",
+          url: "/v1/jobs/lease",
+          headers: {
+            authorization: `Bearer ${"y".repeat(43)}`,
+            "content-type": "application/json",
+          },
+          payload: "{",
+        });
+        statuses.push(res.statusCode);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429, 429]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 async function raw(request: string, onConnect?: (s: Socket) => void) {
   const answer = parseAnswer(await rawRequest(portOf(stack.relay.app.server), request, onConnect));
   return { ...answer, body: JSON.parse(answer.body) as { error: Record<string, string> } };

@@ -40,7 +40,9 @@ export function registerAuthentication(app: FastifyInstance, ctx: RelayContext) 
     const id = (route.schema as { operationId?: string } | undefined)?.operationId;
     const auth = id ? operationById.get(id)?.auth : undefined;
     if (!auth) return;
+    // After the route's own onRequest hooks (the per-IP rate limit), so a flood of bad
+    // credentials is limited before it costs a session lookup.
     const own = route.onRequest ? [route.onRequest].flat() : [];
-    route.onRequest = [auth === "worker" ? worker : admin, ...own];
+    route.onRequest = [...own, auth === "worker" ? worker : admin];
   });
 }
