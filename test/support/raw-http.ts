@@ -1,6 +1,6 @@
 // Raw HTTP over a TCP socket, for what a well-behaved client cannot send: headers past the server's
 // limit, malformed request lines. The answer is read until the server closes the connection.
-import { connect, type Socket } from "node:net";
+import { connect } from "node:net";
 
 export interface RawAnswer {
   status: number;
@@ -9,15 +9,10 @@ export interface RawAnswer {
 }
 
 /** Writes `request` to 127.0.0.1:`port` and resolves with everything read until the close. */
-export function rawRequest(
-  port: number,
-  request: string | Buffer,
-  onConnect?: (s: Socket) => void,
-): Promise<string> {
+export function rawRequest(port: number, request: string | Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     const s = connect(port, "127.0.0.1", () => {
-      onConnect?.(s);
       // The server may answer and close before it has read everything (a header past its
       // limit): a reset while writing is then expected, and the answer is what was read.
       s.write(request, () => {});

@@ -27,18 +27,28 @@ export interface AppOptions {
   logger?: FastifyBaseLogger | boolean;
   /** Largest request body accepted (BODY_LIMIT_BYTES). */
   bodyLimitBytes: number;
+  /** Time a client has to send a whole request (REQUEST_TIMEOUT_MS); then 408. */
+  requestTimeoutMs?: number;
   /** Where the rate limiter counts (its own connection). */
   limiterRedis: LimiterRedis;
 }
 
 export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<FastifyInstance> {
+  const requestTimeout = options.requestTimeoutMs ?? 60_000;
   const app = Fastify({
     ...(typeof options.logger === "object"
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
     bodyLimit: options.bodyLimitBytes,
     genReqId: () => randomUUID(),
-    requestTimeout: 60_000,
+    // A client has this long to send its whole request (slow-header and slow-body clients hold
+    // a connection otherwise); Node checks open connections a few times per timeout.
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.max(25, Math.min(30_000, Math.floor(requestTimeout / 4))),
+    },
     // On shutdown, end long polls and keep-alive connections at once; clients retry elsewhere.
     forceCloseConnections: true,
     // 431, 408 and malformed requests, which Node raises before there is a request to route.

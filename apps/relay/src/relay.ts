@@ -80,6 +80,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   const app = await buildApp(ctx, {
     logger: deps.logger ?? false,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
+    requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
     limiterRedis: {
       url: env.REDIS_URL,
       prefix: env.REDIS_PREFIX,

@@ -97,6 +97,8 @@ export const relayEnv = commonEnv.extend({
   SEQUENCERS: addressList,
   ADMIN_TOKEN: optionalString,
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
+  /** Time a client has to send a whole request (headers and body); then 408 REQUEST_TIMEOUT. */
+  REQUEST_TIMEOUT_MS: int(60_000, 100),
   SESSION_TTL_MS: int(3_600_000, 1000),
   /** Least time an auction must leave between biddingClosesAt and proofDeadline. */
   MIN_PROVING_WINDOW_MS: int(60_000),
