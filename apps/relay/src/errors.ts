@@ -147,7 +147,7 @@ export function installErrorHandling(app: FastifyInstance) {
             : piece.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"),
       )
       .join("/");
-    routes.push({ re: new RegExp(`^${pattern}/?$`), methods: [route.method].flat() });
+    routes.push({ re: new RegExp(`^${pattern}$`), methods: [route.method].flat() });
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "";
@@ -185,7 +185,10 @@ export function clientErrorHandler(
   socket: Duplex,
 ) {
   if (err.code === "ECONNRESET" || socket.destroyed) return;
-  if (!socket.writable) {
+  // An answer to an earlier request on this connection still being written (a long poll under
+  // pipelining): nothing can be written after it safely, so the connection is dropped.
+  const inFlight = (socket as { _httpMessage?: { writableEnded?: boolean } | null })._httpMessage;
+  if (!socket.writable || (inFlight && !inFlight.writableEnded)) {
     socket.destroy();
     return;
   }
