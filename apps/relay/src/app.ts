@@ -78,7 +78,13 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
         title: "prover-boost relay API",
         version: "1.0.0",
         description:
-          "Proving auctions, bids, the worker gateway and public market data. Amounts are decimal strings of wei.",
+          "Proving auctions, bids, the worker gateway and public market data. Amounts are decimal " +
+          "strings of wei; block numbers, slots, counts and unix ms times are JSON numbers or " +
+          "decimal strings. Integers in paths and queries are canonical decimal (400 " +
+          "INVALID_INTEGER otherwise). Addresses are checksummed or in one case (a mixed-case " +
+          "address with a wrong EIP-55 checksum is 400 BAD_ADDRESS_CHECKSUM). Authenticated " +
+          "calls answer 401 before looking at the body. Every error is " +
+          "{ error: { code, message, requestId } }.",
       },
       components: {
         securitySchemes: {
