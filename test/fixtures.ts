@@ -2,6 +2,7 @@
 import { txsHash } from "@prover-boost/core";
 import {
   type AuctionJson,
+  newWorkerLogin,
   type QuoteJson,
   signAuction,
   signQuote,
@@ -11,8 +12,10 @@ import {
 import { keccak256, type LocalAccount, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { type Stack, sequencer } from "./harness.ts";
+import { testDomain } from "./support/domain.ts";
 
-export const domain = { name: "Aztec Rollup", version: "1" };
+/** The test stacks' signing domain (four fields: bound to the test deployment). */
+export const domain = testDomain;
 export const allJobTypes = [
   "base",
   "merge",
@@ -74,16 +77,18 @@ export async function workerSession(
   jobTypes = allJobTypes,
   capacity = 1,
 ) {
-  const login: WorkerLoginJson = {
+  const login: WorkerLoginJson = newWorkerLogin({
     operator: operator.address,
     workerId,
-    issuedAt: Date.now(),
     capacity,
     jobTypes,
-    hardware: { cores: 4, memoryMb: 8192, gpus: 0 },
-  };
+  });
   const signature = await signWorkerLogin(operator, domain, login);
-  const { token } = await stack.client.createSession(login, signature);
+  const { token } = await stack.client.createSession(login, signature, {
+    cores: 4,
+    memoryMb: 8192,
+    gpus: 0,
+  });
   return stack.client.withToken(token);
 }
 

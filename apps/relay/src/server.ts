@@ -1,6 +1,6 @@
 // The relay as a service: parse env once, listen, shut down gracefully on SIGINT/SIGTERM within
 // SHUTDOWN_TIMEOUT_MS (a second signal exits at once). Errors are logged as one JSON line.
-import { closeOnSignals, ConfigError, parseEnvOrExit, relayEnv } from "@prover-boost/config";
+import { ConfigError, closeOnSignals, parseEnvOrExit, relayEnv } from "@prover-boost/config";
 import pino from "pino";
 import { createRelay } from "./relay.ts";
 

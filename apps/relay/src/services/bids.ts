@@ -21,8 +21,8 @@ import {
 } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
 import { countProvenIdentity } from "../identity-limits.ts";
-import { checkIssuedAt } from "./sessions.ts";
 import type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
+import { checkIssuedAt } from "./sessions.ts";
 
 export type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
 

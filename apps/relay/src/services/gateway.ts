@@ -149,9 +149,7 @@ function affinityNote(
   const parentId = job.parent?.id;
   const canTakeParent =
     parentId !== undefined &&
-    kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session)).includes(
-      parentQueueOf(parentId),
-    );
+    kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session)).includes(parentQueueOf(parentId));
   return {
     worker: lesseeKey(session.operator, session.workerName),
     nowMs: ctx.now(),
