@@ -95,7 +95,7 @@ export async function workerSession(
 /** Everything a rejected request could have changed, for before/after comparison. */
 export async function snapshot(stack: Stack) {
   const p = stack.db.prisma;
-  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks] =
+  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks, nonces] =
     await Promise.all([
       p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
       p.bid.findMany({ orderBy: { id: "asc" } }),
@@ -106,6 +106,7 @@ export async function snapshot(stack: Stack) {
       p.payout.count(),
       p.proofJob.findMany({ orderBy: { id: "asc" } }),
       p.block.findMany({ orderBy: { number: "asc" } }),
+      p.loginNonce.count(),
     ]);
   const leaseKeys = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:pb:lease:*`);
   return JSON.parse(
@@ -120,6 +121,7 @@ export async function snapshot(stack: Stack) {
         payouts,
         jobs,
         blocks,
+        nonces,
         leaseKeys: leaseKeys.length,
       },
       (_k, v) => (typeof v === "bigint" ? v.toString() : v),
