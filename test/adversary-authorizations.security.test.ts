@@ -25,7 +25,7 @@ import { openBlock, proofOf, relayError, signIn } from "./support/blocks.ts";
 import { TEST_VERIFYING_CONTRACT, testDomain } from "./support/domain.ts";
 
 const aztecDomain = { name: "Aztec Rollup", version: "1" };
-const otherContract = "0x00000000000000000000000000000000000000c1" as const;
+const otherContract = "0x00000000000000000000000000000000000000C1" as const;
 
 let stack: Stack;
 let other: Stack;
@@ -199,13 +199,13 @@ describe("bid cancellations", () => {
     const { bidId: rivalBid } = await stack.client.submitBid(theirs.quote, theirs.signature);
     const mine = await signedBid(prover, 21, { basisPointFee: 1250 });
     const { bidId: myBid } = await stack.client.submitBid(mine.quote, mine.signature);
+    await openBidding(22);
     const before = await snapshot(stack);
     // The prover signs a cancellation of the rival's bid: it names a bid that is not its own.
     const notMine = await cancellation(rivalBid as `0x${string}`);
     const a = await send(stack, "DELETE", `/v1/bids/21/${prover.address}`, notMine);
     expect([a.status, a.body.error.code]).toEqual([404, "BID_NOT_FOUND"]);
     // Its own bid, but the path names another block.
-    await openBidding(22);
     const wrongBlock = await cancellation(myBid as `0x${string}`);
     const b = await send(stack, "DELETE", `/v1/bids/22/${prover.address}`, wrongBlock);
     expect([b.status, b.body.error.code]).toEqual([404, "BID_NOT_FOUND"]);

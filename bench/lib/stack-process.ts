@@ -15,7 +15,7 @@ export const BENCH_DOMAIN = {
   name: "Aztec Rollup",
   version: "1",
   chainId: 31337,
-  verifyingContract: "0x00000000000000000000000000000000000000b0",
+  verifyingContract: "0x00000000000000000000000000000000000000B0",
 } as const;
 
 export const BENCH_DATABASE_URL =

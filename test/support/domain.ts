@@ -4,7 +4,7 @@
 import type { DomainConfig } from "@prover-boost/core";
 
 export const TEST_CHAIN_ID = 31337;
-export const TEST_VERIFYING_CONTRACT = "0x00000000000000000000000000000000000000b0" as const;
+export const TEST_VERIFYING_CONTRACT = "0x00000000000000000000000000000000000000B0" as const;
 
 /** What clients sign under against a test stack. */
 export const testDomain = {

@@ -67,7 +67,7 @@ export class FakeRelay {
       name: "Aztec Rollup",
       version: "1",
       chainId: 31337,
-      verifyingContract: "0x00000000000000000000000000000000000000b0",
+      verifyingContract: "0x00000000000000000000000000000000000000B0",
     },
     slotDurationMs: 12_000,
     genesisTimeMs: 0,
