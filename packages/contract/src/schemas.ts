@@ -71,6 +71,8 @@ export const relayInfo = z
     scheduling: z.enum(["priority", "affinity"]),
     /** Retryable fails of one job by one worker before it is no longer offered that job. */
     maxRetryableFailsPerWorker: intOut,
+    /** The least signed hardware tier that may lease each job type (JOB_MIN_TIER). */
+    jobMinTier: z.record(z.string(), intOut).optional(),
     signatureBackend: z.enum(["native", "js"]),
   })
   .describe("What clients need to sign and schedule against this relay");
