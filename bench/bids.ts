@@ -15,6 +15,7 @@ import { encodePacked, getAddress, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import {
   BENCH_DATABASE_URL,
+  BENCH_DOMAIN,
   cpuOfCommand,
   cpuOfCommandSince,
   cpuSecondsOf,
@@ -52,7 +53,7 @@ if (Number(o.provers) * Number(o.auctions) <= fixedCount + CRASH_QUOTES) {
     `--provers × --auctions (${Number(o.provers) * Number(o.auctions)} fresh bids) must exceed --rate × (--seconds + ${WARMUP_SECONDS}) + ${CRASH_QUOTES} (${fixedCount + CRASH_QUOTES})`,
   );
 }
-const domain = { name: "Aztec Rollup", version: "1" };
+const domain = BENCH_DOMAIN;
 const sequencer = privateKeyToAccount(`0x${"5e".repeat(32)}`);
 const ADMIN = "bench-admin-token";
 

@@ -8,7 +8,13 @@
 // parent leases went to a worker that proved one of the parent's children (a proof transfer
 // avoided), to compare the two modes.
 import { type JobType, type PlannedNode, planTree, txsHash } from "@prover-boost/core";
-import { RelayClient, signAuction, signQuote, signWorkerLogin } from "@prover-boost/sdk";
+import {
+  newWorkerLogin,
+  RelayClient,
+  signAuction,
+  signQuote,
+  signWorkerLogin,
+} from "@prover-boost/sdk";
 import { simBackend, startWorkers, type WorkerEvent } from "@prover-boost/worker";
 import { Command } from "commander";
 import pg from "pg";
@@ -17,6 +23,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import {
   type AggregatorPlacement,
   BENCH_DATABASE_URL,
+  BENCH_DOMAIN,
   cpuSecondsOf,
   percentile,
   startStackProcess,
@@ -66,7 +73,7 @@ const sequencerKey = `0x${"5e".repeat(32)}` as const;
 const operatorKey = `0x${"0b".repeat(32)}` as const;
 const sequencer = privateKeyToAccount(sequencerKey);
 const operator = privateKeyToAccount(operatorKey);
-const domain = { name: "Aztec Rollup", version: "1" };
+const domain = BENCH_DOMAIN;
 
 function idealMs() {
   const plan = planTree(txCount);
@@ -180,14 +187,12 @@ async function runOnce(withholdFraction: number) {
     const withheld: { job: string; at: number }[] = [];
     let stopWithholding = false;
     const withholderLoops = Array.from({ length: withholders }, async (_, i) => {
-      const login = {
+      const login = newWorkerLogin({
         operator: operator.address,
         workerId: `withholder-${i}`,
-        issuedAt: Date.now(),
         capacity: 1,
         jobTypes: ["base", "merge", "block_root"] as JobType[],
-        hardware: {},
-      };
+      });
       const { token } = await client.createSession(
         login,
         await signWorkerLogin(operator, domain, login),

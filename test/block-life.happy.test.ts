@@ -5,6 +5,7 @@ import { accounts, balanceOf } from "@prover-boost/db";
 import {
   type AuctionJson,
   type LeasedJob,
+  newWorkerLogin,
   type RelayClient,
   signAuction,
   signQuote,
@@ -14,8 +15,9 @@ import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Backend, eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { testDomain } from "./support/domain.ts";
 
-const domain = { name: "Aztec Rollup", version: "1" };
+const domain = testDomain;
 const provers = [1, 2, 3].map((i) => privateKeyToAccount(`0x${String(i).padStart(64, "0")}`));
 
 function txsFor(block: number, n: number) {
@@ -25,25 +27,14 @@ function txsFor(block: number, n: number) {
 async function proveAll(stack: Stack, blockNumber: number, workerKeys = provers) {
   const workers = await Promise.all(
     workerKeys.map(async (op, i) => {
-      const login = {
+      const login = newWorkerLogin({
         operator: op.address,
         workerId: `w${i}`,
-        issuedAt: Date.now(),
         capacity: 2,
-        jobTypes: [
-          "base",
-          "merge",
-          "block_root",
-          "single_tx_block_root",
-          "empty_block_root",
-        ] as const,
-        hardware: { cores: 2 },
-      };
-      const sig = await signWorkerLogin(op, domain, { ...login, jobTypes: [...login.jobTypes] });
-      const { token } = await stack.client.createSession(
-        { ...login, jobTypes: [...login.jobTypes] },
-        sig,
-      );
+        jobTypes: ["base", "merge", "block_root", "single_tx_block_root", "empty_block_root"],
+      });
+      const sig = await signWorkerLogin(op, domain, login);
+      const { token } = await stack.client.createSession(login, sig, { cores: 2 });
       return stack.client.withToken(token);
     }),
   );

@@ -11,7 +11,12 @@ import {
   operations,
 } from "@prover-boost/contract";
 import { simProof } from "@prover-boost/core";
-import { type LeasedJob, signBidCancellation, signWorkerLogin } from "@prover-boost/sdk";
+import {
+  type LeasedJob,
+  newWorkerLogin,
+  signBidCancellation,
+  signWorkerLogin,
+} from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, allJobTypes, domain, openAuction, signedBid } from "./fixtures.ts";
 import { ADMIN_TOKEN, eventually, type Stack, startStack } from "./harness.ts";
@@ -150,36 +155,44 @@ describe("every route answers as the contract declares", () => {
 
   it("bids: submit and cancel", async () => {
     const bid = await signedBid(bidder, 501);
-    expect((await call("submitBid", { body: bid })).status).toBe(202);
+    const submitted = await call("submitBid", { body: bid });
+    expect(submitted.status).toBe(202);
+    const bidId = submitted.body.bidId as `0x${string}`;
     const missing = await signedBid(bidder, 9_999);
     expect((await call("submitBid", { body: missing })).body.error.code).toBe("AUCTION_NOT_FOUND");
     const issuedAt = Date.now();
     const signature = await signBidCancellation(bidder, domain, {
-      blockNumber: 501,
+      bidId,
       prover: bidder.address,
       issuedAt,
     });
     const cancel = {
       params: { blockNumber: 501, prover: bidder.address },
-      body: { issuedAt, signature },
+      body: { bidId, issuedAt, signature },
     };
     expect((await call("cancelBid", cancel)).status).toBe(200);
-    expect((await call("cancelBid", cancel)).body.error.code).toBe("BID_NOT_FOUND");
+    expect((await call("cancelBid", cancel)).body.error.code).toBe("AUTHORIZATION_REPLAYED");
   });
 
   it("worker sessions and the worker list", async () => {
-    const login = {
+    const login = newWorkerLogin({
       operator: operator.address,
       workerId: "walker",
-      issuedAt: Date.now(),
       capacity: 1,
       jobTypes: allJobTypes,
-      hardware: { cores: 2 },
-    };
+    });
+    const hardware = { cores: 2 };
     const signature = await signWorkerLogin(operator, domain, login);
-    expect((await call("createSession", { body: { login, signature } })).status).toBe(201);
     const forged = await signWorkerLogin(prover, domain, login);
-    expect((await call("createSession", { body: { login, signature: forged } })).status).toBe(401);
+    expect(
+      (await call("createSession", { body: { login, hardware, signature: forged } })).status,
+    ).toBe(401);
+    expect((await call("createSession", { body: { login, hardware, signature } })).status).toBe(
+      201,
+    );
+    expect(
+      (await call("createSession", { body: { login, hardware, signature } })).body.error.code,
+    ).toBe("AUTHORIZATION_REPLAYED");
     const workers = await call("listWorkers", { query: { operator: operator.address } });
     expect(workers.body.items).toHaveLength(1);
     expect((await call("listWorkers", { query: { cursor: "nope" } })).status).toBe(400);

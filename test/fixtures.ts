@@ -2,6 +2,7 @@
 import { txsHash } from "@prover-boost/core";
 import {
   type AuctionJson,
+  newWorkerLogin,
   type QuoteJson,
   signAuction,
   signQuote,
@@ -11,8 +12,10 @@ import {
 import { keccak256, type LocalAccount, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { type Stack, sequencer } from "./harness.ts";
+import { testDomain } from "./support/domain.ts";
 
-export const domain = { name: "Aztec Rollup", version: "1" };
+/** The test stacks' signing domain (four fields: bound to the test deployment). */
+export const domain = testDomain;
 export const allJobTypes = [
   "base",
   "merge",
@@ -74,23 +77,25 @@ export async function workerSession(
   jobTypes = allJobTypes,
   capacity = 1,
 ) {
-  const login: WorkerLoginJson = {
+  const login: WorkerLoginJson = newWorkerLogin({
     operator: operator.address,
     workerId,
-    issuedAt: Date.now(),
     capacity,
     jobTypes,
-    hardware: { cores: 4, memoryMb: 8192, gpus: 0 },
-  };
+  });
   const signature = await signWorkerLogin(operator, domain, login);
-  const { token } = await stack.client.createSession(login, signature);
+  const { token } = await stack.client.createSession(login, signature, {
+    cores: 4,
+    memoryMb: 8192,
+    gpus: 0,
+  });
   return stack.client.withToken(token);
 }
 
 /** Everything a rejected request could have changed, for before/after comparison. */
 export async function snapshot(stack: Stack) {
   const p = stack.db.prisma;
-  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks] =
+  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks, nonces] =
     await Promise.all([
       p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
       p.bid.findMany({ orderBy: { id: "asc" } }),
@@ -101,6 +106,7 @@ export async function snapshot(stack: Stack) {
       p.payout.count(),
       p.proofJob.findMany({ orderBy: { id: "asc" } }),
       p.block.findMany({ orderBy: { number: "asc" } }),
+      p.loginNonce.count(),
     ]);
   const leaseKeys = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:pb:lease:*`);
   return JSON.parse(
@@ -115,6 +121,7 @@ export async function snapshot(stack: Stack) {
         payouts,
         jobs,
         blocks,
+        nonces,
         leaseKeys: leaseKeys.length,
       },
       (_k, v) => (typeof v === "bigint" ? v.toString() : v),

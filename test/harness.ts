@@ -14,6 +14,7 @@ import { RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { privateKeyToAccount } from "viem/accounts";
+import { testDomainEnv } from "./support/domain.ts";
 
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
@@ -65,6 +66,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // collateral and the invalid-proof penalty have their own tests.
     OPEN_PROVING_MIN_COLLATERAL: "0",
     INVALID_PROOF_PENALTY_WEI: "0",
+    // Signatures bound to the test deployment (test/support/domain.ts); the fixtures sign on it.
+    ...testDomainEnv,
+    // Many tests sign many workers in for one operator; the sign-in limit has its own test.
+    SIGNIN_RATE_LIMIT_PER_OPERATOR: "0",
     ...(backend === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : { DATA_DIR: dataDir! }),
     ...options.env,
   };

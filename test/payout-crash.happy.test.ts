@@ -18,6 +18,7 @@ import {
   TEST_DATABASE_URL,
   TEST_REDIS_URL,
 } from "./harness.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import {
   BIDDING_MS,
   balance,
@@ -67,6 +68,7 @@ function startChild(hang: boolean): Child {
       AGGREGATOR_TICK_MS: "50",
       PB_TEST_SCHEMA: stack.db.schema,
       PB_TEST_HANG: hang ? "1" : "0",
+      ...testDomainEnv,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -3,7 +3,7 @@
 import { simProof } from "@prover-boost/core";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { account, openAuction, signedBid, snapshot, workerSession } from "./fixtures.ts";
+import { account, domain, openAuction, signedBid, snapshot, workerSession } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 
 let stack: Stack;
@@ -194,16 +194,15 @@ describe("workers and jobs", () => {
   });
 
   it("a stale login → 401 LOGIN_STALE", async () => {
-    const { signWorkerLogin } = await import("@prover-boost/sdk");
-    const login = {
+    const { newWorkerLogin, signWorkerLogin } = await import("@prover-boost/sdk");
+    const login = newWorkerLogin({
       operator: prover.address,
       workerId: "late",
       issuedAt: Date.now() - 3_600_000,
       capacity: 1,
-      jobTypes: ["base" as const],
-      hardware: {},
-    };
-    const signature = await signWorkerLogin(prover, { name: "Aztec Rollup", version: "1" }, login);
+      jobTypes: ["base"],
+    });
+    const signature = await signWorkerLogin(prover, domain, login);
     await expectRejected(401, "LOGIN_STALE", () =>
       send("POST", "/v1/workers/sessions", { login, signature }),
     );

@@ -14,6 +14,7 @@ import { provideRedis, type RedisHandle } from "../apps/devnet/src/redis-server.
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import { driftFromFirst, type RedisUsage, RedisUsageProbe } from "./support/redis-usage.ts";
 
 const BLOCKS = 30;
@@ -85,7 +86,11 @@ describe("resources over consecutive blocks", () => {
     const leftover = async () => (await probe.keyNames()).filter((k) => k.includes(":b1-"));
     expect((await leftover()).length).toBeGreaterThan(0);
     const restarted = await createAggregator(
-      parseEnv(aggregatorEnv, { REDIS_URL: redis.url, REDIS_PREFIX: stack.prefix }),
+      parseEnv(aggregatorEnv, {
+        REDIS_URL: redis.url,
+        REDIS_PREFIX: stack.prefix,
+        ...testDomainEnv,
+      }),
       { db: stack.db },
     );
     try {

@@ -27,6 +27,7 @@ import {
   signIn,
   tryLease,
 } from "./support/blocks.ts";
+import { testDomainEnv } from "./support/domain.ts";
 
 const LEASE_MS = "30000";
 let stack: Stack;
@@ -52,6 +53,7 @@ async function secondRelay(): Promise<{ relay: Relay; url: string }> {
     RATE_LIMIT_PER_IP: "0",
     OPEN_PROVING_MIN_COLLATERAL: "0",
     INVALID_PROOF_PENALTY_WEI: "0",
+    ...testDomainEnv,
   });
   const relay = await createRelay(env, { db: stack.db });
   await relay.app.listen({ port: 0, host: "127.0.0.1" });

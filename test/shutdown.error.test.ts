@@ -13,6 +13,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -42,6 +43,7 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
       DATABASE_URL: db.toString(),
       REDIS_PREFIX: prefix,
       SEQUENCERS: sequencer.address,
+      ...testDomainEnv,
       PORT: "0",
       HOST: "127.0.0.1",
       LOG_LEVEL: "info",

@@ -11,6 +11,7 @@ import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import { startFaultProxy } from "./support/fault-proxy.ts";
 import {
   BIDDING_MS,
@@ -46,6 +47,7 @@ async function extraAggregator(
     REDIS_PREFIX: stack.prefix,
     LEASE_MS: "2000",
     AGGREGATOR_TICK_MS: "50",
+    ...testDomainEnv,
   });
   const agg = await createAggregator(env, { db: stack.db, ...(log ? { log } : {}) });
   cleanups.push(() => agg.close());

@@ -10,6 +10,14 @@ import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { Redis } from "ioredis";
 import pg from "pg";
 
+/** The benchmark deployment's signing domain (four fields, as every deployment binds its own). */
+export const BENCH_DOMAIN = {
+  name: "Aztec Rollup",
+  version: "1",
+  chainId: 31337,
+  verifyingContract: "0x00000000000000000000000000000000000000B0",
+} as const;
+
 export const BENCH_DATABASE_URL =
   process.env.BENCH_DATABASE_URL ??
   process.env.TEST_DATABASE_URL ??
@@ -50,6 +58,8 @@ export async function startStackProcess(
         REDIS_PREFIX: prefix,
         LOG_LEVEL: "silent",
         RATE_LIMIT_PER_IP: "0",
+        CHAIN_ID: String(BENCH_DOMAIN.chainId),
+        VERIFYING_CONTRACT: BENCH_DOMAIN.verifyingContract,
         ...env,
         BENCH_ROLE: role,
       },

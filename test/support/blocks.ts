@@ -5,6 +5,7 @@ import { type JobType, planTree, simProof } from "@prover-boost/core";
 import { type QueueKind, queueFor } from "@prover-boost/queue";
 import {
   type LeasedJob,
+  newWorkerLogin,
   type RelayClient,
   RelayError,
   signWorkerLogin,
@@ -27,18 +28,21 @@ export async function signIn(
   stack: { client: RelayClient },
   operator: LocalAccount,
   workerId: string,
-  opts: { jobTypes?: WorkerLoginJson["jobTypes"]; capacity?: number } = {},
+  opts: { jobTypes?: WorkerLoginJson["jobTypes"]; capacity?: number; tier?: number } = {},
 ): Promise<Signed> {
-  const login: WorkerLoginJson = {
+  const login: WorkerLoginJson = newWorkerLogin({
     operator: operator.address,
     workerId,
-    issuedAt: Date.now(),
     capacity: opts.capacity ?? 1,
     jobTypes: opts.jobTypes ?? allJobTypes,
-    hardware: { cores: 4, memoryMb: 8192, gpus: 0 },
-  };
+    ...(opts.tier !== undefined ? { tier: opts.tier } : {}),
+  });
   const signature = await signWorkerLogin(operator, domain, login);
-  const { token, sessionId } = await stack.client.createSession(login, signature);
+  const { token, sessionId } = await stack.client.createSession(login, signature, {
+    cores: 4,
+    memoryMb: 8192,
+    gpus: 0,
+  });
   return {
     client: stack.client.withToken(token),
     token,

@@ -16,6 +16,7 @@ import { simProof } from "@prover-boost/core";
 import {
   type AuctionJson,
   type LeasedJob,
+  newWorkerLogin,
   type QuoteJson,
   signAuction,
   signBidCancellation,
@@ -192,14 +193,12 @@ export function withBody(
 }
 
 async function signIn(workerId: string): Promise<Worker> {
-  const login: WorkerLoginJson = {
+  const login: WorkerLoginJson = newWorkerLogin({
     operator: prover.address,
     workerId,
-    issuedAt: Date.now(),
     capacity: 1,
     jobTypes: allJobTypes,
-    hardware: {},
-  };
+  });
   const signature = await signWorkerLogin(prover, domain, login);
   const s = await fx.stack.client.createSession(login, signature);
   return { token: s.token, sessionId: s.sessionId };
@@ -256,7 +255,7 @@ export const resignCancel =
   async (b) => {
     if (!/^\d{1,15}$/.test(blockNumber)) throw new Error("not a block number");
     const signature = await signBidCancellation(keyOf(who), domain, {
-      blockNumber: Number(blockNumber),
+      bidId: b.bidId as `0x${string}`,
       prover: who as `0x${string}`,
       issuedAt: b.issuedAt as number,
     });
@@ -286,7 +285,7 @@ export function useFuzzStack(): void {
     });
     await fx.stack.client.openAuction(open.auction, open.txs, open.signature);
     const first = await signedBid(prover, OPEN_BLOCK, { basisPointFee: 1500 });
-    await fx.stack.client.submitBid(first.quote, first.signature);
+    const firstBid = await fx.stack.client.submitBid(first.quote, first.signature);
 
     const proving = await openAuction(PROVING_BLOCK, {
       txCount: 32,
@@ -295,7 +294,7 @@ export function useFuzzStack(): void {
     });
     await fx.stack.client.openAuction(proving.auction, proving.txs, proving.signature);
     const win = await signedBid(prover, PROVING_BLOCK);
-    await fx.stack.client.submitBid(win.quote, win.signature);
+    const winBid = await fx.stack.client.submitBid(win.quote, win.signature);
     // Closed explicitly once the bid is in, not by a timer the bid could lose to on a busy machine.
     await closeAuction(fx.stack.aggregator.ctx, PROVING_BLOCK, Date.now());
     await fx.stack.aggregator.aggregator.tick();
@@ -329,30 +328,31 @@ export function useFuzzStack(): void {
         return { quote, signature: await signQuote(prover, domain, quote) };
       })(),
     ])) as unknown as Json[];
-    const cancel = async (block: number, who = prover) => {
+    const cancel = async (block: number, bidId: string, who = prover) => {
       const issuedAt = Date.now();
       const signature = await signBidCancellation(who, domain, {
-        blockNumber: block,
+        bidId: bidId as `0x${string}`,
         prover: who.address,
         issuedAt,
       });
-      return { block, prover: who.address, body: { issuedAt, signature } };
+      return { block, prover: who.address, body: { bidId, issuedAt, signature } };
     };
     fx.cancelBases = await Promise.all([
-      cancel(OPEN_BLOCK),
-      cancel(PROVING_BLOCK),
-      cancel(OPEN_BLOCK, poor),
+      cancel(OPEN_BLOCK, firstBid.bidId),
+      cancel(PROVING_BLOCK, winBid.bidId),
+      cancel(OPEN_BLOCK, firstBid.bidId, poor),
     ]);
     fx.bases.deposit = [
       { prover: prover.address, amount: "1000" },
       { prover: account(0xf4).address, amount: "1" },
     ];
     const login = (workerId: string, hardware: Record<string, number | string>) => ({
-      operator: prover.address,
-      workerId,
-      issuedAt: Date.now(),
-      capacity: 4,
-      jobTypes: allJobTypes,
+      login: newWorkerLogin({
+        operator: prover.address,
+        workerId,
+        capacity: 4,
+        jobTypes: allJobTypes,
+      }),
       hardware,
     });
     fx.bases.session = (await Promise.all(
@@ -360,7 +360,7 @@ export function useFuzzStack(): void {
         login("fz-new", { cores: 8, memoryMb: 16384, gpus: 1 }),
         login("fz-bare", {}),
         login("fz-extra", { cores: 2, model: "rtx" }),
-      ].map(async (l) => ({ login: l, signature: await signWorkerLogin(prover, domain, l) })),
+      ].map(async (l) => ({ ...l, signature: await signWorkerLogin(prover, domain, l.login) })),
     )) as unknown as Json[];
     fx.bases.lease = [{ waitMs: 0 }, { waitMs: 30_000 }, {}];
     fx.bases.heartbeat = [{}];

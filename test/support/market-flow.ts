@@ -7,6 +7,7 @@ import {
   type AuctionJson,
   type BlockView,
   type LeasedJob,
+  newWorkerLogin,
   type RelayClient,
   RelayError,
   signWorkerLogin,
@@ -59,16 +60,18 @@ export async function signIn(
   workerId: string,
   capacity = 1,
 ): Promise<RelayClient> {
-  const login: WorkerLoginJson = {
+  const login: WorkerLoginJson = newWorkerLogin({
     operator: operator.address,
     workerId,
-    issuedAt: Date.now(),
     capacity,
     jobTypes: allJobTypes,
-    hardware: { cores: 4, memoryMb: 8192, gpus: 0 },
-  };
+  });
   const signature = await signWorkerLogin(operator, domain, login);
-  const { token } = await stack.client.createSession(login, signature);
+  const { token } = await stack.client.createSession(login, signature, {
+    cores: 4,
+    memoryMb: 8192,
+    gpus: 0,
+  });
   return stack.client.withToken(token);
 }
 

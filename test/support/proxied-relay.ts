@@ -9,6 +9,7 @@ import { RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { ADMIN_TOKEN, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "../harness.ts";
+import { testDomainEnv } from "./domain.ts";
 import { type FaultProxy, startFaultProxy } from "./fault-proxy.ts";
 
 export interface ProxiedRelay {
@@ -40,6 +41,7 @@ export async function startProxiedRelay(env: Record<string, string> = {}): Promi
       MIN_PROVING_WINDOW_MS: "0",
       OPEN_PROVING_MIN_COLLATERAL: "0",
       INVALID_PROOF_PENALTY_WEI: "0",
+      ...testDomainEnv,
       ...env,
     }),
     { schema },

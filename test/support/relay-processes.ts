@@ -6,6 +6,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { ADMIN_TOKEN, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "../harness.ts";
+import { testDomainEnv } from "./domain.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const childScript = path.join(repoRoot, "test/children/relay-child.ts");
@@ -26,6 +27,7 @@ export function relayProcessEnv(schema: string, prefix: string): Record<string, 
     SEQUENCERS: sequencer.address,
     ADMIN_TOKEN,
     RATE_LIMIT_PER_IP: "0",
+    ...testDomainEnv,
     PORT: "0",
     HOST: "127.0.0.1",
     LOG_LEVEL: "error",

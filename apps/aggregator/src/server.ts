@@ -1,6 +1,6 @@
 // The aggregator as a service: shuts down on SIGINT/SIGTERM within SHUTDOWN_TIMEOUT_MS (a second
 // signal exits at once). Errors are logged as one JSON line.
-import { aggregatorEnv, closeOnSignals, parseEnvOrExit } from "@prover-boost/config";
+import { aggregatorEnv, ConfigError, closeOnSignals, parseEnvOrExit } from "@prover-boost/config";
 import pino from "pino";
 import { createAggregator } from "./service.ts";
 
@@ -14,6 +14,10 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
   pino({ name: "aggregator" }).fatal({ err }, "aggregator failed to start");
   process.exit(1);
 });

@@ -6,7 +6,7 @@
 // the handles of blocks that are no longer being proven. And a crash between a payout and its
 // retire would leave the block's queues in Redis for good, so at start-up the aggregator retires
 // every paid block that still has queues.
-import type { AggregatorEnv } from "@prover-boost/config";
+import { type AggregatorEnv, boundDomainFromEnv } from "@prover-boost/config";
 import { PROVING_STAGES, STAGE } from "@prover-boost/core";
 import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
@@ -31,6 +31,10 @@ export async function createAggregator(
     hooks?: PayoutHooks;
   } = {},
 ): Promise<AggregatorService> {
+  const silent = { info() {}, warn() {}, error() {} };
+  const log = deps.log ?? silent;
+  // Same domain rule as the relay: it refuses to start unbound unless the legacy domain is chosen.
+  boundDomainFromEnv(env, (message) => (deps.log ? log.warn({}, message) : console.warn(message)));
   const ownDb = !deps.db;
   const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
   const fabric = await ProofFabric.open({
@@ -41,13 +45,12 @@ export async function createAggregator(
     checkStalled: false,
     subscribe: false,
   });
-  const silent = { info() {}, warn() {}, error() {} };
   const ctx: AggregatorContext = {
     config: aggregatorConfigOf(env),
     prisma: db.prisma,
     fabric,
     now: deps.now ?? Date.now,
-    log: deps.log ?? silent,
+    log,
   };
   const aggregator = new Aggregator(ctx, deps.hooks);
   void retirePaidLeftovers(db.prisma, fabric).catch((err) =>

@@ -7,6 +7,7 @@ import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
+import { getAddress, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { SimulatedOperator } from "./operators.ts";
@@ -48,6 +49,21 @@ export interface DevnetBlockReport {
 
 const terminal = new Set(["paid"]);
 
+/**
+ * The devnet's own four-field signing domain: a local chain id and a verifying-contract address
+ * no real deployment uses, so nothing signed for the devnet verifies elsewhere, nor the reverse.
+ * CHAIN_ID, VERIFYING_CONTRACT or EIP712_LEGACY_DOMAIN in the environment take precedence.
+ */
+export const DEVNET_CHAIN_ID = 1_337_000;
+export const DEVNET_VERIFYING_CONTRACT = getAddress(
+  `0x${keccak256(toHex("prover-boost devnet verifying contract")).slice(-40)}`,
+);
+
+function devnetDomainEnv(env: Record<string, string | undefined>): Record<string, string> {
+  if (env.CHAIN_ID || env.VERIFYING_CONTRACT || env.EIP712_LEGACY_DOMAIN === "true") return {};
+  return { CHAIN_ID: String(DEVNET_CHAIN_ID), VERIFYING_CONTRACT: DEVNET_VERIFYING_CONTRACT };
+}
+
 export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBlockReport[] }> {
   const info = opts.onInfo ?? (() => {});
   const redis = await provideRedis(opts.env.REDIS_URL);
@@ -55,6 +71,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
   const sequencer = privateKeyToAccount(sequencerKeyOf(opts.seed));
   const baseEnv = {
     ...opts.env,
+    ...devnetDomainEnv(opts.env),
     REDIS_URL: redis.url,
     REDIS_PREFIX: `pb-devnet-${randomBytes(4).toString("hex")}`,
     SEQUENCERS: sequencer.address,

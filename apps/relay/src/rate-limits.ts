@@ -1,6 +1,7 @@
-// Rate limits, counted in Redis so every relay process shares them: a global limit per client IP,
-// and a limit per prover address on bid submission. Over the limit: 429 RATE_LIMITED with
-// Retry-After (seconds).
+// Rate limits, counted in Redis so every relay process shares them: a global limit per client IP
+// (here), and limits per proven identity, counted after signature recovery (identity-limits.ts:
+// bids per prover, sign-ins per operator). Over a limit: 429 RATE_LIMITED with Retry-After
+// (seconds).
 //
 // Counting is best effort: when Redis is down or slow the limiter lets the request through
 // (skipOnError) rather than failing or holding every request. It has its own connection, which
@@ -10,7 +11,7 @@
 import rateLimit from "@fastify/rate-limit";
 import { DomainError } from "@prover-boost/core";
 import { createRedis } from "@prover-boost/queue";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import type { RelaySettings } from "./settings.ts";
 
 /** The limiter's own Redis connection. */
@@ -47,23 +48,4 @@ export async function registerRateLimits(
     nameSpace: `${store.prefix}:rl:ip:`,
     errorResponseBuilder: (_req, c) => limited(c.after),
   });
-}
-
-/** Route options for POST /v1/bids: at most RATE_LIMIT_PER_PROVER bids per window per prover. */
-export function perProverLimit(limits: RelaySettings["rateLimits"]) {
-  if (limits.perProver === 0 || limits.perIp === 0) return {};
-  return {
-    config: {
-      rateLimit: {
-        max: limits.perProver,
-        timeWindow: limits.windowMs,
-        hook: "preHandler" as const,
-        keyGenerator: (req: FastifyRequest) => {
-          const prover = (req.body as { quote?: { prover?: string } } | undefined)?.quote?.prover;
-          return `prover:${String(prover ?? req.ip).toLowerCase()}`;
-        },
-        errorResponseBuilder: (_req: FastifyRequest, c: { after: string }) => limited(c.after),
-      },
-    },
-  };
 }

@@ -1,6 +1,6 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
-import { domainFromEnv, type RelayEnv } from "@prover-boost/config";
+import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
 import { type Database, openDatabaseFromEnv, writeJobMarks } from "@prover-boost/db";
 import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
@@ -30,6 +30,11 @@ export interface RelayDeps {
 }
 
 export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<Relay> {
+  // Refuses to start unbound (no CHAIN_ID/VERIFYING_CONTRACT) unless the legacy domain is chosen.
+  const domain = boundDomainFromEnv(env, (message) => {
+    if (typeof deps.logger === "object") deps.logger.warn(message);
+    else console.warn(message);
+  });
   const ownDb = !deps.db;
   const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
   const fabric = await ProofFabric.open({
@@ -51,7 +56,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     }),
     registry: new BlockRegistry(db.prisma),
     wakeups: new LesseeWakeups(fabric.events),
-    domain: domainFromEnv(env),
+    domain,
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
     now: deps.now ?? Date.now,

@@ -1,6 +1,6 @@
 // The relay as a service: parse env once, listen, shut down gracefully on SIGINT/SIGTERM within
 // SHUTDOWN_TIMEOUT_MS (a second signal exits at once). Errors are logged as one JSON line.
-import { closeOnSignals, parseEnvOrExit, relayEnv } from "@prover-boost/config";
+import { ConfigError, closeOnSignals, parseEnvOrExit, relayEnv } from "@prover-boost/config";
 import pino from "pino";
 import { createRelay } from "./relay.ts";
 
@@ -14,6 +14,10 @@ async function main() {
 }
 
 main().catch((err) => {
+  if (err instanceof ConfigError) {
+    console.error(err.message);
+    process.exit(2);
+  }
   pino({ name: "relay" }).fatal({ err }, "relay failed to start");
   process.exit(1);
 });

@@ -1,13 +1,17 @@
 // The relay's policy settings, mapped once from the environment at the composition root
 // (relay.ts) and grouped by the service that reads them. Nothing below relay.ts sees the env.
 import type { RelayEnv } from "@prover-boost/config";
-import type { Pricing } from "@prover-boost/core";
+import type { JobType, Pricing } from "@prover-boost/core";
 
 export interface RelaySettings {
   /** Who may open auctions (services/auctions.ts). */
   sequencers: readonly string[];
   /** Signed logins and bid cancellations (services/sessions.ts, services/bids.ts). */
   login: { maxAgeMs: number; sessionTtlMs: number };
+  /** Sign-ins per window per operator, counted after signature recovery; 0 = none (sessions.ts). */
+  signInLimit: { perOperator: number; windowMs: number };
+  /** Least hardware tier a worker must have signed to lease each job type (services/gateway.ts). */
+  jobMinTier: Readonly<Record<JobType, number>>;
   /** How leases are handed out (services/gateway.ts) and what /v1/info reports of it. */
   scheduling: {
     mode: RelayEnv["SCHEDULING"];
@@ -36,6 +40,11 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
   return {
     sequencers: env.SEQUENCERS,
     login: { maxAgeMs: env.LOGIN_MAX_AGE_MS, sessionTtlMs: env.SESSION_TTL_MS },
+    signInLimit: {
+      perOperator: env.RATE_LIMIT_PER_IP === 0 ? 0 : env.SIGNIN_RATE_LIMIT_PER_OPERATOR,
+      windowMs: env.SIGNIN_RATE_LIMIT_WINDOW_MS,
+    },
+    jobMinTier: env.JOB_MIN_TIER,
     scheduling: {
       mode: env.SCHEDULING,
       affinityHoldMs: env.AFFINITY_HOLD_MS,

@@ -22,6 +22,7 @@ export interface RawOptions {
   keyFile?: string;
   workers: string;
   capacity: string;
+  tier: string;
   jobTypes?: string;
   backend: string;
   execCommand?: string;
@@ -40,6 +41,7 @@ export interface CliConfig {
   operatorKey?: Hex;
   workers: number;
   capacity: number;
+  tier: number;
   jobTypes: JobType[];
   backend: "sim" | "exec";
   exec?: { command: string; args: string[]; timeoutMs: number };
@@ -85,6 +87,14 @@ export function buildProgram(): Command {
     .addOption(new Option("--workers <n>", "worker sessions to run").env("WORKERS").default("1"))
     .addOption(
       new Option("--capacity <n>", "concurrent jobs per worker").env("CAPACITY").default("1"),
+    )
+    .addOption(
+      new Option(
+        "--tier <n>",
+        "hardware tier signed into each login (0-255); the relay's JOB_MIN_TIER decides what it may lease",
+      )
+        .env("TIER")
+        .default("0"),
     )
     .addOption(
       new Option(
@@ -207,6 +217,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
   }
   const workers = int("--workers", o.workers, 1);
   const capacity = int("--capacity", o.capacity, 1);
+  const tier = int("--tier", o.tier, 0, 255);
   const waitMs = int("--wait-ms", o.waitMs, 0, 30_000);
   const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1);
   const jobTypes = o.jobTypes !== undefined ? parseJobTypes(o.jobTypes) : [...allJobTypes];
@@ -250,6 +261,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
     ...(operatorKey !== undefined ? { operatorKey } : {}),
     workers,
     capacity,
+    tier,
     jobTypes,
     backend,
     ...(exec ? { exec } : {}),

@@ -76,6 +76,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
     operatorKey: config.operatorKey!,
     workers: config.workers,
     capacity: config.capacity,
+    tier: config.tier,
     jobTypes: config.jobTypes,
     backend: makeBackend(config),
     waitMs: config.waitMs,

@@ -81,10 +81,13 @@ describe("startWorkers", () => {
         simProof({ ...job, children: job.children.map((c) => c.proof) }),
       );
     }
-    const logins = [...relay.sessions.values()].map((s) => s.login);
+    const sessions = [...relay.sessions.values()];
+    const logins = sessions.map((s) => s.login);
     expect(logins.map((l) => l.workerId).sort()).toEqual(["t-0", "t-1"]);
-    expect(logins[0]).toMatchObject({ operator, capacity: 2, jobTypes: ["base"] });
-    expect(logins[0]!.hardware.cores).toBeGreaterThan(0);
+    expect(logins[0]).toMatchObject({ operator, capacity: 2, jobTypes: ["base"], tier: 0 });
+    // Each login carries its own fresh nonce.
+    expect(new Set(logins.map((l) => l.nonce)).size).toBe(2);
+    expect(sessions[0]!.hardware.cores).toBeGreaterThan(0);
     expect(pool.stats()).toEqual({ leased: 6, proven: 6, failed: 0, rejected: 0, lost: 0 });
     expect(events.filter((e) => e.type === "proven")).toHaveLength(6);
   });

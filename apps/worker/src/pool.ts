@@ -66,6 +66,10 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     throw new RangeError(`waitMs must be an integer in 0..${MAX_WAIT_MS}, got ${waitMs}`);
   }
   const jobTypes = resolveJobTypes(options.jobTypes);
+  const tier = options.tier ?? 0;
+  if (!Number.isInteger(tier) || tier < 0 || tier > 255) {
+    throw new RangeError(`tier must be an integer in 0..255, got ${tier}`);
+  }
   if (!/^0x[0-9a-fA-F]{64}$/.test(options.operatorKey)) {
     throw new TypeError("operatorKey must be a 32-byte hex private key (0x + 64 hex characters)");
   }
@@ -101,6 +105,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
       account,
       capacity,
       jobTypes,
+      tier,
       hardware,
       fetch: baseFetch,
       stopSignal: stop.signal,

@@ -3,7 +3,12 @@
 // expiring or the relay answered 401. Jobs keep the session they were leased under, since a lease
 // belongs to the session that took it.
 import type { JobType } from "@prover-boost/core";
-import { RelayClient, signWorkerLogin, type WorkerLoginJson } from "@prover-boost/sdk";
+import {
+  newWorkerLogin,
+  RelayClient,
+  signWorkerLogin,
+  type WorkerLoginJson,
+} from "@prover-boost/sdk";
 import type { LocalAccount } from "viem";
 import { errorMessage } from "./errors.ts";
 import { Backoff, sleep } from "./timing.ts";
@@ -29,6 +34,8 @@ export interface SessionDeps {
   account: LocalAccount;
   capacity: number;
   jobTypes: JobType[];
+  /** The signed hardware tier. */
+  tier: number;
   hardware: Hardware;
   fetch: typeof fetch;
   /** Aborts when the pool stops. */
@@ -113,16 +120,16 @@ export class WorkerSession {
       chainId: info.domain.chainId !== undefined ? BigInt(info.domain.chainId) : undefined,
       verifyingContract: info.domain.verifyingContract,
     };
-    const login: WorkerLoginJson = {
+    // A fresh nonce on every sign-in: the relay opens one session per signed login.
+    const login: WorkerLoginJson = newWorkerLogin({
       operator: account.address,
       workerId,
-      issuedAt: Date.now(),
       capacity: this.deps.capacity,
       jobTypes: this.deps.jobTypes,
-      hardware: this.deps.hardware,
-    };
+      tier: this.deps.tier,
+    });
     const signature = await signWorkerLogin(account, domain, login);
-    const session = await anon.createSession(login, signature);
+    const session = await anon.createSession(login, signature, this.deps.hardware);
     const client = new RelayClient({
       baseUrl: relayUrl,
       token: session.token,

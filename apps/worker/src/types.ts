@@ -1,7 +1,7 @@
 // Public types of the worker library: options of startWorkers, the pool it returns, the events
 // it reports and the proof backend interface.
 import type { JobType } from "@prover-boost/core";
-import type { LeasedJob, WorkerLoginJson } from "@prover-boost/sdk";
+import type { LeasedJob, WorkerHardware } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 
 /** Proves one leased job. Must stop (reject) promptly when `signal` aborts. */
@@ -18,7 +18,7 @@ export interface WorkerLogger {
   debug(obj: object, msg?: string): void;
 }
 
-export type Hardware = WorkerLoginJson["hardware"];
+export type Hardware = WorkerHardware;
 
 export interface WorkerOptions {
   relayUrl: string;
@@ -30,6 +30,8 @@ export interface WorkerOptions {
   capacity?: number;
   /** Job types to declare; default all five. */
   jobTypes?: JobType[];
+  /** Hardware tier to sign (0-255); the relay's JOB_MIN_TIER decides what it may lease. Default 0. */
+  tier?: number;
   backend: ProofBackend;
   /** Declared hardware; default this machine's cores and memory. */
   hardware?: Hardware;

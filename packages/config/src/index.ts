@@ -4,6 +4,7 @@ import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/c
 import { defaultJobWeights, jobTypes, readAddress } from "@prover-boost/core";
 import { getAddress } from "viem";
 import { z } from "zod";
+import { ConfigError } from "./parse.ts";
 
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 const optionalString = z
@@ -50,6 +51,20 @@ const jobWeights = optionalString.transform((v, ctx): JobWeights => {
   return weights;
 });
 
+const jobMinTier = optionalString.transform((v, ctx): Record<JobType, number> => {
+  const tiers = Object.fromEntries(jobTypes.map((t) => [t, 0])) as Record<JobType, number>;
+  if (!v) return tiers;
+  for (const pair of v.split(",")) {
+    const [k, t] = pair.split("=").map((s) => s.trim());
+    if (!k || !jobTypes.includes(k as JobType) || !t || !/^\d{1,3}$/.test(t) || Number(t) > 255) {
+      ctx.addIssue({ code: "custom", message: `bad JOB_MIN_TIER entry: ${pair}` });
+      return z.NEVER;
+    }
+    tiers[k as JobType] = Number(t);
+  }
+  return tiers;
+});
+
 const bigintString = (def: bigint) =>
   optionalString.transform((v, ctx) => {
     if (v === undefined) return def;
@@ -74,6 +89,14 @@ export const commonEnv = z.object({
     z.string().regex(/^\d+$/, "must be a positive integer").transform(Number).optional(),
   ),
   VERIFYING_CONTRACT: optionalString.pipe(address.optional()),
+  /**
+   * true: run on Aztec's two-field domain (name, version) although quotes signed for Aztec then
+   * replay here. Without it, CHAIN_ID and VERIFYING_CONTRACT are required.
+   */
+  EIP712_LEGACY_DOMAIN: z
+    .enum(["true", "false", ""])
+    .default("false")
+    .transform((v) => v === "true"),
   AUCTION_PRICING: z.enum(["first", "second"]).default("first"),
   SLOT_DURATION_MS: int(12_000, 1),
   GENESIS_TIME_MS: int(0),
@@ -108,6 +131,11 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */
   RATE_LIMIT_PER_PROVER: int(100),
+  /** Worker sign-ins per SIGNIN_RATE_LIMIT_WINDOW_MS per operator (recovered signer); 0 = none. */
+  SIGNIN_RATE_LIMIT_PER_OPERATOR: int(60),
+  SIGNIN_RATE_LIMIT_WINDOW_MS: int(60_000, 1),
+  /** Least hardware tier per job type, e.g. "block_root=1,single_tx_block_root=1"; others 0. */
+  JOB_MIN_TIER: jobMinTier,
   /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
   WITHHOLD_PENALTY_WEI: bigintString(0n),
   /**
@@ -191,6 +219,30 @@ export function domainFromEnv(env: CommonEnv): DomainConfig {
       ? { verifyingContract: getAddress(env.VERIFYING_CONTRACT) }
       : {}),
   };
+}
+
+/**
+ * The domain a relay or aggregator signs and verifies under. It must bind this deployment
+ * (CHAIN_ID and VERIFYING_CONTRACT): on Aztec's two-field domain every quote a prover ever signed
+ * for Aztec is a valid bid here. That domain is allowed only with EIP712_LEGACY_DOMAIN=true, and
+ * `warn` is told so.
+ */
+export function boundDomainFromEnv(env: CommonEnv, warn: (message: string) => void): DomainConfig {
+  const domain = domainFromEnv(env);
+  if (domain.chainId === undefined || domain.verifyingContract === undefined) {
+    if (!env.EIP712_LEGACY_DOMAIN) {
+      throw new ConfigError(
+        "invalid configuration:\n  CHAIN_ID and VERIFYING_CONTRACT are required: they bind " +
+          "signatures to this deployment (set EIP712_LEGACY_DOMAIN=true to accept Aztec's " +
+          "two-field domain, on which quotes signed for Aztec replay here)",
+      );
+    }
+    warn(
+      "EIP712_LEGACY_DOMAIN=true: signing on Aztec's two-field domain; quotes and logins signed " +
+        "for Aztec or for any other relay on this domain replay here",
+    );
+  }
+  return domain;
 }
 
 export { ConfigError, parseEnv } from "./parse.ts";

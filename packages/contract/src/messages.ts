@@ -57,22 +57,30 @@ export function quoteMessage(q: QuoteTerms): EpochProofQuote {
 export function workerLoginMessage(login: {
   operator: `0x${string}`;
   workerId: string;
+  capacity: number;
+  jobTypes: readonly string[];
+  tier: number;
+  nonce: `0x${string}`;
   issuedAt: number;
 }): WorkerLogin {
   return {
     operator: login.operator,
     workerId: login.workerId,
+    capacity: login.capacity,
+    jobTypes: [...login.jobTypes],
+    tier: login.tier,
+    nonce: login.nonce,
     issuedAt: BigInt(login.issuedAt),
   };
 }
 
 export function bidCancellationMessage(c: {
-  blockNumber: number;
+  bidId: `0x${string}`;
   prover: `0x${string}`;
   issuedAt: number;
 }): BidCancellation {
   return {
-    blockNumber: BigInt(c.blockNumber),
+    bidId: c.bidId,
     prover: c.prover,
     issuedAt: BigInt(c.issuedAt),
   };

@@ -130,9 +130,11 @@ export const operations = {
     errors: [
       "BAD_SIGNATURE",
       "LOGIN_STALE",
+      "ISSUED_IN_FUTURE",
       "AUCTION_NOT_FOUND",
       "BID_NOT_FOUND",
       "AUCTION_CLOSED",
+      "AUTHORIZATION_REPLAYED",
     ],
   }),
   createSession: op({
@@ -143,7 +145,13 @@ export const operations = {
     summary: "Sign a worker in with an operator-signed WorkerLogin",
     body: s.sessionBody,
     responses: { 201: s.sessionResponse },
-    errors: ["BAD_SIGNATURE", "LOGIN_STALE"],
+    errors: [
+      "BAD_SIGNATURE",
+      "LOGIN_STALE",
+      "ISSUED_IN_FUTURE",
+      "AUTHORIZATION_REPLAYED",
+      "TIER_TOO_LOW",
+    ],
   }),
   leaseJob: op({
     operationId: "leaseJob",

@@ -73,6 +73,8 @@ export const relayInfo = z
     scheduling: z.enum(["priority", "affinity"]),
     /** Retryable fails of one job by one worker before it is no longer offered that job. */
     maxRetryableFailsPerWorker: intOut,
+    /** The least signed hardware tier that may lease each job type (JOB_MIN_TIER). */
+    jobMinTier: z.record(z.string(), intOut).optional(),
     signatureBackend: z.enum(["native", "js"]),
   })
   .describe("What clients need to sign and schedule against this relay");
@@ -156,7 +158,8 @@ export const submitBidResponse = z
 
 export const cancelBidParams = z.object({ blockNumber: blockNumberText, prover: address });
 
-export const cancelBidBody = z.object({ issuedAt: smallInt, signature });
+/** A signed BidCancellation(bytes32 bidId,address prover,uint64 issuedAt); the prover is the path's. */
+export const cancelBidBody = z.object({ bidId: bytes32, issuedAt: smallInt, signature });
 
 export const cancelBidResponse = z
   .object({ bidId: z.string(), status: z.literal("cancelled") })
@@ -181,23 +184,32 @@ export const listBidsQuery = pageQuery.extend({
 
 // ---- Workers and jobs ----
 
+/** The signed WorkerLogin: every session term, and a single-use 32-byte nonce. */
 export const workerLogin = z.object({
   operator: address,
   workerId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "1-64 characters of A-Z a-z 0-9 . _ -"),
-  issuedAt: smallInt,
   capacity: z.number().int().min(1).max(256),
   jobTypes: z.array(jobType).min(1).max(jobTypes.length),
-  hardware: z
-    .object({
-      cores: z.number().int().min(0).max(100_000).optional(),
-      memoryMb: z.number().int().min(0).max(1e9).optional(),
-      gpus: z.number().int().min(0).max(1024).optional(),
-    })
-    .catchall(z.union([z.string().max(200), z.number(), z.boolean()]))
-    .default({}),
+  /** Hardware tier (uint8): decides which job types the worker may lease (JOB_MIN_TIER). */
+  tier: z.number().int().min(0).max(255),
+  nonce: bytes32,
+  issuedAt: smallInt,
 });
 
-export const sessionBody = z.object({ login: workerLogin, signature });
+/** What the worker runs on: informational and unsigned (the signed `tier` decides leasing). */
+export const workerHardware = z
+  .object({
+    cores: z.number().int().min(0).max(100_000).optional(),
+    memoryMb: z.number().int().min(0).max(1e9).optional(),
+    gpus: z.number().int().min(0).max(1024).optional(),
+  })
+  .catchall(z.union([z.string().max(200), z.number(), z.boolean()]));
+
+export const sessionBody = z.object({
+  login: workerLogin,
+  hardware: workerHardware.default({}),
+  signature,
+});
 
 export const sessionResponse = z
   .object({ token: z.string(), expiresAt: intOut, sessionId: z.string() })
@@ -248,6 +260,8 @@ export const workerItem = z.object({
   workerId: z.string(),
   capacity: intOut,
   jobTypes: z.array(z.string()),
+  /** The signed hardware tier. */
+  tier: intOut,
   hardware: z.record(z.string(), z.unknown()),
   leases: intOut,
   expiresAt: intOut,

@@ -1,5 +1,6 @@
 // EIP-712 typed data for the market: Aztec's EpochProofQuote (unchanged), the sequencer's
-// ProvingAuction and the operator's WorkerLogin, all under one configurable domain.
+// ProvingAuction, the operator's WorkerLogin and the prover's BidCancellation, all under one
+// configurable domain.
 import {
   type Address,
   getAddress,
@@ -58,17 +59,26 @@ export const auctionTypes = {
   ],
 } as const;
 
+/**
+ * Every term of a worker's session is signed: what it may lease (job types, hardware tier), how
+ * much at once (capacity), and a single-use nonce so that one signed login opens one session.
+ */
 export const workerLoginTypes = {
   WorkerLogin: [
     { name: "operator", type: "address" },
     { name: "workerId", type: "string" },
+    { name: "capacity", type: "uint32" },
+    { name: "jobTypes", type: "string[]" },
+    { name: "tier", type: "uint8" },
+    { name: "nonce", type: "bytes32" },
     { name: "issuedAt", type: "uint64" },
   ],
 } as const;
 
+/** A cancellation names the one bid it withdraws (its id, the quote's digest). */
 export const bidCancellationTypes = {
   BidCancellation: [
-    { name: "blockNumber", type: "uint256" },
+    { name: "bidId", type: "bytes32" },
     { name: "prover", type: "address" },
     { name: "issuedAt", type: "uint64" },
   ],
@@ -97,11 +107,15 @@ export interface ProvingAuction {
 export interface WorkerLogin {
   operator: Address;
   workerId: string;
+  capacity: number;
+  jobTypes: readonly string[];
+  tier: number;
+  nonce: Hex;
   issuedAt: bigint;
 }
 
 export interface BidCancellation {
-  blockNumber: bigint;
+  bidId: Hex;
   prover: Address;
   issuedAt: bigint;
 }

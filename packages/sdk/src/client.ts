@@ -4,6 +4,7 @@ import { ProverBoostError } from "@prover-boost/core";
 import type {
   AuctionJson,
   AuctionView,
+  BidCancellationJson,
   BlockView,
   CancelBidAnswer,
   DepositAnswer,
@@ -20,6 +21,7 @@ import type {
   SessionAnswer,
   SubmitBidAnswer,
   TreeNodeView,
+  WorkerHardware,
   WorkerLoginJson,
 } from "./wire.ts";
 
@@ -142,12 +144,14 @@ export class RelayClient {
       })
     ).body;
   }
-  async cancelBid(blockNumber: number, prover: string, issuedAt: number, signature: string) {
+  /** Withdraws the bid a signed BidCancellation names (see signBidCancellation). */
+  async cancelBid(blockNumber: number, prover: string, cancellation: BidCancellationJson) {
     return (
-      await this.request<CancelBidAnswer>("DELETE", `/v1/bids/${blockNumber}/${prover}`, {
-        issuedAt,
-        signature,
-      })
+      await this.request<CancelBidAnswer>(
+        "DELETE",
+        `/v1/bids/${blockNumber}/${prover}`,
+        cancellation,
+      )
     ).body;
   }
   async getProver(address: string) {
@@ -167,9 +171,15 @@ export class RelayClient {
   }
 
   // Workers
-  async createSession(login: WorkerLoginJson, signature: string) {
-    return (await this.request<SessionAnswer>("POST", "/v1/workers/sessions", { login, signature }))
-      .body;
+  /** Opens a session with a signed login (one session per login nonce). */
+  async createSession(login: WorkerLoginJson, signature: string, hardware?: WorkerHardware) {
+    return (
+      await this.request<SessionAnswer>("POST", "/v1/workers/sessions", {
+        login,
+        ...(hardware ? { hardware } : {}),
+        signature,
+      })
+    ).body;
   }
   /** Long-polls for a job; null when none came within waitMs. */
   async lease(waitMs: number): Promise<LeasedJob | null> {

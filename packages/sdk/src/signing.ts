@@ -14,7 +14,7 @@ import {
   quoteTypedData,
   workerLoginTypedData,
 } from "@prover-boost/core";
-import type { Hex, LocalAccount } from "viem";
+import { bytesToHex, type Hex, type LocalAccount } from "viem";
 import type { AuctionJson, QuoteJson, WorkerLoginJson } from "./wire.ts";
 
 export function signAuction(
@@ -37,10 +37,39 @@ export function signWorkerLogin(
   return account.signTypedData(workerLoginTypedData(domain, workerLoginMessage(login)));
 }
 
+/**
+ * A WorkerLogin with a fresh random 32-byte nonce and issuedAt = now. Sign it once and send it
+ * once: the relay opens one session per nonce.
+ */
+export function newWorkerLogin(terms: {
+  operator: Hex;
+  workerId: string;
+  capacity: number;
+  jobTypes: WorkerLoginJson["jobTypes"];
+  tier?: number;
+  issuedAt?: number;
+}): WorkerLoginJson {
+  return {
+    operator: terms.operator,
+    workerId: terms.workerId,
+    capacity: terms.capacity,
+    jobTypes: [...terms.jobTypes],
+    tier: terms.tier ?? 0,
+    nonce: randomNonce(),
+    issuedAt: terms.issuedAt ?? Date.now(),
+  };
+}
+
+/** 32 random bytes as 0x hex. */
+export function randomNonce(): Hex {
+  return bytesToHex(globalThis.crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Signs BidCancellation(bytes32 bidId,address prover,uint64 issuedAt) for one bid. */
 export function signBidCancellation(
   account: LocalAccount,
   domain: DomainConfig,
-  c: { blockNumber: number; prover: `0x${string}`; issuedAt: number },
+  c: { bidId: Hex; prover: Hex; issuedAt: number },
 ): Promise<Hex> {
   return account.signTypedData(bidCancellationTypedData(domain, bidCancellationMessage(c)));
 }

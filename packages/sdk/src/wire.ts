@@ -22,6 +22,7 @@ import type {
   sessionResponse,
   submitBidResponse,
   treeNode,
+  workerHardware,
   workerLogin,
 } from "@prover-boost/contract";
 import type { ErrorCode as ContractErrorCode } from "@prover-boost/core";
@@ -44,10 +45,21 @@ export type AuctionJson = AsSent<Omit<z.input<typeof auctionTerms>, "txsHash">> 
 /** An EpochProofQuote as signed and sent by a prover operator. */
 export type QuoteJson = z.output<typeof quoteJson>;
 
-/** A WorkerLogin as signed and sent by a worker. */
-export type WorkerLoginJson = AsSent<Omit<z.input<typeof workerLogin>, "operator">> & {
+/** A WorkerLogin as signed and sent by a worker: every field is signed. */
+export type WorkerLoginJson = AsSent<Omit<z.input<typeof workerLogin>, "operator" | "nonce">> & {
   operator: Hex;
+  nonce: Hex;
 };
+
+/** What a worker runs on, sent beside the login (informational, unsigned). */
+export type WorkerHardware = z.input<typeof workerHardware>;
+
+/** A signed BidCancellation as sent: the bid it withdraws, when it was signed, the signature. */
+export interface BidCancellationJson {
+  bidId: Hex;
+  issuedAt: number;
+  signature: string;
+}
 
 export type AuctionStatus = z.output<typeof auctionStatus>;
 export type AuctionView = z.output<typeof auctionView>;

@@ -12,6 +12,7 @@ import { RelayClient } from "@prover-boost/sdk";
 import pg from "pg";
 import type { LocalAccount } from "viem";
 import { ADMIN_TOKEN, sequencer, TEST_DATABASE_URL } from "../../harness.ts";
+import { testDomainEnv } from "../../support/domain.ts";
 import { type FaultProxy, startFaultProxy } from "../../support/fault-proxy.ts";
 import { type Child, Children, serviceScript, workerScript } from "./processes.ts";
 import { type PrivateRedis, startPrivateRedis } from "./redis-server.ts";
@@ -115,6 +116,7 @@ export class World {
         MIN_PROVING_WINDOW_MS: "0",
         OPEN_PROVING_MIN_COLLATERAL: "0",
         INVALID_PROOF_PENALTY_WEI: "0",
+        ...testDomainEnv,
         ...opts.env,
       };
       const ports = await Promise.all(Array.from({ length: opts.relays ?? 1 }, () => freePort()));

@@ -20,7 +20,9 @@ import {
   type Tx,
 } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
+import { countProvenIdentity } from "../identity-limits.ts";
 import type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
+import { checkIssuedAt } from "./sessions.ts";
 
 export type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
 
@@ -144,29 +146,39 @@ export async function submitBid(ctx: RelayContext, quote: QuoteRequest, signatur
     },
     { ms: now, slot: slotAt(ctx.clock, now) },
   );
+  // The per-prover limit counts the recovered signer, and only for a quote that could win an
+  // open auction: forged quotes naming a rival, and the rival's old public quotes, spend nothing
+  // of the rival's allowance.
+  await countProvenIdentity(ctx, "bids", signer, {
+    max: ctx.settings.rateLimits.perIp === 0 ? 0 : ctx.settings.rateLimits.perProver,
+    windowMs: ctx.settings.rateLimits.windowMs,
+  });
   const pending: PendingBid = { id: digest, quote, signature };
   const row = await ctx.bidIngest.batcher.submit(pending);
   return outcomeToResult(pending, row, ctx);
 }
 
+/**
+ * Withdraws exactly the bid a signed BidCancellation names, once. The cancellation is bound to
+ * the bid (its id is the quote's digest), so it cannot withdraw a later bid of the same prover;
+ * a replay finds the bid already cancelled (409 AUTHORIZATION_REPLAYED); a future issuedAt is
+ * refused beyond a small clock skew. Every refusal changes nothing.
+ */
 export async function cancelBid(
   ctx: RelayContext,
   blockNumber: number,
   prover: `0x${string}`,
-  issuedAt: number,
-  signature: string,
+  body: { bidId: `0x${string}`; issuedAt: number; signature: string },
 ) {
   const digest = hashBidCancellation(
     ctx.domain,
-    bidCancellationMessage({ blockNumber, prover, issuedAt }),
+    bidCancellationMessage({ bidId: body.bidId, prover, issuedAt: body.issuedAt }),
   );
-  const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
+  const signer = await recoverSigner(digest, body.signature, ctx.signatureBackend);
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
+  checkIssuedAt(ctx, body.issuedAt, "cancellation");
   const now = ctx.now();
-  if (Math.abs(now - issuedAt) > ctx.settings.login.maxAgeMs) {
-    throw new DomainError("LOGIN_STALE", "the cancellation's issuedAt is too far from now");
-  }
   return ctx.prisma.$transaction(async (tx) => {
     const auction = await lockAuctionShared(tx, blockNumber);
     if (!auction) throw new DomainError("AUCTION_NOT_FOUND", `no auction for block ${blockNumber}`);
@@ -174,9 +186,19 @@ export async function cancelBid(
       throw new DomainError("AUCTION_CLOSED", `the auction for block ${blockNumber} is closed`);
     }
     await lockProver(tx, prover);
-    const bid = await tx.bid.findFirst({ where: { blockNumber, prover, status: "active" } });
-    if (!bid)
-      throw new DomainError("BID_NOT_FOUND", `no open bid of ${prover} for block ${blockNumber}`);
+    const bid = await tx.bid.findUnique({ where: { id: body.bidId } });
+    if (!bid || bid.prover !== prover || bid.blockNumber !== blockNumber) {
+      throw new DomainError(
+        "BID_NOT_FOUND",
+        `${body.bidId} is not a bid of ${prover} for block ${blockNumber}`,
+      );
+    }
+    if (bid.status === "cancelled") {
+      throw new DomainError("AUTHORIZATION_REPLAYED", `bid ${bid.id} is already cancelled`);
+    }
+    if (bid.status !== "active") {
+      throw new DomainError("BID_NOT_FOUND", `bid ${bid.id} is no longer open (${bid.status})`);
+    }
     await tx.bid.update({ where: { id: bid.id }, data: { status: "cancelled" } });
     const bond = BigInt(bid.bondAmount.toFixed());
     await applyMovement(tx, {

@@ -21,6 +21,7 @@ import {
   queueFor,
 } from "@prover-boost/queue";
 import type { RelayContext } from "../context.ts";
+import { leasableJobTypes } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
@@ -28,15 +29,16 @@ function kindsOf(types: readonly string[]): QueueKind[] {
   return [...new Set(types.map((t) => queueFor(t as JobType)))];
 }
 
-/** The worker session as the broker knows it. */
+/** The worker session as the broker knows it: only the job types its signed tier allows. */
 function agentOf(ctx: RelayContext, session: WorkerSession): ProvingAgent {
+  const jobTypes = leasableJobTypes(ctx.settings.jobMinTier, session);
   return {
     sessionId: session.id,
     operator: session.operator,
     workerName: session.workerName,
     capacity: session.capacity,
-    jobTypes: session.jobTypes,
-    kinds: kindsOf(session.jobTypes),
+    jobTypes,
+    kinds: kindsOf(jobTypes),
     affinity: ctx.settings.scheduling.mode === "affinity",
   };
 }
@@ -48,7 +50,7 @@ export async function leaseJob(
   signal: AbortSignal,
 ) {
   const deadline = ctx.now() + waitMs;
-  const kinds = kindsOf(session.jobTypes);
+  const kinds = kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session));
   let since = ctx.wakeups.mark();
   let attempt = await tryLeaseOnce(ctx, session);
   for (;;) {
@@ -146,7 +148,8 @@ function affinityNote(
   if (ctx.settings.scheduling.mode !== "affinity") return undefined;
   const parentId = job.parent?.id;
   const canTakeParent =
-    parentId !== undefined && kindsOf(session.jobTypes).includes(parentQueueOf(parentId));
+    parentId !== undefined &&
+    kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session)).includes(parentQueueOf(parentId));
   return {
     worker: lesseeKey(session.operator, session.workerName),
     nowMs: ctx.now(),

@@ -1,49 +1,124 @@
 // Worker sign-in: an operator-signed WorkerLogin buys a bearer token. Only the token's sha256 is
 // stored. Every job call authenticates, so sessions are cached in memory; a session never changes
 // after sign-in (its expiry is checked on every call), so the cache only bounds memory and staleness.
+//
+// Every session term (worker id, capacity, job types, hardware tier) is taken from the signed
+// login, and the login's nonce opens one session only: (operator, nonce) is recorded in the same
+// transaction as the session, under a primary key, so a captured login cannot open a second one
+// on this relay or any other sharing its database. Another relay's logins do not verify here at
+// all: the signing domain binds the relay (CHAIN_ID, VERIFYING_CONTRACT).
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { type workerLogin, workerLoginMessage } from "@prover-boost/contract";
-import { DomainError, hashWorkerLogin, recoverSigner } from "@prover-boost/core";
+import { type sessionBody, workerLoginMessage } from "@prover-boost/contract";
+import { DomainError, hashWorkerLogin, type JobType, recoverSigner } from "@prover-boost/core";
 import type { WorkerSession } from "@prover-boost/db";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
+import { countProvenIdentity } from "../identity-limits.ts";
 
-export type LoginRequest = z.output<typeof workerLogin>;
+export type SessionRequest = z.output<typeof sessionBody>;
+export type LoginRequest = SessionRequest["login"];
 
-const FUTURE_SKEW_MS = 30_000;
+/** How far in the future a signed issuedAt may be (clock skew between signer and relay). */
+export const FUTURE_SKEW_MS = 30_000;
+
+/** Used nonces are swept at most this often per relay process. */
+const NONCE_SWEEP_EVERY_MS = 60_000;
+const lastSweep = new WeakMap<object, number>();
 
 const tokenHash = (token: string) => createHash("sha256").update(token).digest("hex");
 
-export async function createSession(ctx: RelayContext, login: LoginRequest, signature: string) {
+/** The declared job types a worker of this tier may lease under JOB_MIN_TIER. */
+export function leasableJobTypes(
+  minTier: Readonly<Record<JobType, number>>,
+  session: { jobTypes: readonly string[]; tier: number },
+): string[] {
+  return session.jobTypes.filter((t) => (minTier[t as JobType] ?? 0) <= session.tier);
+}
+
+/**
+ * Refuses an issuedAt outside [now - maxAgeMs, now + FUTURE_SKEW_MS]: a signed authorization is
+ * good for a few minutes after it was signed, and never before.
+ */
+export function checkIssuedAt(ctx: RelayContext, issuedAt: number, what: string): void {
+  const now = ctx.now();
+  if (issuedAt > now + FUTURE_SKEW_MS) {
+    throw new DomainError(
+      "ISSUED_IN_FUTURE",
+      `the ${what}'s issuedAt is in the future (more than ${FUTURE_SKEW_MS / 1000} s ahead of the relay's clock)`,
+    );
+  }
+  if (issuedAt < now - ctx.settings.login.maxAgeMs) {
+    throw new DomainError("LOGIN_STALE", `the ${what}'s issuedAt is too old; sign a fresh one`);
+  }
+}
+
+export async function createSession(ctx: RelayContext, body: SessionRequest) {
+  const { login, hardware, signature } = body;
   const digest = hashWorkerLogin(ctx.domain, workerLoginMessage(login));
   const signer = await recoverSigner(digest, signature, ctx.signatureBackend);
   if (signer !== login.operator) {
     throw new DomainError("BAD_SIGNATURE", "the login is not signed by its operator");
   }
-  const now = ctx.now();
-  if (login.issuedAt < now - ctx.settings.login.maxAgeMs || login.issuedAt > now + FUTURE_SKEW_MS) {
+  checkIssuedAt(ctx, login.issuedAt, "login");
+  const jobTypes = [...new Set(login.jobTypes)];
+  if (leasableJobTypes(ctx.settings.jobMinTier, { jobTypes, tier: login.tier }).length === 0) {
     throw new DomainError(
-      "LOGIN_STALE",
-      "issuedAt is too old or in the future; sign a fresh login",
+      "TIER_TOO_LOW",
+      `tier ${login.tier} may lease none of the declared job types (see JOB_MIN_TIER in GET /v1/info)`,
     );
   }
+  const used = await ctx.prisma.loginNonce.findUnique({
+    where: { operator_nonce: { operator: login.operator, nonce: login.nonce } },
+    select: { usedAt: true },
+  });
+  if (used) throw replayed();
+  // Counted only for a genuine, fresh login: forged or replayed ones spend nobody's allowance.
+  await countProvenIdentity(ctx, "signins", signer, {
+    max: ctx.settings.signInLimit.perOperator,
+    windowMs: ctx.settings.signInLimit.windowMs,
+  });
+  const now = ctx.now();
   const token = randomBytes(32).toString("base64url");
   const expiresAt = now + ctx.settings.login.sessionTtlMs;
-  const session = await ctx.prisma.workerSession.create({
-    data: {
-      id: randomUUID(),
-      tokenHash: tokenHash(token),
-      operator: login.operator,
-      workerName: login.workerId,
-      capacity: login.capacity,
-      jobTypes: [...new Set(login.jobTypes)],
-      hardware: login.hardware,
-      issuedAt: BigInt(login.issuedAt),
-      expiresAt: BigInt(expiresAt),
-      createdAt: BigInt(now),
-    },
+  const session = await ctx.prisma.$transaction(async (tx) => {
+    const inserted = await tx.$executeRaw`
+      INSERT INTO "LoginNonce" ("operator", "nonce", "issuedAt", "usedAt")
+      VALUES (${login.operator}, ${login.nonce}, ${BigInt(login.issuedAt)}, ${BigInt(now)})
+      ON CONFLICT DO NOTHING`;
+    if (inserted !== 1) throw replayed();
+    return tx.workerSession.create({
+      data: {
+        id: randomUUID(),
+        tokenHash: tokenHash(token),
+        operator: login.operator,
+        workerName: login.workerId,
+        capacity: login.capacity,
+        jobTypes,
+        tier: login.tier,
+        hardware,
+        issuedAt: BigInt(login.issuedAt),
+        expiresAt: BigInt(expiresAt),
+        createdAt: BigInt(now),
+      },
+    });
   });
+  sweepUsedNonces(ctx, now);
   return { token, expiresAt, sessionId: session.id };
+}
+
+const replayed = () =>
+  new DomainError(
+    "AUTHORIZATION_REPLAYED",
+    "this login's nonce was already used; sign a new login with a fresh nonce",
+  );
+
+/** Removes nonces whose login is past the window (a replay of it is refused as stale). */
+function sweepUsedNonces(ctx: RelayContext, now: number): void {
+  const last = lastSweep.get(ctx) ?? 0;
+  if (now - last < NONCE_SWEEP_EVERY_MS) return;
+  lastSweep.set(ctx, now);
+  const before = BigInt(now - ctx.settings.login.maxAgeMs - FUTURE_SKEW_MS);
+  void ctx.prisma.loginNonce.deleteMany({ where: { issuedAt: { lt: before } } }).catch(() => {});
 }
 
 export class SessionCache {

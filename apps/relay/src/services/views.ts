@@ -190,6 +190,7 @@ export async function listWorkers(ctx: RelayContext, q: z.output<typeof listWork
       workerId: s.workerName,
       capacity: s.capacity,
       jobTypes: s.jobTypes,
+      tier: s.tier,
       hardware: s.hardware,
       leases: leases[i],
       expiresAt: Number(s.expiresAt),

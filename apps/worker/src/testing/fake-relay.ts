@@ -36,6 +36,7 @@ export interface Fault {
 interface Session {
   id: string;
   login: z.output<typeof sessionBody>["login"];
+  hardware: z.output<typeof sessionBody>["hardware"];
   expired: boolean;
 }
 
@@ -62,7 +63,12 @@ function parsed<T extends z.ZodType>(
 
 export class FakeRelay {
   readonly info: RelayInfo = {
-    domain: { name: "Aztec Rollup", version: "1", chainId: 31337 },
+    domain: {
+      name: "Aztec Rollup",
+      version: "1",
+      chainId: 31337,
+      verifyingContract: "0x00000000000000000000000000000000000000B0",
+    },
     slotDurationMs: 12_000,
     genesisTimeMs: 0,
     pricing: "first",
@@ -72,6 +78,7 @@ export class FakeRelay {
     maxRetryableFailsPerWorker: 3,
   };
   down = false;
+  private readonly usedNonces = new Set<string>();
   readonly queue: Job[] = [];
   readonly sessions = new Map<string, Session>();
   readonly leases = new Map<string, { token: string; job: Job }>();
@@ -165,15 +172,18 @@ export class FakeRelay {
   private async signIn(body: unknown): Promise<Response> {
     const req = parsed(sessionBody, body);
     if (!req.ok) return req.answer;
-    const { login, signature } = req.value;
+    const { login, hardware, signature } = req.value;
     const digest = hashWorkerLogin(this.info.domain, workerLoginMessage(login));
     const signer = await recoverSigner(digest, signature);
     if (signer !== this.operator || login.operator !== this.operator) {
       return refuse("BAD_SIGNATURE");
     }
+    // As the relay: one session per signed login.
+    if (this.usedNonces.has(login.nonce)) return refuse("AUTHORIZATION_REPLAYED");
+    this.usedNonces.add(login.nonce);
     const token = `token-${this.sessions.size}-${Math.random().toString(36).slice(2)}`;
     const id = `session-${this.sessions.size}`;
-    this.sessions.set(token, { id, login, expired: false });
+    this.sessions.set(token, { id, login, hardware, expired: false });
     return json(201, sessionResponse, {
       token,
       expiresAt: Date.now() + 3_600_000,

@@ -3,7 +3,6 @@ import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { RelayContext } from "../../context.ts";
-import { perProverLimit } from "../../rate-limits.ts";
 import { cancelBid, submitBid } from "../../services/bids.ts";
 import { schemaOf } from "../operation.ts";
 
@@ -14,7 +13,6 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: submit.method,
     url: submit.path,
     schema: schemaOf(submit),
-    ...perProverLimit(ctx.settings.rateLimits),
     handler: async (req, reply) => {
       const { bidId, status } = await submitBid(ctx, req.body.quote, req.body.signature);
       return reply.status(202).send({ bidId, status });
@@ -24,13 +22,6 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: cancel.method,
     url: cancel.path,
     schema: schemaOf(cancel),
-    handler: async (req) =>
-      cancelBid(
-        ctx,
-        req.params.blockNumber,
-        req.params.prover,
-        req.body.issuedAt,
-        req.body.signature,
-      ),
+    handler: async (req) => cancelBid(ctx, req.params.blockNumber, req.params.prover, req.body),
   });
 }

@@ -28,6 +28,7 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       leaseMs: ctx.broker.leaseMs,
       scheduling: ctx.settings.scheduling.mode,
       maxRetryableFailsPerWorker: ctx.settings.scheduling.maxRetryableFailsPerWorker,
+      jobMinTier: { ...ctx.settings.jobMinTier },
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
     }),
   });

@@ -15,7 +15,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
     url: signIn.path,
     schema: schemaOf(signIn),
     handler: async (req, reply) => {
-      const session = await createSession(ctx, req.body.login, req.body.signature);
+      const session = await createSession(ctx, req.body);
       return reply.status(201).send(session);
     },
   });
