@@ -305,6 +305,22 @@ describe("every error answer is in the one error shape", () => {
     expect(res.headers["x-request-id"]).toBe(res.body.error.requestId);
   });
 
+  it("a body too large (413) or not JSON (415) is refused in the shape, changing nothing", async () => {
+    const big = await refused("POST", "/v1/bids", JSON.stringify({ pad: "x".repeat(1_100_000) }));
+    expect(big.status).toBe(413);
+    expect(big.body).toEqual(errorShape("PAYLOAD_TOO_LARGE"));
+    const before = await snapshot(stack);
+    const text = await stack.relay.app.inject({
+      method: "POST",
+      url: "/v1/bids",
+      headers: { "content-type": "application/xml" },
+      payload: "<quote/>",
+    });
+    expect(await snapshot(stack)).toEqual(before);
+    expect(text.statusCode).toBe(415);
+    expect(text.json()).toEqual(errorShape("UNSUPPORTED_MEDIA_TYPE"));
+  });
+
   it("a known path with the wrong method is a 405 with Allow; an unknown path a 404", async () => {
     const res = await send("DELETE", "/v1/auctions/16");
     expect(res.status).toBe(405);
