@@ -76,7 +76,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: resultOp.method,
     url: resultOp.path,
     schema: schemaOf(resultOp),
-    handler: async (req) => submitResult(ctx, await auth(req), req.params.id, req.body.proof),
+    handler: async (req) =>
+      submitResult(ctx, await auth(req), req.params.id, req.body.proof, req.body.publicInputs),
   });
   r.route({
     method: failOp.method,
