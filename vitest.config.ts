@@ -28,6 +28,17 @@ export default defineConfig({
         },
       },
       {
+        // The proof systems: sim, and honk's real UltraHonk proofs (compiling circuits and
+        // proving in WASM take seconds each on a busy machine).
+        extends: true,
+        test: {
+          name: "proofs",
+          include: ["packages/proofs/src/**/*.test.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+      {
         extends: true,
         test: {
           name: "integration",

@@ -1,0 +1,57 @@
+// createProofPool: the same ProofSystem, with prove and verify run on piscina worker threads so
+// the calling event loop stays free. Each thread owns its own proof system instance; outputOf,
+// circuitOf and verificationKey need no prover and are answered in the calling thread.
+import { availableParallelism } from "node:os";
+import type { JobType } from "@prover-boost/core";
+import { Piscina } from "piscina";
+import type { Hex } from "viem";
+import type { PoolTask } from "./pool-task.ts";
+import { createProofSystem } from "./system.ts";
+import type { NodeProof, ProofNode, ProofSystem, ProofSystemName } from "./types.ts";
+
+export interface ProofPoolOptions {
+  /** Threads at most; default: the machine's parallelism minus one, at least 1. */
+  maxThreads?: number;
+}
+
+export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = {}): ProofSystem {
+  const maxThreads = opts.maxThreads ?? Math.max(1, availableParallelism() - 1);
+  if (!Number.isInteger(maxThreads) || maxThreads < 1) {
+    throw new RangeError(`maxThreads must be a positive integer, got ${maxThreads}`);
+  }
+  const local = createProofSystem(name);
+  const pool = new Piscina<PoolTask, NodeProof | boolean>({
+    filename: new URL("./pool-worker.mjs", import.meta.url).href,
+    minThreads: 0,
+    maxThreads,
+    idleTimeout: 30_000,
+  });
+  let closed: Promise<void> | undefined;
+  const live = () => {
+    if (closed) throw new Error("the proof pool is closed");
+  };
+  return {
+    name,
+    async prove(node: ProofNode): Promise<NodeProof> {
+      live();
+      return (await pool.run({ op: "prove", system: name, node })) as NodeProof;
+    },
+    async verify(node: ProofNode, proof: NodeProof): Promise<boolean> {
+      live();
+      return (await pool.run({ op: "verify", system: name, node, proof })) as boolean;
+    },
+    outputOf(node: ProofNode, proof: NodeProof): Hex {
+      return local.outputOf(node, proof);
+    },
+    circuitOf(type: JobType): string {
+      return local.circuitOf(type);
+    },
+    verificationKey(type: JobType): Promise<Hex> {
+      return local.verificationKey(type);
+    },
+    close(): Promise<void> {
+      closed ??= Promise.all([pool.destroy(), local.close()]).then(() => undefined);
+      return closed;
+    },
+  };
+}
