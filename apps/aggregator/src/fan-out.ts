@@ -35,8 +35,11 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       })),
       skipDuplicates: true,
     });
-    await ctx.fabric.addTree(block.number, plan, nodePriority, (n) =>
-      n.txIndex !== undefined ? [txs[n.txIndex]! as `0x${string}`] : [],
+    await ctx.fabric.addTree(
+      block.number,
+      plan,
+      nodePriority,
+      (n) => (n.txIndex !== undefined ? [txs[n.txIndex]! as `0x${string}`] : []),
       new Map(),
       block.auction.proofSystem,
     );

@@ -9,10 +9,10 @@ export {
 } from "./database.ts";
 export type {
   AccountBalance,
-  BlockTx,
   Auction,
   Bid,
   Block,
+  BlockTx,
   LedgerEntry,
   Payout,
   Penalty,

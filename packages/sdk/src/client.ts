@@ -196,12 +196,13 @@ export class RelayClient {
       )
     ).body;
   }
-  async submitResult(jobId: string, proof: string) {
+  /** Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim. */
+  async submitResult(jobId: string, proof: string, publicInputs: readonly string[] = []) {
     return (
       await this.request<ResultAnswer>(
         "POST",
         `/v1/jobs/${jobId}/result`,
-        { proof },
+        publicInputs.length > 0 ? { proof, publicInputs } : { proof },
         {
           bearer: this.options.token,
         },

@@ -56,9 +56,10 @@ const job: LeasedJob = {
   level: 0,
   index: 0,
   inputs: [],
+  proofSystem: "sim",
   children: [
-    { id: "9:1:0", proof: `0x${"ab".repeat(32)}` },
-    { id: "9:1:1", proof: `0x${"cd".repeat(32)}` },
+    { id: "9:1:0", output: `0x${"ab".repeat(32)}`, proof: `0x${"ab".repeat(32)}` },
+    { id: "9:1:1", output: `0x${"cd".repeat(32)}`, proof: `0x${"cd".repeat(32)}` },
   ],
   leaseExpiresAt: Date.now() + 60_000,
 };

@@ -1,5 +1,6 @@
 // The exec backend: runs an external prover once per job. The job goes to the child's stdin as
-// one JSON document (a LeasedJob); the child prints the proof as 0x-hex on stdout and exits 0.
+// one JSON document (a LeasedJob); the child prints the proof on stdout, as 0x-hex or as one JSON
+// object { proof, publicInputs }, and exits 0 (docs/proofs.md has the contract).
 // No shell is involved. The child runs in its own process group so that on timeout or abort the
 // whole group (including anything it started) gets SIGTERM, then SIGKILL after a grace period.
 import { type ChildProcess, spawn } from "node:child_process";
@@ -7,7 +8,7 @@ import type { LeasedJob } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import { BackendError } from "../errors.ts";
 import { abortReason } from "../timing.ts";
-import type { ProofBackend } from "../types.ts";
+import type { BackendProof, ProofBackend } from "../types.ts";
 
 export interface ExecBackendOptions {
   /** Executable to run (looked up on PATH; no shell). */
@@ -24,6 +25,23 @@ export interface ExecBackendOptions {
 }
 
 const HEX_PROOF = /^0x[0-9a-fA-F]+$/;
+const FIELD = /^0x[0-9a-fA-F]{64}$/;
+
+/** `{ proof, publicInputs }` from a prover's JSON output, or null when it is not that. */
+function jsonProof(text: string): BackendProof | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof v !== "object" || v === null) return null;
+  const { proof, publicInputs = [] } = v as { proof?: unknown; publicInputs?: unknown };
+  if (typeof proof !== "string" || !HEX_PROOF.test(proof)) return null;
+  if (!Array.isArray(publicInputs)) return null;
+  if (!publicInputs.every((f) => typeof f === "string" && FIELD.test(f))) return null;
+  return { proof: proof as Hex, publicInputs: publicInputs as Hex[] };
+}
 const STDERR_TAIL_CHARS = 2000;
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -44,9 +62,9 @@ export function execBackend(options: ExecBackendOptions): ProofBackend {
 
   return {
     name: `exec:${command}`,
-    prove(job: LeasedJob, signal: AbortSignal): Promise<Hex> {
+    prove(job: LeasedJob, signal: AbortSignal): Promise<Hex | BackendProof> {
       if (signal.aborted) return Promise.reject(abortReason(signal));
-      return new Promise<Hex>((resolve, reject) => {
+      return new Promise<Hex | BackendProof>((resolve, reject) => {
         const child = spawn(command, args, {
           cwd: options.cwd,
           env: options.env ?? process.env,
@@ -77,7 +95,7 @@ export function execBackend(options: ExecBackendOptions): ProofBackend {
         );
         signal.addEventListener("abort", onAbort, { once: true });
 
-        const finish = (err: Error | undefined, proof?: Hex) => {
+        const finish = (err: Error | undefined, proof?: Hex | BackendProof) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
@@ -118,6 +136,15 @@ export function execBackend(options: ExecBackendOptions): ProofBackend {
             return finish(new BackendError(`exec backend: ${label} ${how}${detail}`));
           }
           const out = Buffer.concat(stdout).toString("utf8").trim();
+          if (out.startsWith("{")) {
+            const parsed = jsonProof(out);
+            if (parsed) return finish(undefined, parsed);
+            return finish(
+              new BackendError(
+                `exec backend: the JSON output of ${label} was not { "proof": "0x..", "publicInputs": ["0x<32 bytes>", ...] }`,
+              ),
+            );
+          }
           if (!HEX_PROOF.test(out)) {
             const shown = out.length > 80 ? `${out.slice(0, 80)}...` : out;
             return finish(

@@ -28,7 +28,7 @@ export function simProofOf(job: LeasedJob): Hex {
     level: job.level,
     index: job.index,
     inputs: job.inputs,
-    children: job.children.map((c) => c.proof),
+    children: job.children.map((c) => c.output),
   });
 }
 
