@@ -228,6 +228,12 @@ describe("every route answers as the contract declares", () => {
       (await call("getTree", { params: { blockNumber: 502 } })).body.nodes.length,
     ).toBeGreaterThan(0);
     expect((await call("getTree", { params: { blockNumber: 9_999 } })).status).toBe(404);
+    const served = await call("getProof", { params: { blockNumber: 502, jobId: third.id } });
+    expect(served.body).toMatchObject({ proofSystem: "sim", proof: good, publicInputs: [] });
+    expect(
+      (await call("getProof", { params: { blockNumber: 502, jobId: "502-99-0" } })).body.error
+        .code,
+    ).toBe("PROOF_NOT_FOUND");
     expect((await call("getProver", { params: { address: prover.address } })).body.blocksWon).toBe(
       1,
     );
