@@ -231,8 +231,7 @@ describe("every route answers as the contract declares", () => {
     const served = await call("getProof", { params: { blockNumber: 502, jobId: third.id } });
     expect(served.body).toMatchObject({ proofSystem: "sim", proof: good, publicInputs: [] });
     expect(
-      (await call("getProof", { params: { blockNumber: 502, jobId: "502-99-0" } })).body.error
-        .code,
+      (await call("getProof", { params: { blockNumber: 502, jobId: "502-99-0" } })).body.error.code,
     ).toBe("PROOF_NOT_FOUND");
     expect((await call("getProver", { params: { address: prover.address } })).body.blocksWon).toBe(
       1,

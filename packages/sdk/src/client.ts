@@ -13,6 +13,7 @@ import type {
   LeasedJob,
   OpenAuctionAnswer,
   Page,
+  ProofView,
   ProverView,
   QuoteJson,
   RelayInfo,
@@ -120,13 +121,24 @@ export class RelayClient {
   }
 
   // Sequencer
-  async openAuction(auction: AuctionJson, txs: string[], signature: string) {
+  /** Opens an auction; `txData`, the transactions' data in block order, is optional. */
+  async openAuction(auction: AuctionJson, txs: string[], signature: string, txData?: string[]) {
     return (
       await this.request<OpenAuctionAnswer>("POST", "/v1/auctions", {
         auction,
         txs,
+        ...(txData !== undefined ? { txData } : {}),
         signature,
       })
+    ).body;
+  }
+  /** An accepted proof of one node, with its public inputs and verification key. */
+  async getProof(blockNumber: number, jobId: string) {
+    return (
+      await this.request<ProofView>(
+        "GET",
+        `/v1/blocks/${blockNumber}/proofs/${encodeURIComponent(jobId)}`,
+      )
     ).body;
   }
   async getAuction(blockNumber: number) {

@@ -15,6 +15,7 @@ import type {
   heartbeatResponse,
   leasedJob,
   openAuctionResponse,
+  proofView,
   proverView,
   quoteJson,
   relayInfo,
@@ -49,6 +50,8 @@ export type LeasedJob = z.output<typeof leasedJob>;
 /** POST /v1/jobs/{id}/fail: requeued (with the hand-backs left to this worker) or failed. */
 export type FailAnswer = z.output<typeof failResponse>;
 export type BlockView = z.output<typeof blockView>;
+/** GET /v1/blocks/{n}/proofs/{jobId}: an accepted proof and what verifying it needs. */
+export type ProofView = z.output<typeof proofView>;
 export type PayoutJson = BlockView["payouts"][number];
 /** The relay's answers, by operation. */
 export type SessionAnswer = z.output<typeof sessionResponse>;
