@@ -23,55 +23,96 @@ export interface ProofStore {
   get(jobId: string): Promise<StoredProof | null>;
 }
 
-const toBytes = (hex: Hex): Uint8Array<ArrayBuffer> =>
-  new Uint8Array(Buffer.from(hex.slice(2), "hex"));
-const toHex = (bytes: Uint8Array): Hex => `0x${Buffer.from(bytes).toString("hex")}`;
+const hexOf = (text: string): Hex => `0x${text}`;
 
-/** Splits concatenated 32-byte fields. */
-function fieldsOf(bytes: Uint8Array): Hex[] {
+/** Splits concatenated 32-byte fields (hex without 0x). */
+function fieldsOf(hex: string): Hex[] {
   const out: Hex[] = [];
-  for (let i = 0; i < bytes.length; i += 32) out.push(toHex(bytes.subarray(i, i + 32)));
+  for (let i = 0; i < hex.length; i += 64) out.push(hexOf(hex.slice(i, i + 64)));
   return out;
 }
 
-function concatFields(fields: readonly Hex[]): Uint8Array<ArrayBuffer> {
+function concatFields(fields: readonly Hex[]): string {
   for (const f of fields) {
     if (!/^0x[0-9a-fA-F]{64}$/.test(f)) throw new RangeError(`not a 32-byte field: ${f}`);
   }
-  return toBytes(`0x${fields.map((f) => f.slice(2)).join("")}`);
+  return fields.map((f) => f.slice(2).toLowerCase()).join("");
 }
 
-/** The Postgres store: table ProofArtifact, proof and public inputs as bytea. */
+function bareHex(hex: Hex): string {
+  if (!/^0x([0-9a-fA-F]{2})*$/.test(hex)) throw new RangeError("not whole bytes of hex");
+  return hex.slice(2).toLowerCase();
+}
+
+/**
+ * The Postgres store: table ProofArtifact, proof and public inputs as bytea. Bytes go through
+ * SQL's decode/encode (hex), which Postgres and PGlite's driver adapter treat alike.
+ */
 export function postgresProofStore(db: Tx): ProofStore {
   return {
     async put(p, nowMs) {
-      const row = {
-        blockNumber: p.blockNumber,
-        proofSystem: p.proofSystem,
-        circuit: p.circuit,
-        proof: toBytes(p.proof),
-        publicInputs: concatFields(p.publicInputs),
-        output: p.output.toLowerCase(),
-        createdAt: BigInt(nowMs),
-      };
-      await db.proofArtifact.upsert({
-        where: { jobId: p.jobId },
-        create: { jobId: p.jobId, ...row },
-        update: row,
-      });
+      await db.$executeRaw`
+        INSERT INTO "ProofArtifact" ("jobId", "blockNumber", "proofSystem", "circuit", "proof",
+          "publicInputs", "output", "createdAt")
+        VALUES (${p.jobId}, ${p.blockNumber}::integer, ${p.proofSystem}, ${p.circuit},
+          decode(${bareHex(p.proof)}, 'hex'), decode(${concatFields(p.publicInputs)}, 'hex'),
+          ${p.output.toLowerCase()}, ${BigInt(nowMs)}::bigint)
+        ON CONFLICT ("jobId") DO UPDATE SET "blockNumber" = EXCLUDED."blockNumber",
+          "proofSystem" = EXCLUDED."proofSystem", "circuit" = EXCLUDED."circuit",
+          "proof" = EXCLUDED."proof", "publicInputs" = EXCLUDED."publicInputs",
+          "output" = EXCLUDED."output", "createdAt" = EXCLUDED."createdAt"`;
     },
     async get(jobId) {
-      const r = await db.proofArtifact.findUnique({ where: { jobId } });
+      const rows = await db.$queryRaw<
+        {
+          jobId: string;
+          blockNumber: number;
+          proofSystem: string;
+          circuit: string;
+          proof: string;
+          publicInputs: string;
+          output: string;
+        }[]
+      >`
+        SELECT "jobId", "blockNumber", "proofSystem", "circuit", encode("proof", 'hex') AS proof,
+          encode("publicInputs", 'hex') AS "publicInputs", "output"
+        FROM "ProofArtifact" WHERE "jobId" = ${jobId}`;
+      const r = rows[0];
       if (!r) return null;
       return {
         jobId: r.jobId,
-        blockNumber: r.blockNumber,
+        blockNumber: Number(r.blockNumber),
         proofSystem: r.proofSystem,
         circuit: r.circuit,
-        proof: toHex(r.proof),
+        proof: hexOf(r.proof),
         publicInputs: fieldsOf(r.publicInputs),
         output: r.output as Hex,
       };
     },
   };
+}
+
+/**
+ * Inserts a block's transactions' data, in block order (bytea through SQL's hex decode, as
+ * above); a Prisma promise, so it can join a batch transaction.
+ */
+export function insertBlockTxs(
+  db: Tx,
+  blockNumber: number,
+  txs: readonly { hash: string; data: Hex }[],
+) {
+  return db.$executeRaw`
+    INSERT INTO "BlockTx" ("blockNumber", "position", "hash", "data")
+    SELECT ${blockNumber}::integer, t.ord - 1, t.hash, decode(t.data, 'hex')
+    FROM unnest(${txs.map((t) => t.hash.toLowerCase())}::text[],
+      ${txs.map((t) => bareHex(t.data))}::text[]) WITH ORDINALITY AS t(hash, data, ord)`;
+}
+
+/** A transaction's data by its hash within a block, or null when none was uploaded. */
+export async function blockTxData(db: Tx, blockNumber: number, hash: string): Promise<Hex | null> {
+  const rows = await db.$queryRaw<{ data: string }[]>`
+    SELECT encode("data", 'hex') AS data FROM "BlockTx"
+    WHERE "blockNumber" = ${blockNumber}::integer AND "hash" = ${hash.toLowerCase()}
+    LIMIT 1`;
+  return rows[0] ? hexOf(rows[0].data) : null;
 }

@@ -9,7 +9,7 @@ import {
   txsHash,
 } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
-import { createBlock, PrismaNamespace } from "@prover-boost/db";
+import { createBlock, insertBlockTxs, PrismaNamespace } from "@prover-boost/db";
 import { keccak256 } from "viem";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
@@ -100,19 +100,16 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
           createdAt: BigInt(now),
         },
       }),
+      createBlock(ctx.prisma, a.blockNumber, now),
       ...(txData && txData.length > 0
         ? [
-            ctx.prisma.blockTx.createMany({
-              data: txData.map((d, position) => ({
-                blockNumber: a.blockNumber,
-                position,
-                hash: input.txs[position]!.toLowerCase(),
-                data: new Uint8Array(Buffer.from(d.slice(2), "hex")),
-              })),
-            }),
+            insertBlockTxs(
+              ctx.prisma,
+              a.blockNumber,
+              txData.map((data, i) => ({ hash: input.txs[i]!, data })),
+            ),
           ]
         : []),
-      createBlock(ctx.prisma, a.blockNumber, now),
     ]);
   } catch (err) {
     if (err instanceof PrismaNamespace.PrismaClientKnownRequestError && err.code === "P2002") {

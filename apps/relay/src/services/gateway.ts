@@ -5,7 +5,13 @@
 // credited (real proofs in worker threads, services/proof-check.ts), and a result is credited
 // only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
-import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
+import {
+  accounts,
+  balanceOf,
+  blockTxData,
+  chargePenalty,
+  type WorkerSession,
+} from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -197,11 +203,7 @@ async function txDataOf(
 ): Promise<Hex | null> {
   const hash = data.inputs[0];
   if (hash === undefined) return null;
-  const row = await ctx.prisma.blockTx.findFirst({
-    where: { blockNumber: data.blockNumber, hash },
-    select: { data: true },
-  });
-  return row ? (`0x${Buffer.from(row.data).toString("hex")}` as Hex) : null;
+  return blockTxData(ctx.prisma, data.blockNumber, hash);
 }
 
 /** The caller's lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
