@@ -17,6 +17,18 @@ export async function compileCircuit(type: JobType): Promise<CompiledCircuit> {
   const name = circuitNames[type];
   const dir = fileURLToPath(new URL(`${name}/`, circuitsDir)).replace(/\/$/, "");
   const quiet = () => {};
-  const { program } = await compile_program(createFileManager(dir), dir, quiet, quiet);
-  return { name, noirVersion: program.noir_version, abi: program.abi, bytecode: program.bytecode };
+  // noir_wasm prints "Compiling at <path>" on console.log whatever log function it is given.
+  const log = console.log;
+  console.log = quiet;
+  try {
+    const { program } = await compile_program(createFileManager(dir), dir, quiet, quiet);
+    return {
+      name,
+      noirVersion: program.noir_version,
+      abi: program.abi,
+      bytecode: program.bytecode,
+    };
+  } finally {
+    console.log = log;
+  }
 }
