@@ -8,7 +8,7 @@
 // The honest proofs after them are accepted and the block is paid.
 import { accounts } from "@prover-boost/db";
 import {
-  createProofSystem,
+  createProofPool,
   type NodeProof,
   type ProofNode,
   type ProofSystem,
@@ -58,7 +58,9 @@ for (const name of ["sim", "honk"] as const satisfies readonly ProofSystemName[]
     const worker = () => signIn(stack, operator, `w${workers++}`);
 
     beforeAll(async () => {
-      system = createProofSystem(name);
+      // On threads: the Prisma client this process loads sets a global bb.js reads for its
+      // files, so honk runs where the relay runs it, in a pool.
+      system = createProofPool(name, { maxThreads: 1 });
       stack = await startStack({
         env: {
           PROOF_SYSTEM: name,
