@@ -28,6 +28,7 @@ import {
   signIn,
   waitForStage,
 } from "./support/market-flow.ts";
+import { verifyIndependently } from "./support/verify-honk.ts";
 
 const PENALTY = 1000n;
 const DEPOSIT = 100_000n;
@@ -192,6 +193,25 @@ for (const name of ["sim", "honk"] as const satisfies readonly ProofSystemName[]
       expect(served).toMatchObject({ proofSystem: name, proof: good.proof });
       expect(served.publicInputs).toEqual(good.publicInputs);
       await expectLedgerConsistent(stack.db.prisma);
+
+      if (name === "honk") {
+        // Every served proof verifies on its own with bare bb.js and the served verification
+        // key; the same proof with one public input changed does not.
+        const ids = [...outputs.keys(), root.id];
+        const all = await Promise.all(ids.map((id) => stack.client.getProof(BLOCK, id)));
+        expect(all.map((p) => p.circuit)).toEqual([
+          "prover_boost_base",
+          "prover_boost_base",
+          "prover_boost_block_root",
+        ]);
+        const bent = {
+          ...all[2]!,
+          publicInputs: all[2]!.publicInputs.map((f, i) =>
+            i === 0 ? (`0x${(BigInt(f) + 1n).toString(16).padStart(64, "0")}` as Hex) : f,
+          ),
+        };
+        expect(verifyIndependently([...all, bent])).toEqual([true, true, true, false]);
+      }
     });
   });
 }
