@@ -65,7 +65,7 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   AUCTION_NOT_FOUND: "lease_lost",
   BLOCK_NOT_FOUND: "lease_lost",
   JOB_NOT_FOUND: "lease_lost",
-  PROOF_NOT_FOUND: "client_error",
+  PROOF_NOT_FOUND: "lease_lost",
   BID_NOT_FOUND: "lease_lost",
   BID_SUPERSEDED: "lease_lost",
   AUCTION_EXISTS: "lease_lost",
