@@ -74,6 +74,18 @@ describe("honk proof pool", () => {
     expect(during.length).toBeGreaterThanOrEqual(3);
   });
 
+  it("passes a refusal from a thread back to the caller", async () => {
+    await expect(
+      pool.prove({ type: "merge", blockNumber: 1, level: 1, index: 0, childOutputs: [] }),
+    ).rejects.toThrow(/2 child outputs/);
+    expect(
+      await pool.verify(
+        { type: "merge", blockNumber: 1, level: 1, index: 0, childOutputs: [] },
+        { proof: "0x", publicInputs: [] },
+      ),
+    ).toBe(false);
+  });
+
   it("refuses work once closed", async () => {
     const p = createProofPool("sim", { maxThreads: 1 });
     await p.close();
