@@ -180,3 +180,39 @@ describe("honk proof system", () => {
     expect(vk).not.toBe(await honk.verificationKey("merge"));
   });
 });
+
+describe("a honk proof checked with bare bb.js", () => {
+  it("verifies from what the relay publishes alone: proof, public inputs, verification key", async () => {
+    const { UltraHonkVerifierBackend } = await import("@aztec/bb.js");
+    const { newBarretenberg, verifierTarget } = await import("./bb.ts");
+    const node: ProofNode = {
+      type: "merge",
+      blockNumber: 77,
+      level: 1,
+      index: 1,
+      childOutputs: [fieldHex(11n), fieldHex(12n)],
+    };
+    const proved = await honk.prove(node);
+    const published = { ...proved, verificationKey: await honk.verificationKey("merge") };
+    const bytes = (hex: string) => Uint8Array.from(Buffer.from(hex.slice(2), "hex"));
+    const api = await newBarretenberg();
+    try {
+      const verifier = new UltraHonkVerifierBackend(api);
+      const check = (publicInputs: string[]) =>
+        verifier.verifyProof(
+          {
+            proof: bytes(published.proof),
+            publicInputs,
+            verificationKey: bytes(published.verificationKey),
+          },
+          { verifierTarget },
+        );
+      expect(await check(published.publicInputs)).toBe(true);
+      const other = [...published.publicInputs];
+      other[2] = fieldHex(0n);
+      expect(await check(other)).toBe(false);
+    } finally {
+      await api.destroy();
+    }
+  });
+});

@@ -12,6 +12,11 @@ import type { NodeProof, ProofNode, ProofSystem, ProofSystemName } from "./types
 export interface ProofPoolOptions {
   /** Threads at most; default: the machine's parallelism minus one, at least 1. */
   maxThreads?: number;
+  /**
+   * An idle thread ends after this long, ms; default 10 minutes. A new thread pays the start of
+   * its bb.js instance (about a second) before its first task.
+   */
+  idleTimeoutMs?: number;
 }
 
 export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = {}): ProofSystem {
@@ -24,7 +29,7 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
     filename: new URL("./pool-worker.mjs", import.meta.url).href,
     minThreads: 0,
     maxThreads,
-    idleTimeout: 30_000,
+    idleTimeout: opts.idleTimeoutMs ?? 600_000,
   });
   let closed: Promise<void> | undefined;
   const live = () => {
