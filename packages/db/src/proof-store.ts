@@ -18,7 +18,10 @@ export interface StoredProof {
 }
 
 export interface ProofStore {
-  /** Stores a verified proof; a second put for the same job replaces the first. */
+  /**
+   * Stores a verified proof of a node, once: the first put of a job is kept and later ones are
+   * no-ops (any verified proof of a node proves the same public inputs and output).
+   */
   put(proof: StoredProof, nowMs: number): Promise<void>;
   get(jobId: string): Promise<StoredProof | null>;
 }
@@ -57,10 +60,7 @@ export function postgresProofStore(db: Tx): ProofStore {
         VALUES (${p.jobId}, ${p.blockNumber}::integer, ${p.proofSystem}, ${p.circuit},
           decode(${bareHex(p.proof)}, 'hex'), decode(${concatFields(p.publicInputs)}, 'hex'),
           ${p.output.toLowerCase()}, ${BigInt(nowMs)}::bigint)
-        ON CONFLICT ("jobId") DO UPDATE SET "blockNumber" = EXCLUDED."blockNumber",
-          "proofSystem" = EXCLUDED."proofSystem", "circuit" = EXCLUDED."circuit",
-          "proof" = EXCLUDED."proof", "publicInputs" = EXCLUDED."publicInputs",
-          "output" = EXCLUDED."output", "createdAt" = EXCLUDED."createdAt"`;
+        ON CONFLICT ("jobId") DO NOTHING`;
     },
     async get(jobId) {
       const rows = await db.$queryRaw<

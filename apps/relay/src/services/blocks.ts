@@ -96,6 +96,7 @@ export async function getProofView(ctx: RelayContext, blockNumber: number, jobId
       verificationKey: await system.verificationKey(type),
     };
   }
+  if (job.status !== "proven") throw notFound();
   const stored = await ctx.proofStore.get(jobId);
   if (!stored) throw notFound();
   return {

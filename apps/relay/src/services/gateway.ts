@@ -301,8 +301,10 @@ export async function submitResult(
   }
   const output = system.outputOf(node, submitted).toLowerCase() as Hex;
   if (system.name !== "sim") {
-    // Stored before the completion, so an accepted proof is never missing from the store (a
-    // completion refused for a lost lease leaves a verified proof of the node, not credited).
+    // Stored before the completion, so an accepted proof is never missing from the store. A
+    // completion refused for a lost lease leaves a verified proof of the node there, never
+    // served before the node is proven; the store keeps a node's first verified proof, which
+    // proves the same public inputs and output as any other.
     await ctx.proofStore.put(
       {
         jobId,
