@@ -32,7 +32,9 @@ export interface SystemBackendOptions {
 
 /**
  * Proves with `system` (a pool's, usually). A job of another proof system than the backend's is
- * refused for good: this worker cannot make that proof.
+ * handed back as retryable, so another worker proves it (the relay stops offering it to this
+ * worker after MAX_RETRYABLE_FAILS_PER_WORKER hand-backs); a non-retryable fail would fail the
+ * job for everyone.
  */
 export function systemBackend(system: ProofSystem): ProofBackend {
   return {
@@ -42,7 +44,6 @@ export function systemBackend(system: ProofSystem): ProofBackend {
       if (job.proofSystem !== system.name) {
         throw new BackendError(
           `the ${system.name} backend cannot prove a ${job.proofSystem} block's job`,
-          false,
         );
       }
       // A proof under way on a thread is not interrupted; an abort drops its result.
