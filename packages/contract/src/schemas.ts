@@ -73,6 +73,8 @@ export const relayInfo = z
     /** Retryable fails of one job by one worker before it is no longer offered that job. */
     maxRetryableFailsPerWorker: intOut,
     signatureBackend: z.enum(["native", "js"]),
+    /** The proof system of the auctions this relay opens (each auction records its own). */
+    proofSystem: z.enum(["sim", "honk"]),
   })
   .describe("What clients need to sign and schedule against this relay");
 

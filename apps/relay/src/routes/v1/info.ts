@@ -29,6 +29,7 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       scheduling: ctx.settings.scheduling.mode,
       maxRetryableFailsPerWorker: ctx.settings.scheduling.maxRetryableFailsPerWorker,
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
+      proofSystem: ctx.settings.proofs.system,
     }),
   });
 }
