@@ -58,11 +58,13 @@ Backends:
   sim   A SIMULATION: waits a set time per job type and returns the relay's sim proof.
   honk  Real UltraHonk proofs (Noir circuits, bb.js) on --prove-threads worker threads; for
         blocks whose proof system is honk.
-  exec  Runs --exec-command once per job (no shell): the job JSON (id, type, blockNumber, level,
-        index, inputs, proofSystem, txData, children [{ id, output }], leaseExpiresAt) on stdin;
-        on stdout either the proof as 0x-hex or one JSON object { "proof": "0x..",
-        "publicInputs": ["0x<32 bytes>", ...] }; exit code 0. Killed (SIGTERM, then SIGKILL) on
-        timeout or lost lease. The relay verifies it like any proof (docs/proofs.md).
+  exec  Runs --exec-command once per job (no shell). stdin: one JSON document { version: 1,
+        proofSystem, circuit, node: { type, blockNumber, level, index, txHash?, childOutputs },
+        publicInputs (those the proof must carry before its output), job (the lease, with the
+        base's txData) }. stdout: { "proof": "0x..", "publicInputs": ["0x<32 bytes>", ...] }
+        (or, for sim, the proof as one 0x-hex line); exit code 0. Killed (SIGTERM, then SIGKILL)
+        on timeout or lost lease. Each result is verified with the block's proof system before
+        it is handed in (docs/proofs.md has the contract).
 
 Examples:
   prover-boost-worker --relay http://relay:8080 --key-file ./operator.key --workers 4
@@ -108,7 +110,7 @@ export function buildProgram(): Command {
     .addOption(
       new Option(
         "--exec-command <cmd>",
-        "exec backend: prover to run per job (job JSON on stdin, proof on stdout)",
+        "exec backend: prover to run per job (node and job JSON on stdin, proof on stdout)",
       ).env("EXEC_COMMAND"),
     )
     .addOption(
