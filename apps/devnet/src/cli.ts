@@ -110,7 +110,7 @@ async function main() {
   }
   view?.stop();
   if (o.json) process.stdout.write(`${JSON.stringify({ proofSystem, blocks }, null, 2)}\n`);
-  else ProgressView.summary(blocks);
+  else ProgressView.summary(blocks, proofSystem);
   process.exit(0);
 }
 
