@@ -66,6 +66,7 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   BLOCK_NOT_FOUND: "lease_lost",
   JOB_NOT_FOUND: "lease_lost",
   PROOF_NOT_FOUND: "lease_lost",
+  TX_NOT_FOUND: "lease_lost",
   BID_NOT_FOUND: "lease_lost",
   BID_SUPERSEDED: "lease_lost",
   AUCTION_EXISTS: "lease_lost",

@@ -220,6 +220,19 @@ export const operations = {
     responses: { 200: s.treeView },
     errors: ["BLOCK_NOT_FOUND"],
   }),
+  getTx: op({
+    operationId: "getTx",
+    method: "GET",
+    path: "/v1/blocks/:blockNumber/txs/:index",
+    tags: ["public"],
+    summary: "A transaction's bytes, by its position in the block",
+    description:
+      "The data the sequencer uploaded with the auction (txData); keccak256(data) is the hash. " +
+      "404 TX_NOT_FOUND when the block has no such transaction or none was uploaded.",
+    params: s.txParams,
+    responses: { 200: s.txView },
+    errors: ["TX_NOT_FOUND"],
+  }),
   getProof: op({
     operationId: "getProof",
     method: "GET",

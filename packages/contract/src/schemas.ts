@@ -310,6 +310,15 @@ export const treeNode = z.object({
   children: z.array(z.string()),
 });
 
+export const txParams = z.object({
+  blockNumber: blockNumberText,
+  index: z.coerce.number().int().min(0).max(65_535),
+});
+
+export const txView = z
+  .object({ blockNumber: intOut, index: intOut, hash: hexOut, data: hexOut })
+  .describe("A transaction of a block as the sequencer uploaded it: its hash and its bytes");
+
 export const proofParams = z.object({
   blockNumber: blockNumberText,
   jobId: z.string().max(64),

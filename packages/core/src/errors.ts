@@ -55,6 +55,7 @@ export const errorCodes = [
   "JOB_NOT_FOUND",
   "BID_NOT_FOUND",
   "PROOF_NOT_FOUND",
+  "TX_NOT_FOUND",
   "BID_SUPERSEDED",
   "AUCTION_EXISTS",
   "AUCTION_CLOSED",

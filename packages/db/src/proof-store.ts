@@ -116,3 +116,16 @@ export async function blockTxData(db: Tx, blockNumber: number, hash: string): Pr
     LIMIT 1`;
   return rows[0] ? hexOf(rows[0].data) : null;
 }
+
+/** A transaction's hash and data by its position in a block, or null when none was uploaded. */
+export async function blockTxAt(
+  db: Tx,
+  blockNumber: number,
+  position: number,
+): Promise<{ hash: Hex; data: Hex } | null> {
+  const rows = await db.$queryRaw<{ hash: string; data: string }[]>`
+    SELECT "hash", encode("data", 'hex') AS data FROM "BlockTx"
+    WHERE "blockNumber" = ${blockNumber}::integer AND "position" = ${position}::integer`;
+  const r = rows[0];
+  return r ? { hash: r.hash as Hex, data: hexOf(r.data) } : null;
+}

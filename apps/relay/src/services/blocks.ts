@@ -1,5 +1,6 @@
 // Public block views: stage history, tree progress, root proof, payouts, and accepted proofs.
 import { DomainError, type JobType, stages as stageOrder } from "@prover-boost/core";
+import { blockTxAt } from "@prover-boost/db";
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 
@@ -108,4 +109,16 @@ export async function getProofView(ctx: RelayContext, blockNumber: number, jobId
     output: stored.output,
     verificationKey: await system.verificationKey(type),
   };
+}
+
+/** A transaction's bytes by its position in the block, as the sequencer uploaded them. */
+export async function getTxView(ctx: RelayContext, blockNumber: number, index: number) {
+  const data = await blockTxAt(ctx.prisma, blockNumber, index);
+  if (!data) {
+    throw new DomainError(
+      "TX_NOT_FOUND",
+      `block ${blockNumber} has no uploaded transaction at position ${index}`,
+    );
+  }
+  return { blockNumber, index, hash: data.hash, data: data.data };
 }
