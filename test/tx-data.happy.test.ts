@@ -62,6 +62,12 @@ describe("transaction data", () => {
       data,
     );
     expect((await stack.client.getAuction(42)).proofSystem).toBe("sim");
+    expect(await stack.client.getTx(42, 1)).toEqual({
+      blockNumber: 42,
+      index: 1,
+      hash: txs[1],
+      data: data[1],
+    });
     await eventually(async () => (await stack.client.getBlock(42)).stage === "open_proving");
     const w = await signIn(stack, operator, "w0");
     const outputs = new Map<string, Hex>();

@@ -21,6 +21,7 @@ import type {
   SessionAnswer,
   SubmitBidAnswer,
   TreeNodeView,
+  TxView,
   WorkerLoginJson,
 } from "./wire.ts";
 
@@ -131,6 +132,10 @@ export class RelayClient {
         signature,
       })
     ).body;
+  }
+  /** A block's transaction by position: its hash and the bytes the sequencer uploaded. */
+  async getTx(blockNumber: number, index: number) {
+    return (await this.request<TxView>("GET", `/v1/blocks/${blockNumber}/txs/${index}`)).body;
   }
   /** An accepted proof of one node, with its public inputs and verification key. */
   async getProof(blockNumber: number, jobId: string) {

@@ -23,6 +23,7 @@ import type {
   sessionResponse,
   submitBidResponse,
   treeNode,
+  txView,
   workerLogin,
 } from "@prover-boost/contract";
 import type { ErrorCode as ContractErrorCode } from "@prover-boost/core";
@@ -52,6 +53,8 @@ export type FailAnswer = z.output<typeof failResponse>;
 export type BlockView = z.output<typeof blockView>;
 /** GET /v1/blocks/{n}/proofs/{jobId}: an accepted proof and what verifying it needs. */
 export type ProofView = z.output<typeof proofView>;
+/** GET /v1/blocks/{n}/txs/{i}: a transaction's hash and uploaded bytes. */
+export type TxView = z.output<typeof txView>;
 export type PayoutJson = BlockView["payouts"][number];
 /** The relay's answers, by operation. */
 export type SessionAnswer = z.output<typeof sessionResponse>;
