@@ -7,6 +7,14 @@
 // `--scheduling affinity` the relay runs SCHEDULING=affinity; either way it prints how many
 // parent leases went to a worker that proved one of the parent's children (a proof transfer
 // avoided), to compare the two modes.
+//
+// With `--proofs honk` every job is a real UltraHonk proof: the workers prove on a pool of
+// proving threads, the relay (PROOF_SYSTEM=honk) verifies every proof on its own threads before
+// credit. It prints the makespan, the relay's CPU per verified job, and, in the same run,
+// bench:proofs' prove and verify times per job type through the proof system against bare bb.js
+// on the same circuit (goal: within 1.2x). Its defaults are a small block: 32 txs, 4 workers.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { type JobType, type PlannedNode, planTree, txsHash } from "@prover-boost/core";
 import {
   newWorkerLogin,
@@ -15,7 +23,13 @@ import {
   signQuote,
   signWorkerLogin,
 } from "@prover-boost/sdk";
-import { simBackend, startWorkers, type WorkerEvent } from "@prover-boost/worker";
+import {
+  type ProofBackend,
+  poolBackend,
+  simBackend,
+  startWorkers,
+  type WorkerEvent,
+} from "@prover-boost/worker";
 import { Command } from "commander";
 import pg from "pg";
 import { keccak256, toHex } from "viem";
@@ -30,8 +44,12 @@ import {
 } from "./lib/stack-process.ts";
 
 const program = new Command("bench:tree")
-  .option("--txs <n>", "transactions in the block", "1024")
-  .option("--workers <n>", "simulated workers", "256")
+  .option("--txs <n>", "transactions in the block (default 1024; honk: 32)")
+  .option("--workers <n>", "simulated workers (default 256; honk: 4)")
+  .option("--proofs <system>", "proof system of the block: 'sim' or 'honk' (real proofs)", "sim")
+  .option("--prove-threads <n>", "honk: proving threads shared by the workers", "1")
+  .option("--verify-threads <n>", "honk: PROOF_VERIFY_THREADS of the relay", "1")
+  .option("--proof-runs <n>", "honk: runs per job type of the prove/verify comparison", "10")
   .option("--withhold <fraction>", "fraction of workers that withhold in the second run", "0.1")
   .option("--lease-ms <ms>", "LEASE_MS of the relay", "2000")
   .option("--scale <x>", "divide Aztec's proving times by this", "100")
@@ -57,8 +75,13 @@ if (o.aggregator !== "own-process" && o.aggregator !== "with-relay") {
   program.error(`--aggregator must be 'own-process' or 'with-relay', got '${o.aggregator}'`);
 }
 const aggregatorPlacement = o.aggregator as AggregatorPlacement;
-const txCount = Number(o.txs);
-const workerCount = Number(o.workers);
+if (o.proofs !== "sim" && o.proofs !== "honk") {
+  program.error(`--proofs must be 'sim' or 'honk', got '${o.proofs}'`);
+}
+const proofs = o.proofs as "sim" | "honk";
+const honk = proofs === "honk";
+const txCount = Number(o.txs ?? (honk ? 32 : 1024));
+const workerCount = Number(o.workers ?? (honk ? 4 : 256));
 const leaseMs = Number(o.leaseMs);
 const scale = Number(o.scale);
 const durations: Record<JobType, number> = {
@@ -135,6 +158,7 @@ async function runOnce(withholdFraction: number) {
       // The aggregator runs at its default pace.
       AGGREGATOR_TICK_MS: "250",
       SCHEDULING: scheduling,
+      ...(honk ? { PROOF_SYSTEM: "honk", PROOF_VERIFY_THREADS: String(o.verifyThreads) } : {}),
       ...(o.affinityHoldMs !== undefined ? { AFFINITY_HOLD_MS: String(o.affinityHoldMs) } : {}),
     },
     aggregatorPlacement,
@@ -173,12 +197,16 @@ async function runOnce(withholdFraction: number) {
       if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
     };
     // Sign everyone in before bidding closes, so the tree meets a ready fleet.
+    const backend: ProofBackend = honk
+      ? poolBackend("honk", { threads: Number(o.proveThreads) })
+      : simBackend({ durationsMs: durations });
+    stops.push(async () => backend.close?.());
     const pool = await startWorkers({
       relayUrl: stack.url,
       operatorKey,
       workers: honest,
       capacity: 1,
-      backend: simBackend({ durationsMs: durations }),
+      backend,
       waitMs: 10_000,
       namePrefix: "honest",
       onEvent,
@@ -343,6 +371,38 @@ function idleBetweenJobs(
 
 const ideal = idealMs();
 const fmt = (n: number) => `${Math.round(n)} ms`;
+if (honk) {
+  console.log(
+    `bench:tree --proofs honk — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers sharing ${o.proveThreads} proving thread(s), relay verifying on ${o.verifyThreads} thread(s), LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}`,
+  );
+  const r = await runOnce(0);
+  console.log(`\n[honest, real proofs]`);
+  console.log(
+    `  makespan            ${fmt(r.makespan)}   (${(r.makespan / ideal.jobs).toFixed(0)} ms per job over the tree)`,
+  );
+  console.log(
+    `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
+  );
+  console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
+  const c = r.cpuMsPerJob;
+  console.log(
+    `  CPU per verified job  relay ${c.relay.toFixed(2)} ms (its verifying threads included)   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   workers ${c.workers.toFixed(2)} ms (proving threads included)`,
+  );
+  // Prove and verify per job type, through the proof system and bare bb.js, in this run.
+  console.log(`\n[prove and verify per job type vs bare bb.js, ${o.proofRuns} runs each]`);
+  const res = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      fileURLToPath(new URL("./proofs.ts", import.meta.url)),
+      "--runs",
+      String(o.proofRuns),
+    ],
+    { stdio: ["ignore", "inherit", "inherit"] },
+  );
+  process.exit(res.status ?? 1);
+}
 console.log(
   `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}${scheduling === "affinity" ? ` (AFFINITY_HOLD_MS ${o.affinityHoldMs ?? "default"})` : ""}`,
 );

@@ -10,16 +10,18 @@ import {
   type OperationId,
   operations,
 } from "@prover-boost/contract";
-import { simProof } from "@prover-boost/core";
+import { simProof, txsHash } from "@prover-boost/core";
 import {
   type LeasedJob,
   newWorkerLogin,
+  signAuction,
   signBidCancellation,
   signWorkerLogin,
 } from "@prover-boost/sdk";
+import { keccak256, toHex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, allJobTypes, domain, openAuction, signedBid } from "./fixtures.ts";
-import { ADMIN_TOKEN, eventually, type Stack, startStack } from "./harness.ts";
+import { ADMIN_TOKEN, eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
 
 /**
@@ -151,6 +153,34 @@ describe("every route answers as the contract declares", () => {
     expect((await call("openAuction", { body: open.body })).body.error.code).toBe("AUCTION_EXISTS");
     expect((await call("getAuction", { params: { blockNumber: 501 } })).status).toBe(200);
     expect((await call("getAuction", { params: { blockNumber: 9_999 } })).status).toBe(404);
+
+    // With the transactions' bytes: each is served by its position.
+    const txData = [toHex("first tx"), toHex("second tx")];
+    const txs = txData.map((d) => keccak256(d));
+    const auction = {
+      ...open.auction,
+      blockNumber: 503,
+      txCount: 2,
+      txsHash: txsHash(txs),
+    };
+    const signature = await signAuction(sequencer, domain, auction);
+    expect((await call("openAuction", { body: { auction, txs, txData, signature } })).status).toBe(
+      201,
+    );
+    expect((await call("getTx", { params: { blockNumber: 503, index: 1 } })).body).toEqual({
+      blockNumber: 503,
+      index: 1,
+      hash: txs[1],
+      data: txData[1],
+    });
+    for (const [blockNumber, index] of [
+      [503, 2],
+      [501, 0],
+    ] as const) {
+      expect((await call("getTx", { params: { blockNumber, index } })).body.error.code).toBe(
+        "TX_NOT_FOUND",
+      );
+    }
   });
 
   it("bids: submit and cancel", async () => {
@@ -241,6 +271,11 @@ describe("every route answers as the contract declares", () => {
       (await call("getTree", { params: { blockNumber: 502 } })).body.nodes.length,
     ).toBeGreaterThan(0);
     expect((await call("getTree", { params: { blockNumber: 9_999 } })).status).toBe(404);
+    const served = await call("getProof", { params: { blockNumber: 502, jobId: third.id } });
+    expect(served.body).toMatchObject({ proofSystem: "sim", proof: good, publicInputs: [] });
+    expect(
+      (await call("getProof", { params: { blockNumber: 502, jobId: "502-99-0" } })).body.error.code,
+    ).toBe("PROOF_NOT_FOUND");
     expect((await call("getProver", { params: { address: prover.address } })).body.blocksWon).toBe(
       1,
     );
@@ -260,7 +295,8 @@ describe("every route answers as the contract declares", () => {
         400,
       );
     }
-    expect((await call("listAuctions")).body.items.length).toBe(2);
+    // 501, 502 and 503 (the one with its transactions' bytes).
+    expect((await call("listAuctions")).body.items.length).toBe(3);
     expect(
       (await call("listPayouts", { query: { block: 502 } })).body.items.length,
     ).toBeGreaterThan(0);

@@ -12,7 +12,7 @@ export const nodePriority = (node: PlannedNode): number => node.level + 1;
 export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number> {
   const blocks = await ctx.prisma.block.findMany({
     where: { stage: { in: [STAGE.committed, STAGE.unclaimed] } },
-    include: { auction: { select: { txs: true, txCount: true } } },
+    include: { auction: { select: { txs: true, txCount: true, proofSystem: true } } },
     take: 20,
   });
   for (const block of blocks) {
@@ -35,8 +35,13 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       })),
       skipDuplicates: true,
     });
-    await ctx.fabric.addTree(block.number, plan, nodePriority, (n) =>
-      n.txIndex !== undefined ? [txs[n.txIndex]! as `0x${string}`] : [],
+    await ctx.fabric.addTree(
+      block.number,
+      plan,
+      nodePriority,
+      (n) => (n.txIndex !== undefined ? [txs[n.txIndex]! as `0x${string}`] : []),
+      new Map(),
+      block.auction.proofSystem,
     );
     const now = ctx.now();
     await ctx.prisma.$transaction(async (tx) => {

@@ -211,7 +211,7 @@ export class FabricKeeper {
         await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${blockNumber} FOR UPDATE`;
         const block = await tx.block.findUniqueOrThrow({
           where: { number: blockNumber },
-          include: { auction: { select: { txs: true, txCount: true } } },
+          include: { auction: { select: { txs: true, txCount: true, proofSystem: true } } },
         });
         if (!(PROVING_STAGES as readonly string[]).includes(block.stage)) return null;
         const expected = block.fabricJobs ?? block.jobsTotal;
@@ -245,6 +245,7 @@ export class FabricKeeper {
           nodePriority,
           (node) => (node.txIndex !== undefined ? [txs[node.txIndex]!] : []),
           new Map(proven.map((p) => [p.id, p.proof as `0x${string}`])),
+          block.auction.proofSystem,
         );
         // Leases and failures lived in Redis: every unproven node is simply queued again.
         await tx.proofJob.updateMany({

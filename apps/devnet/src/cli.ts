@@ -55,6 +55,21 @@ const program = new Command("prover-boost-devnet")
     parseDurations,
     { base: 200, merge: 100, block_root: 300, single_tx_block_root: 300, empty_block_root: 100 },
   )
+  .option(
+    "--proofs <system>",
+    "proof system of every block: sim (simulated) or honk (real UltraHonk proofs)",
+    (v: string) => {
+      if (v !== "sim" && v !== "honk") throw new InvalidArgumentError("--proofs is sim or honk");
+      return v;
+    },
+    "sim",
+  )
+  .option(
+    "--prove-threads <n>",
+    "honk: proving threads shared by the simulated operators",
+    positiveInt("--prove-threads"),
+    1,
+  )
   .option("--json", "print one JSON document at the end instead of live progress", false)
   .showHelpAfterError();
 
@@ -66,8 +81,9 @@ async function main() {
   process.once("SIGTERM", () => abort.abort());
   const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
   let blocks: DevnetBlockReport[];
+  let proofSystem: string;
   try {
-    ({ blocks } = await runDevnet({
+    ({ blocks, proofSystem } = await runDevnet({
       blocks: o.blocks,
       txs: o.txs,
       operators: o.operators,
@@ -78,6 +94,8 @@ async function main() {
       biddingMs: o.biddingMs,
       deadlineMs: o.deadlineMs,
       simDurationsMs: o.simDurations,
+      proofs: o.proofs,
+      proveThreads: o.proveThreads,
       env: process.env,
       signal: abort.signal,
       ...(view ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) } : {}),
@@ -91,8 +109,8 @@ async function main() {
     throw err;
   }
   view?.stop();
-  if (o.json) process.stdout.write(`${JSON.stringify({ blocks }, null, 2)}\n`);
-  else ProgressView.summary(blocks);
+  if (o.json) process.stdout.write(`${JSON.stringify({ proofSystem, blocks }, null, 2)}\n`);
+  else ProgressView.summary(blocks, proofSystem);
   process.exit(0);
 }
 

@@ -8,6 +8,7 @@ import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
 import { getAddress, keccak256, toHex } from "viem";
+import { poolBackend } from "@prover-boost/worker";
 import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { SimulatedOperator } from "./operators.ts";
@@ -26,6 +27,10 @@ export interface DevnetOptions {
   biddingMs: number;
   deadlineMs: number;
   simDurationsMs: Record<string, number>;
+  /** The proof system of every block (the relay's PROOF_SYSTEM); default sim. */
+  proofs?: "sim" | "honk";
+  /** honk: proving threads shared by all simulated operators; default 1. */
+  proveThreads?: number;
   env: NodeJS.ProcessEnv;
   /** Postgres schema for the devnet (default prover_boost_devnet); it is reset at start. */
   schema?: string;
@@ -64,7 +69,13 @@ function devnetDomainEnv(env: Record<string, string | undefined>): Record<string
   return { CHAIN_ID: String(DEVNET_CHAIN_ID), VERIFYING_CONTRACT: DEVNET_VERIFYING_CONTRACT };
 }
 
-export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBlockReport[] }> {
+export interface DevnetReport {
+  proofSystem: "sim" | "honk";
+  blocks: DevnetBlockReport[];
+}
+
+export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
+  const proofSystem = opts.proofs ?? "sim";
   const info = opts.onInfo ?? (() => {});
   const redis = await provideRedis(opts.env.REDIS_URL);
   info(redis.owned ? `started redis-server at ${redis.url}` : `using Redis at ${redis.url}`);
@@ -77,6 +88,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
     SEQUENCERS: sequencer.address,
     ADMIN_TOKEN: opts.env.ADMIN_TOKEN ?? randomBytes(16).toString("hex"),
     LEASE_MS: opts.env.LEASE_MS ?? "5000",
+    PROOF_SYSTEM: proofSystem,
     AGGREGATOR_TICK_MS: opts.env.AGGREGATOR_TICK_MS ?? "100",
     // The devnet's own auctions leave deadlineMs to prove; the relay must accept them.
     MIN_PROVING_WINDOW_MS:
@@ -89,8 +101,12 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
   const relay = await createRelay(relayConfig, { db });
   const aggregator = await createAggregator(aggregatorConfig, { db });
   const operators: SimulatedOperator[] = [];
+  // Real proofs: one pool of proving threads for every simulated operator's workers.
+  const backend =
+    proofSystem === "honk" ? poolBackend("honk", { threads: opts.proveThreads ?? 1 }) : undefined;
   const cleanup = async () => {
     await Promise.allSettled(operators.map((o) => o.stop()));
+    await backend?.close?.();
     await aggregator.close();
     await relay.close();
     // Only once every service has stopped, so nothing writes under the prefix again (a queue
@@ -123,6 +139,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
         index: i,
         workers: opts.workers,
         simDurationsMs: opts.simDurationsMs,
+        ...(backend ? { backend } : {}),
         slotDurationMs: relayConfig.SLOT_DURATION_MS,
         genesisTimeMs: relayConfig.GENESIS_TIME_MS,
       });
@@ -186,7 +203,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<{ blocks: DevnetBl
           payouts: v.payouts,
         };
       });
-    return { blocks };
+    return { proofSystem, blocks };
   } finally {
     await cleanup();
   }

@@ -2,7 +2,7 @@
 // fee and bond drawn from the seed, then proves with its own pool of simulated workers.
 import type { DomainConfig } from "@prover-boost/core";
 import { RelayClient, signQuote } from "@prover-boost/sdk";
-import { simBackend, startWorkers, type WorkerPool } from "@prover-boost/worker";
+import { type ProofBackend, simBackend, startWorkers, type WorkerPool } from "@prover-boost/worker";
 import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { operatorKeyOf, pick } from "./seed.ts";
@@ -14,6 +14,8 @@ export interface OperatorOptions {
   index: number;
   workers: number;
   simDurationsMs: Record<string, number>;
+  /** The workers' backend (shared between operators); default: sim with simDurationsMs. */
+  backend?: ProofBackend;
   slotDurationMs: number;
   genesisTimeMs: number;
 }
@@ -37,7 +39,7 @@ export class SimulatedOperator {
       operatorKey: operatorKeyOf(this.opts.seed, this.opts.index),
       workers: this.opts.workers,
       capacity: 1,
-      backend: simBackend({ durationsMs: this.opts.simDurationsMs }),
+      backend: this.opts.backend ?? simBackend({ durationsMs: this.opts.simDurationsMs }),
       namePrefix: `op${this.opts.index}`,
       waitMs: 5000,
     });

@@ -49,9 +49,10 @@ export class ProgressView {
     this.multi?.stop();
   }
 
-  static summary(blocks: DevnetBlockReport[]) {
+  static summary(blocks: DevnetBlockReport[], proofSystem: string) {
+    console.log(`\nproof system: ${proofSystem}${proofSystem === "sim" ? " (simulated)" : ""}`);
     console.log(
-      "\nblock  stage  winner                                      fee   jobs  makespan  root proof",
+      "block  stage  winner                                      fee   jobs  makespan  root proof",
     );
     for (const b of blocks) {
       console.log(

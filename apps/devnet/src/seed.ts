@@ -19,6 +19,19 @@ export function pick(
 export const sequencerKeyOf = (seed: string): Hex => derive(seed, "sequencer-key");
 export const operatorKeyOf = (seed: string, i: number): Hex => derive(seed, "operator-key", i);
 
-export function blockTxs(seed: string, blockNumber: number, count: number): Hex[] {
-  return Array.from({ length: count }, (_, i) => derive(seed, "tx", blockNumber, i));
+/**
+ * A block's transactions: each one's data (96 bytes drawn from the seed) and its hash,
+ * keccak256 of the data, as the relay checks them.
+ */
+export function blockTxs(
+  seed: string,
+  blockNumber: number,
+  count: number,
+): { hashes: Hex[]; data: Hex[] } {
+  const data = Array.from(
+    { length: count },
+    (_, i) =>
+      `0x${[0, 1, 2].map((k) => derive(seed, "tx", blockNumber, i, k).slice(2)).join("")}` as Hex,
+  );
+  return { hashes: data.map((d) => keccak256(d)), data };
 }

@@ -27,7 +27,7 @@ export async function openBlockAuction(
   opts: SequencerOptions,
   blockNumber: number,
 ): Promise<OpenedBlock> {
-  const txs = blockTxs(opts.seed, blockNumber, opts.txs);
+  const { hashes: txs, data } = blockTxs(opts.seed, blockNumber, opts.txs);
   const now = Date.now();
   const blockReward =
     10n ** 18n + BigInt(pick(opts.seed, 0, 999_999_999, "reward", blockNumber)) * 10n ** 9n + 7n;
@@ -43,6 +43,6 @@ export async function openBlockAuction(
     proofDeadline: now + opts.biddingMs + opts.deadlineMs,
   };
   const signature = await signAuction(opts.account, opts.domain, auction);
-  await opts.client.openAuction(auction, txs, signature);
+  await opts.client.openAuction(auction, txs, signature, data);
   return { number: blockNumber, blockReward, txs: txs.length, openedAt: now };
 }

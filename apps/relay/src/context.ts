@@ -1,10 +1,11 @@
 // What the relay's services and routes share, built once at start-up (relay.ts, the composition
 // root) and passed down. It holds built services and typed settings, never the environment.
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
-import type { Database, JobMark, Prisma } from "@prover-boost/db";
+import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
+import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 import type { RelaySettings } from "./settings.ts";
 
@@ -27,4 +28,8 @@ export interface RelayContext {
   bidIngest: BidIngest;
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;
+  /** A verifier per proof system; every submitted proof is checked by its block's. */
+  verifiers: ProofVerifiers;
+  /** Accepted real proofs, stored once (the simulated system's live in ProofJob.proof). */
+  proofStore: ProofStore;
 }

@@ -1,7 +1,12 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
 import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
-import { type Database, openDatabaseFromEnv, writeJobMarks } from "@prover-boost/db";
+import {
+  type Database,
+  openDatabaseFromEnv,
+  postgresProofStore,
+  writeJobMarks,
+} from "@prover-boost/db";
 import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { buildApp } from "./app.ts";
@@ -9,6 +14,7 @@ import type { RelayContext } from "./context.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
+import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
 import { relaySettingsOf } from "./settings.ts";
 
@@ -72,6 +78,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxBatch: 256,
       maxInFlight: 2,
     }),
+    verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
+    proofStore: postgresProofStore(db.prisma),
   };
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
@@ -103,6 +111,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       stopClosingHandles();
       await app.close();
       await ctx.broker.close();
+      await ctx.verifiers.close();
       await fabric.close();
       if (ownDb) await db.close();
     },

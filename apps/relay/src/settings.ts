@@ -26,6 +26,8 @@ export interface RelaySettings {
   openProvingMinCollateral: bigint;
   /** Least time between an auction's close and its proof deadline (services/auctions.ts). */
   minProvingWindowMs: number;
+  /** Proof system of the auctions this relay opens; verifier threads (services/proof-check.ts). */
+  proofs: { system: RelayEnv["PROOF_SYSTEM"]; verifyThreads: number };
   /** The auction pricing rule, as /v1/info reports it. */
   pricing: Pricing;
   /** The admin endpoints' bearer token; undefined disables them. */
@@ -54,6 +56,7 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
     invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
     openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
     minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
+    proofs: { system: env.PROOF_SYSTEM, verifyThreads: env.PROOF_VERIFY_THREADS },
     pricing: env.AUCTION_PRICING,
     adminToken: env.ADMIN_TOKEN,
     events: {

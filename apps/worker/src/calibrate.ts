@@ -15,7 +15,12 @@ export interface CalibrationRow {
   maxMs: number;
 }
 
-const randomHex32 = (): Hex => `0x${randomBytes(32).toString("hex")}`;
+/** 32 random bytes below 2^252, so they are also a field element of a real proof system. */
+const randomHex32 = (): Hex => {
+  const b = randomBytes(32);
+  b[0] = b[0]! & 0x0f;
+  return `0x${b.toString("hex")}`;
+};
 
 /** Children a node of each type has; base jobs carry one input (a tx hash) instead. */
 const childCount: Record<JobType, number> = {
@@ -27,7 +32,11 @@ const childCount: Record<JobType, number> = {
 };
 
 /** A made-up job of `type` with random 32-byte inputs / children proofs. */
-export function syntheticJob(type: JobType, n: number): LeasedJob {
+export function syntheticJob(
+  type: JobType,
+  n: number,
+  proofSystem: LeasedJob["proofSystem"] = "sim",
+): LeasedJob {
   const isRoot = type !== "base" && type !== "merge";
   return {
     id: `calibrate-${type}-${n}`,
@@ -36,10 +45,11 @@ export function syntheticJob(type: JobType, n: number): LeasedJob {
     level: isRoot ? 0 : 1,
     index: isRoot ? 0 : n,
     inputs: type === "base" ? [randomHex32()] : [],
-    children: Array.from({ length: childCount[type] }, (_, i) => ({
-      id: `calibrate-${type}-${n}-child-${i}`,
-      proof: randomHex32(),
-    })),
+    proofSystem,
+    children: Array.from({ length: childCount[type] }, (_, i) => {
+      const output = randomHex32();
+      return { id: `calibrate-${type}-${n}-child-${i}`, output, proof: output };
+    }),
     leaseExpiresAt: Date.now() + 3_600_000,
   };
 }
@@ -47,7 +57,13 @@ export function syntheticJob(type: JobType, n: number): LeasedJob {
 /** Proves `runs` synthetic jobs of each type, one at a time. Backend errors propagate. */
 export async function calibrate(
   backend: ProofBackend,
-  opts: { jobTypes: readonly JobType[]; runs?: number; signal?: AbortSignal },
+  opts: {
+    jobTypes: readonly JobType[];
+    runs?: number;
+    signal?: AbortSignal;
+    /** The proof system the synthetic jobs claim (the backend's own); default sim. */
+    proofSystem?: LeasedJob["proofSystem"];
+  },
 ): Promise<CalibrationRow[]> {
   const runs = opts.runs ?? 5;
   const signal = opts.signal ?? new AbortController().signal;
@@ -55,7 +71,7 @@ export async function calibrate(
   for (const type of opts.jobTypes) {
     const times: number[] = [];
     for (let n = 0; n < runs; n++) {
-      const job = syntheticJob(type, n);
+      const job = syntheticJob(type, n, opts.proofSystem);
       const t0 = performance.now();
       await backend.prove(job, signal);
       times.push(performance.now() - t0);

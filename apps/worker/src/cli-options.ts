@@ -29,6 +29,7 @@ export interface RawOptions {
   execArgs?: string[];
   execTimeoutMs: string;
   simDurations?: string;
+  proveThreads?: string;
   waitMs: string;
   namePrefix?: string;
   logLevel: string;
@@ -43,8 +44,10 @@ export interface CliConfig {
   capacity: number;
   tier: number;
   jobTypes: JobType[];
-  backend: "sim" | "exec";
+  backend: "sim" | "honk" | "exec";
   exec?: { command: string; args: string[]; timeoutMs: number };
+  /** honk: proving threads (undefined: the machine's parallelism minus one). */
+  proveThreads?: number;
   simDurationsMs: Partial<Record<JobType, number>>;
   waitMs: number;
   namePrefix?: string;
@@ -55,9 +58,15 @@ export interface CliConfig {
 const HELP_AFTER = `
 Backends:
   sim   A SIMULATION: waits a set time per job type and returns the relay's sim proof.
-  exec  Runs --exec-command once per job (no shell): the job JSON (id, type, blockNumber, level,
-        index, inputs, children [{ id, proof }], leaseExpiresAt) on stdin, the proof as 0x-hex
-        on stdout, exit code 0. Killed (SIGTERM, then SIGKILL) on timeout or lost lease.
+  honk  Real UltraHonk proofs (Noir circuits, bb.js) on --prove-threads worker threads; for
+        blocks whose proof system is honk.
+  exec  Runs --exec-command once per job (no shell). stdin: one JSON document { version: 1,
+        proofSystem, circuit, node: { type, blockNumber, level, index, txHash?, childOutputs },
+        publicInputs (those the proof must carry before its output), job (the lease, with the
+        base's txData) }. stdout: { "proof": "0x..", "publicInputs": ["0x<32 bytes>", ...] }
+        (or, for sim, the proof as one 0x-hex line); exit code 0. Killed (SIGTERM, then SIGKILL)
+        on timeout or lost lease. Each result is verified with the block's proof system before
+        it is handed in (docs/proofs.md has the contract).
 
 Examples:
   prover-boost-worker --relay http://relay:8080 --key-file ./operator.key --workers 4
@@ -104,14 +113,14 @@ export function buildProgram(): Command {
     )
     .addOption(
       new Option("--backend <name>", "proof backend")
-        .choices(["sim", "exec"])
+        .choices(["sim", "honk", "exec"])
         .env("BACKEND")
         .default("sim"),
     )
     .addOption(
       new Option(
         "--exec-command <cmd>",
-        "exec backend: prover to run per job (job JSON on stdin, proof on stdout)",
+        "exec backend: prover to run per job (node and job JSON on stdin, proof on stdout)",
       ).env("EXEC_COMMAND"),
     )
     .addOption(
@@ -130,6 +139,12 @@ export function buildProgram(): Command {
         "--sim-durations <list>",
         "sim backend: base=ms,merge=ms,... (default base=200,merge=100,...)",
       ).env("SIM_DURATIONS"),
+    )
+    .addOption(
+      new Option(
+        "--prove-threads <n>",
+        "honk backend: proving threads (default: cores minus one)",
+      ).env("PROVE_THREADS"),
     )
     .addOption(
       new Option("--wait-ms <ms>", "lease long-poll wait, 0..30000")
@@ -244,7 +259,14 @@ export function resolveConfig(o: RawOptions): CliConfig {
       "an operator key is required: --key <hex> or --key-file <path> (or OPERATOR_KEY)",
     );
   }
-  const backend = o.backend === "exec" ? "exec" : "sim";
+  const backend = o.backend === "exec" ? "exec" : o.backend === "honk" ? "honk" : "sim";
+  let proveThreads: number | undefined;
+  if (o.proveThreads !== undefined) {
+    proveThreads = Number(o.proveThreads);
+    if (!Number.isInteger(proveThreads) || proveThreads < 1 || proveThreads > 256) {
+      throw new UsageError("--prove-threads must be an integer from 1 to 256");
+    }
+  }
   let exec: CliConfig["exec"];
   if (backend === "exec") {
     const command = o.execCommand?.trim();
@@ -265,6 +287,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
     jobTypes,
     backend,
     ...(exec ? { exec } : {}),
+    ...(proveThreads !== undefined ? { proveThreads } : {}),
     simDurationsMs,
     waitMs,
     ...(prefix ? { namePrefix: prefix } : {}),

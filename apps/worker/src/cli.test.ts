@@ -10,7 +10,7 @@ function run(args: string[], env: Record<string, string> = {}) {
   const res = spawnSync(process.execPath, ["--import", "tsx", cli, ...args], {
     cwd,
     encoding: "utf8",
-    timeout: 60_000,
+    timeout: 240_000,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
   });
   return { code: res.status, stdout: res.stdout, stderr: res.stderr };
@@ -70,6 +70,29 @@ describe("prover-boost-worker CLI", () => {
     const env = run(["--calibrate"], { CAPACITY: "0" });
     expect(env.code).toBe(2);
     expect(env.stderr).toMatch(/--capacity must be a positive integer/);
+  });
+
+  it("--calibrate --backend honk makes real proofs on a proving thread", () => {
+    const { code, stdout, stderr } = run([
+      "--calibrate",
+      "--backend",
+      "honk",
+      "--job-types",
+      "merge",
+      "--prove-threads",
+      "1",
+    ]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toContain("calibration with backend honk");
+    const line = stdout.split("\n").find((l) => l.startsWith("merge "));
+    expect(Number(line?.trim().split(/\s+/)[1])).toBe(5);
+  }, 300_000);
+
+  it("exits 2 on a bad --prove-threads", () => {
+    const { code, stderr } = run(["--calibrate", "--backend", "honk", "--prove-threads", "0"]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/--prove-threads/);
   });
 
   it("exits 2 when --backend exec has no command", () => {

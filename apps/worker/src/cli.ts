@@ -4,7 +4,7 @@
 // SIGTERM, when it stops gracefully and exits 0.
 import { CommanderError } from "commander";
 import pino from "pino";
-import { execBackend, simBackend } from "./backends/index.ts";
+import { execBackend, poolBackend, simBackend } from "./backends/index.ts";
 import { calibrate, formatCalibration } from "./calibrate.ts";
 import {
   buildProgram,
@@ -20,6 +20,7 @@ import type { ProofBackend, WorkerLogger } from "./types.ts";
 
 function makeBackend(config: CliConfig): ProofBackend {
   if (config.backend === "exec" && config.exec) return execBackend(config.exec);
+  if (config.backend === "honk") return poolBackend("honk", { threads: config.proveThreads });
   return simBackend({ durationsMs: config.simDurationsMs });
 }
 
@@ -43,12 +44,17 @@ function parse(argv: string[]): CliConfig | number {
 async function runCalibration(config: CliConfig): Promise<number> {
   const backend = makeBackend(config);
   try {
-    const rows = await calibrate(backend, { jobTypes: config.jobTypes });
+    const rows = await calibrate(backend, {
+      jobTypes: config.jobTypes,
+      proofSystem: config.backend === "honk" ? "honk" : "sim",
+    });
     process.stdout.write(formatCalibration(rows, backend.name));
     return 0;
   } catch (err) {
     process.stderr.write(`calibration failed: ${errorMessage(err)}\n`);
     return 1;
+  } finally {
+    await backend.close?.();
   }
 }
 
@@ -71,6 +77,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
     logger.error({ err: errorMessage(err) }, "unhandled rejection");
   });
 
+  const backend = makeBackend(config);
   const pool = await startWorkers({
     relayUrl: config.relayUrl,
     operatorKey: config.operatorKey!,
@@ -78,7 +85,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
     capacity: config.capacity,
     tier: config.tier,
     jobTypes: config.jobTypes,
-    backend: makeBackend(config),
+    backend,
     waitMs: config.waitMs,
     namePrefix,
     logger,
@@ -96,6 +103,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
     logger.warn({ signal }, "shutting down: finishing in-flight jobs (signal again to force)");
     pool
       .stop()
+      .then(() => backend.close?.())
       .catch((err: unknown) => logger.error({ err: errorMessage(err) }, "stop failed"))
       .finally(() => {
         progress?.stop();

@@ -3,14 +3,19 @@ export {
   defaultSimDurationsMs,
   type ExecBackendOptions,
   execBackend,
+  poolBackend,
+  proofNodeOfJob,
   type SimBackendOptions,
+  type SystemBackendOptions,
   simBackend,
   simProofOf,
+  systemBackend,
 } from "./backends/index.ts";
 export { type CalibrationRow, calibrate, formatCalibration, syntheticJob } from "./calibrate.ts";
 export { BackendError } from "./errors.ts";
 export { DEFAULT_GRACE_MS, DEFAULT_WAIT_MS, startWorkers } from "./pool.ts";
 export type {
+  BackendProof,
   Hardware,
   JobRef,
   ProofBackend,

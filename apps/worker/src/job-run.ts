@@ -6,7 +6,14 @@ import type { Hex } from "viem";
 import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
 import { Backoff, raceAbort, sleep } from "./timing.ts";
-import type { JobRef, ProofBackend, WorkerEvent, WorkerLogger, WorkerStats } from "./types.ts";
+import type {
+  BackendProof,
+  JobRef,
+  ProofBackend,
+  WorkerEvent,
+  WorkerLogger,
+  WorkerStats,
+} from "./types.ts";
 
 const HEX = /^0x[0-9a-fA-F]+$/;
 const DEFAULT_LEASE_MS = 15_000;
@@ -59,12 +66,12 @@ export class JobRun {
     const signal = this.abort.signal;
     const stopHeartbeat = this.startHeartbeat();
     try {
-      let proof: Hex;
+      let proof: BackendProof;
       try {
-        proof = await raceAbort(this.ctx.backend.prove(this.job, signal), signal);
-        if (typeof proof !== "string" || !HEX.test(proof)) {
-          throw new Error(`backend ${this.ctx.backend.name} returned a non-hex proof`);
-        }
+        proof = checkedProof(
+          this.ctx.backend.name,
+          await raceAbort(this.ctx.backend.prove(this.job, signal), signal),
+        );
       } catch (err) {
         if (signal.aborted) return await this.onAborted();
         this.ctx.logger.warn(
@@ -89,13 +96,13 @@ export class JobRun {
     }
   }
 
-  private async submit(proof: Hex, started: number): Promise<JobOutcome> {
+  private async submit(proof: BackendProof, started: number): Promise<JobOutcome> {
     const { stats, emit, logger, workerId } = this.ctx;
     const signal = this.abort.signal;
     const backoff = new Backoff();
     for (;;) {
       try {
-        await this.handle.client.submitResult(this.job.id, proof);
+        await this.handle.client.submitResult(this.job.id, proof.proof, proof.publicInputs);
         stats.proven++;
         const ms = Date.now() - started;
         logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");
@@ -238,4 +245,18 @@ export class JobRun {
     emit({ type: "failed", worker: workerId, job: this.ref, reason, retryable });
     return "failed";
   }
+}
+
+const FIELD = /^0x[0-9a-fA-F]{64}$/;
+
+/** A backend's answer as a proof with public inputs; anything malformed is the backend's error. */
+function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
+  const p = typeof out === "string" ? { proof: out, publicInputs: [] } : out;
+  if (typeof p?.proof !== "string" || !HEX.test(p.proof)) {
+    throw new Error(`backend ${backend} returned a non-hex proof`);
+  }
+  if (!Array.isArray(p.publicInputs) || !p.publicInputs.every((f) => FIELD.test(f))) {
+    throw new Error(`backend ${backend} returned public inputs that are not 32-byte hex fields`);
+  }
+  return { proof: p.proof, publicInputs: p.publicInputs };
 }

@@ -4,10 +4,21 @@ import type { JobType } from "@prover-boost/core";
 import type { LeasedJob, WorkerHardware } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 
-/** Proves one leased job. Must stop (reject) promptly when `signal` aborts. */
+/** A proof with its public inputs (32-byte fields), as a real proof system makes it. */
+export interface BackendProof {
+  proof: Hex;
+  publicInputs: Hex[];
+}
+
+/**
+ * Proves one leased job: a bare hex proof (no public inputs, as the simulated system's) or a
+ * proof with its public inputs. Must stop (reject) promptly when `signal` aborts.
+ */
 export interface ProofBackend {
   name: string;
-  prove(job: LeasedJob, signal: AbortSignal): Promise<Hex>;
+  prove(job: LeasedJob, signal: AbortSignal): Promise<Hex | BackendProof>;
+  /** Releases what the backend holds (proving threads); called when the pool stops. */
+  close?(): Promise<void>;
 }
 
 /** A pino-compatible logger (a pino instance fits). */

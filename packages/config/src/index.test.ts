@@ -51,3 +51,21 @@ describe("addresses in the environment", () => {
     expect(() => parseEnv(relayEnv, { SEQUENCERS: wrong })).toThrow("checksum");
   });
 });
+
+describe("relay proof system settings", () => {
+  it("defaults to the simulation with one verifying thread, and takes honk", () => {
+    const env = parseEnv(relayEnv, {});
+    expect(env.PROOF_SYSTEM).toBe("sim");
+    expect(env.PROOF_VERIFY_THREADS).toBe(1);
+    const honk = parseEnv(relayEnv, { PROOF_SYSTEM: "honk", PROOF_VERIFY_THREADS: "2" });
+    expect(honk.PROOF_SYSTEM).toBe("honk");
+    expect(honk.PROOF_VERIFY_THREADS).toBe(2);
+  });
+
+  it.each([
+    [{ PROOF_SYSTEM: "groth16" }, "PROOF_SYSTEM"],
+    [{ PROOF_VERIFY_THREADS: "0" }, "PROOF_VERIFY_THREADS"],
+  ])("refuses %j", (env, name) => {
+    expect(() => parseEnv(relayEnv, env)).toThrow(name);
+  });
+});

@@ -166,6 +166,13 @@ export const relayEnv = commonEnv.extend({
    */
   SCHEDULING: z.enum(["priority", "affinity"]).default("priority"),
   /**
+   * The proof system of the auctions this relay opens (recorded per auction, so a block is
+   * always verified with its own): sim (simulated, the fast default) or honk (UltraHonk).
+   */
+  PROOF_SYSTEM: z.enum(["sim", "honk"]).default("sim"),
+  /** Worker threads verifying real (honk) proofs, off the relay's event loop. */
+  PROOF_VERIFY_THREADS: int(1, 1),
+  /**
    * affinity: how long a parent made ready by a worker's proof is reserved for the workers that
    * proved its children (ended early by the first of them to ask for work); 0 = no holds.
    */

@@ -84,6 +84,7 @@ export const operations = {
       "SIGNER_NOT_ALLOWED",
       "TX_COUNT_MISMATCH",
       "TXS_HASH_MISMATCH",
+      "TX_DATA_MISMATCH",
       "INVALID_SCHEDULE",
       "AUCTION_EXISTS",
     ],
@@ -226,6 +227,33 @@ export const operations = {
     params: blockParam,
     responses: { 200: s.treeView },
     errors: ["BLOCK_NOT_FOUND"],
+  }),
+  getTx: op({
+    operationId: "getTx",
+    method: "GET",
+    path: "/v1/blocks/:blockNumber/txs/:index",
+    tags: ["public"],
+    summary: "A transaction's bytes, by its position in the block",
+    description:
+      "The data the sequencer uploaded with the auction (txData); keccak256(data) is the hash. " +
+      "404 TX_NOT_FOUND when the block has no such transaction or none was uploaded.",
+    params: s.txParams,
+    responses: { 200: s.txView },
+    errors: ["TX_NOT_FOUND"],
+  }),
+  getProof: op({
+    operationId: "getProof",
+    method: "GET",
+    path: "/v1/blocks/:blockNumber/proofs/:jobId",
+    tags: ["public"],
+    summary: "An accepted proof of one node of a block, with its verification key",
+    description:
+      "The proof as the relay verified and accepted it: proof system, circuit, proof, public " +
+      "inputs and the circuit's verification key, enough to verify the node independently " +
+      "(for honk, with bb.js's UltraHonkVerifierBackend).",
+    params: s.proofParams,
+    responses: { 200: s.proofView },
+    errors: ["PROOF_NOT_FOUND"],
   }),
   blockEvents: op({
     operationId: "blockEvents",

@@ -69,6 +69,13 @@ export const bytes32 = z
 
 export const signature = z.string().max(200).describe("65-byte signature r || s || v, 0x hex");
 
+/** Arbitrary data as even-length 0x hex (a transaction's data), at most 128 KiB. */
+export const hexData = z
+  .string()
+  .max(262_146)
+  .regex(/^0x([0-9a-fA-F]{2})*$/, "must be 0x hex with whole bytes")
+  .transform((v) => v.toLowerCase() as `0x${string}`);
+
 export const hexProof = z
   .string()
   .max(262_144)

@@ -8,6 +8,7 @@ import {
   blockNumberText,
   bps,
   bytes32,
+  hexData,
   hexOut,
   hexProof,
   intOut,
@@ -76,6 +77,8 @@ export const relayInfo = z
     /** The least signed hardware tier that may lease each job type (JOB_MIN_TIER). */
     jobMinTier: z.record(z.string(), intOut).optional(),
     signatureBackend: z.enum(["native", "js"]),
+    /** The proof system of the auctions this relay opens (each auction records its own). */
+    proofSystem: z.enum(["sim", "honk"]),
   })
   .describe("What clients need to sign and schedule against this relay");
 
@@ -93,9 +96,17 @@ export const auctionTerms = z.object({
   proofDeadline: smallInt,
 });
 
+/** The proof systems a block can be proved with (the relay's PROOF_SYSTEM, fixed per auction). */
+export const proofSystemName = z.enum(["sim", "honk"]);
+
 export const openAuctionBody = z.object({
   auction: auctionTerms,
   txs: z.array(bytes32).max(65_536),
+  /**
+   * The transactions' data, in block order (optional): each keccak256(txData[i]) must be txs[i].
+   * Stored with the auction; a base job's lease carries its transaction's data.
+   */
+  txData: z.array(hexData).max(65_536).optional(),
   signature,
 });
 
@@ -127,6 +138,7 @@ export const auctionView = z
     closedAt: intOut.nullable(),
     winner: z.object({ bidId: z.string(), quote: quoteJson, signature: hexOut }).nullable(),
     settlementFeeBps: intOut.nullable(),
+    proofSystem: proofSystemName,
   })
   .describe("An auction; its bids stay sealed (a count only) while it is open");
 
@@ -226,7 +238,16 @@ export const leasedJob = z.object({
   level: intOut,
   index: intOut,
   inputs: z.array(hexOut),
-  children: z.array(z.object({ id: z.string(), proof: hexOut })),
+  /** The proof system the block is proved with: the result must be a proof of this system. */
+  proofSystem: proofSystemName,
+  /** A base job's transaction data as the sequencer uploaded it; null when none was uploaded. */
+  txData: hexOut.nullable().optional(),
+  /**
+   * The children's accepted public outputs, left to right (what this node is proved over; not
+   * their proofs). `proof` repeats `output` for clients written for the simulated system, where a
+   * node's output is its proof.
+   */
+  children: z.array(z.object({ id: z.string(), output: hexOut, proof: hexOut })),
   leaseExpiresAt: intOut,
 });
 
@@ -238,7 +259,11 @@ export const heartbeatResponse = z
   .object({ leaseExpiresAt: intOut })
   .describe("The lease is extended");
 
-export const resultBody = z.object({ proof: hexProof });
+export const resultBody = z.object({
+  proof: hexProof,
+  /** The proof's public inputs (32-byte fields); empty for the simulated system. */
+  publicInputs: z.array(bytes32).max(64).default([]),
+});
 
 export const resultResponse = z
   .object({ status: z.literal("accepted") })
@@ -300,6 +325,38 @@ export const treeNode = z.object({
   worker: z.string().nullable(),
   children: z.array(z.string()),
 });
+
+export const txParams = z.object({
+  blockNumber: blockNumberText,
+  index: z.coerce.number().int().min(0).max(65_535),
+});
+
+export const txView = z
+  .object({ blockNumber: intOut, index: intOut, hash: hexOut, data: hexOut })
+  .describe("A transaction of a block as the sequencer uploaded it: its hash and its bytes");
+
+export const proofParams = z.object({
+  blockNumber: blockNumberText,
+  jobId: z.string().max(64),
+});
+
+export const proofView = z
+  .object({
+    blockNumber: intOut,
+    jobId: z.string(),
+    type: jobType,
+    level: intOut,
+    index: intOut,
+    proofSystem: proofSystemName,
+    circuit: z.string(),
+    proof: hexOut,
+    publicInputs: z.array(hexOut),
+    /** The public output the parent consumed. */
+    output: hexOut,
+    /** The circuit's verification key ("0x" for the simulated system). */
+    verificationKey: hexOut,
+  })
+  .describe("An accepted proof of one node, with what is needed to verify it independently");
 
 export const treeView = z.object({ nodes: z.array(treeNode) }).describe("A block's proof tree");
 

@@ -12,6 +12,7 @@ export type {
   Auction,
   Bid,
   Block,
+  BlockTx,
   LedgerEntry,
   Payout,
   Penalty,
@@ -23,4 +24,5 @@ export { Prisma as PrismaNamespace } from "./generated/client.ts";
 export * from "./ledger.ts";
 export { applyMigrations, defaultMigrationsDir, type SqlRunner } from "./migrate.ts";
 export * from "./penalties.ts";
+export * from "./proof-store.ts";
 export * from "./proofs.ts";

@@ -44,9 +44,15 @@ export interface ProofJobData {
   inputs: `0x${string}`[];
   children: string[];
   proofs?: Record<string, `0x${string}`>;
+  /** The block's proof system (its auction's), which the relay verifies with; absent: "sim". */
+  proofSystem?: string;
 }
 
-/** What a completed job returns to BullMQ (and so to its parent): the proof and who made it. */
+/**
+ * What a completed job returns to BullMQ (and so to its parent): the node's accepted public
+ * output and who made it. `proof` is that output: for the simulated system a node's output is its
+ * proof; for a real system the proof itself is in Postgres's proof store, never in Redis.
+ */
 export interface ProofResult {
   proof: `0x${string}`;
   operator: string;

@@ -241,8 +241,9 @@ export class ProofFabric {
    * Adds a block's tree as one flow. `priority(node)`: BullMQ priority, 1 = most urgent.
    * Job ids derive from block and position, so adding the same tree twice adds nothing.
    * `proven` (job id -> proof): nodes proven already (a tree rebuilt after Redis lost it); they
-   * are not added, and their proofs go into their parents' data. Returns how many jobs the tree
-   * has in the fabric.
+   * are not added, and their proofs go into their parents' data. `proofSystem`: the block's,
+   * carried in every job's data for the verifier. Returns how many jobs the tree has in the
+   * fabric.
    */
   async addTree(
     blockNumber: number,
@@ -250,6 +251,7 @@ export class ProofFabric {
     priority: (node: PlannedNode) => number,
     inputsOf: (node: PlannedNode) => `0x${string}`[],
     proven: ReadonlyMap<string, `0x${string}`> = new Map(),
+    proofSystem = "sim",
   ): Promise<number> {
     const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
     const idOf = (key: string) => {
@@ -268,6 +270,7 @@ export class ProofFabric {
         inputs: inputsOf(node),
         children: childIds,
       };
+      if (proofSystem !== "sim") data.proofSystem = proofSystem;
       const done = childIds.filter((id) => proven.has(id));
       if (done.length > 0)
         data.proofs = Object.fromEntries(done.map((id) => [id, proven.get(id)!]));

@@ -14,6 +14,7 @@ import type {
   LeasedJob,
   OpenAuctionAnswer,
   Page,
+  ProofView,
   ProverView,
   QuoteJson,
   RelayInfo,
@@ -22,6 +23,7 @@ import type {
   SubmitBidAnswer,
   TreeNodeView,
   WorkerHardware,
+  TxView,
   WorkerLoginJson,
 } from "./wire.ts";
 
@@ -122,13 +124,28 @@ export class RelayClient {
   }
 
   // Sequencer
-  async openAuction(auction: AuctionJson, txs: string[], signature: string) {
+  /** Opens an auction; `txData`, the transactions' data in block order, is optional. */
+  async openAuction(auction: AuctionJson, txs: string[], signature: string, txData?: string[]) {
     return (
       await this.request<OpenAuctionAnswer>("POST", "/v1/auctions", {
         auction,
         txs,
+        ...(txData !== undefined ? { txData } : {}),
         signature,
       })
+    ).body;
+  }
+  /** A block's transaction by position: its hash and the bytes the sequencer uploaded. */
+  async getTx(blockNumber: number, index: number) {
+    return (await this.request<TxView>("GET", `/v1/blocks/${blockNumber}/txs/${index}`)).body;
+  }
+  /** An accepted proof of one node, with its public inputs and verification key. */
+  async getProof(blockNumber: number, jobId: string) {
+    return (
+      await this.request<ProofView>(
+        "GET",
+        `/v1/blocks/${blockNumber}/proofs/${encodeURIComponent(jobId)}`,
+      )
     ).body;
   }
   async getAuction(blockNumber: number) {
@@ -206,12 +223,13 @@ export class RelayClient {
       )
     ).body;
   }
-  async submitResult(jobId: string, proof: string) {
+  /** Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim. */
+  async submitResult(jobId: string, proof: string, publicInputs: readonly string[] = []) {
     return (
       await this.request<ResultAnswer>(
         "POST",
         `/v1/jobs/${jobId}/result`,
-        { proof },
+        publicInputs.length > 0 ? { proof, publicInputs } : { proof },
         {
           bearer: this.options.token,
         },

@@ -15,6 +15,7 @@ import type {
   heartbeatResponse,
   leasedJob,
   openAuctionResponse,
+  proofView,
   proverView,
   quoteJson,
   relayInfo,
@@ -23,6 +24,7 @@ import type {
   submitBidResponse,
   treeNode,
   workerHardware,
+  txView,
   workerLogin,
 } from "@prover-boost/contract";
 import type { ErrorCode as ContractErrorCode } from "@prover-boost/core";
@@ -69,6 +71,10 @@ export type LeasedJob = z.output<typeof leasedJob>;
 /** POST /v1/jobs/{id}/fail: requeued (with the hand-backs left to this worker) or failed. */
 export type FailAnswer = z.output<typeof failResponse>;
 export type BlockView = z.output<typeof blockView>;
+/** GET /v1/blocks/{n}/proofs/{jobId}: an accepted proof and what verifying it needs. */
+export type ProofView = z.output<typeof proofView>;
+/** GET /v1/blocks/{n}/txs/{i}: a transaction's hash and uploaded bytes. */
+export type TxView = z.output<typeof txView>;
 export type PayoutJson = BlockView["payouts"][number];
 /** The relay's answers, by operation. */
 export type SessionAnswer = z.output<typeof sessionResponse>;

@@ -9,7 +9,8 @@ import {
   txsHash,
 } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
-import { createBlock, PrismaNamespace } from "@prover-boost/db";
+import { createBlock, insertBlockTxs, PrismaNamespace } from "@prover-boost/db";
+import { keccak256 } from "viem";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
@@ -30,6 +31,19 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
   }
   if (txsHash(input.txs) !== a.txsHash.toLowerCase()) {
     throw new DomainError("TXS_HASH_MISMATCH", "txsHash is not keccak256 of the concatenated txs");
+  }
+  const txData = input.txData;
+  if (txData !== undefined) {
+    if (txData.length !== input.txs.length) {
+      throw new DomainError(
+        "TX_DATA_MISMATCH",
+        `${txData.length} transactions' data were sent for ${input.txs.length} txs`,
+      );
+    }
+    const wrong = txData.findIndex((d, i) => keccak256(d) !== input.txs[i]!.toLowerCase());
+    if (wrong >= 0) {
+      throw new DomainError("TX_DATA_MISMATCH", `keccak256(txData[${wrong}]) is not txs[${wrong}]`);
+    }
   }
   const now = ctx.now();
   if (a.biddingClosesAt <= now) {
@@ -82,10 +96,20 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
           proofDeadline: BigInt(a.proofDeadline),
           sequencer: signer,
           signature: input.signature.toLowerCase(),
+          proofSystem: ctx.settings.proofs.system,
           createdAt: BigInt(now),
         },
       }),
       createBlock(ctx.prisma, a.blockNumber, now),
+      ...(txData && txData.length > 0
+        ? [
+            insertBlockTxs(
+              ctx.prisma,
+              a.blockNumber,
+              txData.map((data, i) => ({ hash: input.txs[i]!, data })),
+            ),
+          ]
+        : []),
     ]);
   } catch (err) {
     if (err instanceof PrismaNamespace.PrismaClientKnownRequestError && err.code === "P2002") {
@@ -130,6 +154,7 @@ export function auctionView(auction: Auction, bidCount: number, winner: Bid | nu
         }
       : null,
     settlementFeeBps: auction.settlementFeeBps,
+    proofSystem: auction.proofSystem as "sim" | "honk",
   };
 }
 

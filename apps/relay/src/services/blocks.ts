@@ -1,5 +1,7 @@
-// Public block views: stage history, tree progress, root proof, payouts.
-import { DomainError, stages as stageOrder } from "@prover-boost/core";
+// Public block views: stage history, tree progress, root proof, payouts, and accepted proofs.
+import { DomainError, type JobType, stages as stageOrder } from "@prover-boost/core";
+import { blockTxAt } from "@prover-boost/db";
+import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 
 export async function getBlockView(ctx: RelayContext, number: number) {
@@ -61,4 +63,62 @@ function inStageOrder(times: Record<string, number>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const stage of stageOrder) if (times[stage] !== undefined) out[stage] = times[stage];
   return out;
+}
+
+/**
+ * An accepted proof of one node, with what verifying it needs: real proofs come from the proof
+ * store; a simulated proof is its job's recorded proof (no public inputs, no verification key).
+ */
+export async function getProofView(ctx: RelayContext, blockNumber: number, jobId: string) {
+  const job = await ctx.prisma.proofJob.findUnique({
+    where: { id: jobId },
+    select: { blockNumber: true, type: true, level: true, index: true, status: true, proof: true },
+  });
+  const notFound = () =>
+    new DomainError("PROOF_NOT_FOUND", `no accepted proof of job ${jobId} in block ${blockNumber}`);
+  if (!job || job.blockNumber !== blockNumber) throw notFound();
+  const auction = await ctx.prisma.auction.findUnique({
+    where: { blockNumber },
+    select: { proofSystem: true },
+  });
+  const system = ctx.verifiers.of(auction?.proofSystem);
+  const type = job.type as JobType;
+  const head = { blockNumber, jobId, type, level: job.level, index: job.index };
+  if (system.name === "sim") {
+    if (job.status !== "proven" || !job.proof) throw notFound();
+    const proof = job.proof as Hex;
+    return {
+      ...head,
+      proofSystem: system.name,
+      circuit: system.circuitOf(type),
+      proof,
+      publicInputs: [],
+      output: proof,
+      verificationKey: await system.verificationKey(type),
+    };
+  }
+  if (job.status !== "proven") throw notFound();
+  const stored = await ctx.proofStore.get(jobId);
+  if (!stored) throw notFound();
+  return {
+    ...head,
+    proofSystem: system.name,
+    circuit: stored.circuit,
+    proof: stored.proof,
+    publicInputs: stored.publicInputs,
+    output: stored.output,
+    verificationKey: await system.verificationKey(type),
+  };
+}
+
+/** A transaction's bytes by its position in the block, as the sequencer uploaded them. */
+export async function getTxView(ctx: RelayContext, blockNumber: number, index: number) {
+  const data = await blockTxAt(ctx.prisma, blockNumber, index);
+  if (!data) {
+    throw new DomainError(
+      "TX_NOT_FOUND",
+      `block ${blockNumber} has no uploaded transaction at position ${index}`,
+    );
+  }
+  return { blockNumber, index, hash: data.hash, data: data.data };
 }

@@ -1,10 +1,17 @@
 // The worker gateway: lease (long poll), heartbeat, result, fail, and the Postgres side of a
 // lapse. The lease lifecycle in Redis is the ProofBroker's (packages/queue); this keeps
 // authentication's outcome (the session), proof checks, Postgres crediting and penalties, and
-// the HTTP mapping. Proofs are checked by recomputation before anything is credited, and a result
-// is credited only once BullMQ completed the job under this lease: a lost lease credits nothing.
-import { DomainError, type JobType, rootJobTypes, verifySimProof } from "@prover-boost/core";
-import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
+// the HTTP mapping. Every proof is verified with its block's proof system before anything is
+// credited (real proofs in worker threads, services/proof-check.ts), and a result is credited
+// only once BullMQ completed the job under this lease: a lost lease credits nothing.
+import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
+import {
+  accounts,
+  balanceOf,
+  blockTxData,
+  chargePenalty,
+  type WorkerSession,
+} from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -20,8 +27,10 @@ import {
   type QueueKind,
   queueFor,
 } from "@prover-boost/queue";
+import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 import { leasableJobTypes } from "./sessions.ts";
+import { proofNodeOf } from "./proof-check.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
@@ -162,7 +171,7 @@ async function describeLeasedJob(
   lease: Lease,
   session: WorkerSession,
   job: Job<ProofJobData>,
-  proofs: (`0x${string}` | undefined)[],
+  outputs: (`0x${string}` | undefined)[],
 ) {
   // The tree view's record (group-committed); conditional so it can never undo a proven job.
   await ctx.jobMarks.submit({
@@ -180,9 +189,24 @@ async function describeLeasedJob(
     level: job.data.level,
     index: job.data.index,
     inputs: job.data.inputs,
-    children: job.data.children.map((id, i) => ({ id, proof: proofs[i] ?? "0x" })),
+    proofSystem: (job.data.proofSystem ?? "sim") as "sim" | "honk",
+    ...(job.data.type === "base" ? { txData: await txDataOf(ctx, job.data) } : {}),
+    children: job.data.children.map((id, i) => {
+      const output = outputs[i] ?? "0x";
+      return { id, output, proof: output };
+    }),
     leaseExpiresAt: lease.expiresAt,
   };
+}
+
+/** A base job's transaction data as the sequencer uploaded it with the auction, if it did. */
+async function txDataOf(
+  ctx: RelayContext,
+  data: { blockNumber: number; inputs: readonly Hex[] },
+): Promise<Hex | null> {
+  const hash = data.inputs[0];
+  if (hash === undefined) return null;
+  return blockTxData(ctx.prisma, data.blockNumber, hash);
 }
 
 /** The caller's lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
@@ -211,8 +235,10 @@ export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId
 }
 
 /**
- * A worker hands back a proof. It is checked by recomputation from the job's own data and its
- * children's proofs (both in Redis). Then the broker completes the job in BullMQ, which succeeds
+ * A worker hands back a proof. It is verified with the block's proof system against the node the
+ * job proves: its own data and its children's accepted outputs (both in Redis), so a proof of
+ * another node, or over other children's outputs, fails like a tampered one. A real proof is
+ * then stored once (Postgres, ctx.proofStore) and only its public output travels on. Then the broker completes the job in BullMQ, which succeeds
  * only while this worker's lock is live: a lost lease is refused there and nothing is credited.
  * Then Postgres records the proof and its credit; should the relay die between the two, the
  * aggregator's reconciler copies the result from BullMQ (see reconcile.ts). A proof that does
@@ -226,6 +252,7 @@ export async function submitResult(
   session: WorkerSession,
   jobId: string,
   proof: string,
+  publicInputs: readonly Hex[] = [],
 ) {
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
@@ -233,19 +260,19 @@ export async function submitResult(
   const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job, proofs: children } = read;
-  const valid =
-    children.every((c) => c !== undefined) &&
-    verifySimProof(
-      {
-        type: job.data.type,
-        blockNumber: job.data.blockNumber,
-        level: job.data.level,
-        index: job.data.index,
-        inputs: job.data.inputs,
-        children: children as `0x${string}`[],
-      },
-      proof,
-    );
+  const system = ctx.verifiers.of(job.data.proofSystem);
+  const node = proofNodeOf(job.data, children as Hex[]);
+  const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
+  let valid = children.every((c) => c !== undefined);
+  if (valid) {
+    try {
+      valid = await system.verify(node, submitted);
+    } catch (err) {
+      // The verifier itself failed (not a verdict on the proof): nothing is credited or
+      // penalized, and the lease stays the worker's to submit again.
+      throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
+    }
+  }
   const now = ctx.now();
   if (!valid) {
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
@@ -275,8 +302,29 @@ export async function submitResult(
         : "the proof does not verify; the job was given back to the queue",
     );
   }
+  const output = system.outputOf(node, submitted).toLowerCase() as Hex;
+  if (system.name !== "sim") {
+    // Stored before the completion, so an accepted proof is never missing from the store. A
+    // completion refused for a lost lease leaves a verified proof of the node there, never
+    // served before the node is proven; the store keeps a node's first verified proof, which
+    // proves the same public inputs and output as any other.
+    await ctx.proofStore.put(
+      {
+        jobId,
+        blockNumber: block,
+        proofSystem: system.name,
+        circuit: system.circuitOf(job.data.type),
+        proof: submitted.proof,
+        publicInputs: submitted.publicInputs,
+        output,
+      },
+      now,
+    );
+  }
+  // What travels on to the parent and into ProofJob.proof: the node's public output (for the
+  // simulated system, the proof itself).
   const result = {
-    proof: proof.toLowerCase() as `0x${string}`,
+    proof: output,
     operator: session.operator,
     worker: session.workerName,
   };

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execBackend } from "./exec.ts";
 
 const simProofUrl = new URL("../../../../packages/core/src/sim-proof.ts", import.meta.url).href;
+const proofsUrl = new URL("../../../../packages/proofs/src/index.ts", import.meta.url).href;
 
 // Scripts are plain ESM run by `node` (process.execPath); the sim prover imports the repo's
 // simProof through tsx so that it computes exactly what the relay checks.
@@ -16,12 +17,27 @@ const scripts = {
     let text = "";
     process.stdin.setEncoding("utf8");
     for await (const chunk of process.stdin) text += chunk;
-    const job = JSON.parse(text);
+    const { job } = JSON.parse(text);
     const proof = simProof({
       type: job.type, blockNumber: job.blockNumber, level: job.level, index: job.index,
-      inputs: job.inputs, children: job.children.map((c) => c.proof),
+      inputs: job.inputs, children: job.children.map((c) => c.output),
     });
     process.stdout.write(proof + "\\n");
+  `,
+  // A real prover: reads the node, proves it with honk, prints { proof, publicInputs }; with
+  // "other" it proves the node next to it instead (a wrong proof).
+  "prove-honk.mjs": `
+    import { createProofSystem } from ${JSON.stringify(proofsUrl)};
+    let text = "";
+    process.stdin.setEncoding("utf8");
+    for await (const chunk of process.stdin) text += chunk;
+    const input = JSON.parse(text);
+    if (input.version !== 1 || input.circuit !== "prover_boost_block_root") process.exit(3);
+    const node = process.argv[2] === "other" ? { ...input.node, index: input.node.index + 1 } : input.node;
+    const system = createProofSystem("honk");
+    const out = await system.prove(node);
+    await system.close();
+    process.stdout.write(JSON.stringify(out) + "\\n");
   `,
   "sleep.mjs": `
     import { writeFileSync } from "node:fs";
@@ -56,9 +72,10 @@ const job: LeasedJob = {
   level: 0,
   index: 0,
   inputs: [],
+  proofSystem: "sim",
   children: [
-    { id: "9:1:0", proof: `0x${"ab".repeat(32)}` },
-    { id: "9:1:1", proof: `0x${"cd".repeat(32)}` },
+    { id: "9:1:0", output: `0x${"ab".repeat(32)}`, proof: `0x${"ab".repeat(32)}` },
+    { id: "9:1:1", output: `0x${"cd".repeat(32)}`, proof: `0x${"cd".repeat(32)}` },
   ],
   leaseExpiresAt: Date.now() + 60_000,
 };
@@ -79,7 +96,8 @@ describe("execBackend", () => {
       timeoutMs: 30_000,
     });
     const proof = await backend.prove(job, signal());
-    expect(proof).toBe(
+    expect(proof.publicInputs).toEqual([]);
+    expect(proof.proof).toBe(
       simProof({
         type: job.type,
         blockNumber: job.blockNumber,
@@ -150,6 +168,35 @@ describe("execBackend", () => {
       /exited with code 1: prover exploded: out of memory/,
     );
   });
+
+  it("takes a real prover's { proof, publicInputs } and verifies it before handing it in", async () => {
+    const honkJob: LeasedJob = {
+      ...job,
+      proofSystem: "honk",
+      children: [
+        { id: "9:1:0", output: `0x${"0a".repeat(32)}`, proof: `0x${"0a".repeat(32)}` },
+        { id: "9:1:1", output: `0x${"0b".repeat(32)}`, proof: `0x${"0b".repeat(32)}` },
+      ],
+    };
+    const run = (args: string[]) =>
+      execBackend({
+        command: process.execPath,
+        args: ["--import", "tsx", script("prove-honk.mjs"), ...args],
+        timeoutMs: 240_000,
+      });
+    const good = run([]);
+    const wrong = run(["other"]);
+    try {
+      const proof = await good.prove(honkJob, signal());
+      // block, level, index, the two children's outputs, then the output.
+      expect(proof.publicInputs.length).toBe(6);
+      expect(proof.publicInputs.slice(3, 5)).toEqual(honkJob.children.map((c) => c.output));
+      await expect(wrong.prove(honkJob, signal())).rejects.toThrow(/does not verify with honk/);
+    } finally {
+      await good.close?.();
+      await wrong.close?.();
+    }
+  }, 300_000);
 
   it("rejects when the command does not exist", async () => {
     const backend = execBackend({ command: join(dir, "no-such-prover"), timeoutMs: 5_000 });

@@ -1,2 +1,3 @@
 export { type ExecBackendOptions, execBackend } from "./exec.ts";
 export { defaultSimDurationsMs, type SimBackendOptions, simBackend, simProofOf } from "./sim.ts";
+export { poolBackend, proofNodeOfJob, type SystemBackendOptions, systemBackend } from "./system.ts";

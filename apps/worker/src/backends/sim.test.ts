@@ -11,9 +11,10 @@ const job: LeasedJob = {
   level: 1,
   index: 0,
   inputs: [],
+  proofSystem: "sim",
   children: [
-    { id: "7:2:0", proof: `0x${"11".repeat(32)}` },
-    { id: "7:2:1", proof: `0x${"22".repeat(32)}` },
+    { id: "7:2:0", output: `0x${"11".repeat(32)}`, proof: `0x${"11".repeat(32)}` },
+    { id: "7:2:1", output: `0x${"22".repeat(32)}`, proof: `0x${"22".repeat(32)}` },
   ],
   leaseExpiresAt: Date.now() + 60_000,
 };

@@ -3,6 +3,7 @@
 import { type JobType, simProof } from "@prover-boost/core";
 import type { LeasedJob } from "@prover-boost/sdk";
 import type { Hex } from "viem";
+import { BackendError } from "../errors.ts";
 import { sleep } from "../timing.ts";
 import type { ProofBackend } from "../types.ts";
 
@@ -28,7 +29,7 @@ export function simProofOf(job: LeasedJob): Hex {
     level: job.level,
     index: job.index,
     inputs: job.inputs,
-    children: job.children.map((c) => c.proof),
+    children: job.children.map((c) => c.output),
   });
 }
 
@@ -41,6 +42,10 @@ export function simBackend(options: SimBackendOptions = {}): ProofBackend {
   return {
     name: "sim",
     async prove(job: LeasedJob, signal: AbortSignal): Promise<Hex> {
+      // A real proof system's block: a simulated proof would only be refused (and penalized).
+      if (job.proofSystem !== undefined && job.proofSystem !== "sim") {
+        throw new BackendError(`the sim backend cannot prove a ${job.proofSystem} block's job`);
+      }
       await sleep(durations[job.type] ?? 0, signal);
       return simProofOf(job);
     },

@@ -76,6 +76,7 @@ export class FakeRelay {
     signatureBackend: "js",
     scheduling: "priority",
     maxRetryableFailsPerWorker: 3,
+    proofSystem: "sim",
   };
   down = false;
   private readonly usedNonces = new Set<string>();
@@ -157,10 +158,9 @@ export class FakeRelay {
     if (!req.ok) return req.answer;
     this.leases.delete(id);
     const { job } = lease;
-    const ok = verifySimProof(
-      { ...job, children: job.children.map((c) => c.proof) },
-      req.value.proof,
-    );
+    const ok =
+      req.value.publicInputs.length === 0 &&
+      verifySimProof({ ...job, children: job.children.map((c) => c.output) }, req.value.proof);
     if (!ok) {
       this.queue.push(job);
       return refuse("INVALID_PROOF");
@@ -227,6 +227,7 @@ export function baseJobs(block: number, n: number): Job[] {
     level: 2,
     index: i,
     inputs: [`0x${(i + 1).toString(16).padStart(64, "0")}` as const],
+    proofSystem: "sim" as const,
     children: [],
   }));
 }

@@ -30,6 +30,7 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       maxRetryableFailsPerWorker: ctx.settings.scheduling.maxRetryableFailsPerWorker,
       jobMinTier: { ...ctx.settings.jobMinTier },
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
+      proofSystem: ctx.settings.proofs.system,
     }),
   });
 }

@@ -75,7 +75,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: resultOp.method,
     url: resultOp.path,
     schema: schemaOf(resultOp),
-    handler: async (req) => submitResult(ctx, sessionOf(req), req.params.id, req.body.proof),
+    handler: async (req) =>
+      submitResult(ctx, sessionOf(req), req.params.id, req.body.proof, req.body.publicInputs),
   });
   r.route({
     method: failOp.method,

@@ -1,0 +1,79 @@
+// The proof store and the block transactions on both database backends: bytes go in and come
+// back exactly (bytea through SQL's hex decode/encode), a node's first verified proof is kept,
+// and public inputs that are not 32-byte fields are refused before anything is written.
+import { blockTxData, insertBlockTxs, postgresProofStore } from "@prover-boost/db";
+import type { Hex } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  DATABASE_BACKENDS,
+  openScratchDatabase,
+  type ScratchDatabase,
+} from "./support/databases.ts";
+
+const field = (b: string) => `0x${b.repeat(32)}` as Hex;
+
+for (const backend of DATABASE_BACKENDS) {
+  describe(`proof store on ${backend}`, () => {
+    let scratch: ScratchDatabase;
+    beforeAll(async () => {
+      scratch = await openScratchDatabase(backend, "proofstore");
+      await scratch.db.prisma.auction.create({
+        data: {
+          blockNumber: 5,
+          slot: 1n,
+          txCount: 2,
+          txsHash: "0x",
+          txs: [],
+          blockReward: "1",
+          minBond: "1",
+          maxFeeBps: 1,
+          biddingClosesAt: 1n,
+          proofDeadline: 2n,
+          sequencer: "0x",
+          signature: "0x",
+          createdAt: 1n,
+          proofSystem: "honk",
+        },
+      });
+    });
+    afterAll(async () => scratch?.close());
+
+    it("keeps a node's first proof, byte for byte", async () => {
+      const store = postgresProofStore(scratch.db.prisma);
+      const first = {
+        jobId: "5-0-0",
+        blockNumber: 5,
+        proofSystem: "honk",
+        circuit: "prover_boost_block_root",
+        proof: `0x00ff${"7a".repeat(500)}01` as Hex,
+        publicInputs: [field("01"), field("fe")],
+        output: field("fe"),
+      };
+      await store.put(first, 10);
+      await store.put({ ...first, proof: "0x1234", publicInputs: [field("02")] }, 11);
+      expect(await store.get("5-0-0")).toEqual(first);
+      expect(await store.get("5-1-0")).toBeNull();
+      await expect(
+        store.put({ ...first, jobId: "5-1-0", publicInputs: ["0x12" as Hex] }, 12),
+      ).rejects.toThrow(/32-byte field/);
+      expect(await store.get("5-1-0")).toBeNull();
+    });
+
+    it("stores a block's transactions and finds each one's data by hash", async () => {
+      const txs = [
+        { hash: field("AA"), data: "0x0102" as Hex },
+        { hash: field("bb"), data: "0x" as Hex },
+      ];
+      await insertBlockTxs(scratch.db.prisma, 5, txs);
+      expect(await blockTxData(scratch.db.prisma, 5, field("aa"))).toBe("0x0102");
+      expect(await blockTxData(scratch.db.prisma, 5, field("bb"))).toBe("0x");
+      expect(await blockTxData(scratch.db.prisma, 5, field("cc"))).toBeNull();
+      expect(await blockTxData(scratch.db.prisma, 6, field("aa"))).toBeNull();
+      const rows = await scratch.db.prisma.blockTx.findMany({ orderBy: { position: "asc" } });
+      expect(rows.map((r) => [r.position, r.hash])).toEqual([
+        [0, field("aa")],
+        [1, field("bb")],
+      ]);
+    });
+  });
+}
