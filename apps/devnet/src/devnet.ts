@@ -7,8 +7,8 @@ import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
-import { getAddress, keccak256, toHex } from "viem";
 import { poolBackend } from "@prover-boost/worker";
+import { getAddress, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { SimulatedOperator } from "./operators.ts";

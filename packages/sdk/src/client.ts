@@ -22,8 +22,8 @@ import type {
   SessionAnswer,
   SubmitBidAnswer,
   TreeNodeView,
-  WorkerHardware,
   TxView,
+  WorkerHardware,
   WorkerLoginJson,
 } from "./wire.ts";
 

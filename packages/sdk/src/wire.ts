@@ -23,8 +23,8 @@ import type {
   sessionResponse,
   submitBidResponse,
   treeNode,
-  workerHardware,
   txView,
+  workerHardware,
   workerLogin,
 } from "@prover-boost/contract";
 import type { ErrorCode as ContractErrorCode } from "@prover-boost/core";

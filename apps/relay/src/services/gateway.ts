@@ -29,8 +29,8 @@ import {
 } from "@prover-boost/queue";
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
-import { leasableJobTypes } from "./sessions.ts";
 import { proofNodeOf } from "./proof-check.ts";
+import { leasableJobTypes } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
