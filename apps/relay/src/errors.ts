@@ -71,7 +71,7 @@ export function unavailableDependency(err: unknown): Dependency | null {
 export { errorBody };
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
-  if (code === "UNAVAILABLE" && !reply.hasHeader("retry-after")) {
+  if ((code === "UNAVAILABLE" || code === "L1_UNAVAILABLE") && !reply.hasHeader("retry-after")) {
     reply.header("retry-after", String(RETRY_AFTER_SECONDS));
   }
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));

@@ -83,6 +83,8 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   RATE_LIMITED: "transient",
   INTERNAL: "transient",
   UNAVAILABLE: "transient",
+  COLLATERAL_ON_CHAIN: "client_error",
+  L1_UNAVAILABLE: "transient",
 };
 
 /**

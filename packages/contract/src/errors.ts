@@ -27,6 +27,7 @@ export const errorStatus = {
   AUCTION_CLOSED: 409,
   LEASE_LOST: 409,
   CAPACITY_EXCEEDED: 409,
+  COLLATERAL_ON_CHAIN: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   FEE_ABOVE_CAP: 422,
@@ -40,6 +41,7 @@ export const errorStatus = {
   RATE_LIMITED: 429,
   INTERNAL: 500,
   UNAVAILABLE: 503,
+  L1_UNAVAILABLE: 503,
 } as const satisfies Record<ErrorCode, number>;
 
 export type ErrorStatus = (typeof errorStatus)[ErrorCode];
