@@ -1,0 +1,47 @@
+// Deploys ProverBoostEscrow with viem and waits for its receipt.
+import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
+import { escrowAbi, escrowBytecode } from "./generated/artifact.ts";
+
+export interface EscrowDeployArgs {
+  /** The address allowed to lock, release and slash bonds and to settle or refund blocks. */
+  settler: Address;
+  /** Seconds between a withdrawal request and the moment it can be completed. */
+  withdrawalDelay: bigint;
+  /** Basis points (0..10000) of a slashed bond credited to the block's sequencer; the rest burns. */
+  slashToSequencerBps: bigint;
+}
+
+export interface EscrowDeployment {
+  address: Address;
+  txHash: Hash;
+  blockNumber: bigint;
+}
+
+export class EscrowDeployError extends Error {
+  override readonly name = "EscrowDeployError";
+}
+
+export async function deployEscrow(
+  walletClient: WalletClient<Transport, Chain | undefined, Account>,
+  publicClient: PublicClient,
+  args: EscrowDeployArgs,
+): Promise<EscrowDeployment> {
+  if (args.slashToSequencerBps < 0n || args.slashToSequencerBps > 10_000n) {
+    throw new EscrowDeployError(
+      `slashToSequencerBps must be 0..10000, got ${args.slashToSequencerBps}`,
+    );
+  }
+  if (args.withdrawalDelay < 0n) throw new EscrowDeployError("withdrawalDelay must be >= 0");
+  const txHash = await walletClient.deployContract({
+    abi: escrowAbi,
+    bytecode: escrowBytecode,
+    args: [args.settler, args.withdrawalDelay, args.slashToSequencerBps],
+    account: walletClient.account,
+    chain: walletClient.chain ?? null,
+  });
+  const receipt = await publicClient.waitForTransactionReceipt({ hash: txHash });
+  if (receipt.status !== "success" || !receipt.contractAddress) {
+    throw new EscrowDeployError(`escrow deployment ${txHash} reverted`);
+  }
+  return { address: receipt.contractAddress, txHash, blockNumber: receipt.blockNumber };
+}
