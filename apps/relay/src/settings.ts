@@ -14,6 +14,11 @@ export interface RelaySettings {
     affinityHoldMs: number;
     maxRetryableFailsPerWorker: number;
   };
+  /**
+   * Where collateral lives: `ledger` (credited by the admin endpoint) or `chain` (the escrow on
+   * the L1, indexed by services/chain.ts; the admin endpoint refuses).
+   */
+  collateral: RelayEnv["COLLATERAL"];
   /** Collateral taken from an operator per penalized lease lapse (services/gateway.ts). */
   withholdPenaltyWei: bigint;
   /** Collateral burned per invalid proof, at most what the operator has free (services/gateway.ts). */
@@ -41,8 +46,12 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       affinityHoldMs: env.AFFINITY_HOLD_MS,
       maxRetryableFailsPerWorker: env.MAX_RETRYABLE_FAILS_PER_WORKER,
     },
-    withholdPenaltyWei: env.WITHHOLD_PENALTY_WEI,
-    invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
+    collateral: env.COLLATERAL,
+    // The escrow has no entry point that takes collateral for these penalties, so in chain mode
+    // they are recorded (and still count toward the retry bounds) but take nothing: the ledger
+    // may not hold less than the escrow does.
+    withholdPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.WITHHOLD_PENALTY_WEI,
+    invalidProofPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.INVALID_PROOF_PENALTY_WEI,
     openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
     minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
     pricing: env.AUCTION_PRICING,

@@ -251,7 +251,12 @@ export class Settler {
 
   private async finish(row: Row, receipt: TransactionReceipt): Promise<boolean> {
     if (receipt.status !== "success") {
-      return this.reverted(row, "the transaction reverted on chain", receipt.transactionHash, receipt);
+      return this.reverted(
+        row,
+        "the transaction reverted on chain",
+        receipt.transactionHash,
+        receipt,
+      );
     }
     await this.opts.prisma.settlement.update({
       where: { id: row.id },
