@@ -27,6 +27,8 @@ import {
   BaseError,
   type Chain,
   ContractFunctionRevertedError,
+  defineChain,
+  encodeFunctionData,
   type Hash,
   keccak256,
   type PublicClient,
@@ -93,6 +95,7 @@ export class Settler {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
+  private chain: Chain | null = null;
 
   constructor(private readonly opts: SettlerOptions) {
     this.now = opts.now ?? Date.now;
@@ -161,14 +164,13 @@ export class Settler {
       return this.finish(row, receipt);
     }
     const call = this.callOf(row);
-    let request: Awaited<ReturnType<PublicClient["simulateContract"]>>["request"];
     try {
-      ({ request } = await client.simulateContract({
+      await client.simulateContract({
         ...call,
         address: this.opts.escrow,
         abi: escrowAbi,
         account: this.opts.wallet.account,
-      } as Parameters<PublicClient["simulateContract"]>[0]));
+      } as Parameters<PublicClient["simulateContract"]>[0]);
     } catch (err) {
       const revert = revertOf(err);
       if (revert) return this.reverted(row, revert, row.txHash);
@@ -179,10 +181,23 @@ export class Settler {
       address: wallet.account.address,
       blockTag: "pending",
     });
+    // Signed for the chain the L1 says it is (the wallet is built before anyone asked it).
+    this.chain ??=
+      wallet.chain ??
+      defineChain({
+        id: await client.getChainId(),
+        name: "L1",
+        nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+        rpcUrls: { default: { http: [] } },
+      });
     const prepared = await wallet.prepareTransactionRequest({
-      ...(request as object),
+      to: this.opts.escrow,
+      data: encodeFunctionData({
+        abi: escrowAbi,
+        ...call,
+      } as Parameters<typeof encodeFunctionData>[0]),
       account: wallet.account,
-      chain: wallet.chain,
+      chain: this.chain,
       nonce,
     } as Parameters<typeof wallet.prepareTransactionRequest>[0]);
     const signed = await wallet.signTransaction(

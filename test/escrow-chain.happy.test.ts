@@ -1,0 +1,129 @@
+// COLLATERAL=chain end to end, on a real anvil, Postgres and Redis: a deposit on the escrow is
+// credited once its log has L1_CONFIRMATIONS confirmations, a bid against it is accepted, the
+// aggregator locks the winner's bond and settles the proven block on chain exactly once, and
+// every address's escrow balance equals the ledger's afterwards.
+import { reconcileEscrow } from "@prover-boost/chain";
+import { escrowAbi } from "@prover-boost/escrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account, openAuction, signedBid } from "./fixtures.ts";
+import { ADMIN_TOKEN, eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
+import { type L1, settlerAccount, startL1 } from "./support/l1.ts";
+
+const prover = account(0xe1);
+const broke = account(0xe2);
+const DEPOSIT = 10n ** 15n;
+const REWARD = 10n ** 18n;
+const BLOCK = 1;
+
+let l1: L1;
+let stack: Stack;
+
+beforeAll(async () => {
+  l1 = await startL1();
+  stack = await startStack({ env: { ...l1.env, L1_CONFIRMATIONS: "2" } });
+  await l1.fund(prover.address);
+  await l1.fund(broke.address);
+  await l1.fund(sequencer.address);
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.close();
+  await l1?.stop();
+});
+
+const available = async (a: `0x${string}`) =>
+  BigInt((await stack.client.getProver(a)).collateral.available);
+const indexedThrough = () => {
+  const s = stack.relay.ctx.escrowIndex!.status;
+  return s.ok ? s.block : -1n;
+};
+
+describe("COLLATERAL=chain", () => {
+  it("credits a deposit only once its block has L1_CONFIRMATIONS confirmations", async () => {
+    const { block } = await l1.deposit(prover, DEPOSIT);
+    // Indexed through the block before the deposit's (one confirmation short): not credited.
+    await eventually(async () => indexedThrough() >= block - 1n);
+    expect(indexedThrough()).toBe(block - 1n);
+    expect(await available(prover.address)).toBe(0n);
+    await l1.mine(1);
+    await eventually(async () => (await available(prover.address)) === DEPOSIT);
+    // Seen again by later passes, it is credited once.
+    await l1.mine(2);
+    await eventually(async () => indexedThrough() >= block + 2n);
+    expect(await available(prover.address)).toBe(DEPOSIT);
+    const logs = await stack.db.prisma.chainLog.findMany({ where: { event: "Deposited" } });
+    expect(logs).toHaveLength(1);
+  });
+
+  it("refuses the admin deposit endpoint with 409 COLLATERAL_ON_CHAIN and credits nothing", async () => {
+    const res = await fetch(`${stack.url}/v1/admin/deposits`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ prover: broke.address, amount: "1000000" }),
+    });
+    expect(res.status).toBe(409);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      "COLLATERAL_ON_CHAIN",
+    );
+    expect(await available(broke.address)).toBe(0n);
+  });
+
+  it("accepts a bid backed by indexed collateral, locks the bond and settles the block once", async () => {
+    await l1.fundReward(sequencer, BLOCK, REWARD);
+    const now = Date.now();
+    const open = await openAuction(BLOCK, {
+      txCount: 4,
+      blockReward: REWARD.toString(),
+      biddingClosesAt: now + 3000,
+      proofDeadline: now + 600_000,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const unbacked = await signedBid(broke, BLOCK);
+    expect(await relayError(stack.client.submitBid(unbacked.quote, unbacked.signature))).toEqual({
+      status: 422,
+      code: "INSUFFICIENT_COLLATERAL",
+    });
+    const bid = await signedBid(prover, BLOCK, { bondAmount: "5000" });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await eventually(async () => (await stack.client.getBlock(BLOCK)).stage === "proving");
+    const worker = await signIn(stack, prover, "w0");
+    await proveUntilPaid(stack, BLOCK, [worker.client]);
+    const settlements = await eventually(async () => {
+      const rows = await stack.db.prisma.settlement.findMany({ orderBy: { id: "asc" } });
+      return rows.length === 2 && rows.every((r) => r.status === "confirmed") ? rows : null;
+    });
+    expect(settlements.map((s) => s.key)).toEqual([`lock:${BLOCK}`, `settle:${BLOCK}`]);
+    const [state] = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "blockInfo",
+      args: [BigInt(BLOCK)],
+    });
+    expect(state).toBe(2); // Settled
+    const settled = await l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "BlockSettled",
+      fromBlock: 0n,
+    });
+    expect(settled).toHaveLength(1);
+    expect(settled[0]!.transactionHash).toBe(settlements[1]!.txHash);
+
+    // Another pass (a restarted aggregator) sends nothing.
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    expect(await stack.aggregator.settler!.run()).toBe(0);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+
+    // The escrow and the ledger agree for everyone paid or bonded.
+    const payouts = await stack.db.prisma.payout.findMany({ where: { blockNumber: BLOCK } });
+    const addresses = [
+      ...new Set([prover.address, sequencer.address, ...payouts.map((p) => p.recipient)]),
+    ] as `0x${string}`[];
+    const report = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, addresses);
+    for (const r of report) expect(r.ledger, r.address).toEqual(r.chain);
+    const proverRow = report.find((r) => r.address === prover.address)!;
+    expect(proverRow.chain.locked).toBe(0n);
+    expect(proverRow.chain.free).toBeGreaterThan(DEPOSIT);
+  });
+});
