@@ -32,6 +32,7 @@ import {
   type Hash,
   keccak256,
   type PublicClient,
+  parseEventLogs,
   type TransactionReceipt,
   type Transport,
   type WalletClient,
@@ -269,6 +270,18 @@ export class Settler {
       return this.reverted(
         row,
         "the transaction reverted on chain",
+        receipt.transactionHash,
+        receipt,
+      );
+    }
+    const eventName = eventOf[row.kind as keyof typeof eventOf];
+    const events = parseEventLogs({ abi: escrowAbi, logs: receipt.logs, eventName }).filter(
+      (l) => l.address.toLowerCase() === this.opts.escrow.toLowerCase(),
+    );
+    if (events.length === 0) {
+      return this.reverted(
+        row,
+        `the transaction succeeded without a ${eventName} event`,
         receipt.transactionHash,
         receipt,
       );
