@@ -121,6 +121,7 @@ export function installErrorHandling(app: FastifyInstance) {
       request.log.warn({ err: { message: err.message, code: err.code } }, message);
       reply.header("retry-after", String(RETRY_AFTER_SECONDS));
     }
+    if (code === "L1_UNAVAILABLE") reply.header("retry-after", String(RETRY_AFTER_SECONDS));
     const headers = (err as { headers?: Record<string, string> }).headers;
     if (code === "RATE_LIMITED" && headers) reply.headers(headers);
     return reply.status(errorStatus[code]).send(errorBody(code, message, String(request.id)));

@@ -1,0 +1,256 @@
+// COLLATERAL=chain under faults, on real anvil nodes, Postgres and Redis:
+// - the L1 killed: bids are refused with 503 L1_UNAVAILABLE and nothing is credited;
+// - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
+//   503, and deposits on the new chain are not credited (its genesis is not the indexed one);
+// - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
+//   relied on it is cancelled;
+// - a settlement that reverts is recorded with its reason and never sent again;
+// - a crash between recording a settlement transaction and broadcasting it, or between
+//   broadcasting it and recording its receipt, never settles a block twice.
+import { enqueueSettlement, Settler } from "@prover-boost/chain";
+import { escrowAbi } from "@prover-boost/escrow";
+import { createWalletClient, getAddress, http } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account, openAuction, signedBid } from "./fixtures.ts";
+import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { relayError } from "./support/blocks.ts";
+import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+
+const DEPOSIT = 10n ** 15n;
+
+async function collateral(stack: Stack, a: `0x${string}`) {
+  const c = (await stack.client.getProver(a)).collateral;
+  return { available: BigInt(c.available), locked: BigInt(c.locked) };
+}
+
+async function openFor(stack: Stack, block: number) {
+  const now = Date.now();
+  const open = await openAuction(block, {
+    biddingClosesAt: now + 600_000,
+    proofDeadline: now + 1_200_000,
+  });
+  await stack.client.openAuction(open.auction, open.txs, open.signature);
+}
+
+describe("the L1 killed, then restarted empty", () => {
+  const first = account(0xf1);
+  const second = account(0xf2);
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    stack = await startStack({ env: l1.env, aggregator: false });
+    await l1.fund(first.address);
+    await l1.deposit(first, DEPOSIT);
+    await eventually(async () => (await collateral(stack, first.address)).available === DEPOSIT);
+    await openFor(stack, 1);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  it("refuses bids with 503 L1_UNAVAILABLE while the L1 is unreachable, crediting nothing", async () => {
+    const logsBefore = await stack.db.prisma.chainLog.count();
+    await l1.stop();
+    // The next pass of the index finds the L1 gone (its loop does the same within L1_POLL_MS).
+    await stack.relay.ctx.escrowIndex!.poll();
+    const bid = await signedBid(first, 1);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
+    const res = await fetch(`${stack.url}/v1/bids`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(bid),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("2");
+    expect(await stack.db.prisma.bid.count()).toBe(0);
+    expect(await stack.db.prisma.chainLog.count()).toBe(logsBefore);
+    expect((await collateral(stack, first.address)).available).toBe(DEPOSIT);
+  });
+
+  it("stays at 503 when the L1 comes back without its state, and credits nothing from it", async () => {
+    l1 = await startL1({ port: l1.anvil.port });
+    // Same deployer, same nonce: the new escrow has the old address, but not the old chain.
+    expect(getAddress(l1.escrow)).toBe(stack.relay.env.ESCROW_ADDRESS);
+    await l1.fund(second.address);
+    await l1.deposit(second, DEPOSIT);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.poll();
+    await index.poll();
+    const status = index.status;
+    expect(status.ok).toBe(false);
+    expect(status.ok ? "" : status.reason).toMatch(/L1 state lost/);
+    const bid = await signedBid(first, 1);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
+    expect((await collateral(stack, second.address)).available).toBe(0n);
+    expect(await stack.db.prisma.chainLog.count({ where: { event: "Deposited" } })).toBe(1);
+  });
+});
+
+describe("reorgs and settlements", () => {
+  const prover = account(0xf3);
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    stack = await startStack({ env: l1.env, aggregator: false });
+    await l1.fund(prover.address);
+    await l1.fund(sequencer.address);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  it("reverses the movement of a log whose block left the chain, cancelling the bid it backed", async () => {
+    const snapshot = await l1.rpc("evm_snapshot");
+    const { block } = await l1.deposit(prover, DEPOSIT);
+    await eventually(async () => (await collateral(stack, prover.address)).available === DEPOSIT);
+    await openFor(stack, 2);
+    const bid = await signedBid(prover, 2, { bondAmount: (DEPOSIT / 2n).toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber()));
+    await eventually(async () => {
+      const log = await stack.db.prisma.chainLog.findFirst({ where: { event: "Deposited" } });
+      return log?.removed === true;
+    });
+    expect(await collateral(stack, prover.address)).toEqual({ available: 0n, locked: 0n });
+    const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 2 } });
+    expect(row!.status).toBe("cancelled");
+    const reversed = await stack.db.prisma.ledgerEntry.findMany({
+      where: { movementId: { endsWith: ":reversed" } },
+    });
+    expect(reversed.reduce((s, e) => s + BigInt(e.amount.toFixed()), 0n)).toBe(0n);
+    expect(reversed.length).toBeGreaterThan(0);
+    // The chain's own later deposit is credited as usual.
+    await l1.deposit(prover, DEPOSIT * 2n);
+    await eventually(
+      async () => (await collateral(stack, prover.address)).available === DEPOSIT * 2n,
+    );
+  });
+
+  it("records a settlement that reverts, with its reason, and never sends it again", async () => {
+    const settler = stack.aggregator.settler!;
+    await enqueueSettlement(stack.db.prisma, { kind: "slash", blockNumber: 99 }, Date.now());
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    await settler.run();
+    const row = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "slash:99" } });
+    expect(row.status).toBe("reverted");
+    expect(row.errorCode).toBe("SETTLEMENT_REVERTED");
+    expect(row.error).toMatch(/BlockNotFunded/);
+    await settler.run();
+    await settler.run();
+    const again = await stack.db.prisma.settlement.findUniqueOrThrow({
+      where: { key: "slash:99" },
+    });
+    expect(again.status).toBe("reverted");
+    expect(again.attempts).toBe(row.attempts);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+  });
+
+  const settleOf = (block: number, amount: bigint) => ({
+    kind: "settle" as const,
+    blockNumber: block,
+    recipients: [sequencer.address, prover.address],
+    amounts: [amount / 4n, amount - amount / 4n],
+  });
+
+  const settledEvents = async (block: number) =>
+    l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "BlockSettled",
+      args: { blockNumber: BigInt(block) },
+      fromBlock: 0n,
+    });
+
+  it("a crash after recording a transaction but before broadcasting it sends it once, later", async () => {
+    const reward = 4000n;
+    await l1.fundReward(sequencer, 7, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(7, reward), Date.now());
+    const crashing = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+      beforeBroadcast: async () => {
+        throw new Error("process died");
+      },
+    });
+    await crashing.run();
+    const sent = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:7" } });
+    expect(sent.status).toBe("sent");
+    expect(sent.txHash).toMatch(/^0x/);
+    expect(await settledEvents(7)).toHaveLength(0);
+
+    const settler = stack.aggregator.settler!;
+    await eventually(async () => {
+      await settler.run();
+      const row = await stack.db.prisma.settlement.findUniqueOrThrow({
+        where: { key: "settle:7" },
+      });
+      return row.status === "confirmed";
+    });
+    expect(await settledEvents(7)).toHaveLength(1);
+  });
+
+  it("a crash after broadcasting but before recording completes the row from the chain", async () => {
+    const reward = 8000n;
+    await l1.fundReward(sequencer, 8, reward);
+    const action = settleOf(8, reward);
+    await enqueueSettlement(stack.db.prisma, action, Date.now());
+    // What the previous process got out before it died: the transaction, and no record of it.
+    const wallet = createWalletClient({
+      account: settlerAccount,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    const hash = await wallet.writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "settle",
+      args: [8n, action.recipients, action.amounts],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    const freeBefore = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "freeBalance",
+      args: [prover.address],
+    });
+
+    await stack.aggregator.settler!.run();
+    const row = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:8" } });
+    expect(row.status).toBe("confirmed");
+    expect(row.txHash).toBe(hash);
+    expect(await settledEvents(8)).toHaveLength(1);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+    expect(
+      await l1.client.readContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "freeBalance",
+        args: [prover.address],
+      }),
+    ).toBe(freeBefore);
+  });
+});
