@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // `npm start`: the local devnet. Human progress by default, one JSON document with --json.
 import { Command, InvalidArgumentError } from "commander";
-import { type DevnetBlockReport, runDevnet } from "./devnet.ts";
+import { type DevnetBlockReport, type DevnetChainReport, runDevnet } from "./devnet.ts";
 import { ProgressView } from "./progress.ts";
 import { RedisUnavailableError } from "./redis-server.ts";
 
@@ -55,6 +55,11 @@ const program = new Command("prover-boost-devnet")
     parseDurations,
     { base: 200, merge: 100, block_root: 300, single_tx_block_root: 300, empty_block_root: 100 },
   )
+  .option(
+    "--chain",
+    "collateral and rewards on a local L1: start anvil, deploy the escrow, deposit, lock and settle on chain",
+    false,
+  )
   .option("--json", "print one JSON document at the end instead of live progress", false)
   .showHelpAfterError();
 
@@ -66,8 +71,9 @@ async function main() {
   process.once("SIGTERM", () => abort.abort());
   const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
   let blocks: DevnetBlockReport[];
+  let chain: DevnetChainReport | undefined;
   try {
-    ({ blocks } = await runDevnet({
+    ({ blocks, chain } = await runDevnet({
       blocks: o.blocks,
       txs: o.txs,
       operators: o.operators,
@@ -79,6 +85,7 @@ async function main() {
       deadlineMs: o.deadlineMs,
       simDurationsMs: o.simDurations,
       env: process.env,
+      chain: o.chain,
       signal: abort.signal,
       ...(view ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) } : {}),
     }));
@@ -91,8 +98,16 @@ async function main() {
     throw err;
   }
   view?.stop();
-  if (o.json) process.stdout.write(`${JSON.stringify({ blocks }, null, 2)}\n`);
-  else ProgressView.summary(blocks);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ blocks, ...(chain ? { chain } : {}) }, null, 2)}\n`);
+  } else {
+    ProgressView.summary(blocks);
+    if (chain) ProgressView.chainSummary(chain);
+  }
+  if (chain && !chain.reconciled) {
+    console.error("the escrow's balances and the ledger's disagree (see the reconciliation)");
+    process.exit(1);
+  }
   process.exit(0);
 }
 
