@@ -1,12 +1,24 @@
 // COLLATERAL=chain end to end, on a real anvil, Postgres and Redis: a deposit on the escrow is
 // credited once its log has L1_CONFIRMATIONS confirmations, a bid against it is accepted, the
 // aggregator locks the winner's bond and settles the proven block on chain exactly once, and
-// every address's escrow balance equals the ledger's afterwards.
+// every address's escrow balance equals the ledger's afterwards. And the devnet on chain
+// (`npm start -- --chain`) runs blocks to paid and reconciles.
+import { randomBytes } from "node:crypto";
 import { reconcileEscrow } from "@prover-boost/chain";
+import { runDevnet } from "@prover-boost/devnet";
 import { escrowAbi } from "@prover-boost/escrow";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
-import { ADMIN_TOKEN, eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import {
+  ADMIN_TOKEN,
+  eventually,
+  type Stack,
+  sequencer,
+  startStack,
+  TEST_DATABASE_URL,
+  TEST_REDIS_URL,
+} from "./harness.ts";
 import { proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 import { type L1, settlerAccount, startL1 } from "./support/l1.ts";
 
@@ -126,4 +138,47 @@ describe("COLLATERAL=chain", () => {
     expect(proverRow.chain.locked).toBe(0n);
     expect(proverRow.chain.free).toBeGreaterThan(DEPOSIT);
   });
+});
+
+describe("the devnet on chain", () => {
+  const schema = `devnet_chain_${randomBytes(4).toString("hex")}`;
+  afterAll(async () => {
+    const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  });
+
+  it("runs blocks to paid with on-chain deposits, locks and settlements, and reconciles", async () => {
+    const { blocks, chain } = await runDevnet({
+      blocks: 2,
+      txs: 4,
+      operators: 2,
+      workers: 2,
+      seed: "chain-test",
+      port: 0,
+      blockTimeMs: 700,
+      biddingMs: 1500,
+      deadlineMs: 60_000,
+      simDurationsMs: { base: 20, merge: 10, block_root: 30, single_tx_block_root: 30 },
+      env: { REDIS_URL: TEST_REDIS_URL, DATABASE_URL: TEST_DATABASE_URL, LOG_LEVEL: "silent" },
+      schema,
+      chain: true,
+    });
+    expect(blocks.map((b) => b.stage)).toEqual(["paid", "paid"]);
+    expect(chain).toBeDefined();
+    expect(chain!.escrow).toMatch(/^0x[0-9a-fA-F]{40}$/);
+    // A won block's bond locked, and every block settled, once each.
+    const expected = blocks.flatMap((b) => [
+      ...(b.winner ? [`lock:${b.number}:confirmed`] : []),
+      `settle:${b.number}:confirmed`,
+    ]);
+    expect(chain!.settlements.map((s) => `${s.kind}:${s.block}:${s.status}`).sort()).toEqual(
+      expected.sort(),
+    );
+    for (const s of chain!.settlements) expect(s.txHash).toMatch(/^0x[0-9a-f]{64}$/);
+    expect(chain!.reconciliation.length).toBeGreaterThanOrEqual(3);
+    for (const r of chain!.reconciliation) expect(r.ledger, r.address).toEqual(r.chain);
+    expect(chain!.reconciled).toBe(true);
+  }, 180_000);
 });

@@ -8,6 +8,7 @@ import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
+import { getAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { type DevnetL1, startDevnetL1 } from "./l1.ts";
@@ -256,7 +257,7 @@ export async function runDevnet(
     ];
     const rows: AccountReconciliation[] = await l1.reconcile(prisma, addresses);
     const chain: DevnetChainReport = {
-      escrow: l1.escrow,
+      escrow: getAddress(l1.escrow),
       settlements: settlements.map((s) => ({
         block: s.blockNumber,
         kind: s.kind,
