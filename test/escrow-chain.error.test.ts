@@ -3,11 +3,11 @@
 // - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
 //   503, and deposits on the new chain are not credited (its genesis is not the indexed one);
 // - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
-//   relied on it is cancelled;
+//   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow;
 // - a settlement that reverts is recorded with its reason and never sent again;
 // - a crash between recording a settlement transaction and broadcasting it, or between
 //   broadcasting it and recording its receipt, never settles a block twice.
-import { enqueueSettlement, Settler } from "@prover-boost/chain";
+import { enqueueSettlement, reconcileEscrow, Settler } from "@prover-boost/chain";
 import { escrowAbi } from "@prover-boost/escrow";
 import { createWalletClient, getAddress, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -140,6 +140,46 @@ describe("reorgs and settlements", () => {
     await eventually(
       async () => (await collateral(stack, prover.address)).available === DEPOSIT * 2n,
     );
+  });
+
+  it("a withdrawal of collateral a live bid holds cancels the bid; the ledger follows the escrow", async () => {
+    const leaver = account(0xf4);
+    await l1.fund(leaver.address);
+    await l1.deposit(leaver, DEPOSIT);
+    await eventually(async () => (await collateral(stack, leaver.address)).available === DEPOSIT);
+    await openFor(stack, 3);
+    const bid = await signedBid(leaver, 3, { bondAmount: (DEPOSIT / 2n).toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    const wallet = createWalletClient({
+      account: leaver,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    const send = async (functionName: "requestWithdrawal" | "completeWithdrawal") => {
+      const hash = await wallet.writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName,
+        ...(functionName === "requestWithdrawal" ? { args: [DEPOSIT] } : {}),
+      } as Parameters<typeof wallet.writeContract>[0]);
+      await l1.client.waitForTransactionReceipt({ hash });
+    };
+    await send("requestWithdrawal");
+    await eventually(async () => {
+      const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 3 } });
+      return row?.status === "cancelled";
+    });
+    expect((await collateral(stack, leaver.address)).available).toBe(0n);
+    let [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [leaver.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+    await send("completeWithdrawal");
+    await eventually(async () => {
+      [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [leaver.address]);
+      return r!.ledger.pending === 0n;
+    });
+    expect(r!.ledger).toEqual({ free: 0n, locked: 0n, pending: 0n });
+    expect(r!.chain).toEqual(r!.ledger);
   });
 
   it("records a settlement that reverts, with its reason, and never sends it again", async () => {
