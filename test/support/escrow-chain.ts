@@ -63,10 +63,14 @@ export async function startEscrowChain(): Promise<EscrowChain> {
     pollingInterval: 50,
   });
   const wallets = new Map<Role, ReturnType<typeof makeWallet>>();
+  const testClient = makeTestClient(anvil.url);
+  // anvil credits priority fees to address(0) by default; move them elsewhere so address(0)'s
+  // balance counts only what the escrow burns.
+  await testClient.setCoinbase({ address: "0x000000000000000000000000000000000000c0de" });
   return {
     anvil,
     publicClient,
-    testClient: makeTestClient(anvil.url),
+    testClient,
     wallet(role) {
       let w = wallets.get(role);
       if (!w) {
