@@ -1,4 +1,5 @@
 // Deploys ProverBoostEscrow with viem and waits for its receipt.
+import { ProverBoostError } from "@prover-boost/core";
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
 import { escrowAbi, escrowBytecode } from "./generated/artifact.ts";
 
@@ -17,8 +18,11 @@ export interface EscrowDeployment {
   blockNumber: bigint;
 }
 
-export class EscrowDeployError extends Error {
+export class EscrowDeployError extends ProverBoostError {
   override readonly name = "EscrowDeployError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ESCROW_DEPLOY_FAILED", message, options);
+  }
 }
 
 export async function deployEscrow(
