@@ -251,7 +251,7 @@ describe("withdrawals", () => {
 });
 
 describe("administration", () => {
-  it("the owner rotates the settler and hands over ownership, with events", async () => {
+  it("the owner rotates the settler, registers sequencers and hands over ownership, with events", async () => {
     let h = await send(chain, escrow, "owner", "setSettler", [roles.outsider.address]);
     expect(await eventsOf(h)).toEqual([
       {
@@ -259,6 +259,12 @@ describe("administration", () => {
         args: { previousSettler: roles.settler.address, newSettler: roles.outsider.address },
       },
     ]);
+    h = await send(chain, escrow, "owner", "setSequencer", [roles.outsider.address, true]);
+    expect(await eventsOf(h)).toEqual([
+      { eventName: "SequencerSet", args: { sequencer: roles.outsider.address, allowed: true } },
+    ]);
+    await send(chain, escrow, "outsider", "fundReward", [5n], 1n);
+    expect((await blockInfo(chain, escrow, 5n)).sequencer).toBe(roles.outsider.address);
     h = await send(chain, escrow, "owner", "transferOwnership", [roles.sequencer2.address]);
     expect((await eventsOf(h))[0]?.eventName).toBe("OwnershipTransferred");
     await send(chain, escrow, "sequencer2", "setSettler", [roles.settler.address]);

@@ -83,6 +83,17 @@ describe("roles", () => {
     );
   });
 
+  it("only registered sequencers fund rewards, so no one can take a block number first", async () => {
+    await refused("outsider", "fundReward", [2n], "Unauthorized", ether(1));
+    await refused("proverA", "fundReward", [2n], "Unauthorized", 0n);
+    await refused("sequencer", "setSequencer", [roles.outsider.address, true], "Unauthorized");
+    await refused("owner", "setSequencer", [zeroAddress, true], "ZeroAddress");
+    await send(chain, escrow, "owner", "setSequencer", [roles.sequencer.address, false]);
+    await refused("sequencer", "fundReward", [2n], "Unauthorized", ether(1));
+    // Its funded block still settles.
+    await send(chain, escrow, "settler", "settle", [1n, [A], [ether(2)]]);
+  });
+
   it("the constructor refuses a zero settler and a slash share above 100%", async () => {
     const deploy = (settler: Address, bps: bigint) =>
       chain.publicClient

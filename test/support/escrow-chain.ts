@@ -94,6 +94,7 @@ export async function deployFresh(chain: EscrowChain, params: EscrowParams = {})
     settler: roles.settler.address,
     withdrawalDelay: params.withdrawalDelay ?? 3600n,
     slashToSequencerBps: params.slashToSequencerBps ?? 2500n,
+    sequencers: [roles.sequencer.address, roles.sequencer2.address],
   });
   return d.address;
 }

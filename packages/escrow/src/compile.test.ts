@@ -46,6 +46,7 @@ describe("escrow artifact", () => {
         "RewardFunded",
         "RewardPaid",
         "RewardRefunded",
+        "SequencerSet",
         "SettlerChanged",
         "WithdrawalCancelled",
         "WithdrawalRequested",

@@ -46,6 +46,9 @@ describe("escrow:deploy", () => {
       "120",
       "--slash-to-sequencer-bps",
       "4000",
+      "--sequencer",
+      anvilAccount(2).address,
+      anvilAccount(3).address,
     ]);
     const address = getAddress(stdout.trim());
     const client = createPublicClient({ transport: http(anvil.url) });
@@ -56,6 +59,20 @@ describe("escrow:deploy", () => {
     expect(await read("settler")).toBe(settler);
     expect(await read("WITHDRAWAL_DELAY")).toBe(120n);
     expect(await read("SLASH_TO_SEQUENCER_BPS")).toBe(4000n);
+    for (const [i, allowed] of [
+      [2, true],
+      [3, true],
+      [4, false],
+    ] as const) {
+      expect(
+        await client.readContract({
+          address,
+          abi: escrowAbi,
+          functionName: "isSequencer",
+          args: [anvilAccount(i).address],
+        }),
+      ).toBe(allowed);
+    }
   });
 
   it("refuses a key file without a key and a slash share above 100%", async () => {
