@@ -55,6 +55,7 @@ contract ProverBoostEscrow {
     event BlockSettled(uint256 indexed blockNumber, uint256 reward, uint256 recipients);
     event RewardRefunded(uint256 indexed blockNumber, address indexed sequencer, uint256 amount);
     event SettlerChanged(address indexed previousSettler, address indexed newSettler);
+    event SequencerSet(address indexed sequencer, bool allowed);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     // ---------------------------------------------------------------- state
@@ -92,6 +93,9 @@ contract ProverBoostEscrow {
 
     address public owner;
     address public settler;
+    /// @notice Addresses the owner allows to fund block rewards. Without this list anyone could
+    /// fund a block number first and so keep its real sequencer from funding it.
+    mapping(address => bool) public isSequencer;
     /// @notice Wei burned by slashes so far (sent to address(0)).
     uint256 public totalBurned;
     /// @notice Sum of funded rewards not yet settled or refunded.
@@ -140,6 +144,14 @@ contract ProverBoostEscrow {
         if (newSettler == address(0)) revert ZeroAddress();
         emit SettlerChanged(settler, newSettler);
         settler = newSettler;
+    }
+
+    /// @notice Allows or stops `sequencer` funding new blocks. Blocks it already funded are not
+    /// affected: they still settle, and refunds and slash shares still reach it.
+    function setSequencer(address sequencer, bool allowed) external onlyOwner nonReentrant {
+        if (sequencer == address(0)) revert ZeroAddress();
+        isSequencer[sequencer] = allowed;
+        emit SequencerSet(sequencer, allowed);
     }
 
     function transferOwnership(address newOwner) external onlyOwner nonReentrant {
@@ -204,9 +216,10 @@ contract ProverBoostEscrow {
 
     // ---------------------------------------------------------------- rewards and bonds
 
-    /// @notice The sequencer escrows a block's reward when it opens the block's auction.
+    /// @notice A registered sequencer escrows a block's reward when it opens the block's auction.
     /// A block is funded once; the funder is its sequencer. A zero reward is allowed.
     function fundReward(uint256 blockNumber) external payable nonReentrant {
+        if (!isSequencer[msg.sender]) revert Unauthorized(msg.sender);
         Block storage b = blocks[blockNumber];
         if (b.state != BlockState.None) revert RewardAlreadyFunded(blockNumber);
         b.state = BlockState.Funded;

@@ -20,6 +20,7 @@ import {
   parseEther,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { sequencer } from "../harness.ts";
 
 /** The settler key the chain-mode tests give the aggregator (never for real money). */
 export const SETTLER_KEY = `0x${"5a".repeat(32)}` as const;
@@ -50,7 +51,10 @@ export const l1Chain = (url: string) =>
     rpcUrls: { default: { http: [url] } },
   });
 
-/** Starts anvil (on `port` when given) and deploys the escrow with the test settler. */
+/**
+ * Starts anvil (on `port` when given) and deploys the escrow with the test settler and the test
+ * sequencer registered.
+ */
 export async function startL1(opts: { port?: number; slashToSequencerBps?: bigint } = {}) {
   const anvil = await startAnvil(opts.port !== undefined ? { port: opts.port } : {});
   const chain = l1Chain(anvil.url);
@@ -63,6 +67,7 @@ export async function startL1(opts: { port?: number; slashToSequencerBps?: bigin
     settler: settlerAccount.address,
     withdrawalDelay: 0n,
     slashToSequencerBps: opts.slashToSequencerBps ?? 5000n,
+    sequencers: [sequencer.address],
   });
   const wait = async (hash: Hash) => {
     const r = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 });

@@ -102,6 +102,7 @@ export async function runDevnet(
     try {
       l1 = await startDevnetL1({
         seed: opts.seed,
+        sequencer: sequencer.address,
         slashToSequencerBps: parseEnv(aggregatorEnv, baseEnv).SLASH_TO_SEQUENCER_BPS,
         confirmations: opts.env.L1_CONFIRMATIONS,
       });

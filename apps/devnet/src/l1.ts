@@ -41,6 +41,8 @@ export interface DevnetL1 {
 
 export async function startDevnetL1(opts: {
   seed: string;
+  /** The simulated sequencer, registered on the escrow so it may fund rewards. */
+  sequencer: Address;
   slashToSequencerBps: number;
   confirmations: string | undefined;
 }): Promise<DevnetL1> {
@@ -63,6 +65,7 @@ export async function startDevnetL1(opts: {
       settler: settler.address,
       withdrawalDelay: 60n,
       slashToSequencerBps: BigInt(opts.slashToSequencerBps),
+      sequencers: [opts.sequencer],
     });
     const wait = async (hash: Hash) => {
       const r = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 });

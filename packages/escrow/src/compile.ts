@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ProverBoostError } from "@prover-boost/core";
 import solc from "solc";
 
 export const contractsDir = join(dirname(fileURLToPath(import.meta.url)), "../../../contracts");
@@ -20,8 +21,11 @@ interface SolcOutput {
   >;
 }
 
-export class SolidityCompileError extends Error {
+export class SolidityCompileError extends ProverBoostError {
   override readonly name = "SolidityCompileError";
+  constructor(message: string) {
+    super("SOLIDITY_COMPILE_FAILED", message);
+  }
 }
 
 /** The settings every build uses; changing any of them changes the committed bytecode. */

@@ -36,6 +36,10 @@ const program = new Command()
   )
   .option("--settler <address>", "settler address (default: the deployer)")
   .option(
+    "--sequencer <address...>",
+    "addresses allowed to fund block rewards (repeatable; more later with setSequencer)",
+  )
+  .option(
     "--withdrawal-delay <seconds>",
     "seconds between a withdrawal request and its completion",
     bigintArg("withdrawal delay", 0n),
@@ -52,6 +56,10 @@ const program = new Command()
     const settler = opts.settler ?? account.address;
     if (!isAddress(settler))
       throw new InvalidArgumentError(`--settler ${settler} is not an address`);
+    const sequencers: string[] = opts.sequencer ?? [];
+    for (const s of sequencers) {
+      if (!isAddress(s)) throw new InvalidArgumentError(`--sequencer ${s} is not an address`);
+    }
     const transport = http(opts.rpc);
     const publicClient = createPublicClient({ transport });
     const chainId = await publicClient.getChainId();
@@ -66,10 +74,12 @@ const program = new Command()
       settler,
       withdrawalDelay: opts.withdrawalDelay,
       slashToSequencerBps: opts.slashToSequencerBps,
+      sequencers: sequencers as `0x${string}`[],
     });
     console.error(
       `deployed ProverBoostEscrow on chain ${chainId} in tx ${deployment.txHash} ` +
-        `(block ${deployment.blockNumber}); owner ${account.address}, settler ${settler}`,
+        `(block ${deployment.blockNumber}); owner ${account.address}, settler ${settler}, ` +
+        `sequencers [${sequencers.join(", ")}]`,
     );
     console.log(deployment.address);
   });

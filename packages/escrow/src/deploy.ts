@@ -1,4 +1,5 @@
 // Deploys ProverBoostEscrow with viem and waits for its receipt.
+import { ProverBoostError } from "@prover-boost/core";
 import type { Account, Address, Chain, Hash, PublicClient, Transport, WalletClient } from "viem";
 import { escrowAbi, escrowBytecode } from "./generated/artifact.ts";
 
@@ -9,6 +10,9 @@ export interface EscrowDeployArgs {
   withdrawalDelay: bigint;
   /** Basis points (0..10000) of a slashed bond credited to the block's sequencer; the rest burns. */
   slashToSequencerBps: bigint;
+  /** Addresses allowed to fund block rewards, registered by the deployer (the owner) right after
+   * deployment; more can be added later with `setSequencer`. */
+  sequencers?: readonly Address[];
 }
 
 export interface EscrowDeployment {
@@ -17,8 +21,11 @@ export interface EscrowDeployment {
   blockNumber: bigint;
 }
 
-export class EscrowDeployError extends Error {
+export class EscrowDeployError extends ProverBoostError {
   override readonly name = "EscrowDeployError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("ESCROW_DEPLOY_FAILED", message, options);
+  }
 }
 
 export async function deployEscrow(
@@ -43,5 +50,18 @@ export async function deployEscrow(
   if (receipt.status !== "success" || !receipt.contractAddress) {
     throw new EscrowDeployError(`escrow deployment ${txHash} reverted`);
   }
-  return { address: receipt.contractAddress, txHash, blockNumber: receipt.blockNumber };
+  const address = receipt.contractAddress;
+  for (const sequencer of args.sequencers ?? []) {
+    const hash = await walletClient.writeContract({
+      address,
+      abi: escrowAbi,
+      functionName: "setSequencer",
+      args: [sequencer, true],
+      account: walletClient.account,
+      chain: walletClient.chain ?? null,
+    });
+    const r = await publicClient.waitForTransactionReceipt({ hash });
+    if (r.status !== "success") throw new EscrowDeployError(`setSequencer(${sequencer}) reverted`);
+  }
+  return { address, txHash, blockNumber: receipt.blockNumber };
 }
