@@ -74,6 +74,39 @@ describe("the L1 killed, then restarted empty", () => {
     expect((await collateral(stack, first.address)).available).toBe(DEPOSIT);
   });
 
+  it("keeps a settlement the unreachable L1 could not take, retrying it after a growing wait", async () => {
+    let now = Date.now();
+    const settler = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 60_000, maxMs: 240_000 },
+      now: () => now,
+    });
+    await enqueueSettlement(stack.db.prisma, { kind: "slash", blockNumber: 1 }, now);
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "slash:1" } });
+    await settler.run();
+    let r = await row();
+    expect([r.status, r.errorCode, r.attempts]).toEqual(["pending", "L1_UNAVAILABLE", 1]);
+    expect(r.nextAttemptAt).toBe(BigInt(now + 60_000));
+    // Not tried again before its time...
+    now += 59_000;
+    await settler.run();
+    expect((await row()).attempts).toBe(1);
+    // ...then again, and the next wait doubles.
+    now += 1000;
+    await settler.run();
+    r = await row();
+    expect([r.status, r.attempts]).toEqual(["pending", 2]);
+    expect(r.nextAttemptAt).toBe(BigInt(now + 120_000));
+    await stack.db.prisma.settlement.delete({ where: { key: "slash:1" } });
+  });
+
   it("stays at 503 when the L1 comes back without its state, and credits nothing from it", async () => {
     l1 = await startL1({ port: l1.anvil.port });
     // Same deployer, same nonce: the new escrow has the old address, but not the old chain.
