@@ -3,7 +3,8 @@
 // - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
 //   503, and deposits on the new chain are not credited (its genesis is not the indexed one);
 // - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
-//   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow;
+//   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow; a log
+//   gone from deeper than L1_MAX_REORG_DEPTH is a lost L1 instead (nothing reversed, 503);
 // - a settlement that reverts is recorded with its reason and never sent again;
 // - a crash between recording a settlement transaction and broadcasting it, or between
 //   broadcasting it and recording its receipt, never settles a block twice.
@@ -325,5 +326,33 @@ describe("reorgs and settlements", () => {
         args: [prover.address],
       }),
     ).toBe(freeBefore);
+  });
+
+  it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
+    const deep = account(0xf5);
+    await l1.fund(deep.address);
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.deposit(deep, DEPOSIT);
+    await l1.rpc("anvil_mine", ["0x50"]); // 80 blocks on top of the deposit
+    const head = await l1.client.getBlockNumber();
+    await eventually(async () => {
+      const s = stack.relay.ctx.escrowIndex!.status;
+      return s.ok && s.block >= head;
+    });
+    expect((await collateral(stack, deep.address)).available).toBe(DEPOSIT);
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.rpc("anvil_mine", ["0x60"]);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.poll();
+    const status = index.status;
+    expect(status.ok ? "" : status.reason).toMatch(/L1 state lost.*more than 64 blocks/);
+    expect((await collateral(stack, deep.address)).available).toBe(DEPOSIT);
+    expect(await stack.db.prisma.chainLog.count({ where: { removed: true } })).toBe(1); // the earlier reorg's
+    await openFor(stack, 4);
+    const bid = await signedBid(deep, 4);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
   });
 });

@@ -49,6 +49,7 @@ function escrowIndexOf(
     confirmations: env.L1_CONFIRMATIONS,
     logRange: env.L1_LOG_RANGE,
     startBlock: BigInt(env.L1_START_BLOCK),
+    maxReorgDepth: env.L1_MAX_REORG_DEPTH,
     staleMs: env.L1_STALE_MS,
     pollMs: env.L1_POLL_MS,
     now,

@@ -28,6 +28,11 @@ export interface IndexerOptions {
   logRange: number;
   /** First block to index (the escrow's deployment block). */
   startBlock: bigint;
+  /**
+   * Deepest reorg undone by itself: a log that left the chain more than this many blocks below
+   * the cursor means the L1 lost its state (or is another chain); nothing is reversed then.
+   */
+  maxReorgDepth: number;
   /** Bids are refused when the last successful pass is older than this. */
   staleMs: number;
   pollMs: number;
@@ -143,7 +148,11 @@ export class EscrowIndexer {
     if (cursor.blockHash !== null) {
       const there =
         cursor.block <= head ? await client.getBlock({ blockNumber: cursor.block }) : null;
-      if (there?.hash !== cursor.blockHash) from = (await this.unwind(head)) + 1n;
+      if (there?.hash !== cursor.blockHash) {
+        const kept = await this.unwind(head, cursor.block);
+        if (kept === null) return 0;
+        from = kept + 1n;
+      }
     }
     const safe = head - BigInt(this.opts.confirmations - 1);
     let indexed = 0;
@@ -218,9 +227,10 @@ export class EscrowIndexer {
   /**
    * The L1 no longer has the cursor's block: reverses the logs of blocks that left the chain,
    * newest first, until a block with logs that is still there; moves the cursor to it and returns
-   * its number (the block before the start when none is left).
+   * its number (the block before the start when none is left). Null, having changed nothing,
+   * when a log deeper than maxReorgDepth would have to go.
    */
-  private async unwind(head: bigint): Promise<bigint> {
+  private async unwind(head: bigint, cursorBlock: bigint): Promise<bigint | null> {
     const { prisma, client } = this.opts;
     const live = await prisma.chainLog.findMany({
       where: { escrow: this.key, removed: false },
@@ -244,6 +254,14 @@ export class EscrowIndexer {
         break;
       }
       gone.push(log);
+    }
+    const deepest = gone.at(-1);
+    if (deepest && deepest.blockNumber + BigInt(this.opts.maxReorgDepth) < cursorBlock) {
+      this.fail(
+        `L1 state lost: the indexed log in block ${deepest.blockNumber} is no longer on the chain, ` +
+          `more than ${this.opts.maxReorgDepth} blocks below the last block indexed (${cursorBlock})`,
+      );
+      return null;
     }
     const now = this.now();
     await prisma.$transaction(

@@ -162,6 +162,11 @@ export const relayEnv = commonEnv.extend({
   L1_LOG_RANGE: int(1000, 1),
   /** chain: the first L1 block to index (the escrow's deployment block). */
   L1_START_BLOCK: int(0),
+  /**
+   * chain: the deepest reorg the indexer undoes by itself; an indexed log gone from deeper down
+   * means the L1 lost its state, and bids are refused instead.
+   */
+  L1_MAX_REORG_DEPTH: int(64, 1),
   /** chain: bids are refused (503 L1_UNAVAILABLE) when the indexer has not synced for this long. */
   L1_STALE_MS: int(10_000, 100),
 });
