@@ -68,6 +68,14 @@ describe("COLLATERAL=chain", () => {
     expect(logs).toHaveLength(1);
   });
 
+  it("tells clients where collateral is held", async () => {
+    expect((await stack.client.info()).collateral).toEqual({
+      mode: "chain",
+      escrow: stack.relay.env.ESCROW_ADDRESS,
+      confirmations: 2,
+    });
+  });
+
   it("refuses the admin deposit endpoint with 409 COLLATERAL_ON_CHAIN and credits nothing", async () => {
     const res = await fetch(`${stack.url}/v1/admin/deposits`, {
       method: "POST",

@@ -19,6 +19,8 @@ export interface RelaySettings {
    * the L1, indexed by services/chain.ts; the admin endpoint refuses).
    */
   collateral: RelayEnv["COLLATERAL"];
+  /** Chain mode: the escrow and the confirmations a deposit needs, as /v1/info reports them. */
+  escrow: { address: `0x${string}`; confirmations: number } | null;
   /** Collateral taken from an operator per penalized lease lapse (services/gateway.ts). */
   withholdPenaltyWei: bigint;
   /** Collateral burned per invalid proof, at most what the operator has free (services/gateway.ts). */
@@ -47,6 +49,10 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       maxRetryableFailsPerWorker: env.MAX_RETRYABLE_FAILS_PER_WORKER,
     },
     collateral: env.COLLATERAL,
+    escrow:
+      env.COLLATERAL === "chain" && env.ESCROW_ADDRESS
+        ? { address: env.ESCROW_ADDRESS, confirmations: env.L1_CONFIRMATIONS }
+        : null,
     // The escrow has no entry point that takes collateral for these penalties, so in chain mode
     // they are recorded (and still count toward the retry bounds) but take nothing: the ledger
     // may not hold less than the escrow does.

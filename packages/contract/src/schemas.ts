@@ -72,6 +72,14 @@ export const relayInfo = z
     /** Retryable fails of one job by one worker before it is no longer offered that job. */
     maxRetryableFailsPerWorker: intOut,
     signatureBackend: z.enum(["native", "js"]),
+    /**
+     * Where collateral is held: in the ledger (credited by the admin), or in the escrow contract
+     * on the L1, where a deposit counts once its block has `confirmations` confirmations.
+     */
+    collateral: z.discriminatedUnion("mode", [
+      z.object({ mode: z.literal("ledger") }),
+      z.object({ mode: z.literal("chain"), escrow: hexOut, confirmations: intOut }),
+    ]),
   })
   .describe("What clients need to sign and schedule against this relay");
 

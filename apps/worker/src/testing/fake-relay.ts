@@ -70,6 +70,7 @@ export class FakeRelay {
     signatureBackend: "js",
     scheduling: "priority",
     maxRetryableFailsPerWorker: 3,
+    collateral: { mode: "ledger" },
   };
   down = false;
   readonly queue: Job[] = [];

@@ -29,6 +29,13 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       scheduling: ctx.settings.scheduling.mode,
       maxRetryableFailsPerWorker: ctx.settings.scheduling.maxRetryableFailsPerWorker,
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
+      collateral: ctx.settings.escrow
+        ? {
+            mode: "chain" as const,
+            escrow: ctx.settings.escrow.address,
+            confirmations: ctx.settings.escrow.confirmations,
+          }
+        : { mode: "ledger" as const },
     }),
   });
 }
