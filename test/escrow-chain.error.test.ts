@@ -8,12 +8,14 @@
 // - a settlement that reverts is recorded with its reason and never sent again;
 // - a crash between recording a settlement transaction and broadcasting it, or between
 //   broadcasting it and recording its receipt, never settles a block twice.
+import { createAggregator } from "@prover-boost/aggregator";
 import { enqueueSettlement, reconcileEscrow, Settler } from "@prover-boost/chain";
+import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { escrowAbi } from "@prover-boost/escrow";
 import { createWalletClient, getAddress, http } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
-import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
 import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
 
@@ -214,6 +216,25 @@ describe("reorgs and settlements", () => {
     });
     expect(r!.ledger).toEqual({ free: 0n, locked: 0n, pending: 0n });
     expect(r!.chain).toEqual(r!.ledger);
+  });
+
+  it("an aggregator whose key is not the escrow's settler, or whose slash split differs, does not start", async () => {
+    const start = (env: Record<string, string>) =>
+      createAggregator(
+        parseEnv(aggregatorEnv, {
+          ...l1.env,
+          REDIS_URL: TEST_REDIS_URL,
+          REDIS_PREFIX: stack.prefix,
+          ...env,
+        }),
+        { db: stack.db },
+      );
+    await expect(start({ SETTLER_KEY: `0x${"77".repeat(32)}` })).rejects.toThrow(
+      /the escrow's settler is/,
+    );
+    await expect(start({ SLASH_TO_SEQUENCER_BPS: "2500" })).rejects.toThrow(
+      /SLASH_TO_SEQUENCER_BPS is 5000, SLASH_TO_SEQUENCER_BPS is 2500/,
+    );
   });
 
   it("records a settlement that reverts, with its reason, and never sends it again", async () => {

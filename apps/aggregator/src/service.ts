@@ -6,8 +6,8 @@
 // the handles of blocks that are no longer being proven. And a crash between a payout and its
 // retire would leave the block's queues in Redis for good, so at start-up the aggregator retires
 // every paid block that still has queues.
-import { Settler, type SettlerOptions } from "@prover-boost/chain";
-import { type AggregatorEnv, settlerKeyFromEnv } from "@prover-boost/config";
+import { escrowMismatches, Settler, type SettlerOptions } from "@prover-boost/chain";
+import { type AggregatorEnv, ConfigError, settlerKeyFromEnv } from "@prover-boost/config";
 import { PROVING_STAGES, STAGE } from "@prover-boost/core";
 import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
@@ -57,6 +57,22 @@ export async function createAggregator(
     log: deps.log ?? silent,
   };
   const settler = settlerOf(env, db.prisma, ctx, deps.beforeBroadcast);
+  if (settler) {
+    // Refuse to start against an escrow this settler cannot drive or whose slash split differs;
+    // an L1 that does not answer yet is only a warning (the settler retries once it does).
+    const mismatches = await escrowMismatches(settler.client, env.ESCROW_ADDRESS!, {
+      settler: settler.address,
+      slashToSequencerBps: env.SLASH_TO_SEQUENCER_BPS,
+    }).catch((err) => {
+      ctx.log.warn({ err }, "could not read the escrow's settler and slash split");
+      return [] as string[];
+    });
+    if (mismatches.length > 0) {
+      await fabric.close();
+      if (ownDb) await db.close();
+      throw new ConfigError(`invalid configuration:\n  ${mismatches.join("\n  ")}`);
+    }
+  }
   const aggregator = new Aggregator(ctx, deps.hooks, settler);
   void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
     ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),

@@ -3,6 +3,7 @@ export { applyEscrowEvent, reverseMovement } from "./movements.ts";
 export * from "./reconcile.ts";
 export {
   enqueueSettlement,
+  escrowMismatches,
   type SettlementAction,
   Settler,
   type SettlerOptions,

@@ -102,6 +102,15 @@ export class Settler {
     this.now = opts.now ?? Date.now;
   }
 
+  get client(): PublicClient {
+    return this.opts.client;
+  }
+
+  /** The settler key's address. */
+  get address(): Address {
+    return this.opts.wallet.account.address;
+  }
+
   start(intervalMs: number): void {
     const loop = async () => {
       if (this.stopped) return;
@@ -363,4 +372,34 @@ function revertOf(err: unknown): string | null {
   const name = revert.data?.errorName ?? revert.reason ?? "unknown revert";
   const args = revert.data?.args?.map((a) => String(a)).join(", ");
   return args ? `${name}(${args})` : name;
+}
+
+/**
+ * What the settler must agree on with the escrow before it sends anything: the escrow's settler is
+ * this key (or every call reverts), and its slash split is the aggregator's (or the ledger's slash
+ * and the escrow's differ by the wei). Returns the disagreements, empty when there are none.
+ */
+export async function escrowMismatches(
+  client: PublicClient,
+  escrow: Address,
+  expected: { settler: Address; slashToSequencerBps: number },
+): Promise<string[]> {
+  const [settler, bps] = await Promise.all([
+    client.readContract({ address: escrow, abi: escrowAbi, functionName: "settler" }),
+    client.readContract({
+      address: escrow,
+      abi: escrowAbi,
+      functionName: "SLASH_TO_SEQUENCER_BPS",
+    }),
+  ]);
+  const out: string[] = [];
+  if (settler.toLowerCase() !== expected.settler.toLowerCase()) {
+    out.push(`the escrow's settler is ${settler}, the settler key is ${expected.settler}`);
+  }
+  if (bps !== BigInt(expected.slashToSequencerBps)) {
+    out.push(
+      `the escrow's SLASH_TO_SEQUENCER_BPS is ${bps}, SLASH_TO_SEQUENCER_BPS is ${expected.slashToSequencerBps}`,
+    );
+  }
+  return out;
 }
