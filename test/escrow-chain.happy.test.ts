@@ -1,7 +1,8 @@
 // COLLATERAL=chain end to end, on a real anvil, Postgres and Redis: a deposit on the escrow is
 // credited once its log has L1_CONFIRMATIONS confirmations, a bid against it is accepted, the
 // aggregator locks the winner's bond and settles the proven block on chain exactly once, and
-// every address's escrow balance equals the ledger's afterwards. And the devnet on chain
+// every address's escrow balance equals the ledger's afterwards. A winner that misses its
+// deadline is slashed on the escrow too, and the block proven in open proving is settled. And the devnet on chain
 // (`npm start -- --chain`) runs blocks to paid and reconciles.
 import { randomBytes } from "node:crypto";
 import { reconcileEscrow } from "@prover-boost/chain";
@@ -145,6 +146,60 @@ describe("COLLATERAL=chain", () => {
     const proverRow = report.find((r) => r.address === prover.address)!;
     expect(proverRow.chain.locked).toBe(0n);
     expect(proverRow.chain.free).toBeGreaterThan(DEPOSIT);
+  });
+});
+
+describe("a missed deadline on chain", () => {
+  it("slashes the winner's bond on the escrow, then settles the block proven in open proving", async () => {
+    const block = 2;
+    const bond = 8000n;
+    await l1.fundReward(sequencer, block, REWARD);
+    const now = Date.now();
+    const open = await openAuction(block, {
+      txCount: 2,
+      blockReward: REWARD.toString(),
+      biddingClosesAt: now + 3000,
+      proofDeadline: now + 4500,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(prover, block, { bondAmount: bond.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    // The winner proves nothing; once the deadline passes anyone may.
+    await eventually(async () => (await stack.client.getBlock(block)).stage === "open_proving");
+    const other = await signIn(stack, broke, "w-open");
+    await proveUntilPaid(stack, block, [other.client]);
+    const rows = await eventually(async () => {
+      const r = await stack.db.prisma.settlement.findMany({
+        where: { blockNumber: block },
+        orderBy: { id: "asc" },
+      });
+      return r.length === 3 && r.every((s) => s.status === "confirmed") ? r : null;
+    });
+    expect(rows.map((r) => r.kind)).toEqual(["lock", "slash", "settle"]);
+    const [slashed] = await l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "BondSlashed",
+      args: { blockNumber: BigInt(block) },
+      fromBlock: 0n,
+    });
+    expect(slashed!.args).toMatchObject({
+      amount: bond,
+      toSequencer: bond / 2n,
+      burned: bond / 2n,
+    });
+    const payouts = await stack.db.prisma.payout.findMany({ where: { blockNumber: block } });
+    const addresses = [
+      ...new Set([
+        prover.address,
+        broke.address,
+        sequencer.address,
+        ...payouts.map((p) => p.recipient),
+      ]),
+    ] as `0x${string}`[];
+    for (const r of await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, addresses)) {
+      expect(r.ledger, r.address).toEqual(r.chain);
+    }
   });
 });
 
