@@ -1,5 +1,5 @@
 // A private anvil per test file with ProverBoostEscrow deployed on it, the roles as anvil's
-// development accounts, and helpers to send transactions, read balances and assert reverts.
+// development accounts, and functions to send transactions, read balances and assert reverts.
 import {
   type AnvilHandle,
   anvilAccount,

@@ -1,6 +1,9 @@
 // startAnvil runs the registry's anvil binary on a free port, answers before returning, and
 // leaves nothing listening after stop.
+import { execFile } from "node:child_process";
 import { createServer } from "node:net";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { createPublicClient, http } from "viem";
 import { describe, expect, it } from "vitest";
 import {
@@ -49,6 +52,29 @@ describe("startAnvil", () => {
     }
     expect(await answers(a.url)).toBe(false);
     expect(await answers(b.url)).toBe(false);
+  });
+
+  it("does not outlive the process that started it", async () => {
+    const code = [
+      `import { startAnvil } from ${JSON.stringify(join(import.meta.dirname, "anvil.ts"))};`,
+      "const a = await startAnvil();",
+      "console.log(a.url);",
+      "process.exit(0);",
+    ].join("\n");
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", code],
+      { timeout: 60_000 },
+    );
+    const url = stdout.trim();
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    // SIGKILL is delivered at once; allow the kernel a moment to close the socket.
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      alive = await answers(url);
+      if (alive) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(alive).toBe(false);
   });
 
   it("fails with ANVIL_UNAVAILABLE when its port is taken", async () => {

@@ -98,6 +98,8 @@ export interface AnvilOptions {
   blockTime?: number;
   /** How long to wait for the node to answer (default 15 s). */
   startTimeoutMs?: number;
+  /** More anvil flags, e.g. ["--state", file] to keep the chain across restarts. */
+  extraArgs?: readonly string[];
 }
 
 export interface AnvilHandle {
@@ -123,6 +125,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     "--silent",
   ];
   if (options.blockTime !== undefined) args.push("--block-time", String(options.blockTime));
+  args.push(...(options.extraArgs ?? []));
   let child: ChildProcess;
   try {
     child = await new Promise<ChildProcess>((resolve, reject) => {
@@ -141,8 +144,14 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once("exit", () => resolve());
   });
-  const stop = async () => {
+  // The node never outlives this process, even when it exits without calling stop.
+  const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
+  const stop = async () => {
+    process.removeListener("exit", killOnExit);
+    killOnExit();
     await exited;
   };
   const url = `http://127.0.0.1:${port}`;
