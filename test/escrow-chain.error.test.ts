@@ -7,7 +7,10 @@
 //   gone from deeper than L1_MAX_REORG_DEPTH is a lost L1 instead (nothing reversed, 503);
 // - a settlement that reverts is recorded with its reason and never sent again;
 // - a crash between recording a settlement transaction and broadcasting it, or between
-//   broadcasting it and recording its receipt, never settles a block twice.
+//   broadcasting it and recording its receipt, never settles a block twice; nor does a reorg that
+//   drops a settlement before its confirmations;
+// - a transient failure is retried after a doubling wait; an aggregator whose key is not the
+//   escrow's settler does not start.
 import { createAggregator } from "@prover-boost/aggregator";
 import { enqueueSettlement, reconcileEscrow, Settler } from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
@@ -349,6 +352,42 @@ describe("reorgs and settlements", () => {
     ).toBe(freeBefore);
   });
 
+  it("a settlement whose block a reorg drops before its confirmations is sent again, once", async () => {
+    const reward = 6000n;
+    await l1.fundReward(sequencer, 9, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(9, reward), Date.now());
+    const settler = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+      confirmations: 3,
+    });
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:9" } });
+    const snapshot = await l1.rpc("evm_snapshot");
+    await settler.run();
+    const first = await row();
+    expect(first.status).toBe("sent");
+    expect(first.receiptBlock).not.toBeNull();
+    expect(await settledEvents(9)).toHaveLength(1);
+
+    await l1.rpc("evm_revert", [snapshot]); // the settlement's block is gone
+    expect(await settledEvents(9)).toHaveLength(0);
+    await l1.mine(1);
+    await eventually(async () => {
+      await settler.run();
+      await l1.mine(1);
+      return (await row()).status === "confirmed";
+    });
+    expect(await settledEvents(9)).toHaveLength(1);
+    expect((await row()).txHash).toBe((await settledEvents(9))[0]!.transactionHash);
+  });
+
   it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
     const deep = account(0xf5);
     await l1.fund(deep.address);
@@ -368,7 +407,10 @@ describe("reorgs and settlements", () => {
     const status = index.status;
     expect(status.ok ? "" : status.reason).toMatch(/L1 state lost.*more than 64 blocks/);
     expect((await collateral(stack, deep.address)).available).toBe(DEPOSIT);
-    expect(await stack.db.prisma.chainLog.count({ where: { removed: true } })).toBe(1); // the earlier reorg's
+    // Only the deposit of the earlier, shallow reorg was ever reversed.
+    expect(
+      await stack.db.prisma.chainLog.count({ where: { removed: true, event: "Deposited" } }),
+    ).toBe(1);
     await openFor(stack, 4);
     const bid = await signedBid(deep, 4);
     expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({

@@ -110,7 +110,9 @@ describe("COLLATERAL=chain", () => {
     await eventually(async () => (await stack.client.getBlock(BLOCK)).stage === "proving");
     const worker = await signIn(stack, prover, "w0");
     await proveUntilPaid(stack, BLOCK, [worker.client]);
+    // With 2 confirmations a settlement is final once a block is mined on top of it.
     const settlements = await eventually(async () => {
+      await l1.mine(1);
       const rows = await stack.db.prisma.settlement.findMany({ orderBy: { id: "asc" } });
       return rows.length === 2 && rows.every((r) => r.status === "confirmed") ? rows : null;
     });
@@ -169,6 +171,7 @@ describe("a missed deadline on chain", () => {
     const other = await signIn(stack, broke, "w-open");
     await proveUntilPaid(stack, block, [other.client]);
     const rows = await eventually(async () => {
+      await l1.mine(1);
       const r = await stack.db.prisma.settlement.findMany({
         where: { blockNumber: block },
         orderBy: { id: "asc" },

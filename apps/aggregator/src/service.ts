@@ -135,6 +135,7 @@ function settlerOf(
     wallet: createWalletClient({ account: privateKeyToAccount(key), transport }),
     escrow: env.ESCROW_ADDRESS!,
     retry: { baseMs: env.SETTLER_RETRY_BASE_MS, maxMs: env.SETTLER_RETRY_MAX_MS },
+    confirmations: env.L1_CONFIRMATIONS,
     now: ctx.now,
     log: ctx.log,
     ...(beforeBroadcast ? { beforeBroadcast } : {}),

@@ -69,6 +69,8 @@ export async function enqueueSettlement(
   });
 }
 
+type Outcome = "done" | "mined" | "waiting";
+
 const eventOf = { lock: "BondLocked", slash: "BondSlashed", settle: "BlockSettled" } as const;
 
 type Row = Awaited<ReturnType<Prisma["settlement"]["findFirstOrThrow"]>>;
@@ -79,6 +81,8 @@ export interface SettlerOptions {
   wallet: WalletClient<Transport, Chain | undefined, Account>;
   escrow: Address;
   retry: { baseMs: number; maxMs: number };
+  /** Confirmations a settlement's block needs before it is recorded as confirmed (default 1). */
+  confirmations?: number;
   /** How long to wait for a receipt before looking again on the next pass. */
   receiptTimeoutMs?: number;
   now?: () => number;
@@ -142,8 +146,9 @@ export class Settler {
       if (this.stopped) break;
       if (row.nextAttemptAt > BigInt(this.now())) break;
       try {
-        if (!(await this.process(row))) break;
-        done++;
+        const outcome = await this.process(row);
+        if (outcome === "waiting") break;
+        if (outcome === "done") done++;
       } catch (err) {
         await this.backoff(row, err);
         break;
@@ -152,8 +157,11 @@ export class Settler {
     return done;
   }
 
-  /** Completes one row; false when it is still waiting for its transaction. */
-  private async process(row: Row): Promise<boolean> {
+  /**
+   * Moves one row on: `done` (confirmed or reverted, final), `mined` (in a block, waiting for
+   * its confirmations; the rows behind it may go), `waiting` (not mined yet; they may not).
+   */
+  private async process(row: Row): Promise<Outcome> {
     const { client } = this.opts;
     if (row.status === "sent" && row.txHash) {
       const receipt = await client
@@ -161,7 +169,7 @@ export class Settler {
         .catch(() => null);
       if (receipt) return this.finish(row, receipt);
       const known = await client.getTransaction({ hash: row.txHash as Hash }).catch(() => null);
-      if (known) return false;
+      if (known) return "waiting";
       // Never broadcast, or dropped: look on the chain, then send again.
     }
     const found = await this.findOnChain(row);
@@ -274,7 +282,7 @@ export class Settler {
     return match?.transactionHash ?? null;
   }
 
-  private async finish(row: Row, receipt: TransactionReceipt): Promise<boolean> {
+  private async finish(row: Row, receipt: TransactionReceipt): Promise<Outcome> {
     if (receipt.status !== "success") {
       return this.reverted(
         row,
@@ -295,6 +303,20 @@ export class Settler {
         receipt,
       );
     }
+    const head = await this.opts.client.getBlockNumber({ cacheTime: 0 });
+    if (head - receipt.blockNumber + 1n < BigInt(this.opts.confirmations ?? 1)) {
+      // Mined but not yet final: looked at again next pass (a reorg that drops it sends it again).
+      await this.opts.prisma.settlement.update({
+        where: { id: row.id },
+        data: {
+          status: "sent",
+          txHash: receipt.transactionHash,
+          receiptBlock: receipt.blockNumber,
+          updatedAt: BigInt(this.now()),
+        },
+      });
+      return "mined";
+    }
     await this.opts.prisma.settlement.update({
       where: { id: row.id },
       data: {
@@ -311,7 +333,7 @@ export class Settler {
       { settlement: row.key, txHash: receipt.transactionHash, block: String(receipt.blockNumber) },
       "settlement confirmed",
     );
-    return true;
+    return "done";
   }
 
   private async reverted(
@@ -319,7 +341,7 @@ export class Settler {
     reason: string,
     txHash: string | null,
     receipt?: TransactionReceipt,
-  ): Promise<boolean> {
+  ): Promise<Outcome> {
     await this.opts.prisma.settlement.update({
       where: { id: row.id },
       data: {
@@ -336,7 +358,7 @@ export class Settler {
       { code: "SETTLEMENT_REVERTED", settlement: row.key, reason, txHash },
       "settlement reverted: recorded, not retried; the ledger and the escrow disagree on this block until an operator acts",
     );
-    return true;
+    return "done";
   }
 
   private async backoff(row: Row, err: unknown): Promise<void> {
