@@ -161,7 +161,7 @@ describe("reorgs and settlements", () => {
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
 
     await l1.rpc("evm_revert", [snapshot]);
-    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber()));
+    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber({ cacheTime: 0 })));
     await eventually(async () => {
       const log = await stack.db.prisma.chainLog.findFirst({ where: { event: "Deposited" } });
       return log?.removed === true;
@@ -394,7 +394,7 @@ describe("reorgs and settlements", () => {
     const snapshot = await l1.rpc("evm_snapshot");
     await l1.deposit(deep, DEPOSIT);
     await l1.rpc("anvil_mine", ["0x50"]); // 80 blocks on top of the deposit
-    const head = await l1.client.getBlockNumber();
+    const head = await l1.client.getBlockNumber({ cacheTime: 0 });
     await eventually(async () => {
       const s = stack.relay.ctx.escrowIndex!.status;
       return s.ok && s.block >= head;

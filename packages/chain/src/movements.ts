@@ -129,6 +129,8 @@ export async function applyEscrowEvent(
  * transaction will then revert and be reported), so it is taken from the locked bonds.
  */
 async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: number) {
+  // The prover's bid lock before its balance rows, in the order bid writes take them (no deadlock).
+  await lockProver(tx, account);
   const legs: Leg[] = [];
   let left = amount;
   const take = (acct: string, have: bigint) => {
@@ -172,6 +174,12 @@ export async function reverseMovement(
     nowMs: meta.nowMs,
     movementId: `${movementId}:reversed`,
   };
+  const provers = [
+    ...new Set(
+      legs.flatMap((l) => /^prover:(0x[0-9a-f]{40}):/.exec(l.account)?.[1] ?? []).map(getAddress),
+    ),
+  ].sort();
+  for (const p of provers) await lockProver(tx, p);
   for (const leg of legs) {
     const m = /^prover:(0x[0-9a-f]{40}):available$/.exec(leg.account);
     if (m && leg.amount < 0n && (await lockedBalance(tx, leg.account)) < -leg.amount) {
@@ -179,4 +187,9 @@ export async function reverseMovement(
     }
   }
   return applyMovement(tx, input);
+}
+
+/** The prover's bid lock (pb_lock_prover), taken by bid writes before any balance row. */
+async function lockProver(tx: Tx, prover: string): Promise<void> {
+  await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
 }
