@@ -16,6 +16,10 @@ describe("COLLATERAL", () => {
     const env = parseEnv(relayEnv, {});
     expect(env.COLLATERAL).toBe("ledger");
     expect(env.L1_CONFIRMATIONS).toBe(1);
+    expect([env.L1_POLL_MS, env.L1_LOG_RANGE, env.L1_START_BLOCK]).toEqual([1000, 1000, 0]);
+    expect([env.L1_MAX_REORG_DEPTH, env.L1_STALE_MS]).toEqual([64, 10_000]);
+    const agg = parseEnv(aggregatorEnv, {});
+    expect([agg.SETTLER_RETRY_BASE_MS, agg.SETTLER_RETRY_MAX_MS]).toEqual([500, 30_000]);
     expect(settlerKeyFromEnv(parseEnv(aggregatorEnv, {}))).toBeUndefined();
   });
 
@@ -37,6 +41,8 @@ describe("COLLATERAL", () => {
     [{ L1_RPC_URL: "ftp://x" }, "L1_RPC_URL"],
     [{ ESCROW_ADDRESS: "0x12" }, "ESCROW_ADDRESS"],
     [{ L1_CONFIRMATIONS: "0" }, "L1_CONFIRMATIONS"],
+    [{ L1_MAX_REORG_DEPTH: "0" }, "L1_MAX_REORG_DEPTH"],
+    [{ L1_LOG_RANGE: "0" }, "L1_LOG_RANGE"],
   ])("refuses %j", (env, what) => {
     expect(() => parseEnv(relayEnv, env)).toThrow(ConfigError);
     expect(() => parseEnv(relayEnv, env)).toThrow(what);
