@@ -284,6 +284,12 @@ export class Settler {
 
   private async finish(row: Row, receipt: TransactionReceipt): Promise<Outcome> {
     if (receipt.status !== "success") {
+      // A duplicate that lost to an earlier transaction doing the same work (sent by a process
+      // that died before recording it): the work is done, by that one.
+      const earlier = await this.findOnChain(row);
+      if (earlier && earlier !== receipt.transactionHash) {
+        return this.finish(row, await this.opts.client.getTransactionReceipt({ hash: earlier }));
+      }
       return this.reverted(
         row,
         "the transaction reverted on chain",
