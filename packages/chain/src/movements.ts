@@ -143,9 +143,36 @@ async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: numb
     await cancelLiveBids(tx, account, nowMs);
   }
   take(accounts.available(account), await lockedBalance(tx, accounts.available(account)));
+  const fromBonds = left;
   take(accounts.locked(account), await lockedBalance(tx, accounts.locked(account)));
   if (left > 0n) throw new InsufficientBalanceError(accounts.available(account), left);
+  if (fromBonds > 0n) await shrinkBonds(tx, account, fromBonds);
   return legs;
+}
+
+/**
+ * The escrow paid `amount` of an address's bonds out to a withdrawal before their locks reached
+ * it: those bonds were never on chain. The newest blocks it holds a bond on carry that much less,
+ * so their release or slash moves what the ledger still has locked (their lock transactions
+ * revert on chain and are reported).
+ */
+async function shrinkBonds(tx: Tx, account: string, amount: bigint): Promise<void> {
+  const blocks = await tx.$queryRaw<{ number: number; bond: string }[]>`
+    SELECT number, "bondAmount"::text AS bond FROM "Block"
+    WHERE winner = ${account} AND "bondAmount" > 0 AND stage <> 'paid'
+      AND NOT (stages ? 'deadline_missed')
+    ORDER BY number DESC FOR UPDATE`;
+  let left = amount;
+  for (const b of blocks) {
+    if (left === 0n) break;
+    const bond = BigInt(b.bond);
+    const cut = bond < left ? bond : left;
+    await tx.block.update({
+      where: { number: b.number },
+      data: { bondAmount: (bond - cut).toString() },
+    });
+    left -= cut;
+  }
 }
 
 async function lockedBalance(tx: Tx, account: string): Promise<bigint> {
