@@ -46,7 +46,10 @@ export async function startDevnetL1(opts: {
   slashToSequencerBps: number;
   confirmations: string | undefined;
 }): Promise<DevnetL1> {
-  const anvil: AnvilHandle = await startAnvil();
+  // anvil mines a block per transaction; confirmations beyond the first need blocks that keep
+  // coming, so then it also mines one every second.
+  const confirmations = Number(opts.confirmations ?? "1");
+  const anvil: AnvilHandle = await startAnvil(confirmations > 1 ? { blockTime: 1 } : {});
   try {
     const chain = defineChain({
       id: ANVIL_CHAIN_ID,
