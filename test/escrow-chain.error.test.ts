@@ -5,7 +5,8 @@
 // - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
 //   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow (and
 //   a bond the L1 paid to a withdrawal before its lock arrived shrinks, its lock reported); a log
-//   gone from deeper than L1_MAX_REORG_DEPTH is a lost L1 instead (nothing reversed, 503);
+//   gone from deeper than L1_MAX_REORG_DEPTH is a lost L1 instead (nothing reversed, 503); a log
+//   back on the chain after a reorg had removed it is booked again, once;
 // - a settlement that reverts is recorded with its reason and never sent again;
 // - a crash between recording a settlement transaction and broadcasting it, or between
 //   broadcasting it and recording its receipt, never settles a block twice; nor does a reorg that
@@ -13,7 +14,7 @@
 // - a transient failure is retried after a doubling wait; an aggregator whose key is not the
 //   escrow's settler does not start.
 import { createAggregator } from "@prover-boost/aggregator";
-import { enqueueSettlement, reconcileEscrow, Settler } from "@prover-boost/chain";
+import { enqueueSettlement, reconcileEscrow, reverseMovement, Settler } from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { escrowAbi } from "@prover-boost/escrow";
 import { createWalletClient, getAddress, http } from "viem";
@@ -469,5 +470,39 @@ describe("reorgs and settlements", () => {
     const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
     expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
     expect(r!.ledger).toEqual(r!.chain);
+  });
+
+  it("books a log again when the chain comes back to the block a reorg had taken it out of", async () => {
+    const back = account(0xf7);
+    const index = stack.relay.ctx.escrowIndex!; // stopped by the test above: polled by hand
+    await l1.fund(back.address);
+    const { block } = await l1.deposit(back, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+    // As if a reorg had dropped the deposit's block (reversed) and the chain then came back to
+    // it: the cursor stands before it again, and the log is still at the same block hash.
+    const log = await stack.db.prisma.chainLog.findFirstOrThrow({
+      where: { event: "Deposited", args: { path: ["account"], equals: back.address } },
+    });
+    await stack.db.prisma.$transaction(async (tx) => {
+      await tx.chainLog.update({ where: { id: log.id }, data: { removed: true } });
+      await reverseMovement(tx, log.movementId!, { ref: log.id, nowMs: Date.now() });
+    });
+    expect((await collateral(stack, back.address)).available).toBe(0n);
+    const before = await l1.client.getBlock({ blockNumber: block - 1n });
+    await stack.db.prisma.chainCursor.updateMany({
+      data: { block: block - 1n, blockHash: before.hash },
+    });
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+    const again = await stack.db.prisma.chainLog.findUniqueOrThrow({ where: { id: log.id } });
+    expect(again.removed).toBe(false);
+    expect(again.movementId).not.toBe(log.movementId);
+    // Seen once more, it is not booked a third time.
+    await stack.db.prisma.chainCursor.updateMany({
+      data: { block: block - 1n, blockHash: before.hash },
+    });
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
   });
 });

@@ -13,6 +13,7 @@
 //   node) or is another chain: nothing is indexed, and `assertReady` refuses what needs collateral
 //   (503 L1_UNAVAILABLE) until an operator looks. So is an L1 that does not answer, or an index
 //   not synced within L1_STALE_MS.
+import { randomUUID } from "node:crypto";
 import { DomainError } from "@prover-boost/core";
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
@@ -195,17 +196,24 @@ export class EscrowIndexer {
         for (const log of logs) {
           const id = `${log.blockHash}:${log.logIndex}`;
           const args = log.args as Record<string, unknown>;
-          const inserted = await tx.$queryRaw<{ id: string }[]>`
+          // New, or back on the chain after a reorg had removed it (the chain went back to the
+          // block it was in): booked again, under a movement id of its own.
+          const inserted = await tx.$queryRaw<{ id: string; again: boolean }[]>`
             INSERT INTO "ChainLog" (id, escrow, "blockNumber", "blockHash", "logIndex", "txHash",
               event, args, "createdAt")
             VALUES (${id}, ${this.key}, ${log.blockNumber}, ${log.blockHash}, ${log.logIndex},
               ${log.transactionHash}, ${log.eventName}, ${jsonArgs(args)}::jsonb, ${BigInt(now)})
-            ON CONFLICT (id) DO NOTHING RETURNING id`;
+            ON CONFLICT (id) DO UPDATE SET removed = false WHERE "ChainLog".removed
+            RETURNING id, (xmax <> 0) AS again`;
           if (inserted.length === 0) continue;
           const movementId = await applyEscrowEvent(
             tx,
             { eventName: log.eventName, args },
-            { movementId: `l1:${id}`, ref: id, nowMs: now },
+            {
+              movementId: inserted[0]!.again ? `l1:${id}:${randomUUID()}` : `l1:${id}`,
+              ref: id,
+              nowMs: now,
+            },
           );
           if (movementId) await tx.chainLog.update({ where: { id }, data: { movementId } });
           n++;
