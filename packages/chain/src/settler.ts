@@ -169,7 +169,16 @@ export class Settler {
         .catch(() => null);
       if (receipt) return this.finish(row, receipt);
       const known = await client.getTransaction({ hash: row.txHash as Hash }).catch(() => null);
-      if (known) return "waiting";
+      if (known) {
+        const waitedMs = this.now() - Number(row.updatedAt);
+        if (waitedMs > 60_000) {
+          this.opts.log?.warn(
+            { code: "SETTLEMENT_PENDING", settlement: row.key, txHash: row.txHash, waitedMs },
+            "settlement transaction not mined yet: the settlements behind it wait",
+          );
+        }
+        return "waiting";
+      }
       // Never broadcast, or dropped: look on the chain, then send again.
     }
     const found = await this.findOnChain(row);
