@@ -43,7 +43,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: [
-            "packages/{db,queue,sdk}/src/**/*.test.ts",
+            "packages/{db,queue,sdk,escrow}/src/**/*.test.ts",
             "apps/*/src/**/*.test.ts",
             "test/**/*.test.ts",
           ],

@@ -3,6 +3,8 @@
 import { ConfigError, parseEnv, relayEnv } from "@prover-boost/config";
 import { DomainError, ProverBoostError } from "@prover-boost/core";
 import { InsufficientBalanceError } from "@prover-boost/db";
+import { AnvilUnavailableError, EscrowDeployError } from "@prover-boost/escrow";
+import { SolidityCompileError } from "@prover-boost/escrow/compile";
 import { AgentAtCapacityError, LeaseLostError } from "@prover-boost/queue";
 import { isRetryableRequestError, RelayError } from "@prover-boost/sdk";
 import { describe, expect, it } from "vitest";
@@ -24,6 +26,9 @@ describe("error hierarchy", () => {
       [new UsageError("x"), "UsageError", "USAGE"],
       [new RedisUnavailableError("x"), "RedisUnavailableError", "REDIS_UNAVAILABLE"],
       [new ProbeTimeout("x"), "ProbeTimeout", "PROBE_TIMEOUT"],
+      [new AnvilUnavailableError("x"), "AnvilUnavailableError", "ANVIL_UNAVAILABLE"],
+      [new EscrowDeployError("x"), "EscrowDeployError", "ESCROW_DEPLOY_FAILED"],
+      [new SolidityCompileError("x"), "SolidityCompileError", "SOLIDITY_COMPILE_FAILED"],
       [new RelayError(404, "JOB_NOT_FOUND", "x"), "RelayError", "JOB_NOT_FOUND"],
     ];
     for (const [err, name, code] of errors) {

@@ -4,6 +4,7 @@
 // rebuilds trees it lost; while it is unreachable only Postgres-only duties run, and nothing is
 // slashed.
 
+import type { Settler } from "@prover-boost/chain";
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
@@ -22,6 +23,8 @@ export class Aggregator {
   constructor(
     readonly ctx: AggregatorContext,
     private readonly hooks: PayoutHooks = {},
+    /** COLLATERAL=chain: runs on its own loop, so a slow L1 never holds up the duties. */
+    private readonly settler: Settler | null = null,
   ) {
     this.reconciler = new ProofReconciler(ctx);
     this.keeper = new FabricKeeper(ctx);
@@ -51,11 +54,13 @@ export class Aggregator {
     };
     this.timer = setTimeout(loop, 0);
     this.keeper.watch(this.ctx.config.tickMs);
+    this.settler?.start(this.ctx.config.tickMs);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    await this.settler?.stop();
     await this.running;
     await this.keeper.stop();
   }

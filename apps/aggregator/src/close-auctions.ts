@@ -2,6 +2,7 @@
 // reservation into a locked bond, release every other reservation, all in one transaction.
 // A quote whose validUntilSlot is before the slot the auction closes in cannot win (Aztec only
 // accepts a quote valid when claimed): it is marked `expired` and released like a losing bid.
+import { enqueueSettlement } from "@prover-boost/chain";
 import { eligibleAtClose, STAGE, settleAuction, slotAt } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
@@ -62,6 +63,13 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       });
     }
     const winner = outcome.winner;
+    if (winner && ctx.config.collateral === "chain") {
+      await enqueueSettlement(
+        tx,
+        { kind: "lock", blockNumber, prover: winner.prover, amount: winner.bondAmount },
+        now,
+      );
+    }
     await tx.auction.update({
       where: { blockNumber },
       data: {

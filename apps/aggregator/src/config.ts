@@ -24,6 +24,12 @@ export type RewardModel =
     };
 
 export interface AggregatorConfig {
+  /**
+   * `ledger`: rewards and bonds are booked in Postgres only. `chain`: every lock, slash and
+   * payout also owes the escrow a settlement transaction (settler.ts), and a block's reward is
+   * what its sequencer funded into the escrow.
+   */
+  collateral: "ledger" | "chain";
   /** Time between two ticks of the loop. */
   tickMs: number;
   /** How an auction's winner and fee are picked (close-auctions.ts). */
@@ -39,6 +45,7 @@ export interface AggregatorConfig {
 
 export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
   return {
+    collateral: env.COLLATERAL,
     tickMs: env.AGGREGATOR_TICK_MS,
     auctionPricing: env.AUCTION_PRICING,
     slots: { slotDurationMs: env.SLOT_DURATION_MS, genesisTimeMs: env.GENESIS_TIME_MS },

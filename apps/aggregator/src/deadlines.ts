@@ -4,6 +4,7 @@
 // deadline is the auction's proofDeadline plus the time the proof fabric was unavailable
 // (Block.fabricDownMs, see rebuild.ts), and a block is never slashed while an outage is open or
 // while this process cannot reach the fabric: the winner is not punished for our faults.
+import { enqueueSettlement } from "@prover-boost/chain";
 import { STAGE } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage, recordPenalty } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
@@ -46,6 +47,9 @@ export async function enforceDeadlines(
           ref: block.winner,
           nowMs: now,
         });
+        if (ctx.config.collateral === "chain") {
+          await enqueueSettlement(tx, { kind: "slash", blockNumber: number }, now);
+        }
         await recordPenalty(tx, {
           id: `${number}:slash`,
           kind: "slash",

@@ -1,6 +1,14 @@
 // Paying out proven blocks. The whole payout of a block (payout rows, activity scores, ledger
 // movements, bond release, stage change) is one transaction guarded by the block's stage, so a
 // crash or a retry pays each recipient exactly once.
+//
+// COLLATERAL=chain: the reward split is what the sequencer funded into the escrow for the block
+// (escrow:reward:<n>, booked by the relay's indexer from RewardFunded), which must be at least the
+// auction's blockReward; a block not funded yet is not paid (logged, tried again each tick). The
+// same transaction owes the escrow a `settle` with the same split (which also releases a bond
+// still locked), sent by the settler.
+
+import { enqueueSettlement } from "@prover-boost/chain";
 import {
   activityScoreAt,
   type BoosterConfig,
@@ -14,7 +22,7 @@ import {
   weightedWork,
   workWeightedShares,
 } from "@prover-boost/core";
-import { accounts, applyMovement, moveStage, type Tx } from "@prover-boost/db";
+import { accounts, applyMovement, balanceOf, moveStage, type Tx } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
 
 export interface PayoutHooks {
@@ -91,7 +99,17 @@ export async function payBlock(
         where: { blockNumber: number, status: "proven", operator: { not: null } },
         select: { operator: true, type: true },
       });
-      const reward = BigInt(auction.blockReward.toFixed());
+      const onChain = ctx.config.collateral === "chain";
+      let reward = BigInt(auction.blockReward.toFixed());
+      if (onChain) {
+        const funded = await balanceOf(tx, accounts.reward(number));
+        if (funded < reward) {
+          throw new Error(
+            `block ${number}'s reward is not funded in the escrow (${funded} of ${reward} wei indexed)`,
+          );
+        }
+        reward = funded;
+      }
       let parts: Payout[];
       const rewards = ctx.config.rewards;
       if (rewards.model === "shares") {
@@ -136,7 +154,7 @@ export async function payBlock(
       await applyMovement(tx, {
         kind: "payout",
         legs: [
-          { account: accounts.rewards, amount: -reward },
+          { account: onChain ? accounts.reward(number) : accounts.rewards, amount: -reward },
           ...parts.map((p) => ({ account: accounts.earnings(p.recipient), amount: p.amount })),
         ],
         blockNumber: number,
@@ -155,6 +173,18 @@ export async function payBlock(
           blockNumber: number,
           nowMs: now,
         });
+      }
+      if (onChain) {
+        await enqueueSettlement(
+          tx,
+          {
+            kind: "settle",
+            blockNumber: number,
+            recipients: parts.map((p) => p.recipient),
+            amounts: parts.map((p) => p.amount),
+          },
+          now,
+        );
       }
       await hooks.beforeCommit?.(number);
       return moveStage(tx, number, STAGE.proven, STAGE.paid, now);

@@ -1,11 +1,25 @@
 // The aggregator as a service: shuts down on SIGINT/SIGTERM within SHUTDOWN_TIMEOUT_MS (a second
 // signal exits at once). Errors are logged as one JSON line.
-import { aggregatorEnv, ConfigError, closeOnSignals, parseEnvOrExit } from "@prover-boost/config";
+import {
+  aggregatorEnv,
+  ConfigError,
+  closeOnSignals,
+  parseEnvOrExit,
+  settlerKeyFromEnv,
+} from "@prover-boost/config";
 import pino from "pino";
 import { createAggregator } from "./service.ts";
 
 async function main() {
   const env = parseEnvOrExit(aggregatorEnv, process.env);
+  try {
+    // Chain mode: the settler key is read now, so a missing or bad one stops the start cleanly.
+    settlerKeyFromEnv(env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(err.message);
+    process.exit(2);
+  }
   const log = pino({ level: env.LOG_LEVEL, name: "aggregator" });
   const service = await createAggregator(env, { log });
   closeOnSignals(() => service.close(), log, { timeoutMs: env.SHUTDOWN_TIMEOUT_MS });

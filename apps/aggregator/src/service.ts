@@ -6,10 +6,18 @@
 // the handles of blocks that are no longer being proven. And a crash between a payout and its
 // retire would leave the block's queues in Redis for good, so at start-up the aggregator retires
 // every paid block that still has queues.
-import { type AggregatorEnv, boundDomainFromEnv } from "@prover-boost/config";
+import { escrowMismatches, Settler, type SettlerOptions } from "@prover-boost/chain";
+import {
+  type AggregatorEnv,
+  boundDomainFromEnv,
+  ConfigError,
+  settlerKeyFromEnv,
+} from "@prover-boost/config";
 import { PROVING_STAGES, STAGE } from "@prover-boost/core";
 import { type Database, openDatabaseFromEnv, type Prisma } from "@prover-boost/db";
 import { ProofFabric } from "@prover-boost/queue";
+import { createPublicClient, createWalletClient, http } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
 import { Aggregator } from "./aggregator.ts";
 import { aggregatorConfigOf } from "./config.ts";
 import type { AggregatorContext } from "./context.ts";
@@ -18,6 +26,8 @@ import type { PayoutHooks } from "./payouts.ts";
 export interface AggregatorService {
   aggregator: Aggregator;
   ctx: AggregatorContext;
+  /** COLLATERAL=chain: sends the settlements the duties owe the escrow (null in ledger mode). */
+  settler: Settler | null;
   close(): Promise<void>;
 }
 
@@ -29,6 +39,8 @@ export async function createAggregator(
     log?: AggregatorContext["log"];
     now?: () => number;
     hooks?: PayoutHooks;
+    /** Test hook of the settler (a crash between recording and broadcasting). */
+    beforeBroadcast?: SettlerOptions["beforeBroadcast"];
   } = {},
 ): Promise<AggregatorService> {
   const silent = { info() {}, warn() {}, error() {} };
@@ -52,7 +64,24 @@ export async function createAggregator(
     now: deps.now ?? Date.now,
     log,
   };
-  const aggregator = new Aggregator(ctx, deps.hooks);
+  const settler = settlerOf(env, db.prisma, ctx, deps.beforeBroadcast);
+  if (settler) {
+    // Refuse to start against an escrow this settler cannot drive or whose slash split differs;
+    // an L1 that does not answer yet is only a warning (the settler retries once it does).
+    const mismatches = await escrowMismatches(settler.client, env.ESCROW_ADDRESS!, {
+      settler: settler.address,
+      slashToSequencerBps: env.SLASH_TO_SEQUENCER_BPS,
+    }).catch((err) => {
+      ctx.log.warn({ err }, "could not read the escrow's settler and slash split");
+      return [] as string[];
+    });
+    if (mismatches.length > 0) {
+      await fabric.close();
+      if (ownDb) await db.close();
+      throw new ConfigError(`invalid configuration:\n  ${mismatches.join("\n  ")}`);
+    }
+  }
+  const aggregator = new Aggregator(ctx, deps.hooks, settler);
   void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
     ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),
   );
@@ -64,6 +93,7 @@ export async function createAggregator(
   return {
     aggregator,
     ctx,
+    settler,
     async close() {
       clearInterval(sweep);
       await aggregator.stop();
@@ -95,4 +125,27 @@ async function retirePaidLeftovers(prisma: Prisma, fabric: ProofFabric): Promise
   });
   for (const { number } of paid) await fabric.retireBlock(number);
   return paid.map((b) => b.number);
+}
+
+/** COLLATERAL=chain: the settler over L1_RPC_URL with the settler key; null in ledger mode. */
+function settlerOf(
+  env: AggregatorEnv,
+  prisma: Prisma,
+  ctx: AggregatorContext,
+  beforeBroadcast: SettlerOptions["beforeBroadcast"],
+): Settler | null {
+  const key = settlerKeyFromEnv(env);
+  if (!key) return null;
+  const transport = http(env.L1_RPC_URL, { timeout: 10_000, retryCount: 0 });
+  return new Settler({
+    prisma,
+    client: createPublicClient({ transport }),
+    wallet: createWalletClient({ account: privateKeyToAccount(key), transport }),
+    escrow: env.ESCROW_ADDRESS!,
+    retry: { baseMs: env.SETTLER_RETRY_BASE_MS, maxMs: env.SETTLER_RETRY_MAX_MS },
+    confirmations: env.L1_CONFIRMATIONS,
+    now: ctx.now,
+    log: ctx.log,
+    ...(beforeBroadcast ? { beforeBroadcast } : {}),
+  });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env -S npx tsx
 // `npm start`: the local devnet. Human progress by default, one JSON document with --json.
 import { Command, InvalidArgumentError } from "commander";
-import { type DevnetBlockReport, runDevnet } from "./devnet.ts";
+import { type DevnetBlockReport, type DevnetChainReport, runDevnet } from "./devnet.ts";
 import { ProgressView } from "./progress.ts";
 import { RedisUnavailableError } from "./redis-server.ts";
 
@@ -70,6 +70,11 @@ const program = new Command("prover-boost-devnet")
     positiveInt("--prove-threads"),
     1,
   )
+  .option(
+    "--chain",
+    "collateral and rewards on a local L1: start anvil, deploy the escrow, deposit, lock and settle on chain",
+    false,
+  )
   .option("--json", "print one JSON document at the end instead of live progress", false)
   .showHelpAfterError();
 
@@ -82,8 +87,9 @@ async function main() {
   const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
   let blocks: DevnetBlockReport[];
   let proofSystem: string;
+  let chain: DevnetChainReport | undefined;
   try {
-    ({ blocks, proofSystem } = await runDevnet({
+    ({ blocks, proofSystem, chain } = await runDevnet({
       blocks: o.blocks,
       txs: o.txs,
       operators: o.operators,
@@ -97,6 +103,7 @@ async function main() {
       proofs: o.proofs,
       proveThreads: o.proveThreads,
       env: process.env,
+      chain: o.chain,
       signal: abort.signal,
       ...(view ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) } : {}),
     }));
@@ -109,8 +116,16 @@ async function main() {
     throw err;
   }
   view?.stop();
-  if (o.json) process.stdout.write(`${JSON.stringify({ proofSystem, blocks }, null, 2)}\n`);
-  else ProgressView.summary(blocks, proofSystem);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify({ proofSystem, blocks, ...(chain ? { chain } : {}) }, null, 2)}\n`);
+  } else {
+    ProgressView.summary(blocks, proofSystem);
+    if (chain) ProgressView.chainSummary(chain);
+  }
+  if (chain && !chain.reconciled) {
+    console.error("the escrow's balances and the ledger's disagree (see the reconciliation)");
+    process.exit(1);
+  }
   process.exit(0);
 }
 

@@ -3,6 +3,7 @@
 // Postgres and Redis you point it at. It runs until N blocks are paid, or until stopped.
 import { randomBytes } from "node:crypto";
 import { createAggregator } from "@prover-boost/aggregator";
+import type { AccountReconciliation } from "@prover-boost/chain";
 import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/config";
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
@@ -11,6 +12,7 @@ import { poolBackend } from "@prover-boost/worker";
 import { getAddress, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
+import { type DevnetL1, startDevnetL1 } from "./l1.ts";
 import { SimulatedOperator } from "./operators.ts";
 import { provideRedis } from "./redis-server.ts";
 import { sequencerKeyOf } from "./seed.ts";
@@ -34,6 +36,11 @@ export interface DevnetOptions {
   env: NodeJS.ProcessEnv;
   /** Postgres schema for the devnet (default prover_boost_devnet); it is reset at start. */
   schema?: string;
+  /**
+   * Run on a local L1: anvil, the escrow deployed, COLLATERAL=chain; operators deposit on the
+   * escrow, the sequencer funds each reward, the aggregator locks, slashes and settles on chain.
+   */
+  chain?: boolean;
   onBlock?: (view: BlockView, opened: OpenedBlock) => void;
   onInfo?: (message: string) => void;
   signal?: AbortSignal;
@@ -52,7 +59,19 @@ export interface DevnetBlockReport {
   payouts: { recipient: string; role: string; amount: string }[];
 }
 
-const terminal = new Set(["paid"]);
+export interface DevnetChainReport {
+  escrow: string;
+  settlements: { block: number; kind: string; status: string; txHash: string | null }[];
+  /** Every address's escrow balances next to the ledger's (wei as decimal strings). */
+  reconciliation: {
+    address: string;
+    chain: { free: string; locked: string; pending: string };
+    ledger: { free: string; locked: string; pending: string };
+    matches: boolean;
+  }[];
+  /** Whether every address matched and every settlement was confirmed. */
+  reconciled: boolean;
+}
 
 /**
  * The devnet's own four-field signing domain: a local chain id and a verifying-contract address
@@ -69,9 +88,20 @@ function devnetDomainEnv(env: Record<string, string | undefined>): Record<string
   return { CHAIN_ID: String(DEVNET_CHAIN_ID), VERIFYING_CONTRACT: DEVNET_VERIFYING_CONTRACT };
 }
 
+const terminal = new Set(["paid"]);
+/** Collateral each simulated operator deposits on the escrow in chain mode (wei). */
+const CHAIN_DEPOSIT = 5n * 10n ** 18n;
+
+const strings = (b: { free: bigint; locked: bigint; pending: bigint }) => ({
+  free: b.free.toString(),
+  locked: b.locked.toString(),
+  pending: b.pending.toString(),
+});
+
 export interface DevnetReport {
   proofSystem: "sim" | "honk";
   blocks: DevnetBlockReport[];
+  chain?: DevnetChainReport;
 }
 
 export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
@@ -94,6 +124,23 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     MIN_PROVING_WINDOW_MS:
       opts.env.MIN_PROVING_WINDOW_MS ?? String(Math.min(60_000, opts.deadlineMs)),
   };
+  let l1: DevnetL1 | null = null;
+  if (opts.chain) {
+    try {
+      l1 = await startDevnetL1({
+        seed: opts.seed,
+        sequencer: sequencer.address,
+        slashToSequencerBps: parseEnv(aggregatorEnv, baseEnv).SLASH_TO_SEQUENCER_BPS,
+        confirmations: opts.env.L1_CONFIRMATIONS,
+      });
+    } catch (err) {
+      await redis.stop();
+      throw err;
+    }
+    info(`started anvil at ${l1.url}, escrow deployed at ${l1.escrow}`);
+    Object.assign(baseEnv, l1.env);
+    await l1.fund(sequencer.address, "1000");
+  }
   const relayConfig = parseEnv(relayEnv, baseEnv);
   const aggregatorConfig = parseEnv(aggregatorEnv, baseEnv);
   const db = await openDevnetDatabase(relayConfig.DATABASE_URL, relayConfig.DATA_DIR, opts.schema);
@@ -116,6 +163,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     sweeper.disconnect();
     await db.close();
     await redis.stop();
+    await l1?.stop();
   };
   try {
     try {
@@ -143,7 +191,18 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
         slotDurationMs: relayConfig.SLOT_DURATION_MS,
         genesisTimeMs: relayConfig.GENESIS_TIME_MS,
       });
-      await admin.deposit(op.account.address, 10n ** 21n);
+      if (l1) {
+        await l1.fund(op.account.address, "10");
+        await l1.deposit(op.account, CHAIN_DEPOSIT);
+        const who = op.account.address;
+        await waitFor(
+          async () => BigInt((await client.getProver(who)).collateral.available) >= CHAIN_DEPOSIT,
+          30_000,
+          `the relay did not index operator ${who}'s deposit`,
+        );
+      } else {
+        await admin.deposit(op.account.address, 10n ** 21n);
+      }
       await op.start();
       operators.push(op);
     }
@@ -159,6 +218,12 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       deadlineMs: opts.deadlineMs,
       slotDurationMs: relayConfig.SLOT_DURATION_MS,
       genesisTimeMs: relayConfig.GENESIS_TIME_MS,
+      ...(l1
+        ? {
+            beforeOpen: (blockNumber: number, reward: bigint) =>
+              l1.fundReward(sequencer, blockNumber, reward),
+          }
+        : {}),
     };
     const opened = new Map<number, OpenedBlock>();
     const views = new Map<number, BlockView>();
@@ -203,8 +268,58 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
           payouts: v.payouts,
         };
       });
-    return { proofSystem, blocks };
+    if (!l1) return { proofSystem, blocks };
+    // Chain mode: every settlement sent and confirmed, then the escrow and the ledger compared.
+    const prisma = db.prisma;
+    if (!opts.signal?.aborted) {
+      await waitFor(
+        async () =>
+          (await prisma.settlement.count({ where: { status: { in: ["pending", "sent"] } } })) === 0,
+        60_000,
+        "settlements still unsent after 60 s",
+      ).catch((err) => info(String((err as Error).message)));
+    }
+    const settlements = await prisma.settlement.findMany({ orderBy: { id: "asc" } });
+    const payouts = await prisma.payout.findMany({ select: { recipient: true } });
+    const addresses = [
+      ...new Set([
+        ...operators.map((o) => o.account.address),
+        sequencer.address,
+        ...payouts.map((p) => p.recipient as `0x${string}`),
+      ]),
+    ];
+    const rows: AccountReconciliation[] = await l1.reconcile(prisma, addresses);
+    const chain: DevnetChainReport = {
+      escrow: getAddress(l1.escrow),
+      settlements: settlements.map((s) => ({
+        block: s.blockNumber,
+        kind: s.kind,
+        status: s.status,
+        txHash: s.txHash,
+      })),
+      reconciliation: rows.map((r) => ({
+        address: r.address,
+        chain: strings(r.chain),
+        ledger: strings(r.ledger),
+        matches: r.matches,
+      })),
+      reconciled:
+        rows.every((r) => r.matches) && settlements.every((s) => s.status === "confirmed"),
+    };
+    return { proofSystem, blocks, chain };
   } finally {
     await cleanup();
+  }
+}
+
+async function waitFor(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  message: string,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await check().catch(() => false))) {
+    if (Date.now() > until) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }

@@ -3,7 +3,7 @@
 
 import type { BlockView } from "@prover-boost/sdk";
 import { MultiBar, Presets, type SingleBar } from "cli-progress";
-import type { DevnetBlockReport } from "./devnet.ts";
+import type { DevnetBlockReport, DevnetChainReport } from "./devnet.ts";
 
 export class ProgressView {
   private readonly multi: MultiBar | null;
@@ -47,6 +47,22 @@ export class ProgressView {
 
   stop() {
     this.multi?.stop();
+  }
+
+  static chainSummary(chain: DevnetChainReport) {
+    console.log(`\nescrow ${chain.escrow}`);
+    for (const s of chain.settlements) {
+      console.log(
+        `  block ${s.block} ${s.kind.padEnd(6)} ${s.status.padEnd(9)} ${s.txHash ?? "-"}`,
+      );
+    }
+    console.log("reconciliation (escrow free/locked/pending vs ledger):");
+    for (const r of chain.reconciliation) {
+      console.log(
+        `  ${r.address} ${r.chain.free}/${r.chain.locked}/${r.chain.pending} vs ${r.ledger.free}/${r.ledger.locked}/${r.ledger.pending} ${r.matches ? "ok" : "MISMATCH"}`,
+      );
+    }
+    console.log(chain.reconciled ? "escrow and ledger agree" : "escrow and ledger DISAGREE");
   }
 
   static summary(blocks: DevnetBlockReport[], proofSystem: string) {

@@ -14,6 +14,8 @@ export interface SequencerOptions {
   deadlineMs: number;
   slotDurationMs: number;
   genesisTimeMs: number;
+  /** Called before the auction is opened (chain mode: the sequencer funds the reward). */
+  beforeOpen?: (blockNumber: number, blockReward: bigint) => Promise<void>;
 }
 
 export interface OpenedBlock {
@@ -31,6 +33,7 @@ export async function openBlockAuction(
   const now = Date.now();
   const blockReward =
     10n ** 18n + BigInt(pick(opts.seed, 0, 999_999_999, "reward", blockNumber)) * 10n ** 9n + 7n;
+  await opts.beforeOpen?.(blockNumber, blockReward);
   const auction: AuctionJson = {
     blockNumber,
     slot: Math.max(0, Math.floor((now - opts.genesisTimeMs) / opts.slotDurationMs)),

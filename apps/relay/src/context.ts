@@ -1,5 +1,6 @@
 // What the relay's services and routes share, built once at start-up (relay.ts, the composition
 // root) and passed down. It holds built services and typed settings, never the environment.
+import type { EscrowIndexer } from "@prover-boost/chain";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
@@ -26,6 +27,8 @@ export interface RelayContext {
   now: () => number;
   /** Bid ingest: cached immutable auction terms and the group-commit writer. */
   bidIngest: BidIngest;
+  /** COLLATERAL=chain: the escrow indexer; bids need it in step with the L1. */
+  escrowIndex: EscrowIndexer | null;
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;
   /** A verifier per proof system; every submitted proof is checked by its block's. */

@@ -75,7 +75,7 @@ export function unavailableDependency(err: unknown): Dependency | null {
 export { errorBody };
 
 export function sendError(reply: FastifyReply, code: ErrorCode, message: string) {
-  if (code === "UNAVAILABLE" && !reply.hasHeader("retry-after")) {
+  if ((code === "UNAVAILABLE" || code === "L1_UNAVAILABLE") && !reply.hasHeader("retry-after")) {
     reply.header("retry-after", String(RETRY_AFTER_SECONDS));
   }
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));
@@ -129,6 +129,7 @@ export function installErrorHandling(app: FastifyInstance) {
       request.log.warn({ err: { message: err.message, code: err.code } }, message);
       reply.header("retry-after", String(RETRY_AFTER_SECONDS));
     }
+    if (code === "L1_UNAVAILABLE") reply.header("retry-after", String(RETRY_AFTER_SECONDS));
     const headers = (err as { headers?: Record<string, string> }).headers;
     if (code === "RATE_LIMITED" && headers) reply.headers(headers);
     return reply.status(errorStatus[code]).send(errorBody(code, message, String(request.id)));

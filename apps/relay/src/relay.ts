@@ -1,5 +1,6 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
+import { EscrowIndexer } from "@prover-boost/chain";
 import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
 import {
   type Database,
@@ -9,6 +10,7 @@ import {
 } from "@prover-boost/db";
 import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
 import { writeBidBatch } from "./services/bids.ts";
@@ -35,6 +37,35 @@ export interface RelayDeps {
   now?: () => number;
 }
 
+/** COLLATERAL=chain: the escrow indexer over L1_RPC_URL (null in ledger mode). */
+function escrowIndexOf(
+  env: RelayEnv,
+  db: Database,
+  now: () => number,
+  log: () => FastifyBaseLogger,
+): EscrowIndexer | null {
+  if (env.COLLATERAL !== "chain") return null;
+  const client = createPublicClient({
+    transport: http(env.L1_RPC_URL, { timeout: 5000, retryCount: 0 }),
+  });
+  return new EscrowIndexer({
+    prisma: db.prisma,
+    client,
+    escrow: env.ESCROW_ADDRESS!,
+    confirmations: env.L1_CONFIRMATIONS,
+    logRange: env.L1_LOG_RANGE,
+    startBlock: BigInt(env.L1_START_BLOCK),
+    maxReorgDepth: env.L1_MAX_REORG_DEPTH,
+    staleMs: env.L1_STALE_MS,
+    pollMs: env.L1_POLL_MS,
+    now,
+    log: {
+      info: (o, m) => log().info(o, m),
+      warn: (o, m) => log().warn(o, m),
+    },
+  });
+}
+
 export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<Relay> {
   // Refuses to start unbound (no CHAIN_ID/VERIFYING_CONTRACT) unless the legacy domain is chosen.
   const domain = boundDomainFromEnv(env, (message) => {
@@ -49,8 +80,11 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     leaseMs: env.LEASE_MS,
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
+  const now = deps.now ?? Date.now;
+  const escrowIndex = escrowIndexOf(env, db, now, () => app.log);
   const ctx: RelayContext = {
     settings: relaySettingsOf(env),
+    escrowIndex,
     db,
     prisma: db.prisma,
     fabric,
@@ -65,7 +99,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     domain,
     clock: { genesisTimeMs: env.GENESIS_TIME_MS, slotDurationMs: env.SLOT_DURATION_MS },
     signatureBackend: env.SIGNATURE_BACKEND === "auto" ? undefined : env.SIGNATURE_BACKEND,
-    now: deps.now ?? Date.now,
+    now,
     bidIngest: {
       terms: new Map(),
       batcher: new LanedGroupCommit(
@@ -103,12 +137,18 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   await app.ready();
   // Present before serving: lapses are judged by which relays could take heartbeats.
   await ctx.broker.start();
+  // A first pass before serving, so a relay on a healthy L1 takes bids at once.
+  if (escrowIndex) {
+    await escrowIndex.poll();
+    escrowIndex.start();
+  }
   return {
     app,
     ctx,
     env,
     async close() {
       stopClosingHandles();
+      await escrowIndex?.stop();
       await app.close();
       await ctx.broker.close();
       await ctx.verifiers.close();

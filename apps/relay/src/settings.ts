@@ -18,6 +18,13 @@ export interface RelaySettings {
     affinityHoldMs: number;
     maxRetryableFailsPerWorker: number;
   };
+  /**
+   * Where collateral lives: `ledger` (credited by the admin endpoint) or `chain` (the escrow on
+   * the L1, indexed by services/chain.ts; the admin endpoint refuses).
+   */
+  collateral: RelayEnv["COLLATERAL"];
+  /** Chain mode: the escrow and the confirmations a deposit needs, as /v1/info reports them. */
+  escrow: { address: `0x${string}`; confirmations: number } | null;
   /** Collateral taken from an operator per penalized lease lapse (services/gateway.ts). */
   withholdPenaltyWei: bigint;
   /** Collateral burned per invalid proof, at most what the operator has free (services/gateway.ts). */
@@ -52,8 +59,16 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       affinityHoldMs: env.AFFINITY_HOLD_MS,
       maxRetryableFailsPerWorker: env.MAX_RETRYABLE_FAILS_PER_WORKER,
     },
-    withholdPenaltyWei: env.WITHHOLD_PENALTY_WEI,
-    invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
+    collateral: env.COLLATERAL,
+    escrow:
+      env.COLLATERAL === "chain" && env.ESCROW_ADDRESS
+        ? { address: env.ESCROW_ADDRESS, confirmations: env.L1_CONFIRMATIONS }
+        : null,
+    // The escrow has no entry point that takes collateral for these penalties, so in chain mode
+    // they are recorded (and still count toward the retry bounds) but take nothing: the ledger
+    // may not hold less than the escrow does.
+    withholdPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.WITHHOLD_PENALTY_WEI,
+    invalidProofPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.INVALID_PROOF_PENALTY_WEI,
     openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
     minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
     proofs: { system: env.PROOF_SYSTEM, verifyThreads: env.PROOF_VERIFY_THREADS },

@@ -94,6 +94,8 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   RATE_LIMITED: "transient",
   INTERNAL: "transient",
   UNAVAILABLE: "transient",
+  COLLATERAL_ON_CHAIN: "lease_lost",
+  L1_UNAVAILABLE: "transient",
 };
 
 /**

@@ -1,5 +1,6 @@
 // Environment configuration, parsed once with zod at start-up and passed down as options.
 // Every variable here is listed with its default in the README's configuration table.
+import { readFileSync } from "node:fs";
 import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/core";
 import { defaultJobWeights, jobTypes, readAddress } from "@prover-boost/core";
 import { getAddress } from "viem";
@@ -112,6 +113,18 @@ export const commonEnv = z.object({
   DATABASE_QUERY_TIMEOUT_MS: int(15_000, 100),
   /** How long a stopping service may take to close before it exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  /**
+   * ledger: collateral is credited by the admin endpoint and rewards are booked in Postgres
+   * only. chain: collateral and rewards sit in the escrow contract at ESCROW_ADDRESS on the L1
+   * at L1_RPC_URL; the relay indexes its events, the aggregator settles on it.
+   */
+  COLLATERAL: z.enum(["ledger", "chain"]).default("ledger"),
+  L1_RPC_URL: optionalString.pipe(z.url({ protocol: /^(https?|wss?)$/ }).optional()),
+  ESCROW_ADDRESS: optionalString
+    .pipe(address.optional())
+    .transform((v) => (v === undefined ? undefined : getAddress(v))),
+  /** An escrow event counts once its block has this many confirmations (1 = the head block). */
+  L1_CONFIRMATIONS: int(1, 1),
 });
 
 export const relayEnv = commonEnv.extend({
@@ -187,6 +200,19 @@ export const relayEnv = commonEnv.extend({
   SSE_STREAMS_MAX: int(256),
   /** A comment line is sent on an idle event stream this often, so proxies keep it open. */
   SSE_KEEPALIVE_MS: int(15_000, 100),
+  /** chain: how often the escrow indexer polls the L1 for new blocks. */
+  L1_POLL_MS: int(1000, 10),
+  /** chain: most L1 blocks asked for in one eth_getLogs call. */
+  L1_LOG_RANGE: int(1000, 1),
+  /** chain: the first L1 block to index (the escrow's deployment block). */
+  L1_START_BLOCK: int(0),
+  /**
+   * chain: the deepest reorg the indexer undoes by itself; an indexed log gone from deeper down
+   * means the L1 lost its state, and bids are refused instead.
+   */
+  L1_MAX_REORG_DEPTH: int(64, 1),
+  /** chain: bids are refused (503 L1_UNAVAILABLE) when the indexer has not synced for this long. */
+  L1_STALE_MS: int(10_000, 100),
 });
 
 export const aggregatorEnv = commonEnv.extend({
@@ -211,6 +237,19 @@ export const aggregatorEnv = commonEnv.extend({
   /** Open proving: past MAX_JOB_REISSUES, the least time between two re-issues of one job. */
   REISSUE_BACKOFF_MS: int(60_000, 1),
   JOB_WEIGHTS: jobWeights,
+  /** chain: the settler's private key (0x + 64 hex digits); or SETTLER_KEY_FILE. */
+  SETTLER_KEY: optionalString.pipe(
+    z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/, "must be 0x followed by 64 hex digits")
+      .optional(),
+  ),
+  /** chain: a file holding the settler's private key. */
+  SETTLER_KEY_FILE: optionalString,
+  /** chain: first wait before retrying a settlement transaction after a transient error. */
+  SETTLER_RETRY_BASE_MS: int(500, 1),
+  /** chain: longest wait between two retries of a settlement transaction. */
+  SETTLER_RETRY_MAX_MS: int(30_000, 1),
 });
 
 export type CommonEnv = z.infer<typeof commonEnv>;
@@ -250,6 +289,42 @@ export function boundDomainFromEnv(env: CommonEnv, warn: (message: string) => vo
     );
   }
   return domain;
+}
+
+/**
+ * The settler's key in chain mode: SETTLER_KEY, or the first line of SETTLER_KEY_FILE (never
+ * both). Undefined in ledger mode; a ConfigError when chain mode has none or a bad one.
+ */
+export function settlerKeyFromEnv(env: AggregatorEnv): `0x${string}` | undefined {
+  if (env.COLLATERAL !== "chain") return undefined;
+  if (env.SETTLER_KEY !== undefined && env.SETTLER_KEY_FILE !== undefined) {
+    throw new ConfigError(
+      "invalid configuration:\n  set SETTLER_KEY or SETTLER_KEY_FILE, not both",
+    );
+  }
+  let key = env.SETTLER_KEY;
+  if (env.SETTLER_KEY_FILE !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(env.SETTLER_KEY_FILE, "utf8");
+    } catch (err) {
+      throw new ConfigError("invalid configuration:\n  SETTLER_KEY_FILE cannot be read", {
+        cause: err,
+      });
+    }
+    key = text.trim().split(/\r?\n/)[0]?.trim();
+    if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) {
+      throw new ConfigError(
+        "invalid configuration:\n  SETTLER_KEY_FILE must hold 0x followed by 64 hex digits",
+      );
+    }
+  }
+  if (key === undefined) {
+    throw new ConfigError(
+      "invalid configuration:\n  COLLATERAL=chain needs SETTLER_KEY or SETTLER_KEY_FILE",
+    );
+  }
+  return key as `0x${string}`;
 }
 
 export { ConfigError, parseEnv } from "./parse.ts";

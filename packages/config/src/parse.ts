@@ -22,5 +22,20 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv)
       "invalid configuration:\n  CHAIN_ID and VERIFYING_CONTRACT must be set together (or neither)",
     );
   }
+  const chain = result.data as {
+    COLLATERAL?: unknown;
+    L1_RPC_URL?: unknown;
+    ESCROW_ADDRESS?: unknown;
+  };
+  if (chain.COLLATERAL === "chain") {
+    const missing = (["L1_RPC_URL", "ESCROW_ADDRESS"] as const).filter(
+      (k) => chain[k] === undefined,
+    );
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `invalid configuration:\n  COLLATERAL=chain needs ${missing.join(" and ")}`,
+      );
+    }
+  }
   return result.data;
 }

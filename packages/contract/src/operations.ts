@@ -117,6 +117,7 @@ export const operations = {
       "QUOTE_EXPIRED",
       "WRONG_BLOCK",
       "INSUFFICIENT_COLLATERAL",
+      "L1_UNAVAILABLE",
     ],
   }),
   cancelBid: op({
@@ -335,11 +336,11 @@ export const operations = {
     method: "POST",
     path: "/v1/admin/deposits",
     tags: ["admin"],
-    summary: "Credit a prover's collateral (ledger mode)",
+    summary: "Credit a prover's collateral (ledger mode; 409 COLLATERAL_ON_CHAIN in chain mode)",
     auth: "admin",
     body: s.depositBody,
     responses: { 201: s.depositResponse },
-    errors: ["UNAUTHORIZED", "SIGNER_NOT_ALLOWED", "AMOUNT_TOO_LARGE"],
+    errors: ["UNAUTHORIZED", "SIGNER_NOT_ALLOWED", "AMOUNT_TOO_LARGE", "COLLATERAL_ON_CHAIN"],
   }),
 } as const;
 

@@ -79,6 +79,14 @@ export const relayInfo = z
     signatureBackend: z.enum(["native", "js"]),
     /** The proof system of the auctions this relay opens (each auction records its own). */
     proofSystem: z.enum(["sim", "honk"]),
+    /**
+     * Where collateral is held: in the ledger (credited by the admin), or in the escrow contract
+     * on the L1, where a deposit counts once its block has `confirmations` confirmations.
+     */
+    collateral: z.discriminatedUnion("mode", [
+      z.object({ mode: z.literal("ledger") }),
+      z.object({ mode: z.literal("chain"), escrow: hexOut, confirmations: intOut }),
+    ]),
   })
   .describe("What clients need to sign and schedule against this relay");
 

@@ -82,6 +82,8 @@ export const errorCodes = [
   "RATE_LIMITED",
   "INTERNAL",
   "UNAVAILABLE",
+  "COLLATERAL_ON_CHAIN",
+  "L1_UNAVAILABLE",
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];
@@ -97,7 +99,7 @@ export class DomainError extends ProverBoostError {
     options: ProverBoostErrorOptions = {},
   ) {
     super(code, message, {
-      retryable: code === "UNAVAILABLE" || code === "RATE_LIMITED",
+      retryable: code === "UNAVAILABLE" || code === "L1_UNAVAILABLE" || code === "RATE_LIMITED",
       ...options,
     });
   }

@@ -3,7 +3,7 @@
 // the prover's previous bid on the auction and its available collateral, in one statement and
 // one transaction (the relay's group commit). Each bid gets its own outcome; a refused bid
 // leaves nothing behind.
-import { accounts, type Tx } from "./ledger.ts";
+import { accounts, applyMovement, type Tx } from "./ledger.ts";
 
 export interface BidToWrite {
   /** The quote's EIP-712 digest. */
@@ -54,4 +54,31 @@ export async function submitBidBatch(
     throw new Error(`pb_submit_bids returned ${rows.length} outcomes for ${bids.length} bids`);
   }
   return out as BidWriteOutcome[];
+}
+
+/**
+ * Cancels every live bid of a prover and releases their reservations, in the caller's
+ * transaction (COLLATERAL=chain: the L1 took back collateral those bids relied on). Takes the
+ * prover's bid lock first, as bid writes do; a bid the close has already claimed is not live.
+ * `prover` is checksummed, as bids store it. Returns the bids cancelled.
+ */
+export async function cancelLiveBids(tx: Tx, prover: string, nowMs: number): Promise<string[]> {
+  await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
+  const rows = await tx.$queryRaw<{ id: string; bond: string; blockNumber: number }[]>`
+    UPDATE "Bid" SET status = 'cancelled'
+    WHERE prover = ${prover} AND status = 'active'
+    RETURNING id, "bondAmount"::text AS bond, "blockNumber"`;
+  for (const r of rows) {
+    await applyMovement(tx, {
+      kind: "release",
+      legs: [
+        { account: accounts.reserved(prover), amount: -BigInt(r.bond) },
+        { account: accounts.available(prover), amount: BigInt(r.bond) },
+      ],
+      blockNumber: r.blockNumber,
+      ref: r.id,
+      nowMs,
+    });
+  }
+  return rows.map((r) => r.id);
 }

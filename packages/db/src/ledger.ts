@@ -26,7 +26,11 @@ export type MovementKind =
   | "slash"
   | "burn"
   | "penalty"
-  | "payout";
+  | "payout"
+  /** COLLATERAL=chain: a reward funded into (or refunded from) the escrow. */
+  | "reward"
+  /** COLLATERAL=chain: collateral asked back, given back, or paid out by the escrow. */
+  | "withdrawal";
 
 export interface Leg {
   account: string;
@@ -41,6 +45,10 @@ export const accounts = {
   reserved: (prover: string) => `prover:${prover.toLowerCase()}:reserved`,
   locked: (prover: string) => `prover:${prover.toLowerCase()}:locked`,
   earnings: (address: string) => `earnings:${address.toLowerCase()}`,
+  /** COLLATERAL=chain: collateral asked back on the L1, paid out after the escrow's delay. */
+  withdrawing: (prover: string) => `prover:${prover.toLowerCase()}:withdrawing`,
+  /** COLLATERAL=chain: a block's reward as funded into the escrow by its sequencer. */
+  reward: (blockNumber: number | bigint) => `escrow:reward:${blockNumber}`,
 };
 
 /** Accounts that may never go negative (external sources may). */

@@ -1,4 +1,5 @@
-// Admin calls (ledger mode): crediting collateral.
+// Admin calls (ledger mode): crediting collateral. In chain mode only the escrow's indexed
+// Deposited events credit collateral, and the deposit endpoint answers 409 COLLATERAL_ON_CHAIN.
 import { timingSafeEqual } from "node:crypto";
 import { DomainError, LEDGER_SOURCE_CAP_WEI, MAX_AMOUNT_WEI } from "@prover-boost/core";
 import { accounts, applyMovement, balanceOf, collateralOf } from "@prover-boost/db";
@@ -21,6 +22,12 @@ export function requireAdmin(ctx: RelayContext, authorization: string | undefine
 
 /** Credits `amount` wei to a prover's available collateral; refused past uint256 in all. */
 export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, amount: bigint) {
+  if (ctx.settings.collateral === "chain") {
+    throw new DomainError(
+      "COLLATERAL_ON_CHAIN",
+      "collateral is held by the escrow contract (COLLATERAL=chain): deposit on the L1",
+    );
+  }
   if (amount > MAX_AMOUNT_WEI) {
     throw new DomainError("AMOUNT_TOO_LARGE", `a deposit may be at most ${MAX_AMOUNT_WEI} wei`);
   }

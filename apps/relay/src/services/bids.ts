@@ -135,6 +135,8 @@ export async function submitBid(ctx: RelayContext, quote: QuoteRequest, signatur
     throw new DomainError("BAD_SIGNATURE", "the quote is not signed by its prover");
   }
   const terms = await auctionTerms(ctx, quote.epochToProve);
+  // Chain mode: collateral is only what the index of a live, unchanged L1 says it is.
+  ctx.escrowIndex?.assertReady();
   const now = ctx.now();
   checkQuote(
     { ...terms, status: "open" },

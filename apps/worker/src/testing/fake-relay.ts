@@ -77,6 +77,7 @@ export class FakeRelay {
     scheduling: "priority",
     maxRetryableFailsPerWorker: 3,
     proofSystem: "sim",
+    collateral: { mode: "ledger" },
   };
   down = false;
   private readonly usedNonces = new Set<string>();

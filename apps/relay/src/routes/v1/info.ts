@@ -31,6 +31,13 @@ export function registerInfoRoutes(app: FastifyInstance, ctx: RelayContext) {
       jobMinTier: { ...ctx.settings.jobMinTier },
       signatureBackend: ctx.signatureBackend ?? activeSignatureBackend(),
       proofSystem: ctx.settings.proofs.system,
+      collateral: ctx.settings.escrow
+        ? {
+            mode: "chain" as const,
+            escrow: ctx.settings.escrow.address,
+            confirmations: ctx.settings.escrow.confirmations,
+          }
+        : { mode: "ledger" as const },
     }),
   });
 }

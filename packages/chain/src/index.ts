@@ -1,0 +1,10 @@
+export { EscrowIndexer, type IndexerHealth, type IndexerOptions } from "./indexer.ts";
+export { applyEscrowEvent, reverseMovement } from "./movements.ts";
+export * from "./reconcile.ts";
+export {
+  enqueueSettlement,
+  escrowMismatches,
+  type SettlementAction,
+  Settler,
+  type SettlerOptions,
+} from "./settler.ts";

@@ -1,0 +1,315 @@
+// The escrow indexer (COLLATERAL=chain, run by the relay): reads the escrow contract's events
+// with viem and books them in the double-entry ledger.
+//
+// - Confirmed only: a block is indexed once it has L1_CONFIRMATIONS confirmations (1 = the head).
+// - Once per log: a log's id is "<blockHash>:<logIndex>"; its row and its movement commit in one
+//   transaction, and a log seen again (another relay process, a retried pass) is skipped.
+// - Reorg-safe: the cursor keeps the hash of the last block indexed. When the L1 has a different
+//   block at that height, the indexer walks its logs back from the newest, reverses the movement
+//   of every log whose block is no longer on the chain (a movement of opposite legs, marked
+//   removed), and indexes again from the newest block it still agrees with.
+// - Same chain: the chain id and the genesis block's hash are recorded on the first pass. An L1
+//   that answers with others, or without the escrow's code, lost its state (a restarted devnet
+//   node) or is another chain: nothing is indexed, and `assertReady` refuses what needs collateral
+//   (503 L1_UNAVAILABLE) until an operator looks. So is an L1 that does not answer, or an index
+//   not synced within L1_STALE_MS.
+import { randomUUID } from "node:crypto";
+import { DomainError } from "@prover-boost/core";
+import type { Prisma, Tx } from "@prover-boost/db";
+import { escrowAbi } from "@prover-boost/escrow";
+import type { Address, Hash, PublicClient } from "viem";
+import { applyEscrowEvent, reverseMovement } from "./movements.ts";
+
+export interface IndexerOptions {
+  prisma: Prisma;
+  client: PublicClient;
+  escrow: Address;
+  confirmations: number;
+  /** Most blocks asked for in one eth_getLogs. */
+  logRange: number;
+  /** First block to index (the escrow's deployment block). */
+  startBlock: bigint;
+  /**
+   * Deepest reorg undone by itself: a log that left the chain more than this many blocks below
+   * the cursor means the L1 lost its state (or is another chain); nothing is reversed then.
+   */
+  maxReorgDepth: number;
+  /** Bids are refused when the last successful pass is older than this. */
+  staleMs: number;
+  pollMs: number;
+  now?: () => number;
+  log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+}
+
+export type IndexerHealth =
+  | { ok: true; syncedAt: number; block: bigint }
+  | { ok: false; reason: string; since: number };
+
+export class EscrowIndexer {
+  private health: IndexerHealth;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+  private readonly now: () => number;
+  private readonly key: string;
+
+  constructor(private readonly opts: IndexerOptions) {
+    this.now = opts.now ?? Date.now;
+    this.key = opts.escrow.toLowerCase();
+    this.health = { ok: false, reason: "the L1 index has not synced yet", since: this.now() };
+  }
+
+  get status(): IndexerHealth {
+    return this.health;
+  }
+
+  /** Throws 503 L1_UNAVAILABLE unless the index is in step with a live, unchanged L1. */
+  assertReady(): void {
+    const h = this.health;
+    if (!h.ok) throw new DomainError("L1_UNAVAILABLE", h.reason);
+    if (this.now() - h.syncedAt > this.opts.staleMs) {
+      throw new DomainError(
+        "L1_UNAVAILABLE",
+        `the L1 index has not synced for ${this.now() - h.syncedAt} ms`,
+      );
+    }
+  }
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      this.running = this.poll().then(() => {});
+      await this.running;
+      this.running = null;
+      if (!this.stopped) this.timer = setTimeout(loop, this.opts.pollMs);
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass; never throws (the outcome is in `status`). Returns the logs newly indexed. */
+  async poll(): Promise<number> {
+    try {
+      const n = await this.pass();
+      return n;
+    } catch (err) {
+      const reason = `the L1 is unreachable or refused a request: ${shortError(err)}`;
+      this.fail(reason);
+      return 0;
+    }
+  }
+
+  private fail(reason: string) {
+    if (this.health.ok || this.health.reason !== reason) {
+      this.opts.log?.warn({ reason }, "escrow index not ready: bids are refused");
+      this.health = { ok: false, reason, since: this.now() };
+    }
+  }
+
+  private async pass(): Promise<number> {
+    const { client, prisma } = this.opts;
+    const [chainId, genesis, head, code] = await Promise.all([
+      client.getChainId(),
+      client.getBlock({ blockNumber: 0n }),
+      client.getBlockNumber({ cacheTime: 0 }),
+      client.getCode({ address: this.opts.escrow }),
+    ]);
+    let cursor = await prisma.chainCursor.findUnique({ where: { escrow: this.key } });
+    if (!cursor) {
+      cursor = await prisma.chainCursor.upsert({
+        where: { escrow: this.key },
+        create: {
+          escrow: this.key,
+          chainId,
+          genesisHash: genesis.hash!,
+          block: this.opts.startBlock - 1n,
+          blockHash: null,
+          updatedAt: BigInt(this.now()),
+        },
+        update: {},
+      });
+    }
+    if (cursor.chainId !== chainId || cursor.genesisHash !== genesis.hash) {
+      this.fail(
+        `L1 state lost: the node at L1_RPC_URL is chain ${chainId} with genesis ${genesis.hash}, ` +
+          `the index was built on chain ${cursor.chainId} with genesis ${cursor.genesisHash}`,
+      );
+      return 0;
+    }
+    if (!code || code === "0x") {
+      this.fail(`no escrow contract at ${this.opts.escrow} on the L1 (state lost?)`);
+      return 0;
+    }
+    let from = cursor.block + 1n;
+    if (cursor.blockHash !== null) {
+      const there =
+        cursor.block <= head ? await client.getBlock({ blockNumber: cursor.block }) : null;
+      if (there?.hash !== cursor.blockHash) {
+        const kept = await this.unwind(head, cursor.block);
+        if (kept === null) return 0;
+        from = kept + 1n;
+      }
+    }
+    const safe = head - BigInt(this.opts.confirmations - 1);
+    let indexed = 0;
+    while (from <= safe) {
+      const to = minBig(from + BigInt(this.opts.logRange) - 1n, safe);
+      const last = await client.getBlock({ blockNumber: to });
+      const logs = await client.getContractEvents({
+        address: this.opts.escrow,
+        abi: escrowAbi,
+        fromBlock: from,
+        toBlock: to,
+        strict: true,
+      });
+      // A reorg between the two calls: try again next pass rather than mix two chains.
+      if (logs.some((l) => l.blockNumber === to && l.blockHash !== last.hash)) break;
+      indexed += await this.book(logs, to, last.hash!);
+      from = to + 1n;
+    }
+    this.health = { ok: true, syncedAt: this.now(), block: from - 1n };
+    return indexed;
+  }
+
+  /** Books a range's logs and moves the cursor to `to`, in one transaction. */
+  private async book(
+    logs: {
+      blockHash: Hash;
+      blockNumber: bigint;
+      logIndex: number;
+      transactionHash: Hash;
+      eventName: string;
+      args: unknown;
+    }[],
+    to: bigint,
+    toHash: Hash,
+  ): Promise<number> {
+    const now = this.now();
+    return this.opts.prisma.$transaction(
+      async (tx) => {
+        let n = 0;
+        for (const log of logs) {
+          const id = `${log.blockHash}:${log.logIndex}`;
+          const args = log.args as Record<string, unknown>;
+          // New, or back on the chain after a reorg had removed it (the chain went back to the
+          // block it was in): booked again, under a movement id of its own.
+          const inserted = await tx.$queryRaw<{ id: string; again: boolean }[]>`
+            INSERT INTO "ChainLog" (id, escrow, "blockNumber", "blockHash", "logIndex", "txHash",
+              event, args, "createdAt")
+            VALUES (${id}, ${this.key}, ${log.blockNumber}, ${log.blockHash}, ${log.logIndex},
+              ${log.transactionHash}, ${log.eventName}, ${jsonArgs(args)}::jsonb, ${BigInt(now)})
+            ON CONFLICT (id) DO UPDATE SET removed = false WHERE "ChainLog".removed
+            RETURNING id, (xmax <> 0) AS again`;
+          if (inserted.length === 0) continue;
+          const movementId = await applyEscrowEvent(
+            tx,
+            { eventName: log.eventName, args },
+            {
+              movementId: inserted[0]!.again ? `l1:${id}:${randomUUID()}` : `l1:${id}`,
+              ref: id,
+              nowMs: now,
+            },
+          );
+          if (movementId) await tx.chainLog.update({ where: { id }, data: { movementId } });
+          n++;
+        }
+        await this.moveCursor(tx, to, toHash, now);
+        return n;
+      },
+      { timeout: 30_000 },
+    );
+  }
+
+  private moveCursor(tx: Tx, block: bigint, blockHash: string | null, now: number) {
+    return tx.chainCursor.update({
+      where: { escrow: this.key },
+      data: { block, blockHash, updatedAt: BigInt(now) },
+    });
+  }
+
+  /**
+   * The L1 no longer has the cursor's block: reverses the logs of blocks that left the chain,
+   * newest first, until a block with logs that is still there; moves the cursor to it and returns
+   * its number (the block before the start when none is left). Null, having changed nothing,
+   * when a log deeper than maxReorgDepth would have to go.
+   */
+  private async unwind(head: bigint, cursorBlock: bigint): Promise<bigint | null> {
+    const { prisma, client } = this.opts;
+    const live = await prisma.chainLog.findMany({
+      where: { escrow: this.key, removed: false },
+      orderBy: [{ blockNumber: "desc" }, { logIndex: "desc" }],
+      select: { id: true, blockNumber: true, blockHash: true, movementId: true },
+    });
+    const hashAt = new Map<bigint, Hash | null>();
+    let keep: { block: bigint; hash: string } | null = null;
+    const gone: typeof live = [];
+    for (const log of live) {
+      if (!hashAt.has(log.blockNumber)) {
+        hashAt.set(
+          log.blockNumber,
+          log.blockNumber <= head
+            ? ((await client.getBlock({ blockNumber: log.blockNumber })).hash ?? null)
+            : null,
+        );
+      }
+      if (hashAt.get(log.blockNumber) === log.blockHash) {
+        keep = { block: log.blockNumber, hash: log.blockHash };
+        break;
+      }
+      gone.push(log);
+    }
+    const deepest = gone.at(-1);
+    if (deepest && deepest.blockNumber + BigInt(this.opts.maxReorgDepth) < cursorBlock) {
+      this.fail(
+        `L1 state lost: the indexed log in block ${deepest.blockNumber} is no longer on the chain, ` +
+          `more than ${this.opts.maxReorgDepth} blocks below the last block indexed (${cursorBlock})`,
+      );
+      return null;
+    }
+    const now = this.now();
+    await prisma.$transaction(
+      async (tx) => {
+        for (const log of gone) {
+          const marked = await tx.chainLog.updateMany({
+            where: { id: log.id, removed: false },
+            data: { removed: true },
+          });
+          if (marked.count === 1 && log.movementId) {
+            await reverseMovement(tx, log.movementId, { ref: log.id, nowMs: now });
+          }
+        }
+        await this.moveCursor(
+          tx,
+          keep?.block ?? this.opts.startBlock - 1n,
+          keep?.hash ?? null,
+          now,
+        );
+      },
+      { timeout: 30_000 },
+    );
+    if (gone.length > 0) {
+      this.opts.log?.warn(
+        { reversed: gone.length, resumeAfter: String(keep?.block ?? "start") },
+        "L1 reorg: movements of logs no longer on the chain reversed",
+      );
+    }
+    return keep?.block ?? this.opts.startBlock - 1n;
+  }
+}
+
+const minBig = (a: bigint, b: bigint) => (a < b ? a : b);
+
+function jsonArgs(args: Record<string, unknown>): string {
+  return JSON.stringify(args, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+}
+
+export function shortError(err: unknown): string {
+  const e = err as { shortMessage?: unknown; message?: unknown };
+  const m = typeof e?.shortMessage === "string" ? e.shortMessage : String(e?.message ?? err);
+  return m.split("\n")[0]!.slice(0, 300);
+}

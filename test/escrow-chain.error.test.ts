@@ -1,0 +1,508 @@
+// COLLATERAL=chain under faults, on real anvil nodes, Postgres and Redis:
+// - the L1 killed: bids are refused with 503 L1_UNAVAILABLE and nothing is credited;
+// - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
+//   503, and deposits on the new chain are not credited (its genesis is not the indexed one);
+// - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
+//   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow (and
+//   a bond the L1 paid to a withdrawal before its lock arrived shrinks, its lock reported); a log
+//   gone from deeper than L1_MAX_REORG_DEPTH is a lost L1 instead (nothing reversed, 503); a log
+//   back on the chain after a reorg had removed it is booked again, once;
+// - a settlement that reverts is recorded with its reason and never sent again;
+// - a crash between recording a settlement transaction and broadcasting it, or between
+//   broadcasting it and recording its receipt, never settles a block twice; nor does a reorg that
+//   drops a settlement before its confirmations;
+// - a transient failure is retried after a doubling wait; an aggregator whose key is not the
+//   escrow's settler does not start.
+import { createAggregator } from "@prover-boost/aggregator";
+import { enqueueSettlement, reconcileEscrow, reverseMovement, Settler } from "@prover-boost/chain";
+import { aggregatorEnv, parseEnv } from "@prover-boost/config";
+import { escrowAbi } from "@prover-boost/escrow";
+import { createWalletClient, getAddress, http } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account, openAuction, signedBid } from "./fixtures.ts";
+import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
+import { relayError } from "./support/blocks.ts";
+import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+
+const DEPOSIT = 10n ** 15n;
+
+async function collateral(stack: Stack, a: `0x${string}`) {
+  const c = (await stack.client.getProver(a)).collateral;
+  return { available: BigInt(c.available), locked: BigInt(c.locked) };
+}
+
+async function openFor(stack: Stack, block: number) {
+  const now = Date.now();
+  const open = await openAuction(block, {
+    biddingClosesAt: now + 600_000,
+    proofDeadline: now + 1_200_000,
+  });
+  await stack.client.openAuction(open.auction, open.txs, open.signature);
+}
+
+describe("the L1 killed, then restarted empty", () => {
+  const first = account(0xf1);
+  const second = account(0xf2);
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    stack = await startStack({ env: l1.env, aggregator: false });
+    await l1.fund(first.address);
+    await l1.deposit(first, DEPOSIT);
+    await eventually(async () => (await collateral(stack, first.address)).available === DEPOSIT);
+    await openFor(stack, 1);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  it("refuses bids with 503 L1_UNAVAILABLE while the L1 is unreachable, crediting nothing", async () => {
+    const logsBefore = await stack.db.prisma.chainLog.count();
+    await l1.stop();
+    // The next pass of the index finds the L1 gone (its loop does the same within L1_POLL_MS).
+    await stack.relay.ctx.escrowIndex!.poll();
+    const bid = await signedBid(first, 1);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
+    const res = await fetch(`${stack.url}/v1/bids`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(bid),
+    });
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("2");
+    expect(await stack.db.prisma.bid.count()).toBe(0);
+    expect(await stack.db.prisma.chainLog.count()).toBe(logsBefore);
+    expect((await collateral(stack, first.address)).available).toBe(DEPOSIT);
+  });
+
+  it("keeps a settlement the unreachable L1 could not take, retrying it after a growing wait", async () => {
+    let now = Date.now();
+    const settler = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 60_000, maxMs: 240_000 },
+      now: () => now,
+    });
+    await enqueueSettlement(stack.db.prisma, { kind: "slash", blockNumber: 1 }, now);
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "slash:1" } });
+    await settler.run();
+    let r = await row();
+    expect([r.status, r.errorCode, r.attempts]).toEqual(["pending", "L1_UNAVAILABLE", 1]);
+    expect(r.nextAttemptAt).toBe(BigInt(now + 60_000));
+    // Not tried again before its time...
+    now += 59_000;
+    await settler.run();
+    expect((await row()).attempts).toBe(1);
+    // ...then again, and the next wait doubles.
+    now += 1000;
+    await settler.run();
+    r = await row();
+    expect([r.status, r.attempts]).toEqual(["pending", 2]);
+    expect(r.nextAttemptAt).toBe(BigInt(now + 120_000));
+    await stack.db.prisma.settlement.delete({ where: { key: "slash:1" } });
+  });
+
+  it("stays at 503 when the L1 comes back without its state, and credits nothing from it", async () => {
+    l1 = await startL1({ port: l1.anvil.port });
+    // Same deployer, same nonce: the new escrow has the old address, but not the old chain.
+    expect(getAddress(l1.escrow)).toBe(stack.relay.env.ESCROW_ADDRESS);
+    await l1.fund(second.address);
+    await l1.deposit(second, DEPOSIT);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.poll();
+    await index.poll();
+    const status = index.status;
+    expect(status.ok).toBe(false);
+    expect(status.ok ? "" : status.reason).toMatch(/L1 state lost/);
+    const bid = await signedBid(first, 1);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
+    expect((await collateral(stack, second.address)).available).toBe(0n);
+    expect(await stack.db.prisma.chainLog.count({ where: { event: "Deposited" } })).toBe(1);
+  });
+});
+
+describe("reorgs and settlements", () => {
+  const prover = account(0xf3);
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    stack = await startStack({ env: l1.env, aggregator: false });
+    await l1.fund(prover.address);
+    await l1.fund(sequencer.address);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  it("reverses the movement of a log whose block left the chain, cancelling the bid it backed", async () => {
+    const snapshot = await l1.rpc("evm_snapshot");
+    const { block } = await l1.deposit(prover, DEPOSIT);
+    await eventually(async () => (await collateral(stack, prover.address)).available === DEPOSIT);
+    await openFor(stack, 2);
+    const bid = await signedBid(prover, 2, { bondAmount: (DEPOSIT / 2n).toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber({ cacheTime: 0 })));
+    await eventually(async () => {
+      const log = await stack.db.prisma.chainLog.findFirst({ where: { event: "Deposited" } });
+      return log?.removed === true;
+    });
+    expect(await collateral(stack, prover.address)).toEqual({ available: 0n, locked: 0n });
+    const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 2 } });
+    expect(row!.status).toBe("cancelled");
+    const reversed = await stack.db.prisma.ledgerEntry.findMany({
+      where: { movementId: { endsWith: ":reversed" } },
+    });
+    expect(reversed.reduce((s, e) => s + BigInt(e.amount.toFixed()), 0n)).toBe(0n);
+    expect(reversed.length).toBeGreaterThan(0);
+    // The chain's own later deposit is credited as usual.
+    await l1.deposit(prover, DEPOSIT * 2n);
+    await eventually(
+      async () => (await collateral(stack, prover.address)).available === DEPOSIT * 2n,
+    );
+  });
+
+  it("a withdrawal of collateral a live bid holds cancels the bid; the ledger follows the escrow", async () => {
+    const leaver = account(0xf4);
+    await l1.fund(leaver.address);
+    await l1.deposit(leaver, DEPOSIT);
+    await eventually(async () => (await collateral(stack, leaver.address)).available === DEPOSIT);
+    await openFor(stack, 3);
+    const bid = await signedBid(leaver, 3, { bondAmount: (DEPOSIT / 2n).toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    const wallet = createWalletClient({
+      account: leaver,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    const send = async (functionName: "requestWithdrawal" | "completeWithdrawal") => {
+      const hash = await wallet.writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName,
+        ...(functionName === "requestWithdrawal" ? { args: [DEPOSIT] } : {}),
+      } as Parameters<typeof wallet.writeContract>[0]);
+      await l1.client.waitForTransactionReceipt({ hash });
+    };
+    await send("requestWithdrawal");
+    await eventually(async () => {
+      const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 3 } });
+      return row?.status === "cancelled";
+    });
+    expect((await collateral(stack, leaver.address)).available).toBe(0n);
+    let [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [leaver.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+    await send("completeWithdrawal");
+    await eventually(async () => {
+      [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [leaver.address]);
+      return r!.ledger.pending === 0n;
+    });
+    expect(r!.ledger).toEqual({ free: 0n, locked: 0n, pending: 0n });
+    expect(r!.chain).toEqual(r!.ledger);
+  });
+
+  it("an aggregator whose key is not the escrow's settler, or whose slash split differs, does not start", async () => {
+    const start = (env: Record<string, string>) =>
+      createAggregator(
+        parseEnv(aggregatorEnv, {
+          ...l1.env,
+          REDIS_URL: TEST_REDIS_URL,
+          REDIS_PREFIX: stack.prefix,
+          ...env,
+        }),
+        { db: stack.db },
+      );
+    await expect(start({ SETTLER_KEY: `0x${"77".repeat(32)}` })).rejects.toThrow(
+      /the escrow's settler is/,
+    );
+    await expect(start({ SLASH_TO_SEQUENCER_BPS: "2500" })).rejects.toThrow(
+      /SLASH_TO_SEQUENCER_BPS is 5000, SLASH_TO_SEQUENCER_BPS is 2500/,
+    );
+  });
+
+  it("records a settlement that reverts, with its reason, and never sends it again", async () => {
+    const settler = stack.aggregator.settler!;
+    await enqueueSettlement(stack.db.prisma, { kind: "slash", blockNumber: 99 }, Date.now());
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    await settler.run();
+    const row = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "slash:99" } });
+    expect(row.status).toBe("reverted");
+    expect(row.errorCode).toBe("SETTLEMENT_REVERTED");
+    expect(row.error).toMatch(/BlockNotFunded/);
+    await settler.run();
+    await settler.run();
+    const again = await stack.db.prisma.settlement.findUniqueOrThrow({
+      where: { key: "slash:99" },
+    });
+    expect(again.status).toBe("reverted");
+    expect(again.attempts).toBe(row.attempts);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+  });
+
+  const settleOf = (block: number, amount: bigint) => ({
+    kind: "settle" as const,
+    blockNumber: block,
+    recipients: [sequencer.address, prover.address],
+    amounts: [amount / 4n, amount - amount / 4n],
+  });
+
+  const settledEvents = async (block: number) =>
+    l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "BlockSettled",
+      args: { blockNumber: BigInt(block) },
+      fromBlock: 0n,
+    });
+
+  it("a crash after recording a transaction but before broadcasting it sends it once, later", async () => {
+    const reward = 4000n;
+    await l1.fundReward(sequencer, 7, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(7, reward), Date.now());
+    const crashing = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+      beforeBroadcast: async () => {
+        throw new Error("process died");
+      },
+    });
+    await crashing.run();
+    const sent = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:7" } });
+    expect(sent.status).toBe("sent");
+    expect(sent.txHash).toMatch(/^0x/);
+    expect(await settledEvents(7)).toHaveLength(0);
+
+    const settler = stack.aggregator.settler!;
+    await eventually(async () => {
+      await settler.run();
+      const row = await stack.db.prisma.settlement.findUniqueOrThrow({
+        where: { key: "settle:7" },
+      });
+      return row.status === "confirmed";
+    });
+    expect(await settledEvents(7)).toHaveLength(1);
+  });
+
+  it("a crash after broadcasting but before recording completes the row from the chain", async () => {
+    const reward = 8000n;
+    await l1.fundReward(sequencer, 8, reward);
+    const action = settleOf(8, reward);
+    await enqueueSettlement(stack.db.prisma, action, Date.now());
+    // What the previous process got out before it died: the transaction, and no record of it.
+    const wallet = createWalletClient({
+      account: settlerAccount,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    const hash = await wallet.writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "settle",
+      args: [8n, action.recipients, action.amounts],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    const freeBefore = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "freeBalance",
+      args: [prover.address],
+    });
+
+    await stack.aggregator.settler!.run();
+    const row = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:8" } });
+    expect(row.status).toBe("confirmed");
+    expect(row.txHash).toBe(hash);
+    expect(await settledEvents(8)).toHaveLength(1);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+    expect(
+      await l1.client.readContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "freeBalance",
+        args: [prover.address],
+      }),
+    ).toBe(freeBefore);
+  });
+
+  it("a settlement whose block a reorg drops before its confirmations is sent again, once", async () => {
+    const reward = 6000n;
+    await l1.fundReward(sequencer, 9, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(9, reward), Date.now());
+    const settler = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: createWalletClient({
+        account: settlerAccount,
+        chain: l1Chain(l1.url),
+        transport: http(l1.url),
+      }),
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+      confirmations: 3,
+    });
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:9" } });
+    const snapshot = await l1.rpc("evm_snapshot");
+    await settler.run();
+    const first = await row();
+    expect(first.status).toBe("sent");
+    expect(first.receiptBlock).not.toBeNull();
+    expect(await settledEvents(9)).toHaveLength(1);
+
+    await l1.rpc("evm_revert", [snapshot]); // the settlement's block is gone
+    expect(await settledEvents(9)).toHaveLength(0);
+    await l1.mine(1);
+    await eventually(async () => {
+      await settler.run();
+      await l1.mine(1);
+      return (await row()).status === "confirmed";
+    });
+    expect(await settledEvents(9)).toHaveLength(1);
+    expect((await row()).txHash).toBe((await settledEvents(9))[0]!.transactionHash);
+  });
+
+  it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
+    const deep = account(0xf5);
+    await l1.fund(deep.address);
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.deposit(deep, DEPOSIT);
+    await l1.rpc("anvil_mine", ["0x50"]); // 80 blocks on top of the deposit
+    const head = await l1.client.getBlockNumber({ cacheTime: 0 });
+    await eventually(async () => {
+      const s = stack.relay.ctx.escrowIndex!.status;
+      return s.ok && s.block >= head;
+    });
+    expect((await collateral(stack, deep.address)).available).toBe(DEPOSIT);
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.rpc("anvil_mine", ["0x60"]);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.poll();
+    const status = index.status;
+    expect(status.ok ? "" : status.reason).toMatch(/L1 state lost.*more than 64 blocks/);
+    expect((await collateral(stack, deep.address)).available).toBe(DEPOSIT);
+    // Only the deposit of the earlier, shallow reorg was ever reversed.
+    expect(
+      await stack.db.prisma.chainLog.count({ where: { removed: true, event: "Deposited" } }),
+    ).toBe(1);
+    await openFor(stack, 4);
+    const bid = await signedBid(deep, 4);
+    expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
+      status: 503,
+      code: "L1_UNAVAILABLE",
+    });
+  });
+
+  it("a withdrawal the L1 took before the winner's lock: the lock is reported, the bond shrinks, balances agree", async () => {
+    const racer = account(0xf6);
+    const index = stack.relay.ctx.escrowIndex!;
+    // The index is left in its lost state by the test above: index this one by hand.
+    await index.stop();
+    await stack.db.prisma.chainCursor.deleteMany();
+    await stack.db.prisma.chainLog.deleteMany();
+    await index.poll();
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, 5, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
+    const now = Date.now();
+    const open = await openAuction(5, {
+      biddingClosesAt: now + 1500,
+      proofDeadline: now + 600_000,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, 5, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    // The prover asks its collateral back on the L1 before the close's lock gets there.
+    const wallet = createWalletClient({
+      account: racer,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    await l1.client.waitForTransactionReceipt({
+      hash: await wallet.writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [DEPOSIT],
+      }),
+    });
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(5)).winner === racer.address;
+    });
+    await stack.aggregator.settler!.run();
+    const lock = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "lock:5" } });
+    expect(lock.status).toBe("reverted");
+    expect(lock.error).toMatch(/InsufficientFreeBalance/);
+    await index.poll();
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 5 } });
+    expect(block.bondAmount?.toFixed()).toBe("0");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+  });
+
+  it("books a log again when the chain comes back to the block a reorg had taken it out of", async () => {
+    const back = account(0xf7);
+    const index = stack.relay.ctx.escrowIndex!; // stopped by the test above: polled by hand
+    await l1.fund(back.address);
+    const { block } = await l1.deposit(back, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+    // As if a reorg had dropped the deposit's block (reversed) and the chain then came back to
+    // it: the cursor stands before it again, and the log is still at the same block hash.
+    const log = await stack.db.prisma.chainLog.findFirstOrThrow({
+      where: { event: "Deposited", args: { path: ["account"], equals: back.address } },
+    });
+    await stack.db.prisma.$transaction(async (tx) => {
+      await tx.chainLog.update({ where: { id: log.id }, data: { removed: true } });
+      await reverseMovement(tx, log.movementId!, { ref: log.id, nowMs: Date.now() });
+    });
+    expect((await collateral(stack, back.address)).available).toBe(0n);
+    const before = await l1.client.getBlock({ blockNumber: block - 1n });
+    await stack.db.prisma.chainCursor.updateMany({
+      data: { block: block - 1n, blockHash: before.hash },
+    });
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+    const again = await stack.db.prisma.chainLog.findUniqueOrThrow({ where: { id: log.id } });
+    expect(again.removed).toBe(false);
+    expect(again.movementId).not.toBe(log.movementId);
+    // Seen once more, it is not booked a third time.
+    await stack.db.prisma.chainCursor.updateMany({
+      data: { block: block - 1n, blockHash: before.hash },
+    });
+    await index.poll();
+    expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+  });
+});

@@ -1,0 +1,123 @@
+// A real local L1 for chain-mode tests: anvil from the registry package, the escrow deployed
+// with viem, and the calls provers and sequencers make on it (deposit, fund a block's reward).
+import {
+  ANVIL_CHAIN_ID,
+  type AnvilHandle,
+  anvilAccount,
+  deployEscrow,
+  escrowAbi,
+  startAnvil,
+} from "@prover-boost/escrow";
+import {
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  type Hash,
+  http,
+  type LocalAccount,
+  type PublicClient,
+  parseEther,
+} from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { sequencer } from "../harness.ts";
+
+/** The settler key the chain-mode tests give the aggregator (never for real money). */
+export const SETTLER_KEY = `0x${"5a".repeat(32)}` as const;
+export const settlerAccount = privateKeyToAccount(SETTLER_KEY);
+
+export interface L1 {
+  anvil: AnvilHandle;
+  url: string;
+  client: PublicClient;
+  escrow: Address;
+  /** Chain-mode settings for a relay and aggregator on this L1 and escrow. */
+  env: Record<string, string>;
+  /** Sends `eth` ether from a funded anvil account to `to`. */
+  fund(to: Address, eth?: string): Promise<void>;
+  deposit(who: LocalAccount, amount: bigint): Promise<{ hash: Hash; block: bigint }>;
+  fundReward(who: LocalAccount, blockNumber: number, amount: bigint): Promise<void>;
+  /** Mines `n` empty blocks. */
+  mine(n?: number): Promise<void>;
+  rpc(method: string, params?: unknown[]): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+export const l1Chain = (url: string) =>
+  defineChain({
+    id: ANVIL_CHAIN_ID,
+    name: "anvil",
+    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
+    rpcUrls: { default: { http: [url] } },
+  });
+
+/**
+ * Starts anvil (on `port` when given) and deploys the escrow with the test settler and the test
+ * sequencer registered.
+ */
+export async function startL1(opts: { port?: number; slashToSequencerBps?: bigint } = {}) {
+  const anvil = await startAnvil(opts.port !== undefined ? { port: opts.port } : {});
+  const chain = l1Chain(anvil.url);
+  const transport = http(anvil.url, { retryCount: 0 });
+  const client = createPublicClient({ chain, transport, pollingInterval: 50 });
+  const walletOf = (account: LocalAccount | ReturnType<typeof anvilAccount>) =>
+    createWalletClient({ account, chain, transport });
+  const bank = walletOf(anvilAccount(0));
+  const { address: escrow } = await deployEscrow(bank, client, {
+    settler: settlerAccount.address,
+    withdrawalDelay: 0n,
+    slashToSequencerBps: opts.slashToSequencerBps ?? 5000n,
+    sequencers: [sequencer.address],
+  });
+  const wait = async (hash: Hash) => {
+    const r = await client.waitForTransactionReceipt({ hash, pollingInterval: 50 });
+    if (r.status !== "success") throw new Error(`transaction ${hash} reverted`);
+    return r;
+  };
+  const l1: L1 = {
+    anvil,
+    url: anvil.url,
+    client,
+    escrow,
+    env: {
+      COLLATERAL: "chain",
+      L1_RPC_URL: anvil.url,
+      ESCROW_ADDRESS: escrow,
+      SETTLER_KEY,
+      L1_POLL_MS: "100",
+      SETTLER_RETRY_BASE_MS: "100",
+      SETTLER_RETRY_MAX_MS: "1000",
+    },
+    async fund(to, eth = "10") {
+      await wait(await bank.sendTransaction({ to, value: parseEther(eth) }));
+    },
+    async deposit(who, amount) {
+      const hash = await walletOf(who).writeContract({
+        address: escrow,
+        abi: escrowAbi,
+        functionName: "deposit",
+        value: amount,
+      });
+      const r = await wait(hash);
+      return { hash, block: r.blockNumber };
+    },
+    async fundReward(who, blockNumber, amount) {
+      await wait(
+        await walletOf(who).writeContract({
+          address: escrow,
+          abi: escrowAbi,
+          functionName: "fundReward",
+          args: [BigInt(blockNumber)],
+          value: amount,
+        }),
+      );
+    },
+    async mine(n = 1) {
+      for (let i = 0; i < n; i++) await client.request({ method: "evm_mine" } as never);
+    },
+    rpc: (method, params = []) => client.request({ method, params } as never),
+    stop: () => anvil.stop(),
+  };
+  await l1.fund(settlerAccount.address, "100");
+  return l1;
+}
