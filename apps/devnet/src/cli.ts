@@ -117,7 +117,9 @@ async function main() {
   }
   view?.stop();
   if (o.json) {
-    process.stdout.write(`${JSON.stringify({ proofSystem, blocks, ...(chain ? { chain } : {}) }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ proofSystem, blocks, ...(chain ? { chain } : {}) }, null, 2)}\n`,
+    );
   } else {
     ProgressView.summary(blocks, proofSystem);
     if (chain) ProgressView.chainSummary(chain);
