@@ -1,4 +1,4 @@
-// The aggregator as a service: shuts down on SIGINT/SIGTERM within SHUTDOWN_TIMEOUT_MS (a second
+// The aggregator as a service: shuts down on SIGINT/SIGTERM within SHUTDOWN_GRACE_MS (a second
 // signal exits at once). Errors are logged as one JSON line.
 import {
   aggregatorEnv,
@@ -6,6 +6,7 @@ import {
   closeOnSignals,
   parseEnvOrExit,
   settlerKeyFromEnv,
+  shutdownGraceMs,
 } from "@prover-boost/config";
 import pino from "pino";
 import { createAggregator } from "./service.ts";
@@ -22,7 +23,7 @@ async function main() {
   }
   const log = pino({ level: env.LOG_LEVEL, name: "aggregator" });
   const service = await createAggregator(env, { log });
-  closeOnSignals(() => service.close(), log, { timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
+  closeOnSignals(() => service.close(), log, { timeoutMs: shutdownGraceMs(env) });
   service.aggregator.start();
   log.info({ tickMs: env.AGGREGATOR_TICK_MS }, "aggregator running");
 }

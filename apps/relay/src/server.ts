@@ -1,6 +1,12 @@
 // The relay as a service: parse env once, listen, shut down gracefully on SIGINT/SIGTERM within
-// SHUTDOWN_TIMEOUT_MS (a second signal exits at once). Errors are logged as one JSON line.
-import { ConfigError, closeOnSignals, parseEnvOrExit, relayEnv } from "@prover-boost/config";
+// SHUTDOWN_GRACE_MS (a second signal exits at once). Errors are logged as one JSON line.
+import {
+  ConfigError,
+  closeOnSignals,
+  parseEnvOrExit,
+  relayEnv,
+  shutdownGraceMs,
+} from "@prover-boost/config";
 import pino from "pino";
 import { createRelay } from "./relay.ts";
 
@@ -9,7 +15,7 @@ async function main() {
   const logger = pino({ level: env.LOG_LEVEL, name: "relay" });
   if (env.SEQUENCERS.length === 0) logger.warn("SEQUENCERS is empty: no one may open auctions");
   const relay = await createRelay(env, { logger });
-  closeOnSignals(() => relay.close(), logger, { timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
+  closeOnSignals(() => relay.close(), logger, { timeoutMs: shutdownGraceMs(env) });
   await relay.app.listen({ port: env.PORT, host: env.HOST });
 }
 

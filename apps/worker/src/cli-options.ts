@@ -33,6 +33,7 @@ export interface RawOptions {
   waitMs: string;
   namePrefix?: string;
   logLevel: string;
+  shutdownGraceMs: string;
   calibrate?: boolean;
 }
 
@@ -52,7 +53,17 @@ export interface CliConfig {
   waitMs: number;
   namePrefix?: string;
   logLevel: LogLevel;
+  /** How long a stop may take in all (SHUTDOWN_GRACE_MS); the drain fits inside it. */
+  shutdownGraceMs: number;
   calibrate: boolean;
+}
+
+/**
+ * The part of the shutdown grace in-flight jobs get to finish: the rest (half of it, at most
+ * 5 s) is kept for handing back the unfinished ones, so the whole stop fits inside the grace.
+ */
+export function drainMs(shutdownGraceMs: number): number {
+  return shutdownGraceMs - Math.min(5000, Math.floor(shutdownGraceMs / 2));
 }
 
 const HELP_AFTER = `
@@ -73,8 +84,11 @@ Examples:
   prover-boost-worker --backend exec --exec-command ./prove.sh --exec-timeout-ms 900000
   prover-boost-worker --calibrate --backend sim --sim-durations base=50,merge=20
 
-SIGINT / SIGTERM stop leasing, let in-flight jobs finish (up to 30 s), hand back the rest and
-exit 0. Exit code 2 means bad options.`;
+SIGINT / SIGTERM stop leasing, let in-flight jobs finish, hand back the rest (a retryable
+fail, never penalized) and exit 0, all within --shutdown-grace-ms (default 10 s: jobs get the
+grace minus min(5 s, half of it), handing back the rest); past it the worker exits 1. A second
+signal exits 1 at once. An uncaught error is logged as one JSON line, then the worker stops the
+same way and exits 1. Exit code 2 means bad options.`;
 
 export function buildProgram(): Command {
   return new Command("prover-boost-worker")
@@ -162,6 +176,14 @@ export function buildProgram(): Command {
         .env("LOG_LEVEL")
         .default("info"),
     )
+    .addOption(
+      new Option(
+        "--shutdown-grace-ms <ms>",
+        "how long a stop may take (finish or hand back jobs), then exit anyway",
+      )
+        .env("SHUTDOWN_GRACE_MS")
+        .default("10000"),
+    )
     .option(
       "--calibrate",
       "prove 5 synthetic jobs of each type with the backend, print timings, exit",
@@ -235,6 +257,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
   const tier = int("--tier", o.tier, 0, 255);
   const waitMs = int("--wait-ms", o.waitMs, 0, 30_000);
   const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1);
+  const shutdownGraceMs = int("--shutdown-grace-ms", o.shutdownGraceMs, 0);
   const jobTypes = o.jobTypes !== undefined ? parseJobTypes(o.jobTypes) : [...allJobTypes];
   const simDurationsMs = o.simDurations !== undefined ? parseSimDurations(o.simDurations) : {};
   if (o.key !== undefined && o.keyFile !== undefined) {
@@ -292,6 +315,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
     waitMs,
     ...(prefix ? { namePrefix: prefix } : {}),
     logLevel: o.logLevel as LogLevel,
+    shutdownGraceMs,
     calibrate,
   };
 }

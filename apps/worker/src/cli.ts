@@ -1,7 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // prover-boost-worker: the prover worker agent operators run. Parses and validates options (exit
 // code 2 on bad input), then either calibrates the backend or runs the workers until SIGINT /
-// SIGTERM, when it stops gracefully and exits 0.
+// SIGTERM, when it stops gracefully within SHUTDOWN_GRACE_MS and exits 0 (see HELP_AFTER).
+import { closeOnSignals } from "@prover-boost/config";
 import { CommanderError } from "commander";
 import pino from "pino";
 import { execBackend, poolBackend, simBackend } from "./backends/index.ts";
@@ -9,6 +10,7 @@ import { calibrate, formatCalibration } from "./calibrate.ts";
 import {
   buildProgram,
   type CliConfig,
+  drainMs,
   type RawOptions,
   resolveConfig,
   UsageError,
@@ -73,10 +75,6 @@ async function runWorkers(config: CliConfig): Promise<void> {
       timestamp: pino.stdTimeFunctions.isoTime,
     });
   }
-  process.on("unhandledRejection", (err) => {
-    logger.error({ err: errorMessage(err) }, "unhandled rejection");
-  });
-
   const backend = makeBackend(config);
   const pool = await startWorkers({
     relayUrl: config.relayUrl,
@@ -92,29 +90,24 @@ async function runWorkers(config: CliConfig): Promise<void> {
     ...(progress ? { onEvent: progress.onEvent } : {}),
   });
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++;
-    if (signals > 1) {
-      logger.error({ signal }, "second signal: exiting without handing jobs back");
-      progress?.stop();
-      process.exit(1);
-    }
-    logger.warn({ signal }, "shutting down: finishing in-flight jobs (signal again to force)");
-    pool
-      .stop()
-      .then(() => backend.close?.())
-      .catch((err: unknown) => logger.error({ err: errorMessage(err) }, "stop failed"))
-      .finally(() => {
+  // The first SIGINT / SIGTERM (or an uncaught error) stops leasing, lets in-flight jobs finish
+  // for drainMs and hands back the rest, all within the shutdown grace; past it, or on a second
+  // signal, the process exits 1 at once.
+  closeOnSignals(
+    async () => {
+      try {
+        await pool.stop({ graceMs: drainMs(config.shutdownGraceMs) });
+        await backend.close?.();
+      } finally {
         progress?.stop();
-        const stats = pool.stats();
-        if (progress) process.stdout.write(`stopped: ${JSON.stringify(stats)}\n`);
-        else logger.info({ ...stats }, "exiting");
-        process.exit(0);
-      });
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+      }
+      const stats = pool.stats();
+      if (progress) process.stdout.write(`stopped: ${JSON.stringify(stats)}\n`);
+      else logger.info({ ...stats }, "exiting");
+    },
+    logger,
+    { timeoutMs: config.shutdownGraceMs },
+  );
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -111,8 +111,13 @@ export const commonEnv = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(5000, 100),
   /** Longest wait for one Postgres query's reply (client side; covers a stalled server). */
   DATABASE_QUERY_TIMEOUT_MS: int(15_000, 100),
-  /** How long a stopping service may take to close before it exits anyway. */
-  SHUTDOWN_TIMEOUT_MS: int(10_000, 0),
+  /**
+   * How long a stopping process (relay, aggregator, worker agent) may take to close before it
+   * exits anyway (status 1). Default 10000 (shutdownGraceMs).
+   */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  /** The older name of SHUTDOWN_GRACE_MS, still read when SHUTDOWN_GRACE_MS is not set. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
   /**
    * ledger: collateral is credited by the admin endpoint and rewards are booked in Postgres
    * only. chain: collateral and rewards sit in the escrow contract at ESCROW_ADDRESS on the L1
@@ -328,5 +333,10 @@ export function settlerKeyFromEnv(env: AggregatorEnv): `0x${string}` | undefined
 }
 
 export { ConfigError, parseEnv } from "./parse.ts";
-export { closeOnSignals, parseEnvOrExit } from "./service.ts";
+export {
+  closeOnSignals,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  parseEnvOrExit,
+  shutdownGraceMs,
+} from "./service.ts";
 export type { Pricing };

@@ -3,7 +3,7 @@
 //
 // Closing waits on Redis and Postgres (queues flush, pools drain); during an outage that wait has
 // no end, and a process that never exits blocks a deploy or a restart. So the close gets
-// SHUTDOWN_TIMEOUT_MS, after which the process exits with status 1 regardless; a second signal
+// SHUTDOWN_GRACE_MS, after which the process exits with status 1 regardless; a second signal
 // exits at once (an operator pressing Ctrl-C twice means it). An uncaught exception or unhandled
 // rejection is logged as one JSON line and closes the process the same way, with status 1.
 import closeWithGrace from "close-with-grace";
@@ -22,13 +22,23 @@ export function parseEnvOrExit<S extends z.ZodType>(schema: S, env: NodeJS.Proce
   }
 }
 
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+
+/** SHUTDOWN_GRACE_MS, else its older name SHUTDOWN_TIMEOUT_MS, else 10 s. */
+export function shutdownGraceMs(env: {
+  SHUTDOWN_GRACE_MS?: number | undefined;
+  SHUTDOWN_TIMEOUT_MS?: number | undefined;
+}): number {
+  return env.SHUTDOWN_GRACE_MS ?? env.SHUTDOWN_TIMEOUT_MS ?? DEFAULT_SHUTDOWN_GRACE_MS;
+}
+
 export interface ServiceLog {
   info(obj: object, msg?: string): void;
   error(obj: object, msg?: string): void;
 }
 
 export interface CloseOptions {
-  /** How long the close may take before the process exits anyway (SHUTDOWN_TIMEOUT_MS). */
+  /** How long the close may take before the process exits anyway (SHUTDOWN_GRACE_MS). */
   timeoutMs: number;
 }
 
