@@ -1,7 +1,7 @@
 // Relay settings for job scheduling, affinity holds and retry bounds: defaults, accepted values,
 // refusals.
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseEnv, relayEnv } from "./index.ts";
+import { aggregatorEnv, ConfigError, parseEnv, relayEnv, shutdownGraceMs } from "./index.ts";
 
 describe("relay scheduling settings", () => {
   it("defaults to priority scheduling and 3 retryable fails per worker and job", () => {
@@ -67,5 +67,20 @@ describe("relay proof system settings", () => {
     [{ PROOF_VERIFY_THREADS: "0" }, "PROOF_VERIFY_THREADS"],
   ])("refuses %j", (env, name) => {
     expect(() => parseEnv(relayEnv, env)).toThrow(name);
+  });
+});
+
+describe("SHUTDOWN_GRACE_MS", () => {
+  it("defaults to 10 s, and is read under its older name SHUTDOWN_TIMEOUT_MS too", () => {
+    expect(shutdownGraceMs(parseEnv(relayEnv, {}))).toBe(10_000);
+    expect(shutdownGraceMs(parseEnv(aggregatorEnv, { SHUTDOWN_GRACE_MS: "25000" }))).toBe(25_000);
+    expect(shutdownGraceMs(parseEnv(relayEnv, { SHUTDOWN_TIMEOUT_MS: "3000" }))).toBe(3000);
+    // Both set: the new name wins.
+    const both = parseEnv(relayEnv, { SHUTDOWN_GRACE_MS: "0", SHUTDOWN_TIMEOUT_MS: "3000" });
+    expect(shutdownGraceMs(both)).toBe(0);
+  });
+
+  it.each(["-1", "1.5", "soon"])("refuses %j", (value) => {
+    expect(() => parseEnv(relayEnv, { SHUTDOWN_GRACE_MS: value })).toThrow("SHUTDOWN_GRACE_MS");
   });
 });

@@ -1,0 +1,51 @@
+// The worker's shutdown budget: SHUTDOWN_GRACE_MS (or --shutdown-grace-ms) and the drain inside it.
+import { describe, expect, it } from "vitest";
+import {
+  buildProgram,
+  drainMs,
+  type RawOptions,
+  resolveConfig,
+  UsageError,
+} from "./cli-options.ts";
+
+const key = `0x${"11".repeat(32)}`;
+
+function configOf(args: string[], env: Record<string, string> = {}) {
+  const saved = { ...process.env };
+  Object.assign(process.env, env);
+  try {
+    const program = buildProgram().exitOverride();
+    program.parse(["node", "cli", "--key", key, ...args]);
+    return resolveConfig(program.opts<RawOptions>());
+  } finally {
+    for (const k of Object.keys(env)) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  }
+}
+
+describe("the worker's shutdown grace", () => {
+  it("defaults to 10 s, read from --shutdown-grace-ms or SHUTDOWN_GRACE_MS", () => {
+    expect(configOf([]).shutdownGraceMs).toBe(10_000);
+    expect(configOf(["--shutdown-grace-ms", "25000"]).shutdownGraceMs).toBe(25_000);
+    expect(configOf([], { SHUTDOWN_GRACE_MS: "4000" }).shutdownGraceMs).toBe(4000);
+  });
+
+  it("refuses a value that is not a non-negative integer", () => {
+    expect(() => configOf(["--shutdown-grace-ms=-5"])).toThrow(UsageError);
+    expect(() => configOf(["--shutdown-grace-ms", "soon"])).toThrow("--shutdown-grace-ms");
+  });
+
+  it("leaves jobs part of the grace and keeps the rest (half, at most 5 s) for handing back", () => {
+    expect(drainMs(10_000)).toBe(5000);
+    expect(drainMs(30_000)).toBe(25_000);
+    expect(drainMs(4000)).toBe(2000);
+    expect(drainMs(1)).toBe(1);
+    expect(drainMs(0)).toBe(0);
+    for (const grace of [0, 1, 999, 4000, 9999, 10_000, 60_000]) {
+      expect(drainMs(grace)).toBeLessThanOrEqual(grace);
+      expect(grace - drainMs(grace)).toBeLessThanOrEqual(5000);
+    }
+  });
+});

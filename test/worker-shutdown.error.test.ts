@@ -1,0 +1,204 @@
+// The worker agent (its real command-line entry point, in a process of its own) stopped on real
+// Redis and Postgres. SIGTERM mid-job: the agent stops leasing, lets the job run for its drain
+// time, hands it back (a retryable fail) and exits 0 inside SHUTDOWN_GRACE_MS; its operator is
+// never penalized (no penalty row, collateral untouched, also after the lease would have lapsed)
+// and another operator's worker proves the job. A second SIGTERM exits 1 at once. An uncaught
+// exception is logged as one JSON line, then the agent closes and exits 1.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { eventually, type Stack, startStack } from "./harness.ts";
+import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, "..");
+const cliScript = path.join(repoRoot, "apps", "worker", "src", "cli.ts");
+const throwOnSignal = path.join(here, "children", "throw-on-signal.ts");
+
+const LEASE_MS = 2000;
+const PENALTY = 123n;
+const DEPOSIT = 10n ** 17n;
+// Longer than any test: a job the agent is proving is never finished before it is stopped.
+const FOREVER_MS = 600_000;
+const keyOf = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as const;
+
+interface AgentProcess {
+  child: ChildProcess;
+  /** Every stdout line, as written. */
+  lines: string[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function startAgent(
+  stack: Stack,
+  key: `0x${string}`,
+  name: string,
+  env: Record<string, string>,
+  preload: string[] = [],
+): AgentProcess {
+  const durations = ["base", "merge", "block_root", "single_tx_block_root", "empty_block_root"]
+    .map((t) => `${t}=${FOREVER_MS}`)
+    .join(",");
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", ...preload.flatMap((p) => ["--import", p]), cliScript],
+    {
+      cwd: repoRoot,
+      env: {
+        ...process.env,
+        RELAY_URL: stack.url,
+        OPERATOR_KEY: key,
+        WORKERS: "1",
+        CAPACITY: "1",
+        BACKEND: "sim",
+        SIM_DURATIONS: durations,
+        WAIT_MS: "1000",
+        WORKER_NAME_PREFIX: name,
+        LOG_LEVEL: "info",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const exited = once(child, "exit").then(([code, signal]) => ({
+    code: code as number | null,
+    signal: signal as NodeJS.Signals | null,
+  }));
+  const lines: string[] = [];
+  let stderr = "";
+  child.stderr?.on("data", (d) => {
+    stderr += String(d);
+  });
+  createInterface({ input: child.stdout! }).on("line", (line) => lines.push(line));
+  return { child, lines, stderr: () => stderr, exited };
+}
+
+const entries = (p: AgentProcess) =>
+  p.lines.map(
+    (l) => JSON.parse(l) as Record<string, unknown> & { msg?: string; err?: { message?: string } },
+  );
+const logged = (p: AgentProcess, pattern: RegExp) =>
+  entries(p).some((e) => pattern.test(String(e.msg)));
+
+/** Resolves with the exit, or fails when the process is still running after a generous wait. */
+async function exitOf(p: AgentProcess, waitMs = 60_000) {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the agent did not exit within ${waitMs} ms`)),
+      waitMs,
+    );
+  });
+  try {
+    return await Promise.race([p.exited, hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The job the operator's agent holds, once the tree's record says it leased one. */
+async function leasedBy(stack: Stack, p: AgentProcess, operator: `0x${string}`) {
+  return eventually(async () => {
+    if (p.child.exitCode !== null) throw new Error(`the agent exited: ${p.stderr()}`);
+    return stack.db.prisma.proofJob.findFirst({ where: { operator, status: "leased" } });
+  }, 90_000);
+}
+
+// Starting the agent compiles it first: slow on a busy machine, hence the long timeouts.
+describe("stopping the worker agent", { timeout: 240_000 }, () => {
+  let stack: Stack;
+  let agent: AgentProcess | undefined;
+  const opA = privateKeyToAccount(keyOf(0x5a1));
+  const opB = privateKeyToAccount(keyOf(0x5b2));
+  const opC = privateKeyToAccount(keyOf(0x5c3));
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { LEASE_MS: String(LEASE_MS), WITHHOLD_PENALTY_WEI: String(PENALTY) },
+    });
+    for (const op of [opA, opB, opC]) await stack.admin.deposit(op.address, DEPOSIT);
+  });
+  afterEach(async () => {
+    if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
+      agent.child.kill("SIGKILL");
+    }
+    if (agent) await agent.exited;
+    agent = undefined;
+  });
+  afterAll(async () => stack?.close());
+
+  it("hands a job back on SIGTERM, exits 0 inside the grace and is not penalized", async () => {
+    await openBlock(stack, 1, { txCount: 2 });
+    // Drain 2 s of the 4 s grace; the job would take 10 minutes.
+    const a = startAgent(stack, keyOf(0x5a1), "leaving", { SHUTDOWN_GRACE_MS: "4000" });
+    agent = a;
+    const held = await leasedBy(stack, a, opA.address);
+    a.child.kill("SIGTERM");
+    expect(await exitOf(a)).toEqual({ code: 0, signal: null });
+    const handedBack = entries(a).filter((e) => e.msg === "job handed back");
+    expect(handedBack).toHaveLength(1);
+    expect(JSON.stringify(handedBack[0]!.job)).toContain(held.id);
+    expect(logged(a, /exiting/)).toBe(true);
+    // The drain the agent allowed the job fits inside the grace, with time left to hand it back.
+    const drain = entries(a).find((e) => /letting in-flight jobs finish/.test(String(e.msg)));
+    expect(drain).toMatchObject({ graceMs: 2000, inFlight: 1 });
+
+    // Another operator's worker proves the job the agent gave back, and the block is paid.
+    const w = await signIn(stack, opB, "staying");
+    const seen: string[] = [];
+    const block = await proveUntilPaid(stack, 1, [w.client], (job) => {
+      seen.push(job.id);
+    });
+    expect(block.stage).toBe("paid");
+    expect(seen).toContain(held.id);
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
+    expect(row).toMatchObject({ status: "proven", operator: opB.address, workerId: w.workerId });
+
+    // Well past the lease the agent held: still no withholding, no penalty, collateral intact.
+    await new Promise((r) => setTimeout(r, LEASE_MS * 2));
+    expect(await stack.db.prisma.penalty.count({ where: { operator: opA.address } })).toBe(0);
+    const prover = await stack.client.getProver(opA.address);
+    expect(prover.penalties).toBe(0);
+    expect(prover.collateral.available).toBe(DEPOSIT.toString());
+  });
+
+  it("exits 1 at once on a second SIGTERM", async () => {
+    await openBlock(stack, 2, { txCount: 2 });
+    // The grace is long enough that only the second signal can end the drain in this test.
+    const c = startAgent(stack, keyOf(0x5c3), "impatient", { SHUTDOWN_GRACE_MS: "600000" });
+    agent = c;
+    await leasedBy(stack, c, opC.address);
+    c.child.kill("SIGTERM");
+    await eventually(async () => logged(c, /shutting down/), 30_000);
+    expect(c.child.exitCode).toBeNull();
+    c.child.kill("SIGTERM");
+    expect(await exitOf(c)).toEqual({ code: 1, signal: null });
+    expect(logged(c, /second signal/)).toBe(true);
+    expect(logged(c, /job handed back/)).toBe(false);
+  });
+
+  it("logs an uncaught exception as one JSON line, closes and exits 1", async () => {
+    const d = startAgent(stack, keyOf(0x5d4), "crashing", {}, [throwOnSignal]);
+    agent = d;
+    await eventually(async () => {
+      if (d.child.exitCode !== null) throw new Error(`the agent exited: ${d.stderr()}`);
+      return logged(d, /signed in/);
+    }, 90_000);
+    d.child.kill("SIGUSR2");
+    expect(await exitOf(d)).toEqual({ code: 1, signal: null });
+    // Every stdout line is one JSON document; exactly one carries the error.
+    const all = entries(d);
+    const crash = all.filter((e) => e.err?.message === "injected failure");
+    expect(crash).toHaveLength(1);
+    expect(crash[0]!.msg).toMatch(/uncaught error/);
+    expect(d.stderr()).not.toContain("injected failure");
+    // The close ran after the error: the workers stopped and the agent said so.
+    const at = all.indexOf(crash[0]!);
+    expect(all.slice(at).some((e) => e.msg === "exiting")).toBe(true);
+  });
+});
