@@ -2,7 +2,8 @@
 // Redis and Postgres. SIGTERM mid-job: the agent stops leasing, lets the job run for its drain
 // time, hands it back (a retryable fail) and exits 0 inside SHUTDOWN_GRACE_MS; its operator is
 // never penalized (no penalty row, collateral untouched, also after the lease would have lapsed)
-// and another operator's worker proves the job. A second SIGTERM exits 1 at once. An uncaught
+// and another operator's worker proves the job. A job that ends inside the drain is finished and
+// handed in instead. A second SIGTERM exits 1 at once. An uncaught
 // exception is logged as one JSON line, then the agent closes and exits 1.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
@@ -40,9 +41,10 @@ function startAgent(
   name: string,
   env: Record<string, string>,
   preload: string[] = [],
+  proveMs = FOREVER_MS,
 ): AgentProcess {
   const durations = ["base", "merge", "block_root", "single_tx_block_root", "empty_block_root"]
-    .map((t) => `${t}=${FOREVER_MS}`)
+    .map((t) => `${t}=${proveMs}`)
     .join(",");
   const child = spawn(
     process.execPath,
@@ -116,12 +118,13 @@ describe("stopping the worker agent", { timeout: 240_000 }, () => {
   const opA = privateKeyToAccount(keyOf(0x5a1));
   const opB = privateKeyToAccount(keyOf(0x5b2));
   const opC = privateKeyToAccount(keyOf(0x5c3));
+  const opE = privateKeyToAccount(keyOf(0x5e5));
 
   beforeAll(async () => {
     stack = await startStack({
       env: { LEASE_MS: String(LEASE_MS), WITHHOLD_PENALTY_WEI: String(PENALTY) },
     });
-    for (const op of [opA, opB, opC]) await stack.admin.deposit(op.address, DEPOSIT);
+    for (const op of [opA, opB, opC, opE]) await stack.admin.deposit(op.address, DEPOSIT);
   });
   afterEach(async () => {
     if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
@@ -165,6 +168,28 @@ describe("stopping the worker agent", { timeout: 240_000 }, () => {
     const prover = await stack.client.getProver(opA.address);
     expect(prover.penalties).toBe(0);
     expect(prover.collateral.available).toBe(DEPOSIT.toString());
+  });
+
+  it("finishes a job that ends inside the drain, hands it in, and exits 0", async () => {
+    await openBlock(stack, 3, { txCount: 2 });
+    // A 2 s job and a drain of 115 s: the job ends long before the drain would.
+    const e = startAgent(
+      stack,
+      keyOf(0x5e5),
+      "finishing",
+      { SHUTDOWN_GRACE_MS: "120000" },
+      [],
+      2000,
+    );
+    agent = e;
+    const held = await leasedBy(stack, e, opE.address);
+    e.child.kill("SIGTERM");
+    expect(await exitOf(e, 180_000)).toEqual({ code: 0, signal: null });
+    expect(logged(e, /proof accepted/)).toBe(true);
+    expect(logged(e, /job handed back/)).toBe(false);
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
+    expect(row).toMatchObject({ status: "proven", operator: opE.address });
+    expect(await stack.db.prisma.penalty.count({ where: { operator: opE.address } })).toBe(0);
   });
 
   it("exits 1 at once on a second SIGTERM", async () => {
