@@ -10,7 +10,11 @@
 // deposits, withdrawals and funded rewards. Bond locks, releases, slashes and settlements are the
 // aggregator's decisions: the aggregator books them in the ledger when it makes them, and the
 // settler sends the matching transaction; their events are indexed (for the record and for
-// reconciliation) but move nothing.
+// reconciliation) but move nothing. So are penalties (the relay burns up to the operator's free
+// collateral in the ledger and the settler sends `penalize` for that amount), with one
+// exception: when the escrow found less free than the ledger took (a withdrawal asked on chain
+// first), the `Penalized` event's shortfall (requested - burned) goes back from `burn` to the
+// prover's free collateral, so both hold what the escrow actually burned.
 import {
   accounts,
   applyMovement,
@@ -116,6 +120,18 @@ export async function applyEscrowEvent(
         blockNumber: Number(a.blockNumber),
         ...base,
       });
+    case "Penalized": {
+      const short = wei(a.requested) - wei(a.burned);
+      if (short <= 0n) return null;
+      return applyMovement(tx, {
+        kind: "penalty",
+        legs: [
+          { account: accounts.burn, amount: -short },
+          { account: accounts.available(addr(a.prover)), amount: short },
+        ],
+        ...base,
+      });
+    }
     default:
       return null;
   }
