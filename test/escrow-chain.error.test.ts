@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
 
 const DEPOSIT = 10n ** 15n;
@@ -248,6 +249,7 @@ describe("reorgs and settlements", () => {
       createAggregator(
         parseEnv(aggregatorEnv, {
           ...l1.env,
+          ...testDomainEnv,
           REDIS_URL: TEST_REDIS_URL,
           REDIS_PREFIX: stack.prefix,
           ...env,

@@ -67,7 +67,7 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext) {
         within(() => ctx.fabric.ping(), READY_DEADLINE_MS),
       ]);
       const l1 = l1Problem(ctx);
-      if (!db || !redis || l1 !== undefined) {
+      if (!db || !redis || l1) {
         const down = [db ? null : "database", redis ? null : "redis", l1 ? "l1" : null]
           .filter(Boolean)
           .join(", ");
