@@ -3,9 +3,11 @@
 // INVALID_PROOF_PENALTY_WEI of the operator's free collateral in the ledger and, through a
 // `penalty` settlement written in the same transaction, on the escrow (`penalize`), exactly once:
 // even when the settler dies after broadcasting the transaction and before recording its receipt,
-// and is started again. Afterwards the escrow and the ledger agree on every wei.
+// and is started again. Afterwards the escrow and the ledger agree on every wei. And a penalty
+// the escrow receives only after a withdrawal took the collateral it would burn burns nothing on
+// either side: the index keeps in step.
 import { penaltyRef, reconcileEscrow, Settler } from "@prover-boost/chain";
-import { accounts } from "@prover-boost/db";
+import { accounts, chargePenalty } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { type NodeProof, simProofSystem } from "@prover-boost/proofs";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
@@ -178,5 +180,65 @@ describe("an invalid proof in chain mode", () => {
     expect(r!.chain.free).toBe(DEPOSIT - PENALTY);
     expect(r!.ledger).toEqual(r!.chain);
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(PENALTY);
+  });
+
+  it("a withdrawal the escrow took before the penalty reached it: both burn nothing, both agree", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand from here on
+    const free = DEPOSIT - PENALTY;
+    // The relay charges a withholding penalty (in the ledger and as an owed settlement)...
+    await stack.db.prisma.$transaction((tx) =>
+      chargePenalty(tx, {
+        kind: "withholding",
+        blockNumber: BLOCK,
+        jobId: null,
+        operator: griefer.address,
+        workerId: "w0",
+        maxWei: PENALTY,
+        onChain: true,
+        nowMs: Date.now(),
+      }),
+    );
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(2n * PENALTY);
+    // ...but the operator asks all its free collateral back on the escrow first.
+    const hash = await createWalletClient({
+      account: griefer,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    }).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "requestWithdrawal",
+      args: [free],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    const settler = stack.aggregator.settler!;
+    await eventually(async () => {
+      await settler.run();
+      return (
+        (await stack.db.prisma.settlement.count({
+          where: { status: { in: ["pending", "sent"] } },
+        })) === 0
+      );
+    });
+    const events = await penalizedEvents();
+    expect(events).toHaveLength(2);
+    expect(events[1]!.args).toMatchObject({ requested: PENALTY, burned: 0n });
+
+    // The index books the withdrawal (taking back the unsent penalty's burn) and then the penalty
+    // (nothing more to give back), and stays in step.
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: free });
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(PENALTY);
+    expect(
+      await l1.client.readContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "totalBurned",
+      }),
+    ).toBe(PENALTY);
   });
 });

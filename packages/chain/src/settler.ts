@@ -34,25 +34,19 @@ import {
   keccak256,
   type PublicClient,
   parseEventLogs,
-  stringToHex,
   type TransactionReceipt,
   type Transport,
   type WalletClient,
 } from "viem";
 import { shortError } from "./indexer.ts";
+import { penaltyRef } from "./penalty-ref.ts";
+
+export { penaltyRef };
 
 export type SettlementAction =
   | { kind: "lock"; blockNumber: number; prover: string; amount: bigint }
   | { kind: "slash"; blockNumber: number }
   | { kind: "settle"; blockNumber: number; recipients: string[]; amounts: bigint[] };
-
-/**
- * The escrow's ref of a penalty (its settlement row is written by the ledger's `chargePenalty`,
- * key `penalty:<id>`): the hash of its id, so the same penalty always has the same ref.
- */
-export function penaltyRef(penaltyId: string): Hash {
-  return keccak256(stringToHex(`prover-boost:penalty:${penaltyId}`));
-}
 
 /** Records a settlement owed to the escrow, in the caller's transaction (once per kind and block). */
 export async function enqueueSettlement(
