@@ -11,8 +11,8 @@ pragma solidity ^0.8.24;
 ///   - rewards: block rewards funded by sequencers and not yet settled or refunded.
 /// So address(this).balance == sum(free) + sum(locked) + sum(pending) + sum(unsettled rewards).
 ///
-/// Money leaves the contract in only two ways: a completed withdrawal (to the depositor) and the
-/// burned part of a slash (to address(0)). Rewards, refunds and the sequencer's share of a slash
+/// Money leaves the contract in only three ways: a completed withdrawal (to the depositor), the
+/// burned part of a slash and a penalty's burn (both to address(0)). Rewards, refunds and the sequencer's share of a slash
 /// are credited to free balances inside the escrow, so no recipient can block a settlement.
 contract ProverBoostEscrow {
     // ---------------------------------------------------------------- errors
@@ -33,6 +33,7 @@ contract ProverBoostEscrow {
     error NoBondLocked(uint256 blockNumber);
     error LengthMismatch(uint256 recipients, uint256 amounts);
     error SplitMismatch(uint256 reward, uint256 sum);
+    error PenaltyAlreadyApplied(bytes32 ref);
 
     // ---------------------------------------------------------------- events
 
@@ -54,6 +55,9 @@ contract ProverBoostEscrow {
     event RewardPaid(uint256 indexed blockNumber, address indexed recipient, uint256 amount);
     event BlockSettled(uint256 indexed blockNumber, uint256 reward, uint256 recipients);
     event RewardRefunded(uint256 indexed blockNumber, address indexed sequencer, uint256 amount);
+    /// @notice A penalty `ref` burned `burned` of `prover`'s free balance; `requested` is what the
+    /// settler asked for (burned is less only when the free balance was).
+    event Penalized(address indexed prover, bytes32 indexed ref, uint256 requested, uint256 burned);
     event SettlerChanged(address indexed previousSettler, address indexed newSettler);
     event SequencerSet(address indexed sequencer, bool allowed);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -96,8 +100,10 @@ contract ProverBoostEscrow {
     /// @notice Addresses the owner allows to fund block rewards. Without this list anyone could
     /// fund a block number first and so keep its real sequencer from funding it.
     mapping(address => bool) public isSequencer;
-    /// @notice Wei burned by slashes so far (sent to address(0)).
+    /// @notice Wei burned by slashes and penalties so far (sent to address(0)).
     uint256 public totalBurned;
+    /// @notice Penalty ids already applied: a penalty burns at most once, however often it is sent.
+    mapping(bytes32 => bool) public penaltyApplied;
     /// @notice Sum of funded rewards not yet settled or refunded.
     uint256 public totalUnsettledRewards;
 
@@ -307,6 +313,23 @@ contract ProverBoostEscrow {
         totalUnsettledRewards -= b.reward;
         accounts[b.sequencer].free += b.reward;
         emit RewardRefunded(blockNumber, b.sequencer, b.reward);
+    }
+
+    /// @notice Settler: an off-chain penalty (a withheld or invalid proof) burns up to `amount` of
+    /// `prover`'s free balance: what there is, never locked or pending funds. `ref` identifies
+    /// the penalty; a second call with the same `ref` reverts, so a resent transaction never
+    /// burns twice. A penalty that finds nothing free still marks `ref` as applied.
+    function penalize(address prover, uint256 amount, bytes32 ref) external onlySettler nonReentrant {
+        if (prover == address(0)) revert ZeroAddress();
+        if (amount == 0) revert ZeroAmount();
+        if (penaltyApplied[ref]) revert PenaltyAlreadyApplied(ref);
+        penaltyApplied[ref] = true;
+        Account storage a = accounts[prover];
+        uint256 burned = amount < a.free ? amount : a.free;
+        a.free -= burned;
+        totalBurned += burned;
+        emit Penalized(prover, ref, amount, burned);
+        if (burned > 0) _send(address(0), burned);
     }
 
     // ---------------------------------------------------------------- views

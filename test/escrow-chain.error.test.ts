@@ -1,7 +1,8 @@
 // COLLATERAL=chain under faults, on real anvil nodes, Postgres and Redis:
-// - the L1 killed: bids are refused with 503 L1_UNAVAILABLE and nothing is credited;
+// - the L1 killed: bids are refused with 503 L1_UNAVAILABLE and nothing is credited, and
+//   /readyz answers 503 naming the L1;
 // - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
-//   503, and deposits on the new chain are not credited (its genesis is not the indexed one);
+//   503 (bids and /readyz), and deposits on the new chain are not credited (its genesis is not the indexed one);
 // - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
 //   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow (and
 //   a bond the L1 paid to a withdrawal before its lock arrived shrinks, its lock reported); a log
@@ -22,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
+import { testDomainEnv } from "./support/domain.ts";
 import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
 
 const DEPOSIT = 10n ** 15n;
@@ -62,9 +64,23 @@ describe("the L1 killed, then restarted empty", () => {
 
   it("refuses bids with 503 L1_UNAVAILABLE while the L1 is unreachable, crediting nothing", async () => {
     const logsBefore = await stack.db.prisma.chainLog.count();
+    await stack.relay.ctx.escrowIndex!.poll();
+    const ready = await fetch(`${stack.url}/readyz`);
+    expect([ready.status, await ready.json()]).toEqual([
+      200,
+      { status: "ready", database: "up", redis: "up", l1: "up" },
+    ]);
     await l1.stop();
     // The next pass of the index finds the L1 gone (its loop does the same within L1_POLL_MS).
     await stack.relay.ctx.escrowIndex!.poll();
+    // Not ready either: /readyz names the L1 and the indexer's reason.
+    const notReady = await fetch(`${stack.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    const body = ((await notReady.json()) as { error: { code: string; message: string } }).error;
+    expect(body.code).toBe("UNAVAILABLE");
+    expect(body.message).toMatch(
+      /not ready: l1 down \(database up, redis up, l1 down: the L1 is unreachable/,
+    );
     const bid = await signedBid(first, 1);
     expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
       status: 503,
@@ -127,6 +143,11 @@ describe("the L1 killed, then restarted empty", () => {
     const status = index.status;
     expect(status.ok).toBe(false);
     expect(status.ok ? "" : status.reason).toMatch(/L1 state lost/);
+    const notReady = await fetch(`${stack.url}/readyz`);
+    expect(notReady.status).toBe(503);
+    expect(((await notReady.json()) as { error: { message: string } }).error.message).toMatch(
+      /l1 down: L1 state lost/,
+    );
     const bid = await signedBid(first, 1);
     expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
       status: 503,
@@ -228,6 +249,7 @@ describe("reorgs and settlements", () => {
       createAggregator(
         parseEnv(aggregatorEnv, {
           ...l1.env,
+          ...testDomainEnv,
           REDIS_URL: TEST_REDIS_URL,
           REDIS_PREFIX: stack.prefix,
           ...env,

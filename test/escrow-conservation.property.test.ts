@@ -5,7 +5,7 @@
 // transactions on anvil).
 import { EscrowBlockState } from "@prover-boost/escrow";
 import fc from "fast-check";
-import { type Address, zeroAddress } from "viem";
+import { type Address, pad, toHex, zeroAddress } from "viem";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   balanceOf,
@@ -95,6 +95,7 @@ const step: fc.Arbitrary<Step> = fc.oneof(
         "slashBond" as const,
         "settle" as const,
         "refundReward" as const,
+        "penalize" as const,
       ),
       pick,
     }),
@@ -142,6 +143,11 @@ async function argsFor(escrow: Address, s: Step, opened: bigint[]): Promise<read
       ];
     case "refundReward":
       return [choose(funded, s.pick)?.id ?? missing];
+    case "penalize": {
+      // Up to 110% of the free balance (capped by the contract); refs repeat, so some are refused.
+      const prover = roles[provers[s.pick % 2]!].address;
+      return [prover, (await share(prover)) + 1n, pad(toHex(s.pick % 5), { size: 32 })];
+    }
     case "settle": {
       const b = choose(funded, s.pick);
       if (!b) return [missing, [], []];

@@ -4,9 +4,10 @@
 
 import { escrowAbi, escrowBytecode } from "@prover-boost/escrow";
 import { compileSolidity } from "@prover-boost/escrow/compile";
-import { type Address, encodeDeployData, zeroAddress } from "viem";
+import { type Address, encodeDeployData, parseEventLogs, zeroAddress } from "viem";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
+  balanceOf,
   deployFresh,
   type EscrowChain,
   ether,
@@ -162,6 +163,62 @@ describe("bonds", () => {
   it("funds asked back are out of the settler's reach", async () => {
     await send(chain, escrow, "proverB", "requestWithdrawal", [ether(5)]);
     await refused("settler", "lockBond", [1n, B, ether(1)], "InsufficientFreeBalance");
+  });
+});
+
+describe("penalties", () => {
+  const ref1 = `0x${"01".repeat(32)}` as const;
+  const ref2 = `0x${"02".repeat(32)}` as const;
+  const burned = () =>
+    chain.publicClient.readContract({
+      address: escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+
+  it("only the settler penalizes, and never a zero amount or address", async () => {
+    for (const role of ["outsider", "owner", "sequencer", "proverA"] as const) {
+      await refused(role, "penalize", [A, ether(1), ref1], "Unauthorized");
+    }
+    await refused("settler", "penalize", [A, 0n, ref1], "ZeroAmount");
+    await refused("settler", "penalize", [zeroAddress, ether(1), ref1], "ZeroAddress");
+  });
+
+  it("a penalty burns once per ref, however often it is sent", async () => {
+    const eth = await chain.publicClient.getBalance({ address: escrow });
+    await send(chain, escrow, "settler", "penalize", [A, ether(1), ref1]);
+    expect((await balanceOf(chain, escrow, A)).free).toBe(ether(9));
+    expect(await burned()).toBe(ether(1));
+    expect(await chain.publicClient.getBalance({ address: escrow })).toBe(eth - ether(1));
+    await refused("settler", "penalize", [A, ether(1), ref1], "PenaltyAlreadyApplied");
+    await refused("settler", "penalize", [B, ether(2), ref1], "PenaltyAlreadyApplied");
+    // Another penalty is another ref.
+    await send(chain, escrow, "settler", "penalize", [A, ether(1), ref2]);
+    expect((await balanceOf(chain, escrow, A)).free).toBe(ether(8));
+  });
+
+  it("takes only free funds: never more than there is, never a bond or a pending withdrawal", async () => {
+    await send(chain, escrow, "settler", "lockBond", [1n, A, ether(7)]);
+    await send(chain, escrow, "proverA", "requestWithdrawal", [ether(2)]);
+    const hash = await send(chain, escrow, "settler", "penalize", [A, ether(5), ref1]);
+    const receipt = await chain.publicClient.getTransactionReceipt({ hash });
+    const [event] = parseEventLogs({ abi: escrowAbi, logs: receipt.logs, eventName: "Penalized" });
+    expect(event?.args).toEqual({ prover: A, ref: ref1, requested: ether(5), burned: ether(1) });
+    const a = await balanceOf(chain, escrow, A);
+    expect([a.free, a.locked, a.pending]).toEqual([0n, ether(7), ether(2)]);
+    expect(await burned()).toBe(ether(1));
+    // Nothing free left: the penalty is applied (its ref used) and burns nothing.
+    await send(chain, escrow, "settler", "penalize", [A, ether(5), ref2]);
+    expect(await burned()).toBe(ether(1));
+    await refused("settler", "penalize", [A, ether(5), ref2], "PenaltyAlreadyApplied");
+    expect(
+      await chain.publicClient.readContract({
+        address: escrow,
+        abi: escrowAbi,
+        functionName: "penaltyApplied",
+        args: [ref2],
+      }),
+    ).toBe(true);
   });
 });
 

@@ -64,11 +64,9 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       env.COLLATERAL === "chain" && env.ESCROW_ADDRESS
         ? { address: env.ESCROW_ADDRESS, confirmations: env.L1_CONFIRMATIONS }
         : null,
-    // The escrow has no entry point that takes collateral for these penalties, so in chain mode
-    // they are recorded (and still count toward the retry bounds) but take nothing: the ledger
-    // may not hold less than the escrow does.
-    withholdPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.WITHHOLD_PENALTY_WEI,
-    invalidProofPenaltyWei: env.COLLATERAL === "chain" ? 0n : env.INVALID_PROOF_PENALTY_WEI,
+    // In chain mode a penalty's burn is also sent to the escrow (`penalize`, see chargePenalty).
+    withholdPenaltyWei: env.WITHHOLD_PENALTY_WEI,
+    invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
     openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
     minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
     proofs: { system: env.PROOF_SYSTEM, verifyThreads: env.PROOF_VERIFY_THREADS },

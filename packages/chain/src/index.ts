@@ -4,6 +4,7 @@ export * from "./reconcile.ts";
 export {
   enqueueSettlement,
   escrowMismatches,
+  penaltyRef,
   type SettlementAction,
   Settler,
   type SettlerOptions,

@@ -10,7 +10,13 @@
 // deposits, withdrawals and funded rewards. Bond locks, releases, slashes and settlements are the
 // aggregator's decisions: the aggregator books them in the ledger when it makes them, and the
 // settler sends the matching transaction; their events are indexed (for the record and for
-// reconciliation) but move nothing.
+// reconciliation) but move nothing. So are penalties (the relay burns up to the operator's free
+// collateral in the ledger and the settler sends `penalize` for that amount), with one
+// exception: when the escrow found less free than the ledger took (a withdrawal asked on chain
+// first), the `Penalized` event's shortfall (requested - burned) goes back from `burn` to the
+// prover's free collateral, so both hold what the escrow actually burned. A withdrawal booked
+// while a penalty the ledger burned is not yet applied on chain may take that burn back (the
+// escrow still had it free); the penalty's Penalized event then gives back only the rest.
 import {
   accounts,
   applyMovement,
@@ -22,6 +28,7 @@ import {
   type Tx,
 } from "@prover-boost/db";
 import { getAddress } from "viem";
+import { penaltyRef } from "./penalty-ref.ts";
 
 export interface EscrowEvent {
   eventName: string;
@@ -116,6 +123,21 @@ export async function applyEscrowEvent(
         blockNumber: Number(a.blockNumber),
         ...base,
       });
+    case "Penalized": {
+      // What a withdrawal booked earlier already took back from this penalty's burn is not
+      // given back twice.
+      const undone = await penaltyUndone(tx, String(a.ref));
+      const short = wei(a.requested) - wei(a.burned) - undone;
+      if (short <= 0n) return null;
+      return applyMovement(tx, {
+        kind: "penalty",
+        legs: [
+          { account: accounts.burn, amount: -short },
+          { account: accounts.available(addr(a.prover)), amount: short },
+        ],
+        ...base,
+      });
+    }
     default:
       return null;
   }
@@ -143,11 +165,66 @@ async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: numb
     await cancelLiveBids(tx, account, nowMs);
   }
   take(accounts.available(account), await lockedBalance(tx, accounts.available(account)));
+  if (left > 0n) legs.push(...(await undoUnsentPenalties(tx, account, left, (n) => (left -= n))));
   const fromBonds = left;
   take(accounts.locked(account), await lockedBalance(tx, accounts.locked(account)));
   if (left > 0n) throw new InsufficientBalanceError(accounts.available(account), left);
   if (fromBonds > 0n) await shrinkBonds(tx, account, fromBonds);
   return legs;
+}
+
+/**
+ * The escrow let a withdrawal have collateral the ledger had already burned for a penalty whose
+ * `penalize` it had not applied yet (so on chain that collateral was still free, and the penalty
+ * will burn less). Up to `amount` of those penalties' burns, oldest first, goes to the withdrawal
+ * instead: legs from `burn`, and each penalty's settlement remembers how much was undone, so its
+ * `Penalized` event gives back only the rest of its shortfall.
+ */
+async function undoUnsentPenalties(
+  tx: Tx,
+  account: string,
+  amount: bigint,
+  took: (n: bigint) => void,
+): Promise<Leg[]> {
+  const rows = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
+    SELECT id, args FROM "Settlement"
+    WHERE kind = 'penalty' AND status <> 'reverted' AND lower(args->>'prover') = lower(${account})
+    ORDER BY id FOR UPDATE`;
+  let left = amount;
+  let total = 0n;
+  for (const r of rows) {
+    if (left === 0n) break;
+    // Applied on chain before this withdrawal: its event is indexed already (logs are booked in
+    // chain order). The settler may have recorded it confirmed meanwhile; that does not count.
+    const applied = await tx.chainLog.count({
+      where: {
+        event: "Penalized",
+        removed: false,
+        args: { path: ["ref"], equals: penaltyRef(String(r.args.penaltyId)) },
+      },
+    });
+    if (applied > 0) continue;
+    const open = BigInt(String(r.args.amount)) - BigInt(String(r.args.undone ?? "0"));
+    const n = open < left ? open : left;
+    if (n <= 0n) continue;
+    await tx.settlement.update({
+      where: { id: r.id },
+      data: { args: { ...r.args, undone: (BigInt(String(r.args.undone ?? "0")) + n).toString() } },
+    });
+    left -= n;
+    total += n;
+  }
+  if (total === 0n) return [];
+  took(total);
+  return [{ account: accounts.burn, amount: -total }];
+}
+
+/** Wei of the penalty with escrow ref `ref` that withdrawals already took back from its burn. */
+async function penaltyUndone(tx: Tx, ref: string): Promise<bigint> {
+  const rows = await tx.$queryRaw<{ args: Record<string, unknown> }[]>`
+    SELECT args FROM "Settlement" WHERE kind = 'penalty' AND args ? 'undone'`;
+  const row = rows.find((r) => penaltyRef(String(r.args.penaltyId)) === ref.toLowerCase());
+  return row ? BigInt(String(row.args.undone)) : 0n;
 }
 
 /**

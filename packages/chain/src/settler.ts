@@ -3,12 +3,13 @@
 //
 // The aggregator writes each one as a Settlement row in the same Postgres transaction as the
 // ledger movement it mirrors (lock at close, slash at a missed deadline, settle at payout, which
-// also releases a bond still locked), so a decision and its transaction are never one without the
+// also releases a bond still locked; and the relay's withholding and invalid-proof penalties,
+// written by the ledger's chargePenalty, key `penalty:<id>`), so a decision and its transaction are never one without the
 // other. The settler sends them one at a time in id order (a block's lock before its slash or
 // settlement) from one key, so nonces are assigned in order:
 //
 // - Before sending, it looks on the chain for the action's event (BondLocked, BondSlashed,
-//   BlockSettled of that block). If it is there, an earlier process sent it and stopped before
+//   BlockSettled of that block; Penalized with the penalty's ref). If it is there, an earlier process sent it and stopped before
 //   recording the receipt: the row is completed from the chain, nothing is sent again.
 // - It simulates the call first; a revert (the contract's guard: settled already, no bond, not
 //   funded, ...) is recorded with the revert's name, logged with code SETTLEMENT_REVERTED, and
@@ -38,6 +39,9 @@ import {
   type WalletClient,
 } from "viem";
 import { shortError } from "./indexer.ts";
+import { penaltyRef } from "./penalty-ref.ts";
+
+export { penaltyRef };
 
 export type SettlementAction =
   | { kind: "lock"; blockNumber: number; prover: string; amount: bigint }
@@ -71,7 +75,12 @@ export async function enqueueSettlement(
 
 type Outcome = "done" | "mined" | "waiting";
 
-const eventOf = { lock: "BondLocked", slash: "BondSlashed", settle: "BlockSettled" } as const;
+const eventOf = {
+  lock: "BondLocked",
+  slash: "BondSlashed",
+  settle: "BlockSettled",
+  penalty: "Penalized",
+} as const;
 
 type Row = Awaited<ReturnType<Prisma["settlement"]["findFirstOrThrow"]>>;
 
@@ -263,6 +272,11 @@ export class Settler {
           functionName: "settle",
           args: [block, a.recipients, (a.amounts as string[]).map((x) => BigInt(x))],
         };
+      case "penalty":
+        return {
+          functionName: "penalize",
+          args: [a.prover, BigInt(a.amount as string), penaltyRef(String(a.penaltyId))],
+        };
       default:
         throw new Error(`unknown settlement kind ${row.kind}`);
     }
@@ -271,15 +285,18 @@ export class Settler {
   /** The hash of a transaction that already did this row's work, if the chain has one. */
   private async findOnChain(row: Row): Promise<Hash | null> {
     const eventName = eventOf[row.kind as keyof typeof eventOf];
+    const a = row.args as Record<string, unknown>;
     const logs = await this.opts.client.getContractEvents({
       address: this.opts.escrow,
       abi: escrowAbi,
       eventName,
-      args: { blockNumber: BigInt(row.blockNumber) },
+      args:
+        row.kind === "penalty"
+          ? { ref: penaltyRef(String(a.penaltyId)) }
+          : { blockNumber: BigInt(row.blockNumber) },
       fromBlock: 0n,
       toBlock: "latest",
     });
-    const a = row.args as Record<string, unknown>;
     const match = logs.find((l) => {
       if (row.kind !== "lock") return true;
       const args = l.args as { prover?: string; amount?: bigint };

@@ -48,7 +48,7 @@ export const operations = {
     method: "GET",
     path: "/readyz",
     tags: ["ops"],
-    summary: "Database and Redis reachable (503 names what is down)",
+    summary: "Database, Redis and, in chain mode, the L1 reachable (503 names what is down)",
     responses: { 200: s.readyzResponse },
     errors: [],
   }),

@@ -53,8 +53,14 @@ export const page = <T extends z.ZodType>(item: T) =>
 export const livezResponse = z.object({ status: z.literal("ok") }).describe("The process is up");
 
 export const readyzResponse = z
-  .object({ status: z.literal("ready"), database: z.literal("up"), redis: z.literal("up") })
-  .describe("Database and Redis answer");
+  .object({
+    status: z.literal("ready"),
+    database: z.literal("up"),
+    redis: z.literal("up"),
+    /** COLLATERAL=chain only: the escrow index is in step with a live, unchanged L1. */
+    l1: z.literal("up").optional(),
+  })
+  .describe("Database and Redis answer (and, in chain mode, the L1 index is in step)");
 
 export const metricsResponse = z.string().describe("Prometheus text exposition");
 

@@ -39,10 +39,14 @@ export function recordPenalty(db: Tx, p: PenaltyInput) {
 /**
  * Burns up to `maxWei` of the operator's free collateral (what there is, never below zero) and
  * records the penalty with the amount taken, in the caller's transaction. Returns that amount.
+ *
+ * With `onChain` (COLLATERAL=chain) the escrow holds the collateral, so the same transaction
+ * also owes it a `penalty` settlement: the settler sends `penalize(operator, taken, ref)` with
+ * the penalty's id as its ref, and the escrow burns it once.
  */
 export async function chargePenalty(
   tx: Tx,
-  p: Omit<PenaltyInput, "id" | "amount"> & { maxWei: bigint },
+  p: Omit<PenaltyInput, "id" | "amount"> & { maxWei: bigint; onChain?: boolean },
 ): Promise<bigint> {
   const taken = await takeUpTo(
     tx,
@@ -52,6 +56,23 @@ export async function chargePenalty(
     p.maxWei,
     { nowMs: p.nowMs, blockNumber: p.blockNumber, ref: p.jobId ?? null },
   );
-  await recordPenalty(tx, { ...p, id: randomUUID(), amount: taken });
+  const id = randomUUID();
+  const { onChain, maxWei: _max, ...input } = p;
+  await recordPenalty(tx, { ...input, id, amount: taken });
+  if (onChain && taken > 0n) {
+    const now = BigInt(p.nowMs);
+    await tx.settlement.create({
+      data: {
+        key: `penalty:${id}`,
+        kind: "penalty",
+        // A penalty outside any block (none today) is filed under block 0.
+        blockNumber: p.blockNumber ?? 0,
+        args: { prover: p.operator, amount: taken.toString(), penaltyId: id },
+        nextAttemptAt: now,
+        createdAt: now,
+        updatedAt: now,
+      },
+    });
+  }
   return taken;
 }

@@ -43,6 +43,7 @@ describe("escrow artifact", () => {
         "BondSlashed",
         "Deposited",
         "OwnershipTransferred",
+        "Penalized",
         "RewardFunded",
         "RewardPaid",
         "RewardRefunded",
@@ -55,6 +56,7 @@ describe("escrow artifact", () => {
     );
     expect(names("error")).toContain("Reentrancy");
     expect(names("error")).toContain("Unauthorized");
+    expect(names("error")).toContain("PenaltyAlreadyApplied");
   });
 });
 

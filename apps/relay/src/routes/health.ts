@@ -2,8 +2,10 @@
 // not restart a relay because Redis or Postgres is away (a restart would not bring them back).
 // /readyz checks both dependencies and answers within READY_DEADLINE_MS whatever they do: a
 // dependency that refuses, errs or does not reply in time is "down", and the 503 names it, so a
-// load balancer takes this relay out of rotation and an operator sees why. Neither probe is
-// rate-limited.
+// load balancer takes this relay out of rotation and an operator sees why. In chain mode
+// (COLLATERAL=chain) the L1 is a third dependency: the relay is not ready while its escrow index
+// is not in step with a live, unchanged L1 (the same test that refuses bids with L1_UNAVAILABLE),
+// and the 503 gives the indexer's reason. Neither probe is rate-limited.
 import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
 import type { RelayContext } from "../context.ts";
@@ -30,6 +32,20 @@ function within(check: () => Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
+/**
+ * Chain mode: null when the escrow index is in step with the L1, else the indexer's reason.
+ * Ledger mode (no index): undefined, the L1 is not a dependency.
+ */
+function l1Problem(ctx: RelayContext): string | null | undefined {
+  if (!ctx.escrowIndex) return undefined;
+  try {
+    ctx.escrowIndex.assertReady();
+    return null;
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
 export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext) {
   const unlimited = { rateLimit: false } as const;
   const { livez, readyz } = operations;
@@ -50,16 +66,19 @@ export function registerHealthRoutes(app: FastifyInstance, ctx: RelayContext) {
         within(() => ctx.db.sql.query("SELECT 1"), READY_DEADLINE_MS),
         within(() => ctx.fabric.ping(), READY_DEADLINE_MS),
       ]);
-      if (!db || !redis) {
-        const down = [db ? null : "database", redis ? null : "redis"].filter(Boolean).join(", ");
+      const l1 = l1Problem(ctx);
+      if (!db || !redis || l1) {
+        const down = [db ? null : "database", redis ? null : "redis", l1 ? "l1" : null]
+          .filter(Boolean)
+          .join(", ");
+        const states = [`database ${db ? "up" : "down"}`, `redis ${redis ? "up" : "down"}`];
+        if (l1 !== undefined) states.push(`l1 ${l1 ? `down: ${l1}` : "up"}`);
         reply.header("retry-after", "1");
-        return sendError(
-          reply,
-          "UNAVAILABLE",
-          `not ready: ${down} down (database ${db ? "up" : "down"}, redis ${redis ? "up" : "down"})`,
-        );
+        return sendError(reply, "UNAVAILABLE", `not ready: ${down} down (${states.join(", ")})`);
       }
-      return { status: "ready", database: "up", redis: "up" };
+      return ctx.escrowIndex
+        ? { status: "ready", database: "up", redis: "up", l1: "up" }
+        : { status: "ready", database: "up", redis: "up" };
     },
   });
 }

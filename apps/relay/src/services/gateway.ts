@@ -288,6 +288,7 @@ export async function submitResult(
         operator: session.operator,
         workerId: session.workerName,
         maxWei: ctx.settings.invalidProofPenaltyWei,
+        onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
       await tx.proofJob.updateMany({
@@ -414,6 +415,7 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         operator: lease.operator,
         workerId: lease.workerName,
         maxWei: ctx.settings.withholdPenaltyWei,
+        onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
       await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });

@@ -1,0 +1,244 @@
+// Attack: grief open proving in COLLATERAL=chain by submitting proofs that do not verify, counting
+// on the escrow (which holds the collateral) never hearing of the penalty. An invalid proof burns
+// INVALID_PROOF_PENALTY_WEI of the operator's free collateral in the ledger and, through a
+// `penalty` settlement written in the same transaction, on the escrow (`penalize`), exactly once:
+// even when the settler dies after broadcasting the transaction and before recording its receipt,
+// and is started again. Afterwards the escrow and the ledger agree on every wei. And a penalty
+// the escrow receives only after a withdrawal took the collateral it would burn burns nothing on
+// either side: the index keeps in step.
+import { penaltyRef, reconcileEscrow, Settler } from "@prover-boost/chain";
+import { accounts, chargePenalty } from "@prover-boost/db";
+import { escrowAbi } from "@prover-boost/escrow";
+import { type NodeProof, simProofSystem } from "@prover-boost/proofs";
+import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
+import { proofNodeOfJob } from "@prover-boost/worker";
+import { createWalletClient, type Hex, http, type PublicClient } from "viem";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account } from "./fixtures.ts";
+import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { relayError, tryLease } from "./support/blocks.ts";
+import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { balance, openUnclaimed, signIn } from "./support/market-flow.ts";
+
+const DEPOSIT = 10n ** 16n;
+const PENALTY = 3n * 10n ** 15n;
+const REWARD = 10n ** 15n;
+const BLOCK = 1;
+const griefer = account(0xb7);
+
+function tampered(p: NodeProof): NodeProof {
+  const i = 2 + 2 * Math.floor((p.proof.length - 2) / 4);
+  const byte = (Number.parseInt(p.proof.slice(i, i + 2), 16) ^ 0x01).toString(16).padStart(2, "0");
+  return { ...p, proof: `${p.proof.slice(0, i)}${byte}${p.proof.slice(i + 2)}` as Hex };
+}
+
+describe("an invalid proof in chain mode", () => {
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    // The aggregator's duties are driven by hand and its settler stays off: the test plays the
+    // settler that dies and the one started after it.
+    stack = await startStack({
+      env: {
+        ...l1.env,
+        INVALID_PROOF_PENALTY_WEI: PENALTY.toString(),
+        OPEN_PROVING_MIN_COLLATERAL: "1",
+      },
+      aggregator: false,
+    });
+    await l1.fund(griefer.address);
+    await l1.fund(sequencer.address);
+    await l1.deposit(griefer, DEPOSIT);
+    await eventually(
+      async () =>
+        (await stack.client.getProver(griefer.address)).collateral.available === DEPOSIT.toString(),
+    );
+    await l1.fundReward(sequencer, BLOCK, REWARD);
+    await openUnclaimed(stack, BLOCK, { txCount: 2, blockReward: REWARD.toString() });
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(BLOCK)).stage === "open_proving";
+    }, 30_000);
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  const penalizedEvents = () =>
+    l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "Penalized",
+      fromBlock: 0n,
+    });
+
+  it("burns on the escrow exactly once, even when the settler restarts between send and record", async () => {
+    const w: RelayClient = await signIn(stack, griefer, "w0");
+    const job: LeasedJob = await eventually(async () => {
+      const r = await tryLease(w, 1000);
+      return r.status === 200 && "job" in r ? r.job : null;
+    }, 30_000);
+    const honest = await simProofSystem().prove(proofNodeOfJob(job));
+    const bad = tampered(honest);
+    expect(await relayError(w.submitResult(job.id, bad.proof, bad.publicInputs))).toEqual({
+      status: 422,
+      code: "INVALID_PROOF",
+    });
+
+    // The ledger burned the penalty and owes the escrow the same burn, in one transaction.
+    const [penalty] = await stack.db.prisma.penalty.findMany({ where: { kind: "invalid_proof" } });
+    expect(penalty!.amount.toString()).toBe(PENALTY.toString());
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(PENALTY);
+    const key = `penalty:${penalty!.id}`;
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key } });
+    expect((await row()).status).toBe("pending");
+    expect((await row()).args).toEqual({
+      prover: griefer.address,
+      amount: PENALTY.toString(),
+      penaltyId: penalty!.id,
+    });
+
+    // The first settler gets the transaction out and dies before it learns of the receipt.
+    const wallet = createWalletClient({
+      account: settlerAccount,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    });
+    let broadcast: Hex | null = null;
+    const dying = {
+      ...l1.client,
+      sendRawTransaction: async (args: { serializedTransaction: Hex }) => {
+        broadcast = await l1.client.sendRawTransaction(args);
+        throw new Error("process died after broadcasting");
+      },
+    } as unknown as PublicClient;
+    const first = new Settler({
+      prisma: stack.db.prisma,
+      client: dying,
+      wallet,
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+    });
+    await first.run();
+    expect(broadcast).not.toBeNull();
+    expect([(await row()).status, (await row()).txHash]).toEqual(["sent", broadcast]);
+
+    // Started again: it finds its transaction and records it; nothing is sent a second time.
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    const restarted = new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet,
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+    });
+    await eventually(async () => {
+      await restarted.run();
+      return (await row()).status === "confirmed";
+    });
+    expect((await row()).txHash).toBe(broadcast);
+    await restarted.run();
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+
+    const events = await penalizedEvents();
+    expect(events).toHaveLength(1);
+    expect(events[0]!.args).toEqual({
+      prover: griefer.address,
+      ref: penaltyRef(penalty!.id),
+      requested: PENALTY,
+      burned: PENALTY,
+    });
+    expect(
+      await l1.client.readContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "totalBurned",
+      }),
+    ).toBe(PENALTY);
+
+    // A resent penalize with the same ref is refused by the escrow.
+    await expect(
+      l1.client.simulateContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "penalize",
+        args: [griefer.address, PENALTY, penaltyRef(penalty!.id)],
+        account: settlerAccount,
+      }),
+    ).rejects.toThrow(/PenaltyAlreadyApplied/);
+
+    // Once the index has seen the event, the escrow and the ledger agree to the wei.
+    await eventually(async () => {
+      await stack.relay.ctx.escrowIndex!.poll();
+      return (await stack.db.prisma.chainLog.count({ where: { event: "Penalized" } })) === 1;
+    });
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.chain.free).toBe(DEPOSIT - PENALTY);
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(PENALTY);
+  });
+
+  it("a withdrawal the escrow took before the penalty reached it: both burn nothing, both agree", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand from here on
+    const free = DEPOSIT - PENALTY;
+    // The relay charges a withholding penalty (in the ledger and as an owed settlement)...
+    await stack.db.prisma.$transaction((tx) =>
+      chargePenalty(tx, {
+        kind: "withholding",
+        blockNumber: BLOCK,
+        jobId: null,
+        operator: griefer.address,
+        workerId: "w0",
+        maxWei: PENALTY,
+        onChain: true,
+        nowMs: Date.now(),
+      }),
+    );
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(2n * PENALTY);
+    // ...but the operator asks all its free collateral back on the escrow first.
+    const hash = await createWalletClient({
+      account: griefer,
+      chain: l1Chain(l1.url),
+      transport: http(l1.url),
+    }).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "requestWithdrawal",
+      args: [free],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    const settler = stack.aggregator.settler!;
+    await eventually(async () => {
+      await settler.run();
+      return (
+        (await stack.db.prisma.settlement.count({
+          where: { status: { in: ["pending", "sent"] } },
+        })) === 0
+      );
+    });
+    const events = await penalizedEvents();
+    expect(events).toHaveLength(2);
+    expect(events[1]!.args).toMatchObject({ requested: PENALTY, burned: 0n });
+
+    // The index books the withdrawal (taking back the unsent penalty's burn) and then the penalty
+    // (nothing more to give back), and stays in step.
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: free });
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(PENALTY);
+    expect(
+      await l1.client.readContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "totalBurned",
+      }),
+    ).toBe(PENALTY);
+  });
+});
