@@ -13,6 +13,7 @@ describe("aggregatorConfigOf", () => {
     expect(config).toEqual({
       tickMs: 250,
       auctionPricing: "first",
+      collateral: "ledger",
       slots: { slotDurationMs: 12_000, genesisTimeMs: 0 },
       slashToSequencerBps: 5000,
       reissues: { max: 3, backoffMs: 60_000 },
