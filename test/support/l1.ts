@@ -4,6 +4,7 @@ import {
   ANVIL_CHAIN_ID,
   type AnvilHandle,
   anvilAccount,
+  l1Chain as chainAt,
   deployEscrow,
   escrowAbi,
   startAnvil,
@@ -12,7 +13,6 @@ import {
   type Address,
   createPublicClient,
   createWalletClient,
-  defineChain,
   type Hash,
   http,
   type LocalAccount,
@@ -43,13 +43,8 @@ export interface L1 {
   stop(): Promise<void>;
 }
 
-export const l1Chain = (url: string) =>
-  defineChain({
-    id: ANVIL_CHAIN_ID,
-    name: "anvil",
-    nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-    rpcUrls: { default: { http: [url] } },
-  });
+/** The viem chain of a test anvil at `url`. */
+export const l1Chain = (url: string) => chainAt(ANVIL_CHAIN_ID, url, "anvil");
 
 /**
  * Starts anvil (on `port` when given) and deploys the escrow with the test settler and the test

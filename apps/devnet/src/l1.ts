@@ -10,13 +10,13 @@ import {
   anvilAccount,
   deployEscrow,
   escrowAbi,
+  l1Chain,
   startAnvil,
 } from "@prover-boost/escrow";
 import {
   type Address,
   createPublicClient,
   createWalletClient,
-  defineChain,
   type Hash,
   http,
   type LocalAccount,
@@ -51,12 +51,7 @@ export async function startDevnetL1(opts: {
   const confirmations = Number(opts.confirmations ?? "1");
   const anvil: AnvilHandle = await startAnvil(confirmations > 1 ? { blockTime: 1 } : {});
   try {
-    const chain = defineChain({
-      id: ANVIL_CHAIN_ID,
-      name: "anvil",
-      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-      rpcUrls: { default: { http: [anvil.url] } },
-    });
+    const chain = l1Chain(ANVIL_CHAIN_ID, anvil.url, "anvil");
     const transport = http(anvil.url, { retryCount: 0 });
     const client = createPublicClient({ chain, transport, pollingInterval: 50 });
     const walletOf = (account: LocalAccount | ReturnType<typeof anvilAccount>) =>

@@ -21,14 +21,13 @@
 //   wait for the one in front.
 // And the contract settles a block at most once, whatever happens here.
 import type { Prisma, Tx } from "@prover-boost/db";
-import { escrowAbi } from "@prover-boost/escrow";
+import { escrowAbi, l1Chain } from "@prover-boost/escrow";
 import {
   type Account,
   type Address,
   BaseError,
   type Chain,
   ContractFunctionRevertedError,
-  defineChain,
   encodeFunctionData,
   type Hash,
   keccak256,
@@ -218,14 +217,7 @@ export class Settler {
       blockTag: "pending",
     });
     // Signed for the chain the L1 says it is (the wallet is built before anyone asked it).
-    this.chain ??=
-      wallet.chain ??
-      defineChain({
-        id: await client.getChainId(),
-        name: "L1",
-        nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-        rpcUrls: { default: { http: [] } },
-      });
+    this.chain ??= wallet.chain ?? l1Chain(await client.getChainId(), undefined, "L1");
     const prepared = await wallet.prepareTransactionRequest({
       to: this.opts.escrow,
       data: encodeFunctionData({

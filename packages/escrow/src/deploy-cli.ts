@@ -2,8 +2,9 @@
 // address on stdout (details on stderr).
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
-import { createPublicClient, createWalletClient, defineChain, http, isAddress } from "viem";
+import { createPublicClient, createWalletClient, http, isAddress } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { l1Chain } from "./chain.ts";
 import { deployEscrow } from "./deploy.ts";
 
 function bigintArg(name: string, min: bigint, max?: bigint) {
@@ -63,12 +64,7 @@ const program = new Command()
     const transport = http(opts.rpc);
     const publicClient = createPublicClient({ transport });
     const chainId = await publicClient.getChainId();
-    const chain = defineChain({
-      id: chainId,
-      name: `chain ${chainId}`,
-      nativeCurrency: { name: "Ether", symbol: "ETH", decimals: 18 },
-      rpcUrls: { default: { http: [opts.rpc] } },
-    });
+    const chain = l1Chain(chainId, opts.rpc);
     const walletClient = createWalletClient({ account, chain, transport });
     const deployment = await deployEscrow(walletClient, publicClient, {
       settler,

@@ -1,4 +1,5 @@
 export * from "./anvil.ts";
+export * from "./chain.ts";
 export * from "./deploy.ts";
 export { escrowAbi, escrowBytecode, escrowSolcVersion } from "./generated/artifact.ts";
 
