@@ -16,8 +16,17 @@ export default defineConfig({
   async adapter() {
     const url = process.env.DATABASE_URL;
     if (url) {
+      // `?schema=name` means what it means to the service's migrator: that schema for the
+      // tables and for `_prisma_migrations`. pg ignores the parameter, so it becomes the
+      // session's search_path and the adapter's schema.
+      const parsed = new URL(url);
+      const schema = parsed.searchParams.get("schema") || "public";
+      parsed.searchParams.delete("schema");
       const { PrismaPg } = await import("@prisma/adapter-pg");
-      return new PrismaPg({ connectionString: url });
+      return new PrismaPg(
+        { connectionString: parsed.toString(), options: `-c search_path="${schema}"` },
+        { schema },
+      );
     }
     const { PGlite } = await import("@electric-sql/pglite");
     const { PrismaPGlite } = await import("pglite-prisma-adapter");
