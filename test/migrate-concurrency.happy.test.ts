@@ -17,8 +17,8 @@ import { testDomainEnv } from "./support/domain.ts";
 import { freePort } from "./support/ports.ts";
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const RELAYS = 2;
-const AGGREGATORS = 2;
+const RELAYS = 3;
+const AGGREGATORS = 3;
 const START_DEADLINE_MS = 120_000;
 
 const schema = `t_migcon_${randomBytes(5).toString("hex")}`;
