@@ -23,10 +23,23 @@ export default defineConfig({
       const schema = parsed.searchParams.get("schema") || "public";
       parsed.searchParams.delete("schema");
       const { PrismaPg } = await import("@prisma/adapter-pg");
-      return new PrismaPg(
+      const factory = new PrismaPg(
         { connectionString: parsed.toString(), options: `-c search_path="${schema}"` },
         { schema },
       );
+      // The adapter runs a migration script by splitting it on ";", which breaks the SQL
+      // functions (dollar-quoted bodies) our migrations define. Postgres takes the whole script
+      // as one simple query, as the services' migrator sends it, so `migrate deploy` works too.
+      const connect = factory.connect.bind(factory);
+      factory.connect = async () => {
+        const adapter = await connect();
+        const pool = adapter.underlyingDriver();
+        adapter.executeScript = async (script: string) => {
+          await pool.query(script);
+        };
+        return adapter;
+      };
+      return factory;
     }
     const { PGlite } = await import("@electric-sql/pglite");
     const { PrismaPGlite } = await import("pglite-prisma-adapter");

@@ -3,6 +3,7 @@
 // (it reads the same `_prisma_migrations` table, in that schema).
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { openDatabase } from "@prover-boost/db";
@@ -13,6 +14,7 @@ import { dropSchema } from "./support/databases.ts";
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const migrated = `t_migst_${randomBytes(5).toString("hex")}`;
 const empty = `t_migst_${randomBytes(5).toString("hex")}`;
+const deployed = `t_migst_${randomBytes(5).toString("hex")}`;
 
 function urlFor(schema: string): string {
   const u = new URL(TEST_DATABASE_URL);
@@ -20,10 +22,17 @@ function urlFor(schema: string): string {
   return u.toString();
 }
 
-function migrateStatus(url: string): Promise<{ code: number | null; out: string }> {
+function migrateStatus(url: string) {
+  return prismaMigrate("status", url);
+}
+
+function prismaMigrate(
+  command: "status" | "deploy",
+  url: string,
+): Promise<{ code: number | null; out: string }> {
   const child = spawn(
     process.execPath,
-    [path.join(repoRoot, "node_modules/prisma/build/index.js"), "migrate", "status"],
+    [path.join(repoRoot, "node_modules/prisma/build/index.js"), "migrate", command],
     {
       cwd: repoRoot,
       env: { ...process.env, DATABASE_URL: url },
@@ -43,6 +52,7 @@ function migrateStatus(url: string): Promise<{ code: number | null; out: string 
 afterAll(async () => {
   await dropSchema(migrated);
   await dropSchema(empty);
+  await dropSchema(deployed);
 });
 
 describe("prisma migrate status on a ?schema= URL", () => {
@@ -60,5 +70,23 @@ describe("prisma migrate status on a ?schema= URL", () => {
     const status = await migrateStatus(urlFor(empty));
     expect(status.out).toContain("not yet been applied");
     expect(status.code).not.toBe(0);
+  });
+
+  it("prisma migrate deploy on a ?schema= URL leaves the migrator nothing to do", async () => {
+    const deploy = await prismaMigrate("deploy", urlFor(deployed));
+    expect(deploy.out).toContain("All migrations have been successfully applied");
+    expect(deploy.code).toBe(0);
+    // Same table, same checksums: the service opens it without applying anything again.
+    const db = await openDatabase({ databaseUrl: urlFor(deployed) });
+    try {
+      const dirs = readdirSync(path.join(repoRoot, "prisma/migrations"), { withFileTypes: true });
+      const rows = await db.sql.query<{ n: number; finished: number }>(
+        `SELECT count(*)::int AS n, count(finished_at)::int AS finished FROM "_prisma_migrations"`,
+      );
+      const count = dirs.filter((d) => d.isDirectory()).length;
+      expect(rows[0]).toEqual({ n: count, finished: count });
+    } finally {
+      await db.close();
+    }
   });
 });
