@@ -16,8 +16,30 @@ export default defineConfig({
   async adapter() {
     const url = process.env.DATABASE_URL;
     if (url) {
+      // `?schema=name` means what it means to the service's migrator: that schema for the
+      // tables and for `_prisma_migrations`. pg ignores the parameter, so it becomes the
+      // session's search_path and the adapter's schema.
+      const parsed = new URL(url);
+      const schema = parsed.searchParams.get("schema") || "public";
+      parsed.searchParams.delete("schema");
       const { PrismaPg } = await import("@prisma/adapter-pg");
-      return new PrismaPg({ connectionString: url });
+      const factory = new PrismaPg(
+        { connectionString: parsed.toString(), options: `-c search_path="${schema}"` },
+        { schema },
+      );
+      // The adapter runs a migration script by splitting it on ";", which breaks the SQL
+      // functions (dollar-quoted bodies) our migrations define. Postgres takes the whole script
+      // as one simple query, as the services' migrator sends it, so `migrate deploy` works too.
+      const connect = factory.connect.bind(factory);
+      factory.connect = async () => {
+        const adapter = await connect();
+        const pool = adapter.underlyingDriver();
+        adapter.executeScript = async (script: string) => {
+          await pool.query(script);
+        };
+        return adapter;
+      };
+      return factory;
     }
     const { PGlite } = await import("@electric-sql/pglite");
     const { PrismaPGlite } = await import("pglite-prisma-adapter");

@@ -111,6 +111,8 @@ export const commonEnv = z.object({
   DATABASE_CONNECT_TIMEOUT_MS: int(5000, 100),
   /** Longest wait for one Postgres query's reply (client side; covers a stalled server). */
   DATABASE_QUERY_TIMEOUT_MS: int(15_000, 100),
+  /** Longest wait for a schema's migration lock at start (another service is migrating it). */
+  DATABASE_MIGRATE_LOCK_TIMEOUT_MS: int(60_000, 100),
   /**
    * How long a stopping process (relay, aggregator, worker agent) may take to close before it
    * exits anyway (status 1). Default 10000 (shutdownGraceMs).

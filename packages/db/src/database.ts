@@ -13,7 +13,12 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "./generated/client.ts";
-import { applyMigrations, type SqlRunner } from "./migrate.ts";
+import {
+  applyMigrations,
+  DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+  type SqlRunner,
+  withMigrationLock,
+} from "./migrate.ts";
 
 export type Prisma = PrismaClient;
 
@@ -30,6 +35,8 @@ export interface DatabaseOptions {
   connectTimeoutMs?: number | undefined;
   /** Postgres: longest wait for one query's reply (DATABASE_QUERY_TIMEOUT_MS). */
   queryTimeoutMs?: number | undefined;
+  /** Postgres: longest wait for the schema's migration lock (DATABASE_MIGRATE_LOCK_TIMEOUT_MS). */
+  migrateLockTimeoutMs?: number | undefined;
   /** Drop everything in the schema first (the devnet starts from genesis on every run). */
   reset?: boolean;
 }
@@ -70,6 +77,7 @@ export function openDatabaseFromEnv(
     DATA_DIR: string;
     DATABASE_CONNECT_TIMEOUT_MS?: number;
     DATABASE_QUERY_TIMEOUT_MS?: number;
+    DATABASE_MIGRATE_LOCK_TIMEOUT_MS?: number;
   },
   extra: Omit<DatabaseOptions, "databaseUrl" | "dataDir"> = {},
 ): Promise<Database> {
@@ -78,6 +86,7 @@ export function openDatabaseFromEnv(
     dataDir: env.DATA_DIR,
     connectTimeoutMs: env.DATABASE_CONNECT_TIMEOUT_MS,
     queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS,
+    migrateLockTimeoutMs: env.DATABASE_MIGRATE_LOCK_TIMEOUT_MS,
     ...extra,
   });
 }
@@ -105,17 +114,30 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
     },
   };
   const client = await pool.connect();
+  const session: SqlRunner = {
+    exec: async (text) => void (await client.query(text)),
+    query: async <T>(text: string, params?: unknown[]) =>
+      (await client.query(text, params)).rows as T[],
+  };
   try {
-    if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-    await applyMigrations({
-      exec: async (text) => void (await client.query(text)),
-      query: async <T>(text: string, params?: unknown[]) =>
-        (await client.query(text, params)).rows as T[],
-    });
-  } finally {
-    client.release();
+    // Services starting together on a fresh database would race to create the schema and the
+    // same tables; under the schema's lock one migrates and the others then find it done.
+    await withMigrationLock(
+      session,
+      schema,
+      async () => {
+        if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+        await applyMigrations(session);
+      },
+      options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+    );
+  } catch (err) {
+    client.release(true);
+    await pool.end().catch(() => {});
+    throw err;
   }
+  client.release();
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions });
   return {
     prisma,

@@ -22,7 +22,15 @@ export type {
 } from "./generated/client.ts";
 export { Prisma as PrismaNamespace } from "./generated/client.ts";
 export * from "./ledger.ts";
-export { applyMigrations, defaultMigrationsDir, type SqlRunner } from "./migrate.ts";
+export {
+  applyMigrations,
+  DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+  defaultMigrationsDir,
+  MigrationLockTimeoutError,
+  migrationLockKey,
+  type SqlRunner,
+  withMigrationLock,
+} from "./migrate.ts";
 export * from "./penalties.ts";
 export * from "./proof-store.ts";
 export * from "./proofs.ts";

@@ -1,6 +1,10 @@
 // Applies prisma/migrations/*/migration.sql in name order at start-up, on Postgres and PGlite
 // alike. Bookkeeping uses Prisma's own `_prisma_migrations` table (same columns, sha256 checksum
 // of the file) so `prisma migrate status` / `deploy` agree with what ran here.
+//
+// On Postgres several services may start at once on a fresh database: `withMigrationLock`
+// serializes them per schema with a session advisory lock, so one creates the schema and applies
+// the migrations while the others wait, then find nothing left to do.
 import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
@@ -69,4 +73,63 @@ export async function applyMigrations(
     applied.push(name);
   }
   return { applied, alreadyApplied: names.length - applied.length };
+}
+
+/** Raised when another process holds a schema's migration lock for longer than allowed. */
+export class MigrationLockTimeoutError extends Error {
+  constructor(
+    readonly schema: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `timed out after ${timeoutMs} ms waiting for the migration lock of Postgres schema "${schema}": ` +
+        "another process is migrating it (or holds the lock: see pg_locks where locktype = 'advisory'); " +
+        "raise DATABASE_MIGRATE_LOCK_TIMEOUT_MS or stop the process that holds it",
+    );
+    this.name = "MigrationLockTimeoutError";
+  }
+}
+
+export const DEFAULT_MIGRATE_LOCK_TIMEOUT_MS = 60_000;
+const LOCK_POLL_MS = 100;
+
+/**
+ * The advisory lock key of a schema's migrations: a fixed namespace plus the schema name,
+ * hashed to the signed 64-bit key `pg_advisory_lock` takes.
+ */
+export function migrationLockKey(schema: string): bigint {
+  const digest = createHash("sha256").update(`prover-boost:migrate:${schema}`).digest();
+  return digest.readBigInt64BE(0);
+}
+
+/**
+ * Runs `fn` holding the schema's migration lock on `db`, which must be one dedicated Postgres
+ * session (a session-level advisory lock belongs to its connection; if the process dies the
+ * server releases it). Waits at most `timeoutMs` for the lock, then throws
+ * MigrationLockTimeoutError.
+ */
+export async function withMigrationLock<T>(
+  db: SqlRunner,
+  schema: string,
+  fn: () => Promise<T>,
+  timeoutMs = DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+): Promise<T> {
+  const key = migrationLockKey(schema).toString();
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await db.query<{ locked: boolean }>(
+      "SELECT pg_try_advisory_lock($1::bigint) AS locked",
+      [key],
+    );
+    if (row?.locked) break;
+    if (Date.now() >= deadline) throw new MigrationLockTimeoutError(schema, timeoutMs);
+    await new Promise((r) =>
+      setTimeout(r, Math.min(LOCK_POLL_MS, Math.max(1, deadline - Date.now()))),
+    );
+  }
+  try {
+    return await fn();
+  } finally {
+    await db.query("SELECT pg_advisory_unlock($1::bigint)", [key]).catch(() => {});
+  }
 }
