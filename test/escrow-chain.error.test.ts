@@ -462,6 +462,7 @@ describe("reorgs and settlements", () => {
     expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
     const now = Date.now();
     const open = await openAuction(5, {
+      blockReward: "1000",
       biddingClosesAt: now + 1500,
       proofDeadline: now + 600_000,
     });

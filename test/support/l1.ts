@@ -134,7 +134,11 @@ export async function fundIndexedReward(
   who: LocalAccount = sequencer,
 ) {
   await l1.fundReward(who, blockNumber, amount);
-  await eventually(
-    async () => (await stack.relay.ctx.escrowIndex!.rewardFunding(blockNumber)) !== null,
-  );
+  // Beyond one confirmation, anvil (a block per transaction) needs blocks mined on top.
+  const deep = Number(stack.relay.env.L1_CONFIRMATIONS) > 1;
+  await eventually(async () => {
+    if ((await stack.relay.ctx.escrowIndex!.rewardFunding(blockNumber)) !== null) return true;
+    if (deep) await l1.mine(1);
+    return false;
+  });
 }
