@@ -24,7 +24,7 @@ import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
 import { testDomainEnv } from "./support/domain.ts";
-import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
 
 const DEPOSIT = 10n ** 15n;
 
@@ -33,9 +33,11 @@ async function collateral(stack: Stack, a: `0x${string}`) {
   return { available: BigInt(c.available), locked: BigInt(c.locked) };
 }
 
-async function openFor(stack: Stack, block: number) {
+async function openFor(stack: Stack, l1: L1, block: number) {
+  await fundIndexedReward(stack, l1, block, 1000n);
   const now = Date.now();
   const open = await openAuction(block, {
+    blockReward: "1000",
     biddingClosesAt: now + 600_000,
     proofDeadline: now + 1_200_000,
   });
@@ -52,9 +54,10 @@ describe("the L1 killed, then restarted empty", () => {
     l1 = await startL1();
     stack = await startStack({ env: l1.env, aggregator: false });
     await l1.fund(first.address);
+    await l1.fund(sequencer.address);
     await l1.deposit(first, DEPOSIT);
     await eventually(async () => (await collateral(stack, first.address)).available === DEPOSIT);
-    await openFor(stack, 1);
+    await openFor(stack, l1, 1);
   }, 120_000);
 
   afterAll(async () => {
@@ -179,7 +182,7 @@ describe("reorgs and settlements", () => {
     const snapshot = await l1.rpc("evm_snapshot");
     const { block } = await l1.deposit(prover, DEPOSIT);
     await eventually(async () => (await collateral(stack, prover.address)).available === DEPOSIT);
-    await openFor(stack, 2);
+    await openFor(stack, l1, 2);
     const bid = await signedBid(prover, 2, { bondAmount: (DEPOSIT / 2n).toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
 
@@ -209,7 +212,7 @@ describe("reorgs and settlements", () => {
     await l1.fund(leaver.address);
     await l1.deposit(leaver, DEPOSIT);
     await eventually(async () => (await collateral(stack, leaver.address)).available === DEPOSIT);
-    await openFor(stack, 3);
+    await openFor(stack, l1, 3);
     const bid = await signedBid(leaver, 3, { bondAmount: (DEPOSIT / 2n).toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
     const wallet = createWalletClient({
@@ -415,6 +418,8 @@ describe("reorgs and settlements", () => {
   it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
     const deep = account(0xf5);
     await l1.fund(deep.address);
+    // Opened while the L1 is in step: a lost L1's index books no funding.
+    await openFor(stack, l1, 4);
     const snapshot = await l1.rpc("evm_snapshot");
     await l1.deposit(deep, DEPOSIT);
     await l1.rpc("anvil_mine", ["0x50"]); // 80 blocks on top of the deposit
@@ -435,7 +440,6 @@ describe("reorgs and settlements", () => {
     expect(
       await stack.db.prisma.chainLog.count({ where: { removed: true, event: "Deposited" } }),
     ).toBe(1);
-    await openFor(stack, 4);
     const bid = await signedBid(deep, 4);
     expect(await relayError(stack.client.submitBid(bid.quote, bid.signature))).toEqual({
       status: 503,
@@ -458,6 +462,7 @@ describe("reorgs and settlements", () => {
     expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
     const now = Date.now();
     const open = await openAuction(5, {
+      blockReward: "1000",
       biddingClosesAt: now + 1500,
       proofDeadline: now + 600_000,
     });

@@ -21,7 +21,7 @@ import {
   TEST_REDIS_URL,
 } from "./harness.ts";
 import { proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
-import { type L1, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, settlerAccount, startL1 } from "./support/l1.ts";
 
 const prover = account(0xe1);
 const broke = account(0xe2);
@@ -91,7 +91,7 @@ describe("COLLATERAL=chain", () => {
   });
 
   it("accepts a bid backed by indexed collateral, locks the bond and settles the block once", async () => {
-    await l1.fundReward(sequencer, BLOCK, REWARD);
+    await fundIndexedReward(stack, l1, BLOCK, REWARD);
     const now = Date.now();
     const open = await openAuction(BLOCK, {
       txCount: 4,
@@ -155,7 +155,7 @@ describe("a missed deadline on chain", () => {
   it("slashes the winner's bond on the escrow, then settles the block proven in open proving", async () => {
     const block = 2;
     const bond = 8000n;
-    await l1.fundReward(sequencer, block, REWARD);
+    await fundIndexedReward(stack, l1, block, REWARD);
     const now = Date.now();
     const open = await openAuction(block, {
       txCount: 2,

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { relayError, tryLease } from "./support/blocks.ts";
-import { type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
 import { balance, openUnclaimed, signIn } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 16n;
@@ -55,7 +55,7 @@ describe("an invalid proof in chain mode", () => {
       async () =>
         (await stack.client.getProver(griefer.address)).collateral.available === DEPOSIT.toString(),
     );
-    await l1.fundReward(sequencer, BLOCK, REWARD);
+    await fundIndexedReward(stack, l1, BLOCK, REWARD);
     await openUnclaimed(stack, BLOCK, { txCount: 2, blockReward: REWARD.toString() });
     await eventually(async () => {
       await stack.aggregator.aggregator.tick();

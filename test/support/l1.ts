@@ -20,7 +20,7 @@ import {
   parseEther,
 } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { sequencer } from "../harness.ts";
+import { eventually, type Stack, sequencer } from "../harness.ts";
 
 /** The settler key the chain-mode tests give the aggregator (never for real money). */
 export const SETTLER_KEY = `0x${"5a".repeat(32)}` as const;
@@ -115,4 +115,25 @@ export async function startL1(opts: { port?: number; slashToSequencerBps?: bigin
   };
   await l1.fund(settlerAccount.address, "100");
   return l1;
+}
+
+/**
+ * Funds `blockNumber`'s reward on the escrow as `who` and waits until the relay's index has
+ * booked it (an auction is refused before: 422 REWARD_NOT_FUNDED).
+ */
+export async function fundIndexedReward(
+  stack: Stack,
+  l1: L1,
+  blockNumber: number,
+  amount: bigint,
+  who: LocalAccount = sequencer,
+) {
+  await l1.fundReward(who, blockNumber, amount);
+  // Beyond one confirmation, anvil (a block per transaction) needs blocks mined on top.
+  const deep = Number(stack.relay.env.L1_CONFIRMATIONS) > 1;
+  await eventually(async () => {
+    if ((await stack.relay.ctx.escrowIndex!.rewardFunding(blockNumber)) !== null) return true;
+    if (deep) await l1.mine(1);
+    return false;
+  });
 }

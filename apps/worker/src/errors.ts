@@ -96,6 +96,7 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   UNAVAILABLE: "transient",
   COLLATERAL_ON_CHAIN: "lease_lost",
   L1_UNAVAILABLE: "transient",
+  REWARD_NOT_FUNDED: "rejected",
 };
 
 /**

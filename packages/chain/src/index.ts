@@ -1,3 +1,4 @@
+export { indexedRewardFunding, type RewardFunding } from "./funding.ts";
 export { EscrowIndexer, type IndexerHealth, type IndexerOptions } from "./indexer.ts";
 export { applyEscrowEvent, reverseMovement } from "./movements.ts";
 export * from "./reconcile.ts";

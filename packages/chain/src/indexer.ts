@@ -18,6 +18,7 @@ import { DomainError } from "@prover-boost/core";
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import type { Address, Hash, PublicClient } from "viem";
+import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
 import { applyEscrowEvent, reverseMovement } from "./movements.ts";
 
 export interface IndexerOptions {
@@ -73,6 +74,11 @@ export class EscrowIndexer {
         `the L1 index has not synced for ${this.now() - h.syncedAt} ms`,
       );
     }
+  }
+
+  /** The indexed funding of a block's reward on this escrow (null: none booked). */
+  rewardFunding(blockNumber: number): Promise<RewardFunding | null> {
+    return indexedRewardFunding(this.opts.prisma, this.opts.escrow, blockNumber);
   }
 
   start(): void {

@@ -87,6 +87,7 @@ export const operations = {
       "TX_DATA_MISMATCH",
       "INVALID_SCHEDULE",
       "AUCTION_EXISTS",
+      "REWARD_NOT_FUNDED",
     ],
   }),
   getAuction: op({

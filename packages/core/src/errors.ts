@@ -84,6 +84,7 @@ export const errorCodes = [
   "UNAVAILABLE",
   "COLLATERAL_ON_CHAIN",
   "L1_UNAVAILABLE",
+  "REWARD_NOT_FUNDED",
 ] as const;
 
 export type ErrorCode = (typeof errorCodes)[number];

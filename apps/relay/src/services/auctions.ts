@@ -10,7 +10,7 @@ import {
 } from "@prover-boost/core";
 import type { Auction, Bid } from "@prover-boost/db";
 import { createBlock, insertBlockTxs, PrismaNamespace } from "@prover-boost/db";
-import { keccak256 } from "viem";
+import { getAddress, keccak256 } from "viem";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
 
@@ -80,6 +80,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
       "blockReward would take the rewards of all auctions past the ledger's bound",
     );
   }
+  await assertRewardFunded(ctx, a.blockNumber, a.blockReward, signer);
   try {
     await ctx.prisma.$transaction([
       ctx.prisma.auction.create({
@@ -118,6 +119,44 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
     throw err;
   }
   return getAuctionView(ctx, a.blockNumber);
+}
+
+/**
+ * COLLATERAL=chain: the block's reward must be on the escrow before bids are taken, funded by
+ * the auction's own sequencer with at least `blockReward`, as the index has booked it
+ * (confirmed). Otherwise the winner's bond would be locked in the ledger while the escrow
+ * refuses the lock, the payout would wait forever, and a slash share would go to another
+ * address on the escrow than in the ledger.
+ */
+async function assertRewardFunded(
+  ctx: RelayContext,
+  blockNumber: number,
+  blockReward: bigint,
+  sequencer: string,
+) {
+  const index = ctx.escrowIndex;
+  if (!index) return;
+  const funding = await index.rewardFunding(blockNumber);
+  let reason: string | null = null;
+  if (!funding) {
+    reason = `no confirmed fundReward for block ${blockNumber} is indexed from the escrow yet`;
+  } else if (funding.sequencer !== getAddress(sequencer)) {
+    reason = `block ${blockNumber}'s reward was funded by ${funding.sequencer}, not by the auction's sequencer ${getAddress(sequencer)}`;
+  } else if (funding.amount < blockReward) {
+    reason = `block ${blockNumber}'s funded reward ${funding.amount} wei is below its blockReward ${blockReward} wei`;
+  } else if (funding.closed) {
+    reason = `the escrow has already closed block ${blockNumber} (settled or refunded)`;
+  }
+  if (reason === null) return;
+  // A sequencer sending an auction again is told it exists, whatever the escrow says now.
+  const existing = await ctx.prisma.auction.findUnique({
+    where: { blockNumber },
+    select: { blockNumber: true },
+  });
+  if (existing) {
+    throw new DomainError("AUCTION_EXISTS", `an auction for block ${blockNumber} exists`);
+  }
+  throw new DomainError("REWARD_NOT_FUNDED", reason);
 }
 
 export function quoteJson(bid: Bid) {
