@@ -31,6 +31,12 @@ export interface AppOptions {
   requestTimeoutMs?: number;
   /** Where the rate limiter counts (its own connection). */
   limiterRedis: LimiterRedis;
+  /** Whom to believe about the client's address (TRUST_PROXY); default false: the TCP peer. */
+  trustProxy?: boolean | number | string[];
+}
+
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
 }
 
 export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<FastifyInstance> {
@@ -40,6 +46,13 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
     bodyLimit: options.bodyLimitBytes,
+    // Behind a TLS-terminating proxy the TCP peer is the proxy: with TRUST_PROXY set, req.ip
+    // (which the per-IP limits count by) is the client the proxy names in X-Forwarded-For.
+    // A hop count trusts that many proxies nearest the relay.
+    trustProxy:
+      typeof options.trustProxy === "number"
+        ? trustHops(options.trustProxy)
+        : (options.trustProxy ?? false),
     genReqId: () => randomUUID(),
     // A client has this long to send its whole request (slow-header and slow-body clients hold
     // a connection otherwise); Node checks open connections a few times per timeout.

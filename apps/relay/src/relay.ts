@@ -128,6 +128,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     logger: deps.logger ?? false,
     bodyLimitBytes: env.BODY_LIMIT_BYTES,
     requestTimeoutMs: env.REQUEST_TIMEOUT_MS,
+    trustProxy: env.TRUST_PROXY,
     limiterRedis: {
       url: env.REDIS_URL,
       prefix: env.REDIS_PREFIX,

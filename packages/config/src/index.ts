@@ -134,9 +134,44 @@ export const commonEnv = z.object({
   L1_CONFIRMATIONS: int(1, 1),
 });
 
+/**
+ * Whom the relay believes about the client's address (X-Forwarded-For, X-Forwarded-Proto/Host),
+ * which the per-IP rate limits and event-stream caps count by: false (the default) trusts no
+ * one and uses the TCP peer; true trusts every hop (only behind a proxy that overwrites the
+ * header); a number trusts that many hops; otherwise a comma-separated list of proxy addresses
+ * or CIDR ranges (e.g. "10.0.0.0/8,127.0.0.1").
+ */
+const trustProxy = optionalString.transform((v, ctx): boolean | number | string[] => {
+  if (v === undefined || v === "false") return false;
+  if (v === "true") return true;
+  if (/^\d+$/.test(v)) {
+    const hops = Number(v);
+    if (hops < 1 || hops > 32) {
+      ctx.addIssue({ code: "custom", message: "a hop count must be 1 to 32" });
+      return z.NEVER;
+    }
+    return hops;
+  }
+  const parts = v
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const ipOrCidr = /^([0-9.]+|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
+  const bad = parts.find((p) => !ipOrCidr.test(p));
+  if (parts.length === 0 || bad !== undefined) {
+    ctx.addIssue({
+      code: "custom",
+      message: `must be true, false, a hop count or a list of addresses/CIDRs${bad ? `: ${bad}` : ""}`,
+    });
+    return z.NEVER;
+  }
+  return parts;
+});
+
 export const relayEnv = commonEnv.extend({
   PORT: int(8080),
   HOST: z.string().default("127.0.0.1"),
+  TRUST_PROXY: trustProxy,
   SEQUENCERS: addressList,
   ADMIN_TOKEN: optionalString,
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
@@ -334,7 +369,7 @@ export function settlerKeyFromEnv(env: AggregatorEnv): `0x${string}` | undefined
   return key as `0x${string}`;
 }
 
-export { ConfigError, parseEnv } from "./parse.ts";
+export { ConfigError, fileVariables, parseEnv, resolveFileVariables } from "./parse.ts";
 export {
   closeOnSignals,
   DEFAULT_SHUTDOWN_GRACE_MS,

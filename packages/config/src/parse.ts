@@ -1,4 +1,5 @@
 // Parsing an environment with a schema: every bad variable in one ConfigError.
+import { readFileSync } from "node:fs";
 import { ProverBoostError } from "@prover-boost/core";
 import type { z } from "zod";
 
@@ -9,9 +10,53 @@ export class ConfigError extends ProverBoostError {
   }
 }
 
-/** Parses env with a schema; throws ConfigError listing every bad variable. */
+/**
+ * Variables that may hold secrets and so may also be given as a file (`<NAME>_FILE`, e.g. a
+ * Docker or Kubernetes secret mounted read-only): the file's contents, trimmed, are the value.
+ * SETTLER_KEY_FILE is read by settlerKeyFromEnv (chain mode only).
+ */
+export const fileVariables = ["ADMIN_TOKEN", "DATABASE_URL", "REDIS_URL"] as const;
+
+/**
+ * env with every `<NAME>_FILE` of fileVariables read into `<NAME>`. Setting both is refused, as
+ * is a file that cannot be read or is empty; the error names the variable, never the contents.
+ */
+export function resolveFileVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env };
+  const problems: string[] = [];
+  for (const name of fileVariables) {
+    const file = env[`${name}_FILE`]?.trim();
+    if (!file) continue;
+    if (env[name] !== undefined && env[name]?.trim() !== "") {
+      problems.push(`  set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      problems.push(`  ${name}_FILE cannot be read`);
+      continue;
+    }
+    const value = text.trim();
+    if (value === "") {
+      problems.push(`  ${name}_FILE is empty`);
+      continue;
+    }
+    out[name] = value;
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration:\n${problems.join("\n")}`);
+  }
+  return out;
+}
+
+/**
+ * Parses env with a schema (after reading `<NAME>_FILE` variables, see resolveFileVariables);
+ * throws ConfigError listing every bad variable.
+ */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
-  const result = schema.safeParse(env);
+  const result = schema.safeParse(resolveFileVariables(env));
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
