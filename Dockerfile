@@ -1,4 +1,12 @@
-FROM node:20-bookworm-slim
+# syntax=docker/dockerfile:1
+# One image for the relay, the aggregator and the worker agent; CMD picks the app (see
+# docker-compose.yml). Services run their TypeScript entry through tsx's loader:
+#   node --import tsx apps/<app>/src/<entry>.ts
+# node is started by tini (PID 1), so node itself receives SIGTERM and shuts down within
+# SHUTDOWN_GRACE_MS; never put npm in front of it (npm does not forward signals).
+
+# --- build: every dependency, the Prisma client generated from prisma/schema.prisma ---------
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages ./packages
@@ -7,7 +15,28 @@ COPY test/package.json ./test/package.json
 COPY prisma ./prisma
 COPY prisma.config.ts tsconfig.base.json tsconfig.json ./
 COPY scripts ./scripts
-RUN npm ci --no-audit --no-fund && node scripts/prisma-generate.mjs
-ENV NODE_ENV=production
+# postinstall generates the Prisma client (packages/db/src/generated).
+RUN npm ci --no-audit --no-fund \
+ && node scripts/prisma-generate.mjs \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+# --- runtime: production dependencies only, non-root, tini as PID 1 --------------------------
+FROM node:24-bookworm-slim AS runtime
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends tini \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080
+COPY --from=build --chown=root:root /app /app
+# The app's files stay owned by root (read-only to the service); only the data dir is writable.
+RUN mkdir -p /app/.prover-boost && chown node:node /app/.prover-boost
+USER node
 EXPOSE 8080
-CMD ["npm", "run", "relay"]
+# The relay's readiness (Postgres, Redis, the L1 index in chain mode). The aggregator and the
+# worker have no HTTP port: docker-compose.yml gives them their own check or none.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["node", "--import", "tsx", "apps/relay/src/server.ts"]
