@@ -1,0 +1,272 @@
+// The production image (Dockerfile) and docker-compose.yml, read as files: no Docker engine is
+// needed (nor assumed) to check their wiring. Each check is something an operator relies on:
+// signals reach node, nothing runs as root, nothing starts before what it needs is healthy,
+// Docker never kills a process still within its shutdown grace, no port is public, no secret
+// has a default or sits in the environment, and Redis neither loses nor evicts the queues.
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { aggregatorEnv, fileVariables, relayEnv } from "@prover-boost/config";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { type Stack, startStack } from "./harness.ts";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const run = promisify(execFile);
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+
+/** The Dockerfile's stages: instructions with continuation lines joined, comments dropped. */
+function dockerStages(text: string): Instruction[][] {
+  const joined = text
+    .split("\n")
+    .filter((l) => !/^\s*#/.test(l))
+    .join("\n")
+    .replace(/\\\n/g, " ");
+  const stages: Instruction[][] = [];
+  for (const line of joined.split("\n")) {
+    const m = /^\s*([A-Za-z]+)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const ins = { op: m[1]!.toUpperCase(), args: m[2]!.trim() };
+    if (ins.op === "FROM") stages.push([]);
+    stages.at(-1)?.push(ins);
+  }
+  return stages;
+}
+
+/** An exec-form (JSON array) instruction's argv. */
+const execForm = (args: string): string[] => {
+  const argv = JSON.parse(args) as unknown;
+  expect(Array.isArray(argv), `exec form expected: ${args}`).toBe(true);
+  return argv as string[];
+};
+
+/** Compose durations ("30s", "1m30s", "500ms") in milliseconds. */
+function durationMs(value: string): number {
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  expect(parts.map((p) => p[0]).join(""), `duration ${value}`).toBe(value);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+  return parts.reduce((t, p) => t + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
+}
+
+/** A service's entry as it runs: no npm in front of node, an entry file that exists. */
+function expectNodeEntry(argv: string[]) {
+  expect(argv.join(" ")).not.toMatch(/\b(npm|npx|yarn|pnpm)\b/);
+  expect(argv.slice(0, 3)).toEqual(["node", "--import", "tsx"]);
+  expect(existsSync(path.join(root, argv[3]!)), `${argv[3]} exists`).toBe(true);
+}
+
+type Service = {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  restart?: string;
+  stop_grace_period?: string;
+  depends_on?: Record<string, { condition: string }>;
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  secrets?: string[];
+  volumes?: string[];
+  deploy?: { replicas?: number };
+};
+type Compose = {
+  services: Record<string, Service>;
+  secrets: Record<string, { file?: string; environment?: string }>;
+  volumes: Record<string, unknown>;
+};
+
+const dockerfile = readFileSync(path.join(root, "Dockerfile"), "utf8");
+const stages = dockerStages(dockerfile);
+const runtime = stages.at(-1)!;
+const last = (op: string) => runtime.filter((i) => i.op === op).at(-1);
+const compose = parse(readFileSync(path.join(root, "docker-compose.yml"), "utf8"), {
+  merge: true,
+}) as Compose;
+const services = compose.services;
+const apps = ["relay", "aggregator", "worker"] as const;
+
+describe("Dockerfile", () => {
+  it("is multi-stage: dependencies installed with npm ci in a build stage", () => {
+    expect(stages.length).toBeGreaterThanOrEqual(2);
+    const build = stages.slice(0, -1).flat();
+    expect(build.some((i) => i.op === "RUN" && /\bnpm ci\b/.test(i.args))).toBe(true);
+    expect(runtime.some((i) => i.op === "COPY" && /--from=/.test(i.args))).toBe(true);
+  });
+
+  it("runs on a pinned, even (LTS) Node major, slim", () => {
+    for (const stage of stages) {
+      const m = /^node:(\d+)-[a-z]+-slim(\s|$)/.exec(stage[0]!.args);
+      expect(m, stage[0]!.args).not.toBeNull();
+      const major = Number(m![1]);
+      expect(major % 2).toBe(0);
+      expect(major).toBeGreaterThanOrEqual(22);
+    }
+  });
+
+  it("runs as a non-root user", () => {
+    const user = last("USER");
+    expect(user).toBeDefined();
+    expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it("starts node under tini, never through npm", () => {
+    const entry = execForm(last("ENTRYPOINT")!.args);
+    expect(entry[0]).toMatch(/(^|\/)tini$/);
+    expect(runtime.some((i) => i.op === "RUN" && /install[^&]*\btini\b/.test(i.args))).toBe(true);
+    const cmd = execForm(last("CMD")!.args);
+    expectNodeEntry(cmd);
+    expect(entry.join(" ")).not.toMatch(/\bnpm\b/);
+  });
+
+  it("has a HEALTHCHECK on the relay's /readyz without curl", () => {
+    const hc = last("HEALTHCHECK");
+    expect(hc).toBeDefined();
+    expect(hc!.args).toMatch(/\/readyz/);
+    expect(hc!.args).not.toMatch(/\b(curl|wget)\b/);
+  });
+});
+
+describe("the health-check one-liners, run against a relay", () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ aggregator: false });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  const port = () => new URL(stack.url).port;
+  /** The node -e script of the Dockerfile's HEALTHCHECK, and of compose's relay check. */
+  const scripts = () => {
+    const image = execForm(last("HEALTHCHECK")!.args.replace(/^.*?\bCMD\s+/, ""));
+    const composed = services.relay!.healthcheck!.test as string[];
+    return { image: image.at(-1)!, composed: composed.at(-1)! };
+  };
+
+  it("the image's check passes on a ready relay and fails with none listening", async () => {
+    const { image } = scripts();
+    await expect(
+      run(process.execPath, ["-e", image], { env: { ...process.env, PORT: port() } }),
+    ).resolves.toBeDefined();
+    // A port nothing listens on (the relay's, closed below, is not reused in this test).
+    await expect(
+      run(process.execPath, ["-e", image], { env: { ...process.env, PORT: "1" } }),
+    ).rejects.toMatchObject({ code: 1 });
+  });
+
+  it("compose's check asks the same endpoint on the port compose publishes", () => {
+    const { composed } = scripts();
+    expect(composed).toContain("http://127.0.0.1:8080/readyz");
+    expect(services.relay!.environment!.PORT).toBe("8080");
+    const script = composed.replace("127.0.0.1:8080", `127.0.0.1:${port()}`);
+    return expect(run(process.execPath, ["-e", script])).resolves.toBeDefined();
+  });
+});
+
+describe("docker-compose.yml", () => {
+  it("runs Postgres, Redis, the relay, one aggregator and a worker, all from the one image", () => {
+    expect(Object.keys(services).sort()).toEqual(
+      ["aggregator", "postgres", "redis", "relay", "worker"].sort(),
+    );
+    for (const app of apps) {
+      expect(services[app]!.build).toBe(".");
+      expectNodeEntry(services[app]!.command!);
+    }
+    expect(services.aggregator!.deploy?.replicas).toBe(1);
+  });
+
+  it("restarts every service and health-checks Postgres, Redis and the relay", () => {
+    for (const [name, s] of Object.entries(services)) {
+      expect(s.restart, name).toMatch(/^(unless-stopped|always|on-failure)/);
+    }
+    expect(services.postgres!.healthcheck!.test!.join(" ")).toMatch(/pg_isready/);
+    expect(services.redis!.healthcheck!.test!.join(" ")).toMatch(/redis-cli.*ping/);
+    expect(services.relay!.healthcheck!.test!.join(" ")).toMatch(/\/readyz/);
+  });
+
+  it("starts nothing before what it depends on is healthy", () => {
+    for (const app of apps) {
+      const deps = Object.entries(services[app]!.depends_on ?? {});
+      expect(deps.length, app).toBeGreaterThan(0);
+      for (const [dep, { condition }] of deps) {
+        expect(condition, `${app} -> ${dep}`).toBe("service_healthy");
+        expect(services[dep]!.healthcheck?.disable, dep).not.toBe(true);
+      }
+    }
+    expect(Object.keys(services.relay!.depends_on!).sort()).toEqual(["postgres", "redis"]);
+    expect(Object.keys(services.aggregator!.depends_on!).sort()).toEqual(["postgres", "redis"]);
+    expect(Object.keys(services.worker!.depends_on!)).toEqual(["relay"]);
+  });
+
+  it("gives every app longer to stop than its SHUTDOWN_GRACE_MS", () => {
+    for (const app of apps) {
+      const s = services[app]!;
+      const grace = Number(s.environment!.SHUTDOWN_GRACE_MS);
+      expect(grace, app).toBeGreaterThan(0);
+      expect(durationMs(s.stop_grace_period!), app).toBeGreaterThan(grace);
+    }
+  });
+
+  it("publishes ports on 127.0.0.1 only", () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const port of s.ports ?? []) expect(port, name).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
+  it("has no secret in the environment: secrets come from files via compose secrets", () => {
+    const supported = new Set([
+      ...fileVariables.map((v) => `${v}_FILE`),
+      "SETTLER_KEY_FILE",
+      "OPERATOR_KEY_FILE",
+      "POSTGRES_PASSWORD_FILE",
+    ]);
+    for (const [name, s] of Object.entries(services)) {
+      for (const [key, value] of Object.entries(s.environment ?? {})) {
+        if (key.endsWith("_FILE")) {
+          expect(supported.has(key), `${name}.${key} is read by the service`).toBe(true);
+          const m = /^\/run\/secrets\/([a-z_]+)$/.exec(value);
+          expect(m, `${name}.${key}`).not.toBeNull();
+          expect(s.secrets, name).toContain(m![1]);
+          expect(compose.secrets[m![1]!]?.file, m![1]).toMatch(/^\.\/secrets\//);
+          continue;
+        }
+        expect(key, `${name}: a secret in the environment`).not.toMatch(
+          /TOKEN|PASSWORD|SECRET|_KEY$|^DATABASE_URL$/,
+        );
+        expect(String(value), `${name}.${key}`).not.toMatch(/change-?me|:\/\/[^/]*:[^@/]*@/i);
+      }
+    }
+    expect(services.relay!.environment!.ADMIN_TOKEN_FILE).toBe("/run/secrets/admin_token");
+  });
+
+  it("requires the signing domain and passes only settings the services read", () => {
+    for (const app of ["relay", "aggregator"] as const) {
+      const env = services[app]!.environment!;
+      expect(env.CHAIN_ID).toMatch(/^\$\{CHAIN_ID:\?.+\}$/);
+      expect(env.VERIFYING_CONTRACT).toMatch(/^\$\{VERIFYING_CONTRACT:\?.+\}$/);
+      const schema = app === "relay" ? relayEnv : aggregatorEnv;
+      const known = new Set([
+        ...Object.keys(schema.shape),
+        ...fileVariables.map((v) => `${v}_FILE`),
+      ]);
+      for (const key of Object.keys(env)) expect(known.has(key), `${app}.${key}`).toBe(true);
+    }
+    expect(services.relay!.environment!.TRUST_PROXY).toBe("${TRUST_PROXY:-false}");
+  });
+
+  it("keeps Redis durable (AOF) and never evicting; Postgres on a named volume", () => {
+    const cmd = services.redis!.command!.join(" ");
+    expect(cmd).toMatch(/--appendonly yes/);
+    expect(cmd).toMatch(/--maxmemory-policy noeviction/);
+    for (const db of ["postgres", "redis"] as const) {
+      const [volume, target] = services[db]!.volumes![0]!.split(":");
+      expect(Object.keys(compose.volumes), db).toContain(volume);
+      expect(target).toBe(db === "postgres" ? "/var/lib/postgresql/data" : "/data");
+    }
+  });
+});
