@@ -70,7 +70,7 @@ type Service = {
   restart?: string;
   stop_grace_period?: string;
   depends_on?: Record<string, { condition: string }>;
-  healthcheck?: { test?: string[] | string; disable?: boolean };
+  healthcheck?: { test?: string[]; disable?: boolean };
   secrets?: string[];
   volumes?: string[];
   deploy?: { replicas?: number };
@@ -256,7 +256,7 @@ describe("docker-compose.yml", () => {
       ]);
       for (const key of Object.keys(env)) expect(known.has(key), `${app}.${key}`).toBe(true);
     }
-    expect(services.relay!.environment!.TRUST_PROXY).toBe("${TRUST_PROXY:-false}");
+    expect(services.relay!.environment!.TRUST_PROXY).toBe(["$", "{TRUST_PROXY:-false}"].join(""));
   });
 
   it("keeps Redis durable (AOF) and never evicting; Postgres on a named volume", () => {
