@@ -124,6 +124,17 @@ describe("Dockerfile", () => {
     expect(entry.join(" ")).not.toMatch(/\bnpm\b/);
   });
 
+  it("keeps what the entries load at run time: tsx is a production dependency", () => {
+    // The runtime stage has production dependencies only (npm prune --omit=dev).
+    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+    const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+      devDependencies: Record<string, string>;
+    };
+    expect(manifest.dependencies.tsx).toBeDefined();
+    expect(manifest.devDependencies.tsx).toBeUndefined();
+  });
+
   it("has a HEALTHCHECK on the relay's /readyz without curl", () => {
     const hc = last("HEALTHCHECK");
     expect(hc).toBeDefined();
