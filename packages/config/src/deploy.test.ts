@@ -79,7 +79,16 @@ describe("TRUST_PROXY", () => {
     ).toEqual(["10.0.0.0/8", "127.0.0.1", "::1", "fd00::/8"]);
   });
 
-  it.each(["yes", "0", "33", "proxy.internal", "10.0.0.0/8,,nope"])("refuses %s", (value) => {
+  it.each([
+    "yes",
+    "0",
+    "33",
+    "proxy.internal",
+    "10.0.0.0/8,,nope",
+    "10.0.0/8",
+    "10.0.0.0/33",
+    "::1/129",
+  ])("refuses %s", (value) => {
     expect(() => parseEnv(relayEnv, { TRUST_PROXY: value })).toThrow(/TRUST_PROXY/);
   });
 });

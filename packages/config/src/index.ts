@@ -1,6 +1,7 @@
 // Environment configuration, parsed once with zod at start-up and passed down as options.
 // Every variable here is listed with its default in the README's configuration table.
 import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import type { DomainConfig, JobType, JobWeights, Pricing } from "@prover-boost/core";
 import { defaultJobWeights, jobTypes, readAddress } from "@prover-boost/core";
 import { getAddress } from "viem";
@@ -156,8 +157,14 @@ const trustProxy = optionalString.transform((v, ctx): boolean | number | string[
     .split(",")
     .map((p) => p.trim())
     .filter(Boolean);
-  const ipOrCidr = /^([0-9.]+|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)(\/\d{1,3})?$/;
-  const bad = parts.find((p) => !ipOrCidr.test(p));
+  const ipOrCidr = (p: string) => {
+    const [ip = "", bits, ...rest] = p.split("/");
+    const family = isIP(ip);
+    if (family === 0 || rest.length > 0) return false;
+    if (bits === undefined) return true;
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+  };
+  const bad = parts.find((p) => !ipOrCidr(p));
   if (parts.length === 0 || bad !== undefined) {
     ctx.addIssue({
       code: "custom",
