@@ -14,6 +14,12 @@ async function main() {
   const env = parseEnvOrExit(relayEnv, process.env);
   const logger = pino({ level: env.LOG_LEVEL, name: "relay" });
   if (env.SEQUENCERS.length === 0) logger.warn("SEQUENCERS is empty: no one may open auctions");
+  if (env.TRUST_PROXY === true) {
+    logger.warn(
+      "TRUST_PROXY=true: any X-Forwarded-For is believed; safe only when every client goes " +
+        "through a proxy that overwrites it (prefer the proxies' addresses)",
+    );
+  }
   const relay = await createRelay(env, { logger });
   closeOnSignals(() => relay.close(), logger, { timeoutMs: shutdownGraceMs(env) });
   await relay.app.listen({ port: env.PORT, host: env.HOST });
