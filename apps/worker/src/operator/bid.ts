@@ -1,6 +1,9 @@
-// The reference bidding agent: each round it reads the operator's bids and the open auctions
-// from the relay, keeps at most `capacity` blocks bid on or won-and-unproven, cancels its newest
-// open bids when more than that are held, and bids on new open auctions by the pricing rule.
+// The reference bidding agent: each round it reads the open auctions and the operator's settled
+// bids from the relay (bids stay sealed while an auction is open, so the agent keeps its own
+// record of the bids it placed), keeps at most `capacity` blocks bid on or won-and-unproven,
+// cancels its newest open bids when more than that are held, and bids on new open auctions by
+// the pricing rule.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { DomainConfig } from "@prover-boost/core";
 import {
   type AuctionView,
@@ -33,6 +36,30 @@ export type BidEvent =
   | { event: "error"; blockNumber?: number; message: string };
 
 const MAX_PAGES = 50;
+
+/** The agent's record of the bids it placed on auctions still open (the relay keeps them sealed). */
+export interface BidState {
+  bids: { blockNumber: number; bidId: string; createdAt: number }[];
+}
+
+export function loadBidState(path: string): BidState {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { bids: [] };
+    throw err;
+  }
+  const raw = JSON.parse(text) as Partial<BidState>;
+  return { bids: Array.isArray(raw.bids) ? raw.bids : [] };
+}
+
+/** Writes the state atomically (a temporary file renamed over it). */
+export function saveBidState(path: string, state: BidState): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
+}
 
 /** Every bid of `prover` the relay lists (newest first). */
 export async function listProverBids(client: RelayClient, prover: Hex): Promise<BidItem[]> {
@@ -109,15 +136,21 @@ export async function bidRound(opts: {
   account: LocalAccount;
   info: RelayInfo;
   config: BidConfig;
+  /** The bids this agent placed on open auctions; updated in place. */
+  state: BidState;
   now?: number;
 }): Promise<BidEvent[]> {
   const { client, account, info, config } = opts;
   const domain = domainOf(info);
   const events: BidEvent[] = [];
-  const mine = await listProverBids(client, account.address);
-  const active = mine.filter((b) => b.status === "active");
+  const open = await openAuctions(client);
+  const openBlocks = new Set(open.map((a) => a.blockNumber));
+  // Bids on auctions no longer open are settled: the relay lists them from then on.
+  opts.state.bids = opts.state.bids.filter((b) => openBlocks.has(b.blockNumber));
+  const active = [...opts.state.bids];
+  const settled = await listProverBids(client, account.address);
   let wonInFlight = 0;
-  for (const b of mine.filter((x) => x.status === "won")) {
+  for (const b of settled.filter((x) => x.status === "won")) {
     if (await stillProving(client, b.blockNumber)) wonInFlight++;
   }
 
@@ -127,26 +160,24 @@ export async function bidRound(opts: {
     (a, b) => b.createdAt - a.createdAt || b.blockNumber - a.blockNumber,
   );
   const excess = newestFirst.slice(0, Math.max(0, active.length - keep));
+  let held = wonInFlight + active.length;
   for (const bid of excess) {
     try {
       await cancelBid(client, account, domain, bid);
+      opts.state.bids = opts.state.bids.filter((b) => b.bidId !== bid.bidId);
+      held--;
       events.push({ event: "cancel", blockNumber: bid.blockNumber, bidId: bid.bidId });
     } catch (err) {
       events.push({ event: "error", blockNumber: bid.blockNumber, message: String(err) });
     }
   }
-  let held = wonInFlight + active.length - excess.length;
 
-  const seen = new Set(mine.map((b) => b.blockNumber));
+  const seen = new Set([...active, ...settled].map((b) => b.blockNumber));
   const now = opts.now ?? Date.now();
-  const auctions = (await openAuctions(client))
+  const auctions = open
     .filter((a) => !seen.has(a.blockNumber) && a.biddingClosesAt > now)
     .sort((a, b) => a.blockNumber - b.blockNumber);
   for (const a of auctions) {
-    if (held >= config.capacity) {
-      events.push({ event: "skip", blockNumber: a.blockNumber, reason: "capacity" });
-      continue;
-    }
     const price = priceAuction(
       {
         txCount: a.txCount,
@@ -158,6 +189,10 @@ export async function bidRound(opts: {
     );
     if (!price.bid) {
       events.push({ event: "skip", blockNumber: a.blockNumber, reason: price.reason });
+      continue;
+    }
+    if (held >= config.capacity) {
+      events.push({ event: "skip", blockNumber: a.blockNumber, reason: "capacity" });
       continue;
     }
     // The quote stays valid through the block's proving deadline.
@@ -174,6 +209,7 @@ export async function bidRound(opts: {
       const signature = await signQuote(account, domain, quote);
       const answer = await client.submitBid(quote, signature);
       held++;
+      opts.state.bids.push({ blockNumber: a.blockNumber, bidId: answer.bidId, createdAt: now });
       events.push({
         event: "bid",
         blockNumber: a.blockNumber,

@@ -24,6 +24,12 @@ Environment: every option's variable may be given with a PB_ prefix (PB_RELAY_UR
 PB_OPERATOR_KEY_FILE, PB_BID_CONFIG, ...); the prefixed name wins over the unprefixed one.
 Prefer --key-file (OPERATOR_KEY_FILE) to --key: a key on the command line shows in ps.`;
 
+function stateOption() {
+  return new Option("--state <path>", "file recording the bids placed on open auctions")
+    .env("BID_STATE")
+    .default("prover-boost-bids.json");
+}
+
 function relayOption() {
   return new Option("--relay <url>", "relay base URL")
     .env("RELAY_URL")
@@ -73,8 +79,10 @@ async function client(relay: string) {
 
 const line = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-async function runBid(o: KeyOptions & { config: string; once?: boolean }): Promise<number> {
-  const [{ readBidConfig }, { bidRound }] = await Promise.all([
+async function runBid(
+  o: KeyOptions & { config: string; state: string; once?: boolean },
+): Promise<number> {
+  const [{ readBidConfig }, { bidRound, loadBidState, saveBidState }] = await Promise.all([
     import("./bid-config.ts"),
     import("./bid.ts"),
   ]);
@@ -82,6 +90,7 @@ async function runBid(o: KeyOptions & { config: string; once?: boolean }): Promi
   const account = await loadAccount(o);
   const relay = await client(o.relay);
   const info = await relay.info();
+  const state = loadBidState(o.state);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
@@ -90,7 +99,8 @@ async function runBid(o: KeyOptions & { config: string; once?: boolean }): Promi
   try {
     for (;;) {
       try {
-        const events = await bidRound({ client: relay, account, info, config });
+        const events = await bidRound({ client: relay, account, info, config, state });
+        saveBidState(o.state, state);
         for (const e of events) line(e);
         failed = events.some((e) => e.event === "error");
       } catch (err) {
@@ -114,7 +124,10 @@ async function runBid(o: KeyOptions & { config: string; once?: boolean }): Promi
   return o.once && failed ? 1 : 0;
 }
 
-async function runCancel(blockText: string, o: KeyOptions): Promise<number> {
+async function runCancel(
+  blockText: string,
+  o: KeyOptions & { state: string; bidId?: string },
+): Promise<number> {
   const { UsageError } = await import("../cli-options.ts");
   if (!/^[0-9]{1,15}$/.test(blockText)) {
     throw new UsageError(
@@ -122,23 +135,27 @@ async function runCancel(blockText: string, o: KeyOptions): Promise<number> {
     );
   }
   const blockNumber = Number(blockText);
-  const [{ cancelBid, domainOf, listProverBids }] = await Promise.all([import("./bid.ts")]);
+  const { cancelBid, domainOf, loadBidState, saveBidState } = await import("./bid.ts");
   const account = await loadAccount(o);
   const relay = await client(o.relay);
-  const bid = (await listProverBids(relay, account.address)).find(
-    (b) => b.blockNumber === blockNumber && b.status === "active",
-  );
-  if (!bid) {
-    process.stderr.write(`no open bid of ${account.address} on block ${blockNumber}\n`);
+  const state = loadBidState(o.state);
+  const bidId = o.bidId ?? state.bids.find((b) => b.blockNumber === blockNumber)?.bidId;
+  if (!bidId) {
+    process.stderr.write(
+      `no bid on block ${blockNumber} in ${o.state} (give --bid-id, the bidId the relay answered)\n`,
+    );
     return 1;
   }
+  const bid = { blockNumber, bidId };
   const answer = await cancelBid(relay, account, domainOf(await relay.info()), bid);
+  state.bids = state.bids.filter((b) => b.bidId !== bidId);
+  saveBidState(o.state, state);
   line({ blockNumber, ...answer });
   return 0;
 }
 
-async function runStatus(o: KeyOptions & { address?: string }): Promise<number> {
-  const { listProverBids } = await import("./bid.ts");
+async function runStatus(o: KeyOptions & { address?: string; state: string }): Promise<number> {
+  const { listProverBids, loadBidState } = await import("./bid.ts");
   const address =
     o.address !== undefined ? (o.address as `0x${string}`) : (await loadAccount(o)).address;
   const relay = await client(o.relay);
@@ -152,15 +169,10 @@ async function runStatus(o: KeyOptions & { address?: string }): Promise<number> 
     address: prover.address,
     collateral: prover.collateral,
     bids: {
+      /** Settled bids (auctions closed), by status, as the relay lists them. */
       byStatus,
-      open: bids
-        .filter((b) => b.status === "active")
-        .map((b) => ({
-          blockNumber: b.blockNumber,
-          bidId: b.bidId,
-          basisPointFee: b.basisPointFee,
-          bondAmount: b.bondAmount,
-        })),
+      /** Bids on auctions still open, from this operator's bid state file (sealed at the relay). */
+      open: loadBidState(o.state).bids,
     },
     jobs: { blocksWon: prover.blocksWon, proofsDelivered: prover.proofsDelivered },
     penalties: prover.penalties,
@@ -196,6 +208,7 @@ export function buildOperatorProgram(run: (code: Promise<number>) => void): Comm
         .env("BID_CONFIG")
         .makeOptionMandatory(),
     )
+    .addOption(stateOption())
     .option("--once", "run one round and exit (1 if anything failed)")
     .action((opts) => run(runBid(opts)));
   const cancel = program
@@ -204,12 +217,16 @@ export function buildOperatorProgram(run: (code: Promise<number>) => void): Comm
     .argument("<blockNumber>", "the block the bid is on")
     .addOption(relayOption());
   for (const k of keyOptions()) cancel.addOption(k);
+  cancel
+    .addOption(stateOption())
+    .option("--bid-id <id>", "the bid to withdraw (default: the state file's bid on the block)");
   cancel.action((blockNumber: string, opts) => run(runCancel(blockNumber, opts)));
   const status = program
     .command("status")
     .description("print the operator's collateral, bids and work as one JSON line")
     .addOption(relayOption());
   for (const k of keyOptions()) status.addOption(k);
+  status.addOption(stateOption());
   status
     .addOption(
       new Option("--address <address>", "an operator address (instead of a key)").env(
