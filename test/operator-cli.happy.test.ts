@@ -105,6 +105,16 @@ describe("prover-boost CLI", () => {
     expect(worker.stdout).toContain("--backend");
   });
 
+  it("exits 2 on a bad bid config or a missing key", async () => {
+    await writeFile(path.join(dir, "bad.json"), JSON.stringify({ ...policy, capacity: 0 }));
+    const bad = await run(["bid", "--once", "--config", path.join(dir, "bad.json")], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/bid config: capacity/);
+    const noKey = await run(["status", "--relay", stack.url]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/operator key is required/);
+  });
+
   it("bid bids within its price rule up to its capacity, then cancels when over it", async () => {
     const one = await run(["bid", "--once", "--config", await writeConfig("one.json", 1)], env);
     expect(one.stderr).toBe("");

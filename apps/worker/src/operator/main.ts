@@ -96,12 +96,21 @@ async function runBid(
   process.once("SIGINT", onSignal);
   process.once("SIGTERM", onSignal);
   let failed = false;
+  const skipped = new Set<string>();
   try {
     for (;;) {
       try {
         const events = await bidRound({ client: relay, account, info, config, state });
         saveBidState(o.state, state);
-        for (const e of events) line(e);
+        for (const e of events) {
+          // A skip is printed once per block and reason, not every round.
+          if (e.event === "skip") {
+            const key = `${e.blockNumber}:${e.reason}`;
+            if (skipped.has(key)) continue;
+            skipped.add(key);
+          }
+          line(e);
+        }
         failed = events.some((e) => e.event === "error");
       } catch (err) {
         failed = true;
