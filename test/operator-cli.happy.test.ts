@@ -1,45 +1,21 @@
 // The operator CLI as an operator runs it: `prover-boost` (bin/prover-boost.mjs) in a child
 // process against a relay on real Postgres and Redis. The bidding agent runs one round at a time
 // (--once), so nothing here waits on a timer.
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { defaultJobWeights } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { priceAuction } from "../apps/worker/src/operator/pricing.ts";
 import { openAuction } from "./fixtures.ts";
 import { type Stack, startStack } from "./harness.ts";
+import { jsonLines, repoRoot, runCli } from "./support/operator-cli.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const bin = path.join(root, "bin", "prover-boost.mjs");
+const root = repoRoot;
 const operatorKey = `0x${"0b".repeat(32)}` as const;
 
-function run(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-const lines = (stdout: string) =>
-  stdout
-    .trim()
-    .split("\n")
-    .filter((l) => l.length > 0)
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const run = runCli;
+const lines = jsonLines;
 
 let stack: Stack;
 let dir: string;
