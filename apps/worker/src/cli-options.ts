@@ -202,7 +202,7 @@ function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEG
   return n;
 }
 
-function parseKey(raw: string, source: string): Hex {
+export function parseKey(raw: string, source: string): Hex {
   const s = raw.trim();
   const hex = s.startsWith("0x") || s.startsWith("0X") ? s.slice(2) : s;
   if (!/^[0-9a-fA-F]{64}$/.test(hex)) {

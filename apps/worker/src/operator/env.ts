@@ -1,0 +1,30 @@
+// Environment for the operator CLI: every setting may be given with a PB_ prefix (PB_RELAY_URL,
+// PB_OPERATOR_KEY, ...), which keeps names unambiguous where several programs share one
+// environment. A PB_ name wins over the unprefixed one.
+
+export const ENV_PREFIX = "PB_";
+
+/**
+ * Copies each PB_<NAME> onto <NAME>, in place, so the options' environment fallbacks (which read
+ * the unprefixed names) see the prefixed value first. Returns the names it set.
+ */
+export function applyEnvAliases(env: NodeJS.ProcessEnv): string[] {
+  const set: string[] = [];
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(ENV_PREFIX) || value === undefined) continue;
+    const name = key.slice(ENV_PREFIX.length);
+    if (name.length === 0) continue;
+    env[name] = value;
+    set.push(name);
+  }
+  return set.sort();
+}
+
+/** Whether argv carries a private key in the clear (--key <hex> or --key=<hex>). */
+export function keyOnArgv(argv: readonly string[]): boolean {
+  return argv.some((a) => a === "--key" || a.startsWith("--key="));
+}
+
+export const ARGV_KEY_WARNING =
+  "warning: a private key given on the command line is visible to every user of this machine " +
+  "(ps, shell history); use --key-file or PB_OPERATOR_KEY_FILE instead\n";

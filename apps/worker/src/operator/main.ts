@@ -1,0 +1,293 @@
+// prover-boost: the operator CLI. `worker` runs the prover worker agent (its own options),
+// `bid` the reference bidding agent, `cancel` withdraws one bid, `status` shows the operator's
+// collateral, bids and work. Heavy modules load only for the command that needs them, so
+// --help and --version stay fast. Exit code 2 means bad options, 1 a failure.
+import { readFileSync } from "node:fs";
+import { Command, CommanderError, Option } from "commander";
+import { ARGV_KEY_WARNING, applyEnvAliases, keyOnArgv } from "./env.ts";
+
+interface KeyOptions {
+  relay: string;
+  key?: string;
+  keyFile?: string;
+}
+
+function version(): string {
+  const pkg = JSON.parse(
+    readFileSync(new URL("../../../../package.json", import.meta.url), "utf8"),
+  ) as { version: string };
+  return pkg.version;
+}
+
+const ENV_HELP = `
+Environment: every option's variable may be given with a PB_ prefix (PB_RELAY_URL,
+PB_OPERATOR_KEY_FILE, PB_BID_CONFIG, ...); the prefixed name wins over the unprefixed one.
+Prefer --key-file (OPERATOR_KEY_FILE) to --key: a key on the command line shows in ps.`;
+
+function stateOption() {
+  return new Option("--state <path>", "file recording the bids placed on open auctions")
+    .env("BID_STATE")
+    .default("prover-boost-bids.json");
+}
+
+function relayOption() {
+  return new Option("--relay <url>", "relay base URL")
+    .env("RELAY_URL")
+    .default("http://127.0.0.1:8080");
+}
+function keyOptions(): Option[] {
+  return [
+    new Option("--key <hex>", "operator private key (prefer --key-file)").env("OPERATOR_KEY"),
+    new Option("--key-file <path>", "file holding the operator private key").env(
+      "OPERATOR_KEY_FILE",
+    ),
+  ];
+}
+
+async function loadAccount(o: KeyOptions) {
+  const [{ parseKey, UsageError }, { privateKeyToAccount }] = await Promise.all([
+    import("../cli-options.ts"),
+    import("viem/accounts"),
+  ]);
+  if (o.key !== undefined && o.keyFile !== undefined) {
+    throw new UsageError(
+      "give either --key (OPERATOR_KEY) or --key-file (OPERATOR_KEY_FILE), not both",
+    );
+  }
+  let key: `0x${string}`;
+  if (o.key !== undefined) key = parseKey(o.key, "--key");
+  else if (o.keyFile !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.keyFile, "utf8");
+    } catch (err) {
+      throw new UsageError(`cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
+    }
+    key = parseKey(text, `--key-file ${o.keyFile}`);
+  } else {
+    throw new UsageError(
+      "an operator key is required: --key-file <path> (or PB_OPERATOR_KEY_FILE)",
+    );
+  }
+  return privateKeyToAccount(key);
+}
+
+async function client(relay: string) {
+  const { RelayClient } = await import("@prover-boost/sdk");
+  return new RelayClient({ baseUrl: relay });
+}
+
+const line = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+async function runBid(
+  o: KeyOptions & { config: string; state: string; once?: boolean },
+): Promise<number> {
+  const [{ readBidConfig }, { bidRound, loadBidState, saveBidState }] = await Promise.all([
+    import("./bid-config.ts"),
+    import("./bid.ts"),
+  ]);
+  const config = readBidConfig(o.config);
+  const account = await loadAccount(o);
+  const relay = await client(o.relay);
+  const info = await relay.info();
+  const state = loadBidState(o.state);
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  let failed = false;
+  const skipped = new Set<string>();
+  try {
+    for (;;) {
+      try {
+        const events = await bidRound({ client: relay, account, info, config, state });
+        saveBidState(o.state, state);
+        for (const e of events) {
+          // A skip is printed once per block and reason, not every round.
+          if (e.event === "skip") {
+            const key = `${e.blockNumber}:${e.reason}`;
+            if (skipped.has(key)) continue;
+            skipped.add(key);
+          }
+          line(e);
+        }
+        failed = events.some((e) => e.event === "error");
+      } catch (err) {
+        failed = true;
+        line({ event: "error", message: String(err) });
+      }
+      if (o.once || stop.signal.aborted) break;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, config.pollMs);
+        stop.signal.addEventListener("abort", () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+      if (stop.signal.aborted) break;
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  return o.once && failed ? 1 : 0;
+}
+
+async function runCancel(
+  blockText: string,
+  o: KeyOptions & { state: string; bidId?: string },
+): Promise<number> {
+  const { UsageError } = await import("../cli-options.ts");
+  if (!/^[0-9]{1,15}$/.test(blockText)) {
+    throw new UsageError(
+      `block number must be a non-negative integer, got ${JSON.stringify(blockText)}`,
+    );
+  }
+  const blockNumber = Number(blockText);
+  const { cancelBid, domainOf, loadBidState, saveBidState } = await import("./bid.ts");
+  const account = await loadAccount(o);
+  const relay = await client(o.relay);
+  const state = loadBidState(o.state);
+  const bidId = o.bidId ?? state.bids.find((b) => b.blockNumber === blockNumber)?.bidId;
+  if (!bidId) {
+    process.stderr.write(
+      `no bid on block ${blockNumber} in ${o.state} (give --bid-id, the bidId the relay answered)\n`,
+    );
+    return 1;
+  }
+  const bid = { blockNumber, bidId };
+  const answer = await cancelBid(relay, account, domainOf(await relay.info()), bid);
+  state.bids = state.bids.filter((b) => b.bidId !== bidId);
+  saveBidState(o.state, state);
+  line({ blockNumber, ...answer });
+  return 0;
+}
+
+async function runStatus(o: KeyOptions & { address?: string; state: string }): Promise<number> {
+  const { listProverBids, loadBidState } = await import("./bid.ts");
+  const address =
+    o.address !== undefined ? (o.address as `0x${string}`) : (await loadAccount(o)).address;
+  const relay = await client(o.relay);
+  const [prover, bids] = await Promise.all([
+    relay.getProver(address),
+    listProverBids(relay, address),
+  ]);
+  const byStatus: Record<string, number> = {};
+  for (const b of bids) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
+  line({
+    address: prover.address,
+    collateral: prover.collateral,
+    bids: {
+      /** Settled bids (auctions closed), by status, as the relay lists them. */
+      byStatus,
+      /** Bids on auctions still open, from this operator's bid state file (sealed at the relay). */
+      open: loadBidState(o.state).bids,
+    },
+    jobs: { blocksWon: prover.blocksWon, proofsDelivered: prover.proofsDelivered },
+    penalties: prover.penalties,
+    earnings: prover.earnings,
+  });
+  return 0;
+}
+
+export function buildOperatorProgram(run: (code: Promise<number>) => void): Command {
+  const program = new Command("prover-boost")
+    .description(
+      "prover-boost operator CLI: prove, bid, cancel bids, and read an operator's status",
+    )
+    .version(version(), "-V, --version")
+    .addHelpText("after", ENV_HELP)
+    .exitOverride();
+  program
+    .command("worker")
+    .description("run the prover worker agent (prover-boost worker --help for its options)")
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument("[options...]");
+  const bid = program
+    .command("bid")
+    .description(
+      "run the reference bidding agent: bid on open auctions by the config file's price rule",
+    )
+    .addOption(relayOption());
+  for (const k of keyOptions()) bid.addOption(k);
+  bid
+    .addOption(
+      new Option("--config <path>", "bid config file (JSON, see README)")
+        .env("BID_CONFIG")
+        .makeOptionMandatory(),
+    )
+    .addOption(stateOption())
+    .option("--once", "run one round and exit (1 if anything failed)")
+    .action((opts) => run(runBid(opts)));
+  const cancel = program
+    .command("cancel")
+    .description("withdraw this operator's open bid on one block (a signed BidCancellation)")
+    .argument("<blockNumber>", "the block the bid is on")
+    .addOption(relayOption());
+  for (const k of keyOptions()) cancel.addOption(k);
+  cancel
+    .addOption(stateOption())
+    .option("--bid-id <id>", "the bid to withdraw (default: the state file's bid on the block)");
+  cancel.action((blockNumber: string, opts) => run(runCancel(blockNumber, opts)));
+  const status = program
+    .command("status")
+    .description("print the operator's collateral, bids and work as one JSON line")
+    .addOption(relayOption());
+  for (const k of keyOptions()) status.addOption(k);
+  status.addOption(stateOption());
+  status
+    .addOption(
+      new Option("--address <address>", "an operator address (instead of a key)").env(
+        "OPERATOR_ADDRESS",
+      ),
+    )
+    .action((opts) => run(runStatus(opts)));
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  applyEnvAliases(process.env);
+  if (keyOnArgv(argv.slice(2))) process.stderr.write(ARGV_KEY_WARNING);
+  if (argv[2] === "worker") {
+    // The worker agent parses its own options from process.argv and runs on import.
+    process.argv = [argv[0]!, "prover-boost worker", ...argv.slice(3)];
+    await import("../cli.ts");
+    return -1;
+  }
+  let pending: Promise<number> | undefined;
+  const program = buildOperatorProgram((p) => {
+    pending = p;
+  });
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  if (!pending) {
+    program.outputHelp({ error: true });
+    return 2;
+  }
+  try {
+    return await pending;
+  } catch (err) {
+    const { UsageError } = await import("../cli-options.ts");
+    if (err instanceof UsageError) {
+      process.stderr.write(`error: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`prover-boost: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
