@@ -202,6 +202,27 @@ function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEG
   return n;
 }
 
+/** The operator key from --key or --key-file (never both); undefined when neither is given. */
+export function readOperatorKey(
+  key: string | undefined,
+  keyFile: string | undefined,
+): Hex | undefined {
+  if (key !== undefined && keyFile !== undefined) {
+    throw new UsageError(
+      "give either --key (OPERATOR_KEY) or --key-file (OPERATOR_KEY_FILE), not both",
+    );
+  }
+  if (key !== undefined) return parseKey(key, "--key");
+  if (keyFile === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(keyFile, "utf8");
+  } catch (err) {
+    throw new UsageError(`cannot read --key-file ${keyFile}: ${(err as Error).message}`);
+  }
+  return parseKey(text, `--key-file ${keyFile}`);
+}
+
 export function parseKey(raw: string, source: string): Hex {
   const s = raw.trim();
   const hex = s.startsWith("0x") || s.startsWith("0X") ? s.slice(2) : s;
@@ -260,22 +281,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
   const shutdownGraceMs = int("--shutdown-grace-ms", o.shutdownGraceMs, 0);
   const jobTypes = o.jobTypes !== undefined ? parseJobTypes(o.jobTypes) : [...allJobTypes];
   const simDurationsMs = o.simDurations !== undefined ? parseSimDurations(o.simDurations) : {};
-  if (o.key !== undefined && o.keyFile !== undefined) {
-    throw new UsageError(
-      "give either --key (OPERATOR_KEY) or --key-file (OPERATOR_KEY_FILE), not both",
-    );
-  }
-  let operatorKey: Hex | undefined;
-  if (o.key !== undefined) operatorKey = parseKey(o.key, "--key");
-  else if (o.keyFile !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(o.keyFile, "utf8");
-    } catch (err) {
-      throw new UsageError(`cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
-    }
-    operatorKey = parseKey(text, `--key-file ${o.keyFile}`);
-  }
+  const operatorKey = readOperatorKey(o.key, o.keyFile);
   const calibrate = o.calibrate === true;
   if (!calibrate && operatorKey === undefined) {
     throw new UsageError(

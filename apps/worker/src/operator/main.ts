@@ -45,26 +45,12 @@ function keyOptions(): Option[] {
 }
 
 async function loadAccount(o: KeyOptions) {
-  const [{ parseKey, UsageError }, { privateKeyToAccount }] = await Promise.all([
+  const [{ readOperatorKey, UsageError }, { privateKeyToAccount }] = await Promise.all([
     import("../cli-options.ts"),
     import("viem/accounts"),
   ]);
-  if (o.key !== undefined && o.keyFile !== undefined) {
-    throw new UsageError(
-      "give either --key (OPERATOR_KEY) or --key-file (OPERATOR_KEY_FILE), not both",
-    );
-  }
-  let key: `0x${string}`;
-  if (o.key !== undefined) key = parseKey(o.key, "--key");
-  else if (o.keyFile !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(o.keyFile, "utf8");
-    } catch (err) {
-      throw new UsageError(`cannot read --key-file ${o.keyFile}: ${(err as Error).message}`);
-    }
-    key = parseKey(text, `--key-file ${o.keyFile}`);
-  } else {
+  const key = readOperatorKey(o.key, o.keyFile);
+  if (key === undefined) {
     throw new UsageError(
       "an operator key is required: --key-file <path> (or PB_OPERATOR_KEY_FILE)",
     );
