@@ -18,13 +18,13 @@ import { createAggregator } from "@prover-boost/aggregator";
 import { enqueueSettlement, reconcileEscrow, reverseMovement, Settler } from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { escrowAbi } from "@prover-boost/escrow";
-import { createWalletClient, getAddress, http } from "viem";
+import { getAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
 import { testDomainEnv } from "./support/domain.ts";
-import { fundIndexedReward, type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
 
 const DEPOSIT = 10n ** 15n;
 
@@ -106,11 +106,7 @@ describe("the L1 killed, then restarted empty", () => {
     const settler = new Settler({
       prisma: stack.db.prisma,
       client: l1.client,
-      wallet: createWalletClient({
-        account: settlerAccount,
-        chain: l1Chain(l1.url),
-        transport: http(l1.url),
-      }),
+      wallet: walletOn(l1, settlerAccount),
       escrow: l1.escrow,
       retry: { baseMs: 60_000, maxMs: 240_000 },
       now: () => now,
@@ -215,11 +211,7 @@ describe("reorgs and settlements", () => {
     await openFor(stack, l1, 3);
     const bid = await signedBid(leaver, 3, { bondAmount: (DEPOSIT / 2n).toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    const wallet = createWalletClient({
-      account: leaver,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const wallet = walletOn(l1, leaver);
     const send = async (functionName: "requestWithdrawal" | "completeWithdrawal") => {
       const hash = await wallet.writeContract({
         address: l1.escrow,
@@ -309,11 +301,7 @@ describe("reorgs and settlements", () => {
     const crashing = new Settler({
       prisma: stack.db.prisma,
       client: l1.client,
-      wallet: createWalletClient({
-        account: settlerAccount,
-        chain: l1Chain(l1.url),
-        transport: http(l1.url),
-      }),
+      wallet: walletOn(l1, settlerAccount),
       escrow: l1.escrow,
       retry: { baseMs: 1, maxMs: 1 },
       beforeBroadcast: async () => {
@@ -343,11 +331,7 @@ describe("reorgs and settlements", () => {
     const action = settleOf(8, reward);
     await enqueueSettlement(stack.db.prisma, action, Date.now());
     // What the previous process got out before it died: the transaction, and no record of it.
-    const wallet = createWalletClient({
-      account: settlerAccount,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const wallet = walletOn(l1, settlerAccount);
     const hash = await wallet.writeContract({
       address: l1.escrow,
       abi: escrowAbi,
@@ -386,11 +370,7 @@ describe("reorgs and settlements", () => {
     const settler = new Settler({
       prisma: stack.db.prisma,
       client: l1.client,
-      wallet: createWalletClient({
-        account: settlerAccount,
-        chain: l1Chain(l1.url),
-        transport: http(l1.url),
-      }),
+      wallet: walletOn(l1, settlerAccount),
       escrow: l1.escrow,
       retry: { baseMs: 1, maxMs: 1 },
       confirmations: 3,
@@ -470,11 +450,7 @@ describe("reorgs and settlements", () => {
     const bid = await signedBid(racer, 5, { bondAmount: DEPOSIT.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
     // The prover asks its collateral back on the L1 before the close's lock gets there.
-    const wallet = createWalletClient({
-      account: racer,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const wallet = walletOn(l1, racer);
     await l1.client.waitForTransactionReceipt({
       hash: await wallet.writeContract({
         address: l1.escrow,

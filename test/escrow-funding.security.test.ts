@@ -7,12 +7,12 @@
 // blockReward, and not closed on the escrow since; otherwise 422 REWARD_NOT_FUNDED and nothing
 // is written.
 import { anvilAccount, escrowAbi } from "@prover-boost/escrow";
-import { createWalletClient, type Hash, http } from "viem";
+import type { Hash } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, snapshot } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
-import { fundIndexedReward, type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
 
 const REWARD = 10n ** 15n;
 // Another sequencer registered on the escrow and allowed by the relay.
@@ -30,11 +30,7 @@ describe("opening an auction in chain mode", () => {
     });
     await l1.fund(sequencer.address);
     await l1.fund(other.address);
-    const owner = createWalletClient({
-      account: anvilAccount(0),
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const owner = walletOn(l1, anvilAccount(0));
     await waitOk(
       l1,
       await owner.writeContract({
@@ -117,11 +113,7 @@ describe("opening an auction in chain mode", () => {
 
   it("refuses a block whose reward the escrow has refunded already", async () => {
     await fundIndexedReward(stack, l1, 5, REWARD);
-    const settler = createWalletClient({
-      account: settlerAccount,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const settler = walletOn(l1, settlerAccount);
     await waitOk(
       l1,
       await settler.writeContract({

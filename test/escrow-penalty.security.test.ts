@@ -12,12 +12,12 @@ import { escrowAbi } from "@prover-boost/escrow";
 import { type NodeProof, simProofSystem } from "@prover-boost/proofs";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
 import { proofNodeOfJob } from "@prover-boost/worker";
-import { createWalletClient, type Hex, http, type PublicClient } from "viem";
+import type { Hex, PublicClient } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { relayError, tryLease } from "./support/blocks.ts";
-import { fundIndexedReward, type L1, l1Chain, settlerAccount, startL1 } from "./support/l1.ts";
+import { fundIndexedReward, type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
 import { balance, openUnclaimed, signIn } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 16n;
@@ -103,11 +103,7 @@ describe("an invalid proof in chain mode", () => {
     });
 
     // The first settler gets the transaction out and dies before it learns of the receipt.
-    const wallet = createWalletClient({
-      account: settlerAccount,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    });
+    const wallet = walletOn(l1, settlerAccount);
     let broadcast: Hex | null = null;
     const dying = {
       ...l1.client,
@@ -201,11 +197,7 @@ describe("an invalid proof in chain mode", () => {
     );
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(2n * PENALTY);
     // ...but the operator asks all its free collateral back on the escrow first.
-    const hash = await createWalletClient({
-      account: griefer,
-      chain: l1Chain(l1.url),
-      transport: http(l1.url),
-    }).writeContract({
+    const hash = await walletOn(l1, griefer).writeContract({
       address: l1.escrow,
       abi: escrowAbi,
       functionName: "requestWithdrawal",

@@ -46,6 +46,10 @@ export interface L1 {
 /** The viem chain of a test anvil at `url`. */
 export const l1Chain = (url: string) => chainAt(ANVIL_CHAIN_ID, url, "anvil");
 
+/** A wallet client that signs as `account` on the test L1. */
+export const walletOn = (l1: { url: string }, account: LocalAccount) =>
+  createWalletClient({ account, chain: l1Chain(l1.url), transport: http(l1.url) });
+
 /**
  * Starts anvil (on `port` when given) and deploys the escrow with the test settler and the test
  * sequencer registered.
