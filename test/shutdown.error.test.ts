@@ -15,6 +15,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
 import { testDomainEnv } from "./support/domain.ts";
+import { exitWithin } from "./support/exit.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -93,20 +94,7 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
 }
 
 /** Resolves with the exit, or fails when the process is still running after a generous wait. */
-async function exitOf(p: RelayProcess, waitMs = 60_000) {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the relay did not exit within ${waitMs} ms`)),
-      waitMs,
-    );
-  });
-  try {
-    return await Promise.race([p.exited, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const exitOf = (p: RelayProcess, waitMs?: number) => exitWithin(p.exited, "the relay", waitMs);
 
 const logged = (p: RelayProcess, pattern: RegExp) =>
   p.logs.some((l) => pattern.test(String(l.msg)));

@@ -14,6 +14,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
+import { exitWithin } from "./support/exit.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..");
@@ -88,20 +89,7 @@ const logged = (p: AgentProcess, pattern: RegExp) =>
   entries(p).some((e) => pattern.test(String(e.msg)));
 
 /** Resolves with the exit, or fails when the process is still running after a generous wait. */
-async function exitOf(p: AgentProcess, waitMs = 60_000) {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the agent did not exit within ${waitMs} ms`)),
-      waitMs,
-    );
-  });
-  try {
-    return await Promise.race([p.exited, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const exitOf = (p: AgentProcess, waitMs?: number) => exitWithin(p.exited, "the agent", waitMs);
 
 /** The job the operator's agent holds, once the tree's record says it leased one. */
 async function leasedBy(stack: Stack, p: AgentProcess, operator: `0x${string}`) {
