@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
 # One image for the relay, the aggregator and the worker agent; CMD picks the app (see
-# docker-compose.yml). Services run their TypeScript entry through tsx's loader:
-#   node --import tsx apps/<app>/src/<entry>.ts
+# docker-compose.yml). Services run their compiled entry, built in the build stage:
+#   node apps/<app>/dist/<entry>.js
 # node is started by tini (PID 1), so node itself receives SIGTERM and shuts down within
 # SHUTDOWN_GRACE_MS; never put npm in front of it (npm does not forward signals).
 
-# --- build: every dependency, the Prisma client generated from prisma/schema.prisma ---------
+# --- build: every dependency, the Prisma client, then dist/ of every package and app -------
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -13,11 +13,13 @@ COPY packages ./packages
 COPY apps ./apps
 COPY test/package.json ./test/package.json
 COPY prisma ./prisma
-COPY prisma.config.ts tsconfig.base.json tsconfig.json ./
+COPY prisma.config.ts tsconfig.base.json tsconfig.json turbo.json ./
 COPY scripts ./scripts
-# postinstall generates the Prisma client (packages/db/src/generated).
+# postinstall generates the Prisma client (packages/db/src/generated). The image needs no type
+# declarations: BUILD_DTS=0 builds the JavaScript alone.
 RUN npm ci --no-audit --no-fund \
  && node scripts/prisma-generate.mjs \
+ && BUILD_DTS=0 npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime: production dependencies only, non-root, tini as PID 1 --------------------------
@@ -39,4 +41,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "--import", "tsx", "apps/relay/src/server.ts"]
+CMD ["node", "apps/relay/dist/server.js"]

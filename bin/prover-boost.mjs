@@ -1,7 +1,14 @@
 #!/usr/bin/env node
-// prover-boost: the operator CLI (worker, bid, cancel, status). Runs the TypeScript sources
-// through tsx.
-import { register } from "tsx/esm/api";
+// prover-boost: the operator CLI (worker, bid, cancel, status). Runs the build
+// (apps/worker/dist/prover-boost.js, from `npm run build`) when there is one; without a build it
+// runs the TypeScript sources through tsx, so the CLI works right after `npm ci`.
+import { existsSync } from "node:fs";
 
-register();
-await import("../apps/worker/src/operator/main.ts");
+const built = new URL("../apps/worker/dist/prover-boost.js", import.meta.url);
+if (existsSync(built)) {
+  await import(built.href);
+} else {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../apps/worker/src/operator/main.ts");
+}

@@ -54,11 +54,26 @@ function durationMs(value: string): number {
   return parts.reduce((t, p) => t + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
 }
 
-/** A service's entry as it runs: no npm in front of node, an entry file that exists. */
-function expectNodeEntry(argv: string[]) {
-  expect(argv.join(" ")).not.toMatch(/\b(npm|npx|yarn|pnpm)\b/);
-  expect(argv.slice(0, 3)).toEqual(["node", "--import", "tsx"]);
-  expect(existsSync(path.join(root, argv[3]!)), `${argv[3]} exists`).toBe(true);
+/** The entries an app's build emits (dist/<name>.js → source), from its tsdown.config.ts. */
+async function builtEntries(app: string): Promise<Record<string, string>> {
+  const config = (await import(path.join(root, "apps", app, "tsdown.config.ts"))) as {
+    default: { entry: Record<string, string> }[];
+  };
+  return config.default[0]!.entry;
+}
+
+/**
+ * A service's entry as it runs: node itself (no npm in front of it, no TypeScript loader) on a
+ * file of the app's dist/ that its build emits from a source that exists.
+ */
+async function expectNodeEntry(argv: string[]) {
+  expect(argv.join(" ")).not.toMatch(/\b(npm|npx|yarn|pnpm|tsx)\b/);
+  expect(argv[0]).toBe("node");
+  const m = /^apps\/([a-z]+)\/dist\/([a-z-]+)\.js$/.exec(argv[1]!);
+  expect(m, `${argv[1]} is apps/<app>/dist/<entry>.js`).not.toBeNull();
+  const source = (await builtEntries(m![1]!))[m![2]!];
+  expect(source, `the build of apps/${m![1]} emits ${argv[1]}`).toBeDefined();
+  expect(existsSync(path.join(root, "apps", m![1]!, source!)), `${source} exists`).toBe(true);
 }
 
 type Service = {
@@ -115,24 +130,32 @@ describe("Dockerfile", () => {
     expect(user!.args).not.toMatch(/^(root|0)(:|$)/);
   });
 
-  it("starts node under tini, never through npm", () => {
+  it("starts node under tini, never through npm", async () => {
     const entry = execForm(last("ENTRYPOINT")!.args);
     expect(entry[0]).toMatch(/(^|\/)tini$/);
     expect(runtime.some((i) => i.op === "RUN" && /install[^&]*\btini\b/.test(i.args))).toBe(true);
     const cmd = execForm(last("CMD")!.args);
-    expectNodeEntry(cmd);
+    await expectNodeEntry(cmd);
     expect(entry.join(" ")).not.toMatch(/\bnpm\b/);
   });
 
-  it("keeps what the entries load at run time: tsx is a production dependency", () => {
-    // The runtime stage has production dependencies only (npm prune --omit=dev).
-    expect(dockerfile).toMatch(/npm prune --omit=dev/);
+  it("builds dist/ in the build stage, before dropping the build tools", () => {
+    const runs = stages
+      .slice(0, -1)
+      .flat()
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join(" && ");
+    const build = runs.search(/\bnpm run build\b/);
+    const prune = runs.search(/\bnpm prune --omit=dev\b/);
+    expect(build).toBeGreaterThanOrEqual(0);
+    expect(prune).toBeGreaterThan(build);
+    // The build's tools are development dependencies: pruned from what the runtime stage copies.
     const manifest = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as {
-      dependencies: Record<string, string>;
       devDependencies: Record<string, string>;
     };
-    expect(manifest.dependencies.tsx).toBeDefined();
-    expect(manifest.devDependencies.tsx).toBeUndefined();
+    expect(manifest.devDependencies.tsdown).toBeDefined();
+    expect(manifest.devDependencies.turbo).toBeDefined();
   });
 
   it("has a HEALTHCHECK on the relay's /readyz without curl", () => {
@@ -180,13 +203,13 @@ describe("the health-check one-liners, run against a relay", () => {
 });
 
 describe("docker-compose.yml", () => {
-  it("runs Postgres, Redis, the relay, one aggregator and a worker, all from the one image", () => {
+  it("runs Postgres, Redis, the relay, one aggregator and a worker, all from the one image", async () => {
     expect(Object.keys(services).sort()).toEqual(
       ["aggregator", "postgres", "redis", "relay", "worker"].sort(),
     );
     for (const app of apps) {
       expect(services[app]!.build).toBe(".");
-      expectNodeEntry(services[app]!.command!);
+      await expectNodeEntry(services[app]!.command!);
     }
     expect(services.aggregator!.deploy?.replicas).toBe(1);
   });

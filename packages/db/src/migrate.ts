@@ -9,6 +9,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageDir } from "@prover-boost/core";
 
 /** The minimal SQL surface the migrator needs; both pg and PGlite provide it. */
 export interface SqlRunner {
@@ -16,8 +17,9 @@ export interface SqlRunner {
   query<T>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+/** prisma/migrations at the repository root, two levels above this package. */
 export const defaultMigrationsDir = fileURLToPath(
-  new URL("../../../prisma/migrations", import.meta.url),
+  new URL("../../prisma/migrations", packageDir("@prover-boost/db", import.meta.url)),
 );
 
 const bookkeeping = `CREATE TABLE IF NOT EXISTS "_prisma_migrations" (

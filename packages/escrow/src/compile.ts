@@ -1,12 +1,15 @@
 // Compiles contracts/*.sol with the solc JS compiler pinned in package.json: offline, in process,
 // with settings fixed here so the same source always yields the same bytecode.
 import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ProverBoostError } from "@prover-boost/core";
+import { ProverBoostError, packageDir } from "@prover-boost/core";
 import solc from "solc";
 
-export const contractsDir = join(dirname(fileURLToPath(import.meta.url)), "../../../contracts");
+/** contracts/ at the repository root, two levels above this package. */
+export const contractsDir = fileURLToPath(
+  new URL("../../contracts", packageDir("@prover-boost/escrow", import.meta.url)),
+);
 
 export interface CompiledContract {
   abi: unknown[];

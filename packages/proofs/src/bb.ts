@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { gunzipSync } from "node:zlib";
 import { BackendType, Barretenberg } from "@aztec/bb.js";
+import { packageDir } from "@prover-boost/core";
 
 /** The proof settings of verifier target "noir-recursive-no-zk" (Poseidon2 transcript, no ZK). */
 export const verifierTarget = "noir-recursive-no-zk";
@@ -13,7 +14,7 @@ export const proofSettings = {
   optimizedSolidityVerifier: false,
 } as const;
 
-const crsDir = new URL("../crs/", import.meta.url);
+const crsDir = new URL("crs/", packageDir("@prover-boost/proofs", import.meta.url));
 
 export interface SetupPoints {
   g1: Uint8Array;

@@ -1,7 +1,7 @@
 // The honk circuits: one Noir program per job type (circuits/<name>), compiled to ACIR and
 // committed in artifacts/<name>.json with the verification key bb.js computes for it.
 import { readFileSync } from "node:fs";
-import type { JobType } from "@prover-boost/core";
+import { type JobType, packageDir } from "@prover-boost/core";
 import type { Hex } from "viem";
 
 export const circuitNames: Readonly<Record<JobType, string>> = {
@@ -13,9 +13,15 @@ export const circuitNames: Readonly<Record<JobType, string>> = {
 };
 
 /** Where the Noir sources live: circuits/<name>/{Nargo.toml,src/main.nr}. */
-export const circuitsDir = new URL("../circuits/", import.meta.url);
+export const circuitsDir = new URL(
+  "circuits/",
+  packageDir("@prover-boost/proofs", import.meta.url),
+);
 /** Where the compiled circuits are committed: artifacts/<name>.json. */
-export const artifactsDir = new URL("../artifacts/", import.meta.url);
+export const artifactsDir = new URL(
+  "artifacts/",
+  packageDir("@prover-boost/proofs", import.meta.url),
+);
 
 /** A committed compiled circuit. */
 export interface CircuitArtifact {

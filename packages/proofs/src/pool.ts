@@ -19,6 +19,16 @@ export interface ProofPoolOptions {
   idleTimeoutMs?: number;
 }
 
+/**
+ * The file a pool thread runs. From the sources (tsx, vitest) this module is pool.ts and its
+ * threads load the TypeScript task through tsx (pool-worker.mjs); in a build this code sits in a
+ * chunk of some dist/, and every build that bundles the pool emits dist/pool-thread.js beside it.
+ */
+export function poolThreadFile(from: string = import.meta.url): string {
+  const source = new URL(from).pathname.endsWith(".ts");
+  return new URL(source ? "./pool-worker.mjs" : "./pool-thread.js", from).href;
+}
+
 export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = {}): ProofSystem {
   const maxThreads = opts.maxThreads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(maxThreads) || maxThreads < 1) {
@@ -26,7 +36,7 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
   }
   const local = createProofSystem(name);
   const pool = new Piscina<PoolTask, NodeProof | boolean>({
-    filename: new URL("./pool-worker.mjs", import.meta.url).href,
+    filename: poolThreadFile(),
     minThreads: 0,
     maxThreads,
     idleTimeout: opts.idleTimeoutMs ?? 600_000,

@@ -3,6 +3,8 @@
 // collateral, bids and work. Heavy modules load only for the command that needs them, so
 // --help and --version stay fast. Exit code 2 means bad options, 1 a failure.
 import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { ARGV_KEY_WARNING, applyEnvAliases, keyOnArgv } from "./env.ts";
 
@@ -13,9 +15,14 @@ interface KeyOptions {
 }
 
 function version(): string {
+  // The root package's manifest, two levels above this app: found through the app's own
+  // package so that it is the same from src/ and from dist/.
+  const app = createRequire(import.meta.url).resolve("@prover-boost/worker/package.json");
   const pkg = JSON.parse(
-    readFileSync(new URL("../../../../package.json", import.meta.url), "utf8"),
-  ) as { version: string };
+    readFileSync(new URL("../../package.json", pathToFileURL(app)), "utf8"),
+  ) as {
+    version: string;
+  };
   return pkg.version;
 }
 
