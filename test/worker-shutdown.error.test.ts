@@ -1,10 +1,10 @@
 // The worker agent (its real command-line entry point, in a process of its own) stopped on real
 // Redis and Postgres. SIGTERM mid-job: the agent stops leasing, lets the job run for its drain
-// time, hands it back (a retryable fail) and exits 0 inside SHUTDOWN_GRACE_MS; its operator is
-// never penalized (no penalty row, collateral untouched, also after the lease would have lapsed)
-// and another operator's worker proves the job. A job that ends inside the drain is finished and
-// handed in instead. A second SIGTERM exits 1 at once. An uncaught
-// exception is logged as one JSON line, then the agent closes and exits 1.
+// time, hands it back (released: counted toward no attempt cap or bar) and exits 0 inside
+// SHUTDOWN_GRACE_MS; its operator is never penalized (no penalty row, collateral untouched, also
+// after the lease would have lapsed) and another operator's worker proves the job. A job that
+// ends inside the drain is finished and handed in instead. A second SIGTERM exits 1 at once. An
+// uncaught exception is logged as one JSON line, then the agent closes and exits 1.
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import path from "node:path";
@@ -135,6 +135,17 @@ describe("stopping the worker agent", { timeout: 240_000 }, () => {
     expect(handedBack).toHaveLength(1);
     expect(JSON.stringify(handedBack[0]!.job)).toContain(held.id);
     expect(logged(a, /exiting/)).toBe(true);
+    // A hand-back on shutdown is no fail: nothing counted toward the job's attempt cap, the
+    // worker's or the operator's bars on it (the attempt book holds no entry for the job).
+    const attempts = stack.relay.ctx.fabric.attempts;
+    const worker = `${opA.address.toLowerCase()}/${held.workerId}`;
+    expect(await attempts.jobFails(1, held.id)).toBe(0);
+    expect(await attempts.fails(1, held.id, worker)).toBe(0);
+    const book = await stack.relay.ctx.fabric.redis.hgetall(attempts.key(1));
+    expect(Object.keys(book).filter((field) => field.includes(held.id))).toEqual([]);
+    expect(
+      await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } }),
+    ).toMatchObject({ status: "queued" });
     // The drain the agent allowed the job fits inside the grace, with time left to hand it back.
     const drain = entries(a).find((e) => /letting in-flight jobs finish/.test(String(e.msg)));
     expect(drain).toMatchObject({ graceMs: 2000, inFlight: 1 });

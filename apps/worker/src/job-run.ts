@@ -197,7 +197,7 @@ export class JobRun {
   private async onAborted(): Promise<JobOutcome> {
     const reason: unknown = this.abort.signal.reason;
     if (reason instanceof JobAbort && reason.kind === "shutdown") {
-      return this.handBack(reason.message, true);
+      return this.handBack(reason.message, true, true);
     }
     return this.lost(reason instanceof Error ? reason.message : "aborted");
   }
@@ -209,8 +209,15 @@ export class JobRun {
     return "lost";
   }
 
-  /** failJob with a few retries; the job is counted as failed whether or not the relay heard. */
-  private async handBack(reason: string, retryable: boolean): Promise<"failed" | "lost"> {
+  /**
+   * failJob with a few retries; the job is counted as failed whether or not the relay heard.
+   * `shutdown`: the agent is stopping, so the relay releases the job counted as no fail.
+   */
+  private async handBack(
+    reason: string,
+    retryable: boolean,
+    shutdown = false,
+  ): Promise<"failed" | "lost"> {
     const { stats, emit, logger, workerId } = this.ctx;
     const deadline = Date.now() + HAND_BACK_BUDGET_MS;
     const backoff = new Backoff(200, 2000);
@@ -218,7 +225,7 @@ export class JobRun {
       const left = deadline - Date.now();
       try {
         await raceAbort(
-          this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable),
+          this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable, { shutdown }),
           AbortSignal.timeout(Math.max(1, left)),
         );
         break;

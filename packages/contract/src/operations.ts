@@ -203,7 +203,9 @@ export const operations = {
       "MAX_JOB_FAILS_PER_OPERATOR). At the job's MAX_JOB_ATTEMPTS failed attempts (by " +
       "anyone) it is failed instead (`status: failed`). Not retryable: the job is failed and " +
       "this worker is not offered it again. A job every eligible worker is barred from waits " +
-      "for a new worker or for the proof deadline (open proving).",
+      "for a new worker or for the proof deadline (open proving). `shutdown: true` (a worker " +
+      "stopping on SIGTERM) releases the job instead: it goes back to the queue counted as " +
+      "no fail, no attempt and no penalty (`status: released`).",
     auth: "worker",
     params: s.jobParams,
     body: s.failBody,

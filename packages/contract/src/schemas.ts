@@ -283,15 +283,24 @@ export const resultResponse = z
   .object({ status: z.literal("accepted") })
   .describe("The proof is verified and recorded");
 
-export const failBody = z.object({ reason: z.string().max(500), retryable: z.boolean() });
+export const failBody = z.object({
+  reason: z.string().max(500),
+  retryable: z.boolean(),
+  /**
+   * The worker is stopping (SIGTERM) and releases a job it has not finished: the job goes back
+   * to the queue counted as no fail (no attempt, no bar, no penalty); `retryable` is ignored.
+   */
+  shutdown: z.boolean().default(false),
+});
 
-/** Requeued (with the hand-backs left to this worker) or failed. */
+/** Requeued (with the hand-backs left to this worker), failed, or released on shutdown. */
 export const failResponse = z
   .union([
     z.object({ status: z.literal("requeued"), retriesLeft: intOut }),
     z.object({ status: z.literal("failed") }),
+    z.object({ status: z.literal("released") }),
   ])
-  .describe("The job went back to the queue, or is failed");
+  .describe("The job went back to the queue, is failed, or was released uncounted");
 
 export const workerItem = z.object({
   sessionId: z.string(),

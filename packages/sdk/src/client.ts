@@ -236,12 +236,18 @@ export class RelayClient {
       )
     ).body;
   }
-  async failJob(jobId: string, reason: string, retryable: boolean) {
+  /** `shutdown`: this worker is stopping and releases the job, counted as no fail. */
+  async failJob(
+    jobId: string,
+    reason: string,
+    retryable: boolean,
+    opts: { shutdown?: boolean } = {},
+  ) {
     return (
       await this.request<FailAnswer>(
         "POST",
         `/v1/jobs/${jobId}/fail`,
-        { reason, retryable },
+        opts.shutdown ? { reason, retryable, shutdown: true } : { reason, retryable },
         {
           bearer: this.options.token,
         },

@@ -378,6 +378,22 @@ export async function failJob(
 }
 
 /**
+ * A worker stopping (SIGTERM) releases a job it has not finished: the job goes back to its queue
+ * as if never leased, counted toward no attempt cap, no bar of the worker or its operator, and no
+ * penalty; stopping is not failing. A lease already lapsed is LEASE_LOST (the lapse decides).
+ */
+export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
+  const lease = await ownLease(ctx, session, jobId);
+  // The row is marked while this worker still holds the job (as in failJob); the lease id in
+  // the condition keeps it from touching a later lease's row.
+  await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+  if (!(await ctx.broker.returnUnheardJob(lease))) {
+    throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  }
+  return { status: "released" as const };
+}
+
+/**
  * A lease the worker never heard of (it left during the long poll, or the answer could not be
  * written): the job goes straight back, uncounted and unpenalized, as if never leased; its row
  * goes back to queued unless it moved on.

@@ -10,6 +10,7 @@ import {
   giveBackUnheard,
   heartbeat,
   leaseJob,
+  releaseJob,
   submitResult,
 } from "../../services/gateway.ts";
 import { schemaOf } from "../operation.ts";
@@ -83,6 +84,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     url: failOp.path,
     schema: schemaOf(failOp),
     handler: async (req) =>
-      failJob(ctx, sessionOf(req), req.params.id, req.body.reason, req.body.retryable),
+      req.body.shutdown
+        ? releaseJob(ctx, sessionOf(req), req.params.id)
+        : failJob(ctx, sessionOf(req), req.params.id, req.body.reason, req.body.retryable),
   });
 }
