@@ -15,6 +15,7 @@ COPY test/package.json ./test/package.json
 COPY prisma ./prisma
 COPY prisma.config.ts tsconfig.base.json tsconfig.json turbo.json ./
 COPY scripts ./scripts
+COPY bin ./bin
 # postinstall generates the Prisma client (packages/db/src/generated). The image needs no type
 # declarations: BUILD_DTS=0 builds the JavaScript alone.
 RUN npm ci --no-audit --no-fund \

@@ -24,7 +24,8 @@ const common = {
   format: "esm",
   platform: "node",
   target: "node20",
-  outDir: "dist",
+  // BUILD_OUT_DIR: another directory of the workspace (the build test builds beside dist/).
+  outDir: process.env.BUILD_OUT_DIR || "dist",
   clean: true,
   fixedExtension: false,
   sourcemap: true,

@@ -1,5 +1,6 @@
 // Runs the operator CLI (bin/prover-boost.mjs) as a child process, without blocking the event
-// loop (the test's relay runs in this process), and parses its JSON-lines output.
+// loop (the test's relay runs in this process), and parses its JSON-lines output. It runs the
+// sources (PB_RUN_SOURCES=1), whatever build there may be.
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +12,12 @@ export function runCli(args: string[], env: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, [bin, ...args], {
       cwd: repoRoot,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        PB_RUN_SOURCES: "1",
+        ...env,
+      },
     });
     let stdout = "";
     let stderr = "";

@@ -183,6 +183,44 @@ async function runStatus(o: KeyOptions & { address?: string; state: string }): P
   return 0;
 }
 
+/**
+ * Applies the migrations the services would apply at start, with the same migrator and under
+ * the same per-schema advisory lock, so it is safe while services start; prints what it applied.
+ */
+async function runMigrate(): Promise<number> {
+  const [{ commonEnv, ConfigError, parseEnv }, { openDatabaseFromEnv }] = await Promise.all([
+    import("@prover-boost/config"),
+    import("@prover-boost/db"),
+  ]);
+  let env: ReturnType<typeof commonEnv.parse>;
+  try {
+    env = parseEnv(commonEnv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  // Opening the database migrates it, under the schema's lock; then report what is recorded.
+  const db = await openDatabaseFromEnv(env);
+  try {
+    const rows = await db.sql.query<{ name: string }>(
+      `SELECT migration_name AS name FROM "_prisma_migrations"
+       WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`,
+    );
+    line({
+      database: db.kind,
+      schema: db.schema,
+      migrations: rows.length,
+      latest: rows.at(-1)?.name,
+    });
+  } finally {
+    await db.close();
+  }
+  return 0;
+}
+
 export function buildOperatorProgram(run: (code: Promise<number>) => void): Command {
   const program = new Command("prover-boost")
     .description(
@@ -236,6 +274,13 @@ export function buildOperatorProgram(run: (code: Promise<number>) => void): Comm
       ),
     )
     .action((opts) => run(runStatus(opts)));
+  program
+    .command("migrate")
+    .description(
+      "apply the database migrations (DATABASE_URL or DATABASE_URL_FILE; without one, PGlite " +
+        "under DATA_DIR) under the services' migration lock, then exit",
+    )
+    .action(() => run(runMigrate()));
   for (const c of program.commands) c.exitOverride();
   return program;
 }
