@@ -170,7 +170,7 @@ export class EventHub {
     this.stats.starts++;
     this.stats.queries++;
     const ready = head(this.prisma).then((p) => {
-      this.cursor = p;
+      if (this.abort === abort) this.cursor = p;
       return p;
     });
     this.ready = ready;

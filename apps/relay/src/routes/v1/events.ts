@@ -82,8 +82,9 @@ class Inbox implements Subscriber {
     if (this.queue.length === 0 && !this.failure && !signal.aborted) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        signal.addEventListener("abort", this.wake, { once: true });
       });
+      if (this.wake) signal.removeEventListener("abort", this.wake);
       this.wake = null;
     }
     if (this.failure) throw this.failure.err;
