@@ -7,7 +7,7 @@
 // single loop per relay process reads the log and fans out to every stream, so a stream costs no
 // database query beyond its start (a resumed stream's catch-up, a block stream's snapshot).
 //
-// A stream is long-lived, so it is bounded and kept honest: it starts with a `retry:` hint; a
+// A stream is long-lived, so it is bounded and kept honest: /v1/events starts with a `retry:` hint; a
 // comment line every SSE_KEEPALIVE_MS keeps idle streams open through proxies; a client that
 // leaves more than SSE_MAX_BUFFER_BYTES unread is dropped (services/sse.ts); a database error
 // ends the stream with an `error` event carrying the usual error body, instead of leaving the
@@ -113,6 +113,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
     req: FastifyRequest,
     reply: FastifyReply,
     body: (sse: SseWriter, signal: AbortSignal) => Promise<void>,
+    retryFirst: boolean,
   ) => {
     // Counted from here (no await since admit) until it ends.
     const ip = req.ip;
@@ -133,7 +134,7 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       if (!sse.comment("keepalive")) abort.abort();
     }, keepaliveMs);
     try {
-      sse.retry(RETRY_AFTER_SECONDS * 1000);
+      if (retryFirst) sse.retry(RETRY_AFTER_SECONDS * 1000);
       await body(sse, abort.signal);
     } catch (err) {
       const down = unavailableDependency(err);
@@ -178,7 +179,12 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       const accepts = (e: MarketEvent) =>
         (block === undefined || e.block === block) &&
         (prover === undefined || e.provers.includes(prover));
-      await run(req, reply, (sse, signal) => followLog(ctx, sse, signal, accepts, resumeFrom));
+      await run(
+        req,
+        reply,
+        (sse, signal) => followLog(ctx, sse, signal, accepts, resumeFrom),
+        true,
+      );
     },
   });
 
@@ -192,7 +198,8 @@ export function registerEventRoutes(app: FastifyInstance, ctx: RelayContext) {
       if (!(await blockExists(ctx, number)))
         throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
       admit(req, reply); // again: other streams may have opened meanwhile
-      await run(req, reply, (sse, signal) => followBlock(ctx, number, sse, signal));
+      // Its first line stays its first event, as before /v1/events existed.
+      await run(req, reply, (sse, signal) => followBlock(ctx, number, sse, signal), false);
     },
   });
 }
