@@ -242,3 +242,37 @@ describe("GET /v1/events", { timeout: 120_000 }, () => {
     await eventually(async () => !hub.running && hub.size === 0);
   });
 });
+
+describe("GET /v1/events on the embedded database (PGlite)", { timeout: 120_000 }, () => {
+  let embedded: Stack;
+  beforeAll(async () => {
+    embedded = await startStack({ backend: "pglite", aggregator: false });
+  });
+  afterAll(async () => embedded?.close());
+
+  it("streams and resumes the same way", async () => {
+    const openOn = async (n: number) => {
+      const o = await openAuction(n);
+      await embedded.client.openAuction(o.auction, o.txs, o.signature);
+    };
+    const s = await openEventStream(`${embedded.url}/v1/events`);
+    await openOn(301);
+    await eventually(has(s, "stage", 301));
+    const lastSeen = s.events.at(-1)!.id!;
+    s.close();
+    await openOn(302);
+    const resumed = await openEventStream(`${embedded.url}/v1/events`, { lastEventId: lastSeen });
+    try {
+      await openOn(303);
+      await eventually(has(resumed, "stage", 303));
+      expect(resumed.events.map((e) => [e.event, blockOf(e)])).toEqual([
+        ["auction", 302],
+        ["stage", 302],
+        ["auction", 303],
+        ["stage", 303],
+      ]);
+    } finally {
+      resumed.close();
+    }
+  });
+});
