@@ -276,3 +276,40 @@ describe("GET /v1/events on the embedded database (PGlite)", { timeout: 120_000 
     }
   });
 });
+
+describe("the event log's retention window", { timeout: 120_000 }, () => {
+  let short: Stack;
+  beforeAll(async () => {
+    short = await startStack({
+      backend: "postgres",
+      aggregator: false,
+      env: { EVENTS_RETENTION_MS: "1000" },
+    });
+  });
+  afterAll(async () => short?.close());
+
+  it("prunes events past it while a stream is open; resuming from one gets a reset", async () => {
+    const o = await openAuction(401);
+    await short.client.openAuction(o.auction, o.txs, o.signature);
+    const s = await openEventStream(`${short.url}/v1/events?lastEventId=0-0`);
+    let gone: string;
+    try {
+      await eventually(has(s, "stage", 401));
+      gone = s.events.find((e) => blockOf(e) === 401)!.id!;
+      await eventually(
+        async () =>
+          (await short.db.prisma.marketEvent.count({ where: { blockNumber: 401 } })) === 0,
+        30_000,
+      );
+    } finally {
+      s.close();
+    }
+    const resumed = await openEventStream(`${short.url}/v1/events`, { lastEventId: gone });
+    try {
+      await eventually(async () => resumed.events.length > 0);
+      expect(resumed.events[0]!.event).toBe("reset");
+    } finally {
+      resumed.close();
+    }
+  });
+});

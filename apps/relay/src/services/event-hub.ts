@@ -108,7 +108,7 @@ export interface EventHubOptions {
   pollMs: number;
   /** Events older than this (by the database's clock) are pruned, as a prefix of the log; 0 = never. */
   retentionMs: number;
-  /** How often the loop prunes. */
+  /** How often the loop prunes (default: the retention window, at most a minute). */
   pruneEveryMs?: number;
   now: () => number;
   /** Resolves on a work announcement (another process changed something), after `ms`, or on abort. */
@@ -218,7 +218,8 @@ export class EventHub {
   }
 
   private async pruneNow(signal: AbortSignal): Promise<void> {
-    const { retentionMs, now, pruneEveryMs = 60_000 } = this.options;
+    const { retentionMs, now } = this.options;
+    const pruneEveryMs = this.options.pruneEveryMs ?? Math.min(60_000, retentionMs);
     if (retentionMs <= 0 || signal.aborted) return;
     const t = now();
     if (t - this.lastPrune < pruneEveryMs) return;
