@@ -65,20 +65,36 @@ END $$;
 CREATE TRIGGER "Block_event" AFTER INSERT OR UPDATE OF stages ON "Block"
   FOR EACH ROW EXECUTE FUNCTION pb_stage_event();
 
--- Proof jobs: one `job` row per state change (a new lease of a leased job is no change).
-CREATE FUNCTION pb_job_event() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Proof jobs: one `job` row per state change (a new lease of a leased job is no change). Jobs are
+-- written in bulk (a tree's fan-out, group-committed lease marks), so these triggers run once per
+-- statement over its transition table rather than once per row.
+CREATE FUNCTION pb_job_rows_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  IF TG_OP = 'INSERT' OR NEW.status IS DISTINCT FROM OLD.status THEN
-    INSERT INTO "MarketEvent" ("type", "blockNumber", "provers", "data") VALUES ('job',
-      NEW."blockNumber", CASE WHEN NEW.operator IS NULL THEN '{}' ELSE ARRAY[NEW.operator] END,
-      jsonb_build_object('block', NEW."blockNumber", 'id', NEW.id, 'type', NEW.type,
-        'status', NEW.status, 'worker', NEW."workerId"));
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO "MarketEvent" ("type", "blockNumber", "provers", "data")
+    SELECT 'job', n."blockNumber", CASE WHEN n.operator IS NULL THEN '{}' ELSE ARRAY[n.operator] END,
+      jsonb_build_object('block', n."blockNumber", 'id', n.id, 'type', n.type,
+        'status', n.status, 'worker', n."workerId")
+    FROM new_rows n ORDER BY n."blockNumber", n.level, n.index;
+  ELSE
+    INSERT INTO "MarketEvent" ("type", "blockNumber", "provers", "data")
+    SELECT 'job', n."blockNumber", CASE WHEN n.operator IS NULL THEN '{}' ELSE ARRAY[n.operator] END,
+      jsonb_build_object('block', n."blockNumber", 'id', n.id, 'type', n.type,
+        'status', n.status, 'worker', n."workerId")
+    FROM new_rows n JOIN old_rows o ON o.id = n.id
+    WHERE n.status IS DISTINCT FROM o.status
+    ORDER BY n."blockNumber", n.level, n.index;
   END IF;
   RETURN NULL;
 END $$;
 
-CREATE TRIGGER "ProofJob_event" AFTER INSERT OR UPDATE OF status ON "ProofJob"
-  FOR EACH ROW EXECUTE FUNCTION pb_job_event();
+CREATE TRIGGER "ProofJob_insert_event" AFTER INSERT ON "ProofJob"
+  REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pb_job_rows_event();
+
+CREATE TRIGGER "ProofJob_update_event" AFTER UPDATE ON "ProofJob"
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION pb_job_rows_event();
 
 CREATE FUNCTION pb_payout_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
