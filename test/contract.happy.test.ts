@@ -318,6 +318,21 @@ describe("every route answers as the contract declares", () => {
     );
   });
 
+  it("market events: a stream with a retry hint first, 400 for a bad filter", async () => {
+    const ctrl = new AbortController();
+    const res = await fetch(`${stack.url}/v1/events?block=502`, { signal: ctrl.signal });
+    record("marketEvents", res.status);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    expect(first).toMatch(/^retry: \d+\n\n/);
+    ctrl.abort();
+    expect((await call("marketEvents", { query: { prover: "0x1234" } })).body.error.code).toBe(
+      "VALIDATION_FAILED",
+    );
+  });
+
   it("walked every route the relay serves, each with a success and an error", () => {
     const served = [...documented.values()].sort();
     expect(served).toEqual(Object.keys(operations).sort());

@@ -1,10 +1,13 @@
 // Server-sent event streams under stress: an idle stream gets keepalive comments, a database
 // outage ends it with an `error` event and a `retry:` hint (not a silent, dead stream), and the
 // streams a relay holds are capped per client IP (429) and in all (503).
+
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openAuction } from "./fixtures.ts";
-import { eventually } from "./harness.ts";
+import { account, openAuction } from "./fixtures.ts";
+import { eventually, TEST_DATABASE_URL } from "./harness.ts";
 import { ask, type ProxiedRelay, startProxiedRelay } from "./support/proxied-relay.ts";
+import { openEventStream } from "./support/sse.ts";
 
 interface EventStream {
   status: number;
@@ -33,6 +36,16 @@ async function openStream(url: string): Promise<EventStream> {
     }
   })();
   return { status: res.status, text: () => text, ended, close: () => abort.abort() };
+}
+
+async function within(p: Promise<unknown>, ms: number, what: string) {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(what)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }
 
 const errorCode = (body: unknown) => (body as { error?: { code?: string } }).error?.code;
@@ -104,6 +117,68 @@ describe("an event stream", { timeout: 180_000 }, () => {
   });
 });
 
+describe("the live stream through a database outage", { timeout: 180_000 }, () => {
+  let r: ProxiedRelay;
+  beforeAll(async () => {
+    r = await relayWithBlock(
+      { DATABASE_CONNECT_TIMEOUT_MS: "1000", DATABASE_QUERY_TIMEOUT_MS: "1500" },
+      9,
+    );
+  });
+  afterAll(async () => {
+    await r?.close();
+  });
+
+  it("ends with an error event, then a resume by id gets what happened meanwhile, once", async () => {
+    const s = await openEventStream(`${r.url}/v1/events?lastEventId=0-0`);
+    expect(s.status).toBe(200);
+    await eventually(async () => s.events.some((e) => e.event === "stage"), 30_000);
+    const lastSeen = s.events.at(-1)!.id!;
+    r.databaseLink.cut();
+    // Meanwhile another process (here, straight to Postgres) records a penalty.
+    const db = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await db.connect();
+    try {
+      await db.query(`SET search_path TO "${r.schema}"`);
+      await db.query(
+        `INSERT INTO "Penalty" (id, "blockNumber", "jobId", operator, kind, amount, "createdAt")
+         VALUES ('outage-1', 9, '9:0:0', $1, 'withholding', 5, $2)`,
+        [account(0xb1).address, Date.now()],
+      );
+    } finally {
+      await db.end();
+    }
+    await within(s.ended, 60_000, "the stream did not end");
+    expect(s.text()).toMatch(/retry: \d+\n/);
+    const error = s.events.find((e) => e.event === "error");
+    expect(errorCode(error?.data)).toBe("UNAVAILABLE");
+    expect(s.events.some((e) => e.event === "penalty")).toBe(false);
+
+    r.databaseLink.restore();
+    await eventually(async () => (await ask(`${r.url}/v1/blocks/9`)).status === 200, 60_000, 200);
+    const resumed = await openEventStream(`${r.url}/v1/events`, { lastEventId: lastSeen });
+    try {
+      expect(resumed.status).toBe(200);
+      await eventually(async () => resumed.events.length > 0, 30_000);
+      expect(resumed.events.map((e) => [e.event, e.data])).toEqual([
+        [
+          "penalty",
+          {
+            block: 9,
+            jobId: "9:0:0",
+            operator: account(0xb1).address,
+            worker: null,
+            kind: "withholding",
+            amount: "5",
+          },
+        ],
+      ]);
+    } finally {
+      resumed.close();
+    }
+  });
+});
+
 describe("event stream caps", { timeout: 180_000 }, () => {
   it("refuses a client over its per-IP cap with 429, and frees the slot when a stream ends", async () => {
     const r = await relayWithBlock({ SSE_STREAMS_PER_IP: "2", SSE_STREAMS_MAX: "0" }, 6);
@@ -114,6 +189,10 @@ describe("event stream caps", { timeout: 180_000 }, () => {
       const over = await ask(`${r.url}/v1/blocks/6/events`);
       expect(over.status).toBe(429);
       expect(errorCode(over.body)).toBe("RATE_LIMITED");
+      // The cap counts both stream routes together.
+      const overLive = await ask(`${r.url}/v1/events`);
+      expect(overLive.status).toBe(429);
+      expect(errorCode(overLive.body)).toBe("RATE_LIMITED");
       streams.pop()!.close();
       await eventually(
         async () => {
@@ -139,6 +218,9 @@ describe("event stream caps", { timeout: 180_000 }, () => {
       expect(over.status).toBe(503);
       expect(errorCode(over.body)).toBe("UNAVAILABLE");
       expect(Number(over.headers.get("retry-after"))).toBeGreaterThan(0);
+      const overLive = await ask(`${r.url}/v1/events`);
+      expect(overLive.status).toBe(503);
+      expect(errorCode(overLive.body)).toBe("UNAVAILABLE");
     } finally {
       first.close();
       await r.close();

@@ -22,6 +22,7 @@ import {
   signIn,
   waitForStage,
 } from "./support/market-flow.ts";
+import { openEventStream } from "./support/sse.ts";
 
 const BLOCK = 12;
 const TXS = 5;
@@ -70,6 +71,8 @@ describe("a block followed over its event stream", () => {
       streamEnded = true;
     });
     streamed.catch(() => {}); // surfaced by `await streamed` below
+    // The whole market's stream, filtered to this block, alongside.
+    const live = await openEventStream(`${stack.url}/v1/events?block=${BLOCK}&lastEventId=0-0`);
     await stack.client.submitBid(bidW.quote, bidW.signature);
     await stack.client.submitBid(bidL.quote, bidL.signature);
 
@@ -95,6 +98,28 @@ describe("a block followed over its event stream", () => {
     // The stream ends by itself once the block is paid (or its reader failed: shown here).
     await eventually(async () => streamEnded, 30_000);
     await streamed;
+
+    // The market stream told the same story, with the auction's close and the payouts.
+    await eventually(async () => live.events.filter((e) => e.event === "payout").length === 2);
+    live.close();
+    const ofType = (t: string) => live.events.filter((e) => e.event === t).map((e) => e.data);
+    expect(ofType("auction")).toEqual([
+      expect.objectContaining({ block: BLOCK, kind: "opened", txCount: TXS }),
+      expect.objectContaining({
+        block: BLOCK,
+        kind: "closed",
+        winner: winner.address,
+        feeBps: FEE,
+        bond: BOND.toString(),
+      }),
+    ]);
+    expect(ofType("stage")).toEqual(events.filter((e) => e.event === "stage").map((e) => e.data));
+    const liveJobs = ofType("job") as { id: string; status: string }[];
+    expect(liveJobs.filter((j) => j.status === "proven").length).toBe(planTree(TXS).nodes.length);
+    expect(ofType("penalty")).toHaveLength(INVALID_PROOFS);
+    expect(
+      (ofType("payout") as { amount: string }[]).reduce((n, p) => n + BigInt(p.amount), 0n),
+    ).toBe(REWARD);
 
     const stageEvents = events.filter((e) => e.event === "stage");
     expect(stageEvents.map((e) => (e.data as { stage: Stage }).stage)).toEqual([

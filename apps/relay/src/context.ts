@@ -5,6 +5,7 @@ import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/co
 import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { BidIngest } from "./services/bid-ingest.ts";
+import type { EventHub } from "./services/event-hub.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
@@ -33,6 +34,8 @@ export interface RelayContext {
   jobMarks: GroupCommit<JobMark, boolean>;
   /** A verifier per proof system; every submitted proof is checked by its block's. */
   verifiers: ProofVerifiers;
+  /** The one reader of the market's event log, shared by every event stream. */
+  events: EventHub;
   /** Accepted real proofs, stored once (the simulated system's live in ProofJob.proof). */
   proofStore: ProofStore;
 }

@@ -14,11 +14,15 @@ import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
 import { writeBidBatch } from "./services/bids.ts";
+import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
 import { relaySettingsOf } from "./settings.ts";
+
+/** Longest wait between two reads of the event log when no work announcement comes. */
+const EVENT_POLL_MS = 500;
 
 export interface Relay {
   app: FastifyInstance;
@@ -114,6 +118,12 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     }),
     verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
     proofStore: postgresProofStore(db.prisma),
+    events: new EventHub(db.prisma, {
+      pollMs: EVENT_POLL_MS,
+      retentionMs: env.EVENTS_RETENTION_MS,
+      now,
+      wait: (ms, signal) => fabric.waitForWork(ms, signal),
+    }),
   };
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
@@ -150,6 +160,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     async close() {
       stopClosingHandles();
       await escrowIndex?.stop();
+      ctx.events.close();
       await app.close();
       await ctx.broker.close();
       await ctx.verifiers.close();

@@ -40,7 +40,13 @@ export interface RelaySettings {
   /** The admin endpoints' bearer token; undefined disables them. */
   adminToken: string | undefined;
   /** Server-sent event streams (routes/events.ts); 0 = no cap. */
-  events: { streamsPerIp: number; streamsMax: number; keepaliveMs: number };
+  events: {
+    streamsPerIp: number;
+    streamsMax: number;
+    keepaliveMs: number;
+    maxBufferBytes: number;
+    retentionMs: number;
+  };
   /** Requests per window per client IP and bids per window per prover; 0 disables (rate-limits.ts). */
   rateLimits: { perIp: number; perProver: number; windowMs: number };
 }
@@ -76,6 +82,8 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       streamsPerIp: env.SSE_STREAMS_PER_IP,
       streamsMax: env.SSE_STREAMS_MAX,
       keepaliveMs: env.SSE_KEEPALIVE_MS,
+      maxBufferBytes: env.SSE_MAX_BUFFER_BYTES,
+      retentionMs: env.EVENTS_RETENTION_MS,
     },
     rateLimits: {
       perIp: env.RATE_LIMIT_PER_IP,

@@ -249,6 +249,13 @@ export const relayEnv = commonEnv.extend({
   SSE_STREAMS_MAX: int(256),
   /** A comment line is sent on an idle event stream this often, so proxies keep it open. */
   SSE_KEEPALIVE_MS: int(15_000, 100),
+  /**
+   * A client of an event stream that leaves more than this many bytes unread is dropped (it
+   * resumes by event id); 0 = no bound.
+   */
+  SSE_MAX_BUFFER_BYTES: int(1_048_576),
+  /** The market's event log (GET /v1/events) keeps events this long; resume works within it. */
+  EVENTS_RETENTION_MS: int(3_600_000, 1000),
   /** chain: how often the escrow indexer polls the L1 for new blocks. */
   L1_POLL_MS: int(1000, 10),
   /** chain: most L1 blocks asked for in one eth_getLogs call. */

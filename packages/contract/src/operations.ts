@@ -274,6 +274,26 @@ export const operations = {
     errors: ["BLOCK_NOT_FOUND"],
     contentType: "text/event-stream",
   }),
+  marketEvents: op({
+    operationId: "marketEvents",
+    method: "GET",
+    path: "/v1/events",
+    tags: ["public"],
+    summary: "Server-sent events of every auction and block",
+    description:
+      "Every event has an `id:`; a client reconnecting with Last-Event-ID (or `?lastEventId=`) " +
+      "gets exactly the events after it while that id is retained (EVENTS_RETENTION_MS), on any " +
+      "relay; an id no longer retained gets a `reset` event, then live events. Filters: " +
+      "`block`, `prover` (the events concerning that address). The stream starts with a " +
+      "`retry:` line; idle streams get a comment line every SSE_KEEPALIVE_MS. A client that " +
+      "leaves more than SSE_MAX_BUFFER_BYTES unread is dropped (it resumes by id). On a " +
+      "database error the stream ends with an `error` event. At most SSE_STREAMS_PER_IP " +
+      "streams per client IP (429) and SSE_STREAMS_MAX in all (503), both routes together.",
+    query: s.marketEventsQuery,
+    responses: { 200: s.marketEvents },
+    errors: [],
+    contentType: "text/event-stream",
+  }),
   getProver: op({
     operationId: "getProver",
     method: "GET",

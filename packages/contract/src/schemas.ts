@@ -389,6 +389,27 @@ export const blockEvents = z
     "Server-sent events: `stage` { block, stage, at } and `job` { block, id, type, status, worker }",
   );
 
+/** A position in the market's event log, `<txid>-<id>`; `0-0` is its start. */
+export const eventId = z
+  .string()
+  .regex(/^(0|[1-9]\d{0,17})-(0|[1-9]\d{0,17})$/, "an event id: <txid>-<id>");
+
+export const marketEventsQuery = z.object({
+  block: blockNumberText.optional(),
+  prover: address.optional(),
+  /** For clients that cannot send the Last-Event-ID header; the header wins when both are sent. */
+  lastEventId: eventId.optional(),
+});
+
+export const marketEvents = z
+  .string()
+  .describe(
+    "Server-sent events, each with an `id:`: `auction` { block, kind: opened | closed | " +
+      "unclaimed, ... }, `stage` { block, stage, at }, `job` { block, id, type, status, worker }, " +
+      "`payout` { block, recipient, role, amount }, `penalty` { block, jobId, operator, worker, " +
+      "kind, amount }; `reset` { head } when a resume id is no longer retained",
+  );
+
 // ---- Provers, payouts, penalties ----
 
 export const proverParams = z.object({ address });

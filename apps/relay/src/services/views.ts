@@ -240,16 +240,47 @@ export async function blockExists(ctx: RelayContext, number: number): Promise<bo
   return row !== null;
 }
 
-/** A block's stage times and its jobs' states, as the event stream reports them. */
-export async function blockProgress(ctx: RelayContext, number: number) {
-  const block = await ctx.prisma.block.findUnique({ where: { number } });
-  const jobs = await ctx.prisma.proofJob.findMany({
-    where: { blockNumber: number },
-    select: { id: true, status: true, workerId: true, type: true },
-  });
+/**
+ * A block's stage times and its jobs' states, as the block event stream starts with them, and the
+ * database snapshot they were read in (`xmin:xmax:xip,...`), so that a change the stream later
+ * hears of can be told apart from one the snapshot already shows (see visibleIn).
+ */
+export async function blockSnapshot(ctx: RelayContext, number: number) {
+  return ctx.prisma.$transaction(
+    async (tx) => {
+      const [{ snapshot }] = await tx.$queryRaw<[{ snapshot: string }]>`
+        SELECT pg_current_snapshot()::text AS snapshot`;
+      const block = await tx.block.findUnique({ where: { number } });
+      const jobs = await tx.proofJob.findMany({
+        where: { blockNumber: number },
+        select: { id: true, status: true, workerId: true, type: true },
+      });
+      return {
+        snapshot: parseSnapshot(snapshot),
+        stage: block?.stage ?? null,
+        stages: (block?.stages ?? {}) as Record<string, number>,
+        jobs,
+      };
+    },
+    { isolationLevel: "RepeatableRead" },
+  );
+}
+
+export interface DbSnapshot {
+  xmin: bigint;
+  xmax: bigint;
+  running: Set<bigint>;
+}
+
+export function parseSnapshot(text: string): DbSnapshot {
+  const [xmin, xmax, xip] = text.split(":");
   return {
-    stage: block?.stage ?? null,
-    stages: (block?.stages ?? {}) as Record<string, number>,
-    jobs,
+    xmin: BigInt(xmin!),
+    xmax: BigInt(xmax!),
+    running: new Set(xip ? xip.split(",").map((x) => BigInt(x)) : []),
   };
 }
+
+/** Whether the changes of transaction `txid` (if it committed) are seen in snapshot `s`. */
+export const visibleIn = (s: DbSnapshot, txid: bigint) =>
+  txid < s.xmin || (txid < s.xmax && !s.running.has(txid));
