@@ -22,7 +22,9 @@ export class TreeView {
     this.parentOf = new Map();
     for (const n of nodes) for (const c of n.children) this.parentOf.set(c, n.id);
     const root = nodes.find((n) => n.level === 0) ?? nodes[0];
+    // pos: the node's centre in leaf units; span: the first and last leaf under it.
     const pos = new Map();
+    const span = new Map();
     let leaves = 0;
     let depth = 0;
     // Iterative post-order walk (deep wonky trees stay off the call stack).
@@ -35,37 +37,30 @@ export class TreeView {
         depth = Math.max(depth, n.level);
         const kids = n.children.filter((c) => this.data.has(c));
         if (kids.length === 0) {
+          span.set(id, [leaves, leaves]);
           pos.set(id, leaves++);
         } else if (visited) {
           const xs = kids.map((c) => pos.get(c));
           pos.set(id, (Math.min(...xs) + Math.max(...xs)) / 2);
+          span.set(id, [span.get(kids[0])[0], span.get(kids[kids.length - 1])[1]]);
         } else {
           stack.push([id, true]);
           for (let i = kids.length - 1; i >= 0; i--) stack.push([kids[i], false]);
         }
       }
     }
-    const r = leaves > 256 ? 3 : leaves > 64 ? 5 : 8;
-    const dx = 2 * r + 2;
-    const pad = r + 4;
-    const width = Math.max(1, leaves) * dx + 2 * pad;
-    // Wide trees get taller levels, so the whole tree fitted to the page is not a flat strip.
-    const dy = Math.max(leaves > 256 ? 28 : 44, (width * 0.3) / Math.max(1, depth));
-    const height = depth * dy + 2 * pad;
     this.leaves = leaves;
-    const at = (id) => ({ x: pad + r + pos.get(id) * dx, y: pad + this.data.get(id).level * dy });
-    let d = "";
-    for (const n of this.data.values()) {
-      if (!pos.has(n.id)) continue;
-      const p = at(n.id);
-      for (const c of n.children) {
-        if (!pos.has(c)) continue;
-        const q = at(c);
-        d += `M${p.x} ${p.y}L${q.x} ${q.y}`;
-      }
-    }
+    // Up to 128 leaves: nodes and edges. Wider trees: an icicle, each node a bar as wide as the
+    // leaves under it, so every node stays visible when the tree is fitted to the page.
+    this.layout = leaves > 128 ? "icicle" : "nodes";
+    const r = 8;
+    const dx = this.layout === "icicle" ? 6 : 2 * r + 4;
+    const pad = this.layout === "icicle" ? 2 : r + 4;
+    const width = Math.max(1, leaves) * dx + 2 * pad;
+    const dy = this.layout === "icicle" ? Math.max(16, (width * 0.3) / (depth + 1)) : 3.2 * r;
+    const height = this.layout === "icicle" ? (depth + 1) * dy + 2 * pad : depth * dy + 2 * pad;
     this.svg = svg("svg", {
-      class: "tree",
+      class: `tree ${this.layout}`,
       viewBox: `0 0 ${width} ${height}`,
       "data-nodes": String(this.data.size),
       "data-block": String(this.block),
@@ -73,14 +68,40 @@ export class TreeView {
       "aria-label": `proof tree of block ${this.block}`,
     });
     this.naturalWidth = width;
-    this.svg.append(svg("path", { class: "edges", d }));
+    // A small tree is not blown up past three times its natural size.
+    if (this.layout === "nodes") this.svg.style.maxWidth = `${Math.max(360, width * 3)}px`;
+    const at = (id) => ({ x: pad + r + pos.get(id) * dx, y: pad + this.data.get(id).level * dy });
+    if (this.layout === "nodes") {
+      let d = "";
+      for (const n of this.data.values()) {
+        if (!pos.has(n.id)) continue;
+        const p = at(n.id);
+        for (const c of n.children) {
+          if (!pos.has(c)) continue;
+          const q = at(c);
+          d += `M${p.x} ${p.y}L${q.x} ${q.y}`;
+        }
+      }
+      this.svg.append(svg("path", { class: "edges", d }));
+    }
     const group = svg("g", { class: "nodes" });
     for (const n of this.data.values()) {
       if (!pos.has(n.id)) continue;
-      const p = at(n.id);
       const link = svg("a", { "data-id": n.id });
       const title = svg("title");
-      link.append(svg("circle", { cx: p.x, cy: p.y, r }), title);
+      if (this.layout === "nodes") {
+        const p = at(n.id);
+        link.append(svg("circle", { cx: p.x, cy: p.y, r }), title);
+      } else {
+        const [first, last] = span.get(n.id);
+        const shape = {
+          x: pad + first * dx,
+          y: pad + n.level * dy,
+          width: Math.max(1, (last - first + 1) * dx - 1),
+          height: Math.max(1, dy - 2),
+        };
+        link.append(svg("rect", shape), title);
+      }
       group.append(link);
       this.views.set(n.id, { link, title, state: null });
       this.paint(n.id);
