@@ -376,25 +376,35 @@ async function blockPage(p, n) {
       refreshSoon();
     }
   };
-  const streaming = follow([`/v1/events?block=${n}`, `/v1/blocks/${n}/events`], {
-    signal,
-    onEvent,
-    onState: (s) => {
-      live.textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
-      live.className = s === "live" ? "live on" : "live";
-    },
-    // The per-block stream ends once the block is paid; then there is nothing more to follow.
-    onEnd: () => {
-      refreshSoon();
-      return block?.stage !== "paid";
-    },
-  });
+  // Follows the stream while there is one; a block whose own stream is not there yet (bidding
+  // still open) is followed once its tree exists.
+  let following = false;
+  const startStream = () => {
+    if (following || signal.aborted) return;
+    following = true;
+    follow([`/v1/events?block=${n}`, `/v1/blocks/${n}/events`], {
+      signal,
+      onEvent,
+      onState: (s) => {
+        live.textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
+        live.className = s === "live" ? "live on" : "live";
+      },
+      // The per-block stream ends once the block is paid; then there is nothing more to follow.
+      onEnd: () => {
+        refreshSoon();
+        return block?.stage !== "paid";
+      },
+    }).finally(() => {
+      following = false;
+    });
+  };
+  startStream();
   // Without any stream (or before the block exists), a gentle poll keeps the page current.
   every(p, 3000, () => {
     if (block?.stage === "paid" && tree) return;
     if (!tree || live.textContent === "") refreshSoon();
+    if (tree && !following) startStream();
   });
-  await streaming;
 }
 
 // ---- Operators ----
