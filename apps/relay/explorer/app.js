@@ -522,9 +522,11 @@ async function operatorPage(p, addr) {
         ),
       ),
       el("h2", {}, "Recent payouts ", el("a", { href: `#/payouts?recipient=${addr}` }, "all")),
-      payoutsTable(payouts.items),
+      payouts.items.length ? payoutsTable(payouts.items) : el("p", { class: "muted" }, "none"),
       el("h2", {}, "Recent penalties ", el("a", { href: `#/penalties?operator=${addr}` }, "all")),
-      penaltiesTable(penalties.items),
+      penalties.items.length
+        ? penaltiesTable(penalties.items)
+        : el("p", { class: "muted" }, "none"),
     );
   };
   await load().catch((e) => slot.replaceChildren(showError(e)));
