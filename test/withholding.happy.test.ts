@@ -202,6 +202,17 @@ describe("a silent worker in open proving", () => {
     expect(jobs.every((j) => j.status === "proven" && j.operator === opB.address)).toBe(true);
     // Still exactly one penalty, on A.
     expect(await stack.db.prisma.penalty.count()).toBe(1);
+    // The public tree tells the lapse apart: one lapse on the withheld node, none elsewhere; every
+    // node names the operator who proved it and when.
+    const tree = (await stack.client.getTree(blockNumber)).nodes;
+    expect(tree.filter((n) => n.lapses > 0).map((n) => [n.id, n.lapses])).toEqual([
+      [withheld.id, 1],
+    ]);
+    for (const n of tree) {
+      expect(n.operator).toBe(opB.address);
+      const row = jobs.find((j) => j.id === n.id)!;
+      expect(n.provenAt).toBe(Number(row.provenAt));
+    }
   });
 });
 

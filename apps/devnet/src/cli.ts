@@ -105,7 +105,10 @@ async function main() {
       env: process.env,
       chain: o.chain,
       signal: abort.signal,
-      ...(view ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) } : {}),
+      ...(view
+        ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) }
+        : // stdout carries the JSON document alone; where to look goes to stderr.
+          { onListening: ({ explorerUrl }) => console.error(`explorer at ${explorerUrl}`) }),
     }));
   } catch (err) {
     view?.stop();

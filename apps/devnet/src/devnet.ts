@@ -43,6 +43,8 @@ export interface DevnetOptions {
   chain?: boolean;
   onBlock?: (view: BlockView, opened: OpenedBlock) => void;
   onInfo?: (message: string) => void;
+  /** Once the relay listens: its URL and the explorer's. */
+  onListening?: (urls: { relayUrl: string; explorerUrl: string }) => void;
   signal?: AbortSignal;
 }
 
@@ -174,6 +176,8 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     const addr = relay.app.server.address();
     const relayUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;
     info(`relay listening at ${relayUrl} (API docs at ${relayUrl}/docs)`);
+    info(`explorer at ${relayUrl}/`);
+    opts.onListening?.({ relayUrl, explorerUrl: `${relayUrl}/` });
     aggregator.aggregator.start();
 
     const domain = domainFromEnv(relayConfig);

@@ -8,6 +8,7 @@ import { z } from "zod";
 import { registerAuthentication } from "./auth.ts";
 import type { RelayContext } from "./context.ts";
 import { clientErrorHandler, errorBody, installErrorHandling } from "./errors.ts";
+import { registerExplorer } from "./explorer.ts";
 import { registerMetrics } from "./metrics.ts";
 import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
@@ -126,6 +127,8 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
   registerProverRoutes(app, ctx);
   registerDataRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  // The explorer at / (static files over the public API above).
+  registerExplorer(app);
   return app;
 }
 

@@ -347,6 +347,12 @@ export const treeNode = z.object({
   status: z.enum(["queued", "leased", "proven", "failed"]),
   worker: z.string().nullable(),
   children: z.array(z.string()),
+  /** The operator whose worker holds the lease or delivered the proof. */
+  operator: hexOut.nullable(),
+  /** When the accepted proof was recorded (unix ms); null until proven. */
+  provenAt: intOut.nullable(),
+  /** Leases of this node that lapsed (withholding penalties recorded against it). */
+  lapses: intOut,
 });
 
 export const txParams = z.object({

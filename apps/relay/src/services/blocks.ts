@@ -41,10 +41,29 @@ export async function getBlockView(ctx: RelayContext, number: number) {
 export async function getTreeView(ctx: RelayContext, number: number) {
   const block = await ctx.prisma.block.findUnique({ where: { number }, select: { number: true } });
   if (!block) throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
-  const jobs = await ctx.prisma.proofJob.findMany({
-    where: { blockNumber: number },
-    orderBy: [{ level: "asc" }, { index: "asc" }],
-  });
+  const [jobs, lapses] = await Promise.all([
+    ctx.prisma.proofJob.findMany({
+      where: { blockNumber: number },
+      orderBy: [{ level: "asc" }, { index: "asc" }],
+      select: {
+        id: true,
+        type: true,
+        level: true,
+        index: true,
+        status: true,
+        workerId: true,
+        childIds: true,
+        operator: true,
+        provenAt: true,
+      },
+    }),
+    ctx.prisma.penalty.groupBy({
+      by: ["jobId"],
+      where: { blockNumber: number, kind: "withholding" },
+      _count: { _all: true },
+    }),
+  ]);
+  const lapsesOf = new Map(lapses.map((l) => [l.jobId, l._count._all]));
   return {
     nodes: jobs.map((j) => ({
       id: j.id,
@@ -54,6 +73,9 @@ export async function getTreeView(ctx: RelayContext, number: number) {
       status: j.status,
       worker: j.workerId,
       children: j.childIds,
+      operator: j.operator as `0x${string}` | null,
+      provenAt: j.provenAt === null ? null : Number(j.provenAt),
+      lapses: lapsesOf.get(j.id) ?? 0,
     })),
   };
 }
