@@ -112,7 +112,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
     transform: openApiTransform,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  registerMetrics(app);
+  registerMetrics(app, ctx.metrics.registry);
   await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
   registerAuthentication(app, ctx);
   registerHealthRoutes(app, ctx);

@@ -4,6 +4,7 @@ import type { EscrowIndexer } from "@prover-boost/chain";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
+import type { RelayMetrics } from "./domain-metrics.ts";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
@@ -35,4 +36,6 @@ export interface RelayContext {
   verifiers: ProofVerifiers;
   /** Accepted real proofs, stored once (the simulated system's live in ProofJob.proof). */
   proofStore: ProofStore;
+  /** Market metrics (domain-metrics.ts), served with the HTTP ones at GET /metrics. */
+  metrics: RelayMetrics;
 }

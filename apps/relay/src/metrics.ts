@@ -1,12 +1,11 @@
-// Prometheus metrics at GET /metrics.
+// Prometheus metrics at GET /metrics: HTTP requests here, the market's in domain-metrics.ts.
 import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, Histogram, type Registry } from "prom-client";
 import { schemaOf } from "./routes/operation.ts";
 
-export function registerMetrics(app: FastifyInstance) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "prover_boost_relay_" });
+/** HTTP metrics into the relay's registry (domain-metrics.ts holds it, with the market's). */
+export function registerMetrics(app: FastifyInstance, registry: Registry) {
   const requests = new Counter({
     name: "prover_boost_http_requests_total",
     help: "HTTP requests by route and status",
