@@ -9,6 +9,7 @@ import { registerAuthentication } from "./auth.ts";
 import type { RelayContext } from "./context.ts";
 import { clientErrorHandler, errorBody, installErrorHandling } from "./errors.ts";
 import { registerMetrics } from "./metrics.ts";
+import { registerQueueBoard } from "./queue-board.ts";
 import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { contractSerializer } from "./routes/operation.ts";
@@ -126,6 +127,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
   registerProverRoutes(app, ctx);
   registerDataRoutes(app, ctx);
   registerAdminRoutes(app, ctx);
+  await registerQueueBoard(app, ctx);
   return app;
 }
 

@@ -2,6 +2,7 @@
 // per relay. Events on the request path only bump counters and histograms with small fixed
 // label sets; what needs a query (queue depths, live leases, workers signed in) is read when
 // Prometheus scrapes, at most once per SCRAPE_CACHE_MS whatever the number of scrapers.
+import { weiToGwei } from "@prover-boost/config";
 import { type JobType, jobTypes } from "@prover-boost/core";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
@@ -209,9 +210,4 @@ export class RelayMetrics {
 interface ScrapeRead {
   depth: { kind: string; state: string; jobs: number }[];
   workers: number;
-}
-
-/** Wei as a float number of gwei, for counters (Prometheus values are doubles). */
-export function weiToGwei(wei: bigint): number {
-  return Number(wei / 1_000_000_000n) + Number(wei % 1_000_000_000n) / 1e9;
 }

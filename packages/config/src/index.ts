@@ -380,7 +380,12 @@ export function settlerKeyFromEnv(env: AggregatorEnv): `0x${string}` | undefined
   return key as `0x${string}`;
 }
 
-export { type MetricsServer, type MetricsSource, serveMetrics } from "./metrics-server.ts";
+export {
+  type MetricsServer,
+  type MetricsSource,
+  serveMetrics,
+  weiToGwei,
+} from "./metrics-server.ts";
 export { ConfigError, fileVariables, parseEnv, resolveFileVariables } from "./parse.ts";
 export {
   closeOnSignals,

@@ -52,3 +52,8 @@ export async function serveMetrics(
       }),
   };
 }
+
+/** Wei as a float number of gwei, for counters of money (Prometheus values are doubles; the ledger keeps exact wei). */
+export function weiToGwei(wei: bigint): number {
+  return Number(wei / 1_000_000_000n) + Number(wei % 1_000_000_000n) / 1e9;
+}
