@@ -113,7 +113,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
     transform: openApiTransform,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  registerMetrics(app, ctx.metrics.registry);
+  registerMetrics(app, ctx.metrics);
   await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
   registerAuthentication(app, ctx);
   registerHealthRoutes(app, ctx);

@@ -22,6 +22,9 @@ export interface RelayGaugeSource {
 
 export class RelayMetrics {
   readonly registry = new Registry();
+  /** HTTP requests by route and status, and their durations (metrics.ts counts them). */
+  readonly httpRequests: Counter<"method" | "route" | "status">;
+  readonly httpDuration: Histogram<"method" | "route">;
   /** Bids by outcome: `accepted` or the error code of the rejection. */
   readonly bids: Counter<"outcome">;
   /** Items per group-committed write, by writer (bids, job_marks). */
@@ -45,6 +48,19 @@ export class RelayMetrics {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "prover_boost_relay_" });
+    this.httpRequests = new Counter({
+      name: "prover_boost_http_requests_total",
+      help: "HTTP requests by route and status",
+      labelNames: ["method", "route", "status"],
+      registers,
+    });
+    this.httpDuration = new Histogram({
+      name: "prover_boost_http_request_duration_seconds",
+      help: "HTTP request duration by route",
+      labelNames: ["method", "route"],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
+      registers,
+    });
     this.bids = new Counter({
       name: "prover_boost_bids_total",
       help: "Bids submitted, by outcome: accepted, or the error code they were rejected with",
