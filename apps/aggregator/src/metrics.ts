@@ -94,9 +94,10 @@ export class AggregatorMetrics {
   private stages(): Promise<{ stage: string; blocks: number }[]> {
     const now = this.now();
     if (this.cached && now - this.cached.at < SCRAPE_CACHE_MS) return this.cached.read;
-    const read = this.stageSource ? this.stageSource() : Promise.resolve([]);
-    read.catch(() => {
+    // A failed read (the database down) leaves the gauge out of this scrape, uncached.
+    const read = (this.stageSource ? this.stageSource() : Promise.resolve([])).catch(() => {
       if (this.cached?.read === read) this.cached = null;
+      return [];
     });
     this.cached = { at: now, read };
     return read;

@@ -40,7 +40,7 @@ export class RelayMetrics {
   readonly penaltyGwei: Counter<"kind">;
   /** Where a parent job became ready in this process (its last child completed here), ms. */
   private readonly readyAt = new Map<string, number>();
-  private cached: { at: number; read: Promise<ScrapeRead> } | null = null;
+  private cached: { at: number; read: Promise<ScrapeRead | null> } | null = null;
 
   constructor(
     private source: RelayGaugeSource | null = null,
@@ -142,7 +142,7 @@ export class RelayMetrics {
       async collect() {
         this.reset();
         const read = await self.scrape();
-        for (const d of read.depth) this.set({ kind: d.kind, state: d.state }, d.jobs);
+        for (const d of read?.depth ?? []) this.set({ kind: d.kind, state: d.state }, d.jobs);
       },
     });
     new Gauge({
@@ -151,6 +151,7 @@ export class RelayMetrics {
       registers,
       async collect() {
         const read = await self.scrape();
+        if (!read) return this.reset();
         this.set(read.depth.filter((d) => d.state === "active").reduce((s, d) => s + d.jobs, 0));
       },
     });
@@ -159,7 +160,9 @@ export class RelayMetrics {
       help: "Worker sessions signed in and not expired",
       registers,
       async collect() {
-        this.set((await self.scrape()).workers);
+        const read = await self.scrape();
+        if (!read) return this.reset();
+        this.set(read.workers);
       },
     });
     // Every job type present from the first scrape, so rates and dashboards see zeros, not gaps.
@@ -182,19 +185,25 @@ export class RelayMetrics {
     this.source = source;
   }
 
-  private scrape(): Promise<ScrapeRead> {
+  /**
+   * The scrape-time reads, or null when they failed (Redis or Postgres down): the gauges are
+   * then left out of that scrape, while everything else is still served, and the failure is not
+   * cached, so the next scrape tries again.
+   */
+  private scrape(): Promise<ScrapeRead | null> {
     const now = this.now();
     if (this.cached && now - this.cached.at < SCRAPE_CACHE_MS) return this.cached.read;
     const source = this.source;
-    const read = source
-      ? Promise.all([source.queueDepth(), source.workersOnline()]).then(([depth, workers]) => ({
-          depth,
-          workers,
-        }))
-      : Promise.resolve({ depth: [], workers: 0 });
-    // A failed read (Redis or Postgres down) is not cached: the next scrape tries again.
-    read.catch(() => {
+    const read: Promise<ScrapeRead | null> = (
+      source
+        ? Promise.all([source.queueDepth(), source.workersOnline()]).then(([depth, workers]) => ({
+            depth,
+            workers,
+          }))
+        : Promise.resolve({ depth: [], workers: 0 })
+    ).catch(() => {
       if (this.cached?.read === read) this.cached = null;
+      return null;
     });
     this.cached = { at: now, read };
     return read;
