@@ -23,6 +23,7 @@ import {
   stagesOf,
   waitForStage,
 } from "./support/market-flow.ts";
+import { parseProm, sumOf } from "./support/prom-text.ts";
 
 const BLOCK = 7;
 const DEPOSIT = 1_000_000n;
@@ -126,6 +127,11 @@ describe("a winner that misses the proof deadline", () => {
     expect(await balance(stack.db.prisma, accounts.locked(opA.address))).toBe(0n);
     expect(await balance(stack.db.prisma, accounts.earnings(sequencer.address))).toBe(TO_SEQUENCER);
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(BURNED);
+    // The aggregator's metrics count the slash and the bond it took (in gwei).
+    const metrics = parseProm(await stack.aggregator.ctx.metrics.registry.metrics());
+    expect(sumOf(metrics, "prover_boost_slashes_total")).toBe(1);
+    expect(sumOf(metrics, "prover_boost_penalties_total", { kind: "slash" })).toBe(1);
+    expect(sumOf(metrics, "prover_boost_slashed_gwei_total")).toBeCloseTo(Number(BOND) / 1e9, 12);
 
     const page = await getJson<PageOf<PenaltyItem>>(
       stack,

@@ -22,6 +22,7 @@ import {
   type Signed,
   signIn,
 } from "./support/blocks.ts";
+import { parseProm, sumOf } from "./support/prom-text.ts";
 
 const PENALTY = 123n;
 const DEPOSIT = 100_000n;
@@ -156,6 +157,18 @@ describe("a silent worker in open proving", () => {
     const b = await stack.client.getProver(opB.address);
     expect(b.collateral.available).toBe(DEPOSIT.toString());
     expect(b.penalties).toBe(0);
+    // The relay's metrics: one lapse, penalized, and the collateral it took (in gwei).
+    const metrics = await eventually(async () => {
+      const samples = parseProm(await stack.relay.ctx.metrics.registry.metrics());
+      return sumOf(samples, "prover_boost_leases_lapsed_total", { outcome: "penalized" }) === 1
+        ? samples
+        : null;
+    });
+    expect(sumOf(metrics, "prover_boost_penalties_total", { kind: "withholding" })).toBe(1);
+    expect(sumOf(metrics, "prover_boost_penalty_gwei_total", { kind: "withholding" })).toBeCloseTo(
+      Number(PENALTY) / 1e9,
+      15,
+    );
   });
 
   it("refuses W1's late heartbeat and result with 409 LEASE_LOST and credits nothing", async () => {

@@ -20,11 +20,11 @@ export async function closeDueAuctions(ctx: AggregatorContext): Promise<number> 
 }
 
 export async function closeAuction(ctx: AggregatorContext, blockNumber: number, now: number) {
-  await ctx.prisma.$transaction(async (tx) => {
+  const closed = await ctx.prisma.$transaction(async (tx) => {
     // The exclusive row lock waits for in-flight bids (they hold FOR SHARE) and stops new ones.
     const locked = await tx.$queryRaw<{ status: string }[]>`
       SELECT status FROM "Auction" WHERE "blockNumber" = ${blockNumber} FOR UPDATE`;
-    if (locked[0]?.status !== "open") return;
+    if (locked[0]?.status !== "open") return null;
     const auction = await tx.auction.findUniqueOrThrow({ where: { blockNumber } });
     const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
     // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
@@ -85,6 +85,13 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       feeBps: outcome.settlementFeeBps ?? auction.maxFeeBps,
       bondAmount: winner ? winner.bondAmount.toString() : null,
     });
+    return {
+      outcome: winner ? "committed" : "unclaimed",
+      closesAt: Number(auction.biddingClosesAt),
+    };
   });
+  if (!closed) return;
+  ctx.metrics.auctionsClosed.inc({ outcome: closed.outcome });
+  ctx.metrics.closeLag.observe(Math.max(0, now - closed.closesAt) / 1000);
   ctx.log.info({ blockNumber }, "auction closed");
 }

@@ -23,7 +23,9 @@ export async function enforceDeadlines(
   let slashed = 0;
   for (const { number } of late) {
     if (!fabricUp()) break;
+    let slashedWei: bigint | null = null;
     const missed = await ctx.prisma.$transaction(async (tx) => {
+      slashedWei = null;
       // Locked, so an outage opened meanwhile (rebuild.ts) is seen here or waits for this.
       await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${number} FOR UPDATE`;
       const block = await tx.block.findUniqueOrThrow({
@@ -58,12 +60,14 @@ export async function enforceDeadlines(
           amount: bond,
           nowMs: now,
         });
+        slashedWei = bond;
       }
       await moveStage(tx, number, STAGE.deadline_missed, STAGE.open_proving, now);
       return true;
     });
     if (!missed) continue;
     slashed++;
+    if (slashedWei !== null) ctx.metrics.slashed(slashedWei);
     await reissueFailedJobs(ctx, number);
     // Every operator's workers may now lease this block's jobs.
     await ctx.fabric.announceBlocks();

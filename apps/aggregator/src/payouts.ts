@@ -85,7 +85,8 @@ export async function payBlock(
   hooks: PayoutHooks = {},
 ): Promise<boolean> {
   const now = ctx.now();
-  return ctx.prisma.$transaction(
+  let paidParts: Payout[] = [];
+  const paid = await ctx.prisma.$transaction(
     async (tx) => {
       const locked = await tx.$queryRaw<{ stage: string }[]>`
         SELECT stage FROM "Block" WHERE number = ${number} FOR UPDATE`;
@@ -187,8 +188,11 @@ export async function payBlock(
         );
       }
       await hooks.beforeCommit?.(number);
+      paidParts = parts;
       return moveStage(tx, number, STAGE.proven, STAGE.paid, now);
     },
     { timeout: 30_000 },
   );
+  if (paid) ctx.metrics.paid(paidParts);
+  return paid;
 }

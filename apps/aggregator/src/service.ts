@@ -21,6 +21,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { Aggregator } from "./aggregator.ts";
 import { aggregatorConfigOf } from "./config.ts";
 import type { AggregatorContext } from "./context.ts";
+import { AggregatorMetrics } from "./metrics.ts";
 import type { PayoutHooks } from "./payouts.ts";
 
 export interface AggregatorService {
@@ -57,11 +58,20 @@ export async function createAggregator(
     checkStalled: false,
     subscribe: false,
   });
+  const now = deps.now ?? Date.now;
+  const metrics = new AggregatorMetrics(now);
+  metrics.setStageSource(async () =>
+    (await db.prisma.block.groupBy({ by: ["stage"], _count: { _all: true } })).map((g) => ({
+      stage: g.stage,
+      blocks: g._count._all,
+    })),
+  );
   const ctx: AggregatorContext = {
     config: aggregatorConfigOf(env),
     prisma: db.prisma,
     fabric,
-    now: deps.now ?? Date.now,
+    now,
+    metrics,
     log,
   };
   const settler = settlerOf(env, db.prisma, ctx, deps.beforeBroadcast);

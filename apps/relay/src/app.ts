@@ -10,6 +10,7 @@ import type { RelayContext } from "./context.ts";
 import { clientErrorHandler, errorBody, installErrorHandling } from "./errors.ts";
 import { registerExplorer } from "./explorer.ts";
 import { registerMetrics } from "./metrics.ts";
+import { registerQueueBoard } from "./queue-board.ts";
 import { type LimiterRedis, registerRateLimits } from "./rate-limits.ts";
 import { registerHealthRoutes } from "./routes/health.ts";
 import { contractSerializer } from "./routes/operation.ts";
@@ -113,7 +114,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
     transform: openApiTransform,
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
-  registerMetrics(app);
+  registerMetrics(app, ctx.metrics);
   await registerRateLimits(app, ctx.settings.rateLimits, options.limiterRedis);
   registerAuthentication(app, ctx);
   registerHealthRoutes(app, ctx);
@@ -129,6 +130,7 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
   registerAdminRoutes(app, ctx);
   // The explorer at / (static files over the public API above).
   registerExplorer(app);
+  await registerQueueBoard(app, ctx);
   return app;
 }
 

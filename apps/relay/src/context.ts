@@ -4,6 +4,7 @@ import type { EscrowIndexer } from "@prover-boost/chain";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
+import type { RelayMetrics } from "./domain-metrics.ts";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { EventHub } from "./services/event-hub.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
@@ -38,4 +39,6 @@ export interface RelayContext {
   events: EventHub;
   /** Accepted real proofs, stored once (the simulated system's live in ProofJob.proof). */
   proofStore: ProofStore;
+  /** Market metrics (domain-metrics.ts), served with the HTTP ones at GET /metrics. */
+  metrics: RelayMetrics;
 }

@@ -121,9 +121,18 @@ export function classifyError(err: FastifyError & { validation?: unknown }): {
   return { code: "INTERNAL", message: "internal error" };
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The contract's error code this request was answered with, if it failed (for metrics). */
+    errorCode: ErrorCode | null;
+  }
+}
+
 export function installErrorHandling(app: FastifyInstance) {
+  app.decorateRequest("errorCode", null);
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { code, message } = classifyError(err);
+    request.errorCode = code;
     if (code === "INTERNAL") request.log.error({ err }, "unhandled error");
     if (code === "UNAVAILABLE") {
       request.log.warn({ err: { message: err.message, code: err.code } }, message);

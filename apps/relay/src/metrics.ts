@@ -1,35 +1,22 @@
-// Prometheus metrics at GET /metrics.
+// Prometheus metrics at GET /metrics: every request counted and timed here, into the relay's
+// registry, which also holds the market's metrics (domain-metrics.ts).
 import { operations } from "@prover-boost/contract";
 import type { FastifyInstance } from "fastify";
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import type { RelayMetrics } from "./domain-metrics.ts";
 import { schemaOf } from "./routes/operation.ts";
 
-export function registerMetrics(app: FastifyInstance) {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "prover_boost_relay_" });
-  const requests = new Counter({
-    name: "prover_boost_http_requests_total",
-    help: "HTTP requests by route and status",
-    labelNames: ["method", "route", "status"],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: "prover_boost_http_request_duration_seconds",
-    help: "HTTP request duration by route",
-    labelNames: ["method", "route"],
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30],
-    registers: [registry],
-  });
+export function registerMetrics(app: FastifyInstance, metrics: RelayMetrics) {
+  const { registry, httpRequests, httpDuration } = metrics;
   app.addHook("onResponse", async (req, reply) => {
     const route = req.routeOptions.url ?? "unmatched";
-    requests.inc({ method: req.method, route, status: String(reply.statusCode) });
-    duration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+    httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    httpDuration.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
-  const { metrics } = operations;
+  const { metrics: op } = operations;
   app.route({
-    method: metrics.method,
-    url: metrics.path,
-    schema: schemaOf(metrics),
+    method: op.method,
+    url: op.path,
+    schema: schemaOf(op),
     handler: async (_req, reply) => {
       reply.header("content-type", registry.contentType);
       return registry.metrics();

@@ -13,6 +13,7 @@ import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
+import { type RelayGaugeSource, RelayMetrics } from "./domain-metrics.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
@@ -85,6 +86,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
   });
   const now = deps.now ?? Date.now;
+  const metrics = new RelayMetrics();
   const escrowIndex = escrowIndexOf(env, db, now, () => app.log);
   const ctx: RelayContext = {
     settings: relaySettingsOf(env),
@@ -109,12 +111,17 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       batcher: new LanedGroupCommit(
         (batch) => writeBidBatch(ctx, batch),
         (bid) => bid.quote.prover.toLowerCase(),
-        { maxBatch: env.BID_BATCH_MAX, lanes: env.BID_WRITES_IN_FLIGHT },
+        {
+          maxBatch: env.BID_BATCH_MAX,
+          lanes: env.BID_WRITES_IN_FLIGHT,
+          onBatch: (n) => metrics.commitBatch.observe({ writer: "bids" }, n),
+        },
       ),
     },
     jobMarks: new GroupCommit((marks) => writeJobMarks(db.prisma, marks, ctx.now()), {
       maxBatch: 256,
       maxInFlight: 2,
+      onBatch: (n) => metrics.commitBatch.observe({ writer: "job_marks" }, n),
     }),
     verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
     proofStore: postgresProofStore(db.prisma),
@@ -124,7 +131,12 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       now,
       wait: (ms, signal) => fabric.waitForWork(ms, signal),
     }),
+    metrics,
   };
+  metrics.watchWaiting("bids", () => ctx.bidIngest.batcher.waiting);
+  metrics.watchWaiting("job_marks", () => ctx.jobMarks.waiting);
+  metrics.setSource(relayGaugeSource(ctx));
+  fabric.events.on("ready", (jobId: string) => metrics.noteReady(jobId, ctx.now()));
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
@@ -167,5 +179,28 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       await fabric.close();
       if (ownDb) await db.close();
     },
+  };
+}
+
+/** The scrape-time reads of the relay's gauges: queue depths over the blocks being proven. */
+function relayGaugeSource(ctx: RelayContext): RelayGaugeSource {
+  return {
+    async queueDepth() {
+      const blocks = await ctx.registry.active(ctx.now());
+      const sums = new Map<string, { kind: string; state: string; jobs: number }>();
+      for (const counts of await Promise.all(blocks.map((b) => ctx.fabric.counts(b.number)))) {
+        for (const [kind, states] of Object.entries(counts)) {
+          for (const [state, jobs] of Object.entries(states)) {
+            const key = `${kind}/${state}`;
+            const sum = sums.get(key) ?? { kind, state, jobs: 0 };
+            sum.jobs += jobs;
+            sums.set(key, sum);
+          }
+        }
+      }
+      return [...sums.values()];
+    },
+    workersOnline: () =>
+      ctx.prisma.workerSession.count({ where: { expiresAt: { gt: BigInt(ctx.now()) } } }),
   };
 }

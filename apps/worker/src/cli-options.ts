@@ -34,6 +34,8 @@ export interface RawOptions {
   namePrefix?: string;
   logLevel: string;
   shutdownGraceMs: string;
+  metricsPort: string;
+  metricsHost: string;
   calibrate?: boolean;
 }
 
@@ -55,6 +57,9 @@ export interface CliConfig {
   logLevel: LogLevel;
   /** How long a stop may take in all (SHUTDOWN_GRACE_MS); the drain fits inside it. */
   shutdownGraceMs: number;
+  /** Prometheus endpoint (GET /metrics); 0: none. */
+  metricsPort: number;
+  metricsHost: string;
   calibrate: boolean;
 }
 
@@ -184,6 +189,16 @@ export function buildProgram(): Command {
         .env("SHUTDOWN_GRACE_MS")
         .default("10000"),
     )
+    .addOption(
+      new Option("--metrics-port <port>", "serve Prometheus metrics on this port (0: off)")
+        .env("METRICS_PORT")
+        .default("0"),
+    )
+    .addOption(
+      new Option("--metrics-host <host>", "address the metrics endpoint binds to")
+        .env("METRICS_HOST")
+        .default("127.0.0.1"),
+    )
     .option(
       "--calibrate",
       "prove 5 synthetic jobs of each type with the backend, print timings, exit",
@@ -279,6 +294,9 @@ export function resolveConfig(o: RawOptions): CliConfig {
   const waitMs = int("--wait-ms", o.waitMs, 0, 30_000);
   const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1);
   const shutdownGraceMs = int("--shutdown-grace-ms", o.shutdownGraceMs, 0);
+  const metricsPort = int("--metrics-port", o.metricsPort, 0, 65_535);
+  const metricsHost = o.metricsHost.trim();
+  if (metricsHost === "") throw new UsageError("--metrics-host must not be empty");
   const jobTypes = o.jobTypes !== undefined ? parseJobTypes(o.jobTypes) : [...allJobTypes];
   const simDurationsMs = o.simDurations !== undefined ? parseSimDurations(o.simDurations) : {};
   const operatorKey = readOperatorKey(o.key, o.keyFile);
@@ -322,6 +340,8 @@ export function resolveConfig(o: RawOptions): CliConfig {
     ...(prefix ? { namePrefix: prefix } : {}),
     logLevel: o.logLevel as LogLevel,
     shutdownGraceMs,
+    metricsPort,
+    metricsHost,
     calibrate,
   };
 }

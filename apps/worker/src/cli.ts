@@ -2,7 +2,7 @@
 // prover-boost-worker: the prover worker agent operators run. Parses and validates options (exit
 // code 2 on bad input), then either calibrates the backend or runs the workers until SIGINT /
 // SIGTERM, when it stops gracefully within SHUTDOWN_GRACE_MS and exits 0 (see HELP_AFTER).
-import { closeOnSignals } from "@prover-boost/config";
+import { closeOnSignals, serveMetrics } from "@prover-boost/config";
 import { CommanderError } from "commander";
 import pino from "pino";
 import { execBackend, poolBackend, simBackend } from "./backends/index.ts";
@@ -16,9 +16,10 @@ import {
   UsageError,
 } from "./cli-options.ts";
 import { errorMessage } from "./errors.ts";
+import { workerMetrics } from "./metrics.ts";
 import { defaultNamePrefix, startWorkers } from "./pool.ts";
 import { createProgress, type ProgressDisplay } from "./progress.ts";
-import type { ProofBackend, WorkerLogger } from "./types.ts";
+import type { ProofBackend, WorkerEvent, WorkerLogger } from "./types.ts";
 
 function makeBackend(config: CliConfig): ProofBackend {
   if (config.backend === "exec" && config.exec) return execBackend(config.exec);
@@ -76,6 +77,18 @@ async function runWorkers(config: CliConfig): Promise<void> {
     });
   }
   const backend = makeBackend(config);
+  const metrics = config.metricsPort > 0 ? workerMetrics(backend.name) : null;
+  const metricsServer = metrics
+    ? await serveMetrics(metrics.registry, { port: config.metricsPort, host: config.metricsHost })
+    : null;
+  const onEvent =
+    progress && metrics
+      ? (e: WorkerEvent) => {
+          metrics.onEvent(e);
+          progress.onEvent(e);
+        }
+      : (progress?.onEvent ?? metrics?.onEvent);
+  if (metricsServer) logger.info({ port: metricsServer.port }, "metrics served");
   const pool = await startWorkers({
     relayUrl: config.relayUrl,
     operatorKey: config.operatorKey!,
@@ -87,7 +100,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
     waitMs: config.waitMs,
     namePrefix,
     logger,
-    ...(progress ? { onEvent: progress.onEvent } : {}),
+    ...(onEvent ? { onEvent } : {}),
   });
 
   // The first SIGINT / SIGTERM (or an uncaught error) stops leasing, lets in-flight jobs finish
@@ -99,6 +112,7 @@ async function runWorkers(config: CliConfig): Promise<void> {
         await pool.stop({ graceMs: drainMs(config.shutdownGraceMs) });
         await backend.close?.();
       } finally {
+        await metricsServer?.close();
         progress?.stop();
       }
       const stats = pool.stats();

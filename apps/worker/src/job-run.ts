@@ -155,10 +155,12 @@ export class JobRun {
       try {
         const r = await this.handle.client.heartbeat(this.job.id);
         if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;
+        this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: true });
         backoff.reset();
         schedule(interval);
       } catch (err) {
         if (stopped) return;
+        this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: false });
         const kind = classifyRelayError(err);
         const message = errorMessage(err);
         if (kind === "lease_lost") {

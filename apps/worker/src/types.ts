@@ -91,4 +91,8 @@ export type WorkerEvent =
   | { type: "lost"; worker: string; job: JobRef; reason: string }
   | { type: "failed"; worker: string; job: JobRef; reason: string; retryable: boolean }
   | { type: "relay_error"; worker: string; op: string; message: string; retryInMs: number }
+  /** A lease request was answered after `ms`, with a job or without. */
+  | { type: "lease_answered"; worker: string; ms: number; leased: boolean }
+  /** A heartbeat on a leased job was answered (ok) or failed. */
+  | { type: "heartbeat"; worker: string; job: JobRef; ok: boolean }
   | { type: "stopped"; stats: WorkerStats };

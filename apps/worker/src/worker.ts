@@ -54,6 +54,12 @@ export class Worker {
         try {
           job = await handle.pollClient.lease(waitMs);
           backoff.reset();
+          emit({
+            type: "lease_answered",
+            worker: workerId,
+            ms: Date.now() - polledAt,
+            leased: job !== null,
+          });
         } catch (err) {
           if (stopSignal.aborted) break;
           if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);

@@ -306,6 +306,10 @@ export const aggregatorEnv = commonEnv.extend({
   SETTLER_RETRY_BASE_MS: int(500, 1),
   /** chain: longest wait between two retries of a settlement transaction. */
   SETTLER_RETRY_MAX_MS: int(30_000, 1),
+  /** Prometheus endpoint (GET /metrics) of the aggregator; 0 disables it. */
+  METRICS_PORT: int(9464).pipe(z.number().max(65_535)),
+  /** Address the metrics endpoint binds to. */
+  METRICS_HOST: z.string().default("127.0.0.1"),
 });
 
 export type CommonEnv = z.infer<typeof commonEnv>;
@@ -383,6 +387,12 @@ export function settlerKeyFromEnv(env: AggregatorEnv): `0x${string}` | undefined
   return key as `0x${string}`;
 }
 
+export {
+  type MetricsServer,
+  type MetricsSource,
+  serveMetrics,
+  weiToGwei,
+} from "./metrics-server.ts";
 export { ConfigError, fileVariables, parseEnv, resolveFileVariables } from "./parse.ts";
 export {
   closeOnSignals,

@@ -123,7 +123,8 @@ function parseAnnouncement(message: string): Announcement | null {
 export class ProofFabric {
   /**
    * Emits "work" (a WorkHint, or null for anything) when jobs may have become ready, "blocks"
-   * when the set of blocks being proven changed, and "stalled" (jobId) on lease lapses.
+   * when the set of blocks being proven changed, "stalled" (jobId) on lease lapses, and "ready"
+   * (jobId) when a completion here made a parent ready.
    */
   readonly events = new EventEmitter();
   /** Tells this process's own announcements apart on the shared channel. */
@@ -411,7 +412,10 @@ export class ProofFabric {
       this.channel,
       JSON.stringify({ from: this.id, hint }),
     );
-    if (published === 1) this.events.emit("work", hint);
+    if (published === 1) {
+      this.events.emit("ready", parentId);
+      this.events.emit("work", hint);
+    }
   }
 
   /**

@@ -112,6 +112,9 @@ async function tryLeaseOnce(
   try {
     const proofs = await ctx.fabric.childProofs(job);
     const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
+    // Ready since it was added when none of its children was left to prove in the flow.
+    const readyWhenAdded = job.data.children.every((c) => job.data.proofs?.[c] !== undefined);
+    ctx.metrics.leased(lease.jobId, job.data.type, lease.leasedAt, job.timestamp, readyWhenAdded);
     return { leased, blocks, passedOver };
   } catch (err) {
     // The request fails, so the worker never hears of this lease: the job goes straight back
@@ -277,11 +280,12 @@ export async function submitResult(
   if (!valid) {
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
     if (outcome.lost) {
+      ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    await ctx.prisma.$transaction(async (tx) => {
+    const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
-      await chargePenalty(tx, {
+      const taken = await chargePenalty(tx, {
         kind: "invalid_proof",
         blockNumber: block,
         jobId,
@@ -295,7 +299,11 @@ export async function submitResult(
         where: rowOf(lease),
         data: { status: outcome.status === "failed" ? "failed" : "queued" },
       });
+      return taken;
     });
+    ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
+    ctx.metrics.penalized("invalid_proof", taken);
+    if (outcome.status !== "failed") ctx.metrics.noteReady(jobId, ctx.now());
     throw new DomainError(
       "INVALID_PROOF",
       outcome.status === "failed"
@@ -333,6 +341,7 @@ export async function submitResult(
     await ctx.broker.reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job);
   } catch (err) {
     if (err instanceof LeaseLostError) {
+      ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} was lost; nothing was credited`);
     }
     throw err;
@@ -345,6 +354,11 @@ export async function submitResult(
     ...result,
   });
   if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
+  ctx.metrics.proofsVerified.inc({ job_type: job.data.type });
+  ctx.metrics.proofTime.observe(
+    { job_type: job.data.type },
+    Math.max(0, ctx.now() - lease.leasedAt) / 1000,
+  );
   return { status: "accepted" as const };
 }
 
@@ -373,6 +387,7 @@ export async function failJob(
   // The lease had lapsed: this was not a fail of this worker's, so it does not count.
   if (outcome.lost) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   if (outcome.status === "failed") return { status: "failed" as const };
+  ctx.metrics.noteReady(jobId, ctx.now());
   // How many more times this worker may hand this job back; at 0 it is not offered it again.
   return { status: "requeued" as const, retriesLeft: outcome.retriesLeft };
 }
@@ -418,13 +433,15 @@ export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession,
 export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const block = parseJobId(jobId)?.blockNumber ?? null;
   for (const { lease, forgiven } of await ctx.broker.claimTimedOutJob(jobId)) {
+    ctx.metrics.noteReady(jobId, ctx.now());
     if (forgiven) {
       await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+      ctx.metrics.leasesLapsed.inc({ outcome: "forgiven" });
       continue;
     }
     const now = ctx.now();
-    await ctx.prisma.$transaction(async (tx) => {
-      await chargePenalty(tx, {
+    const taken = await ctx.prisma.$transaction(async (tx) => {
+      const taken = await chargePenalty(tx, {
         kind: "withholding",
         blockNumber: block,
         jobId,
@@ -435,6 +452,9 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         nowMs: now,
       });
       await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+      return taken;
     });
+    ctx.metrics.leasesLapsed.inc({ outcome: "penalized" });
+    ctx.metrics.penalized("withholding", taken);
   }
 }

@@ -6,6 +6,8 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Most writes in flight at once. */
   maxInFlight: number;
+  /** Told each write's item count (metrics). */
+  onBatch?: (size: number) => void;
 }
 
 interface Waiting<I, O> {
@@ -50,6 +52,7 @@ export class GroupCommit<I, O> {
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.opts.maxInFlight) {
       const batch = this.queue.splice(0, this.opts.maxBatch);
+      this.opts.onBatch?.(batch.length);
       this.inFlight++;
       void this.run(batch).finally(() => {
         this.inFlight--;
@@ -89,12 +92,10 @@ export class LanedGroupCommit<I, O> {
   constructor(
     write: (items: I[]) => Promise<O[]>,
     private readonly laneOf: (item: I) => string,
-    opts: { maxBatch: number; lanes: number },
+    opts: { maxBatch: number; lanes: number; onBatch?: (size: number) => void },
   ) {
-    this.lanes = Array.from(
-      { length: opts.lanes },
-      () => new GroupCommit(write, { maxBatch: opts.maxBatch, maxInFlight: 1 }),
-    );
+    const laneOpts = { maxBatch: opts.maxBatch, maxInFlight: 1, onBatch: opts.onBatch };
+    this.lanes = Array.from({ length: opts.lanes }, () => new GroupCommit(write, laneOpts));
   }
 
   submit(item: I): Promise<O> {

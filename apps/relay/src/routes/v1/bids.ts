@@ -13,6 +13,12 @@ export function registerBidRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: submit.method,
     url: submit.path,
     schema: schemaOf(submit),
+    // Every answer counts, rejections by their stable code (validation and rate limits too).
+    onResponse: async (req, reply) => {
+      const outcome =
+        reply.statusCode < 400 ? "accepted" : (req.errorCode ?? `HTTP_${reply.statusCode}`);
+      ctx.metrics.bids.inc({ outcome });
+    },
     handler: async (req, reply) => {
       const { bidId, status } = await submitBid(ctx, req.body.quote, req.body.signature);
       return reply.status(202).send({ bidId, status });
