@@ -1,7 +1,13 @@
 // The proof store and the block transactions on both database backends: bytes go in and come
 // back exactly (bytea through SQL's hex decode/encode), a node's first verified proof is kept,
 // and public inputs that are not 32-byte fields are refused before anything is written.
-import { blockTxData, insertBlockTxs, postgresProofStore } from "@prover-boost/db";
+import {
+  blockHasTxData,
+  blockTxData,
+  blockTxDataMany,
+  insertBlockTxs,
+  postgresProofStore,
+} from "@prover-boost/db";
 import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -69,6 +75,17 @@ for (const backend of DATABASE_BACKENDS) {
       expect(await blockTxData(scratch.db.prisma, 5, field("bb"))).toBe("0x");
       expect(await blockTxData(scratch.db.prisma, 5, field("cc"))).toBeNull();
       expect(await blockTxData(scratch.db.prisma, 6, field("aa"))).toBeNull();
+      // Several at once, in the order asked, across blocks, with nulls where none was uploaded.
+      expect(
+        await blockTxDataMany(scratch.db.prisma, [
+          { blockNumber: 5, hash: field("bb") },
+          { blockNumber: 6, hash: field("aa") },
+          { blockNumber: 5, hash: field("AA") },
+          { blockNumber: 5, hash: field("cc") },
+        ]),
+      ).toEqual(["0x", null, "0x0102", null]);
+      expect(await blockHasTxData(scratch.db.prisma, 5)).toBe(true);
+      expect(await blockHasTxData(scratch.db.prisma, 6)).toBe(false);
       const rows = await scratch.db.prisma.blockTx.findMany({ orderBy: { position: "asc" } });
       expect(rows.map((r) => [r.position, r.hash])).toEqual([
         [0, field("aa")],

@@ -18,6 +18,7 @@ import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
+import { TxDataReader } from "./services/tx-data.ts";
 import { relaySettingsOf } from "./settings.ts";
 
 export interface Relay {
@@ -112,6 +113,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxBatch: 256,
       maxInFlight: 2,
     }),
+    txData: new TxDataReader(db.prisma),
     verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
     proofStore: postgresProofStore(db.prisma),
   };
