@@ -5,7 +5,9 @@ import {
   blockHasTxData,
   blockTxData,
   blockTxDataMany,
+  createBlock,
   insertBlockTxs,
+  insertProofJobs,
   postgresProofStore,
 } from "@prover-boost/db";
 import type { Hex } from "viem";
@@ -63,6 +65,41 @@ for (const backend of DATABASE_BACKENDS) {
         store.put({ ...first, jobId: "5-1-0", publicInputs: ["0x12" as Hex] }, 12),
       ).rejects.toThrow(/32-byte field/);
       expect(await store.get("5-1-0")).toBeNull();
+    });
+
+    it("writes a tree's ProofJob rows in one statement, and a repeat adds nothing", async () => {
+      await createBlock(scratch.db.prisma, 5, 1);
+      const rows = [
+        {
+          id: "5-0-0",
+          blockNumber: 5,
+          type: "block_root",
+          level: 0,
+          index: 0,
+          parentId: null,
+          childIds: ["5-1-0", "5-1-1"],
+          inputs: [],
+        },
+        {
+          id: "5-1-0",
+          blockNumber: 5,
+          type: "base",
+          level: 1,
+          index: 0,
+          parentId: "5-0-0",
+          childIds: [],
+          inputs: [field("aa")],
+        },
+      ];
+      expect(await insertProofJobs(scratch.db.prisma, rows)).toBe(2);
+      expect(await insertProofJobs(scratch.db.prisma, rows)).toBe(0);
+      const stored = await scratch.db.prisma.proofJob.findMany({ orderBy: { id: "asc" } });
+      expect(
+        stored.map((r) => [r.id, r.type, r.level, r.parentId, r.childIds, r.inputs, r.status]),
+      ).toEqual([
+        ["5-0-0", "block_root", 0, null, ["5-1-0", "5-1-1"], [], "queued"],
+        ["5-1-0", "base", 1, "5-0-0", [], [field("aa")], "queued"],
+      ]);
     });
 
     it("stores a block's transactions and finds each one's data by hash", async () => {
