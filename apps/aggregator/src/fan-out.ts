@@ -2,7 +2,7 @@
 // proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
 // repaired by the next tick; the stage moves only after both.
 import { type PlannedNode, planTree, STAGE } from "@prover-boost/core";
-import { moveStage } from "@prover-boost/db";
+import { insertProofJobs, moveStage } from "@prover-boost/db";
 import { jobId } from "@prover-boost/queue";
 import type { AggregatorContext } from "./context.ts";
 
@@ -22,8 +22,10 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       const [level, index] = key.split(":").map(Number);
       return jobId(block.number, level!, index!);
     };
-    await ctx.prisma.proofJob.createMany({
-      data: plan.nodes.map((n) => ({
+    // One statement for the whole tree (thousands of rows): no per-row query building.
+    await insertProofJobs(
+      ctx.prisma,
+      plan.nodes.map((n) => ({
         id: jobId(block.number, n.level, n.index),
         blockNumber: block.number,
         type: n.type,
@@ -33,8 +35,7 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
         childIds: n.children.map(idOf),
         inputs: n.txIndex !== undefined ? [txs[n.txIndex]!] : [],
       })),
-      skipDuplicates: true,
-    });
+    );
     await ctx.fabric.addTree(
       block.number,
       plan,

@@ -47,11 +47,13 @@ export class ProofReconciler {
 
   private async repair(blockNumber: number): Promise<number> {
     const { ctx } = this;
+    // Only the rows not proven yet: late in a tree they are few, and the repair may run often
+    // while a loaded relay's group-committed marks trail its completions.
     const rows = await ctx.prisma.proofJob.findMany({
-      where: { blockNumber },
-      select: { id: true, type: true, status: true },
+      where: { blockNumber, status: { not: "proven" } },
+      select: { id: true, type: true },
     });
-    const unrecorded = new Set(rows.filter((r) => r.status !== "proven").map((r) => r.id));
+    const unrecorded = new Set(rows.map((r) => r.id));
     const typeOf = new Map(rows.map((r) => [r.id, r.type]));
     let repaired = 0;
     for (const { id, result } of await ctx.fabric.completed(blockNumber, unrecorded)) {

@@ -10,6 +10,7 @@ import type { EventHub } from "./services/event-hub.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
+import type { TxDataReader } from "./services/tx-data.ts";
 import type { RelaySettings } from "./settings.ts";
 
 export interface RelayContext {
@@ -33,6 +34,8 @@ export interface RelayContext {
   escrowIndex: EscrowIndexer | null;
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;
+  /** Base jobs' transaction data for lease answers (remembered per block, batched reads). */
+  txData: TxDataReader;
   /** A verifier per proof system; every submitted proof is checked by its block's. */
   verifiers: ProofVerifiers;
   /** The one reader of the market's event log, shared by every event stream. */

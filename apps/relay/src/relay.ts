@@ -20,6 +20,7 @@ import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
+import { TxDataReader } from "./services/tx-data.ts";
 import { relaySettingsOf } from "./settings.ts";
 
 /** Longest wait between two reads of the event log when no work announcement comes. */
@@ -123,6 +124,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxInFlight: 2,
       onBatch: (n) => metrics.commitBatch.observe({ writer: "job_marks" }, n),
     }),
+    txData: new TxDataReader(db.prisma),
     verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
     proofStore: postgresProofStore(db.prisma),
     events: new EventHub(db.prisma, {

@@ -117,6 +117,30 @@ export async function blockTxData(db: Tx, blockNumber: number, hash: string): Pr
   return rows[0] ? hexOf(rows[0].data) : null;
 }
 
+/**
+ * Several transactions' data in one query, by (block, hash): one answer per asked pair, in order
+ * (null where none was uploaded).
+ */
+export async function blockTxDataMany(
+  db: Tx,
+  asked: readonly { blockNumber: number; hash: string }[],
+): Promise<(Hex | null)[]> {
+  if (asked.length === 0) return [];
+  const rows = await db.$queryRaw<{ blockNumber: number; hash: string; data: string }[]>`
+    SELECT t."blockNumber", t."hash", encode(t."data", 'hex') AS data FROM "BlockTx" t
+    JOIN unnest(${asked.map((a) => a.blockNumber)}::integer[], ${asked.map((a) => a.hash.toLowerCase())}::text[])
+      AS q(b, h) ON t."blockNumber" = q.b AND t."hash" = q.h`;
+  const found = new Map(rows.map((r) => [`${r.blockNumber} ${r.hash}`, hexOf(r.data)]));
+  return asked.map((a) => found.get(`${a.blockNumber} ${a.hash.toLowerCase()}`) ?? null);
+}
+
+/** Whether a block has any transaction data uploaded (written with its auction, never after). */
+export async function blockHasTxData(db: Tx, blockNumber: number): Promise<boolean> {
+  const rows = await db.$queryRaw<{ found: boolean }[]>`
+    SELECT EXISTS (SELECT 1 FROM "BlockTx" WHERE "blockNumber" = ${blockNumber}::integer) AS found`;
+  return rows[0]?.found === true;
+}
+
 /** A transaction's hash and data by its position in a block, or null when none was uploaded. */
 export async function blockTxAt(
   db: Tx,

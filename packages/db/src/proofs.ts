@@ -52,3 +52,29 @@ export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Pr
   for (const r of rows) out[Number(r.idx) - 1] = r.applied === true;
   return out;
 }
+
+/** A proof tree's node as its ProofJob row is first written. */
+export interface NewProofJob {
+  id: string;
+  blockNumber: number;
+  type: string;
+  level: number;
+  index: number;
+  parentId: string | null;
+  childIds: string[];
+  inputs: string[];
+}
+
+/**
+ * Inserts a tree's ProofJob rows in one statement (rows already there are left alone, so a
+ * repeated fan-out adds nothing). Returns how many were inserted.
+ */
+export function insertProofJobs(db: Tx, rows: readonly NewProofJob[]): Promise<number> {
+  return db.$executeRaw`
+    INSERT INTO "ProofJob" ("id", "blockNumber", "type", "level", "index", "parentId", "childIds", "inputs")
+    SELECT r."id", r."blockNumber", r."type", r."level", r."index", r."parentId", r."childIds", r."inputs"
+    FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS r(
+      "id" text, "blockNumber" integer, "type" text, "level" integer, "index" integer,
+      "parentId" text, "childIds" text[], "inputs" jsonb)
+    ON CONFLICT ("id") DO NOTHING`;
+}

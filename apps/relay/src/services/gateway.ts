@@ -5,13 +5,7 @@
 // credited (real proofs in worker threads, services/proof-check.ts), and a result is credited
 // only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
-import {
-  accounts,
-  balanceOf,
-  blockTxData,
-  chargePenalty,
-  type WorkerSession,
-} from "@prover-boost/db";
+import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -209,7 +203,7 @@ async function txDataOf(
 ): Promise<Hex | null> {
   const hash = data.inputs[0];
   if (hash === undefined) return null;
-  return blockTxData(ctx.prisma, data.blockNumber, hash);
+  return ctx.txData.of(data.blockNumber, hash);
 }
 
 /** The caller's lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
@@ -229,12 +223,16 @@ const rowOf = (lease: Lease) => ({
 });
 
 export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId: string) {
-  const lease = await ownLease(ctx, session, jobId);
-  // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not make
-  // it go unrecorded.
-  const leaseExpiresAt = await ctx.broker.heartbeat(lease);
-  if (leaseExpiresAt === null) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  return { leaseExpiresAt };
+  if (!parseJobId(jobId)) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
+  // One round trip: the caller's lease found, its lock extended and its record renewed. A lapsed
+  // lease's record is left for the lapse to be claimed: a late heartbeat must not make it go
+  // unrecorded.
+  const out = await ctx.broker.heartbeatOf(session.id, jobId);
+  if (out === "none") {
+    throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
+  }
+  if (out === "lapsed") throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  return { leaseExpiresAt: out };
 }
 
 /**

@@ -183,6 +183,22 @@ export class ProofBroker {
   }
 
   /**
+   * A heartbeat from an agent on a job, in one round trip (records.ts): "none" when the agent
+   * holds no lease on it, "lapsed" when its lease is gone, else the lease's new expiry (Redis
+   * time). The same as leaseOf, then heartbeat.
+   */
+  heartbeatOf(sessionId: string, jobId: string): Promise<number | "none" | "lapsed"> {
+    const block = parseJobId(jobId)?.blockNumber ?? 0;
+    return this.records.heartbeat(
+      sessionId,
+      jobId,
+      // blockQueueName(block, kind) with the kind left for the script to add.
+      `${this.fabric.options.prefix}:b${block}-`,
+      this.leaseMs,
+    );
+  }
+
+  /**
    * A proof the gateway accepted: the job is completed while the lock is this lease's, else
    * LeaseLostError (and the record stays for the lapse to be claimed). `job`: as just read.
    */

@@ -78,6 +78,34 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
+// A heartbeat in one round trip: finds the session's newest record of the job, extends BullMQ's
+// lock while it is that lease's (what BullMQ's extendLock does: SET with the new PX, and the job
+// off the stalled set), and renews the record. KEYS: the job's records, the session's set. ARGV:
+// session id, job id, the block's queue key prefix ("<prefix>:b<block>-", the kind follows),
+// lease ms, record TTL ms. Returns {0} when the session holds no record of the job, {1} when its
+// lock is gone (lapsed), else {2, new expiry}.
+const heartbeatScript = `${luaNow}
+local newest, token, lease = -1, nil, nil
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local l = cjson.decode(all[i + 1])
+  if l.sessionId == ARGV[1] and tonumber(l.leasedAt) > newest then
+    newest, token, lease = tonumber(l.leasedAt), all[i], l
+  end
+end
+if not lease then return {0} end
+local queue = ARGV[3] .. lease.queue
+local lock = queue .. ':' .. ARGV[2] .. ':lock'
+if redis.call('GET', lock) ~= token then return {1} end
+redis.call('SET', lock, token, 'PX', tonumber(ARGV[4]))
+redis.call('SREM', queue .. ':stalled', ARGV[2])
+lease.expiresAt = now + math.max(redis.call('PTTL', lock), 0)
+lease.renewed = true
+redis.call('HSET', KEYS[1], token, cjson.encode(lease))
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], lease.expiresAt, token)
+return {2, lease.expiresAt}`;
+
 // KEYS: the job's records, the session's set. ARGV: token. Deletes that lease's record only.
 const dropScript = `
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
@@ -204,6 +232,34 @@ export class LeaseRecords {
       String(this.ttlMs),
     );
     return Number(out) > 0 ? Number(out) : null;
+  }
+
+  /**
+   * A heartbeat of `sessionId` on a job (see heartbeatScript): "none" when it holds no record of
+   * the job, "lapsed" when its lock is gone, else the lease's new expiry (Redis time).
+   */
+  async heartbeat(
+    sessionId: string,
+    jobId: string,
+    queuePrefix: string,
+    leaseMs: number,
+  ): Promise<number | "none" | "lapsed"> {
+    const out = (await evalScript(
+      this.redis,
+      heartbeatScript,
+      2,
+      this.jobKey(jobId),
+      this.sessionKey(sessionId),
+      sessionId,
+      jobId,
+      queuePrefix,
+      String(leaseMs),
+      String(this.ttlMs),
+    )) as number[];
+    const code = Number(out[0]);
+    if (code === 0) return "none";
+    if (code === 1) return "lapsed";
+    return Number(out[1]);
   }
 
   /** Every record of a job (the live holder's and lapsed ones not claimed yet). */
