@@ -6,6 +6,7 @@ import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
+import type { Arrivals, LoopLag } from "./services/load.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 import type { RelaySettings } from "./settings.ts";
@@ -35,4 +36,9 @@ export interface RelayContext {
   verifiers: ProofVerifiers;
   /** Accepted real proofs, stored once (the simulated system's live in ProofJob.proof). */
   proofStore: ProofStore;
+  /**
+   * How far behind this relay is (its event loop's recent delay), and the lease holders'
+   * requests it has read but not answered yet (services/load.ts).
+   */
+  load: { lag: LoopLag; arrivals: Arrivals };
 }

@@ -173,13 +173,23 @@ export class ProofBroker {
     return this.records.liveCount(sessionId);
   }
 
-  /** A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null. */
-  async heartbeat(lease: Lease): Promise<number | null> {
+  /**
+   * A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null.
+   * `arrivedAgoMs`: how long ago the heartbeat reached the relay; one that arrived before the
+   * lease's expiry revives its lock if the relay only got to it after the lock ran out, as long
+   * as the lapse was not swept yet (records.ts).
+   */
+  async heartbeat(lease: Lease, arrivedAgoMs = 0): Promise<number | null> {
+    const kind = lease.queue as QueueKind;
     const block = parseJobId(lease.jobId)!.blockNumber;
-    const job = await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
-    if (!job) return null;
-    if ((await job.extendLock(lease.token, this.leaseMs)) !== 1) return null;
-    return this.records.renew(lease, this.lockKey(lease.jobId, lease.queue as QueueKind));
+    const base = `${this.fabric.options.prefix}:${blockQueueName(block, kind)}`;
+    return this.records.heartbeat(
+      lease,
+      this.lockKey(lease.jobId, kind),
+      (suffix) => `${base}:${suffix}`,
+      this.leaseMs,
+      arrivedAgoMs,
+    );
   }
 
   /**

@@ -25,6 +25,8 @@ export interface Lease {
   brokerId?: string;
   /** A heartbeat renewed it: its worker certainly heard of it. */
   renewed?: boolean;
+  /** Times a heartbeat that arrived in time revived its lock after the relay handled it late. */
+  revived?: number;
 }
 
 /**
@@ -76,6 +78,34 @@ lease.renewed = true
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
+return lease.expiresAt`;
+
+// A heartbeat, in one round trip: BullMQ's lock is extended (and the job taken off BullMQ's
+// stalled set, as its own extendLock does) and the record follows it. KEYS: the lock, the
+// queue's stalled set and active list, the job's records, the session's set. ARGV: token,
+// lease ms, job id, how long ago the heartbeat arrived (ms), record TTL ms. When the lock ran
+// out although the heartbeat arrived by the lease's expiry (the relay read or handled it late),
+// and the lapse has not been swept (the job is still active in BullMQ, nobody else holds it),
+// the lock is taken again for this lease: a relay's own lateness never costs a worker its
+// lease. Returns the new expiry, or 0 when the lease is lost.
+const heartbeatScript = `${luaNow}
+local raw = redis.call('HGET', KEYS[4], ARGV[1])
+if not raw then return 0 end
+local lease = cjson.decode(raw)
+local lock = redis.call('GET', KEYS[1])
+if lock ~= ARGV[1] then
+  if lock then return 0 end
+  if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt) then return 0 end
+  if not redis.call('LPOS', KEYS[3], ARGV[3]) then return 0 end
+  lease.revived = (lease.revived or 0) + 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
+lease.expiresAt = now + tonumber(ARGV[2])
+lease.renewed = true
+redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(lease))
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
 // KEYS: the job's records, the session's set. ARGV: token. Deletes that lease's record only.
@@ -201,6 +231,36 @@ export class LeaseRecords {
       this.sessionKey(lease.sessionId),
       lockKey,
       lease.token,
+      String(this.ttlMs),
+    );
+    return Number(out) > 0 ? Number(out) : null;
+  }
+
+  /**
+   * A heartbeat (see heartbeatScript): extends the lock and the record, or revives a lock that
+   * ran out after the heartbeat arrived (`arrivedAgoMs` before now) while the lapse is unswept.
+   * `queueKey(suffix)`: the job's queue's BullMQ key. The new expiry, or null if lost.
+   */
+  async heartbeat(
+    lease: Lease,
+    lockKey: string,
+    queueKey: (suffix: string) => string,
+    leaseMs: number,
+    arrivedAgoMs: number,
+  ): Promise<number | null> {
+    const out = await evalScript(
+      this.redis,
+      heartbeatScript,
+      5,
+      lockKey,
+      queueKey("stalled"),
+      queueKey("active"),
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lease.token,
+      String(leaseMs),
+      lease.jobId,
+      String(Math.max(0, Math.round(arrivedAgoMs))),
       String(this.ttlMs),
     );
     return Number(out) > 0 ? Number(out) : null;

@@ -1,10 +1,11 @@
 // The worker gateway: leasing jobs, heartbeats, results and fails, authenticated by the session
 // token a worker got at sign-in.
 import { operations } from "@prover-boost/contract";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { sessionOf } from "../../auth.ts";
 import type { RelayContext } from "../../context.ts";
+import { sendError } from "../../errors.ts";
 import {
   failJob,
   giveBackUnheard,
@@ -12,7 +13,30 @@ import {
   leaseJob,
   submitResult,
 } from "../../services/gateway.ts";
+import type { Arrival } from "../../services/load.ts";
 import { schemaOf } from "../operation.ts";
+
+/** Seconds a shed lease request is asked to wait. */
+const OVERLOAD_RETRY_AFTER_SECONDS = 1;
+
+const arrivals = new WeakMap<FastifyRequest, Arrival>();
+const arrivalOf = (req: FastifyRequest) => arrivals.get(req);
+
+/**
+ * Stamps lease holders' requests (heartbeat, result, fail: routes with `config.arrival`) as the
+ * relay reads them, ahead of every other hook (services/load.ts); each stays in flight until its
+ * answer is written or its connection closes.
+ */
+export function registerArrivalStamps(app: FastifyInstance, ctx: RelayContext) {
+  app.addHook("onRequest", (req, reply, done) => {
+    if ((req.routeOptions.config as { arrival?: boolean } | undefined)?.arrival) {
+      const a = ctx.load.arrivals.stamp();
+      arrivals.set(req, a);
+      reply.raw.once("close", () => ctx.load.arrivals.done(a));
+    }
+    done();
+  });
+}
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -28,6 +52,20 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: lease.method,
     url: lease.path,
     schema: schemaOf(lease),
+    // Load shedding, before authentication or any other work: a relay that has fallen behind
+    // refuses new leases (503 UNAVAILABLE, Retry-After) rather than lapse the leases it holds.
+    onRequest: async (_req, reply) => {
+      const limit = ctx.settings.overloadLagMs;
+      const lag = ctx.load.lag.behindMs();
+      if (limit > 0 && lag > limit) {
+        reply.header("retry-after", String(OVERLOAD_RETRY_AFTER_SECONDS));
+        return sendError(
+          reply,
+          "UNAVAILABLE",
+          `the relay is overloaded (event loop ${Math.round(lag)} ms behind); no new leases, retry shortly`,
+        );
+      }
+    },
     handler: async (req, reply) => {
       // Listen before any await: a client that leaves while the lease is sought must be seen.
       // The response's "close" before "finish" means the connection went away (the request's
@@ -69,20 +107,37 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: heartbeatOp.method,
     url: heartbeatOp.path,
     schema: schemaOf(heartbeatOp),
-    handler: async (req) => heartbeat(ctx, sessionOf(req), req.params.id),
+    config: { arrival: true },
+    handler: async (req) => heartbeat(ctx, sessionOf(req), req.params.id, arrivalOf(req)),
   });
   r.route({
     method: resultOp.method,
     url: resultOp.path,
     schema: schemaOf(resultOp),
+    config: { arrival: true },
     handler: async (req) =>
-      submitResult(ctx, sessionOf(req), req.params.id, req.body.proof, req.body.publicInputs),
+      submitResult(
+        ctx,
+        sessionOf(req),
+        req.params.id,
+        req.body.proof,
+        req.body.publicInputs,
+        arrivalOf(req),
+      ),
   });
   r.route({
     method: failOp.method,
     url: failOp.path,
     schema: schemaOf(failOp),
+    config: { arrival: true },
     handler: async (req) =>
-      failJob(ctx, sessionOf(req), req.params.id, req.body.reason, req.body.retryable),
+      failJob(
+        ctx,
+        sessionOf(req),
+        req.params.id,
+        req.body.reason,
+        req.body.retryable,
+        arrivalOf(req),
+      ),
   });
 }
