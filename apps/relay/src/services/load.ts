@@ -5,7 +5,8 @@
 // - LoopLag samples the event loop's own delay (a timer's lateness every SAMPLE_MS) and keeps
 //   the last second of samples. When their mean (a sustained delay, not one long GC pause or
 //   one large request) is above OVERLOAD_LAG_MS, the relay sheds load on new leases (503
-//   UNAVAILABLE with Retry-After); heartbeats, results and fails are never shed.
+//   UNAVAILABLE with Retry-After: half of them just over the limit, up to 95% at twice it, so
+//   it keeps handing out some work); heartbeats, results and fails are never shed.
 // - Arrivals stamps lease-holder requests (heartbeat, result, fail) the moment the relay reads
 //   them, before authentication or any await, with the loop's recent delay: a heartbeat counts
 //   from that arrival (less the delay that kept the relay from reading it sooner), not from
@@ -75,6 +76,10 @@ export class LoopLag {
     if (this.forced !== null) return this.forced;
     const ongoing = Math.max(0, performance.now() - this.lastAt - SAMPLE_MS);
     return Math.max(this.recent, ongoing);
+  }
+
+  isForced(): boolean {
+    return this.forced !== null;
   }
 
   /** Pretends the loop is `ms` behind (null: measure again). For tests and load drills. */

@@ -19,6 +19,16 @@ import { schemaOf } from "../operation.ts";
 /** Seconds a shed lease request is asked to wait. */
 const OVERLOAD_RETRY_AFTER_SECONDS = 1;
 
+/**
+ * Whether to refuse one new lease at `over` times OVERLOAD_LAG_MS behind: half of them just over
+ * the limit, up to 95% at twice it, so a relay behind for reasons not its own (a noisy host)
+ * still hands out work. A forced overload (tests, drills) refuses every one.
+ */
+function shouldShed(ctx: RelayContext, over: number): boolean {
+  if (ctx.load.lag.isForced()) return true;
+  return Math.random() < Math.min(0.95, over / 2);
+}
+
 const arrivals = new WeakMap<FastifyRequest, Arrival>();
 const arrivalOf = (req: FastifyRequest) => arrivals.get(req);
 
@@ -57,12 +67,12 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     onRequest: async (_req, reply) => {
       const limit = ctx.settings.overloadLagMs;
       const lag = ctx.load.lag.behindMs();
-      if (limit > 0 && lag > limit) {
+      if (limit > 0 && lag > limit && shouldShed(ctx, lag / limit)) {
         reply.header("retry-after", String(OVERLOAD_RETRY_AFTER_SECONDS));
         return sendError(
           reply,
           "UNAVAILABLE",
-          `the relay is overloaded (event loop ${Math.round(lag)} ms behind); no new leases, retry shortly`,
+          `the relay is overloaded (event loop ${Math.round(lag)} ms behind); no new lease, retry shortly`,
         );
       }
     },
