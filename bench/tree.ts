@@ -397,7 +397,7 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
     const sent =
       l.sentBeforeDeadlineMs === null
         ? "no heartbeat sent"
-        : `last ${l.lastRequest} sent ${Math.round(l.sentBeforeDeadlineMs)} ms ${l.sentBeforeDeadlineMs >= 0 ? "before" : "after"} the deadline`;
+        : `last ${l.lastRequest} sent ${Math.abs(Math.round(l.sentBeforeDeadlineMs))} ms ${l.sentBeforeDeadlineMs >= 0 ? "before" : "after"} the deadline it knew`;
     console.log(`    ${l.job}: ${l.cause}, ${sent} (${l.reason})`);
   }
   const g = r.generatorLoop;

@@ -8,6 +8,8 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
 interface JobTrack {
+  /** The relay refused a heartbeat or result of this lease (409): this is the lease lost. */
+  refused: boolean;
   deadline: number;
   lastSentAt: number;
   deadlineAtLastSend: number;
@@ -26,7 +28,9 @@ export interface LostLease {
 const jobPath = /\/v1\/jobs\/([^/]+)\/(heartbeat|result)$/;
 
 export class LeaseAudit {
+  /** Per lease: keyed by the worker's session token and the job (a job is leased again). */
   private readonly jobs = new Map<string, JobTrack>();
+  private readonly leasesOfJob = new Map<string, string[]>();
   readonly lost: LostLease[] = [];
   /** Lease requests the relay shed (503 with Retry-After). */
   shed = 0;
@@ -42,8 +46,9 @@ export class LeaseAudit {
       const url = input instanceof Request ? input.url : String(input);
       const m = jobPath.exec(url);
       const sentAt = Date.now();
+      const auth = String((init?.headers as Record<string, string> | undefined)?.authorization);
       if (m) {
-        const t = this.jobs.get(m[1]!);
+        const t = this.jobs.get(`${auth}|${m[1]}`);
         if (t) {
           t.lastSentAt = sentAt;
           t.deadlineAtLastSend = t.deadline;
@@ -52,20 +57,27 @@ export class LeaseAudit {
       }
       const res = await inner(input, init);
       if (res.status === 503 && url.endsWith("/v1/jobs/lease")) this.shed++;
+      if (res.status === 409 && m) {
+        const t = this.jobs.get(`${auth}|${m[1]}`);
+        if (t) t.refused = true;
+      }
       if (res.status === 200 && (m?.[2] === "heartbeat" || url.endsWith("/v1/jobs/lease"))) {
         const body = (await res.clone().json()) as {
           job?: { id: string; leaseExpiresAt: number };
           leaseExpiresAt?: number;
         };
         if (body.job) {
-          this.jobs.set(body.job.id, {
+          const key = `${auth}|${body.job.id}`;
+          this.leasesOfJob.set(body.job.id, [...(this.leasesOfJob.get(body.job.id) ?? []), key]);
+          this.jobs.set(key, {
+            refused: false,
             deadline: body.job.leaseExpiresAt,
             lastSentAt: 0,
             deadlineAtLastSend: 0,
             kind: null,
           });
         } else if (m && typeof body.leaseExpiresAt === "number") {
-          const t = this.jobs.get(m[1]!);
+          const t = this.jobs.get(`${auth}|${m[1]}`);
           if (t) t.deadline = Math.max(t.deadline, body.leaseExpiresAt);
         }
       }
@@ -75,7 +87,10 @@ export class LeaseAudit {
 
   /** A worker reported a lease lost: attributes it. */
   onLost(job: string, reason: string): void {
-    const t = this.jobs.get(job);
+    // The lease of this job the relay refused (the newest such), else its newest lease.
+    const keys = this.leasesOfJob.get(job) ?? [];
+    const tracks = keys.map((k) => this.jobs.get(k)!);
+    const t = tracks.filter((x) => x.refused).at(-1) ?? tracks.at(-1);
     const inTime = t !== undefined && t.kind !== null && t.lastSentAt <= t.deadlineAtLastSend;
     this.lost.push({
       job,
