@@ -26,6 +26,7 @@ import {
 import {
   type ProofBackend,
   poolBackend,
+  pooledFetch,
   simBackend,
   startWorkers,
   type WorkerEvent,
@@ -34,10 +35,13 @@ import { Command } from "commander";
 import pg from "pg";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { bullmqFloor, type FloorRun } from "./lib/bullmq-floor.ts";
+import { LeaseAudit } from "./lib/lease-audit.ts";
 import {
   type AggregatorPlacement,
   BENCH_DATABASE_URL,
   BENCH_DOMAIN,
+  BENCH_REDIS_URL,
   cpuSecondsOf,
   percentile,
   startStackProcess,
@@ -61,6 +65,7 @@ const program = new Command("bench:tree")
     "'own-process' (as deployed: npm run relay, npm run aggregator) or 'with-relay' (one process)",
     "own-process",
   )
+  .option("--no-floor", "skip proving the same tree with BullMQ's own in-process workers")
   .option(
     "--timeline",
     "also print, per tree level, when its first and last leases and proofs came",
@@ -193,8 +198,14 @@ async function runOnce(withholdFraction: number) {
     const withholders = Math.round(workerCount * withholdFraction);
     const honest = workerCount - withholders;
     const leases: { job: string; at: number; worker: string }[] = [];
+    // Whose delay lost a lease, and how far behind this process (the load generator) ran.
+    const audit = new LeaseAudit();
+    stops.push(async () => audit.close());
+    const http = pooledFetch();
+    stops.push(() => http.close());
     const onEvent = (e: WorkerEvent) => {
       if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
+      else if (e.type === "lost") audit.onLost(e.job.id, e.reason);
     };
     // Sign everyone in before bidding closes, so the tree meets a ready fleet.
     const backend: ProofBackend = honk
@@ -210,6 +221,7 @@ async function runOnce(withholdFraction: number) {
       waitMs: 10_000,
       namePrefix: "honest",
       onEvent,
+      fetch: audit.wrap(http.fetch),
     });
     stops.push(() => pool.stop({ graceMs: 1000 }));
     const withheld: { job: string; at: number }[] = [];
@@ -315,6 +327,9 @@ async function runOnce(withholdFraction: number) {
       transfers,
       withheldCount: withheld.length,
       stats: pool.stats(),
+      lost: audit.lost,
+      shed: audit.shed,
+      generatorLoop: audit.loopDelay(),
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -371,6 +386,34 @@ function idleBetweenJobs(
 
 const ideal = idealMs();
 const fmt = (n: number) => `${Math.round(n)} ms`;
+
+/** Lost leases split by whose delay lost them, and the load generator's own event-loop delay. */
+function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
+  const relay = r.lost.filter((l) => l.cause === "relay").length;
+  console.log(
+    `  lost leases: ${r.lost.length} (relay-caused ${relay}, load-generator-caused ${r.lost.length - relay})   leases shed with 503: ${r.shed}`,
+  );
+  for (const l of r.lost.slice(0, 5)) {
+    const sent =
+      l.sentBeforeDeadlineMs === null
+        ? "no heartbeat sent"
+        : `last ${l.lastRequest} sent ${Math.abs(Math.round(l.sentBeforeDeadlineMs))} ms ${l.sentBeforeDeadlineMs >= 0 ? "before" : "after"} the deadline it knew`;
+    console.log(`    ${l.job}: ${l.cause}, ${sent} (${l.reason})`);
+  }
+  const g = r.generatorLoop;
+  console.log(
+    `  load generator      event-loop delay p50 ${fmt(g.p50)}   p99 ${fmt(g.p99)}   max ${fmt(g.max)}   (the simulated workers' own process)`,
+  );
+}
+
+/** Our figures as a multiple of BullMQ's own in-process workers proving the same tree. */
+function printFloor(floor: FloorRun, r: Awaited<ReturnType<typeof runOnce>>) {
+  const c = r.cpuMsPerJob;
+  const ours = c.relay + (Number.isNaN(c.aggregator) ? 0 : c.aggregator) + c.workers;
+  console.log(
+    `  vs BullMQ floor     makespan ${fmt(r.makespan)} vs ${fmt(floor.makespanMs)} (${(r.makespan / floor.makespanMs).toFixed(2)}x)   CPU per job ${ours.toFixed(2)} ms (relay + aggregator + workers) vs ${floor.cpuMsPerJob.toFixed(2)} ms (${(ours / floor.cpuMsPerJob).toFixed(1)}x)`,
+  );
+}
 if (honk) {
   console.log(
     `bench:tree --proofs honk — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers sharing ${o.proveThreads} proving thread(s), relay verifying on ${o.verifyThreads} thread(s), LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}`,
@@ -412,12 +455,17 @@ console.log(
 console.log(
   `tighter bound for this tree: ${fmt(ideal.tight)} (the last base job ends after ceil(bases/workers) rounds; its merges and root follow; ratio to ideal ${(ideal.tight / ideal.ideal).toFixed(3)} at best)`,
 );
+let floor: FloorRun | null = null;
 for (const [label, fraction] of [
   ["honest", 0],
   ["withholding", Number(o.withhold)],
 ] as const) {
   if (o.only && o.only !== label) continue;
   const r = await runOnce(fraction);
+  // The floor runs after our honest run, on the same Redis, with the relay stopped.
+  if (o.floor && label === "honest") {
+    floor = await bullmqFloor(BENCH_REDIS_URL, txCount, workerCount, durations);
+  }
   console.log(
     `\n[${label}${fraction ? ` ${Math.round(fraction * 100)}% of workers withhold` : ""}]`,
   );
@@ -438,6 +486,7 @@ for (const [label, fraction] of [
     );
   }
   console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
+  printLost(r);
   const c = r.cpuMsPerJob;
   console.log(
     `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   workers ${c.workers.toFixed(2)} ms   (while proving)`,
@@ -448,5 +497,14 @@ for (const [label, fraction] of [
     );
     for (const line of r.timeline) console.log(line);
   }
+  if (floor && label === "honest") printFloor(floor, r);
+}
+if (floor) {
+  console.log(
+    `\n[BullMQ floor: the same tree by BullMQ's own in-process workers, concurrency ${workerCount}, no HTTP]`,
+  );
+  console.log(
+    `  makespan            ${fmt(floor.makespanMs)}   ratio to the tighter bound ${(floor.makespanMs / ideal.tight).toFixed(3)}   CPU per job ${floor.cpuMsPerJob.toFixed(2)} ms (this process: BullMQ's workers and producer)`,
+  );
 }
 process.exit(0);

@@ -70,6 +70,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...testDomainEnv,
     // Many tests sign many workers in for one operator; the sign-in limit has its own test.
     SIGNIN_RATE_LIMIT_PER_OPERATOR: "0",
+    // A test process runs the relay beside everything else; load shedding has its own test.
+    OVERLOAD_LAG_MS: "0",
     ...(backend === "postgres" ? { DATABASE_URL: TEST_DATABASE_URL } : { DATA_DIR: dataDir! }),
     ...options.env,
   };

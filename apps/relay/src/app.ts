@@ -21,7 +21,7 @@ import { registerBlockRoutes } from "./routes/v1/blocks.ts";
 import { registerDataRoutes } from "./routes/v1/data.ts";
 import { registerEventRoutes } from "./routes/v1/events.ts";
 import { registerInfoRoutes } from "./routes/v1/info.ts";
-import { registerJobRoutes } from "./routes/v1/jobs.ts";
+import { registerArrivalStamps, registerJobRoutes } from "./routes/v1/jobs.ts";
 import { registerProverRoutes } from "./routes/v1/provers.ts";
 import { registerWorkerRoutes } from "./routes/v1/workers.ts";
 
@@ -84,6 +84,8 @@ export async function buildApp(ctx: RelayContext, options: AppOptions): Promise<
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(contractSerializer);
   installErrorHandling(app);
+  // First of all hooks: lease holders' requests are stamped as they are read (services/load.ts).
+  registerArrivalStamps(app, ctx);
   app.addHook("onSend", async (req, reply) => {
     reply.header("x-request-id", req.id);
   });

@@ -8,6 +8,7 @@ import type { RelayMetrics } from "./domain-metrics.ts";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { EventHub } from "./services/event-hub.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
+import type { Arrivals, LoopLag } from "./services/load.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
 import type { TxDataReader } from "./services/tx-data.ts";
@@ -44,4 +45,9 @@ export interface RelayContext {
   proofStore: ProofStore;
   /** Market metrics (domain-metrics.ts), served with the HTTP ones at GET /metrics. */
   metrics: RelayMetrics;
+  /**
+   * How far behind this relay is (its event loop's recent delay), and the lease holders'
+   * requests it has read but not answered yet (services/load.ts).
+   */
+  load: { lag: LoopLag; arrivals: Arrivals };
 }

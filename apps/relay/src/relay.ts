@@ -18,6 +18,7 @@ import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
+import { Arrivals, LoopLag, sweepGateOf } from "./services/load.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
 import { TxDataReader } from "./services/tx-data.ts";
@@ -80,11 +81,17 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   });
   const ownDb = !deps.db;
   const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
+  // The relay's own lateness is measured, and lapse sweeps wait for it (services/load.ts): a
+  // sweep whose timer fired more than a sweep period late is put off (for at most LEASE_MS).
+  const lag = new LoopLag();
+  const arrivals = new Arrivals(lag);
+  const sweepMs = Math.min(Math.floor(env.LEASE_MS / 8), 250);
   const fabric = await ProofFabric.open({
     redisUrl: env.REDIS_URL,
     prefix: env.REDIS_PREFIX,
     leaseMs: env.LEASE_MS,
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
+    sweepGate: sweepGateOf(arrivals, Math.max(sweepMs, 50), env.LEASE_MS),
   });
   const now = deps.now ?? Date.now;
   const metrics = new RelayMetrics();
@@ -139,6 +146,9 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   metrics.watchWaiting("job_marks", () => ctx.jobMarks.waiting);
   metrics.setSource(relayGaugeSource(ctx));
   fabric.events.on("ready", (jobId: string) => metrics.noteReady(jobId, ctx.now()));
+    load: { lag, arrivals },
+  };
+  lag.start();
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
@@ -173,6 +183,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     env,
     async close() {
       stopClosingHandles();
+      lag.stop();
       await escrowIndex?.stop();
       ctx.events.close();
       await app.close();

@@ -49,6 +49,11 @@ export interface RelaySettings {
   };
   /** Requests per window per client IP and bids per window per prover; 0 disables (rate-limits.ts). */
   rateLimits: { perIp: number; perProver: number; windowMs: number };
+  /**
+   * Event-loop delay (ms, worst of the last second) above which new leases are refused with 503
+   * UNAVAILABLE and Retry-After; 0 never sheds (services/load.ts).
+   */
+  overloadLagMs: number;
 }
 
 export function relaySettingsOf(env: RelayEnv): RelaySettings {
@@ -90,5 +95,6 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
       perProver: env.RATE_LIMIT_PER_PROVER,
       windowMs: env.RATE_LIMIT_WINDOW_MS,
     },
+    overloadLagMs: env.OVERLOAD_LAG_MS,
   };
 }

@@ -25,7 +25,12 @@ export function pooledFetch(): PooledFetch {
     const text = await res.body.text();
     // A Response may not carry a body with these statuses.
     const bodyless = res.statusCode === 204 || res.statusCode === 205 || res.statusCode === 304;
-    return new Response(bodyless ? null : text, { status: res.statusCode });
+    // Only the header a client acts on is carried over (a 503's or 429's Retry-After).
+    const retryAfter = res.headers["retry-after"];
+    return new Response(bodyless ? null : text, {
+      status: res.statusCode,
+      ...(typeof retryAfter === "string" ? { headers: { "retry-after": retryAfter } } : {}),
+    });
   };
   return { fetch: pooled as typeof fetch, close: () => agent.close() };
 }

@@ -1,6 +1,6 @@
 // One worker: a relay session and `capacity` lease loops. Each loop long-polls for a job, runs it
 // to an outcome, and polls again; relay errors are retried with backoff until the pool stops.
-import type { LeasedJob } from "@prover-boost/sdk";
+import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import { classifyRelayError, errorMessage } from "./errors.ts";
 import { type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
 import type { SessionHandle } from "./session.ts";
@@ -63,7 +63,11 @@ export class Worker {
         } catch (err) {
           if (stopSignal.aborted) break;
           if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
-          const retryInMs = backoff.next();
+          // An overloaded relay (503) or a rate limit (429) says when to come back: at least
+          // that long, spread over up to half as long again so a fleet does not return at once.
+          const after = err instanceof RelayError ? err.retryAfterMs : undefined;
+          const retryInMs =
+            after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next();
           const message = errorMessage(err);
           logger.warn(
             { worker: workerId, slot, err: message, retryInMs },

@@ -189,6 +189,11 @@ export const relayEnv = commonEnv.extend({
   MIN_PROVING_WINDOW_MS: int(60_000),
   LOGIN_MAX_AGE_MS: int(300_000, 1000),
   RATE_LIMIT_WINDOW_MS: int(1000, 1),
+  /**
+   * Event-loop delay (ms, worst of the last second) above which the relay refuses new leases
+   * with 503 UNAVAILABLE and Retry-After (heartbeats and results are never refused); 0 = never.
+   */
+  OVERLOAD_LAG_MS: int(200),
   /** Requests per window per client IP; 0 disables rate limiting. */
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */

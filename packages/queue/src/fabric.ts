@@ -17,6 +17,7 @@
 // who proved which children, for subtree-affinity scheduling (provenance.ts, affinity.ts).
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { performance } from "node:perf_hooks";
 import type { PlannedNode, TreePlan } from "@prover-boost/core";
 import {
   type ConnectionOptions,
@@ -66,6 +67,12 @@ export interface FabricOptions {
   subscribe?: boolean;
   /** Deadline for one Redis reply on every connection of the fabric (REDIS_COMMAND_TIMEOUT_MS). */
   commandTimeoutMs?: number;
+  /**
+   * Asked before each lapse sweep (BullMQ's stalled-job check) with how late the sweep's timer
+   * fired and how long sweeps have been put off in a row: false puts this one off. The relay
+   * uses it so that its own lateness never lapses a lease (services/load.ts). Default: sweep.
+   */
+  sweepGate?: (tick: { lateMs: number; deferredMs: number }) => Promise<boolean>;
 }
 
 export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
@@ -227,15 +234,49 @@ export class ProofFabric {
       maxStalledCount: Number.MAX_SAFE_INTEGER,
       stalledInterval:
         this.options.stalledIntervalMs ?? Math.min(Math.floor(this.options.leaseMs / 8), 250),
-      skipStalledCheck: this.options.checkStalled === false,
+      // Lapses are swept by sweepLapses (below), never by BullMQ's own timer.
+      skipStalledCheck: true,
     });
     w.on("stalled", (id: string) => {
       this.events.emit("stalled", id);
       void this.announce({ blockNumber, kind }).catch(() => {});
     });
     w.on("error", () => {});
-    if (this.options.checkStalled !== false) void w.startStalledCheckTimer().catch(() => {});
+    if (this.options.checkStalled !== false) this.sweepLapses(w);
     return w;
+  }
+
+  /**
+   * The lapse sweeper of one fetcher: BullMQ's stalled-job check every stalled interval (a job
+   * whose lock is gone since the previous check goes back to its queue, "stalled"), run from
+   * this loop rather than BullMQ's own so that `sweepGate` can put a sweep off.
+   */
+  private sweepLapses(w: Worker<ProofJobData>): void {
+    const interval = w.opts.stalledInterval ?? 250;
+    const sweep = (w as unknown as { moveStalledJobsToWait(): Promise<void> })
+      .moveStalledJobsToWait;
+    let scheduledAt = performance.now();
+    let deferredSince: number | null = null;
+    const tick = async () => {
+      if (w.closing) return;
+      const firedAt = performance.now();
+      const gate = this.options.sweepGate;
+      const go = gate
+        ? await gate({
+            lateMs: firedAt - scheduledAt,
+            deferredMs: deferredSince === null ? 0 : firedAt - deferredSince,
+          }).catch(() => true)
+        : true;
+      if (w.closing) return;
+      if (go) {
+        deferredSince = null;
+        await sweep.call(w).catch(() => {});
+      } else deferredSince ??= firedAt;
+      if (w.closing) return;
+      scheduledAt = performance.now() + interval;
+      setTimeout(() => void tick(), interval).unref();
+    };
+    void tick();
   }
 
   /**

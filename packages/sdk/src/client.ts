@@ -43,12 +43,23 @@ export class RelayError extends ProverBoostError {
     message: string,
     readonly requestId?: string,
     options: { cause?: unknown } = {},
+    /** The answer's Retry-After in ms (a 503 of an overloaded relay, a 429), if it had one. */
+    readonly retryAfterMs?: number,
   ) {
     super(isErrorCode(rawCode) ? rawCode : "UNKNOWN", `${status} ${rawCode}: ${message}`, {
       ...options,
       retryable: isRetryableStatus(status),
     });
   }
+}
+
+/** A Retry-After header (seconds, or an HTTP date) in ms from now; undefined if absent or bad. */
+export function retryAfterMsOf(header: string | null | undefined): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 /** Answers worth retrying as they are: rate limited, unavailable, or timed out. */
@@ -114,6 +125,8 @@ export class RelayClient {
         err?.code ?? "UNKNOWN",
         err?.message ?? text,
         err?.requestId,
+        {},
+        retryAfterMsOf(res.headers.get("retry-after")),
       );
     }
     return { status: res.status, body: parsed as T };

@@ -23,6 +23,7 @@ import {
 } from "@prover-boost/queue";
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
+import { type Arrival, arrivedAgoMs } from "./load.ts";
 import { proofNodeOf } from "./proof-check.ts";
 import { leasableJobTypes } from "./sessions.ts";
 
@@ -222,17 +223,22 @@ const rowOf = (lease: Lease) => ({
   leaseId: leaseIdOf(lease.token),
 });
 
-export async function heartbeat(ctx: RelayContext, session: WorkerSession, jobId: string) {
-  if (!parseJobId(jobId)) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
-  // One round trip: the caller's lease found, its lock extended and its record renewed. A lapsed
-  // lease's record is left for the lapse to be claimed: a late heartbeat must not make it go
-  // unrecorded.
-  const out = await ctx.broker.heartbeatOf(session.id, jobId);
-  if (out === "none") {
-    throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
-  }
-  if (out === "lapsed") throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  return { leaseExpiresAt: out };
+/**
+ * A heartbeat. `arrival`: when the relay read it (services/load.ts); one that arrived before the
+ * lease ran out counts even if the relay only handles it after.
+ */
+export async function heartbeat(
+  ctx: RelayContext,
+  session: WorkerSession,
+  jobId: string,
+  arrival?: Arrival,
+) {
+  const lease = await ownLease(ctx, session, jobId);
+  // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not make
+  // it go unrecorded.
+  const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
+  if (leaseExpiresAt === null) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+  return { leaseExpiresAt };
 }
 
 /**
@@ -254,6 +260,7 @@ export async function submitResult(
   jobId: string,
   proof: string,
   publicInputs: readonly Hex[] = [],
+  arrival?: Arrival,
 ) {
   const lease = await ownLease(ctx, session, jobId);
   const block = parseJobId(jobId)!.blockNumber;
@@ -336,7 +343,15 @@ export async function submitResult(
     worker: session.workerName,
   };
   try {
-    await ctx.broker.reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job);
+    await ctx.broker
+      .reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job)
+      .catch(async (err: unknown) => {
+        // The lock ran out while the relay verified or waited: if the result arrived in time
+        // and the lapse is unswept, the lease is revived and the completion tried once more.
+        if (!(err instanceof LeaseLostError)) throw err;
+        if ((await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival))) === null) throw err;
+        await ctx.broker.reportProvingJobSuccess(lease, result, undefined, job);
+      });
   } catch (err) {
     if (err instanceof LeaseLostError) {
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
@@ -375,13 +390,20 @@ export async function failJob(
   jobId: string,
   reason: string,
   retryable: boolean,
+  arrival?: Arrival,
 ) {
   const lease = await ownLease(ctx, session, jobId);
   // The row is marked while this worker still holds the job: once BullMQ has it back a waiting
   // worker may lease it at once, and its "leased" must not be overwritten.
-  const outcome = await ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
-    ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status } }).then(() => {}),
-  );
+  const report = () =>
+    ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
+      ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status } }).then(() => {}),
+    );
+  let outcome = await report();
+  // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.
+  if (outcome.lost && (await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival))) !== null) {
+    outcome = await report();
+  }
   // The lease had lapsed: this was not a fail of this worker's, so it does not count.
   if (outcome.lost) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   if (outcome.status === "failed") return { status: "failed" as const };

@@ -110,42 +110,6 @@ describe("lease records", () => {
     expect((await main.leaseOf(l.sessionId, l.jobId))?.expiresAt).toBe(next);
   });
 
-  it("a heartbeat in one round trip extends the holder's lock and record, and nobody else's", async () => {
-    // A long lease, so nothing lapses by itself here; the lapse is made by removing the lock.
-    const leaseMs = 60_000;
-    const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs });
-    const broker = new ProofBroker(fabric, {
-      leaseMs,
-      maxRetryableFailsPerAgent: 3,
-      maxJobFailsPerOperator: 4,
-      maxJobAttempts: 5,
-    });
-    await broker.start();
-    opened.push({ fabric, broker });
-    const block = await oneJobBlock();
-    const holder = agent("beat");
-    const l = (await lease(broker, holder, block))!;
-    const lock = broker.lockKey(l.jobId, "base");
-    // Another session holds no lease on the job: nothing is extended for it.
-    expect(await broker.heartbeatOf(agent("other").sessionId, l.jobId)).toBe("none");
-    // The lock runs short; the holder's heartbeat gives it LEASE_MS again.
-    await fabric.redis.pexpire(lock, 5_000);
-    await fabric.redis.sadd(`${prefix}:b${block}-base:stalled`, l.jobId);
-    const renewedAt = await redisNow(broker);
-    const next = await broker.heartbeatOf(holder.sessionId, l.jobId);
-    expect(typeof next).toBe("number");
-    expect(next as number).toBeGreaterThanOrEqual(renewedAt + leaseMs);
-    expect(await fabric.redis.pttl(lock)).toBeGreaterThan(5_000);
-    expect(await fabric.redis.get(lock)).toBe(l.token);
-    // As BullMQ's extendLock does, the job leaves the stalled checker's set.
-    expect(await fabric.redis.sismember(`${prefix}:b${block}-base:stalled`, l.jobId)).toBe(0);
-    const record = await broker.leaseOf(holder.sessionId, l.jobId);
-    expect(record).toMatchObject({ token: l.token, expiresAt: next, renewed: true });
-    // Once the lock is gone the heartbeat says so and leaves the record for the lapse's claim.
-    await fabric.redis.del(lock);
-    expect(await broker.heartbeatOf(holder.sessionId, l.jobId)).toBe("lapsed");
-    expect(await broker.leaseOf(holder.sessionId, l.jobId)).toMatchObject({ token: l.token });
-  });
 
   it("a fast re-lease does not hide the lapse of the lease before it", async () => {
     const block = await oneJobBlock();

@@ -173,30 +173,25 @@ export class ProofBroker {
     return this.records.liveCount(sessionId);
   }
 
-  /** A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null. */
-  async heartbeat(lease: Lease): Promise<number | null> {
-    const block = parseJobId(lease.jobId)!.blockNumber;
-    const job = await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
-    if (!job) return null;
-    if ((await job.extendLock(lease.token, this.leaseMs)) !== 1) return null;
-    return this.records.renew(lease, this.lockKey(lease.jobId, lease.queue as QueueKind));
-  }
-
   /**
-   * A heartbeat from an agent on a job, in one round trip (records.ts): "none" when the agent
-   * holds no lease on it, "lapsed" when its lease is gone, else the lease's new expiry (Redis
-   * time). The same as leaseOf, then heartbeat.
+   * A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null.
+   * `arrivedAgoMs`: how long ago the heartbeat reached the relay; one that arrived before the
+   * lease's expiry revives its lock if the relay only got to it after the lock ran out, as long
+   * as the lapse was not swept yet (records.ts).
    */
-  heartbeatOf(sessionId: string, jobId: string): Promise<number | "none" | "lapsed"> {
-    const block = parseJobId(jobId)?.blockNumber ?? 0;
+  async heartbeat(lease: Lease, arrivedAgoMs = 0): Promise<number | null> {
+    const kind = lease.queue as QueueKind;
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const base = `${this.fabric.options.prefix}:${blockQueueName(block, kind)}`;
     return this.records.heartbeat(
-      sessionId,
-      jobId,
-      // blockQueueName(block, kind) with the kind left for the script to add.
-      `${this.fabric.options.prefix}:b${block}-`,
+      lease,
+      this.lockKey(lease.jobId, kind),
+      (suffix) => `${base}:${suffix}`,
       this.leaseMs,
+      arrivedAgoMs,
     );
   }
+
 
   /**
    * A proof the gateway accepted: the job is completed while the lock is this lease's, else

@@ -25,6 +25,8 @@ export interface Lease {
   brokerId?: string;
   /** A heartbeat renewed it: its worker certainly heard of it. */
   renewed?: boolean;
+  /** Times a heartbeat that arrived in time revived its lock after the relay handled it late. */
+  revived?: number;
 }
 
 /**
@@ -78,33 +80,33 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
-// A heartbeat in one round trip: finds the session's newest record of the job, extends BullMQ's
-// lock while it is that lease's (what BullMQ's extendLock does: SET with the new PX, and the job
-// off the stalled set), and renews the record. KEYS: the job's records, the session's set. ARGV:
-// session id, job id, the block's queue key prefix ("<prefix>:b<block>-", the kind follows),
-// lease ms, record TTL ms. Returns {0} when the session holds no record of the job, {1} when its
-// lock is gone (lapsed), else {2, new expiry}.
+// A heartbeat, in one round trip: BullMQ's lock is extended (and the job taken off BullMQ's
+// stalled set, as its own extendLock does) and the record follows it. KEYS: the lock, the
+// queue's stalled set and active list, the job's records, the session's set. ARGV: token,
+// lease ms, job id, how long ago the heartbeat arrived (ms), record TTL ms. When the lock ran
+// out although the heartbeat arrived by the lease's expiry (the relay read or handled it late),
+// and the lapse has not been swept (the job is still active in BullMQ, nobody else holds it),
+// the lock is taken again for this lease: a relay's own lateness never costs a worker its
+// lease. Returns the new expiry, or 0 when the lease is lost.
 const heartbeatScript = `${luaNow}
-local newest, token, lease = -1, nil, nil
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local l = cjson.decode(all[i + 1])
-  if l.sessionId == ARGV[1] and tonumber(l.leasedAt) > newest then
-    newest, token, lease = tonumber(l.leasedAt), all[i], l
-  end
+local raw = redis.call('HGET', KEYS[4], ARGV[1])
+if not raw then return 0 end
+local lease = cjson.decode(raw)
+local lock = redis.call('GET', KEYS[1])
+if lock ~= ARGV[1] then
+  if lock then return 0 end
+  if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt) then return 0 end
+  if not redis.call('LPOS', KEYS[3], ARGV[3]) then return 0 end
+  lease.revived = (lease.revived or 0) + 1
 end
-if not lease then return {0} end
-local queue = ARGV[3] .. lease.queue
-local lock = queue .. ':' .. ARGV[2] .. ':lock'
-if redis.call('GET', lock) ~= token then return {1} end
-redis.call('SET', lock, token, 'PX', tonumber(ARGV[4]))
-redis.call('SREM', queue .. ':stalled', ARGV[2])
-lease.expiresAt = now + math.max(redis.call('PTTL', lock), 0)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SREM', KEYS[2], ARGV[3])
+lease.expiresAt = now + tonumber(ARGV[2])
 lease.renewed = true
-redis.call('HSET', KEYS[1], token, cjson.encode(lease))
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('ZADD', KEYS[2], lease.expiresAt, token)
-return {2, lease.expiresAt}`;
+redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(lease))
+redis.call('PEXPIRE', KEYS[4], ARGV[5])
+redis.call('ZADD', KEYS[5], lease.expiresAt, ARGV[1])
+return lease.expiresAt`;
 
 // KEYS: the job's records, the session's set. ARGV: token. Deletes that lease's record only.
 const dropScript = `
@@ -235,31 +237,33 @@ export class LeaseRecords {
   }
 
   /**
-   * A heartbeat of `sessionId` on a job (see heartbeatScript): "none" when it holds no record of
-   * the job, "lapsed" when its lock is gone, else the lease's new expiry (Redis time).
+   * A heartbeat (see heartbeatScript): extends the lock and the record, or revives a lock that
+   * ran out after the heartbeat arrived (`arrivedAgoMs` before now) while the lapse is unswept.
+   * `queueKey(suffix)`: the job's queue's BullMQ key. The new expiry, or null if lost.
    */
   async heartbeat(
-    sessionId: string,
-    jobId: string,
-    queuePrefix: string,
+    lease: Lease,
+    lockKey: string,
+    queueKey: (suffix: string) => string,
     leaseMs: number,
-  ): Promise<number | "none" | "lapsed"> {
-    const out = (await evalScript(
+    arrivedAgoMs: number,
+  ): Promise<number | null> {
+    const out = await evalScript(
       this.redis,
       heartbeatScript,
-      2,
-      this.jobKey(jobId),
-      this.sessionKey(sessionId),
-      sessionId,
-      jobId,
-      queuePrefix,
+      5,
+      lockKey,
+      queueKey("stalled"),
+      queueKey("active"),
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lease.token,
       String(leaseMs),
+      lease.jobId,
+      String(Math.max(0, Math.round(arrivedAgoMs))),
       String(this.ttlMs),
-    )) as number[];
-    const code = Number(out[0]);
-    if (code === 0) return "none";
-    if (code === 1) return "lapsed";
-    return Number(out[1]);
+    );
+    return Number(out) > 0 ? Number(out) : null;
   }
 
   /** Every record of a job (the live holder's and lapsed ones not claimed yet). */

@@ -1,10 +1,11 @@
 // The worker gateway: leasing jobs, heartbeats, results and fails, authenticated by the session
 // token a worker got at sign-in.
 import { operations } from "@prover-boost/contract";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { sessionOf } from "../../auth.ts";
 import type { RelayContext } from "../../context.ts";
+import { sendError } from "../../errors.ts";
 import {
   failJob,
   giveBackUnheard,
@@ -13,7 +14,40 @@ import {
   releaseJob,
   submitResult,
 } from "../../services/gateway.ts";
+import type { Arrival } from "../../services/load.ts";
 import { schemaOf } from "../operation.ts";
+
+/** Seconds a shed lease request is asked to wait. */
+const OVERLOAD_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Whether to refuse one new lease at `over` times OVERLOAD_LAG_MS behind: half of them just over
+ * the limit, up to 95% at twice it, so a relay behind for reasons not its own (a noisy host)
+ * still hands out work. A forced overload (tests, drills) refuses every one.
+ */
+function shouldShed(ctx: RelayContext, over: number): boolean {
+  if (ctx.load.lag.isForced()) return true;
+  return Math.random() < Math.min(0.95, over / 2);
+}
+
+const arrivals = new WeakMap<FastifyRequest, Arrival>();
+const arrivalOf = (req: FastifyRequest) => arrivals.get(req);
+
+/**
+ * Stamps lease holders' requests (heartbeat, result, fail: routes with `config.arrival`) as the
+ * relay reads them, ahead of every other hook (services/load.ts); each stays in flight until its
+ * answer is written or its connection closes.
+ */
+export function registerArrivalStamps(app: FastifyInstance, ctx: RelayContext) {
+  app.addHook("onRequest", (req, reply, done) => {
+    if ((req.routeOptions.config as { arrival?: boolean } | undefined)?.arrival) {
+      const a = ctx.load.arrivals.stamp();
+      arrivals.set(req, a);
+      reply.raw.once("close", () => ctx.load.arrivals.done(a));
+    }
+    done();
+  });
+}
 
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
@@ -29,6 +63,20 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: lease.method,
     url: lease.path,
     schema: schemaOf(lease),
+    // Load shedding, before authentication or any other work: a relay that has fallen behind
+    // refuses new leases (503 UNAVAILABLE, Retry-After) rather than lapse the leases it holds.
+    onRequest: async (_req, reply) => {
+      const limit = ctx.settings.overloadLagMs;
+      const lag = ctx.load.lag.behindMs();
+      if (limit > 0 && lag > limit && shouldShed(ctx, lag / limit)) {
+        reply.header("retry-after", String(OVERLOAD_RETRY_AFTER_SECONDS));
+        return sendError(
+          reply,
+          "UNAVAILABLE",
+          `the relay is overloaded (event loop ${Math.round(lag)} ms behind); no new lease, retry shortly`,
+        );
+      }
+    },
     handler: async (req, reply) => {
       // Listen before any await: a client that leaves while the lease is sought must be seen.
       // The response's "close" before "finish" means the connection went away (the request's
@@ -70,22 +118,39 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: heartbeatOp.method,
     url: heartbeatOp.path,
     schema: schemaOf(heartbeatOp),
-    handler: async (req) => heartbeat(ctx, sessionOf(req), req.params.id),
+    config: { arrival: true },
+    handler: async (req) => heartbeat(ctx, sessionOf(req), req.params.id, arrivalOf(req)),
   });
   r.route({
     method: resultOp.method,
     url: resultOp.path,
     schema: schemaOf(resultOp),
+    config: { arrival: true },
     handler: async (req) =>
-      submitResult(ctx, sessionOf(req), req.params.id, req.body.proof, req.body.publicInputs),
+      submitResult(
+        ctx,
+        sessionOf(req),
+        req.params.id,
+        req.body.proof,
+        req.body.publicInputs,
+        arrivalOf(req),
+      ),
   });
   r.route({
     method: failOp.method,
     url: failOp.path,
     schema: schemaOf(failOp),
+    config: { arrival: true },
     handler: async (req) =>
       req.body.shutdown
         ? releaseJob(ctx, sessionOf(req), req.params.id)
-        : failJob(ctx, sessionOf(req), req.params.id, req.body.reason, req.body.retryable),
+        : failJob(
+            ctx,
+            sessionOf(req),
+            req.params.id,
+            req.body.reason,
+            req.body.retryable,
+            arrivalOf(req),
+          ),
   });
 }
