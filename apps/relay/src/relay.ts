@@ -141,14 +141,13 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       wait: (ms, signal) => fabric.waitForWork(ms, signal),
     }),
     metrics,
+    load: { lag, arrivals },
   };
+  lag.start();
   metrics.watchWaiting("bids", () => ctx.bidIngest.batcher.waiting);
   metrics.watchWaiting("job_marks", () => ctx.jobMarks.waiting);
   metrics.setSource(relayGaugeSource(ctx));
   fabric.events.on("ready", (jobId: string) => metrics.noteReady(jobId, ctx.now()));
-    load: { lag, arrivals },
-  };
-  lag.start();
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).

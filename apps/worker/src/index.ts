@@ -13,8 +13,8 @@ export {
 } from "./backends/index.ts";
 export { type CalibrationRow, calibrate, formatCalibration, syntheticJob } from "./calibrate.ts";
 export { BackendError } from "./errors.ts";
-export { type WorkerMetrics, workerMetrics } from "./metrics.ts";
 export { type PooledFetch, pooledFetch } from "./http.ts";
+export { type WorkerMetrics, workerMetrics } from "./metrics.ts";
 export { DEFAULT_GRACE_MS, DEFAULT_WAIT_MS, startWorkers } from "./pool.ts";
 export type {
   BackendProof,

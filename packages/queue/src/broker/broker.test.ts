@@ -110,7 +110,6 @@ describe("lease records", () => {
     expect((await main.leaseOf(l.sessionId, l.jobId))?.expiresAt).toBe(next);
   });
 
-
   it("a fast re-lease does not hide the lapse of the lease before it", async () => {
     const block = await oneJobBlock();
     const silent = agent("silent");

@@ -192,7 +192,6 @@ export class ProofBroker {
     );
   }
 
-
   /**
    * A proof the gateway accepted: the job is completed while the lock is this lease's, else
    * LeaseLostError (and the record stays for the lapse to be claimed). `job`: as just read.
