@@ -419,6 +419,11 @@ export async function failJob(
  */
 export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
   const lease = await ownLease(ctx, session, jobId);
+  // A stopping worker holds at most its capacity: past that many releases in one session, a
+  // "release" is a worker handing jobs back for free, and it counts as the fail it is.
+  if ((await releasesOf(ctx, session)) > session.capacity) {
+    return failJob(ctx, session, jobId, "released past the session's capacity", true);
+  }
   // The row is marked while this worker still holds the job (as in failJob); the lease id in
   // the condition keeps it from touching a later lease's row.
   await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
@@ -426,6 +431,16 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
   return { status: "released" as const };
+}
+
+/** Counts one more shutdown release of a session (kept in Redis while the session lives). */
+async function releasesOf(ctx: RelayContext, session: WorkerSession): Promise<number> {
+  const key = `${ctx.fabric.options.prefix}:released:${session.id}`;
+  const ttlMs = Math.max(Number(session.expiresAt) - ctx.now(), 0) + 60_000;
+  const [[, n]] = (await ctx.fabric.redis.multi().incr(key).pexpire(key, ttlMs).exec()) as [
+    [unknown, number],
+  ];
+  return n;
 }
 
 /**

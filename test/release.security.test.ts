@@ -1,0 +1,45 @@
+// A stopping worker releases the jobs it holds (POST /v1/jobs/:id/fail with shutdown: true),
+// counted as no fail. A worker could say "shutdown" on every job to hand work back forever at no
+// cost, so a session's free releases are bounded by its capacity: past that, a release is the
+// fail it is, counted toward the worker's retry budget.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account } from "./fixtures.ts";
+import { type Stack, startStack } from "./harness.ts";
+import { openBlock, signIn } from "./support/blocks.ts";
+
+describe("shutdown releases", () => {
+  const op = account(0x2e);
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { RATE_LIMIT_PER_IP: "0", MAX_RETRYABLE_FAILS_PER_WORKER: "3" },
+    });
+    await stack.admin.deposit(op.address, 10n ** 18n);
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("are free up to the session's capacity, then count as fails", async () => {
+    await openBlock(stack, 1, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "w1", { capacity: 1 });
+    const first = (await w.client.lease(2000))!;
+    expect(await w.client.failJob(first.id, "stopping", true, { shutdown: true })).toEqual({
+      status: "released",
+    });
+    // The first release counted toward nothing: the job is offered again with its full budget.
+    const second = (await w.client.lease(2000))!;
+    const again = await w.client.failJob(second.id, "stopping", true, { shutdown: true });
+    expect(again.status).toBe("requeued");
+    // Counted: the worker's retry budget on that job went down by one.
+    expect((again as { retriesLeft: number }).retriesLeft).toBe(2);
+    // A new session (a new signed login) starts with its own allowance.
+    const w2 = await signIn(stack, op, "w2", { capacity: 1 });
+    const third = (await w2.client.lease(2000))!;
+    expect(await w2.client.failJob(third.id, "stopping", true, { shutdown: true })).toEqual({
+      status: "released",
+    });
+    expect(await stack.db.prisma.penalty.count()).toBe(0);
+  });
+});
