@@ -4,7 +4,7 @@
 // worker agent and operator CLI print their help. Nothing here is timed.
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -21,6 +21,22 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const run = promisify(execFile);
 const OUT = ".build-test";
 const out = (app: string, file: string) => path.join(root, "apps", app, OUT, file);
+/**
+ * The packages a built entry loads before it runs anything: its static imports, followed through
+ * the build's own chunks (dynamic `import()`s are left out: they load only when reached).
+ */
+function staticPackages(file: string, seen = new Set<string>(), found = new Set<string>()) {
+  if (seen.has(file)) return found;
+  seen.add(file);
+  const source = readFileSync(file, "utf8");
+  for (const m of source.matchAll(/^import\s+(?:[^"';]*?\sfrom\s+)?["']([^"']+)["'];?$/gm)) {
+    const spec = m[1]!;
+    if (spec.startsWith(".")) staticPackages(path.resolve(path.dirname(file), spec), seen, found);
+    else found.add(spec);
+  }
+  return found;
+}
+
 const tsdown = path.join(root, "node_modules", "tsdown", "dist", "run.mjs");
 
 async function build(app: string) {
@@ -102,5 +118,15 @@ describe("the build", { timeout: 240_000 }, () => {
     });
     expect(cli.stdout).toMatch(/^Usage: prover-boost /);
     expect(cli.stdout).toMatch(/\bmigrate\b/);
+  });
+
+  it("keeps --help light: the CLIs' entries load no signing, proving or database library", () => {
+    for (const entry of ["cli.js", "prover-boost.js"]) {
+      const loaded = [...staticPackages(out("worker", entry))];
+      const heavy = loaded.filter((p) =>
+        /^(viem|@aztec|@noir-lang|@prisma|pino|ioredis|bullmq|piscina)/.test(p),
+      );
+      expect(heavy, `${entry} loads ${loaded.join(", ")}`).toEqual([]);
+    }
   });
 });

@@ -1,10 +1,12 @@
 // The CLI's options: the commander program (flags with environment fallbacks) and their
 // validation into a config. Invalid input is a UsageError; the CLI exits 2 on it.
 import { readFileSync } from "node:fs";
-import { jobTypes as allJobTypes, type JobType, ProverBoostError } from "@prover-boost/core";
+// The light modules of core only: --help must not load viem and the rest of it.
+import { ProverBoostError } from "@prover-boost/core/errors";
+import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core/tree";
 import { Command, Option } from "commander";
 import type { Hex } from "viem";
-import { DEFAULT_WAIT_MS } from "./pool.ts";
+import { DEFAULT_WAIT_MS } from "./defaults.ts";
 
 export class UsageError extends ProverBoostError {
   override readonly name = "UsageError";

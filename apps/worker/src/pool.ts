@@ -4,6 +4,7 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
+import { DEFAULT_WAIT_MS } from "./defaults.ts";
 import { errorMessage } from "./errors.ts";
 import { pooledFetch } from "./http.ts";
 import { WorkerSession } from "./session.ts";
@@ -17,7 +18,7 @@ import type {
 } from "./types.ts";
 import { Worker } from "./worker.ts";
 
-export const DEFAULT_WAIT_MS = 10_000;
+export { DEFAULT_WAIT_MS };
 export const DEFAULT_GRACE_MS = 30_000;
 const MAX_WAIT_MS = 30_000;
 const WORKER_ID = /^[A-Za-z0-9._-]{1,64}$/;
