@@ -49,6 +49,8 @@ function spawnService(entry: string, env: Record<string, string>): Service {
       ADMIN_TOKEN,
       ...testDomainEnv,
       LOG_LEVEL: "info",
+      // Several aggregators on one host: none serves metrics (each would want METRICS_PORT).
+      METRICS_PORT: "0",
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

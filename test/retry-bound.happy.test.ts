@@ -20,6 +20,7 @@ import {
 import {
   bullState,
   expectedRoot,
+  lapseLease,
   openBlock,
   proofOf,
   proveUntilPaid,
@@ -132,28 +133,6 @@ describe("retryable fails per worker", () => {
     const key = stack.relay.ctx.fabric.attempts.key(blockNumber);
     await eventually(async () => (await stack.relay.ctx.fabric.redis.exists(key)) === 0);
   });
-
-  it("a lapsed lease's hand-back is refused and does not count", async () => {
-    const blockNumber = 2;
-    await openBlock(stack, blockNumber, { txCount: 2, winner: op });
-    const w = await signIn(stack, op, "lapsing");
-    const job = (await w.client.lease(2000))!;
-    // Simulate a lapse: BullMQ's lock goes (as the stalled checker would find it).
-    const fabric = stack.relay.ctx.fabric;
-    const bull = (await fabric.getJob(blockNumber, "base", job.id))!;
-    await fabric.redis.del(`${stack.prefix}:b${blockNumber}-base:${job.id}:lock`);
-    expect(await bull.isActive()).toBe(true);
-    expect(await relayError(w.client.failJob(job.id, "too late", true))).toEqual({
-      status: 409,
-      code: "LEASE_LOST",
-    });
-    // The lapse itself is withholding and counts once, when it is claimed; the refused
-    // hand-back adds nothing.
-    const worker = `${op.address.toLowerCase()}/lapsing`;
-    await eventually(async () => (await fabric.attempts.fails(blockNumber, job.id, worker)) === 1);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(await fabric.attempts.fails(blockNumber, job.id, worker)).toBe(1);
-  });
 });
 
 describe("non-retryable fails in open proving", () => {
@@ -239,12 +218,15 @@ describe("lapses count toward the bound", () => {
     const job = (await w.client.lease(2000))!;
     // The lapse, made deterministic: BullMQ's lock (the lease itself) is gone, and the worker's
     // heartbeat arrives before the stalled checker has found the job.
-    const { fabric } = s.relay.ctx;
-    await fabric.redis.del(`${s.prefix}:b${blockNumber}-base:${job.id}:lock`);
-    expect(await relayError(w.client.heartbeat(job.id))).toEqual({
-      status: 409,
-      code: "LEASE_LOST",
-    });
+    const onTime = await lapseLease(s, job.id);
+    try {
+      expect(await relayError(w.client.heartbeat(job.id))).toEqual({
+        status: 409,
+        code: "LEASE_LOST",
+      });
+    } finally {
+      onTime();
+    }
     const penalties = await eventually(async () => {
       const rows = await s.db.prisma.penalty.findMany({ where: { blockNumber } });
       return rows.length > 0 ? rows : null;
@@ -254,6 +236,31 @@ describe("lapses count toward the bound", () => {
     ]);
     const finisher = await signIn(s, lapser, "finisher");
     await proveUntilPaid(s, blockNumber, [finisher.client]);
+  });
+  it("a lapsed lease's hand-back is refused and does not count", async () => {
+    const blockNumber = 3;
+    await openBlock(s, blockNumber, { txCount: 2, winner: lapser });
+    const w = await signIn(s, lapser, "lapsing");
+    const job = (await w.client.lease(2000))!;
+    // A lapse (LEASE_MS passed in silence), before the stalled checker has found it.
+    const fabric = s.relay.ctx.fabric;
+    const bull = (await fabric.getJob(blockNumber, "base", job.id))!;
+    const onTime = await lapseLease(s, job.id);
+    expect(await bull.isActive()).toBe(true);
+    try {
+      expect(await relayError(w.client.failJob(job.id, "too late", true))).toEqual({
+        status: 409,
+        code: "LEASE_LOST",
+      });
+    } finally {
+      onTime();
+    }
+    // The lapse itself is withholding and counts once, when it is claimed; the refused
+    // hand-back adds nothing.
+    const worker = `${lapser.address.toLowerCase()}/lapsing`;
+    await eventually(async () => (await fabric.attempts.fails(blockNumber, job.id, worker)) === 1);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await fabric.attempts.fails(blockNumber, job.id, worker)).toBe(1);
   });
 });
 

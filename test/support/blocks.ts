@@ -191,3 +191,28 @@ export function keepAlive(client: RelayClient, jobId: string, everyMs = 200): ()
   const timer = setInterval(() => void client.heartbeat(jobId).catch(() => {}), everyMs);
   return () => clearInterval(timer);
 }
+
+/**
+ * A lapse made deterministic: BullMQ's lock on the job (the lease) is gone and every lease
+ * record of the job is past its expiry, as when LEASE_MS passed with no heartbeat, before the
+ * stalled checker has found it. (Only the lock gone, with the lease not yet expired, is a lock
+ * the relay revives for an on-time heartbeat or result.) The relay's own loop delay is held at
+ * 0 until the returned function is called: a request that reaches a relay running late counts
+ * from before that delay (services/load.ts), and a loaded test machine must not turn the
+ * lapse's refusal into a revival.
+ */
+export async function lapseLease(stack: Stack, jobId: string) {
+  const { fabric, broker } = stack.relay.ctx;
+  const [lease] = await broker.recordsOf(jobId);
+  if (!lease) throw new Error(`job ${jobId} is not leased`);
+  await fabric.redis.del(broker.lockKey(jobId, lease.queue as QueueKind));
+  const key = broker.records.jobKey(jobId);
+  const [seconds] = await fabric.redis.time();
+  const past = Number(seconds) * 1000 - 1000;
+  for (const [token, raw] of Object.entries(await fabric.redis.hgetall(key))) {
+    await fabric.redis.hset(key, token, JSON.stringify({ ...JSON.parse(raw), expiresAt: past }));
+  }
+  const { lag } = stack.relay.ctx.load;
+  lag.force(0);
+  return () => lag.force(null);
+}
