@@ -13,7 +13,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, TEST_REDIS_URL } from "./harness.ts";
 import { dropSchema } from "./support/databases.ts";
-import { exitWithin } from "./support/exit.ts";
+import { exitWithin, outputOf } from "./support/exit.ts";
 import { freePort } from "./support/ports.ts";
 import { relayProcessEnv } from "./support/relay-processes.ts";
 
@@ -87,17 +87,11 @@ describe("the build", { timeout: 240_000 }, () => {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    let output = "";
-    child.stdout!.on("data", (d) => {
-      output += d;
-    });
-    child.stderr!.on("data", (d) => {
-      output += d;
-    });
+    const output = outputOf(child);
     const exited = once(child, "exit");
     try {
       const ready = await eventually(async () => {
-        if (child.exitCode !== null) throw new Error(`the built relay exited:\n${output}`);
+        if (child.exitCode !== null) throw new Error(`the built relay exited:\n${output()}`);
         const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
         return res?.status === 200 ? ((await res.json()) as Record<string, unknown>) : null;
       }, 120_000);

@@ -13,7 +13,7 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { eventually, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
 import { dropSchema } from "./support/databases.ts";
-import { exitWithin } from "./support/exit.ts";
+import { exitWithin, outputOf } from "./support/exit.ts";
 import { jsonLines, repoRoot, runCli } from "./support/operator-cli.ts";
 import { freePort } from "./support/ports.ts";
 import { relayProcessEnv } from "./support/relay-processes.ts";
@@ -53,18 +53,12 @@ describe("prover-boost migrate", { timeout: 240_000 }, () => {
         stdio: ["ignore", "pipe", "pipe"],
       },
     );
-    let output = "";
-    relay.stdout!.on("data", (d) => {
-      output += d;
-    });
-    relay.stderr!.on("data", (d) => {
-      output += d;
-    });
+    const output = outputOf(relay);
     const exited = once(relay, "exit");
     const migrated = runCli(["migrate"], { PB_DATABASE_URL: schemaUrl() });
 
     const ready = eventually(async () => {
-      if (relay!.exitCode !== null) throw new Error(`the relay exited:\n${output}`);
+      if (relay!.exitCode !== null) throw new Error(`the relay exited:\n${output()}`);
       const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
       return res?.status === 200;
     }, 180_000);

@@ -5,7 +5,6 @@
 // signal closes it cleanly (status 0). The relay runs as its real service entry point.
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { once } from "node:events";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -15,7 +14,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
 import { testDomainEnv } from "./support/domain.ts";
-import { exitWithin } from "./support/exit.ts";
+import { exitedOf, exitWithin } from "./support/exit.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -53,10 +52,7 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  const exited = once(child, "exit").then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exited = exitedOf(child);
   const logs: Record<string, unknown>[] = [];
   let stderr = "";
   child.stderr?.on("data", (d) => {

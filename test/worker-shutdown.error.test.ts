@@ -6,7 +6,6 @@
 // ends inside the drain is finished and handed in instead. A second SIGTERM exits 1 at once. An
 // uncaught exception is logged as one JSON line, then the agent closes and exits 1.
 import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -14,7 +13,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
-import { exitWithin } from "./support/exit.ts";
+import { exitedOf, exitWithin } from "./support/exit.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..");
@@ -68,10 +67,7 @@ function startAgent(
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
-  const exited = once(child, "exit").then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exited = exitedOf(child);
   const lines: string[] = [];
   let stderr = "";
   child.stderr?.on("data", (d) => {
