@@ -111,6 +111,11 @@ export async function openBlock(stack: Stack, blockNumber: number, opts: OpenBlo
   if (bid) await stack.client.submitBid(bid.quote, bid.signature);
   const stage = opts.winner ? "proving" : "open_proving";
   await eventually(async () => (await stack.client.getBlock(blockNumber)).stage === stage);
+  // The stage moves before the fan-out's announcement reaches the relay: until it does, the
+  // relay's cached view of the blocks being proven does not have this one yet.
+  await eventually(async () =>
+    (await stack.relay.ctx.registry.active(Date.now())).some((b) => b.number === blockNumber),
+  );
   return open;
 }
 
