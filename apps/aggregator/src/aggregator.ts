@@ -5,6 +5,7 @@
 // slashed.
 
 import type { Settler } from "@prover-boost/chain";
+import { STAGE } from "@prover-boost/core";
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
@@ -12,6 +13,7 @@ import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
 import { FabricKeeper } from "./rebuild.ts";
 import { ProofReconciler } from "./reconcile.ts";
+import { anyPastDeadline, readTickView } from "./tick-view.ts";
 
 export class Aggregator {
   private timer: NodeJS.Timeout | null = null;
@@ -32,14 +34,18 @@ export class Aggregator {
 
   /** One pass over every duty. */
   async tick(): Promise<void> {
-    await closeDueAuctions(this.ctx);
+    const { ctx } = this;
+    // One read says which duties have work (tick-view.ts); each then reads what it acts on.
+    const view = await readTickView(ctx, ctx.now());
+    // A block committed now is fanned out in this same tick.
+    if (view.auctionsDue && (await closeDueAuctions(ctx)) > 0) view.toFanOut = true;
     // Payouts too wait for the fabric: a paid block's queues are removed as it is paid.
-    if (!(await this.keeper.run())) return;
-    await fanOutClosedBlocks(this.ctx);
-    await this.reconciler.run();
-    await enforceDeadlines(this.ctx, () => this.keeper.isUp);
-    await reissueInOpenProving(this.ctx);
-    await payProvenBlocks(this.ctx, this.hooks);
+    if (!(await this.keeper.run(view.proving))) return;
+    if (view.toFanOut) await fanOutClosedBlocks(ctx);
+    await this.reconciler.run({ blocks: view.proving, completed: this.keeper.completed });
+    if (anyPastDeadline(view, ctx.now())) await enforceDeadlines(ctx, () => this.keeper.isUp);
+    if (view.proving.some((b) => b.stage === STAGE.open_proving)) await reissueInOpenProving(ctx);
+    if (view.toPay) await payProvenBlocks(ctx, this.hooks);
   }
 
   start(): void {

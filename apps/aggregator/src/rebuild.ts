@@ -44,6 +44,14 @@ function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** What the keeper reads of a block being proven. */
+export interface KeptBlock {
+  number: number;
+  jobsTotal: number;
+  fabricJobs: number | null;
+  fabricDownSince: bigint | null;
+}
+
 export class FabricKeeper {
   private up = true;
   private lastUpAt: number | null = null;
@@ -52,6 +60,11 @@ export class FabricKeeper {
   private freshMs = 0;
   /** A PING still unanswered: reused, so a hung link does not pile up commands. */
   private ping: Promise<boolean> | null = null;
+  /**
+   * Per block being proven: how many of its jobs BullMQ had completed at the last run (read with
+   * the tree's size, so the reconciler needs no second count).
+   */
+  readonly completed = new Map<number, number>();
   /** Per block being proven: when its tree was last seen whole by this process. */
   private readonly seenWhole = new Map<number, number>();
   private timer: NodeJS.Timeout | null = null;
@@ -143,24 +156,32 @@ export class FabricKeeper {
    * close the outages of blocks whose trees are whole. Returns whether the fabric is usable (the
    * tick's other duties need it).
    */
-  async run(): Promise<boolean> {
+  async run(
+    /** The blocks being proven, read by the caller this tick (tick-view.ts); read here if not. */
+    known?: readonly KeptBlock[],
+  ): Promise<boolean> {
     const { ctx } = this;
     // The watch probes on its own timer: an answer it had within its period stands for this
     // tick's too. Probing again on every tick doubled the idle PINGs and made their rate follow
     // how late the tick's timer fired.
     const fresh = this.up && performance.now() - this.answeredAt < this.freshMs;
     if (!fresh && !(await this.probe())) return false;
-    const blocks = await ctx.prisma.block.findMany({
-      where: { stage: { in: [...PROVING_STAGES] } },
-      select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
-      orderBy: { number: "asc" },
-    });
+    const blocks =
+      known ??
+      (await ctx.prisma.block.findMany({
+        where: { stage: { in: [...PROVING_STAGES] } },
+        select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
+        orderBy: { number: "asc" },
+      }));
     const active = new Set(blocks.map((b) => b.number));
     for (const n of this.seenWhole.keys()) if (!active.has(n)) this.seenWhole.delete(n);
+    this.completed.clear();
     for (const block of blocks) {
       let jobs: number;
       try {
-        jobs = await within(ctx.fabric.treeJobs(block.number), PROBE_TIMEOUT_MS);
+        const counts = await within(ctx.fabric.treeCounts(block.number), PROBE_TIMEOUT_MS);
+        jobs = counts.jobs;
+        this.completed.set(block.number, counts.completed);
       } catch (err) {
         if (!(err instanceof ProbeTimeout)) throw err;
         await this.down();
@@ -172,6 +193,8 @@ export class FabricKeeper {
         continue;
       }
       await this.rebuild(block.number, jobs);
+      // Its counts are from before the rebuild: the reconciler skips it this tick.
+      this.completed.delete(block.number);
     }
     return true;
   }

@@ -344,10 +344,21 @@ export class ProofFabric {
    * failed jobs until the block is retired). Fewer than were added means Redis lost some.
    */
   async treeJobs(blockNumber: number): Promise<number> {
+    return (await this.treeCounts(blockNumber)).jobs;
+  }
+
+  /** treeJobs, and how many of them are completed, from the same counts (one read per queue). */
+  async treeCounts(blockNumber: number): Promise<{ jobs: number; completed: number }> {
     const counts = await Promise.all(
       kinds.map((kind) => this.queue(blockNumber, kind).getJobCounts(...allStates)),
     );
-    return counts.reduce((sum, c) => sum + Object.values(c).reduce((s, n) => s + n, 0), 0);
+    let jobs = 0;
+    let completed = 0;
+    for (const c of counts) {
+      for (const n of Object.values(c)) jobs += n;
+      completed += c.completed ?? 0;
+    }
+    return { jobs, completed };
   }
 
   /**
