@@ -25,7 +25,11 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     const locked = await tx.$queryRaw<{ status: string }[]>`
       SELECT status FROM "Auction" WHERE "blockNumber" = ${blockNumber} FOR UPDATE`;
     if (locked[0]?.status !== "open") return null;
-    const auction = await tx.auction.findUniqueOrThrow({ where: { blockNumber } });
+    // Not the block's transactions (thousands of hashes): only what closing needs.
+    const auction = await tx.auction.findUniqueOrThrow({
+      where: { blockNumber },
+      select: { biddingClosesAt: true, maxFeeBps: true },
+    });
     const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
     // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
     // does not depend on how late the aggregator gets to it.
@@ -78,6 +82,7 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
         settlementFeeBps: outcome.settlementFeeBps,
         closedAt: BigInt(now),
       },
+      select: { blockNumber: true },
     });
     const to = winner ? STAGE.committed : STAGE.unclaimed;
     await moveStage(tx, blockNumber, STAGE.auction_open, to, now, {

@@ -30,7 +30,7 @@ export async function enforceDeadlines(
       await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${number} FOR UPDATE`;
       const block = await tx.block.findUniqueOrThrow({
         where: { number },
-        include: { auction: true },
+        include: { auction: { select: { proofDeadline: true, sequencer: true } } },
       });
       const deadline = block.auction.proofDeadline + block.fabricDownMs;
       if (block.fabricDownSince !== null || deadline > BigInt(now)) return false;

@@ -93,7 +93,7 @@ export async function payBlock(
       if (locked[0]?.stage !== STAGE.proven) return false;
       const block = await tx.block.findUniqueOrThrow({
         where: { number },
-        include: { auction: true },
+        include: { auction: { select: { blockReward: true, sequencer: true, maxFeeBps: true } } },
       });
       const auction = block.auction;
       const proofs = await tx.proofJob.findMany({
