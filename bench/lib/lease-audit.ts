@@ -25,6 +25,13 @@ export interface LostLease {
   reason: string;
 }
 
+/** A lease request that returned a job: when it went out and when its answer was read. */
+export interface LeaseAnswer {
+  job: string;
+  sentAt: number;
+  answeredAt: number;
+}
+
 const jobPath = /\/v1\/jobs\/([^/]+)\/(heartbeat|result)$/;
 
 export class LeaseAudit {
@@ -32,6 +39,7 @@ export class LeaseAudit {
   private readonly jobs = new Map<string, JobTrack>();
   private readonly leasesOfJob = new Map<string, string[]>();
   readonly lost: LostLease[] = [];
+  readonly answers: LeaseAnswer[] = [];
   /** Lease requests the relay shed (503 with Retry-After). */
   shed = 0;
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
@@ -56,6 +64,7 @@ export class LeaseAudit {
         }
       }
       const res = await inner(input, init);
+      const answeredAt = Date.now();
       if (res.status === 503 && url.endsWith("/v1/jobs/lease")) this.shed++;
       if (res.status === 409 && m) {
         const t = this.jobs.get(`${auth}|${m[1]}`);
@@ -67,6 +76,7 @@ export class LeaseAudit {
           leaseExpiresAt?: number;
         };
         if (body.job) {
+          this.answers.push({ job: body.job.id, sentAt, answeredAt });
           const key = `${auth}|${body.job.id}`;
           this.leasesOfJob.set(body.job.id, [...(this.leasesOfJob.get(body.job.id) ?? []), key]);
           this.jobs.set(key, {
@@ -109,6 +119,11 @@ export class LeaseAudit {
       p99: ms(this.loop.percentile(99)),
       max: ms(this.loop.max),
     };
+  }
+
+  /** Forget the event-loop delay seen so far (start of the measured phase). */
+  resetLoopDelay(): void {
+    this.loop.reset();
   }
 
   close(): void {
