@@ -439,7 +439,11 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
       l.sentBeforeDeadlineMs === null
         ? "no heartbeat sent"
         : `last ${l.lastRequest} sent ${Math.abs(Math.round(l.sentBeforeDeadlineMs))} ms ${l.sentBeforeDeadlineMs >= 0 ? "before" : "after"} the deadline it knew`;
-    console.log(`    ${l.job}: ${l.cause}, ${sent} (${l.reason})`);
+    const answer =
+      l.answerLeftMs === null
+        ? ""
+        : `; lease answer read ${Math.abs(Math.round(l.answerLeftMs))} ms ${l.answerLeftMs >= 0 ? "before" : "after"} its deadline`;
+    console.log(`    ${l.job}: ${l.cause}, ${sent}${answer} (${l.reason})`);
   }
   const g = r.generatorLoop;
   console.log(
