@@ -204,7 +204,6 @@ async function runOnce(withholdFraction: number) {
         ? await startFleetProcs(fleetOptions, generatorProcs)
         : await startFleet(fleetOptions);
     stops.push(() => fleet.stop());
-    await fleet.signedIn;
     const txs = Array.from({ length: txCount }, (_, i) => keccak256(toHex(`bench-tx-${i}`)));
     const now = Date.now();
     const auction = {
@@ -272,9 +271,18 @@ async function runOnce(withholdFraction: number) {
     const poll = () => client.getBlock(1).catch(() => null);
     let block = await poll();
     const deadline = Date.now() + 600_000;
+    let shownAt = Date.now();
     while (block?.stage !== "paid" && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
       block = (await poll()) ?? block;
+      // A long run says how far it is (on stderr, beside the table).
+      if (block && Date.now() - shownAt >= 10_000) {
+        shownAt = Date.now();
+        const t = block.tree;
+        console.error(
+          `  ... ${block.stage}: ${t.proven}/${t.total} proven, ${t.leased} leased, ${t.queued} queued`,
+        );
+      }
     }
     if (!block) throw new Error("the relay never answered a status poll");
     if (block.stage !== "paid") throw new Error(`block not paid in time (stage ${block.stage})`);

@@ -1,5 +1,5 @@
 // One shard of bench:tree's load generator: simulated workers in their own process, driven by
-// the parent over IPC (start, signedIn, mark, report, stop; see bench/lib/fleet.ts). Exits when
+// the parent over IPC (start, mark, report, stop; see bench/lib/fleet.ts). Exits when
 // the parent goes away.
 import { type Fleet, type FleetOptions, startFleet } from "../lib/fleet.ts";
 
@@ -8,7 +8,6 @@ const ops: Record<string, (arg: unknown) => Promise<unknown>> = {
   async start(arg) {
     fleet = await startFleet(arg as FleetOptions);
   },
-  signedIn: () => fleet!.signedIn,
   mark: () => fleet!.mark(),
   report: () => fleet!.report(),
   async stop() {

@@ -12,6 +12,7 @@ import {
   pooledFetch,
   simBackend,
   startWorkers,
+  type WorkerPool,
   type WorkerStats,
 } from "@prover-boost/worker";
 import { type LeaseAnswer, LeaseAudit, type LostLease } from "./lease-audit.ts";
@@ -43,15 +44,22 @@ export interface FleetReport {
 }
 
 export interface Fleet {
-  /** Resolves once every worker has signed in (a session, no lease yet). */
-  signedIn: Promise<void>;
   /** Starts the CPU count (and discards the event-loop delay seen so far). */
   mark(): Promise<void>;
   report(): Promise<FleetReport>;
   stop(): Promise<void>;
 }
 
-/** The workers in this process. */
+/** Workers that sign in at a time. */
+const SIGN_IN_GROUP = 50;
+
+function sumStats(all: readonly WorkerStats[]): WorkerStats {
+  const sum = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
+  for (const s of all) for (const k of Object.keys(sum) as (keyof WorkerStats)[]) sum[k] += s[k];
+  return sum;
+}
+
+/** The workers in this process; resolves once they have all signed in (no lease yet). */
 export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const audit = new LeaseAudit();
   const http = pooledFetch();
@@ -60,29 +68,38 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
       ? poolBackend("honk", { threads: o.proveThreads })
       : simBackend({ durationsMs: o.durations });
   const leases: FleetReport["leases"] = [];
-  let signedIn = 0;
-  let allIn: () => void = () => {};
-  const signedInAll = new Promise<void>((resolve) => {
-    allIn = resolve;
-  });
-  const pool = await startWorkers({
-    relayUrl: o.relayUrl,
-    operatorKey: o.operatorKey,
-    workers: o.workers,
-    capacity: 1,
-    backend,
-    waitMs: o.waitMs,
-    namePrefix: o.namePrefix,
-    onEvent: (e) => {
-      if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
-      else if (e.type === "lost") audit.onLost(e.job.id, e.reason);
-      else if (e.type === "signed_in" && ++signedIn === o.workers) allIn();
-    },
-    fetch: audit.wrap(http.fetch),
-  });
+  const fetch = audit.wrap(http.fetch);
+  // Workers start in groups, each signed in before the next starts: a thousand sign-ins at once
+  // time out on a busy relay and come back as a storm of retries (and extra sessions).
+  const pools: WorkerPool[] = [];
+  for (let first = 0; first < o.workers; first += SIGN_IN_GROUP) {
+    const workers = Math.min(SIGN_IN_GROUP, o.workers - first);
+    let signedIn = 0;
+    let allIn: () => void = () => {};
+    const groupIn = new Promise<void>((resolve) => {
+      allIn = resolve;
+    });
+    pools.push(
+      await startWorkers({
+        relayUrl: o.relayUrl,
+        operatorKey: o.operatorKey,
+        workers,
+        capacity: 1,
+        backend,
+        waitMs: o.waitMs,
+        namePrefix: `${o.namePrefix}-${first / SIGN_IN_GROUP}`,
+        onEvent: (e) => {
+          if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
+          else if (e.type === "lost") audit.onLost(e.job.id, e.reason);
+          else if (e.type === "signed_in" && ++signedIn === workers) allIn();
+        },
+        fetch,
+      }),
+    );
+    await groupIn;
+  }
   let cpu0 = process.cpuUsage();
   return {
-    signedIn: signedInAll,
     async mark() {
       audit.resetLoopDelay();
       cpu0 = process.cpuUsage();
@@ -94,14 +111,14 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
         answers: audit.answers,
         lost: audit.lost,
         shed: audit.shed,
-        stats: pool.stats(),
+        stats: sumStats(pools.map((p) => p.stats())),
         loop: audit.loopDelay(),
         cpuMs: (cpu.user + cpu.system) / 1000,
         shards: 1,
       };
     },
     async stop() {
-      await pool.stop({ graceMs: 1000 }).catch(() => {});
+      await Promise.all(pools.map((p) => p.stop({ graceMs: 1000 }).catch(() => {})));
       await http.close().catch(() => {});
       await backend.close?.();
       audit.close();
@@ -111,7 +128,7 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
 
 type Reply = { id: number; error?: string; value?: unknown };
 
-/** The workers split as evenly as possible over `procs` child processes. */
+/** The workers split as evenly as possible over `procs` child processes; resolves once signed in. */
 export async function startFleetProcs(o: FleetOptions, procs: number): Promise<Fleet> {
   const script = fileURLToPath(new URL("../children/fleet.ts", import.meta.url));
   const sizes = Array.from(
@@ -148,23 +165,18 @@ export async function startFleetProcs(o: FleetOptions, procs: number): Promise<F
       });
     return { child, call, workers, index: i };
   });
-  // Worker ids stay unique across shards: `${namePrefix}-${shard}-${n}`.
-  await Promise.all(
-    shards.map((s) =>
-      s.call("start", { ...o, workers: s.workers, namePrefix: `${o.namePrefix}-${s.index}` }),
-    ),
-  );
+  // One shard signs in after another (each in groups, as above). Worker ids stay unique across
+  // shards: `${namePrefix}-${shard}-${group}-${n}`.
+  for (const s of shards) {
+    await s.call("start", { ...o, workers: s.workers, namePrefix: `${o.namePrefix}-${s.index}` });
+  }
   return {
-    signedIn: Promise.all(shards.map((s) => s.call("signedIn"))).then(() => undefined),
     async mark() {
       await Promise.all(shards.map((s) => s.call("mark")));
     },
     async report() {
       const rs = await Promise.all(shards.map((s) => s.call<FleetReport>("report")));
-      const stats = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
-      for (const r of rs) {
-        for (const k of Object.keys(stats) as (keyof WorkerStats)[]) stats[k] += r.stats[k];
-      }
+      const stats = sumStats(rs.map((r) => r.stats));
       return {
         leases: rs.flatMap((r) => r.leases),
         answers: rs.flatMap((r) => r.answers),
