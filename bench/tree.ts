@@ -66,6 +66,7 @@ const program = new Command("bench:tree")
     "'own-process' (as deployed: npm run relay, npm run aggregator) or 'with-relay' (one process)",
     "own-process",
   )
+  .option("--max-seconds <s>", "give up on a block not paid after this long", "600")
   .option("--no-floor", "skip proving the same tree with BullMQ's own in-process workers")
   .option(
     "--timeline",
@@ -270,7 +271,7 @@ async function runOnce(withholdFraction: number) {
     // A saturated relay may answer status polls slowly: a failed poll is simply retried.
     const poll = () => client.getBlock(1).catch(() => null);
     let block = await poll();
-    const deadline = Date.now() + 600_000;
+    const deadline = Date.now() + Number(o.maxSeconds) * 1000;
     let shownAt = Date.now();
     while (block?.stage !== "paid" && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
@@ -285,7 +286,22 @@ async function runOnce(withholdFraction: number) {
       }
     }
     if (!block) throw new Error("the relay never answered a status poll");
-    if (block.stage !== "paid") throw new Error(`block not paid in time (stage ${block.stage})`);
+    if (block.stage !== "paid") {
+      // Say what the workers saw before giving up: whose delay lost the leases that stalled it.
+      const seen = await fleet.report().catch(() => null);
+      if (seen) {
+        const relay = seen.lost.filter((l) => l.cause === "relay").length;
+        console.log(
+          `  not paid in time: worker stats ${JSON.stringify(seen.stats)}; lost leases ${seen.lost.length} (relay-caused ${relay}); leases shed with 503: ${seen.shed}; relay lease answer p50 ${Math.round(
+            percentile(
+              seen.answers.map((a) => a.answeredAt - a.sentAt),
+              50,
+            ),
+          )} ms from request to answer`,
+        );
+      }
+      throw new Error(`block not paid in time (stage ${block.stage})`);
+    }
     const makespan = block.stages.proven! - block.stages.proving!;
     const jobsCount = idealMs().jobs;
     const workerCpu = process.cpuUsage(cpu0.workers);
