@@ -291,13 +291,15 @@ async function runOnce(withholdFraction: number) {
       const seen = await fleet.report().catch(() => null);
       if (seen) {
         const relay = seen.lost.filter((l) => l.cause === "relay").length;
+        const late = seen.lost.filter((l) => (l.answerLeftMs ?? 0) < 0).length;
+        const ms = (xs: number[]) =>
+          `p50 ${fmt(percentile(xs, 50))}, p99 ${fmt(percentile(xs, 99))}`;
+        console.log(`  not paid in time: worker stats ${JSON.stringify(seen.stats)}`);
         console.log(
-          `  not paid in time: worker stats ${JSON.stringify(seen.stats)}; lost leases ${seen.lost.length} (relay-caused ${relay}); leases shed with 503: ${seen.shed}; relay lease answer p50 ${Math.round(
-            percentile(
-              seen.answers.map((a) => a.answeredAt - a.sentAt),
-              50,
-            ),
-          )} ms from request to answer`,
+          `  lost leases ${seen.lost.length} (relay-caused ${relay}; answered only after the lease had lapsed ${late})   leases shed with 503: ${seen.shed}`,
+        );
+        console.log(
+          `  lease requests that returned a job: request to answer ${ms(seen.answers.map((a) => a.answeredAt - a.sentAt))}; lost leases' time left when their answer was read ${ms(seen.lost.map((l) => l.answerLeftMs ?? 0))}`,
         );
       }
       throw new Error(`block not paid in time (stage ${block.stage})`);
