@@ -215,7 +215,8 @@ async function runOnce(withholdFraction: number) {
       blockReward: (10n ** 18n).toString(),
       minBond: "1000",
       maxFeeBps: 5000,
-      biddingClosesAt: now + 3000,
+      // Long enough for a large block's auction to be opened and bid on by a busy relay.
+      biddingClosesAt: now + Math.max(3000, 2 * txCount),
       proofDeadline: now + 600_000,
     };
     await client.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
