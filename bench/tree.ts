@@ -478,7 +478,20 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
   console.log(
     `  lost leases: ${r.lost.length} (relay-caused ${relay}, load-generator-caused ${r.lost.length - relay})   leases shed with 503: ${r.shed}`,
   );
-  for (const l of r.lost.slice(0, 5)) {
+  // The generator's share in detail: how much of the lease its answer left, and how late the
+  // worker's last request went out (a lease answered with almost nothing left is hard to keep).
+  const gen = r.lost.filter((l) => l.cause === "load-generator");
+  if (gen.length > 0) {
+    const left = gen.map((l) => l.answerLeftMs ?? Number.NaN).filter((x) => !Number.isNaN(x));
+    const late = gen
+      .map((l) => l.sentBeforeDeadlineMs)
+      .filter((x): x is number => x !== null)
+      .map((x) => -x);
+    console.log(
+      `    load-generator-caused: lease time left when the answer was read p50 ${fmt(percentile(left, 50))}, min ${fmt(Math.min(...left))}; last request sent after the deadline by p50 ${fmt(percentile(late, 50))}, max ${fmt(Math.max(...late))}`,
+    );
+  }
+  for (const l of [...r.lost.filter((l) => l.cause === "relay").slice(0, 3), ...gen.slice(0, 2)]) {
     const sent =
       l.sentBeforeDeadlineMs === null
         ? "no heartbeat sent"
