@@ -2,8 +2,10 @@
 // wrapped to note, per job, the lease deadline the worker knew (from the lease answer and each
 // heartbeat answer) and when it last sent a heartbeat or result. A lease lost although the
 // worker's last request went out before the deadline it knew is the relay's doing (it read or
-// handled the request too late); one whose worker sent nothing before that deadline is the load
-// generator's (its own event loop was too busy to send the heartbeat in time). The generator's
+// handled the request too late), and so is one whose lease answer was read only after the
+// deadline it carried (answered too late to be kept); one whose worker sent nothing before that
+// deadline although it had time is the load generator's (its own event loop was too busy to send
+// the heartbeat in time). The generator's
 // event-loop delay is measured beside it (perf_hooks.monitorEventLoopDelay).
 import { monitorEventLoopDelay } from "node:perf_hooks";
 
@@ -11,6 +13,9 @@ interface JobTrack {
   /** The relay refused a heartbeat or result of this lease (409): this is the lease lost. */
   refused: boolean;
   deadline: number;
+  /** When the lease answer was read, and the deadline it carried. */
+  answeredAt: number;
+  grantedUntil: number;
   lastSentAt: number;
   deadlineAtLastSend: number;
   kind: "heartbeat" | "result" | null;
@@ -21,8 +26,17 @@ export interface LostLease {
   cause: "relay" | "load-generator";
   /** Deadline known to the worker minus when its last request went out (negative: late). */
   sentBeforeDeadlineMs: number | null;
+  /** The lease's deadline as answered minus when the answer was read (negative: already lapsed). */
+  answerLeftMs: number | null;
   lastRequest: "heartbeat" | "result" | null;
   reason: string;
+}
+
+/** A lease request that returned a job: when it went out and when its answer was read. */
+export interface LeaseAnswer {
+  job: string;
+  sentAt: number;
+  answeredAt: number;
 }
 
 const jobPath = /\/v1\/jobs\/([^/]+)\/(heartbeat|result)$/;
@@ -32,6 +46,7 @@ export class LeaseAudit {
   private readonly jobs = new Map<string, JobTrack>();
   private readonly leasesOfJob = new Map<string, string[]>();
   readonly lost: LostLease[] = [];
+  readonly answers: LeaseAnswer[] = [];
   /** Lease requests the relay shed (503 with Retry-After). */
   shed = 0;
   private readonly loop = monitorEventLoopDelay({ resolution: 10 });
@@ -56,6 +71,7 @@ export class LeaseAudit {
         }
       }
       const res = await inner(input, init);
+      const answeredAt = Date.now();
       if (res.status === 503 && url.endsWith("/v1/jobs/lease")) this.shed++;
       if (res.status === 409 && m) {
         const t = this.jobs.get(`${auth}|${m[1]}`);
@@ -67,11 +83,14 @@ export class LeaseAudit {
           leaseExpiresAt?: number;
         };
         if (body.job) {
+          this.answers.push({ job: body.job.id, sentAt, answeredAt });
           const key = `${auth}|${body.job.id}`;
           this.leasesOfJob.set(body.job.id, [...(this.leasesOfJob.get(body.job.id) ?? []), key]);
           this.jobs.set(key, {
             refused: false,
             deadline: body.job.leaseExpiresAt,
+            answeredAt,
+            grantedUntil: body.job.leaseExpiresAt,
             lastSentAt: 0,
             deadlineAtLastSend: 0,
             kind: null,
@@ -92,10 +111,13 @@ export class LeaseAudit {
     const tracks = keys.map((k) => this.jobs.get(k)!);
     const t = tracks.filter((x) => x.refused).at(-1) ?? tracks.at(-1);
     const inTime = t !== undefined && t.kind !== null && t.lastSentAt <= t.deadlineAtLastSend;
+    // A lease whose answer was read only once it had lapsed: no worker could have kept it.
+    const answeredLate = t !== undefined && t.answeredAt >= t.grantedUntil;
     this.lost.push({
       job,
-      cause: inTime ? "relay" : "load-generator",
+      cause: inTime || answeredLate ? "relay" : "load-generator",
       sentBeforeDeadlineMs: t && t.kind !== null ? t.deadlineAtLastSend - t.lastSentAt : null,
+      answerLeftMs: t ? t.grantedUntil - t.answeredAt : null,
       lastRequest: t?.kind ?? null,
       reason,
     });
@@ -109,6 +131,11 @@ export class LeaseAudit {
       p99: ms(this.loop.percentile(99)),
       max: ms(this.loop.max),
     };
+  }
+
+  /** Forget the event-loop delay seen so far (start of the measured phase). */
+  resetLoopDelay(): void {
+    this.loop.reset();
   }
 
   close(): void {

@@ -10,6 +10,37 @@ export interface PooledFetch {
   close(): Promise<void>;
 }
 
+/**
+ * The answer pooledFetch gives: the part of a Response the SDK's client reads (status, ok, the
+ * body as text or JSON, the Retry-After header a client acts on), over a body already read as a
+ * string. A WHATWG Response around it cost a stream and a headers object per request; a body held
+ * as a string can be read any number of times, so clone() is the answer itself.
+ */
+class PooledResponse {
+  readonly headers: { get(name: string): string | null };
+  constructor(
+    readonly status: number,
+    private readonly body: string,
+    retryAfter: string | null,
+  ) {
+    this.headers = {
+      get: (name) => (name.toLowerCase() === "retry-after" ? retryAfter : null),
+    };
+  }
+  get ok(): boolean {
+    return this.status >= 200 && this.status < 300;
+  }
+  async text(): Promise<string> {
+    return this.body;
+  }
+  async json(): Promise<unknown> {
+    return JSON.parse(this.body);
+  }
+  clone(): this {
+    return this;
+  }
+}
+
 /** A fetch over one keep-alive connection pool per origin (no limit on connections). */
 export function pooledFetch(): PooledFetch {
   const agent = new Agent({ keepAliveTimeout: 30_000 });
@@ -23,14 +54,12 @@ export function pooledFetch(): PooledFetch {
       signal: init?.signal ?? undefined,
     });
     const text = await res.body.text();
-    // A Response may not carry a body with these statuses.
-    const bodyless = res.statusCode === 204 || res.statusCode === 205 || res.statusCode === 304;
-    // Only the header a client acts on is carried over (a 503's or 429's Retry-After).
     const retryAfter = res.headers["retry-after"];
-    return new Response(bodyless ? null : text, {
-      status: res.statusCode,
-      ...(typeof retryAfter === "string" ? { headers: { "retry-after": retryAfter } } : {}),
-    });
+    return new PooledResponse(
+      res.statusCode,
+      text,
+      typeof retryAfter === "string" ? retryAfter : null,
+    ) as unknown as Response;
   };
   return { fetch: pooled as typeof fetch, close: () => agent.close() };
 }

@@ -189,7 +189,11 @@ export class JobRun {
         }
       }
     };
-    schedule(interval);
+    // The first heartbeat comes at half the time the lease has left, if that is sooner: a lease
+    // answer that arrived late (a busy relay, a slow network) leaves less than a full interval.
+    // Not below 50 ms, so a clock ahead of the relay's does not make it a burst.
+    const left = this.leaseExpiresAt - Date.now();
+    schedule(Math.max(50, Math.min(interval, Math.floor(left / 2))));
     return () => {
       stopped = true;
       clearTimeout(timer);

@@ -116,6 +116,18 @@ describe("startWorkers", () => {
     expect(pool.stats().proven).toBe(1);
   });
 
+  it("keeps a lease whose answer came late: the first heartbeat comes before its deadline", async () => {
+    const relay = new FakeRelay(operator);
+    // A heartbeat every 1,000 ms, but the lease answer leaves only 600 ms of the lease.
+    relay.info.leaseMs = 3000;
+    relay.grantMs = 600;
+    relay.add(...baseJobs(9, 1));
+    const { pool } = await start(relay, { backend: simBackend({ durationsMs: { base: 1500 } }) });
+    await until(() => pool.stats().proven + pool.stats().lost === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+    expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
+  });
+
   it("retries a result the relay could not take (5xx)", async () => {
     const relay = new FakeRelay(operator);
     relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });

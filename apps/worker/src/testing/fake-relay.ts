@@ -90,6 +90,12 @@ export class FakeRelay {
   readonly faults: Fault[] = [];
   /** Jobs whose next heartbeat answers 409 (the lease went elsewhere). */
   readonly stealOnHeartbeat = new Set<string>();
+  /**
+   * When set, a lease answer grants only this many ms (as if it spent the rest of the lease on
+   * its way) and a lease past its expiry is lost: its heartbeats and result answer 409.
+   */
+  grantMs: number | undefined;
+  private readonly expiries = new Map<string, number>();
   maxConcurrentLeases = 0;
   requests = 0;
 
@@ -134,13 +140,20 @@ export class FakeRelay {
     const id = decodeURIComponent(m[1]!);
     const lease = this.leases.get(id);
     if (!lease || lease.token !== auth) return refuse("LEASE_LOST");
+    if (this.grantMs !== undefined && Date.now() > (this.expiries.get(id) ?? 0)) {
+      this.leases.delete(id);
+      this.queue.push(lease.job);
+      return refuse("LEASE_LOST");
+    }
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
       if (this.stealOnHeartbeat.delete(id)) {
         this.leases.delete(id);
         return refuse("LEASE_LOST");
       }
-      return json(200, heartbeatResponse, { leaseExpiresAt: Date.now() + this.info.leaseMs });
+      const leaseExpiresAt = Date.now() + this.info.leaseMs;
+      this.expiries.set(id, leaseExpiresAt);
+      return json(200, heartbeatResponse, { leaseExpiresAt });
     }
     if (m[2] === "fail") {
       const req = parsed(failBody, body);
@@ -204,9 +217,9 @@ export class FakeRelay {
         const job = this.queue.splice(i, 1)[0]!;
         this.leases.set(job.id, { token, job });
         this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
-        return json(200, leaseResponse, {
-          job: { ...job, leaseExpiresAt: Date.now() + this.info.leaseMs },
-        });
+        const leaseExpiresAt = Date.now() + (this.grantMs ?? this.info.leaseMs);
+        this.expiries.set(job.id, leaseExpiresAt);
+        return json(200, leaseResponse, { job: { ...job, leaseExpiresAt } });
       }
       if (Date.now() >= deadline) return json(204);
       await new Promise((r) => setTimeout(r, 5));
