@@ -71,10 +71,13 @@ async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<Cac
   return terms;
 }
 
-/** Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state). */
+/**
+ * Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state),
+ * through the database's plain SQL runner rather than Prisma (see submitBidBatch).
+ */
 export function writeBidBatch(ctx: RelayContext, batch: PendingBid[]): Promise<BidWriteOutcome[]> {
   return submitBidBatch(
-    ctx.prisma,
+    ctx.db.sql,
     batch.map((b) => ({
       id: b.id,
       blockNumber: b.quote.epochToProve,
