@@ -54,7 +54,6 @@ export function unavailableDependency(err: unknown): Dependency | null {
       kind?: unknown;
       name?: unknown;
       message?: unknown;
-      severity?: unknown;
       cause?: unknown;
       meta?: { driverAdapterError?: unknown };
     };
@@ -63,8 +62,6 @@ export function unavailableDependency(err: unknown): Dependency | null {
     if (prismaUnavailable.has(code)) return "database";
     if (typeof o.kind === "string" && adapterUnavailable.has(o.kind)) return "database";
     if (o.kind === "postgres" && sqlStateUnavailable(code)) return "database";
-    // The pg driver's own error for a server message (statements run without Prisma).
-    if (typeof o.severity === "string" && sqlStateUnavailable(code)) return "database";
     if (o.name === "PrismaClientInitializationError") return "database";
     if (pgMessages.test(message)) return "database";
     if (o.name === "MaxRetriesPerRequestError" || redisMessages.test(message)) return "redis";

@@ -4,7 +4,6 @@
 // one transaction (the relay's group commit). Each bid gets its own outcome; a refused bid
 // leaves nothing behind.
 import { accounts, applyMovement, type Tx } from "./ledger.ts";
-import type { SqlRunner } from "./migrate.ts";
 
 export interface BidToWrite {
   /** The quote's EIP-712 digest. */
@@ -22,17 +21,9 @@ export type BidWriteOutcome =
   | { outcome: "accepted" | "replay" | "AUCTION_NOT_FOUND" | "AUCTION_CLOSED" | "BID_SUPERSEDED" }
   | { outcome: "INSUFFICIENT_COLLATERAL"; shortBy: bigint };
 
-const SUBMIT_BIDS_SQL = `SELECT idx, outcome, short_by::text AS short_by
-  FROM pb_submit_bids($1::jsonb, $2::bigint)`;
-
-/**
- * Writes a batch of bids; one outcome per bid, in the bids' order. `db` is Prisma, or the
- * database's plain SQL runner (the relay's group commit uses that: one statement with one
- * parameter needs none of Prisma's query compilation, which cost the relay more CPU per batch
- * than the rest of the write).
- */
+/** Writes a batch of bids; one outcome per bid, in the bids' order. */
 export async function submitBidBatch(
-  db: Tx | SqlRunner,
+  db: Tx,
   bids: BidToWrite[],
   nowMs: number,
 ): Promise<BidWriteOutcome[]> {
@@ -49,14 +40,9 @@ export async function submitBidBatch(
     accounts.available(b.prover),
     accounts.reserved(b.prover),
   ]);
-  type Row = { idx: number | string; outcome: string; short_by: string | null };
-  const json = JSON.stringify(tuples);
-  const rows =
-    "$queryRaw" in db
-      ? await db.$queryRaw<Row[]>`
+  const rows = await db.$queryRaw<{ idx: number; outcome: string; short_by: string | null }[]>`
     SELECT idx, outcome, short_by::text AS short_by
-    FROM pb_submit_bids(${json}::jsonb, ${BigInt(nowMs)}::bigint)`
-      : await db.query<Row>(SUBMIT_BIDS_SQL, [json, String(nowMs)]);
+    FROM pb_submit_bids(${JSON.stringify(tuples)}::jsonb, ${BigInt(nowMs)}::bigint)`;
   const out: (BidWriteOutcome | undefined)[] = Array.from({ length: bids.length });
   for (const r of rows) {
     out[Number(r.idx) - 1] =

@@ -71,13 +71,10 @@ async function auctionTerms(ctx: RelayContext, blockNumber: number): Promise<Cac
   return terms;
 }
 
-/**
- * Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state),
- * through the database's plain SQL runner rather than Prisma (see submitBidBatch).
- */
+/** Writes a batch of bids in one statement (pb_submit_bids holds every rule that needs state). */
 export function writeBidBatch(ctx: RelayContext, batch: PendingBid[]): Promise<BidWriteOutcome[]> {
   return submitBidBatch(
-    ctx.db.sql,
+    ctx.prisma,
     batch.map((b) => ({
       id: b.id,
       blockNumber: b.quote.epochToProve,
