@@ -153,7 +153,12 @@ export class ProofFabric {
   ) {
     this.events.setMaxListeners(0);
     // bullmq types its connection against its own ioredis typings; the options are the same.
-    this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;
+    // BullMQ's commands are auto-pipelined too (see createRedis): nothing here blocks on a
+    // connection, so a batch never waits behind a blocking read.
+    this.connection = {
+      ...redisOptions(options.redisUrl, options),
+      enableAutoPipelining: true,
+    } as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
     this.handles = new BlockHandles(
@@ -170,7 +175,7 @@ export class ProofFabric {
   static async open(options: FabricOptions): Promise<ProofFabric> {
     const fabric = new ProofFabric(options, createRedis(options.redisUrl, options));
     if (options.subscribe !== false) {
-      const sub = createRedis(options.redisUrl, options);
+      const sub = createRedis(options.redisUrl, { ...options, autoPipelining: false });
       fabric.subscriber = sub;
       sub.on("message", (_channel: string, message: string) => fabric.onMessage(message));
       await sub.subscribe(fabric.channel);
