@@ -213,11 +213,14 @@ export class ProofBroker {
     } catch (err) {
       throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
     }
-    await this.records.drop(lease);
-    if (!parentId) return;
-    // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
-    if (held) return this.fabric.announce();
-    await this.fabric.announceReadyParent(block, parentId);
+    if (!parentId || held) {
+      await this.records.drop(lease);
+      if (!parentId) return;
+      // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
+      return this.fabric.announce();
+    }
+    // The record is dropped and the parent announced if ready, in one round trip.
+    await this.fabric.announceReadyParent(block, parentId, this.records.dropKeys(lease));
   }
 
   /**

@@ -272,6 +272,15 @@ export class LeaseRecords {
     return all.map((raw) => JSON.parse(raw) as Lease).sort((a, b) => b.leasedAt - a.leasedAt);
   }
 
+  /** What drop(lease) deletes, for a script that drops the record along with other work. */
+  dropKeys(lease: Lease): { recordsKey: string; sessionKey: string; token: string } {
+    return {
+      recordsKey: this.jobKey(lease.jobId),
+      sessionKey: this.sessionKey(lease.sessionId),
+      token: lease.token,
+    };
+  }
+
   /** Deletes one lease's record, by its token. True when it was there. */
   async drop(lease: Lease): Promise<boolean> {
     const n = await evalScript(
