@@ -120,17 +120,14 @@ export class ProofBroker {
           if (!outcome.taken) break;
           const { job, kind } = outcome.taken;
           const id = job.id!;
-          if (await this.fabric.attempts.exhausted(block, id, this.options.maxJobAttempts)) {
-            // Its last attempt lapsed: it is failed now, and the next job is looked for.
-            if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
-            continue;
-          }
           if (!agent.jobTypes.includes(job.data.type)) {
             // Root kinds share a queue; an agent that did not declare this type gives it back.
             await this.moveBack(block, kind, job, token, agent.sessionId);
             out.passedOver = true;
             break;
           }
+          // Recorded unless the job's failed attempts reached the cap (checked in the same
+          // round trip).
           const lease = await this.records.record(
             {
               jobId: id,
@@ -143,7 +140,13 @@ export class ProofBroker {
             },
             this.lockKey(id, kind),
             placeholder,
+            { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
           );
+          if (lease === "exhausted") {
+            // Its last attempt lapsed: it is failed now, and the next job is looked for.
+            if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
+            continue;
+          }
           // Lapsed before it was recorded (this process stalled for LEASE_MS): BullMQ has it.
           if (!lease) return out;
           out.leased = { lease, job, kind };
