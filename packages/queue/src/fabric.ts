@@ -159,12 +159,7 @@ export class ProofFabric {
   ) {
     this.events.setMaxListeners(0);
     // bullmq types its connection against its own ioredis typings; the options are the same.
-    // BullMQ's commands are auto-pipelined too (see createRedis): nothing here blocks on a
-    // connection, so a batch never waits behind a blocking read.
-    this.connection = {
-      ...redisOptions(options.redisUrl, options),
-      enableAutoPipelining: true,
-    } as ConnectionOptions;
+    this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
     this.handles = new BlockHandles(
