@@ -35,6 +35,7 @@ export async function registerRateLimits(
   if (limits.perIp === 0) return;
   const redis = createRedis(store.url, {
     commandTimeoutMs: Math.min(LIMITER_TIMEOUT_MS, store.commandTimeoutMs),
+    autoPipelining: false,
   });
   app.addHook("onClose", async () => {
     redis.disconnect();

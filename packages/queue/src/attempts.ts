@@ -153,6 +153,11 @@ export class AttemptBook {
   }
 
   /** Whether a job's failed attempts reached `max` (it is to be failed, not leased). */
+  /** Where a job's failed attempts are counted: the block's hash and the job's field. */
+  capField(blockNumber: number, jobId: string): { key: string; field: string } {
+    return { key: this.key(blockNumber), field: `t ${jobId}` };
+  }
+
   async exhausted(blockNumber: number, jobId: string, max: number): Promise<boolean> {
     return Number((await this.redis.hget(this.key(blockNumber), `t ${jobId}`)) ?? 0) >= max;
   }

@@ -108,7 +108,13 @@ const allStates = [
 
 // Announces a parent only if it is queued (in its queue's prioritized set): the check and the
 // announcement in one round trip. KEYS[1] the prioritized set; ARGV: job id, channel, message.
+// With KEYS[2] and KEYS[3] (a lease's records and its session's set, records.ts) and ARGV[4]
+// (its token), that lease's record is dropped first, in the same round trip.
 const publishIfQueuedScript = `
+if KEYS[2] then
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
@@ -170,7 +176,7 @@ export class ProofFabric {
   static async open(options: FabricOptions): Promise<ProofFabric> {
     const fabric = new ProofFabric(options, createRedis(options.redisUrl, options));
     if (options.subscribe !== false) {
-      const sub = createRedis(options.redisUrl, options);
+      const sub = createRedis(options.redisUrl, { ...options, autoPipelining: false });
       fabric.subscriber = sub;
       sub.on("message", (_channel: string, message: string) => fabric.onMessage(message));
       await sub.subscribe(fabric.channel);
@@ -452,18 +458,38 @@ export class ProofFabric {
    * costs one spare wake-up). A parent made ready by its last child is queued by priority, so
    * it is in the prioritized set.
    */
-  async announceReadyParent(blockNumber: number, parentId: string): Promise<void> {
+  async announceReadyParent(
+    blockNumber: number,
+    parentId: string,
+    /** A lease record to drop first, in the same round trip (the completed child's). */
+    drop?: { recordsKey: string; sessionKey: string; token: string },
+  ): Promise<void> {
     const parentKind = parentQueueOf(parentId);
     const hint = { blockNumber, kind: parentKind };
-    const published = await evalScript(
-      this.redis,
-      publishIfQueuedScript,
-      1,
-      this.queue(blockNumber, parentKind).keys.prioritized!,
-      parentId,
-      this.channel,
-      JSON.stringify({ from: this.id, hint }),
-    );
+    const prioritized = this.queue(blockNumber, parentKind).keys.prioritized!;
+    const message = JSON.stringify({ from: this.id, hint });
+    const published = drop
+      ? await evalScript(
+          this.redis,
+          publishIfQueuedScript,
+          3,
+          prioritized,
+          drop.recordsKey,
+          drop.sessionKey,
+          parentId,
+          this.channel,
+          message,
+          drop.token,
+        )
+      : await evalScript(
+          this.redis,
+          publishIfQueuedScript,
+          1,
+          prioritized,
+          parentId,
+          this.channel,
+          message,
+        );
     if (published === 1) {
       this.events.emit("ready", parentId);
       this.events.emit("work", hint);

@@ -4,36 +4,54 @@ import { blockTxAt } from "@prover-boost/db";
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 
+/** One row of getBlockView's query: the block, its jobs counted by status, and its payouts. */
+interface BlockViewRow {
+  number: number;
+  stage: string;
+  stages: Record<string, number>;
+  winner: string | null;
+  feeBps: number | null;
+  rootProof: string | null;
+  jobsTotal: number;
+  counts: Record<string, number> | null;
+  payouts: { recipient: string; role: string; amount: string }[];
+}
+
+/**
+ * A block's public view, read in one statement (a status poll is frequent: one round trip, and
+ * one consistent snapshot, rather than three queries).
+ */
 export async function getBlockView(ctx: RelayContext, number: number) {
-  const block = await ctx.prisma.block.findUnique({ where: { number } });
+  const rows = await ctx.prisma.$queryRaw<BlockViewRow[]>`
+    SELECT b."number", b."stage", b."stages", b."winner", b."feeBps", b."rootProof", b."jobsTotal",
+      (SELECT json_object_agg(c."status", c."n")
+         FROM (SELECT j."status", count(*)::int AS "n" FROM "ProofJob" j
+               WHERE j."blockNumber" = b."number" GROUP BY j."status") c) AS "counts",
+      (SELECT coalesce(json_agg(json_build_object(
+                 'recipient', p."recipient", 'role', p."role", 'amount', p."amount"::text)
+               ORDER BY p."role", p."recipient"), '[]'::json)
+         FROM "Payout" p WHERE p."blockNumber" = b."number") AS "payouts"
+    FROM "Block" b WHERE b."number" = ${number}`;
+  const block = rows[0];
   if (!block) throw new DomainError("BLOCK_NOT_FOUND", `no block ${number}`);
-  const counts = await ctx.prisma.proofJob.groupBy({
-    by: ["status"],
-    where: { blockNumber: number },
-    _count: { _all: true },
-  });
-  const by = new Map(counts.map((c) => [c.status, c._count._all]));
-  const payouts = await ctx.prisma.payout.findMany({
-    where: { blockNumber: number },
-    orderBy: [{ role: "asc" }, { recipient: "asc" }],
-  });
+  const counts = block.counts ?? {};
   return {
     number: block.number,
     stage: block.stage,
-    stages: inStageOrder(block.stages as Record<string, number>),
+    stages: inStageOrder(block.stages),
     winner: block.winner,
     feeBps: block.feeBps,
     tree: {
       total: block.jobsTotal,
-      proven: by.get("proven") ?? 0,
-      leased: by.get("leased") ?? 0,
-      queued: by.get("queued") ?? 0,
+      proven: counts.proven ?? 0,
+      leased: counts.leased ?? 0,
+      queued: counts.queued ?? 0,
     },
     rootProof: block.rootProof,
-    payouts: payouts.map((p) => ({
+    payouts: block.payouts.map((p) => ({
       recipient: p.recipient,
       role: p.role,
-      amount: p.amount.toFixed(),
+      amount: p.amount,
     })),
   };
 }

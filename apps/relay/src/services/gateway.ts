@@ -216,6 +216,31 @@ async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string
   return lease;
 }
 
+/**
+ * Runs `use` with the caller's lease on a job: the one this relay granted it, with no lookup,
+ * when known (ctx.broker.knownLease), else the record in Redis. Every use checks the lease in
+ * Redis by its token; a known lease that turns out lost is looked up once more, in case another
+ * relay granted the same session a newer lease on the job, and `use` runs again with that one.
+ */
+async function withOwnLease<T>(
+  ctx: RelayContext,
+  session: WorkerSession,
+  jobId: string,
+  use: (lease: Lease) => Promise<T>,
+): Promise<T> {
+  const known = ctx.broker.knownLease(session.id, jobId);
+  if (!known) return use(await ownLease(ctx, session, jobId));
+  try {
+    return await use(known);
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
+    ctx.broker.forget(known);
+    const lease = await ctx.broker.leaseOf(session.id, jobId);
+    if (!lease || lease.token === known.token) throw err;
+    return use(lease);
+  }
+}
+
 /** Where a job's row still names this lease (it may be leased again, even by the same worker id). */
 const rowOf = (lease: Lease) => ({
   id: lease.jobId,
@@ -233,12 +258,15 @@ export async function heartbeat(
   jobId: string,
   arrival?: Arrival,
 ) {
-  const lease = await ownLease(ctx, session, jobId);
-  // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not make
-  // it go unrecorded.
-  const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
-  if (leaseExpiresAt === null) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  return { leaseExpiresAt };
+  return withOwnLease(ctx, session, jobId, async (lease) => {
+    // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
+    // make it go unrecorded.
+    const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
+    if (leaseExpiresAt === null) {
+      throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+    }
+    return { leaseExpiresAt };
+  });
 }
 
 /**
@@ -262,7 +290,20 @@ export async function submitResult(
   publicInputs: readonly Hex[] = [],
   arrival?: Arrival,
 ) {
-  const lease = await ownLease(ctx, session, jobId);
+  return withOwnLease(ctx, session, jobId, (lease) =>
+    submitWithLease(ctx, session, lease, proof, publicInputs, arrival),
+  );
+}
+
+async function submitWithLease(
+  ctx: RelayContext,
+  session: WorkerSession,
+  lease: Lease,
+  proof: string,
+  publicInputs: readonly Hex[],
+  arrival: Arrival | undefined,
+) {
+  const jobId = lease.jobId;
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
   const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);

@@ -146,6 +146,39 @@ describe("lease records", () => {
   });
 });
 
+describe("known leases (the lookup a heartbeat or result is spared)", () => {
+  it("are the lease granted, until its record is dropped or its lapse claimed", async () => {
+    const block = await oneJobBlock();
+    const a = agent("known");
+    const l = (await lease(main, a, block))!;
+    expect(main.knownLease(a.sessionId, l.jobId)).toEqual(l);
+    // Another broker (relay) did not grant it: it has to look the record up.
+    const other = await openBroker();
+    expect(other.knownLease(a.sessionId, l.jobId)).toBeUndefined();
+    expect(await other.leaseOf(a.sessionId, l.jobId)).toMatchObject({ token: l.token });
+    await lockGone(main, l.jobId);
+    await main.claimTimedOutJob(l.jobId);
+    expect(main.knownLease(a.sessionId, l.jobId)).toBeUndefined();
+  });
+
+  it("may be stale where another broker granted the session a newer lease on the job", async () => {
+    const block = await oneJobBlock();
+    const a = agent("moved");
+    const first = (await lease(main, a, block))!;
+    const other = await openBroker();
+    await lockGone(main, first.jobId);
+    await other.claimTimedOutJob(first.jobId);
+    const second = (await until(() => lease(other, a, block)))!;
+    // `main` still knows the first: its use fails in Redis, and the record names the second.
+    const stale = main.knownLease(a.sessionId, first.jobId)!;
+    expect(stale.token).toBe(first.token);
+    expect(await main.heartbeat(stale)).toBeNull();
+    expect(await main.leaseOf(a.sessionId, first.jobId)).toMatchObject({ token: second.token });
+    main.forget(stale);
+    expect(main.knownLease(a.sessionId, first.jobId)).toBeUndefined();
+  });
+});
+
 describe("forgiving a lapse", () => {
   it("is for when no broker was present through the lease's last window", async () => {
     const block = await oneJobBlock();

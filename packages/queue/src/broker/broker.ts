@@ -33,10 +33,21 @@ import {
   type ProvingAgent,
 } from "./types.ts";
 
+/** Most leases remembered by knownLease (live leases of this relay's workers are far fewer). */
+const KNOWN_LEASES = 50_000;
+
 export class ProofBroker {
   readonly records: LeaseRecords;
   readonly presence: BrokerPresence;
   readonly leaseMs: number;
+  /**
+   * Leases this broker granted, by session and job, so a lease's heartbeats and result need no
+   * lookup in Redis. Only a hint: every use of a lease is checked in Redis against its token,
+   * and a caller whose use finds it lost looks it up again (another relay may have granted the
+   * same session a newer lease on the job). Dropped with the record; the oldest go past
+   * KNOWN_LEASES.
+   */
+  private readonly known = new Map<string, Lease>();
 
   constructor(
     readonly fabric: ProofFabric,
@@ -120,17 +131,14 @@ export class ProofBroker {
           if (!outcome.taken) break;
           const { job, kind } = outcome.taken;
           const id = job.id!;
-          if (await this.fabric.attempts.exhausted(block, id, this.options.maxJobAttempts)) {
-            // Its last attempt lapsed: it is failed now, and the next job is looked for.
-            if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
-            continue;
-          }
           if (!agent.jobTypes.includes(job.data.type)) {
             // Root kinds share a queue; an agent that did not declare this type gives it back.
             await this.moveBack(block, kind, job, token, agent.sessionId);
             out.passedOver = true;
             break;
           }
+          // Recorded unless the job's failed attempts reached the cap (checked in the same
+          // round trip).
           const lease = await this.records.record(
             {
               jobId: id,
@@ -143,9 +151,16 @@ export class ProofBroker {
             },
             this.lockKey(id, kind),
             placeholder,
+            { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
           );
+          if (lease === "exhausted") {
+            // Its last attempt lapsed: it is failed now, and the next job is looked for.
+            if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
+            continue;
+          }
           // Lapsed before it was recorded (this process stalled for LEASE_MS): BullMQ has it.
           if (!lease) return out;
+          this.remember(lease);
           out.leased = { lease, job, kind };
           return out;
         }
@@ -156,6 +171,27 @@ export class ProofBroker {
     }
     await this.records.releaseSlot(agent.sessionId, placeholder);
     return out;
+  }
+
+  /**
+   * The lease this broker last granted the agent on a job, if not dropped since (no Redis
+   * round trip). A hint: see `known`; leaseOf is the record.
+   */
+  knownLease(sessionId: string, jobId: string): Lease | undefined {
+    return this.known.get(`${sessionId} ${jobId}`);
+  }
+
+  /** Forgets a known lease (its record was dropped, or it was found lost). */
+  forget(lease: Lease): void {
+    const key = `${lease.sessionId} ${lease.jobId}`;
+    if (this.known.get(key)?.token === lease.token) this.known.delete(key);
+  }
+
+  private remember(lease: Lease): void {
+    const key = `${lease.sessionId} ${lease.jobId}`;
+    this.known.delete(key);
+    this.known.set(key, lease);
+    if (this.known.size > KNOWN_LEASES) this.known.delete(this.known.keys().next().value!);
   }
 
   /** The agent's record of a lease on a job (the newest, if it has several), or null. */
@@ -213,11 +249,15 @@ export class ProofBroker {
     } catch (err) {
       throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
     }
-    await this.records.drop(lease);
-    if (!parentId) return;
-    // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
-    if (held) return this.fabric.announce();
-    await this.fabric.announceReadyParent(block, parentId);
+    this.forget(lease);
+    if (!parentId || held) {
+      await this.records.drop(lease);
+      if (!parentId) return;
+      // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
+      return this.fabric.announce();
+    }
+    // The record is dropped and the parent announced if ready, in one round trip.
+    await this.fabric.announceReadyParent(block, parentId, this.records.dropKeys(lease));
   }
 
   /**
@@ -229,6 +269,7 @@ export class ProofBroker {
     const kind = lease.queue as QueueKind;
     const job = await this.fabric.getJob(block, kind, lease.jobId);
     if (!job || !(await this.moveBack(block, kind, job, lease.token))) return false;
+    this.forget(lease);
     await this.records.drop(lease);
     return true;
   }
@@ -262,6 +303,7 @@ export class ProofBroker {
       await this.undoFailure(lease, counted);
       return { lost: true };
     }
+    this.forget(lease);
     await this.records.drop(lease);
     return this.errorOutcome(counted, fails);
   }
@@ -280,6 +322,7 @@ export class ProofBroker {
       await this.undoFailure(lease, counted);
       return { lost: true };
     }
+    this.forget(lease);
     await this.records.drop(lease);
     await this.coolDown(lease);
     return this.errorOutcome(counted, counted.capped);
@@ -302,6 +345,7 @@ export class ProofBroker {
     );
     const out: Lapse[] = [];
     for (const { lease, brokerPresent } of claimed) {
+      this.forget(lease);
       if (!brokerPresent) {
         out.push({ lease, forgiven: true, capped: false });
         continue;

@@ -51,10 +51,16 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
 end
 return 0`;
 
-// KEYS: the job's records, the session's set, BullMQ's lock. ARGV: token, lease JSON, placeholder,
-// record TTL ms. Recorded only while the lock is this token's; returns {leasedAt, expiresAt}, or
-// 0 when the lock is gone (the lease lapsed before it was recorded: nobody heard of it).
+// KEYS: the job's records, the session's set, BullMQ's lock, and optionally the block's attempt
+// book (attempts.ts). ARGV: token, lease JSON, placeholder, record TTL ms, and with the book the
+// job's field of failed attempts and its cap. A job whose failed attempts reached the cap is not
+// recorded (-1; the placeholder stays, for the next job). Recorded only while the lock is this
+// token's; returns {leasedAt, expiresAt}, or 0 when the lock is gone (the lease lapsed before it
+// was recorded: nobody heard of it).
 const recordScript = `${luaNow}
+if KEYS[4] and tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
+  return -1
+end
 redis.call('ZREM', KEYS[2], ARGV[3])
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local expiresAt = now + math.max(redis.call('PTTL', KEYS[3]), 0)
@@ -199,24 +205,23 @@ export class LeaseRecords {
     await this.redis.zrem(this.sessionKey(sessionId), member);
   }
 
-  /** Records a lease while its lock is held (replacing the slot placeholder); null if lost. */
+  /**
+   * Records a lease while its lock is held (replacing the slot placeholder); null if lost.
+   * With `cap` (the block's attempt book, the job's field of failed attempts there, the cap):
+   * "exhausted", recording nothing, when the job's failed attempts reached the cap.
+   */
   async record(
     lease: Omit<Lease, "leasedAt" | "expiresAt">,
     lockKey: string,
     placeholder: string,
-  ): Promise<Lease | null> {
-    const out = await evalScript(
-      this.redis,
-      recordScript,
-      3,
-      this.jobKey(lease.jobId),
-      this.sessionKey(lease.sessionId),
-      lockKey,
-      lease.token,
-      JSON.stringify(lease),
-      placeholder,
-      String(this.ttlMs),
-    );
+    cap?: { key: string; field: string; max: number },
+  ): Promise<Lease | "exhausted" | null> {
+    const keys = [this.jobKey(lease.jobId), this.sessionKey(lease.sessionId), lockKey];
+    const args = [lease.token, JSON.stringify(lease), placeholder, String(this.ttlMs)];
+    const out = cap
+      ? await evalScript(this.redis, recordScript, 4, ...keys, cap.key, ...args, cap.field, cap.max)
+      : await evalScript(this.redis, recordScript, 3, ...keys, ...args);
+    if (Number(out) === -1) return "exhausted";
     if (!Array.isArray(out)) return null;
     return { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
   }
@@ -270,6 +275,15 @@ export class LeaseRecords {
   async ofJob(jobId: string): Promise<Lease[]> {
     const all = await this.redis.hvals(this.jobKey(jobId));
     return all.map((raw) => JSON.parse(raw) as Lease).sort((a, b) => b.leasedAt - a.leasedAt);
+  }
+
+  /** What drop(lease) deletes, for a script that drops the record along with other work. */
+  dropKeys(lease: Lease): { recordsKey: string; sessionKey: string; token: string } {
+    return {
+      recordsKey: this.jobKey(lease.jobId),
+      sessionKey: this.sessionKey(lease.sessionId),
+      token: lease.token,
+    };
   }
 
   /** Deletes one lease's record, by its token. True when it was there. */
