@@ -5,13 +5,23 @@
 // - new leases are refused with 503 UNAVAILABLE and Retry-After, while heartbeats and results
 //   of leases already held still succeed;
 // - a heartbeat (or a result) that arrived before its lease ran out counts: the lease is not
-//   lapsed, nobody is penalized, and the worker's proof is accepted.
+//   lapsed, nobody is penalized, and the worker's proof is accepted;
+// - a lease that lapses after the relay was behind during its last window is forgiven (the
+//   relay could not have heard its heartbeats on time), while a silent worker's lapse with the
+//   relay on time is still withholding.
 import type { IncomingMessage } from "node:http";
 import type { LeasedJob } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
-import { bullState, openBlock, proofOf, type Signed, signIn } from "./support/blocks.ts";
+import {
+  bullState,
+  lapseLease,
+  openBlock,
+  proofOf,
+  type Signed,
+  signIn,
+} from "./support/blocks.ts";
 
 const LEASE_MS = 500;
 
@@ -148,5 +158,32 @@ describe("a relay whose own loop was behind when a heartbeat arrived", () => {
     const job = await leaseOne(w);
     await eventually(async () => lapsed.includes(job.id), 20_000);
     await eventually(async () => (await penalties()) > 0 || null, 20_000);
+  });
+});
+
+describe("a relay that was behind through a lease's last window", () => {
+  afterAll(() => stack.relay.ctx.load.lag.force(null));
+
+  it("forgives the lapse: it could not have heard the worker's heartbeats on time", async () => {
+    stack.relay.ctx.load.lag.force(null);
+    await openBlock(stack, 3, { txCount: 4 });
+    const w = await signIn(stack, op, "served-late-1");
+    const job = await leaseOne(w);
+    await w.client.heartbeat(job.id); // the worker heard of its lease
+    const before = await penalties();
+    await new Promise((r) => setTimeout(r, 5)); // after the renewal's millisecond (Redis's clock)
+    // The relay falls behind (past OVERLOAD_LAG_MS) during the lease's window...
+    stack.relay.ctx.load.lag.force(60_000);
+    await stack.relay.ctx.broker.presence.refresh();
+    // ...and the lease runs out (lapseLease puts the relay back on time, so the sweep runs).
+    await lapseLease(stack, job.id);
+    await eventually(async () => lapsed.includes(job.id), 20_000);
+    await eventually(
+      async () =>
+        (await stack.db.prisma.proofJob.findUnique({ where: { id: job.id } }))?.status === "queued",
+      20_000,
+    );
+    expect(await penalties()).toBe(before);
+    expect(await stack.db.prisma.penalty.count({ where: { workerId: "served-late-1" } })).toBe(0);
   });
 });

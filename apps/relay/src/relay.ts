@@ -107,6 +107,9 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxRetryableFailsPerAgent: env.MAX_RETRYABLE_FAILS_PER_WORKER,
       maxJobFailsPerOperator: env.MAX_JOB_FAILS_PER_OPERATOR,
       maxJobAttempts: env.MAX_JOB_ATTEMPTS,
+      // Behind (the loop's worst delay of the last second past OVERLOAD_LAG_MS), this relay
+      // cannot hear heartbeats on time: a lapse in that time is not the worker's (presence.ts).
+      behind: () => env.OVERLOAD_LAG_MS > 0 && lag.recentMs() > env.OVERLOAD_LAG_MS,
     }),
     registry: new BlockRegistry(db.prisma),
     wakeups: new LesseeWakeups(fabric.events),

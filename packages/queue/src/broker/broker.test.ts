@@ -227,6 +227,64 @@ describe("forgiving a lapse", () => {
     expect(lapses.map((x) => x.forgiven)).toEqual([true]);
   });
 
+  // A relay too busy to read requests on time (behind) cannot hear heartbeats: a lapse whose
+  // last window it spent behind is forgiven, unless another broker was there on time.
+  for (const [behindThen, forgiven] of [
+    [true, true],
+    [false, false],
+  ] as const) {
+    it(`is ${forgiven ? "" : "not "}for a renewed lease whose only broker was ${behindThen ? "" : "not "}behind`, async () => {
+      const block = await oneJobBlock();
+      let behind = false;
+      await main.presence.stop();
+      try {
+        const b = await openBroker({ behind: () => behind });
+        const l = (await lease(b, agent(`behind-${behindThen}`), block))!;
+        expect(await b.heartbeat(l)).not.toBeNull(); // heard of: the granter rule is not at play
+        // Behind after the renewal (a stretch starting in the renewal's own millisecond would
+        // still cover it: Redis's clock counts whole milliseconds).
+        await new Promise((r) => setTimeout(r, 5));
+        behind = behindThen;
+        await b.presence.refresh();
+        behind = false; // on time again by the claim: the window is what counts
+        await lockGone(b, l.jobId);
+        const lapses = await b.claimTimedOutJob(l.jobId);
+        expect(lapses.map((x) => x.forgiven)).toEqual([forgiven]);
+      } finally {
+        await main.presence.start();
+      }
+    });
+  }
+
+  it("is for a lapse claimed while the claiming broker is behind", async () => {
+    const block = await oneJobBlock();
+    let behind = false;
+    await main.presence.stop();
+    try {
+      const b = await openBroker({ behind: () => behind });
+      const l = (await lease(b, agent("claimed-behind"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await lockGone(b, l.jobId);
+      behind = true;
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+    } finally {
+      await main.presence.start();
+    }
+  });
+
+  it("is not for a lapse while one broker was behind and another on time", async () => {
+    const block = await oneJobBlock();
+    const b = await openBroker({ behind: () => true });
+    const l = (await lease(b, agent("covered"), block))!;
+    expect(await b.heartbeat(l)).not.toBeNull();
+    await b.presence.refresh();
+    await lockGone(b, l.jobId);
+    // `main` stayed present and on time through the window.
+    const lapses = await b.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+
   it("is not for a lease never renewed whose granting relay is still up", async () => {
     const block = await oneJobBlock();
     const l = (await lease(main, agent("silent"), block))!;

@@ -71,6 +71,7 @@ export class ProofBroker {
       // A worker heartbeats every LEASE_MS / 3: a broker seen that recently before the lease ran
       // out was there for one of its heartbeats.
       Math.max(2 * interval, Math.floor(options.leaseMs / 3)),
+      options.behind,
     );
   }
 

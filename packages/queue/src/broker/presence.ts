@@ -8,6 +8,12 @@
 // able to reach Redis throughout". A clean close removes the entry; a killed process's entry
 // simply stops being refreshed.
 //
+// A broker that is behind (its process too busy to read requests on time: the relay's event
+// loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
+// as present: every refresh it makes while behind starts a new stretch. A lapse whose last window
+// it spent behind is then forgiven unless another broker, on time, covered the window; a relay
+// that falls behind does not punish the workers it failed to serve.
+//
 // The rule (applied in records.ts when a lapse is claimed): a lapse is withholding only if some
 // broker's stretch covered the lease's whole last window, from its last renewal (expiry -
 // LEASE_MS) to its expiry (or to when the lapse is claimed, if that is earlier), give or take
@@ -20,10 +26,10 @@ import type { Redis } from "ioredis";
 import { evalScript } from "../redis.ts";
 import { luaNow } from "./records.ts";
 
-// KEYS: started, seen. ARGV: id, gap ms, forget after ms.
+// KEYS: started, seen. ARGV: id, gap ms, forget after ms, '1' if the broker is behind.
 const refreshScript = `${luaNow}
 local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
+if ARGV[4] == '1' or (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
   redis.call('ZADD', KEYS[1], now, ARGV[1])
 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
@@ -38,6 +44,8 @@ export class BrokerPresence {
   readonly startedKey: string;
   readonly seenKey: string;
   private timer: NodeJS.Timeout | null = null;
+  /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly redis: Redis,
@@ -47,6 +55,8 @@ export class BrokerPresence {
     readonly gapMs: number,
     /** How recent another broker's last refresh must be to count as present. */
     readonly freshMs: number,
+    /** True while the broker is behind: each refresh then starts a new stretch. */
+    readonly behind: () => boolean = () => false,
   ) {
     this.startedKey = `${prefix}:brokers:started`;
     this.seenKey = `${prefix}:brokers:seen`;
@@ -62,6 +72,7 @@ export class BrokerPresence {
       this.id,
       String(this.gapMs),
       String(Math.max(this.gapMs * 4, 3_600_000)),
+      this.behind() ? "1" : "0",
     );
   }
 
@@ -70,9 +81,10 @@ export class BrokerPresence {
     await this.refresh();
     const tick = () => {
       this.timer = setTimeout(() => {
-        this.refresh()
+        this.refreshing = this.refresh()
           .catch(() => {})
           .finally(() => {
+            this.refreshing = null;
             if (this.timer) tick();
           });
       }, this.intervalMs);
@@ -85,6 +97,7 @@ export class BrokerPresence {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    await this.refreshing;
     await this.redis
       .multi()
       .zrem(this.startedKey, this.id)

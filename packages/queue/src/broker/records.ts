@@ -122,8 +122,9 @@ return n`;
 
 // KEYS: the job's records, BullMQ's lock, the brokers' start and last-seen sets. ARGV: lease ms,
 // how fresh another broker's last refresh must be, the session set prefix, the claiming broker's
-// id and the silence that ends a stretch. The claiming broker is present now (its presence is
-// refreshed first, as presence.ts does, so its own timer's delays do not count). Claims (deletes and
+// id, the silence that ends a stretch and '1' if the claiming broker is behind. The claiming
+// broker is present now (its presence is refreshed first, as presence.ts does, so its own timer's
+// delays do not count; if it is behind, its stretch starts now). Claims (deletes and
 // returns) every record of the job whose lock is gone: those leases ended without a heartbeat,
 // result or fail reaching a broker. With each, whether a broker was present for the whole of the
 // lease's last window (see presence.ts): a stretch that began by the lease's last renewal and
@@ -134,7 +135,7 @@ return n`;
 // its answer was written). The live holder's record is left alone.
 const claimLapsedScript = `${luaNow}
 local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
-if (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
+if ARGV[6] == '1' or (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
   redis.call('ZADD', KEYS[3], now, ARGV[4])
 end
 redis.call('ZADD', KEYS[4], now, ARGV[4])
@@ -303,7 +304,13 @@ export class LeaseRecords {
   async claimLapsed(
     jobId: string,
     lockKey: string,
-    presence: { id: string; startedKey: string; seenKey: string; gapMs: number },
+    presence: {
+      id: string;
+      startedKey: string;
+      seenKey: string;
+      gapMs: number;
+      behind: () => boolean;
+    },
     leaseMs: number,
     freshMs: number,
   ): Promise<ClaimedLapse[]> {
@@ -320,6 +327,7 @@ export class LeaseRecords {
       this.sessionKey(""),
       presence.id,
       String(presence.gapMs),
+      presence.behind() ? "1" : "0",
     )) as [string, number][];
     return out.map(([raw, present]) => ({
       lease: JSON.parse(raw) as Lease,

@@ -16,6 +16,12 @@ export interface ProofBrokerOptions {
   maxJobFailsPerOperator: number;
   /** How often this broker refreshes its presence (default min(LEASE_MS / 4, 1000) ms). */
   presenceIntervalMs?: number;
+  /**
+   * True while this broker's process is too far behind to read heartbeats on time (the relay's
+   * event loop, past OVERLOAD_LAG_MS). Its presence then starts a new stretch, so a lapse whose
+   * last window it spent behind is not counted against the worker (presence.ts).
+   */
+  behind?: () => boolean;
 }
 
 /** A signed-in worker session as the broker sees it. */
