@@ -1,9 +1,11 @@
 // What the relay's services and routes share, built once at start-up (relay.ts, the composition
 // root) and passed down. It holds built services and typed settings, never the environment.
+
 import type { EscrowIndexer } from "@prover-boost/chain";
 import type { DomainConfig, SignatureBackend, SlotClock } from "@prover-boost/core";
 import type { Database, JobMark, Prisma, ProofStore } from "@prover-boost/db";
 import type { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
+import type { LimitFunction } from "p-limit";
 import type { RelayMetrics } from "./domain-metrics.ts";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { EventHub } from "./services/event-hub.ts";
@@ -50,4 +52,9 @@ export interface RelayContext {
    * requests it has read but not answered yet (services/load.ts).
    */
   load: { lag: LoopLag; arrivals: Arrivals };
+  /**
+   * Runs lease attempts at most LEASE_CONCURRENCY at a time (services/gateway.ts): a granted
+   * lease's answer then waits behind a few other attempts, not behind every long poll woken.
+   */
+  leaseGate: LimitFunction;
 }

@@ -1,5 +1,6 @@
 // Wiring: open the database and the fabric, build the context and the app. Used by server.ts
 // (a real deployment), the devnet (in-process) and the integration tests.
+
 import { EscrowIndexer } from "@prover-boost/chain";
 import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
 import {
@@ -10,6 +11,7 @@ import {
 } from "@prover-boost/db";
 import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
+import pLimit from "p-limit";
 import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
@@ -145,6 +147,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     }),
     metrics,
     load: { lag, arrivals },
+    leaseGate: pLimit(env.LEASE_CONCURRENCY),
   };
   lag.start();
   metrics.watchWaiting("bids", () => ctx.bidIngest.batcher.waiting);

@@ -194,6 +194,12 @@ export const relayEnv = commonEnv.extend({
    * with 503 UNAVAILABLE and Retry-After (heartbeats and results are never refused); 0 = never.
    */
   OVERLOAD_LAG_MS: int(200),
+  /**
+   * Lease attempts (a look through the queues, the grant and its answer) one relay process runs
+   * at once; the rest of its long polls wait their turn. A lease's clock starts at its grant, so
+   * a thousand attempts at once would hold each granted answer behind all the others.
+   */
+  LEASE_CONCURRENCY: int(16, 1),
   /** Requests per window per client IP; 0 disables rate limiting. */
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */

@@ -56,7 +56,7 @@ export async function leaseJob(
   const deadline = ctx.now() + waitMs;
   const kinds = kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session));
   let since = ctx.wakeups.mark();
-  let attempt = await tryLeaseOnce(ctx, session);
+  let attempt = await gatedAttempt(ctx, session, signal);
   for (;;) {
     if (attempt.leased) return attempt.leased;
     const left = deadline - ctx.now();
@@ -66,7 +66,7 @@ export async function leaseJob(
     // A caller that went away is not leased a job it would never hear of.
     if (signal.aborted) return null;
     since = ctx.wakeups.mark();
-    attempt = await tryLeaseOnce(ctx, session);
+    attempt = await gatedAttempt(ctx, session, signal);
     // Woken for a job, it found nothing but passed over jobs it may not have: the job may be
     // another's to take, so the next waiter is woken for it.
     if (wake && !attempt.leased && attempt.passedOver) ctx.wakeups.passOn(wake, session.id);
@@ -74,17 +74,36 @@ export async function leaseJob(
 }
 
 /**
- * One look at every block this worker may lease from: the job leased, or none, with the blocks
- * looked at and whether jobs it may not have were passed over.
+ * A lease attempt in its turn (ctx.leaseGate, LEASE_CONCURRENCY at once). A lease's clock starts
+ * when it is granted: with every long poll woken at once (a tree fanned out to a thousand
+ * workers), attempts interleave and each granted answer waits behind all of them, past LEASE_MS
+ * in the worst case, so the worker hears of a lease that has already lapsed. In turns, a grant
+ * is answered after a few other attempts at most; the wait is spent before the grant, where no
+ * clock runs. A caller that left while waiting is not looked for.
  */
-async function tryLeaseOnce(
+function gatedAttempt(
   ctx: RelayContext,
   session: WorkerSession,
-): Promise<{
+  signal: AbortSignal,
+): Promise<LeaseAttempt> {
+  return ctx.leaseGate((): LeaseAttempt | Promise<LeaseAttempt> =>
+    signal.aborted ? { blocks: new Set<number>(), passedOver: false } : tryLeaseOnce(ctx, session),
+  );
+}
+
+/** A lease attempt's outcome: the job leased, or none, with the blocks looked at. */
+interface LeaseAttempt {
   leased?: Awaited<ReturnType<typeof describeLeasedJob>>;
   blocks: Set<number>;
   passedOver: boolean;
-}> {
+}
+
+/**
+ * One look at every block this worker may lease from: the job leased, or none, with the blocks
+ * looked at and whether jobs it may not have were passed over.
+ */
+
+async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<LeaseAttempt> {
   const now = ctx.now();
   // Read while the broker reserves a capacity slot (awaited, or its failure handled, there).
   const eligible = ctx.registry
