@@ -23,6 +23,7 @@
 // bench:proofs' prove and verify times per job type through the proof system against bare bb.js
 // on the same circuit (goal: within 1.2x). Its defaults are a small block: 32 txs, 4 workers.
 import { spawnSync } from "node:child_process";
+import os from "node:os";
 import { fileURLToPath } from "node:url";
 import { type JobType, type PlannedNode, planTree, txsHash } from "@prover-boost/core";
 import {
@@ -597,6 +598,14 @@ for (const [label, fraction] of [
   const c = r.cpuMsPerJob;
   console.log(
     `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving)`,
+  );
+  // Whether this machine could serve the fleet at full speed at all: every worker back for its
+  // next base job as soon as it proves one asks for workers / base duration jobs a second.
+  const demand = (workerCount * 1000) / durations.base;
+  const perJob = c.relay + (Number.isNaN(c.aggregator) ? 0 : c.aggregator) + c.workers;
+  const cores = os.availableParallelism();
+  console.log(
+    `  capacity            ${workerCount} workers on ${durations.base} ms base jobs ask for up to ${Math.round(demand)} jobs/s; one relay core serves ${Math.round(1000 / c.relay)} jobs/s at ${c.relay.toFixed(2)} ms a job; at ${perJob.toFixed(2)} ms of CPU a job (relay + aggregator + generator; Postgres and Redis not counted) full demand needs ${((demand * perJob) / 1000).toFixed(1)} cores, this machine has ${cores}${floor ? ` (BullMQ's own floor, ${floor.cpuMsPerJob.toFixed(2)} ms a job, would need ${((demand * floor.cpuMsPerJob) / 1000).toFixed(1)})` : ""}`,
   );
   if (o.timeline) {
     console.log(
