@@ -199,7 +199,7 @@ export const relayEnv = commonEnv.extend({
    * at once; the rest of its long polls wait their turn. A lease's clock starts at its grant, so
    * a thousand attempts at once would hold each granted answer behind all the others.
    */
-  LEASE_CONCURRENCY: int(16, 1),
+  LEASE_CONCURRENCY: int(64, 1),
   /** Requests per window per client IP; 0 disables rate limiting. */
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */
