@@ -30,15 +30,8 @@ export interface TickView {
   toPay: boolean;
 }
 
-interface Row {
-  number: number;
-  stage: string;
-  jobsTotal: number;
-  jobsProven: number;
-  fabricJobs: number | null;
-  fabricDownSince: bigint | null;
-  deadline: bigint | null;
-}
+/** A row of the view's query: a block (no deadline on a due auction's marker row). */
+type Row = Omit<ProvingBlock, "deadline"> & { deadline: bigint | null };
 
 /** The marker row of a due auction (not a block stage). */
 const DUE = "auction_due";
