@@ -102,7 +102,6 @@ interface LeaseAttempt {
  * One look at every block this worker may lease from: the job leased, or none, with the blocks
  * looked at and whether jobs it may not have were passed over.
  */
-
 async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<LeaseAttempt> {
   const now = ctx.now();
   // Read while the broker reserves a capacity slot (awaited, or its failure handled, there).
