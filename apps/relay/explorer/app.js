@@ -399,10 +399,11 @@ async function blockPage(p, n) {
     });
   };
   startStream();
-  // Without any stream (or before the block exists), a gentle poll keeps the page current.
+  // Until the block is paid, a gentle poll keeps the page current, stream or not: a stream
+  // that stalls or drops an event (a proxy, a relay under load) must not freeze the page.
   every(p, 3000, () => {
     if (block?.stage === "paid" && tree) return;
-    if (!tree || live.textContent === "") refreshSoon();
+    refreshSoon();
     if (tree && !following) startStream();
   });
 }
