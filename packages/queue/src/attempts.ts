@@ -90,6 +90,9 @@ if ARGV[4] == '1' then removeWord(KEYS[1], 'x ' .. ARGV[2], ARGV[1]) end
 if ARGV[6] == '1' then removeWord(KEYS[1], 'x op:' .. ARGV[5], ARGV[1]) end
 return 1`;
 
+/** A job's field of failed attempts (by everyone) in its block's hash. */
+const jobFailsField = (jobId: string) => `t ${jobId}`;
+
 export class AttemptBook {
   constructor(
     private readonly redis: Redis,
@@ -152,19 +155,17 @@ export class AttemptBook {
     };
   }
 
-  /** Whether a job's failed attempts reached `max` (it is to be failed, not leased). */
-  /** Where a job's failed attempts are counted: the block's hash and the job's field. */
+  /**
+   * Where a job's failed attempts are counted: the block's hash and the job's field. The lease
+   * record's script reads it there, so a job at its cap is failed rather than leased.
+   */
   capField(blockNumber: number, jobId: string): { key: string; field: string } {
-    return { key: this.key(blockNumber), field: `t ${jobId}` };
-  }
-
-  async exhausted(blockNumber: number, jobId: string, max: number): Promise<boolean> {
-    return Number((await this.redis.hget(this.key(blockNumber), `t ${jobId}`)) ?? 0) >= max;
+    return { key: this.key(blockNumber), field: jobFailsField(jobId) };
   }
 
   /** Failed attempts of a job by everyone since it was last (re-)issued. */
   async jobFails(blockNumber: number, jobId: string): Promise<number> {
-    return Number((await this.redis.hget(this.key(blockNumber), `t ${jobId}`)) ?? 0);
+    return Number((await this.redis.hget(this.key(blockNumber), jobFailsField(jobId))) ?? 0);
   }
 
   /**
@@ -183,7 +184,7 @@ export class AttemptBook {
       .map(Number);
     await this.redis
       .multi()
-      .hdel(key, `t ${jobId}`)
+      .hdel(key, jobFailsField(jobId))
       .hset(key, `r ${jobId}`, `${(count ?? 0) + 1} ${nowMs}`)
       .exec();
     return { count: count ?? 0, lastMs: lastMs ?? 0 };

@@ -179,6 +179,16 @@ describe("known leases (the lookup a heartbeat or result is spared)", () => {
   });
 });
 
+/** Runs `fn` with `main` absent (its presence stopped), so the brokers `fn` opens are alone. */
+async function withMainAway(fn: () => Promise<void>) {
+  await main.presence.stop();
+  try {
+    await fn();
+  } finally {
+    await main.presence.start();
+  }
+}
+
 describe("forgiving a lapse", () => {
   it("is for when no broker was present through the lease's last window", async () => {
     const block = await oneJobBlock();
@@ -192,14 +202,11 @@ describe("forgiving a lapse", () => {
     expect(present).toHaveLength(1);
     // ...but a deployment where every broker went away forgives it: claimed by one that
     // started after the lease's last renewal, with `main` absent.
-    await main.presence.stop();
-    try {
+    await withMainAway(async () => {
       const b = await openBroker();
       const lapses = await b.claimTimedOutJob(l.jobId);
       expect(lapses.map((x) => x.forgiven)).toEqual([true]);
-    } finally {
-      await main.presence.start();
-    }
+    });
   });
 
   it("is not for a lapse caught by a relay that restarted while another stayed up", async () => {
@@ -236,8 +243,7 @@ describe("forgiving a lapse", () => {
     it(`is ${forgiven ? "" : "not "}for a renewed lease whose only broker was ${behindThen ? "" : "not "}behind`, async () => {
       const block = await oneJobBlock();
       let behind = false;
-      await main.presence.stop();
-      try {
+      await withMainAway(async () => {
         const b = await openBroker({ behind: () => behind });
         const l = (await lease(b, agent(`behind-${behindThen}`), block))!;
         expect(await b.heartbeat(l)).not.toBeNull(); // heard of: the granter rule is not at play
@@ -250,17 +256,14 @@ describe("forgiving a lapse", () => {
         await lockGone(b, l.jobId);
         const lapses = await b.claimTimedOutJob(l.jobId);
         expect(lapses.map((x) => x.forgiven)).toEqual([forgiven]);
-      } finally {
-        await main.presence.start();
-      }
+      });
     });
   }
 
   it("is for a lapse claimed while the claiming broker is behind", async () => {
     const block = await oneJobBlock();
     let behind = false;
-    await main.presence.stop();
-    try {
+    await withMainAway(async () => {
       const b = await openBroker({ behind: () => behind });
       const l = (await lease(b, agent("claimed-behind"), block))!;
       expect(await b.heartbeat(l)).not.toBeNull();
@@ -268,9 +271,7 @@ describe("forgiving a lapse", () => {
       behind = true;
       const lapses = await b.claimTimedOutJob(l.jobId);
       expect(lapses.map((x) => x.forgiven)).toEqual([true]);
-    } finally {
-      await main.presence.start();
-    }
+    });
   });
 
   it("is not for a lapse while one broker was behind and another on time", async () => {
