@@ -127,6 +127,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
         {
           maxBatch: env.BID_BATCH_MAX,
           lanes: env.BID_WRITES_IN_FLIGHT,
+          minIntervalMs: env.BID_WRITE_INTERVAL_MS,
           onBatch: (n) => metrics.commitBatch.observe({ writer: "bids" }, n),
         },
       ),

@@ -254,6 +254,11 @@ export const relayEnv = commonEnv.extend({
   BID_BATCH_MAX: int(256, 1),
   /** Bid write lanes, split by prover; one group commit in flight per lane (one connection each). */
   BID_WRITES_IN_FLIGHT: int(2, 1),
+  /**
+   * Least time between the starts of two bid writes of one lane, ms: under load, bids gather for
+   * this long into one write (fewer, larger commits); a bid reaching an idle lane goes at once.
+   */
+  BID_WRITE_INTERVAL_MS: int(10).pipe(z.number().max(1000)),
   /** Server-sent event streams open at once per client IP (per relay process); 0 = no cap. */
   SSE_STREAMS_PER_IP: int(8),
   /** Server-sent event streams open at once in total (per relay process); 0 = no cap. */

@@ -88,6 +88,43 @@ describe("GroupCommit", () => {
     });
     expect(await Promise.all([gc.submit(1), gc.submit(2)])).toEqual([1, 2]);
   });
+  it("with minIntervalMs, items arriving soon after a write wait and go together in the next", async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        return items;
+      },
+      { maxBatch: 100, maxInFlight: 1, minIntervalMs: 200 },
+    );
+    await gc.submit(1);
+    const rest: Promise<number>[] = [];
+    for (const i of [2, 3, 4]) {
+      rest.push(gc.submit(i));
+      // Without the interval, each item would be written alone in this turn of the loop.
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(writes).toEqual([[1]]);
+    expect(gc.waiting).toBe(3);
+    expect(await Promise.all(rest)).toEqual([2, 3, 4]);
+    expect(writes).toEqual([[1], [2, 3, 4]]);
+  });
+
+  it("with minIntervalMs, an item reaching a writer idle for longer than the interval is written at once", async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        return items;
+      },
+      { maxBatch: 100, maxInFlight: 1, minIntervalMs: 20 },
+    );
+    await gc.submit(1);
+    await new Promise((r) => setTimeout(r, 60));
+    void gc.submit(2);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([[1], [2]]);
+  });
 });
 
 describe("LanedGroupCommit", () => {
