@@ -81,7 +81,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     schema: backend === "postgres" ? schema : undefined,
   });
   const relay = await createRelay(parseEnv(relayEnv, base), { db });
-  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  await relay.listen(0, "127.0.0.1");
   const address = relay.app.server.address();
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   const aggregator = await createAggregator(parseEnv(aggregatorEnv, base), { db });

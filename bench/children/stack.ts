@@ -17,7 +17,7 @@ const service =
   role === "relay" ? null : await createAggregator(parseEnv(aggregatorEnv, process.env), { db });
 service?.aggregator.start();
 if (relay) {
-  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  await relay.listen(0, "127.0.0.1");
   const addr = relay.app.server.address();
   const port = typeof addr === "object" && addr ? addr.port : 0;
   process.stdout.write(`${JSON.stringify({ url: `http://127.0.0.1:${port}` })}\n`);

@@ -169,9 +169,9 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   };
   try {
     try {
-      await relay.app.listen({ port: opts.port, host: "127.0.0.1" });
+      await relay.listen(opts.port, "127.0.0.1");
     } catch {
-      await relay.app.listen({ port: 0, host: "127.0.0.1" });
+      await relay.listen(0, "127.0.0.1");
     }
     const addr = relay.app.server.address();
     const relayUrl = `http://127.0.0.1:${typeof addr === "object" && addr ? addr.port : 0}`;

@@ -34,6 +34,8 @@ export interface Relay {
   ctx: RelayContext;
   /** The environment it was built from (to start another relay like it). */
   env: RelayEnv;
+  /** Serves on `port` (0: any free one) and `host`, with the LISTEN_BACKLOG queue; the address. */
+  listen(port: number, host: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -187,6 +189,9 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     app,
     ctx,
     env,
+    listen(port: number, host: string) {
+      return app.listen({ port, host, backlog: env.LISTEN_BACKLOG });
+    },
     async close() {
       stopClosingHandles();
       lag.stop();

@@ -22,7 +22,7 @@ async function main() {
   }
   const relay = await createRelay(env, { logger });
   closeOnSignals(() => relay.close(), logger, { timeoutMs: shutdownGraceMs(env) });
-  await relay.app.listen({ port: env.PORT, host: env.HOST });
+  await relay.listen(env.PORT, env.HOST);
 }
 
 main().catch((err) => {

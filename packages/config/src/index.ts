@@ -178,6 +178,12 @@ const trustProxy = optionalString.transform((v, ctx): boolean | number | string[
 export const relayEnv = commonEnv.extend({
   PORT: int(8080),
   HOST: z.string().default("127.0.0.1"),
+  /**
+   * Connections the kernel may hold for the relay before it accepts them (listen backlog; the
+   * kernel caps it at net.core.somaxconn). Too short a queue drops the connections of a burst,
+   * and each dropped one waits a second or more for its SYN to be sent again.
+   */
+  LISTEN_BACKLOG: int(4096, 1).pipe(z.number().max(65_535)),
   TRUST_PROXY: trustProxy,
   SEQUENCERS: addressList,
   ADMIN_TOKEN: optionalString,
