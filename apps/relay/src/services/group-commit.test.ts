@@ -88,6 +88,7 @@ describe("GroupCommit", () => {
     });
     expect(await Promise.all([gc.submit(1), gc.submit(2)])).toEqual([1, 2]);
   });
+
   it("with minIntervalMs, items arriving soon after a write wait and go together in the next", async () => {
     const writes: number[][] = [];
     const gc = new GroupCommit<number, number>(
