@@ -61,7 +61,8 @@ function startAgent(
         SIM_DURATIONS: durations,
         WAIT_MS: "1000",
         WORKER_NAME_PREFIX: name,
-        LOG_LEVEL: "info",
+        // Debug adds one line per lease ("job leased"), which leasedBy waits for.
+        LOG_LEVEL: "debug",
         ...env,
       },
       stdio: ["ignore", "pipe", "pipe"],
@@ -87,11 +88,19 @@ const logged = (p: AgentProcess, pattern: RegExp) =>
 /** Resolves with the exit, or fails when the process is still running after a generous wait. */
 const exitOf = (p: AgentProcess, waitMs?: number) => exitWithin(p.exited, "the agent", waitMs);
 
-/** The job the operator's agent holds, once the tree's record says it leased one. */
+/**
+ * The job the operator's agent holds, once the tree's record says it leased one and the agent has
+ * read the lease answer: the record is written before the answer is sent, so a signal sent on
+ * the record alone can reach an agent that has not heard of the job yet.
+ */
 async function leasedBy(stack: Stack, p: AgentProcess, operator: `0x${string}`) {
   return eventually(async () => {
     if (p.child.exitCode !== null) throw new Error(`the agent exited: ${p.stderr()}`);
-    return stack.db.prisma.proofJob.findFirst({ where: { operator, status: "leased" } });
+    const row = await stack.db.prisma.proofJob.findFirst({ where: { operator, status: "leased" } });
+    const heard = entries(p).some(
+      (e) => e.msg === "job leased" && JSON.stringify(e.job).includes(`"${row?.id}"`),
+    );
+    return row && heard ? row : null;
   }, 90_000);
 }
 
