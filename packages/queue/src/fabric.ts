@@ -27,7 +27,7 @@ import {
   Queue,
   Worker,
 } from "bullmq";
-import { type Redis, Redis as RedisClient } from "ioredis";
+import type { Redis } from "ioredis";
 import {
   type AffinityNote,
   type BlockSource,
@@ -147,7 +147,6 @@ export class ProofFabric {
   /** Who proved the children of each node (per block), for subtree affinity. */
   readonly provenance: ProvenanceBook;
   private readonly connection: ConnectionOptions;
-  private readonly bull: Redis;
   /** This process's queues and fetchers, per block (block-handles.ts). */
   private readonly handles: BlockHandles;
   private subscriber: Redis | null = null;
@@ -159,18 +158,14 @@ export class ProofFabric {
     readonly redis: Redis,
   ) {
     this.events.setMaxListeners(0);
-    // One connection, auto-pipelined as the fabric's own client is (redis.ts), is shared by
-    // every queue, fetcher and flow producer of this process: nothing here runs a blocking
-    // command, so none can hold a pipeline back, and the many concurrent leases and completions
-    // of a busy relay, over all of a block's queues, share socket writes instead of taking one
-    // each. BullMQ does not close a connection it was given; close() does. (bullmq types its
-    // connection against its own ioredis typings.)
-    this.bull = new RedisClient({
+    // bullmq types its connection against its own ioredis typings; the options are the same.
+    // BullMQ's connections auto-pipeline as the fabric's own client does (redis.ts): nothing here
+    // runs a blocking command, so none can hold a pipeline back, and the many concurrent leases
+    // and completions of a busy relay share socket writes instead of taking one each.
+    this.connection = {
       ...redisOptions(options.redisUrl, options),
       enableAutoPipelining: true,
-    });
-    this.bull.on("error", () => {});
-    this.connection = this.bull as unknown as ConnectionOptions;
+    } as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
     this.handles = new BlockHandles(
@@ -636,7 +631,6 @@ export class ProofFabric {
     await this.flow?.close().catch(() => {});
     this.events.removeAllListeners();
     await this.subscriber?.quit().catch(() => {});
-    await this.bull.quit().catch(() => {});
     await this.redis.quit().catch(() => {});
   }
 }
