@@ -159,13 +159,7 @@ export class ProofFabric {
   ) {
     this.events.setMaxListeners(0);
     // bullmq types its connection against its own ioredis typings; the options are the same.
-    // BullMQ's connections auto-pipeline as the fabric's own client does (redis.ts): nothing here
-    // runs a blocking command, so none can hold a pipeline back, and the many concurrent leases
-    // and completions of a busy relay share socket writes instead of taking one each.
-    this.connection = {
-      ...redisOptions(options.redisUrl, options),
-      enableAutoPipelining: true,
-    } as ConnectionOptions;
+    this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
     this.provenance = new ProvenanceBook(redis, options.prefix);
     this.handles = new BlockHandles(
