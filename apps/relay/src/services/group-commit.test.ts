@@ -1,5 +1,20 @@
 import { describe, expect, it } from "vitest";
-import { GroupCommit, LanedGroupCommit, laneIndex } from "./group-commit.ts";
+import {
+  GroupCommit,
+  type GroupCommitOptions,
+  LanedGroupCommit,
+  laneIndex,
+} from "./group-commit.ts";
+
+/** A group commit whose write returns its items and records each batch it was given. */
+function recording(opts: GroupCommitOptions) {
+  const writes: number[][] = [];
+  const gc = new GroupCommit<number, number>(async (items) => {
+    writes.push(items);
+    return items;
+  }, opts);
+  return { gc, writes };
+}
 
 describe("GroupCommit", () => {
   it("gathers items submitted while a write is in flight into one write", async () => {
@@ -28,14 +43,7 @@ describe("GroupCommit", () => {
   });
 
   it("splits at maxBatch", async () => {
-    const writes: number[][] = [];
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        writes.push(items);
-        return items;
-      },
-      { maxBatch: 2, maxInFlight: 4 },
-    );
+    const { gc, writes } = recording({ maxBatch: 2, maxInFlight: 4 });
     await Promise.all([1, 2, 3, 4, 5].map((i) => gc.submit(i)));
     expect(writes).toEqual([[1, 2], [3, 4], [5]]);
   });
@@ -90,14 +98,7 @@ describe("GroupCommit", () => {
   });
 
   it("with minIntervalMs, items arriving soon after a write wait and go together in the next", async () => {
-    const writes: number[][] = [];
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        writes.push(items);
-        return items;
-      },
-      { maxBatch: 100, maxInFlight: 1, minIntervalMs: 200 },
-    );
+    const { gc, writes } = recording({ maxBatch: 100, maxInFlight: 1, minIntervalMs: 200 });
     await gc.submit(1);
     const rest: Promise<number>[] = [];
     for (const i of [2, 3, 4]) {
@@ -112,14 +113,7 @@ describe("GroupCommit", () => {
   });
 
   it("with minIntervalMs, an item reaching a writer idle for longer than the interval is written at once", async () => {
-    const writes: number[][] = [];
-    const gc = new GroupCommit<number, number>(
-      async (items) => {
-        writes.push(items);
-        return items;
-      },
-      { maxBatch: 100, maxInFlight: 1, minIntervalMs: 20 },
-    );
+    const { gc, writes } = recording({ maxBatch: 100, maxInFlight: 1, minIntervalMs: 20 });
     await gc.submit(1);
     await new Promise((r) => setTimeout(r, 60));
     void gc.submit(2);

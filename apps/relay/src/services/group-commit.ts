@@ -57,16 +57,21 @@ export class GroupCommit<I, O> {
       this.scheduled = false;
       this.pump();
     };
-    const wait = this.lastStart + (this.opts.minIntervalMs ?? 0) - performance.now();
+    const wait = this.earliestStart() - performance.now();
     // Let the requests already parsed in this turn of the event loop join the batch.
     if (wait <= 0) setImmediate(go);
     else setTimeout(go, Math.ceil(wait));
   }
 
+  /** When the next write may start (performance.now() time). */
+  private earliestStart(): number {
+    return this.lastStart + (this.opts.minIntervalMs ?? 0);
+  }
+
   private pump(): void {
     while (this.queue.length > 0 && this.inFlight < this.opts.maxInFlight) {
       const now = performance.now();
-      if (now < this.lastStart + (this.opts.minIntervalMs ?? 0)) {
+      if (now < this.earliestStart()) {
         this.schedule();
         return;
       }
