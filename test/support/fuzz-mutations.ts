@@ -74,12 +74,16 @@ function mutate(root: Json, m: Mutation, raws: string[]): Json | undefined {
   const all = nodesOf(root);
   let path = all[m.at % all.length]!;
   const op = m.op;
+  // An op's value is inserted as a copy: the tree is mutated in place by later ops, and an op
+  // (a constant one above all) is shared by every run, so a value inserted by reference would be
+  // changed for good, even made to contain itself.
   if (op.t === "extra") {
     // The nearest object at or above the chosen node gets the extra key.
     while (path.length > 0 && !isObject(at(root, path))) path = path.slice(0, -1);
     const target = at(root, path);
-    if (!isObject(target)) return { [op.key]: op.value, value: root };
-    defineKey(target, op.key, op.value);
+    const value = structuredClone(op.value);
+    if (!isObject(target)) return { [op.key]: value, value: root };
+    defineKey(target, op.key, value);
     return root;
   }
   const current = at(root, path);
@@ -89,7 +93,7 @@ function mutate(root: Json, m: Mutation, raws: string[]): Json | undefined {
       if (path.length === 0) return undefined;
       break;
     case "set":
-      replacement = op.value;
+      replacement = structuredClone(op.value);
       break;
     case "raw":
       raws.push(op.text);
