@@ -79,6 +79,8 @@ describe("prover-boost CLI", () => {
     const worker = await run(["worker", "--help"]);
     expect(worker.code).toBe(0);
     expect(worker.stdout).toContain("--backend");
+    expect(worker.stdout).toMatch(/^Usage: prover-boost worker /);
+    expect(worker.stdout).toContain("prover-boost worker --relay http://relay:8080");
   });
 
   it("exits 2 on a bad bid config or a missing key", async () => {

@@ -73,7 +73,8 @@ export function drainMs(shutdownGraceMs: number): number {
   return shutdownGraceMs - Math.min(5000, Math.floor(shutdownGraceMs / 2));
 }
 
-const HELP_AFTER = `
+/** The help text after the options; `name` is how the agent was invoked. */
+const helpAfter = (name: string) => `
 Backends:
   sim   A SIMULATION: waits a set time per job type and returns the relay's sim proof.
   honk  Real UltraHonk proofs (Noir circuits, bb.js) on --prove-threads worker threads; for
@@ -87,9 +88,13 @@ Backends:
         it is handed in (docs/proofs.md has the contract).
 
 Examples:
-  prover-boost-worker --relay http://relay:8080 --key-file ./operator.key --workers 4
-  prover-boost-worker --backend exec --exec-command ./prove.sh --exec-timeout-ms 900000
-  prover-boost-worker --calibrate --backend sim --sim-durations base=50,merge=20
+  ${name} --relay http://relay:8080 --key-file ./operator.key --workers 4
+  ${name} --backend exec --exec-command ./prove.sh --exec-timeout-ms 900000
+  ${name} --calibrate --backend sim --sim-durations base=50,merge=20
+
+Environment: each option's variable may be given with a PB_ prefix (PB_RELAY_URL,
+PB_OPERATOR_KEY_FILE, ...); the prefixed name wins. Prefer --key-file to --key: a key on the
+command line shows in ps.
 
 SIGINT / SIGTERM stop leasing, let in-flight jobs finish, hand back the rest (a retryable
 fail, never penalized) and exit 0, all within --shutdown-grace-ms (default 10 s: jobs get the
@@ -97,8 +102,9 @@ grace minus min(5 s, half of it), handing back the rest); past it the worker exi
 signal exits 1 at once. An uncaught error is logged as one JSON line, then the worker stops the
 same way and exits 1. Exit code 2 means bad options.`;
 
-export function buildProgram(): Command {
-  return new Command("prover-boost-worker")
+/** The agent's options; `name` (its usage line) is how it was invoked. */
+export function buildProgram(name = "prover-boost-worker"): Command {
+  return new Command(name)
     .description(
       "Prover worker agent: signs in to a prover-boost relay with the operator key, leases proof " +
         "jobs, proves them with a backend (sim or an external command) and hands the proofs in.",
@@ -206,7 +212,7 @@ export function buildProgram(): Command {
       "prove 5 synthetic jobs of each type with the backend, print timings, exit",
     )
     .showHelpAfterError("(run with --help for usage)")
-    .addHelpText("after", HELP_AFTER);
+    .addHelpText("after", helpAfter(name));
 }
 
 function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {

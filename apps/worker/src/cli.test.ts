@@ -26,6 +26,29 @@ describe("prover-boost-worker CLI", () => {
     }
   });
 
+  it("takes PB_ aliases over the unprefixed names, as prover-boost worker does", () => {
+    // The prefixed value is the one validated: a bad PB_CAPACITY fails over a good CAPACITY...
+    const bad = run(["--calibrate"], { CAPACITY: "2", PB_CAPACITY: "0" });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--capacity must be a positive integer, got "0"/);
+    // ...and PB_OPERATOR_KEY_FILE is the key file read (here one that does not exist).
+    const missing = "/nonexistent/pb-operator.key";
+    const key = run([], {
+      OPERATOR_KEY_FILE: "/nonexistent/plain.key",
+      PB_OPERATOR_KEY_FILE: missing,
+    });
+    expect(key.code).toBe(2);
+    expect(key.stderr).toContain(`cannot read --key-file ${missing}`);
+  });
+
+  it("warns when the key is given on the command line, not when it is in a file", () => {
+    const onArgv = run(["--workers", "abc", "--key", `0x${"11".repeat(32)}`]);
+    expect(onArgv.stderr).toMatch(/warning: a private key given on the command line/);
+    const inFile = run(["--workers", "abc", "--key-file", "/nonexistent/k"]);
+    expect(inFile.code).toBe(2);
+    expect(inFile.stderr).not.toMatch(/warning/);
+  });
+
   it("--calibrate prints one line per job type", () => {
     const durations = "base=5,merge=5,block_root=5,single_tx_block_root=5,empty_block_root=5";
     const { code, stdout, stderr } = run([

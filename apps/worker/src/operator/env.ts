@@ -1,4 +1,5 @@
-// Environment for the operator CLI: every setting may be given with a PB_ prefix (PB_RELAY_URL,
+// Environment for the operator CLI and the worker agent (both of its entries: `prover-boost
+// worker` and `prover-boost-worker`): every setting may be given with a PB_ prefix (PB_RELAY_URL,
 // PB_OPERATOR_KEY, ...), which keeps names unambiguous where several programs share one
 // environment. A PB_ name wins over the unprefixed one.
 
@@ -28,3 +29,16 @@ export function keyOnArgv(argv: readonly string[]): boolean {
 export const ARGV_KEY_WARNING =
   "warning: a private key given on the command line is visible to every user of this machine " +
   "(ps, shell history); use --key-file or PB_OPERATOR_KEY_FILE instead\n";
+
+/**
+ * What every operator entry does before it parses its options: applies the PB_ aliases to `env`
+ * and warns on `stderr` when `args` carry a key.
+ */
+export function prepareOperatorEnv(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  stderr: { write(text: string): unknown } = process.stderr,
+): void {
+  applyEnvAliases(env);
+  if (keyOnArgv(args)) stderr.write(ARGV_KEY_WARNING);
+}

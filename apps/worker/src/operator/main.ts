@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { ARGV_KEY_WARNING, applyEnvAliases, keyOnArgv } from "./env.ts";
+import { prepareOperatorEnv } from "./env.ts";
 
 interface KeyOptions {
   relay: string;
@@ -286,14 +286,13 @@ export function buildOperatorProgram(run: (code: Promise<number>) => void): Comm
 }
 
 async function main(argv: string[]): Promise<number> {
-  applyEnvAliases(process.env);
-  if (keyOnArgv(argv.slice(2))) process.stderr.write(ARGV_KEY_WARNING);
   if (argv[2] === "worker") {
-    // The worker agent parses its own options from process.argv and runs on import.
-    process.argv = [argv[0]!, "prover-boost worker", ...argv.slice(3)];
-    await import("../cli.ts");
+    // The worker agent applies the aliases and warns itself, like its standalone entry.
+    const { runWorkerCli } = await import("../cli-main.ts");
+    await runWorkerCli(argv.slice(3), "prover-boost worker");
     return -1;
   }
+  prepareOperatorEnv(argv.slice(2));
   let pending: Promise<number> | undefined;
   const program = buildOperatorProgram((p) => {
     pending = p;
