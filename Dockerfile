@@ -5,8 +5,11 @@
 # node is started by tini (PID 1), so node itself receives SIGTERM and shuts down within
 # SHUTDOWN_GRACE_MS; never put npm in front of it (npm does not forward signals).
 
+# Both stages run Node 26, the Active LTS line (Node 24 is in maintenance); move both FROM lines
+# to the next even major when it becomes Active LTS (each October).
+
 # --- build: every dependency, the Prisma client, then dist/ of every package and app -------
-FROM node:24-bookworm-slim AS build
+FROM node:26-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY packages ./packages
@@ -24,7 +27,7 @@ RUN npm ci --no-audit --no-fund \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # --- runtime: production dependencies only, non-root, tini as PID 1 --------------------------
-FROM node:24-bookworm-slim AS runtime
+FROM node:26-bookworm-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
