@@ -21,10 +21,24 @@ COPY scripts ./scripts
 COPY bin ./bin
 # postinstall generates the Prisma client (packages/db/src/generated). The image needs no type
 # declarations: BUILD_DTS=0 builds the JavaScript alone.
+# Then what the runtime stage copies is cut to what the services load:
+# - npm prune --omit=dev: the build and test tools, and the local-L1 tools (anvil, solc: development
+#   dependencies of packages/escrow; the services only read the contract's ABI).
+# - the Prisma CLI and TypeScript: npm keeps them as optional peers of @prisma/client, but the
+#   services run the generated client and apply migrations with their own migrator (packages/db),
+#   never the CLI, and TypeScript is only ever a type-level peer.
+# - bb.js's macOS native binaries (a Linux image runs the Linux ones).
+# Measured on what the runtime stage copies (node_modules plus the app, not the image layers):
+# 874 MB unpruned; 627 MB with `npm prune --omit=dev` alone, as this stage used to prune; 398 MB
+# with all of the above (387 MB of it node_modules). docs/operations.md, "Sizing".
 RUN npm ci --no-audit --no-fund \
  && node scripts/prisma-generate.mjs \
  && BUILD_DTS=0 npm run build \
- && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
+ && rm -rf node_modules/prisma node_modules/@prisma/config node_modules/@prisma/engines \
+      node_modules/@prisma/engines-version node_modules/@prisma/fetch-engine \
+      node_modules/@prisma/get-platform node_modules/effect node_modules/typescript \
+      node_modules/@aztec/bb.js/build/*-macos
 
 # --- runtime: production dependencies only, non-root, tini as PID 1 --------------------------
 FROM node:26-bookworm-slim AS runtime

@@ -163,6 +163,35 @@ describe("Dockerfile", () => {
     expect(manifest.devDependencies.turbo).toBeDefined();
   });
 
+  it("copies no tool the services do not load: dev dependencies, the Prisma CLI, TypeScript", () => {
+    const runs = stages
+      .slice(0, -1)
+      .flat()
+      .filter((i) => i.op === "RUN")
+      .map((i) => i.args)
+      .join(" && ");
+    const prune = runs.search(/\bnpm prune --omit=dev\b/);
+    const removal = /\brm -rf ([^&]*)/.exec(runs.slice(prune));
+    expect(removal, "an rm -rf after the prune").not.toBeNull();
+    const removed = removal![1]!.split(/\s+/);
+    for (const dir of ["node_modules/prisma", "node_modules/effect", "node_modules/typescript"]) {
+      expect(removed).toContain(dir);
+    }
+    // Nothing the services import is removed.
+    for (const dir of removed.filter((d) => d.length > 0)) {
+      expect(dir).not.toMatch(/@prisma\/client|@prisma\/adapter|@aztec\/bb\.js$|@noir-lang/);
+    }
+    // The local-L1 tools reach the build stage only as development dependencies, so the prune
+    // drops them.
+    const escrow = JSON.parse(
+      readFileSync(path.join(root, "packages", "escrow", "package.json"), "utf8"),
+    ) as { dependencies: Record<string, string>; devDependencies?: Record<string, string> };
+    for (const tool of ["@foundry-rs/anvil", "solc"]) {
+      expect(escrow.dependencies[tool], tool).toBeUndefined();
+      expect(escrow.devDependencies?.[tool], tool).toBeDefined();
+    }
+  });
+
   it("has a HEALTHCHECK on the relay's /readyz without curl", () => {
     const hc = last("HEALTHCHECK");
     expect(hc).toBeDefined();
