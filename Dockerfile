@@ -55,7 +55,7 @@ RUN mkdir -p /app/.prover-boost && chown node:node /app/.prover-boost
 USER node
 EXPOSE 8080
 # The relay's readiness (Postgres, Redis, the L1 index in chain mode). The aggregator and the
-# worker have no HTTP port: docker-compose.yml gives them their own check or none.
+# worker serve only metrics: docker-compose.yml gives them their own check on METRICS_PORT.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 ENTRYPOINT ["/usr/bin/tini", "--"]

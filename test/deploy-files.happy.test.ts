@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { aggregatorEnv, fileVariables, relayEnv } from "@prover-boost/config";
+import { aggregatorEnv, fileVariables, relayEnv, serveMetrics } from "@prover-boost/config";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type Stack, startStack } from "./harness.ts";
@@ -236,6 +236,41 @@ describe("the health-check one-liners, run against a relay", () => {
   });
 });
 
+describe("the aggregator's and the worker's health checks, run against a metrics endpoint", () => {
+  /** A service's compose check: its node -e script, and the port it asks. */
+  const check = (app: "aggregator" | "worker") => {
+    const script = (services[app]!.healthcheck!.test as string[]).at(-1)!;
+    const m = /http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(script);
+    expect(m, `${app}'s check asks its /metrics`).not.toBeNull();
+    return { script, port: m![1]! };
+  };
+
+  it("asks /metrics on the port each service serves its metrics on", () => {
+    for (const app of ["aggregator", "worker"] as const) {
+      expect(check(app).port, app).toBe(services[app]!.environment!.METRICS_PORT);
+      expect(services[app]!.environment!.METRICS_HOST, app).toBe("0.0.0.0");
+    }
+  });
+
+  it("passes while the endpoint serves and fails with none listening", async () => {
+    const server = await serveMetrics(
+      { contentType: "text/plain", metrics: async () => "up 1\n" },
+      { port: 0, host: "127.0.0.1", ephemeral: true },
+    );
+    try {
+      for (const app of ["aggregator", "worker"] as const) {
+        const { script, port } = check(app);
+        const live = script.replace(`127.0.0.1:${port}`, `127.0.0.1:${server.port}`);
+        await expect(run(process.execPath, ["-e", live]), app).resolves.toBeDefined();
+        const none = script.replace(`127.0.0.1:${port}`, "127.0.0.1:1");
+        await expect(run(process.execPath, ["-e", none]), app).rejects.toMatchObject({ code: 1 });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("docker-compose.yml", () => {
   it("runs Postgres, Redis, the relay, one aggregator and a worker, all from the one image", async () => {
     expect(Object.keys(services).sort()).toEqual(
@@ -248,13 +283,19 @@ describe("docker-compose.yml", () => {
     expect(services.aggregator!.deploy?.replicas).toBe(1);
   });
 
-  it("restarts every service and health-checks Postgres, Redis and the relay", () => {
+  it("restarts and health-checks every service", () => {
     for (const [name, s] of Object.entries(services)) {
       expect(s.restart, name).toMatch(/^(unless-stopped|always|on-failure)/);
+      expect(s.healthcheck?.disable, name).not.toBe(true);
+      expect(s.healthcheck?.test?.length, name).toBeGreaterThan(0);
     }
     expect(services.postgres!.healthcheck!.test!.join(" ")).toMatch(/pg_isready/);
     expect(services.redis!.healthcheck!.test!.join(" ")).toMatch(/redis-cli.*ping/);
     expect(services.relay!.healthcheck!.test!.join(" ")).toMatch(/\/readyz/);
+    for (const app of ["aggregator", "worker"] as const) {
+      expect(services[app]!.healthcheck!.test!.join(" "), app).toMatch(/\/metrics\b/);
+      expect(services[app]!.healthcheck!.test!.join(" "), app).not.toMatch(/\b(curl|wget)\b/);
+    }
   });
 
   it("starts nothing before what it depends on is healthy", () => {
