@@ -372,6 +372,11 @@ describe("docker-compose.yml", () => {
     const cmd = services.redis!.command!.join(" ");
     expect(cmd).toMatch(/--appendonly yes/);
     expect(cmd).toMatch(/--maxmemory-policy noeviction/);
+    // noeviction applies only under a memory limit: one is set, configurable, with a default.
+    const limit = /--maxmemory \$\{REDIS_MAXMEMORY:-(\d+)(kb|mb|gb)\}(\s|$)/.exec(cmd);
+    expect(limit, "--maxmemory from REDIS_MAXMEMORY, with a default").not.toBeNull();
+    const mb = Number(limit![1]) * { kb: 1 / 1024, mb: 1, gb: 1024 }[limit![2] as "kb"];
+    expect(mb).toBeGreaterThanOrEqual(256);
     for (const db of ["postgres", "redis"] as const) {
       const [volume, target] = services[db]!.volumes![0]!.split(":");
       expect(Object.keys(compose.volumes), db).toContain(volume);
