@@ -27,6 +27,12 @@ const TREE_LIVE_MS = 30_000;
 const TREE_BEHIND_MS = 5000;
 const PAGE_SIZE = 25;
 
+/** Rows per page: `?limit=` (1 to 100), else PAGE_SIZE. */
+function pageSize(query) {
+  const v = query.get("limit");
+  return v && /^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 100 ? Number(v) : PAGE_SIZE;
+}
+
 /** What the current page started (timers, streams, fetches): stopped on the next route. */
 let page = null;
 function newPage() {
@@ -70,7 +76,7 @@ function auctionRow(a, pricing) {
     el("td", {}, blockLink(a.blockNumber)),
     el("td", {}, el("span", { class: `pill ${a.status}` }, a.status)),
     el("td", { class: "num" }, a.txCount),
-    el("td", { class: "num" }, a.bidCount),
+    el("td", { class: "num bids" }, a.bidCount),
     el("td", {}, closes),
     el("td", { class: "winner" }, w ? operatorLink(w.prover) : el("span", { class: "muted" }, "—")),
     el("td", { class: "num" }, w ? `${bps(w.basisPointFee)}${settled}` : "—"),
@@ -87,7 +93,7 @@ async function auctionsPage(p, query) {
     ? query.get("status")
     : null;
   const pager = new Pager(p, async (cursor) => {
-    const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const qs = new URLSearchParams({ limit: String(pageSize(query)) });
     if (status) qs.set("status", status);
     if (cursor) qs.set("cursor", cursor);
     const [res, info] = await Promise.all([
@@ -533,29 +539,33 @@ async function operatorPage(p, addr) {
         ),
       ),
       el("h2", {}, `Workers online (${workers.items.length})`),
-      table(
-        [
-          "worker",
-          { label: "tier", num: true },
-          { label: "capacity", num: true },
-          { label: "leases", num: true },
-          "job types",
-          "hardware",
-          "signed in",
-          "expires",
-        ],
-        workers.items.map((w) =>
-          el(
-            "tr",
-            {},
-            el("td", { class: "mono" }, w.workerId),
-            el("td", { class: "num" }, w.tier),
-            el("td", { class: "num" }, w.capacity),
-            el("td", { class: "num" }, w.leases),
-            el("td", {}, w.jobTypes.join(", ")),
-            el("td", { class: "muted" }, hardware(w.hardware)),
-            el("td", {}, ago(w.createdAt)),
-            el("td", {}, `in ${duration(w.expiresAt - Date.now())}`),
+      el(
+        "div",
+        { id: "operator-workers" },
+        table(
+          [
+            "worker",
+            { label: "tier", num: true },
+            { label: "capacity", num: true },
+            { label: "leases", num: true },
+            "job types",
+            "hardware",
+            "signed in",
+            "expires",
+          ],
+          workers.items.map((w) =>
+            el(
+              "tr",
+              { "data-worker": w.workerId },
+              el("td", { class: "mono" }, w.workerId),
+              el("td", { class: "num tier" }, w.tier),
+              el("td", { class: "num capacity" }, w.capacity),
+              el("td", { class: "num" }, w.leases),
+              el("td", {}, w.jobTypes.join(", ")),
+              el("td", { class: "muted" }, hardware(w.hardware)),
+              el("td", {}, ago(w.createdAt)),
+              el("td", {}, `in ${duration(w.expiresAt - Date.now())}`),
+            ),
           ),
         ),
       ),
@@ -620,7 +630,7 @@ function penaltiesTable(items) {
 async function listPage(p, query, kind) {
   setActive(kind);
   const filterKey = kind === "payouts" ? "recipient" : "operator";
-  const qs0 = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  const qs0 = new URLSearchParams({ limit: String(pageSize(query)) });
   const who = query.get(filterKey);
   if (isAddress(who)) qs0.set(filterKey, who);
   const block = query.get("block");
