@@ -100,4 +100,11 @@ describe("the Grafana dashboard", () => {
     );
     expect(market.filter((n) => !used.has(n))).toEqual([]);
   });
+
+  it("shows queue depth per job type, not only per queue", () => {
+    const exprs = graphs.flatMap((p) => p.targets!.map((t) => t.expr));
+    const depth = exprs.filter((e) => e.includes("prover_boost_queue_jobs"));
+    expect(depth.length).toBeGreaterThan(0);
+    for (const e of depth) expect(e).toMatch(/\bby \((?:[^)]*,\s*)?type\b/);
+  });
 });

@@ -42,6 +42,10 @@ export interface Stack {
   client: RelayClient;
   admin: RelayClient;
   prefix: string;
+  /** The Postgres schema (postgres backend only). */
+  schema: string | undefined;
+  /** The environment the relay and aggregator were built from (for a service process beside them). */
+  env: Readonly<Record<string, string>>;
   close(): Promise<void>;
 }
 
@@ -93,6 +97,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     db,
     aggregator,
     prefix,
+    schema: backend === "postgres" ? schema : undefined,
+    env: base,
     client: new RelayClient({ baseUrl: url }),
     admin: new RelayClient({ baseUrl: url, adminToken: ADMIN_TOKEN }),
     async close() {

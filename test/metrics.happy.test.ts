@@ -2,13 +2,20 @@
 // rejected count under their outcomes; while a block is proven the scrape-time gauges show its
 // queued jobs and the workers signed in; once it is paid, the relay counted one verified proof
 // and one lease per job, an invalid proof under its reason and penalty kind, and the aggregator
-// counted the auction's close and the payouts, on its own /metrics endpoint.
+// counted the auction's close and the payouts, on its own /metrics endpoint. Queue depth carries
+// the job type: a block's root queue holds its one root job, whose type its size decides.
 import { serveMetrics } from "@prover-boost/config";
 import { RelayError } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
-import { BIDDING_MS, proveInTurns, signIn, waitForStage } from "./support/market-flow.ts";
+import {
+  BIDDING_MS,
+  openUnclaimed,
+  proveInTurns,
+  signIn,
+  waitForStage,
+} from "./support/market-flow.ts";
 import { parseProm, type Sample, sumOf } from "./support/prom-text.ts";
 
 const BLOCK = 31;
@@ -73,6 +80,13 @@ describe("relay and aggregator metrics", () => {
     });
     expect(sumOf(seen, "prover_boost_queue_jobs")).toBe(jobs);
     expect(sumOf(seen, "prover_boost_queue_jobs", { kind: "base" })).toBe(TXS);
+    // By job type: the root queue's one job is a block_root (more than one transaction).
+    const byType = (type: string) => sumOf(seen, "prover_boost_queue_jobs", { type });
+    expect(byType("base")).toBe(TXS);
+    expect(byType("merge")).toBe(jobs - TXS - 1);
+    expect(byType("block_root")).toBe(1);
+    expect(sumOf(seen, "prover_boost_queue_jobs", { kind: "root", type: "block_root" })).toBe(1);
+    expect(byType("single_tx_block_root") + byType("empty_block_root")).toBe(0);
     expect(sumOf(seen, "prover_boost_leases_live")).toBe(0);
   });
 
@@ -124,5 +138,26 @@ describe("relay and aggregator metrics", () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("count a one-transaction block's root job under its own type", async () => {
+    // Unclaimed, so it goes straight to open proving; the paid block's queues are gone by now.
+    await openUnclaimed(stack, BLOCK + 1, { txCount: 1 });
+    await waitForStage(stack, BLOCK + 1, "open_proving");
+    const seen = await eventually(async () => {
+      const s = await relayMetrics();
+      return sumOf(s, "prover_boost_queue_jobs") === 2 ? s : null;
+    });
+    const byType = (type: string) => sumOf(seen, "prover_boost_queue_jobs", { type });
+    expect(byType("single_tx_block_root")).toBe(1);
+    expect(byType("base")).toBe(1);
+    expect(byType("block_root") + byType("merge")).toBe(0);
+    // The root job waits for its one child.
+    expect(
+      sumOf(seen, "prover_boost_queue_jobs", {
+        type: "single_tx_block_root",
+        state: "waiting-children",
+      }),
+    ).toBe(1);
   });
 });

@@ -1,13 +1,15 @@
 // The queue view at /admin/queues on real Redis and Postgres: 401 without the admin token (or
 // with a wrong one), 200 with it as a bearer header or as the basic-auth password, read-only
-// (405 on anything but GET), following the blocks being proven (a new block's queues appear), and
-// a 404 on a relay without ADMIN_TOKEN.
+// (405 on anything but GET), following the blocks being proven (a new block's queues appear, a
+// paid block's go), and a 404 on a relay without ADMIN_TOKEN.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account } from "./fixtures.ts";
 import { ADMIN_TOKEN, eventually, type Stack, startStack } from "./harness.ts";
-import { openUnclaimed, waitForStage } from "./support/market-flow.ts";
+import { openUnclaimed, proveInTurns, signIn, waitForStage } from "./support/market-flow.ts";
 
 const BLOCK = 41;
 const LATER_BLOCK = 42;
+const NEWEST_BLOCK = 43;
 
 let stack: Stack;
 let bare: Stack;
@@ -100,6 +102,23 @@ describe("the queue view", () => {
       return names.includes(`b${LATER_BLOCK}-root`) ? names : null;
     });
     expect(second).toContain(`b${BLOCK}-base`);
+  });
+
+  it("drops a block's queues once it is paid, while a newer block's show", async () => {
+    // Open proving: any operator may prove (the test stack asks no collateral for it).
+    const worker = await signIn(stack, account(0x41b), "board-0");
+    await proveInTurns(stack, LATER_BLOCK, [worker], "paid");
+    await proveInTurns(stack, BLOCK, [worker], "paid");
+    await openUnclaimed(stack, NEWEST_BLOCK, { txCount: 2 });
+    await waitForStage(stack, NEWEST_BLOCK, "open_proving");
+    const only = [`b${NEWEST_BLOCK}-base`, `b${NEWEST_BLOCK}-merge`, `b${NEWEST_BLOCK}-root`];
+    const names = await eventually(async () => {
+      const n = (await queueNames()).sort();
+      return JSON.stringify(n) === JSON.stringify(only) ? n : null;
+    }).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; the board lists ${JSON.stringify(await queueNames())}`);
+    });
+    expect(names).toEqual(only);
   });
 
   it("is off (404) on a relay without ADMIN_TOKEN", async () => {

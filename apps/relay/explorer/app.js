@@ -21,7 +21,17 @@ import {
 import { TreeView } from "./tree.js";
 
 const LIST_POLL_MS = 3000;
+/** A block page with a live stream reads its whole tree again at least this often. */
+const TREE_LIVE_MS = 30_000;
+/** ...or once the block's proven count has stayed ahead of the tree's this long. */
+const TREE_BEHIND_MS = 5000;
 const PAGE_SIZE = 25;
+
+/** Rows per page: `?limit=` (1 to 100), else PAGE_SIZE. */
+function pageSize(query) {
+  const v = query.get("limit");
+  return v && /^\d{1,3}$/.test(v) && Number(v) >= 1 && Number(v) <= 100 ? Number(v) : PAGE_SIZE;
+}
 
 /** What the current page started (timers, streams, fetches): stopped on the next route. */
 let page = null;
@@ -66,7 +76,7 @@ function auctionRow(a, pricing) {
     el("td", {}, blockLink(a.blockNumber)),
     el("td", {}, el("span", { class: `pill ${a.status}` }, a.status)),
     el("td", { class: "num" }, a.txCount),
-    el("td", { class: "num" }, a.bidCount),
+    el("td", { class: "num bids" }, a.bidCount),
     el("td", {}, closes),
     el("td", { class: "winner" }, w ? operatorLink(w.prover) : el("span", { class: "muted" }, "—")),
     el("td", { class: "num" }, w ? `${bps(w.basisPointFee)}${settled}` : "—"),
@@ -83,7 +93,7 @@ async function auctionsPage(p, query) {
     ? query.get("status")
     : null;
   const pager = new Pager(p, async (cursor) => {
-    const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    const qs = new URLSearchParams({ limit: String(pageSize(query)) });
     if (status) qs.set("status", status);
     if (cursor) qs.set("cursor", cursor);
     const [res, info] = await Promise.all([
@@ -310,9 +320,15 @@ async function blockPage(p, n) {
     if (tree) tree.provingStartedAt = provingStart();
     render();
   };
+  // When the tree was last read, and where the block read says proving is ahead of the tree.
+  let treeReadAt = 0;
+  let behindSince = 0;
+  let treeReads = 0;
   const loadTree = async () => {
     if (!block) return;
     const res = await api(`/v1/blocks/${n}/tree`, signal);
+    treeReadAt = performance.now();
+    behindSince = 0;
     if (res.nodes.length === 0) return;
     if (!tree) {
       tree = new TreeView(res.nodes, { block: n, provingStartedAt: provingStart() });
@@ -334,6 +350,7 @@ async function blockPage(p, n) {
     } else {
       tree.refresh(res.nodes);
     }
+    tree.svg.setAttribute("data-tree-reads", String(++treeReads));
   };
   try {
     await loadBlock();
@@ -351,16 +368,38 @@ async function blockPage(p, n) {
     );
   await loadTree().catch(() => {});
 
-  // Refreshes after events come at most every 1.5 s: node colours are set from the events
-  // themselves at once; this fills in times, operators and stage details.
+  // While the stream is live, node colours come from its events, at once, and a refresh (at most
+  // every 1.5 s) reads only the block and its auction (stage, counts, payouts): the whole tree
+  // (2,047 nodes for 1,024 transactions) is read again only on a stage change, after the stream
+  // came back, when the block's proven count stays ahead of the tree's (a missed event), and
+  // every TREE_LIVE_MS for the times and operators shown on hover. Without a live stream the
+  // tree is read with every refresh. So many viewers of a big block do not each pull its whole
+  // tree every 1.5 s.
+  let streamLive = false;
+  let treeWanted = false;
+  const treeDue = () => {
+    if (!tree || !streamLive || treeWanted) return true;
+    if (performance.now() - treeReadAt >= TREE_LIVE_MS) return true;
+    const provenHere = tree.counts().proven;
+    if (!block || block.tree.proven <= provenHere) {
+      behindSince = 0;
+      return false;
+    }
+    behindSince ||= performance.now();
+    return performance.now() - behindSince >= TREE_BEHIND_MS;
+  };
   let refreshTimer = 0;
-  const refreshSoon = () => {
+  const refreshSoon = (withTree = false) => {
+    if (withTree) treeWanted = true;
     if (refreshTimer) return;
     refreshTimer = setTimeout(async () => {
       refreshTimer = 0;
       try {
         await loadBlock();
-        await loadTree();
+        if (treeDue()) {
+          treeWanted = false;
+          await loadTree();
+        }
       } catch {}
     }, 1500);
   };
@@ -372,8 +411,8 @@ async function blockPage(p, n) {
       if (data.worker !== undefined) patch.worker = data.worker;
       tree.update(data.id, patch);
       refreshSoon();
-    } else if (event === "stage" || event === "auction") {
-      refreshSoon();
+    } else if (event === "stage" || event === "auction" || event === "reset") {
+      refreshSoon(true);
     }
   };
   // Follows the stream while there is one; a block whose own stream is not there yet (bidding
@@ -386,16 +425,20 @@ async function blockPage(p, n) {
       signal,
       onEvent,
       onState: (s) => {
+        // Back after a drop: whatever happened meanwhile is read whole once.
+        if (s === "live" && !streamLive) refreshSoon(true);
+        streamLive = s === "live";
         live.textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
         live.className = s === "live" ? "live on" : "live";
       },
       // The per-block stream ends once the block is paid; then there is nothing more to follow.
       onEnd: () => {
-        refreshSoon();
+        refreshSoon(true);
         return block?.stage !== "paid";
       },
     }).finally(() => {
       following = false;
+      streamLive = false;
     });
   };
   startStream();
@@ -496,29 +539,33 @@ async function operatorPage(p, addr) {
         ),
       ),
       el("h2", {}, `Workers online (${workers.items.length})`),
-      table(
-        [
-          "worker",
-          { label: "tier", num: true },
-          { label: "capacity", num: true },
-          { label: "leases", num: true },
-          "job types",
-          "hardware",
-          "signed in",
-          "expires",
-        ],
-        workers.items.map((w) =>
-          el(
-            "tr",
-            {},
-            el("td", { class: "mono" }, w.workerId),
-            el("td", { class: "num" }, w.tier),
-            el("td", { class: "num" }, w.capacity),
-            el("td", { class: "num" }, w.leases),
-            el("td", {}, w.jobTypes.join(", ")),
-            el("td", { class: "muted" }, hardware(w.hardware)),
-            el("td", {}, ago(w.createdAt)),
-            el("td", {}, `in ${duration(w.expiresAt - Date.now())}`),
+      el(
+        "div",
+        { id: "operator-workers" },
+        table(
+          [
+            "worker",
+            { label: "tier", num: true },
+            { label: "capacity", num: true },
+            { label: "leases", num: true },
+            "job types",
+            "hardware",
+            "signed in",
+            "expires",
+          ],
+          workers.items.map((w) =>
+            el(
+              "tr",
+              { "data-worker": w.workerId },
+              el("td", { class: "mono" }, w.workerId),
+              el("td", { class: "num tier" }, w.tier),
+              el("td", { class: "num capacity" }, w.capacity),
+              el("td", { class: "num" }, w.leases),
+              el("td", {}, w.jobTypes.join(", ")),
+              el("td", { class: "muted" }, hardware(w.hardware)),
+              el("td", {}, ago(w.createdAt)),
+              el("td", {}, `in ${duration(w.expiresAt - Date.now())}`),
+            ),
           ),
         ),
       ),
@@ -583,7 +630,7 @@ function penaltiesTable(items) {
 async function listPage(p, query, kind) {
   setActive(kind);
   const filterKey = kind === "payouts" ? "recipient" : "operator";
-  const qs0 = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  const qs0 = new URLSearchParams({ limit: String(pageSize(query)) });
   const who = query.get(filterKey);
   if (isAddress(who)) qs0.set(filterKey, who);
   const block = query.get("block");

@@ -13,9 +13,18 @@ export const SCRAPE_CACHE_MS = 2000;
 const waitBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
 /** What the scrape-time gauges read (relay.ts wires it to the fabric, registry and database). */
+/** Jobs in one BullMQ state, of one job type, in one kind of queue (summed over blocks). */
+export interface QueueDepth {
+  /** The queue: base, merge or root (the root queue holds the three root job types). */
+  kind: string;
+  type: string;
+  state: string;
+  jobs: number;
+}
+
 export interface RelayGaugeSource {
-  /** Jobs of the blocks being proven, by queue kind and BullMQ state. */
-  queueDepth(): Promise<{ kind: string; state: string; jobs: number }[]>;
+  /** Jobs of the blocks being proven, by queue kind, job type and BullMQ state. */
+  queueDepth(): Promise<QueueDepth[]>;
   /** Worker sessions signed in and not expired. */
   workersOnline(): Promise<number>;
 }
@@ -136,13 +145,15 @@ export class RelayMetrics {
     });
     new Gauge({
       name: "prover_boost_queue_jobs",
-      help: "Jobs of the blocks being proven, by queue kind (base, merge, root) and BullMQ state",
-      labelNames: ["kind", "state"],
+      help: "Jobs of the blocks being proven, by queue kind (base, merge, root), job type and BullMQ state",
+      labelNames: ["kind", "type", "state"],
       registers,
       async collect() {
         this.reset();
         const read = await self.scrape();
-        for (const d of read?.depth ?? []) this.set({ kind: d.kind, state: d.state }, d.jobs);
+        for (const d of read?.depth ?? []) {
+          this.set({ kind: d.kind, type: d.type, state: d.state }, d.jobs);
+        }
       },
     });
     new Gauge({
@@ -233,6 +244,6 @@ export class RelayMetrics {
 }
 
 interface ScrapeRead {
-  depth: { kind: string; state: string; jobs: number }[];
+  depth: QueueDepth[];
   workers: number;
 }

@@ -3,6 +3,7 @@
 
 import { EscrowIndexer } from "@prover-boost/chain";
 import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
+import { rootJobType } from "@prover-boost/core";
 import {
   type Database,
   openDatabaseFromEnv,
@@ -15,7 +16,7 @@ import pLimit from "p-limit";
 import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
-import { type RelayGaugeSource, RelayMetrics } from "./domain-metrics.ts";
+import { type QueueDepth, type RelayGaugeSource, RelayMetrics } from "./domain-metrics.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
@@ -206,17 +207,26 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   };
 }
 
-/** The scrape-time reads of the relay's gauges: queue depths over the blocks being proven. */
+/**
+ * The scrape-time reads of the relay's gauges: queue depths over the blocks being proven, by
+ * queue kind, job type and BullMQ state. BullMQ counts per queue; the base and merge queues hold
+ * one job type each, and a block's root queue holds its one root job, whose type its transaction
+ * count decides, so the per-type split costs no read beyond the counts.
+ */
 function relayGaugeSource(ctx: RelayContext): RelayGaugeSource {
   return {
     async queueDepth() {
       const blocks = await ctx.registry.active(ctx.now());
-      const sums = new Map<string, { kind: string; state: string; jobs: number }>();
-      for (const counts of await Promise.all(blocks.map((b) => ctx.fabric.counts(b.number)))) {
+      const sums = new Map<string, QueueDepth>();
+      const counted = await Promise.all(
+        blocks.map(async (b) => ({ block: b, counts: await ctx.fabric.counts(b.number) })),
+      );
+      for (const { block, counts } of counted) {
         for (const [kind, states] of Object.entries(counts)) {
+          const type = kind === "root" ? rootJobType(block.txCount) : kind;
           for (const [state, jobs] of Object.entries(states)) {
-            const key = `${kind}/${state}`;
-            const sum = sums.get(key) ?? { kind, state, jobs: 0 };
+            const key = `${kind}/${type}/${state}`;
+            const sum = sums.get(key) ?? { kind, type, state, jobs: 0 };
             sum.jobs += jobs;
             sums.set(key, sum);
           }

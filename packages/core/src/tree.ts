@@ -68,13 +68,20 @@ function assertTxCount(txCount: number): void {
   }
 }
 
+/** The type of a block's root job, which only its transaction count decides. */
+export function rootJobType(txCount: number): JobType {
+  assertTxCount(txCount);
+  if (txCount === 0) return "empty_block_root";
+  return txCount === 1 ? "single_tx_block_root" : "block_root";
+}
+
 export function planTree(txCount: number): TreePlan {
   assertTxCount(txCount);
+  const type = rootJobType(txCount);
   let root: Shape;
-  if (txCount === 0) root = { type: "empty_block_root", children: [] };
-  else if (txCount === 1)
-    root = { type: "single_tx_block_root", children: [{ type: "base", txIndex: 0, children: [] }] };
-  else root = { ...shape(0, txCount), type: "block_root" };
+  if (txCount === 0) root = { type, children: [] };
+  else if (txCount === 1) root = { type, children: [{ type: "base", txIndex: 0, children: [] }] };
+  else root = { ...shape(0, txCount), type };
 
   const nodes: PlannedNode[] = [];
   let level: { shape: Shape; parent?: string }[] = [{ shape: root }];

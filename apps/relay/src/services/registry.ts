@@ -18,6 +18,8 @@ export interface ActiveBlock {
   stage: ProvingStage;
   winner: string | null;
   proofDeadline: number;
+  /** The block's transactions (its tree's shape, and so the type of its root job). */
+  txCount: number;
 }
 
 /** A fresh read of the active blocks, and performance.now() when it began. */
@@ -92,7 +94,7 @@ export class BlockRegistry {
         number: true,
         stage: true,
         winner: true,
-        auction: { select: { proofDeadline: true } },
+        auction: { select: { proofDeadline: true, txCount: true } },
       },
     });
     return rows
@@ -101,6 +103,7 @@ export class BlockRegistry {
         stage: r.stage as ActiveBlock["stage"],
         winner: r.winner,
         proofDeadline: Number(r.auction.proofDeadline),
+        txCount: r.auction.txCount,
       }))
       .sort((a, b) => a.proofDeadline - b.proofDeadline || a.number - b.number);
   }

@@ -1,0 +1,93 @@
+// `npm start` as a user runs it: the devnet's command line, in a process of its own on real Redis
+// and an embedded PGlite, prints where the explorer is, that address serves the explorer while
+// the devnet runs, and the devnet stops by itself once its one block is paid. With --json, where
+// stdout carries the JSON document alone, the address goes to stderr.
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const redisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const cliScript = path.join(path.dirname(fileURLToPath(import.meta.url)), "cli.ts");
+const repoRoot = path.resolve(path.dirname(cliScript), "..", "..", "..");
+const explorerLine = /^explorer at (http:\/\/127\.0\.0\.1:\d+\/)$/m;
+
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+async function startCli(extra: string[]) {
+  const dir = await mkdtemp(path.join(tmpdir(), "pb-devnet-cli-"));
+  dirs.push(dir);
+  const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, DATA_DIR: dir };
+  delete env.DATABASE_URL;
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      cliScript,
+      ...["--blocks", "1", "--txs", "2", "--operators", "1", "--workers", "1", "--port", "0"],
+      ...["--block-time-ms", "500", "--bidding-ms", "3000", "--deadline-ms", "60000"],
+      ...[
+        "--sim-durations",
+        "base=10,merge=10,block_root=10,single_tx_block_root=10,empty_block_root=10",
+      ],
+      ...extra,
+    ],
+    { cwd: repoRoot, env: { ...env, LOG_LEVEL: "silent" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  children.push(child);
+  const out = { stdout: "", stderr: "" };
+  child.stdout!.on("data", (d) => {
+    out.stdout += String(d);
+  });
+  child.stderr!.on("data", (d) => {
+    out.stderr += String(d);
+  });
+  const exited = once(child, "exit").then(([code]) => code as number | null);
+  return { child, out, exited };
+}
+
+/** Waits until `read()` holds the explorer line (or the process ends without it). */
+async function explorerUrlIn(read: () => string, exited: Promise<unknown>): Promise<string> {
+  let done = false;
+  void exited.then(() => {
+    done = true;
+  });
+  for (;;) {
+    const m = explorerLine.exec(read());
+    if (m) return m[1]!;
+    if (done) throw new Error(`the devnet ended without printing the explorer's address`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// The devnet compiles first and proves a block: slow on a busy machine, hence the long timeout.
+describe("the devnet command", { timeout: 240_000 }, () => {
+  it("prints the explorer's address, which serves the explorer while it runs", async () => {
+    const cli = await startCli([]);
+    const url = await explorerUrlIn(() => cli.out.stdout, cli.exited);
+    // It also names the relay the explorer is served by.
+    expect(cli.out.stdout).toContain(`relay listening at ${url.slice(0, -1)} `);
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain("<title>prover-boost explorer</title>");
+    expect(await cli.exited, cli.out.stderr).toBe(0);
+  });
+
+  it("with --json, prints it on stderr and keeps stdout for the JSON document", async () => {
+    const cli = await startCli(["--json"]);
+    const url = await explorerUrlIn(() => cli.out.stderr, cli.exited);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(await cli.exited, cli.out.stderr).toBe(0);
+    const report = JSON.parse(cli.out.stdout) as { blocks: { stage: string }[] };
+    expect(report.blocks.map((b) => b.stage)).toEqual(["paid"]);
+  });
+});
