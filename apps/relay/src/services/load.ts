@@ -39,10 +39,10 @@ export class LoopLag {
   private lastAt = performance.now();
   private timer: NodeJS.Timeout | null = null;
   private forced: number | null = null;
-  private accepts: AcceptLag | null = null;
+  private accepts: { recentMs(): number } | null = null;
 
-  /** Counts how long new connections wait to be accepted as being behind too. */
-  watchAccepts(accepts: AcceptLag): void {
+  /** Counts how long new connections wait to be accepted (AcceptLag) as being behind too. */
+  watchAccepts(accepts: { recentMs(): number }): void {
     this.accepts = accepts;
   }
 
@@ -270,10 +270,13 @@ export class AcceptLag {
     const socket = net.connect(to);
     const probe = { sentAt: performance.now(), port: null as number | null, socket };
     this.probe = probe;
-    socket.on("error", () => {
+    // Refused, reset or closed before it was matched: no sample (the next probe tries again).
+    const gone = () => {
       if (this.probe === probe) this.probe = null;
       this.early.clear();
-    });
+    };
+    socket.on("error", gone);
+    socket.on("close", gone);
     socket.on("connect", () => {
       if (this.probe !== probe) return;
       probe.port = socket.localPort ?? null;
