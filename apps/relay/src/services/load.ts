@@ -18,7 +18,7 @@
 //   own delay does not show it. The relay connects to its own listener every PROBE_MS and times
 //   the accept. That wait counts as the relay being behind (shedding, the lapse rule), is added to
 //   the arrival of the first request on each new connection, and puts lapse sweeps off while a
-//   probe waits.
+//   probe waits. It does not shed leases by itself (behindMs is the loop's alone).
 // - sweepGate lets the lapse sweeper (fabric.ts) run only when the relay is on time: a sweep
 //   whose own timer fired late, or that finds connections waiting to be accepted, is put off (the
 //   sockets may hold unread heartbeats), and a sweep first waits until every stamped request that
@@ -87,7 +87,7 @@ export class LoopLag {
   behindMs(): number {
     if (this.forced !== null) return this.forced;
     const ongoing = Math.max(0, performance.now() - this.lastAt - SAMPLE_MS);
-    return Math.max(this.mean, ongoing, this.acceptMs());
+    return Math.max(this.mean, ongoing);
   }
 
   /**
@@ -186,9 +186,9 @@ export function arrivedAgoMs(a: Arrival | undefined): number {
 
 /**
  * The lapse sweeper's gate (fabric.ts): put off a sweep whose timer fired more than `lateMs`
- * late, or while a connection has waited more than `lateMs` to be accepted, unless sweeps were
- * put off for `maxDeferMs` already; otherwise wait for stamped requests in flight to be answered,
- * then sweep.
+ * late, unless sweeps were put off for `maxDeferMs` already, or while a connection has waited
+ * more than `lateMs` to be accepted, unless put off for twice that; otherwise wait for stamped
+ * requests in flight to be answered, then sweep.
  */
 export function sweepGateOf(
   arrivals: Arrivals,
@@ -197,8 +197,10 @@ export function sweepGateOf(
   accepts?: { waitingMs(): number },
 ) {
   return async (tick: { lateMs: number; deferredMs: number }): Promise<boolean> => {
-    const late = tick.lateMs > lateMs || (accepts?.waitingMs() ?? 0) > lateMs;
-    if (late && tick.deferredMs < maxDeferMs) return false;
+    if (tick.lateMs > lateMs && tick.deferredMs < maxDeferMs) return false;
+    // Connections waiting to be accepted may hold heartbeats of every lease about to lapse; a
+    // backlog of them can outlast one LEASE_MS, so sweeps wait for it up to twice as long.
+    if ((accepts?.waitingMs() ?? 0) > lateMs && tick.deferredMs < 2 * maxDeferMs) return false;
     await arrivals.drained();
     return true;
   };
