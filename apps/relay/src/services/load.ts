@@ -23,7 +23,7 @@
 //   whose own timer fired late, or that finds connections waiting to be accepted, is put off (the
 //   sockets may hold unread heartbeats), and a sweep first waits until every stamped request that
 //   arrived before it has been answered. A sweep is never put off for longer than LEASE_MS in a
-//   row, so withholding is still found under load.
+//   row (twice that for connections waiting), so withholding is still found under load.
 import { EventEmitter } from "node:events";
 import net from "node:net";
 import { performance } from "node:perf_hooks";
