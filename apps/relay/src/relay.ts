@@ -21,7 +21,7 @@ import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
-import { Arrivals, LoopLag, sweepGateOf } from "./services/load.ts";
+import { AcceptLag, Arrivals, LoopLag, sweepGateOf } from "./services/load.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
 import { TxDataReader } from "./services/tx-data.ts";
@@ -89,6 +89,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   // The relay's own lateness is measured, and lapse sweeps wait for it (services/load.ts): a
   // sweep whose timer fired more than a sweep period late is put off (for at most LEASE_MS).
   const lag = new LoopLag();
+  const accepts = new AcceptLag();
+  lag.watchAccepts(accepts);
   const arrivals = new Arrivals(lag);
   const sweepMs = Math.min(Math.floor(env.LEASE_MS / 8), 250);
   const fabric = await ProofFabric.open({
@@ -96,7 +98,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     prefix: env.REDIS_PREFIX,
     leaseMs: env.LEASE_MS,
     commandTimeoutMs: env.REDIS_COMMAND_TIMEOUT_MS,
-    sweepGate: sweepGateOf(arrivals, Math.max(sweepMs, 50), env.LEASE_MS),
+    sweepGate: sweepGateOf(arrivals, Math.max(sweepMs, 50), env.LEASE_MS, accepts),
   });
   const now = deps.now ?? Date.now;
   const metrics = new RelayMetrics();
@@ -190,11 +192,14 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     app,
     ctx,
     env,
-    listen(port: number, host: string) {
-      return app.listen({ port, host, backlog: env.LISTEN_BACKLOG });
+    async listen(port: number, host: string) {
+      const url = await app.listen({ port, host, backlog: env.LISTEN_BACKLOG });
+      accepts.start(app.server);
+      return url;
     },
     async close() {
       stopClosingHandles();
+      accepts.stop();
       lag.stop();
       await escrowIndex?.stop();
       ctx.events.close();

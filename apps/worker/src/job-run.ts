@@ -45,6 +45,8 @@ export class JobRun {
   private readonly ref: JobRef;
   private readonly leaseMs: number;
   private leaseExpiresAt: number;
+  /** A result request is on its way (heartbeats wait). */
+  private submitting = false;
 
   constructor(
     readonly job: LeasedJob,
@@ -102,7 +104,12 @@ export class JobRun {
     const backoff = new Backoff();
     for (;;) {
       try {
-        await this.handle.client.submitResult(this.job.id, proof.proof, proof.publicInputs);
+        this.submitting = true;
+        await this.handle.client
+          .submitResult(this.job.id, proof.proof, proof.publicInputs)
+          .finally(() => {
+            this.submitting = false;
+          });
         stats.proven++;
         const ms = Date.now() - started;
         logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");
@@ -152,6 +159,11 @@ export class JobRun {
       if (!stopped) timer = setTimeout(tick, ms);
     };
     const tick = async () => {
+      // A result on its way keeps the lease by itself (the relay counts it from its arrival), so
+      // no heartbeat goes beside it: under load each would take a connection of its own, and a
+      // busy relay accepts new connections slowly. Heartbeats resume if the result must be
+      // sent again.
+      if (this.submitting) return schedule(Math.min(interval, 100));
       try {
         const r = await this.handle.client.heartbeat(this.job.id);
         if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;

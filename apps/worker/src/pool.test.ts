@@ -128,6 +128,24 @@ describe("startWorkers", () => {
     expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
   });
 
+  it("sends no heartbeat beside a result on its way", async () => {
+    const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
+    let release: () => void = () => {};
+    relay.holdResults = new Promise<void>((r) => {
+      release = r;
+    });
+    relay.add(...baseJobs(10, 1));
+    const { pool } = await start(relay);
+    await until(() => relay.resultsRead === 1);
+    const before = relay.heartbeats.length;
+    await sleep(600); // six heartbeat periods with the result held
+    expect(relay.heartbeats.length).toBe(before);
+    relay.holdResults = undefined;
+    release();
+    await until(() => relay.accepted.size === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  });
+
   it("retries a result the relay could not take (5xx)", async () => {
     const relay = new FakeRelay(operator);
     relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });

@@ -98,6 +98,10 @@ export class FakeRelay {
   private readonly expiries = new Map<string, number>();
   maxConcurrentLeases = 0;
   requests = 0;
+  /** When set, result requests are held (read, not answered) until it resolves. */
+  holdResults: Promise<void> | undefined;
+  /** Result requests read so far (held or not). */
+  resultsRead = 0;
 
   constructor(readonly operator: `0x${string}`) {}
 
@@ -168,6 +172,8 @@ export class FakeRelay {
         retryable ? { status: "requeued", retriesLeft: 2 } : { status: "failed" },
       );
     }
+    this.resultsRead++;
+    if (this.holdResults) await this.holdResults;
     const req = parsed(resultBody, body);
     if (!req.ok) return req.answer;
     this.leases.delete(id);

@@ -31,17 +31,23 @@ function shouldShed(ctx: RelayContext, over: number): boolean {
 }
 
 const arrivals = new WeakMap<FastifyRequest, Arrival>();
+/** Connections that have carried a request: a later request on one did not wait to be accepted. */
+const seenSockets = new WeakSet<object>();
 const arrivalOf = (req: FastifyRequest) => arrivals.get(req);
 
 /**
  * Stamps lease holders' requests (heartbeat, result, fail: routes with `config.arrival`) as the
  * relay reads them, ahead of every other hook (services/load.ts); each stays in flight until its
- * answer is written or its connection closes.
+ * answer is written or its connection closes. The first request on a connection may also have
+ * waited for the connection to be accepted.
  */
 export function registerArrivalStamps(app: FastifyInstance, ctx: RelayContext) {
   app.addHook("onRequest", (req, reply, done) => {
+    const socket = req.raw.socket;
+    const fresh = !seenSockets.has(socket);
+    if (fresh) seenSockets.add(socket);
     if ((req.routeOptions.config as { arrival?: boolean } | undefined)?.arrival) {
-      const a = ctx.load.arrivals.stamp();
+      const a = ctx.load.arrivals.stamp(fresh);
       arrivals.set(req, a);
       reply.raw.once("close", () => ctx.load.arrivals.done(a));
     }
