@@ -106,6 +106,14 @@ const dockerfile = readFileSync(path.join(root, "Dockerfile"), "utf8");
 const stages = dockerStages(dockerfile);
 const runtime = stages.at(-1)!;
 const last = (op: string) => runtime.filter((i) => i.op === op).at(-1);
+/** Every RUN of the stages before the runtime stage, as one shell line. */
+const buildRuns = () =>
+  stages
+    .slice(0, -1)
+    .flat()
+    .filter((i) => i.op === "RUN")
+    .map((i) => i.args)
+    .join(" && ");
 const compose = parse(readFileSync(path.join(root, "docker-compose.yml"), "utf8"), {
   merge: true,
 }) as Compose;
@@ -145,12 +153,7 @@ describe("Dockerfile", () => {
   });
 
   it("builds dist/ in the build stage, before dropping the build tools", () => {
-    const runs = stages
-      .slice(0, -1)
-      .flat()
-      .filter((i) => i.op === "RUN")
-      .map((i) => i.args)
-      .join(" && ");
+    const runs = buildRuns();
     const build = runs.search(/\bnpm run build\b/);
     const prune = runs.search(/\bnpm prune --omit=dev\b/);
     expect(build).toBeGreaterThanOrEqual(0);
@@ -164,12 +167,7 @@ describe("Dockerfile", () => {
   });
 
   it("copies no tool the services do not load: dev dependencies, the Prisma CLI, TypeScript", () => {
-    const runs = stages
-      .slice(0, -1)
-      .flat()
-      .filter((i) => i.op === "RUN")
-      .map((i) => i.args)
-      .join(" && ");
+    const runs = buildRuns();
     const prune = runs.search(/\bnpm prune --omit=dev\b/);
     const removal = /\brm -rf ([^&]*)/.exec(runs.slice(prune));
     expect(removal, "an rm -rf after the prune").not.toBeNull();

@@ -2,13 +2,11 @@
 // METRICS_PORT in its environment, and the worker agent's command line with --metrics-port, each
 // in a process of its own beside a test relay, on real Redis and Postgres. A block is proven and
 // paid through them; each endpoint then shows its own side of it.
-import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack, TEST_DATABASE_URL } from "./harness.ts";
-import { type ChildExit, exitedOf, exitWithin } from "./support/exit.ts";
+import { exitWithin, type ServiceProcess, startTsService } from "./support/exit.ts";
 import { openUnclaimed, waitForStage } from "./support/market-flow.ts";
 import { freePort } from "./support/ports.ts";
 import { parseProm, type Sample, sumOf } from "./support/prom-text.ts";
@@ -21,34 +19,8 @@ const BLOCK = 61;
 /** Open proving needs no collateral in the test stack: any operator may prove. */
 const OPERATOR_KEY = `0x${"e7".padStart(64, "0")}` as const;
 
-interface ServiceProcess {
-  child: ChildProcess;
-  /** Log lines (JSON) written so far. */
-  logs: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<ChildExit>;
-}
-
 function startService(script: string, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = exitedOf(child);
-  const logs: Record<string, unknown>[] = [];
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += String(d);
-  });
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: line });
-    }
-  });
-  return { child, logs, stderr: () => stderr, exited } satisfies ServiceProcess;
+  return startTsService(script, args, env, repoRoot);
 }
 
 /** Waits (generously: the process compiles first) until it says its metrics are served. */

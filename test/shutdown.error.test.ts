@@ -3,10 +3,9 @@
 // shutdown deadline (SHUTDOWN_GRACE_MS, or its older name SHUTDOWN_TIMEOUT_MS), or at once on a
 // second signal. With Redis healthy, a
 // signal closes it cleanly (status 0). The relay runs as its real service entry point.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { Redis } from "ioredis";
@@ -14,7 +13,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { eventually, sequencer, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
 import { testDomainEnv } from "./support/domain.ts";
-import { exitedOf, exitWithin } from "./support/exit.ts";
+import { exitWithin, startTsService } from "./support/exit.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,10 +35,10 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
   const redisLink = await startFaultProxy(TEST_REDIS_URL);
   const db = new URL(TEST_DATABASE_URL);
   db.searchParams.set("schema", schema);
-  const child = spawn(process.execPath, ["--import", "tsx", serverScript], {
-    cwd: path.resolve(here, ".."),
-    env: {
-      ...process.env,
+  const { child, logs, stderr, exited } = startTsService(
+    serverScript,
+    [],
+    {
       REDIS_URL: redisLink.url,
       DATABASE_URL: db.toString(),
       REDIS_PREFIX: prefix,
@@ -50,21 +49,8 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
       LOG_LEVEL: "info",
       ...env,
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  const exited = exitedOf(child);
-  const logs: Record<string, unknown>[] = [];
-  let stderr = "";
-  child.stderr?.on("data", (d) => {
-    stderr += String(d);
-  });
-  createInterface({ input: child.stdout! }).on("line", (line) => {
-    try {
-      logs.push(JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      logs.push({ msg: line });
-    }
-  });
+    path.resolve(here, ".."),
+  );
   const cleanup = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     await exited;
@@ -79,7 +65,7 @@ async function startRelayProcess(env: Record<string, string>): Promise<RelayProc
   };
   try {
     await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`the relay exited: ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`the relay exited: ${stderr()}`);
       return logs.some((l) => /listening/i.test(String(l.msg)));
     }, 60_000);
   } catch (err) {

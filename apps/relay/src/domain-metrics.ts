@@ -12,7 +12,6 @@ export const SCRAPE_CACHE_MS = 2000;
 /** Seconds, from a fast lease to a slow real proof. */
 const waitBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
-/** What the scrape-time gauges read (relay.ts wires it to the fabric, registry and database). */
 /** Jobs in one BullMQ state, of one job type, in one kind of queue (summed over blocks). */
 export interface QueueDepth {
   /** The queue: base, merge or root (the root queue holds the three root job types). */
@@ -22,6 +21,7 @@ export interface QueueDepth {
   jobs: number;
 }
 
+/** What the scrape-time gauges read (relay.ts wires it to the fabric, registry and database). */
 export interface RelayGaugeSource {
   /** Jobs of the blocks being proven, by queue kind, job type and BullMQ state. */
   queueDepth(): Promise<QueueDepth[]>;

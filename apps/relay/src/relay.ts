@@ -87,7 +87,9 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   const ownDb = !deps.db;
   const db = deps.db ?? (await openDatabaseFromEnv(env, { schema: deps.schema }));
   // The relay's own lateness is measured, and lapse sweeps wait for it (services/load.ts): a
-  // sweep whose timer fired more than a sweep period late is put off (for at most LEASE_MS).
+  // sweep whose timer fired more than a sweep period late is put off (for at most LEASE_MS), and
+  // one that finds a connection waiting to be accepted (AcceptLag, once listening) for at most
+  // twice that.
   const lag = new LoopLag();
   const accepts = new AcceptLag();
   lag.watchAccepts(accepts);

@@ -16,9 +16,9 @@
 //   connection (its result sent while its lease answer's connection is still busy, say) can wait
 //   seconds in the kernel's accept queue while every turn of the loop stays short: the loop's
 //   own delay does not show it. The relay connects to its own listener every PROBE_MS and times
-//   the accept. That wait counts as the relay being behind (shedding, the lapse rule), is added to
-//   the arrival of the first request on each new connection, and puts lapse sweeps off while a
-//   probe waits. It does not shed leases by itself (behindMs is the loop's alone).
+//   the accept. That wait counts as the relay being behind for the lapse rule, is added to the
+//   arrival of the first request on each new connection, and puts lapse sweeps off while a probe
+//   waits. It does not shed leases by itself (behindMs is the loop's alone).
 // - sweepGate lets the lapse sweeper (fabric.ts) run only when the relay is on time: a sweep
 //   whose own timer fired late, or that finds connections waiting to be accepted, is put off (the
 //   sockets may hold unread heartbeats), and a sweep first waits until every stamped request that
