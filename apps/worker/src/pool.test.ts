@@ -146,6 +146,17 @@ describe("startWorkers", () => {
     expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
   });
 
+  it("heartbeats again while it waits to send a refused result again", async () => {
+    const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
+    // Two 503s: the result is sent again after backoffs of at least 100 and 200 ms.
+    relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });
+    relay.add(...baseJobs(11, 1));
+    const { pool } = await start(relay);
+    await until(() => relay.accepted.size === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+    expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
+  });
+
   it("retries a result the relay could not take (5xx)", async () => {
     const relay = new FakeRelay(operator);
     relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });
