@@ -78,6 +78,8 @@ export async function takeForLessee(
   kinds: readonly QueueKind[],
   token: string,
   lessee?: Lessee,
+  /** Runs before a job is popped (PickContext.beforeTake). */
+  beforeTake?: () => Promise<void>,
 ): Promise<TakeOutcome> {
   const n = src.blockNumber;
   if (!lessee?.affinity) {
@@ -89,7 +91,7 @@ export async function takeForLessee(
     const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars);
     const peeked = barred.size === 0 ? priorities : undefined;
     return {
-      taken: await takeJob({ ...src, barred }, kinds, token, peeked),
+      taken: await takeJob({ ...src, barred, beforeTake }, kinds, token, peeked),
       passedOver: barred.size > 0,
     };
   }
@@ -105,6 +107,7 @@ export async function takeForLessee(
     {
       ...src,
       barred,
+      beforeTake,
       prefer: (heads) => takePreferred(src, heads, kinds, token, lessee.worker, heldForMe, barred),
     },
     kinds,

@@ -392,9 +392,11 @@ export class ProofFabric {
     allowed: readonly QueueKind[],
     token: string,
     lessee?: Lessee,
+    /** Runs before a job is popped, once one is in reach (picking.ts, PickContext.beforeTake). */
+    beforeTake?: () => Promise<void>,
   ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
-    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee);
+    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, beforeTake);
   }
 
   private source(blockNumber: number): BlockSource {

@@ -142,6 +142,12 @@ export interface PickContext {
   barred: ReadonlySet<string>;
   /** Subtree affinity: given the sorted heads, take a preferred job first (or null). */
   prefer?: (heads: readonly Head[]) => Promise<Taken | null>;
+  /**
+   * Runs before anything is popped, once the peek found a job in reach (with `prefer`: always),
+   * and may throw to take nothing (the broker reserves the lessee's capacity slot here, so a
+   * look that finds nothing costs no reservation).
+   */
+  beforeTake?: () => Promise<void>;
 }
 
 /**
@@ -175,6 +181,8 @@ export async function takeJob(
   // Most urgent head first; the rest in catalog order as a fallback (a head may be taken by
   // another relay between the peek and the fetch).
   heads.sort((a, b) => a.priority - b.priority);
+  const inReach = (heads[0]?.priority ?? Number.POSITIVE_INFINITY) !== Number.POSITIVE_INFINITY;
+  if (ctx.prefer || inReach) await ctx.beforeTake?.();
   const preferred = await ctx.prefer?.(heads);
   if (preferred) return preferred;
   for (const { kind, priority } of heads) {

@@ -6,7 +6,7 @@ import { jobTypes, planTree } from "@prover-boost/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProofFabric } from "../fabric.ts";
 import { ProofBroker } from "./broker.ts";
-import type { ProofBrokerOptions, ProvingAgent } from "./types.ts";
+import { AgentAtCapacityError, type ProofBrokerOptions, type ProvingAgent } from "./types.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const LEASE_MS = 300;
@@ -176,6 +176,48 @@ describe("known leases (the lookup a heartbeat or result is spared)", () => {
     expect(await main.leaseOf(a.sessionId, first.jobId)).toMatchObject({ token: second.token });
     main.forget(stale);
     expect(main.knownLease(a.sessionId, first.jobId)).toBeUndefined();
+  });
+});
+
+describe("capacity slots", () => {
+  /** Members of the session's slot set: live leases and reservations. */
+  const slotsOf = (a: ProvingAgent) =>
+    main.fabric.redis.zrange(main.records.sessionKey(a.sessionId), "0", "-1");
+
+  it("are reserved only when a look finds a job in reach, so an empty look writes nothing", async () => {
+    const block = await oneJobBlock();
+    const a = agent("empty-look");
+    expect(await lease(main, a, block)).not.toBeNull();
+    // The block's only ready job is taken: another agent's look finds nothing, and leaves no
+    // reservation behind (not even one made and released: the set was never written).
+    const b = agent("nothing-ready");
+    const key = main.records.sessionKey(b.sessionId);
+    const monitor = await main.fabric.redis.duplicate().monitor();
+    const touched: string[][] = [];
+    monitor.on("monitor", (_time: string, args: string[]) => {
+      if (args.includes(key)) touched.push(args);
+    });
+    const out = await main.getProvingJob(b, [block], Date.now());
+    expect(out.leased).toBeUndefined();
+    // A command sent after the look comes back after it: everything the look sent was seen.
+    await main.fabric.redis.exists(key);
+    await until(async () => touched.some((args) => args[0] === "exists") || null);
+    monitor.disconnect();
+    expect(touched.map((args) => args[0])).toEqual(["exists"]);
+  });
+
+  it("refuse a full agent when a job is in reach, and give it nothing when none is", async () => {
+    const a = agent("full");
+    const first = (await lease(main, a, await oneJobBlock()))!;
+    expect(await slotsOf(a)).toEqual([first.token]);
+    // Nothing ready in the first block any more: a full agent is simply given nothing.
+    const none = await main.getProvingJob(a, [nextBlock - 1], Date.now());
+    expect(none.leased).toBeUndefined();
+    // A job in reach: refused for capacity, the job stays queued for others, no slot is left.
+    const block = await oneJobBlock();
+    await expect(main.getProvingJob(a, [block], Date.now())).rejects.toThrow(AgentAtCapacityError);
+    expect(await slotsOf(a)).toEqual([first.token]);
+    expect(await lease(main, agent("other"), block)).not.toBeNull();
   });
 });
 

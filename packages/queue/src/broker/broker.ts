@@ -102,24 +102,35 @@ export class ProofBroker {
   /**
    * Leases the agent the most urgent job it may have among `blocks` (in order), within its
    * capacity: take from BullMQ, then record. `nowMs`: the relay's clock, for affinity holds.
+   * A capacity slot is reserved only once a look finds a job in reach, just before it is taken
+   * (a look that finds nothing, the common case of a long poll, costs one round trip); a full
+   * agent is refused then (AgentAtCapacityError), and gets nothing when nothing is ready.
    */
   async getProvingJob(
     agent: ProvingAgent,
     blocks: Promise<readonly number[]> | readonly number[],
     nowMs: number,
   ): Promise<LeaseOutcome> {
-    const placeholder = `slot:${randomUUID()}`;
-    // A reservation whose answer never came (a timed-out command) may still land: take it back,
-    // or it would hold one of the agent's slots for its whole hold time.
-    const reserved = await this.records
-      .reserveSlot(agent.sessionId, agent.capacity, placeholder, 30_000)
-      .catch(async (err: unknown) => {
-        await this.records.releaseSlot(agent.sessionId, placeholder).catch(() => {});
-        throw err;
-      });
-    if (!reserved) {
-      throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
-    }
+    let placeholder: string | undefined;
+    const reserve = async () => {
+      if (placeholder !== undefined) return;
+      const slot = `slot:${randomUUID()}`;
+      // A reservation whose answer never came (a timed-out command) may still land: take it
+      // back, or it would hold one of the agent's slots for its whole hold time.
+      const reserved = await this.records
+        .reserveSlot(agent.sessionId, agent.capacity, slot, 30_000)
+        .catch(async (err: unknown) => {
+          await this.records.releaseSlot(agent.sessionId, slot).catch(() => {});
+          throw err;
+        });
+      if (!reserved) {
+        throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+      }
+      placeholder = slot;
+    };
+    const release = async () => {
+      if (placeholder !== undefined) await this.records.releaseSlot(agent.sessionId, placeholder);
+    };
     const lessee = this.lessee(agent, nowMs);
     const out: LeaseOutcome = { blocks: new Set(), passedOver: false, failed: [] };
     try {
@@ -127,7 +138,7 @@ export class ProofBroker {
         out.blocks.add(block);
         for (;;) {
           const token = `${agent.sessionId}.${randomBytes(8).toString("hex")}`;
-          const outcome = await this.fabric.take(block, agent.kinds, token, lessee);
+          const outcome = await this.fabric.take(block, agent.kinds, token, lessee, reserve);
           out.passedOver ||= outcome.passedOver;
           if (!outcome.taken) break;
           const { job, kind } = outcome.taken;
@@ -151,7 +162,7 @@ export class ProofBroker {
               brokerId: this.presence.id,
             },
             this.lockKey(id, kind),
-            placeholder,
+            placeholder!,
             { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
           );
           if (lease === "exhausted") {
@@ -167,10 +178,10 @@ export class ProofBroker {
         }
       }
     } catch (err) {
-      await this.records.releaseSlot(agent.sessionId, placeholder).catch(() => {});
+      await release().catch(() => {});
       throw err;
     }
-    await this.records.releaseSlot(agent.sessionId, placeholder);
+    await release();
     return out;
   }
 
