@@ -120,6 +120,12 @@ export class BlockHandles {
     return w;
   }
 
+  /** A block's fetcher of one kind if this process holds it open (never opens one). */
+  openFetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> | undefined {
+    const w = this.blocks.get(blockNumber)?.fetchers.get(kind);
+    return w && !w.closing ? w : undefined;
+  }
+
   /** Blocks this process holds handles on. */
   openBlocks(): number[] {
     return [...this.blocks.keys()];

@@ -220,6 +220,15 @@ export class ProofFabric {
     return this.handles.queue(blockNumber, kind);
   }
 
+  /**
+   * The fetcher that hands out a block's jobs of one kind if it is open now, else undefined
+   * (asking opens nothing). A job taken through it is moved (completed, given back) with it, so
+   * a job kept from its lease can be moved without a fresh read while this is the same fetcher.
+   */
+  openFetcherOf(blockNumber: number, kind: QueueKind): Worker<ProofJobData> | undefined {
+    return this.handles.openFetcher(blockNumber, kind);
+  }
+
   /** A block's fetcher of one kind, opened on first use (block-handles.ts). */
   private fetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
     return this.handles.fetcher(blockNumber, kind);
@@ -439,13 +448,15 @@ export class ProofFabric {
   /**
    * A job and its children's proofs, read side by side (one round trip instead of two: the
    * children's results are BullMQ's "<job key>:processed" hash, which Job.getChildrenValues
-   * reads). Undefined when the job is gone.
+   * reads). Base jobs have no children, so theirs is not read. Undefined when the job is gone.
    */
   async jobWithChildProofs(blockNumber: number, kind: QueueKind, id: string) {
     const queue = this.queue(blockNumber, kind);
     const [job, processed] = await Promise.all([
       queue.getJob(id),
-      this.redis.hgetall(queue.toKey(`${id}:processed`)),
+      kind === "base"
+        ? ({} as Record<string, string>)
+        : this.redis.hgetall(queue.toKey(`${id}:processed`)),
     ]);
     if (!job) return undefined;
     const values: Record<string, ProofResult> = {};

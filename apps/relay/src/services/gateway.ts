@@ -29,6 +29,31 @@ import { leasableJobTypes } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
+/** A leased job as read when it was leased, and the fetcher that took it. */
+interface LeasedRead {
+  job: Job<ProofJobData>;
+  proofs: (Hex | undefined)[];
+  fetcher: object | undefined;
+}
+
+/**
+ * The job and its children's proofs as read at the lease, by the lease this relay granted (the
+ * broker's known leases, which are dropped with their record), so the result's check needs no
+ * second read: a job's data never changes, and its children were all proven before it was ready.
+ * Every use of the lease is still checked in Redis by its token. Kept only while the fetcher
+ * that took the job is the block's open one (the job is completed through it).
+ */
+const leasedReads = new WeakMap<Lease, LeasedRead>();
+
+function leasedReadOf(ctx: RelayContext, lease: Lease): LeasedRead | undefined {
+  const read = leasedReads.get(lease);
+  if (!read?.fetcher) return undefined;
+  const block = parseJobId(lease.jobId)!.blockNumber;
+  return ctx.fabric.openFetcherOf(block, lease.queue as QueueKind) === read.fetcher
+    ? read
+    : undefined;
+}
+
 function kindsOf(types: readonly string[]): QueueKind[] {
   return [...new Set(types.map((t) => queueFor(t as JobType)))];
 }
@@ -124,6 +149,8 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
   const { lease, job } = outcome.leased;
   try {
     const proofs = await ctx.fabric.childProofs(job);
+    const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
+    leasedReads.set(lease, { job, proofs, fetcher });
     const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
     // Ready since it was added when none of its children was left to prove in the flow.
     const readyWhenAdded = job.data.children.every((c) => job.data.proofs?.[c] !== undefined);
@@ -324,7 +351,8 @@ async function submitWithLease(
   const jobId = lease.jobId;
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
-  const read = await ctx.fabric.jobWithChildProofs(block, kind, jobId);
+  const read =
+    leasedReadOf(ctx, lease) ?? (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job, proofs: children } = read;
   const system = ctx.verifiers.of(job.data.proofSystem);
