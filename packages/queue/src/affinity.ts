@@ -21,6 +21,7 @@ import {
   type Head,
   peekHeads,
   popOfferable,
+  type SlotClaim,
   type Taken,
   takeJob,
 } from "./picking.ts";
@@ -78,8 +79,8 @@ export async function takeForLessee(
   kinds: readonly QueueKind[],
   token: string,
   lessee?: Lessee,
-  /** Runs before a job is popped (PickContext.beforeTake). */
-  beforeTake?: () => Promise<void>,
+  /** The capacity slot to hold before a pop (PickContext.slot). */
+  slot?: SlotClaim,
 ): Promise<TakeOutcome> {
   const n = src.blockNumber;
   if (!lessee?.affinity) {
@@ -88,10 +89,10 @@ export async function takeForLessee(
     const bars = lessee
       ? src.attempts.barsAt(n, lessee.worker, lessee.nowMs, lessee.operator)
       : undefined;
-    const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars);
+    const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars, slot);
     const peeked = barred.size === 0 ? priorities : undefined;
     return {
-      taken: await takeJob({ ...src, barred, beforeTake }, kinds, token, peeked),
+      taken: await takeJob({ ...src, barred, slot }, kinds, token, peeked),
       passedOver: barred.size > 0,
     };
   }
@@ -107,7 +108,7 @@ export async function takeForLessee(
     {
       ...src,
       barred,
-      beforeTake,
+      slot,
       prefer: (heads) => takePreferred(src, heads, kinds, token, lessee.worker, heldForMe, barred),
     },
     kinds,

@@ -47,6 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
+import type { SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import { createRedis, deleteKeysWithPrefix, evalScript, redisOptions } from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
@@ -401,11 +402,11 @@ export class ProofFabric {
     allowed: readonly QueueKind[],
     token: string,
     lessee?: Lessee,
-    /** Runs before a job is popped, once one is in reach (picking.ts, PickContext.beforeTake). */
-    beforeTake?: () => Promise<void>,
+    /** The lessee's capacity slot, held before a job is popped (picking.ts, SlotClaim). */
+    slot?: SlotClaim,
   ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
-    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, beforeTake);
+    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot);
   }
 
   private source(blockNumber: number): BlockSource {

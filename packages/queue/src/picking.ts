@@ -4,6 +4,7 @@
 // is first moved to the head of its priority band with BullMQ's own changePriority (lifo).
 import type { Job, Queue, Worker } from "bullmq";
 import type { BarsAt } from "./attempts.ts";
+import { reserveSlotLua } from "./broker/records.ts";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
 import { evalScript, type Redis } from "./redis.ts";
 import { words } from "./word-lists.ts";
@@ -48,14 +49,18 @@ export async function peekQueue(
 }
 
 // The next job each queue would hand out and its current priority, for several queues in one
-// round trip, and optionally the jobs a lessee is not offered (its bars and live cool-downs).
+// round trip, optionally the jobs a lessee is not offered (its bars and live cool-downs), and
+// optionally a capacity slot reserved when any queue has a job (SlotClaim).
 // KEYS: per queue its wait list and prioritized set (BullMQ's keys), then optionally the bars'
-// hash and the cool-down set; ARGV: the number of queues, per queue its job key prefix, then
-// optionally the bars' field, the worker, now and the operator's bars' field. BullMQ pops the wait list's right end first (a
-// job whose lease lapsed goes back there), then the lowest-scored prioritized job. An empty queue
-// gives {'', ''}; the lessee's job ids come last, space-separated ('' when not asked).
+// hash and the cool-down set, then optionally the session's slot set; ARGV: the number of
+// queues, per queue its job key prefix, then optionally the bars' field, the worker, now and the
+// operator's bars' field, then optionally the slot's capacity, placeholder and hold ms. BullMQ
+// pops the wait list's right end first (a job whose lease lapsed goes back there), then the
+// lowest-scored prioritized job. An empty queue gives {'', ''}; then the lessee's barred job
+// ids, space-separated ('' when not asked); then the slot: '1' reserved, '0' full, '' not tried.
 const peekHeadsScript = `
 local n = tonumber(ARGV[1])
+local extra = #KEYS - 2 * n
 local out = {}
 for i = 1, n do
   local wait, prioritized = KEYS[2 * i - 1], KEYS[2 * i]
@@ -69,7 +74,7 @@ for i = 1, n do
   end
 end
 local barred = ''
-if KEYS[2 * n + 1] then
+if extra >= 2 then
   barred = (redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 2]) or '') .. ' ' ..
     (redis.call('HGET', KEYS[2 * n + 1], ARGV[n + 5]) or '')
   local mine = ARGV[n + 3] .. ' '
@@ -78,7 +83,30 @@ if KEYS[2 * n + 1] then
   end
 end
 out[n + 1] = barred
+out[n + 2] = ''
+local any = false
+for i = 1, n do
+  if out[i][1] ~= '' then any = true end
+end
+if extra % 2 == 1 and any then
+  ${reserveSlotLua("KEYS[#KEYS]", "ARGV[#ARGV - 2]", "ARGV[#ARGV - 1]", "ARGV[#ARGV]")}
+  out[n + 2] = tostring(reserved)
+end
 return out`;
+
+/**
+ * A capacity slot the lessee must hold before a job is popped for it (the broker's). The peek
+ * reserves it in its own round trip when it finds a job in reach (`at`, while not yet held);
+ * `take` reserves it otherwise, and throws when the lessee is full.
+ */
+export interface SlotClaim {
+  /** Where the peek may reserve it: undefined once held or refused. */
+  readonly at: { key: string; capacity: number; member: string; holdMs: number } | undefined;
+  /** The peek's reservation: true reserved, false full. */
+  peeked(reserved: boolean): void;
+  /** Holds the slot before a pop: a no-op when held, throws when full. */
+  take(): Promise<void>;
+}
 
 /**
  * Priority of the job each queue would hand out next (Infinity: empty), and the lessee's bars
@@ -88,20 +116,26 @@ export async function peekHeads(
   redis: Redis,
   queues: readonly Queue<ProofJobData>[],
   bars?: BarsAt,
+  slot?: SlotClaim,
 ): Promise<{ priorities: number[]; barred: Set<string> }> {
   const keys = queues.flatMap((q) => [q.keys.wait!, q.keys.prioritized!]);
   const prefixes = queues.map((q) => q.toKey(""));
+  const at = slot?.at;
   const out = (await evalScript(
     redis,
     peekHeadsScript,
-    keys.length + (bars ? 2 : 0),
+    keys.length + (bars ? 2 : 0) + (at ? 1 : 0),
     ...keys,
     ...(bars ? [bars.key, bars.coolKey] : []),
+    ...(at ? [at.key] : []),
     queues.length,
     ...prefixes,
     ...(bars ? [bars.field, bars.worker, bars.nowMs, bars.operatorField] : []),
+    ...(at ? [at.capacity, at.member, at.holdMs] : []),
   )) as unknown[];
   const heads = out.slice(0, queues.length) as [string, string][];
+  const reserved = out[queues.length + 1];
+  if (slot && (reserved === "1" || reserved === "0")) slot.peeked(reserved === "1");
   return {
     priorities: heads.map(([id, p]) => (id === "" ? Number.POSITIVE_INFINITY : Number(p))),
     barred: new Set(words(out[queues.length] as string)),
@@ -143,11 +177,10 @@ export interface PickContext {
   /** Subtree affinity: given the sorted heads, take a preferred job first (or null). */
   prefer?: (heads: readonly Head[]) => Promise<Taken | null>;
   /**
-   * Runs before anything is popped, once the peek found a job in reach (with `prefer`: always),
-   * and may throw to take nothing (the broker reserves the lessee's capacity slot here, so a
-   * look that finds nothing costs no reservation).
+   * Held before anything is popped, once the peek found a job in reach (with `prefer`: always);
+   * its `take` may throw to take nothing. A look that finds nothing reserves no slot.
    */
-  beforeTake?: () => Promise<void>;
+  slot?: SlotClaim;
 }
 
 /**
@@ -165,13 +198,13 @@ export async function takeJob(
 ): Promise<Taken | null> {
   const simple = ctx.barred.size === 0 && !ctx.prefer;
   const heads: Head[] = simple
-    ? (peeked ?? (await peekHeads(ctx.redis, kinds.map(ctx.queue))).priorities).map(
-        (priority, i) => ({
-          kind: kinds[i]!,
-          priority,
-          ids: [],
-        }),
-      )
+    ? (
+        peeked ?? (await peekHeads(ctx.redis, kinds.map(ctx.queue), undefined, ctx.slot)).priorities
+      ).map((priority, i) => ({
+        kind: kinds[i]!,
+        priority,
+        ids: [],
+      }))
     : await Promise.all(
         kinds.map(async (kind) => ({
           kind,
@@ -182,7 +215,7 @@ export async function takeJob(
   // another relay between the peek and the fetch).
   heads.sort((a, b) => a.priority - b.priority);
   const inReach = (heads[0]?.priority ?? Number.POSITIVE_INFINITY) !== Number.POSITIVE_INFINITY;
-  if (ctx.prefer || inReach) await ctx.beforeTake?.();
+  if (ctx.prefer || inReach) await ctx.slot?.take();
   const preferred = await ctx.prefer?.(heads);
   if (preferred) return preferred;
   for (const { kind, priority } of heads) {

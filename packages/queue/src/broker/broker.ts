@@ -21,6 +21,7 @@ import type { AffinityNote, Lessee } from "../affinity.ts";
 import { type FailRecord, lesseeKey } from "../attempts.ts";
 import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from "../catalog.ts";
 import { blockQueueName, type ProofFabric } from "../fabric.ts";
+import type { SlotClaim } from "../picking.ts";
 import { BrokerPresence } from "./presence.ts";
 import { type Lease, LeaseRecords } from "./records.ts";
 import {
@@ -32,6 +33,12 @@ import {
   type ProofBrokerOptions,
   type ProvingAgent,
 } from "./types.ts";
+
+/**
+ * Longest a capacity slot reserved for a lease attempt is held (the attempt replaces it with its
+ * lease's record, or releases it, when it ends).
+ */
+const SLOT_HOLD_MS = 30_000;
 
 /** Most leases remembered by knownLease (live leases of this relay's workers are far fewer). */
 const KNOWN_LEASES = 50_000;
@@ -102,43 +109,64 @@ export class ProofBroker {
   /**
    * Leases the agent the most urgent job it may have among `blocks` (in order), within its
    * capacity: take from BullMQ, then record. `nowMs`: the relay's clock, for affinity holds.
-   * A capacity slot is reserved only once a look finds a job in reach, just before it is taken
-   * (a look that finds nothing, the common case of a long poll, costs one round trip); a full
-   * agent is refused then (AgentAtCapacityError), and gets nothing when nothing is ready.
+   * A capacity slot is reserved only once a look finds a job in reach, by the look itself (the
+   * peek's script; a look that finds nothing, the common case of a long poll, reserves nothing
+   * and is one round trip); a full agent is refused then (AgentAtCapacityError), and gets
+   * nothing when nothing is ready.
    */
   async getProvingJob(
     agent: ProvingAgent,
     blocks: Promise<readonly number[]> | readonly number[],
     nowMs: number,
   ): Promise<LeaseOutcome> {
+    const sessionKey = this.records.sessionKey(agent.sessionId);
+    const member = `slot:${randomUUID()}`;
     let placeholder: string | undefined;
-    const reserve = async () => {
-      if (placeholder !== undefined) return;
-      const slot = `slot:${randomUUID()}`;
-      // A reservation whose answer never came (a timed-out command) may still land: take it
-      // back, or it would hold one of the agent's slots for its whole hold time.
-      const reserved = await this.records
-        .reserveSlot(agent.sessionId, agent.capacity, slot, 30_000)
-        .catch(async (err: unknown) => {
-          await this.records.releaseSlot(agent.sessionId, slot).catch(() => {});
-          throw err;
-        });
-      if (!reserved) {
-        throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
-      }
-      placeholder = slot;
-    };
-    const release = async () => {
-      if (placeholder !== undefined) await this.records.releaseSlot(agent.sessionId, placeholder);
+    let full = false;
+    // A peek asked to reserve and its answer lost (a timed-out command) may still have: the
+    // slot is given back when the attempt fails.
+    let asked = false;
+    const slot: SlotClaim = {
+      get at() {
+        if (placeholder !== undefined || full) return undefined;
+        asked = true;
+        return { key: sessionKey, capacity: agent.capacity, member, holdMs: SLOT_HOLD_MS };
+      },
+      peeked: (reserved) => {
+        if (reserved) placeholder = member;
+        else full = true;
+      },
+      take: async () => {
+        if (placeholder !== undefined) return;
+        if (!full) {
+          asked = true;
+          full = !(await this.records.reserveSlot(
+            agent.sessionId,
+            agent.capacity,
+            member,
+            SLOT_HOLD_MS,
+          ));
+        }
+        if (full) {
+          throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+        }
+        placeholder = member;
+      },
     };
     const lessee = this.lessee(agent, nowMs);
     const out: LeaseOutcome = { blocks: new Set(), passedOver: false, failed: [] };
     try {
-      for (const block of await blocks) {
+      const list = await blocks;
+      // No block to look at: a full agent is still told so (and a Redis it cannot reach still
+      // fails the attempt), in one read.
+      if (list.length === 0 && (await this.records.isFull(agent.sessionId, agent.capacity))) {
+        throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+      }
+      for (const block of list) {
         out.blocks.add(block);
         for (;;) {
           const token = `${agent.sessionId}.${randomBytes(8).toString("hex")}`;
-          const outcome = await this.fabric.take(block, agent.kinds, token, lessee, reserve);
+          const outcome = await this.fabric.take(block, agent.kinds, token, lessee, slot);
           out.passedOver ||= outcome.passedOver;
           if (!outcome.taken) break;
           const { job, kind } = outcome.taken;
@@ -178,10 +206,12 @@ export class ProofBroker {
         }
       }
     } catch (err) {
-      await release().catch(() => {});
+      if (placeholder !== undefined || asked) {
+        await this.records.releaseSlot(agent.sessionId, member).catch(() => {});
+      }
       throw err;
     }
-    await release();
+    if (placeholder !== undefined) await this.records.releaseSlot(agent.sessionId, member);
     return out;
   }
 

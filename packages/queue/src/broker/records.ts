@@ -40,16 +40,35 @@ export const leaseIdOf = (token: string): string =>
 export const luaNow = `local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
-// KEYS[1] the session's set. ARGV: capacity, placeholder, hold ms. Drops lapsed entries, then
-// adds the placeholder if fewer than `capacity` live leases remain. Returns 1 when reserved.
-const reserveSlotScript = `${luaNow}
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + 86400000)
-  return 1
-end
+/**
+ * Lua that reserves a capacity slot: drops the session set's lapsed entries, then adds the
+ * placeholder if fewer than `capacity` live leases remain, and sets `reserved` to 1, else 0.
+ * Its arguments are Lua expressions (the set's key, the capacity, the placeholder, the hold ms);
+ * the lease picker runs it inside its peek (picking.ts), so that a look that finds a job in
+ * reach reserves in the same round trip.
+ */
+export const reserveSlotLua = (set: string, capacity: string, member: string, holdMs: string) => `
+local reserved = 0
+do
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZREMRANGEBYSCORE', ${set}, '-inf', now)
+  if redis.call('ZCARD', ${set}) < tonumber(${capacity}) then
+    redis.call('ZADD', ${set}, now + tonumber(${holdMs}), ${member})
+    redis.call('PEXPIRE', ${set}, tonumber(${holdMs}) + 86400000)
+    reserved = 1
+  end
+end`;
+
+// KEYS[1] the session's set. ARGV: capacity. Returns 1 when `capacity` live entries or more
+// remain (read only).
+const fullScript = `${luaNow}
+if redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[1]) then return 1 end
 return 0`;
+
+// KEYS[1] the session's set. ARGV: capacity, placeholder, hold ms. Returns 1 when reserved.
+const reserveSlotScript = `${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")}
+return reserved`;
 
 // KEYS: the job's records, the session's set, BullMQ's lock, and optionally the block's attempt
 // book (attempts.ts). ARGV: token, lease JSON, placeholder, record TTL ms, and with the book the
@@ -200,6 +219,13 @@ export class LeaseRecords {
       String(holdMs),
     );
     return ok === 1;
+  }
+
+  /** Whether the session holds `capacity` live leases or reservations (nothing is written). */
+  async isFull(sessionId: string, capacity: number): Promise<boolean> {
+    return (
+      (await evalScript(this.redis, fullScript, 1, this.sessionKey(sessionId), capacity)) === 1
+    );
   }
 
   async releaseSlot(sessionId: string, member: string): Promise<void> {
