@@ -33,6 +33,7 @@ import {
   signQuote,
   signWorkerLogin,
 } from "@prover-boost/sdk";
+import type { WorkerStats } from "@prover-boost/worker";
 import { Command } from "commander";
 import pg from "pg";
 import { keccak256, toHex } from "viem";
@@ -79,6 +80,10 @@ const program = new Command("bench:tree")
   .option("--max-seconds <s>", "give up on a block not paid after this long", "600")
   .option("--no-floor", "skip proving the same tree with BullMQ's own in-process workers")
   .option(
+    "--warmup-txs <n>",
+    "first prove a warm-up block of this many txs on the same processes, not measured (0: none; default 2048, honk: 0)",
+  )
+  .option(
     "--timeline",
     "also print, per tree level, when its first and last leases and proofs came",
   )
@@ -110,6 +115,10 @@ const workerCount = Number(o.workers ?? (honk ? 4 : 256));
 const generatorProcs = honk ? 0 : Number(o.generatorProcs ?? Math.ceil(workerCount / 250));
 if (!Number.isSafeInteger(generatorProcs) || generatorProcs < 0) {
   program.error(`--generator-procs must be a non-negative integer, got '${o.generatorProcs}'`);
+}
+const warmupTxs = Number(o.warmupTxs ?? (honk ? 0 : 2048));
+if (!Number.isSafeInteger(warmupTxs) || warmupTxs < 0) {
+  program.error(`--warmup-txs must be a non-negative integer, got '${o.warmupTxs}'`);
 }
 const leaseMs = Number(o.leaseMs);
 const scale = Number(o.scale);
@@ -178,6 +187,46 @@ function parentLeasesToChildProvers(
   return { avoided, parentLeases };
 }
 
+/** CPU per job of each process, ms: the relay, the aggregator, the load generator. */
+interface CpuPerJob {
+  relay: number;
+  aggregator: number;
+  workers: number;
+  /** Of `workers`, the shards' (the simulated workers); the rest is this process's. */
+  shards: number;
+}
+
+type BenchStack = Awaited<ReturnType<typeof startStackProcess>>;
+type CpuMark = { relay: number; aggregator: number; workers: NodeJS.CpuUsage };
+
+function cpuNow(stack: BenchStack): CpuMark {
+  return {
+    relay: cpuSecondsOf(stack.pid),
+    aggregator: stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) : Number.NaN,
+    workers: process.cpuUsage(),
+  };
+}
+
+/** CPU since `from` per job; `shardsCpuMs`: the simulated workers' since the fleet's mark. */
+function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: number): CpuPerJob {
+  const self = process.cpuUsage(from.workers);
+  return {
+    relay: ((cpuSecondsOf(stack.pid) - from.relay) * 1000) / jobs,
+    aggregator: stack.aggregatorPid
+      ? ((cpuSecondsOf(stack.aggregatorPid) - from.aggregator) * 1000) / jobs
+      : Number.NaN,
+    // Status polls and withholders are this process's.
+    workers: (shardsCpuMs + (self.user + self.system) / 1000) / jobs,
+    shards: shardsCpuMs / jobs,
+  };
+}
+
+function statsSince(now: WorkerStats, then: WorkerStats): WorkerStats {
+  const out = { ...now };
+  for (const k of Object.keys(out) as (keyof WorkerStats)[]) out[k] -= then[k];
+  return out;
+}
+
 async function runOnce(withholdFraction: number) {
   const stack = await startStackProcess(
     {
@@ -215,29 +264,70 @@ async function runOnce(withholdFraction: number) {
         ? await startFleetProcs(fleetOptions, generatorProcs)
         : await startFleet(fleetOptions);
     stops.push(() => fleet.stop());
-    const txs = Array.from({ length: txCount }, (_, i) => keccak256(toHex(`bench-tx-${i}`)));
-    const now = Date.now();
-    const auction = {
-      blockNumber: 1,
-      slot: Math.floor(now / 12_000),
-      txCount,
-      txsHash: txsHash(txs),
-      blockReward: (10n ** 18n).toString(),
-      minBond: "1000",
-      maxFeeBps: 5000,
-      // Long enough for a large block's auction to be opened and bid on by a busy relay.
-      biddingClosesAt: now + Math.max(3000, 2 * txCount),
-      proofDeadline: now + 600_000,
+    /** Opens block `n` with `count` txs and bids on it as the fleet's operator. */
+    const openBlock = async (n: number, count: number) => {
+      const txs = Array.from({ length: count }, (_, i) => keccak256(toHex(`bench-tx-${n}-${i}`)));
+      const now = Date.now();
+      const auction = {
+        blockNumber: n,
+        slot: Math.floor(now / 12_000) + n,
+        txCount: count,
+        txsHash: txsHash(txs),
+        blockReward: (10n ** 18n).toString(),
+        minBond: "1000",
+        maxFeeBps: 5000,
+        // Long enough for a large block's auction to be opened and bid on by a busy relay.
+        biddingClosesAt: now + Math.max(3000, 2 * count),
+        proofDeadline: now + 600_000,
+      };
+      await client.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
+      const quote = {
+        epochToProve: n,
+        validUntilSlot: auction.slot + 100,
+        bondAmount: "5000",
+        prover: operator.address,
+        basisPointFee: 1000,
+      };
+      await client.submitBid(quote, await signQuote(operator, domain, quote));
     };
-    await client.openAuction(auction, txs, await signAuction(sequencer, domain, auction));
-    const quote = {
-      epochToProve: 1,
-      validUntilSlot: auction.slot + 100,
-      bondAmount: "5000",
-      prover: operator.address,
-      basisPointFee: 1000,
+    // A saturated relay may answer status polls slowly: a failed poll is simply retried.
+    const poll = (n: number) => client.getBlock(n).catch(() => null);
+    const untilPaid = async (n: number) => {
+      let block = await poll(n);
+      const deadline = Date.now() + Number(o.maxSeconds) * 1000;
+      let shownAt = Date.now();
+      while (block?.stage !== "paid" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 200));
+        block = (await poll(n)) ?? block;
+        // A long run says how far it is (on stderr, beside the table).
+        if (block && Date.now() - shownAt >= 10_000) {
+          shownAt = Date.now();
+          const t = block.tree;
+          console.error(
+            `  ... block ${n} ${block.stage}: ${t.proven}/${t.total} proven, ${t.leased} leased, ${t.queued} queued`,
+          );
+        }
+      }
+      return block;
     };
-    await client.submitBid(quote, await signQuote(operator, domain, quote));
+
+    // The warm-up block: every process's hot paths compiled by V8's optimizing compiler before
+    // the measured block, as in a relay that has been up for a while (its figures are printed as
+    // "cold", for comparison). Proven by the honest fleet alone, before any withholder starts.
+    let cold: { txs: number; jobs: number; cpuMsPerJob: CpuPerJob } | undefined;
+    const blockNumber = warmupTxs > 0 ? 2 : 1;
+    if (warmupTxs > 0) {
+      await openBlock(1, warmupTxs);
+      await fleet.mark();
+      const before = cpuNow(stack);
+      const warm = await untilPaid(1);
+      if (warm?.stage !== "paid") throw new Error("the warm-up block was not paid in time");
+      const jobs = planTree(warmupTxs).nodes.length;
+      const shards = await fleet.report();
+      cold = { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, shards.cpuMs, jobs) };
+    }
+    const warmed = warmupTxs > 0 ? await fleet.report() : undefined;
+    const ofBlock = (job: string) => job.startsWith(`${blockNumber}-`);
 
     const leases: { job: string; at: number; worker: string }[] = [];
     const withheld: { job: string; at: number }[] = [];
@@ -272,30 +362,11 @@ async function runOnce(withholdFraction: number) {
       await Promise.allSettled(withholderLoops);
     });
 
-    // CPU each process spends while the tree is proven (from here to paid), per job.
+    // CPU each process spends while the tree is proven (from the bid to paid), per job.
+    await openBlock(blockNumber, txCount);
     await fleet.mark();
-    const cpu0 = {
-      relay: cpuSecondsOf(stack.pid),
-      aggregator: stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) : Number.NaN,
-      workers: process.cpuUsage(),
-    };
-    // A saturated relay may answer status polls slowly: a failed poll is simply retried.
-    const poll = () => client.getBlock(1).catch(() => null);
-    let block = await poll();
-    const deadline = Date.now() + Number(o.maxSeconds) * 1000;
-    let shownAt = Date.now();
-    while (block?.stage !== "paid" && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      block = (await poll()) ?? block;
-      // A long run says how far it is (on stderr, beside the table).
-      if (block && Date.now() - shownAt >= 10_000) {
-        shownAt = Date.now();
-        const t = block.tree;
-        console.error(
-          `  ... ${block.stage}: ${t.proven}/${t.total} proven, ${t.leased} leased, ${t.queued} queued`,
-        );
-      }
-    }
+    const cpu0 = cpuNow(stack);
+    const block = await untilPaid(blockNumber);
     if (!block) throw new Error("the relay never answered a status poll");
     if (block.stage !== "paid") {
       // Say what the workers saw before giving up: whose delay lost the leases that stalled it.
@@ -317,25 +388,26 @@ async function runOnce(withholdFraction: number) {
     }
     const makespan = block.stages.proven! - block.stages.proving!;
     const jobsCount = idealMs().jobs;
-    const workerCpu = process.cpuUsage(cpu0.workers);
-    const generated = await fleet.report();
-    leases.push(...generated.leases);
-    const cpuMsPerJob = {
-      relay: ((cpuSecondsOf(stack.pid) - cpu0.relay) * 1000) / jobsCount,
-      aggregator: stack.aggregatorPid
-        ? ((cpuSecondsOf(stack.aggregatorPid) - cpu0.aggregator) * 1000) / jobsCount
-        : Number.NaN,
-      workers: (generated.cpuMs + (workerCpu.user + workerCpu.system) / 1000) / jobsCount,
-      // Of which the shards' (the simulated workers) and this process's (status polls, withholders).
-      shards: generated.cpuMs / jobsCount,
+    const all = await fleet.report();
+    const cpuMsPerJob = cpuPerJob(stack, cpu0, all.cpuMs, jobsCount);
+    // The measured block's leases, answers and losses; counts since the warm-up.
+    const generated = {
+      ...all,
+      leases: all.leases.filter((l) => ofBlock(l.job)),
+      answers: all.answers.filter((a) => ofBlock(a.job)),
+      lost: all.lost.filter((l) => ofBlock(l.job)),
+      shed: all.shed - (warmed?.shed ?? 0),
+      stats: warmed ? statsSince(all.stats, warmed.stats) : all.stats,
     };
+    leases.push(...generated.leases);
 
     // Dispatch latency: from the last child's acceptance (relay clock) to the parent's lease.
     const db = new pg.Client({ connectionString: BENCH_DATABASE_URL });
     await db.connect();
     const rows = (
       await db.query(
-        `SELECT id, type, level, "childIds", "provenAt"::text AS "provenAt", "workerId" FROM "${stack.schema}"."ProofJob"`,
+        `SELECT id, type, level, "childIds", "provenAt"::text AS "provenAt", "workerId" FROM "${stack.schema}"."ProofJob" WHERE "blockNumber" = $1`,
+        [blockNumber],
       )
     ).rows as {
       id: string;
@@ -368,6 +440,7 @@ async function runOnce(withholdFraction: number) {
     return {
       makespan,
       cpuMsPerJob,
+      cold,
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
@@ -597,8 +670,14 @@ for (const [label, fraction] of [
   printLost(r);
   const c = r.cpuMsPerJob;
   console.log(
-    `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving)`,
+    `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving${r.cold ? `, after the warm-up block` : ""})`,
   );
+  if (r.cold) {
+    const k = r.cold.cpuMsPerJob;
+    console.log(
+      `  CPU per job, cold   relay ${k.relay.toFixed(2)} ms   aggregator ${Number.isNaN(k.aggregator) ? "(in the relay)" : `${k.aggregator.toFixed(2)} ms`}   load generator ${k.workers.toFixed(2)} ms   (the warm-up block, ${r.cold.txs} txs / ${r.cold.jobs} jobs, on processes just started: V8 still compiling their hot paths)`,
+    );
+  }
   // Whether this machine could serve the fleet at full speed at all: every worker back for its
   // next base job as soon as it proves one asks for workers / base duration jobs a second.
   const demand = (workerCount * 1000) / durations.base;
