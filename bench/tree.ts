@@ -315,6 +315,8 @@ async function runOnce(withholdFraction: number) {
     // the measured block, as in a relay that has been up for a while (its figures are printed as
     // "cold", for comparison). Proven by the honest fleet alone, before any withholder starts.
     let cold: { txs: number; jobs: number; cpuMsPerJob: CpuPerJob } | undefined;
+    /** What the fleet had seen when the warm-up block was paid. */
+    let warmed: Awaited<ReturnType<typeof fleet.report>> | undefined;
     const blockNumber = warmupTxs > 0 ? 2 : 1;
     if (warmupTxs > 0) {
       await openBlock(1, warmupTxs);
@@ -323,10 +325,9 @@ async function runOnce(withholdFraction: number) {
       const warm = await untilPaid(1);
       if (warm?.stage !== "paid") throw new Error("the warm-up block was not paid in time");
       const jobs = planTree(warmupTxs).nodes.length;
-      const shards = await fleet.report();
-      cold = { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, shards.cpuMs, jobs) };
+      warmed = await fleet.report();
+      cold = { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, warmed.cpuMs, jobs) };
     }
-    const warmed = warmupTxs > 0 ? await fleet.report() : undefined;
     const ofBlock = (job: string) => job.startsWith(`${blockNumber}-`);
 
     const leases: { job: string; at: number; worker: string }[] = [];

@@ -33,7 +33,7 @@ const MAX_POLL_SLICE_MS = 1000;
 interface LeasedRead {
   job: Job<ProofJobData>;
   proofs: (Hex | undefined)[];
-  fetcher: object | undefined;
+  fetcher: object;
 }
 
 /**
@@ -45,13 +45,14 @@ interface LeasedRead {
  */
 const leasedReads = new WeakMap<Lease, LeasedRead>();
 
-function leasedReadOf(ctx: RelayContext, lease: Lease): LeasedRead | undefined {
+function leasedReadOf(
+  ctx: RelayContext,
+  lease: Lease,
+  block: number,
+  kind: QueueKind,
+): LeasedRead | undefined {
   const read = leasedReads.get(lease);
-  if (!read?.fetcher) return undefined;
-  const block = parseJobId(lease.jobId)!.blockNumber;
-  return ctx.fabric.openFetcherOf(block, lease.queue as QueueKind) === read.fetcher
-    ? read
-    : undefined;
+  return read && ctx.fabric.openFetcherOf(block, kind) === read.fetcher ? read : undefined;
 }
 
 function kindsOf(types: readonly string[]): QueueKind[] {
@@ -150,7 +151,7 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
   try {
     const proofs = await ctx.fabric.childProofs(job);
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
-    leasedReads.set(lease, { job, proofs, fetcher });
+    if (fetcher) leasedReads.set(lease, { job, proofs, fetcher });
     const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
     // Ready since it was added when none of its children was left to prove in the flow.
     const readyWhenAdded = job.data.children.every((c) => job.data.proofs?.[c] !== undefined);
@@ -352,7 +353,8 @@ async function submitWithLease(
   const block = parseJobId(jobId)!.blockNumber;
   const kind = lease.queue as QueueKind;
   const read =
-    leasedReadOf(ctx, lease) ?? (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
+    leasedReadOf(ctx, lease, block, kind) ??
+    (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job, proofs: children } = read;
   const system = ctx.verifiers.of(job.data.proofSystem);

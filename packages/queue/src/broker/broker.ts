@@ -119,6 +119,8 @@ export class ProofBroker {
     blocks: Promise<readonly number[]> | readonly number[],
     nowMs: number,
   ): Promise<LeaseOutcome> {
+    const atCapacity = () =>
+      new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
     const sessionKey = this.records.sessionKey(agent.sessionId);
     const member = `slot:${randomUUID()}`;
     let placeholder: string | undefined;
@@ -148,7 +150,7 @@ export class ProofBroker {
           ));
         }
         if (full) {
-          throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+          throw atCapacity();
         }
         placeholder = member;
       },
@@ -160,7 +162,7 @@ export class ProofBroker {
       // No block to look at: a full agent is still told so (and a Redis it cannot reach still
       // fails the attempt), in one read.
       if (list.length === 0 && (await this.records.isFull(agent.sessionId, agent.capacity))) {
-        throw new AgentAtCapacityError(`this worker already holds ${agent.capacity} leases`);
+        throw atCapacity();
       }
       for (const block of list) {
         out.blocks.add(block);
