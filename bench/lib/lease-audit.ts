@@ -32,11 +32,16 @@ export interface LostLease {
   reason: string;
 }
 
-/** A lease request that returned a job: when it went out and when its answer was read. */
+/**
+ * A request that returned a job (a lease, or a result that brought the next job): when it went
+ * out and when its answer was read.
+ */
 export interface LeaseAnswer {
   job: string;
   sentAt: number;
   answeredAt: number;
+  /** Leased with a result (the answer's `next`), not by a lease request. */
+  withResult: boolean;
 }
 
 const jobPath = /\/v1\/jobs\/([^/]+)\/(heartbeat|result)$/;
@@ -77,20 +82,23 @@ export class LeaseAudit {
         const t = this.jobs.get(`${auth}|${m[1]}`);
         if (t) t.refused = true;
       }
-      if (res.status === 200 && (m?.[2] === "heartbeat" || url.endsWith("/v1/jobs/lease"))) {
+      if (res.status === 200 && (m || url.endsWith("/v1/jobs/lease"))) {
         const body = (await res.clone().json()) as {
           job?: { id: string; leaseExpiresAt: number };
+          /** A result's answer: the next job leased with it. */
+          next?: { id: string; leaseExpiresAt: number } | null;
           leaseExpiresAt?: number;
         };
-        if (body.job) {
-          this.answers.push({ job: body.job.id, sentAt, answeredAt });
-          const key = `${auth}|${body.job.id}`;
-          this.leasesOfJob.set(body.job.id, [...(this.leasesOfJob.get(body.job.id) ?? []), key]);
+        const leased = body.job ?? body.next;
+        if (leased) {
+          this.answers.push({ job: leased.id, sentAt, answeredAt, withResult: !body.job });
+          const key = `${auth}|${leased.id}`;
+          this.leasesOfJob.set(leased.id, [...(this.leasesOfJob.get(leased.id) ?? []), key]);
           this.jobs.set(key, {
             refused: false,
-            deadline: body.job.leaseExpiresAt,
+            deadline: leased.leaseExpiresAt,
             answeredAt,
-            grantedUntil: body.job.leaseExpiresAt,
+            grantedUntil: leased.leaseExpiresAt,
             lastSentAt: 0,
             deadlineAtLastSend: 0,
             kind: null,

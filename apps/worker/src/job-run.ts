@@ -47,11 +47,15 @@ export class JobRun {
   private leaseExpiresAt: number;
   /** A result request is on its way (heartbeats wait). */
   private submitting = false;
+  /** The next job, leased with this one's accepted result (asked for when `askNext()` said so). */
+  next: LeasedJob | null = null;
 
   constructor(
     readonly job: LeasedJob,
     private readonly handle: SessionHandle,
     private readonly ctx: JobContext,
+    /** Whether the result should also lease the next job (not once the worker is stopping). */
+    private readonly askNext: () => boolean = () => false,
   ) {
     this.ref = jobRef(job);
     this.leaseMs = handle.leaseMs > 0 ? handle.leaseMs : DEFAULT_LEASE_MS;
@@ -105,11 +109,12 @@ export class JobRun {
     for (;;) {
       try {
         this.submitting = true;
-        await this.handle.client
-          .submitResult(this.job.id, proof.proof, proof.publicInputs)
+        const answer = await this.handle.client
+          .submitResult(this.job.id, proof.proof, proof.publicInputs, { next: this.askNext() })
           .finally(() => {
             this.submitting = false;
           });
+        this.next = answer?.next ?? null;
         stats.proven++;
         const ms = Date.now() - started;
         logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");

@@ -259,6 +259,52 @@ describe("startWorkers", () => {
     expect(relay.requests).toBe(requests);
   });
 
+  it("takes the next job with each result: one lease request for a run of jobs", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(11, 6));
+    const { pool } = await start(relay, { waitMs: 10_000 });
+    await until(() => relay.accepted.size === 6);
+    expect(relay.leasedWithResult).toBe(5);
+    // The first job's lease, then the long poll after the last result found nothing.
+    expect(relay.leaseRequests).toBeLessThanOrEqual(2);
+    expect(pool.stats()).toEqual({ leased: 6, proven: 6, failed: 0, rejected: 0, lost: 0 });
+  });
+
+  it("leases as usual when a result brings no next job", async () => {
+    const relay = new FakeRelay(operator);
+    relay.refuseNext = true;
+    relay.add(...baseJobs(12, 3));
+    const { pool } = await start(relay);
+    await until(() => relay.accepted.size === 3);
+    expect(relay.leasedWithResult).toBe(0);
+    expect(relay.leaseRequests).toBeGreaterThanOrEqual(3);
+    expect(pool.stats()).toMatchObject({ leased: 3, proven: 3, lost: 0 });
+  });
+
+  it("stop() hands back a next job that came with a result sent before stopping", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(13, 2));
+    let release: () => void = () => {};
+    relay.holdResults = new Promise<void>((r) => {
+      release = r;
+    });
+    const { pool, events } = await start(relay, { waitMs: 10_000 });
+    await until(() => relay.resultsRead === 1);
+    const stopped = pool.stop({ graceMs: 10_000 });
+    await sleep(50);
+    release();
+    await stopped;
+    expect(relay.accepted.size).toBe(1);
+    expect(relay.leasedWithResult).toBe(1);
+    // The job that came with the answer went straight back, as a shutdown, never proven.
+    expect(relay.fails).toEqual([
+      { id: baseJobs(13, 2)[1]!.id, reason: "worker shutting down", retryable: true },
+    ]);
+    expect(relay.queue.map((j) => j.id)).toEqual([baseJobs(13, 2)[1]!.id]);
+    expect(relay.leases.size).toBe(0);
+    expect(events.at(-1)).toMatchObject({ type: "stopped" });
+  });
+
   it("stop() does not wait for a pending long poll", async () => {
     const relay = new FakeRelay(operator);
     const { pool } = await start(relay, { workers: 2, waitMs: 30_000 });

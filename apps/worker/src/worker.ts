@@ -41,50 +41,60 @@ export class Worker {
     // A backend that keeps failing should not churn through the queue at full speed.
     const backendBackoff = new Backoff();
     const pause = (ms: number) => sleep(ms, stopSignal).catch(() => {});
-    while (!stopSignal.aborted) {
+    /** The next job a result's answer brought (leased with it, under that run's session). */
+    let carried: { job: LeasedJob; handle: SessionHandle } | null = null;
+    // A job carried in is run even once stopping has begun: it goes straight back (see below).
+    while (carried || !stopSignal.aborted) {
       try {
         let handle: SessionHandle;
-        try {
-          handle = await session.get();
-        } catch {
-          break; // get() only gives up when the pool stops
-        }
-        const polledAt = Date.now();
         let job: LeasedJob | null;
-        try {
-          job = await handle.pollClient.lease(waitMs);
-          backoff.reset();
-          emit({
-            type: "lease_answered",
-            worker: workerId,
-            ms: Date.now() - polledAt,
-            leased: job !== null,
-          });
-        } catch (err) {
-          if (stopSignal.aborted) break;
-          if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
-          // An overloaded relay (503) or a rate limit (429) says when to come back: at least
-          // that long, spread over up to half as long again so a fleet does not return at once.
-          const after = err instanceof RelayError ? err.retryAfterMs : undefined;
-          const retryInMs =
-            after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next();
-          const message = errorMessage(err);
-          logger.warn(
-            { worker: workerId, slot, err: message, retryInMs },
-            "lease failed; retrying",
-          );
-          emit({ type: "relay_error", worker: workerId, op: "lease", message, retryInMs });
-          await pause(retryInMs);
-          continue;
-        }
-        if (!job) {
-          if (Date.now() - polledAt < FAST_EMPTY_POLL_MS) await pause(EMPTY_POLL_PAUSE_MS);
-          continue;
+        if (carried) {
+          ({ job, handle } = carried);
+          carried = null;
+        } else {
+          try {
+            handle = await session.get();
+          } catch {
+            break; // get() only gives up when the pool stops
+          }
+          const polledAt = Date.now();
+          try {
+            job = await handle.pollClient.lease(waitMs);
+            backoff.reset();
+            emit({
+              type: "lease_answered",
+              worker: workerId,
+              ms: Date.now() - polledAt,
+              leased: job !== null,
+            });
+          } catch (err) {
+            if (stopSignal.aborted) break;
+            if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
+            // An overloaded relay (503) or a rate limit (429) says when to come back: at least
+            // that long, spread over up to half as long again so a fleet does not return at
+            // once.
+            const after = err instanceof RelayError ? err.retryAfterMs : undefined;
+            const retryInMs =
+              after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next();
+            const message = errorMessage(err);
+            logger.warn(
+              { worker: workerId, slot, err: message, retryInMs },
+              "lease failed; retrying",
+            );
+            emit({ type: "relay_error", worker: workerId, op: "lease", message, retryInMs });
+            await pause(retryInMs);
+            continue;
+          }
+          if (!job) {
+            if (Date.now() - polledAt < FAST_EMPTY_POLL_MS) await pause(EMPTY_POLL_PAUSE_MS);
+            continue;
+          }
         }
         stats.leased++;
         logger.debug({ worker: workerId, slot, job: jobRef(job) }, "job leased");
         emit({ type: "leased", worker: workerId, job: jobRef(job) });
-        const run = new JobRun(job, handle, this.deps);
+        // While not stopping, the result also asks for the next job (one request, not two).
+        const run: JobRun = new JobRun(job, handle, this.deps, () => !stopSignal.aborted);
         this.runs.add(run);
         // A job that arrives once stopping has begun goes straight back to the queue.
         if (stopSignal.aborted) run.shutdown();
@@ -94,6 +104,7 @@ export class Worker {
         } finally {
           this.runs.delete(run);
         }
+        if (run.next) carried = { job: run.next, handle };
         if (outcome === "backend_failed") await pause(backendBackoff.next());
         else if (outcome === "proven") backendBackoff.reset();
       } catch (err) {

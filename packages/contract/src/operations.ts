@@ -184,6 +184,12 @@ export const operations = {
     path: "/v1/jobs/:id/result",
     tags: ["worker"],
     summary: "Hand back a proof",
+    description:
+      "With `next: true`, an accepted proof's answer also carries the worker's next job " +
+      "(`next`), leased as `POST /v1/jobs/lease` with `waitMs: 0` would lease it, or null when " +
+      "none is ready: one request instead of two for a worker that keeps proving, and a parent " +
+      "this proof made ready is leased with no second round trip. The result's own answer and " +
+      "errors are unchanged; a lease that cannot be made is simply null.",
     auth: "worker",
     params: s.jobParams,
     body: s.resultBody,

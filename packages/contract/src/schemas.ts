@@ -277,10 +277,22 @@ export const resultBody = z.object({
   proof: hexProof,
   /** The proof's public inputs (32-byte fields); empty for the simulated system. */
   publicInputs: z.array(bytes32).max(64).default([]),
+  /**
+   * Once the proof is accepted, also lease the worker's next job in the same request: the one
+   * `POST /v1/jobs/lease` with `waitMs: 0` would give now (no waiting), answered as `next`.
+   */
+  next: z.boolean().default(false),
 });
 
 export const resultResponse = z
-  .object({ status: z.literal("accepted") })
+  .object({
+    status: z.literal("accepted"),
+    /**
+     * Asked for with `next: true`: the job now leased to this worker, or null when none was ready
+     * (or the relay is shedding new leases); then lease as usual. Absent when not asked for.
+     */
+    next: leasedJob.nullable().optional(),
+  })
   .describe("The proof is verified and recorded");
 
 export const failBody = z.object({

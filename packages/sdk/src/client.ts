@@ -236,13 +236,25 @@ export class RelayClient {
       )
     ).body;
   }
-  /** Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim. */
-  async submitResult(jobId: string, proof: string, publicInputs: readonly string[] = []) {
+  /**
+   * Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim.
+   * `next`: also lease the next job now, if one is ready (the answer's `next`, null if none).
+   */
+  async submitResult(
+    jobId: string,
+    proof: string,
+    publicInputs: readonly string[] = [],
+    opts: { next?: boolean } = {},
+  ) {
     return (
       await this.request<ResultAnswer>(
         "POST",
         `/v1/jobs/${jobId}/result`,
-        publicInputs.length > 0 ? { proof, publicInputs } : { proof },
+        {
+          proof,
+          ...(publicInputs.length > 0 ? { publicInputs } : {}),
+          ...(opts.next ? { next: true } : {}),
+        },
         {
           bearer: this.options.token,
         },

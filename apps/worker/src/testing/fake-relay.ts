@@ -102,6 +102,12 @@ export class FakeRelay {
   holdResults: Promise<void> | undefined;
   /** Result requests read so far (held or not). */
   resultsRead = 0;
+  /** Lease requests (POST /v1/jobs/lease) answered or refused so far. */
+  leaseRequests = 0;
+  /** When set, a result asking for the next job gets none (a relay shedding new leases). */
+  refuseNext = false;
+  /** Jobs leased with a result's answer (`next`). */
+  leasedWithResult = 0;
 
   constructor(readonly operator: `0x${string}`) {}
 
@@ -186,7 +192,12 @@ export class FakeRelay {
       return refuse("INVALID_PROOF");
     }
     this.accepted.set(id, req.value.proof);
-    return json(200, resultResponse, { status: "accepted" });
+    if (!req.value.next) return json(200, resultResponse, { status: "accepted" });
+    // As the relay: the next job as a lease with no wait would give it, else null.
+    if (this.refuseNext) return json(200, resultResponse, { status: "accepted", next: null });
+    const next = this.take(auth);
+    if (next && next !== "full") this.leasedWithResult++;
+    return json(200, resultResponse, { status: "accepted", next: next === "full" ? null : next });
   };
 
   private async signIn(body: unknown): Promise<Response> {
@@ -212,24 +223,31 @@ export class FakeRelay {
   }
 
   private async lease(token: string, waitMs: number, signal?: AbortSignal | null) {
+    this.leaseRequests++;
     const deadline = Date.now() + waitMs;
     for (;;) {
       if (signal?.aborted) throw signal.reason;
-      const session = this.sessions.get(token)!;
-      const held = [...this.leases.values()].filter((l) => l.token === token).length;
-      if (held >= session.login.capacity) return refuse("CAPACITY_EXCEEDED");
-      const i = this.queue.findIndex((j) => session.login.jobTypes.includes(j.type));
-      if (i >= 0) {
-        const job = this.queue.splice(i, 1)[0]!;
-        this.leases.set(job.id, { token, job });
-        this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
-        const leaseExpiresAt = Date.now() + (this.grantMs ?? this.info.leaseMs);
-        this.expiries.set(job.id, leaseExpiresAt);
-        return json(200, leaseResponse, { job: { ...job, leaseExpiresAt } });
-      }
+      const job = this.take(token);
+      if (job === "full") return refuse("CAPACITY_EXCEEDED");
+      if (job) return json(200, leaseResponse, { job });
       if (Date.now() >= deadline) return json(204);
       await new Promise((r) => setTimeout(r, 5));
     }
+  }
+
+  /** Leases the first queued job the session may take; "full" at its capacity. */
+  private take(token: string): LeasedJob | "full" | null {
+    const session = this.sessions.get(token)!;
+    const held = [...this.leases.values()].filter((l) => l.token === token).length;
+    if (held >= session.login.capacity) return "full";
+    const i = this.queue.findIndex((j) => session.login.jobTypes.includes(j.type));
+    if (i < 0) return null;
+    const job = this.queue.splice(i, 1)[0]!;
+    this.leases.set(job.id, { token, job });
+    this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
+    const leaseExpiresAt = Date.now() + (this.grantMs ?? this.info.leaseMs);
+    this.expiries.set(job.id, leaseExpiresAt);
+    return { ...job, leaseExpiresAt };
   }
 
   /** Marks every session expired: job calls answer 401 SESSION_EXPIRED. */

@@ -1,7 +1,8 @@
 // The worker gateway: leasing jobs, heartbeats, results and fails, authenticated by the session
 // token a worker got at sign-in.
 import { operations } from "@prover-boost/contract";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { WorkerSession } from "@prover-boost/db";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { sessionOf } from "../../auth.ts";
 import type { RelayContext } from "../../context.ts";
@@ -55,6 +56,85 @@ export function registerArrivalStamps(app: FastifyInstance, ctx: RelayContext) {
   });
 }
 
+/** How far behind the relay is when it is to refuse this new lease (shed), else null. */
+function sheddingLag(ctx: RelayContext): number | null {
+  const limit = ctx.settings.overloadLagMs;
+  const lag = ctx.load.lag.behindMs();
+  return limit > 0 && lag > limit && shouldShed(ctx, lag / limit) ? lag : null;
+}
+
+/** Whether the client of a request that may lease a job is still there to hear of it. */
+interface ClientWatch {
+  /** Aborted once the client has gone. */
+  signal: AbortSignal;
+  /**
+   * Commits a lease on `jobId` to the answer: false (and the job given straight back, with no
+   * lapse and no penalty) if the client has gone or the answer cannot be written; given back
+   * later if the connection closes before the answer is handed to it.
+   */
+  commit(ctx: RelayContext, session: WorkerSession, jobId: string): boolean;
+}
+
+function watchClient(req: FastifyRequest, reply: FastifyReply): ClientWatch {
+  // Listen before any await: a client that leaves while the lease is sought must be seen.
+  // The response's "close" before "finish" means the connection went away (the request's own
+  // "close" fires once its body is read, so it says nothing about the client). "finish" (the
+  // answer was handed to the socket) is tracked by its event rather than read from
+  // writableFinished, which an injected (in-process) response never sets.
+  const abort = new AbortController();
+  let finished = false;
+  reply.raw.once("finish", () => {
+    finished = true;
+  });
+  const gone = () => {
+    if (!finished) abort.abort();
+  };
+  reply.raw.on("close", gone);
+  if (req.raw.socket?.destroyed) abort.abort();
+  return {
+    signal: abort.signal,
+    commit(ctx, session, jobId) {
+      const giveBack = () => {
+        giveBackUnheard(ctx, session, jobId).catch((err) =>
+          req.log.warn({ err, jobId }, "giving back an unheard lease failed"),
+        );
+      };
+      if (abort.signal.aborted || req.raw.socket?.destroyed || reply.raw.destroyed) {
+        giveBack();
+        return false;
+      }
+      reply.raw.off("close", gone);
+      reply.raw.on("close", () => {
+        if (!finished) giveBack();
+      });
+      return true;
+    },
+  };
+}
+
+/**
+ * The job a result's answer carries when asked (`next: true`): leased as a lease request with
+ * no wait would lease it, after the proof was accepted (its capacity slot is free again). A
+ * relay shedding new leases, or any error of the lease, gives null: the result's own answer
+ * stands, and the worker leases as usual (where a refusal is said with its code).
+ */
+async function nextJob(
+  ctx: RelayContext,
+  session: WorkerSession,
+  client: ClientWatch,
+  req: FastifyRequest,
+) {
+  if (sheddingLag(ctx) !== null) return null;
+  try {
+    const job = await leaseJob(ctx, session, 0, client.signal);
+    if (!job) return null;
+    return client.commit(ctx, session, job.id) ? job : null;
+  } catch (err) {
+    req.log.debug({ err }, "no next job with the result");
+    return null;
+  }
+}
+
 export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
   const r = app.withTypeProvider<ZodTypeProvider>();
   // Every route here is authenticated by its session token before validation (see auth.ts).
@@ -72,9 +152,8 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     // Load shedding, before authentication or any other work: a relay that has fallen behind
     // refuses new leases (503 UNAVAILABLE, Retry-After) rather than lapse the leases it holds.
     onRequest: async (_req, reply) => {
-      const limit = ctx.settings.overloadLagMs;
-      const lag = ctx.load.lag.behindMs();
-      if (limit > 0 && lag > limit && shouldShed(ctx, lag / limit)) {
+      const lag = sheddingLag(ctx);
+      if (lag !== null) {
         reply.header("retry-after", String(OVERLOAD_RETRY_AFTER_SECONDS));
         return sendError(
           reply,
@@ -84,39 +163,11 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
       }
     },
     handler: async (req, reply) => {
-      // Listen before any await: a client that leaves while the lease is sought must be seen.
-      // The response's "close" before "finish" means the connection went away (the request's
-      // own "close" fires once its body is read, so it says nothing about the client).
-      // "finish" (the answer was handed to the socket) is tracked by its event rather than read
-      // from writableFinished, which an injected (in-process) response never sets.
-      const abort = new AbortController();
-      let finished = false;
-      reply.raw.once("finish", () => {
-        finished = true;
-      });
-      const gone = () => {
-        if (!finished) abort.abort();
-      };
-      reply.raw.on("close", gone);
-      if (req.raw.socket?.destroyed) abort.abort();
+      const client = watchClient(req, reply);
       const session = sessionOf(req);
-      const job = await leaseJob(ctx, session, req.body.waitMs, abort.signal);
+      const job = await leaseJob(ctx, session, req.body.waitMs, client.signal);
       if (!job) return reply.status(204).send();
-      // A lease is committed only to a client that is still there. Gone already, or the answer
-      // cannot be written: the job goes straight back, with no lapse and no penalty.
-      const giveBack = () => {
-        giveBackUnheard(ctx, session, job.id).catch((err) =>
-          req.log.warn({ err, jobId: job.id }, "giving back an unheard lease failed"),
-        );
-      };
-      if (abort.signal.aborted || req.raw.socket?.destroyed || reply.raw.destroyed) {
-        giveBack();
-        return reply.hijack();
-      }
-      reply.raw.off("close", gone);
-      reply.raw.on("close", () => {
-        if (!finished) giveBack();
-      });
+      if (!client.commit(ctx, session, job.id)) return reply.hijack();
       return { job };
     },
   });
@@ -132,15 +183,20 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     url: resultOp.path,
     schema: schemaOf(resultOp),
     config: { arrival: true },
-    handler: async (req) =>
-      submitResult(
+    handler: async (req, reply) => {
+      const client = req.body.next ? watchClient(req, reply) : null;
+      const session = sessionOf(req);
+      const answer = await submitResult(
         ctx,
-        sessionOf(req),
+        session,
         req.params.id,
         req.body.proof,
         req.body.publicInputs,
         arrivalOf(req),
-      ),
+      );
+      if (!client) return answer;
+      return { ...answer, next: await nextJob(ctx, session, client, req) };
+    },
   });
   r.route({
     method: failOp.method,

@@ -1,0 +1,175 @@
+// A result that also leases the worker's next job (`next: true`), on real Redis and Postgres: the
+// answer carries the job a lease with no wait would give, the parent a proof made ready among
+// them, and the job is this worker's like any lease (heartbeats, its row, its capacity). Asked
+// for with nothing ready, with a proof refused, or on a relay shedding new leases, no job is
+// leased and the result's own answer stands. A next job the client is no longer there to hear
+// goes straight back, with no lapse and no penalty.
+import { request } from "node:http";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { account } from "./fixtures.ts";
+import { eventually, type Stack, startStack } from "./harness.ts";
+import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
+
+describe("a result that leases the next job", () => {
+  const op = account(0x2c1);
+  let stack: Stack;
+  /** Jobs whose lease lapsed (none may). */
+  const lapsed: string[] = [];
+
+  beforeAll(async () => {
+    stack = await startStack({
+      // Shedding on, at a delay this test process never reaches unless the signal is forced.
+      env: {
+        LEASE_MS: "3000",
+        WITHHOLD_PENALTY_WEI: "5",
+        RATE_LIMIT_PER_IP: "0",
+        OVERLOAD_LAG_MS: "30000",
+      },
+    });
+    await stack.admin.deposit(op.address, 10n ** 18n);
+    stack.relay.ctx.fabric.events.on("stalled", (id: string) => lapsed.push(id));
+  });
+  afterAll(async () => {
+    stack?.relay.ctx.load.lag.force(null);
+    await stack?.close();
+  });
+
+  const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
+
+  it("carries the next job, then the parent the proof made ready; nothing when none is", async () => {
+    const blockNumber = 1;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "next-1", { capacity: 2 });
+    const a = (await w.client.lease(0))!;
+    const b = (await w.client.lease(0))!;
+
+    // Without asking: the answer is as it always was.
+    expect(await w.client.submitResult(a.id, proofOf(a))).toEqual({ status: "accepted" });
+
+    // Asking: a and b are siblings, so b's proof made their parent ready, the most urgent job:
+    // it comes with the answer, leased to this worker.
+    const first = await w.client.submitResult(b.id, proofOf(b), [], { next: true });
+    expect(first.status).toBe("accepted");
+    const parent = first.next!;
+    expect(parent).toMatchObject({ blockNumber, type: "merge", level: 1 });
+    expect(parent.children.map((k) => k.id).sort()).toEqual([a.id, b.id].sort());
+    expect(parent.leaseExpiresAt).toBeGreaterThan(Date.now());
+    expect(await rowOf(parent.id)).toMatchObject({ status: "leased", workerId: "next-1" });
+    expect((await w.client.heartbeat(parent.id)).leaseExpiresAt).toBeGreaterThan(Date.now());
+    expect(await stack.relay.ctx.broker.liveCount(w.sessionId)).toBe(1);
+
+    // The root waits for the other merge: a base job comes next.
+    const second = await w.client.submitResult(parent.id, proofOf(parent), [], { next: true });
+    const c = second.next!;
+    expect(c).toMatchObject({ blockNumber, type: "base" });
+    const d = (await w.client.lease(0))!;
+    expect(d.type).toBe("base");
+    // d still held, nothing is ready: the answer says so and leases nothing.
+    expect(await w.client.submitResult(c.id, proofOf(c), [], { next: true })).toEqual({
+      status: "accepted",
+      next: null,
+    });
+    expect(await stack.relay.ctx.broker.liveCount(w.sessionId)).toBe(1);
+
+    const third = await w.client.submitResult(d.id, proofOf(d), [], { next: true });
+    const sibling = third.next!;
+    expect(sibling).toMatchObject({ type: "merge", level: 1 });
+    const last = await w.client.submitResult(sibling.id, proofOf(sibling), [], { next: true });
+    const root = last.next!;
+    expect(root.level).toBe(0);
+    expect(await w.client.submitResult(root.id, proofOf(root), [], { next: true })).toEqual({
+      status: "accepted",
+      next: null,
+    });
+    await eventually(async () => (await stack.client.getBlock(blockNumber)).stage === "paid");
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+  });
+
+  it("leases nothing with a refused proof or on a relay shedding new leases", async () => {
+    const blockNumber = 2;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "next-2", { capacity: 1 });
+    const a = (await w.client.lease(0))!;
+
+    const bad = await relayError(
+      w.client.submitResult(a.id, `0x${"00".repeat(32)}`, [], { next: true }),
+    );
+    expect(bad).toMatchObject({ status: 422, code: "INVALID_PROOF" });
+    expect(await stack.relay.ctx.broker.liveCount(w.sessionId)).toBe(0);
+    expect(await stack.db.prisma.proofJob.count({ where: { blockNumber, status: "leased" } })).toBe(
+      0,
+    );
+
+    // Shedding: the proof is taken, no new lease is made, and the worker leases once it may.
+    const again = (await w.client.lease(0))!;
+    stack.relay.ctx.load.lag.force(60_000);
+    try {
+      expect(await w.client.submitResult(again.id, proofOf(again), [], { next: true })).toEqual({
+        status: "accepted",
+        next: null,
+      });
+      expect(await stack.relay.ctx.broker.liveCount(w.sessionId)).toBe(0);
+    } finally {
+      stack.relay.ctx.load.lag.force(null);
+    }
+    await proveUntilPaid(stack, blockNumber, [w.client]);
+  });
+
+  it("gives the next job straight back when the client left before its answer", async () => {
+    const blockNumber = 3;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "next-3", { capacity: 1 });
+    const a = (await w.client.lease(0))!;
+
+    // The next job's lease is held in its Postgres mark until the client has gone.
+    const marks = stack.relay.ctx.jobMarks;
+    const submit = marks.submit.bind(marks);
+    let entered!: () => void;
+    const held = new Promise<void>((r) => {
+      entered = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const spy = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
+      if (mark.kind === "leased" && mark.worker === "next-3") {
+        entered();
+        await released;
+      }
+      return submit(mark);
+    });
+    try {
+      const req = request(`${stack.url}/v1/jobs/${a.id}/result`, {
+        method: "POST",
+        agent: false,
+        headers: { "content-type": "application/json", authorization: `Bearer ${w.token}` },
+      });
+      req.on("error", () => {});
+      req.end(JSON.stringify({ proof: proofOf(a), next: true }));
+      await held;
+      req.destroy();
+      await new Promise((r) => setTimeout(r, 100));
+      release();
+      // The proof counts; the job leased for the answer nobody read is free again at once, well
+      // within a lease's length (not by a lapse).
+      await eventually(async () => (await rowOf(a.id)).status === "proven");
+      await eventually(
+        async () => (await stack.relay.ctx.broker.liveCount(w.sessionId)) === 0,
+        1500,
+      );
+    } finally {
+      release();
+      spy.mockRestore();
+    }
+    const other = await signIn(stack, op, "next-3b", { capacity: 4 });
+    const taken = await Promise.all([0, 1, 2].map(() => other.client.lease(0)));
+    expect(taken.every((j) => j !== null)).toBe(true);
+    for (const j of taken) await other.client.submitResult(j!.id, proofOf(j!));
+    await proveUntilPaid(stack, blockNumber, [other.client]);
+    // Past a lease's length: nothing lapsed, and nothing was held against anyone.
+    await new Promise((r) => setTimeout(r, 3200));
+    expect(lapsed).toEqual([]);
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+  });
+});
