@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { encodeAbiParameters, type Hex, keccak256, parseAbiParameters, stringToHex } from "viem";
 import { describe, expect, it } from "vitest";
 import { type SimProofInput, simProof, verifySimProof } from "./sim-proof.ts";
@@ -69,6 +70,89 @@ describe("simProof pinned vector", () => {
       );
       expect(simProof(v)).toBe(expected);
     }
+  });
+});
+
+/** viem's ABI encoding of the documented field list, hashed; its error when it refuses them. */
+function viemSimProof(v: SimProofInput): Hex | Error {
+  try {
+    return keccak256(
+      encodeAbiParameters(
+        parseAbiParameters("string, uint256, uint32, uint32, bytes32[], bytes32[]"),
+        [
+          `prover-boost/sim/v1/${v.type}`,
+          BigInt(v.blockNumber),
+          v.level,
+          v.index,
+          [...v.inputs],
+          [...v.children],
+        ],
+      ),
+    );
+  } catch (err) {
+    return err as Error;
+  }
+}
+
+const ours = (v: SimProofInput): Hex | Error => {
+  try {
+    return simProof(v);
+  } catch (err) {
+    return err as Error;
+  }
+};
+
+describe("simProof's hand-written encoding", () => {
+  const word = fc
+    .uint8Array({ minLength: 32, maxLength: 32 })
+    .chain((b) =>
+      fc.constantFrom(
+        `0x${Buffer.from(b).toString("hex")}`,
+        `0x${Buffer.from(b).toString("hex").toUpperCase()}`,
+      ),
+    ) as fc.Arbitrary<Hex>;
+  const valid = fc.record({
+    type: fc.constantFrom(...jobTypes),
+    blockNumber: fc.oneof(fc.nat(), fc.maxSafeNat()),
+    level: fc.oneof(fc.nat(64), fc.constant(0xffff_ffff)),
+    index: fc.oneof(fc.nat(), fc.constant(0xffff_ffff)),
+    inputs: fc.array(word, { maxLength: 3 }),
+    children: fc.array(word, { maxLength: 4 }),
+  });
+
+  it("gives viem's encoder's bytes for every valid node", () => {
+    fc.assert(
+      fc.property(valid, (v) => {
+        expect(simProof(v)).toBe(viemSimProof(v));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("refuses whatever viem's encoder refuses, and a word that is not hex", () => {
+    const badWord = fc.constantFrom(
+      "0x",
+      `0x${"ab".repeat(31)}`,
+      `0x${"ab".repeat(33)}`,
+    ) as fc.Arbitrary<Hex>;
+    // Stricter than viem, which hashes such a word as whatever its digits parse to.
+    for (const w of [`0x${"zz".repeat(32)}`, `0x${"ab".repeat(31)}g0`, `1x${"ab".repeat(32)}`]) {
+      expect(ours({ ...input, children: [w as Hex] })).toBeInstanceOf(Error);
+    }
+    const broken = fc.oneof(
+      valid.map((v) => ({ ...v, level: 0x1_0000_0000 })),
+      valid.map((v) => ({ ...v, index: -1 })),
+      valid.map((v) => ({ ...v, blockNumber: -1 })),
+      fc.tuple(valid, badWord).map(([v, w]) => ({ ...v, inputs: [w] })),
+      fc.tuple(valid, badWord).map(([v, w]) => ({ ...v, children: [...v.children, w] })),
+    );
+    fc.assert(
+      fc.property(broken, (v) => {
+        expect(viemSimProof(v)).toBeInstanceOf(Error);
+        expect(ours(v)).toBeInstanceOf(Error);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
