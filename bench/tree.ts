@@ -489,12 +489,13 @@ function leaseAnswers(
     if (!f || a.answeredAt < f.answeredAt) first.set(a.job, a);
   }
   const ms: number[] = [];
-  let withResult = 0;
+  const withResult: number[] = [];
   for (const a of first.values()) {
     const kids = children.get(a.job) ?? [];
     const ready = kids.length === 0 ? proving : Math.max(...kids.map((c) => provenAt.get(c)!));
-    ms.push(a.answeredAt - Math.max(a.sentAt, ready));
-    if (a.withResult) withResult++;
+    const answer = a.answeredAt - Math.max(a.sentAt, ready);
+    ms.push(answer);
+    if (a.withResult) withResult.push(answer);
   }
   return { ms, withResult };
 }
@@ -667,8 +668,16 @@ for (const [label, fraction] of [
   const la = r.leaseAnswer.ms;
   const p99 = percentile(la, 99);
   console.log(
-    `  relay lease answer  p50 ${fmt(percentile(la, 50))}   p99 ${fmt(p99)}   max ${fmt(Math.max(...la))}   (${la.length} first leases, ${r.leaseAnswer.withResult} of them with the result before; goal p99 <= 100 ms: ${p99 <= 100 ? "pass" : "FAIL"})`,
+    `  relay lease answer  p50 ${fmt(percentile(la, 50))}   p99 ${fmt(p99)}   max ${fmt(Math.max(...la))}   (${la.length} first leases; goal p99 <= 100 ms: ${p99 <= 100 ? "pass" : "FAIL"})`,
   );
+  // A job leased with a result (its answer's next): its answer also waited for the result's
+  // check, completion and record, where a lease request's did not.
+  const wr = r.leaseAnswer.withResult;
+  if (wr.length > 0) {
+    console.log(
+      `    leased with a result  ${wr.length}   p50 ${fmt(percentile(wr, 50))}   p99 ${fmt(percentile(wr, 99))}   (the answer includes the result's own handling)`,
+    );
+  }
   console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
   printLost(r);
   const c = r.cpuMsPerJob;
