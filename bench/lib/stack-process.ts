@@ -66,8 +66,21 @@ export async function startStackProcess(
       stdio: ["ignore", "pipe", "inherit"],
     });
     const first = await new Promise<{ url?: string }>((resolve, reject) => {
+      // The process's first JSON line says it is up. Anything else on its stdout (V8's traces
+      // under BENCH_NODE_ARGS="--log-deopt" or "--trace-opt") is skipped, and the stream is read
+      // to its end, so such a process never blocks on a full pipe.
       const lines = createInterface({ input: child.stdout! });
-      lines.once("line", (line) => resolve(JSON.parse(line) as { url?: string }));
+      let up = false;
+      lines.on("line", (line) => {
+        if (up || !line.startsWith("{")) return;
+        try {
+          const parsed = JSON.parse(line) as { url?: string };
+          up = true;
+          resolve(parsed);
+        } catch {
+          // not the process's own line
+        }
+      });
       child.once("exit", (code) => reject(new Error(`${role} process exited with ${code}`)));
     });
     return { child, url: first.url };
