@@ -61,8 +61,10 @@ describe("the worker agent's metrics", () => {
       expect(
         sumOf(s, "prover_boost_worker_proof_seconds_sum", { job_type: "base" }),
       ).toBeGreaterThanOrEqual(2 * 1.2);
+      // Every job came either from a lease request or in the answer to the previous result.
       expect(
-        sumOf(s, "prover_boost_worker_lease_answer_seconds_count", { outcome: "leased" }),
+        sumOf(s, "prover_boost_worker_lease_answer_seconds_count", { outcome: "leased" }) +
+          sumOf(s, "prover_boost_worker_jobs_leased_with_result_total"),
       ).toBe(jobs);
       expect(
         sumOf(s, "prover_boost_worker_heartbeats_total", { outcome: "ok" }),

@@ -2,6 +2,7 @@
 // --metrics-port (METRICS_PORT; off by default, as several agents may share a host): jobs by what
 // became of them and by type, proof time per type, heartbeats, how long lease requests took to be
 // answered, relay errors, and the backend in use.
+// A job leased in the answer to a result counts as leased but made no lease request of its own.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { WorkerEvent } from "./types.ts";
 
@@ -41,6 +42,11 @@ export function workerMetrics(backend: string): WorkerMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers,
   });
+  const withResult = new Counter({
+    name: "prover_boost_worker_jobs_leased_with_result_total",
+    help: "Jobs that came in the answer to the previous job's result, without a lease request of their own",
+    registers,
+  });
   const relayErrors = new Counter({
     name: "prover_boost_worker_relay_errors_total",
     help: "Relay calls that failed and were retried, by operation",
@@ -59,6 +65,9 @@ export function workerMetrics(backend: string): WorkerMetrics {
     onEvent(e) {
       switch (e.type) {
         case "leased":
+          jobs.inc({ event: "leased", job_type: e.job.type });
+          if (e.via === "result") withResult.inc();
+          break;
         case "rejected":
         case "lost":
           jobs.inc({ event: e.type, job_type: e.job.type });

@@ -85,7 +85,8 @@ export interface JobRef {
 /** What the pool reports as it works; `worker` is the worker id. */
 export type WorkerEvent =
   | { type: "signed_in"; worker: string; sessionId: string; expiresAt: number }
-  | { type: "leased"; worker: string; job: JobRef }
+  /** A job was leased: by a lease request, or in the answer to the previous job's result. */
+  | { type: "leased"; worker: string; job: JobRef; via: "lease" | "result" }
   | { type: "proven"; worker: string; job: JobRef; ms: number }
   | { type: "rejected"; worker: string; job: JobRef; message: string }
   | { type: "lost"; worker: string; job: JobRef; reason: string }

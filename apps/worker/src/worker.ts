@@ -48,6 +48,7 @@ export class Worker {
       try {
         let handle: SessionHandle;
         let job: LeasedJob | null;
+        const via = carried ? "result" : "lease";
         if (carried) {
           ({ job, handle } = carried);
           carried = null;
@@ -92,7 +93,7 @@ export class Worker {
         }
         stats.leased++;
         logger.debug({ worker: workerId, slot, job: jobRef(job) }, "job leased");
-        emit({ type: "leased", worker: workerId, job: jobRef(job) });
+        emit({ type: "leased", worker: workerId, job: jobRef(job), via });
         // While not stopping, the result also asks for the next job (one request, not two).
         const run: JobRun = new JobRun(job, handle, this.deps, () => !stopSignal.aborted);
         this.runs.add(run);
