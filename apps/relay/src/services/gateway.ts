@@ -149,7 +149,12 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
   if (!outcome.leased) return { blocks, passedOver };
   const { lease, job } = outcome.leased;
   try {
-    const proofs = await ctx.fabric.childProofs(job);
+    const proofs = await withRecordedOutputs(ctx, job, await ctx.fabric.childProofs(job));
+    if (proofs.some((p) => p === undefined))
+      throw new DomainError(
+        "UNAVAILABLE",
+        `the inputs of ${lease.jobId} are not available yet; the job was given back, retry shortly`,
+      );
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
     if (fetcher) leasedReads.set(lease, { job, proofs, fetcher });
     const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
@@ -163,6 +168,27 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
     await ctx.broker.returnUnheardJob(lease).catch(() => {});
     throw err;
   }
+}
+
+/**
+ * A ready job's children's outputs as Redis holds them (BullMQ's "<job>:processed" hash), with
+ * any it no longer holds (the hash evicted or lost while the tree survived) read from the
+ * children's recorded proofs in Postgres, which are the same outputs. Undefined where neither has
+ * one yet: a proof's mark still on its way (group commit).
+ */
+async function withRecordedOutputs(
+  ctx: RelayContext,
+  job: Job<ProofJobData>,
+  outputs: (Hex | undefined)[],
+): Promise<(Hex | undefined)[]> {
+  const missing = job.data.children.filter((_, i) => outputs[i] === undefined);
+  if (missing.length === 0) return outputs;
+  const rows = await ctx.prisma.proofJob.findMany({
+    where: { id: { in: missing }, status: "proven", proof: { not: null } },
+    select: { id: true, proof: true },
+  });
+  const recorded = new Map(rows.map((r) => [r.id, r.proof as Hex]));
+  return job.data.children.map((id, i) => outputs[i] ?? recorded.get(id));
 }
 
 /**
@@ -356,19 +382,24 @@ async function submitWithLease(
     leasedReadOf(ctx, lease, block, kind) ??
     (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
-  const { job, proofs: children } = read;
+  const { job } = read;
+  const children = await withRecordedOutputs(ctx, job, read.proofs);
+  // A missing input is not the worker's fault: nothing is judged, and the lease stays its own.
+  if (children.some((c) => c === undefined))
+    throw new DomainError(
+      "UNAVAILABLE",
+      `the inputs of ${jobId} are not available yet; the lease is still yours, submit again shortly`,
+    );
   const system = ctx.verifiers.of(job.data.proofSystem);
   const node = proofNodeOf(job.data, children as Hex[]);
   const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
-  let valid = children.every((c) => c !== undefined);
-  if (valid) {
-    try {
-      valid = await system.verify(node, submitted);
-    } catch (err) {
-      // The verifier itself failed (not a verdict on the proof): nothing is credited or
-      // penalized, and the lease stays the worker's to submit again.
-      throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
-    }
+  let valid: boolean;
+  try {
+    valid = await system.verify(node, submitted);
+  } catch (err) {
+    // The verifier itself failed (not a verdict on the proof): nothing is credited or
+    // penalized, and the lease stays the worker's to submit again.
+    throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
   }
   const now = ctx.now();
   if (!valid) {
