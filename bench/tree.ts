@@ -161,6 +161,7 @@ function idealMs() {
     ideal: Math.max(critical, total / workerCount),
     tight: Math.max(critical, total / workerCount, tight),
     jobs: plan.nodes.length,
+    bases: bases.length,
   };
 }
 
@@ -697,6 +698,15 @@ for (const [label, fraction] of [
   const cores = os.availableParallelism();
   console.log(
     `  capacity            ${workerCount} workers on ${durations.base} ms base jobs ask for up to ${Math.round(demand)} jobs/s; one relay core serves ${Math.round(1000 / c.relay)} jobs/s at ${c.relay.toFixed(2)} ms a job; at ${perJob.toFixed(2)} ms of CPU a job (relay + aggregator + generator; Postgres and Redis not counted) full demand needs ${((demand * perJob) / 1000).toFixed(1)} cores, this machine has ${cores}${floor ? ` (BullMQ's own floor, ${floor.cpuMsPerJob.toFixed(2)} ms a job, would need ${((demand * floor.cpuMsPerJob) / 1000).toFixed(1)})` : ""}`,
+  );
+  // The burst model: equal base jobs that started together end together, and one relay core
+  // handles their results (each with the worker's next lease) one after another, so a round ends
+  // only once its whole wave is handled: about one relay CPU-per-job per base job beyond the
+  // tighter bound. A model from this run's measured relay CPU, not a measurement.
+  const burst = ideal.tight + ideal.bases * c.relay;
+  const budget = (0.25 * ideal.tight) / ideal.bases;
+  console.log(
+    `  burst model         tighter bound + ${ideal.bases} base results × ${c.relay.toFixed(2)} ms of relay CPU each = ${fmt(burst)} (measured ${fmt(r.makespan)}); within 1.25× the bound needs at most ${budget.toFixed(2)} ms a job on the relay's core, or the waves shared by more relay processes`,
   );
   if (o.timeline) {
     console.log(
