@@ -149,12 +149,12 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
   if (!outcome.leased) return { blocks, passedOver };
   const { lease, job } = outcome.leased;
   try {
-    const proofs = await withRecordedOutputs(ctx, job, await ctx.fabric.childProofs(job));
-    if (proofs.some((p) => p === undefined))
-      throw new DomainError(
-        "UNAVAILABLE",
-        `the inputs of ${lease.jobId} are not available yet; the job was given back, retry shortly`,
-      );
+    const proofs = await inputsOf(
+      ctx,
+      job,
+      await ctx.fabric.childProofs(job),
+      "the job was given back",
+    );
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
     if (fetcher) leasedReads.set(lease, { job, proofs, fetcher });
     const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
@@ -173,22 +173,30 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
 /**
  * A ready job's children's outputs as Redis holds them (BullMQ's "<job>:processed" hash), with
  * any it no longer holds (the hash evicted or lost while the tree survived) read from the
- * children's recorded proofs in Postgres, which are the same outputs. Undefined where neither has
- * one yet: a proof's mark still on its way (group commit).
+ * children's recorded proofs in Postgres, which are the same outputs. One that neither has yet
+ * (its proof's mark still on its way, group commit) is nobody's fault: 503 UNAVAILABLE, saying
+ * what became of the job (`then`), never a job served or a proof judged without an input.
  */
-async function withRecordedOutputs(
+async function inputsOf(
   ctx: RelayContext,
   job: Job<ProofJobData>,
   outputs: (Hex | undefined)[],
-): Promise<(Hex | undefined)[]> {
-  const missing = job.data.children.filter((_, i) => outputs[i] === undefined);
-  if (missing.length === 0) return outputs;
+  then: string,
+): Promise<Hex[]> {
+  const { children } = job.data;
+  const missing = children.filter((_, i) => outputs[i] === undefined);
+  if (missing.length === 0) return outputs as Hex[];
   const rows = await ctx.prisma.proofJob.findMany({
     where: { id: { in: missing }, status: "proven", proof: { not: null } },
     select: { id: true, proof: true },
   });
   const recorded = new Map(rows.map((r) => [r.id, r.proof as Hex]));
-  return job.data.children.map((id, i) => outputs[i] ?? recorded.get(id));
+  if (rows.length < missing.length)
+    throw new DomainError(
+      "UNAVAILABLE",
+      `the inputs of ${job.id} are not available yet; ${then}, retry shortly`,
+    );
+  return children.map((id, i) => outputs[i] ?? recorded.get(id)!);
 }
 
 /**
@@ -241,7 +249,7 @@ async function describeLeasedJob(
   lease: Lease,
   session: WorkerSession,
   job: Job<ProofJobData>,
-  outputs: (`0x${string}` | undefined)[],
+  outputs: Hex[],
 ) {
   // The tree view's record (group-committed); conditional so it can never undo a proven job.
   await ctx.jobMarks.submit({
@@ -261,10 +269,7 @@ async function describeLeasedJob(
     inputs: job.data.inputs,
     proofSystem: (job.data.proofSystem ?? "sim") as "sim" | "honk",
     ...(job.data.type === "base" ? { txData: await txDataOf(ctx, job.data) } : {}),
-    children: job.data.children.map((id, i) => {
-      const output = outputs[i] ?? "0x";
-      return { id, output, proof: output };
-    }),
+    children: job.data.children.map((id, i) => ({ id, output: outputs[i]!, proof: outputs[i]! })),
     leaseExpiresAt: lease.expiresAt,
   };
 }
@@ -383,15 +388,9 @@ async function submitWithLease(
     (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job } = read;
-  const children = await withRecordedOutputs(ctx, job, read.proofs);
-  // A missing input is not the worker's fault: nothing is judged, and the lease stays its own.
-  if (children.some((c) => c === undefined))
-    throw new DomainError(
-      "UNAVAILABLE",
-      `the inputs of ${jobId} are not available yet; the lease is still yours, submit again shortly`,
-    );
+  const children = await inputsOf(ctx, job, read.proofs, "the lease is still yours");
   const system = ctx.verifiers.of(job.data.proofSystem);
-  const node = proofNodeOf(job.data, children as Hex[]);
+  const node = proofNodeOf(job.data, children);
   const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
   let valid: boolean;
   try {
