@@ -16,6 +16,9 @@
 // the block's move to proving; a parent: its last child's provenAt, both the relay's clock on
 // this machine), so a long poll's wait for work is not counted; see leaseAnswers below.
 // `--preset fleet` is the 1,000-worker goal run: 4,096 txs, 1,000 workers, the honest run only.
+// `--relays N` runs N relay processes on the same database and Redis, the workers split evenly
+// over them. Beside each process's CPU per job it prints Redis's, Postgres's and the whole
+// machine's, and what a mean lease answer within 100 ms would ask of them (closedLoopLine).
 //
 // With `--proofs honk` every job is a real UltraHonk proof: the workers prove on a pool of
 // proving threads, the relay (PROOF_SYSTEM=honk) verifies every proof on its own threads before
@@ -46,7 +49,10 @@ import {
   BENCH_DATABASE_URL,
   BENCH_DOMAIN,
   BENCH_REDIS_URL,
+  cpuOfCommand,
+  cpuOfCommandSince,
   cpuSecondsOf,
+  machineCpu,
   percentile,
   startStackProcess,
 } from "./lib/stack-process.ts";
@@ -77,6 +83,11 @@ const program = new Command("bench:tree")
     "'own-process' (as deployed: npm run relay, npm run aggregator) or 'with-relay' (one process)",
     "own-process",
   )
+  .option(
+    "--relays <n>",
+    "relay processes on the same database and Redis, the workers split evenly over them",
+    "1",
+  )
   .option("--max-seconds <s>", "give up on a block not paid after this long", "600")
   .option("--no-floor", "skip proving the same tree with BullMQ's own in-process workers")
   .option(
@@ -97,6 +108,10 @@ if (o.aggregator !== "own-process" && o.aggregator !== "with-relay") {
   program.error(`--aggregator must be 'own-process' or 'with-relay', got '${o.aggregator}'`);
 }
 const aggregatorPlacement = o.aggregator as AggregatorPlacement;
+const relayCount = Number(o.relays);
+if (!Number.isInteger(relayCount) || relayCount < 1) {
+  program.error(`--relays must be a whole number >= 1, got '${o.relays}'`);
+}
 if (o.proofs !== "sim" && o.proofs !== "honk") {
   program.error(`--proofs must be 'sim' or 'honk', got '${o.proofs}'`);
 }
@@ -188,23 +203,46 @@ function parentLeasesToChildProvers(
   return { avoided, parentLeases };
 }
 
-/** CPU per job of each process, ms: the relay, the aggregator, the load generator. */
+/**
+ * CPU per job of each process, ms: the relay, the aggregator, the load generator; and of the
+ * services on this machine (Redis, Postgres) and the whole machine (every process, all cores).
+ */
 interface CpuPerJob {
   relay: number;
   aggregator: number;
   workers: number;
   /** Of `workers`, the shards' (the simulated workers); the rest is this process's. */
   shards: number;
+  /** The redis-server processes' on this machine (NaN: none here). */
+  redis: number;
+  /** The postgres processes' on this machine (NaN: none here; see cpuOfCommandSince). */
+  postgres: number;
+  /** Busy CPU of the whole machine, all cores together (NaN: /proc/stat unreadable). */
+  machine: number;
 }
 
 type BenchStack = Awaited<ReturnType<typeof startStackProcess>>;
-type CpuMark = { relay: number; aggregator: number; workers: NodeJS.CpuUsage };
+type CpuMark = {
+  relay: number;
+  aggregator: number;
+  workers: NodeJS.CpuUsage;
+  redis: ReturnType<typeof cpuOfCommand>;
+  postgres: ReturnType<typeof cpuOfCommand>;
+  machine: number;
+};
+
+/** CPU seconds of every relay process together. */
+const relayCpuSeconds = (stack: BenchStack) =>
+  stack.pids.reduce((sum, pid) => sum + cpuSecondsOf(pid), 0);
 
 function cpuNow(stack: BenchStack): CpuMark {
   return {
-    relay: cpuSecondsOf(stack.pid),
+    relay: relayCpuSeconds(stack),
     aggregator: stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) : Number.NaN,
     workers: process.cpuUsage(),
+    redis: cpuOfCommand("redis-server"),
+    postgres: cpuOfCommand("postgres"),
+    machine: machineCpu()?.busy ?? Number.NaN,
   };
 }
 
@@ -212,13 +250,16 @@ function cpuNow(stack: BenchStack): CpuMark {
 function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: number): CpuPerJob {
   const self = process.cpuUsage(from.workers);
   return {
-    relay: ((cpuSecondsOf(stack.pid) - from.relay) * 1000) / jobs,
+    relay: ((relayCpuSeconds(stack) - from.relay) * 1000) / jobs,
     aggregator: stack.aggregatorPid
       ? ((cpuSecondsOf(stack.aggregatorPid) - from.aggregator) * 1000) / jobs
       : Number.NaN,
     // Status polls and withholders are this process's.
     workers: (shardsCpuMs + (self.user + self.system) / 1000) / jobs,
     shards: shardsCpuMs / jobs,
+    redis: (cpuOfCommandSince("redis-server", from.redis) * 1000) / jobs,
+    postgres: (cpuOfCommandSince("postgres", from.postgres) * 1000) / jobs,
+    machine: (((machineCpu()?.busy ?? Number.NaN) - from.machine) * 1000) / jobs,
   };
 }
 
@@ -241,6 +282,7 @@ async function runOnce(withholdFraction: number) {
       ...(o.affinityHoldMs !== undefined ? { AFFINITY_HOLD_MS: String(o.affinityHoldMs) } : {}),
     },
     aggregatorPlacement,
+    relayCount,
   );
   const client = new RelayClient({ baseUrl: stack.url, adminToken: "bench-admin-token" });
   const stops: (() => Promise<void>)[] = [];
@@ -251,7 +293,7 @@ async function runOnce(withholdFraction: number) {
     // signing is counted in the figures below.
     const withholders = Math.round(workerCount * withholdFraction);
     const fleetOptions: FleetOptions = {
-      relayUrl: stack.url,
+      relayUrls: stack.urls,
       operatorKey,
       workers: workerCount - withholders,
       namePrefix: "honest",
@@ -491,14 +533,40 @@ function leaseAnswers(
   }
   const ms: number[] = [];
   const withResult: number[] = [];
+  const base: number[] = [];
   for (const a of first.values()) {
     const kids = children.get(a.job) ?? [];
     const ready = kids.length === 0 ? proving : Math.max(...kids.map((c) => provenAt.get(c)!));
     const answer = a.answeredAt - Math.max(a.sentAt, ready);
     ms.push(answer);
     if (a.withResult) withResult.push(answer);
+    if (kids.length === 0) base.push(answer);
   }
-  return { ms, withResult };
+  return { ms, withResult, base };
+}
+
+/**
+ * What a mean lease answer within 100 ms asks of the relay and the machine. While every worker
+ * has a base job to take, each goes round answer, prove, answer: N workers with think time Z (a
+ * base job's duration) and mean answer R complete X = N / (R + Z) jobs a second (the interactive
+ * response time law), so R <= 100 ms needs X >= N / (100 ms + Z): at most 1 / X of relay CPU a
+ * job on its one core, and cores / X of the machine's. Time a shed request spends on its
+ * Retry-After would count in R too: it is the worker's wait for a job. Printed beside this run's
+ * own CPU figures and its measured mean base answer.
+ */
+function closedLoopLine(
+  baseAnswers: readonly number[],
+  c: CpuPerJob,
+  cores: number,
+  bases: number,
+): string {
+  const n = Math.min(workerCount, bases);
+  const z = durations.base;
+  const rate = (n * 1000) / (100 + z);
+  const need = 1000 / rate;
+  const mean = baseAnswers.reduce((a, b) => a + b, 0) / Math.max(1, baseAnswers.length);
+  const machine = Number.isNaN(c.machine) ? "" : `, the machine ${c.machine.toFixed(2)} ms`;
+  return `  closed loop         ${n} workers cycling on ${z} ms base jobs: a mean base lease answer within 100 ms (measured ${fmt(mean)} over ${baseAnswers.length}) needs ${Math.round(rate)} jobs/s, at most ${need.toFixed(2)} ms a job on the relay's core and ${(need * cores).toFixed(2)} ms of the machine's ${cores} cores a job (this run: the relay ${c.relay.toFixed(2)} ms${machine})`;
 }
 
 /** Per tree level (leaves first): jobs, first and last lease, last proof, from proving's start. */
@@ -628,7 +696,7 @@ if (honk) {
   process.exit(res.status ?? 1);
 }
 console.log(
-  `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}${scheduling === "affinity" ? ` (AFFINITY_HOLD_MS ${o.affinityHoldMs ?? "default"})` : ""}`,
+  `bench:tree — ${txCount} txs (${ideal.jobs} jobs), ${workerCount} workers, durations base ${durations.base} / merge ${durations.merge} / root ${durations.block_root} ms, LEASE_MS ${leaseMs}, SCHEDULING ${scheduling}${scheduling === "affinity" ? ` (AFFINITY_HOLD_MS ${o.affinityHoldMs ?? "default"})` : ""}${relayCount > 1 ? `, ${relayCount} relay processes (relay CPU: theirs together)` : ""}`,
 );
 console.log(
   `ideal lower bound: ${fmt(ideal.ideal)} (critical path ${fmt(ideal.critical)}, work/workers ${fmt(ideal.perWorker)})`,
@@ -682,8 +750,12 @@ for (const [label, fraction] of [
   console.log(`  worker stats        ${JSON.stringify(r.stats)}`);
   printLost(r);
   const c = r.cpuMsPerJob;
+  const ms2 = (x: number, none: string) => (Number.isNaN(x) ? none : `${x.toFixed(2)} ms`);
   console.log(
     `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving${r.cold ? `, after the warm-up block` : ""})`,
+  );
+  console.log(
+    `    services          Redis ${ms2(c.redis, "(not on this machine)")}   Postgres ${ms2(c.postgres, "(not on this machine)")}   whole machine ${ms2(c.machine, "(unknown)")} (every process, all ${os.availableParallelism()} cores together)`,
   );
   if (r.cold) {
     const k = r.cold.cpuMsPerJob;
@@ -694,10 +766,12 @@ for (const [label, fraction] of [
   // Whether this machine could serve the fleet at full speed at all: every worker back for its
   // next base job as soon as it proves one asks for workers / base duration jobs a second.
   const demand = (workerCount * 1000) / durations.base;
-  const perJob = c.relay + (Number.isNaN(c.aggregator) ? 0 : c.aggregator) + c.workers;
+  const perJob = Number.isNaN(c.machine)
+    ? c.relay + (Number.isNaN(c.aggregator) ? 0 : c.aggregator) + c.workers
+    : c.machine;
   const cores = os.availableParallelism();
   console.log(
-    `  capacity            ${workerCount} workers on ${durations.base} ms base jobs ask for up to ${Math.round(demand)} jobs/s; one relay core serves ${Math.round(1000 / c.relay)} jobs/s at ${c.relay.toFixed(2)} ms a job; at ${perJob.toFixed(2)} ms of CPU a job (relay + aggregator + generator; Postgres and Redis not counted) full demand needs ${((demand * perJob) / 1000).toFixed(1)} cores, this machine has ${cores}${floor ? ` (BullMQ's own floor, ${floor.cpuMsPerJob.toFixed(2)} ms a job, would need ${((demand * floor.cpuMsPerJob) / 1000).toFixed(1)})` : ""}`,
+    `  capacity            ${workerCount} workers on ${durations.base} ms base jobs ask for up to ${Math.round(demand)} jobs/s; one relay core serves ${Math.round(1000 / c.relay)} jobs/s at ${c.relay.toFixed(2)} ms a job; at ${perJob.toFixed(2)} ms of CPU a job (${Number.isNaN(c.machine) ? "relay + aggregator + generator; Postgres and Redis not counted" : "the whole machine's"}) full demand needs ${((demand * perJob) / 1000).toFixed(1)} cores, this machine has ${cores}${floor ? ` (BullMQ's own floor, ${floor.cpuMsPerJob.toFixed(2)} ms a job, would need ${((demand * floor.cpuMsPerJob) / 1000).toFixed(1)})` : ""}`,
   );
   // The burst model: equal base jobs that started together end together, and one relay core
   // handles their results (each with the worker's next lease) one after another, so a round ends
@@ -708,6 +782,7 @@ for (const [label, fraction] of [
   console.log(
     `  burst model         tighter bound + ${ideal.bases} base results × ${c.relay.toFixed(2)} ms of relay CPU each = ${fmt(burst)} (measured ${fmt(r.makespan)}); within 1.25× the bound needs at most ${budget.toFixed(2)} ms a job on the relay's core, or the waves shared by more relay processes`,
   );
+  console.log(closedLoopLine(r.leaseAnswer.base, c, cores, ideal.bases));
   if (o.timeline) {
     console.log(
       `  between jobs        p50 ${fmt(percentile(r.idle, 50))}   p90 ${fmt(percentile(r.idle, 90))}   p99 ${fmt(percentile(r.idle, 99))}   (a worker's next lease after its proof time)`,

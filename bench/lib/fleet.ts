@@ -18,7 +18,8 @@ import {
 import { type LeaseAnswer, LeaseAudit, type LostLease } from "./lease-audit.ts";
 
 export interface FleetOptions {
-  relayUrl: string;
+  /** The relays the workers lease from: groups of workers take them in turn. */
+  relayUrls: string[];
   operatorKey: `0x${string}`;
   workers: number;
   namePrefix: string;
@@ -70,10 +71,18 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
   const leases: FleetReport["leases"] = [];
   const fetch = audit.wrap(http.fetch);
   // Workers start in groups, each signed in before the next starts: a thousand sign-ins at once
-  // time out on a busy relay and come back as a storm of retries (and extra sessions).
+  // time out on a busy relay and come back as a storm of retries (and extra sessions). With
+  // several relays, each gets an equal share of the workers.
   const pools: WorkerPool[] = [];
-  for (let first = 0; first < o.workers; first += SIGN_IN_GROUP) {
-    const workers = Math.min(SIGN_IN_GROUP, o.workers - first);
+  const relays = o.relayUrls.length;
+  const groups: { relayUrl: string; workers: number }[] = [];
+  o.relayUrls.forEach((relayUrl, r) => {
+    const share = Math.floor(o.workers / relays) + (r < o.workers % relays ? 1 : 0);
+    for (let first = 0; first < share; first += SIGN_IN_GROUP) {
+      groups.push({ relayUrl, workers: Math.min(SIGN_IN_GROUP, share - first) });
+    }
+  });
+  for (const [g, { relayUrl, workers }] of groups.entries()) {
     let signedIn = 0;
     let allIn: () => void = () => {};
     const groupIn = new Promise<void>((resolve) => {
@@ -81,13 +90,13 @@ export async function startFleet(o: FleetOptions): Promise<Fleet> {
     });
     pools.push(
       await startWorkers({
-        relayUrl: o.relayUrl,
+        relayUrl,
         operatorKey: o.operatorKey,
         workers,
         capacity: 1,
         backend,
         waitMs: o.waitMs,
-        namePrefix: `${o.namePrefix}-${first / SIGN_IN_GROUP}`,
+        namePrefix: `${o.namePrefix}-${g}`,
         onEvent: (e) => {
           if (e.type === "leased") leases.push({ job: e.job.id, at: Date.now(), worker: e.worker });
           else if (e.type === "lost") audit.onLost(e.job.id, e.reason);

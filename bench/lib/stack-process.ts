@@ -26,11 +26,16 @@ export const BENCH_REDIS_URL =
   process.env.BENCH_REDIS_URL ?? process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 export interface StackProcess {
+  /** The first relay's address. */
   url: string;
+  /** Every relay's address, the first's first. */
+  urls: string[];
   schema: string;
   prefix: string;
-  /** The relay's process id. */
+  /** The first relay's process id. */
   pid: number;
+  /** Every relay's process id, the first's first. */
+  pids: number[];
   /** The aggregator's process id when it runs in its own process. */
   aggregatorPid?: number;
   stop(): Promise<void>;
@@ -42,6 +47,8 @@ export type AggregatorPlacement = "with-relay" | "own-process" | "none";
 export async function startStackProcess(
   env: Record<string, string>,
   aggregator: AggregatorPlacement = "with-relay",
+  /** Relay processes on the same database and Redis prefix (several relays behind one fleet). */
+  relays = 1,
 ): Promise<StackProcess> {
   const id = randomBytes(4).toString("hex");
   const schema = `bench_${id}`;
@@ -92,17 +99,23 @@ export async function startStackProcess(
     aggregator === "with-relay" ? "both" : "relay",
     args("BENCH_NODE_ARGS"),
   );
-  // Started second, so the relay has already brought the schema up to date.
+  // More relays after the first, which has brought the schema up to date (never with the
+  // aggregator: that one runs once, beside the first relay or in its own process).
+  const more: { child: ChildProcess; url?: string }[] = [];
+  for (let i = 1; i < relays; i++) more.push(await start("relay", args("BENCH_NODE_ARGS")));
+  // Started after the relays, so the schema is up to date.
   const agg =
     aggregator === "own-process"
       ? await start("aggregator", args("BENCH_AGGREGATOR_NODE_ARGS"))
       : null;
-  const children = [relay.child, ...(agg ? [agg.child] : [])];
+  const children = [relay.child, ...more.map((r) => r.child), ...(agg ? [agg.child] : [])];
   return {
     url: relay.url!,
+    urls: [relay.url!, ...more.map((r) => r.url!)],
     schema,
     prefix,
     pid: relay.child.pid!,
+    pids: [relay.child.pid!, ...more.map((r) => r.child.pid!)],
     ...(agg ? { aggregatorPid: agg.child.pid! } : {}),
     async stop() {
       await Promise.all(
