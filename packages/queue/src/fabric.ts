@@ -96,6 +96,13 @@ function proofsInOrder(
   return data.children.map((c) => byId.get(c));
 }
 
+/** A "<job key>:processed" hash as read (field -> JSON), parsed. */
+function parsedResults(raw: Record<string, string>): Record<string, ProofResult> {
+  const values: Record<string, ProofResult> = {};
+  for (const [key, value] of Object.entries(raw)) values[key] = JSON.parse(value);
+  return values;
+}
+
 /** Every state a job of a block's queues can be in: their sum is how many jobs the tree holds. */
 const allStates = [
   "waiting",
@@ -440,10 +447,18 @@ export class ProofFabric {
     return (await this.queue(blockNumber, kind).getJob(id)) ?? undefined;
   }
 
-  /** Children's proofs of a job, in the job's child order (missing ones as undefined). */
-  async childProofs(job: Job<ProofJobData>): Promise<(`0x${string}` | undefined)[]> {
+  /**
+   * Children's proofs of a job, in the job's child order (missing ones as undefined), from
+   * `results` (its "<job key>:processed" hash, already read: a lease's record reads it) or read
+   * now.
+   */
+  async childProofs(
+    job: Job<ProofJobData>,
+    results?: Record<string, string>,
+  ): Promise<(`0x${string}` | undefined)[]> {
     if (job.data.children.length === 0) return [];
-    return proofsInOrder(job.data, await job.getChildrenValues<ProofResult>());
+    if (!results) return proofsInOrder(job.data, await job.getChildrenValues<ProofResult>());
+    return proofsInOrder(job.data, parsedResults(results));
   }
 
   /**
@@ -460,9 +475,7 @@ export class ProofFabric {
         : this.redis.hgetall(queue.toKey(`${id}:processed`)),
     ]);
     if (!job) return undefined;
-    const values: Record<string, ProofResult> = {};
-    for (const [key, raw] of Object.entries(processed)) values[key] = JSON.parse(raw);
-    return { job, proofs: proofsInOrder(job.data, values) };
+    return { job, proofs: proofsInOrder(job.data, parsedResults(processed)) };
   }
 
   /**

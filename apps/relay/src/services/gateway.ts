@@ -152,7 +152,7 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
     const proofs = await inputsOf(
       ctx,
       job,
-      await ctx.fabric.childProofs(job),
+      await ctx.fabric.childProofs(job, outcome.leased.childResults),
       "the job was given back",
     );
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);

@@ -146,6 +146,31 @@ describe("lease records", () => {
   });
 });
 
+describe("a parent's lease", () => {
+  it("carries its children's results, read in the same round trip as its record", async () => {
+    const block = await oneJobBlock();
+    const prover = agent("child-prover");
+    const child = (await main.getProvingJob(prover, [block], Date.now())).leased!;
+    expect(child.job.data.children).toEqual([]);
+    // A leaf has no children's results to read.
+    expect(child.childResults).toBeUndefined();
+    const proof = `0x${"ab".repeat(32)}` as const;
+    await main.reportProvingJobSuccess(child.lease, {
+      proof,
+      operator: prover.operator,
+      worker: prover.workerName,
+    });
+    const parent = (await main.getProvingJob(agent("parent-prover"), [block], Date.now())).leased!;
+    expect(parent.job.data.children).toEqual([child.lease.jobId]);
+    expect(Object.values(parent.childResults ?? {}).map((r) => JSON.parse(r).proof)).toEqual([
+      proof,
+    ]);
+    expect(await main.fabric.childProofs(parent.job, parent.childResults)).toEqual([proof]);
+    // The same as a read of its own.
+    expect(await main.fabric.childProofs(parent.job)).toEqual([proof]);
+  });
+});
+
 describe("known leases (the lookup a heartbeat or result is spared)", () => {
   it("are the lease granted, until its record is dropped or its lapse claimed", async () => {
     const block = await oneJobBlock();

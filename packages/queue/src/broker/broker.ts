@@ -93,8 +93,13 @@ export class ProofBroker {
 
   /** BullMQ's lock key of a job: the lease itself. */
   lockKey(jobId: string, kind: QueueKind): string {
+    return this.jobKey(jobId, kind, "lock");
+  }
+
+  /** BullMQ's key of a job's `suffix` ("lock", "processed": its children's results). */
+  private jobKey(jobId: string, kind: QueueKind, suffix: string): string {
     const block = parseJobId(jobId)?.blockNumber ?? 0;
-    return `${this.fabric.options.prefix}:${blockQueueName(block, kind as QueueKind)}:${jobId}:lock`;
+    return `${this.fabric.options.prefix}:${blockQueueName(block, kind as QueueKind)}:${jobId}:${suffix}`;
   }
 
   private lessee(agent: ProvingAgent, nowMs: number): Lessee {
@@ -180,8 +185,8 @@ export class ProofBroker {
             break;
           }
           // Recorded unless the job's failed attempts reached the cap (checked in the same
-          // round trip).
-          const lease = await this.records.record(
+          // round trip, which also reads a parent's children's results: its inputs).
+          const recorded = await this.records.record(
             {
               jobId: id,
               queue: kind,
@@ -194,16 +199,18 @@ export class ProofBroker {
             this.lockKey(id, kind),
             placeholder!,
             { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
+            job.data.children.length > 0 ? this.jobKey(id, kind, "processed") : undefined,
           );
-          if (lease === "exhausted") {
+          if (recorded === "exhausted") {
             // Its last attempt lapsed: it is failed now, and the next job is looked for.
             if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
             continue;
           }
           // Lapsed before it was recorded (this process stalled for LEASE_MS): BullMQ has it.
-          if (!lease) return out;
+          if (!recorded) return out;
+          const { lease, processed } = recorded;
           this.remember(lease);
-          out.leased = { lease, job, kind };
+          out.leased = { lease, job, kind, ...(processed ? { childResults: processed } : {}) };
           return out;
         }
       }

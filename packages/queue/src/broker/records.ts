@@ -70,14 +70,23 @@ return 0`;
 const reserveSlotScript = `${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")}
 return reserved`;
 
-// KEYS: the job's records, the session's set, BullMQ's lock, and optionally the block's attempt
-// book (attempts.ts). ARGV: token, lease JSON, placeholder, record TTL ms, and with the book the
-// job's field of failed attempts and its cap. A job whose failed attempts reached the cap is not
-// recorded (-1; the placeholder stays, for the next job). Recorded only while the lock is this
-// token's; returns {leasedAt, expiresAt}, or 0 when the lock is gone (the lease lapsed before it
-// was recorded: nobody heard of it).
+// KEYS: the job's records, the session's set, BullMQ's lock, then optionally the block's attempt
+// book (attempts.ts) and optionally the job's children's results (BullMQ's "<job key>:processed"
+// hash). ARGV: token, lease JSON, placeholder, record TTL ms, the job's field of failed attempts
+// and its cap ('' and '' without the book), '1' when the children's results are asked for. A
+// job whose failed attempts reached the cap is not recorded (-1; the placeholder stays, for the
+// next job). Recorded only while the lock is this token's; returns {leasedAt, expiresAt} and,
+// when asked, the children's results as HGETALL gives them, or 0 when the lock is gone (the
+// lease lapsed before it was recorded: nobody heard of it).
 const recordScript = `${luaNow}
-if KEYS[4] and tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
+local nextKey = 4
+local book, processed
+if ARGV[5] ~= '' then
+  book = KEYS[nextKey]
+  nextKey = nextKey + 1
+end
+if ARGV[7] == '1' then processed = KEYS[nextKey] end
+if book and tonumber(redis.call('HGET', book, ARGV[5]) or '0') >= tonumber(ARGV[6]) then
   return -1
 end
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -89,6 +98,7 @@ lease.expiresAt = expiresAt
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
+if processed then return {now, expiresAt, redis.call('HGETALL', processed)} end
 return {now, expiresAt}`;
 
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
@@ -235,22 +245,45 @@ export class LeaseRecords {
   /**
    * Records a lease while its lock is held (replacing the slot placeholder); null if lost.
    * With `cap` (the block's attempt book, the job's field of failed attempts there, the cap):
-   * "exhausted", recording nothing, when the job's failed attempts reached the cap.
+   * "exhausted", recording nothing, when the job's failed attempts reached the cap. With
+   * `processedKey` (the job's BullMQ "<job key>:processed" hash), the lease comes with the
+   * children's results read in the same round trip (field -> raw value).
    */
   async record(
     lease: Omit<Lease, "leasedAt" | "expiresAt">,
     lockKey: string,
     placeholder: string,
     cap?: { key: string; field: string; max: number },
-  ): Promise<Lease | "exhausted" | null> {
-    const keys = [this.jobKey(lease.jobId), this.sessionKey(lease.sessionId), lockKey];
-    const args = [lease.token, JSON.stringify(lease), placeholder, String(this.ttlMs)];
-    const out = cap
-      ? await evalScript(this.redis, recordScript, 4, ...keys, cap.key, ...args, cap.field, cap.max)
-      : await evalScript(this.redis, recordScript, 3, ...keys, ...args);
+    processedKey?: string,
+  ): Promise<{ lease: Lease; processed?: Record<string, string> } | "exhausted" | null> {
+    const keys = [
+      this.jobKey(lease.jobId),
+      this.sessionKey(lease.sessionId),
+      lockKey,
+      ...(cap ? [cap.key] : []),
+      ...(processedKey ? [processedKey] : []),
+    ];
+    const out = await evalScript(
+      this.redis,
+      recordScript,
+      keys.length,
+      ...keys,
+      lease.token,
+      JSON.stringify(lease),
+      placeholder,
+      String(this.ttlMs),
+      cap?.field ?? "",
+      cap ? String(cap.max) : "",
+      processedKey ? "1" : "0",
+    );
     if (Number(out) === -1) return "exhausted";
     if (!Array.isArray(out)) return null;
-    return { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
+    const recorded = { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
+    if (!processedKey) return { lease: recorded };
+    const flat = (out[2] ?? []) as string[];
+    const processed: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) processed[flat[i]!] = flat[i + 1]!;
+    return { lease: recorded, processed };
   }
 
   /** After the lock was extended: the record follows it. The new expiry, or null if lost. */

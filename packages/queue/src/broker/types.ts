@@ -52,7 +52,16 @@ export class AgentAtCapacityError extends ProverBoostError {
 }
 
 export interface LeaseOutcome {
-  leased?: { lease: Lease; job: Job<ProofJobData>; kind: QueueKind };
+  leased?: {
+    lease: Lease;
+    job: Job<ProofJobData>;
+    kind: QueueKind;
+    /**
+     * A parent's children's results as they were when the lease was recorded (BullMQ's
+     * "<job key>:processed" hash, field -> raw value): see ProofFabric.childProofs.
+     */
+    childResults?: Record<string, string>;
+  };
   /** Blocks looked at. */
   blocks: Set<number>;
   /** Jobs the agent may not have were passed over (others may take them). */
