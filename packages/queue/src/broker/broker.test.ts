@@ -3,8 +3,10 @@
 // record, the presence rule for forgiving lapses, and the per-job attempt cap.
 import { randomBytes } from "node:crypto";
 import { jobTypes, planTree } from "@prover-boost/core";
+import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProofFabric } from "../fabric.ts";
+import { deleteKeysWithPrefix } from "../redis.ts";
 import { ProofBroker } from "./broker.ts";
 import { AgentAtCapacityError, type ProofBrokerOptions, type ProvingAgent } from "./types.ts";
 
@@ -41,9 +43,13 @@ afterEach(async () => {
   }
 });
 afterAll(async () => {
-  await main.fabric.obliterate();
   await main.close();
   await main.fabric.close();
+  // Deleted once nothing of the fabric runs: a BullMQ handle's late write (its queue's meta)
+  // would otherwise outlive a delete made before the close.
+  const redis = new Redis(REDIS_URL);
+  await deleteKeysWithPrefix(redis, prefix);
+  await redis.quit();
 });
 
 function agent(name: string, operator = `0x${"a".repeat(39)}1`): ProvingAgent {
