@@ -93,11 +93,11 @@ export class ProofBroker {
 
   /** BullMQ's lock key of a job: the lease itself. */
   lockKey(jobId: string, kind: QueueKind): string {
-    return this.jobKey(jobId, kind, "lock");
+    return this.bullmqKey(jobId, kind, "lock");
   }
 
   /** BullMQ's key of a job's `suffix` ("lock", "processed": its children's results). */
-  private jobKey(jobId: string, kind: QueueKind, suffix: string): string {
+  private bullmqKey(jobId: string, kind: QueueKind, suffix: string): string {
     const block = parseJobId(jobId)?.blockNumber ?? 0;
     return `${this.fabric.options.prefix}:${blockQueueName(block, kind as QueueKind)}:${jobId}:${suffix}`;
   }
@@ -199,7 +199,7 @@ export class ProofBroker {
             this.lockKey(id, kind),
             placeholder!,
             { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
-            job.data.children.length > 0 ? this.jobKey(id, kind, "processed") : undefined,
+            job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
           );
           if (recorded === "exhausted") {
             // Its last attempt lapsed: it is failed now, and the next job is looked for.

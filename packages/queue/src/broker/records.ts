@@ -70,23 +70,15 @@ return 0`;
 const reserveSlotScript = `${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")}
 return reserved`;
 
-// KEYS: the job's records, the session's set, BullMQ's lock, then optionally the block's attempt
-// book (attempts.ts) and optionally the job's children's results (BullMQ's "<job key>:processed"
+// KEYS: the job's records, the session's set, BullMQ's lock, the block's attempt book
+// (attempts.ts), and optionally the job's children's results (BullMQ's "<job key>:processed"
 // hash). ARGV: token, lease JSON, placeholder, record TTL ms, the job's field of failed attempts
-// and its cap ('' and '' without the book), '1' when the children's results are asked for. A
-// job whose failed attempts reached the cap is not recorded (-1; the placeholder stays, for the
-// next job). Recorded only while the lock is this token's; returns {leasedAt, expiresAt} and,
-// when asked, the children's results as HGETALL gives them, or 0 when the lock is gone (the
-// lease lapsed before it was recorded: nobody heard of it).
+// in the book and its cap. A job whose failed attempts reached the cap is not recorded (-1; the
+// placeholder stays, for the next job). Recorded only while the lock is this token's; returns
+// {leasedAt, expiresAt} and, with the fifth key, the children's results as HGETALL gives them,
+// or 0 when the lock is gone (the lease lapsed before it was recorded: nobody heard of it).
 const recordScript = `${luaNow}
-local nextKey = 4
-local book, processed
-if ARGV[5] ~= '' then
-  book = KEYS[nextKey]
-  nextKey = nextKey + 1
-end
-if ARGV[7] == '1' then processed = KEYS[nextKey] end
-if book and tonumber(redis.call('HGET', book, ARGV[5]) or '0') >= tonumber(ARGV[6]) then
+if tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
   return -1
 end
 redis.call('ZREM', KEYS[2], ARGV[3])
@@ -98,7 +90,7 @@ lease.expiresAt = expiresAt
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
-if processed then return {now, expiresAt, redis.call('HGETALL', processed)} end
+if KEYS[5] then return {now, expiresAt, redis.call('HGETALL', KEYS[5])} end
 return {now, expiresAt}`;
 
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
@@ -244,7 +236,7 @@ export class LeaseRecords {
 
   /**
    * Records a lease while its lock is held (replacing the slot placeholder); null if lost.
-   * With `cap` (the block's attempt book, the job's field of failed attempts there, the cap):
+   * `cap` (the block's attempt book, the job's field of failed attempts there, the cap):
    * "exhausted", recording nothing, when the job's failed attempts reached the cap. With
    * `processedKey` (the job's BullMQ "<job key>:processed" hash), the lease comes with the
    * children's results read in the same round trip (field -> raw value).
@@ -253,14 +245,14 @@ export class LeaseRecords {
     lease: Omit<Lease, "leasedAt" | "expiresAt">,
     lockKey: string,
     placeholder: string,
-    cap?: { key: string; field: string; max: number },
+    cap: { key: string; field: string; max: number },
     processedKey?: string,
   ): Promise<{ lease: Lease; processed?: Record<string, string> } | "exhausted" | null> {
     const keys = [
       this.jobKey(lease.jobId),
       this.sessionKey(lease.sessionId),
       lockKey,
-      ...(cap ? [cap.key] : []),
+      cap.key,
       ...(processedKey ? [processedKey] : []),
     ];
     const out = await evalScript(
@@ -272,9 +264,8 @@ export class LeaseRecords {
       JSON.stringify(lease),
       placeholder,
       String(this.ttlMs),
-      cap?.field ?? "",
-      cap ? String(cap.max) : "",
-      processedKey ? "1" : "0",
+      cap.field,
+      String(cap.max),
     );
     if (Number(out) === -1) return "exhausted";
     if (!Array.isArray(out)) return null;
