@@ -28,7 +28,7 @@
 import { spawnSync } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { type JobType, type PlannedNode, planTree, txsHash } from "@prover-boost/core";
+import { type JobType, type PlannedNode, planTree, STAGE, txsHash } from "@prover-boost/core";
 import {
   newWorkerLogin,
   RelayClient,
@@ -92,7 +92,12 @@ const program = new Command("bench:tree")
   .option("--no-floor", "skip proving the same tree with BullMQ's own in-process workers")
   .option(
     "--warmup-txs <n>",
-    "first prove a warm-up block of this many txs on the same processes, not measured (0: none; default 2048, honk: 0)",
+    "first prove warm-up blocks of this many txs each on the same processes, not measured (0: none; default 1024, honk: 0)",
+  )
+  .option(
+    "--warmup-blocks <n>",
+    "how many warm-up blocks (the aggregator adds a tree once a block, so its fan-out needs several to warm up)",
+    "3",
   )
   .option(
     "--timeline",
@@ -131,9 +136,13 @@ const generatorProcs = honk ? 0 : Number(o.generatorProcs ?? Math.ceil(workerCou
 if (!Number.isSafeInteger(generatorProcs) || generatorProcs < 0) {
   program.error(`--generator-procs must be a non-negative integer, got '${o.generatorProcs}'`);
 }
-const warmupTxs = Number(o.warmupTxs ?? (honk ? 0 : 2048));
+const warmupTxs = Number(o.warmupTxs ?? (honk ? 0 : 1024));
 if (!Number.isSafeInteger(warmupTxs) || warmupTxs < 0) {
   program.error(`--warmup-txs must be a non-negative integer, got '${o.warmupTxs}'`);
+}
+const warmupBlocks = warmupTxs > 0 ? Number(o.warmupBlocks) : 0;
+if (!Number.isSafeInteger(warmupBlocks) || warmupBlocks < 0) {
+  program.error(`--warmup-blocks must be a non-negative integer, got '${o.warmupBlocks}'`);
 }
 const leaseMs = Number(o.leaseMs);
 const scale = Number(o.scale);
@@ -335,13 +344,33 @@ async function runOnce(withholdFraction: number) {
     };
     // A saturated relay may answer status polls slowly: a failed poll is simply retried.
     const poll = (n: number) => client.getBlock(n).catch(() => null);
+    // The aggregator's CPU for fanning a block's tree out: its CPU when a poll first finds the
+    // block's tree out (its stage past committed), less its CPU just before the last poll that still found the auction
+    // open (the fan-out starts only after the auction's commit). Polls are 200 ms apart, so about
+    // two polls' worth of idle ticks are counted with it.
+    const fanOutCpuMs: number[] = [];
+    const aggregatorCpu = () =>
+      stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) * 1000 : Number.NaN;
     const untilPaid = async (n: number) => {
+      let beforeOpenPoll = aggregatorCpu();
       let block = await poll(n);
+      let fannedOut = false;
+      const seen = (cpuBeforePoll: number) => {
+        if (fannedOut || !block) return;
+        if (block.stage === STAGE.auction_open) beforeOpenPoll = cpuBeforePoll;
+        else if (block.stage !== STAGE.committed) {
+          fannedOut = true;
+          fanOutCpuMs.push(aggregatorCpu() - beforeOpenPoll);
+        }
+      };
+      seen(beforeOpenPoll);
       const deadline = Date.now() + Number(o.maxSeconds) * 1000;
       let shownAt = Date.now();
       while (block?.stage !== "paid" && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));
+        const cpu = aggregatorCpu();
         block = (await poll(n)) ?? block;
+        seen(cpu);
         // A long run says how far it is (on stderr, beside the table).
         if (block && Date.now() - shownAt >= 10_000) {
           shownAt = Date.now();
@@ -354,22 +383,25 @@ async function runOnce(withholdFraction: number) {
       return block;
     };
 
-    // The warm-up block: every process's hot paths compiled by V8's optimizing compiler before
-    // the measured block, as in a relay that has been up for a while (its figures are printed as
-    // "cold", for comparison). Proven by the honest fleet alone, before any withholder starts.
+    // The warm-up blocks: every process's hot paths compiled by V8's optimizing compiler before
+    // the measured block, as in a relay and an aggregator that have been up for a while. The
+    // aggregator adds one tree a block, and its fan-out (BullMQ's FlowProducer) still gets
+    // cheaper over its first few trees, hence several blocks. The first block's figures are
+    // printed as "cold", for comparison. Proven by the honest fleet alone, before any withholder
+    // starts.
     let cold: { txs: number; jobs: number; cpuMsPerJob: CpuPerJob } | undefined;
-    /** What the fleet had seen when the warm-up block was paid. */
+    /** What the fleet had seen when the last warm-up block was paid. */
     let warmed: Awaited<ReturnType<typeof fleet.report>> | undefined;
-    const blockNumber = warmupTxs > 0 ? 2 : 1;
-    if (warmupTxs > 0) {
-      await openBlock(1, warmupTxs);
+    const blockNumber = warmupBlocks + 1;
+    for (let n = 1; n <= warmupBlocks; n++) {
+      await openBlock(n, warmupTxs);
       await fleet.mark();
       const before = cpuNow(stack);
-      const warm = await untilPaid(1);
-      if (warm?.stage !== "paid") throw new Error("the warm-up block was not paid in time");
+      const warm = await untilPaid(n);
+      if (warm?.stage !== "paid") throw new Error(`warm-up block ${n} was not paid in time`);
       const jobs = planTree(warmupTxs).nodes.length;
       warmed = await fleet.report();
-      cold = { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, warmed.cpuMs, jobs) };
+      cold ??= { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, warmed.cpuMs, jobs) };
     }
     const ofBlock = (job: string) => job.startsWith(`${blockNumber}-`);
 
@@ -485,6 +517,10 @@ async function runOnce(withholdFraction: number) {
       makespan,
       cpuMsPerJob,
       cold,
+      fanOut: {
+        cpuMs: fanOutCpuMs,
+        jobs: [...Array(warmupBlocks).fill(planTree(warmupTxs).nodes.length), jobsCount],
+      },
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
@@ -752,7 +788,7 @@ for (const [label, fraction] of [
   const c = r.cpuMsPerJob;
   const ms2 = (x: number, none: string) => (Number.isNaN(x) ? none : `${x.toFixed(2)} ms`);
   console.log(
-    `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving${r.cold ? `, after the warm-up block` : ""})`,
+    `  CPU per job         relay ${c.relay.toFixed(2)} ms   aggregator ${Number.isNaN(c.aggregator) ? "(in the relay)" : `${c.aggregator.toFixed(2)} ms`}   load generator ${c.workers.toFixed(2)} ms (simulated workers ${c.shards.toFixed(2)} over ${r.shards} ${r.shards === 1 ? "process" : "processes"}, the rest this one's)   (while proving${r.cold ? `, after ${warmupBlocks} warm-up ${warmupBlocks === 1 ? "block" : "blocks"}` : ""})`,
   );
   console.log(
     `    services          Redis ${ms2(c.redis, "(not on this machine)")}   Postgres ${ms2(c.postgres, "(not on this machine)")}   whole machine ${ms2(c.machine, "(unknown)")} (every process, all ${os.availableParallelism()} cores together)`,
@@ -760,7 +796,21 @@ for (const [label, fraction] of [
   if (r.cold) {
     const k = r.cold.cpuMsPerJob;
     console.log(
-      `  CPU per job, cold   relay ${k.relay.toFixed(2)} ms   aggregator ${Number.isNaN(k.aggregator) ? "(in the relay)" : `${k.aggregator.toFixed(2)} ms`}   load generator ${k.workers.toFixed(2)} ms   (the warm-up block, ${r.cold.txs} txs / ${r.cold.jobs} jobs, on processes just started: V8 still compiling their hot paths)`,
+      `  CPU per job, cold   relay ${k.relay.toFixed(2)} ms   aggregator ${Number.isNaN(k.aggregator) ? "(in the relay)" : `${k.aggregator.toFixed(2)} ms`}   load generator ${k.workers.toFixed(2)} ms   (the first warm-up block, ${r.cold.txs} txs / ${r.cold.jobs} jobs, on processes just started: V8 still compiling their hot paths)`,
+    );
+  }
+  // The aggregator's share that is its fan-out, and how that fell over its trees (a long-running
+  // aggregator adds one a block).
+  const fo = r.fanOut;
+  const lastFanOut = fo.cpuMs[fo.cpuMs.length - 1];
+  if (
+    !Number.isNaN(c.aggregator) &&
+    lastFanOut !== undefined &&
+    fo.cpuMs.length === fo.jobs.length
+  ) {
+    const perJob = fo.cpuMs.map((cpu, i) => (cpu / fo.jobs[i]!).toFixed(2));
+    console.log(
+      `  aggregator fan-out  ${fmt(lastFanOut)} of CPU to close the auction and add the tree: ${perJob[perJob.length - 1]} ms of the aggregator's ${c.aggregator.toFixed(2)} ms a job${fo.cpuMs.length > 1 ? `   (per job on its trees so far, warm-up first: ${perJob.join(", ")} ms)` : ""}`,
     );
   }
   // Whether this machine could serve the fleet at full speed at all: every worker back for its
