@@ -345,10 +345,11 @@ async function runOnce(withholdFraction: number) {
     // A saturated relay may answer status polls slowly: a failed poll is simply retried.
     const poll = (n: number) => client.getBlock(n).catch(() => null);
     // The aggregator's CPU for fanning a block's tree out: its CPU when a poll first finds the
-    // block's tree out (its stage past committed), less its CPU just before the last poll that still found the auction
-    // open (the fan-out starts only after the auction's commit). Polls are 200 ms apart, so about
-    // two polls' worth of idle ticks are counted with it.
-    const fanOutCpuMs: number[] = [];
+    // tree out (the block's stage past committed), less its CPU just before the last poll that
+    // still found the auction open (the fan-out starts only after the auction's commit). Polls
+    // are 200 ms apart, so about two polls' worth of idle ticks are counted with it. One entry
+    // per block, in order, with the tree's job count.
+    const fanOuts: { cpuMs: number; jobs: number }[] = [];
     const aggregatorCpu = () =>
       stack.aggregatorPid ? cpuSecondsOf(stack.aggregatorPid) * 1000 : Number.NaN;
     const untilPaid = async (n: number) => {
@@ -360,7 +361,7 @@ async function runOnce(withholdFraction: number) {
         if (block.stage === STAGE.auction_open) beforeOpenPoll = cpuBeforePoll;
         else if (block.stage !== STAGE.committed) {
           fannedOut = true;
-          fanOutCpuMs.push(aggregatorCpu() - beforeOpenPoll);
+          fanOuts.push({ cpuMs: aggregatorCpu() - beforeOpenPoll, jobs: block.tree.total });
         }
       };
       seen(beforeOpenPoll);
@@ -399,9 +400,11 @@ async function runOnce(withholdFraction: number) {
       const before = cpuNow(stack);
       const warm = await untilPaid(n);
       if (warm?.stage !== "paid") throw new Error(`warm-up block ${n} was not paid in time`);
-      const jobs = planTree(warmupTxs).nodes.length;
       warmed = await fleet.report();
-      cold ??= { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, warmed.cpuMs, jobs) };
+      if (!cold) {
+        const jobs = planTree(warmupTxs).nodes.length;
+        cold = { txs: warmupTxs, jobs, cpuMsPerJob: cpuPerJob(stack, before, warmed.cpuMs, jobs) };
+      }
     }
     const ofBlock = (job: string) => job.startsWith(`${blockNumber}-`);
 
@@ -517,10 +520,7 @@ async function runOnce(withholdFraction: number) {
       makespan,
       cpuMsPerJob,
       cold,
-      fanOut: {
-        cpuMs: fanOutCpuMs,
-        jobs: [...Array(warmupBlocks).fill(planTree(warmupTxs).nodes.length), jobsCount],
-      },
+      fanOuts,
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
@@ -801,16 +801,11 @@ for (const [label, fraction] of [
   }
   // The aggregator's share that is its fan-out, and how that fell over its trees (a long-running
   // aggregator adds one a block).
-  const fo = r.fanOut;
-  const lastFanOut = fo.cpuMs[fo.cpuMs.length - 1];
-  if (
-    !Number.isNaN(c.aggregator) &&
-    lastFanOut !== undefined &&
-    fo.cpuMs.length === fo.jobs.length
-  ) {
-    const perJob = fo.cpuMs.map((cpu, i) => (cpu / fo.jobs[i]!).toFixed(2));
+  const lastFanOut = r.fanOuts[r.fanOuts.length - 1];
+  if (!Number.isNaN(c.aggregator) && lastFanOut) {
+    const perJob = r.fanOuts.map((f) => (f.cpuMs / f.jobs).toFixed(2));
     console.log(
-      `  aggregator fan-out  ${fmt(lastFanOut)} of CPU to close the auction and add the tree: ${perJob[perJob.length - 1]} ms of the aggregator's ${c.aggregator.toFixed(2)} ms a job${fo.cpuMs.length > 1 ? `   (per job on its trees so far, warm-up first: ${perJob.join(", ")} ms)` : ""}`,
+      `  aggregator fan-out  ${fmt(lastFanOut.cpuMs)} of CPU to close the auction and add the tree: ${perJob[perJob.length - 1]} ms of the aggregator's ${c.aggregator.toFixed(2)} ms a job${perJob.length > 1 ? `   (per job on its trees so far, warm-up first: ${perJob.join(", ")} ms)` : ""}`,
     );
   }
   // Whether this machine could serve the fleet at full speed at all: every worker back for its
