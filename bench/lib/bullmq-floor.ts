@@ -4,7 +4,7 @@
 // makespan and CPU per job spend above this is the cost of remote leasing and its bookkeeping.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { type JobType, type PlannedNode, planTree } from "@prover-boost/core";
+import { type JobType, nodePriority, type PlannedNode, planTree } from "@prover-boost/core";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { type FlowJob, FlowProducer, Worker } from "bullmq";
 import { Redis } from "ioredis";
@@ -36,8 +36,8 @@ export async function bullmqFloor(
     name: n.type,
     queueName,
     data: { type: n.type },
-    // As the relay's tree: nearer the root first (BullMQ priority level + 1, 1 = most urgent).
-    opts: { jobId: n.key.replace(/:/g, "-"), priority: n.level + 1 },
+    // As the relay's tree: nearer the root first.
+    opts: { jobId: n.key.replace(/:/g, "-"), priority: nodePriority(n) },
     ...(n.children.length > 0 ? { children: n.children.map((k) => build(byKey.get(k)!)) } : {}),
   });
   const connection = { url: redisUrl, maxRetriesPerRequest: null };

@@ -1,13 +1,10 @@
 // Fanning a closed auction's block out as its proof tree: one ProofJob row per node (history,
 // proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
 // repaired by the next tick; the stage moves only after both.
-import { type PlannedNode, planTree, STAGE } from "@prover-boost/core";
+import { nodePriority, planTree, STAGE } from "@prover-boost/core";
 import { insertProofJobs, moveStage } from "@prover-boost/db";
 import { jobId } from "@prover-boost/queue";
 import type { AggregatorContext } from "./context.ts";
-
-/** Nearer the root first: a node's BullMQ priority is its level + 1 (1 = most urgent). */
-export const nodePriority = (node: PlannedNode): number => node.level + 1;
 
 export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number> {
   // The transactions come as one JSON text: parsing Postgres's array text of thousands of

@@ -15,6 +15,7 @@
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild.
 import {
+  nodePriority,
   PROVING_STAGES,
   ProverBoostError,
   planTree,
@@ -23,7 +24,6 @@ import {
 } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
 import type { AggregatorContext } from "./context.ts";
-import { nodePriority } from "./fan-out.ts";
 
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
 export const PROBE_TIMEOUT_MS = 1000;

@@ -7,6 +7,7 @@ export * from "./keccak.ts";
 export * from "./lifecycle.ts";
 export * from "./package-dir.ts";
 export * from "./rewards.ts";
+export * from "./schedule.ts";
 export * from "./shares.ts";
 export * from "./signature.ts";
 export * from "./sim-proof.ts";
