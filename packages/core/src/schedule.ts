@@ -21,49 +21,6 @@ export interface ScheduleModel {
   priorityOf(node: PlannedNode): number;
 }
 
-/** A min-heap ordered by `before`. */
-class Heap<T> {
-  private readonly items: T[] = [];
-  constructor(private readonly before: (a: T, b: T) => boolean) {}
-  get size(): number {
-    return this.items.length;
-  }
-  peek(): T | undefined {
-    return this.items[0];
-  }
-  push(item: T): void {
-    const a = this.items;
-    a.push(item);
-    let i = a.length - 1;
-    while (i > 0) {
-      const up = (i - 1) >> 1;
-      if (!this.before(a[i]!, a[up]!)) break;
-      [a[i], a[up]] = [a[up]!, a[i]!];
-      i = up;
-    }
-  }
-  pop(): T | undefined {
-    const a = this.items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length > 0 && last !== undefined) {
-      a[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < a.length && this.before(a[l]!, a[m]!)) m = l;
-        if (r < a.length && this.before(a[r]!, a[m]!)) m = r;
-        if (m === i) break;
-        [a[i], a[m]] = [a[m]!, a[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
 /**
  * The makespan (ms) of proving `plan` on `model.workers` workers with no overhead: from the moment
  * every leaf is ready to the root's proof. A node is ready once all its children are proven.
@@ -74,33 +31,45 @@ export function scheduleMakespan(plan: TreePlan, model: ScheduleModel): number {
   }
   const byKey = new Map(plan.nodes.map((n) => [n.key, n]));
   const left = new Map(plan.nodes.map((n) => [n.key, n.children.length]));
-  let seq = 0;
-  type Ready = { node: PlannedNode; priority: number; seq: number };
-  const ready = new Heap<Ready>((a, b) =>
-    a.priority !== b.priority ? a.priority < b.priority : a.seq < b.seq,
-  );
-  const makeReady = (node: PlannedNode) =>
-    ready.push({ node, priority: model.priorityOf(node), seq: seq++ });
-  // Leaves in the order they are added (the plan's, deepest level first as a flow adds them).
+  // Ready nodes by priority, each in the order it became ready; priorities in use, ascending.
+  const ready = new Map<number, PlannedNode[]>();
+  const priorities: number[] = [];
+  const makeReady = (node: PlannedNode) => {
+    const p = model.priorityOf(node);
+    const queue = ready.get(p);
+    if (queue) queue.push(node);
+    else {
+      ready.set(p, [node]);
+      priorities.push(p);
+      priorities.sort((a, b) => a - b);
+    }
+  };
+  const mostUrgent = (): PlannedNode | undefined => {
+    for (const p of priorities) {
+      const node = ready.get(p)!.shift();
+      if (node) return node;
+    }
+    return undefined;
+  };
+  // Leaves in the order a flow adds them: deepest level first, each level left to right.
   const leaves = plan.nodes.filter((n) => n.children.length === 0);
   leaves.sort((a, b) => b.level - a.level || a.index - b.index);
   for (const n of leaves) makeReady(n);
-  const running = new Heap<{ at: number; node: PlannedNode }>((a, b) => a.at < b.at);
-  let free = model.workers;
+  // Proofs under way, at most one per worker.
+  let running: { at: number; node: PlannedNode }[] = [];
   let now = 0;
   for (;;) {
-    while (free > 0 && ready.size > 0) {
-      const { node } = ready.pop()!;
+    while (running.length < model.workers) {
+      const node = mostUrgent();
+      if (!node) break;
       running.push({ at: now + model.durationOf(node), node });
-      free--;
     }
-    const next = running.peek();
-    if (!next) break;
-    now = next.at;
+    if (running.length === 0) break;
+    now = Math.min(...running.map((r) => r.at));
     // Every proof that ends now first, then the free workers choose among all that is ready.
-    while (running.size > 0 && running.peek()!.at === now) {
-      const { node } = running.pop()!;
-      free++;
+    const ending = running.filter((r) => r.at === now);
+    running = running.filter((r) => r.at !== now);
+    for (const { node } of ending) {
       if (node.key === plan.root) return now;
       const parent = byKey.get(node.parent!)!;
       const rest = left.get(parent.key)! - 1;
