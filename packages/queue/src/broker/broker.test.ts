@@ -2,6 +2,7 @@
 // clock), lapses that a fast re-lease cannot hide, late calls that cannot touch a new holder's
 // record, the presence rule for forgiving lapses, and the per-job attempt cap.
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
 import { jobTypes, planTree } from "@prover-boost/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -51,6 +52,40 @@ afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   await redis.quit();
 });
+
+/**
+ * Every command Redis runs from now on, as its arguments, through MONITOR on a plain socket.
+ * ioredis's own monitor() can throw "Command queue state error" when a monitored command's line
+ * arrives in the same read as MONITOR's +OK, before the client has switched modes; here lines are
+ * read only after the +OK. Resolves once Redis has started monitoring.
+ */
+async function monitorRedis(onCommand: (args: string[]) => void) {
+  const { hostname, port } = new URL(REDIS_URL);
+  const socket = connect(Number(port || 6379), hostname || "127.0.0.1");
+  let buffered = "";
+  let monitoring = false;
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.on("data", (chunk) => {
+      buffered += chunk.toString("utf8");
+      let end = buffered.indexOf("\r\n");
+      while (end >= 0) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (!monitoring) {
+          if (line !== "+OK") reject(new Error(`MONITOR answered ${line}`));
+          monitoring = true;
+          resolve();
+        } else {
+          onCommand([...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!));
+        }
+        end = buffered.indexOf("\r\n");
+      }
+    });
+    socket.write("MONITOR\r\n");
+  });
+  return { close: () => socket.destroy() };
+}
 
 function agent(name: string, operator = `0x${"a".repeat(39)}1`): ProvingAgent {
   return {
@@ -223,9 +258,8 @@ describe("capacity slots", () => {
     // nothing (not even a slot made and released: the set is never written).
     const b = agent("nothing-ready");
     const key = main.records.sessionKey(b.sessionId);
-    const monitor = await main.fabric.redis.duplicate().monitor();
     const touched: string[][] = [];
-    monitor.on("monitor", (_time: string, args: string[]) => {
+    const monitor = await monitorRedis((args) => {
       if (args.includes(key)) touched.push(args);
     });
     const out = await main.getProvingJob(b, [block], Date.now());
@@ -233,7 +267,7 @@ describe("capacity slots", () => {
     // A command sent after the look comes back after it: everything the look sent was seen.
     await main.fabric.redis.exists(key);
     await until(async () => touched.some((args) => args[0] === "exists") || null);
-    monitor.disconnect();
+    monitor.close();
     // The look may name the set (its script reserves only with a job in reach): no write to it.
     const writes = touched
       .map((args) => args[0]!.toLowerCase())

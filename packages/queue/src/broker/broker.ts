@@ -53,7 +53,7 @@ let tokenPoolAt = 0;
  * rather than one per lease attempt (a call per attempt was ~1.7% of a loaded relay's busy time in
  * a CPU profile).
  */
-function tokenNonce(): string {
+export function tokenNonce(): string {
   if (tokenPoolAt + 8 > tokenPool.length) {
     tokenPool = randomBytes(TOKEN_POOL_BYTES);
     tokenPoolAt = 0;
