@@ -9,7 +9,6 @@
 // answered 202, in any phase, is in Postgres: an accepted bid is already durable.
 import { createRequire } from "node:module";
 import os from "node:os";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { hashQuote, txsHash } from "@prover-boost/core";
 import { quoteMessage, RelayClient, RelayError, signAuction } from "@prover-boost/sdk";
 import { Command } from "commander";
@@ -17,6 +16,7 @@ import pg from "pg";
 import { Pool } from "undici";
 import { encodePacked, getAddress, type Hex, keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { LoopDelay } from "./lib/loop-delay.ts";
 import {
   BENCH_DATABASE_URL,
   BENCH_DOMAIN,
@@ -171,8 +171,7 @@ async function fixedRate(quotes: Signed[], rate: number, duration: number) {
   let maxLate = 0;
   const statuses = new Map<number, number>();
   const total = Math.min(quotes.length, Math.round(rate * duration));
-  const loop = monitorEventLoopDelay({ resolution: 1 });
-  loop.enable();
+  const loop = new LoopDelay(1);
   const start = performance.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < total; i++) {
@@ -194,7 +193,8 @@ async function fixedRate(quotes: Signed[], rate: number, duration: number) {
     );
   }
   await Promise.all(inflight);
-  loop.disable();
+  loop.stop();
+  const { max: loaderLoopMaxMs, p99: loaderLoopP99Ms } = loop.read();
   const elapsed = (performance.now() - start) / 1000;
   return {
     accepted: lat.length,
@@ -205,22 +205,27 @@ async function fixedRate(quotes: Signed[], rate: number, duration: number) {
     used: total,
     lateSends,
     maxLate,
-    loaderLoopMaxMs: loop.max / 1e6,
-    loaderLoopP99Ms: loop.percentile(99) / 1e6,
+    loaderLoopMaxMs,
+    loaderLoopP99Ms,
   };
 }
+
+/** prom-client's event-loop sampling interval (its default): its lag gauges include it. */
+const PROM_LOOP_RESOLUTION_MS = 10;
 
 /**
  * What the relay says about itself over a phase, from its /metrics: the largest and the 99th
  * percentile event-loop delay (prom-client resets its histogram at each scrape, so scrape once
- * before the phase), garbage-collection time, and the bid writes (group commits) and their size.
+ * before the phase; less its sampling interval, as loop-delay.ts), garbage-collection time, and
+ * the bid writes (group commits) and their size.
  */
 async function relayStats(url: string) {
   const text = await (await fetch(`${url}/metrics`)).text();
   const value = (re: RegExp) => [...text.matchAll(re)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const lateMs = (seconds: number) => Math.max(0, seconds * 1000 - PROM_LOOP_RESOLUTION_MS);
   return {
-    loopMaxMs: value(/^prover_boost_relay_nodejs_eventloop_lag_max_seconds (\S+)$/gm) * 1000,
-    loopP99Ms: value(/^prover_boost_relay_nodejs_eventloop_lag_p99_seconds (\S+)$/gm) * 1000,
+    loopMaxMs: lateMs(value(/^prover_boost_relay_nodejs_eventloop_lag_max_seconds (\S+)$/gm)),
+    loopP99Ms: lateMs(value(/^prover_boost_relay_nodejs_eventloop_lag_p99_seconds (\S+)$/gm)),
     gcMs: value(/^prover_boost_relay_nodejs_gc_duration_seconds_sum\{[^}]*\} (\S+)$/gm) * 1000,
     gcCount: value(/^prover_boost_relay_nodejs_gc_duration_seconds_count\{[^}]*\} (\S+)$/gm),
     writes: value(/^prover_boost_group_commit_batch_size_count\{writer="bids"\} (\S+)$/gm),

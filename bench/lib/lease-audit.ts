@@ -6,8 +6,8 @@
 // deadline it carried (answered too late to be kept); one whose worker sent nothing before that
 // deadline although it had time is the load generator's (its own event loop was too busy to send
 // the heartbeat in time). The generator's
-// event-loop delay is measured beside it (perf_hooks.monitorEventLoopDelay).
-import { monitorEventLoopDelay } from "node:perf_hooks";
+// event-loop delay is measured beside it (loop-delay.ts).
+import { LoopDelay } from "./loop-delay.ts";
 
 interface JobTrack {
   /** The relay refused a heartbeat or result of this lease (409): this is the lease lost. */
@@ -54,11 +54,7 @@ export class LeaseAudit {
   readonly answers: LeaseAnswer[] = [];
   /** Lease requests the relay shed (503 with Retry-After). */
   shed = 0;
-  private readonly loop = monitorEventLoopDelay({ resolution: 10 });
-
-  constructor() {
-    this.loop.enable();
-  }
+  private readonly loop = new LoopDelay(10);
 
   /** A fetch that notes lease deadlines and send times around `inner`. */
   wrap(inner: typeof fetch): typeof fetch {
@@ -133,12 +129,7 @@ export class LeaseAudit {
 
   /** The load generator's own event-loop delay (ms) since construction. */
   loopDelay() {
-    const ms = (ns: number) => ns / 1e6;
-    return {
-      p50: ms(this.loop.percentile(50)),
-      p99: ms(this.loop.percentile(99)),
-      max: ms(this.loop.max),
-    };
+    return this.loop.read();
   }
 
   /** Forget the event-loop delay seen so far (start of the measured phase). */
@@ -147,6 +138,6 @@ export class LeaseAudit {
   }
 
   close(): void {
-    this.loop.disable();
+    this.loop.stop();
   }
 }
