@@ -1,11 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { scheduleMakespan } from "./schedule.ts";
+import { nodePriority, scheduleMakespan } from "./schedule.ts";
 import { type PlannedNode, planTree } from "./tree.ts";
 
 const timed = (base: number, merge: number, root: number) => (n: PlannedNode) =>
   n.type === "base" ? base : n.type === "merge" ? merge : root;
-const nearerTheRoot = (n: PlannedNode) => n.level + 1;
+// The relay's own rule, nearer the root first; and its opposite.
+const nearerTheRoot = nodePriority;
 const deeperFirst = (n: PlannedNode) => -n.level;
 
 describe("scheduleMakespan", () => {
