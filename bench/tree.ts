@@ -286,6 +286,23 @@ function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: 
   };
 }
 
+/**
+ * The relays' pops of BullMQ's queues so far, from their /metrics: those that brought a job,
+ * and those that found the queue empty (the job was taken between the look and the pop).
+ */
+async function popsOf(stack: BenchStack): Promise<{ job: number; empty: number }> {
+  const out = { job: 0, empty: 0 };
+  for (const url of stack.urls) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const [, outcome, n] of text.matchAll(
+      /^prover_boost_queue_pops_total\{outcome="(job|empty)"\} (\d+)$/gm,
+    )) {
+      out[outcome === "job" ? "job" : "empty"] += Number(n);
+    }
+  }
+  return out;
+}
+
 function statsSince(now: WorkerStats, then: WorkerStats): WorkerStats {
   const out = { ...now };
   for (const k of Object.keys(out) as (keyof WorkerStats)[]) out[k] -= then[k];
@@ -458,6 +475,7 @@ async function runOnce(withholdFraction: number) {
     // CPU each process spends while the tree is proven (from the bid to paid), per job.
     await openBlock(blockNumber, txCount);
     await fleet.mark();
+    const pops0 = await popsOf(stack);
     const cpu0 = cpuNow(stack);
     const block = await untilPaid(blockNumber);
     if (!block) throw new Error("the relay never answered a status poll");
@@ -483,6 +501,8 @@ async function runOnce(withholdFraction: number) {
     const jobsCount = idealMs().jobs;
     const all = await fleet.report();
     const cpuMsPerJob = cpuPerJob(stack, cpu0, all.cpuMs, jobsCount);
+    const popsNow = await popsOf(stack);
+    const pops = { job: popsNow.job - pops0.job, empty: popsNow.empty - pops0.empty };
     // The measured block's leases, answers and losses; counts since the warm-up.
     const generated = {
       ...all,
@@ -544,6 +564,7 @@ async function runOnce(withholdFraction: number) {
       stats: generated.stats,
       lost: generated.lost,
       shed: generated.shed,
+      pops,
       generatorLoop: generated.loop,
       shards: generated.shards,
       // A job a withholder held waited for its lapse: not the relay's answer time.
@@ -674,6 +695,10 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
   const relay = r.lost.filter((l) => l.cause === "relay").length;
   console.log(
     `  lost leases: ${r.lost.length} (relay-caused ${relay}, load-generator-caused ${r.lost.length - relay})   leases shed with 503: ${r.shed}`,
+  );
+  const { job, empty } = r.pops;
+  console.log(
+    `  queue pops          ${job + empty} (${((job + empty) / ideal.jobs).toFixed(2)} a job): ${job} brought a job, ${empty} found their queue empty (the job was taken between the look and the pop)`,
   );
   // The generator's share in detail: how much of the lease its answer left, and how late the
   // worker's last request went out (a lease answered with almost nothing left is hard to keep).

@@ -143,6 +143,19 @@ export class RelayMetrics {
         for (const [writer, n] of self.waitingBy) this.set({ writer }, n());
       },
     });
+    new Counter({
+      name: "prover_boost_queue_pops_total",
+      help: "Pops of the block queues for this relay's lessees, by outcome: job (it brought one) or empty (another lessee or relay took the job between the look and the pop)",
+      labelNames: ["outcome"],
+      registers,
+      collect() {
+        const pops = self.popsOf?.();
+        if (!pops) return;
+        this.reset();
+        this.inc({ outcome: "job" }, pops.job);
+        this.inc({ outcome: "empty" }, pops.empty);
+      },
+    });
     new Gauge({
       name: "prover_boost_queue_jobs",
       help: "Jobs of the blocks being proven, by queue kind (base, merge, root), job type and BullMQ state",
@@ -185,10 +198,16 @@ export class RelayMetrics {
   }
 
   private readonly waitingBy = new Map<string, () => number>();
+  private popsOf: (() => { job: number; empty: number }) | undefined;
 
   /** A group-commit writer's waiting items, read at scrape. */
   watchWaiting(writer: string, waiting: () => number): void {
     this.waitingBy.set(writer, waiting);
+  }
+
+  /** The fabric's count of its pops by outcome, read at scrape. */
+  watchPops(read: () => { job: number; empty: number }): void {
+    this.popsOf = read;
   }
 
   /** Wires the scrape-time reads (the relay builds the metrics before what they read). */

@@ -160,6 +160,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   lag.start();
   metrics.watchWaiting("bids", () => ctx.bidIngest.batcher.waiting);
   metrics.watchWaiting("job_marks", () => ctx.jobMarks.waiting);
+  metrics.watchPops(() => fabric.pops);
   metrics.setSource(relayGaugeSource(ctx));
   fabric.events.on("ready", (jobId: string) => metrics.noteReady(jobId, ctx.now()));
   // Another process started or finished proving a block: look again at once, not after the TTL.

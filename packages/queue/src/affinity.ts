@@ -19,6 +19,8 @@ import { type ProofJobData, parentQueueOf, type QueueKind } from "./catalog.ts";
 import {
   currentPriority,
   type Head,
+  notePop,
+  type PopCount,
   peekHeads,
   popOfferable,
   type SlotClaim,
@@ -62,6 +64,8 @@ export interface BlockSource {
   provenance: ProvenanceBook;
   /** Wakes every relay's waiting lessees (held parents became available to all). */
   announce(): Promise<void>;
+  /** Where this process counts its pops' outcomes. */
+  pops: PopCount;
 }
 
 /**
@@ -89,8 +93,8 @@ export async function takeForLessee(
     const bars = lessee
       ? src.attempts.barsAt(n, lessee.worker, lessee.nowMs, lessee.operator)
       : undefined;
-    const { priorities, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars, slot);
-    const peeked = barred.size === 0 ? priorities : undefined;
+    const { ahead, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars, slot);
+    const peeked = barred.size === 0 ? ahead : undefined;
     return {
       taken: await takeJob({ ...src, barred, slot }, kinds, token, peeked),
       passedOver: barred.size > 0,
@@ -211,9 +215,12 @@ async function takePreferred(
     await job.changePriority({ priority: ownPriority(job), lifo: true });
     // Usually the promoted job; if another lessee got it first, the next one of that queue,
     // unless that one is less urgent than the band: then it goes back and priority decides.
-    const taken = await popOfferable(src.fetcher(kind), token, barred);
+    const popping = popOfferable(src.fetcher(kind), token, barred);
+    const keeps = (job: Job<ProofJobData>) => job.id === id || currentPriority(job) <= band;
+    notePop(src.queue(kind), popping, src.pops, keeps);
+    const taken = await popping;
     if (!taken) continue;
-    if (taken.id === id || currentPriority(taken) <= band) return { job: taken, kind };
+    if (keeps(taken)) return { job: taken, kind };
     await taken.moveToWait(token).catch(() => {});
   }
   return null;

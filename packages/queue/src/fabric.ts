@@ -47,7 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
-import type { SlotClaim } from "./picking.ts";
+import type { PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import { createRedis, deleteKeysWithPrefix, evalScript, redisOptions } from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
@@ -154,6 +154,11 @@ export class ProofFabric {
   readonly attempts: AttemptBook;
   /** Who proved the children of each node (per block), for subtree affinity. */
   readonly provenance: ProvenanceBook;
+  /**
+   * Pops of this process's lessees that came back with a job, or empty (another lessee, here or
+   * on another relay, took the job between the look and the pop: picking.ts).
+   */
+  readonly pops: PopCount = { job: 0, empty: 0 };
   private readonly connection: ConnectionOptions;
   /** This process's queues and fetchers, per block (block-handles.ts). */
   private readonly handles: BlockHandles;
@@ -425,6 +430,7 @@ export class ProofFabric {
       attempts: this.attempts,
       provenance: this.provenance,
       announce: () => this.announce(),
+      pops: this.pops,
     };
   }
 

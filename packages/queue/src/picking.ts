@@ -12,6 +12,13 @@ import { words } from "./word-lists.ts";
 /** How far down a queue bars and preferences are looked for (ready jobs, in priority order). */
 export const PICK_DEPTH = 16;
 
+/**
+ * How many of each queue's next jobs a peek reads: lessees of one process that peeked at the
+ * same moment decide one after another, and each counts the pops the others already sent
+ * (popsSent) to know which job its own pop would bring (peekHeads, takeJob).
+ */
+export const PEEK_AHEAD = 8;
+
 export type Taken = { job: Job<ProofJobData>; kind: QueueKind };
 
 export interface QueuePeek {
@@ -48,30 +55,116 @@ export async function peekQueue(
   return { priority: currentPriority(head), ids: wantIds ? ids : [] };
 }
 
-// The next job each queue would hand out and its current priority, for several queues in one
-// round trip, optionally the jobs a lessee is not offered (its bars and live cool-downs), and
-// optionally a capacity slot reserved when any queue has a job (SlotClaim).
+// Pops this process sent on each queue (BullMQ's moveToActive through a fetcher), by the
+// queue's handle: a lessee compares the count at its peek with the count when it decides, and
+// may look at which jobs the pops sent in between kept.
+interface PopLog {
+  sent: number;
+  /** The latest pops (at most POP_LOG): their number, and the id of the job each kept. */
+  recent: { seq: number; kept: Promise<string | null> }[];
+}
+const POP_LOG = 256;
+const pops = new WeakMap<object, PopLog>();
+
+/** Pops that came back, by outcome: with a job, or empty (the queue had none left). */
+export interface PopCount {
+  job: number;
+  empty: number;
+}
+
+/** Pops this process sent on a queue so far. */
+export const popsSent = (queue: object): number => pops.get(queue)?.sent ?? 0;
+
+/**
+ * Counts a pop just sent on a queue (before any await, so that lessees deciding after this see
+ * it), with what it comes to: the job it brought (also added to `count`), kept for its lessee
+ * unless `keeps` says it goes back to the queue unannounced.
+ */
+export function notePop(
+  queue: object,
+  popping: Promise<Job<ProofJobData> | undefined>,
+  count?: PopCount,
+  keeps?: (job: Job<ProofJobData>) => boolean,
+): void {
+  let log = pops.get(queue);
+  if (!log) {
+    log = { sent: 0, recent: [] };
+    pops.set(queue, log);
+  }
+  log.sent += 1;
+  log.recent.push({
+    seq: log.sent,
+    kept: popping.then(
+      (job) => {
+        if (count) {
+          if (job) count.job += 1;
+          else count.empty += 1;
+        }
+        return job && (!keeps || keeps(job)) ? job.id! : null;
+      },
+      () => null,
+    ),
+  });
+  if (log.recent.length > POP_LOG) log.recent.splice(0, log.recent.length - POP_LOG);
+}
+
+/**
+ * The ids of the jobs kept by the pops this process sent on a queue after its `since`-th, once
+ * they are all answered; null when some of them are no longer logged.
+ */
+async function keptSince(queue: object, since: number): Promise<Set<string> | null> {
+  const log = pops.get(queue);
+  if (!log) return new Set();
+  const later = log.recent.filter((p) => p.seq > since);
+  if (later.length < log.sent - since) return null;
+  const ids = await Promise.all(later.map((p) => p.kept));
+  return new Set(ids.filter((id): id is string => id !== null));
+}
+
+// What each queue would hand out next, for several queues in one round trip, optionally the
+// jobs a lessee is not offered (its bars and live cool-downs), and optionally a capacity slot
+// reserved when any queue has a job (SlotClaim).
 // KEYS: per queue its wait list and prioritized set (BullMQ's keys), then optionally the bars'
 // hash and the cool-down set, then optionally the session's slot set; ARGV: the number of
 // queues, per queue its job key prefix, then optionally the bars' field, the worker, now and the
 // operator's bars' field, then optionally the slot's capacity, placeholder and hold ms. BullMQ
 // pops the wait list's right end first (a job whose lease lapsed goes back there), then the
-// lowest-scored prioritized job. An empty queue gives {'', ''}; then the lessee's barred job
-// ids, space-separated ('' when not asked); then the slot: '1' reserved, '0' full, '' not tried.
+// lowest-scored prioritized job, whose score is its priority times 2^32 plus a counter. Per
+// queue: its count of ready jobs, then the id and priority of each of its next PEEK_AHEAD jobs
+// in that order; then the lessee's barred job ids, space-separated ('' when not asked); then the
+// slot: '1' reserved, '0' full, '' not tried.
 const peekHeadsScript = `
 local n = tonumber(ARGV[1])
+local ahead = ${PEEK_AHEAD}
 local extra = #KEYS - 2 * n
 local out = {}
+local any = false
 for i = 1, n do
   local wait, prioritized = KEYS[2 * i - 1], KEYS[2 * i]
-  local id = redis.call('LINDEX', wait, -1)
-  if id and string.sub(id, 1, 2) == '0:' then id = redis.call('LINDEX', wait, -2) end
-  if not id then id = redis.call('ZRANGE', prioritized, 0, 0)[1] end
-  if id then
-    out[i] = {id, redis.call('HGET', ARGV[i + 1] .. id, 'priority') or '0'}
-  else
-    out[i] = {'', ''}
+  local entry = {0}
+  local ready = redis.call('LLEN', wait)
+  local waiting = redis.call('LRANGE', wait, -ahead, -1)
+  for j = #waiting, 1, -1 do
+    local id = waiting[j]
+    if string.sub(id, 1, 2) == '0:' then
+      ready = ready - 1
+    else
+      entry[#entry + 1] = id
+      entry[#entry + 1] = tonumber(redis.call('HGET', ARGV[i + 1] .. id, 'priority') or '0')
+    end
   end
+  ready = ready + redis.call('ZCARD', prioritized)
+  local room = ahead - (#entry - 1) / 2
+  if room > 0 then
+    local scored = redis.call('ZRANGE', prioritized, 0, room - 1, 'WITHSCORES')
+    for j = 1, #scored, 2 do
+      entry[#entry + 1] = scored[j]
+      entry[#entry + 1] = math.floor(tonumber(scored[j + 1]) / 4294967296)
+    end
+  end
+  entry[1] = ready
+  if #entry > 1 then any = true end
+  out[i] = entry
 end
 local barred = ''
 if extra >= 2 then
@@ -84,10 +177,6 @@ if extra >= 2 then
 end
 out[n + 1] = barred
 out[n + 2] = ''
-local any = false
-for i = 1, n do
-  if out[i][1] ~= '' then any = true end
-end
 if extra % 2 == 1 and any then
   ${reserveSlotLua("KEYS[#KEYS]", "ARGV[#ARGV - 2]", "ARGV[#ARGV - 1]", "ARGV[#ARGV]")}
   out[n + 2] = tostring(reserved)
@@ -108,20 +197,32 @@ export interface SlotClaim {
   take(): Promise<void>;
 }
 
+/** What a peek saw of one queue (peekHeads). */
+export interface QueueAhead {
+  /** Ready jobs in the queue. */
+  ready: number;
+  /** Ids of its next jobs (up to PEEK_AHEAD), in the order BullMQ hands them out. */
+  ids: string[];
+  /** Their priorities. */
+  next: number[];
+  /** This process's pops sent on the queue before the peek went out (popsSent). */
+  popsBefore: number;
+}
+
 /**
- * Priority of the job each queue would hand out next (Infinity: empty), and the lessee's bars
- * when `bars` says where they are, in one round trip.
+ * Priority of the job each queue would hand out next (Infinity: empty), what each holds ahead,
+ * and the lessee's bars when `bars` says where they are, in one round trip.
  */
 export async function peekHeads(
   redis: Redis,
   queues: readonly Queue<ProofJobData>[],
   bars?: BarsAt,
   slot?: SlotClaim,
-): Promise<{ priorities: number[]; barred: Set<string> }> {
+): Promise<{ priorities: number[]; ahead: QueueAhead[]; barred: Set<string> }> {
   const keys = queues.flatMap((q) => [q.keys.wait!, q.keys.prioritized!]);
   const prefixes = queues.map((q) => q.toKey(""));
   const at = slot?.at;
-  const out = (await evalScript(
+  const reply = evalScript(
     redis,
     peekHeadsScript,
     keys.length + (bars ? 2 : 0) + (at ? 1 : 0),
@@ -132,14 +233,55 @@ export async function peekHeads(
     ...prefixes,
     ...(bars ? [bars.field, bars.worker, bars.nowMs, bars.operatorField] : []),
     ...(at ? [at.capacity, at.member, at.holdMs] : []),
-  )) as unknown[];
-  const heads = out.slice(0, queues.length) as [string, string][];
+  );
+  // The peek goes out with this turn's auto-pipelined batch, at setImmediate: pops sent before
+  // then reach Redis first, and the jobs they take are already missing from what it reads.
+  let before: number[] | undefined;
+  const goneOut = () => {
+    before ??= queues.map(popsSent);
+  };
+  setImmediate(goneOut);
+  const out = (await reply) as unknown[];
+  goneOut();
+  const ahead = (out.slice(0, queues.length) as unknown[][]).map(([ready, ...pairs], i) => {
+    const ids: string[] = [];
+    const next: number[] = [];
+    for (let j = 0; j + 1 < pairs.length; j += 2) {
+      ids.push(String(pairs[j]));
+      next.push(Number(pairs[j + 1]));
+    }
+    return { ready: Number(ready), ids, next, popsBefore: before![i]! };
+  });
   const reserved = out[queues.length + 1];
   if (slot && (reserved === "1" || reserved === "0")) slot.peeked(reserved === "1");
   return {
-    priorities: heads.map(([id, p]) => (id === "" ? Number.POSITIVE_INFINITY : Number(p))),
+    priorities: ahead.map((a) => a.next[0] ?? Number.POSITIVE_INFINITY),
+    ahead,
     barred: new Set(words(out[queues.length] as string)),
   };
+}
+
+/**
+ * The priority of the job a pop on `queue` would bring now, as far as this process knows: the
+ * peek's head, unless pops this process sent since the peek take the jobs ahead of it
+ * (Infinity: they take every job the peek saw).
+ */
+export function nextPriority(queue: object, seen: QueueAhead): number {
+  const taking = popsSent(queue) - seen.popsBefore;
+  if (taking <= 0) return seen.next[0] ?? Number.POSITIVE_INFINITY;
+  if (taking >= seen.ready || seen.next.length === 0) return Number.POSITIVE_INFINITY;
+  return seen.next[Math.min(taking, seen.next.length - 1)]!;
+}
+
+/**
+ * Whether the pops this process sent on `queue` since the peek kept every job the peek saw
+ * there, so that another pop would find nothing the peek knew of (waits for their answers).
+ * Jobs that became ready since are announced, and an announcement wakes a waiting lessee.
+ */
+async function allKeptByOthers(queue: object, seen: QueueAhead): Promise<boolean> {
+  if (seen.ids.length < seen.ready) return false;
+  const kept = await keptSince(queue, seen.popsBefore);
+  return kept !== null && seen.ids.every((id) => kept.has(id));
 }
 
 /**
@@ -176,6 +318,8 @@ export interface PickContext {
   barred: ReadonlySet<string>;
   /** Subtree affinity: given the sorted heads, take a preferred job first (or null). */
   prefer?: (heads: readonly Head[]) => Promise<Taken | null>;
+  /** Where this process counts its pops' outcomes (ProofFabric.pops). */
+  pops?: PopCount;
   /**
    * Held before anything is popped, once the peek found a job in reach (with `prefer`: always);
    * its `take` may throw to take nothing. A look that finds nothing reserves no slot.
@@ -193,16 +337,17 @@ export async function takeJob(
   ctx: PickContext,
   kinds: readonly QueueKind[],
   token: string,
-  /** The queues' head priorities, if just read (peekHeads), for the simple case. */
-  peeked?: readonly number[],
+  /** What each queue held, if just read (peekHeads), for the simple case. */
+  peeked?: readonly QueueAhead[],
 ): Promise<Taken | null> {
   const simple = ctx.barred.size === 0 && !ctx.prefer;
-  const heads: Head[] = simple
-    ? (
-        peeked ?? (await peekHeads(ctx.redis, kinds.map(ctx.queue), undefined, ctx.slot)).priorities
-      ).map((priority, i) => ({
+  const ahead = simple
+    ? (peeked ?? (await peekHeads(ctx.redis, kinds.map(ctx.queue), undefined, ctx.slot)).ahead)
+    : undefined;
+  const heads: Head[] = ahead
+    ? ahead.map((seen, i) => ({
         kind: kinds[i]!,
-        priority,
+        priority: seen.next[0] ?? Number.POSITIVE_INFINITY,
         ids: [],
       }))
     : await Promise.all(
@@ -218,11 +363,27 @@ export async function takeJob(
   if (ctx.prefer || inReach) await ctx.slot?.take();
   const preferred = await ctx.prefer?.(heads);
   if (preferred) return preferred;
-  for (const { kind, priority } of heads) {
+  // Lessees of this process that peeked at the same moment would all pop the queue of the one
+  // most urgent job, and all but one find it gone. So, decided here with no await before the
+  // first pop is counted, a queue ranks by the job its pop would bring after the pops other
+  // lessees already sent; a queue whose peeked jobs those pops take all comes last.
+  const order: { kind: QueueKind; priority: number; seen?: QueueAhead; next?: number }[] = ahead
+    ? heads
+        .map(({ kind, priority }) => {
+          const seen = ahead[kinds.indexOf(kind)]!;
+          return { kind, priority, seen, next: nextPriority(ctx.queue(kind), seen) };
+        })
+        .sort((a, b) => a.next - b.next)
+    : heads;
+  for (const { kind, priority, seen, next } of order) {
     // Queues with nothing the lessee may have in reach are not popped. A job that becomes ready
     // after the peek is announced, and the announcement wakes a waiting lessee (wakeups.ts).
     if (priority === Number.POSITIVE_INFINITY) continue;
-    const job = await popOfferable(ctx.fetcher(kind), token, ctx.barred);
+    const queue = ctx.queue(kind);
+    if (seen && next === Number.POSITIVE_INFINITY && (await allKeptByOthers(queue, seen))) continue;
+    const popping = popOfferable(ctx.fetcher(kind), token, ctx.barred);
+    notePop(queue, popping, ctx.pops);
+    const job = await popping;
     if (job) return { job, kind };
   }
   return null;

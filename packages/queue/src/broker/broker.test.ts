@@ -293,6 +293,90 @@ describe("capacity slots", () => {
   });
 });
 
+describe("lessees looking at once", () => {
+  /**
+   * A block of `txs` transactions whose bases are leased until two siblings are held (with
+   * `holdAll`, all of them), and whose proofs make their merge ready.
+   */
+  async function readyMerge(txs: number, holdAll = false) {
+    const block = nextBlock++;
+    await main.fabric.addTree(
+      block,
+      planTree(txs),
+      (n) => n.level + 1,
+      () => [`0x${"11".repeat(32)}`],
+    );
+    type Leased = NonNullable<Awaited<ReturnType<ProofBroker["getProvingJob"]>>["leased"]>;
+    const held = new Map<string, Leased>();
+    let pair: string[] = [];
+    while (pair.length < 2) {
+      const leased = (await main.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
+        .leased!;
+      held.set(leased.lease.jobId, leased);
+      const parent = leased.job.parent!.id;
+      pair = [...held.values()]
+        .filter((l) => l.job.parent!.id === parent)
+        .map((l) => l.lease.jobId);
+    }
+    while (holdAll && held.size < txs) {
+      const leased = (await main.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
+        .leased!;
+      held.set(leased.lease.jobId, leased);
+    }
+    for (const id of pair) {
+      const { lease } = held.get(id)!;
+      await main.reportProvingJobSuccess(lease, {
+        proof: `0x${"ab".repeat(32)}`,
+        operator: lease.operator,
+        worker: lease.workerName,
+      });
+    }
+    return { block, merge: held.get(pair[0]!)!.job.parent!.id, held };
+  }
+
+  /** `count` agents ask for a job of `block` at once: what each got, and how many pops ran. */
+  async function leaseAtOnce(block: number, count: number) {
+    // Every pop of this block's queues (BullMQ's moveToActive pops its wait list first).
+    const queuePrefix = `${prefix}:b${block}-`;
+    let pops = 0;
+    const monitor = await monitorRedis((args) => {
+      if (args[0] === "RPOPLPUSH" && args[1]?.startsWith(queuePrefix)) pops++;
+    });
+    const lessees = Array.from({ length: count }, (_, i) => agent(`at-once-${i}`));
+    const outs = await Promise.all(lessees.map((a) => main.getProvingJob(a, [block], Date.now())));
+    // A command sent after the pops comes back after them: every pop was seen.
+    let synced = false;
+    const sync = `${queuePrefix}sync`;
+    const seen = await monitorRedis((args) => {
+      if (args[0] === "exists" && args[1] === sync) synced = true;
+    });
+    await main.fabric.redis.exists(sync);
+    await until(async () => synced || null);
+    monitor.close();
+    seen.close();
+    return { taken: outs.map((o) => o.leased?.lease.jobId ?? null), pops };
+  }
+
+  it("do not all pop the queue whose one ready job one of them is popping already", async () => {
+    const { block, merge, held } = await readyMerge(16);
+    const { taken, pops } = await leaseAtOnce(block, 6);
+    // The merge went to one of them, nearer the root first, and bases to the rest...
+    expect(taken.filter((id) => id === merge)).toHaveLength(1);
+    expect(taken.filter((id) => id !== null && id !== merge && !held.has(id))).toHaveLength(5);
+    // ...with one pop each: none of the others popped the merge's queue only to find it empty.
+    expect(pops).toBe(6);
+  });
+
+  it("and where it is the only ready job, the others get nothing without popping", async () => {
+    // 4 transactions, every base held: the merge is all there is.
+    const { block, merge } = await readyMerge(4, true);
+    const { taken, pops } = await leaseAtOnce(block, 5);
+    expect(taken.filter((id) => id === merge)).toHaveLength(1);
+    expect(taken.filter((id) => id === null)).toHaveLength(4);
+    expect(pops).toBe(1);
+  });
+});
+
 /** Runs `fn` with `main` absent (its presence stopped), so the brokers `fn` opens are alone. */
 async function withMainAway(fn: () => Promise<void>) {
   await main.presence.stop();
