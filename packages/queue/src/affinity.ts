@@ -19,10 +19,9 @@ import { type ProofJobData, parentQueueOf, type QueueKind } from "./catalog.ts";
 import {
   currentPriority,
   type Head,
-  notePop,
   type PopCount,
   peekHeads,
-  popOfferable,
+  popNoted,
   type SlotClaim,
   type Taken,
   takeJob,
@@ -215,13 +214,16 @@ async function takePreferred(
     await job.changePriority({ priority: ownPriority(job), lifo: true });
     // Usually the promoted job; if another lessee got it first, the next one of that queue,
     // unless that one is less urgent than the band: then it goes back and priority decides.
-    const popping = popOfferable(src.fetcher(kind), token, barred);
     const keeps = (job: Job<ProofJobData>) => job.id === id || currentPriority(job) <= band;
-    notePop(src.queue(kind), popping, src.pops, keeps);
-    const taken = await popping;
-    if (!taken) continue;
-    if (keeps(taken)) return { job: taken, kind };
-    await taken.moveToWait(token).catch(() => {});
+    const taken = await popNoted(
+      src.queue(kind),
+      src.fetcher(kind),
+      token,
+      barred,
+      src.pops,
+      keeps,
+    );
+    if (taken) return { job: taken, kind };
   }
   return null;
 }

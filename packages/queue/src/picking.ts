@@ -14,8 +14,8 @@ export const PICK_DEPTH = 16;
 
 /**
  * How many of each queue's next jobs a peek reads: lessees of one process that peeked at the
- * same moment decide one after another, and each counts the pops the others already sent
- * (popsSent) to know which job its own pop would bring (peekHeads, takeJob).
+ * same moment decide one after another, and each reads what the pops the others already sent
+ * take (the pop log below) to know which job its own pop would bring (peekHeads, takeJob).
  */
 export const PEEK_AHEAD = 8;
 
@@ -55,70 +55,108 @@ export async function peekQueue(
   return { priority: currentPriority(head), ids: wantIds ? ids : [] };
 }
 
-// Pops this process sent on each queue (BullMQ's moveToActive through a fetcher), by the
-// queue's handle: a lessee compares the count at its peek with the count when it decides, and
-// may look at which jobs the pops sent in between kept.
+// The pops this process sent on each queue (BullMQ's moveToActive through a fetcher), by the
+// queue's handle. A lessee notes where the log stood when its look went out and, when it
+// decides, reads what the pops sent since then took (popNoted, nextPriority, allSeenTaken).
+interface PopEntry {
+  seq: number;
+  /** Answered: `id` is the job it brought for its lessee (null: none), `putBack` whether it
+   * put a job back in the queue unannounced (a barred job passed over, or one not kept). */
+  done: boolean;
+  id: string | null;
+  putBack: boolean;
+  /** Resolves once answered. */
+  settled: Promise<void>;
+}
 interface PopLog {
   sent: number;
-  /** The latest pops (at most POP_LOG): their number, and the id of the job each kept. */
-  recent: { seq: number; kept: Promise<string | null> }[];
+  /** The latest pops (at most POP_LOG), oldest first. */
+  recent: PopEntry[];
 }
 const POP_LOG = 256;
 const pops = new WeakMap<object, PopLog>();
 
-/** Pops that came back, by outcome: with a job, or empty (the queue had none left). */
+/** Pops that came back, by outcome: with a job for the lessee, or empty (none left for it). */
 export interface PopCount {
   job: number;
   empty: number;
 }
 
-/** Pops this process sent on a queue so far. */
-export const popsSent = (queue: object): number => pops.get(queue)?.sent ?? 0;
+/** Where a queue's pop log stood when a look went out (QueueAhead). */
+interface PopMark {
+  /** Pops sent before. */
+  sent: number;
+  /** Pops after this one are watched: those sent since, and those unanswered at the mark. */
+  watchFrom: number;
+}
+
+function popMark(queue: object): PopMark {
+  const log = pops.get(queue);
+  if (!log) return { sent: 0, watchFrom: 0 };
+  const open = log.recent.find((p) => !p.done);
+  return { sent: log.sent, watchFrom: open ? open.seq - 1 : log.sent };
+}
+
+/** The logged pops of a queue after its `from`-th, or null when some are no longer logged. */
+function popsAfter(queue: object, from: number): PopEntry[] | null {
+  const log = pops.get(queue);
+  if (!log) return [];
+  let i = log.recent.length;
+  while (i > 0 && log.recent[i - 1]!.seq > from) i--;
+  const later = log.recent.slice(i);
+  return later.length < log.sent - from ? null : later;
+}
 
 /**
- * Counts a pop just sent on a queue (before any await, so that lessees deciding after this see
- * it), with what it comes to: the job it brought (also added to `count`), kept for its lessee
- * unless `keeps` says it goes back to the queue unannounced.
+ * Pops the most urgent job the lessee may have from `queue` (popPassing), logged for the
+ * lessees deciding after it (the entry is made before any await) and counted in `count`. A job
+ * `keeps` refuses goes back to the queue, unannounced (the lessee is given none).
  */
-export function notePop(
+export function popNoted(
   queue: object,
-  popping: Promise<Job<ProofJobData> | undefined>,
+  fetcher: Worker<ProofJobData>,
+  token: string,
+  barred: ReadonlySet<string>,
   count?: PopCount,
   keeps?: (job: Job<ProofJobData>) => boolean,
-): void {
+): Promise<Job<ProofJobData> | undefined> {
   let log = pops.get(queue);
   if (!log) {
     log = { sent: 0, recent: [] };
     pops.set(queue, log);
   }
   log.sent += 1;
-  log.recent.push({
+  const entry: PopEntry = {
     seq: log.sent,
-    kept: popping.then(
-      (job) => {
-        if (count) {
-          if (job) count.job += 1;
-          else count.empty += 1;
-        }
-        return job && (!keeps || keeps(job)) ? job.id! : null;
-      },
-      () => null,
-    ),
+    done: false,
+    id: null,
+    putBack: false,
+    settled: Promise.resolve(),
+  };
+  const popping = (async () => {
+    const { job, passed } = await popPassing(fetcher, token, barred);
+    entry.putBack = passed > 0;
+    if (!job || !keeps || keeps(job)) return job;
+    entry.putBack = true;
+    await job.moveToWait(token).catch(() => {});
+    return undefined;
+  })();
+  entry.settled = popping.then(
+    (job) => {
+      entry.id = job?.id ?? null;
+      if (count) {
+        if (job) count.job += 1;
+        else count.empty += 1;
+      }
+    },
+    () => {},
+  );
+  entry.settled = entry.settled.finally(() => {
+    entry.done = true;
   });
+  log.recent.push(entry);
   if (log.recent.length > POP_LOG) log.recent.splice(0, log.recent.length - POP_LOG);
-}
-
-/**
- * The ids of the jobs kept by the pops this process sent on a queue after its `since`-th, once
- * they are all answered; null when some of them are no longer logged.
- */
-async function keptSince(queue: object, since: number): Promise<Set<string> | null> {
-  const log = pops.get(queue);
-  if (!log) return new Set();
-  const later = log.recent.filter((p) => p.seq > since);
-  if (later.length < log.sent - since) return null;
-  const ids = await Promise.all(later.map((p) => p.kept));
-  return new Set(ids.filter((id): id is string => id !== null));
+  return popping;
 }
 
 // What each queue would hand out next, for several queues in one round trip, optionally the
@@ -205,8 +243,8 @@ export interface QueueAhead {
   ids: string[];
   /** Their priorities. */
   next: number[];
-  /** This process's pops sent on the queue before the peek went out (popsSent). */
-  popsBefore: number;
+  /** Where this process's pop log of the queue stood when the look went out. */
+  mark: PopMark;
 }
 
 /**
@@ -234,11 +272,13 @@ export async function peekHeads(
     ...(bars ? [bars.field, bars.worker, bars.nowMs, bars.operatorField] : []),
     ...(at ? [at.capacity, at.member, at.holdMs] : []),
   );
-  // The peek goes out with this turn's auto-pipelined batch, at setImmediate: pops sent before
-  // then reach Redis first, and the jobs they take are already missing from what it reads.
-  let before: number[] | undefined;
+  // The look goes out with this turn's auto-pipelined batch, at setImmediate at the earliest
+  // (later while an earlier batch waits for its replies): pops sent before then reach Redis
+  // first, and the jobs they take are already missing from what it reads. Pops sent after may
+  // still reach Redis first; nextPriority reads what those took.
+  let before: PopMark[] | undefined;
   const goneOut = () => {
-    before ??= queues.map(popsSent);
+    before ??= queues.map(popMark);
   };
   setImmediate(goneOut);
   const out = (await reply) as unknown[];
@@ -250,7 +290,7 @@ export async function peekHeads(
       ids.push(String(pairs[j]));
       next.push(Number(pairs[j + 1]));
     }
-    return { ready: Number(ready), ids, next, popsBefore: before![i]! };
+    return { ready: Number(ready), ids, next, mark: before![i]! };
   });
   const reserved = out[queues.length + 1];
   if (slot && (reserved === "1" || reserved === "0")) slot.peeked(reserved === "1");
@@ -263,47 +303,62 @@ export async function peekHeads(
 
 /**
  * The priority of the job a pop on `queue` would bring now, as far as this process knows: the
- * peek's head, unless pops this process sent since the peek take the jobs ahead of it
- * (Infinity: they take every job the peek saw).
+ * look's first job not taken by the pops this process sent since the look went out (one still
+ * unanswered is taken to take the next), Infinity when they may take every job the look saw.
  */
 export function nextPriority(queue: object, seen: QueueAhead): number {
-  const taking = popsSent(queue) - seen.popsBefore;
-  if (taking <= 0) return seen.next[0] ?? Number.POSITIVE_INFINITY;
-  if (taking >= seen.ready || seen.next.length === 0) return Number.POSITIVE_INFINITY;
-  return seen.next[Math.min(taking, seen.next.length - 1)]!;
+  const later = popsAfter(queue, seen.mark.sent);
+  if (later?.length === 0) return seen.next[0] ?? Number.POSITIVE_INFINITY;
+  const gone = new Set<string>();
+  let open = later ? 0 : Number.POSITIVE_INFINITY;
+  for (const p of later ?? []) {
+    if (!p.done) open++;
+    else if (p.id !== null) gone.add(p.id);
+  }
+  const left = seen.next.filter((_, i) => !gone.has(seen.ids[i]!));
+  const readyLeft = seen.ready - (seen.next.length - left.length);
+  if (open >= readyLeft) return Number.POSITIVE_INFINITY;
+  return left[Math.min(open, left.length - 1)] ?? seen.next[seen.next.length - 1]!;
 }
 
 /**
- * Whether the pops this process sent on `queue` since the peek kept every job the peek saw
- * there, so that another pop would find nothing the peek knew of (waits for their answers).
- * Jobs that became ready since are announced, and an announcement wakes a waiting lessee.
+ * Whether this process's pops on `queue` took every job the look saw there, so that another
+ * pop would find nothing the look knew of (waits for the pops sent since the look and those
+ * unanswered then). Not when one of them put a job back unannounced: it may be one the look
+ * could not see, as it was out of the queue then. Jobs that became ready otherwise are
+ * announced, and an announcement wakes a waiting lessee.
  */
-async function allKeptByOthers(queue: object, seen: QueueAhead): Promise<boolean> {
+export async function allSeenTaken(queue: object, seen: QueueAhead): Promise<boolean> {
   if (seen.ids.length < seen.ready) return false;
-  const kept = await keptSince(queue, seen.popsBefore);
-  return kept !== null && seen.ids.every((id) => kept.has(id));
+  const watched = popsAfter(queue, seen.mark.watchFrom);
+  if (!watched) return false;
+  await Promise.all(watched.map((p) => p.settled));
+  if (watched.some((p) => p.putBack)) return false;
+  const kept = new Set(watched.map((p) => p.id));
+  return seen.ids.every((id) => kept.has(id));
 }
 
 /**
  * Pops the most urgent job the lessee may have. Barred jobs popped on the way are put back at
  * the front of their priority band (BullMQ's moveToWait), without an announcement: they were
  * ready before this call, and announcing would wake the barred workers' own long polls into
- * popping them again at once, a busy loop.
+ * popping them again at once, a busy loop. `passed`: how many were put back.
  */
-export async function popOfferable(
+async function popPassing(
   fetcher: Worker<ProofJobData>,
   token: string,
   barred: ReadonlySet<string>,
-): Promise<Job<ProofJobData> | undefined> {
-  if (barred.size === 0) return fetcher.getNextJob(token, { block: false });
+): Promise<{ job: Job<ProofJobData> | undefined; passed: number }> {
+  if (barred.size === 0)
+    return { job: await fetcher.getNextJob(token, { block: false }), passed: 0 };
   const passed: Job<ProofJobData>[] = [];
   try {
     while (passed.length < PICK_DEPTH) {
       const job = await fetcher.getNextJob(token, { block: false });
-      if (!job || !barred.has(job.id!)) return job;
+      if (!job || !barred.has(job.id!)) return { job, passed: passed.length };
       passed.push(job);
     }
-    return undefined;
+    return { job: undefined, passed: passed.length };
   } finally {
     await Promise.all(passed.map((job) => job.moveToWait(token).catch(() => {})));
   }
@@ -380,10 +435,8 @@ export async function takeJob(
     // after the peek is announced, and the announcement wakes a waiting lessee (wakeups.ts).
     if (priority === Number.POSITIVE_INFINITY) continue;
     const queue = ctx.queue(kind);
-    if (seen && next === Number.POSITIVE_INFINITY && (await allKeptByOthers(queue, seen))) continue;
-    const popping = popOfferable(ctx.fetcher(kind), token, ctx.barred);
-    notePop(queue, popping, ctx.pops);
-    const job = await popping;
+    if (seen && next === Number.POSITIVE_INFINITY && (await allSeenTaken(queue, seen))) continue;
+    const job = await popNoted(queue, ctx.fetcher(kind), token, ctx.barred, ctx.pops);
     if (job) return { job, kind };
   }
   return null;

@@ -17,9 +17,10 @@ const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
 const opened: { fabric: ProofFabric; broker: ProofBroker }[] = [];
 
 async function openBroker(options: Partial<ProofBrokerOptions> = {}) {
-  const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs: LEASE_MS });
+  const leaseMs = options.leaseMs ?? LEASE_MS;
+  const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs });
   const broker = new ProofBroker(fabric, {
-    leaseMs: LEASE_MS,
+    leaseMs,
     maxRetryableFailsPerAgent: 3,
     maxJobFailsPerOperator: 4,
     maxJobAttempts: 5,
@@ -298,9 +299,9 @@ describe("lessees looking at once", () => {
    * A block of `txs` transactions whose bases are leased until two siblings are held (with
    * `holdAll`, all of them), and whose proofs make their merge ready.
    */
-  async function readyMerge(txs: number, holdAll = false) {
+  async function readyMerge(broker: ProofBroker, txs: number, holdAll = false) {
     const block = nextBlock++;
-    await main.fabric.addTree(
+    await broker.fabric.addTree(
       block,
       planTree(txs),
       (n) => n.level + 1,
@@ -310,7 +311,7 @@ describe("lessees looking at once", () => {
     const held = new Map<string, Leased>();
     let pair: string[] = [];
     while (pair.length < 2) {
-      const leased = (await main.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
+      const leased = (await broker.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
         .leased!;
       held.set(leased.lease.jobId, leased);
       const parent = leased.job.parent!.id;
@@ -319,13 +320,13 @@ describe("lessees looking at once", () => {
         .map((l) => l.lease.jobId);
     }
     while (holdAll && held.size < txs) {
-      const leased = (await main.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
+      const leased = (await broker.getProvingJob(agent(`b-${held.size}`), [block], Date.now()))
         .leased!;
       held.set(leased.lease.jobId, leased);
     }
     for (const id of pair) {
       const { lease } = held.get(id)!;
-      await main.reportProvingJobSuccess(lease, {
+      await broker.reportProvingJobSuccess(lease, {
         proof: `0x${"ab".repeat(32)}`,
         operator: lease.operator,
         worker: lease.workerName,
@@ -335,7 +336,7 @@ describe("lessees looking at once", () => {
   }
 
   /** `count` agents ask for a job of `block` at once: what each got, and how many pops ran. */
-  async function leaseAtOnce(block: number, count: number) {
+  async function leaseAtOnce(broker: ProofBroker, block: number, count: number) {
     // Every pop of this block's queues (BullMQ's moveToActive pops its wait list first).
     const queuePrefix = `${prefix}:b${block}-`;
     let pops = 0;
@@ -343,14 +344,16 @@ describe("lessees looking at once", () => {
       if (args[0] === "RPOPLPUSH" && args[1]?.startsWith(queuePrefix)) pops++;
     });
     const lessees = Array.from({ length: count }, (_, i) => agent(`at-once-${i}`));
-    const outs = await Promise.all(lessees.map((a) => main.getProvingJob(a, [block], Date.now())));
+    const outs = await Promise.all(
+      lessees.map((a) => broker.getProvingJob(a, [block], Date.now())),
+    );
     // A command sent after the pops comes back after them: every pop was seen.
     let synced = false;
     const sync = `${queuePrefix}sync`;
     const seen = await monitorRedis((args) => {
       if (args[0] === "exists" && args[1] === sync) synced = true;
     });
-    await main.fabric.redis.exists(sync);
+    await broker.fabric.redis.exists(sync);
     await until(async () => synced || null);
     monitor.close();
     seen.close();
@@ -358,8 +361,9 @@ describe("lessees looking at once", () => {
   }
 
   it("do not all pop the queue whose one ready job one of them is popping already", async () => {
-    const { block, merge, held } = await readyMerge(16);
-    const { taken, pops } = await leaseAtOnce(block, 6);
+    const broker = await openBroker({ leaseMs: 60_000 });
+    const { block, merge, held } = await readyMerge(broker, 16);
+    const { taken, pops } = await leaseAtOnce(broker, block, 6);
     // The merge went to one of them, nearer the root first, and bases to the rest...
     expect(taken.filter((id) => id === merge)).toHaveLength(1);
     expect(taken.filter((id) => id !== null && id !== merge && !held.has(id))).toHaveLength(5);
@@ -368,9 +372,11 @@ describe("lessees looking at once", () => {
   });
 
   it("and where it is the only ready job, the others get nothing without popping", async () => {
-    // 4 transactions, every base held: the merge is all there is.
-    const { block, merge } = await readyMerge(4, true);
-    const { taken, pops } = await leaseAtOnce(block, 5);
+    // 4 transactions, every base held (the lease long enough for none to lapse back to the
+    // queue meanwhile): the merge is all there is.
+    const broker = await openBroker({ leaseMs: 60_000 });
+    const { block, merge } = await readyMerge(broker, 4, true);
+    const { taken, pops } = await leaseAtOnce(broker, block, 5);
     expect(taken.filter((id) => id === merge)).toHaveLength(1);
     expect(taken.filter((id) => id === null)).toHaveLength(4);
     expect(pops).toBe(1);
