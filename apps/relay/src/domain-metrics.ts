@@ -4,6 +4,7 @@
 // Prometheus scrapes, at most once per SCRAPE_CACHE_MS whatever the number of scrapers.
 import { weiToGwei } from "@prover-boost/config";
 import { type JobType, jobTypes } from "@prover-boost/core";
+import type { PopCount } from "@prover-boost/queue";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 /** A scrape's reads are reused this long (several Prometheus servers, or a dashboard's refresh). */
@@ -198,7 +199,7 @@ export class RelayMetrics {
   }
 
   private readonly waitingBy = new Map<string, () => number>();
-  private popsOf: (() => { job: number; empty: number }) | undefined;
+  private popsOf: (() => PopCount) | undefined;
 
   /** A group-commit writer's waiting items, read at scrape. */
   watchWaiting(writer: string, waiting: () => number): void {
@@ -206,7 +207,7 @@ export class RelayMetrics {
   }
 
   /** The fabric's count of its pops by outcome, read at scrape. */
-  watchPops(read: () => { job: number; empty: number }): void {
+  watchPops(read: () => PopCount): void {
     this.popsOf = read;
   }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type AttemptBook, lesseeKey } from "./attempts.ts";
 import type { ProofJobData } from "./catalog.ts";
 import { blockQueueName, ProofFabric } from "./fabric.ts";
-import { peekHeads } from "./picking.ts";
+import { headPriority, peekHeads } from "./picking.ts";
 import { redisOptions } from "./redis.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -107,7 +107,10 @@ describe("AttemptBook cool-downs", () => {
     try {
       const peeked = await peekHeads(fabric.redis, queues, book.barsAt(7, w1, now));
       expect(peeked.barred).toEqual(new Set(["7-1-0", "7-1-1"]));
-      expect(peeked.priorities).toEqual([Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY]);
+      expect(peeked.ahead.map(headPriority)).toEqual([
+        Number.POSITIVE_INFINITY,
+        Number.POSITIVE_INFINITY,
+      ]);
       const later = await peekHeads(fabric.redis, queues, book.barsAt(7, w1, now + 1000));
       expect(later.barred).toEqual(new Set(["7-1-1"]));
     } finally {

@@ -126,37 +126,36 @@ export function popNoted(
     pops.set(queue, log);
   }
   log.sent += 1;
+  const popping = (async () => {
+    const { job, passed } = await popPassing(fetcher, token, barred);
+    if (!job || !keeps || keeps(job)) return { job, putBack: passed > 0 };
+    await job.moveToWait(token).catch(() => {});
+    return { job: undefined, putBack: true };
+  })();
   const entry: PopEntry = {
     seq: log.sent,
     done: false,
     id: null,
     putBack: false,
-    settled: Promise.resolve(),
+    settled: popping
+      .then(
+        ({ job, putBack }) => {
+          entry.id = job?.id ?? null;
+          entry.putBack = putBack;
+          if (count) {
+            if (job) count.job += 1;
+            else count.empty += 1;
+          }
+        },
+        () => {},
+      )
+      .finally(() => {
+        entry.done = true;
+      }),
   };
-  const popping = (async () => {
-    const { job, passed } = await popPassing(fetcher, token, barred);
-    entry.putBack = passed > 0;
-    if (!job || !keeps || keeps(job)) return job;
-    entry.putBack = true;
-    await job.moveToWait(token).catch(() => {});
-    return undefined;
-  })();
-  entry.settled = popping.then(
-    (job) => {
-      entry.id = job?.id ?? null;
-      if (count) {
-        if (job) count.job += 1;
-        else count.empty += 1;
-      }
-    },
-    () => {},
-  );
-  entry.settled = entry.settled.finally(() => {
-    entry.done = true;
-  });
   log.recent.push(entry);
   if (log.recent.length > POP_LOG) log.recent.splice(0, log.recent.length - POP_LOG);
-  return popping;
+  return popping.then(({ job }) => job);
 }
 
 // What each queue would hand out next, for several queues in one round trip, optionally the
@@ -247,16 +246,19 @@ export interface QueueAhead {
   mark: PopMark;
 }
 
+/** Priority of the job the queue would hand out next as the look saw it (Infinity: empty). */
+export const headPriority = (seen: QueueAhead): number => seen.next[0] ?? Number.POSITIVE_INFINITY;
+
 /**
- * Priority of the job each queue would hand out next (Infinity: empty), what each holds ahead,
- * and the lessee's bars when `bars` says where they are, in one round trip.
+ * What each queue holds ahead (its head: headPriority), and the lessee's bars when `bars` says
+ * where they are, in one round trip.
  */
 export async function peekHeads(
   redis: Redis,
   queues: readonly Queue<ProofJobData>[],
   bars?: BarsAt,
   slot?: SlotClaim,
-): Promise<{ priorities: number[]; ahead: QueueAhead[]; barred: Set<string> }> {
+): Promise<{ ahead: QueueAhead[]; barred: Set<string> }> {
   const keys = queues.flatMap((q) => [q.keys.wait!, q.keys.prioritized!]);
   const prefixes = queues.map((q) => q.toKey(""));
   const at = slot?.at;
@@ -295,7 +297,6 @@ export async function peekHeads(
   const reserved = out[queues.length + 1];
   if (slot && (reserved === "1" || reserved === "0")) slot.peeked(reserved === "1");
   return {
-    priorities: ahead.map((a) => a.next[0] ?? Number.POSITIVE_INFINITY),
     ahead,
     barred: new Set(words(out[queues.length] as string)),
   };
@@ -308,7 +309,7 @@ export async function peekHeads(
  */
 export function nextPriority(queue: object, seen: QueueAhead): number {
   const later = popsAfter(queue, seen.mark.sent);
-  if (later?.length === 0) return seen.next[0] ?? Number.POSITIVE_INFINITY;
+  if (later?.length === 0) return headPriority(seen);
   const gone = new Set<string>();
   let open = later ? 0 : Number.POSITIVE_INFINITY;
   for (const p of later ?? []) {
@@ -402,7 +403,7 @@ export async function takeJob(
   const heads: Head[] = ahead
     ? ahead.map((seen, i) => ({
         kind: kinds[i]!,
-        priority: seen.next[0] ?? Number.POSITIVE_INFINITY,
+        priority: headPriority(seen),
         ids: [],
       }))
     : await Promise.all(
