@@ -63,6 +63,7 @@ import {
   machineCpu,
   percentile,
   startStackProcess,
+  syscallsOf,
 } from "./lib/stack-process.ts";
 
 const program = new Command("bench:tree")
@@ -242,6 +243,9 @@ interface CpuPerJob {
   postgres: number;
   /** Busy CPU of the whole machine, all cores together (NaN: /proc/stat unreadable). */
   machine: number;
+  /** The relays' read and write system calls per job (NaN: /proc/<pid>/io unreadable). */
+  relayReads: number;
+  relayWrites: number;
 }
 
 type BenchStack = Awaited<ReturnType<typeof startStackProcess>>;
@@ -252,7 +256,19 @@ type CpuMark = {
   redis: ReturnType<typeof cpuOfCommand>;
   postgres: ReturnType<typeof cpuOfCommand>;
   machine: number;
+  relayCalls: { reads: number; writes: number };
 };
+
+/** Read and write system calls of every relay process together (NaN where unreadable). */
+function relaySyscalls(stack: BenchStack): { reads: number; writes: number } {
+  const out = { reads: 0, writes: 0 };
+  for (const pid of stack.pids) {
+    const n = syscallsOf(pid);
+    out.reads += n?.reads ?? Number.NaN;
+    out.writes += n?.writes ?? Number.NaN;
+  }
+  return out;
+}
 
 /** CPU seconds of every relay process together. */
 const relayCpuSeconds = (stack: BenchStack) =>
@@ -266,6 +282,7 @@ function cpuNow(stack: BenchStack): CpuMark {
     redis: cpuOfCommand("redis-server"),
     postgres: cpuOfCommand("postgres"),
     machine: machineCpu()?.busy ?? Number.NaN,
+    relayCalls: relaySyscalls(stack),
   };
 }
 
@@ -283,6 +300,8 @@ function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: 
     redis: (cpuOfCommandSince("redis-server", from.redis) * 1000) / jobs,
     postgres: (cpuOfCommandSince("postgres", from.postgres) * 1000) / jobs,
     machine: (((machineCpu()?.busy ?? Number.NaN) - from.machine) * 1000) / jobs,
+    relayReads: (relaySyscalls(stack).reads - from.relayCalls.reads) / jobs,
+    relayWrites: (relaySyscalls(stack).writes - from.relayCalls.writes) / jobs,
   };
 }
 
@@ -835,6 +854,11 @@ for (const [label, fraction] of [
   console.log(
     `    services          Redis ${ms2(c.redis, "(not on this machine)")}   Postgres ${ms2(c.postgres, "(not on this machine)")}   whole machine ${ms2(c.machine, "(unknown)")} (every process, all ${os.availableParallelism()} cores together)`,
   );
+  if (!Number.isNaN(c.relayWrites)) {
+    console.log(
+      `    relay syscalls    ${c.relayWrites.toFixed(2)} writes and ${c.relayReads.toFixed(2)} reads a job (every read and write system call of the relay processes: their sockets to Redis, Postgres and the workers, and their threads' wake-ups; each one a crossing into the kernel)`,
+    );
+  }
   if (r.cold) {
     const k = r.cold.cpuMsPerJob;
     console.log(

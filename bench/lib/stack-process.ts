@@ -213,3 +213,19 @@ function procStat(pid: number | string): { name: string; cpuSeconds: number } | 
 export function cpuSecondsOf(pid: number): number {
   return procStat(pid)?.cpuSeconds ?? Number.NaN;
 }
+
+/**
+ * Read and write system calls a process has made so far (every socket read and write among
+ * them), from /proc/<pid>/io; null where unavailable.
+ */
+export function syscallsOf(pid: number): { reads: number; writes: number } | null {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, "utf8");
+    const reads = /^syscr: (\d+)$/m.exec(io);
+    const writes = /^syscw: (\d+)$/m.exec(io);
+    if (!reads || !writes) return null;
+    return { reads: Number(reads[1]), writes: Number(writes[1]) };
+  } catch {
+    return null;
+  }
+}
