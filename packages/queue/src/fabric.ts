@@ -49,7 +49,13 @@ import {
 } from "./catalog.ts";
 import type { PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
-import { createRedis, deleteKeysWithPrefix, evalScript, redisOptions } from "./redis.ts";
+import {
+  coalesceWrites,
+  createRedis,
+  deleteKeysWithPrefix,
+  evalScript,
+  redisOptions,
+} from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
 
 export interface FabricOptions {
@@ -85,6 +91,19 @@ const kinds = blockKinds;
  * Children's proofs in `children` order, from BullMQ's children values (keyed by job key) and,
  * in a rebuilt tree, the proofs of children proven before the rebuild (carried in the job data).
  */
+/**
+ * A BullMQ queue's, fetcher's or flow producer's connection holds its writes to the end of each
+ * pass of the event loop (redis.ts, coalesceWrites): the lessees that a batch of replies wakes
+ * send their pops, and results their completions, in one write rather than one each. A handle
+ * that never connects is left as it is (its commands fail on their own).
+ */
+function coalesceBullWrites(handle: { getBackend(): { client: Promise<unknown> } }): void {
+  handle
+    .getBackend()
+    .client.then((client) => coalesceWrites(client as Redis))
+    .catch(() => {});
+}
+
 function proofsInOrder(
   data: ProofJobData,
   values: Record<string, ProofResult>,
@@ -250,6 +269,7 @@ export class ProofFabric {
   private openQueue(blockNumber: number, kind: QueueKind): Queue<ProofJobData> {
     const q = new Queue<ProofJobData>(blockQueueName(blockNumber, kind), this.base());
     q.on("error", () => {});
+    coalesceBullWrites(q);
     return q;
   }
 
@@ -270,6 +290,7 @@ export class ProofFabric {
       void this.announce({ blockNumber, kind }).catch(() => {});
     });
     w.on("error", () => {});
+    coalesceBullWrites(w);
     if (this.options.checkStalled !== false) this.sweepLapses(w);
     return w;
   }
@@ -361,6 +382,7 @@ export class ProofFabric {
       this.flow = new FlowProducer(this.base());
       // Connection errors surface as rejected adds; BullMQ reconnects by itself.
       this.flow.on("error", () => {});
+      coalesceBullWrites(this.flow);
     }
     await this.flow.add(root);
     await this.announce();

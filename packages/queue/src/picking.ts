@@ -274,10 +274,11 @@ export async function peekHeads(
     ...(bars ? [bars.field, bars.worker, bars.nowMs, bars.operatorField] : []),
     ...(at ? [at.capacity, at.member, at.holdMs] : []),
   );
-  // The look goes out with this turn's auto-pipelined batch, at setImmediate at the earliest
-  // (later while an earlier batch waits for its replies): pops sent before then reach Redis
-  // first, and the jobs they take are already missing from what it reads. Pops sent after may
-  // still reach Redis first; nextPriority reads what those took.
+  // The look goes out with this turn's auto-pipelined batch, whose write the socket holds to
+  // the end of this pass of the event loop (redis.ts, coalesceWrites), at setImmediate at the
+  // earliest (later while an earlier batch waits for its replies): pops sent before then reach
+  // Redis first, and the jobs they take are already missing from what it reads. Pops sent after
+  // may still reach Redis first; nextPriority reads what those took.
   let before: PopMark[] | undefined;
   const goneOut = () => {
     before ??= queues.map(popMark);

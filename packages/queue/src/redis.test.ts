@@ -1,0 +1,134 @@
+// Write coalescing on a real Redis: the commands a client sends in one pass of the event loop
+// leave its socket in one write, in order, and the same holds on the socket of a reconnection.
+
+import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import { planTree } from "@prover-boost/core";
+import { Redis as IORedis } from "ioredis";
+import { afterEach, describe, expect, it } from "vitest";
+import { ProofFabric } from "./fabric.ts";
+import {
+  coalesceWrites,
+  createRedis,
+  deleteKeysWithPrefix,
+  type Redis,
+  redisOptions,
+} from "./redis.ts";
+
+const redisUrl = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+
+/** Counts the writes a client's current socket hands to the kernel (one per write or writev). */
+function countWrites(client: Redis): { readonly n: number } {
+  const socket = client.stream as Socket & {
+    _write: (...a: unknown[]) => void;
+    _writev: (...a: unknown[]) => void;
+  };
+  const counter = { n: 0 };
+  for (const name of ["_write", "_writev"] as const) {
+    const inner = socket[name];
+    socket[name] = function (this: Socket, ...args: unknown[]) {
+      counter.n++;
+      return inner.apply(this, args);
+    };
+  }
+  return counter;
+}
+
+const ready = (client: Redis) =>
+  client.status === "ready"
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => client.once("ready", () => resolve()));
+
+describe("write coalescing", () => {
+  const prefix = `pbtest-coalesce-${randomBytes(4).toString("hex")}`;
+  const clients: Redis[] = [];
+  afterEach(async () => {
+    if (clients[0]) await deleteKeysWithPrefix(clients[0], prefix);
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  /** A client as BullMQ opens one (no auto-pipelining: one write per command by itself). */
+  async function plainClient(coalesce: boolean): Promise<Redis> {
+    const client = new IORedis(redisOptions(redisUrl));
+    clients.push(client);
+    if (coalesce) coalesceWrites(client);
+    await ready(client);
+    return client;
+  }
+
+  /** Sends `count` increments of one key at once; their replies, in the order sent. */
+  const burst = (client: Redis, key: string, count: number) =>
+    Promise.all(Array.from({ length: count }, () => client.incr(key)));
+
+  it("sends the commands of one pass in one write, in order", async () => {
+    const client = await plainClient(true);
+    const writes = countWrites(client);
+    const replies = await burst(client, `${prefix}:n`, 20);
+    expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(writes.n).toBe(1);
+  });
+
+  it("without it, the same client writes each command separately", async () => {
+    // The control: what the test above counts is the coalescing, not ioredis batching by itself.
+    const client = await plainClient(false);
+    const writes = countWrites(client);
+    await burst(client, `${prefix}:m`, 20);
+    expect(writes.n).toBe(20);
+  });
+
+  it("sends the commands of later passes too (nothing is held past its pass)", async () => {
+    const client = await plainClient(true);
+    const writes = countWrites(client);
+    const key = `${prefix}:k`;
+    for (let i = 1; i <= 5; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      expect(await client.incr(key)).toBe(i);
+    }
+    expect(writes.n).toBe(5);
+  });
+
+  it("holds the writes of a reconnected client's new socket as well", async () => {
+    const client = createRedis(redisUrl, { autoPipelining: false });
+    clients.push(client);
+    await ready(client);
+    const first = client.stream;
+    client.disconnect(true);
+    await new Promise((r) => client.once("ready", r));
+    expect(client.stream).not.toBe(first);
+    const writes = countWrites(client);
+    expect(await burst(client, `${prefix}:r`, 10)).toEqual(
+      Array.from({ length: 10 }, (_, i) => i + 1),
+    );
+    expect(writes.n).toBe(1);
+  });
+
+  it("holds the writes of a fabric's BullMQ connections (the pops of a pass leave together)", async () => {
+    const fabric = await ProofFabric.open({
+      redisUrl,
+      prefix: `${prefix}-fabric`,
+      leaseMs: 60_000,
+      checkStalled: false,
+      subscribe: false,
+    });
+    try {
+      await fabric.addTree(
+        1,
+        planTree(4),
+        () => 1,
+        () => [],
+      );
+      expect((await fabric.take(1, ["base"], "t-0")).taken).not.toBeNull();
+      const fetcher = fabric.openFetcherOf(1, "base")!;
+      const client = (await fetcher.getBackend().client) as unknown as Redis;
+      const writes = countWrites(client);
+      const taken = await Promise.all(
+        ["t-1", "t-2", "t-3"].map((token) => fetcher.getNextJob(token, { block: false })),
+      );
+      expect(new Set(taken.map((job) => job?.id)).size).toBe(3);
+      expect(writes.n).toBe(1);
+    } finally {
+      await fabric.obliterate();
+      await fabric.close();
+    }
+  });
+});
