@@ -172,4 +172,101 @@ describe("a result that leases the next job", () => {
     expect(lapsed).toEqual([]);
     expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
   });
+
+  /**
+   * Holds every proof's mark of `blockNumber` in Postgres (a transaction holding the block's row,
+   * which a proof's mark locks first) until the returned release is called.
+   */
+  async function holdProofMarks(blockNumber: number) {
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => {
+      locked = r;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((r) => {
+      release = r;
+    });
+    const holding = stack.db.prisma.$transaction(
+      async (tx) => {
+        await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${blockNumber} FOR UPDATE`;
+        locked();
+        await released;
+      },
+      { timeout: 60_000 },
+    );
+    await isLocked;
+    return async () => {
+      release();
+      await holding;
+    };
+  }
+
+  /** The job of `blockNumber` whose row says it is leased to `worker`, other than `except`. */
+  const leasedRowOf = (blockNumber: number, worker: string, except: string) =>
+    stack.db.prisma.proofJob.findFirst({
+      where: { blockNumber, status: "leased", workerId: worker, id: { not: except } },
+    });
+
+  it("leases the next job while the proof's own mark is still being written", async () => {
+    const blockNumber = 4;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "next-4", { capacity: 1 });
+    const a = (await w.client.lease(0))!;
+    const release = await holdProofMarks(blockNumber);
+    let answer: Awaited<ReturnType<typeof w.client.submitResult>> | undefined;
+    let next: Awaited<ReturnType<typeof leasedRowOf>>;
+    try {
+      const answering = w.client.submitResult(a.id, proofOf(a), [], { next: true });
+      void answering.then((x) => {
+        answer = x;
+      });
+      // The next job is leased, its own mark written, while a's proof waits for its mark.
+      next = await eventually(() => leasedRowOf(blockNumber, "next-4", a.id), 10_000);
+      expect((await rowOf(a.id)).status).toBe("leased");
+      expect(answer).toBeUndefined();
+      await release();
+      answer = await answering;
+    } finally {
+      await release();
+    }
+    // The answer carries that job once the proof's mark is in.
+    expect(answer?.status).toBe("accepted");
+    const carried = answer!.next!;
+    expect(carried.id).toBe(next!.id);
+    expect((await rowOf(a.id)).status).toBe("proven");
+    await w.client.submitResult(carried.id, proofOf(carried));
+    await proveUntilPaid(stack, blockNumber, [w.client]);
+    expect(lapsed).toEqual([]);
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+  });
+
+  it("gives the next job straight back when the proof's mark fails after it was leased", async () => {
+    const blockNumber = 5;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "next-5", { capacity: 1 });
+    const a = (await w.client.lease(0))!;
+    const release = await holdProofMarks(blockNumber);
+    try {
+      const answering = relayError(w.client.submitResult(a.id, proofOf(a), [], { next: true }));
+      answering.catch(() => {}); // awaited below, unless an earlier step fails
+      await eventually(() => leasedRowOf(blockNumber, "next-5", a.id), 10_000);
+      // The relay's connection writing the proof's mark is cut: the mark fails.
+      await eventually(async () => {
+        const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
+          SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
+          WHERE pid <> pg_backend_pid() AND query LIKE '%pb_job_marks%'
+            AND query NOT LIKE '%pg_stat_activity%'`;
+        return cut.length > 0;
+      }, 10_000);
+      expect((await answering).status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await release();
+    }
+    // The job leased for an answer that carried an error is free again at once (not by a lapse),
+    // and nothing is held against the worker.
+    await eventually(async () => (await stack.relay.ctx.broker.liveCount(w.sessionId)) === 0, 1500);
+    await proveUntilPaid(stack, blockNumber, [w.client]);
+    expect(lapsed).toEqual([]);
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+  });
 });

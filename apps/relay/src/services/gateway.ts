@@ -366,9 +366,16 @@ export async function submitResult(
   proof: string,
   publicInputs: readonly Hex[] = [],
   arrival?: Arrival,
+  /**
+   * Called once the proof is accepted in the fabric (the job completed, the worker's capacity
+   * slot free again), while its Postgres mark may still be on its way: a result that asks for the
+   * worker's next job seeks it from here, so the two marks are written together rather than one
+   * after the other. For a block's root, only once the mark is in (the block is then done).
+   */
+  accepted?: () => void,
 ) {
   return withOwnLease(ctx, session, jobId, (lease) =>
-    submitWithLease(ctx, session, lease, proof, publicInputs, arrival),
+    submitWithLease(ctx, session, lease, proof, publicInputs, arrival, accepted),
   );
 }
 
@@ -379,6 +386,7 @@ async function submitWithLease(
   proof: string,
   publicInputs: readonly Hex[],
   arrival: Arrival | undefined,
+  accepted: (() => void) | undefined,
 ) {
   const jobId = lease.jobId;
   const block = parseJobId(jobId)!.blockNumber;
@@ -478,14 +486,13 @@ async function submitWithLease(
     }
     throw err;
   }
-  await ctx.jobMarks.submit({
-    kind: "proven",
-    jobId,
-    blockNumber: block,
-    isRoot: rootJobTypes.includes(job.data.type),
-    ...result,
-  });
-  if (rootJobTypes.includes(job.data.type)) ctx.registry.invalidate();
+  const isRoot = rootJobTypes.includes(job.data.type);
+  if (!isRoot) accepted?.();
+  await ctx.jobMarks.submit({ kind: "proven", jobId, blockNumber: block, isRoot, ...result });
+  if (isRoot) {
+    ctx.registry.invalidate();
+    accepted?.();
+  }
   ctx.metrics.proofsVerified.inc({ job_type: job.data.type });
   ctx.metrics.proofTime.observe(
     { job_type: job.data.type },

@@ -75,6 +75,13 @@ interface ClientWatch {
   commit(ctx: RelayContext, session: WorkerSession, jobId: string): boolean;
 }
 
+/** Gives a job leased for an answer its worker will not hear straight back (no lapse, no penalty). */
+function giveBack(ctx: RelayContext, session: WorkerSession, jobId: string, req: FastifyRequest) {
+  giveBackUnheard(ctx, session, jobId).catch((err) =>
+    req.log.warn({ err, jobId }, "giving back an unheard lease failed"),
+  );
+}
+
 function watchClient(req: FastifyRequest, reply: FastifyReply): ClientWatch {
   // Listen before any await: a client that leaves while the lease is sought must be seen.
   // The response's "close" before "finish" means the connection went away (the request's own
@@ -94,18 +101,13 @@ function watchClient(req: FastifyRequest, reply: FastifyReply): ClientWatch {
   return {
     signal: abort.signal,
     commit(ctx, session, jobId) {
-      const giveBack = () => {
-        giveBackUnheard(ctx, session, jobId).catch((err) =>
-          req.log.warn({ err, jobId }, "giving back an unheard lease failed"),
-        );
-      };
       if (abort.signal.aborted || req.raw.socket?.destroyed || reply.raw.destroyed) {
-        giveBack();
+        giveBack(ctx, session, jobId, req);
         return false;
       }
       reply.raw.off("close", gone);
       reply.raw.on("close", () => {
-        if (!finished) giveBack();
+        if (!finished) giveBack(ctx, session, jobId, req);
       });
       return true;
     },
@@ -186,16 +188,34 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     handler: async (req, reply) => {
       const client = req.body.next ? watchClient(req, reply) : null;
       const session = sessionOf(req);
-      const answer = await submitResult(
-        ctx,
-        session,
-        req.params.id,
-        req.body.proof,
-        req.body.publicInputs,
-        arrivalOf(req),
-      );
-      if (!client) return answer;
-      return { ...answer, next: await nextJob(ctx, session, client, req) };
+      // The next job is sought as soon as the proof is accepted, beside the proof's own mark.
+      let next: ReturnType<typeof nextJob> | undefined;
+      const seekNext = client
+        ? () => {
+            next ??= nextJob(ctx, session, client, req);
+          }
+        : undefined;
+      try {
+        const answer = await submitResult(
+          ctx,
+          session,
+          req.params.id,
+          req.body.proof,
+          req.body.publicInputs,
+          arrivalOf(req),
+          seekNext,
+        );
+        if (!seekNext) return answer;
+        seekNext();
+        return { ...answer, next: await next };
+      } catch (err) {
+        // The answer is an error (the proof's mark failed after it was accepted): a next job
+        // leased meanwhile would never be heard of, so it goes straight back, as if unheard.
+        void next?.then((job) => {
+          if (job) giveBack(ctx, session, job.id, req);
+        });
+        throw err;
+      }
     },
   });
   r.route({
