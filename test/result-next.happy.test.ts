@@ -10,6 +10,15 @@ import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 
+/** A promise and the function that resolves it. */
+function gate(): [Promise<void>, () => void] {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  return [opened, open];
+}
+
 describe("a result that leases the next job", () => {
   const op = account(0x2c1);
   let stack: Stack;
@@ -35,6 +44,19 @@ describe("a result that leases the next job", () => {
   });
 
   const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
+
+  /** A block of 4 transactions won by `op`, and a worker of capacity 1 holding one of its jobs. */
+  async function oneLeased(blockNumber: number, workerId: string) {
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, workerId, { capacity: 1 });
+    return { w, a: (await w.client.lease(0))! };
+  }
+
+  /** No lease lapsed so far, and no penalty was charged in the block. */
+  async function nothingHeldAgainst(blockNumber: number) {
+    expect(lapsed).toEqual([]);
+    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+  }
 
   it("carries the next job, then the parent the proof made ready; nothing when none is", async () => {
     const blockNumber = 1;
@@ -87,9 +109,7 @@ describe("a result that leases the next job", () => {
 
   it("leases nothing with a refused proof or on a relay shedding new leases", async () => {
     const blockNumber = 2;
-    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
-    const w = await signIn(stack, op, "next-2", { capacity: 1 });
-    const a = (await w.client.lease(0))!;
+    const { w, a } = await oneLeased(blockNumber, "next-2");
 
     const bad = await relayError(
       w.client.submitResult(a.id, `0x${"00".repeat(32)}`, [], { next: true }),
@@ -117,21 +137,13 @@ describe("a result that leases the next job", () => {
 
   it("gives the next job straight back when the client left before its answer", async () => {
     const blockNumber = 3;
-    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
-    const w = await signIn(stack, op, "next-3", { capacity: 1 });
-    const a = (await w.client.lease(0))!;
+    const { w, a } = await oneLeased(blockNumber, "next-3");
 
     // The next job's lease is held in its Postgres mark until the client has gone.
     const marks = stack.relay.ctx.jobMarks;
     const submit = marks.submit.bind(marks);
-    let entered!: () => void;
-    const held = new Promise<void>((r) => {
-      entered = r;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
+    const [held, entered] = gate();
+    const [released, release] = gate();
     const spy = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
       if (mark.kind === "leased" && mark.worker === "next-3") {
         entered();
@@ -169,35 +181,35 @@ describe("a result that leases the next job", () => {
     await proveUntilPaid(stack, blockNumber, [other.client]);
     // Past a lease's length: nothing lapsed, and nothing was held against anyone.
     await new Promise((r) => setTimeout(r, 3200));
-    expect(lapsed).toEqual([]);
-    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+    await nothingHeldAgainst(blockNumber);
   });
 
   /**
    * Holds every proof's mark of `blockNumber` in Postgres (a transaction holding the block's row,
-   * which a proof's mark locks first) until the returned release is called.
+   * which a proof's mark locks first) until `release` is called; `holder` is the backend
+   * holding it, which the marks waiting on it name among their blockers.
    */
   async function holdProofMarks(blockNumber: number) {
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => {
-      locked = r;
-    });
-    let release!: () => void;
-    const released = new Promise<void>((r) => {
-      release = r;
-    });
+    const [isLocked, locked] = gate();
+    const [released, open] = gate();
+    let holder = 0;
     const holding = stack.db.prisma.$transaction(
       async (tx) => {
         await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${blockNumber} FOR UPDATE`;
+        const [me] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
+        holder = me!.pid;
         locked();
         await released;
       },
       { timeout: 60_000 },
     );
     await isLocked;
-    return async () => {
-      release();
-      await holding;
+    return {
+      holder,
+      release: async () => {
+        open();
+        await holding;
+      },
     };
   }
 
@@ -209,10 +221,8 @@ describe("a result that leases the next job", () => {
 
   it("leases the next job while the proof's own mark is still being written", async () => {
     const blockNumber = 4;
-    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
-    const w = await signIn(stack, op, "next-4", { capacity: 1 });
-    const a = (await w.client.lease(0))!;
-    const release = await holdProofMarks(blockNumber);
+    const { w, a } = await oneLeased(blockNumber, "next-4");
+    const { release } = await holdProofMarks(blockNumber);
     let answer: Awaited<ReturnType<typeof w.client.submitResult>> | undefined;
     let next: Awaited<ReturnType<typeof leasedRowOf>>;
     try {
@@ -236,26 +246,23 @@ describe("a result that leases the next job", () => {
     expect((await rowOf(a.id)).status).toBe("proven");
     await w.client.submitResult(carried.id, proofOf(carried));
     await proveUntilPaid(stack, blockNumber, [w.client]);
-    expect(lapsed).toEqual([]);
-    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+    await nothingHeldAgainst(blockNumber);
   });
 
   it("gives the next job straight back when the proof's mark fails after it was leased", async () => {
     const blockNumber = 5;
-    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
-    const w = await signIn(stack, op, "next-5", { capacity: 1 });
-    const a = (await w.client.lease(0))!;
-    const release = await holdProofMarks(blockNumber);
+    const { w, a } = await oneLeased(blockNumber, "next-5");
+    const { holder, release } = await holdProofMarks(blockNumber);
     try {
       const answering = relayError(w.client.submitResult(a.id, proofOf(a), [], { next: true }));
       answering.catch(() => {}); // awaited below, unless an earlier step fails
       await eventually(() => leasedRowOf(blockNumber, "next-5", a.id), 10_000);
-      // The relay's connection writing the proof's mark is cut: the mark fails.
+      // The relay's connection writing the proof's mark (the one waiting on the held row, and
+      // no other test's) is cut: the mark fails.
       await eventually(async () => {
         const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
           SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
-          WHERE pid <> pg_backend_pid() AND query LIKE '%pb_job_marks%'
-            AND query NOT LIKE '%pg_stat_activity%'`;
+          WHERE ${holder}::int = ANY(pg_blocking_pids(pid))`;
         return cut.length > 0;
       }, 10_000);
       expect((await answering).status).toBeGreaterThanOrEqual(500);
@@ -266,7 +273,6 @@ describe("a result that leases the next job", () => {
     // and nothing is held against the worker.
     await eventually(async () => (await stack.relay.ctx.broker.liveCount(w.sessionId)) === 0, 1500);
     await proveUntilPaid(stack, blockNumber, [w.client]);
-    expect(lapsed).toEqual([]);
-    expect(await stack.db.prisma.penalty.count({ where: { blockNumber } })).toBe(0);
+    await nothingHeldAgainst(blockNumber);
   });
 });
