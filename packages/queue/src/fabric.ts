@@ -88,10 +88,6 @@ export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
 const kinds = blockKinds;
 
 /**
- * Children's proofs in `children` order, from BullMQ's children values (keyed by job key) and,
- * in a rebuilt tree, the proofs of children proven before the rebuild (carried in the job data).
- */
-/**
  * A BullMQ queue's, fetcher's or flow producer's connection holds its writes to the end of each
  * pass of the event loop (redis.ts, coalesceWrites): the lessees that a batch of replies wakes
  * send their pops, and results their completions, in one write rather than one each. A handle
@@ -104,6 +100,10 @@ function coalesceBullWrites(handle: { getBackend(): { client: Promise<unknown> }
     .catch(() => {});
 }
 
+/**
+ * Children's proofs in `children` order, from BullMQ's children values (keyed by job key) and,
+ * in a rebuilt tree, the proofs of children proven before the rebuild (carried in the job data).
+ */
 function proofsInOrder(
   data: ProofJobData,
   values: Record<string, ProofResult>,
