@@ -289,6 +289,7 @@ function cpuNow(stack: BenchStack): CpuMark {
 /** CPU since `from` per job; `shardsCpuMs`: the simulated workers' since the fleet's mark. */
 function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: number): CpuPerJob {
   const self = process.cpuUsage(from.workers);
+  const calls = relaySyscalls(stack);
   return {
     relay: ((relayCpuSeconds(stack) - from.relay) * 1000) / jobs,
     aggregator: stack.aggregatorPid
@@ -300,8 +301,8 @@ function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: 
     redis: (cpuOfCommandSince("redis-server", from.redis) * 1000) / jobs,
     postgres: (cpuOfCommandSince("postgres", from.postgres) * 1000) / jobs,
     machine: (((machineCpu()?.busy ?? Number.NaN) - from.machine) * 1000) / jobs,
-    relayReads: (relaySyscalls(stack).reads - from.relayCalls.reads) / jobs,
-    relayWrites: (relaySyscalls(stack).writes - from.relayCalls.writes) / jobs,
+    relayReads: (calls.reads - from.relayCalls.reads) / jobs,
+    relayWrites: (calls.writes - from.relayCalls.writes) / jobs,
   };
 }
 

@@ -205,9 +205,9 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
           arrivalOf(req),
           seekNext,
         );
-        if (!seekNext) return answer;
-        seekNext();
-        return { ...answer, next: await next };
+        if (!client) return answer;
+        // Sought once the proof was accepted (always, before an answer without error).
+        return { ...answer, next: next ? await next : null };
       } catch (err) {
         // The answer is an error (the proof's mark failed after it was accepted): a next job
         // leased meanwhile would never be heard of, so it goes straight back, as if unheard.
