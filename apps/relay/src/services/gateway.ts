@@ -367,10 +367,12 @@ export async function submitResult(
   publicInputs: readonly Hex[] = [],
   arrival?: Arrival,
   /**
-   * Called once the proof is accepted in the fabric (the job completed, the worker's capacity
-   * slot free again), while its Postgres mark may still be on its way: a result that asks for the
-   * worker's next job seeks it from here, so the two marks are written together rather than one
-   * after the other. For a block's root, only once the mark is in (the block is then done).
+   * Called once the proof is accepted in the fabric (the job completed, and the release of the
+   * worker's capacity slot sent: Redis runs it before any command sent from here), while its
+   * Postgres mark may still be on its way: a result that asks for the worker's next job seeks it
+   * from here, so its look travels beside the release and the two marks are written together
+   * rather than one after the other. For a block's root, only once the mark is in (the block is
+   * then done).
    */
   accepted?: () => void,
 ) {
@@ -469,15 +471,17 @@ async function submitWithLease(
     operator: session.operator,
     worker: session.workerName,
   };
+  const isRoot = rootJobTypes.includes(job.data.type);
+  const completed = isRoot ? undefined : accepted;
   try {
     await ctx.broker
-      .reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job)
+      .reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job, completed)
       .catch(async (err: unknown) => {
         // The lock ran out while the relay verified or waited: if the result arrived in time
         // and the lapse is unswept, the lease is revived and the completion tried once more.
         if (!(err instanceof LeaseLostError)) throw err;
         if ((await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival))) === null) throw err;
-        await ctx.broker.reportProvingJobSuccess(lease, result, undefined, job);
+        await ctx.broker.reportProvingJobSuccess(lease, result, undefined, job, completed);
       });
   } catch (err) {
     if (err instanceof LeaseLostError) {
@@ -486,8 +490,6 @@ async function submitWithLease(
     }
     throw err;
   }
-  const isRoot = rootJobTypes.includes(job.data.type);
-  if (!isRoot) accepted?.();
   await ctx.jobMarks.submit({ kind: "proven", jobId, blockNumber: block, isRoot, ...result });
   if (isRoot) {
     ctx.registry.invalidate();

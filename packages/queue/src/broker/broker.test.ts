@@ -9,6 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProofFabric } from "../fabric.ts";
 import { deleteKeysWithPrefix } from "../redis.ts";
 import { ProofBroker } from "./broker.ts";
+import type { Lease } from "./records.ts";
 import { AgentAtCapacityError, type ProofBrokerOptions, type ProvingAgent } from "./types.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -291,6 +292,83 @@ describe("capacity slots", () => {
     await expect(main.getProvingJob(a, [block], Date.now())).rejects.toThrow(AgentAtCapacityError);
     expect(await slotsOf(a)).toEqual([first.token]);
     expect(await lease(main, agent("other"), block)).not.toBeNull();
+  });
+
+  /**
+   * Completes the agent's lease `done` with a callback that looks for its next job in `blocks`
+   * at once. Says whether Redis had answered the completion's drop of the lease record (the
+   * first script on the fabric's connection to name the agent's slot set) when the callback ran,
+   * and what the look got.
+   */
+  async function completeAndLookAgain(a: ProvingAgent, done: Lease, blocks: number[]) {
+    type EvalSha = (...args: unknown[]) => Promise<unknown>;
+    const redis = main.fabric.redis as unknown as { evalsha: EvalSha };
+    const evalsha = redis.evalsha;
+    const key = main.records.sessionKey(a.sessionId);
+    let drop: { answered: boolean } | undefined;
+    redis.evalsha = (...args) => {
+      const reply = evalsha.apply(redis, args);
+      if (!drop && args.includes(key)) {
+        const seen = { answered: false };
+        drop = seen;
+        reply.then(
+          () => (seen.answered = true),
+          () => {},
+        );
+      }
+      return reply;
+    };
+    let answered: boolean | undefined;
+    let next: ReturnType<ProofBroker["getProvingJob"]> | undefined;
+    const result = {
+      proof: `0x${"ab".repeat(32)}` as const,
+      operator: a.operator,
+      worker: a.workerName,
+    };
+    try {
+      await main.reportProvingJobSuccess(done, result, undefined, undefined, () => {
+        answered = drop?.answered;
+        next = main.getProvingJob(a, blocks, Date.now());
+      });
+    } finally {
+      redis.evalsha = evalsha;
+    }
+    return { dropAnsweredFirst: answered, next: await next };
+  }
+
+  it("are free to a look sent as a completion's drop is sent, before Redis answers the drop", async () => {
+    // A base job under a merge: the drop goes with the parent's announcement.
+    const block = nextBlock++;
+    await main.fabric.addTree(
+      block,
+      planTree(4),
+      (n) => n.level + 1,
+      () => [`0x${"11".repeat(32)}`],
+    );
+    const a = agent("next-beside-drop");
+    const first = (await lease(main, a, block))!;
+    const { dropAnsweredFirst, next } = await completeAndLookAgain(a, first, [block]);
+    expect(dropAnsweredFirst).toBe(false);
+    // The look reached Redis after the drop: the agent (capacity 1) had room for its next job.
+    expect(next?.leased?.job.data.type).toBe("base");
+    expect(await slotsOf(a)).toEqual([next!.leased!.lease.token]);
+
+    // A job with no parent (a block's root): the drop goes alone.
+    const rootBlock = await oneJobBlock();
+    const base = (await lease(main, agent("root-child"), rootBlock))!;
+    await main.reportProvingJobSuccess(base, {
+      proof: `0x${"cd".repeat(32)}`,
+      operator: base.operator,
+      worker: base.workerName,
+    });
+    const b = agent("next-after-root");
+    const root = (await lease(main, b, rootBlock))!;
+    expect(root.jobId).not.toBe(base.jobId);
+    const later = await oneJobBlock();
+    const after = await completeAndLookAgain(b, root, [later]);
+    expect(after.dropAnsweredFirst).toBe(false);
+    expect(after.next?.leased?.lease.jobId).toBeDefined();
+    expect(await slotsOf(b)).toEqual([after.next!.leased!.lease.token]);
   });
 });
 

@@ -301,12 +301,20 @@ export class ProofBroker {
   /**
    * A proof the gateway accepted: the job is completed while the lock is this lease's, else
    * LeaseLostError (and the record stays for the lapse to be claimed). `job`: as just read.
+   *
+   * `completed` is called once the job is completed and the drop of its lease record (which
+   * frees the agent's capacity slot) is sent, before Redis answers the drop: the fabric's
+   * commands go out on one connection in the order they are sent, so a look for the agent's next
+   * job started from there reaches Redis after the drop and finds the slot free, one round trip
+   * sooner. (Should Redis have lost its scripts, the drop goes again after its NOSCRIPT answer
+   * and that look may find the agent still full: it then gets no job and asks again.)
    */
   async reportProvingJobSuccess(
     lease: Lease,
     result: ProofResult,
     affinity?: AffinityNote,
     job?: Job<ProofJobData>,
+    completed?: () => void,
   ): Promise<void> {
     const block = parseJobId(lease.jobId)!.blockNumber;
     job ??= await this.fabric.getJob(block, lease.queue as QueueKind, lease.jobId);
@@ -320,14 +328,23 @@ export class ProofBroker {
       throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
     }
     this.forget(lease);
+    // `completed` runs as the drop is sent, not once it is answered (see above).
     if (!parentId || held) {
-      await this.records.drop(lease);
+      const dropped = this.records.drop(lease);
+      completed?.();
+      await dropped;
       if (!parentId) return;
       // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
       return this.fabric.announce();
     }
     // The record is dropped and the parent announced if ready, in one round trip.
-    await this.fabric.announceReadyParent(block, parentId, this.records.dropKeys(lease));
+    const announced = this.fabric.announceReadyParent(
+      block,
+      parentId,
+      this.records.dropKeys(lease),
+    );
+    completed?.();
+    await announced;
   }
 
   /**
