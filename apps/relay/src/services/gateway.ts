@@ -368,11 +368,11 @@ export async function submitResult(
   arrival?: Arrival,
   /**
    * Called once the proof is accepted in the fabric (the job completed, and the release of the
-   * worker's capacity slot sent: Redis runs it before any command sent from here), while its
-   * Postgres mark may still be on its way: a result that asks for the worker's next job seeks it
-   * from here, so its look travels beside the release and the two marks are written together
-   * rather than one after the other. For a block's root, only once the mark is in (the block is
-   * then done).
+   * worker's capacity slot sent: Redis runs it before any of the fabric's own commands sent from
+   * here, such as the next lease's look), while its Postgres mark may still be on its way: a
+   * result that asks for the worker's next job seeks it from here, so its look travels beside
+   * the release and the two marks are written together rather than one after the other. For a
+   * block's root, only once the mark is in (the block is then done).
    */
   accepted?: () => void,
 ) {

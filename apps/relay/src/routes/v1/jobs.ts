@@ -116,9 +116,10 @@ function watchClient(req: FastifyRequest, reply: FastifyReply): ClientWatch {
 
 /**
  * The job a result's answer carries when asked (`next: true`): leased as a lease request with
- * no wait would lease it, after the proof was accepted (its capacity slot is free again). A
- * relay shedding new leases, or any error of the lease, gives null: the result's own answer
- * stands, and the worker leases as usual (where a refusal is said with its code).
+ * no wait would lease it, once the proof was accepted and the release of its capacity slot
+ * sent (Redis runs the release first). A relay shedding new leases, or any error of the lease
+ * (a slot not yet free among them), gives null: the result's own answer stands, and the worker
+ * leases as usual (where a refusal is said with its code).
  */
 async function nextJob(
   ctx: RelayContext,
@@ -209,8 +210,9 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
         // Sought once the proof was accepted (always, before an answer without error).
         return { ...answer, next: next ? await next : null };
       } catch (err) {
-        // The answer is an error (the proof's mark failed after it was accepted): a next job
-        // leased meanwhile would never be heard of, so it goes straight back, as if unheard.
+        // The answer is an error (after the proof was accepted, its lease record's drop or its
+        // mark failed): a next job leased meanwhile would never be heard of, so it goes straight
+        // back, as if unheard.
         void next?.then((job) => {
           if (job) giveBack(ctx, session, job.id, req);
         });
