@@ -101,17 +101,20 @@ function agent(name: string, operator = `0x${"a".repeat(39)}1`): ProvingAgent {
   };
 }
 
-/** A block of one transaction: one base job under a root, the base the only one ready. */
-async function oneJobBlock(): Promise<number> {
+/** A new block's proof tree of `txs` transactions, its bases ready. */
+async function treeBlock(txs: number): Promise<number> {
   const block = nextBlock++;
   await main.fabric.addTree(
     block,
-    planTree(1),
+    planTree(txs),
     (n) => n.level + 1,
     () => [`0x${"11".repeat(32)}`],
   );
   return block;
 }
+
+/** A block of one transaction: one base job under a root, the base the only one ready. */
+const oneJobBlock = () => treeBlock(1);
 
 async function lease(broker: ProofBroker, a: ProvingAgent, block: number) {
   const out = await broker.getProvingJob(a, [block], Date.now());
@@ -338,13 +341,7 @@ describe("capacity slots", () => {
 
   it("are free to a look sent as a completion's drop is sent, before Redis answers the drop", async () => {
     // A base job under a merge: the drop goes with the parent's announcement.
-    const block = nextBlock++;
-    await main.fabric.addTree(
-      block,
-      planTree(4),
-      (n) => n.level + 1,
-      () => [`0x${"11".repeat(32)}`],
-    );
+    const block = await treeBlock(4);
     const a = agent("next-beside-drop");
     const first = (await lease(main, a, block))!;
     const { dropAnsweredFirst, next } = await completeAndLookAgain(a, first, [block]);
