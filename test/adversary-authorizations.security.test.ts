@@ -20,7 +20,7 @@ import {
 import type { LocalAccount } from "viem";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { account, allJobTypes, domain, openAuction, signedBid, snapshot } from "./fixtures.ts";
-import { type Stack, startStack } from "./harness.ts";
+import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, relayError, signIn } from "./support/blocks.ts";
 import { TEST_VERIFYING_CONTRACT, testDomain } from "./support/domain.ts";
 
@@ -390,6 +390,9 @@ describe("hardware tiers", () => {
       .items;
     const tiers = Object.fromEntries(items.map((w) => [w.workerId, w.tier]));
     expect(tiers).toEqual({ small: 0, big: 1 });
+    // The block is settled before the next test, whose snapshots the background payout of a
+    // proven block would otherwise race.
+    await eventually(async () => (await stack.client.getBlock(51)).stage === "paid");
   });
 
   it("a sign-in whose tier allows none of its declared job types is refused (422 TIER_TOO_LOW)", async () => {
