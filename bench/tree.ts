@@ -199,6 +199,13 @@ function idealMs() {
       durationOf: (n) => durations[n.type],
       priorityOf: nodePriority,
     }),
+    // The other order, for comparison: every base job first, then the farther from the root first
+    // (the critical path first), also with no overhead.
+    leavesFirst: scheduleMakespan(plan, {
+      workers: workerCount,
+      durationOf: (n) => durations[n.type],
+      priorityOf: (n) => (n.children.length === 0 ? Number.NEGATIVE_INFINITY : -n.level),
+    }),
     jobs: plan.nodes.length,
     bases: bases.length,
   };
@@ -657,7 +664,15 @@ function closedLoopLine(
   const need = 1000 / rate;
   const mean = baseAnswers.reduce((a, b) => a + b, 0) / Math.max(1, baseAnswers.length);
   const machine = Number.isNaN(c.machine) ? "" : `, the machine ${c.machine.toFixed(2)} ms`;
-  return `  closed loop         ${n} workers cycling on ${z} ms base jobs: a mean base lease answer within 100 ms (measured ${fmt(mean)} over ${baseAnswers.length}) needs ${Math.round(rate)} jobs/s, at most ${need.toFixed(2)} ms a job on the relay's core and ${(need * cores).toFixed(2)} ms of the machine's ${cores} cores a job (this run: the relay ${c.relay.toFixed(2)} ms${machine})`;
+  // What the machine's other processes (Redis, Postgres, the aggregator, the load generator) took
+  // of the same budget: whatever is left is all a relay on this machine could spend.
+  const others = c.machine - c.relay;
+  const left = need * cores - others;
+  const withoutGenerator = left + c.workers;
+  const onThisMachine = Number.isNaN(others)
+    ? ""
+    : `; the other processes took ${others.toFixed(2)} ms a job, ${left > 0 ? `leaving the relay at most ${left.toFixed(2)} ms` : "more than the whole budget, so on this machine no relay, however cheap, meets it"}; with the load generator's ${c.workers.toFixed(2)} ms on other machines, ${withoutGenerator > 0 ? `at most ${withoutGenerator.toFixed(2)} ms would be left for the relay` : "still none would be left"}`;
+  return `  closed loop         ${n} workers cycling on ${z} ms base jobs: a mean base lease answer within 100 ms (measured ${fmt(mean)} over ${baseAnswers.length}) needs ${Math.round(rate)} jobs/s, at most ${need.toFixed(2)} ms a job on the relay's core and ${(need * cores).toFixed(2)} ms of the machine's ${cores} cores a job (this run: the relay ${c.relay.toFixed(2)} ms${machine}${onThisMachine})`;
 }
 
 /** Per tree level (leaves first): jobs, first and last lease, last proof, from proving's start. */
@@ -801,6 +816,9 @@ console.log(
 );
 console.log(
   `schedule bound: ${fmt(ideal.scheduled)} (the relay's order, nearer the root first, with no overhead at all: each worker takes the most urgent ready job the moment it is free; ${(ideal.scheduled / ideal.tight).toFixed(3)}× the tighter bound, as ready merges take workers from the last rounds of base jobs; 1.25× the tighter bound leaves ${fmt(1.25 * ideal.tight - ideal.scheduled)} for every lease, result and wake-up)`,
+);
+console.log(
+  `  in the other order: ${fmt(ideal.leavesFirst)} (every base job first, then the farther from the root first, also with no overhead: ${(ideal.leavesFirst / ideal.tight).toFixed(3)}× the tighter bound; what the relay's order costs before any overhead)`,
 );
 let floor: FloorRun | null = null;
 for (const [label, fraction] of [
