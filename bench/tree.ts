@@ -30,6 +30,7 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import {
   type JobType,
+  leavesFirst,
   nodePriority,
   type PlannedNode,
   planTree,
@@ -178,6 +179,12 @@ function idealMs() {
   };
   const total = plan.nodes.reduce((s, n) => s + durations[n.type], 0);
   const critical = path(plan.root);
+  const scheduled = (priorityOf: (node: PlannedNode) => number) =>
+    scheduleMakespan(plan, {
+      workers: workerCount,
+      durationOf: (n) => durations[n.type],
+      priorityOf,
+    });
   // A tighter bound for this tree on these workers (each holding one job at a time): the base
   // jobs all take the same time, so the last of them cannot finish before ceil(bases / workers)
   // rounds, and after it every job on its way to the root still has to run, one after another.
@@ -193,19 +200,9 @@ function idealMs() {
     perWorker: total / workerCount,
     ideal: Math.max(critical, total / workerCount),
     tight: Math.max(critical, total / workerCount, tight),
-    // The relay's own order (nearer the root first) with no overhead at all.
-    scheduled: scheduleMakespan(plan, {
-      workers: workerCount,
-      durationOf: (n) => durations[n.type],
-      priorityOf: nodePriority,
-    }),
-    // The other order, for comparison: every base job first, then the farther from the root first
-    // (the critical path first), also with no overhead.
-    leavesFirst: scheduleMakespan(plan, {
-      workers: workerCount,
-      durationOf: (n) => durations[n.type],
-      priorityOf: (n) => (n.children.length === 0 ? Number.NEGATIVE_INFINITY : -n.level),
-    }),
+    // The relay's own order (nearer the root first) with no overhead at all, and the other one.
+    scheduled: scheduled(nodePriority),
+    leavesFirst: scheduled(leavesFirst),
     jobs: plan.nodes.length,
     bases: bases.length,
   };

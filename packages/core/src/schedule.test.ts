@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { nodePriority, scheduleMakespan } from "./schedule.ts";
+import { leavesFirst, nodePriority, scheduleMakespan } from "./schedule.ts";
 import { type PlannedNode, planTree } from "./tree.ts";
 
 const timed = (base: number, merge: number, root: number) => (n: PlannedNode) =>
@@ -39,12 +39,32 @@ describe("scheduleMakespan", () => {
     expect(scheduleMakespan(plan, { workers: 2, durationOf, priorityOf: deeperFirst })).toBe(26);
   });
 
+  it("puts every base job first in the other order, even before deeper merges (worked by hand)", () => {
+    // 5 txs on 2 workers, base 10, merge 1, root 5: the root's children are a merge over two
+    // merges of two bases each (levels 1-3) and a base at level 1.
+    // Leaves first: bases 3:0 3:1 (0-10), 3:2 3:3 (10-20), then the base 1:1 (20-30) beside the
+    // merges 2:0 (20-21), 2:1 (21-22), 1:0 (22-23); root 30-35.
+    // Deeper first: 3:0 3:1, 3:2 3:3, both level-2 merges 20-21, then at level 1 the base (21-31),
+    // ready before the merge 1:0 (21-22); root 31-36. Nearer the root first: 37.
+    const plan = planTree(5);
+    const durationOf = timed(10, 1, 5);
+    const at = (priorityOf: (n: PlannedNode) => number) =>
+      scheduleMakespan(plan, { workers: 2, durationOf, priorityOf });
+    expect(at(leavesFirst)).toBe(35);
+    expect(at(deeperFirst)).toBe(36);
+    expect(at(nearerTheRoot)).toBe(37);
+  });
+
   it("gives bench:tree's tree its rounds: 1,024 txs on 256 workers", () => {
     const durationOf = timed(445, 100, 930);
     const plan = planTree(1024);
     // Deeper first: 4 rounds of bases, 2 rounds for the 512 first merges, then one round for
     // each of the 8 levels above them but the root, then the root.
     expect(scheduleMakespan(plan, { workers: 256, durationOf, priorityOf: deeperFirst })).toBe(
+      4 * 445 + 2 * 100 + 8 * 100 + 930,
+    );
+    // Every base job at the deepest level, so leaves first is deeper first here.
+    expect(scheduleMakespan(plan, { workers: 256, durationOf, priorityOf: leavesFirst })).toBe(
       4 * 445 + 2 * 100 + 8 * 100 + 930,
     );
     // Nearer the root first, as the relay schedules: merges take workers from the later base

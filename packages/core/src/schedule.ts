@@ -12,6 +12,14 @@ import type { PlannedNode, TreePlan } from "./tree.ts";
  */
 export const nodePriority = (node: PlannedNode): number => node.level + 1;
 
+/**
+ * The other order, to compare with (bench:tree prints both): every leaf (a base job) first, then
+ * the farther from the root first. A ScheduleModel priority only (it is not a BullMQ one: leaves
+ * rank at -Infinity).
+ */
+export const leavesFirst = (node: PlannedNode): number =>
+  node.children.length === 0 ? Number.NEGATIVE_INFINITY : -node.level;
+
 export interface ScheduleModel {
   /** Workers, each proving one job at a time. */
   workers: number;
