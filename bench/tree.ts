@@ -35,7 +35,7 @@ import {
   type PlannedNode,
   planTree,
   STAGE,
-  scheduleMakespan,
+  scheduleLevels,
   txsHash,
 } from "@prover-boost/core";
 import {
@@ -180,7 +180,7 @@ function idealMs() {
   const total = plan.nodes.reduce((s, n) => s + durations[n.type], 0);
   const critical = path(plan.root);
   const scheduled = (priorityOf: (node: PlannedNode) => number) =>
-    scheduleMakespan(plan, {
+    scheduleLevels(plan, {
       workers: workerCount,
       durationOf: (n) => durations[n.type],
       priorityOf,
@@ -191,6 +191,7 @@ function idealMs() {
   const above = (n: PlannedNode): number =>
     n.parent ? durations[byKey.get(n.parent)!.type] + above(byKey.get(n.parent)!) : 0;
   const bases = plan.nodes.filter((n) => n.type === "base");
+  const relaysOrder = scheduled(nodePriority);
   const tight =
     bases.length === 0
       ? 0
@@ -201,8 +202,10 @@ function idealMs() {
     ideal: Math.max(critical, total / workerCount),
     tight: Math.max(critical, total / workerCount, tight),
     // The relay's own order (nearer the root first) with no overhead at all, and the other one.
-    scheduled: scheduled(nodePriority),
-    leavesFirst: scheduled(leavesFirst),
+    scheduled: relaysOrder.get(0)!,
+    // When each level's last proof ends in that schedule (the root's level, 0, at its makespan).
+    levels: relaysOrder,
+    leavesFirst: scheduled(leavesFirst).get(0)!,
     jobs: plan.nodes.length,
     bases: bases.length,
   };
@@ -310,12 +313,17 @@ function cpuPerJob(stack: BenchStack, from: CpuMark, shardsCpuMs: number, jobs: 
   };
 }
 
-/**
- * The relays' pops of BullMQ's queues so far, from their /metrics: those that brought a job,
- * and those that found the queue empty (the job was taken between the look and the pop).
- */
-async function popsOf(stack: BenchStack): Promise<{ job: number; empty: number }> {
-  const out = { job: 0, empty: 0 };
+/** What the relays' /metrics counted so far (summed over the relays). */
+interface RelayCounts {
+  /** Pops of BullMQ's queues that brought a job, and those that found the queue empty. */
+  job: number;
+  empty: number;
+  /** Each step of handing jobs in and out (prover_boost_job_step_seconds): seconds, times. */
+  steps: Map<string, { sum: number; count: number }>;
+}
+
+async function relayCountsOf(stack: BenchStack): Promise<RelayCounts> {
+  const out: RelayCounts = { job: 0, empty: 0, steps: new Map() };
   for (const url of stack.urls) {
     const text = await (await fetch(`${url}/metrics`)).text();
     for (const [, outcome, n] of text.matchAll(
@@ -323,6 +331,24 @@ async function popsOf(stack: BenchStack): Promise<{ job: number; empty: number }
     )) {
       out[outcome === "job" ? "job" : "empty"] += Number(n);
     }
+    for (const [, part, step, n] of text.matchAll(
+      /^prover_boost_job_step_seconds_(sum|count)\{step="(\w+)"\} ([\d.e+-]+)$/gm,
+    )) {
+      const s = out.steps.get(step!) ?? { sum: 0, count: 0 };
+      s[part === "sum" ? "sum" : "count"] += Number(n);
+      out.steps.set(step!, s);
+    }
+  }
+  return out;
+}
+
+/** Each step's mean time (ms) between two reads of the relays' counts. */
+function stepMeansSince(now: RelayCounts, then: RelayCounts): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [step, s] of now.steps) {
+    const before = then.steps.get(step) ?? { sum: 0, count: 0 };
+    const count = s.count - before.count;
+    if (count > 0) out.set(step, ((s.sum - before.sum) * 1000) / count);
   }
   return out;
 }
@@ -499,7 +525,7 @@ async function runOnce(withholdFraction: number) {
     // CPU each process spends while the tree is proven (from the bid to paid), per job.
     await openBlock(blockNumber, txCount);
     await fleet.mark();
-    const pops0 = await popsOf(stack);
+    const counts0 = await relayCountsOf(stack);
     const cpu0 = cpuNow(stack);
     const block = await untilPaid(blockNumber);
     if (!block) throw new Error("the relay never answered a status poll");
@@ -525,8 +551,9 @@ async function runOnce(withholdFraction: number) {
     const jobsCount = idealMs().jobs;
     const all = await fleet.report();
     const cpuMsPerJob = cpuPerJob(stack, cpu0, all.cpuMs, jobsCount);
-    const popsNow = await popsOf(stack);
-    const pops = { job: popsNow.job - pops0.job, empty: popsNow.empty - pops0.empty };
+    const countsNow = await relayCountsOf(stack);
+    const pops = { job: countsNow.job - counts0.job, empty: countsNow.empty - counts0.empty };
+    const steps = stepMeansSince(countsNow, counts0);
     // The measured block's leases, answers and losses; counts since the warm-up.
     const generated = {
       ...all,
@@ -579,7 +606,7 @@ async function runOnce(withholdFraction: number) {
       cpuMsPerJob,
       cold,
       fanOuts,
-      timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!),
+      timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!, ideal.levels),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
       relet,
@@ -589,6 +616,7 @@ async function runOnce(withholdFraction: number) {
       lost: generated.lost,
       shed: generated.shed,
       pops,
+      steps,
       generatorLoop: generated.loop,
       shards: generated.shards,
       // A job a withholder held waited for its lapse: not the relay's answer time.
@@ -672,12 +700,17 @@ function closedLoopLine(
   return `  closed loop         ${n} workers cycling on ${z} ms base jobs: a mean base lease answer within 100 ms (measured ${fmt(mean)} over ${baseAnswers.length}) needs ${Math.round(rate)} jobs/s, at most ${need.toFixed(2)} ms a job on the relay's core and ${(need * cores).toFixed(2)} ms of the machine's ${cores} cores a job (this run: the relay ${c.relay.toFixed(2)} ms${machine}${onThisMachine})`;
 }
 
-/** Per tree level (leaves first): jobs, first and last lease, last proof, from proving's start. */
+/**
+ * Per tree level (leaves first): jobs, first and last lease, last proof, from proving's start, and
+ * how late that last proof was against the relay's order with no overhead (`schedule`, when each
+ * level's last proof ends there). `lateness` is that figure by level, for the summary line.
+ */
 function timeline(
   rows: readonly { id: string; level: number }[],
   leasesByJob: ReadonlyMap<string, number[]>,
   provenAt: ReadonlyMap<string, number>,
   start: number,
+  schedule: ReadonlyMap<number, number>,
 ) {
   const levels = new Map<
     number,
@@ -692,12 +725,29 @@ function timeline(
     l.lastProof = Math.max(l.lastProof, provenAt.get(r.id) ?? 0);
     levels.set(r.level, l);
   }
-  return [...levels.entries()]
-    .sort(([a], [b]) => b - a)
-    .map(
-      ([level, l]) =>
-        `  level ${String(level).padStart(2)}  ${String(l.jobs).padStart(4)} jobs   leased ${l.firstLease - start}..${l.lastLease - start} ms   last proof ${l.lastProof - start} ms`,
-    );
+  const deepestFirst = [...levels.entries()].sort(([a], [b]) => b - a);
+  const lateness = new Map(
+    deepestFirst.map(([level, l]) => [level, l.lastProof - start - schedule.get(level)!]),
+  );
+  const lines = deepestFirst.map(
+    ([level, l]) =>
+      `  level ${String(level).padStart(2)}  ${String(l.jobs).padStart(4)} jobs   leased ${l.firstLease - start}..${l.lastLease - start} ms   last proof ${l.lastProof - start} ms (schedule bound's ${schedule.get(level)} ms, ${signed(lateness.get(level)!)})`,
+  );
+  return { lines, lateness };
+}
+
+const signed = (ms: number) => `${ms >= 0 ? "+" : "−"}${fmt(Math.abs(ms))}`;
+
+/**
+ * Where the makespan's excess over the schedule bound accrued: by the end of the deepest level
+ * (the base jobs' rounds, with the merges the relay's order runs among them) and over the levels
+ * above it, one wave of results and leases per level.
+ */
+function excessLine(lateness: ReadonlyMap<number, number>) {
+  const deepest = Math.max(...lateness.keys());
+  const atDeepest = lateness.get(deepest)!;
+  const atRoot = lateness.get(0)!;
+  return `  excess by level     the deepest level's last proof ${signed(atDeepest)} against the schedule bound's; the root's ${signed(atRoot)}: ${signed(atRoot - atDeepest)} over the ${deepest} levels above (${fmt((atRoot - atDeepest) / Math.max(1, deepest))} a level)`;
 }
 
 /**
@@ -722,6 +772,19 @@ function idleBetweenJobs(
 const ideal = idealMs();
 const fmt = (n: number) => `${Math.round(n)} ms`;
 
+/**
+ * Where a job's turn in the relay goes: each step's mean over the measured block, from the relays'
+ * prover_boost_job_step_seconds. A result that asks for the next job is answered after the
+ * completion and the later of the proof's mark and the next lease (gate, take, its mark).
+ */
+function stepsLine(steps: ReadonlyMap<string, number>) {
+  const at = (step: string) => {
+    const ms = steps.get(step);
+    return ms === undefined ? "n/a" : `${ms.toFixed(ms < 1 ? 2 : 1)} ms`;
+  };
+  return `  relay steps         means in the measured block: a result's verify ${at("verify")}, complete ${at("complete")} (Redis), proof mark ${at("proof_mark")} (Postgres); a lease's gate ${at("gate")} (waiting for its turn), take ${at("take")} (look, pop and record in Redis), lease mark ${at("lease_mark")} (Postgres). Each Redis or Postgres step is one round trip or two, each waiting for the relay's event loop to send it (at the end of its pass) and to read the reply`;
+}
+
 /** Lost leases split by whose delay lost them, and the load generator's own event-loop delay. */
 function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
   const relay = r.lost.filter((l) => l.cause === "relay").length;
@@ -732,6 +795,7 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
   console.log(
     `  queue pops          ${job + empty} (${((job + empty) / ideal.jobs).toFixed(2)} a job): ${job} brought a job, ${empty} found their queue empty (the job was taken between the look and the pop)`,
   );
+  console.log(stepsLine(r.steps));
   // The generator's share in detail: how much of the lease its answer left, and how late the
   // worker's last request went out (a lease answered with almost nothing left is hard to keep).
   const gen = r.lost.filter((l) => l.cause === "load-generator");
@@ -834,6 +898,7 @@ for (const [label, fraction] of [
   console.log(
     `  makespan            ${fmt(r.makespan)}   ratio to ideal ${(r.makespan / ideal.ideal).toFixed(3)}   to the tighter bound ${(r.makespan / ideal.tight).toFixed(3)}   to the schedule bound ${(r.makespan / ideal.scheduled).toFixed(3)}`,
   );
+  console.log(excessLine(r.timeline.lateness));
   console.log(
     `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
   );
@@ -914,7 +979,7 @@ for (const [label, fraction] of [
     console.log(
       `  between jobs        p50 ${fmt(percentile(r.idle, 50))}   p90 ${fmt(percentile(r.idle, 90))}   p99 ${fmt(percentile(r.idle, 99))}   (a worker's next lease after its proof time)`,
     );
-    for (const line of r.timeline) console.log(line);
+    for (const line of r.timeline.lines) console.log(line);
   }
   if (floor && label === "honest") printFloor(floor, r);
 }

@@ -114,6 +114,13 @@ describe("relay and aggregator metrics", () => {
     expect(sumOf(relay, "prover_boost_time_to_lease_seconds_count")).toBe(jobs + 1);
     expect(sumOf(relay, "prover_boost_proofs_rejected_total", { reason: "invalid_proof" })).toBe(1);
     expect(sumOf(relay, "prover_boost_penalties_total", { kind: "invalid_proof" })).toBe(1);
+    // Each step timed once per proof checked (the invalid one too), per proof credited, and per
+    // lease granted.
+    const steps = (step: string) => sumOf(relay, "prover_boost_job_step_seconds_count", { step });
+    expect(steps("verify")).toBe(jobs + 1);
+    for (const step of ["complete", "proof_mark"]) expect(steps(step)).toBe(jobs);
+    for (const step of ["gate", "take", "lease_mark"]) expect(steps(step)).toBe(jobs + 1);
+    expect(sumOf(relay, "prover_boost_job_step_seconds_sum", { step: "take" })).toBeGreaterThan(0);
     expect(
       sumOf(relay, "prover_boost_group_commit_batch_size_sum", { writer: "job_marks" }),
     ).toBeGreaterThanOrEqual(2 * jobs);

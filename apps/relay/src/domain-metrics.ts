@@ -2,6 +2,7 @@
 // per relay. Events on the request path only bump counters and histograms with small fixed
 // label sets; what needs a query (queue depths, live leases, workers signed in) is read when
 // Prometheus scrapes, at most once per SCRAPE_CACHE_MS whatever the number of scrapers.
+import { performance } from "node:perf_hooks";
 import { weiToGwei } from "@prover-boost/config";
 import { type JobType, jobTypes } from "@prover-boost/core";
 import type { PopCount } from "@prover-boost/queue";
@@ -12,6 +13,20 @@ export const SCRAPE_CACHE_MS = 2000;
 
 /** Seconds, from a fast lease to a slow real proof. */
 const waitBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/**
+ * The steps of handing a job in and out, each timed on its own (prover_boost_job_step_seconds):
+ * a result's `verify` (the proof checked), `complete` (its completion in Redis) and `proof_mark`
+ * (its record in Postgres); a granted lease's `gate` (the wait for its attempt's turn,
+ * LEASE_CONCURRENCY), `take` (the look, pop and record in Redis) and `lease_mark` (its record in
+ * Postgres). A result that asks for the next job is answered once both its proof's mark and the
+ * next lease are done, so its answer takes about complete + the longer of proof_mark and
+ * gate + take + lease_mark.
+ */
+export type JobStep = "verify" | "complete" | "proof_mark" | "gate" | "take" | "lease_mark";
+
+/** Seconds, from a Redis round trip on an idle machine to a stalled dependency. */
+const stepBuckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5];
 
 /** Jobs in one BullMQ state, of one job type, in one kind of queue (summed over blocks). */
 export interface QueueDepth {
@@ -48,6 +63,7 @@ export class RelayMetrics {
   readonly proofsRejected: Counter<"reason">;
   readonly penalties: Counter<"kind">;
   readonly penaltyGwei: Counter<"kind">;
+  readonly jobSteps: Histogram<"step">;
   /** Where a parent job became ready in this process (its last child completed here), ms. */
   private readonly readyAt = new Map<string, number>();
   private cached: { at: number; read: Promise<ScrapeRead | null> } | null = null;
@@ -132,6 +148,13 @@ export class RelayMetrics {
       name: "prover_boost_penalty_gwei_total",
       help: "Collateral taken by penalties in gwei, by kind (a float view; the ledger keeps exact wei)",
       labelNames: ["kind"],
+      registers,
+    });
+    this.jobSteps = new Histogram({
+      name: "prover_boost_job_step_seconds",
+      help: "Time of each step of handing a job in and out, by step: verify, complete (Redis) and proof_mark (Postgres) of a result; gate (the wait for a lease attempt's turn), take (Redis) and lease_mark (Postgres) of a granted lease",
+      labelNames: ["step"],
+      buckets: stepBuckets,
       registers,
     });
     const self = this;
@@ -255,6 +278,11 @@ export class RelayMetrics {
     if (ready !== undefined) {
       this.timeToLease.observe({ job_type: type }, Math.max(0, leasedAtMs - ready) / 1000);
     }
+  }
+
+  /** A step that began at `startedAt` and ended at `endedAt` (performance.now(), default now). */
+  stepDone(step: JobStep, startedAt: number, endedAt = performance.now()): void {
+    this.jobSteps.observe({ step }, (endedAt - startedAt) / 1000);
   }
 
   penalized(kind: string, wei: bigint): void {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { leavesFirst, nodePriority, scheduleMakespan } from "./schedule.ts";
+import { leavesFirst, nodePriority, scheduleLevels, scheduleMakespan } from "./schedule.ts";
 import { type PlannedNode, planTree } from "./tree.ts";
 
 const timed = (base: number, merge: number, root: number) => (n: PlannedNode) =>
@@ -55,6 +55,22 @@ describe("scheduleMakespan", () => {
     expect(at(nearerTheRoot)).toBe(37);
   });
 
+  it("tells when each level's last proof ends, the root's at the makespan (worked by hand)", () => {
+    // The 5-tx tree above: leaves first, the bases of level 3 end at 20, the merges of level 2 at
+    // 22, level 1's base (20-30) after its merge (22-23), the root at 35. Deeper first, level 1's
+    // base runs 21-31 and the root 31-36.
+    const plan = planTree(5);
+    const durationOf = timed(10, 1, 5);
+    const levels = (priorityOf: (n: PlannedNode) => number) =>
+      Object.fromEntries(scheduleLevels(plan, { workers: 2, durationOf, priorityOf }));
+    expect(levels(leavesFirst)).toEqual({ 3: 20, 2: 22, 1: 30, 0: 35 });
+    expect(levels(deeperFirst)).toEqual({ 3: 20, 2: 21, 1: 31, 0: 36 });
+    for (const priorityOf of [leavesFirst, deeperFirst, nearerTheRoot])
+      expect(scheduleLevels(plan, { workers: 2, durationOf, priorityOf }).get(0)).toBe(
+        scheduleMakespan(plan, { workers: 2, durationOf, priorityOf }),
+      );
+  });
+
   it("gives bench:tree's tree its rounds: 1,024 txs on 256 workers", () => {
     const durationOf = timed(445, 100, 930);
     const plan = planTree(1024);
@@ -63,6 +79,12 @@ describe("scheduleMakespan", () => {
     expect(scheduleMakespan(plan, { workers: 256, durationOf, priorityOf: deeperFirst })).toBe(
       4 * 445 + 2 * 100 + 8 * 100 + 930,
     );
+    const levels = scheduleLevels(plan, { workers: 256, durationOf, priorityOf: deeperFirst });
+    expect([levels.get(10), levels.get(9), levels.get(1)]).toEqual([
+      4 * 445,
+      4 * 445 + 2 * 100,
+      4 * 445 + 2 * 100 + 8 * 100,
+    ]);
     // Every base job at the deepest level, so leaves first is deeper first here.
     expect(scheduleMakespan(plan, { workers: 256, durationOf, priorityOf: leavesFirst })).toBe(
       4 * 445 + 2 * 100 + 8 * 100 + 930,

@@ -34,6 +34,16 @@ export interface ScheduleModel {
  * every leaf is ready to the root's proof. A node is ready once all its children are proven.
  */
 export function scheduleMakespan(plan: TreePlan, model: ScheduleModel): number {
+  // The root is level 0, the last level to end.
+  return scheduleLevels(plan, model).get(0)!;
+}
+
+/**
+ * The same schedule, level by level: when the last proof of each tree level ends (ms from the
+ * start; the root's level ends at the makespan). A benchmark compares its own levels with these to
+ * tell where its overhead accrues.
+ */
+export function scheduleLevels(plan: TreePlan, model: ScheduleModel): Map<number, number> {
   if (!Number.isInteger(model.workers) || model.workers < 1) {
     throw new RangeError(`workers must be a positive integer, got ${model.workers}`);
   }
@@ -66,6 +76,7 @@ export function scheduleMakespan(plan: TreePlan, model: ScheduleModel): number {
   // Proofs under way, at most one per worker.
   let running: { at: number; node: PlannedNode }[] = [];
   let now = 0;
+  const lastEnd = new Map<number, number>();
   for (;;) {
     while (running.length < model.workers) {
       const node = mostUrgent();
@@ -78,7 +89,8 @@ export function scheduleMakespan(plan: TreePlan, model: ScheduleModel): number {
     const ending = running.filter((r) => r.at === now);
     running = running.filter((r) => r.at !== now);
     for (const { node } of ending) {
-      if (node.key === plan.root) return now;
+      lastEnd.set(node.level, now);
+      if (node.key === plan.root) return lastEnd;
       const parent = byKey.get(node.parent!)!;
       const rest = left.get(parent.key)! - 1;
       left.set(parent.key, rest);

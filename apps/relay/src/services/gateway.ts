@@ -4,6 +4,7 @@
 // the HTTP mapping. Every proof is verified with its block's proof system before anything is
 // credited (real proofs in worker threads, services/proof-check.ts), and a result is credited
 // only once BullMQ completed the job under this lease: a lost lease credits nothing.
+import { performance } from "node:perf_hooks";
 import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
 import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
 import {
@@ -112,8 +113,11 @@ function gatedAttempt(
   session: WorkerSession,
   signal: AbortSignal,
 ): Promise<LeaseAttempt> {
+  const asked = performance.now();
   return ctx.leaseGate((): LeaseAttempt | Promise<LeaseAttempt> =>
-    signal.aborted ? { blocks: new Set<number>(), passedOver: false } : tryLeaseOnce(ctx, session),
+    signal.aborted
+      ? { blocks: new Set<number>(), passedOver: false }
+      : tryLeaseOnce(ctx, session, asked),
   );
 }
 
@@ -128,7 +132,13 @@ interface LeaseAttempt {
  * One look at every block this worker may lease from: the job leased, or none, with the blocks
  * looked at and whether jobs it may not have were passed over.
  */
-async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<LeaseAttempt> {
+async function tryLeaseOnce(
+  ctx: RelayContext,
+  session: WorkerSession,
+  /** When the attempt asked for its turn (performance.now()). */
+  asked: number,
+): Promise<LeaseAttempt> {
+  const turn = performance.now();
   const now = ctx.now();
   // Read while the broker reserves a capacity slot (awaited, or its failure handled, there).
   const eligible = ctx.registry
@@ -148,6 +158,8 @@ async function tryLeaseOnce(ctx: RelayContext, session: WorkerSession): Promise<
   const { blocks, passedOver } = outcome;
   if (!outcome.leased) return { blocks, passedOver };
   const { lease, job } = outcome.leased;
+  ctx.metrics.stepDone("gate", asked, turn);
+  ctx.metrics.stepDone("take", turn);
   try {
     const proofs = await inputsOf(
       ctx,
@@ -252,6 +264,7 @@ async function describeLeasedJob(
   outputs: Hex[],
 ) {
   // The tree view's record (group-committed); conditional so it can never undo a proven job.
+  const marking = performance.now();
   await ctx.jobMarks.submit({
     kind: "leased",
     jobId: lease.jobId,
@@ -260,6 +273,7 @@ async function describeLeasedJob(
     worker: session.workerName,
     leaseId: leaseIdOf(lease.token),
   });
+  ctx.metrics.stepDone("lease_mark", marking);
   return {
     id: lease.jobId,
     type: job.data.type,
@@ -403,6 +417,7 @@ async function submitWithLease(
   const node = proofNodeOf(job.data, children);
   const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
   let valid: boolean;
+  const verifying = performance.now();
   try {
     valid = await system.verify(node, submitted);
   } catch (err) {
@@ -410,6 +425,7 @@ async function submitWithLease(
     // penalized, and the lease stays the worker's to submit again.
     throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
   }
+  ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();
   if (!valid) {
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
@@ -473,6 +489,7 @@ async function submitWithLease(
   };
   const isRoot = rootJobTypes.includes(job.data.type);
   const completed = isRoot ? undefined : accepted;
+  const completing = performance.now();
   try {
     await ctx.broker
       .reportProvingJobSuccess(lease, result, affinityNote(ctx, session, job), job, completed)
@@ -490,7 +507,10 @@ async function submitWithLease(
     }
     throw err;
   }
+  ctx.metrics.stepDone("complete", completing);
+  const marking = performance.now();
   await ctx.jobMarks.submit({ kind: "proven", jobId, blockNumber: block, isRoot, ...result });
+  ctx.metrics.stepDone("proof_mark", marking);
   if (isRoot) {
     ctx.registry.invalidate();
     accepted?.();
