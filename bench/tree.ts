@@ -782,7 +782,7 @@ function stepsLine(steps: ReadonlyMap<string, number>) {
     const ms = steps.get(step);
     return ms === undefined ? "n/a" : `${ms.toFixed(ms < 1 ? 2 : 1)} ms`;
   };
-  return `  relay steps         means in the measured block: a result's verify ${at("verify")}, complete ${at("complete")} (Redis), proof mark ${at("proof_mark")} (Postgres); a lease's gate ${at("gate")} (waiting for its turn), take ${at("take")} (look, pop and record in Redis), lease mark ${at("lease_mark")} (Postgres). Each Redis or Postgres step is one round trip or two, each waiting for the relay's event loop to send it (at the end of its pass) and to read the reply`;
+  return `  relay steps         means in the measured block: a result's verify ${at("verify")}, complete ${at("complete")} (Redis), proof mark ${at("proof_mark")} (Postgres); a lease's gate ${at("gate")} (waiting for its turn), take ${at("take")} (look, pop and record in Redis), lease mark ${at("lease_mark")} (Postgres). The take is three round trips one after another, each other Redis or Postgres step one or two, every one waiting for the relay's event loop to send it (at the end of its pass) and to read the reply`;
 }
 
 /** Lost leases split by whose delay lost them, and the load generator's own event-loop delay. */

@@ -18,10 +18,11 @@ const waitBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900
  * The steps of handing a job in and out, each timed on its own (prover_boost_job_step_seconds):
  * a result's `verify` (the proof checked), `complete` (its completion in Redis) and `proof_mark`
  * (its record in Postgres); a granted lease's `gate` (the wait for its attempt's turn,
- * LEASE_CONCURRENCY), `take` (the look, pop and record in Redis) and `lease_mark` (its record in
- * Postgres). A result that asks for the next job is answered once both its proof's mark and the
- * next lease are done, so its answer takes about complete + the longer of proof_mark and
- * gate + take + lease_mark.
+ * LEASE_CONCURRENCY), `take` (the look, pop and record in Redis, one after another, with the
+ * list of blocks when that is not cached) and `lease_mark` (its record in Postgres). A result
+ * that asks for the next job starts that lease as its completion's last round trip is sent (a
+ * block's root: once its mark is in), and is answered once its proof's mark and the lease are
+ * both done.
  */
 export type JobStep = "verify" | "complete" | "proof_mark" | "gate" | "take" | "lease_mark";
 

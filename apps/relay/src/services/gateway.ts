@@ -154,12 +154,11 @@ async function tryLeaseOnce(
       throw new DomainError("CAPACITY_EXCEEDED", err.message);
     throw err;
   }
+  const took = performance.now();
   if (outcome.failed.length > 0) await markFailed(ctx, outcome.failed);
   const { blocks, passedOver } = outcome;
   if (!outcome.leased) return { blocks, passedOver };
   const { lease, job } = outcome.leased;
-  ctx.metrics.stepDone("gate", asked, turn);
-  ctx.metrics.stepDone("take", turn);
   try {
     const proofs = await inputsOf(
       ctx,
@@ -169,10 +168,16 @@ async function tryLeaseOnce(
     );
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
     if (fetcher) leasedReads.set(lease, { job, proofs, fetcher });
-    const leased = await describeLeasedJob(ctx, lease, session, job, proofs);
+    const marking = performance.now();
+    await markLeased(ctx, lease, session, job);
+    const marked = performance.now();
+    const leased = await describeLeasedJob(ctx, lease, job, proofs);
     // Ready since it was added when none of its children was left to prove in the flow.
     const readyWhenAdded = job.data.children.every((c) => job.data.proofs?.[c] !== undefined);
     ctx.metrics.leased(lease.jobId, job.data.type, lease.leasedAt, job.timestamp, readyWhenAdded);
+    ctx.metrics.stepDone("gate", asked, turn);
+    ctx.metrics.stepDone("take", turn, took);
+    ctx.metrics.stepDone("lease_mark", marking, marked);
     return { leased, blocks, passedOver };
   } catch (err) {
     // The request fails, so the worker never hears of this lease: the job goes straight back
@@ -256,15 +261,16 @@ function affinityNote(
   };
 }
 
-async function describeLeasedJob(
+/**
+ * The tree view's record of a lease (group-committed); conditional so it can never undo a proven
+ * job.
+ */
+async function markLeased(
   ctx: RelayContext,
   lease: Lease,
   session: WorkerSession,
   job: Job<ProofJobData>,
-  outputs: Hex[],
 ) {
-  // The tree view's record (group-committed); conditional so it can never undo a proven job.
-  const marking = performance.now();
   await ctx.jobMarks.submit({
     kind: "leased",
     jobId: lease.jobId,
@@ -273,7 +279,14 @@ async function describeLeasedJob(
     worker: session.workerName,
     leaseId: leaseIdOf(lease.token),
   });
-  ctx.metrics.stepDone("lease_mark", marking);
+}
+
+async function describeLeasedJob(
+  ctx: RelayContext,
+  lease: Lease,
+  job: Job<ProofJobData>,
+  outputs: Hex[],
+) {
   return {
     id: lease.jobId,
     type: job.data.type,
