@@ -50,6 +50,7 @@ import { Command } from "commander";
 import pg from "pg";
 import { keccak256, toHex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { parseProm, sumOf } from "../test/support/prom-text.ts";
 import { bullmqFloor, type FloorRun } from "./lib/bullmq-floor.ts";
 import { type FleetOptions, startFleet, startFleetProcs } from "./lib/fleet.ts";
 import type { LeaseAnswer } from "./lib/lease-audit.ts";
@@ -325,18 +326,16 @@ interface RelayCounts {
 async function relayCountsOf(stack: BenchStack): Promise<RelayCounts> {
   const out: RelayCounts = { job: 0, empty: 0, steps: new Map() };
   for (const url of stack.urls) {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    for (const [, outcome, n] of text.matchAll(
-      /^prover_boost_queue_pops_total\{outcome="(job|empty)"\} (\d+)$/gm,
-    )) {
-      out[outcome === "job" ? "job" : "empty"] += Number(n);
-    }
-    for (const [, part, step, n] of text.matchAll(
-      /^prover_boost_job_step_seconds_(sum|count)\{step="(\w+)"\} ([\d.e+-]+)$/gm,
-    )) {
-      const s = out.steps.get(step!) ?? { sum: 0, count: 0 };
-      s[part === "sum" ? "sum" : "count"] += Number(n);
-      out.steps.set(step!, s);
+    const samples = parseProm(await (await fetch(`${url}/metrics`)).text());
+    out.job += sumOf(samples, "prover_boost_queue_pops_total", { outcome: "job" });
+    out.empty += sumOf(samples, "prover_boost_queue_pops_total", { outcome: "empty" });
+    for (const { name, labels, value } of samples) {
+      if (name !== "prover_boost_job_step_seconds_count") continue;
+      const step = labels.step!;
+      const s = out.steps.get(step) ?? { sum: 0, count: 0 };
+      s.sum += sumOf(samples, "prover_boost_job_step_seconds_sum", { step });
+      s.count += value;
+      out.steps.set(step, s);
     }
   }
   return out;
@@ -548,7 +547,7 @@ async function runOnce(withholdFraction: number) {
       throw new Error(`block not paid in time (stage ${block.stage})`);
     }
     const makespan = block.stages.proven! - block.stages.proving!;
-    const jobsCount = idealMs().jobs;
+    const jobsCount = ideal.jobs;
     const all = await fleet.report();
     const cpuMsPerJob = cpuPerJob(stack, cpu0, all.cpuMs, jobsCount);
     const countsNow = await relayCountsOf(stack);
