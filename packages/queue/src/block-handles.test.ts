@@ -1,6 +1,6 @@
 // Per-block handles on a real Redis: closing those of inactive blocks (and only those), keeping a
-// block used since the caller's read began, a lease that outlives its block's handles, and the
-// keys a stalled check leaves of a removed queue.
+// block used since the caller's read began, a lease that outlives its block's handles, the keys
+// a stalled check leaves of a removed queue, and the flow producer's reused queue handles.
 import { randomBytes } from "node:crypto";
 import { planTree } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -108,5 +108,25 @@ describe("closing the handles of inactive blocks", () => {
     expect(await relay.getJob(5, "base", "5-1-0")).toBeDefined();
     // What the aggregator's start-up sweep sees: every block with queues, not the retired one.
     expect(await relay.blocksInRedis()).toEqual([1, 2, 3, 5]);
+  });
+});
+
+describe("the flow producer's queue handles", () => {
+  it("makes one per queue and reuses it; trees of more blocks than it keeps land in their own queues", async () => {
+    const flow = (aggregator as unknown as { flow: { getBackend(): unknown } }).flow;
+    const backend = flow.getBackend() as { forQueue(queue: string, prefix: string): unknown };
+    expect(backend.forQueue("b2-base", prefix)).toBe(backend.forQueue("b2-base", prefix));
+    expect(backend.forQueue("b2-base", prefix)).not.toBe(backend.forQueue("b2-merge", prefix));
+    // 20 blocks of three queues each: more than the producer keeps, so handles are dropped and
+    // made again on the way.
+    const blocks = Array.from({ length: 20 }, (_, i) => 100 + i);
+    for (const n of blocks) await addBlock(n, 3);
+    for (const n of blocks) await addBlock(n, 3);
+    for (const n of blocks) {
+      expect(await relay.treeCounts(n)).toEqual({ jobs: 5, completed: 0 });
+      const bases = await relay.redis.zcard(`${prefix}:b${n}-base:prioritized`);
+      expect(bases).toBe(3);
+    }
+    for (const n of blocks) await aggregator.retireBlock(n);
   });
 });
