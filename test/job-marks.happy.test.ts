@@ -1,6 +1,7 @@
 // The relay's group-committed job bookkeeping (pb_job_marks / pb_record_proof) against a real
 // Postgres and the embedded PGlite: lease marks, proof records, idempotency, the root proof
-// closing its block, and a bad batch changing nothing.
+// closing its block, a batch of different jobs written a statement per kind (with the same
+// results and market events as mark by mark), and a bad batch changing nothing.
 import { type Database, type JobMark, recordProof, writeJobMarks } from "@prover-boost/db";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -143,6 +144,46 @@ describe.each(DATABASE_BACKENDS)("job marks on %s", (backend) => {
     expect(b7.stages).toMatchObject({ proving: 1, proven: 40 });
     const b3 = await block(3);
     expect(b3).toMatchObject({ stage: "committed", rootProof: null, jobsProven: 1 });
+  });
+
+  it("a batch of different jobs: each mark's result, every block's count and one event per change", async () => {
+    await writeJobMarks(db.prisma, [leased("7-1-0", 7), proven("3-1-1", 3)], 5);
+    await db.prisma.marketEvent.deleteMany();
+    // Block 7: a lease of a job leased already (no status change), a new lease, a proof of a
+    // leased job and its root's proof; block 3: a proof already recorded and a new one.
+    const out = await writeJobMarks(
+      db.prisma,
+      [
+        leased("7-1-0", 7, "w2"),
+        proven("3-1-1", 3),
+        leased("7-1-1", 7),
+        proven("3-1-0", 3),
+        proven("7-0-0", 7, true),
+      ],
+      60,
+    );
+    expect(out).toEqual([true, false, true, true, true]);
+    expect(await job("7-1-0")).toMatchObject({ status: "leased", workerId: "w2", attempts: 2 });
+    expect(await job("7-1-1")).toMatchObject({ status: "leased", attempts: 1 });
+    expect(await job("3-1-0")).toMatchObject({ status: "proven", provenAt: 60n });
+    expect(await job("3-1-1")).toMatchObject({ status: "proven", provenAt: 5n });
+    expect(await block(7)).toMatchObject({ stage: "proven", rootProof: "0x700", jobsProven: 1 });
+    expect(await block(3)).toMatchObject({ stage: "committed", rootProof: null, jobsProven: 2 });
+    const events = await db.prisma.marketEvent.findMany({ orderBy: { id: "asc" } });
+    expect(
+      events.map((e) => {
+        const d = e.data as { id?: string; status?: string; stage?: string };
+        return `${e.type} ${e.blockNumber} ${d.id ?? d.stage} ${d.status ?? ""}`.trim();
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        "job 7 7-1-1 leased",
+        "job 3 3-1-0 proven",
+        "job 7 7-0-0 proven",
+        "stage 7 proven",
+      ]),
+    );
+    expect(events).toHaveLength(4);
   });
 
   it("a batch with a malformed mark fails whole and changes nothing", async () => {

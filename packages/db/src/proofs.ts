@@ -37,8 +37,10 @@ export type JobMark =
   | ({ kind: "proven"; jobId: string; blockNumber: number; isRoot: boolean } & AcceptedProof);
 
 /**
- * Writes a batch of job marks in one statement, in order; one result per mark (whether it
- * changed the job: a lease mark on a proven job, or a second record of a proof, does not).
+ * Writes a batch of job marks in one call, with the effect of writing them in order; one result
+ * per mark (whether it changed the job: a lease mark on a proven job, or a second record of a
+ * proof, does not). Marks of different jobs are written a statement per kind and one update per
+ * block (see the job-marks-in-sets migration); a batch naming a job twice, mark by mark.
  */
 export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Promise<boolean[]> {
   const items = marks.map((m) =>
