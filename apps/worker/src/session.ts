@@ -44,22 +44,13 @@ export interface SessionDeps {
   emit: (e: WorkerEvent) => void;
 }
 
-/** A fetch whose requests also abort when `stop` does. */
-export function abortableFetch(base: typeof fetch, stop: AbortSignal): typeof fetch {
-  return (input, init) =>
-    base(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, stop]) : stop });
-}
-
 export class WorkerSession {
   private current: SessionHandle | undefined;
   private pending: Promise<SessionHandle> | undefined;
   private generation = 0;
   private readonly backoff = new Backoff();
-  private readonly pollFetch: typeof fetch;
 
-  constructor(private readonly deps: SessionDeps) {
-    this.pollFetch = abortableFetch(deps.fetch, deps.stopSignal);
-  }
+  constructor(private readonly deps: SessionDeps) {}
 
   /**
    * The live session, signing in first if there is none or it expires soon. Retries with backoff
@@ -112,7 +103,11 @@ export class WorkerSession {
 
   private async signIn(): Promise<SessionHandle> {
     const { account, workerId, relayUrl } = this.deps;
-    const anon = new RelayClient({ baseUrl: relayUrl, fetch: this.pollFetch });
+    const anon = new RelayClient({
+      baseUrl: relayUrl,
+      fetch: this.deps.fetch,
+      signal: this.deps.stopSignal,
+    });
     const info = await anon.info();
     const domain = {
       name: info.domain.name,
@@ -145,7 +140,8 @@ export class WorkerSession {
       pollClient: new RelayClient({
         baseUrl: relayUrl,
         token: session.token,
-        fetch: this.pollFetch,
+        fetch: this.deps.fetch,
+        signal: this.deps.stopSignal,
       }),
     };
     this.deps.logger.info(

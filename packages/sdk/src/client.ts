@@ -87,6 +87,8 @@ export interface RelayClientOptions {
   adminToken?: string;
   /** Per-request timeout, ms; long polls add their waitMs to it. */
   timeoutMs?: number;
+  /** Aborts every request of this client, pending or later (e.g. when the program stops). */
+  signal?: AbortSignal;
   fetch?: typeof fetch;
 }
 
@@ -109,13 +111,34 @@ export class RelayClient {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
     if (opts.bearer) headers.authorization = `Bearer ${opts.bearer}`;
-    const res = await (this.options.fetch ?? fetch)(`${this.base}${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout((this.options.timeoutMs ?? 15_000) + (opts.extraTimeoutMs ?? 0)),
-    });
-    const text = await res.text();
+    // The request's own deadline and the client's signal, both let go of once the answer is read:
+    // a deadline signal that outlived its request (AbortSignal.timeout) would still fire later,
+    // and one combined with a long-lived signal (AbortSignal.any) stays tied to it, a cost on
+    // every request of an agent that sends thousands.
+    const ms = (this.options.timeoutMs ?? 15_000) + (opts.extraTimeoutMs ?? 0);
+    const ended = new AbortController();
+    const stop = this.options.signal;
+    const onStop = () => ended.abort(stop?.reason);
+    if (stop?.aborted) onStop();
+    else stop?.addEventListener("abort", onStop, { once: true });
+    const timer = setTimeout(
+      () => ended.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
+      ms,
+    );
+    let res: Response;
+    let text: string;
+    try {
+      res = await (this.options.fetch ?? fetch)(`${this.base}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+        signal: ended.signal,
+      });
+      text = await res.text();
+    } finally {
+      clearTimeout(timer);
+      stop?.removeEventListener("abort", onStop);
+    }
     const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     if (res.status >= 400) {
       const err = (parsed as { error?: { code?: string; message?: string; requestId?: string } })

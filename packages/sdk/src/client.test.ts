@@ -1,0 +1,61 @@
+// The client's request lifetime: its deadline, the client's own signal (an agent stopping), and
+// nothing left tied to a request once its answer is read. The fetch here is a stand-in that
+// answers or never does, as a relay would.
+import { describe, expect, it } from "vitest";
+import { isRetryableRequestError, RelayClient } from "./client.ts";
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A fetch that records the signal of each request and answers `{}` unless told to hang. */
+function standIn(hang = false) {
+  const signals: AbortSignal[] = [];
+  const fetch: typeof globalThis.fetch = ((_url: string, init: RequestInit) => {
+    const signal = init.signal!;
+    signals.push(signal);
+    // As fetch does: a signal aborted already fails the request at once.
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (!hang) return Promise.resolve(new Response("{}", { status: 200 }));
+    return new Promise((_resolve, reject) => {
+      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+  }) as typeof globalThis.fetch;
+  return { fetch, signals };
+}
+
+describe("a relay client's requests", () => {
+  it("fails a request unanswered by its deadline with a retryable TimeoutError", async () => {
+    const { fetch } = standIn(true);
+    const client = new RelayClient({ baseUrl: "http://relay", fetch, timeoutMs: 20 });
+    const err = await client.info().catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: "TimeoutError" });
+    expect(isRetryableRequestError(err)).toBe(true);
+  });
+
+  it("aborts a pending request when the client's signal does, and refuses new ones after", async () => {
+    const { fetch } = standIn(true);
+    const stop = new AbortController();
+    const client = new RelayClient({ baseUrl: "http://relay", fetch, signal: stop.signal });
+    const pending = client.info().catch((e: unknown) => e);
+    await pause(5);
+    stop.abort(new Error("stopping"));
+    expect(await pending).toMatchObject({ message: "stopping" });
+    expect(await client.info().catch((e: unknown) => e)).toMatchObject({ message: "stopping" });
+  });
+
+  it("leaves nothing behind once answered: its deadline and the client's signal let go", async () => {
+    const { fetch, signals } = standIn();
+    const stop = new AbortController();
+    const client = new RelayClient({
+      baseUrl: "http://relay",
+      fetch,
+      timeoutMs: 10,
+      signal: stop.signal,
+    });
+    await client.info();
+    await client.info();
+    await pause(40);
+    stop.abort(new Error("stopping"));
+    expect(signals).toHaveLength(2);
+    expect(signals.map((s) => s.aborted)).toEqual([false, false]);
+  });
+});
