@@ -7,14 +7,15 @@
 -- applied as one UPDATE of its lease marks' jobs, one of its proofs' jobs, and one of each block
 -- that got proofs (its count raised by their number, closed by its root's proof as before). The
 -- marks being of different rows, the order among them changes nothing. A batch naming a job more
--- than once is applied mark by mark, in order, as before: a lease and a proof of the same job
--- depend on which came first. Results are the same either way: per mark, whether it changed its
--- job (and, for a proof, found its block).
-CREATE OR REPLACE FUNCTION pb_job_marks(p_items JSONB, p_now BIGINT)
+-- than once is applied mark by mark, in order, by the function as it was (kept under the name
+-- pb_job_marks_in_order): a lease and a proof of the same job depend on which came first.
+-- Results are the same either way: per mark, whether it changed its job (and, for a proof, found
+-- its block).
+ALTER FUNCTION pb_job_marks(JSONB, BIGINT) RENAME TO pb_job_marks_in_order;
+
+CREATE FUNCTION pb_job_marks(p_items JSONB, p_now BIGINT)
 RETURNS TABLE (idx INTEGER, applied BOOLEAN) LANGUAGE plpgsql AS $$
 DECLARE
-  e JSONB;
-  o BIGINT;
   bad TEXT;
   v_leased BIGINT[];
   v_proven BIGINT[];
@@ -28,20 +29,7 @@ BEGIN
     SELECT (x->>2)::integer FROM jsonb_array_elements(p_items) AS x WHERE x->>0 = 'proven'
   ) ORDER BY number FOR UPDATE;
   IF (SELECT count(DISTINCT x->>1) < count(*) FROM jsonb_array_elements(p_items) AS x) THEN
-    FOR e, o IN SELECT t.e, t.o FROM jsonb_array_elements(p_items) WITH ORDINALITY AS t(e, o) LOOP
-      idx := o;
-      IF e->>0 = 'leased' THEN
-        UPDATE "ProofJob"
-          SET status = 'leased', operator = e->>3, "workerId" = e->>4, "leaseId" = e->>5,
-              attempts = attempts + 1
-          WHERE id = e->>1 AND status IN ('queued', 'leased');
-        applied := FOUND;
-      ELSE
-        applied := pb_record_proof(e->>1, (e->>2)::integer, (e->>3)::boolean, e->>4, e->>5,
-          e->>6, p_now);
-      END IF;
-      RETURN NEXT;
-    END LOOP;
+    RETURN QUERY SELECT * FROM pb_job_marks_in_order(p_items, p_now);
     RETURN;
   END IF;
 
