@@ -1,7 +1,7 @@
 // The relay's group-committed job bookkeeping (pb_job_marks / pb_record_proof) against a real
 // Postgres and the embedded PGlite: lease marks, proof records, idempotency, the root proof
 // closing its block, a batch of different jobs written a statement per kind (with the same
-// results and market events as mark by mark), and a bad batch changing nothing.
+// results as mark by mark, and one market event per change), and a bad batch changing nothing.
 import { type Database, type JobMark, recordProof, writeJobMarks } from "@prover-boost/db";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {

@@ -107,8 +107,8 @@ const FLOW_HANDLES = 48;
  * BullMQ's flow producer makes a new handle on a node's queue (a backend bound to it, with every
  * one of its keys spelt out) for every node it adds: for a block's tree of thousands of jobs over
  * three queues, a quarter to a third of the add's CPU. Here a handle is made once per queue and
- * reused (the latest FLOW_HANDLES queues'); it holds no state of its own, only the producer's
- * connection and the queue's keys. Left alone if BullMQ no longer makes them this way (adds are
+ * reused (those of the FLOW_HANDLES queues first used most recently); it holds no state of its
+ * own, only the producer's connection and the queue's keys. Left alone if BullMQ no longer makes them this way (adds are
  * then only slower).
  */
 function reuseFlowQueueHandles(flow: FlowProducer): void {

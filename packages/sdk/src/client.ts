@@ -125,6 +125,8 @@ export class RelayClient {
       () => ended.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
       ms,
     );
+    // Like AbortSignal.timeout's, the deadline alone does not keep the process alive.
+    timer.unref?.();
     let res: Response;
     let text: string;
     try {

@@ -62,7 +62,8 @@ BEGIN
         THEN 'proven' ELSE b.stage END
       FROM (
         SELECT proofs.block, count(*) AS n,
-          max(proofs.proof) FILTER (WHERE proofs.is_root) AS root_proof
+          (array_agg(proofs.proof ORDER BY proofs.o) FILTER (WHERE proofs.is_root))[1]
+            AS root_proof
         FROM proofs GROUP BY proofs.block
       ) c
       WHERE b.number = c.block
