@@ -250,7 +250,11 @@ describe("explorer", () => {
     expect(await root.getAttribute("href")).toBe(
       `/v1/blocks/${won}/proofs/${encodeURIComponent(rootId)}`,
     );
-    expect(await root.locator("title").textContent()).toMatch(/proved by 0x/);
+    // Who proved a node comes with the tree's next read (live events carry its status and
+    // worker), within a refresh of the block's last stage change: waited for, not read once.
+    await expect
+      .poll(() => root.locator("title").textContent(), { timeout: 15_000 })
+      .toMatch(/proved by 0x/);
     const proof = await page.request.get(`${devnet.relayUrl}/v1/blocks/${won}/proofs/${rootId}`);
     expect(proof.status()).toBe(200);
     await page.screenshot({ path: path.join(shots, "block.png"), fullPage: true });
