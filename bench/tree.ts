@@ -606,6 +606,7 @@ async function runOnce(withholdFraction: number) {
       cold,
       fanOuts,
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!, ideal.levels),
+      start: blockStart(generated.leases, block.stages.proving!, workerCount),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
       relet,
@@ -733,6 +734,16 @@ function timeline(
       `  level ${String(level).padStart(2)}  ${String(l.jobs).padStart(4)} jobs   leased ${l.firstLease - start}..${l.lastLease - start} ms   last proof ${l.lastProof - start} ms (schedule bound's ${schedule.get(level)} ms, ${signed(lateness.get(level)!)})`,
   );
   return { lines, lateness };
+}
+
+/**
+ * How soon the block's jobs went out: its first lease, and the lease that completed the first
+ * wave (one job for each worker), both from the block's move to proving (the relay's clock).
+ */
+function blockStart(leases: readonly { at: number }[], proving: number, workers: number) {
+  const at = leases.map((l) => l.at - proving).sort((a, b) => a - b);
+  const wave = Math.min(workers, at.length);
+  return { first: at[0] ?? Number.NaN, wave, waveEnd: at[wave - 1] ?? Number.NaN };
 }
 
 const signed = (ms: number) => `${ms >= 0 ? "+" : "−"}${fmt(Math.abs(ms))}`;
@@ -898,6 +909,9 @@ for (const [label, fraction] of [
     `  makespan            ${fmt(r.makespan)}   ratio to ideal ${(r.makespan / ideal.ideal).toFixed(3)}   to the tighter bound ${(r.makespan / ideal.tight).toFixed(3)}   to the schedule bound ${(r.makespan / ideal.scheduled).toFixed(3)}`,
   );
   console.log(excessLine(r.timeline.lateness));
+  console.log(
+    `  block start         first lease ${fmt(r.start.first)} after the move to proving, the first ${r.start.wave} (a job for each worker) by ${fmt(r.start.waveEnd)}`,
+  );
   console.log(
     `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
   );
