@@ -99,4 +99,16 @@ describe("resources over consecutive blocks", () => {
       await restarted.close();
     }
   });
+
+  // The aggregator announces a block as its tree is being added; the relay connects the block's
+  // queues and fetchers then, so its first leases do not wait for them.
+  it("opens a block's queues and fetchers as its tree is added, before any lease", async () => {
+    const n = BLOCKS + 1;
+    await openBlock(stack, n, { txCount: 4 });
+    await eventually(async () => stack.relay.ctx.fabric.openHandles().blocks.includes(n));
+    expect(stack.relay.ctx.fabric.openHandles()).toMatchObject({ queues: 3, fetchers: 3 });
+    const worker = (await signIn(stack, account(72), "w1")).client;
+    await proveUntilPaid(stack, n, [worker]);
+    await eventually(async () => stack.relay.ctx.fabric.openHandles().blocks.length === 0);
+  });
 });

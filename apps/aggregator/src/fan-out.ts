@@ -17,6 +17,8 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
     WHERE b.stage IN (${STAGE.committed}, ${STAGE.unclaimed})
     ORDER BY b.number LIMIT 20`;
   for (const block of blocks) {
+    // Relays open the block's queues while its tree is written, ready for its first leases.
+    await ctx.fabric.announceUpcoming(block.number).catch(() => {});
     const plan = planTree(block.txCount);
     const txs = JSON.parse(block.txs) as string[];
     const idOf = (key: string) => {

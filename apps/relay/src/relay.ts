@@ -165,6 +165,10 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   fabric.events.on("ready", (jobId: string) => metrics.noteReady(jobId, ctx.now()));
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
+  // A block about to be proven: its queues and fetchers connect now, not at its first lease.
+  fabric.events.on("upcoming", (blockNumber: number) => {
+    fabric.prepareBlock(blockNumber).catch(() => {});
+  });
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
   const stopClosingHandles = closeHandlesOfInactiveBlocks(ctx.registry, fabric, ctx.now);
   fabric.events.on("stalled", (jobId: string) => {

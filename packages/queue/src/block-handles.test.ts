@@ -1,10 +1,11 @@
 // Per-block handles on a real Redis: closing those of inactive blocks (and only those), keeping a
 // block used since the caller's read began, a lease that outlives its block's handles, the keys
-// a stalled check leaves of a removed queue, and the flow producer's reused queue handles.
+// a stalled check leaves of a removed queue, the handles of a block announced as upcoming (open
+// before its first lease, kept until it starts), and the flow producer's reused queue handles.
 import { randomBytes } from "node:crypto";
 import { planTree } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProofFabric } from "./fabric.ts";
+import { ProofFabric, UPCOMING_HOLD_MS } from "./fabric.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
@@ -128,5 +129,41 @@ describe("the flow producer's queue handles", () => {
       expect(bases).toBe(3);
     }
     for (const n of blocks) await aggregator.retireBlock(n);
+  });
+});
+
+describe("a block announced as upcoming", () => {
+  it("has its handles opened by a listening relay before its tree exists, kept until it is proven or its hold ends", async () => {
+    const listening = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs: 1000 });
+    try {
+      const prepared: Promise<void>[] = [];
+      listening.events.on("upcoming", (n: number) => prepared.push(listening.prepareBlock(n)));
+      let woken = 0;
+      listening.events.on("work", () => woken++);
+      await aggregator.announceUpcoming(50);
+      await until(async () => prepared.length === 1);
+      await prepared[0];
+      // All of its queues and fetchers, connected, and nobody woken: there is nothing to take.
+      expect(listening.openHandles()).toEqual({ blocks: [50], queues: 3, fetchers: 3 });
+      expect(woken).toBe(0);
+      // Not yet active, yet kept through the hold; a sweep after the hold closes it and leaves
+      // nothing of it in Redis.
+      expect(await listening.closeInactive(new Set(), performance.now())).toEqual([]);
+      const afterHold = performance.now() + UPCOMING_HOLD_MS + 60_000;
+      expect(await listening.closeInactive(new Set(), afterHold)).toEqual([50]);
+      expect(await keysOf(50)).toEqual([]);
+
+      // A prepared block's first lease is served by the fetcher opened beforehand.
+      await listening.prepareBlock(51);
+      const fetcher = listening.openFetcherOf(51, "base");
+      expect(fetcher).toBeDefined();
+      await addBlock(51);
+      const { taken } = await listening.take(51, ["base"], "t-51");
+      expect(taken?.job.id).toMatch(/^51-/);
+      expect(listening.openFetcherOf(51, "base")).toBe(fetcher);
+      await aggregator.retireBlock(51);
+    } finally {
+      await listening.close();
+    }
   });
 });

@@ -5,7 +5,8 @@
 // kept them would add connections and idle Redis load with every block it ever touched, and its
 // stalled checks would re-create the `meta` and `stalled-check` keys of queues already removed.
 //
-// Handles open lazily on first use and close when their block stops being active (the caller
+// Handles open lazily on first use, or all at once when a block is about to be proven (prepare:
+// its first leases then find them connected), and close when their block stops being active (the caller
 // passes the active set it just read: relays from their block registry, the aggregator when it
 // retires a block). Closing only drops this process's handles; another process serving the same
 // block keeps its own, and a block used again later simply reopens. Two rules keep this safe:
@@ -24,7 +25,10 @@ export const blockKinds: readonly QueueKind[] = ["root", "merge", "base"];
 interface OpenBlock {
   queues: Map<QueueKind, Queue<ProofJobData>>;
   fetchers: Map<QueueKind, Worker<ProofJobData>>;
-  /** performance.now() at the last handle handed out for this block. */
+  /**
+   * performance.now() at the last handle handed out for this block (later, while a prepared
+   * block is held: see prepare).
+   */
   lastUse: number;
 }
 
@@ -118,6 +122,21 @@ export class BlockHandles {
       b.fetchers.set(kind, w);
     }
     return w;
+  }
+
+  /**
+   * Opens all of a block's queues and fetchers ahead of its first use (a block about to be
+   * proven), and keeps them for `holdMs` even if the block is not yet active: a block whose
+   * proving never starts is closed by a later sweep. Resolves once every handle is connected.
+   */
+  async prepare(blockNumber: number, holdMs: number): Promise<void> {
+    const handles = blockKinds.flatMap((kind) => [
+      this.queue(blockNumber, kind),
+      this.fetcher(blockNumber, kind),
+    ]);
+    const b = this.block(blockNumber);
+    b.lastUse = Math.max(b.lastUse, performance.now() + holdMs);
+    await Promise.all(handles.map((h) => h.waitUntilReady()));
   }
 
   /** A block's fetcher of one kind if this process holds it open (never opens one). */

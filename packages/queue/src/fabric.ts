@@ -179,7 +179,10 @@ end
 return 0`;
 
 /** What travels on the readiness channel (JSON). Anything else is read as "wake everyone". */
-type Announcement = { from: string; hint?: WorkHint; blocks?: true };
+type Announcement = { from: string; hint?: WorkHint; blocks?: true; upcoming?: number };
+
+/** How long a block announced as upcoming keeps its prepared handles before it is active. */
+export const UPCOMING_HOLD_MS = 15_000;
 
 function parseAnnouncement(message: string): Announcement | null {
   try {
@@ -193,7 +196,8 @@ function parseAnnouncement(message: string): Announcement | null {
 export class ProofFabric {
   /**
    * Emits "work" (a WorkHint, or null for anything) when jobs may have become ready, "blocks"
-   * when the set of blocks being proven changed, "stalled" (jobId) on lease lapses, and "ready"
+   * when the set of blocks being proven changed, "upcoming" (blockNumber) when a block's tree is
+   * about to be added, "stalled" (jobId) on lease lapses, and "ready"
    * (jobId) when a completion here made a parent ready.
    */
   readonly events = new EventEmitter();
@@ -253,6 +257,10 @@ export class ProofFabric {
   private onMessage(message: string): void {
     const a = parseAnnouncement(message);
     if (a?.from === this.id) return; // already emitted here
+    if (Number.isSafeInteger(a?.upcoming)) {
+      this.events.emit("upcoming", a!.upcoming);
+      return;
+    }
     if (a?.blocks) this.events.emit("blocks");
     this.events.emit("work", a?.hint ?? null);
   }
@@ -271,6 +279,27 @@ export class ProofFabric {
     this.events.emit("blocks");
     this.events.emit("work", null);
     await this.redis.publish(this.channel, JSON.stringify({ from: this.id, blocks: true }));
+  }
+
+  /**
+   * Tells every relay process that a block is about to be proven (its tree is being added), so
+   * each can open the block's handles beforehand (prepareBlock). Wakes nobody.
+   */
+  async announceUpcoming(blockNumber: number): Promise<void> {
+    this.events.emit("upcoming", blockNumber);
+    await this.redis.publish(
+      this.channel,
+      JSON.stringify({ from: this.id, upcoming: blockNumber }),
+    );
+  }
+
+  /**
+   * Opens a block's queues and fetchers before its first lease (a block announced as upcoming):
+   * connecting them is then off the path of the block's first jobs. Kept for UPCOMING_HOLD_MS
+   * even while the block is not yet active. Resolves once they are connected.
+   */
+  prepareBlock(blockNumber: number): Promise<void> {
+    return this.handles.prepare(blockNumber, UPCOMING_HOLD_MS);
   }
 
   private base() {
