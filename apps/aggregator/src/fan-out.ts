@@ -48,18 +48,13 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       block.proofSystem,
     );
     const now = ctx.now();
-    await ctx.prisma.$transaction(async (tx) => {
-      await tx.block.update({
-        where: { number: block.number },
-        data: { jobsTotal: plan.nodes.length },
-      });
-      // The winner proves a committed block; anyone proves an unclaimed one.
-      const [from, to] =
-        block.stage === STAGE.committed
-          ? [STAGE.committed, STAGE.proving]
-          : [STAGE.unclaimed, STAGE.open_proving];
-      await moveStage(tx, block.number, from, to, now);
-    });
+    // The winner proves a committed block; anyone proves an unclaimed one. The tree's size is
+    // written in the same statement as the move (the move's moment is the block's start).
+    const [from, to] =
+      block.stage === STAGE.committed
+        ? [STAGE.committed, STAGE.proving]
+        : [STAGE.unclaimed, STAGE.open_proving];
+    await moveStage(ctx.prisma, block.number, from, to, now, { jobsTotal: plan.nodes.length });
     // Relays drop their cached view of the blocks being proven and wake every waiting worker.
     await ctx.fabric.announceBlocks();
     ctx.log.info({ blockNumber: block.number, jobs: plan.nodes.length }, "proof tree fanned out");
