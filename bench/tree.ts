@@ -606,7 +606,11 @@ async function runOnce(withholdFraction: number) {
       cold,
       fanOuts,
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!, ideal.levels),
-      start: blockStart(generated.leases, block.stages.proving!, workerCount),
+      start: {
+        ...blockStart(generated.leases, block.stages.proving!, workerCount),
+        // The winner's block: from its auction's close to its move to proving (the fan-out).
+        fanOut: block.stages.proving! - (block.stages.committed ?? Number.NaN),
+      },
       idle: idleBetweenJobs(rows, leases),
       dispatch,
       relet,
@@ -910,7 +914,7 @@ for (const [label, fraction] of [
   );
   console.log(excessLine(r.timeline.lateness));
   console.log(
-    `  block start         first lease ${fmt(r.start.first)} after the move to proving, the first ${r.start.wave} (a job for each worker) by ${fmt(r.start.waveEnd)}`,
+    `  block start         ${Number.isFinite(r.start.fanOut) ? `moved to proving ${fmt(r.start.fanOut)} after its auction closed (the tree added); ` : ""}first lease ${fmt(r.start.first)} after the move to proving, the first ${r.start.wave} (a job for each worker) by ${fmt(r.start.waveEnd)}`,
   );
   console.log(
     `  dispatch latency    p50 ${fmt(percentile(r.dispatch, 50))}   p99 ${fmt(percentile(r.dispatch, 99))}   (${r.dispatch.length} parents)`,
