@@ -133,7 +133,7 @@ describe("the flow producer's queue handles", () => {
 });
 
 describe("a block announced as upcoming", () => {
-  it("has its handles opened by a listening relay before its tree exists, kept until it is proven or its hold ends", async () => {
+  it("has its handles opened by a listening relay before its tree exists, kept through its hold, none after close", async () => {
     const listening = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs: 1000 });
     try {
       const prepared: Promise<void>[] = [];
@@ -146,9 +146,9 @@ describe("a block announced as upcoming", () => {
       // All of its queues and fetchers, connected, and nobody woken: there is nothing to take.
       expect(listening.openHandles()).toEqual({ blocks: [50], queues: 3, fetchers: 3 });
       expect(woken).toBe(0);
-      // Not yet active, yet kept through the hold; a sweep after the hold closes it and leaves
-      // nothing of it in Redis.
-      expect(await listening.closeInactive(new Set(), performance.now())).toEqual([]);
+      // Not yet active, yet kept through the hold (past the 2 s grace); a sweep after the hold
+      // closes it and leaves nothing of it in Redis.
+      expect(await listening.closeInactive(new Set(), performance.now() + 5_000)).toEqual([]);
       const afterHold = performance.now() + UPCOMING_HOLD_MS + 60_000;
       expect(await listening.closeInactive(new Set(), afterHold)).toEqual([50]);
       expect(await keysOf(50)).toEqual([]);
@@ -165,5 +165,9 @@ describe("a block announced as upcoming", () => {
     } finally {
       await listening.close();
     }
+    // Closed, it neither hears an announcement nor opens a block when asked.
+    await aggregator.announceUpcoming(52);
+    await listening.prepareBlock(52);
+    expect(listening.openHandles().blocks).not.toContain(52);
   });
 });

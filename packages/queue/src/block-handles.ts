@@ -27,7 +27,7 @@ interface OpenBlock {
   fetchers: Map<QueueKind, Worker<ProofJobData>>;
   /**
    * performance.now() at the last handle handed out for this block (later, while a prepared
-   * block is held: see prepare).
+   * block not yet used is held: see prepare).
    */
   lastUse: number;
 }
@@ -84,6 +84,8 @@ async function closeGracefully(
 
 export class BlockHandles {
   private readonly blocks = new Map<number, OpenBlock>();
+  /** Set by closeAll: the process is stopping. */
+  private closed = false;
   /** Blocks being closed: a second close waits for the first. */
   private readonly closing = new Map<number, Promise<void>>();
 
@@ -126,10 +128,12 @@ export class BlockHandles {
 
   /**
    * Opens all of a block's queues and fetchers ahead of its first use (a block about to be
-   * proven), and keeps them for `holdMs` even if the block is not yet active: a block whose
-   * proving never starts is closed by a later sweep. Resolves once every handle is connected.
+   * proven), and keeps them for `holdMs` (or until that first use, after which the usual rules
+   * apply) even if the block is not yet active: a block whose proving never starts is closed by
+   * a later sweep. Resolves once every handle is connected; opens nothing once closeAll ran.
    */
   async prepare(blockNumber: number, holdMs: number): Promise<void> {
+    if (this.closed) return;
     const handles = blockKinds.flatMap((kind) => [
       this.queue(blockNumber, kind),
       this.fetcher(blockNumber, kind),
@@ -232,6 +236,7 @@ export class BlockHandles {
   }
 
   async closeAll(): Promise<void> {
+    this.closed = true;
     const blocks = [...this.blocks.values()];
     this.blocks.clear();
     await Promise.allSettled(

@@ -295,8 +295,9 @@ export class ProofFabric {
 
   /**
    * Opens a block's queues and fetchers before its first lease (a block announced as upcoming):
-   * connecting them is then off the path of the block's first jobs. Kept for UPCOMING_HOLD_MS
-   * even while the block is not yet active. Resolves once they are connected.
+   * connecting them is then off the path of the block's first jobs. Kept for UPCOMING_HOLD_MS,
+   * or until their first use, even while the block is not yet active. Resolves once they are
+   * connected (at once if this fabric is closing).
    */
   prepareBlock(blockNumber: number): Promise<void> {
     return this.handles.prepare(blockNumber, UPCOMING_HOLD_MS);
@@ -736,10 +737,11 @@ export class ProofFabric {
   async close(): Promise<void> {
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
-    await this.handles.closeAll();
-    await this.flow?.close().catch(() => {});
+    // Deaf first: an announcement heard while the handles close must not open new ones.
     this.events.removeAllListeners();
     await this.subscriber?.quit().catch(() => {});
+    await this.handles.closeAll();
+    await this.flow?.close().catch(() => {});
     await this.redis.quit().catch(() => {});
   }
 }
