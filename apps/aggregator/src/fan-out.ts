@@ -3,7 +3,7 @@
 // repaired by the next tick; the stage moves only after both.
 import { nodePriority, planTree, STAGE } from "@prover-boost/core";
 import { insertProofJobs, moveStage } from "@prover-boost/db";
-import { jobId } from "@prover-boost/queue";
+import { jobId, queueFor } from "@prover-boost/queue";
 import type { AggregatorContext } from "./context.ts";
 
 export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number> {
@@ -17,9 +17,10 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
     WHERE b.stage IN (${STAGE.committed}, ${STAGE.unclaimed})
     ORDER BY b.number LIMIT 20`;
   for (const block of blocks) {
-    // Relays open the block's queues while its tree is written, ready for its first leases.
-    await ctx.fabric.announceUpcoming(block.number).catch(() => {});
     const plan = planTree(block.txCount);
+    // Relays open the block's queues while its tree is written, ready for its first leases.
+    const kinds = [...new Set(plan.nodes.map((n) => queueFor(n.type)))];
+    await ctx.fabric.announceUpcoming(block.number, kinds).catch(() => {});
     const txs = JSON.parse(block.txs) as string[];
     const idOf = (key: string) => {
       const [level, index] = key.split(":").map(Number);

@@ -10,7 +10,7 @@ import {
   postgresProofStore,
   writeJobMarks,
 } from "@prover-boost/db";
-import { LesseeWakeups, ProofBroker, ProofFabric } from "@prover-boost/queue";
+import { LesseeWakeups, ProofBroker, ProofFabric, type QueueKind } from "@prover-boost/queue";
 import type { FastifyBaseLogger, FastifyInstance } from "fastify";
 import pLimit from "p-limit";
 import { createPublicClient, http } from "viem";
@@ -166,8 +166,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   // Another process started or finished proving a block: look again at once, not after the TTL.
   fabric.events.on("blocks", () => ctx.registry.invalidate());
   // A block about to be proven: its queues and fetchers connect now, not at its first lease.
-  fabric.events.on("upcoming", (blockNumber: number) => {
-    fabric.prepareBlock(blockNumber).catch(() => {});
+  fabric.events.on("upcoming", (blockNumber: number, kinds: readonly QueueKind[]) => {
+    fabric.prepareBlock(blockNumber, kinds).catch(() => {});
   });
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
   const stopClosingHandles = closeHandlesOfInactiveBlocks(ctx.registry, fabric, ctx.now);

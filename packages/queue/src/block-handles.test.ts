@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { planTree } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { QueueKind } from "./catalog.ts";
 import { ProofFabric, UPCOMING_HOLD_MS } from "./fabric.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -137,7 +138,9 @@ describe("a block announced as upcoming", () => {
     const listening = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs: 1000 });
     try {
       const prepared: Promise<void>[] = [];
-      listening.events.on("upcoming", (n: number) => prepared.push(listening.prepareBlock(n)));
+      listening.events.on("upcoming", (n: number, kinds: readonly QueueKind[]) =>
+        prepared.push(listening.prepareBlock(n, kinds)),
+      );
       let woken = 0;
       listening.events.on("work", () => woken++);
       await aggregator.announceUpcoming(50);
@@ -152,6 +155,13 @@ describe("a block announced as upcoming", () => {
       const afterHold = performance.now() + UPCOMING_HOLD_MS + 60_000;
       expect(await listening.closeInactive(new Set(), afterHold)).toEqual([50]);
       expect(await keysOf(50)).toEqual([]);
+
+      // Announced with the kinds of queue its tree has: only those are opened.
+      await aggregator.announceUpcoming(53, ["base", "root"]);
+      await until(async () => prepared.length === 2);
+      await prepared[1];
+      expect(listening.openHandles()).toEqual({ blocks: [53], queues: 2, fetchers: 2 });
+      expect(await listening.closeInactive(new Set(), afterHold)).toEqual([53]);
 
       // A prepared block's first lease is served by the fetcher opened beforehand.
       await listening.prepareBlock(51);

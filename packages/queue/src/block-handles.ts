@@ -127,14 +127,14 @@ export class BlockHandles {
   }
 
   /**
-   * Opens all of a block's queues and fetchers ahead of its first use (a block about to be
+   * Opens a block's queues and fetchers of `kinds` ahead of their first use (a block about to be
    * proven), and keeps them for `holdMs` (or until that first use, after which the usual rules
    * apply) even if the block is not yet active: a block whose proving never starts is closed by
    * a later sweep. Resolves once every handle is connected; opens nothing once closeAll ran.
    */
-  async prepare(blockNumber: number, holdMs: number): Promise<void> {
+  async prepare(blockNumber: number, kinds: readonly QueueKind[], holdMs: number): Promise<void> {
     if (this.closed) return;
-    const handles = blockKinds.flatMap((kind) => [
+    const handles = kinds.flatMap((kind) => [
       this.queue(blockNumber, kind),
       this.fetcher(blockNumber, kind),
     ]);

@@ -179,7 +179,14 @@ end
 return 0`;
 
 /** What travels on the readiness channel (JSON). Anything else is read as "wake everyone". */
-type Announcement = { from: string; hint?: WorkHint; blocks?: true; upcoming?: number };
+type Announcement = {
+  from: string;
+  hint?: WorkHint;
+  blocks?: true;
+  upcoming?: number;
+  /** With `upcoming`: the kinds of queue its tree has (all three if absent). */
+  kinds?: unknown;
+};
 
 /** How long a block announced as upcoming keeps its prepared handles before it is active. */
 export const UPCOMING_HOLD_MS = 15_000;
@@ -196,8 +203,8 @@ function parseAnnouncement(message: string): Announcement | null {
 export class ProofFabric {
   /**
    * Emits "work" (a WorkHint, or null for anything) when jobs may have become ready, "blocks"
-   * when the set of blocks being proven changed, "upcoming" (blockNumber) when a block's tree is
-   * about to be added, "stalled" (jobId) on lease lapses, and "ready"
+   * when the set of blocks being proven changed, "upcoming" (blockNumber, its tree's queue kinds)
+   * when a block's tree is about to be added, "stalled" (jobId) on lease lapses, and "ready"
    * (jobId) when a completion here made a parent ready.
    */
   readonly events = new EventEmitter();
@@ -258,7 +265,10 @@ export class ProofFabric {
     const a = parseAnnouncement(message);
     if (a?.from === this.id) return; // already emitted here
     if (Number.isSafeInteger(a?.upcoming)) {
-      this.events.emit("upcoming", a!.upcoming);
+      const kinds = Array.isArray(a!.kinds)
+        ? blockKinds.filter((k) => (a!.kinds as unknown[]).includes(k))
+        : blockKinds;
+      this.events.emit("upcoming", a!.upcoming, kinds);
       return;
     }
     if (a?.blocks) this.events.emit("blocks");
@@ -285,22 +295,25 @@ export class ProofFabric {
    * Tells every relay process that a block is about to be proven (its tree is being added), so
    * each can open the block's handles beforehand (prepareBlock). Wakes nobody.
    */
-  async announceUpcoming(blockNumber: number): Promise<void> {
-    this.events.emit("upcoming", blockNumber);
+  async announceUpcoming(
+    blockNumber: number,
+    kinds: readonly QueueKind[] = blockKinds,
+  ): Promise<void> {
+    this.events.emit("upcoming", blockNumber, kinds);
     await this.redis.publish(
       this.channel,
-      JSON.stringify({ from: this.id, upcoming: blockNumber }),
+      JSON.stringify({ from: this.id, upcoming: blockNumber, kinds }),
     );
   }
 
   /**
-   * Opens a block's queues and fetchers before its first lease (a block announced as upcoming):
-   * connecting them is then off the path of the block's first jobs. Kept for UPCOMING_HOLD_MS,
-   * or until their first use, even while the block is not yet active. Resolves once they are
-   * connected (at once if this fabric is closing).
+   * Opens a block's queues and fetchers of `kinds` (those its tree has) before its first lease (a
+   * block announced as upcoming): connecting them is then off the path of the block's first
+   * jobs. Kept for UPCOMING_HOLD_MS, or until their first use, even while the block is not yet
+   * active. Resolves once they are connected (at once if this fabric is closing).
    */
-  prepareBlock(blockNumber: number): Promise<void> {
-    return this.handles.prepare(blockNumber, UPCOMING_HOLD_MS);
+  prepareBlock(blockNumber: number, kinds: readonly QueueKind[] = blockKinds): Promise<void> {
+    return this.handles.prepare(blockNumber, kinds, UPCOMING_HOLD_MS);
   }
 
   private base() {
