@@ -1,7 +1,7 @@
 // Per-block handles on a real Redis: closing those of inactive blocks (and only those), keeping a
 // block used since the caller's read began, a lease that outlives its block's handles, the keys
 // a stalled check leaves of a removed queue, the handles of a block announced as upcoming (open
-// before its first lease, kept until it starts), and the flow producer's reused queue handles.
+// before its first lease, kept through a hold), and the flow producer's reused queue handles.
 import { randomBytes } from "node:crypto";
 import { planTree } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

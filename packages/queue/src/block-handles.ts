@@ -5,11 +5,12 @@
 // kept them would add connections and idle Redis load with every block it ever touched, and its
 // stalled checks would re-create the `meta` and `stalled-check` keys of queues already removed.
 //
-// Handles open lazily on first use, or all at once when a block is about to be proven (prepare:
-// its first leases then find them connected), and close when their block stops being active (the caller
-// passes the active set it just read: relays from their block registry, the aggregator when it
-// retires a block). Closing only drops this process's handles; another process serving the same
-// block keeps its own, and a block used again later simply reopens. Two rules keep this safe:
+// Handles open lazily on first use, or ahead of it when a block is about to be proven (prepare:
+// its first leases then find them connected), and close when their block stops being active
+// (the caller passes the active set it just read: relays from their block registry, the
+// aggregator when it retires a block). Closing only drops this process's handles; another
+// process serving the same block keeps its own, and a block used again later simply reopens.
+// Two rules keep this safe:
 //  - a block used since the caller began reading its active set is kept (the read may predate
 //    the block becoming active), and so is one used within `graceMs` before (a request still
 //    finishing on it); a later sweep closes it;
