@@ -606,11 +606,7 @@ async function runOnce(withholdFraction: number) {
       cold,
       fanOuts,
       timeline: timeline(rows, leasesByJob, provenAt, block.stages.proving!, ideal.levels),
-      start: {
-        ...blockStart(generated.leases, block.stages.proving!, workerCount),
-        // The winner's block: from its auction's close to its move to proving (the fan-out).
-        fanOut: block.stages.proving! - (block.stages.committed ?? Number.NaN),
-      },
+      start: blockStart(generated.leases, block.stages, workerCount),
       idle: idleBetweenJobs(rows, leases),
       dispatch,
       relet,
@@ -741,13 +737,25 @@ function timeline(
 }
 
 /**
- * How soon the block's jobs went out: its first lease, and the lease that completed the first
- * wave (one job for each worker), both from the block's move to proving (the relay's clock).
+ * How soon the block's jobs went out: the fan-out (from its auction's close to its move to
+ * proving; a winner's block only), then its first lease and the lease that completed the first
+ * wave (one job for each worker), as the workers received them, from the move to proving (the
+ * relay's stage times and the workers' clocks are the same machine's).
  */
-function blockStart(leases: readonly { at: number }[], proving: number, workers: number) {
+function blockStart(
+  leases: readonly { at: number }[],
+  stages: { committed?: number; proving?: number },
+  workers: number,
+) {
+  const proving = stages.proving!;
   const at = leases.map((l) => l.at - proving).sort((a, b) => a - b);
   const wave = Math.min(workers, at.length);
-  return { first: at[0] ?? Number.NaN, wave, waveEnd: at[wave - 1] ?? Number.NaN };
+  return {
+    fanOut: proving - (stages.committed ?? Number.NaN),
+    first: at[0] ?? Number.NaN,
+    wave,
+    waveEnd: at[wave - 1] ?? Number.NaN,
+  };
 }
 
 const signed = (ms: number) => `${ms >= 0 ? "+" : "−"}${fmt(Math.abs(ms))}`;
