@@ -10,6 +10,7 @@ import type { RelayMetrics } from "./domain-metrics.ts";
 import type { BidIngest } from "./services/bid-ingest.ts";
 import type { EventHub } from "./services/event-hub.ts";
 import type { GroupCommit } from "./services/group-commit.ts";
+import type { LeaseMarks } from "./services/lease-marks.ts";
 import type { Arrivals, LoopLag } from "./services/load.ts";
 import type { ProofVerifiers } from "./services/proof-check.ts";
 import type { BlockRegistry } from "./services/registry.ts";
@@ -37,6 +38,8 @@ export interface RelayContext {
   escrowIndex: EscrowIndexer | null;
   /** Job bookkeeping (lease marks, accepted proofs), group-committed to Postgres. */
   jobMarks: GroupCommit<JobMark, boolean>;
+  /** Granted leases' records, written through jobMarks after each lease is answered. */
+  leaseMarks: LeaseMarks;
   /** Base jobs' transaction data for lease answers (remembered per block, batched reads). */
   txData: TxDataReader;
   /** A verifier per proof system; every submitted proof is checked by its block's. */

@@ -19,7 +19,8 @@ const waitBuckets = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900
  * a result's `verify` (the proof checked), `complete` (its completion in Redis) and `proof_mark`
  * (its record in Postgres); a granted lease's `gate` (the wait for its attempt's turn,
  * LEASE_CONCURRENCY), `take` (the look, pop and record in Redis, one after another, with the
- * list of blocks when that is not cached) and `lease_mark` (its record in Postgres). A result
+ * list of blocks when that is not cached) and `lease_mark` (its record in Postgres, written after
+ * the lease is answered: services/lease-marks.ts). A result
  * that asks for the next job starts that lease as its completion's last round trip is sent (a
  * block's root: once its mark is in), and is answered once its proof's mark and the lease are
  * both done.
@@ -153,7 +154,7 @@ export class RelayMetrics {
     });
     this.jobSteps = new Histogram({
       name: "prover_boost_job_step_seconds",
-      help: "Time of each step of handing a job in and out, by step: verify, complete (Redis) and proof_mark (Postgres) of a result; gate (the wait for a lease attempt's turn), take (Redis) and lease_mark (Postgres) of a granted lease",
+      help: "Time of each step of handing a job in and out, by step: verify, complete (Redis) and proof_mark (Postgres) of a result; gate (the wait for a lease attempt's turn), take (Redis) and lease_mark (Postgres, after the answer) of a granted lease",
       labelNames: ["step"],
       buckets: stepBuckets,
       registers,

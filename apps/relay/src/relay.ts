@@ -6,6 +6,7 @@ import { boundDomainFromEnv, type RelayEnv } from "@prover-boost/config";
 import { rootJobType } from "@prover-boost/core";
 import {
   type Database,
+  type JobMark,
   openDatabaseFromEnv,
   postgresProofStore,
   writeJobMarks,
@@ -21,6 +22,7 @@ import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
 import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
+import { LeaseMarks } from "./services/lease-marks.ts";
 import { AcceptLag, Arrivals, LoopLag, sweepGateOf } from "./services/load.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
 import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
@@ -105,6 +107,14 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   const now = deps.now ?? Date.now;
   const metrics = new RelayMetrics();
   const escrowIndex = escrowIndexOf(env, db, now, () => app.log);
+  const jobMarks = new GroupCommit(
+    (marks: JobMark[]) => writeJobMarks(db.prisma, marks, ctx.now()),
+    {
+      maxBatch: 256,
+      maxInFlight: 2,
+      onBatch: (n) => metrics.commitBatch.observe({ writer: "job_marks" }, n),
+    },
+  );
   const ctx: RelayContext = {
     settings: relaySettingsOf(env),
     escrowIndex,
@@ -139,10 +149,10 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
         },
       ),
     },
-    jobMarks: new GroupCommit((marks) => writeJobMarks(db.prisma, marks, ctx.now()), {
-      maxBatch: 256,
-      maxInFlight: 2,
-      onBatch: (n) => metrics.commitBatch.observe({ writer: "job_marks" }, n),
+    jobMarks,
+    leaseMarks: new LeaseMarks(jobMarks, {
+      written: (sentAt) => metrics.stepDone("lease_mark", sentAt),
+      failed: (jobId, err) => app.log.warn({ err, jobId }, "a lease's record was not written"),
     }),
     txData: new TxDataReader(db.prisma),
     verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),

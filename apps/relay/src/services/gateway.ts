@@ -168,21 +168,19 @@ async function tryLeaseOnce(
     );
     const fetcher = ctx.fabric.openFetcherOf(job.data.blockNumber, outcome.leased.kind);
     if (fetcher) leasedReads.set(lease, { job, proofs, fetcher });
-    const marking = performance.now();
-    await markLeased(ctx, lease, session, job);
-    const marked = performance.now();
+    // Its record in the tree view is written after the answer (services/lease-marks.ts).
+    markLeased(ctx, lease, session, job);
     const leased = await describeLeasedJob(ctx, lease, job, proofs);
     // Ready since it was added when none of its children was left to prove in the flow.
     const readyWhenAdded = job.data.children.every((c) => job.data.proofs?.[c] !== undefined);
     ctx.metrics.leased(lease.jobId, job.data.type, lease.leasedAt, job.timestamp, readyWhenAdded);
     ctx.metrics.stepDone("gate", asked, turn);
     ctx.metrics.stepDone("take", turn, took);
-    ctx.metrics.stepDone("lease_mark", marking, marked);
     return { leased, blocks, passedOver };
   } catch (err) {
     // The request fails, so the worker never hears of this lease: the job goes straight back
     // to the queue rather than lapsing later as withholding held against the worker.
-    await ctx.broker.returnUnheardJob(lease).catch(() => {});
+    await returnUnheard(ctx, lease).catch(() => {});
     throw err;
   }
 }
@@ -262,16 +260,16 @@ function affinityNote(
 }
 
 /**
- * The tree view's record of a lease (group-committed); conditional so it can never undo a proven
- * job.
+ * The tree view's record of a lease (group-committed, not waited for); conditional so it can
+ * never undo a proven job.
  */
-async function markLeased(
+function markLeased(
   ctx: RelayContext,
   lease: Lease,
   session: WorkerSession,
   job: Job<ProofJobData>,
 ) {
-  await ctx.jobMarks.submit({
+  ctx.leaseMarks.write(lease.token, {
     kind: "leased",
     jobId: lease.jobId,
     blockNumber: job.data.blockNumber,
@@ -345,12 +343,14 @@ async function withOwnLease<T>(
   }
 }
 
-/** Where a job's row still names this lease (it may be leased again, even by the same worker id). */
-const rowOf = (lease: Lease) => ({
-  id: lease.jobId,
-  status: "leased",
-  leaseId: leaseIdOf(lease.token),
-});
+/**
+ * Where a job's row still names this lease (it may be leased again, even by the same worker id),
+ * once the lease's own record, written after its answer, is in (services/lease-marks.ts).
+ */
+async function rowOf(ctx: RelayContext, lease: Lease) {
+  await ctx.leaseMarks.settled(lease.token);
+  return { id: lease.jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
+}
 
 /**
  * A heartbeat. `arrival`: when the relay read it (services/load.ts); one that arrived before the
@@ -446,6 +446,7 @@ async function submitWithLease(
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
+    const row = await rowOf(ctx, lease);
     const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
       const taken = await chargePenalty(tx, {
@@ -459,7 +460,7 @@ async function submitWithLease(
         nowMs: now,
       });
       await tx.proofJob.updateMany({
-        where: rowOf(lease),
+        where: row,
         data: { status: outcome.status === "failed" ? "failed" : "queued" },
       });
       return taken;
@@ -558,7 +559,9 @@ export async function failJob(
   // worker may lease it at once, and its "leased" must not be overwritten.
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
-      ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status } }).then(() => {}),
+      rowOf(ctx, lease).then(async (row) => {
+        await ctx.prisma.proofJob.updateMany({ where: row, data: { status } });
+      }),
     );
   let outcome = await report();
   // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.
@@ -587,7 +590,10 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   }
   // The row is marked while this worker still holds the job (as in failJob); the lease id in
   // the condition keeps it from touching a later lease's row.
-  await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+  await ctx.prisma.proofJob.updateMany({
+    where: await rowOf(ctx, lease),
+    data: { status: "queued" },
+  });
   if (!(await ctx.broker.returnUnheardJob(lease))) {
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
@@ -611,9 +617,16 @@ async function releasesOf(ctx: RelayContext, session: WorkerSession): Promise<nu
  */
 export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession, jobId: string) {
   const lease = await ctx.broker.leaseOf(session.id, jobId);
-  if (!lease) return;
+  if (lease) await returnUnheard(ctx, lease);
+}
+
+/** An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard). */
+async function returnUnheard(ctx: RelayContext, lease: Lease) {
   if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
-  await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+  await ctx.prisma.proofJob.updateMany({
+    where: await rowOf(ctx, lease),
+    data: { status: "queued" },
+  });
 }
 
 /**
@@ -630,8 +643,9 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const block = parseJobId(jobId)?.blockNumber ?? null;
   for (const { lease, forgiven } of await ctx.broker.claimTimedOutJob(jobId)) {
     ctx.metrics.noteReady(jobId, ctx.now());
+    const row = await rowOf(ctx, lease);
     if (forgiven) {
-      await ctx.prisma.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+      await ctx.prisma.proofJob.updateMany({ where: row, data: { status: "queued" } });
       ctx.metrics.leasesLapsed.inc({ outcome: "forgiven" });
       continue;
     }
@@ -647,7 +661,7 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany({ where: rowOf(lease), data: { status: "queued" } });
+      await tx.proofJob.updateMany({ where: row, data: { status: "queued" } });
       return taken;
     });
     ctx.metrics.leasesLapsed.inc({ outcome: "penalized" });
