@@ -1,35 +1,19 @@
 // A granted lease is answered before its record in the tree view (the job's ProofJob row: leased,
-// by whom, under which lease) is written, and whatever ends the lease waits for that record, so
-// the row never goes on showing a lease that ended. On real Redis and Postgres: a transaction
-// holding the block's job rows keeps the record waiting.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// by whom, under which lease) is written, and a give-back on the same relay waits for that
+// record, so the row does not go on showing a lease that ended. On real Redis and Postgres, with
+// the record held in the relay on its way to Postgres.
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
 
-/** Holds every job row of a block (FOR UPDATE) in a transaction until released. */
-async function holdRows(stack: Stack, blockNumber: number) {
-  let release: () => void = () => {};
-  const released = new Promise<void>((resolve) => {
-    release = resolve;
+/** A promise and the function that resolves it. */
+function gate(): [Promise<void>, () => void] {
+  let open: () => void = () => {};
+  const shut = new Promise<void>((resolve) => {
+    open = resolve;
   });
-  let held: () => void = () => {};
-  const holding = new Promise<void>((resolve) => {
-    held = resolve;
-  });
-  const done = stack.db.prisma.$transaction(
-    async (tx) => {
-      await tx.$queryRaw`SELECT id FROM "ProofJob" WHERE "blockNumber" = ${blockNumber}::integer FOR UPDATE`;
-      held();
-      await released;
-    },
-    { maxWait: 10_000, timeout: 60_000 },
-  );
-  await Promise.race([holding, done]);
-  return async () => {
-    release();
-    await done;
-  };
+  return [shut, open];
 }
 
 describe("a lease's record in Postgres", () => {
@@ -45,28 +29,43 @@ describe("a lease's record in Postgres", () => {
   afterAll(async () => {
     await stack?.close();
   });
+  const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
 
   it("is not waited for by the lease's answer, and a give-back waits for it", async () => {
     const w = await signIn(stack, op, "w1", { capacity: 1 });
-    const release = await holdRows(stack, blockNumber);
-    let job: Awaited<ReturnType<typeof w.client.lease>>;
-    let giving: Promise<unknown>;
+    // The lease's record is held in the relay, before it reaches Postgres.
+    const marks = stack.relay.ctx.jobMarks;
+    const submit = marks.submit.bind(marks);
+    const [released, release] = gate();
+    const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
+      if (mark.kind === "leased" && mark.worker === "w1") await released;
+      return submit(mark);
+    });
+    // Told when something waits for a lease's record.
+    const leaseMarks = stack.relay.ctx.leaseMarks;
+    const settled = leaseMarks.settled.bind(leaseMarks);
+    const [waiting, waits] = gate();
+    const watched = vi.spyOn(leaseMarks, "settled").mockImplementation((token) => {
+      waits();
+      return settled(token);
+    });
     try {
-      job = await w.client.lease(1000);
+      const job = (await w.client.lease(1000))!;
       expect(job).not.toBeNull();
-      // Answered while the record waits for the held row.
-      expect(stack.relay.ctx.leaseMarks.size).toBe(1);
-      const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job!.id } });
-      expect(row.status).toBe("queued");
-      giving = w.client.failJob(job!.id, "out of memory", true);
+      expect(leaseMarks.size).toBe(1);
+      expect((await rowOf(job.id)).status).toBe("queued");
+      const giving = w.client.failJob(job.id, "out of memory", true);
+      await waiting;
+      release();
+      expect(await giving).toMatchObject({ status: "requeued" });
+      // The record went in first and the give-back undid it: the row shows no lease.
+      expect(await rowOf(job.id)).toMatchObject({ status: "queued", workerId: "w1" });
+      expect(leaseMarks.size).toBe(0);
     } finally {
-      await release();
+      release();
+      held.mockRestore();
+      watched.mockRestore();
     }
-    expect(await giving).toMatchObject({ status: "requeued" });
-    // The record went in first and the give-back undid it: the row shows no lease.
-    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job!.id } });
-    expect(row).toMatchObject({ status: "queued", workerId: "w1" });
-    expect(stack.relay.ctx.leaseMarks.size).toBe(0);
   });
 
   it("shows the lease once written, and the proof's record replaces it", async () => {

@@ -83,4 +83,28 @@ describe("a lease whose bookkeeping fails", () => {
     expect(after).toMatchObject({ status: "proven", operator: op.address, workerId: "w2" });
     expect(await stack.db.prisma.penalty.count()).toBe(0);
   });
+
+  it("is failed for good in its row when its worker fails it, record or not", async () => {
+    await openBlock(stack, 2, { txCount: 2, winner: op });
+    const w = await signIn(stack, op, "w3", { capacity: 1 });
+    await stack.db.prisma.$executeRawUnsafe(
+      "ALTER FUNCTION pb_job_marks(jsonb, bigint) RENAME TO pb_job_marks_off",
+    );
+    let job: LeasedJob | null;
+    try {
+      job = await w.client.lease(1000);
+      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+    } finally {
+      await stack.db.prisma.$executeRawUnsafe(
+        "ALTER FUNCTION pb_job_marks_off(jsonb, bigint) RENAME TO pb_job_marks",
+      );
+    }
+    // The row never showed the lease; the fail still reaches it, so the deadline path, which
+    // re-issues the failed rows it finds, sees the job.
+    expect(await w.client.failJob(job!.id, "cannot prove this", false)).toEqual({
+      status: "failed",
+    });
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job!.id } });
+    expect(row.status).toBe("failed");
+  });
 });

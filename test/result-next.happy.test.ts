@@ -76,6 +76,8 @@ describe("a result that leases the next job", () => {
     expect(parent).toMatchObject({ blockNumber, type: "merge", level: 1 });
     expect(parent.children.map((k) => k.id).sort()).toEqual([a.id, b.id].sort());
     expect(parent.leaseExpiresAt).toBeGreaterThan(Date.now());
+    // The lease's record follows its answer.
+    await eventually(async () => (await rowOf(parent.id)).status === "leased");
     expect(await rowOf(parent.id)).toMatchObject({ status: "leased", workerId: "next-1" });
     expect((await w.client.heartbeat(parent.id)).leaseExpiresAt).toBeGreaterThan(Date.now());
     expect(await stack.relay.ctx.broker.liveCount(w.sessionId)).toBe(1);
@@ -139,16 +141,15 @@ describe("a result that leases the next job", () => {
     const blockNumber = 3;
     const { w, a } = await oneLeased(blockNumber, "next-3");
 
-    // The next job's lease is held in its Postgres mark until the client has gone.
+    // The answer waits for the proof's Postgres mark, held here until the next job is leased
+    // (its record sent, after the lease) and the client has gone.
     const marks = stack.relay.ctx.jobMarks;
     const submit = marks.submit.bind(marks);
     const [held, entered] = gate();
     const [released, release] = gate();
     const spy = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
-      if (mark.kind === "leased" && mark.worker === "next-3") {
-        entered();
-        await released;
-      }
+      if (mark.kind === "leased" && mark.worker === "next-3") entered();
+      if (mark.kind === "proven" && mark.jobId === a.id) await released;
       return submit(mark);
     });
     try {

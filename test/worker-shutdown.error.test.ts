@@ -90,8 +90,8 @@ const exitOf = (p: AgentProcess, waitMs?: number) => exitWithin(p.exited, "the a
 
 /**
  * The job the operator's agent holds, once the tree's record says it leased one and the agent has
- * read the lease answer: the record is written before the answer is sent, so a signal sent on
- * the record alone can reach an agent that has not heard of the job yet.
+ * read the lease answer (it logs it): the record and the answer go out separately, so a signal
+ * sent on the record alone can reach an agent that has not heard of the job yet.
  */
 async function leasedBy(stack: Stack, p: AgentProcess, operator: `0x${string}`) {
   return eventually(async () => {

@@ -221,6 +221,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       await escrowIndex?.stop();
       ctx.events.close();
       await app.close();
+      // Leases answered just before the close still have their records on the way.
+      await ctx.leaseMarks.drained(5_000);
       await ctx.broker.close();
       await ctx.verifiers.close();
       await fabric.close();

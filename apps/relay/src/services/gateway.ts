@@ -353,6 +353,16 @@ async function rowOf(ctx: RelayContext, lease: Lease) {
 }
 
 /**
+ * A job failed for good: its row says so whatever lease it shows, even one whose record never
+ * came (the deadline path re-issues the failed rows it finds). Nobody can lease the job any more,
+ * and a lease's record does not touch a failed row.
+ */
+const failedRowOf = (lease: Lease) => ({
+  id: lease.jobId,
+  status: { in: ["queued", "leased"] },
+});
+
+/**
  * A heartbeat. `arrival`: when the relay read it (services/load.ts); one that arrived before the
  * lease ran out counts even if the relay only handles it after.
  */
@@ -441,12 +451,14 @@ async function submitWithLease(
   ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();
   if (!valid) {
+    // The lease's record first: the job may be leased again the moment it is back.
+    await ctx.leaseMarks.settled(lease.token);
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
     if (outcome.lost) {
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    const row = await rowOf(ctx, lease);
+    const row = outcome.status === "failed" ? failedRowOf(lease) : await rowOf(ctx, lease);
     const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
       const taken = await chargePenalty(tx, {
@@ -560,7 +572,8 @@ export async function failJob(
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
       rowOf(ctx, lease).then(async (row) => {
-        await ctx.prisma.proofJob.updateMany({ where: row, data: { status } });
+        const where = status === "failed" ? failedRowOf(lease) : row;
+        await ctx.prisma.proofJob.updateMany({ where, data: { status } });
       }),
     );
   let outcome = await report();
@@ -622,6 +635,8 @@ export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession,
 
 /** An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard). */
 async function returnUnheard(ctx: RelayContext, lease: Lease) {
+  // The lease's record first: the job may be leased again the moment it is back.
+  await ctx.leaseMarks.settled(lease.token);
   if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
   await ctx.prisma.proofJob.updateMany({
     where: await rowOf(ctx, lease),

@@ -83,6 +83,20 @@ describe("LeaseMarks", () => {
     expect(leaseMarks.size).toBe(0);
   });
 
+  it("bounds the wait: a record still held past it no longer holds a reset", async () => {
+    const { marks, writes } = heldWrites();
+    const leaseMarks = new LeaseMarks(marks, {}, 10);
+    leaseMarks.write("t1", mark("1-1-0"));
+    await leaseMarks.settled("t1");
+    await leaseMarks.drained(10);
+    // Still on its way: the write was never let through.
+    expect(writes).toHaveLength(1);
+    expect(leaseMarks.size).toBe(1);
+    writes[0]!.pass();
+    await leaseMarks.drained(1_000);
+    expect(leaseMarks.size).toBe(0);
+  });
+
   it("has nothing to wait for on a lease it never recorded", async () => {
     const leaseMarks = new LeaseMarks(heldWrites().marks);
     await expect(leaseMarks.settled("unknown")).resolves.toBeUndefined();

@@ -5,15 +5,20 @@
 // result is accepted, overwrites it. So the worker need not wait for Postgres to start proving,
 // and the per-job path keeps one Postgres round trip (the proof's) instead of two.
 //
-// Whatever later resets the row for this lease (a lapse, a fail, a release, an invalid proof, an
-// answer never heard) waits for the record first (`settled`), so a record still on its way can
-// never land after the reset and show the job leased to a lease that ended. A record that fails
-// is reported (`onFailed`) and left: the row stays as it was until the job's next mark.
-import { performance } from "node:perf_hooks";
+// Whatever this relay does to end the lease (a lapse, a fail, a release, an invalid proof, an
+// answer never heard) waits for the record first (`settled`, at most SETTLE_WAIT_MS), so a
+// record on its way does not land after the reset and show the job leased to a lease that ended.
+// What a record cannot promise: a lease ended through another relay in the moment its record is
+// on its way, or a record that failed (reported through `on.failed`) or outlasted the wait, leaves
+// the row as the view last saw it until the job's next record. A job failed for good is marked
+// failed by its id, whatever the row shows (gateway.ts), so no decision waits on this view.
 import type { JobMark } from "@prover-boost/db";
 import type { GroupCommit } from "./group-commit.ts";
 
 type LeaseMark = Extract<JobMark, { kind: "leased" }>;
+
+/** The longest a reset waits for the lease's record: past it, the reset goes ahead. */
+export const SETTLE_WAIT_MS = 2_000;
 
 export class LeaseMarks {
   /** Records on their way, by lease token. */
@@ -26,6 +31,7 @@ export class LeaseMarks {
       written?: (sentAt: number) => void;
       failed?: (jobId: string, err: unknown) => void;
     } = {},
+    private readonly waitMs = SETTLE_WAIT_MS,
   ) {}
 
   /** Sends the lease's record; the caller does not wait for it. */
@@ -41,13 +47,33 @@ export class LeaseMarks {
     });
   }
 
-  /** Resolves once the lease's record (if one is on its way) is written or has failed. */
+  /**
+   * Resolves once the lease's record (if one is on its way) is written or has failed, or after
+   * the wait's bound.
+   */
   settled(token: string): Promise<void> {
-    return this.pending.get(token) ?? Promise.resolve();
+    const done = this.pending.get(token);
+    return done ? within(done, this.waitMs) : Promise.resolve();
   }
 
-  /** Records on their way (metrics and tests). */
+  /** Resolves once every record on its way is written or has failed, or after `ms` (closing). */
+  drained(ms: number): Promise<void> {
+    return within(
+      Promise.all(this.pending.values()).then(() => {}),
+      ms,
+    );
+  }
+
+  /** Records on their way (tests). */
   get size(): number {
     return this.pending.size;
   }
+}
+
+function within(done: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([done, late]).finally(() => clearTimeout(timer));
 }
