@@ -9,7 +9,14 @@ import type { LeasedJob } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
-import { bullState, openBlock, proofOf, relayError, signIn } from "./support/blocks.ts";
+import {
+  bullState,
+  openBlock,
+  proofOf,
+  relayError,
+  type Signed,
+  signIn,
+} from "./support/blocks.ts";
 
 describe("a lease whose bookkeeping fails", () => {
   const op = account(0x1e);
@@ -56,21 +63,26 @@ describe("a lease whose bookkeeping fails", () => {
     await w.client.submitResult(job.id, proofOf(job));
   });
 
-  it("is a lease all the same when only its record in the tree view fails", async () => {
-    const w = await signIn(stack, op, "w2", { capacity: 1 });
+  /** A lease taken while job marks cannot be written (their function renamed). */
+  async function leaseUnrecorded(w: Signed): Promise<LeasedJob | null> {
     await stack.db.prisma.$executeRawUnsafe(
       "ALTER FUNCTION pb_job_marks(jsonb, bigint) RENAME TO pb_job_marks_off",
     );
-    let job: LeasedJob | null;
     try {
-      job = await w.client.lease(1000);
-      // The record failed: the row does not show the lease.
+      const job = await w.client.lease(1000);
       await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+      return job;
     } finally {
       await stack.db.prisma.$executeRawUnsafe(
         "ALTER FUNCTION pb_job_marks_off(jsonb, bigint) RENAME TO pb_job_marks",
       );
     }
+  }
+
+  it("is a lease all the same when only its record in the tree view fails", async () => {
+    const w = await signIn(stack, op, "w2", { capacity: 1 });
+    // The record fails: the row does not show the lease.
+    const job = await leaseUnrecorded(w);
     // The other base job (the first test proved one).
     expect(job?.id).toMatch(new RegExp(`^${blockNumber}-1-[01]$`));
     const before = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job!.id } });
@@ -87,18 +99,7 @@ describe("a lease whose bookkeeping fails", () => {
   it("is failed for good in its row when its worker fails it, record or not", async () => {
     await openBlock(stack, 2, { txCount: 2, winner: op });
     const w = await signIn(stack, op, "w3", { capacity: 1 });
-    await stack.db.prisma.$executeRawUnsafe(
-      "ALTER FUNCTION pb_job_marks(jsonb, bigint) RENAME TO pb_job_marks_off",
-    );
-    let job: LeasedJob | null;
-    try {
-      job = await w.client.lease(1000);
-      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
-    } finally {
-      await stack.db.prisma.$executeRawUnsafe(
-        "ALTER FUNCTION pb_job_marks_off(jsonb, bigint) RENAME TO pb_job_marks",
-      );
-    }
+    const job = await leaseUnrecorded(w);
     // The row never showed the lease; the fail still reaches it, so the deadline path, which
     // re-issues the failed rows it finds, sees the job.
     expect(await w.client.failJob(job!.id, "cannot prove this", false)).toEqual({
