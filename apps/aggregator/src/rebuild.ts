@@ -23,6 +23,7 @@ import {
   STAGE,
 } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
+import pTimeout from "p-timeout";
 import type { AggregatorContext } from "./context.ts";
 
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
@@ -36,13 +37,8 @@ export class ProbeTimeout extends ProverBoostError {
   }
 }
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ProbeTimeout(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
+  pTimeout(p, { milliseconds: ms, message: new ProbeTimeout(`no answer within ${ms} ms`) });
 
 /** What the keeper reads of a block being proven. */
 export interface KeptBlock {

@@ -5,6 +5,7 @@
 // A fixed window per key in Redis, shared by every relay process. Like the per-IP limit it is best
 // effort: when Redis does not answer within LIMITER_TIMEOUT_MS the request goes through uncounted.
 import { DomainError } from "@prover-boost/core";
+import pTimeout from "p-timeout";
 import type { RelayContext } from "./context.ts";
 
 const LIMITER_TIMEOUT_MS = 500;
@@ -29,19 +30,14 @@ export async function countProvenIdentity(
 ): Promise<void> {
   if (limit.max === 0) return;
   const key = `${ctx.fabric.options.prefix}:rl:${scope}:${identity.toLowerCase()}`;
-  let timer: NodeJS.Timeout | undefined;
   let answer: [number, number] | undefined;
   try {
-    answer = (await Promise.race([
-      ctx.fabric.redis.eval(COUNT_SCRIPT, 1, key, String(limit.windowMs)),
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), LIMITER_TIMEOUT_MS);
-      }),
-    ])) as [number, number] | undefined;
+    answer = (await pTimeout(ctx.fabric.redis.eval(COUNT_SCRIPT, 1, key, String(limit.windowMs)), {
+      milliseconds: LIMITER_TIMEOUT_MS,
+      fallback: () => undefined,
+    })) as [number, number] | undefined;
   } catch {
     answer = undefined;
-  } finally {
-    clearTimeout(timer);
   }
   if (!answer) return;
   const [count, ttlMs] = answer;

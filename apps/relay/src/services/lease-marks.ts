@@ -13,12 +13,13 @@
 // the row as the view last saw it until the job's next record. A job failed for good is marked
 // failed by its id, whatever the row shows (gateway.ts), so no decision waits on this view.
 import type { JobMark } from "@prover-boost/db";
+import pTimeout from "p-timeout";
 import type { GroupCommit } from "./group-commit.ts";
 
 type LeaseMark = Extract<JobMark, { kind: "leased" }>;
 
 /** The longest a reset waits for the lease's record: past it, the reset goes ahead. */
-export const SETTLE_WAIT_MS = 2_000;
+const SETTLE_WAIT_MS = 2_000;
 
 export class LeaseMarks {
   /** Records on their way, by lease token. */
@@ -53,12 +54,12 @@ export class LeaseMarks {
    */
   settled(token: string): Promise<void> {
     const done = this.pending.get(token);
-    return done ? within(done, this.waitMs) : Promise.resolve();
+    return done ? upTo(done, this.waitMs) : Promise.resolve();
   }
 
   /** Resolves once every record on its way is written or has failed, or after `ms` (closing). */
   drained(ms: number): Promise<void> {
-    return within(
+    return upTo(
       Promise.all(this.pending.values()).then(() => {}),
       ms,
     );
@@ -70,10 +71,6 @@ export class LeaseMarks {
   }
 }
 
-function within(done: Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  return Promise.race([done, late]).finally(() => clearTimeout(timer));
-}
+/** `done`, or nothing more to wait for after `ms`. */
+const upTo = (done: Promise<void>, ms: number) =>
+  pTimeout(done, { milliseconds: ms, fallback: () => {} });
