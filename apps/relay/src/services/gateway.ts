@@ -362,6 +362,12 @@ const failedRowOf = (lease: Lease) => ({
   status: { in: ["queued", "leased"] },
 });
 
+/** The row to set to `status` as a lease ends: by its id when failed for good, else by the lease. */
+async function rowEndingAs(ctx: RelayContext, lease: Lease, status: string) {
+  const row = await rowOf(ctx, lease);
+  return status === "failed" ? failedRowOf(lease) : row;
+}
+
 /**
  * A heartbeat. `arrival`: when the relay read it (services/load.ts); one that arrived before the
  * lease ran out counts even if the relay only handles it after.
@@ -458,7 +464,8 @@ async function submitWithLease(
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    const row = outcome.status === "failed" ? failedRowOf(lease) : await rowOf(ctx, lease);
+    const status = outcome.status === "failed" ? "failed" : "queued";
+    const row = await rowEndingAs(ctx, lease, status);
     const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
       const taken = await chargePenalty(tx, {
@@ -471,10 +478,7 @@ async function submitWithLease(
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany({
-        where: row,
-        data: { status: outcome.status === "failed" ? "failed" : "queued" },
-      });
+      await tx.proofJob.updateMany({ where: row, data: { status } });
       return taken;
     });
     ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
@@ -571,8 +575,7 @@ export async function failJob(
   // worker may lease it at once, and its "leased" must not be overwritten.
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
-      rowOf(ctx, lease).then(async (row) => {
-        const where = status === "failed" ? failedRowOf(lease) : row;
+      rowEndingAs(ctx, lease, status).then(async (where) => {
         await ctx.prisma.proofJob.updateMany({ where, data: { status } });
       }),
     );
