@@ -1,7 +1,8 @@
 // The relay's group-committed job bookkeeping (pb_job_marks / pb_record_proof) against a real
 // Postgres and the embedded PGlite: lease marks, proof records, idempotency, the root proof
 // closing its block, a batch of different jobs written a statement per kind (with the same
-// results as mark by mark, and one market event per change), and a bad batch changing nothing.
+// results as mark by mark, and one market event per change), lease records written in the order
+// of their leases whatever order they arrive in, and a bad batch changing nothing.
 import { type Database, type JobMark, recordProof, writeJobMarks } from "@prover-boost/db";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
@@ -44,13 +45,21 @@ async function seedBlock(db: Database, number: number, stage: string) {
   }
 }
 
-const leased = (jobId: string, blockNumber: number, worker = "w1"): JobMark => ({
+/** Lease stamps (Redis time in the relay), later for every lease made here. */
+let stamps = 1_000;
+const leased = (
+  jobId: string,
+  blockNumber: number,
+  worker = "w1",
+  leaseAt = ++stamps,
+): JobMark => ({
   kind: "leased",
   jobId,
   blockNumber,
   operator: op,
   worker,
   leaseId: `lease-of-${worker}`,
+  leaseAt,
 });
 const proven = (jobId: string, blockNumber: number, isRoot = false): JobMark => ({
   kind: "proven",
@@ -184,6 +193,46 @@ describe.each(DATABASE_BACKENDS)("job marks on %s", (backend) => {
       ]),
     );
     expect(events).toHaveLength(4);
+  });
+
+  it("writes a lease's record only over an older lease, begun or ended, alone or in a batch", async () => {
+    const base = stamps;
+    const at = (n: number) => base + n;
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w2", at(20))], 1)).toEqual([true]);
+    // A record of an earlier lease, arriving late: refused, alone or in a batch of other jobs.
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w1", at(10))], 2)).toEqual([false]);
+    expect(
+      await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w1", at(10)), leased("7-1-1", 7)], 3),
+    ).toEqual([false, true]);
+    expect(await job("7-1-0")).toMatchObject({ workerId: "w2", leaseAt: BigInt(at(20)) });
+    // The lease ended (a reset, as the relay's leaseEnd writes it): its own record, still on its
+    // way, is refused, and so is one of the same stamp; a later lease's is written. Mark by mark
+    // (a batch naming the job twice) as in sets.
+    await db.prisma.proofJob.update({
+      where: { id: "7-1-0" },
+      data: { status: "queued", leaseAt: at(30) },
+    });
+    expect(
+      await writeJobMarks(
+        db.prisma,
+        [leased("7-1-0", 7, "w3", at(30)), leased("7-1-0", 7, "w1", at(25))],
+        4,
+      ),
+    ).toEqual([false, false]);
+    expect(await job("7-1-0")).toMatchObject({ status: "queued", workerId: "w2" });
+    expect(
+      await writeJobMarks(
+        db.prisma,
+        [leased("7-1-0", 7, "w4", at(40)), leased("7-1-0", 7, "w3", at(30))],
+        5,
+      ),
+    ).toEqual([true, false]);
+    expect(await job("7-1-0")).toMatchObject({
+      status: "leased",
+      workerId: "w4",
+      leaseAt: BigInt(at(40)),
+      attempts: 2,
+    });
   });
 
   it("a batch with a malformed mark fails whole and changes nothing", async () => {

@@ -1,7 +1,10 @@
 // A granted lease is answered before its record in the tree view (the job's ProofJob row: leased,
-// by whom, under which lease) is written, and a give-back on the same relay waits for that
-// record, so the row does not go on showing a lease that ended. On real Redis and Postgres, with
-// the record held in the relay on its way to Postgres.
+// by whom, under which lease) is written, so the record may arrive after the lease has ended,
+// ended through this relay or another. It must then be refused: the row must not show the ended
+// lease, nor lose a newer lease's record to it. On real Redis and Postgres, with two relays, and
+// the record held in the granting relay on its way to Postgres.
+import { createRelay, type Relay } from "@prover-boost/relay";
+import { RelayClient } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
@@ -20,20 +23,28 @@ describe("a lease's record in Postgres", () => {
   const op = account(0x2e);
   const blockNumber = 1;
   let stack: Stack;
+  let other: Relay | undefined;
+  let otherUrl: string;
 
   beforeAll(async () => {
     stack = await startStack({ env: { LEASE_MS: "30000", RATE_LIMIT_PER_IP: "0" } });
+    other = await createRelay(stack.relay.env, { db: stack.db });
+    await other.app.listen({ port: 0, host: "127.0.0.1" });
+    const address = other.app.server.address();
+    otherUrl = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
     await stack.admin.deposit(op.address, 10n ** 18n);
     await openBlock(stack, blockNumber, { txCount: 2, winner: op });
   });
   afterAll(async () => {
+    await other?.close();
     await stack?.close();
   });
   const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
 
-  it("is not waited for by the lease's answer, and a give-back waits for it", async () => {
-    const w = await signIn(stack, op, "w1", { capacity: 1 });
-    // The lease's record is held in the relay, before it reaches Postgres.
+  it("arriving after its lease ended on another relay, is refused, and a newer lease's stays", async () => {
+    const w1 = await signIn(stack, op, "w1", { capacity: 1 });
+    const w2 = await signIn(stack, op, "w2", { capacity: 2 });
+    // w1's lease records are held in the granting relay, before they reach Postgres.
     const marks = stack.relay.ctx.jobMarks;
     const submit = marks.submit.bind(marks);
     const [released, release] = gate();
@@ -41,43 +52,77 @@ describe("a lease's record in Postgres", () => {
       if (mark.kind === "leased" && mark.worker === "w1") await released;
       return submit(mark);
     });
-    // Told when something waits for a lease's record.
-    const leaseMarks = stack.relay.ctx.leaseMarks;
-    const settled = leaseMarks.settled.bind(leaseMarks);
-    const [waiting, waits] = gate();
-    const watched = vi.spyOn(leaseMarks, "settled").mockImplementation((token) => {
-      waits();
-      return settled(token);
-    });
     try {
-      const job = (await w.client.lease(1000))!;
+      // The lease is answered while its record is held.
+      const job = (await w1.client.lease(1000))!;
       expect(job).not.toBeNull();
-      expect(leaseMarks.size).toBe(1);
+      expect(stack.relay.ctx.leaseMarks.size).toBe(1);
       expect((await rowOf(job.id)).status).toBe("queued");
-      const giving = w.client.failJob(job.id, "out of memory", true);
-      await waiting;
+      // w1 gives the job back through the other relay, which knows nothing of the record.
+      const elsewhere = new RelayClient({ baseUrl: otherUrl }).withToken(w1.token);
+      expect(await elsewhere.failJob(job.id, "out of memory", true)).toMatchObject({
+        status: "requeued",
+      });
+      expect((await rowOf(job.id)).status).toBe("queued");
+      // w2 leases it (and the other base job) and its record is written.
+      const taken = [(await w2.client.lease(1000))!, (await w2.client.lease(1000))!];
+      expect(taken.map((j) => j.id)).toContain(job.id);
+      const newer = await eventually(async () => {
+        const row = await rowOf(job.id);
+        return row.status === "leased" ? row : null;
+      });
+      expect(newer.workerId).toBe("w2");
+      // Now w1's record reaches Postgres: refused, the row still shows w2's lease.
       release();
-      expect(await giving).toMatchObject({ status: "requeued" });
-      // The record went in first and the give-back undid it: the row shows no lease.
-      expect(await rowOf(job.id)).toMatchObject({ status: "queued", workerId: "w1" });
-      expect(leaseMarks.size).toBe(0);
+      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+      expect(await rowOf(job.id)).toMatchObject({
+        status: "leased",
+        workerId: "w2",
+        leaseId: newer.leaseId,
+        attempts: newer.attempts,
+      });
+      for (const j of taken) await w2.client.submitResult(j.id, proofOf(j));
+      expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w2" });
     } finally {
       release();
       held.mockRestore();
-      watched.mockRestore();
+    }
+  });
+
+  it("arriving after its worker gave the job back on the same relay, is refused", async () => {
+    await openBlock(stack, 2, { txCount: 2, winner: op });
+    const w3 = await signIn(stack, op, "w3", { capacity: 1 });
+    const marks = stack.relay.ctx.jobMarks;
+    const submit = marks.submit.bind(marks);
+    const [released, release] = gate();
+    const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
+      if (mark.kind === "leased" && mark.worker === "w3") await released;
+      return submit(mark);
+    });
+    try {
+      const job = (await w3.client.lease(1000))!;
+      // The give-back does not wait for the record.
+      expect(await w3.client.failJob(job.id, "out of memory", true)).toMatchObject({
+        status: "requeued",
+      });
+      release();
+      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+      expect(await rowOf(job.id)).toMatchObject({ status: "queued", workerId: null });
+    } finally {
+      release();
+      held.mockRestore();
     }
   });
 
   it("shows the lease once written, and the proof's record replaces it", async () => {
-    const w = await signIn(stack, op, "w2", { capacity: 1 });
-    const job = (await w.client.lease(1000))!;
+    const w4 = await signIn(stack, op, "w4", { capacity: 1 });
+    const job = (await w4.client.lease(1000))!;
     const leased = await eventually(async () => {
-      const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
+      const row = await rowOf(job.id);
       return row.status === "leased" ? row : null;
     });
-    expect(leased).toMatchObject({ operator: op.address, workerId: "w2" });
-    await w.client.submitResult(job.id, proofOf(job));
-    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
-    expect(row).toMatchObject({ status: "proven", workerId: "w2" });
+    expect(leased).toMatchObject({ operator: op.address, workerId: "w4" });
+    await w4.client.submitResult(job.id, proofOf(job));
+    expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w4" });
   });
 });

@@ -33,6 +33,11 @@ export type JobMark =
       worker: string;
       /** Which lease (leaseIdOf its token): later resets of this lease name it. */
       leaseId: string;
+      /**
+       * When the lease was granted (Redis time, unix ms): the record is written only if the row
+       * has heard of no lease as late, begun or ended (the lease-records-in-order migration).
+       */
+      leaseAt: number;
     }
   | ({ kind: "proven"; jobId: string; blockNumber: number; isRoot: boolean } & AcceptedProof);
 
@@ -45,7 +50,7 @@ export type JobMark =
 export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Promise<boolean[]> {
   const items = marks.map((m) =>
     m.kind === "leased"
-      ? [m.kind, m.jobId, m.blockNumber, m.operator, m.worker, m.leaseId]
+      ? [m.kind, m.jobId, m.blockNumber, m.operator, m.worker, m.leaseId, m.leaseAt]
       : [m.kind, m.jobId, m.blockNumber, m.isRoot, m.proof, m.operator, m.worker],
   );
   const rows = await db.$queryRaw<{ idx: number; applied: boolean }[]>`

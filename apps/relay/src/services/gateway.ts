@@ -261,7 +261,7 @@ function affinityNote(
 
 /**
  * The tree view's record of a lease (group-committed, not waited for); conditional so it can
- * never undo a proven job.
+ * never undo a proven job, nor the end of this lease or the record of a newer one (leaseEnd).
  */
 function markLeased(
   ctx: RelayContext,
@@ -269,13 +269,14 @@ function markLeased(
   session: WorkerSession,
   job: Job<ProofJobData>,
 ) {
-  ctx.leaseMarks.write(lease.token, {
+  ctx.leaseMarks.write({
     kind: "leased",
     jobId: lease.jobId,
     blockNumber: job.data.blockNumber,
     operator: session.operator,
     worker: session.workerName,
     leaseId: leaseIdOf(lease.token),
+    leaseAt: lease.leasedAt,
   });
 }
 
@@ -344,28 +345,25 @@ async function withOwnLease<T>(
 }
 
 /**
- * Where a job's row still names this lease (it may be leased again, even by the same worker id),
- * once the lease's own record, written after its answer, is in (services/lease-marks.ts).
+ * A lease's end in its job's row (a `proofJob.updateMany`): the row goes to `status` where it
+ * names this lease or has heard of no later one, never where a newer lease of the job (even of
+ * the same worker id) is recorded. It keeps the lease's stamp, so the lease's own record, written
+ * after its answer and perhaps still on its way (services/lease-marks.ts), is refused when it
+ * arrives, by whichever relay sent it (the lease-records-in-order migration). A job failed for
+ * good is marked so whatever lease its row shows, even one whose record never came: the deadline
+ * path re-issues the failed rows it finds, nobody can lease the job any more, and no lease's
+ * record touches a failed row.
  */
-async function rowOf(ctx: RelayContext, lease: Lease) {
-  await ctx.leaseMarks.settled(lease.token);
-  return { id: lease.jobId, status: "leased", leaseId: leaseIdOf(lease.token) };
-}
-
-/**
- * A job failed for good: its row says so whatever lease it shows, even one whose record never
- * came (the deadline path re-issues the failed rows it finds). Nobody can lease the job any more,
- * and a lease's record does not touch a failed row.
- */
-const failedRowOf = (lease: Lease) => ({
-  id: lease.jobId,
-  status: { in: ["queued", "leased"] },
-});
-
-/** The row to set to `status` as a lease ends: by its id when failed for good, else by the lease. */
-async function rowEndingAs(ctx: RelayContext, lease: Lease, status: string) {
-  const row = await rowOf(ctx, lease);
-  return status === "failed" ? failedRowOf(lease) : row;
+function leaseEnd(lease: Lease, status: "queued" | "failed") {
+  const stamp = BigInt(lease.leasedAt);
+  const live = { id: lease.jobId, status: { in: ["queued", "leased"] } };
+  const ofThisLease = {
+    OR: [{ leaseId: leaseIdOf(lease.token) }, { leaseAt: null }, { leaseAt: { lt: stamp } }],
+  };
+  return {
+    where: status === "failed" ? live : { ...live, ...ofThisLease },
+    data: { status, leaseAt: stamp },
+  };
 }
 
 /**
@@ -457,15 +455,12 @@ async function submitWithLease(
   ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();
   if (!valid) {
-    // The lease's record first: the job may be leased again the moment it is back.
-    await ctx.leaseMarks.settled(lease.token);
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
     if (outcome.lost) {
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    const status = outcome.status === "failed" ? "failed" : "queued";
-    const row = await rowEndingAs(ctx, lease, status);
+    const end = leaseEnd(lease, outcome.status === "failed" ? "failed" : "queued");
     const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
       const taken = await chargePenalty(tx, {
@@ -478,7 +473,7 @@ async function submitWithLease(
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany({ where: row, data: { status } });
+      await tx.proofJob.updateMany(end);
       return taken;
     });
     ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
@@ -574,11 +569,9 @@ export async function failJob(
   // The row is marked while this worker still holds the job: once BullMQ has it back a waiting
   // worker may lease it at once, and its "leased" must not be overwritten.
   const report = () =>
-    ctx.broker.reportProvingJobError(lease, reason, retryable, (status) =>
-      rowEndingAs(ctx, lease, status).then(async (where) => {
-        await ctx.prisma.proofJob.updateMany({ where, data: { status } });
-      }),
-    );
+    ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {
+      await ctx.prisma.proofJob.updateMany(leaseEnd(lease, status));
+    });
   let outcome = await report();
   // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.
   if (outcome.lost && (await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival))) !== null) {
@@ -604,12 +597,9 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   if ((await releasesOf(ctx, session)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
-  // The row is marked while this worker still holds the job (as in failJob); the lease id in
-  // the condition keeps it from touching a later lease's row.
-  await ctx.prisma.proofJob.updateMany({
-    where: await rowOf(ctx, lease),
-    data: { status: "queued" },
-  });
+  // The row is marked while this worker still holds the job (as in failJob); leaseEnd keeps it
+  // from touching a later lease's row.
+  await ctx.prisma.proofJob.updateMany(leaseEnd(lease, "queued"));
   if (!(await ctx.broker.returnUnheardJob(lease))) {
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
@@ -638,13 +628,8 @@ export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession,
 
 /** An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard). */
 async function returnUnheard(ctx: RelayContext, lease: Lease) {
-  // The lease's record first: the job may be leased again the moment it is back.
-  await ctx.leaseMarks.settled(lease.token);
   if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
-  await ctx.prisma.proofJob.updateMany({
-    where: await rowOf(ctx, lease),
-    data: { status: "queued" },
-  });
+  await ctx.prisma.proofJob.updateMany(leaseEnd(lease, "queued"));
 }
 
 /**
@@ -661,9 +646,9 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const block = parseJobId(jobId)?.blockNumber ?? null;
   for (const { lease, forgiven } of await ctx.broker.claimTimedOutJob(jobId)) {
     ctx.metrics.noteReady(jobId, ctx.now());
-    const row = await rowOf(ctx, lease);
+    const end = leaseEnd(lease, "queued");
     if (forgiven) {
-      await ctx.prisma.proofJob.updateMany({ where: row, data: { status: "queued" } });
+      await ctx.prisma.proofJob.updateMany(end);
       ctx.metrics.leasesLapsed.inc({ outcome: "forgiven" });
       continue;
     }
@@ -679,7 +664,7 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany({ where: row, data: { status: "queued" } });
+      await tx.proofJob.updateMany(end);
       return taken;
     });
     ctx.metrics.leasesLapsed.inc({ outcome: "penalized" });

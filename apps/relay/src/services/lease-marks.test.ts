@@ -10,6 +10,7 @@ const mark = (jobId: string): Extract<JobMark, { kind: "leased" }> => ({
   operator: "0xop",
   worker: "w1",
   leaseId: `lease-${jobId}`,
+  leaseAt: 1_000,
 });
 
 /** Job marks whose writes wait until the test lets each one through (or fails it). */
@@ -32,62 +33,42 @@ function heldWrites() {
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 describe("LeaseMarks", () => {
-  it("holds whatever waits on a lease until its record is written", async () => {
+  it("sends each record without waiting and keeps it until written", async () => {
     const { marks, writes } = heldWrites();
-    const written: string[] = [];
-    const leaseMarks = new LeaseMarks(marks, { written: () => written.push("written") });
-    leaseMarks.write("t1", mark("1-1-0"));
+    const written: number[] = [];
+    const leaseMarks = new LeaseMarks(marks, { written: (sentAt) => written.push(sentAt) });
+    leaseMarks.write(mark("1-1-0"));
     expect(leaseMarks.size).toBe(1);
-    const order: string[] = [];
-    const reset = leaseMarks.settled("t1").then(() => order.push("reset"));
     await tick();
-    expect(writes.map((w) => w.ids)).toEqual([["1-1-0"]]);
-    expect(order).toEqual([]);
-    order.push("record in");
-    writes[0]!.pass();
-    await reset;
-    expect(order).toEqual(["record in", "reset"]);
-    expect(written).toEqual(["written"]);
-    expect(leaseMarks.size).toBe(0);
-  });
-
-  it("holds a reset even while the record still waits for a write slot", async () => {
-    const { marks, writes } = heldWrites();
-    const leaseMarks = new LeaseMarks(marks);
-    leaseMarks.write("t1", mark("1-1-0"));
-    await tick();
-    // The first write is in flight: the second lease's record waits in the relay, unsent.
-    leaseMarks.write("t2", mark("1-1-1"));
-    let reset = false;
-    const resetting = leaseMarks.settled("t2").then(() => {
-      reset = true;
-    });
+    // The first write is in flight: the second record waits in the relay for its slot.
+    leaseMarks.write(mark("1-1-1"));
+    expect(leaseMarks.size).toBe(2);
     writes[0]!.pass();
     await tick();
     expect(writes.map((w) => w.ids)).toEqual([["1-1-0"], ["1-1-1"]]);
-    expect(reset).toBe(false);
+    expect(leaseMarks.size).toBe(1);
     writes[1]!.pass();
-    await resetting;
-    expect(reset).toBe(true);
+    await leaseMarks.drained(1_000);
+    expect(leaseMarks.size).toBe(0);
+    expect(written).toHaveLength(2);
   });
 
-  it("reports a record that failed and lets what waits on it go on", async () => {
+  it("reports a record that failed and forgets it", async () => {
     const { marks, writes } = heldWrites();
     const failed: string[] = [];
     const leaseMarks = new LeaseMarks(marks, { failed: (jobId) => failed.push(jobId) });
-    leaseMarks.write("t1", mark("1-1-0"));
+    leaseMarks.write(mark("1-1-0"));
     await tick();
     writes[0]!.fail(new Error("the database is down"));
-    await leaseMarks.settled("t1");
+    await leaseMarks.drained(1_000);
     expect(failed).toEqual(["1-1-0"]);
     expect(leaseMarks.size).toBe(0);
   });
 
-  it("bounds the wait: a record still held past it no longer holds a reset", async () => {
+  it("bounds the wait for the records on their way when closing", async () => {
     const { marks, writes } = heldWrites();
-    const leaseMarks = new LeaseMarks(marks, {}, 10);
-    leaseMarks.write("t1", mark("1-1-0"));
-    await leaseMarks.settled("t1");
+    const leaseMarks = new LeaseMarks(marks);
+    leaseMarks.write(mark("1-1-0"));
     await leaseMarks.drained(10);
     // Still on its way: the write was never let through.
     expect(writes).toHaveLength(1);
@@ -95,10 +76,5 @@ describe("LeaseMarks", () => {
     writes[0]!.pass();
     await leaseMarks.drained(1_000);
     expect(leaseMarks.size).toBe(0);
-  });
-
-  it("has nothing to wait for on a lease it never recorded", async () => {
-    const leaseMarks = new LeaseMarks(heldWrites().marks);
-    await expect(leaseMarks.settled("unknown")).resolves.toBeUndefined();
   });
 });
