@@ -3,7 +3,13 @@
 // closing its block, a batch of different jobs written a statement per kind (with the same
 // results as mark by mark, and one market event per change), lease records written in the order
 // of their leases whatever order they arrive in, and a bad batch changing nothing.
-import { type Database, type JobMark, recordProof, writeJobMarks } from "@prover-boost/db";
+import {
+  type Database,
+  endLease,
+  type JobMark,
+  recordProof,
+  writeJobMarks,
+} from "@prover-boost/db";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   DATABASE_BACKENDS,
@@ -198,41 +204,71 @@ describe.each(DATABASE_BACKENDS)("job marks on %s", (backend) => {
   it("writes a lease's record only over an older lease, begun or ended, alone or in a batch", async () => {
     const base = stamps;
     const at = (n: number) => base + n;
-    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w2", at(20))], 1)).toEqual([true]);
+    const lease = (n: number) => ({ jobId: "7-1-0", leaseId: `lease-of-w${n}`, leaseAt: at(n) });
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w20", at(20))], 1)).toEqual([true]);
     // A record of an earlier lease, arriving late: refused, alone or in a batch of other jobs.
-    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w1", at(10))], 2)).toEqual([false]);
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w10", at(10))], 2)).toEqual([false]);
     expect(
-      await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w1", at(10)), leased("7-1-1", 7)], 3),
+      await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w10", at(10)), leased("7-1-1", 7)], 3),
     ).toEqual([false, true]);
-    expect(await job("7-1-0")).toMatchObject({ workerId: "w2", leaseAt: BigInt(at(20)) });
-    // The lease ended (a reset, as the relay's leaseEnd writes it): its own record, still on its
-    // way, is refused, and so is one of the same stamp; a later lease's is written. Mark by mark
-    // (a batch naming the job twice) as in sets.
-    await db.prisma.proofJob.update({
-      where: { id: "7-1-0" },
-      data: { status: "queued", leaseAt: at(30) },
-    });
+    expect(await job("7-1-0")).toMatchObject({ workerId: "w20", leaseAt: BigInt(at(20)) });
+    // The end of that earlier lease changes nothing either; the current one's ends it.
+    expect(await endLease(db.prisma, lease(10), "queued")).toBe(false);
+    expect(await job("7-1-0")).toMatchObject({ status: "leased", workerId: "w20" });
+    expect(await endLease(db.prisma, lease(20), "queued")).toBe(true);
+    // A lease that ended before its record came: the record is refused, and so is one of an
+    // earlier lease; a later lease's is written. Mark by mark (a batch naming the job twice) as
+    // in sets.
+    expect(await endLease(db.prisma, lease(30), "queued")).toBe(true);
     expect(
       await writeJobMarks(
         db.prisma,
-        [leased("7-1-0", 7, "w3", at(30)), leased("7-1-0", 7, "w1", at(25))],
+        [leased("7-1-0", 7, "w30", at(30)), leased("7-1-0", 7, "w25", at(25))],
         4,
       ),
     ).toEqual([false, false]);
-    expect(await job("7-1-0")).toMatchObject({ status: "queued", workerId: "w2" });
+    expect(await job("7-1-0")).toMatchObject({ status: "queued", leaseAt: BigInt(at(30)) });
+    // Ends arriving out of order: a later lease ended, then an earlier one, whose record is in
+    // the row no more: the stamp never goes back, and the later lease's record is still refused.
+    expect(await endLease(db.prisma, lease(50), "queued")).toBe(true);
+    expect(await endLease(db.prisma, lease(30), "queued")).toBe(false);
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w50", at(50))], 5)).toEqual([false]);
     expect(
       await writeJobMarks(
         db.prisma,
-        [leased("7-1-0", 7, "w4", at(40)), leased("7-1-0", 7, "w3", at(30))],
-        5,
+        [leased("7-1-0", 7, "w60", at(60)), leased("7-1-0", 7, "w50", at(50))],
+        6,
       ),
     ).toEqual([true, false]);
     expect(await job("7-1-0")).toMatchObject({
       status: "leased",
-      workerId: "w4",
-      leaseAt: BigInt(at(40)),
+      workerId: "w60",
+      leaseAt: BigInt(at(60)),
       attempts: 2,
     });
+    // Failed for good: not by a lease older than the one recorded (it had lost the job), but by
+    // the one recorded or a later one, whatever the row shows; no record touches a failed row.
+    expect(await endLease(db.prisma, lease(55), "failed")).toBe(false);
+    expect(await endLease(db.prisma, lease(65), "failed")).toBe(true);
+    expect(await job("7-1-0")).toMatchObject({ status: "failed", leaseAt: BigInt(at(65)) });
+    expect(await writeJobMarks(db.prisma, [leased("7-1-0", 7, "w70", at(70))], 7)).toEqual([false]);
+  });
+
+  it("ends an unstamped row only when it is queued or names the lease", async () => {
+    // A row recorded without a stamp (before stamps, or by a relay from before them).
+    await db.prisma.proofJob.update({
+      where: { id: "7-1-0" },
+      data: { status: "leased", leaseId: "lease-of-w2", workerId: "w2" },
+    });
+    const end = (leaseId: string) =>
+      endLease(db.prisma, { jobId: "7-1-0", leaseId, leaseAt: 5 }, "queued");
+    expect(await end("lease-of-w1")).toBe(false);
+    expect(await end("lease-of-w2")).toBe(true);
+    expect(await job("7-1-1")).toMatchObject({ status: "queued", leaseAt: null });
+    expect(await endLease(db.prisma, { jobId: "7-1-1", leaseId: "x", leaseAt: 5 }, "queued")).toBe(
+      true,
+    );
+    expect(await job("7-1-1")).toMatchObject({ status: "queued", leaseAt: 5n });
   });
 
   it("a batch with a malformed mark fails whole and changes nothing", async () => {

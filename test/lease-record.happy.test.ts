@@ -10,13 +10,25 @@ import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
 
-/** A promise and the function that resolves it. */
-function gate(): [Promise<void>, () => void] {
+/**
+ * Holds the lease records of `worker` in `stack`'s relay, on their way to Postgres, until the
+ * returned function lets them through (and stops holding).
+ */
+function holdLeaseRecords(stack: Stack, worker: string): () => void {
+  const marks = stack.relay.ctx.jobMarks;
+  const submit = marks.submit.bind(marks);
   let open: () => void = () => {};
-  const shut = new Promise<void>((resolve) => {
+  const released = new Promise<void>((resolve) => {
     open = resolve;
   });
-  return [shut, open];
+  const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
+    if (mark.kind === "leased" && mark.worker === worker) await released;
+    return submit(mark);
+  });
+  return () => {
+    open();
+    held.mockRestore();
+  };
 }
 
 describe("a lease's record in Postgres", () => {
@@ -45,13 +57,7 @@ describe("a lease's record in Postgres", () => {
     const w1 = await signIn(stack, op, "w1", { capacity: 1 });
     const w2 = await signIn(stack, op, "w2", { capacity: 2 });
     // w1's lease records are held in the granting relay, before they reach Postgres.
-    const marks = stack.relay.ctx.jobMarks;
-    const submit = marks.submit.bind(marks);
-    const [released, release] = gate();
-    const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
-      if (mark.kind === "leased" && mark.worker === "w1") await released;
-      return submit(mark);
-    });
+    const release = holdLeaseRecords(stack, "w1");
     try {
       // The lease is answered while its record is held.
       const job = (await w1.client.lease(1000))!;
@@ -85,20 +91,13 @@ describe("a lease's record in Postgres", () => {
       expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w2" });
     } finally {
       release();
-      held.mockRestore();
     }
   });
 
   it("arriving after its worker gave the job back on the same relay, is refused", async () => {
     await openBlock(stack, 2, { txCount: 2, winner: op });
     const w3 = await signIn(stack, op, "w3", { capacity: 1 });
-    const marks = stack.relay.ctx.jobMarks;
-    const submit = marks.submit.bind(marks);
-    const [released, release] = gate();
-    const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
-      if (mark.kind === "leased" && mark.worker === "w3") await released;
-      return submit(mark);
-    });
+    const release = holdLeaseRecords(stack, "w3");
     try {
       const job = (await w3.client.lease(1000))!;
       // The give-back does not wait for the record.
@@ -110,7 +109,6 @@ describe("a lease's record in Postgres", () => {
       expect(await rowOf(job.id)).toMatchObject({ status: "queued", workerId: null });
     } finally {
       release();
-      held.mockRestore();
     }
   });
 

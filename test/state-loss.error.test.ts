@@ -8,7 +8,7 @@ import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { Redis } from "ioredis";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { eventually, type Stack, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 import { testDomainEnv } from "./support/domain.ts";
@@ -70,6 +70,22 @@ describe("Redis loses the fabric mid-proving", () => {
     const w1 = await signIn(stack, opA, "a-1", { capacity: 2 });
     const w2 = await signIn(stack, opA, "a-2");
     await proveSome([w1.client, w2.client], 5);
+    // The next lease's record is held in the relay, on its way to Postgres, until the tree is
+    // rebuilt.
+    const marks = stack.relay.ctx.jobMarks;
+    const submit = marks.submit.bind(marks);
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const holding = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
+      if (mark.kind === "leased") await released;
+      return submit(mark);
+    });
+    cleanups.push(async () => {
+      release();
+      holding.mockRestore();
+    });
     const held = await eventually(() => w1.client.lease(500));
     const kept = await provenRows(stack, BLOCK);
     expect(kept.length).toBeGreaterThanOrEqual(5);
@@ -82,6 +98,16 @@ describe("Redis loses the fabric mid-proving", () => {
     expect((await relayError(w1.client.submitResult(held.id, proofOf(held)))).code).toBe(
       "LEASE_LOST",
     );
+    // Its record, arriving after the rebuild, is refused: the node stays queued.
+    await eventually(async () => {
+      const b = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+      return b.fabricJobs !== null;
+    }, 30_000);
+    release();
+    holding.mockRestore();
+    await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
+    expect(row.status).toBe("queued");
     await proveUntilPaid(
       stack,
       BLOCK,

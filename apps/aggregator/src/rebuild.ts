@@ -23,6 +23,7 @@ import {
   STAGE,
 } from "@prover-boost/core";
 import { recordProof } from "@prover-boost/db";
+import { redisNow } from "@prover-boost/queue";
 import pTimeout from "p-timeout";
 import type { AggregatorContext } from "./context.ts";
 
@@ -256,6 +257,8 @@ export class FabricKeeper {
           where: { blockNumber, status: "proven" },
           select: { id: true, proof: true },
         });
+        // Redis's clock before the tree is back: every lease of it from here on is stamped later.
+        const stamp = BigInt(await redisNow(ctx.fabric.redis));
         await ctx.fabric.clearTree(blockNumber);
         const txs = block.auction.txs as `0x${string}`[];
         const added = await ctx.fabric.addTree(
@@ -266,10 +269,16 @@ export class FabricKeeper {
           new Map(proven.map((p) => [p.id, p.proof as `0x${string}`])),
           block.auction.proofSystem,
         );
-        // Leases and failures lived in Redis: every unproven node is simply queued again.
+        // Leases and failures lived in Redis: every unproven node is simply queued again, under
+        // a stamp that refuses the records of leases lost with Redis still on their way (the
+        // lease-records-in-order migration) and leaves alone those of the new tree's leases.
         await tx.proofJob.updateMany({
-          where: { blockNumber, status: { in: ["leased", "failed"] } },
-          data: { status: "queued", leaseId: null, operator: null, workerId: null },
+          where: {
+            blockNumber,
+            status: { not: "proven" },
+            OR: [{ leaseAt: null }, { leaseAt: { lt: stamp } }],
+          },
+          data: { status: "queued", leaseId: null, operator: null, workerId: null, leaseAt: stamp },
         });
         const now = BigInt(ctx.now());
         await tx.$executeRaw`

@@ -60,6 +60,42 @@ export async function writeJobMarks(db: Tx, marks: JobMark[], nowMs: number): Pr
   return out;
 }
 
+/** A lease as its job's row knows it: its job, its id (leaseIdOf its token) and its stamp. */
+export interface RecordedLease {
+  jobId: string;
+  leaseId: string;
+  /** When it was granted (Redis time, unix ms). */
+  leaseAt: number;
+}
+
+/**
+ * A lease's end in its job's row: the row goes to `status` where it names this lease or has heard
+ * of no later one, never where a newer lease of the job (even of the same worker id) is recorded,
+ * and its stamp becomes at least this lease's, so the lease's own record, written after its answer
+ * and perhaps still on its way, is refused when it arrives, from whichever relay (the
+ * lease-records-in-order migration); a newer lease's is not. An unstamped row (recorded before
+ * stamps, or by a relay from before them) is ended only if it is queued or names this lease. A
+ * job failed for good is marked so unless its row has heard of a later lease, whatever lease it
+ * shows, even one whose record never came: the deadline path re-issues the failed rows it finds,
+ * nobody can lease the job any more, and no lease's record touches a failed row. Returns whether
+ * the row changed.
+ */
+export async function endLease(
+  db: Tx,
+  lease: RecordedLease,
+  status: "queued" | "failed",
+): Promise<boolean> {
+  const stamp = BigInt(lease.leaseAt);
+  const n = await db.$executeRaw`
+    UPDATE "ProofJob" SET status = ${status}, "leaseAt" = greatest("leaseAt", ${stamp}::bigint)
+    WHERE id = ${lease.jobId} AND status IN ('queued', 'leased') AND (
+      (${status} = 'failed' AND coalesce("leaseAt" <= ${stamp}::bigint, true))
+      OR "leaseAt" < ${stamp}::bigint
+      OR ("leaseAt" = ${stamp}::bigint AND "leaseId" = ${lease.leaseId})
+      OR ("leaseAt" IS NULL AND (status = 'queued' OR "leaseId" = ${lease.leaseId})))`;
+  return n > 0;
+}
+
 /** A proof tree's node as its ProofJob row is first written. */
 export interface NewProofJob {
   id: string;

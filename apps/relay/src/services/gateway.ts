@@ -6,7 +6,7 @@
 // only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { performance } from "node:perf_hooks";
 import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
-import { accounts, balanceOf, chargePenalty, type WorkerSession } from "@prover-boost/db";
+import { accounts, balanceOf, chargePenalty, endLease, type WorkerSession } from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -261,7 +261,7 @@ function affinityNote(
 
 /**
  * The tree view's record of a lease (group-committed, not waited for); conditional so it can
- * never undo a proven job, nor the end of this lease or the record of a newer one (leaseEnd).
+ * never undo a proven job, nor the end of this lease or the record of a newer one (endLease).
  */
 function markLeased(
   ctx: RelayContext,
@@ -344,27 +344,12 @@ async function withOwnLease<T>(
   }
 }
 
-/**
- * A lease's end in its job's row (a `proofJob.updateMany`): the row goes to `status` where it
- * names this lease or has heard of no later one, never where a newer lease of the job (even of
- * the same worker id) is recorded. It keeps the lease's stamp, so the lease's own record, written
- * after its answer and perhaps still on its way (services/lease-marks.ts), is refused when it
- * arrives, by whichever relay sent it (the lease-records-in-order migration). A job failed for
- * good is marked so whatever lease its row shows, even one whose record never came: the deadline
- * path re-issues the failed rows it finds, nobody can lease the job any more, and no lease's
- * record touches a failed row.
- */
-function leaseEnd(lease: Lease, status: "queued" | "failed") {
-  const stamp = BigInt(lease.leasedAt);
-  const live = { id: lease.jobId, status: { in: ["queued", "leased"] } };
-  const ofThisLease = {
-    OR: [{ leaseId: leaseIdOf(lease.token) }, { leaseAt: null }, { leaseAt: { lt: stamp } }],
-  };
-  return {
-    where: status === "failed" ? live : { ...live, ...ofThisLease },
-    data: { status, leaseAt: stamp },
-  };
-}
+/** This lease as its job's row knows it (endLease). */
+const asRecorded = (lease: Lease) => ({
+  jobId: lease.jobId,
+  leaseId: leaseIdOf(lease.token),
+  leaseAt: lease.leasedAt,
+});
 
 /**
  * A heartbeat. `arrival`: when the relay read it (services/load.ts); one that arrived before the
@@ -460,7 +445,7 @@ async function submitWithLease(
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed; nothing was recorded`);
     }
-    const end = leaseEnd(lease, outcome.status === "failed" ? "failed" : "queued");
+    const status = outcome.status === "failed" ? "failed" : "queued";
     const taken = await ctx.prisma.$transaction(async (tx) => {
       // Up to INVALID_PROOF_PENALTY_WEI of the operator's free collateral is burned.
       const taken = await chargePenalty(tx, {
@@ -473,7 +458,7 @@ async function submitWithLease(
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany(end);
+      await endLease(tx, asRecorded(lease), status);
       return taken;
     });
     ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
@@ -566,11 +551,11 @@ export async function failJob(
   arrival?: Arrival,
 ) {
   const lease = await ownLease(ctx, session, jobId);
-  // The row is marked while this worker still holds the job: once BullMQ has it back a waiting
-  // worker may lease it at once, and its "leased" must not be overwritten.
+  // The row is marked while this worker still holds the job, so that a job failed for good is
+  // `failed` in its row before anything can see it gone from the queue.
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {
-      await ctx.prisma.proofJob.updateMany(leaseEnd(lease, status));
+      await endLease(ctx.prisma, asRecorded(lease), status);
     });
   let outcome = await report();
   // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.
@@ -597,9 +582,9 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   if ((await releasesOf(ctx, session)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
-  // The row is marked while this worker still holds the job (as in failJob); leaseEnd keeps it
+  // The row is marked while this worker still holds the job (as in failJob); endLease keeps it
   // from touching a later lease's row.
-  await ctx.prisma.proofJob.updateMany(leaseEnd(lease, "queued"));
+  await endLease(ctx.prisma, asRecorded(lease), "queued");
   if (!(await ctx.broker.returnUnheardJob(lease))) {
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
@@ -629,7 +614,7 @@ export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession,
 /** An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard). */
 async function returnUnheard(ctx: RelayContext, lease: Lease) {
   if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
-  await ctx.prisma.proofJob.updateMany(leaseEnd(lease, "queued"));
+  await endLease(ctx.prisma, asRecorded(lease), "queued");
 }
 
 /**
@@ -646,9 +631,8 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
   const block = parseJobId(jobId)?.blockNumber ?? null;
   for (const { lease, forgiven } of await ctx.broker.claimTimedOutJob(jobId)) {
     ctx.metrics.noteReady(jobId, ctx.now());
-    const end = leaseEnd(lease, "queued");
     if (forgiven) {
-      await ctx.prisma.proofJob.updateMany(end);
+      await endLease(ctx.prisma, asRecorded(lease), "queued");
       ctx.metrics.leasesLapsed.inc({ outcome: "forgiven" });
       continue;
     }
@@ -664,7 +648,7 @@ export async function onLeaseLapsed(ctx: RelayContext, jobId: string) {
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await tx.proofJob.updateMany(end);
+      await endLease(tx, asRecorded(lease), "queued");
       return taken;
     });
     ctx.metrics.leasesLapsed.inc({ outcome: "penalized" });

@@ -36,6 +36,12 @@ export interface Lease {
 export const leaseIdOf = (token: string): string =>
   createHash("sha256").update(token).digest("base64url").slice(0, 22);
 
+/** Redis's clock in unix ms, the clock that stamps leases. */
+export async function redisNow(redis: Redis): Promise<number> {
+  const [secs, micros] = await redis.time();
+  return Number(secs) * 1000 + Math.floor(Number(micros) / 1000);
+}
+
 /** Redis's clock in unix ms, inside a script. */
 export const luaNow = `local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
@@ -387,8 +393,7 @@ export class LeaseRecords {
 
   /** Live leases (and slot reservations) of a session, on Redis's clock. */
   async liveCount(sessionId: string): Promise<number> {
-    const [secs, micros] = await this.redis.time();
-    const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000);
+    const now = await redisNow(this.redis);
     return this.redis.zcount(this.sessionKey(sessionId), `(${now}`, "+inf");
   }
 
