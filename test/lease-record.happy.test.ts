@@ -112,6 +112,26 @@ describe("a lease's record in Postgres", () => {
     }
   });
 
+  it("does not keep a job failed for good out of its row, even under a later stamp", async () => {
+    await openBlock(stack, 3, { txCount: 2, winner: op });
+    const w5 = await signIn(stack, op, "w5", { capacity: 1 });
+    const job = (await w5.client.lease(1000))!;
+    const row = await eventually(async () => {
+      const r = await rowOf(job.id);
+      return r.status === "leased" ? r : null;
+    });
+    // Redis's clock stepped back since an earlier lease of the job: the row's stamp is later
+    // than this lease's.
+    await stack.db.prisma.proofJob.update({
+      where: { id: job.id },
+      data: { leaseAt: row.leaseAt! + 3_600_000n },
+    });
+    expect(await w5.client.failJob(job.id, "cannot prove this", false)).toEqual({
+      status: "failed",
+    });
+    expect((await rowOf(job.id)).status).toBe("failed");
+  });
+
   it("shows the lease once written, and the proof's record replaces it", async () => {
     const w4 = await signIn(stack, op, "w4", { capacity: 1 });
     const job = (await w4.client.lease(1000))!;

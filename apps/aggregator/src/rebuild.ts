@@ -257,9 +257,10 @@ export class FabricKeeper {
           where: { blockNumber, status: "proven" },
           select: { id: true, proof: true },
         });
-        // Redis's clock before the tree is back: every lease of it from here on is stamped later.
-        const stamp = BigInt(await redisNow(ctx.fabric.redis));
         await ctx.fabric.clearTree(blockNumber);
+        // Redis's clock while none of the block's jobs is in Redis: every lease of the old tree
+        // was stamped before it, every lease of the new one is stamped at or after it.
+        const stamp = BigInt(await redisNow(ctx.fabric.redis));
         const txs = block.auction.txs as `0x${string}`[];
         const added = await ctx.fabric.addTree(
           blockNumber,

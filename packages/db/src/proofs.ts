@@ -69,16 +69,16 @@ export interface RecordedLease {
 }
 
 /**
- * A lease's end in its job's row: the row goes to `status` where it names this lease or has heard
- * of no later one, never where a newer lease of the job (even of the same worker id) is recorded,
- * and its stamp becomes at least this lease's, so the lease's own record, written after its answer
- * and perhaps still on its way, is refused when it arrives, from whichever relay (the
- * lease-records-in-order migration); a newer lease's is not. An unstamped row (recorded before
- * stamps, or by a relay from before them) is ended only if it is queued or names this lease. A
- * job failed for good is marked so unless its row has heard of a later lease, whatever lease it
- * shows, even one whose record never came: the deadline path re-issues the failed rows it finds,
- * nobody can lease the job any more, and no lease's record touches a failed row. Returns whether
- * the row changed.
+ * A lease's end in its job's row. To `queued`: where the row's stamp is older than this lease's,
+ * or the same and the row names this lease; never where a newer lease of the job (even of the
+ * same worker id) is recorded. The stamp becomes at least this lease's, so the lease's own record,
+ * written after its answer and perhaps still on its way, is refused when it arrives, from
+ * whichever relay (the lease-records-in-order migration); a newer lease's is not. An unstamped
+ * row (recorded before stamps, or by a relay from before them) is ended only if it is queued or
+ * names this lease. To `failed` (for good): unless the row's stamp is later than this lease's,
+ * whatever lease it shows, even one whose record never came; the deadline path re-issues the
+ * failed rows it finds, nobody can lease the job any more, and no lease's record touches a failed
+ * row. Returns whether the row changed.
  */
 export async function endLease(
   db: Tx,

@@ -6,7 +6,14 @@
 // only once BullMQ completed the job under this lease: a lost lease credits nothing.
 import { performance } from "node:perf_hooks";
 import { DomainError, InvariantError, type JobType, rootJobTypes } from "@prover-boost/core";
-import { accounts, balanceOf, chargePenalty, endLease, type WorkerSession } from "@prover-boost/db";
+import {
+  accounts,
+  balanceOf,
+  chargePenalty,
+  endLease,
+  type Tx,
+  type WorkerSession,
+} from "@prover-boost/db";
 import {
   type AffinityNote,
   AgentAtCapacityError,
@@ -155,7 +162,7 @@ async function tryLeaseOnce(
     throw err;
   }
   const took = performance.now();
-  if (outcome.failed.length > 0) await markFailed(ctx, outcome.failed);
+  if (outcome.failed.length > 0) await markFailed(ctx.prisma, outcome.failed);
   const { blocks, passedOver } = outcome;
   if (!outcome.leased) return { blocks, passedOver };
   const { lease, job } = outcome.leased;
@@ -230,9 +237,12 @@ async function withoutUnbackedOpenProving<B extends { stage: string }>(
   return free >= min ? blocks : blocks.filter((b) => b.stage !== "open_proving");
 }
 
-/** Jobs the broker failed at their attempt cap: their rows say so (the tree view, deadlines). */
-async function markFailed(ctx: RelayContext, ids: string[]) {
-  await ctx.prisma.proofJob.updateMany({
+/**
+ * Jobs the broker failed for good: their rows say so whatever lease they show (the tree view;
+ * the deadline path re-issues the failed rows it finds).
+ */
+async function markFailed(db: Tx, ids: string[]) {
+  await db.proofJob.updateMany({
     where: { id: { in: ids }, status: { in: ["queued", "leased"] } },
     data: { status: "failed" },
   });
@@ -459,6 +469,9 @@ async function submitWithLease(
         nowMs: now,
       });
       await endLease(tx, asRecorded(lease), status);
+      // The broker failed it for good under this lease: so does the row, even one whose stamp
+      // is later (Redis's clock stepped back).
+      if (status === "failed") await markFailed(tx, [jobId]);
       return taken;
     });
     ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
@@ -551,8 +564,9 @@ export async function failJob(
   arrival?: Arrival,
 ) {
   const lease = await ownLease(ctx, session, jobId);
-  // The row is marked while this worker still holds the job, so that a job failed for good is
-  // `failed` in its row before anything can see it gone from the queue.
+  // The row is marked before BullMQ has the job back (a waiting worker may lease it at once), so
+  // that a job failed for good is `failed` in its row before anything sees it gone from the
+  // queue. The lease may have been lost meanwhile: endLease then leaves a later lease's row alone.
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {
       await endLease(ctx.prisma, asRecorded(lease), status);
@@ -564,7 +578,12 @@ export async function failJob(
   }
   // The lease had lapsed: this was not a fail of this worker's, so it does not count.
   if (outcome.lost) throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-  if (outcome.status === "failed") return { status: "failed" as const };
+  if (outcome.status === "failed") {
+    // Failed for good under this lease (BullMQ checked its lock): the row says so even if its
+    // stamp is later (Redis's clock stepped back) and endLease left it.
+    await markFailed(ctx.prisma, [jobId]);
+    return { status: "failed" as const };
+  }
   ctx.metrics.noteReady(jobId, ctx.now());
   // How many more times this worker may hand this job back; at 0 it is not offered it again.
   return { status: "requeued" as const, retriesLeft: outcome.retriesLeft };
@@ -582,8 +601,8 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   if ((await releasesOf(ctx, session)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
-  // The row is marked while this worker still holds the job (as in failJob); endLease keeps it
-  // from touching a later lease's row.
+  // The row is marked before BullMQ has the job back (as in failJob); endLease keeps it from
+  // touching a later lease's row.
   await endLease(ctx.prisma, asRecorded(lease), "queued");
   if (!(await ctx.broker.returnUnheardJob(lease))) {
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
