@@ -97,6 +97,9 @@ describe("a lease's record in Postgres", () => {
   it("arriving after its worker gave the job back on the same relay, is refused", async () => {
     await openBlock(stack, 2, { txCount: 2, winner: op });
     const w3 = await signIn(stack, op, "w3", { capacity: 1 });
+    const late = async () =>
+      (await stack.relay.ctx.metrics.leaseRecordsLate.get()).values[0]!.value;
+    const lateBefore = await late();
     const release = holdLeaseRecords(stack, "w3");
     try {
       const job = (await w3.client.lease(1000))!;
@@ -107,6 +110,7 @@ describe("a lease's record in Postgres", () => {
       release();
       await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
       expect(await rowOf(job.id)).toMatchObject({ status: "queued", workerId: null });
+      expect(await late()).toBe(lateBefore + 1);
     } finally {
       release();
     }

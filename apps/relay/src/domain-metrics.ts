@@ -59,6 +59,8 @@ export class RelayMetrics {
   readonly leasesGranted: Counter<"job_type">;
   /** Lapsed leases: penalized (withholding) or forgiven (no relay could take heartbeats). */
   readonly leasesLapsed: Counter<"outcome">;
+  /** Lease records that came after their job's row had moved on, and were not written. */
+  readonly leaseRecordsLate: Counter;
   readonly timeToLease: Histogram<"job_type">;
   readonly proofTime: Histogram<"job_type">;
   readonly proofsVerified: Counter<"job_type">;
@@ -112,6 +114,11 @@ export class RelayMetrics {
       name: "prover_boost_leases_lapsed_total",
       help: "Leases that lapsed without a result: penalized (withholding) or forgiven",
       labelNames: ["outcome"],
+      registers,
+    });
+    this.leaseRecordsLate = new Counter({
+      name: "prover_boost_lease_records_late_total",
+      help: "Lease records (written after the lease's answer) that reached the job's row after it had moved on (the lease ended, a newer lease recorded, the job proven or failed) and were not written",
       registers,
     });
     this.timeToLease = new Histogram({

@@ -151,7 +151,10 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     },
     jobMarks,
     leaseMarks: new LeaseMarks(jobMarks, {
-      written: (sentAt) => metrics.stepDone("lease_mark", sentAt),
+      written: (sentAt, applied) => {
+        metrics.stepDone("lease_mark", sentAt);
+        if (!applied) metrics.leaseRecordsLate.inc();
+      },
       failed: (jobId, err) => app.log.warn({ err, jobId }, "a lease's record was not written"),
     }),
     txData: new TxDataReader(db.prisma),

@@ -13,15 +13,18 @@ const mark = (jobId: string): Extract<JobMark, { kind: "leased" }> => ({
   leaseAt: 1_000,
 });
 
-/** Job marks whose writes wait until the test lets each one through (or fails it). */
+/**
+ * Job marks whose writes wait until the test lets each one through (written, or refused as late
+ * when `applied` is false) or fails it.
+ */
 function heldWrites() {
-  const writes: { ids: string[]; pass(): void; fail(err: Error): void }[] = [];
+  const writes: { ids: string[]; pass(applied?: boolean): void; fail(err: Error): void }[] = [];
   const marks = new GroupCommit<JobMark, boolean>(
     (items) =>
       new Promise<boolean[]>((resolve, reject) => {
         writes.push({
           ids: items.map((m) => m.jobId),
-          pass: () => resolve(items.map(() => true)),
+          pass: (applied = true) => resolve(items.map(() => applied)),
           fail: reject,
         });
       }),
@@ -35,8 +38,10 @@ const tick = () => new Promise((resolve) => setImmediate(resolve));
 describe("LeaseMarks", () => {
   it("sends each record without waiting and keeps it until written", async () => {
     const { marks, writes } = heldWrites();
-    const written: number[] = [];
-    const leaseMarks = new LeaseMarks(marks, { written: (sentAt) => written.push(sentAt) });
+    const written: boolean[] = [];
+    const leaseMarks = new LeaseMarks(marks, {
+      written: (_sentAt, applied) => written.push(applied),
+    });
     leaseMarks.write(mark("1-1-0"));
     expect(leaseMarks.size).toBe(1);
     await tick();
@@ -47,10 +52,11 @@ describe("LeaseMarks", () => {
     await tick();
     expect(writes.map((w) => w.ids)).toEqual([["1-1-0"], ["1-1-1"]]);
     expect(leaseMarks.size).toBe(1);
-    writes[1]!.pass();
+    // The second comes late (the row moved on): refused, and told so.
+    writes[1]!.pass(false);
     await leaseMarks.drained(1_000);
     expect(leaseMarks.size).toBe(0);
-    expect(written).toHaveLength(2);
+    expect(written).toEqual([true, false]);
   });
 
   it("reports a record that failed and forgets it", async () => {

@@ -25,8 +25,12 @@ export class LeaseMarks {
   constructor(
     private readonly marks: GroupCommit<JobMark, boolean>,
     private readonly on: {
-      /** A record was written; `sentAt`: when it was sent (performance.now()). */
-      written?: (sentAt: number) => void;
+      /**
+       * A record's write is done; `sentAt`: when it was sent (performance.now()); `applied`:
+       * false when the row had moved on (the lease ended, a newer one recorded, the job proven
+       * or failed) and the record was refused.
+       */
+      written?: (sentAt: number, applied: boolean) => void;
       failed?: (jobId: string, err: unknown) => void;
     } = {},
   ) {}
@@ -35,7 +39,7 @@ export class LeaseMarks {
   write(mark: LeaseMark): void {
     const sent = performance.now();
     const done = this.marks.submit(mark).then(
-      () => this.on.written?.(sent),
+      (applied) => this.on.written?.(sent, applied),
       (err: unknown) => this.on.failed?.(mark.jobId, err),
     );
     this.pending.add(done);
