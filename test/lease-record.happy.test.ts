@@ -5,31 +5,11 @@
 // the record held in the granting relay on its way to Postgres.
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
-
-/**
- * Holds the lease records of `worker` in `stack`'s relay, on their way to Postgres, until the
- * returned function lets them through (and stops holding).
- */
-function holdLeaseRecords(stack: Stack, worker: string): () => void {
-  const marks = stack.relay.ctx.jobMarks;
-  const submit = marks.submit.bind(marks);
-  let open: () => void = () => {};
-  const released = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  const held = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
-    if (mark.kind === "leased" && mark.worker === worker) await released;
-    return submit(mark);
-  });
-  return () => {
-    open();
-    held.mockRestore();
-  };
-}
+import { holdLeaseRecords } from "./support/lease-records.ts";
 
 describe("a lease's record in Postgres", () => {
   const op = account(0x2e);

@@ -8,11 +8,12 @@ import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { Redis } from "ioredis";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { openBlock, proofOf, proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 import { testDomainEnv } from "./support/domain.ts";
 import { startFaultProxy } from "./support/fault-proxy.ts";
+import { holdLeaseRecords } from "./support/lease-records.ts";
 import {
   BIDDING_MS,
   checkChildren,
@@ -72,20 +73,8 @@ describe("Redis loses the fabric mid-proving", () => {
     await proveSome([w1.client, w2.client], 5);
     // The next lease's record is held in the relay, on its way to Postgres, until the tree is
     // rebuilt.
-    const marks = stack.relay.ctx.jobMarks;
-    const submit = marks.submit.bind(marks);
-    let release: () => void = () => {};
-    const released = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    const holding = vi.spyOn(marks, "submit").mockImplementation(async (mark) => {
-      if (mark.kind === "leased") await released;
-      return submit(mark);
-    });
-    cleanups.push(async () => {
-      release();
-      holding.mockRestore();
-    });
+    const release = holdLeaseRecords(stack);
+    cleanups.push(async () => release());
     const held = await eventually(() => w1.client.lease(500));
     const kept = await provenRows(stack, BLOCK);
     expect(kept.length).toBeGreaterThanOrEqual(5);
@@ -104,7 +93,6 @@ describe("Redis loses the fabric mid-proving", () => {
       return b.fabricJobs !== null;
     }, 30_000);
     release();
-    holding.mockRestore();
     await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
     const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
     expect(row.status).toBe("queued");
