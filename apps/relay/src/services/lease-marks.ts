@@ -8,10 +8,10 @@
 // A record may therefore arrive after its lease has ended (a lapse, a fail, a release, an invalid
 // proof, an answer never heard), ended by this relay or another. Nothing here waits for it: the
 // row keeps the stamp of the latest lease it has heard of, begun or ended, and a record is
-// written only over an older one (gateway.ts `leaseEnd`, the lease-records-in-order migration),
-// so a late record never shows an ended lease nor overwrites a newer one. A record that fails
-// (reported through `on.failed`) leaves the row as the view last saw it, until the job's next
-// record; no decision waits on this view.
+// written only over an older one (`endLease` in db/proofs.ts, the lease-records-in-order
+// migration), so a late record cannot bring back an ended lease nor overwrite a newer one; it is
+// refused (`on.written` is told so). A record that fails (reported through `on.failed`) leaves
+// the row as the view last saw it, until the job's next record; no decision waits on this view.
 import type { JobMark } from "@prover-boost/db";
 import pTimeout from "p-timeout";
 import type { GroupCommit } from "./group-commit.ts";
