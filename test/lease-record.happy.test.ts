@@ -128,3 +128,41 @@ describe("a lease's record in Postgres", () => {
     expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w4" });
   });
 });
+
+describe("a job's row when invalid proofs fail it for good", () => {
+  const op = account(0x2f);
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { LEASE_MS: "30000", RATE_LIMIT_PER_IP: "0", MAX_JOB_ATTEMPTS: "1" },
+    });
+    await stack.admin.deposit(op.address, 10n ** 18n);
+    await openBlock(stack, 1, { txCount: 2, winner: op });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it("says failed, with no wait for the lease's record", async () => {
+    const w = await signIn(stack, op, "w1", { capacity: 1 });
+    // The lease's record never arrives before the end: the row must still say failed.
+    const release = holdLeaseRecords(stack, "w1");
+    try {
+      const job = (await w.client.lease(1000))!;
+      await expect(w.client.submitResult(job.id, `0x${"00".repeat(32)}`)).rejects.toMatchObject({
+        status: 422,
+        code: "INVALID_PROOF",
+      });
+      const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
+      expect(row.status).toBe("failed");
+      release();
+      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+      expect(
+        (await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } })).status,
+      ).toBe("failed");
+    } finally {
+      release();
+    }
+  });
+});

@@ -468,10 +468,10 @@ async function submitWithLease(
         onChain: ctx.settings.collateral === "chain",
         nowMs: now,
       });
-      await endLease(tx, asRecorded(lease), status);
-      // The broker failed it for good under this lease: so does the row, even one whose stamp
-      // is later (Redis's clock stepped back).
+      // Failed for good under this lease (the broker checked its lock): the row says so by its
+      // id, even under a later stamp (Redis's clock stepped back).
       if (status === "failed") await markFailed(tx, [jobId]);
+      else await endLease(tx, asRecorded(lease), status);
       return taken;
     });
     ctx.metrics.proofsRejected.inc({ reason: "invalid_proof" });
@@ -567,9 +567,10 @@ export async function failJob(
   // The row is marked before BullMQ has the job back (a waiting worker may lease it at once), so
   // that a job failed for good is `failed` in its row before anything sees it gone from the
   // queue. The lease may have been lost meanwhile: endLease then leaves a later lease's row alone.
+  let marked = false;
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {
-      await endLease(ctx.prisma, asRecorded(lease), status);
+      marked = await endLease(ctx.prisma, asRecorded(lease), status);
     });
   let outcome = await report();
   // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.
@@ -581,7 +582,7 @@ export async function failJob(
   if (outcome.status === "failed") {
     // Failed for good under this lease (BullMQ checked its lock): the row says so even if its
     // stamp is later (Redis's clock stepped back) and endLease left it.
-    await markFailed(ctx.prisma, [jobId]);
+    if (!marked) await markFailed(ctx.prisma, [jobId]);
     return { status: "failed" as const };
   }
   ctx.metrics.noteReady(jobId, ctx.now());
