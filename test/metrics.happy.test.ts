@@ -98,6 +98,8 @@ describe("relay and aggregator metrics", () => {
       code: "INVALID_PROOF",
     });
     await proveInTurns(stack, BLOCK, [w0, w1], "paid");
+    // Each lease's record (its `lease_mark` step) is written after its answer.
+    await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
 
     const relay = await relayMetrics();
     expect(sumOf(relay, "prover_boost_proofs_verified_total")).toBe(jobs);

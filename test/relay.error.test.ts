@@ -191,6 +191,13 @@ describe("workers and jobs", () => {
     bystander = await workerSession(stack, other, "other-0");
     job = (await winner.lease(2000))!;
     expect(job).not.toBeNull();
+    // The lease's record is written after its answer: the tests below compare snapshots taken
+    // around each rejected request, so they start once it is in.
+    await eventually(
+      async () =>
+        (await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } })).status ===
+        "leased",
+    );
   });
 
   it("a stale login → 401 LOGIN_STALE", async () => {
