@@ -5,7 +5,7 @@
 // the record held in the granting relay on its way to Postgres.
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
@@ -163,6 +163,66 @@ describe("a job's row when invalid proofs fail it for good", () => {
       ).toBe("failed");
     } finally {
       release();
+    }
+  });
+});
+
+describe("a job's row when a worker fails a lease it has already lost", () => {
+  const op = account(0x30);
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      env: { LEASE_MS: "1000", RATE_LIMIT_PER_IP: "0", WITHHOLD_PENALTY_WEI: "5" },
+    });
+    await stack.admin.deposit(op.address, 10n ** 18n);
+    await openBlock(stack, 1, { txCount: 2, winner: op });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
+
+  it("is not failed: the job is leased again, and its new lease's record is kept", async () => {
+    const w1 = await signIn(stack, op, "w1", { capacity: 1 });
+    const w2 = await signIn(stack, op, "w2", { capacity: 2 });
+    // The relay's claim of lapsed leases is held: BullMQ has the job back, w1's lease record
+    // in Redis is still there (as when the claim is slow, or made by another relay).
+    const broker = stack.relay.ctx.broker;
+    const claim = broker.claimTimedOutJob.bind(broker);
+    let openClaims: () => void = () => {};
+    const claimsHeld = new Promise<void>((resolve) => {
+      openClaims = resolve;
+    });
+    const claims = vi.spyOn(broker, "claimTimedOutJob").mockImplementation(async (id) => {
+      await claimsHeld;
+      return claim(id);
+    });
+    const releaseRecords = holdLeaseRecords(stack, "w2");
+    try {
+      const job = (await w1.client.lease(1000))!;
+      // w1 sends no heartbeat: its lease lapses, and w2 leases the job, its record held.
+      const taken = await eventually(async () => {
+        const j = await w2.client.lease(500);
+        if (j && j.id !== job.id) await w2.client.submitResult(j.id, proofOf(j));
+        return j?.id === job.id ? j : null;
+      }, 15_000);
+      // Now w1, late, says it cannot prove the job: its lease is gone, so nothing of it counts.
+      await expect(w1.client.failJob(job.id, "cannot prove this", false)).rejects.toMatchObject({
+        status: 409,
+        code: "LEASE_LOST",
+      });
+      expect((await rowOf(job.id)).status).not.toBe("failed");
+      openClaims();
+      releaseRecords();
+      await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
+      expect(await rowOf(job.id)).toMatchObject({ status: "leased", workerId: "w2" });
+      await w2.client.submitResult(taken.id, proofOf(taken));
+      expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w2" });
+    } finally {
+      openClaims();
+      claims.mockRestore();
+      releaseRecords();
     }
   });
 });

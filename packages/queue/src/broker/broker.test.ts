@@ -184,6 +184,14 @@ describe("lease records", () => {
     const second = (await until(() => lease(main, next, block)))!;
     expect(await main.rejectProvingJobResult(first)).toEqual({ lost: true });
     expect(await main.reportProvingJobError(first, "late", true)).toEqual({ lost: true });
+    // A fail for good on the lost lease is refused before anything is marked for it.
+    const marked: string[] = [];
+    expect(
+      await main.reportProvingJobError(first, "late", false, async (status) => {
+        marked.push(status);
+      }),
+    ).toEqual({ lost: true });
+    expect(marked).toEqual([]);
     expect(await main.leaseOf(next.sessionId, second.jobId)).toMatchObject({ token: second.token });
     // Nothing was counted for the refused calls; the lapse is still there to be claimed.
     expect(await main.fabric.attempts.jobFails(block, first.jobId)).toBe(0);
