@@ -56,6 +56,8 @@ export class RelayMetrics {
   readonly bids: Counter<"outcome">;
   /** Items per group-committed write, by writer (bids, job_marks). */
   readonly commitBatch: Histogram<"writer">;
+  /** Each group-committed write's time, by writer: what an accepted bid or proof mark waits on. */
+  readonly commitWrite: Histogram<"writer">;
   readonly leasesGranted: Counter<"job_type">;
   /** Lapsed leases: penalized (withholding) or forgiven (no relay could take heartbeats). */
   readonly leasesLapsed: Counter<"outcome">;
@@ -102,6 +104,13 @@ export class RelayMetrics {
       help: "Items written per group-committed database write, by writer (bids, job_marks)",
       labelNames: ["writer"],
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers,
+    });
+    this.commitWrite = new Histogram({
+      name: "prover_boost_group_commit_write_seconds",
+      help: "Time of each group-committed database write, from its start to its items' results, by writer (bids, job_marks)",
+      labelNames: ["writer"],
+      buckets: stepBuckets,
       registers,
     });
     this.leasesGranted = new Counter({

@@ -113,6 +113,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       maxBatch: 256,
       maxInFlight: 2,
       onBatch: (n) => metrics.commitBatch.observe({ writer: "job_marks" }, n),
+      onWritten: (ms) => metrics.commitWrite.observe({ writer: "job_marks" }, ms / 1000),
     },
   );
   const ctx: RelayContext = {
@@ -146,6 +147,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
           lanes: env.BID_WRITES_IN_FLIGHT,
           minIntervalMs: env.BID_WRITE_INTERVAL_MS,
           onBatch: (n) => metrics.commitBatch.observe({ writer: "bids" }, n),
+          onWritten: (ms) => metrics.commitWrite.observe({ writer: "bids" }, ms / 1000),
         },
       ),
     },

@@ -42,6 +42,33 @@ describe("GroupCommit", () => {
     expect(writes).toEqual([[1], [2, 3, 4]]);
   });
 
+  it("tells each write's size when it starts and its time when its items have their results", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const told: string[] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        await gate;
+        return items;
+      },
+      {
+        maxBatch: 10,
+        maxInFlight: 1,
+        onBatch: (n) => told.push(`batch ${n}`),
+        onWritten: (ms) => told.push(ms >= 20 ? "written" : `written after only ${ms} ms`),
+      },
+    );
+    const both = Promise.all([gc.submit(1), gc.submit(2)]);
+    await new Promise((r) => setTimeout(r, 25));
+    expect(told).toEqual(["batch 2"]);
+    release();
+    await both;
+    await new Promise((r) => setImmediate(r));
+    expect(told).toEqual(["batch 2", "written"]);
+  });
+
   it("splits at maxBatch", async () => {
     const { gc, writes } = recording({ maxBatch: 2, maxInFlight: 4 });
     await Promise.all([1, 2, 3, 4, 5].map((i) => gc.submit(i)));

@@ -18,6 +18,8 @@ export interface GroupCommitOptions {
   minIntervalMs?: number;
   /** Told each write's item count (metrics). */
   onBatch?: (size: number) => void;
+  /** Told each write's duration in ms, from its start to its items' results (metrics). */
+  onWritten?: (ms: number) => void;
 }
 
 interface Waiting<I, O> {
@@ -80,6 +82,7 @@ export class GroupCommit<I, O> {
       this.opts.onBatch?.(batch.length);
       this.inFlight++;
       void this.run(batch).finally(() => {
+        this.opts.onWritten?.(performance.now() - now);
         this.inFlight--;
         if (this.queue.length > 0) this.schedule();
       });
@@ -122,6 +125,7 @@ export class LanedGroupCommit<I, O> {
       lanes: number;
       minIntervalMs?: number;
       onBatch?: (size: number) => void;
+      onWritten?: (ms: number) => void;
     },
   ) {
     const laneOpts = {
@@ -129,6 +133,7 @@ export class LanedGroupCommit<I, O> {
       maxInFlight: 1,
       minIntervalMs: opts.minIntervalMs,
       onBatch: opts.onBatch,
+      onWritten: opts.onWritten,
     };
     this.lanes = Array.from({ length: opts.lanes }, () => new GroupCommit(write, laneOpts));
   }
