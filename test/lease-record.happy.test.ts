@@ -5,11 +5,11 @@
 // the record held in the granting relay on its way to Postgres.
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
-import { holdLeaseRecords } from "./support/lease-records.ts";
+import { holdCalls, holdLeaseRecords } from "./support/lease-records.ts";
 
 describe("a lease's record in Postgres", () => {
   const op = account(0x2e);
@@ -129,22 +129,29 @@ describe("a lease's record in Postgres", () => {
   });
 });
 
-describe("a job's row when invalid proofs fail it for good", () => {
-  const op = account(0x2f);
-  let stack: Stack;
-
+/**
+ * A stack of its own for the describe that calls this, with `op`'s collateral and block 1 (two
+ * base jobs) committed to `op`; the stack is read once `beforeAll` has run.
+ */
+function stackWithBlock(op: ReturnType<typeof account>, env: Record<string, string>) {
+  let stack: Stack | undefined;
   beforeAll(async () => {
-    stack = await startStack({
-      env: { LEASE_MS: "30000", RATE_LIMIT_PER_IP: "0", MAX_JOB_ATTEMPTS: "1" },
-    });
+    stack = await startStack({ env: { RATE_LIMIT_PER_IP: "0", ...env } });
     await stack.admin.deposit(op.address, 10n ** 18n);
     await openBlock(stack, 1, { txCount: 2, winner: op });
   });
   afterAll(async () => {
     await stack?.close();
   });
+  return () => stack!;
+}
+
+describe("a job's row when invalid proofs fail it for good", () => {
+  const op = account(0x2f);
+  const stackOf = stackWithBlock(op, { LEASE_MS: "30000", MAX_JOB_ATTEMPTS: "1" });
 
   it("says failed, with no wait for the lease's record", async () => {
+    const stack = stackOf();
     const w = await signIn(stack, op, "w1", { capacity: 1 });
     // The lease's record never arrives before the end: the row must still say failed.
     const release = holdLeaseRecords(stack, "w1");
@@ -169,35 +176,16 @@ describe("a job's row when invalid proofs fail it for good", () => {
 
 describe("a job's row when a worker fails a lease it has already lost", () => {
   const op = account(0x30);
-  let stack: Stack;
-
-  beforeAll(async () => {
-    stack = await startStack({
-      env: { LEASE_MS: "1000", RATE_LIMIT_PER_IP: "0", WITHHOLD_PENALTY_WEI: "5" },
-    });
-    await stack.admin.deposit(op.address, 10n ** 18n);
-    await openBlock(stack, 1, { txCount: 2, winner: op });
-  });
-  afterAll(async () => {
-    await stack?.close();
-  });
-  const rowOf = (id: string) => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
+  const stackOf = stackWithBlock(op, { LEASE_MS: "1000", WITHHOLD_PENALTY_WEI: "5" });
+  const rowOf = (id: string) => stackOf().db.prisma.proofJob.findUniqueOrThrow({ where: { id } });
 
   it("is not failed: the job is leased again, and its new lease's record is kept", async () => {
+    const stack = stackOf();
     const w1 = await signIn(stack, op, "w1", { capacity: 1 });
     const w2 = await signIn(stack, op, "w2", { capacity: 2 });
     // The relay's claim of lapsed leases is held: BullMQ has the job back, w1's lease record
     // in Redis is still there (as when the claim is slow, or made by another relay).
-    const broker = stack.relay.ctx.broker;
-    const claim = broker.claimTimedOutJob.bind(broker);
-    let openClaims: () => void = () => {};
-    const claimsHeld = new Promise<void>((resolve) => {
-      openClaims = resolve;
-    });
-    const claims = vi.spyOn(broker, "claimTimedOutJob").mockImplementation(async (id) => {
-      await claimsHeld;
-      return claim(id);
-    });
+    const releaseClaims = holdCalls(stack.relay.ctx.broker, "claimTimedOutJob");
     const releaseRecords = holdLeaseRecords(stack, "w2");
     try {
       const job = (await w1.client.lease(1000))!;
@@ -213,15 +201,14 @@ describe("a job's row when a worker fails a lease it has already lost", () => {
         code: "LEASE_LOST",
       });
       expect((await rowOf(job.id)).status).not.toBe("failed");
-      openClaims();
+      releaseClaims();
       releaseRecords();
       await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
       expect(await rowOf(job.id)).toMatchObject({ status: "leased", workerId: "w2" });
       await w2.client.submitResult(taken.id, proofOf(taken));
       expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w2" });
     } finally {
-      openClaims();
-      claims.mockRestore();
+      releaseClaims();
       releaseRecords();
     }
   });
