@@ -187,6 +187,7 @@ describe("a job's row when a worker fails a lease it has already lost", () => {
     // in Redis is still there (as when the claim is slow, or made by another relay).
     const releaseClaims = holdCalls(stack.relay.ctx.broker, "claimTimedOutJob");
     const releaseRecords = holdLeaseRecords(stack, "w2");
+    let beats: NodeJS.Timeout | undefined;
     try {
       const job = (await w1.client.lease(1000))!;
       // w1 sends no heartbeat: its lease lapses, and w2 leases the job, its record held.
@@ -195,6 +196,8 @@ describe("a job's row when a worker fails a lease it has already lost", () => {
         if (j && j.id !== job.id) await w2.client.submitResult(j.id, proofOf(j));
         return j?.id === job.id ? j : null;
       }, 15_000);
+      // w2 keeps its lease, however long the rest takes.
+      beats = setInterval(() => void w2.client.heartbeat(taken.id).catch(() => {}), 200);
       // Now w1, late, says it cannot prove the job: its lease is gone, so nothing of it counts.
       await expect(w1.client.failJob(job.id, "cannot prove this", false)).rejects.toMatchObject({
         status: 409,
@@ -205,9 +208,16 @@ describe("a job's row when a worker fails a lease it has already lost", () => {
       releaseRecords();
       await eventually(async () => stack.relay.ctx.leaseMarks.size === 0);
       expect(await rowOf(job.id)).toMatchObject({ status: "leased", workerId: "w2" });
+      clearInterval(beats);
       await w2.client.submitResult(taken.id, proofOf(taken));
       expect(await rowOf(job.id)).toMatchObject({ status: "proven", workerId: "w2" });
+      // w1's lapse, let through, is handled before the stack closes.
+      await eventually(async () => {
+        const lapsed = await stack.relay.ctx.metrics.leasesLapsed.get();
+        return lapsed.values.reduce((n, v) => n + v.value, 0) === 1;
+      });
     } finally {
+      clearInterval(beats);
       releaseClaims();
       releaseRecords();
     }

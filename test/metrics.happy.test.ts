@@ -126,6 +126,10 @@ describe("relay and aggregator metrics", () => {
     expect(
       sumOf(relay, "prover_boost_group_commit_batch_size_sum", { writer: "job_marks" }),
     ).toBeGreaterThanOrEqual(2 * jobs);
+    // Each write is timed once it has its items' results.
+    expect(
+      sumOf(relay, "prover_boost_group_commit_write_seconds_count", { writer: "job_marks" }),
+    ).toBe(sumOf(relay, "prover_boost_group_commit_batch_size_count", { writer: "job_marks" }));
 
     // The aggregator's own endpoint, as server.ts serves it.
     const server = await serveMetrics(stack.aggregator.ctx.metrics.registry, {

@@ -566,7 +566,9 @@ export async function failJob(
   const lease = await ownLease(ctx, session, jobId);
   // The row is marked before BullMQ has the job back (a waiting worker may lease it at once), so
   // that a job failed for good is `failed` in its row before anything sees it gone from the
-  // queue. The lease may have been lost meanwhile: endLease then leaves a later lease's row alone.
+  // queue. The lease may have been lost meanwhile: a fail for good is then not marked at all (the
+  // broker renews the lock first, so it cannot lapse before the move), and a give-back's endLease
+  // leaves a later lease's row alone.
   let marked = false;
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {

@@ -385,9 +385,9 @@ export class ProofBroker {
         };
     const fails = !retryable || counted.capped;
     // A lease already lost (BullMQ's lock is another lease's, or none) is not marked failed:
-    // once failed, the row would take no record of the job's next lease. A lock lost between
-    // this look and the move still leaves the row failed; the job's proof then overwrites it.
-    if (fails && !(await this.holds(lease))) {
+    // once failed, the row would take no record of the job's next lease. The check renews the
+    // lock, so the lease cannot lapse while the row is written, before the move.
+    if (fails && (await this.heartbeat(lease)) === null) {
       await this.undoFailure(lease, counted);
       return { lost: true };
     }
@@ -471,12 +471,6 @@ export class ProofBroker {
       { operator: lease.operator, maxOperator: this.options.maxJobFailsPerOperator },
     );
     return { record, capped: record.jobFails >= this.options.maxJobAttempts };
-  }
-
-  /** Whether BullMQ's lock on the lease's job is still this lease's. */
-  private async holds(lease: Lease): Promise<boolean> {
-    const lock = await this.fabric.redis.get(this.lockKey(lease.jobId, lease.queue as QueueKind));
-    return lock === lease.token;
   }
 
   private async undoFailure(lease: Lease, counted: { record: FailRecord }) {
