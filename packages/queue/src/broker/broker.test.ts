@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ProofFabric } from "../fabric.ts";
 import { deleteKeysWithPrefix } from "../redis.ts";
 import { ProofBroker } from "./broker.ts";
-import type { Lease } from "./records.ts";
+import { type Lease, redisNow } from "./records.ts";
 import { AgentAtCapacityError, type ProofBrokerOptions, type ProvingAgent } from "./types.ts";
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -121,11 +121,6 @@ async function lease(broker: ProofBroker, a: ProvingAgent, block: number) {
   return out.leased?.lease ?? null;
 }
 
-async function redisNow(broker: ProofBroker) {
-  const [s, us] = await broker.fabric.redis.time();
-  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
-}
-
 async function until<T>(fn: () => Promise<T | null | undefined | false>, ms = 20_000) {
   const end = Date.now() + ms;
   for (;;) {
@@ -143,14 +138,14 @@ const lockGone = (broker: ProofBroker, jobId: string) =>
 describe("lease records", () => {
   it("expire with BullMQ's lock on Redis's clock, and carry a TTL", async () => {
     const block = await oneJobBlock();
-    const before = await redisNow(main);
+    const before = await redisNow(main.fabric.redis);
     const l = (await lease(main, agent("ttl"), block))!;
-    const after = await redisNow(main);
+    const after = await redisNow(main.fabric.redis);
     expect(l.expiresAt).toBeGreaterThanOrEqual(before + LEASE_MS);
     expect(l.expiresAt).toBeLessThanOrEqual(after + LEASE_MS);
     expect(await main.fabric.redis.pttl(main.records.jobKey(l.jobId))).toBeGreaterThan(0);
     // A heartbeat moves the expiry on Redis's clock too.
-    const renewedAt = await redisNow(main);
+    const renewedAt = await redisNow(main.fabric.redis);
     const next = (await main.heartbeat(l))!;
     expect(next).toBeGreaterThanOrEqual(renewedAt + LEASE_MS);
     expect((await main.leaseOf(l.sessionId, l.jobId))?.expiresAt).toBe(next);
