@@ -171,4 +171,24 @@ describe("LesseeWakeups", () => {
     await t.settle();
     expect(late.result()).toMatchObject({ kind: "base" });
   });
+
+  it("counts how the waits that slept ended: a hint, everyone woken, their time, an abort", async () => {
+    const t = setup();
+    const hinted = t.waiter(t.scope("a"));
+    t.hint(1, "base");
+    await hinted.done;
+    const all = [t.waiter(t.scope("b")), t.waiter(t.scope("c"))];
+    t.wakeAll();
+    await Promise.all(all.map((w) => w.done));
+    await t.waiter(t.scope("d"), t.wakeups.mark(), 5).done;
+    const ac = new AbortController();
+    const aborted = t.waiter(t.scope("e"), t.wakeups.mark(), 60_000, ac.signal);
+    ac.abort();
+    await aborted.done;
+    // A wait answered at once by a kept hint never slept: not counted.
+    const since = t.wakeups.mark();
+    t.hint(1, "merge");
+    await t.waiter(t.scope("f"), since).done;
+    expect(t.wakeups.endings).toEqual({ hint: 1, all: 2, timeout: 1, aborted: 1 });
+  });
 });
