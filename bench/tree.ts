@@ -319,16 +319,22 @@ interface RelayCounts {
   /** Pops of BullMQ's queues that brought a job, and those that found the queue empty. */
   job: number;
   empty: number;
+  /** The job marks' group-commit writes and the marks they carried (Postgres round trips). */
+  markWrites: number;
+  marks: number;
   /** Each step of handing jobs in and out (prover_boost_job_step_seconds): seconds, times. */
   steps: Map<string, { sum: number; count: number }>;
 }
 
 async function relayCountsOf(stack: BenchStack): Promise<RelayCounts> {
-  const out: RelayCounts = { job: 0, empty: 0, steps: new Map() };
+  const out: RelayCounts = { job: 0, empty: 0, markWrites: 0, marks: 0, steps: new Map() };
   for (const url of stack.urls) {
     const samples = parseProm(await (await fetch(`${url}/metrics`)).text());
     out.job += sumOf(samples, "prover_boost_queue_pops_total", { outcome: "job" });
     out.empty += sumOf(samples, "prover_boost_queue_pops_total", { outcome: "empty" });
+    const writer = { writer: "job_marks" };
+    out.markWrites += sumOf(samples, "prover_boost_group_commit_batch_size_count", writer);
+    out.marks += sumOf(samples, "prover_boost_group_commit_batch_size_sum", writer);
     for (const { name, labels, value } of samples) {
       if (name !== "prover_boost_job_step_seconds_count") continue;
       const step = labels.step!;
@@ -552,6 +558,10 @@ async function runOnce(withholdFraction: number) {
     const cpuMsPerJob = cpuPerJob(stack, cpu0, all.cpuMs, jobsCount);
     const countsNow = await relayCountsOf(stack);
     const pops = { job: countsNow.job - counts0.job, empty: countsNow.empty - counts0.empty };
+    const markWrites = {
+      writes: countsNow.markWrites - counts0.markWrites,
+      marks: countsNow.marks - counts0.marks,
+    };
     const steps = stepMeansSince(countsNow, counts0);
     // The measured block's leases, answers and losses; counts since the warm-up.
     const generated = {
@@ -621,6 +631,7 @@ async function runOnce(withholdFraction: number) {
       lost: generated.lost,
       shed: generated.shed,
       pops,
+      markWrites,
       steps,
       generatorLoop: generated.loop,
       shards: generated.shards,
@@ -822,6 +833,10 @@ function printLost(r: Awaited<ReturnType<typeof runOnce>>) {
   const { job, empty } = r.pops;
   console.log(
     `  queue pops          ${job + empty} (${((job + empty) / ideal.jobs).toFixed(2)} a job): ${job} brought a job, ${empty} found their queue empty (the job was taken between the look and the pop)`,
+  );
+  const mw = r.markWrites;
+  console.log(
+    `  job-mark writes     ${mw.writes} (${(mw.writes / ideal.jobs).toFixed(2)} a job), ${mw.marks} marks, ${(mw.marks / Math.max(1, mw.writes)).toFixed(1)} a write (the relays' group-committed records of leases and proofs: each write one Postgres round trip and one Prisma call)`,
   );
   console.log(stepsLine(r.steps));
   // The generator's share in detail: how much of the lease its answer left, and how late the

@@ -149,6 +149,75 @@ describe("GroupCommit", () => {
   });
 });
 
+describe("GroupCommit riders", () => {
+  it("a rider starts no write before its time, then goes with the riders queued meanwhile", async () => {
+    const { gc, writes } = recording({ maxBatch: 100, maxInFlight: 2 });
+    const started = performance.now();
+    const first = gc.submit(1, { rideMs: 60 });
+    await new Promise((r) => setTimeout(r, 20));
+    const second = gc.submit(2, { rideMs: 60 });
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]);
+    expect(await first).toBe(1);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(58);
+    expect(await second).toBe(2);
+    expect(writes).toEqual([[1, 2]]);
+  });
+
+  it("riders go with the next write another item starts, at once", async () => {
+    const { gc, writes } = recording({ maxBatch: 100, maxInFlight: 1 });
+    const riders = [gc.submit(1, { rideMs: 60_000 }), gc.submit(2, { rideMs: 60_000 })];
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toEqual([]);
+    // An item that does not ride starts a write in this turn; the riders go with it.
+    expect(await gc.submit(3)).toBe(3);
+    expect(await Promise.all(riders)).toEqual([1, 2]);
+    expect(writes).toEqual([[1, 2, 3]]);
+  });
+
+  it("a rider submitted while a write is in flight goes with the next write another item starts", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        if (writes.length === 1) await gate;
+        return items;
+      },
+      { maxBatch: 100, maxInFlight: 1 },
+    );
+    const first = gc.submit(1);
+    await new Promise((r) => setImmediate(r));
+    const rider = gc.submit(2, { rideMs: 60_000 });
+    const urgent = gc.submit(3);
+    release();
+    expect(await Promise.all([first, rider, urgent])).toEqual([1, 2, 3]);
+    expect(writes).toEqual([[1], [2, 3]]);
+    expect(gc.waiting).toBe(0);
+  });
+
+  it("a failed write fails the one item that started it, as alone, and writes its riders again", async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        if (writes.length === 1) throw new Error("connection lost");
+        return items;
+      },
+      { maxBatch: 100, maxInFlight: 1 },
+    );
+    const rider = gc.submit(1, { rideMs: 60_000 });
+    const starter = gc.submit(2);
+    await expect(starter).rejects.toThrow("connection lost");
+    expect(await rider).toBe(1);
+    // The starter is not tried again: alone it would have failed once and been told so.
+    expect(writes).toEqual([[1, 2], [1]]);
+  });
+});
+
 describe("LanedGroupCommit", () => {
   const keyOf = (item: string) => item.split(":")[0]!;
 

@@ -7,6 +7,10 @@
 // longer than the interval is still written at once, so the interval only costs latency under
 // load, where it buys larger batches, fewer commits and less CPU per item (each write has a
 // fixed cost in the client and in Postgres, whatever its size).
+//
+// An item nobody waits on may ride (`rideMs`): it starts no write of its own before that long,
+// but goes with any write that starts sooner, so such items mostly travel in the writes others
+// start, and the rest together.
 import { performance } from "node:perf_hooks";
 
 export interface GroupCommitOptions {
@@ -24,14 +28,21 @@ export interface GroupCommitOptions {
 
 interface Waiting<I, O> {
   item: I;
+  /** When the item needs a write at the latest (performance.now() time; riders only). */
+  due?: number;
   resolve(out: O): void;
   reject(err: unknown): void;
 }
 
 export class GroupCommit<I, O> {
   private queue: Waiting<I, O>[] = [];
+  /** Queued items that do not ride: any of them wants a write as soon as the interval allows. */
+  private urgent = 0;
   private inFlight = 0;
-  private scheduled = false;
+  /** The pending start: a timer (at `timerAt`) or an immediate. */
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private immediate = false;
   private lastStart = Number.NEGATIVE_INFINITY;
 
   /** `write` returns one result per item, in the items' order. */
@@ -40,9 +51,18 @@ export class GroupCommit<I, O> {
     private readonly opts: GroupCommitOptions,
   ) {}
 
-  submit(item: I): Promise<O> {
+  /**
+   * Queues an item for the next write; resolves with its result. With `rideMs`, the item starts
+   * no write before that long but goes with any write that starts sooner.
+   */
+  submit(item: I, opts: { rideMs?: number } = {}): Promise<O> {
     return new Promise<O>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      if (opts.rideMs !== undefined && opts.rideMs > 0) {
+        this.queue.push({ item, due: performance.now() + opts.rideMs, resolve, reject });
+      } else {
+        this.queue.push({ item, resolve, reject });
+        this.urgent += 1;
+      }
       this.schedule();
     });
   }
@@ -53,21 +73,39 @@ export class GroupCommit<I, O> {
   }
 
   private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    const go = () => {
-      this.scheduled = false;
+    if (this.immediate || this.queue.length === 0) return;
+    const at = this.earliestStart();
+    if (this.timer) {
+      // Already set for as soon or sooner (a rider's due time may be later than an urgent item's).
+      if (this.timerAt <= at) return;
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const wait = at - performance.now();
+    if (wait <= 0) {
+      // Let the requests already parsed in this turn of the event loop join the batch.
+      this.immediate = true;
+      setImmediate(() => {
+        this.immediate = false;
+        this.pump();
+      });
+      return;
+    }
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Number.POSITIVE_INFINITY;
       this.pump();
-    };
-    const wait = this.earliestStart() - performance.now();
-    // Let the requests already parsed in this turn of the event loop join the batch.
-    if (wait <= 0) setImmediate(go);
-    else setTimeout(go, Math.ceil(wait));
+    }, Math.ceil(wait));
   }
 
-  /** When the next write may start (performance.now() time). */
+  /** When the next write may start (performance.now() time): riders alone wait until due. */
   private earliestStart(): number {
-    return this.lastStart + (this.opts.minIntervalMs ?? 0);
+    const interval = this.lastStart + (this.opts.minIntervalMs ?? 0);
+    if (this.urgent > 0) return interval;
+    let due = Number.POSITIVE_INFINITY;
+    for (const w of this.queue) due = Math.min(due, w.due ?? Number.NEGATIVE_INFINITY);
+    return Math.max(interval, due);
   }
 
   private pump(): void {
@@ -79,6 +117,7 @@ export class GroupCommit<I, O> {
       }
       this.lastStart = now;
       const batch = this.queue.splice(0, this.opts.maxBatch);
+      for (const w of batch) if (w.due === undefined) this.urgent -= 1;
       this.opts.onBatch?.(batch.length);
       this.inFlight++;
       void this.run(batch).finally(() => {
@@ -99,6 +138,14 @@ export class GroupCommit<I, O> {
     } catch (err) {
       if (batch.length === 1) {
         batch[0]!.reject(err);
+        return;
+      }
+      // Riders never change what happens to the item that started the write: alone, it would
+      // have failed here, so it does, and only the riders are written again, each alone.
+      const starters = batch.filter((w) => w.due === undefined);
+      if (starters.length === 1) {
+        starters[0]!.reject(err);
+        for (const w of batch) if (w.due !== undefined) await this.run([w]);
         return;
       }
       // One bad item (or a lock conflict) must not fail the others: write each alone, one after

@@ -1,7 +1,7 @@
 import type { JobMark } from "@prover-boost/db";
 import { describe, expect, it } from "vitest";
 import { GroupCommit } from "./group-commit.ts";
-import { LeaseMarks } from "./lease-marks.ts";
+import { LEASE_MARK_RIDE_MS, LeaseMarks } from "./lease-marks.ts";
 
 const mark = (jobId: string): Extract<JobMark, { kind: "leased" }> => ({
   kind: "leased",
@@ -39,9 +39,11 @@ describe("LeaseMarks", () => {
   it("sends each record without waiting and keeps it until written", async () => {
     const { marks, writes } = heldWrites();
     const written: boolean[] = [];
-    const leaseMarks = new LeaseMarks(marks, {
-      written: (_sentAt, applied) => written.push(applied),
-    });
+    const leaseMarks = new LeaseMarks(
+      marks,
+      { written: (_sentAt, applied) => written.push(applied) },
+      0,
+    );
     leaseMarks.write(mark("1-1-0"));
     expect(leaseMarks.size).toBe(1);
     await tick();
@@ -62,7 +64,7 @@ describe("LeaseMarks", () => {
   it("reports a record that failed and forgets it", async () => {
     const { marks, writes } = heldWrites();
     const failed: string[] = [];
-    const leaseMarks = new LeaseMarks(marks, { failed: (jobId) => failed.push(jobId) });
+    const leaseMarks = new LeaseMarks(marks, { failed: (jobId) => failed.push(jobId) }, 0);
     leaseMarks.write(mark("1-1-0"));
     await tick();
     writes[0]!.fail(new Error("the database is down"));
@@ -73,12 +75,51 @@ describe("LeaseMarks", () => {
 
   it("bounds the wait for the records on their way when closing", async () => {
     const { marks, writes } = heldWrites();
-    const leaseMarks = new LeaseMarks(marks);
+    const leaseMarks = new LeaseMarks(marks, {}, 0);
     leaseMarks.write(mark("1-1-0"));
     await leaseMarks.drained(10);
     // Still on its way: the write was never let through.
     expect(writes).toHaveLength(1);
     expect(leaseMarks.size).toBe(1);
+    writes[0]!.pass();
+    await leaseMarks.drained(1_000);
+    expect(leaseMarks.size).toBe(0);
+  });
+
+  it("a record waits for a write a proof's mark starts, and goes with it", async () => {
+    const { marks, writes } = heldWrites();
+    const leaseMarks = new LeaseMarks(marks, {}, 60_000);
+    leaseMarks.write(mark("1-1-0"));
+    leaseMarks.write(mark("1-1-1"));
+    await tick();
+    // No write of their own yet.
+    expect(writes).toHaveLength(0);
+    const proof = marks.submit({
+      kind: "proven",
+      jobId: "1-2-0",
+      blockNumber: 1,
+      isRoot: false,
+      proof: "0x01",
+      operator: "0xop",
+      worker: "w1",
+    });
+    await tick();
+    expect(writes.map((w) => w.ids)).toEqual([["1-1-0", "1-1-1", "1-2-0"]]);
+    writes[0]!.pass();
+    expect(await proof).toBe(true);
+    await leaseMarks.drained(1_000);
+    expect(leaseMarks.size).toBe(0);
+  });
+
+  it("by default a record alone starts its own write after LEASE_MARK_RIDE_MS", async () => {
+    const { marks, writes } = heldWrites();
+    const leaseMarks = new LeaseMarks(marks);
+    const sent = performance.now();
+    leaseMarks.write(mark("1-1-0"));
+    await tick();
+    expect(writes).toHaveLength(0);
+    while (writes.length === 0) await new Promise((r) => setTimeout(r, 5));
+    expect(performance.now() - sent).toBeGreaterThanOrEqual(LEASE_MARK_RIDE_MS - 2);
     writes[0]!.pass();
     await leaseMarks.drained(1_000);
     expect(leaseMarks.size).toBe(0);

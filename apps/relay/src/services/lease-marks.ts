@@ -18,6 +18,14 @@ import type { GroupCommit } from "./group-commit.ts";
 
 type LeaseMark = Extract<JobMark, { kind: "leased" }>;
 
+/**
+ * How long a record may wait for a write that something else starts (a proof's mark, which a
+ * result's answer waits for) before it starts one of its own: most records then share the proof
+ * marks' writes instead of costing writes of their own (each write has a fixed cost in Prisma's
+ * client and in Postgres).
+ */
+export const LEASE_MARK_RIDE_MS = 25;
+
 export class LeaseMarks {
   /** Records on their way. */
   private readonly pending = new Set<Promise<void>>();
@@ -33,12 +41,14 @@ export class LeaseMarks {
       written?: (sentAt: number, applied: boolean) => void;
       failed?: (jobId: string, err: unknown) => void;
     } = {},
+    /** How long a record waits for a write something else starts (LEASE_MARK_RIDE_MS). */
+    private readonly rideMs = LEASE_MARK_RIDE_MS,
   ) {}
 
   /** Sends a lease's record; the caller does not wait for it. */
   write(mark: LeaseMark): void {
     const sent = performance.now();
-    const done = this.marks.submit(mark).then(
+    const done = this.marks.submit(mark, { rideMs: this.rideMs }).then(
       (applied) => this.on.written?.(sent, applied),
       (err: unknown) => this.on.failed?.(mark.jobId, err),
     );
