@@ -47,7 +47,8 @@ describe("a result that leases the next job", () => {
 
   /**
    * A block of 4 transactions won by `op`, and a worker of capacity 1 holding one of its jobs,
-   * whose row shows it leased (the lease's record follows its answer).
+   * whose row shows it leased: the lease's record follows its answer, and may ride with the next
+   * write a proof's mark starts (which some tests here hold).
    */
   async function oneLeased(blockNumber: number, workerId: string) {
     await openBlock(stack, blockNumber, { txCount: 4, winner: op });
@@ -219,36 +220,25 @@ describe("a result that leases the next job", () => {
     };
   }
 
-  /**
-   * The job of `blockNumber` leased to `sessionId` in Redis (the broker's lease records), other
-   * than `except`. Not its row: a lease's record rides with the next write of a proof's mark,
-   * which these tests hold.
-   */
-  async function leasedTo(blockNumber: number, sessionId: string, except: string) {
-    const jobs = await stack.db.prisma.proofJob.findMany({
-      where: { blockNumber, id: { not: except } },
-      select: { id: true },
+  /** The job of `blockNumber` whose row says it is leased to `worker`, other than `except`. */
+  const leasedRowOf = (blockNumber: number, worker: string, except: string) =>
+    stack.db.prisma.proofJob.findFirst({
+      where: { blockNumber, status: "leased", workerId: worker, id: { not: except } },
     });
-    for (const { id } of jobs) {
-      const records = await stack.relay.ctx.broker.recordsOf(id);
-      if (records.some((l) => l.sessionId === sessionId)) return { id };
-    }
-    return null;
-  }
 
   it("leases the next job while the proof's own mark is still being written", async () => {
     const blockNumber = 4;
     const { w, a } = await oneLeased(blockNumber, "next-4");
     const { release } = await holdProofMarks(blockNumber);
     let answer: Awaited<ReturnType<typeof w.client.submitResult>> | undefined;
-    let next: Awaited<ReturnType<typeof leasedTo>>;
+    let next: Awaited<ReturnType<typeof leasedRowOf>>;
     try {
       const answering = w.client.submitResult(a.id, proofOf(a), [], { next: true });
       void answering.then((x) => {
         answer = x;
       });
-      // The next job is leased while a's proof waits for its mark.
-      next = await eventually(() => leasedTo(blockNumber, w.sessionId, a.id), 10_000);
+      // The next job is leased, its own mark written, while a's proof waits for its mark.
+      next = await eventually(() => leasedRowOf(blockNumber, "next-4", a.id), 10_000);
       expect((await rowOf(a.id)).status).toBe("leased");
       expect(answer).toBeUndefined();
       await release();
@@ -273,7 +263,7 @@ describe("a result that leases the next job", () => {
     try {
       const answering = relayError(w.client.submitResult(a.id, proofOf(a), [], { next: true }));
       answering.catch(() => {}); // awaited below, unless an earlier step fails
-      await eventually(() => leasedTo(blockNumber, w.sessionId, a.id), 10_000);
+      await eventually(() => leasedRowOf(blockNumber, "next-5", a.id), 10_000);
       // The relay's connection writing the proof's mark (the one waiting on the held row, and
       // no other test's) is cut: the mark fails.
       await eventually(async () => {

@@ -140,14 +140,6 @@ export class GroupCommit<I, O> {
         batch[0]!.reject(err);
         return;
       }
-      // Riders never change what happens to the item that started the write: alone, it would
-      // have failed here, so it does, and only the riders are written again, each alone.
-      const starters = batch.filter((w) => w.due === undefined);
-      if (starters.length === 1) {
-        starters[0]!.reject(err);
-        for (const w of batch) if (w.due !== undefined) await this.run([w]);
-        return;
-      }
       // One bad item (or a lock conflict) must not fail the others: write each alone, one after
       // another, so the writes in flight stay within bounds and items keep their order.
       for (const w of batch) await this.run([w]);
