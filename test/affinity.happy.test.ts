@@ -187,11 +187,11 @@ describe("SCHEDULING=affinity", () => {
     // The proof's completion woke everyone (a held parent is announced to its children's
     // provers): the poll looked, was not offered the held parent, and waits again, for at most a
     // second before it looks by itself.
-    const timeouts = stack.relay.ctx.wakeups.endings.timeout;
+    const timeouts = stack.relay.ctx.wakeups.timeouts;
     expect((await poll)!.id).toBe(block.id(2, 0));
     expect(Date.now() - t0).toBeGreaterThanOrEqual(HOLD_MS - 50);
     // Woken when the hold ended, not by its wait running out.
-    expect(stack.relay.ctx.wakeups.endings.timeout).toBe(timeouts);
+    expect(stack.relay.ctx.wakeups.timeouts).toBe(timeouts);
   });
 });
 

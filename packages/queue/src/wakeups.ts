@@ -52,17 +52,8 @@ const PENDING_HINT_MAX = 4_096;
 const matches = (scope: WaitScope, w: Wake) =>
   scope.kinds.includes(w.kind) && scope.blocks.has(w.blockNumber) && !w.triedBy.has(scope.id);
 
-/** How waits ended: woken for a hint, woken with everyone, at the end of their time, aborted. */
-export interface WaitEndings {
-  hint: number;
-  all: number;
-  timeout: number;
-  aborted: number;
-}
-
 export class LesseeWakeups {
-  /** How the waits that went to sleep ended, by cause (diagnostics and tests). */
-  readonly endings: WaitEndings = { hint: 0, all: 0, timeout: 0, aborted: 0 };
+  private timedOut = 0;
   private readonly waiting: Waiter[] = [];
   private pending: { wake: Wake; at: number }[] = [];
   private seq = 0;
@@ -82,6 +73,11 @@ export class LesseeWakeups {
   /** Where an attempt starts: announcements after this mark are not missed by wait(). */
   mark(): number {
     return this.seq;
+  }
+
+  /** Waits that slept until their time ran out, woken by nothing (diagnostics and tests). */
+  get timeouts(): number {
+    return this.timedOut;
   }
 
   /** Waiting lessees (for metrics and tests). */
@@ -115,13 +111,14 @@ export class LesseeWakeups {
           resolve(w);
         },
       };
-      const end = (cause: "timeout" | "aborted") => {
-        this.endings[cause] += 1;
+      const onAbort = () => {
         this.remove(waiter);
         waiter.wake(null);
       };
-      const onAbort = () => end("aborted");
-      const timer = setTimeout(() => end("timeout"), ms);
+      const timer = setTimeout(() => {
+        this.timedOut += 1;
+        onAbort();
+      }, ms);
       signal?.addEventListener("abort", onAbort, { once: true });
       this.waiting.push(waiter);
     });
@@ -137,7 +134,6 @@ export class LesseeWakeups {
     const i = this.waiting.findIndex((w) => matches(w.scope, wake));
     if (i >= 0) {
       const [waiter] = this.waiting.splice(i, 1);
-      this.endings.hint += 1;
       waiter!.wake(wake);
       return;
     }
@@ -149,10 +145,7 @@ export class LesseeWakeups {
   private wakeAll(): void {
     this.lastWakeAll = ++this.seq;
     this.pending = [];
-    for (const waiter of this.waiting.splice(0)) {
-      this.endings.all += 1;
-      waiter.wake(null);
-    }
+    for (const waiter of this.waiting.splice(0)) waiter.wake(null);
   }
 
   private remove(waiter: Waiter): void {

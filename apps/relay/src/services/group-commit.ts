@@ -103,8 +103,9 @@ export class GroupCommit<I, O> {
   private earliestStart(): number {
     const interval = this.lastStart + (this.opts.minIntervalMs ?? 0);
     if (this.urgent > 0) return interval;
+    // Only riders are queued: every item has a due time.
     let due = Number.POSITIVE_INFINITY;
-    for (const w of this.queue) due = Math.min(due, w.due ?? Number.NEGATIVE_INFINITY);
+    for (const w of this.queue) due = Math.min(due, w.due!);
     return Math.max(interval, due);
   }
 
