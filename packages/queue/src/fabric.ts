@@ -47,7 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
-import type { PopCount, SlotClaim } from "./picking.ts";
+import type { AfterPop, PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import {
   coalesceWrites,
@@ -512,9 +512,11 @@ export class ProofFabric {
     lessee?: Lessee,
     /** The lessee's capacity slot, held before a job is popped (picking.ts, SlotClaim). */
     slot?: SlotClaim,
+    /** Sent after the pop on its connection, for the job it should bring (picking.ts). */
+    afterPop?: AfterPop,
   ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
-    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot);
+    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot, afterPop);
   }
 
   private source(blockNumber: number): BlockSource {
