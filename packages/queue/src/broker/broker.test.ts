@@ -235,6 +235,16 @@ describe("a lease's record sent after its pop", () => {
       children: false,
     };
   };
+  /** Counts the broker's leases recorded by a round trip of their own, from now on. */
+  const countOwnRecords = (b: ProofBroker) => {
+    const own = { count: 0 };
+    const record = b.records.record.bind(b.records);
+    b.records.record = (...args) => {
+      own.count++;
+      return record(...args);
+    };
+    return own;
+  };
   const leaseFields = (a: ProvingAgent, token: string) => ({
     queue: "base",
     sessionId: a.sessionId,
@@ -251,18 +261,13 @@ describe("a lease's record sent after its pop", () => {
     const a = agent("after-pop");
     const commands: { args: string[]; client: string }[] = [];
     const monitor = await monitorRedis((args, client) => commands.push({ args, client }));
-    let ownRecords = 0;
-    const record = b.records.record.bind(b.records);
-    b.records.record = (...args) => {
-      ownRecords++;
-      return record(...args);
-    };
+    const own = countOwnRecords(b);
     const before = await redisNow(b.fabric.redis);
     const l = (await lease(b, a, block))!;
     await b.fabric.redis.exists("done-marker");
     await until(async () => commands.some(({ args }) => args.includes("done-marker")));
     monitor.close();
-    expect(ownRecords).toBe(0);
+    expect(own.count).toBe(0);
     // The pop (BullMQ's script of 11 keys, the queue's wait list first) and the record (keyed
     // by the active list, with the lease's token), one right after the other on one connection.
     const pop = commands.findIndex(
@@ -286,14 +291,9 @@ describe("a lease's record sent after its pop", () => {
   it("is its own round trip where the broker is told so", async () => {
     const b = await openBroker({ recordAfterPop: false });
     expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
-    let ownRecords = 0;
-    const record = b.records.record.bind(b.records);
-    b.records.record = (...args) => {
-      ownRecords++;
-      return record(...args);
-    };
+    const own = countOwnRecords(b);
     const l = (await lease(b, agent("own-trip"), await oneJobBlock()))!;
-    expect(ownRecords).toBe(1);
+    expect(own.count).toBe(1);
     expect(await b.recordsOf(l.jobId)).toEqual([l]);
   });
 
@@ -301,15 +301,10 @@ describe("a lease's record sent after its pop", () => {
     const b = await openBroker();
     expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
     const block = await treeBlock(4);
-    let ownRecords = 0;
-    const record = b.records.record.bind(b.records);
-    b.records.record = (...args) => {
-      ownRecords++;
-      return record(...args);
-    };
+    const own = countOwnRecords(b);
     const agents = [1, 2, 3, 4].map((i) => agent(`at-once-${i}`));
     const leases = await Promise.all(agents.map((a) => lease(b, a, block)));
-    expect(ownRecords).toBe(0);
+    expect(own.count).toBe(0);
     expect(new Set(leases.map((l) => l?.jobId)).size).toBe(4);
     for (const [i, l] of leases.entries()) {
       expect(l?.sessionId).toBe(agents[i]!.sessionId);
@@ -351,50 +346,43 @@ describe("a lease's record sent after its pop", () => {
     expect(await main.fabric.redis.zrange(session, "0", "-1")).toContain("slot:other");
   });
 
-  it("writes nothing when Redis runs it after its deadline", async () => {
+  /**
+   * A job of a new one-job block popped by hand with a token of a new agent's, which holds a
+   * slot placeholder; `record(deadlineIn)` sends the lease's record after that pop, due
+   * `deadlineIn` ms from Redis's now.
+   */
+  async function poppedByHand(name: string) {
     const block = await oneJobBlock();
-    const a = agent("late-record");
-    const token = `${a.sessionId}.late`;
+    const a = agent(name);
+    const token = `${a.sessionId}.${name}`;
     const taken = (await main.fabric.take(block, ["base"], token)).taken!;
     const session = main.records.sessionKey(a.sessionId);
-    await main.fabric.redis.zadd(session, Date.now() + 60_000, "slot:late");
-    // As if its connection had held it, or sent it again, past its caller's deadline.
-    const out = await main.records.recordPopped(
-      leaseFields(a, token),
-      "slot:late",
-      main.fabric.redis,
-      {
+    await main.fabric.redis.zadd(session, Date.now() + 60_000, `slot:${name}`);
+    const record = async (deadlineIn: number) =>
+      main.records.recordPopped(leaseFields(a, token), `slot:${name}`, main.fabric.redis, {
         ...baseQueue(main, block),
-        deadline: (await redisNow(main.fabric.redis)) - 1,
-      },
-    );
-    expect(out).toBe("missed");
-    expect(await main.recordsOf(taken.job.id!)).toEqual([]);
-    expect(await main.fabric.redis.zrange(session, "0", "-1")).toEqual(["slot:late"]);
+        deadline: (await redisNow(main.fabric.redis)) + deadlineIn,
+      });
+    const slots = () => main.fabric.redis.zrange(session, "0", "-1");
+    return { block, jobId: taken.job.id!, record, slots };
+  }
+
+  it("writes nothing when Redis runs it after its deadline", async () => {
+    const p = await poppedByHand("late");
+    // As if its connection had held it, or sent it again, past its caller's deadline.
+    expect(await p.record(-1)).toBe("missed");
+    expect(await main.recordsOf(p.jobId)).toEqual([]);
+    expect(await p.slots()).toEqual(["slot:late"]);
   });
 
   it("records nothing for a job at its attempt cap", async () => {
-    const block = await oneJobBlock();
-    const a = agent("capped");
-    const token = `${a.sessionId}.capped`;
-    const taken = (await main.fabric.take(block, ["base"], token)).taken!;
-    const { key, field } = main.fabric.attempts.capField(block, taken.job.id!);
+    const p = await poppedByHand("capped");
+    const { key, field } = main.fabric.attempts.capField(p.block, p.jobId);
     await main.fabric.redis.hset(key, field, "5");
-    const session = main.records.sessionKey(a.sessionId);
-    await main.fabric.redis.zadd(session, Date.now() + 60_000, "slot:capped");
-    const out = await main.records.recordPopped(
-      leaseFields(a, token),
-      "slot:capped",
-      main.fabric.redis,
-      {
-        ...baseQueue(main, block),
-        deadline: (await redisNow(main.fabric.redis)) + 1000,
-      },
-    );
-    expect(out).toEqual({ id: taken.job.id, recorded: "exhausted" });
-    expect(await main.recordsOf(taken.job.id!)).toEqual([]);
+    expect(await p.record(1000)).toEqual({ id: p.jobId, recorded: "exhausted" });
+    expect(await main.recordsOf(p.jobId)).toEqual([]);
     // The slot stays for the next job, as with a record of its own.
-    expect(await main.fabric.redis.zrange(session, "0", "-1")).toEqual(["slot:capped"]);
+    expect(await p.slots()).toEqual(["slot:capped"]);
   });
 });
 
