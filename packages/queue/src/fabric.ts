@@ -349,6 +349,12 @@ export class ProofFabric {
   private openFetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
     const w = new Worker<ProofJobData>(blockQueueName(blockNumber, kind), null, {
       ...this.base(),
+      // Its commands that were out when its connection dropped fail, rather than being sent
+      // again on reconnect: a pop's reply lost that way then fails its lease attempt, which
+      // drops any record sent after it (broker.ts), where a pop sent again would bring another
+      // job and leave the first one's record. Its pops never block; a failed sweep runs again at
+      // its next tick.
+      connection: { ...this.connection, autoResendUnfulfilledCommands: false },
       autorun: false,
       lockDuration: this.options.leaseMs,
       skipLockRenewal: true,

@@ -253,8 +253,11 @@ describe("a lease's record sent after its pop", () => {
     token,
   });
 
+  // Leases long enough that none lapses while it is looked at.
+  const LONG_LEASE_MS = 5000;
+
   it("goes right after the pop on the pop's connection, and is the lease's only record", async () => {
-    const b = await openBroker();
+    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
     // Its first lease is recorded on its own: the broker has not seen Redis's clock yet.
     expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
     const block = await treeBlock(2);
@@ -264,8 +267,8 @@ describe("a lease's record sent after its pop", () => {
     const own = countOwnRecords(b);
     const before = await redisNow(b.fabric.redis);
     const l = (await lease(b, a, block))!;
-    await b.fabric.redis.exists("done-marker");
-    await until(async () => commands.some(({ args }) => args.includes("done-marker")));
+    await b.fabric.redis.exists(`${prefix}:done`);
+    await until(async () => commands.some(({ args }) => args.includes(`${prefix}:done`)));
     monitor.close();
     expect(own.count).toBe(0);
     // The pop (BullMQ's script of 11 keys, the queue's wait list first) and the record (keyed
@@ -281,11 +284,33 @@ describe("a lease's record sent after its pop", () => {
     // Recorded as a record of its own would be: the job popped, the lock's expiry.
     expect(await b.recordsOf(l.jobId)).toEqual([l]);
     expect(l).toMatchObject({ ...leaseFields(a, l.token), brokerId: b.presence.id });
-    expect(l.expiresAt).toBeGreaterThanOrEqual(before + LEASE_MS);
+    expect(l.expiresAt).toBeGreaterThanOrEqual(before + LONG_LEASE_MS);
     expect(await b.fabric.redis.get(b.lockKey(l.jobId, "base"))).toBe(l.token);
     expect(await b.fabric.redis.zrange(b.records.sessionKey(a.sessionId), "0", "-1")).toEqual([
       l.token,
     ]);
+  });
+
+  it("is dropped when its attempt fails after it was written (its reply lost)", async () => {
+    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
+    expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
+    const block = await oneJobBlock();
+    const a = agent("reply-lost");
+    // The pop and the record run in Redis, and the attempt fails as if their replies were lost.
+    let token = "";
+    const take = b.fabric.take.bind(b.fabric);
+    b.fabric.take = async (...args) => {
+      const outcome = await take(...args);
+      token = args[2];
+      expect(await outcome.taken?.sentAfter).toMatchObject({ recorded: { lease: { token } } });
+      throw new Error("the connection closed before the replies were read");
+    };
+    await expect(b.getProvingJob(a, [block], Date.now())).rejects.toThrow("connection closed");
+    const jobId = `${block}-1-0`;
+    expect(await b.fabric.redis.get(b.lockKey(jobId, "base"))).toBe(token);
+    // Nobody heard of that lease: its record goes (its lapse then blames nobody).
+    await until(async () => (await b.recordsOf(jobId)).length === 0);
+    expect(await b.fabric.redis.zrange(b.records.sessionKey(a.sessionId), "0", "-1")).toEqual([]);
   });
 
   it("is its own round trip where the broker is told so", async () => {
@@ -298,7 +323,7 @@ describe("a lease's record sent after its pop", () => {
   });
 
   it("finds its lessees' jobs when several pop the same queue at once", async () => {
-    const b = await openBroker();
+    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
     expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
     const block = await treeBlock(4);
     const own = countOwnRecords(b);
@@ -334,15 +359,17 @@ describe("a lease's record sent after its pop", () => {
     expect(await main.fabric.redis.zrange(session, "0", "-1")).toEqual([mine]);
     // A token no job in the queue is locked with: nothing changes.
     await main.fabric.redis.zadd(session, Date.now() + 60_000, "slot:other");
+    const recorded = await main.recordsOf(taken.job.id!);
     expect(
       await main.records.recordPopped(
         leaseFields(a, `${a.sessionId}.none`),
         "slot:other",
         main.fabric.redis,
-        at,
+        { ...at, deadline: (await redisNow(main.fabric.redis)) + 1000 },
       ),
     ).toBe("missed");
     expect(await main.recordsOf(other.job.id!)).toEqual([]);
+    expect(await main.recordsOf(taken.job.id!)).toEqual(recorded);
     expect(await main.fabric.redis.zrange(session, "0", "-1")).toContain("slot:other");
   });
 

@@ -79,6 +79,9 @@ export function tokenNonce(): string {
  */
 const AFTER_POP_WINDOW_MS = 1000;
 
+/** How often a failed lease attempt's stray records are looked for again (dropStraysSoon). */
+const STRAY_RETRY_MS = 200;
+
 /** Whether the agent takes every job type the queue of `kind` carries (root kinds share one). */
 const takesAllOf = (agent: ProvingAgent, kind: QueueKind): boolean =>
   jobTypes.every((type) => queueFor(type) !== kind || agent.jobTypes.includes(type));
@@ -202,6 +205,8 @@ export class ProofBroker {
     };
     const lessee = this.lessee(agent, nowMs);
     const out: LeaseOutcome = { blocks: new Set(), passedOver: false, failed: [] };
+    // The attempt's current token, and the queues where a record of it was sent.
+    let current: { block: number; token: string; sent: Set<QueueKind> } | undefined;
     try {
       const list = await blocks;
       // No block to look at: a full agent is still told so (and a Redis it cannot reach still
@@ -213,6 +218,8 @@ export class ProofBroker {
         out.blocks.add(block);
         for (;;) {
           const token = `${agent.sessionId}.${tokenNonce()}`;
+          const sent = new Set<QueueKind>();
+          current = { block, token, sent };
           const leaseOn = (kind: QueueKind) => ({
             queue: kind,
             sessionId: agent.sessionId,
@@ -226,41 +233,50 @@ export class ProofBroker {
           const afterPop: AfterPop | undefined =
             this.options.recordAfterPop === false || this.redisAheadMs === undefined
               ? undefined
-              : (kind, via) =>
-                  takesAllOf(agent, kind)
-                    ? this.records.recordPopped(leaseOn(kind), placeholder!, via, {
-                        ...this.poppedAt(block, kind),
-                        deadline: this.afterPopDeadline(),
-                      })
-                    : undefined;
+              : (kind, via) => {
+                  if (!takesAllOf(agent, kind)) return undefined;
+                  sent.add(kind);
+                  return this.records.recordPopped(leaseOn(kind), placeholder!, via, {
+                    ...this.poppedAt(block, kind),
+                    deadline: this.afterPopDeadline(),
+                  });
+                };
           const outcome = await this.fabric.take(block, agent.kinds, token, lessee, slot, afterPop);
           out.passedOver ||= outcome.passedOver;
           if (!outcome.taken) break;
           const { job, kind, sentAfter } = outcome.taken;
           const id = job.id!;
-          if (!agent.jobTypes.includes(job.data.type)) {
-            // Root kinds share a queue; an agent that did not declare this type gives it back
-            // (its record was not sent after the pop: takesAllOf).
-            await this.moveBack(block, kind, job, token, agent.sessionId);
-            out.passedOver = true;
-            break;
-          }
           const early =
             (await (sentAfter as ReturnType<LeaseRecords["recordPopped"]> | undefined)?.catch(
               () => "missed" as const,
             )) ?? "missed";
+          const hit = early !== "missed" && early.id === id ? early.recorded : undefined;
+          if (!agent.jobTypes.includes(job.data.type)) {
+            // Root kinds share a queue; an agent that did not declare this type gives it back
+            // (and its record, should one have been sent after the pop: takesAllOf knows the
+            // types of this version only).
+            if (hit && hit !== "exhausted") await this.records.drop(hit.lease);
+            await this.moveBack(block, kind, job, token, agent.sessionId);
+            out.passedOver = true;
+            break;
+          }
+          // (A record sent after the pop is of the job the pop brought, the one locked with this
+          // token; should it ever be another's, it goes.)
+          if (early !== "missed" && early.id !== id && early.recorded !== "exhausted") {
+            await this.records.drop(early.recorded.lease);
+          }
+          sent.add(kind);
           // Recorded unless the job's failed attempts reached the cap (checked in the same
           // round trip, which also reads a parent's children's results: its inputs).
           const recorded =
-            early !== "missed" && early.id === id
-              ? early.recorded
-              : await this.records.record(
-                  { ...leaseOn(kind), jobId: id },
-                  this.lockKey(id, kind),
-                  placeholder!,
-                  { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
-                  job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
-                );
+            hit ??
+            (await this.records.record(
+              { ...leaseOn(kind), jobId: id },
+              this.lockKey(id, kind),
+              placeholder!,
+              { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
+              job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
+            ));
           if (recorded && recorded !== "exhausted") {
             this.redisAheadMs = recorded.lease.leasedAt - Date.now();
           }
@@ -281,10 +297,40 @@ export class ProofBroker {
       if (placeholder !== undefined || asked) {
         await this.records.releaseSlot(agent.sessionId, member).catch(() => {});
       }
+      // A record sent for this attempt may have been written with its reply lost: nobody will
+      // hear of that lease, and its lapse must not be blamed on the agent.
+      if (current && current.sent.size > 0) {
+        this.dropStraysSoon(current.block, current.token, current.sent, agent.sessionId);
+      }
       throw err;
     }
     if (placeholder !== undefined) await this.records.releaseSlot(agent.sessionId, member);
     return out;
+  }
+
+  /**
+   * After a failed lease attempt: drops the records of its `token` on the jobs of the block's
+   * queues of `kinds` still locked with it (records.dropStrays), now and, while Redis cannot be
+   * reached, again every STRAY_RETRY_MS within a lease, so before such a lease's lapse is claimed.
+   */
+  private dropStraysSoon(
+    block: number,
+    token: string,
+    kinds: Iterable<QueueKind>,
+    sessionId: string,
+  ): void {
+    const dropAll = async () => {
+      for (const kind of kinds) {
+        const { queueKeyPrefix, activeKey } = this.poppedAt(block, kind);
+        await this.records.dropStrays(token, sessionId, activeKey, queueKeyPrefix);
+      }
+    };
+    const attempt = (left: number) => {
+      dropAll().catch(() => {
+        if (left > 0) setTimeout(() => attempt(left - 1), STRAY_RETRY_MS).unref();
+      });
+    };
+    attempt(Math.floor(this.leaseMs / STRAY_RETRY_MS) - 1);
   }
 
   /**

@@ -143,6 +143,22 @@ if ARGV[10] == '1' then
 end
 return {id, now, expiresAt}`;
 
+// KEYS: a queue's active list, the session's set. ARGV: a failed lease attempt's token, the
+// queue's key prefix, the prefix of the job records' keys. Drops the token's record on every job
+// of the list still locked with it, and the token from the session's set: a lease whose record
+// was written but whose reply was lost (picking.ts, AfterPop; or a record of its own), which
+// the relay never answered and nobody will hear of; unrecorded, its lapse blames nobody.
+// Returns how many records were dropped.
+const dropStraysScript = `
+local n = 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if redis.call('GET', ARGV[2] .. id .. ':lock') == ARGV[1] then
+    n = n + redis.call('HDEL', ARGV[3] .. id, ARGV[1])
+  end
+end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return n`;
+
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
 // token, record TTL ms. Returns the new expiry, or 0 when the lock or the record is gone.
 const renewScript = `${luaNow}
@@ -441,6 +457,29 @@ export class LeaseRecords {
       sessionKey: this.sessionKey(lease.sessionId),
       token: lease.token,
     };
+  }
+
+  /**
+   * After a failed lease attempt: drops `token`'s records on the jobs of a queue still locked
+   * with it (see dropStraysScript). How many were dropped.
+   */
+  async dropStrays(
+    token: string,
+    sessionId: string,
+    activeKey: string,
+    queueKeyPrefix: string,
+  ): Promise<number> {
+    const n = await evalScript(
+      this.redis,
+      dropStraysScript,
+      2,
+      activeKey,
+      this.sessionKey(sessionId),
+      token,
+      queueKeyPrefix,
+      this.jobKey(""),
+    );
+    return Number(n);
   }
 
   /** Deletes one lease's record, by its token. True when it was there. */
