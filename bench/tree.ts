@@ -821,7 +821,7 @@ function stepsLine(steps: ReadonlyMap<string, number>) {
     const ms = steps.get(step);
     return ms === undefined ? "n/a" : `${ms.toFixed(ms < 1 ? 2 : 1)} ms`;
   };
-  return `  relay steps         means in the measured block: a result's verify ${at("verify")}, complete ${at("complete")} (Redis), proof mark ${at("proof_mark")} (Postgres); a lease's gate ${at("gate")} (waiting for its turn), take ${at("take")} (look, pop and record in Redis), then its mark ${at("lease_mark")} (Postgres, written after the answer). The take is two round trips one after another (the look; the pop with the record sent right behind it on its connection), each other Redis or Postgres step one or two, every one waiting for the relay's event loop to send it (at the end of its pass) and to read the reply`;
+  return `  relay steps         means in the measured block: a result's verify ${at("verify")}, complete ${at("complete")} (Redis), proof mark ${at("proof_mark")} (Postgres); a lease's gate ${at("gate")} (waiting for its turn), take ${at("take")} (look, pop and record in Redis), then its mark ${at("lease_mark")} (Postgres, written after the answer). The take is three round trips one after another, each other Redis or Postgres step one or two, every one waiting for the relay's event loop to send it (at the end of its pass) and to read the reply`;
 }
 
 /** Lost leases split by whose delay lost them, and the load generator's own event-loop delay. */

@@ -17,7 +17,6 @@ import type { Job, Queue, Worker } from "bullmq";
 import type { AttemptBook } from "./attempts.ts";
 import { type ProofJobData, parentQueueOf, type QueueKind } from "./catalog.ts";
 import {
-  type AfterPop,
   currentPriority,
   type Head,
   type PopCount,
@@ -85,8 +84,6 @@ export async function takeForLessee(
   lessee?: Lessee,
   /** The capacity slot to hold before a pop (PickContext.slot). */
   slot?: SlotClaim,
-  /** Sent after a pop on its connection (PickContext.afterPop; not with affinity). */
-  afterPop?: AfterPop,
 ): Promise<TakeOutcome> {
   const n = src.blockNumber;
   if (!lessee?.affinity) {
@@ -98,12 +95,7 @@ export async function takeForLessee(
     const { ahead, barred } = await peekHeads(src.redis, kinds.map(src.queue), bars, slot);
     const peeked = barred.size === 0 ? ahead : undefined;
     return {
-      taken: await takeJob(
-        { ...src, barred, slot, ...(afterPop ? { afterPop } : {}) },
-        kinds,
-        token,
-        peeked,
-      ),
+      taken: await takeJob({ ...src, barred, slot }, kinds, token, peeked),
       passedOver: barred.size > 0,
     };
   }

@@ -163,11 +163,6 @@ export class AttemptBook {
     return { key: this.key(blockNumber), field: jobFailsField(jobId) };
   }
 
-  /** The same book, and the prefix of every job's field there (the field is it and the id). */
-  capFields(blockNumber: number): { key: string; fieldPrefix: string } {
-    return { key: this.key(blockNumber), fieldPrefix: jobFailsField("") };
-  }
-
   /** Failed attempts of a job by everyone since it was last (re-)issued. */
   async jobFails(blockNumber: number, jobId: string): Promise<number> {
     return Number((await this.redis.hget(this.key(blockNumber), jobFailsField(jobId))) ?? 0);

@@ -47,7 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
-import type { AfterPop, PopCount, SlotClaim } from "./picking.ts";
+import type { PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import {
   coalesceWrites,
@@ -349,12 +349,6 @@ export class ProofFabric {
   private openFetcher(blockNumber: number, kind: QueueKind): Worker<ProofJobData> {
     const w = new Worker<ProofJobData>(blockQueueName(blockNumber, kind), null, {
       ...this.base(),
-      // Its commands that were out when its connection dropped fail, rather than being sent
-      // again on reconnect: a pop's reply lost that way then fails its lease attempt, which
-      // drops any record sent after it (broker.ts), where a pop sent again would bring another
-      // job and leave the first one's record. Its pops never block; a failed sweep runs again at
-      // its next tick.
-      connection: { ...this.connection, autoResendUnfulfilledCommands: false },
       autorun: false,
       lockDuration: this.options.leaseMs,
       skipLockRenewal: true,
@@ -518,11 +512,9 @@ export class ProofFabric {
     lessee?: Lessee,
     /** The lessee's capacity slot, held before a job is popped (picking.ts, SlotClaim). */
     slot?: SlotClaim,
-    /** Sent after the pop on its connection, for the job it should bring (picking.ts). */
-    afterPop?: AfterPop,
   ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
-    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot, afterPop);
+    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot);
   }
 
   private source(blockNumber: number): BlockSource {

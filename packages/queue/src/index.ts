@@ -12,7 +12,7 @@ export * from "./broker/records.ts";
 export * from "./broker/types.ts";
 export * from "./catalog.ts";
 export * from "./fabric.ts";
-export type { AfterPop, PopCount } from "./picking.ts";
+export type { PopCount } from "./picking.ts";
 export * from "./provenance.ts";
 export * from "./redis.ts";
 export * from "./wakeups.ts";

@@ -19,24 +19,7 @@ export const PICK_DEPTH = 16;
  */
 export const PEEK_AHEAD = 8;
 
-/**
- * A job taken, and (`sentAfter`) the reply of what was sent after its pop on the pop's own
- * connection (PickContext.afterPop), if anything was.
- */
-export type Taken = {
-  job: Job<ProofJobData>;
-  kind: QueueKind;
-  sentAfter?: Promise<unknown>;
-};
-
-/**
- * What to send on a pop's own connection right after the pop, given that connection (or
- * undefined: nothing). Redis runs one connection's commands in the order they were sent, so it
- * runs right after the pop, and its reply comes back with the pop's: one round trip instead of
- * two. It must find what the pop brought by itself (a job BullMQ just moved to the head of the
- * queue's active list, locked with the pop's token), and change nothing if the pop brought none.
- */
-export type AfterPop = (kind: QueueKind, client: Redis) => Promise<unknown> | undefined;
+export type Taken = { job: Job<ProofJobData>; kind: QueueKind };
 
 export interface QueuePeek {
   /** Priority of the most urgent job the lessee may be offered (Infinity: none in reach). */
@@ -136,8 +119,6 @@ export function popNoted(
   barred: ReadonlySet<string>,
   count?: PopCount,
   keeps?: (job: Job<ProofJobData>) => boolean,
-  /** Called with the pop's connection right after the pop is sent, when nothing is barred. */
-  after?: (client: Redis) => void,
 ): Promise<Job<ProofJobData> | undefined> {
   let log = pops.get(queue);
   if (!log) {
@@ -146,7 +127,7 @@ export function popNoted(
   }
   log.sent += 1;
   const popping = (async () => {
-    const { job, passed } = await popPassing(fetcher, token, barred, after);
+    const { job, passed } = await popPassing(fetcher, token, barred);
     if (!job || !keeps || keeps(job)) return { job, putBack: passed > 0 };
     await job.moveToWait(token).catch(() => {});
     return { job: undefined, putBack: true };
@@ -369,21 +350,9 @@ async function popPassing(
   fetcher: Worker<ProofJobData>,
   token: string,
   barred: ReadonlySet<string>,
-  after?: (client: Redis) => void,
 ): Promise<{ job: Job<ProofJobData> | undefined; passed: number }> {
-  if (barred.size === 0) {
-    const popping = fetcher.getNextJob(token, { block: false });
-    // Within the call above, BullMQ registered the continuation that sends the pop on its
-    // connection's promise (it awaits that promise first); one registered on the same promise
-    // now runs after it, with the pop already sent, and before any later pop's.
-    if (after) {
-      fetcher
-        .getBackend()
-        .client.then((client) => after(client as unknown as Redis))
-        .catch(() => {});
-    }
-    return { job: await popping, passed: 0 };
-  }
+  if (barred.size === 0)
+    return { job: await fetcher.getNextJob(token, { block: false }), passed: 0 };
   const passed: Job<ProofJobData>[] = [];
   try {
     while (passed.length < PICK_DEPTH) {
@@ -408,8 +377,6 @@ export interface PickContext {
   prefer?: (heads: readonly Head[]) => Promise<Taken | null>;
   /** Where this process counts its pops' outcomes (ProofFabric.pops). */
   pops?: PopCount;
-  /** Sent right after a pop on its connection (AfterPop; only where nothing is barred). */
-  afterPop?: AfterPop;
   /**
    * Held before anything is popped, once the peek found a job in reach (with `prefer`: always);
    * its `take` may throw to take nothing. A look that finds nothing reserves no slot.
@@ -471,23 +438,8 @@ export async function takeJob(
     if (priority === Number.POSITIVE_INFINITY) continue;
     const queue = ctx.queue(kind);
     if (seen && next === Number.POSITIVE_INFINITY && (await allSeenTaken(queue, seen))) continue;
-    let sentAfter: Promise<unknown> | undefined;
-    const after = ctx.afterPop
-      ? (client: Redis) => {
-          sentAfter = ctx.afterPop!(kind, client);
-          sentAfter?.catch(() => {});
-        }
-      : undefined;
-    const job = await popNoted(
-      queue,
-      ctx.fetcher(kind),
-      token,
-      ctx.barred,
-      ctx.pops,
-      undefined,
-      after,
-    );
-    if (job) return { job, kind, ...(sentAfter ? { sentAfter } : {}) };
+    const job = await popNoted(queue, ctx.fetcher(kind), token, ctx.barred, ctx.pops);
+    if (job) return { job, kind };
   }
   return null;
 }

@@ -8,8 +8,7 @@
 // resends commands that were unanswered when a connection dropped. For the fabric's own clients
 // (createRedis) neither happens once they have connected: while disconnected a command fails at
 // once, and nothing is replayed, so no stale write (a lease, a slot) lands after the caller was
-// told it failed. BullMQ's connections keep ioredis's defaults, as BullMQ expects, but for the
-// fetchers' (fabric.ts), which do not send unanswered commands again either.
+// told it failed. BullMQ's connections keep ioredis's defaults, as BullMQ expects.
 //
 // BullMQ requires maxRetriesPerRequest: null (a blocking read must survive a reconnect). A
 // commandTimeout is safe with it here: the fabric never blocks (jobs are fetched with

@@ -61,7 +61,7 @@ afterAll(async () => {
  * arrives in the same read as MONITOR's +OK, before the client has switched modes; here lines are
  * read only after the +OK. Resolves once Redis has started monitoring.
  */
-async function monitorRedis(onCommand: (args: string[], client: string) => void) {
+async function monitorRedis(onCommand: (args: string[]) => void) {
   const { hostname, port } = new URL(REDIS_URL);
   const socket = connect(Number(port || 6379), hostname || "127.0.0.1");
   let buffered = "";
@@ -79,10 +79,7 @@ async function monitorRedis(onCommand: (args: string[], client: string) => void)
           monitoring = true;
           resolve();
         } else {
-          onCommand(
-            [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!),
-            /\[\d+ ([^\]]+)\]/.exec(line)?.[1] ?? "",
-          );
+          onCommand([...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!));
         }
         end = buffered.indexOf("\r\n");
       }
@@ -220,196 +217,6 @@ describe("a parent's lease", () => {
     expect(await main.fabric.childProofs(parent.job, parent.childResults)).toEqual([proof]);
     // The same as a read of its own.
     expect(await main.fabric.childProofs(parent.job)).toEqual([proof]);
-  });
-});
-
-describe("a lease's record sent after its pop", () => {
-  /** Where the broker's record sent after a pop on a block's base queue looks. */
-  const baseQueue = (broker: ProofBroker, block: number) => {
-    const queueKeyPrefix = `${prefix}:b${block}-base:`;
-    const { key, fieldPrefix } = broker.fabric.attempts.capFields(block);
-    return {
-      queueKeyPrefix,
-      activeKey: `${queueKeyPrefix}active`,
-      cap: { key, fieldPrefix, max: 5 },
-      children: false,
-    };
-  };
-  /** Counts the broker's leases recorded by a round trip of their own, from now on. */
-  const countOwnRecords = (b: ProofBroker) => {
-    const own = { count: 0 };
-    const record = b.records.record.bind(b.records);
-    b.records.record = (...args) => {
-      own.count++;
-      return record(...args);
-    };
-    return own;
-  };
-  const leaseFields = (a: ProvingAgent, token: string) => ({
-    queue: "base",
-    sessionId: a.sessionId,
-    operator: a.operator,
-    workerName: a.workerName,
-    token,
-  });
-
-  // Leases long enough that none lapses while it is looked at.
-  const LONG_LEASE_MS = 5000;
-
-  it("goes right after the pop on the pop's connection, and is the lease's only record", async () => {
-    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
-    // Its first lease is recorded on its own: the broker has not seen Redis's clock yet.
-    expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
-    const block = await treeBlock(2);
-    const a = agent("after-pop");
-    const commands: { args: string[]; client: string }[] = [];
-    const monitor = await monitorRedis((args, client) => commands.push({ args, client }));
-    const own = countOwnRecords(b);
-    const before = await redisNow(b.fabric.redis);
-    const l = (await lease(b, a, block))!;
-    await b.fabric.redis.exists(`${prefix}:done`);
-    await until(async () => commands.some(({ args }) => args.includes(`${prefix}:done`)));
-    monitor.close();
-    expect(own.count).toBe(0);
-    // The pop (BullMQ's script of 11 keys, the queue's wait list first) and the record (keyed
-    // by the active list, with the lease's token), one right after the other on one connection.
-    const pop = commands.findIndex(
-      ({ args }) => args[2] === "11" && args[3] === `${prefix}:b${block}-base:wait`,
-    );
-    expect(pop).toBeGreaterThanOrEqual(0);
-    const { client } = commands[pop]!;
-    const next = commands.slice(pop + 1).find((c) => c.client === client)!;
-    expect(next.args).toContain(`${prefix}:b${block}-base:active`);
-    expect(next.args).toContain(l.token);
-    // Recorded as a record of its own would be: the job popped, the lock's expiry.
-    expect(await b.recordsOf(l.jobId)).toEqual([l]);
-    expect(l).toMatchObject({ ...leaseFields(a, l.token), brokerId: b.presence.id });
-    expect(l.expiresAt).toBeGreaterThanOrEqual(before + LONG_LEASE_MS);
-    expect(await b.fabric.redis.get(b.lockKey(l.jobId, "base"))).toBe(l.token);
-    expect(await b.fabric.redis.zrange(b.records.sessionKey(a.sessionId), "0", "-1")).toEqual([
-      l.token,
-    ]);
-  });
-
-  it("is dropped when its attempt fails after it was written (its reply lost)", async () => {
-    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
-    expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
-    const block = await oneJobBlock();
-    const a = agent("reply-lost");
-    // The pop and the record run in Redis, and the attempt fails as if their replies were lost.
-    let token = "";
-    const take = b.fabric.take.bind(b.fabric);
-    b.fabric.take = async (...args) => {
-      const outcome = await take(...args);
-      token = args[2];
-      expect(await outcome.taken?.sentAfter).toMatchObject({ recorded: { lease: { token } } });
-      throw new Error("the connection closed before the replies were read");
-    };
-    await expect(b.getProvingJob(a, [block], Date.now())).rejects.toThrow("connection closed");
-    const jobId = `${block}-1-0`;
-    expect(await b.fabric.redis.get(b.lockKey(jobId, "base"))).toBe(token);
-    // Nobody heard of that lease: its record goes (its lapse then blames nobody).
-    await until(async () => (await b.recordsOf(jobId)).length === 0);
-    expect(await b.fabric.redis.zrange(b.records.sessionKey(a.sessionId), "0", "-1")).toEqual([]);
-  });
-
-  it("is its own round trip where the broker is told so", async () => {
-    const b = await openBroker({ recordAfterPop: false });
-    expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
-    const own = countOwnRecords(b);
-    const l = (await lease(b, agent("own-trip"), await oneJobBlock()))!;
-    expect(own.count).toBe(1);
-    expect(await b.recordsOf(l.jobId)).toEqual([l]);
-  });
-
-  it("finds its lessees' jobs when several pop the same queue at once", async () => {
-    const b = await openBroker({ leaseMs: LONG_LEASE_MS });
-    expect(await lease(b, agent("first"), await oneJobBlock())).not.toBeNull();
-    const block = await treeBlock(4);
-    const own = countOwnRecords(b);
-    const agents = [1, 2, 3, 4].map((i) => agent(`at-once-${i}`));
-    const leases = await Promise.all(agents.map((a) => lease(b, a, block)));
-    expect(own.count).toBe(0);
-    expect(new Set(leases.map((l) => l?.jobId)).size).toBe(4);
-    for (const [i, l] of leases.entries()) {
-      expect(l?.sessionId).toBe(agents[i]!.sessionId);
-      expect(await b.fabric.redis.get(b.lockKey(l!.jobId, "base"))).toBe(l!.token);
-      expect(await b.recordsOf(l!.jobId)).toEqual([l]);
-    }
-  });
-
-  it("finds its job behind another pop since, and writes nothing where its pop brought none", async () => {
-    const block = await treeBlock(2);
-    const a = agent("behind");
-    const mine = `${a.sessionId}.mine`;
-    const theirs = `${a.sessionId}.theirs`;
-    const taken = (await main.fabric.take(block, ["base"], mine)).taken!;
-    // Another pop since: its job is now at the head of the active list.
-    const other = (await main.fabric.take(block, ["base"], theirs)).taken!;
-    const session = main.records.sessionKey(a.sessionId);
-    await main.fabric.redis.zadd(session, Date.now() + 60_000, "slot:placeholder");
-    const at = { ...baseQueue(main, block), deadline: (await redisNow(main.fabric.redis)) + 1000 };
-    const out = await main.records.recordPopped(
-      leaseFields(a, mine),
-      "slot:placeholder",
-      main.fabric.redis,
-      at,
-    );
-    expect(out).toMatchObject({ id: taken.job.id, recorded: { lease: { jobId: taken.job.id } } });
-    expect(await main.fabric.redis.zrange(session, "0", "-1")).toEqual([mine]);
-    // A token no job in the queue is locked with: nothing changes.
-    await main.fabric.redis.zadd(session, Date.now() + 60_000, "slot:other");
-    const recorded = await main.recordsOf(taken.job.id!);
-    expect(
-      await main.records.recordPopped(
-        leaseFields(a, `${a.sessionId}.none`),
-        "slot:other",
-        main.fabric.redis,
-        { ...at, deadline: (await redisNow(main.fabric.redis)) + 1000 },
-      ),
-    ).toBe("missed");
-    expect(await main.recordsOf(other.job.id!)).toEqual([]);
-    expect(await main.recordsOf(taken.job.id!)).toEqual(recorded);
-    expect(await main.fabric.redis.zrange(session, "0", "-1")).toContain("slot:other");
-  });
-
-  /**
-   * A job of a new one-job block popped by hand with a token of a new agent's, which holds a
-   * slot placeholder; `record(deadlineIn)` sends the lease's record after that pop, due
-   * `deadlineIn` ms from Redis's now.
-   */
-  async function poppedByHand(name: string) {
-    const block = await oneJobBlock();
-    const a = agent(name);
-    const token = `${a.sessionId}.${name}`;
-    const taken = (await main.fabric.take(block, ["base"], token)).taken!;
-    const session = main.records.sessionKey(a.sessionId);
-    await main.fabric.redis.zadd(session, Date.now() + 60_000, `slot:${name}`);
-    const record = async (deadlineIn: number) =>
-      main.records.recordPopped(leaseFields(a, token), `slot:${name}`, main.fabric.redis, {
-        ...baseQueue(main, block),
-        deadline: (await redisNow(main.fabric.redis)) + deadlineIn,
-      });
-    const slots = () => main.fabric.redis.zrange(session, "0", "-1");
-    return { block, jobId: taken.job.id!, record, slots };
-  }
-
-  it("writes nothing when Redis runs it after its deadline", async () => {
-    const p = await poppedByHand("late");
-    // As if its connection had held it, or sent it again, past its caller's deadline.
-    expect(await p.record(-1)).toBe("missed");
-    expect(await main.recordsOf(p.jobId)).toEqual([]);
-    expect(await p.slots()).toEqual(["slot:late"]);
-  });
-
-  it("records nothing for a job at its attempt cap", async () => {
-    const p = await poppedByHand("capped");
-    const { key, field } = main.fabric.attempts.capField(p.block, p.jobId);
-    await main.fabric.redis.hset(key, field, "5");
-    expect(await p.record(1000)).toEqual({ id: p.jobId, recorded: "exhausted" });
-    expect(await main.recordsOf(p.jobId)).toEqual([]);
-    // The slot stays for the next job, as with a record of its own.
-    expect(await p.slots()).toEqual(["slot:capped"]);
   });
 });
 

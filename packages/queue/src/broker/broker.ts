@@ -16,20 +16,12 @@
 // of times too; every job has maxJobAttempts failed attempts across everyone, after which it is
 // failed for good and its block takes the deadline path.
 import { randomBytes, randomUUID } from "node:crypto";
-import { jobTypes } from "@prover-boost/core";
 import type { Job } from "bullmq";
 import type { AffinityNote, Lessee } from "../affinity.ts";
 import { type FailRecord, lesseeKey } from "../attempts.ts";
-import {
-  type ProofJobData,
-  type ProofResult,
-  parseJobId,
-  type QueueKind,
-  queueFor,
-} from "../catalog.ts";
+import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from "../catalog.ts";
 import { blockQueueName, type ProofFabric } from "../fabric.ts";
-import type { AfterPop, SlotClaim } from "../picking.ts";
-import { DEFAULT_REDIS_COMMAND_TIMEOUT_MS } from "../redis.ts";
+import type { SlotClaim } from "../picking.ts";
 import { BrokerPresence } from "./presence.ts";
 import { type Lease, LeaseRecords } from "./records.ts";
 import {
@@ -69,22 +61,6 @@ export function tokenNonce(): string {
   tokenPoolAt += 8;
   return tokenPool.toString("hex", tokenPoolAt - 8, tokenPoolAt);
 }
-
-/**
- * How long after it was sent a lease's record sent after its pop may still be written (also at
- * most half a lease, and half of a Redis command's deadline). Redis runs it a few milliseconds
- * after it is sent, as the pop's next command; much later, it was held in its connection's
- * offline queue, or sent again by the reconnecting connection, past its caller's deadline: then
- * it writes nothing, and the pop's job lapses unrecorded, blaming nobody.
- */
-const AFTER_POP_WINDOW_MS = 1000;
-
-/** How often a failed lease attempt's stray records are looked for again (dropStraysSoon). */
-const STRAY_RETRY_MS = 200;
-
-/** Whether the agent takes every job type the queue of `kind` carries (root kinds share one). */
-const takesAllOf = (agent: ProvingAgent, kind: QueueKind): boolean =>
-  jobTypes.every((type) => queueFor(type) !== kind || agent.jobTypes.includes(type));
 
 export class ProofBroker {
   readonly records: LeaseRecords;
@@ -205,8 +181,6 @@ export class ProofBroker {
     };
     const lessee = this.lessee(agent, nowMs);
     const out: LeaseOutcome = { blocks: new Set(), passedOver: false, failed: [] };
-    // The attempt's current token, and the queues where a record of it was sent.
-    let current: { block: number; token: string; sent: Set<QueueKind> } | undefined;
     try {
       const list = await blocks;
       // No block to look at: a full agent is still told so (and a Redis it cannot reach still
@@ -218,68 +192,34 @@ export class ProofBroker {
         out.blocks.add(block);
         for (;;) {
           const token = `${agent.sessionId}.${tokenNonce()}`;
-          const sent = new Set<QueueKind>();
-          current = { block, token, sent };
-          const leaseOn = (kind: QueueKind) => ({
-            queue: kind,
-            sessionId: agent.sessionId,
-            operator: agent.operator,
-            workerName: agent.workerName,
-            token,
-            brokerId: this.presence.id,
-          });
-          // The lease's record goes right after the pop, on its connection, and comes back
-          // with it (picking.ts, AfterPop), where it can.
-          const afterPop: AfterPop | undefined =
-            this.options.recordAfterPop === false || this.redisAheadMs === undefined
-              ? undefined
-              : (kind, via) => {
-                  if (!takesAllOf(agent, kind)) return undefined;
-                  sent.add(kind);
-                  return this.records.recordPopped(leaseOn(kind), placeholder!, via, {
-                    ...this.poppedAt(block, kind),
-                    deadline: this.afterPopDeadline(),
-                  });
-                };
-          const outcome = await this.fabric.take(block, agent.kinds, token, lessee, slot, afterPop);
+          const outcome = await this.fabric.take(block, agent.kinds, token, lessee, slot);
           out.passedOver ||= outcome.passedOver;
           if (!outcome.taken) break;
-          const { job, kind, sentAfter } = outcome.taken;
+          const { job, kind } = outcome.taken;
           const id = job.id!;
-          const early =
-            (await (sentAfter as ReturnType<LeaseRecords["recordPopped"]> | undefined)?.catch(
-              () => "missed" as const,
-            )) ?? "missed";
-          const hit = early !== "missed" && early.id === id ? early.recorded : undefined;
           if (!agent.jobTypes.includes(job.data.type)) {
-            // Root kinds share a queue; an agent that did not declare this type gives it back
-            // (and its record, should one have been sent after the pop: takesAllOf knows the
-            // types of this version only).
-            if (hit && hit !== "exhausted") await this.records.drop(hit.lease);
+            // Root kinds share a queue; an agent that did not declare this type gives it back.
             await this.moveBack(block, kind, job, token, agent.sessionId);
             out.passedOver = true;
             break;
           }
-          // (A record sent after the pop is of the job the pop brought, the one locked with this
-          // token; should it ever be another's, it goes.)
-          if (early !== "missed" && early.id !== id && early.recorded !== "exhausted") {
-            await this.records.drop(early.recorded.lease);
-          }
-          sent.add(kind);
           // Recorded unless the job's failed attempts reached the cap (checked in the same
           // round trip, which also reads a parent's children's results: its inputs).
-          const recorded =
-            hit ??
-            (await this.records.record(
-              { ...leaseOn(kind), jobId: id },
-              this.lockKey(id, kind),
-              placeholder!,
-              { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
-              job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
-            ));
-          if (recorded && recorded !== "exhausted") {
-            this.redisAheadMs = recorded.lease.leasedAt - Date.now();
-          }
+          const recorded = await this.records.record(
+            {
+              jobId: id,
+              queue: kind,
+              sessionId: agent.sessionId,
+              operator: agent.operator,
+              workerName: agent.workerName,
+              token,
+              brokerId: this.presence.id,
+            },
+            this.lockKey(id, kind),
+            placeholder!,
+            { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
+            job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
+          );
           if (recorded === "exhausted") {
             // Its last attempt lapsed: it is failed now, and the next job is looked for.
             if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
@@ -297,69 +237,10 @@ export class ProofBroker {
       if (placeholder !== undefined || asked) {
         await this.records.releaseSlot(agent.sessionId, member).catch(() => {});
       }
-      // A record sent for this attempt may have been written with its reply lost: nobody will
-      // hear of that lease, and its lapse must not be blamed on the agent.
-      if (current && current.sent.size > 0) {
-        this.dropStraysSoon(current.block, current.token, current.sent, agent.sessionId);
-      }
       throw err;
     }
     if (placeholder !== undefined) await this.records.releaseSlot(agent.sessionId, member);
     return out;
-  }
-
-  /**
-   * After a failed lease attempt: drops the records of its `token` on the jobs of the block's
-   * queues of `kinds` still locked with it (records.dropStrays), now and, while Redis cannot be
-   * reached, again every STRAY_RETRY_MS within a lease, so before such a lease's lapse is claimed.
-   */
-  private dropStraysSoon(
-    block: number,
-    token: string,
-    kinds: Iterable<QueueKind>,
-    sessionId: string,
-  ): void {
-    const dropAll = async () => {
-      for (const kind of kinds) {
-        const { queueKeyPrefix, activeKey } = this.poppedAt(block, kind);
-        await this.records.dropStrays(token, sessionId, activeKey, queueKeyPrefix);
-      }
-    };
-    const attempt = (left: number) => {
-      dropAll().catch(() => {
-        if (left > 0) setTimeout(() => attempt(left - 1), STRAY_RETRY_MS).unref();
-      });
-    };
-    attempt(Math.floor(this.leaseMs / STRAY_RETRY_MS) - 1);
-  }
-
-  /**
-   * Redis's clock less this process's, as last seen in a lease's record (a lower bound: the
-   * reply's trip is in it). Until it is known no record goes after its pop.
-   */
-  private redisAheadMs: number | undefined;
-
-  /**
-   * The latest a record sent after its pop now may be written, on Redis's clock as last seen:
-   * within AFTER_POP_WINDOW_MS of now, half a lease or half a command's deadline, whichever is
-   * shortest (so never after the pop's caller gave up on it).
-   */
-  private afterPopDeadline(): number {
-    const deadline = this.fabric.options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS;
-    const window = Math.min(AFTER_POP_WINDOW_MS, this.leaseMs / 2, deadline / 2);
-    return Date.now() + this.redisAheadMs! + window;
-  }
-
-  /** Where a record sent after a pop on the block's queue of `kind` looks (recordPopped). */
-  private poppedAt(block: number, kind: QueueKind) {
-    const queue = `${this.fabric.options.prefix}:${blockQueueName(block, kind)}:`;
-    const { key, fieldPrefix } = this.fabric.attempts.capFields(block);
-    return {
-      queueKeyPrefix: queue,
-      activeKey: `${queue}active`,
-      cap: { key, fieldPrefix, max: this.options.maxJobAttempts },
-      children: kind !== "base",
-    };
   }
 
   /**

@@ -99,66 +99,6 @@ redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
 if KEYS[5] then return {now, expiresAt, redis.call('HGETALL', KEYS[5])} end
 return {now, expiresAt}`;
 
-/** How far down a queue's active list a lease's record sent after its pop looks for its job. */
-const POPPED_SCAN = 16;
-
-// Sent right after a pop on the pop's own connection, so that Redis runs it next (picking.ts,
-// AfterPop): records the lease on the job the pop brought, which BullMQ moved to the head of the
-// queue's active list (another process's pop may have pushed one more in front of it since) and
-// locked with this token. KEYS: the queue's active list, the session's set, the block's attempt
-// book. ARGV: token, lease JSON (without its job), placeholder, record TTL ms, the prefix of a
-// job's field in the book, the cap, a deadline on Redis's clock, the queue's key prefix (a job's
-// BullMQ keys are "<prefix><id>:<suffix>"), the prefix of the job records' keys, and '1' to read
-// the job's children's results. Returns -2, changing nothing, when no job there is locked with
-// this token (the pop brought none) or the deadline has passed: a pop and this script that a
-// reconnecting connection sent again after the relay had given up on them must not leave a
-// record of a lease nobody heard of (unrecorded, its lapse blames nobody). Otherwise as
-// recordScript, with the job's id first: {id, -1} at the cap, else {id, leasedAt, expiresAt
-// [, the children's results]}.
-const recordPoppedScript = `${luaNow}
-if now > tonumber(ARGV[7]) then return -2 end
-local id
-for _, candidate in ipairs(redis.call('LRANGE', KEYS[1], 0, ${POPPED_SCAN - 1})) do
-  if redis.call('GET', ARGV[8] .. candidate .. ':lock') == ARGV[1] then
-    id = candidate
-    break
-  end
-end
-if not id then return -2 end
-if tonumber(redis.call('HGET', KEYS[3], ARGV[5] .. id) or '0') >= tonumber(ARGV[6]) then
-  return {id, -1}
-end
-redis.call('ZREM', KEYS[2], ARGV[3])
-local expiresAt = now + math.max(redis.call('PTTL', ARGV[8] .. id .. ':lock'), 0)
-local lease = cjson.decode(ARGV[2])
-lease.jobId = id
-lease.leasedAt = now
-lease.expiresAt = expiresAt
-local records = ARGV[9] .. id
-redis.call('HSET', records, ARGV[1], cjson.encode(lease))
-redis.call('PEXPIRE', records, ARGV[4])
-redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
-if ARGV[10] == '1' then
-  return {id, now, expiresAt, redis.call('HGETALL', ARGV[8] .. id .. ':processed')}
-end
-return {id, now, expiresAt}`;
-
-// KEYS: a queue's active list, the session's set. ARGV: a failed lease attempt's token, the
-// queue's key prefix, the prefix of the job records' keys. Drops the token's record on every job
-// of the list still locked with it, and the token from the session's set: a lease whose record
-// was written but whose reply was lost (picking.ts, AfterPop; or a record of its own), which
-// the relay never answered and nobody will hear of; unrecorded, its lapse blames nobody.
-// Returns how many records were dropped.
-const dropStraysScript = `
-local n = 0
-for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
-  if redis.call('GET', ARGV[2] .. id .. ':lock') == ARGV[1] then
-    n = n + redis.call('HDEL', ARGV[3] .. id, ARGV[1])
-  end
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-return n`;
-
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
 // token, record TTL ms. Returns the new expiry, or 0 when the lock or the record is gone.
 const renewScript = `${luaNow}
@@ -260,20 +200,6 @@ export interface ClaimedLapse {
   brokerPresent: boolean;
 }
 
-/** A record script's reply {leasedAt, expiresAt[, children's results]} as a recorded lease. */
-function recordedFrom(
-  lease: Omit<Lease, "leasedAt" | "expiresAt">,
-  out: unknown[],
-  children: boolean,
-): { lease: Lease; processed?: Record<string, string> } {
-  const recorded = { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
-  if (!children) return { lease: recorded };
-  const flat = (out[2] ?? []) as string[];
-  const processed: Record<string, string> = {};
-  for (let i = 0; i + 1 < flat.length; i += 2) processed[flat[i]!] = flat[i + 1]!;
-  return { lease: recorded, processed };
-}
-
 export class LeaseRecords {
   constructor(
     private readonly redis: Redis,
@@ -349,54 +275,12 @@ export class LeaseRecords {
     );
     if (Number(out) === -1) return "exhausted";
     if (!Array.isArray(out)) return null;
-    return recordedFrom(lease, out, processedKey !== undefined);
-  }
-
-  /**
-   * Records the lease on whatever job the pop just sent with `token` brings, sent right after
-   * that pop on its connection (`via`; see recordPoppedScript): "missed" when that pop brought
-   * none, or Redis ran this after `at.deadline` (its clock); else as record, with the job's id.
-   */
-  async recordPopped(
-    lease: Omit<Lease, "leasedAt" | "expiresAt" | "jobId">,
-    placeholder: string,
-    via: Redis,
-    at: {
-      /** The queue's BullMQ key prefix ("<prefix>:<queue>:") and its active list. */
-      queueKeyPrefix: string;
-      activeKey: string;
-      /** The block's attempt book, the prefix of a job's field there, the cap. */
-      cap: { key: string; fieldPrefix: string; max: number };
-      /** Read the job's children's results too. */
-      children: boolean;
-      deadline: number;
-    },
-  ): Promise<
-    | { id: string; recorded: { lease: Lease; processed?: Record<string, string> } | "exhausted" }
-    | "missed"
-  > {
-    const out = await evalScript(
-      via,
-      recordPoppedScript,
-      3,
-      at.activeKey,
-      this.sessionKey(lease.sessionId),
-      at.cap.key,
-      lease.token,
-      JSON.stringify(lease),
-      placeholder,
-      String(this.ttlMs),
-      at.cap.fieldPrefix,
-      String(at.cap.max),
-      String(Math.floor(at.deadline)),
-      at.queueKeyPrefix,
-      this.jobKey(""),
-      at.children ? "1" : "0",
-    );
-    if (!Array.isArray(out)) return "missed";
-    const id = String(out[0]);
-    if (Number(out[1]) === -1) return { id, recorded: "exhausted" };
-    return { id, recorded: recordedFrom({ ...lease, jobId: id }, out.slice(1), at.children) };
+    const recorded = { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
+    if (!processedKey) return { lease: recorded };
+    const flat = (out[2] ?? []) as string[];
+    const processed: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) processed[flat[i]!] = flat[i + 1]!;
+    return { lease: recorded, processed };
   }
 
   /** After the lock was extended: the record follows it. The new expiry, or null if lost. */
@@ -457,29 +341,6 @@ export class LeaseRecords {
       sessionKey: this.sessionKey(lease.sessionId),
       token: lease.token,
     };
-  }
-
-  /**
-   * After a failed lease attempt: drops `token`'s records on the jobs of a queue still locked
-   * with it (see dropStraysScript). How many were dropped.
-   */
-  async dropStrays(
-    token: string,
-    sessionId: string,
-    activeKey: string,
-    queueKeyPrefix: string,
-  ): Promise<number> {
-    const n = await evalScript(
-      this.redis,
-      dropStraysScript,
-      2,
-      activeKey,
-      this.sessionKey(sessionId),
-      token,
-      queueKeyPrefix,
-      this.jobKey(""),
-    );
-    return Number(n);
   }
 
   /** Deletes one lease's record, by its token. True when it was there. */

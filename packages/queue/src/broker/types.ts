@@ -22,12 +22,6 @@ export interface ProofBrokerOptions {
    * last window it spent behind is not counted against the worker (presence.ts).
    */
   behind?: () => boolean;
-  /**
-   * Send a lease's record right after its pop, on the pop's connection, for the job the pop
-   * should bring (one round trip fewer before the answer; default true). Off: after the pop's
-   * reply, as its own round trip.
-   */
-  recordAfterPop?: boolean;
 }
 
 /** A signed-in worker session as the broker sees it. */
