@@ -2,6 +2,8 @@
 // queue, a blocks change is its own message, and a process does not hear its own announcements
 // twice.
 import { randomBytes } from "node:crypto";
+import type { Socket } from "node:net";
+import type { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { ProofFabric } from "./fabric.ts";
 import type { WorkHint } from "./wakeups.ts";
@@ -61,5 +63,30 @@ describe("announcements across relay processes", () => {
     await a.redis.publish(b.channel, "1");
     await until(() => heardB.length > 0);
     expect(heardB).toEqual([{ event: "work", hint: null }]);
+  });
+
+  it("still reach a process whose connection dropped again before Redis confirmed its resubscribe", async () => {
+    const { a, b, heardB } = await twoProcesses();
+    const sub = (b as unknown as { subscriber: Redis }).subscriber;
+    const ready = () => new Promise<void>((r) => sub.once("ready", () => r()));
+    // The first new connection drops before the confirmation of the subscribe sent on it can
+    // be read; the next one stays.
+    const cut = new Promise<void>((resolve) =>
+      sub.once("ready", () => {
+        const socket = sub.stream as Socket;
+        socket.pause();
+        socket.destroy();
+        resolve();
+      }),
+    );
+    sub.disconnect(true);
+    await cut;
+    await ready();
+    // Announced until heard, for up to 2.5 s (a subscribe answered late is still heard).
+    for (let i = 0; i < 50 && heardB.length === 0; i++) {
+      await a.announce();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(heardB.length).toBeGreaterThan(0);
   });
 });

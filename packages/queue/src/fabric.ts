@@ -253,6 +253,12 @@ export class ProofFabric {
       fabric.subscriber = sub;
       sub.on("message", (_channel: string, message: string) => fabric.onMessage(message));
       await sub.subscribe(fabric.channel);
+      // ioredis subscribes again on each new connection, but forgets the channel for good when
+      // that connection drops before Redis confirms it (it notes channels as confirmed): every
+      // new connection subscribes here too (a second SUBSCRIBE to a channel is a no-op).
+      sub.on("ready", () => {
+        sub.subscribe(fabric.channel).catch(() => {});
+      });
     }
     return fabric;
   }

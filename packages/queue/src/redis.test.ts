@@ -132,3 +132,43 @@ describe("write coalescing", () => {
     }
   });
 });
+
+describe("a fabric client's connection that drops", () => {
+  const prefix = `pbtest-drop-${randomBytes(4).toString("hex")}`;
+  const clients: Redis[] = [];
+  afterEach(async () => {
+    if (clients[0]) await deleteKeysWithPrefix(clients[0], prefix);
+    for (const c of clients.splice(0)) c.disconnect();
+  });
+
+  it("fails the commands whose replies it took at the drop, not at their deadline", async () => {
+    // A deadline far beyond the test's wait: a command left to it would not fail in time.
+    const client = createRedis(redisUrl, { commandTimeoutMs: 120_000 });
+    const observer = createRedis(redisUrl);
+    clients.push(observer, client);
+    await Promise.all([ready(client), ready(observer)]);
+    const key = `${prefix}:ran`;
+    // Redis runs the command, and its reply is never read: the socket is not read from, then
+    // dropped.
+    const socket = client.stream as Socket;
+    socket.pause();
+    const sent = client.incr(key);
+    const outcome = sent.then(
+      () => "answered",
+      (err: Error) => err.message,
+    );
+    for (let i = 0; (await observer.get(key)) !== "1"; i++) {
+      if (i > 500) throw new Error("the command never ran");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    socket.destroy();
+    const failed = await Promise.race([
+      outcome,
+      new Promise<string>((r) => setTimeout(() => r("still waiting"), 20_000)),
+    ]);
+    expect(failed).toMatch(/^Connection is closed/);
+    // The client reconnects by itself, and nothing was sent again.
+    await new Promise((r) => client.once("ready", r));
+    expect(await client.get(key)).toBe("1");
+  });
+});

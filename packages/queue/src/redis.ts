@@ -8,7 +8,8 @@
 // resends commands that were unanswered when a connection dropped. For the fabric's own clients
 // (createRedis) neither happens once they have connected: while disconnected a command fails at
 // once, and nothing is replayed, so no stale write (a lease, a slot) lands after the caller was
-// told it failed. BullMQ's connections keep ioredis's defaults, as BullMQ expects.
+// told it failed; a command in flight when its connection drops fails at the drop (REPLY_LOST).
+// BullMQ's connections keep ioredis's defaults, as BullMQ expects.
 //
 // BullMQ requires maxRetriesPerRequest: null (a blocking read must survive a reconnect). A
 // commandTimeout is safe with it here: the fabric never blocks (jobs are fetched with
@@ -25,6 +26,14 @@ export interface RedisClientOptions {
   /** Deadline for one reply, ms (default DEFAULT_REDIS_COMMAND_TIMEOUT_MS). */
   commandTimeoutMs?: number | undefined;
 }
+
+/**
+ * The error of a fabric command whose connection dropped before its reply arrived: it may have
+ * run. Starts like ioredis's own "Connection is closed." so that it reads as Redis being
+ * unavailable wherever errors are classified.
+ */
+export const REPLY_LOST =
+  "Connection is closed before the reply arrived (the command may have run)";
 
 /** Options of createRedis beyond the deadline. */
 export interface FabricRedisOptions extends RedisClientOptions {
@@ -66,8 +75,25 @@ export function createRedis(url: string, options: FabricRedisOptions = {}): Redi
     autoResendUnfulfilledCommands: false,
     enableAutoPipelining: options.autoPipelining ?? true,
   });
-  redis.once("ready", () => {
+  let live = false;
+  redis.on("ready", () => {
     redis.options.enableOfflineQueue = false;
+    live = true;
+  });
+  // A connection that drops takes with it the replies of the commands still in flight, which may
+  // or may not have run. ioredis, not resending them, would leave them to their deadline; they
+  // fail at the drop instead, so that a caller facing an unknown outcome (a lease attempt that
+  // may have written its record) can set it right as soon as Redis is back, not seconds later.
+  // (Only after "ready": a drop during the handshake is ioredis's own to recover from.)
+  redis.on("close", () => {
+    if (!live) return;
+    live = false;
+    for (let item = redis.commandQueue.shift(); item; item = redis.commandQueue.shift()) {
+      // ioredis's own commands (a resubscribe after a reconnect) have nobody waiting on them:
+      // their failure is not an unhandled one (the fabric subscribes again itself, fabric.ts).
+      (item.command as { promise?: Promise<unknown> }).promise?.catch(() => {});
+      item.command.reject(new Error(REPLY_LOST));
+    }
   });
   // Connection errors surface as rejected commands and ioredis reconnects by itself; without a
   // listener it would also print "Unhandled error event" for each.
