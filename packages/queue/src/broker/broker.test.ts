@@ -2,7 +2,7 @@
 // clock), lapses that a fast re-lease cannot hide, late calls that cannot touch a new holder's
 // record, the presence rule for forgiving lapses, and the per-job attempt cap.
 import { randomBytes } from "node:crypto";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { jobTypes, planTree } from "@prover-boost/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -17,9 +17,14 @@ const LEASE_MS = 300;
 const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
 const opened: { fabric: ProofFabric; broker: ProofBroker }[] = [];
 
-async function openBroker(options: Partial<ProofBrokerOptions> = {}) {
+async function openBroker(options: Partial<ProofBrokerOptions> = {}, commandTimeoutMs?: number) {
   const leaseMs = options.leaseMs ?? LEASE_MS;
-  const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs });
+  const fabric = await ProofFabric.open({
+    redisUrl: REDIS_URL,
+    prefix,
+    leaseMs,
+    ...(commandTimeoutMs ? { commandTimeoutMs } : {}),
+  });
   const broker = new ProofBroker(fabric, {
     leaseMs,
     maxRetryableFailsPerAgent: 3,
@@ -574,6 +579,127 @@ describe("forgiving a lapse", () => {
     await lockGone(main, l.jobId);
     const lapses = await main.claimTimedOutJob(l.jobId);
     expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+});
+
+describe("a lease whose record's reply is lost", () => {
+  it("is disowned once Redis is back: its job goes back and no lapse is left to blame", async () => {
+    const block = await oneJobBlock();
+    // Long leases and a far deadline: without the disowning, the record would stay for the
+    // lapse to be claimed and the attempt would wait out the deadline.
+    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
+    const recordsKey = (jobId: string) => a.records.jobKey(jobId);
+    // A first lease loads the record script into Redis (a NOSCRIPT answer would go unread).
+    expect(await lease(a, agent("first"), await oneJobBlock())).not.toBeNull();
+    // Redis runs the record, then the connection drops before its reply is read.
+    const record = a.records.record.bind(a.records);
+    let jobId = "";
+    a.records.record = async (lease, ...rest) => {
+      jobId = lease.jobId;
+      const socket = a.fabric.redis.stream as Socket;
+      socket.pause();
+      const sent = record(lease, ...rest);
+      sent.catch(() => {});
+      await until(
+        async () => (await main.fabric.redis.hexists(recordsKey(lease.jobId), lease.token)) === 1,
+      );
+      socket.destroy();
+      return sent;
+    };
+    const who = agent("unanswered");
+    const attempt = a.getProvingJob(who, [block], Date.now()).then(
+      () => "leased",
+      (err: Error) => err.message,
+    );
+    const outcome = await Promise.race([
+      attempt,
+      new Promise<string>((r) => setTimeout(() => r("still waiting"), 20_000)),
+    ]);
+    expect(outcome).toMatch(/^Connection is closed/);
+    // Once the connection is back, the record goes and the job is back in its queue, well
+    // before its 60 s lease could lapse.
+    await until(async () => (await main.fabric.redis.hlen(recordsKey(jobId))) === 0);
+    const job = await until(async () => {
+      const j = await main.fabric.getJob(block, "base", jobId);
+      return j && (await j.getState()) !== "active" ? j : null;
+    });
+    expect(await job.getState()).toMatch(/^(waiting|prioritized)$/);
+    expect(await main.claimTimedOutJob(jobId)).toEqual([]);
+    expect(await main.fabric.attempts.jobFails(block, jobId)).toBe(0);
+    // Another worker takes it at once.
+    expect((await lease(main, agent("next"), block))?.jobId).toBe(jobId);
+  });
+});
+
+describe("a completion whose reply is lost", () => {
+  it("counts as done when BullMQ sends it again and finds the job completed with this result", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
+    const who = agent("completer");
+    const out = await a.getProvingJob(who, [block], Date.now());
+    const { lease: l, job } = out.leased!;
+    const result = {
+      proof: `0x${"cd".repeat(32)}` as const,
+      operator: who.operator,
+      worker: who.workerName,
+    };
+    // Redis completes the job, then the connection drops before the reply is read; BullMQ's
+    // connection sends the completion again on the next one, where the lock is gone.
+    const client = (await a.fabric.openFetcherOf(block, "base")!.getBackend()
+      .client) as unknown as Redis;
+    const socket = client.stream as Socket;
+    socket.pause();
+    const completing = a.reportProvingJobSuccess(l, result, undefined, job).then(
+      () => "completed",
+      (err: Error) => `${err.name}: ${err.message}`,
+    );
+    await until(async () => (await main.fabric.getJob(block, "base", l.jobId))?.finishedOn);
+    socket.destroy();
+    expect(await completing).toBe("completed");
+    expect(await main.records.ofJob(l.jobId)).toEqual([]);
+  });
+
+  it("stands when the reply to the record's drop that follows it is lost", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
+    const who = agent("dropper");
+    const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
+    const socket = a.fabric.redis.stream as Socket;
+    socket.pause();
+    const completing = a
+      .reportProvingJobSuccess(
+        l,
+        { proof: `0x${"ce".repeat(32)}`, operator: who.operator, worker: who.workerName },
+        undefined,
+        job,
+      )
+      .then(
+        () => "completed",
+        (err: Error) => `${err.name}: ${err.message}`,
+      );
+    await until(async () => (await main.records.ofJob(l.jobId)).length === 0);
+    socket.destroy();
+    expect(await completing).toBe("completed");
+  });
+
+  it("is still lost when the job was completed with another result", async () => {
+    const block = await oneJobBlock();
+    const first = (await lease(main, agent("lapsing"), block))!;
+    await lockGone(main, first.jobId);
+    const next = agent("finisher");
+    const second = (await until(() => lease(main, next, block)))!;
+    await main.reportProvingJobSuccess(second, {
+      proof: `0x${"ef".repeat(32)}`,
+      operator: next.operator,
+      worker: next.workerName,
+    });
+    await expect(
+      main.reportProvingJobSuccess(first, {
+        proof: `0x${"01".repeat(32)}`,
+        operator: next.operator,
+        worker: "lapsing",
+      }),
+    ).rejects.toThrow(/lost/);
   });
 });
 

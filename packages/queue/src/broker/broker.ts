@@ -16,6 +16,7 @@
 // of times too; every job has maxJobAttempts failed attempts across everyone, after which it is
 // failed for good and its block takes the deadline path.
 import { randomBytes, randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import type { Job } from "bullmq";
 import type { AffinityNote, Lessee } from "../affinity.ts";
 import { type FailRecord, lesseeKey } from "../attempts.ts";
@@ -74,6 +75,9 @@ export class ProofBroker {
    * KNOWN_LEASES.
    */
   private readonly known = new Map<string, Lease>();
+  /** Steps retried in the background until Redis answers (keepTrying). */
+  private readonly retrying = new Set<Promise<void>>();
+  private closed = false;
 
   constructor(
     readonly fabric: ProofFabric,
@@ -107,7 +111,58 @@ export class ProofBroker {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.retrying);
     await this.presence.stop();
+  }
+
+  /**
+   * A lease attempt whose record's reply was lost may have left a record of a lease its worker
+   * never heard of, whose lapse would be counted against that worker while this relay looks
+   * present. So the job goes back to its queue (while the lock is still the attempt's) and the
+   * record, if any, is deleted, retried until Redis answers: a dropped connection fails its
+   * commands at the drop (redis.ts), and this runs within moments of the reconnect, long before
+   * the lease could lapse. Retries stop once the record could no longer be claimed (its TTL) or
+   * the broker closes. A record still on its way (a deadline passed while Redis was slow) runs
+   * before the deletion, which follows it on the same connection.
+   */
+  private disown(
+    block: number,
+    kind: QueueKind,
+    job: Job<ProofJobData>,
+    token: string,
+    sessionId: string,
+  ): void {
+    const lockKey = this.lockKey(job.id!, kind);
+    this.keepTrying(async () => {
+      // Given back first, so that a record still on its way finds no lock and writes nothing.
+      await this.moveBack(block, kind, job, token, sessionId);
+      const { lockHeld } = await this.records.disown(job.id!, sessionId, token, lockKey);
+      if (lockHeld) throw new Error("the job is still to be given back");
+    });
+  }
+
+  /**
+   * Runs `step` in the background until it succeeds (it fails while Redis is not back), waiting
+   * 25 ms, then twice as long each time up to a second; gives up once a lease record would have
+   * expired anyway (its TTL), or when the broker closes.
+   */
+  private keepTrying(step: () => Promise<unknown>): void {
+    const giveUpAt = Date.now() + this.records.ttlMs;
+    const run = (async () => {
+      for (let delayMs = 25; !this.closed && Date.now() < giveUpAt; ) {
+        await new Promise((r) => setTimeout(r, delayMs).unref());
+        delayMs = Math.min(2 * delayMs, 1000);
+        try {
+          await step();
+          return;
+        } catch {
+          // Not yet.
+        }
+      }
+    })();
+    this.retrying.add(run);
+    void run.finally(() => this.retrying.delete(run));
   }
 
   /** BullMQ's lock key of a job: the lease itself. */
@@ -205,21 +260,28 @@ export class ProofBroker {
           }
           // Recorded unless the job's failed attempts reached the cap (checked in the same
           // round trip, which also reads a parent's children's results: its inputs).
-          const recorded = await this.records.record(
-            {
-              jobId: id,
-              queue: kind,
-              sessionId: agent.sessionId,
-              operator: agent.operator,
-              workerName: agent.workerName,
-              token,
-              brokerId: this.presence.id,
-            },
-            this.lockKey(id, kind),
-            placeholder!,
-            { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
-            job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
-          );
+          const recorded = await this.records
+            .record(
+              {
+                jobId: id,
+                queue: kind,
+                sessionId: agent.sessionId,
+                operator: agent.operator,
+                workerName: agent.workerName,
+                token,
+                brokerId: this.presence.id,
+              },
+              this.lockKey(id, kind),
+              placeholder!,
+              { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
+              job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
+            )
+            .catch((err: unknown) => {
+              // Its reply lost (the connection dropped, or the deadline passed): the record may
+              // be written, for a lease whose worker is told the attempt failed.
+              this.disown(block, kind, job, token, agent.sessionId);
+              throw err;
+            });
           if (recorded === "exhausted") {
             // Its last attempt lapsed: it is failed now, and the next job is looked for.
             if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);
@@ -325,26 +387,50 @@ export class ProofBroker {
     try {
       await job.moveToCompleted(result, lease.token, false);
     } catch (err) {
-      throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
+      // The completion ran but its reply was lost, and BullMQ's connection sent it again (or
+      // the worker sent the result again after a failure past that point): already done.
+      if (!(await this.completedWith(lease, result))) {
+        throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
+      }
     }
     this.forget(lease);
-    // `completed` runs as the drop is sent, not once it is answered (see above).
+    // `completed` runs as the drop is sent, not once it is answered (see above). The job is
+    // completed now: should Redis not answer what follows, it is done later (keepTrying), and
+    // the proof stands.
     if (!parentId || held) {
       const dropped = this.records.drop(lease);
       completed?.();
-      await dropped;
+      await dropped.catch(() => this.keepTrying(() => this.records.drop(lease)));
       if (!parentId) return;
       // A held parent is for its children's provers, any of whom may be waiting: wake everyone.
-      return this.fabric.announce();
+      return this.fabric.announce().catch(() => this.keepTrying(() => this.fabric.announce()));
     }
     // The record is dropped and the parent announced if ready, in one round trip.
-    const announced = this.fabric.announceReadyParent(
-      block,
-      parentId,
-      this.records.dropKeys(lease),
-    );
+    const announce = () =>
+      this.fabric.announceReadyParent(block, parentId, this.records.dropKeys(lease));
+    const announced = announce();
     completed?.();
-    await announced;
+    await announced.catch(() => this.keepTrying(announce));
+  }
+
+  /**
+   * Whether the lease's job is completed with this very result (BullMQ keeps it as JSON): the
+   * lease's own completion, whose answer was lost. Another holder's proof of the job, after this
+   * lease lapsed, is a different result.
+   */
+  private async completedWith(lease: Lease, result: ProofResult): Promise<boolean> {
+    const block = parseJobId(lease.jobId)!.blockNumber;
+    const queue = `${this.fabric.options.prefix}:${blockQueueName(block, lease.queue as QueueKind)}`;
+    const [stored, finished] = await Promise.all([
+      this.fabric.redis.hget(`${queue}:${lease.jobId}`, "returnvalue"),
+      this.fabric.redis.zscore(`${queue}:completed`, lease.jobId),
+    ]);
+    if (stored === null || finished === null) return false;
+    try {
+      return isDeepStrictEqual(JSON.parse(stored), JSON.parse(JSON.stringify(result)));
+    } catch {
+      return false;
+    }
   }
 
   /**
