@@ -47,6 +47,8 @@ export class JobRun {
   private leaseExpiresAt: number;
   /** A result request is on its way (heartbeats wait). */
   private submitting = false;
+  /** The proof is done and being handed in (its result's answer decides the lease). */
+  private delivering = false;
   /** The next job, leased with this one's accepted result (asked for when `askNext()` said so). */
   next: LeasedJob | null = null;
 
@@ -106,6 +108,7 @@ export class JobRun {
     const { stats, emit, logger, workerId } = this.ctx;
     const signal = this.abort.signal;
     const backoff = new Backoff();
+    this.delivering = true;
     for (;;) {
       try {
         this.submitting = true;
@@ -180,7 +183,15 @@ export class JobRun {
         this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: false });
         const kind = classifyRelayError(err);
         const message = errorMessage(err);
-        if (kind === "lease_lost") {
+        if (kind === "lease_lost" && this.delivering) {
+          // A result already sent may have completed the job (the relay's answer was lost on
+          // its way), which ends the lease: the result sent again says whether it counted.
+          logger.warn(
+            { worker: workerId, job: this.ref, err: message },
+            "lease ended while the result is being handed in; the result decides",
+          );
+          stopped = true;
+        } else if (kind === "lease_lost") {
           logger.warn(
             { worker: workerId, job: this.ref, err: message },
             "lease lost; dropping job",

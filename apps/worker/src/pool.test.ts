@@ -157,6 +157,23 @@ describe("startWorkers", () => {
     expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
   });
 
+  it("sends a result again after a heartbeat says the lease ended, when the relay completed the job", async () => {
+    const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
+    // The relay completes the job, then answers 503 twice: heartbeats between the sends get 409.
+    relay.faults.push({
+      route: /result$/,
+      status: 503,
+      code: "UNAVAILABLE",
+      times: 2,
+      completes: true,
+    });
+    relay.add(...baseJobs(12, 1));
+    const { pool } = await start(relay);
+    await until(() => relay.accepted.size === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+    expect(relay.heartbeats).toContain("12:0");
+  });
+
   it("retries a result the relay could not take (5xx)", async () => {
     const relay = new FakeRelay(operator);
     relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", times: 2 });

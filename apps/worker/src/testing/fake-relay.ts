@@ -31,6 +31,12 @@ export interface Fault {
   code: ErrorCode;
   /** How many requests it hits; default 1. */
   times?: number;
+  /**
+   * On a result: the relay completed the job before failing to answer (its own reply from Redis
+   * was lost). The lease has ended, so heartbeats answer 409, but the result sent again is
+   * accepted, as the real relay accepts a result the job was already completed with.
+   */
+  completes?: boolean;
 }
 
 interface Session {
@@ -88,6 +94,8 @@ export class FakeRelay {
   readonly fails: { id: string; reason: string; retryable: boolean }[] = [];
   readonly heartbeats: string[] = [];
   readonly faults: Fault[] = [];
+  /** Jobs completed by a result whose answer failed (Fault.completes). */
+  private readonly completedUnanswered = new Set<string>();
   /** Jobs whose next heartbeat answers 409 (the lease went elsewhere). */
   readonly stealOnHeartbeat = new Set<string>();
   /**
@@ -128,6 +136,7 @@ export class FakeRelay {
       // As on the real relay, a refused result ends the lease (422 also re-queues the job).
       const jobId = /^POST \/v1\/jobs\/([^/]+)\/result$/.exec(route)?.[1];
       const lease = jobId ? this.leases.get(decodeURIComponent(jobId)) : undefined;
+      if (lease && fault.completes) this.completedUnanswered.add(lease.job.id);
       if (lease && (fault.status === 409 || fault.status === 422)) {
         this.leases.delete(lease.job.id);
         if (fault.status === 422) this.queue.push(lease.job);
@@ -157,6 +166,7 @@ export class FakeRelay {
     }
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
+      if (this.completedUnanswered.has(id)) return refuse("LEASE_LOST");
       if (this.stealOnHeartbeat.delete(id)) {
         this.leases.delete(id);
         return refuse("LEASE_LOST");
@@ -183,6 +193,7 @@ export class FakeRelay {
     const req = parsed(resultBody, body);
     if (!req.ok) return req.answer;
     this.leases.delete(id);
+    this.completedUnanswered.delete(id);
     const { job } = lease;
     const ok =
       req.value.publicInputs.length === 0 &&
