@@ -19,6 +19,8 @@ export interface PrivateRedis {
   shutdown(): Promise<void>;
   /** SIGKILL and an emptied data directory: a restart comes back with nothing. */
   killAndWipe(): Promise<void>;
+  /** Closes every client connection (the services' commands in flight lose their replies). */
+  killClients(): Promise<number>;
   /** One INFO section parsed into fields (client, stats, ...). */
   info(section: string): Promise<Record<string, string>>;
   dbsize(): Promise<number>;
@@ -110,6 +112,13 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       await stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
+    },
+    async killClients() {
+      let n = 0;
+      for (const type of ["normal", "pubsub"]) {
+        n += Number(await client().call("CLIENT", "KILL", "TYPE", type, "SKIPME", "yes"));
+      }
+      return n;
     },
     async info(section) {
       const text = await client().info(section);

@@ -1,6 +1,7 @@
 // Redis faults mid-tree, on the private redis-server: restarted with its data (clean shutdown,
 // append-only file), restarted empty (killed, data directory wiped: the proof fabric is gone and
-// must be rebuilt from Postgres), and down for 10 s then back with its data.
+// must be rebuilt from Postgres), down for 10 s then back with its data, and every connection to
+// it reset again and again while Redis itself stays up.
 import type { Scenario } from "../lib/scenario.ts";
 import { sleep } from "../lib/util.ts";
 import { World } from "../lib/world.ts";
@@ -62,4 +63,46 @@ export const redisDown10s: Scenario = {
     }),
 };
 
-export const redisScenarios = [redisRestartWithData, redisRestartEmpty, redisDown10s];
+/** Connection resets in a row, and the pause between them. */
+const RESETS = 25;
+const RESET_EVERY_MS = 200;
+
+export const redisConnectionsReset: Scenario = {
+  name: "Redis connections reset",
+  injected: `every connection to redis-server closed ${RESETS} times, ${RESET_EVERY_MS} ms apart, mid-tree`,
+  timeoutMs: 600_000,
+  run: () =>
+    inWorld(World.start, async (world) => {
+      await midTree(world, 1);
+      // Each reset takes the replies of whatever the services had in flight: a lease's record,
+      // a pop, a heartbeat, a completion. Redis keeps everything, and the relay looks present
+      // throughout (its connections are back within moments), so a record left of a lease whose
+      // worker was told the attempt failed would be counted as that worker's withholding.
+      let closed = 0;
+      for (let i = 0; i < RESETS; i++) {
+        closed += await world.redis.killClients();
+        await sleep(RESET_EVERY_MS);
+      }
+      world.faultEnded();
+      const columns = await settle(world, 1);
+      columns.notes.push(`${closed} connections closed`);
+      for (const r of world.relays) {
+        if (r.child.exited()) columns.notes.push(`a relay exited: ${r.child.stderr()}`);
+      }
+      // Nobody withheld or crashed here: a worker told that a lease it held was lost (a proof
+      // the relay completed and then refused, uncredited) paid for the relay's lost replies.
+      if (world.lostJobs.length > 0) {
+        throw new Error(
+          `honest workers lost ${world.lostJobs.length} leases: ${world.lostJobs.join("; ")}`,
+        );
+      }
+      return columns;
+    }),
+};
+
+export const redisScenarios = [
+  redisRestartWithData,
+  redisRestartEmpty,
+  redisDown10s,
+  redisConnectionsReset,
+];
