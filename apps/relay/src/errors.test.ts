@@ -37,6 +37,10 @@ describe("unavailableDependency", () => {
   it("recognizes Redis that is down, stalled, loading or full", () => {
     expect(unavailableDependency(new Error("Command timed out"))).toBe("redis");
     expect(unavailableDependency(new Error("Connection is closed."))).toBe("redis");
+    // A pipeline member whose connection dropped before its reply (ioredis's AbortError).
+    expect(unavailableDependency(new Error("Command aborted due to connection close"))).toBe(
+      "redis",
+    );
     expect(
       unavailableDependency(
         new Error("Stream isn't writeable and enableOfflineQueue options is false"),

@@ -41,7 +41,7 @@ const sqlStateUnavailable = (s: string) => /^08|^57P0[123]$|^53300$/.test(s);
 const pgMessages =
   /Connection terminated|timeout exceeded when trying to connect|Query read timeout|not queryable|Client was closed|Cannot use a pool after calling end/;
 const redisMessages =
-  /^Command timed out|^Connection is closed|enableOfflineQueue options is false|max retries per request|^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|MISCONF|TRYAGAIN|CLUSTERDOWN)\b/;
+  /^Command timed out|^Connection is closed|^Command aborted due to connection close|enableOfflineQueue options is false|max retries per request|^(LOADING|BUSY|MASTERDOWN|READONLY|OOM|MISCONF|TRYAGAIN|CLUSTERDOWN)\b/;
 
 type Dependency = "database" | "redis" | "backend";
 

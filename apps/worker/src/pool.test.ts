@@ -171,7 +171,7 @@ describe("startWorkers", () => {
     const { pool } = await start(relay);
     await until(() => relay.accepted.size === 1);
     expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
-    expect(relay.heartbeats).toContain("12:0");
+    expect(relay.heartbeatsAfterCompletion).toBeGreaterThanOrEqual(1);
   });
 
   it("retries a result the relay could not take (5xx)", async () => {

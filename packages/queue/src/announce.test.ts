@@ -69,8 +69,8 @@ describe("announcements across relay processes", () => {
     const { a, b, heardB } = await twoProcesses();
     const sub = (b as unknown as { subscriber: Redis }).subscriber;
     const ready = () => new Promise<void>((r) => sub.once("ready", () => r()));
-    // The first new connection drops before the confirmation of the subscribe sent on it can
-    // be read; the next one stays.
+    // The first new connection drops before ioredis's resubscribe on it is confirmed (here,
+    // before it even leaves: writes wait for the end of the pass); the next one stays.
     const cut = new Promise<void>((resolve) =>
       sub.once("ready", () => {
         const socket = sub.stream as Socket;

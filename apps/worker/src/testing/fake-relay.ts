@@ -96,6 +96,8 @@ export class FakeRelay {
   readonly faults: Fault[] = [];
   /** Jobs completed by a result whose answer failed (Fault.completes). */
   private readonly completedUnanswered = new Set<string>();
+  /** Heartbeats answered 409 because a result had completed their job (Fault.completes). */
+  heartbeatsAfterCompletion = 0;
   /** Jobs whose next heartbeat answers 409 (the lease went elsewhere). */
   readonly stealOnHeartbeat = new Set<string>();
   /**
@@ -166,7 +168,10 @@ export class FakeRelay {
     }
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
-      if (this.completedUnanswered.has(id)) return refuse("LEASE_LOST");
+      if (this.completedUnanswered.has(id)) {
+        this.heartbeatsAfterCompletion++;
+        return refuse("LEASE_LOST");
+      }
       if (this.stealOnHeartbeat.delete(id)) {
         this.leases.delete(id);
         return refuse("LEASE_LOST");

@@ -16,15 +16,17 @@
 // of times too; every job has maxJobAttempts failed attempts across everyone, after which it is
 // failed for good and its block takes the deadline path.
 import { randomBytes, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { isDeepStrictEqual } from "node:util";
 import type { Job } from "bullmq";
+import type { Redis } from "ioredis";
 import type { AffinityNote, Lessee } from "../affinity.ts";
 import { type FailRecord, lesseeKey } from "../attempts.ts";
 import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from "../catalog.ts";
 import { blockQueueName, type ProofFabric } from "../fabric.ts";
 import type { SlotClaim } from "../picking.ts";
 import { BrokerPresence } from "./presence.ts";
-import { type Lease, LeaseRecords } from "./records.ts";
+import { type Lease, LeaseRecords, leaseIdOf } from "./records.ts";
 import {
   AgentAtCapacityError,
   type ErrorOutcome,
@@ -40,6 +42,9 @@ import {
  * lease's record, or releases it, when it ends).
  */
 const SLOT_HOLD_MS = 30_000;
+
+/** Longest close() waits for the last attempts of steps retried in the background. */
+const CLOSE_RETRIES_MS = 2_000;
 
 /** Most leases remembered by knownLease (live leases of this relay's workers are far fewer). */
 const KNOWN_LEASES = 50_000;
@@ -77,7 +82,7 @@ export class ProofBroker {
   private readonly known = new Map<string, Lease>();
   /** Steps retried in the background until Redis answers (keepTrying). */
   private readonly retrying = new Set<Promise<void>>();
-  private closed = false;
+  private readonly closing = new AbortController();
 
   constructor(
     readonly fabric: ProofFabric,
@@ -111,8 +116,13 @@ export class ProofBroker {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    await Promise.all(this.retrying);
+    this.closing.abort();
+    // Their last attempts, for at most CLOSE_RETRIES_MS: a Redis that does not answer is not
+    // waited for.
+    await Promise.race([
+      Promise.all(this.retrying),
+      sleep(CLOSE_RETRIES_MS, undefined, { ref: false }),
+    ]);
     await this.presence.stop();
   }
 
@@ -122,9 +132,9 @@ export class ProofBroker {
    * present. So the job goes back to its queue (while the lock is still the attempt's) and the
    * record, if any, is deleted, retried until Redis answers: a dropped connection fails its
    * commands at the drop (redis.ts), and this runs within moments of the reconnect, long before
-   * the lease could lapse. Retries stop once the record could no longer be claimed (its TTL) or
-   * the broker closes. A record still on its way (a deadline passed while Redis was slow) runs
-   * before the deletion, which follows it on the same connection.
+   * the lease could lapse (keepTrying says when it gives up). A record still on its way (a
+   * deadline passed while Redis was slow) runs before the deletion, which follows it on the same
+   * connection.
    */
   private disown(
     block: number,
@@ -145,20 +155,22 @@ export class ProofBroker {
   /**
    * Runs `step` in the background until it succeeds (it fails while Redis is not back), waiting
    * 25 ms, then twice as long each time up to a second; gives up once a lease record would have
-   * expired anyway (its TTL), or when the broker closes.
+   * expired anyway (its TTL). When the broker closes, each makes one last attempt at once.
    */
   private keepTrying(step: () => Promise<unknown>): void {
     const giveUpAt = Date.now() + this.records.ttlMs;
     const run = (async () => {
-      for (let delayMs = 25; !this.closed && Date.now() < giveUpAt; ) {
-        await new Promise((r) => setTimeout(r, delayMs).unref());
-        delayMs = Math.min(2 * delayMs, 1000);
+      for (let delayMs = 25; ; delayMs = Math.min(2 * delayMs, 1000)) {
+        await sleep(delayMs, undefined, { signal: this.closing.signal, ref: false }).catch(
+          () => {},
+        );
         try {
           await step();
           return;
         } catch {
           // Not yet.
         }
+        if (this.closing.signal.aborted || Date.now() >= giveUpAt) return;
       }
     })();
     this.retrying.add(run);
@@ -384,12 +396,15 @@ export class ProofBroker {
     const parentId = job.parent?.id;
     const held =
       affinity && parentId ? await this.fabric.noteAffinity(block, parentId, affinity) : false;
+    // Kept with the lease's id (not its token, which BullMQ's lock checks), so that the
+    // lease's own completion can be told from anyone else's.
+    const stored = { ...result, lease: leaseIdOf(lease.token) };
     try {
-      await job.moveToCompleted(result, lease.token, false);
+      await job.moveToCompleted(stored, lease.token, false);
     } catch (err) {
       // The completion ran but its reply was lost, and BullMQ's connection sent it again (or
       // the worker sent the result again after a failure past that point): already done.
-      if (!(await this.completedWith(lease, result))) {
+      if (!(await this.completedWith(job, lease, stored))) {
         throw new LeaseLostError(`lease on ${lease.jobId} lost: ${(err as Error).message}`);
       }
     }
@@ -414,20 +429,29 @@ export class ProofBroker {
   }
 
   /**
-   * Whether the lease's job is completed with this very result (BullMQ keeps it as JSON): the
-   * lease's own completion, whose answer was lost. Another holder's proof of the job, after this
-   * lease lapsed, is a different result.
+   * Whether the lease's own completion ran: the job is completed with this very result and
+   * lease id (BullMQ keeps the result as JSON). Read on the connection that carried the
+   * completion, so that a completion still waiting in Redis (its deadline passed while Redis was
+   * slow) is read after it has run.
    */
-  private async completedWith(lease: Lease, result: ProofResult): Promise<boolean> {
+  private async completedWith(
+    job: Job<ProofJobData>,
+    lease: Lease,
+    stored: ProofResult & { lease: string },
+  ): Promise<boolean> {
     const block = parseJobId(lease.jobId)!.blockNumber;
     const queue = `${this.fabric.options.prefix}:${blockQueueName(block, lease.queue as QueueKind)}`;
-    const [stored, finished] = await Promise.all([
-      this.fabric.redis.hget(`${queue}:${lease.jobId}`, "returnvalue"),
-      this.fabric.redis.zscore(`${queue}:completed`, lease.jobId),
+    // The backend of the handle the job came from (a fetcher or a queue), whose connection
+    // moveToCompleted used; the fabric's own if BullMQ no longer exposes it so.
+    const backend = (job as unknown as { backend?: { client?: Promise<unknown> } }).backend;
+    const client = ((await backend?.client) as Redis | undefined) ?? this.fabric.redis;
+    const [value, finished] = await Promise.all([
+      client.hget(`${queue}:${lease.jobId}`, "returnvalue"),
+      client.zscore(`${queue}:completed`, lease.jobId),
     ]);
-    if (stored === null || finished === null) return false;
+    if (value === null || finished === null) return false;
     try {
-      return isDeepStrictEqual(JSON.parse(stored), JSON.parse(JSON.stringify(result)));
+      return isDeepStrictEqual(JSON.parse(value), JSON.parse(JSON.stringify(stored)));
     } catch {
       return false;
     }
