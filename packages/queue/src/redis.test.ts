@@ -39,13 +39,19 @@ const ready = (client: Redis) =>
     ? Promise.resolve()
     : new Promise<void>((resolve) => client.once("ready", () => resolve()));
 
-describe("write coalescing", () => {
-  const prefix = `pbtest-coalesce-${randomBytes(4).toString("hex")}`;
+/** A group's key prefix and the clients its tests open, closed and their keys deleted after each. */
+function clientsOfGroup(name: string) {
+  const prefix = `pbtest-${name}-${randomBytes(4).toString("hex")}`;
   const clients: Redis[] = [];
   afterEach(async () => {
     if (clients[0]) await deleteKeysWithPrefix(clients[0], prefix);
     for (const c of clients.splice(0)) c.disconnect();
   });
+  return { prefix, clients };
+}
+
+describe("write coalescing", () => {
+  const { prefix, clients } = clientsOfGroup("coalesce");
 
   /** A client as BullMQ opens one (no auto-pipelining: one write per command by itself). */
   async function plainClient(coalesce: boolean): Promise<Redis> {
@@ -134,12 +140,7 @@ describe("write coalescing", () => {
 });
 
 describe("a fabric client's connection that drops", () => {
-  const prefix = `pbtest-drop-${randomBytes(4).toString("hex")}`;
-  const clients: Redis[] = [];
-  afterEach(async () => {
-    if (clients[0]) await deleteKeysWithPrefix(clients[0], prefix);
-    for (const c of clients.splice(0)) c.disconnect();
-  });
+  const { prefix, clients } = clientsOfGroup("drop");
 
   it("fails the commands whose replies it took at the drop, not at their deadline", async () => {
     // A deadline far beyond the test's wait: a command left to it would not fail in time.

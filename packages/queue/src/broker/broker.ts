@@ -147,8 +147,12 @@ export class ProofBroker {
     this.keepTrying(async () => {
       // Given back first, so that a record still on its way finds no lock and writes nothing.
       await this.moveBack(block, kind, job, token, sessionId);
-      const { lockHeld } = await this.records.disown(job.id!, sessionId, token, lockKey);
-      if (lockHeld) throw new Error("the job is still to be given back");
+      // The record dropped, then the lock read, on one connection in that order.
+      const [, lock] = await Promise.all([
+        this.records.drop({ jobId: job.id!, sessionId, token }),
+        this.fabric.redis.get(lockKey),
+      ]);
+      if (lock === token) throw new Error("the job is still to be given back");
     });
   }
 
@@ -184,8 +188,13 @@ export class ProofBroker {
 
   /** BullMQ's key of a job's `suffix` ("lock", "processed": its children's results). */
   private bullmqKey(jobId: string, kind: QueueKind, suffix: string): string {
+    return `${this.queueKey(jobId, kind)}:${jobId}:${suffix}`;
+  }
+
+  /** BullMQ's key of the queue a job is in (its sets and lists are `<key>:<name>`). */
+  private queueKey(jobId: string, kind: QueueKind): string {
     const block = parseJobId(jobId)?.blockNumber ?? 0;
-    return `${this.fabric.options.prefix}:${blockQueueName(block, kind as QueueKind)}:${jobId}:${suffix}`;
+    return `${this.fabric.options.prefix}:${blockQueueName(block, kind)}`;
   }
 
   private lessee(agent: ProvingAgent, nowMs: number): Lessee {
@@ -361,8 +370,7 @@ export class ProofBroker {
    */
   async heartbeat(lease: Lease, arrivedAgoMs = 0): Promise<number | null> {
     const kind = lease.queue as QueueKind;
-    const block = parseJobId(lease.jobId)!.blockNumber;
-    const base = `${this.fabric.options.prefix}:${blockQueueName(block, kind)}`;
+    const base = this.queueKey(lease.jobId, kind);
     return this.records.heartbeat(
       lease,
       this.lockKey(lease.jobId, kind),
@@ -439,8 +447,7 @@ export class ProofBroker {
     lease: Lease,
     stored: ProofResult & { lease: string },
   ): Promise<boolean> {
-    const block = parseJobId(lease.jobId)!.blockNumber;
-    const queue = `${this.fabric.options.prefix}:${blockQueueName(block, lease.queue as QueueKind)}`;
+    const queue = this.queueKey(lease.jobId, lease.queue as QueueKind);
     // The backend of the handle the job came from (a fetcher or a queue), whose connection
     // moveToCompleted used; the fabric's own if BullMQ no longer exposes it so.
     const backend = (job as unknown as { backend?: { client?: Promise<unknown> } }).backend;

@@ -147,14 +147,6 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return n`;
 
-// KEYS: the job's records, the session's set, BullMQ's lock. ARGV: token. Deletes that lease's
-// record (if it was written) and returns 1 while the lock is still this token's, else 0.
-const disownScript = `
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[1] then return 1 end
-return 0`;
-
 // KEYS: the job's records, BullMQ's lock, the brokers' start and last-seen sets. ARGV: lease ms,
 // how fresh another broker's last refresh must be, the session set prefix, the claiming broker's
 // id, the silence that ends a stretch and '1' if the claiming broker is behind. The claiming
@@ -352,7 +344,7 @@ export class LeaseRecords {
   }
 
   /** Deletes one lease's record, by its token. True when it was there. */
-  async drop(lease: Lease): Promise<boolean> {
+  async drop(lease: Pick<Lease, "jobId" | "sessionId" | "token">): Promise<boolean> {
     const n = await evalScript(
       this.redis,
       dropScript,
@@ -362,24 +354,6 @@ export class LeaseRecords {
       lease.token,
     );
     return Number(n) === 1;
-  }
-
-  /**
-   * For a lease attempt whose record's reply was lost: deletes the record its token may have,
-   * and says whether BullMQ's lock (`lockKey`) is still that token's (the job is still to be
-   * given back). A record sent before on this connection has run by then.
-   */
-  async disown(jobId: string, sessionId: string, token: string, lockKey: string) {
-    const held = await evalScript(
-      this.redis,
-      disownScript,
-      3,
-      this.jobKey(jobId),
-      this.sessionKey(sessionId),
-      lockKey,
-      token,
-    );
-    return { lockHeld: Number(held) === 1 };
   }
 
   /** Claims the job's records whose lock is gone (see claimLapsedScript). */
