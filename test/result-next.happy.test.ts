@@ -282,4 +282,47 @@ describe("a result that leases the next job", () => {
     await proveUntilPaid(stack, blockNumber, [w.client]);
     await nothingHeldAgainst(blockNumber);
   });
+
+  it("accepts a result sent again after its proof's mark failed, for its own worker only", async () => {
+    const blockNumber = 6;
+    const { w, a } = await oneLeased(blockNumber, "next-6");
+    const { holder, release } = await holdProofMarks(blockNumber);
+    try {
+      const answering = relayError(w.client.submitResult(a.id, proofOf(a)));
+      answering.catch(() => {}); // awaited below, unless an earlier step fails
+      // The job is completed in the fabric and its mark waits on the held row: that mark's
+      // connection is cut, and the answer is an error although the proof was taken.
+      await eventually(async () => {
+        const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
+          SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
+          WHERE ${holder}::int = ANY(pg_blocking_pids(pid))`;
+        return cut.length > 0;
+      }, 10_000);
+      expect((await answering).status).toBeGreaterThanOrEqual(500);
+    } finally {
+      await release();
+    }
+    // The worker agent sends a result again after an error: the proof is its own and stands,
+    // so the answer says so (not "lease lost, nothing credited") and carries the next job, and
+    // the job's row records the proof.
+    const again = await w.client.submitResult(a.id, proofOf(a), [], { next: true });
+    expect(again.status).toBe("accepted");
+    const b = again.next!;
+    expect(b).toMatchObject({ blockNumber, type: "base" });
+    expect(await w.client.submitResult(b.id, proofOf(b))).toEqual({ status: "accepted" });
+    await eventually(async () => (await rowOf(a.id)).status === "proven");
+    expect(await rowOf(a.id)).toMatchObject({ workerId: "next-6", operator: op.address });
+    // Anyone else, or another proof, is still refused, with nothing charged.
+    const other = await signIn(stack, op, "next-6b", { capacity: 1 });
+    expect(await relayError(other.client.submitResult(a.id, proofOf(a)))).toMatchObject({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+    expect(await relayError(w.client.submitResult(a.id, `0x${"00".repeat(32)}`))).toMatchObject({
+      status: 409,
+      code: "LEASE_LOST",
+    });
+    await proveUntilPaid(stack, blockNumber, [w.client, other.client]);
+    await nothingHeldAgainst(blockNumber);
+  });
 });

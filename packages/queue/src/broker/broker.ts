@@ -465,6 +465,40 @@ export class ProofBroker {
   }
 
   /**
+   * The result a job was completed with, whoever completed it, and the job's queue, or null
+   * while it is not completed (or gone). Read from its queue's keys without opening the block's handles, so an
+   * id from a request costs one round trip and nothing else. The kind is tried where the id
+   * leaves it open (below the root, a merge or a base job).
+   */
+  async completedResultOf(
+    jobId: string,
+  ): Promise<(ProofResult & { lease?: string; kind: QueueKind }) | null> {
+    const pos = parseJobId(jobId);
+    if (!pos) return null;
+    const kinds: QueueKind[] = pos.level === 0 ? ["root"] : ["merge", "base"];
+    const reads = this.fabric.redis.pipeline();
+    for (const kind of kinds) {
+      const queue = this.queueKey(jobId, kind);
+      reads.hget(`${queue}:${jobId}`, "returnvalue").zscore(`${queue}:completed`, jobId);
+    }
+    const replies = (await reads.exec()) ?? [];
+    for (let i = 0; i < kinds.length; i++) {
+      const [[valueErr, value], [finishedErr, finished]] = replies.slice(2 * i, 2 * i + 2) as [
+        [Error | null, string | null],
+        [Error | null, string | null],
+      ];
+      if (valueErr || finishedErr) throw valueErr ?? finishedErr;
+      if (value === null || finished === null) continue;
+      try {
+        return { ...(JSON.parse(value) as ProofResult & { lease?: string }), kind: kinds[i]! };
+      } catch {
+        return null;
+      }
+    }
+    return null;
+  }
+
+  /**
    * A lease whose agent never heard of it (it left, or the answer failed): the job goes straight
    * back, uncounted. False when the lock was gone already (the lapse path decides).
    */
