@@ -1,6 +1,7 @@
 // The proof broker on a real Redis: lease records (token-keyed, with a TTL, expiring on Redis's
 // clock), lapses that a fast re-lease cannot hide, late calls that cannot touch a new holder's
-// record, the presence rule for forgiving lapses, and the per-job attempt cap.
+// record, the presence rule for forgiving lapses, the per-job attempt cap, and records and
+// completions whose replies were lost or came only after their deadline.
 import { randomBytes } from "node:crypto";
 import { connect, type Socket } from "node:net";
 import { jobTypes, planTree } from "@prover-boost/core";
@@ -631,6 +632,44 @@ describe("a lease whose record's reply is lost", () => {
   });
 });
 
+describe("a lease whose record runs only after its deadline (Redis slow to take it)", () => {
+  it("is disowned too: its job goes back at once, and the late record writes nothing", async () => {
+    const block = await oneJobBlock();
+    // A short deadline, a long lease: without the disowning, the job would stay locked for 60 s.
+    const a = await openBroker({ leaseMs: 60_000 }, 300);
+    expect(await lease(a, agent("first"), await oneJobBlock())).not.toBeNull();
+    // The record's command is held on its way (the socket corked) until well past its deadline.
+    const record = a.records.record.bind(a.records);
+    let jobId = "";
+    let socket: Socket | undefined;
+    a.records.record = (lease, ...rest) => {
+      jobId = lease.jobId;
+      socket = a.fabric.redis.stream as Socket;
+      socket.cork();
+      return record(lease, ...rest);
+    };
+    const outcome = await a.getProvingJob(agent("slow"), [block], Date.now()).then(
+      () => "leased",
+      (err: Error) => err.message,
+    );
+    expect(outcome).toMatch(/timed out/);
+    // The job is given back while the record is still held (BullMQ's connection is not).
+    const job = await until(async () => {
+      const j = await main.fabric.getJob(block, "base", jobId);
+      return j && (await j.getState()) !== "active" ? j : null;
+    });
+    expect(await job.getState()).toMatch(/^(waiting|prioritized)$/);
+    // Then Redis takes the record, after its caller was told it failed: it finds no lock of
+    // its token and leaves no record, so no lapse is there to blame anyone.
+    socket!.uncork();
+    await until(async () => (await a.fabric.redis.ping()) === "PONG");
+    expect(await main.records.ofJob(jobId)).toEqual([]);
+    expect(await main.claimTimedOutJob(jobId)).toEqual([]);
+    expect(await main.fabric.attempts.jobFails(block, jobId)).toBe(0);
+    expect((await lease(main, agent("next"), block))?.jobId).toBe(jobId);
+  });
+});
+
 describe("a completion whose reply is lost", () => {
   it("counts as done when BullMQ sends it again and finds the job completed with this result", async () => {
     const block = await oneJobBlock();
@@ -656,6 +695,38 @@ describe("a completion whose reply is lost", () => {
     await until(async () => (await main.fabric.getJob(block, "base", l.jobId))?.finishedOn);
     socket.destroy();
     expect(await completing).toBe("completed");
+    expect(await main.records.ofJob(l.jobId)).toEqual([]);
+  });
+
+  it("counts as done when it ran only after its deadline, read behind it on its connection", async () => {
+    const block = await oneJobBlock();
+    const a = await openBroker({ leaseMs: 60_000 }, 300);
+    const who = agent("late-completer");
+    const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
+    // The completion is held on its way past its deadline; the check that follows its failure
+    // is sent on the same connection, and only then does Redis get either.
+    const client = (await a.fabric.openFetcherOf(block, "base")!.getBackend()
+      .client) as unknown as Redis;
+    const socket = client.stream as Socket;
+    const hget = client.hget.bind(client);
+    client.hget = ((...args: Parameters<Redis["hget"]>) => {
+      const sent = hget(...args);
+      setImmediate(() => socket.uncork());
+      return sent;
+    }) as Redis["hget"];
+    socket.cork();
+    const outcome = await a
+      .reportProvingJobSuccess(
+        l,
+        { proof: `0x${"cf".repeat(32)}`, operator: who.operator, worker: who.workerName },
+        undefined,
+        job,
+      )
+      .then(
+        () => "completed",
+        (err: Error) => `${err.name}: ${err.message}`,
+      );
+    expect(outcome).toBe("completed");
     expect(await main.records.ofJob(l.jobId)).toEqual([]);
   });
 
