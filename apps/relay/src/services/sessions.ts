@@ -122,24 +122,30 @@ function sweepUsedNonces(ctx: RelayContext, now: number): void {
 }
 
 export class SessionCache {
+  /**
+   * By token: a cached session costs no digest (a token is a bearer secret either way, and only
+   * its digest goes to Postgres).
+   */
   private readonly cache = new Map<string, { session: WorkerSession; at: number }>();
   constructor(private readonly ttlMs = 60_000) {}
 
   async authenticate(ctx: RelayContext, authorization: string | undefined): Promise<WorkerSession> {
     const m = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(authorization ?? "");
     if (!m) throw new DomainError("UNAUTHORIZED", "send Authorization: Bearer <session token>");
-    const hash = tokenHash(m[1]!);
+    const token = m[1]!;
     const now = ctx.now();
-    let entry = this.cache.get(hash);
+    let entry = this.cache.get(token);
     if (!entry || now - entry.at > this.ttlMs) {
-      const session = await ctx.prisma.workerSession.findUnique({ where: { tokenHash: hash } });
+      const session = await ctx.prisma.workerSession.findUnique({
+        where: { tokenHash: tokenHash(token) },
+      });
       if (!session) {
-        this.cache.delete(hash);
+        this.cache.delete(token);
         throw new DomainError("UNAUTHORIZED", "unknown session token");
       }
       entry = { session, at: now };
       if (this.cache.size > 10_000) this.cache.clear();
-      this.cache.set(hash, entry);
+      this.cache.set(token, entry);
     }
     if (Number(entry.session.expiresAt) <= now) {
       throw new DomainError("SESSION_EXPIRED", "the session expired; sign in again");
