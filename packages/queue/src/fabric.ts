@@ -47,6 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
+import { watchLostPops } from "./lost-pops.ts";
 import type { PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import {
@@ -370,6 +371,7 @@ export class ProofFabric {
     });
     w.on("error", () => {});
     coalesceBullWrites(w);
+    watchLostPops(w, () => this.announce({ blockNumber, kind }));
     if (this.options.checkStalled !== false) this.sweepLapses(w);
     return w;
   }

@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import { jobTypes, planTree } from "@prover-boost/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { ProofFabric } from "../fabric.ts";
+import { blockQueueName, ProofFabric } from "../fabric.ts";
 import { deleteKeysWithPrefix } from "../redis.ts";
 import { ProofBroker } from "./broker.ts";
 import { type Lease, redisNow } from "./records.ts";
@@ -629,6 +629,42 @@ describe("a lease whose record's reply is lost", () => {
     expect(await main.fabric.attempts.jobFails(block, jobId)).toBe(0);
     // Another worker takes it at once.
     expect((await lease(main, agent("next"), block))?.jobId).toBe(jobId);
+  });
+});
+
+describe("a pop whose reply is lost", () => {
+  it("leaves no job locked under its token but the one leased: the job of the pop run twice goes back", async () => {
+    // Four base jobs ready; the first lease opens the fetcher and loads its scripts.
+    const block = await treeBlock(4);
+    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
+    expect(await lease(a, agent("first"), block)).not.toBeNull();
+    const active = `${prefix}:${blockQueueName(block, "base")}:active`;
+    const before = await main.fabric.redis.lrange(active, 0, -1);
+    // Redis runs the pop, then the connection drops before its reply is read; BullMQ's
+    // connection sends it again on the next one, which takes another job under the same token.
+    const client = (await a.fabric.openFetcherOf(block, "base")!.getBackend()
+      .client) as unknown as Redis;
+    const socket = client.stream as Socket;
+    socket.pause();
+    const attempt = a.getProvingJob(agent("popper"), [block], Date.now());
+    const [first] = await until(async () => {
+      const now = await main.fabric.redis.lrange(active, 0, -1);
+      const added = now.filter((id) => !before.includes(id));
+      return added.length > 0 ? added : null;
+    });
+    socket.destroy();
+    const leased = (await attempt).leased!.lease;
+    expect(leased.jobId).not.toBe(first);
+    // The first pop's job, which nobody holds, is back in its queue at once, not when its 60 s
+    // lock runs out; another worker takes it.
+    const job = await until(async () => {
+      const j = await main.fabric.getJob(block, "base", first!);
+      return j && (await j.getState()) !== "active" ? j : null;
+    }, 10_000);
+    expect(await job.getState()).toMatch(/^(waiting|prioritized)$/);
+    expect(await main.fabric.redis.exists(main.lockKey(first!, "base"))).toBe(0);
+    expect(await main.records.ofJob(leased.jobId)).toHaveLength(1);
+    expect(await main.fabric.attempts.jobFails(block, first!)).toBe(0);
   });
 });
 
