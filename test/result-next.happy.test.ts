@@ -220,6 +220,18 @@ describe("a result that leases the next job", () => {
     };
   }
 
+  /**
+   * Cuts the relay's connection writing a proof's mark (the one waiting on `holder`'s row, and no
+   * other test's): the mark fails.
+   */
+  const cutMarkWaitingOn = (holder: number) =>
+    eventually(async () => {
+      const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
+        SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
+        WHERE ${holder}::int = ANY(pg_blocking_pids(pid))`;
+      return cut.length > 0;
+    }, 10_000);
+
   /** The job of `blockNumber` whose row says it is leased to `worker`, other than `except`. */
   const leasedRowOf = (blockNumber: number, worker: string, except: string) =>
     stack.db.prisma.proofJob.findFirst({
@@ -264,14 +276,7 @@ describe("a result that leases the next job", () => {
       const answering = relayError(w.client.submitResult(a.id, proofOf(a), [], { next: true }));
       answering.catch(() => {}); // awaited below, unless an earlier step fails
       await eventually(() => leasedRowOf(blockNumber, "next-5", a.id), 10_000);
-      // The relay's connection writing the proof's mark (the one waiting on the held row, and
-      // no other test's) is cut: the mark fails.
-      await eventually(async () => {
-        const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
-          SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
-          WHERE ${holder}::int = ANY(pg_blocking_pids(pid))`;
-        return cut.length > 0;
-      }, 10_000);
+      await cutMarkWaitingOn(holder);
       expect((await answering).status).toBeGreaterThanOrEqual(500);
     } finally {
       await release();
@@ -290,14 +295,9 @@ describe("a result that leases the next job", () => {
     try {
       const answering = relayError(w.client.submitResult(a.id, proofOf(a)));
       answering.catch(() => {}); // awaited below, unless an earlier step fails
-      // The job is completed in the fabric and its mark waits on the held row: that mark's
-      // connection is cut, and the answer is an error although the proof was taken.
-      await eventually(async () => {
-        const cut = await stack.db.prisma.$queryRaw<{ pid: number }[]>`
-          SELECT pg_terminate_backend(pid) AS pid FROM pg_stat_activity
-          WHERE ${holder}::int = ANY(pg_blocking_pids(pid))`;
-        return cut.length > 0;
-      }, 10_000);
+      // The job is completed in the fabric and its mark waits on the held row: the mark fails,
+      // and the answer is an error although the proof was taken.
+      await cutMarkWaitingOn(holder);
       expect((await answering).status).toBeGreaterThanOrEqual(500);
     } finally {
       await release();

@@ -47,7 +47,7 @@ import {
   type QueueKind,
   queueFor,
 } from "./catalog.ts";
-import { watchLostPops } from "./lost-pops.ts";
+import { LostPops } from "./lost-pops.ts";
 import type { PopCount, SlotClaim } from "./picking.ts";
 import { ProvenanceBook } from "./provenance.ts";
 import {
@@ -220,6 +220,8 @@ export class ProofFabric {
    * on another relay, took the job between the look and the pop: picking.ts).
    */
   readonly pops: PopCount = { job: 0, empty: 0 };
+  /** Pops whose replies were lost, and the jobs they left locked (lost-pops.ts). */
+  private readonly lostPops = new LostPops();
   private readonly connection: ConnectionOptions;
   /** This process's queues and fetchers, per block (block-handles.ts). */
   private readonly handles: BlockHandles;
@@ -371,7 +373,7 @@ export class ProofFabric {
     });
     w.on("error", () => {});
     coalesceBullWrites(w);
-    watchLostPops(w, () => this.announce({ blockNumber, kind }));
+    this.lostPops.watch(w, () => this.announce({ blockNumber, kind }));
     if (this.options.checkStalled !== false) this.sweepLapses(w);
     return w;
   }
@@ -522,7 +524,22 @@ export class ProofFabric {
     slot?: SlotClaim,
   ): Promise<TakeOutcome> {
     const kindsAllowed = kinds.filter((k) => allowed.includes(k));
-    return takeForLessee(this.source(blockNumber), kindsAllowed, token, lessee, slot);
+    let kept: string | undefined;
+    try {
+      const outcome = await takeForLessee(
+        this.source(blockNumber),
+        kindsAllowed,
+        token,
+        lessee,
+        slot,
+      );
+      kept = outcome.taken?.job.id;
+      return outcome;
+    } finally {
+      // Every job the take popped and passed over is back: the one it brought is the only job
+      // its token may hold.
+      this.lostPops.settle(token, kept);
+    }
   }
 
   private source(blockNumber: number): BlockSource {

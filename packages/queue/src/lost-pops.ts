@@ -4,70 +4,113 @@
 // another job under the same token: the attempt gets that one, and the first is left locked
 // under a token nobody holds or recorded, out of every worker's reach until its lock runs out (a
 // lease's length; its lapse blames nobody, having no record). A pop that failed at its deadline
-// may still run later and leave the same. So after such a pop every job locked under its token,
-// but the one it brought, goes back to its queue, read on the pop's own connection (so behind any
-// pop sent again) and retried until Redis answers, at most for a lock's length.
+// may still run later and leave the same.
+//
+// So the fetchers' pops are watched (watch), and once a take is over (settle: every job it popped
+// and passed over has gone back, so the one it brought is the only job its token may hold), the
+// jobs locked under the token of a pop that dropped or failed, but the one brought, go back to
+// their queue. They are looked for on that pop's own connection (so behind any pop sent again),
+// once; the moves are retried until Redis answers, at most for a lock's length.
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Worker } from "bullmq";
 import type { ProofJobData } from "./catalog.ts";
 import type { Redis } from "./redis.ts";
 
+type Fetcher = Worker<ProofJobData>;
+
 /** How far down a queue's active list an orphan is looked for (pops push to its head). */
 const ACTIVE_DEPTH = 4096;
 
-/**
- * Watches a fetcher's pops: after one whose connection dropped while it was in flight, or one
- * that failed, the jobs locked under its token but the one it brought go back to their queue,
- * and `announce` tells lessees they are ready.
- */
-export function watchLostPops(
-  fetcher: Worker<ProofJobData>,
-  announce: () => Promise<unknown>,
-): void {
-  let drops = 0;
-  fetcher
-    .getBackend()
-    .client.then((client) => (client as unknown as Redis).on("close", () => drops++))
-    .catch(() => {});
-  const pop = fetcher.getNextJob.bind(fetcher);
-  fetcher.getNextJob = async (token, opts) => {
-    const before = drops;
-    let job: Awaited<ReturnType<typeof pop>>;
-    try {
-      job = await pop(token, opts);
-    } catch (err) {
-      if (token) giveBackOrphans(fetcher, token, undefined, announce);
-      throw err;
+export class LostPops {
+  /** Tokens whose pops dropped or failed, with the fetchers they were sent on. */
+  private readonly suspects = new Map<string, Set<Fetcher>>();
+  private readonly announcers = new WeakMap<Fetcher, () => Promise<unknown>>();
+
+  /**
+   * Watches a fetcher's pops: one whose connection dropped while it was in flight, or one that
+   * failed, makes its token a suspect until its take settles. `announce` tells lessees that jobs
+   * of the fetcher's queue are ready again.
+   */
+  watch(fetcher: Fetcher, announce: () => Promise<unknown>): void {
+    this.announcers.set(fetcher, announce);
+    let drops = 0;
+    fetcher
+      .getBackend()
+      .client.then((client) => (client as unknown as Redis).on("close", () => drops++))
+      .catch(() => {});
+    const pop = fetcher.getNextJob.bind(fetcher);
+    fetcher.getNextJob = async (token, opts) => {
+      const before = drops;
+      try {
+        const job = await pop(token, opts);
+        if (drops !== before) this.suspect(token, fetcher);
+        return job;
+      } catch (err) {
+        this.suspect(token, fetcher);
+        throw err;
+      }
+    };
+  }
+
+  /**
+   * A take under `token` is over, `kept` the job it brought (if any): should one of its pops
+   * have dropped or failed, every other job locked under the token goes back (in the
+   * background).
+   */
+  settle(token: string, kept: string | undefined): void {
+    const fetchers = this.suspects.get(token);
+    if (!fetchers) return;
+    this.suspects.delete(token);
+    for (const fetcher of fetchers) {
+      giveBackOrphans(fetcher, token, kept, this.announcers.get(fetcher) ?? (async () => {}));
     }
-    if (drops !== before && token) giveBackOrphans(fetcher, token, job?.id, announce);
-    return job;
-  };
+  }
+
+  private suspect(token: string | undefined, fetcher: Fetcher): void {
+    if (!token) return;
+    const fetchers = this.suspects.get(token) ?? new Set<Fetcher>();
+    fetchers.add(fetcher);
+    this.suspects.set(token, fetchers);
+  }
 }
 
-/** In the background: every job locked under `token` but `kept` goes back to its queue. */
+/** In the background: the jobs of the fetcher's queue locked under `token`, but `kept`, go back. */
 function giveBackOrphans(
-  fetcher: Worker<ProofJobData>,
+  fetcher: Fetcher,
   token: string,
   kept: string | undefined,
   announce: () => Promise<unknown>,
 ): void {
   const giveUpAt = Date.now() + (fetcher.opts.lockDuration ?? 30_000);
+  const lockKey = (id: string) => fetcher.toKey(`${id}:lock`);
   void (async () => {
+    let orphans: string[] | undefined;
+    let moved = false;
     for (let delayMs = 0; ; delayMs = Math.min(Math.max(2 * delayMs, 25), 1000)) {
       if (delayMs > 0) await sleep(delayMs, undefined, { ref: false });
       try {
         const backend = fetcher.getBackend();
         const client = (await backend.client) as unknown as Redis;
-        const ids = (await client.lrange(fetcher.toKey("active"), 0, ACTIVE_DEPTH - 1)).filter(
-          (id) => id !== kept,
-        );
-        if (ids.length === 0) return;
-        const locks = await client.mget(ids.map((id) => fetcher.toKey(`${id}:lock`)));
-        const orphans = ids.filter((_, i) => locks[i] === token);
-        if (orphans.length === 0) return;
-        // Each move checks the lock is still the token's (BullMQ's own script).
-        await Promise.all(orphans.map((id) => backend.moveJobFromActiveToWait(id, token)));
-        await announce();
+        if (!orphans) {
+          const ids = (await client.lrange(fetcher.toKey("active"), 0, ACTIVE_DEPTH - 1)).filter(
+            (id) => id !== kept,
+          );
+          const locks = ids.length > 0 ? await client.mget(ids.map(lockKey)) : [];
+          orphans = ids.filter((_, i) => locks[i] === token);
+        }
+        // Each move checks that the lock is still the token's (BullMQ's own script); one that
+        // failed is done once the lock is no longer the token's.
+        const left: string[] = [];
+        for (const [i, outcome] of (
+          await Promise.allSettled(orphans.map((id) => backend.moveJobFromActiveToWait(id, token)))
+        ).entries()) {
+          if (outcome.status === "fulfilled") moved = true;
+          else left.push(orphans[i]!);
+        }
+        const locks = left.length > 0 ? await client.mget(left.map(lockKey)) : [];
+        orphans = left.filter((_, i) => locks[i] === token);
+        if (orphans.length > 0) throw new Error("orphans left");
+        if (moved) await announce();
         return;
       } catch {
         if (Date.now() >= giveUpAt) return;

@@ -429,10 +429,13 @@ export async function submitResult(
  * an error although the proof was taken (its mark or its lease record's drop failed, or the
  * answer never arrived), and the lease it came under is gone with the completion. Whether this
  * proof is the one the job was completed with, under this worker's name: the job's result in the
- * fabric names the operator and worker, and the proof verifies to the output it holds. Then its
+ * fabric names the operator and worker, and the proof is, byte for byte, the one kept (a real
+ * proof in the proof store, verified when it was first accepted; a simulated one is its own
+ * output). Nothing is verified again, so sending it again costs the relay two reads. Then its
  * mark is written again (nothing once the row is proven; the row if the first mark never came),
  * and the answer is the first one's: accepted, credited once. Anyone else's result, or another
- * proof, stays refused as a lost lease, with nothing recorded and nothing charged.
+ * proof (even one that would verify), stays refused as a lost lease, with nothing recorded and
+ * nothing charged.
  */
 async function acceptedBefore(
   ctx: RelayContext,
@@ -445,17 +448,22 @@ async function acceptedBefore(
   if (!done || done.operator !== session.operator || done.worker !== session.workerName) {
     return false;
   }
-  const block = parseJobId(jobId)!.blockNumber;
-  const read = await ctx.fabric.jobWithChildProofs(block, done.kind, jobId);
-  if (!read) return false;
-  const check = await checkProof(ctx, read.job, read.proofs, proof, publicInputs, "it was proven");
-  if (check.output !== done.proof) return false;
-  const isRoot = rootJobTypes.includes(read.job.data.type);
+  const sent = proof.toLowerCase();
+  const kept = await ctx.proofStore.get(jobId);
+  const same = kept
+    ? kept.proof.toLowerCase() === sent &&
+      kept.output.toLowerCase() === done.proof &&
+      kept.publicInputs.length === publicInputs.length &&
+      kept.publicInputs.every((f, i) => f.toLowerCase() === publicInputs[i]!.toLowerCase())
+    : sent === done.proof && publicInputs.length === 0;
+  if (!same) return false;
   const { proof: output, operator, worker } = done;
+  const blockNumber = parseJobId(jobId)!.blockNumber;
+  const isRoot = done.kind === "root";
   await ctx.jobMarks.submit({
     kind: "proven",
     jobId,
-    blockNumber: block,
+    blockNumber,
     isRoot,
     proof: output,
     operator,
@@ -463,37 +471,6 @@ async function acceptedBefore(
   });
   if (isRoot) ctx.registry.invalidate();
   return true;
-}
-
-/**
- * A proof checked with its job's proof system against the node the job proves (its own data and
- * its children's outputs): the node and proof as checked, and the node's public output, or null
- * when the proof does not verify. A verifier that fails (no verdict) is an InvariantError.
- */
-async function checkProof(
-  ctx: RelayContext,
-  job: Job<ProofJobData>,
-  childOutputs: (Hex | undefined)[],
-  proof: string,
-  publicInputs: readonly Hex[],
-  then: string,
-) {
-  const children = await inputsOf(ctx, job, childOutputs, then);
-  const system = ctx.verifiers.of(job.data.proofSystem);
-  const node = proofNodeOf(job.data, children);
-  const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
-  let valid: boolean;
-  const verifying = performance.now();
-  try {
-    valid = await system.verify(node, submitted);
-  } catch (err) {
-    // The verifier itself failed (not a verdict on the proof): nothing is credited or
-    // penalized, and the lease stays the worker's to submit again.
-    throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
-  }
-  ctx.metrics.stepDone("verify", verifying);
-  const output = valid ? (system.outputOf(node, submitted).toLowerCase() as Hex) : null;
-  return { system, node, submitted, output };
 }
 
 async function submitWithLease(
@@ -513,16 +490,22 @@ async function submitWithLease(
     (await ctx.fabric.jobWithChildProofs(block, kind, jobId));
   if (!read) throw new DomainError("LEASE_LOST", `job ${jobId} is no longer leasable`);
   const { job } = read;
-  const { system, submitted, output } = await checkProof(
-    ctx,
-    job,
-    read.proofs,
-    proof,
-    publicInputs,
-    "the lease is still yours",
-  );
+  const children = await inputsOf(ctx, job, read.proofs, "the lease is still yours");
+  const system = ctx.verifiers.of(job.data.proofSystem);
+  const node = proofNodeOf(job.data, children);
+  const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
+  let valid: boolean;
+  const verifying = performance.now();
+  try {
+    valid = await system.verify(node, submitted);
+  } catch (err) {
+    // The verifier itself failed (not a verdict on the proof): nothing is credited or
+    // penalized, and the lease stays the worker's to submit again.
+    throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
+  }
+  ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();
-  if (output === null) {
+  if (!valid) {
     const outcome = await ctx.broker.rejectProvingJobResult(lease);
     if (outcome.lost) {
       ctx.metrics.proofsRejected.inc({ reason: "lease_lost" });
@@ -557,6 +540,7 @@ async function submitWithLease(
         : "the proof does not verify; the job was given back to the queue",
     );
   }
+  const output = system.outputOf(node, submitted).toLowerCase() as Hex;
   if (system.name !== "sim") {
     // Stored before the completion, so an accepted proof is never missing from the store. A
     // completion refused for a lost lease leaves a verified proof of the node there, never

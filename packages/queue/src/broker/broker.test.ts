@@ -672,7 +672,7 @@ describe("a lease whose record runs only after its deadline (Redis slow to take 
   it("is disowned too: its job goes back at once, and the late record writes nothing", async () => {
     const block = await oneJobBlock();
     // A short deadline, a long lease: without the disowning, the job would stay locked for 60 s.
-    const a = await openBroker({ leaseMs: 60_000 }, 300);
+    const a = await openBroker({ leaseMs: 60_000 }, 2000);
     expect(await lease(a, agent("first"), await oneJobBlock())).not.toBeNull();
     // The record's command is held on its way (the socket corked) until well past its deadline.
     const record = a.records.record.bind(a.records);
@@ -736,7 +736,7 @@ describe("a completion whose reply is lost", () => {
 
   it("counts as done when it ran only after its deadline, read behind it on its connection", async () => {
     const block = await oneJobBlock();
-    const a = await openBroker({ leaseMs: 60_000 }, 300);
+    const a = await openBroker({ leaseMs: 60_000 }, 2000);
     const who = agent("late-completer");
     const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
     // The completion is held on its way past its deadline; the check that follows its failure
@@ -745,7 +745,9 @@ describe("a completion whose reply is lost", () => {
       .client) as unknown as Redis;
     const socket = client.stream as Socket;
     const hget = client.hget.bind(client);
+    let checked = false;
     client.hget = ((...args: Parameters<Redis["hget"]>) => {
+      checked = true;
       const sent = hget(...args);
       setImmediate(() => socket.uncork());
       return sent;
@@ -763,6 +765,8 @@ describe("a completion whose reply is lost", () => {
         (err: Error) => `${err.name}: ${err.message}`,
       );
     expect(outcome).toBe("completed");
+    // Completed by the check, after the completion's own call had failed at its deadline.
+    expect(checked).toBe(true);
     expect(await main.records.ofJob(l.jobId)).toEqual([]);
   });
 
