@@ -172,6 +172,25 @@ for (const name of ["sim", "honk"] as const satisfies readonly ProofSystemName[]
       expect(await w.submitResult(root.id, good.proof, good.publicInputs)).toEqual({
         status: "accepted",
       });
+      // Sent again (its first answer lost, say), the same proof is answered as the first time,
+      // with nothing credited again; a changed one (a byte, or for honk a public input) is not
+      // this worker's accepted proof: a lost lease, neither verified nor penalized.
+      expect(await w.submitResult(root.id, good.proof, good.publicInputs)).toEqual({
+        status: "accepted",
+      });
+      const bentInputs =
+        name === "honk"
+          ? good.publicInputs.map((f, i) =>
+              i === 0 ? (`0x${(BigInt(f) ^ 1n).toString(16).padStart(64, "0")}` as Hex) : f,
+            )
+          : good.publicInputs;
+      for (const again of [tampered(good), { proof: good.proof, publicInputs: bentInputs }]) {
+        if (again.publicInputs === good.publicInputs && again.proof === good.proof) continue;
+        expect(await relayError(w.submitResult(root.id, again.proof, again.publicInputs))).toEqual({
+          status: 409,
+          code: "LEASE_LOST",
+        });
+      }
       await waitForStage(stack, BLOCK, "paid");
 
       // One penalty per invalid proof, each burning PENALTY of the operator's collateral.
