@@ -466,9 +466,9 @@ export class ProofBroker {
 
   /**
    * The result a job was completed with, whoever completed it, and the job's queue, or null
-   * while it is not completed (or gone). Read from its queue's keys without opening the block's handles, so an
-   * id from a request costs one round trip and nothing else. The kind is tried where the id
-   * leaves it open (below the root, a merge or a base job).
+   * while it is not completed (or gone). Read from its queue's keys without opening the block's
+   * handles, so an id from a request costs one round trip and nothing else. Both kinds are read
+   * where the id leaves it open (below the root, a merge or a base job).
    */
   async completedResultOf(
     jobId: string,
