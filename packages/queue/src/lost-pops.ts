@@ -11,10 +11,10 @@
 // jobs locked under the token of a pop that dropped or failed, but the one brought, go back to
 // their queue. They are looked for on that pop's own connection (so behind any pop sent again),
 // once; the moves are retried until Redis answers, at most for a lock's length.
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Worker } from "bullmq";
 import type { ProofJobData } from "./catalog.ts";
 import type { Redis } from "./redis.ts";
+import { retryUntilDone } from "./retry.ts";
 
 type Fetcher = Worker<ProofJobData>;
 
@@ -81,40 +81,34 @@ function giveBackOrphans(
   kept: string | undefined,
   announce: () => Promise<unknown>,
 ): void {
-  const giveUpAt = Date.now() + (fetcher.opts.lockDuration ?? 30_000);
   const lockKey = (id: string) => fetcher.toKey(`${id}:lock`);
-  void (async () => {
-    let orphans: string[] | undefined;
-    let moved = false;
-    for (let delayMs = 0; ; delayMs = Math.min(Math.max(2 * delayMs, 25), 1000)) {
-      if (delayMs > 0) await sleep(delayMs, undefined, { ref: false });
-      try {
-        const backend = fetcher.getBackend();
-        const client = (await backend.client) as unknown as Redis;
-        if (!orphans) {
-          const ids = (await client.lrange(fetcher.toKey("active"), 0, ACTIVE_DEPTH - 1)).filter(
-            (id) => id !== kept,
-          );
-          const locks = ids.length > 0 ? await client.mget(ids.map(lockKey)) : [];
-          orphans = ids.filter((_, i) => locks[i] === token);
-        }
-        // Each move checks that the lock is still the token's (BullMQ's own script); one that
-        // failed is done once the lock is no longer the token's.
-        const left: string[] = [];
-        for (const [i, outcome] of (
-          await Promise.allSettled(orphans.map((id) => backend.moveJobFromActiveToWait(id, token)))
-        ).entries()) {
-          if (outcome.status === "fulfilled") moved = true;
-          else left.push(orphans[i]!);
-        }
-        const locks = left.length > 0 ? await client.mget(left.map(lockKey)) : [];
-        orphans = left.filter((_, i) => locks[i] === token);
-        if (orphans.length > 0) throw new Error("orphans left");
-        if (moved) await announce();
-        return;
-      } catch {
-        if (Date.now() >= giveUpAt) return;
+  let orphans: string[] | undefined;
+  let moved = false;
+  void retryUntilDone(
+    async () => {
+      const backend = fetcher.getBackend();
+      const client = (await backend.client) as unknown as Redis;
+      if (!orphans) {
+        const ids = (await client.lrange(fetcher.toKey("active"), 0, ACTIVE_DEPTH - 1)).filter(
+          (id) => id !== kept,
+        );
+        const locks = ids.length > 0 ? await client.mget(ids.map(lockKey)) : [];
+        orphans = ids.filter((_, i) => locks[i] === token);
       }
-    }
-  })();
+      // Each move checks that the lock is still the token's (BullMQ's own script); one that
+      // failed is done once the lock is no longer the token's.
+      const left: string[] = [];
+      for (const [i, outcome] of (
+        await Promise.allSettled(orphans.map((id) => backend.moveJobFromActiveToWait(id, token)))
+      ).entries()) {
+        if (outcome.status === "fulfilled") moved = true;
+        else left.push(orphans[i]!);
+      }
+      const locks = left.length > 0 ? await client.mget(left.map(lockKey)) : [];
+      orphans = left.filter((_, i) => locks[i] === token);
+      if (orphans.length > 0) throw new Error("orphans left");
+      if (moved) await announce();
+    },
+    Date.now() + (fetcher.opts.lockDuration ?? 30_000),
+  );
 }

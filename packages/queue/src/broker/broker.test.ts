@@ -707,27 +707,38 @@ describe("a lease whose record runs only after its deadline (Redis slow to take 
 });
 
 describe("a completion whose reply is lost", () => {
-  it("counts as done when BullMQ sends it again and finds the job completed with this result", async () => {
+  /**
+   * A job of a new block leased by a broker of 60 s leases and `deadlineMs` command deadlines;
+   * `complete()` hands its proof in, giving "completed" or the error it failed with.
+   */
+  async function leasedJob(name: string, deadlineMs: number) {
     const block = await oneJobBlock();
-    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
-    const who = agent("completer");
-    const out = await a.getProvingJob(who, [block], Date.now());
-    const { lease: l, job } = out.leased!;
+    const a = await openBroker({ leaseMs: 60_000 }, deadlineMs);
+    const who = agent(name);
+    const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
     const result = {
       proof: `0x${"cd".repeat(32)}` as const,
       operator: who.operator,
       worker: who.workerName,
     };
+    const complete = () =>
+      a.reportProvingJobSuccess(l, result, undefined, job).then(
+        () => "completed",
+        (err: Error) => `${err.name}: ${err.message}`,
+      );
+    // The connection BullMQ completes the job on: its fetcher's.
+    const fetcherClient = async () =>
+      (await a.fabric.openFetcherOf(block, "base")!.getBackend().client) as unknown as Redis;
+    return { block, a, l, complete, fetcherClient };
+  }
+
+  it("counts as done when BullMQ sends it again and finds the job completed with this result", async () => {
+    const { block, l, complete, fetcherClient } = await leasedJob("completer", 120_000);
     // Redis completes the job, then the connection drops before the reply is read; BullMQ's
     // connection sends the completion again on the next one, where the lock is gone.
-    const client = (await a.fabric.openFetcherOf(block, "base")!.getBackend()
-      .client) as unknown as Redis;
-    const socket = client.stream as Socket;
+    const socket = (await fetcherClient()).stream as Socket;
     socket.pause();
-    const completing = a.reportProvingJobSuccess(l, result, undefined, job).then(
-      () => "completed",
-      (err: Error) => `${err.name}: ${err.message}`,
-    );
+    const completing = complete();
     await until(async () => (await main.fabric.getJob(block, "base", l.jobId))?.finishedOn);
     socket.destroy();
     expect(await completing).toBe("completed");
@@ -735,14 +746,10 @@ describe("a completion whose reply is lost", () => {
   });
 
   it("counts as done when it ran only after its deadline, read behind it on its connection", async () => {
-    const block = await oneJobBlock();
-    const a = await openBroker({ leaseMs: 60_000 }, 2000);
-    const who = agent("late-completer");
-    const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
+    const { l, complete, fetcherClient } = await leasedJob("late-completer", 2000);
     // The completion is held on its way past its deadline; the check that follows its failure
     // is sent on the same connection, and only then does Redis get either.
-    const client = (await a.fabric.openFetcherOf(block, "base")!.getBackend()
-      .client) as unknown as Redis;
+    const client = await fetcherClient();
     const socket = client.stream as Socket;
     const hget = client.hget.bind(client);
     let checked = false;
@@ -753,41 +760,17 @@ describe("a completion whose reply is lost", () => {
       return sent;
     }) as Redis["hget"];
     socket.cork();
-    const outcome = await a
-      .reportProvingJobSuccess(
-        l,
-        { proof: `0x${"cf".repeat(32)}`, operator: who.operator, worker: who.workerName },
-        undefined,
-        job,
-      )
-      .then(
-        () => "completed",
-        (err: Error) => `${err.name}: ${err.message}`,
-      );
-    expect(outcome).toBe("completed");
+    expect(await complete()).toBe("completed");
     // Completed by the check, after the completion's own call had failed at its deadline.
     expect(checked).toBe(true);
     expect(await main.records.ofJob(l.jobId)).toEqual([]);
   });
 
   it("stands when the reply to the record's drop that follows it is lost", async () => {
-    const block = await oneJobBlock();
-    const a = await openBroker({ leaseMs: 60_000 }, 120_000);
-    const who = agent("dropper");
-    const { lease: l, job } = (await a.getProvingJob(who, [block], Date.now())).leased!;
+    const { a, l, complete } = await leasedJob("dropper", 120_000);
     const socket = a.fabric.redis.stream as Socket;
     socket.pause();
-    const completing = a
-      .reportProvingJobSuccess(
-        l,
-        { proof: `0x${"ce".repeat(32)}`, operator: who.operator, worker: who.workerName },
-        undefined,
-        job,
-      )
-      .then(
-        () => "completed",
-        (err: Error) => `${err.name}: ${err.message}`,
-      );
+    const completing = complete();
     await until(async () => (await main.records.ofJob(l.jobId)).length === 0);
     socket.destroy();
     expect(await completing).toBe("completed");

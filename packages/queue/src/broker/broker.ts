@@ -25,6 +25,7 @@ import { type FailRecord, lesseeKey } from "../attempts.ts";
 import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from "../catalog.ts";
 import { blockQueueName, type ProofFabric } from "../fabric.ts";
 import type { SlotClaim } from "../picking.ts";
+import { retryUntilDone } from "../retry.ts";
 import { BrokerPresence } from "./presence.ts";
 import { type Lease, LeaseRecords, leaseIdOf } from "./records.ts";
 import {
@@ -48,6 +49,23 @@ const CLOSE_RETRIES_MS = 2_000;
 
 /** Most leases remembered by knownLease (live leases of this relay's workers are far fewer). */
 const KNOWN_LEASES = 50_000;
+
+/**
+ * The value a job of `queue` (BullMQ's key of its queue) was completed with, parsed, or null
+ * while it is not completed (BullMQ keeps the value as JSON and the job in its completed set).
+ */
+async function completedValue(client: Redis, queue: string, jobId: string): Promise<unknown> {
+  const [value, finished] = await Promise.all([
+    client.hget(`${queue}:${jobId}`, "returnvalue"),
+    client.zscore(`${queue}:completed`, jobId),
+  ]);
+  if (value === null || finished === null) return null;
+  try {
+    return JSON.parse(value);
+  } catch {
+    return null;
+  }
+}
 
 /** Random bytes drawn for lease tokens, refilled TOKEN_POOL_BYTES at a time. */
 const TOKEN_POOL_BYTES = 4096;
@@ -162,21 +180,7 @@ export class ProofBroker {
    * expired anyway (its TTL). When the broker closes, each makes one last attempt at once.
    */
   private keepTrying(step: () => Promise<unknown>): void {
-    const giveUpAt = Date.now() + this.records.ttlMs;
-    const run = (async () => {
-      for (let delayMs = 25; ; delayMs = Math.min(2 * delayMs, 1000)) {
-        await sleep(delayMs, undefined, { signal: this.closing.signal, ref: false }).catch(
-          () => {},
-        );
-        try {
-          await step();
-          return;
-        } catch {
-          // Not yet.
-        }
-        if (this.closing.signal.aborted || Date.now() >= giveUpAt) return;
-      }
-    })();
+    const run = retryUntilDone(step, Date.now() + this.records.ttlMs, this.closing.signal);
     this.retrying.add(run);
     void run.finally(() => this.retrying.delete(run));
   }
@@ -452,23 +456,16 @@ export class ProofBroker {
     // moveToCompleted used; the fabric's own if BullMQ no longer exposes it so.
     const backend = (job as unknown as { backend?: { client?: Promise<unknown> } }).backend;
     const client = ((await backend?.client) as Redis | undefined) ?? this.fabric.redis;
-    const [value, finished] = await Promise.all([
-      client.hget(`${queue}:${lease.jobId}`, "returnvalue"),
-      client.zscore(`${queue}:completed`, lease.jobId),
-    ]);
-    if (value === null || finished === null) return false;
-    try {
-      return isDeepStrictEqual(JSON.parse(value), JSON.parse(JSON.stringify(stored)));
-    } catch {
-      return false;
-    }
+    const value = await completedValue(client, queue, lease.jobId);
+    return value !== null && isDeepStrictEqual(value, JSON.parse(JSON.stringify(stored)));
   }
 
   /**
    * The result a job was completed with, whoever completed it, and the job's queue, or null
    * while it is not completed (or gone). Read from its queue's keys without opening the block's
-   * handles, so an id from a request costs one round trip and nothing else. Both kinds are read
-   * where the id leaves it open (below the root, a merge or a base job).
+   * handles, so an id from a request costs one round trip (the fabric's connection sends the
+   * reads together) and nothing else. Both kinds are read where the id leaves it open (below the
+   * root, a merge or a base job).
    */
   async completedResultOf(
     jobId: string,
@@ -476,26 +473,12 @@ export class ProofBroker {
     const pos = parseJobId(jobId);
     if (!pos) return null;
     const kinds: QueueKind[] = pos.level === 0 ? ["root"] : ["merge", "base"];
-    const reads = this.fabric.redis.pipeline();
-    for (const kind of kinds) {
-      const queue = this.queueKey(jobId, kind);
-      reads.hget(`${queue}:${jobId}`, "returnvalue").zscore(`${queue}:completed`, jobId);
-    }
-    const replies = (await reads.exec()) ?? [];
-    for (let i = 0; i < kinds.length; i++) {
-      const [[valueErr, value], [finishedErr, finished]] = replies.slice(2 * i, 2 * i + 2) as [
-        [Error | null, string | null],
-        [Error | null, string | null],
-      ];
-      if (valueErr || finishedErr) throw valueErr ?? finishedErr;
-      if (value === null || finished === null) continue;
-      try {
-        return { ...(JSON.parse(value) as ProofResult & { lease?: string }), kind: kinds[i]! };
-      } catch {
-        return null;
-      }
-    }
-    return null;
+    const values = await Promise.all(
+      kinds.map((kind) => completedValue(this.fabric.redis, this.queueKey(jobId, kind), jobId)),
+    );
+    const i = values.findIndex((v) => v !== null);
+    if (i < 0) return null;
+    return { ...(values[i] as ProofResult & { lease?: string }), kind: kinds[i]! };
   }
 
   /**
