@@ -81,6 +81,14 @@ export interface FabricOptions {
    * uses it so that its own lateness never lapses a lease (services/load.ts). Default: sweep.
    */
   sweepGate?: (tick: { lateMs: number; deferredMs: number }) => Promise<boolean>;
+  /**
+   * How long lapse sweeps wait after the fabric's connection to Redis comes back from a drop (an
+   * outage, a restart): workers' heartbeats failed meanwhile, and their retries, which may revive
+   * a lease that ran out while nobody could hear them (broker/records.ts), come within a
+   * heartbeat period. Default: LEASE_MS / 2. A connection that keeps dropping puts sweeps off for
+   * at most this plus LEASE_MS after it first came back, so it does not hide withholding for good.
+   */
+  reconnectGraceMs?: number;
 }
 
 export const blockQueueName = (blockNumber: number, kind: QueueKind): string =>
@@ -228,12 +236,32 @@ export class ProofFabric {
   private subscriber: Redis | null = null;
   private flow: FlowProducer | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
+  /**
+   * The connection to Redis: whether it is down (dropped and not back yet), when it last came
+   * back from a drop and when the grace that began then began (performance.now(); a drop within
+   * a grace does not start a new one, so a connection that keeps dropping does not defer sweeps
+   * for good).
+   */
+  private readonly link = { down: false, backAt: -Infinity, graceFrom: -Infinity };
 
   private constructor(
     readonly options: FabricOptions,
     readonly redis: Redis,
   ) {
     this.events.setMaxListeners(0);
+    let connected = false;
+    redis.on("close", () => {
+      if (connected) this.link.down = true;
+    });
+    redis.on("ready", () => {
+      const now = performance.now();
+      if (this.link.down) {
+        if (!this.inReconnectGrace(now)) this.link.graceFrom = now;
+        this.link.backAt = now;
+      }
+      this.link.down = false;
+      connected = true;
+    });
     // bullmq types its connection against its own ioredis typings; the options are the same.
     this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;
     this.attempts = new AttemptBook(redis, options.prefix);
@@ -381,7 +409,9 @@ export class ProofFabric {
   /**
    * The lapse sweeper of one fetcher: BullMQ's stalled-job check every stalled interval (a job
    * whose lock is gone since the previous check goes back to its queue, "stalled"), run from
-   * this loop rather than BullMQ's own so that `sweepGate` can put a sweep off.
+   * this loop rather than BullMQ's own so that a sweep can be put off: while the fabric's own
+   * connection is down (its heartbeats fail: BullMQ's connection may be back sooner), within
+   * `reconnectGraceMs` of its coming back, and when `sweepGate` says so.
    */
   private sweepLapses(w: Worker<ProofJobData>): void {
     const interval = w.opts.stalledInterval ?? 250;
@@ -392,13 +422,14 @@ export class ProofFabric {
     const tick = async () => {
       if (w.closing) return;
       const firedAt = performance.now();
+      const deferredMs = deferredSince === null ? 0 : firedAt - deferredSince;
       const gate = this.options.sweepGate;
-      const go = gate
-        ? await gate({
-            lateMs: firedAt - scheduledAt,
-            deferredMs: deferredSince === null ? 0 : firedAt - deferredSince,
-          }).catch(() => true)
-        : true;
+      const go =
+        this.link.down || this.inReconnectGrace(firedAt)
+          ? false
+          : gate
+            ? await gate({ lateMs: firedAt - scheduledAt, deferredMs }).catch(() => true)
+            : true;
       if (w.closing) return;
       if (go) {
         deferredSince = null;
@@ -409,6 +440,18 @@ export class ProofFabric {
       setTimeout(() => void tick(), interval).unref();
     };
     void tick();
+  }
+
+  /**
+   * Whether lapse sweeps wait at `now` for workers' retried heartbeats: within `reconnectGraceMs`
+   * of the connection coming back, and within that plus LEASE_MS of the first such comeback in a
+   * row of drops.
+   */
+  private inReconnectGrace(now: number): boolean {
+    const graceMs = this.options.reconnectGraceMs ?? Math.floor(this.options.leaseMs / 2);
+    return (
+      now - this.link.backAt < graceMs && now - this.link.graceFrom < graceMs + this.options.leaseMs
+    );
   }
 
   /**

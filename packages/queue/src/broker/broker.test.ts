@@ -7,7 +7,7 @@ import { connect, type Socket } from "node:net";
 import { jobTypes, planTree } from "@prover-boost/core";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { blockQueueName, ProofFabric } from "../fabric.ts";
+import { blockQueueName, type FabricOptions, ProofFabric } from "../fabric.ts";
 import { deleteKeysWithPrefix } from "../redis.ts";
 import { ProofBroker } from "./broker.ts";
 import { type Lease, redisNow } from "./records.ts";
@@ -18,13 +18,18 @@ const LEASE_MS = 300;
 const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
 const opened: { fabric: ProofFabric; broker: ProofBroker }[] = [];
 
-async function openBroker(options: Partial<ProofBrokerOptions> = {}, commandTimeoutMs?: number) {
+async function openBroker(
+  options: Partial<ProofBrokerOptions> = {},
+  commandTimeoutMs?: number,
+  fabricOptions: Partial<FabricOptions> = {},
+) {
   const leaseMs = options.leaseMs ?? LEASE_MS;
   const fabric = await ProofFabric.open({
     redisUrl: REDIS_URL,
     prefix,
     leaseMs,
     ...(commandTimeoutMs ? { commandTimeoutMs } : {}),
+    ...fabricOptions,
   });
   const broker = new ProofBroker(fabric, {
     leaseMs,
@@ -468,6 +473,13 @@ describe("lessees looking at once", () => {
 });
 
 /** Runs `fn` with `main` absent (its presence stopped), so the brokers `fn` opens are alone. */
+/** Drops the broker's connection to Redis and waits until it is back. */
+async function dropConnection(b: ProofBroker) {
+  const back = new Promise((r) => b.fabric.redis.once("ready", r));
+  b.fabric.redis.disconnect(true);
+  await back;
+}
+
 async function withMainAway(fn: () => Promise<void>) {
   await main.presence.stop();
   try {
@@ -574,12 +586,76 @@ describe("forgiving a lapse", () => {
     expect(lapses.map((x) => x.forgiven)).toEqual([false]);
   });
 
+  it("is for a lapse whose window its only broker spent cut off from Redis, however briefly", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      const b = await openBroker();
+      const l = (await lease(b, agent("cut-off"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      // The broker's connection drops and is back at once, well within a lease: heartbeats sent
+      // meanwhile failed, so its presence starts again from the reconnect.
+      await dropConnection(b);
+      await b.presence.refresh();
+      await lockGone(b, l.jobId);
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+    });
+  });
+
   it("is not for a lease never renewed whose granting relay is still up", async () => {
     const block = await oneJobBlock();
     const l = (await lease(main, agent("silent"), block))!;
     await lockGone(main, l.jobId);
     const lapses = await main.claimTimedOutJob(l.jobId);
     expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+});
+
+describe("a lease that ran out while no broker could hear its worker", () => {
+  it("is revived by the worker's late heartbeat while its lapse is unswept", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      // No sweeper here: the lapse stays unswept for as long as the test needs.
+      const b = await openBroker({}, undefined, { checkStalled: false });
+      const l = (await lease(b, agent("outage"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await dropConnection(b);
+      await lockGone(b, l.jobId);
+      // It arrived after the lease's expiry: late, but nobody could have heard it sooner.
+      const expiry = await b.heartbeat(l, 0);
+      expect(expiry).not.toBeNull();
+      expect(await b.fabric.redis.get(b.lockKey(l.jobId, "base"))).toBe(l.token);
+      const [record] = await b.records.ofJob(l.jobId);
+      expect(record?.revived).toBe(1);
+      // The live holder's record is not a lapse.
+      expect(await b.claimTimedOutJob(l.jobId)).toEqual([]);
+    });
+  });
+
+  it("is not revived when a broker was there to hear the worker throughout", async () => {
+    const block = await oneJobBlock();
+    const b = await openBroker({}, undefined, { checkStalled: false });
+    const l = (await lease(b, agent("silent-late"), block))!;
+    expect(await b.heartbeat(l)).not.toBeNull();
+    await lockGone(b, l.jobId);
+    expect(await b.heartbeat(l, 0)).toBeNull();
+    expect(await b.fabric.redis.exists(b.lockKey(l.jobId, "base"))).toBe(0);
+    const lapses = await b.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+
+  it("is not swept within a grace after its broker's connection to Redis comes back", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      const b = await openBroker({}, undefined, { reconnectGraceMs: 60_000 });
+      const l = (await lease(b, agent("after-outage"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await dropConnection(b);
+      await lockGone(b, l.jobId);
+      // Sweeps every LEASE_MS / 8 would have put the job back long before this without the grace.
+      await new Promise((r) => setTimeout(r, 4 * LEASE_MS));
+      expect(await b.heartbeat(l, 0)).not.toBeNull();
+    });
   });
 });
 

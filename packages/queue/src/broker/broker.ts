@@ -370,7 +370,8 @@ export class ProofBroker {
    * A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null.
    * `arrivedAgoMs`: how long ago the heartbeat reached the relay; one that arrived before the
    * lease's expiry revives its lock if the relay only got to it after the lock ran out, as long
-   * as the lapse was not swept yet (records.ts).
+   * as the lapse was not swept yet (records.ts). So does a later one when no broker could have
+   * heard the worker through the lease's last window (Redis, or every relay, was out of reach).
    */
   async heartbeat(lease: Lease, arrivedAgoMs = 0): Promise<number | null> {
     const kind = lease.queue as QueueKind;
@@ -381,6 +382,7 @@ export class ProofBroker {
       (suffix) => `${base}:${suffix}`,
       this.leaseMs,
       arrivedAgoMs,
+      this.presence,
     );
   }
 

@@ -8,6 +8,10 @@
 // able to reach Redis throughout". A clean close removes the entry; a killed process's entry
 // simply stops being refreshed.
 //
+// A broker whose connection to Redis dropped, however briefly, could not take heartbeats while
+// it was down: its first refresh after the drop starts a new stretch too (as does a refresh that
+// failed).
+//
 // A broker that is behind (its process too busy to read requests on time: the relay's event
 // loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
 // as present: every refresh it makes while behind starts a new stretch. A lapse whose last window
@@ -26,7 +30,8 @@ import type { Redis } from "ioredis";
 import { evalScript } from "../redis.ts";
 import { luaNow } from "./records.ts";
 
-// KEYS: started, seen. ARGV: id, gap ms, forget after ms, '1' if the broker is behind.
+// KEYS: started, seen. ARGV: id, gap ms, forget after ms, '1' to start a new stretch (the broker
+// is behind, or was cut off from Redis).
 const refreshScript = `${luaNow}
 local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if ARGV[4] == '1' or (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
@@ -46,6 +51,11 @@ export class BrokerPresence {
   private timer: NodeJS.Timeout | null = null;
   /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
   private refreshing: Promise<void> | null = null;
+  /** The connection dropped (or a refresh failed) since the last refresh that went through. */
+  private cutOff = false;
+  private readonly onClose = () => {
+    this.cutOff = true;
+  };
 
   constructor(
     private readonly redis: Redis,
@@ -62,22 +72,35 @@ export class BrokerPresence {
     this.seenKey = `${prefix}:brokers:seen`;
   }
 
+  /** Whether this broker's next refresh starts a new stretch: it is behind, or was cut off. */
+  startsStretch(): boolean {
+    return this.cutOff || this.behind();
+  }
+
   async refresh(): Promise<void> {
-    await evalScript(
-      this.redis,
-      refreshScript,
-      2,
-      this.startedKey,
-      this.seenKey,
-      this.id,
-      String(this.gapMs),
-      String(Math.max(this.gapMs * 4, 3_600_000)),
-      this.behind() ? "1" : "0",
-    );
+    const restart = this.startsStretch();
+    this.cutOff = false;
+    try {
+      await evalScript(
+        this.redis,
+        refreshScript,
+        2,
+        this.startedKey,
+        this.seenKey,
+        this.id,
+        String(this.gapMs),
+        String(Math.max(this.gapMs * 4, 3_600_000)),
+        restart ? "1" : "0",
+      );
+    } catch (err) {
+      this.cutOff = true;
+      throw err;
+    }
   }
 
   /** Announces this broker and keeps refreshing it until stop(). */
   async start(): Promise<void> {
+    this.redis.off("close", this.onClose).on("close", this.onClose);
     await this.refresh();
     const tick = () => {
       this.timer = setTimeout(() => {
@@ -97,6 +120,7 @@ export class BrokerPresence {
   async stop(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    this.redis.off("close", this.onClose);
     await this.refreshing;
     await this.redis
       .multi()

@@ -113,23 +113,54 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
+/**
+ * Lua defining `forgivable(lease, now, leaseMs, freshMs, startedKey, seenKey)`: true when no
+ * broker was present through the lease's last window (see presence.ts): a stretch that began by
+ * the lease's last renewal and was seen up to its end (when the lease expired or, if its lock
+ * went before that, now), less `freshMs` of slack for the last refresh, but never before the
+ * renewal itself (a lease taken moments ago is judged by whether a broker was there when it was
+ * taken). A lease no heartbeat ever renewed is forgivable too when the broker that granted it is
+ * gone (it may have died before its answer reached the worker, who then never heard of it).
+ */
+const forgivableLua = `
+local function forgivable(lease, now, leaseMs, freshMs, startedKey, seenKey)
+  local from = lease.expiresAt - leaseMs
+  local to = math.max(math.min(lease.expiresAt, now) - freshMs, from)
+  local present = false
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', startedKey, '-inf', from)) do
+    local seen = tonumber(redis.call('ZSCORE', seenKey, id) or '0')
+    if seen >= to then present = true break end
+  end
+  if present and not lease.renewed and lease.brokerId then
+    local granter = redis.call('ZSCORE', seenKey, lease.brokerId)
+    if (not granter) or now - tonumber(granter) > freshMs then present = false end
+  end
+  return not present
+end`;
+
 // A heartbeat, in one round trip: BullMQ's lock is extended (and the job taken off BullMQ's
 // stalled set, as its own extendLock does) and the record follows it. KEYS: the lock, the
-// queue's stalled set and active list, the job's records, the session's set. ARGV: token,
-// lease ms, job id, how long ago the heartbeat arrived (ms), record TTL ms. When the lock ran
-// out although the heartbeat arrived by the lease's expiry (the relay read or handled it late),
-// and the lapse has not been swept (the job is still active in BullMQ, nobody else holds it),
-// the lock is taken again for this lease: a relay's own lateness never costs a worker its
-// lease. Returns the new expiry, or 0 when the lease is lost.
-const heartbeatScript = `${luaNow}
+// queue's stalled set and active list, the job's records, the session's set, the brokers' start
+// and last-seen sets. ARGV: token, lease ms, job id, how long ago the heartbeat arrived (ms),
+// record TTL ms, how fresh a broker's last refresh must be. When the lock ran out and the lapse
+// has not been swept (the job is still active in BullMQ, nobody else holds it), the lock is
+// taken again for this lease if the heartbeat arrived by the lease's expiry (the relay read or
+// handled it late), or if no broker could have heard the worker through the lease's last window
+// (the lapse would be forgiven: Redis or every relay was out of reach, and the worker's
+// heartbeats could only get through once it was back). A relay's own lateness or outage never
+// costs a worker its lease. Returns the new expiry, or 0 when the lease is lost.
+const heartbeatScript = `${luaNow}${forgivableLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
 local lease = cjson.decode(raw)
 local lock = redis.call('GET', KEYS[1])
 if lock ~= ARGV[1] then
   if lock then return 0 end
-  if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt) then return 0 end
   if not redis.call('LPOS', KEYS[3], ARGV[3]) then return 0 end
+  if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt)
+    and not forgivable(lease, now, tonumber(ARGV[2]), tonumber(ARGV[6]), KEYS[6], KEYS[7]) then
+    return 0
+  end
   lease.revived = (lease.revived or 0) + 1
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -149,18 +180,14 @@ return n`;
 
 // KEYS: the job's records, BullMQ's lock, the brokers' start and last-seen sets. ARGV: lease ms,
 // how fresh another broker's last refresh must be, the session set prefix, the claiming broker's
-// id, the silence that ends a stretch and '1' if the claiming broker is behind. The claiming
-// broker is present now (its presence is refreshed first, as presence.ts does, so its own timer's
-// delays do not count; if it is behind, its stretch starts now). Claims (deletes and
-// returns) every record of the job whose lock is gone: those leases ended without a heartbeat,
-// result or fail reaching a broker. With each, whether a broker was present for the whole of the
-// lease's last window (see presence.ts): a stretch that began by the lease's last renewal and
-// was seen up to its end (when the lease expired or, if its lock went before that, now), less
-// `freshMs` of slack for the last refresh, but never before the renewal itself (a lease taken
-// moments ago is judged by whether a broker was there when it was taken). A lease no heartbeat
-// ever renewed is forgiven too when the broker that granted it is gone (it may have died before
-// its answer was written). The live holder's record is left alone.
-const claimLapsedScript = `${luaNow}
+// id, the silence that ends a stretch and '1' if the claiming broker's stretch starts now. The
+// claiming broker is present now (its presence is refreshed first, as presence.ts does, so its
+// own timer's delays do not count; if it is behind or was cut off, its stretch starts now).
+// Claims (deletes and returns) every record of the job whose lock is gone: those leases ended
+// without a heartbeat, result or fail reaching a broker. With each, whether a broker was present
+// for the whole of the lease's last window (not forgivable, above). The live holder's record is
+// left alone.
+const claimLapsedScript = `${luaNow}${forgivableLua}
 local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if ARGV[6] == '1' or (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
   redis.call('ZADD', KEYS[3], now, ARGV[4])
@@ -175,18 +202,9 @@ for i = 1, #all, 2 do
     local lease = cjson.decode(raw)
     redis.call('HDEL', KEYS[1], token)
     redis.call('ZREM', ARGV[3] .. lease.sessionId, token)
-    local from = lease.expiresAt - tonumber(ARGV[1])
-    local to = math.max(math.min(lease.expiresAt, now) - tonumber(ARGV[2]), from)
-    local present = 0
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', from)) do
-      local seen = tonumber(redis.call('ZSCORE', KEYS[4], id) or '0')
-      if seen >= to then present = 1 break end
-    end
-    -- Never renewed, and the broker that granted it is gone: it may have died before its answer
-    -- reached the worker, who then never heard of the lease.
-    if present == 1 and not lease.renewed and lease.brokerId then
-      local granter = redis.call('ZSCORE', KEYS[4], lease.brokerId)
-      if (not granter) or now - tonumber(granter) > tonumber(ARGV[2]) then present = 0 end
+    local present = 1
+    if forgivable(lease, now, tonumber(ARGV[1]), tonumber(ARGV[2]), KEYS[3], KEYS[4]) then
+      present = 0
     end
     table.insert(out, {raw, present})
   end
@@ -300,7 +318,8 @@ export class LeaseRecords {
 
   /**
    * A heartbeat (see heartbeatScript): extends the lock and the record, or revives a lock that
-   * ran out after the heartbeat arrived (`arrivedAgoMs` before now) while the lapse is unswept.
+   * ran out while the lapse is unswept, when the heartbeat arrived (`arrivedAgoMs` before now)
+   * before the lock ran out or no broker in `presence` could have heard it sooner.
    * `queueKey(suffix)`: the job's queue's BullMQ key. The new expiry, or null if lost.
    */
   async heartbeat(
@@ -309,21 +328,25 @@ export class LeaseRecords {
     queueKey: (suffix: string) => string,
     leaseMs: number,
     arrivedAgoMs: number,
+    presence: { startedKey: string; seenKey: string; freshMs: number },
   ): Promise<number | null> {
     const out = await evalScript(
       this.redis,
       heartbeatScript,
-      5,
+      7,
       lockKey,
       queueKey("stalled"),
       queueKey("active"),
       this.jobKey(lease.jobId),
       this.sessionKey(lease.sessionId),
+      presence.startedKey,
+      presence.seenKey,
       lease.token,
       String(leaseMs),
       lease.jobId,
       String(Math.max(0, Math.round(arrivedAgoMs))),
       String(this.ttlMs),
+      String(presence.freshMs),
     );
     return Number(out) > 0 ? Number(out) : null;
   }
@@ -365,7 +388,7 @@ export class LeaseRecords {
       startedKey: string;
       seenKey: string;
       gapMs: number;
-      behind: () => boolean;
+      startsStretch: () => boolean;
     },
     leaseMs: number,
     freshMs: number,
@@ -383,7 +406,7 @@ export class LeaseRecords {
       this.sessionKey(""),
       presence.id,
       String(presence.gapMs),
-      presence.behind() ? "1" : "0",
+      presence.startsStretch() ? "1" : "0",
     )) as [string, number][];
     return out.map(([raw, present]) => ({
       lease: JSON.parse(raw) as Lease,
