@@ -1,5 +1,5 @@
 // Redis faults mid-tree (private redis-server): restart with data, restart empty, down 10 s,
-// down 7 s, connections reset.
+// down 7 s, paused 10 s, connections reset.
 // The same scenarios as `npm run faults` (test/faults/), each in its own world of real
 // processes; every row must show zero in each loss column and recover.
 import { afterAll, describe, it } from "vitest";

@@ -82,11 +82,12 @@ export interface FabricOptions {
    */
   sweepGate?: (tick: { lateMs: number; deferredMs: number }) => Promise<boolean>;
   /**
-   * How long lapse sweeps wait after the fabric's connection to Redis comes back from a drop (an
-   * outage, a restart): workers' heartbeats failed meanwhile, and their retries, which may revive
-   * a lease that ran out while nobody could hear them (broker/records.ts), come within a
-   * heartbeat period. Default: LEASE_MS / 2. A connection that keeps dropping puts sweeps off for
-   * at most this plus LEASE_MS after it first came back, so it does not hide withholding for good.
+   * How long lapse sweeps wait after the fabric's connection to Redis comes up, first or back
+   * from a drop (an outage, a restart): workers' heartbeats failed meanwhile, and their retries,
+   * which may revive a lease that ran out while nobody could hear them (broker/records.ts), come
+   * within a heartbeat period. Default: LEASE_MS / 2. A connection that keeps dropping puts sweeps
+   * off (while it is up) for at most this plus LEASE_MS after the first comeback of the row, so
+   * it does not hide withholding for good.
    */
   reconnectGraceMs?: number;
 }
@@ -237,10 +238,10 @@ export class ProofFabric {
   private flow: FlowProducer | null = null;
   private readonly timers = new Set<NodeJS.Timeout>();
   /**
-   * The connection to Redis: whether it is down (dropped and not back yet), when it last came
-   * back from a drop and when the grace that began then began (performance.now(); a drop within
-   * a grace does not start a new one, so a connection that keeps dropping does not defer sweeps
-   * for good).
+   * The connection to Redis: whether it is down (dropped and not back yet), when it last came up
+   * and when the first of a row of comebacks came (performance.now(); a comeback within the grace
+   * of the one before continues the row, so a connection that keeps dropping does not defer
+   * sweeps for good).
    */
   private readonly link = { down: false, backAt: -Infinity, graceFrom: -Infinity };
 
@@ -253,12 +254,12 @@ export class ProofFabric {
     redis.on("close", () => {
       if (connected) this.link.down = true;
     });
+    // The first connection counts as a comeback too: a relay that starts may find leases that
+    // ran out while no relay was up.
     redis.on("ready", () => {
       const now = performance.now();
-      if (this.link.down) {
-        if (!this.inReconnectGrace(now)) this.link.graceFrom = now;
-        this.link.backAt = now;
-      }
+      if (now - this.link.backAt >= this.reconnectGraceMs()) this.link.graceFrom = now;
+      this.link.backAt = now;
       this.link.down = false;
       connected = true;
     });
@@ -422,24 +423,30 @@ export class ProofFabric {
     const tick = async () => {
       if (w.closing) return;
       const firedAt = performance.now();
+      // Waiting for the link is not the gate's: its budget of sweeps put off starts afresh.
+      const linkWait = this.link.down || this.inReconnectGrace(firedAt);
+      if (linkWait) deferredSince = null;
       const deferredMs = deferredSince === null ? 0 : firedAt - deferredSince;
       const gate = this.options.sweepGate;
-      const go =
-        this.link.down || this.inReconnectGrace(firedAt)
-          ? false
-          : gate
-            ? await gate({ lateMs: firedAt - scheduledAt, deferredMs }).catch(() => true)
-            : true;
+      const go = linkWait
+        ? false
+        : gate
+          ? await gate({ lateMs: firedAt - scheduledAt, deferredMs }).catch(() => true)
+          : true;
       if (w.closing) return;
       if (go) {
         deferredSince = null;
         await sweep.call(w).catch(() => {});
-      } else deferredSince ??= firedAt;
+      } else if (!linkWait) deferredSince ??= firedAt;
       if (w.closing) return;
       scheduledAt = performance.now() + interval;
       setTimeout(() => void tick(), interval).unref();
     };
     void tick();
+  }
+
+  private reconnectGraceMs(): number {
+    return this.options.reconnectGraceMs ?? Math.floor(this.options.leaseMs / 2);
   }
 
   /**
@@ -448,7 +455,7 @@ export class ProofFabric {
    * row of drops.
    */
   private inReconnectGrace(now: number): boolean {
-    const graceMs = this.options.reconnectGraceMs ?? Math.floor(this.options.leaseMs / 2);
+    const graceMs = this.reconnectGraceMs();
     return (
       now - this.link.backAt < graceMs && now - this.link.graceFrom < graceMs + this.options.leaseMs
     );

@@ -19,6 +19,12 @@ export interface PrivateRedis {
   shutdown(): Promise<void>;
   /** SIGKILL and an emptied data directory: a restart comes back with nothing. */
   killAndWipe(): Promise<void>;
+  /**
+   * Stops the server (SIGSTOP) for `ms` and lets it go on (SIGCONT): connections stay open and
+   * commands sent meanwhile wait in its sockets, to run when it wakes (a stalled Redis, a host
+   * paused under it).
+   */
+  pause(ms: number): Promise<void>;
   /** Closes every client connection (the services' commands in flight lose their replies). */
   killClients(): Promise<number>;
   /** One INFO section parsed into fields (client, stats, ...). */
@@ -108,6 +114,16 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       await pollUntil(ping, 30_000, 25, "the private redis-server did not answer");
     },
     shutdown: () => stop("SIGTERM"),
+    async pause(ms) {
+      const c = child;
+      if (!c) throw new Error("the private redis-server is not running");
+      c.kill("SIGSTOP");
+      try {
+        await new Promise((r) => setTimeout(r, ms));
+      } finally {
+        c.kill("SIGCONT");
+      }
+    },
     async killAndWipe() {
       await stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

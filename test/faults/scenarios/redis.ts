@@ -1,8 +1,8 @@
 // Redis faults mid-tree, on the private redis-server: restarted with its data (clean shutdown,
 // append-only file), restarted empty (killed, data directory wiped: the proof fabric is gone and
 // must be rebuilt from Postgres), down for 10 s (longer than a lease) and for 7 s (shorter) then
-// back with its data, and every connection to it reset again and again while Redis itself stays
-// up. Where Redis keeps its data, no honest worker loses a lease.
+// back with its data, stopped for 10 s with its connections open, and every connection to it
+// reset again and again while Redis itself stays up. Where Redis keeps its data, no honest worker loses a lease.
 import type { Scenario } from "../lib/scenario.ts";
 import { sleep } from "../lib/util.ts";
 import { World } from "../lib/world.ts";
@@ -103,6 +103,21 @@ export const redisDownWithinLease: Scenario = {
     }),
 };
 
+export const redisPaused10s: Scenario = {
+  name: "Redis paused 10 s",
+  injected: "redis-server stopped (SIGSTOP) 10 s mid-tree, connections kept open, then resumed",
+  timeoutMs: 600_000,
+  run: () =>
+    inWorld(World.start, async (world) => {
+      await midTree(world, 1);
+      await world.redis.pause(10_000);
+      world.faultEnded();
+      const columns = await settle(world, 1);
+      noLeaseLost(world);
+      return columns;
+    }),
+};
+
 /** Connection resets in a row, and the pause between them. */
 const RESETS = 25;
 const RESET_EVERY_MS = 200;
@@ -141,5 +156,6 @@ export const redisScenarios = [
   redisRestartEmpty,
   redisDown10s,
   redisDownWithinLease,
+  redisPaused10s,
   redisConnectionsReset,
 ];

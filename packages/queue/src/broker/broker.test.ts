@@ -632,9 +632,11 @@ describe("a lease that ran out while no broker could hear its worker", () => {
     });
   });
 
+  // A longer lease here: its slack for a broker's last refresh (LEASE_MS / 3) outlasts any pause
+  // of a busy machine between two of `main`'s refreshes.
   it("is not revived when a broker was there to hear the worker throughout", async () => {
     const block = await oneJobBlock();
-    const b = await openBroker({}, undefined, { checkStalled: false });
+    const b = await openBroker({ leaseMs: 1500 }, undefined, { checkStalled: false });
     const l = (await lease(b, agent("silent-late"), block))!;
     expect(await b.heartbeat(l)).not.toBeNull();
     await lockGone(b, l.jobId);
@@ -642,6 +644,46 @@ describe("a lease that ran out while no broker could hear its worker", () => {
     expect(await b.fabric.redis.exists(b.lockKey(l.jobId, "base"))).toBe(0);
     const lapses = await b.claimTimedOutJob(l.jobId);
     expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+  });
+
+  it("is not revived, nor forgiven, when its only broker was cut off only after it ran out", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      const b = await openBroker({ leaseMs: 1500 }, undefined, { checkStalled: false });
+      const l = (await lease(b, agent("silent-before"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await lockGone(b, l.jobId);
+      // The broker heard nothing through the whole window; its drop comes later.
+      await dropConnection(b);
+      await b.presence.refresh();
+      expect(await b.heartbeat(l, 0)).toBeNull();
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+    });
+  });
+
+  it("is not revived over a later lease of its job, though that one ran out too", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      let sweeping = true;
+      const b = await openBroker({}, undefined, { sweepGate: async () => sweeping });
+      const stalled = new Set<string>();
+      b.fabric.events.on("stalled", (id: string) => stalled.add(id));
+      const first = (await lease(b, agent("first"), block))!;
+      expect(await b.heartbeat(first)).not.toBeNull();
+      // No broker is there from now on, so each lease's lapse would be forgiven.
+      await b.presence.stop();
+      // The first lapse is swept (its claim, nobody's here, is left undone) and the job leased
+      // again; then sweeps stop, and the second lease runs out too.
+      await until(async () => stalled.has(first.jobId));
+      const second = (await until(() => lease(b, agent("second"), block)))!;
+      expect(second.jobId).toBe(first.jobId);
+      sweeping = false;
+      await lockGone(b, second.jobId);
+      expect(await b.heartbeat(first, 0)).toBeNull();
+      expect(await b.heartbeat(second, 0)).not.toBeNull();
+      expect(await b.fabric.redis.get(b.lockKey(second.jobId, "base"))).toBe(second.token);
+    });
   });
 
   it("is not swept within a grace after its broker's connection to Redis comes back", async () => {

@@ -10,7 +10,9 @@
 //
 // A broker whose connection to Redis dropped, however briefly, could not take heartbeats while
 // it was down: its first refresh after the drop starts a new stretch too (as does a refresh that
-// failed).
+// failed). The stretch that ends is kept, with the broker's last PAST_STRETCHES ones
+// (records.ts), so a lapse whose window one of them covered is still the worker's when the
+// broker drops only afterwards.
 //
 // A broker that is behind (its process too busy to read requests on time: the relay's event
 // loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
@@ -18,8 +20,8 @@
 // it spent behind is then forgiven unless another broker, on time, covered the window; a relay
 // that falls behind does not punish the workers it failed to serve.
 //
-// The rule (applied in records.ts when a lapse is claimed): a lapse is withholding only if some
-// broker's stretch covered the lease's whole last window, from its last renewal (expiry -
+// The rule (applied in records.ts when a lapse is claimed, and when a late heartbeat would take
+// back a lock that ran out): a lapse is withholding only if some broker's stretch covered the lease's whole last window, from its last renewal (expiry -
 // LEASE_MS) to its expiry (or to when the lapse is claimed, if that is earlier), give or take
 // `freshMs` (LEASE_MS / 3, a worker's heartbeat period, or two refreshes if longer) for the
 // last-seen time; otherwise no relay was there to hear the
@@ -28,19 +30,20 @@
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { evalScript } from "../redis.ts";
-import { luaNow } from "./records.ts";
+import { luaNow, stretchLua } from "./records.ts";
 
-// KEYS: started, seen. ARGV: id, gap ms, forget after ms, '1' to start a new stretch (the broker
-// is behind, or was cut off from Redis).
-const refreshScript = `${luaNow}
+// KEYS: started, seen, past stretches. ARGV: id, gap ms, forget after ms, '1' to start a new
+// stretch (the broker is behind, or was cut off from Redis).
+const refreshScript = `${luaNow}${stretchLua}
 local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if ARGV[4] == '1' or (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now, ARGV[1])
+  newStretch(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now)
 end
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', KEYS[3], id)
 end
 return now`;
 
@@ -48,6 +51,8 @@ export class BrokerPresence {
   readonly id = randomUUID();
   readonly startedKey: string;
   readonly seenKey: string;
+  /** Each broker's past stretches (records.ts, stretchLua). */
+  readonly pastKey: string;
   private timer: NodeJS.Timeout | null = null;
   /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
   private refreshing: Promise<void> | null = null;
@@ -70,6 +75,7 @@ export class BrokerPresence {
   ) {
     this.startedKey = `${prefix}:brokers:started`;
     this.seenKey = `${prefix}:brokers:seen`;
+    this.pastKey = `${prefix}:brokers:past`;
   }
 
   /** Whether this broker's next refresh starts a new stretch: it is behind, or was cut off. */
@@ -84,9 +90,10 @@ export class BrokerPresence {
       await evalScript(
         this.redis,
         refreshScript,
-        2,
+        3,
         this.startedKey,
         this.seenKey,
+        this.pastKey,
         this.id,
         String(this.gapMs),
         String(Math.max(this.gapMs * 4, 3_600_000)),
@@ -126,6 +133,7 @@ export class BrokerPresence {
       .multi()
       .zrem(this.startedKey, this.id)
       .zrem(this.seenKey, this.id)
+      .hdel(this.pastKey, this.id)
       .exec()
       .catch(() => {});
   }

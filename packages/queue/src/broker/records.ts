@@ -113,43 +113,68 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
+/** Stretches of presence a broker keeps besides its current one (presence.ts). */
+const PAST_STRETCHES = 8;
+
 /**
- * Lua defining `forgivable(lease, now, leaseMs, freshMs, startedKey, seenKey)`: true when no
- * broker was present through the lease's last window (see presence.ts): a stretch that began by
- * the lease's last renewal and was seen up to its end (when the lease expired or, if its lock
- * went before that, now), less `freshMs` of slack for the last refresh, but never before the
- * renewal itself (a lease taken moments ago is judged by whether a broker was there when it was
- * taken). A lease no heartbeat ever renewed is forgivable too when the broker that granted it is
- * gone (it may have died before its answer reached the worker, who then never heard of it).
+ * Lua defining `newStretch(startedKey, seenKey, pastKey, id, now)`: the broker's current stretch
+ * of presence, if it has one, joins its past ones (the last PAST_STRETCHES, each as [start, last
+ * seen]) and a new one starts now. A lapse is judged by every stretch that could have covered
+ * its window, so a stretch that ends after the window (a later drop) does not hide it.
  */
-const forgivableLua = `
-local function forgivable(lease, now, leaseMs, freshMs, startedKey, seenKey)
+export const stretchLua = `
+local function newStretch(startedKey, seenKey, pastKey, id, now)
+  local s = redis.call('ZSCORE', startedKey, id)
+  local e = redis.call('ZSCORE', seenKey, id)
+  if s and e then
+    local past = cjson.decode(redis.call('HGET', pastKey, id) or '[]')
+    table.insert(past, {tonumber(s), tonumber(e)})
+    while #past > ${PAST_STRETCHES} do table.remove(past, 1) end
+    redis.call('HSET', pastKey, id, cjson.encode(past))
+  end
+  redis.call('ZADD', startedKey, now, id)
+end`;
+
+/**
+ * Lua defining `presentThrough(lease, now, leaseMs, freshMs, startedKey, seenKey, pastKey,
+ * skipId)`: whether some broker (but `skipId`) was present through the lease's last window (see
+ * presence.ts): one stretch of it, current or past, began by the lease's last renewal and was
+ * seen up to the window's end (when the lease expired or, if its lock went before that, now),
+ * less `freshMs` of slack for the last refresh, but never before the renewal itself (a lease
+ * taken moments ago is judged by whether a broker was there when it was taken).
+ */
+const presentThroughLua = `
+local function presentThrough(lease, now, leaseMs, freshMs, startedKey, seenKey, pastKey, skipId)
   local from = lease.expiresAt - leaseMs
   local to = math.max(math.min(lease.expiresAt, now) - freshMs, from)
-  local present = false
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', startedKey, '-inf', from)) do
-    local seen = tonumber(redis.call('ZSCORE', seenKey, id) or '0')
-    if seen >= to then present = true break end
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', seenKey, to, '+inf')) do
+    if id ~= skipId then
+      local started = redis.call('ZSCORE', startedKey, id)
+      if started and tonumber(started) <= from then return true end
+      local past = redis.call('HGET', pastKey, id)
+      if past then
+        for _, p in ipairs(cjson.decode(past)) do
+          if p[1] <= from and p[2] >= to then return true end
+        end
+      end
+    end
   end
-  if present and not lease.renewed and lease.brokerId then
-    local granter = redis.call('ZSCORE', seenKey, lease.brokerId)
-    if (not granter) or now - tonumber(granter) > freshMs then present = false end
-  end
-  return not present
+  return false
 end`;
 
 // A heartbeat, in one round trip: BullMQ's lock is extended (and the job taken off BullMQ's
 // stalled set, as its own extendLock does) and the record follows it. KEYS: the lock, the
-// queue's stalled set and active list, the job's records, the session's set, the brokers' start
-// and last-seen sets. ARGV: token, lease ms, job id, how long ago the heartbeat arrived (ms),
-// record TTL ms, how fresh a broker's last refresh must be. When the lock ran out and the lapse
-// has not been swept (the job is still active in BullMQ, nobody else holds it), the lock is
-// taken again for this lease if the heartbeat arrived by the lease's expiry (the relay read or
-// handled it late), or if no broker could have heard the worker through the lease's last window
-// (the lapse would be forgiven: Redis or every relay was out of reach, and the worker's
-// heartbeats could only get through once it was back). A relay's own lateness or outage never
-// costs a worker its lease. Returns the new expiry, or 0 when the lease is lost.
-const heartbeatScript = `${luaNow}${forgivableLua}
+// queue's stalled set and active list, the job's records, the session's set, the brokers'
+// current start, last-seen and past stretches. ARGV: token, lease ms, job id, how long ago the
+// heartbeat arrived (ms), record TTL ms, how fresh a broker's last refresh must be. When the lock
+// ran out and the lapse has not been swept (the job is still active in BullMQ, nobody else holds
+// it, and no later lease of it was recorded), the lock is taken again for this lease if the
+// heartbeat arrived by the lease's expiry (the relay read or handled it late), or if no broker
+// could have heard the worker through the lease's last window (Redis or every relay was out of
+// reach, and the worker's heartbeats could only get through once it was back). A relay's own
+// lateness or outage never costs a worker its lease. Returns the new expiry, or 0 when the lease
+// is lost.
+const heartbeatScript = `${luaNow}${presentThroughLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
 local lease = cjson.decode(raw)
@@ -157,8 +182,14 @@ local lock = redis.call('GET', KEYS[1])
 if lock ~= ARGV[1] then
   if lock then return 0 end
   if not redis.call('LPOS', KEYS[3], ARGV[3]) then return 0 end
+  local all = redis.call('HGETALL', KEYS[4])
+  for i = 1, #all, 2 do
+    if all[i] ~= ARGV[1] and tonumber(cjson.decode(all[i + 1]).leasedAt) > tonumber(lease.leasedAt) then
+      return 0
+    end
+  end
   if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt)
-    and not forgivable(lease, now, tonumber(ARGV[2]), tonumber(ARGV[6]), KEYS[6], KEYS[7]) then
+    and presentThrough(lease, now, tonumber(ARGV[2]), tonumber(ARGV[6]), KEYS[6], KEYS[7], KEYS[8], '') then
     return 0
   end
   lease.revived = (lease.revived or 0) + 1
@@ -178,20 +209,25 @@ local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 return n`;
 
-// KEYS: the job's records, BullMQ's lock, the brokers' start and last-seen sets. ARGV: lease ms,
-// how fresh another broker's last refresh must be, the session set prefix, the claiming broker's
-// id, the silence that ends a stretch and '1' if the claiming broker's stretch starts now. The
+// KEYS: the job's records, BullMQ's lock, the brokers' current start, last-seen and past
+// stretches. ARGV: lease ms, how fresh another broker's last refresh must be, the session set
+// prefix, the claiming broker's id, the silence that ends a stretch, '1' if the claiming
+// broker's stretch starts now (it is behind or was cut off) and '1' if it is behind. The
 // claiming broker is present now (its presence is refreshed first, as presence.ts does, so its
-// own timer's delays do not count; if it is behind or was cut off, its stretch starts now).
-// Claims (deletes and returns) every record of the job whose lock is gone: those leases ended
-// without a heartbeat, result or fail reaching a broker. With each, whether a broker was present
-// for the whole of the lease's last window (not forgivable, above). The live holder's record is
-// left alone.
-const claimLapsedScript = `${luaNow}${forgivableLua}
+// own timer's delays do not count). Claims (deletes and returns) every record of the job whose
+// lock is gone: those leases ended without a heartbeat, result or fail reaching a broker. With
+// each, whether a broker was present for the whole of the lease's last window
+// (presentThrough, above), not counting the claiming broker if it is behind (heartbeats that
+// came in time may be unread in its sockets). A lease no heartbeat ever renewed is forgiven too
+// when the broker that granted it is gone (it may have died before its answer reached the
+// worker, who then never heard of the lease). The live holder's record is left alone.
+const claimLapsedScript = `${luaNow}${stretchLua}${presentThroughLua}
 local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
 if ARGV[6] == '1' or (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
-  redis.call('ZADD', KEYS[3], now, ARGV[4])
+  newStretch(KEYS[3], KEYS[4], KEYS[5], ARGV[4], now)
 end
+local skip = ''
+if ARGV[7] == '1' then skip = ARGV[4] end
 redis.call('ZADD', KEYS[4], now, ARGV[4])
 local lock = redis.call('GET', KEYS[2])
 local all = redis.call('HGETALL', KEYS[1])
@@ -202,9 +238,13 @@ for i = 1, #all, 2 do
     local lease = cjson.decode(raw)
     redis.call('HDEL', KEYS[1], token)
     redis.call('ZREM', ARGV[3] .. lease.sessionId, token)
-    local present = 1
-    if forgivable(lease, now, tonumber(ARGV[1]), tonumber(ARGV[2]), KEYS[3], KEYS[4]) then
-      present = 0
+    local present = 0
+    if presentThrough(lease, now, tonumber(ARGV[1]), tonumber(ARGV[2]), KEYS[3], KEYS[4], KEYS[5], skip) then
+      present = 1
+      if not lease.renewed and lease.brokerId then
+        local granter = redis.call('ZSCORE', KEYS[4], lease.brokerId)
+        if (not granter) or now - tonumber(granter) > tonumber(ARGV[2]) then present = 0 end
+      end
     end
     table.insert(out, {raw, present})
   end
@@ -328,12 +368,12 @@ export class LeaseRecords {
     queueKey: (suffix: string) => string,
     leaseMs: number,
     arrivedAgoMs: number,
-    presence: { startedKey: string; seenKey: string; freshMs: number },
+    presence: { startedKey: string; seenKey: string; pastKey: string; freshMs: number },
   ): Promise<number | null> {
     const out = await evalScript(
       this.redis,
       heartbeatScript,
-      7,
+      8,
       lockKey,
       queueKey("stalled"),
       queueKey("active"),
@@ -341,6 +381,7 @@ export class LeaseRecords {
       this.sessionKey(lease.sessionId),
       presence.startedKey,
       presence.seenKey,
+      presence.pastKey,
       lease.token,
       String(leaseMs),
       lease.jobId,
@@ -387,8 +428,10 @@ export class LeaseRecords {
       id: string;
       startedKey: string;
       seenKey: string;
+      pastKey: string;
       gapMs: number;
       startsStretch: () => boolean;
+      behind: () => boolean;
     },
     leaseMs: number,
     freshMs: number,
@@ -396,17 +439,19 @@ export class LeaseRecords {
     const out = (await evalScript(
       this.redis,
       claimLapsedScript,
-      4,
+      5,
       this.jobKey(jobId),
       lockKey,
       presence.startedKey,
       presence.seenKey,
+      presence.pastKey,
       String(leaseMs),
       String(freshMs),
       this.sessionKey(""),
       presence.id,
       String(presence.gapMs),
       presence.startsStretch() ? "1" : "0",
+      presence.behind() ? "1" : "0",
     )) as [string, number][];
     return out.map(([raw, present]) => ({
       lease: JSON.parse(raw) as Lease,
