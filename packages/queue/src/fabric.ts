@@ -423,9 +423,9 @@ export class ProofFabric {
     const tick = async () => {
       if (w.closing) return;
       const firedAt = performance.now();
-      // Waiting for the link is not the gate's: its budget of sweeps put off starts afresh.
+      // Waiting for the link is not the gate's: it does not start the gate's count of sweeps put
+      // off in a row (nor end it, or a relay behind with a flapping connection would never sweep).
       const linkWait = this.link.down || this.inReconnectGrace(firedAt);
-      if (linkWait) deferredSince = null;
       const deferredMs = deferredSince === null ? 0 : firedAt - deferredSince;
       const gate = this.options.sweepGate;
       const go = linkWait

@@ -602,6 +602,44 @@ describe("forgiving a lapse", () => {
     });
   });
 
+  it("is for a lapse whose window its only broker spent waiting on Redis, its connection open", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      const b = await openBroker({}, undefined, { checkStalled: false });
+      const l = (await lease(b, agent("stalled"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      // Nothing the broker sends reaches Redis (a stalled Redis, as far as it can tell) until
+      // the lease has run out; its presence refresh waits in the socket, to run late.
+      const socket = b.fabric.redis.stream as Socket;
+      socket.cork();
+      try {
+        await lockGone(main, l.jobId);
+      } finally {
+        socket.uncork();
+      }
+      await b.presence.refresh();
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+    });
+  });
+
+  it("is not for a lapse its broker heard through, however long it was behind afterwards", async () => {
+    const block = await oneJobBlock();
+    let behind = false;
+    await withMainAway(async () => {
+      const b = await openBroker({ behind: () => behind }, undefined, { checkStalled: false });
+      const l = (await lease(b, agent("heard"), block))!;
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await lockGone(b, l.jobId);
+      // Behind for many refreshes after the lapse: each starts a stretch of its own.
+      behind = true;
+      for (let i = 0; i < 40; i++) await b.presence.refresh();
+      behind = false;
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([false]);
+    });
+  });
+
   it("is not for a lease never renewed whose granting relay is still up", async () => {
     const block = await oneJobBlock();
     const l = (await lease(main, agent("silent"), block))!;

@@ -10,9 +10,10 @@
 //
 // A broker whose connection to Redis dropped, however briefly, could not take heartbeats while
 // it was down: its first refresh after the drop starts a new stretch too (as does a refresh that
-// failed). The stretch that ends is kept, with the broker's last PAST_STRETCHES ones
-// (records.ts), so a lapse whose window one of them covered is still the worker's when the
-// broker drops only afterwards.
+// failed), and so does a refresh that Redis runs well after it was due (Redis stalled with its
+// connections open: it heard nobody meanwhile). The stretch that ends is kept with the broker's
+// recent past ones (records.ts, stretchLua), so a lapse whose window one of them covered is still
+// the worker's when the broker drops only afterwards.
 //
 // A broker that is behind (its process too busy to read requests on time: the relay's event
 // loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
@@ -28,19 +29,17 @@
 // worker throughout, and the lapse is forgiven (the job goes back without a penalty). The
 // claiming broker counts as seen at the moment it claims.
 import { randomUUID } from "node:crypto";
+import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { evalScript } from "../redis.ts";
 import { luaNow, stretchLua } from "./records.ts";
 
-// KEYS: started, seen, past stretches. ARGV: id, gap ms, forget after ms, '1' to start a new
-// stretch (the broker is behind, or was cut off from Redis).
+// KEYS: started, seen, past stretches. ARGV: id, forget after ms, then refreshPresence's gap
+// ms, restart flag, due and keep ms (records.ts). Returns Redis's time.
 const refreshScript = `${luaNow}${stretchLua}
-local seen = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if ARGV[4] == '1' or (not seen) or now - tonumber(seen) > tonumber(ARGV[2]) then
-  newStretch(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now)
-end
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[3]))) do
+refreshPresence(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[3]), ARGV[4], ARGV[5],
+  tonumber(ARGV[6]))
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
@@ -58,6 +57,10 @@ export class BrokerPresence {
   private refreshing: Promise<void> | null = null;
   /** The connection dropped (or a refresh failed) since the last refresh that went through. */
   private cutOff = false;
+  /** The last refresh that went through: Redis's time when it ran, and when it was sent. */
+  private lastRefresh: { redisNow: number; sentAt: number } | null = null;
+  /** How long a past stretch is kept: longer than any lease record lives. */
+  readonly keepMs: number;
   private readonly onClose = () => {
     this.cutOff = true;
   };
@@ -76,18 +79,29 @@ export class BrokerPresence {
     this.startedKey = `${prefix}:brokers:started`;
     this.seenKey = `${prefix}:brokers:seen`;
     this.pastKey = `${prefix}:brokers:past`;
+    this.keepMs = 2 * gapMs + 60_000;
   }
 
-  /** Whether this broker's next refresh starts a new stretch: it is behind, or was cut off. */
-  startsStretch(): boolean {
-    return this.cutOff || this.behind();
+  /**
+   * refreshPresence's gap, restart, due and keep arguments (records.ts) for a refresh sent now:
+   * the stretch starts again if the broker is behind or was cut off, or if Redis runs the refresh
+   * more than `freshMs` later than the last refresh's Redis time plus the time since it was sent.
+   */
+  stretchArgs(): [string, string, string, string] {
+    const restart = this.cutOff || this.behind();
+    const last = this.lastRefresh;
+    const due = last
+      ? String(Math.ceil(last.redisNow + (performance.now() - last.sentAt) + this.freshMs))
+      : "";
+    return [String(this.gapMs), restart ? "1" : "0", due, String(this.keepMs)];
   }
 
   async refresh(): Promise<void> {
-    const restart = this.startsStretch();
+    const sentAt = performance.now();
+    const args = this.stretchArgs();
     this.cutOff = false;
     try {
-      await evalScript(
+      const now = await evalScript(
         this.redis,
         refreshScript,
         3,
@@ -95,10 +109,10 @@ export class BrokerPresence {
         this.seenKey,
         this.pastKey,
         this.id,
-        String(this.gapMs),
         String(Math.max(this.gapMs * 4, 3_600_000)),
-        restart ? "1" : "0",
+        ...args,
       );
+      this.lastRefresh = { redisNow: Number(now), sentAt };
     } catch (err) {
       this.cutOff = true;
       throw err;

@@ -113,26 +113,38 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`;
 
-/** Stretches of presence a broker keeps besides its current one (presence.ts). */
-const PAST_STRETCHES = 8;
+/** At most this many past stretches are kept per broker, however recent (presence.ts). */
+const PAST_STRETCHES = 32;
 
 /**
- * Lua defining `newStretch(startedKey, seenKey, pastKey, id, now)`: the broker's current stretch
- * of presence, if it has one, joins its past ones (the last PAST_STRETCHES, each as [start, last
- * seen]) and a new one starts now. A lapse is judged by every stretch that could have covered
- * its window, so a stretch that ends after the window (a later drop) does not hide it.
+ * Lua defining `refreshPresence(startedKey, seenKey, pastKey, id, now, gapMs, restart, due,
+ * keepMs)`: the broker is seen now. Its stretch of presence starts again when `restart` is '1'
+ * (it is behind, or was cut off from Redis), when it was last seen more than `gapMs` ago, or
+ * when this refresh runs after `due` (Redis time; '' for none): Redis was stalled with the
+ * refresh waiting in its socket, and heard nobody meanwhile. The stretch that ends joins the
+ * broker's past ones, each as [start, last seen] (those seen within `keepMs`, the last
+ * PAST_STRETCHES), unless it never outlasted its first refresh: a lapse is judged by every
+ * stretch that could have covered its window, so a stretch that ends after the window (a later
+ * drop) does not hide it.
  */
 export const stretchLua = `
-local function newStretch(startedKey, seenKey, pastKey, id, now)
+local function refreshPresence(startedKey, seenKey, pastKey, id, now, gapMs, restart, due, keepMs)
   local s = redis.call('ZSCORE', startedKey, id)
   local e = redis.call('ZSCORE', seenKey, id)
-  if s and e then
-    local past = cjson.decode(redis.call('HGET', pastKey, id) or '[]')
-    table.insert(past, {tonumber(s), tonumber(e)})
-    while #past > ${PAST_STRETCHES} do table.remove(past, 1) end
-    redis.call('HSET', pastKey, id, cjson.encode(past))
+  if restart == '1' or (not s) or (not e) or now - tonumber(e) > gapMs
+    or (due ~= '' and now > tonumber(due)) then
+    if s and e and tonumber(e) > tonumber(s) then
+      local past = {}
+      for _, p in ipairs(cjson.decode(redis.call('HGET', pastKey, id) or '[]')) do
+        if p[2] >= now - keepMs then table.insert(past, p) end
+      end
+      table.insert(past, {tonumber(s), tonumber(e)})
+      while #past > ${PAST_STRETCHES} do table.remove(past, 1) end
+      redis.call('HSET', pastKey, id, cjson.encode(past))
+    end
+    redis.call('ZADD', startedKey, now, id)
   end
-  redis.call('ZADD', startedKey, now, id)
+  redis.call('ZADD', seenKey, now, id)
 end`;
 
 /**
@@ -212,9 +224,9 @@ return n`;
 // KEYS: the job's records, BullMQ's lock, the brokers' current start, last-seen and past
 // stretches. ARGV: lease ms, how fresh another broker's last refresh must be, the session set
 // prefix, the claiming broker's id, the silence that ends a stretch, '1' if the claiming
-// broker's stretch starts now (it is behind or was cut off) and '1' if it is behind. The
-// claiming broker is present now (its presence is refreshed first, as presence.ts does, so its
-// own timer's delays do not count). Claims (deletes and returns) every record of the job whose
+// broker's stretch starts now (it is behind or was cut off), '1' if it is behind, and the rest
+// of refreshPresence's arguments (due, keep ms). The claiming broker is present now (its
+// presence is refreshed first, as presence.ts does, so its own timer's delays do not count). Claims (deletes and returns) every record of the job whose
 // lock is gone: those leases ended without a heartbeat, result or fail reaching a broker. With
 // each, whether a broker was present for the whole of the lease's last window
 // (presentThrough, above), not counting the claiming broker if it is behind (heartbeats that
@@ -222,13 +234,10 @@ return n`;
 // when the broker that granted it is gone (it may have died before its answer reached the
 // worker, who then never heard of the lease). The live holder's record is left alone.
 const claimLapsedScript = `${luaNow}${stretchLua}${presentThroughLua}
-local seenBefore = redis.call('ZSCORE', KEYS[4], ARGV[4])
-if ARGV[6] == '1' or (not seenBefore) or now - tonumber(seenBefore) > tonumber(ARGV[5]) then
-  newStretch(KEYS[3], KEYS[4], KEYS[5], ARGV[4], now)
-end
+refreshPresence(KEYS[3], KEYS[4], KEYS[5], ARGV[4], now, tonumber(ARGV[5]), ARGV[6], ARGV[8],
+  tonumber(ARGV[9]))
 local skip = ''
 if ARGV[7] == '1' then skip = ARGV[4] end
-redis.call('ZADD', KEYS[4], now, ARGV[4])
 local lock = redis.call('GET', KEYS[2])
 local all = redis.call('HGETALL', KEYS[1])
 local out = {}
@@ -429,13 +438,14 @@ export class LeaseRecords {
       startedKey: string;
       seenKey: string;
       pastKey: string;
-      gapMs: number;
-      startsStretch: () => boolean;
+      /** refreshPresence's gap, restart, due and keep arguments, for a refresh sent now. */
+      stretchArgs: () => [string, string, string, string];
       behind: () => boolean;
     },
     leaseMs: number,
     freshMs: number,
   ): Promise<ClaimedLapse[]> {
+    const [gap, restart, due, keep] = presence.stretchArgs();
     const out = (await evalScript(
       this.redis,
       claimLapsedScript,
@@ -449,9 +459,11 @@ export class LeaseRecords {
       String(freshMs),
       this.sessionKey(""),
       presence.id,
-      String(presence.gapMs),
-      presence.startsStretch() ? "1" : "0",
+      gap,
+      restart,
       presence.behind() ? "1" : "0",
+      due,
+      keep,
     )) as [string, number][];
     return out.map(([raw, present]) => ({
       lease: JSON.parse(raw) as Lease,
