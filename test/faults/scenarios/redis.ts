@@ -27,21 +27,39 @@ async function midTree(world: World, n: number, deadlineMs?: number): Promise<vo
   await world.waitProven(n, 6);
 }
 
-export const redisRestartWithData: Scenario = {
-  name: "Redis restart with data",
-  injected: "redis-server shut down and started again (AOF kept) mid-tree",
-  timeoutMs: 600_000,
-  run: () =>
-    inWorld(World.start, async (world) => {
-      await midTree(world, 1);
-      await world.redis.shutdown();
-      await world.redis.start();
-      world.faultEnded();
-      const columns = await settle(world, 1);
-      noLeaseLost(world);
-      return columns;
-    }),
+/**
+ * A fault mid-tree after which Redis is back with its data: the block must be paid with every
+ * column at zero, and no worker told that a lease it held was lost.
+ */
+function dataKept(name: string, injected: string, fault: (world: World) => Promise<void>) {
+  return {
+    name,
+    injected,
+    timeoutMs: 600_000,
+    run: () =>
+      inWorld(World.start, async (world) => {
+        await midTree(world, 1);
+        await fault(world);
+        world.faultEnded();
+        const columns = await settle(world, 1);
+        noLeaseLost(world);
+        return columns;
+      }),
+  } satisfies Scenario;
+}
+
+/** Redis shut down (its append-only file flushed), kept down `ms`, and started again. */
+const downFor = (ms: number) => async (world: World) => {
+  await world.redis.shutdown();
+  if (ms > 0) await sleep(ms);
+  await world.redis.start();
 };
+
+export const redisRestartWithData = dataKept(
+  "Redis restart with data",
+  "redis-server shut down and started again (AOF kept) mid-tree",
+  downFor(0),
+);
 
 /**
  * The winner's deadline: short enough that a block the fabric lost reaches it within the
@@ -64,59 +82,28 @@ export const redisRestartEmpty: Scenario = {
     }),
 };
 
-export const redisDown10s: Scenario = {
-  name: "Redis down 10 s",
-  injected: "redis-server down 10 s mid-tree, back with its data",
-  timeoutMs: 600_000,
-  run: () =>
-    inWorld(World.start, async (world) => {
-      await midTree(world, 1);
-      await world.redis.shutdown();
-      await sleep(10_000);
-      await world.redis.start();
-      world.faultEnded();
-      const columns = await settle(world, 1);
-      noLeaseLost(world);
-      return columns;
-    }),
-};
+export const redisDown10s = dataKept(
+  "Redis down 10 s",
+  "redis-server down 10 s mid-tree, back with its data",
+  downFor(10_000),
+);
 
 /**
  * Shorter than a lease (the services' LEASE_MS is 8 s) yet longer than a lease less a heartbeat
  * period: a lease renewed just before Redis went runs out while it is down, though no relay
  * could take its worker's heartbeats.
  */
-export const redisDownWithinLease: Scenario = {
-  name: "Redis down 7 s",
-  injected: "redis-server down 7 s mid-tree (less than a lease), back with its data",
-  timeoutMs: 600_000,
-  run: () =>
-    inWorld(World.start, async (world) => {
-      await midTree(world, 1);
-      await world.redis.shutdown();
-      await sleep(7_000);
-      await world.redis.start();
-      world.faultEnded();
-      const columns = await settle(world, 1);
-      noLeaseLost(world);
-      return columns;
-    }),
-};
+export const redisDownWithinLease = dataKept(
+  "Redis down 7 s",
+  "redis-server down 7 s mid-tree (less than a lease), back with its data",
+  downFor(7_000),
+);
 
-export const redisPaused10s: Scenario = {
-  name: "Redis paused 10 s",
-  injected: "redis-server stopped (SIGSTOP) 10 s mid-tree, connections kept open, then resumed",
-  timeoutMs: 600_000,
-  run: () =>
-    inWorld(World.start, async (world) => {
-      await midTree(world, 1);
-      await world.redis.pause(10_000);
-      world.faultEnded();
-      const columns = await settle(world, 1);
-      noLeaseLost(world);
-      return columns;
-    }),
-};
+export const redisPaused10s = dataKept(
+  "Redis paused 10 s",
+  "redis-server stopped (SIGSTOP) 10 s mid-tree, connections kept open, then resumed",
+  (world) => world.redis.pause(10_000),
+);
 
 /** Connection resets in a row, and the pause between them. */
 const RESETS = 25;
