@@ -428,11 +428,10 @@ export class ProofFabric {
       const linkWait = this.link.down || this.inReconnectGrace(firedAt);
       const deferredMs = deferredSince === null ? 0 : firedAt - deferredSince;
       const gate = this.options.sweepGate;
-      const go = linkWait
-        ? false
-        : gate
-          ? await gate({ lateMs: firedAt - scheduledAt, deferredMs }).catch(() => true)
-          : true;
+      let go = !linkWait;
+      if (go && gate) {
+        go = await gate({ lateMs: firedAt - scheduledAt, deferredMs }).catch(() => true);
+      }
       if (w.closing) return;
       if (go) {
         deferredSince = null;

@@ -737,6 +737,35 @@ describe("a lease that ran out while no broker could hear its worker", () => {
       expect(await b.heartbeat(l, 0)).not.toBeNull();
     });
   });
+
+  it("is swept in the end, however often its broker's connection keeps dropping", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      const graceMs = 2 * LEASE_MS;
+      const b = await openBroker({}, undefined, { reconnectGraceMs: graceMs });
+      const l = (await lease(b, agent("flapping"), block))!;
+      await lockGone(b, l.jobId);
+      // Each comeback within the grace of the one before: every sweep would fall in a grace. A row
+      // of drops defers sweeps for at most the grace plus LEASE_MS from its first comeback.
+      let flapping = true;
+      const flaps = (async () => {
+        while (flapping) {
+          await dropConnection(b);
+          await new Promise((r) => setTimeout(r, graceMs / 4));
+        }
+      })();
+      try {
+        await until(async () => {
+          const job = await main.fabric.getJob(block, "base", l.jobId);
+          return job && (await job.getState()) !== "active";
+        });
+      } finally {
+        flapping = false;
+        await flaps;
+      }
+      expect(await b.heartbeat(l, 0)).toBeNull();
+    });
+  });
 });
 
 describe("a lease whose record's reply is lost", () => {
