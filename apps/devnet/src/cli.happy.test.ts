@@ -2,9 +2,10 @@
 // and an embedded PGlite, prints where the explorer is, that address serves the explorer while
 // the devnet runs, and the devnet stops by itself once its one block is paid. With --json, where
 // stdout carries the JSON document alone, the address goes to stderr.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,14 +20,17 @@ const children: ChildProcess[] = [];
 const dirs: string[] = [];
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  for (const c of children) if (c.pid) killGroup(c.pid);
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
-async function startCli(extra: string[]) {
+async function startCli(extra: string[], opts: { ownRedis?: boolean } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), "pb-devnet-cli-"));
   dirs.push(dir);
   const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: redisUrl, DATA_DIR: dir };
   delete env.DATABASE_URL;
+  // Its own redis-server from PATH, as `npm start` on a machine with no REDIS_URL.
+  if (opts.ownRedis) delete env.REDIS_URL;
   const child = spawn(
     process.execPath,
     [
@@ -41,7 +45,13 @@ async function startCli(extra: string[]) {
       ],
       ...extra,
     ],
-    { cwd: repoRoot, env: { ...env, LOG_LEVEL: "silent" }, stdio: ["ignore", "pipe", "pipe"] },
+    {
+      cwd: repoRoot,
+      env: { ...env, LOG_LEVEL: "silent" },
+      stdio: ["ignore", "pipe", "pipe"],
+      // A process group of its own, as a terminal gives the command it runs.
+      detached: opts.ownRedis === true,
+    },
   );
   children.push(child);
   const out = { stdout: "", stderr: "" };
@@ -54,6 +64,25 @@ async function startCli(extra: string[]) {
   const exited = once(child, "exit").then(([code]) => code as number | null);
   return { child, out, exited };
 }
+
+function killGroup(pid: number) {
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    // The group is gone.
+  }
+}
+
+/** Whether something answers on a loopback port. */
+const answers = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, "127.0.0.1");
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once("error", () => resolve(false));
+  });
 
 /** Waits until `read()` holds the explorer line (or the process ends without it). */
 async function explorerUrlIn(read: () => string, exited: Promise<unknown>): Promise<string> {
@@ -89,5 +118,25 @@ describe("the devnet command", { timeout: 240_000 }, () => {
     expect(await cli.exited, cli.out.stderr).toBe(0);
     const report = JSON.parse(cli.out.stdout) as { blocks: { stage: string }[] };
     expect(report.blocks.map((b) => b.stage)).toEqual(["paid"]);
+  });
+
+  it("stops cleanly on a Ctrl-C in its terminal, its own Redis last", async () => {
+    const cli = await startCli(["--blocks", "1000"], { ownRedis: true });
+    const started = /^started redis-server \(pid (\d+)\) at redis:\/\/127\.0\.0\.1:(\d+)$/m;
+    await explorerUrlIn(() => cli.out.stdout, cli.exited);
+    const [, pid, port] = started.exec(cli.out.stdout)!.map(Number);
+    expect(await answers(port!)).toBe(true);
+    // Its Redis is out of the group's reach, so the devnet can stop it after its services.
+    const group = execFileSync("ps", ["-o", "pgid=", "-p", String(pid)], { encoding: "utf8" });
+    expect(Number(group.trim())).not.toBe(cli.child.pid);
+    // A terminal's Ctrl-C reaches every process of the command's group at once. The devnet's
+    // services need their Redis to close: stopping them once it is gone took half a minute.
+    process.kill(-cli.child.pid!, "SIGINT");
+    const code = await Promise.race([
+      cli.exited,
+      new Promise<string>((r) => setTimeout(() => r("still running after 15 s"), 15_000)),
+    ]);
+    expect(code, cli.out.stderr).toBe(0);
+    expect(await answers(port!)).toBe(false);
   });
 });

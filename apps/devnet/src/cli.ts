@@ -82,8 +82,16 @@ async function main() {
   program.parse();
   const o = program.opts();
   const abort = new AbortController();
-  process.once("SIGINT", () => abort.abort());
-  process.once("SIGTERM", () => abort.abort());
+  // The first Ctrl-C (or SIGTERM) stops the devnet cleanly; a second one quits at once.
+  let signals = 0;
+  const onSignal = () => {
+    signals += 1;
+    if (signals > 1) process.exit(130);
+    console.error("stopping (Ctrl-C again to quit at once)");
+    abort.abort();
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
   let blocks: DevnetBlockReport[];
   let proofSystem: string;

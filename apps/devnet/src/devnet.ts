@@ -110,7 +110,11 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const proofSystem = opts.proofs ?? "sim";
   const info = opts.onInfo ?? (() => {});
   const redis = await provideRedis(opts.env.REDIS_URL);
-  info(redis.owned ? `started redis-server at ${redis.url}` : `using Redis at ${redis.url}`);
+  info(
+    redis.owned
+      ? `started redis-server${redis.pid ? ` (pid ${redis.pid})` : ""} at ${redis.url}`
+      : `using Redis at ${redis.url}`,
+  );
   const sequencer = privateKeyToAccount(sequencerKeyOf(opts.seed));
   const baseEnv = {
     ...opts.env,

@@ -75,8 +75,11 @@ export class ProgressView {
         `${String(b.number).padEnd(6)} ${b.stage.padEnd(6)} ${(b.winner ?? "-").padEnd(43)} ${String(b.feeBps ?? "-").padEnd(5)} ${String(b.jobs).padEnd(5)} ${`${b.makespanMs ?? "-"} ms`.padEnd(9)} ${b.rootProof?.slice(0, 18) ?? "-"}…`,
       );
       const sum = b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n);
+      // Only a paid block's payouts add up to its reward: the others are not judged.
+      const verdict =
+        b.stage !== "paid" ? "not paid" : sum === BigInt(b.blockReward) ? "exact" : "MISMATCH";
       console.log(
-        `       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${sum === BigInt(b.blockReward) ? "exact" : "MISMATCH"})`,
+        `       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${verdict})`,
       );
     }
   }

@@ -17,6 +17,8 @@ export interface RedisHandle {
   url: string;
   /** True when the devnet started this server itself. */
   owned: boolean;
+  /** The server's process id, when the devnet started it. */
+  pid?: number;
   stop(): Promise<void>;
 }
 
@@ -77,7 +79,9 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
           "--loglevel",
           "warning",
         ],
-        { stdio: "ignore" },
+        // A process group of its own: a Ctrl-C in the terminal signals the devnet's group, and
+        // the devnet stops its services before this server (they need it to close cleanly).
+        { stdio: "ignore", detached: true },
       );
       c.once("error", reject);
       c.once("spawn", () => resolve(c));
@@ -89,14 +93,28 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
         "or run `docker compose up -d redis` and set REDIS_URL=redis://127.0.0.1:6379.",
     );
   }
+  // Outside the devnet's group, the server would outlive a devnet that exits without stopping it
+  // (an uncaught error, a second Ctrl-C): it goes with the process.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  };
+  process.once("exit", killOnExit);
   const url = `redis://127.0.0.1:${port}`;
-  await waitForPing(url, 5000);
+  try {
+    await waitForPing(url, 5000);
+  } catch (err) {
+    killOnExit();
+    process.off("exit", killOnExit);
+    throw err;
+  }
   return {
     url,
     owned: true,
+    ...(child.pid === undefined ? {} : { pid: child.pid }),
     stop: () =>
       new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
+        process.off("exit", killOnExit);
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
         child.kill("SIGTERM");
       }),
