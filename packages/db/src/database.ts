@@ -39,6 +39,8 @@ export interface DatabaseOptions {
   migrateLockTimeoutMs?: number | undefined;
   /** Drop everything in the schema first (the devnet starts from genesis on every run). */
   reset?: boolean;
+  /** Where the migrations are (default: the project's prisma/migrations). */
+  migrationsDir?: string;
 }
 
 export interface Database {
@@ -67,7 +69,7 @@ function schemaFromUrl(url: string): { url: string; schema?: string } {
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
   if (options.databaseUrl) return openPostgres(options.databaseUrl, options);
-  return openPglite(options.dataDir ?? ".prover-boost", options.reset === true);
+  return openPglite(options.dataDir ?? ".prover-boost", options.reset === true, options);
 }
 
 /** The database a service's environment names (DATABASE_URL, else PGlite under DATA_DIR). */
@@ -113,7 +115,22 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
       return (await pool.query(text, params)).rows as T[];
     },
   };
-  const client = await pool.connect();
+  // Migrations run on a connection of their own with no client-side query timeout: a migration
+  // that outlasts DATABASE_QUERY_TIMEOUT_MS (an index built on a large table) would be given up
+  // by the client while the server went on to commit it.
+  const client = new pg.Client({
+    connectionString: url,
+    options: `-c search_path="${schema}"`,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_DATABASE_CONNECT_TIMEOUT_MS,
+    keepAlive: true,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw err;
+  }
   const session: SqlRunner = {
     exec: async (text) => void (await client.query(text)),
     query: async <T>(text: string, params?: unknown[]) =>
@@ -128,16 +145,16 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
       async () => {
         if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
         await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-        await applyMigrations(session);
+        await applyMigrations(session, options.migrationsDir);
       },
       options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
     );
   } catch (err) {
-    client.release(true);
+    await client.end().catch(() => {});
     await pool.end().catch(() => {});
     throw err;
   }
-  client.release();
+  await client.end();
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions });
   return {
     prisma,
@@ -151,7 +168,11 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   };
 }
 
-async function openPglite(dataDir: string, reset: boolean): Promise<Database> {
+async function openPglite(
+  dataDir: string,
+  reset: boolean,
+  options: Pick<DatabaseOptions, "migrationsDir"> = {},
+): Promise<Database> {
   const dir = path.resolve(dataDir, "pglite");
   await mkdir(dir, { recursive: true });
   const lite = new PGlite(dir);
@@ -165,7 +186,7 @@ async function openPglite(dataDir: string, reset: boolean): Promise<Database> {
     },
   };
   if (reset) await lite.exec("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;");
-  await applyMigrations(sql);
+  await applyMigrations(sql, options.migrationsDir);
   // pglite-prisma-adapter is typed against its own copy of Prisma's adapter interfaces; the
   // runtime contract is the same (checked by the integration tests on PGlite).
   const adapter = new PrismaPGlite(lite) as unknown as PrismaPg;

@@ -38,7 +38,10 @@ export interface MigrationResult {
   alreadyApplied: number;
 }
 
-/** Runs every migration not yet recorded, each in its own transaction. */
+/**
+ * Runs every migration not yet recorded, each in its own transaction with its bookkeeping row:
+ * a migration is recorded if and only if it committed.
+ */
 export async function applyMigrations(
   db: SqlRunner,
   migrationsDir = defaultMigrationsDir,
@@ -64,14 +67,18 @@ export async function applyMigrations(
       }
       continue;
     }
-    await db.exec(`BEGIN;\n${sql}\n;COMMIT;`).catch(async (err: unknown) => {
+    try {
+      await db.exec("BEGIN");
+      await db.exec(sql);
+      await db.query(
+        `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, 1)`,
+        [randomUUID(), checksum, name],
+      );
+      await db.exec("COMMIT");
+    } catch (err) {
       await db.exec("ROLLBACK").catch(() => {});
       throw new Error(`migration ${name} failed: ${(err as Error).message}`, { cause: err });
-    });
-    await db.query(
-      `INSERT INTO "_prisma_migrations" (id, checksum, finished_at, migration_name, applied_steps_count) VALUES ($1, $2, now(), $3, 1)`,
-      [randomUUID(), checksum, name],
-    );
+    }
     applied.push(name);
   }
   return { applied, alreadyApplied: names.length - applied.length };
