@@ -1,7 +1,15 @@
 // Relay settings for job scheduling, affinity holds and retry bounds: defaults, accepted values,
 // refusals.
 import { describe, expect, it } from "vitest";
-import { aggregatorEnv, ConfigError, parseEnv, relayEnv, shutdownGraceMs } from "./index.ts";
+import {
+  aggregatorEnv,
+  ConfigError,
+  commonEnv,
+  MAX_DURATION_MS,
+  parseEnv,
+  relayEnv,
+  shutdownGraceMs,
+} from "./index.ts";
 
 describe("relay scheduling settings", () => {
   it("defaults to priority scheduling and 3 retryable fails per worker and job", () => {
@@ -76,11 +84,92 @@ describe("SHUTDOWN_GRACE_MS", () => {
     expect(shutdownGraceMs(parseEnv(aggregatorEnv, { SHUTDOWN_GRACE_MS: "25000" }))).toBe(25_000);
     expect(shutdownGraceMs(parseEnv(relayEnv, { SHUTDOWN_TIMEOUT_MS: "3000" }))).toBe(3000);
     // Both set: the new name wins.
-    const both = parseEnv(relayEnv, { SHUTDOWN_GRACE_MS: "0", SHUTDOWN_TIMEOUT_MS: "3000" });
-    expect(shutdownGraceMs(both)).toBe(0);
+    const both = parseEnv(relayEnv, { SHUTDOWN_GRACE_MS: "500", SHUTDOWN_TIMEOUT_MS: "3000" });
+    expect(shutdownGraceMs(both)).toBe(500);
   });
 
-  it.each(["-1", "1.5", "soon"])("refuses %j", (value) => {
+  // 0 would exit at once, closing nothing (a worker's leases would lapse).
+  it.each(["-1", "0", "99", "1.5", "soon", "2147483648"])("refuses %j", (value) => {
     expect(() => parseEnv(relayEnv, { SHUTDOWN_GRACE_MS: value })).toThrow("SHUTDOWN_GRACE_MS");
+  });
+});
+
+describe("an empty variable", () => {
+  it("is unset: the default, for numbers as for strings (read as 0 it turned settings off)", () => {
+    const empty = {
+      PORT: "",
+      HOST: " ",
+      RATE_LIMIT_PER_IP: "",
+      OVERLOAD_LAG_MS: "",
+      SSE_STREAMS_MAX: "",
+      SHUTDOWN_GRACE_MS: "",
+      REDIS_PREFIX: "",
+      DATA_DIR: "",
+    };
+    expect(parseEnv(relayEnv, empty)).toEqual(parseEnv(relayEnv, {}));
+    const aggregator = parseEnv(aggregatorEnv, { METRICS_PORT: "", SLASH_TO_SEQUENCER_BPS: "" });
+    expect(aggregator).toEqual(parseEnv(aggregatorEnv, {}));
+  });
+});
+
+describe("bounds a service would break on", () => {
+  it.each([
+    [{ REDIS_COMMAND_TIMEOUT_MS: String(MAX_DURATION_MS + 1) }, "REDIS_COMMAND_TIMEOUT_MS"],
+    [{ SSE_KEEPALIVE_MS: "3000000000" }, "SSE_KEEPALIVE_MS"],
+    [{ LEASE_MS: "1e12" }, "LEASE_MS"],
+    [{ PORT: "70000" }, "PORT"],
+    [
+      { CHAIN_ID: "0", VERIFYING_CONTRACT: "0x52908400098527886E0F7030069857D2E4169EE7" },
+      "CHAIN_ID",
+    ],
+    // Read as a Number it would be another chain's id (…992).
+    [
+      {
+        CHAIN_ID: "9007199254740993",
+        VERIFYING_CONTRACT: "0x52908400098527886E0F7030069857D2E4169EE7",
+      },
+      "CHAIN_ID",
+    ],
+  ])("refuses %j", (env, name) => {
+    expect(() => parseEnv(relayEnv, env)).toThrow(ConfigError);
+    expect(() => parseEnv(relayEnv, env)).toThrow(name);
+  });
+
+  it("takes the longest timer Node has, and any port up to 65535", () => {
+    const env = parseEnv(relayEnv, { SESSION_TTL_MS: String(MAX_DURATION_MS), PORT: "65535" });
+    expect(env.SESSION_TTL_MS).toBe(MAX_DURATION_MS);
+    expect(env.PORT).toBe(65_535);
+  });
+});
+
+describe("service URLs", () => {
+  it("refuses a malformed one without repeating it (it may hold a password)", () => {
+    for (const env of [
+      { DATABASE_URL: "postgresql://prover_boost:Zx9#pw/Q@postgres:5432/prover_boost" },
+      { REDIS_URL: "redis://:s3cr#t/pw@redis:6379" },
+      { DATABASE_URL: "mysql://u:secretpw@db/x" },
+      { REDIS_URL: "http://cache:6379" },
+    ]) {
+      const err = (() => {
+        try {
+          parseEnv(commonEnv, env);
+        } catch (e) {
+          return e as Error;
+        }
+        throw new Error(`accepted ${JSON.stringify(env)}`);
+      })();
+      expect(err).toBeInstanceOf(ConfigError);
+      expect(err.message).toContain(Object.keys(env)[0]);
+      expect(err.message).not.toMatch(/Zx9|s3cr|secretpw/);
+    }
+  });
+
+  it("takes postgres(ql):// and redis(s):// URLs, percent-encoded passwords included", () => {
+    const env = parseEnv(commonEnv, {
+      DATABASE_URL: "postgres://u:Zx9%23pw%2FQ@db:5432/x?schema=pb",
+      REDIS_URL: "rediss://:s3cr%23t@cache:6380/0",
+    });
+    expect(env.DATABASE_URL).toBe("postgres://u:Zx9%23pw%2FQ@db:5432/x?schema=pb");
+    expect(env.REDIS_URL).toBe("rediss://:s3cr%23t@cache:6380/0");
   });
 });

@@ -8,7 +8,23 @@ import { getAddress } from "viem";
 import { z } from "zod";
 import { ConfigError } from "./parse.ts";
 
-const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+const int = (def: number, min = 0) =>
+  z.coerce.number().int().min(min).max(Number.MAX_SAFE_INTEGER).default(def);
+/** Node's longest timer (ms): a longer one fires at once, so no duration may be longer. */
+export const MAX_DURATION_MS = 2_147_483_647;
+const atMostDuration = z.number().max(MAX_DURATION_MS, `must be at most ${MAX_DURATION_MS} ms`);
+/** A duration in ms (a timer's or a timeout's). */
+const ms = (def: number, min = 0) => int(def, min).pipe(atMostDuration);
+/** A TCP port (0: any free one). */
+const port = (def: number) => int(def).pipe(z.number().max(65_535));
+/** A URL the service connects to, refused without repeating it (it may hold a password). */
+const serviceUrl = (what: string, protocols: readonly string[]) =>
+  z
+    .string()
+    .refine(
+      (v) => URL.canParse(v) && protocols.includes(new URL(v).protocol),
+      `must be a ${protocols.map((p) => `${p}//`).join(" or ")} URL (a password's reserved characters, such as # / ? @ :, percent-encoded) for ${what}`,
+    );
 const optionalString = z
   .string()
   .optional()
@@ -78,9 +94,11 @@ const bigintString = (def: bigint) =>
   });
 
 export const commonEnv = z.object({
-  DATABASE_URL: optionalString,
+  DATABASE_URL: optionalString.pipe(
+    serviceUrl("Postgres", ["postgres:", "postgresql:"]).optional(),
+  ),
   DATA_DIR: z.string().default(".prover-boost"),
-  REDIS_URL: z.string().default("redis://127.0.0.1:6379"),
+  REDIS_URL: serviceUrl("Redis", ["redis:", "rediss:"]).default("redis://127.0.0.1:6379"),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
@@ -88,7 +106,12 @@ export const commonEnv = z.object({
   EIP712_NAME: z.string().default("Aztec Rollup"),
   EIP712_VERSION: z.string().default("1"),
   CHAIN_ID: optionalString.pipe(
-    z.string().regex(/^\d+$/, "must be a positive integer").transform(Number).optional(),
+    z
+      .string()
+      .regex(/^[1-9]\d*$/, "must be a positive integer")
+      .transform(Number)
+      .refine(Number.isSafeInteger, "must be at most 9007199254740991")
+      .optional(),
   ),
   VERIFYING_CONTRACT: optionalString.pipe(address.optional()),
   /**
@@ -100,27 +123,27 @@ export const commonEnv = z.object({
     .default("false")
     .transform((v) => v === "true"),
   AUCTION_PRICING: z.enum(["first", "second"]).default("first"),
-  SLOT_DURATION_MS: int(12_000, 1),
+  SLOT_DURATION_MS: ms(12_000, 1),
   GENESIS_TIME_MS: int(0),
-  LEASE_MS: int(15_000, 100),
+  LEASE_MS: ms(15_000, 100),
   /** auto: native secp256k1 when it loads, else pure JS; native or js force one path. */
   SIGNATURE_BACKEND: z.enum(["auto", "native", "js"]).default("auto"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Longest wait for any one Redis reply; then the command fails (503) instead of hanging. */
-  REDIS_COMMAND_TIMEOUT_MS: int(5000, 100),
+  REDIS_COMMAND_TIMEOUT_MS: ms(5000, 100),
   /** Longest wait for a new Postgres connection. */
-  DATABASE_CONNECT_TIMEOUT_MS: int(5000, 100),
+  DATABASE_CONNECT_TIMEOUT_MS: ms(5000, 100),
   /** Longest wait for one Postgres query's reply (client side; covers a stalled server). */
-  DATABASE_QUERY_TIMEOUT_MS: int(15_000, 100),
+  DATABASE_QUERY_TIMEOUT_MS: ms(15_000, 100),
   /** Longest wait for a schema's migration lock at start (another service is migrating it). */
-  DATABASE_MIGRATE_LOCK_TIMEOUT_MS: int(60_000, 100),
+  DATABASE_MIGRATE_LOCK_TIMEOUT_MS: ms(60_000, 100),
   /**
    * How long a stopping process (relay, aggregator, worker agent) may take to close before it
    * exits anyway (status 1). Default 10000 (shutdownGraceMs).
    */
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).optional(),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(100).pipe(atMostDuration).optional(),
   /** The older name of SHUTDOWN_GRACE_MS, still read when SHUTDOWN_GRACE_MS is not set. */
-  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).optional(),
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).pipe(atMostDuration).optional(),
   /**
    * ledger: collateral is credited by the admin endpoint and rewards are booked in Postgres
    * only. chain: collateral and rewards sit in the escrow contract at ESCROW_ADDRESS on the L1
@@ -176,7 +199,7 @@ const trustProxy = optionalString.transform((v, ctx): boolean | number | string[
 });
 
 export const relayEnv = commonEnv.extend({
-  PORT: int(8080),
+  PORT: port(8080),
   HOST: z.string().default("127.0.0.1"),
   /**
    * Connections the kernel may hold for the relay before it accepts them (listen backlog; the
@@ -189,17 +212,17 @@ export const relayEnv = commonEnv.extend({
   ADMIN_TOKEN: optionalString,
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
   /** Time a client has to send a whole request (headers and body); then 408 REQUEST_TIMEOUT. */
-  REQUEST_TIMEOUT_MS: int(60_000, 100),
-  SESSION_TTL_MS: int(3_600_000, 1000),
+  REQUEST_TIMEOUT_MS: ms(60_000, 100),
+  SESSION_TTL_MS: ms(3_600_000, 1000),
   /** Least time an auction must leave between biddingClosesAt and proofDeadline. */
-  MIN_PROVING_WINDOW_MS: int(60_000),
-  LOGIN_MAX_AGE_MS: int(300_000, 1000),
-  RATE_LIMIT_WINDOW_MS: int(1000, 1),
+  MIN_PROVING_WINDOW_MS: ms(60_000),
+  LOGIN_MAX_AGE_MS: ms(300_000, 1000),
+  RATE_LIMIT_WINDOW_MS: ms(1000, 1),
   /**
    * Event-loop delay (ms, worst of the last second) above which the relay refuses new leases
    * with 503 UNAVAILABLE and Retry-After (heartbeats and results are never refused); 0 = never.
    */
-  OVERLOAD_LAG_MS: int(200),
+  OVERLOAD_LAG_MS: ms(200),
   /**
    * Lease attempts (a look through the queues, the grant and its answer) one relay process runs
    * at once; the rest of its long polls wait their turn. A lease's clock starts at its grant, so
@@ -212,7 +235,7 @@ export const relayEnv = commonEnv.extend({
   RATE_LIMIT_PER_PROVER: int(100),
   /** Worker sign-ins per SIGNIN_RATE_LIMIT_WINDOW_MS per operator (recovered signer); 0 = none. */
   SIGNIN_RATE_LIMIT_PER_OPERATOR: int(60),
-  SIGNIN_RATE_LIMIT_WINDOW_MS: int(60_000, 1),
+  SIGNIN_RATE_LIMIT_WINDOW_MS: ms(60_000, 1),
   /** Least hardware tier per job type, e.g. "block_root=1,single_tx_block_root=1"; others 0. */
   JOB_MIN_TIER: jobMinTier,
   /** Collateral taken from an operator each time one of its workers lets a lease lapse. */
@@ -255,7 +278,7 @@ export const relayEnv = commonEnv.extend({
    * affinity: how long a parent made ready by a worker's proof is reserved for the workers that
    * proved its children (ended early by the first of them to ask for work); 0 = no holds.
    */
-  AFFINITY_HOLD_MS: int(250).pipe(z.number().max(10_000)),
+  AFFINITY_HOLD_MS: ms(250).pipe(z.number().max(10_000)),
   /** Most bids written to Postgres in one group commit. */
   BID_BATCH_MAX: int(256, 1),
   /** Bid write lanes, split by prover; one group commit in flight per lane (one connection each). */
@@ -264,22 +287,22 @@ export const relayEnv = commonEnv.extend({
    * Least time between the starts of two bid writes of one lane, ms: under load, bids gather for
    * this long into one write (fewer, larger commits); a bid reaching an idle lane goes at once.
    */
-  BID_WRITE_INTERVAL_MS: int(10).pipe(z.number().max(1000)),
+  BID_WRITE_INTERVAL_MS: ms(10).pipe(z.number().max(1000)),
   /** Server-sent event streams open at once per client IP (per relay process); 0 = no cap. */
   SSE_STREAMS_PER_IP: int(8),
   /** Server-sent event streams open at once in total (per relay process); 0 = no cap. */
   SSE_STREAMS_MAX: int(256),
   /** A comment line is sent on an idle event stream this often, so proxies keep it open. */
-  SSE_KEEPALIVE_MS: int(15_000, 100),
+  SSE_KEEPALIVE_MS: ms(15_000, 100),
   /**
    * A client of an event stream that leaves more than this many bytes unread is dropped (it
    * resumes by event id); 0 = no bound.
    */
   SSE_MAX_BUFFER_BYTES: int(1_048_576),
   /** The market's event log (GET /v1/events) keeps events this long; resume works within it. */
-  EVENTS_RETENTION_MS: int(3_600_000, 1000),
+  EVENTS_RETENTION_MS: ms(3_600_000, 1000),
   /** chain: how often the escrow indexer polls the L1 for new blocks. */
-  L1_POLL_MS: int(1000, 10),
+  L1_POLL_MS: ms(1000, 10),
   /** chain: most L1 blocks asked for in one eth_getLogs call. */
   L1_LOG_RANGE: int(1000, 1),
   /** chain: the first L1 block to index (the escrow's deployment block). */
@@ -290,7 +313,7 @@ export const relayEnv = commonEnv.extend({
    */
   L1_MAX_REORG_DEPTH: int(64, 1),
   /** chain: bids are refused (503 L1_UNAVAILABLE) when the indexer has not synced for this long. */
-  L1_STALE_MS: int(10_000, 100),
+  L1_STALE_MS: ms(10_000, 100),
 });
 
 export const aggregatorEnv = commonEnv.extend({
@@ -309,11 +332,11 @@ export const aggregatorEnv = commonEnv.extend({
     .pipe(address.optional())
     .transform((v) => (v === undefined ? undefined : getAddress(v))),
   SLASH_TO_SEQUENCER_BPS: int(5000).pipe(z.number().max(10_000)),
-  AGGREGATOR_TICK_MS: int(250, 10),
+  AGGREGATOR_TICK_MS: ms(250, 10),
   /** Open proving: re-issues of one failed job made at once; later ones wait REISSUE_BACKOFF_MS. */
   MAX_JOB_REISSUES: int(3, 0),
   /** Open proving: past MAX_JOB_REISSUES, the least time between two re-issues of one job. */
-  REISSUE_BACKOFF_MS: int(60_000, 1),
+  REISSUE_BACKOFF_MS: ms(60_000, 1),
   JOB_WEIGHTS: jobWeights,
   /** chain: the settler's private key (0x + 64 hex digits); or SETTLER_KEY_FILE. */
   SETTLER_KEY: optionalString.pipe(
@@ -325,11 +348,11 @@ export const aggregatorEnv = commonEnv.extend({
   /** chain: a file holding the settler's private key. */
   SETTLER_KEY_FILE: optionalString,
   /** chain: first wait before retrying a settlement transaction after a transient error. */
-  SETTLER_RETRY_BASE_MS: int(500, 1),
+  SETTLER_RETRY_BASE_MS: ms(500, 1),
   /** chain: longest wait between two retries of a settlement transaction. */
-  SETTLER_RETRY_MAX_MS: int(30_000, 1),
+  SETTLER_RETRY_MAX_MS: ms(30_000, 1),
   /** Prometheus endpoint (GET /metrics) of the aggregator; 0 disables it. */
-  METRICS_PORT: int(9464).pipe(z.number().max(65_535)),
+  METRICS_PORT: port(9464),
   /** Address the metrics endpoint binds to. */
   METRICS_HOST: z.string().default("127.0.0.1"),
 });

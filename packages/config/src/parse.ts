@@ -52,11 +52,21 @@ export function resolveFileVariables(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv 
 }
 
 /**
- * Parses env with a schema (after reading `<NAME>_FILE` variables, see resolveFileVariables);
- * throws ConfigError listing every bad variable.
+ * env without its empty variables: `NAME=` (or compose's `${NAME:-}`) means unset, the default,
+ * for every setting alike; read as a number it would be 0, which turns many settings off.
+ */
+export function withoutEmpty(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ""),
+  );
+}
+
+/**
+ * Parses env with a schema (after reading `<NAME>_FILE` variables, see resolveFileVariables; an
+ * empty variable is unset, see withoutEmpty); throws ConfigError listing every bad variable.
  */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.infer<S> {
-  const result = schema.safeParse(resolveFileVariables(env));
+  const result = schema.safeParse(resolveFileVariables(withoutEmpty(env)));
   if (!result.success) {
     const lines = result.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
