@@ -4,6 +4,8 @@
 // promises; an unauthenticated admin call with a bad body got 400 before 401; a huge header got
 // Node's bare 431; `?block=` was dropped once a cursor was given). Now each is refused with a
 // stable code, or served as the contract says, and a refused request leaves no trace in state.
+import { txsHash } from "@prover-boost/core";
+import { keccak256, toHex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid, snapshot } from "./fixtures.ts";
 import { ADMIN_TOKEN, type Stack, startStack } from "./harness.ts";
@@ -148,6 +150,23 @@ describe("path and query integers are canonical decimal only", () => {
       const res = await send("GET", `/v1/data/auctions?${q}`);
       expect(res.status, q).toBe(400);
       expect(res.body.error?.code, q).toBe("INVALID_INTEGER");
+    }
+  });
+
+  it("GET /v1/blocks/{n}/txs/{i} refuses every non-canonical index", async () => {
+    // Three uploaded transactions: a coerced index would land on 0 (`%20`) or 1 (the rest).
+    const data = [toHex("tx-a"), toHex("tx-b"), toHex("tx-c")];
+    const txs = data.map((d) => keccak256(d));
+    const a = await openAuction(3000, { txCount: 3, txsHash: txsHash(txs) });
+    await stack.client.openAuction(a.auction, txs, a.signature, data);
+    for (const i of [0, 1, 2]) {
+      const res = await send("GET", `/v1/blocks/3000/txs/${i}`);
+      expect(res.status, String(i)).toBe(200);
+      expect(res.body.index).toBe(i);
+    }
+    for (const i of [...loose, "1e0", "%201", "00", "65536"]) {
+      const res = await send("GET", `/v1/blocks/3000/txs/${i}`);
+      expect([res.status, res.body.error?.code], i).toEqual([400, "INVALID_INTEGER"]);
     }
   });
 

@@ -369,7 +369,8 @@ export const treeNode = z.object({
 
 export const txParams = z.object({
   blockNumber: blockNumberText,
-  index: z.coerce.number().int().min(0).max(65_535),
+  /** A position in the block (txCount is at most 65536): canonical decimal, like block numbers. */
+  index: uintText(65_535),
 });
 
 export const txView = z
