@@ -77,6 +77,14 @@ async function signedLogin(
   return { login, signature: await signWorkerLogin(operator, signingDomain, login) };
 }
 
+/** A proven identity's count in its rate-limit window (null: none, the key does not exist). */
+async function limitCount(scope: "bids" | "signins", who: LocalAccount) {
+  const key = `${stack.prefix}:rl:${scope}:${who.address.toLowerCase()}`;
+  const n = await stack.relay.ctx.fabric.redis.get(key);
+  return n === null ? null : Number(n);
+}
+const signinCount = (who: LocalAccount) => limitCount("signins", who);
+
 async function openBidding(blockNumber: number) {
   const open = await openAuction(blockNumber);
   await stack.client.openAuction(open.auction, open.txs, open.signature);
@@ -279,6 +287,36 @@ describe("worker logins", () => {
     const res = await send(stack, "POST", "/v1/workers/sessions", body);
     expect([res.status, res.body.error.code]).toEqual([401, "ISSUED_IN_FUTURE"]);
     expect(await snapshot(stack)).toEqual(before);
+  });
+
+  it("unsigned hardware Postgres cannot store (a NUL, a lone surrogate) is refused (400 VALIDATION_FAILED), opening and spending nothing", async () => {
+    const operator = account(0xa305);
+    const body = await signedLogin(operator, "hw");
+    const before = await snapshot(stack);
+    const got: Record<string, unknown> = {};
+    for (const [name, hardware] of Object.entries({
+      nulInValue: { note: "a\u0000b" },
+      nulInKey: { "a\u0000": 1 },
+      loneHighSurrogate: { note: "x\ud800" },
+      loneLowSurrogateInKey: { "\udc00": "x" },
+    })) {
+      const res = await send(stack, "POST", "/v1/workers/sessions", { ...body, hardware });
+      got[name] = [res.status, res.body.error?.code];
+    }
+    expect(got).toEqual({
+      nulInValue: [400, "VALIDATION_FAILED"],
+      nulInKey: [400, "VALIDATION_FAILED"],
+      loneHighSurrogate: [400, "VALIDATION_FAILED"],
+      loneLowSurrogateInKey: [400, "VALIDATION_FAILED"],
+    });
+    expect(await snapshot(stack)).toEqual(before);
+    expect(await signinCount(operator)).toBeNull();
+    // The same login with text Postgres stores (a surrogate pair is one character) opens a session.
+    const ok = await send(stack, "POST", "/v1/workers/sessions", {
+      ...body,
+      hardware: { cores: 8, note: "GPU \u{1F680}" },
+    });
+    expect(ok.status).toBe(201);
   });
 
   it("the old login shape (hardware inside, no tier or nonce) is refused (400 VALIDATION_FAILED)", async () => {

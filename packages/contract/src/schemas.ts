@@ -222,6 +222,12 @@ export const workerLogin = z.object({
   issuedAt: smallInt,
 });
 
+/**
+ * Text the relay can store as JSON in Postgres: no NUL and no lone UTF-16 surrogate (jsonb refuses
+ * both). In a `u` regex a surrogate pair is one character, so only a lone surrogate matches.
+ */
+const storableText = (v: string) => !v.includes("\u0000") && !/[\uD800-\uDFFF]/u.test(v);
+
 /** What the worker runs on: informational and unsigned (the signed `tier` decides leasing). */
 export const workerHardware = z
   .object({
@@ -229,7 +235,24 @@ export const workerHardware = z
     memoryMb: z.number().int().min(0).max(1e9).optional(),
     gpus: z.number().int().min(0).max(1024).optional(),
   })
-  .catchall(z.union([z.string().max(200), z.number(), z.boolean()]));
+  .catchall(
+    z.union([
+      z.string().max(200).refine(storableText, "no NUL or lone surrogate"),
+      z.number(),
+      z.boolean(),
+    ]),
+  )
+  .superRefine((hardware, ctx) => {
+    for (const key of Object.keys(hardware)) {
+      if (!storableText(key)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "a hardware key has no NUL or lone surrogate",
+        });
+      }
+    }
+  });
 
 export const sessionBody = z.object({
   login: workerLogin,
