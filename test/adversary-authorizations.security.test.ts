@@ -83,6 +83,7 @@ async function limitCount(scope: "bids" | "signins", who: LocalAccount) {
   const n = await stack.relay.ctx.fabric.redis.get(key);
   return n === null ? null : Number(n);
 }
+const bidCount = (who: LocalAccount) => limitCount("bids", who);
 const signinCount = (who: LocalAccount) => limitCount("signins", who);
 
 async function openBidding(blockNumber: number) {
@@ -357,7 +358,7 @@ describe("abuse controls keyed on proven identity", () => {
     expect((await send(stack, "POST", "/v1/bids", genuine)).status).toBe(202);
   });
 
-  it("sign-ins are limited per operator (recovered): 429 with Retry-After; forged and replayed logins spend nothing", async () => {
+  it("sign-ins are limited per operator (recovered): 429 with Retry-After; forged, replayed and limited logins spend nothing", async () => {
     const operator = account(0xa403);
     const rival = account(0xa404);
     // Forged logins naming the rival, and replays of one captured login of the rival.
@@ -393,6 +394,51 @@ describe("abuse controls keyed on proven identity", () => {
     expect([limited.status, limited.body.error.code]).toEqual([429, "RATE_LIMITED"]);
     expect(Number(limited.headers["retry-after"])).toBeGreaterThan(0);
     expect(await snapshot(stack)).toEqual(before);
+    // The refused sign-in is not counted either: the window holds the three that were let in.
+    expect(await signinCount(operator)).toBe(3);
+  });
+});
+
+describe("refused requests spend no allowance", () => {
+  it("a bid the write refuses (422 INSUFFICIENT_COLLATERAL, 409 BID_SUPERSEDED) leaves the prover's count as it was", async () => {
+    const prover = account(0xa411);
+    await openBidding(42);
+    // Never deposited: the write refuses the bond.
+    const poor = await signedBid(prover, 42, { basisPointFee: 900 });
+    const before = await snapshot(stack);
+    const refused = await send(stack, "POST", "/v1/bids", poor);
+    expect([refused.status, refused.body.error.code]).toEqual([422, "INSUFFICIENT_COLLATERAL"]);
+    expect(await snapshot(stack)).toEqual(before);
+    expect(await bidCount(prover)).toBeNull();
+    // Two accepted bids count two; the superseded first one sent again counts nothing.
+    await stack.admin.deposit(prover.address, 1_000_000n);
+    const first = await signedBid(prover, 42, { basisPointFee: 800 });
+    const second = await signedBid(prover, 42, { basisPointFee: 700 });
+    expect((await send(stack, "POST", "/v1/bids", first)).status).toBe(202);
+    expect((await send(stack, "POST", "/v1/bids", second)).status).toBe(202);
+    const superseded = await send(stack, "POST", "/v1/bids", first);
+    expect([superseded.status, superseded.body.error.code]).toEqual([409, "BID_SUPERSEDED"]);
+    expect(await bidCount(prover)).toBe(2);
+  });
+
+  it("a sign-in refused inside its transaction (a nonce used meanwhile elsewhere) leaves the operator's count as it was", async () => {
+    const operator = account(0xa412);
+    const body = await signedLogin(operator, "raced");
+    expect((await send(stack, "POST", "/v1/workers/sessions", body)).status).toBe(201);
+    expect(await signinCount(operator)).toBe(1);
+    // Another relay sharing the database records the nonce between this relay's check and its
+    // insert: the check sees nothing, the insert finds the nonce used.
+    const check = vi.spyOn(stack.db.prisma.loginNonce, "findUnique").mockResolvedValueOnce(null);
+    try {
+      const before = await snapshot(stack);
+      const res = await send(stack, "POST", "/v1/workers/sessions", body);
+      expect([res.status, res.body.error.code]).toEqual([409, "AUTHORIZATION_REPLAYED"]);
+      expect(check).toHaveBeenCalled();
+      expect(await snapshot(stack)).toEqual(before);
+    } finally {
+      check.mockRestore();
+    }
+    expect(await signinCount(operator)).toBe(1);
   });
 });
 

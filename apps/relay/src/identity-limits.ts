@@ -10,36 +10,80 @@ import type { RelayContext } from "./context.ts";
 
 const LIMITER_TIMEOUT_MS = 500;
 
-// INCR, and start the window's expiry on the first count; answers [count, ms left].
+// INCR, and start the window's expiry on the first count; answers [count, ms left]. A window that
+// already holds ARGV[2] is answered as over the limit without counting: a 429 spends nothing.
 const COUNT_SCRIPT = `
+local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+if held >= tonumber(ARGV[2]) then
+  local left = redis.call('PTTL', KEYS[1])
+  if left > 0 then return {held + 1, left} end
+end
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {n, ttl}`;
 
+// Gives one count back; a window left with none is removed (as is one that ended meanwhile, where
+// the DECR finds no key).
+const REFUND_SCRIPT = `
+local n = redis.call('DECR', KEYS[1])
+if n <= 0 then redis.call('DEL', KEYS[1]) end
+return n`;
+
+/** A counted request: `refund` gives its count back when the request is refused after all. */
+export interface Counted {
+  refund(): Promise<void>;
+}
+
+const uncounted: Counted = { refund: async () => {} };
+
+/**
+ * Runs `work` as one request counted for `identity` under `scope` (see countProvenIdentity); when
+ * `work` throws, the count is given back, so a request refused after it was counted (a write that
+ * refuses, a fault) spends nothing of the allowance. Requests in flight hold their count, so a
+ * flood is still limited.
+ */
+export async function withProvenIdentityCount<T>(
+  ctx: RelayContext,
+  scope: "bids" | "signins",
+  identity: string,
+  limit: { max: number; windowMs: number },
+  work: () => Promise<T>,
+): Promise<T> {
+  const counted = await countProvenIdentity(ctx, scope, identity, limit);
+  try {
+    return await work();
+  } catch (err) {
+    await counted.refund();
+    throw err;
+  }
+}
+
 /**
  * Counts one request for `identity` (a recovered address) under `scope`; throws 429 RATE_LIMITED
- * with Retry-After when the window already holds `max`. `max` 0 turns the limit off.
+ * with Retry-After when the window already holds `max` (and then counts nothing). `max` 0 turns
+ * the limit off.
  */
 export async function countProvenIdentity(
   ctx: RelayContext,
   scope: "bids" | "signins",
   identity: string,
   limit: { max: number; windowMs: number },
-): Promise<void> {
-  if (limit.max === 0) return;
+): Promise<Counted> {
+  if (limit.max === 0) return uncounted;
+  const redis = ctx.fabric.redis;
   const key = `${ctx.fabric.options.prefix}:rl:${scope}:${identity.toLowerCase()}`;
   let answer: [number, number] | undefined;
   try {
-    answer = (await pTimeout(ctx.fabric.redis.eval(COUNT_SCRIPT, 1, key, String(limit.windowMs)), {
-      milliseconds: LIMITER_TIMEOUT_MS,
-      fallback: () => undefined,
-    })) as [number, number] | undefined;
+    answer = (await pTimeout(
+      redis.eval(COUNT_SCRIPT, 1, key, String(limit.windowMs), String(limit.max)),
+      { milliseconds: LIMITER_TIMEOUT_MS, fallback: () => undefined },
+    )) as [number, number] | undefined;
   } catch {
     answer = undefined;
   }
-  if (!answer) return;
+  if (!answer) return uncounted;
   const [count, ttlMs] = answer;
   if (count > limit.max) {
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
@@ -49,4 +93,17 @@ export async function countProvenIdentity(
     };
     throw err;
   }
+  return {
+    // Best effort like the count: a refund Redis does not take within the timeout is dropped.
+    refund: async () => {
+      try {
+        await pTimeout(redis.eval(REFUND_SCRIPT, 1, key), {
+          milliseconds: LIMITER_TIMEOUT_MS,
+          fallback: () => undefined,
+        });
+      } catch {
+        // the count stays spent
+      }
+    },
+  };
 }

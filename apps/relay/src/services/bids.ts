@@ -20,7 +20,7 @@ import {
   type Tx,
 } from "@prover-boost/db";
 import type { RelayContext } from "../context.ts";
-import { countProvenIdentity } from "../identity-limits.ts";
+import { withProvenIdentityCount } from "../identity-limits.ts";
 import type { CachedTerms, PendingBid, QuoteRequest } from "./bid-ingest.ts";
 import { checkIssuedAt } from "./sessions.ts";
 
@@ -150,14 +150,17 @@ export async function submitBid(ctx: RelayContext, quote: QuoteRequest, signatur
   );
   // The per-prover limit counts the recovered signer, and only for a quote that could win an
   // open auction: forged quotes naming a rival, and the rival's old public quotes, spend nothing
-  // of the rival's allowance.
-  await countProvenIdentity(ctx, "bids", signer, {
+  // of the rival's allowance. A bid the write still refuses (collateral, superseded, closed
+  // meanwhile) gives its count back.
+  const limit = {
     max: ctx.settings.rateLimits.perIp === 0 ? 0 : ctx.settings.rateLimits.perProver,
     windowMs: ctx.settings.rateLimits.windowMs,
+  };
+  return withProvenIdentityCount(ctx, "bids", signer, limit, async () => {
+    const pending: PendingBid = { id: digest, quote, signature };
+    const row = await ctx.bidIngest.batcher.submit(pending);
+    return outcomeToResult(pending, row, ctx);
   });
-  const pending: PendingBid = { id: digest, quote, signature };
-  const row = await ctx.bidIngest.batcher.submit(pending);
-  return outcomeToResult(pending, row, ctx);
 }
 
 /**

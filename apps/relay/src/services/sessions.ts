@@ -13,7 +13,7 @@ import { DomainError, hashWorkerLogin, type JobType, recoverSigner } from "@prov
 import type { WorkerSession } from "@prover-boost/db";
 import type { z } from "zod";
 import type { RelayContext } from "../context.ts";
-import { countProvenIdentity } from "../identity-limits.ts";
+import { withProvenIdentityCount } from "../identity-limits.ts";
 
 export type SessionRequest = z.output<typeof sessionBody>;
 export type LoginRequest = SessionRequest["login"];
@@ -72,36 +72,40 @@ export async function createSession(ctx: RelayContext, body: SessionRequest) {
     select: { usedAt: true },
   });
   if (used) throw replayed();
-  // Counted only for a genuine, fresh login: forged or replayed ones spend nobody's allowance.
-  await countProvenIdentity(ctx, "signins", signer, {
+  // Counted only for a genuine, fresh login: forged or replayed ones spend nobody's allowance,
+  // and a login the transaction still refuses (its nonce used meanwhile, a fault) gives its
+  // count back.
+  const limit = {
     max: ctx.settings.signInLimit.perOperator,
     windowMs: ctx.settings.signInLimit.windowMs,
-  });
+  };
   const now = ctx.now();
   const token = randomBytes(32).toString("base64url");
   const expiresAt = now + ctx.settings.login.sessionTtlMs;
-  const session = await ctx.prisma.$transaction(async (tx) => {
-    const inserted = await tx.$executeRaw`
-      INSERT INTO "LoginNonce" ("operator", "nonce", "issuedAt", "usedAt")
-      VALUES (${login.operator}, ${login.nonce}, ${BigInt(login.issuedAt)}, ${BigInt(now)})
-      ON CONFLICT DO NOTHING`;
-    if (inserted !== 1) throw replayed();
-    return tx.workerSession.create({
-      data: {
-        id: randomUUID(),
-        tokenHash: tokenHash(token),
-        operator: login.operator,
-        workerName: login.workerId,
-        capacity: login.capacity,
-        jobTypes,
-        tier: login.tier,
-        hardware,
-        issuedAt: BigInt(login.issuedAt),
-        expiresAt: BigInt(expiresAt),
-        createdAt: BigInt(now),
-      },
-    });
-  });
+  const session = await withProvenIdentityCount(ctx, "signins", signer, limit, () =>
+    ctx.prisma.$transaction(async (tx) => {
+      const inserted = await tx.$executeRaw`
+        INSERT INTO "LoginNonce" ("operator", "nonce", "issuedAt", "usedAt")
+        VALUES (${login.operator}, ${login.nonce}, ${BigInt(login.issuedAt)}, ${BigInt(now)})
+        ON CONFLICT DO NOTHING`;
+      if (inserted !== 1) throw replayed();
+      return tx.workerSession.create({
+        data: {
+          id: randomUUID(),
+          tokenHash: tokenHash(token),
+          operator: login.operator,
+          workerName: login.workerId,
+          capacity: login.capacity,
+          jobTypes,
+          tier: login.tier,
+          hardware,
+          issuedAt: BigInt(login.issuedAt),
+          expiresAt: BigInt(expiresAt),
+          createdAt: BigInt(now),
+        },
+      });
+    }),
+  );
   sweepUsedNonces(ctx, now);
   return { token, expiresAt, sessionId: session.id };
 }
