@@ -13,6 +13,7 @@ import { createRelay, type Relay } from "@prover-boost/relay";
 import {
   newWorkerLogin,
   signBidCancellation,
+  signedBidCancellation,
   signQuote,
   signWorkerLogin,
   type WorkerLoginJson,
@@ -189,18 +190,35 @@ describe("bid cancellations", () => {
     expect(bid?.status).toBe("active");
   });
 
-  it("a cancellation issued in the future is refused (401 ISSUED_IN_FUTURE); small skew is allowed", async () => {
+  it("a cancellation issued in the future, even a second ahead, is refused (401 ISSUED_IN_FUTURE) and changes nothing", async () => {
     const quote = await signedBid(prover, 21, { basisPointFee: 1300 });
     const { bidId } = await stack.client.submitBid(quote.quote, quote.signature);
     const url = `/v1/bids/21/${prover.address}`;
     const before = await snapshot(stack);
-    const future = await cancellation(bidId as `0x${string}`, Date.now() + 4 * 60_000);
-    const res = await send(stack, "DELETE", url, future);
-    expect(res.status).toBe(401);
-    expect(res.body.error.code).toBe("ISSUED_IN_FUTURE");
+    for (const aheadMs of [4 * 60_000, 25_000, 1_000]) {
+      const future = await cancellation(bidId as `0x${string}`, Date.now() + aheadMs);
+      const res = await send(stack, "DELETE", url, future);
+      expect([res.status, res.body.error.code], `${aheadMs} ms ahead`).toEqual([
+        401,
+        "ISSUED_IN_FUTURE",
+      ]);
+    }
     expect(await snapshot(stack)).toEqual(before);
-    const skewed = await cancellation(bidId as `0x${string}`, Date.now() + 5_000);
-    expect((await send(stack, "DELETE", url, skewed)).status).toBe(200);
+    // Signed now (by the relay's clock, or behind it) it withdraws the bid.
+    const signedNow = await cancellation(bidId as `0x${string}`, Date.now());
+    expect((await send(stack, "DELETE", url, signedNow)).status).toBe(200);
+  });
+
+  it("the SDK's signed cancellation is never ahead of the signer's clock and withdraws the bid", async () => {
+    const quote = await signedBid(prover, 21, { basisPointFee: 1350 });
+    const { bidId } = await stack.client.submitBid(quote.quote, quote.signature);
+    const body = await signedBidCancellation(prover, domain, {
+      bidId: bidId as `0x${string}`,
+      prover: prover.address,
+    });
+    expect(body.issuedAt).toBeLessThanOrEqual(Date.now());
+    const res = await stack.client.cancelBid(21, prover.address, body);
+    expect(res).toEqual({ bidId, status: "cancelled" });
   });
 
   it("a cancellation naming a bid that is not the prover's open bid is refused (404 BID_NOT_FOUND)", async () => {
@@ -281,13 +299,15 @@ describe("worker logins", () => {
     expect(await snapshot(stack)).toEqual(before);
   });
 
-  it("a login issued in the future is refused (401 ISSUED_IN_FUTURE)", async () => {
+  it("a login issued in the future is refused (401 ISSUED_IN_FUTURE); a few seconds of clock skew are allowed", async () => {
     const operator = account(0xa303);
     const body = await signedLogin(operator, "early", { issuedAt: Date.now() + 4 * 60_000 });
     const before = await snapshot(stack);
     const res = await send(stack, "POST", "/v1/workers/sessions", body);
     expect([res.status, res.body.error.code]).toEqual([401, "ISSUED_IN_FUTURE"]);
     expect(await snapshot(stack)).toEqual(before);
+    const skewed = await signedLogin(operator, "skewed", { issuedAt: Date.now() + 5_000 });
+    expect((await send(stack, "POST", "/v1/workers/sessions", skewed)).status).toBe(201);
   });
 
   it("unsigned hardware Postgres cannot store (a NUL, a lone surrogate) is refused (400 VALIDATION_FAILED), opening and spending nothing", async () => {

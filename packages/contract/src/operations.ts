@@ -127,6 +127,11 @@ export const operations = {
     path: "/v1/bids/:blockNumber/:prover",
     tags: ["prover"],
     summary: "Withdraw an open bid with a signed BidCancellation",
+    description:
+      "Cancels exactly the bid `bidId` names, once (a replay is 409 AUTHORIZATION_REPLAYED). " +
+      "`issuedAt` (unix ms) may not be ahead of the relay's clock at all (401 ISSUED_IN_FUTURE; " +
+      "sign with the current time or a little before) nor older than LOGIN_MAX_AGE_MS " +
+      "(401 LOGIN_STALE). Every refusal changes nothing.",
     params: s.cancelBidParams,
     body: s.cancelBidBody,
     responses: { 200: s.cancelBidResponse },

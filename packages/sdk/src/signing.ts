@@ -15,7 +15,7 @@ import {
   workerLoginTypedData,
 } from "@prover-boost/core";
 import { bytesToHex, type Hex, type LocalAccount } from "viem";
-import type { AuctionJson, QuoteJson, WorkerLoginJson } from "./wire.ts";
+import type { AuctionJson, BidCancellationJson, QuoteJson, WorkerLoginJson } from "./wire.ts";
 
 export function signAuction(
   account: LocalAccount,
@@ -72,6 +72,28 @@ export function signBidCancellation(
   c: { bidId: Hex; prover: Hex; issuedAt: number },
 ): Promise<Hex> {
   return account.signTypedData(bidCancellationTypedData(domain, bidCancellationMessage(c)));
+}
+
+/**
+ * How far behind the signer's clock `signedBidCancellation` dates a cancellation: the relay
+ * refuses an issuedAt ahead of its own clock, so a signer whose clock runs a little ahead of the
+ * relay's would otherwise be refused. A cancellation stays good for the relay's
+ * LOGIN_MAX_AGE_MS (5 minutes by default) after its issuedAt, so a second costs nothing.
+ */
+export const CANCELLATION_CLOCK_MARGIN_MS = 1_000;
+
+/**
+ * A signed BidCancellation body for `DELETE /v1/bids/{blockNumber}/{prover}`, ready to send.
+ * issuedAt defaults to now less CANCELLATION_CLOCK_MARGIN_MS, never ahead of this clock.
+ */
+export async function signedBidCancellation(
+  account: LocalAccount,
+  domain: DomainConfig,
+  c: { bidId: Hex; prover: Hex; issuedAt?: number },
+): Promise<BidCancellationJson> {
+  const issuedAt = c.issuedAt ?? Math.max(0, Date.now() - CANCELLATION_CLOCK_MARGIN_MS);
+  const signature = await signBidCancellation(account, domain, { ...c, issuedAt });
+  return { bidId: c.bidId, issuedAt, signature };
 }
 
 /** The typed-data values clients sign, from the wire's JSON (shared with the relay). */

@@ -166,8 +166,9 @@ export async function submitBid(ctx: RelayContext, quote: QuoteRequest, signatur
 /**
  * Withdraws exactly the bid a signed BidCancellation names, once. The cancellation is bound to
  * the bid (its id is the quote's digest), so it cannot withdraw a later bid of the same prover;
- * a replay finds the bid already cancelled (409 AUTHORIZATION_REPLAYED); a future issuedAt is
- * refused beyond a small clock skew. Every refusal changes nothing.
+ * a replay finds the bid already cancelled (409 AUTHORIZATION_REPLAYED); an issuedAt ahead of
+ * the relay's clock, by any amount, is refused (401 ISSUED_IN_FUTURE). Every refusal changes
+ * nothing.
  */
 export async function cancelBid(
   ctx: RelayContext,
@@ -182,7 +183,7 @@ export async function cancelBid(
   const signer = await recoverSigner(digest, body.signature, ctx.signatureBackend);
   if (signer !== prover)
     throw new DomainError("BAD_SIGNATURE", "the cancellation is not signed by the prover");
-  checkIssuedAt(ctx, body.issuedAt, "cancellation");
+  checkIssuedAt(ctx, body.issuedAt, "cancellation", 0);
   const now = ctx.now();
   return ctx.prisma.$transaction(async (tx) => {
     const auction = await lockAuctionShared(tx, blockNumber);

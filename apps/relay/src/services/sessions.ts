@@ -18,7 +18,10 @@ import { withProvenIdentityCount } from "../identity-limits.ts";
 export type SessionRequest = z.output<typeof sessionBody>;
 export type LoginRequest = SessionRequest["login"];
 
-/** How far in the future a signed issuedAt may be (clock skew between signer and relay). */
+/**
+ * How far in the future a login's signed issuedAt may be (clock skew between signer and relay).
+ * A bid cancellation gets none: the contract refuses any future issuedAt.
+ */
 export const FUTURE_SKEW_MS = 30_000;
 
 /** Used nonces are swept at most this often per relay process. */
@@ -36,15 +39,23 @@ export function leasableJobTypes(
 }
 
 /**
- * Refuses an issuedAt outside [now - maxAgeMs, now + FUTURE_SKEW_MS]: a signed authorization is
- * good for a few minutes after it was signed, and never before.
+ * Refuses an issuedAt outside [now - maxAgeMs, now + futureSkewMs]: a signed authorization is
+ * good for a few minutes after it was signed, and never before (a login within FUTURE_SKEW_MS of
+ * clock skew; a bid cancellation not even that).
  */
-export function checkIssuedAt(ctx: RelayContext, issuedAt: number, what: string): void {
+export function checkIssuedAt(
+  ctx: RelayContext,
+  issuedAt: number,
+  what: string,
+  futureSkewMs: number = FUTURE_SKEW_MS,
+): void {
   const now = ctx.now();
-  if (issuedAt > now + FUTURE_SKEW_MS) {
+  if (issuedAt > now + futureSkewMs) {
     throw new DomainError(
       "ISSUED_IN_FUTURE",
-      `the ${what}'s issuedAt is in the future (more than ${FUTURE_SKEW_MS / 1000} s ahead of the relay's clock)`,
+      futureSkewMs === 0
+        ? `the ${what}'s issuedAt is ahead of the relay's clock`
+        : `the ${what}'s issuedAt is in the future (more than ${futureSkewMs / 1000} s ahead of the relay's clock)`,
     );
   }
   if (issuedAt < now - ctx.settings.login.maxAgeMs) {

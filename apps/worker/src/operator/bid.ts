@@ -11,7 +11,7 @@ import {
   type RelayClient,
   RelayError,
   type RelayInfo,
-  signBidCancellation,
+  signedBidCancellation,
   signQuote,
 } from "@prover-boost/sdk";
 import type { Hex, LocalAccount } from "viem";
@@ -107,17 +107,12 @@ export async function cancelBid(
   domain: DomainConfig,
   bid: { bidId: string; blockNumber: number },
 ) {
-  const issuedAt = Date.now();
-  const signature = await signBidCancellation(account, domain, {
+  // Dated a little behind this clock: the relay refuses a cancellation ahead of its own.
+  const cancellation = await signedBidCancellation(account, domain, {
     bidId: bid.bidId as Hex,
     prover: account.address,
-    issuedAt,
   });
-  return client.cancelBid(bid.blockNumber, account.address, {
-    bidId: bid.bidId as Hex,
-    issuedAt,
-    signature,
-  });
+  return client.cancelBid(bid.blockNumber, account.address, cancellation);
 }
 
 /** Whether a block this operator won still has proving ahead (its root proof is not in). */
