@@ -238,6 +238,30 @@ describe("workers and jobs", () => {
       send("POST", `/v1/jobs/${job.id}/heartbeat`, {}, { authorization: `Bearer ${token}` }),
     );
   });
+  it("a heartbeat, result or fail for a well-formed id of no job → 404 JOB_NOT_FOUND", async () => {
+    const token = (bystander as unknown as { options: { token: string } }).options.token;
+    const auth = { authorization: `Bearer ${token}` };
+    // Well-formed ids: a block with no tree, and a position past this block's tree.
+    for (const id of ["777777-0-0", `${job.blockNumber}-9-9`]) {
+      await expectRejected(404, "JOB_NOT_FOUND", () =>
+        send("POST", `/v1/jobs/${id}/heartbeat`, {}, auth),
+      );
+      await expectRejected(404, "JOB_NOT_FOUND", () =>
+        send("POST", `/v1/jobs/${id}/result`, { proof: `0x${"00".repeat(32)}` }, auth),
+      );
+      await expectRejected(404, "JOB_NOT_FOUND", () =>
+        send("POST", `/v1/jobs/${id}/fail`, { reason: "none", retryable: true }, auth),
+      );
+      await expectRejected(404, "JOB_NOT_FOUND", () =>
+        send(
+          "POST",
+          `/v1/jobs/${id}/fail`,
+          { reason: "stop", retryable: true, shutdown: true },
+          auth,
+        ),
+      );
+    }
+  });
   it("a wrong proof → 422 INVALID_PROOF: nothing credited, the job goes back to the queue", async () => {
     const before = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: job.id } });
     await expect(winner.submitResult(job.id, `0x${"00".repeat(32)}`)).rejects.toMatchObject({

@@ -47,6 +47,10 @@ describe("operations", () => {
     expect(errorsOf(operations.getInfo)).not.toContain("INVALID_JSON");
     expect(errorsOf(operations.submitBid)).toContain("INVALID_JSON");
     expect(errorsOf(operations.submitBid)).toContain("INSUFFICIENT_COLLATERAL");
+    // A job call on an id of no job is 404, on someone else's (or a lapsed) lease 409.
+    for (const o of [operations.heartbeat, operations.submitResult, operations.failJob]) {
+      expect(errorsOf(o)).toEqual(expect.arrayContaining(["JOB_NOT_FOUND", "LEASE_LOST"]));
+    }
   });
 });
 

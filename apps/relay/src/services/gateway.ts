@@ -330,6 +330,29 @@ async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string
 }
 
 /**
+ * Runs `work`; a refusal for a lost lease on a well-formed id of no job at all is 404
+ * JOB_NOT_FOUND instead. Whether the job exists is asked only then (its ProofJob row: a tree's
+ * rows are written before any of its jobs can be leased), never on the way of a live lease. Should
+ * Postgres not answer, the refusal stays LEASE_LOST.
+ */
+async function unlessNoSuchJob<T>(
+  ctx: RelayContext,
+  jobId: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
+    const row = await ctx.prisma.proofJob
+      .findUnique({ where: { id: jobId }, select: { id: true } })
+      .catch(() => ({ id: jobId }));
+    if (!row) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
+    throw err;
+  }
+}
+
+/**
  * Runs `use` with the caller's lease on a job: the one this relay granted it, with no lookup,
  * when known (ctx.broker.knownLease), else the record in Redis. Every use checks the lease in
  * Redis by its token; a known lease that turns out lost is looked up once more, in case another
@@ -371,15 +394,17 @@ export async function heartbeat(
   jobId: string,
   arrival?: Arrival,
 ) {
-  return withOwnLease(ctx, session, jobId, async (lease) => {
-    // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
-    // make it go unrecorded.
-    const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
-    if (leaseExpiresAt === null) {
-      throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-    }
-    return { leaseExpiresAt };
-  });
+  return unlessNoSuchJob(ctx, jobId, () =>
+    withOwnLease(ctx, session, jobId, async (lease) => {
+      // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
+      // make it go unrecorded.
+      const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
+      if (leaseExpiresAt === null) {
+        throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+      }
+      return { leaseExpiresAt };
+    }),
+  );
 }
 
 /**
@@ -412,16 +437,18 @@ export async function submitResult(
    */
   accepted?: () => void,
 ) {
-  try {
-    return await withOwnLease(ctx, session, jobId, (lease) =>
-      submitWithLease(ctx, session, lease, proof, publicInputs, arrival, accepted),
-    );
-  } catch (err) {
-    if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
-    if (!(await acceptedBefore(ctx, session, jobId, proof, publicInputs))) throw err;
-    accepted?.();
-    return { status: "accepted" as const };
-  }
+  return unlessNoSuchJob(ctx, jobId, async () => {
+    try {
+      return await withOwnLease(ctx, session, jobId, (lease) =>
+        submitWithLease(ctx, session, lease, proof, publicInputs, arrival, accepted),
+      );
+    } catch (err) {
+      if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
+      if (!(await acceptedBefore(ctx, session, jobId, proof, publicInputs))) throw err;
+      accepted?.();
+      return { status: "accepted" as const };
+    }
+  });
 }
 
 /**
@@ -611,7 +638,20 @@ async function submitWithLease(
  * block takes the deadline path, or in open proving the aggregator re-issues it, a bounded
  * number of times) and the worker, having said it cannot prove it, is never offered it again.
  */
-export async function failJob(
+export function failJob(
+  ctx: RelayContext,
+  session: WorkerSession,
+  jobId: string,
+  reason: string,
+  retryable: boolean,
+  arrival?: Arrival,
+) {
+  return unlessNoSuchJob(ctx, jobId, () =>
+    failOwnJob(ctx, session, jobId, reason, retryable, arrival),
+  );
+}
+
+async function failOwnJob(
   ctx: RelayContext,
   session: WorkerSession,
   jobId: string,
@@ -653,12 +693,16 @@ export async function failJob(
  * as if never leased, counted toward no attempt cap, no bar of the worker or its operator, and no
  * penalty; stopping is not failing. A lease already lapsed is LEASE_LOST (the lapse decides).
  */
-export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
+export function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
+  return unlessNoSuchJob(ctx, jobId, () => releaseOwnJob(ctx, session, jobId));
+}
+
+async function releaseOwnJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
   const lease = await ownLease(ctx, session, jobId);
   // A stopping worker holds at most its capacity: past that many releases in one session, a
   // "release" is a worker handing jobs back for free, and it counts as the fail it is.
   if ((await releasesOf(ctx, session)) > session.capacity) {
-    return failJob(ctx, session, jobId, "released past the session's capacity", true);
+    return failOwnJob(ctx, session, jobId, "released past the session's capacity", true);
   }
   // The row is marked before BullMQ has the job back (as in failJob); endLease keeps it from
   // touching a later lease's row.
