@@ -139,6 +139,19 @@ describe("bids", () => {
     const bid = await signedBid(prover, 10, { basisPointFee: 3001 });
     await expectRejected(422, "FEE_ABOVE_CAP", () => send("POST", "/v1/bids", bid));
   });
+  it("a fee past 10000 bps, still a uint32 as the quote signs it → 422 FEE_ABOVE_CAP", async () => {
+    for (const basisPointFee of [10_001, 65_536, 2 ** 32 - 1]) {
+      const bid = await signedBid(prover, 10, { basisPointFee });
+      await expectRejected(422, "FEE_ABOVE_CAP", () => send("POST", "/v1/bids", bid));
+    }
+    // Past uint32 it is no EpochProofQuote at all.
+    const { quote, signature } = await signedBid(prover, 10);
+    for (const basisPointFee of [2 ** 32, -1, 1.5]) {
+      await expectRejected(400, "VALIDATION_FAILED", () =>
+        send("POST", "/v1/bids", { quote: { ...quote, basisPointFee }, signature }),
+      );
+    }
+  });
   it("below the minimum bond → 422 BOND_BELOW_MINIMUM", async () => {
     const bid = await signedBid(prover, 10, { bondAmount: "999" });
     await expectRejected(422, "BOND_BELOW_MINIMUM", () => send("POST", "/v1/bids", bid));

@@ -159,7 +159,14 @@ export const blockNumber = uint(INT4_MAX);
 /** A block number in a path or query string. */
 export const blockNumberText = uintText(INT4_MAX);
 
+/** Basis points where a cap is the field's own rule (an auction's maxFeeBps): 0..10000. */
 export const bps = z.number().int().min(0).max(10_000);
+
+/**
+ * A uint32 JSON number: a quote's basisPointFee, as EpochProofQuote signs it. Any uint32 is a
+ * well-formed quote; a fee above the auction's cap is the auction's refusal (422 FEE_ABOVE_CAP).
+ */
+export const uint32 = z.number().int().min(0).max(0xffff_ffff);
 
 export const blockParam = z.object({ blockNumber: blockNumberText });
 

@@ -15,6 +15,7 @@ import {
   signature,
   smallInt,
   uint,
+  uint32,
   uintString,
   uintText,
   weiOut,
@@ -173,7 +174,8 @@ export const quoteBody = z.object({
   validUntilSlot: smallInt,
   bondAmount: uintString,
   prover: address,
-  basisPointFee: bps,
+  /** Any uint32 (the quote's type); above the auction's maxFeeBps it is 422 FEE_ABOVE_CAP. */
+  basisPointFee: uint32,
 });
 
 export const bidBody = z.object({ quote: quoteBody, signature });
