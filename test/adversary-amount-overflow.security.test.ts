@@ -4,6 +4,7 @@
 // forever with the bond locked. Now every amount is bounded by MAX_AMOUNT_WEI (and the totals
 // from each source by LEDGER_SOURCE_CAP_WEI, within NUMERIC(78, 0)): 422 AMOUNT_TOO_LARGE,
 // never 500, and nothing changes.
+import { errorsOf, operations } from "@prover-boost/contract";
 import { MAX_AMOUNT_WEI } from "@prover-boost/core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid, snapshot } from "./fixtures.ts";
@@ -50,7 +51,7 @@ describe("bounded amounts", () => {
     await expectLedgerConsistent(stack.db.prisma);
   });
 
-  it("a huge blockReward or minBond is refused at open, and a huge bond at bid", async () => {
+  it("a huge blockReward or minBond is refused at open, and a huge bond at bid, as both operations declare", async () => {
     const before = await snapshot(stack);
     for (const field of ["blockReward", "minBond"] as const) {
       const o = await openAuction(60, { [field]: MAX_UINT256.toString() });
@@ -68,5 +69,8 @@ describe("bounded amounts", () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe("AMOUNT_TOO_LARGE");
     expect(await snapshot(stack)).toEqual(mid);
+    // The OpenAPI document lists the code for both operations.
+    expect(errorsOf(operations.openAuction)).toContain("AMOUNT_TOO_LARGE");
+    expect(errorsOf(operations.submitBid)).toContain("AMOUNT_TOO_LARGE");
   });
 });

@@ -88,6 +88,7 @@ export const operations = {
       "INVALID_SCHEDULE",
       "AUCTION_EXISTS",
       "REWARD_NOT_FUNDED",
+      "AMOUNT_TOO_LARGE",
     ],
   }),
   getAuction: op({
@@ -118,6 +119,7 @@ export const operations = {
       "QUOTE_EXPIRED",
       "WRONG_BLOCK",
       "INSUFFICIENT_COLLATERAL",
+      "AMOUNT_TOO_LARGE",
       "L1_UNAVAILABLE",
     ],
   }),
