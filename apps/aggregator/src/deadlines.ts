@@ -4,10 +4,24 @@
 // deadline is the auction's proofDeadline plus the time the proof fabric was unavailable
 // (Block.fabricDownMs, see rebuild.ts), and a block is never slashed while an outage is open or
 // while this process cannot reach the fabric: the winner is not punished for our faults.
+//
+// What is judged is whether the root proof was accepted, and a relay accepts a proof in BullMQ
+// (where the lease is checked) before it records it in Postgres. A relay that died between the
+// two steps, group-committed marks trailing, or Postgres briefly down leave an accepted proof
+// only in BullMQ, and the reconciler records those only after REPAIR_AFTER_MS. So before a block
+// is judged, the proofs BullMQ completed and Postgres lacks are recorded for it at once; a root
+// among them makes the block proven, and it is not slashed. Every proof accepted before the
+// deadline was completed before this tick began, so this read sees it. If that read fails
+// (Redis unreachable, or too slow) the block is not judged this tick.
 import { enqueueSettlement } from "@prover-boost/chain";
 import { STAGE } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage, recordPenalty } from "@prover-boost/db";
+import pTimeout from "p-timeout";
 import type { AggregatorContext } from "./context.ts";
+import { recordCompletedProofs } from "./reconcile.ts";
+
+/** How long reading a late block's completed proofs may take before it is left for a later tick. */
+export const JUDGE_READ_TIMEOUT_MS = 5000;
 
 /** `fabricUp`: whether the fabric answers right now (checked again before each slash). */
 export async function enforceDeadlines(
@@ -23,6 +37,23 @@ export async function enforceDeadlines(
   let slashed = 0;
   for (const { number } of late) {
     if (!fabricUp()) break;
+    try {
+      const recorded = await pTimeout(recordCompletedProofs(ctx, number), {
+        milliseconds: JUDGE_READ_TIMEOUT_MS,
+      });
+      if (recorded > 0) {
+        ctx.log.warn(
+          { blockNumber: number, recorded },
+          "recorded proofs accepted but not recorded before judging the proof deadline",
+        );
+      }
+    } catch (err) {
+      ctx.log.warn(
+        { err, blockNumber: number },
+        "could not read the proofs BullMQ completed: proof deadline not judged this tick",
+      );
+      continue;
+    }
     let slashedWei: bigint | null = null;
     const missed = await ctx.prisma.$transaction(async (tx) => {
       slashedWei = null;

@@ -89,20 +89,32 @@ export class ProofReconciler {
   }
 
   private async repair(blockNumber: number): Promise<number> {
-    const { ctx } = this;
-    // Only the rows not proven yet: late in a tree they are few, and the repair may run often
-    // while a loaded relay's group-committed marks trail its completions.
-    const rows = await ctx.prisma.proofJob.findMany({
-      where: { blockNumber, status: { not: "proven" } },
-      select: { id: true, type: true },
-    });
-    const unrecorded = new Set(rows.map((r) => r.id));
-    const typeOf = new Map(rows.map((r) => [r.id, r.type]));
-    let repaired = 0;
-    for (const { id, result } of await ctx.fabric.completed(blockNumber, unrecorded)) {
-      const isRoot = (rootJobTypes as readonly string[]).includes(typeOf.get(id)!);
-      if (await recordProof(ctx.prisma, id, blockNumber, isRoot, result, ctx.now())) repaired++;
-    }
-    return repaired;
+    return recordCompletedProofs(this.ctx, blockNumber);
   }
+}
+
+/**
+ * Records the proofs of a block that BullMQ completed and Postgres lacks; returns how many it
+ * recorded (each at most once, whoever else records it meanwhile). Also run before a block is
+ * judged at its proof deadline (deadlines.ts): a proof accepted in time is never judged missing.
+ */
+export async function recordCompletedProofs(
+  ctx: AggregatorContext,
+  blockNumber: number,
+): Promise<number> {
+  // Only the rows not proven yet: late in a tree they are few, and the repair may run often
+  // while a loaded relay's group-committed marks trail its completions.
+  const rows = await ctx.prisma.proofJob.findMany({
+    where: { blockNumber, status: { not: "proven" } },
+    select: { id: true, type: true },
+  });
+  if (rows.length === 0) return 0;
+  const unrecorded = new Set(rows.map((r) => r.id));
+  const typeOf = new Map(rows.map((r) => [r.id, r.type]));
+  let repaired = 0;
+  for (const { id, result } of await ctx.fabric.completed(blockNumber, unrecorded)) {
+    const isRoot = (rootJobTypes as readonly string[]).includes(typeOf.get(id)!);
+    if (await recordProof(ctx.prisma, id, blockNumber, isRoot, result, ctx.now())) repaired++;
+  }
+  return repaired;
 }
