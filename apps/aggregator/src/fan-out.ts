@@ -1,6 +1,12 @@
 // Fanning a closed auction's block out as its proof tree: one ProofJob row per node (history,
 // proofs, credit) and one BullMQ flow. Both steps are idempotent, so a crash between them is
 // repaired by the next tick; the stage moves only after both.
+//
+// The winner cannot lease a job before its tree is out, so the time from the bidding close to
+// the fan-out (an aggregator stopped or slow at the close) is credited to the block's deadline
+// like a fabric outage (Block.fabricDownMs, see rebuild.ts): the winner keeps its whole proving
+// window. An outage opened on the committed block meanwhile is counted only from the fan-out on,
+// so no time is credited twice.
 import { nodePriority, planTree, STAGE } from "@prover-boost/core";
 import { insertProofJobs, moveStage } from "@prover-boost/db";
 import { jobId, queueFor } from "@prover-boost/queue";
@@ -10,9 +16,17 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
   // The transactions come as one JSON text: parsing Postgres's array text of thousands of
   // hashes cost far more than the rest of this read.
   const blocks = await ctx.prisma.$queryRaw<
-    { number: number; stage: string; txCount: number; proofSystem: string; txs: string }[]
+    {
+      number: number;
+      stage: string;
+      txCount: number;
+      proofSystem: string;
+      biddingClosesAt: bigint;
+      txs: string;
+    }[]
   >`
-    SELECT b.number, b.stage, a."txCount", a."proofSystem", array_to_json(a.txs)::text AS txs
+    SELECT b.number, b.stage, a."txCount", a."proofSystem", a."biddingClosesAt",
+      array_to_json(a.txs)::text AS txs
     FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
     WHERE b.stage IN (${STAGE.committed}, ${STAGE.unclaimed})
     ORDER BY b.number LIMIT 20`;
@@ -55,7 +69,18 @@ export async function fanOutClosedBlocks(ctx: AggregatorContext): Promise<number
       block.stage === STAGE.committed
         ? [STAGE.committed, STAGE.proving]
         : [STAGE.unclaimed, STAGE.open_proving];
-    await moveStage(ctx.prisma, block.number, from, to, now, { jobsTotal: plan.nodes.length });
+    await ctx.prisma.$transaction(async (tx) => {
+      if (!(await moveStage(tx, block.number, from, to, now, { jobsTotal: plan.nodes.length }))) {
+        return;
+      }
+      if (from !== STAGE.committed) return;
+      await tx.$executeRaw`
+        UPDATE "Block" SET
+          "fabricDownMs" = "fabricDownMs" + GREATEST(0, ${BigInt(now)}::bigint - ${block.biddingClosesAt}::bigint),
+          "fabricDownSince" = CASE WHEN "fabricDownSince" IS NULL THEN NULL
+            ELSE GREATEST("fabricDownSince", ${BigInt(now)}::bigint) END
+        WHERE number = ${block.number}`;
+    });
     // Relays drop their cached view of the blocks being proven and wake every waiting worker.
     await ctx.fabric.announceBlocks();
     ctx.log.info({ blockNumber: block.number, jobs: plan.nodes.length }, "proof tree fanned out");
