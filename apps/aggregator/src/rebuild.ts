@@ -136,12 +136,14 @@ export class FabricKeeper {
 
   /** Opens an outage on every block whose deadline runs (waiting for or being proven). */
   private async down(): Promise<void> {
-    const now = this.ctx.now();
     if (this.up) this.ctx.log.warn({}, "proof fabric (Redis) unreachable: no slashing until back");
     this.up = false;
     // From the last answer, but not before the block's last change (a proof recorded after it
-    // shows the fabric worked then; a block committed during the outage starts its own).
-    const since = BigInt(this.lastUpAt ?? now);
+    // shows the fabric worked then; a block committed during the outage starts its own). A
+    // process that has had no answer yet (started during the outage, which may have begun while
+    // it was stopped) dates it from the block's last change alone, as a lost tree is dated after
+    // a restart: the winner is not charged for time the fabric may already have been down.
+    const since = BigInt(this.lastUpAt ?? 0);
     await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt")
       WHERE stage IN (${STAGE.committed}, ${STAGE.unclaimed}, ${STAGE.proving}, ${STAGE.open_proving})
