@@ -233,4 +233,68 @@ describe("an invalid proof in chain mode", () => {
       }),
     ).toBe(PENALTY);
   });
+
+  it("a withdrawal before the penalty, then a new deposit the escrow burns it from: the ledger burns the same", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    const pendingBefore = DEPOSIT - PENALTY;
+    const DEPOSIT2 = 5n * 10n ** 15n;
+    const DEPOSIT3 = 4n * 10n ** 15n;
+    await l1.deposit(griefer, DEPOSIT2);
+    await index.poll();
+    expect(await balance(stack.db.prisma, accounts.available(griefer.address))).toBe(DEPOSIT2);
+    // The relay charges a penalty (burned in the ledger, owed to the escrow)...
+    await stack.db.prisma.$transaction((tx) =>
+      chargePenalty(tx, {
+        kind: "withholding",
+        blockNumber: BLOCK,
+        jobId: null,
+        operator: griefer.address,
+        workerId: "w0",
+        maxWei: PENALTY,
+        onChain: true,
+        nowMs: Date.now(),
+      }),
+    );
+    // ...the operator asks all its free collateral on the escrow back first (taking the unsent
+    // penalty's burn back in the ledger)...
+    const hash = await walletOn(l1, griefer).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "requestWithdrawal",
+      args: [DEPOSIT2],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    await index.poll();
+    // ...then deposits again before the settler sends `penalize`: the escrow burns it from there.
+    await l1.deposit(griefer, DEPOSIT3);
+    const settler = stack.aggregator.settler!;
+    await eventually(async () => {
+      await settler.run();
+      return (
+        (await stack.db.prisma.settlement.count({
+          where: { status: { in: ["pending", "sent"] } },
+        })) === 0
+      );
+    });
+    const events = await penalizedEvents();
+    expect(events).toHaveLength(3);
+    expect(events[2]!.args).toMatchObject({ requested: PENALTY, burned: PENALTY });
+
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.chain).toEqual({
+      free: DEPOSIT3 - PENALTY,
+      locked: 0n,
+      pending: pendingBefore + DEPOSIT2,
+    });
+    expect(r!.ledger).toEqual(r!.chain);
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(totalBurned).toBe(2n * PENALTY);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
 });

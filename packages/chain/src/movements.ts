@@ -16,7 +16,9 @@
 // first), the `Penalized` event's shortfall (requested - burned) goes back from `burn` to the
 // prover's free collateral, so both hold what the escrow actually burned. A withdrawal booked
 // while a penalty the ledger burned is not yet applied on chain may take that burn back (the
-// escrow still had it free); the penalty's Penalized event then gives back only the rest.
+// escrow still had it free); the penalty's Penalized event then gives back only the rest, or,
+// if the escrow burned more than the ledger still holds burned for it (a deposit or reward came
+// in after that withdrawal), burns the excess from the prover's free collateral in the ledger too.
 import {
   accounts,
   applyMovement,
@@ -124,17 +126,28 @@ export async function applyEscrowEvent(
         ...base,
       });
     case "Penalized": {
-      // What a withdrawal booked earlier already took back from this penalty's burn is not
-      // given back twice.
+      // The ledger burned `requested` when it charged the penalty, less what a withdrawal booked
+      // since took back from that burn (`undone`); the escrow burned `burned`. The difference
+      // goes back to the prover's free collateral, or, when the escrow burned more (collateral
+      // deposited or credited after that withdrawal), is taken from it: both burn the same.
       const undone = await penaltyUndone(tx, String(a.ref));
-      const short = wei(a.requested) - wei(a.burned) - undone;
-      if (short <= 0n) return null;
+      const short = wei(a.requested) - undone - wei(a.burned);
+      if (short === 0n) return null;
+      const prover = addr(a.prover);
+      if (short > 0n) {
+        return applyMovement(tx, {
+          kind: "penalty",
+          legs: [
+            { account: accounts.burn, amount: -short },
+            { account: accounts.available(prover), amount: short },
+          ],
+          ...base,
+        });
+      }
+      const legs = await takeFromFree(tx, prover, -short, meta.nowMs);
       return applyMovement(tx, {
         kind: "penalty",
-        legs: [
-          { account: accounts.burn, amount: -short },
-          { account: accounts.available(addr(a.prover)), amount: short },
-        ],
+        legs: [...legs, { account: accounts.burn, amount: -short }],
         ...base,
       });
     }
