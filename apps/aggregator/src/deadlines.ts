@@ -66,8 +66,10 @@ export async function enforceDeadlines(
       const deadline = block.auction.proofDeadline + block.fabricDownMs;
       if (block.fabricDownSince !== null || deadline > BigInt(now)) return false;
       if (!(await moveStage(tx, number, STAGE.proving, STAGE.deadline_missed, now))) return false;
-      if (block.winner && block.bondAmount) {
-        const bond = BigInt(block.bondAmount.toFixed());
+      // A bond a withdrawal the escrow took first shrank to nothing is not slashed (nothing is
+      // locked, here or on chain).
+      const bond = BigInt(block.bondAmount?.toFixed() ?? "0");
+      if (block.winner && bond > 0n) {
         const toSequencer = (bond * BigInt(ctx.config.slashToSequencerBps)) / 10_000n;
         await applyMovement(tx, {
           kind: "slash",
@@ -81,7 +83,15 @@ export async function enforceDeadlines(
           nowMs: now,
         });
         if (ctx.config.collateral === "chain") {
-          await enqueueSettlement(tx, { kind: "slash", blockNumber: number }, now);
+          await enqueueSettlement(
+            tx,
+            {
+              kind: "slash",
+              blockNumber: number,
+              slashToSequencerBps: ctx.config.slashToSequencerBps,
+            },
+            now,
+          );
         }
         await recordPenalty(tx, {
           id: `${number}:slash`,

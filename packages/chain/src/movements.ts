@@ -159,9 +159,12 @@ export async function applyEscrowEvent(
 /**
  * The legs that take `amount` out of an address's free escrow balance as the ledger sees it:
  * earnings first, then free collateral. If live bids hold the rest (the L1 does not know about
- * reservations), those bids are cancelled and their reservations released first; what is still
- * missing can only be a bond the aggregator locked before the L1 saw the withdrawal (its lock
- * transaction will then revert and be reported), so it is taken from the locked bonds.
+ * reservations), those bids are cancelled and their reservations released first; then penalty
+ * burns the escrow has not applied yet. What is still missing can only be a bond the aggregator
+ * locked before the L1 saw the withdrawal, so it is taken from the locked bonds (shrinkBonds), or,
+ * when the ledger already slashed that bond, from the slash (undoUnlockedSlashes); either way the
+ * bond's owed lock shrinks to match (shrinkOwedLock). A withdrawal the ledger cannot explain
+ * even then throws InsufficientBalanceError.
  */
 async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: number) {
   // The prover's bid lock before its balance rows, in the order bid writes take them (no deadlock).
@@ -181,9 +184,120 @@ async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: numb
   if (left > 0n) legs.push(...(await undoUnsentPenalties(tx, account, left, (n) => (left -= n))));
   const fromBonds = left;
   take(accounts.locked(account), await lockedBalance(tx, accounts.locked(account)));
+  if (fromBonds - left > 0n) await shrinkBonds(tx, account, fromBonds - left);
+  if (left > 0n) legs.push(...(await undoUnlockedSlashes(tx, account, left, (n) => (left -= n))));
   if (left > 0n) throw new InsufficientBalanceError(accounts.available(account), left);
-  if (fromBonds > 0n) await shrinkBonds(tx, account, fromBonds);
   return legs;
+}
+
+/**
+ * The escrow paid a withdrawal out of a bond the ledger had already slashed (its deadline passed
+ * before the index saw the withdrawal) but whose lock had not reached the escrow: on chain that
+ * collateral was free, and the escrow can neither burn it nor credit the sequencer its share. Up
+ * to `amount` of such slashes, newest block first, is taken back (from `burn` and the sequencer's
+ * earnings, as the escrow's slash of the smaller bond will split it) and the block's bond and
+ * owed lock shrink by as much, so the escrow locks and slashes what the ledger did.
+ */
+async function undoUnlockedSlashes(
+  tx: Tx,
+  account: string,
+  amount: bigint,
+  took: (n: bigint) => void,
+): Promise<Leg[]> {
+  const blocks = await tx.$queryRaw<{ number: number; bond: string }[]>`
+    SELECT number, "bondAmount"::text AS bond FROM "Block"
+    WHERE winner = ${account} AND "bondAmount" > 0 AND stages ? 'deadline_missed'
+    ORDER BY number DESC FOR UPDATE`;
+  const legs: Leg[] = [];
+  let left = amount;
+  for (const b of blocks) {
+    if (left === 0n) break;
+    // Locked on chain before this withdrawal: the escrow did not pay it out (logs are booked in
+    // chain order).
+    const locked = await tx.chainLog.count({
+      where: {
+        event: "BondLocked",
+        removed: false,
+        args: { path: ["blockNumber"], equals: String(b.number) },
+      },
+    });
+    if (locked > 0) continue;
+    const slash = await tx.ledgerEntry.findMany({
+      where: { kind: "slash", blockNumber: b.number, amount: { gt: 0 } },
+    });
+    const seqLeg = slash.find((e) => e.account.startsWith("earnings:"));
+    const bond = BigInt(b.bond);
+    const cut = bond < left ? bond : left;
+    const smaller = bond - cut;
+    let fromSeq = 0n;
+    if (seqLeg) {
+      const shareOf = await slashSplit(tx, b.number, slash);
+      fromSeq = shareOf(bond) - shareOf(smaller);
+      // Never more than the sequencer still holds: the rest comes from the burn.
+      const has = await lockedBalance(tx, seqLeg.account);
+      if (fromSeq > has) fromSeq = has;
+      if (fromSeq > 0n) legs.push({ account: seqLeg.account, amount: -fromSeq });
+    }
+    if (cut - fromSeq > 0n) legs.push({ account: accounts.burn, amount: -(cut - fromSeq) });
+    await tx.block.update({
+      where: { number: b.number },
+      data: { bondAmount: smaller.toString() },
+    });
+    await tx.penalty.updateMany({
+      where: { id: `${b.number}:slash` },
+      data: { amount: smaller.toString() },
+    });
+    await shrinkOwedLock(tx, b.number, smaller);
+    left -= cut;
+  }
+  if (left < amount) took(amount - left);
+  return legs;
+}
+
+/**
+ * The sequencer's share of a slash of a given bond on block `n`: by the split the aggregator
+ * recorded with the slash it owes the escrow (SLASH_TO_SEQUENCER_BPS, the escrow's own), else in
+ * the proportion of the ledger's slash (its positive legs).
+ */
+async function slashSplit(
+  tx: Tx,
+  n: number,
+  slash: { account: string; amount: { toFixed(): string } }[],
+): Promise<(bond: bigint) => bigint> {
+  const row = await tx.settlement.findUnique({ where: { key: `slash:${n}` } });
+  const bps = (row?.args as Record<string, unknown> | undefined)?.slashToSequencerBps;
+  if (bps !== undefined) return (bond) => (bond * BigInt(String(bps))) / 10_000n;
+  const total = slash.reduce((sum, e) => sum + BigInt(e.amount.toFixed()), 0n);
+  const share = slash
+    .filter((e) => e.account.startsWith("earnings:"))
+    .reduce((sum, e) => sum + BigInt(e.amount.toFixed()), 0n);
+  return (bond) => (total === 0n ? 0n : (bond * share) / total);
+}
+
+/**
+ * A block's bond shrank in the ledger before its lock was sent: the owed lock asks the escrow for
+ * the smaller bond (it would otherwise fail, or lock more than the ledger holds if collateral
+ * came in meanwhile), or is not sent at all when nothing is left (nor is the block's slash, which
+ * could only fail on a block without a bond). A lock already sent is left as it is.
+ */
+async function shrinkOwedLock(tx: Tx, n: number, bond: bigint): Promise<void> {
+  const lock = await tx.settlement.findUnique({ where: { key: `lock:${n}` } });
+  if (lock?.status !== "pending") return;
+  if (bond > 0n) {
+    await tx.settlement.update({
+      where: { id: lock.id },
+      data: { args: { ...(lock.args as Record<string, unknown>), amount: bond.toString() } },
+    });
+    return;
+  }
+  await tx.settlement.updateMany({
+    where: { key: { in: [`lock:${n}`, `slash:${n}`] }, status: "pending" },
+    data: {
+      status: "cancelled",
+      errorCode: "BOND_WITHDRAWN",
+      error: "a withdrawal the escrow took first left no bond to lock",
+    },
+  });
 }
 
 /**
@@ -243,8 +357,8 @@ async function penaltyUndone(tx: Tx, ref: string): Promise<bigint> {
 /**
  * The escrow paid `amount` of an address's bonds out to a withdrawal before their locks reached
  * it: those bonds were never on chain. The newest blocks it holds a bond on carry that much less,
- * so their release or slash moves what the ledger still has locked (their lock transactions
- * revert on chain and are reported).
+ * so their release or slash moves what the ledger still has locked, and their owed locks ask the
+ * escrow for that much (shrinkOwedLock).
  */
 async function shrinkBonds(tx: Tx, account: string, amount: bigint): Promise<void> {
   const blocks = await tx.$queryRaw<{ number: number; bond: string }[]>`
@@ -261,6 +375,7 @@ async function shrinkBonds(tx: Tx, account: string, amount: bigint): Promise<voi
       where: { number: b.number },
       data: { bondAmount: (bond - cut).toString() },
     });
+    await shrinkOwedLock(tx, b.number, bond - cut);
     left -= cut;
   }
 }

@@ -19,6 +19,8 @@
 // - Transient failures (the L1 unreachable, a timeout, a nonce taken) are retried with
 //   exponential backoff, SETTLER_RETRY_BASE_MS doubling up to SETTLER_RETRY_MAX_MS; later rows
 //   wait for the one in front.
+// - A lock whose bond a withdrawal the escrow took first left at nothing, and that block's slash,
+//   are `cancelled` by the escrow index before they are sent (movements.ts), and never sent.
 // And the contract settles a block at most once, whatever happens here.
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi, l1Chain } from "@prover-boost/escrow";
@@ -44,7 +46,12 @@ export { penaltyRef };
 
 export type SettlementAction =
   | { kind: "lock"; blockNumber: number; prover: string; amount: bigint }
-  | { kind: "slash"; blockNumber: number }
+  | {
+      kind: "slash";
+      blockNumber: number;
+      /** The split the ledger's slash used (the escrow's own), kept for a later partial undo. */
+      slashToSequencerBps?: number;
+    }
   | { kind: "settle"; blockNumber: number; recipients: string[]; amounts: bigint[] };
 
 /** Records a settlement owed to the escrow, in the caller's transaction (once per kind and block). */

@@ -1,0 +1,171 @@
+// A winner that asks its collateral back on the escrow before the winning bond's lock reaches it
+// (COLLATERAL=chain). The escrow pays the withdrawal out of collateral the ledger has locked, so
+// the lock can only fail on chain. If the block's proof deadline passed before the index saw the
+// withdrawal, the ledger has already slashed that bond: the withdrawal is booked by taking the
+// slash back (the escrow never held the bond, so it can neither burn it nor credit the
+// sequencer), the index keeps going (bids are served), and the ledger and escrow agree. And
+// the lock still owed asks the escrow for the bond as the ledger shrank it (or is not sent when
+// nothing is left): collateral deposited before it is sent is not locked behind the ledger's back.
+import { reconcileEscrow } from "@prover-boost/chain";
+import { accounts } from "@prover-boost/db";
+import { escrowAbi } from "@prover-boost/escrow";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { account, openAuction, signedBid } from "./fixtures.ts";
+import { type Stack, sequencer, startStack } from "./harness.ts";
+import { type L1, startL1, walletOn } from "./support/l1.ts";
+import { balance } from "./support/market-flow.ts";
+
+const DEPOSIT = 10n ** 15n;
+
+describe("a withdrawal the escrow took before the winning bond's lock", () => {
+  let l1: L1;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    l1 = await startL1();
+    // The aggregator's duties and the index are driven by hand, the aggregator on its own clock.
+    stack = await startStack({ env: l1.env, aggregator: false });
+    await l1.fund(sequencer.address);
+    await stack.relay.ctx.escrowIndex!.stop();
+  }, 120_000);
+
+  afterAll(async () => {
+    await stack?.close();
+    await l1?.stop();
+  });
+
+  /** One settler pass over everything owed (written on the aggregator's clock, ahead of the settler's). */
+  async function sendOwed() {
+    await stack.db.prisma.settlement.updateMany({
+      where: { status: "pending" },
+      data: { nextAttemptAt: 0n },
+    });
+    await stack.aggregator.settler!.run();
+  }
+
+  it("after the ledger slashed the bond: the withdrawal takes the slash back, the index keeps going", async () => {
+    const racer = account(0xf8);
+    const n = 6;
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, n, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    const now = Date.now();
+    const closesAt = now + 60_000;
+    const deadline = now + 120_000;
+    const open = await openAuction(n, {
+      blockReward: "1000",
+      biddingClosesAt: closesAt,
+      proofDeadline: deadline,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    // The winner asks all its collateral back on the escrow; the index has not seen it yet.
+    await l1.client.waitForTransactionReceipt({
+      hash: await walletOn(l1, racer).writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [DEPOSIT],
+      }),
+    });
+    // The auction closes (the bond locked in the ledger, its lock owed to the escrow), and the
+    // proof deadline passes before the index sees the withdrawal: the ledger slashes the bond.
+    let clock = closesAt + 1000;
+    stack.aggregator.ctx.now = () => clock;
+    await stack.aggregator.aggregator.tick();
+    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    clock = deadline + 600_000;
+    await stack.aggregator.aggregator.tick();
+    expect((await stack.client.getBlock(n)).stage).toBe("open_proving");
+    expect(await balance(stack.db.prisma, accounts.locked(racer.address))).toBe(0n);
+
+    // The index books the withdrawal and keeps going.
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    // Nothing is left to lock or slash on chain: neither is sent (both would only fail).
+    const owed = await stack.db.prisma.settlement.findMany({
+      where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
+      orderBy: { id: "asc" },
+    });
+    expect(owed.map((o) => [o.kind, o.status])).toEqual([
+      ["lock", "cancelled"],
+      ["slash", "cancelled"],
+    ]);
+    await sendOwed();
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+
+    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      racer.address,
+      sequencer.address,
+    ]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(s!.ledger).toEqual(s!.chain);
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
+
+  it("a deposit before the lock is sent: the escrow locks only what the ledger still holds", async () => {
+    const racer = account(0xf7);
+    const n = 5;
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, n, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    const now = Date.now();
+    const closesAt = now + 60_000;
+    const deadline = now + 120_000;
+    const open = await openAuction(n, {
+      blockReward: "1000",
+      biddingClosesAt: closesAt,
+      proofDeadline: deadline,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await l1.client.waitForTransactionReceipt({
+      hash: await walletOn(l1, racer).writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [DEPOSIT],
+      }),
+    });
+    let clock = closesAt + 1000;
+    stack.aggregator.ctx.now = () => clock;
+    await stack.aggregator.aggregator.tick();
+    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    // The operator tops up before the settler gets the lock out.
+    await l1.deposit(racer, DEPOSIT);
+    await sendOwed();
+    await index.poll();
+    const check = async () => {
+      const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+      expect(r!.chain).toEqual({ free: DEPOSIT, locked: 0n, pending: DEPOSIT });
+      expect(r!.ledger).toEqual(r!.chain);
+    };
+    await check();
+    // Its deadline passes: there is no bond to slash, on either side.
+    clock = deadline + 600_000;
+    await stack.aggregator.aggregator.tick();
+    await sendOwed();
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    await check();
+    const reverted = await stack.db.prisma.settlement.findMany({
+      where: { blockNumber: n, status: "reverted" },
+    });
+    expect(reverted).toEqual([]);
+  });
+});
