@@ -168,4 +168,73 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     });
     expect(reverted).toEqual([]);
   });
+
+  it("a withdrawal that takes part of the bond: the escrow locks, then slashes, the rest, as the ledger", async () => {
+    const racer = account(0xf9);
+    const n = 7;
+    const BOND = DEPOSIT / 2n;
+    const WITHDRAWN = (DEPOSIT * 3n) / 4n;
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, n, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    const now = Date.now();
+    const closesAt = now + 60_000;
+    const deadline = now + 120_000;
+    const open = await openAuction(n, {
+      blockReward: "1000",
+      biddingClosesAt: closesAt,
+      proofDeadline: deadline,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, n, { bondAmount: BOND.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await l1.client.waitForTransactionReceipt({
+      hash: await walletOn(l1, racer).writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [WITHDRAWN],
+      }),
+    });
+    let clock = closesAt + 1000;
+    stack.aggregator.ctx.now = () => clock;
+    await stack.aggregator.aggregator.tick();
+    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    await index.poll();
+    await sendOwed();
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const left = DEPOSIT - WITHDRAWN;
+    let [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: left, pending: WITHDRAWN });
+    expect(r!.ledger).toEqual(r!.chain);
+
+    const burnedBefore = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    const ledgerBurnBefore = await balance(stack.db.prisma, accounts.burn);
+    clock = deadline + 600_000;
+    await stack.aggregator.aggregator.tick();
+    await sendOwed();
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: WITHDRAWN });
+    expect(r!.ledger).toEqual(r!.chain);
+    const burned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(burned).toBeGreaterThan(burnedBefore);
+    expect((await balance(stack.db.prisma, accounts.burn)) - ledgerBurnBefore).toBe(
+      burned - burnedBefore,
+    );
+    const [s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [sequencer.address]);
+    expect(s!.ledger).toEqual(s!.chain);
+  });
 });
