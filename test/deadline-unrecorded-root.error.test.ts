@@ -2,10 +2,12 @@
 // deadline, but whose Postgres record is not there when the deadline is judged: the relay died
 // between the two steps, its group-committed marks trail, or Postgres was briefly down. The
 // winner proved in time; the aggregator records such proofs before it slashes anyone, so the
-// block is proven and paid, never deadline_missed.
+// block is proven and paid, never deadline_missed. If BullMQ cannot be read at that moment (Redis
+// unreachable), the block is not judged until it can be.
 import { rootJobTypes } from "@prover-boost/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { account } from "./fixtures.ts";
+import { enforceDeadlines } from "../apps/aggregator/src/deadlines.ts";
+import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
 
@@ -58,4 +60,36 @@ it("does not slash a winner whose root proof the relay accepted before the deadl
   expect(block.stage).toBe("paid");
   const rootRow = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: root.id } });
   expect(rootRow).toMatchObject({ status: "proven", proof: proofOf(root), workerId: "w1" });
+}, 60_000);
+
+it("does not judge a block whose completed proofs cannot be read (Redis unreachable)", async () => {
+  const bid = await signedBid(op, 2);
+  const now = Date.now();
+  const closesAt = now + 60_000;
+  const deadline = now + 120_000;
+  const open = await openAuction(2, {
+    txCount: 2,
+    biddingClosesAt: closesAt,
+    proofDeadline: deadline,
+  });
+  await stack.client.openAuction(open.auction, open.txs, open.signature);
+  await stack.client.submitBid(bid.quote, bid.signature);
+  const ctx = stack.aggregator.ctx;
+  ctx.now = () => closesAt + 1000;
+  await stack.aggregator.aggregator.tick();
+  expect((await stack.client.getBlock(2)).stage).toBe("proving");
+  // Past its deadline, and BullMQ does not answer.
+  ctx.now = () => deadline + 600_000;
+  const fabric = ctx.fabric;
+  const unreachable = Object.create(fabric) as typeof fabric;
+  unreachable.completed = async () => {
+    throw new Error("Connection is closed.");
+  };
+  expect(await enforceDeadlines({ ...ctx, fabric: unreachable })).toBe(0);
+  const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 2 } });
+  expect(block.stage).toBe("proving");
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 2 } })).toBe(0);
+  // Once it can be read (nothing was completed), the missed deadline is judged.
+  expect(await enforceDeadlines(ctx)).toBe(1);
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 2, kind: "slash" } })).toBe(1);
 }, 60_000);
