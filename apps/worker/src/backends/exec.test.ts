@@ -52,12 +52,18 @@ const scripts = {
 let dir: string;
 const script = (name: keyof typeof scripts) => join(dir, name);
 
+/** Whether `pid` still runs (a zombie, exited but not yet reaped by its new parent, does not). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no procfs: signal 0 answered
   }
 }
 
@@ -133,6 +139,30 @@ describe("execBackend", () => {
     await expect(backend.prove(job, signal())).rejects.toThrow(/timed out/);
     expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
   });
+
+  it("times out and kills a prover whose main process exited while its child holds stdout", async () => {
+    const pidFile = join(dir, "grandchild.pid");
+    const backend = execBackend({
+      command: "sh",
+      // The prover starts a helper that inherits stdout, then its main process exits.
+      args: ["-c", `sleep 60 & echo $! > ${JSON.stringify(pidFile)}; exit 0`],
+      timeoutMs: 500,
+      killGraceMs: 200,
+      verify: false,
+    });
+    const outcome = await Promise.race([
+      backend.prove(job, signal()).then(
+        () => "resolved",
+        (e: Error) => e.message,
+      ),
+      new Promise((r) => setTimeout(() => r("still pending after 20 s"), 20_000)),
+    ]);
+    expect(outcome).toMatch(/timed out after 500 ms/);
+    await waitForFile(pidFile);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    expect(pid).toBeGreaterThan(0);
+    expect(alive(pid)).toBe(false);
+  }, 30_000);
 
   it("kills the child and rejects when aborted", async () => {
     const pidFile = join(dir, "abort.pid");

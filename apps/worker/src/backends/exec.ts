@@ -71,15 +71,24 @@ function jsonProof(text: string): BackendProof | null {
   return { proof: proof as Hex, publicInputs: publicInputs as Hex[] };
 }
 const STDERR_TAIL_CHARS = 2000;
+/** After SIGKILL, how long to wait for the child's stdio to close before settling anyway. */
+const SETTLE_AFTER_KILL_MS = 2000;
 
+/**
+ * Signals the child's whole process group. The group is signalled even once the child itself has
+ * exited: a process it started may still run (and hold stdout). The group id cannot be reused while
+ * any of its members lives, and the caller stops signalling once the child's stdio has closed.
+ */
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    if (process.platform !== "win32" && child.pid !== undefined) process.kill(-child.pid, signal);
-    else child.kill(signal);
-  } catch {
-    child.kill(signal);
+  if (process.platform !== "win32" && child.pid !== undefined) {
+    try {
+      process.kill(-child.pid, signal);
+      return;
+    } catch {
+      // No such group (all gone): fall through to the child itself, a no-op once it exited.
+    }
   }
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
 }
 
 /** An exec backend always answers with a checked proof and its public inputs. */
@@ -150,7 +159,17 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
         if (killError) return;
         killError = err;
         killGroup(child, "SIGTERM");
-        killTimer = setTimeout(() => killGroup(child, "SIGKILL"), killGraceMs);
+        killTimer = setTimeout(() => {
+          killGroup(child, "SIGKILL");
+          // Settled even if the child's stdio never closes (a process that escaped the group
+          // still holding it): the job must not hang on it.
+          killTimer = setTimeout(() => {
+            child.stdout?.destroy();
+            child.stderr?.destroy();
+            finish(err);
+          }, SETTLE_AFTER_KILL_MS);
+          killTimer.unref();
+        }, killGraceMs);
         killTimer.unref();
       };
       const onAbort = () => terminate(abortReason(signal));
