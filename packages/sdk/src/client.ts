@@ -62,9 +62,34 @@ export function retryAfterMsOf(header: string | null | undefined): number | unde
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
-/** Answers worth retrying as they are: rate limited, unavailable, or timed out. */
+/**
+ * Answers worth retrying as they are: rate limited, unavailable, or timed out, including a
+ * proxy's 502 and 504 (the relay behind it unreachable or slow, as while it restarts). A 500 is
+ * not: the relay itself answered and failed, and the same request most likely fails the same
+ * way (a caller that knows its request is safe to repeat may still decide to).
+ */
 export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status === 503;
+  return status === 408 || status === 429 || status === 502 || status === 503 || status === 504;
+}
+
+/** The contract's `{ error: { code, message, requestId } }` of an error answer, if it is one. */
+function errorShapeOf(
+  text: string,
+): { code?: string; message?: string; requestId?: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const err = (parsed as { error?: unknown } | null)?.error;
+  if (typeof err !== "object" || err === null) return undefined;
+  const { code, message, requestId } = err as Record<string, unknown>;
+  return {
+    ...(typeof code === "string" ? { code } : {}),
+    ...(typeof message === "string" ? { message } : {}),
+    ...(typeof requestId === "string" ? { requestId } : {}),
+  };
 }
 
 /**
@@ -141,19 +166,20 @@ export class RelayClient {
       clearTimeout(timer);
       stop?.removeEventListener("abort", onStop);
     }
-    const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     if (res.status >= 400) {
-      const err = (parsed as { error?: { code?: string; message?: string; requestId?: string } })
-        ?.error;
+      // An error answer may not be JSON at all (a proxy's or load balancer's page): it is still
+      // a RelayError, with its status and Retry-After, code UNKNOWN.
+      const err = errorShapeOf(text);
       throw new RelayError(
         res.status,
         err?.code ?? "UNKNOWN",
-        err?.message ?? text,
+        err?.message ?? (text.length > 200 ? `${text.slice(0, 200)}...` : text),
         err?.requestId,
         {},
         retryAfterMsOf(res.headers.get("retry-after")),
       );
     }
+    const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     return { status: res.status, body: parsed as T };
   }
 
