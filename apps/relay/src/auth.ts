@@ -20,6 +20,17 @@ const operationById = new Map<string, Operation>(
   Object.values(operations).map((o: Operation) => [o.operationId, o]),
 );
 
+/**
+ * Operations on a lease the caller already holds (the relay checks the lease is the session's):
+ * a session past its expiry may still call them for a while, so that the job in flight at expiry
+ * is not lost. Taking a new lease needs a live session.
+ */
+const HELD_LEASE_OPERATIONS: ReadonlySet<string> = new Set([
+  operations.heartbeat.operationId,
+  operations.submitResult.operationId,
+  operations.failJob.operationId,
+]);
+
 /** The worker session of an authenticated route's request (set by the onRequest hook). */
 export function sessionOf(req: FastifyRequest): WorkerSession {
   if (!req.workerSession) throw new Error(`${req.routeOptions.url} is not a worker route`);
@@ -33,6 +44,12 @@ export function registerAuthentication(app: FastifyInstance, ctx: RelayContext) 
   const worker: onRequestHookHandler = async (req) => {
     req.workerSession = await sessions.authenticate(ctx, req.headers.authorization);
   };
+  // Calls on a lease the session already holds: served for a while after the session expired.
+  const workerHeldLease: onRequestHookHandler = async (req) => {
+    req.workerSession = await sessions.authenticate(ctx, req.headers.authorization, {
+      heldLeases: true,
+    });
+  };
   const admin: onRequestHookHandler = async (req) => {
     requireAdmin(ctx, req.headers.authorization);
   };
@@ -43,6 +60,8 @@ export function registerAuthentication(app: FastifyInstance, ctx: RelayContext) 
     // After the route's own onRequest hooks (the per-IP rate limit), so a flood of bad
     // credentials is limited before it costs a session lookup.
     const own = route.onRequest ? [route.onRequest].flat() : [];
-    route.onRequest = [...own, auth === "worker" ? worker : admin];
+    const hook =
+      auth === "admin" ? admin : HELD_LEASE_OPERATIONS.has(id!) ? workerHeldLease : worker;
+    route.onRequest = [...own, hook];
   });
 }

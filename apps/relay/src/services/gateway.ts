@@ -33,7 +33,7 @@ import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 import { type Arrival, arrivedAgoMs } from "./load.ts";
 import { proofNodeOf } from "./proof-check.ts";
-import { leasableJobTypes } from "./sessions.ts";
+import { heldLeaseGraceMs, leasableJobTypes } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
@@ -716,7 +716,7 @@ async function releaseOwnJob(ctx: RelayContext, session: WorkerSession, jobId: s
 /** Counts one more shutdown release of a session (kept in Redis while the session lives). */
 async function releasesOf(ctx: RelayContext, session: WorkerSession): Promise<number> {
   const key = `${ctx.fabric.options.prefix}:released:${session.id}`;
-  const ttlMs = Math.max(Number(session.expiresAt) - ctx.now(), 0) + 60_000;
+  const ttlMs = Math.max(Number(session.expiresAt) + heldLeaseGraceMs(ctx) - ctx.now(), 0) + 60_000;
   const [[, n]] = (await ctx.fabric.redis.multi().incr(key).pexpire(key, ttlMs).exec()) as [
     [unknown, number],
   ];

@@ -1,6 +1,7 @@
 // Worker sign-in: an operator-signed WorkerLogin buys a bearer token. Only the token's sha256 is
 // stored. Every job call authenticates, so sessions are cached in memory; a session never changes
 // after sign-in (its expiry is checked on every call), so the cache only bounds memory and staleness.
+// An expired session takes no new lease, but may finish the leases it holds for a bounded time.
 //
 // Every session term (worker id, capacity, job types, hardware tier) is taken from the signed
 // login, and the login's nonce opens one session only: (operator, nonce) is recorded in the same
@@ -136,6 +137,13 @@ function sweepUsedNonces(ctx: RelayContext, now: number): void {
   void ctx.prisma.loginNonce.deleteMany({ where: { issuedAt: { lt: before } } }).catch(() => {});
 }
 
+/** How long after its expiry a session may still finish the leases it holds: one session TTL. */
+export const heldLeaseGraceMs = (ctx: RelayContext): number => ctx.settings.login.sessionTtlMs;
+
+/** Whether `session` has expired (it may then only finish the leases it holds). */
+export const sessionExpired = (ctx: RelayContext, session: WorkerSession): boolean =>
+  Number(session.expiresAt) <= ctx.now();
+
 export class SessionCache {
   /**
    * By token: a cached session costs no digest (a token is a bearer secret either way, and only
@@ -144,7 +152,18 @@ export class SessionCache {
   private readonly cache = new Map<string, { session: WorkerSession; at: number }>();
   constructor(private readonly ttlMs = 60_000) {}
 
-  async authenticate(ctx: RelayContext, authorization: string | undefined): Promise<WorkerSession> {
+  /**
+   * The session of a bearer token. An expired session is refused (401 SESSION_EXPIRED) unless
+   * `heldLeases`: a call on a lease the session already holds (heartbeat, result, fail, release)
+   * is still served for one more session lifetime after expiry, so a job in flight when its
+   * session expires is not lost. Such a call can only touch the session's own leases; an expired
+   * session never takes a new one.
+   */
+  async authenticate(
+    ctx: RelayContext,
+    authorization: string | undefined,
+    { heldLeases = false }: { heldLeases?: boolean } = {},
+  ): Promise<WorkerSession> {
     const m = /^Bearer ([A-Za-z0-9_-]{20,200})$/.exec(authorization ?? "");
     if (!m) throw new DomainError("UNAUTHORIZED", "send Authorization: Bearer <session token>");
     const token = m[1]!;
@@ -162,7 +181,9 @@ export class SessionCache {
       if (this.cache.size > 10_000) this.cache.clear();
       this.cache.set(token, entry);
     }
-    if (Number(entry.session.expiresAt) <= now) {
+    const expiresAt = Number(entry.session.expiresAt);
+    const until = heldLeases ? expiresAt + heldLeaseGraceMs(ctx) : expiresAt;
+    if (until <= now) {
       throw new DomainError("SESSION_EXPIRED", "the session expired; sign in again");
     }
     return entry.session;

@@ -16,6 +16,7 @@ import {
   submitResult,
 } from "../../services/gateway.ts";
 import type { Arrival } from "../../services/load.ts";
+import { sessionExpired } from "../../services/sessions.ts";
 import { schemaOf } from "../operation.ts";
 
 /** Seconds a shed lease request is asked to wait. */
@@ -187,8 +188,10 @@ export function registerJobRoutes(app: FastifyInstance, ctx: RelayContext) {
     schema: schemaOf(resultOp),
     config: { arrival: true },
     handler: async (req, reply) => {
-      const client = req.body.next ? watchClient(req, reply) : null;
       const session = sessionOf(req);
+      // An expired session may still hand in the result of a lease it holds, but takes no new one.
+      const client =
+        req.body.next && !sessionExpired(ctx, session) ? watchClient(req, reply) : null;
       // The next job is sought as soon as the proof is accepted, beside the proof's own mark.
       let next: ReturnType<typeof nextJob> | undefined;
       const seekNext = client
