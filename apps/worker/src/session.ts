@@ -1,6 +1,6 @@
 // A worker's relay session: reads the relay's EIP-712 domain, signs a WorkerLogin with the
-// operator key and trades it for a bearer token. Signs in again when the session is close to
-// expiring or the relay answered 401. Jobs keep the session they were leased under, since a lease
+// operator key and trades it for a bearer token. Signs in again once half the session's lifetime
+// is gone (before leasing, or asking a result for the next job) or the relay answered 401. Jobs keep the session they were leased under, since a lease
 // belongs to the session that took it.
 import type { JobType } from "@prover-boost/core";
 import {
@@ -58,7 +58,7 @@ export class WorkerSession {
    */
   get(): Promise<SessionHandle> {
     const cur = this.current;
-    if (cur && !this.expiringSoon(cur)) return Promise.resolve(cur);
+    if (cur && this.fresh(cur)) return Promise.resolve(cur);
     this.pending ??= this.signInWithRetry().finally(() => {
       this.pending = undefined;
     });
@@ -70,9 +70,14 @@ export class WorkerSession {
     if (this.current?.generation === handle.generation) this.current = undefined;
   }
 
-  private expiringSoon(h: SessionHandle): boolean {
+  /**
+   * Whether a job may still be leased under `h`: at least half its lifetime is left. A job leased
+   * later would risk outliving the session (the relay serves an expired session's leases for a
+   * bounded time only), so the worker signs in again first; a job already running keeps `h`.
+   */
+  fresh(h: SessionHandle): boolean {
     const ttl = h.expiresAt - h.signedInAt;
-    return h.expiresAt - Date.now() < Math.min(60_000, ttl / 4);
+    return h.expiresAt - Date.now() >= ttl / 2;
   }
 
   private async signInWithRetry(): Promise<SessionHandle> {

@@ -94,8 +94,15 @@ export class Worker {
         stats.leased++;
         logger.debug({ worker: workerId, slot, job: jobRef(job) }, "job leased");
         emit({ type: "leased", worker: workerId, job: jobRef(job), via });
-        // While not stopping, the result also asks for the next job (one request, not two).
-        const run: JobRun = new JobRun(job, handle, this.deps, () => !stopSignal.aborted);
+        // While not stopping, the result also asks for the next job (one request, not two), as
+        // long as the session is fresh enough to lease under: else the loop signs in again first.
+        const leasedUnder = handle;
+        const run: JobRun = new JobRun(
+          job,
+          handle,
+          this.deps,
+          () => !stopSignal.aborted && session.fresh(leasedUnder),
+        );
         this.runs.add(run);
         // A job that arrives once stopping has begun goes straight back to the queue.
         if (stopSignal.aborted) run.shutdown();
