@@ -1,7 +1,7 @@
 // One leased job from lease to outcome: heartbeat every leaseMs/3 while the backend proves, hand
 // the proof in, and settle as proven, rejected (422), lost (409 / expired session) or failed
 // (handed back with failJob). Never throws.
-import type { LeasedJob } from "@prover-boost/sdk";
+import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
@@ -19,6 +19,12 @@ const HEX = /^0x[0-9a-fA-F]+$/;
 const DEFAULT_LEASE_MS = 15_000;
 /** Give up handing a job back after this long (the lease lapses on the relay anyway). */
 const HAND_BACK_BUDGET_MS = 10_000;
+/**
+ * Keep sending a finished proof whose result the relay did not answer (down, overloaded) for this
+ * long after the first failure, until it gives a definitive answer. Not tied to the lease: a
+ * relay revives a lease whose window no relay could hear, so a late result still counts.
+ */
+export const RESULT_RETRY_BUDGET_MS = 10 * 60_000;
 
 export interface JobContext {
   workerId: string;
@@ -27,6 +33,8 @@ export interface JobContext {
   logger: WorkerLogger;
   emit: (e: WorkerEvent) => void;
   stats: WorkerStats;
+  /** How long to keep sending a finished proof the relay does not answer; default 10 min. */
+  resultRetryBudgetMs?: number;
 }
 
 /** How a job ended for this worker. `backend_failed`: handed back because the backend threw. */
@@ -108,6 +116,8 @@ export class JobRun {
     const { stats, emit, logger, workerId } = this.ctx;
     const signal = this.abort.signal;
     const backoff = new Backoff();
+    const budgetMs = this.ctx.resultRetryBudgetMs ?? RESULT_RETRY_BUDGET_MS;
+    let giveUpAt: number | undefined;
     this.delivering = true;
     for (;;) {
       try {
@@ -139,10 +149,20 @@ export class JobRun {
         }
         if (kind === "client_error") return this.handBack(`result refused: ${message}`, true);
         if (signal.aborted) return this.onAborted();
-        if (Date.now() > this.leaseExpiresAt + this.leaseMs) {
-          return this.lost(`could not deliver the result before the lease lapsed: ${message}`);
+        giveUpAt ??= Date.now() + budgetMs;
+        const left = giveUpAt - Date.now();
+        if (left <= 0) {
+          return this.lost(
+            `could not deliver the result within ${Math.round(budgetMs / 1000)} s: ${message}`,
+          );
         }
-        const retryInMs = backoff.next();
+        // An overloaded relay (503) or a rate limit (429) says when to come back: at least that
+        // long, spread over up to half as long again so a fleet does not return at once.
+        const after = err instanceof RelayError ? err.retryAfterMs : undefined;
+        const retryInMs = Math.min(
+          left,
+          after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next(),
+        );
         logger.warn(
           { worker: workerId, job: this.ref, err: message, retryInMs },
           "result not delivered; retrying",

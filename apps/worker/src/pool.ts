@@ -123,6 +123,9 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
       capacity,
       waitMs,
       stopSignal: stop.signal,
+      ...(options.resultRetryBudgetMs !== undefined
+        ? { resultRetryBudgetMs: options.resultRetryBudgetMs }
+        : {}),
     });
   });
   logger.info(

@@ -50,6 +50,11 @@ export interface WorkerOptions {
   waitMs?: number;
   /** Worker id prefix; default the host name. */
   namePrefix?: string;
+  /**
+   * How long to keep sending a finished proof the relay does not answer (down, overloaded)
+   * before dropping it, ms; default 600000 (10 min).
+   */
+  resultRetryBudgetMs?: number;
   logger?: WorkerLogger;
   onEvent?: (e: WorkerEvent) => void;
   fetch?: typeof fetch;

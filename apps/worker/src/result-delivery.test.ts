@@ -1,0 +1,114 @@
+// Handing in a finished proof when the relay does not answer: the agent keeps sending it until the
+// relay gives a definitive answer (here: accepts it), through an outage of several leases, and
+// waits out a Retry-After the relay asks for.
+import type { LeasedJob } from "@prover-boost/sdk";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { afterEach, expect, it } from "vitest";
+import { simBackend } from "./backends/sim.ts";
+import { startWorkers } from "./pool.ts";
+import { baseJobs, FakeRelay } from "./testing/fake-relay.ts";
+import { sleep } from "./timing.ts";
+import type { ProofBackend, WorkerEvent, WorkerPool } from "./types.ts";
+
+const key: Hex = `0x${"42".repeat(32)}`;
+const operator = privateKeyToAccount(key).address;
+let pool: WorkerPool | undefined;
+afterEach(async () => {
+  await pool?.stop({ graceMs: 0 });
+  pool = undefined;
+});
+
+it("keeps sending a finished proof through a relay outage of several leases", async () => {
+  const relay = new FakeRelay(operator); // leases of 300 ms, kept through the outage
+  relay.add(...baseJobs(1, 1));
+  const sim = simBackend({ durationsMs: { base: 0 } });
+  // The relay goes down while the job is proved; the proof is done during the outage.
+  const backend: ProofBackend = {
+    name: "slow",
+    async prove(job: LeasedJob, signal: AbortSignal) {
+      relay.down = true;
+      await sleep(100, signal);
+      return sim.prove(job, signal);
+    },
+  };
+  const events: WorkerEvent[] = [];
+  pool = await startWorkers({
+    relayUrl: "http://relay.test",
+    operatorKey: key,
+    workers: 1,
+    backend,
+    waitMs: 50,
+    namePrefix: "t",
+    fetch: relay.fetch,
+    onEvent: (e) => events.push(e),
+  });
+  await sleep(1500); // an outage of five leases (a relay restarting, Redis keeping its data)
+  relay.down = false;
+  for (let i = 0; i < 200 && !relay.accepted.has("1:0"); i++) await sleep(50);
+  expect(events.filter((e) => e.type === "lost")).toEqual([]);
+  expect(relay.accepted.has("1:0")).toBe(true);
+}, 30_000);
+
+it("waits out the relay's Retry-After before sending a result again", async () => {
+  const relay = new FakeRelay(operator);
+  relay.add(...baseJobs(1, 1));
+  const resultsAt: number[] = [];
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    if (/\/v1\/jobs\/[^/]+\/result$/.test(String(input))) {
+      resultsAt.push(Date.now());
+      if (resultsAt.length === 1) {
+        return new Response(
+          JSON.stringify({ error: { code: "UNAVAILABLE", message: "busy", requestId: "r" } }),
+          { status: 503, headers: { "content-type": "application/json", "retry-after": "1" } },
+        );
+      }
+    }
+    return relay.fetch(input, init);
+  };
+  pool = await startWorkers({
+    relayUrl: "http://relay.test",
+    operatorKey: key,
+    workers: 1,
+    backend: simBackend({ durationsMs: { base: 0 } }),
+    waitMs: 50,
+    namePrefix: "t",
+    fetch,
+  });
+  for (let i = 0; i < 200 && !relay.accepted.has("1:0"); i++) await sleep(50);
+  expect(relay.accepted.has("1:0")).toBe(true);
+  expect(resultsAt.length).toBeGreaterThanOrEqual(2);
+  expect(resultsAt[1]! - resultsAt[0]!).toBeGreaterThanOrEqual(1000);
+}, 30_000);
+
+it("drops a finished proof only after its retry budget, not tied to the lease", async () => {
+  const relay = new FakeRelay(operator);
+  relay.add(...baseJobs(1, 1));
+  const sim = simBackend({ durationsMs: { base: 0 } });
+  const backend: ProofBackend = {
+    name: "slow",
+    async prove(job: LeasedJob, signal: AbortSignal) {
+      relay.down = true; // and it stays down
+      return sim.prove(job, signal);
+    },
+  };
+  const events: WorkerEvent[] = [];
+  pool = await startWorkers({
+    relayUrl: "http://relay.test",
+    operatorKey: key,
+    workers: 1,
+    backend,
+    waitMs: 50,
+    namePrefix: "t",
+    fetch: relay.fetch,
+    resultRetryBudgetMs: 1500,
+    onEvent: (e) => events.push(e),
+  });
+  for (let i = 0; i < 400 && !events.some((e) => e.type === "lost"); i++) await sleep(50);
+  const lost = events.filter((e) => e.type === "lost");
+  expect(lost).toHaveLength(1);
+  expect(lost[0]).toMatchObject({ reason: expect.stringMatching(/could not deliver the result/) });
+  // Retried past the lease (300 ms) and its second window, until the budget ran out.
+  const tries = events.filter((e) => e.type === "relay_error" && e.op === "result").length;
+  expect(tries).toBeGreaterThanOrEqual(2);
+}, 30_000);
