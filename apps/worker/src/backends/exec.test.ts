@@ -179,6 +179,25 @@ describe("execBackend", () => {
     expect(alive(Number(readFileSync(pidFile, "utf8")))).toBe(false);
   });
 
+  it("kills a prover still winding down on SIGTERM when the backend is closed", async () => {
+    const pidFile = join(dir, "closing.pid");
+    const backend = execBackend({
+      command: process.execPath,
+      args: [script("sleep.mjs"), pidFile, "ignore-term"],
+      timeoutMs: 600_000,
+      killGraceMs: 600_000, // its SIGKILL would come long after the program exited
+    });
+    const ac = new AbortController();
+    const p = backend.prove(job, ac.signal).catch((e: Error) => e);
+    await waitForFile(pidFile);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    ac.abort(new Error("worker shutting down"));
+    await backend.close();
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive(pid)).toBe(false);
+    expect(await p).toMatchObject({ message: "worker shutting down" });
+  }, 30_000);
+
   it("rejects output that is not a hex proof", async () => {
     const backend = execBackend({
       command: process.execPath,

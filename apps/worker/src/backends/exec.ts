@@ -123,9 +123,16 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
     return proof;
   };
 
+  /** Provers still running (or whose group may still run): close() kills them. */
+  const running = new Set<ChildProcess>();
+
   return {
     name: `exec:${command}`,
     async close() {
+      // A prover still running (one slow to honour SIGTERM within its grace) is killed now: the
+      // program may exit right after, and nothing would be left to send it SIGKILL.
+      for (const child of running) killGroup(child, "SIGKILL");
+      running.clear();
       const all = [...systems.values()];
       systems.clear();
       await Promise.all(all.map((s) => s.close()));
@@ -147,6 +154,7 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
         detached: process.platform !== "win32",
         shell: false,
       });
+      running.add(child);
       const stdout: Buffer[] = [];
       let stdoutBytes = 0;
       let stderr = "";
@@ -182,6 +190,7 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
       const finish = (err: Error | undefined, proof?: Hex | BackendProof) => {
         if (settled) return;
         settled = true;
+        running.delete(child);
         clearTimeout(timer);
         if (killTimer) clearTimeout(killTimer);
         signal.removeEventListener("abort", onAbort);
