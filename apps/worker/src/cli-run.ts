@@ -54,13 +54,22 @@ export async function runWorkers(config: CliConfig): Promise<void> {
   const metricsServer = metrics
     ? await serveMetrics(metrics.registry, { port: config.metricsPort, host: config.metricsHost })
     : null;
-  const onEvent =
-    progress && metrics
-      ? (e: WorkerEvent) => {
-          metrics.onEvent(e);
-          progress.onEvent(e);
-        }
-      : (progress?.onEvent ?? metrics?.onEvent);
+  // A permanent refusal of the relay (a sign-in refused for good) stops the agent: it exits 1
+  // with the relay's message once stopped.
+  let fatal: string | undefined;
+  const onEvent = (e: WorkerEvent) => {
+    metrics?.onEvent(e);
+    progress?.onEvent(e);
+    if (e.type === "fatal" && fatal === undefined) {
+      fatal = e.message;
+      void shutdown()
+        .catch(() => {})
+        .finally(() => {
+          process.stderr.write(`error: ${fatal}\n`);
+          process.exit(1);
+        });
+    }
+  };
   if (metricsServer) logger.info({ port: metricsServer.port }, "metrics served");
   const pool = await startWorkers({
     relayUrl: config.relayUrl,
@@ -73,26 +82,29 @@ export async function runWorkers(config: CliConfig): Promise<void> {
     waitMs: config.waitMs,
     namePrefix,
     logger,
-    ...(onEvent ? { onEvent } : {}),
+    onEvent,
   });
 
   // The first SIGINT / SIGTERM (or an uncaught error) stops leasing, lets in-flight jobs finish
   // for drainMs and hands back the rest, all within the shutdown grace; past it, or on a second
   // signal, the process exits 1 at once.
-  closeOnSignals(
-    async () => {
-      try {
-        await pool.stop({ graceMs: drainMs(config.shutdownGraceMs) });
-        await backend.close?.();
-      } finally {
-        await metricsServer?.close();
-        progress?.stop();
-      }
-      const stats = pool.stats();
-      if (progress) process.stdout.write(`stopped: ${JSON.stringify(stats)}\n`);
-      else logger.info({ ...stats }, "exiting");
-    },
-    logger,
-    { timeoutMs: config.shutdownGraceMs },
-  );
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    try {
+      await pool.stop({ graceMs: drainMs(config.shutdownGraceMs) });
+      await backend.close?.();
+    } finally {
+      await metricsServer?.close();
+      progress?.stop();
+    }
+    const stats = pool.stats();
+    if (progress) process.stdout.write(`stopped: ${JSON.stringify(stats)}\n`);
+    else logger.info({ ...stats }, "exiting");
+  };
+  /** Stops once, whether for a signal or a fatal refusal. */
+  const shutdown = () => {
+    closing ??= close();
+    return closing;
+  };
+  closeOnSignals(shutdown, logger, { timeoutMs: config.shutdownGraceMs });
 }

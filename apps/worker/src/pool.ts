@@ -90,8 +90,11 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     } catch (err) {
       logger.error({ err: errorMessage(err), event: e.type }, "onEvent handler threw");
     }
+    // A permanent refusal (every worker signs the same terms): the whole pool stops.
+    if (e.type === "fatal") stopping ??= stopPool(0);
   };
   const stats: WorkerStats = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
+  let stopping: Promise<void> | undefined;
   const stop = new AbortController();
   // Every worker's in-flight requests listen on this one signal: many listeners are expected.
   setMaxListeners(0, stop.signal);
@@ -134,7 +137,6 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   );
   const running = Promise.all(pool.map((w) => w.run())).then(() => undefined);
 
-  let stopping: Promise<void> | undefined;
   const stopPool = async (graceMs: number) => {
     stop.abort(new Error("worker pool stopping"));
     const inFlight = pool.reduce((n, w) => n + w.inFlight, 0);

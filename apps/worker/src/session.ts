@@ -2,10 +2,11 @@
 // operator key and trades it for a bearer token. Signs in again once half the session's lifetime
 // is gone (before leasing, or asking a result for the next job) or the relay answered 401. Jobs keep the session they were leased under, since a lease
 // belongs to the session that took it.
-import type { JobType } from "@prover-boost/core";
+import { type JobType, ProverBoostError } from "@prover-boost/core";
 import {
   newWorkerLogin,
   RelayClient,
+  RelayError,
   signWorkerLogin,
   type WorkerLoginJson,
 } from "@prover-boost/sdk";
@@ -44,6 +45,33 @@ export interface SessionDeps {
   emit: (e: WorkerEvent) => void;
 }
 
+/** Sign-in refusals that signing in again cannot change: the worker stops. */
+const PERMANENT_REFUSALS: ReadonlySet<string> = new Set([
+  "TIER_TOO_LOW",
+  "SIGNER_NOT_ALLOWED",
+  "BAD_SIGNATURE",
+  "LOGIN_STALE",
+  "ISSUED_IN_FUTURE",
+  "VALIDATION_FAILED",
+]);
+/** Refusals that say this machine's clock and the relay's disagree. */
+const CLOCK_SKEW: ReadonlySet<string> = new Set(["LOGIN_STALE", "ISSUED_IN_FUTURE"]);
+
+/** The relay refused the sign-in for good (a permanent refusal); the worker cannot run. */
+export class SignInRefused extends ProverBoostError {
+  override readonly name = "SignInRefused";
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("SIGN_IN_REFUSED", message, options);
+  }
+}
+
+/** The message of a permanent refusal, with what to do about a clock that is off. */
+function refusalMessage(err: RelayError): string {
+  const base = `the relay refused the sign-in: ${err.message}`;
+  if (!CLOCK_SKEW.has(err.code)) return base;
+  return `${base} (this machine's clock and the relay's disagree: set the clock right, e.g. with NTP, and start again)`;
+}
+
 export class WorkerSession {
   private current: SessionHandle | undefined;
   private pending: Promise<SessionHandle> | undefined;
@@ -53,8 +81,9 @@ export class WorkerSession {
   constructor(private readonly deps: SessionDeps) {}
 
   /**
-   * The live session, signing in first if there is none or it expires soon. Retries with backoff
-   * until it succeeds; rejects only when the pool stops.
+   * The live session, signing in first if there is none or it is no longer fresh. Retries with
+   * backoff (or the relay's Retry-After) until it succeeds; rejects when the pool stops, or with
+   * SignInRefused when the relay refused the sign-in for good.
    */
   get(): Promise<SessionHandle> {
     const cur = this.current;
@@ -91,7 +120,17 @@ export class WorkerSession {
         return handle;
       } catch (err) {
         if (stopSignal.aborted) throw err;
-        const retryInMs = this.backoff.next();
+        if (err instanceof RelayError && PERMANENT_REFUSALS.has(err.code)) {
+          const message = refusalMessage(err);
+          logger.error({ worker: workerId, err: message }, "sign-in refused; stopping");
+          this.deps.emit({ type: "fatal", worker: workerId, op: "sign_in", message });
+          throw new SignInRefused(message, { cause: err });
+        }
+        // A rate limit (429) or an unavailable relay (503) says when to come back: at least that
+        // long, spread over up to half as long again so a fleet does not return at once.
+        const after = err instanceof RelayError ? err.retryAfterMs : undefined;
+        const retryInMs =
+          after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : this.backoff.next();
         const message = errorMessage(err);
         logger.warn({ worker: workerId, err: message, retryInMs }, "sign-in failed; retrying");
         this.deps.emit({

@@ -97,6 +97,8 @@ export type WorkerEvent =
   | { type: "lost"; worker: string; job: JobRef; reason: string }
   | { type: "failed"; worker: string; job: JobRef; reason: string; retryable: boolean }
   | { type: "relay_error"; worker: string; op: string; message: string; retryInMs: number }
+  /** The relay refused something for good (a sign-in): the pool stops. */
+  | { type: "fatal"; worker: string; op: string; message: string }
   /** A lease request was answered after `ms`, with a job or without. */
   | { type: "lease_answered"; worker: string; ms: number; leased: boolean }
   /** A heartbeat on a leased job was answered (ok) or failed. */
