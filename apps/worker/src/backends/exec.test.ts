@@ -146,7 +146,7 @@ describe("execBackend", () => {
       command: "sh",
       // The prover starts a helper that inherits stdout, then its main process exits.
       args: ["-c", `sleep 60 & echo $! > ${JSON.stringify(pidFile)}; exit 0`],
-      timeoutMs: 500,
+      timeoutMs: 2000,
       killGraceMs: 200,
       verify: false,
     });
@@ -157,10 +157,12 @@ describe("execBackend", () => {
       ),
       new Promise((r) => setTimeout(() => r("still pending after 20 s"), 20_000)),
     ]);
-    expect(outcome).toMatch(/timed out after 500 ms/);
+    expect(outcome).toMatch(/timed out after 2000 ms/);
     await waitForFile(pidFile);
     const pid = Number(readFileSync(pidFile, "utf8"));
     expect(pid).toBeGreaterThan(0);
+    // Its stdout closes as it exits, a moment before it is gone.
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
     expect(alive(pid)).toBe(false);
   }, 30_000);
 
