@@ -43,9 +43,17 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await stack.aggregator.settler!.run();
   }
 
-  it("after the ledger slashed the bond: the withdrawal takes the slash back, the index keeps going", async () => {
-    const racer = account(0xf8);
-    const n = 6;
+  /**
+   * `racer` deposits DEPOSIT and bids `bond` on block `n`, asks `withdrawn` back on the escrow
+   * (unseen by the index), and wins at the close, on the aggregator's clock: the bond is locked
+   * in the ledger and its lock owed to the escrow. Returns the clock's setter and the deadline.
+   */
+  async function wonWithWithdrawalFirst(
+    racer: ReturnType<typeof account>,
+    n: number,
+    bond: bigint,
+    withdrawn: bigint,
+  ) {
     const index = stack.relay.ctx.escrowIndex!;
     await l1.fund(racer.address);
     await l1.fundReward(sequencer, n, 1000n);
@@ -60,24 +68,37 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
       proofDeadline: deadline,
     });
     await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
+    const bid = await signedBid(racer, n, { bondAmount: bond.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    // The winner asks all its collateral back on the escrow; the index has not seen it yet.
     await l1.client.waitForTransactionReceipt({
       hash: await walletOn(l1, racer).writeContract({
         address: l1.escrow,
         abi: escrowAbi,
         functionName: "requestWithdrawal",
-        args: [DEPOSIT],
+        args: [withdrawn],
       }),
     });
-    // The auction closes (the bond locked in the ledger, its lock owed to the escrow), and the
-    // proof deadline passes before the index sees the withdrawal: the ledger slashes the bond.
     let clock = closesAt + 1000;
     stack.aggregator.ctx.now = () => clock;
     await stack.aggregator.aggregator.tick();
     expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
-    clock = deadline + 600_000;
+    return {
+      index,
+      deadline,
+      setClock: (t: number) => {
+        clock = t;
+      },
+    };
+  }
+
+  it("after the ledger slashed the bond: the withdrawal takes the slash back, the index keeps going", async () => {
+    const racer = account(0xf8);
+    const n = 6;
+    // The winner asks all its collateral back on the escrow; the index has not seen it yet. The
+    // auction closes (the bond locked in the ledger, its lock owed to the escrow), and the proof
+    // deadline passes before the index sees the withdrawal: the ledger slashes the bond.
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(racer, n, DEPOSIT, DEPOSIT);
+    setClock(deadline + 600_000);
     await stack.aggregator.aggregator.tick();
     expect((await stack.client.getBlock(n)).stage).toBe("open_proving");
     expect(await balance(stack.db.prisma, accounts.locked(racer.address))).toBe(0n);
@@ -116,34 +137,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
   it("a deposit before the lock is sent: the escrow locks only what the ledger still holds", async () => {
     const racer = account(0xf7);
     const n = 5;
-    const index = stack.relay.ctx.escrowIndex!;
-    await l1.fund(racer.address);
-    await l1.fundReward(sequencer, n, 1000n);
-    await l1.deposit(racer, DEPOSIT);
-    await index.poll();
-    const now = Date.now();
-    const closesAt = now + 60_000;
-    const deadline = now + 120_000;
-    const open = await openAuction(n, {
-      blockReward: "1000",
-      biddingClosesAt: closesAt,
-      proofDeadline: deadline,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    await l1.client.waitForTransactionReceipt({
-      hash: await walletOn(l1, racer).writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [DEPOSIT],
-      }),
-    });
-    let clock = closesAt + 1000;
-    stack.aggregator.ctx.now = () => clock;
-    await stack.aggregator.aggregator.tick();
-    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(racer, n, DEPOSIT, DEPOSIT);
     await index.poll();
     expect(index.status.ok ? "" : index.status.reason).toBe("");
     // The operator tops up before the settler gets the lock out.
@@ -157,7 +151,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     };
     await check();
     // Its deadline passes: there is no bond to slash, on either side.
-    clock = deadline + 600_000;
+    setClock(deadline + 600_000);
     await stack.aggregator.aggregator.tick();
     await sendOwed();
     await index.poll();
@@ -174,34 +168,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     const n = 7;
     const BOND = DEPOSIT / 2n;
     const WITHDRAWN = (DEPOSIT * 3n) / 4n;
-    const index = stack.relay.ctx.escrowIndex!;
-    await l1.fund(racer.address);
-    await l1.fundReward(sequencer, n, 1000n);
-    await l1.deposit(racer, DEPOSIT);
-    await index.poll();
-    const now = Date.now();
-    const closesAt = now + 60_000;
-    const deadline = now + 120_000;
-    const open = await openAuction(n, {
-      blockReward: "1000",
-      biddingClosesAt: closesAt,
-      proofDeadline: deadline,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, n, { bondAmount: BOND.toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    await l1.client.waitForTransactionReceipt({
-      hash: await walletOn(l1, racer).writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [WITHDRAWN],
-      }),
-    });
-    let clock = closesAt + 1000;
-    stack.aggregator.ctx.now = () => clock;
-    await stack.aggregator.aggregator.tick();
-    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(racer, n, BOND, WITHDRAWN);
     await index.poll();
     await sendOwed();
     await index.poll();
@@ -217,7 +184,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
       functionName: "totalBurned",
     });
     const ledgerBurnBefore = await balance(stack.db.prisma, accounts.burn);
-    clock = deadline + 600_000;
+    setClock(deadline + 600_000);
     await stack.aggregator.aggregator.tick();
     await sendOwed();
     await index.poll();
