@@ -81,7 +81,7 @@ async function signedLogin(
 /** A proven identity's count in its rate-limit window (null: none, the key does not exist). */
 async function limitCount(scope: "bids" | "signins", who: LocalAccount) {
   const key = `${stack.prefix}:rl:${scope}:${who.address.toLowerCase()}`;
-  const n = await stack.relay.ctx.fabric.redis.get(key);
+  const n = await stack.relay.ctx.fabric.redis.hget(key, "n");
   return n === null ? null : Number(n);
 }
 const bidCount = (who: LocalAccount) => limitCount("bids", who);

@@ -10,24 +10,31 @@ import type { RelayContext } from "./context.ts";
 
 const LIMITER_TIMEOUT_MS = 500;
 
-// INCR, and start the window's expiry on the first count; answers [count, ms left]. A window that
-// already holds ARGV[2] is answered as over the limit without counting: a 429 spends nothing.
+// A window is a hash: its count `n` and its id `w` (Redis's time when it began), expiring with
+// the window. Counts one and answers [count, ms left, window id]; the first count of a window
+// starts its expiry and names it. A window that already holds ARGV[2] is answered as over the
+// limit without counting: a 429 spends nothing.
 const COUNT_SCRIPT = `
-local held = tonumber(redis.call('GET', KEYS[1]) or '0')
+local held = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
 if held >= tonumber(ARGV[2]) then
   local left = redis.call('PTTL', KEYS[1])
-  if left > 0 then return {held + 1, left} end
+  if left > 0 then return {held + 1, left, ''} end
 end
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+if n == 1 then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'w', t[1] .. '.' .. t[2])
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
-return {n, ttl}`;
+return {n, ttl, redis.call('HGET', KEYS[1], 'w')}`;
 
-// Gives one count back; a window left with none is removed (as is one that ended meanwhile, where
-// the DECR finds no key).
+// Gives one count back to the window it was counted in (ARGV[1]: its id), never to a later one:
+// a count from an ended window is gone with it. A window left with none is removed.
 const REFUND_SCRIPT = `
-local n = redis.call('DECR', KEYS[1])
+if redis.call('HGET', KEYS[1], 'w') ~= ARGV[1] then return -1 end
+local n = redis.call('HINCRBY', KEYS[1], 'n', -1)
 if n <= 0 then redis.call('DEL', KEYS[1]) end
 return n`;
 
@@ -74,17 +81,17 @@ export async function countProvenIdentity(
   if (limit.max === 0) return uncounted;
   const redis = ctx.fabric.redis;
   const key = `${ctx.fabric.options.prefix}:rl:${scope}:${identity.toLowerCase()}`;
-  let answer: [number, number] | undefined;
+  let answer: [number, number, string] | undefined;
   try {
     answer = (await pTimeout(
       redis.eval(COUNT_SCRIPT, 1, key, String(limit.windowMs), String(limit.max)),
       { milliseconds: LIMITER_TIMEOUT_MS, fallback: () => undefined },
-    )) as [number, number] | undefined;
+    )) as [number, number, string] | undefined;
   } catch {
     answer = undefined;
   }
   if (!answer) return uncounted;
-  const [count, ttlMs] = answer;
+  const [count, ttlMs, window] = answer;
   if (count > limit.max) {
     const seconds = Math.max(1, Math.ceil(ttlMs / 1000));
     const err = new DomainError("RATE_LIMITED", `rate limit exceeded, retry in ${seconds} seconds`);
@@ -97,7 +104,7 @@ export async function countProvenIdentity(
     // Best effort like the count: a refund Redis does not take within the timeout is dropped.
     refund: async () => {
       try {
-        await pTimeout(redis.eval(REFUND_SCRIPT, 1, key), {
+        await pTimeout(redis.eval(REFUND_SCRIPT, 1, key, window), {
           milliseconds: LIMITER_TIMEOUT_MS,
           fallback: () => undefined,
         });
