@@ -41,6 +41,20 @@ export class ProbeTimeout extends ProverBoostError {
 const within = <T>(p: Promise<T>, ms: number): Promise<T> =>
   pTimeout(p, { milliseconds: ms, message: new ProbeTimeout(`no answer within ${ms} ms`) });
 
+/** Resolves once `redis` is connected and ready, or after `ms` (whichever is first). */
+function readyWithin(redis: AggregatorContext["fabric"]["redis"], ms: number): Promise<void> {
+  if (redis.status === "ready" || redis.status === "end") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      redis.off("ready", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    redis.once("ready", done);
+  });
+}
+
 /** What the keeper reads of a block being proven. */
 export interface KeptBlock {
   number: number;
@@ -115,6 +129,9 @@ export class FabricKeeper {
   async probe(): Promise<boolean> {
     const { fabric } = this.ctx;
     let ok = false;
+    // A process that has had no answer yet may still be making its first connection: that is no
+    // outage (one found before any answer is dated from each block's last change, see down()).
+    if (this.lastUpAt === null) await readyWithin(fabric.redis, PROBE_TIMEOUT_MS);
     if (fabric.redis.status === "ready") {
       this.ping ??= fabric
         .ping()
