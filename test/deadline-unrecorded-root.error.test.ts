@@ -6,7 +6,7 @@
 // unreachable), the block is not judged until it can be.
 import { rootJobTypes } from "@prover-boost/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { enforceDeadlines } from "../apps/aggregator/src/deadlines.ts";
+import { enforceDeadlines, JUDGE_READ_GIVE_UP_MS } from "../apps/aggregator/src/deadlines.ts";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, startStack } from "./harness.ts";
 import { openBlock, proofOf, signIn } from "./support/blocks.ts";
@@ -92,4 +92,33 @@ it("does not judge a block whose completed proofs cannot be read (Redis unreacha
   // Once it can be read (nothing was completed), the missed deadline is judged.
   expect(await enforceDeadlines(ctx)).toBe(1);
   expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 2, kind: "slash" } })).toBe(1);
+}, 60_000);
+
+it("judges a block whose completed proofs still cannot be read long after its deadline", async () => {
+  const bid = await signedBid(op, 3);
+  const now = Date.now();
+  const closesAt = now + 60_000;
+  const deadline = now + 120_000;
+  const open = await openAuction(3, {
+    txCount: 2,
+    biddingClosesAt: closesAt,
+    proofDeadline: deadline,
+  });
+  await stack.client.openAuction(open.auction, open.txs, open.signature);
+  await stack.client.submitBid(bid.quote, bid.signature);
+  const ctx = stack.aggregator.ctx;
+  ctx.now = () => closesAt + 1000;
+  await stack.aggregator.aggregator.tick();
+  expect((await stack.client.getBlock(3)).stage).toBe("proving");
+  // Redis answers, but this block's completed proofs never can be read: it is not held forever.
+  const fabric = ctx.fabric;
+  const broken = Object.create(fabric) as typeof fabric;
+  broken.completed = async () => {
+    throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
+  };
+  ctx.now = () => deadline + 60_000;
+  expect(await enforceDeadlines({ ...ctx, fabric: broken })).toBe(0);
+  ctx.now = () => deadline + 1000 + JUDGE_READ_GIVE_UP_MS + 60_000;
+  expect(await enforceDeadlines({ ...ctx, fabric: broken })).toBe(1);
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 3, kind: "slash" } })).toBe(1);
 }, 60_000);

@@ -12,7 +12,9 @@
 // is judged, the proofs BullMQ completed and Postgres lacks are recorded for it at once; a root
 // among them makes the block proven, and it is not slashed. Every proof accepted before the
 // deadline was completed before this tick began, so this read sees it. If that read fails
-// (Redis unreachable, or too slow) the block is not judged this tick.
+// (Redis unreachable, or too slow) the block is not judged this tick; a read that still fails
+// JUDGE_READ_GIVE_UP_MS after the deadline (Redis answers, but not for this block) no longer
+// holds the block: it is judged on what Postgres has, and the failure is logged as an error.
 import { enqueueSettlement } from "@prover-boost/chain";
 import { STAGE } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage, recordPenalty } from "@prover-boost/db";
@@ -23,19 +25,26 @@ import { recordCompletedProofs } from "./reconcile.ts";
 /** How long reading a late block's completed proofs may take before it is left for a later tick. */
 export const JUDGE_READ_TIMEOUT_MS = 5000;
 
+/**
+ * How long after its deadline a block whose completed proofs cannot be read waits to be judged
+ * without them (a read that keeps failing while Redis answers would hold it for good).
+ */
+export const JUDGE_READ_GIVE_UP_MS = 15 * 60_000;
+
 /** `fabricUp`: whether the fabric answers right now (checked again before each slash). */
 export async function enforceDeadlines(
   ctx: AggregatorContext,
   fabricUp: () => boolean = () => true,
 ): Promise<number> {
   const now = ctx.now();
-  const late = await ctx.prisma.$queryRaw<{ number: number }[]>`
-    SELECT b.number FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
+  const late = await ctx.prisma.$queryRaw<{ number: number; deadline: bigint }[]>`
+    SELECT b.number, a."proofDeadline" + b."fabricDownMs" AS deadline
+    FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
     WHERE b.stage = ${STAGE.proving} AND b."fabricDownSince" IS NULL
       AND a."proofDeadline" + b."fabricDownMs" <= ${BigInt(now)}::bigint
     ORDER BY b.number LIMIT 20`;
   let slashed = 0;
-  for (const { number } of late) {
+  for (const { number, deadline: due } of late) {
     if (!fabricUp()) break;
     try {
       const recorded = await pTimeout(recordCompletedProofs(ctx, number), {
@@ -48,11 +57,17 @@ export async function enforceDeadlines(
         );
       }
     } catch (err) {
-      ctx.log.warn(
+      if (BigInt(now) - BigInt(due) < BigInt(JUDGE_READ_GIVE_UP_MS)) {
+        ctx.log.warn(
+          { err, blockNumber: number },
+          "could not read the proofs BullMQ completed: proof deadline not judged this tick",
+        );
+        continue;
+      }
+      ctx.log.error(
         { err, blockNumber: number },
-        "could not read the proofs BullMQ completed: proof deadline not judged this tick",
+        "the proofs BullMQ completed still cannot be read: proof deadline judged on Postgres alone",
       );
-      continue;
     }
     let slashedWei: bigint | null = null;
     const missed = await ctx.prisma.$transaction(async (tx) => {
