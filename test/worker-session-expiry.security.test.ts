@@ -1,7 +1,8 @@
 // A worker session past its expiry, on real Redis and Postgres: it may still finish the leases it
 // holds (heartbeat, result) for one more session lifetime, so the job in flight at expiry is not
-// lost; but it takes no new lease (neither by a lease request nor with a result's `next`), and
-// after that bounded time it is refused altogether.
+// lost; but it takes no new lease (neither by a lease request, nor with a result's `next`, nor at
+// the end of a long poll it began while it was live), and after that bounded time it is refused
+// altogether.
 import { privateKeyToAccount } from "viem/accounts";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { type Stack, startStack } from "./harness.ts";
@@ -18,6 +19,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.close();
 });
+
+it("takes no new lease when its session expires during a long poll", async () => {
+  const w = await signIn(stack, operator, "polling", { capacity: 1 });
+  // Nothing to lease yet: the poll waits past the session's expiry, then work arrives.
+  const poll = tryLease(w.client, 10_000);
+  await pause(TTL_MS + 300);
+  await openBlock(stack, 2, { txCount: 4 });
+  expect(await poll).toEqual({ status: 204 });
+}, 30_000);
 
 it("lets an expired session finish the leases it holds for a bounded time, but take no new one", async () => {
   await openBlock(stack, 1, { txCount: 8 });

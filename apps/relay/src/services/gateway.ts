@@ -33,7 +33,7 @@ import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 import { type Arrival, arrivedAgoMs } from "./load.ts";
 import { proofNodeOf } from "./proof-check.ts";
-import { heldLeaseGraceMs, leasableJobTypes } from "./sessions.ts";
+import { heldLeaseGraceMs, leasableJobTypes, sessionExpired } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
 
@@ -113,7 +113,7 @@ export async function leaseJob(
  * workers), attempts interleave and each granted answer waits behind all of them, past LEASE_MS
  * in the worst case, so the worker hears of a lease that has already lapsed. In turns, a grant
  * is answered after a few other attempts at most; the wait is spent before the grant, where no
- * clock runs. A caller that left while waiting is not looked for.
+ * clock runs. A caller that left while waiting, or whose session expired, is not looked for.
  */
 function gatedAttempt(
   ctx: RelayContext,
@@ -121,8 +121,10 @@ function gatedAttempt(
   signal: AbortSignal,
 ): Promise<LeaseAttempt> {
   const asked = performance.now();
+  // A session that expired while it waited (a long poll, or a result's next job sought after its
+  // proof was checked) takes no new lease.
   return ctx.leaseGate((): LeaseAttempt | Promise<LeaseAttempt> =>
-    signal.aborted
+    signal.aborted || sessionExpired(ctx, session)
       ? { blocks: new Set<number>(), passedOver: false }
       : tryLeaseOnce(ctx, session, asked),
   );
