@@ -5,7 +5,7 @@ import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
-import { Backoff, raceAbort, sleep } from "./timing.ts";
+import { Backoff, raceAbort, retryDelayMs, sleep } from "./timing.ts";
 import type {
   BackendProof,
   JobRef,
@@ -157,12 +157,9 @@ export class JobRun {
           );
         }
         // An overloaded relay (503) or a rate limit (429) says when to come back: at least that
-        // long, spread over up to half as long again so a fleet does not return at once.
+        // long (and no sooner than the backoff), spread so a fleet does not return at once.
         const after = err instanceof RelayError ? err.retryAfterMs : undefined;
-        const retryInMs = Math.min(
-          left,
-          after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next(),
-        );
+        const retryInMs = Math.min(left, retryDelayMs(after, backoff));
         logger.warn(
           { worker: workerId, job: this.ref, err: message, retryInMs },
           "result not delivered; retrying",

@@ -12,7 +12,7 @@ import {
 } from "@prover-boost/sdk";
 import type { LocalAccount } from "viem";
 import { errorMessage } from "./errors.ts";
-import { Backoff, sleep } from "./timing.ts";
+import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 import type { Hardware, WorkerEvent, WorkerLogger } from "./types.ts";
 
 export interface SessionHandle {
@@ -127,10 +127,9 @@ export class WorkerSession {
           throw new SignInRefused(message, { cause: err });
         }
         // A rate limit (429) or an unavailable relay (503) says when to come back: at least that
-        // long, spread over up to half as long again so a fleet does not return at once.
+        // long (and no sooner than the backoff), spread so a fleet does not return at once.
         const after = err instanceof RelayError ? err.retryAfterMs : undefined;
-        const retryInMs =
-          after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : this.backoff.next();
+        const retryInMs = retryDelayMs(after, this.backoff);
         const message = errorMessage(err);
         logger.warn({ worker: workerId, err: message, retryInMs }, "sign-in failed; retrying");
         this.deps.emit({

@@ -74,3 +74,15 @@ export class Backoff {
     return this.attempt;
   }
 }
+
+/**
+ * How long to wait before trying again: the relay's Retry-After (when it sent one) spread over up
+ * to half as long again, so a fleet does not return at once, and never less than the ordinary
+ * `backoff`: a `Retry-After: 0` (or a date already past) must not make the worker retry at once,
+ * again and again.
+ */
+export function retryDelayMs(retryAfterMs: number | undefined, backoff: Backoff): number {
+  const ordinary = backoff.next();
+  if (retryAfterMs === undefined) return ordinary;
+  return Math.max(ordinary, Math.round(retryAfterMs * (1 + Math.random() / 2)));
+}

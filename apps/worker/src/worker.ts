@@ -4,7 +4,7 @@ import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import { classifyRelayError, errorMessage } from "./errors.ts";
 import { type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
 import type { SessionHandle } from "./session.ts";
-import { Backoff, sleep } from "./timing.ts";
+import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 
 export interface WorkerDeps extends JobContext {
   capacity: number;
@@ -72,11 +72,10 @@ export class Worker {
             if (stopSignal.aborted) break;
             if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
             // An overloaded relay (503) or a rate limit (429) says when to come back: at least
-            // that long, spread over up to half as long again so a fleet does not return at
+            // that long (and no sooner than the backoff), spread so a fleet does not return at
             // once.
             const after = err instanceof RelayError ? err.retryAfterMs : undefined;
-            const retryInMs =
-              after !== undefined ? Math.round(after * (1 + Math.random() / 2)) : backoff.next();
+            const retryInMs = retryDelayMs(after, backoff);
             const message = errorMessage(err);
             logger.warn(
               { worker: workerId, slot, err: message, retryInMs },
