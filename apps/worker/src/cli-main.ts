@@ -1,12 +1,13 @@
 // The worker agent's command line, shared by its two entries: `prover-boost-worker` (cli.ts) and
 // `prover-boost worker` (operator/main.ts). Applies the PB_ environment aliases and warns of a key
-// on argv (operator/env.ts), parses and validates options (exit code 2 on bad input), then either
-// calibrates the backend or runs the workers until SIGINT / SIGTERM, when it stops gracefully
-// within SHUTDOWN_GRACE_MS and exits 0 (see the help text).
+// on argv (operator/env.ts), parses and validates options (an empty variable counts as unset;
+// exit code 2 on bad input), then either calibrates the backend or runs the workers until SIGINT /
+// SIGTERM, when it stops gracefully within SHUTDOWN_GRACE_MS and exits 0 (see the help text).
 import { CommanderError } from "commander";
 import {
   buildProgram,
   type CliConfig,
+  parseOptions,
   type RawOptions,
   resolveConfig,
   UsageError,
@@ -14,15 +15,15 @@ import {
 import { prepareOperatorEnv } from "./operator/env.ts";
 
 function parse(args: string[], name: string): CliConfig | number {
-  const program = buildProgram(name).exitOverride();
+  let raw: RawOptions;
   try {
-    program.parse(args, { from: "user" });
+    raw = parseOptions(buildProgram(name).exitOverride(), args);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     throw err;
   }
   try {
-    return resolveConfig(program.opts<RawOptions>());
+    return resolveConfig(raw);
   } catch (err) {
     if (!(err instanceof UsageError)) throw err;
     process.stderr.write(`error: ${err.message}\n(run with --help for usage)\n`);

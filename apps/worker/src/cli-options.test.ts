@@ -1,12 +1,6 @@
 // The worker's shutdown budget: SHUTDOWN_GRACE_MS (or --shutdown-grace-ms) and the drain inside it.
 import { describe, expect, it } from "vitest";
-import {
-  buildProgram,
-  drainMs,
-  type RawOptions,
-  resolveConfig,
-  UsageError,
-} from "./cli-options.ts";
+import { buildProgram, drainMs, parseOptions, resolveConfig, UsageError } from "./cli-options.ts";
 
 const key = `0x${"11".repeat(32)}`;
 
@@ -14,9 +8,7 @@ function configOf(args: string[], env: Record<string, string> = {}) {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   try {
-    const program = buildProgram().exitOverride();
-    program.parse(["node", "cli", "--key", key, ...args]);
-    return resolveConfig(program.opts<RawOptions>());
+    return resolveConfig(parseOptions(buildProgram().exitOverride(), ["--key", key, ...args]));
   } finally {
     for (const k of Object.keys(env)) {
       if (saved[k] === undefined) delete process.env[k];
@@ -47,5 +39,48 @@ describe("the worker's shutdown grace", () => {
       expect(drainMs(grace)).toBeLessThanOrEqual(grace);
       expect(grace - drainMs(grace)).toBeLessThanOrEqual(5000);
     }
+  });
+});
+
+describe("an empty environment variable", () => {
+  it("is unset: the option takes its default", () => {
+    const config = configOf([], {
+      WAIT_MS: "",
+      SHUTDOWN_GRACE_MS: "  ",
+      WORKERS: "",
+      CAPACITY: "",
+      TIER: "",
+      BACKEND: "",
+      LOG_LEVEL: " ",
+      METRICS_PORT: "",
+      METRICS_HOST: "",
+      EXEC_TIMEOUT_MS: "",
+      JOB_TYPES: "",
+      SIM_DURATIONS: "",
+      PROVE_THREADS: "",
+      WORKER_NAME_PREFIX: "",
+      RELAY_URL: "",
+      OPERATOR_KEY_FILE: "",
+    });
+    expect(config).toMatchObject({
+      relayUrl: "http://127.0.0.1:8080",
+      workers: 1,
+      capacity: 1,
+      tier: 0,
+      backend: "sim",
+      waitMs: configOf([]).waitMs,
+      shutdownGraceMs: 10_000,
+      logLevel: "info",
+      metricsPort: 0,
+      metricsHost: "127.0.0.1",
+      simDurationsMs: {},
+    });
+    expect(config.proveThreads).toBeUndefined();
+    expect(config.namePrefix).toBeUndefined();
+  });
+
+  it("still gives way to a flag, and a variable with a value still counts", () => {
+    expect(configOf(["--wait-ms", "250"], { WAIT_MS: "" }).waitMs).toBe(250);
+    expect(configOf([], { WAIT_MS: "", SHUTDOWN_GRACE_MS: "4000" }).shutdownGraceMs).toBe(4000);
   });
 });

@@ -215,6 +215,29 @@ export function buildProgram(name = "prover-boost-worker"): Command {
     .addHelpText("after", helpAfter(name));
 }
 
+/**
+ * Unsets, in the environment, each variable an option of `program` falls back on that is empty or
+ * only whitespace (`WAIT_MS=`, or compose's `${WAIT_MS:-}`): the option takes its default, as the
+ * relay and the aggregator read theirs. The rest of the environment (an exec prover's) is left as
+ * it is.
+ */
+export function unsetEmptyOptionEnv(program: Command): void {
+  for (const option of program.options) {
+    const name = option.envVar;
+    if (name !== undefined && process.env[name]?.trim() === "") delete process.env[name];
+  }
+}
+
+/**
+ * `args` (those after the command) parsed with `program`, an empty environment variable counting
+ * as unset. Throws CommanderError on bad usage and for --help (with exitOverride).
+ */
+export function parseOptions(program: Command, args: readonly string[]): RawOptions {
+  unsetEmptyOptionEnv(program);
+  program.parse(args, { from: "user" });
+  return program.opts<RawOptions>();
+}
+
 function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const s = raw.trim();
   const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;

@@ -78,6 +78,20 @@ describe("prover-boost-worker CLI", () => {
     }
   });
 
+  it("starts with empty variables, which count as unset (as the relay and aggregator read them)", () => {
+    const durations = "base=1,merge=1,block_root=1,single_tx_block_root=1,empty_block_root=1";
+    const { code, stdout, stderr } = run(["--calibrate", "--sim-durations", durations], {
+      WAIT_MS: "",
+      SHUTDOWN_GRACE_MS: "",
+      BACKEND: "",
+      PB_LOG_LEVEL: "",
+      METRICS_PORT: " ",
+    });
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^base /m);
+  });
+
   it("exits 2 with a message on a bad --workers", () => {
     const { code, stderr } = run(["--workers", "abc", "--key", `0x${"11".repeat(32)}`]);
     expect(code).toBe(2);

@@ -20,6 +20,13 @@ describe("applyEnvAliases", () => {
     expect(applyEnvAliases(env)).toEqual([]);
     expect(env).toEqual({ RELAY_URL: "http://plain", PB_: "y" });
   });
+
+  it("treats an empty PB_ name as unset: the unprefixed one counts", () => {
+    const env: NodeJS.ProcessEnv = { WAIT_MS: "5000", PB_WAIT_MS: "", PB_TIER: " " };
+    expect(applyEnvAliases(env)).toEqual([]);
+    expect(env.WAIT_MS).toBe("5000");
+    expect(env.TIER).toBeUndefined();
+  });
 });
 
 describe("keyOnArgv", () => {

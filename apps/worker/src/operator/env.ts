@@ -12,7 +12,8 @@ export const ENV_PREFIX = "PB_";
 export function applyEnvAliases(env: NodeJS.ProcessEnv): string[] {
   const set: string[] = [];
   for (const [key, value] of Object.entries(env)) {
-    if (!key.startsWith(ENV_PREFIX) || value === undefined) continue;
+    // An empty PB_ name is unset, as an empty variable is: the unprefixed one, if any, counts.
+    if (!key.startsWith(ENV_PREFIX) || value === undefined || value.trim() === "") continue;
     const name = key.slice(ENV_PREFIX.length);
     if (name.length === 0) continue;
     env[name] = value;
