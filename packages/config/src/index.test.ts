@@ -136,9 +136,16 @@ describe("bounds a service would break on", () => {
   });
 
   it("takes the longest timer Node has, and any port up to 65535", () => {
-    const env = parseEnv(relayEnv, { SESSION_TTL_MS: String(MAX_DURATION_MS), PORT: "65535" });
-    expect(env.SESSION_TTL_MS).toBe(MAX_DURATION_MS);
+    const env = parseEnv(relayEnv, { LEASE_MS: String(MAX_DURATION_MS), PORT: "65535" });
+    expect(env.LEASE_MS).toBe(MAX_DURATION_MS);
     expect(env.PORT).toBe(65_535);
+  });
+
+  it("takes longer durations that no timer is set to (a 30-day retention or session)", () => {
+    const month = String(30 * 24 * 3_600_000);
+    const env = parseEnv(relayEnv, { EVENTS_RETENTION_MS: month, SESSION_TTL_MS: month });
+    expect(env.EVENTS_RETENTION_MS).toBe(Number(month));
+    expect(env.SESSION_TTL_MS).toBe(Number(month));
   });
 });
 

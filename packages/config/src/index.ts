@@ -13,7 +13,11 @@ const int = (def: number, min = 0) =>
 /** Node's longest timer (ms): a longer one fires at once, so no duration may be longer. */
 export const MAX_DURATION_MS = 2_147_483_647;
 const atMostDuration = z.number().max(MAX_DURATION_MS, `must be at most ${MAX_DURATION_MS} ms`);
-/** A duration in ms (a timer's or a timeout's). */
+/**
+ * A duration in ms that a timer or a timeout is set to. Durations that are only compared with
+ * times (a session's lifetime, a login's age, the proving window, the events' retention) are
+ * plain integers.
+ */
 const ms = (def: number, min = 0) => int(def, min).pipe(atMostDuration);
 /** A TCP port (0: any free one). */
 const port = (def: number) => int(def).pipe(z.number().max(65_535));
@@ -213,10 +217,10 @@ export const relayEnv = commonEnv.extend({
   BODY_LIMIT_BYTES: int(1_048_576, 1024),
   /** Time a client has to send a whole request (headers and body); then 408 REQUEST_TIMEOUT. */
   REQUEST_TIMEOUT_MS: ms(60_000, 100),
-  SESSION_TTL_MS: ms(3_600_000, 1000),
+  SESSION_TTL_MS: int(3_600_000, 1000),
   /** Least time an auction must leave between biddingClosesAt and proofDeadline. */
-  MIN_PROVING_WINDOW_MS: ms(60_000),
-  LOGIN_MAX_AGE_MS: ms(300_000, 1000),
+  MIN_PROVING_WINDOW_MS: int(60_000),
+  LOGIN_MAX_AGE_MS: int(300_000, 1000),
   RATE_LIMIT_WINDOW_MS: ms(1000, 1),
   /**
    * Event-loop delay (ms, worst of the last second) above which the relay refuses new leases
@@ -300,7 +304,7 @@ export const relayEnv = commonEnv.extend({
    */
   SSE_MAX_BUFFER_BYTES: int(1_048_576),
   /** The market's event log (GET /v1/events) keeps events this long; resume works within it. */
-  EVENTS_RETENTION_MS: ms(3_600_000, 1000),
+  EVENTS_RETENTION_MS: int(3_600_000, 1000),
   /** chain: how often the escrow indexer polls the L1 for new blocks. */
   L1_POLL_MS: ms(1000, 10),
   /** chain: most L1 blocks asked for in one eth_getLogs call. */
