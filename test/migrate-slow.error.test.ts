@@ -1,6 +1,8 @@
 // A migration that takes longer than DATABASE_QUERY_TIMEOUT_MS (an index built on a large table)
 // is not given up by the client while the server goes on to commit it: it runs to its end and is
-// recorded with it, so the next start finds it done instead of failing on what it created.
+// recorded with it, so the next start finds it done instead of failing on what it created. One
+// that waits for a table another connection holds fails after DATABASE_MIGRATE_LOCK_TIMEOUT_MS,
+// rolled back and unrecorded, and runs at the next start.
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import { TEST_DATABASE_URL } from "./harness.ts";
 import { dropSchema } from "./support/databases.ts";
 
 const schema = `t_migslow_${randomBytes(5).toString("hex")}`;
+const waiting = `t_migwait_${randomBytes(5).toString("hex")}`;
 let dir = "";
 
 beforeAll(async () => {
@@ -28,6 +31,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await dropSchema(schema);
+  await dropSchema(waiting);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -58,6 +62,46 @@ describe("a migration slower than the query timeout", () => {
       expect(table.rowCount).toBe(1);
     } finally {
       await check.end();
+    }
+  });
+});
+
+describe("a migration that waits for a table another connection holds", () => {
+  it("fails after the migration lock's timeout, unrecorded, and runs at the next start", async () => {
+    const base = { databaseUrl: TEST_DATABASE_URL, schema: waiting };
+    await (await openDatabase(base)).close();
+    const dir2 = await mkdtemp(path.join(tmpdir(), "pb-migrations-"));
+    try {
+      await cp(defaultMigrationsDir, dir2, { recursive: true });
+      const alter = path.join(dir2, "99999999999999_alter_block");
+      await mkdir(alter);
+      await writeFile(
+        path.join(alter, "migration.sql"),
+        'ALTER TABLE "Block" ADD COLUMN "note" text;\n',
+      );
+      const holder = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await holder.connect();
+      try {
+        await holder.query("BEGIN");
+        await holder.query(`SELECT count(*) FROM "${waiting}"."Block"`);
+        const err = await openDatabase({
+          ...base,
+          migrationsDir: dir2,
+          migrateLockTimeoutMs: 300,
+        }).catch((e: unknown) => e);
+        expect(String(err)).toMatch(/99999999999999_alter_block failed: .*lock timeout/);
+        const recorded = await holder.query(
+          `SELECT 1 FROM "${waiting}"."_prisma_migrations" WHERE migration_name = $1`,
+          ["99999999999999_alter_block"],
+        );
+        expect(recorded.rowCount).toBe(0);
+        await holder.query("COMMIT");
+      } finally {
+        await holder.end();
+      }
+      await (await openDatabase({ ...base, migrationsDir: dir2 })).close();
+    } finally {
+      await rm(dir2, { recursive: true, force: true });
     }
   });
 });

@@ -82,7 +82,8 @@ async function main() {
   program.parse();
   const o = program.opts();
   const abort = new AbortController();
-  // The first Ctrl-C (or SIGTERM) stops the devnet cleanly; a second one quits at once.
+  // The first Ctrl-C (or SIGTERM, or the terminal closing: SIGHUP) stops the devnet cleanly; a
+  // second one quits at once. Its own Redis goes with it either way (redis-server.ts).
   let signals = 0;
   const onSignal = () => {
     signals += 1;
@@ -90,8 +91,7 @@ async function main() {
     console.error("stopping (Ctrl-C again to quit at once)");
     abort.abort();
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
   const view = o.json ? null : new ProgressView(process.stdout.isTTY === true);
   let blocks: DevnetBlockReport[];
   let proofSystem: string;

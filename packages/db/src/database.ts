@@ -131,6 +131,10 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
     await pool.end().catch(() => {});
     throw err;
   }
+  // A migration that waits for a table's lock (a service still using it) fails after the
+  // migration lock's timeout, rolled back, instead of holding every query of that table behind it.
+  const lockWaitMs = options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS;
+  await client.query(`SET lock_timeout = ${Math.floor(lockWaitMs)}`).catch(() => {});
   const session: SqlRunner = {
     exec: async (text) => void (await client.query(text)),
     query: async <T>(text: string, params?: unknown[]) =>
