@@ -640,6 +640,28 @@ describe("forgiving a lapse", () => {
     });
   });
 
+  it("is for a lapse whose window began before its broker's first refresh on time after it was behind", async () => {
+    const block = await oneJobBlock();
+    let behind = false;
+    await withMainAway(async () => {
+      // No refresh of its own timer in the test's time: only the ones made here.
+      const b = await openBroker({ behind: () => behind, presenceIntervalMs: 600_000 }, undefined, {
+        checkStalled: false,
+      });
+      const l = (await lease(b, agent("recovering"), block))!;
+      // Behind at its last refresh, then no refresh on time before the lease's window began:
+      // nothing showed it on time through that window.
+      behind = true;
+      await b.presence.refresh();
+      behind = false;
+      await new Promise((r) => setTimeout(r, 5)); // after that refresh's millisecond
+      expect(await b.heartbeat(l)).not.toBeNull();
+      await lockGone(b, l.jobId);
+      const lapses = await b.claimTimedOutJob(l.jobId);
+      expect(lapses.map((x) => x.forgiven)).toEqual([true]);
+    });
+  });
+
   it("is not for a lease never renewed whose granting relay is still up", async () => {
     const block = await oneJobBlock();
     const l = (await lease(main, agent("silent"), block))!;

@@ -17,7 +17,8 @@
 //
 // A broker that is behind (its process too busy to read requests on time: the relay's event
 // loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
-// as present: every refresh it makes while behind starts a new stretch. A lapse whose last window
+// as present: every refresh it makes while behind starts a new stretch, and so does its first
+// refresh on time afterwards (a stretch begins at a refresh made on time). A lapse whose last window
 // it spent behind is then forgiven unless another broker, on time, covered the window; a relay
 // that falls behind does not punish the workers it failed to serve.
 //
@@ -57,6 +58,8 @@ export class BrokerPresence {
   private refreshing: Promise<void> | null = null;
   /** The connection dropped (or a refresh failed) since the last refresh that went through. */
   private cutOff = false;
+  /** The last refresh sent was sent while behind. */
+  private wasBehind = false;
   /** The last refresh that went through: Redis's time when it ran, and when it was sent. */
   private lastRefresh: { redisNow: number; sentAt: number } | null = null;
   /** How long a past stretch is kept: longer than any lease record lives. */
@@ -84,11 +87,14 @@ export class BrokerPresence {
 
   /**
    * refreshPresence's gap, restart, due and keep arguments (records.ts) for a refresh sent now:
-   * the stretch starts again if the broker is behind or was cut off, or if Redis runs the refresh
-   * more than `freshMs` later than the last refresh's Redis time plus the time since it was sent.
+   * the stretch starts again if the broker is behind, or was at its last refresh (a stretch
+   * begins at a refresh made on time), or was cut off, or if Redis runs the refresh more than
+   * `freshMs` later than the last refresh's Redis time plus the time since it was sent.
    */
   stretchArgs(): [string, string, string, string] {
-    const restart = this.cutOff || this.behind();
+    const behind = this.behind();
+    const restart = this.cutOff || behind || this.wasBehind;
+    this.wasBehind = behind;
     const last = this.lastRefresh;
     const due = last
       ? String(Math.ceil(last.redisNow + (performance.now() - last.sentAt) + this.freshMs))
