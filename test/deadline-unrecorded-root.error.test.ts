@@ -62,12 +62,16 @@ it("does not slash a winner whose root proof the relay accepted before the deadl
   expect(rootRow).toMatchObject({ status: "proven", proof: proofOf(root), workerId: "w1" });
 }, 60_000);
 
-it("does not judge a block whose completed proofs cannot be read (Redis unreachable)", async () => {
-  const bid = await signedBid(op, 2);
+/**
+ * Block `n` won by `op` and fanned out on the aggregator's clock (then left to the test), its
+ * BullMQ reads failing with `message`: the deadline, the context and that unreadable fabric.
+ */
+async function provingBlock(n: number, message: string) {
+  const bid = await signedBid(op, n);
   const now = Date.now();
   const closesAt = now + 60_000;
   const deadline = now + 120_000;
-  const open = await openAuction(2, {
+  const open = await openAuction(n, {
     txCount: 2,
     biddingClosesAt: closesAt,
     proofDeadline: deadline,
@@ -77,15 +81,19 @@ it("does not judge a block whose completed proofs cannot be read (Redis unreacha
   const ctx = stack.aggregator.ctx;
   ctx.now = () => closesAt + 1000;
   await stack.aggregator.aggregator.tick();
-  expect((await stack.client.getBlock(2)).stage).toBe("proving");
+  expect((await stack.client.getBlock(n)).stage).toBe("proving");
+  const unreadable = Object.create(ctx.fabric) as typeof ctx.fabric;
+  unreadable.completed = async () => {
+    throw new Error(message);
+  };
+  return { deadline, ctx, unreadable };
+}
+
+it("does not judge a block whose completed proofs cannot be read (Redis unreachable)", async () => {
+  const { deadline, ctx, unreadable } = await provingBlock(2, "Connection is closed.");
   // Past its deadline, and BullMQ does not answer.
   ctx.now = () => deadline + 600_000;
-  const fabric = ctx.fabric;
-  const unreachable = Object.create(fabric) as typeof fabric;
-  unreachable.completed = async () => {
-    throw new Error("Connection is closed.");
-  };
-  expect(await enforceDeadlines({ ...ctx, fabric: unreachable })).toBe(0);
+  expect(await enforceDeadlines({ ...ctx, fabric: unreadable })).toBe(0);
   const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 2 } });
   expect(block.stage).toBe("proving");
   expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 2 } })).toBe(0);
@@ -95,30 +103,14 @@ it("does not judge a block whose completed proofs cannot be read (Redis unreacha
 }, 60_000);
 
 it("judges a block whose completed proofs still cannot be read long after its deadline", async () => {
-  const bid = await signedBid(op, 3);
-  const now = Date.now();
-  const closesAt = now + 60_000;
-  const deadline = now + 120_000;
-  const open = await openAuction(3, {
-    txCount: 2,
-    biddingClosesAt: closesAt,
-    proofDeadline: deadline,
-  });
-  await stack.client.openAuction(open.auction, open.txs, open.signature);
-  await stack.client.submitBid(bid.quote, bid.signature);
-  const ctx = stack.aggregator.ctx;
-  ctx.now = () => closesAt + 1000;
-  await stack.aggregator.aggregator.tick();
-  expect((await stack.client.getBlock(3)).stage).toBe("proving");
   // Redis answers, but this block's completed proofs never can be read: it is not held forever.
-  const fabric = ctx.fabric;
-  const broken = Object.create(fabric) as typeof fabric;
-  broken.completed = async () => {
-    throw new Error("WRONGTYPE Operation against a key holding the wrong kind of value");
-  };
+  const { deadline, ctx, unreadable } = await provingBlock(
+    3,
+    "WRONGTYPE Operation against a key holding the wrong kind of value",
+  );
   ctx.now = () => deadline + 60_000;
-  expect(await enforceDeadlines({ ...ctx, fabric: broken })).toBe(0);
+  expect(await enforceDeadlines({ ...ctx, fabric: unreadable })).toBe(0);
   ctx.now = () => deadline + 1000 + JUDGE_READ_GIVE_UP_MS + 60_000;
-  expect(await enforceDeadlines({ ...ctx, fabric: broken })).toBe(1);
+  expect(await enforceDeadlines({ ...ctx, fabric: unreadable })).toBe(1);
   expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 3, kind: "slash" } })).toBe(1);
 }, 60_000);

@@ -2,25 +2,17 @@
 // relay gives a definitive answer (here: accepts it), through an outage of several leases, and
 // waits out a Retry-After the relay asks for.
 import type { LeasedJob } from "@prover-boost/sdk";
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { simBackend } from "./backends/sim.ts";
-import { startWorkers } from "./pool.ts";
 import { baseJobs, FakeRelay } from "./testing/fake-relay.ts";
+import { poolsStoppedAfterEach, testOperator } from "./testing/pools.ts";
 import { sleep } from "./timing.ts";
-import type { ProofBackend, WorkerEvent, WorkerPool } from "./types.ts";
+import type { ProofBackend, WorkerEvent } from "./types.ts";
 
-const key: Hex = `0x${"42".repeat(32)}`;
-const operator = privateKeyToAccount(key).address;
-let pool: WorkerPool | undefined;
-afterEach(async () => {
-  await pool?.stop({ graceMs: 0 });
-  pool = undefined;
-});
+const start = poolsStoppedAfterEach();
 
 it("keeps sending a finished proof through a relay outage of several leases", async () => {
-  const relay = new FakeRelay(operator); // leases of 300 ms, kept through the outage
+  const relay = new FakeRelay(testOperator); // leases of 300 ms, kept through the outage
   relay.add(...baseJobs(1, 1));
   const sim = simBackend({ durationsMs: { base: 0 } });
   // The relay goes down while the job is proved; the proof is done during the outage.
@@ -33,13 +25,9 @@ it("keeps sending a finished proof through a relay outage of several leases", as
     },
   };
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend,
     waitMs: 50,
-    namePrefix: "t",
     fetch: relay.fetch,
     onEvent: (e) => events.push(e),
   });
@@ -51,7 +39,7 @@ it("keeps sending a finished proof through a relay outage of several leases", as
 }, 30_000);
 
 it("waits out the relay's Retry-After before sending a result again", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   relay.add(...baseJobs(1, 1));
   const resultsAt: number[] = [];
   const fetch: typeof globalThis.fetch = async (input, init) => {
@@ -66,13 +54,9 @@ it("waits out the relay's Retry-After before sending a result again", async () =
     }
     return relay.fetch(input, init);
   };
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend: simBackend({ durationsMs: { base: 0 } }),
     waitMs: 50,
-    namePrefix: "t",
     fetch,
   });
   for (let i = 0; i < 200 && !relay.accepted.has("1:0"); i++) await sleep(50);
@@ -82,7 +66,7 @@ it("waits out the relay's Retry-After before sending a result again", async () =
 }, 30_000);
 
 it("drops a finished proof only after its retry budget, not tied to the lease", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   relay.add(...baseJobs(1, 1));
   const sim = simBackend({ durationsMs: { base: 0 } });
   const backend: ProofBackend = {
@@ -93,13 +77,9 @@ it("drops a finished proof only after its retry budget, not tied to the lease", 
     },
   };
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend,
     waitMs: 50,
-    namePrefix: "t",
     fetch: relay.fetch,
     resultRetryBudgetMs: 1500,
     onEvent: (e) => events.push(e),

@@ -1,21 +1,13 @@
 // A Retry-After of 0 (or an HTTP date already past) never makes the worker try again with no pause:
 // signing in, leasing and handing in a result all wait at least the ordinary backoff.
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { simBackend } from "./backends/sim.ts";
-import { startWorkers } from "./pool.ts";
 import { baseJobs, FakeRelay } from "./testing/fake-relay.ts";
+import { poolsStoppedAfterEach, testOperator } from "./testing/pools.ts";
 import { sleep } from "./timing.ts";
-import type { WorkerEvent, WorkerPool } from "./types.ts";
+import type { WorkerEvent } from "./types.ts";
 
-const key: Hex = `0x${"42".repeat(32)}`;
-const operator = privateKeyToAccount(key).address;
-let pool: WorkerPool | undefined;
-afterEach(async () => {
-  await pool?.stop({ graceMs: 0 });
-  pool = undefined;
-});
+const start = poolsStoppedAfterEach();
 
 /** A 503 that asks to come back after `retryAfter`. */
 const unavailable = (retryAfter: string) =>
@@ -38,13 +30,9 @@ async function attemptsInASecond(relay: FakeRelay, op: string, route: RegExp, re
     return relay.fetch(input, init);
   };
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend: simBackend({ durationsMs: { base: 0 } }),
     waitMs: 50,
-    namePrefix: "t",
     fetch,
     onEvent: (e) => events.push(e),
   });
@@ -60,7 +48,7 @@ async function attemptsInASecond(relay: FakeRelay, op: string, route: RegExp, re
 }
 
 it("signs in again after a pause when the relay says Retry-After: 0", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   const { inASecond, retries } = await attemptsInASecond(
     relay,
     "sign_in",
@@ -74,7 +62,7 @@ it("signs in again after a pause when the relay says Retry-After: 0", async () =
 });
 
 it("leases again after a pause when Retry-After is a date already past", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   const past = new Date(Date.now() - 60_000).toUTCString();
   const { inASecond, retries } = await attemptsInASecond(
     relay,
@@ -88,7 +76,7 @@ it("leases again after a pause when Retry-After is a date already past", async (
 });
 
 it("sends a result again after a pause when the relay says Retry-After: 0", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   relay.add(...baseJobs(1, 1));
   const { inASecond, retries } = await attemptsInASecond(
     relay,

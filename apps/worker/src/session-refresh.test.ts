@@ -1,24 +1,16 @@
 // A worker whose results keep bringing its next job signs in again before its session expires,
 // rather than run jobs under it until the relay refuses the session (and the job in flight).
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { simBackend } from "./backends/sim.ts";
-import { startWorkers } from "./pool.ts";
 import { baseJobs, FakeRelay } from "./testing/fake-relay.ts";
+import { poolsStoppedAfterEach, testOperator } from "./testing/pools.ts";
 import { sleep } from "./timing.ts";
-import type { WorkerEvent, WorkerPool } from "./types.ts";
+import type { WorkerEvent } from "./types.ts";
 
-const key: Hex = `0x${"42".repeat(32)}`;
-const operator = privateKeyToAccount(key).address;
-let pool: WorkerPool | undefined;
-afterEach(async () => {
-  await pool?.stop({ graceMs: 0 });
-  pool = undefined;
-});
+const start = poolsStoppedAfterEach();
 
 it("signs in again before its session expires while results keep bringing the next job", async () => {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   relay.add(...baseJobs(1, 2000));
   const TTL = 1500;
   // The relay's sessions last TTL ms, then every call with them answers 401 SESSION_EXPIRED.
@@ -35,13 +27,9 @@ it("signs in again before its session expires while results keep bringing the ne
     return res;
   };
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  const pool = await start({
     backend: simBackend({ durationsMs: { base: 20 } }),
     waitMs: 50,
-    namePrefix: "t",
     fetch,
     onEvent: (e) => events.push(e),
   });

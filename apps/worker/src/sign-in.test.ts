@@ -1,26 +1,18 @@
 // Signing in when the relay says no: a rate limit or an unavailable relay says when to come back
 // (Retry-After), which the worker waits out; a refusal for good (a tier too low for every declared
 // job type, a clock that is off) stops the pool with the relay's message instead of retrying.
-import type { Hex } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
-import { afterEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { simBackend } from "./backends/sim.ts";
-import { startWorkers } from "./pool.ts";
 import { FakeRelay } from "./testing/fake-relay.ts";
+import { poolsStoppedAfterEach, testOperator } from "./testing/pools.ts";
 import { sleep } from "./timing.ts";
-import type { WorkerEvent, WorkerPool } from "./types.ts";
+import type { WorkerEvent } from "./types.ts";
 
-const key: Hex = `0x${"42".repeat(32)}`;
-const operator = privateKeyToAccount(key).address;
-let pool: WorkerPool | undefined;
-afterEach(async () => {
-  await pool?.stop({ graceMs: 0 });
-  pool = undefined;
-});
+const start = poolsStoppedAfterEach();
 
 /** A relay whose sign-ins all answer `status` with `code` (and `headers`). */
 function refusingSignIns(status: number, code: string, headers: Record<string, string> = {}) {
-  const relay = new FakeRelay(operator);
+  const relay = new FakeRelay(testOperator);
   const attempts: number[] = [];
   const fetch: typeof globalThis.fetch = async (input, init) => {
     if (String(input).endsWith("/v1/workers/sessions")) {
@@ -38,12 +30,8 @@ function refusingSignIns(status: number, code: string, headers: Record<string, s
 it("waits out Retry-After before signing in again", async () => {
   const { fetch, attempts } = refusingSignIns(429, "RATE_LIMITED", { "retry-after": "5" });
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend: simBackend(),
-    namePrefix: "t",
     fetch,
     onEvent: (e) => events.push(e),
   });
@@ -58,13 +46,10 @@ it("waits out Retry-After before signing in again", async () => {
 it("stops with the relay's message when the sign-in is refused for good", async () => {
   const { fetch, attempts } = refusingSignIns(422, "TIER_TOO_LOW");
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
+  await start({
     workers: 2,
     jobTypes: ["base"],
     backend: simBackend(),
-    namePrefix: "t",
     fetch,
     onEvent: (e) => events.push(e),
   });
@@ -83,12 +68,8 @@ it("stops with the relay's message when the sign-in is refused for good", async 
 it("explains a sign-in refused for a clock that is off", async () => {
   const { fetch } = refusingSignIns(422, "ISSUED_IN_FUTURE");
   const events: WorkerEvent[] = [];
-  pool = await startWorkers({
-    relayUrl: "http://relay.test",
-    operatorKey: key,
-    workers: 1,
+  await start({
     backend: simBackend(),
-    namePrefix: "t",
     fetch,
     onEvent: (e) => events.push(e),
   });
