@@ -322,36 +322,22 @@ async function txDataOf(
   return ctx.txData.of(data.blockNumber, hash);
 }
 
-/** The caller's lease on a job, or LEASE_LOST / JOB_NOT_FOUND. */
+/**
+ * The caller's lease on a job, or LEASE_LOST; JOB_NOT_FOUND for an id of no job at all. Whether
+ * the job exists is asked only when the caller holds no lease on it (its ProofJob row: a tree's
+ * rows are written before any of its jobs can be leased), never on the way of a live lease.
+ * Should Postgres not answer, the refusal stays LEASE_LOST.
+ */
 async function ownLease(ctx: RelayContext, session: WorkerSession, jobId: string): Promise<Lease> {
   const pos = parseJobId(jobId);
   if (!pos) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
   const lease = await ctx.broker.leaseOf(session.id, jobId);
-  if (!lease) throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
-  return lease;
-}
-
-/**
- * Runs `work`; a refusal for a lost lease on a well-formed id of no job at all is 404
- * JOB_NOT_FOUND instead. Whether the job exists is asked only then (its ProofJob row: a tree's
- * rows are written before any of its jobs can be leased), never on the way of a live lease. Should
- * Postgres not answer, the refusal stays LEASE_LOST.
- */
-async function unlessNoSuchJob<T>(
-  ctx: RelayContext,
-  jobId: string,
-  work: () => Promise<T>,
-): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
-    const row = await ctx.prisma.proofJob
-      .findUnique({ where: { id: jobId }, select: { id: true } })
-      .catch(() => ({ id: jobId }));
-    if (!row) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
-    throw err;
-  }
+  if (lease) return lease;
+  const row = await ctx.prisma.proofJob
+    .findUnique({ where: { id: jobId }, select: { id: true } })
+    .catch(() => ({ id: jobId }));
+  if (!row) throw new DomainError("JOB_NOT_FOUND", `no job ${jobId}`);
+  throw new DomainError("LEASE_LOST", `job ${jobId} is not leased to this worker`);
 }
 
 /**
@@ -396,17 +382,15 @@ export async function heartbeat(
   jobId: string,
   arrival?: Arrival,
 ) {
-  return unlessNoSuchJob(ctx, jobId, () =>
-    withOwnLease(ctx, session, jobId, async (lease) => {
-      // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
-      // make it go unrecorded.
-      const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
-      if (leaseExpiresAt === null) {
-        throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
-      }
-      return { leaseExpiresAt };
-    }),
-  );
+  return withOwnLease(ctx, session, jobId, async (lease) => {
+    // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
+    // make it go unrecorded.
+    const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
+    if (leaseExpiresAt === null) {
+      throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
+    }
+    return { leaseExpiresAt };
+  });
 }
 
 /**
@@ -439,18 +423,16 @@ export async function submitResult(
    */
   accepted?: () => void,
 ) {
-  return unlessNoSuchJob(ctx, jobId, async () => {
-    try {
-      return await withOwnLease(ctx, session, jobId, (lease) =>
-        submitWithLease(ctx, session, lease, proof, publicInputs, arrival, accepted),
-      );
-    } catch (err) {
-      if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
-      if (!(await acceptedBefore(ctx, session, jobId, proof, publicInputs))) throw err;
-      accepted?.();
-      return { status: "accepted" as const };
-    }
-  });
+  try {
+    return await withOwnLease(ctx, session, jobId, (lease) =>
+      submitWithLease(ctx, session, lease, proof, publicInputs, arrival, accepted),
+    );
+  } catch (err) {
+    if (!(err instanceof DomainError) || err.code !== "LEASE_LOST") throw err;
+    if (!(await acceptedBefore(ctx, session, jobId, proof, publicInputs))) throw err;
+    accepted?.();
+    return { status: "accepted" as const };
+  }
 }
 
 /**
@@ -640,20 +622,7 @@ async function submitWithLease(
  * block takes the deadline path, or in open proving the aggregator re-issues it, a bounded
  * number of times) and the worker, having said it cannot prove it, is never offered it again.
  */
-export function failJob(
-  ctx: RelayContext,
-  session: WorkerSession,
-  jobId: string,
-  reason: string,
-  retryable: boolean,
-  arrival?: Arrival,
-) {
-  return unlessNoSuchJob(ctx, jobId, () =>
-    failOwnJob(ctx, session, jobId, reason, retryable, arrival),
-  );
-}
-
-async function failOwnJob(
+export async function failJob(
   ctx: RelayContext,
   session: WorkerSession,
   jobId: string,
@@ -695,16 +664,12 @@ async function failOwnJob(
  * as if never leased, counted toward no attempt cap, no bar of the worker or its operator, and no
  * penalty; stopping is not failing. A lease already lapsed is LEASE_LOST (the lapse decides).
  */
-export function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
-  return unlessNoSuchJob(ctx, jobId, () => releaseOwnJob(ctx, session, jobId));
-}
-
-async function releaseOwnJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
+export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobId: string) {
   const lease = await ownLease(ctx, session, jobId);
   // A stopping worker holds at most its capacity: past that many releases in one session, a
   // "release" is a worker handing jobs back for free, and it counts as the fail it is.
   if ((await releasesOf(ctx, session)) > session.capacity) {
-    return failOwnJob(ctx, session, jobId, "released past the session's capacity", true);
+    return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
   // The row is marked before BullMQ has the job back (as in failJob); endLease keeps it from
   // touching a later lease's row.
