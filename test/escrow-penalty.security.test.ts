@@ -76,6 +76,43 @@ describe("an invalid proof in chain mode", () => {
       fromBlock: 0n,
     });
 
+  /** The relay's withholding penalty of the griefer: burned in the ledger, owed to the escrow. */
+  const chargeWithholding = () =>
+    stack.db.prisma.$transaction((tx) =>
+      chargePenalty(tx, {
+        kind: "withholding",
+        blockNumber: BLOCK,
+        jobId: null,
+        operator: griefer.address,
+        workerId: "w0",
+        maxWei: PENALTY,
+        onChain: true,
+        nowMs: Date.now(),
+      }),
+    );
+
+  /** The griefer asks `amount` back on the escrow (mined; the index has not seen it). */
+  async function requestWithdrawal(amount: bigint) {
+    const hash = await walletOn(l1, griefer).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "requestWithdrawal",
+      args: [amount],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+  }
+
+  /** The settler's passes until nothing is pending or sent. */
+  const sendEverythingOwed = () =>
+    eventually(async () => {
+      await stack.aggregator.settler!.run();
+      return (
+        (await stack.db.prisma.settlement.count({
+          where: { status: { in: ["pending", "sent"] } },
+        })) === 0
+      );
+    });
+
   it("burns on the escrow exactly once, even when the settler restarts between send and record", async () => {
     const w: RelayClient = await signIn(stack, griefer, "w0");
     const job: LeasedJob = await eventually(async () => {
@@ -183,36 +220,11 @@ describe("an invalid proof in chain mode", () => {
     await index.stop(); // polled by hand from here on
     const free = DEPOSIT - PENALTY;
     // The relay charges a withholding penalty (in the ledger and as an owed settlement)...
-    await stack.db.prisma.$transaction((tx) =>
-      chargePenalty(tx, {
-        kind: "withholding",
-        blockNumber: BLOCK,
-        jobId: null,
-        operator: griefer.address,
-        workerId: "w0",
-        maxWei: PENALTY,
-        onChain: true,
-        nowMs: Date.now(),
-      }),
-    );
+    await chargeWithholding();
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(2n * PENALTY);
     // ...but the operator asks all its free collateral back on the escrow first.
-    const hash = await walletOn(l1, griefer).writeContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "requestWithdrawal",
-      args: [free],
-    });
-    await l1.client.waitForTransactionReceipt({ hash });
-    const settler = stack.aggregator.settler!;
-    await eventually(async () => {
-      await settler.run();
-      return (
-        (await stack.db.prisma.settlement.count({
-          where: { status: { in: ["pending", "sent"] } },
-        })) === 0
-      );
-    });
+    await requestWithdrawal(free);
+    await sendEverythingOwed();
     const events = await penalizedEvents();
     expect(events).toHaveLength(2);
     expect(events[1]!.args).toMatchObject({ requested: PENALTY, burned: 0n });
@@ -243,39 +255,14 @@ describe("an invalid proof in chain mode", () => {
     await index.poll();
     expect(await balance(stack.db.prisma, accounts.available(griefer.address))).toBe(DEPOSIT2);
     // The relay charges a penalty (burned in the ledger, owed to the escrow)...
-    await stack.db.prisma.$transaction((tx) =>
-      chargePenalty(tx, {
-        kind: "withholding",
-        blockNumber: BLOCK,
-        jobId: null,
-        operator: griefer.address,
-        workerId: "w0",
-        maxWei: PENALTY,
-        onChain: true,
-        nowMs: Date.now(),
-      }),
-    );
+    await chargeWithholding();
     // ...the operator asks all its free collateral on the escrow back first (taking the unsent
     // penalty's burn back in the ledger)...
-    const hash = await walletOn(l1, griefer).writeContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "requestWithdrawal",
-      args: [DEPOSIT2],
-    });
-    await l1.client.waitForTransactionReceipt({ hash });
+    await requestWithdrawal(DEPOSIT2);
     await index.poll();
     // ...then deposits again before the settler sends `penalize`: the escrow burns it from there.
     await l1.deposit(griefer, DEPOSIT3);
-    const settler = stack.aggregator.settler!;
-    await eventually(async () => {
-      await settler.run();
-      return (
-        (await stack.db.prisma.settlement.count({
-          where: { status: { in: ["pending", "sent"] } },
-        })) === 0
-      );
-    });
+    await sendEverythingOwed();
     const events = await penalizedEvents();
     expect(events).toHaveLength(3);
     expect(events[2]!.args).toMatchObject({ requested: PENALTY, burned: PENALTY });
