@@ -1,7 +1,7 @@
 // A worker's relay session: reads the relay's EIP-712 domain, signs a WorkerLogin with the
 // operator key and trades it for a bearer token. Signs in again once half the session's lifetime
-// is gone (before leasing, or asking a result for the next job) or the relay answered 401. Jobs keep the session they were leased under, since a lease
-// belongs to the session that took it.
+// is gone (before leasing, or asking a result for the next job) or the relay answered 401. Jobs
+// keep the session they were leased under, since a lease belongs to the session that took it.
 import { type JobType, ProverBoostError } from "@prover-boost/core";
 import {
   newWorkerLogin,

@@ -18,9 +18,9 @@
 // A broker that is behind (its process too busy to read requests on time: the relay's event
 // loop past OVERLOAD_LAG_MS) is there but cannot hear a heartbeat in time, so it does not count
 // as present: every refresh it makes while behind starts a new stretch, and so does its first
-// refresh on time afterwards (a stretch begins at a refresh made on time). A lapse whose last window
-// it spent behind is then forgiven unless another broker, on time, covered the window; a relay
-// that falls behind does not punish the workers it failed to serve.
+// refresh on time afterwards (a stretch begins at a refresh made on time). A lapse whose last
+// window it spent behind is then forgiven unless another broker, on time, covered the window; a
+// relay that falls behind does not punish the workers it failed to serve.
 //
 // The rule (applied in records.ts when a lapse is claimed, and when a late heartbeat would take
 // back a lock that ran out): a lapse is withholding only if some broker's stretch covered the lease's whole last window, from its last renewal (expiry -
