@@ -1,4 +1,4 @@
-// Redis faults mid-tree (private redis-server): restart with data, restart empty, down 10 s,
+// Redis faults mid-tree (private redis-server): restart with data, restart empty, down 20 s,
 // down 7 s, paused 10 s, connections reset.
 // The same scenarios as `npm run faults` (test/faults/), each in its own world of real
 // processes; every row must show zero in each loss column and recover.

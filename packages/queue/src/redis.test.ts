@@ -173,3 +173,41 @@ describe("a fabric client's connection that drops", () => {
     expect(await client.get(key)).toBe("1");
   });
 });
+
+describe("reconnection", () => {
+  const { prefix } = clientsOfGroup("reconnect");
+
+  /** The waits before a client's first `n` attempts to reconnect, as its options set them. */
+  const waits = (client: Redis, n = 40) =>
+    Array.from({ length: n }, (_, i) => client.options.retryStrategy?.(i + 1));
+
+  it("tries again within a second on every connection of a fabric, BullMQ's own included", async () => {
+    // BullMQ's default for its connections grows to 20 s: after an outage of 20 s, a relay's
+    // fetchers came back 18 s after Redis did, and results waited for them while lapses were swept.
+    const fabric = await ProofFabric.open({
+      redisUrl,
+      prefix: `${prefix}-fabric`,
+      leaseMs: 60_000,
+      checkStalled: false,
+      subscribe: false,
+    });
+    try {
+      await fabric.addTree(
+        1,
+        planTree(2),
+        () => 1,
+        () => [],
+      );
+      expect((await fabric.take(1, ["base"], "t-0")).taken).not.toBeNull();
+      const fetcher = fabric.openFetcherOf(1, "base")!;
+      const fetcherClient = (await fetcher.getBackend().client) as unknown as Redis;
+      for (const client of [fabric.redis, fetcherClient]) {
+        const all = waits(client);
+        expect(all.every((ms) => typeof ms === "number" && ms > 0 && ms <= 1000)).toBe(true);
+      }
+    } finally {
+      await fabric.obliterate();
+      await fabric.close();
+    }
+  });
+});

@@ -46,6 +46,19 @@ export interface FabricRedisOptions extends RedisClientOptions {
   autoPipelining?: boolean;
 }
 
+/**
+ * Longest wait between two attempts to reconnect to Redis. BullMQ's own default for its
+ * connections grows to 20 s (its attempts after a drop come about 1, 2, …, 7, 10, 18 and 38 s
+ * in), so a relay whose Redis was away for 20 s went on failing its workers' results for another
+ * 18 s after Redis was back, while their lapses were swept, and leases held through the outage
+ * were lost. Every connection here, BullMQ's and the fabric's, tries again within a second.
+ */
+export const RECONNECT_MAX_DELAY_MS = 1000;
+
+/** The wait before reconnection attempt `times` (1, 2, …): 100 ms more each time, up to the cap. */
+export const reconnectDelayMs = (times: number): number =>
+  Math.min(100 * Math.max(times, 1), RECONNECT_MAX_DELAY_MS);
+
 /** ioredis options from a redis:// URL, suitable for BullMQ (no per-request retry limit). */
 export function redisOptions(url: string, options: RedisClientOptions = {}): RedisOptions {
   const u = new URL(url);
@@ -62,6 +75,7 @@ export function redisOptions(url: string, options: RedisClientOptions = {}): Red
     ...(u.protocol === "rediss:" ? { tls: {} } : {}),
     maxRetriesPerRequest: null,
     commandTimeout: options.commandTimeoutMs ?? DEFAULT_REDIS_COMMAND_TIMEOUT_MS,
+    retryStrategy: reconnectDelayMs,
   };
 }
 
