@@ -10,7 +10,7 @@
 //   "x op:<operator>"      -> the jobs of this block no worker of that operator is offered
 // The "x" fields make the lease path's question ("what may this worker not have?") two HGETs.
 import type { Redis } from "ioredis";
-import { evalScript } from "./redis.ts";
+import { evalScript, luaScript } from "./redis.ts";
 import { luaAddWord, luaRemoveWord, words } from "./word-lists.ts";
 
 /**
@@ -58,7 +58,7 @@ export interface OperatorBound {
 
 // KEYS[1] the block's hash; ARGV: job id, worker, bound (0: bar at once without counting),
 // operator ('' for none), operator bound.
-const recordScript = `${luaAddWord}
+const recordScript = luaScript(`${luaAddWord}
 local n, o, t = 0, 0, 0
 local newlyOp = 0
 if ARGV[3] ~= '0' then
@@ -76,11 +76,11 @@ local list = ' ' .. (redis.call('HGET', KEYS[1], xField) or '') .. ' '
 if ARGV[4] ~= '' then list = list .. (redis.call('HGET', KEYS[1], 'x op:' .. ARGV[4]) or '') .. ' ' end
 local barred = 0
 if string.find(list, ' ' .. ARGV[1] .. ' ', 1, true) then barred = 1 end
-return {n, newly, barred, o, t, newlyOp}`;
+return {n, newly, barred, o, t, newlyOp}`);
 
 // KEYS[1] the block's hash; ARGV: job id, worker, counted (1/0), newly barred (1/0), operator,
 // operator newly barred (1/0).
-const undoScript = `${luaRemoveWord}
+const undoScript = luaScript(`${luaRemoveWord}
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], 'n ' .. ARGV[1] .. ' ' .. ARGV[2], -1)
   redis.call('HINCRBY', KEYS[1], 't ' .. ARGV[1], -1)
@@ -88,7 +88,7 @@ if ARGV[3] == '1' then
 end
 if ARGV[4] == '1' then removeWord(KEYS[1], 'x ' .. ARGV[2], ARGV[1]) end
 if ARGV[6] == '1' then removeWord(KEYS[1], 'x op:' .. ARGV[5], ARGV[1]) end
-return 1`;
+return 1`);
 
 /** A job's field of failed attempts (by everyone) in its block's hash. */
 const jobFailsField = (jobId: string) => `t ${jobId}`;

@@ -19,7 +19,7 @@
 //    proven block's queue is never touched.
 import type { Queue, Worker } from "bullmq";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
-import { evalScript, type Redis } from "./redis.ts";
+import { evalScript, luaScript, type Redis } from "./redis.ts";
 
 export const blockKinds: readonly QueueKind[] = ["root", "merge", "base"];
 
@@ -42,11 +42,11 @@ export interface BlockHandleFactory {
 
 // Deletes KEYS[1..2] (meta, stalled-check) when none of KEYS[3..] exist: what a stalled check
 // leaves of a queue that was removed. Any job, job set or event keeps the queue as it is.
-const sweepCrumbsScript = `
+const sweepCrumbsScript = luaScript(`
 for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
 end
-return redis.call('DEL', KEYS[1], KEYS[2])`;
+return redis.call('DEL', KEYS[1], KEYS[2])`);
 
 const liveKeys = [
   "wait",

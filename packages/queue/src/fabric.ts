@@ -55,6 +55,7 @@ import {
   createRedis,
   deleteKeysWithPrefix,
   evalScript,
+  luaScript,
   redisOptions,
 } from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
@@ -177,7 +178,7 @@ const allStates = [
 // announcement in one round trip. KEYS[1] the prioritized set; ARGV: job id, channel, message.
 // With KEYS[2] and KEYS[3] (a lease's records and its session's set, records.ts) and ARGV[4]
 // (its token), that lease's record is dropped first, in the same round trip.
-const publishIfQueuedScript = `
+const publishIfQueuedScript = luaScript(`
 if KEYS[2] then
   redis.call('HDEL', KEYS[2], ARGV[4])
   redis.call('ZREM', KEYS[3], ARGV[4])
@@ -186,7 +187,7 @@ if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   redis.call('PUBLISH', ARGV[2], ARGV[3])
   return 1
 end
-return 0`;
+return 0`);
 
 /** What travels on the readiness channel (JSON). Anything else is read as "wake everyone". */
 type Announcement = {

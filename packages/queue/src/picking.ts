@@ -6,7 +6,7 @@ import type { Job, Queue, Worker } from "bullmq";
 import type { BarsAt } from "./attempts.ts";
 import { reserveSlotLua } from "./broker/records.ts";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
-import { evalScript, type Redis } from "./redis.ts";
+import { evalScript, luaScript, type Redis } from "./redis.ts";
 import { words } from "./word-lists.ts";
 
 /** How far down a queue bars and preferences are looked for (ready jobs, in priority order). */
@@ -170,7 +170,7 @@ export function popNoted(
 // queue: its count of ready jobs, then the id and priority of each of its next PEEK_AHEAD jobs
 // in that order; then the lessee's barred job ids, space-separated ('' when not asked); then the
 // slot: '1' reserved, '0' full, '' not tried.
-const peekHeadsScript = `
+const peekHeadsScript = luaScript(`
 local n = tonumber(ARGV[1])
 local ahead = ${PEEK_AHEAD}
 local extra = #KEYS - 2 * n
@@ -218,7 +218,7 @@ if extra % 2 == 1 and any then
   ${reserveSlotLua("KEYS[#KEYS]", "ARGV[#ARGV - 2]", "ARGV[#ARGV - 1]", "ARGV[#ARGV]")}
   out[n + 2] = tostring(reserved)
 end
-return out`;
+return out`);
 
 /**
  * A capacity slot the lessee must hold before a job is popped for it (the broker's). The peek

@@ -7,18 +7,18 @@
 // lease request, and by then some other idle worker would usually have taken the parent; while
 // held, the parent is also demoted in its queue (see affinity.ts).
 import type { Redis } from "ioredis";
-import { evalScript } from "./redis.ts";
+import { evalScript, luaScript } from "./redis.ts";
 import { luaAddWord, words } from "./word-lists.ts";
 
-const recordScript = `${luaAddWord}
-return addWord(KEYS[1], ARGV[1], ARGV[2])`;
+const recordScript = luaScript(`${luaAddWord}
+return addWord(KEYS[1], ARGV[1], ARGV[2])`);
 
 // KEYS[1] the block's holds; ARGV[1] now. Ends lapsed holds; returns { live, lapsed }. Being
 // one script, each lapsed hold is returned to exactly one caller (which restores its parent).
-const holdsScript = `
+const holdsScript = luaScript(`
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1]) end
-return {redis.call('ZRANGE', KEYS[1], 0, -1), lapsed}`;
+return {redis.call('ZRANGE', KEYS[1], 0, -1), lapsed}`);
 
 export class ProvenanceBook {
   constructor(

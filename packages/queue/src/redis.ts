@@ -93,6 +93,7 @@ export function createRedis(url: string, options: FabricRedisOptions = {}): Redi
   redis.on("ready", () => {
     redis.options.enableOfflineQueue = false;
     live = true;
+    loadScripts(redis);
   });
   // A connection that drops takes with it the replies of the commands still in flight, which may
   // or may not have run. ioredis, not resending them, would leave them to their deadline; they
@@ -118,11 +119,32 @@ export function createRedis(url: string, options: FabricRedisOptions = {}): Redi
 
 export type { Redis };
 
+/** Every script declared with luaScript, by its text, and its SHA1. */
 const shas = new Map<string, string>();
 
+const sha1 = (script: string) => createHash("sha1").update(script).digest("hex");
+
 /**
- * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL the first time a server has not
- * seen it: the script text crosses the wire once, not on every call. Same arguments as EVAL.
+ * Declares a Lua script the fabric runs (evalScript): each fabric connection loads every declared
+ * script as it comes up, first or after a drop. Redis keeps no script across a restart, and a
+ * script's first call afterwards would cost a NOSCRIPT answer and a second round trip; where
+ * that call was a lease's drop, the look for the agent's next job sent behind it found the agent
+ * still full. Returns the text.
+ */
+export function luaScript(script: string): string {
+  if (!shas.has(script)) shas.set(script, sha1(script));
+  return script;
+}
+
+/** Loads every declared script (a failure is harmless: evalScript falls back to EVAL). */
+function loadScripts(redis: Redis): void {
+  for (const script of shas.keys()) redis.script("LOAD", script).catch(() => {});
+}
+
+/**
+ * Runs a Lua script by its SHA1 (EVALSHA), loading it with EVAL when the server has not seen it
+ * (it was flushed, or the script was not declared): the script text crosses the wire once, not
+ * on every call. Same arguments as EVAL.
  */
 export async function evalScript(
   redis: Redis,
@@ -132,7 +154,7 @@ export async function evalScript(
 ): Promise<unknown> {
   let sha = shas.get(script);
   if (!sha) {
-    sha = createHash("sha1").update(script).digest("hex");
+    sha = sha1(script);
     shas.set(script, sha);
   }
   try {

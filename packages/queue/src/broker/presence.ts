@@ -32,12 +32,12 @@
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
-import { evalScript } from "../redis.ts";
+import { evalScript, luaScript } from "../redis.ts";
 import { luaNow, stretchLua } from "./records.ts";
 
 // KEYS: started, seen, past stretches. ARGV: id, forget after ms, then refreshPresence's gap
 // ms, restart flag, due and keep ms (records.ts). Returns Redis's time.
-const refreshScript = `${luaNow}${stretchLua}
+const refreshScript = luaScript(`${luaNow}${stretchLua}
 refreshPresence(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[3]), ARGV[4], ARGV[5],
   tonumber(ARGV[6]))
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))) do
@@ -45,7 +45,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
 end
-return now`;
+return now`);
 
 export class BrokerPresence {
   readonly id = randomUUID();

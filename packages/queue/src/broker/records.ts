@@ -8,7 +8,7 @@
 // Per session, a sorted set of held lease tokens scored by expiry, for the capacity check.
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { evalScript } from "../redis.ts";
+import { evalScript, luaScript } from "../redis.ts";
 
 export interface Lease {
   jobId: string;
@@ -68,13 +68,13 @@ end`;
 
 // KEYS[1] the session's set. ARGV: capacity. Returns 1 when `capacity` live entries or more
 // remain (read only).
-const fullScript = `${luaNow}
+const fullScript = luaScript(`${luaNow}
 if redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[1]) then return 1 end
-return 0`;
+return 0`);
 
 // KEYS[1] the session's set. ARGV: capacity, placeholder, hold ms. Returns 1 when reserved.
-const reserveSlotScript = `${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")}
-return reserved`;
+const reserveSlotScript = luaScript(`${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARGV[2]", "ARGV[3]")}
+return reserved`);
 
 // KEYS: the job's records, the session's set, BullMQ's lock, the block's attempt book
 // (attempts.ts), and optionally the job's children's results (BullMQ's "<job key>:processed"
@@ -83,7 +83,7 @@ return reserved`;
 // placeholder stays, for the next job). Recorded only while the lock is this token's; returns
 // {leasedAt, expiresAt} and, with the fifth key, the children's results as HGETALL gives them,
 // or 0 when the lock is gone (the lease lapsed before it was recorded: nobody heard of it).
-const recordScript = `${luaNow}
+const recordScript = luaScript(`${luaNow}
 if tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
   return -1
 end
@@ -97,11 +97,11 @@ redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
 if KEYS[5] then return {now, expiresAt, redis.call('HGETALL', KEYS[5])} end
-return {now, expiresAt}`;
+return {now, expiresAt}`);
 
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
 // token, record TTL ms. Returns the new expiry, or 0 when the lock or the record is gone.
-const renewScript = `${luaNow}
+const renewScript = luaScript(`${luaNow}
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local raw = redis.call('HGET', KEYS[1], ARGV[1])
 if not raw then return 0 end
@@ -111,7 +111,7 @@ lease.renewed = true
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
-return lease.expiresAt`;
+return lease.expiresAt`);
 
 /** At most this many past stretches are kept per broker, however recent (presence.ts). */
 const PAST_STRETCHES = 32;
@@ -186,7 +186,7 @@ end`;
 // reach, and the worker's heartbeats could only get through once it was back). A relay's own
 // lateness or outage never costs a worker its lease. Returns the new expiry, or 0 when the lease
 // is lost.
-const heartbeatScript = `${luaNow}${presentThroughLua}
+const heartbeatScript = luaScript(`${luaNow}${presentThroughLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
 local lease = cjson.decode(raw)
@@ -213,13 +213,13 @@ lease.renewed = true
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], lease.expiresAt, ARGV[1])
-return lease.expiresAt`;
+return lease.expiresAt`);
 
 // KEYS: the job's records, the session's set. ARGV: token. Deletes that lease's record only.
-const dropScript = `
+const dropScript = luaScript(`
 local n = redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
-return n`;
+return n`);
 
 // KEYS: the job's records, BullMQ's lock, the brokers' current start, last-seen and past
 // stretches. ARGV: lease ms, how fresh another broker's last refresh must be, the session set
@@ -233,7 +233,7 @@ return n`;
 // came in time may be unread in its sockets). A lease no heartbeat ever renewed is forgiven too
 // when the broker that granted it is gone (it may have died before its answer reached the
 // worker, who then never heard of the lease). The live holder's record is left alone.
-const claimLapsedScript = `${luaNow}${stretchLua}${presentThroughLua}
+const claimLapsedScript = luaScript(`${luaNow}${stretchLua}${presentThroughLua}
 refreshPresence(KEYS[3], KEYS[4], KEYS[5], ARGV[4], now, tonumber(ARGV[5]), ARGV[6], ARGV[8],
   tonumber(ARGV[9]))
 local skip = ''
@@ -258,7 +258,7 @@ for i = 1, #all, 2 do
     table.insert(out, {raw, present})
   end
 end
-return out`;
+return out`);
 
 /** A lease that ended without its worker, and whether a broker could have heard from it. */
 export interface ClaimedLapse {
