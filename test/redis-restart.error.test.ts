@@ -57,6 +57,8 @@ describe("Redis restarted empty, down for longer than the proof window", () => {
     const during = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
     expect(during.stage).toBe("proving");
     expect(during.fabricDownSince).not.toBeNull();
+    // Watchers are told the deadline waits (the block's view reads Postgres only).
+    expect((await stack.client.getBlock(BLOCK)).deadlinePaused).toBe(true);
     redis = await startRedisServer(port);
 
     await proveUntilPaid(

@@ -265,11 +265,20 @@ describe("a winner still silent after an outage", () => {
       proofDeadlineInMs: BIDDING_MS + 6000,
     });
     const deadline = BigInt(open.auction.proofDeadline);
+    // The block's view tells watchers the deadline in force: the auction's, plus what is credited
+    // (here, the time from the bidding's close to the fan-out).
+    const credited = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
+    const view = await stack.client.getBlock(BLOCK);
+    expect([view.proofDeadline, view.deadlinePaused]).toEqual([
+      Number(deadline + credited.fabricDownMs),
+      false,
+    ]);
     // As if the fabric had been out for CREDIT ms while the block was being proven.
     await stack.db.prisma.block.update({
       where: { number: BLOCK },
       data: { fabricDownMs: CREDIT },
     });
+    expect((await stack.client.getBlock(BLOCK)).proofDeadline).toBe(Number(deadline + CREDIT));
     await eventually(async () => BigInt(Date.now()) > deadline + 1000n, 30_000, 100);
     expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
 

@@ -248,6 +248,17 @@ function payoutSplit(payouts) {
   );
 }
 
+/**
+ * The proof deadline as the aggregator applies it: the block's (the auction's, extended by the
+ * proof fabric's outages) once the block exists, paused while the fabric is down.
+ */
+function deadlineText(auction, block) {
+  if (block && (block.stage === "proven" || block.stage === "paid")) return "met";
+  if (block?.deadlinePaused) return "paused: proof fabric down";
+  const due = block?.proofDeadline ?? auction.proofDeadline;
+  return due > Date.now() ? `in ${duration(due - Date.now())}` : "passed";
+}
+
 function blockCards(auction, block) {
   const w = auction?.winner?.quote;
   const progress = block ? `${block.tree.proven} / ${block.tree.total}` : "—";
@@ -262,16 +273,7 @@ function blockCards(auction, block) {
     card("txs", auction?.txCount ?? "—"),
     card("proofs", progress),
     card("proof system", auction?.proofSystem ?? "—"),
-    card(
-      "deadline",
-      auction
-        ? block && (block.stage === "proven" || block.stage === "paid")
-          ? "met"
-          : auction.proofDeadline > Date.now()
-            ? `in ${duration(auction.proofDeadline - Date.now())}`
-            : "passed"
-        : "—",
-    ),
+    card("deadline", auction ? deadlineText(auction, block) : "—"),
   );
 }
 

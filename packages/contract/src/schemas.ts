@@ -366,6 +366,13 @@ export const blockView = z
     feeBps: intOut.nullable(),
     tree: z.object({ total: intOut, proven: intOut, leased: intOut, queued: intOut }),
     rootProof: hexOut.nullable(),
+    /**
+     * The proof deadline in force (unix ms): the auction's, extended by the time the proof fabric
+     * was down or the tree was not yet fanned out. Null for a block without an auction.
+     */
+    proofDeadline: intOut.nullable(),
+    /** The proof fabric is down now: the deadline waits until it is back, and is then extended. */
+    deadlinePaused: z.boolean(),
     payouts: z.array(
       z.object({
         recipient: hexOut,

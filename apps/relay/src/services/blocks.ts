@@ -12,6 +12,10 @@ interface BlockViewRow {
   winner: string | null;
   feeBps: number | null;
   rootProof: string | null;
+  /** The auction's proof deadline plus the outages credited to the block (null: no auction). */
+  proofDeadline: bigint | null;
+  /** An outage of the proof fabric is open: the deadline waits for it to end. */
+  deadlinePaused: boolean;
   jobsTotal: number;
   counts: Record<string, number> | null;
   payouts: { recipient: string; role: string; amount: string }[];
@@ -24,6 +28,9 @@ interface BlockViewRow {
 export async function getBlockView(ctx: RelayContext, number: number) {
   const rows = await ctx.prisma.$queryRaw<BlockViewRow[]>`
     SELECT b."number", b."stage", b."stages", b."winner", b."feeBps", b."rootProof", b."jobsTotal",
+      (SELECT a."proofDeadline" FROM "Auction" a WHERE a."blockNumber" = b."number")
+        + b."fabricDownMs" AS "proofDeadline",
+      b."fabricDownSince" IS NOT NULL AS "deadlinePaused",
       (SELECT json_object_agg(c."status", c."n")
          FROM (SELECT j."status", count(*)::int AS "n" FROM "ProofJob" j
                WHERE j."blockNumber" = b."number" GROUP BY j."status") c) AS "counts",
@@ -48,6 +55,8 @@ export async function getBlockView(ctx: RelayContext, number: number) {
       queued: counts.queued ?? 0,
     },
     rootProof: block.rootProof,
+    proofDeadline: block.proofDeadline === null ? null : Number(block.proofDeadline),
+    deadlinePaused: block.deadlinePaused,
     payouts: block.payouts.map((p) => ({
       recipient: p.recipient,
       role: p.role,
