@@ -30,7 +30,10 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       where: { blockNumber },
       select: { biddingClosesAt: true, maxFeeBps: true },
     });
-    const bids = await tx.bid.findMany({ where: { blockNumber, status: "active" } });
+    const bids = (await tx.bid.findMany({ where: { blockNumber, status: "active" } })).map((b) => ({
+      ...b,
+      validUntilSlot: BigInt(b.validUntilSlot.toFixed()),
+    }));
     // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
     // does not depend on how late the aggregator gets to it.
     const closeSlot = slotAt(ctx.config.slots, Number(auction.biddingClosesAt));

@@ -38,7 +38,7 @@ export function auctionMessage(a: AuctionTerms): ProvingAuction {
 
 export interface QuoteTerms {
   epochToProve: number;
-  validUntilSlot: number;
+  validUntilSlot: number | string | bigint;
   bondAmount: Amount;
   prover: `0x${string}`;
   basisPointFee: number;

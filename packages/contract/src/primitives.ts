@@ -81,23 +81,39 @@ export const hexProof = z
   .max(262_144)
   .regex(/^0x([0-9a-fA-F]{2})+$/, "must be 0x hex");
 
+/** A uint256 in canonical decimal, parsed; or null (and an INVALID_INTEGER issue) if it is not. */
+function uint256Text(v: string, ctx: z.RefinementCtx): bigint | null {
+  if (v.length <= 78 && /^(0|[1-9][0-9]*)$/.test(v) && BigInt(v) < 2n ** 256n) return BigInt(v);
+  issueWith(
+    ctx,
+    v,
+    "must be a uint256 in canonical decimal (digits only, no sign, no leading zeros)",
+    "INVALID_INTEGER",
+  );
+  return null;
+}
+
 /** uint256 amount as a canonical decimal string (INVALID_INTEGER otherwise), parsed to a bigint. */
 export const uintString = z
   .string()
+  .transform((v, ctx) => uint256Text(v, ctx) ?? z.NEVER)
+  .describe("uint256 as a decimal string");
+
+/**
+ * A uint256 that is usually small (a quote's validUntilSlot): a JSON number (a safe integer) or a
+ * canonical decimal string up to 2^256 - 1, parsed to a bigint. Anything else is INVALID_INTEGER.
+ */
+export const uint256Int = z
+  .union([z.number(), z.string()])
   .transform((v, ctx) => {
-    const fits = v.length <= 78 && /^(0|[1-9][0-9]*)$/.test(v) && BigInt(v) < 2n ** 256n;
-    if (!fits) {
-      issueWith(
-        ctx,
-        v,
-        "must be a uint256 in canonical decimal (digits only, no sign, no leading zeros)",
-        "INVALID_INTEGER",
-      );
+    if (typeof v === "number") {
+      if (Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+      issueWith(ctx, v, "must be a safe integer from 0 as a JSON number", "INVALID_INTEGER");
       return z.NEVER;
     }
-    return BigInt(v);
+    return uint256Text(v, ctx) ?? z.NEVER;
   })
-  .describe("uint256 as a decimal string");
+  .describe("uint256: a JSON number (a safe integer) or a canonical decimal string");
 
 /** Canonical decimal: no sign, no leading zeros, no spaces, exponent, fraction or hex. */
 const canonicalDecimal = /^(0|[1-9][0-9]*)$/;
@@ -180,3 +196,13 @@ export const weiOut = z.string().regex(/^-?\d+$/, "a decimal string");
 
 /** Unix milliseconds or another small integer sent as a JSON number. */
 export const intOut = z.number().int();
+
+/**
+ * A uint256 that is usually small (a quote's validUntilSlot): a JSON number up to 2^53 - 1, a
+ * decimal string above (a JSON number would lose digits, and the signature is over all of them).
+ */
+export const uint256IntOut = z.union([intOut, z.string().regex(/^\d+$/, "a decimal string")]);
+
+/** The wire form of uint256IntOut. */
+export const uint256IntJson = (v: bigint): number | string =>
+  v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();

@@ -16,6 +16,8 @@ import {
   smallInt,
   uint,
   uint32,
+  uint256Int,
+  uint256IntOut,
   uintString,
   uintText,
   weiOut,
@@ -127,7 +129,7 @@ export const openAuctionBody = z.object({
 
 export const quoteJson = z.object({
   epochToProve: intOut,
-  validUntilSlot: intOut,
+  validUntilSlot: uint256IntOut,
   bondAmount: weiOut,
   prover: hexOut,
   basisPointFee: intOut,
@@ -171,7 +173,8 @@ export const listAuctionsQuery = pageQuery.extend({
 
 export const quoteBody = z.object({
   epochToProve: blockNumber,
-  validUntilSlot: smallInt,
+  /** Any uint256 (the quote's type): a value beyond every slot never expires. */
+  validUntilSlot: uint256Int,
   bondAmount: uintString,
   prover: address,
   /** Any uint32 (the quote's type); above the auction's maxFeeBps it is 422 FEE_ABOVE_CAP. */
@@ -199,7 +202,7 @@ export const bidItem = z.object({
   prover: hexOut,
   basisPointFee: intOut,
   bondAmount: weiOut,
-  validUntilSlot: intOut,
+  validUntilSlot: uint256IntOut,
   status: z.string(),
   signature: hexOut,
   createdAt: intOut,

@@ -5,6 +5,7 @@ import type {
   AuctionJson,
   AuctionView,
   BidCancellationJson,
+  BidItem,
   BlockView,
   CancelBidAnswer,
   DepositAnswer,
@@ -340,9 +341,18 @@ export class RelayClient {
       .body;
   }
   async listAuctions(query: { status?: string; limit?: number; cursor?: string } = {}) {
-    const qs = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
-    const suffix = qs.size > 0 ? `?${qs}` : "";
-    return (await this.request<Page<AuctionView>>("GET", `/v1/data/auctions${suffix}`)).body;
+    return (await this.request<Page<AuctionView>>("GET", `/v1/data/auctions${queryOf(query)}`))
+      .body;
   }
+  /** Bids of closed auctions (an open auction's bids are sealed), newest first. */
+  async listBids(query: { block?: number; prover?: string; limit?: number; cursor?: string } = {}) {
+    return (await this.request<Page<BidItem>>("GET", `/v1/data/bids${queryOf(query)}`)).body;
+  }
+}
+
+/** A query string of the defined entries ("" when there are none). */
+function queryOf(query: Record<string, string | number | undefined>): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined) qs.set(k, String(v));
+  return qs.size > 0 ? `?${qs}` : "";
 }

@@ -6,6 +6,7 @@ import type {
   auctionStatus,
   auctionTerms,
   auctionView,
+  bidItem,
   blockView,
   ErrorBody as ContractErrorBody,
   cancelBidResponse,
@@ -65,6 +66,8 @@ export interface BidCancellationJson {
 
 export type AuctionStatus = z.output<typeof auctionStatus>;
 export type AuctionView = z.output<typeof auctionView>;
+/** GET /v1/data/bids: a bid of a closed auction, with its signature (verifiable as listed). */
+export type BidItem = z.output<typeof bidItem>;
 export type Collateral = z.output<typeof collateral>;
 export type ProverView = z.output<typeof proverView>;
 export type LeasedJob = z.output<typeof leasedJob>;

@@ -1,5 +1,5 @@
 // Opening and reading auctions.
-import { auctionMessage, type openAuctionBody } from "@prover-boost/contract";
+import { auctionMessage, type openAuctionBody, uint256IntJson } from "@prover-boost/contract";
 import {
   DomainError,
   hashAuction,
@@ -161,8 +161,8 @@ async function assertRewardFunded(
 
 export function quoteJson(bid: Bid) {
   return {
-    epochToProve: 0,
-    validUntilSlot: Number(bid.validUntilSlot),
+    epochToProve: bid.blockNumber,
+    validUntilSlot: uint256IntJson(BigInt(bid.validUntilSlot.toFixed())),
     bondAmount: bid.bondAmount.toFixed(),
     prover: bid.prover as `0x${string}`,
     basisPointFee: bid.basisPointFee,
@@ -188,7 +188,7 @@ export function auctionView(auction: Auction, bidCount: number, winner: Bid | nu
     winner: winner
       ? {
           bidId: winner.id,
-          quote: { ...quoteJson(winner), epochToProve: auction.blockNumber },
+          quote: quoteJson(winner),
           signature: winner.signature,
         }
       : null,

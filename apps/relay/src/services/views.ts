@@ -10,6 +10,7 @@ import {
   type listPayoutsQuery,
   type listPenaltiesQuery,
   type listWorkersQuery,
+  uint256IntJson,
 } from "@prover-boost/contract";
 import { accounts, balanceOf, collateralOf } from "@prover-boost/db";
 import type { z } from "zod";
@@ -119,7 +120,7 @@ export async function listBids(ctx: RelayContext, q: z.output<typeof listBidsQue
       prover: b.prover,
       basisPointFee: b.basisPointFee,
       bondAmount: b.bondAmount.toFixed(),
-      validUntilSlot: Number(b.validUntilSlot),
+      validUntilSlot: uint256IntJson(BigInt(b.validUntilSlot.toFixed())),
       status: b.status,
       signature: b.signature,
       createdAt: Number(b.createdAt),
