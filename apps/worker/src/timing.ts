@@ -76,13 +76,23 @@ export class Backoff {
 }
 
 /**
+ * The least wait after an answer with a Retry-After, however short the Retry-After: the ordinary
+ * backoff, up to this. A `Retry-After: 0` (or a date already past) must not make the worker retry
+ * at once, again and again; nor may a backoff grown while the relay could not be reached at all
+ * keep the worker away once the relay answers and says when to come back.
+ */
+export const RETRY_AFTER_FLOOR_CAP_MS = 1000;
+
+/**
  * How long to wait before trying again: the relay's Retry-After (when it sent one) spread over up
  * to half as long again, so a fleet does not return at once, and never less than the ordinary
- * `backoff`: a `Retry-After: 0` (or a date already past) must not make the worker retry at once,
- * again and again.
+ * `backoff` (capped at RETRY_AFTER_FLOOR_CAP_MS); the ordinary backoff when it sent none.
  */
 export function retryDelayMs(retryAfterMs: number | undefined, backoff: Backoff): number {
   const ordinary = backoff.next();
   if (retryAfterMs === undefined) return ordinary;
-  return Math.max(ordinary, Math.round(retryAfterMs * (1 + Math.random() / 2)));
+  return Math.max(
+    Math.min(ordinary, RETRY_AFTER_FLOOR_CAP_MS),
+    Math.round(retryAfterMs * (1 + Math.random() / 2)),
+  );
 }
