@@ -30,6 +30,8 @@ export interface PrivateRedis {
   /** One INFO section parsed into fields (client, stats, ...). */
   info(section: string): Promise<Record<string, string>>;
   dbsize(): Promise<number>;
+  /** How many keys match a glob `pattern` (SCAN, not KEYS). */
+  countKeys(pattern: string): Promise<number>;
   /** Stops the server and removes its directory. */
   close(): Promise<void>;
 }
@@ -146,6 +148,16 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       return out;
     },
     dbsize: () => client().dbsize(),
+    async countKeys(pattern) {
+      let n = 0;
+      let cursor = "0";
+      do {
+        const [next, keys] = await client().scan(cursor, "MATCH", pattern, "COUNT", 1000);
+        cursor = next;
+        n += keys.length;
+      } while (cursor !== "0");
+      return n;
+    },
     async close() {
       await stop("SIGKILL");
       rmSync(dir, { recursive: true, force: true });

@@ -1,18 +1,27 @@
 // The 30-block soak: thirty small blocks one after another on one relay, with no fault injected,
-// to see what a week in production would accumulate. After each block is paid (and retired) it
-// samples the private Redis: connected clients and keys; before the second block and after the
-// last it measures idle Redis commands per second. Each must stay within 10 % of its figure
+// to see what a week in production would accumulate. After each block is paid and the queues of
+// every block are retired it samples the private Redis: connected clients and keys; before the
+// second block and after the last it measures idle Redis commands per second. Each must stay within 10 % of its figure
 // after the first block (the first block creates what every later one reuses).
 import { openBlock } from "../lib/market.ts";
 import { measure } from "../lib/measure.ts";
 import type { Scenario } from "../lib/scenario.ts";
-import { sleep } from "../lib/util.ts";
+import { pollUntil, sleep } from "../lib/util.ts";
 import { World } from "../lib/world.ts";
 import { inWorld, WINNER, winner } from "./common.ts";
 
 export const SOAK_BLOCKS = 30;
-/** How long after a block is paid the sample is taken: retiring it is the aggregator's next tick. */
-const SETTLE_MS = 500;
+/**
+ * How long after a block is paid the sample waits at most for every block queue's keys to be gone
+ * and the services to be back to their own connections: the block is retired (its queues
+ * removed) at payout, and each process closes its handles on it within a few seconds (their
+ * stalled checks re-create a queue's `meta` and `stalled-check` keys until then, and closing
+ * sweeps those). The sample then counts what the blocks left behind, not what the last ones have
+ * not cleared yet; keys and connections that outlast this are counted as they stand.
+ */
+const RETIRE_MS = 10_000;
+/** Within this after a block is paid, every process has closed its handles on it (1 s sweeps, 2 s grace). */
+const HANDLES_CLOSED_MS = 5000;
 // Long enough that the workers' long polls (every 2 s) and the aggregator's ticks average out.
 const IDLE_WINDOW_MS = 5000;
 
@@ -39,6 +48,9 @@ export const soak: Scenario = {
     inWorld(World.start, async (world) => {
       await world.fund([winner]);
       await world.startWorkers(WINNER, { prefix: "w", simMs: 20 });
+      // The services' connections at rest once the first block's handles are closed (a service
+      // opens some for good on first use, such as the aggregator's flow producer).
+      let baseline = Number.POSITIVE_INFINITY;
       const connections: number[] = [];
       const keys: number[] = [];
       let idleFirst = 0;
@@ -54,7 +66,18 @@ export const soak: Scenario = {
         refused += tally.refused;
         await world.waitStage(n, ["paid"], 120_000);
         blocks.push(n);
-        await sleep(SETTLE_MS);
+        const blockKeys = `${world.prefix}:b[0-9]*`;
+        await pollUntil(
+          async () =>
+            (await world.redis.countKeys(blockKeys)) === 0 && (await clients(world)) <= baseline,
+          RETIRE_MS,
+          50,
+          "every block's queues retired and their handles closed",
+        ).catch(() => {});
+        if (n === 1) {
+          await sleep(HANDLES_CLOSED_MS);
+          baseline = await clients(world);
+        }
         connections.push(await clients(world));
         keys.push(await world.redis.dbsize());
         if (n === 1) idleFirst = await idleCommandsPerSecond(world);
