@@ -50,6 +50,40 @@ function clientsOfGroup(name: string) {
   return { prefix, clients };
 }
 
+/**
+ * Runs `fn` with the base fetcher of a fabric under `prefix` holding a `txs`-transaction tree of
+ * block 1, one job already taken (which opens the fetcher); the fabric is removed afterwards.
+ */
+async function withFetcher(
+  prefix: string,
+  txs: number,
+  fn: (
+    fetcher: NonNullable<ReturnType<ProofFabric["openFetcherOf"]>>,
+    fabric: ProofFabric,
+  ) => Promise<void>,
+): Promise<void> {
+  const fabric = await ProofFabric.open({
+    redisUrl,
+    prefix,
+    leaseMs: 60_000,
+    checkStalled: false,
+    subscribe: false,
+  });
+  try {
+    await fabric.addTree(
+      1,
+      planTree(txs),
+      () => 1,
+      () => [],
+    );
+    expect((await fabric.take(1, ["base"], "t-0")).taken).not.toBeNull();
+    await fn(fabric.openFetcherOf(1, "base")!, fabric);
+  } finally {
+    await fabric.obliterate();
+    await fabric.close();
+  }
+}
+
 describe("write coalescing", () => {
   const { prefix, clients } = clientsOfGroup("coalesce");
 
@@ -109,22 +143,7 @@ describe("write coalescing", () => {
   });
 
   it("holds the writes of a fabric's BullMQ connections (the pops of a pass leave together)", async () => {
-    const fabric = await ProofFabric.open({
-      redisUrl,
-      prefix: `${prefix}-fabric`,
-      leaseMs: 60_000,
-      checkStalled: false,
-      subscribe: false,
-    });
-    try {
-      await fabric.addTree(
-        1,
-        planTree(4),
-        () => 1,
-        () => [],
-      );
-      expect((await fabric.take(1, ["base"], "t-0")).taken).not.toBeNull();
-      const fetcher = fabric.openFetcherOf(1, "base")!;
+    await withFetcher(`${prefix}-fabric`, 4, async (fetcher) => {
       const client = (await fetcher.getBackend().client) as unknown as Redis;
       const writes = countWrites(client);
       const taken = await Promise.all(
@@ -132,10 +151,7 @@ describe("write coalescing", () => {
       );
       expect(new Set(taken.map((job) => job?.id)).size).toBe(3);
       expect(writes.n).toBe(1);
-    } finally {
-      await fabric.obliterate();
-      await fabric.close();
-    }
+    });
   });
 });
 
@@ -184,30 +200,12 @@ describe("reconnection", () => {
   it("tries again within a second on every connection of a fabric, BullMQ's own included", async () => {
     // BullMQ's default for its connections grows to 20 s: after an outage of 20 s, a relay's
     // fetchers came back 18 s after Redis did, and results waited for them while lapses were swept.
-    const fabric = await ProofFabric.open({
-      redisUrl,
-      prefix: `${prefix}-fabric`,
-      leaseMs: 60_000,
-      checkStalled: false,
-      subscribe: false,
-    });
-    try {
-      await fabric.addTree(
-        1,
-        planTree(2),
-        () => 1,
-        () => [],
-      );
-      expect((await fabric.take(1, ["base"], "t-0")).taken).not.toBeNull();
-      const fetcher = fabric.openFetcherOf(1, "base")!;
+    await withFetcher(`${prefix}-fabric`, 2, async (fetcher, fabric) => {
       const fetcherClient = (await fetcher.getBackend().client) as unknown as Redis;
       for (const client of [fabric.redis, fetcherClient]) {
         const all = waits(client);
         expect(all.every((ms) => typeof ms === "number" && ms > 0 && ms <= 1000)).toBe(true);
       }
-    } finally {
-      await fabric.obliterate();
-      await fabric.close();
-    }
+    });
   });
 });
