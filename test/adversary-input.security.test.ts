@@ -225,6 +225,17 @@ describe("uint256-sized fields travel as decimal strings, small ones also as num
     expect(res.body.error?.code).toBe("INVALID_INTEGER");
   });
 
+  it("an auction's slot beyond uint256, or an unsafe JSON number, is refused and leaves no trace", async () => {
+    const a = await openAuction(2001);
+    for (const slot of [(2n ** 256n).toString(), 2 ** 53, -1, "0x10"]) {
+      const res = await refused("POST", "/v1/auctions", {
+        ...a.body,
+        auction: { ...a.auction, slot },
+      });
+      expect([res.status, res.body.error?.code], String(slot)).toEqual([400, "INVALID_INTEGER"]);
+    }
+  });
+
   it("a validUntilSlot beyond uint256, or an unsafe JSON number, is refused and leaves no trace", async () => {
     const bid = await signedBid(bidder, 0);
     for (const validUntilSlot of [(2n ** 256n).toString(), 2 ** 53, -1, 1.5, "0x10", "01"]) {

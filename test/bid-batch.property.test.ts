@@ -119,7 +119,7 @@ describe.each(DATABASE_BACKENDS)("batched bid writes on %s", (backend) => {
       await db.prisma.auction.create({
         data: {
           blockNumber: a.blockNumber,
-          slot: 1n,
+          slot: 1,
           txCount: 1,
           txsHash: "0x",
           txs: [],

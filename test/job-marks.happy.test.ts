@@ -23,7 +23,7 @@ async function seedBlock(db: Database, number: number, stage: string) {
   await db.prisma.auction.create({
     data: {
       blockNumber: number,
-      slot: 1n,
+      slot: 1,
       txCount: 2,
       txsHash: "0x",
       txs: [],

@@ -28,7 +28,7 @@ for (const backend of DATABASE_BACKENDS) {
       await scratch.db.prisma.auction.create({
         data: {
           blockNumber: 5,
-          slot: 1n,
+          slot: 1,
           txCount: 2,
           txsHash: "0x",
           txs: [],

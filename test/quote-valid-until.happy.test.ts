@@ -1,15 +1,15 @@
-// A quote's validUntilSlot is a uint256, as EpochProofQuote signs it. A prover may sign one far
-// beyond every slot (2^64 - 1, or 2^256 - 1: "never expires"); the relay used to refuse anything
-// above 2^53 with a good signature. Now such a bid is accepted, listed with its exact value (a
+// A quote's validUntilSlot is a uint256, as EpochProofQuote signs it, and so is an auction's
+// slot. A prover may sign one far beyond every slot (2^64 - 1, or 2^256 - 1: "never expires");
+// the relay used to refuse anything above 2^53 with a good signature. Now such a bid is accepted, listed with its exact value (a
 // decimal string, since a JSON number would lose digits), its signature verifies against what
 // is listed, and it can win.
 
-import { quoteTypedData } from "@prover-boost/core";
-import { quoteMessage } from "@prover-boost/sdk";
+import { auctionTypedData, quoteTypedData } from "@prover-boost/core";
+import { auctionMessage, quoteMessage } from "@prover-boost/sdk";
 import { recoverTypedDataAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, domain, openAuction, signedBid } from "./fixtures.ts";
-import { eventually, type Stack, startStack } from "./harness.ts";
+import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 
 const BLOCK = 71;
 const forever = account(0xf1);
@@ -35,11 +35,20 @@ const signerOf = (quote: Parameters<typeof quoteMessage>[0], signature: string) 
 describe("a quote valid until a slot beyond 2^53", () => {
   it("is accepted, listed exactly, verifiable from the listing, and can win", async () => {
     const biddingClosesAt = Date.now() + 3000;
+    // The auction's slot is a uint256 too (ProvingAuction signs it as one).
     const o = await openAuction(BLOCK, {
+      slot: MAX_UINT64,
       biddingClosesAt,
       proofDeadline: biddingClosesAt + 60_000,
     });
     await stack.client.openAuction(o.auction, o.txs, o.signature);
+    const opened = await stack.client.getAuction(BLOCK);
+    expect(opened.slot).toBe(MAX_UINT64);
+    const auctionSigner = await recoverTypedDataAddress({
+      ...auctionTypedData(domain, auctionMessage(opened)),
+      signature: o.signature as `0x${string}`,
+    });
+    expect(auctionSigner).toBe(sequencer.address);
     const cheapest = await signedBid(forever, BLOCK, {
       basisPointFee: 100,
       validUntilSlot: MAX_UINT256,

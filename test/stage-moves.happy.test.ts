@@ -16,7 +16,7 @@ async function seedAuction(db: Database, blockNumber: number) {
   await db.prisma.auction.create({
     data: {
       blockNumber,
-      slot: 1n,
+      slot: 1,
       txCount: 1,
       txsHash: "0x",
       txs: [],

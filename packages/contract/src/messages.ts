@@ -12,7 +12,7 @@ type Amount = string | bigint;
 
 export interface AuctionTerms {
   blockNumber: number;
-  slot: number;
+  slot: number | string | bigint;
   txCount: number;
   txsHash: `0x${string}`;
   blockReward: Amount;

@@ -103,7 +103,8 @@ export const relayInfo = z
 
 export const auctionTerms = z.object({
   blockNumber,
-  slot: smallInt,
+  /** Any uint256 (the auction's type). */
+  slot: uint256Int,
   txCount: uint(65_536),
   txsHash: bytes32,
   blockReward: uintString,
@@ -140,7 +141,7 @@ export const auctionStatus = z.enum(["open", "committed", "unclaimed"]);
 export const auctionView = z
   .object({
     blockNumber: intOut,
-    slot: intOut,
+    slot: uint256IntOut,
     txCount: intOut,
     txsHash: hexOut,
     blockReward: weiOut,

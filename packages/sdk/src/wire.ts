@@ -42,8 +42,14 @@ type Hex = `0x${string}`;
  */
 type AsSent<T> = { [K in keyof T]: number extends T[K] ? number : T[K] };
 
-/** Auction terms as signed and sent by a sequencer. */
-export type AuctionJson = AsSent<Omit<z.input<typeof auctionTerms>, "txsHash">> & { txsHash: Hex };
+/**
+ * Auction terms as signed and sent by a sequencer. `slot` is a uint256: a JSON number up to
+ * 2^53 - 1, a decimal string for any value.
+ */
+export type AuctionJson = AsSent<Omit<z.input<typeof auctionTerms>, "txsHash" | "slot">> & {
+  txsHash: Hex;
+  slot: number | string;
+};
 
 /** An EpochProofQuote as signed and sent by a prover operator. */
 export type QuoteJson = z.output<typeof quoteJson>;

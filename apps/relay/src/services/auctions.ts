@@ -86,7 +86,7 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
       ctx.prisma.auction.create({
         data: {
           blockNumber: a.blockNumber,
-          slot: BigInt(a.slot),
+          slot: a.slot.toString(),
           txCount: a.txCount,
           txsHash: a.txsHash.toLowerCase(),
           txs: input.txs,
@@ -172,7 +172,7 @@ export function quoteJson(bid: Bid) {
 export function auctionView(auction: Auction, bidCount: number, winner: Bid | null) {
   return {
     blockNumber: auction.blockNumber,
-    slot: Number(auction.slot),
+    slot: uint256IntJson(BigInt(auction.slot.toFixed())),
     txCount: auction.txCount,
     txsHash: auction.txsHash,
     blockReward: auction.blockReward.toFixed(),

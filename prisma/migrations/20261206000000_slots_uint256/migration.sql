@@ -1,9 +1,11 @@
--- A quote's validUntilSlot is a uint256 (EpochProofQuote signs it as one): any value is a
--- well-formed quote, and one beyond every slot never expires. It was a BIGINT, so a quote signed
--- with, say, 2^64 - 1 was refused although its signature was good. The column becomes
--- NUMERIC(78, 0), like the amounts, and pb_submit_bids reads the tuple's validUntilSlot (a
--- decimal string) as NUMERIC; the function is otherwise unchanged.
+-- A quote's validUntilSlot and an auction's slot are uint256s (EpochProofQuote and
+-- ProvingAuction sign them as such): any value is well-formed, and a quote valid until a slot
+-- beyond every slot never expires. They were BIGINTs, so a quote signed with, say, 2^64 - 1 was
+-- refused although its signature was good. Both columns become NUMERIC(78, 0), like the amounts,
+-- and pb_submit_bids reads the tuple's validUntilSlot (a decimal string) as NUMERIC; the function
+-- is otherwise unchanged.
 ALTER TABLE "Bid" ALTER COLUMN "validUntilSlot" TYPE NUMERIC(78, 0);
+ALTER TABLE "Auction" ALTER COLUMN "slot" TYPE NUMERIC(78, 0);
 
 CREATE OR REPLACE FUNCTION pb_submit_bids(
   p_bids JSONB,
