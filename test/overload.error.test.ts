@@ -10,6 +10,7 @@
 //   relay could not have heard its heartbeats on time), while a silent worker's lapse with the
 //   relay on time is still withholding.
 import type { IncomingMessage } from "node:http";
+import type { QueueKind } from "@prover-boost/queue";
 import type { LeasedJob } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
@@ -24,6 +25,11 @@ import {
 } from "./support/blocks.ts";
 
 const LEASE_MS = 500;
+/**
+ * How long the relay stays behind before a lapse it must forgive: more than the 2 s lapseLease
+ * sets a lease's expiry back at most, plus a lease and the presence rule's slack.
+ */
+const BEHIND_FOR_MS = 3500;
 
 let stack: Stack;
 const op = account(0x0e1);
@@ -65,6 +71,14 @@ async function penalties() {
   return stack.db.prisma.penalty.count({
     where: { operator: { equals: op.address, mode: "insensitive" } },
   });
+}
+
+/** Extends a leased job's BullMQ lock by `ms` directly in Redis (no heartbeat, no record change). */
+async function holdLock(jobId: string, ms: number): Promise<void> {
+  const { broker, fabric } = stack.relay.ctx;
+  const [lease] = await broker.recordsOf(jobId);
+  if (!lease) throw new Error(`job ${jobId} is not leased`);
+  await fabric.redis.pexpire(broker.lockKey(jobId, lease.queue as QueueKind), ms);
 }
 
 async function leaseOne(w: Signed): Promise<LeasedJob> {
@@ -175,6 +189,13 @@ describe("a relay that was behind through a lease's last window", () => {
     // The relay falls behind (past OVERLOAD_LAG_MS) during the lease's window...
     stack.relay.ctx.load.lag.force(60_000);
     await stack.relay.ctx.broker.presence.refresh();
+    // ...for longer than lapseLease sets the window back (its expiry 1-2 s before now, its start a
+    // lease before that): the whole window then lies in the time the relay was behind, however
+    // long the steps before took. (Without the wait, a slow machine could place the window in
+    // the relay's stretch on time before it fell behind, where the lapse is withholding.) The
+    // lock is held meanwhile, as the worker's heartbeats would hold it.
+    await holdLock(job.id, 60_000);
+    await new Promise((r) => setTimeout(r, BEHIND_FOR_MS));
     // ...and the lease runs out (lapseLease puts the relay back on time, so the sweep runs).
     await lapseLease(stack, job.id);
     await eventually(async () => lapsed.includes(job.id), 20_000);
