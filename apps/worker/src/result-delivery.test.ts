@@ -11,22 +11,26 @@ import type { ProofBackend, WorkerEvent } from "./types.ts";
 
 const start = poolsStoppedAfterEach();
 
-it("keeps sending a finished proof through a relay outage of several leases", async () => {
-  const relay = new FakeRelay(testOperator); // leases of 300 ms, kept through the outage
-  relay.add(...baseJobs(1, 1));
+/** A simulated backend that takes `relay` down as it starts a proof, done `ms` later. */
+function downWhileProving(relay: FakeRelay, ms: number): ProofBackend {
   const sim = simBackend({ durationsMs: { base: 0 } });
-  // The relay goes down while the job is proved; the proof is done during the outage.
-  const backend: ProofBackend = {
+  return {
     name: "slow",
     async prove(job: LeasedJob, signal: AbortSignal) {
       relay.down = true;
-      await sleep(100, signal);
+      if (ms > 0) await sleep(ms, signal);
       return sim.prove(job, signal);
     },
   };
+}
+
+it("keeps sending a finished proof through a relay outage of several leases", async () => {
+  const relay = new FakeRelay(testOperator); // leases of 300 ms, kept through the outage
+  relay.add(...baseJobs(1, 1));
+  // The relay goes down while the job is proved; the proof is done during the outage.
   const events: WorkerEvent[] = [];
   await start({
-    backend,
+    backend: downWhileProving(relay, 100),
     waitMs: 50,
     fetch: relay.fetch,
     onEvent: (e) => events.push(e),
@@ -68,17 +72,9 @@ it("waits out the relay's Retry-After before sending a result again", async () =
 it("drops a finished proof only after its retry budget, not tied to the lease", async () => {
   const relay = new FakeRelay(testOperator);
   relay.add(...baseJobs(1, 1));
-  const sim = simBackend({ durationsMs: { base: 0 } });
-  const backend: ProofBackend = {
-    name: "slow",
-    async prove(job: LeasedJob, signal: AbortSignal) {
-      relay.down = true; // and it stays down
-      return sim.prove(job, signal);
-    },
-  };
   const events: WorkerEvent[] = [];
   await start({
-    backend,
+    backend: downWhileProving(relay, 0), // and it stays down
     waitMs: 50,
     fetch: relay.fetch,
     resultRetryBudgetMs: 1500,
