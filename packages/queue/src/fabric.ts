@@ -55,6 +55,7 @@ import {
   createRedis,
   deleteKeysWithPrefix,
   evalScript,
+  loadScripts,
   luaScript,
   redisOptions,
 } from "./redis.ts";
@@ -263,6 +264,8 @@ export class ProofFabric {
       this.link.backAt = now;
       this.link.down = false;
       connected = true;
+      // Redis keeps no script across a restart: loaded again before the fabric needs them.
+      loadScripts(redis);
     });
     // bullmq types its connection against its own ioredis typings; the options are the same.
     this.connection = redisOptions(options.redisUrl, options) as ConnectionOptions;

@@ -93,7 +93,6 @@ export function createRedis(url: string, options: FabricRedisOptions = {}): Redi
   redis.on("ready", () => {
     redis.options.enableOfflineQueue = false;
     live = true;
-    loadScripts(redis);
   });
   // A connection that drops takes with it the replies of the commands still in flight, which may
   // or may not have run. ioredis, not resending them, would leave them to their deadline; they
@@ -125,8 +124,8 @@ const shas = new Map<string, string>();
 const sha1 = (script: string) => createHash("sha1").update(script).digest("hex");
 
 /**
- * Declares a Lua script the fabric runs (evalScript): each fabric connection loads every declared
- * script as it comes up, first or after a drop. Redis keeps no script across a restart, and a
+ * Declares a Lua script the fabric runs (evalScript): the fabric's connection loads every declared
+ * script as it comes up, first or after a drop (loadScripts). Redis keeps no script across a restart, and a
  * script's first call afterwards would cost a NOSCRIPT answer and a second round trip; where
  * that call was a lease's drop, the look for the agent's next job sent behind it found the agent
  * still full. Returns the text.
@@ -137,7 +136,7 @@ export function luaScript(script: string): string {
 }
 
 /** Loads every declared script (a failure is harmless: evalScript falls back to EVAL). */
-function loadScripts(redis: Redis): void {
+export function loadScripts(redis: Redis): void {
   for (const script of shas.keys()) redis.script("LOAD", script).catch(() => {});
 }
 
@@ -152,11 +151,7 @@ export async function evalScript(
   numKeys: number,
   ...args: (string | number)[]
 ): Promise<unknown> {
-  let sha = shas.get(script);
-  if (!sha) {
-    sha = sha1(script);
-    shas.set(script, sha);
-  }
+  const sha = shas.get(luaScript(script))!;
   try {
     return await redis.evalsha(sha, numKeys, ...args);
   } catch (err) {

@@ -395,7 +395,7 @@ export class ProofBroker {
    * commands go out on one connection in the order they are sent, so a look for the agent's next
    * job started from there reaches Redis after the drop and finds the slot free, one round trip
    * sooner. (Should Redis have lost its scripts with the connection up, which a restart does not
-   * do (a connection loads them as it comes back, redis.ts), the drop goes again after its
+   * do (the fabric loads them as its connection comes back), the drop goes again after its
    * NOSCRIPT answer and that look may find the agent still full: it then gets no job and asks
    * again.)
    */
