@@ -57,7 +57,7 @@ export async function enforceDeadlines(
         );
       }
     } catch (err) {
-      if (BigInt(now) - BigInt(due) < BigInt(JUDGE_READ_GIVE_UP_MS)) {
+      if (BigInt(now) - due < BigInt(JUDGE_READ_GIVE_UP_MS)) {
         ctx.log.warn(
           { err, blockNumber: number },
           "could not read the proofs BullMQ completed: proof deadline not judged this tick",
