@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import { ProverBoostError } from "@prover-boost/core";
+import { killWithThisProcess } from "@prover-boost/escrow";
 import { Redis } from "ioredis";
 
 export class RedisUnavailableError extends ProverBoostError {
@@ -94,7 +95,9 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     );
   }
   // Outside the devnet's group, the server would outlive a devnet that exits without stopping it
-  // (an uncaught error, a second Ctrl-C): it goes with the process.
+  // (an uncaught error, a second Ctrl-C): it goes with the process, and within a second of a
+  // devnet killed with SIGKILL (child-guard.ts).
+  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
@@ -105,6 +108,7 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
   } catch (err) {
     killOnExit();
     process.off("exit", killOnExit);
+    unguard();
     throw err;
   }
   return {
@@ -114,8 +118,12 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     stop: () =>
       new Promise<void>((resolve) => {
         process.off("exit", killOnExit);
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once("exit", () => resolve());
+        const stopped = () => {
+          unguard();
+          resolve();
+        };
+        if (child.exitCode !== null || child.signalCode !== null) return stopped();
+        child.once("exit", stopped);
         child.kill("SIGTERM");
       }),
   };

@@ -9,6 +9,7 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { ProverBoostError } from "@prover-boost/core";
 import { mnemonicToAccount } from "viem/accounts";
+import { killWithThisProcess } from "./child-guard.ts";
 
 /** The chain id every anvil started here uses (anvil's own default). */
 export const ANVIL_CHAIN_ID = 31337;
@@ -144,7 +145,9 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     if (child.exitCode !== null || child.signalCode !== null) resolve();
     else child.once("exit", () => resolve());
   });
-  // The node never outlives this process, even when it exits without calling stop.
+  // The node never outlives this process, even when it exits without calling stop, or is killed
+  // with SIGKILL (child-guard.ts).
+  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
@@ -153,6 +156,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     process.removeListener("exit", killOnExit);
     killOnExit();
     await exited;
+    unguard();
   };
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + (options.startTimeoutMs ?? 15_000);

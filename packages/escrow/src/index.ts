@@ -1,5 +1,6 @@
 export * from "./anvil.ts";
 export * from "./chain.ts";
+export { killWithThisProcess } from "./child-guard.ts";
 export * from "./deploy.ts";
 export { escrowAbi, escrowBytecode, escrowSolcVersion } from "./generated/artifact.ts";
 
