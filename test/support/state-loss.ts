@@ -2,6 +2,7 @@
 // before a loss, and what must hold after it (paid once, nobody penalized, proofs kept); and a
 // private redis-server to kill and start again empty.
 import { type ChildProcess, spawn } from "node:child_process";
+import { killWithThisProcess } from "@prover-boost/escrow";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import { expect } from "vitest";
@@ -81,6 +82,9 @@ export async function startRedisServer(port: number): Promise<ChildProcess> {
     ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
     { stdio: "ignore" },
   );
+  // Gone with this process even if it is killed with SIGKILL (a test worker given up on).
+  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
+  child.once("exit", unguard);
   await eventually(async () => {
     const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => null });
     probe.on("error", () => {});

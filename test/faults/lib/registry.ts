@@ -4,6 +4,7 @@
 // backstop.
 import type { ChildProcess } from "node:child_process";
 import { rmSync } from "node:fs";
+import { killWithThisProcess } from "@prover-boost/escrow";
 import pg from "pg";
 import { TEST_DATABASE_URL } from "../../harness.ts";
 
@@ -13,7 +14,12 @@ const dirs = new Set<string>();
 
 export function trackProcess(child: ChildProcess): void {
   processes.add(child);
-  child.once("exit", () => processes.delete(child));
+  // Gone with this process even if it is killed with SIGKILL (no handler runs then).
+  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
+  child.once("exit", () => {
+    processes.delete(child);
+    unguard();
+  });
 }
 
 export const trackSchema = (schema: string) => schemas.add(schema);
