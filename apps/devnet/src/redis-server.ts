@@ -35,25 +35,29 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a Redis answers a PING at `url` now (one try, no reconnecting). */
+export async function answersPing(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on("error", () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === "PONG";
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function waitForPing(url: string, timeoutMs: number): Promise<void> {
   const until = Date.now() + timeoutMs;
-  for (;;) {
-    const client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    client.on("error", () => {});
-    try {
-      await client.connect();
-      await client.ping();
-      client.disconnect();
-      return;
-    } catch {
-      client.disconnect();
-      if (Date.now() > until) throw new RedisUnavailableError(`no Redis answered at ${url}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  while (!(await answersPing(url))) {
+    if (Date.now() > until) throw new RedisUnavailableError(`no Redis answered at ${url}`);
+    await new Promise((r) => setTimeout(r, 50));
   }
 }
 

@@ -3,11 +3,10 @@
 // code at all, so each server has a watcher that kills it once the devnet is gone. Here a real
 // process starts both, as the devnet does, and is killed with SIGKILL: both must stop answering.
 import { execFileSync, spawn } from "node:child_process";
-import { startAnvil } from "@prover-boost/escrow";
-import { Redis } from "ioredis";
+import { rpcChainId, startAnvil } from "@prover-boost/escrow";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { eventually } from "../../../test/harness.ts";
-import { provideRedis } from "./redis-server.ts";
+import { answersPing, provideRedis } from "./redis-server.ts";
 
 const here = (file: string) => new URL(file, import.meta.url).href;
 
@@ -42,36 +41,7 @@ async function startHolder() {
   return { child, ...servers };
 }
 
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  client.on("error", () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === "PONG";
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
-
-async function anvilAnswers(url: string): Promise<boolean> {
-  try {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-      signal: AbortSignal.timeout(2000),
-    });
-    return res.ok;
-  } catch {
-    return false;
-  }
-}
+const anvilAnswers = async (url: string) => (await rpcChainId(url)) !== undefined;
 
 /** Whether a process runs (a zombie, killed and not yet reaped by its new parent, does not). */
 function running(pid: number): boolean {
@@ -101,12 +71,12 @@ describe("the devnet's own servers", () => {
       for (const pid of [held.redisPid, held.anvilPid])
         if (running(pid)) process.kill(pid, "SIGKILL");
     });
-    expect(await redisAnswers(held.redisUrl)).toBe(true);
+    expect(await answersPing(held.redisUrl)).toBe(true);
     expect(await anvilAnswers(held.anvilUrl)).toBe(true);
     expect(watchersOf(held.redisPid)).toHaveLength(1);
     held.child.kill("SIGKILL");
     await eventually(async () => {
-      expect(await redisAnswers(held.redisUrl)).toBe(false);
+      expect(await answersPing(held.redisUrl)).toBe(false);
       expect(await anvilAnswers(held.anvilUrl)).toBe(false);
       expect(running(held.redisPid)).toBe(false);
       expect(running(held.anvilPid)).toBe(false);
@@ -126,7 +96,7 @@ describe("the devnet's own servers", () => {
     expect(watchersOf(redis.pid!)).toHaveLength(1);
     expect(watchersOf(anvil.pid)).toHaveLength(1);
     await Promise.all([redis.stop(), anvil.stop()]);
-    expect(await redisAnswers(redis.url)).toBe(false);
+    expect(await answersPing(redis.url)).toBe(false);
     await eventually(async () => {
       expect(watchersOf(redis.pid!)).toEqual([]);
       expect(watchersOf(anvil.pid)).toEqual([]);

@@ -76,7 +76,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Asks `url` for its chain id over JSON-RPC; undefined when nothing answers. */
-async function rpcChainId(url: string): Promise<number | undefined> {
+export async function rpcChainId(url: string): Promise<number | undefined> {
   try {
     const res = await fetch(url, {
       method: "POST",
