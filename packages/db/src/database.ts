@@ -16,6 +16,7 @@ import { PrismaClient } from "./generated/client.ts";
 import {
   applyMigrations,
   DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+  MigrationStalledError,
   type SqlRunner,
   withMigrationLock,
 } from "./migrate.ts";
@@ -41,6 +42,8 @@ export interface DatabaseOptions {
   reset?: boolean;
   /** Where the migrations are (default: the project's prisma/migrations). */
   migrationsDir?: string;
+  /** Postgres: how often the database is pinged while it is migrated (see whileAnswering). */
+  migratePingMs?: number;
 }
 
 export interface Database {
@@ -59,6 +62,73 @@ const transactionOptions = { maxWait: 10_000, timeout: 20_000 };
 
 export const DEFAULT_DATABASE_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_DATABASE_QUERY_TIMEOUT_MS = 15_000;
+/** How often the database is pinged while it is migrated, and how many missed pings mean gone. */
+export const DEFAULT_MIGRATE_PING_MS = 1000;
+const MIGRATE_PINGS_MISSED = 2;
+/** The least time a ping is given to answer, however short the query timeout. */
+const MIGRATE_PING_DEADLINE_MIN_MS = 1000;
+
+/** Gives `p` at most `ms` (closing a connection that may never answer must not hang either). */
+const atMost = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
+
+/**
+ * Runs `migrate` on the migration connection `client` while the database answers. That connection
+ * has no query timeout (a migration may rightly take long), so a server that stalls, or a network
+ * partition (which TCP notices on an open connection only after hours), would keep the process
+ * waiting for ever. So every `ping.everyMs` a `SELECT 1` goes out on `pool` with a deadline (the
+ * query timeout, DATABASE_QUERY_TIMEOUT_MS, but at least MIGRATE_PING_DEADLINE_MIN_MS); when
+ * MIGRATE_PINGS_MISSED in a row get no answer, the migration connection's socket is destroyed
+ * (its query fails; the migration's transaction never commits from this side) and this rejects
+ * with MigrationStalledError.
+ */
+async function whileAnswering<T>(
+  pool: pg.Pool,
+  client: pg.Client,
+  schema: string,
+  ping: { everyMs: number; deadlineMs: number },
+  migrate: () => Promise<T>,
+): Promise<T> {
+  let missed = 0;
+  let silentSince: number | null = null;
+  let pinging = false;
+  let giveUp: (err: Error) => void = () => {};
+  const gone = new Promise<never>((_, reject) => {
+    giveUp = reject;
+  });
+  const timer = setInterval(() => {
+    if (pinging) return;
+    pinging = true;
+    const sentAt = Date.now();
+    // pg reads a per-query query_timeout, which its types do not declare.
+    const query = { text: "SELECT 1", query_timeout: ping.deadlineMs } as pg.QueryConfig;
+    pool.query(query).then(
+      () => {
+        missed = 0;
+        silentSince = null;
+        pinging = false;
+      },
+      () => {
+        silentSince ??= sentAt;
+        pinging = false;
+        if (++missed < MIGRATE_PINGS_MISSED) return;
+        clearInterval(timer);
+        (
+          client as unknown as { connection: { stream: { destroy(): void } } }
+        ).connection.stream.destroy();
+        giveUp(new MigrationStalledError(schema, Date.now() - silentSince));
+      },
+    );
+  }, ping.everyMs);
+  timer.unref();
+  const run = migrate();
+  run.catch(() => {});
+  try {
+    return await Promise.race([run, gone]);
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 function schemaFromUrl(url: string): { url: string; schema?: string } {
   const parsed = new URL(url);
@@ -93,6 +163,9 @@ export function openDatabaseFromEnv(
   });
 }
 
+const connectTimeoutOf = (options: DatabaseOptions) =>
+  options.connectTimeoutMs ?? DEFAULT_DATABASE_CONNECT_TIMEOUT_MS;
+
 async function openPostgres(databaseUrl: string, options: DatabaseOptions): Promise<Database> {
   const { url, schema: urlSchema } = schemaFromUrl(databaseUrl);
   const schema = options.schema ?? urlSchema ?? "public";
@@ -101,7 +174,7 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
     connectionString: url,
     max: options.poolSize ?? 10,
     options: `-c search_path="${schema}"`,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_DATABASE_CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: connectTimeoutOf(options),
     query_timeout: options.queryTimeoutMs ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS,
     // Notices a peer that vanished without a reset while the connection sits idle.
     keepAlive: true,
@@ -121,41 +194,56 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   const client = new pg.Client({
     connectionString: url,
     options: `-c search_path="${schema}"`,
-    connectionTimeoutMillis: options.connectTimeoutMs ?? DEFAULT_DATABASE_CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: connectTimeoutOf(options),
     keepAlive: true,
   });
   client.on("error", () => {});
   try {
     await client.connect();
   } catch (err) {
-    await pool.end().catch(() => {});
+    await atMost(pool.end(), connectTimeoutOf(options));
     throw err;
   }
-  // A migration that waits for a table's lock (a service still using it) fails after the
-  // migration lock's timeout, rolled back, instead of holding every query of that table behind it.
-  const lockWaitMs = options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS;
-  await client.query(`SET lock_timeout = ${Math.floor(lockWaitMs)}`).catch(() => {});
   const session: SqlRunner = {
     exec: async (text) => void (await client.query(text)),
     query: async <T>(text: string, params?: unknown[]) =>
       (await client.query(text, params)).rows as T[],
   };
   try {
-    // Services starting together on a fresh database would race to create the schema and the
-    // same tables; under the schema's lock one migrates and the others then find it done.
-    await withMigrationLock(
-      session,
+    await whileAnswering(
+      pool,
+      client,
       schema,
-      async () => {
-        if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-        await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
-        await applyMigrations(session, options.migrationsDir);
+      {
+        everyMs: options.migratePingMs ?? DEFAULT_MIGRATE_PING_MS,
+        deadlineMs: Math.max(
+          MIGRATE_PING_DEADLINE_MIN_MS,
+          options.queryTimeoutMs ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS,
+        ),
       },
-      options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
+      async () => {
+        // A migration that waits for a table's lock (a service still using it) fails after the
+        // migration lock's timeout, rolled back, instead of holding every query of that table
+        // behind it.
+        const lockWaitMs = options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS;
+        await client.query(`SET lock_timeout = ${Math.floor(lockWaitMs)}`).catch(() => {});
+        // Services starting together on a fresh database would race to create the schema and the
+        // same tables; under the schema's lock one migrates and the others then find it done.
+        await withMigrationLock(
+          session,
+          schema,
+          async () => {
+            if (options.reset) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+            await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
+            await applyMigrations(session, options.migrationsDir);
+          },
+          lockWaitMs,
+        );
+      },
     );
   } catch (err) {
-    await client.end().catch(() => {});
-    await pool.end().catch(() => {});
+    await atMost(client.end(), connectTimeoutOf(options));
+    await atMost(pool.end(), connectTimeoutOf(options));
     throw err;
   }
   await client.end();

@@ -27,6 +27,7 @@ export {
   DEFAULT_MIGRATE_LOCK_TIMEOUT_MS,
   defaultMigrationsDir,
   MigrationLockTimeoutError,
+  MigrationStalledError,
   migrationLockKey,
   type SqlRunner,
   withMigrationLock,

@@ -99,6 +99,26 @@ export class MigrationLockTimeoutError extends Error {
   }
 }
 
+/**
+ * The database stopped answering while this process migrated it: a stalled server, or a network
+ * partition that TCP would take hours to notice on an open connection. Each migration is its own
+ * transaction with its bookkeeping row, so one cut off here either committed whole (and is found
+ * recorded next time) or not at all.
+ */
+export class MigrationStalledError extends Error {
+  constructor(
+    readonly schema: string,
+    readonly silentMs: number,
+  ) {
+    super(
+      `the database stopped answering while Postgres schema "${schema}" was being migrated ` +
+        `(no answer to a ping for ${Math.round(silentMs)} ms); gave up rather than wait on a ` +
+        "connection that may never answer. No migration is left half-applied: start again once the database answers",
+    );
+    this.name = "MigrationStalledError";
+  }
+}
+
 export const DEFAULT_MIGRATE_LOCK_TIMEOUT_MS = 60_000;
 const LOCK_POLL_MS = 100;
 
