@@ -124,6 +124,7 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     fabric,
     broker: new ProofBroker(fabric, {
       leaseMs: env.LEASE_MS,
+      leaseMaxMs: env.LEASE_MAX_MS,
       maxRetryableFailsPerAgent: env.MAX_RETRYABLE_FAILS_PER_WORKER,
       maxJobFailsPerOperator: env.MAX_JOB_FAILS_PER_OPERATOR,
       maxJobAttempts: env.MAX_JOB_ATTEMPTS,

@@ -233,6 +233,11 @@ export const relayEnv = commonEnv.extend({
    * a thousand attempts at once would hold each granted answer behind all the others.
    */
   LEASE_CONCURRENCY: int(64, 1),
+  /**
+   * The longest a worker may hold a lease, from its grant, however it heartbeats (at least
+   * LEASE_MS): then heartbeats are refused and the lease runs out as a lapse; 0 = no limit.
+   */
+  LEASE_MAX_MS: int(3_600_000),
   /** Requests per window per client IP; 0 disables rate limiting. */
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */

@@ -387,6 +387,13 @@ export async function heartbeat(
     // make it go unrecorded.
     const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
     if (leaseExpiresAt === null) {
+      const longest = ctx.broker.leaseMaxMs;
+      if (longest > 0 && ctx.now() >= lease.leasedAt + longest) {
+        throw new DomainError(
+          "LEASE_LOST",
+          `the lease on ${jobId} has been held for LEASE_MAX_MS (${longest} ms) since its grant; it is not extended again and runs out`,
+        );
+      }
       throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
     }
     return { leaseExpiresAt };

@@ -206,6 +206,55 @@ describe("lease records", () => {
   });
 });
 
+describe("a lease held past LEASE_MAX_MS", () => {
+  // A lease long enough that a heartbeat every sixth of it survives a slow machine's pauses.
+  const LONG_MS = 1500;
+
+  it("is extended up to its limit from the grant, then refused and runs out as a lapse", async () => {
+    const MAX_MS = 3 * LONG_MS;
+    const capped = await openBroker({ leaseMs: LONG_MS, leaseMaxMs: MAX_MS });
+    const block = await oneJobBlock();
+    const holder = agent("holder");
+    const l = (await lease(capped, holder, block))!;
+    const stalled = new Set<string>();
+    capped.fabric.events.on("stalled", (id: string) => stalled.add(id));
+    // Heartbeats keep it, but never past the grant plus the limit.
+    let last = l.expiresAt;
+    while ((await redisNow(capped.fabric.redis)) < l.leasedAt + MAX_MS - LONG_MS / 2) {
+      const next = await capped.heartbeat(l);
+      expect(next).not.toBeNull();
+      expect(next!).toBeLessThanOrEqual(l.leasedAt + MAX_MS);
+      last = next!;
+      await new Promise((r) => setTimeout(r, LONG_MS / 6));
+    }
+    expect(last).toBeGreaterThan(l.expiresAt);
+    // Past the limit, a heartbeat is refused, and the lease runs out like any other: its lapse
+    // is the worker's, and the job goes back for someone else.
+    await until(async () => (await redisNow(capped.fabric.redis)) >= l.leasedAt + MAX_MS);
+    expect(await capped.heartbeat(l)).toBeNull();
+    await lockGone(capped, l.jobId);
+    await until(async () => stalled.has(l.jobId));
+    const lapses = await capped.claimTimedOutJob(l.jobId);
+    expect(lapses.map((x) => [x.lease.sessionId, x.forgiven])).toEqual([[holder.sessionId, false]]);
+    const next = (await until(() => lease(capped, agent("next"), block)))!;
+    expect(next.jobId).toBe(l.jobId);
+  });
+
+  it("is never shorter than LEASE_MS, and without a limit heartbeats keep a lease", async () => {
+    expect((await openBroker({ leaseMs: LONG_MS, leaseMaxMs: LONG_MS / 2 })).leaseMaxMs).toBe(
+      LONG_MS,
+    );
+    const unlimited = await openBroker({ leaseMs: LONG_MS });
+    expect(unlimited.leaseMaxMs).toBe(0);
+    const block = await oneJobBlock();
+    const l = (await lease(unlimited, agent("unlimited"), block))!;
+    while ((await redisNow(unlimited.fabric.redis)) < l.leasedAt + 2 * LONG_MS) {
+      expect(await unlimited.heartbeat(l)).not.toBeNull();
+      await new Promise((r) => setTimeout(r, LONG_MS / 6));
+    }
+  });
+});
+
 describe("a parent's lease", () => {
   it("carries its children's results, read in the same round trip as its record", async () => {
     const block = await oneJobBlock();

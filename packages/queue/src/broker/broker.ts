@@ -90,6 +90,8 @@ export class ProofBroker {
   readonly records: LeaseRecords;
   readonly presence: BrokerPresence;
   readonly leaseMs: number;
+  /** The longest a lease may be held from its grant (0: no limit; see ProofBrokerOptions). */
+  readonly leaseMaxMs: number;
   /**
    * Leases this broker granted, by session and job, so a lease's heartbeats and result need no
    * lookup in Redis. Only a hint: every use of a lease is checked in Redis against its token,
@@ -111,6 +113,7 @@ export class ProofBroker {
       throw new Error("the fabric's lock duration must be the broker's leaseMs");
     }
     this.leaseMs = options.leaseMs;
+    this.leaseMaxMs = options.leaseMaxMs ? Math.max(options.leaseMaxMs, options.leaseMs) : 0;
     const prefix = `${fabric.options.prefix}:pb`;
     // Unclaimed records (no relay was up to see the lapse) go a while after their lease.
     this.records = new LeaseRecords(fabric.redis, prefix, 2 * options.leaseMs + 60_000);
@@ -367,7 +370,9 @@ export class ProofBroker {
   }
 
   /**
-   * A heartbeat: the lease is extended by LEASE_MS. Its new expiry (Redis time), or null.
+   * A heartbeat: the lease is extended by LEASE_MS, but never past LEASE_MAX_MS from its grant
+   * (a heartbeat once that has passed is refused: the lease runs out and its lapse is handled as
+   * any other). Its new expiry (Redis time), or null.
    * `arrivedAgoMs`: how long ago the heartbeat reached the relay; one that arrived before the
    * lease's expiry revives its lock if the relay only got to it after the lock ran out, as long
    * as the lapse was not swept yet (records.ts). So does a later one when no broker could have
@@ -383,6 +388,7 @@ export class ProofBroker {
       this.leaseMs,
       arrivedAgoMs,
       this.presence,
+      this.leaseMaxMs,
     );
   }
 

@@ -178,7 +178,9 @@ end`;
 // stalled set, as its own extendLock does) and the record follows it. KEYS: the lock, the
 // queue's stalled set and active list, the job's records, the session's set, the brokers'
 // current start, last-seen and past stretches. ARGV: token, lease ms, job id, how long ago the
-// heartbeat arrived (ms), record TTL ms, how fresh a broker's last refresh must be. When the lock
+// heartbeat arrived (ms), record TTL ms, how fresh a broker's last refresh must be, the longest
+// the lease may be held from its grant (ms, 0: no limit; the extension stops there, and a
+// heartbeat once it has passed is refused, the lock left to run out). When the lock
 // ran out and the lapse has not been swept (the job is still active in BullMQ, nobody else holds
 // it, and no later lease of it was recorded), the lock is taken again for this lease if the
 // heartbeat arrived by the lease's expiry (the relay read or handled it late), or if no broker
@@ -206,9 +208,16 @@ if lock ~= ARGV[1] then
   end
   lease.revived = (lease.revived or 0) + 1
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local extend = tonumber(ARGV[2])
+local longest = tonumber(ARGV[7])
+if longest > 0 then
+  local left = tonumber(lease.leasedAt) + longest - now
+  if left <= 0 then return 0 end
+  if left < extend then extend = left end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', extend)
 redis.call('SREM', KEYS[2], ARGV[3])
-lease.expiresAt = now + tonumber(ARGV[2])
+lease.expiresAt = now + extend
 lease.renewed = true
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
@@ -378,6 +387,7 @@ export class LeaseRecords {
     leaseMs: number,
     arrivedAgoMs: number,
     presence: { startedKey: string; seenKey: string; pastKey: string; freshMs: number },
+    leaseMaxMs = 0,
   ): Promise<number | null> {
     const out = await evalScript(
       this.redis,
@@ -397,6 +407,7 @@ export class LeaseRecords {
       String(Math.max(0, Math.round(arrivedAgoMs))),
       String(this.ttlMs),
       String(presence.freshMs),
+      String(leaseMaxMs),
     );
     return Number(out) > 0 ? Number(out) : null;
   }

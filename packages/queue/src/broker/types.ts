@@ -8,6 +8,11 @@ import type { Lease } from "./records.ts";
 export interface ProofBrokerOptions {
   /** LEASE_MS: a lease lapses without a heartbeat within this time. */
   leaseMs: number;
+  /**
+   * LEASE_MAX_MS: the longest a lease may be held, from its grant, however its worker heartbeats
+   * (at least LEASE_MS); past it the lease runs out like any other. 0 or absent: no limit.
+   */
+  leaseMaxMs?: number;
   /** Hand-backs (and lapses, bad proofs) of one job one agent may make before it is barred. */
   maxRetryableFailsPerAgent: number;
   /** Failed attempts of one job across every agent; at the cap the job is failed for good. */
