@@ -92,6 +92,8 @@ async function whileAnswering<T>(
   let missed = 0;
   let silentSince: number | null = null;
   let pinging = false;
+  /** The migration has ended: a ping still on its way decides nothing. */
+  let over = false;
   let giveUp: (err: Error) => void = () => {};
   const gone = new Promise<never>((_, reject) => {
     giveUp = reject;
@@ -111,7 +113,7 @@ async function whileAnswering<T>(
       () => {
         silentSince ??= sentAt;
         pinging = false;
-        if (++missed < MIGRATE_PINGS_MISSED) return;
+        if (over || ++missed < MIGRATE_PINGS_MISSED) return;
         clearInterval(timer);
         (
           client as unknown as { connection: { stream: { destroy(): void } } }
@@ -126,6 +128,7 @@ async function whileAnswering<T>(
   try {
     return await Promise.race([run, gone]);
   } finally {
+    over = true;
     clearInterval(timer);
   }
 }
