@@ -16,6 +16,8 @@ import { dropSchema } from "./support/databases.ts";
 import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const SLOW = "99999999999999_slow_step";
+/** An advisory lock the test holds to keep the slow step waiting until the link stalls. */
+const GATE = 0x5ab1e;
 const schemas = [1, 2].map(() => `t_migstall_${randomBytes(5).toString("hex")}`);
 let dir = "";
 let proxy: FaultProxy;
@@ -26,9 +28,13 @@ beforeAll(async () => {
   await cp(defaultMigrationsDir, dir, { recursive: true });
   // Named to sort after every real migration.
   await mkdir(path.join(dir, SLOW));
+  // It waits for the test's gate (if held), then takes a while, and keeps the session's
+  // server-side deadlines where the test can read them.
   await writeFile(
     path.join(dir, SLOW, "migration.sql"),
-    'SELECT pg_sleep(2);\nCREATE TABLE "SlowStep" (x int);\n',
+    `SELECT pg_advisory_lock(${GATE});\nSELECT pg_advisory_unlock(${GATE});\nSELECT pg_sleep(1.5);\n` +
+      `CREATE TABLE "SlowStep" AS SELECT current_setting('idle_in_transaction_session_timeout') AS idle,\n` +
+      `  current_setting('tcp_user_timeout') AS unacked;\n`,
   );
   proxy = await startFaultProxy(TEST_DATABASE_URL);
   await check.connect();
@@ -61,14 +67,15 @@ async function recorded(schema: string): Promise<boolean> {
 describe("a database that stops answering during a migration", () => {
   it("fails the start within seconds, leaves the migration unapplied, and the next start applies it", async () => {
     const schema = schemas[0]!;
+    await check.query("SELECT pg_advisory_lock($1)", [GATE]);
     const opening = openDatabase(options(schema)).then(
       () => null,
       (err: unknown) => err,
     );
-    // Once the slow step is under way on the server, the link stalls.
+    // Once the slow step waits at the gate on the server, the link stalls.
     await eventually(async () => {
       const rows = await check.query(
-        "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(2)%' AND state = 'active'",
+        "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_advisory_lock%' AND wait_event_type = 'Lock'",
       );
       return (rows.rowCount ?? 0) > 0;
     }, 30_000);
@@ -81,10 +88,11 @@ describe("a database that stops answering during a migration", () => {
     // Two pings of at least a second each, not a TCP timeout of hours (generous for a slow machine).
     expect(tookMs).toBeLessThan(15_000);
     proxy.restore();
+    await check.query("SELECT pg_advisory_unlock($1)", [GATE]);
     // The server ends the step's transaction once its client is gone: nothing of it is recorded.
     await eventually(async () => {
       const rows = await check.query(
-        "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(2)%'",
+        "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query LIKE 'SELECT pg_advisory_lock%' OR query LIKE '%pg_sleep(1.5)%')",
       );
       return rows.rowCount === 0;
     }, 30_000);
@@ -103,5 +111,8 @@ describe("a database that stops answering during a migration", () => {
     const schema = schemas[1]!;
     await (await openDatabase(options(schema))).close();
     expect(await recorded(schema)).toBe(true);
+    // The migration session's server-side deadlines were in force.
+    const { rows } = await check.query(`SELECT idle, unacked FROM "${schema}"."SlowStep"`);
+    expect(rows).toEqual([{ idle: "1min", unacked: "30000" }]);
   });
 });

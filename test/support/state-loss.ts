@@ -83,8 +83,7 @@ export async function startRedisServer(port: number): Promise<ChildProcess> {
     { stdio: "ignore" },
   );
   // Gone with this process even if it is killed with SIGKILL (a test worker given up on).
-  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
-  child.once("exit", unguard);
+  killWithThisProcess(child);
   await eventually(async () => {
     const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => null });
     probe.on("error", () => {});

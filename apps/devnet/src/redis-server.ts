@@ -99,9 +99,9 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     );
   }
   // Outside the devnet's group, the server would outlive a devnet that exits without stopping it
-  // (an uncaught error, a second Ctrl-C): it goes with the process, and within a second of a
-  // devnet killed with SIGKILL (child-guard.ts).
-  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
+  // (an uncaught error, a second Ctrl-C): it goes with the process, even one killed with SIGKILL
+  // (child-guard.ts).
+  killWithThisProcess(child);
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
@@ -112,7 +112,6 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
   } catch (err) {
     killOnExit();
     process.off("exit", killOnExit);
-    unguard();
     throw err;
   }
   return {
@@ -122,12 +121,8 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     stop: () =>
       new Promise<void>((resolve) => {
         process.off("exit", killOnExit);
-        const stopped = () => {
-          unguard();
-          resolve();
-        };
-        if (child.exitCode !== null || child.signalCode !== null) return stopped();
-        child.once("exit", stopped);
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once("exit", () => resolve());
         child.kill("SIGTERM");
       }),
   };

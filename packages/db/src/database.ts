@@ -68,6 +68,22 @@ const MIGRATE_PINGS_MISSED = 2;
 /** The least time a ping is given to answer, however short the query timeout. */
 const MIGRATE_PING_DEADLINE_MIN_MS = 1000;
 
+/**
+ * The migration session's server-side deadlines (each where the server supports it): a session
+ * left idle, or idle inside a transaction, by a client that is gone is ended after a minute;
+ * keepalive probes find a silent peer in about 25 s; data sent and never acknowledged ends the
+ * connection after 30 s. A migration sends its statements back to back, so none of these cuts
+ * one short; a long statement runs on the server, where no idle time passes.
+ */
+const MIGRATION_SESSION_SETTINGS = [
+  "idle_in_transaction_session_timeout = 60000",
+  "idle_session_timeout = 60000",
+  "tcp_keepalives_idle = 10",
+  "tcp_keepalives_interval = 5",
+  "tcp_keepalives_count = 3",
+  "tcp_user_timeout = 30000",
+];
+
 /** Gives `p` at most `ms` (closing a connection that may never answer must not hang either). */
 const atMost = (p: Promise<unknown>, ms: number) =>
   Promise.race([p.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())]);
@@ -110,9 +126,15 @@ async function whileAnswering<T>(
         silentSince = null;
         pinging = false;
       },
-      () => {
-        silentSince ??= sentAt;
+      (err: unknown) => {
         pinging = false;
+        // An error the server sent (too many clients, shutting down) is an answer: it is there.
+        if (err instanceof pg.DatabaseError) {
+          missed = 0;
+          silentSince = null;
+          return;
+        }
+        silentSince ??= sentAt;
         if (over || ++missed < MIGRATE_PINGS_MISSED) return;
         clearInterval(timer);
         (
@@ -230,6 +252,12 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
         // behind it.
         const lockWaitMs = options.migrateLockTimeoutMs ?? DEFAULT_MIGRATE_LOCK_TIMEOUT_MS;
         await client.query(`SET lock_timeout = ${Math.floor(lockWaitMs)}`).catch(() => {});
+        // Should this side be cut off (it gives up, above), the server must not keep the session,
+        // its migration lock and a migration's table locks for the hours TCP takes to notice: it
+        // ends a session left waiting on this side (MIGRATION_SESSION_SETTINGS).
+        for (const setting of MIGRATION_SESSION_SETTINGS) {
+          await client.query(`SET ${setting}`).catch(() => {});
+        }
         // Services starting together on a fresh database would race to create the schema and the
         // same tables; under the schema's lock one migrates and the others then find it done.
         await withMigrationLock(
@@ -249,7 +277,7 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
     await atMost(pool.end(), connectTimeoutOf(options));
     throw err;
   }
-  await client.end();
+  await atMost(client.end(), connectTimeoutOf(options));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions });
   return {
     prisma,

@@ -147,7 +147,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
   });
   // The node never outlives this process, even when it exits without calling stop, or is killed
   // with SIGKILL (child-guard.ts).
-  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
+  killWithThisProcess(child);
   const killOnExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   };
@@ -156,7 +156,6 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
     process.removeListener("exit", killOnExit);
     killOnExit();
     await exited;
-    unguard();
   };
   const url = `http://127.0.0.1:${port}`;
   const until = Date.now() + (options.startTimeoutMs ?? 15_000);

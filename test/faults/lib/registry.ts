@@ -15,11 +15,8 @@ const dirs = new Set<string>();
 export function trackProcess(child: ChildProcess): void {
   processes.add(child);
   // Gone with this process even if it is killed with SIGKILL (no handler runs then).
-  const unguard = child.pid === undefined ? () => {} : killWithThisProcess(child.pid);
-  child.once("exit", () => {
-    processes.delete(child);
-    unguard();
-  });
+  killWithThisProcess(child);
+  child.once("exit", () => processes.delete(child));
 }
 
 export const trackSchema = (schema: string) => schemas.add(schema);

@@ -180,7 +180,7 @@ end`;
 // current start, last-seen and past stretches. ARGV: token, lease ms, job id, how long ago the
 // heartbeat arrived (ms), record TTL ms, how fresh a broker's last refresh must be, the longest
 // the lease may be held from its grant (ms, 0: no limit; the extension stops there, and a
-// heartbeat once it has passed is refused, the lock left to run out). When the lock
+// heartbeat that arrived once it had passed is refused, the lock left to run out). When the lock
 // ran out and the lapse has not been swept (the job is still active in BullMQ, nobody else holds
 // it, and no later lease of it was recorded), the lock is taken again for this lease if the
 // heartbeat arrived by the lease's expiry (the relay read or handled it late), or if no broker
@@ -211,7 +211,9 @@ end
 local extend = tonumber(ARGV[2])
 local longest = tonumber(ARGV[7])
 if longest > 0 then
-  local left = tonumber(lease.leasedAt) + longest - now
+  -- Judged at the request's arrival: one that arrived before the limit and was handled after
+  -- it (a result being verified) keeps what was left of the lease when it arrived.
+  local left = tonumber(lease.leasedAt) + longest - (now - tonumber(ARGV[4]))
   if left <= 0 then return 0 end
   if left < extend then extend = left end
 end
