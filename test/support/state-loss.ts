@@ -4,8 +4,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { killWithThisProcess } from "@prover-boost/escrow";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
-import { Redis } from "ioredis";
 import { expect } from "vitest";
+import { answersPing } from "../../apps/devnet/src/redis-server.ts";
 import { account } from "../fixtures.ts";
 import { eventually, type Stack } from "../harness.ts";
 import { expectedProofs, proofOf } from "./blocks.ts";
@@ -84,16 +84,7 @@ export async function startRedisServer(port: number): Promise<ChildProcess> {
   );
   // Gone with this process even if it is killed with SIGKILL (a test worker given up on).
   killWithThisProcess(child);
-  await eventually(async () => {
-    const probe = new Redis(port, "127.0.0.1", { lazyConnect: true, retryStrategy: () => null });
-    probe.on("error", () => {});
-    try {
-      await probe.connect();
-      return (await probe.ping()) === "PONG";
-    } finally {
-      probe.disconnect();
-    }
-  });
+  await eventually(() => answersPing(`redis://127.0.0.1:${port}`));
   return child;
 }
 

@@ -120,20 +120,18 @@ async function whileAnswering<T>(
     const sentAt = Date.now();
     // pg reads a per-query query_timeout, which its types do not declare.
     const query = { text: "SELECT 1", query_timeout: ping.deadlineMs } as pg.QueryConfig;
-    pool.query(query).then(
-      () => {
-        missed = 0;
-        silentSince = null;
+    const heard = () => {
+      missed = 0;
+      silentSince = null;
+    };
+    pool
+      .query(query)
+      .finally(() => {
         pinging = false;
-      },
-      (err: unknown) => {
-        pinging = false;
+      })
+      .then(heard, (err: unknown) => {
         // An error the server sent (too many clients, shutting down) is an answer: it is there.
-        if (err instanceof pg.DatabaseError) {
-          missed = 0;
-          silentSince = null;
-          return;
-        }
+        if (err instanceof pg.DatabaseError) return heard();
         silentSince ??= sentAt;
         if (over || ++missed < MIGRATE_PINGS_MISSED) return;
         clearInterval(timer);
@@ -141,8 +139,7 @@ async function whileAnswering<T>(
           client as unknown as { connection: { stream: { destroy(): void } } }
         ).connection.stream.destroy();
         giveUp(new MigrationStalledError(schema, Date.now() - silentSince));
-      },
-    );
+      });
   }, ping.everyMs);
   timer.unref();
   const run = migrate();

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
+import { answersPing } from "../../../apps/devnet/src/redis-server.ts";
 import { trackDir, trackProcess, untrackDir } from "./registry.ts";
 import { freePort, pollUntil } from "./util.ts";
 
@@ -44,22 +45,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   let child: ChildProcess | null = null;
   let probe: Redis | null = null;
 
-  const ping = async () => {
-    const c = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on("error", () => {});
-    try {
-      await c.connect();
-      return (await c.ping()) === "PONG";
-    } catch {
-      return false;
-    } finally {
-      c.disconnect();
-    }
-  };
+  const ping = () => answersPing(url);
   const exited = (c: ChildProcess) =>
     new Promise<void>((resolve) => {
       if (c.exitCode !== null || c.signalCode !== null) return resolve();
