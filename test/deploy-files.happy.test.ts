@@ -382,3 +382,30 @@ describe("docker-compose.yml", () => {
     }
   });
 });
+
+describe("the npm run scripts that start a service", () => {
+  // `npm start`, `npm run relay` and the like end in the program's own node process, with tsx
+  // loaded into it (`node --import tsx`), never under the tsx command: that command runs the
+  // program in a second node process, so a SIGKILL of the process a supervisor or an operator
+  // sees left the program, and with the devnet its Redis and anvil, running on.
+  const scriptsOf = (file: string) =>
+    (JSON.parse(readFileSync(path.join(root, file), "utf8")) as { scripts: Record<string, string> })
+      .scripts;
+  const services: [string, string][] = [
+    ...["start", "relay", "aggregator", "worker"].map((s): [string, string] => ["package.json", s]),
+    ...["devnet", "relay", "aggregator", "worker"].map((app): [string, string] => [
+      `apps/${app}/package.json`,
+      "start",
+    ]),
+  ];
+
+  it.each(services)("%s's %s runs its program in node itself", (file, name) => {
+    const script = scriptsOf(file)[name];
+    expect(script, `${file} ${name}`).toBeDefined();
+    const last = script!.split("&&").at(-1)!.trim();
+    expect(last).toMatch(/^node --import tsx \S+\.ts(\s|$)/);
+    const entry = last.split(/\s+/)[3]!;
+    const dir = path.dirname(path.join(root, file));
+    expect(existsSync(path.join(dir, entry)), `${file} ${name}: ${entry}`).toBe(true);
+  });
+});
