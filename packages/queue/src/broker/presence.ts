@@ -24,7 +24,7 @@
 //
 // The rule (applied in records.ts when a lapse is claimed, and when a late heartbeat would take
 // back a lock that ran out): a lapse is withholding only if some broker's stretch covered the lease's whole last window, from its last renewal (expiry -
-// LEASE_MS) to its expiry (or to when the lapse is claimed, if that is earlier), give or take
+// LEASE_MS; the renewal's own moment where LEASE_MAX_MS cut its extension short) to its expiry (or to when the lapse is claimed, if that is earlier), give or take
 // `freshMs` (LEASE_MS / 3, a worker's heartbeat period, or two refreshes if longer) for the
 // last-seen time; otherwise no relay was there to hear the
 // worker throughout, and the lapse is forgiven (the job goes back without a penalty). The

@@ -25,6 +25,8 @@ export interface Lease {
   brokerId?: string;
   /** A heartbeat renewed it: its worker certainly heard of it. */
   renewed?: boolean;
+  /** Redis time (unix ms) of the last heartbeat that extended it. */
+  renewedAt?: number;
   /** Times a heartbeat that arrived in time revived its lock after the relay handled it late. */
   revived?: number;
 }
@@ -150,7 +152,8 @@ end`;
 /**
  * Lua defining `presentThrough(lease, now, leaseMs, freshMs, startedKey, seenKey, pastKey,
  * skipId)`: whether some broker (but `skipId`) was present through the lease's last window (see
- * presence.ts): one stretch of it, current or past, began by the lease's last renewal and was
+ * presence.ts): one stretch of it, current or past, began by the lease's last renewal (expiry -
+ * LEASE_MS, or the heartbeat's own moment where LEASE_MAX_MS cut its extension short) and was
  * seen up to the window's end (when the lease expired or, if its lock went before that, now),
  * less `freshMs` of slack for the last refresh, but never before the renewal itself (a lease
  * taken moments ago is judged by whether a broker was there when it was taken).
@@ -158,6 +161,7 @@ end`;
 const presentThroughLua = `
 local function presentThrough(lease, now, leaseMs, freshMs, startedKey, seenKey, pastKey, skipId)
   local from = lease.expiresAt - leaseMs
+  if lease.renewedAt and tonumber(lease.renewedAt) > from then from = tonumber(lease.renewedAt) end
   local to = math.max(math.min(lease.expiresAt, now) - freshMs, from)
   for _, id in ipairs(redis.call('ZRANGEBYSCORE', seenKey, to, '+inf')) do
     if id ~= skipId then
@@ -221,6 +225,7 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', extend)
 redis.call('SREM', KEYS[2], ARGV[3])
 lease.expiresAt = now + extend
 lease.renewed = true
+lease.renewedAt = now
 redis.call('HSET', KEYS[4], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[4], ARGV[5])
 redis.call('ZADD', KEYS[5], lease.expiresAt, ARGV[1])
