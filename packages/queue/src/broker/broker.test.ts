@@ -722,21 +722,25 @@ describe("forgiving a lapse", () => {
   it("is not for a lapse its only broker heard through from a renewal LEASE_MAX_MS cut short", async () => {
     // A renewal cut short by the limit ends sooner than LEASE_MS after it: the lease's last
     // window starts at the renewal itself, not LEASE_MS before its expiry, which lies before it.
-    const LONG_MS = 1500;
-    const opts = { leaseMs: LONG_MS, leaseMaxMs: 2000 };
+    // Here expiry - LEASE_MS is the grant + 1 s; the renewal comes later, and the lock it renews
+    // runs out at the grant + 4 s, which leaves seconds for a broker to start and one to stop.
+    const LONG_MS = 4000;
+    const MAX_MS = 5000;
+    const opts = { leaseMs: LONG_MS, leaseMaxMs: MAX_MS };
     const block = await oneJobBlock();
     await withMainAway(async () => {
       const granter = await openBroker(opts);
       const l = (await lease(granter, agent("capped-squatter"), block))!;
-      // A broker starts after expiry - LEASE_MS of the cut-short renewal to come (the grant +
-      // 500 ms), but before the renewal; the granter goes.
-      await until(async () => (await redisNow(granter.fabric.redis)) >= l.leasedAt + 600);
+      // A broker starts after expiry - LEASE_MS of the cut-short renewal to come, but before the
+      // renewal; the granter goes.
+      await until(
+        async () => (await redisNow(granter.fabric.redis)) >= l.leasedAt + MAX_MS - LONG_MS + 100,
+      );
       const heard = await openBroker(opts);
       await granter.close();
-      await until(async () => (await redisNow(heard.fabric.redis)) >= l.leasedAt + 1000);
       const renewedAt = await redisNow(heard.fabric.redis);
       const expiresAt = (await heard.heartbeat(l))!;
-      expect(expiresAt).toBe(l.leasedAt + 2000);
+      expect(expiresAt).toBe(l.leasedAt + MAX_MS);
       expect(expiresAt - renewedAt).toBeLessThan(LONG_MS);
       // The worker falls silent; `heard` was there from the renewal to the expiry.
       await lockGone(heard, l.jobId);
