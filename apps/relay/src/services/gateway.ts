@@ -385,10 +385,13 @@ export async function heartbeat(
   return withOwnLease(ctx, session, jobId, async (lease) => {
     // A lapsed lease's record is left for the lapse to be claimed: a late heartbeat must not
     // make it go unrecorded.
-    const leaseExpiresAt = await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival));
+    const agoMs = arrivedAgoMs(arrival);
+    const arrivedAt = ctx.now() - agoMs;
+    const leaseExpiresAt = await ctx.broker.heartbeat(lease, agoMs);
     if (leaseExpiresAt === null) {
+      // Judged, as the heartbeat's script judges it, at the heartbeat's arrival.
       const longest = ctx.broker.leaseMaxMs;
-      if (longest > 0 && ctx.now() >= lease.leasedAt + longest) {
+      if (longest > 0 && arrivedAt >= lease.leasedAt + longest) {
         throw new DomainError(
           "LEASE_LOST",
           `the lease on ${jobId} has been held for LEASE_MAX_MS (${longest} ms) since its grant; it is not extended again and runs out`,
