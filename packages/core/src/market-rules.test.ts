@@ -9,6 +9,7 @@ import {
   MAX_AMOUNT_WEI,
   settleAuction,
 } from "./auction.ts";
+import { boosterShares, updateActivityScore } from "./booster.ts";
 import { DomainError } from "./errors.ts";
 import { defaultJobWeights, weightedWork } from "./rewards.ts";
 import { sharesPayouts, workWeightedShares } from "./shares.ts";
@@ -137,5 +138,32 @@ describe("shares weighted by work", () => {
       { recipient: A, role: "prover", amount: 423_540n },
       { recipient: B, role: "prover", amount: 76_460n },
     ]);
+  });
+});
+
+describe("the shares worked example (pinned, docs/economics.md)", () => {
+  it("pays every wei of the reward, as the document says", () => {
+    const [A, B, C] = ["0xaaaa", "0xbbbb", "0xcccc"];
+    const scores = new Map([
+      [A, updateActivityScore({ value: 15_000_000n, epoch: 40n }, 41n)],
+      [B, updateActivityScore({ value: 13_575_001n, epoch: 40n }, 41n)],
+      [C, updateActivityScore({ value: 0n, epoch: 0n }, 41n)],
+    ]);
+    expect([...scores.values()].map((s) => s.value)).toEqual([15_000_000n, 13_600_001n, 125_000n]);
+    const shares = new Map([...scores].map(([who, s]) => [who, boosterShares(s.value)]));
+    expect([...shares.values()]).toEqual([1_000_000n, 804_001n, 100_000n]);
+    const payouts = sharesPayouts({
+      reward: 10n ** 18n,
+      sequencerBps: 1000,
+      sequencer: "0x5e0",
+      shares,
+    });
+    expect(payouts.map((p) => [p.recipient, p.amount])).toEqual([
+      ["0x5e0", 100_000_000_000_000_000n],
+      [A, 472_688_827_369_313_356n],
+      [B, 380_042_289_893_755_308n],
+      [C, 47_268_882_736_931_336n],
+    ]);
+    expect(payouts.reduce((s, p) => s + p.amount, 0n)).toBe(10n ** 18n);
   });
 });

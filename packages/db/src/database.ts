@@ -52,6 +52,11 @@ export interface Database {
   schema: string;
   /** Plain SQL access for health checks and schema management. */
   sql: SqlRunner;
+  /**
+   * A `SELECT 1` that does not wait behind the service's own queries: on Postgres it has a
+   * connection of its own, so a pool taken up by load does not read as a database gone.
+   */
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -276,14 +281,27 @@ async function openPostgres(databaseUrl: string, options: DatabaseOptions): Prom
   }
   await atMost(client.end(), connectTimeoutOf(options));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }), transactionOptions });
+  // One connection for pings alone, opened at the first (a dropped one is replaced).
+  let pingPool: pg.Pool | null = null;
   return {
     prisma,
     kind: "postgres",
     schema,
     sql,
+    async ping() {
+      pingPool ??= new pg.Pool({
+        connectionString: url,
+        max: 1,
+        connectionTimeoutMillis: connectTimeoutOf(options),
+        query_timeout: options.queryTimeoutMs ?? DEFAULT_DATABASE_QUERY_TIMEOUT_MS,
+        keepAlive: true,
+      }).on("error", () => {});
+      await pingPool.query("SELECT 1");
+    },
     async close() {
       await prisma.$disconnect();
       await pool.end();
+      if (pingPool) await atMost(pingPool.end(), connectTimeoutOf(options));
     },
   };
 }
@@ -316,6 +334,8 @@ async function openPglite(
     kind: "pglite",
     schema: "public",
     sql,
+    // In process: nothing to wait behind but the queries before it.
+    ping: async () => void (await sql.query("SELECT 1")),
     async close() {
       await prisma.$disconnect();
       await lite.close();

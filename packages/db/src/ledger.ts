@@ -49,6 +49,12 @@ export const accounts = {
   withdrawing: (prover: string) => `prover:${prover.toLowerCase()}:withdrawing`,
   /** COLLATERAL=chain: a block's reward as funded into the escrow by its sequencer. */
   reward: (blockNumber: number | bigint) => `escrow:reward:${blockNumber}`,
+  /**
+   * COLLATERAL=chain: what the L1 took back from `account` that the ledger no longer held (a
+   * reorged deposit already spent, a withdrawal the ledger cannot explain): negative, the
+   * market's loss, until the prover's next deposits repay it. External, so it may go negative.
+   */
+  shortfall: (account: string) => `external:shortfall:${account}`,
 };
 
 /** Accounts that may never go negative (external sources may). */
@@ -170,8 +176,10 @@ export async function collateralOf(db: Tx, prover: string): Promise<CollateralVi
 }
 
 /**
- * Moves up to `max` from a guarded account to `to` (never overdrawing it), after locking the
- * account's balance row. Returns the amount moved. Used for penalties that take what is there.
+ * Moves up to `max` from a guarded account to `to` (never overdrawing it), after locking both
+ * balance rows in account order (the order pb_apply_movement locks them in: locking `from` alone
+ * first deadlocked with a movement holding `to`, as `burn` sorts before every prover account).
+ * Returns the amount moved. Used for penalties that take what is there.
  */
 export async function takeUpTo(
   tx: Tx,
@@ -182,9 +190,11 @@ export async function takeUpTo(
   meta: { nowMs: number; blockNumber?: number | null; ref?: string | null },
 ): Promise<bigint> {
   if (max <= 0n) return 0n;
-  const rows = await tx.$queryRaw<{ balance: string }[]>`
-    SELECT balance::text AS balance FROM "AccountBalance" WHERE account = ${from} FOR UPDATE`;
-  const available = rows[0] ? BigInt(rows[0].balance) : 0n;
+  const rows = await tx.$queryRaw<{ account: string; balance: string }[]>`
+    SELECT account, balance::text AS balance FROM "AccountBalance"
+    WHERE account IN (${from}, ${to}) ORDER BY account FOR UPDATE`;
+  const row = rows.find((r) => r.account === from);
+  const available = row ? BigInt(row.balance) : 0n;
   const amount = available < max ? available : max;
   if (amount > 0n) await transfer(tx, kind, from, to, amount, meta);
   return amount;

@@ -48,6 +48,10 @@ export async function chargePenalty(
   tx: Tx,
   p: Omit<PenaltyInput, "id" | "amount"> & { maxWei: bigint; onChain?: boolean },
 ): Promise<bigint> {
+  // The prover's market lock before its balance rows, as bid writes and the escrow index take
+  // them: a penalty and a withdrawal being booked for the same prover wait for each other
+  // instead of locking the prover's rows and burn in opposite orders.
+  await tx.$queryRaw`SELECT pb_lock_prover(${p.operator})::text AS locked`;
   const taken = await takeUpTo(
     tx,
     "penalty",
