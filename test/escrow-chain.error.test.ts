@@ -17,14 +17,24 @@
 import { createAggregator } from "@prover-boost/aggregator";
 import { enqueueSettlement, reconcileEscrow, reverseMovement, Settler } from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
-import { escrowAbi } from "@prover-boost/escrow";
+import { accounts, balanceOf, transfer } from "@prover-boost/db";
+import { anvilAccount, escrowAbi } from "@prover-boost/escrow";
+import { signedBidCancellation } from "@prover-boost/sdk";
 import { getAddress } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { account, openAuction, signedBid } from "./fixtures.ts";
+import { account, domain, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack, TEST_REDIS_URL } from "./harness.ts";
 import { relayError } from "./support/blocks.ts";
 import { testDomainEnv } from "./support/domain.ts";
-import { fundIndexedReward, type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
+import {
+  clientThrough,
+  fundIndexedReward,
+  indexerOn,
+  type L1,
+  settlerAccount,
+  startL1,
+  walletOn,
+} from "./support/l1.ts";
 
 const DEPOSIT = 10n ** 15n;
 
@@ -190,7 +200,7 @@ describe("reorgs and settlements", () => {
     });
     expect(await collateral(stack, prover.address)).toEqual({ available: 0n, locked: 0n });
     const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 2 } });
-    expect(row!.status).toBe("cancelled");
+    expect(row!.status).toBe("unfunded");
     const reversed = await stack.db.prisma.ledgerEntry.findMany({
       where: { movementId: { endsWith: ":reversed" } },
     });
@@ -210,7 +220,8 @@ describe("reorgs and settlements", () => {
     await eventually(async () => (await collateral(stack, leaver.address)).available === DEPOSIT);
     await openFor(stack, l1, 3);
     const bid = await signedBid(leaver, 3, { bondAmount: (DEPOSIT / 2n).toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    const accepted = await stack.client.submitBid(bid.quote, bid.signature);
+    expect(accepted.status).toBe("accepted");
     const wallet = walletOn(l1, leaver);
     const send = async (functionName: "requestWithdrawal" | "completeWithdrawal") => {
       const hash = await wallet.writeContract({
@@ -224,7 +235,17 @@ describe("reorgs and settlements", () => {
     await send("requestWithdrawal");
     await eventually(async () => {
       const [row] = await stack.db.prisma.bid.findMany({ where: { blockNumber: 3 } });
-      return row?.status === "cancelled";
+      return row?.status === "unfunded";
+    });
+    // The prover's own cancellation of that bid, sent after, is told the bid is no longer open:
+    // not that its authorization was replayed, for it was never used.
+    const cancellation = await signedBidCancellation(leaver, domain, {
+      bidId: accepted.bidId as `0x${string}`,
+      prover: leaver.address,
+    });
+    expect(await relayError(stack.client.cancelBid(3, leaver.address, cancellation))).toEqual({
+      status: 404,
+      code: "BID_NOT_FOUND",
     });
     expect((await collateral(stack, leaver.address)).available).toBe(0n);
     let [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [leaver.address]);
@@ -278,12 +299,78 @@ describe("reorgs and settlements", () => {
     expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
   });
 
+  it("a settler key the escrow no longer accepts (rotated) keeps its settlements owed, not reverted", async () => {
+    // The owner rotates the escrow's settler while this aggregator runs: every call of its key
+    // reverts Unauthorized, a verdict on the key, not on the settlement.
+    const owner = walletOn(l1, anvilAccount(0));
+    const setSettler = async (to: `0x${string}`) =>
+      l1.client.waitForTransactionReceipt({
+        hash: await owner.writeContract({
+          address: l1.escrow,
+          abi: escrowAbi,
+          functionName: "setSettler",
+          args: [to],
+        }),
+      });
+    const reward = 3000n;
+    await l1.fundReward(sequencer, 18, reward);
+    await setSettler(account(0x5e771e).address);
+    try {
+      await enqueueSettlement(stack.db.prisma, settleOf(18, reward), Date.now());
+      const settler = stack.aggregator.settler!;
+      await settler.run();
+      const row = await stack.db.prisma.settlement.findUniqueOrThrow({
+        where: { key: "settle:18" },
+      });
+      expect(row.status).toBe("pending");
+      expect(row.error).toMatch(/Unauthorized/);
+    } finally {
+      await setSettler(settlerAccount.address);
+    }
+    // The key accepted again, the settlement goes through.
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      const row = await stack.db.prisma.settlement.findUniqueOrThrow({
+        where: { key: "settle:18" },
+      });
+      return row.status === "confirmed";
+    }, 20_000);
+    expect(await settledEvents(18)).toHaveLength(1);
+  });
+
   const settleOf = (block: number, amount: bigint) => ({
     kind: "settle" as const,
     blockNumber: block,
     recipients: [sequencer.address, prover.address],
     amounts: [amount / 4n, amount - amount / 4n],
   });
+
+  /** A settler of the test's own on this L1, retrying at once, with `opts` over that. */
+  const settlerWith = (opts: Partial<ConstructorParameters<typeof Settler>[0]> = {}) =>
+    new Settler({
+      prisma: stack.db.prisma,
+      client: l1.client,
+      wallet: walletOn(l1, settlerAccount),
+      escrow: l1.escrow,
+      retry: { baseMs: 1, maxMs: 1 },
+      ...opts,
+    });
+
+  /** Runs `pass` until settle:<block> is confirmed; then one BlockSettled and one nonce spent. */
+  const confirmedOnce = async (block: number, nonce: number, pass: () => Promise<unknown>) => {
+    await eventually(async () => {
+      await pass();
+      const row = await stack.db.prisma.settlement.findUniqueOrThrow({
+        where: { key: `settle:${block}` },
+      });
+      return row.status === "confirmed";
+    });
+    expect(await settledEvents(block)).toHaveLength(1);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(
+      nonce + 1,
+    );
+  };
 
   const settledEvents = async (block: number) =>
     l1.client.getContractEvents({
@@ -361,6 +448,157 @@ describe("reorgs and settlements", () => {
         args: [prover.address],
       }),
     ).toBe(freeBefore);
+  });
+
+  it("on a provider that caps eth_getLogs at a few blocks, a settlement already on the chain is still found, not sent again", async () => {
+    const CAP = 5n;
+    const reward = 3000n;
+    await l1.fundReward(sequencer, 10, reward);
+    const action = settleOf(10, reward);
+    await enqueueSettlement(stack.db.prisma, action, Date.now());
+    // The previous process's transaction, and no record of it (as above).
+    const hash = await walletOn(l1, settlerAccount).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "settle",
+      args: [10n, action.recipients, action.amounts],
+    });
+    await l1.client.waitForTransactionReceipt({ hash });
+    await l1.mine(Number(CAP) * 3);
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    // The L1, behind a provider that refuses a log query over more than CAP blocks, as many do.
+    const refused: string[] = [];
+    const client = clientThrough(l1, async ({ method, params }, node) => {
+      if (method !== "eth_getLogs") return undefined;
+      const [q] = params as [{ fromBlock: string; toBlock: string }];
+      const head = BigInt((await node.request({ method: "eth_blockNumber" })) as string);
+      const at = (b: string) => (b === "latest" ? head : b === "earliest" ? 0n : BigInt(b));
+      if (at(q.toBlock) - at(q.fromBlock) + 1n <= CAP) return undefined;
+      refused.push(`${q.fromBlock}..${q.toBlock}`);
+      throw new Error(`query exceeds the max block range of ${CAP}`);
+    });
+    const settler = settlerWith({ client, logRange: Number(CAP) });
+    await settler.run();
+    const row = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:10" } });
+    expect(refused).toEqual([]);
+    expect([row.status, row.txHash]).toEqual(["confirmed", hash]);
+    expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
+  });
+
+  it("a settlement transaction still pending after SETTLER_FEE_BUMP_AFTER_MS is replaced at its nonce with higher fees, and lands once", async () => {
+    const reward = 5000n;
+    await l1.fundReward(sequencer, 11, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(11, reward), Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:11" } });
+    let now = Date.now();
+    const warned: Record<string, unknown>[] = [];
+    const settler = settlerWith({
+      receiptTimeoutMs: 300,
+      feeBumpAfterMs: 60_000,
+      now: () => now,
+      log: { info: () => {}, warn: (o) => warned.push(o as never), error: () => {} },
+    });
+    const run = async () => {
+      now += 10;
+      await settler.run();
+    };
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    const receiptOf = (hash: string) =>
+      l1.client.getTransactionReceipt({ hash: hash as `0x${string}` }).catch(() => null);
+    await l1.rpc("evm_setAutomine", [false]);
+    try {
+      await run(); // sent; its receipt does not come within the wait
+      const first = await row();
+      expect(first.status).toBe("sent");
+      // No block takes it (as when its fee fell behind what blocks ask; anvil, unlike a real
+      // node, would drop it then, so no block is mined here at all).
+      const sent = await l1.client.getTransaction({ hash: first.txHash as `0x${string}` });
+      // Before SETTLER_FEE_BUMP_AFTER_MS, it waits.
+      await run();
+      expect((await row()).txHash).toBe(first.txHash);
+      now += 60_000;
+      await run();
+      const bumped = await row();
+      expect(bumped.status).toBe("sent");
+      expect(bumped.txHash).not.toBe(first.txHash);
+      expect(bumped.nonce).toBe(first.nonce);
+      expect(warned.map((o) => o.code)).toContain("SETTLEMENT_FEE_BUMPED");
+      const replacement = await l1.client.getTransaction({
+        hash: bumped.txHash as `0x${string}`,
+      });
+      expect(replacement.nonce).toBe(sent.nonce);
+      expect(replacement.input).toBe(sent.input);
+      expect(replacement.maxFeePerGas! * 1000n).toBeGreaterThanOrEqual(sent.maxFeePerGas! * 1125n);
+      expect(replacement.maxPriorityFeePerGas! * 1000n).toBeGreaterThanOrEqual(
+        sent.maxPriorityFeePerGas! * 1125n,
+      );
+      await l1.mine(1);
+      expect((await receiptOf(bumped.txHash!))?.status).toBe("success");
+    } finally {
+      await l1.rpc("evm_setAutomine", [true]);
+    }
+    await confirmedOnce(11, nonce, run);
+  });
+
+  it("a row whose transaction the node forgot is not sent again while another is pending at its nonce", async () => {
+    const reward = 7000n;
+    await l1.fundReward(sequencer, 12, reward);
+    const action = settleOf(12, reward);
+    await enqueueSettlement(stack.db.prisma, action, Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:12" } });
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    const warned: Record<string, unknown>[] = [];
+    const settler = settlerWith({
+      receiptTimeoutMs: 300,
+      log: { info: () => {}, warn: (o) => warned.push(o as never), error: () => {} },
+    });
+    await l1.rpc("evm_setAutomine", [false]);
+    try {
+      await settler.run().catch(() => {});
+      const first = await row();
+      expect(first.status).toBe("sent");
+      // A process that died after broadcasting a replacement (same nonce, higher fee) and before
+      // recording it: the node keeps only the replacement.
+      const pending = await l1.client.getTransaction({ hash: first.txHash as `0x${string}` });
+      const wallet = walletOn(l1, settlerAccount);
+      await wallet.sendTransaction({
+        to: pending.to!,
+        data: pending.input,
+        gas: pending.gas,
+        nonce: pending.nonce,
+        maxFeePerGas: pending.maxFeePerGas! * 2n,
+        maxPriorityFeePerGas: pending.maxPriorityFeePerGas! * 2n + 1n,
+      });
+      expect(
+        await l1.client.getTransaction({ hash: first.txHash as `0x${string}` }).catch(() => null),
+      ).toBeNull();
+      await stack.db.prisma.settlement.update({
+        where: { id: first.id },
+        data: { nextAttemptAt: 0n },
+      });
+      warned.length = 0;
+      await settler.run();
+      // It waits for that one: nothing sent, no failed try (a send at the next nonce would be
+      // refused by the node's estimate, the replacement's settlement being pending).
+      expect(warned).toEqual([]);
+      expect((await row()).txHash).toBe(first.txHash);
+      expect(
+        await l1.client.getTransactionCount({
+          address: settlerAccount.address,
+          blockTag: "pending",
+        }),
+      ).toBe(nonce + 1);
+      await l1.mine(1);
+    } finally {
+      await l1.rpc("evm_setAutomine", [true]);
+    }
+    await confirmedOnce(12, nonce, async () => {
+      await stack.db.prisma.settlement.updateMany({
+        where: { key: "settle:12" },
+        data: { nextAttemptAt: 0n },
+      });
+      await settler.run();
+    });
   });
 
   it("a settlement whose block a reorg drops before its confirmations is sent again, once", async () => {
@@ -507,5 +745,114 @@ describe("reorgs and settlements", () => {
     });
     await index.poll();
     expect((await collateral(stack, back.address)).available).toBe(DEPOSIT);
+  });
+
+  it("a reorged deposit the ledger already spent is reversed as far as it can be; the rest is a shortfall the prover's next deposit repays, and the index goes on", async () => {
+    const spender = account(0xf8);
+    const index = stack.relay.ctx.escrowIndex!; // polled by hand, as above
+    await l1.fund(spender.address);
+    const snapshot = await l1.rpc("evm_snapshot");
+    const { block } = await l1.deposit(spender, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, spender.address)).available).toBe(DEPOSIT);
+    // The ledger spends most of it (a penalty burned, as the relay books one) before the
+    // deposit's block leaves the chain.
+    const spent = (DEPOSIT * 3n) / 4n;
+    await stack.db.prisma.$transaction((tx) =>
+      transfer(tx, "penalty", accounts.available(spender.address), accounts.burn, spent, {
+        nowMs: Date.now(),
+      }),
+    );
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber({ cacheTime: 0 })));
+    await index.poll();
+    // The index is in step again: the deposit is reversed, taking what was left of it.
+    expect(index.status.ok).toBe(true);
+    const log = await stack.db.prisma.chainLog.findFirstOrThrow({
+      where: { event: "Deposited", args: { path: ["account"], equals: spender.address } },
+    });
+    expect(log.removed).toBe(true);
+    expect(await collateral(stack, spender.address)).toEqual({ available: 0n, locked: 0n });
+    const owed = accounts.shortfall(accounts.available(spender.address));
+    const balance = (a: string) => stack.db.prisma.$transaction((tx) => balanceOf(tx, a));
+    expect(await balance(owed)).toBe(-spent);
+    const reversal = await stack.db.prisma.ledgerEntry.findMany({
+      where: { movementId: `${log.movementId}:reversed` },
+    });
+    expect(reversal.reduce((s, e) => s + BigInt(e.amount.toFixed()), 0n)).toBe(0n);
+    // The prover's next deposit repays the shortfall first.
+    await l1.deposit(spender, DEPOSIT);
+    await index.poll();
+    expect(await balance(owed)).toBe(0n);
+    expect((await collateral(stack, spender.address)).available).toBe(DEPOSIT - spent);
+  });
+
+  /** A new prover whose DEPOSIT the relay's index (polled by hand, as above) has credited. */
+  const creditedDeposit = async (seed: number) => {
+    const who = account(seed);
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(who.address);
+    await l1.deposit(who, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, who.address)).available).toBe(DEPOSIT);
+    return { who, index };
+  };
+
+  it("a node behind the index (a provider's lagging node) undoes nothing: the index waits for it", async () => {
+    const { who: late } = await creditedDeposit(0xfa);
+    // The same L1 through a node three blocks behind: its head, and no blocks above it.
+    const LAG = 3n;
+    const lagging = clientThrough(l1, async ({ method, params }, node) => {
+      const head = BigInt((await node.request({ method: "eth_blockNumber" })) as string) - LAG;
+      if (method === "eth_blockNumber") return `0x${head.toString(16)}`;
+      if (method === "eth_getBlockByNumber") {
+        const [tag] = params as [string];
+        if (tag === "latest" || BigInt(tag) > head) return null;
+      }
+      return undefined;
+    });
+    const warned: string[] = [];
+    const behind = indexerOn(
+      stack,
+      { client: lagging, escrow: l1.escrow },
+      { info: () => {}, warn: (_o, m) => warned.push(String(m)) },
+    );
+    expect(await behind.poll()).toBe(0);
+    expect(behind.status.ok).toBe(false);
+    const log = await stack.db.prisma.chainLog.findFirstOrThrow({
+      where: { event: "Deposited", args: { path: ["account"], equals: late.address } },
+    });
+    expect(log.removed).toBe(false);
+    expect((await collateral(stack, late.address)).available).toBe(DEPOSIT);
+    expect(warned.join("\n")).toMatch(/not ready/);
+    // Caught up, it goes on from the cursor as usual.
+    await l1.mine(Number(LAG) + 1);
+    await behind.poll();
+    expect(behind.status.ok).toBe(true);
+    expect((await collateral(stack, late.address)).available).toBe(DEPOSIT);
+  });
+
+  it("a withdrawal the ledger cannot explain is booked all the same: the rest is a shortfall, and the index goes on", async () => {
+    const { who: odd, index } = await creditedDeposit(0xf9);
+    // The ledger took it all, by no rule the escrow knows (nothing for the L1 to undo).
+    await stack.db.prisma.$transaction((tx) =>
+      transfer(tx, "penalty", accounts.available(odd.address), accounts.burn, DEPOSIT, {
+        nowMs: Date.now(),
+      }),
+    );
+    const hash = await walletOn(l1, odd).writeContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "requestWithdrawal",
+      args: [DEPOSIT],
+    } as Parameters<ReturnType<typeof walletOn>["writeContract"]>[0]);
+    await l1.client.waitForTransactionReceipt({ hash });
+    await index.poll();
+    expect(index.status.ok).toBe(true);
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [odd.address]);
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    const owed = accounts.shortfall(accounts.available(odd.address));
+    expect(await stack.db.prisma.$transaction((tx) => balanceOf(tx, owed))).toBe(-DEPOSIT);
   });
 });

@@ -132,6 +132,15 @@ describe("COLLATERAL=chain", () => {
     });
     expect(settled).toHaveLength(1);
     expect(settled[0]!.transactionHash).toBe(settlements[1]!.txHash);
+    // Each was sent with room above what it used (a balance changed before inclusion costs more).
+    for (const s of settlements) {
+      const hash = s.txHash as `0x${string}`;
+      const [tx, receipt] = await Promise.all([
+        l1.client.getTransaction({ hash }),
+        l1.client.getTransactionReceipt({ hash }),
+      ]);
+      expect(tx.gas).toBeGreaterThanOrEqual((receipt.gasUsed * 14n) / 10n);
+    }
 
     // Another pass (a restarted aggregator) sends nothing.
     const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });

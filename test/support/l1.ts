@@ -1,5 +1,6 @@
 // A real local L1 for chain-mode tests: anvil from the registry package, the escrow deployed
 // with viem, and the calls provers and sequencers make on it (deposit, fund a block's reward).
+import { EscrowIndexer, type IndexerOptions } from "@prover-boost/chain";
 import {
   ANVIL_CHAIN_ID,
   type AnvilHandle,
@@ -13,6 +14,7 @@ import {
   type Address,
   createPublicClient,
   createWalletClient,
+  custom,
   type Hash,
   http,
   type LocalAccount,
@@ -49,6 +51,55 @@ export const l1Chain = (url: string) => chainAt(ANVIL_CHAIN_ID, url, "anvil");
 /** A wallet client that signs as `account` on the test L1. */
 export const walletOn = (l1: { url: string }, account: LocalAccount) =>
   createWalletClient({ account, chain: l1Chain(l1.url), transport: http(l1.url) });
+
+/**
+ * An escrow index of the test's own on `stack`'s database (sharing the relay's cursor for the
+ * escrow), polled by hand: one confirmation, the chain from block 0, 60 s before it is stale.
+ */
+export function indexerOn(
+  stack: Stack,
+  l1: { client: PublicClient; escrow: Address },
+  log: IndexerOptions["log"],
+): EscrowIndexer {
+  return new EscrowIndexer({
+    prisma: stack.db.prisma,
+    client: l1.client,
+    escrow: l1.escrow,
+    confirmations: 1,
+    logRange: 1000,
+    startBlock: 0n,
+    maxReorgDepth: 64,
+    staleMs: 60_000,
+    pollMs: 100,
+    log,
+  });
+}
+
+/**
+ * A public client of the test L1 behind an RPC provider of the test's own (one that caps log
+ * queries, or whose node lags): `answer` sees each request first, with the node's own transport,
+ * and returns what the provider answers instead, or undefined to pass it on; it may throw.
+ */
+export function clientThrough(
+  l1: { url: string },
+  answer: (
+    req: { method: string; params: unknown },
+    node: { request(req: { method: string; params?: unknown }): Promise<unknown> },
+  ) => Promise<unknown>,
+): PublicClient {
+  const node = http(l1.url, { retryCount: 0 })({ chain: l1Chain(l1.url) });
+  const send = (req: { method: string; params?: unknown }) =>
+    node.request(req as Parameters<typeof node.request>[0]);
+  return createPublicClient({
+    chain: l1Chain(l1.url),
+    transport: custom({
+      async request({ method, params }) {
+        const own = await answer({ method, params }, { request: send });
+        return own === undefined ? send({ method, params }) : own;
+      },
+    }),
+  }) as PublicClient;
+}
 
 /**
  * Starts anvil (on `port` when given) and deploys the escrow with the test settler and the test

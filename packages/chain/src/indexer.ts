@@ -8,6 +8,14 @@
 //   block at that height, the indexer walks its logs back from the newest, reverses the movement
 //   of every log whose block is no longer on the chain (a movement of opposite legs, marked
 //   removed), and indexes again from the newest block it still agrees with.
+// - Never stuck on one event: an event the market cannot represent (a reward funded for a block
+//   beyond its last, MARKET_MAX_BLOCK: the escrow takes any uint256) is recorded, booked nowhere
+//   and logged as an error (L1_EVENT_UNREPRESENTABLE, with its transaction); its reward is owed
+//   back to the sequencer (movements.ts). Booking it would fail the range's transaction, cursor
+//   included, on every pass. Nor on money the ledger no longer holds: a reorged deposit it
+//   already spent, or a withdrawal it cannot explain, takes what is there and books the rest as a
+//   shortfall (movements.ts), logged as an error (L1_SHORTFALL) and repaid from the prover's next
+//   deposits.
 // - Same chain: the chain id and the genesis block's hash are recorded on the first pass. An L1
 //   that answers with others, or without the escrow's code, lost its state (a restarted devnet
 //   node) or is another chain: nothing is indexed, and `assertReady` refuses what needs collateral
@@ -19,7 +27,7 @@ import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import type { Address, Hash, PublicClient } from "viem";
 import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
-import { applyEscrowEvent, reverseMovement } from "./movements.ts";
+import { applyEscrowEvent, reverseMovement, type Shortfall, unrepresentable } from "./movements.ts";
 
 export interface IndexerOptions {
   prisma: Prisma;
@@ -39,7 +47,12 @@ export interface IndexerOptions {
   staleMs: number;
   pollMs: number;
   now?: () => number;
-  log?: { info(o: object, m?: string): void; warn(o: object, m?: string): void };
+  log?: {
+    info(o: object, m?: string): void;
+    warn(o: object, m?: string): void;
+    /** An event the market cannot represent (falls back to `warn` when absent). */
+    error?(o: object, m?: string): void;
+  };
 }
 
 export type IndexerHealth =
@@ -51,6 +64,8 @@ export class EscrowIndexer {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** The node was behind the index on the last pass (logged once). */
+  private waitingForNode = false;
   private readonly now: () => number;
   private readonly key: string;
 
@@ -110,7 +125,15 @@ export class EscrowIndexer {
     }
   }
 
-  private fail(reason: string) {
+  /** `lagging`: keeps the last sync (the index is still as good as it was) until it is stale. */
+  private fail(reason: string, lagging = false) {
+    if (lagging && this.health.ok) {
+      if (!this.waitingForNode) {
+        this.opts.log?.warn({ reason }, "escrow index waits for the L1 node to catch up");
+      }
+      this.waitingForNode = true;
+      return;
+    }
     if (this.health.ok || this.health.reason !== reason) {
       this.opts.log?.warn({ reason }, "escrow index not ready: bids are refused");
       this.health = { ok: false, reason, since: this.now() };
@@ -131,7 +154,7 @@ export class EscrowIndexer {
         where: { escrow: this.key },
         create: {
           escrow: this.key,
-          chainId,
+          chainId: BigInt(chainId),
           genesisHash: genesis.hash!,
           block: this.opts.startBlock - 1n,
           blockHash: null,
@@ -140,7 +163,7 @@ export class EscrowIndexer {
         update: {},
       });
     }
-    if (cursor.chainId !== chainId || cursor.genesisHash !== genesis.hash) {
+    if (cursor.chainId !== BigInt(chainId) || cursor.genesisHash !== genesis.hash) {
       this.fail(
         `L1 state lost: the node at L1_RPC_URL is chain ${chainId} with genesis ${genesis.hash}, ` +
           `the index was built on chain ${cursor.chainId} with genesis ${cursor.genesisHash}`,
@@ -153,9 +176,16 @@ export class EscrowIndexer {
     }
     let from = cursor.block + 1n;
     if (cursor.blockHash !== null) {
-      const there =
-        cursor.block <= head ? await client.getBlock({ blockNumber: cursor.block }) : null;
-      if (there?.hash !== cursor.blockHash) {
+      // A node behind the index (one of a provider's load-balanced nodes lagging a few blocks)
+      // says nothing about the indexed blocks: nothing is indexed or undone until it has caught
+      // up, when a reorg, if there was one, shows as another block at the cursor's height. The
+      // index is not synced meanwhile (L1_STALE_MS counts).
+      if (cursor.block > head) {
+        this.fail("the L1 node's head is behind the last block indexed (a lagging node)", true);
+        return 0;
+      }
+      const there = await client.getBlock({ blockNumber: cursor.block });
+      if (there.hash !== cursor.blockHash) {
         const kept = await this.unwind(head, cursor.block);
         if (kept === null) return 0;
         from = kept + 1n;
@@ -179,6 +209,7 @@ export class EscrowIndexer {
       from = to + 1n;
     }
     this.health = { ok: true, syncedAt: this.now(), block: from - 1n };
+    this.waitingForNode = false;
     return indexed;
   }
 
@@ -196,8 +227,13 @@ export class EscrowIndexer {
     toHash: Hash,
   ): Promise<number> {
     const now = this.now();
-    return this.opts.prisma.$transaction(
+    // Events recorded but not booked (the market cannot represent them), logged once committed.
+    const unbooked: object[] = [];
+    const shortfalls: Shortfall[] = [];
+    const booked = await this.opts.prisma.$transaction(
       async (tx) => {
+        unbooked.length = 0;
+        shortfalls.length = 0;
         let n = 0;
         for (const log of logs) {
           const id = `${log.blockHash}:${log.logIndex}`;
@@ -219,9 +255,22 @@ export class EscrowIndexer {
               movementId: inserted[0]!.again ? `l1:${id}:${randomUUID()}` : `l1:${id}`,
               ref: id,
               nowMs: now,
+              shortfalls,
             },
           );
           if (movementId) await tx.chainLog.update({ where: { id }, data: { movementId } });
+          const why = unrepresentable({ eventName: log.eventName, args });
+          if (why) {
+            unbooked.push({
+              code: "L1_EVENT_UNREPRESENTABLE",
+              event: log.eventName,
+              blockNumber: String(args.blockNumber),
+              txHash: log.transactionHash,
+              log: id,
+              l1Block: String(log.blockNumber),
+              reason: why,
+            });
+          }
           n++;
         }
         await this.moveCursor(tx, to, toHash, now);
@@ -229,6 +278,27 @@ export class EscrowIndexer {
       },
       { timeout: 30_000 },
     );
+    this.logShortfalls(shortfalls);
+    const log = this.opts.log;
+    for (const o of unbooked) {
+      (log?.error ?? log?.warn)?.call(
+        log,
+        o,
+        "escrow event the market cannot represent: recorded, not booked; the index goes on",
+      );
+    }
+    return booked;
+  }
+
+  private logShortfalls(shortfalls: readonly Shortfall[]) {
+    const log = this.opts.log;
+    for (const s of shortfalls) {
+      (log?.error ?? log?.warn)?.call(
+        log,
+        { code: "L1_SHORTFALL", account: s.account, amount: String(s.amount) },
+        "the L1 took back money the ledger no longer held: booked as a shortfall, repaid from the prover's next deposits",
+      );
+    }
   }
 
   private moveCursor(tx: Tx, block: bigint, blockHash: string | null, now: number) {
@@ -278,15 +348,17 @@ export class EscrowIndexer {
       return null;
     }
     const now = this.now();
+    const shortfalls: Shortfall[] = [];
     await prisma.$transaction(
       async (tx) => {
+        shortfalls.length = 0;
         for (const log of gone) {
           const marked = await tx.chainLog.updateMany({
             where: { id: log.id, removed: false },
             data: { removed: true },
           });
           if (marked.count === 1 && log.movementId) {
-            await reverseMovement(tx, log.movementId, { ref: log.id, nowMs: now });
+            await reverseMovement(tx, log.movementId, { ref: log.id, nowMs: now, shortfalls });
           }
         }
         await this.moveCursor(
@@ -298,6 +370,7 @@ export class EscrowIndexer {
       },
       { timeout: 30_000 },
     );
+    this.logShortfalls(shortfalls);
     if (gone.length > 0) {
       this.opts.log?.warn(
         { reversed: gone.length, resumeAfter: String(keep?.block ?? "start") },
@@ -317,5 +390,6 @@ function jsonArgs(args: Record<string, unknown>): string {
 export function shortError(err: unknown): string {
   const e = err as { shortMessage?: unknown; message?: unknown };
   const m = typeof e?.shortMessage === "string" ? e.shortMessage : String(e?.message ?? err);
-  return m.split("\n")[0]!.slice(0, 300);
+  // The first line that says something (a Prisma error starts with a blank one).
+  return (m.split("\n").find((l) => l.trim() !== "") ?? "").trim().slice(0, 300);
 }

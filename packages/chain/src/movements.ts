@@ -19,17 +19,22 @@
 // escrow still had it free); the penalty's Penalized event then gives back only the rest, or,
 // if the escrow burned more than the ledger still holds burned for it (a deposit or reward came
 // in after that withdrawal), burns the excess from the prover's free collateral in the ledger too.
+//
+// A reward funded for a block the market cannot represent (beyond MARKET_MAX_BLOCK) is booked
+// nowhere; the settler owes the escrow its refund, and the RewardRefunded of such a block credits
+// the sequencer from outside the ledger (the funding never came in).
 import {
   accounts,
   applyMovement,
   balanceOf,
   cancelLiveBids,
-  InsufficientBalanceError,
+  isGuarded,
   type Leg,
   type MovementKind,
   type Tx,
 } from "@prover-boost/db";
 import { getAddress } from "viem";
+import { inMarketRange, MARKET_MAX_BLOCK } from "./block-range.ts";
 import { penaltyRef } from "./penalty-ref.ts";
 
 export interface EscrowEvent {
@@ -41,6 +46,17 @@ export interface MovementMeta {
   movementId: string;
   ref: string;
   nowMs: number;
+  /** Where the shortfalls the movement books are told (to be logged once committed). */
+  shortfalls?: Shortfall[];
+}
+
+/**
+ * What the L1 took from a ledger account that no longer held it: booked against
+ * accounts.shortfall(account) so the index goes on (a throw would fail every later pass).
+ */
+export interface Shortfall {
+  account: string;
+  amount: bigint;
 }
 
 const addr = (v: unknown) => getAddress(String(v));
@@ -65,18 +81,23 @@ export async function applyEscrowEvent(
         create: { address: account, createdAt: BigInt(meta.nowMs) },
         update: {},
       });
+      // A shortfall of the prover's (shortfallLegs) is repaid first.
+      const owedAt = accounts.shortfall(accounts.available(account));
+      const owed = -(await lockedBalance(tx, owedAt));
+      const repay = owed <= 0n ? 0n : owed < wei(a.amount) ? owed : wei(a.amount);
       return applyMovement(tx, {
         kind: "deposit",
         legs: [
           { account: accounts.deposits, amount: -wei(a.amount) },
-          { account: accounts.available(account), amount: wei(a.amount) },
+          { account: accounts.available(account), amount: wei(a.amount) - repay },
+          { account: owedAt, amount: repay },
         ],
         ...base,
       });
     }
     case "WithdrawalRequested": {
       const account = addr(a.account);
-      const legs = await takeFromFree(tx, account, wei(a.amount), meta.nowMs);
+      const legs = await takeFromFree(tx, account, wei(a.amount), meta);
       return applyMovement(tx, {
         kind: "withdrawal",
         legs: [...legs, { account: accounts.withdrawing(account), amount: wei(a.amount) }],
@@ -105,26 +126,39 @@ export async function applyEscrowEvent(
         ...base,
       });
     }
-    case "RewardFunded":
+    case "RewardFunded": {
+      const n = wei(a.blockNumber);
+      // A block the market cannot represent: booked nowhere (the indexer logs it), and its
+      // reward is owed back to the sequencer.
+      if (!inMarketRange(n)) {
+        await oweRefund(tx, n, addr(a.sequencer), wei(a.amount), meta.nowMs);
+        return null;
+      }
       return applyMovement(tx, {
         kind: "reward",
         legs: [
           { account: accounts.rewards, amount: -wei(a.amount) },
-          { account: accounts.reward(wei(a.blockNumber)), amount: wei(a.amount) },
+          { account: accounts.reward(n), amount: wei(a.amount) },
         ],
-        blockNumber: Number(a.blockNumber),
+        blockNumber: Number(n),
         ...base,
       });
-    case "RewardRefunded":
+    }
+    case "RewardRefunded": {
+      // The refund of a block the market cannot represent credits the sequencer all the same
+      // (the escrow did): its funding was never booked, so the credit comes from outside.
+      const n = wei(a.blockNumber);
+      const inRange = inMarketRange(n);
       return applyMovement(tx, {
         kind: "reward",
         legs: [
-          { account: accounts.reward(wei(a.blockNumber)), amount: -wei(a.amount) },
+          { account: inRange ? accounts.reward(n) : accounts.rewards, amount: -wei(a.amount) },
           { account: accounts.earnings(addr(a.sequencer)), amount: wei(a.amount) },
         ],
-        blockNumber: Number(a.blockNumber),
+        blockNumber: inRange ? Number(n) : null,
         ...base,
       });
+    }
     case "Penalized": {
       // The ledger burned `requested` when it charged the penalty, less what a withdrawal booked
       // since took back from that burn (`undone`); the escrow burned `burned`. The difference
@@ -144,7 +178,7 @@ export async function applyEscrowEvent(
           ...base,
         });
       }
-      const legs = await takeFromFree(tx, prover, -short, meta.nowMs);
+      const legs = await takeFromFree(tx, prover, -short, meta);
       return applyMovement(tx, {
         kind: "penalty",
         legs: [...legs, { account: accounts.burn, amount: -short }],
@@ -163,10 +197,17 @@ export async function applyEscrowEvent(
  * burns the escrow has not applied yet. What is still missing can only be a bond the aggregator
  * locked before the L1 saw the withdrawal, so it is taken from the locked bonds (shrinkBonds), or,
  * when the ledger already slashed that bond, from the slash (undoUnlockedSlashes); either way the
- * bond's owed lock shrinks to match (shrinkOwedLock). A withdrawal the ledger cannot explain
- * even then throws InsufficientBalanceError.
+ * bond's owed lock shrinks to match (shrinkOwedLock). What the ledger cannot explain even then
+ * (the escrow had more free than the ledger) is a shortfall: taken from
+ * accounts.shortfall(<available>), told in `meta.shortfalls`.
  */
-async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: number) {
+async function takeFromFree(
+  tx: Tx,
+  account: string,
+  amount: bigint,
+  meta: Pick<MovementMeta, "nowMs" | "shortfalls">,
+) {
+  const nowMs = meta.nowMs;
   // The prover's bid lock before its balance rows, in the order bid writes take them (no deadlock).
   await lockProver(tx, account);
   const legs: Leg[] = [];
@@ -184,10 +225,17 @@ async function takeFromFree(tx: Tx, account: string, amount: bigint, nowMs: numb
   if (left > 0n) legs.push(...(await undoUnsentPenalties(tx, account, left, (n) => (left -= n))));
   const fromBonds = left;
   take(accounts.locked(account), await lockedBalance(tx, accounts.locked(account)));
-  if (fromBonds - left > 0n) await shrinkBonds(tx, account, fromBonds - left);
-  if (left > 0n) legs.push(...(await undoUnlockedSlashes(tx, account, left, (n) => (left -= n))));
-  if (left > 0n) throw new InsufficientBalanceError(accounts.available(account), left);
+  if (fromBonds - left > 0n) await shrinkBonds(tx, account, fromBonds - left, nowMs);
+  if (left > 0n) {
+    legs.push(...(await undoUnlockedSlashes(tx, account, left, nowMs, (n) => (left -= n))));
+  }
+  if (left > 0n) legs.push(shortfallLeg(accounts.available(account), left, meta.shortfalls));
   return legs;
+}
+
+function shortfallLeg(account: string, amount: bigint, told?: Shortfall[]): Leg {
+  told?.push({ account, amount });
+  return { account: accounts.shortfall(account), amount: -amount };
 }
 
 /**
@@ -202,6 +250,7 @@ async function undoUnlockedSlashes(
   tx: Tx,
   account: string,
   amount: bigint,
+  nowMs: number,
   took: (n: bigint) => void,
 ): Promise<Leg[]> {
   const blocks = await tx.$queryRaw<{ number: number; bond: string }[]>`
@@ -212,16 +261,8 @@ async function undoUnlockedSlashes(
   let left = amount;
   for (const b of blocks) {
     if (left === 0n) break;
-    // Locked on chain before this withdrawal: the escrow did not pay it out (logs are booked in
-    // chain order).
-    const locked = await tx.chainLog.count({
-      where: {
-        event: "BondLocked",
-        removed: false,
-        args: { path: ["blockNumber"], equals: String(b.number) },
-      },
-    });
-    if (locked > 0) continue;
+    // Locked on chain before this withdrawal: the escrow did not pay it out.
+    if (await lockedOnChain(tx, b.number)) continue;
     const slash = await tx.ledgerEntry.findMany({
       where: { kind: "slash", blockNumber: b.number, amount: { gt: 0 } },
     });
@@ -247,7 +288,7 @@ async function undoUnlockedSlashes(
       where: { id: `${b.number}:slash` },
       data: { amount: smaller.toString() },
     });
-    await shrinkOwedLock(tx, b.number, smaller);
+    await shrinkOwedLock(tx, b.number, smaller, nowMs);
     left -= cut;
   }
   if (left < amount) took(amount - left);
@@ -275,29 +316,78 @@ async function slashSplit(
 }
 
 /**
- * A block's bond shrank in the ledger before its lock was sent: the owed lock asks the escrow for
- * the smaller bond (it would otherwise fail, or lock more than the ledger holds if collateral
- * came in meanwhile), or is not sent at all when nothing is left (nor is the block's slash, which
- * could only fail on a block without a bond). A lock already sent is left as it is.
+ * A block's bond shrank in the ledger before its lock reached the escrow (the escrow paid the
+ * rest to a withdrawal): the owed lock asks the escrow for the smaller bond, so the escrow ends
+ * with exactly the ledger's bond locked, or is not sent at all when nothing is left (nor is the
+ * block's slash, which could only fail on a block without a bond). Whatever the lock's state:
+ * - pending: its amount shrinks (a lock of the old one would fail, or lock more than the ledger
+ *   holds if collateral came in meanwhile);
+ * - sent: its amount shrinks too; the transaction on its way asks for the old bond and reverts
+ *   (the escrow no longer has it free), and the settler, seeing the row's amount changed, owes it
+ *   again with this one (settler.ts, `reverted`);
+ * - reverted (it reached the escrow after the withdrawal, and failed): owed again with the
+ *   smaller bond, and so is the block's slash if it reverted (for want of a bond; sent again
+ *   behind the lock, and a slash that reverts again for another reason stays reverted).
+ * The lock row is taken first (FOR UPDATE), as the settler does when it records a revert, so
+ * either side sees the other's change. A lock is owed again only after it reverted, and a
+ * reverted lock locked nothing: owing it again cannot lock twice. A confirmed lock is left as it
+ * is (its bond was on the escrow before the withdrawal; shrinkBonds spares it).
  */
-async function shrinkOwedLock(tx: Tx, n: number, bond: bigint): Promise<void> {
-  const lock = await tx.settlement.findUnique({ where: { key: `lock:${n}` } });
-  if (lock?.status !== "pending") return;
-  if (bond > 0n) {
-    await tx.settlement.update({
-      where: { id: lock.id },
-      data: { args: { ...(lock.args as Record<string, unknown>), amount: bond.toString() } },
+async function shrinkOwedLock(tx: Tx, n: number, bond: bigint, nowMs: number): Promise<void> {
+  const [lock] = await tx.$queryRaw<
+    { id: bigint; status: string; args: Record<string, unknown> }[]
+  >`SELECT id, status, args FROM "Settlement" WHERE key = ${`lock:${n}`} FOR UPDATE`;
+  if (!lock || !["pending", "sent", "reverted"].includes(lock.status)) return;
+  const args = { ...lock.args, amount: bond.toString() };
+  const now = BigInt(nowMs);
+  if (bond === 0n) {
+    await tx.settlement.updateMany({
+      where: { key: { in: [`lock:${n}`, `slash:${n}`] }, status: "pending" },
+      data: bondWithdrawn(nowMs),
     });
+    // On its way: the settler cancels it once it has reverted.
+    if (lock.status === "sent") {
+      await tx.settlement.update({ where: { id: lock.id }, data: { args, updatedAt: now } });
+    }
     return;
   }
+  if (lock.status !== "reverted") {
+    await tx.settlement.update({ where: { id: lock.id }, data: { args, updatedAt: now } });
+    return;
+  }
+  const again = { txHash: null, errorCode: null, error: null, nextAttemptAt: now, updatedAt: now };
+  await tx.settlement.update({
+    where: { id: lock.id },
+    data: { status: "pending", args, ...again },
+  });
   await tx.settlement.updateMany({
-    where: { key: { in: [`lock:${n}`, `slash:${n}`] }, status: "pending" },
-    data: {
-      status: "cancelled",
-      errorCode: "BOND_WITHDRAWN",
-      error: "a withdrawal the escrow took first left no bond to lock",
+    where: { key: `slash:${n}`, status: "reverted" },
+    data: { status: "pending", ...again },
+  });
+}
+
+/** What a lock (or its block's slash) left with no bond to lock is recorded as: never sent. */
+export const bondWithdrawn = (nowMs: number) => ({
+  status: "cancelled",
+  errorCode: "BOND_WITHDRAWN",
+  error: "a withdrawal the escrow took first left no bond to lock",
+  updatedAt: BigInt(nowMs),
+});
+
+/**
+ * Whether block `n`'s bond lock is on the escrow as far as the index has booked (a BondLocked
+ * log still on the chain). Logs are booked in chain order, so while a withdrawal is booked this
+ * says whether the lock reached the escrow before it.
+ */
+async function lockedOnChain(tx: Tx, n: number): Promise<boolean> {
+  const count = await tx.chainLog.count({
+    where: {
+      event: "BondLocked",
+      removed: false,
+      args: { path: ["blockNumber"], equals: String(n) },
     },
   });
+  return count > 0;
 }
 
 /**
@@ -356,16 +446,24 @@ async function penaltyUndone(tx: Tx, ref: string): Promise<bigint> {
 
 /**
  * The escrow paid `amount` of an address's bonds out to a withdrawal before their locks reached
- * it: those bonds were never on chain. The newest blocks it holds a bond on carry that much less,
- * so their release or slash moves what the ledger still has locked, and their owed locks ask the
- * escrow for that much (shrinkOwedLock).
+ * it: those bonds were never on chain. The blocks whose locks had not reached the escrow, newest
+ * first, carry that much less, so their release or slash moves what the ledger still has locked,
+ * and their owed locks ask the escrow for that much (shrinkOwedLock). A bond the escrow already
+ * held when the withdrawal came was not paid out, and is cut only if the ledger cannot explain the
+ * withdrawal otherwise (as before: the ledger's bonds then disagree with the escrow's anyway).
  */
-async function shrinkBonds(tx: Tx, account: string, amount: bigint): Promise<void> {
-  const blocks = await tx.$queryRaw<{ number: number; bond: string }[]>`
+async function shrinkBonds(tx: Tx, account: string, amount: bigint, nowMs: number): Promise<void> {
+  const rows = await tx.$queryRaw<{ number: number; bond: string }[]>`
     SELECT number, "bondAmount"::text AS bond FROM "Block"
     WHERE winner = ${account} AND "bondAmount" > 0 AND stage <> 'paid'
       AND NOT (stages ? 'deadline_missed')
     ORDER BY number DESC FOR UPDATE`;
+  const onChain = new Set<number>();
+  for (const b of rows) if (await lockedOnChain(tx, b.number)) onChain.add(b.number);
+  const blocks = [
+    ...rows.filter((b) => !onChain.has(b.number)),
+    ...rows.filter((b) => onChain.has(b.number)),
+  ];
   let left = amount;
   for (const b of blocks) {
     if (left === 0n) break;
@@ -375,9 +473,69 @@ async function shrinkBonds(tx: Tx, account: string, amount: bigint): Promise<voi
       where: { number: b.number },
       data: { bondAmount: (bond - cut).toString() },
     });
-    await shrinkOwedLock(tx, b.number, bond - cut);
+    await shrinkOwedLock(tx, b.number, bond - cut, nowMs);
     left -= cut;
   }
+}
+
+/**
+ * Why an escrow event is recorded but not booked because the market cannot represent it (a
+ * RewardFunded of a block beyond MARKET_MAX_BLOCK), or null. The caller logs it as an error.
+ */
+export function unrepresentable(event: EscrowEvent): string | null {
+  if (event.eventName !== "RewardFunded") return null;
+  const n = wei(event.args.blockNumber);
+  if (inMarketRange(n)) return null;
+  const refund =
+    wei(event.args.amount) > 0n
+      ? `its reward is owed back to the sequencer (settlement refund:${n})`
+      : "its reward is zero (nothing to refund)";
+  return `block ${n} is beyond the market's last block (${MARKET_MAX_BLOCK}): not booked; ${refund}`;
+}
+
+/**
+ * A reward escrowed for a block the market cannot represent (it will never settle it): the
+ * settler owes the escrow a refundReward, which credits it back to the sequencer's free balance
+ * (the contract refunds a block at most once). Filed under block 0, like a penalty outside any
+ * block; the block is in its args. Seen again (the log back on the chain after a reorg), a
+ * refund that reverted (its funding had left the chain) is owed again.
+ */
+async function oweRefund(
+  tx: Tx,
+  n: bigint,
+  sequencer: string,
+  amount: bigint,
+  nowMs: number,
+): Promise<void> {
+  if (amount === 0n) return;
+  const key = `refund:${n}`;
+  const args = { blockNumber: n.toString(), sequencer, amount: amount.toString() };
+  const now = BigInt(nowMs);
+  await tx.settlement.upsert({
+    where: { key },
+    create: {
+      key,
+      kind: "refund",
+      blockNumber: 0,
+      args,
+      nextAttemptAt: now,
+      createdAt: now,
+      updatedAt: now,
+    },
+    update: {},
+  });
+  await tx.settlement.updateMany({
+    where: { key, status: "reverted" },
+    data: {
+      status: "pending",
+      args,
+      txHash: null,
+      errorCode: null,
+      error: null,
+      nextAttemptAt: now,
+      updatedAt: now,
+    },
+  });
 }
 
 async function lockedBalance(tx: Tx, account: string): Promise<bigint> {
@@ -387,12 +545,15 @@ async function lockedBalance(tx: Tx, account: string): Promise<bigint> {
 
 /**
  * Reverses a movement (its block left the chain): the same legs with opposite signs. A reversed
- * deposit whose collateral live bids hold cancels those bids first.
+ * deposit whose collateral live bids hold cancels those bids first. What an account no longer
+ * holds (a reversed deposit the ledger already locked, burned or paid out) is taken as far as
+ * it goes, and the rest is a shortfall (accounts.shortfall, told in `meta.shortfalls`): the
+ * reversal never fails, so the index is never stuck on it.
  */
 export async function reverseMovement(
   tx: Tx,
   movementId: string,
-  meta: { ref: string; nowMs: number },
+  meta: { ref: string; nowMs: number; shortfalls?: Shortfall[] },
 ): Promise<string> {
   const rows = await tx.ledgerEntry.findMany({ where: { movementId } });
   if (rows.length === 0) throw new Error(`no movement ${movementId} to reverse`);
@@ -412,10 +573,17 @@ export async function reverseMovement(
     ),
   ].sort();
   for (const p of provers) await lockProver(tx, p);
-  for (const leg of legs) {
+  for (const leg of [...legs]) {
+    if (leg.amount >= 0n || !isGuarded(leg.account)) continue;
     const m = /^prover:(0x[0-9a-f]{40}):available$/.exec(leg.account);
-    if (m && leg.amount < 0n && (await lockedBalance(tx, leg.account)) < -leg.amount) {
+    let have = await lockedBalance(tx, leg.account);
+    if (m && have < -leg.amount) {
       await cancelLiveBids(tx, getAddress(m[1]!), meta.nowMs);
+      have = await lockedBalance(tx, leg.account);
+    }
+    if (have < -leg.amount) {
+      legs.push(shortfallLeg(leg.account, -leg.amount - have, meta.shortfalls));
+      leg.amount = -have;
     }
   }
   return applyMovement(tx, input);

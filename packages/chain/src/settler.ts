@@ -4,23 +4,38 @@
 // The aggregator writes each one as a Settlement row in the same Postgres transaction as the
 // ledger movement it mirrors (lock at close, slash at a missed deadline, settle at payout, which
 // also releases a bond still locked; and the relay's withholding and invalid-proof penalties,
-// written by the ledger's chargePenalty, key `penalty:<id>`), so a decision and its transaction are never one without the
-// other. The settler sends them one at a time in id order (a block's lock before its slash or
+// written by the ledger's chargePenalty, key `penalty:<id>`; and the escrow index's refunds of
+// rewards funded for blocks the market cannot represent, key `refund:<block>`, filed under block
+// 0), so a decision and its transaction are never one without the other. The settler sends them one at a time in id order (a block's lock before its slash or
 // settlement) from one key, so nonces are assigned in order:
 //
 // - Before sending, it looks on the chain for the action's event (BondLocked, BondSlashed,
-//   BlockSettled of that block; Penalized with the penalty's ref). If it is there, an earlier process sent it and stopped before
+//   BlockSettled, RewardRefunded of that block; Penalized with the penalty's ref). If it is there, an earlier process sent it and stopped before
 //   recording the receipt: the row is completed from the chain, nothing is sent again.
 // - It simulates the call first; a revert (the contract's guard: settled already, no bond, not
 //   funded, ...) is recorded with the revert's name, logged with code SETTLEMENT_REVERTED, and
-//   never retried. A receipt with a failed status is recorded the same way.
+//   never retried. A receipt with a failed status is recorded the same way. Except when the
+//   escrow index changed what is owed meanwhile: a lock whose amount it shrank since the call was
+//   built (a withdrawal the escrow took first: why the lock reverted) is sent again with the
+//   shrunk amount (cancelled when nothing is left), and a slash that found no bond because its
+//   block's lock is owed again goes again behind it (`reverted`). The index, for its part, owes
+//   again a lock that had reverted when it shrinks its bond (movements.ts, shrinkOwedLock).
+//   Both take the lock's row first, so one of the two always sees the other's change; a reverted
+//   lock locked nothing and is owed again only once it has reverted, so nothing is locked twice.
 // - The transaction is signed locally and its hash and nonce are recorded (status `sent`) before
 //   it is broadcast, so a crash after broadcasting leaves a hash to look up.
 // - Transient failures (the L1 unreachable, a timeout, a nonce taken) are retried with
 //   exponential backoff, SETTLER_RETRY_BASE_MS doubling up to SETTLER_RETRY_MAX_MS; later rows
 //   wait for the one in front.
 // - A lock whose bond a withdrawal the escrow took first left at nothing, and that block's slash,
-//   are `cancelled` by the escrow index before they are sent (movements.ts), and never sent.
+//   are `cancelled` by the escrow index before they are sent (movements.ts), and never sent; a
+//   row is marked `sent` only if it is still what its transaction was built from.
+// - A transaction the L1 keeps pending (its fee fell below what blocks now ask) is replaced after
+//   SETTLER_FEE_BUMP_AFTER_MS by the same call at the same nonce with fees raised at least 12.5%
+//   (what nodes ask of a replacement) and to the node's current estimate; recorded once the
+//   node took it. A row whose transaction the node no longer knows is sent again only when no
+//   transaction of the settler's is pending at the row's nonce (a replacement broadcast and not
+//   recorded, by a process that died): only one transaction per nonce can ever land.
 // And the contract settles a block at most once, whatever happens here.
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi, l1Chain } from "@prover-boost/escrow";
@@ -30,16 +45,20 @@ import {
   BaseError,
   type Chain,
   ContractFunctionRevertedError,
+  decodeFunctionData,
   encodeFunctionData,
   type Hash,
   keccak256,
   type PublicClient,
   parseEventLogs,
+  type Transaction,
   type TransactionReceipt,
   type Transport,
   type WalletClient,
 } from "viem";
+import { inMarketRange } from "./block-range.ts";
 import { shortError } from "./indexer.ts";
+import { bondWithdrawn } from "./movements.ts";
 import { penaltyRef } from "./penalty-ref.ts";
 
 export { penaltyRef };
@@ -53,6 +72,19 @@ export type SettlementAction =
       slashToSequencerBps?: number;
     }
   | { kind: "settle"; blockNumber: number; recipients: string[]; amounts: bigint[] };
+
+/** The escrow refuses this key (Unauthorized): its owner rotated the settler, or it is not it. */
+class SettlerNotAuthorized extends Error {
+  constructor(revert: string) {
+    super(
+      `${revert}: this key is not the escrow's settler (was it rotated?); retrying with backoff`,
+    );
+    this.name = "SettlerNotAuthorized";
+  }
+}
+
+/** A settlement transaction's gas limit, in percent of the node's estimate. */
+export const GAS_MARGIN_PERCENT = 150n;
 
 /** Records a settlement owed to the escrow, in the caller's transaction (once per kind and block). */
 export async function enqueueSettlement(
@@ -86,6 +118,7 @@ const eventOf = {
   slash: "BondSlashed",
   settle: "BlockSettled",
   penalty: "Penalized",
+  refund: "RewardRefunded",
 } as const;
 
 type Row = Awaited<ReturnType<Prisma["settlement"]["findFirstOrThrow"]>>;
@@ -100,6 +133,17 @@ export interface SettlerOptions {
   confirmations?: number;
   /** How long to wait for a receipt before looking again on the next pass. */
   receiptTimeoutMs?: number;
+  /**
+   * Where a settlement's event is looked for on the chain: most blocks asked for in one
+   * eth_getLogs (RPC providers cap the range; default 1000), the escrow's deployment block (for
+   * rows taken before searchFrom was kept; default 0), and how far below the head a row's
+   * transaction may land after a reorg (default 64).
+   */
+  logRange?: number;
+  startBlock?: bigint;
+  maxReorgDepth?: number;
+  /** A sent transaction still pending this long (ms) is replaced with higher fees (default 180 s). */
+  feeBumpAfterMs?: number;
   now?: () => number;
   log?: {
     info(o: object, m?: string): void;
@@ -186,6 +230,9 @@ export class Settler {
       const known = await client.getTransaction({ hash: row.txHash as Hash }).catch(() => null);
       if (known) {
         const waitedMs = this.now() - Number(row.updatedAt);
+        // Mined already (its receipt not served yet): looked at again next pass, not replaced.
+        if (known.blockNumber !== null) return "waiting";
+        if (waitedMs >= (this.opts.feeBumpAfterMs ?? 180_000)) return this.bumpFee(row, known);
         if (waitedMs > 60_000) {
           this.opts.log?.warn(
             { code: "SETTLEMENT_PENDING", settlement: row.key, txHash: row.txHash, waitedMs },
@@ -194,8 +241,19 @@ export class Settler {
         }
         return "waiting";
       }
-      // Never broadcast, or dropped: look on the chain, then send again.
+      // Never broadcast, or dropped: look on the chain, then send again, unless a transaction is
+      // pending at the row's nonce (its replacement, sent by a process that died before
+      // recording it): that one lands, or is dropped, first.
+      if (row.nonce !== null && (await this.noncePending(row.nonce))) return "waiting";
     }
+    const a = row.args as Record<string, unknown>;
+    if (row.kind === "refund" && inMarketRange(BigInt(String(a.blockNumber)))) {
+      // Only the index owes refunds, for blocks the market cannot represent: never one it may
+      // still bond or settle.
+      return this.reverted(row, "refusing to refund a block the market may settle", row.txHash);
+    }
+    if (row.kind === "lock" && BigInt(String(a.amount)) === 0n) return this.cancelLock(row);
+    await this.keepSearchFrom(row);
     const found = await this.findOnChain(row);
     if (found) {
       const receipt = await client.getTransactionReceipt({ hash: found });
@@ -215,7 +273,13 @@ export class Settler {
       } as Parameters<PublicClient["simulateContract"]>[0]);
     } catch (err) {
       const revert = revertOf(err);
-      if (revert) return this.reverted(row, revert, row.txHash);
+      // Unauthorized is a verdict on this key, not on the settlement: the escrow's owner rotated
+      // its settler (or this is the wrong key). Every call reverts alike until the key is right,
+      // so nothing is recorded as final: the row is tried again with backoff, logged each time.
+      if (revert?.startsWith("Unauthorized")) {
+        throw new SettlerNotAuthorized(revert);
+      }
+      if (revert) return this.reverted(row, revert, row.txHash, undefined, lockAmount(row));
       throw err;
     }
     const wallet = this.opts.wallet;
@@ -225,22 +289,38 @@ export class Settler {
     });
     // Signed for the chain the L1 says it is (the wallet is built before anyone asked it).
     this.chain ??= wallet.chain ?? l1Chain(await client.getChainId(), undefined, "L1");
+    const data = encodeFunctionData({
+      abi: escrowAbi,
+      ...call,
+    } as Parameters<typeof encodeFunctionData>[0]);
+    // The node's estimate is for the state it sees now. A balance that changes before inclusion
+    // (an account emptied by a withdrawal, written again by a settle or a slash) costs more,
+    // and a transaction out of gas is a revert recorded for good: the limit keeps a margin.
+    const estimate = await client.estimateGas({
+      account: wallet.account,
+      to: this.opts.escrow,
+      data,
+    });
     const prepared = await wallet.prepareTransactionRequest({
       to: this.opts.escrow,
-      data: encodeFunctionData({
-        abi: escrowAbi,
-        ...call,
-      } as Parameters<typeof encodeFunctionData>[0]),
+      data,
       account: wallet.account,
       chain: this.chain,
       nonce,
+      gas: (estimate * GAS_MARGIN_PERCENT) / 100n,
     } as Parameters<typeof wallet.prepareTransactionRequest>[0]);
     const signed = await wallet.signTransaction(
       prepared as Parameters<typeof wallet.signTransaction>[0],
     );
     const txHash = keccak256(signed);
-    await this.opts.prisma.settlement.update({
-      where: { id: row.id },
+    // Only if the row is still what this call was built from: the index may have cancelled it,
+    // or shrunk a lock's amount, since it was read (then it is looked at again next pass).
+    const marked = await this.opts.prisma.settlement.updateMany({
+      where: {
+        id: row.id,
+        status: row.status,
+        ...(row.kind === "lock" ? { args: { path: ["amount"], equals: lockAmount(row)! } } : {}),
+      },
       data: {
         status: "sent",
         txHash,
@@ -249,6 +329,7 @@ export class Settler {
         updatedAt: BigInt(this.now()),
       },
     });
+    if (marked.count === 0) return "waiting";
     await this.opts.beforeBroadcast?.({ key: row.key, txHash });
     await client.sendRawTransaction({ serializedTransaction: signed });
     const receipt = await client.waitForTransactionReceipt({
@@ -276,35 +357,146 @@ export class Settler {
           functionName: "penalize",
           args: [a.prover, BigInt(a.amount as string), penaltyRef(String(a.penaltyId))],
         };
+      case "refund":
+        return { functionName: "refundReward", args: [BigInt(String(a.blockNumber))] };
       default:
         throw new Error(`unknown settlement kind ${row.kind}`);
     }
   }
 
   /** The hash of a transaction that already did this row's work, if the chain has one. */
+  /** Whether a transaction of the settler's at `nonce` is pending, none at it mined yet. */
+  private async noncePending(nonce: number): Promise<boolean> {
+    const address = this.opts.wallet.account.address;
+    const [mined, pending] = await Promise.all([
+      this.opts.client.getTransactionCount({ address, blockTag: "latest" }),
+      this.opts.client.getTransactionCount({ address, blockTag: "pending" }),
+    ]);
+    return mined <= nonce && pending > nonce;
+  }
+
+  /**
+   * The row's transaction is still pending after SETTLER_FEE_BUMP_AFTER_MS: the same call at the
+   * same nonce, with fees up at least 12.5% (a node refuses a replacement for less) and to the
+   * node's current estimate. Recorded once the node has taken it; if the old one lands instead,
+   * the next pass finds its event on the chain (findOnChain).
+   */
+  private async bumpFee(row: Row, known: Transaction): Promise<Outcome> {
+    const { client, wallet } = this.opts;
+    const up = (x: bigint | undefined) => (x === undefined ? 0n : (x * 1125n) / 1000n + 1n);
+    const max = (a: bigint, b: bigint) => (a > b ? a : b);
+    this.chain ??= wallet.chain ?? l1Chain(await client.getChainId(), undefined, "L1");
+    const base = {
+      to: known.to!,
+      data: known.input,
+      gas: known.gas,
+      nonce: known.nonce,
+      account: wallet.account,
+      chain: this.chain,
+    };
+    let fees: Record<string, bigint>;
+    if (known.maxFeePerGas !== undefined) {
+      const now = await client.estimateFeesPerGas();
+      const tip = max(now.maxPriorityFeePerGas, up(known.maxPriorityFeePerGas));
+      fees = {
+        maxPriorityFeePerGas: tip,
+        maxFeePerGas: max(max(now.maxFeePerGas, up(known.maxFeePerGas)), tip),
+      };
+    } else {
+      fees = { gasPrice: max(await client.getGasPrice(), up(known.gasPrice)) };
+    }
+    const prepared = await wallet.prepareTransactionRequest({ ...base, ...fees } as Parameters<
+      typeof wallet.prepareTransactionRequest
+    >[0]);
+    const signed = await wallet.signTransaction(
+      prepared as Parameters<typeof wallet.signTransaction>[0],
+    );
+    const txHash = keccak256(signed);
+    // Recorded before it is broadcast, as every transaction is: a hash the node has is never
+    // unknown to the row. Refused by the node, the row goes back to the one it still has.
+    const marked = await this.opts.prisma.settlement.updateMany({
+      where: { id: row.id, status: "sent", txHash: row.txHash },
+      data: { txHash, attempts: { increment: 1 }, updatedAt: BigInt(this.now()) },
+    });
+    if (marked.count === 0) return "waiting";
+    try {
+      await client.sendRawTransaction({ serializedTransaction: signed });
+    } catch (err) {
+      await this.opts.prisma.settlement.updateMany({
+        where: { id: row.id, status: "sent", txHash },
+        data: { txHash: row.txHash },
+      });
+      throw err;
+    }
+    this.opts.log?.warn(
+      {
+        code: "SETTLEMENT_FEE_BUMPED",
+        settlement: row.key,
+        replaced: row.txHash,
+        txHash,
+        nonce: known.nonce,
+        ...Object.fromEntries(Object.entries(fees).map(([k, v]) => [k, String(v)])),
+      },
+      "settlement transaction still pending: replaced with higher fees",
+    );
+    return "waiting";
+  }
+
+  /**
+   * Before the row's first transaction: the first block one can be in (the head now, less a
+   * reorg's depth: a transaction broadcast from here on can land no lower), kept on the row.
+   */
+  private async keepSearchFrom(row: Row): Promise<void> {
+    if (row.searchFrom !== null || row.txHash !== null) return;
+    const head = await this.opts.client.getBlockNumber({ cacheTime: 0 });
+    const depth = BigInt(this.opts.maxReorgDepth ?? 64);
+    const from = head > depth ? head - depth : 0n;
+    await this.opts.prisma.settlement.updateMany({
+      where: { id: row.id, searchFrom: null },
+      data: { searchFrom: from },
+    });
+    row.searchFrom =
+      (await this.opts.prisma.settlement.findUniqueOrThrow({ where: { id: row.id } })).searchFrom ??
+      from;
+  }
+
+  /**
+   * The row's action, already on the chain (sent by a process that died before recording it):
+   * its event, looked for from the row's searchFrom to the head, at most logRange blocks an
+   * eth_getLogs.
+   */
   private async findOnChain(row: Row): Promise<Hash | null> {
     const eventName = eventOf[row.kind as keyof typeof eventOf];
     const a = row.args as Record<string, unknown>;
-    const logs = await this.opts.client.getContractEvents({
-      address: this.opts.escrow,
-      abi: escrowAbi,
-      eventName,
-      args:
-        row.kind === "penalty"
-          ? { ref: penaltyRef(String(a.penaltyId)) }
-          : { blockNumber: BigInt(row.blockNumber) },
-      fromBlock: 0n,
-      toBlock: "latest",
-    });
-    const match = logs.find((l) => {
-      if (row.kind !== "lock") return true;
-      const args = l.args as { prover?: string; amount?: bigint };
-      return (
-        args.prover?.toLowerCase() === String(a.prover).toLowerCase() &&
-        args.amount === BigInt(a.amount as string)
-      );
-    });
-    return match?.transactionHash ?? null;
+    const args =
+      row.kind === "penalty"
+        ? { ref: penaltyRef(String(a.penaltyId)) }
+        : row.kind === "refund"
+          ? { blockNumber: BigInt(String(a.blockNumber)) }
+          : { blockNumber: BigInt(row.blockNumber) };
+    const range = BigInt(this.opts.logRange ?? 1000);
+    const head = await this.opts.client.getBlockNumber({ cacheTime: 0 });
+    for (let from = row.searchFrom ?? this.opts.startBlock ?? 0n; from <= head; from += range) {
+      const to = from + range - 1n < head ? from + range - 1n : head;
+      const logs = await this.opts.client.getContractEvents({
+        address: this.opts.escrow,
+        abi: escrowAbi,
+        eventName,
+        args,
+        fromBlock: from,
+        toBlock: to,
+      });
+      const match = logs.find((l) => {
+        if (row.kind !== "lock") return true;
+        const got = l.args as { prover?: string; amount?: bigint };
+        return (
+          got.prover?.toLowerCase() === String(a.prover).toLowerCase() &&
+          got.amount === BigInt(a.amount as string)
+        );
+      });
+      if (match) return match.transactionHash;
+    }
+    return null;
   }
 
   private async finish(row: Row, receipt: TransactionReceipt): Promise<Outcome> {
@@ -320,6 +512,7 @@ export class Settler {
         "the transaction reverted on chain",
         receipt.transactionHash,
         receipt,
+        row.kind === "lock" ? await this.lockAmountSent(receipt.transactionHash) : undefined,
       );
     }
     const eventName = eventOf[row.kind as keyof typeof eventOf];
@@ -367,32 +560,117 @@ export class Settler {
     return "done";
   }
 
+  /**
+   * A revert is final, recorded and never retried, except where the index changed what is owed
+   * since the call was built (both sides take the lock row first, so either this sees the
+   * index's change or the index sees the revert):
+   * - a lock of `attempted` wei whose amount the index has since shrunk (a withdrawal the escrow
+   *   took first, booked while the lock was on its way: that is why it reverted) is owed again
+   *   with the shrunk amount, or cancelled when nothing is left (movements.ts, shrinkOwedLock);
+   * - a slash whose block's lock the index has owed again since (NoBondLocked: the lock had
+   *   reverted) is owed again, behind that lock.
+   * A lock is owed again only after it reverted (it locked nothing), so it never locks twice.
+   */
   private async reverted(
     row: Row,
     reason: string,
     txHash: string | null,
     receipt?: TransactionReceipt,
+    attempted?: string,
   ): Promise<Outcome> {
-    await this.opts.prisma.settlement.update({
-      where: { id: row.id },
-      data: {
-        status: "reverted",
-        txHash,
-        errorCode: "SETTLEMENT_REVERTED",
-        error: reason,
-        receiptBlock: receipt?.blockNumber ?? null,
-        gasUsed: receipt ? receipt.gasUsed.toString() : null,
-        updatedAt: BigInt(this.now()),
-      },
+    const now = BigInt(this.now());
+    const outcome = await this.opts.prisma.$transaction(async (tx) => {
+      const again = await this.owedAgain(tx, row, attempted);
+      if (again === "cancelled") return "done" as const;
+      if (again === "pending") {
+        await tx.settlement.update({
+          where: { id: row.id },
+          data: {
+            status: "pending",
+            txHash: null,
+            errorCode: "SETTLEMENT_OWED_AGAIN",
+            error: `reverted (${reason}) after the escrow index changed what is owed: sent again`,
+            nextAttemptAt: now,
+            updatedAt: now,
+          },
+        });
+        return "again" as const;
+      }
+      await tx.settlement.update({
+        where: { id: row.id },
+        data: {
+          status: "reverted",
+          txHash,
+          errorCode: "SETTLEMENT_REVERTED",
+          error: reason,
+          receiptBlock: receipt?.blockNumber ?? null,
+          gasUsed: receipt ? receipt.gasUsed.toString() : null,
+          updatedAt: now,
+        },
+      });
+      return "reverted" as const;
     });
-    this.opts.log?.error(
-      { code: "SETTLEMENT_REVERTED", settlement: row.key, reason, txHash },
-      "settlement reverted: recorded, not retried; the ledger and the escrow disagree on this block until an operator acts",
-    );
+    if (outcome === "again") {
+      this.opts.log?.warn(
+        { code: "SETTLEMENT_OWED_AGAIN", settlement: row.key, reason, txHash },
+        "settlement reverted, but the escrow index has changed what is owed since: sent again",
+      );
+      // Nothing behind it goes before it (a block's slash waits for its lock).
+      return "waiting";
+    }
+    if (outcome === "reverted") {
+      this.opts.log?.error(
+        { code: "SETTLEMENT_REVERTED", settlement: row.key, reason, txHash },
+        "settlement reverted: recorded, not retried; the ledger and the escrow disagree on this block until an operator acts",
+      );
+    }
     return "done";
   }
 
+  /** Whether a reverted row is owed again (see `reverted`), in `tx`; null: the revert is final. */
+  private async owedAgain(
+    tx: Tx,
+    row: Row,
+    attempted: string | undefined,
+  ): Promise<"pending" | "cancelled" | null> {
+    if (row.kind === "lock" && attempted !== undefined) {
+      const [cur] = await tx.$queryRaw<{ status: string; amount: string | null }[]>`
+        SELECT status, args->>'amount' AS amount FROM "Settlement" WHERE id = ${row.id} FOR UPDATE`;
+      if (!cur || cur.status === "cancelled") return "cancelled";
+      if (cur.amount === null || cur.amount === attempted) return null;
+      if (BigInt(cur.amount) > 0n) return "pending";
+      await tx.settlement.update({
+        where: { id: row.id },
+        data: bondWithdrawn(this.now()),
+      });
+      return "cancelled";
+    }
+    if (row.kind === "slash") {
+      const [lock] = await tx.$queryRaw<{ status: string }[]>`
+        SELECT status FROM "Settlement" WHERE key = ${`lock:${row.blockNumber}`} FOR UPDATE`;
+      if (lock?.status === "pending" || lock?.status === "sent") return "pending";
+    }
+    return null;
+  }
+
+  /** A lock the index shrank to nothing: not sent (movements.ts, shrinkOwedLock). */
+  private async cancelLock(row: Row): Promise<Outcome> {
+    await this.opts.prisma.settlement.updateMany({
+      where: { id: row.id, status: row.status },
+      data: bondWithdrawn(this.now()),
+    });
+    return "done";
+  }
+
+  /** The amount a lockBond transaction asked for (decimal), read from the transaction. */
+  private async lockAmountSent(hash: Hash): Promise<string | undefined> {
+    const sent = await this.opts.client.getTransaction({ hash });
+    const call = decodeFunctionData({ abi: escrowAbi, data: sent.input });
+    return call.functionName === "lockBond" ? String(call.args[2]) : undefined;
+  }
+
   private async backoff(row: Row, err: unknown): Promise<void> {
+    const unauthorized = err instanceof SettlerNotAuthorized;
     const attempts = row.attempts + 1;
     const delay = Math.min(
       this.opts.retry.maxMs,
@@ -404,17 +682,31 @@ export class Settler {
         data: {
           attempts,
           nextAttemptAt: BigInt(this.now() + delay),
-          errorCode: "L1_UNAVAILABLE",
+          errorCode: unauthorized ? "SETTLER_NOT_AUTHORIZED" : "L1_UNAVAILABLE",
           error: shortError(err),
           updatedAt: BigInt(this.now()),
         },
       })
       .catch(() => {});
-    this.opts.log?.warn(
-      { code: "L1_UNAVAILABLE", settlement: row.key, retryInMs: delay, err: shortError(err) },
-      "settlement transaction failed: retrying with backoff",
-    );
+    const fields = { settlement: row.key, retryInMs: delay, err: shortError(err) };
+    // An operator must act on a refused key (set the escrow's settler back, or this key to it).
+    if (unauthorized) {
+      this.opts.log?.error(
+        { code: "SETTLER_NOT_AUTHORIZED", ...fields },
+        "the escrow refuses the settler key: settlements wait until it accepts it again",
+      );
+    } else {
+      this.opts.log?.warn(
+        { code: "L1_UNAVAILABLE", ...fields },
+        "settlement transaction failed: retrying with backoff",
+      );
+    }
   }
+}
+
+/** The amount (decimal) a lock row asks the escrow for; undefined for other kinds. */
+function lockAmount(row: Row): string | undefined {
+  return row.kind === "lock" ? String((row.args as Record<string, unknown>).amount) : undefined;
 }
 
 /** The contract error's name and arguments if `err` is a revert, else null. */

@@ -39,6 +39,9 @@ describe("COLLATERAL", () => {
     [{ COLLATERAL: "chain", L1_RPC_URL: "http://127.0.0.1:8545" }, "ESCROW_ADDRESS"],
     [{ COLLATERAL: "both" }, "COLLATERAL"],
     [{ L1_RPC_URL: "ftp://x" }, "L1_RPC_URL"],
+    // The services speak JSON-RPC over HTTP: a websocket URL would pass here and fail every call.
+    [{ L1_RPC_URL: "wss://l1.example/ws" }, "must be an http:// or https:// URL"],
+    [{ L1_RPC_URL: "ws://127.0.0.1:8545" }, "L1_RPC_URL"],
     [{ ESCROW_ADDRESS: "0x12" }, "ESCROW_ADDRESS"],
     [{ L1_CONFIRMATIONS: "0" }, "L1_CONFIRMATIONS"],
     [{ L1_MAX_REORG_DEPTH: "0" }, "L1_MAX_REORG_DEPTH"],

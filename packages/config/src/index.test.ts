@@ -7,6 +7,7 @@ import {
   commonEnv,
   MAX_DURATION_MS,
   parseEnv,
+  redactUrl,
   relayEnv,
   shutdownGraceMs,
 } from "./index.ts";
@@ -117,6 +118,8 @@ describe("bounds a service would break on", () => {
     [{ REDIS_COMMAND_TIMEOUT_MS: String(MAX_DURATION_MS + 1) }, "REDIS_COMMAND_TIMEOUT_MS"],
     [{ SSE_KEEPALIVE_MS: "3000000000" }, "SSE_KEEPALIVE_MS"],
     [{ LEASE_MS: "1e12" }, "LEASE_MS"],
+    // Compared with timers' times only, but a limit no timer could wait for is a typo.
+    [{ LEASE_MAX_MS: "3000000000" }, "LEASE_MAX_MS"],
     [{ PORT: "70000" }, "PORT"],
     [
       { CHAIN_ID: "0", VERIFYING_CONTRACT: "0x52908400098527886E0F7030069857D2E4169EE7" },
@@ -178,5 +181,16 @@ describe("service URLs", () => {
     });
     expect(env.DATABASE_URL).toBe("postgres://u:Zx9%23pw%2FQ@db:5432/x?schema=pb");
     expect(env.REDIS_URL).toBe("rediss://:s3cr%23t@cache:6380/0");
+  });
+});
+
+describe("redactUrl", () => {
+  it("masks a password, keeps everything else, and never repeats a URL that does not parse", () => {
+    expect(redactUrl("redis://:s3cret@cache:6379/0")).toBe("redis://:***@cache:6379/0");
+    expect(redactUrl("postgresql://app:pw@db/market?schema=x")).toBe(
+      "postgresql://app:***@db/market?schema=x",
+    );
+    expect(redactUrl("redis://127.0.0.1:6379")).toBe("redis://127.0.0.1:6379");
+    expect(redactUrl("not a url with s3cret")).not.toContain("s3cret");
   });
 });

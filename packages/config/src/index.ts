@@ -154,12 +154,28 @@ export const commonEnv = z.object({
    * at L1_RPC_URL; the relay indexes its events, the aggregator settles on it.
    */
   COLLATERAL: z.enum(["ledger", "chain"]).default("ledger"),
-  L1_RPC_URL: optionalString.pipe(z.url({ protocol: /^(https?|wss?)$/ }).optional()),
+  /** http or https only: the relay and the aggregator speak JSON-RPC over HTTP (viem's http). */
+  L1_RPC_URL: optionalString.pipe(
+    z.url({ protocol: /^https?$/, error: "must be an http:// or https:// URL" }).optional(),
+  ),
   ESCROW_ADDRESS: optionalString
     .pipe(address.optional())
     .transform((v) => (v === undefined ? undefined : getAddress(v))),
   /** An escrow event counts once its block has this many confirmations (1 = the head block). */
   L1_CONFIRMATIONS: int(1, 1),
+  /**
+   * chain: most L1 blocks asked for in one eth_getLogs call (the indexer's reads, the settler's
+   * look for a settlement already on the chain).
+   */
+  L1_LOG_RANGE: int(1000, 1),
+  /** chain: the first L1 block to index (the escrow's deployment block). */
+  L1_START_BLOCK: int(0),
+  /**
+   * chain: the deepest reorg the indexer undoes by itself; an indexed log gone from deeper down
+   * means the L1 lost its state, and bids are refused instead. The settler looks for a
+   * settlement's transaction from this far below the head it first saw.
+   */
+  L1_MAX_REORG_DEPTH: int(64, 1),
 });
 
 /**
@@ -223,8 +239,11 @@ export const relayEnv = commonEnv.extend({
   LOGIN_MAX_AGE_MS: int(300_000, 1000),
   RATE_LIMIT_WINDOW_MS: ms(1000, 1),
   /**
-   * Event-loop delay (ms, worst of the last second) above which the relay refuses new leases
-   * with 503 UNAVAILABLE and Retry-After (heartbeats and results are never refused); 0 = never.
+   * Event-loop delay (ms, the mean over the last second, a delay still under way included) above
+   * which the relay refuses a share of new leases with 503 UNAVAILABLE and Retry-After: half of
+   * them just over it, up to 95% at twice it (heartbeats and results are never refused). A relay
+   * whose worst delay of the last second is past it does not count as present for lapses. 0 =
+   * neither.
    */
   OVERLOAD_LAG_MS: ms(200),
   /**
@@ -237,7 +256,7 @@ export const relayEnv = commonEnv.extend({
    * The longest a worker may hold a lease, from its grant, however it heartbeats (at least
    * LEASE_MS): then heartbeats are refused and the lease runs out as a lapse; 0 = no limit.
    */
-  LEASE_MAX_MS: int(3_600_000),
+  LEASE_MAX_MS: ms(3_600_000),
   /** Requests per window per client IP; 0 disables rate limiting. */
   RATE_LIMIT_PER_IP: int(2000),
   /** Bids per window per prover address; 0 disables the per-prover limit. */
@@ -312,15 +331,6 @@ export const relayEnv = commonEnv.extend({
   EVENTS_RETENTION_MS: int(3_600_000, 1000),
   /** chain: how often the escrow indexer polls the L1 for new blocks. */
   L1_POLL_MS: ms(1000, 10),
-  /** chain: most L1 blocks asked for in one eth_getLogs call. */
-  L1_LOG_RANGE: int(1000, 1),
-  /** chain: the first L1 block to index (the escrow's deployment block). */
-  L1_START_BLOCK: int(0),
-  /**
-   * chain: the deepest reorg the indexer undoes by itself; an indexed log gone from deeper down
-   * means the L1 lost its state, and bids are refused instead.
-   */
-  L1_MAX_REORG_DEPTH: int(64, 1),
   /** chain: bids are refused (503 L1_UNAVAILABLE) when the indexer has not synced for this long. */
   L1_STALE_MS: ms(10_000, 100),
 });
@@ -360,6 +370,11 @@ export const aggregatorEnv = commonEnv.extend({
   SETTLER_RETRY_BASE_MS: ms(500, 1),
   /** chain: longest wait between two retries of a settlement transaction. */
   SETTLER_RETRY_MAX_MS: ms(30_000, 1),
+  /**
+   * chain: a settlement transaction still pending this long is replaced by the same call at the
+   * same nonce with fees raised (at least 12.5%, and to the node's current estimate).
+   */
+  SETTLER_FEE_BUMP_AFTER_MS: ms(180_000, 1000),
   /** Prometheus endpoint (GET /metrics) of the aggregator; 0 disables it. */
   METRICS_PORT: port(9464),
   /** Address the metrics endpoint binds to. */
@@ -369,6 +384,14 @@ export const aggregatorEnv = commonEnv.extend({
 export type CommonEnv = z.infer<typeof commonEnv>;
 export type RelayEnv = z.infer<typeof relayEnv>;
 export type AggregatorEnv = z.infer<typeof aggregatorEnv>;
+
+/** `url` with its password, if any, masked: for logs and messages. */
+export function redactUrl(url: string): string {
+  if (!URL.canParse(url)) return "(a URL that does not parse)";
+  const u = new URL(url);
+  if (u.password) u.password = "***";
+  return u.toString();
+}
 
 export function domainFromEnv(env: CommonEnv): DomainConfig {
   return {

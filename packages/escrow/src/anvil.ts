@@ -101,6 +101,11 @@ export interface AnvilOptions {
   startTimeoutMs?: number;
   /** More anvil flags, e.g. ["--state", file] to keep the chain across restarts. */
   extraArgs?: readonly string[];
+  /**
+   * A process group of its own: a Ctrl-C in the terminal (which signals the caller's group) does
+   * not reach it, so the caller can stop it after whatever still needs it.
+   */
+  ownGroup?: boolean;
 }
 
 export interface AnvilHandle {
@@ -130,7 +135,10 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<AnvilHandl
   let child: ChildProcess;
   try {
     child = await new Promise<ChildProcess>((resolve, reject) => {
-      const c = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+      const c = spawn(bin, args, {
+        stdio: ["ignore", "ignore", "pipe"],
+        detached: options.ownGroup === true,
+      });
       c.once("error", reject);
       c.once("spawn", () => resolve(c));
     });
