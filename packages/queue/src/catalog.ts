@@ -12,6 +12,15 @@ export function queueFor(type: JobType): QueueKind {
   return "root";
 }
 
+/**
+ * The queues a block's tree of `txCount` transactions has: its root's always, a base job per
+ * transaction from one on, merges from three (two bases hang from the root itself).
+ */
+export function treeQueueKinds(txCount: number): QueueKind[] {
+  if (txCount === 0) return ["root"];
+  return txCount < 3 ? ["root", "base"] : ["root", "merge", "base"];
+}
+
 /** BullMQ job id of a tree node: "<block>-<level>-<index>" (BullMQ ids may not contain ':'). */
 export const jobId = (blockNumber: number, level: number, index: number): string =>
   `${blockNumber}-${level}-${index}`;

@@ -39,6 +39,7 @@ import {
 } from "./affinity.ts";
 import { AttemptBook } from "./attempts.ts";
 import { BlockHandles, blockKinds, blocksWithQueues } from "./block-handles.ts";
+import { brokerPrefixOf, deleteBlockLeaseRecords } from "./broker/records.ts";
 import {
   jobId,
   type ProofJobData,
@@ -354,8 +355,13 @@ export class ProofFabric {
    * jobs. Kept for UPCOMING_HOLD_MS, or until their first use, even while the block is not yet
    * active. Resolves once they are connected (at once if this fabric is closing).
    */
-  prepareBlock(blockNumber: number, kinds: readonly QueueKind[] = blockKinds): Promise<void> {
-    return this.handles.prepare(blockNumber, kinds, UPCOMING_HOLD_MS);
+  prepareBlock(
+    blockNumber: number,
+    kinds: readonly QueueKind[] = blockKinds,
+    /** How long they are kept at least; 0 for a block already active (closed with the rest). */
+    holdMs = UPCOMING_HOLD_MS,
+  ): Promise<void> {
+    return this.handles.prepare(blockNumber, kinds, holdMs);
   }
 
   private base() {
@@ -561,6 +567,10 @@ export class ProofFabric {
         `${this.options.prefix}:${blockQueueName(blockNumber, kind)}`,
       );
     }
+    // And the records of the leases on it, all lost with it: a record left behind would be
+    // judged with the lapse of the rebuilt job's next lease, charging a worker that was told its
+    // lease was gone (409) with withholding.
+    await deleteBlockLeaseRecords(this.redis, brokerPrefixOf(this.options.prefix), blockNumber);
   }
 
   /**
@@ -721,22 +731,34 @@ export class ProofFabric {
     return true;
   }
 
-  /** Puts every failed job of a block back in its queue (the block went to open proving). */
+  /**
+   * Puts every failed job of a block back in its queue (the block went to open proving). A job
+   * no longer failed by the time it is put back (another aggregator, during a restart's overlap,
+   * put it back first) is left alone and not reported. `retried` is told each job this call put
+   * back, once it is back.
+   */
   async retryFailed(
     blockNumber: number,
     /** Which failed jobs to put back (all by default). */
     shouldRetry: (id: string) => boolean | Promise<boolean> = () => true,
+    retried: (id: string) => void | Promise<void> = () => {},
   ): Promise<string[]> {
-    const retried: string[] = [];
+    const out: string[] = [];
     for (const kind of kinds) {
       for (const job of await this.queue(blockNumber, kind).getFailed()) {
         if (!(await shouldRetry(job.id!))) continue;
-        await job.retry("failed");
-        retried.push(job.id!);
+        try {
+          await job.retry("failed");
+        } catch (err) {
+          if ((await job.getState()) !== "failed") continue;
+          throw err;
+        }
+        await retried(job.id!);
+        out.push(job.id!);
       }
     }
-    if (retried.length > 0) await this.announce();
-    return retried;
+    if (out.length > 0) await this.announce();
+    return out;
   }
 
   /**

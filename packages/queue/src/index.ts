@@ -15,4 +15,5 @@ export * from "./fabric.ts";
 export type { PopCount } from "./picking.ts";
 export * from "./provenance.ts";
 export * from "./redis.ts";
+export { retryUntilDone } from "./retry.ts";
 export * from "./wakeups.ts";

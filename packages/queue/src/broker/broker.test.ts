@@ -234,13 +234,25 @@ describe("a lease held past LEASE_MAX_MS", () => {
     // Past the limit, a heartbeat is refused, and the lease runs out like any other: its lapse
     // is the worker's, and the job goes back for someone else.
     await until(async () => (await redisNow(capped.fabric.redis)) >= l.leasedAt + MAX_MS + 300);
-    expect(await capped.heartbeat(l)).toBeNull();
+    expect(await capped.heartbeatOrWhy(l)).toBe("held-too-long");
     await lockGone(capped, l.jobId);
+    // Once the lock has run out too, the refusal still says it is the limit (the relay's answer
+    // names it), judged where the script reads the record, on Redis's clock.
+    expect(await capped.heartbeatOrWhy(l)).toBe("held-too-long");
+    expect(await capped.heartbeat(l)).toBeNull();
     await until(async () => stalled.has(l.jobId));
     const lapses = await capped.claimTimedOutJob(l.jobId);
     expect(lapses.map((x) => [x.lease.sessionId, x.forgiven])).toEqual([[holder.sessionId, false]]);
     const next = (await until(() => lease(capped, agent("next"), block)))!;
     expect(next.jobId).toBe(l.jobId);
+  });
+
+  it("that lapsed before its limit is refused as lost, not as held too long", async () => {
+    const capped = await openBroker({ leaseMs: LONG_MS, leaseMaxMs: 10 * LONG_MS });
+    const block = await oneJobBlock();
+    const l = (await lease(capped, agent("silent"), block))!;
+    await lockGone(capped, l.jobId);
+    expect(await capped.heartbeatOrWhy(l)).toBe("lost");
   });
 
   it("is never shorter than LEASE_MS, and without a limit heartbeats keep a lease", async () => {

@@ -26,8 +26,14 @@ import { type ProofJobData, type ProofResult, parseJobId, type QueueKind } from 
 import { blockQueueName, type ProofFabric } from "../fabric.ts";
 import type { SlotClaim } from "../picking.ts";
 import { retryUntilDone } from "../retry.ts";
-import { BrokerPresence } from "./presence.ts";
-import { type Lease, LeaseRecords, leaseIdOf } from "./records.ts";
+import { BrokerPresence, presenceTimingsOf } from "./presence.ts";
+import {
+  brokerPrefixOf,
+  type HeartbeatRefusal,
+  type Lease,
+  LeaseRecords,
+  leaseIdOf,
+} from "./records.ts";
 import {
   AgentAtCapacityError,
   type ErrorOutcome,
@@ -86,6 +92,9 @@ export function tokenNonce(): string {
   return tokenPool.toString("hex", tokenPoolAt - 8, tokenPoolAt);
 }
 
+/** The errors BullMQ raises from its own checks of a job's state (finished-errors.js). */
+const bullmqVerdict = /^(Missing (key|lock) for job|Lock mismatch for job|Job .+ is not in the )/;
+
 export class ProofBroker {
   readonly records: LeaseRecords;
   readonly presence: BrokerPresence;
@@ -114,19 +123,16 @@ export class ProofBroker {
     }
     this.leaseMs = options.leaseMs;
     this.leaseMaxMs = options.leaseMaxMs ? Math.max(options.leaseMaxMs, options.leaseMs) : 0;
-    const prefix = `${fabric.options.prefix}:pb`;
+    const prefix = brokerPrefixOf(fabric.options.prefix);
     // Unclaimed records (no relay was up to see the lapse) go a while after their lease.
     this.records = new LeaseRecords(fabric.redis, prefix, 2 * options.leaseMs + 60_000);
-    const interval =
-      options.presenceIntervalMs ?? Math.max(25, Math.min(Math.floor(options.leaseMs / 4), 1000));
+    const { intervalMs, freshMs } = presenceTimingsOf(options.leaseMs, options.presenceIntervalMs);
     this.presence = new BrokerPresence(
       fabric.redis,
       prefix,
-      interval,
+      intervalMs,
       options.leaseMs + 2_000,
-      // A worker heartbeats every LEASE_MS / 3: a broker seen that recently before the lease ran
-      // out was there for one of its heartbeats.
-      Math.max(2 * interval, Math.floor(options.leaseMs / 3)),
+      freshMs,
       options.behind,
     );
   }
@@ -369,6 +375,11 @@ export class ProofBroker {
     return this.records.liveCount(sessionId);
   }
 
+  /** liveCount of each session, in one round trip after one reading of Redis's clock. */
+  liveCounts(sessionIds: readonly string[]): Promise<number[]> {
+    return this.records.liveCounts(sessionIds);
+  }
+
   /**
    * A heartbeat: the lease is extended by LEASE_MS, but never past LEASE_MAX_MS from its grant
    * (a heartbeat once that has passed is refused: the lease runs out and its lapse is handled as
@@ -379,6 +390,12 @@ export class ProofBroker {
    * heard the worker through the lease's last window (Redis, or every relay, was out of reach).
    */
   async heartbeat(lease: Lease, arrivedAgoMs = 0): Promise<number | null> {
+    const out = await this.heartbeatOrWhy(lease, arrivedAgoMs);
+    return typeof out === "number" ? out : null;
+  }
+
+  /** As heartbeat, but a refusal says why (records.ts). */
+  async heartbeatOrWhy(lease: Lease, arrivedAgoMs = 0): Promise<number | HeartbeatRefusal> {
     const kind = lease.queue as QueueKind;
     const base = this.queueKey(lease.jobId, kind);
     return this.records.heartbeat(
@@ -499,9 +516,22 @@ export class ProofBroker {
     const block = parseJobId(lease.jobId)!.blockNumber;
     const kind = lease.queue as QueueKind;
     const job = await this.fabric.getJob(block, kind, lease.jobId);
-    if (!job || !(await this.moveBack(block, kind, job, lease.token))) return false;
+    if (!job) return false;
+    try {
+      await job.moveToWait(lease.token);
+    } catch (err) {
+      // BullMQ's verdict on the job (its lock another's or gone, the job gone or moved on): the
+      // lapse decides. Anything else (Redis out of reach) is thrown, for the caller to retry.
+      if (bullmqVerdict.test(String((err as Error)?.message))) return false;
+      throw err;
+    }
+    // Back in its queue: what follows is bookkeeping, retried on its own, so a caller that
+    // tries the whole again never finds the move undone (its lock is gone by then).
     this.forget(lease);
-    await this.records.drop(lease);
+    await this.fabric.announce({ blockNumber: block, kind }).catch(() => {});
+    await this.records.drop(lease).catch(() => {
+      void retryUntilDone(() => this.records.drop(lease), lease.expiresAt + this.leaseMs);
+    });
     return true;
   }
 

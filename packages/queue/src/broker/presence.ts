@@ -29,23 +29,153 @@
 // last-seen time; otherwise no relay was there to hear the
 // worker throughout, and the lapse is forgiven (the job goes back without a penalty). The
 // claiming broker counts as seen at the moment it claims.
+//
+// The aggregator reads the same records for proof deadlines (sightBrokers, below; the rule is in
+// apps/aggregator/src/deadlines.ts): while no broker is seen able to serve, no block's winner can
+// lease or hand in a proof, and its deadline waits. Being able to serve is more than reaching
+// Redis: a relay whose readiness check fails (followReadiness: the relay's Postgres, much as /readyz
+// checks it) keeps refreshing its stretch (heartbeats need Redis alone, so the lapse rule above
+// is unchanged), but marks itself unready since its last good check, and counts as absent for
+// deadlines until a check answers again. A clean close records when the broker was last seen
+// serving (the `left` key), so that a gap with no relay at all is dated from there, not from
+// whenever a relay was last recorded.
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { evalScript, luaScript } from "../redis.ts";
-import { luaNow, stretchLua } from "./records.ts";
+import { brokerPrefixOf, luaNow, stretchLua } from "./records.ts";
 
-// KEYS: started, seen, past stretches. ARGV: id, forget after ms, then refreshPresence's gap
-// ms, restart flag, due and keep ms (records.ts). Returns Redis's time.
+// KEYS: started, seen, past stretches, unready. ARGV: id, forget after ms, then
+// refreshPresence's gap ms, restart flag, due and keep ms (records.ts), then '' when the broker
+// is ready, else how long ago (ms) it last was (it is marked unready from then, once). Returns
+// Redis's time.
 const refreshScript = luaScript(`${luaNow}${stretchLua}
 refreshPresence(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[3]), ARGV[4], ARGV[5],
   tonumber(ARGV[6]))
+if ARGV[7] == '' then
+  redis.call('ZREM', KEYS[4], ARGV[1])
+else
+  redis.call('ZADD', KEYS[4], 'NX', now - tonumber(ARGV[7]), ARGV[1])
+end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))) do
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[4], id)
 end
 return now`);
+
+// A clean close. KEYS: started, seen, past stretches, unready, left. ARGV: id, then '' when the
+// broker is ready, else how long ago (ms) it last was. The broker's entries are removed, and its
+// last sighting able to serve (its last refresh, or when it became unready) is kept in `left` if
+// it is the latest there, without an expiry: every broker that
+// ever ran leaves a trace (a killed one its entries, kept until another broker refreshes), so
+// no trace at all means Redis lost its data. Removals first: a Redis that refuses writes
+// (maxmemory) still lets a script that has begun writing finish, so the broker leaves even then.
+const leaveScript = luaScript(`${luaNow}
+local e = redis.call('ZSCORE', KEYS[2], ARGV[1])
+local u = redis.call('ZSCORE', KEYS[4], ARGV[1])
+if ARGV[2] ~= '' then
+  local since = now - tonumber(ARGV[2])
+  if (not u) or since < tonumber(u) then u = since end
+end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+if e then
+  local t = tonumber(e)
+  if u and tonumber(u) < t then t = tonumber(u) end
+  local cur = redis.call('GET', KEYS[5])
+  if (not cur) or tonumber(cur) < t then redis.call('SET', KEYS[5], t) end
+end
+return 1`);
+
+/**
+ * A broker's presence timings for LEASE_MS (broker.ts): it refreshes every `intervalMs` (LEASE_MS
+ * / 4, 25 ms to 1 s, unless given), and a refresh counts as present for `freshMs` (LEASE_MS / 3,
+ * a worker's heartbeat period: a broker seen that recently before a lease ran out was there for
+ * one of its heartbeats; or two refreshes if longer).
+ */
+export function presenceTimingsOf(
+  leaseMs: number,
+  intervalMs = Math.max(25, Math.min(Math.floor(leaseMs / 4), 1000)),
+): { intervalMs: number; freshMs: number } {
+  return { intervalMs, freshMs: Math.max(2 * intervalMs, Math.floor(leaseMs / 3)) };
+}
+
+/** What sightBrokers read, all on Redis's clock. */
+export interface BrokerSighting {
+  /** Redis's time of the reading. */
+  now: number;
+  /**
+   * The latest moment a broker still recorded was seen able to serve: its last refresh, or, for
+   * one marked unready, when it became unready (whichever is earlier). Null: none is recorded.
+   */
+  servingAt: number | null;
+  /** The latest moment a broker that closed cleanly was last seen able to serve, or null. */
+  leftAt: number | null;
+}
+
+const pairsOf = (flat: string[]): [string, number][] => {
+  const out: [string, number][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, Number(flat[i + 1])]);
+  return out;
+};
+
+/**
+ * Reads when the brokers of the fabric under `fabricPrefix` were last seen able to serve (see
+ * the header). Read-only commands only, so it answers while Redis refuses writes.
+ */
+export async function sightBrokers(redis: Redis, fabricPrefix: string): Promise<BrokerSighting> {
+  const keys = presenceKeysOf(brokerPrefixOf(fabricPrefix));
+  const replies = await redis
+    .pipeline()
+    .time()
+    .zrange(keys.seen, "0", "-1", "WITHSCORES")
+    .zrange(keys.unready, "0", "-1", "WITHSCORES")
+    .get(keys.left)
+    .exec();
+  const values = (replies ?? []).map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+  const [time, seen, unready, left] = values as [[string, string], string[], string[], string];
+  const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+  const unreadySince = new Map(pairsOf(unready));
+  let servingAt: number | null = null;
+  for (const [id, at] of pairsOf(seen)) {
+    const t = Math.min(at, unreadySince.get(id) ?? Number.POSITIVE_INFINITY);
+    if (servingAt === null || t > servingAt) servingAt = t;
+  }
+  return { now, servingAt, leftAt: left === null ? null : Number(left) };
+}
+
+/** The keys of the brokers' presence under a broker prefix (`<fabric prefix>:pb`). */
+function presenceKeysOf(prefix: string) {
+  return {
+    started: `${prefix}:brokers:started`,
+    seen: `${prefix}:brokers:seen`,
+    past: `${prefix}:brokers:past`,
+    unready: `${prefix}:brokers:unready`,
+    left: `${prefix}:brokers:left`,
+  };
+}
+
+/** A readiness check followed by a broker (followReadiness), and what it last said. */
+interface Readiness {
+  check: () => Promise<unknown>;
+  /** A check unanswered this long counts as failed. */
+  timeoutMs: number;
+  /** performance.now() when the last check that went through answered. */
+  readyAt: number;
+  /** The last check that answered failed. */
+  failed: boolean;
+  /** performance.now() when the latest check was sent, while it is unanswered. */
+  sentAt: number | null;
+  /** performance.now() when the oldest check unanswered since the last answer was sent. */
+  unansweredSince: number | null;
+}
 
 export class BrokerPresence {
   readonly id = randomUUID();
@@ -53,6 +183,11 @@ export class BrokerPresence {
   readonly seenKey: string;
   /** Each broker's past stretches (records.ts, stretchLua). */
   readonly pastKey: string;
+  /** Brokers whose readiness check fails, with when they last were ready (see the header). */
+  readonly unreadyKey: string;
+  /** When a broker that closed cleanly was last seen able to serve (the latest such). */
+  readonly leftKey: string;
+  private readiness: Readiness | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
   private refreshing: Promise<void> | null = null;
@@ -79,10 +214,77 @@ export class BrokerPresence {
     /** True while the broker is behind: each refresh then starts a new stretch. */
     readonly behind: () => boolean = () => false,
   ) {
-    this.startedKey = `${prefix}:brokers:started`;
-    this.seenKey = `${prefix}:brokers:seen`;
-    this.pastKey = `${prefix}:brokers:past`;
+    const keys = presenceKeysOf(prefix);
+    this.startedKey = keys.started;
+    this.seenKey = keys.seen;
+    this.pastKey = keys.past;
+    this.unreadyKey = keys.unready;
+    this.leftKey = keys.left;
     this.keepMs = 2 * gapMs + 60_000;
+  }
+
+  /** How long a broker's entries are kept after its last refresh. */
+  private get forgetMs(): number {
+    return Math.max(this.gapMs * 4, 3_600_000);
+  }
+
+  /**
+   * Makes this broker's readiness follow `check` (the relay's Postgres), sent with each refresh
+   * (a new one only once the last is answered or `timeoutMs` old). While the last check answered
+   * failed, or none has been answered for more than `timeoutMs` (default `freshMs`), the broker is
+   * marked unready from its last good answer: it still refreshes its stretch, but counts as
+   * absent for proof deadlines (see the header).
+   */
+  followReadiness(
+    check: () => Promise<unknown>,
+    { timeoutMs = this.freshMs, readyYet = true }: { timeoutMs?: number; readyYet?: boolean } = {},
+  ): void {
+    this.readiness = {
+      check,
+      timeoutMs,
+      readyAt: performance.now(),
+      // Not ready yet (a relay still starting): unready from now until a check answers.
+      failed: !readyYet,
+      sentAt: null,
+      unansweredSince: null,
+    };
+  }
+
+  /**
+   * Sends a readiness check (its answer counts from the next refresh): with each refresh, and at
+   * once when the relay starts or stops serving.
+   */
+  checkReadinessNow(): void {
+    const r = this.readiness;
+    const sentAt = performance.now();
+    if (!r || (r.sentAt !== null && sentAt - r.sentAt <= r.timeoutMs)) return;
+    r.sentAt = sentAt;
+    r.unansweredSince ??= sentAt;
+    Promise.resolve()
+      .then(r.check)
+      .then(
+        () => {
+          r.failed = false;
+          r.readyAt = performance.now();
+        },
+        () => {
+          r.failed = true;
+        },
+      )
+      .finally(() => {
+        r.unansweredSince = null;
+        if (r.sentAt === sentAt) r.sentAt = null;
+      });
+  }
+
+  /** '' while ready (or no readiness is followed), else how long ago (ms) it last was ready. */
+  private unreadyFor(): string {
+    const r = this.readiness;
+    if (!r) return "";
+    const now = performance.now();
+    const stalled = r.unansweredSince !== null && now - r.unansweredSince > r.timeoutMs;
+    if (!r.failed && !stalled) return "";
+    return String(Math.max(0, Math.round(now - r.readyAt)));
   }
 
   /**
@@ -110,13 +312,15 @@ export class BrokerPresence {
       const now = await evalScript(
         this.redis,
         refreshScript,
-        3,
+        4,
         this.startedKey,
         this.seenKey,
         this.pastKey,
+        this.unreadyKey,
         this.id,
-        String(Math.max(this.gapMs * 4, 3_600_000)),
+        String(this.forgetMs),
         ...args,
+        this.unreadyFor(),
       );
       this.lastRefresh = { redisNow: Number(now), sentAt };
     } catch (err) {
@@ -131,6 +335,7 @@ export class BrokerPresence {
     await this.refresh();
     const tick = () => {
       this.timer = setTimeout(() => {
+        this.checkReadinessNow();
         this.refreshing = this.refresh()
           .catch(() => {})
           .finally(() => {
@@ -149,12 +354,17 @@ export class BrokerPresence {
     this.timer = null;
     this.redis.off("close", this.onClose);
     await this.refreshing;
-    await this.redis
-      .multi()
-      .zrem(this.startedKey, this.id)
-      .zrem(this.seenKey, this.id)
-      .hdel(this.pastKey, this.id)
-      .exec()
-      .catch(() => {});
+    await evalScript(
+      this.redis,
+      leaveScript,
+      5,
+      this.startedKey,
+      this.seenKey,
+      this.pastKey,
+      this.unreadyKey,
+      this.leftKey,
+      this.id,
+      this.unreadyFor(),
+    ).catch(() => {});
   }
 }

@@ -10,6 +10,12 @@ import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
 import { evalScript, luaScript } from "../redis.ts";
 
+/**
+ * Why a heartbeat was refused: the lease is gone (lapsed, claimed, another's), or it arrived once
+ * the lease had been held LEASE_MAX_MS from its grant.
+ */
+export type HeartbeatRefusal = "lost" | "held-too-long";
+
 export interface Lease {
   jobId: string;
   queue: string;
@@ -115,6 +121,29 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('ZADD', KEYS[2], lease.expiresAt, ARGV[1])
 return lease.expiresAt`);
 
+/** Where a fabric's brokers keep their records: `<fabric prefix>:pb` (broker.ts). */
+export const brokerPrefixOf = (fabricPrefix: string): string => `${fabricPrefix}:pb`;
+
+/** Deletes the lease records of block `n`'s jobs (job ids are `<n>-...`). */
+export async function deleteBlockLeaseRecords(
+  redis: Redis,
+  brokerPrefix: string,
+  n: number,
+): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(
+      cursor,
+      "MATCH",
+      `${brokerPrefix}:lease:${n}-*`,
+      "COUNT",
+      500,
+    );
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}
+
 /** At most this many past stretches are kept per broker, however recent (presence.ts). */
 const PAST_STRETCHES = 32;
 
@@ -190,12 +219,17 @@ end`;
 // heartbeat arrived by the lease's expiry (the relay read or handled it late), or if no broker
 // could have heard the worker through the lease's last window (Redis or every relay was out of
 // reach, and the worker's heartbeats could only get through once it was back). A relay's own
-// lateness or outage never costs a worker its lease. Returns the new expiry, or 0 when the lease
-// is lost.
+// lateness or outage never costs a worker its lease. Returns the new expiry, 0 when the lease
+// is lost, or -1 when it is lost because the heartbeat arrived past the limit (so the refusal
+// says why on the same reckoning of the arrival as the script's, whatever the round trip took).
 const heartbeatScript = luaScript(`${luaNow}${presentThroughLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
 local lease = cjson.decode(raw)
+-- Judged at the request's arrival: one that arrived before the limit and was handled after it
+-- (a result being verified) keeps what was left of the lease when it arrived.
+local longest = tonumber(ARGV[7])
+local left = tonumber(lease.leasedAt) + longest - (now - tonumber(ARGV[4]))
 local lock = redis.call('GET', KEYS[1])
 if lock ~= ARGV[1] then
   if lock then return 0 end
@@ -208,17 +242,14 @@ if lock ~= ARGV[1] then
   end
   if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt)
     and presentThrough(lease, now, tonumber(ARGV[2]), tonumber(ARGV[6]), KEYS[6], KEYS[7], KEYS[8], '') then
+    if longest > 0 and left <= 0 then return -1 end
     return 0
   end
   lease.revived = (lease.revived or 0) + 1
 end
 local extend = tonumber(ARGV[2])
-local longest = tonumber(ARGV[7])
 if longest > 0 then
-  -- Judged at the request's arrival: one that arrived before the limit and was handled after
-  -- it (a result being verified) keeps what was left of the lease when it arrived.
-  local left = tonumber(lease.leasedAt) + longest - (now - tonumber(ARGV[4]))
-  if left <= 0 then return 0 end
+  if left <= 0 then return -1 end
   if left < extend then extend = left end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', extend)
@@ -395,7 +426,7 @@ export class LeaseRecords {
     arrivedAgoMs: number,
     presence: { startedKey: string; seenKey: string; pastKey: string; freshMs: number },
     leaseMaxMs = 0,
-  ): Promise<number | null> {
+  ): Promise<number | HeartbeatRefusal> {
     const out = await evalScript(
       this.redis,
       heartbeatScript,
@@ -416,7 +447,8 @@ export class LeaseRecords {
       String(presence.freshMs),
       String(leaseMaxMs),
     );
-    return Number(out) > 0 ? Number(out) : null;
+    const n = Number(out);
+    return n > 0 ? n : n < 0 ? "held-too-long" : "lost";
   }
 
   /** Every record of a job (the live holder's and lapsed ones not claimed yet). */
@@ -491,23 +523,24 @@ export class LeaseRecords {
 
   /** Live leases (and slot reservations) of a session, on Redis's clock. */
   async liveCount(sessionId: string): Promise<number> {
+    return (await this.liveCounts([sessionId]))[0]!;
+  }
+
+  /** liveCount of each session, on one reading of Redis's clock, in one pipeline. */
+  async liveCounts(sessionIds: readonly string[]): Promise<number[]> {
+    if (sessionIds.length === 0) return [];
     const now = await redisNow(this.redis);
-    return this.redis.zcount(this.sessionKey(sessionId), `(${now}`, "+inf");
+    const pipe = this.redis.pipeline();
+    for (const id of sessionIds) pipe.zcount(this.sessionKey(id), `(${now}`, "+inf");
+    const out = (await pipe.exec()) ?? [];
+    return out.map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
   }
 
   /** Deletes the records of a finished block's jobs. */
-  async retireBlock(blockNumber: number): Promise<void> {
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.redis.scan(
-        cursor,
-        "MATCH",
-        `${this.prefix}:lease:${blockNumber}-*`,
-        "COUNT",
-        500,
-      );
-      cursor = next;
-      if (keys.length > 0) await this.redis.del(...keys);
-    } while (cursor !== "0");
+  retireBlock(blockNumber: number): Promise<void> {
+    return deleteBlockLeaseRecords(this.redis, this.prefix, blockNumber);
   }
 }

@@ -1,0 +1,141 @@
+// What the aggregator reads of the brokers' presence for proof deadlines (sightBrokers), on a
+// real Redis: a broker refreshing is seen serving; one whose readiness check fails or goes
+// unanswered is seen serving only up to its last good answer, while its stretch (the lapse
+// rule's record) keeps being refreshed; a clean close leaves when it was last seen; and the
+// timings and keys the aggregator derives are the ones a broker uses.
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { ProofFabric } from "../fabric.ts";
+import { deleteKeysWithPrefix } from "../redis.ts";
+import { ProofBroker } from "./broker.ts";
+import { presenceTimingsOf, sightBrokers } from "./presence.ts";
+
+const REDIS_URL = process.env.TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
+const prefix = `pbtest-${randomBytes(5).toString("hex")}`;
+const opened: { fabric: ProofFabric; broker: ProofBroker }[] = [];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function openBroker(leaseMs: number, start = true) {
+  const fabric = await ProofFabric.open({ redisUrl: REDIS_URL, prefix, leaseMs });
+  const broker = new ProofBroker(fabric, {
+    leaseMs,
+    maxRetryableFailsPerAgent: 3,
+    maxJobFailsPerOperator: 4,
+    maxJobAttempts: 5,
+  });
+  opened.push({ fabric, broker });
+  if (start) await broker.start();
+  return broker;
+}
+
+afterEach(async () => {
+  for (const { fabric, broker } of opened.splice(0)) {
+    await broker.close();
+    await fabric.close();
+  }
+  const redis = new Redis(REDIS_URL);
+  await deleteKeysWithPrefix(redis, prefix);
+  await redis.quit();
+});
+afterAll(async () => {
+  const redis = new Redis(REDIS_URL);
+  await deleteKeysWithPrefix(redis, prefix);
+  await redis.quit();
+});
+
+const sight = (b: ProofBroker) => sightBrokers(b.fabric.redis, prefix);
+
+describe("the brokers' presence as the aggregator reads it", () => {
+  it("derives the broker's own refresh period and freshness from LEASE_MS", async () => {
+    for (const leaseMs of [300, 2000, 15_000, 120_000]) {
+      const b = await openBroker(leaseMs, false);
+      expect(presenceTimingsOf(leaseMs)).toEqual({
+        intervalMs: b.presence.intervalMs,
+        freshMs: b.presence.freshMs,
+      });
+    }
+  });
+
+  it("sees a refreshing broker serving, under the fabric's prefix, and when it left", async () => {
+    const b = await openBroker(2000, false);
+    expect(await sight(b)).toMatchObject({ servingAt: null, leftAt: null });
+    await b.start();
+    const on = await sight(b);
+    expect(on.servingAt).not.toBeNull();
+    expect(on.now - on.servingAt!).toBeLessThanOrEqual(b.presence.freshMs);
+    await b.presence.stop();
+    const off = await sight(b);
+    expect(off.servingAt).toBeNull();
+    // Its last refresh, kept as it left cleanly.
+    expect(off.leftAt).toBeGreaterThanOrEqual(on.servingAt!);
+    expect(off.leftAt).toBeLessThanOrEqual(off.now);
+  });
+
+  it.each([
+    ["fails", () => Promise.reject(new Error("connection refused"))],
+    ["goes unanswered", () => new Promise<never>(() => {})],
+  ] as const)(
+    "counts a broker whose readiness check %s as absent, from its last good answer",
+    async (_name, broken) => {
+      const b = await openBroker(1000);
+      let check: () => Promise<unknown> = () => Promise.resolve();
+      b.presence.followReadiness(() => check());
+      await sleep(3 * b.presence.intervalMs);
+      const ready = await sight(b);
+      expect(ready.now - ready.servingAt!).toBeLessThanOrEqual(b.presence.freshMs);
+
+      check = broken;
+      const brokeAt = await sight(b);
+      // A check's answer counts from the next refresh, a hung one after freshMs.
+      await sleep(b.presence.freshMs + 4 * b.presence.intervalMs);
+      const down = await sight(b);
+      expect(down.servingAt).not.toBeNull();
+      expect(down.servingAt!).toBeLessThanOrEqual(brokeAt.now + b.presence.intervalMs);
+      expect(down.now - down.servingAt!).toBeGreaterThan(b.presence.freshMs);
+      // Its stretch is still refreshed: the lapse rule still counts it.
+      const seen = Number(await b.fabric.redis.zscore(b.presence.seenKey, b.presence.id));
+      expect(down.now - seen).toBeLessThanOrEqual(b.presence.freshMs);
+
+      check = () => Promise.resolve();
+      // A hung check is given up on after freshMs: the next one answers.
+      await sleep(b.presence.freshMs + 3 * b.presence.intervalMs);
+      const back = await sight(b);
+      expect(back.now - back.servingAt!).toBeLessThanOrEqual(b.presence.freshMs);
+    },
+  );
+
+  it("counts a broker not ready yet (a relay still starting) as absent from its start", async () => {
+    const b = await openBroker(1000, false);
+    let serving = false;
+    b.presence.followReadiness(
+      async () => {
+        if (!serving) throw new Error("not serving");
+      },
+      { readyYet: false },
+    );
+    await b.start();
+    const started = await sight(b);
+    await sleep(b.presence.freshMs + 3 * b.presence.intervalMs);
+    const starting = await sight(b);
+    // Recorded (the lapse rule counts it), but seen serving no later than its start.
+    expect(starting.servingAt!).toBeLessThanOrEqual(started.now);
+    expect(starting.now - starting.servingAt!).toBeGreaterThan(b.presence.freshMs);
+
+    serving = true;
+    b.presence.checkReadinessNow();
+    await sleep(3 * b.presence.intervalMs);
+    const up = await sight(b);
+    expect(up.now - up.servingAt!).toBeLessThanOrEqual(b.presence.freshMs);
+
+    // It stops serving, refreshes on for a while, then leaves: it was last seen serving when it
+    // stopped, not at its last refresh.
+    serving = false;
+    const stoppedAt = (await sight(b)).now;
+    b.presence.checkReadinessNow();
+    await sleep(3 * b.presence.intervalMs);
+    await b.presence.stop();
+    const left = await sight(b);
+    expect(left.leftAt!).toBeLessThanOrEqual(stoppedAt + b.presence.intervalMs);
+  });
+});
