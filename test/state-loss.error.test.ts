@@ -141,6 +141,40 @@ describe("Redis loses the fabric mid-proving", () => {
   }, 120_000);
 });
 
+describe("a lease lost with the queues it was in", () => {
+  it("is never judged again: a later lapse of the rebuilt job charges only its own lessee", async () => {
+    const BLOCK = 303;
+    const stack = await startStack({
+      env: { LEASE_MS: "1000", WITHHOLD_PENALTY_WEI: "7", RATE_LIMIT_PER_IP: "0" },
+    });
+    cleanups.push(() => stack.close());
+    await stack.admin.deposit(opA.address, DEPOSIT);
+    await openBlock(stack, BLOCK, { winner: opA, txCount: 2, biddingMs: BIDDING_MS });
+    // The honest worker holds a base job, heartbeating, when the block's base queue is lost.
+    const honest = await signIn(stack, opA, "honest");
+    const held = (await eventually(() => honest.client.lease(1000)))!;
+    const redis = new Redis(TEST_REDIS_URL);
+    await deleteKeysWithPrefix(redis, `${stack.prefix}:b${BLOCK}-base`);
+    redis.disconnect();
+    // Rebuilt: its heartbeat says the lease is gone, and it drops the job, as it must.
+    expect(
+      await eventually(() => relayError(honest.client.heartbeat(held.id)).catch(() => null)),
+    ).toEqual({ status: 409, code: "LEASE_LOST" });
+    // Another worker takes the rebuilt job and lets it lapse (it withheld).
+    const other = await signIn(stack, opA, "withholder");
+    let again = null;
+    while (!again) {
+      const job = await eventually(() => other.client.lease(1000));
+      if (job.id === held.id) again = job;
+    }
+    const penalties = () =>
+      stack.db.prisma.penalty.findMany({ where: { blockNumber: BLOCK, kind: "withholding" } });
+    await eventually(async () => (await penalties()).length > 0);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await penalties()).map((p) => p.workerId)).toEqual(["withholder"]);
+  }, 60_000);
+});
+
 describe("two aggregators noticing the same loss at once", () => {
   it("rebuild the tree once and credit the outage once", async () => {
     const BLOCK = 304;
@@ -202,7 +236,17 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
       const stack = await stackWithWinner({ aggregator: false });
       const proxy = await startFaultProxy(TEST_REDIS_URL);
       cleanups.push(() => proxy.close());
-      const agg = await extraAggregator(stack, proxy.url);
+      // What the aggregator says, kept to explain a wait that runs out.
+      const said: string[] = [];
+      const note =
+        (level: string) =>
+        (obj: { err?: unknown }, msg?: string) =>
+          said.push(`${Date.now()} ${level} ${msg ?? ""} ${obj?.err ? String(obj.err) : ""}`);
+      const agg = await extraAggregator(stack, proxy.url, {
+        info: note("info"),
+        warn: note("warn"),
+        error: note("error"),
+      });
       agg.aggregator.start();
 
       const open = await openBlock(stack, BLOCK, {
@@ -229,13 +273,16 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
       await eventually(async () => Date.now() > deadline + 1500, WINDOW_MS + 30_000, 200);
       expect((await stack.client.getBlock(BLOCK)).stage).toBe("proving");
       proxy.restore();
+      const restoredAt = Date.now();
 
       // The aggregator sees the fabric again: it credits the outage (or, without that, slashes).
       const back = await eventually(async () => {
         const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
         const credited = b.fabricDownSince === null && Number(b.fabricDownMs) > 0;
         return credited || b.stage !== "proving" ? b : null;
-      }, 30_000);
+      }, 30_000).catch((err) => {
+        throw new Error(`${String(err)}; restored at ${restoredAt}; the aggregator said:\n${said.slice(-40).join("\n")}`);
+      });
       expect(back.stage).toBe("proving");
       expect(await prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
       expect(Number(back.fabricDownMs)).toBeGreaterThanOrEqual(deadline + 1500 - cutAt);

@@ -6,6 +6,7 @@
 
 import type { Settler } from "@prover-boost/chain";
 import { STAGE } from "@prover-boost/core";
+import { BlockRetries } from "./block-retries.ts";
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
@@ -20,6 +21,10 @@ export class Aggregator {
   private running: Promise<void> | null = null;
   private stopped = false;
   private readonly reconciler: ProofReconciler;
+  private readonly payoutRetries = new BlockRetries();
+  private readonly fanOutRetries = new BlockRetries();
+  private readonly closeRetries = new BlockRetries();
+  private readonly reissueCursor = { after: -1 };
   readonly keeper: FabricKeeper;
 
   constructor(
@@ -38,14 +43,34 @@ export class Aggregator {
     // One read says which duties have work (tick-view.ts); each then reads what it acts on.
     const view = await readTickView(ctx, ctx.now());
     // A block committed now is fanned out in this same tick.
-    if (view.auctionsDue && (await closeDueAuctions(ctx)) > 0) view.toFanOut = true;
+    if (view.auctionsDue && (await closeDueAuctions(ctx, this.closeRetries)) > 0) {
+      view.toFanOut = true;
+    }
     // Payouts too wait for the fabric: a paid block's queues are removed as it is paid.
     if (!(await this.keeper.run(view.proving))) return;
-    if (view.toFanOut) await fanOutClosedBlocks(ctx);
-    await this.reconciler.run({ blocks: view.proving, completed: this.keeper.completed });
-    if (anyPastDeadline(view, ctx.now())) await enforceDeadlines(ctx, () => this.keeper.isUp);
-    if (view.proving.some((b) => b.stage === STAGE.open_proving)) await reissueInOpenProving(ctx);
-    if (view.toPay) await payProvenBlocks(ctx, this.hooks);
+    // Each duty on its own: one that fails (logged) does not keep the others from running.
+    if (view.toFanOut)
+      await this.duty("fan-out", () => fanOutClosedBlocks(ctx, this.fanOutRetries));
+    await this.duty("proof reconciliation", () =>
+      this.reconciler.run({ blocks: view.proving, completed: this.keeper.completed }),
+    );
+    if (anyPastDeadline(view, ctx.now())) {
+      await this.duty("deadlines", () => enforceDeadlines(ctx, () => this.keeper.isUp));
+    }
+    if (view.proving.some((b) => b.stage === STAGE.open_proving)) {
+      await this.duty("open-proving re-issue", () => reissueInOpenProving(ctx, this.reissueCursor));
+    }
+    if (view.toPay) {
+      await this.duty("payouts", () => payProvenBlocks(ctx, this.hooks, this.payoutRetries));
+    }
+  }
+
+  private async duty(name: string, run: () => Promise<unknown>): Promise<void> {
+    try {
+      await run();
+    } catch (err) {
+      this.ctx.log.error({ err, duty: name }, `aggregator duty failed: ${name}`);
+    }
   }
 
   start(): void {

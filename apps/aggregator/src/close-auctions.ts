@@ -2,20 +2,44 @@
 // reservation into a locked bond, release every other reservation, all in one transaction.
 // A quote whose validUntilSlot is before the slot the auction closes in cannot win (Aztec only
 // accepts a quote valid when claimed): it is marked `expired` and released like a losing bid.
+
 import { enqueueSettlement } from "@prover-boost/chain";
 import { eligibleAtClose, STAGE, settleAuction, slotAt } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage } from "@prover-boost/db";
+import { BlockRetries } from "./block-retries.ts";
 import type { AggregatorContext } from "./context.ts";
 
-export async function closeDueAuctions(ctx: AggregatorContext): Promise<number> {
+/**
+ * `retries`: an auction whose close failed waits a while (1 s doubling to 60 s), and the passes
+ * meanwhile go on to the auctions after it, so auctions that keep failing cannot fill a pass.
+ */
+export async function closeDueAuctions(
+  ctx: AggregatorContext,
+  retries: BlockRetries = new BlockRetries(),
+): Promise<number> {
   const now = ctx.now();
+  const skip = retries.waiting(now);
   const due = await ctx.prisma.auction.findMany({
-    where: { status: "open", biddingClosesAt: { lte: BigInt(now) } },
+    where: {
+      status: "open",
+      biddingClosesAt: { lte: BigInt(now) },
+      ...(skip.length > 0 ? { blockNumber: { notIn: skip } } : {}),
+    },
     select: { blockNumber: true },
     orderBy: { biddingClosesAt: "asc" },
     take: 50,
   });
-  for (const { blockNumber } of due) await closeAuction(ctx, blockNumber, now);
+  // One auction that cannot close (an error on every try) does not hold up the others, nor the
+  // rest of the tick (fan-out, deadlines, payouts): it is logged and tried again next tick.
+  for (const { blockNumber } of due) {
+    try {
+      await closeAuction(ctx, blockNumber, now);
+      retries.done(blockNumber);
+    } catch (err) {
+      const retryInMs = retries.failed(blockNumber, ctx.now());
+      ctx.log.error({ err, blockNumber, retryInMs }, "auction close failed");
+    }
+  }
   return due.length;
 }
 
@@ -30,6 +54,14 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       where: { blockNumber },
       select: { biddingClosesAt: true, maxFeeBps: true },
     });
+    // The bidders' market locks, in the order bid writes take them (pb_submit_bids), before their
+    // bids are read: a writer that ends a prover's live bids (the escrow index's cancelLiveBids,
+    // which takes no auction lock) has then either committed, and its bids are not read as
+    // active, or waits for this close.
+    await tx.$queryRaw`
+      SELECT pb_lock_prover(p)::text AS locked FROM (
+        SELECT DISTINCT prover AS p FROM "Bid"
+        WHERE "blockNumber" = ${blockNumber} AND status = 'active' ORDER BY 1) AS s`;
     const bids = (await tx.bid.findMany({ where: { blockNumber, status: "active" } })).map((b) => ({
       ...b,
       validUntilSlot: BigInt(b.validUntilSlot.toFixed()),
@@ -54,7 +86,11 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       const bond = BigInt(bid.bondAmount.toFixed());
       const won = bid.id === outcome.winner?.id;
       const status = won ? "won" : bid.validUntilSlot < closeSlot ? "expired" : "lost";
-      await tx.bid.update({ where: { id: bid.id }, data: { status } });
+      const claimed = await tx.bid.updateMany({
+        where: { id: bid.id, status: "active" },
+        data: { status },
+      });
+      if (claimed.count !== 1) throw new Error(`bid ${bid.id} changed while its auction closed`);
       await applyMovement(tx, {
         kind: won ? "lock" : "release",
         legs: [

@@ -1,6 +1,6 @@
 // The environment is mapped once into the aggregator's config; the reward model carries exactly
 // its own settings.
-import { aggregatorEnv, parseEnv } from "@prover-boost/config";
+import { aggregatorEnv, ConfigError, parseEnv } from "@prover-boost/config";
 import { defaultJobWeights } from "@prover-boost/core";
 import { describe, expect, it } from "vitest";
 import { aggregatorConfigOf } from "./config.ts";
@@ -59,8 +59,8 @@ describe("aggregatorConfigOf", () => {
         BOOSTER_INCREMENT: "1",
         BOOSTER_MAX_SCORE: "2",
         BOOSTER_A: "3",
-        BOOSTER_K: "4",
-        BOOSTER_MINIMUM: "5",
+        BOOSTER_K: "5",
+        BOOSTER_MINIMUM: "4",
         BOOSTER_DECAY: "6",
         SUBMITTER_BPS: "300",
       }),
@@ -68,8 +68,25 @@ describe("aggregatorConfigOf", () => {
     expect(config.rewards).toEqual({
       model: "shares",
       sequencerBps: 1234,
-      booster: { increment: 1n, maxScore: 2n, a: 3n, k: 4n, minimum: 5n, decay: 6n },
+      booster: { increment: 1n, maxScore: 2n, a: 3n, k: 5n, minimum: 4n, decay: 6n },
       jobWeights: defaultJobWeights,
     });
+  });
+
+  it("refuses a booster curve every shares payout would refuse (minimum above k), naming both", () => {
+    const env = parseEnv(aggregatorEnv, {
+      REWARD_MODEL: "shares",
+      BOOSTER_K: "1000",
+      BOOSTER_MINIMUM: "100000",
+    });
+    expect(() => aggregatorConfigOf(env)).toThrow(ConfigError);
+    expect(() => aggregatorConfigOf(env)).toThrow(
+      /BOOSTER_MINIMUM \(100000\) must not exceed BOOSTER_K \(1000\)/,
+    );
+    // The quote model reads no booster.
+    expect(
+      aggregatorConfigOf(parseEnv(aggregatorEnv, { BOOSTER_K: "1000", BOOSTER_MINIMUM: "100000" }))
+        .rewards.model,
+    ).toBe("quote");
   });
 });

@@ -1,8 +1,13 @@
 // The aggregator's settings, mapped once from the environment at start-up (service.ts). The
 // reward model is a discriminated union: each model carries exactly the settings it uses, so a
 // payout reads its model's settings instead of testing the environment inside the transaction.
-import type { AggregatorEnv } from "@prover-boost/config";
-import type { BoosterConfig, JobWeights, Pricing } from "@prover-boost/core";
+import { type AggregatorEnv, ConfigError } from "@prover-boost/config";
+import {
+  assertBoosterConfig,
+  type BoosterConfig,
+  type JobWeights,
+  type Pricing,
+} from "@prover-boost/core";
 
 export type RewardModel =
   /** Aztec's first design: the winner's quoted fee, split by weighted work among the provers. */
@@ -56,14 +61,7 @@ export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
         ? {
             model: "shares",
             sequencerBps: env.SEQUENCER_BPS,
-            booster: {
-              increment: env.BOOSTER_INCREMENT,
-              maxScore: env.BOOSTER_MAX_SCORE,
-              a: env.BOOSTER_A,
-              k: env.BOOSTER_K,
-              minimum: env.BOOSTER_MINIMUM,
-              decay: env.BOOSTER_DECAY,
-            },
+            booster: boosterOf(env),
             jobWeights: env.JOB_WEIGHTS,
           }
         : {
@@ -73,4 +71,26 @@ export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
             jobWeights: env.JOB_WEIGHTS,
           },
   };
+}
+
+/**
+ * The booster's settings, checked as every payout will check them: a curve the core refuses
+ * (BOOSTER_MINIMUM above BOOSTER_K) is refused at start (exit 2), not by every shares payout.
+ */
+function boosterOf(env: AggregatorEnv): BoosterConfig {
+  const booster: BoosterConfig = {
+    increment: env.BOOSTER_INCREMENT,
+    maxScore: env.BOOSTER_MAX_SCORE,
+    a: env.BOOSTER_A,
+    k: env.BOOSTER_K,
+    minimum: env.BOOSTER_MINIMUM,
+    decay: env.BOOSTER_DECAY,
+  };
+  if (booster.minimum > booster.k) {
+    throw new ConfigError(
+      `invalid configuration:\n  BOOSTER_MINIMUM (${booster.minimum}) must not exceed BOOSTER_K (${booster.k})`,
+    );
+  }
+  assertBoosterConfig(booster);
+  return booster;
 }

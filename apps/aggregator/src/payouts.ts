@@ -23,30 +23,45 @@ import {
   workWeightedShares,
 } from "@prover-boost/core";
 import { accounts, applyMovement, balanceOf, moveStage, type Tx } from "@prover-boost/db";
+import { BlockRetries } from "./block-retries.ts";
 import type { AggregatorContext } from "./context.ts";
+import { recordCompletedOrHold } from "./deadlines.ts";
 
 export interface PayoutHooks {
   /** Called inside the payout transaction after the rows are written (crash tests). */
   beforeCommit?: (blockNumber: number) => Promise<void>;
 }
 
+/** Blocks paid in one pass, lowest first. */
+export const PAYOUT_BATCH = 20;
 export async function payProvenBlocks(
   ctx: AggregatorContext,
   hooks: PayoutHooks = {},
+  retries: BlockRetries = new BlockRetries(),
+  batch = PAYOUT_BATCH,
 ): Promise<number> {
+  const skip = retries.waiting(ctx.now());
   const blocks = await ctx.prisma.block.findMany({
-    where: { stage: STAGE.proven },
-    select: { number: true },
+    where: { stage: STAGE.proven, ...(skip.length > 0 ? { number: { notIn: skip } } : {}) },
+    select: { number: true, stages: true },
     orderBy: { number: "asc" },
-    take: 20,
+    take: batch,
   });
-  for (const { number } of blocks) {
+  for (const { number, stages } of blocks) {
     try {
+      // Each prover's work is paid: a relay accepts a proof in BullMQ before its mark reaches
+      // Postgres, the root may be recorded before its children, and the paid block's queues go
+      // with the payout (every job was completed in BullMQ before the root could be leased).
+      const provenAt = (stages as Record<string, number>).proven ?? 0;
+      if (!(await recordCompletedOrHold(ctx, number, provenAt, "paying the block"))) continue;
       const paid = await payBlock(ctx, number, hooks);
+      retries.done(number);
       if (paid) await ctx.fabric.retireBlock(number).catch(() => {});
     } catch (err) {
-      // One block that cannot be paid must not hold up the others; it is retried next tick.
-      ctx.log.error({ err, blockNumber: number }, "payout failed");
+      // One block that cannot be paid must not hold up the others: it waits a while, and the
+      // passes meanwhile go on to the blocks after it.
+      const retryInMs = retries.failed(number, ctx.now());
+      ctx.log.error({ err, blockNumber: number, retryInMs }, "payout failed");
     }
   }
   return blocks.length;
@@ -60,19 +75,24 @@ async function recordActivityAndShares(
   epoch: bigint,
 ): Promise<Map<string, bigint>> {
   const out = new Map<string, bigint>();
+  // `provers` is sorted, so payouts of other blocks take these rows in the same order. Each row is
+  // made and locked before it is read: two payouts with the same prover (two aggregators, a
+  // restart overlapping the old process) each lock only their own block, and would otherwise
+  // both raise the score from the same value, losing one raise.
   for (const prover of provers) {
-    const row = await tx.proverActivity.findUnique({ where: { prover } });
-    const state = row
-      ? { value: BigInt(row.value.toFixed()), epoch: row.epoch }
-      : { value: 0n, epoch: 0n };
+    await tx.$executeRaw`
+      INSERT INTO "ProverActivity" (prover, value, epoch) VALUES (${prover}, 0, 0)
+      ON CONFLICT (prover) DO NOTHING`;
+    const [row] = await tx.$queryRaw<{ value: string; epoch: bigint }[]>`
+      SELECT value::text AS value, epoch FROM "ProverActivity" WHERE prover = ${prover} FOR UPDATE`;
+    const state = { value: BigInt(row!.value), epoch: BigInt(row!.epoch) };
     // Blocks are proven in parallel, so an older block may be paid after a newer one: its proof
     // counts in the prover's latest epoch (scores never move backwards in time).
     const at = epoch > state.epoch ? epoch : state.epoch;
     const next = updateActivityScore(state, at, config);
-    await tx.proverActivity.upsert({
+    await tx.proverActivity.update({
       where: { prover },
-      create: { prover, value: next.value.toString(), epoch: next.epoch },
-      update: { value: next.value.toString(), epoch: next.epoch },
+      data: { value: next.value.toString(), epoch: next.epoch },
     });
     out.set(prover, sharesFromScore(activityScoreAt(next, at, config), config));
   }

@@ -11,9 +11,12 @@
 // outage a block sees while it waits for or is being proven (Block.fabricDownMs), and while an
 // outage is open (Block.fabricDownSince) the block is not slashed at all. An outage is either
 // Redis unreachable (a PING unanswered within PROBE_TIMEOUT_MS, checked by the tick and by a
-// watch timer of its own, so a tick stuck on Redis cannot hide one) or a lost tree, counted from
+// watch timer of its own, so a tick stuck on Redis cannot hide one), a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
-// rebuild.
+// rebuild, or, for a block being proven by its winner, no relay present (deadlines.ts says what
+// present means): counted from when a relay was last seen able to serve (not before the block
+// was last changed) until one is present again. An open outage of a block being proven closes
+// only when Redis answers, its tree is whole and a relay is present.
 import {
   nodePriority,
   PROVING_STAGES,
@@ -26,6 +29,7 @@ import { recordProof } from "@prover-boost/db";
 import { redisNow } from "@prover-boost/queue";
 import pTimeout from "p-timeout";
 import type { AggregatorContext } from "./context.ts";
+import { relaysFreshMs, sightRelays } from "./relays.ts";
 
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
 export const PROBE_TIMEOUT_MS = 1000;
@@ -58,6 +62,7 @@ function readyWithin(redis: AggregatorContext["fabric"]["redis"], ms: number): P
 /** What the keeper reads of a block being proven. */
 export interface KeptBlock {
   number: number;
+  stage: string;
   jobsTotal: number;
   fabricJobs: number | null;
   fabricDownSince: bigint | null;
@@ -83,6 +88,10 @@ export class FabricKeeper {
   private probing: Promise<unknown> | null = null;
   /** Stopped: a probe failing because this process is closing its connections is no outage. */
   private stopped = false;
+  /** Whether a relay was present at the last look (for logging the changes only). */
+  private relaysPresent = true;
+  /** When this process first found Redis without any relay's record, while it still is. */
+  private noRecordSince: number | null = null;
 
   constructor(private readonly ctx: AggregatorContext) {}
 
@@ -186,9 +195,29 @@ export class FabricKeeper {
       known ??
       (await ctx.prisma.block.findMany({
         where: { stage: { in: [...PROVING_STAGES] } },
-        select: { number: true, jobsTotal: true, fabricJobs: true, fabricDownSince: true },
+        select: {
+          number: true,
+          stage: true,
+          jobsTotal: true,
+          fabricJobs: true,
+          fabricDownSince: true,
+        },
         orderBy: { number: "asc" },
       }));
+    // Only a block its winner is proving has a deadline for an absent relay to hold up.
+    let relays: { present: boolean; seenAt: number } | null = null;
+    if (blocks.some((b) => b.stage === STAGE.proving)) {
+      try {
+        relays = await within(this.sightRelays(), PROBE_TIMEOUT_MS);
+      } catch (err) {
+        if (!(err instanceof ProbeTimeout)) throw err;
+        await this.down();
+        return false;
+      }
+      if (!relays.present) await this.noRelay(relays.seenAt);
+      else if (!this.relaysPresent) ctx.log.info({}, "a relay is present again");
+      this.relaysPresent = relays.present;
+    }
     const active = new Set(blocks.map((b) => b.number));
     for (const n of this.seenWhole.keys()) if (!active.has(n)) this.seenWhole.delete(n);
     this.completed.clear();
@@ -203,16 +232,48 @@ export class FabricKeeper {
         await this.down();
         return false;
       }
+      const absent = block.stage === STAGE.proving && relays?.present === false;
       if (jobs >= (block.fabricJobs ?? block.jobsTotal)) {
         this.seenWhole.set(block.number, ctx.now());
-        if (block.fabricDownSince !== null) await this.closeOutage(block.number);
+        if (block.fabricDownSince !== null && !absent) await this.closeOutage(block.number);
         continue;
       }
-      await this.rebuild(block.number, jobs);
+      await this.rebuild(block.number, jobs, absent);
       // Its counts are from before the rebuild: the reconciler skips it this tick.
       this.completed.delete(block.number);
     }
     return true;
+  }
+
+  /** Whether a relay is present, and when one was last seen able to serve (relays.ts). */
+  private async sightRelays(): Promise<{ present: boolean; seenAt: number }> {
+    const { ctx } = this;
+    const sighting = await sightRelays(ctx);
+    if (sighting.seenAt !== null) {
+      this.noRecordSince = null;
+      return { present: sighting.present, seenAt: sighting.seenAt };
+    }
+    // No record at all: Redis lost its data (a lost tree is credited by its rebuild). A relay
+    // that is up records itself again at its next refresh, so the loss counts as a sighting when
+    // this process first found it, and no relay recorded within the bound after it is an outage
+    // from then.
+    this.noRecordSince ??= ctx.now();
+    const present = ctx.now() - this.noRecordSince <= relaysFreshMs(ctx);
+    return { present, seenAt: this.noRecordSince };
+  }
+
+  /**
+   * No relay is present: opens an outage on every block its winner is proving, from when a relay
+   * was last seen able to serve, but not before the block's last change (a block that moved on
+   * since then starts its own).
+   */
+  private async noRelay(seenAt: number): Promise<void> {
+    if (this.relaysPresent) {
+      this.ctx.log.warn({}, "no relay present: no proof deadline runs out until one is back");
+    }
+    await this.ctx.prisma.$executeRaw`
+      UPDATE "Block" SET "fabricDownSince" = GREATEST(${BigInt(seenAt)}::bigint, "updatedAt")
+      WHERE stage = ${STAGE.proving} AND "fabricDownSince" IS NULL`;
   }
 
   /** Credits an open outage of a block whose tree is whole (once, even with two aggregators). */
@@ -241,8 +302,10 @@ export class FabricKeeper {
    * a second tick) waits, finds the tree whole and does nothing. Proofs that only BullMQ still
    * holds (completed, not yet recorded) are recorded first, then what is left of the tree is
    * removed and the unproven nodes are added again, and the outage is credited to the block.
+   * `relaysAbsent`: no relay is present (a block being proven), so its outage is credited up to
+   * now and stays open from now.
    */
-  async rebuild(blockNumber: number, jobsSeen: number): Promise<void> {
+  async rebuild(blockNumber: number, jobsSeen: number, relaysAbsent = false): Promise<void> {
     const { ctx } = this;
     const lostSince = this.seenWhole.get(blockNumber) ?? (await this.lastEvidence(blockNumber));
     const outcome = await ctx.prisma.$transaction(
@@ -301,11 +364,12 @@ export class FabricKeeper {
           data: { status: "queued", leaseId: null, operator: null, workerId: null, leaseAt: stamp },
         });
         const now = BigInt(ctx.now());
+        const stillDown = relaysAbsent && block.stage === STAGE.proving ? now : null;
         await tx.$executeRaw`
           UPDATE "Block" SET "fabricJobs" = ${added},
             "fabricDownMs" = "fabricDownMs" +
               GREATEST(0, ${now}::bigint - COALESCE("fabricDownSince", ${BigInt(lostSince)}::bigint)),
-            "fabricDownSince" = NULL
+            "fabricDownSince" = ${stillDown}::bigint
           WHERE number = ${blockNumber}`;
         return { added, salvaged, kept: proven.length };
       },

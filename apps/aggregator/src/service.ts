@@ -24,6 +24,9 @@ import type { AggregatorContext } from "./context.ts";
 import { AggregatorMetrics } from "./metrics.ts";
 import type { PayoutHooks } from "./payouts.ts";
 
+/** How often an aggregator looks for paid blocks whose trees are still in Redis. */
+export const RETIRE_LEFTOVERS_EVERY_MS = 10 * 60_000;
+
 export interface AggregatorService {
   aggregator: Aggregator;
   ctx: AggregatorContext;
@@ -42,6 +45,8 @@ export async function createAggregator(
     hooks?: PayoutHooks;
     /** Test hook of the settler (a crash between recording and broadcasting). */
     beforeBroadcast?: SettlerOptions["beforeBroadcast"];
+    /** How often paid blocks left in Redis are looked for; default RETIRE_LEFTOVERS_EVERY_MS. */
+    retireLeftoversEveryMs?: number;
   } = {},
 ): Promise<AggregatorService> {
   const silent = { info() {}, warn() {}, error() {} };
@@ -92,9 +97,19 @@ export async function createAggregator(
     }
   }
   const aggregator = new Aggregator(ctx, deps.hooks, settler);
-  void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
-    ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),
+  // At start (a process stopped before retiring them), and now and then after: a payout's own
+  // retire that failed (Redis away at that moment) would otherwise leave the block's tree in
+  // Redis until the next restart, and a long run would fill it.
+  const retireLeftovers = () =>
+    void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
+      ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),
+    );
+  retireLeftovers();
+  const retiring = setInterval(
+    retireLeftovers,
+    deps.retireLeftoversEveryMs ?? RETIRE_LEFTOVERS_EVERY_MS,
   );
+  retiring.unref();
   const sweep = setInterval(
     () => void closeInactiveHandles(db.prisma, fabric).catch(() => {}),
     1000,
@@ -106,6 +121,7 @@ export async function createAggregator(
     settler,
     async close() {
       clearInterval(sweep);
+      clearInterval(retiring);
       await aggregator.stop();
       await fabric.close();
       if (ownDb) await db.close();
@@ -154,6 +170,10 @@ function settlerOf(
     escrow: env.ESCROW_ADDRESS!,
     retry: { baseMs: env.SETTLER_RETRY_BASE_MS, maxMs: env.SETTLER_RETRY_MAX_MS },
     confirmations: env.L1_CONFIRMATIONS,
+    logRange: env.L1_LOG_RANGE,
+    startBlock: BigInt(env.L1_START_BLOCK),
+    maxReorgDepth: env.L1_MAX_REORG_DEPTH,
+    feeBumpAfterMs: env.SETTLER_FEE_BUMP_AFTER_MS,
     now: ctx.now,
     log: ctx.log,
     ...(beforeBroadcast ? { beforeBroadcast } : {}),
