@@ -340,6 +340,26 @@ describe("worker logins", () => {
     expect(ok.status).toBe(201);
   });
 
+  it("unsigned hardware is kept small: too many fields or too long a key is refused, opening nothing", async () => {
+    // Anyone may sign in, and the hardware is stored with the session and listed publicly: a
+    // megabyte of it per sign-in would grow the database and every GET /v1/workers page.
+    const operator = account(0xa306);
+    const body = await signedLogin(operator, "hw-size");
+    const before = await snapshot(stack);
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, i]));
+    for (const hardware of [many, { ["k".repeat(65)]: 1 }, { ["k".repeat(900_000)]: 1 }]) {
+      const res = await send(stack, "POST", "/v1/workers/sessions", { ...body, hardware });
+      expect([res.status, res.body.error?.code]).toEqual([400, "VALIDATION_FAILED"]);
+    }
+    expect(await snapshot(stack)).toEqual(before);
+    const most = Object.fromEntries(
+      Array.from({ length: 32 }, (_, i) => [`k${i}`.padEnd(64, "x"), i]),
+    );
+    expect(
+      (await send(stack, "POST", "/v1/workers/sessions", { ...body, hardware: most })).status,
+    ).toBe(201);
+  });
+
   it("the old login shape (hardware inside, no tier or nonce) is refused (400 VALIDATION_FAILED)", async () => {
     const operator = account(0xa304);
     const before = await snapshot(stack);

@@ -9,11 +9,13 @@
 // the test, not by a timer racing them.
 import { randomInt } from "node:crypto";
 import { type Database, openDatabase } from "@prover-boost/db";
+import { deleteKeysWithPrefix } from "@prover-boost/queue";
 import { type QuoteJson, signQuote } from "@prover-boost/sdk";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, currentSlot, domain, openAuction } from "./fixtures.ts";
-import { ADMIN_TOKEN, TEST_DATABASE_URL } from "./harness.ts";
+import { ADMIN_TOKEN, TEST_DATABASE_URL, TEST_REDIS_URL } from "./harness.ts";
 import { dropSchema } from "./support/databases.ts";
 import {
   call,
@@ -38,6 +40,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (relay) await stopRelay(relay);
+  // The relay leaves a record of its presence as it stops (when it was last seen serving).
+  const redis = new Redis(TEST_REDIS_URL);
+  await deleteKeysWithPrefix(redis, prefix);
+  redis.disconnect();
   await db?.close();
   await dropSchema(schema);
 }, 60_000);

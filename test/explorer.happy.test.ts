@@ -245,6 +245,11 @@ describe("explorer", () => {
     expect(await page.locator('svg.tree a[data-state="proven"]').count()).toBe(11);
     await page.locator('#timeline [data-stage="paid"]').waitFor({ timeout: 60_000 });
     await page.locator("#payouts table tbody tr").first().waitFor({ timeout: 30_000 });
+    // Paid, it changes no more: the page closes its event stream (each open one counts against
+    // the relay's per-client cap), and says it is no longer live.
+    await expect
+      .poll(() => page.locator("h1 span.live").getAttribute("class"), { timeout: 15_000 })
+      .toBe("live");
     const rootId = tree.nodes.find((n) => n.level === 0)!.id;
     const root = page.locator(`svg.tree a[data-id="${rootId}"]`);
     expect(await root.getAttribute("href")).toBe(

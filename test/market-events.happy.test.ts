@@ -3,6 +3,7 @@
 // query) gets exactly the events it missed; filters by block and prover; an id no longer in the
 // log gets a `reset` event; and any number of streams share one reader of the log per relay.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ORIGIN, readEventsAfter } from "../apps/relay/src/services/event-hub.ts";
 import { account, openAuction } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { type OpenStream, openEventStream, type StreamEvent } from "./support/sse.ts";
@@ -311,5 +312,40 @@ describe("the event log's retention window", { timeout: 120_000 }, () => {
     } finally {
       resumed.close();
     }
+  });
+
+  it("a catch-up read after an event the log no longer holds says so, and reads nothing past the gap", async () => {
+    const o = await openAuction(402);
+    await short.client.openAuction(o.auction, o.txs, o.signature);
+    const upTo = { txid: BigInt(Number.MAX_SAFE_INTEGER), seq: 0n };
+    const rows = await eventually(async () => {
+      const r = await short.db.prisma.marketEvent.findMany({
+        where: { blockNumber: 402 },
+        orderBy: [{ txid: "asc" }, { id: "asc" }],
+      });
+      return r.length >= 2 ? r : null;
+    });
+    const from = { txid: rows[0]!.txid, seq: rows[0]!.id };
+    // Still held: the events after it (settled ones), in order.
+    const read = await eventually(async () => {
+      const r = await readEventsAfter(short.db.prisma, from, 10, upTo);
+      return r && r.length > 0 ? r : null;
+    });
+    expect(read[0]!.seq).toBe(rows[1]!.id);
+    // Pruned (the window is 1 s; the relay prunes while a stream is open): the read says the
+    // log no longer holds it.
+    const s = await openEventStream(`${short.url}/v1/events`);
+    try {
+      await eventually(
+        async () =>
+          (await short.db.prisma.marketEvent.count({ where: { blockNumber: 402 } })) === 0,
+        30_000,
+      );
+    } finally {
+      s.close();
+    }
+    expect(await readEventsAfter(short.db.prisma, from, 10, upTo)).toBeNull();
+    // The log's start needs no anchor.
+    expect(await readEventsAfter(short.db.prisma, ORIGIN, 10, upTo)).not.toBeNull();
   });
 });

@@ -101,9 +101,28 @@ describe("auctions", () => {
       send("POST", "/v1/auctions", { ...open.body, signature: open.signature.slice(0, 100) }),
     );
   });
+  it("no signature, or one too long to be one → 401 BAD_SIGNATURE", async () => {
+    const open = await openAuction(25);
+    const { signature: _, ...unsigned } = open.body;
+    await expectRejected(401, "BAD_SIGNATURE", () => send("POST", "/v1/auctions", unsigned));
+    await expectRejected(401, "BAD_SIGNATURE", () =>
+      send("POST", "/v1/auctions", { ...open.body, signature: `0x${"ab".repeat(200)}` }),
+    );
+    const { quote } = await signedBid(prover, 10);
+    await expectRejected(401, "BAD_SIGNATURE", () => send("POST", "/v1/bids", { quote }));
+    // Other input wrong as well: the body is malformed first.
+    await expectRejected(400, "VALIDATION_FAILED", () =>
+      send("POST", "/v1/bids", { quote: { ...quote, prover: "0x1234" } }),
+    );
+  });
   it("an existing block → 409 AUCTION_EXISTS", async () => {
     const open = await openAuction(10);
     await expectRejected(409, "AUCTION_EXISTS", () => send("POST", "/v1/auctions", open.body));
+  });
+  it("an existing block whose bidding has closed → 409 AUCTION_EXISTS, not a schedule error", async () => {
+    // The sequencer's retry after bidding closed (its first answer lost) is told it exists.
+    const again = await openAuction(10, { biddingClosesAt: Date.now() - 1 });
+    await expectRejected(409, "AUCTION_EXISTS", () => send("POST", "/v1/auctions", again.body));
   });
   it("txs that do not match txCount or txsHash → 400", async () => {
     const open = await openAuction(22);

@@ -4,8 +4,8 @@
 // fail it is, counted toward the worker's retry budget.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
-import { type Stack, startStack } from "./harness.ts";
-import { openBlock, signIn } from "./support/blocks.ts";
+import { eventually, type Stack, startStack } from "./harness.ts";
+import { openBlock, relayError, signIn } from "./support/blocks.ts";
 
 describe("shutdown releases", () => {
   const op = account(0x2e);
@@ -41,5 +41,32 @@ describe("shutdown releases", () => {
       status: "released",
     });
     expect(await stack.db.prisma.penalty.count()).toBe(0);
+  });
+
+  it("a release refused for a lapsed lease spends none of the session's allowance", async () => {
+    const blockNumber = 2;
+    await openBlock(stack, blockNumber, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "w3", { capacity: 1 });
+    const held = (await w.client.lease(2000))!;
+    const row = () => stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
+    await eventually(async () => (await row()).status === "leased");
+    // The lease is lost before the release arrives: BullMQ's lock (the lease itself) is another
+    // token's, for a second, as after a lapse and a new grant.
+    const lock = `${stack.prefix}:b${held.blockNumber}-${held.type}:${held.id}:lock`;
+    expect(await stack.relay.ctx.fabric.redis.set(lock, "another-lease", "PX", 1000, "XX")).toBe(
+      "OK",
+    );
+    expect(
+      await relayError(w.client.failJob(held.id, "stopping", true, { shutdown: true })),
+    ).toEqual({ status: 409, code: "LEASE_LOST" });
+    expect((await row()).status).toBe("leased");
+    // Refused, it changed nothing: the session's one free release is still there. (The lost lease
+    // fills the worker's capacity until its lapse is claimed; the next lease may be the same job,
+    // back in the queue, under a new lease.)
+    const next = await eventually(() => w.client.lease(2000));
+    expect(next.leaseExpiresAt).toBeGreaterThan(held.leaseExpiresAt);
+    expect(await w.client.failJob(next.id, "stopping", true, { shutdown: true })).toEqual({
+      status: "released",
+    });
   });
 });

@@ -419,12 +419,19 @@ async function blockPage(p, n) {
   };
   // Follows the stream while there is one; a block whose own stream is not there yet (bidding
   // still open) is followed once its tree exists.
+  // A paid block changes no more: no stream is opened for it, and the one open is closed once a
+  // refresh finds it paid (the market's event log stream never ends by itself, and each open
+  // stream counts against the relay's per-client cap).
   let following = false;
+  let stream = null;
+  const isPaid = () => block?.stage === "paid";
+  signal.addEventListener("abort", () => stream?.abort());
   const startStream = () => {
-    if (following || signal.aborted) return;
+    if (following || signal.aborted || isPaid()) return;
     following = true;
+    stream = new AbortController();
     follow([`/v1/events?block=${n}`, `/v1/blocks/${n}/events`], {
-      signal,
+      signal: stream.signal,
       onEvent,
       onState: (s) => {
         // Back after a drop: whatever happened meanwhile is read whole once.
@@ -438,16 +445,23 @@ async function blockPage(p, n) {
         refreshSoon(true);
         return block?.stage !== "paid";
       },
-    }).finally(() => {
-      following = false;
-      streamLive = false;
-    });
+    })
+      .catch(() => {})
+      .finally(() => {
+        following = false;
+        streamLive = false;
+        if (!signal.aborted) {
+          live.textContent = "";
+          live.className = "live";
+        }
+      });
   };
   startStream();
   // Until the block is paid, a gentle poll keeps the page current, stream or not: a stream
   // that stalls or drops an event (a proxy, a relay under load) must not freeze the page.
   every(p, 3000, () => {
-    if (block?.stage === "paid" && tree) return;
+    if (isPaid()) stream?.abort();
+    if (isPaid() && tree) return;
     refreshSoon();
     if (tree && !following) startStream();
   });

@@ -4,9 +4,20 @@
 import { DomainError, InvariantError } from "@prover-boost/core";
 import type { FastifyError } from "fastify";
 import { describe, expect, it } from "vitest";
-import { classifyError, unavailableDependency } from "./errors.ts";
+import { classifyError, isUnavailable, unavailableDependency } from "./errors.ts";
 
 const withCause = (message: string, cause: unknown) => Object.assign(new Error(message), { cause });
+
+describe("isUnavailable", () => {
+  it("is true of a dependency down or overloaded, false of anything about the request", () => {
+    expect(isUnavailable(Object.assign(new Error("pool"), { code: "P2024" }))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error("tx"), { code: "P2028" }))).toBe(true);
+    expect(isUnavailable(new Error("Query read timeout"))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error("unique"), { code: "P2002" }))).toBe(false);
+    expect(isUnavailable(new Error("bid 0x01: bad signature"))).toBe(false);
+    expect(isUnavailable(null)).toBe(false);
+  });
+});
 
 describe("unavailableDependency", () => {
   it("recognizes a database that is down, stalled or refusing", () => {

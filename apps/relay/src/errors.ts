@@ -45,6 +45,15 @@ const redisMessages =
 
 type Dependency = "database" | "redis" | "backend";
 
+/**
+ * Whether an error says a dependency is down, stalled or overloaded (answered 503 UNAVAILABLE),
+ * rather than anything about the request.
+ */
+export function isUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "P2028" || code === "P2024" || unavailableDependency(err) !== null;
+}
+
 /** Which dependency an error says is unavailable, if any (looks along its causes). */
 export function unavailableDependency(err: unknown): Dependency | null {
   let e: unknown = err;
@@ -81,6 +90,9 @@ export function sendError(reply: FastifyReply, code: ErrorCode, message: string)
   return reply.status(errorStatus[code]).send(errorBody(code, message, String(reply.request.id)));
 }
 
+const isSignatureIssue = (v: unknown) =>
+  (v as { instancePath?: unknown }).instancePath === "/signature";
+
 /** The contract's code and message for an error thrown while handling a request. */
 export function classifyError(err: FastifyError & { validation?: unknown }): {
   code: ErrorCode;
@@ -88,6 +100,11 @@ export function classifyError(err: FastifyError & { validation?: unknown }): {
 } {
   if (err instanceof DomainError) return { code: err.code, message: err.message };
   if (Array.isArray(err.validation)) {
+    // A signed body whose only fault is its signature (absent, or longer than any): the contract's
+    // 401 for a bad or missing signature, as for one that recovers no signer.
+    if (err.validation.length > 0 && err.validation.every(isSignatureIssue)) {
+      return { code: "BAD_SIGNATURE", message: `signature: ${err.message}` };
+    }
     // A primitive's stable code (a bad address checksum, a non-canonical integer) when it has one.
     return { code: inputErrorCode(err.validation) ?? "VALIDATION_FAILED", message: err.message };
   }

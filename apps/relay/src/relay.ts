@@ -18,6 +18,7 @@ import { createPublicClient, http } from "viem";
 import { buildApp } from "./app.ts";
 import type { RelayContext } from "./context.ts";
 import { type QueueDepth, type RelayGaugeSource, RelayMetrics } from "./domain-metrics.ts";
+import { isUnavailable } from "./errors.ts";
 import { writeBidBatch } from "./services/bids.ts";
 import { EventHub } from "./services/event-hub.ts";
 import { onLeaseLapsed } from "./services/gateway.ts";
@@ -25,7 +26,11 @@ import { GroupCommit, LanedGroupCommit } from "./services/group-commit.ts";
 import { LeaseMarks } from "./services/lease-marks.ts";
 import { AcceptLag, Arrivals, LoopLag, sweepGateOf } from "./services/load.ts";
 import { ProofVerifiers } from "./services/proof-check.ts";
-import { BlockRegistry, closeHandlesOfInactiveBlocks } from "./services/registry.ts";
+import {
+  BlockRegistry,
+  closeHandlesOfInactiveBlocks,
+  openHandlesOfActiveBlocks,
+} from "./services/registry.ts";
 import { TxDataReader } from "./services/tx-data.ts";
 import { relaySettingsOf } from "./settings.ts";
 
@@ -76,6 +81,7 @@ function escrowIndexOf(
     log: {
       info: (o, m) => log().info(o, m),
       warn: (o, m) => log().warn(o, m),
+      error: (o, m) => log().error(o, m),
     },
   });
 }
@@ -149,6 +155,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
           minIntervalMs: env.BID_WRITE_INTERVAL_MS,
           onBatch: (n) => metrics.commitBatch.observe({ writer: "bids" }, n),
           onWritten: (ms) => metrics.commitWrite.observe({ writer: "bids" }, ms / 1000),
+          // A stalled database fails the whole write at once, not once per bid after its timeout.
+          failsAll: isUnavailable,
         },
       ),
     },
@@ -187,6 +195,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
   });
   // Queues and fetchers of blocks that are no longer active are closed (registry.ts).
   const stopClosingHandles = closeHandlesOfInactiveBlocks(ctx.registry, fabric, ctx.now);
+  // ...and opened on every active block, so each one's lapses are swept from the start.
+  const stopOpeningHandles = openHandlesOfActiveBlocks(ctx.registry, fabric);
   fabric.events.on("stalled", (jobId: string) => {
     onLeaseLapsed(ctx, jobId).catch((err) =>
       app.log.warn({ err, jobId }, "lease lapse bookkeeping failed"),
@@ -204,6 +214,18 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     },
   });
   await app.ready();
+  // A relay that cannot reach Postgres cannot serve the winner's workers: for proof deadlines it
+  // is then not present (presence.ts). Pinged on a connection of its own, so a pool taken up by
+  // load (anyone can send requests that query) does not make it look absent. Nor is it present
+  // while it starts (until createRelay returns: an L1 pass may come first) or once it stops.
+  let serving = false;
+  ctx.broker.presence.followReadiness(
+    async () => {
+      if (!serving) throw new Error("the relay is not serving");
+      await db.ping();
+    },
+    { readyYet: false },
+  );
   // Present before serving: lapses are judged by which relays could take heartbeats.
   await ctx.broker.start();
   // A first pass before serving, so a relay on a healthy L1 takes bids at once.
@@ -211,6 +233,8 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
     await escrowIndex.poll();
     escrowIndex.start();
   }
+  serving = true;
+  ctx.broker.presence.checkReadinessNow();
   return {
     app,
     ctx,
@@ -221,7 +245,11 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       return url;
     },
     async close() {
+      // Not serving from here: its last sighting able to serve is now (presence.ts).
+      serving = false;
+      ctx.broker.presence.checkReadinessNow();
       stopClosingHandles();
+      stopOpeningHandles();
       accepts.stop();
       lag.stop();
       await escrowIndex?.stop();

@@ -375,8 +375,19 @@ export const operations = {
     summary: "Credit a prover's collateral (ledger mode; 409 COLLATERAL_ON_CHAIN in chain mode)",
     auth: "admin",
     body: s.depositBody,
-    responses: { 201: s.depositResponse },
-    errors: ["UNAUTHORIZED", "SIGNER_NOT_ALLOWED", "AMOUNT_TOO_LARGE", "COLLATERAL_ON_CHAIN"],
+    responses: {
+      201: s.depositResponse,
+      200: s.depositResponse.describe(
+        "This reference already credited the same deposit: nothing more is credited (replayed)",
+      ),
+    },
+    errors: [
+      "UNAUTHORIZED",
+      "SIGNER_NOT_ALLOWED",
+      "AMOUNT_TOO_LARGE",
+      "COLLATERAL_ON_CHAIN",
+      "REFERENCE_REUSED",
+    ],
   }),
 } as const;
 

@@ -234,7 +234,15 @@ export const workerLogin = z.object({
  */
 const storableText = (v: string) => !v.includes("\u0000") && !/[\uD800-\uDFFF]/u.test(v);
 
-/** What the worker runs on: informational and unsigned (the signed `tier` decides leasing). */
+/** At most this many fields in a worker's `hardware`, each key at most HARDWARE_KEY_MAX long. */
+export const HARDWARE_FIELDS_MAX = 32;
+export const HARDWARE_KEY_MAX = 64;
+
+/**
+ * What the worker runs on: informational and unsigned (the signed `tier` decides leasing). Kept
+ * small (HARDWARE_FIELDS_MAX fields, keys of HARDWARE_KEY_MAX, strings of 200): it is stored with
+ * the session and listed publicly, and anyone may sign in.
+ */
 export const workerHardware = z
   .object({
     cores: z.number().int().min(0).max(100_000).optional(),
@@ -249,7 +257,22 @@ export const workerHardware = z
     ]),
   )
   .superRefine((hardware, ctx) => {
-    for (const key of Object.keys(hardware)) {
+    const keys = Object.keys(hardware);
+    if (keys.length > HARDWARE_FIELDS_MAX) {
+      ctx.addIssue({
+        code: "custom",
+        path: [],
+        message: `at most ${HARDWARE_FIELDS_MAX} hardware fields`,
+      });
+    }
+    for (const key of keys) {
+      if (key.length > HARDWARE_KEY_MAX) {
+        ctx.addIssue({
+          code: "custom",
+          path: [key.slice(0, HARDWARE_KEY_MAX)],
+          message: `a hardware key is at most ${HARDWARE_KEY_MAX} characters`,
+        });
+      }
       if (!storableText(key)) {
         ctx.addIssue({
           code: "custom",
@@ -526,8 +549,23 @@ export const listPenaltiesQuery = pageQuery.extend({
 export const depositBody = z.object({
   prover: address,
   amount: uintString.refine((v) => v > 0n, "must be positive"),
+  /**
+   * The admin's own id for this credit (a transfer's id, say): the same deposit sent again with
+   * it credits once. Without one, every request credits.
+   */
+  reference: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, "1 to 128 printable ASCII characters, no spaces")
+    .optional(),
 });
 
 export const depositResponse = z
-  .object({ prover: hexOut, amount: weiOut, status: z.literal("credited") })
+  .object({
+    prover: hexOut,
+    amount: weiOut,
+    status: z.literal("credited"),
+    reference: z.string().optional(),
+    /** true when this reference had already credited the same deposit: nothing was added now. */
+    replayed: z.boolean().optional(),
+  })
   .describe("The amount is credited to the prover's available collateral");

@@ -20,8 +20,18 @@ export function requireAdmin(ctx: RelayContext, authorization: string | undefine
   }
 }
 
-/** Credits `amount` wei to a prover's available collateral; refused past uint256 in all. */
-export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, amount: bigint) {
+/**
+ * Credits `amount` wei to a prover's available collateral; refused past uint256 in all. With a
+ * `reference` (the admin's own id for this credit) the deposit credits once: the same request
+ * sent again is answered `replayed` and credits nothing, and the reference reused for another
+ * prover or amount is refused (409 REFERENCE_REUSED).
+ */
+export async function creditDeposit(
+  ctx: RelayContext,
+  prover: `0x${string}`,
+  amount: bigint,
+  reference?: string,
+) {
   if (ctx.settings.collateral === "chain") {
     throw new DomainError(
       "COLLATERAL_ON_CHAIN",
@@ -32,18 +42,36 @@ export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, am
     throw new DomainError("AMOUNT_TOO_LARGE", `a deposit may be at most ${MAX_AMOUNT_WEI} wei`);
   }
   const now = ctx.now();
-  await ctx.prisma.$transaction(async (tx) => {
+  const answer = { prover, amount: amount.toString(), status: "credited" as const };
+  const replayed = await ctx.prisma.$transaction(async (tx) => {
+    if (reference !== undefined) {
+      // Two requests with the same reference wait for each other here, so the second reads the
+      // first's row once the first commits (the row's key stops a third way through).
+      await tx.$queryRaw`
+        SELECT pg_advisory_xact_lock(hashtextextended(${`pb:deposit:${reference}`}, 0))::text AS locked`;
+      const earlier = await tx.adminDeposit.findUnique({ where: { reference } });
+      if (earlier) {
+        if (earlier.prover !== prover || BigInt(earlier.amount.toFixed()) !== amount) {
+          throw new DomainError(
+            "REFERENCE_REUSED",
+            `reference ${reference} already credited ${earlier.amount.toFixed()} wei to ${earlier.prover}`,
+          );
+        }
+        return true;
+      }
+    }
     await tx.prover.upsert({
       where: { address: prover },
       create: { address: prover, createdAt: BigInt(now) },
       update: {},
     });
-    await applyMovement(tx, {
+    const movementId = await applyMovement(tx, {
       kind: "deposit",
       legs: [
         { account: accounts.deposits, amount: -amount },
         { account: accounts.available(prover), amount },
       ],
+      ref: reference ?? null,
       nowMs: now,
     });
     // The deposits source's row is locked by the movement above, so this check and the
@@ -55,6 +83,13 @@ export async function creditDeposit(ctx: RelayContext, prover: `0x${string}`, am
     if (after.available + after.reserved + after.locked > MAX_UINT256) {
       throw new DomainError("AMOUNT_TOO_LARGE", "the prover's collateral would exceed uint256");
     }
+    if (reference !== undefined) {
+      await tx.adminDeposit.create({
+        data: { reference, prover, amount: amount.toString(), movementId, createdAt: BigInt(now) },
+      });
+    }
+    return false;
   });
-  return { prover, amount: amount.toString(), status: "credited" as const };
+  if (reference === undefined) return answer;
+  return replayed ? { ...answer, reference, replayed: true } : { ...answer, reference };
 }

@@ -46,6 +46,10 @@ export async function openAuction(ctx: RelayContext, input: OpenAuctionRequest) 
     }
   }
   const now = ctx.now();
+  // A sequencer sending an auction again (its first answer lost) is told it exists, whenever.
+  if (await auctionExists(ctx, a.blockNumber)) {
+    throw new DomainError("AUCTION_EXISTS", `an auction for block ${a.blockNumber} exists`);
+  }
   if (a.biddingClosesAt <= now) {
     throw new DomainError("INVALID_SCHEDULE", "biddingClosesAt must be in the future");
   }
@@ -148,15 +152,15 @@ async function assertRewardFunded(
     reason = `the escrow has already closed block ${blockNumber} (settled or refunded)`;
   }
   if (reason === null) return;
-  // A sequencer sending an auction again is told it exists, whatever the escrow says now.
+  throw new DomainError("REWARD_NOT_FUNDED", reason);
+}
+
+async function auctionExists(ctx: RelayContext, blockNumber: number): Promise<boolean> {
   const existing = await ctx.prisma.auction.findUnique({
     where: { blockNumber },
     select: { blockNumber: true },
   });
-  if (existing) {
-    throw new DomainError("AUCTION_EXISTS", `an auction for block ${blockNumber} exists`);
-  }
-  throw new DomainError("REWARD_NOT_FUNDED", reason);
+  return existing !== null;
 }
 
 export function quoteJson(bid: Bid) {

@@ -109,7 +109,7 @@ function outcomeToResult(pending: PendingBid, row: BidWriteOutcome, ctx: RelayCo
     case "BID_SUPERSEDED":
       throw new DomainError(
         "BID_SUPERSEDED",
-        "this quote was replaced or cancelled; sign a new one",
+        "this quote was replaced, cancelled or unfunded; sign a new one",
       );
     case "INSUFFICIENT_COLLATERAL":
       throw new DomainError(

@@ -96,6 +96,37 @@ async function head(prisma: Prisma): Promise<Position> {
   return rows[0] ? { txid: rows[0].txid, seq: rows[0].id } : ORIGIN;
 }
 
+/**
+ * A resumed stream's catch-up read: up to `limit` settled events after `from` (not after `to`),
+ * or null when the log no longer holds `from` (a prune took it, and maybe events after it that
+ * the reader has not had). Asked in one statement, so a prune cannot slip between the check and
+ * the read.
+ */
+export async function readEventsAfter(
+  prisma: Prisma,
+  from: Position,
+  limit: number,
+  to: Position,
+): Promise<MarketEvent[] | null> {
+  if (from.txid === ORIGIN.txid && from.seq === ORIGIN.seq) {
+    return readEvents(prisma, from, limit, to);
+  }
+  const rows = await prisma.$queryRaw<(Row & { anchored: boolean })[]>`
+    WITH anchor AS (
+      SELECT EXISTS (SELECT 1 FROM "MarketEvent" WHERE "txid" = ${from.txid} AND "id" = ${from.seq})
+        AS anchored)
+    SELECT e."txid", e."id", e."type", e."blockNumber", e."provers", e."data", anchor.anchored
+    FROM anchor LEFT JOIN LATERAL (
+      SELECT * FROM "MarketEvent"
+      WHERE ("txid", "id") > (${from.txid}, ${from.seq})
+        AND ("txid", "id") <= (${to.txid}, ${to.seq})
+        AND "txid" < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+      ORDER BY "txid", "id" LIMIT ${limit}) e ON anchor.anchored
+    ORDER BY e."txid", e."id"`;
+  if (!rows[0]?.anchored) return null;
+  return rows.filter((r) => r.txid !== null).map(eventOf);
+}
+
 /** Whether the log still holds the event at `p` (so nothing after it was pruned). */
 export async function retained(prisma: Prisma, p: Position): Promise<boolean> {
   const rows = await prisma.$queryRaw<unknown[]>`

@@ -28,6 +28,7 @@ import {
   parseJobId,
   type QueueKind,
   queueFor,
+  retryUntilDone,
 } from "@prover-boost/queue";
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
@@ -387,11 +388,15 @@ export async function heartbeat(
     // make it go unrecorded.
     const agoMs = arrivedAgoMs(arrival);
     const arrivedAt = ctx.now() - agoMs;
-    const leaseExpiresAt = await ctx.broker.heartbeat(lease, agoMs);
-    if (leaseExpiresAt === null) {
-      // Judged, as the heartbeat's script judges it, at the heartbeat's arrival.
+    const leaseExpiresAt = await ctx.broker.heartbeatOrWhy(lease, agoMs);
+    if (typeof leaseExpiresAt !== "number") {
+      // Judged at the heartbeat's arrival: by the script where it read the record (on Redis's
+      // clock, after the round trip, so it is the script's verdict that counts), else here.
       const longest = ctx.broker.leaseMaxMs;
-      if (longest > 0 && arrivedAt >= lease.leasedAt + longest) {
+      if (
+        leaseExpiresAt === "held-too-long" ||
+        (longest > 0 && arrivedAt >= lease.leasedAt + longest)
+      ) {
         throw new DomainError(
           "LEASE_LOST",
           `the lease on ${jobId} has been held for LEASE_MAX_MS (${longest} ms) since its grant; it is not extended again and runs out`,
@@ -681,18 +686,26 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   if ((await releasesOf(ctx, session)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
-  // The row is marked before BullMQ has the job back (as in failJob); endLease keeps it from
-  // touching a later lease's row.
-  await endLease(ctx.prisma, asRecorded(lease), "queued");
+  // BullMQ first: a release it refuses (the lease lapsed) changes nothing, and a stopping worker's
+  // job goes back even while Postgres is away (its lease would otherwise lapse as a withholding
+  // once the worker is gone).
   if (!(await ctx.broker.returnUnheardJob(lease))) {
+    // Refused: the release is not one of the session's.
+    await ctx.fabric.redis.decr(releasedKey(ctx, session));
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
+  // Then the row (endLease never touches a later lease's). One the database cannot take now is
+  // left as it is: the job's next lease marks it again.
+  await endLease(ctx.prisma, asRecorded(lease), "queued").catch(() => false);
   return { status: "released" as const };
 }
 
+const releasedKey = (ctx: RelayContext, session: WorkerSession) =>
+  `${ctx.fabric.options.prefix}:released:${session.id}`;
+
 /** Counts one more shutdown release of a session (kept in Redis while the session lives). */
 async function releasesOf(ctx: RelayContext, session: WorkerSession): Promise<number> {
-  const key = `${ctx.fabric.options.prefix}:released:${session.id}`;
+  const key = releasedKey(ctx, session);
   const ttlMs = Math.max(Number(session.expiresAt) + heldLeaseGraceMs(ctx) - ctx.now(), 0) + 60_000;
   const [[, n]] = (await ctx.fabric.redis.multi().incr(key).pexpire(key, ttlMs).exec()) as [
     [unknown, number],
@@ -710,9 +723,26 @@ export async function giveBackUnheard(ctx: RelayContext, session: WorkerSession,
   if (lease) await returnUnheard(ctx, lease);
 }
 
-/** An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard). */
+/**
+ * An unheard lease's job back in its queue, and its row back to queued (as giveBackUnheard).
+ * Redis failing the give-back (a blip) is retried in the background until the lease would have
+ * run out: given up on, the lease would lapse later as withholding held against a worker that
+ * never heard of it.
+ */
 async function returnUnheard(ctx: RelayContext, lease: Lease) {
-  if (!(await ctx.broker.returnUnheardJob(lease))) return; // lapsed meanwhile: the lapse decides
+  let back: boolean;
+  try {
+    back = await ctx.broker.returnUnheardJob(lease);
+  } catch {
+    const later = { back: false };
+    void retryUntilDone(async () => {
+      later.back = await ctx.broker.returnUnheardJob(lease);
+    }, lease.expiresAt)
+      .then(() => (later.back ? endLease(ctx.prisma, asRecorded(lease), "queued") : undefined))
+      .catch(() => {});
+    return;
+  }
+  if (!back) return; // lapsed meanwhile: the lapse decides
   await endLease(ctx.prisma, asRecorded(lease), "queued");
 }
 

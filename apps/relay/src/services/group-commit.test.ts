@@ -90,6 +90,30 @@ describe("GroupCommit", () => {
     expect(writes).toEqual([[1, 2, 3], [1], [2], [3]]);
   });
 
+  it("with failsAll, an error about no one item (the database stalled) fails the whole write at once", async () => {
+    const writes: number[][] = [];
+    const down = Object.assign(new Error("pool timeout"), { code: "P2024" });
+    const gc = new GroupCommit<number, number>(
+      async (items) => {
+        writes.push(items);
+        throw items.length > 1 && items.includes(2) ? new Error("bad item") : down;
+      },
+      { maxBatch: 10, maxInFlight: 1, failsAll: (err) => err === down },
+    );
+    // One write, every item told its error: no item is written again alone.
+    const results = await Promise.allSettled([1, 3, 4].map((i) => gc.submit(i)));
+    expect(results.map((r) => (r.status === "rejected" ? r.reason : r.value))).toEqual([
+      down,
+      down,
+      down,
+    ]);
+    expect(writes).toEqual([[1, 3, 4]]);
+    // Any other error still splits the write.
+    writes.length = 0;
+    await Promise.allSettled([1, 2].map((i) => gc.submit(i)));
+    expect(writes).toEqual([[1, 2], [1], [2]]);
+  });
+
   it("redoes a failed batch one item at a time, in order, never more writes in flight than allowed", async () => {
     const started: number[][] = [];
     const finished: number[][] = [];

@@ -24,6 +24,13 @@ export interface GroupCommitOptions {
   onBatch?: (size: number) => void;
   /** Told each write's duration in ms, from its start to its items' results (metrics). */
   onWritten?: (ms: number) => void;
+  /**
+   * Whether a failed write's error says nothing about any one item (the database is down,
+   * stalled or overloaded): then every item of the write gets it at once. Otherwise (default)
+   * the items are written again one by one, so one bad item does not fail the others; during
+   * a stall that would wait out the database's timeout once per item.
+   */
+  failsAll?: (err: unknown) => boolean;
 }
 
 interface Waiting<I, O> {
@@ -137,8 +144,8 @@ export class GroupCommit<I, O> {
       }
       for (const [i, w] of batch.entries()) w.resolve(out[i]!);
     } catch (err) {
-      if (batch.length === 1) {
-        batch[0]!.reject(err);
+      if (batch.length === 1 || this.opts.failsAll?.(err)) {
+        for (const w of batch) w.reject(err);
         return;
       }
       // One bad item (or a lock conflict) must not fail the others: write each alone, one after
@@ -160,13 +167,7 @@ export class LanedGroupCommit<I, O> {
   constructor(
     write: (items: I[]) => Promise<O[]>,
     private readonly laneOf: (item: I) => string,
-    opts: {
-      maxBatch: number;
-      lanes: number;
-      minIntervalMs?: number;
-      onBatch?: (size: number) => void;
-      onWritten?: (ms: number) => void;
-    },
+    opts: Omit<GroupCommitOptions, "maxInFlight"> & { lanes: number },
   ) {
     const laneOpts = {
       maxBatch: opts.maxBatch,
@@ -174,6 +175,7 @@ export class LanedGroupCommit<I, O> {
       minIntervalMs: opts.minIntervalMs,
       onBatch: opts.onBatch,
       onWritten: opts.onWritten,
+      failsAll: opts.failsAll,
     };
     this.lanes = Array.from({ length: opts.lanes }, () => new GroupCommit(write, laneOpts));
   }

@@ -12,6 +12,7 @@
 // keeps reads coming even when no worker asks, so an idle relay lets go of finished blocks too.
 import { PROVING_STAGES, type ProvingStage, STAGE } from "@prover-boost/core";
 import type { Prisma } from "@prover-boost/db";
+import { type QueueKind, treeQueueKinds } from "@prover-boost/queue";
 
 export interface ActiveBlock {
   number: number;
@@ -138,4 +139,37 @@ export function closeHandlesOfInactiveBlocks(
     clearInterval(timer);
     stopListening();
   };
+}
+
+/** The part of the fabric that opens a block's handles ahead of use (ProofFabric). */
+export interface BlockHandleOpener {
+  prepareBlock(blockNumber: number, kinds: readonly QueueKind[], holdMs: number): Promise<void>;
+}
+
+/**
+ * Opens `fabric`'s handles on every block the registry reads as active, once per block while it
+ * stays active. A block's lapse sweep runs on its fetchers, which otherwise open only when this
+ * relay takes one of its jobs or hears the block announced at its fan-out: a relay started after
+ * that (a restart, a new process) would never sweep a lease that lapsed on a kind with nothing
+ * ready to take (a block's root, alone in its queue), and the job would stay leased for good.
+ * Returns a function that stops it.
+ */
+export function openHandlesOfActiveBlocks(
+  registry: BlockRegistry,
+  fabric: BlockHandleOpener,
+): () => void {
+  const opened = new Set<number>();
+  return registry.onRead((blocks) => {
+    const active = new Set(blocks.map((b) => b.number));
+    for (const n of opened) if (!active.has(n)) opened.delete(n);
+    for (const b of blocks) {
+      if (opened.has(b.number)) continue;
+      opened.add(b.number);
+      // Active already: no hold beyond the usual rule (closed a little after it stops being so).
+      // Not opened (Redis down): tried again at the next read.
+      fabric
+        .prepareBlock(b.number, treeQueueKinds(b.txCount), 0)
+        .catch(() => opened.delete(b.number));
+    }
+  });
 }

@@ -128,13 +128,19 @@ const replayed = () =>
     "this login's nonce was already used; sign a new login with a fresh nonce",
   );
 
-/** Removes nonces whose login is past the window (a replay of it is refused as stale). */
+/**
+ * Removes nonces whose login is past the window (a replay of it is refused as stale), and
+ * sessions past their expiry and the grace after it (heldLeaseGraceMs), which nothing accepts
+ * any more: a sign-in adds a row, and a fleet signs in again every half lifetime.
+ */
 function sweepUsedNonces(ctx: RelayContext, now: number): void {
   const last = lastSweep.get(ctx) ?? 0;
   if (now - last < NONCE_SWEEP_EVERY_MS) return;
   lastSweep.set(ctx, now);
   const before = BigInt(now - ctx.settings.login.maxAgeMs - FUTURE_SKEW_MS);
   void ctx.prisma.loginNonce.deleteMany({ where: { issuedAt: { lt: before } } }).catch(() => {});
+  const over = BigInt(now - heldLeaseGraceMs(ctx));
+  void ctx.prisma.workerSession.deleteMany({ where: { expiresAt: { lt: over } } }).catch(() => {});
 }
 
 /** How long after its expiry a session may still finish the leases it holds: one session TTL. */

@@ -183,7 +183,7 @@ export async function listWorkers(ctx: RelayContext, q: z.output<typeof listWork
     orderBy: newestFirst,
     take: q.limit + 1,
   });
-  const leases = await Promise.all(rows.slice(0, q.limit).map((s) => ctx.broker.liveCount(s.id)));
+  const leases = await ctx.broker.liveCounts(rows.slice(0, q.limit).map((s) => s.id));
   return paged(rows, q.limit, byCreation, (items) =>
     items.map((s, i) => ({
       sessionId: s.id,

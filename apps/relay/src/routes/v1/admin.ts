@@ -15,8 +15,9 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: RelayContext) {
     schema: schemaOf(deposit),
     handler: async (req, reply) => {
       // Authenticated by ADMIN_TOKEN before validation (see auth.ts).
-      const credited = await creditDeposit(ctx, req.body.prover, req.body.amount);
-      return reply.status(201).send(credited);
+      const { prover, amount, reference } = req.body;
+      const credited = await creditDeposit(ctx, prover, amount, reference);
+      return reply.status("replayed" in credited ? 200 : 201).send(credited);
     },
   });
 }

@@ -27,7 +27,7 @@ import {
   type Position,
   parsePosition,
   positionId,
-  readEvents,
+  readEventsAfter,
   retained,
   type Subscriber,
 } from "../../services/event-hub.ts";
@@ -222,9 +222,15 @@ async function followLog(
         (await retained(ctx.prisma, resumeFrom));
       if (known) {
         // What the client missed up to the hub's cursor; the hub sends what comes after it.
+        // Each batch is read only while the log still holds the last event sent: a prune
+        // during the catch-up (any relay's) ends it with a reset, never with a silent gap.
         let from = resumeFrom;
         while (after(head, from) && sse.open && !signal.aborted) {
-          const events = await readEvents(ctx.prisma, from, CATCH_UP_BATCH, head);
+          const events = await readEventsAfter(ctx.prisma, from, CATCH_UP_BATCH, head);
+          if (events === null) {
+            sse.event("reset", { head: positionId(head) }, positionId(head));
+            break;
+          }
           if (events.length === 0) break;
           for (const e of events) if (accepts(e)) sse.event(e.type, e.data, e.id);
           from = events[events.length - 1]!;
