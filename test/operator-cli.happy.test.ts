@@ -154,6 +154,34 @@ describe("prover-boost CLI", () => {
     expect(bids.open[0]!.bidId).toBe((await bidsOf(1))[0]!.id);
   });
 
+  it("a state file is one prover's: status of another address lists none of it, another key's bid refuses it", async () => {
+    const other = `0x${"0c".repeat(32)}` as const;
+    const { privateKeyToAccount } = await import("viem/accounts");
+    const otherAddress = privateKeyToAccount(other).address;
+    const status = await run(["status", "--address", otherAddress], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect((lines(status.stdout)[0]!.bids as { open: unknown[] }).open).toEqual([]);
+    const before = await readFile(env.PB_BID_STATE!, "utf8");
+    const config = await writeConfig("other.json", 2);
+    const bid = await run(["bid", "--once", "--config", config], {
+      ...env,
+      PB_OPERATOR_KEY_FILE: "",
+      OPERATOR_KEY: other,
+    });
+    expect(bid.code).toBe(2);
+    expect(bid.stderr).toMatch(/records the bids of 0x[0-9a-fA-F]{40}, not of 0x/);
+    expect(await readFile(env.PB_BID_STATE!, "utf8")).toBe(before);
+    expect(await stack.db.prisma.bid.count({ where: { prover: otherAddress } })).toBe(0);
+  });
+
+  it("takes an empty variable as unset, as the worker agent and the services do", async () => {
+    // compose's `${OPERATOR_KEY:-}` beside a key file: no "both keys given" refusal.
+    const { code, stdout, stderr } = await run(["status"], { ...env, OPERATOR_KEY: " " });
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    expect(lines(stdout)[0]).toMatchObject({ address: operator });
+  });
+
   it("cancel withdraws one bid; a key on argv prints a warning", async () => {
     const { code, stdout, stderr } = await run(
       ["cancel", "1", "--relay", stack.url, "--key", operatorKey, "--state", env.PB_BID_STATE!],

@@ -24,9 +24,21 @@ describe("the worker's shutdown grace", () => {
     expect(configOf([], { SHUTDOWN_GRACE_MS: "4000" }).shutdownGraceMs).toBe(4000);
   });
 
-  it("refuses a value that is not a non-negative integer", () => {
+  it("refuses a value that is not an integer of at least a second", () => {
     expect(() => configOf(["--shutdown-grace-ms=-5"])).toThrow(UsageError);
+    // No time to hand the jobs back: each would lapse as a withholding.
+    expect(() => configOf(["--shutdown-grace-ms", "0"])).toThrow("1000..2147483647");
+    expect(() => configOf(["--shutdown-grace-ms", "999"])).toThrow("1000..2147483647");
+    expect(configOf(["--shutdown-grace-ms", "1000"]).shutdownGraceMs).toBe(1000);
     expect(() => configOf(["--shutdown-grace-ms", "soon"])).toThrow("--shutdown-grace-ms");
+  });
+
+  it("refuses a grace or a job time limit longer than Node's longest timer", () => {
+    expect(configOf(["--shutdown-grace-ms", "2147483647"]).shutdownGraceMs).toBe(2_147_483_647);
+    expect(() => configOf(["--shutdown-grace-ms", "2147483648"])).toThrow("1000..2147483647");
+    const exec = ["--backend", "exec", "--exec-command", "prove"];
+    expect(() => configOf(exec, { EXEC_TIMEOUT_MS: "3000000000" })).toThrow("1..2147483647");
+    expect(configOf(exec, { EXEC_TIMEOUT_MS: "2147483647" }).exec?.timeoutMs).toBe(2_147_483_647);
   });
 
   it("leaves jobs part of the grace and keeps the rest (half, at most 5 s) for handing back", () => {

@@ -6,7 +6,8 @@ import { ProverBoostError } from "@prover-boost/core/errors";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core/tree";
 import { Command, Option } from "commander";
 import type { Hex } from "viem";
-import { DEFAULT_WAIT_MS } from "./defaults.ts";
+import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS } from "./defaults.ts";
+import { unsetEmptyOptionEnv } from "./operator/env.ts";
 
 export class UsageError extends ProverBoostError {
   override readonly name = "UsageError";
@@ -36,6 +37,7 @@ export interface RawOptions {
   namePrefix?: string;
   logLevel: string;
   shutdownGraceMs: string;
+  maxRejections: string;
   metricsPort: string;
   metricsHost: string;
   calibrate?: boolean;
@@ -59,6 +61,8 @@ export interface CliConfig {
   logLevel: LogLevel;
   /** How long a stop may take in all (SHUTDOWN_GRACE_MS); the drain fits inside it. */
   shutdownGraceMs: number;
+  /** Stop after this many proofs in a row are rejected as invalid (0: never). */
+  maxRejections: number;
   /** Prometheus endpoint (GET /metrics); 0: none. */
   metricsPort: number;
   metricsHost: string;
@@ -198,6 +202,14 @@ export function buildProgram(name = "prover-boost-worker"): Command {
         .default("10000"),
     )
     .addOption(
+      new Option(
+        "--max-rejections <n>",
+        "stop (exit 1) after this many proofs in a row are rejected as invalid, each a penalty (0: never)",
+      )
+        .env("MAX_REJECTIONS")
+        .default(String(DEFAULT_MAX_REJECTIONS)),
+    )
+    .addOption(
       new Option("--metrics-port <port>", "serve Prometheus metrics on this port (0: off)")
         .env("METRICS_PORT")
         .default("0"),
@@ -216,19 +228,6 @@ export function buildProgram(name = "prover-boost-worker"): Command {
 }
 
 /**
- * Unsets, in the environment, each variable an option of `program` falls back on that is empty or
- * only whitespace (`WAIT_MS=`, or compose's `${WAIT_MS:-}`): the option takes its default, as the
- * relay and the aggregator read theirs. The rest of the environment (an exec prover's) is left as
- * it is.
- */
-export function unsetEmptyOptionEnv(program: Command): void {
-  for (const option of program.options) {
-    const name = option.envVar;
-    if (name !== undefined && process.env[name]?.trim() === "") delete process.env[name];
-  }
-}
-
-/**
  * `args` (those after the command) parsed with `program`, an empty environment variable counting
  * as unset. Throws CommanderError on bad usage and for --help (with exitOverride).
  */
@@ -238,11 +237,17 @@ export function parseOptions(program: Command, args: readonly string[]): RawOpti
   return program.opts<RawOptions>();
 }
 
+/** Node's longest timer (ms): a longer one fires after 1 ms. (Not @prover-boost/config's: --help stays light.) */
+const LONGEST_TIMER_MS = 2_147_483_647;
+
 function int(flag: string, raw: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const s = raw.trim();
   const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
-    const what = min === 1 ? "a positive integer" : `an integer in ${min}..${max}`;
+    const what =
+      min === 1 && max === Number.MAX_SAFE_INTEGER
+        ? "a positive integer"
+        : `an integer in ${min}..${max}`;
     throw new UsageError(`${flag} must be ${what}, got ${JSON.stringify(raw)}`);
   }
   return n;
@@ -323,8 +328,12 @@ export function resolveConfig(o: RawOptions): CliConfig {
   const capacity = int("--capacity", o.capacity, 1);
   const tier = int("--tier", o.tier, 0, 255);
   const waitMs = int("--wait-ms", o.waitMs, 0, 30_000);
-  const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1);
-  const shutdownGraceMs = int("--shutdown-grace-ms", o.shutdownGraceMs, 0);
+  // Both are set as timers: Node fires a longer one after 1 ms.
+  const timeoutMs = int("--exec-timeout-ms", o.execTimeoutMs, 1, LONGEST_TIMER_MS);
+  // At least a second: handing the unfinished jobs back takes a round trip to the relay, and a
+  // stop with no time for it lets every one of them lapse, each a withholding.
+  const shutdownGraceMs = int("--shutdown-grace-ms", o.shutdownGraceMs, 1000, LONGEST_TIMER_MS);
+  const maxRejections = int("--max-rejections", o.maxRejections, 0);
   const metricsPort = int("--metrics-port", o.metricsPort, 0, 65_535);
   const metricsHost = o.metricsHost.trim();
   if (metricsHost === "") throw new UsageError("--metrics-host must not be empty");
@@ -371,6 +380,7 @@ export function resolveConfig(o: RawOptions): CliConfig {
     ...(prefix ? { namePrefix: prefix } : {}),
     logLevel: o.logLevel as LogLevel,
     shutdownGraceMs,
+    maxRejections,
     metricsPort,
     metricsHost,
     calibrate,

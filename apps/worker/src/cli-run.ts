@@ -80,6 +80,7 @@ export async function runWorkers(config: CliConfig): Promise<void> {
     jobTypes: config.jobTypes,
     backend,
     waitMs: config.waitMs,
+    maxRejections: config.maxRejections,
     namePrefix,
     logger,
     onEvent,

@@ -2,3 +2,10 @@
 
 /** How long one lease request long-polls the relay for a job. */
 export const DEFAULT_WAIT_MS = 10_000;
+
+/**
+ * Proofs rejected as invalid in a row (across the agent's workers, none accepted between) after
+ * which the agent stops: each costs the operator a penalty, and a prover whose proofs the relay
+ * keeps refusing (another circuit or prover version) would otherwise pay for ever.
+ */
+export const DEFAULT_MAX_REJECTIONS = 3;

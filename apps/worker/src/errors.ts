@@ -66,6 +66,7 @@ const failureOf: Record<ErrorCode, RelayFailure> = {
   LOGIN_STALE: "unauthorized",
   ISSUED_IN_FUTURE: "unauthorized",
   AUTHORIZATION_REPLAYED: "lease_lost",
+  REFERENCE_REUSED: "lease_lost",
   TIER_TOO_LOW: "rejected",
   SIGNER_NOT_ALLOWED: "client_error",
   PROVER_MISMATCH: "client_error",

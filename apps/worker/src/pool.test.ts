@@ -207,6 +207,37 @@ describe("startWorkers", () => {
     expect(relay.accepted.has("6:1")).toBe(false);
   });
 
+  it("stops after MAX_REJECTIONS proofs in a row are rejected, each a penalty", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(13, 6));
+    relay.faults.push({ route: /result$/, status: 422, code: "INVALID_PROOF", times: 100 });
+    const { pool, events } = await start(relay, { workers: 2 });
+    await until(() => events.some((e) => e.type === "stopped"));
+    const fatal = events.find((e) => e.type === "fatal");
+    expect(fatal).toMatchObject({ op: "result" });
+    expect((fatal as { message: string }).message).toContain("3 proofs in a row were rejected");
+    // The third stops the pool; the other worker's result on its way may still be refused.
+    expect(pool.stats().rejected).toBeGreaterThanOrEqual(3);
+    expect(pool.stats().rejected).toBeLessThanOrEqual(4);
+    expect(relay.accepted.size).toBe(0);
+  });
+
+  it("counts rejections in a row only: an accepted proof starts the count again", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(14, 4));
+    // One worker takes the jobs in queue order, and a refused job goes back to the queue's end:
+    // 14:0 refused, 14:1 refused, 14:2 accepted, 14:3 refused, 14:0 refused, then all accepted.
+    relay.faults.push(
+      { route: /\/14:0\/result$/, status: 422, code: "INVALID_PROOF", times: 2 },
+      { route: /\/14:1\/result$/, status: 422, code: "INVALID_PROOF" },
+      { route: /\/14:3\/result$/, status: 422, code: "INVALID_PROOF" },
+    );
+    const { pool, events } = await start(relay, { maxRejections: 3 });
+    await until(() => relay.accepted.size === 4);
+    expect(pool.stats().rejected).toBe(4);
+    expect(events.some((e) => e.type === "fatal")).toBe(false);
+  });
+
   it("hands a job back with failJob when the backend throws", async () => {
     const relay = new FakeRelay(operator);
     relay.add(...baseJobs(7, 2));

@@ -4,7 +4,7 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
-import { DEFAULT_WAIT_MS } from "./defaults.ts";
+import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS } from "./defaults.ts";
 import { errorMessage } from "./errors.ts";
 import { pooledFetch } from "./http.ts";
 import { WorkerSession } from "./session.ts";
@@ -84,6 +84,9 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   new URL(options.relayUrl); // throws on a malformed URL
 
   const logger = options.logger ?? silentLogger;
+  const maxRejections = options.maxRejections ?? DEFAULT_MAX_REJECTIONS;
+  /** Proofs rejected as invalid since the last one accepted, across the pool's workers. */
+  let rejectedInARow = 0;
   const emit = (e: WorkerEvent) => {
     try {
       options.onEvent?.(e);
@@ -92,6 +95,20 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     }
     // A permanent refusal (every worker signs the same terms): the whole pool stops.
     if (e.type === "fatal") stopping ??= stopPool(0);
+    if (e.type === "proven") rejectedInARow = 0;
+    if (e.type === "rejected" && maxRejections > 0 && ++rejectedInARow === maxRejections) {
+      // Every invalid proof is a penalty: a backend whose proofs the relay keeps refusing (another
+      // circuit or prover version, a broken prover) stops here rather than pay for ever.
+      emit({
+        type: "fatal",
+        worker: e.worker,
+        op: "result",
+        message:
+          `${maxRejections} proofs in a row were rejected as invalid, each a penalty: stopping. ` +
+          `Check that the backend proves the relay's circuits (its version, its proof system); ` +
+          `the last refusal: ${e.message}`,
+      });
+    }
   };
   const stats: WorkerStats = { leased: 0, proven: 0, failed: 0, rejected: 0, lost: 0 };
   let stopping: Promise<void> | undefined;

@@ -2,7 +2,7 @@
 // a Retry-After of 0 is no hot loop, and a backoff grown while the relay was unreachable does not
 // keep the worker away once the relay answers.
 import { describe, expect, it } from "vitest";
-import { Backoff, RETRY_AFTER_FLOOR_CAP_MS, retryDelayMs } from "./timing.ts";
+import { Backoff, RETRY_AFTER_FLOOR_CAP_MS, RETRY_AFTER_MAX_MS, retryDelayMs } from "./timing.ts";
 
 /** A backoff (200 ms doubling to 10 s, no jitter below the top) after `failures` failures. */
 function grown(failures: number): Backoff {
@@ -15,6 +15,15 @@ describe("retryDelayMs", () => {
   it("is the ordinary backoff when the relay sent no Retry-After", () => {
     expect(retryDelayMs(undefined, grown(0))).toBe(200);
     expect(retryDelayMs(undefined, grown(20))).toBe(10_000);
+  });
+
+  it("takes a Retry-After of days at an hour, never past Node's longest timer", () => {
+    for (const days of [1, 30, 365]) {
+      const ms = retryDelayMs(days * 86_400_000, grown(0));
+      expect(ms).toBeGreaterThanOrEqual(RETRY_AFTER_MAX_MS);
+      expect(ms).toBeLessThanOrEqual(RETRY_AFTER_MAX_MS * 1.5);
+      expect(ms).toBeLessThan(2 ** 31 - 1);
+    }
   });
 
   it("follows the relay's Retry-After, spread over up to half as long again", () => {

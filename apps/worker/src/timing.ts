@@ -1,3 +1,4 @@
+import { RETRY_AFTER_MAX_MS } from "@prover-boost/sdk";
 // Timing helpers: abortable sleep, racing a promise against an AbortSignal, and exponential
 // backoff with jitter for talking to a relay that may be down.
 
@@ -93,6 +94,13 @@ export function retryDelayMs(retryAfterMs: number | undefined, backoff: Backoff)
   if (retryAfterMs === undefined) return ordinary;
   return Math.max(
     Math.min(ordinary, RETRY_AFTER_FLOOR_CAP_MS),
-    Math.round(retryAfterMs * (1 + Math.random() / 2)),
+    Math.round(Math.min(retryAfterMs, RETRY_AFTER_MAX_MS) * (1 + Math.random() / 2)),
   );
 }
+
+/**
+ * The longest Retry-After the agent waits out (then spread as any other), the SDK's: a relay (or
+ * a proxy before it) asking for days is taken at an hour, and no wait ever reaches Node's longest
+ * timer, past which a timer fires after 1 ms and the wait would become a tight loop.
+ */
+export { RETRY_AFTER_MAX_MS };

@@ -55,6 +55,11 @@ export interface WorkerOptions {
    * before dropping it, ms; default 600000 (10 min).
    */
   resultRetryBudgetMs?: number;
+  /**
+   * Stop the pool (a `fatal` event) after this many proofs in a row, across its workers, are
+   * rejected as invalid (422, each a penalty); 0: never. Default 3.
+   */
+  maxRejections?: number;
   logger?: WorkerLogger;
   onEvent?: (e: WorkerEvent) => void;
   fetch?: typeof fetch;

@@ -112,8 +112,10 @@ export class Worker {
           this.runs.delete(run);
         }
         if (run.next) carried = { job: run.next, handle };
-        if (outcome === "backend_failed") await pause(backendBackoff.next());
-        else if (outcome === "proven") backendBackoff.reset();
+        // A rejected proof (a penalty) is no cause to race to the next one either.
+        if (outcome === "backend_failed" || outcome === "rejected") {
+          await pause(backendBackoff.next());
+        } else if (outcome === "proven") backendBackoff.reset();
       } catch (err) {
         // Defensive: nothing above should throw, but a worker must never die.
         logger.error({ worker: workerId, slot, err: errorMessage(err) }, "lease loop error");

@@ -2,6 +2,7 @@ import { planTree } from "@prover-boost/core";
 import type { Hex } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FIELD_MODULUS, fieldHex } from "./fields.ts";
+import { honkProofSystem, ProofSystemUnavailable } from "./honk.ts";
 import { createProofSystem } from "./system.ts";
 import type { NodeProof, ProofNode } from "./types.ts";
 
@@ -178,6 +179,29 @@ describe("honk proof system", () => {
     const vk = await honk.verificationKey("base");
     expect(vk).toMatch(/^0x[0-9a-f]+$/);
     expect(vk).not.toBe(await honk.verificationKey("merge"));
+  });
+
+  it("throws, never answers false, when bb.js cannot start, and starts it again on the next call", async () => {
+    const { node, proof } = [...block.proved.values()][0]!;
+    let opens = 0;
+    const broken = honkProofSystem(async () => {
+      opens++;
+      throw new Error("no WASM today");
+    });
+    // Not a verdict on the proof: the relay must not charge an invalid proof for it.
+    await expect(broken.verify(node, proof)).rejects.toBeInstanceOf(ProofSystemUnavailable);
+    await expect(broken.verify(node, proof)).rejects.toThrow(/bb.js did not start: .*no WASM/);
+    expect(opens).toBe(2);
+    await broken.close();
+  });
+
+  it("lets the calls already queued finish when it is closed, and refuses later ones", async () => {
+    const { node, proof } = [...block.proved.values()][0]!;
+    const sys = honkProofSystem();
+    const queued = [sys.verify(node, proof), sys.verify(node, proof)];
+    await sys.close();
+    expect(await Promise.all(queued)).toEqual([true, true]);
+    await expect(sys.verify(node, proof)).rejects.toBeInstanceOf(ProofSystemUnavailable);
   });
 });
 

@@ -53,7 +53,19 @@ function proofFields(proof: Hex): Uint8Array[] | undefined {
   return fields;
 }
 
-export function honkProofSystem(): ProofSystem {
+/**
+ * The verifier (or prover) itself could not run: bb.js did not start, or the system was closed.
+ * Not a verdict on a proof: `verify` throws it rather than answering false, so the relay answers
+ * 500 and charges no one (an invalid proof is penalized).
+ */
+export class ProofSystemUnavailable extends Error {
+  override readonly name = "ProofSystemUnavailable";
+}
+
+export function honkProofSystem(
+  /** Starts bb.js (a seam for tests; default: newBarretenberg). */
+  open: () => Promise<Barretenberg> = newBarretenberg,
+): ProofSystem {
   const circuits = new Map<JobType, LoadedCircuit>();
   let api: Promise<Barretenberg> | undefined;
   // One bb.js instance runs one call at a time: calls are chained.
@@ -68,10 +80,28 @@ export function honkProofSystem(): ProofSystem {
     }
     return c;
   };
+  // bb.js, started on first use; a start that failed is tried again by the next call.
+  const instance = (): Promise<Barretenberg> => {
+    if (!api) {
+      const started = open();
+      api = started;
+      started.catch(() => {
+        if (api === started) api = undefined;
+      });
+    }
+    return api;
+  };
+  // The instance is taken when the call is queued, so a close() meanwhile lets it finish first.
   const withApi = <T>(fn: (bb: Barretenberg) => Promise<T>): Promise<T> => {
-    if (closed) return Promise.reject(new Error("the honk proof system is closed"));
-    api ??= newBarretenberg();
-    const run = queue.then(async () => fn(await api!));
+    if (closed)
+      return Promise.reject(new ProofSystemUnavailable("the honk proof system is closed"));
+    const bbOf = instance();
+    const run = queue.then(async () => {
+      const bb = await bbOf.catch((err: unknown) => {
+        throw new ProofSystemUnavailable(`bb.js did not start: ${String(err)}`, { cause: err });
+      });
+      return fn(bb);
+    });
     queue = run.catch(() => undefined);
     return run;
   };
@@ -123,7 +153,9 @@ export function honkProofSystem(): ProofSystem {
           }),
         );
         return verified;
-      } catch {
+      } catch (err) {
+        // The verifier could not run: no verdict on the proof.
+        if (err instanceof ProofSystemUnavailable) throw err;
         // bb.js refuses a proof of the wrong shape by throwing: it does not verify.
         return false;
       }

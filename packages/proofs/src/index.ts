@@ -8,7 +8,7 @@ export {
   parseField,
   splitHash,
 } from "./fields.ts";
-export { honkProofSystem } from "./honk.ts";
+export { honkProofSystem, ProofSystemUnavailable } from "./honk.ts";
 export { createProofPool, type ProofPoolOptions } from "./pool.ts";
 export { simInputOf, simProofSystem } from "./sim.ts";
 export { createProofSystem } from "./system.ts";

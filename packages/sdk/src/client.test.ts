@@ -2,7 +2,12 @@
 // nothing left tied to a request once its answer is read. The fetch here is a stand-in that
 // answers or never does, as a relay would.
 import { describe, expect, it } from "vitest";
-import { isRetryableRequestError, RelayClient } from "./client.ts";
+import {
+  isRetryableRequestError,
+  RETRY_AFTER_MAX_MS,
+  RelayClient,
+  retryAfterMsOf,
+} from "./client.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -57,5 +62,42 @@ describe("a relay client's requests", () => {
     stop.abort(new Error("stopping"));
     expect(signals).toHaveLength(2);
     expect(signals.map((s) => s.aborted)).toEqual([false, false]);
+  });
+});
+
+describe("a relay client's deadline settings", () => {
+  it("refuses a timeoutMs Node's timers cannot hold (it would time every request out at once)", () => {
+    for (const bad of [3_000_000_000, Number.NaN, 0, -5]) {
+      expect(() => new RelayClient({ baseUrl: "http://relay", timeoutMs: bad })).toThrow(
+        RangeError,
+      );
+    }
+  });
+
+  it("with timeoutMs Infinity, sets no deadline: an answer after a while is still read", async () => {
+    const { fetch } = standIn();
+    const slow: typeof globalThis.fetch = (async (url: string, init: RequestInit) => {
+      await pause(50);
+      return fetch(url, init);
+    }) as typeof globalThis.fetch;
+    const client = new RelayClient({ baseUrl: "http://relay", timeoutMs: Infinity, fetch: slow });
+    expect(await client.request("GET", "/v1/info")).toMatchObject({ status: 200 });
+  });
+});
+
+describe("retryAfterMsOf", () => {
+  it("reads whole seconds and HTTP dates, at most an hour, and nothing else", () => {
+    expect(retryAfterMsOf("2")).toBe(2000);
+    expect(retryAfterMsOf(" 0 ")).toBe(0);
+    expect(retryAfterMsOf("86400")).toBe(RETRY_AFTER_MAX_MS);
+    expect(retryAfterMsOf("9".repeat(400))).toBe(RETRY_AFTER_MAX_MS);
+    const inTen = new Date(Date.now() + 10_000).toUTCString();
+    const ms = retryAfterMsOf(inTen)!;
+    expect(ms).toBeGreaterThan(8_000);
+    expect(ms).toBeLessThanOrEqual(10_000);
+    expect(retryAfterMsOf(new Date(Date.now() - 10_000).toUTCString())).toBe(0);
+    // A lenient date parser reads these as dates long past (retry at once): not Retry-Afters.
+    for (const bad of ["1.5", "-1", "0.5", "soon"]) expect(retryAfterMsOf(bad)).toBeUndefined();
+    expect(retryAfterMsOf(undefined)).toBeUndefined();
   });
 });

@@ -54,13 +54,29 @@ export class RelayError extends ProverBoostError {
   }
 }
 
-/** A Retry-After header (seconds, or an HTTP date) in ms from now; undefined if absent or bad. */
+/** The longest wait a Retry-After is taken for (an hour): a longer one is read as this. */
+export const RETRY_AFTER_MAX_MS = 3_600_000;
+
+/** An HTTP date as RFC 9110 writes it (IMF-fixdate), e.g. "Sun, 06 Nov 1994 08:49:37 GMT". */
+const httpDate = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * A Retry-After header (whole seconds, or an HTTP date) in ms from now, at most
+ * RETRY_AFTER_MAX_MS; undefined if absent or not one of those (a number with a fraction or a
+ * sign, which a lenient date parser would read as a date long past, is not).
+ */
 export function retryAfterMsOf(header: string | null | undefined): number | undefined {
   if (!header) return undefined;
   const trimmed = header.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+  let ms: number;
+  if (/^\d{1,10}$/.test(trimmed)) ms = Number(trimmed) * 1000;
+  else if (httpDate.test(trimmed)) {
+    const at = Date.parse(trimmed);
+    if (Number.isNaN(at)) return undefined;
+    ms = Math.max(0, at - Date.now());
+  } else if (/^\d+$/.test(trimmed)) ms = RETRY_AFTER_MAX_MS;
+  else return undefined;
+  return Math.min(ms, RETRY_AFTER_MAX_MS);
 }
 
 /**
@@ -111,17 +127,29 @@ export interface RelayClientOptions {
   token?: string;
   /** Admin token (Bearer) for admin endpoints. */
   adminToken?: string;
-  /** Per-request timeout, ms; long polls add their waitMs to it. */
+  /**
+   * Per-request timeout, ms (default 15000); long polls add their waitMs to it. Infinity: no
+   * deadline. A value Node's timers cannot hold (above 2147483647 ms, not a number, or below 1)
+   * is refused.
+   */
   timeoutMs?: number;
   /** Aborts every request of this client, pending or later (e.g. when the program stops). */
   signal?: AbortSignal;
   fetch?: typeof fetch;
 }
 
+/** Node's longest timer. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 export class RelayClient {
   private readonly base: string;
   constructor(private readonly options: RelayClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, "");
+    const t = options.timeoutMs;
+    if (t !== undefined && t !== Number.POSITIVE_INFINITY && !(t >= 1 && t <= MAX_TIMER_MS)) {
+      // Node would fire such a timer after 1 ms: every request would time out at once.
+      throw new RangeError(`timeoutMs must be 1 to ${MAX_TIMER_MS} ms, or Infinity; got ${t}`);
+    }
   }
 
   withToken(token: string): RelayClient {
@@ -147,12 +175,15 @@ export class RelayClient {
     const onStop = () => ended.abort(stop?.reason);
     if (stop?.aborted) onStop();
     else stop?.addEventListener("abort", onStop, { once: true });
-    const timer = setTimeout(
-      () => ended.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
-      ms,
-    );
+    const timer =
+      ms === Number.POSITIVE_INFINITY
+        ? undefined
+        : setTimeout(
+            () => ended.abort(new DOMException(`no answer within ${ms} ms`, "TimeoutError")),
+            Math.min(ms, MAX_TIMER_MS),
+          );
     // Like AbortSignal.timeout's, the deadline alone does not keep the process alive.
-    timer.unref?.();
+    timer?.unref?.();
     let res: Response;
     let text: string;
     try {
@@ -239,12 +270,16 @@ export class RelayClient {
   async getProver(address: string) {
     return (await this.request<ProverView>("GET", `/v1/provers/${address}`)).body;
   }
-  async deposit(prover: string, amount: bigint) {
+  /**
+   * Credits collateral (ledger mode). With `reference`, the admin's own id for this credit, a
+   * retry of the same deposit credits once (answered `replayed: true`).
+   */
+  async deposit(prover: string, amount: bigint, opts: { reference?: string } = {}) {
     return (
       await this.request<DepositAnswer>(
         "POST",
         "/v1/admin/deposits",
-        { prover, amount: amount.toString() },
+        { prover, amount: amount.toString(), ...opts },
         {
           bearer: this.options.adminToken,
         },

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,6 +47,28 @@ const scripts = {
     setTimeout(() => {}, 60_000);
   `,
   "garbage.mjs": `process.stdout.write("this is not a proof\\n");`,
+  "env.mjs": `
+    import { writeFileSync } from "node:fs";
+    const seen = ["OPERATOR_KEY", "PB_OPERATOR_KEY", "OPERATOR_KEY_FILE", "PATH"].map(
+      (k) => k + "=" + (process.env[k] === undefined ? "unset" : "set"),
+    );
+    writeFileSync(process.argv[2], seen.join(","));
+    process.exit(1);
+  `,
+  // An agent that starts a prover (sleep.mjs) and exits without closing its backend, as on a
+  // second Ctrl-C or past its shutdown grace.
+  "agent-exits.mjs": `
+    import { existsSync } from "node:fs";
+    const { execBackend } = await import(process.argv[2]);
+    const backend = execBackend({
+      command: process.execPath,
+      args: [process.argv[3], process.argv[4], "ignore-term"],
+      timeoutMs: 600_000,
+    });
+    backend.prove(JSON.parse(process.argv[5]), new AbortController().signal).catch(() => {});
+    while (!existsSync(process.argv[4])) await new Promise((r) => setTimeout(r, 20));
+    process.exit(1);
+  `,
   "fail.mjs": `process.stderr.write("prover exploded: out of memory\\n"); process.exit(1);`,
 };
 
@@ -199,6 +222,55 @@ describe("execBackend", () => {
     expect(alive(pid)).toBe(false);
     expect(await p).toMatchObject({ message: "worker shutting down" });
   }, 30_000);
+
+  it("runs the prover without the operator's key in its environment", async () => {
+    const seenFile = join(dir, "env.txt");
+    const names = ["OPERATOR_KEY", "PB_OPERATOR_KEY", "OPERATOR_KEY_FILE"] as const;
+    const saved = names.map((k) => process.env[k]);
+    process.env.OPERATOR_KEY = `0x${"11".repeat(32)}`;
+    process.env.PB_OPERATOR_KEY = `0x${"22".repeat(32)}`;
+    process.env.OPERATOR_KEY_FILE = "/run/secrets/operator_key";
+    try {
+      const backend = execBackend({
+        command: process.execPath,
+        args: [script("env.mjs"), seenFile],
+        timeoutMs: 30_000,
+      });
+      await backend.prove(job, signal()).catch(() => {});
+      await backend.close();
+    } finally {
+      names.forEach((k, i) => {
+        if (saved[i] === undefined) delete process.env[k];
+        else process.env[k] = saved[i];
+      });
+    }
+    expect(readFileSync(seenFile, "utf8")).toBe(
+      "OPERATOR_KEY=unset,PB_OPERATOR_KEY=unset,OPERATOR_KEY_FILE=set,PATH=set",
+    );
+  }, 30_000);
+
+  it("kills its provers when the agent exits without closing the backend", async () => {
+    const pidFile = join(dir, "orphan.pid");
+    const agent = spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        script("agent-exits.mjs"),
+        new URL("./exec.ts", import.meta.url).href,
+        script("sleep.mjs"),
+        pidFile,
+        JSON.stringify(job),
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(agent.status).toBe(1);
+    const pid = Number(readFileSync(pidFile, "utf8"));
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    const left = alive(pid);
+    if (left) process.kill(pid, "SIGKILL");
+    expect(left).toBe(false);
+  }, 60_000);
 
   it("rejects output that is not a hex proof", async () => {
     const backend = execBackend({

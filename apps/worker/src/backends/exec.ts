@@ -91,6 +91,18 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
 }
 
+/**
+ * The environment a prover runs with by default: the agent's, without the operator's key. A
+ * third-party prover (or its crash dump) has no business with it; a file holding it is named
+ * only by path, and kept.
+ */
+export function proverEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  delete out.OPERATOR_KEY;
+  delete out.PB_OPERATOR_KEY;
+  return out;
+}
+
 /** An exec backend always answers with a checked proof and its public inputs. */
 export interface ExecBackend extends ProofBackend {
   prove(job: LeasedJob, signal: AbortSignal): Promise<BackendProof>;
@@ -125,14 +137,22 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
 
   /** Provers still running (or whose group may still run): close() kills them. */
   const running = new Set<ChildProcess>();
+  const killAll = () => {
+    for (const child of running) killGroup(child, "SIGKILL");
+    running.clear();
+  };
+  // Each prover runs in a process group of its own, which the agent's own end does not take
+  // down: an agent that exits without close() (a second Ctrl-C, its shutdown grace over) kills
+  // them as it goes (an exit listener runs synchronously, as process.kill does).
+  process.on("exit", killAll);
 
   return {
     name: `exec:${command}`,
     async close() {
       // A prover still running (one slow to honour SIGTERM within its grace) is killed now: the
       // program may exit right after, and nothing would be left to send it SIGKILL.
-      for (const child of running) killGroup(child, "SIGKILL");
-      running.clear();
+      process.off("exit", killAll);
+      killAll();
       const all = [...systems.values()];
       systems.clear();
       await Promise.all(all.map((s) => s.close()));
@@ -149,7 +169,7 @@ export function execBackend(options: ExecBackendOptions): ExecBackend {
     return new Promise<Hex | BackendProof>((resolve, reject) => {
       const child = spawn(command, args, {
         cwd: options.cwd,
-        env: options.env ?? process.env,
+        env: options.env ?? proverEnv(process.env),
         stdio: ["pipe", "pipe", "pipe"],
         detached: process.platform !== "win32",
         shell: false,

@@ -15,6 +15,7 @@ import {
   signQuote,
 } from "@prover-boost/sdk";
 import type { Hex, LocalAccount } from "viem";
+import { UsageError } from "../cli-options.ts";
 import type { BidConfig } from "./bid-config.ts";
 import { priceAuction } from "./pricing.ts";
 
@@ -37,25 +38,54 @@ export type BidEvent =
 
 const MAX_PAGES = 50;
 
-/** The agent's record of the bids it placed on auctions still open (the relay keeps them sealed). */
+/**
+ * The agent's record of the bids it placed on auctions still open (the relay keeps them sealed),
+ * and whose they are (a file is one prover's: another key refuses it).
+ */
 export interface BidState {
+  prover?: string;
   bids: { blockNumber: number; bidId: string; createdAt: number }[];
 }
 
-export function loadBidState(path: string): BidState {
+/** A bid state file of another prover's, refused. */
+export class BidStateOwnerError extends UsageError {}
+
+/**
+ * Reads the state; with `prover`, refuses a file that records another prover's bids (and takes
+ * an older file, which names none, as this prover's).
+ */
+export function loadBidState(path: string, prover?: string): BidState {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { bids: [] };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      return prover ? { prover, bids: [] } : { bids: [] };
+    }
     throw err;
   }
   const raw = JSON.parse(text) as Partial<BidState>;
-  return { bids: Array.isArray(raw.bids) ? raw.bids : [] };
+  const owner = typeof raw.prover === "string" ? raw.prover : undefined;
+  if (prover && owner && owner.toLowerCase() !== prover.toLowerCase()) {
+    throw new BidStateOwnerError(
+      `${path} records the bids of ${owner}, not of ${prover}: give this key its own --state file`,
+    );
+  }
+  const bids = Array.isArray(raw.bids) ? raw.bids : [];
+  const who = owner ?? prover;
+  return who ? { prover: who, bids } : { bids };
 }
 
-/** Writes the state atomically (a temporary file renamed over it). */
-export function saveBidState(path: string, state: BidState): void {
+/**
+ * Writes the state atomically (a temporary file renamed over it). With `loaded` (the bid ids the
+ * caller's state was read with), a bid someone else removed from the file since (`cancel`, run
+ * while the agent runs) stays removed: the caller's copy does not bring it back.
+ */
+export function saveBidState(path: string, state: BidState, loaded?: ReadonlySet<string>): void {
+  if (loaded) {
+    const onDisk = new Set(loadBidState(path).bids.map((b) => b.bidId));
+    state.bids = state.bids.filter((b) => !loaded.has(b.bidId) || onDisk.has(b.bidId));
+  }
   const tmp = `${path}.tmp`;
   writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   renameSync(tmp, path);
@@ -133,6 +163,11 @@ export async function bidRound(opts: {
   config: BidConfig;
   /** The bids this agent placed on open auctions; updated in place. */
   state: BidState;
+  /**
+   * Won blocks already seen with their root proof (they never go back): kept by the caller
+   * across rounds, so each round asks the relay only about the blocks still being proved.
+   */
+  proved?: Set<number>;
   now?: number;
 }): Promise<BidEvent[]> {
   const { client, account, info, config } = opts;
@@ -146,7 +181,9 @@ export async function bidRound(opts: {
   const settled = await listProverBids(client, account.address);
   let wonInFlight = 0;
   for (const b of settled.filter((x) => x.status === "won")) {
+    if (opts.proved?.has(b.blockNumber)) continue;
     if (await stillProving(client, b.blockNumber)) wonInFlight++;
+    else opts.proved?.add(b.blockNumber);
   }
 
   // Over capacity (blocks won since, or a lower capacity): withdraw the newest open bids.

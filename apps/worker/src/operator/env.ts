@@ -3,6 +3,8 @@
 // PB_OPERATOR_KEY, ...), which keeps names unambiguous where several programs share one
 // environment. A PB_ name wins over the unprefixed one.
 
+import type { Command } from "commander";
+
 export const ENV_PREFIX = "PB_";
 
 /**
@@ -42,4 +44,19 @@ export function prepareOperatorEnv(
 ): void {
   applyEnvAliases(env);
   if (keyOnArgv(args)) stderr.write(ARGV_KEY_WARNING);
+}
+
+/**
+ * Unsets, in the environment, each variable an option of `program` (or of one of its subcommands)
+ * falls back on that is empty or only whitespace (`WAIT_MS=`, or compose's `${WAIT_MS:-}`): the
+ * option takes its default, as the relay and the aggregator read theirs. The rest of the
+ * environment (an exec prover's) is left as it is.
+ */
+export function unsetEmptyOptionEnv(program: Command): void {
+  for (const option of program.options) {
+    const name = option.envVar;
+    if (name !== undefined && process.env[name]?.trim() === "") delete process.env[name];
+  }
+  // And its subcommands' (the operator CLI's bid, cancel and status).
+  for (const command of program.commands) unsetEmptyOptionEnv(command);
 }

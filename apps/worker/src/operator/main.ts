@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
-import { prepareOperatorEnv } from "./env.ts";
+import { prepareOperatorEnv, unsetEmptyOptionEnv } from "./env.ts";
 
 interface KeyOptions {
   relay: string;
@@ -83,7 +83,9 @@ async function runBid(
   const account = await loadAccount(o);
   const relay = await client(o.relay);
   const info = await relay.info();
-  const state = loadBidState(o.state);
+  // Refused at once if the file is another prover's.
+  loadBidState(o.state, account.address);
+  const proved = new Set<number>();
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.once("SIGINT", onSignal);
@@ -93,8 +95,11 @@ async function runBid(
   try {
     for (;;) {
       try {
-        const events = await bidRound({ client: relay, account, info, config, state });
-        saveBidState(o.state, state);
+        // Read afresh each round, so a `cancel` run meanwhile is seen, and kept on saving.
+        const state = loadBidState(o.state, account.address);
+        const loaded = new Set(state.bids.map((b) => b.bidId));
+        const events = await bidRound({ client: relay, account, info, config, state, proved });
+        saveBidState(o.state, state, loaded);
         for (const e of events) {
           // A skip is printed once per block and reason, not every round.
           if (e.event === "skip") {
@@ -140,7 +145,7 @@ async function runCancel(
   const { cancelBid, domainOf, loadBidState, saveBidState } = await import("./bid.ts");
   const account = await loadAccount(o);
   const relay = await client(o.relay);
-  const state = loadBidState(o.state);
+  const state = loadBidState(o.state, account.address);
   const bidId = o.bidId ?? state.bids.find((b) => b.blockNumber === blockNumber)?.bidId;
   if (!bidId) {
     process.stderr.write(
@@ -150,14 +155,16 @@ async function runCancel(
   }
   const bid = { blockNumber, bidId };
   const answer = await cancelBid(relay, account, domainOf(await relay.info()), bid);
-  state.bids = state.bids.filter((b) => b.bidId !== bidId);
-  saveBidState(o.state, state);
+  // Read again: the agent may have saved since.
+  const now = loadBidState(o.state, account.address);
+  now.bids = now.bids.filter((b) => b.bidId !== bidId);
+  saveBidState(o.state, now);
   line({ blockNumber, ...answer });
   return 0;
 }
 
 async function runStatus(o: KeyOptions & { address?: string; state: string }): Promise<number> {
-  const { listProverBids, loadBidState } = await import("./bid.ts");
+  const { BidStateOwnerError, listProverBids, loadBidState } = await import("./bid.ts");
   const address =
     o.address !== undefined ? (o.address as `0x${string}`) : (await loadAccount(o)).address;
   const relay = await client(o.relay);
@@ -167,6 +174,15 @@ async function runStatus(o: KeyOptions & { address?: string; state: string }): P
   ]);
   const byStatus: Record<string, number> = {};
   for (const b of bids) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
+  // The state file's bids, if it is this address's, less those the relay now lists (their
+  // auction closed: counted in byStatus).
+  const listed = new Set(bids.map((b) => b.bidId));
+  let open: { blockNumber: number; bidId: string; createdAt: number }[] = [];
+  try {
+    open = loadBidState(o.state, address).bids.filter((b) => !listed.has(b.bidId));
+  } catch (err) {
+    if (!(err instanceof BidStateOwnerError)) throw err;
+  }
   line({
     address: prover.address,
     collateral: prover.collateral,
@@ -174,7 +190,7 @@ async function runStatus(o: KeyOptions & { address?: string; state: string }): P
       /** Settled bids (auctions closed), by status, as the relay lists them. */
       byStatus,
       /** Bids on auctions still open, from this operator's bid state file (sealed at the relay). */
-      open: loadBidState(o.state).bids,
+      open,
     },
     jobs: { blocksWon: prover.blocksWon, proofsDelivered: prover.proofsDelivered },
     penalties: prover.penalties,
@@ -297,6 +313,7 @@ async function main(argv: string[]): Promise<number> {
   const program = buildOperatorProgram((p) => {
     pending = p;
   });
+  unsetEmptyOptionEnv(program);
   try {
     await program.parseAsync(argv);
   } catch (err) {
