@@ -116,6 +116,7 @@ describe("the devnet command", { timeout: 240_000 }, () => {
     const url = await explorerUrlIn(() => cli.out.stderr, cli.exited);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
     expect(await cli.exited, cli.out.stderr).toBe(0);
+    expect(cli.out.stderr).toContain(`API docs at ${url}docs\n`);
     const report = JSON.parse(cli.out.stdout) as { blocks: { stage: string }[] };
     expect(report.blocks.map((b) => b.stage)).toEqual(["paid"]);
   });
@@ -138,5 +139,44 @@ describe("the devnet command", { timeout: 240_000 }, () => {
     ]);
     expect(code, cli.out.stderr).toBe(0);
     expect(await answers(port!)).toBe(false);
+  });
+
+  it("with --chain, a Ctrl-C in its terminal also stops it cleanly: settlements sent, exit 0, its anvil stopped", async () => {
+    const cli = await startCli(["--blocks", "1000", "--chain"], { ownRedis: true });
+    await explorerUrlIn(() => cli.out.stdout, cli.exited);
+    const anvil = /^started anvil at http:\/\/127\.0\.0\.1:(\d+),/m.exec(cli.out.stdout);
+    expect(anvil, cli.out.stdout).not.toBeNull();
+    const port = Number(anvil![1]);
+    expect(await answers(port)).toBe(true);
+    // Out of the group's reach too: the devnet still needs it to settle and reconcile.
+    process.kill(-cli.child.pid!, "SIGINT");
+    const code = await Promise.race([
+      cli.exited,
+      new Promise<string>((r) => setTimeout(() => r("still running after 30 s"), 30_000)),
+    ]);
+    expect(code, `${cli.out.stdout}\n${cli.out.stderr}`).toBe(0);
+    expect(cli.out.stderr).not.toMatch(/disagree|Error/);
+    expect(await answers(port)).toBe(false);
+  });
+
+  it("stops, exit 1, saying so, when its own redis-server dies under it", async () => {
+    const cli = await startCli(["--blocks", "1000"], { ownRedis: true });
+    await explorerUrlIn(() => cli.out.stdout, cli.exited);
+    const [, pid] = /^started redis-server \(pid (\d+)\)/m.exec(cli.out.stdout)!.map(Number);
+    process.kill(pid!, "SIGKILL");
+    const code = await Promise.race([
+      cli.exited,
+      new Promise<string>((r) => setTimeout(() => r("still running after 90 s"), 90_000)),
+    ]);
+    expect(code, cli.out.stderr).toBe(1);
+    expect(`${cli.out.stdout}${cli.out.stderr}`).toMatch(
+      /the devnet's redis-server was killed \(SIGKILL\): stopping/,
+    );
+  });
+
+  it("refuses a port above 65535, and says so", async () => {
+    const cli = await startCli(["--port", "99999"]);
+    expect(await cli.exited).not.toBe(0);
+    expect(cli.out.stderr).toContain("--port must be at most 65535");
   });
 });

@@ -40,7 +40,16 @@ const program = new Command("prover-boost-devnet")
   .option("--operators <n>", "simulated prover operators", positiveInt("--operators"), 3)
   .option("--workers <n>", "workers per operator", positiveInt("--workers"), 4)
   .option("--seed <s>", "seed for transactions, keys, fees and bonds", "prover-boost")
-  .option("--port <n>", "relay port (a free one if taken)", nonNegativeInt("--port"), 8080)
+  .option(
+    "--port <n>",
+    "relay port, at most 65535 (a free one if taken)",
+    (v: string) => {
+      const n = nonNegativeInt("--port")(v);
+      if (n > 65_535) throw new InvalidArgumentError("--port must be at most 65535");
+      return n;
+    },
+    8080,
+  )
   .option("--block-time-ms <ms>", "time between auctions", positiveInt("--block-time-ms"), 2000)
   .option("--bidding-ms <ms>", "bidding window of each auction", positiveInt("--bidding-ms"), 1200)
   .option(
@@ -116,7 +125,12 @@ async function main() {
       ...(view
         ? { onBlock: (b) => view.update(b), onInfo: (m) => view.info(m) }
         : // stdout carries the JSON document alone; where to look goes to stderr.
-          { onListening: ({ explorerUrl }) => console.error(`explorer at ${explorerUrl}`) }),
+          {
+            onListening: ({ relayUrl, explorerUrl }) => {
+              console.error(`explorer at ${explorerUrl}`);
+              console.error(`API docs at ${relayUrl}/docs`);
+            },
+          }),
     }));
   } catch (err) {
     view?.stop();
@@ -136,6 +150,14 @@ async function main() {
     if (chain) ProgressView.chainSummary(chain);
   }
   if (chain && !chain.reconciled) {
+    const unsent = chain.settlements.filter((s) => s.status === "pending" || s.status === "sent");
+    if (abort.signal.aborted && unsent.length > 0) {
+      // Stopped with settlements on their way: the ledger is ahead of the escrow by them.
+      console.error(
+        `interrupted with ${unsent.length} settlement(s) not yet confirmed on the L1: the escrow and the ledger were not compared in full`,
+      );
+      process.exit(0);
+    }
     console.error("the escrow's balances and the ledger's disagree (see the reconciliation)");
     process.exit(1);
   }

@@ -4,7 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { createAggregator } from "@prover-boost/aggregator";
 import type { AccountReconciliation } from "@prover-boost/chain";
-import { aggregatorEnv, domainFromEnv, parseEnv, relayEnv } from "@prover-boost/config";
+import { aggregatorEnv, domainFromEnv, parseEnv, redactUrl, relayEnv } from "@prover-boost/config";
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
@@ -14,7 +14,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { openDevnetDatabase } from "./database.ts";
 import { type DevnetL1, startDevnetL1 } from "./l1.ts";
 import { SimulatedOperator } from "./operators.ts";
-import { provideRedis } from "./redis-server.ts";
+import { provideRedis, RedisUnavailableError } from "./redis-server.ts";
 import { sequencerKeyOf } from "./seed.ts";
 import { type OpenedBlock, openBlockAuction } from "./sequencer.ts";
 
@@ -112,9 +112,16 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   const redis = await provideRedis(opts.env.REDIS_URL);
   info(
     redis.owned
-      ? `started redis-server${redis.pid ? ` (pid ${redis.pid})` : ""} at ${redis.url}`
-      : `using Redis at ${redis.url}`,
+      ? `started redis-server${redis.pid ? ` (pid ${redis.pid})` : ""} at ${redactUrl(redis.url)}`
+      : `using Redis at ${redactUrl(redis.url)}`,
   );
+  // Its own Redis gone, nothing can go on (blocks would stall without a word): the devnet stops
+  // and says why.
+  let fatal: Error | null = null;
+  void redis.died?.then((why) => {
+    fatal = new RedisUnavailableError(`the devnet's redis-server ${why}: stopping`);
+    info(fatal.message);
+  });
   const sequencer = privateKeyToAccount(sequencerKeyOf(opts.seed));
   const baseEnv = {
     ...opts.env,
@@ -174,7 +181,10 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
   try {
     try {
       await relay.listen(opts.port, "127.0.0.1");
-    } catch {
+    } catch (err) {
+      // Only a port in use falls back to a free one (said so); any other failure is the answer.
+      if ((err as { code?: unknown }).code !== "EADDRINUSE") throw err;
+      info(`port ${opts.port} is in use: the relay takes a free port instead`);
       await relay.listen(0, "127.0.0.1");
     }
     const addr = relay.app.server.address();
@@ -239,7 +249,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     let nextOpenAt = Date.now();
     const target = opts.blocks;
     for (;;) {
-      if (opts.signal?.aborted) break;
+      if (opts.signal?.aborted || fatal) break;
       if ((target === undefined || next <= target) && Date.now() >= nextOpenAt) {
         opened.set(next, await openBlockAuction(seqOpts, next));
         next += 1;
@@ -257,6 +267,7 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       if (target !== undefined && paid >= target) break;
       await new Promise((r) => setTimeout(r, 100));
     }
+    if (fatal) throw fatal;
     const blocks = [...views.values()]
       .sort((a, b) => a.number - b.number)
       .map((v) => {
@@ -279,14 +290,15 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
     if (!l1) return { proofSystem, blocks };
     // Chain mode: every settlement sent and confirmed, then the escrow and the ledger compared.
     const prisma = db.prisma;
-    if (!opts.signal?.aborted) {
-      await waitFor(
-        async () =>
-          (await prisma.settlement.count({ where: { status: { in: ["pending", "sent"] } } })) === 0,
-        60_000,
-        "settlements still unsent after 60 s",
-      ).catch((err) => info(String((err as Error).message)));
-    }
+    // Interrupted, it waits less: what is still on its way then is reported as such (the CLI
+    // does not take it for a disagreement).
+    const settleWaitMs = opts.signal?.aborted ? 10_000 : 60_000;
+    await waitFor(
+      async () =>
+        (await prisma.settlement.count({ where: { status: { in: ["pending", "sent"] } } })) === 0,
+      settleWaitMs,
+      `settlements still unsent after ${settleWaitMs / 1000} s`,
+    ).catch((err) => info(String((err as Error).message)));
     const settlements = await prisma.settlement.findMany({ orderBy: { id: "asc" } });
     const payouts = await prisma.payout.findMany({ select: { recipient: true } });
     const addresses = [

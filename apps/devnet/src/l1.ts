@@ -49,7 +49,12 @@ export async function startDevnetL1(opts: {
   // anvil mines a block per transaction; confirmations beyond the first need blocks that keep
   // coming, so then it also mines one every second.
   const confirmations = Number(opts.confirmations ?? "1");
-  const anvil: AnvilHandle = await startAnvil(confirmations > 1 ? { blockTime: 1 } : {});
+  // Out of the terminal's Ctrl-C: the devnet sends and reconciles its last settlements on it
+  // before it stops it.
+  const anvil: AnvilHandle = await startAnvil({
+    ownGroup: true,
+    ...(confirmations > 1 ? { blockTime: 1 } : {}),
+  });
   try {
     const chain = l1Chain(ANVIL_CHAIN_ID, anvil.url, "anvil");
     const transport = http(anvil.url, { retryCount: 0 });

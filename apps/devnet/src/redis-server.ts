@@ -3,6 +3,7 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
+import { redactUrl } from "@prover-boost/config";
 import { ProverBoostError } from "@prover-boost/core";
 import { killWithThisProcess } from "@prover-boost/escrow";
 import { Redis } from "ioredis";
@@ -20,6 +21,11 @@ export interface RedisHandle {
   owned: boolean;
   /** The server's process id, when the devnet started it. */
   pid?: number;
+  /**
+   * When the devnet started it: settles, with how it ended, if the server exits on its own
+   * (never after stop()).
+   */
+  died?: Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -53,10 +59,18 @@ export async function answersPing(url: string): Promise<boolean> {
   }
 }
 
-async function waitForPing(url: string, timeoutMs: number): Promise<void> {
+async function waitForPing(
+  url: string,
+  timeoutMs: number,
+  gone: () => string | null = () => null,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await answersPing(url))) {
-    if (Date.now() > until) throw new RedisUnavailableError(`no Redis answered at ${url}`);
+    const why = gone();
+    if (why) throw new RedisUnavailableError(`redis-server ${why} before answering at ${url}`);
+    if (Date.now() > until) {
+      throw new RedisUnavailableError(`no Redis answered at ${redactUrl(url)}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -107,8 +121,16 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
   };
   process.once("exit", killOnExit);
   const url = `redis://127.0.0.1:${port}`;
+  let stopping = false;
+  let ended: string | null = null;
+  const died = new Promise<string>((resolve) => {
+    child.once("exit", (code, signal) => {
+      ended = signal ? `was killed (${signal})` : `exited with code ${code}`;
+      if (!stopping) resolve(ended);
+    });
+  });
   try {
-    await waitForPing(url, 5000);
+    await waitForPing(url, 5000, () => ended);
   } catch (err) {
     killOnExit();
     process.off("exit", killOnExit);
@@ -118,8 +140,10 @@ export async function provideRedis(redisUrl: string | undefined): Promise<RedisH
     url,
     owned: true,
     ...(child.pid === undefined ? {} : { pid: child.pid }),
+    died,
     stop: () =>
       new Promise<void>((resolve) => {
+        stopping = true;
         process.off("exit", killOnExit);
         if (child.exitCode !== null || child.signalCode !== null) return resolve();
         child.once("exit", () => resolve());
