@@ -673,6 +673,10 @@ function leaseAnswers(
   const ms: number[] = [];
   const withResult: number[] = [];
   const base: number[] = [];
+  // Leaves asked for by workers already waiting when the block moved to proving: all answered
+  // at once, the relay's wave at the block's start.
+  const start: number[] = [];
+  const rest: number[] = [];
   for (const a of first.values()) {
     const kids = children.get(a.job) ?? [];
     const ready = kids.length === 0 ? proving : Math.max(...kids.map((c) => provenAt.get(c)!));
@@ -680,8 +684,21 @@ function leaseAnswers(
     ms.push(answer);
     if (a.withResult) withResult.push(answer);
     if (kids.length === 0) base.push(answer);
+    if (kids.length === 0 && a.sentAt <= proving) start.push(answer);
+    else rest.push(answer);
   }
-  return { ms, withResult, base };
+  return { ms, withResult, base, start, rest };
+}
+
+/**
+ * The wave at the block's start: `start` workers waiting, each answered once its lease is taken.
+ * For a p99 within `goalMs` over `total` first leases, at most 1% of them may be later, so at
+ * least start − ⌊total / 100⌋ of the wave must be answered within goalMs of the move to proving:
+ * the relay must hand out leases at that rate, whatever the rest of the block does.
+ */
+function startWaveBound(start: number, total: number, goalMs: number) {
+  const within = Math.max(0, start - Math.floor(total / 100));
+  return { within, msPerLease: within === 0 ? Number.POSITIVE_INFINITY : goalMs / within };
 }
 
 /**
@@ -963,6 +980,13 @@ for (const [label, fraction] of [
   console.log(
     `  relay lease answer  p50 ${fmt(percentile(la, 50))}   p99 ${fmt(p99)}   max ${fmt(Math.max(...la))}   (${la.length} first leases; goal p99 <= 100 ms: ${p99 <= 100 ? "pass" : "FAIL"})`,
   );
+  const { start, rest } = r.leaseAnswer;
+  if (start.length > 0) {
+    const wave = startWaveBound(start.length, la.length, 100);
+    console.log(
+      `    the block's start   ${start.length} leases to workers waiting when it moved to proving: p50 ${fmt(percentile(start, 50))}   p99 ${fmt(percentile(start, 99))}   max ${fmt(Math.max(...start))}; the other ${rest.length}: p50 ${fmt(percentile(rest, 50))}   p99 ${fmt(percentile(rest, 99))}   (a p99 within 100 ms needs ${wave.within} of the wave answered within 100 ms of the move: at most ${wave.msPerLease.toFixed(3)} ms of the relay's core a lease, and ${(wave.msPerLease * os.availableParallelism()).toFixed(3)} ms of the machine's ${os.availableParallelism()} cores for every process's share of it)`,
+    );
+  }
   // A job leased with a result (its answer's next): its answer also waited for the result's
   // check, completion and record, where a lease request's did not.
   const wr = r.leaseAnswer.withResult;

@@ -95,35 +95,26 @@ export async function workerSession(
 /** Everything a rejected request could have changed, for before/after comparison. */
 export async function snapshot(stack: Stack) {
   const p = stack.db.prisma;
-  const [auctions, bids, ledger, balances, sessions, penalties, payouts, jobs, blocks, nonces] =
-    await Promise.all([
-      p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
-      p.bid.findMany({ orderBy: { id: "asc" } }),
-      p.ledgerEntry.count(),
-      p.accountBalance.findMany({ orderBy: { account: "asc" } }),
-      p.workerSession.count(),
-      p.penalty.count(),
-      p.payout.count(),
-      p.proofJob.findMany({ orderBy: { id: "asc" } }),
-      p.block.findMany({ orderBy: { number: "asc" } }),
-      p.loginNonce.count(),
-    ]);
-  const leaseKeys = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:pb:lease:*`);
+  const reads = {
+    auctions: p.auction.findMany({ orderBy: { blockNumber: "asc" } }),
+    bids: p.bid.findMany({ orderBy: { id: "asc" } }),
+    ledger: p.ledgerEntry.count(),
+    balances: p.accountBalance.findMany({ orderBy: { account: "asc" } }),
+    sessions: p.workerSession.count(),
+    penalties: p.penalty.count(),
+    payouts: p.payout.count(),
+    jobs: p.proofJob.findMany({ orderBy: { id: "asc" } }),
+    blocks: p.block.findMany({ orderBy: { number: "asc" } }),
+    nonces: p.loginNonce.count(),
+    adminDeposits: p.adminDeposit.count(),
+    leaseKeys: stack.relay.ctx.fabric.redis
+      .keys(`${stack.prefix}:pb:lease:*`)
+      .then((keys) => keys.length),
+  };
+  const values = await Promise.all(Object.values(reads));
   return JSON.parse(
     JSON.stringify(
-      {
-        auctions,
-        bids,
-        ledger,
-        balances,
-        sessions,
-        penalties,
-        payouts,
-        jobs,
-        blocks,
-        nonces,
-        leaseKeys: leaseKeys.length,
-      },
+      Object.fromEntries(Object.keys(reads).map((name, i) => [name, values[i]])),
       (_k, v) => (typeof v === "bigint" ? v.toString() : v),
     ),
   );

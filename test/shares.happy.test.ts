@@ -26,19 +26,13 @@ import {
   proveInTurns,
   signIn,
   stageOf,
+  steepBooster,
   waitForStage,
 } from "./support/market-flow.ts";
 
 const SEQUENCER_BPS = 2000;
 const REWARD = 1_000_000_000_000_000_009n;
-const config: BoosterConfig = {
-  increment: 125_000n,
-  maxScore: 300_000n,
-  a: 100_000n,
-  k: 1_000_000n,
-  minimum: 100_000n,
-  decay: 100_000n,
-};
+const config: BoosterConfig = steepBooster;
 
 const opX = account(0xf1);
 const opY = account(0xf2);

@@ -1,7 +1,7 @@
 // Helpers for the deadline, payout-crash, events and shares integration tests: worker sign-in,
 // proving leased jobs, reading the public API with plain fetch, and ledger checks straight from
 // Postgres (movements balance, running balances match the journal, guarded accounts >= 0).
-import { simProof } from "@prover-boost/core";
+import { type BoosterConfig, simProof } from "@prover-boost/core";
 import type { Prisma } from "@prover-boost/db";
 import {
   type AuctionJson,
@@ -253,3 +253,53 @@ export async function follow(url: string, into: SseEvent[], signal: AbortSignal)
 /** The `stage` events' stages, in the order they came. */
 export const stagesOf = (events: SseEvent[]) =>
   events.filter((e) => e.event === "stage").map((e) => (e.data as { stage: string }).stage);
+
+/**
+ * Runs `work` on a stack whose aggregator loop is not running, ticking the aggregator by hand
+ * meanwhile (closing auctions, fanning out), and not after: nothing else it does, payouts above
+ * all, runs later unless the test asks.
+ */
+export async function withTicks<T>(stack: Stack, work: () => Promise<T>): Promise<T> {
+  const { aggregator } = stack.aggregator;
+  let working = true;
+  const ticking = (async () => {
+    while (working) {
+      await aggregator.tick();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  try {
+    return await work();
+  } finally {
+    working = false;
+    await ticking;
+  }
+}
+
+/**
+ * Opens auctions nobody bids on for `blocks` (aggregator ticked by hand until each is in open
+ * proving: withTicks), then proves each with `operator` until it is `proven`.
+ */
+export async function provenUnpaid(stack: Stack, operator: LocalAccount, ...blocks: number[]) {
+  await withTicks(stack, async () => {
+    for (const n of blocks) await openUnclaimed(stack, n, { txCount: 2 });
+    for (const n of blocks) await waitForStage(stack, n, "open_proving");
+  });
+  for (const n of blocks) {
+    const worker = await signIn(stack, operator, `w${n}`);
+    await proveInTurns(stack, n, [worker], "proven");
+  }
+}
+
+/**
+ * A booster curve made steep (BOOSTER_MAX_SCORE, BOOSTER_A: pass them to the stack) so that
+ * scores as low as a test's still earn different shares.
+ */
+export const steepBooster: BoosterConfig = {
+  increment: 125_000n,
+  maxScore: 300_000n,
+  a: 100_000n,
+  k: 1_000_000n,
+  minimum: 100_000n,
+  decay: 100_000n,
+};
