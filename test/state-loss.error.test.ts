@@ -30,8 +30,13 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!().catch(() => {});
 });
 
-async function stackWithWinner(opts: { aggregator?: boolean } = {}): Promise<Stack> {
-  const stack = await startStack({ aggregator: opts.aggregator, env: { LEASE_MS: "2000" } });
+async function stackWithWinner(
+  opts: { aggregator?: boolean; leaseMs?: number } = {},
+): Promise<Stack> {
+  const stack = await startStack({
+    aggregator: opts.aggregator,
+    env: { LEASE_MS: String(opts.leaseMs ?? 2000) },
+  });
   cleanups.push(() => stack.close());
   await stack.admin.deposit(opA.address, DEPOSIT);
   return stack;
@@ -42,11 +47,12 @@ async function extraAggregator(
   stack: Stack,
   redisUrl: string,
   log?: NonNullable<Parameters<typeof createAggregator>[1]>["log"],
+  leaseMs = 2000,
 ) {
   const env = parseEnv(aggregatorEnv, {
     REDIS_URL: redisUrl,
     REDIS_PREFIX: stack.prefix,
-    LEASE_MS: "2000",
+    LEASE_MS: String(leaseMs),
     AGGREGATOR_TICK_MS: "50",
     ...testDomainEnv,
   });
@@ -233,20 +239,24 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
     "($fault) slashes nobody and extends the deadline by the outage; the winner then finishes",
     async ({ fault, BLOCK }) => {
       const WINDOW_MS = BIDDING_MS + 10_000;
-      const stack = await stackWithWinner({ aggregator: false });
+      // No lease is held across the outage, so leases need not be short here; a longer LEASE_MS
+      // gives the relay's presence (refreshed every LEASE_MS / 4, fresh for twice that) room on a
+      // busy machine, where the aggregator would otherwise see the relay absent and keep the
+      // outage open by design.
+      const LEASE_MS = 6000;
+      const stack = await stackWithWinner({ aggregator: false, leaseMs: LEASE_MS });
       const proxy = await startFaultProxy(TEST_REDIS_URL);
       cleanups.push(() => proxy.close());
       // What the aggregator says, kept to explain a wait that runs out.
       const said: string[] = [];
-      const note =
-        (level: string) =>
-        (obj: { err?: unknown }, msg?: string) =>
-          said.push(`${Date.now()} ${level} ${msg ?? ""} ${obj?.err ? String(obj.err) : ""}`);
-      const agg = await extraAggregator(stack, proxy.url, {
-        info: note("info"),
-        warn: note("warn"),
-        error: note("error"),
-      });
+      const note = (level: string) => (obj: { err?: unknown }, msg?: string) =>
+        said.push(`${Date.now()} ${level} ${msg ?? ""} ${obj?.err ? String(obj.err) : ""}`);
+      const agg = await extraAggregator(
+        stack,
+        proxy.url,
+        { info: note("info"), warn: note("warn"), error: note("error") },
+        LEASE_MS,
+      );
       agg.aggregator.start();
 
       const open = await openBlock(stack, BLOCK, {
@@ -276,16 +286,20 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
       const restoredAt = Date.now();
 
       // The aggregator sees the fabric again: it credits the outage (or, without that, slashes).
+      // Credited is the cut's length added to the block's deadline: an outage opened again right
+      // after (the relay seen absent on a busy machine) does not take that back.
+      const outageMs = deadline + 1500 - cutAt;
       const back = await eventually(async () => {
         const b = await prisma.block.findUniqueOrThrow({ where: { number: BLOCK } });
-        const credited = b.fabricDownSince === null && Number(b.fabricDownMs) > 0;
+        const credited = Number(b.fabricDownMs) >= outageMs;
         return credited || b.stage !== "proving" ? b : null;
-      }, 30_000).catch((err) => {
-        throw new Error(`${String(err)}; restored at ${restoredAt}; the aggregator said:\n${said.slice(-40).join("\n")}`);
+      }, 60_000).catch((err) => {
+        throw new Error(
+          `${String(err)}; restored at ${restoredAt}; the aggregator said:\n${said.slice(-40).join("\n")}`,
+        );
       });
       expect(back.stage).toBe("proving");
       expect(await prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
-      expect(Number(back.fabricDownMs)).toBeGreaterThanOrEqual(deadline + 1500 - cutAt);
 
       await proveUntilPaid(
         stack,
@@ -296,7 +310,7 @@ describe("the aggregator cannot reach Redis for longer than the proof window", (
       );
       await expectPaidOnceNoPenalty(stack, BLOCK, kept);
     },
-    120_000,
+    200_000,
   );
 });
 
