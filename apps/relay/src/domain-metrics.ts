@@ -63,6 +63,8 @@ export class RelayMetrics {
   readonly leasesLapsed: Counter<"outcome">;
   /** Lease records that came after their job's row had moved on, and were not written. */
   readonly leaseRecordsLate: Counter;
+  /** Lease attempts whose turn (LEASE_CONCURRENCY) did not come by their deadline. */
+  readonly leaseGateGaveUp: Counter;
   readonly timeToLease: Histogram<"job_type">;
   readonly proofTime: Histogram<"job_type">;
   readonly proofsVerified: Counter<"job_type">;
@@ -128,6 +130,11 @@ export class RelayMetrics {
     this.leaseRecordsLate = new Counter({
       name: "prover_boost_lease_records_late_total",
       help: "Lease records (written after the lease's answer) that reached the job's row after it had moved on (the lease ended, a newer lease recorded, the job proven or failed) and were not written",
+      registers,
+    });
+    this.leaseGateGaveUp = new Counter({
+      name: "prover_boost_lease_gate_gave_up_total",
+      help: "Lease attempts whose turn (LEASE_CONCURRENCY at once) did not come by their request's deadline (at least 5 s): they looked at nothing and found no job",
       registers,
     });
     this.timeToLease = new Histogram({

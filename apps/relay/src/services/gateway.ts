@@ -91,7 +91,7 @@ export async function leaseJob(
   const deadline = ctx.now() + waitMs;
   const kinds = kindsOf(leasableJobTypes(ctx.settings.jobMinTier, session));
   let since = ctx.wakeups.mark();
-  let attempt = await gatedAttempt(ctx, session, signal);
+  let attempt = await gatedAttempt(ctx, session, signal, deadline);
   for (;;) {
     if (attempt.leased) return attempt.leased;
     const left = deadline - ctx.now();
@@ -101,12 +101,18 @@ export async function leaseJob(
     // A caller that went away is not leased a job it would never hear of.
     if (signal.aborted) return null;
     since = ctx.wakeups.mark();
-    attempt = await gatedAttempt(ctx, session, signal);
+    attempt = await gatedAttempt(ctx, session, signal, deadline);
     // Woken for a job, it found nothing but passed over jobs it may not have: the job may be
     // another's to take, so the next waiter is woken for it.
     if (wake && !attempt.leased && attempt.passedOver) ctx.wakeups.passOn(wake, session.id);
   }
 }
+
+/**
+ * How long a lease attempt may wait for its turn beyond its request's own deadline (the long
+ * poll's `waitMs`; none for a result's next job): see gatedAttempt.
+ */
+export const GATE_WAIT_MIN_MS = 5000;
 
 /**
  * A lease attempt in its turn (ctx.leaseGate, LEASE_CONCURRENCY at once). A lease's clock starts
@@ -115,21 +121,60 @@ export async function leaseJob(
  * in the worst case, so the worker hears of a lease that has already lapsed. In turns, a grant
  * is answered after a few other attempts at most; the wait is spent before the grant, where no
  * clock runs. A caller that left while waiting, or whose session expired, is not looked for.
+ *
+ * The wait for a turn has a deadline: the request's own (`until`), but at least
+ * GATE_WAIT_MIN_MS. While Redis stalls, every attempt under way waits out its commands' deadlines
+ * (REDIS_COMMAND_TIMEOUT_MS each), and the queue behind them would grow with every long poll:
+ * a thousand of them, LEASE_CONCURRENCY at a time, would each wait minutes for an answer. An
+ * attempt whose turn has not come by then looks at nothing and finds no job (the long poll is
+ * answered 204, and its worker asks again); one whose turn came runs to its end, so no grant is
+ * ever left unanswered.
  */
 function gatedAttempt(
   ctx: RelayContext,
   session: WorkerSession,
   signal: AbortSignal,
+  until: number,
 ): Promise<LeaseAttempt> {
   const asked = performance.now();
+  const gate = ctx.leaseGate;
+  // Queued behind others (rather than run at once): only then is a deadline needed.
+  const queued = gate.activeCount + gate.pendingCount >= gate.concurrency;
+  let started = false;
+  let gaveUp = false;
   // A session that expired while it waited (a long poll, or a result's next job sought after its
   // proof was checked) takes no new lease.
-  return ctx.leaseGate((): LeaseAttempt | Promise<LeaseAttempt> =>
-    signal.aborted || sessionExpired(ctx, session)
-      ? { blocks: new Set<number>(), passedOver: false }
-      : tryLeaseOnce(ctx, session, asked),
-  );
+  const turn = gate((): LeaseAttempt | Promise<LeaseAttempt> => {
+    started = true;
+    return gaveUp || signal.aborted || sessionExpired(ctx, session)
+      ? noLeaseAttempt()
+      : tryLeaseOnce(ctx, session, asked);
+  });
+  if (!queued) return turn;
+  return new Promise<LeaseAttempt>((resolve, reject) => {
+    const timer = setTimeout(
+      () => {
+        if (started) return;
+        gaveUp = true;
+        ctx.metrics.leaseGateGaveUp.inc();
+        resolve(noLeaseAttempt());
+      },
+      Math.max(until - ctx.now(), GATE_WAIT_MIN_MS),
+    );
+    turn.then(
+      (attempt) => {
+        clearTimeout(timer);
+        resolve(attempt);
+      },
+      (err) => {
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
+
+const noLeaseAttempt = (): LeaseAttempt => ({ blocks: new Set<number>(), passedOver: false });
 
 /** A lease attempt's outcome: the job leased, or none, with the blocks looked at. */
 interface LeaseAttempt {
