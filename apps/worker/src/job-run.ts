@@ -5,7 +5,7 @@ import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
-import { Backoff, raceAbort, retryDelayMs, sleep } from "./timing.ts";
+import { Backoff, heartbeatTimeoutMs, raceAbort, retryDelayMs, sleep } from "./timing.ts";
 import type {
   BackendProof,
   JobRef,
@@ -190,7 +190,9 @@ export class JobRun {
       // sent again.
       if (this.submitting) return schedule(Math.min(interval, 100));
       try {
-        const r = await this.handle.client.heartbeat(this.job.id);
+        const r = await this.handle.client.heartbeat(this.job.id, {
+          timeoutMs: heartbeatTimeoutMs(this.leaseMs, this.leaseExpiresAt - Date.now()),
+        });
         if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;
         this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: true });
         backoff.reset();

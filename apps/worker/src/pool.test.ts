@@ -128,6 +128,21 @@ describe("startWorkers", () => {
     expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
   });
 
+  it("gives up a heartbeat the relay never answers and sends another before the lease runs out", async () => {
+    const relay = new FakeRelay(operator);
+    // A heartbeat every 2 s of a 6 s lease the relay enforces; the first is never answered (the
+    // client's own deadline is 15 s, past the lease).
+    relay.info.leaseMs = 6000;
+    relay.grantMs = 6000;
+    relay.hangHeartbeats = 1;
+    relay.add(...baseJobs(9, 1));
+    const { pool } = await start(relay, { backend: simBackend({ durationsMs: { base: 7000 } }) });
+    await until(() => pool.stats().proven + pool.stats().lost === 1, 30_000);
+    expect(relay.hangHeartbeats).toBe(0);
+    expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  }, 40_000);
+
   it("sends no heartbeat beside a result on its way", async () => {
     const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
     let release: () => void = () => {};

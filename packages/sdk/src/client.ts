@@ -141,15 +141,19 @@ export interface RelayClientOptions {
 /** Node's longest timer. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** A request deadline Node's timers can hold: 1 ms to MAX_TIMER_MS, or Infinity (none). */
+function checkTimeoutMs(t: number): void {
+  if (t !== Number.POSITIVE_INFINITY && !(t >= 1 && t <= MAX_TIMER_MS)) {
+    // Node would fire such a timer after 1 ms: every request would time out at once.
+    throw new RangeError(`timeoutMs must be 1 to ${MAX_TIMER_MS} ms, or Infinity; got ${t}`);
+  }
+}
+
 export class RelayClient {
   private readonly base: string;
   constructor(private readonly options: RelayClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, "");
-    const t = options.timeoutMs;
-    if (t !== undefined && t !== Number.POSITIVE_INFINITY && !(t >= 1 && t <= MAX_TIMER_MS)) {
-      // Node would fire such a timer after 1 ms: every request would time out at once.
-      throw new RangeError(`timeoutMs must be 1 to ${MAX_TIMER_MS} ms, or Infinity; got ${t}`);
-    }
+    if (options.timeoutMs !== undefined) checkTimeoutMs(options.timeoutMs);
   }
 
   withToken(token: string): RelayClient {
@@ -160,7 +164,7 @@ export class RelayClient {
     method: string,
     path: string,
     body?: unknown,
-    opts: { bearer?: string | undefined; extraTimeoutMs?: number } = {},
+    opts: { bearer?: string | undefined; extraTimeoutMs?: number; timeoutMs?: number } = {},
   ): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -169,7 +173,7 @@ export class RelayClient {
     // a deadline signal that outlived its request (AbortSignal.timeout) would still fire later,
     // and one combined with a long-lived signal (AbortSignal.any) stays tied to it, a cost on
     // every request of an agent that sends thousands.
-    const ms = (this.options.timeoutMs ?? 15_000) + (opts.extraTimeoutMs ?? 0);
+    const ms = (opts.timeoutMs ?? this.options.timeoutMs ?? 15_000) + (opts.extraTimeoutMs ?? 0);
     const ended = new AbortController();
     const stop = this.options.signal;
     const onStop = () => ended.abort(stop?.reason);
@@ -311,7 +315,12 @@ export class RelayClient {
     );
     return res.status === 204 ? null : res.body.job;
   }
-  async heartbeat(jobId: string) {
+  /**
+   * Keeps a lease. `timeoutMs`: this request's own deadline instead of the client's (a heartbeat
+   * that cannot arrive before the lease runs out is better given up and sent again).
+   */
+  async heartbeat(jobId: string, opts: { timeoutMs?: number } = {}) {
+    if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
     return (
       await this.request<HeartbeatAnswer>(
         "POST",
@@ -319,6 +328,7 @@ export class RelayClient {
         {},
         {
           bearer: this.options.token,
+          ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         },
       )
     ).body;

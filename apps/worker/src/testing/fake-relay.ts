@@ -98,6 +98,11 @@ export class FakeRelay {
   private readonly completedUnanswered = new Set<string>();
   /** Heartbeats answered 409 because a result had completed their job (Fault.completes). */
   heartbeatsAfterCompletion = 0;
+  /**
+   * Heartbeats still to be read and never answered (a relay stopped behind an open connection):
+   * each holds its request until the caller gives up on it. They do not keep the lease.
+   */
+  hangHeartbeats = 0;
   /** Jobs whose next heartbeat answers 409 (the lease went elsewhere). */
   readonly stealOnHeartbeat = new Set<string>();
   /**
@@ -165,6 +170,13 @@ export class FakeRelay {
       this.leases.delete(id);
       this.queue.push(lease.job);
       return refuse("LEASE_LOST");
+    }
+    if (m[2] === "heartbeat" && this.hangHeartbeats > 0) {
+      this.hangHeartbeats--;
+      return new Promise<Response>((_, reject) => {
+        const signal = init?.signal;
+        signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      });
     }
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
