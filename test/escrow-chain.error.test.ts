@@ -540,6 +540,67 @@ describe("reorgs and settlements", () => {
     await confirmedOnce(11, nonce, run);
   });
 
+  it("a bump never pays past SETTLER_MAX_FEE_PER_GAS_WEI: the next one, which would, is not sent", async () => {
+    const reward = 6000n;
+    await l1.fundReward(sequencer, 13, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(13, reward), Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:13" } });
+    let now = Date.now();
+    const warned: Record<string, unknown>[] = [];
+    const up = (x: bigint) => (x * 1125n) / 1000n + 1n;
+    const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
+    await l1.rpc("evm_setAutomine", [false]);
+    try {
+      const first = settlerWith({ receiptTimeoutMs: 300, now: () => now });
+      await first.run(); // sent; no block takes it
+      const sent = await l1.client.getTransaction({ hash: (await row()).txHash as `0x${string}` });
+      // Room for exactly one bump: the least replacement the node takes.
+      const cap = up(sent.maxFeePerGas!);
+      const settler = settlerWith({
+        receiptTimeoutMs: 300,
+        feeBumpAfterMs: 60_000,
+        maxFeePerGas: cap,
+        now: () => now,
+        log: { info: () => {}, warn: (o) => warned.push(o as never), error: () => {} },
+      });
+      now += 60_000;
+      await settler.run();
+      const bumped = await row();
+      expect(bumped.txHash).not.toBe(sent.hash);
+      const replacement = await l1.client.getTransaction({
+        hash: bumped.txHash as `0x${string}`,
+      });
+      expect(replacement.maxFeePerGas).toBe(cap);
+      expect(replacement.maxPriorityFeePerGas! <= cap).toBe(true);
+
+      // The next bump would need 12.5% over the cap: not sent, said so, the row unchanged.
+      now += 60_000;
+      await settler.run();
+      const held = await row();
+      expect([held.status, held.txHash, held.attempts]).toEqual([
+        "sent",
+        bumped.txHash,
+        bumped.attempts,
+      ]);
+      const capped = warned.filter((o) => o.code === "SETTLEMENT_FEE_CAPPED");
+      expect(capped).toHaveLength(1);
+      expect(capped[0]).toMatchObject({ needed: String(up(cap)), cap: String(cap) });
+      expect(
+        await l1.client.getTransactionCount({
+          address: settlerAccount.address,
+          blockTag: "pending",
+        }),
+      ).toBe(nonce + 1);
+      await l1.mine(1);
+    } finally {
+      await l1.rpc("evm_setAutomine", [true]);
+    }
+    await confirmedOnce(13, nonce, async () => {
+      now += 10;
+      await settlerWith({ now: () => now }).run();
+    });
+  });
+
   it("a row whose transaction the node forgot is not sent again while another is pending at its nonce", async () => {
     const reward = 7000n;
     await l1.fundReward(sequencer, 12, reward);

@@ -174,6 +174,9 @@ function settlerOf(
     startBlock: BigInt(env.L1_START_BLOCK),
     maxReorgDepth: env.L1_MAX_REORG_DEPTH,
     feeBumpAfterMs: env.SETTLER_FEE_BUMP_AFTER_MS,
+    ...(env.SETTLER_MAX_FEE_PER_GAS_WEI > 0n
+      ? { maxFeePerGas: env.SETTLER_MAX_FEE_PER_GAS_WEI }
+      : {}),
     now: ctx.now,
     log: ctx.log,
     ...(beforeBroadcast ? { beforeBroadcast } : {}),

@@ -144,6 +144,12 @@ export interface SettlerOptions {
   maxReorgDepth?: number;
   /** A sent transaction still pending this long (ms) is replaced with higher fees (default 180 s). */
   feeBumpAfterMs?: number;
+  /**
+   * The most a replacement pays per gas (its maxFeePerGas and tip, or gasPrice), wei; none when
+   * undefined. A transaction stuck for a reason fees do not cure would otherwise be bumped 12.5%
+   * at every SETTLER_FEE_BUMP_AFTER_MS for as long as it stays, its fee growing without end.
+   */
+  maxFeePerGas?: bigint;
   now?: () => number;
   log?: {
     info(o: object, m?: string): void;
@@ -378,7 +384,8 @@ export class Settler {
   /**
    * The row's transaction is still pending after SETTLER_FEE_BUMP_AFTER_MS: the same call at the
    * same nonce, with fees up at least 12.5% (a node refuses a replacement for less) and to the
-   * node's current estimate. Recorded once the node has taken it; if the old one lands instead,
+   * node's current estimate, but never past maxFeePerGas (a replacement that would need more is
+   * not sent: the transaction waits as it is). Recorded once the node has taken it; if the old one lands instead,
    * the next pass finds its event on the chain (findOnChain).
    */
   private async bumpFee(row: Row, known: Transaction): Promise<Outcome> {
@@ -394,16 +401,37 @@ export class Settler {
       account: wallet.account,
       chain: this.chain,
     };
+    // The least a node takes as a replacement, which the cap must leave room for.
+    const least =
+      known.maxFeePerGas !== undefined
+        ? max(up(known.maxFeePerGas), up(known.maxPriorityFeePerGas))
+        : up(known.gasPrice);
+    const cap = this.opts.maxFeePerGas;
+    if (cap !== undefined && least > cap) {
+      this.opts.log?.warn(
+        {
+          code: "SETTLEMENT_FEE_CAPPED",
+          settlement: row.key,
+          txHash: row.txHash,
+          nonce: known.nonce,
+          needed: String(least),
+          cap: String(cap),
+        },
+        "settlement transaction still pending, and a replacement would pay more per gas than SETTLER_MAX_FEE_PER_GAS_WEI: it waits as it is",
+      );
+      return "waiting";
+    }
+    const atMost = (x: bigint) => (cap !== undefined && x > cap ? cap : x);
     let fees: Record<string, bigint>;
     if (known.maxFeePerGas !== undefined) {
       const now = await client.estimateFeesPerGas();
-      const tip = max(now.maxPriorityFeePerGas, up(known.maxPriorityFeePerGas));
+      const tip = atMost(max(now.maxPriorityFeePerGas, up(known.maxPriorityFeePerGas)));
       fees = {
         maxPriorityFeePerGas: tip,
-        maxFeePerGas: max(max(now.maxFeePerGas, up(known.maxFeePerGas)), tip),
+        maxFeePerGas: atMost(max(max(now.maxFeePerGas, up(known.maxFeePerGas)), tip)),
       };
     } else {
-      fees = { gasPrice: max(await client.getGasPrice(), up(known.gasPrice)) };
+      fees = { gasPrice: atMost(max(await client.getGasPrice(), up(known.gasPrice))) };
     }
     const prepared = await wallet.prepareTransactionRequest({ ...base, ...fees } as Parameters<
       typeof wallet.prepareTransactionRequest

@@ -375,6 +375,11 @@ export const aggregatorEnv = commonEnv.extend({
    * same nonce with fees raised (at least 12.5%, and to the node's current estimate).
    */
   SETTLER_FEE_BUMP_AFTER_MS: ms(180_000, 1000),
+  /**
+   * chain: the most a replacement settlement transaction pays per gas (maxFeePerGas and tip, or
+   * gasPrice), wei; a bump that would need more is not sent. 0 = no limit. Default 1,000 gwei.
+   */
+  SETTLER_MAX_FEE_PER_GAS_WEI: bigintString(10n ** 12n),
   /** Prometheus endpoint (GET /metrics) of the aggregator; 0 disables it. */
   METRICS_PORT: port(9464),
   /** Address the metrics endpoint binds to. */
