@@ -573,8 +573,9 @@ describe("reorgs and settlements", () => {
       expect(replacement.maxFeePerGas).toBe(cap);
       expect(replacement.maxPriorityFeePerGas! <= cap).toBe(true);
 
-      // The next bump would need 12.5% over the cap: not sent, said so, the row unchanged.
+      // The next bump would need 12.5% over the cap: not sent, said so (once), the row unchanged.
       now += 60_000;
+      await settler.run();
       await settler.run();
       const held = await row();
       expect([held.status, held.txHash, held.attempts]).toEqual([

@@ -5,7 +5,7 @@ import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
-import { Backoff, heartbeatTimeoutMs, raceAbort, retryDelayMs, sleep } from "./timing.ts";
+import { Backoff, raceAbort, retryDelayMs, sleep } from "./timing.ts";
 import type {
   BackendProof,
   JobRef,
@@ -190,9 +190,12 @@ export class JobRun {
       // sent again.
       if (this.submitting) return schedule(Math.min(interval, 100));
       try {
-        const r = await this.handle.client.heartbeat(this.job.id, {
-          timeoutMs: heartbeatTimeoutMs(this.leaseMs, this.leaseExpiresAt - Date.now()),
-        });
+        // One left unanswered a whole period is given up and sent again (a relay stopped behind
+        // an open connection would otherwise hold it to the client's deadline, 15 s, the default
+        // lease's length, while another relay behind the same address could take it). Sent a
+        // period into the lease, it is given up with a third left. On this process's clock
+        // alone; the relay counts one from its arrival, so one given up that arrived counted.
+        const r = await this.handle.client.heartbeat(this.job.id, { timeoutMs: interval });
         if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;
         this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: true });
         backoff.reset();

@@ -2,13 +2,7 @@
 // a Retry-After of 0 is no hot loop, and a backoff grown while the relay was unreachable does not
 // keep the worker away once the relay answers.
 import { describe, expect, it } from "vitest";
-import {
-  Backoff,
-  heartbeatTimeoutMs,
-  RETRY_AFTER_FLOOR_CAP_MS,
-  RETRY_AFTER_MAX_MS,
-  retryDelayMs,
-} from "./timing.ts";
+import { Backoff, RETRY_AFTER_FLOOR_CAP_MS, RETRY_AFTER_MAX_MS, retryDelayMs } from "./timing.ts";
 
 /** A backoff (200 ms doubling to 10 s, no jitter below the top) after `failures` failures. */
 function grown(failures: number): Backoff {
@@ -51,24 +45,5 @@ describe("retryDelayMs", () => {
     const waits = Array.from({ length: 10 }, () => retryDelayMs(0, b));
     expect(Math.min(...waits)).toBeGreaterThanOrEqual(100);
     expect(waits.at(-1)).toBe(RETRY_AFTER_FLOOR_CAP_MS);
-  });
-});
-
-describe("heartbeatTimeoutMs", () => {
-  it("gives a heartbeat sent on time until a third of the lease is left", () => {
-    // Sent a third into a 15 s lease: 10 s left, given up at 5 s left.
-    expect(heartbeatTimeoutMs(15_000, 10_000)).toBe(5000);
-    // The client's own 15 s deadline would outlast the lease it keeps.
-    expect(heartbeatTimeoutMs(15_000, 10_000)).toBeLessThan(10_000);
-  });
-
-  it("is at least a sixth of the lease when little or none is left (a late answer, a clock ahead)", () => {
-    expect(heartbeatTimeoutMs(15_000, 4000)).toBe(2500);
-    expect(heartbeatTimeoutMs(15_000, -60_000)).toBe(2500);
-    expect(heartbeatTimeoutMs(5, 0)).toBe(1);
-  });
-
-  it("is at most a whole lease (a clock behind the relay's)", () => {
-    expect(heartbeatTimeoutMs(15_000, 3_600_000)).toBe(15_000);
   });
 });

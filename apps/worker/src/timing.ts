@@ -104,17 +104,3 @@ export function retryDelayMs(retryAfterMs: number | undefined, backoff: Backoff)
  * timer, past which a timer fires after 1 ms and the wait would become a tight loop.
  */
 export { RETRY_AFTER_MAX_MS };
-
-/**
- * How long one heartbeat may go unanswered before it is given up and sent again: until a third
- * of the lease is left (by the lease's expiry as the relay last gave it, `leftMs` from now), at
- * least a sixth of the lease and at most a whole one. A heartbeat the relay never answers (a
- * relay stopped or cut off behind an open connection) would otherwise hold the agent to the
- * client's own deadline (15 s, the default lease's length): the lease would run out while it
- * waited, and another relay behind the same address could have taken the heartbeat in time.
- * The relay counts a heartbeat from its arrival, so one given up that did arrive still counted.
- */
-export function heartbeatTimeoutMs(leaseMs: number, leftMs: number): number {
-  const third = Math.floor(leaseMs / 3);
-  return Math.max(Math.floor(leaseMs / 6), Math.min(leaseMs, leftMs - third), 1);
-}

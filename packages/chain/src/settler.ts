@@ -161,6 +161,8 @@ export interface SettlerOptions {
 }
 
 export class Settler {
+  /** The last transaction a fee bump was held back for by the cap (said once: bumpFee). */
+  private cappedTx: string | null = null;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
@@ -408,6 +410,9 @@ export class Settler {
         : up(known.gasPrice);
     const cap = this.opts.maxFeePerGas;
     if (cap !== undefined && least > cap) {
+      // Said once per transaction, not at every pass while it waits.
+      if (this.cappedTx === row.txHash) return "waiting";
+      this.cappedTx = row.txHash;
       this.opts.log?.warn(
         {
           code: "SETTLEMENT_FEE_CAPPED",

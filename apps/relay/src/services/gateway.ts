@@ -102,15 +102,18 @@ export async function leaseJob(
     if (signal.aborted) return null;
     since = ctx.wakeups.mark();
     attempt = await gatedAttempt(ctx, session, signal, deadline);
-    // Woken for a job, it found nothing but passed over jobs it may not have: the job may be
-    // another's to take, so the next waiter is woken for it.
-    if (wake && !attempt.leased && attempt.passedOver) ctx.wakeups.passOn(wake, session.id);
+    // Woken for a job, it found nothing but passed over jobs it may not have, or it never looked
+    // (its turn did not come in time): the job may be another's to take, so the next waiter is
+    // woken for it.
+    if (wake && !attempt.leased && (attempt.passedOver || attempt.gaveUp)) {
+      ctx.wakeups.passOn(wake, session.id);
+    }
   }
 }
 
 /**
- * How long a lease attempt may wait for its turn beyond its request's own deadline (the long
- * poll's `waitMs`; none for a result's next job): see gatedAttempt.
+ * How long a lease attempt may wait for its turn at least, counted from its asking; longer when
+ * its request's own deadline (the long poll's `waitMs`) is later. See gatedAttempt.
  */
 export const GATE_WAIT_MIN_MS = 5000;
 
@@ -152,22 +155,29 @@ function gatedAttempt(
   });
   if (!queued) return turn;
   return new Promise<LeaseAttempt>((resolve, reject) => {
-    const timer = setTimeout(
-      () => {
-        if (started) return;
-        gaveUp = true;
-        ctx.metrics.leaseGateGaveUp.inc();
-        resolve(noLeaseAttempt());
-      },
-      Math.max(until - ctx.now(), GATE_WAIT_MIN_MS),
-    );
+    // Its turn not come by the deadline, or its caller gone: it answers now, and its place in
+    // the queue, when reached, looks at nothing.
+    const giveUp = () => {
+      if (started || gaveUp) return;
+      gaveUp = true;
+      clearTimeout(timer);
+      signal.removeEventListener("abort", giveUp);
+      if (!signal.aborted) ctx.metrics.leaseGateGaveUp.inc();
+      resolve({ ...noLeaseAttempt(), gaveUp: true });
+    };
+    const timer = setTimeout(giveUp, Math.max(until - ctx.now(), GATE_WAIT_MIN_MS));
+    signal.addEventListener("abort", giveUp, { once: true });
+    const settled = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", giveUp);
+    };
     turn.then(
       (attempt) => {
-        clearTimeout(timer);
+        settled();
         resolve(attempt);
       },
       (err) => {
-        clearTimeout(timer);
+        settled();
         reject(err);
       },
     );
@@ -181,6 +191,8 @@ interface LeaseAttempt {
   leased?: Awaited<ReturnType<typeof describeLeasedJob>>;
   blocks: Set<number>;
   passedOver: boolean;
+  /** Its turn did not come in time (gatedAttempt): it looked at nothing. */
+  gaveUp?: boolean;
 }
 
 /**
