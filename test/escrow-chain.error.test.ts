@@ -358,6 +358,9 @@ describe("reorgs and settlements", () => {
     });
 
   /** Runs `pass` until settle:<block> is confirmed; then one BlockSettled and one nonce spent. */
+  /** The settler's transactions, the pending ones included. */
+  const pendingCount = () =>
+    l1.client.getTransactionCount({ address: settlerAccount.address, blockTag: "pending" });
   const confirmedOnce = async (block: number, nonce: number, pass: () => Promise<unknown>) => {
     await eventually(async () => {
       await pass();
@@ -586,12 +589,7 @@ describe("reorgs and settlements", () => {
       const capped = warned.filter((o) => o.code === "SETTLEMENT_FEE_CAPPED");
       expect(capped).toHaveLength(1);
       expect(capped[0]).toMatchObject({ needed: String(up(cap)), cap: String(cap) });
-      expect(
-        await l1.client.getTransactionCount({
-          address: settlerAccount.address,
-          blockTag: "pending",
-        }),
-      ).toBe(nonce + 1);
+      expect(await pendingCount()).toBe(nonce + 1);
       await l1.mine(1);
     } finally {
       await l1.rpc("evm_setAutomine", [true]);
@@ -644,12 +642,7 @@ describe("reorgs and settlements", () => {
       // refused by the node's estimate, the replacement's settlement being pending).
       expect(warned).toEqual([]);
       expect((await row()).txHash).toBe(first.txHash);
-      expect(
-        await l1.client.getTransactionCount({
-          address: settlerAccount.address,
-          blockTag: "pending",
-        }),
-      ).toBe(nonce + 1);
+      expect(await pendingCount()).toBe(nonce + 1);
       await l1.mine(1);
     } finally {
       await l1.rpc("evm_setAutomine", [true]);
