@@ -15,7 +15,12 @@
 // - a transient failure is retried after a doubling wait; an aggregator whose key is not the
 //   escrow's settler does not start.
 import { createAggregator } from "@prover-boost/aggregator";
-import { enqueueSettlement, reconcileEscrow, reverseMovement, Settler } from "@prover-boost/chain";
+import {
+  enqueueSettlement,
+  reconcileEscrow,
+  reverseMovement,
+  type Settler,
+} from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { accounts, balanceOf, transfer } from "@prover-boost/db";
 import { anvilAccount, escrowAbi } from "@prover-boost/escrow";
@@ -32,6 +37,7 @@ import {
   indexerOn,
   type L1,
   settlerAccount,
+  settlerOn,
   startL1,
   walletOn,
 } from "./support/l1.ts";
@@ -113,11 +119,7 @@ describe("the L1 killed, then restarted empty", () => {
 
   it("keeps a settlement the unreachable L1 could not take, retrying it after a growing wait", async () => {
     let now = Date.now();
-    const settler = new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet: walletOn(l1, settlerAccount),
-      escrow: l1.escrow,
+    const settler = settlerOn(stack, l1, {
       retry: { baseMs: 60_000, maxMs: 240_000 },
       now: () => now,
     });
@@ -348,19 +350,13 @@ describe("reorgs and settlements", () => {
 
   /** A settler of the test's own on this L1, retrying at once, with `opts` over that. */
   const settlerWith = (opts: Partial<ConstructorParameters<typeof Settler>[0]> = {}) =>
-    new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet: walletOn(l1, settlerAccount),
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
-      ...opts,
-    });
+    settlerOn(stack, l1, opts);
 
-  /** Runs `pass` until settle:<block> is confirmed; then one BlockSettled and one nonce spent. */
   /** The settler's transactions, the pending ones included. */
   const pendingCount = () =>
     l1.client.getTransactionCount({ address: settlerAccount.address, blockTag: "pending" });
+
+  /** Runs `pass` until settle:<block> is confirmed; then one BlockSettled and one nonce spent. */
   const confirmedOnce = async (block: number, nonce: number, pass: () => Promise<unknown>) => {
     await eventually(async () => {
       await pass();
@@ -388,12 +384,7 @@ describe("reorgs and settlements", () => {
     const reward = 4000n;
     await l1.fundReward(sequencer, 7, reward);
     await enqueueSettlement(stack.db.prisma, settleOf(7, reward), Date.now());
-    const crashing = new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet: walletOn(l1, settlerAccount),
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
+    const crashing = settlerWith({
       beforeBroadcast: async () => {
         throw new Error("process died");
       },
@@ -660,14 +651,7 @@ describe("reorgs and settlements", () => {
     const reward = 6000n;
     await l1.fundReward(sequencer, 9, reward);
     await enqueueSettlement(stack.db.prisma, settleOf(9, reward), Date.now());
-    const settler = new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet: walletOn(l1, settlerAccount),
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
-      confirmations: 3,
-    });
+    const settler = settlerWith({ confirmations: 3 });
     const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:9" } });
     const snapshot = await l1.rpc("evm_snapshot");
     await settler.run();

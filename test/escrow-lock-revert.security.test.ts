@@ -5,14 +5,14 @@
 // ledger slashes (and pays the sequencer) a bond the escrow never held. The same when the lock
 // was already sent when the index booked the withdrawal, and reverted after. And a withdrawal
 // shrinks the bonds whose locks had not reached the escrow, never one the escrow holds.
-import { reconcileEscrow, Settler } from "@prover-boost/chain";
+import { reconcileEscrow } from "@prover-boost/chain";
 import { accounts } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, sequencer, startStack } from "./harness.ts";
-import { type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
+import { type L1, settlerOn, startL1, walletOn } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 15n; // "100"
@@ -233,12 +233,7 @@ describe("a bond lock that reverts because a withdrawal reached the escrow first
     // back and the index books that withdrawal (the lock is `sent`). The lock then reverts.
     let raced = false;
     let lockTx = "0x" as `0x${string}`;
-    const settler = new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet: walletOn(l1, settlerAccount),
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
+    const settler = settlerOn(stack, l1, {
       now: () => clock,
       beforeBroadcast: async ({ key, txHash }) => {
         if (key !== `lock:${n}` || raced) return;

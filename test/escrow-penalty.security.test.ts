@@ -6,7 +6,7 @@
 // and is started again. Afterwards the escrow and the ledger agree on every wei. And a penalty
 // the escrow receives only after a withdrawal took the collateral it would burn burns nothing on
 // either side: the index keeps in step.
-import { penaltyRef, reconcileEscrow, Settler } from "@prover-boost/chain";
+import { penaltyRef, reconcileEscrow } from "@prover-boost/chain";
 import { accounts, chargePenalty } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { type NodeProof, simProofSystem } from "@prover-boost/proofs";
@@ -17,7 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { relayError, tryLease } from "./support/blocks.ts";
-import { fundIndexedReward, type L1, settlerAccount, startL1, walletOn } from "./support/l1.ts";
+import {
+  fundIndexedReward,
+  type L1,
+  settlerAccount,
+  settlerOn,
+  startL1,
+  walletOn,
+} from "./support/l1.ts";
 import { balance, openUnclaimed, signIn } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 16n;
@@ -140,7 +147,6 @@ describe("an invalid proof in chain mode", () => {
     });
 
     // The first settler gets the transaction out and dies before it learns of the receipt.
-    const wallet = walletOn(l1, settlerAccount);
     let broadcast: Hex | null = null;
     const dying = {
       ...l1.client,
@@ -149,26 +155,14 @@ describe("an invalid proof in chain mode", () => {
         throw new Error("process died after broadcasting");
       },
     } as unknown as PublicClient;
-    const first = new Settler({
-      prisma: stack.db.prisma,
-      client: dying,
-      wallet,
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
-    });
+    const first = settlerOn(stack, l1, { client: dying });
     await first.run();
     expect(broadcast).not.toBeNull();
     expect([(await row()).status, (await row()).txHash]).toEqual(["sent", broadcast]);
 
     // Started again: it finds its transaction and records it; nothing is sent a second time.
     const nonce = await l1.client.getTransactionCount({ address: settlerAccount.address });
-    const restarted = new Settler({
-      prisma: stack.db.prisma,
-      client: l1.client,
-      wallet,
-      escrow: l1.escrow,
-      retry: { baseMs: 1, maxMs: 1 },
-    });
+    const restarted = settlerOn(stack, l1);
     await eventually(async () => {
       await restarted.run();
       return (await row()).status === "confirmed";

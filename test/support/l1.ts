@@ -1,6 +1,6 @@
 // A real local L1 for chain-mode tests: anvil from the registry package, the escrow deployed
 // with viem, and the calls provers and sequencers make on it (deposit, fund a block's reward).
-import { EscrowIndexer, type IndexerOptions } from "@prover-boost/chain";
+import { EscrowIndexer, type IndexerOptions, Settler } from "@prover-boost/chain";
 import {
   ANVIL_CHAIN_ID,
   type AnvilHandle,
@@ -72,6 +72,25 @@ export function indexerOn(
     staleMs: 60_000,
     pollMs: 100,
     log,
+  });
+}
+
+/**
+ * A settler of the test's own on `stack`'s database and the test L1, signing with the settler
+ * key and retrying at once, with `opts` over that.
+ */
+export function settlerOn(
+  stack: Stack,
+  l1: { client: PublicClient; escrow: Address; url: string },
+  opts: Partial<ConstructorParameters<typeof Settler>[0]> = {},
+): Settler {
+  return new Settler({
+    prisma: stack.db.prisma,
+    client: l1.client,
+    wallet: walletOn(l1, settlerAccount),
+    escrow: l1.escrow,
+    retry: { baseMs: 1, maxMs: 1 },
+    ...opts,
   });
 }
 
