@@ -54,9 +54,10 @@ function proofFields(proof: Hex): Uint8Array[] | undefined {
 }
 
 /**
- * The verifier (or prover) itself could not run: bb.js did not start, or the system was closed.
- * Not a verdict on a proof: `verify` throws it rather than answering false, so the relay answers
- * 500 and charges no one (an invalid proof is penalized).
+ * The verifier (or prover) itself could not run: bb.js did not start, the system was closed, or
+ * (in a pool with a deadline) no verdict came in time. Not a verdict on a proof: `verify` throws
+ * it rather than answering false, so the relay answers 503 and charges no one (an invalid proof
+ * is penalized).
  */
 export class ProofSystemUnavailable extends Error {
   override readonly name = "ProofSystemUnavailable";
@@ -108,7 +109,8 @@ export function honkProofSystem(
 
   return {
     name: "honk",
-    async prove(node: ProofNode): Promise<NodeProof> {
+    async prove(node: ProofNode, opts: { signal?: AbortSignal } = {}): Promise<NodeProof> {
+      opts.signal?.throwIfAborted();
       const c = circuit(node.type);
       const inputs = nodeInputs(node);
       const inputMap = Object.fromEntries(c.paramNames.map((name, i) => [name, inputs[i]!]));

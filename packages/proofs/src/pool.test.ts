@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { Hex } from "viem";
 import { afterAll, describe, expect, it } from "vitest";
+import { ProofSystemUnavailable } from "./honk.ts";
 import { createProofPool } from "./pool.ts";
 import { createProofSystem } from "./system.ts";
 import type { NodeProof, ProofNode } from "./types.ts";
@@ -100,5 +101,63 @@ describe("honk proof pool", () => {
     // A process that does not exit on its own is killed at the timeout and fails the test.
     const { stdout } = await run(tsx, [script], { timeout: 120_000, killSignal: "SIGKILL" });
     expect(JSON.parse(stdout.trim().split("\n").at(-1)!)).toEqual({ verified: true });
+  });
+});
+
+describe("a proof pool's verification deadline, and a proof's abort", () => {
+  const threadFile = new URL("./testing/stuck-thread.mjs", import.meta.url).href;
+  const node: ProofNode = { type: "merge", blockNumber: 1, level: 1, index: 0, childOutputs: [] };
+  const hung: NodeProof = { proof: "0x00", publicInputs: [] };
+  const fine: NodeProof = { proof: "0x01", publicInputs: [] };
+
+  it("gives up a verifier that hangs (not a verdict), ends its thread and goes on", async () => {
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 300 });
+    try {
+      const err = await pool.verify(node, hung).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProofSystemUnavailable);
+      expect((err as Error).message).toMatch(/no verdict within 300 ms/);
+      // The one thread was spinning: only a new one can answer this.
+      expect(await pool.verify(node, fine)).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("does not hold a verification queued behind a hung one (its wait counts)", async () => {
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 300 });
+    try {
+      const first = pool.verify(node, hung).catch((e: unknown) => e);
+      const queued = await pool.verify(node, fine).catch((e: unknown) => e);
+      // Whichever of the two deadlines ends first, neither waits for good; the queued one may
+      // get its thread once the first is given up, or be given up itself.
+      expect(await first).toBeInstanceOf(ProofSystemUnavailable);
+      expect(queued === true || queued instanceof ProofSystemUnavailable).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("ends the thread of a proof no longer wanted, and proves on with a new one", async () => {
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile });
+    try {
+      const wanted = new AbortController();
+      const stuck = pool.prove({ ...node, index: 13 }, { signal: wanted.signal });
+      setTimeout(() => wanted.abort(new Error("the lease was lost")), 200);
+      await expect(stuck).rejects.toMatchObject({ name: "AbortError" });
+      // The one thread was spinning on the abandoned proof: only a new one can answer this.
+      expect(await pool.prove(node)).toEqual({ proof: "0x01", publicInputs: [] });
+      // One already aborted is not started.
+      await expect(pool.prove(node, { signal: AbortSignal.abort() })).rejects.toMatchObject({
+        name: "AbortError",
+      });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it("refuses a deadline Node's timers cannot hold", () => {
+    for (const verifyTimeoutMs of [0, 1.5, 3e9, Number.NaN]) {
+      expect(() => createProofPool("sim", { verifyTimeoutMs })).toThrow(RangeError);
+    }
   });
 });

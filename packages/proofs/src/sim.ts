@@ -21,7 +21,8 @@ export function simInputOf(node: ProofNode) {
 export function simProofSystem(): ProofSystem {
   return {
     name: "sim",
-    async prove(node: ProofNode): Promise<NodeProof> {
+    async prove(node: ProofNode, opts: { signal?: AbortSignal } = {}): Promise<NodeProof> {
+      opts.signal?.throwIfAborted();
       return { proof: simProof(simInputOf(node)), publicInputs: [] };
     },
     async verify(node: ProofNode, proof: NodeProof): Promise<boolean> {

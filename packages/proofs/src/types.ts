@@ -30,7 +30,11 @@ export interface NodeProof {
 
 export interface ProofSystem {
   readonly name: ProofSystemName;
-  prove(node: ProofNode): Promise<NodeProof>;
+  /**
+   * `signal`: the proof is no longer wanted. A pool ends the thread proving it (a new one takes
+   * its place); a system proving in the caller's thread only checks it before it starts.
+   */
+  prove(node: ProofNode, opts?: { signal?: AbortSignal }): Promise<NodeProof>;
   /**
    * True iff the proof verifies under the circuit's verification key AND its public inputs are
    * exactly those expected for `node` (block/level/index binding, txHash, childOutputs).
