@@ -31,6 +31,8 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Start the aggregator loop (default true). */
   aggregator?: boolean;
+  /** The module the relay's verifying threads run (default: the proof systems' own). */
+  proofThreadFile?: string;
 }
 
 export interface Stack {
@@ -84,7 +86,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     dataDir,
     schema: backend === "postgres" ? schema : undefined,
   });
-  const relay = await createRelay(parseEnv(relayEnv, base), { db });
+  const relay = await createRelay(parseEnv(relayEnv, base), {
+    db,
+    ...(options.proofThreadFile ? { proofThreadFile: options.proofThreadFile } : {}),
+  });
   await relay.listen(0, "127.0.0.1");
   const address = relay.app.server.address();
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;

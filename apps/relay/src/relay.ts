@@ -54,6 +54,8 @@ export interface RelayDeps {
   schema?: string;
   logger?: FastifyBaseLogger | boolean;
   now?: () => number;
+  /** The module the relay's verifying threads run (tests; default: the proof systems' own). */
+  proofThreadFile?: string;
 }
 
 /** COLLATERAL=chain: the escrow indexer over L1_RPC_URL (null in ledger mode). */
@@ -169,7 +171,11 @@ export async function createRelay(env: RelayEnv, deps: RelayDeps = {}): Promise<
       failed: (jobId, err) => app.log.warn({ err, jobId }, "a lease's record was not written"),
     }),
     txData: new TxDataReader(db.prisma),
-    verifiers: new ProofVerifiers({ verifyThreads: env.PROOF_VERIFY_THREADS }),
+    verifiers: new ProofVerifiers({
+      verifyThreads: env.PROOF_VERIFY_THREADS,
+      verifyTimeoutMs: env.PROOF_VERIFY_TIMEOUT_MS,
+      ...(deps.proofThreadFile ? { threadFile: deps.proofThreadFile } : {}),
+    }),
     proofStore: postgresProofStore(db.prisma),
     events: new EventHub(db.prisma, {
       pollMs: EVENT_POLL_MS,

@@ -303,6 +303,12 @@ export const relayEnv = commonEnv.extend({
   /** Worker threads verifying real (honk) proofs, off the relay's event loop. */
   PROOF_VERIFY_THREADS: int(1, 1),
   /**
+   * A real proof's verification with no verdict this long after the result arrived (its wait for
+   * a verifying thread included) is given up: 503 UNAVAILABLE, nothing credited or charged, the
+   * lease still the worker's; the thread still running it is ended.
+   */
+  PROOF_VERIFY_TIMEOUT_MS: ms(10_000, 100),
+  /**
    * affinity: how long a parent made ready by a worker's proof is reserved for the workers that
    * proved its children (ended early by the first of them to ask for work); 0 = no holds.
    */

@@ -33,7 +33,7 @@ import {
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 import { type Arrival, arrivedAgoMs } from "./load.ts";
-import { proofNodeOf } from "./proof-check.ts";
+import { ProofSystemUnavailable, proofNodeOf } from "./proof-check.ts";
 import { heldLeaseGraceMs, leasableJobTypes, sessionExpired } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
@@ -583,7 +583,16 @@ async function submitWithLease(
     valid = await system.verify(node, submitted);
   } catch (err) {
     // The verifier itself failed (not a verdict on the proof): nothing is credited or
-    // penalized, and the lease stays the worker's to submit again.
+    // penalized, and the lease stays the worker's to submit again. One that could not run or
+    // gave no verdict in time (PROOF_VERIFY_TIMEOUT_MS) is the relay's unavailability.
+    if (err instanceof ProofSystemUnavailable) {
+      throw new DomainError(
+        "UNAVAILABLE",
+        `the ${system.name} verifier is unavailable (${err.message}); the lease is still yours, submit the result again`,
+        undefined,
+        { cause: err },
+      );
+    }
     throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
   }
   ctx.metrics.stepDone("verify", verifying);

@@ -11,13 +11,16 @@ import {
   type ProofNode,
   type ProofSystem,
   type ProofSystemName,
+  ProofSystemUnavailable,
 } from "@prover-boost/proofs";
 import type { Hex } from "viem";
 
 export class ProofVerifiers {
   private readonly systems = new Map<ProofSystemName, ProofSystem>();
 
-  constructor(private readonly opts: { verifyThreads: number }) {}
+  constructor(
+    private readonly opts: { verifyThreads: number; verifyTimeoutMs?: number; threadFile?: string },
+  ) {}
 
   /** The verifier of a block's proof system (its auction's; absent in old job data: sim). */
   of(name: string | undefined): ProofSystem {
@@ -27,7 +30,13 @@ export class ProofVerifiers {
       s =
         n === "sim"
           ? createProofSystem("sim")
-          : createProofPool(n, { maxThreads: this.opts.verifyThreads });
+          : createProofPool(n, {
+              maxThreads: this.opts.verifyThreads,
+              ...(this.opts.verifyTimeoutMs !== undefined
+                ? { verifyTimeoutMs: this.opts.verifyTimeoutMs }
+                : {}),
+              ...(this.opts.threadFile !== undefined ? { threadFile: this.opts.threadFile } : {}),
+            });
       this.systems.set(n, s);
     }
     return s;
@@ -61,3 +70,4 @@ export function proofNodeOf(
 }
 
 export type { NodeProof, ProofNode };
+export { ProofSystemUnavailable };
