@@ -46,9 +46,14 @@ export function systemBackend(system: ProofSystem): ProofBackend {
           `the ${system.name} backend cannot prove a ${job.proofSystem} block's job`,
         );
       }
-      // A proof under way on a thread is not interrupted; an abort drops its result.
-      const { proof, publicInputs } = await system.prove(proofNodeOfJob(job));
-      return { proof, publicInputs };
+      // An abort (the lease lost, the worker stopping) ends a pool's thread proving it.
+      try {
+        const { proof, publicInputs } = await system.prove(proofNodeOfJob(job), { signal });
+        return { proof, publicInputs };
+      } catch (err) {
+        if (signal.aborted) throw abortReason(signal);
+        throw err;
+      }
     },
     close: () => system.close(),
   };
