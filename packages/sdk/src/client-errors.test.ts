@@ -1,12 +1,18 @@
 // Error answers as the client reports them: the contract's error shape, and answers that are not
 // in it (a proxy's or load balancer's page while the relay restarts), with status and Retry-After.
 import { describe, expect, it } from "vitest";
-import { isRetryableRequestError, isRetryableStatus, RelayClient, RelayError } from "./client.ts";
+import {
+  isRetryableRequestError,
+  isRetryableStatus,
+  RelayAnswerError,
+  RelayClient,
+  RelayError,
+} from "./client.ts";
 
 const answering = (body: string, status: number, headers: Record<string, string> = {}) =>
   new RelayClient({
     baseUrl: "http://relay.test",
-    fetch: async () => new Response(body, { status, headers }),
+    fetch: async () => new Response(status === 204 ? null : body, { status, headers }),
   });
 
 describe("a relay client's error answers", () => {
@@ -64,5 +70,63 @@ describe("a relay client's error answers", () => {
       false,
       false,
     ]);
+  });
+});
+
+describe("a relay client's success answers not in the contract", () => {
+  const job = {
+    id: "7:0:0",
+    type: "base",
+    blockNumber: 7,
+    level: 0,
+    index: 0,
+    inputs: [`0x${"ab".repeat(32)}`],
+    proofSystem: "sim",
+    children: [],
+    leaseExpiresAt: 1_700_000_000_000,
+  };
+
+  it("refuses a 200 lease answer with no job, or a job missing its fields, as retryable", async () => {
+    for (const body of ["{}", JSON.stringify({ job: { ...job, children: undefined } })]) {
+      const err = await answering(body, 200)
+        .lease(0)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RelayAnswerError);
+      expect(err).toMatchObject({ status: 200, operation: "leaseJob", code: "MALFORMED_ANSWER" });
+      expect(isRetryableRequestError(err)).toBe(true);
+    }
+    const err = await answering("{}", 200)
+      .lease(0)
+      .catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /leaseJob answered 200, not the contract's answer \(job: /,
+    );
+  });
+
+  it("refuses a captive portal's HTML page sent as 200, naming it", async () => {
+    const err = await answering("<html><body>Sign in to the network</body></html>", 200, {
+      "content-type": "text/html",
+    })
+      .heartbeat("7:0:0")
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RelayAnswerError);
+    expect((err as Error).message).toMatch(/heartbeat answered 200, not JSON: <html>/);
+  });
+
+  it("refuses a status the operation does not answer with", async () => {
+    const err = await answering(JSON.stringify({ job }), 201)
+      .lease(0)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 201, operation: "leaseJob" });
+    expect((err as Error).message).toMatch(/a status it does not answer with/);
+  });
+
+  it("takes a contract answer, and one with fields a newer relay added", async () => {
+    expect(await answering(JSON.stringify({ job }), 200).lease(0)).toEqual(job);
+    expect(await answering("", 204).lease(0)).toBeNull();
+    const newer = JSON.stringify({ leaseExpiresAt: 1_700_000_015_000, hint: "new" });
+    expect(await answering(newer, 200).heartbeat("7:0:0")).toMatchObject({
+      leaseExpiresAt: 1_700_000_015_000,
+    });
   });
 });

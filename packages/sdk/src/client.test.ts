@@ -12,6 +12,9 @@ import {
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A fetch that records the signal of each request and answers `{}` unless told to hang. */
+/** A heartbeat's answer as the contract has it. */
+const heartbeatAnswer = JSON.stringify({ leaseExpiresAt: 1_700_000_000_000 });
+
 function standIn(hang = false) {
   const signals: AbortSignal[] = [];
   const fetch: typeof globalThis.fetch = ((_url: string, init: RequestInit) => {
@@ -19,7 +22,7 @@ function standIn(hang = false) {
     signals.push(signal);
     // As fetch does: a signal aborted already fails the request at once.
     if (signal.aborted) return Promise.reject(signal.reason);
-    if (!hang) return Promise.resolve(new Response("{}", { status: 200 }));
+    if (!hang) return Promise.resolve(new Response(heartbeatAnswer, { status: 200 }));
     return new Promise((_resolve, reject) => {
       signal.addEventListener("abort", () => reject(signal.reason), { once: true });
     });
@@ -31,7 +34,7 @@ describe("a relay client's requests", () => {
   it("fails a request unanswered by its deadline with a retryable TimeoutError", async () => {
     const { fetch } = standIn(true);
     const client = new RelayClient({ baseUrl: "http://relay", fetch, timeoutMs: 20 });
-    const err = await client.info().catch((e: unknown) => e);
+    const err = await client.heartbeat("1:0:0").catch((e: unknown) => e);
     expect(err).toMatchObject({ name: "TimeoutError" });
     expect(isRetryableRequestError(err)).toBe(true);
   });
@@ -40,11 +43,13 @@ describe("a relay client's requests", () => {
     const { fetch } = standIn(true);
     const stop = new AbortController();
     const client = new RelayClient({ baseUrl: "http://relay", fetch, signal: stop.signal });
-    const pending = client.info().catch((e: unknown) => e);
+    const pending = client.heartbeat("1:0:0").catch((e: unknown) => e);
     await pause(5);
     stop.abort(new Error("stopping"));
     expect(await pending).toMatchObject({ message: "stopping" });
-    expect(await client.info().catch((e: unknown) => e)).toMatchObject({ message: "stopping" });
+    expect(await client.heartbeat("1:0:0").catch((e: unknown) => e)).toMatchObject({
+      message: "stopping",
+    });
   });
 
   it("leaves nothing behind once answered: its deadline and the client's signal let go", async () => {
@@ -56,8 +61,8 @@ describe("a relay client's requests", () => {
       timeoutMs: 10,
       signal: stop.signal,
     });
-    await client.info();
-    await client.info();
+    await client.heartbeat("1:0:0");
+    await client.heartbeat("1:0:0");
     await pause(40);
     stop.abort(new Error("stopping"));
     expect(signals).toHaveLength(2);

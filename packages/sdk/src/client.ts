@@ -1,6 +1,7 @@
 // Typed HTTP client for the relay API v1.
-import { isErrorCode } from "@prover-boost/contract";
+import { isErrorCode, operations } from "@prover-boost/contract";
 import { ProverBoostError } from "@prover-boost/core";
+import type { ZodType } from "zod";
 import type {
   AuctionJson,
   AuctionView,
@@ -52,6 +53,59 @@ export class RelayError extends ProverBoostError {
       retryable: isRetryableStatus(status),
     });
   }
+}
+
+/** An operation of the contract, by id, whose answers the client checks. */
+export type OperationId = keyof typeof operations;
+
+/**
+ * A success answer that is not what the contract says the operation answers: a status it does
+ * not answer with, a body that is not JSON (a proxy's or captive portal's page sent as 200), or
+ * JSON not in the operation's shape (a truncated body, a relay speaking another version). The
+ * request may or may not have taken effect, as when no answer came at all: retryable, as a
+ * network error is.
+ */
+export class RelayAnswerError extends ProverBoostError {
+  override readonly name = "RelayAnswerError";
+  constructor(
+    readonly status: number,
+    readonly operation: OperationId,
+    message: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super("MALFORMED_ANSWER", `${operation} answered ${status}, ${message}`, {
+      ...options,
+      retryable: true,
+    });
+  }
+}
+
+/** At most `n` characters of a text, for a message. */
+const clip = (text: string, n = 200) => (text.length > n ? `${text.slice(0, n)}...` : text);
+
+/** An answer's body as its operation's contract reads it at its status, or RelayAnswerError. */
+function checkedAnswer(operation: OperationId, status: number, text: string): unknown {
+  const schema = (operations[operation].responses as Record<number, ZodType | undefined>)[status];
+  if (!schema) throw new RelayAnswerError(status, operation, "a status it does not answer with");
+  let body: unknown = null;
+  if (text.length > 0) {
+    try {
+      body = JSON.parse(text);
+    } catch (err) {
+      throw new RelayAnswerError(status, operation, `not JSON: ${clip(text)}`, { cause: err });
+    }
+  }
+  const checked = schema.safeParse(body);
+  if (!checked.success) {
+    const where = checked.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`)
+      .join("; ");
+    throw new RelayAnswerError(status, operation, `not the contract's answer (${where})`, {
+      cause: checked.error,
+    });
+  }
+  return checked.data;
 }
 
 /** The longest wait a Retry-After is taken for (an hour): a longer one is read as this. */
@@ -110,11 +164,11 @@ function errorShapeOf(
 }
 
 /**
- * Whether a failed request may succeed if sent again: a retryable answer, or no answer at all
- * (a network error or a timeout, which `fetch` throws as it is).
+ * Whether a failed request may succeed if sent again: a retryable answer, no answer at all (a
+ * network error or a timeout, which `fetch` throws as it is), or an answer not in the contract.
  */
 export function isRetryableRequestError(err: unknown): boolean {
-  if (err instanceof RelayError) return err.retryable;
+  if (err instanceof RelayError || err instanceof RelayAnswerError) return err.retryable;
   return (
     err instanceof TypeError ||
     (err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError"))
@@ -164,7 +218,13 @@ export class RelayClient {
     method: string,
     path: string,
     body?: unknown,
-    opts: { bearer?: string | undefined; extraTimeoutMs?: number; timeoutMs?: number } = {},
+    opts: {
+      bearer?: string | undefined;
+      extraTimeoutMs?: number;
+      timeoutMs?: number;
+      /** Check a success answer against this operation's contract (RelayAnswerError if not). */
+      operation?: OperationId;
+    } = {},
   ): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = {};
     if (body !== undefined) headers["content-type"] = "application/json";
@@ -209,35 +269,48 @@ export class RelayClient {
       throw new RelayError(
         res.status,
         err?.code ?? "UNKNOWN",
-        err?.message ?? (text.length > 200 ? `${text.slice(0, 200)}...` : text),
+        err?.message ?? clip(text),
         err?.requestId,
         {},
         retryAfterMsOf(res.headers.get("retry-after")),
       );
+    }
+    if (opts.operation) {
+      return { status: res.status, body: checkedAnswer(opts.operation, res.status, text) as T };
     }
     const parsed = text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
     return { status: res.status, body: parsed as T };
   }
 
   async info() {
-    return (await this.request<RelayInfo>("GET", "/v1/info")).body;
+    return (await this.request<RelayInfo>("GET", "/v1/info", undefined, { operation: "getInfo" }))
+      .body;
   }
 
   // Sequencer
   /** Opens an auction; `txData`, the transactions' data in block order, is optional. */
   async openAuction(auction: AuctionJson, txs: string[], signature: string, txData?: string[]) {
     return (
-      await this.request<OpenAuctionAnswer>("POST", "/v1/auctions", {
-        auction,
-        txs,
-        ...(txData !== undefined ? { txData } : {}),
-        signature,
-      })
+      await this.request<OpenAuctionAnswer>(
+        "POST",
+        "/v1/auctions",
+        {
+          auction,
+          txs,
+          ...(txData !== undefined ? { txData } : {}),
+          signature,
+        },
+        { operation: "openAuction" },
+      )
     ).body;
   }
   /** A block's transaction by position: its hash and the bytes the sequencer uploaded. */
   async getTx(blockNumber: number, index: number) {
-    return (await this.request<TxView>("GET", `/v1/blocks/${blockNumber}/txs/${index}`)).body;
+    return (
+      await this.request<TxView>("GET", `/v1/blocks/${blockNumber}/txs/${index}`, undefined, {
+        operation: "getTx",
+      })
+    ).body;
   }
   /** An accepted proof of one node, with its public inputs and verification key. */
   async getProof(blockNumber: number, jobId: string) {
@@ -245,20 +318,28 @@ export class RelayClient {
       await this.request<ProofView>(
         "GET",
         `/v1/blocks/${blockNumber}/proofs/${encodeURIComponent(jobId)}`,
+        undefined,
+        { operation: "getProof" },
       )
     ).body;
   }
   async getAuction(blockNumber: number) {
-    return (await this.request<AuctionView>("GET", `/v1/auctions/${blockNumber}`)).body;
+    return (
+      await this.request<AuctionView>("GET", `/v1/auctions/${blockNumber}`, undefined, {
+        operation: "getAuction",
+      })
+    ).body;
   }
 
   // Prover operator
   async submitBid(quote: QuoteJson, signature: string) {
     return (
-      await this.request<SubmitBidAnswer>("POST", "/v1/bids", {
-        quote,
-        signature,
-      })
+      await this.request<SubmitBidAnswer>(
+        "POST",
+        "/v1/bids",
+        { quote, signature },
+        { operation: "submitBid" },
+      )
     ).body;
   }
   /** Withdraws the bid a signed BidCancellation names (see signBidCancellation). */
@@ -268,11 +349,16 @@ export class RelayClient {
         "DELETE",
         `/v1/bids/${blockNumber}/${prover}`,
         cancellation,
+        { operation: "cancelBid" },
       )
     ).body;
   }
   async getProver(address: string) {
-    return (await this.request<ProverView>("GET", `/v1/provers/${address}`)).body;
+    return (
+      await this.request<ProverView>("GET", `/v1/provers/${address}`, undefined, {
+        operation: "getProver",
+      })
+    ).body;
   }
   /**
    * Credits collateral (ledger mode). With `reference`, the admin's own id for this credit, a
@@ -284,9 +370,7 @@ export class RelayClient {
         "POST",
         "/v1/admin/deposits",
         { prover, amount: amount.toString(), ...opts },
-        {
-          bearer: this.options.adminToken,
-        },
+        { bearer: this.options.adminToken, operation: "deposit" },
       )
     ).body;
   }
@@ -295,11 +379,16 @@ export class RelayClient {
   /** Opens a session with a signed login (one session per login nonce). */
   async createSession(login: WorkerLoginJson, signature: string, hardware?: WorkerHardware) {
     return (
-      await this.request<SessionAnswer>("POST", "/v1/workers/sessions", {
-        login,
-        ...(hardware ? { hardware } : {}),
-        signature,
-      })
+      await this.request<SessionAnswer>(
+        "POST",
+        "/v1/workers/sessions",
+        {
+          login,
+          ...(hardware ? { hardware } : {}),
+          signature,
+        },
+        { operation: "createSession" },
+      )
     ).body;
   }
   /** Long-polls for a job; null when none came within waitMs. */
@@ -308,10 +397,7 @@ export class RelayClient {
       "POST",
       "/v1/jobs/lease",
       { waitMs },
-      {
-        bearer: this.options.token,
-        extraTimeoutMs: waitMs,
-      },
+      { bearer: this.options.token, extraTimeoutMs: waitMs, operation: "leaseJob" },
     );
     return res.status === 204 ? null : res.body.job;
   }
@@ -328,6 +414,7 @@ export class RelayClient {
         {},
         {
           bearer: this.options.token,
+          operation: "heartbeat",
           ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
         },
       )
@@ -352,9 +439,7 @@ export class RelayClient {
           ...(publicInputs.length > 0 ? { publicInputs } : {}),
           ...(opts.next ? { next: true } : {}),
         },
-        {
-          bearer: this.options.token,
-        },
+        { bearer: this.options.token, operation: "submitResult" },
       )
     ).body;
   }
@@ -370,28 +455,46 @@ export class RelayClient {
         "POST",
         `/v1/jobs/${jobId}/fail`,
         opts.shutdown ? { reason, retryable, shutdown: true } : { reason, retryable },
-        {
-          bearer: this.options.token,
-        },
+        { bearer: this.options.token, operation: "failJob" },
       )
     ).body;
   }
 
   // Public data
   async getBlock(blockNumber: number) {
-    return (await this.request<BlockView>("GET", `/v1/blocks/${blockNumber}`)).body;
+    return (
+      await this.request<BlockView>("GET", `/v1/blocks/${blockNumber}`, undefined, {
+        operation: "getBlock",
+      })
+    ).body;
   }
   async getTree(blockNumber: number) {
-    return (await this.request<{ nodes: TreeNodeView[] }>("GET", `/v1/blocks/${blockNumber}/tree`))
-      .body;
+    return (
+      await this.request<{ nodes: TreeNodeView[] }>(
+        "GET",
+        `/v1/blocks/${blockNumber}/tree`,
+        undefined,
+        { operation: "getTree" },
+      )
+    ).body;
   }
   async listAuctions(query: { status?: string; limit?: number; cursor?: string } = {}) {
-    return (await this.request<Page<AuctionView>>("GET", `/v1/data/auctions${queryOf(query)}`))
-      .body;
+    return (
+      await this.request<Page<AuctionView>>(
+        "GET",
+        `/v1/data/auctions${queryOf(query)}`,
+        undefined,
+        { operation: "listAuctions" },
+      )
+    ).body;
   }
   /** Bids of closed auctions (an open auction's bids are sealed), newest first. */
   async listBids(query: { block?: number; prover?: string; limit?: number; cursor?: string } = {}) {
-    return (await this.request<Page<BidItem>>("GET", `/v1/data/bids${queryOf(query)}`)).body;
+    return (
+      await this.request<Page<BidItem>>("GET", `/v1/data/bids${queryOf(query)}`, undefined, {
+        operation: "listBids",
+      })
+    ).body;
   }
 }
 

@@ -7,7 +7,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { DomainConfig } from "@prover-boost/core";
 import {
   type AuctionView,
-  type Page,
+  type BidItem,
   type RelayClient,
   RelayError,
   type RelayInfo,
@@ -18,17 +18,6 @@ import type { Hex, LocalAccount } from "viem";
 import { UsageError } from "../cli-options.ts";
 import type { BidConfig } from "./bid-config.ts";
 import { priceAuction } from "./pricing.ts";
-
-export interface BidItem {
-  bidId: string;
-  blockNumber: number;
-  prover: Hex;
-  basisPointFee: number;
-  bondAmount: string;
-  validUntilSlot: number;
-  status: string;
-  createdAt: number;
-}
 
 export type BidEvent =
   | { event: "bid"; blockNumber: number; bidId: string; basisPointFee: number; bondAmount: string }
@@ -96,9 +85,7 @@ export async function listProverBids(client: RelayClient, prover: Hex): Promise<
   const out: BidItem[] = [];
   let cursor: string | undefined;
   for (let i = 0; i < MAX_PAGES; i++) {
-    const qs = new URLSearchParams({ prover, limit: "500" });
-    if (cursor) qs.set("cursor", cursor);
-    const page = (await client.request<Page<BidItem>>("GET", `/v1/data/bids?${qs}`)).body;
+    const page = await client.listBids({ prover, limit: 500, ...(cursor ? { cursor } : {}) });
     out.push(...page.items);
     if (!page.nextCursor) break;
     cursor = page.nextCursor;
