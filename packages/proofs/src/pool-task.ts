@@ -1,5 +1,6 @@
 // What one pool thread runs: its own proof systems (for honk, its own bb.js instance), made on
 // first use and kept for the thread's life.
+import { ProofSystemUnavailable } from "./honk.ts";
 import { createProofSystem } from "./system.ts";
 import type { NodeProof, ProofNode, ProofSystem, ProofSystemName } from "./types.ts";
 
@@ -18,8 +19,28 @@ function systemOf(name: ProofSystemName): ProofSystem {
   return system;
 }
 
-export async function runPoolTask(task: PoolTask): Promise<NodeProof | boolean> {
-  const system = systemOf(task.system);
-  if (task.op === "prove") return system.prove(task.node);
-  return system.verify(task.node, task.proof);
+/**
+ * A proof system that could not run, as a thread answers it: an error crosses to the calling
+ * thread as a plain Error (its class is lost on the way), so the pool could not tell it from a
+ * failure of the proof system itself.
+ */
+export interface UnavailableAnswer {
+  proofSystemUnavailable: string;
+}
+
+export type PoolAnswer = NodeProof | boolean | UnavailableAnswer;
+
+export function isUnavailableAnswer(a: unknown): a is UnavailableAnswer {
+  return typeof (a as Partial<UnavailableAnswer> | null)?.proofSystemUnavailable === "string";
+}
+
+export async function runPoolTask(task: PoolTask): Promise<PoolAnswer> {
+  try {
+    const system = systemOf(task.system);
+    if (task.op === "prove") return await system.prove(task.node);
+    return await system.verify(task.node, task.proof);
+  } catch (err) {
+    if (err instanceof ProofSystemUnavailable) return { proofSystemUnavailable: err.message };
+    throw err;
+  }
 }

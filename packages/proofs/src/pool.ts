@@ -3,10 +3,11 @@
 // circuitOf and verificationKey need no prover and are answered in the calling thread.
 import { availableParallelism } from "node:os";
 import type { JobType } from "@prover-boost/core";
+import pLimit from "p-limit";
 import { Piscina } from "piscina";
 import type { Hex } from "viem";
 import { ProofSystemUnavailable } from "./honk.ts";
-import type { PoolTask } from "./pool-task.ts";
+import { isUnavailableAnswer, type PoolAnswer, type PoolTask } from "./pool-task.ts";
 import { createProofSystem } from "./system.ts";
 import type { NodeProof, ProofNode, ProofSystem, ProofSystemName } from "./types.ts";
 
@@ -19,9 +20,10 @@ export interface ProofPoolOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * A verification with no verdict this long after it was asked for (its wait for a thread
-   * included) is given up: it rejects with ProofSystemUnavailable, not a verdict, and a thread
-   * still running it is ended (a new one takes its place, paying its start). Default: no deadline.
+   * A verification still running this long after it started on its thread (its wait for a
+   * thread not counted) is given up: it rejects with ProofSystemUnavailable, not a verdict, and
+   * its thread is ended (the next task starts a new one, paying its start). Default: no limit.
+   * The wait for a thread is bounded by the caller's own signal.
    */
   verifyTimeoutMs?: number;
   /** The module each thread runs, its default export given every task (default: poolThreadFile()). */
@@ -41,6 +43,13 @@ export function poolThreadFile(from: string = import.meta.url): string {
 /** Node's longest timer, ms. */
 const MAX_TIMER_MS = 2_147_483_647;
 
+/** Why a task's thread was ended: it ran past its limit. */
+class RunLimit extends Error {
+  constructor(readonly ms: number) {
+    super(`ran past ${ms} ms`);
+  }
+}
+
 export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = {}): ProofSystem {
   const maxThreads = opts.maxThreads ?? Math.max(1, availableParallelism() - 1);
   if (!Number.isInteger(maxThreads) || maxThreads < 1) {
@@ -54,44 +63,104 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
     throw new RangeError(`verifyTimeoutMs must be 1 to ${MAX_TIMER_MS} ms, got ${verifyTimeoutMs}`);
   }
   const local = createProofSystem(name);
-  const pool = new Piscina<PoolTask, NodeProof | boolean>({
+  const pool = new Piscina<PoolTask, PoolAnswer>({
     filename: opts.threadFile ?? poolThreadFile(),
     minThreads: 0,
     maxThreads,
     idleTimeout: opts.idleTimeoutMs ?? 600_000,
   });
+  // Tasks wait for a thread here, not in piscina's queue: one given up while it waits touches no
+  // thread, and piscina, handed at most one task a thread, starts a thread for each one handed
+  // to it (with minThreads 0 it would not replace an ended thread for tasks already queued).
+  const threads = pLimit(maxThreads);
   let closed: Promise<void> | undefined;
   const live = () => {
     if (closed) throw new Error("the proof pool is closed");
   };
+
+  /**
+   * Runs a task once a thread is free. `signal` gives up the wait for one (rejecting with its
+   * reason); once running, it ends the thread if `endOnAbort`, else only lets the caller go while
+   * the task runs out on its thread. `limitMs`: a task still running that long after it started
+   * ends its thread, as bb.js stuck in its wasm yields to nothing else.
+   */
+  const onThread = (
+    task: PoolTask,
+    o: { signal?: AbortSignal | undefined; endOnAbort: boolean; limitMs?: number | undefined },
+  ): Promise<NodeProof | boolean> => {
+    const { signal } = o;
+    signal?.throwIfAborted();
+    let gaveUp = false;
+    const running = new AbortController();
+    const turn = threads(async () => {
+      if (gaveUp || closed) return undefined;
+      const timer =
+        o.limitMs === undefined
+          ? undefined
+          : setTimeout(() => running.abort(new RunLimit(o.limitMs!)), o.limitMs);
+      const end = () => running.abort(signal?.reason);
+      if (o.endOnAbort) signal?.addEventListener("abort", end, { once: true });
+      try {
+        return await pool.run(task, { signal: running.signal });
+      } catch (err) {
+        const reason: unknown = running.signal.reason;
+        if (reason instanceof RunLimit) {
+          throw new ProofSystemUnavailable(
+            `the ${name} ${task.op === "verify" ? "verifier" : "prover"} gave no answer within ${reason.ms} ms of starting; its thread was ended`,
+            { cause: err },
+          );
+        }
+        throw err;
+      } finally {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", end);
+      }
+    });
+    return new Promise<NodeProof | boolean>((resolve, reject) => {
+      const leave = () => {
+        gaveUp = true;
+        reject(signal?.reason);
+      };
+      signal?.addEventListener("abort", leave, { once: true });
+      turn.then(
+        (answer) => {
+          signal?.removeEventListener("abort", leave);
+          if (answer === undefined) reject(new Error("the proof pool is closed"));
+          else if (isUnavailableAnswer(answer)) {
+            reject(new ProofSystemUnavailable(answer.proofSystemUnavailable));
+          } else resolve(answer);
+        },
+        (err: unknown) => {
+          signal?.removeEventListener("abort", leave);
+          reject(err);
+        },
+      );
+    });
+  };
+
   return {
     name,
     async prove(node: ProofNode, o: { signal?: AbortSignal } = {}): Promise<NodeProof> {
       live();
+      // A proof no longer wanted (its lease lost, the worker stopping) ends the thread proving
+      // it rather than holding it to its end.
       const task: PoolTask = { op: "prove", system: name, node };
-      // Aborting a proof under way ends its thread: a proof no longer wanted (its lease lost,
-      // the worker stopping) does not hold a proving thread to its end.
-      return (await pool.run(task, o.signal ? { signal: o.signal } : {})) as NodeProof;
+      return (await onThread(task, { signal: o.signal, endOnAbort: true })) as NodeProof;
     },
-    async verify(node: ProofNode, proof: NodeProof): Promise<boolean> {
+    async verify(
+      node: ProofNode,
+      proof: NodeProof,
+      o: { signal?: AbortSignal } = {},
+    ): Promise<boolean> {
       live();
+      // A verification is short: one its caller stopped waiting for runs out (its thread is
+      // worth more than the bb.js start a new one would pay); only verifyTimeoutMs ends it.
       const task: PoolTask = { op: "verify", system: name, node, proof };
-      if (verifyTimeoutMs === undefined) return (await pool.run(task)) as boolean;
-      // A hung verifier (bb.js stuck in its wasm) would otherwise hold its caller, and its thread,
-      // for good. Aborting a running task makes piscina end the thread it runs on.
-      const deadline = new AbortController();
-      const timer = setTimeout(() => deadline.abort(), verifyTimeoutMs);
-      try {
-        return (await pool.run(task, { signal: deadline.signal })) as boolean;
-      } catch (err) {
-        if (!deadline.signal.aborted) throw err;
-        throw new ProofSystemUnavailable(
-          `the ${name} verifier gave no verdict within ${verifyTimeoutMs} ms`,
-          { cause: err },
-        );
-      } finally {
-        clearTimeout(timer);
-      }
+      return (await onThread(task, {
+        signal: o.signal,
+        endOnAbort: false,
+        limitMs: verifyTimeoutMs,
+      })) as boolean;
     },
     outputOf(node: ProofNode, proof: NodeProof): Hex {
       return local.outputOf(node, proof);

@@ -38,8 +38,9 @@ export interface ProofSystem {
   /**
    * True iff the proof verifies under the circuit's verification key AND its public inputs are
    * exactly those expected for `node` (block/level/index binding, txHash, childOutputs).
+   * `signal`: the caller stops waiting (a pool's wait for a thread; it rejects with the reason).
    */
-  verify(node: ProofNode, proof: NodeProof): Promise<boolean>;
+  verify(node: ProofNode, proof: NodeProof, opts?: { signal?: AbortSignal }): Promise<boolean>;
   /** The public output a parent consumes (32-byte hex), read from an accepted proof. */
   outputOf(node: ProofNode, proof: NodeProof): Hex;
   /** The circuit of a job type, e.g. "prover_boost_merge" (sim: "sim/<type>"). */
