@@ -1,7 +1,7 @@
 // The relay's verifier hangs (a bb.js call stuck in its wasm): the result's answer is not held
-// with it. Past PROOF_VERIFY_TIMEOUT_MS (the result's wait for a verifying thread included) the
-// worker gets 503 UNAVAILABLE with Retry-After, the stuck thread is ended, nothing is credited or
-// charged, and the lease is still the worker's. The relay's threads here run a verifier that
+// with it. Past PROOF_VERIFY_TIMEOUT_MS from the result's arrival the worker gets 503 UNAVAILABLE
+// with Retry-After, the stuck thread is ended, nothing is credited or charged, and the lease is
+// still the worker's, though the wait outlasted it. The relay's threads here run a verifier that
 // never returns (testing/stuck-thread.mjs): the stand-in for bb.js, not for Redis or Postgres.
 import { fileURLToPath } from "node:url";
 import { accounts } from "@prover-boost/db";
@@ -31,9 +31,11 @@ describe("a verifier that gives no verdict", () => {
     stack = await startStack({
       env: {
         PROOF_SYSTEM: "honk",
-        PROOF_VERIFY_TIMEOUT_MS: "500",
+        // Longer than the lease: while the relay waits for a verdict, the worker (which leaves the
+        // lease to its result) sends no heartbeat, and the lease would run out under it.
+        PROOF_VERIFY_TIMEOUT_MS: "2500",
+        LEASE_MS: "1000",
         INVALID_PROOF_PENALTY_WEI: "1000",
-        LEASE_MS: "60000",
       },
       proofThreadFile: stuckThread,
     });
@@ -58,7 +60,9 @@ describe("a verifier that gives no verdict", () => {
       expect(err).toBeInstanceOf(RelayError);
       expect(err).toMatchObject({ status: 503, code: "UNAVAILABLE" });
       expect((err as RelayError).retryAfterMs).toBeGreaterThan(0);
-      expect((err as RelayError).message).toMatch(/no verdict within 500 ms/);
+      expect((err as RelayError).message).toMatch(
+        /no verdict within 2500 ms of the result's arrival/,
+      );
     }
     // Still the worker's lease, nothing recorded against the job or the operator.
     expect(await w.heartbeat(job.id)).toMatchObject({ leaseExpiresAt: expect.any(Number) });

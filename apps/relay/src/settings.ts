@@ -34,7 +34,7 @@ export interface RelaySettings {
   /** Least time between an auction's close and its proof deadline (services/auctions.ts). */
   minProvingWindowMs: number;
   /** Proof system of the auctions this relay opens; verifier threads (services/proof-check.ts). */
-  proofs: { system: RelayEnv["PROOF_SYSTEM"]; verifyThreads: number };
+  proofs: { system: RelayEnv["PROOF_SYSTEM"]; verifyThreads: number; verifyTimeoutMs: number };
   /** The auction pricing rule, as /v1/info reports it. */
   pricing: Pricing;
   /** The admin endpoints' bearer token; undefined disables them. */
@@ -80,7 +80,11 @@ export function relaySettingsOf(env: RelayEnv): RelaySettings {
     invalidProofPenaltyWei: env.INVALID_PROOF_PENALTY_WEI,
     openProvingMinCollateral: env.OPEN_PROVING_MIN_COLLATERAL,
     minProvingWindowMs: env.MIN_PROVING_WINDOW_MS,
-    proofs: { system: env.PROOF_SYSTEM, verifyThreads: env.PROOF_VERIFY_THREADS },
+    proofs: {
+      system: env.PROOF_SYSTEM,
+      verifyThreads: env.PROOF_VERIFY_THREADS,
+      verifyTimeoutMs: env.PROOF_VERIFY_TIMEOUT_MS,
+    },
     pricing: env.AUCTION_PRICING,
     adminToken: env.ADMIN_TOKEN,
     events: {

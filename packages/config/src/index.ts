@@ -303,9 +303,9 @@ export const relayEnv = commonEnv.extend({
   /** Worker threads verifying real (honk) proofs, off the relay's event loop. */
   PROOF_VERIFY_THREADS: int(1, 1),
   /**
-   * A real proof's verification with no verdict this long after the result arrived (its wait for
-   * a verifying thread included) is given up: 503 UNAVAILABLE, nothing credited or charged, the
-   * lease still the worker's; the thread still running it is ended.
+   * A real proof's result with no verdict this long after it arrived (a verifier stuck, or every
+   * verifying thread busy) is answered 503 UNAVAILABLE: nothing credited or charged, the lease
+   * kept from the result's arrival. A verification running this long on its thread ends it.
    */
   PROOF_VERIFY_TIMEOUT_MS: ms(10_000, 100),
   /**

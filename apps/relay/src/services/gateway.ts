@@ -579,12 +579,25 @@ async function submitWithLease(
   const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
   let valid: boolean;
   const verifying = performance.now();
+  // No verdict within PROOF_VERIFY_TIMEOUT_MS of the result's arrival (a verifier stuck, or
+  // every verifying thread busy): the answer goes now, the relay's unavailability.
+  const verdictMs = ctx.settings.proofs.verifyTimeoutMs;
+  const noVerdict = new AbortController();
+  const timer = setTimeout(
+    () =>
+      noVerdict.abort(
+        new ProofSystemUnavailable(`no verdict within ${verdictMs} ms of the result's arrival`),
+      ),
+    Math.max(0, verdictMs - arrivedAgoMs(arrival)),
+  );
   try {
-    valid = await system.verify(node, submitted);
+    valid = await system.verify(node, submitted, { signal: noVerdict.signal });
   } catch (err) {
     // The verifier itself failed (not a verdict on the proof): nothing is credited or
     // penalized, and the lease stays the worker's to submit again. One that could not run or
-    // gave no verdict in time (PROOF_VERIFY_TIMEOUT_MS) is the relay's unavailability.
+    // gave no verdict in time is the relay's unavailability: the lease, which its worker left to
+    // the result to keep, is kept from the result's arrival, as an accepted proof's is.
+    await ctx.broker.heartbeat(lease, arrivedAgoMs(arrival)).catch(() => null);
     if (err instanceof ProofSystemUnavailable) {
       throw new DomainError(
         "UNAVAILABLE",
@@ -594,6 +607,8 @@ async function submitWithLease(
       );
     }
     throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
   ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();
