@@ -1,7 +1,7 @@
 // Error kinds of the worker: backend failures (with a retryable flag), why a job was aborted,
 // and how an answer of the relay is to be handled.
 import { ProverBoostError } from "@prover-boost/core";
-import { type ErrorCode, RelayError } from "@prover-boost/sdk";
+import { type ErrorCode, RelayAnswerError, RelayError } from "@prover-boost/sdk";
 
 /**
  * A backend failure. `retryable: false` tells the relay the job itself is bad (it is failed, not
@@ -119,4 +119,27 @@ export function errorMessage(err: unknown): string {
     return cause instanceof Error ? `${err.message} (${cause.message})` : err.message;
   }
   return String(err);
+}
+
+/**
+ * A job the relay leased to this worker in an answer the worker could not read (a lease's `job`,
+ * or a result's `next`), by the id that could be read, if any: it is handed back rather than left
+ * to lapse as withholding.
+ */
+export function unreadLeaseOf(err: unknown): string | undefined {
+  if (!(err instanceof RelayAnswerError)) return undefined;
+  const body = err.body as { job?: { id?: unknown }; next?: { id?: unknown } } | null | undefined;
+  const id =
+    err.operation === "leaseJob"
+      ? body?.job?.id
+      : err.operation === "submitResult"
+        ? body?.next?.id
+        : undefined;
+  return typeof id === "string" && id.length > 0 && id.length <= 64 ? id : undefined;
+}
+
+/** Whether an answer to a result that could not be read says the proof was accepted. */
+export function acceptedInUnreadAnswer(err: unknown): boolean {
+  if (!(err instanceof RelayAnswerError) || err.operation !== "submitResult") return false;
+  return (err.body as { status?: unknown } | null | undefined)?.status === "accepted";
 }

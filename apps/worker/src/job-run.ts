@@ -1,9 +1,16 @@
 // One leased job from lease to outcome: heartbeat every leaseMs/3 while the backend proves, hand
 // the proof in, and settle as proven, rejected (422), lost (409 / expired session) or failed
 // (handed back with failJob). Never throws.
-import { type LeasedJob, RelayError } from "@prover-boost/sdk";
+import { type LeasedJob, type RelayClient, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
-import { classifyRelayError, errorMessage, isRetryable, JobAbort } from "./errors.ts";
+import {
+  acceptedInUnreadAnswer,
+  classifyRelayError,
+  errorMessage,
+  isRetryable,
+  JobAbort,
+  unreadLeaseOf,
+} from "./errors.ts";
 import type { SessionHandle, WorkerSession } from "./session.ts";
 import { Backoff, raceAbort, retryDelayMs, sleep } from "./timing.ts";
 import type {
@@ -128,14 +135,18 @@ export class JobRun {
             this.submitting = false;
           });
         this.next = answer?.next ?? null;
-        stats.proven++;
-        const ms = Date.now() - started;
-        logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");
-        emit({ type: "proven", worker: workerId, job: this.ref, ms });
-        return "proven";
+        return this.proven(started);
       } catch (err) {
-        const kind = classifyRelayError(err);
         const message = errorMessage(err);
+        if (acceptedInUnreadAnswer(err)) {
+          // The proof was taken; what could not be read is the rest (a next job this agent cannot
+          // run, from a relay of another version): that job goes back, not left to lapse.
+          logger.warn({ worker: workerId, job: this.ref, err: message }, "result answer unread");
+          const next = unreadLeaseOf(err);
+          if (next) void handBackUnread(this.handle.client, next, message, this.ctx.logger);
+          return this.proven(started);
+        }
+        const kind = classifyRelayError(err);
         if (kind === "lease_lost") return this.lost(`result refused: ${message}`);
         if (kind === "unauthorized") {
           this.ctx.session.invalidate(this.handle);
@@ -172,6 +183,15 @@ export class JobRun {
         }
       }
     }
+  }
+
+  private proven(started: number): JobOutcome {
+    const { stats, emit, logger, workerId } = this.ctx;
+    stats.proven++;
+    const ms = Date.now() - started;
+    logger.info({ worker: workerId, job: this.ref, ms }, "proof accepted");
+    emit({ type: "proven", worker: workerId, job: this.ref, ms });
+    return "proven";
   }
 
   private startHeartbeat(): () => void {
@@ -322,4 +342,36 @@ function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
     throw new Error(`backend ${backend} returned public inputs that are not 32-byte hex fields`);
   }
   return { proof: p.proof, publicInputs: p.publicInputs };
+}
+
+/**
+ * Hands back a job the relay leased in an answer this agent could not read (unreadLeaseOf):
+ * released as a stopping worker releases its jobs, so it counts as no fail of this worker's,
+ * and its lease does not lapse as withholding. Three tries; should all fail, it lapses.
+ */
+export async function handBackUnread(
+  client: RelayClient,
+  jobId: string,
+  why: string,
+  logger: JobContext["logger"],
+): Promise<void> {
+  const reason = `the lease's answer could not be read: ${why}`.slice(0, 500);
+  const backoff = new Backoff(200, 2000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.failJob(jobId, reason, true, { shutdown: true });
+      logger.warn({ job: jobId }, "handed back a job whose lease answer could not be read");
+      return;
+    } catch (err) {
+      const kind = classifyRelayError(err);
+      if (attempt >= 3 || kind !== "transient") {
+        logger.error(
+          { job: jobId, err: errorMessage(err) },
+          "could not hand back a job whose lease answer could not be read; its lease will lapse",
+        );
+        return;
+      }
+      await sleep(backoff.next()).catch(() => {});
+    }
+  }
 }

@@ -344,6 +344,23 @@ describe("startWorkers", () => {
     expect(pool.stats()).toMatchObject({ leased: 3, proven: 3, lost: 0 });
   });
 
+  it("hands back, as no fail, a job leased in an answer it cannot read, and proves it later", async () => {
+    const relay = new FakeRelay(operator);
+    // The first lease's job, then the next job with the first result: both unreadable.
+    relay.unreadableLeases = 2;
+    relay.add(...baseJobs(14, 3));
+    const { pool } = await start(relay, { waitMs: 10_000 });
+    await until(() => relay.accepted.size === 3);
+    await until(() => relay.fails.length === 2);
+    for (const f of relay.fails) {
+      expect(f).toMatchObject({ retryable: true, shutdown: true });
+      expect(f.reason).toMatch(/the lease's answer could not be read: .*proofSystem/);
+    }
+    // Its result's proof counted though the rest of its answer could not be read; nothing lapsed.
+    expect(pool.stats()).toMatchObject({ proven: 3, lost: 0, rejected: 0 });
+    expect(relay.leases.size).toBe(0);
+  });
+
   it("stop() hands back a next job that came with a result sent before stopping", async () => {
     const relay = new FakeRelay(operator);
     relay.add(...baseJobs(13, 2));
@@ -361,7 +378,12 @@ describe("startWorkers", () => {
     expect(relay.leasedWithResult).toBe(1);
     // The job that came with the answer went straight back, as a shutdown, never proven.
     expect(relay.fails).toEqual([
-      { id: baseJobs(13, 2)[1]!.id, reason: "worker shutting down", retryable: true },
+      {
+        id: baseJobs(13, 2)[1]!.id,
+        reason: "worker shutting down",
+        retryable: true,
+        shutdown: true,
+      },
     ]);
     expect(relay.queue.map((j) => j.id)).toEqual([baseJobs(13, 2)[1]!.id]);
     expect(relay.leases.size).toBe(0);

@@ -1,8 +1,8 @@
 // One worker: a relay session and `capacity` lease loops. Each loop long-polls for a job, runs it
 // to an outcome, and polls again; relay errors are retried with backoff until the pool stops.
 import { type LeasedJob, RelayError } from "@prover-boost/sdk";
-import { classifyRelayError, errorMessage } from "./errors.ts";
-import { type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
+import { classifyRelayError, errorMessage, unreadLeaseOf } from "./errors.ts";
+import { handBackUnread, type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
 import type { SessionHandle } from "./session.ts";
 import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 
@@ -77,6 +77,9 @@ export class Worker {
             const after = err instanceof RelayError ? err.retryAfterMs : undefined;
             const retryInMs = retryDelayMs(after, backoff);
             const message = errorMessage(err);
+            // A job leased in an answer this agent cannot read goes back, not left to lapse.
+            const unread = unreadLeaseOf(err);
+            if (unread) void handBackUnread(handle.client, unread, message, logger);
             logger.warn(
               { worker: workerId, slot, err: message, retryInMs },
               "lease failed; retrying",

@@ -72,6 +72,8 @@ export class RelayAnswerError extends ProverBoostError {
     readonly operation: OperationId,
     message: string,
     options: { cause?: unknown } = {},
+    /** The answer's body as JSON, when it was JSON (what of it can be read). */
+    readonly body?: unknown,
   ) {
     super("MALFORMED_ANSWER", `${operation} answered ${status}, ${message}`, {
       ...options,
@@ -101,9 +103,13 @@ function checkedAnswer(operation: OperationId, status: number, text: string): un
       .slice(0, 3)
       .map((i) => `${i.path.join(".") || "(body)"}: ${i.message}`)
       .join("; ");
-    throw new RelayAnswerError(status, operation, `not the contract's answer (${where})`, {
-      cause: checked.error,
-    });
+    throw new RelayAnswerError(
+      status,
+      operation,
+      `not the contract's answer (${where})`,
+      { cause: checked.error },
+      body,
+    );
   }
   return checked.data;
 }

@@ -91,7 +91,13 @@ export class FakeRelay {
   readonly sessions = new Map<string, Session>();
   readonly leases = new Map<string, { token: string; job: Job }>();
   readonly accepted = new Map<string, string>();
-  readonly fails: { id: string; reason: string; retryable: boolean }[] = [];
+  readonly fails: { id: string; reason: string; retryable: boolean; shutdown: boolean }[] = [];
+  /**
+   * Jobs still to be leased in an answer this agent cannot read: the job leased (its lease
+   * held, as the relay holds it) but sent with a proof system this SDK does not know, as a relay
+   * of a newer version might. A lease's `job` or a result's `next` alike.
+   */
+  unreadableLeases = 0;
   readonly heartbeats: string[] = [];
   readonly faults: Fault[] = [];
   /** Jobs completed by a result whose answer failed (Fault.completes). */
@@ -195,9 +201,9 @@ export class FakeRelay {
     if (m[2] === "fail") {
       const req = parsed(failBody, body);
       if (!req.ok) return req.answer;
-      const { reason, retryable } = req.value;
+      const { reason, retryable, shutdown } = req.value;
       this.leases.delete(id);
-      this.fails.push({ id, reason, retryable });
+      this.fails.push({ id, reason, retryable, shutdown });
       if (retryable) this.queue.push(lease.job);
       return json(
         200,
@@ -225,6 +231,10 @@ export class FakeRelay {
     if (this.refuseNext) return json(200, resultResponse, { status: "accepted", next: null });
     const next = this.take(auth);
     if (next && next !== "full") this.leasedWithResult++;
+    if (next && next !== "full" && this.unreadableLeases > 0) {
+      this.unreadableLeases--;
+      return json(200, undefined, { status: "accepted", next: { ...next, proofSystem: "stark" } });
+    }
     return json(200, resultResponse, { status: "accepted", next: next === "full" ? null : next });
   };
 
@@ -257,6 +267,10 @@ export class FakeRelay {
       if (signal?.aborted) throw signal.reason;
       const job = this.take(token);
       if (job === "full") return refuse("CAPACITY_EXCEEDED");
+      if (job && this.unreadableLeases > 0) {
+        this.unreadableLeases--;
+        return json(200, undefined, { job: { ...job, proofSystem: "stark" } });
+      }
       if (job) return json(200, leaseResponse, { job });
       if (Date.now() >= deadline) return json(204);
       await new Promise((r) => setTimeout(r, 5));
