@@ -143,7 +143,7 @@ export class JobRun {
           // run, from a relay of another version): that job goes back, not left to lapse.
           logger.warn({ worker: workerId, job: this.ref, err: message }, "result answer unread");
           const next = unreadLeaseOf(err);
-          if (next) void handBackUnread(this.handle.client, next, message, this.ctx.logger);
+          if (next) await handBackUnread(this.handle.client, next, message, this.ctx.logger);
           return this.proven(started);
         }
         const kind = classifyRelayError(err);
@@ -345,9 +345,12 @@ function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
 }
 
 /**
- * Hands back a job the relay leased in an answer this agent could not read (unreadLeaseOf):
- * released as a stopping worker releases its jobs, so it counts as no fail of this worker's,
- * and its lease does not lapse as withholding. Three tries; should all fail, it lapses.
+ * Hands back a job the relay leased in an answer this agent could not read (unreadLeaseOf), as
+ * a retryable fail: this agent cannot run it, and after MAX_RETRYABLE_FAILS_PER_WORKER the relay
+ * stops offering it to this worker (a stopping worker's release would not: the job would come
+ * straight back, and releases past the session's capacity are counted as fails anyway). Its
+ * lease does not lapse as withholding. Three tries; one answered "lease lost" after an earlier
+ * try went unanswered is taken as done.
  */
 export async function handBackUnread(
   client: RelayClient,
@@ -359,11 +362,12 @@ export async function handBackUnread(
   const backoff = new Backoff(200, 2000);
   for (let attempt = 1; ; attempt++) {
     try {
-      await client.failJob(jobId, reason, true, { shutdown: true });
+      await client.failJob(jobId, reason, true);
       logger.warn({ job: jobId }, "handed back a job whose lease answer could not be read");
       return;
     } catch (err) {
       const kind = classifyRelayError(err);
+      if (kind === "lease_lost" && attempt > 1) return;
       if (attempt >= 3 || kind !== "transient") {
         logger.error(
           { job: jobId, err: errorMessage(err) },

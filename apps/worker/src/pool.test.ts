@@ -344,20 +344,32 @@ describe("startWorkers", () => {
     expect(pool.stats()).toMatchObject({ leased: 3, proven: 3, lost: 0 });
   });
 
-  it("hands back, as no fail, a job leased in an answer it cannot read, and proves it later", async () => {
+  it("hands back a job leased in a lease answer it cannot read, and proves it later", async () => {
     const relay = new FakeRelay(operator);
-    // The first lease's job, then the next job with the first result: both unreadable.
-    relay.unreadableLeases = 2;
-    relay.add(...baseJobs(14, 3));
+    relay.unreadableLeases = 1;
+    relay.add(...baseJobs(14, 2));
     const { pool } = await start(relay, { waitMs: 10_000 });
-    await until(() => relay.accepted.size === 3);
-    await until(() => relay.fails.length === 2);
-    for (const f of relay.fails) {
-      expect(f).toMatchObject({ retryable: true, shutdown: true });
-      expect(f.reason).toMatch(/the lease's answer could not be read: .*proofSystem/);
-    }
-    // Its result's proof counted though the rest of its answer could not be read; nothing lapsed.
-    expect(pool.stats()).toMatchObject({ proven: 3, lost: 0, rejected: 0 });
+    await until(() => relay.accepted.size === 2);
+    expect(relay.fails).toHaveLength(1);
+    expect(relay.fails[0]).toMatchObject({ id: "14:0", retryable: true, shutdown: false });
+    expect(relay.fails[0]!.reason).toMatch(/the lease's answer could not be read: .*proofSystem/);
+    expect(pool.stats()).toMatchObject({ proven: 2, lost: 0, rejected: 0 });
+    expect(relay.leases.size).toBe(0);
+  });
+
+  it("counts a result answered accepted as proven, and hands back the next job it cannot read", async () => {
+    const relay = new FakeRelay(operator);
+    relay.unreadableNext = 1;
+    relay.add(...baseJobs(15, 2));
+    const { pool, events } = await start(relay, { waitMs: 10_000 });
+    await until(() => relay.accepted.size === 2);
+    expect(relay.leasedWithResult).toBeGreaterThanOrEqual(1);
+    // The first result's next job (15:1) came unreadable: handed back, then leased and proved.
+    expect(relay.fails).toHaveLength(1);
+    expect(relay.fails[0]).toMatchObject({ id: "15:1", retryable: true });
+    // The first result counted once: not sent again, not lost.
+    expect(events.filter((e) => e.type === "relay_error" && e.op === "result")).toHaveLength(0);
+    expect(pool.stats()).toMatchObject({ proven: 2, lost: 0, rejected: 0 });
     expect(relay.leases.size).toBe(0);
   });
 

@@ -69,6 +69,10 @@ export class Worker {
               leased: job !== null,
             });
           } catch (err) {
+            // A job leased in an answer this agent cannot read goes back, not left to lapse
+            // (even while stopping).
+            const unread = unreadLeaseOf(err);
+            if (unread) await handBackUnread(handle.client, unread, errorMessage(err), logger);
             if (stopSignal.aborted) break;
             if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
             // An overloaded relay (503) or a rate limit (429) says when to come back: at least
@@ -77,9 +81,6 @@ export class Worker {
             const after = err instanceof RelayError ? err.retryAfterMs : undefined;
             const retryInMs = retryDelayMs(after, backoff);
             const message = errorMessage(err);
-            // A job leased in an answer this agent cannot read goes back, not left to lapse.
-            const unread = unreadLeaseOf(err);
-            if (unread) void handBackUnread(handle.client, unread, message, logger);
             logger.warn(
               { worker: workerId, slot, err: message, retryInMs },
               "lease failed; retrying",

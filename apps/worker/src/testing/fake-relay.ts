@@ -93,11 +93,13 @@ export class FakeRelay {
   readonly accepted = new Map<string, string>();
   readonly fails: { id: string; reason: string; retryable: boolean; shutdown: boolean }[] = [];
   /**
-   * Jobs still to be leased in an answer this agent cannot read: the job leased (its lease
+   * Lease answers still to be sent in a shape this agent cannot read: the job leased (its lease
    * held, as the relay holds it) but sent with a proof system this SDK does not know, as a relay
-   * of a newer version might. A lease's `job` or a result's `next` alike.
+   * of a newer version might.
    */
   unreadableLeases = 0;
+  /** The same for the next jobs leased with results' answers (`next`). */
+  unreadableNext = 0;
   readonly heartbeats: string[] = [];
   readonly faults: Fault[] = [];
   /** Jobs completed by a result whose answer failed (Fault.completes). */
@@ -231,8 +233,8 @@ export class FakeRelay {
     if (this.refuseNext) return json(200, resultResponse, { status: "accepted", next: null });
     const next = this.take(auth);
     if (next && next !== "full") this.leasedWithResult++;
-    if (next && next !== "full" && this.unreadableLeases > 0) {
-      this.unreadableLeases--;
+    if (next && next !== "full" && this.unreadableNext > 0) {
+      this.unreadableNext--;
       return json(200, undefined, { status: "accepted", next: { ...next, proofSystem: "stark" } });
     }
     return json(200, resultResponse, { status: "accepted", next: next === "full" ? null : next });
