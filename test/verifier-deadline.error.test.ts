@@ -33,8 +33,8 @@ describe("a verifier that gives no verdict", () => {
         PROOF_SYSTEM: "honk",
         // Longer than the lease: while the relay waits for a verdict, the worker (which leaves the
         // lease to its result) sends no heartbeat, and the lease would run out under it.
-        PROOF_VERIFY_TIMEOUT_MS: "2500",
-        LEASE_MS: "1000",
+        PROOF_VERIFY_TIMEOUT_MS: "5000",
+        LEASE_MS: "2000",
         INVALID_PROOF_PENALTY_WEI: "1000",
       },
       proofThreadFile: stuckThread,
@@ -61,7 +61,7 @@ describe("a verifier that gives no verdict", () => {
       expect(err).toMatchObject({ status: 503, code: "UNAVAILABLE" });
       expect((err as RelayError).retryAfterMs).toBeGreaterThan(0);
       expect((err as RelayError).message).toMatch(
-        /no verdict within 2500 ms of the result's arrival/,
+        /no verdict within 5000 ms of the result's arrival/,
       );
     }
     // Still the worker's lease, nothing recorded against the job or the operator.

@@ -305,9 +305,10 @@ export const relayEnv = commonEnv.extend({
   /**
    * A real proof's result with no verdict this long after it arrived (a verifier stuck, or every
    * verifying thread busy) is answered 503 UNAVAILABLE: nothing credited or charged, the lease
-   * kept from the result's arrival. A verification running this long on its thread ends it.
+   * kept from the result's arrival. A verification running this long on its thread (a new
+   * thread's bb.js start, about a second, counted) ends the thread: keep it well above that.
    */
-  PROOF_VERIFY_TIMEOUT_MS: ms(10_000, 100),
+  PROOF_VERIFY_TIMEOUT_MS: ms(10_000, 1000),
   /**
    * affinity: how long a parent made ready by a worker's proof is reserved for the workers that
    * proved its children (ended early by the first of them to ask for work); 0 = no holds.

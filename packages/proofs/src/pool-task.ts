@@ -34,13 +34,20 @@ export function isUnavailableAnswer(a: unknown): a is UnavailableAnswer {
   return typeof (a as Partial<UnavailableAnswer> | null)?.proofSystemUnavailable === "string";
 }
 
-export async function runPoolTask(task: PoolTask): Promise<PoolAnswer> {
-  try {
-    const system = systemOf(task.system);
-    if (task.op === "prove") return await system.prove(task.node);
-    return await system.verify(task.node, task.proof);
-  } catch (err) {
-    if (err instanceof ProofSystemUnavailable) return { proofSystemUnavailable: err.message };
-    throw err;
-  }
+/** A thread's task runner over the proof systems `systemOf` gives (a seam for tests). */
+export function poolTaskRunner(
+  systemFor: (name: ProofSystemName) => ProofSystem,
+): (task: PoolTask) => Promise<PoolAnswer> {
+  return async (task) => {
+    try {
+      const system = systemFor(task.system);
+      if (task.op === "prove") return await system.prove(task.node);
+      return await system.verify(task.node, task.proof);
+    } catch (err) {
+      if (err instanceof ProofSystemUnavailable) return { proofSystemUnavailable: err.message };
+      throw err;
+    }
+  };
 }
+
+export const runPoolTask = poolTaskRunner(systemOf);

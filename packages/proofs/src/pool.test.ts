@@ -5,6 +5,7 @@ import type { Hex } from "viem";
 import { afterAll, describe, expect, it } from "vitest";
 import { ProofSystemUnavailable } from "./honk.ts";
 import { createProofPool } from "./pool.ts";
+import { poolTaskRunner } from "./pool-task.ts";
 import { createProofSystem } from "./system.ts";
 import type { NodeProof, ProofNode } from "./types.ts";
 
@@ -111,11 +112,11 @@ describe("a proof pool's verification deadline, and a proof's abort", () => {
   const fine: NodeProof = { proof: "0x01", publicInputs: [] };
 
   it("gives up a verifier that hangs (not a verdict), ends its thread and goes on", async () => {
-    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 300 });
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 2000 });
     try {
       const err = await pool.verify(node, hung).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ProofSystemUnavailable);
-      expect((err as Error).message).toMatch(/no answer within 300 ms of starting/);
+      expect((err as Error).message).toMatch(/no answer within 2000 ms on its thread/);
       // The one thread was spinning: only a new one can answer this.
       expect(await pool.verify(node, fine)).toBe(true);
     } finally {
@@ -124,11 +125,11 @@ describe("a proof pool's verification deadline, and a proof's abort", () => {
   });
 
   it("runs a verification queued behind a hung one once its thread is ended, its wait not counted", async () => {
-    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 300 });
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 2000 });
     try {
       const first = pool.verify(node, hung).catch((e: unknown) => e);
-      // It waits ~300 ms for the one thread, more than the run limit: its own run starts then, on
-      // a new thread.
+      // It waits ~2 s for the one thread, as long as the run limit: its own run starts then, on a
+      // new thread, and is not cut short by the time it waited.
       const queued = pool.verify(node, fine, { signal: AbortSignal.timeout(20_000) });
       expect(await first).toBeInstanceOf(ProofSystemUnavailable);
       expect(await queued).toBe(true);
@@ -138,7 +139,7 @@ describe("a proof pool's verification deadline, and a proof's abort", () => {
   });
 
   it("lets a caller stop waiting for a thread, touching none", async () => {
-    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 1000 });
+    const pool = createProofPool("sim", { maxThreads: 1, threadFile, verifyTimeoutMs: 2000 });
     try {
       const first = pool.verify(node, hung).catch((e: unknown) => e);
       const waited = await pool
@@ -181,6 +182,20 @@ describe("a proof pool's verification deadline, and a proof's abort", () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it("answers a proof system that cannot run as a marker a thread can send back", async () => {
+    const down = createProofSystem("sim");
+    const run = poolTaskRunner(() => ({
+      ...down,
+      verify: () => Promise.reject(new ProofSystemUnavailable("bb.js did not start")),
+      prove: () => Promise.reject(new Error("out of memory")),
+    }));
+    expect(await run({ op: "verify", system: "sim", node, proof: fine })).toEqual({
+      proofSystemUnavailable: "bb.js did not start",
+    });
+    // Any other failure is the proof system's own: thrown as it is.
+    await expect(run({ op: "prove", system: "sim", node })).rejects.toThrow("out of memory");
   });
 
   it("refuses a deadline Node's timers cannot hold", () => {

@@ -20,9 +20,10 @@ export interface ProofPoolOptions {
    */
   idleTimeoutMs?: number;
   /**
-   * A verification still running this long after it started on its thread (its wait for a
-   * thread not counted) is given up: it rejects with ProofSystemUnavailable, not a verdict, and
-   * its thread is ended (the next task starts a new one, paying its start). Default: no limit.
+   * A verification still running this long after it was handed to its thread (its wait for a
+   * thread not counted; a new thread's start, bb.js's about a second, counted) is given up: it
+   * rejects with ProofSystemUnavailable, not a verdict, and its thread is ended (the next task
+   * starts a new one, paying that start again, so keep it well above it). Default: no limit.
    * The wait for a thread is bounded by the caller's own signal.
    */
   verifyTimeoutMs?: number;
@@ -106,7 +107,7 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
         const reason: unknown = running.signal.reason;
         if (reason instanceof RunLimit) {
           throw new ProofSystemUnavailable(
-            `the ${name} ${task.op === "verify" ? "verifier" : "prover"} gave no answer within ${reason.ms} ms of starting; its thread was ended`,
+            `the ${name} ${task.op === "verify" ? "verifier" : "prover"} gave no answer within ${reason.ms} ms on its thread; the thread was ended`,
             { cause: err },
           );
         }

@@ -582,15 +582,15 @@ async function submitWithLease(
   // No verdict within PROOF_VERIFY_TIMEOUT_MS of the result's arrival (a verifier stuck, or
   // every verifying thread busy): the answer goes now, the relay's unavailability.
   const verdictMs = ctx.settings.proofs.verifyTimeoutMs;
-  const noVerdict = new AbortController();
-  const timer = setTimeout(
-    () =>
-      noVerdict.abort(
-        new ProofSystemUnavailable(`no verdict within ${verdictMs} ms of the result's arrival`),
-      ),
-    Math.max(0, verdictMs - arrivedAgoMs(arrival)),
+  const late = new ProofSystemUnavailable(
+    `no verdict within ${verdictMs} ms of the result's arrival`,
   );
+  const left = verdictMs - arrivedAgoMs(arrival);
+  const noVerdict = new AbortController();
+  const timer = setTimeout(() => noVerdict.abort(late), Math.max(0, left));
   try {
+    // Already past it (a result that waited its turn that long): no verification is started.
+    if (left <= 0) throw late;
     valid = await system.verify(node, submitted, { signal: noVerdict.signal });
   } catch (err) {
     // The verifier itself failed (not a verdict on the proof): nothing is credited or
