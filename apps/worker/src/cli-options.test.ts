@@ -96,3 +96,32 @@ describe("an empty environment variable", () => {
     expect(configOf([], { WAIT_MS: "", SHUTDOWN_GRACE_MS: "4000" }).shutdownGraceMs).toBe(4000);
   });
 });
+
+describe("--calibrate-system", () => {
+  const exec = ["--backend", "exec", "--exec-command", "prove"];
+  it("defaults to the backend's own system, sim for exec", () => {
+    expect(configOf(["--calibrate"]).calibrateSystem).toBe("sim");
+    expect(configOf(["--calibrate", "--backend", "honk"]).calibrateSystem).toBe("honk");
+    expect(configOf(["--calibrate", ...exec]).calibrateSystem).toBe("sim");
+  });
+
+  it("lets an exec prover be calibrated on the system it proves", () => {
+    expect(configOf(["--calibrate", "--calibrate-system", "honk", ...exec]).calibrateSystem).toBe(
+      "honk",
+    );
+  });
+
+  it("is refused where it could not apply", () => {
+    // The sim and honk backends prove their own system's jobs only.
+    expect(() => configOf(["--calibrate", "--calibrate-system", "honk"])).toThrow(
+      "--calibrate-system honk is for --backend exec",
+    );
+    expect(() =>
+      configOf(["--calibrate", "--backend", "honk", "--calibrate-system", "sim"]),
+    ).toThrow(UsageError);
+    expect(() => configOf(["--calibrate-system", "honk", ...exec])).toThrow(
+      "--calibrate-system is for --calibrate only",
+    );
+    expect(() => configOf(["--calibrate", "--calibrate-system", "plonk", ...exec])).toThrow();
+  });
+});

@@ -41,6 +41,7 @@ export interface RawOptions {
   metricsPort: string;
   metricsHost: string;
   calibrate?: boolean;
+  calibrateSystem?: string;
 }
 
 export interface CliConfig {
@@ -67,6 +68,8 @@ export interface CliConfig {
   metricsPort: number;
   metricsHost: string;
   calibrate: boolean;
+  /** --calibrate: the proof system of the synthetic jobs (default: honk for honk, else sim). */
+  calibrateSystem: "sim" | "honk";
 }
 
 /**
@@ -95,6 +98,7 @@ Examples:
   ${name} --relay http://relay:8080 --key-file ./operator.key --workers 4
   ${name} --backend exec --exec-command ./prove.sh --exec-timeout-ms 900000
   ${name} --calibrate --backend sim --sim-durations base=50,merge=20
+  ${name} --calibrate --backend exec --exec-command ./prove.sh --calibrate-system honk
 
 Environment: each option's variable may be given with a PB_ prefix (PB_RELAY_URL,
 PB_OPERATOR_KEY_FILE, ...); the prefixed name wins. Prefer --key-file to --key: a key on the
@@ -222,6 +226,12 @@ export function buildProgram(name = "prover-boost-worker"): Command {
     .option(
       "--calibrate",
       "prove 5 synthetic jobs of each type with the backend, print timings, exit",
+    )
+    .addOption(
+      new Option(
+        "--calibrate-system <name>",
+        "--calibrate: the proof system of its jobs (exec: what your prover proves; default: honk for --backend honk, else sim)",
+      ).choices(["sim", "honk"]),
     )
     .showHelpAfterError("(run with --help for usage)")
     .addHelpText("after", helpAfter(name));
@@ -361,6 +371,18 @@ export function resolveConfig(o: RawOptions): CliConfig {
       throw new UsageError("--backend exec needs --exec-command <cmd> (or EXEC_COMMAND)");
     exec = { command, args: o.execArgs ?? [], timeoutMs };
   }
+  const calibrateSystem = o.calibrateSystem ?? (backend === "honk" ? "honk" : "sim");
+  if (o.calibrateSystem !== undefined && !calibrate) {
+    throw new UsageError("--calibrate-system is for --calibrate only");
+  }
+  if (calibrateSystem !== "sim" && calibrateSystem !== "honk") {
+    throw new UsageError("--calibrate-system must be sim or honk");
+  }
+  if (backend !== "exec" && calibrateSystem !== backend) {
+    throw new UsageError(
+      `--backend ${backend} proves ${backend} jobs only: --calibrate-system ${calibrateSystem} is for --backend exec`,
+    );
+  }
   const prefix = o.namePrefix?.trim();
   if (prefix !== undefined && !/^[A-Za-z0-9._-]{1,48}$/.test(prefix)) {
     throw new UsageError("--name-prefix must be 1-48 characters of A-Z a-z 0-9 . _ -");
@@ -384,5 +406,6 @@ export function resolveConfig(o: RawOptions): CliConfig {
     metricsPort,
     metricsHost,
     calibrate,
+    calibrateSystem,
   };
 }

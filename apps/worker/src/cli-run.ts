@@ -22,7 +22,7 @@ export async function runCalibration(config: CliConfig): Promise<number> {
   try {
     const rows = await calibrate(backend, {
       jobTypes: config.jobTypes,
-      proofSystem: config.backend === "honk" ? "honk" : "sim",
+      proofSystem: config.calibrateSystem,
     });
     process.stdout.write(formatCalibration(rows, backend.name));
     return 0;

@@ -1,5 +1,8 @@
 // The CLI as a user runs it: a child process (node --import tsx src/cli.ts).
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -124,6 +127,50 @@ describe("prover-boost-worker CLI", () => {
     expect(stdout).toContain("calibration with backend honk");
     const line = stdout.split("\n").find((l) => l.startsWith("merge "));
     expect(Number(line?.trim().split(/\s+/)[1])).toBe(5);
+  }, 300_000);
+
+  it("--calibrate --backend exec --calibrate-system honk hands your prover honk jobs, and checks its proofs", () => {
+    // A stand-in for an operator's own prover: refuses anything but a honk job, proves it with
+    // the repo's honk system (checked again by the backend before it counts).
+    const dir = mkdtempSync(join(tmpdir(), "pb-calibrate-"));
+    const proofs = new URL("../../../packages/proofs/src/index.ts", import.meta.url).href;
+    const script = join(dir, "prove-honk.mjs");
+    writeFileSync(
+      script,
+      `import { createProofSystem } from ${JSON.stringify(proofs)};
+      let text = "";
+      process.stdin.setEncoding("utf8");
+      for await (const chunk of process.stdin) text += chunk;
+      const input = JSON.parse(text);
+      if (input.proofSystem !== "honk") process.exit(3);
+      const system = createProofSystem("honk");
+      const out = await system.prove(input.node);
+      await system.close();
+      process.stdout.write(JSON.stringify(out) + "\\n");`,
+    );
+    try {
+      const { code, stdout, stderr } = run([
+        "--calibrate",
+        "--calibrate-system",
+        "honk",
+        "--job-types",
+        "base",
+        "--backend",
+        "exec",
+        "--exec-command",
+        process.execPath,
+        "--exec-args",
+        "--import",
+        "tsx",
+        script,
+      ]);
+      expect(stderr).toBe("");
+      expect(code).toBe(0);
+      const line = stdout.split("\n").find((l) => l.startsWith("base "));
+      expect(Number(line?.trim().split(/\s+/)[1])).toBe(5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it("exits 2 on a bad --prove-threads", () => {
