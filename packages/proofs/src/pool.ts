@@ -81,9 +81,10 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
 
   /**
    * Runs a task once a thread is free. `signal` gives up the wait for one (rejecting with its
-   * reason); once running, it ends the thread if `endOnAbort`, else only lets the caller go while
-   * the task runs out on its thread. `limitMs`: a task still running that long after it started
-   * ends its thread, as bb.js stuck in its wasm yields to nothing else.
+   * reason); once running, it ends the thread if `endOnAbort`, else it is ignored: the task runs
+   * out on its thread and its caller gets its answer. `limitMs`: a task still running that long
+   * after it was handed to its thread ends the thread, as bb.js stuck in its wasm yields to
+   * nothing else.
    */
   const onThread = (
     task: PoolTask,
@@ -92,9 +93,11 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
     const { signal } = o;
     signal?.throwIfAborted();
     let gaveUp = false;
+    let started = false;
     const running = new AbortController();
     const turn = threads(async () => {
       if (gaveUp || closed) return undefined;
+      started = true;
       const timer =
         o.limitMs === undefined
           ? undefined
@@ -119,6 +122,7 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
     });
     return new Promise<NodeProof | boolean>((resolve, reject) => {
       const leave = () => {
+        if (started && !o.endOnAbort) return;
         gaveUp = true;
         reject(signal?.reason);
       };
@@ -154,8 +158,9 @@ export function createProofPool(name: ProofSystemName, opts: ProofPoolOptions = 
       o: { signal?: AbortSignal } = {},
     ): Promise<boolean> {
       live();
-      // A verification is short: one its caller stopped waiting for runs out (its thread is
-      // worth more than the bb.js start a new one would pay); only verifyTimeoutMs ends it.
+      // A verification is short: one already running runs out (its thread is worth more than the
+      // bb.js start a new one would pay); only verifyTimeoutMs ends it. The signal gives up the
+      // wait for a thread only.
       const task: PoolTask = { op: "verify", system: name, node, proof };
       return (await onThread(task, {
         signal: o.signal,

@@ -38,7 +38,8 @@ export interface ProofSystem {
   /**
    * True iff the proof verifies under the circuit's verification key AND its public inputs are
    * exactly those expected for `node` (block/level/index binding, txHash, childOutputs).
-   * `signal`: the caller stops waiting (a pool's wait for a thread; it rejects with the reason).
+   * `signal`: give up the wait for a pool's thread (rejecting with its reason); a verification
+   * already running runs to its verdict.
    */
   verify(node: ProofNode, proof: NodeProof, opts?: { signal?: AbortSignal }): Promise<boolean>;
   /** The public output a parent consumes (32-byte hex), read from an accepted proof. */

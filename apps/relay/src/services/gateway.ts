@@ -597,7 +597,7 @@ async function submitWithLease(
     if (left <= 0 && system.name !== "sim") throw late;
     // The verification goes on when the answer leaves without its verdict: the result sent again
     // takes it (ProofVerifiers.verdict).
-    const verdict = ctx.verifiers.verdict(system, node, submitted);
+    const verdict = ctx.verifiers.verdict(system, node, submitted, noVerdict.signal);
     valid = await new Promise<boolean>((resolve, reject) => {
       noVerdict.signal.addEventListener("abort", () => reject(noVerdict.signal.reason), {
         once: true,

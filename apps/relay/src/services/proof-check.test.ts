@@ -10,13 +10,19 @@ const proof: NodeProof = { proof: "0xabcd", publicInputs: [`0x${"01".repeat(32)}
 
 /** A stand-in real proof system whose verifications end when the test says. */
 function controlled() {
-  const calls: { resolve: (v: boolean) => void; reject: (e: Error) => void }[] = [];
+  const calls: {
+    resolve: (v: boolean) => void;
+    reject: (e: Error) => void;
+    signal: AbortSignal | undefined;
+  }[] = [];
   const system: ProofSystem = {
     ...createProofSystem("sim"),
     name: "honk",
-    verify: () =>
+    // As a pool: its signal gives up the wait for a thread (here: always still waiting).
+    verify: (_node, _proof, o) =>
       new Promise<boolean>((resolve, reject) => {
-        calls.push({ resolve, reject });
+        calls.push({ resolve, reject, signal: o?.signal });
+        o?.signal?.addEventListener("abort", () => reject(o.signal!.reason), { once: true });
       }),
   };
   return { system, calls };
@@ -50,6 +56,27 @@ describe("ProofVerifiers.verdict", () => {
     expect(calls).toHaveLength(2);
     calls[1]!.resolve(true);
     expect(await again).toBe(true);
+  });
+
+  it("drops a verification every request awaiting it gave up on, and verifies a resend afresh", async () => {
+    const verifiers = new ProofVerifiers({ verifyThreads: 1 });
+    const { system, calls } = controlled();
+    const a = new AbortController();
+    const b = new AbortController();
+    const first = verifiers.verdict(system, node, proof, a.signal).catch((e: unknown) => e);
+    const joined = verifiers.verdict(system, node, proof, b.signal).catch((e: unknown) => e);
+    expect(calls).toHaveLength(1);
+    a.abort(new Error("a gave up"));
+    // One still waits: the verification stays.
+    expect(calls[0]!.signal!.aborted).toBe(false);
+    b.abort(new Error("b gave up"));
+    expect(calls[0]!.signal!.aborted).toBe(true);
+    expect(await first).toMatchObject({ message: "b gave up" });
+    expect(await joined).toMatchObject({ message: "b gave up" });
+    const resend = verifiers.verdict(system, node, proof, new AbortController().signal);
+    expect(calls).toHaveLength(2);
+    calls[1]!.resolve(true);
+    expect(await resend).toBe(true);
   });
 
   it("checks simulated proofs in place every time", async () => {

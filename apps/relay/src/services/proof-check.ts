@@ -19,15 +19,14 @@ import type { Hex } from "viem";
 export class ProofVerifiers {
   private readonly systems = new Map<ProofSystemName, ProofSystem>();
   /**
-   * Real proofs' verifications under way or just ended, by what they verify (the system, the
-   * node and the proof with its public inputs). A result the relay answered 503 for want of a
-   * verdict is sent again: the resend joins the verification still queued or running, or takes
-   * the verdict it reached, rather than queueing the same work a second time (under a burst,
-   * verifications nobody waited for would otherwise crowd out the ones still awaited). A
-   * verifier failure is not kept: the next try verifies afresh.
+   * Real proofs' verifications waiting, running or just ended, by what they verify (the system,
+   * the node, the proof with its public inputs). A result the relay answered 503 for want of a
+   * verdict is sent again: the resend joins the verification still running, or takes the verdict
+   * it reached, rather than queueing the same work again. One still waiting for a thread when
+   * every request awaiting it has given up is dropped, so the queue holds only awaited work. A
+   * verifier failure is not kept. Ended ones sit in the order they ended, after the rest.
    */
-  private readonly verdicts = new Map<string, { verdict: Promise<boolean>; at: number }>();
-
+  private readonly verdicts = new Map<string, Verdict>();
   constructor(
     private readonly opts: { verifyThreads: number; verifyTimeoutMs?: number; threadFile?: string },
   ) {}
@@ -53,34 +52,68 @@ export class ProofVerifiers {
   }
 
   /**
-   * The verdict on `proof` of `node` by `system`: for a real proof system, shared with a
-   * verification of the same under way or ended within VERDICT_KEEP_MS (at most VERDICTS_KEPT
-   * kept). The simulated check runs in place each time (one keccak256, cheaper than the key).
+   * The verdict on `proof` of `node` by `system`, for a caller that gives up at `signal`: for a
+   * real proof system, shared with a verification of the same waiting, running or ended within
+   * VERDICT_KEEP_MS (at most VERDICTS_KEPT ended ones kept). The simulated check runs in place
+   * each time (one keccak256, cheaper than the key).
    */
-  verdict(system: ProofSystem, node: ProofNode, proof: NodeProof): Promise<boolean> {
+  verdict(
+    system: ProofSystem,
+    node: ProofNode,
+    proof: NodeProof,
+    signal?: AbortSignal,
+  ): Promise<boolean> {
     if (system.name === "sim") return system.verify(node, proof);
     const now = Date.now();
-    for (const [k, v] of this.verdicts) {
-      if (now - v.at <= VERDICT_KEEP_MS && this.verdicts.size <= VERDICTS_KEPT) break;
-      this.verdicts.delete(k);
-    }
+    this.forgetEnded(now);
     const key = createHash("sha256")
       .update(JSON.stringify([system.name, node, proof.proof.toLowerCase(), proof.publicInputs]))
       .digest("hex");
-    const kept = this.verdicts.get(key);
-    if (kept) return kept.verdict;
-    const verdict = system.verify(node, proof);
-    this.verdicts.set(key, { verdict, at: now });
-    verdict.then(
-      () => {
-        const entry = this.verdicts.get(key);
-        if (entry?.verdict === verdict) entry.at = Date.now();
-      },
-      () => {
-        if (this.verdicts.get(key)?.verdict === verdict) this.verdicts.delete(key);
-      },
-    );
-    return verdict;
+    let entry = this.verdicts.get(key);
+    if (!entry) {
+      const drop = new AbortController();
+      const verdict = system.verify(node, proof, { signal: drop.signal });
+      const made: Verdict = { verdict, drop, waiting: 0, endedAt: undefined };
+      entry = made;
+      this.verdicts.set(key, made);
+      verdict.then(
+        () => {
+          // Moved to the end: ended entries stay in the order they ended.
+          if (this.verdicts.get(key) !== made) return;
+          this.verdicts.delete(key);
+          made.endedAt = Date.now();
+          this.verdicts.set(key, made);
+        },
+        () => {
+          if (this.verdicts.get(key) === made) this.verdicts.delete(key);
+        },
+      );
+    }
+    if (entry.endedAt === undefined && signal) {
+      const awaited = entry;
+      awaited.waiting++;
+      signal.addEventListener(
+        "abort",
+        () => {
+          // Nobody waits for it any more: if it has not started, it never will.
+          if (--awaited.waiting === 0) awaited.drop.abort(signal.reason);
+        },
+        { once: true },
+      );
+    }
+    return entry.verdict;
+  }
+
+  /** Ended verdicts past VERDICT_KEEP_MS, or beyond VERDICTS_KEPT ended ones, oldest first. */
+  private forgetEnded(now: number): void {
+    let ended = 0;
+    for (const v of this.verdicts.values()) if (v.endedAt !== undefined) ended++;
+    for (const [k, v] of this.verdicts) {
+      if (v.endedAt === undefined) continue;
+      if (now - v.endedAt <= VERDICT_KEEP_MS && ended < VERDICTS_KEPT) break;
+      this.verdicts.delete(k);
+      ended--;
+    }
   }
 
   async close(): Promise<void> {
@@ -90,7 +123,16 @@ export class ProofVerifiers {
   }
 }
 
-/** The most verifications kept for resends (the oldest go first). */
+interface Verdict {
+  verdict: Promise<boolean>;
+  /** Gives up the verification's wait for a thread (one running runs out). */
+  drop: AbortController;
+  /** Requests awaiting it that have not given up. */
+  waiting: number;
+  endedAt: number | undefined;
+}
+
+/** The most ended verifications kept for resends (the oldest go first). */
 export const VERDICTS_KEPT = 10_000;
 /** How long a verdict is kept for a resend (one comes after a 503's Retry-After, seconds). */
 export const VERDICT_KEEP_MS = 60_000;
