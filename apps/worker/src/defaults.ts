@@ -9,3 +9,9 @@ export const DEFAULT_WAIT_MS = 10_000;
  * keeps refusing (another circuit or prover version) would otherwise pay for ever.
  */
 export const DEFAULT_MAX_REJECTIONS = 3;
+
+/**
+ * Jobs in a row (no proof accepted between) leased in answers the agent cannot read, after which
+ * the pool stops: each is handed back as a fail.
+ */
+export const UNREADABLE_MAX = 3;

@@ -143,7 +143,7 @@ export class JobRun {
           // run, from a relay of another version): that job goes back, not left to lapse.
           logger.warn({ worker: workerId, job: this.ref, err: message }, "result answer unread");
           const next = unreadLeaseOf(err);
-          if (next) await handBackUnread(this.handle.client, next, message, this.ctx.logger);
+          if (next) await handBackUnread(this.handle.client, next, message, this.ctx);
           return this.proven(started);
         }
         const kind = classifyRelayError(err);
@@ -350,14 +350,17 @@ function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
  * stops offering it to this worker (a stopping worker's release would not: the job would come
  * straight back, and releases past the session's capacity are counted as fails anyway). Its
  * lease does not lapse as withholding. Three tries; one answered "lease lost" after an earlier
- * try went unanswered is taken as done.
+ * try went unanswered is taken as done. Each such job is reported (`unreadable`): the pool
+ * stops after UNREADABLE_MAX in a row, as every job's attempts would be used up this way.
  */
 export async function handBackUnread(
   client: RelayClient,
   jobId: string,
   why: string,
-  logger: JobContext["logger"],
+  ctx: Pick<JobContext, "logger" | "emit" | "workerId">,
 ): Promise<void> {
+  const { logger } = ctx;
+  ctx.emit({ type: "unreadable", worker: ctx.workerId, job: jobId, message: why });
   const reason = `the lease's answer could not be read: ${why}`.slice(0, 500);
   const backoff = new Backoff(200, 2000);
   for (let attempt = 1; ; attempt++) {

@@ -357,6 +357,21 @@ describe("startWorkers", () => {
     expect(relay.leases.size).toBe(0);
   });
 
+  it("stops after 3 jobs in a row leased in answers it cannot read, each handed back", async () => {
+    const relay = new FakeRelay(operator);
+    relay.unreadableLeases = 100;
+    relay.add(...baseJobs(16, 2));
+    const { pool, events } = await start(relay, { waitMs: 10_000 });
+    await until(() => events.some((e) => e.type === "stopped"));
+    const fatal = events.find((e) => e.type === "fatal");
+    expect((fatal as { message: string }).message).toContain(
+      "3 jobs in a row were leased in answers this agent cannot read",
+    );
+    expect(relay.fails).toHaveLength(3);
+    expect(relay.leases.size).toBe(0);
+    expect(pool.stats()).toMatchObject({ proven: 0, lost: 0 });
+  });
+
   it("counts a result answered accepted as proven, and hands back the next job it cannot read", async () => {
     const relay = new FakeRelay(operator);
     relay.unreadableNext = 1;

@@ -4,7 +4,7 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
-import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS } from "./defaults.ts";
+import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS, UNREADABLE_MAX } from "./defaults.ts";
 import { errorMessage } from "./errors.ts";
 import { pooledFetch } from "./http.ts";
 import { WorkerSession } from "./session.ts";
@@ -87,6 +87,8 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   const maxRejections = options.maxRejections ?? DEFAULT_MAX_REJECTIONS;
   /** Proofs rejected as invalid since the last one accepted, across the pool's workers. */
   let rejectedInARow = 0;
+  /** Jobs leased in answers this agent could not read since the last proof accepted. */
+  let unreadableInARow = 0;
   const emit = (e: WorkerEvent) => {
     try {
       options.onEvent?.(e);
@@ -95,7 +97,19 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     }
     // A permanent refusal (every worker signs the same terms): the whole pool stops.
     if (e.type === "fatal") stopping ??= stopPool(0);
-    if (e.type === "proven") rejectedInARow = 0;
+    if (e.type === "proven") rejectedInARow = unreadableInARow = 0;
+    if (e.type === "unreadable" && ++unreadableInARow === UNREADABLE_MAX) {
+      // Each is handed back as a fail, which uses up the job's attempts: an agent that cannot
+      // read its relay's answers (one of a newer contract) stops rather than fail every job.
+      emit({
+        type: "fatal",
+        worker: e.worker,
+        op: "lease",
+        message:
+          `${UNREADABLE_MAX} jobs in a row were leased in answers this agent cannot read, each ` +
+          `handed back as a fail: stopping. Is the relay newer than this agent? The last: ${e.message}`,
+      });
+    }
     if (e.type === "rejected" && maxRejections > 0 && ++rejectedInARow === maxRejections) {
       // Every invalid proof is a penalty: a backend whose proofs the relay keeps refusing (another
       // circuit or prover version, a broken prover) stops here rather than pay for ever.

@@ -102,6 +102,8 @@ export type WorkerEvent =
   | { type: "lost"; worker: string; job: JobRef; reason: string }
   | { type: "failed"; worker: string; job: JobRef; reason: string; retryable: boolean }
   | { type: "relay_error"; worker: string; op: string; message: string; retryInMs: number }
+  /** A job was leased in an answer this agent cannot read (a newer relay?): handed back. */
+  | { type: "unreadable"; worker: string; job: string; message: string }
   /** The relay refused something for good (a sign-in): the pool stops. */
   | { type: "fatal"; worker: string; op: string; message: string }
   /** A lease request was answered after `ms`, with a job or without. */

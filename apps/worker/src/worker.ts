@@ -72,7 +72,7 @@ export class Worker {
             // A job leased in an answer this agent cannot read goes back, not left to lapse
             // (even while stopping).
             const unread = unreadLeaseOf(err);
-            if (unread) await handBackUnread(handle.client, unread, errorMessage(err), logger);
+            if (unread) await handBackUnread(handle.client, unread, errorMessage(err), this.deps);
             if (stopSignal.aborted) break;
             if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
             // An overloaded relay (503) or a rate limit (429) says when to come back: at least
