@@ -33,7 +33,13 @@ import {
 import type { Hex } from "viem";
 import type { RelayContext } from "../context.ts";
 import { type Arrival, arrivedAgoMs } from "./load.ts";
-import { ProofSystemUnavailable, proofNodeOf } from "./proof-check.ts";
+import {
+  type NodeProof,
+  type ProofNode,
+  type ProofSystem,
+  ProofSystemUnavailable,
+  proofNodeOf,
+} from "./proof-check.ts";
 import { heldLeaseGraceMs, leasableJobTypes, sessionExpired } from "./sessions.ts";
 
 const MAX_POLL_SLICE_MS = 1000;
@@ -556,6 +562,44 @@ async function acceptedBefore(
   return true;
 }
 
+/**
+ * A real proof's verdict, or ProofSystemUnavailable once PROOF_VERIFY_TIMEOUT_MS have passed
+ * since the relay read the result (a verifier stuck, or every verifying thread busy); a result
+ * already past it starts no verification. The verification goes on when the answer leaves
+ * without its verdict: the result sent again takes it (ProofVerifiers.verdict). The simulated
+ * check runs in place at once and never hangs: no deadline, nothing shared.
+ */
+async function verdictInTime(
+  ctx: RelayContext,
+  system: ProofSystem,
+  node: ProofNode,
+  submitted: NodeProof,
+  arrival: Arrival | undefined,
+): Promise<boolean> {
+  if (system.name === "sim") return system.verify(node, submitted);
+  const verdictMs = ctx.settings.proofs.verifyTimeoutMs;
+  const late = new ProofSystemUnavailable(
+    `no verdict within ${verdictMs} ms of the result's arrival`,
+  );
+  // From when the relay read the result (not counting the loop's recent delay, which
+  // arrivedAgoMs adds to be generous to the lease).
+  const left = verdictMs - (arrival ? Date.now() - arrival.at : 0);
+  if (left <= 0) throw late;
+  const noVerdict = new AbortController();
+  const timer = setTimeout(() => noVerdict.abort(late), left);
+  try {
+    const verdict = ctx.verifiers.verdict(system, node, submitted, noVerdict.signal);
+    return await new Promise<boolean>((resolve, reject) => {
+      noVerdict.signal.addEventListener("abort", () => reject(noVerdict.signal.reason), {
+        once: true,
+      });
+      verdict.then(resolve, reject);
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function submitWithLease(
   ctx: RelayContext,
   session: WorkerSession,
@@ -581,29 +625,8 @@ async function submitWithLease(
   const verifying = performance.now();
   // No verdict within PROOF_VERIFY_TIMEOUT_MS of the result's arrival (a verifier stuck, or
   // every verifying thread busy): the answer goes now, the relay's unavailability.
-  const verdictMs = ctx.settings.proofs.verifyTimeoutMs;
-  const late = new ProofSystemUnavailable(
-    `no verdict within ${verdictMs} ms of the result's arrival`,
-  );
-  // From when the relay read the result (not counting the loop's recent delay, which
-  // arrivedAgoMs adds to be generous to the lease).
-  const left = verdictMs - (arrival ? Date.now() - arrival.at : 0);
-  const noVerdict = new AbortController();
-  const timer =
-    system.name === "sim" ? undefined : setTimeout(() => noVerdict.abort(late), Math.max(0, left));
   try {
-    // Already past it (a result that waited its turn that long): no verification is started.
-    // The simulated check runs in place at once and never hangs: no deadline for it.
-    if (left <= 0 && system.name !== "sim") throw late;
-    // The verification goes on when the answer leaves without its verdict: the result sent again
-    // takes it (ProofVerifiers.verdict).
-    const verdict = ctx.verifiers.verdict(system, node, submitted, noVerdict.signal);
-    valid = await new Promise<boolean>((resolve, reject) => {
-      noVerdict.signal.addEventListener("abort", () => reject(noVerdict.signal.reason), {
-        once: true,
-      });
-      verdict.then(resolve, reject);
-    });
+    valid = await verdictInTime(ctx, system, node, submitted, arrival);
   } catch (err) {
     // The verifier itself failed (not a verdict on the proof): nothing is credited or
     // penalized, and the lease stays the worker's to submit again. One that could not run or
@@ -619,8 +642,6 @@ async function submitWithLease(
       );
     }
     throw new InvariantError(`the ${system.name} verifier failed`, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
   ctx.metrics.stepDone("verify", verifying);
   const now = ctx.now();

@@ -157,5 +157,5 @@ export function proofNodeOf(
   };
 }
 
-export type { NodeProof, ProofNode };
+export type { NodeProof, ProofNode, ProofSystem };
 export { ProofSystemUnavailable };
