@@ -623,8 +623,6 @@ async function submitWithLease(
   const submitted = { proof: proof.toLowerCase() as Hex, publicInputs: [...publicInputs] };
   let valid: boolean;
   const verifying = performance.now();
-  // No verdict within PROOF_VERIFY_TIMEOUT_MS of the result's arrival (a verifier stuck, or
-  // every verifying thread busy): the answer goes now, the relay's unavailability.
   try {
     valid = await verdictInTime(ctx, system, node, submitted, arrival);
   } catch (err) {

@@ -27,6 +27,8 @@ export class ProofVerifiers {
    * verifier failure is not kept. Ended ones sit in the order they ended, after the rest.
    */
   private readonly verdicts = new Map<string, Verdict>();
+  /** How many of `verdicts` have ended. */
+  private ended = 0;
   constructor(
     private readonly opts: { verifyThreads: number; verifyTimeoutMs?: number; threadFile?: string },
   ) {}
@@ -83,6 +85,7 @@ export class ProofVerifiers {
           this.verdicts.delete(key);
           made.endedAt = Date.now();
           this.verdicts.set(key, made);
+          this.ended++;
         },
         () => {
           if (this.verdicts.get(key) === made) this.verdicts.delete(key);
@@ -106,13 +109,11 @@ export class ProofVerifiers {
 
   /** Ended verdicts past VERDICT_KEEP_MS, or beyond VERDICTS_KEPT ended ones, oldest first. */
   private forgetEnded(now: number): void {
-    let ended = 0;
-    for (const v of this.verdicts.values()) if (v.endedAt !== undefined) ended++;
     for (const [k, v] of this.verdicts) {
       if (v.endedAt === undefined) continue;
-      if (now - v.endedAt <= VERDICT_KEEP_MS && ended < VERDICTS_KEPT) break;
+      if (now - v.endedAt <= VERDICT_KEEP_MS && this.ended < VERDICTS_KEPT) break;
       this.verdicts.delete(k);
-      ended--;
+      this.ended--;
     }
   }
 
