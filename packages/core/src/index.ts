@@ -5,6 +5,7 @@ export * from "./booster.ts";
 export * from "./errors.ts";
 export * from "./keccak.ts";
 export * from "./lifecycle.ts";
+export * from "./open-proving.ts";
 export * from "./package-dir.ts";
 export * from "./rewards.ts";
 export * from "./schedule.ts";

@@ -3,6 +3,7 @@ import { InvariantError } from "./errors.ts";
 import {
   advanceStage,
   canTransition,
+  isFinalStage,
   isProvingStage,
   type Stage,
   type StageTimes,
@@ -20,6 +21,7 @@ const allowed = new Set([
   "unclaimed->open_proving",
   "deadline_missed->open_proving",
   "open_proving->proven",
+  "open_proving->expired",
 ]);
 
 const allStages: Stage[] = [
@@ -31,18 +33,19 @@ const allStages: Stage[] = [
   "unclaimed",
   "deadline_missed",
   "open_proving",
+  "expired",
 ];
 
 const pairs = allStages.flatMap((from) => allStages.map((to) => [from, to] as const));
 
 describe("stages", () => {
-  it("are exactly the eight stages", () => {
+  it("are exactly the nine stages", () => {
     expect([...stages].sort()).toEqual([...allStages].sort());
-    expect(new Set(stages).size).toBe(8);
+    expect(new Set(stages).size).toBe(9);
   });
 
-  it("cover all 64 pairs with exactly 9 allowed", () => {
-    expect(pairs).toHaveLength(64);
+  it("cover all 81 pairs with exactly 10 allowed", () => {
+    expect(pairs).toHaveLength(81);
     expect(pairs.filter(([from, to]) => canTransition(from, to))).toHaveLength(allowed.size);
   });
 });
@@ -68,9 +71,9 @@ describe("transitions", () => {
     }
   });
 
-  it("has paid as the only terminal stage", () => {
+  it("has paid and expired as the only terminal stages", () => {
     const terminal = allStages.filter((from) => allStages.every((to) => !canTransition(from, to)));
-    expect(terminal).toEqual(["paid"]);
+    expect(terminal).toEqual(["paid", "expired"]);
   });
 
   it("never allows staying in place", () => {
@@ -135,6 +138,12 @@ describe("advanceStage", () => {
     const times: StageTimes = { auction_open: 1 };
     expect(() => advanceStage("auction_open", "paid", times, 2)).toThrow(InvariantError);
     expect(times).toEqual({ auction_open: 1 });
+  });
+});
+
+describe("isFinalStage", () => {
+  it.each(allStages)("%s is final only if paid or expired", (stage) => {
+    expect(isFinalStage(stage)).toBe(stage === "paid" || stage === "expired");
   });
 });
 

@@ -10,6 +10,7 @@ export const stages = [
   "unclaimed",
   "deadline_missed",
   "open_proving",
+  "expired",
 ] as const;
 
 export type Stage = (typeof stages)[number];
@@ -24,6 +25,7 @@ export const STAGE = {
   unclaimed: "unclaimed",
   deadline_missed: "deadline_missed",
   open_proving: "open_proving",
+  expired: "expired",
 } as const satisfies { [S in Stage]: S };
 
 /** The stages in which a block's jobs are leased: the winner's `proving`, anyone's `open_proving`. */
@@ -38,7 +40,10 @@ export const transitions: Readonly<Record<Stage, readonly Stage[]>> = {
   paid: [],
   unclaimed: ["open_proving"],
   deadline_missed: ["open_proving"],
-  open_proving: ["proven"],
+  open_proving: ["proven", "expired"],
+  // Nobody proved it in open proving within OPEN_PROVING_WINDOW_MS: its reward goes back to the
+  // sequencer (open-proving.ts). Final.
+  expired: [],
 };
 
 export function canTransition(from: Stage, to: Stage): boolean {
@@ -57,6 +62,9 @@ export function advanceStage(from: Stage, to: Stage, times: StageTimes, atMs: nu
   }
   return { ...times, [to]: atMs };
 }
+
+/** A stage a block never leaves: `paid`, `expired`. */
+export const isFinalStage = (stage: Stage): boolean => transitions[stage].length === 0;
 
 export const isProvingStage = (stage: Stage): stage is ProvingStage =>
   (PROVING_STAGES as readonly Stage[]).includes(stage);
