@@ -419,15 +419,15 @@ async function blockPage(p, n) {
   };
   // Follows the stream while there is one; a block whose own stream is not there yet (bidding
   // still open) is followed once its tree exists.
-  // A paid block changes no more: no stream is opened for it, and the one open is closed once a
-  // refresh finds it paid (the market's event log stream never ends by itself, and each open
+  // A paid (or expired) block changes no more: no stream is opened for it, and the one open is
+  // closed once a refresh finds it so (the market's event log stream never ends by itself, and each open
   // stream counts against the relay's per-client cap).
   let following = false;
   let stream = null;
-  const isPaid = () => block?.stage === "paid";
+  const isFinal = () => block?.stage === "paid" || block?.stage === "expired";
   signal.addEventListener("abort", () => stream?.abort());
   const startStream = () => {
-    if (following || signal.aborted || isPaid()) return;
+    if (following || signal.aborted || isFinal()) return;
     following = true;
     stream = new AbortController();
     follow([`/v1/events?block=${n}`, `/v1/blocks/${n}/events`], {
@@ -440,10 +440,11 @@ async function blockPage(p, n) {
         live.textContent = s === "live" ? "● live" : s === "reconnecting" ? "reconnecting…" : "";
         live.className = s === "live" ? "live on" : "live";
       },
-      // The per-block stream ends once the block is paid; then there is nothing more to follow.
+      // The per-block stream ends once the block is paid or expired; then there is nothing more to
+      // follow.
       onEnd: () => {
         refreshSoon(true);
-        return block?.stage !== "paid";
+        return !isFinal();
       },
     })
       .catch(() => {})
@@ -460,8 +461,8 @@ async function blockPage(p, n) {
   // Until the block is paid, a gentle poll keeps the page current, stream or not: a stream
   // that stalls or drops an event (a proxy, a relay under load) must not freeze the page.
   every(p, 3000, () => {
-    if (isPaid()) stream?.abort();
-    if (isPaid() && tree) return;
+    if (isFinal()) stream?.abort();
+    if (isFinal() && tree) return;
     refreshSoon();
     if (tree && !following) startStream();
   });

@@ -1,7 +1,7 @@
 // Server-sent event streams:
 //   GET /v1/events                  every auction, stage, job, payout and penalty event, each with
 //                                   an `id:`; resumable by Last-Event-ID; filters ?block= ?prover=
-//   GET /v1/blocks/{n}/events       one block's stages and jobs, ending after `paid`
+//   GET /v1/blocks/{n}/events       one block's stages and jobs, ending after `paid` or `expired`
 //
 // Both read the market's event log through the relay's one EventHub (services/event-hub.ts): a
 // single loop per relay process reads the log and fans out to every stream, so a stream costs no
@@ -15,7 +15,7 @@
 // streams per client IP (over it: 429 RATE_LIMITED) and SSE_STREAMS_MAX in all (over it: 503
 // UNAVAILABLE), both routes together.
 import { eventId, operations } from "@prover-boost/contract";
-import { DomainError, stages as stageOrder } from "@prover-boost/core";
+import { DomainError, isFinalStage, type Stage, stages as stageOrder } from "@prover-boost/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { RelayContext } from "../../context.ts";
@@ -253,7 +253,10 @@ async function followLog(
   }
 }
 
-/** GET /v1/blocks/{n}/events: the block's state now, then its changes until it is paid. */
+/**
+ * GET /v1/blocks/{n}/events: the block's state now, then its changes until its final stage (paid,
+ * or expired in open proving).
+ */
 async function followBlock(
   ctx: RelayContext,
   number: number,
@@ -290,14 +293,14 @@ async function followBlock(
     );
     for (const [stage, at] of ordered) sendStage(stage, at);
     for (const j of snap.jobs) sendJob({ ...j, worker: j.workerId });
-    if (snap.stage === "paid") return;
+    if (isFinalStage(snap.stage as Stage)) return;
     while (sse.open && !signal.aborted) {
       for (const e of await inbox.take(signal)) {
         if (visibleIn(snap.snapshot, e.txid)) continue;
         if (e.type === "stage") {
           const d = e.data as { stage: string; at: number };
           sendStage(d.stage, d.at);
-          if (d.stage === "paid") return;
+          if (isFinalStage(d.stage as Stage)) return;
         } else {
           sendJob(e.data as { id: string; type: string; status: string; worker: string | null });
         }
