@@ -2,10 +2,12 @@
 // credited once its log has L1_CONFIRMATIONS confirmations, a bid against it is accepted, the
 // aggregator locks the winner's bond and settles the proven block on chain exactly once, and
 // every address's escrow balance equals the ledger's afterwards. A winner that misses its
-// deadline is slashed on the escrow too, and the block proven in open proving is settled. And the devnet on chain
+// deadline is slashed on the escrow too, and the block proven in open proving is settled. A block
+// nobody proves in open proving expires and its reward is refunded. And the devnet on chain
 // (`npm start -- --chain`) runs blocks to paid and reconciles.
 import { randomBytes } from "node:crypto";
 import { reconcileEscrow } from "@prover-boost/chain";
+import { accounts } from "@prover-boost/db";
 import { runDevnet } from "@prover-boost/devnet";
 import { escrowAbi } from "@prover-boost/escrow";
 import pg from "pg";
@@ -22,6 +24,7 @@ import {
 } from "./harness.ts";
 import { proveUntilPaid, relayError, signIn } from "./support/blocks.ts";
 import { fundIndexedReward, type L1, settlerAccount, startL1 } from "./support/l1.ts";
+import { balance } from "./support/market-flow.ts";
 
 const prover = account(0xe1);
 const broke = account(0xe2);
@@ -210,6 +213,60 @@ describe("a missed deadline on chain", () => {
       ]),
     ] as `0x${string}`[];
     for (const r of await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, addresses)) {
+      expect(r.ledger, r.address).toEqual(r.chain);
+    }
+  });
+});
+
+describe("a block nobody proves on chain", () => {
+  it("refunds its reward to the sequencer once its open proving is over", async () => {
+    const block = 3;
+    await fundIndexedReward(stack, l1, block, REWARD);
+    const now = Date.now();
+    const open = await openAuction(block, {
+      txCount: 2,
+      blockReward: REWARD.toString(),
+      biddingClosesAt: now + 1500,
+      proofDeadline: now + 600_000,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    await eventually(async () => (await stack.client.getBlock(block)).stage === "open_proving");
+    expect(await balance(stack.db.prisma, accounts.reward(block))).toBe(REWARD);
+    // The aggregator's window (a day by default) made short: its own ticks expire the block.
+    const config = stack.aggregator.ctx.config;
+    const windowMs = config.openProvingWindowMs;
+    config.openProvingWindowMs = 1;
+    try {
+      await eventually(async () => (await stack.client.getBlock(block)).stage === "expired");
+    } finally {
+      config.openProvingWindowMs = windowMs;
+    }
+    await eventually(async () => {
+      await l1.mine(1);
+      const row = await stack.db.prisma.settlement.findUnique({
+        where: { key: `refund:${block}` },
+      });
+      return row?.status === "confirmed";
+    });
+    const refunds = await l1.client.getContractEvents({
+      address: l1.escrow,
+      abi: escrowAbi,
+      eventName: "RewardRefunded",
+      args: { blockNumber: BigInt(block) },
+      fromBlock: 0n,
+    });
+    expect(refunds.map((e) => e.args)).toEqual([
+      { blockNumber: BigInt(block), sequencer: sequencer.address, amount: REWARD },
+    ]);
+    // The index books the refund it saw: the reward left the block's account for the
+    // sequencer's, and the ledger holds what the escrow holds.
+    await eventually(async () => {
+      await l1.mine(1);
+      return (await balance(stack.db.prisma, accounts.reward(block))) === 0n;
+    });
+    for (const r of await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      sequencer.address,
+    ])) {
       expect(r.ledger, r.address).toEqual(r.chain);
     }
   });

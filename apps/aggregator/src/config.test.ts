@@ -17,6 +17,7 @@ describe("aggregatorConfigOf", () => {
       slots: { slotDurationMs: 12_000, genesisTimeMs: 0 },
       slashToSequencerBps: 5000,
       reissues: { max: 3, backoffMs: 60_000 },
+      openProvingWindowMs: 86_400_000,
       rewards: {
         model: "quote",
         submitterBps: 0,
@@ -34,6 +35,7 @@ describe("aggregatorConfigOf", () => {
         SLASH_TO_SEQUENCER_BPS: "2500",
         MAX_JOB_REISSUES: "1",
         REISSUE_BACKOFF_MS: "900",
+        OPEN_PROVING_WINDOW_MS: "0",
         SUBMITTER_BPS: "300",
         SUBMITTER_ADDRESS: submitter,
       }),
@@ -43,6 +45,7 @@ describe("aggregatorConfigOf", () => {
       auctionPricing: "second",
       slashToSequencerBps: 2500,
       reissues: { max: 1, backoffMs: 900 },
+      openProvingWindowMs: 0,
       rewards: {
         model: "quote",
         submitterBps: 300,

@@ -45,6 +45,8 @@ export interface AggregatorConfig {
   slashToSequencerBps: number;
   /** Open proving: re-issues of one failed job made at once, then the least time between two. */
   reissues: { max: number; backoffMs: number };
+  /** Open proving: how long a block stays open before it expires (0: never; open-proving.ts). */
+  openProvingWindowMs: number;
   rewards: RewardModel;
 }
 
@@ -56,6 +58,7 @@ export function aggregatorConfigOf(env: AggregatorEnv): AggregatorConfig {
     slots: { slotDurationMs: env.SLOT_DURATION_MS, genesisTimeMs: env.GENESIS_TIME_MS },
     slashToSequencerBps: env.SLASH_TO_SEQUENCER_BPS,
     reissues: { max: env.MAX_JOB_REISSUES, backoffMs: env.REISSUE_BACKOFF_MS },
+    openProvingWindowMs: env.OPEN_PROVING_WINDOW_MS,
     rewards:
       env.REWARD_MODEL === "shares"
         ? {

@@ -45,7 +45,7 @@ export async function createAggregator(
     hooks?: PayoutHooks;
     /** Test hook of the settler (a crash between recording and broadcasting). */
     beforeBroadcast?: SettlerOptions["beforeBroadcast"];
-    /** How often paid blocks left in Redis are looked for; default RETIRE_LEFTOVERS_EVERY_MS. */
+    /** How often paid and expired blocks left in Redis are looked for; default RETIRE_LEFTOVERS_EVERY_MS. */
     retireLeftoversEveryMs?: number;
   } = {},
 ): Promise<AggregatorService> {
@@ -101,8 +101,8 @@ export async function createAggregator(
   // retire that failed (Redis away at that moment) would otherwise leave the block's tree in
   // Redis until the next restart, and a long run would fill it.
   const retireLeftovers = () =>
-    void retirePaidLeftovers(db.prisma, fabric).catch((err) =>
-      ctx.log.warn({ err }, "could not retire paid blocks left in Redis"),
+    void retireFinishedLeftovers(db.prisma, fabric).catch((err) =>
+      ctx.log.warn({ err }, "could not retire paid or expired blocks left in Redis"),
     );
   retireLeftovers();
   const retiring = setInterval(
@@ -141,12 +141,15 @@ async function closeInactiveHandles(prisma: Prisma, fabric: ProofFabric): Promis
   await fabric.closeInactive(new Set(rows.map((r) => r.number)), startedAt);
 }
 
-/** Retires paid blocks whose queues are still in Redis (the process stopped before retiring). */
-async function retirePaidLeftovers(prisma: Prisma, fabric: ProofFabric): Promise<number[]> {
+/**
+ * Retires paid and expired blocks whose queues are still in Redis (the process stopped before
+ * retiring them).
+ */
+async function retireFinishedLeftovers(prisma: Prisma, fabric: ProofFabric): Promise<number[]> {
   const stored = await fabric.blocksInRedis();
   if (stored.length === 0) return [];
   const paid = await prisma.block.findMany({
-    where: { number: { in: stored }, stage: STAGE.paid },
+    where: { number: { in: stored }, stage: { in: [STAGE.paid, STAGE.expired] } },
     select: { number: true },
   });
   for (const { number } of paid) await fabric.retireBlock(number);

@@ -17,6 +17,10 @@ export interface ProvingBlock {
   fabricDownSince: bigint | null;
   /** The auction's proofDeadline plus the block's fabric outages (deadlines.ts). */
   deadline: bigint;
+  /** When it moved to open proving (null while the winner proves it). */
+  openedAt: bigint | null;
+  /** The fabric outages credited to the block (Block.fabricDownMs). */
+  fabricDownMs: bigint;
 }
 
 export interface TickView {
@@ -31,7 +35,10 @@ export interface TickView {
 }
 
 /** A row of the view's query: a block (no deadline on a due auction's marker row). */
-type Row = Omit<ProvingBlock, "deadline"> & { deadline: bigint | null };
+type Row = Omit<ProvingBlock, "deadline" | "fabricDownMs"> & {
+  deadline: bigint | null;
+  fabricDownMs: bigint | null;
+};
 
 /** The marker row of a due auction (not a block stage). */
 const DUE = "auction_due";
@@ -39,12 +46,13 @@ const DUE = "auction_due";
 export async function readTickView(ctx: AggregatorContext, now: number): Promise<TickView> {
   const rows = await ctx.prisma.$queryRaw<Row[]>`
     (SELECT b.number, b.stage, b."jobsTotal", b."jobsProven", b."fabricJobs", b."fabricDownSince",
-        a."proofDeadline" + b."fabricDownMs" AS deadline
+        a."proofDeadline" + b."fabricDownMs" AS deadline,
+        (b.stages->>${STAGE.open_proving})::bigint AS "openedAt", b."fabricDownMs"
       FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
       WHERE b.stage IN (${STAGE.committed}, ${STAGE.unclaimed}, ${STAGE.proving},
         ${STAGE.open_proving}, ${STAGE.proven}))
     UNION ALL
-    (SELECT a."blockNumber", ${DUE}, 0, 0, NULL, NULL, NULL FROM "Auction" a
+    (SELECT a."blockNumber", ${DUE}, 0, 0, NULL, NULL, NULL, NULL, NULL FROM "Auction" a
       WHERE a.status = 'open' AND a."biddingClosesAt" <= ${BigInt(now)}::bigint LIMIT 1)`;
   const view: TickView = { auctionsDue: false, toFanOut: false, proving: [], toPay: false };
   for (const r of rows) {
@@ -60,6 +68,8 @@ export async function readTickView(ctx: AggregatorContext, now: number): Promise
         fabricJobs: r.fabricJobs,
         fabricDownSince: r.fabricDownSince,
         deadline: r.deadline ?? 0n,
+        openedAt: r.openedAt,
+        fabricDownMs: r.fabricDownMs ?? 0n,
       });
     }
   }

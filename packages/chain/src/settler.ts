@@ -6,7 +6,8 @@
 // also releases a bond still locked; and the relay's withholding and invalid-proof penalties,
 // written by the ledger's chargePenalty, key `penalty:<id>`; and the escrow index's refunds of
 // rewards funded for blocks the market cannot represent, key `refund:<block>`, filed under block
-// 0), so a decision and its transaction are never one without the other. The settler sends them one at a time in id order (a block's lock before its slash or
+// 0; and the aggregator's refund of a block nobody proved in open proving, `expired`, same key,
+// filed under its block), so a decision and its transaction are never one without the other. The settler sends them one at a time in id order (a block's lock before its slash or
 // settlement) from one key, so nonces are assigned in order:
 //
 // - Before sending, it looks on the chain for the action's event (BondLocked, BondSlashed,
@@ -37,6 +38,7 @@
 //   transaction of the settler's is pending at the row's nonce (a replacement broadcast and not
 //   recorded, by a process that died): only one transaction per nonce can ever land.
 // And the contract settles a block at most once, whatever happens here.
+import { STAGE } from "@prover-boost/core";
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi, l1Chain } from "@prover-boost/escrow";
 import {
@@ -71,7 +73,9 @@ export type SettlementAction =
       /** The split the ledger's slash used (the escrow's own), kept for a later partial undo. */
       slashToSequencerBps?: number;
     }
-  | { kind: "settle"; blockNumber: number; recipients: string[]; amounts: bigint[] };
+  | { kind: "settle"; blockNumber: number; recipients: string[]; amounts: bigint[] }
+  /** The reward of a block that expired in open proving, back to its sequencer. */
+  | { kind: "refund"; blockNumber: number };
 
 /** The escrow refuses this key (Unauthorized): its owner rotated the settler, or it is not it. */
 class SettlerNotAuthorized extends Error {
@@ -93,8 +97,11 @@ export async function enqueueSettlement(
   nowMs: number,
 ): Promise<void> {
   const { kind, blockNumber, ...rest } = action;
+  // A refund names its block in its args, as the index's refunds (filed under block 0) do.
   const args = JSON.parse(
-    JSON.stringify(rest, (_k, v) => (typeof v === "bigint" ? v.toString() : v)),
+    JSON.stringify(kind === "refund" ? { blockNumber: String(blockNumber) } : rest, (_k, v) =>
+      typeof v === "bigint" ? v.toString() : v,
+    ),
   );
   await tx.settlement.upsert({
     where: { key: `${kind}:${blockNumber}` },
@@ -255,9 +262,9 @@ export class Settler {
       if (row.nonce !== null && (await this.noncePending(row.nonce))) return "waiting";
     }
     const a = row.args as Record<string, unknown>;
-    if (row.kind === "refund" && inMarketRange(BigInt(String(a.blockNumber)))) {
-      // Only the index owes refunds, for blocks the market cannot represent: never one it may
-      // still bond or settle.
+    if (row.kind === "refund" && !(await this.mayRefund(BigInt(String(a.blockNumber))))) {
+      // Refunds are owed for blocks the market cannot represent (the index) or that expired in
+      // open proving (the aggregator): never one it may still bond or settle.
       return this.reverted(row, "refusing to refund a block the market may settle", row.txHash);
     }
     if (row.kind === "lock" && BigInt(String(a.amount)) === 0n) return this.cancelLock(row);
@@ -345,6 +352,16 @@ export class Settler {
       timeout: this.opts.receiptTimeoutMs ?? 30_000,
     });
     return this.finish(row, receipt);
+  }
+
+  /** A block's reward may be refunded: outside the market's range, or expired in open proving. */
+  private async mayRefund(block: bigint): Promise<boolean> {
+    if (!inMarketRange(block)) return true;
+    const row = await this.opts.prisma.block.findUnique({
+      where: { number: Number(block) },
+      select: { stage: true },
+    });
+    return row?.stage === STAGE.expired;
   }
 
   private callOf(row: Row): { functionName: string; args: unknown[] } {

@@ -363,6 +363,11 @@ export const aggregatorEnv = commonEnv.extend({
   MAX_JOB_REISSUES: int(3, 0),
   /** Open proving: past MAX_JOB_REISSUES, the least time between two re-issues of one job. */
   REISSUE_BACKOFF_MS: ms(60_000, 1),
+  /**
+   * Open proving: a block nobody proves within this long of its move to open proving (plus the
+   * outages credited to it) expires and its reward goes back to the sequencer; 0: never.
+   */
+  OPEN_PROVING_WINDOW_MS: int(86_400_000),
   JOB_WEIGHTS: jobWeights,
   /** chain: the settler's private key (0x + 64 hex digits); or SETTLER_KEY_FILE. */
   SETTLER_KEY: optionalString.pipe(

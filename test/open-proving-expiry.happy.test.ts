@@ -1,0 +1,143 @@
+// A block in open proving that nobody proves does not stay open for good: once
+// OPEN_PROVING_WINDOW_MS have passed since it opened (plus the outages credited to it) it expires,
+// a final stage. Its tree leaves Redis, a lease still held on it ends with no penalty, nothing is
+// paid, and the market's log says so. A root the relay accepted by the window's end (in BullMQ,
+// not yet in Postgres) makes the block proven and paid instead. No window ends while an outage
+// is open, nor ever with a window of 0. (On chain its reward is refunded: escrow-chain.happy.)
+import { rootJobTypes } from "@prover-boost/core";
+import { RelayError } from "@prover-boost/sdk";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { expireOpenProving } from "../apps/aggregator/src/expire-open-proving.ts";
+import { fanOutClosedBlocks } from "../apps/aggregator/src/fan-out.ts";
+import { readTickView } from "../apps/aggregator/src/tick-view.ts";
+import { account } from "./fixtures.ts";
+import { eventually, type Stack, startStack } from "./harness.ts";
+import { proofOf, signIn, tryLease } from "./support/blocks.ts";
+import { closeUnclaimed } from "./support/unclaimed.ts";
+
+const WINDOW_MS = 600_000;
+const op = account(0x8e);
+let stack: Stack;
+
+beforeAll(async () => {
+  // The aggregator runs only when a test calls its duties, on the clock the test gives.
+  stack = await startStack({
+    aggregator: false,
+    env: { RATE_LIMIT_PER_IP: "0", OPEN_PROVING_WINDOW_MS: String(WINDOW_MS) },
+  });
+  await stack.admin.deposit(op.address, 10n ** 18n);
+});
+afterAll(async () => {
+  await stack?.close();
+});
+
+/** Block `n` in open proving (nobody bid), its tree out and seen by the relay. */
+async function openProvingBlock(n: number) {
+  await closeUnclaimed(stack, [n], { txCount: 2 });
+  await fanOutClosedBlocks(stack.aggregator.ctx);
+  await eventually(async () =>
+    (await stack.relay.ctx.registry.active(Date.now())).some((b) => b.number === n),
+  );
+  const row = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+  expect(row.stage).toBe("open_proving");
+  return Number((row.stages as Record<string, number>).open_proving);
+}
+
+/** One expiry pass at `now` on the aggregator's own view of the blocks. */
+async function expireAt(now: number) {
+  const ctx = { ...stack.aggregator.ctx, now: () => now };
+  return expireOpenProving(ctx, (await readTickView(ctx, now)).proving);
+}
+
+const stageOf = async (n: number) =>
+  (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).stage;
+
+it("expires a block nobody proved once its window is over, and ends the leases on it", async () => {
+  const openedAt = await openProvingBlock(1);
+  const w = await signIn(stack, op, "w-held", { capacity: 1 });
+  const held = await w.client.lease(1000);
+  expect(held?.blockNumber).toBe(1);
+
+  // A moment before the end of its window: still open.
+  expect(await expireAt(openedAt + WINDOW_MS - 1)).toBe(0);
+  expect(await stageOf(1)).toBe("open_proving");
+
+  expect(await expireAt(openedAt + WINDOW_MS)).toBe(1);
+  const block = await stack.client.getBlock(1);
+  expect(block.stage).toBe("expired");
+  expect(block.stages.expired).toBeGreaterThanOrEqual(openedAt);
+  // Its tree has left Redis: the held lease is gone (no withholding), and nothing is offered.
+  expect(await stack.aggregator.ctx.fabric.blocksInRedis()).not.toContain(1);
+  const heartbeat = await w.client.heartbeat(held!.id).catch((e: unknown) => e);
+  expect(heartbeat).toBeInstanceOf(RelayError);
+  expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
+  // Past the held lease's whole life (its slot in the worker's capacity with it): nobody was
+  // charged for it, nothing was paid, and nothing of the block is offered.
+  await new Promise((r) => setTimeout(r, 2 * Number(stack.env.LEASE_MS)));
+  expect(await tryLease(w.client, 0)).toEqual({ status: 204 });
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 1 } })).toBe(0);
+  expect(await stack.db.prisma.payout.count({ where: { blockNumber: 1 } })).toBe(0);
+  // Final: a later pass changes nothing, the market's log has the stage, and the block's own
+  // stream ends after it (as after `paid`).
+  const stream = await fetch(`${stack.url}/v1/blocks/1/events`, {
+    signal: AbortSignal.timeout(10_000),
+  });
+  expect(await stream.text()).toMatch(/"stage":"expired"/);
+  expect(await expireAt(openedAt + 2 * WINDOW_MS)).toBe(0);
+  const events = await stack.db.prisma.marketEvent.findMany({
+    where: { blockNumber: 1, type: "stage" },
+  });
+  expect(events.map((e) => (e.data as { stage: string }).stage)).toContain("expired");
+}, 60_000);
+
+it("pays a block whose root was accepted by the window's end though not yet recorded", async () => {
+  const openedAt = await openProvingBlock(2);
+  const w = await signIn(stack, op, "w-root", { capacity: 1 });
+  let root: Awaited<ReturnType<typeof w.client.lease>> = null;
+  while (!root) {
+    const job = await w.client.lease(1000);
+    if (job?.blockNumber !== 2) continue;
+    if (rootJobTypes.includes(job.type)) root = job;
+    else await w.client.submitResult(job.id, proofOf(job));
+  }
+  // The relay's first step only: BullMQ completes the root, the relay dies before its record.
+  const [lease] = await stack.relay.ctx.broker.recordsOf(root.id);
+  await stack.relay.ctx.broker.reportProvingJobSuccess(lease!, {
+    proof: proofOf(root),
+    operator: lease!.operator,
+    worker: lease!.workerName,
+  });
+  expect(await stageOf(2)).toBe("open_proving");
+
+  expect(await expireAt(openedAt + WINDOW_MS + 60_000)).toBe(0);
+  expect(await stageOf(2)).toBe("proven");
+  await stack.aggregator.aggregator.tick();
+  expect(await stageOf(2)).toBe("paid");
+}, 60_000);
+
+it("ends no window while an outage is open, nor with a window of 0", async () => {
+  const openedAt = await openProvingBlock(3);
+  const late = openedAt + 10 * WINDOW_MS;
+  await stack.db.prisma.block.update({
+    where: { number: 3 },
+    data: { fabricDownSince: BigInt(openedAt + 1000) },
+  });
+  expect(await expireAt(late)).toBe(0);
+  expect(await stageOf(3)).toBe("open_proving");
+  // The outage closed and credited: the window is that much longer.
+  await stack.db.prisma.block.update({
+    where: { number: 3 },
+    data: { fabricDownSince: null, fabricDownMs: 5000n },
+  });
+  expect(await expireAt(openedAt + WINDOW_MS + 4999)).toBe(0);
+  const config = stack.aggregator.ctx.config;
+  config.openProvingWindowMs = 0;
+  try {
+    expect(await expireAt(late)).toBe(0);
+    expect(await stageOf(3)).toBe("open_proving");
+  } finally {
+    config.openProvingWindowMs = WINDOW_MS;
+  }
+  expect(await expireAt(openedAt + WINDOW_MS + 5000)).toBe(1);
+  expect(await stageOf(3)).toBe("expired");
+}, 60_000);
