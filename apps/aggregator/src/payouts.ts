@@ -10,6 +10,7 @@
 
 import { enqueueSettlement } from "@prover-boost/chain";
 import {
+  activeProvers,
   activityScoreAt,
   type BoosterConfig,
   blockPayouts,
@@ -134,12 +135,17 @@ export async function payBlock(
       let parts: Payout[];
       const rewards = ctx.config.rewards;
       if (rewards.model === "shares") {
-        const provers = [...new Set(proofs.map((p) => p.operator!))].sort();
-        const shares = await recordActivityAndShares(rewards.booster, tx, provers, BigInt(number));
-        // Each operator's shares count in proportion to the weighted work it did in this block.
+        // Each operator's shares count in proportion to the weighted work it did in this block;
+        // one whose work weighs nothing gains no activity either.
         const work = weightedWork(
           proofs.map((p) => ({ operator: p.operator!, type: p.type as JobType })),
           rewards.jobWeights,
+        );
+        const shares = await recordActivityAndShares(
+          rewards.booster,
+          tx,
+          activeProvers(work),
+          BigInt(number),
         );
         parts = sharesPayouts({
           reward,

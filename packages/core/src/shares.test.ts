@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { boosterShares } from "./booster.ts";
-import { sharesPayouts, splitSharesReward } from "./shares.ts";
+import { activeProvers, sharesPayouts, splitSharesReward } from "./shares.ts";
 
 const RUNS = { numRuns: 2000 };
 const SEQ = "0x5e00";
@@ -270,5 +270,21 @@ describe("splitSharesReward properties", () => {
       }),
       RUNS,
     );
+  });
+});
+
+describe("activeProvers", () => {
+  it("are the operators whose work weighs something, sorted", () => {
+    const work = new Map([
+      ["0xcc", 3n],
+      ["0xaa", 0n],
+      ["0xbb", 1n],
+    ]);
+    expect(activeProvers(work)).toEqual(["0xbb", "0xcc"]);
+  });
+
+  it("are none when no work weighs anything", () => {
+    expect(activeProvers(new Map([["0xaa", 0n]]))).toEqual([]);
+    expect(activeProvers(new Map())).toEqual([]);
   });
 });

@@ -69,3 +69,15 @@ export function workWeightedShares(
   }
   return out;
 }
+
+/**
+ * The operators whose activity a paid block records under the shares model: those whose work in
+ * it weighs something (JOB_WEIGHTS may weigh a job type 0), sorted, so every payout locks their
+ * activity rows in the same order. Proofs that earn nothing of the block earn no score either.
+ */
+export function activeProvers(work: ReadonlyMap<string, bigint>): string[] {
+  return [...work]
+    .filter(([, w]) => w > 0n)
+    .map(([operator]) => operator)
+    .sort();
+}
