@@ -2,8 +2,10 @@
 // OPEN_PROVING_WINDOW_MS have passed since it opened (plus the outages credited to it) it expires,
 // a final stage. Its tree leaves Redis, a lease still held on it ends with no penalty, nothing is
 // paid, and the market's log says so. A root the relay accepted by the window's end (in BullMQ,
-// not yet in Postgres) makes the block proven and paid instead. No window ends while an outage
-// is open, nor ever with a window of 0. (On chain its reward is refunded: escrow-chain.happy.)
+// not yet in Postgres) makes the block proven and paid instead, and a result handed in while the
+// block is judged is refused as a lost lease, never "accepted" and unpaid. No window ends while
+// an outage is open or no relay is there, nor ever with a window of 0. (On chain its reward is
+// refunded: escrow-chain.happy.)
 import { rootJobTypes } from "@prover-boost/core";
 import { RelayError } from "@prover-boost/sdk";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -62,7 +64,9 @@ it("expires a block nobody proved once its window is over, and ends the leases o
   expect(await expireAt(openedAt + WINDOW_MS - 1)).toBe(0);
   expect(await stageOf(1)).toBe("open_proving");
 
-  expect(await expireAt(openedAt + WINDOW_MS)).toBe(1);
+  // Judged once a relay has been seen at or after the window's end (its refreshes come every
+  // LEASE_MS / 4 on the clock the test gives the aggregator).
+  expect(await expireAt(openedAt + WINDOW_MS + 1000)).toBe(1);
   const block = await stack.client.getBlock(1);
   expect(block.stage).toBe("expired");
   expect(block.stages.expired).toBeGreaterThanOrEqual(openedAt);
@@ -71,6 +75,11 @@ it("expires a block nobody proved once its window is over, and ends the leases o
   const heartbeat = await w.client.heartbeat(held!.id).catch((e: unknown) => e);
   expect(heartbeat).toBeInstanceOf(RelayError);
   expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
+  const late = await w.client.submitResult(held!.id, proofOf(held!)).catch((e: unknown) => e);
+  expect((late as RelayError).code).toBe("LEASE_LOST");
+  // Nothing of its queues or lease records is left in Redis.
+  const left = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:*`);
+  expect(left.filter((k) => /:b1-|:lease:1-/.test(k))).toEqual([]);
   // Past the held lease's whole life (its slot in the worker's capacity with it): nobody was
   // charged for it, nothing was paid, and nothing of the block is offered.
   await new Promise((r) => setTimeout(r, 2 * Number(stack.env.LEASE_MS)));
@@ -96,8 +105,8 @@ it("pays a block whose root was accepted by the window's end though not yet reco
   let root: Awaited<ReturnType<typeof w.client.lease>> = null;
   while (!root) {
     const job = await w.client.lease(1000);
-    if (job?.blockNumber !== 2) continue;
-    if (rootJobTypes.includes(job.type)) root = job;
+    if (!job) continue;
+    if (job.blockNumber === 2 && rootJobTypes.includes(job.type)) root = job;
     else await w.client.submitResult(job.id, proofOf(job));
   }
   // The relay's first step only: BullMQ completes the root, the relay dies before its record.
@@ -115,7 +124,7 @@ it("pays a block whose root was accepted by the window's end though not yet reco
   expect(await stageOf(2)).toBe("paid");
 }, 60_000);
 
-it("ends no window while an outage is open, nor with a window of 0", async () => {
+it("ends no window while an outage is open, nor with no relay there, nor with a window of 0", async () => {
   const openedAt = await openProvingBlock(3);
   const late = openedAt + 10 * WINDOW_MS;
   await stack.db.prisma.block.update({
@@ -138,6 +147,46 @@ it("ends no window while an outage is open, nor with a window of 0", async () =>
   } finally {
     config.openProvingWindowMs = WINDOW_MS;
   }
-  expect(await expireAt(openedAt + WINDOW_MS + 5000)).toBe(1);
+  // Every relay gone at the window's end (it left 1.5 s before the aggregator's pass, 1 s
+  // before the end): nobody could have proven the block up to there, so it is not judged.
+  const presence = stack.relay.ctx.broker.presence;
+  await presence.stop();
+  try {
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await expireAt(openedAt + WINDOW_MS + 5500)).toBe(0);
+    expect(await stageOf(3)).toBe("open_proving");
+  } finally {
+    await presence.start();
+  }
+  expect(await expireAt(openedAt + WINDOW_MS + 6000)).toBe(1);
   expect(await stageOf(3)).toBe("expired");
+}, 60_000);
+
+it("refuses, as a lost lease, a root handed in while the block is judged", async () => {
+  const openedAt = await openProvingBlock(4);
+  const w = await signIn(stack, op, "w-judged", { capacity: 1 });
+  let root: Awaited<ReturnType<typeof w.client.lease>> = null;
+  while (!root) {
+    const job = await w.client.lease(1000);
+    if (!job) continue;
+    if (job.blockNumber === 4 && rootJobTypes.includes(job.type)) root = job;
+    else await w.client.submitResult(job.id, proofOf(job));
+  }
+  // The root's result reaches the relay just after the expiry read what BullMQ completed.
+  const ctx = stack.aggregator.ctx;
+  const fabric = Object.create(ctx.fabric) as typeof ctx.fabric;
+  let handedIn: unknown = null;
+  fabric.completed = async (...args) => {
+    const done = await ctx.fabric.completed(...args);
+    handedIn = await w.client.submitResult(root!.id, proofOf(root!)).catch((e: unknown) => e);
+    return done;
+  };
+  const now = openedAt + WINDOW_MS + 1000;
+  const judging = { ...ctx, fabric, now: () => now };
+  expect(await expireOpenProving(judging, (await readTickView(judging, now)).proving)).toBe(1);
+  // Accepted would mean paid: the block it was for expired, so the result was refused.
+  expect((handedIn as RelayError).code).toBe("LEASE_LOST");
+  expect(await stageOf(4)).toBe("expired");
+  const rootRow = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: root.id } });
+  expect(rootRow.status).not.toBe("proven");
 }, 60_000);

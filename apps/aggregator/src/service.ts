@@ -150,9 +150,12 @@ async function retireFinishedLeftovers(prisma: Prisma, fabric: ProofFabric): Pro
   if (stored.length === 0) return [];
   const paid = await prisma.block.findMany({
     where: { number: { in: stored }, stage: { in: [STAGE.paid, STAGE.expired] } },
-    select: { number: true },
+    select: { number: true, stage: true },
   });
-  for (const { number } of paid) await fabric.retireBlock(number);
+  for (const { number, stage } of paid) {
+    if (stage === STAGE.expired) await fabric.retireSealedBlock(number);
+    else await fabric.retireBlock(number);
+  }
   return paid.map((b) => b.number);
 }
 

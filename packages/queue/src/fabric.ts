@@ -213,6 +213,18 @@ function parseAnnouncement(message: string): Announcement | null {
   }
 }
 
+// KEYS: per queue its active list, wait list and prioritized set; ARGV: per queue its job keys'
+// prefix (`<prefix>:<queue>:`, a job's lock is `<prefix>:<queue>:<id>:lock`). See sealBlock.
+const sealScript = luaScript(`
+for i = 1, #ARGV do
+  local active = KEYS[3 * i - 2]
+  for _, id in ipairs(redis.call('LRANGE', active, 0, -1)) do
+    redis.call('DEL', ARGV[i] .. id .. ':lock')
+  end
+  redis.call('DEL', active, KEYS[3 * i - 1], KEYS[3 * i])
+end
+return 1`);
+
 export class ProofFabric {
   /**
    * Emits "work" (a WorkHint, or null for anything) when jobs may have become ready, "blocks"
@@ -797,6 +809,24 @@ export class ProofFabric {
   }
 
   /**
+   * Seals a block's tree before it is given up (an expired block): one script, so atomic against
+   * every completion, takes the lock of each job being proven (its worker's result, checked
+   * against that lock, is then refused as a lost lease, and without a place in the active list
+   * no heartbeat revives the lock nor does a lapse charge anyone) and empties the lists jobs are
+   * leased from. What completed stays readable (completed) until the block is retired.
+   */
+  async sealBlock(blockNumber: number): Promise<void> {
+    const queues = kinds.map((kind) => this.queue(blockNumber, kind));
+    await evalScript(
+      this.redis,
+      sealScript,
+      3 * queues.length,
+      ...queues.flatMap((q) => [q.keys.active!, q.keys.wait!, q.keys.prioritized!]),
+      ...queues.map((q) => q.toKey("")),
+    );
+  }
+
+  /**
    * Closes this process's handles on a finished block and, with `removeData`, removes its queues
    * and books from Redis (the aggregator, once the block is paid). Other processes close theirs
    * with closeInactive.
@@ -808,6 +838,16 @@ export class ProofFabric {
       blockNumber,
       removeData ? (q) => q.obliterate({ force: true }).catch(() => {}) : undefined,
     );
+  }
+
+  /**
+   * Retires a block sealed by sealBlock: its queues as retireBlock, then every key left under
+   * them (the jobs the seal took out of their lists, which BullMQ's obliterate no longer finds)
+   * and the records of the leases that were on it.
+   */
+  async retireSealedBlock(blockNumber: number): Promise<void> {
+    await this.retireBlock(blockNumber);
+    await this.clearTree(blockNumber);
   }
 
   /**
