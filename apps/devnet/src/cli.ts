@@ -33,7 +33,7 @@ const program = new Command("prover-boost-devnet")
   )
   .option(
     "--blocks <n>",
-    "stop after N blocks are paid (default: run until interrupted)",
+    "stop after N blocks are paid (or expired in open proving; default: run until interrupted)",
     positiveInt("--blocks"),
   )
   .option("--txs <n>", "transactions per block", nonNegativeInt("--txs"), 16)

@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { createAggregator } from "@prover-boost/aggregator";
 import type { AccountReconciliation } from "@prover-boost/chain";
 import { aggregatorEnv, domainFromEnv, parseEnv, redactUrl, relayEnv } from "@prover-boost/config";
+import { isFinalStage } from "@prover-boost/core";
 import { createRedis, deleteKeysWithPrefix } from "@prover-boost/queue";
 import { createRelay } from "@prover-boost/relay";
 import { type BlockView, RelayClient } from "@prover-boost/sdk";
@@ -90,7 +91,6 @@ function devnetDomainEnv(env: Record<string, string | undefined>): Record<string
   return { CHAIN_ID: String(DEVNET_CHAIN_ID), VERIFYING_CONTRACT: DEVNET_VERIFYING_CONTRACT };
 }
 
-const terminal = new Set(["paid"]);
 /** Collateral each simulated operator deposits on the escrow in chain mode (wei). */
 const CHAIN_DEPOSIT = 5n * 10n ** 18n;
 
@@ -257,14 +257,15 @@ export async function runDevnet(opts: DevnetOptions): Promise<DevnetReport> {
       }
       for (const [n, o] of opened) {
         const prev = views.get(n);
-        if (prev && terminal.has(prev.stage)) continue;
+        if (prev && isFinalStage(prev.stage)) continue;
         const view = await client.getBlock(n);
         if (!prev || prev.stage !== view.stage || prev.tree.proven !== view.tree.proven)
           opts.onBlock?.(view, o);
         views.set(n, view);
       }
-      const paid = [...views.values()].filter((v) => v.stage === "paid").length;
-      if (target !== undefined && paid >= target) break;
+      // Paid, or expired in open proving (nobody proved it within OPEN_PROVING_WINDOW_MS): done.
+      const done = [...views.values()].filter((v) => isFinalStage(v.stage)).length;
+      if (target !== undefined && done >= target) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     if (fatal) throw fatal;

@@ -77,7 +77,13 @@ export class ProgressView {
       const sum = b.payouts.reduce((s, p) => s + BigInt(p.amount), 0n);
       // Only a paid block's payouts add up to its reward: the others are not judged.
       const verdict =
-        b.stage !== "paid" ? "not paid" : sum === BigInt(b.blockReward) ? "exact" : "MISMATCH";
+        b.stage === "expired"
+          ? "expired: nobody proved it in open proving, its reward goes back to the sequencer"
+          : b.stage !== "paid"
+            ? "not paid"
+            : sum === BigInt(b.blockReward)
+              ? "exact"
+              : "MISMATCH";
       console.log(
         `       payouts: ${b.payouts.length} recipients, ${sum} wei of ${b.blockReward} (${verdict})`,
       );

@@ -7,7 +7,7 @@
 // and a block's funded reward sits in escrow:reward:<n> until the block is paid.
 //
 // Only money that enters or leaves the escrow by its users' own hand is booked by the indexer:
-// deposits, withdrawals and funded rewards. Bond locks, releases, slashes and settlements are the
+// deposits, withdrawals and funded rewards, and a funded reward's refund (below). Bond locks, releases, slashes and settlements are the
 // aggregator's decisions: the aggregator books them in the ledger when it makes them, and the
 // settler sends the matching transaction; their events are indexed (for the record and for
 // reconciliation) but move nothing. So are penalties (the relay burns up to the operator's free
@@ -22,7 +22,9 @@
 //
 // A reward funded for a block the market cannot represent (beyond MARKET_MAX_BLOCK) is booked
 // nowhere; the settler owes the escrow its refund, and the RewardRefunded of such a block credits
-// the sequencer from outside the ledger (the funding never came in).
+// the sequencer from outside the ledger (the funding never came in). A block that expired in
+// open proving is refunded too (the aggregator owes it); its RewardRefunded moves its funded
+// reward from escrow:reward:<n> to the sequencer's earnings.
 import {
   accounts,
   applyMovement,
