@@ -4,12 +4,11 @@
 // winner proved in time; the aggregator records such proofs before it slashes anyone, so the
 // block is proven and paid, never deadline_missed. If BullMQ cannot be read at that moment (Redis
 // unreachable), the block is not judged until it can be.
-import { rootJobTypes } from "@prover-boost/core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { enforceDeadlines, JUDGE_READ_GIVE_UP_MS } from "../apps/aggregator/src/deadlines.ts";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, startStack } from "./harness.ts";
-import { openBlock, proofOf, signIn } from "./support/blocks.ts";
+import { completeInBullmqOnly, leaseRootOf, openBlock, proofOf, signIn } from "./support/blocks.ts";
 
 const op = account(0x7f);
 let stack: Stack;
@@ -29,21 +28,10 @@ it("does not slash a winner whose root proof the relay accepted before the deadl
   // From here the aggregator runs only when the test ticks it, on a clock the test sets.
   await stack.aggregator.aggregator.stop();
   const w = await signIn(stack, op, "w1", { capacity: 1 });
-  let root: Awaited<ReturnType<typeof w.client.lease>> = null;
-  while (!root) {
-    const job = await w.client.lease(1000);
-    if (!job) continue;
-    if (rootJobTypes.includes(job.type)) root = job;
-    else await w.client.submitResult(job.id, proofOf(job));
-  }
+  const root = await leaseRootOf(w.client, 1);
   // The relay's first step only, well before the deadline: BullMQ completes the root job, and
   // the relay dies before recording it in Postgres.
-  const [lease] = await stack.relay.ctx.broker.recordsOf(root.id);
-  await stack.relay.ctx.broker.reportProvingJobSuccess(lease!, {
-    proof: proofOf(root),
-    operator: lease!.operator,
-    worker: lease!.workerName,
-  });
+  await completeInBullmqOnly(stack, root);
   expect(Date.now()).toBeLessThan(t0 + DEADLINE_IN);
   const before = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 1 } });
   expect(before.stage).toBe("proving");

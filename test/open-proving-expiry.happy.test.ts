@@ -6,7 +6,6 @@
 // block is judged is refused as a lost lease, never "accepted" and unpaid. No window ends while
 // an outage is open or no relay is there, nor ever with a window of 0. (On chain its reward is
 // refunded: escrow-chain.happy.)
-import { rootJobTypes } from "@prover-boost/core";
 import { RelayError } from "@prover-boost/sdk";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { expireOpenProving } from "../apps/aggregator/src/expire-open-proving.ts";
@@ -14,7 +13,7 @@ import { fanOutClosedBlocks } from "../apps/aggregator/src/fan-out.ts";
 import { readTickView } from "../apps/aggregator/src/tick-view.ts";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
-import { proofOf, signIn, tryLease } from "./support/blocks.ts";
+import { completeInBullmqOnly, leaseRootOf, proofOf, signIn, tryLease } from "./support/blocks.ts";
 import { closeUnclaimed } from "./support/unclaimed.ts";
 
 const WINDOW_MS = 600_000;
@@ -102,20 +101,7 @@ it("expires a block nobody proved once its window is over, and ends the leases o
 it("pays a block whose root was accepted by the window's end though not yet recorded", async () => {
   const openedAt = await openProvingBlock(2);
   const w = await signIn(stack, op, "w-root", { capacity: 1 });
-  let root: Awaited<ReturnType<typeof w.client.lease>> = null;
-  while (!root) {
-    const job = await w.client.lease(1000);
-    if (!job) continue;
-    if (job.blockNumber === 2 && rootJobTypes.includes(job.type)) root = job;
-    else await w.client.submitResult(job.id, proofOf(job));
-  }
-  // The relay's first step only: BullMQ completes the root, the relay dies before its record.
-  const [lease] = await stack.relay.ctx.broker.recordsOf(root.id);
-  await stack.relay.ctx.broker.reportProvingJobSuccess(lease!, {
-    proof: proofOf(root),
-    operator: lease!.operator,
-    worker: lease!.workerName,
-  });
+  await completeInBullmqOnly(stack, await leaseRootOf(w.client, 2));
   expect(await stageOf(2)).toBe("open_proving");
 
   expect(await expireAt(openedAt + WINDOW_MS + 60_000)).toBe(0);
@@ -165,20 +151,14 @@ it("ends no window while an outage is open, nor with no relay there, nor with a 
 it("refuses, as a lost lease, a root handed in while the block is judged", async () => {
   const openedAt = await openProvingBlock(4);
   const w = await signIn(stack, op, "w-judged", { capacity: 1 });
-  let root: Awaited<ReturnType<typeof w.client.lease>> = null;
-  while (!root) {
-    const job = await w.client.lease(1000);
-    if (!job) continue;
-    if (job.blockNumber === 4 && rootJobTypes.includes(job.type)) root = job;
-    else await w.client.submitResult(job.id, proofOf(job));
-  }
+  const root = await leaseRootOf(w.client, 4);
   // The root's result reaches the relay just after the expiry read what BullMQ completed.
   const ctx = stack.aggregator.ctx;
   const fabric = Object.create(ctx.fabric) as typeof ctx.fabric;
   let handedIn: unknown = null;
   fabric.completed = async (...args) => {
     const done = await ctx.fabric.completed(...args);
-    handedIn = await w.client.submitResult(root!.id, proofOf(root!)).catch((e: unknown) => e);
+    handedIn = await w.client.submitResult(root.id, proofOf(root)).catch((e: unknown) => e);
     return done;
   };
   const now = openedAt + WINDOW_MS + 1000;

@@ -1,7 +1,7 @@
 // Helpers shared by the gateway integration tests (withholding, capacity, priority, crash, fail):
 // open a block and wait until its tree is out, sign workers in, prove leased jobs, compute the
 // expected root proof, and read BullMQ's view of a job.
-import { type JobType, planTree, simProof } from "@prover-boost/core";
+import { type JobType, planTree, rootJobTypes, simProof } from "@prover-boost/core";
 import { type QueueKind, queueFor } from "@prover-boost/queue";
 import {
   type LeasedJob,
@@ -55,6 +55,32 @@ export async function signIn(
 /** The proof the relay expects for a leased job (sim scheme). */
 export const proofOf = (job: LeasedJob) =>
   simProof({ ...job, inputs: job.inputs, children: job.children.map((c) => c.proof) });
+
+/**
+ * Leases with `client`, proving every job it is given, until it is given block `n`'s root:
+ * returned leased, not proven.
+ */
+export async function leaseRootOf(client: RelayClient, n: number): Promise<LeasedJob> {
+  for (;;) {
+    const job = await client.lease(1000);
+    if (!job) continue;
+    if (job.blockNumber === n && rootJobTypes.includes(job.type)) return job;
+    await client.submitResult(job.id, proofOf(job));
+  }
+}
+
+/**
+ * The relay's first step of accepting `root`'s proof only: BullMQ completes the job (where the
+ * lease is checked), and the relay dies before recording it in Postgres.
+ */
+export async function completeInBullmqOnly(stack: Stack, root: LeasedJob): Promise<void> {
+  const [lease] = await stack.relay.ctx.broker.recordsOf(root.id);
+  await stack.relay.ctx.broker.reportProvingJobSuccess(lease!, {
+    proof: proofOf(root),
+    operator: lease!.operator,
+    worker: lease!.workerName,
+  });
+}
 
 /** The root proof of a block: it depends only on its transactions. */
 export function expectedRoot(blockNumber: number, txs: readonly `0x${string}`[]) {
