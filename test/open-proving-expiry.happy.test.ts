@@ -170,3 +170,37 @@ it("refuses, as a lost lease, a root handed in while the block is judged", async
   const rootRow = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: root.id } });
   expect(rootRow.status).not.toBe("proven");
 }, 60_000);
+
+it("keeps a sealed block sealed and whole until a later pass expires it, whatever its window says", async () => {
+  const openedAt = await openProvingBlock(5);
+  const w = await signIn(stack, op, "w-sealed", { capacity: 1 });
+  const held = await w.client.lease(1000);
+  expect(held?.blockNumber).toBe(5);
+  const fabric = stack.aggregator.ctx.fabric;
+  const before = await fabric.treeCounts(5);
+  // Sealed, but what BullMQ completed cannot be read (Redis unreachable): not moved yet.
+  const unreadable = Object.create(fabric) as typeof fabric;
+  unreadable.completed = async () => {
+    throw new Error("Connection is closed.");
+  };
+  const now = openedAt + WINDOW_MS + 1000;
+  const cut = { ...stack.aggregator.ctx, fabric: unreadable, now: () => now };
+  expect(await expireOpenProving(cut, (await readTickView(cut, now)).proving)).toBe(0);
+  expect(await stageOf(5)).toBe("open_proving");
+  expect(await fabric.sealedOf([5])).toEqual(new Set([5]));
+  // Sealed: nothing of it is leased or kept, and its tree still counts whole (the keeper does
+  // not take it for lost and rebuild it).
+  expect((await fabric.treeCounts(5)).jobs).toBe(before.jobs);
+  const heartbeat = await w.client.heartbeat(held!.id).catch((e: unknown) => e);
+  expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
+  const other = await signIn(stack, op, "w-other", { capacity: 1 });
+  expect(await tryLease(other.client, 0)).toEqual({ status: 204 });
+  // An outage opened after the seal lengthens nothing: the next pass expires it.
+  await stack.db.prisma.block.update({
+    where: { number: 5 },
+    data: { fabricDownSince: BigInt(now) },
+  });
+  expect(await expireAt(now + 1000)).toBe(1);
+  expect(await stageOf(5)).toBe("expired");
+  expect(await fabric.sealedOf([5])).toEqual(new Set());
+}, 60_000);

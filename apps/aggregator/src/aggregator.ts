@@ -10,7 +10,7 @@ import { BlockRetries } from "./block-retries.ts";
 import { closeDueAuctions } from "./close-auctions.ts";
 import type { AggregatorContext } from "./context.ts";
 import { enforceDeadlines, reissueInOpenProving } from "./deadlines.ts";
-import { anyOpenProvingOver, expireOpenProving } from "./expire-open-proving.ts";
+import { anyOpenProving, expireOpenProving } from "./expire-open-proving.ts";
 import { fanOutClosedBlocks } from "./fan-out.ts";
 import { type PayoutHooks, payProvenBlocks } from "./payouts.ts";
 import { FabricKeeper } from "./rebuild.ts";
@@ -61,7 +61,7 @@ export class Aggregator {
     if (view.proving.some((b) => b.stage === STAGE.open_proving)) {
       await this.duty("open-proving re-issue", () => reissueInOpenProving(ctx, this.reissueCursor));
     }
-    if (anyOpenProvingOver(view.proving, ctx.config.openProvingWindowMs, ctx.now())) {
+    if (anyOpenProving(view.proving, ctx.config.openProvingWindowMs)) {
       await this.duty("open-proving expiry", () =>
         expireOpenProving(ctx, view.proving, () => this.keeper.isUp),
       );

@@ -10,11 +10,12 @@
 // The order makes "accepted" mean paid. As at a proof deadline, a block is judged only once a
 // relay has been seen able to serve at or after the window's end (every relay down is an outage
 // the provers did not cause). Then its tree is sealed in Redis (ProofFabric.sealBlock, atomic
-// against completions): from there no job of it is leased and no result accepted, a worker's
+// against completions): from there no job of it is leased, retried or completed, a worker's
 // answer being "lease lost". Then the proofs BullMQ completed and Postgres lacks are recorded, so
 // a root accepted at any time before the seal makes the block proven (and paid), never expired;
-// only then is it moved. A block the move then finds changed (an outage opened meanwhile) stays
-// in open proving, sealed, and is judged again; the keeper may rebuild its tree meanwhile.
+// only then is it moved. The seal decides: a sealed block whose move did not happen in the same
+// pass (BullMQ unreadable, Postgres away, a restart) is moved by a later one, whatever its window
+// says by then (an outage opened after the seal cost no prover anything: nothing could be proven).
 import { enqueueSettlement } from "@prover-boost/chain";
 import { openProvingEndsAt, openProvingExpired, STAGE } from "@prover-boost/core";
 import { moveStage } from "@prover-boost/db";
@@ -24,17 +25,12 @@ import { JUDGE_READ_TIMEOUT_MS, recordCompletedOrHold } from "./deadlines.ts";
 import { type RelaySighting, sightRelays } from "./relays.ts";
 import type { ProvingBlock } from "./tick-view.ts";
 
-/** Whether some block of the view is in open proving past its window (a pass has work). */
-export function anyOpenProvingOver(
-  blocks: readonly ProvingBlock[],
-  windowMs: number,
-  now: number,
-): boolean {
-  return blocks.some((b) => openWindowOver(b, windowMs, now));
+/** Whether the view has a block in open proving (the expiry pass then has something to look at). */
+export function anyOpenProving(blocks: readonly ProvingBlock[], windowMs: number): boolean {
+  return windowMs > 0 && blocks.some((b) => b.stage === STAGE.open_proving);
 }
 
 const openWindowOver = (b: ProvingBlock, windowMs: number, now: number) =>
-  b.stage === STAGE.open_proving &&
   b.openedAt !== null &&
   openProvingExpired(
     { openedAt: b.openedAt, fabricDownMs: b.fabricDownMs, fabricDownSince: b.fabricDownSince },
@@ -43,8 +39,9 @@ const openWindowOver = (b: ProvingBlock, windowMs: number, now: number) =>
   );
 
 /**
- * Expires the blocks of `blocks` (the tick's view) whose open proving is over. `fabricUp`:
- * whether the fabric answers now (nothing expires while it does not). Returns how many expired.
+ * Expires the blocks of `blocks` (the tick's view) in open proving whose window is over, or that
+ * an earlier pass sealed. `fabricUp`: whether the fabric answers now (nothing is sealed or
+ * expired while it does not). Returns how many expired.
  */
 export async function expireOpenProving(
   ctx: AggregatorContext,
@@ -52,56 +49,39 @@ export async function expireOpenProving(
   fabricUp: () => boolean = () => true,
 ): Promise<number> {
   const windowMs = ctx.config.openProvingWindowMs;
+  const open = blocks.filter((b) => b.stage === STAGE.open_proving);
+  if (windowMs <= 0 || open.length === 0) return 0;
+  const sealed = await pTimeout(ctx.fabric.sealedOf(open.map((b) => b.number)), {
+    milliseconds: JUDGE_READ_TIMEOUT_MS,
+  });
   let expired = 0;
   // Whether a relay was there at each window's end, read once for them all.
   let relays: RelaySighting | null = null;
-  for (const b of blocks) {
+  for (const b of open) {
     if (!fabricUp()) break;
     const now = ctx.now();
-    if (!openWindowOver(b, windowMs, now)) continue;
-    const endsAt = openProvingEndsAt(
-      { openedAt: b.openedAt!, fabricDownMs: b.fabricDownMs, fabricDownSince: null },
-      windowMs,
-    )!;
-    relays ??= await pTimeout(sightRelays(ctx), { milliseconds: JUDGE_READ_TIMEOUT_MS });
-    // No relay seen able to serve since the window's end: nobody could have proven it up to
-    // there (a relay's next refresh shows one was there).
-    const { seenAt } = relays as RelaySighting;
-    if (seenAt === null || BigInt(seenAt) < endsAt) continue;
-    await pTimeout(ctx.fabric.sealBlock(b.number), { milliseconds: JUDGE_READ_TIMEOUT_MS });
-    if (!(await recordCompletedOrHold(ctx, b.number, Number(endsAt), "expiring the block"))) {
-      continue;
+    const endsAt =
+      b.openedAt === null
+        ? null
+        : openProvingEndsAt(
+            { openedAt: b.openedAt, fabricDownMs: b.fabricDownMs, fabricDownSince: null },
+            windowMs,
+          );
+    if (endsAt === null) continue;
+    if (!sealed.has(b.number)) {
+      if (!openWindowOver(b, windowMs, now)) continue;
+      relays ??= await pTimeout(sightRelays(ctx), { milliseconds: JUDGE_READ_TIMEOUT_MS });
+      // No relay seen able to serve since the window's end: nobody could have proven it up to
+      // there (a relay's next refresh shows one was there).
+      const { seenAt } = relays as RelaySighting;
+      if (seenAt === null || BigInt(seenAt) < endsAt) continue;
+      await pTimeout(ctx.fabric.sealBlock(b.number), { milliseconds: JUDGE_READ_TIMEOUT_MS });
     }
+    const since = Math.min(Number(endsAt), now);
+    if (!(await recordCompletedOrHold(ctx, b.number, since, "expiring the block"))) continue;
     const moved = await ctx.prisma.$transaction(async (tx) => {
-      // Locked, and read again: a root recorded meanwhile made it proven; an outage opened
-      // meanwhile (rebuild.ts) holds it.
-      const [row] = await tx.$queryRaw<
-        {
-          stage: string;
-          openedAt: bigint | null;
-          fabricDownMs: bigint;
-          fabricDownSince: bigint | null;
-        }[]
-      >`
-        SELECT stage, (stages->>${STAGE.open_proving})::bigint AS "openedAt", "fabricDownMs",
-          "fabricDownSince"
-        FROM "Block" WHERE number = ${b.number} FOR UPDATE`;
-      if (
-        !row ||
-        row.stage !== STAGE.open_proving ||
-        row.openedAt === null ||
-        !openProvingExpired(
-          {
-            openedAt: row.openedAt,
-            fabricDownMs: row.fabricDownMs,
-            fabricDownSince: row.fabricDownSince,
-          },
-          windowMs,
-          now,
-        )
-      ) {
-        return false;
-      }
+      // Locked: a root recorded meanwhile made it proven (and it is paid instead).
+      await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${b.number} FOR UPDATE`;
       if (!(await moveStage(tx, b.number, STAGE.open_proving, STAGE.expired, now))) return false;
       if (ctx.config.collateral === "chain") {
         await enqueueSettlement(tx, { kind: "refund", blockNumber: b.number }, now);

@@ -213,17 +213,32 @@ function parseAnnouncement(message: string): Announcement | null {
   }
 }
 
-// KEYS: per queue its active list, wait list and prioritized set; ARGV: per queue its job keys'
-// prefix (`<prefix>:<queue>:`, a job's lock is `<prefix>:<queue>:<id>:lock`). See sealBlock.
+// KEYS[1] the block's seal marker, then per queue its active list, wait list, prioritized set,
+// failed set and delayed set; ARGV[1] the seal's time (ms), ARGV[2] SEALED_SCORE, then per queue
+// its job keys' prefix (`<prefix>:<queue>:`; a job's lock is `<prefix>:<queue>:<id>:lock`). Every
+// job that could be leased, completed or retried goes to the delayed set at a score no promotion
+// reaches (see sealBlock).
 const sealScript = luaScript(`
-for i = 1, #ARGV do
-  local active = KEYS[3 * i - 2]
-  for _, id in ipairs(redis.call('LRANGE', active, 0, -1)) do
-    redis.call('DEL', ARGV[i] .. id .. ':lock')
-  end
-  redis.call('DEL', active, KEYS[3 * i - 1], KEYS[3 * i])
+local per = 5
+for i = 1, (#KEYS - 1) / per do
+  local k = 1 + per * (i - 1)
+  local active, wait, prioritized, failed, delayed = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
+  local ids = redis.call('LRANGE', active, 0, -1)
+  for _, id in ipairs(ids) do redis.call('DEL', ARGV[2 + i] .. id .. ':lock') end
+  for _, id in ipairs(redis.call('LRANGE', wait, 0, -1)) do ids[#ids + 1] = id end
+  for _, id in ipairs(redis.call('ZRANGE', prioritized, 0, -1)) do ids[#ids + 1] = id end
+  for _, id in ipairs(redis.call('ZRANGE', failed, 0, -1)) do ids[#ids + 1] = id end
+  for _, id in ipairs(ids) do redis.call('ZADD', delayed, ARGV[2], id) end
+  redis.call('DEL', active, wait, prioritized, failed)
 end
+redis.call('SET', KEYS[1], ARGV[1])
 return 1`);
+
+/**
+ * A sealed job's score in its queue's delayed set: 2^62, far past any promotion (BullMQ promotes
+ * a delayed job once its score, ms * 0x1000, is passed: this one in some thirty thousand years).
+ */
+const SEALED_SCORE = "4611686018427387904";
 
 export class ProofFabric {
   /**
@@ -583,6 +598,8 @@ export class ProofFabric {
     // judged with the lapse of the rebuilt job's next lease, charging a worker that was told its
     // lease was gone (409) with withholding.
     await deleteBlockLeaseRecords(this.redis, brokerPrefixOf(this.options.prefix), blockNumber);
+    // A rebuilt tree is not sealed (sealBlock).
+    await this.redis.del(this.sealKey(blockNumber));
   }
 
   /**
@@ -809,21 +826,52 @@ export class ProofFabric {
   }
 
   /**
-   * Seals a block's tree before it is given up (an expired block): one script, so atomic against
-   * every completion, takes the lock of each job being proven (its worker's result, checked
-   * against that lock, is then refused as a lost lease, and without a place in the active list
-   * no heartbeat revives the lock nor does a lapse charge anyone) and empties the lists jobs are
-   * leased from. What completed stays readable (completed) until the block is retired.
+   * Seals a block's tree before it is given up (an expired block), in one script, so atomically
+   * against every completion: the lock of each job being proven is taken (its worker's result,
+   * checked against that lock, is refused as a lost lease; no heartbeat revives it, as the job is
+   * no longer in the active list, nor does a lapse charge anyone), and every job that could be
+   * leased, completed or retried (active, waiting, prioritized, failed) is parked in its queue's
+   * delayed set, where nothing takes it. The tree's job count is unchanged (the keeper does not
+   * take it for lost), what completed stays readable, and BullMQ's obliterate still finds every
+   * job. A marker says the block is sealed (sealedOf) until it is retired or its tree rebuilt.
    */
   async sealBlock(blockNumber: number): Promise<void> {
     const queues = kinds.map((kind) => this.queue(blockNumber, kind));
     await evalScript(
       this.redis,
       sealScript,
-      3 * queues.length,
-      ...queues.flatMap((q) => [q.keys.active!, q.keys.wait!, q.keys.prioritized!]),
+      1 + 5 * queues.length,
+      this.sealKey(blockNumber),
+      ...queues.flatMap((q) => [
+        q.keys.active!,
+        q.keys.wait!,
+        q.keys.prioritized!,
+        q.keys.failed!,
+        q.keys.delayed!,
+      ]),
+      String(Date.now()),
+      SEALED_SCORE,
       ...queues.map((q) => q.toKey("")),
     );
+  }
+
+  /** Which of `blocks` are sealed (sealBlock), in one round trip. */
+  async sealedOf(blocks: readonly number[]): Promise<Set<number>> {
+    if (blocks.length === 0) return new Set();
+    const pipe = this.redis.pipeline();
+    for (const n of blocks) pipe.exists(this.sealKey(n));
+    const out = (await pipe.exec()) ?? [];
+    return new Set(
+      blocks.filter((_, i) => {
+        const [err, found] = out[i] ?? [null, 0];
+        if (err) throw err;
+        return Number(found) > 0;
+      }),
+    );
+  }
+
+  private sealKey(blockNumber: number): string {
+    return `${this.options.prefix}:sealed:${blockNumber}`;
   }
 
   /**
@@ -841,13 +889,13 @@ export class ProofFabric {
   }
 
   /**
-   * Retires a block sealed by sealBlock: its queues as retireBlock, then every key left under
-   * them (the jobs the seal took out of their lists, which BullMQ's obliterate no longer finds)
-   * and the records of the leases that were on it.
+   * Retires a block sealed by sealBlock: its queues and books as retireBlock, the records of the
+   * leases that were on it, and last its seal.
    */
   async retireSealedBlock(blockNumber: number): Promise<void> {
     await this.retireBlock(blockNumber);
-    await this.clearTree(blockNumber);
+    await deleteBlockLeaseRecords(this.redis, brokerPrefixOf(this.options.prefix), blockNumber);
+    await this.redis.del(this.sealKey(blockNumber));
   }
 
   /**
