@@ -7,15 +7,19 @@
 // mode the reward was never taken from anyone (payouts draw it from the market's rewards account
 // when a block is paid), so nothing moves.
 //
-// The order makes "accepted" mean paid. As at a proof deadline, a block is judged only once a
-// relay has been seen able to serve at or after the window's end (every relay down is an outage
-// the provers did not cause). Then its tree is sealed in Redis (ProofFabric.sealBlock, atomic
-// against completions): from there no job of it is leased, retried or completed, a worker's
-// answer being "lease lost". Then the proofs BullMQ completed and Postgres lacks are recorded, so
-// a root accepted at any time before the seal makes the block proven (and paid), never expired;
-// only then is it moved. The seal decides: a sealed block whose move did not happen in the same
-// pass (BullMQ unreadable, Postgres away, a restart) is moved by a later one, whatever its window
-// says by then (an outage opened after the seal cost no prover anything: nothing could be proven).
+// The order makes "accepted" mean paid. Whether the window is over is decided on the block's row
+// under its lock (the keeper credits outages under the same lock), and, as at a proof deadline,
+// only once a relay has been seen able to serve at or after the window's end (every relay down
+// is an outage the provers did not cause). Then, still under that lock, its tree is sealed in
+// Redis (ProofFabric.sealBlock, atomic against completions): from there no job of it is leased,
+// retried or completed, a worker's answer being "lease lost". Then the proofs BullMQ completed
+// and Postgres lacks are recorded, so a root accepted at any time before the seal makes the block
+// proven (and paid), never expired; only then is it moved, if it is still sealed (a tree the
+// keeper rebuilt meanwhile is not: the block is judged again). The seal decides: a sealed block
+// whose move did not happen in the same pass (BullMQ unreadable, Postgres away, a restart) is
+// moved by a later one, whatever its window says by then (an outage opened after the seal cost
+// no prover anything: nothing could be proven); what BullMQ completed is waited for up to
+// JUDGE_READ_GIVE_UP_MS from the seal.
 import { enqueueSettlement } from "@prover-boost/chain";
 import { openProvingEndsAt, openProvingExpired, STAGE } from "@prover-boost/core";
 import { moveStage } from "@prover-boost/db";
@@ -59,29 +63,21 @@ export async function expireOpenProving(
   let relays: RelaySighting | null = null;
   for (const b of open) {
     if (!fabricUp()) break;
-    const now = ctx.now();
-    const endsAt =
-      b.openedAt === null
-        ? null
-        : openProvingEndsAt(
-            { openedAt: b.openedAt, fabricDownMs: b.fabricDownMs, fabricDownSince: null },
-            windowMs,
-          );
-    if (endsAt === null) continue;
-    if (!sealed.has(b.number)) {
-      if (!openWindowOver(b, windowMs, now)) continue;
+    let sealedAt = sealed.get(b.number);
+    if (sealedAt === undefined) {
+      // Only worth a closer look once the tick's view says the window is over.
+      if (!openWindowOver(b, windowMs, ctx.now())) continue;
       relays ??= await pTimeout(sightRelays(ctx), { milliseconds: JUDGE_READ_TIMEOUT_MS });
-      // No relay seen able to serve since the window's end: nobody could have proven it up to
-      // there (a relay's next refresh shows one was there).
-      const { seenAt } = relays as RelaySighting;
-      if (seenAt === null || BigInt(seenAt) < endsAt) continue;
-      await pTimeout(ctx.fabric.sealBlock(b.number), { milliseconds: JUDGE_READ_TIMEOUT_MS });
+      sealedAt = await sealIfOver(ctx, b.number, windowMs, relays as RelaySighting);
+      if (sealedAt === undefined) continue;
     }
-    const since = Math.min(Number(endsAt), now);
-    if (!(await recordCompletedOrHold(ctx, b.number, since, "expiring the block"))) continue;
+    if (!(await recordCompletedOrHold(ctx, b.number, sealedAt, "expiring the block"))) continue;
+    const now = ctx.now();
     const moved = await ctx.prisma.$transaction(async (tx) => {
-      // Locked: a root recorded meanwhile made it proven (and it is paid instead).
+      // Locked: a root recorded meanwhile made it proven (it is paid instead), and a tree rebuilt
+      // meanwhile (rebuild.ts, under the same lock) is no longer sealed: judged again.
       await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${b.number} FOR UPDATE`;
+      if (!(await ctx.fabric.sealedOf([b.number])).has(b.number)) return false;
       if (!(await moveStage(tx, b.number, STAGE.open_proving, STAGE.expired, now))) return false;
       if (ctx.config.collateral === "chain") {
         await enqueueSettlement(tx, { kind: "refund", blockNumber: b.number }, now);
@@ -92,11 +88,51 @@ export async function expireOpenProving(
     expired++;
     // Relays stop offering its jobs; its queues and books leave Redis.
     await ctx.fabric.announceBlocks().catch(() => {});
-    await ctx.fabric.retireSealedBlock(b.number).catch(() => {});
+    await ctx.fabric.retireBlock(b.number).catch(() => {});
     ctx.log.warn(
       { blockNumber: b.number, openProvingWindowMs: windowMs },
       "open proving over with no proof of the block: expired, its reward owed back to the sequencer",
     );
   }
   return expired;
+}
+
+/**
+ * Seals block `n`'s tree if its open proving is over, decided on the block's row as it is now,
+ * under its lock (the keeper credits an outage to it under the same lock, which lengthens the
+ * window), and once a relay was seen able to serve at or after the window's end (nobody could
+ * have proven it up to there otherwise; a relay's next refresh shows one was there). Returns
+ * when it was sealed, or undefined.
+ */
+async function sealIfOver(
+  ctx: AggregatorContext,
+  n: number,
+  windowMs: number,
+  relays: RelaySighting,
+): Promise<number | undefined> {
+  return ctx.prisma.$transaction(async (tx) => {
+    const [row] = await tx.$queryRaw<
+      {
+        stage: string;
+        openedAt: bigint | null;
+        fabricDownMs: bigint;
+        fabricDownSince: bigint | null;
+      }[]
+    >`
+      SELECT stage, (stages->>${STAGE.open_proving})::bigint AS "openedAt", "fabricDownMs",
+        "fabricDownSince"
+      FROM "Block" WHERE number = ${n} FOR UPDATE`;
+    if (row?.stage !== STAGE.open_proving || row.openedAt === null) return undefined;
+    const block = {
+      openedAt: row.openedAt,
+      fabricDownMs: row.fabricDownMs,
+      fabricDownSince: row.fabricDownSince,
+    };
+    const now = ctx.now();
+    if (!openProvingExpired(block, windowMs, now)) return undefined;
+    const endsAt = openProvingEndsAt(block, windowMs)!;
+    if (relays.seenAt === null || BigInt(relays.seenAt) < endsAt) return undefined;
+    await pTimeout(ctx.fabric.sealBlock(n), { milliseconds: JUDGE_READ_TIMEOUT_MS });
+    return now;
+  });
 }

@@ -142,21 +142,20 @@ async function closeInactiveHandles(prisma: Prisma, fabric: ProofFabric): Promis
 }
 
 /**
- * Retires paid and expired blocks whose queues are still in Redis (the process stopped before
- * retiring them).
+ * Retires paid and expired blocks whose queues (or seal) are still in Redis (the process stopped
+ * before retiring them).
  */
 async function retireFinishedLeftovers(prisma: Prisma, fabric: ProofFabric): Promise<number[]> {
-  const stored = await fabric.blocksInRedis();
+  const stored = [
+    ...new Set([...(await fabric.blocksInRedis()), ...(await fabric.sealedBlocks())]),
+  ];
   if (stored.length === 0) return [];
-  const paid = await prisma.block.findMany({
+  const done = await prisma.block.findMany({
     where: { number: { in: stored }, stage: { in: [STAGE.paid, STAGE.expired] } },
-    select: { number: true, stage: true },
+    select: { number: true },
   });
-  for (const { number, stage } of paid) {
-    if (stage === STAGE.expired) await fabric.retireSealedBlock(number);
-    else await fabric.retireBlock(number);
-  }
-  return paid.map((b) => b.number);
+  for (const { number } of done) await fabric.retireBlock(number);
+  return done.map((b) => b.number);
 }
 
 /** COLLATERAL=chain: the settler over L1_RPC_URL with the settler key; null in ledger mode. */

@@ -855,19 +855,34 @@ export class ProofFabric {
     );
   }
 
-  /** Which of `blocks` are sealed (sealBlock), in one round trip. */
-  async sealedOf(blocks: readonly number[]): Promise<Set<number>> {
-    if (blocks.length === 0) return new Set();
-    const pipe = this.redis.pipeline();
-    for (const n of blocks) pipe.exists(this.sealKey(n));
-    const out = (await pipe.exec()) ?? [];
-    return new Set(
-      blocks.filter((_, i) => {
-        const [err, found] = out[i] ?? [null, 0];
-        if (err) throw err;
-        return Number(found) > 0;
-      }),
-    );
+  /** Which of `blocks` are sealed (sealBlock), with when (ms), in one round trip. */
+  async sealedOf(blocks: readonly number[]): Promise<Map<number, number>> {
+    const out = new Map<number, number>();
+    if (blocks.length === 0) return out;
+    const at = await this.redis.mget(...blocks.map((n) => this.sealKey(n)));
+    for (const [i, n] of blocks.entries()) if (at[i] != null) out.set(n, Number(at[i]));
+    return out;
+  }
+
+  /** Blocks sealed (sealBlock) and not yet retired, found with SCAN (start-up sweeps). */
+  async sealedBlocks(): Promise<number[]> {
+    const found: number[] = [];
+    let cursor = "0";
+    do {
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${this.options.prefix}:sealed:*`,
+        "COUNT",
+        1000,
+      );
+      cursor = next;
+      for (const key of keys) {
+        const n = Number(key.slice(key.lastIndexOf(":") + 1));
+        if (Number.isSafeInteger(n)) found.push(n);
+      }
+    } while (cursor !== "0");
+    return found.sort((a, b) => a - b);
   }
 
   private sealKey(blockNumber: number): string {
@@ -876,26 +891,25 @@ export class ProofFabric {
 
   /**
    * Closes this process's handles on a finished block and, with `removeData`, removes its queues
-   * and books from Redis (the aggregator, once the block is paid). Other processes close theirs
-   * with closeInactive.
+   * and books from Redis (the aggregator, once the block is paid or expired). Other processes
+   * close theirs with closeInactive. A sealed tree (sealBlock) is removed key by key, with the
+   * records of the leases that were on it and, last, its seal: BullMQ's obliterate would move
+   * the parents of the parked jobs it removes back to their wait lists, leasable until their own
+   * queue's turn came.
    */
   async retireBlock(blockNumber: number, removeData = true): Promise<void> {
     const books = [...this.attempts.keys(blockNumber), ...this.provenance.keys(blockNumber)];
+    if (removeData && (await this.sealedOf([blockNumber])).has(blockNumber)) {
+      await this.handles.close(blockNumber);
+      await this.redis.del(...books).catch(() => {});
+      await this.clearTree(blockNumber);
+      return;
+    }
     if (removeData) await this.redis.del(...books).catch(() => {});
     await this.handles.close(
       blockNumber,
       removeData ? (q) => q.obliterate({ force: true }).catch(() => {}) : undefined,
     );
-  }
-
-  /**
-   * Retires a block sealed by sealBlock: its queues and books as retireBlock, the records of the
-   * leases that were on it, and last its seal.
-   */
-  async retireSealedBlock(blockNumber: number): Promise<void> {
-    await this.retireBlock(blockNumber);
-    await deleteBlockLeaseRecords(this.redis, brokerPrefixOf(this.options.prefix), blockNumber);
-    await this.redis.del(this.sealKey(blockNumber));
   }
 
   /**
