@@ -220,8 +220,9 @@ end`;
 // could have heard the worker through the lease's last window (Redis or every relay was out of
 // reach, and the worker's heartbeats could only get through once it was back). A relay's own
 // lateness or outage never costs a worker its lease. Returns the new expiry, 0 when the lease
-// is lost, or -1 when it is lost because the heartbeat arrived past the limit (so the refusal
-// says why on the same reckoning of the arrival as the script's, whatever the round trip took).
+// is lost, or -1 when the heartbeat arrived past the limit, whatever became of the lock since
+// (so the refusal says why on the same reckoning of the arrival as the script's, whatever the
+// round trip took, and the same whether the lapse was swept yet or not).
 const heartbeatScript = luaScript(`${luaNow}${presentThroughLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
@@ -230,6 +231,9 @@ local lease = cjson.decode(raw)
 -- (a result being verified) keeps what was left of the lease when it arrived.
 local longest = tonumber(ARGV[7])
 local left = tonumber(lease.leasedAt) + longest - (now - tonumber(ARGV[4]))
+-- Past the limit nothing extends it, whatever became of its lock since (run out, swept as a
+-- lapse): the refusal names the limit.
+if longest > 0 and left <= 0 then return -1 end
 local lock = redis.call('GET', KEYS[1])
 if lock ~= ARGV[1] then
   if lock then return 0 end
@@ -242,16 +246,12 @@ if lock ~= ARGV[1] then
   end
   if now - tonumber(ARGV[4]) > tonumber(lease.expiresAt)
     and presentThrough(lease, now, tonumber(ARGV[2]), tonumber(ARGV[6]), KEYS[6], KEYS[7], KEYS[8], '') then
-    if longest > 0 and left <= 0 then return -1 end
     return 0
   end
   lease.revived = (lease.revived or 0) + 1
 end
 local extend = tonumber(ARGV[2])
-if longest > 0 then
-  if left <= 0 then return -1 end
-  if left < extend then extend = left end
-end
+if longest > 0 and left < extend then extend = left end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', extend)
 redis.call('SREM', KEYS[2], ARGV[3])
 lease.expiresAt = now + extend
