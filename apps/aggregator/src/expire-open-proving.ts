@@ -59,42 +59,80 @@ export async function expireOpenProving(
     milliseconds: JUDGE_READ_TIMEOUT_MS,
   });
   let expired = 0;
-  // Whether a relay was there at each window's end, read once for them all.
-  let relays: RelaySighting | null = null;
+  // Whether a relay was there at each window's end, read once for them all (at the first block
+  // whose window is over).
+  let sighting: Promise<RelaySighting> | null = null;
+  const relays = () => {
+    sighting ??= pTimeout(sightRelays(ctx), { milliseconds: JUDGE_READ_TIMEOUT_MS });
+    return sighting;
+  };
   for (const b of open) {
     if (!fabricUp()) break;
-    let sealedAt = sealed.get(b.number);
-    if (sealedAt === undefined) {
-      // Only worth a closer look once the tick's view says the window is over.
-      if (!openWindowOver(b, windowMs, ctx.now())) continue;
-      relays ??= await pTimeout(sightRelays(ctx), { milliseconds: JUDGE_READ_TIMEOUT_MS });
-      sealedAt = await sealIfOver(ctx, b.number, windowMs, relays as RelaySighting);
-      if (sealedAt === undefined) continue;
+    try {
+      if (await expireOne(ctx, b, windowMs, sealed.get(b.number), relays)) expired++;
+    } catch (err) {
+      // One block that cannot be judged now (a lock held long, Redis or Postgres away) does not
+      // hold up the others: it is judged again next tick.
+      ctx.log.warn(
+        { err, blockNumber: b.number },
+        "open-proving expiry: block left for a later tick",
+      );
     }
-    if (!(await recordCompletedOrHold(ctx, b.number, sealedAt, "expiring the block"))) continue;
-    const now = ctx.now();
-    const moved = await ctx.prisma.$transaction(async (tx) => {
-      // Locked: a root recorded meanwhile made it proven (it is paid instead), and a tree rebuilt
-      // meanwhile (rebuild.ts, under the same lock) is no longer sealed: judged again.
-      await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${b.number} FOR UPDATE`;
-      if (!(await ctx.fabric.sealedOf([b.number])).has(b.number)) return false;
-      if (!(await moveStage(tx, b.number, STAGE.open_proving, STAGE.expired, now))) return false;
-      if (ctx.config.collateral === "chain") {
-        await enqueueSettlement(tx, { kind: "refund", blockNumber: b.number }, now);
-      }
-      return true;
-    });
-    if (!moved) continue;
-    expired++;
-    // Relays stop offering its jobs; its queues and books leave Redis.
-    await ctx.fabric.announceBlocks().catch(() => {});
-    await ctx.fabric.retireBlock(b.number).catch(() => {});
-    ctx.log.warn(
-      { blockNumber: b.number, openProvingWindowMs: windowMs },
-      "open proving over with no proof of the block: expired, its reward owed back to the sequencer",
-    );
   }
   return expired;
+}
+
+/** A move or seal's transaction: its lock wait, a Redis call or two, and room to spare. */
+const TX_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
+
+/** The Postgres lock wait a move or seal takes at most (then the block waits for a later tick). */
+const LOCK_WAIT_MS = 5000;
+
+/**
+ * Judges one block in open proving (`sealedAt`: when an earlier pass sealed it, if one did):
+ * seals it if its window is over, records what BullMQ completed, and moves it to expired.
+ * Returns whether it expired.
+ */
+async function expireOne(
+  ctx: AggregatorContext,
+  b: ProvingBlock,
+  windowMs: number,
+  sealedBefore: number | undefined,
+  relays: () => Promise<RelaySighting>,
+): Promise<boolean> {
+  let sealedAt = sealedBefore;
+  if (sealedAt === undefined) {
+    // Only worth a closer look once the tick's view says the window is over.
+    if (!openWindowOver(b, windowMs, ctx.now())) return false;
+    sealedAt = await sealIfOver(ctx, b.number, windowMs, await relays());
+    if (sealedAt === undefined) return false;
+  }
+  if (!(await recordCompletedOrHold(ctx, b.number, sealedAt, "expiring the block"))) return false;
+  const now = ctx.now();
+  const moved = await ctx.prisma.$transaction(async (tx) => {
+    // Locked: a root recorded meanwhile made it proven (it is paid instead), and a tree rebuilt
+    // meanwhile (rebuild.ts, under the same lock) is no longer sealed: judged again.
+    await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LOCK_WAIT_MS}`);
+    await tx.$queryRaw`SELECT number FROM "Block" WHERE number = ${b.number} FOR UPDATE`;
+    const still = await pTimeout(ctx.fabric.sealedOf([b.number]), {
+      milliseconds: JUDGE_READ_TIMEOUT_MS,
+    });
+    if (!still.has(b.number)) return false;
+    if (!(await moveStage(tx, b.number, STAGE.open_proving, STAGE.expired, now))) return false;
+    if (ctx.config.collateral === "chain") {
+      await enqueueSettlement(tx, { kind: "refund", blockNumber: b.number }, now);
+    }
+    return true;
+  }, TX_OPTIONS);
+  if (!moved) return false;
+  // Relays stop offering its jobs; its queues and books leave Redis.
+  await ctx.fabric.announceBlocks().catch(() => {});
+  await ctx.fabric.retireBlock(b.number).catch(() => {});
+  ctx.log.warn(
+    { blockNumber: b.number, openProvingWindowMs: windowMs },
+    "open proving over with no proof of the block: expired, its reward owed back to the sequencer",
+  );
+  return true;
 }
 
 /**
@@ -111,6 +149,7 @@ async function sealIfOver(
   relays: RelaySighting,
 ): Promise<number | undefined> {
   return ctx.prisma.$transaction(async (tx) => {
+    await tx.$executeRawUnsafe(`SET LOCAL lock_timeout = ${LOCK_WAIT_MS}`);
     const [row] = await tx.$queryRaw<
       {
         stage: string;
@@ -132,7 +171,7 @@ async function sealIfOver(
     if (!openProvingExpired(block, windowMs, now)) return undefined;
     const endsAt = openProvingEndsAt(block, windowMs)!;
     if (relays.seenAt === null || BigInt(relays.seenAt) < endsAt) return undefined;
-    await pTimeout(ctx.fabric.sealBlock(n), { milliseconds: JUDGE_READ_TIMEOUT_MS });
+    await pTimeout(ctx.fabric.sealBlock(n, now), { milliseconds: JUDGE_READ_TIMEOUT_MS });
     return now;
-  });
+  }, TX_OPTIONS);
 }

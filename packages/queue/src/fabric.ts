@@ -835,7 +835,7 @@ export class ProofFabric {
    * take it for lost), what completed stays readable, and BullMQ's obliterate still finds every
    * job. A marker says the block is sealed (sealedOf) until it is retired or its tree rebuilt.
    */
-  async sealBlock(blockNumber: number): Promise<void> {
+  async sealBlock(blockNumber: number, at = Date.now()): Promise<void> {
     const queues = kinds.map((kind) => this.queue(blockNumber, kind));
     await evalScript(
       this.redis,
@@ -849,7 +849,7 @@ export class ProofFabric {
         q.keys.failed!,
         q.keys.delayed!,
       ]),
-      String(Date.now()),
+      String(at),
       SEALED_SCORE,
       ...queues.map((q) => q.toKey("")),
     );
@@ -899,7 +899,18 @@ export class ProofFabric {
    */
   async retireBlock(blockNumber: number, removeData = true): Promise<void> {
     const books = [...this.attempts.keys(blockNumber), ...this.provenance.keys(blockNumber)];
-    if (removeData && (await this.sealedOf([blockNumber])).has(blockNumber)) {
+    let sealed = false;
+    if (removeData) {
+      try {
+        sealed = (await this.sealedOf([blockNumber])).has(blockNumber);
+      } catch (err) {
+        // Not knowing whether the tree is sealed, nothing is removed (obliterate must not touch
+        // a sealed one): the handles close, and the caller retires it again later.
+        await this.handles.close(blockNumber);
+        throw err;
+      }
+    }
+    if (sealed) {
       await this.handles.close(blockNumber);
       await this.redis.del(...books).catch(() => {});
       await this.clearTree(blockNumber);

@@ -222,7 +222,8 @@ end`;
 // lateness or outage never costs a worker its lease. Returns the new expiry, 0 when the lease
 // is lost, or -1 when the heartbeat arrived past the limit, whatever became of the lock since
 // (so the refusal says why on the same reckoning of the arrival as the script's, whatever the
-// round trip took, and the same whether the lapse was swept yet or not).
+// round trip took, and the same whether BullMQ's stalled check swept the job yet or not, until
+// the lapse is claimed and the record gone).
 const heartbeatScript = luaScript(`${luaNow}${presentThroughLua}
 local raw = redis.call('HGET', KEYS[4], ARGV[1])
 if not raw then return 0 end
