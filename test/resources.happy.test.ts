@@ -60,7 +60,10 @@ describe("resources over consecutive blocks", () => {
       // Nothing of a retired block may stay behind (its queues, books, stalled-check marks).
       leftovers.push(...(await probe.keyNames()).filter((k) => /:b\d+-/.test(k)));
     }
-    // Connections and keys: within 10 % of the first block's (exactly equal, at these sizes).
+    // Connections: within 10 % of the first block's (exactly equal, at these sizes). Keys: one
+    // more or less (a fixed-name key that comes once, such as the relays' past presence
+    // stretches after a readiness check answered late, is no leak; a key left a block is: at
+    // the third block it is two more).
     // The idle rate: five blocks' mean within 10 % of the first five's. Idle load is timers
     // (the aggregator's fabric probe, each relay's presence refresh), so one 4 s reading moves a
     // few percent with how late timers fire on a busy machine; the mean smooths that, and the
@@ -68,7 +71,7 @@ describe("resources over consecutive blocks", () => {
     const drift = driftFromFirst(
       samples,
       0.1,
-      { clients: 0, keys: 0, idleCommandsPerSec: 2 },
+      { clients: 0, keys: 1, idleCommandsPerSec: 2 },
       { idleCommandsPerSec: 5 },
     );
     expect({ drift, leftovers }, JSON.stringify(samples)).toEqual({ drift: [], leftovers: [] });
