@@ -19,7 +19,7 @@
 //    proven block's queue is never touched.
 import type { Queue, Worker } from "bullmq";
 import type { ProofJobData, QueueKind } from "./catalog.ts";
-import { evalScript, luaScript, type Redis } from "./redis.ts";
+import { evalScript, luaScript, type Redis, scanKeys } from "./redis.ts";
 
 export const blockKinds: readonly QueueKind[] = ["root", "merge", "base"];
 
@@ -250,14 +250,9 @@ export class BlockHandles {
 /** Blocks that have queues under `prefix` in Redis (a queue with jobs has a `meta` key). */
 export async function blocksWithQueues(redis: Redis, prefix: string): Promise<number[]> {
   const found = new Set<number>();
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:b*:meta`, "COUNT", 1000);
-    cursor = next;
-    for (const key of keys) {
-      const m = /:b(\d+)-(?:root|merge|base):meta$/.exec(key);
-      if (m) found.add(Number(m[1]));
-    }
-  } while (cursor !== "0");
+  for (const key of await scanKeys(redis, `${prefix}:b*:meta`)) {
+    const m = /:b(\d+)-(?:root|merge|base):meta$/.exec(key);
+    if (m) found.add(Number(m[1]));
+  }
   return [...found].sort((a, b) => a - b);
 }

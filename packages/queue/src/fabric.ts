@@ -59,6 +59,7 @@ import {
   loadScripts,
   luaScript,
   redisOptions,
+  scanKeys,
 } from "./redis.ts";
 import type { WorkHint } from "./wakeups.ts";
 
@@ -866,23 +867,11 @@ export class ProofFabric {
 
   /** Blocks sealed (sealBlock) and not yet retired, found with SCAN (start-up sweeps). */
   async sealedBlocks(): Promise<number[]> {
-    const found: number[] = [];
-    let cursor = "0";
-    do {
-      const [next, keys] = await this.redis.scan(
-        cursor,
-        "MATCH",
-        `${this.options.prefix}:sealed:*`,
-        "COUNT",
-        1000,
-      );
-      cursor = next;
-      for (const key of keys) {
-        const n = Number(key.slice(key.lastIndexOf(":") + 1));
-        if (Number.isSafeInteger(n)) found.push(n);
-      }
-    } while (cursor !== "0");
-    return found.sort((a, b) => a - b);
+    const keys = await scanKeys(this.redis, `${this.options.prefix}:sealed:*`);
+    return keys
+      .map((key) => Number(key.slice(key.lastIndexOf(":") + 1)))
+      .filter((n) => Number.isSafeInteger(n))
+      .sort((a, b) => a - b);
   }
 
   private sealKey(blockNumber: number): string {

@@ -160,6 +160,18 @@ export async function evalScript(
   }
 }
 
+/** Every key matching `pattern`, found with SCAN (sweeps; not for a hot path). */
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+    cursor = next;
+    out.push(...keys);
+  } while (cursor !== "0");
+  return out;
+}
+
 /** Deletes every key under `prefix:` (tests, benchmarks and devnet teardown). */
 export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promise<void> {
   let cursor = "0";
