@@ -61,7 +61,7 @@ const stageOf = async (n: number) =>
 it("expires a block nobody proved once its window is over, and ends the leases on it", async () => {
   const openedAt = await openProvingBlock(1);
   const w = await signIn(stack, op, "w-held", { capacity: 1 });
-  const held = await w.client.lease(1000);
+  const held = await w.client.lease(10_000);
   expect(held?.blockNumber).toBe(1);
 
   // A moment before the end of its window: still open.
@@ -188,7 +188,7 @@ it("refuses, as a lost lease, a root handed in while the block is judged", async
 it("keeps a sealed block sealed and whole until a later pass expires it, whatever its window says", async () => {
   const openedAt = await openProvingBlock(5);
   const w = await signIn(stack, op, "w-sealed", { capacity: 1 });
-  const held = await w.client.lease(1000);
+  const held = await w.client.lease(10_000);
   expect(held?.blockNumber).toBe(5);
   const fabric = stack.aggregator.ctx.fabric;
   const before = await fabric.treeCounts(5);
