@@ -84,8 +84,8 @@ it("expires a block nobody proved once its window is over, and ends the leases o
   // Nothing of its queues or lease records is left in Redis.
   const left = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:*`);
   expect(left.filter((k) => /:b1-|:lease:1-/.test(k))).toEqual([]);
-  // Past the held lease's whole life (its slot in the worker's capacity with it): nobody was
-  // charged for it, nothing was paid, and nothing of the block is offered.
+  // Past the held lease's whole life: nobody was charged for it, nothing was paid, and nothing
+  // of the block is offered.
   await new Promise((r) => setTimeout(r, 2 * Number(stack.env.LEASE_MS)));
   expect(await tryLease(w.client, 0)).toEqual({ status: 204 });
   expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 1 } })).toBe(0);
@@ -217,4 +217,24 @@ it("keeps a sealed block sealed and whole until a later pass expires it, whateve
   expect(await expireAt(now + 1000)).toBe(1);
   expect(await stageOf(5)).toBe("expired");
   expect((await fabric.sealedOf([5])).size).toBe(0);
+}, 60_000);
+
+it("gives the place a lease on an expired block held in its worker's capacity back at once", async () => {
+  const openedAt = await openProvingBlock(6);
+  const w = await signIn(stack, op, "w-freed", { capacity: 1 });
+  const held = await w.client.lease(10_000);
+  expect(held?.blockNumber).toBe(6);
+  // Another block with work in reach, its window longer (an outage credited to it): the worker
+  // is full, and told so.
+  await openProvingBlock(7);
+  await stack.db.prisma.block.update({ where: { number: 7 }, data: { fabricDownMs: 600_000n } });
+  expect(await tryLease(w.client, 0)).toEqual({ status: 409, code: "CAPACITY_EXCEEDED" });
+
+  expect(await expireAt(openedAt + WINDOW_MS + SLACK_MS)).toBe(1);
+  expect(await stageOf(6)).toBe("expired");
+  expect(await stageOf(7)).toBe("open_proving");
+  // The lease on block 6 ended with it, and so did its hold on the worker's one slot: the next
+  // lease is block 7's at once, not once the ended lease would have run out.
+  const next = await tryLease(w.client, 0);
+  expect("job" in next && next.job.blockNumber).toBe(7);
 }, 60_000);

@@ -39,7 +39,13 @@ import {
 } from "./affinity.ts";
 import { AttemptBook } from "./attempts.ts";
 import { BlockHandles, blockKinds, blocksWithQueues } from "./block-handles.ts";
-import { brokerPrefixOf, deleteBlockLeaseRecords } from "./broker/records.ts";
+import {
+  brokerPrefixOf,
+  deleteBlockLeaseRecords,
+  freeSlotsLua,
+  leaseRecordsPrefixOf,
+  sessionSetPrefixOf,
+} from "./broker/records.ts";
 import {
   jobId,
   type ProofJobData,
@@ -215,17 +221,22 @@ function parseAnnouncement(message: string): Announcement | null {
 }
 
 // KEYS[1] the block's seal marker, then per queue its active list, wait list, prioritized set,
-// failed set and delayed set; ARGV[1] the seal's time (ms), ARGV[2] SEALED_SCORE, then per queue
-// its job keys' prefix (`<prefix>:<queue>:`; a job's lock is `<prefix>:<queue>:<id>:lock`). Every
-// job that could be leased, completed or retried goes to the delayed set at a score no promotion
-// reaches (see sealBlock).
-const sealScript = luaScript(`
+// failed set and delayed set; ARGV[1] the seal's time (ms), ARGV[2] SEALED_SCORE, ARGV[3] and
+// ARGV[4] the prefixes of the jobs' lease records and of the sessions' sets (records.ts), then
+// per queue its job keys' prefix (`<prefix>:<queue>:`; a job's lock is
+// `<prefix>:<queue>:<id>:lock`). Every job that could be leased, completed or retried
+// goes to the delayed set at a score no promotion reaches (see sealBlock); the leases on the
+// active ones end, their places in their workers' capacity given back.
+const sealScript = luaScript(`${freeSlotsLua}
 local per = 5
 for i = 1, (#KEYS - 1) / per do
   local k = 1 + per * (i - 1)
   local active, wait, prioritized, failed, delayed = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5]
   local ids = redis.call('LRANGE', active, 0, -1)
-  for _, id in ipairs(ids) do redis.call('DEL', ARGV[2 + i] .. id .. ':lock') end
+  for _, id in ipairs(ids) do
+    redis.call('DEL', ARGV[4 + i] .. id .. ':lock')
+    freeSlots(ARGV[3] .. id, ARGV[4])
+  end
   for _, id in ipairs(redis.call('LRANGE', wait, 0, -1)) do ids[#ids + 1] = id end
   for _, id in ipairs(redis.call('ZRANGE', prioritized, 0, -1)) do ids[#ids + 1] = id end
   for _, id in ipairs(redis.call('ZRANGE', failed, 0, -1)) do ids[#ids + 1] = id end
@@ -830,7 +841,8 @@ export class ProofFabric {
    * Seals a block's tree before it is given up (an expired block), in one script, so atomically
    * against every completion: the lock of each job being proven is taken (its worker's result,
    * checked against that lock, is refused as a lost lease; no heartbeat revives it, as the job is
-   * no longer in the active list, nor does a lapse charge anyone), and every job that could be
+   * no longer in the active list, nor does a lapse charge anyone; its place in its worker's
+   * capacity is free at once), and every job that could be
    * leased, completed or retried (active, waiting, prioritized, failed) is parked in its queue's
    * delayed set, where nothing takes it. The tree's job count is unchanged (the keeper does not
    * take it for lost), what completed stays readable, and BullMQ's obliterate still finds every
@@ -852,6 +864,8 @@ export class ProofFabric {
       ]),
       String(at),
       SEALED_SCORE,
+      leaseRecordsPrefixOf(brokerPrefixOf(this.options.prefix)),
+      sessionSetPrefixOf(brokerPrefixOf(this.options.prefix)),
       ...queues.map((q) => q.toKey("")),
     );
   }

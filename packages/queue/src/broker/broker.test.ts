@@ -380,6 +380,20 @@ describe("capacity slots", () => {
     expect(await lease(main, agent("other"), block)).not.toBeNull();
   });
 
+  it("are given back at once by a lease whose tree is sealed or cleared (no lapse to claim)", async () => {
+    for (const end of ["seal", "clear"] as const) {
+      const a = agent(`ended-by-${end}`);
+      const block = await oneJobBlock();
+      const held = (await lease(main, a, block))!;
+      expect(await slotsOf(a)).toEqual([held.token]);
+      if (end === "seal") await main.fabric.sealBlock(block);
+      else await main.fabric.clearTree(block);
+      // Long before the lease would have run out, the agent has room for a job elsewhere.
+      expect(await slotsOf(a)).toEqual([]);
+      expect(await lease(main, a, await oneJobBlock())).not.toBeNull();
+    }
+  });
+
   /**
    * Completes the agent's lease `done` with a callback that looks for its next job in `blocks`
    * at once. Says whether Redis had answered the completion's drop of the lease record (the

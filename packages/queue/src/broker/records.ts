@@ -8,7 +8,7 @@
 // Per session, a sorted set of held lease tokens scored by expiry, for the capacity check.
 import { createHash } from "node:crypto";
 import type { Redis } from "ioredis";
-import { evalScript, luaScript } from "../redis.ts";
+import { evalScript, luaScript, scanKeys } from "../redis.ts";
 
 /**
  * Why a heartbeat was refused: the lease is gone (lapsed, claimed, another's), or it arrived once
@@ -124,24 +124,53 @@ return lease.expiresAt`);
 /** Where a fabric's brokers keep their records: `<fabric prefix>:pb` (broker.ts). */
 export const brokerPrefixOf = (fabricPrefix: string): string => `${fabricPrefix}:pb`;
 
-/** Deletes the lease records of block `n`'s jobs (job ids are `<n>-...`). */
+/** Where a broker keeps each job's lease records: `<this><job id>`. */
+export const leaseRecordsPrefixOf = (brokerPrefix: string): string => `${brokerPrefix}:lease:`;
+
+/** Where a broker keeps each session's held leases: `<this><session id>`. */
+export const sessionSetPrefixOf = (brokerPrefix: string): string =>
+  `${brokerPrefix}:session-leases:`;
+
+/**
+ * Lua defining `freeSlots(recordsKey, sessionPrefix)`: every lease recorded in a job's records
+ * gives back its place in its session's capacity (its token leaves the session's set), the
+ * records themselves left as they are. For a job whose leases end with no lapse to claim (its
+ * block sealed, its tree rebuilt or retired): otherwise each would keep a worker's slot until
+ * its expiry, and the worker would be refused new leases meanwhile.
+ */
+export const freeSlotsLua = `
+local function freeSlots(recordsKey, sessionPrefix)
+  local recs = redis.call('HGETALL', recordsKey)
+  for j = 1, #recs, 2 do
+    redis.call('ZREM', sessionPrefix .. cjson.decode(recs[j + 1]).sessionId, recs[j])
+  end
+end`;
+
+// KEYS: jobs' records. ARGV[1] the session sets' prefix. Frees their slots, then deletes them.
+const dropRecordsScript = luaScript(`${freeSlotsLua}
+for _, key in ipairs(KEYS) do freeSlots(key, ARGV[1]) end
+return redis.call('DEL', unpack(KEYS))`);
+
+/**
+ * Deletes the lease records of block `n`'s jobs (job ids are `<n>-...`), each lease's slot in
+ * its worker's capacity given back with it (the leases end with the block's tree).
+ */
 export async function deleteBlockLeaseRecords(
   redis: Redis,
   brokerPrefix: string,
   n: number,
 ): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(
-      cursor,
-      "MATCH",
-      `${brokerPrefix}:lease:${n}-*`,
-      "COUNT",
-      500,
+  const all = await scanKeys(redis, `${leaseRecordsPrefixOf(brokerPrefix)}${n}-*`);
+  for (let i = 0; i < all.length; i += 500) {
+    const keys = all.slice(i, i + 500);
+    await evalScript(
+      redis,
+      dropRecordsScript,
+      keys.length,
+      ...keys,
+      sessionSetPrefixOf(brokerPrefix),
     );
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
+  }
 }
 
 /** At most this many past stretches are kept per broker, however recent (presence.ts). */
@@ -324,10 +353,10 @@ export class LeaseRecords {
   ) {}
 
   jobKey(jobId: string) {
-    return `${this.prefix}:lease:${jobId}`;
+    return `${leaseRecordsPrefixOf(this.prefix)}${jobId}`;
   }
   sessionKey(sessionId: string) {
-    return `${this.prefix}:session-leases:${sessionId}`;
+    return `${sessionSetPrefixOf(this.prefix)}${sessionId}`;
   }
 
   /** Reserves a capacity slot under `member` for `holdMs`; false when the session is full. */
