@@ -237,6 +237,45 @@ describe("startWorkers", () => {
     expect(relay.accepted.size).toBe(0);
   });
 
+  it("hands its jobs in flight back at once when it stops for a refusal, whatever stop its handler asks for", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(15, 6));
+    relay.faults.push({ route: /result$/, status: 422, code: "INVALID_PROOF", times: 100 });
+    // The first three jobs are proven (and refused); the rest are held until stopped.
+    let proving = 0;
+    const held = gatedBackend();
+    const backend: ProofBackend = {
+      name: "refused-then-held",
+      prove: (job, signal) =>
+        ++proving <= 3 ? fast.prove(job, signal) : held.backend.prove(job, signal),
+    };
+    let pool: WorkerPool | undefined;
+    const events: WorkerEvent[] = [];
+    pool = await startWorkers({
+      relayUrl: "http://relay.test",
+      operatorKey: key,
+      workers: 1,
+      capacity: 4,
+      backend,
+      waitMs: 50,
+      namePrefix: "t",
+      fetch: relay.fetch,
+      // As the command line does: on a fatal event, stop with its usual drain (a long one here).
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "fatal") void pool?.stop({ graceMs: 60_000 });
+      },
+    });
+    pools.push(pool);
+    await until(() => events.some((e) => e.type === "stopped"));
+    expect(events.find((e) => e.type === "fatal")).toMatchObject({ op: "result" });
+    // The held jobs were released, not proven and refused one after another.
+    expect(held.signals.length).toBeGreaterThan(0);
+    expect(held.signals.every((s) => s.aborted)).toBe(true);
+    expect(pool.stats().rejected).toBe(3);
+    expect(relay.fails.filter((f) => f.shutdown).length).toBe(held.signals.length);
+  });
+
   it("counts rejections in a row only: an accepted proof starts the count again", async () => {
     const relay = new FakeRelay(operator);
     relay.add(...baseJobs(14, 4));

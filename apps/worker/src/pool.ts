@@ -90,13 +90,16 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   /** Jobs leased in answers this agent could not read since the last proof accepted. */
   let unreadableInARow = 0;
   const emit = (e: WorkerEvent) => {
+    // A permanent refusal (every worker signs the same terms): the whole pool stops, its jobs
+    // handed back at once. Before the handler hears of it: a handler that stops the pool itself
+    // (the command line's, with its drain) must not give the jobs in flight time to finish,
+    // each another refusal.
+    if (e.type === "fatal") stopping ??= stopPool(0);
     try {
       options.onEvent?.(e);
     } catch (err) {
       logger.error({ err: errorMessage(err), event: e.type }, "onEvent handler threw");
     }
-    // A permanent refusal (every worker signs the same terms): the whole pool stops.
-    if (e.type === "fatal") stopping ??= stopPool(0);
     if (e.type === "proven") rejectedInARow = unreadableInARow = 0;
     if (e.type === "unreadable" && ++unreadableInARow === UNREADABLE_MAX) {
       // Each is handed back as a fail, which uses up the job's attempts: an agent that cannot
