@@ -69,4 +69,35 @@ describe("shutdown releases", () => {
       status: "released",
     });
   });
+
+  it("a release sent again after an error is the same release, counted once", async () => {
+    await openBlock(stack, 3, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "w4", { capacity: 1 });
+    const held = (await w.client.lease(2000))!;
+    // Redis fails the job's move back once (a command that timed out): the worker gets a 5xx
+    // and, as a worker does, sends the release again.
+    const broker = stack.relay.ctx.broker;
+    const move = broker.returnUnheardJob;
+    let failed = 0;
+    broker.returnUnheardJob = async (lease) => {
+      if (failed++ === 0) throw new Error("Command timed out");
+      return move.call(broker, lease);
+    };
+    try {
+      const first = await relayError(
+        w.client.failJob(held.id, "stopping", true, { shutdown: true }),
+      );
+      expect(first.status).toBeGreaterThanOrEqual(500);
+      expect(await w.client.failJob(held.id, "stopping", true, { shutdown: true })).toEqual({
+        status: "released",
+      });
+    } finally {
+      broker.returnUnheardJob = move;
+    }
+    // Released, not failed: the job is offered again, to this worker too, with its whole budget.
+    const again = (await eventually(() => w.client.lease(2000)))!;
+    expect(again.id).toBe(held.id);
+    const counted = await w.client.failJob(again.id, "giving up", true);
+    expect((counted as { retriesLeft: number }).retriesLeft).toBe(2);
+  });
 });

@@ -795,7 +795,7 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   const lease = await ownLease(ctx, session, jobId);
   // A stopping worker holds at most its capacity: past that many releases in one session, a
   // "release" is a worker handing jobs back for free, and it counts as the fail it is.
-  if ((await releasesOf(ctx, session)) > session.capacity) {
+  if ((await releasesOf(ctx, session, lease.token)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
   // BullMQ first: a release it refuses (the lease lapsed) changes nothing, and a stopping worker's
@@ -803,7 +803,7 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   // once the worker is gone).
   if (!(await ctx.broker.returnUnheardJob(lease))) {
     // Refused: the release is not one of the session's.
-    await ctx.fabric.redis.decr(releasedKey(ctx, session));
+    await ctx.fabric.redis.srem(releasedKey(ctx, session), lease.token);
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
   // Then the row (endLease never touches a later lease's). One the database cannot take now is
@@ -815,14 +815,22 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
 const releasedKey = (ctx: RelayContext, session: WorkerSession) =>
   `${ctx.fabric.options.prefix}:released:${session.id}`;
 
-/** Counts one more shutdown release of a session (kept in Redis while the session lives). */
-async function releasesOf(ctx: RelayContext, session: WorkerSession): Promise<number> {
+/**
+ * Counts a shutdown release of a session's lease (by its token, kept in Redis while the session
+ * lives) and returns how many leases it has released. A release sent again (its answer lost, or
+ * an error the worker retries) is the same lease and counts once; a job leased and released
+ * again is a new lease, and counts again.
+ */
+async function releasesOf(ctx: RelayContext, session: WorkerSession, token: string) {
   const key = releasedKey(ctx, session);
   const ttlMs = Math.max(Number(session.expiresAt) + heldLeaseGraceMs(ctx) - ctx.now(), 0) + 60_000;
-  const [[, n]] = (await ctx.fabric.redis.multi().incr(key).pexpire(key, ttlMs).exec()) as [
-    [unknown, number],
-  ];
-  return n;
+  const out = (await ctx.fabric.redis
+    .multi()
+    .sadd(key, token)
+    .scard(key)
+    .pexpire(key, ttlMs)
+    .exec())!;
+  return Number(out[1]![1]);
 }
 
 /**
