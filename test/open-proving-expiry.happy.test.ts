@@ -242,3 +242,27 @@ it("gives the place a lease on an expired block held in its worker's capacity ba
   const next = await tryLease(w.client, 0);
   expect("job" in next && next.job.blockNumber).toBe(7);
 }, 60_000);
+
+it("lengthens the window by the time no relay was there to serve the block", async () => {
+  const openedAt = await openProvingBlock(8);
+  const keeper = stack.aggregator.aggregator.keeper;
+  const row = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: 8 } });
+  // Every relay gone (a crash loop, a bad rollout): nobody can prove the block, so the keeper
+  // opens an outage on it, as on a block its winner is proving.
+  const presence = stack.relay.ctx.broker.presence;
+  await presence.stop();
+  try {
+    await eventually(async () => (await keeper.run()) && (await row()).fabricDownSince !== null);
+    expect(await expireAt(openedAt + 10 * WINDOW_MS)).toBe(0);
+  } finally {
+    await presence.start();
+  }
+  // A relay back: the outage is credited, and the window is that much longer.
+  const credited = await eventually(async () => {
+    await keeper.run();
+    const b = await row();
+    return b.fabricDownSince === null ? b : null;
+  });
+  expect(Number(credited.fabricDownMs)).toBeGreaterThan(0);
+  expect(credited.stage).toBe("open_proving");
+}, 60_000);

@@ -204,9 +204,13 @@ export class FabricKeeper {
         },
         orderBy: { number: "asc" },
       }));
-    // Only a block its winner is proving has a deadline for an absent relay to hold up.
+    // Only a block with a clock running has an end for an absent relay to hold up: its winner's
+    // deadline, or the window of open proving (OPEN_PROVING_WINDOW_MS; none with 0).
+    const clocked = (b: { stage: string }) =>
+      b.stage === STAGE.proving ||
+      (b.stage === STAGE.open_proving && ctx.config.openProvingWindowMs > 0);
     let relays: { present: boolean; seenAt: number } | null = null;
-    if (blocks.some((b) => b.stage === STAGE.proving)) {
+    if (blocks.some(clocked)) {
       try {
         relays = await within(this.sightRelays(), PROBE_TIMEOUT_MS);
       } catch (err) {
@@ -232,7 +236,7 @@ export class FabricKeeper {
         await this.down();
         return false;
       }
-      const absent = block.stage === STAGE.proving && relays?.present === false;
+      const absent = clocked(block) && relays?.present === false;
       if (jobs >= (block.fabricJobs ?? block.jobsTotal)) {
         this.seenWhole.set(block.number, ctx.now());
         if (block.fabricDownSince !== null && !absent) await this.closeOutage(block.number);
@@ -263,17 +267,22 @@ export class FabricKeeper {
   }
 
   /**
-   * No relay is present: opens an outage on every block its winner is proving, from when a relay
-   * was last seen able to serve, but not before the block's last change (a block that moved on
-   * since then starts its own).
+   * No relay is present: opens an outage on every block its winner is proving, and on every block
+   * in open proving while its window is on (nobody can prove it either), from when a relay was
+   * last seen able to serve, but not before the block's last change (a block that moved on since
+   * then starts its own).
    */
   private async noRelay(seenAt: number): Promise<void> {
     if (this.relaysPresent) {
-      this.ctx.log.warn({}, "no relay present: no proof deadline runs out until one is back");
+      this.ctx.log.warn(
+        {},
+        "no relay present: no proof deadline or open-proving window runs out until one is back",
+      );
     }
+    const open = this.ctx.config.openProvingWindowMs > 0 ? STAGE.open_proving : STAGE.proving;
     await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownSince" = GREATEST(${BigInt(seenAt)}::bigint, "updatedAt")
-      WHERE stage = ${STAGE.proving} AND "fabricDownSince" IS NULL`;
+      WHERE stage IN (${STAGE.proving}, ${open}) AND "fabricDownSince" IS NULL`;
   }
 
   /** Credits an open outage of a block whose tree is whole (once, even with two aggregators). */
