@@ -24,6 +24,8 @@ import type {
 
 const HEX = /^0x[0-9a-fA-F]+$/;
 const DEFAULT_LEASE_MS = 15_000;
+/** A stopping worker's last offer of a proof in hand waits this long for its answer. */
+const LAST_DELIVERY_TIMEOUT_MS = 2_000;
 /** Give up handing a job back after this long (the lease lapses on the relay anyway). */
 const HAND_BACK_BUDGET_MS = 10_000;
 /**
@@ -105,7 +107,7 @@ export class JobRun {
         const outcome = await this.handBack(reason, isRetryable(err));
         return outcome === "failed" ? "backend_failed" : outcome;
       }
-      if (signal.aborted) return await this.onAborted();
+      if (signal.aborted) return await this.deliverOnStop(proof, started);
       return await this.submit(proof, started);
     } catch (err) {
       // Not expected; make sure the job is accounted for and the loop goes on.
@@ -120,7 +122,7 @@ export class JobRun {
   }
 
   private async submit(proof: BackendProof, started: number): Promise<JobOutcome> {
-    const { stats, emit, logger, workerId } = this.ctx;
+    const { emit, logger, workerId } = this.ctx;
     const signal = this.abort.signal;
     const backoff = new Backoff();
     const budgetMs = this.ctx.resultRetryBudgetMs ?? RESULT_RETRY_BUDGET_MS;
@@ -152,12 +154,7 @@ export class JobRun {
           this.ctx.session.invalidate(this.handle);
           return this.lost(`session ended: ${message}`);
         }
-        if (kind === "rejected") {
-          stats.rejected++;
-          logger.error({ worker: workerId, job: this.ref, err: message }, "proof rejected");
-          emit({ type: "rejected", worker: workerId, job: this.ref, message });
-          return "rejected";
-        }
+        if (kind === "rejected") return this.rejected(message);
         if (kind === "client_error") return this.handBack(`result refused: ${message}`, true);
         if (signal.aborted) return this.onAborted();
         giveUpAt ??= Date.now() + budgetMs;
@@ -179,10 +176,19 @@ export class JobRun {
         try {
           await sleep(retryInMs, signal);
         } catch {
-          return this.onAborted();
+          return this.deliverOnStop(proof, started);
         }
       }
     }
+  }
+
+  /** The relay refused the proof as invalid (a penalty). */
+  private rejected(message: string): "rejected" {
+    const { stats, emit, logger, workerId } = this.ctx;
+    stats.rejected++;
+    logger.error({ worker: workerId, job: this.ref, err: message }, "proof rejected");
+    emit({ type: "rejected", worker: workerId, job: this.ref, message });
+    return "rejected";
   }
 
   private proven(started: number): JobOutcome {
@@ -268,6 +274,30 @@ export class JobRun {
       stopped = true;
       clearTimeout(timer);
     };
+  }
+
+  /**
+   * Stopped with a proof in hand (it was done as the stop's grace ran out, or waiting to be sent
+   * again): the proof is offered once more, at once, within LAST_DELIVERY_TIMEOUT_MS, before the
+   * job is released as an unfinished one would be. A proof thrown away is work redone, and one
+   * the relay had already taken would make the release a lost lease. Stopped for any other
+   * reason (the lease lost, the session ended), the job is dropped as before.
+   */
+  private async deliverOnStop(proof: BackendProof, started: number): Promise<JobOutcome> {
+    const reason: unknown = this.abort.signal.reason;
+    if (!(reason instanceof JobAbort && reason.kind === "shutdown")) return this.onAborted();
+    try {
+      await this.handle.client.submitResult(this.job.id, proof.proof, proof.publicInputs, {
+        timeoutMs: LAST_DELIVERY_TIMEOUT_MS,
+      });
+      return this.proven(started);
+    } catch (err) {
+      if (acceptedInUnreadAnswer(err)) return this.proven(started);
+      const kind = classifyRelayError(err);
+      if (kind === "lease_lost") return this.lost(`result refused: ${errorMessage(err)}`);
+      if (kind === "rejected") return this.rejected(errorMessage(err));
+      return this.onAborted();
+    }
   }
 
   private async onAborted(): Promise<JobOutcome> {

@@ -172,6 +172,21 @@ describe("startWorkers", () => {
     expect(relay.heartbeats.length).toBeGreaterThanOrEqual(1);
   });
 
+  it("offers a proof waiting to be sent again once more when stopped, rather than release it", async () => {
+    const relay = new FakeRelay(operator);
+    // A busy relay: the result is to come back in 30 s. The worker stops long before that.
+    relay.faults.push({ route: /result$/, status: 503, code: "UNAVAILABLE", retryAfterS: 30 });
+    relay.add(...baseJobs(16, 1));
+    const { pool, events } = await start(relay);
+    await until(() => events.some((e) => e.type === "relay_error" && e.op === "result"));
+    await pool.stop({ graceMs: 0 });
+    // Handed in, not thrown away (nor released, which would have been a lost lease had the
+    // relay taken the first).
+    expect(relay.accepted.size).toBe(1);
+    expect(relay.fails).toEqual([]);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  });
+
   it("sends a result again after a heartbeat says the lease ended, when the relay completed the job", async () => {
     const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
     // The relay completes the job, then answers 503 twice: heartbeats between the sends get 409.

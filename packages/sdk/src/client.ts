@@ -429,13 +429,15 @@ export class RelayClient {
   /**
    * Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim.
    * `next`: also lease the next job now, if one is ready (the answer's `next`, null if none).
+   * `timeoutMs`: this request's own deadline, instead of the client's.
    */
   async submitResult(
     jobId: string,
     proof: string,
     publicInputs: readonly string[] = [],
-    opts: { next?: boolean } = {},
+    opts: { next?: boolean; timeoutMs?: number } = {},
   ) {
+    if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
     return (
       await this.request<ResultAnswer>(
         "POST",
@@ -445,7 +447,11 @@ export class RelayClient {
           ...(publicInputs.length > 0 ? { publicInputs } : {}),
           ...(opts.next ? { next: true } : {}),
         },
-        { bearer: this.options.token, operation: "submitResult" },
+        {
+          bearer: this.options.token,
+          operation: "submitResult",
+          ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        },
       )
     ).body;
   }

@@ -37,6 +37,8 @@ export interface Fault {
    * accepted, as the real relay accepts a result the job was already completed with.
    */
   completes?: boolean;
+  /** Sent as the answer's Retry-After (seconds). */
+  retryAfterS?: number;
 }
 
 interface Session {
@@ -156,7 +158,11 @@ export class FakeRelay {
         this.leases.delete(lease.job.id);
         if (fault.status === 422) this.queue.push(lease.job);
       }
-      return error(fault.status, fault.code);
+      const answer = error(fault.status, fault.code);
+      if (fault.retryAfterS !== undefined) {
+        answer.headers.set("retry-after", String(fault.retryAfterS));
+      }
+      return answer;
     }
     const body = init?.body ? JSON.parse(String(init.body)) : undefined;
     const auth = new Headers(init?.headers).get("authorization")?.replace(/^Bearer /, "");
