@@ -210,11 +210,16 @@ export class JobRun {
       if (!stopped) timer = setTimeout(tick, ms);
     };
     const tick = async () => {
-      // A result on its way keeps the lease by itself (the relay counts it from its arrival), so
-      // no heartbeat goes beside it: under load each would take a connection of its own, and a
-      // busy relay accepts new connections slowly. Heartbeats resume if the result must be
-      // sent again.
-      if (this.submitting) return schedule(Math.min(interval, 100));
+      // A result that reached the relay keeps the lease by itself (the relay counts it from its
+      // arrival), so no heartbeat goes beside one on its way while the lease has more than a
+      // period left: under load each would take a connection of its own, and a busy relay
+      // accepts new connections slowly. In the lease's last period one does: the result may be
+      // stuck where it never reaches the relay (a connection a NAT or balancer dropped without a
+      // word, left to the client's deadline, 15 s), and the lease must not end with it. Heartbeats
+      // resume too if the result must be sent again.
+      if (this.submitting && this.leaseExpiresAt - Date.now() > interval) {
+        return schedule(Math.min(interval, 100));
+      }
       try {
         // One left unanswered a whole period is given up and sent again (a relay stopped behind
         // an open connection would otherwise hold it to the client's deadline, 15 s, the default
