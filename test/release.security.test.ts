@@ -100,4 +100,19 @@ describe("shutdown releases", () => {
     const counted = await w.client.failJob(again.id, "giving up", true);
     expect((counted as { retriesLeft: number }).retriesLeft).toBe(2);
   });
+
+  it("two releases of one lease sent at once are one release, and spend the allowance", async () => {
+    await openBlock(stack, 4, { txCount: 4, winner: op });
+    const w = await signIn(stack, op, "w5", { capacity: 1 });
+    const held = (await w.client.lease(2000))!;
+    const release = () =>
+      w.client.failJob(held.id, "stopping", true, { shutdown: true }).catch((e: unknown) => e);
+    const answers = await Promise.all([release(), release()]);
+    expect(answers).toContainEqual({ status: "released" });
+    // The one refused (the lease already released) gave nothing back: the session's one free
+    // release is spent, and the next counts as the fail it is.
+    const next = (await eventually(() => w.client.lease(2000)))!;
+    const again = await w.client.failJob(next.id, "stopping", true, { shutdown: true });
+    expect(again.status).toBe("requeued");
+  });
 });

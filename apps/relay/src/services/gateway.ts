@@ -795,17 +795,19 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   const lease = await ownLease(ctx, session, jobId);
   // A stopping worker holds at most its capacity: past that many releases in one session, a
   // "release" is a worker handing jobs back for free, and it counts as the fail it is.
-  if ((await releasesOf(ctx, session, lease.token)) > session.capacity) {
+  if ((await releasesWith(ctx, session, lease.token)) > session.capacity) {
     return failJob(ctx, session, jobId, "released past the session's capacity", true);
   }
-  // BullMQ first: a release it refuses (the lease lapsed) changes nothing, and a stopping worker's
-  // job goes back even while Postgres is away (its lease would otherwise lapse as a withholding
-  // once the worker is gone).
+  // BullMQ first: a release it refuses (the lease lapsed, or another request released it)
+  // changes nothing, and a stopping worker's job goes back even while Postgres is away (its lease
+  // would otherwise lapse as a withholding once the worker is gone).
   if (!(await ctx.broker.returnUnheardJob(lease))) {
-    // Refused: the release is not one of the session's.
-    await ctx.fabric.redis.srem(releasedKey(ctx, session), lease.token);
     throw new DomainError("LEASE_LOST", `the lease on ${jobId} lapsed`);
   }
+  // Counted once it happened: a release that failed (an error the worker retries) or was refused
+  // is none of the session's, and one sent twice at once is one lease released. A count Redis
+  // fails now is lost, not the release: answered as an error, it would be sent again and refused.
+  await countRelease(ctx, session, lease.token).catch(() => {});
   // Then the row (endLease never touches a later lease's). One the database cannot take now is
   // left as it is: the job's next lease marks it again.
   await endLease(ctx.prisma, asRecorded(lease), "queued").catch(() => false);
@@ -816,21 +818,21 @@ const releasedKey = (ctx: RelayContext, session: WorkerSession) =>
   `${ctx.fabric.options.prefix}:released:${session.id}`;
 
 /**
- * Counts a shutdown release of a session's lease (by its token, kept in Redis while the session
- * lives) and returns how many leases it has released. A release sent again (its answer lost, or
- * an error the worker retries) is the same lease and counts once; a job leased and released
- * again is a new lease, and counts again.
+ * How many leases the session will have released with this one's (`token`) release: those
+ * released so far (kept in Redis while the session lives, by token), and this one unless it is
+ * among them. A job leased and released again is a new lease, and counts again.
  */
-async function releasesOf(ctx: RelayContext, session: WorkerSession, token: string) {
+async function releasesWith(ctx: RelayContext, session: WorkerSession, token: string) {
+  const key = releasedKey(ctx, session);
+  const out = (await ctx.fabric.redis.multi().scard(key).sismember(key, token).exec())!;
+  return Number(out[0]![1]) + (Number(out[1]![1]) === 1 ? 0 : 1);
+}
+
+/** Records the release of the session's lease `token` (see releasesWith). */
+async function countRelease(ctx: RelayContext, session: WorkerSession, token: string) {
   const key = releasedKey(ctx, session);
   const ttlMs = Math.max(Number(session.expiresAt) + heldLeaseGraceMs(ctx) - ctx.now(), 0) + 60_000;
-  const out = (await ctx.fabric.redis
-    .multi()
-    .sadd(key, token)
-    .scard(key)
-    .pexpire(key, ttlMs)
-    .exec())!;
-  return Number(out[1]![1]);
+  await ctx.fabric.redis.multi().sadd(key, token).pexpire(key, ttlMs).exec();
 }
 
 /**
