@@ -30,6 +30,8 @@ export class JobAbort extends ProverBoostError {
   constructor(
     readonly kind: "lease_lost" | "session_lost" | "shutdown",
     message: string,
+    /** A shutdown's: a proof already done is offered once more before the job is released. */
+    readonly offerProof = false,
   ) {
     super("JOB_ABORTED", message);
   }

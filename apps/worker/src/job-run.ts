@@ -24,8 +24,12 @@ import type {
 
 const HEX = /^0x[0-9a-fA-F]+$/;
 const DEFAULT_LEASE_MS = 15_000;
-/** A stopping worker's last offer of a proof in hand waits this long for its answer. */
-const LAST_DELIVERY_TIMEOUT_MS = 2_000;
+/**
+ * A stopping worker's last offer of a proof in hand waits this long for its answer: a relay that
+ * answers at all answers sooner, and one that does not would not take the release after it
+ * either, so the offer costs the stop's reserve for releases little.
+ */
+const LAST_DELIVERY_TIMEOUT_MS = 1_000;
 /** Give up handing a job back after this long (the lease lapses on the relay anyway). */
 const HAND_BACK_BUDGET_MS = 10_000;
 /**
@@ -81,9 +85,12 @@ export class JobRun {
     this.leaseExpiresAt = job.leaseExpiresAt ?? Date.now() + this.leaseMs;
   }
 
-  /** Stop proving and hand the job back to the queue ("worker shutting down"). */
-  shutdown(): void {
-    this.abort.abort(new JobAbort("shutdown", "worker shutting down"));
+  /**
+   * Stop proving and hand the job back to the queue ("worker shutting down"); with `offerProof`,
+   * a proof already done is offered once more first (deliverOnStop).
+   */
+  shutdown(offerProof = true): void {
+    this.abort.abort(new JobAbort("shutdown", "worker shutting down", offerProof));
   }
 
   async run(): Promise<JobOutcome> {
@@ -285,12 +292,15 @@ export class JobRun {
    * Stopped with a proof in hand (it was done as the stop's grace ran out, or waiting to be sent
    * again): the proof is offered once more, at once, within LAST_DELIVERY_TIMEOUT_MS, before the
    * job is released as an unfinished one would be. A proof thrown away is work redone, and one
-   * the relay had already taken would make the release a lost lease. Stopped for any other
-   * reason (the lease lost, the session ended), the job is dropped as before.
+   * the relay had already taken would make the release a lost lease. Not on a stop for proofs
+   * refused as invalid (each offer would be one more penalty), nor for any other end (the lease
+   * lost, the session ended): the job is dropped or released as before.
    */
   private async deliverOnStop(proof: BackendProof, started: number): Promise<JobOutcome> {
     const reason: unknown = this.abort.signal.reason;
-    if (!(reason instanceof JobAbort && reason.kind === "shutdown")) return this.onAborted();
+    if (!(reason instanceof JobAbort && reason.kind === "shutdown" && reason.offerProof)) {
+      return this.onAborted();
+    }
     try {
       await this.handle.client.submitResult(this.job.id, proof.proof, proof.publicInputs, {
         timeoutMs: LAST_DELIVERY_TIMEOUT_MS,

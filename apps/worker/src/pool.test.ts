@@ -153,14 +153,14 @@ describe("startWorkers", () => {
     relay.add(...baseJobs(10, 1));
     const { pool } = await start(relay);
     await until(() => relay.resultsRead === 1);
-    const sentAt = Date.now();
     const before = relay.heartbeats.length;
     // The result held (read and not answered, or never read: the worker cannot tell): nothing
     // beside it while the lease has more than a period left ...
     await until(() => relay.heartbeats.length > before);
-    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(1500);
+    expect(relay.heartbeatLeaseLeft[before]).toBeLessThanOrEqual(1000);
     // ... then heartbeats keep the lease, whatever became of the result.
     await until(() => relay.heartbeats.length > before + 1);
+    expect(relay.heartbeatLeaseLeft[before + 1]).toBeLessThanOrEqual(1000);
     relay.holdResults = undefined;
     release();
     await until(() => relay.accepted.size === 1);
@@ -191,6 +191,22 @@ describe("startWorkers", () => {
     expect(relay.accepted.size).toBe(1);
     expect(relay.fails).toEqual([]);
     expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  });
+
+  it("offers no proof again when it stops for proofs refused as invalid", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(17, 4));
+    // 17:0's result is to come back in 30 s; every other result is refused as invalid.
+    relay.faults.push(
+      { route: /\/17:0\/result$/, status: 503, code: "UNAVAILABLE", retryAfterS: 30 },
+      { route: /result$/, status: 422, code: "INVALID_PROOF", times: 100 },
+    );
+    const { pool, events } = await start(relay, { capacity: 2 });
+    await until(() => events.some((e) => e.type === "stopped"));
+    // The third refusal stopped the agent: 17:0's proof, waiting to be sent again, was not
+    // offered (it would have been one more penalty) but released.
+    expect(pool.stats().rejected).toBe(3);
+    expect(relay.fails).toContainEqual(expect.objectContaining({ id: "17:0", shutdown: true }));
   });
 
   it("sends a result again after a heartbeat says the lease ended, when the relay completed the job", async () => {

@@ -94,7 +94,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     // handed back at once. Before the handler hears of it: a handler that stops the pool itself
     // (the command line's, with its drain) must not give the jobs in flight time to finish,
     // each another refusal.
-    if (e.type === "fatal") stopping ??= stopPool(0);
+    if (e.type === "fatal") stopping ??= stopPool(0, true);
     try {
       options.onEvent?.(e);
     } catch (err) {
@@ -171,7 +171,8 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   );
   const running = Promise.all(pool.map((w) => w.run())).then(() => undefined);
 
-  const stopPool = async (graceMs: number) => {
+  /** `refused`: stopping for a permanent refusal (fatal): no proof in hand is offered again. */
+  const stopPool = async (graceMs: number, refused = false) => {
     stop.abort(new Error("worker pool stopping"));
     const inFlight = pool.reduce((n, w) => n + w.inFlight, 0);
     logger.info({ inFlight, graceMs }, "stopping: no new leases; letting in-flight jobs finish");
@@ -184,7 +185,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     if (overdue) {
       const left = pool.reduce((n, w) => n + w.inFlight, 0);
       logger.warn({ jobs: left }, "grace period over; handing unfinished jobs back");
-      for (const w of pool) w.shutdownInFlight();
+      for (const w of pool) w.shutdownInFlight(!refused);
     }
     await running;
     await http?.close().catch(() => {});

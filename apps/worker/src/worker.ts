@@ -26,9 +26,12 @@ export class Worker {
     await Promise.all(Array.from({ length: this.deps.capacity }, (_, slot) => this.loop(slot)));
   }
 
-  /** Abort every in-flight job; each is handed back to the queue. */
-  shutdownInFlight(): void {
-    for (const run of this.runs) run.shutdown();
+  /**
+   * Abort every in-flight job; each is handed back to the queue (with `offerProofs`, a proof
+   * already done is offered once more first).
+   */
+  shutdownInFlight(offerProofs = true): void {
+    for (const run of this.runs) run.shutdown(offerProofs);
   }
 
   get inFlight(): number {

@@ -103,6 +103,8 @@ export class FakeRelay {
   /** The same for the next jobs leased with results' answers (`next`). */
   unreadableNext = 0;
   readonly heartbeats: string[] = [];
+  /** For each heartbeat, how long its lease had left when it arrived (ms; negative: past it). */
+  readonly heartbeatLeaseLeft: number[] = [];
   readonly faults: Fault[] = [];
   /** Jobs completed by a result whose answer failed (Fault.completes). */
   private readonly completedUnanswered = new Set<string>();
@@ -194,6 +196,7 @@ export class FakeRelay {
     }
     if (m[2] === "heartbeat") {
       this.heartbeats.push(id);
+      this.heartbeatLeaseLeft.push((this.expiries.get(id) ?? 0) - Date.now());
       if (this.completedUnanswered.has(id)) {
         this.heartbeatsAfterCompletion++;
         return refuse("LEASE_LOST");
