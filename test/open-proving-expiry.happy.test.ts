@@ -221,6 +221,8 @@ it("keeps a sealed block sealed and whole until a later pass expires it, whateve
   expect(await expireAt(now + 1000)).toBe(1);
   expect(await stageOf(5)).toBe("expired");
   expect((await fabric.sealedOf([5])).size).toBe(0);
+  // Final: the outage ended with it, and its view shows nothing paused.
+  expect((await stack.client.getBlock(5)).deadlinePaused).toBe(false);
 }, 60_000);
 
 it("gives the place a lease on an expired block held in its worker's capacity back at once", async () => {

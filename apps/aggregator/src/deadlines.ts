@@ -23,8 +23,8 @@
 //   stopping (from its close) fails that check too, so a crash loop does not look present;
 // - a relay that is overloaded but still refreshes (its event loop behind, OVERLOAD_LAG_MS) is
 //   present: the lapse rule forgives lapses in that time, but a deadline is not moved for it.
-// The keeper (rebuild.ts) opens the outage on every block its winner is proving when no relay
-// is present, dated from when a relay was last seen able to serve (a relay that closed cleanly
+// The keeper (rebuild.ts) opens the outage on every block its winner is proving (and every block
+// in open proving, whose window it lengthens) when no relay is present, dated from when a relay was last seen able to serve (a relay that closed cleanly
 // records that moment as it leaves; Redis without any relay's record lost its data, and the
 // keeper dates that from when it first found it), and closes it, crediting the stretch, once one
 // is present again. Between a relay's last refresh and the `freshMs` after which the outage

@@ -119,6 +119,9 @@ async function expireOne(
     });
     if (!still.has(b.number)) return false;
     if (!(await moveStage(tx, b.number, STAGE.open_proving, STAGE.expired, now))) return false;
+    // An outage still open (one that began after the seal) ends with the block: final, it has no
+    // clock left to hold, and its views should not show one paused.
+    await tx.$executeRaw`UPDATE "Block" SET "fabricDownSince" = NULL WHERE number = ${b.number}`;
     if (ctx.config.collateral === "chain") {
       await enqueueSettlement(tx, { kind: "refund", blockNumber: b.number }, now);
     }

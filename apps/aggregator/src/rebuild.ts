@@ -13,8 +13,8 @@
 // Redis unreachable (a PING unanswered within PROBE_TIMEOUT_MS, checked by the tick and by a
 // watch timer of its own, so a tick stuck on Redis cannot hide one), a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
-// rebuild, or, for a block being proven by its winner, no relay present (deadlines.ts says what
-// present means): counted from when a relay was last seen able to serve (not before the block
+// rebuild, or, for a block being proven by its winner or in open proving (whose window it
+// lengthens alike), no relay present (deadlines.ts says what present means): counted from when a relay was last seen able to serve (not before the block
 // was last changed) until one is present again. An open outage of a block being proven closes
 // only when Redis answers, its tree is whole and a relay is present.
 import {
@@ -311,8 +311,8 @@ export class FabricKeeper {
    * a second tick) waits, finds the tree whole and does nothing. Proofs that only BullMQ still
    * holds (completed, not yet recorded) are recorded first, then what is left of the tree is
    * removed and the unproven nodes are added again, and the outage is credited to the block.
-   * `relaysAbsent`: no relay is present (a block being proven), so its outage is credited up to
-   * now and stays open from now.
+   * `relaysAbsent`: no relay is present (a block being proven by its winner, or in open proving
+   * with a window), so its outage is credited up to now and stays open from now.
    */
   async rebuild(blockNumber: number, jobsSeen: number, relaysAbsent = false): Promise<void> {
     const { ctx } = this;
