@@ -48,6 +48,27 @@ afterAll(async () => {
   await l1?.stop();
 });
 
+/**
+ * Funds block `block`'s reward on the escrow (indexed), then opens its auction: bidding closes
+ * `closesInMs` from now, the proof is due `dueInMs` from now.
+ */
+async function openFundedAuction(
+  block: number,
+  txCount: number,
+  closesInMs: number,
+  dueInMs: number,
+) {
+  await fundIndexedReward(stack, l1, block, REWARD);
+  const now = Date.now();
+  const open = await openAuction(block, {
+    txCount,
+    blockReward: REWARD.toString(),
+    biddingClosesAt: now + closesInMs,
+    proofDeadline: now + dueInMs,
+  });
+  await stack.client.openAuction(open.auction, open.txs, open.signature);
+}
+
 const available = async (a: `0x${string}`) =>
   BigInt((await stack.client.getProver(a)).collateral.available);
 const indexedThrough = () => {
@@ -94,15 +115,7 @@ describe("COLLATERAL=chain", () => {
   });
 
   it("accepts a bid backed by indexed collateral, locks the bond and settles the block once", async () => {
-    await fundIndexedReward(stack, l1, BLOCK, REWARD);
-    const now = Date.now();
-    const open = await openAuction(BLOCK, {
-      txCount: 4,
-      blockReward: REWARD.toString(),
-      biddingClosesAt: now + 3000,
-      proofDeadline: now + 600_000,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    await openFundedAuction(BLOCK, 4, 3000, 600_000);
     const unbacked = await signedBid(broke, BLOCK);
     expect(await relayError(stack.client.submitBid(unbacked.quote, unbacked.signature))).toEqual({
       status: 422,
@@ -167,15 +180,7 @@ describe("a missed deadline on chain", () => {
   it("slashes the winner's bond on the escrow, then settles the block proven in open proving", async () => {
     const block = 2;
     const bond = 8000n;
-    await fundIndexedReward(stack, l1, block, REWARD);
-    const now = Date.now();
-    const open = await openAuction(block, {
-      txCount: 2,
-      blockReward: REWARD.toString(),
-      biddingClosesAt: now + 3000,
-      proofDeadline: now + 4500,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    await openFundedAuction(block, 2, 3000, 4500);
     const bid = await signedBid(prover, block, { bondAmount: bond.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
     // The winner proves nothing; once the deadline passes anyone may.
@@ -221,15 +226,7 @@ describe("a missed deadline on chain", () => {
 describe("a block nobody proves on chain", () => {
   it("refunds its reward to the sequencer once its open proving is over", async () => {
     const block = 3;
-    await fundIndexedReward(stack, l1, block, REWARD);
-    const now = Date.now();
-    const open = await openAuction(block, {
-      txCount: 2,
-      blockReward: REWARD.toString(),
-      biddingClosesAt: now + 1500,
-      proofDeadline: now + 600_000,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    await openFundedAuction(block, 2, 1500, 600_000);
     await eventually(async () => (await stack.client.getBlock(block)).stage === "open_proving");
     expect(await balance(stack.db.prisma, accounts.reward(block))).toBe(REWARD);
     // The aggregator's window (a day by default) made short: its own ticks expire the block.

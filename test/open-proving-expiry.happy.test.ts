@@ -49,6 +49,15 @@ async function openProvingBlock(n: number) {
   return Number((row.stages as Record<string, number>).open_proving);
 }
 
+/** Block `n` in open proving, with one of its jobs leased to a new worker of capacity 1. */
+async function leasedOpenProvingBlock(n: number, workerName: string) {
+  const openedAt = await openProvingBlock(n);
+  const w = await signIn(stack, op, workerName, { capacity: 1 });
+  const held = await w.client.lease(10_000);
+  expect(held?.blockNumber).toBe(n);
+  return { openedAt, w, held: held! };
+}
+
 /** One expiry pass at `now` on the aggregator's own view of the blocks. */
 async function expireAt(now: number) {
   const ctx = { ...stack.aggregator.ctx, now: () => now };
@@ -59,10 +68,7 @@ const stageOf = async (n: number) =>
   (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).stage;
 
 it("expires a block nobody proved once its window is over, and ends the leases on it", async () => {
-  const openedAt = await openProvingBlock(1);
-  const w = await signIn(stack, op, "w-held", { capacity: 1 });
-  const held = await w.client.lease(10_000);
-  expect(held?.blockNumber).toBe(1);
+  const { openedAt, w, held } = await leasedOpenProvingBlock(1, "w-held");
 
   // A moment before the end of its window: still open.
   expect(await expireAt(openedAt + WINDOW_MS - 1)).toBe(0);
@@ -76,10 +82,10 @@ it("expires a block nobody proved once its window is over, and ends the leases o
   expect(block.stages.expired).toBeGreaterThanOrEqual(openedAt);
   // Its tree has left Redis: the held lease is gone (no withholding), and nothing is offered.
   expect(await stack.aggregator.ctx.fabric.blocksInRedis()).not.toContain(1);
-  const heartbeat = await w.client.heartbeat(held!.id).catch((e: unknown) => e);
+  const heartbeat = await w.client.heartbeat(held.id).catch((e: unknown) => e);
   expect(heartbeat).toBeInstanceOf(RelayError);
   expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
-  const late = await w.client.submitResult(held!.id, proofOf(held!)).catch((e: unknown) => e);
+  const late = await w.client.submitResult(held.id, proofOf(held)).catch((e: unknown) => e);
   expect((late as RelayError).code).toBe("LEASE_LOST");
   // Nothing of its queues or lease records is left in Redis, once the relay has closed its own
   // handles on the block (its lapse sweep, until then, writes its queues' meta and check marker
@@ -190,10 +196,7 @@ it("refuses, as a lost lease, a root handed in while the block is judged", async
 }, 60_000);
 
 it("keeps a sealed block sealed and whole until a later pass expires it, whatever its window says", async () => {
-  const openedAt = await openProvingBlock(5);
-  const w = await signIn(stack, op, "w-sealed", { capacity: 1 });
-  const held = await w.client.lease(10_000);
-  expect(held?.blockNumber).toBe(5);
+  const { openedAt, w, held } = await leasedOpenProvingBlock(5, "w-sealed");
   const fabric = stack.aggregator.ctx.fabric;
   const before = await fabric.treeCounts(5);
   // Sealed, but what BullMQ completed cannot be read (Redis unreachable): not moved yet.
@@ -209,7 +212,7 @@ it("keeps a sealed block sealed and whole until a later pass expires it, whateve
   // Sealed: nothing of it is leased or kept, and its tree still counts whole (the keeper does
   // not take it for lost and rebuild it).
   expect((await fabric.treeCounts(5)).jobs).toBe(before.jobs);
-  const heartbeat = await w.client.heartbeat(held!.id).catch((e: unknown) => e);
+  const heartbeat = await w.client.heartbeat(held.id).catch((e: unknown) => e);
   expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
   const other = await signIn(stack, op, "w-other", { capacity: 1 });
   expect(await tryLease(other.client, 0)).toEqual({ status: 204 });
@@ -226,10 +229,7 @@ it("keeps a sealed block sealed and whole until a later pass expires it, whateve
 }, 60_000);
 
 it("gives the place a lease on an expired block held in its worker's capacity back at once", async () => {
-  const openedAt = await openProvingBlock(6);
-  const w = await signIn(stack, op, "w-freed", { capacity: 1 });
-  const held = await w.client.lease(10_000);
-  expect(held?.blockNumber).toBe(6);
+  const { openedAt, w } = await leasedOpenProvingBlock(6, "w-freed");
   // Another block with work in reach, its window longer (an outage credited to it): the worker
   // is full, and told so.
   await openProvingBlock(7);
