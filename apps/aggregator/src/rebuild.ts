@@ -14,8 +14,9 @@
 // watch timer of its own, so a tick stuck on Redis cannot hide one), a lost tree, counted from
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild, or, for a block being proven by its winner or in open proving (whose window it
-// lengthens alike), no relay present (deadlines.ts says what present means): counted from when a relay was last seen able to serve (not before the block
-// was last changed) until one is present again. An open outage of a block being proven closes
+// lengthens alike), no relay present (deadlines.ts says what present means): counted from when
+// a relay was last seen able to serve (not before the block was last changed) until one is
+// present again. An open outage of a block being proven closes
 // only when Redis answers, its tree is whole and a relay is present.
 import {
   nodePriority,
