@@ -27,8 +27,8 @@
 // in open proving, whose window it lengthens) when no relay is present, dated from when a relay
 // was last seen able to serve (a relay that closed cleanly records that moment as it leaves;
 // Redis without any relay's record lost its data, and the keeper dates that from when it first
-// found it), and closes it, crediting the stretch, once one is present again. Between a relay's last refresh and the `freshMs` after which the outage
-// opens, a block whose deadline falls in that gap is not judged either: a block is slashed only
+// found it), and closes it, crediting the stretch, once one is present again. Between a relay's
+// last refresh and the `freshMs` after which the outage opens, a block whose deadline falls in that gap is not judged either: a block is slashed only
 // once a relay has been seen able to serve at or after its deadline, so the winner could have
 // proven up to it.
 //
