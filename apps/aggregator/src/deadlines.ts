@@ -28,9 +28,9 @@
 // was last seen able to serve (a relay that closed cleanly records that moment as it leaves;
 // Redis without any relay's record lost its data, and the keeper dates that from when it first
 // found it), and closes it, crediting the stretch, once one is present again. Between a relay's
-// last refresh and the `freshMs` after which the outage opens, a block whose deadline falls in that gap is not judged either: a block is slashed only
-// once a relay has been seen able to serve at or after its deadline, so the winner could have
-// proven up to it.
+// last refresh and the `freshMs` after which the outage opens, a block whose deadline falls in
+// that gap is not judged either: a block is slashed only once a relay has been seen able to
+// serve at or after its deadline, so the winner could have proven up to it.
 //
 // What is judged is whether the root proof was accepted, and a relay accepts a proof in BullMQ
 // (where the lease is checked) before it records it in Postgres. A relay that died between the
