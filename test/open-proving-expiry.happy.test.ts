@@ -268,3 +268,34 @@ it("lengthens the window by the time no relay was there to serve the block", asy
   expect(Number(credited.fabricDownMs)).toBeGreaterThan(0);
   expect(credited.stage).toBe("open_proving");
 }, 60_000);
+
+it("keeps the outage open through a rebuild while no relay is there, and credits it once", async () => {
+  await openProvingBlock(9);
+  const keeper = stack.aggregator.aggregator.keeper;
+  const row = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: 9 } });
+  const presence = stack.relay.ctx.broker.presence;
+  const goneAt = Date.now();
+  await presence.stop();
+  try {
+    await eventually(async () => (await keeper.run()) && (await row()).fabricDownSince !== null);
+    // Redis loses the block's tree meanwhile: the keeper rebuilds it, and credits the outage up
+    // to the rebuild, but nobody can prove the block yet, so the outage stays open from there.
+    await stack.aggregator.ctx.fabric.clearTree(9);
+    expect(await keeper.run()).toBe(true);
+    const rebuilt = await row();
+    expect(rebuilt.fabricJobs).not.toBeNull();
+    expect(rebuilt.fabricDownSince).not.toBeNull();
+    await keeper.run();
+  } finally {
+    await presence.start();
+  }
+  const credited = await eventually(async () => {
+    await keeper.run();
+    const b = await row();
+    return b.fabricDownSince === null ? b : null;
+  });
+  // No stretch counted twice: the credit is within the time the relay was away (and the bound
+  // before its absence is seen).
+  expect(Number(credited.fabricDownMs)).toBeLessThanOrEqual(Date.now() - goneAt + 1000);
+  expect(credited.stage).toBe("open_proving");
+}, 60_000);

@@ -69,6 +69,13 @@ export interface KeptBlock {
   fabricDownSince: bigint | null;
 }
 
+/**
+ * Whether a block in `stage` has a clock running, an end for an absent relay to hold up: its
+ * winner's deadline, or the window of open proving (OPEN_PROVING_WINDOW_MS; none with 0).
+ */
+const clockRuns = (ctx: AggregatorContext, stage: string): boolean =>
+  stage === STAGE.proving || (stage === STAGE.open_proving && ctx.config.openProvingWindowMs > 0);
+
 export class FabricKeeper {
   private up = true;
   private lastUpAt: number | null = null;
@@ -205,11 +212,7 @@ export class FabricKeeper {
         },
         orderBy: { number: "asc" },
       }));
-    // Only a block with a clock running has an end for an absent relay to hold up: its winner's
-    // deadline, or the window of open proving (OPEN_PROVING_WINDOW_MS; none with 0).
-    const clocked = (b: { stage: string }) =>
-      b.stage === STAGE.proving ||
-      (b.stage === STAGE.open_proving && ctx.config.openProvingWindowMs > 0);
+    const clocked = (b: { stage: string }) => clockRuns(ctx, b.stage);
     let relays: { present: boolean; seenAt: number } | null = null;
     if (blocks.some(clocked)) {
       try {
@@ -374,7 +377,7 @@ export class FabricKeeper {
           data: { status: "queued", leaseId: null, operator: null, workerId: null, leaseAt: stamp },
         });
         const now = BigInt(ctx.now());
-        const stillDown = relaysAbsent && block.stage === STAGE.proving ? now : null;
+        const stillDown = relaysAbsent && clockRuns(ctx, block.stage) ? now : null;
         await tx.$executeRaw`
           UPDATE "Block" SET "fabricJobs" = ${added},
             "fabricDownMs" = "fabricDownMs" +
