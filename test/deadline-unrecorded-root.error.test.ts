@@ -5,6 +5,7 @@
 // block is proven and paid, never deadline_missed. If BullMQ cannot be read at that moment (Redis
 // unreachable), the block is not judged until it can be.
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { BlockRetries } from "../apps/aggregator/src/block-retries.ts";
 import { enforceDeadlines, JUDGE_READ_GIVE_UP_MS } from "../apps/aggregator/src/deadlines.ts";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, startStack } from "./harness.ts";
@@ -101,4 +102,26 @@ it("judges a block whose completed proofs still cannot be read long after its de
   ctx.now = () => deadline + 1000 + JUDGE_READ_GIVE_UP_MS + 60_000;
   expect(await enforceDeadlines({ ...ctx, fabric: unreadable })).toBe(1);
   expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 3, kind: "slash" } })).toBe(1);
+}, 60_000);
+
+it("goes on to the next late block while one whose proofs cannot be read waits", async () => {
+  const first = await provingBlock(4, "WRONGTYPE Operation against a key holding the wrong kind");
+  const second = await provingBlock(5, "unused");
+  const { ctx } = second;
+  // Block 4's reads keep failing (Redis answers, but not for it); block 5's are fine.
+  const fabric = Object.create(ctx.fabric) as typeof ctx.fabric;
+  fabric.completed = (n, ids) =>
+    n === 4 ? first.unreadable.completed(n, ids) : ctx.fabric.completed(n, ids);
+  const retries = new BlockRetries();
+  let now = Math.max(first.deadline, second.deadline) + 60_000;
+  const judge = () => enforceDeadlines({ ...ctx, fabric, now: () => now }, () => true, retries, 1);
+  // One late block a pass: block 4 is held, and the next pass judges block 5 meanwhile.
+  expect(await judge()).toBe(0);
+  expect(await judge()).toBe(1);
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 5, kind: "slash" } })).toBe(1);
+  expect((await stack.client.getBlock(4)).stage).toBe("proving");
+  // Its wait over, block 4 is read again (and still held).
+  now += 1000;
+  expect(await judge()).toBe(0);
+  expect(await stack.db.prisma.penalty.count({ where: { blockNumber: 4 } })).toBe(0);
 }, 60_000);

@@ -79,3 +79,29 @@ it("removes a paid block's tree left in Redis when its payout's removal failed",
     await other.close();
   }
 }, 90_000);
+
+it("a block held because its completed proofs cannot be read does not fill the passes", async () => {
+  await provenUnpaid(stack, op, 7, 8);
+  // A leaf of block 7 accepted in BullMQ whose mark has not reached Postgres (marks trail).
+  await stack.db.prisma.proofJob.update({ where: { id: "7-0-0" }, data: { status: "queued" } });
+  let now = Date.now();
+  const base = stack.aggregator.ctx.fabric;
+  // Block 7's completed proofs cannot be read (Redis answers, but not for it).
+  const fabric = Object.create(base) as typeof base;
+  fabric.completed = async (n, ids) => {
+    if (n === 7) throw new Error("WRONGTYPE Operation against a key holding the wrong kind");
+    return base.completed(n, ids);
+  };
+  const ctx = { ...stack.aggregator.ctx, fabric, now: () => now };
+  const retries = new BlockRetries();
+  // One block a pass: block 7 is held, and the next pass pays block 8 meanwhile.
+  await payProvenBlocks(ctx, {}, retries, 1);
+  await payProvenBlocks(ctx, {}, retries, 1);
+  expect([await stageOf(stack, 7), await stageOf(stack, 8)]).toEqual(["proven", "paid"]);
+  // Its wait over and its proofs readable, block 7 is paid.
+  now += 1_000;
+  await payProvenBlocks({ ...ctx, fabric: base }, {}, retries, 1);
+  expect(await stageOf(stack, 7)).toBe("paid");
+  const leaf = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: "7-0-0" } });
+  expect(leaf.status).toBe("proven");
+}, 90_000);

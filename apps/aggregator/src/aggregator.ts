@@ -25,6 +25,7 @@ export class Aggregator {
   private readonly payoutRetries = new BlockRetries();
   private readonly fanOutRetries = new BlockRetries();
   private readonly closeRetries = new BlockRetries();
+  private readonly judgeRetries = new BlockRetries();
   private readonly reissueCursor = { after: -1 };
   readonly keeper: FabricKeeper;
 
@@ -56,7 +57,9 @@ export class Aggregator {
       this.reconciler.run({ blocks: view.proving, completed: this.keeper.completed }),
     );
     if (anyPastDeadline(view, ctx.now())) {
-      await this.duty("deadlines", () => enforceDeadlines(ctx, () => this.keeper.isUp));
+      await this.duty("deadlines", () =>
+        enforceDeadlines(ctx, () => this.keeper.isUp, this.judgeRetries),
+      );
     }
     if (view.proving.some((b) => b.stage === STAGE.open_proving)) {
       await this.duty("open-proving re-issue", () => reissueInOpenProving(ctx, this.reissueCursor));

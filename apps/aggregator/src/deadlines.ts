@@ -46,6 +46,7 @@ import { enqueueSettlement } from "@prover-boost/chain";
 import { STAGE } from "@prover-boost/core";
 import { accounts, applyMovement, moveStage, recordPenalty } from "@prover-boost/db";
 import pTimeout from "p-timeout";
+import { BlockRetries } from "./block-retries.ts";
 import type { AggregatorContext } from "./context.ts";
 import { recordCompletedProofs } from "./reconcile.ts";
 import { type RelaySighting, sightRelays } from "./relays.ts";
@@ -96,18 +97,31 @@ export async function recordCompletedOrHold(
   }
 }
 
-/** `fabricUp`: whether the fabric answers right now (checked again before each slash). */
+/** Late blocks judged in one pass. */
+export const JUDGE_BATCH = 20;
+
+/**
+ * `fabricUp`: whether the fabric answers right now (checked again before each slash).
+ * `retries`: a block held because its completed proofs could not be read waits a while (1 s
+ * doubling to 60 s) and the passes meanwhile go on to the blocks after it, so blocks that keep
+ * failing never fill a pass. Late blocks come earliest deadline first: one held because no relay
+ * was seen since its deadline holds every later deadline too.
+ */
 export async function enforceDeadlines(
   ctx: AggregatorContext,
   fabricUp: () => boolean = () => true,
+  retries: BlockRetries = new BlockRetries(),
+  batch = JUDGE_BATCH,
 ): Promise<number> {
   const now = ctx.now();
+  const skip = retries.waiting(now);
   const late = await ctx.prisma.$queryRaw<{ number: number; deadline: bigint }[]>`
     SELECT b.number, a."proofDeadline" + b."fabricDownMs" AS deadline
     FROM "Block" b JOIN "Auction" a ON a."blockNumber" = b.number
     WHERE b.stage = ${STAGE.proving} AND b."fabricDownSince" IS NULL
       AND a."proofDeadline" + b."fabricDownMs" <= ${BigInt(now)}::bigint
-    ORDER BY b.number LIMIT 20`;
+      AND NOT (b.number = ANY(${skip}::integer[]))
+    ORDER BY deadline, b.number LIMIT ${batch}`;
   let slashed = 0;
   // Whether a relay was there at each deadline (see the header), read once for them all.
   let relays: RelaySighting | null = null;
@@ -130,8 +144,10 @@ export async function enforceDeadlines(
       continue;
     }
     if (!(await recordCompletedOrHold(ctx, number, Number(due), "judging the proof deadline"))) {
+      retries.failed(number, ctx.now());
       continue;
     }
+    retries.done(number);
     let slashedWei: bigint | null = null;
     const missed = await ctx.prisma.$transaction(async (tx) => {
       slashedWei = null;

@@ -54,7 +54,11 @@ export async function payProvenBlocks(
       // Postgres, the root may be recorded before its children, and the paid block's queues go
       // with the payout (every job was completed in BullMQ before the root could be leased).
       const provenAt = (stages as Record<string, number>).proven ?? 0;
-      if (!(await recordCompletedOrHold(ctx, number, provenAt, "paying the block"))) continue;
+      if (!(await recordCompletedOrHold(ctx, number, provenAt, "paying the block"))) {
+        // Held (its completed proofs unreadable): it waits too, and does not fill the passes.
+        retries.failed(number, ctx.now());
+        continue;
+      }
       const paid = await payBlock(ctx, number, hooks);
       retries.done(number);
       if (paid) await ctx.fabric.retireBlock(number).catch(() => {});
