@@ -4,11 +4,16 @@
 // winner's workers can neither lease nor hand in proofs, so that time is the system's fault: the
 // block is not slashed at its original deadline, and the deadline moves by the time no relay
 // was present (deadlines.ts). Once a relay is present again, a winner that still withholds is
-// slashed at the moved deadline.
+// slashed at the moved deadline. That holds when the aggregator was stopped too throughout the
+// gap, and comes back only after a relay did: the relay that ended the gap logged it, and the
+// aggregator credits it when it starts.
+import { createAggregator } from "@prover-boost/aggregator";
+import { aggregatorEnv, parseEnv } from "@prover-boost/config";
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
+import { sightRelays } from "../apps/aggregator/src/relays.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, relayError, signIn } from "./support/blocks.ts";
 import { BIDDING_MS, DEPOSIT, freePort, opA, startRedisServer } from "./support/state-loss.ts";
@@ -155,6 +160,45 @@ describe("Redis refuses writes (maxmemory) while it answers PING", () => {
     expect(credit).toBeGreaterThanOrEqual(freedAt - fullAt);
     expect(credit).toBeLessThanOrEqual(seenAt - fullAt + 1000);
 
+    await expectSlashedAtMovedDeadline(stack, BLOCK, deadline);
+  }, 120_000);
+});
+
+describe("every relay gone while the aggregator was stopped too, a relay back before it", () => {
+  it("credits the gap when the aggregator starts: no slash at the original deadline, then the slash at the moved one", async () => {
+    const BLOCK = 413;
+    const stack = await stackWithWinner();
+    const deadline = await openWinnersBlock(stack, BLOCK);
+    const before = await blockRow(stack, BLOCK);
+    expect(before.stage).toBe("proving");
+    // The whole deployment goes down (a host restart, say): the aggregator, then the relay.
+    await stack.aggregator.aggregator.stop();
+    const downAt = Date.now();
+    await stack.relay.close();
+    await eventually(async () => Date.now() > deadline + 2500, 60_000, 100);
+    // A relay comes back first, well past the original deadline, then a new aggregator process.
+    const upAt = Date.now();
+    const second = await startRelay(stack);
+    cleanups.push(() => second.relay.close());
+    const aggregator = await createAggregator(parseEnv(aggregatorEnv, stack.env), { db: stack.db });
+    cleanups.push(() => aggregator.close());
+    // The relay serves before the aggregator's first look: it never sees the gap live.
+    await eventually(async () => (await sightRelays(aggregator.ctx)).present);
+    await aggregator.aggregator.tick();
+    const startedAt = Date.now();
+    const block = await blockRow(stack, BLOCK);
+    expect(block.stage).toBe("proving");
+    expect(await stack.db.prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
+    const credit = Number(block.fabricDownMs - before.fabricDownMs);
+    // From the relay's last presence refresh (at most a refresh period before it went) to the
+    // new relay's first refresh able to serve.
+    expect(credit).toBeGreaterThanOrEqual(upAt - downAt);
+    expect(credit).toBeLessThanOrEqual(startedAt - downAt + 1000);
+    // Its later ticks credit nothing more.
+    await aggregator.aggregator.tick();
+    expect((await blockRow(stack, BLOCK)).fabricDownMs).toBe(block.fabricDownMs);
+
+    aggregator.aggregator.start();
     await expectSlashedAtMovedDeadline(stack, BLOCK, deadline);
   }, 120_000);
 });

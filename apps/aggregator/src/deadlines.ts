@@ -30,7 +30,9 @@
 // found it), and closes it, crediting the stretch, once one is present again. Between a relay's
 // last refresh and the `freshMs` after which the outage opens, a block whose deadline falls in
 // that gap is not judged either: a block is slashed only once a relay has been seen able to
-// serve at or after its deadline, so the winner could have proven up to it.
+// serve at or after its deadline, so the winner could have proven up to it. A gap this process
+// never saw (stopped throughout it, back after a relay was) is credited from the relays' log of
+// gaps by the keeper's pass that comes before any judging (rebuild.ts, creditGaps).
 //
 // What is judged is whether the root proof was accepted, and a relay accepts a proof in BullMQ
 // (where the lease is checked) before it records it in Postgres. A relay that died between the

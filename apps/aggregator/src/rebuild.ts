@@ -17,7 +17,10 @@
 // lengthens alike), no relay present (deadlines.ts says what present means): counted from when
 // a relay was last seen able to serve (not before the block was last changed) until one is
 // present again. An open outage of a block being proven closes
-// only when Redis answers, its tree is whole and a relay is present.
+// only when Redis answers, its tree is whole and a relay is present. A gap with no relay that
+// this process never saw (stopped throughout it: the whole deployment down, the relays back
+// first) is credited when it is back, from the log the relay that ended the gap keeps in Redis
+// (creditGaps; packages/queue's presence.ts), before any deadline is judged.
 import {
   nodePriority,
   PROVING_STAGES,
@@ -30,7 +33,9 @@ import { recordProof } from "@prover-boost/db";
 import { redisNow } from "@prover-boost/queue";
 import pTimeout from "p-timeout";
 import type { AggregatorContext } from "./context.ts";
-import { relaysFreshMs, sightRelays } from "./relays.ts";
+import { type RelaySighting, relaysFreshMs, sightRelays } from "./relays.ts";
+
+type PresenceGaps = RelaySighting["gaps"];
 
 /** How long a PING (or a block's job count) may take before the fabric counts as down. */
 export const PROBE_TIMEOUT_MS = 1000;
@@ -100,6 +105,8 @@ export class FabricKeeper {
   private relaysPresent = true;
   /** When this process first found Redis without any relay's record, while it still is. */
   private noRecordSince: number | null = null;
+  /** The logged gaps with no relay (creditGaps) this process has credited. */
+  private readonly gapsCredited = new Set<string>();
 
   constructor(private readonly ctx: AggregatorContext) {}
 
@@ -213,7 +220,7 @@ export class FabricKeeper {
         orderBy: { number: "asc" },
       }));
     const clocked = (b: { stage: string }) => clockRuns(ctx, b.stage);
-    let relays: { present: boolean; seenAt: number } | null = null;
+    let relays: { present: boolean; seenAt: number; gaps: PresenceGaps } | null = null;
     if (blocks.some(clocked)) {
       try {
         relays = await within(this.sightRelays(), PROBE_TIMEOUT_MS);
@@ -222,6 +229,7 @@ export class FabricKeeper {
         await this.down();
         return false;
       }
+      await this.creditGaps(relays.gaps);
       if (!relays.present) await this.noRelay(relays.seenAt);
       else if (!this.relaysPresent) ctx.log.info({}, "a relay is present again");
       this.relaysPresent = relays.present;
@@ -253,13 +261,16 @@ export class FabricKeeper {
     return true;
   }
 
-  /** Whether a relay is present, and when one was last seen able to serve (relays.ts). */
-  private async sightRelays(): Promise<{ present: boolean; seenAt: number }> {
+  /**
+   * Whether a relay is present, when one was last seen able to serve, and the gaps with none that
+   * relays logged (relays.ts).
+   */
+  private async sightRelays(): Promise<{ present: boolean; seenAt: number; gaps: PresenceGaps }> {
     const { ctx } = this;
     const sighting = await sightRelays(ctx);
     if (sighting.seenAt !== null) {
       this.noRecordSince = null;
-      return { present: sighting.present, seenAt: sighting.seenAt };
+      return sighting as typeof sighting & { seenAt: number };
     }
     // No record at all: Redis lost its data (a lost tree is credited by its rebuild). A relay
     // that is up records itself again at its next refresh, so the loss counts as a sighting when
@@ -267,7 +278,39 @@ export class FabricKeeper {
     // from then.
     this.noRecordSince ??= ctx.now();
     const present = ctx.now() - this.noRecordSince <= relaysFreshMs(ctx);
-    return { present, seenAt: this.noRecordSince };
+    return { present, seenAt: this.noRecordSince, gaps: sighting.gaps };
+  }
+
+  /**
+   * Credits each gap with no relay able to serve that a relay logged as it ended it (presence.ts)
+   * to every block whose clock ran through it: the part after the block's clock started (its
+   * move to its stage), after the latest outage already credited to it (`fabricCreditedTo`: a
+   * gap this process saw live was credited when it closed, at or after the gap's end), and
+   * before an outage still open on it. So a gap is counted once, whether the keeper saw it live,
+   * finds it after a restart (stopped throughout it, it never opened an outage for it), or runs
+   * twice; applied oldest first, once per process.
+   */
+  private async creditGaps(gaps: PresenceGaps): Promise<void> {
+    const open = this.ctx.config.openProvingWindowMs > 0 ? STAGE.open_proving : STAGE.proving;
+    for (const { from, to, id } of gaps) {
+      if (this.gapsCredited.has(id)) continue;
+      const [lo, hi] = [BigInt(from), BigInt(to)];
+      const credited = await this.ctx.prisma.$executeRaw`
+        UPDATE "Block" SET
+          "fabricDownMs" = "fabricDownMs" + LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
+            - GREATEST(${lo}::bigint, COALESCE(("stages" ->> "stage")::bigint, 0), COALESCE("fabricCreditedTo", 0)),
+          "fabricCreditedTo" = LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
+        WHERE stage IN (${STAGE.proving}, ${open})
+          AND LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
+            > GREATEST(${lo}::bigint, COALESCE(("stages" ->> "stage")::bigint, 0), COALESCE("fabricCreditedTo", 0))`;
+      this.gapsCredited.add(id);
+      if (credited > 0) {
+        this.ctx.log.warn(
+          { from, to, blocks: credited },
+          "a gap with no relay able to serve, unseen by this process: credited to the blocks it held up",
+        );
+      }
+    }
   }
 
   /**
@@ -294,7 +337,7 @@ export class FabricKeeper {
     const now = BigInt(this.ctx.now());
     const closed = await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownMs" = "fabricDownMs" + GREATEST(0, ${now}::bigint - "fabricDownSince"),
-        "fabricDownSince" = NULL
+        "fabricDownSince" = NULL, "fabricCreditedTo" = GREATEST(COALESCE("fabricCreditedTo", 0), ${now}::bigint)
       WHERE number = ${blockNumber} AND "fabricDownSince" IS NOT NULL`;
     if (closed > 0) this.ctx.log.info({ blockNumber }, "fabric back: proof deadline extended");
   }
@@ -382,7 +425,8 @@ export class FabricKeeper {
           UPDATE "Block" SET "fabricJobs" = ${added},
             "fabricDownMs" = "fabricDownMs" +
               GREATEST(0, ${now}::bigint - COALESCE("fabricDownSince", ${BigInt(lostSince)}::bigint)),
-            "fabricDownSince" = ${stillDown}::bigint
+            "fabricDownSince" = ${stillDown}::bigint,
+            "fabricCreditedTo" = GREATEST(COALESCE("fabricCreditedTo", 0), ${now}::bigint)
           WHERE number = ${blockNumber}`;
         return { added, salvaged, kept: proven.length };
       },

@@ -14,6 +14,11 @@ export interface RelaySighting {
    * at their next refresh).
    */
   seenAt: number | null;
+  /**
+   * The gaps with no relay able to serve that a relay logged as it ended them (presence.ts),
+   * oldest first, on ctx.now()'s clock.
+   */
+  gaps: { from: number; to: number; id: string }[];
 }
 
 /** How recent a relay's presence refresh must be for it to be present (presenceTimingsOf). */
@@ -31,5 +36,6 @@ export async function sightRelays(ctx: AggregatorContext): Promise<RelaySighting
   return {
     present: serving !== null && now - serving <= relaysFreshMs(ctx),
     seenAt: serving === null ? left : left === null ? serving : Math.max(serving, left),
+    gaps: s.gaps.map((g) => ({ from: local(g.from)!, to: local(g.to)!, id: g.id })),
   };
 }

@@ -38,22 +38,46 @@
 // is unchanged), but marks itself unready since its last good check, and counts as absent for
 // deadlines until a check answers again. A clean close records when the broker was last seen
 // serving (the `left` key), so that a gap with no relay at all is dated from there, not from
-// whenever a relay was last recorded.
+// whenever a relay was last recorded. And a broker ready at a refresh that finds no broker seen
+// able to serve within `freshMs` before it (a relay starting after every relay was gone, or whose
+// Postgres came back) logs the gap it ends, from that last sighting to now (the `gaps` set, kept
+// a week): an aggregator stopped throughout the gap never saw it, and credits it to the blocks
+// whose clocks ran through it once it is back (apps/aggregator/src/rebuild.ts).
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
 import { evalScript, luaScript } from "../redis.ts";
 import { brokerPrefixOf, luaNow, stretchLua } from "./records.ts";
 
-// KEYS: started, seen, past stretches, unready. ARGV: id, forget after ms, then
+// KEYS: started, seen, past stretches, unready, left, gaps. ARGV: id, forget after ms, then
 // refreshPresence's gap ms, restart flag, due and keep ms (records.ts), then '' when the broker
-// is ready, else how long ago (ms) it last was (it is marked unready from then, once). Returns
-// Redis's time.
+// is ready, else how long ago (ms) it last was (it is marked unready from then, once; 'never'
+// for a broker not ready since it started: marked unready from 0, never seen able to serve), then
+// freshMs and how long a gap is kept. A broker ready at this refresh that finds no broker seen
+// able to serve within freshMs before it (sightBrokers's reading, a clean close's `left`
+// included) ends a gap with no relay serving: it is logged, from that last sighting to now (see
+// the header). No record at all (Redis lost its data) logs nothing. Returns Redis's time.
 const refreshScript = luaScript(`${luaNow}${stretchLua}
+if ARGV[7] == '' then
+  local last = tonumber(redis.call('GET', KEYS[5]) or '-1')
+  local seen = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = 1, #seen, 2 do
+    local t = tonumber(seen[i + 1])
+    local u = redis.call('ZSCORE', KEYS[4], seen[i])
+    if u and tonumber(u) < t then t = tonumber(u) end
+    if t > last then last = t end
+  end
+  if last > 0 and now - last > tonumber(ARGV[8]) then
+    redis.call('ZADD', KEYS[6], now, last .. ':' .. now)
+    redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[9]))
+  end
+end
 refreshPresence(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[3]), ARGV[4], ARGV[5],
   tonumber(ARGV[6]))
 if ARGV[7] == '' then
   redis.call('ZREM', KEYS[4], ARGV[1])
+elseif ARGV[7] == 'never' then
+  redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
 else
   redis.call('ZADD', KEYS[4], 'NX', now - tonumber(ARGV[7]), ARGV[1])
 end
@@ -66,17 +90,19 @@ end
 return now`);
 
 // A clean close. KEYS: started, seen, past stretches, unready, left. ARGV: id, then '' when the
-// broker is ready, else how long ago (ms) it last was. The broker's entries are removed, and its
-// last sighting able to serve (its last refresh, or when it became unready) is kept in `left` if
-// it is the latest there, without an expiry: every broker that
-// ever ran leaves a trace (a killed one its entries, kept until another broker refreshes), so
-// no trace at all means Redis lost its data. Removals first: a Redis that refuses writes
-// (maxmemory) still lets a script that has begun writing finish, so the broker leaves even then.
+// broker is ready, else how long ago (ms) it last was, or 'never'. The broker's entries are
+// removed, and its last sighting able to serve (its last refresh, or when it became unready) is
+// kept in `left` if it is the latest there, without an expiry: every broker that ever served
+// leaves a trace (a killed one its entries, kept until another broker refreshes), so no trace at
+// all means Redis lost its data (or no relay ever served). Removals first: a Redis that refuses
+// writes (maxmemory) still lets a script that has begun writing finish, so the broker leaves
+// even then.
 const leaveScript = luaScript(`${luaNow}
 local e = redis.call('ZSCORE', KEYS[2], ARGV[1])
 local u = redis.call('ZSCORE', KEYS[4], ARGV[1])
 if ARGV[2] ~= '' then
-  local since = now - tonumber(ARGV[2])
+  local since = 0
+  if ARGV[2] ~= 'never' then since = now - tonumber(ARGV[2]) end
   if (not u) or since < tonumber(u) then u = since end
 end
 redis.call('ZREM', KEYS[1], ARGV[1])
@@ -87,7 +113,7 @@ if e then
   local t = tonumber(e)
   if u and tonumber(u) < t then t = tonumber(u) end
   local cur = redis.call('GET', KEYS[5])
-  if (not cur) or tonumber(cur) < t then redis.call('SET', KEYS[5], t) end
+  if t > 0 and ((not cur) or tonumber(cur) < t) then redis.call('SET', KEYS[5], t) end
 end
 return 1`);
 
@@ -110,12 +136,26 @@ export interface BrokerSighting {
   now: number;
   /**
    * The latest moment a broker still recorded was seen able to serve: its last refresh, or, for
-   * one marked unready, when it became unready (whichever is earlier). Null: none is recorded.
+   * one marked unready, when it became unready (whichever is earlier; 0 for one never ready
+   * since it started). Null: none is recorded.
    */
   servingAt: number | null;
   /** The latest moment a broker that closed cleanly was last seen able to serve, or null. */
   leftAt: number | null;
+  /** The gaps with no broker able to serve that a broker logged as it ended them (see the header). */
+  gaps: PresenceGap[];
 }
+
+/** A stretch of time (Redis's clock) with no broker seen able to serve. */
+export interface PresenceGap {
+  from: number;
+  to: number;
+  /** Its entry in the log (the same for every reading). */
+  id: string;
+}
+
+/** How long a broker keeps a logged gap: longer than any proving window is expected to run. */
+export const PRESENCE_GAP_KEEP_MS = 7 * 24 * 3_600_000;
 
 const pairsOf = (flat: string[]): [string, number][] => {
   const out: [string, number][] = [];
@@ -135,12 +175,19 @@ export async function sightBrokers(redis: Redis, fabricPrefix: string): Promise<
     .zrange(keys.seen, "0", "-1", "WITHSCORES")
     .zrange(keys.unready, "0", "-1", "WITHSCORES")
     .get(keys.left)
+    .zrange(keys.gaps, "0", "-1")
     .exec();
   const values = (replies ?? []).map(([err, value]) => {
     if (err) throw err;
     return value;
   });
-  const [time, seen, unready, left] = values as [[string, string], string[], string[], string];
+  const [time, seen, unready, left, gaps] = values as [
+    [string, string],
+    string[],
+    string[],
+    string,
+    string[],
+  ];
   const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
   const unreadySince = new Map(pairsOf(unready));
   let servingAt: number | null = null;
@@ -148,7 +195,15 @@ export async function sightBrokers(redis: Redis, fabricPrefix: string): Promise<
     const t = Math.min(at, unreadySince.get(id) ?? Number.POSITIVE_INFINITY);
     if (servingAt === null || t > servingAt) servingAt = t;
   }
-  return { now, servingAt, leftAt: left === null ? null : Number(left) };
+  return {
+    now,
+    servingAt,
+    leftAt: left === null ? null : Number(left),
+    gaps: gaps.map((g) => {
+      const [from, to] = g.split(":").map(Number);
+      return { from: from!, to: to!, id: g };
+    }),
+  };
 }
 
 /** The keys of the brokers' presence under a broker prefix (`<fabric prefix>:pb`). */
@@ -159,6 +214,7 @@ function presenceKeysOf(prefix: string) {
     past: `${prefix}:brokers:past`,
     unready: `${prefix}:brokers:unready`,
     left: `${prefix}:brokers:left`,
+    gaps: `${prefix}:brokers:gaps`,
   };
 }
 
@@ -167,8 +223,8 @@ interface Readiness {
   check: () => Promise<unknown>;
   /** A check unanswered this long counts as failed. */
   timeoutMs: number;
-  /** performance.now() when the last check that went through answered. */
-  readyAt: number;
+  /** performance.now() when the last check that went through answered; null: none yet. */
+  readyAt: number | null;
   /** The last check that answered failed. */
   failed: boolean;
   /** performance.now() when the latest check was sent, while it is unanswered. */
@@ -187,6 +243,8 @@ export class BrokerPresence {
   readonly unreadyKey: string;
   /** When a broker that closed cleanly was last seen able to serve (the latest such). */
   readonly leftKey: string;
+  /** The gaps with no broker able to serve, logged by the broker that ended each. */
+  readonly gapsKey: string;
   private readiness: Readiness | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
@@ -220,6 +278,7 @@ export class BrokerPresence {
     this.pastKey = keys.past;
     this.unreadyKey = keys.unready;
     this.leftKey = keys.left;
+    this.gapsKey = keys.gaps;
     this.keepMs = 2 * gapMs + 60_000;
   }
 
@@ -242,8 +301,8 @@ export class BrokerPresence {
     this.readiness = {
       check,
       timeoutMs,
-      readyAt: performance.now(),
-      // Not ready yet (a relay still starting): unready from now until a check answers.
+      // Not ready yet (a relay still starting): never seen able to serve until a check answers.
+      readyAt: readyYet ? performance.now() : null,
       failed: !readyYet,
       sentAt: null,
       unansweredSince: null,
@@ -277,13 +336,17 @@ export class BrokerPresence {
       });
   }
 
-  /** '' while ready (or no readiness is followed), else how long ago (ms) it last was ready. */
+  /**
+   * '' while ready (or no readiness is followed), else how long ago (ms) it last was ready, or
+   * 'never' for a broker not ready yet since it started.
+   */
   private unreadyFor(): string {
     const r = this.readiness;
     if (!r) return "";
     const now = performance.now();
     const stalled = r.unansweredSince !== null && now - r.unansweredSince > r.timeoutMs;
     if (!r.failed && !stalled) return "";
+    if (r.readyAt === null) return "never";
     return String(Math.max(0, Math.round(now - r.readyAt)));
   }
 
@@ -312,15 +375,19 @@ export class BrokerPresence {
       const now = await evalScript(
         this.redis,
         refreshScript,
-        4,
+        6,
         this.startedKey,
         this.seenKey,
         this.pastKey,
         this.unreadyKey,
+        this.leftKey,
+        this.gapsKey,
         this.id,
         String(this.forgetMs),
         ...args,
         this.unreadyFor(),
+        String(this.freshMs),
+        String(PRESENCE_GAP_KEEP_MS),
       );
       this.lastRefresh = { redisNow: Number(now), sentAt };
     } catch (err) {
