@@ -165,40 +165,51 @@ describe("Redis refuses writes (maxmemory) while it answers PING", () => {
 });
 
 describe("every relay gone while the aggregator was stopped too, a relay back before it", () => {
-  it("credits the gap when the aggregator starts: no slash at the original deadline, then the slash at the moved one", async () => {
-    const BLOCK = 413;
-    const stack = await stackWithWinner();
-    const deadline = await openWinnersBlock(stack, BLOCK);
-    const before = await blockRow(stack, BLOCK);
-    expect(before.stage).toBe("proving");
-    // The whole deployment goes down (a host restart, say): the aggregator, then the relay.
-    await stack.aggregator.aggregator.stop();
-    const downAt = Date.now();
-    await stack.relay.close();
-    await eventually(async () => Date.now() > deadline + 2500, 60_000, 100);
-    // A relay comes back first, well past the original deadline, then a new aggregator process.
-    const upAt = Date.now();
-    const second = await startRelay(stack);
-    cleanups.push(() => second.relay.close());
-    const aggregator = await createAggregator(parseEnv(aggregatorEnv, stack.env), { db: stack.db });
-    cleanups.push(() => aggregator.close());
-    // The relay serves before the aggregator's first look: it never sees the gap live.
-    await eventually(async () => (await sightRelays(aggregator.ctx)).present);
-    await aggregator.aggregator.tick();
-    const startedAt = Date.now();
-    const block = await blockRow(stack, BLOCK);
-    expect(block.stage).toBe("proving");
-    expect(await stack.db.prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
-    const credit = Number(block.fabricDownMs - before.fabricDownMs);
-    // From the relay's last presence refresh (at most a refresh period before it went) to the
-    // new relay's first refresh able to serve.
-    expect(credit).toBeGreaterThanOrEqual(upAt - downAt);
-    expect(credit).toBeLessThanOrEqual(startedAt - downAt + 1000);
-    // Its later ticks credit nothing more.
-    await aggregator.aggregator.tick();
-    expect((await blockRow(stack, BLOCK)).fabricDownMs).toBe(block.fabricDownMs);
+  it.each([
+    [413, "", false],
+    [414, ", and once only with the tree lost meanwhile", true],
+  ])(
+    "credits the gap when the aggregator starts: no slash at the original deadline, then the slash at the moved one (block %i%s)",
+    async (BLOCK, _what, treeLost) => {
+      const stack = await stackWithWinner();
+      const deadline = await openWinnersBlock(stack, BLOCK);
+      const before = await blockRow(stack, BLOCK);
+      expect(before.stage).toBe("proving");
+      // The whole deployment goes down (a host restart, say): the aggregator, then the relay.
+      await stack.aggregator.aggregator.stop();
+      const downAt = Date.now();
+      await stack.relay.close();
+      await eventually(async () => Date.now() > deadline + 2500, 60_000, 100);
+      // Redis came back from an old snapshot, without the block's tree: the new aggregator rebuilds
+      // it in the same pass as it credits the gap, and counts no stretch twice.
+      if (treeLost) await stack.aggregator.ctx.fabric.clearTree(BLOCK);
+      // A relay comes back first, well past the original deadline, then a new aggregator process.
+      const upAt = Date.now();
+      const second = await startRelay(stack);
+      cleanups.push(() => second.relay.close());
+      const aggregator = await createAggregator(parseEnv(aggregatorEnv, stack.env), {
+        db: stack.db,
+      });
+      cleanups.push(() => aggregator.close());
+      // The relay serves before the aggregator's first look: it never sees the gap live.
+      await eventually(async () => (await sightRelays(aggregator.ctx)).present);
+      await aggregator.aggregator.tick();
+      const startedAt = Date.now();
+      const block = await blockRow(stack, BLOCK);
+      expect(block.stage).toBe("proving");
+      expect(await stack.db.prisma.penalty.findMany({ where: { blockNumber: BLOCK } })).toEqual([]);
+      const credit = Number(block.fabricDownMs - before.fabricDownMs);
+      // From the relay's last presence refresh (at most a refresh period before it went) to the
+      // new relay's first refresh able to serve.
+      expect(credit).toBeGreaterThanOrEqual(upAt - downAt);
+      expect(credit).toBeLessThanOrEqual(startedAt - downAt + 1000);
+      // Its later ticks credit nothing more.
+      await aggregator.aggregator.tick();
+      expect((await blockRow(stack, BLOCK)).fabricDownMs).toBe(block.fabricDownMs);
 
-    aggregator.aggregator.start();
-    await expectSlashedAtMovedDeadline(stack, BLOCK, deadline);
-  }, 120_000);
+      aggregator.aggregator.start();
+      await expectSlashedAtMovedDeadline(stack, BLOCK, deadline);
+    },
+    120_000,
+  );
 });

@@ -186,7 +186,7 @@ export class FabricKeeper {
     // a restart: the winner is not charged for time the fabric may already have been down.
     const since = BigInt(this.lastUpAt ?? 0);
     await this.ctx.prisma.$executeRaw`
-      UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt")
+      UPDATE "Block" SET "fabricDownSince" = GREATEST(${since}::bigint, "updatedAt", COALESCE("fabricCreditedTo", 0))
       WHERE stage IN (${STAGE.committed}, ${STAGE.unclaimed}, ${STAGE.proving}, ${STAGE.open_proving})
         AND "fabricDownSince" IS NULL`;
   }
@@ -328,7 +328,7 @@ export class FabricKeeper {
     }
     const open = this.ctx.config.openProvingWindowMs > 0 ? STAGE.open_proving : STAGE.proving;
     await this.ctx.prisma.$executeRaw`
-      UPDATE "Block" SET "fabricDownSince" = GREATEST(${BigInt(seenAt)}::bigint, "updatedAt")
+      UPDATE "Block" SET "fabricDownSince" = GREATEST(${BigInt(seenAt)}::bigint, "updatedAt", COALESCE("fabricCreditedTo", 0))
       WHERE stage IN (${STAGE.proving}, ${open}) AND "fabricDownSince" IS NULL`;
   }
 
@@ -336,7 +336,8 @@ export class FabricKeeper {
   private async closeOutage(blockNumber: number): Promise<void> {
     const now = BigInt(this.ctx.now());
     const closed = await this.ctx.prisma.$executeRaw`
-      UPDATE "Block" SET "fabricDownMs" = "fabricDownMs" + GREATEST(0, ${now}::bigint - "fabricDownSince"),
+      UPDATE "Block" SET "fabricDownMs" = "fabricDownMs" +
+          GREATEST(0, ${now}::bigint - GREATEST("fabricDownSince", COALESCE("fabricCreditedTo", 0))),
         "fabricDownSince" = NULL, "fabricCreditedTo" = GREATEST(COALESCE("fabricCreditedTo", 0), ${now}::bigint)
       WHERE number = ${blockNumber} AND "fabricDownSince" IS NOT NULL`;
     if (closed > 0) this.ctx.log.info({ blockNumber }, "fabric back: proof deadline extended");
@@ -424,7 +425,8 @@ export class FabricKeeper {
         await tx.$executeRaw`
           UPDATE "Block" SET "fabricJobs" = ${added},
             "fabricDownMs" = "fabricDownMs" +
-              GREATEST(0, ${now}::bigint - COALESCE("fabricDownSince", ${BigInt(lostSince)}::bigint)),
+              GREATEST(0, ${now}::bigint - GREATEST(COALESCE("fabricDownSince", ${BigInt(lostSince)}::bigint),
+                COALESCE("fabricCreditedTo", 0))),
             "fabricDownSince" = ${stillDown}::bigint,
             "fabricCreditedTo" = GREATEST(COALESCE("fabricCreditedTo", 0), ${now}::bigint)
           WHERE number = ${blockNumber}`;

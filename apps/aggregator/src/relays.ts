@@ -9,9 +9,9 @@ export interface RelaySighting {
   present: boolean;
   /**
    * When (ctx.now()'s clock) a relay was last seen able to serve, a relay that closed cleanly
-   * included; null when Redis has no record of any relay: every relay that ever ran leaves one,
-   * even when it closes, so Redis lost its data (the relays that are up record themselves again
-   * at their next refresh).
+   * included; null when Redis has no record of a relay that served: every relay that ever served
+   * leaves one, even when it closes, so Redis lost its data (the relays that are up record
+   * themselves again at their next refresh made ready; one never ready counts as no record).
    */
   seenAt: number | null;
   /**

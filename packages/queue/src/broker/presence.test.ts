@@ -120,8 +120,8 @@ describe("the brokers' presence as the aggregator reads it", () => {
     const starting = await sight(b);
     // Recorded (the lapse rule counts it), but never seen serving: not even at its start, or a
     // relay in a crash loop would date a gap with no relay from its latest start.
-    expect(started.servingAt).toBe(0);
-    expect(starting.servingAt).toBe(0);
+    expect(started.servingAt).toBeNull();
+    expect(starting.servingAt).toBeNull();
 
     serving = true;
     b.presence.checkReadinessNow();
@@ -178,5 +178,36 @@ describe("the brokers' presence as the aggregator reads it", () => {
     expect(back.gaps).toHaveLength(1);
     expect(back.gaps[0]!.from).toBe(down.servingAt);
     expect(back.gaps[0]!.to).toBeGreaterThan(down.now);
+  });
+
+  it("dates a gap from a killed broker's last sighting serving, even once it is forgotten", async () => {
+    const c = await openBroker(1000, false);
+    const redis = c.fabric.redis;
+    const [secs] = await redis.time();
+    const now = Number(secs) * 1000;
+    // A broker killed two hours ago (no clean close: its entries stay until forgotten, an hour
+    // after its last refresh), and a lapse claim's refresh of another's `seen` just now, which
+    // says nothing of serving.
+    const killedAt = now - 2 * 3_600_000;
+    await redis.zadd(c.presence.seenKey, killedAt, "killed", now, "claimer");
+    await redis.zadd(c.presence.servingKey, killedAt, "killed");
+    let ready = false;
+    c.presence.followReadiness(
+      async () => {
+        if (!ready) throw new Error("starting");
+      },
+      { readyYet: false },
+    );
+    await c.start();
+    // Its first refreshes, not ready yet, forget the killed broker but keep when it last served.
+    expect(await redis.zscore(c.presence.seenKey, "killed")).toBeNull();
+    expect(Number(await redis.get(c.presence.leftKey))).toBe(killedAt);
+    ready = true;
+    c.presence.checkReadinessNow();
+    await sleep(3 * c.presence.intervalMs);
+    const { gaps } = await sight(c);
+    expect(gaps).toHaveLength(1);
+    expect(gaps[0]!.from).toBe(killedAt);
+    expect(gaps[0]!.to).toBeGreaterThan(now);
   });
 });

@@ -49,28 +49,29 @@ import type { Redis } from "ioredis";
 import { evalScript, luaScript } from "../redis.ts";
 import { brokerPrefixOf, luaNow, stretchLua } from "./records.ts";
 
-// KEYS: started, seen, past stretches, unready, left, gaps. ARGV: id, forget after ms, then
-// refreshPresence's gap ms, restart flag, due and keep ms (records.ts), then '' when the broker
-// is ready, else how long ago (ms) it last was (it is marked unready from then, once; 'never'
-// for a broker not ready since it started: marked unready from 0, never seen able to serve), then
-// freshMs and how long a gap is kept. A broker ready at this refresh that finds no broker seen
-// able to serve within freshMs before it (sightBrokers's reading, a clean close's `left`
-// included) ends a gap with no relay serving: it is logged, from that last sighting to now (see
-// the header). No record at all (Redis lost its data) logs nothing. Returns Redis's time.
+// KEYS: started, seen, past stretches, unready, left, gaps, serving. ARGV: id, forget after ms,
+// then refreshPresence's gap ms, restart flag, due and keep ms (records.ts), then '' when the
+// broker is ready, else how long ago (ms) it last was (it is marked unready from then, once;
+// 'never' for a broker not ready since it started: marked unready from 0, never seen able to
+// serve), then freshMs and how long a gap is kept. `serving` holds when each broker was last
+// seen able to serve: its last refresh made ready, or its last good answer once unready (only
+// this script writes it: a lapse claim's refresh of `seen` does not count). A
+// broker ready at this refresh that finds no broker's there, nor a clean close's `left`, within
+// freshMs before it ends a gap with no relay serving: it is logged, from that last sighting to
+// now (see the header; the newest 1000 are kept, none older than the keep time). No record at
+// all (Redis lost its data) logs nothing. A broker forgotten (silent for `forget after` ms) has
+// its last sighting serving kept in `left` if it is the latest there. Returns Redis's time.
 const refreshScript = luaScript(`${luaNow}${stretchLua}
 if ARGV[7] == '' then
-  local last = tonumber(redis.call('GET', KEYS[5]) or '-1')
-  local seen = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-  for i = 1, #seen, 2 do
-    local t = tonumber(seen[i + 1])
-    local u = redis.call('ZSCORE', KEYS[4], seen[i])
-    if u and tonumber(u) < t then t = tonumber(u) end
-    if t > last then last = t end
-  end
+  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  local top = redis.call('ZRANGE', KEYS[7], -1, -1, 'WITHSCORES')
+  if top[2] and tonumber(top[2]) > last then last = tonumber(top[2]) end
   if last > 0 and now - last > tonumber(ARGV[8]) then
     redis.call('ZADD', KEYS[6], now, last .. ':' .. now)
     redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now - tonumber(ARGV[9]))
+    redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -1001)
   end
+  redis.call('ZADD', KEYS[7], now, ARGV[1])
 end
 refreshPresence(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[3]), ARGV[4], ARGV[5],
   tonumber(ARGV[6]))
@@ -80,21 +81,30 @@ elseif ARGV[7] == 'never' then
   redis.call('ZADD', KEYS[4], 'NX', 0, ARGV[1])
 else
   redis.call('ZADD', KEYS[4], 'NX', now - tonumber(ARGV[7]), ARGV[1])
+  local since = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[1]))
+  local served = redis.call('ZSCORE', KEYS[7], ARGV[1])
+  if served and tonumber(served) > since then redis.call('ZADD', KEYS[7], since, ARGV[1]) end
 end
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))) do
+  local served = redis.call('ZSCORE', KEYS[7], id)
+  if served then
+    local cur = redis.call('GET', KEYS[5])
+    if (not cur) or tonumber(cur) < tonumber(served) then redis.call('SET', KEYS[5], served) end
+  end
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
   redis.call('HDEL', KEYS[3], id)
   redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[7], id)
 end
 return now`);
 
-// A clean close. KEYS: started, seen, past stretches, unready, left. ARGV: id, then '' when the
-// broker is ready, else how long ago (ms) it last was, or 'never'. The broker's entries are
-// removed, and its last sighting able to serve (its last refresh, or when it became unready) is
-// kept in `left` if it is the latest there, without an expiry: every broker that ever served
-// leaves a trace (a killed one its entries, kept until another broker refreshes), so no trace at
-// all means Redis lost its data (or no relay ever served). Removals first: a Redis that refuses
+// A clean close. KEYS: started, seen, past stretches, unready, left, serving. ARGV: id, then ''
+// when the broker is ready, else how long ago (ms) it last was, or 'never'. The broker's entries
+// are removed, and its last sighting able to serve (its last refresh, or when it became unready)
+// is kept in `left` if it is the latest there, without an expiry: every broker that ever served
+// leaves a trace (a killed one its entries, then `left` once forgotten), so no trace at all
+// means Redis lost its data (or no relay ever served). Removals first: a Redis that refuses
 // writes (maxmemory) still lets a script that has begun writing finish, so the broker leaves
 // even then.
 const leaveScript = luaScript(`${luaNow}
@@ -109,6 +119,7 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
 if e then
   local t = tonumber(e)
   if u and tonumber(u) < t then t = tonumber(u) end
@@ -136,8 +147,8 @@ export interface BrokerSighting {
   now: number;
   /**
    * The latest moment a broker still recorded was seen able to serve: its last refresh, or, for
-   * one marked unready, when it became unready (whichever is earlier; 0 for one never ready
-   * since it started). Null: none is recorded.
+   * one marked unready, when it became unready (whichever is earlier; one never ready since it
+   * started does not count). Null: none is recorded.
    */
   servingAt: number | null;
   /** The latest moment a broker that closed cleanly was last seen able to serve, or null. */
@@ -193,7 +204,8 @@ export async function sightBrokers(redis: Redis, fabricPrefix: string): Promise<
   let servingAt: number | null = null;
   for (const [id, at] of pairsOf(seen)) {
     const t = Math.min(at, unreadySince.get(id) ?? Number.POSITIVE_INFINITY);
-    if (servingAt === null || t > servingAt) servingAt = t;
+    // Never ready since it started (0): never seen serving, no record of a relay that served.
+    if (t > 0 && (servingAt === null || t > servingAt)) servingAt = t;
   }
   return {
     now,
@@ -215,6 +227,7 @@ function presenceKeysOf(prefix: string) {
     unready: `${prefix}:brokers:unready`,
     left: `${prefix}:brokers:left`,
     gaps: `${prefix}:brokers:gaps`,
+    serving: `${prefix}:brokers:serving`,
   };
 }
 
@@ -245,6 +258,8 @@ export class BrokerPresence {
   readonly leftKey: string;
   /** The gaps with no broker able to serve, logged by the broker that ended each. */
   readonly gapsKey: string;
+  /** Each broker's last refresh made ready (for the gaps). */
+  readonly servingKey: string;
   private readiness: Readiness | null = null;
   private timer: NodeJS.Timeout | null = null;
   /** The timer's refresh under way: stop() waits for it, or it would re-add a stopped entry. */
@@ -279,6 +294,7 @@ export class BrokerPresence {
     this.unreadyKey = keys.unready;
     this.leftKey = keys.left;
     this.gapsKey = keys.gaps;
+    this.servingKey = keys.serving;
     this.keepMs = 2 * gapMs + 60_000;
   }
 
@@ -375,13 +391,14 @@ export class BrokerPresence {
       const now = await evalScript(
         this.redis,
         refreshScript,
-        6,
+        7,
         this.startedKey,
         this.seenKey,
         this.pastKey,
         this.unreadyKey,
         this.leftKey,
         this.gapsKey,
+        this.servingKey,
         this.id,
         String(this.forgetMs),
         ...args,
@@ -424,12 +441,13 @@ export class BrokerPresence {
     await evalScript(
       this.redis,
       leaveScript,
-      5,
+      6,
       this.startedKey,
       this.seenKey,
       this.pastKey,
       this.unreadyKey,
       this.leftKey,
+      this.servingKey,
       this.id,
       this.unreadyFor(),
     ).catch(() => {});
