@@ -2,7 +2,8 @@
 // - the L1 killed: bids are refused with 503 L1_UNAVAILABLE and nothing is credited, and
 //   /readyz answers 503 naming the L1;
 // - the L1 restarted empty on the same port (the escrow redeployed at the same address): still
-//   503 (bids and /readyz), and deposits on the new chain are not credited (its genesis is not the indexed one);
+//   503 (bids and /readyz), and deposits on the new chain are not credited (its genesis is not the indexed one),
+//   nor is any settlement sent to it or recorded as final;
 // - a log whose block leaves the chain (a reorg) has its movement reversed, and a live bid that
 //   relied on it is cancelled; so is a live bid whose collateral is asked back on the escrow (and
 //   a bond the L1 paid to a withdrawal before its lock arrived shrinks, its lock reported); a log
@@ -166,6 +167,23 @@ describe("the L1 killed, then restarted empty", () => {
     });
     expect((await collateral(stack, second.address)).available).toBe(0n);
     expect(await stack.db.prisma.chainLog.count({ where: { event: "Deposited" } })).toBe(1);
+  });
+
+  it("sends no settlement to the L1 that came back without its state, and records none as final", async () => {
+    // A slash owed on the old chain: on the new one the escrow (same address) has no bond for the
+    // block, so the call would revert, and the row would be closed for good.
+    const settler = settlerOn(stack, l1, { retry: { baseMs: 60_000, maxMs: 240_000 } });
+    await enqueueSettlement(stack.db.prisma, { kind: "slash", blockNumber: 1 }, Date.now());
+    await settler.run();
+    const r = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "slash:1" } });
+    expect([r.status, r.errorCode, r.txHash, r.attempts]).toEqual([
+      "pending",
+      "L1_UNAVAILABLE",
+      null,
+      1,
+    ]);
+    expect(r.error).toMatch(/L1 state lost/);
+    await stack.db.prisma.settlement.delete({ where: { key: "slash:1" } });
   });
 });
 
@@ -893,5 +911,43 @@ describe("reorgs and settlements", () => {
     expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
     const owed = accounts.shortfall(accounts.available(odd.address));
     expect(await stack.db.prisma.$transaction((tx) => balanceOf(tx, owed))).toBe(-DEPOSIT);
+  });
+
+  it("a reorg between the index's look at its cursor's block and its read of the blocks after it is undone, not mixed in", async () => {
+    const forked = account(0xfb);
+    const index = stack.relay.ctx.escrowIndex!; // polled by hand, as above
+    await l1.fund(forked.address);
+    await index.poll();
+    const before = await l1.rpc("evm_snapshot");
+    await l1.deposit(forked, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, forked.address)).available).toBe(DEPOSIT);
+    const cursor = await stack.db.prisma.chainCursor.findFirstOrThrow();
+    // Two more blocks on this chain, not indexed yet.
+    await l1.mine(2);
+    // Through a node that answers the look at the cursor's block from this chain, then has
+    // switched to a longer fork without the deposit when the blocks after it are read.
+    let armed = true;
+    const switching = clientThrough(l1, async ({ method, params }, node) => {
+      if (!armed || method !== "eth_getBlockByNumber") return undefined;
+      const [tag] = params as [string];
+      if (tag === "latest" || BigInt(tag) !== cursor.block) return undefined;
+      armed = false;
+      const seen = await node.request({ method, params });
+      await l1.rpc("evm_revert", [before]);
+      await l1.mine(6);
+      return seen;
+    });
+    const racing = indexerOn(stack, { client: switching, escrow: l1.escrow }, undefined);
+    await racing.poll();
+    expect(armed).toBe(false);
+    // The next pass finds the cursor's block gone and reverses the deposit the fork does not hold.
+    await index.poll();
+    expect((await collateral(stack, forked.address)).available).toBe(0n);
+    const log = await stack.db.prisma.chainLog.findFirstOrThrow({
+      where: { event: "Deposited", args: { path: ["account"], equals: forked.address } },
+    });
+    expect(log.removed).toBe(true);
+    expect(index.status.ok).toBe(true);
   });
 });

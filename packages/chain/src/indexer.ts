@@ -7,7 +7,10 @@
 // - Reorg-safe: the cursor keeps the hash of the last block indexed. When the L1 has a different
 //   block at that height, the indexer walks its logs back from the newest, reverses the movement
 //   of every log whose block is no longer on the chain (a movement of opposite legs, marked
-//   removed), and indexes again from the newest block it still agrees with.
+//   removed), and indexes again from the newest block it still agrees with. A range read must
+//   follow the cursor's block (its first block's parent) and keep its last block across the read
+//   of its logs, or it is left for the next pass: a reorg after the cursor's block was looked at
+//   is then found there and undone, never booked over.
 // - Never stuck on one event: an event the market cannot represent (a reward funded for a block
 //   beyond its last, MARKET_MAX_BLOCK: the escrow takes any uint256) is recorded, booked nowhere
 //   and logged as an error (L1_EVENT_UNREPRESENTABLE, with its transaction); its reward is owed
@@ -175,6 +178,8 @@ export class EscrowIndexer {
       return 0;
     }
     let from = cursor.block + 1n;
+    // The hash the next range's first block must follow (null: the index starts here).
+    let parent: string | null = cursor.blockHash;
     if (cursor.blockHash !== null) {
       // A node behind the index (one of a provider's load-balanced nodes lagging a few blocks)
       // says nothing about the indexed blocks: nothing is indexed or undone until it has caught
@@ -189,13 +194,18 @@ export class EscrowIndexer {
         const kept = await this.unwind(head, cursor.block);
         if (kept === null) return 0;
         from = kept + 1n;
+        parent =
+          (await prisma.chainCursor.findUnique({ where: { escrow: this.key } }))?.blockHash ?? null;
       }
     }
     const safe = head - BigInt(this.opts.confirmations - 1);
     let indexed = 0;
     while (from <= safe) {
       const to = minBig(from + BigInt(this.opts.logRange) - 1n, safe);
-      const last = await client.getBlock({ blockNumber: to });
+      const [first, last] = await Promise.all([
+        client.getBlock({ blockNumber: from }),
+        client.getBlock({ blockNumber: to }),
+      ]);
       const logs = await client.getContractEvents({
         address: this.opts.escrow,
         abi: escrowAbi,
@@ -203,10 +213,16 @@ export class EscrowIndexer {
         toBlock: to,
         strict: true,
       });
-      // A reorg between the two calls: try again next pass rather than mix two chains.
+      const lastAgain = await client.getBlock({ blockNumber: to });
+      // A reorg since the cursor's block was looked at (the range does not follow it: the next
+      // pass finds the cursor's block gone and unwinds), or during the reads (the range's last
+      // block changed, or holds logs of another): try again next pass rather than mix two chains.
+      if (parent !== null && first.parentHash !== parent) break;
+      if (lastAgain.hash !== last.hash) break;
       if (logs.some((l) => l.blockNumber === to && l.blockHash !== last.hash)) break;
       indexed += await this.book(logs, to, last.hash!);
       from = to + 1n;
+      parent = last.hash;
     }
     this.health = { ok: true, syncedAt: this.now(), block: from - 1n };
     this.waitingForNode = false;

@@ -25,6 +25,9 @@
 //   lock locked nothing and is owed again only once it has reverted, so nothing is locked twice.
 // - The transaction is signed locally and its hash and nonce are recorded (status `sent`) before
 //   it is broadcast, so a crash after broadcasting leaves a hash to look up.
+// - Each pass first checks the L1 is the one the escrow index was built on (chain id, genesis)
+//   with the escrow's code on it: an L1 restarted empty would revert every call, each recorded
+//   as final. Until it is, nothing is sent or recorded, and the pass backs off as below.
 // - Transient failures (the L1 unreachable, a timeout, a nonce taken) are retried with
 //   exponential backoff, SETTLER_RETRY_BASE_MS doubling up to SETTLER_RETRY_MAX_MS; later rows
 //   wait for the one in front.
@@ -216,6 +219,13 @@ export class Settler {
       take: 50,
     });
     let done = 0;
+    if (rows.length === 0 || rows[0]!.nextAttemptAt > BigInt(this.now())) return 0;
+    try {
+      await this.sameL1();
+    } catch (err) {
+      await this.backoff(rows[0]!, err);
+      return 0;
+    }
     for (const row of rows) {
       if (this.stopped) break;
       if (row.nextAttemptAt > BigInt(this.now())) break;
@@ -229,6 +239,33 @@ export class Settler {
       }
     }
     return done;
+  }
+
+  /**
+   * Throws unless the L1 is the chain the escrow index was built on (its chain id and genesis,
+   * kept with the index's cursor) and the escrow has code there. An L1 restarted empty (a devnet
+   * node, a provider pointed at another chain) would take every settlement as reverted (no bond,
+   * not funded: a call to an address with no code even "succeeds"), each recorded as final and
+   * never sent again once the right L1 is back: nothing is sent or judged meanwhile, and the
+   * pass backs off as for an unreachable L1.
+   */
+  private async sameL1(): Promise<void> {
+    const { client, escrow, prisma } = this.opts;
+    const [chainId, genesis, code, cursor] = await Promise.all([
+      client.getChainId(),
+      client.getBlock({ blockNumber: 0n }),
+      client.getCode({ address: escrow }),
+      prisma.chainCursor.findUnique({ where: { escrow: escrow.toLowerCase() } }),
+    ]);
+    if (cursor && (cursor.chainId !== BigInt(chainId) || cursor.genesisHash !== genesis.hash)) {
+      throw new Error(
+        `L1 state lost: the node is chain ${chainId} with genesis ${genesis.hash}, the escrow ` +
+          `index was built on chain ${cursor.chainId} with genesis ${cursor.genesisHash}`,
+      );
+    }
+    if (!code || code === "0x") {
+      throw new Error(`L1 state lost: no escrow contract at ${escrow} on the L1`);
+    }
   }
 
   /**
