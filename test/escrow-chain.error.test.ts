@@ -319,19 +319,20 @@ describe("reorgs and settlements", () => {
     expect(await l1.client.getTransactionCount({ address: settlerAccount.address })).toBe(nonce);
   });
 
+  /** The escrow's owner makes `to` its settler (a rotation). */
+  const setSettler = async (to: `0x${string}`) =>
+    l1.client.waitForTransactionReceipt({
+      hash: await walletOn(l1, anvilAccount(0)).writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "setSettler",
+        args: [to],
+      }),
+    });
+
   it("a settler key the escrow no longer accepts (rotated) keeps its settlements owed, not reverted", async () => {
     // The owner rotates the escrow's settler while this aggregator runs: every call of its key
     // reverts Unauthorized, a verdict on the key, not on the settlement.
-    const owner = walletOn(l1, anvilAccount(0));
-    const setSettler = async (to: `0x${string}`) =>
-      l1.client.waitForTransactionReceipt({
-        hash: await owner.writeContract({
-          address: l1.escrow,
-          abi: escrowAbi,
-          functionName: "setSettler",
-          args: [to],
-        }),
-      });
     const reward = 3000n;
     await l1.fundReward(sequencer, 18, reward);
     await setSettler(account(0x5e771e).address);
@@ -357,6 +358,40 @@ describe("reorgs and settlements", () => {
       return row.status === "confirmed";
     }, 20_000);
     expect(await settledEvents(18)).toHaveLength(1);
+  });
+
+  it("a key rotated while its transaction was on its way: reverted on chain, the settlement stays owed, then goes through", async () => {
+    const reward = 3000n;
+    await l1.fundReward(sequencer, 21, reward);
+    await enqueueSettlement(stack.db.prisma, settleOf(21, reward), Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:21" } });
+    // The owner's rotation lands between the settler's simulation and its broadcast.
+    let rotated = false;
+    const settler = settlerWith({
+      beforeBroadcast: async () => {
+        if (rotated) return;
+        rotated = true;
+        await setSettler(account(0x5e771e).address);
+      },
+    });
+    try {
+      await eventually(async () => {
+        await settler.run();
+        await l1.mine(1);
+        return (await row()).errorCode === "SETTLER_NOT_AUTHORIZED";
+      }, 20_000);
+      const owed = await row();
+      expect([owed.status, owed.txHash]).toEqual(["pending", null]);
+      expect(owed.error).toMatch(/Unauthorized/);
+    } finally {
+      await setSettler(settlerAccount.address);
+    }
+    await eventually(async () => {
+      await settler.run();
+      await l1.mine(1);
+      return (await row()).status === "confirmed";
+    }, 20_000);
+    expect(await settledEvents(21)).toHaveLength(1);
   });
 
   const settleOf = (block: number, amount: bigint) => ({

@@ -15,7 +15,8 @@
 //   recording the receipt: the row is completed from the chain, nothing is sent again.
 // - It simulates the call first; a revert (the contract's guard: settled already, no bond, not
 //   funded, ...) is recorded with the revert's name, logged with code SETTLEMENT_REVERTED, and
-//   never retried. A receipt with a failed status is recorded the same way. Except when the
+//   never retried. A receipt with a failed status is recorded the same way (unless the call now
+//   reverts Unauthorized: the key was rotated while it was on its way; owed, as below). Except when the
 //   escrow index changed what is owed meanwhile: a lock whose amount it shrank since the call was
 //   built (a withdrawal the escrow took first: why the lock reverted) is sent again with the
 //   shrunk amount (cancelled when nothing is left), and a slash that found no bond because its
@@ -241,6 +242,27 @@ export class Settler {
     return done;
   }
 
+  /** Simulates the row's call on the latest block (throws its revert). */
+  private async simulate(row: Row): Promise<void> {
+    await this.opts.client.simulateContract({
+      ...this.callOf(row),
+      address: this.opts.escrow,
+      abi: escrowAbi,
+      account: this.opts.wallet.account,
+    } as Parameters<PublicClient["simulateContract"]>[0]);
+  }
+
+  /** The row's call now reverts Unauthorized (the key is refused): that revert, else null. */
+  private async unauthorizedNow(row: Row): Promise<string | null> {
+    try {
+      await this.simulate(row);
+      return null;
+    } catch (err) {
+      const revert = revertOf(err);
+      return revert?.startsWith("Unauthorized") ? revert : null;
+    }
+  }
+
   /**
    * Throws unless the L1 is the chain the escrow index was built on (its chain id and genesis,
    * kept with the index's cursor) and the escrow has code there. An L1 restarted empty (a devnet
@@ -317,12 +339,7 @@ export class Settler {
     }
     const call = this.callOf(row);
     try {
-      await client.simulateContract({
-        ...call,
-        address: this.opts.escrow,
-        abi: escrowAbi,
-        account: this.opts.wallet.account,
-      } as Parameters<PublicClient["simulateContract"]>[0]);
+      await this.simulate(row);
     } catch (err) {
       const revert = revertOf(err);
       // Unauthorized is a verdict on this key, not on the settlement: the escrow's owner rotated
@@ -593,6 +610,16 @@ export class Settler {
       const earlier = await this.findOnChain(row);
       if (earlier && earlier !== receipt.transactionHash) {
         return this.finish(row, await this.opts.client.getTransactionReceipt({ hash: earlier }));
+      }
+      // Refused for the key (the owner rotated the escrow's settler while it was on its way):
+      // still owed, as when the simulation says so; sent anew once the key is accepted.
+      const refused = await this.unauthorizedNow(row);
+      if (refused) {
+        await this.opts.prisma.settlement.update({
+          where: { id: row.id },
+          data: { status: "pending", txHash: null, nonce: null, receiptBlock: null },
+        });
+        throw new SettlerNotAuthorized(refused);
       }
       return this.reverted(
         row,
