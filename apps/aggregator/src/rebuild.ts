@@ -15,7 +15,8 @@
 // the last time the tree was seen whole (or the last proof recorded, after a restart) until the
 // rebuild, or, for a block being proven by its winner or in open proving (whose window it
 // lengthens alike), no relay present (deadlines.ts says what present means): counted from when
-// a relay was last seen able to serve (not before the block was last changed) until one is
+// a relay was last seen able to serve (not before the block was last changed, nor before the
+// end of the last outage credited to it, Block.fabricCreditedTo) until one is
 // present again. An open outage of a block being proven closes
 // only when Redis answers, its tree is whole and a relay is present. A gap with no relay that
 // this process never saw (stopped throughout it: the whole deployment down, the relays back

@@ -28,7 +28,7 @@ import { randomUUID } from "node:crypto";
 import { DomainError } from "@prover-boost/core";
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
-import type { Address, Hash, PublicClient } from "viem";
+import { type Address, BlockNotFoundError, type Hash, type PublicClient } from "viem";
 import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
 import { applyEscrowEvent, reverseMovement, type Shortfall, unrepresentable } from "./movements.ts";
 
@@ -202,24 +202,30 @@ export class EscrowIndexer {
     let indexed = 0;
     while (from <= safe) {
       const to = minBig(from + BigInt(this.opts.logRange) - 1n, safe);
-      const [first, last] = await Promise.all([
-        client.getBlock({ blockNumber: from }),
-        client.getBlock({ blockNumber: to }),
-      ]);
-      const logs = await client.getContractEvents({
-        address: this.opts.escrow,
-        abi: escrowAbi,
-        fromBlock: from,
-        toBlock: to,
-        strict: true,
+      const read = await this.readRange(from, to).catch((err: unknown) => {
+        if (err instanceof BlockNotFoundError) return null;
+        throw err;
       });
-      const lastAgain = await client.getBlock({ blockNumber: to });
+      if (read === null) {
+        // A block below the head the node gave is not there (another of a provider's nodes,
+        // lagging, answered): as for a lagging node, the index waits for it.
+        this.fail(`the L1 node has no block ${from}..${to} yet (a lagging node)`, true);
+        return indexed;
+      }
+      const { first, last, logs, lastAgain } = read;
       // A reorg since the cursor's block was looked at (the range does not follow it: the next
       // pass finds the cursor's block gone and unwinds), or during the reads (the range's last
-      // block changed, or holds logs of another): try again next pass rather than mix two chains.
-      if (parent !== null && first.parentHash !== parent) break;
-      if (lastAgain.hash !== last.hash) break;
-      if (logs.some((l) => l.blockNumber === to && l.blockHash !== last.hash)) break;
+      // block changed, or holds logs of another): tried again next pass rather than mix two
+      // chains. Not synced meanwhile: the last sync stands until L1_STALE_MS, as for a lagging
+      // node, so nodes that keep disagreeing do not keep bids on a stale index.
+      if (
+        (parent !== null && first.parentHash !== parent) ||
+        lastAgain.hash !== last.hash ||
+        logs.some((l) => l.blockNumber === to && l.blockHash !== last.hash)
+      ) {
+        this.fail(`the L1 changed while blocks ${from}..${to} were read (a reorg)`, true);
+        return indexed;
+      }
       indexed += await this.book(logs, to, last.hash!);
       from = to + 1n;
       parent = last.hash;
@@ -227,6 +233,24 @@ export class EscrowIndexer {
     this.health = { ok: true, syncedAt: this.now(), block: from - 1n };
     this.waitingForNode = false;
     return indexed;
+  }
+
+  /** A range's first and last blocks, its logs, then its last block read again. */
+  private async readRange(from: bigint, to: bigint) {
+    const { client } = this.opts;
+    const [first, last] = await Promise.all([
+      client.getBlock({ blockNumber: from }),
+      client.getBlock({ blockNumber: to }),
+    ]);
+    const logs = await client.getContractEvents({
+      address: this.opts.escrow,
+      abi: escrowAbi,
+      fromBlock: from,
+      toBlock: to,
+      strict: true,
+    });
+    const lastAgain = await client.getBlock({ blockNumber: to });
+    return { first, last, logs, lastAgain };
   }
 
   /** Books a range's logs and moves the cursor to `to`, in one transaction. */

@@ -15,8 +15,9 @@
 //   recording the receipt: the row is completed from the chain, nothing is sent again.
 // - It simulates the call first; a revert (the contract's guard: settled already, no bond, not
 //   funded, ...) is recorded with the revert's name, logged with code SETTLEMENT_REVERTED, and
-//   never retried. A receipt with a failed status is recorded the same way (unless the call now
-//   reverts Unauthorized: the key was rotated while it was on its way; owed, as below). Except when the
+//   never retried. A receipt with a failed status is recorded the same way (unless the escrow's
+//   settler was another key in its block: rotated while it was on its way; owed, as below).
+//   Except when the
 //   escrow index changed what is owed meanwhile: a lock whose amount it shrank since the call was
 //   built (a withdrawal the escrow took first: why the lock reverted) is sent again with the
 //   shrunk amount (cancelled when nothing is left), and a slash that found no bond because its
@@ -252,15 +253,23 @@ export class Settler {
     } as Parameters<PublicClient["simulateContract"]>[0]);
   }
 
-  /** The row's call now reverts Unauthorized (the key is refused): that revert, else null. */
-  private async unauthorizedNow(row: Row): Promise<string | null> {
-    try {
-      await this.simulate(row);
-      return null;
-    } catch (err) {
-      const revert = revertOf(err);
-      return revert?.startsWith("Unauthorized") ? revert : null;
-    }
+  /**
+   * Whether the escrow refused this key in L1 block `blockNumber`: its settler was another then
+   * (every call the settler makes checks that first, so a transaction of ours that reverted there
+   * reverted Unauthorized). Read at that block, whatever the key's standing now (an operator may
+   * have set it back since); from a node that no longer keeps that block's state, as it is now.
+   * Throws when the L1 cannot say (backed off, nothing recorded).
+   */
+  private async refusedAt(blockNumber: bigint): Promise<boolean> {
+    const settlerAt = (at?: bigint) =>
+      this.opts.client.readContract({
+        address: this.opts.escrow,
+        abi: escrowAbi,
+        functionName: "settler",
+        ...(at !== undefined ? { blockNumber: at } : {}),
+      }) as Promise<Address>;
+    const settler = await settlerAt(blockNumber).catch(() => settlerAt());
+    return settler.toLowerCase() !== this.address.toLowerCase();
   }
 
   /**
@@ -613,13 +622,12 @@ export class Settler {
       }
       // Refused for the key (the owner rotated the escrow's settler while it was on its way):
       // still owed, as when the simulation says so; sent anew once the key is accepted.
-      const refused = await this.unauthorizedNow(row);
-      if (refused) {
+      if (await this.refusedAt(receipt.blockNumber)) {
         await this.opts.prisma.settlement.update({
           where: { id: row.id },
           data: { status: "pending", txHash: null, nonce: null, receiptBlock: null },
         });
-        throw new SettlerNotAuthorized(refused);
+        throw new SettlerNotAuthorized(`Unauthorized(${this.address})`);
       }
       return this.reverted(
         row,
