@@ -245,26 +245,37 @@ it("gives the place a lease on an expired block held in its worker's capacity ba
   expect("job" in next && next.job.blockNumber).toBe(7);
 }, 60_000);
 
-it("lengthens the window by the time no relay was there to serve the block", async () => {
-  const openedAt = await openProvingBlock(8);
+/**
+ * Every relay of block `n` gone (a crash loop, a bad rollout: its presence stops) until the
+ * keeper has opened an outage on it and `during` has run; then back, and the block once the
+ * outage is credited.
+ */
+async function relaysAwayFrom(n: number, during: () => Promise<void>) {
   const keeper = stack.aggregator.aggregator.keeper;
-  const row = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: 8 } });
-  // Every relay gone (a crash loop, a bad rollout): nobody can prove the block, so the keeper
-  // opens an outage on it, as on a block its winner is proving.
+  const row = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
   const presence = stack.relay.ctx.broker.presence;
   await presence.stop();
   try {
     await eventually(async () => (await keeper.run()) && (await row()).fabricDownSince !== null);
-    expect(await expireAt(openedAt + 10 * WINDOW_MS)).toBe(0);
+    await during();
   } finally {
     await presence.start();
   }
-  // A relay back: the outage is credited, and the window is that much longer.
-  const credited = await eventually(async () => {
+  return eventually(async () => {
     await keeper.run();
     const b = await row();
     return b.fabricDownSince === null ? b : null;
   });
+}
+
+it("lengthens the window by the time no relay was there to serve the block", async () => {
+  const openedAt = await openProvingBlock(8);
+  // Nobody can prove the block, so the keeper opens an outage on it, as on a block its winner is
+  // proving, and no window ends meanwhile.
+  const credited = await relaysAwayFrom(8, async () => {
+    expect(await expireAt(openedAt + 10 * WINDOW_MS)).toBe(0);
+  });
+  // A relay back: the outage is credited, and the window is that much longer.
   expect(Number(credited.fabricDownMs)).toBeGreaterThan(0);
   expect(credited.stage).toBe("open_proving");
 }, 60_000);
@@ -272,27 +283,16 @@ it("lengthens the window by the time no relay was there to serve the block", asy
 it("keeps the outage open through a rebuild while no relay is there, and credits it once", async () => {
   await openProvingBlock(9);
   const keeper = stack.aggregator.aggregator.keeper;
-  const row = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: 9 } });
-  const presence = stack.relay.ctx.broker.presence;
   const goneAt = Date.now();
-  await presence.stop();
-  try {
-    await eventually(async () => (await keeper.run()) && (await row()).fabricDownSince !== null);
+  const credited = await relaysAwayFrom(9, async () => {
     // Redis loses the block's tree meanwhile: the keeper rebuilds it, and credits the outage up
     // to the rebuild, but nobody can prove the block yet, so the outage stays open from there.
     await stack.aggregator.ctx.fabric.clearTree(9);
     expect(await keeper.run()).toBe(true);
-    const rebuilt = await row();
+    const rebuilt = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 9 } });
     expect(rebuilt.fabricJobs).not.toBeNull();
     expect(rebuilt.fabricDownSince).not.toBeNull();
     await keeper.run();
-  } finally {
-    await presence.start();
-  }
-  const credited = await eventually(async () => {
-    await keeper.run();
-    const b = await row();
-    return b.fabricDownSince === null ? b : null;
   });
   // No stretch counted twice: the credit is within the time the relay was away (and the bound
   // before its absence is seen).

@@ -46,6 +46,28 @@ afterAll(async () => {
 
 const sight = (b: ProofBroker) => sightBrokers(b.fabric.redis, prefix);
 
+/**
+ * A broker (not started) that follows a readiness check failing until `serve()`, as a relay
+ * does while it starts (not ready yet).
+ */
+async function startingBroker(leaseMs: number) {
+  const b = await openBroker(leaseMs, false);
+  const state = { serving: false };
+  b.presence.followReadiness(
+    async () => {
+      if (!state.serving) throw new Error("not serving");
+    },
+    { readyYet: false },
+  );
+  return {
+    b,
+    serve(on = true) {
+      state.serving = on;
+      b.presence.checkReadinessNow();
+    },
+  };
+}
+
 describe("the brokers' presence as the aggregator reads it", () => {
   it("derives the broker's own refresh period and freshness from LEASE_MS", async () => {
     for (const leaseMs of [300, 2000, 15_000, 120_000]) {
@@ -106,14 +128,7 @@ describe("the brokers' presence as the aggregator reads it", () => {
   );
 
   it("counts a broker not ready yet (a relay still starting) as never seen serving", async () => {
-    const b = await openBroker(1000, false);
-    let serving = false;
-    b.presence.followReadiness(
-      async () => {
-        if (!serving) throw new Error("not serving");
-      },
-      { readyYet: false },
-    );
+    const { b, serve } = await startingBroker(1000);
     await b.start();
     const started = await sight(b);
     await sleep(b.presence.freshMs + 3 * b.presence.intervalMs);
@@ -123,17 +138,15 @@ describe("the brokers' presence as the aggregator reads it", () => {
     expect(started.servingAt).toBeNull();
     expect(starting.servingAt).toBeNull();
 
-    serving = true;
-    b.presence.checkReadinessNow();
+    serve();
     await sleep(3 * b.presence.intervalMs);
     const up = await sight(b);
     expect(up.now - up.servingAt!).toBeLessThanOrEqual(b.presence.freshMs);
 
     // It stops serving, refreshes on for a while, then leaves: it was last seen serving when it
     // stopped, not at its last refresh.
-    serving = false;
     const stoppedAt = (await sight(b)).now;
-    b.presence.checkReadinessNow();
+    serve(false);
     await sleep(3 * b.presence.intervalMs);
     await b.presence.stop();
     const left = await sight(b);
@@ -181,7 +194,7 @@ describe("the brokers' presence as the aggregator reads it", () => {
   });
 
   it("dates a gap from a killed broker's last sighting serving, even once it is forgotten", async () => {
-    const c = await openBroker(1000, false);
+    const { b: c, serve } = await startingBroker(1000);
     const redis = c.fabric.redis;
     const [secs] = await redis.time();
     const now = Number(secs) * 1000;
@@ -191,19 +204,11 @@ describe("the brokers' presence as the aggregator reads it", () => {
     const killedAt = now - 2 * 3_600_000;
     await redis.zadd(c.presence.seenKey, killedAt, "killed", now, "claimer");
     await redis.zadd(c.presence.servingKey, killedAt, "killed");
-    let ready = false;
-    c.presence.followReadiness(
-      async () => {
-        if (!ready) throw new Error("starting");
-      },
-      { readyYet: false },
-    );
     await c.start();
     // Its first refreshes, not ready yet, forget the killed broker but keep when it last served.
     expect(await redis.zscore(c.presence.seenKey, "killed")).toBeNull();
     expect(Number(await redis.get(c.presence.leftKey))).toBe(killedAt);
-    ready = true;
-    c.presence.checkReadinessNow();
+    serve();
     await sleep(3 * c.presence.intervalMs);
     const { gaps } = await sight(c);
     expect(gaps).toHaveLength(1);
