@@ -735,6 +735,33 @@ describe("reorgs and settlements", () => {
     expect((await row()).txHash).toBe((await settledEvents(9))[0]!.transactionHash);
   });
 
+  it("a confirmed settlement whose block a reorg deeper than its confirmations drops is owed again, and lands once", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    const reward = 6000n;
+    await l1.fundReward(sequencer, 23, reward);
+    await index.poll();
+    await enqueueSettlement(stack.db.prisma, settleOf(23, reward), Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:23" } });
+    const snapshot = await l1.rpc("evm_snapshot");
+    await settlerWith().run(); // one confirmation: confirmed once mined
+    expect((await row()).status).toBe("confirmed");
+    await index.poll();
+    // A longer fork without the settlement's block: the index undoes it, and the settlement is
+    // owed again.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    expect(await settledEvents(23)).toHaveLength(0);
+    await index.poll();
+    expect((await row()).status).toBe("sent");
+    await eventually(async () => {
+      await settlerWith().run();
+      await l1.mine(1);
+      return (await row()).status === "confirmed";
+    });
+    expect(await settledEvents(23)).toHaveLength(1);
+    expect((await row()).txHash).toBe((await settledEvents(23))[0]!.transactionHash);
+  });
+
   it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
     const deep = account(0xf5);
     await l1.fund(deep.address);

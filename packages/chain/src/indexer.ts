@@ -7,10 +7,11 @@
 // - Reorg-safe: the cursor keeps the hash of the last block indexed. When the L1 has a different
 //   block at that height, the indexer walks its logs back from the newest, reverses the movement
 //   of every log whose block is no longer on the chain (a movement of opposite legs, marked
-//   removed), and indexes again from the newest block it still agrees with. A range read must
-//   follow the cursor's block (its first block's parent) and keep its last block across the read
-//   of its logs, or it is left for the next pass: a reorg after the cursor's block was looked at
-//   is then found there and undone, never booked over.
+//   removed), and indexes again from the newest block it still agrees with; a settlement
+//   confirmed by a transaction in a block that left the chain is owed again (back to `sent`,
+//   settler.ts). A range read must follow the cursor's block (its first block's parent) and keep
+//   its last block across the read of its logs, or it is left for the next pass: a reorg after
+//   the cursor's block was looked at is then found there and undone, never booked over.
 // - Never stuck on one event: an event the market cannot represent (a reward funded for a block
 //   beyond its last, MARKET_MAX_BLOCK: the escrow takes any uint256) is recorded, booked nowhere
 //   and logged as an error (L1_EVENT_UNREPRESENTABLE, with its transaction); its reward is owed
@@ -359,7 +360,7 @@ export class EscrowIndexer {
     const live = await prisma.chainLog.findMany({
       where: { escrow: this.key, removed: false },
       orderBy: [{ blockNumber: "desc" }, { logIndex: "desc" }],
-      select: { id: true, blockNumber: true, blockHash: true, movementId: true },
+      select: { id: true, blockNumber: true, blockHash: true, movementId: true, txHash: true },
     });
     const hashAt = new Map<bigint, Hash | null>();
     let keep: { block: bigint; hash: string } | null = null;
@@ -389,6 +390,7 @@ export class EscrowIndexer {
     }
     const now = this.now();
     const shortfalls: Shortfall[] = [];
+    let reopened = 0;
     await prisma.$transaction(
       async (tx) => {
         shortfalls.length = 0;
@@ -401,6 +403,12 @@ export class EscrowIndexer {
             await reverseMovement(tx, log.movementId, { ref: log.id, nowMs: now, shortfalls });
           }
         }
+        // A settlement confirmed by a transaction whose block left the chain (a reorg deeper
+        // than L1_CONFIRMATIONS) is owed again: back to `sent`, so the settler looks for its
+        // transaction, and sends it again (at most one lands: settler.ts) if the chain lost it.
+        reopened = await tx.$executeRaw`
+          UPDATE "Settlement" SET status = 'sent', "receiptBlock" = NULL, "updatedAt" = ${BigInt(now)}
+          WHERE status = 'confirmed' AND "txHash" = ANY(${gone.map((l) => l.txHash)}::text[])`;
         await this.moveCursor(
           tx,
           keep?.block ?? this.opts.startBlock - 1n,
@@ -413,7 +421,11 @@ export class EscrowIndexer {
     this.logShortfalls(shortfalls);
     if (gone.length > 0) {
       this.opts.log?.warn(
-        { reversed: gone.length, resumeAfter: String(keep?.block ?? "start") },
+        {
+          reversed: gone.length,
+          settlementsOwedAgain: reopened,
+          resumeAfter: String(keep?.block ?? "start"),
+        },
         "L1 reorg: movements of logs no longer on the chain reversed",
       );
     }
