@@ -76,11 +76,14 @@ export interface KeptBlock {
 }
 
 /**
- * Whether a block in `stage` has a clock running, an end for an absent relay to hold up: its
- * winner's deadline, or the window of open proving (OPEN_PROVING_WINDOW_MS; none with 0).
+ * The stages in which a block has a clock running, an end for an absent relay to hold up: its
+ * winner's deadline, and the window of open proving (OPEN_PROVING_WINDOW_MS; none with 0).
  */
+const clockedStages = (ctx: AggregatorContext): string[] =>
+  ctx.config.openProvingWindowMs > 0 ? [STAGE.proving, STAGE.open_proving] : [STAGE.proving];
+
 const clockRuns = (ctx: AggregatorContext, stage: string): boolean =>
-  stage === STAGE.proving || (stage === STAGE.open_proving && ctx.config.openProvingWindowMs > 0);
+  clockedStages(ctx).includes(stage);
 
 export class FabricKeeper {
   private up = true;
@@ -271,7 +274,7 @@ export class FabricKeeper {
     const sighting = await sightRelays(ctx);
     if (sighting.seenAt !== null) {
       this.noRecordSince = null;
-      return sighting as typeof sighting & { seenAt: number };
+      return { ...sighting, seenAt: sighting.seenAt };
     }
     // No record at all: Redis lost its data (a lost tree is credited by its rebuild). A relay
     // that is up records itself again at its next refresh, so the loss counts as a sighting when
@@ -292,7 +295,7 @@ export class FabricKeeper {
    * twice; applied oldest first, once per process.
    */
   private async creditGaps(gaps: PresenceGaps): Promise<void> {
-    const open = this.ctx.config.openProvingWindowMs > 0 ? STAGE.open_proving : STAGE.proving;
+    const stages = clockedStages(this.ctx);
     for (const { from, to, id } of gaps) {
       if (this.gapsCredited.has(id)) continue;
       const [lo, hi] = [BigInt(from), BigInt(to)];
@@ -301,7 +304,7 @@ export class FabricKeeper {
           "fabricDownMs" = "fabricDownMs" + LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
             - GREATEST(${lo}::bigint, COALESCE(("stages" ->> "stage")::bigint, 0), COALESCE("fabricCreditedTo", 0)),
           "fabricCreditedTo" = LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
-        WHERE stage IN (${STAGE.proving}, ${open})
+        WHERE stage = ANY(${stages}::text[])
           AND LEAST(${hi}::bigint, COALESCE("fabricDownSince", ${hi}::bigint))
             > GREATEST(${lo}::bigint, COALESCE(("stages" ->> "stage")::bigint, 0), COALESCE("fabricCreditedTo", 0))`;
       this.gapsCredited.add(id);
@@ -327,10 +330,9 @@ export class FabricKeeper {
         "no relay present: no proof deadline or open-proving window runs out until one is back",
       );
     }
-    const open = this.ctx.config.openProvingWindowMs > 0 ? STAGE.open_proving : STAGE.proving;
     await this.ctx.prisma.$executeRaw`
       UPDATE "Block" SET "fabricDownSince" = GREATEST(${BigInt(seenAt)}::bigint, "updatedAt", COALESCE("fabricCreditedTo", 0))
-      WHERE stage IN (${STAGE.proving}, ${open}) AND "fabricDownSince" IS NULL`;
+      WHERE stage = ANY(${clockedStages(this.ctx)}::text[]) AND "fabricDownSince" IS NULL`;
   }
 
   /** Credits an open outage of a block whose tree is whole (once, even with two aggregators). */

@@ -41,8 +41,8 @@
 // whenever a relay was last recorded. And a broker ready at a refresh that finds no broker seen
 // able to serve within `freshMs` before it (a relay starting after every relay was gone, or whose
 // Postgres came back) logs the gap it ends, from that last sighting to now (the `gaps` set, kept
-// a week, the newest 1000): an aggregator stopped throughout the gap never saw it, and credits it to the blocks
-// whose clocks ran through it once it is back (apps/aggregator/src/rebuild.ts).
+// a week, the newest 1000): an aggregator stopped throughout the gap never saw it, and credits
+// it to the blocks whose clocks ran through it once it is back (apps/aggregator/src/rebuild.ts).
 import { randomUUID } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { Redis } from "ioredis";
