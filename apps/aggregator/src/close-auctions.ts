@@ -5,7 +5,7 @@
 
 import { enqueueSettlement } from "@prover-boost/chain";
 import { eligibleAtClose, STAGE, settleAuction, slotAt } from "@prover-boost/core";
-import { accounts, applyMovement, moveStage } from "@prover-boost/db";
+import { accounts, applyMovements, moveStage } from "@prover-boost/db";
 import { BlockRetries } from "./block-retries.ts";
 import type { AggregatorContext } from "./context.ts";
 
@@ -43,6 +43,13 @@ export async function closeDueAuctions(
   return due.length;
 }
 
+/**
+ * Closes one auction in one transaction whose work does not grow per bid in round trips or
+ * locks: a sequencer that sets no minimum bond lets throwaway keys place any number of zero-bond
+ * bids, and the close must still end. Three set-wise statements whatever the number of bids:
+ * the balance rows of the bidders whose bonds are reserved, the winner and runner-up, every live
+ * bid ended; then one batch of ledger movements, for the bids that reserved anything.
+ */
 export async function closeAuction(ctx: AggregatorContext, blockNumber: number, now: number) {
   const closed = await ctx.prisma.$transaction(async (tx) => {
     // The exclusive row lock waits for in-flight bids (they hold FOR SHARE) and stops new ones.
@@ -54,57 +61,87 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
       where: { blockNumber },
       select: { biddingClosesAt: true, maxFeeBps: true },
     });
-    // The bidders' market locks, in the order bid writes take them (pb_submit_bids), before their
-    // bids are read: a writer that ends a prover's live bids (the escrow index's cancelLiveBids,
-    // which takes no auction lock) has then either committed, and its bids are not read as
-    // active, or waits for this close.
-    await tx.$queryRaw`
-      SELECT pb_lock_prover(p)::text AS locked FROM (
-        SELECT DISTINCT prover AS p FROM "Bid"
-        WHERE "blockNumber" = ${blockNumber} AND status = 'active' ORDER BY 1) AS s`;
-    const bids = (await tx.bid.findMany({ where: { blockNumber, status: "active" } })).map((b) => ({
-      ...b,
-      validUntilSlot: BigInt(b.validUntilSlot.toFixed()),
-    }));
     // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
     // does not depend on how late the aggregator gets to it.
     const closeSlot = slotAt(ctx.config.slots, Number(auction.biddingClosesAt));
-    const { eligible } = eligibleAtClose(bids, closeSlot);
-    const outcome = settleAuction(
-      eligible.map((b) => ({ ...b, bondAmount: BigInt(b.bondAmount.toFixed()) })),
-      ctx.config.auctionPricing,
-      auction.maxFeeBps,
-    );
-    // Provers in account order, the order every multi-prover ledger writer locks balances in
-    // (bid batches do the same), so they cannot deadlock.
-    bids.sort((a, b) => {
+    // The available balance rows of the bidders with a reserved bond, in account order (the
+    // order every multi-prover ledger writer locks balances in), before their bids are read: a
+    // writer that ends a prover's live bids (cancelLiveBids, the escrow index taking collateral
+    // back; it takes no auction lock) locks that row first, so it has either committed, and its
+    // bids are not read as live, or waits for this close. Row locks, not the shared lock table.
+    await tx.$queryRaw`
+      SELECT account FROM "AccountBalance" WHERE account IN (
+        SELECT 'prover:' || lower(prover) || ':available' FROM "Bid"
+        WHERE "blockNumber" = ${blockNumber} AND status = 'active' AND "bondAmount" <> 0)
+      ORDER BY account FOR UPDATE`;
+    // The two best eligible bids, in compareBids' order: lowest fee, larger bond, earlier.
+    const best = (
+      await tx.$queryRaw<
+        { id: string; prover: string; fee: number; bond: string; seq: bigint; until: string }[]
+      >`
+        SELECT id, prover, "basisPointFee" AS fee, "bondAmount"::text AS bond, seq,
+          "validUntilSlot"::text AS until
+        FROM "Bid"
+        WHERE "blockNumber" = ${blockNumber} AND status = 'active'
+          AND "validUntilSlot" >= ${closeSlot.toString()}::numeric
+        ORDER BY "basisPointFee", "bondAmount" DESC, seq LIMIT 2`
+    ).map((b) => ({
+      id: b.id,
+      prover: b.prover,
+      basisPointFee: b.fee,
+      bondAmount: BigInt(b.bond),
+      seq: b.seq,
+      validUntilSlot: BigInt(b.until),
+    }));
+    const { eligible } = eligibleAtClose(best, closeSlot);
+    const outcome = settleAuction(eligible, ctx.config.auctionPricing, auction.maxFeeBps);
+    const winnerId = outcome.winner?.id ?? "";
+    // Every live bid ends at once: the winner won, a quote expired before the close slot is
+    // `expired`, the rest lost. Only the bids that reserved a bond come back (the flood's zero
+    // bonds move nothing). A zero-bond bid ended meanwhile by cancelLiveBids is waited for and
+    // skipped (it is no longer live).
+    const ended = await tx.$queryRaw<
+      { id: string; prover: string; bond: string; status: string }[]
+    >`
+      WITH ended AS (
+        UPDATE "Bid" SET status = CASE
+          WHEN id = ${winnerId} THEN 'won'
+          WHEN "validUntilSlot" < ${closeSlot.toString()}::numeric THEN 'expired'
+          ELSE 'lost' END
+        WHERE "blockNumber" = ${blockNumber} AND status = 'active'
+        RETURNING id, prover, "bondAmount", status)
+      SELECT id, prover, "bondAmount"::text AS bond, status FROM ended
+      WHERE "bondAmount" <> 0 OR status = 'won'`;
+    if (outcome.winner && !ended.some((b) => b.id === winnerId)) {
+      // Only a zero-bond winner can be ended meanwhile (a reserved bond's row is locked above).
+      throw new Error(`bid ${winnerId} ended while its auction closed`);
+    }
+    // Provers in account order, as the balance rows were locked.
+    ended.sort((a, b) => {
       const x = accounts.available(a.prover);
       const y = accounts.available(b.prover);
       return x < y ? -1 : x > y ? 1 : 0;
     });
-    for (const bid of bids) {
-      const bond = BigInt(bid.bondAmount.toFixed());
-      const won = bid.id === outcome.winner?.id;
-      const status = won ? "won" : bid.validUntilSlot < closeSlot ? "expired" : "lost";
-      const claimed = await tx.bid.updateMany({
-        where: { id: bid.id, status: "active" },
-        data: { status },
-      });
-      if (claimed.count !== 1) throw new Error(`bid ${bid.id} changed while its auction closed`);
-      await applyMovement(tx, {
-        kind: won ? "lock" : "release",
-        legs: [
-          { account: accounts.reserved(bid.prover), amount: -bond },
-          {
-            account: won ? accounts.locked(bid.prover) : accounts.available(bid.prover),
-            amount: bond,
-          },
-        ],
-        blockNumber,
-        ref: bid.id,
-        nowMs: now,
-      });
-    }
+    await applyMovements(
+      tx,
+      ended.map((bid) => {
+        const bond = BigInt(bid.bond);
+        const won = bid.status === "won";
+        return {
+          kind: won ? ("lock" as const) : ("release" as const),
+          legs: [
+            { account: accounts.reserved(bid.prover), amount: -bond },
+            {
+              account: won ? accounts.locked(bid.prover) : accounts.available(bid.prover),
+              amount: bond,
+            },
+          ],
+          blockNumber,
+          ref: bid.id,
+          nowMs: now,
+        };
+      }),
+    );
     const winner = outcome.winner;
     if (winner && ctx.config.collateral === "chain") {
       await enqueueSettlement(

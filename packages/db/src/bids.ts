@@ -60,12 +60,15 @@ export async function submitBidBatch(
  * Ends every live bid of a prover as `unfunded` and releases their reservations, in the caller's
  * transaction (COLLATERAL=chain: the L1 took back collateral those bids relied on, by a
  * withdrawal or a reorg). Not `cancelled`: that is the prover's own signed cancellation, which a
- * bid ended this way never used. Takes the prover's bid lock first, as bid writes do; a bid the
- * close has already claimed is not live. `prover` is checksummed, as bids store it. Returns the
- * bids ended.
+ * bid ended this way never used. Takes the prover's bid lock first, as bid writes do, then its
+ * available balance row, which an auction's close locks before it reads the live bids (so the
+ * two never both end a bid); a bid the close has already ended is not live. `prover` is
+ * checksummed, as bids store it. Returns the bids ended.
  */
 export async function cancelLiveBids(tx: Tx, prover: string, nowMs: number): Promise<string[]> {
   await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
+  await tx.$queryRaw`
+    SELECT account FROM "AccountBalance" WHERE account = ${accounts.available(prover)} FOR UPDATE`;
   const rows = await tx.$queryRaw<{ id: string; bond: string; blockNumber: number }[]>`
     UPDATE "Bid" SET status = 'unfunded'
     WHERE prover = ${prover} AND status = 'active'

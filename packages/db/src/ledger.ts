@@ -84,22 +84,76 @@ export interface MovementInput {
  * pb_apply_movement, defined by a migration); throws InsufficientBalanceError on overdraft.
  */
 export async function applyMovement(tx: Tx, input: MovementInput): Promise<string> {
+  const { movementId, ordered } = normalize(input);
+  if (ordered.length === 0) return movementId;
+  await mapOverdraft(
+    tx.$executeRaw`SELECT pb_apply_movement(
+      ${movementId}, ${input.kind},
+      ${ordered.map(([a]) => a)}::text[], ${ordered.map(([, m]) => m.toString())}::numeric[],
+      ${input.blockNumber ?? null}::integer, ${input.ref ?? null}::text, ${BigInt(input.nowMs)}::bigint)`,
+  );
+  return movementId;
+}
+
+/**
+ * Applies many balanced movements inside `tx` in one round trip, one pb_apply_movement each, in
+ * the order given (a caller that touches several provers' balances orders them by account, as
+ * every multi-prover ledger writer does). For work that scales with the market (an auction's
+ * close releasing every losing bid); all or nothing, like the caller's transaction. Returns the
+ * movement ids in the inputs' order.
+ */
+export async function applyMovements(tx: Tx, inputs: MovementInput[]): Promise<string[]> {
+  const normalized = inputs.map(normalize);
+  const rows = normalized.flatMap(({ movementId, ordered }, i) => {
+    if (ordered.length === 0) return [];
+    const m = inputs[i]!;
+    return [
+      [
+        movementId,
+        m.kind,
+        ordered.map(([a]) => a),
+        ordered.map(([, amount]) => amount.toString()),
+        m.blockNumber ?? null,
+        m.ref ?? null,
+        m.nowMs,
+      ],
+    ];
+  });
+  // Volatile calls in the select list run after the sort, so in the inputs' order.
+  if (rows.length > 0) {
+    await mapOverdraft(
+      tx.$queryRaw`SELECT pb_apply_movement(m->>0, m->>1,
+        ARRAY(SELECT jsonb_array_elements_text(m->2)),
+        ARRAY(SELECT a::numeric FROM jsonb_array_elements_text(m->3) AS a),
+        (m->>4)::integer, m->>5, (m->>6)::bigint)::text AS applied
+      FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS t(m, o)
+      ORDER BY o`,
+    );
+  }
+  return normalized.map((n) => n.movementId);
+}
+
+/**
+ * A movement's legs with zeros left out, merged per account and in account order (rows are
+ * locked in a fixed order so concurrent movements cannot deadlock); throws if they do not sum to
+ * zero.
+ */
+function normalize(input: MovementInput): { movementId: string; ordered: [string, bigint][] } {
   const legs = input.legs.filter((l) => l.amount !== 0n);
   const sum = legs.reduce((s, l) => s + l.amount, 0n);
   if (sum !== 0n) throw new Error(`unbalanced ${input.kind} movement: legs sum to ${sum}`);
-  const movementId = input.movementId ?? randomUUID();
-  if (legs.length === 0) return movementId;
-  // Rows are locked in a fixed (account) order so concurrent movements cannot deadlock.
   const merged = new Map<string, bigint>();
   for (const l of legs) merged.set(l.account, (merged.get(l.account) ?? 0n) + l.amount);
   const ordered = [...merged]
     .filter(([, amount]) => amount !== 0n)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return { movementId: input.movementId ?? randomUUID(), ordered };
+}
+
+/** pb_apply_movement's overdraft as InsufficientBalanceError; any other error as it is. */
+async function mapOverdraft(write: Promise<unknown>): Promise<void> {
   try {
-    await tx.$executeRaw`SELECT pb_apply_movement(
-      ${movementId}, ${input.kind},
-      ${ordered.map(([a]) => a)}::text[], ${ordered.map(([, m]) => m.toString())}::numeric[],
-      ${input.blockNumber ?? null}::integer, ${input.ref ?? null}::text, ${BigInt(input.nowMs)}::bigint)`;
+    await write;
   } catch (err) {
     const m = /pb_insufficient_balance short=(\d+) account=([^\s`"']+)/.exec(
       String((err as Error).message),
@@ -107,7 +161,6 @@ export async function applyMovement(tx: Tx, input: MovementInput): Promise<strin
     if (m) throw new InsufficientBalanceError(m[2]!, BigInt(m[1]!));
     throw err;
   }
-  return movementId;
 }
 
 /** A simple two-leg transfer. */
