@@ -762,6 +762,37 @@ describe("reorgs and settlements", () => {
     expect((await row()).txHash).toBe((await settledEvents(23))[0]!.transactionHash);
   });
 
+  it("a confirmed settlement whose block a reorg drops before the index booked it is owed again, and lands once", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    const reward = 6000n;
+    await l1.fundReward(sequencer, 24, reward);
+    await index.poll();
+    await enqueueSettlement(stack.db.prisma, settleOf(24, reward), Date.now());
+    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:24" } });
+    const snapshot = await l1.rpc("evm_snapshot");
+    await settlerWith().run(); // one confirmation: confirmed once mined
+    expect((await row()).status).toBe("confirmed");
+    // The index has not seen the settlement's block when a longer fork without it takes over: it
+    // has nothing to undo, and books the new fork's blocks, where the event is not.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    expect(await settledEvents(24)).toHaveLength(0);
+    await index.poll();
+    expect((await row()).status).toBe("sent");
+    await eventually(async () => {
+      await settlerWith().run();
+      await l1.mine(1);
+      await index.poll();
+      return (await row()).status === "confirmed";
+    });
+    expect(await settledEvents(24)).toHaveLength(1);
+    expect((await row()).txHash).toBe((await settledEvents(24))[0]!.transactionHash);
+    // Booked now: later passes leave it confirmed.
+    await l1.mine(2);
+    await index.poll();
+    expect((await row()).status).toBe("confirmed");
+  });
+
   it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
     const deep = account(0xf5);
     await l1.fund(deep.address);

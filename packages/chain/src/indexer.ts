@@ -227,7 +227,7 @@ export class EscrowIndexer {
         this.fail(`the L1 changed while blocks ${from}..${to} were read (a reorg)`, true);
         return indexed;
       }
-      indexed += await this.book(logs, to, last.hash!);
+      indexed += await this.book(logs, from, to, last.hash!);
       from = to + 1n;
       parent = last.hash;
     }
@@ -254,7 +254,14 @@ export class EscrowIndexer {
     return { first, last, logs, lastAgain };
   }
 
-  /** Books a range's logs and moves the cursor to `to`, in one transaction. */
+  /**
+   * Books a range's logs and moves the cursor to `to`, in one transaction. A settlement
+   * confirmed by a transaction in a block the range holds (or up to L1_MAX_REORG_DEPTH blocks
+   * before it: a settler that read its receipt after the index passed) whose event the index
+   * has not booked is owed again: that transaction is not on the chain the index follows (a
+   * reorg took its block before the index got to it, or the settler read a receipt from a fork).
+   * Back to `sent`, the settler looks for it and, if the chain lost it, sends it again.
+   */
   private async book(
     logs: {
       blockHash: Hash;
@@ -264,6 +271,7 @@ export class EscrowIndexer {
       eventName: string;
       args: unknown;
     }[],
+    from: bigint,
     to: bigint,
     toHash: Hash,
   ): Promise<number> {
@@ -271,6 +279,7 @@ export class EscrowIndexer {
     // Events recorded but not booked (the market cannot represent them), logged once committed.
     const unbooked: object[] = [];
     const shortfalls: Shortfall[] = [];
+    let reopened = 0;
     const booked = await this.opts.prisma.$transaction(
       async (tx) => {
         unbooked.length = 0;
@@ -314,6 +323,16 @@ export class EscrowIndexer {
           }
           n++;
         }
+        // Every settler call emits an escrow event, so a confirmed transaction has a log.
+        reopened = await tx.$executeRaw`
+          UPDATE "Settlement" AS s
+          SET status = 'sent', "receiptBlock" = NULL, "updatedAt" = ${BigInt(now)}
+          WHERE s.status = 'confirmed'
+            AND s."receiptBlock" BETWEEN ${from - BigInt(this.opts.maxReorgDepth)} AND ${to}
+            AND NOT EXISTS (
+              SELECT 1 FROM "ChainLog" AS l
+              WHERE l.escrow = ${this.key} AND NOT l.removed
+                AND l."blockNumber" = s."receiptBlock" AND l."txHash" = s."txHash")`;
         await this.moveCursor(tx, to, toHash, now);
         return n;
       },
@@ -321,6 +340,12 @@ export class EscrowIndexer {
     );
     this.logShortfalls(shortfalls);
     const log = this.opts.log;
+    if (reopened > 0) {
+      log?.warn(
+        { settlementsOwedAgain: reopened, from: String(from), to: String(to) },
+        "settlements confirmed by transactions not on the chain the index follows: owed again",
+      );
+    }
     for (const o of unbooked) {
       (log?.error ?? log?.warn)?.call(
         log,
