@@ -47,8 +47,8 @@ export async function closeDueAuctions(
  * Closes one auction in one transaction whose work does not grow per bid in round trips or
  * locks: a sequencer that sets no minimum bond lets throwaway keys place any number of zero-bond
  * bids, and the close must still end. Three set-wise statements whatever the number of bids:
- * the balance rows of the bidders whose bonds are reserved, the winner and runner-up, every live
- * bid ended; then one batch of ledger movements, for the bids that reserved anything.
+ * the bidders' balance rows locked, the winner and runner-up read, every live bid ended; then
+ * one batch of ledger movements, for the bids that reserved anything.
  */
 export async function closeAuction(ctx: AggregatorContext, blockNumber: number, now: number) {
   const closed = await ctx.prisma.$transaction(async (tx) => {
@@ -64,15 +64,17 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     // The close slot is that of biddingClosesAt, not of whenever this tick runs, so the outcome
     // does not depend on how late the aggregator gets to it.
     const closeSlot = slotAt(ctx.config.slots, Number(auction.biddingClosesAt));
-    // The available balance rows of the bidders with a reserved bond, in account order (the
-    // order every multi-prover ledger writer locks balances in), before their bids are read: a
-    // writer that ends a prover's live bids (cancelLiveBids, the escrow index taking collateral
-    // back; it takes no auction lock) locks that row first, so it has either committed, and its
-    // bids are not read as live, or waits for this close. Row locks, not the shared lock table.
+    // Every bidder's available balance row, in account order (the order every multi-prover
+    // ledger writer locks balances in), before the bids are read: a writer that ends a prover's
+    // live bids (cancelLiveBids, the escrow index taking collateral back; it takes no auction
+    // lock) locks that row first, so it has either committed, and its bids are not read as live,
+    // or waits for this close; and it cannot hold one bidder's bid while waiting for another's
+    // row this close holds. Row locks, not the shared lock table; a throwaway key that never
+    // deposited has no row to lock (and no collateral for the escrow index to take back).
     await tx.$queryRaw`
       SELECT account FROM "AccountBalance" WHERE account IN (
         SELECT 'prover:' || lower(prover) || ':available' FROM "Bid"
-        WHERE "blockNumber" = ${blockNumber} AND status = 'active' AND "bondAmount" <> 0)
+        WHERE "blockNumber" = ${blockNumber} AND status = 'active')
       ORDER BY account FOR UPDATE`;
     // The two best eligible bids, in compareBids' order: lowest fee, larger bond, earlier.
     const best = (
@@ -96,10 +98,10 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
     const { eligible } = eligibleAtClose(best, closeSlot);
     const outcome = settleAuction(eligible, ctx.config.auctionPricing, auction.maxFeeBps);
     const winnerId = outcome.winner?.id ?? "";
+    const runnerUpId = outcome.runnerUp?.id ?? "";
     // Every live bid ends at once: the winner won, a quote expired before the close slot is
     // `expired`, the rest lost. Only the bids that reserved a bond come back (the flood's zero
-    // bonds move nothing). A zero-bond bid ended meanwhile by cancelLiveBids is waited for and
-    // skipped (it is no longer live).
+    // bonds move nothing), and the two best.
     const ended = await tx.$queryRaw<
       { id: string; prover: string; bond: string; status: string }[]
     >`
@@ -111,10 +113,13 @@ export async function closeAuction(ctx: AggregatorContext, blockNumber: number, 
         WHERE "blockNumber" = ${blockNumber} AND status = 'active'
         RETURNING id, prover, "bondAmount", status)
       SELECT id, prover, "bondAmount"::text AS bond, status FROM ended
-      WHERE "bondAmount" <> 0 OR status = 'won'`;
-    if (outcome.winner && !ended.some((b) => b.id === winnerId)) {
-      // Only a zero-bond winner can be ended meanwhile (a reserved bond's row is locked above).
-      throw new Error(`bid ${winnerId} ended while its auction closed`);
+      WHERE "bondAmount" <> 0 OR id IN (${winnerId}, ${runnerUpId})`;
+    // The winner and runner-up (whose fee may set the price) were live when read; one ended
+    // meanwhile (a bidder with no balance row to lock above) sends the close round again.
+    for (const id of [winnerId, runnerUpId]) {
+      if (id !== "" && !ended.some((b) => b.id === id)) {
+        throw new Error(`bid ${id} ended while its auction closed`);
+      }
     }
     // Provers in account order, as the balance rows were locked.
     ended.sort((a, b) => {
