@@ -873,6 +873,60 @@ describe("reorgs and settlements", () => {
     expect(r!.ledger).toEqual(r!.chain);
   });
 
+  it("a confirmed lock a reorg took before the index booked it, a withdrawal on the new fork: the lock is cancelled, balances agree", async () => {
+    const racer = account(0xfd);
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, 6, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
+    const now = Date.now();
+    const open = await openAuction(6, {
+      blockReward: "1000",
+      biddingClosesAt: now + 1500,
+      proofDeadline: now + 600_000,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, 6, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(6)).winner === racer.address;
+    });
+    const lock = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "lock:6" } });
+    const snapshot = await l1.rpc("evm_snapshot");
+    await stack.aggregator.settler!.run();
+    expect((await lock()).status).toBe("confirmed");
+    // The lock's block is gone before the index got to it; on the new fork the prover asks its
+    // collateral back first, so the escrow never locks the bond.
+    await l1.rpc("evm_revert", [snapshot]);
+    const wallet = walletOn(l1, racer);
+    await l1.client.waitForTransactionReceipt({
+      hash: await wallet.writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [DEPOSIT],
+      }),
+    });
+    await l1.mine(2);
+    await index.poll();
+    // Owed again before the withdrawal was booked, so the withdrawal shrank it to nothing.
+    expect((await lock()).args).toMatchObject({ amount: "0" });
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      await index.poll();
+      return (await lock()).status === "cancelled";
+    });
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 6 } });
+    expect(block.bondAmount?.toFixed()).toBe("0");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+  });
+
   it("books a log again when the chain comes back to the block a reorg had taken it out of", async () => {
     const back = account(0xf7);
     const index = stack.relay.ctx.escrowIndex!; // stopped by the test above: polled by hand

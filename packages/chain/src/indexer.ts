@@ -284,6 +284,19 @@ export class EscrowIndexer {
       async (tx) => {
         unbooked.length = 0;
         shortfalls.length = 0;
+        // First, before any log is applied (a withdrawal booked next shrinks an owed lock only
+        // if it is not confirmed). Every settler call emits an escrow event, so a confirmed
+        // transaction has a log, booked before or in this range.
+        reopened = await tx.$executeRaw`
+          UPDATE "Settlement" AS s
+          SET status = 'sent', "receiptBlock" = NULL, "updatedAt" = ${BigInt(now)}
+          WHERE s.status = 'confirmed'
+            AND s."receiptBlock" BETWEEN ${from - BigInt(this.opts.maxReorgDepth)} AND ${to}
+            AND NOT s."txHash" = ANY(${logs.map((l) => l.transactionHash)}::text[])
+            AND NOT EXISTS (
+              SELECT 1 FROM "ChainLog" AS l
+              WHERE l.escrow = ${this.key} AND NOT l.removed
+                AND l."blockNumber" = s."receiptBlock" AND l."txHash" = s."txHash")`;
         let n = 0;
         for (const log of logs) {
           const id = `${log.blockHash}:${log.logIndex}`;
@@ -323,16 +336,6 @@ export class EscrowIndexer {
           }
           n++;
         }
-        // Every settler call emits an escrow event, so a confirmed transaction has a log.
-        reopened = await tx.$executeRaw`
-          UPDATE "Settlement" AS s
-          SET status = 'sent', "receiptBlock" = NULL, "updatedAt" = ${BigInt(now)}
-          WHERE s.status = 'confirmed'
-            AND s."receiptBlock" BETWEEN ${from - BigInt(this.opts.maxReorgDepth)} AND ${to}
-            AND NOT EXISTS (
-              SELECT 1 FROM "ChainLog" AS l
-              WHERE l.escrow = ${this.key} AND NOT l.removed
-                AND l."blockNumber" = s."receiptBlock" AND l."txHash" = s."txHash")`;
         await this.moveCursor(tx, to, toHash, now);
         return n;
       },
