@@ -927,6 +927,32 @@ describe("reorgs and settlements", () => {
     expect(r!.ledger).toEqual(r!.chain);
   });
 
+  it("a database error while booking (a deadlock with a close) keeps the last sync: bids are not refused, the next pass books", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    const who = account(0xfe);
+    await l1.fund(who.address);
+    await index.poll();
+    expect(index.status.ok).toBe(true);
+    // The index's next write fails as a deadlock Postgres broke would.
+    const db = stack.db.prisma;
+    await db.$executeRawUnsafe(`CREATE FUNCTION pb_test_deadlock() RETURNS trigger
+      LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END $$`);
+    await db.$executeRawUnsafe(`CREATE TRIGGER pb_test_deadlock BEFORE INSERT ON "ChainLog"
+      FOR EACH ROW EXECUTE FUNCTION pb_test_deadlock()`);
+    try {
+      await l1.deposit(who, DEPOSIT);
+      await index.poll();
+      expect(index.status.ok).toBe(true);
+      expect((await collateral(stack, who.address)).available).toBe(0n);
+    } finally {
+      await db.$executeRawUnsafe(`DROP TRIGGER pb_test_deadlock ON "ChainLog"`);
+      await db.$executeRawUnsafe("DROP FUNCTION pb_test_deadlock()");
+    }
+    await index.poll();
+    expect(index.status.ok).toBe(true);
+    expect((await collateral(stack, who.address)).available).toBe(DEPOSIT);
+  });
+
   it("books a log again when the chain comes back to the block a reorg had taken it out of", async () => {
     const back = account(0xf7);
     const index = stack.relay.ctx.escrowIndex!; // stopped by the test above: polled by hand

@@ -29,7 +29,7 @@ import { randomUUID } from "node:crypto";
 import { DomainError } from "@prover-boost/core";
 import type { Prisma, Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
-import { type Address, BlockNotFoundError, type Hash, type PublicClient } from "viem";
+import { type Address, BaseError, BlockNotFoundError, type Hash, type PublicClient } from "viem";
 import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
 import { applyEscrowEvent, reverseMovement, type Shortfall, unrepresentable } from "./movements.ts";
 
@@ -70,6 +70,8 @@ export class EscrowIndexer {
   private stopped = false;
   /** The node was behind the index on the last pass (logged once). */
   private waitingForNode = false;
+  /** Set while a pass undoes a reorg (a database error then is not a harmless wait). */
+  private unwinding = false;
   private readonly now: () => number;
   private readonly key: string;
 
@@ -119,10 +121,20 @@ export class EscrowIndexer {
 
   /** One pass; never throws (the outcome is in `status`). Returns the logs newly indexed. */
   async poll(): Promise<number> {
+    this.unwinding = false;
     try {
       const n = await this.pass();
       return n;
     } catch (err) {
+      if (!(err instanceof BaseError) && !this.unwinding) {
+        // Not the L1 (every error of viem's is one of its BaseErrors): the database refused the
+        // pass (a deadlock Postgres broke with an auction's close, a restart), which booked
+        // nothing. The index is as good as its last pass, so bids go on until it is stale; the
+        // next pass tries again. Not while a reorg is being undone: the index then holds logs
+        // the chain no longer has.
+        this.fail(`the database refused the index's pass: ${shortError(err)}`, true);
+        return 0;
+      }
       const reason = `the L1 is unreachable or refused a request: ${shortError(err)}`;
       this.fail(reason);
       return 0;
@@ -133,7 +145,7 @@ export class EscrowIndexer {
   private fail(reason: string, lagging = false) {
     if (lagging && this.health.ok) {
       if (!this.waitingForNode) {
-        this.opts.log?.warn({ reason }, "escrow index waits for the L1 node to catch up");
+        this.opts.log?.warn({ reason }, "escrow index waits: its last sync stands until stale");
       }
       this.waitingForNode = true;
       return;
@@ -192,7 +204,9 @@ export class EscrowIndexer {
       }
       const there = await client.getBlock({ blockNumber: cursor.block });
       if (there.hash !== cursor.blockHash) {
+        this.unwinding = true;
         const kept = await this.unwind(head, cursor.block);
+        this.unwinding = false;
         if (kept === null) return 0;
         from = kept + 1n;
         parent =
