@@ -42,6 +42,7 @@ import {
   startL1,
   walletOn,
 } from "./support/l1.ts";
+import { blockedBy } from "./support/locks.ts";
 
 const DEPOSIT = 10n ** 15n;
 
@@ -203,6 +204,53 @@ describe("reorgs and settlements", () => {
     await stack?.close();
     await l1?.stop();
   });
+
+  /** Deposits the prover's collateral (indexed), funds block `n`'s reward, bids it all on `n`. */
+  async function fundedBid(prover: ReturnType<typeof account>, n: number) {
+    await l1.fund(prover.address);
+    await l1.fundReward(sequencer, n, 1000n);
+    await l1.deposit(prover, DEPOSIT);
+    await stack.relay.ctx.escrowIndex!.poll();
+    expect((await collateral(stack, prover.address)).available).toBe(DEPOSIT);
+    const now = Date.now();
+    const open = await openAuction(n, {
+      blockReward: "1000",
+      biddingClosesAt: now + 1500,
+      proofDeadline: now + 600_000,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(prover, n, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+  }
+
+  /** The prover asks all its collateral back on the L1. */
+  async function requestWithdrawal(prover: ReturnType<typeof account>) {
+    await l1.client.waitForTransactionReceipt({
+      hash: await walletOn(l1, prover).writeContract({
+        address: l1.escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [DEPOSIT],
+      }),
+    });
+  }
+
+  /** Block `n`'s bond is gone to the prover's withdrawal; the ledger agrees with the escrow. */
+  async function expectBondWithdrawn(prover: ReturnType<typeof account>, n: number) {
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+    expect(block.bondAmount?.toFixed()).toBe("0");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [prover.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+  }
+
+  /** Ticks the aggregator until block `n`'s auction closed with `prover` winning. */
+  async function closedFor(prover: ReturnType<typeof account>, n: number) {
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(n)).winner === prover.address;
+    });
+  }
 
   it("reverses the movement of a log whose block left the chain, cancelling the bid it backed", async () => {
     const snapshot = await l1.rpc("evm_snapshot");
@@ -735,63 +783,48 @@ describe("reorgs and settlements", () => {
     expect((await row()).txHash).toBe((await settledEvents(9))[0]!.transactionHash);
   });
 
-  it("a confirmed settlement whose block a reorg deeper than its confirmations drops is owed again, and lands once", async () => {
-    const index = stack.relay.ctx.escrowIndex!;
-    const reward = 6000n;
-    await l1.fundReward(sequencer, 23, reward);
-    await index.poll();
-    await enqueueSettlement(stack.db.prisma, settleOf(23, reward), Date.now());
-    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:23" } });
-    const snapshot = await l1.rpc("evm_snapshot");
-    await settlerWith().run(); // one confirmation: confirmed once mined
-    expect((await row()).status).toBe("confirmed");
-    await index.poll();
-    // A longer fork without the settlement's block: the index undoes it, and the settlement is
-    // owed again.
-    await l1.rpc("evm_revert", [snapshot]);
-    await l1.mine(3);
-    expect(await settledEvents(23)).toHaveLength(0);
-    await index.poll();
-    expect((await row()).status).toBe("sent");
-    await eventually(async () => {
-      await settlerWith().run();
-      await l1.mine(1);
-      return (await row()).status === "confirmed";
-    });
-    expect(await settledEvents(23)).toHaveLength(1);
-    expect((await row()).txHash).toBe((await settledEvents(23))[0]!.transactionHash);
-  });
-
-  it("a confirmed settlement whose block a reorg drops before the index booked it is owed again, and lands once", async () => {
-    const index = stack.relay.ctx.escrowIndex!;
-    const reward = 6000n;
-    await l1.fundReward(sequencer, 24, reward);
-    await index.poll();
-    await enqueueSettlement(stack.db.prisma, settleOf(24, reward), Date.now());
-    const row = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "settle:24" } });
-    const snapshot = await l1.rpc("evm_snapshot");
-    await settlerWith().run(); // one confirmation: confirmed once mined
-    expect((await row()).status).toBe("confirmed");
-    // The index has not seen the settlement's block when a longer fork without it takes over: it
-    // has nothing to undo, and books the new fork's blocks, where the event is not.
-    await l1.rpc("evm_revert", [snapshot]);
-    await l1.mine(3);
-    expect(await settledEvents(24)).toHaveLength(0);
-    await index.poll();
-    expect((await row()).status).toBe("sent");
-    await eventually(async () => {
-      await settlerWith().run();
-      await l1.mine(1);
+  it.each([
+    // The index booked the block, then undoes it.
+    { when: "a reorg deeper than its confirmations drops", seen: true, n: 23 },
+    // The index has not seen the block when a longer fork without it takes over: it has nothing
+    // to undo, and books the new fork's blocks, where the event is not.
+    { when: "a reorg drops before the index booked it", seen: false, n: 24 },
+  ])(
+    "a confirmed settlement whose block $when is owed again, and lands once",
+    async ({ seen, n }) => {
+      const index = stack.relay.ctx.escrowIndex!;
+      const reward = 6000n;
+      await l1.fundReward(sequencer, n, reward);
       await index.poll();
-      return (await row()).status === "confirmed";
-    });
-    expect(await settledEvents(24)).toHaveLength(1);
-    expect((await row()).txHash).toBe((await settledEvents(24))[0]!.transactionHash);
-    // Booked now: later passes leave it confirmed.
-    await l1.mine(2);
-    await index.poll();
-    expect((await row()).status).toBe("confirmed");
-  });
+      await enqueueSettlement(stack.db.prisma, settleOf(n, reward), Date.now());
+      const row = () =>
+        stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `settle:${n}` } });
+      const snapshot = await l1.rpc("evm_snapshot");
+      await settlerWith().run(); // one confirmation: confirmed once mined
+      expect((await row()).status).toBe("confirmed");
+      if (seen) await index.poll();
+      await l1.rpc("evm_revert", [snapshot]);
+      await l1.mine(3);
+      expect(await settledEvents(n)).toHaveLength(0);
+      // The relay's own index polls too: whichever pass gets there, it is owed again.
+      await eventually(async () => {
+        await index.poll();
+        return (await row()).status === "sent";
+      });
+      await eventually(async () => {
+        await settlerWith().run();
+        await l1.mine(1);
+        await index.poll();
+        return (await row()).status === "confirmed";
+      });
+      expect(await settledEvents(n)).toHaveLength(1);
+      expect((await row()).txHash).toBe((await settledEvents(n))[0]!.transactionHash);
+      // Booked now: later passes leave it confirmed.
+      await l1.mine(2);
+      await index.poll();
+      expect((await row()).status).toBe("confirmed");
+    },
+  );
 
   it("takes a log gone from deeper than L1_MAX_REORG_DEPTH as a lost L1: nothing reversed, bids refused", async () => {
     const deep = account(0xf5);
@@ -833,67 +866,23 @@ describe("reorgs and settlements", () => {
     await stack.db.prisma.chainCursor.deleteMany();
     await stack.db.prisma.chainLog.deleteMany();
     await index.poll();
-    await l1.fund(racer.address);
-    await l1.fundReward(sequencer, 5, 1000n);
-    await l1.deposit(racer, DEPOSIT);
-    await index.poll();
-    expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
-    const now = Date.now();
-    const open = await openAuction(5, {
-      blockReward: "1000",
-      biddingClosesAt: now + 1500,
-      proofDeadline: now + 600_000,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, 5, { bondAmount: DEPOSIT.toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await fundedBid(racer, 5);
     // The prover asks its collateral back on the L1 before the close's lock gets there.
-    const wallet = walletOn(l1, racer);
-    await l1.client.waitForTransactionReceipt({
-      hash: await wallet.writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [DEPOSIT],
-      }),
-    });
-    await eventually(async () => {
-      await stack.aggregator.aggregator.tick();
-      return (await stack.client.getBlock(5)).winner === racer.address;
-    });
+    await requestWithdrawal(racer);
+    await closedFor(racer, 5);
     await stack.aggregator.settler!.run();
     const lock = await stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "lock:5" } });
     expect(lock.status).toBe("reverted");
     expect(lock.error).toMatch(/InsufficientFreeBalance/);
     await index.poll();
-    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 5 } });
-    expect(block.bondAmount?.toFixed()).toBe("0");
-    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
-    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
-    expect(r!.ledger).toEqual(r!.chain);
+    await expectBondWithdrawn(racer, 5);
   });
 
   it("a confirmed lock a reorg took before the index booked it, a withdrawal on the new fork: the lock is cancelled, balances agree", async () => {
     const racer = account(0xfd);
     const index = stack.relay.ctx.escrowIndex!;
-    await l1.fund(racer.address);
-    await l1.fundReward(sequencer, 6, 1000n);
-    await l1.deposit(racer, DEPOSIT);
-    await index.poll();
-    expect((await collateral(stack, racer.address)).available).toBe(DEPOSIT);
-    const now = Date.now();
-    const open = await openAuction(6, {
-      blockReward: "1000",
-      biddingClosesAt: now + 1500,
-      proofDeadline: now + 600_000,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, 6, { bondAmount: DEPOSIT.toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    await eventually(async () => {
-      await stack.aggregator.aggregator.tick();
-      return (await stack.client.getBlock(6)).winner === racer.address;
-    });
+    await fundedBid(racer, 6);
+    await closedFor(racer, 6);
     const lock = () => stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: "lock:6" } });
     const snapshot = await l1.rpc("evm_snapshot");
     await stack.aggregator.settler!.run();
@@ -901,15 +890,7 @@ describe("reorgs and settlements", () => {
     // The lock's block is gone before the index got to it; on the new fork the prover asks its
     // collateral back first, so the escrow never locks the bond.
     await l1.rpc("evm_revert", [snapshot]);
-    const wallet = walletOn(l1, racer);
-    await l1.client.waitForTransactionReceipt({
-      hash: await wallet.writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [DEPOSIT],
-      }),
-    });
+    await requestWithdrawal(racer);
     await l1.mine(2);
     await index.poll();
     // Owed again before the withdrawal was booked, so the withdrawal shrank it to nothing.
@@ -920,11 +901,7 @@ describe("reorgs and settlements", () => {
       await index.poll();
       return (await lock()).status === "cancelled";
     });
-    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: 6 } });
-    expect(block.bondAmount?.toFixed()).toBe("0");
-    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
-    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
-    expect(r!.ledger).toEqual(r!.chain);
+    await expectBondWithdrawn(racer, 6);
   });
 
   it("a database error while booking (a deadlock with a close) keeps the last sync: bids are not refused, the next pass books", async () => {
@@ -951,6 +928,47 @@ describe("reorgs and settlements", () => {
     await index.poll();
     expect(index.status.ok).toBe(true);
     expect((await collateral(stack, who.address)).available).toBe(DEPOSIT);
+  });
+
+  it("a pass that read a fork another index has moved the cursor past books nothing of it", async () => {
+    const index = stack.relay.ctx.escrowIndex!; // stopped by a test above: polled by hand
+    const who = account(0xfa1);
+    await l1.fund(who.address);
+    await index.poll();
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.deposit(who, DEPOSIT); // on the fork that is about to go
+    // Another relay's index holds the cursor: this pass reads the fork, then waits for it.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let holder = 0;
+    const other = stack.db.prisma.$transaction(
+      async (tx) => {
+        holder = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+        await tx.$queryRaw`SELECT block FROM "ChainCursor" FOR UPDATE`;
+        await held;
+        // Meanwhile the fork went and the other index booked the chain that replaced it.
+        const head = await l1.client.getBlock();
+        await tx.chainCursor.updateMany({ data: { block: head.number, blockHash: head.hash } });
+      },
+      { timeout: 30_000 },
+    );
+    await eventually(async () => holder !== 0);
+    const pass = index.poll();
+    await eventually(async () => (await blockedBy(stack.db.prisma, holder)) > 0);
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(2);
+    release();
+    await other;
+    await pass;
+    expect((await collateral(stack, who.address)).available).toBe(0n);
+    expect(
+      await stack.db.prisma.chainLog.count({
+        where: { event: "Deposited", args: { path: ["account"], equals: who.address } },
+      }),
+    ).toBe(0);
+    expect(index.status.ok).toBe(true);
   });
 
   it("books a log again when the chain comes back to the block a reorg had taken it out of", async () => {

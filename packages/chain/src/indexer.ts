@@ -126,6 +126,10 @@ export class EscrowIndexer {
       const n = await this.pass();
       return n;
     } catch (err) {
+      // Another index on the same database (another relay's) moved the cursor while this pass
+      // read the chain: what it read may be of a chain the other has moved past. It books
+      // nothing; the next pass starts from where the other left the cursor.
+      if (err instanceof CursorMoved) return 0;
       if (!(err instanceof BaseError) && !this.unwinding) {
         // Not the L1 (every error of viem's is one of its BaseErrors): the database refused the
         // pass (a deadlock Postgres broke with an auction's close, a restart), which booked
@@ -205,7 +209,7 @@ export class EscrowIndexer {
       const there = await client.getBlock({ blockNumber: cursor.block });
       if (there.hash !== cursor.blockHash) {
         this.unwinding = true;
-        const kept = await this.unwind(head, cursor.block);
+        const kept = await this.unwind(head, cursor);
         this.unwinding = false;
         if (kept === null) return 0;
         from = kept + 1n;
@@ -241,7 +245,7 @@ export class EscrowIndexer {
         this.fail(`the L1 changed while blocks ${from}..${to} were read (a reorg)`, true);
         return indexed;
       }
-      indexed += await this.book(logs, from, to, last.hash!);
+      indexed += await this.book(logs, { block: from - 1n, hash: parent }, to, last.hash!);
       from = to + 1n;
       parent = last.hash;
     }
@@ -285,10 +289,11 @@ export class EscrowIndexer {
       eventName: string;
       args: unknown;
     }[],
-    from: bigint,
+    after: { block: bigint; hash: string | null },
     to: bigint,
     toHash: Hash,
   ): Promise<number> {
+    const from = after.block + 1n;
     const now = this.now();
     // Events recorded but not booked (the market cannot represent them), logged once committed.
     const unbooked: object[] = [];
@@ -298,6 +303,7 @@ export class EscrowIndexer {
       async (tx) => {
         unbooked.length = 0;
         shortfalls.length = 0;
+        await this.lockCursor(tx, after);
         // First, before any log is applied (a withdrawal booked next shrinks an owed lock only
         // if it is not confirmed). Every settler call emits an escrow event, so a confirmed
         // transaction has a log, booked before or in this range.
@@ -384,6 +390,17 @@ export class EscrowIndexer {
     }
   }
 
+  /**
+   * Locks the cursor's row and checks it is still where this pass found it (`at`): indexes of
+   * several relays share it, and one that moved it meanwhile (a range booked, a reorg undone)
+   * may have done so on another chain than the one this pass read. Throws CursorMoved if not.
+   */
+  private async lockCursor(tx: Tx, at: { block: bigint; hash: string | null }) {
+    const [row] = await tx.$queryRaw<{ block: bigint; blockHash: string | null }[]>`
+      SELECT block, "blockHash" FROM "ChainCursor" WHERE escrow = ${this.key} FOR UPDATE`;
+    if (!row || row.block !== at.block || row.blockHash !== at.hash) throw new CursorMoved();
+  }
+
   private moveCursor(tx: Tx, block: bigint, blockHash: string | null, now: number) {
     return tx.chainCursor.update({
       where: { escrow: this.key },
@@ -397,7 +414,11 @@ export class EscrowIndexer {
    * its number (the block before the start when none is left). Null, having changed nothing,
    * when a log deeper than maxReorgDepth would have to go.
    */
-  private async unwind(head: bigint, cursorBlock: bigint): Promise<bigint | null> {
+  private async unwind(
+    head: bigint,
+    cursor: { block: bigint; blockHash: string | null },
+  ): Promise<bigint | null> {
+    const cursorBlock = cursor.block;
     const { prisma, client } = this.opts;
     const live = await prisma.chainLog.findMany({
       where: { escrow: this.key, removed: false },
@@ -436,6 +457,7 @@ export class EscrowIndexer {
     await prisma.$transaction(
       async (tx) => {
         shortfalls.length = 0;
+        await this.lockCursor(tx, { block: cursorBlock, hash: cursor.blockHash });
         for (const log of gone) {
           const marked = await tx.chainLog.updateMany({
             where: { id: log.id, removed: false },
@@ -486,4 +508,12 @@ export function shortError(err: unknown): string {
   const m = typeof e?.shortMessage === "string" ? e.shortMessage : String(e?.message ?? err);
   // The first line that says something (a Prisma error starts with a blank one).
   return (m.split("\n").find((l) => l.trim() !== "") ?? "").trim().slice(0, 300);
+}
+
+/** The shared cursor moved under a pass (another relay's index): the pass books nothing. */
+class CursorMoved extends Error {
+  override readonly name = "CursorMoved";
+  constructor() {
+    super("another index moved the L1 cursor during this pass");
+  }
 }
