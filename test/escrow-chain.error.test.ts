@@ -950,7 +950,9 @@ describe("reorgs and settlements", () => {
         await held;
         // Meanwhile the fork went and the other index booked the chain that replaced it.
         const head = await l1.client.getBlock();
-        await tx.chainCursor.updateMany({ data: { block: head.number, blockHash: head.hash } });
+        await tx.chainCursor.updateMany({
+          data: { block: head.number, blockHash: head.hash, version: { increment: 1 } },
+        });
       },
       { timeout: 30_000 },
     );

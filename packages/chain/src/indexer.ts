@@ -27,7 +27,7 @@
 //   not synced within L1_STALE_MS.
 import { randomUUID } from "node:crypto";
 import { DomainError } from "@prover-boost/core";
-import type { Prisma, Tx } from "@prover-boost/db";
+import { type Prisma, PrismaNamespace, type Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { type Address, BaseError, BlockNotFoundError, type Hash, type PublicClient } from "viem";
 import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
@@ -70,8 +70,6 @@ export class EscrowIndexer {
   private stopped = false;
   /** The node was behind the index on the last pass (logged once). */
   private waitingForNode = false;
-  /** Set while a pass undoes a reorg (a database error then is not a harmless wait). */
-  private unwinding = false;
   private readonly now: () => number;
   private readonly key: string;
 
@@ -121,27 +119,36 @@ export class EscrowIndexer {
 
   /** One pass; never throws (the outcome is in `status`). Returns the logs newly indexed. */
   async poll(): Promise<number> {
-    this.unwinding = false;
-    try {
-      const n = await this.pass();
-      return n;
-    } catch (err) {
-      // Another index on the same database (another relay's) moved the cursor while this pass
-      // read the chain: what it read may be of a chain the other has moved past. It books
-      // nothing; the next pass starts from where the other left the cursor.
-      if (err instanceof CursorMoved) return 0;
-      if (!(err instanceof BaseError) && !this.unwinding) {
-        // Not the L1 (every error of viem's is one of its BaseErrors): the database refused the
-        // pass (a deadlock Postgres broke with an auction's close, a restart), which booked
-        // nothing. The index is as good as its last pass, so bids go on until it is stale; the
-        // next pass tries again. Not while a reorg is being undone: the index then holds logs
-        // the chain no longer has.
-        this.fail(`the database refused the index's pass: ${shortError(err)}`, true);
+    // Another index on the same database (another relay's) moved the cursor while this pass read
+    // the chain: what it read may be of a chain the other has moved past, so it booked nothing.
+    // The pass starts again at once from the other's cursor (a few times: each time the other
+    // made progress), so a relay that loses the race still syncs.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pass();
+      } catch (err) {
+        if (err instanceof CursorMoved && attempt < CURSOR_RACE_TRIES) continue;
+        this.failed(err);
         return 0;
       }
-      const reason = `the L1 is unreachable or refused a request: ${shortError(err)}`;
-      this.fail(reason);
-      return 0;
+    }
+  }
+
+  private failed(err: unknown) {
+    if (err instanceof UnwindFailed) {
+      // The index holds logs the chain no longer has: bids stop at once, whatever the cause.
+      this.fail(`a reorg could not be undone: ${shortError(err.cause)}`);
+    } else if (err instanceof CursorMoved) {
+      this.fail(`${err.message}, ${CURSOR_RACE_TRIES} times in a row`, true);
+    } else if (isDatabaseError(err)) {
+      // The database refused the pass (a deadlock Postgres broke with an auction's close, a
+      // restart), which booked nothing. The index is as good as its last pass, so bids go on
+      // until it is stale; the next pass tries again.
+      this.fail(`the database refused the index's pass: ${shortError(err)}`, true);
+    } else if (err instanceof BaseError) {
+      this.fail(`the L1 is unreachable or refused a request: ${shortError(err)}`);
+    } else {
+      this.fail(`the index's pass failed: ${shortError(err)}`);
     }
   }
 
@@ -197,6 +204,8 @@ export class EscrowIndexer {
     let from = cursor.block + 1n;
     // The hash the next range's first block must follow (null: the index starts here).
     let parent: string | null = cursor.blockHash;
+    // The cursor's version this pass expects to find when it books (every move adds one).
+    let version = cursor.version;
     if (cursor.blockHash !== null) {
       // A node behind the index (one of a provider's load-balanced nodes lagging a few blocks)
       // says nothing about the indexed blocks: nothing is indexed or undone until it has caught
@@ -208,13 +217,13 @@ export class EscrowIndexer {
       }
       const there = await client.getBlock({ blockNumber: cursor.block });
       if (there.hash !== cursor.blockHash) {
-        this.unwinding = true;
-        const kept = await this.unwind(head, cursor);
-        this.unwinding = false;
+        const kept = await this.unwind(head, cursor).catch((err: unknown) => {
+          throw err instanceof CursorMoved ? err : new UnwindFailed(err);
+        });
         if (kept === null) return 0;
-        from = kept + 1n;
-        parent =
-          (await prisma.chainCursor.findUnique({ where: { escrow: this.key } }))?.blockHash ?? null;
+        from = kept.block + 1n;
+        parent = kept.hash;
+        version = cursor.version + 1n;
       }
     }
     const safe = head - BigInt(this.opts.confirmations - 1);
@@ -245,7 +254,8 @@ export class EscrowIndexer {
         this.fail(`the L1 changed while blocks ${from}..${to} were read (a reorg)`, true);
         return indexed;
       }
-      indexed += await this.book(logs, { block: from - 1n, hash: parent }, to, last.hash!);
+      indexed += await this.book(logs, from, version, to, last.hash!);
+      version += 1n;
       from = to + 1n;
       parent = last.hash;
     }
@@ -289,11 +299,11 @@ export class EscrowIndexer {
       eventName: string;
       args: unknown;
     }[],
-    after: { block: bigint; hash: string | null },
+    from: bigint,
+    version: bigint,
     to: bigint,
     toHash: Hash,
   ): Promise<number> {
-    const from = after.block + 1n;
     const now = this.now();
     // Events recorded but not booked (the market cannot represent them), logged once committed.
     const unbooked: object[] = [];
@@ -303,7 +313,7 @@ export class EscrowIndexer {
       async (tx) => {
         unbooked.length = 0;
         shortfalls.length = 0;
-        await this.lockCursor(tx, after);
+        await this.lockCursor(tx, version);
         // First, before any log is applied (a withdrawal booked next shrinks an owed lock only
         // if it is not confirmed). Every settler call emits an escrow event, so a confirmed
         // transaction has a log, booked before or in this range.
@@ -391,20 +401,21 @@ export class EscrowIndexer {
   }
 
   /**
-   * Locks the cursor's row and checks it is still where this pass found it (`at`): indexes of
-   * several relays share it, and one that moved it meanwhile (a range booked, a reorg undone)
-   * may have done so on another chain than the one this pass read. Throws CursorMoved if not.
+   * Locks the cursor's row and checks it has not moved since this pass read it (its `version`,
+   * which every move adds one to: a block and hash could come back after a reorg undone):
+   * indexes of several relays share it, and one that moved it meanwhile may have done so on
+   * another chain than the one this pass read. Throws CursorMoved if it has.
    */
-  private async lockCursor(tx: Tx, at: { block: bigint; hash: string | null }) {
-    const [row] = await tx.$queryRaw<{ block: bigint; blockHash: string | null }[]>`
-      SELECT block, "blockHash" FROM "ChainCursor" WHERE escrow = ${this.key} FOR UPDATE`;
-    if (!row || row.block !== at.block || row.blockHash !== at.hash) throw new CursorMoved();
+  private async lockCursor(tx: Tx, version: bigint) {
+    const [row] = await tx.$queryRaw<{ version: bigint }[]>`
+      SELECT version FROM "ChainCursor" WHERE escrow = ${this.key} FOR UPDATE`;
+    if (row?.version !== version) throw new CursorMoved();
   }
 
   private moveCursor(tx: Tx, block: bigint, blockHash: string | null, now: number) {
     return tx.chainCursor.update({
       where: { escrow: this.key },
-      data: { block, blockHash, updatedAt: BigInt(now) },
+      data: { block, blockHash, updatedAt: BigInt(now), version: { increment: 1 } },
     });
   }
 
@@ -416,8 +427,8 @@ export class EscrowIndexer {
    */
   private async unwind(
     head: bigint,
-    cursor: { block: bigint; blockHash: string | null },
-  ): Promise<bigint | null> {
+    cursor: { block: bigint; version: bigint },
+  ): Promise<{ block: bigint; hash: string | null } | null> {
     const cursorBlock = cursor.block;
     const { prisma, client } = this.opts;
     const live = await prisma.chainLog.findMany({
@@ -457,7 +468,7 @@ export class EscrowIndexer {
     await prisma.$transaction(
       async (tx) => {
         shortfalls.length = 0;
-        await this.lockCursor(tx, { block: cursorBlock, hash: cursor.blockHash });
+        await this.lockCursor(tx, cursor.version);
         for (const log of gone) {
           const marked = await tx.chainLog.updateMany({
             where: { id: log.id, removed: false },
@@ -493,7 +504,7 @@ export class EscrowIndexer {
         "L1 reorg: movements of logs no longer on the chain reversed",
       );
     }
-    return keep?.block ?? this.opts.startBlock - 1n;
+    return keep ?? { block: this.opts.startBlock - 1n, hash: null };
   }
 }
 
@@ -510,10 +521,40 @@ export function shortError(err: unknown): string {
   return (m.split("\n").find((l) => l.trim() !== "") ?? "").trim().slice(0, 300);
 }
 
+/** Passes in a row that may find the shared cursor moved before one counts as failed. */
+const CURSOR_RACE_TRIES = 5;
+
 /** The shared cursor moved under a pass (another relay's index): the pass books nothing. */
 class CursorMoved extends Error {
   override readonly name = "CursorMoved";
   constructor() {
     super("another index moved the L1 cursor during this pass");
   }
+}
+
+/** Undoing a reorg failed (whatever the cause): the index holds logs the chain no longer has. */
+class UnwindFailed extends Error {
+  override readonly name = "UnwindFailed";
+  constructor(override readonly cause: unknown) {
+    super("a reorg could not be undone");
+  }
+}
+
+/**
+ * An error of the database's, not the L1's or the index's own: Prisma's, or the Postgres
+ * driver's on a connection lost or a query timed out (it reaches Prisma's caller as it is).
+ */
+function isDatabaseError(err: unknown): boolean {
+  if (
+    err instanceof PrismaNamespace.PrismaClientKnownRequestError ||
+    err instanceof PrismaNamespace.PrismaClientUnknownRequestError ||
+    err instanceof PrismaNamespace.PrismaClientInitializationError ||
+    err instanceof PrismaNamespace.PrismaClientRustPanicError
+  ) {
+    return true;
+  }
+  if (err instanceof BaseError || !(err instanceof Error)) return false;
+  return /Query read timeout|Connection terminated|ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect/.test(
+    err.message,
+  );
 }
