@@ -51,12 +51,12 @@ async function collateral(stack: Stack, a: `0x${string}`) {
   return { available: BigInt(c.available), locked: BigInt(c.locked) };
 }
 
-async function openFor(stack: Stack, l1: L1, block: number) {
+async function openFor(stack: Stack, l1: L1, block: number, biddingMs = 600_000) {
   await fundIndexedReward(stack, l1, block, 1000n);
   const now = Date.now();
   const open = await openAuction(block, {
     blockReward: "1000",
-    biddingClosesAt: now + 600_000,
+    biddingClosesAt: now + biddingMs,
     proofDeadline: now + 1_200_000,
   });
   await stack.client.openAuction(open.auction, open.txs, open.signature);
@@ -208,17 +208,10 @@ describe("reorgs and settlements", () => {
   /** Deposits the prover's collateral (indexed), funds block `n`'s reward, bids it all on `n`. */
   async function fundedBid(prover: ReturnType<typeof account>, n: number) {
     await l1.fund(prover.address);
-    await l1.fundReward(sequencer, n, 1000n);
     await l1.deposit(prover, DEPOSIT);
     await stack.relay.ctx.escrowIndex!.poll();
     expect((await collateral(stack, prover.address)).available).toBe(DEPOSIT);
-    const now = Date.now();
-    const open = await openAuction(n, {
-      blockReward: "1000",
-      biddingClosesAt: now + 1500,
-      proofDeadline: now + 600_000,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    await openFor(stack, l1, n, 1500);
     const bid = await signedBid(prover, n, { bondAmount: DEPOSIT.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
   }

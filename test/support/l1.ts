@@ -205,8 +205,11 @@ export async function fundIndexedReward(
   await l1.fundReward(who, blockNumber, amount);
   // Beyond one confirmation, anvil (a block per transaction) needs blocks mined on top.
   const deep = Number(stack.relay.env.L1_CONFIRMATIONS) > 1;
+  const index = stack.relay.ctx.escrowIndex!;
   await eventually(async () => {
-    if ((await stack.relay.ctx.escrowIndex!.rewardFunding(blockNumber)) !== null) return true;
+    // Polled here too: a test may have stopped the relay's own polling.
+    await index.poll();
+    if ((await index.rewardFunding(blockNumber)) !== null) return true;
     if (deep) await l1.mine(1);
     return false;
   });
