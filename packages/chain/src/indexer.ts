@@ -540,6 +540,15 @@ class UnwindFailed extends Error {
   }
 }
 
+/** What the Postgres driver's own errors say (a connection lost, a query timed out). */
+const DRIVER_ERRORS = [
+  "Query read timeout",
+  "Connection terminated",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "timeout exceeded when trying to connect",
+];
+
 /**
  * An error of the database's, not the L1's or the index's own: Prisma's, or the Postgres
  * driver's on a connection lost or a query timed out (it reaches Prisma's caller as it is).
@@ -554,7 +563,5 @@ function isDatabaseError(err: unknown): boolean {
     return true;
   }
   if (err instanceof BaseError || !(err instanceof Error)) return false;
-  return /Query read timeout|Connection terminated|ECONNREFUSED|ECONNRESET|timeout exceeded when trying to connect/.test(
-    err.message,
-  );
+  return DRIVER_ERRORS.some((m) => err.message.includes(m));
 }
