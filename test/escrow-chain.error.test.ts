@@ -923,6 +923,55 @@ describe("reorgs and settlements", () => {
     expect((await collateral(stack, who.address)).available).toBe(DEPOSIT);
   });
 
+  it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const db = stack.db.prisma;
+    const pair = [account(0xd1), account(0xd2)];
+    // The order bid writes take provers in (pb_submit_bids: ORDER BY, the database's collation).
+    const order = await db.$queryRaw<{ p: string }[]>`
+      SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
+    const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
+    for (const p of pair) {
+      await l1.fund(p.address);
+      await l1.deposit(p, DEPOSIT);
+    }
+    await index.poll();
+    // One range: the second prover's deposit, then the first's.
+    await l1.deposit(second!, DEPOSIT);
+    await l1.deposit(first!, DEPOSIT);
+    // A bid batch for both: both provers' locks, then their balance rows in order, the first's
+    // taken when the index pass starts.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let holder = 0;
+    const batch = db.$transaction(
+      async (tx) => {
+        holder = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+        await tx.$queryRaw`SELECT pb_lock_prover(p)::text FROM (SELECT DISTINCT p
+          FROM unnest(${order.map((r) => r.p)}::text[]) AS p ORDER BY 1) AS s`;
+        await tx.$queryRaw`SELECT account FROM "AccountBalance"
+          WHERE account = ${accounts.available(first!.address)} FOR UPDATE`;
+        await held;
+        await tx.$queryRaw`SELECT account FROM "AccountBalance"
+          WHERE account = ${accounts.available(second!.address)} FOR UPDATE`;
+      },
+      { timeout: 30_000 },
+    );
+    await eventually(async () => holder !== 0);
+    const pass = index.poll();
+    await eventually(async () => (await blockedBy(db, holder)) > 0);
+    release();
+    await batch;
+    await pass;
+    expect(index.status.ok).toBe(true);
+    for (const p of pair) {
+      expect((await collateral(stack, p.address)).available).toBe(2n * DEPOSIT);
+    }
+  });
+
   it("a pass that read a fork another index has moved the cursor past books nothing of it", async () => {
     const index = stack.relay.ctx.escrowIndex!; // stopped by a test above: polled by hand
     const who = account(0xfa1);

@@ -31,7 +31,13 @@ import { type Prisma, PrismaNamespace, type Tx } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { type Address, BaseError, BlockNotFoundError, type Hash, type PublicClient } from "viem";
 import { indexedRewardFunding, type RewardFunding } from "./funding.ts";
-import { applyEscrowEvent, reverseMovement, type Shortfall, unrepresentable } from "./movements.ts";
+import {
+  applyEscrowEvent,
+  lockAddressesOf,
+  reverseMovement,
+  type Shortfall,
+  unrepresentable,
+} from "./movements.ts";
 
 export interface IndexerOptions {
   prisma: Prisma;
@@ -314,6 +320,10 @@ export class EscrowIndexer {
         unbooked.length = 0;
         shortfalls.length = 0;
         await this.lockCursor(tx, version);
+        await lockAddressesOf(
+          tx,
+          logs.map((l) => l.args),
+        );
         // First, before any log is applied (a withdrawal booked next shrinks an owed lock only
         // if it is not confirmed). Every settler call emits an escrow event, so a confirmed
         // transaction has a log, booked before or in this range.
@@ -434,7 +444,14 @@ export class EscrowIndexer {
     const live = await prisma.chainLog.findMany({
       where: { escrow: this.key, removed: false },
       orderBy: [{ blockNumber: "desc" }, { logIndex: "desc" }],
-      select: { id: true, blockNumber: true, blockHash: true, movementId: true, txHash: true },
+      select: {
+        id: true,
+        blockNumber: true,
+        blockHash: true,
+        movementId: true,
+        txHash: true,
+        args: true,
+      },
     });
     const hashAt = new Map<bigint, Hash | null>();
     let keep: { block: bigint; hash: string } | null = null;
@@ -469,6 +486,10 @@ export class EscrowIndexer {
       async (tx) => {
         shortfalls.length = 0;
         await this.lockCursor(tx, cursor.version);
+        await lockAddressesOf(
+          tx,
+          gone.map((l) => l.args),
+        );
         for (const log of gone) {
           const marked = await tx.chainLog.updateMany({
             where: { id: log.id, removed: false },

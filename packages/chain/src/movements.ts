@@ -591,6 +591,34 @@ export async function reverseMovement(
   return applyMovement(tx, input);
 }
 
+/**
+ * Takes, up front and in the order bid writes take them, the locks a batch of escrow events
+ * (a range booked, or logs undone) will want one event at a time: the bid lock of every address
+ * the events name, then those addresses' available and reserved balance rows. Taken event by
+ * event, in the chain's order, they would cross a bid batch (which takes its provers' locks in
+ * address order, then their rows) or an auction's close (its bidders' available rows in order),
+ * and Postgres would break the cycle by failing one of them. Sorted by the database, as the bid
+ * function sorts them (the same collation); an address that is no prover costs one lock.
+ */
+export async function lockAddressesOf(tx: Tx, events: readonly unknown[]): Promise<void> {
+  const found = new Set<string>();
+  const visit = (v: unknown) => {
+    if (typeof v === "string" && /^0x[0-9a-fA-F]{40}$/.test(v)) found.add(getAddress(v));
+    else if (Array.isArray(v)) v.forEach(visit);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(visit);
+  };
+  events.forEach(visit);
+  if (found.size === 0) return;
+  const provers = [...found];
+  await tx.$queryRaw`
+    SELECT pb_lock_prover(p)::text AS locked
+    FROM (SELECT DISTINCT p FROM unnest(${provers}::text[]) AS p ORDER BY 1) AS s`;
+  const rows = provers.flatMap((p) => [accounts.available(p), accounts.reserved(p)]);
+  await tx.$queryRaw`
+    SELECT account FROM "AccountBalance" WHERE account = ANY(${rows}::text[])
+    ORDER BY account FOR UPDATE`;
+}
+
 /** The prover's bid lock (pb_lock_prover), taken by bid writes before any balance row. */
 async function lockProver(tx: Tx, prover: string): Promise<void> {
   await tx.$queryRaw`SELECT pb_lock_prover(${prover})::text AS locked`;
