@@ -51,13 +51,19 @@ async function collateral(stack: Stack, a: `0x${string}`) {
   return { available: BigInt(c.available), locked: BigInt(c.locked) };
 }
 
-async function openFor(stack: Stack, l1: L1, block: number, biddingMs = 600_000) {
+async function openFor(
+  stack: Stack,
+  l1: L1,
+  block: number,
+  biddingMs = 600_000,
+  deadlineMs = 1_200_000,
+) {
   await fundIndexedReward(stack, l1, block, 1000n);
   const now = Date.now();
   const open = await openAuction(block, {
     blockReward: "1000",
     biddingClosesAt: now + biddingMs,
-    proofDeadline: now + 1_200_000,
+    proofDeadline: now + deadlineMs,
   });
   await stack.client.openAuction(open.auction, open.txs, open.signature);
 }
@@ -206,12 +212,12 @@ describe("reorgs and settlements", () => {
   });
 
   /** Deposits the prover's collateral (indexed), funds block `n`'s reward, bids it all on `n`. */
-  async function fundedBid(prover: ReturnType<typeof account>, n: number) {
+  async function fundedBid(prover: ReturnType<typeof account>, n: number, deadlineMs?: number) {
     await l1.fund(prover.address);
     await l1.deposit(prover, DEPOSIT);
     await stack.relay.ctx.escrowIndex!.poll();
     expect((await collateral(stack, prover.address)).available).toBe(DEPOSIT);
-    await openFor(stack, l1, n, 1500);
+    await openFor(stack, l1, n, 1500, deadlineMs);
     const bid = await signedBid(prover, n, { bondAmount: DEPOSIT.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
   }
@@ -895,6 +901,55 @@ describe("reorgs and settlements", () => {
       return (await lock()).status === "cancelled";
     });
     await expectBondWithdrawn(racer, 6);
+  });
+
+  it("a confirmed lock and slash a reorg took, the bond withdrawn on the new fork: both are cancelled, balances agree", async () => {
+    const racer = account(0xfa);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const n = 30;
+    await fundedBid(racer, n, 4_000);
+    await closedFor(racer, n);
+    const row = (kind: string) =>
+      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `${kind}:${n}` } });
+    const sequencerBalances = async () => {
+      const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [sequencer.address]);
+      return r;
+    };
+    const before = await sequencerBalances();
+    const snapshot = await l1.rpc("evm_snapshot");
+    await stack.aggregator.settler!.run();
+    expect((await row("lock")).status).toBe("confirmed");
+    // Nobody proves: the deadline passes and the bond is slashed, on both sides.
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(n)).stage === "open_proving";
+    });
+    await stack.aggregator.settler!.run();
+    expect((await row("slash")).status).toBe("confirmed");
+    // Both blocks are gone before the index got to them; on the new fork the prover asks its
+    // collateral back first: the escrow never locks the bond, so there is nothing to slash.
+    await l1.rpc("evm_revert", [snapshot]);
+    await requestWithdrawal(racer);
+    await l1.mine(2);
+    await index.poll();
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      await index.poll();
+      const pending = ["pending", "sent"];
+      return (
+        !pending.includes((await row("lock")).status) &&
+        !pending.includes((await row("slash")).status)
+      );
+    });
+    expect([(await row("lock")).status, (await row("slash")).status]).toEqual([
+      "cancelled",
+      "cancelled",
+    ]);
+    await expectBondWithdrawn(racer, n);
+    // The sequencer's share of the slash was taken back: it holds what it held before.
+    expect(await sequencerBalances()).toEqual(before);
   });
 
   it("a database error while booking (a deadlock with a close) keeps the last sync: bids are not refused, the next pass books", async () => {

@@ -34,8 +34,9 @@
 //   exponential backoff, SETTLER_RETRY_BASE_MS doubling up to SETTLER_RETRY_MAX_MS; later rows
 //   wait for the one in front.
 // - A lock whose bond a withdrawal the escrow took first left at nothing, and that block's slash,
-//   are `cancelled` by the escrow index before they are sent (movements.ts), and never sent; a
-//   row is marked `sent` only if it is still what its transaction was built from.
+//   are `cancelled` by the escrow index before they are sent (movements.ts), and never sent (a
+//   slash already sent, owed again after a reorg, is cancelled once it reverts for want of that
+//   bond); a row is marked `sent` only if it is still what its transaction was built from.
 // - A transaction the L1 keeps pending (its fee fell below what blocks now ask) is replaced after
 //   SETTLER_FEE_BUMP_AFTER_MS by the same call at the same nonce with fees raised at least 12.5%
 //   (what nodes ask of a replacement) and to the node's current estimate; recorded once the
@@ -690,7 +691,8 @@ export class Settler {
    *   took first, booked while the lock was on its way: that is why it reverted) is owed again
    *   with the shrunk amount, or cancelled when nothing is left (movements.ts, shrinkOwedLock);
    * - a slash whose block's lock the index has owed again since (NoBondLocked: the lock had
-   *   reverted) is owed again, behind that lock.
+   *   reverted) is owed again, behind that lock; one whose lock was cancelled (no bond left to
+   *   lock) is cancelled too.
    * A lock is owed again only after it reverted (it locked nothing), so it never locks twice.
    */
   private async reverted(
@@ -771,6 +773,12 @@ export class Settler {
       const [lock] = await tx.$queryRaw<{ status: string }[]>`
         SELECT status FROM "Settlement" WHERE key = ${`lock:${row.blockNumber}`} FOR UPDATE`;
       if (lock?.status === "pending" || lock?.status === "sent") return "pending";
+      // The lock was cancelled (a withdrawal left no bond: the ledger has undone its slash too,
+      // movements.ts): a slash owed again after a reorg took it, sent again, can only fail.
+      if (lock?.status === "cancelled") {
+        await tx.settlement.update({ where: { id: row.id }, data: bondWithdrawn(this.now()) });
+        return "cancelled";
+      }
     }
     return null;
   }
