@@ -23,7 +23,7 @@ import {
   type Settler,
 } from "@prover-boost/chain";
 import { aggregatorEnv, parseEnv } from "@prover-boost/config";
-import { accounts, balanceOf, transfer } from "@prover-boost/db";
+import { accounts, balanceOf, type Tx, transfer } from "@prover-boost/db";
 import { anvilAccount, escrowAbi } from "@prover-boost/escrow";
 import { signedBidCancellation } from "@prover-boost/sdk";
 import { getAddress, type Hex } from "viem";
@@ -978,40 +978,26 @@ describe("reorgs and settlements", () => {
     expect((await collateral(stack, who.address)).available).toBe(DEPOSIT);
   });
 
-  it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
+  /**
+   * Runs an index pass while another writer is midway: it has taken its first locks (`first`)
+   * when the pass starts, and takes `then`'s balance row once the pass waits on it. Either both
+   * complete, or Postgres breaks a cycle between them by failing one (the test then fails).
+   */
+  async function passBesideWriter(first: (tx: Tx) => Promise<unknown>, then: string) {
     const index = stack.relay.ctx.escrowIndex!;
     await index.stop(); // polled by hand
     const db = stack.db.prisma;
-    const pair = [account(0xd1), account(0xd2)];
-    // The order bid writes take provers in (pb_submit_bids: ORDER BY, the database's collation).
-    const order = await db.$queryRaw<{ p: string }[]>`
-      SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
-    const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
-    for (const p of pair) {
-      await l1.fund(p.address);
-      await l1.deposit(p, DEPOSIT);
-    }
-    await index.poll();
-    // One range: the second prover's deposit, then the first's.
-    await l1.deposit(second!, DEPOSIT);
-    await l1.deposit(first!, DEPOSIT);
-    // A bid batch for both: both provers' locks, then their balance rows in order, the first's
-    // taken when the index pass starts.
     let release!: () => void;
     const held = new Promise<void>((r) => {
       release = r;
     });
     let holder = 0;
-    const batch = db.$transaction(
+    const writer = db.$transaction(
       async (tx) => {
         holder = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
-        await tx.$queryRaw`SELECT pb_lock_prover(p)::text FROM (SELECT DISTINCT p
-          FROM unnest(${order.map((r) => r.p)}::text[]) AS p ORDER BY 1) AS s`;
-        await tx.$queryRaw`SELECT account FROM "AccountBalance"
-          WHERE account = ${accounts.available(first!.address)} FOR UPDATE`;
+        await first(tx);
         await held;
-        await tx.$queryRaw`SELECT account FROM "AccountBalance"
-          WHERE account = ${accounts.available(second!.address)} FOR UPDATE`;
+        await tx.$queryRaw`SELECT account FROM "AccountBalance" WHERE account = ${then} FOR UPDATE`;
       },
       { timeout: 30_000 },
     );
@@ -1019,12 +1005,53 @@ describe("reorgs and settlements", () => {
     const pass = index.poll();
     await eventually(async () => (await blockedBy(db, holder)) > 0);
     release();
-    await batch;
+    await writer;
     await pass;
     expect(index.status.ok).toBe(true);
+  }
+
+  it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
+    const pair = [account(0xd1), account(0xd2)];
+    // The order bid writes take provers in (pb_submit_bids: ORDER BY, the database's collation).
+    const order = await stack.db.prisma.$queryRaw<{ p: string }[]>`
+      SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
+    const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
+    for (const p of pair) {
+      await l1.fund(p.address);
+      await l1.deposit(p, DEPOSIT);
+    }
+    await stack.relay.ctx.escrowIndex!.poll();
+    // One range: the second prover's deposit, then the first's.
+    await l1.deposit(second!, DEPOSIT);
+    await l1.deposit(first!, DEPOSIT);
+    // A bid batch for both: both provers' locks, then their balance rows in order, the first's
+    // taken when the index pass starts.
+    await passBesideWriter(async (tx) => {
+      await tx.$queryRaw`SELECT pb_lock_prover(p)::text FROM (SELECT DISTINCT p
+        FROM unnest(${order.map((r) => r.p)}::text[]) AS p ORDER BY 1) AS s`;
+      await tx.$queryRaw`SELECT account FROM "AccountBalance"
+        WHERE account = ${accounts.available(first!.address)} FOR UPDATE`;
+    }, accounts.available(second!.address));
     for (const p of pair) {
       expect((await collateral(stack, p.address)).available).toBe(2n * DEPOSIT);
     }
+  });
+
+  it("a withdrawal booked while the prover's block is paid is no deadlock: earnings rows first", async () => {
+    const payee = account(0xd3);
+    await l1.fund(payee.address);
+    await l1.deposit(payee, DEPOSIT);
+    await stack.relay.ctx.escrowIndex!.poll();
+    await stack.db.prisma.$executeRaw`INSERT INTO "AccountBalance" (account, balance)
+      VALUES (${accounts.earnings(payee.address)}, 0) ON CONFLICT DO NOTHING`;
+    await requestWithdrawal(payee);
+    // A block's payout: its recipients' earnings rows, then the winner's balance rows.
+    await passBesideWriter(
+      (tx) => tx.$queryRaw`SELECT account FROM "AccountBalance"
+        WHERE account = ${accounts.earnings(payee.address)} FOR UPDATE`,
+      accounts.available(payee.address),
+    );
+    expect((await collateral(stack, payee.address)).available).toBe(0n);
   });
 
   it("a pass that read a fork another index has moved the cursor past books nothing of it", async () => {

@@ -594,11 +594,13 @@ export async function reverseMovement(
 /**
  * Takes, up front and in the order bid writes take them, the locks a batch of escrow events
  * (a range booked, or logs undone) will want one event at a time: the bid lock of every address
- * the events name, then those addresses' available and reserved balance rows. Taken event by
- * event, in the chain's order, they would cross a bid batch (which takes its provers' locks in
- * address order, then their rows) or an auction's close (its bidders' available rows in order),
- * and Postgres would break the cycle by failing one of them. Sorted by the database, as the bid
- * function sorts them (the same collation); an address that is no prover costs one lock.
+ * the events name, then those addresses' earnings, available and reserved balance rows, in
+ * account order. Taken event by event, in the chain's order (and earnings after available, as a
+ * withdrawal's own legs would), they would cross a bid batch (which takes its provers' locks in
+ * address order, then their rows), an auction's close (its bidders' available rows in order) or
+ * a block's payout (earnings rows, then the winner's), and Postgres would break the cycle by
+ * failing one of them. Sorted by the database, as the bid function sorts them (the same
+ * collation); an address that is no prover costs one lock.
  */
 export async function lockAddressesOf(tx: Tx, events: readonly unknown[]): Promise<void> {
   const found = new Set<string>();
@@ -613,7 +615,11 @@ export async function lockAddressesOf(tx: Tx, events: readonly unknown[]): Promi
   await tx.$queryRaw`
     SELECT pb_lock_prover(p)::text AS locked
     FROM (SELECT DISTINCT p FROM unnest(${provers}::text[]) AS p ORDER BY 1) AS s`;
-  const rows = provers.flatMap((p) => [accounts.available(p), accounts.reserved(p)]);
+  const rows = provers.flatMap((p) => [
+    accounts.earnings(p),
+    accounts.available(p),
+    accounts.reserved(p),
+  ]);
   await tx.$queryRaw`
     SELECT account FROM "AccountBalance" WHERE account = ANY(${rows}::text[])
     ORDER BY account FOR UPDATE`;

@@ -773,8 +773,10 @@ export class Settler {
       const [lock] = await tx.$queryRaw<{ status: string }[]>`
         SELECT status FROM "Settlement" WHERE key = ${`lock:${row.blockNumber}`} FOR UPDATE`;
       if (lock?.status === "pending" || lock?.status === "sent") return "pending";
-      // The lock was cancelled (a withdrawal left no bond: the ledger has undone its slash too,
-      // movements.ts): a slash owed again after a reorg took it, sent again, can only fail.
+      // The lock was cancelled (a withdrawal left no bond: the ledger's bond is 0 and its slash
+      // undone, movements.ts): the escrow never held this block's bond from us, so the slash
+      // (owed again after a reorg took it, sent again) had nothing to take, whatever the revert
+      // says, and both sides agree it took nothing.
       if (lock?.status === "cancelled") {
         await tx.settlement.update({ where: { id: row.id }, data: bondWithdrawn(this.now()) });
         return "cancelled";
