@@ -4,9 +4,10 @@
 // test of single movements is ledger-model.property.test.ts.
 import { accounts, InsufficientBalanceError, takeUpTo, transfer } from "@prover-boost/db";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { account } from "./fixtures.ts";
 import { txOptions, useLedgerDb } from "./support/ledger-db.ts";
+import { blockedBy } from "./support/locks.ts";
 import { expectLedgerConsistent } from "./support/market-flow.ts";
 
 const ledger = useLedgerDb();
@@ -100,6 +101,42 @@ describe("concurrent reservations on one prover", () => {
     expect(await ledger.balanceOf(accounts.burn)).toBe(takenSum);
     // Everything was used up: 20 takers of 150 each against 1000.
     expect(available).toBeLessThan(150n);
+    await expectLedgerConsistent(ledger.db.prisma);
+  });
+
+  it("a penalty racing the first movement into `burn` waits for it rather than deadlock", async () => {
+    await ledger.reset();
+    await deposit(1000n);
+    // Another transaction has just created `burn` (not committed yet) and goes on to the
+    // prover's balance, the order every movement locks them in.
+    let go!: () => void;
+    const held = new Promise<void>((r) => {
+      go = r;
+    });
+    let pid = 0;
+    const first = ledger.db.prisma.$transaction(async (tx) => {
+      pid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      await tx.$executeRaw`INSERT INTO "AccountBalance" (account, balance)
+        VALUES (${accounts.burn}, 0)`;
+      await held;
+      await tx.$queryRaw`SELECT account FROM "AccountBalance"
+        WHERE account = ${accounts.available(prover)} FOR UPDATE`;
+    }, txOptions);
+    await vi.waitFor(() => expect(pid).not.toBe(0));
+    const penalty = ledger.db.prisma.$transaction(
+      (tx) =>
+        takeUpTo(tx, "penalty", accounts.available(prover), accounts.burn, 150n, {
+          nowMs: Date.now(),
+        }),
+      txOptions,
+    );
+    await vi.waitFor(async () => expect(await blockedBy(ledger.db.prisma, pid)).toBe(1), {
+      timeout: 10_000,
+    });
+    go();
+    await first;
+    expect(await penalty).toBe(150n);
+    expect(await ledger.balanceOf(accounts.burn)).toBe(150n);
     await expectLedgerConsistent(ledger.db.prisma);
   });
 });

@@ -243,6 +243,14 @@ export async function takeUpTo(
   meta: { nowMs: number; blockNumber?: number | null; ref?: string | null },
 ): Promise<bigint> {
   if (max <= 0n) return 0n;
+  // Both rows exist before they are locked: a row this statement's snapshot cannot see yet (its
+  // first movement committing meanwhile) would be left unlocked, then taken by the movement
+  // after `from`, out of order (`burn`'s first penalties deadlocked so). A zero balance journals
+  // nothing and agrees with the journal.
+  await tx.$executeRaw`
+    INSERT INTO "AccountBalance" (account, balance)
+    SELECT a, 0 FROM unnest(ARRAY[${from}, ${to}]::text[]) AS a ORDER BY a
+    ON CONFLICT (account) DO NOTHING`;
   const rows = await tx.$queryRaw<{ account: string; balance: string }[]>`
     SELECT account, balance::text AS balance FROM "AccountBalance"
     WHERE account IN (${from}, ${to}) ORDER BY account FOR UPDATE`;
