@@ -908,7 +908,7 @@ describe("reorgs and settlements", () => {
     const index = stack.relay.ctx.escrowIndex!;
     await index.stop(); // polled by hand
     const n = 30;
-    await fundedBid(racer, n, 4_000);
+    await fundedBid(racer, n, 6_000);
     await closedFor(racer, n);
     const row = (kind: string) =>
       stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `${kind}:${n}` } });
