@@ -982,10 +982,10 @@ describe("reorgs and settlements", () => {
    * Runs an index pass while another writer is midway: it has taken its first locks (`first`)
    * when the pass starts, and takes `then`'s balance row once the pass waits on it. Either both
    * complete, or Postgres breaks a cycle between them by failing one (the test then fails).
+   * The index must be polled by hand (stopped) before the logs the pass books are mined.
    */
   async function passBesideWriter(first: (tx: Tx) => Promise<unknown>, then: string) {
     const index = stack.relay.ctx.escrowIndex!;
-    await index.stop(); // polled by hand
     const db = stack.db.prisma;
     let release!: () => void;
     const held = new Promise<void>((r) => {
@@ -1011,6 +1011,7 @@ describe("reorgs and settlements", () => {
   }
 
   it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
+    await stack.relay.ctx.escrowIndex!.stop(); // polled by hand
     const pair = [account(0xd1), account(0xd2)];
     // The order bid writes take provers in (pb_submit_bids: ORDER BY, the database's collation).
     const order = await stack.db.prisma.$queryRaw<{ p: string }[]>`
@@ -1038,6 +1039,7 @@ describe("reorgs and settlements", () => {
   });
 
   it("a withdrawal booked while the prover's block is paid is no deadlock: earnings rows first", async () => {
+    await stack.relay.ctx.escrowIndex!.stop(); // polled by hand
     const payee = account(0xd3);
     await l1.fund(payee.address);
     await l1.deposit(payee, DEPOSIT);
