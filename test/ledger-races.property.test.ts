@@ -115,9 +115,10 @@ describe("concurrent reservations on one prover", () => {
     });
     let pid = 0;
     const first = ledger.db.prisma.$transaction(async (tx) => {
-      pid = (await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`)[0]!.pid;
+      const [me] = await tx.$queryRaw<{ pid: number }[]>`SELECT pg_backend_pid() AS pid`;
       await tx.$executeRaw`INSERT INTO "AccountBalance" (account, balance)
         VALUES (${accounts.burn}, 0)`;
+      pid = me!.pid; // the penalty starts once `burn` is inserted
       await held;
       await tx.$queryRaw`SELECT account FROM "AccountBalance"
         WHERE account = ${accounts.available(prover)} FOR UPDATE`;

@@ -591,8 +591,8 @@ export async function reverseMovement(
   return applyMovement(tx, input);
 }
 
-/** Most addresses whose bid locks one booking takes up front (lockAddressesOf). */
-export const PRELOCK_MAX_ADDRESSES = 256;
+/** Most addresses whose locks one booking takes up front (lockAddressesOf). */
+export const PRELOCK_MAX_ADDRESSES = 1000;
 
 /**
  * Takes, up front and in the order bid writes take them, the locks a batch of escrow events
@@ -604,9 +604,9 @@ export const PRELOCK_MAX_ADDRESSES = 256;
  * a block's payout (earnings rows, then the winner's), and Postgres would break the cycle by
  * failing one of them. Sorted by the database, as the bid function sorts them (the same
  * collation); an address that is no prover costs one lock. Bid locks are advisory locks, each an
- * entry of Postgres's shared lock table until the commit: past PRELOCK_MAX_ADDRESSES addresses
- * (a range read while catching up) only the rows are taken up front (they take no entry), and
- * each event takes its prover's bid lock as it goes, as it always does.
+ * entry of Postgres's shared lock table until the commit (64 a connection by default): past
+ * PRELOCK_MAX_ADDRESSES addresses (a range read while catching up) nothing is taken up front,
+ * and each event takes its locks as it goes (rows before a bid lock would cross bid writes).
  */
 export async function lockAddressesOf(tx: Tx, events: readonly unknown[]): Promise<void> {
   const found = new Set<string>();
@@ -618,11 +618,10 @@ export async function lockAddressesOf(tx: Tx, events: readonly unknown[]): Promi
   events.forEach(visit);
   if (found.size === 0) return;
   const provers = [...found];
-  if (provers.length <= PRELOCK_MAX_ADDRESSES) {
-    await tx.$queryRaw`
-      SELECT pb_lock_prover(p)::text AS locked
-      FROM (SELECT DISTINCT p FROM unnest(${provers}::text[]) AS p ORDER BY 1) AS s`;
-  }
+  if (provers.length > PRELOCK_MAX_ADDRESSES) return;
+  await tx.$queryRaw`
+    SELECT pb_lock_prover(p)::text AS locked
+    FROM (SELECT DISTINCT p FROM unnest(${provers}::text[]) AS p ORDER BY 1) AS s`;
   const rows = provers.flatMap((p) => [
     accounts.earnings(p),
     accounts.available(p),
