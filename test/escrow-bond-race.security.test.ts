@@ -12,7 +12,7 @@ import { escrowAbi } from "@prover-boost/escrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, sequencer, startStack } from "./harness.ts";
-import { type L1, startL1, walletOn } from "./support/l1.ts";
+import { type L1, startL1 } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 15n;
@@ -70,14 +70,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await stack.client.openAuction(open.auction, open.txs, open.signature);
     const bid = await signedBid(racer, n, { bondAmount: bond.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    await l1.client.waitForTransactionReceipt({
-      hash: await walletOn(l1, racer).writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [withdrawn],
-      }),
-    });
+    await l1.requestWithdrawal(racer, withdrawn);
     let clock = closesAt + 1000;
     stack.aggregator.ctx.now = () => clock;
     await stack.aggregator.aggregator.tick();

@@ -223,16 +223,8 @@ describe("reorgs and settlements", () => {
   }
 
   /** The prover asks all its collateral back on the L1. */
-  async function requestWithdrawal(prover: ReturnType<typeof account>) {
-    await l1.client.waitForTransactionReceipt({
-      hash: await walletOn(l1, prover).writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [DEPOSIT],
-      }),
-    });
-  }
+  const requestWithdrawal = (prover: ReturnType<typeof account>) =>
+    l1.requestWithdrawal(prover, DEPOSIT);
 
   /** Block `n`'s bond is gone to the prover's withdrawal; the ledger agrees with the escrow. */
   async function expectBondWithdrawn(prover: ReturnType<typeof account>, n: number) {
@@ -1250,13 +1242,7 @@ describe("reorgs and settlements", () => {
         nowMs: Date.now(),
       }),
     );
-    const hash = await walletOn(l1, odd).writeContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "requestWithdrawal",
-      args: [DEPOSIT],
-    } as Parameters<ReturnType<typeof walletOn>["writeContract"]>[0]);
-    await l1.client.waitForTransactionReceipt({ hash });
+    await l1.requestWithdrawal(odd, DEPOSIT);
     await index.poll();
     expect(index.status.ok).toBe(true);
     const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [odd.address]);

@@ -12,7 +12,7 @@ import type { Address } from "viem";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { type Stack, sequencer, startStack } from "./harness.ts";
-import { type L1, settlerOn, startL1, walletOn } from "./support/l1.ts";
+import { type L1, settlerOn, startL1 } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 15n; // "100"
@@ -56,16 +56,8 @@ describe("a bond lock that reverts because a withdrawal reached the escrow first
     await settler.run();
   }
 
-  async function requestWithdrawal(who: ReturnType<typeof account>, amount: bigint) {
-    await l1.client.waitForTransactionReceipt({
-      hash: await walletOn(l1, who).writeContract({
-        address: l1.escrow,
-        abi: escrowAbi,
-        functionName: "requestWithdrawal",
-        args: [amount],
-      }),
-    });
-  }
+  const requestWithdrawal = (who: ReturnType<typeof account>, amount: bigint) =>
+    l1.requestWithdrawal(who, amount);
 
   /** Opens block `n` (funded, indexed) closing at `closesAt`; `who` bids `bond` on it. */
   async function openAndBid(

@@ -17,14 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { relayError, tryLease } from "./support/blocks.ts";
-import {
-  fundIndexedReward,
-  type L1,
-  settlerAccount,
-  settlerOn,
-  startL1,
-  walletOn,
-} from "./support/l1.ts";
+import { fundIndexedReward, type L1, settlerAccount, settlerOn, startL1 } from "./support/l1.ts";
 import { balance, openUnclaimed, signIn } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 16n;
@@ -99,15 +92,7 @@ describe("an invalid proof in chain mode", () => {
     );
 
   /** The griefer asks `amount` back on the escrow (mined; the index has not seen it). */
-  async function requestWithdrawal(amount: bigint) {
-    const hash = await walletOn(l1, griefer).writeContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "requestWithdrawal",
-      args: [amount],
-    });
-    await l1.client.waitForTransactionReceipt({ hash });
-  }
+  const requestWithdrawal = (amount: bigint) => l1.requestWithdrawal(griefer, amount);
 
   /** The settler's passes until nothing is pending or sent. */
   const sendEverythingOwed = () =>

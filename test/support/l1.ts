@@ -1,5 +1,5 @@
 // A real local L1 for chain-mode tests: anvil from the registry package, the escrow deployed
-// with viem, and the calls provers and sequencers make on it (deposit, fund a block's reward).
+// with viem, and the calls provers and sequencers make on it (deposit, ask collateral back, fund a block's reward).
 import { EscrowIndexer, type IndexerOptions, Settler } from "@prover-boost/chain";
 import {
   ANVIL_CHAIN_ID,
@@ -38,6 +38,8 @@ export interface L1 {
   /** Sends `eth` ether from a funded anvil account to `to`. */
   fund(to: Address, eth?: string): Promise<void>;
   deposit(who: LocalAccount, amount: bigint): Promise<{ hash: Hash; block: bigint }>;
+  /** `who` asks `amount` of its free collateral back on the escrow (mined). */
+  requestWithdrawal(who: LocalAccount, amount: bigint): Promise<void>;
   fundReward(who: LocalAccount, blockNumber: number, amount: bigint): Promise<void>;
   /** Mines `n` empty blocks. */
   mine(n?: number): Promise<void>;
@@ -169,6 +171,16 @@ export async function startL1(opts: { port?: number; slashToSequencerBps?: bigin
       });
       const r = await wait(hash);
       return { hash, block: r.blockNumber };
+    },
+    async requestWithdrawal(who, amount) {
+      await wait(
+        await walletOf(who).writeContract({
+          address: escrow,
+          abi: escrowAbi,
+          functionName: "requestWithdrawal",
+          args: [amount],
+        }),
+      );
     },
     async fundReward(who, blockNumber, amount) {
       await wait(
