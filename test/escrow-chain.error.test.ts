@@ -1048,6 +1048,33 @@ describe("reorgs and settlements", () => {
     expect((await collateral(stack, payee.address)).available).toBe(0n);
   });
 
+  it("undoing a reorg locks its provers in the bid writes' order: a bid batch meanwhile is no deadlock", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const pair = [account(0xd4), account(0xd5)];
+    const order = await stack.db.prisma.$queryRaw<{ p: string }[]>`
+      SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
+    const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
+    for (const p of pair) {
+      await l1.fund(p.address);
+      await l1.deposit(p, DEPOSIT);
+    }
+    await index.poll();
+    // Two more deposits, booked, then taken by a reorg: undone newest first, the second's first.
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.deposit(first!, DEPOSIT);
+    const { block } = await l1.deposit(second!, DEPOSIT);
+    await index.poll();
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(Number(block) + 2 - Number(await l1.client.getBlockNumber({ cacheTime: 0 })));
+    // A bid batch for both: the first's lock taken when the pass starts, the second's row after.
+    await passBesideWriter(
+      (tx) => tx.$queryRaw`SELECT pb_lock_prover(${first!.address})::text AS locked`,
+      accounts.available(second!.address),
+    );
+    for (const p of pair) expect((await collateral(stack, p.address)).available).toBe(DEPOSIT);
+  });
+
   it("a pass that read a fork another index has moved the cursor past books nothing of it", async () => {
     const index = stack.relay.ctx.escrowIndex!; // stopped by a test above: polled by hand
     const who = account(0xfa1);

@@ -444,14 +444,7 @@ export class EscrowIndexer {
     const live = await prisma.chainLog.findMany({
       where: { escrow: this.key, removed: false },
       orderBy: [{ blockNumber: "desc" }, { logIndex: "desc" }],
-      select: {
-        id: true,
-        blockNumber: true,
-        blockHash: true,
-        movementId: true,
-        txHash: true,
-        args: true,
-      },
+      select: { id: true, blockNumber: true, blockHash: true, movementId: true, txHash: true },
     });
     const hashAt = new Map<bigint, Hash | null>();
     let keep: { block: bigint; hash: string } | null = null;
@@ -486,9 +479,14 @@ export class EscrowIndexer {
       async (tx) => {
         shortfalls.length = 0;
         await this.lockCursor(tx, cursor.version);
+        // The events undone, read for the addresses they name (only theirs, not every log's).
+        const events = await tx.chainLog.findMany({
+          where: { id: { in: gone.map((l) => l.id) } },
+          select: { args: true },
+        });
         await lockAddressesOf(
           tx,
-          gone.map((l) => l.args),
+          events.map((e) => e.args),
         );
         for (const log of gone) {
           const marked = await tx.chainLog.updateMany({
