@@ -1002,10 +1002,15 @@ describe("reorgs and settlements", () => {
     expect(index.status.ok).toBe(true);
   }
 
-  it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
-    await stack.relay.ctx.escrowIndex!.stop(); // polled by hand
-    const pair = [account(0xd1), account(0xd2)];
-    // The order bid writes take provers in (pb_submit_bids: ORDER BY, the database's collation).
+  /**
+   * Two provers with DEPOSIT each, indexed, the index then polled by hand (stopped); `first`
+   * and `second` in the order bid writes take provers in (pb_submit_bids: ORDER BY, the
+   * database's collation), `order` their addresses so.
+   */
+  async function depositedPair(a: number, b: number) {
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop();
+    const pair = [account(a), account(b)];
     const order = await stack.db.prisma.$queryRaw<{ p: string }[]>`
       SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
     const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
@@ -1013,7 +1018,12 @@ describe("reorgs and settlements", () => {
       await l1.fund(p.address);
       await l1.deposit(p, DEPOSIT);
     }
-    await stack.relay.ctx.escrowIndex!.poll();
+    await index.poll();
+    return { pair, order, first: first!, second: second! };
+  }
+
+  it("a range's provers are locked in the bid writes' order: a bid batch between two deposits is no deadlock", async () => {
+    const { pair, order, first, second } = await depositedPair(0xd1, 0xd2);
     // One range: the second prover's deposit, then the first's.
     await l1.deposit(second!, DEPOSIT);
     await l1.deposit(first!, DEPOSIT);
@@ -1050,16 +1060,7 @@ describe("reorgs and settlements", () => {
 
   it("undoing a reorg locks its provers in the bid writes' order: a bid batch meanwhile is no deadlock", async () => {
     const index = stack.relay.ctx.escrowIndex!;
-    await index.stop(); // polled by hand
-    const pair = [account(0xd4), account(0xd5)];
-    const order = await stack.db.prisma.$queryRaw<{ p: string }[]>`
-      SELECT p FROM unnest(${pair.map((p) => p.address)}::text[]) AS p ORDER BY 1`;
-    const [first, second] = order.map((r) => pair.find((p) => p.address === r.p)!);
-    for (const p of pair) {
-      await l1.fund(p.address);
-      await l1.deposit(p, DEPOSIT);
-    }
-    await index.poll();
+    const { pair, first, second } = await depositedPair(0xd4, 0xd5);
     // Two more deposits, booked, then taken by a reorg: undone newest first, the second's first.
     const snapshot = await l1.rpc("evm_snapshot");
     await l1.deposit(first!, DEPOSIT);
