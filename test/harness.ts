@@ -15,6 +15,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { privateKeyToAccount } from "viem/accounts";
 import { testDomainEnv } from "./support/domain.ts";
+import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 export const TEST_DATABASE_URL =
   process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
@@ -33,6 +34,11 @@ export interface StackOptions {
   aggregator?: boolean;
   /** The module the relay's verifying threads run (default: the proof systems' own). */
   proofThreadFile?: string;
+  /**
+   * Postgres only: the relay reaches the database through a fault proxy (`Stack.relayDatabase`)
+   * on its own connections, while the aggregator and the test keep theirs.
+   */
+  relayDatabaseLink?: boolean;
 }
 
 export interface Stack {
@@ -48,6 +54,8 @@ export interface Stack {
   schema: string | undefined;
   /** The environment the relay and aggregator were built from (for a service process beside them). */
   env: Readonly<Record<string, string>>;
+  /** With `relayDatabaseLink`: the relay's link to Postgres, to stall or cut. */
+  relayDatabase: FaultProxy | undefined;
   close(): Promise<void>;
 }
 
@@ -86,8 +94,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     dataDir,
     schema: backend === "postgres" ? schema : undefined,
   });
+  // The relay's own connections through the proxy, once `db` has migrated the schema.
+  const relayDatabase =
+    options.relayDatabaseLink && backend === "postgres"
+      ? await startFaultProxy(TEST_DATABASE_URL)
+      : undefined;
+  const relayDb = relayDatabase
+    ? await openDatabase({
+        databaseUrl: relayDatabase.url,
+        schema,
+        connectTimeoutMs: 1000,
+        queryTimeoutMs: 1500,
+      })
+    : db;
   const relay = await createRelay(parseEnv(relayEnv, base), {
-    db,
+    db: relayDb,
     ...(options.proofThreadFile ? { proofThreadFile: options.proofThreadFile } : {}),
   });
   await relay.listen(0, "127.0.0.1");
@@ -104,11 +125,17 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     prefix,
     schema: backend === "postgres" ? schema : undefined,
     env: base,
+    relayDatabase,
     client: new RelayClient({ baseUrl: url }),
     admin: new RelayClient({ baseUrl: url, adminToken: ADMIN_TOKEN }),
     async close() {
       await aggregator.close();
       await relay.close();
+      if (relayDatabase) {
+        relayDatabase.restore();
+        await relayDb.close();
+        await relayDatabase.close();
+      }
       // After every BullMQ handle is closed, so nothing re-creates keys under the prefix.
       const redis = new Redis(TEST_REDIS_URL);
       await deleteKeysWithPrefix(redis, prefix);

@@ -762,11 +762,14 @@ export async function failJob(
   // that a job failed for good is `failed` in its row before anything sees it gone from the
   // queue. The lease may have been lost meanwhile: a fail for good is then not marked at all (the
   // broker renews the lock first, so it cannot lapse before the move), and a give-back's endLease
-  // leaves a later lease's row alone.
+  // leaves a later lease's row alone. A give-back's row the database cannot take now is left as
+  // it is (the job's next lease marks it again), as a release's: with Postgres away, a worker
+  // whose fail were refused would let its lease lapse, a withholding it did not commit.
   let marked = false;
   const report = () =>
     ctx.broker.reportProvingJobError(lease, reason, retryable, async (status) => {
-      marked = await endLease(ctx.prisma, asRecorded(lease), status);
+      const mark = endLease(ctx.prisma, asRecorded(lease), status);
+      marked = await (status === "queued" ? mark.catch(() => false) : mark);
     });
   let outcome = await report();
   // Arrived in time but handled after the lock ran out (the relay's lateness): revived, retried.

@@ -1146,6 +1146,26 @@ describe("the attempt cap", () => {
     expect((await b.fabric.counts(block)).base.failed).toBe(1);
   });
 
+  it("does not count a fail that could not hand its job back, however often it is sent", async () => {
+    // The gateway marks the job's row in Postgres before the move: with Postgres out of reach
+    // the fail is answered with an error, and the agent sends it again.
+    const block = await oneJobBlock();
+    const b = await openBroker({ maxJobAttempts: 5, maxRetryableFailsPerAgent: 3 });
+    const l = (await until(() => lease(b, agent("honest"), block)))!;
+    const unreachable = () => Promise.reject(new Error("database out of reach"));
+    for (let i = 0; i < 4; i++) {
+      await expect(
+        b.reportProvingJobError(l, "backend crashed", true, unreachable),
+      ).rejects.toThrow("database out of reach");
+    }
+    expect(await b.fabric.attempts.jobFails(block, l.jobId)).toBe(0);
+    // Once the row can be marked: one fail, counted once, and the job back in its queue.
+    const out = await b.reportProvingJobError(l, "backend crashed", true, async () => {});
+    expect(out).toMatchObject({ lost: false, status: "requeued", retriesLeft: 2 });
+    expect(await b.fabric.attempts.jobFails(block, l.jobId)).toBe(1);
+    expect(await lease(b, agent("next", `0x${"9".repeat(40)}`), block)).not.toBeNull();
+  });
+
   it("counts bad proofs, and bars an operator across its worker ids", async () => {
     const block = await oneJobBlock();
     const b = await openBroker({ maxJobAttempts: 10, maxJobFailsPerOperator: 2 });

@@ -558,21 +558,19 @@ export class ProofBroker {
           capped: false,
         };
     const fails = !retryable || counted.capped;
-    // A lease already lost (BullMQ's lock is another lease's, or none) is not marked failed:
-    // once failed, the row would take no record of the job's next lease. The check renews the
-    // lock, so the lease cannot lapse while the row is written, before the move.
-    if (fails && (await this.heartbeat(lease)) === null) {
-      await this.undoFailure(lease, counted);
-      return { lost: true };
-    }
-    await beforeMove?.(fails ? "failed" : "queued");
-    const ok = fails ? await this.failHeld(lease, reason) : await this.moveHeldBack(lease);
+    const ok = await this.uncountedIfThrown(lease, counted, async () => {
+      // A lease already lost (BullMQ's lock is another lease's, or none) is not marked failed:
+      // once failed, the row would take no record of the job's next lease. The check renews
+      // the lock, so the lease cannot lapse while the row is written, before the move.
+      if (fails && (await this.heartbeat(lease)) === null) return false;
+      await beforeMove?.(fails ? "failed" : "queued");
+      return fails ? this.failHeld(lease, reason) : this.moveHeldBack(lease);
+    });
     if (!ok) {
       await this.undoFailure(lease, counted);
       return { lost: true };
     }
-    this.forget(lease);
-    await this.records.drop(lease);
+    await this.handedBack(lease);
     return this.errorOutcome(counted, fails);
   }
 
@@ -583,15 +581,16 @@ export class ProofBroker {
    */
   async rejectProvingJobResult(lease: Lease): Promise<ErrorOutcome> {
     const counted = await this.countFailure(lease);
-    const ok = counted.capped
-      ? await this.failHeld(lease, "invalid proofs reached the attempt cap")
-      : await this.moveHeldBack(lease);
+    const ok = await this.uncountedIfThrown(lease, counted, () =>
+      counted.capped
+        ? this.failHeld(lease, "invalid proofs reached the attempt cap")
+        : this.moveHeldBack(lease),
+    );
     if (!ok) {
       await this.undoFailure(lease, counted);
       return { lost: true };
     }
-    this.forget(lease);
-    await this.records.drop(lease);
+    await this.handedBack(lease);
     await this.coolDown(lease);
     return this.errorOutcome(counted, counted.capped);
   }
@@ -652,6 +651,39 @@ export class ProofBroker {
     await this.fabric.attempts.undo(block, lease.jobId, this.agentKey(lease), counted.record);
   }
 
+  /**
+   * Runs the steps of a counted fail up to its move. One that throws (Postgres or Redis out of
+   * reach: the agent is answered with an error and sends the fail again) takes the count back
+   * first, retried in the background should Redis not take that either: each fail the agent
+   * sends again would otherwise count once more, and a short outage would bar an honest agent
+   * and its operator from the job, or fail the job for good. (A move whose reply alone was lost
+   * is then one fail uncounted: a count is a bar on agents, not money.)
+   */
+  private async uncountedIfThrown(
+    lease: Lease,
+    counted: { record: FailRecord },
+    steps: () => Promise<boolean>,
+  ): Promise<boolean> {
+    try {
+      return await steps();
+    } catch (err) {
+      await this.undoFailure(lease, counted).catch(() =>
+        this.keepTrying(() => this.undoFailure(lease, counted)),
+      );
+      throw err;
+    }
+  }
+
+  /**
+   * A job handed back under its lease: the lease is forgotten and its record dropped. A drop
+   * Redis does not take now is retried in the background and the hand-back stands: a record
+   * left behind would be claimed with the job's next lapse, as a lapse of this lease.
+   */
+  private async handedBack(lease: Lease): Promise<void> {
+    this.forget(lease);
+    await this.records.drop(lease).catch(() => this.keepTrying(() => this.records.drop(lease)));
+  }
+
   private errorOutcome(counted: { record: FailRecord; capped: boolean }, failed: boolean) {
     const max = this.options.maxRetryableFailsPerAgent;
     const r = counted.record;
@@ -702,7 +734,9 @@ export class ProofBroker {
     } catch {
       return false;
     }
-    await this.fabric.announce({ blockNumber, kind, ...(by ? { by } : {}) });
+    // Back in its queue now, whatever Redis makes of the wake-up (retried on its own).
+    const hint = { blockNumber, kind, ...(by ? { by } : {}) };
+    await this.fabric.announce(hint).catch(() => this.keepTrying(() => this.fabric.announce(hint)));
     return true;
   }
 
