@@ -869,6 +869,39 @@ describe("reorgs and settlements", () => {
     await expectBondWithdrawn(racer, 5);
   });
 
+  it("a withdrawal that took the winner's bond before its lock, then cancelled: the bond is back, locked on the escrow", async () => {
+    const racer = account(0xe9);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const n = 31;
+    await fundedBid(racer, n);
+    // The prover asks its collateral back before the close's lock gets to the escrow.
+    await requestWithdrawal(racer);
+    await closedFor(racer, n);
+    await index.poll();
+    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+    const lock = () =>
+      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
+    expect((await block()).bondAmount?.toFixed()).toBe("0");
+    expect((await lock()).status).toBe("cancelled");
+    // Then takes the withdrawal back: the collateral is free on the escrow again, and what the
+    // withdrawal took of the bond goes back to it rather than to the prover's free collateral.
+    await l1.cancelWithdrawal(racer);
+    await index.poll();
+    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    expect(await lock()).toMatchObject({ status: "pending", args: { amount: DEPOSIT.toString() } });
+    expect(await collateral(stack, racer.address)).toEqual({ available: 0n, locked: DEPOSIT });
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      await index.poll();
+      return (await lock()).status === "confirmed";
+    });
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: DEPOSIT, pending: 0n });
+    expect(r!.ledger).toEqual(r!.chain);
+  });
+
   it("a confirmed lock a reorg took before the index booked it, a withdrawal on the new fork: the lock is cancelled, balances agree", async () => {
     const racer = account(0xfd);
     const index = stack.relay.ctx.escrowIndex!;

@@ -40,6 +40,8 @@ export interface L1 {
   deposit(who: LocalAccount, amount: bigint): Promise<{ hash: Hash; block: bigint }>;
   /** `who` asks `amount` of its free collateral back on the escrow (mined). */
   requestWithdrawal(who: LocalAccount, amount: bigint): Promise<void>;
+  /** `who` takes its whole pending withdrawal back into its free collateral (mined). */
+  cancelWithdrawal(who: LocalAccount): Promise<void>;
   fundReward(who: LocalAccount, blockNumber: number, amount: bigint): Promise<void>;
   /** Mines `n` empty blocks. */
   mine(n?: number): Promise<void>;
@@ -179,6 +181,15 @@ export async function startL1(opts: { port?: number; slashToSequencerBps?: bigin
           abi: escrowAbi,
           functionName: "requestWithdrawal",
           args: [amount],
+        }),
+      );
+    },
+    async cancelWithdrawal(who) {
+      await wait(
+        await walletOf(who).writeContract({
+          address: escrow,
+          abi: escrowAbi,
+          functionName: "cancelWithdrawal",
         }),
       );
     },

@@ -108,14 +108,13 @@ export async function applyEscrowEvent(
     }
     case "WithdrawalCancelled": {
       const account = addr(a.account);
-      return applyMovement(tx, {
-        kind: "withdrawal",
-        legs: [
-          { account: accounts.withdrawing(account), amount: -wei(a.amount) },
-          { account: accounts.available(account), amount: wei(a.amount) },
-        ],
-        ...base,
-      });
+      const amount = wei(a.amount);
+      // What withdrawals took of the prover's bonds before their locks goes back to them first.
+      const back = await restoreBonds(tx, account, amount, meta.nowMs);
+      const legs: Leg[] = [{ account: accounts.withdrawing(account), amount: -amount }];
+      if (back > 0n) legs.push({ account: accounts.locked(account), amount: back });
+      if (amount > back) legs.push({ account: accounts.available(account), amount: amount - back });
+      return applyMovement(tx, { kind: "withdrawal", legs, ...base });
     }
     case "Withdrawn": {
       const account = addr(a.account);
@@ -478,6 +477,62 @@ async function shrinkBonds(tx: Tx, account: string, amount: bigint, nowMs: numbe
     await shrinkOwedLock(tx, b.number, bond - cut, nowMs);
     left -= cut;
   }
+}
+
+/**
+ * A prover took back (WithdrawalCancelled) a withdrawal that may have taken bonds of its blocks
+ * before their locks reached the escrow (shrinkBonds): the collateral is free on the escrow again,
+ * so up to `amount` of it goes back to those bonds, oldest block first, each up to the bond its
+ * winning bid promised, and each block's lock asks the escrow for the bond again (owed anew if it
+ * had been cancelled or had reverted). Else a prover could shed the bond of a block it won by
+ * asking its collateral back and cancelling before the lock landed, two transactions with no
+ * delay, and leave nothing to slash. Only blocks still to be proven by their winner (committed
+ * or proving, no deadline missed) whose lock has not reached the escrow and is not on its way
+ * (a lock sent asks for the amount it was built with). Returns the wei put back in bonds.
+ */
+async function restoreBonds(
+  tx: Tx,
+  account: string,
+  amount: bigint,
+  nowMs: number,
+): Promise<bigint> {
+  const rows = await tx.$queryRaw<{ number: number; bond: string; promised: string }[]>`
+    SELECT b.number, coalesce(b."bondAmount", 0)::text AS bond, w."bondAmount"::text AS promised
+    FROM "Block" b
+      JOIN "Auction" a ON a."blockNumber" = b.number
+      JOIN "Bid" w ON w.id = a."winnerBidId"
+    WHERE b.winner = ${account} AND b.stage IN ('committed', 'proving')
+      AND NOT (b.stages ? 'deadline_missed') AND w."bondAmount" > coalesce(b."bondAmount", 0)
+    ORDER BY b.number FOR UPDATE OF b`;
+  let left = amount;
+  for (const b of rows) {
+    if (left === 0n) break;
+    if (await lockedOnChain(tx, b.number)) continue;
+    const [lock] = await tx.$queryRaw<
+      { id: bigint; status: string; args: Record<string, unknown> }[]
+    >`
+      SELECT id, status, args FROM "Settlement" WHERE key = ${`lock:${b.number}`} FOR UPDATE`;
+    if (!lock || !["pending", "reverted", "cancelled"].includes(lock.status)) continue;
+    const missing = BigInt(b.promised) - BigInt(b.bond);
+    const put = missing < left ? missing : left;
+    const bond = BigInt(b.bond) + put;
+    await tx.block.update({ where: { number: b.number }, data: { bondAmount: bond.toString() } });
+    const now = BigInt(nowMs);
+    await tx.settlement.update({
+      where: { id: lock.id },
+      data: {
+        status: "pending",
+        args: { ...lock.args, amount: bond.toString() },
+        txHash: null,
+        errorCode: null,
+        error: null,
+        nextAttemptAt: now,
+        updatedAt: now,
+      },
+    });
+    left -= put;
+  }
+  return amount - left;
 }
 
 /**
