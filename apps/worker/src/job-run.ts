@@ -1,7 +1,7 @@
 // One leased job from lease to outcome: heartbeat every leaseMs/3 while the backend proves, hand
 // the proof in, and settle as proven, rejected (422), lost (409 / expired session) or failed
 // (handed back with failJob). Never throws.
-import { type LeasedJob, type RelayClient, RelayError } from "@prover-boost/sdk";
+import { type LeasedJob, type RelayClient, RelayError, type ResultAnswer } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import {
   acceptedInUnreadAnswer,
@@ -136,16 +136,32 @@ export class JobRun {
     let giveUpAt: number | undefined;
     this.delivering = true;
     for (;;) {
+      let sending: Promise<ResultAnswer> | undefined;
+      let settled = false;
       try {
         this.submitting = true;
-        const answer = await this.handle.client
+        sending = this.handle.client
           .submitResult(this.job.id, proof.proof, proof.publicInputs, { next: this.askNext() })
           .finally(() => {
+            settled = true;
             this.submitting = false;
           });
+        // A stop whose drain is over does not wait out this answer (a relay stuck verifying, a
+        // connection dropped without a word: up to the client's deadline, past the stop's grace,
+        // and the job would never be released): see below.
+        const answer = await raceAbort(sending, signal);
         this.next = answer?.next ?? null;
         return this.proven(started);
       } catch (err) {
+        if (signal.aborted && sending && !settled) {
+          // The proof is offered once more, briefly, and the job released; a job the abandoned
+          // answer still brings (asked for before the stop) goes back as it arrives.
+          sending.then(
+            (late) => late?.next && this.releaseLate(late.next),
+            () => {},
+          );
+          return this.deliverOnStop(proof, started);
+        }
         const message = errorMessage(err);
         if (acceptedInUnreadAnswer(err)) {
           // The proof was taken; what could not be read is the rest (a next job this agent cannot
@@ -313,6 +329,18 @@ export class JobRun {
       if (kind === "rejected") return this.rejected(errorMessage(err));
       return this.onAborted();
     }
+  }
+
+  /** A job leased in an answer this run stopped waiting for as the agent stopped: released. */
+  private releaseLate(job: LeasedJob): void {
+    this.handle.client
+      .failJob(job.id, "worker shutting down", true, { shutdown: true })
+      .catch((err) =>
+        this.ctx.logger.warn(
+          { worker: this.ctx.workerId, job: jobRef(job), err: errorMessage(err) },
+          "could not release a job leased as the agent stopped; its lease will lapse",
+        ),
+      );
   }
 
   private async onAborted(): Promise<JobOutcome> {
