@@ -82,7 +82,13 @@ export class JobRun {
   ) {
     this.ref = jobRef(job);
     this.leaseMs = handle.leaseMs > 0 ? handle.leaseMs : DEFAULT_LEASE_MS;
-    this.leaseExpiresAt = job.leaseExpiresAt ?? Date.now() + this.leaseMs;
+    // The relay's lease end is on its clock (Redis's): read on this one, a clock running behind
+    // would take it for later than it is, and the heartbeat beside a result stuck on its way
+    // would never go. Granted before its answer came, it is no later than a lease from now.
+    this.leaseExpiresAt = Math.min(
+      job.leaseExpiresAt ?? Number.POSITIVE_INFINITY,
+      Date.now() + this.leaseMs,
+    );
   }
 
   /**
@@ -249,8 +255,12 @@ export class JobRun {
         // lease's length, while another relay behind the same address could take it). Sent a
         // period into the lease, it is given up with a third left. On this process's clock
         // alone; the relay counts one from its arrival, so one given up that arrived counted.
+        const sentAt = Date.now();
         const r = await this.handle.client.heartbeat(this.job.id, { timeoutMs: interval });
-        if (typeof r?.leaseExpiresAt === "number") this.leaseExpiresAt = r.leaseExpiresAt;
+        // Extended from the heartbeat's arrival: on this clock, a lease from its send at least.
+        if (typeof r?.leaseExpiresAt === "number") {
+          this.leaseExpiresAt = Math.min(r.leaseExpiresAt, sentAt + this.leaseMs);
+        }
         this.ctx.emit({ type: "heartbeat", worker: workerId, job: this.ref, ok: true });
         backoff.reset();
         schedule(interval);

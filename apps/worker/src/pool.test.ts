@@ -167,6 +167,29 @@ describe("startWorkers", () => {
     expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
   });
 
+  it("sends that last period's heartbeat on its own clock, the relay's running ahead", async () => {
+    const relay = new FakeRelay(operator);
+    relay.info.leaseMs = 3000; // a heartbeat every 1000 ms
+    // The relay's clock (Redis's) 10 s ahead: its lease ends look 13 s away to this worker.
+    relay.clockAheadMs = 10_000;
+    let release: () => void = () => {};
+    relay.holdResults = new Promise<void>((r) => {
+      release = r;
+    });
+    relay.add(...baseJobs(12, 1));
+    const { pool } = await start(relay);
+    await until(() => relay.resultsRead === 1);
+    const before = relay.heartbeats.length;
+    await until(() => relay.heartbeats.length > before + 1);
+    expect(relay.heartbeatLeaseLeft[before]).toBeGreaterThan(0);
+    expect(relay.heartbeatLeaseLeft[before]).toBeLessThanOrEqual(1000);
+    expect(relay.heartbeatLeaseLeft[before + 1]).toBeGreaterThan(0);
+    relay.holdResults = undefined;
+    release();
+    await until(() => relay.accepted.size === 1);
+    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+  });
+
   it("heartbeats again while it waits to send a refused result again", async () => {
     const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
     // Two 503s: the result is sent again after backoffs of at least 100 and 200 ms.

@@ -135,6 +135,8 @@ export class FakeRelay {
   refuseNext = false;
   /** Jobs leased with a result's answer (`next`). */
   leasedWithResult = 0;
+  /** How far the relay's clock is ahead of the worker's: added to the times it answers with. */
+  clockAheadMs = 0;
 
   constructor(readonly operator: `0x${string}`) {}
 
@@ -207,7 +209,7 @@ export class FakeRelay {
       }
       const leaseExpiresAt = Date.now() + this.info.leaseMs;
       this.expiries.set(id, leaseExpiresAt);
-      return json(200, heartbeatResponse, { leaseExpiresAt });
+      return json(200, heartbeatResponse, { leaseExpiresAt: leaseExpiresAt + this.clockAheadMs });
     }
     if (m[2] === "fail") {
       const req = parsed(failBody, body);
@@ -300,7 +302,7 @@ export class FakeRelay {
     this.maxConcurrentLeases = Math.max(this.maxConcurrentLeases, this.leases.size);
     const leaseExpiresAt = Date.now() + (this.grantMs ?? this.info.leaseMs);
     this.expiries.set(job.id, leaseExpiresAt);
-    return { ...job, leaseExpiresAt };
+    return { ...job, leaseExpiresAt: leaseExpiresAt + this.clockAheadMs };
   }
 
   /** Marks every session expired: job calls answer 401 SESSION_EXPIRED. */
