@@ -902,6 +902,71 @@ describe("reorgs and settlements", () => {
     expect(r!.ledger).toEqual(r!.chain);
   });
 
+  it("a cancelled withdrawal that put a bond back, taken by a reorg: the bond is withdrawn again", async () => {
+    const racer = account(0xe7);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const n = 33;
+    await fundedBid(racer, n);
+    await requestWithdrawal(racer);
+    await closedFor(racer, n);
+    await index.poll();
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.cancelWithdrawal(racer);
+    await index.poll();
+    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    // The cancel's block leaves the chain: on the new fork the collateral is still asked back.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    // The lock owed again is cancelled again (the settler sends nothing), and the bond is gone.
+    await stack.aggregator.settler!.run();
+    const lock = await stack.db.prisma.settlement.findUniqueOrThrow({
+      where: { key: `lock:${n}` },
+    });
+    expect(lock).toMatchObject({ status: "cancelled", txHash: null });
+    await expectBondWithdrawn(racer, n);
+  });
+
+  it("a withdrawal that shrank a bond, taken by a reorg and mined again: the bond shrinks once", async () => {
+    const racer = account(0xe8);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const n = 32;
+    await fundedBid(racer, n);
+    await closedFor(racer, n);
+    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+    const lock = () =>
+      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
+    const part = (DEPOSIT * 4n) / 10n;
+    const rest = DEPOSIT - part;
+    // Before the lock is sent, the prover asks part of its collateral back: the bond shrinks.
+    const snapshot = await l1.rpc("evm_snapshot");
+    await l1.requestWithdrawal(racer, part);
+    await index.poll();
+    expect((await block()).bondAmount?.toFixed()).toBe(rest.toString());
+    // A reorg takes the withdrawal's block: the bond is whole again, and so is its owed lock.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    expect(await lock()).toMatchObject({ status: "pending", args: { amount: DEPOSIT.toString() } });
+    // Mined again on the new fork: the bond shrinks by it once.
+    await l1.requestWithdrawal(racer, part);
+    await index.poll();
+    expect((await block()).bondAmount?.toFixed()).toBe(rest.toString());
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      await index.poll();
+      return (await lock()).status === "confirmed";
+    });
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: rest, pending: part });
+    expect(r!.ledger).toEqual(r!.chain);
+  });
+
   it("a confirmed lock a reorg took before the index booked it, a withdrawal on the new fork: the lock is cancelled, balances agree", async () => {
     const racer = account(0xfd);
     const index = stack.relay.ctx.escrowIndex!;

@@ -643,7 +643,35 @@ export async function reverseMovement(
       leg.amount = -have;
     }
   }
+  if (kind === "withdrawal") await bondsFollow(tx, legs, meta.nowMs);
+  input.legs = legs.filter((l) => l.amount !== 0n);
   return applyMovement(tx, input);
+}
+
+/**
+ * The reversal of a withdrawal's movement (a reorg took its log) moves a prover's locked
+ * collateral, and the bonds of its blocks follow, as they did the movement: what a withdrawal
+ * had taken of bonds before their locks goes back to them (restoreBonds; what no bond can take
+ * back, its lock sent or on the escrow meanwhile, goes to the prover's free collateral, as the
+ * escrow holds it), and what a cancelled withdrawal had put back in bonds leaves them again
+ * (shrinkBonds). Else a withdrawal mined again on the new fork would shrink the bonds a second
+ * time, and the ledger's locked collateral would no longer be the sum of its bonds.
+ */
+async function bondsFollow(tx: Tx, legs: Leg[], nowMs: number): Promise<void> {
+  for (const leg of [...legs]) {
+    const m = /^prover:(0x[0-9a-f]{40}):locked$/.exec(leg.account);
+    if (!m || leg.amount === 0n) continue;
+    const account = getAddress(m[1]!);
+    if (leg.amount < 0n) {
+      await shrinkBonds(tx, account, -leg.amount, nowMs);
+      continue;
+    }
+    const back = await restoreBonds(tx, account, leg.amount, nowMs);
+    if (back < leg.amount) {
+      legs.push({ account: accounts.available(account), amount: leg.amount - back });
+      leg.amount = back;
+    }
+  }
 }
 
 /** Most addresses whose locks one booking takes up front (lockAddressesOf). */
