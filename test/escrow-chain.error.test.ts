@@ -902,6 +902,33 @@ describe("reorgs and settlements", () => {
     expect(r!.ledger).toEqual(r!.chain);
   });
 
+  it("a lock that lands after a withdrawal and its cancellation locks the whole bond: the ledger follows", async () => {
+    const racer = account(0xe6);
+    const index = stack.relay.ctx.escrowIndex!;
+    await index.stop(); // polled by hand
+    const n = 34;
+    await fundedBid(racer, n);
+    await closedFor(racer, n);
+    // On the L1, before the index has seen either: the prover asks its collateral back and
+    // cancels; the lock, sent with the whole bond, lands after both and locks it all.
+    await requestWithdrawal(racer);
+    await l1.cancelWithdrawal(racer);
+    const lock = () =>
+      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      return (await lock()).status === "confirmed";
+    });
+    await index.poll();
+    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
+    expect(block.bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    expect(await collateral(stack, racer.address)).toEqual({ available: 0n, locked: DEPOSIT });
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: DEPOSIT, pending: 0n });
+    expect(r!.ledger).toEqual(r!.chain);
+  });
+
   it("a cancelled withdrawal that put a bond back, taken by a reorg: the bond is withdrawn again", async () => {
     const racer = account(0xe7);
     const index = stack.relay.ctx.escrowIndex!;

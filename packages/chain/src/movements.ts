@@ -10,7 +10,8 @@
 // deposits, withdrawals and funded rewards, and a funded reward's refund (below). Bond locks, releases, slashes and settlements are the
 // aggregator's decisions: the aggregator books them in the ledger when it makes them, and the
 // settler sends the matching transaction; their events are indexed (for the record and for
-// reconciliation) but move nothing. So are penalties (the relay burns up to the operator's free
+// reconciliation) but move nothing, save a lock the escrow took for more than the ledger's
+// bond (followLockedBond). So are penalties (the relay burns up to the operator's free
 // collateral in the ledger and the settler sends `penalize` for that amount), with one
 // exception: when the escrow found less free than the ledger took (a withdrawal asked on chain
 // first), the `Penalized` event's shortfall (requested - burned) goes back from `burn` to the
@@ -186,9 +187,81 @@ export async function applyEscrowEvent(
         ...base,
       });
     }
+    case "BondLocked": {
+      const n = wei(a.blockNumber);
+      if (!inMarketRange(n)) return null;
+      return followLockedBond(tx, Number(n), addr(a.prover), wei(a.amount), meta);
+    }
     default:
       return null;
   }
+}
+
+/**
+ * A lock the escrow took for more than the ledger's bond of its block: a withdrawal booked before
+ * it (in the chain's order) shrank the bond while its lock was on its way, and a cancellation
+ * gave the collateral back before the lock landed, so the escrow locked the whole amount the
+ * lock asked for. The ledger follows the escrow: the difference comes from the prover's free
+ * collateral (earnings, then available, ending live bids that hold it, as a withdrawal would)
+ * into `locked`, the bond and its lock row say the amount locked, and whatever the ledger cannot
+ * find is a shortfall. Else the ledger would count as free what the escrow holds locked, and
+ * the prover could bid it again. Returns null when the ledger's bond is the amount locked.
+ */
+async function followLockedBond(
+  tx: Tx,
+  n: number,
+  prover: string,
+  amount: bigint,
+  meta: MovementMeta,
+): Promise<string | null> {
+  // Read unlocked first: almost always the bond is the amount locked, and nothing is taken.
+  const bondOf = async (lock: boolean) => {
+    const rows = lock
+      ? await tx.$queryRaw<{ bond: string }[]>`
+          SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block"
+          WHERE number = ${n} AND winner = ${prover} AND stage IN ('committed', 'proving', 'proven')
+          FOR UPDATE`
+      : await tx.$queryRaw<{ bond: string }[]>`
+          SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block"
+          WHERE number = ${n} AND winner = ${prover} AND stage IN ('committed', 'proving', 'proven')`;
+    return rows[0] ? amount - BigInt(rows[0].bond) : 0n;
+  };
+  if ((await bondOf(false)) <= 0n) return null;
+  // The prover's bid lock, then the block, then balance rows (as a withdrawal's bonds are taken).
+  await lockProver(tx, prover);
+  const extra = await bondOf(true);
+  if (extra <= 0n) return null;
+  const legs: Leg[] = [];
+  let left = extra;
+  const take = async (account: string) => {
+    const have = await lockedBalance(tx, account);
+    const n = have < left ? have : left;
+    if (n > 0n) legs.push({ account, amount: -n });
+    left -= n;
+  };
+  await take(accounts.earnings(prover));
+  if (left > 0n && (await lockedBalance(tx, accounts.available(prover))) < left) {
+    await cancelLiveBids(tx, prover, meta.nowMs);
+  }
+  await take(accounts.available(prover));
+  if (left > 0n) legs.push(shortfallLeg(accounts.available(prover), left, meta.shortfalls));
+  await tx.block.update({ where: { number: n }, data: { bondAmount: amount.toString() } });
+  const [lock] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
+    SELECT id, args FROM "Settlement" WHERE key = ${`lock:${n}`} FOR UPDATE`;
+  if (lock) {
+    await tx.settlement.update({
+      where: { id: lock.id },
+      data: { args: { ...lock.args, amount: amount.toString() }, updatedAt: BigInt(meta.nowMs) },
+    });
+  }
+  return applyMovement(tx, {
+    kind: "lock",
+    legs: [...legs, { account: accounts.locked(prover), amount: extra }],
+    blockNumber: n,
+    movementId: meta.movementId,
+    ref: meta.ref,
+    nowMs: meta.nowMs,
+  });
 }
 
 /**
@@ -643,7 +716,8 @@ export async function reverseMovement(
       leg.amount = -have;
     }
   }
-  if (kind === "withdrawal") await bondsFollow(tx, legs, meta.nowMs);
+  // Only the index's own movements are reversed: a `lock` among them is a lock's top-up.
+  if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
   input.legs = legs.filter((l) => l.amount !== 0n);
   return applyMovement(tx, input);
 }
