@@ -1,7 +1,7 @@
 // One leased job from lease to outcome: heartbeat every leaseMs/3 while the backend proves, hand
 // the proof in, and settle as proven, rejected (422), lost (409 / expired session) or failed
 // (handed back with failJob). Never throws.
-import { type LeasedJob, type RelayClient, RelayError, type ResultAnswer } from "@prover-boost/sdk";
+import { type LeasedJob, type RelayClient, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
 import {
   acceptedInUnreadAnswer,
@@ -142,33 +142,28 @@ export class JobRun {
     let giveUpAt: number | undefined;
     this.delivering = true;
     for (;;) {
-      let sending: Promise<ResultAnswer> | undefined;
-      let settled = false;
       try {
         this.submitting = true;
-        sending = this.handle.client
-          .submitResult(this.job.id, proof.proof, proof.publicInputs, { next: this.askNext() })
+        // The run's signal: a stop whose drain is over does not wait out this answer (a relay
+        // stuck verifying, a connection dropped without a word: up to the client's deadline,
+        // past the stop's grace, and the job never released). The request is let go (a next job
+        // asked for with it goes back on the relay, its answer unwritten) and the proof offered
+        // once more, briefly, before the job is released.
+        const answer = await this.handle.client
+          .submitResult(this.job.id, proof.proof, proof.publicInputs, {
+            next: this.askNext(),
+            signal,
+          })
           .finally(() => {
-            settled = true;
             this.submitting = false;
           });
-        // A stop whose drain is over does not wait out this answer (a relay stuck verifying, a
-        // connection dropped without a word: up to the client's deadline, past the stop's grace,
-        // and the job would never be released): see below.
-        const answer = await raceAbort(sending, signal);
         this.next = answer?.next ?? null;
         return this.proven(started);
       } catch (err) {
-        if (signal.aborted && sending && !settled) {
-          // The proof is offered once more, briefly, and the job released; a job the abandoned
-          // answer still brings (asked for before the stop) goes back as it arrives.
-          sending.then(
-            (late) => late?.next && this.releaseLate(late.next),
-            () => {},
-          );
+        const message = errorMessage(err);
+        if (signal.aborted && !(err instanceof RelayError) && !acceptedInUnreadAnswer(err)) {
           return this.deliverOnStop(proof, started);
         }
-        const message = errorMessage(err);
         if (acceptedInUnreadAnswer(err)) {
           // The proof was taken; what could not be read is the rest (a next job this agent cannot
           // run, from a relay of another version): that job goes back, not left to lapse.
@@ -339,18 +334,6 @@ export class JobRun {
       if (kind === "rejected") return this.rejected(errorMessage(err));
       return this.onAborted();
     }
-  }
-
-  /** A job leased in an answer this run stopped waiting for as the agent stopped: released. */
-  private releaseLate(job: LeasedJob): void {
-    this.handle.client
-      .failJob(job.id, "worker shutting down", true, { shutdown: true })
-      .catch((err) =>
-        this.ctx.logger.warn(
-          { worker: this.ctx.workerId, job: jobRef(job), err: errorMessage(err) },
-          "could not release a job leased as the agent stopped; its lease will lapse",
-        ),
-      );
   }
 
   private async onAborted(): Promise<JobOutcome> {

@@ -120,45 +120,8 @@ it("a stop whose drain ends while a result is unanswered offers it again and rel
   expect(relay.fails).toEqual([
     { id: "1:0", reason: "worker shutting down", retryable: true, shutdown: true },
   ]);
+  // The first result let go as the drain ended (its connection is not held to its deadline, so
+  // the agent's HTTP pool closes at once), then the last offer, after its 1 s.
   expect(unanswered).toBe(2);
-  expect(settled).toBe(1);
-}, 30_000);
-
-it("a job leased with a result's answer the stop stopped waiting for is released as it arrives", async () => {
-  const relay = new FakeRelay(testOperator);
-  relay.add(...baseJobs(1, 2));
-  // The first result is taken at once, with the next job leased in its answer, but the answer is
-  // slow on its way back; the stop's last offer goes unanswered.
-  let deliver!: () => void;
-  const delivered = new Promise<void>((resolve) => {
-    deliver = resolve;
-  });
-  let results = 0;
-  const fetch: typeof globalThis.fetch = async (input, init) => {
-    if (!/\/v1\/jobs\/[^/]+\/result$/.test(String(input))) return relay.fetch(input, init);
-    if (++results === 1) {
-      const res = await relay.fetch(input, init);
-      await delivered;
-      return res;
-    }
-    return new Promise<Response>((_, reject) =>
-      init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)),
-    );
-  };
-  const pool = await start({
-    backend: simBackend({ durationsMs: { base: 0 } }),
-    waitMs: 50,
-    fetch,
-  });
-  for (let i = 0; i < 200 && relay.leasedWithResult === 0; i++) await sleep(25);
-  await pool.stop({ graceMs: 200 });
-  expect(results).toBe(2);
-  expect(relay.fails.map((f) => f.id)).not.toContain("1:1");
-  deliver();
-  for (let i = 0; i < 200 && !relay.fails.some((f) => f.id === "1:1"); i++) await sleep(25);
-  expect(relay.fails.find((f) => f.id === "1:1")).toMatchObject({
-    reason: "worker shutting down",
-    shutdown: true,
-  });
-  expect(relay.leases.size).toBe(0);
+  expect(settled).toBe(2);
 }, 30_000);

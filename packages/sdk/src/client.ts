@@ -230,6 +230,8 @@ export class RelayClient {
       timeoutMs?: number;
       /** Check a success answer against this operation's contract (RelayAnswerError if not). */
       operation?: OperationId;
+      /** This request's own signal, beside the client's: either aborts it. */
+      signal?: AbortSignal;
     } = {},
   ): Promise<{ status: number; body: T }> {
     const headers: Record<string, string> = {};
@@ -245,6 +247,10 @@ export class RelayClient {
     const onStop = () => ended.abort(stop?.reason);
     if (stop?.aborted) onStop();
     else stop?.addEventListener("abort", onStop, { once: true });
+    const own = opts.signal;
+    const onOwn = () => ended.abort(own?.reason);
+    if (own?.aborted) onOwn();
+    else own?.addEventListener("abort", onOwn, { once: true });
     const timer =
       ms === Number.POSITIVE_INFINITY
         ? undefined
@@ -267,6 +273,7 @@ export class RelayClient {
     } finally {
       clearTimeout(timer);
       stop?.removeEventListener("abort", onStop);
+      own?.removeEventListener("abort", onOwn);
     }
     if (res.status >= 400) {
       // An error answer may not be JSON at all (a proxy's or load balancer's page): it is still
@@ -429,13 +436,14 @@ export class RelayClient {
   /**
    * Hands in a proof; `publicInputs` (32-byte fields) for a real proof system, none for sim.
    * `next`: also lease the next job now, if one is ready (the answer's `next`, null if none).
-   * `timeoutMs`: this request's own deadline, instead of the client's.
+   * `timeoutMs`: this request's own deadline, instead of the client's. `signal`: this request's
+   * own, beside the client's (aborted, the request is let go: its answer is not waited for).
    */
   async submitResult(
     jobId: string,
     proof: string,
     publicInputs: readonly string[] = [],
-    opts: { next?: boolean; timeoutMs?: number } = {},
+    opts: { next?: boolean; timeoutMs?: number; signal?: AbortSignal } = {},
   ) {
     if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
     return (
@@ -451,6 +459,7 @@ export class RelayClient {
           bearer: this.options.token,
           operation: "submitResult",
           ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+          ...(opts.signal ? { signal: opts.signal } : {}),
         },
       )
     ).body;
