@@ -235,6 +235,32 @@ describe("reorgs and settlements", () => {
     expect(r!.ledger).toEqual(r!.chain);
   }
 
+  /** Block `n`'s bond in the ledger (decimal), and its lock's settlement row. */
+  const bondOf = async (n: number) =>
+    (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).bondAmount?.toFixed();
+  const lockOf = (n: number) =>
+    stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
+
+  /** Sends block `n`'s owed lock until confirmed (`poll`: the index, polled by hand, follows). */
+  async function lockConfirmed(n: number, poll = true) {
+    await eventually(async () => {
+      await stack.aggregator.settler!.run();
+      await l1.mine(1);
+      if (poll) await stack.relay.ctx.escrowIndex!.poll();
+      return (await lockOf(n)).status === "confirmed";
+    });
+  }
+
+  /** The escrow holds `chain` of `who`'s collateral, and the ledger says the same. */
+  async function expectEscrow(
+    who: ReturnType<typeof account>,
+    chain: { free: bigint; locked: bigint; pending: bigint },
+  ) {
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [who.address]);
+    expect(r!.chain).toEqual(chain);
+    expect(r!.ledger).toEqual(r!.chain);
+  }
+
   /** Ticks the aggregator until block `n`'s auction closed with `prover` winning. */
   async function closedFor(prover: ReturnType<typeof account>, n: number) {
     await eventually(async () => {
@@ -879,27 +905,20 @@ describe("reorgs and settlements", () => {
     await requestWithdrawal(racer);
     await closedFor(racer, n);
     await index.poll();
-    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
-    const lock = () =>
-      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
-    expect((await block()).bondAmount?.toFixed()).toBe("0");
-    expect((await lock()).status).toBe("cancelled");
+    expect(await bondOf(n)).toBe("0");
+    expect((await lockOf(n)).status).toBe("cancelled");
     // Then takes the withdrawal back: the collateral is free on the escrow again, and what the
     // withdrawal took of the bond goes back to it rather than to the prover's free collateral.
     await l1.cancelWithdrawal(racer);
     await index.poll();
-    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
-    expect(await lock()).toMatchObject({ status: "pending", args: { amount: DEPOSIT.toString() } });
-    expect(await collateral(stack, racer.address)).toEqual({ available: 0n, locked: DEPOSIT });
-    await eventually(async () => {
-      await stack.aggregator.settler!.run();
-      await l1.mine(1);
-      await index.poll();
-      return (await lock()).status === "confirmed";
+    expect(await bondOf(n)).toBe(DEPOSIT.toString());
+    expect(await lockOf(n)).toMatchObject({
+      status: "pending",
+      args: { amount: DEPOSIT.toString() },
     });
-    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
-    expect(r!.chain).toEqual({ free: 0n, locked: DEPOSIT, pending: 0n });
-    expect(r!.ledger).toEqual(r!.chain);
+    expect(await collateral(stack, racer.address)).toEqual({ available: 0n, locked: DEPOSIT });
+    await lockConfirmed(n);
+    await expectEscrow(racer, { free: 0n, locked: DEPOSIT, pending: 0n });
   });
 
   it("a lock that lands after a withdrawal and its cancellation locks the whole bond: the ledger follows", async () => {
@@ -913,20 +932,11 @@ describe("reorgs and settlements", () => {
     // cancels; the lock, sent with the whole bond, lands after both and locks it all.
     await requestWithdrawal(racer);
     await l1.cancelWithdrawal(racer);
-    const lock = () =>
-      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
-    await eventually(async () => {
-      await stack.aggregator.settler!.run();
-      await l1.mine(1);
-      return (await lock()).status === "confirmed";
-    });
+    await lockConfirmed(n, false);
     await index.poll();
-    const block = await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
-    expect(block.bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    expect(await bondOf(n)).toBe(DEPOSIT.toString());
     expect(await collateral(stack, racer.address)).toEqual({ available: 0n, locked: DEPOSIT });
-    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
-    expect(r!.chain).toEqual({ free: 0n, locked: DEPOSIT, pending: 0n });
-    expect(r!.ledger).toEqual(r!.chain);
+    await expectEscrow(racer, { free: 0n, locked: DEPOSIT, pending: 0n });
   });
 
   it("a cancelled withdrawal that put a bond back, taken by a reorg: the bond is withdrawn again", async () => {
@@ -941,18 +951,14 @@ describe("reorgs and settlements", () => {
     const snapshot = await l1.rpc("evm_snapshot");
     await l1.cancelWithdrawal(racer);
     await index.poll();
-    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
-    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
+    expect(await bondOf(n)).toBe(DEPOSIT.toString());
     // The cancel's block leaves the chain: on the new fork the collateral is still asked back.
     await l1.rpc("evm_revert", [snapshot]);
     await l1.mine(3);
     await index.poll();
     // The lock owed again is cancelled again (the settler sends nothing), and the bond is gone.
     await stack.aggregator.settler!.run();
-    const lock = await stack.db.prisma.settlement.findUniqueOrThrow({
-      where: { key: `lock:${n}` },
-    });
-    expect(lock).toMatchObject({ status: "cancelled", txHash: null });
+    expect(await lockOf(n)).toMatchObject({ status: "cancelled", txHash: null });
     await expectBondWithdrawn(racer, n);
   });
 
@@ -963,35 +969,28 @@ describe("reorgs and settlements", () => {
     const n = 32;
     await fundedBid(racer, n);
     await closedFor(racer, n);
-    const block = () => stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } });
-    const lock = () =>
-      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
     const part = (DEPOSIT * 4n) / 10n;
     const rest = DEPOSIT - part;
     // Before the lock is sent, the prover asks part of its collateral back: the bond shrinks.
     const snapshot = await l1.rpc("evm_snapshot");
     await l1.requestWithdrawal(racer, part);
     await index.poll();
-    expect((await block()).bondAmount?.toFixed()).toBe(rest.toString());
+    expect(await bondOf(n)).toBe(rest.toString());
     // A reorg takes the withdrawal's block: the bond is whole again, and so is its owed lock.
     await l1.rpc("evm_revert", [snapshot]);
     await l1.mine(3);
     await index.poll();
-    expect((await block()).bondAmount?.toFixed()).toBe(DEPOSIT.toString());
-    expect(await lock()).toMatchObject({ status: "pending", args: { amount: DEPOSIT.toString() } });
+    expect(await bondOf(n)).toBe(DEPOSIT.toString());
+    expect(await lockOf(n)).toMatchObject({
+      status: "pending",
+      args: { amount: DEPOSIT.toString() },
+    });
     // Mined again on the new fork: the bond shrinks by it once.
     await l1.requestWithdrawal(racer, part);
     await index.poll();
-    expect((await block()).bondAmount?.toFixed()).toBe(rest.toString());
-    await eventually(async () => {
-      await stack.aggregator.settler!.run();
-      await l1.mine(1);
-      await index.poll();
-      return (await lock()).status === "confirmed";
-    });
-    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [racer.address]);
-    expect(r!.chain).toEqual({ free: 0n, locked: rest, pending: part });
-    expect(r!.ledger).toEqual(r!.chain);
+    expect(await bondOf(n)).toBe(rest.toString());
+    await lockConfirmed(n);
+    await expectEscrow(racer, { free: 0n, locked: rest, pending: part });
   });
 
   it("a confirmed lock a reorg took before the index booked it, a withdrawal on the new fork: the lock is cancelled, balances agree", async () => {

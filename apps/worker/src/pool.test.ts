@@ -143,52 +143,36 @@ describe("startWorkers", () => {
     expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
   }, 40_000);
 
-  it("sends no heartbeat beside a result on its way but in the lease's last period", async () => {
-    const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
-    relay.info.leaseMs = 3000; // a heartbeat every 1000 ms
-    let release: () => void = () => {};
-    relay.holdResults = new Promise<void>((r) => {
-      release = r;
-    });
-    relay.add(...baseJobs(10, 1));
-    const { pool } = await start(relay);
-    await until(() => relay.resultsRead === 1);
-    const before = relay.heartbeats.length;
-    // The result held (read and not answered, or never read: the worker cannot tell): nothing
-    // beside it while the lease has more than a period left ...
-    await until(() => relay.heartbeats.length > before);
-    expect(relay.heartbeatLeaseLeft[before]).toBeLessThanOrEqual(1000);
-    // ... then heartbeats keep the lease, whatever became of the result.
-    await until(() => relay.heartbeats.length > before + 1);
-    expect(relay.heartbeatLeaseLeft[before + 1]).toBeLessThanOrEqual(1000);
-    relay.holdResults = undefined;
-    release();
-    await until(() => relay.accepted.size === 1);
-    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
-  });
-
-  it("sends that last period's heartbeat on its own clock, the relay's running ahead", async () => {
-    const relay = new FakeRelay(operator);
-    relay.info.leaseMs = 3000; // a heartbeat every 1000 ms
-    // The relay's clock (Redis's) 10 s ahead: its lease ends look 13 s away to this worker.
-    relay.clockAheadMs = 10_000;
-    let release: () => void = () => {};
-    relay.holdResults = new Promise<void>((r) => {
-      release = r;
-    });
-    relay.add(...baseJobs(12, 1));
-    const { pool } = await start(relay);
-    await until(() => relay.resultsRead === 1);
-    const before = relay.heartbeats.length;
-    await until(() => relay.heartbeats.length > before + 1);
-    expect(relay.heartbeatLeaseLeft[before]).toBeGreaterThan(0);
-    expect(relay.heartbeatLeaseLeft[before]).toBeLessThanOrEqual(1000);
-    expect(relay.heartbeatLeaseLeft[before + 1]).toBeGreaterThan(0);
-    relay.holdResults = undefined;
-    release();
-    await until(() => relay.accepted.size === 1);
-    expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
-  });
+  // The relay's clock (Redis's) 10 s ahead, in the second: its lease ends look 13 s away.
+  it.each([0, 10_000])(
+    "sends no heartbeat beside a result on its way but in the lease's last period, on its own clock (relay's ahead by %i ms)",
+    async (clockAheadMs) => {
+      const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
+      relay.info.leaseMs = 3000; // a heartbeat every 1000 ms
+      relay.clockAheadMs = clockAheadMs;
+      let release: () => void = () => {};
+      relay.holdResults = new Promise<void>((r) => {
+        release = r;
+      });
+      relay.add(...baseJobs(10, 1));
+      const { pool } = await start(relay);
+      await until(() => relay.resultsRead === 1);
+      const before = relay.heartbeats.length;
+      // The result held (read and not answered, or never read: the worker cannot tell): nothing
+      // beside it while the lease has more than a period left ...
+      await until(() => relay.heartbeats.length > before);
+      expect(relay.heartbeatLeaseLeft[before]).toBeGreaterThan(0);
+      expect(relay.heartbeatLeaseLeft[before]).toBeLessThanOrEqual(1000);
+      // ... then heartbeats keep the lease, whatever became of the result.
+      await until(() => relay.heartbeats.length > before + 1);
+      expect(relay.heartbeatLeaseLeft[before + 1]).toBeGreaterThan(0);
+      expect(relay.heartbeatLeaseLeft[before + 1]).toBeLessThanOrEqual(1000);
+      relay.holdResults = undefined;
+      release();
+      await until(() => relay.accepted.size === 1);
+      expect(pool.stats()).toMatchObject({ proven: 1, lost: 0 });
+    },
+  );
 
   it("heartbeats again while it waits to send a refused result again", async () => {
     const relay = new FakeRelay(operator); // leaseMs 300: a heartbeat every 100 ms
