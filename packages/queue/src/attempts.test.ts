@@ -84,6 +84,24 @@ describe("AttemptBook", () => {
     await book.undo(3, "3-1-2", w1, giveUp);
     expect(await book.barred(3, w1, Date.now())).toEqual(new Set(["3-1-1"]));
   });
+
+  it("undoes a record once, however often the undo is sent (its reply lost)", async () => {
+    const first = await book.recordRetryable(4, "4-1-0", w1, 2, { operator: w2, maxOperator: 9 });
+    const second = await book.recordRetryable(4, "4-1-0", w1, 2, { operator: w2, maxOperator: 9 });
+    expect(second).toMatchObject({ fails: 2, barred: true, newlyBarred: true });
+    for (let i = 0; i < 3; i++) await book.undo(4, "4-1-0", w1, second);
+    expect(await book.fails(4, "4-1-0", w1)).toBe(1);
+    expect(await book.jobFails(4, "4-1-0")).toBe(1);
+    expect(await book.barred(4, w1, Date.now())).toEqual(new Set());
+    // Counted again past the bound (the fail sent again), it bars again; the old undo, sent once
+    // more, takes nothing of the new record.
+    await book.recordRetryable(4, "4-1-0", w1, 2, { operator: w2, maxOperator: 9 });
+    await book.undo(4, "4-1-0", w1, second);
+    expect(await book.fails(4, "4-1-0", w1)).toBe(2);
+    expect(await book.barred(4, w1, Date.now())).toEqual(new Set(["4-1-0"]));
+    await book.undo(4, "4-1-0", w1, first);
+    expect(await book.fails(4, "4-1-0", w1)).toBe(1);
+  });
 });
 
 describe("AttemptBook cool-downs", () => {

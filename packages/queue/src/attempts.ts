@@ -8,7 +8,10 @@
 //   "r <jobId>"            -> how often the job was re-issued in open proving, and when last
 //   "x <worker>"           -> the jobs of this block that worker is no longer offered
 //   "x op:<operator>"      -> the jobs of this block no worker of that operator is offered
+//   "u <token>"            -> a fail recorded and not undone (undo takes it away once, so an
+//                             undo sent again, its reply lost, takes nothing back twice)
 // The "x" fields make the lease path's question ("what may this worker not have?") two HGETs.
+import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { evalScript, luaScript } from "./redis.ts";
 import { luaAddWord, luaRemoveWord, words } from "./word-lists.ts";
@@ -48,6 +51,8 @@ export interface FailRecord {
   newlyBarred: boolean;
   newlyBarredOperator: boolean;
   operator: string;
+  /** Names this record for its undo (taken back once only). */
+  token: string;
 }
 
 /** The operator-wide bound, when a fail should count toward it. */
@@ -57,8 +62,9 @@ export interface OperatorBound {
 }
 
 // KEYS[1] the block's hash; ARGV: job id, worker, bound (0: bar at once without counting),
-// operator ('' for none), operator bound.
+// operator ('' for none), operator bound, the record's token.
 const recordScript = luaScript(`${luaAddWord}
+redis.call('HSET', KEYS[1], 'u ' .. ARGV[6], 1)
 local n, o, t = 0, 0, 0
 local newlyOp = 0
 if ARGV[3] ~= '0' then
@@ -79,8 +85,9 @@ if string.find(list, ' ' .. ARGV[1] .. ' ', 1, true) then barred = 1 end
 return {n, newly, barred, o, t, newlyOp}`);
 
 // KEYS[1] the block's hash; ARGV: job id, worker, counted (1/0), newly barred (1/0), operator,
-// operator newly barred (1/0).
+// operator newly barred (1/0), the record's token. Once per record: 0 when already undone.
 const undoScript = luaScript(`${luaRemoveWord}
+if redis.call('HDEL', KEYS[1], 'u ' .. ARGV[7]) == 0 then return 0 end
 if ARGV[3] == '1' then
   redis.call('HINCRBY', KEYS[1], 'n ' .. ARGV[1] .. ' ' .. ARGV[2], -1)
   redis.call('HINCRBY', KEYS[1], 't ' .. ARGV[1], -1)
@@ -132,6 +139,7 @@ export class AttemptBook {
     op?: OperatorBound,
   ): Promise<FailRecord> {
     const operator = op?.operator.toLowerCase() ?? "";
+    const token = randomUUID();
     const [fails, newly, barred, operatorFails, jobFails, newlyOp] = (await evalScript(
       this.redis,
       recordScript,
@@ -142,6 +150,7 @@ export class AttemptBook {
       String(bound),
       operator,
       String(Math.max(1, Math.floor(op?.maxOperator ?? 1))),
+      token,
     )) as number[];
     return {
       fails: fails!,
@@ -152,6 +161,7 @@ export class AttemptBook {
       newlyBarred: newly === 1,
       newlyBarredOperator: newlyOp === 1,
       operator,
+      token,
     };
   }
 
@@ -211,6 +221,7 @@ export class AttemptBook {
       record.newlyBarred ? "1" : "0",
       record.operator,
       record.newlyBarredOperator ? "1" : "0",
+      record.token,
     );
   }
 
