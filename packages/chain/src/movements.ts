@@ -582,10 +582,15 @@ async function restoreBonds(
     if (left === 0n) break;
     if (await lockedOnChain(tx, b.number)) continue;
     const [lock] = await tx.$queryRaw<
-      { id: bigint; status: string; args: Record<string, unknown> }[]
-    >`
-      SELECT id, status, args FROM "Settlement" WHERE key = ${`lock:${b.number}`} FOR UPDATE`;
-    if (!lock || !["pending", "reverted", "cancelled"].includes(lock.status)) continue;
+      { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
+    >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`lock:${b.number}`}
+      FOR UPDATE`;
+    // A lock not sent yet, reverted, or cancelled for want of a bond (never another way).
+    const owed =
+      lock?.status === "pending" ||
+      lock?.status === "reverted" ||
+      (lock?.status === "cancelled" && lock.errorCode === "BOND_WITHDRAWN");
+    if (!lock || !owed) continue;
     const missing = BigInt(b.promised) - BigInt(b.bond);
     const put = missing < left ? missing : left;
     const bond = BigInt(b.bond) + put;
