@@ -9,10 +9,9 @@
 import { reconcileEscrow } from "@prover-boost/chain";
 import { accounts } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
-import { sightBrokers } from "@prover-boost/queue";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
-import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
+import { type Stack, sequencer, startStack } from "./harness.ts";
 import { type L1, startL1 } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
@@ -28,10 +27,6 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     stack = await startStack({ env: l1.env, aggregator: false });
     await l1.fund(sequencer.address);
     await stack.relay.ctx.escrowIndex!.stop();
-    // A relay seen able to serve (its first presence refresh since it started): a deadline is
-    // judged only once one has been, and the tests move the aggregator's clock past it at once.
-    const redis = stack.relay.ctx.fabric.redis;
-    await eventually(async () => (await sightBrokers(redis, stack.prefix)).servingAt !== null);
   }, 120_000);
 
   afterAll(async () => {

@@ -8,7 +8,7 @@ import path from "node:path";
 import { createAggregator } from "@prover-boost/aggregator";
 import { aggregatorEnv, parseEnv, relayEnv } from "@prover-boost/config";
 import { type Database, openDatabase } from "@prover-boost/db";
-import { deleteKeysWithPrefix } from "@prover-boost/queue";
+import { deleteKeysWithPrefix, sightBrokers } from "@prover-boost/queue";
 import { createRelay, type Relay } from "@prover-boost/relay";
 import { RelayClient } from "@prover-boost/sdk";
 import { Redis } from "ioredis";
@@ -112,6 +112,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ...(options.proofThreadFile ? { proofThreadFile: options.proofThreadFile } : {}),
   });
   await relay.listen(0, "127.0.0.1");
+  // Until its first presence refresh, no relay has been seen able to serve, and no proof deadline
+  // is judged (deadlines.ts): tests that move the aggregator's clock past one at once wait for it.
+  await eventually(
+    async () => (await sightBrokers(relay.ctx.fabric.redis, prefix)).servingAt !== null,
+    10_000,
+    20,
+  );
   const address = relay.app.server.address();
   const url = `http://127.0.0.1:${typeof address === "object" && address ? address.port : 0}`;
   const aggregator = await createAggregator(parseEnv(aggregatorEnv, base), { db });
