@@ -231,19 +231,7 @@ async function followLockedBond(
   await lockProver(tx, prover);
   const extra = await bondOf(true);
   if (extra <= 0n) return null;
-  const legs: Leg[] = [];
-  let left = extra;
-  const take = async (account: string) => {
-    const have = await lockedBalance(tx, account);
-    const n = have < left ? have : left;
-    if (n > 0n) legs.push({ account, amount: -n });
-    left -= n;
-  };
-  await take(accounts.earnings(prover));
-  if (left > 0n && (await lockedBalance(tx, accounts.available(prover))) < left) {
-    await cancelLiveBids(tx, prover, meta.nowMs);
-  }
-  await take(accounts.available(prover));
+  const { legs, left } = await takeFreeCollateral(tx, prover, extra, meta.nowMs);
   if (left > 0n) legs.push(shortfallLeg(accounts.available(prover), left, meta.shortfalls));
   await tx.block.update({ where: { number: n }, data: { bondAmount: amount.toString() } });
   const [lock] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
@@ -284,27 +272,48 @@ async function takeFromFree(
   const nowMs = meta.nowMs;
   // The prover's bid lock before its balance rows, in the order bid writes take them (no deadlock).
   await lockProver(tx, account);
-  const legs: Leg[] = [];
-  let left = amount;
-  const take = (acct: string, have: bigint) => {
-    const n = have < left ? have : left;
-    if (n > 0n) legs.push({ account: acct, amount: -n });
-    left -= n;
-  };
-  take(accounts.earnings(account), await lockedBalance(tx, accounts.earnings(account)));
-  if (left > 0n && (await lockedBalance(tx, accounts.available(account))) < left) {
-    await cancelLiveBids(tx, account, nowMs);
-  }
-  take(accounts.available(account), await lockedBalance(tx, accounts.available(account)));
+  const taken = await takeFreeCollateral(tx, account, amount, nowMs);
+  const legs = taken.legs;
+  let left = taken.left;
   if (left > 0n) legs.push(...(await undoUnsentPenalties(tx, account, left, (n) => (left -= n))));
   const fromBonds = left;
-  take(accounts.locked(account), await lockedBalance(tx, accounts.locked(account)));
+  const locked = await lockedBalance(tx, accounts.locked(account));
+  const fromLocked = locked < left ? locked : left;
+  if (fromLocked > 0n) legs.push({ account: accounts.locked(account), amount: -fromLocked });
+  left -= fromLocked;
   if (fromBonds - left > 0n) await shrinkBonds(tx, account, fromBonds - left, nowMs);
   if (left > 0n) {
     legs.push(...(await undoUnlockedSlashes(tx, account, left, nowMs, (n) => (left -= n))));
   }
   if (left > 0n) legs.push(shortfallLeg(accounts.available(account), left, meta.shortfalls));
   return legs;
+}
+
+/**
+ * The legs that take up to `amount` from an address's earnings, then its free collateral (live
+ * bids holding what is missing ended first, their reservations released), and what is still
+ * missing. The caller holds the prover's bid lock.
+ */
+async function takeFreeCollateral(
+  tx: Tx,
+  account: string,
+  amount: bigint,
+  nowMs: number,
+): Promise<{ legs: Leg[]; left: bigint }> {
+  const legs: Leg[] = [];
+  let left = amount;
+  const take = async (acct: string) => {
+    const have = await lockedBalance(tx, acct);
+    const n = have < left ? have : left;
+    if (n > 0n) legs.push({ account: acct, amount: -n });
+    left -= n;
+  };
+  await take(accounts.earnings(account));
+  if (left > 0n && (await lockedBalance(tx, accounts.available(account))) < left) {
+    await cancelLiveBids(tx, account, nowMs);
+  }
+  await take(accounts.available(account));
+  return { legs, left };
 }
 
 function shortfallLeg(account: string, amount: bigint, told?: Shortfall[]): Leg {
