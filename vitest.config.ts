@@ -54,12 +54,14 @@ export default defineConfig({
       },
       {
         // The fault suite and the long soaks run services as processes of their own and keep
-        // both cores busy for minutes: they run after everything else, so no other test shares
-        // the machine with them.
+        // both cores busy for minutes: they run after everything else, and one file at a time,
+        // so no other test shares the machine with them (side by side, a Redis outage's scenario
+        // once lost honest leases on the starved machine).
         extends: true,
         test: {
           name: "faults",
           include: [...faultFiles],
+          fileParallelism: false,
           testTimeout: 600_000,
           hookTimeout: 120_000,
           sequence: { groupOrder: 1 },

@@ -93,9 +93,12 @@ export interface FabricOptions {
   sweepGate?: (tick: { lateMs: number; deferredMs: number }) => Promise<boolean>;
   /**
    * How long lapse sweeps wait after the fabric's connection to Redis comes up, first or back
-   * from a drop (an outage, a restart): workers' heartbeats failed meanwhile, and their retries,
-   * which may revive a lease that ran out while nobody could hear them (broker/records.ts), come
-   * within a heartbeat period. Default: LEASE_MS / 2. A connection that keeps dropping puts sweeps
+   * from a drop (an outage, a restart): workers' heartbeats failed meanwhile, and their retries
+   * may revive a lease that ran out while nobody could hear them (broker/records.ts). The worker
+   * agent's next one comes within two heartbeat periods (LEASE_MS / 3 each): one it sent just
+   * before may go unanswered a period before it gives it up, then it backs off up to a period.
+   * Default: LEASE_MS, those two periods and a third for a busy machine (half a lease, as before,
+   * swept leases whose heartbeat was on its way). A connection that keeps dropping puts sweeps
    * off (while it is up) for at most this plus LEASE_MS after the first comeback of the row, so
    * it does not hide withholding for good.
    */
@@ -494,7 +497,7 @@ export class ProofFabric {
   }
 
   private reconnectGraceMs(): number {
-    return this.options.reconnectGraceMs ?? Math.floor(this.options.leaseMs / 2);
+    return this.options.reconnectGraceMs ?? this.options.leaseMs;
   }
 
   /**

@@ -61,6 +61,10 @@ export class World {
   readonly killedPools = new Set<string>();
   /** When the scenario's fault ended (unix ms), for "recovered after". */
   faultEndedAt = 0;
+  /** When the scenario's fault began (unix ms; 0 until then), for the job stories. */
+  faultStartedAt = 0;
+  /** Each job's worker events ("<type>", "+" or "-" for a heartbeat's answer) and when. */
+  private readonly jobEvents = new Map<string, { label: string; at: number }[]>();
 
   private constructor(
     readonly redis: PrivateRedis,
@@ -197,6 +201,7 @@ export class World {
     child.onLine((line) => {
       const e = line as { type?: string; worker?: string; job?: { id: string }; reason?: string };
       if (!e.job || !e.worker) return;
+      this.noteJobEvent(e.job.id, line as { type?: string; ok?: boolean });
       if (e.type === "lost") this.lostJobs.push(`${e.worker} ${e.job.id}: ${e.reason}`);
       if (e.type === "leased") w.inFlight.set(e.job.id, e.worker);
       else w.inFlight.delete(e.job.id);
@@ -222,6 +227,29 @@ export class World {
   /** Marks the end of the injected fault ("recovered after" counts from here). */
   faultEnded(): void {
     this.faultEndedAt = Date.now();
+  }
+
+  /** Marks the start of the injected fault (the job stories count from here). */
+  faultStarted(): void {
+    this.faultStartedAt = Date.now();
+  }
+
+  private noteJobEvent(jobId: string, e: { type?: string; ok?: boolean }): void {
+    const events = this.jobEvents.get(jobId) ?? [];
+    this.jobEvents.set(jobId, events);
+    const ok = e.ok === undefined ? "" : e.ok ? "+" : "-";
+    events.push({ label: `${e.type}${ok}`, at: Date.now() });
+  }
+
+  /**
+   * What the workers said of a job (leased, heartbeats answered + or -, proven, lost), with
+   * seconds from the fault's start and when it ended: for a failure's message.
+   */
+  jobStory(jobId: string): string {
+    const s = (at: number) => ((at - this.faultStartedAt) / 1000).toFixed(2);
+    const events = (this.jobEvents.get(jobId) ?? []).slice(-16);
+    const told = events.map((e) => `${e.label} ${s(e.at)}`).join(", ");
+    return `${jobId} (fault 0.00-${s(this.faultEndedAt)} s): ${told}`;
   }
 
   /** The block's stage and stage times, read straight from Postgres (never through a relay). */

@@ -3,6 +3,7 @@
 // must be rebuilt from Postgres), down for 20 s (longer than two leases) and for 7 s (shorter than
 // one) then back with its data, stopped for 10 s with its connections open, and every connection to it
 // reset again and again while Redis itself stays up. Where Redis keeps its data, no honest worker loses a lease.
+import type { Columns } from "../lib/measure.ts";
 import type { Scenario } from "../lib/scenario.ts";
 import { sleep } from "../lib/util.ts";
 import { World } from "../lib/world.ts";
@@ -12,11 +13,14 @@ import { inWorld, provingBlock, settle, treePlan, WINNER } from "./common.ts";
  * Fails the scenario when a worker was told that a lease it held was lost. Nobody withheld or
  * crashed here, and Redis kept its data: every lease that ran out while no relay could hear its
  * worker is taken back by the worker's next heartbeat or result, so the proofs done for it count.
+ * The message tells a lapse judged a withholding (a relay seen present through its window) from
+ * one swept before its worker came back, and what the workers said of each job.
  */
-function noLeaseLost(world: World): void {
+function noLeaseLost(world: World, columns: Columns): void {
   if (world.lostJobs.length > 0) {
+    const jobs = [...new Set(world.lostJobs.map((l) => l.split(" ")[1]!.replace(/:$/, "")))];
     throw new Error(
-      `honest workers lost ${world.lostJobs.length} leases: ${world.lostJobs.join("; ")}`,
+      `honest workers lost ${world.lostJobs.length} leases (honest operators penalized: ${columns.honestPenalized}): ${world.lostJobs.join("; ")}; ${jobs.map((j) => world.jobStory(j)).join("; ")}`,
     );
   }
 }
@@ -39,10 +43,11 @@ function dataKept(name: string, injected: string, fault: (world: World) => Promi
     run: () =>
       inWorld(World.start, async (world) => {
         await midTree(world, 1);
+        world.faultStarted();
         await fault(world);
         world.faultEnded();
         const columns = await settle(world, 1);
-        noLeaseLost(world);
+        noLeaseLost(world, columns);
         return columns;
       }),
   } satisfies Scenario;
@@ -122,6 +127,7 @@ export const redisConnectionsReset: Scenario = {
   run: () =>
     inWorld(World.start, async (world) => {
       await midTree(world, 1);
+      world.faultStarted();
       // Each reset takes the replies of whatever the services had in flight: a lease's record,
       // a pop, a heartbeat, a completion. Redis keeps everything, and the relay looks present
       // throughout (its connections are back within moments), so a record left of a lease whose
@@ -139,7 +145,7 @@ export const redisConnectionsReset: Scenario = {
       }
       // A lease lost here (a proof the relay completed and then refused, uncredited) would be a
       // worker paying for the relay's lost replies.
-      noLeaseLost(world);
+      noLeaseLost(world, columns);
       return columns;
     }),
 };

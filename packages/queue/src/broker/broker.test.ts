@@ -873,6 +873,27 @@ describe("a lease that ran out while no broker could hear its worker", () => {
     });
   });
 
+  it("is not swept before the agent's slowest retried heartbeat, by default", async () => {
+    const block = await oneJobBlock();
+    await withMainAway(async () => {
+      // Sweeps held back while Redis is "away" (a gate, as the link down would), then let go.
+      let away = true;
+      const leaseMs = 6000;
+      const b = await openBroker({ leaseMs }, undefined, { sweepGate: async () => !away });
+      const l = (await lease(b, agent("slow-retry"), block))!;
+      // Nobody hears the agent from here: its lapse is forgiven, and revivable until swept.
+      await b.presence.stop();
+      await lockGone(b, l.jobId);
+      await dropConnection(b);
+      away = false;
+      // The agent's heartbeat sent just before the comeback went unanswered a period (LEASE_MS /
+      // 3), then it backed off a period: its next one comes two periods after the comeback.
+      // Half a lease of grace swept the job 1 s before it.
+      await new Promise((r) => setTimeout(r, (2 * leaseMs) / 3));
+      expect(await b.heartbeat(l, 0)).not.toBeNull();
+    });
+  });
+
   it("is swept in the end, however often its broker's connection keeps dropping", async () => {
     const block = await oneJobBlock();
     await withMainAway(async () => {
