@@ -263,4 +263,49 @@ describe("an invalid proof in chain mode", () => {
     expect(totalBurned).toBe(2n * PENALTY);
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
   });
+
+  it("a withdrawal that took back an unsent penalty's burn, taken by a reorg and mined again: taken back once", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    // Free collateral for a whole penalty.
+    await l1.deposit(griefer, DEPOSIT);
+    await index.poll();
+    const [before] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      griefer.address,
+    ]);
+    const free = before!.chain.free;
+    const burned = await balance(stack.db.prisma, accounts.burn);
+    await chargeWithholding();
+    // All the free collateral asked back before `penalize` is sent: the burn is taken back.
+    const snapshot = await l1.rpc("evm_snapshot");
+    await requestWithdrawal(free);
+    await index.poll();
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burned);
+    // A reorg takes the withdrawal: the penalty is burned in the ledger again, owed in full.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burned + PENALTY);
+    // Mined again on the new fork: the burn is taken back once more, no shortfall.
+    await requestWithdrawal(free);
+    await index.poll();
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burned);
+    const owed = accounts.shortfall(accounts.available(griefer.address));
+    expect(await balance(stack.db.prisma, owed)).toBe(0n);
+    // The escrow burns nothing (nothing free is left); both sides agree.
+    await sendEverythingOwed();
+    const events = await penalizedEvents();
+    expect(events.at(-1)!.args).toMatchObject({ requested: PENALTY, burned: 0n });
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: before!.chain.pending + free });
+    expect(r!.ledger).toEqual(r!.chain);
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
 });

@@ -267,7 +267,7 @@ async function takeFromFree(
   tx: Tx,
   account: string,
   amount: bigint,
-  meta: Pick<MovementMeta, "nowMs" | "shortfalls">,
+  meta: Pick<MovementMeta, "movementId" | "nowMs" | "shortfalls">,
 ) {
   const nowMs = meta.nowMs;
   // The prover's bid lock before its balance rows, in the order bid writes take them (no deadlock).
@@ -275,7 +275,12 @@ async function takeFromFree(
   const taken = await takeFreeCollateral(tx, account, amount, nowMs);
   const legs = taken.legs;
   let left = taken.left;
-  if (left > 0n) legs.push(...(await undoUnsentPenalties(tx, account, left, (n) => (left -= n))));
+  if (left > 0n) {
+    const took = (n: bigint) => {
+      left -= n;
+    };
+    legs.push(...(await undoUnsentPenalties(tx, account, left, meta.movementId, took)));
+  }
   const fromBonds = left;
   const locked = await lockedBalance(tx, accounts.locked(account));
   const fromLocked = locked < left ? locked : left;
@@ -478,12 +483,14 @@ async function lockedOnChain(tx: Tx, n: number): Promise<boolean> {
  * `penalize` it had not applied yet (so on chain that collateral was still free, and the penalty
  * will burn less). Up to `amount` of those penalties' burns, oldest first, goes to the withdrawal
  * instead: legs from `burn`, and each penalty's settlement remembers how much was undone, so its
- * `Penalized` event gives back only the rest of its shortfall.
+ * `Penalized` event gives back only the rest of its shortfall, and by which movement
+ * (`undoneBy`), so a reorg that takes the movement away gives it back (restoreUndonePenalties).
  */
 async function undoUnsentPenalties(
   tx: Tx,
   account: string,
   amount: bigint,
+  movementId: string,
   took: (n: bigint) => void,
 ): Promise<Leg[]> {
   const rows = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
@@ -507,9 +514,11 @@ async function undoUnsentPenalties(
     const open = BigInt(String(r.args.amount)) - BigInt(String(r.args.undone ?? "0"));
     const n = open < left ? open : left;
     if (n <= 0n) continue;
+    const by = { ...undoneByOf(r.args), [movementId]: n.toString() };
+    const undone = (BigInt(String(r.args.undone ?? "0")) + n).toString();
     await tx.settlement.update({
       where: { id: r.id },
-      data: { args: { ...r.args, undone: (BigInt(String(r.args.undone ?? "0")) + n).toString() } },
+      data: { args: { ...r.args, undone, undoneBy: by } },
     });
     left -= n;
     total += n;
@@ -517,6 +526,30 @@ async function undoUnsentPenalties(
   if (total === 0n) return [];
   took(total);
   return [{ account: accounts.burn, amount: -total }];
+}
+
+const undoneByOf = (args: Record<string, unknown>) =>
+  (args.undoneBy ?? {}) as Record<string, string>;
+
+/**
+ * A reorg took away movement `movementId`: what it had taken back of unsent penalties' burns
+ * (undoUnsentPenalties; its reversal puts the legs back in `burn`) is theirs again, so a
+ * withdrawal mined again on the new fork can take it back once more, and each `Penalized` event
+ * gives back only what the movements still on the chain took.
+ */
+async function restoreUndonePenalties(tx: Tx, movementId: string): Promise<void> {
+  const rows = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
+    SELECT id, args FROM "Settlement"
+    WHERE kind = 'penalty' AND args->'undoneBy' ? ${movementId}
+    ORDER BY id FOR UPDATE`;
+  for (const r of rows) {
+    const { [movementId]: took, ...rest } = undoneByOf(r.args);
+    const undone = BigInt(String(r.args.undone ?? "0")) - BigInt(took ?? "0");
+    await tx.settlement.update({
+      where: { id: r.id },
+      data: { args: { ...r.args, undone: undone.toString(), undoneBy: rest } },
+    });
+  }
 }
 
 /** Wei of the penalty with escrow ref `ref` that withdrawals already took back from its burn. */
@@ -732,6 +765,7 @@ export async function reverseMovement(
   }
   // Only the index's own movements are reversed: a `lock` among them is a lock's top-up.
   if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
+  await restoreUndonePenalties(tx, movementId);
   input.legs = legs.filter((l) => l.amount !== 0n);
   return applyMovement(tx, input);
 }
