@@ -53,6 +53,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     n: number,
     bond: bigint,
     withdrawn: bigint,
+    beforeWithdrawal: () => Promise<unknown> = async () => {},
   ) {
     const index = stack.relay.ctx.escrowIndex!;
     await l1.fund(racer.address);
@@ -70,6 +71,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await stack.client.openAuction(open.auction, open.txs, open.signature);
     const bid = await signedBid(racer, n, { bondAmount: bond.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    await beforeWithdrawal();
     await l1.requestWithdrawal(racer, withdrawn);
     let clock = closesAt + 1000;
     stack.aggregator.ctx.now = () => clock;
@@ -119,6 +121,77 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
     expect(r!.ledger).toEqual(r!.chain);
     expect(s!.ledger).toEqual(s!.chain);
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
+
+  it("a withdrawal that took the slash back, taken by a reorg and mined again: taken back once", async () => {
+    const racer = account(0xf6);
+    const n = 8;
+    let snapshot: unknown;
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(
+      racer,
+      n,
+      DEPOSIT,
+      DEPOSIT,
+      async () => {
+        snapshot = await l1.rpc("evm_snapshot");
+      },
+    );
+    const earnings = () => balance(stack.db.prisma, accounts.earnings(sequencer.address));
+    const earningsBefore = await earnings();
+    setClock(deadline + 600_000);
+    await stack.aggregator.aggregator.tick();
+    const burnSlashed = await balance(stack.db.prisma, accounts.burn);
+    const earningsSlashed = await earnings();
+    expect(earningsSlashed).toBeGreaterThan(earningsBefore);
+    const owed = () =>
+      stack.db.prisma.settlement.findMany({
+        where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
+        orderBy: { id: "asc" },
+      });
+    const bond = async () =>
+      (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).bondAmount;
+    await index.poll();
+    expect(String(await bond())).toBe("0");
+    expect(await earnings()).toBe(earningsBefore);
+    // A reorg takes the withdrawal: the slash is the ledger's again, its lock and slash owed.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect(String(await bond())).toBe(DEPOSIT.toString());
+    expect((await owed()).map((o) => [o.kind, o.status])).toEqual([
+      ["lock", "pending"],
+      ["slash", "pending"],
+    ]);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnSlashed);
+    expect(await earnings()).toBe(earningsSlashed);
+    // Mined again on the new fork: the slash is taken back once, nothing is short.
+    await l1.requestWithdrawal(racer, DEPOSIT);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect(String(await bond())).toBe("0");
+    const short = accounts.shortfall(accounts.available(racer.address));
+    expect(await balance(stack.db.prisma, short)).toBe(0n);
+    expect((await owed()).map((o) => [o.kind, o.status])).toEqual([
+      ["lock", "cancelled"],
+      ["slash", "cancelled"],
+    ]);
+    await sendOwed();
+    await index.poll();
+    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      racer.address,
+      sequencer.address,
+    ]);
+    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(s!.ledger).toEqual(s!.chain);
+    expect(await earnings()).toBe(earningsBefore);
     const totalBurned = await l1.client.readContract({
       address: l1.escrow,
       abi: escrowAbi,

@@ -275,10 +275,10 @@ async function takeFromFree(
   const taken = await takeFreeCollateral(tx, account, amount, nowMs);
   const legs = taken.legs;
   let left = taken.left;
+  const took = (n: bigint) => {
+    left -= n;
+  };
   if (left > 0n) {
-    const took = (n: bigint) => {
-      left -= n;
-    };
     legs.push(...(await undoUnsentPenalties(tx, account, left, meta.movementId, took)));
   }
   const fromBonds = left;
@@ -288,7 +288,8 @@ async function takeFromFree(
   left -= fromLocked;
   if (fromBonds - left > 0n) await shrinkBonds(tx, account, fromBonds - left, nowMs);
   if (left > 0n) {
-    legs.push(...(await undoUnlockedSlashes(tx, account, left, nowMs, (n) => (left -= n))));
+    const undo = await undoUnlockedSlashes(tx, account, left, meta.movementId, nowMs, took);
+    legs.push(...undo);
   }
   if (left > 0n) legs.push(shortfallLeg(accounts.available(account), left, meta.shortfalls));
   return legs;
@@ -338,6 +339,7 @@ async function undoUnlockedSlashes(
   tx: Tx,
   account: string,
   amount: bigint,
+  movementId: string,
   nowMs: number,
   took: (n: bigint) => void,
 ): Promise<Leg[]> {
@@ -376,11 +378,79 @@ async function undoUnlockedSlashes(
       where: { id: `${b.number}:slash` },
       data: { amount: smaller.toString() },
     });
+    await noteSlashCut(tx, b.number, movementId, cut);
     await shrinkOwedLock(tx, b.number, smaller, nowMs);
     left -= cut;
   }
   if (left < amount) took(amount - left);
   return legs;
+}
+
+const cutByOf = (args: Record<string, unknown>) => (args.cutBy ?? {}) as Record<string, string>;
+
+/** Records on block `n`'s owed slash that movement `movementId` took `cut` of its bond back. */
+async function noteSlashCut(tx: Tx, n: number, movementId: string, cut: bigint): Promise<void> {
+  const [slash] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
+    SELECT id, args FROM "Settlement" WHERE key = ${`slash:${n}`} FOR UPDATE`;
+  if (!slash) return;
+  const cutBy = { ...cutByOf(slash.args), [movementId]: cut.toString() };
+  await tx.settlement.update({ where: { id: slash.id }, data: { args: { ...slash.args, cutBy } } });
+}
+
+/**
+ * A reorg took away movement `movementId`, which had taken slashed bonds back
+ * (undoUnlockedSlashes; its reversal puts the legs back in `burn` and the sequencer's earnings):
+ * each such block's bond, slash penalty and owed lock and slash are whole again, as the escrow,
+ * which paid no withdrawal on the new fork, can lock and slash it; a withdrawal mined again there
+ * takes them back once more. Not where the block's lock was sent with the smaller bond meanwhile
+ * (the escrow locks only that): that bond stays as it is.
+ */
+async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): Promise<void> {
+  const rows = await tx.$queryRaw<
+    {
+      id: bigint;
+      n: number;
+      status: string;
+      errorCode: string | null;
+      args: Record<string, unknown>;
+    }[]
+  >`SELECT id, "blockNumber" AS n, status, "errorCode", args FROM "Settlement"
+    WHERE kind = 'slash' AND args->'cutBy' ? ${movementId} ORDER BY id FOR UPDATE`;
+  const now = BigInt(nowMs);
+  const again = { txHash: null, errorCode: null, error: null, nextAttemptAt: now, updatedAt: now };
+  for (const slash of rows) {
+    const { [movementId]: cut, ...rest } = cutByOf(slash.args);
+    await tx.settlement.update({
+      where: { id: slash.id },
+      data: { args: { ...slash.args, cutBy: rest } },
+    });
+    const [lock] = await tx.$queryRaw<
+      { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
+    >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`lock:${slash.n}`}
+      FOR UPDATE`;
+    const withdrawn = (s: { status: string; errorCode: string | null }) =>
+      s.status === "cancelled" && s.errorCode === "BOND_WITHDRAWN";
+    if (!lock || !(lock.status === "pending" || lock.status === "reverted" || withdrawn(lock))) {
+      continue;
+    }
+    const [b] = await tx.$queryRaw<{ bond: string }[]>`
+      SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block" WHERE number = ${slash.n}
+      FOR UPDATE`;
+    if (!b) continue;
+    const bond = (BigInt(b.bond) + BigInt(cut ?? "0")).toString();
+    await tx.block.update({ where: { number: slash.n }, data: { bondAmount: bond } });
+    await tx.penalty.updateMany({ where: { id: `${slash.n}:slash` }, data: { amount: bond } });
+    await tx.settlement.update({
+      where: { id: lock.id },
+      data: { status: "pending", args: { ...lock.args, amount: bond }, ...again },
+    });
+    if (withdrawn(slash) || slash.status === "reverted") {
+      await tx.settlement.update({
+        where: { id: slash.id },
+        data: { status: "pending", ...again },
+      });
+    }
+  }
 }
 
 /**
@@ -766,6 +836,7 @@ export async function reverseMovement(
   // Only the index's own movements are reversed: a `lock` among them is a lock's top-up.
   if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
   await restoreUndonePenalties(tx, movementId);
+  await restoreSlashedBonds(tx, movementId, meta.nowMs);
   input.legs = legs.filter((l) => l.amount !== 0n);
   return applyMovement(tx, input);
 }
