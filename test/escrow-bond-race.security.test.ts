@@ -11,7 +11,7 @@ import { accounts } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
-import { type Stack, sequencer, startStack } from "./harness.ts";
+import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
 import { type L1, startL1 } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
@@ -198,6 +198,58 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
       functionName: "totalBurned",
     });
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
+
+  it("a withdrawal that took the slash back of a block since expired, taken by a reorg: the prover's collateral is free again", async () => {
+    const racer = account(0xf5);
+    const n = 9;
+    let snapshot: unknown;
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(
+      racer,
+      n,
+      DEPOSIT,
+      DEPOSIT,
+      async () => {
+        snapshot = await l1.rpc("evm_snapshot");
+      },
+    );
+    const earnings = () => balance(stack.db.prisma, accounts.earnings(sequencer.address));
+    const earningsBefore = await earnings();
+    const burnBefore = await balance(stack.db.prisma, accounts.burn);
+    setClock(deadline + 600_000);
+    await stack.aggregator.aggregator.tick();
+    await index.poll();
+    // Nobody proves it in open proving either: the block expires, its lock never to be sent.
+    setClock(deadline + 3 * 86_400_000);
+    await eventually(async () => {
+      await stack.aggregator.aggregator.tick();
+      return (await stack.client.getBlock(n)).stage === "expired";
+    });
+    // A reorg takes the withdrawal: the escrow holds the bond free, and so does the ledger.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const owed = await stack.db.prisma.settlement.findMany({
+      where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
+      orderBy: { id: "asc" },
+    });
+    expect(owed.map((o) => [o.kind, o.status])).toEqual([
+      ["lock", "cancelled"],
+      ["slash", "cancelled"],
+    ]);
+    expect(await balance(stack.db.prisma, accounts.available(racer.address))).toBe(DEPOSIT);
+    expect(await earnings()).toBe(earningsBefore);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnBefore);
+    await sendOwed();
+    await index.poll();
+    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      racer.address,
+      sequencer.address,
+    ]);
+    expect(r!.chain).toEqual({ free: DEPOSIT, locked: 0n, pending: 0n });
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(s!.ledger).toEqual(s!.chain);
   });
 
   it("a deposit before the lock is sent: the escrow locks only what the ledger still holds", async () => {

@@ -308,4 +308,39 @@ describe("an invalid proof in chain mode", () => {
     });
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
   });
+
+  it("a penalty event whose booking moved nothing, taken by a reorg: undone, and the index goes on", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.deposit(griefer, DEPOSIT);
+    await index.poll();
+    // Two penalties, unsent; then a withdrawal that takes the first one's burn back.
+    await chargeWithholding();
+    await chargeWithholding();
+    await requestWithdrawal(DEPOSIT - PENALTY);
+    await index.poll();
+    const snapshot = await l1.rpc("evm_snapshot");
+    // The escrow burns the first from what is left, the second from nothing. Booking the first
+    // gives its burn back by taking the second's back: legs that cancel out, no ledger rows.
+    await sendEverythingOwed();
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    // A reorg takes both penalties' transactions: the empty booking is undone, not a stop.
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(3);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    // Sent again and booked again: the escrow and the ledger agree.
+    await sendEverythingOwed();
+    await l1.mine(1);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.ledger).toEqual(r!.chain);
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  });
 });

@@ -378,79 +378,105 @@ async function undoUnlockedSlashes(
       where: { id: `${b.number}:slash` },
       data: { amount: smaller.toString() },
     });
-    await noteSlashCut(tx, b.number, movementId, cut);
+    // The lock before the slash, in the order the settler takes them.
     await shrinkOwedLock(tx, b.number, smaller, nowMs);
+    await noteSlashCut(tx, b.number, movementId, {
+      cut: cut.toString(),
+      fromSeq: fromSeq.toString(),
+      sequencer: seqLeg?.account ?? "",
+      prover: account,
+    });
     left -= cut;
   }
   if (left < amount) took(amount - left);
   return legs;
 }
 
-const cutByOf = (args: Record<string, unknown>) => (args.cutBy ?? {}) as Record<string, string>;
+/** What a movement took back of a slashed bond (undoUnlockedSlashes), for a reorg to undo. */
+type SlashCut = {
+  cut: string;
+  /** Of it, from the sequencer's earnings account `sequencer` ("" when none); the rest from burn. */
+  fromSeq: string;
+  sequencer: string;
+  /** The block's winner, whose free collateral the cut becomes if its bond cannot be whole. */
+  prover: string;
+};
 
-/** Records on block `n`'s owed slash that movement `movementId` took `cut` of its bond back. */
-async function noteSlashCut(tx: Tx, n: number, movementId: string, cut: bigint): Promise<void> {
+const cutByOf = (args: Record<string, unknown>) => (args.cutBy ?? {}) as Record<string, SlashCut>;
+
+/** Records on block `n`'s owed slash what movement `movementId` took back of its bond. */
+async function noteSlashCut(tx: Tx, n: number, movementId: string, cut: SlashCut): Promise<void> {
   const [slash] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
     SELECT id, args FROM "Settlement" WHERE key = ${`slash:${n}`} FOR UPDATE`;
   if (!slash) return;
-  const cutBy = { ...cutByOf(slash.args), [movementId]: cut.toString() };
+  const cutBy = { ...cutByOf(slash.args), [movementId]: cut };
   await tx.settlement.update({ where: { id: slash.id }, data: { args: { ...slash.args, cutBy } } });
 }
 
 /**
  * A reorg took away movement `movementId`, which had taken slashed bonds back
- * (undoUnlockedSlashes; its reversal puts the legs back in `burn` and the sequencer's earnings):
- * each such block's bond, slash penalty and owed lock and slash are whole again, as the escrow,
- * which paid no withdrawal on the new fork, can lock and slash it; a withdrawal mined again there
- * takes them back once more. Not where the block's lock was sent with the smaller bond meanwhile
- * (the escrow locks only that): that bond stays as it is.
+ * (undoUnlockedSlashes; its reversal puts the legs back in `burn` and the sequencer's earnings).
+ * Where the block's lock can still go out whole (not sent yet, reverted, or cancelled for want of
+ * a bond, and the block neither paid nor expired), its bond, slash penalty and owed lock and
+ * slash are whole again: the escrow, which paid no withdrawal on the new fork, locks and slashes
+ * it, and a withdrawal mined again there takes it back once more. Elsewhere (the lock went out
+ * with the smaller bond, or never will) the escrow holds the cut free: the returned legs move it
+ * from `burn` and the sequencer's earnings to the prover's free collateral.
  */
-async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): Promise<void> {
-  const rows = await tx.$queryRaw<
-    {
-      id: bigint;
-      n: number;
-      status: string;
-      errorCode: string | null;
-      args: Record<string, unknown>;
-    }[]
-  >`SELECT id, "blockNumber" AS n, status, "errorCode", args FROM "Settlement"
-    WHERE kind = 'slash' AND args->'cutBy' ? ${movementId} ORDER BY id FOR UPDATE`;
+async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): Promise<Leg[]> {
+  const found = await tx.$queryRaw<{ n: number }[]>`
+    SELECT "blockNumber" AS n FROM "Settlement"
+    WHERE kind = 'slash' AND args->'cutBy' ? ${movementId} ORDER BY id`;
   const now = BigInt(nowMs);
   const again = { txHash: null, errorCode: null, error: null, nextAttemptAt: now, updatedAt: now };
-  for (const slash of rows) {
-    const { [movementId]: cut, ...rest } = cutByOf(slash.args);
-    await tx.settlement.update({
-      where: { id: slash.id },
-      data: { args: { ...slash.args, cutBy: rest } },
-    });
+  const withdrawn = (s: { status: string; errorCode: string | null }) =>
+    s.status === "cancelled" && s.errorCode === "BOND_WITHDRAWN";
+  const legs: Leg[] = [];
+  for (const { n } of found) {
+    // The lock before the slash, in the order the settler takes them.
     const [lock] = await tx.$queryRaw<
       { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
-    >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`lock:${slash.n}`}
+    >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`lock:${n}`}
       FOR UPDATE`;
-    const withdrawn = (s: { status: string; errorCode: string | null }) =>
-      s.status === "cancelled" && s.errorCode === "BOND_WITHDRAWN";
-    if (!lock || !(lock.status === "pending" || lock.status === "reverted" || withdrawn(lock))) {
+    const [slash] = await tx.$queryRaw<
+      { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
+    >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`slash:${n}`}
+      FOR UPDATE`;
+    const { [movementId]: cut, ...rest } = cutByOf(slash!.args);
+    if (!cut) continue;
+    await tx.settlement.update({
+      where: { id: slash!.id },
+      data: { args: { ...slash!.args, cutBy: rest } },
+    });
+    const [b] = await tx.$queryRaw<{ bond: string; stage: string }[]>`
+      SELECT coalesce("bondAmount", 0)::text AS bond, stage FROM "Block" WHERE number = ${n}
+      FOR UPDATE`;
+    const owed =
+      lock && (lock.status === "pending" || lock.status === "reverted" || withdrawn(lock));
+    if (!b || !owed || b.stage === "paid" || b.stage === "expired") {
+      const fromSeq = BigInt(cut.fromSeq);
+      if (fromSeq > 0n) legs.push({ account: cut.sequencer, amount: -fromSeq });
+      if (BigInt(cut.cut) > fromSeq) {
+        legs.push({ account: accounts.burn, amount: -(BigInt(cut.cut) - fromSeq) });
+      }
+      legs.push({ account: accounts.available(getAddress(cut.prover)), amount: BigInt(cut.cut) });
       continue;
     }
-    const [b] = await tx.$queryRaw<{ bond: string }[]>`
-      SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block" WHERE number = ${slash.n}
-      FOR UPDATE`;
-    if (!b) continue;
-    const bond = (BigInt(b.bond) + BigInt(cut ?? "0")).toString();
-    await tx.block.update({ where: { number: slash.n }, data: { bondAmount: bond } });
-    await tx.penalty.updateMany({ where: { id: `${slash.n}:slash` }, data: { amount: bond } });
+    const bond = (BigInt(b.bond) + BigInt(cut.cut)).toString();
+    await tx.block.update({ where: { number: n }, data: { bondAmount: bond } });
+    await tx.penalty.updateMany({ where: { id: `${n}:slash` }, data: { amount: bond } });
     await tx.settlement.update({
       where: { id: lock.id },
       data: { status: "pending", args: { ...lock.args, amount: bond }, ...again },
     });
-    if (withdrawn(slash) || slash.status === "reverted") {
+    if (withdrawn(slash!) || slash!.status === "reverted") {
       await tx.settlement.update({
-        where: { id: slash.id },
+        where: { id: slash!.id },
         data: { status: "pending", ...again },
       });
     }
   }
+  return legs;
 }
 
 /**
@@ -803,7 +829,23 @@ export async function reverseMovement(
   meta: { ref: string; nowMs: number; shortfalls?: Shortfall[] },
 ): Promise<string> {
   const rows = await tx.ledgerEntry.findMany({ where: { movementId } });
-  if (rows.length === 0) throw new Error(`no movement ${movementId} to reverse`);
+  if (rows.length === 0) {
+    // Legs that cancelled out (a `Penalized` whose give-back a withdrawal's undo matched): no
+    // ledger rows, but what it took back of penalties or slashes is theirs again.
+    await restoreUndonePenalties(tx, movementId);
+    const legs = await restoreSlashedBonds(tx, movementId, meta.nowMs);
+    if (legs.length > 0) {
+      const id = `${movementId}:reversed`;
+      await applyMovement(tx, {
+        kind: "withdrawal",
+        legs,
+        ref: meta.ref,
+        nowMs: meta.nowMs,
+        movementId: id,
+      });
+    }
+    return `${movementId}:reversed`;
+  }
   const kind = rows[0]!.kind as MovementKind;
   const legs = rows.map((r) => ({ account: r.account, amount: -BigInt(r.amount.toFixed()) }));
   const input = {
@@ -836,7 +878,7 @@ export async function reverseMovement(
   // Only the index's own movements are reversed: a `lock` among them is a lock's top-up.
   if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
   await restoreUndonePenalties(tx, movementId);
-  await restoreSlashedBonds(tx, movementId, meta.nowMs);
+  legs.push(...(await restoreSlashedBonds(tx, movementId, meta.nowMs)));
   input.legs = legs.filter((l) => l.amount !== 0n);
   return applyMovement(tx, input);
 }
