@@ -43,6 +43,64 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await stack.aggregator.settler!.run();
   }
 
+  /** The sequencer's earnings in the ledger. */
+  const earnings = () => balance(stack.db.prisma, accounts.earnings(sequencer.address));
+
+  /** Block `n`'s owed lock and slash, as [kind, status]. */
+  const owedOf = async (n: number) =>
+    (
+      await stack.db.prisma.settlement.findMany({
+        where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
+        orderBy: { id: "asc" },
+      })
+    ).map((o) => [o.kind, o.status]);
+
+  /**
+   * Once what is owed is sent and indexed: `racer`'s balances on the escrow are `chain`, and the
+   * ledger agrees with the escrow on them, on the sequencer's and on the burn.
+   */
+  async function expectAgreed(racer: ReturnType<typeof account>, chain: Record<string, bigint>) {
+    await sendOwed();
+    await stack.relay.ctx.escrowIndex!.poll();
+    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      racer.address,
+      sequencer.address,
+    ]);
+    expect(r!.chain).toEqual(chain);
+    expect(r!.ledger).toEqual(r!.chain);
+    expect(s!.ledger).toEqual(s!.chain);
+    await expectBurnAsEscrow();
+  }
+
+  /** The ledger's burn is what the escrow burned. */
+  async function expectBurnAsEscrow() {
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  }
+
+  /**
+   * wonWithWithdrawalFirst with all of DEPOSIT bid and asked back, the chain's state kept from
+   * before the withdrawal: `reorg()` takes the withdrawal away (a new fork from there), and the
+   * index undoes it.
+   */
+  async function wonBeforeReorg(racer: ReturnType<typeof account>, n: number) {
+    let snapshot: unknown;
+    const won = await wonWithWithdrawalFirst(racer, n, DEPOSIT, DEPOSIT, async () => {
+      snapshot = await l1.rpc("evm_snapshot");
+    });
+    const reorg = async () => {
+      await l1.rpc("evm_revert", [snapshot]);
+      await l1.mine(3);
+      await won.index.poll();
+      expect(won.index.status.ok ? "" : won.index.status.reason).toBe("");
+    };
+    return { ...won, reorg };
+  }
+
   /**
    * `racer` deposits DEPOSIT and bids `bond` on block `n`, asks `withdrawn` back on the escrow
    * (unseen by the index), and wins at the close, on the aggregator's clock: the bond is locked
@@ -102,70 +160,33 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await index.poll();
     expect(index.status.ok ? "" : index.status.reason).toBe("");
     // Nothing is left to lock or slash on chain: neither is sent (both would only fail).
-    const owed = await stack.db.prisma.settlement.findMany({
-      where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
-      orderBy: { id: "asc" },
-    });
-    expect(owed.map((o) => [o.kind, o.status])).toEqual([
+    expect(await owedOf(n)).toEqual([
       ["lock", "cancelled"],
       ["slash", "cancelled"],
     ]);
-    await sendOwed();
-    await index.poll();
+    await expectAgreed(racer, { free: 0n, locked: 0n, pending: DEPOSIT });
     expect(index.status.ok ? "" : index.status.reason).toBe("");
-
-    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
-      racer.address,
-      sequencer.address,
-    ]);
-    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
-    expect(r!.ledger).toEqual(r!.chain);
-    expect(s!.ledger).toEqual(s!.chain);
-    const totalBurned = await l1.client.readContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "totalBurned",
-    });
-    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
   });
 
   it("a withdrawal that took the slash back, taken by a reorg and mined again: taken back once", async () => {
     const racer = account(0xf6);
     const n = 8;
-    let snapshot: unknown;
-    const { index, deadline, setClock } = await wonWithWithdrawalFirst(
-      racer,
-      n,
-      DEPOSIT,
-      DEPOSIT,
-      async () => {
-        snapshot = await l1.rpc("evm_snapshot");
-      },
-    );
-    const earnings = () => balance(stack.db.prisma, accounts.earnings(sequencer.address));
+    const { index, deadline, setClock, reorg } = await wonBeforeReorg(racer, n);
     const earningsBefore = await earnings();
     setClock(deadline + 600_000);
     await stack.aggregator.aggregator.tick();
     const burnSlashed = await balance(stack.db.prisma, accounts.burn);
     const earningsSlashed = await earnings();
     expect(earningsSlashed).toBeGreaterThan(earningsBefore);
-    const owed = () =>
-      stack.db.prisma.settlement.findMany({
-        where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
-        orderBy: { id: "asc" },
-      });
     const bond = async () =>
       (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).bondAmount;
     await index.poll();
     expect(String(await bond())).toBe("0");
     expect(await earnings()).toBe(earningsBefore);
     // A reorg takes the withdrawal: the slash is the ledger's again, its lock and slash owed.
-    await l1.rpc("evm_revert", [snapshot]);
-    await l1.mine(3);
-    await index.poll();
-    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    await reorg();
     expect(String(await bond())).toBe(DEPOSIT.toString());
-    expect((await owed()).map((o) => [o.kind, o.status])).toEqual([
+    expect(await owedOf(n)).toEqual([
       ["lock", "pending"],
       ["slash", "pending"],
     ]);
@@ -178,42 +199,18 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     expect(String(await bond())).toBe("0");
     const short = accounts.shortfall(accounts.available(racer.address));
     expect(await balance(stack.db.prisma, short)).toBe(0n);
-    expect((await owed()).map((o) => [o.kind, o.status])).toEqual([
+    expect(await owedOf(n)).toEqual([
       ["lock", "cancelled"],
       ["slash", "cancelled"],
     ]);
-    await sendOwed();
-    await index.poll();
-    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
-      racer.address,
-      sequencer.address,
-    ]);
-    expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: DEPOSIT });
-    expect(r!.ledger).toEqual(r!.chain);
-    expect(s!.ledger).toEqual(s!.chain);
+    await expectAgreed(racer, { free: 0n, locked: 0n, pending: DEPOSIT });
     expect(await earnings()).toBe(earningsBefore);
-    const totalBurned = await l1.client.readContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "totalBurned",
-    });
-    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
   });
 
   it("a withdrawal that took the slash back of a block since expired, taken by a reorg: the prover's collateral is free again", async () => {
     const racer = account(0xf5);
     const n = 9;
-    let snapshot: unknown;
-    const { index, deadline, setClock } = await wonWithWithdrawalFirst(
-      racer,
-      n,
-      DEPOSIT,
-      DEPOSIT,
-      async () => {
-        snapshot = await l1.rpc("evm_snapshot");
-      },
-    );
-    const earnings = () => balance(stack.db.prisma, accounts.earnings(sequencer.address));
+    const { index, deadline, setClock, reorg } = await wonBeforeReorg(racer, n);
     const earningsBefore = await earnings();
     const burnBefore = await balance(stack.db.prisma, accounts.burn);
     setClock(deadline + 600_000);
@@ -226,30 +223,15 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
       return (await stack.client.getBlock(n)).stage === "expired";
     });
     // A reorg takes the withdrawal: the escrow holds the bond free, and so does the ledger.
-    await l1.rpc("evm_revert", [snapshot]);
-    await l1.mine(3);
-    await index.poll();
-    expect(index.status.ok ? "" : index.status.reason).toBe("");
-    const owed = await stack.db.prisma.settlement.findMany({
-      where: { blockNumber: n, kind: { in: ["lock", "slash"] } },
-      orderBy: { id: "asc" },
-    });
-    expect(owed.map((o) => [o.kind, o.status])).toEqual([
+    await reorg();
+    expect(await owedOf(n)).toEqual([
       ["lock", "cancelled"],
       ["slash", "cancelled"],
     ]);
     expect(await balance(stack.db.prisma, accounts.available(racer.address))).toBe(DEPOSIT);
     expect(await earnings()).toBe(earningsBefore);
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnBefore);
-    await sendOwed();
-    await index.poll();
-    const [r, s] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
-      racer.address,
-      sequencer.address,
-    ]);
-    expect(r!.chain).toEqual({ free: DEPOSIT, locked: 0n, pending: 0n });
-    expect(r!.ledger).toEqual(r!.chain);
-    expect(s!.ledger).toEqual(s!.chain);
+    await expectAgreed(racer, { free: DEPOSIT, locked: 0n, pending: 0n });
   });
 
   it("a deposit before the lock is sent: the escrow locks only what the ledger still holds", async () => {

@@ -94,6 +94,16 @@ describe("an invalid proof in chain mode", () => {
   /** The griefer asks `amount` back on the escrow (mined; the index has not seen it). */
   const requestWithdrawal = (amount: bigint) => l1.requestWithdrawal(griefer, amount);
 
+  /** The ledger's burn is what the escrow burned. */
+  const expectBurnAsEscrow = async () => {
+    const totalBurned = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "totalBurned",
+    });
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+  };
+
   /** The settler's passes until nothing is pending or sent. */
   const sendEverythingOwed = () =>
     eventually(async () => {
@@ -301,12 +311,7 @@ describe("an invalid proof in chain mode", () => {
     const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
     expect(r!.chain).toEqual({ free: 0n, locked: 0n, pending: before!.chain.pending + free });
     expect(r!.ledger).toEqual(r!.chain);
-    const totalBurned = await l1.client.readContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "totalBurned",
-    });
-    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+    await expectBurnAsEscrow();
   });
 
   it("a penalty event whose booking moved nothing, taken by a reorg: undone, and the index goes on", async () => {
@@ -336,11 +341,6 @@ describe("an invalid proof in chain mode", () => {
     expect(index.status.ok ? "" : index.status.reason).toBe("");
     const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
     expect(r!.ledger).toEqual(r!.chain);
-    const totalBurned = await l1.client.readContract({
-      address: l1.escrow,
-      abi: escrowAbi,
-      functionName: "totalBurned",
-    });
-    expect(await balance(stack.db.prisma, accounts.burn)).toBe(totalBurned);
+    await expectBurnAsEscrow();
   });
 });
