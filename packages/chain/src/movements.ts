@@ -442,11 +442,12 @@ async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): P
       { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
     >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`slash:${n}`}
       FOR UPDATE`;
-    const { [movementId]: cut, ...rest } = cutByOf(slash!.args);
+    if (!slash) continue;
+    const { [movementId]: cut, ...rest } = cutByOf(slash.args);
     if (!cut) continue;
     await tx.settlement.update({
-      where: { id: slash!.id },
-      data: { args: { ...slash!.args, cutBy: rest } },
+      where: { id: slash.id },
+      data: { args: { ...slash.args, cutBy: rest } },
     });
     const [b] = await tx.$queryRaw<{ bond: string; stage: string }[]>`
       SELECT coalesce("bondAmount", 0)::text AS bond, stage FROM "Block" WHERE number = ${n}
@@ -469,9 +470,9 @@ async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): P
       where: { id: lock.id },
       data: { status: "pending", args: { ...lock.args, amount: bond }, ...again },
     });
-    if (withdrawn(slash!) || slash!.status === "reverted") {
+    if (withdrawn(slash) || slash.status === "reverted") {
       await tx.settlement.update({
-        where: { id: slash!.id },
+        where: { id: slash.id },
         data: { status: "pending", ...again },
       });
     }
@@ -831,7 +832,9 @@ export async function reverseMovement(
   const rows = await tx.ledgerEntry.findMany({ where: { movementId } });
   if (rows.length === 0) {
     // Legs that cancelled out (a `Penalized` whose give-back a withdrawal's undo matched): no
-    // ledger rows, but what it took back of penalties or slashes is theirs again.
+    // ledger rows, but what it took back of penalties or slashes is theirs again. (A slash's
+    // legs here take nothing from the sequencer: a movement that took from its earnings credits
+    // nothing back to them, so it never cancels out; `burn` still holds the slash's burn.)
     await restoreUndonePenalties(tx, movementId);
     const legs = await restoreSlashedBonds(tx, movementId, meta.nowMs);
     if (legs.length > 0) {
