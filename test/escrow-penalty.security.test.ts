@@ -279,14 +279,14 @@ describe("an invalid proof in chain mode", () => {
     // Free collateral for a whole penalty.
     await l1.deposit(griefer, DEPOSIT);
     await index.poll();
-    const [before] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
-      griefer.address,
-    ]);
-    const free = before!.chain.free;
     const burned = await balance(stack.db.prisma, accounts.burn);
     await chargeWithholding();
     // All the free collateral asked back before `penalize` is sent: the burn is taken back.
     const snapshot = await l1.rpc("evm_snapshot");
+    const [before] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [
+      griefer.address,
+    ]);
+    const free = before!.chain.free;
     await requestWithdrawal(free);
     await index.poll();
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(burned);

@@ -175,14 +175,22 @@ export async function startL1(opts: { port?: number; slashToSequencerBps?: bigin
       return { hash, block: r.blockNumber };
     },
     async requestWithdrawal(who, amount) {
-      await wait(
-        await walletOf(who).writeContract({
+      const hash = await walletOf(who).writeContract({
+        address: escrow,
+        abi: escrowAbi,
+        functionName: "requestWithdrawal",
+        args: [amount],
+      });
+      await wait(hash).catch(async (err: Error) => {
+        // Which balance it met: [free, locked, pending] on the escrow now.
+        const now = await client.readContract({
           address: escrow,
           abi: escrowAbi,
-          functionName: "requestWithdrawal",
-          args: [amount],
-        }),
-      );
+          functionName: "balanceOf",
+          args: [who.address],
+        });
+        throw new Error(`${err.message} (asked ${amount}; escrow balances now ${now})`);
+      });
     },
     async cancelWithdrawal(who) {
       await wait(
