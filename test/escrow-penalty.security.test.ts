@@ -6,8 +6,8 @@
 // and is started again. Afterwards the escrow and the ledger agree on every wei. And a penalty
 // the escrow receives only after a withdrawal took the collateral it would burn burns nothing on
 // either side: the index keeps in step.
-import { penaltyRef, reconcileEscrow } from "@prover-boost/chain";
-import { accounts, chargePenalty } from "@prover-boost/db";
+import { penaltyRef, reconcileEscrow, reverseMovement } from "@prover-boost/chain";
+import { accounts, chargePenalty, transfer } from "@prover-boost/db";
 import { escrowAbi } from "@prover-boost/escrow";
 import { type NodeProof, simProofSystem } from "@prover-boost/proofs";
 import type { LeasedJob, RelayClient } from "@prover-boost/sdk";
@@ -340,6 +340,66 @@ describe("an invalid proof in chain mode", () => {
     await index.poll();
     expect(index.status.ok ? "" : index.status.reason).toBe("");
     const [r] = await reconcileEscrow(stack.db.prisma, l1.client, l1.escrow, [griefer.address]);
+    expect(r!.ledger).toEqual(r!.chain);
+    await expectBurnAsEscrow();
+  });
+
+  it("a penalty event that moves nothing when the chain comes back to it: a later reorg undoes its first booking once", async () => {
+    const index = stack.relay.ctx.escrowIndex!;
+    const { prisma } = stack.db;
+    const available = accounts.available(griefer.address);
+    const earnings = accounts.earnings(griefer.address);
+    await l1.deposit(griefer, DEPOSIT);
+    await index.poll();
+    await chargeWithholding();
+    const [before] = await reconcileEscrow(prisma, l1.client, l1.escrow, [griefer.address]);
+    const atFork = await l1.client.getBlock({ blockTag: "latest" });
+    const snapshot = await l1.rpc("evm_snapshot");
+    const [burned, free] = [await balance(prisma, accounts.burn), await balance(prisma, available)];
+    // All the free collateral asked back (the unsent penalty's burn taken back), a deposit, then
+    // the penalty sent: the escrow burns it from the deposit, and its event books that burn.
+    await requestWithdrawal(before!.chain.free);
+    await l1.deposit(griefer, DEPOSIT);
+    await sendEverythingOwed();
+    await index.poll();
+    const booked = await prisma.chainLog.findMany({
+      where: { blockNumber: { gt: atFork.number }, removed: false },
+      orderBy: [{ blockNumber: "desc" }, { logIndex: "desc" }],
+    });
+    const penalized = booked.find((l) => l.event === "Penalized")!;
+    expect(penalized.movementId).not.toBeNull();
+    // The chain leaves those blocks and comes back to them, undone and booked again as the index
+    // does. Meanwhile the griefer was paid: the withdrawal booked again takes its earnings, not
+    // the penalty's burn, so the penalty's event moves nothing the second time.
+    await prisma.$transaction(async (tx) => {
+      for (const log of booked) {
+        await tx.chainLog.update({ where: { id: log.id }, data: { removed: true } });
+        if (log.movementId) await reverseMovement(tx, log.movementId, { ref: log.id, nowMs: 0 });
+      }
+      await transfer(tx, "payout", accounts.rewards, earnings, PENALTY, { nowMs: 0 });
+    });
+    await prisma.chainCursor.updateMany({ data: { block: atFork.number, blockHash: atFork.hash } });
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const again = await prisma.chainLog.findUniqueOrThrow({ where: { id: penalized.id } });
+    expect([again.removed, again.movementId]).toEqual([false, null]);
+    // A reorg then takes those blocks for good: each booking still on them is undone once, and
+    // the ledger is back where it stood at the fork, the payout aside.
+    const head = await l1.client.getBlockNumber({ cacheTime: 0 });
+    await l1.rpc("evm_revert", [snapshot]);
+    await l1.mine(Number(head - atFork.number) + 2);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect([await balance(prisma, accounts.burn), await balance(prisma, available)]).toEqual([
+      burned,
+      free,
+    ]);
+    await prisma.$transaction((tx) =>
+      transfer(tx, "payout", earnings, accounts.rewards, PENALTY, { nowMs: 0 }),
+    );
+    await sendEverythingOwed();
+    await index.poll();
+    const [r] = await reconcileEscrow(prisma, l1.client, l1.escrow, [griefer.address]);
     expect(r!.ledger).toEqual(r!.chain);
     await expectBurnAsEscrow();
   });

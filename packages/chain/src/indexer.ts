@@ -351,17 +351,22 @@ export class EscrowIndexer {
             ON CONFLICT (id) DO UPDATE SET removed = false WHERE "ChainLog".removed
             RETURNING id, (xmax <> 0) AS again`;
           if (inserted.length === 0) continue;
+          const again = inserted[0]!.again;
           const movementId = await applyEscrowEvent(
             tx,
             { eventName: log.eventName, args },
             {
-              movementId: inserted[0]!.again ? `l1:${id}:${randomUUID()}` : `l1:${id}`,
+              movementId: again ? `l1:${id}:${randomUUID()}` : `l1:${id}`,
               ref: id,
               nowMs: now,
               shortfalls,
             },
           );
-          if (movementId) await tx.chainLog.update({ where: { id }, data: { movementId } });
+          // Booked again, the log's id is this booking's, none included: its first booking was
+          // undone when the log left the chain, and a later reorg must not undo it again.
+          if (movementId || again) {
+            await tx.chainLog.update({ where: { id }, data: { movementId } });
+          }
           const why = unrepresentable({ eventName: log.eventName, args });
           if (why) {
             unbooked.push({
