@@ -217,15 +217,17 @@ describe("every route answers as the contract declares", () => {
     expect(
       (await call("createSession", { body: { login, hardware, signature: forged } })).status,
     ).toBe(401);
-    expect((await call("createSession", { body: { login, hardware, signature } })).status).toBe(
-      201,
-    );
+    const created = await call("createSession", { body: { login, hardware, signature } });
+    expect(created.status).toBe(201);
     expect(
       (await call("createSession", { body: { login, hardware, signature } })).body.error.code,
     ).toBe("AUTHORIZATION_REPLAYED");
     const workers = await call("listWorkers", { query: { operator: operator.address } });
     expect(workers.body.items).toHaveLength(1);
     expect((await call("listWorkers", { query: { cursor: "nope" } })).status).toBe(400);
+    const { token, sessionId } = created.body;
+    expect((await call("endSession", { token })).body).toEqual({ sessionId, released: 0 });
+    expect((await call("endSession", {})).body.error.code).toBe("UNAUTHORIZED");
   });
 
   it("jobs: lease, heartbeat, fail, result; then blocks, trees, payouts and the prover", async () => {

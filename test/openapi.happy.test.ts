@@ -73,11 +73,14 @@ describe("the OpenAPI document", () => {
     expect(cancel[String(errorStatus.AUCTION_CLOSED)]).toBeDefined();
   });
 
-  it("puts the bearer scheme on the admin and worker job operations, and only there", () => {
+  it("puts the bearer scheme on the admin and worker job operations and the sign-out, and only there", () => {
     const scheme = doc.components?.securitySchemes?.bearer;
     expect(scheme).toMatchObject({ type: "http", scheme: "bearer" });
     for (const { path, method, op } of allOperations()) {
-      const authenticated = path.startsWith("/v1/admin/") || path.startsWith("/v1/jobs/");
+      const authenticated =
+        path.startsWith("/v1/admin/") ||
+        path.startsWith("/v1/jobs/") ||
+        path === "/v1/workers/sessions/current";
       if (authenticated) expect(op.security, `${method} ${path}`).toEqual([{ bearer: [] }]);
       else expect(op.security, `${method} ${path}`).toBeUndefined();
     }

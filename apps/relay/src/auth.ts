@@ -29,6 +29,8 @@ const HELD_LEASE_OPERATIONS: ReadonlySet<string> = new Set([
   operations.heartbeat.operationId,
   operations.submitResult.operationId,
   operations.failJob.operationId,
+  // A sign-out gives back the leases the session still holds, so it is one of these calls.
+  operations.endSession.operationId,
 ]);
 
 /** The worker session of an authenticated route's request (set by the onRequest hook). */

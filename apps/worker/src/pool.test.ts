@@ -510,6 +510,28 @@ describe("startWorkers", () => {
     expect(Date.now() - started).toBeLessThan(5_000);
   });
 
+  it("stop() signs out: a job the relay leased as the stop cut the long poll short goes back", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(14, 1));
+    relay.answersLostToStop = 1;
+    const { pool } = await start(relay, { waitMs: 10_000 });
+    await until(() => relay.leases.size === 1);
+    await pool.stop();
+    // Back in the queue at once, not left to lapse as a withholding of this worker's.
+    expect(relay.leases.size).toBe(0);
+    expect(relay.queue.map((j) => j.id)).toEqual(["14:0"]);
+    expect(relay.signOuts).toEqual([{ sessionId: "session-0", released: 1 }]);
+  });
+
+  it("stop() signs every worker out once, even with nothing to give back", async () => {
+    const relay = new FakeRelay(operator);
+    const { pool } = await start(relay, { workers: 2, waitMs: 30_000 });
+    await until(() => relay.sessions.size === 2);
+    await pool.stop();
+    expect(relay.signOuts.map((o) => o.released)).toEqual([0, 0]);
+    expect(new Set(relay.signOuts.map((o) => o.sessionId)).size).toBe(2);
+  });
+
   it("rejects bad options", async () => {
     const relay = new FakeRelay(operator);
     await expect(start(relay, { workers: 0 })).rejects.toThrow(/workers must be a positive/);

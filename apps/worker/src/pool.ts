@@ -188,6 +188,9 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
       for (const w of pool) w.shutdownInFlight(!refused);
     }
     await running;
+    // Every job this agent knew of is handed in or given back: what the relay still holds for
+    // its sessions (a long poll answered as it was cut short) goes back now.
+    await Promise.all(pool.map((w) => w.signOut()));
     await http?.close().catch(() => {});
     logger.info({ ...stats }, "workers stopped");
     emit({ type: "stopped", stats: { ...stats } });

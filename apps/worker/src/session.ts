@@ -72,8 +72,13 @@ function refusalMessage(err: RelayError): string {
   return `${base} (this machine's clock and the relay's disagree: set the clock right, e.g. with NTP, and start again)`;
 }
 
+/** How long a stopping worker waits for the relay to sign it out. */
+export const SIGN_OUT_TIMEOUT_MS = 5_000;
+
 export class WorkerSession {
   private current: SessionHandle | undefined;
+  /** Sessions other than the current one whose long poll the stop cut short. */
+  private readonly cut = new Map<number, SessionHandle>();
   private pending: Promise<SessionHandle> | undefined;
   private generation = 0;
   private readonly backoff = new Backoff();
@@ -97,6 +102,38 @@ export class WorkerSession {
   /** Forget `handle` (the relay answered 401 with it); the next get() signs in again. */
   invalidate(handle: SessionHandle): void {
     if (this.current?.generation === handle.generation) this.current = undefined;
+  }
+
+  /** A long poll under `handle` was cut short by the stop: signOut() ends that session too. */
+  pollCutShort(handle: SessionHandle): void {
+    this.cut.set(handle.generation, handle);
+  }
+
+  /**
+   * Ends, on the relay, the current session and any whose long poll the stop cut short, once the
+   * worker has handed in or given back every job it knows of: a lease the relay answered as the
+   * poll was cut, which this worker never heard of, goes back to the queue at once instead of
+   * lapsing as withholding. A sign-out that fails is logged; such a lease then lapses.
+   */
+  async signOut(): Promise<void> {
+    const { logger, workerId } = this.deps;
+    const handles = new Map(this.cut);
+    if (this.current) handles.set(this.current.generation, this.current);
+    this.cut.clear();
+    this.current = undefined;
+    await Promise.all(
+      [...handles.values()].map(async (h) => {
+        try {
+          const { released } = await h.client.endSession({ timeoutMs: SIGN_OUT_TIMEOUT_MS });
+          logger.info({ worker: workerId, sessionId: h.sessionId, released }, "signed out");
+        } catch (err) {
+          logger.warn(
+            { worker: workerId, sessionId: h.sessionId, err: errorMessage(err) },
+            "could not sign out; a job the relay leased as this worker stopped may lapse",
+          );
+        }
+      }),
+    );
   }
 
   /**

@@ -34,6 +34,11 @@ export class Worker {
     for (const run of this.runs) run.shutdown(offerProofs);
   }
 
+  /** Signs the worker's sessions out on the relay (once it has stopped: see WorkerSession). */
+  signOut(): Promise<void> {
+    return this.deps.session.signOut();
+  }
+
   get inFlight(): number {
     return this.runs.size;
   }
@@ -76,7 +81,12 @@ export class Worker {
             // (even while stopping).
             const unread = unreadLeaseOf(err);
             if (unread) await handBackUnread(handle.client, unread, errorMessage(err), this.deps);
-            if (stopSignal.aborted) break;
+            if (stopSignal.aborted) {
+              // The relay may have answered with a job as the poll was cut: the sign-out gives
+              // it back.
+              session.pollCutShort(handle);
+              break;
+            }
             if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
             // An overloaded relay (503) or a rate limit (429) says when to come back: at least
             // that long (and no sooner than the backoff), spread so a fleet does not return at

@@ -293,6 +293,10 @@ export const sessionResponse = z
   .object({ token: z.string(), expiresAt: intOut, sessionId: z.string() })
   .describe("A bearer token for the job calls, valid until expiresAt");
 
+export const endSessionResponse = z
+  .object({ sessionId: z.string(), released: intOut })
+  .describe("The session ended; `released`: the leases it still held, given back");
+
 export const leaseBody = z
   .object({ waitMs: z.number().int().min(0).max(30_000).default(0) })
   .default({ waitMs: 0 });

@@ -10,6 +10,7 @@ import type {
   BlockView,
   CancelBidAnswer,
   DepositAnswer,
+  EndSessionAnswer,
   ErrorCode,
   FailAnswer,
   HeartbeatAnswer,
@@ -402,6 +403,21 @@ export class RelayClient {
         },
         { operation: "createSession" },
       )
+    ).body;
+  }
+  /**
+   * Signs the worker out: the session takes no new lease, and the leases it still holds (ones
+   * its worker never heard of: a long poll answered as it was cut short) go back to the queue
+   * with no penalty. For a worker that is stopping, once its jobs are handed in or given back.
+   */
+  async endSession(opts: { timeoutMs?: number } = {}) {
+    if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
+    return (
+      await this.request<EndSessionAnswer>("DELETE", "/v1/workers/sessions/current", undefined, {
+        bearer: this.options.token,
+        operation: "endSession",
+        ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+      })
     ).body;
   }
   /** Long-polls for a job; null when none came within waitMs. */

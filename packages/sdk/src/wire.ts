@@ -12,6 +12,7 @@ import type {
   cancelBidResponse,
   collateral,
   depositResponse,
+  endSessionResponse,
   failResponse,
   heartbeatResponse,
   leasedJob,
@@ -87,6 +88,8 @@ export type TxView = z.output<typeof txView>;
 export type PayoutJson = BlockView["payouts"][number];
 /** The relay's answers, by operation. */
 export type SessionAnswer = z.output<typeof sessionResponse>;
+/** DELETE /v1/workers/sessions/current: the session ended, with the leases it gave back. */
+export type EndSessionAnswer = z.output<typeof endSessionResponse>;
 export type OpenAuctionAnswer = z.output<typeof openAuctionResponse>;
 export type SubmitBidAnswer = z.output<typeof submitBidResponse>;
 export type CancelBidAnswer = z.output<typeof cancelBidResponse>;

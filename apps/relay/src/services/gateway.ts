@@ -817,6 +817,61 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   return { status: "released" as const };
 }
 
+/** How long a sign-out waits for this relay's lease records on their way to Postgres. */
+const END_SESSION_DRAIN_MS = 2_000;
+
+/**
+ * A worker signs out (its agent stopping, after handing in or giving back every job it knows
+ * of): the session takes no new lease from now on, and each lease it still holds goes back with
+ * no lapse and no penalty. Such a lease is one the agent never heard of: a long poll the relay
+ * answered with a job as the agent cut it short, after the answer was handed to the socket, so
+ * the relay could not tell it went unheard (watchClient gives back the rest). Without this it
+ * would lapse, as withholding, against an operator who only stopped its agent.
+ *
+ * The leases are found by the job rows marked leased to the worker (after this relay's own
+ * records on their way are written), each checked against the broker's record of this session.
+ * One never heartbeated goes back as unheard, counted nowhere; one that was (the agent knew of
+ * it, and its own release failed) is released as releaseJob releases it, within its bound.
+ */
+export async function endSession(ctx: RelayContext, session: WorkerSession) {
+  const now = ctx.now();
+  if (Number(session.expiresAt) > now) {
+    await ctx.prisma.workerSession.update({
+      where: { id: session.id },
+      data: { expiresAt: BigInt(now) },
+    });
+    // The object this relay's session cache holds: its token is refused here at once, and a
+    // long poll of the session waiting for its turn takes nothing (gatedAttempt). Other relays
+    // read the row again within their cache's lifetime.
+    session.expiresAt = BigInt(now);
+  }
+  await ctx.leaseMarks.drained(END_SESSION_DRAIN_MS);
+  const rows = await ctx.prisma.proofJob.findMany({
+    where: { status: "leased", operator: session.operator, workerId: session.workerName },
+    select: { id: true },
+    orderBy: { id: "asc" },
+  });
+  let released = 0;
+  for (const { id } of rows) {
+    const lease = await ctx.broker.leaseOf(session.id, id);
+    if (!lease) continue;
+    if (!lease.renewed) {
+      if (await ctx.broker.returnUnheardJob(lease)) {
+        await endLease(ctx.prisma, asRecorded(lease), "queued").catch(() => false);
+        released++;
+      }
+      continue;
+    }
+    try {
+      if ((await releaseJob(ctx, session, id)).status !== "failed") released++;
+    } catch (err) {
+      // Lapsed or taken meanwhile: the lapse decides, as for any release.
+      if (!(err instanceof DomainError && err.code === "LEASE_LOST")) throw err;
+    }
+  }
+  return { sessionId: session.id, released };
+}
+
 const releasedKey = (ctx: RelayContext, session: WorkerSession) =>
   `${ctx.fabric.options.prefix}:released:${session.id}`;
 

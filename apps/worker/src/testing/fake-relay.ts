@@ -4,6 +4,7 @@
 // down, error answers, lost leases). Not a relay: the end-to-end tests run the real one.
 import {
   type ErrorCode,
+  endSessionResponse,
   errorBodySchema,
   errorStatus,
   failBody,
@@ -135,6 +136,13 @@ export class FakeRelay {
   refuseNext = false;
   /** Jobs leased with a result's answer (`next`). */
   leasedWithResult = 0;
+  /** Sign-outs so far, with the leases each gave back. */
+  readonly signOuts: { sessionId: string; released: number }[] = [];
+  /**
+   * Lease answers still to be lost to the agent's stop: the job is leased (the relay's answer
+   * handed to the socket) but the answer arrives only as the request is cut short, and is lost.
+   */
+  answersLostToStop = 0;
   /** How far the relay's clock is ahead of the worker's: added to the times it answers with. */
   clockAheadMs = 0;
 
@@ -174,6 +182,7 @@ export class FakeRelay {
     if (route === "POST /v1/workers/sessions") return this.signIn(body);
     const session = auth ? this.sessions.get(auth) : undefined;
     if (!session || !auth) return refuse("UNAUTHORIZED");
+    if (route === "DELETE /v1/workers/sessions/current") return this.signOut(auth, session);
     if (session.expired) return refuse("SESSION_EXPIRED");
     if (route === "POST /v1/jobs/lease") {
       const req = parsed(leaseBody, body);
@@ -284,6 +293,14 @@ export class FakeRelay {
         this.unreadableLeases--;
         return json(200, undefined, { job: { ...job, proofSystem: "stark" } });
       }
+      if (job && this.answersLostToStop > 0 && signal) {
+        this.answersLostToStop--;
+        const cut = signal;
+        return new Promise<Response>((_, reject) => {
+          if (cut.aborted) reject(cut.reason);
+          cut.addEventListener("abort", () => reject(cut.reason), { once: true });
+        });
+      }
       if (job) return json(200, leaseResponse, { job });
       if (Date.now() >= deadline) return json(204);
       await new Promise((r) => setTimeout(r, 5));
@@ -303,6 +320,20 @@ export class FakeRelay {
     const leaseExpiresAt = Date.now() + (this.grantMs ?? this.info.leaseMs);
     this.expiries.set(job.id, leaseExpiresAt);
     return { ...job, leaseExpiresAt: leaseExpiresAt + this.clockAheadMs };
+  }
+
+  /** As the relay's sign-out: the session ends, and the leases it still holds go back. */
+  private signOut(token: string, session: Session): Response {
+    session.expired = true;
+    let released = 0;
+    for (const [id, lease] of this.leases) {
+      if (lease.token !== token) continue;
+      this.leases.delete(id);
+      this.queue.push(lease.job);
+      released++;
+    }
+    this.signOuts.push({ sessionId: session.id, released });
+    return json(200, endSessionResponse, { sessionId: session.id, released });
   }
 
   /** Marks every session expired: job calls answer 401 SESSION_EXPIRED. */
