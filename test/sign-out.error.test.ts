@@ -4,18 +4,22 @@
 // stopped (DELETE /v1/workers/sessions/current), and the relay gives back every lease the session
 // still holds: the job is back in its queue at once, not lapsed as a withholding of an operator
 // who only stopped its agent. A sign-out gives back only its own session's leases (not another
-// session's of the same worker id), a lease its worker heartbeated goes back as a shutdown
-// release, and the session takes no new lease afterwards.
+// session's of the same worker id), within the bound of a stopping worker's releases, and the
+// session takes no new lease afterwards, on any relay.
+import { RelayClient } from "@prover-boost/sdk";
 import { simBackend, startWorkers } from "@prover-boost/worker";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRelay, type Relay } from "../apps/relay/src/index.ts";
 import { account } from "./fixtures.ts";
 import { eventually, type Stack, startStack } from "./harness.ts";
-import { openBlock, relayError, signIn } from "./support/blocks.ts";
+import { openBlock, proofOf, relayError, signIn } from "./support/blocks.ts";
 
 const OP_KEY = 0x5160;
 const op = account(OP_KEY);
 const PENALTY = 10n ** 15n;
 let stack: Stack;
+/** A second relay on the same database and Redis prefix. */
+let other: { relay: Relay; client: RelayClient };
 
 beforeAll(async () => {
   // Leases far longer than any wait here: a job comes back only if something gives it back.
@@ -23,8 +27,16 @@ beforeAll(async () => {
     env: { RATE_LIMIT_PER_IP: "0", LEASE_MS: "60000", WITHHOLD_PENALTY_WEI: PENALTY.toString() },
   });
   await stack.admin.deposit(op.address, 10n ** 18n);
+  const relay = await createRelay(stack.relay.env, { db: stack.db });
+  await relay.app.listen({ port: 0, host: "127.0.0.1" });
+  const address = relay.app.server.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  other = { relay, client: new RelayClient({ baseUrl: `http://127.0.0.1:${port}` }) };
 });
-afterAll(async () => stack?.close());
+afterAll(async () => {
+  await other?.relay.close();
+  await stack?.close();
+});
 
 const fast = simBackend({
   durationsMs: { base: 5, merge: 5, block_root: 5, single_tx_block_root: 5, empty_block_root: 5 },
@@ -64,20 +76,21 @@ describe("a worker signing out", () => {
       backend: fast,
       fetch: network,
     });
+    // Stopped at once: the lease's row may not say "leased" yet (it is written after the
+    // answer); the relay finds the lease in Redis.
     await answered;
-    // Leased to this worker (its row is written just after the answer).
-    await eventually(async () => (await jobRow(leasedId!)).status === "leased");
     await pool.stop();
     // Back in its queue at once (its lease had a minute left), for the next worker.
     const next = await signIn(stack, op, "next");
     const again = await eventually(() => next.client.lease(1000), 5000);
     expect(again.id).toBe(leasedId);
     expect(await stack.db.prisma.penalty.count()).toBe(0);
-    await next.client.failJob(again.id, "test", true, { shutdown: true });
+    await next.client.submitResult(again.id, proofOf(again));
   });
 
-  it("gives back its own session's leases only, a heartbeated one as a release, and leases nothing after", async () => {
-    await openBlock(stack, 2, { txCount: 4, winner: op });
+  it("gives back its own session's leases only, a heartbeated one too, and leases nothing after", async () => {
+    // Three base jobs: one for the other session, two for this one, none left over.
+    await openBlock(stack, 2, { txCount: 3, winner: op });
     const before = await signIn(stack, op, "same", { capacity: 1 });
     const kept = await eventually(() => before.client.lease(1000));
     // The same worker id signed in again (a new session), holding two leases, one heartbeated.
@@ -85,10 +98,16 @@ describe("a worker signing out", () => {
     const heard = await eventually(() => w.client.lease(1000));
     await w.client.heartbeat(heard.id);
     const unheard = await eventually(() => w.client.lease(1000));
+    // Its row as if its record had failed to be written (the view of Postgres): it is found in
+    // Redis all the same.
+    await eventually(async () => (await jobRow(unheard.id)).status === "leased");
+    await stack.db.prisma.proofJob.update({
+      where: { id: unheard.id },
+      data: { status: "queued" },
+    });
     expect(await w.client.endSession()).toEqual({ sessionId: w.sessionId, released: 2 });
     // Both back in the queue; the other session's lease is still held.
     await eventually(async () => (await jobRow(heard.id)).status === "queued");
-    expect((await jobRow(unheard.id)).status).toBe("queued");
     expect((await before.client.heartbeat(kept.id)).leaseExpiresAt).toBeGreaterThan(Date.now());
     // The ended session takes no new lease; a second sign-out gives back nothing.
     expect(await relayError(w.client.lease(0))).toEqual({ status: 401, code: "SESSION_EXPIRED" });
@@ -101,6 +120,28 @@ describe("a worker signing out", () => {
       (await eventually(() => next.client.lease(1000))).id,
     ].sort();
     expect(taken).toEqual([heard.id, unheard.id].sort());
+  });
+
+  it("takes no lease on another relay, even one that still has the session cached", async () => {
+    const w = await signIn(stack, op, "cached");
+    const elsewhere = other.client.withToken(w.token);
+    // Seen by the other relay (a call that leases nothing): the session is in its cache.
+    expect(await relayError(elsewhere.heartbeat("nope"))).toEqual({
+      status: 404,
+      code: "JOB_NOT_FOUND",
+    });
+    expect(await w.client.endSession()).toEqual({ sessionId: w.sessionId, released: 0 });
+    await openBlock(stack, 3, { txCount: 1, winner: op });
+    // A job is ready (another worker leases it and gives it back), but not for the signed-out
+    // session, on either relay.
+    const next = await signIn(stack, op, "after-cached");
+    const job = await eventually(() => next.client.lease(1000));
+    await next.client.failJob(job.id, "test", true, { shutdown: true });
+    expect(await relayError(elsewhere.lease(1000))).toEqual({
+      status: 401,
+      code: "SESSION_EXPIRED",
+    });
+    expect(await eventually(() => next.client.lease(1000))).toHaveProperty("id");
   });
 
   it("is refused without a session token, and with a token of no session", async () => {

@@ -11,7 +11,7 @@ import {
   type WorkerLoginJson,
 } from "@prover-boost/sdk";
 import type { LocalAccount } from "viem";
-import { errorMessage } from "./errors.ts";
+import { classifyRelayError, errorMessage } from "./errors.ts";
 import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 import type { Hardware, WorkerEvent, WorkerLogger } from "./types.ts";
 
@@ -72,8 +72,11 @@ function refusalMessage(err: RelayError): string {
   return `${base} (this machine's clock and the relay's disagree: set the clock right, e.g. with NTP, and start again)`;
 }
 
-/** How long a stopping worker waits for the relay to sign it out. */
-export const SIGN_OUT_TIMEOUT_MS = 5_000;
+/**
+ * How long a stopping worker spends signing out, retries of a transient failure included: inside
+ * the reserve the shutdown grace keeps for handing back (drainMs).
+ */
+export const SIGN_OUT_BUDGET_MS = 3_000;
 
 export class WorkerSession {
   private current: SessionHandle | undefined;
@@ -121,16 +124,30 @@ export class WorkerSession {
     if (this.current) handles.set(this.current.generation, this.current);
     this.cut.clear();
     this.current = undefined;
+    const until = Date.now() + SIGN_OUT_BUDGET_MS;
     await Promise.all(
       [...handles.values()].map(async (h) => {
-        try {
-          const { released } = await h.client.endSession({ timeoutMs: SIGN_OUT_TIMEOUT_MS });
-          logger.info({ worker: workerId, sessionId: h.sessionId, released }, "signed out");
-        } catch (err) {
-          logger.warn(
-            { worker: workerId, sessionId: h.sessionId, err: errorMessage(err) },
-            "could not sign out; a job the relay leased as this worker stopped may lapse",
-          );
+        const backoff = new Backoff(100, 1000);
+        for (;;) {
+          try {
+            const timeoutMs = Math.max(until - Date.now(), 1);
+            const { released } = await h.client.endSession({ timeoutMs });
+            logger.info({ worker: workerId, sessionId: h.sessionId, released }, "signed out");
+            return;
+          } catch (err) {
+            // A relay busy or briefly away (a fleet stopping at once, a blip) is asked again
+            // while the budget lasts.
+            const wait = backoff.next();
+            if (classifyRelayError(err) === "transient" && Date.now() + wait < until) {
+              await sleep(wait).catch(() => {});
+              continue;
+            }
+            logger.warn(
+              { worker: workerId, sessionId: h.sessionId, err: errorMessage(err) },
+              "could not sign out; a job the relay leased as this worker stopped may lapse",
+            );
+            return;
+          }
         }
       }),
     );

@@ -171,12 +171,12 @@ export const operations = {
     summary: "Sign a worker out: no new lease, and the leases it still holds go back",
     description:
       "For a worker agent that is stopping, once it has handed in or given back every job it " +
-      "knows of: the session takes no new lease from then on (its token is refused as " +
-      "SESSION_EXPIRED, except on the leases it still holds), and every lease it still holds " +
-      "goes back to the queue with no lapse and no penalty (`released`). Those are leases the " +
-      "agent never heard of: a long poll answered with a job as the agent cut it short. One " +
-      "it had heard of (heartbeated) goes back as `fail` with `shutdown: true` would release " +
-      "it, within the same bound. Served to an expired session too, like the calls on a held " +
+      "knows of: the session takes no new lease from then on, on any relay (its token is " +
+      "refused as SESSION_EXPIRED, except on the leases it still holds), and every lease it " +
+      "still holds goes back to the queue with no lapse and no penalty (`released`), as `fail` " +
+      "with `shutdown: true` releases a job, within the same bound (the session's capacity in " +
+      "releases). Those are leases the agent never heard of: a long poll answered with a job " +
+      "as the agent cut it short. Served to an expired session too, like the calls on a held " +
       "lease; a second call releases nothing.",
     auth: "worker",
     responses: { 200: s.endSessionResponse },

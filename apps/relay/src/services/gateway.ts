@@ -223,9 +223,12 @@ async function tryLeaseOnce(
   try {
     outcome = await ctx.broker.getProvingJob(agentOf(ctx, session), eligible, now);
   } catch (err) {
-    if (err instanceof AgentAtCapacityError)
-      throw new DomainError("CAPACITY_EXCEEDED", err.message);
-    throw err;
+    if (!(err instanceof AgentAtCapacityError)) throw err;
+    // A session signed out (endSession) is refused every slot; said as what it is.
+    if (await ctx.broker.sessionEnded(session.id)) {
+      throw new DomainError("SESSION_EXPIRED", "the session signed out; sign in again");
+    }
+    throw new DomainError("CAPACITY_EXCEEDED", err.message);
   }
   const took = performance.now();
   if (outcome.failed.length > 0) await markFailed(ctx.prisma, outcome.failed);
@@ -817,23 +820,28 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
   return { status: "released" as const };
 }
 
-/** How long a sign-out waits for this relay's lease records on their way to Postgres. */
-const END_SESSION_DRAIN_MS = 2_000;
-
 /**
  * A worker signs out (its agent stopping, after handing in or giving back every job it knows
- * of): the session takes no new lease from now on, and each lease it still holds goes back with
- * no lapse and no penalty. Such a lease is one the agent never heard of: a long poll the relay
- * answered with a job as the agent cut it short, after the answer was handed to the socket, so
- * the relay could not tell it went unheard (watchClient gives back the rest). Without this it
- * would lapse, as withholding, against an operator who only stopped its agent.
+ * of): the session takes no new lease from now on, on any relay, and each lease it still holds
+ * goes back to the queue with no lapse and no penalty. Such a lease is one the agent never heard
+ * of: a long poll the relay answered with a job as the agent cut it short, after the answer was
+ * handed to the socket, so the relay could not tell it went unread (watchClient gives back the
+ * rest). Without this it would lapse, as withholding, against an operator who only stopped its
+ * agent.
  *
- * The leases are found by the job rows marked leased to the worker (after this relay's own
- * records on their way are written), each checked against the broker's record of this session.
- * One never heartbeated goes back as unheard, counted nowhere; one that was (the agent knew of
- * it, and its own release failed) is released as releaseJob releases it, within its bound.
+ * Redis first (the broker's record of the session's most recent leases, which every relay
+ * shares, and the mark that no broker reserves the session a slot again), then the job rows
+ * marked leased to the worker, for an older lease whose own hand-back failed. Each is given back
+ * as releaseJob gives back a stopping worker's job, within the same bound: a stopping agent holds
+ * at most its capacity, handed back or found here. A lease that fails to go back (Redis or
+ * Postgres away) does not stop the others; the call then fails, and a second one finds only
+ * what is left.
  */
 export async function endSession(ctx: RelayContext, session: WorkerSession) {
+  const recent = await ctx.broker.endSession(
+    session.id,
+    heldLeaseGraceMs(ctx) + SIGN_OUT_MARGIN_MS,
+  );
   const now = ctx.now();
   if (Number(session.expiresAt) > now) {
     await ctx.prisma.workerSession.update({
@@ -842,35 +850,32 @@ export async function endSession(ctx: RelayContext, session: WorkerSession) {
     });
     // The object this relay's session cache holds: its token is refused here at once, and a
     // long poll of the session waiting for its turn takes nothing (gatedAttempt). Other relays
-    // read the row again within their cache's lifetime.
+    // read the row again within their cache's lifetime; until then Redis refuses them a slot.
     session.expiresAt = BigInt(now);
   }
-  await ctx.leaseMarks.drained(END_SESSION_DRAIN_MS);
   const rows = await ctx.prisma.proofJob.findMany({
     where: { status: "leased", operator: session.operator, workerId: session.workerName },
     select: { id: true },
-    orderBy: { id: "asc" },
   });
   let released = 0;
-  for (const { id } of rows) {
-    const lease = await ctx.broker.leaseOf(session.id, id);
-    if (!lease) continue;
-    if (!lease.renewed) {
-      if (await ctx.broker.returnUnheardJob(lease)) {
-        await endLease(ctx.prisma, asRecorded(lease), "queued").catch(() => false);
-        released++;
-      }
-      continue;
-    }
+  let failure: unknown;
+  for (const id of new Set([...recent, ...rows.map((r) => r.id)])) {
     try {
-      if ((await releaseJob(ctx, session, id)).status !== "failed") released++;
+      if (!(await ctx.broker.leaseOf(session.id, id))) continue;
+      await releaseJob(ctx, session, id);
+      released++;
     } catch (err) {
       // Lapsed or taken meanwhile: the lapse decides, as for any release.
-      if (!(err instanceof DomainError && err.code === "LEASE_LOST")) throw err;
+      if (err instanceof DomainError && err.code === "LEASE_LOST") continue;
+      failure ??= err;
     }
   }
+  if (failure !== undefined) throw failure;
   return { sessionId: session.id, released };
 }
+
+/** A sign-out is kept in Redis this much past the session's held-lease grace. */
+const SIGN_OUT_MARGIN_MS = 10 * 60_000;
 
 const releasedKey = (ctx: RelayContext, session: WorkerSession) =>
   `${ctx.fabric.options.prefix}:released:${session.id}`;

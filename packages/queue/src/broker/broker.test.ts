@@ -380,6 +380,28 @@ describe("capacity slots", () => {
     expect(await lease(main, agent("other"), block)).not.toBeNull();
   });
 
+  it("are reserved no more once the session signed out, which lists its most recent leases", async () => {
+    const a = { ...agent("signing-out"), capacity: 2 };
+    const leased: string[] = [];
+    for (let i = 0; i < 2 * a.capacity + 8 + 3; i++) {
+      const l = (await lease(main, a, await oneJobBlock()))!;
+      leased.push(l.jobId);
+      expect(await main.records.drop(l)).toBe(true);
+    }
+    const held = (await lease(main, a, await oneJobBlock()))!;
+    // Newest first, as many as a stopping worker could not have heard of, with room to spare.
+    const recent = await main.endSession(a.sessionId, 60_000);
+    expect(recent).toEqual([held.jobId, ...leased.reverse()].slice(0, 2 * a.capacity + 8));
+    expect(await main.sessionEnded(a.sessionId)).toBe(true);
+    // Room for one more lease, and a job in reach: refused, by every broker; not counted live.
+    const block = await oneJobBlock();
+    await expect(main.getProvingJob(a, [block], Date.now())).rejects.toThrow(AgentAtCapacityError);
+    await expect(main.getProvingJob(a, [], Date.now())).rejects.toThrow(AgentAtCapacityError);
+    expect(await main.liveCount(a.sessionId)).toBe(1);
+    expect(await main.sessionEnded(agent("still-in").sessionId)).toBe(false);
+    expect(await lease(main, agent("other"), block)).not.toBeNull();
+  });
+
   it("are given back at once by a lease whose tree is sealed or cleared (no lapse to claim)", async () => {
     for (const end of ["seal", "clear"] as const) {
       const a = agent(`ended-by-${end}`);

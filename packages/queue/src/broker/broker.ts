@@ -83,6 +83,13 @@ let tokenPoolAt = 0;
  * rather than one per lease attempt (a call per attempt was ~1.7% of a loaded relay's busy time in
  * a CPU profile).
  */
+/**
+ * How many of a session's most recent leases are kept for its sign-out: the leases a stopping
+ * worker never heard of are its last requests' (at most one a capacity slot), and up to one more
+ * a slot may have been leased with a result sent just before the stop; with room to spare.
+ */
+export const recentLeasesKept = (capacity: number): number => 2 * capacity + 8;
+
 export function tokenNonce(): string {
   if (tokenPoolAt + 8 > tokenPool.length) {
     tokenPool = randomBytes(TOKEN_POOL_BYTES);
@@ -308,6 +315,7 @@ export class ProofBroker {
               this.lockKey(id, kind),
               placeholder!,
               { ...this.fabric.attempts.capField(block, id), max: this.options.maxJobAttempts },
+              recentLeasesKept(agent.capacity),
               job.data.children.length > 0 ? this.bullmqKey(id, kind, "processed") : undefined,
             )
             .catch((err: unknown) => {
@@ -358,6 +366,22 @@ export class ProofBroker {
     this.known.delete(key);
     this.known.set(key, lease);
     if (this.known.size > KNOWN_LEASES) this.known.delete(this.known.keys().next().value!);
+  }
+
+  /**
+   * A session signs out: no broker reserves it a slot again (for `keepMs` at least: longer than
+   * any relay may still take the session for live), and the jobs of its most recent leases are
+   * returned, newest first, for the caller to give back those it still holds (leaseOf). Among
+   * them is every lease its worker never heard of, since such a lease answered a request cut
+   * short by the worker's stop, after which it asks for nothing more.
+   */
+  endSession(sessionId: string, keepMs: number): Promise<string[]> {
+    return this.records.endSession(sessionId, keepMs);
+  }
+
+  /** Whether the session signed out (endSession). */
+  sessionEnded(sessionId: string): Promise<boolean> {
+    return this.records.ended(sessionId);
   }
 
   /** The agent's record of a lease on a job (the newest, if it has several), or null. */

@@ -55,8 +55,16 @@ export const luaNow = `local __t = redis.call('TIME')
 local now = tonumber(__t[1]) * 1000 + math.floor(tonumber(__t[2]) / 1000)`;
 
 /**
+ * The member of a session's set that says the session signed out (endSession): scored +inf, so
+ * no sweep of lapsed entries removes it, and no count of live leases (scores up to, not
+ * including, +inf) counts it. A session's set holding it reserves no slot again.
+ */
+export const ENDED_MEMBER = "ended";
+
+/**
  * Lua that reserves a capacity slot: drops the session set's lapsed entries, then adds the
- * placeholder if fewer than `capacity` live leases remain, and sets `reserved` to 1, else 0.
+ * placeholder if fewer than `capacity` live leases remain (and the session has not signed out),
+ * and sets `reserved` to 1, else 0.
  * Its arguments are Lua expressions (the set's key, the capacity, the placeholder, the hold ms);
  * the lease picker runs it inside its peek (picking.ts), so that a look that finds a job in
  * reach reserves in the same round trip.
@@ -67,7 +75,8 @@ do
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', ${set}, '-inf', now)
-  if redis.call('ZCARD', ${set}) < tonumber(${capacity}) then
+  if not redis.call('ZSCORE', ${set}, '${ENDED_MEMBER}')
+    and redis.call('ZCARD', ${set}) < tonumber(${capacity}) then
     redis.call('ZADD', ${set}, now + tonumber(${holdMs}), ${member})
     redis.call('PEXPIRE', ${set}, tonumber(${holdMs}) + 86400000)
     reserved = 1
@@ -75,9 +84,10 @@ do
 end`;
 
 // KEYS[1] the session's set. ARGV: capacity. Returns 1 when `capacity` live entries or more
-// remain (read only).
+// remain, or the session signed out (read only).
 const fullScript = luaScript(`${luaNow}
-if redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf') >= tonumber(ARGV[1]) then return 1 end
+if redis.call('ZSCORE', KEYS[1], '${ENDED_MEMBER}') then return 1 end
+if redis.call('ZCOUNT', KEYS[1], '(' .. now, '(+inf') >= tonumber(ARGV[1]) then return 1 end
 return 0`);
 
 // KEYS[1] the session's set. ARGV: capacity, placeholder, hold ms. Returns 1 when reserved.
@@ -85,12 +95,13 @@ const reserveSlotScript = luaScript(`${reserveSlotLua("KEYS[1]", "ARGV[1]", "ARG
 return reserved`);
 
 // KEYS: the job's records, the session's set, BullMQ's lock, the block's attempt book
-// (attempts.ts), and optionally the job's children's results (BullMQ's "<job key>:processed"
-// hash). ARGV: token, lease JSON, placeholder, record TTL ms, the job's field of failed attempts
-// in the book and its cap. A job whose failed attempts reached the cap is not recorded (-1; the
-// placeholder stays, for the next job). Recorded only while the lock is this token's; returns
-// {leasedAt, expiresAt} and, with the fifth key, the children's results as HGETALL gives them,
-// or 0 when the lock is gone (the lease lapsed before it was recorded: nobody heard of it).
+// (attempts.ts), the session's recent leases, and optionally the job's children's results
+// (BullMQ's "<job key>:processed" hash). ARGV: token, lease JSON, placeholder, record TTL ms, the
+// job's field of failed attempts in the book and its cap, how many recent leases to keep. A job
+// whose failed attempts reached the cap is not recorded (-1; the placeholder stays, for the next
+// job). Recorded only while the lock is this token's; returns {leasedAt, expiresAt} and, with the
+// sixth key, the children's results as HGETALL gives them, or 0 when the lock is gone (the lease
+// lapsed before it was recorded: nobody heard of it).
 const recordScript = luaScript(`${luaNow}
 if tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
   return -1
@@ -104,8 +115,18 @@ lease.expiresAt = expiresAt
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(lease))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], expiresAt, ARGV[1])
-if KEYS[5] then return {now, expiresAt, redis.call('HGETALL', KEYS[5])} end
+redis.call('LPUSH', KEYS[5], lease.jobId)
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+redis.call('PEXPIRE', KEYS[5], ARGV[4])
+if KEYS[6] then return {now, expiresAt, redis.call('HGETALL', KEYS[6])} end
 return {now, expiresAt}`);
+
+// KEYS: the session's set, its recent leases. ARGV: how long the sign-out is kept (ms). Marks
+// the session signed out (ENDED_MEMBER) and returns the jobs of its recent leases.
+const endSessionScript = luaScript(`
+redis.call('ZADD', KEYS[1], '+inf', '${ENDED_MEMBER}')
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return redis.call('LRANGE', KEYS[2], 0, -1)`);
 
 // After BullMQ extended the lock. KEYS: the job's records, the session's set, the lock. ARGV:
 // token, record TTL ms. Returns the new expiry, or 0 when the lock or the record is gone.
@@ -130,6 +151,14 @@ export const leaseRecordsPrefixOf = (brokerPrefix: string): string => `${brokerP
 /** Where a broker keeps each session's held leases: `<this><session id>`. */
 export const sessionSetPrefixOf = (brokerPrefix: string): string =>
   `${brokerPrefix}:session-leases:`;
+
+/**
+ * Where a broker keeps each session's most recent leases (job ids, newest first): a lease its
+ * worker never heard of (a long poll answered as the worker cut it short) is among them, found at
+ * the session's sign-out.
+ */
+export const sessionRecentPrefixOf = (brokerPrefix: string): string =>
+  `${brokerPrefix}:session-recent:`;
 
 /**
  * Lua defining `freeSlots(recordsKey, sessionPrefix)`: every lease recorded in a job's records
@@ -358,6 +387,25 @@ export class LeaseRecords {
   sessionKey(sessionId: string) {
     return `${sessionSetPrefixOf(this.prefix)}${sessionId}`;
   }
+  recentKey(sessionId: string) {
+    return `${sessionRecentPrefixOf(this.prefix)}${sessionId}`;
+  }
+
+  /**
+   * Marks a session signed out, for `keepMs` at least: no slot is reserved for it again, by any
+   * broker. Returns the job ids of its most recent leases (newest first, some perhaps ended).
+   */
+  async endSession(sessionId: string, keepMs: number): Promise<string[]> {
+    const out = await evalScript(
+      this.redis,
+      endSessionScript,
+      2,
+      this.sessionKey(sessionId),
+      this.recentKey(sessionId),
+      String(Math.ceil(keepMs)),
+    );
+    return (out as string[]) ?? [];
+  }
 
   /** Reserves a capacity slot under `member` for `holdMs`; false when the session is full. */
   async reserveSlot(sessionId: string, capacity: number, member: string, holdMs: number) {
@@ -371,6 +419,11 @@ export class LeaseRecords {
       String(holdMs),
     );
     return ok === 1;
+  }
+
+  /** Whether the session signed out (endSession). */
+  async ended(sessionId: string): Promise<boolean> {
+    return (await this.redis.zscore(this.sessionKey(sessionId), ENDED_MEMBER)) !== null;
   }
 
   /** Whether the session holds `capacity` live leases or reservations (nothing is written). */
@@ -396,6 +449,7 @@ export class LeaseRecords {
     lockKey: string,
     placeholder: string,
     cap: { key: string; field: string; max: number },
+    recentKept: number,
     processedKey?: string,
   ): Promise<{ lease: Lease; processed?: Record<string, string> } | "exhausted" | null> {
     const keys = [
@@ -403,6 +457,7 @@ export class LeaseRecords {
       this.sessionKey(lease.sessionId),
       lockKey,
       cap.key,
+      this.recentKey(lease.sessionId),
       ...(processedKey ? [processedKey] : []),
     ];
     const out = await evalScript(
@@ -416,6 +471,7 @@ export class LeaseRecords {
       String(this.ttlMs),
       cap.field,
       String(cap.max),
+      String(Math.max(1, Math.floor(recentKept))),
     );
     if (Number(out) === -1) return "exhausted";
     if (!Array.isArray(out)) return null;
@@ -561,7 +617,7 @@ export class LeaseRecords {
     if (sessionIds.length === 0) return [];
     const now = await redisNow(this.redis);
     const pipe = this.redis.pipeline();
-    for (const id of sessionIds) pipe.zcount(this.sessionKey(id), `(${now}`, "+inf");
+    for (const id of sessionIds) pipe.zcount(this.sessionKey(id), `(${now}`, "(+inf");
     const out = (await pipe.exec()) ?? [];
     return out.map(([err, n]) => {
       if (err) throw err;
