@@ -88,7 +88,7 @@ describe("a worker signing out", () => {
     await next.client.submitResult(again.id, proofOf(again));
   });
 
-  it("gives back its own session's leases only, a heartbeated one too, and leases nothing after", async () => {
+  it("gives back its own session's leases only, but for those it keeps, and leases nothing after", async () => {
     // Three base jobs: one for the other session, two for this one, none left over.
     await openBlock(stack, 2, { txCount: 3, winner: op });
     const before = await signIn(stack, op, "same", { capacity: 1 });
@@ -105,12 +105,18 @@ describe("a worker signing out", () => {
       where: { id: unheard.id },
       data: { status: "queued" },
     });
-    expect(await w.client.endSession()).toEqual({ sessionId: w.sessionId, released: 2 });
-    // Both back in the queue; the other session's lease is still held.
+    // Signed out keeping the job it runs: the other goes back, the kept one is still held.
+    expect(await w.client.endSession({ keep: [heard.id] })).toEqual({
+      sessionId: w.sessionId,
+      released: 1,
+    });
+    expect((await w.client.heartbeat(heard.id)).leaseExpiresAt).toBeGreaterThan(Date.now());
+    // The ended session takes no new lease; signed out again keeping nothing, it gives that one
+    // back too. The other session's lease is still held.
+    expect(await relayError(w.client.lease(0))).toEqual({ status: 401, code: "SESSION_EXPIRED" });
+    expect(await w.client.endSession()).toEqual({ sessionId: w.sessionId, released: 1 });
     await eventually(async () => (await jobRow(heard.id)).status === "queued");
     expect((await before.client.heartbeat(kept.id)).leaseExpiresAt).toBeGreaterThan(Date.now());
-    // The ended session takes no new lease; a second sign-out gives back nothing.
-    expect(await relayError(w.client.lease(0))).toEqual({ status: 401, code: "SESSION_EXPIRED" });
     expect(await w.client.endSession()).toEqual({ sessionId: w.sessionId, released: 0 });
     expect(await stack.db.prisma.penalty.count()).toBe(0);
     // Its jobs go to the next worker.

@@ -75,7 +75,7 @@ export class JobRun {
 
   constructor(
     readonly job: LeasedJob,
-    private readonly handle: SessionHandle,
+    readonly handle: SessionHandle,
     private readonly ctx: JobContext,
     /** Whether the result should also lease the next job (not once the worker is stopping). */
     private readonly askNext: () => boolean = () => false,
@@ -415,8 +415,8 @@ function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
  * a retryable fail: this agent cannot run it, and after MAX_RETRYABLE_FAILS_PER_WORKER the relay
  * stops offering it to this worker (a stopping worker's release would not: the job would come
  * straight back, and releases past the session's capacity are counted as fails anyway). Its
- * lease does not lapse as withholding. Three tries; one answered "lease lost" after an earlier
- * try went unanswered is taken as done. Each such job is reported (`unreadable`): the pool
+ * lease does not lapse as withholding. Three tries; one answered "lease lost" is taken as done
+ * (an earlier try whose answer was lost, or a stopping agent's sign-out, gave it back). Each such job is reported (`unreadable`): the pool
  * stops after UNREADABLE_MAX in a row, as every job's attempts would be used up this way.
  */
 export async function handBackUnread(
@@ -436,7 +436,9 @@ export async function handBackUnread(
       return;
     } catch (err) {
       const kind = classifyRelayError(err);
-      if (kind === "lease_lost" && attempt > 1) return;
+      // Gone already: handed back by an earlier try whose answer was lost, or by the sign-out
+      // of a stopping agent.
+      if (kind === "lease_lost") return;
       if (attempt >= 3 || kind !== "transient") {
         logger.error(
           { job: jobId, err: errorMessage(err) },

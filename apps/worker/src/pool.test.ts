@@ -450,7 +450,9 @@ describe("startWorkers", () => {
     expect((fatal as { message: string }).message).toContain(
       "3 jobs in a row were leased in answers this agent cannot read",
     );
-    expect(relay.fails).toHaveLength(3);
+    // Each handed back: the last one perhaps by the sign-out the stop begins with.
+    const released = relay.signOuts.reduce((n, o) => n + o.released, 0);
+    expect(relay.fails.length + released).toBe(3);
     expect(relay.leases.size).toBe(0);
     expect(pool.stats()).toMatchObject({ proven: 0, lost: 0 });
   });
@@ -520,15 +522,35 @@ describe("startWorkers", () => {
     // Back in the queue at once, not left to lapse as a withholding of this worker's.
     expect(relay.leases.size).toBe(0);
     expect(relay.queue.map((j) => j.id)).toEqual(["14:0"]);
-    expect(relay.signOuts).toEqual([{ sessionId: "session-0", released: 1 }]);
+    // At once as the stop began, and again (keeping nothing) once it had stopped.
+    expect(relay.signOuts).toEqual([
+      { sessionId: "session-0", kept: [], released: 1 },
+      { sessionId: "session-0", kept: [], released: 0 },
+    ]);
   });
 
-  it("stop() signs every worker out once, even with nothing to give back", async () => {
+  it("stop() signs out at once keeping the jobs still running, which it then hands in itself", async () => {
+    const relay = new FakeRelay(operator);
+    relay.add(...baseJobs(15, 1));
+    const gated = gatedBackend();
+    const { pool } = await start(relay, { backend: gated.backend, waitMs: 10_000 });
+    await until(() => gated.signals.length === 1);
+    const stopped = pool.stop({ graceMs: 10_000 });
+    // Signed out before the drain is over, the running job kept.
+    await until(() => relay.signOuts.length === 1);
+    expect(relay.signOuts[0]).toEqual({ sessionId: "session-0", kept: ["15:0"], released: 0 });
+    gated.release();
+    await stopped;
+    expect(relay.accepted.size).toBe(1);
+    expect(relay.signOuts).toHaveLength(2);
+  });
+
+  it("stop() signs every worker out, even with nothing to give back", async () => {
     const relay = new FakeRelay(operator);
     const { pool } = await start(relay, { workers: 2, waitMs: 30_000 });
     await until(() => relay.sessions.size === 2);
     await pool.stop();
-    expect(relay.signOuts.map((o) => o.released)).toEqual([0, 0]);
+    expect(relay.signOuts.map((o) => o.released)).toEqual([0, 0, 0, 0]);
     expect(new Set(relay.signOuts.map((o) => o.sessionId)).size).toBe(2);
   });
 

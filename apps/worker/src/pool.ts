@@ -174,6 +174,11 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   /** `refused`: stopping for a permanent refusal (fatal): no proof in hand is offered again. */
   const stopPool = async (graceMs: number, refused = false) => {
     stop.abort(new Error("worker pool stopping"));
+    // Signed out at once, beside the drain, keeping the jobs still running: a job the relay
+    // leased as the stop cut a long poll short goes back now, not after the drain (when its
+    // lease could have lapsed as withholding).
+    const targets = pool.map((w) => w.signOutTargets());
+    const signedOut = Promise.all(pool.map((w, i) => w.signOut(targets[i]!, true)));
     const inFlight = pool.reduce((n, w) => n + w.inFlight, 0);
     logger.info({ inFlight, graceMs }, "stopping: no new leases; letting in-flight jobs finish");
     let timer: NodeJS.Timeout | undefined;
@@ -188,9 +193,10 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
       for (const w of pool) w.shutdownInFlight(!refused);
     }
     await running;
-    // Every job this agent knew of is handed in or given back: what the relay still holds for
-    // its sessions (a long poll answered as it was cut short) goes back now.
-    await Promise.all(pool.map((w) => w.signOut()));
+    // Every job this agent knew of is handed in or given back: signed out again, keeping
+    // nothing, for a hand-back that failed.
+    await signedOut;
+    await Promise.all(pool.map((w, i) => w.signOut(targets[i]!, false)));
     await http?.close().catch(() => {});
     logger.info({ ...stats }, "workers stopped");
     emit({ type: "stopped", stats: { ...stats } });

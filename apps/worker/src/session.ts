@@ -73,15 +73,16 @@ function refusalMessage(err: RelayError): string {
 }
 
 /**
- * How long a stopping worker spends signing out, retries of a transient failure included: inside
- * the reserve the shutdown grace keeps for handing back (drainMs).
+ * How long a stopping worker spends signing out, retries of a transient failure included: at
+ * once, beside the drain of its jobs (keeping them), and again once it has stopped (keeping
+ * nothing), inside the reserve the shutdown grace keeps for handing back (drainMs).
  */
-export const SIGN_OUT_BUDGET_MS = 3_000;
+export const SIGN_OUT_BUDGET_MS = { atStop: 3_000, stopped: 2_000 };
 
 export class WorkerSession {
   private current: SessionHandle | undefined;
-  /** Sessions other than the current one whose long poll the stop cut short. */
-  private readonly cut = new Map<number, SessionHandle>();
+  /** Sessions with long polls in flight, and how many. */
+  private readonly polling = new Map<number, { handle: SessionHandle; n: number }>();
   private pending: Promise<SessionHandle> | undefined;
   private generation = 0;
   private readonly backoff = new Backoff();
@@ -107,37 +108,60 @@ export class WorkerSession {
     if (this.current?.generation === handle.generation) this.current = undefined;
   }
 
-  /** A long poll under `handle` was cut short by the stop: signOut() ends that session too. */
-  pollCutShort(handle: SessionHandle): void {
-    this.cut.set(handle.generation, handle);
+  /** A long poll under `handle` is sent (pollEnded once it is answered or has failed). */
+  pollStarted(handle: SessionHandle): void {
+    const p = this.polling.get(handle.generation);
+    if (p) p.n++;
+    else this.polling.set(handle.generation, { handle, n: 1 });
+  }
+
+  pollEnded(handle: SessionHandle): void {
+    const p = this.polling.get(handle.generation);
+    if (p && --p.n <= 0) this.polling.delete(handle.generation);
   }
 
   /**
-   * Ends, on the relay, the current session and any whose long poll the stop cut short, once the
-   * worker has handed in or given back every job it knows of: a lease the relay answered as the
-   * poll was cut, which this worker never heard of, goes back to the queue at once instead of
-   * lapsing as withholding. A sign-out that fails is logged; such a lease then lapses.
+   * The sessions a stopping worker signs out, read as the stop begins: the current one and any
+   * with a long poll in flight (which the stop cuts short: the relay may have answered it with a
+   * job this worker will never read).
    */
-  async signOut(): Promise<void> {
-    const { logger, workerId } = this.deps;
-    const handles = new Map(this.cut);
+  signOutTargets(): SessionHandle[] {
+    const handles = new Map([...this.polling].map(([g, p]) => [g, p.handle]));
     if (this.current) handles.set(this.current.generation, this.current);
-    this.cut.clear();
-    this.current = undefined;
-    const until = Date.now() + SIGN_OUT_BUDGET_MS;
+    return [...handles.values()];
+  }
+
+  /**
+   * Ends `handles` on the relay: no new lease for them, and every lease they hold but for the
+   * jobs `keepOf` names (those still running, handed in or back by the worker itself) goes back
+   * to the queue at once, instead of lapsing as withholding. Retries a transient failure within
+   * `budgetMs`; a sign-out that still fails is logged.
+   */
+  async signOut(
+    handles: readonly SessionHandle[],
+    keepOf: (h: SessionHandle) => string[],
+    budgetMs: number,
+  ): Promise<void> {
+    const { logger, workerId } = this.deps;
+    const until = Date.now() + budgetMs;
     await Promise.all(
-      [...handles.values()].map(async (h) => {
+      handles.map(async (h) => {
         const backoff = new Backoff(100, 1000);
         for (;;) {
           try {
             const timeoutMs = Math.max(until - Date.now(), 1);
-            const { released } = await h.client.endSession({ timeoutMs });
-            logger.info({ worker: workerId, sessionId: h.sessionId, released }, "signed out");
+            const keep = keepOf(h);
+            const { released } = await h.client.endSession({ keep, timeoutMs });
+            logger.info(
+              { worker: workerId, sessionId: h.sessionId, kept: keep.length, released },
+              "signed out",
+            );
             return;
           } catch (err) {
             // A relay busy or briefly away (a fleet stopping at once, a blip) is asked again
-            // while the budget lasts.
-            const wait = backoff.next();
+            // while the budget lasts, no sooner than it says.
+            const after = err instanceof RelayError ? err.retryAfterMs : undefined;
+            const wait = retryDelayMs(after, backoff);
             if (classifyRelayError(err) === "transient" && Date.now() + wait < until) {
               await sleep(wait).catch(() => {});
               continue;

@@ -3,7 +3,7 @@
 import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import { classifyRelayError, errorMessage, unreadLeaseOf } from "./errors.ts";
 import { handBackUnread, type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
-import type { SessionHandle } from "./session.ts";
+import { type SessionHandle, SIGN_OUT_BUDGET_MS } from "./session.ts";
 import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 
 export interface WorkerDeps extends JobContext {
@@ -34,9 +34,22 @@ export class Worker {
     for (const run of this.runs) run.shutdown(offerProofs);
   }
 
-  /** Signs the worker's sessions out on the relay (once it has stopped: see WorkerSession). */
-  signOut(): Promise<void> {
-    return this.deps.session.signOut();
+  /** The sessions its sign-out ends, read as the stop begins (WorkerSession.signOutTargets). */
+  signOutTargets(): SessionHandle[] {
+    return this.deps.session.signOutTargets();
+  }
+
+  /**
+   * Signs `handles` out on the relay, keeping the jobs still running under each when
+   * `keepRunning` (at once as the stop begins), or nothing (once every job is handed in or back).
+   */
+  signOut(handles: readonly SessionHandle[], keepRunning: boolean): Promise<void> {
+    const keepOf = (h: SessionHandle) =>
+      keepRunning
+        ? [...this.runs].filter((r) => r.handle.generation === h.generation).map((r) => r.job.id)
+        : [];
+    const budget = keepRunning ? SIGN_OUT_BUDGET_MS.atStop : SIGN_OUT_BUDGET_MS.stopped;
+    return this.deps.session.signOut(handles, keepOf, budget);
   }
 
   get inFlight(): number {
@@ -67,8 +80,10 @@ export class Worker {
             break; // get() only gives up when the pool stops
           }
           const polledAt = Date.now();
+          session.pollStarted(handle);
           try {
             job = await handle.pollClient.lease(waitMs);
+            session.pollEnded(handle);
             backoff.reset();
             emit({
               type: "lease_answered",
@@ -77,16 +92,14 @@ export class Worker {
               leased: job !== null,
             });
           } catch (err) {
+            session.pollEnded(handle);
             // A job leased in an answer this agent cannot read goes back, not left to lapse
             // (even while stopping).
             const unread = unreadLeaseOf(err);
             if (unread) await handBackUnread(handle.client, unread, errorMessage(err), this.deps);
-            if (stopSignal.aborted) {
-              // The relay may have answered with a job as the poll was cut: the sign-out gives
-              // it back.
-              session.pollCutShort(handle);
-              break;
-            }
+            // Stopping: the relay may have answered with a job as the poll was cut short; the
+            // sign-out gives it back.
+            if (stopSignal.aborted) break;
             if (classifyRelayError(err) === "unauthorized") session.invalidate(handle);
             // An overloaded relay (503) or a rate limit (429) says when to come back: at least
             // that long (and no sooner than the backoff), spread so a fleet does not return at

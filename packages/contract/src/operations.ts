@@ -170,15 +170,17 @@ export const operations = {
     tags: ["worker"],
     summary: "Sign a worker out: no new lease, and the leases it still holds go back",
     description:
-      "For a worker agent that is stopping, once it has handed in or given back every job it " +
-      "knows of: the session takes no new lease from then on, on any relay (its token is " +
-      "refused as SESSION_EXPIRED, except on the leases it still holds), and every lease it " +
-      "still holds goes back to the queue with no lapse and no penalty (`released`), as `fail` " +
-      "with `shutdown: true` releases a job, within the same bound (the session's capacity in " +
-      "releases). Those are leases the agent never heard of: a long poll answered with a job " +
-      "as the agent cut it short. Served to an expired session too, like the calls on a held " +
-      "lease; a second call releases nothing.",
+      "For a worker agent that is stopping: the session takes no new lease from then on, on " +
+      "any relay (a lease request is refused as SESSION_EXPIRED; the calls on the leases it " +
+      "holds are still served), and every lease it holds but for the jobs named in `keep` " +
+      "goes back to the queue with no lapse and no penalty (`released`), as `fail` with " +
+      "`shutdown: true` releases a job, within the same bound (the session's capacity in " +
+      "releases). `keep`: the jobs the agent is still running, to hand in or give back itself. " +
+      "The others are leases it never heard of: a long poll answered with a job as the agent " +
+      "cut it short. Served to an expired session too; sent again (with less to keep, once " +
+      "the agent has stopped) it releases what is left.",
     auth: "worker",
+    body: s.endSessionBody,
     responses: { 200: s.endSessionResponse },
     errors: ["UNAUTHORIZED", "SESSION_EXPIRED"],
   }),

@@ -293,6 +293,17 @@ export const sessionResponse = z
   .object({ token: z.string(), expiresAt: intOut, sessionId: z.string() })
   .describe("A bearer token for the job calls, valid until expiresAt");
 
+/** Optional: a sign-out sent with no body keeps nothing. */
+export const endSessionBody = z
+  .object({
+    keep: z
+      .array(z.string().max(64))
+      .max(1024)
+      .default([])
+      .describe("Jobs the worker still holds and will hand in or give back itself"),
+  })
+  .nullish();
+
 export const endSessionResponse = z
   .object({ sessionId: z.string(), released: intOut })
   .describe("The session ended; `released`: the leases it still held, given back");

@@ -406,14 +406,16 @@ export class RelayClient {
     ).body;
   }
   /**
-   * Signs the worker out: the session takes no new lease, and the leases it still holds (ones
-   * its worker never heard of: a long poll answered as it was cut short) go back to the queue
-   * with no penalty. For a worker that is stopping, once its jobs are handed in or given back.
+   * Signs the worker out: the session takes no new lease, and the leases it holds but for the
+   * jobs in `keep` (those it is still running, to hand in or give back itself) go back to the
+   * queue with no penalty: leases it never heard of, a long poll answered as it was cut short.
+   * For a worker that is stopping.
    */
-  async endSession(opts: { timeoutMs?: number } = {}) {
+  async endSession(opts: { keep?: readonly string[]; timeoutMs?: number } = {}) {
     if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
+    const body = opts.keep && opts.keep.length > 0 ? { keep: [...opts.keep] } : undefined;
     return (
-      await this.request<EndSessionAnswer>("DELETE", "/v1/workers/sessions/current", undefined, {
+      await this.request<EndSessionAnswer>("DELETE", "/v1/workers/sessions/current", body, {
         bearer: this.options.token,
         operation: "endSession",
         ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),

@@ -821,52 +821,66 @@ export async function releaseJob(ctx: RelayContext, session: WorkerSession, jobI
 }
 
 /**
- * A worker signs out (its agent stopping, after handing in or giving back every job it knows
- * of): the session takes no new lease from now on, on any relay, and each lease it still holds
- * goes back to the queue with no lapse and no penalty. Such a lease is one the agent never heard
- * of: a long poll the relay answered with a job as the agent cut it short, after the answer was
- * handed to the socket, so the relay could not tell it went unread (watchClient gives back the
- * rest). Without this it would lapse, as withholding, against an operator who only stopped its
- * agent.
+ * A worker signs out (its agent stopping): the session takes no new lease from now on, on any
+ * relay, and each lease it holds, but for the jobs it names in `keep` (those it is still running,
+ * to hand in or give back itself), goes back to the queue with no lapse and no penalty. Such a
+ * lease is one the agent never heard of: a long poll the relay answered with a job as the agent
+ * cut it short, after the answer was handed to the socket, so the relay could not tell it went
+ * unread (watchClient gives back the rest). Without this it would lapse, as withholding, against
+ * an operator who only stopped its agent.
  *
- * Redis first (the broker's record of the session's most recent leases, which every relay
- * shares, and the mark that no broker reserves the session a slot again), then the job rows
- * marked leased to the worker, for an older lease whose own hand-back failed. Each is given back
- * as releaseJob gives back a stopping worker's job, within the same bound: a stopping agent holds
- * at most its capacity, handed back or found here. A lease that fails to go back (Redis or
- * Postgres away) does not stop the others; the call then fails, and a second one finds only
- * what is left.
+ * Redis first: the mark that no broker reserves or records a lease for the session again, and
+ * the broker's record of its most recent leases, which every relay shares (a lease recorded
+ * after the mark is refused, so none escapes the list). Then the job rows marked leased to the
+ * worker, for an older lease whose own hand-back failed (once the agent has stopped, it signs out
+ * again keeping nothing). Each is given back as releaseJob gives back a stopping worker's job,
+ * within the same bound: a stopping agent holds at most its capacity, handed back or found here.
+ * Postgres away, or a lease that fails to go back, does not stop the others; the call then
+ * fails, and the next one finds only what is left.
  */
-export async function endSession(ctx: RelayContext, session: WorkerSession) {
+export async function endSession(
+  ctx: RelayContext,
+  session: WorkerSession,
+  keep: readonly string[] = [],
+) {
   const recent = await ctx.broker.endSession(
     session.id,
     heldLeaseGraceMs(ctx) + SIGN_OUT_MARGIN_MS,
   );
+  let failure: unknown;
+  let rows: { id: string }[] = [];
   const now = ctx.now();
   if (Number(session.expiresAt) > now) {
-    await ctx.prisma.workerSession.update({
-      where: { id: session.id },
-      data: { expiresAt: BigInt(now) },
-    });
-    // The object this relay's session cache holds: its token is refused here at once, and a
-    // long poll of the session waiting for its turn takes nothing (gatedAttempt). Other relays
-    // read the row again within their cache's lifetime; until then Redis refuses them a slot.
+    // The object this relay's session cache holds: its token is refused here at once for new
+    // leases, and a long poll of the session waiting for its turn takes nothing (gatedAttempt).
+    // Other relays read the row again within their cache's lifetime; until then Redis refuses.
     session.expiresAt = BigInt(now);
+    await ctx.prisma.workerSession
+      .update({ where: { id: session.id }, data: { expiresAt: BigInt(now) } })
+      .catch((err: unknown) => {
+        failure ??= err;
+      });
   }
-  const rows = await ctx.prisma.proofJob.findMany({
-    where: { status: "leased", operator: session.operator, workerId: session.workerName },
-    select: { id: true },
-  });
+  try {
+    rows = await ctx.prisma.proofJob.findMany({
+      where: { status: "leased", operator: session.operator, workerId: session.workerName },
+      select: { id: true },
+    });
+  } catch (err) {
+    failure ??= err;
+  }
+  const kept = new Set(keep);
   let released = 0;
-  let failure: unknown;
   for (const id of new Set([...recent, ...rows.map((r) => r.id)])) {
+    if (kept.has(id)) continue;
     try {
       if (!(await ctx.broker.leaseOf(session.id, id))) continue;
       await releaseJob(ctx, session, id);
       released++;
     } catch (err) {
-      // Lapsed or taken meanwhile: the lapse decides, as for any release.
-      if (err instanceof DomainError && err.code === "LEASE_LOST") continue;
+      // Lapsed or taken meanwhile (the lapse decides, as for any release), or no longer there.
+      if (err instanceof DomainError && (err.code === "LEASE_LOST" || err.code === "JOB_NOT_FOUND"))
+        continue;
       failure ??= err;
     }
   }

@@ -4,6 +4,7 @@
 // down, error answers, lost leases). Not a relay: the end-to-end tests run the real one.
 import {
   type ErrorCode,
+  endSessionBody,
   endSessionResponse,
   errorBodySchema,
   errorStatus,
@@ -47,6 +48,7 @@ interface Session {
   login: z.output<typeof sessionBody>["login"];
   hardware: z.output<typeof sessionBody>["hardware"];
   expired: boolean;
+  signedOut?: boolean;
 }
 
 /** An answer, checked against the contract's schema for it (a fake that drifts fails loudly). */
@@ -137,7 +139,7 @@ export class FakeRelay {
   /** Jobs leased with a result's answer (`next`). */
   leasedWithResult = 0;
   /** Sign-outs so far, with the leases each gave back. */
-  readonly signOuts: { sessionId: string; released: number }[] = [];
+  readonly signOuts: { sessionId: string; kept: string[]; released: number }[] = [];
   /**
    * Lease answers still to be lost to the agent's stop: the job is leased (the relay's answer
    * handed to the socket) but the answer arrives only as the request is cut short, and is lost.
@@ -182,9 +184,13 @@ export class FakeRelay {
     if (route === "POST /v1/workers/sessions") return this.signIn(body);
     const session = auth ? this.sessions.get(auth) : undefined;
     if (!session || !auth) return refuse("UNAUTHORIZED");
-    if (route === "DELETE /v1/workers/sessions/current") return this.signOut(auth, session);
+    if (route === "DELETE /v1/workers/sessions/current") {
+      const req = parsed(endSessionBody, body);
+      return req.ok ? this.signOut(auth, session, req.value?.keep ?? []) : req.answer;
+    }
     if (session.expired) return refuse("SESSION_EXPIRED");
     if (route === "POST /v1/jobs/lease") {
+      if (session.signedOut) return refuse("SESSION_EXPIRED");
       const req = parsed(leaseBody, body);
       return req.ok ? this.lease(auth, req.value.waitMs, init?.signal) : req.answer;
     }
@@ -323,16 +329,17 @@ export class FakeRelay {
   }
 
   /** As the relay's sign-out: the session ends, and the leases it still holds go back. */
-  private signOut(token: string, session: Session): Response {
-    session.expired = true;
+  private signOut(token: string, session: Session, keep: string[]): Response {
+    // As the relay: no new lease, while the calls on the leases it holds are still served.
+    session.signedOut = true;
     let released = 0;
     for (const [id, lease] of this.leases) {
-      if (lease.token !== token) continue;
+      if (lease.token !== token || keep.includes(id)) continue;
       this.leases.delete(id);
       this.queue.push(lease.job);
       released++;
     }
-    this.signOuts.push({ sessionId: session.id, released });
+    this.signOuts.push({ sessionId: session.id, kept: keep, released });
     return json(200, endSessionResponse, { sessionId: session.id, released });
   }
 

@@ -25,7 +25,7 @@ export function registerWorkerRoutes(app: FastifyInstance, ctx: RelayContext) {
     method: signOut.method,
     url: signOut.path,
     schema: schemaOf(signOut),
-    handler: async (req) => endSession(ctx, sessionOf(req)),
+    handler: async (req) => endSession(ctx, sessionOf(req), req.body?.keep ?? []),
   });
   r.route({
     method: list.method,
