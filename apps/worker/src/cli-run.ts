@@ -92,7 +92,11 @@ export async function runWorkers(config: CliConfig): Promise<void> {
   let closing: Promise<void> | undefined;
   const close = async () => {
     try {
-      await pool.stop({ graceMs: drainMs(config.shutdownGraceMs) });
+      const drain = drainMs(config.shutdownGraceMs);
+      // Half the reserve left after the drain for the sign-out once stopped (at most 2 s); the
+      // rest is for handing back.
+      const reserve = config.shutdownGraceMs - drain;
+      await pool.stop({ graceMs: drain, signOutMs: Math.min(2000, Math.floor(reserve / 2)) });
       await backend.close?.();
     } finally {
       await metricsServer?.close();

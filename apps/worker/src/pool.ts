@@ -7,7 +7,7 @@ import { privateKeyToAccount } from "viem/accounts";
 import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS, UNREADABLE_MAX } from "./defaults.ts";
 import { errorMessage } from "./errors.ts";
 import { pooledFetch } from "./http.ts";
-import { WorkerSession } from "./session.ts";
+import { SIGN_OUT_BUDGET_MS, WorkerSession } from "./session.ts";
 import type {
   Hardware,
   WorkerEvent,
@@ -172,13 +172,22 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
   const running = Promise.all(pool.map((w) => w.run())).then(() => undefined);
 
   /** `refused`: stopping for a permanent refusal (fatal): no proof in hand is offered again. */
-  const stopPool = async (graceMs: number, refused = false) => {
+  const stopPool = async (
+    graceMs: number,
+    refused = false,
+    signOutMs: number = SIGN_OUT_BUDGET_MS.stopped,
+  ) => {
     stop.abort(new Error("worker pool stopping"));
     // Signed out at once, beside the drain, keeping the jobs still running: a job the relay
     // leased as the stop cut a long poll short goes back now, not after the drain (when its
     // lease could have lapsed as withholding).
     const targets = pool.map((w) => w.signOutTargets());
-    const signedOut = Promise.all(pool.map((w, i) => w.signOut(targets[i]!, true)));
+    // (Not with no drain to stand beside: the sign-out once stopped follows at once.)
+    const early = Math.min(SIGN_OUT_BUDGET_MS.atStop, graceMs);
+    const signedOut =
+      early >= 100
+        ? Promise.all(pool.map((w, i) => w.signOut(targets[i]!, true, early)))
+        : Promise.resolve([]);
     const inFlight = pool.reduce((n, w) => n + w.inFlight, 0);
     logger.info({ inFlight, graceMs }, "stopping: no new leases; letting in-flight jobs finish");
     let timer: NodeJS.Timeout | undefined;
@@ -196,7 +205,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     // Every job this agent knew of is handed in or given back: signed out again, keeping
     // nothing, for a hand-back that failed.
     await signedOut;
-    await Promise.all(pool.map((w, i) => w.signOut(targets[i]!, false)));
+    await Promise.all(pool.map((w, i) => w.signOut(targets[i]!, false, Math.max(1, signOutMs))));
     await http?.close().catch(() => {});
     logger.info({ ...stats }, "workers stopped");
     emit({ type: "stopped", stats: { ...stats } });
@@ -204,7 +213,11 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
 
   return {
     stop(opts = {}) {
-      stopping ??= stopPool(Math.max(0, opts.graceMs ?? DEFAULT_GRACE_MS));
+      stopping ??= stopPool(
+        Math.max(0, opts.graceMs ?? DEFAULT_GRACE_MS),
+        false,
+        opts.signOutMs ?? SIGN_OUT_BUDGET_MS.stopped,
+      );
       return stopping;
     },
     stats: () => ({ ...stats }),

@@ -73,9 +73,10 @@ function refusalMessage(err: RelayError): string {
 }
 
 /**
- * How long a stopping worker spends signing out, retries of a transient failure included: at
- * once, beside the drain of its jobs (keeping them), and again once it has stopped (keeping
- * nothing), inside the reserve the shutdown grace keeps for handing back (drainMs).
+ * How long a stopping worker spends signing out, retries of a transient failure included, by
+ * default: at once, beside the drain of its jobs (keeping them; never past the drain's end), and
+ * again once it has stopped (keeping nothing; the command line gives it part of the reserve the
+ * shutdown grace keeps for handing back, drainMs).
  */
 export const SIGN_OUT_BUDGET_MS = { atStop: 3_000, stopped: 2_000 };
 

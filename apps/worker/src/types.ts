@@ -79,8 +79,12 @@ export interface WorkerStats {
 }
 
 export interface WorkerPool {
-  /** Stops leasing, lets in-flight jobs finish within graceMs (default 30 s), hands back the rest. */
-  stop(opts?: { graceMs?: number }): Promise<void>;
+  /**
+   * Stops leasing, lets in-flight jobs finish within graceMs (default 30 s), hands back the rest.
+   * Signs out as the stop begins (within min(3 s, graceMs), beside the drain) and once stopped
+   * (within signOutMs, default 2 s).
+   */
+  stop(opts?: { graceMs?: number; signOutMs?: number }): Promise<void>;
   stats(): WorkerStats;
 }
 

@@ -3,7 +3,7 @@
 import { type LeasedJob, RelayError } from "@prover-boost/sdk";
 import { classifyRelayError, errorMessage, unreadLeaseOf } from "./errors.ts";
 import { handBackUnread, type JobContext, type JobOutcome, JobRun, jobRef } from "./job-run.ts";
-import { type SessionHandle, SIGN_OUT_BUDGET_MS } from "./session.ts";
+import type { SessionHandle } from "./session.ts";
 import { Backoff, retryDelayMs, sleep } from "./timing.ts";
 
 export interface WorkerDeps extends JobContext {
@@ -43,13 +43,16 @@ export class Worker {
    * Signs `handles` out on the relay, keeping the jobs still running under each when
    * `keepRunning` (at once as the stop begins), or nothing (once every job is handed in or back).
    */
-  signOut(handles: readonly SessionHandle[], keepRunning: boolean): Promise<void> {
+  signOut(
+    handles: readonly SessionHandle[],
+    keepRunning: boolean,
+    budgetMs: number,
+  ): Promise<void> {
     const keepOf = (h: SessionHandle) =>
       keepRunning
         ? [...this.runs].filter((r) => r.handle.generation === h.generation).map((r) => r.job.id)
         : [];
-    const budget = keepRunning ? SIGN_OUT_BUDGET_MS.atStop : SIGN_OUT_BUDGET_MS.stopped;
-    return this.deps.session.signOut(handles, keepOf, budget);
+    return this.deps.session.signOut(handles, keepOf, budgetMs);
   }
 
   get inFlight(): number {

@@ -171,14 +171,16 @@ export const operations = {
     summary: "Sign a worker out: no new lease, and the leases it still holds go back",
     description:
       "For a worker agent that is stopping: the session takes no new lease from then on, on " +
-      "any relay (a lease request is refused as SESSION_EXPIRED; the calls on the leases it " +
-      "holds are still served), and every lease it holds but for the jobs named in `keep` " +
+      "any relay (a lease request is refused as SESSION_EXPIRED, or, on a relay that has not " +
+      "read the session again yet, answered 204 while no job is in reach; the calls on the " +
+      "leases it holds are still served), and every lease it holds but for the jobs in `keep` " +
       "goes back to the queue with no lapse and no penalty (`released`), as `fail` with " +
       "`shutdown: true` releases a job, within the same bound (the session's capacity in " +
       "releases). `keep`: the jobs the agent is still running, to hand in or give back itself. " +
       "The others are leases it never heard of: a long poll answered with a job as the agent " +
-      "cut it short. Served to an expired session too; sent again (with less to keep, once " +
-      "the agent has stopped) it releases what is left.",
+      "cut it short. Served to an expired session too, for as long as the calls on its " +
+      "leases are; sent again (with less to keep, once the agent has stopped) it releases " +
+      "what is left. `released`: the leases it gave back (past the bound, as counted fails).",
     auth: "worker",
     body: s.endSessionBody,
     responses: { 200: s.endSessionResponse },

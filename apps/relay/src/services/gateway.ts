@@ -849,18 +849,18 @@ export async function endSession(
   );
   let failure: unknown;
   let rows: { id: string }[] = [];
-  const now = ctx.now();
-  if (Number(session.expiresAt) > now) {
-    // The object this relay's session cache holds: its token is refused here at once for new
-    // leases, and a long poll of the session waiting for its turn takes nothing (gatedAttempt).
-    // Other relays read the row again within their cache's lifetime; until then Redis refuses.
-    session.expiresAt = BigInt(now);
-    await ctx.prisma.workerSession
-      .update({ where: { id: session.id }, data: { expiresAt: BigInt(now) } })
-      .catch((err: unknown) => {
-        failure ??= err;
-      });
-  }
+  const now = BigInt(ctx.now());
+  // The row first (again on a sign-out sent again, should it have failed: its condition makes
+  // that a no-op otherwise), then the object this relay's session cache holds: its token is
+  // refused here at once for new leases, and a long poll of the session waiting for its turn
+  // takes nothing (gatedAttempt). Other relays read the row again within their cache's
+  // lifetime; until then Redis refuses the session any slot.
+  await ctx.prisma.workerSession
+    .updateMany({ where: { id: session.id, expiresAt: { gt: now } }, data: { expiresAt: now } })
+    .catch((err: unknown) => {
+      failure ??= err;
+    });
+  if (session.expiresAt > now) session.expiresAt = now;
   try {
     rows = await ctx.prisma.proofJob.findMany({
       where: { status: "leased", operator: session.operator, workerId: session.workerName },

@@ -402,6 +402,28 @@ describe("capacity slots", () => {
     expect(await lease(main, agent("other"), block)).not.toBeNull();
   });
 
+  it("are not turned into a lease when the session signs out between its slot and its record", async () => {
+    const a = agent("signing-out-mid-lease");
+    const block = await oneJobBlock();
+    const records = main.records;
+    const record = records.record.bind(records);
+    records.record = async (...args: Parameters<typeof record>) => {
+      await main.endSession(a.sessionId, 60_000);
+      return record(...args);
+    };
+    try {
+      await expect(main.getProvingJob(a, [block], Date.now())).rejects.toThrow(
+        AgentAtCapacityError,
+      );
+    } finally {
+      records.record = record;
+    }
+    // Never leased: nothing recorded, no slot held, the job back for the next agent.
+    expect(await slotsOf(a)).toEqual(["ended"]);
+    const next = await until(() => lease(main, agent("after-sign-out"), block));
+    expect(await main.recordsOf(next.jobId)).toEqual([next]);
+  });
+
   it("are given back at once by a lease whose tree is sealed or cleared (no lapse to claim)", async () => {
     for (const end of ["seal", "clear"] as const) {
       const a = agent(`ended-by-${end}`);

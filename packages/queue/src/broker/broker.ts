@@ -324,6 +324,14 @@ export class ProofBroker {
               this.disown(block, kind, job, token, agent.sessionId);
               throw err;
             });
+          if (recorded === "ended") {
+            // The session signed out after its slot was reserved (endSession read its recent
+            // leases before this one could join them): the job goes back, never leased, and
+            // the slot with it (the script dropped the placeholder).
+            placeholder = undefined;
+            this.disown(block, kind, job, token, agent.sessionId);
+            throw atCapacity();
+          }
           if (recorded === "exhausted") {
             // Its last attempt lapsed: it is failed now, and the next job is looked for.
             if (await this.failTaken(job, token, "attempt cap reached")) out.failed.push(id);

@@ -99,14 +99,16 @@ return reserved`);
 // (BullMQ's "<job key>:processed" hash). ARGV: token, lease JSON, placeholder, record TTL ms, the
 // job's field of failed attempts in the book and its cap, how many recent leases to keep. A job
 // whose failed attempts reached the cap is not recorded (-1; the placeholder stays, for the next
-// job). Recorded only while the lock is this token's; returns {leasedAt, expiresAt} and, with the
-// sixth key, the children's results as HGETALL gives them, or 0 when the lock is gone (the lease
-// lapsed before it was recorded: nobody heard of it).
+// job), nor one for a session that signed out since its slot was reserved (-2: its slot given
+// back). Recorded only while the lock is this token's; returns {leasedAt, expiresAt} and, with
+// the sixth key, the children's results as HGETALL gives them, or 0 when the lock is gone (the
+// lease lapsed before it was recorded: nobody heard of it).
 const recordScript = luaScript(`${luaNow}
 if tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0') >= tonumber(ARGV[6]) then
   return -1
 end
 redis.call('ZREM', KEYS[2], ARGV[3])
+if redis.call('ZSCORE', KEYS[2], '${ENDED_MEMBER}') then return -2 end
 if redis.call('GET', KEYS[3]) ~= ARGV[1] then return 0 end
 local expiresAt = now + math.max(redis.call('PTTL', KEYS[3]), 0)
 local lease = cjson.decode(ARGV[2])
@@ -438,7 +440,8 @@ export class LeaseRecords {
   }
 
   /**
-   * Records a lease while its lock is held (replacing the slot placeholder); null if lost.
+   * Records a lease while its lock is held (replacing the slot placeholder); null if lost,
+   * "ended" (the placeholder given back, nothing recorded) if the session signed out meanwhile.
    * `cap` (the block's attempt book, the job's field of failed attempts there, the cap):
    * "exhausted", recording nothing, when the job's failed attempts reached the cap. With
    * `processedKey` (the job's BullMQ "<job key>:processed" hash), the lease comes with the
@@ -451,7 +454,7 @@ export class LeaseRecords {
     cap: { key: string; field: string; max: number },
     recentKept: number,
     processedKey?: string,
-  ): Promise<{ lease: Lease; processed?: Record<string, string> } | "exhausted" | null> {
+  ): Promise<{ lease: Lease; processed?: Record<string, string> } | "exhausted" | "ended" | null> {
     const keys = [
       this.jobKey(lease.jobId),
       this.sessionKey(lease.sessionId),
@@ -474,6 +477,7 @@ export class LeaseRecords {
       String(Math.max(1, Math.floor(recentKept))),
     );
     if (Number(out) === -1) return "exhausted";
+    if (Number(out) === -2) return "ended";
     if (!Array.isArray(out)) return null;
     const recorded = { ...lease, leasedAt: Number(out[0]), expiresAt: Number(out[1]) };
     if (!processedKey) return { lease: recorded };
