@@ -416,8 +416,9 @@ function checkedProof(backend: string, out: Hex | BackendProof): BackendProof {
  * stops offering it to this worker (a stopping worker's release would not: the job would come
  * straight back, and releases past the session's capacity are counted as fails anyway). Its
  * lease does not lapse as withholding. Three tries; one answered "lease lost" is taken as done
- * (an earlier try whose answer was lost, or a stopping agent's sign-out, gave it back). Each such job is reported (`unreadable`): the pool
- * stops after UNREADABLE_MAX in a row, as every job's attempts would be used up this way.
+ * (an earlier try whose answer was lost, or a stopping agent's sign-out, gave it back). Each
+ * such job is reported (`unreadable`): the pool stops after UNREADABLE_MAX in a row, as every
+ * job's attempts would be used up this way.
  */
 export async function handBackUnread(
   client: RelayClient,
