@@ -73,6 +73,13 @@ async function completedValue(client: Redis, queue: string, jobId: string): Prom
   }
 }
 
+/**
+ * How many of a session's most recent leases are kept for its sign-out: the leases a stopping
+ * worker never heard of are its last requests' (at most one a capacity slot), and up to one more
+ * a slot may have been leased with a result sent just before the stop; with room to spare.
+ */
+export const recentLeasesKept = (capacity: number): number => 2 * capacity + 8;
+
 /** Random bytes drawn for lease tokens, refilled TOKEN_POOL_BYTES at a time. */
 const TOKEN_POOL_BYTES = 4096;
 let tokenPool = Buffer.alloc(0);
@@ -83,13 +90,6 @@ let tokenPoolAt = 0;
  * rather than one per lease attempt (a call per attempt was ~1.7% of a loaded relay's busy time in
  * a CPU profile).
  */
-/**
- * How many of a session's most recent leases are kept for its sign-out: the leases a stopping
- * worker never heard of are its last requests' (at most one a capacity slot), and up to one more
- * a slot may have been leased with a result sent just before the stop; with room to spare.
- */
-export const recentLeasesKept = (capacity: number): number => 2 * capacity + 8;
-
 export function tokenNonce(): string {
   if (tokenPoolAt + 8 > tokenPool.length) {
     tokenPool = randomBytes(TOKEN_POOL_BYTES);
