@@ -12,7 +12,7 @@ import { escrowAbi } from "@prover-boost/escrow";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
 import { eventually, type Stack, sequencer, startStack } from "./harness.ts";
-import { type L1, startL1 } from "./support/l1.ts";
+import { type L1, settlerOn, startL1 } from "./support/l1.ts";
 import { balance } from "./support/market-flow.ts";
 
 const DEPOSIT = 10n ** 15n;
@@ -232,6 +232,120 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     expect(await earnings()).toBe(earningsBefore);
     expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnBefore);
     await expectAgreed(racer, { free: DEPOSIT, locked: 0n, pending: 0n });
+  });
+
+  it("a lock on its way with the whole bond when a withdrawal took the slash back; a reorg takes the withdrawal and the lock lands: slashed again, as the escrow slashes", async () => {
+    const racer = account(0xf4);
+    const n = 10;
+    const index = stack.relay.ctx.escrowIndex!;
+    await l1.fund(racer.address);
+    await l1.fundReward(sequencer, n, 1000n);
+    await l1.deposit(racer, DEPOSIT);
+    await index.poll();
+    const now = Date.now();
+    const closesAt = now + 60_000;
+    const deadline = now + 120_000;
+    const open = await openAuction(n, {
+      blockReward: "1000",
+      biddingClosesAt: closesAt,
+      proofDeadline: deadline,
+    });
+    await stack.client.openAuction(open.auction, open.txs, open.signature);
+    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    let clock = closesAt + 1000;
+    stack.aggregator.ctx.now = () => clock;
+    await stack.aggregator.aggregator.tick();
+    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+
+    // The settler sends the lock of the whole bond, and no block takes it yet: it waits in the
+    // mempool (kept aside here, so the withdrawal's block goes without it).
+    const lockRow = () =>
+      stack.db.prisma.settlement.findUniqueOrThrow({ where: { key: `lock:${n}` } });
+    await stack.db.prisma.settlement.updateMany({
+      where: { status: "pending" },
+      data: { nextAttemptAt: 0n },
+    });
+    const settler = settlerOn(stack, l1, {
+      receiptTimeoutMs: 300,
+      beforeBroadcast: async () => {
+        await l1.rpc("evm_setAutomine", [false]);
+      },
+    });
+    let raw: unknown;
+    try {
+      await settler.run();
+      const lock = await lockRow();
+      expect(lock.status).toBe("sent");
+      raw = await l1.rpc("eth_getRawTransactionByHash", [lock.txHash]);
+      await l1.rpc("anvil_dropTransaction", [lock.txHash]);
+    } finally {
+      await l1.rpc("evm_setAutomine", [true]);
+    }
+    const snapshot = await l1.rpc("evm_snapshot");
+    // The winner asks all its collateral back, and the withdrawal is mined first. The proof
+    // deadline passes before the index sees it: the ledger slashes the bond, then the withdrawal
+    // takes the slash back (the lock has not reached the escrow).
+    await l1.requestWithdrawal(racer, DEPOSIT);
+    const earningsBefore = await earnings();
+    const burnBefore = await balance(stack.db.prisma, accounts.burn);
+    clock = deadline + 600_000;
+    await stack.aggregator.aggregator.tick();
+    const earningsSlashed = await earnings();
+    const burnSlashed = await balance(stack.db.prisma, accounts.burn);
+    expect(earningsSlashed).toBeGreaterThan(earningsBefore);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    const bond = async () =>
+      (await stack.db.prisma.block.findUniqueOrThrow({ where: { number: n } })).bondAmount;
+    expect(String(await bond())).toBe("0");
+    expect(await earnings()).toBe(earningsBefore);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnBefore);
+
+    // A reorg takes the withdrawal away, and the lock lands on the new fork, whole: the escrow
+    // holds the bond locked and will slash it. So does the ledger: the slash is whole again.
+    await l1.rpc("evm_revert", [snapshot]);
+    const beforeLock = await l1.rpc("evm_snapshot");
+    await l1.rpc("eth_sendRawTransaction", [raw]).catch(() => {});
+    await l1.mine(3);
+    const onEscrow = await l1.client.readContract({
+      address: l1.escrow,
+      abi: escrowAbi,
+      functionName: "balanceOf",
+      args: [racer.address],
+    });
+    expect(onEscrow.slice(0, 3)).toEqual([0n, DEPOSIT, 0n]);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect(String(await bond())).toBe(DEPOSIT.toString());
+    expect((await owedOf(n))[1]).toEqual(["slash", "pending"]);
+    expect(await earnings()).toBe(earningsSlashed);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnSlashed);
+    const short = accounts.shortfall(accounts.available(racer.address));
+    expect(await balance(stack.db.prisma, short)).toBe(0n);
+
+    // Another reorg takes the lock away too: the collateral is free on both sides, and nothing is
+    // slashed. The lock lands again after it: slashed again.
+    await l1.rpc("evm_revert", [beforeLock]);
+    await l1.mine(5);
+    await index.poll();
+    expect(index.status.ok ? "" : index.status.reason).toBe("");
+    expect(String(await bond())).toBe("0");
+    expect((await owedOf(n))[1]).toEqual(["slash", "cancelled"]);
+    expect(await balance(stack.db.prisma, accounts.available(racer.address))).toBe(DEPOSIT);
+    expect(await earnings()).toBe(earningsBefore);
+    expect(await balance(stack.db.prisma, accounts.burn)).toBe(burnBefore);
+    await l1.rpc("eth_sendRawTransaction", [raw]);
+    await l1.mine(1);
+    await index.poll();
+    expect(String(await bond())).toBe(DEPOSIT.toString());
+    expect(await earnings()).toBe(earningsSlashed);
+    expect(await balance(stack.db.prisma, short)).toBe(0n);
+    await expectAgreed(racer, { free: 0n, locked: 0n, pending: 0n });
+    expect(await owedOf(n)).toEqual([
+      ["lock", "confirmed"],
+      ["slash", "confirmed"],
+    ]);
   });
 
   it("a deposit before the lock is sent: the escrow locks only what the ledger still holds", async () => {

@@ -11,7 +11,8 @@
 // aggregator's decisions: the aggregator books them in the ledger when it makes them, and the
 // settler sends the matching transaction; their events are indexed (for the record and for
 // reconciliation) but move nothing, save a lock the escrow took for more than the ledger's
-// bond (followLockedBond). So are penalties (the relay burns up to the operator's free
+// bond (followLockedBond; the rest slashed at once if the ledger has slashed its block, as the
+// escrow will). So are penalties (the relay burns up to the operator's free
 // collateral in the ledger and the settler sends `penalize` for that amount), with one
 // exception: when the escrow found less free than the ledger took (a withdrawal asked on chain
 // first), the `Penalized` event's shortfall (requested - burned) goes back from `burn` to the
@@ -26,6 +27,7 @@
 // the sequencer from outside the ledger (the funding never came in). A block that expired in
 // open proving is refunded too (the aggregator owes it); its RewardRefunded moves its funded
 // reward from escrow:reward:<n> to the sequencer's earnings.
+import { STAGE } from "@prover-boost/core";
 import {
   accounts,
   applyMovement,
@@ -34,6 +36,7 @@ import {
   isGuarded,
   type Leg,
   type MovementKind,
+  PrismaNamespace,
   type Tx,
 } from "@prover-boost/db";
 import { getAddress } from "viem";
@@ -199,13 +202,16 @@ export async function applyEscrowEvent(
 
 /**
  * A lock the escrow took for more than the ledger's bond of its block: a withdrawal booked before
- * it (in the chain's order) shrank the bond while its lock was on its way, and a cancellation
- * gave the collateral back before the lock landed, so the escrow locked the whole amount the
- * lock asked for. The ledger follows the escrow: the difference comes from the prover's free
- * collateral (earnings, then available, ending live bids that hold it, as a withdrawal would)
- * into `locked`, the bond and its lock row say the amount locked, and whatever the ledger cannot
- * find is a shortfall. Else the ledger would count as free what the escrow holds locked, and
- * the prover could bid it again. Returns null when the ledger's bond is the amount locked.
+ * it (in the chain's order) shrank the bond while its lock was on its way, and a cancellation, or
+ * a reorg that took the withdrawal away, gave the collateral back before the lock landed, so the
+ * escrow locked the whole amount the lock asked for. The ledger follows the escrow: the
+ * difference comes from the prover's free collateral (earnings, then available, ending live bids
+ * that hold it, as a withdrawal would), the bond and its lock row say the amount locked, and
+ * whatever the ledger cannot find is a shortfall. Else the ledger would count as free what the
+ * escrow holds locked, and the prover could bid it again. The difference goes to `locked`, or,
+ * when the ledger has slashed the block already (its deadline missed), to the slash
+ * (slashLockedRest): the escrow will slash all it locked. Returns null when the ledger's bond is
+ * the amount locked.
  */
 async function followLockedBond(
   tx: Tx,
@@ -214,22 +220,28 @@ async function followLockedBond(
   amount: bigint,
   meta: MovementMeta,
 ): Promise<string | null> {
-  // Read unlocked first: almost always the bond is the amount locked, and nothing is taken.
+  // Read unlocked first: almost always the bond is the amount locked, and nothing is taken. A
+  // block slashed in the ledger (open proving, or proven there) follows only while its slash can
+  // still go out (neither paid nor expired).
+  const slashId = `${n}:slash`;
   const bondOf = async (lock: boolean) => {
-    const rows = lock
-      ? await tx.$queryRaw<{ bond: string }[]>`
-          SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block"
-          WHERE number = ${n} AND winner = ${prover} AND stage IN ('committed', 'proving', 'proven')
-          FOR UPDATE`
-      : await tx.$queryRaw<{ bond: string }[]>`
-          SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block"
-          WHERE number = ${n} AND winner = ${prover} AND stage IN ('committed', 'proving', 'proven')`;
-    return rows[0] ? amount - BigInt(rows[0].bond) : 0n;
+    const [row] = await tx.$queryRaw<{ bond: string; stage: string; slashed: boolean }[]>`
+      SELECT coalesce("bondAmount", 0)::text AS bond, stage,
+        stages ? 'deadline_missed' AND EXISTS (SELECT 1 FROM "Penalty" WHERE id = ${slashId})
+          AS slashed
+      FROM "Block" WHERE number = ${n} AND winner = ${prover}
+        AND stage IN ('committed', 'proving', 'proven', 'open_proving')
+      ${lock ? PrismaNamespace.sql`FOR UPDATE` : PrismaNamespace.empty}`;
+    // In open proving, a block the ledger did not slash holds no bond of its winner's.
+    if (!row || (row.stage === STAGE.open_proving && !row.slashed)) {
+      return { bond: 0n, extra: 0n, slashed: false };
+    }
+    return { bond: BigInt(row.bond), extra: amount - BigInt(row.bond), slashed: row.slashed };
   };
-  if ((await bondOf(false)) <= 0n) return null;
+  if ((await bondOf(false)).extra <= 0n) return null;
   // The prover's bid lock, then the block, then balance rows (as a withdrawal's bonds are taken).
   await lockProver(tx, prover);
-  const extra = await bondOf(true);
+  const { bond, extra, slashed } = await bondOf(true);
   if (extra <= 0n) return null;
   const { legs, left } = await takeFreeCollateral(tx, prover, extra, meta.nowMs);
   if (left > 0n) legs.push(shortfallLeg(accounts.available(prover), left, meta.shortfalls));
@@ -242,14 +254,64 @@ async function followLockedBond(
       data: { args: { ...lock.args, amount: amount.toString() }, updatedAt: BigInt(meta.nowMs) },
     });
   }
+  const to = slashed
+    ? await slashLockedRest(tx, n, bond, amount, meta.nowMs)
+    : [{ account: accounts.locked(prover), amount: extra }];
   return applyMovement(tx, {
-    kind: "lock",
-    legs: [...legs, { account: accounts.locked(prover), amount: extra }],
+    kind: slashed ? "slash" : "lock",
+    legs: [...legs, ...to],
     blockNumber: n,
     movementId: meta.movementId,
     ref: meta.ref,
     nowMs: meta.nowMs,
   });
+}
+
+/**
+ * Block `n`'s lock landed for `amount` though the ledger had slashed it for `bond` only: a
+ * withdrawal took the slash back while the lock was on its way (undoUnlockedSlashes), and a reorg
+ * took that withdrawal away, but the lock, sent with the whole bond, landed on the new fork. The
+ * escrow slashes whatever it locked, so the ledger slashes the difference too: the returned legs
+ * split it between the sequencer's earnings and `burn` (as the escrow will: slashSplit), the
+ * block's slash penalty says the whole amount, and its slash, cancelled or reverted for want of
+ * a bond meanwhile, is owed again behind the lock.
+ */
+async function slashLockedRest(
+  tx: Tx,
+  n: number,
+  bond: bigint,
+  amount: bigint,
+  nowMs: number,
+): Promise<Leg[]> {
+  const [auction] = await tx.$queryRaw<{ sequencer: string }[]>`
+    SELECT sequencer FROM "Auction" WHERE "blockNumber" = ${n}`;
+  const slash = await tx.ledgerEntry.findMany({
+    where: { kind: "slash", blockNumber: n, amount: { gt: 0 } },
+  });
+  const shareOf = await slashSplit(tx, n, slash);
+  const toSeq = shareOf(amount) - shareOf(bond);
+  const legs: Leg[] = [{ account: accounts.burn, amount: amount - bond - toSeq }];
+  if (toSeq > 0n) legs.push({ account: accounts.earnings(auction!.sequencer), amount: toSeq });
+  await tx.penalty.updateMany({
+    where: { id: `${n}:slash` },
+    data: { amount: amount.toString() },
+  });
+  const now = BigInt(nowMs);
+  await tx.settlement.updateMany({
+    where: {
+      key: `slash:${n}`,
+      OR: [{ status: "reverted" }, { status: "cancelled", errorCode: "BOND_WITHDRAWN" }],
+    },
+    data: {
+      status: "pending",
+      txHash: null,
+      errorCode: null,
+      error: null,
+      nextAttemptAt: now,
+      updatedAt: now,
+    },
+  });
+  return legs;
 }
 
 /**
@@ -478,6 +540,27 @@ async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): P
     }
   }
   return legs;
+}
+
+/**
+ * A reorg took away the BondLocked whose booking slashed `extra` more of block `n`'s bond
+ * (slashLockedRest): the block's bond and slash penalty are what they were before it, and its
+ * slash, if that leaves no bond and it is not sent yet, is cancelled again (the escrow has no lock
+ * of the block to slash). A lock that lands again on the new fork is booked, and slashed, again.
+ */
+async function unslashLockedRest(tx: Tx, n: number, extra: bigint, nowMs: number): Promise<void> {
+  const [b] = await tx.$queryRaw<{ bond: string }[]>`
+    SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block" WHERE number = ${n} FOR UPDATE`;
+  if (!b) return;
+  const left = BigInt(b.bond) > extra ? BigInt(b.bond) - extra : 0n;
+  await tx.block.update({ where: { number: n }, data: { bondAmount: left.toString() } });
+  await tx.penalty.updateMany({ where: { id: `${n}:slash` }, data: { amount: left.toString() } });
+  if (left === 0n) {
+    await tx.settlement.updateMany({
+      where: { key: `slash:${n}`, status: "pending" },
+      data: bondWithdrawn(nowMs),
+    });
+  }
 }
 
 /**
@@ -878,8 +961,17 @@ export async function reverseMovement(
       leg.amount = -have;
     }
   }
-  // Only the index's own movements are reversed: a `lock` among them is a lock's top-up.
+  // Only the index's own movements are reversed: a `lock` among them is a lock's top-up, and a
+  // `slash` the rest of a lock whose block the ledger had slashed (slashLockedRest).
   if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
+  if (kind === "slash") {
+    // What it slashed: its legs into `burn` and the sequencer's earnings.
+    const extra = rows.reduce((sum, r) => {
+      const amount = BigInt(r.amount.toFixed());
+      return amount > 0n ? sum + amount : sum;
+    }, 0n);
+    await unslashLockedRest(tx, rows[0]!.blockNumber!, extra, meta.nowMs);
+  }
   await restoreUndonePenalties(tx, movementId);
   legs.push(...(await restoreSlashedBonds(tx, movementId, meta.nowMs)));
   input.legs = legs.filter((l) => l.amount !== 0n);
