@@ -483,7 +483,8 @@ async function noteSlashCut(tx: Tx, n: number, movementId: string, cut: SlashCut
  * slash are whole again: the escrow, which paid no withdrawal on the new fork, locks and slashes
  * it, and a withdrawal mined again there takes it back once more. Elsewhere (the lock went out
  * with the smaller bond, or never will) the escrow holds the cut free: the returned legs move it
- * from `burn` and the sequencer's earnings to the prover's free collateral.
+ * from `burn` and the sequencer's earnings to the prover's free collateral. (A lock sent whole
+ * that lands on the new fork after all is slashed again once booked: slashLockedRest.)
  */
 async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): Promise<Leg[]> {
   const found = await tx.$queryRaw<{ n: number }[]>`
