@@ -4,7 +4,9 @@
 // SHUTDOWN_GRACE_MS; its operator is never penalized (no penalty row, collateral untouched, also
 // after the lease would have lapsed) and another operator's worker proves the job. A job that
 // ends inside the drain is finished and handed in instead. A second SIGTERM exits 1 at once. An
-// uncaught exception is logged as one JSON line, then the agent closes and exits 1.
+// uncaught exception is logged as one JSON line, then the agent closes and exits 1. A relay that
+// no longer answers cannot hold the stop past the grace: the agent gives its hand-back up when
+// the reserve for it runs out, and exits 0.
 import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { createInterface } from "node:readline";
@@ -14,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventually, type Stack, startStack } from "./harness.ts";
 import { openBlock, proveUntilPaid, signIn } from "./support/blocks.ts";
 import { exitedOf, exitWithin } from "./support/exit.ts";
+import { type FaultProxy, startFaultProxy } from "./support/fault-proxy.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, "..");
@@ -229,5 +232,52 @@ describe("stopping the worker agent", { timeout: 240_000 }, () => {
     // The close ran after the error: the workers stopped and the agent said so.
     const at = all.indexOf(crash[0]!);
     expect(all.slice(at).some((e) => e.msg === "exiting")).toBe(true);
+  });
+});
+
+describe("stopping the worker agent when the relay no longer answers", { timeout: 240_000 }, () => {
+  let stack: Stack;
+  let agent: AgentProcess | undefined;
+  let proxy: FaultProxy | undefined;
+  const op = privateKeyToAccount(keyOf(0x5f6));
+
+  beforeAll(async () => {
+    // Leases long enough that the agent still holds its job when the drain ends.
+    stack = await startStack({ env: { LEASE_MS: "120000" } });
+    await stack.admin.deposit(op.address, DEPOSIT);
+  });
+  afterAll(async () => {
+    if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
+      agent.child.kill("SIGKILL");
+    }
+    if (agent) await agent.exited;
+    await proxy?.close();
+    await stack?.close();
+  });
+
+  it("gives up handing its job back when the grace's reserve runs out, and exits 0 inside the grace", async () => {
+    await openBlock(stack, 4, { txCount: 2 });
+    proxy = await startFaultProxy(stack.url);
+    // 6 s of grace: 3 s of drain, then 1.5 s for the hand-back and 0.75 s for the sign-out.
+    const a = startAgent(stack, keyOf(0x5f6), "cut-off", {
+      RELAY_URL: proxy.url,
+      SHUTDOWN_GRACE_MS: "6000",
+    });
+    agent = a;
+    const held = await leasedBy(stack, a, op.address);
+    // Every byte between the agent and the relay is held from now on (a hung relay or link).
+    proxy.stall();
+    a.child.kill("SIGTERM");
+    // Without a bound of its own, the hand-back would try for 10 s and the grace's deadline
+    // would end the process with status 1.
+    expect(await exitOf(a)).toEqual({ code: 0, signal: null });
+    expect(logged(a, /could not hand the job back/)).toBe(true);
+    expect(logged(a, /shutdown deadline passed/)).toBe(false);
+    const over = entries(a).find((e) => /grace period over/.test(String(e.msg)));
+    expect(over).toMatchObject({ jobs: 1, handBackMs: 1500 });
+    // The relay never heard the hand-back: the job is still leased to the agent's session.
+    proxy.restore();
+    const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
+    expect(row.status).toBe("leased");
   });
 });

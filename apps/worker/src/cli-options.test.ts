@@ -1,6 +1,13 @@
 // The worker's shutdown budget: SHUTDOWN_GRACE_MS (or --shutdown-grace-ms) and the drain inside it.
 import { describe, expect, it } from "vitest";
-import { buildProgram, drainMs, parseOptions, resolveConfig, UsageError } from "./cli-options.ts";
+import {
+  buildProgram,
+  drainMs,
+  parseOptions,
+  resolveConfig,
+  stopBudget,
+  UsageError,
+} from "./cli-options.ts";
 
 const key = `0x${"11".repeat(32)}`;
 
@@ -50,6 +57,20 @@ describe("the worker's shutdown grace", () => {
     for (const grace of [0, 1, 999, 4000, 9999, 10_000, 60_000]) {
       expect(drainMs(grace)).toBeLessThanOrEqual(grace);
       expect(grace - drainMs(grace)).toBeLessThanOrEqual(5000);
+    }
+  });
+
+  it("splits the reserve: hand-backs, then the sign-out, with time to spare inside the grace", () => {
+    expect(stopBudget(10_000)).toEqual({ graceMs: 5000, handBackMs: 2750, signOutMs: 1250 });
+    expect(stopBudget(30_000)).toEqual({ graceMs: 25_000, handBackMs: 2750, signOutMs: 1250 });
+    expect(stopBudget(4000)).toEqual({ graceMs: 2000, handBackMs: 1000, signOutMs: 500 });
+    for (const grace of [1000, 4000, 9999, 10_000, 60_000, 2_147_483_647]) {
+      const b = stopBudget(grace);
+      expect(b.handBackMs).toBeGreaterThan(0);
+      expect(b.signOutMs).toBeGreaterThan(0);
+      // What is left is spare: at least a quarter of the reserve, or a second.
+      const spare = grace - b.graceMs - b.handBackMs - b.signOutMs;
+      expect(spare).toBeGreaterThanOrEqual(Math.min(1000, Math.floor((grace - b.graceMs) / 4)));
     }
   });
 });

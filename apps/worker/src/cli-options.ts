@@ -80,6 +80,20 @@ export function drainMs(shutdownGraceMs: number): number {
   return shutdownGraceMs - Math.min(5000, Math.floor(shutdownGraceMs / 2));
 }
 
+/**
+ * How a stop spends the shutdown grace: the drain (drainMs), then, of the reserve after it, a
+ * quarter (at most 2 s) for the sign-out once stopped and a quarter (at most 1 s) kept spare for
+ * the process itself; the rest is how long the unfinished jobs' hand-backs may try. A relay that
+ * does not answer then costs the stop no more than the grace: it still exits 0.
+ */
+export function stopBudget(shutdownGraceMs: number) {
+  const graceMs = drainMs(shutdownGraceMs);
+  const reserve = shutdownGraceMs - graceMs;
+  const signOutMs = Math.min(2000, Math.floor(reserve / 4));
+  const spareMs = Math.min(1000, Math.floor(reserve / 4));
+  return { graceMs, signOutMs, handBackMs: reserve - signOutMs - spareMs };
+}
+
 /** The help text after the options; `name` is how the agent was invoked. */
 const helpAfter = (name: string) => `
 Backends:

@@ -4,7 +4,7 @@ import { closeOnSignals, serveMetrics } from "@prover-boost/config";
 import pino from "pino";
 import { execBackend, poolBackend, simBackend } from "./backends/index.ts";
 import { calibrate, formatCalibration } from "./calibrate.ts";
-import { type CliConfig, drainMs } from "./cli-options.ts";
+import { type CliConfig, stopBudget } from "./cli-options.ts";
 import { errorMessage } from "./errors.ts";
 import { workerMetrics } from "./metrics.ts";
 import { defaultNamePrefix, startWorkers } from "./pool.ts";
@@ -87,16 +87,12 @@ export async function runWorkers(config: CliConfig): Promise<void> {
   });
 
   // The first SIGINT / SIGTERM (or an uncaught error) stops leasing, lets in-flight jobs finish
-  // for drainMs and hands back the rest, all within the shutdown grace; past it, or on a second
-  // signal, the process exits 1 at once.
+  // for drainMs and hands back the rest, all within the shutdown grace (stopBudget); past it, or
+  // on a second signal, the process exits 1 at once.
   let closing: Promise<void> | undefined;
   const close = async () => {
     try {
-      const drain = drainMs(config.shutdownGraceMs);
-      // Half the reserve left after the drain for the sign-out once stopped (at most 2 s); the
-      // rest is for handing back.
-      const reserve = config.shutdownGraceMs - drain;
-      await pool.stop({ graceMs: drain, signOutMs: Math.min(2000, Math.floor(reserve / 2)) });
+      await pool.stop(stopBudget(config.shutdownGraceMs));
       await backend.close?.();
     } finally {
       await metricsServer?.close();

@@ -15,3 +15,9 @@ export const DEFAULT_MAX_REJECTIONS = 3;
  * the pool stops: each is handed back as a fail.
  */
 export const UNREADABLE_MAX = 3;
+
+/**
+ * Give up handing a job back after this long (the lease lapses on the relay anyway); a stopping
+ * agent gives up sooner, when its stop's reserve for hand-backs runs out (JobRun.shutdown).
+ */
+export const HAND_BACK_BUDGET_MS = 10_000;

@@ -6,7 +6,11 @@ import { Agent, request } from "undici";
 
 export interface PooledFetch {
   fetch: typeof fetch;
-  /** Closes the pool's connections (when the worker pool has stopped). */
+  /**
+   * Closes the pool's connections (when the worker pool has stopped): at once, abandoning any
+   * request still open. The pool has given up on those already (each has its timeout), and a
+   * graceful close would wait for their answers from a relay that may never send them.
+   */
   close(): Promise<void>;
 }
 
@@ -61,5 +65,5 @@ export function pooledFetch(): PooledFetch {
       typeof retryAfter === "string" ? retryAfter : null,
     ) as unknown as Response;
   };
-  return { fetch: pooled as typeof fetch, close: () => agent.close() };
+  return { fetch: pooled as typeof fetch, close: () => agent.destroy() };
 }

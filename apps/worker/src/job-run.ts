@@ -3,6 +3,7 @@
 // (handed back with failJob). Never throws.
 import { type LeasedJob, type RelayClient, RelayError } from "@prover-boost/sdk";
 import type { Hex } from "viem";
+import { HAND_BACK_BUDGET_MS } from "./defaults.ts";
 import {
   acceptedInUnreadAnswer,
   classifyRelayError,
@@ -30,8 +31,6 @@ const DEFAULT_LEASE_MS = 15_000;
  * either, so the offer costs the stop's reserve for releases little.
  */
 const LAST_DELIVERY_TIMEOUT_MS = 1_000;
-/** Give up handing a job back after this long (the lease lapses on the relay anyway). */
-const HAND_BACK_BUDGET_MS = 10_000;
 /**
  * Keep sending a finished proof whose result the relay did not answer (down, overloaded) for this
  * long after the first failure, until it gives a definitive answer. Not tied to the lease: a
@@ -93,11 +92,16 @@ export class JobRun {
 
   /**
    * Stop proving and hand the job back to the queue ("worker shutting down"); with `offerProof`,
-   * a proof already done is offered once more first (deliverOnStop).
+   * a proof already done is offered once more first (deliverOnStop). Both give up at `giveUpAt`
+   * (epoch ms), so a relay that does not answer cannot hold the stop past its grace.
    */
-  shutdown(offerProof = true): void {
+  shutdown(offerProof = true, giveUpAt = Number.POSITIVE_INFINITY): void {
+    this.giveUpAt = giveUpAt;
     this.abort.abort(new JobAbort("shutdown", "worker shutting down", offerProof));
   }
+
+  /** When a stopping agent's offer and hand-back of this job give up (shutdown). */
+  private giveUpAt = Number.POSITIVE_INFINITY;
 
   async run(): Promise<JobOutcome> {
     const started = Date.now();
@@ -324,7 +328,7 @@ export class JobRun {
     }
     try {
       await this.handle.client.submitResult(this.job.id, proof.proof, proof.publicInputs, {
-        timeoutMs: LAST_DELIVERY_TIMEOUT_MS,
+        timeoutMs: Math.max(1, Math.min(LAST_DELIVERY_TIMEOUT_MS, this.giveUpAt - Date.now())),
       });
       return this.proven(started);
     } catch (err) {
@@ -361,7 +365,7 @@ export class JobRun {
     shutdown = false,
   ): Promise<"failed" | "lost"> {
     const { stats, emit, logger, workerId } = this.ctx;
-    const deadline = Date.now() + HAND_BACK_BUDGET_MS;
+    const deadline = Math.min(Date.now() + HAND_BACK_BUDGET_MS, this.giveUpAt);
     const backoff = new Backoff(200, 2000);
     for (;;) {
       const left = deadline - Date.now();

@@ -4,7 +4,12 @@ import { setMaxListeners } from "node:events";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import { jobTypes as allJobTypes, type JobType } from "@prover-boost/core";
 import { privateKeyToAccount } from "viem/accounts";
-import { DEFAULT_MAX_REJECTIONS, DEFAULT_WAIT_MS, UNREADABLE_MAX } from "./defaults.ts";
+import {
+  DEFAULT_MAX_REJECTIONS,
+  DEFAULT_WAIT_MS,
+  HAND_BACK_BUDGET_MS,
+  UNREADABLE_MAX,
+} from "./defaults.ts";
 import { errorMessage } from "./errors.ts";
 import { pooledFetch } from "./http.ts";
 import { SIGN_OUT_BUDGET_MS, WorkerSession } from "./session.ts";
@@ -176,6 +181,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     graceMs: number,
     refused = false,
     signOutMs: number = SIGN_OUT_BUDGET_MS.stopped,
+    handBackMs: number = HAND_BACK_BUDGET_MS,
   ) => {
     stop.abort(new Error("worker pool stopping"));
     // Signed out at once, beside the drain, keeping the jobs still running: a job the relay
@@ -198,8 +204,9 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
     clearTimeout(timer);
     if (overdue) {
       const left = pool.reduce((n, w) => n + w.inFlight, 0);
-      logger.warn({ jobs: left }, "grace period over; handing unfinished jobs back");
-      for (const w of pool) w.shutdownInFlight(!refused);
+      logger.warn({ jobs: left, handBackMs }, "grace period over; handing unfinished jobs back");
+      const giveUpAt = Date.now() + handBackMs;
+      for (const w of pool) w.shutdownInFlight(!refused, giveUpAt);
     }
     await running;
     // Every job this agent knew of is handed in or given back: signed out again, keeping
@@ -217,6 +224,7 @@ export async function startWorkers(options: WorkerOptions): Promise<WorkerPool> 
         Math.max(0, opts.graceMs ?? DEFAULT_GRACE_MS),
         false,
         opts.signOutMs ?? SIGN_OUT_BUDGET_MS.stopped,
+        Math.max(1, opts.handBackMs ?? HAND_BACK_BUDGET_MS),
       );
       return stopping;
     },

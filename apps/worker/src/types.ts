@@ -82,9 +82,10 @@ export interface WorkerPool {
   /**
    * Stops leasing, lets in-flight jobs finish within graceMs (default 30 s), hands back the rest.
    * Signs out as the stop begins (within min(3 s, graceMs), beside the drain) and once stopped
-   * (within signOutMs, default 2 s).
+   * (within signOutMs, default 2 s). The offer of a proof in hand and the hand-back of each
+   * unfinished job give up after handBackMs (default 10 s) from the drain's end.
    */
-  stop(opts?: { graceMs?: number; signOutMs?: number }): Promise<void>;
+  stop(opts?: { graceMs?: number; signOutMs?: number; handBackMs?: number }): Promise<void>;
   stats(): WorkerStats;
 }
 

@@ -28,10 +28,10 @@ export class Worker {
 
   /**
    * Abort every in-flight job; each is handed back to the queue (with `offerProofs`, a proof
-   * already done is offered once more first).
+   * already done is offered once more first), giving up at `giveUpAt` (epoch ms).
    */
-  shutdownInFlight(offerProofs = true): void {
-    for (const run of this.runs) run.shutdown(offerProofs);
+  shutdownInFlight(offerProofs = true, giveUpAt = Number.POSITIVE_INFINITY): void {
+    for (const run of this.runs) run.shutdown(offerProofs, giveUpAt);
   }
 
   /** The sessions its sign-out ends, read as the stop begins (WorkerSession.signOutTargets). */
