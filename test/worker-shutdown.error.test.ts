@@ -272,6 +272,9 @@ describe("stopping the worker agent when the relay no longer answers", { timeout
     // would end the process with status 1.
     expect(await exitOf(a)).toEqual({ code: 0, signal: null });
     expect(logged(a, /could not hand the job back/)).toBe(true);
+    // Told as the lost lease it will be, not as a job handed back.
+    expect(logged(a, /job handed back/)).toBe(false);
+    expect(entries(a).find((e) => e.msg === "exiting")).toMatchObject({ failed: 0, lost: 1 });
     expect(logged(a, /shutdown deadline passed/)).toBe(false);
     const over = entries(a).find((e) => /grace period over/.test(String(e.msg)));
     expect(over).toMatchObject({ jobs: 1, handBackMs: 1500 });

@@ -356,8 +356,9 @@ export class JobRun {
   }
 
   /**
-   * failJob with a few retries; the job is counted as failed whether or not the relay heard.
-   * `shutdown`: the agent is stopping, so the relay releases the job counted as no fail.
+   * failJob with a few retries; the job is counted as failed once the relay heard, and as lost
+   * when it could not (its lease will lapse). `shutdown`: the agent is stopping, so the relay
+   * releases the job counted as no fail.
    */
   private async handBack(
     reason: string,
@@ -388,7 +389,8 @@ export class JobRun {
             { worker: workerId, job: this.ref, err: errorMessage(err) },
             "could not hand the job back; its lease will lapse on the relay",
           );
-          break;
+          // Not handed back: counted, and told, as the lost lease it will be.
+          return this.lost(`${reason}; could not hand it back: ${errorMessage(err)}`);
         }
         await sleep(retryInMs);
       }

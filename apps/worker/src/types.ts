@@ -74,7 +74,7 @@ export interface WorkerStats {
   failed: number;
   /** Results the relay refused as invalid (422). */
   rejected: number;
-  /** Jobs whose lease was lost (heartbeat or result 409, expired session). */
+  /** Jobs whose lease was lost (heartbeat or result 409, expired session, a hand-back unheard). */
   lost: number;
 }
 
