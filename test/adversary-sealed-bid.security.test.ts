@@ -3,7 +3,7 @@
 // Now no public view carries the bond or lets it be derived until the auction closes; after the
 // close the winner's bond is public (locked) and the bids are listed. Refusals do not measure
 // live bids either.
-import { accounts } from "@prover-boost/db";
+import { accounts, chargePenalty } from "@prover-boost/db";
 import type { ProverView } from "@prover-boost/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { account, openAuction, signedBid } from "./fixtures.ts";
@@ -67,5 +67,33 @@ describe("sealed bids", () => {
     expect(JSON.parse(res.body).error.code).toBe("INSUFFICIENT_COLLATERAL");
     expect(res.body).not.toContain((BOND - 1n).toString());
     expect(JSON.parse(res.body).error.message).not.toMatch(/\d/);
+  });
+
+  it("a penalty larger than the unreserved collateral does not measure live bids, nor spare them", async () => {
+    // A second bidder with a live bid, then a penalty charged against it for more than its
+    // collateral outside that bid. On main the penalty took DEPOSIT - BOND (public in the
+    // penalty's row and on the escrow), so the bond could be read off it, and the bid kept the
+    // rest out of the penalty's reach.
+    const other = account(0x5ea2);
+    await stack.admin.deposit(other.address, DEPOSIT);
+    const bid = await signedBid(other, BLOCK + 1, { bondAmount: BOND.toString() });
+    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
+    const taken = await stack.db.prisma.$transaction((tx) =>
+      chargePenalty(tx, {
+        kind: "withholding",
+        blockNumber: BLOCK + 1,
+        operator: other.address,
+        maxWei: DEPOSIT,
+        nowMs: Date.now(),
+      }),
+    );
+    // The whole deposit: a figure the public had already.
+    expect(taken).toBe(DEPOSIT);
+    const row = await stack.db.prisma.bid.findFirstOrThrow({ where: { prover: other.address } });
+    expect(row.status).toBe("unfunded");
+    expect(await balance(stack.db.prisma, accounts.reserved(other.address))).toBe(0n);
+    expect(await balance(stack.db.prisma, accounts.available(other.address))).toBe(0n);
+    // The first bidder's live bid is untouched.
+    expect(await balance(stack.db.prisma, accounts.reserved(bidder.address))).toBe(BOND);
   });
 });

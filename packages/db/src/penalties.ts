@@ -3,7 +3,8 @@
 // ledger movement that takes the amount, if any, is the caller's, in the same transaction, or
 // `chargePenalty`'s for the penalties that burn up to a fixed amount of free collateral.
 import { randomUUID } from "node:crypto";
-import { accounts, type Tx, takeUpTo } from "./ledger.ts";
+import { cancelLiveBids } from "./bids.ts";
+import { accounts, balanceOf, type Tx, takeUpTo } from "./ledger.ts";
 
 export type PenaltyKind = "invalid_proof" | "withholding" | "slash";
 
@@ -40,6 +41,13 @@ export function recordPenalty(db: Tx, p: PenaltyInput) {
  * Burns up to `maxWei` of the operator's free collateral (what there is, never below zero) and
  * records the penalty with the amount taken, in the caller's transaction. Returns that amount.
  *
+ * Free collateral includes what the operator's live bids reserve: when its available balance
+ * falls short of `maxWei`, those bids end (`unfunded`, their reservations released, as when a
+ * withdrawal takes their collateral) before the burn. Else collateral parked in sealed bids would
+ * shelter an operator from its penalties, and a penalty's amount, which is public, would be the
+ * operator's deposits less its locked bonds and its sealed bids' bonds: a rival could read the
+ * sum of those bonds off it. Taken so, the amount depends on public figures only.
+ *
  * With `onChain` (COLLATERAL=chain) the escrow holds the collateral, so the same transaction
  * also owes it a `penalty` settlement: the settler sends `penalize(operator, taken, ref)` with
  * the penalty's id as its ref, and the escrow burns it once.
@@ -52,6 +60,10 @@ export async function chargePenalty(
   // them: a penalty and a withdrawal being booked for the same prover wait for each other
   // instead of locking the prover's rows and burn in opposite orders.
   await tx.$queryRaw`SELECT pb_lock_prover(${p.operator})::text AS locked`;
+  // (cancelLiveBids locks the available row before the bids, as every writer that ends them.)
+  if (p.maxWei > 0n && (await balanceOf(tx, accounts.available(p.operator))) < p.maxWei) {
+    await cancelLiveBids(tx, p.operator, p.nowMs);
+  }
   const taken = await takeUpTo(
     tx,
     "penalty",
