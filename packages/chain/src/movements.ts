@@ -27,7 +27,6 @@
 // the sequencer from outside the ledger (the funding never came in). A block that expired in
 // open proving is refunded too (the aggregator owes it); its RewardRefunded moves its funded
 // reward from escrow:reward:<n> to the sequencer's earnings.
-import { STAGE } from "@prover-boost/core";
 import {
   accounts,
   applyMovement,
@@ -225,18 +224,16 @@ async function followLockedBond(
   // still go out (neither paid nor expired).
   const slashId = `${n}:slash`;
   const bondOf = async (lock: boolean) => {
-    const [row] = await tx.$queryRaw<{ bond: string; stage: string; slashed: boolean }[]>`
-      SELECT coalesce("bondAmount", 0)::text AS bond, stage,
-        stages ? 'deadline_missed' AND EXISTS (SELECT 1 FROM "Penalty" WHERE id = ${slashId})
-          AS slashed
+    const [row] = await tx.$queryRaw<{ bond: string; missed: boolean; slashed: boolean }[]>`
+      SELECT coalesce("bondAmount", 0)::text AS bond, stages ? 'deadline_missed' AS missed,
+        EXISTS (SELECT 1 FROM "Penalty" WHERE id = ${slashId}) AS slashed
       FROM "Block" WHERE number = ${n} AND winner = ${prover}
         AND stage IN ('committed', 'proving', 'proven', 'open_proving')
       ${lock ? PrismaNamespace.sql`FOR UPDATE` : PrismaNamespace.empty}`;
-    // In open proving, a block the ledger did not slash holds no bond of its winner's.
-    if (!row || (row.stage === STAGE.open_proving && !row.slashed)) {
-      return { bond: 0n, extra: 0n, slashed: false };
-    }
-    return { bond: BigInt(row.bond), extra: amount - BigInt(row.bond), slashed: row.slashed };
+    // A block whose deadline passed with no bond to slash (a withdrawal had left none) holds no
+    // bond of its winner's in the ledger, in open proving or proven there: nothing follows.
+    if (!row || (row.missed && !row.slashed)) return { bond: 0n, extra: 0n, slashed: false };
+    return { bond: BigInt(row.bond), extra: amount - BigInt(row.bond), slashed: row.missed };
   };
   if ((await bondOf(false)).extra <= 0n) return null;
   // The prover's bid lock, then the block, then balance rows (as a withdrawal's bonds are taken).
@@ -255,7 +252,7 @@ async function followLockedBond(
     });
   }
   const to = slashed
-    ? await slashLockedRest(tx, n, bond, amount, meta.nowMs)
+    ? await slashLockedRest(tx, n, bond, amount, meta)
     : [{ account: accounts.locked(prover), amount: extra }];
   return applyMovement(tx, {
     kind: slashed ? "slash" : "lock",
@@ -274,14 +271,16 @@ async function followLockedBond(
  * escrow slashes whatever it locked, so the ledger slashes the difference too: the returned legs
  * split it between the sequencer's earnings and `burn` (as the escrow will: slashSplit), the
  * block's slash penalty says the whole amount, and its slash, cancelled or reverted for want of
- * a bond meanwhile, is owed again behind the lock.
+ * a bond meanwhile, is owed again behind the lock. The slash row records what this movement
+ * slashed (`restBy`), for a reorg that takes the lock away (unslashLockedRest): its legs alone
+ * cannot say it when the prover is the block's sequencer (its two earnings legs net out).
  */
 async function slashLockedRest(
   tx: Tx,
   n: number,
   bond: bigint,
   amount: bigint,
-  nowMs: number,
+  meta: Pick<MovementMeta, "movementId" | "nowMs">,
 ): Promise<Leg[]> {
   const [auction] = await tx.$queryRaw<{ sequencer: string }[]>`
     SELECT sequencer FROM "Auction" WHERE "blockNumber" = ${n}`;
@@ -296,23 +295,31 @@ async function slashLockedRest(
     where: { id: `${n}:slash` },
     data: { amount: amount.toString() },
   });
-  const now = BigInt(nowMs);
-  await tx.settlement.updateMany({
-    where: {
-      key: `slash:${n}`,
-      OR: [{ status: "reverted" }, { status: "cancelled", errorCode: "BOND_WITHDRAWN" }],
-    },
-    data: {
-      status: "pending",
-      txHash: null,
-      errorCode: null,
-      error: null,
-      nextAttemptAt: now,
-      updatedAt: now,
-    },
-  });
+  const now = BigInt(meta.nowMs);
+  const [slashRow] = await tx.$queryRaw<
+    { id: bigint; status: string; errorCode: string | null; args: Record<string, unknown> }[]
+  >`SELECT id, status, "errorCode", args FROM "Settlement" WHERE key = ${`slash:${n}`}
+    FOR UPDATE`;
+  if (slashRow) {
+    const restBy = { ...restByOf(slashRow.args), [meta.movementId]: (amount - bond).toString() };
+    const owedAgain =
+      slashRow.status === "reverted" ||
+      (slashRow.status === "cancelled" && slashRow.errorCode === "BOND_WITHDRAWN");
+    await tx.settlement.update({
+      where: { id: slashRow.id },
+      data: {
+        args: { ...slashRow.args, restBy },
+        updatedAt: now,
+        ...(owedAgain
+          ? { status: "pending", txHash: null, errorCode: null, error: null, nextAttemptAt: now }
+          : {}),
+      },
+    });
+  }
   return legs;
 }
+
+const restByOf = (args: Record<string, unknown>) => (args.restBy ?? {}) as Record<string, string>;
 
 /**
  * The legs that take `amount` out of an address's free escrow balance as the ledger sees it:
@@ -544,24 +551,35 @@ async function restoreSlashedBonds(tx: Tx, movementId: string, nowMs: number): P
 }
 
 /**
- * A reorg took away the BondLocked whose booking slashed `extra` more of block `n`'s bond
- * (slashLockedRest): the block's bond and slash penalty are what they were before it, and its
- * slash, if that leaves no bond and it is not sent yet, is cancelled again (the escrow has no lock
- * of the block to slash). A lock that lands again on the new fork is booked, and slashed, again.
+ * A reorg took away the BondLocked whose booking (movement `movementId`) slashed the rest of
+ * block `n`'s lock (slashLockedRest, which recorded how much on the block's slash): the block's
+ * bond and slash penalty are what they were before it, and its owed lock asks for that bond
+ * again, or, with none left, is cancelled with the slash if not sent yet (shrinkOwedLock; a lock
+ * on its way is cancelled once it reverts). A lock that lands again is booked, and slashed, again.
  */
-async function unslashLockedRest(tx: Tx, n: number, extra: bigint, nowMs: number): Promise<void> {
+async function unslashLockedRest(
+  tx: Tx,
+  n: number,
+  movementId: string,
+  nowMs: number,
+): Promise<void> {
+  // The lock before the slash, in the order the settler takes them.
+  await tx.$queryRaw`SELECT id FROM "Settlement" WHERE key = ${`lock:${n}`} FOR UPDATE`;
+  const [slash] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
+    SELECT id, args FROM "Settlement" WHERE key = ${`slash:${n}`} FOR UPDATE`;
   const [b] = await tx.$queryRaw<{ bond: string }[]>`
     SELECT coalesce("bondAmount", 0)::text AS bond FROM "Block" WHERE number = ${n} FOR UPDATE`;
-  if (!b) return;
-  const left = BigInt(b.bond) > extra ? BigInt(b.bond) - extra : 0n;
+  if (!slash || !b) return;
+  const { [movementId]: rest, ...others } = restByOf(slash.args);
+  if (rest === undefined) return;
+  await tx.settlement.update({
+    where: { id: slash.id },
+    data: { args: { ...slash.args, restBy: others } },
+  });
+  const left = BigInt(b.bond) > BigInt(rest) ? BigInt(b.bond) - BigInt(rest) : 0n;
   await tx.block.update({ where: { number: n }, data: { bondAmount: left.toString() } });
   await tx.penalty.updateMany({ where: { id: `${n}:slash` }, data: { amount: left.toString() } });
-  if (left === 0n) {
-    await tx.settlement.updateMany({
-      where: { key: `slash:${n}`, status: "pending" },
-      data: bondWithdrawn(nowMs),
-    });
-  }
+  await shrinkOwedLock(tx, n, left, nowMs);
 }
 
 /**
@@ -965,14 +983,7 @@ export async function reverseMovement(
   // Only the index's own movements are reversed: a `lock` among them is a lock's top-up, and a
   // `slash` the rest of a lock whose block the ledger had slashed (slashLockedRest).
   if (kind === "withdrawal" || kind === "lock") await bondsFollow(tx, legs, meta.nowMs);
-  if (kind === "slash") {
-    // What it slashed: its legs into `burn` and the sequencer's earnings.
-    const extra = rows.reduce((sum, r) => {
-      const amount = BigInt(r.amount.toFixed());
-      return amount > 0n ? sum + amount : sum;
-    }, 0n);
-    await unslashLockedRest(tx, rows[0]!.blockNumber!, extra, meta.nowMs);
-  }
+  if (kind === "slash") await unslashLockedRest(tx, rows[0]!.blockNumber!, movementId, meta.nowMs);
   await restoreUndonePenalties(tx, movementId);
   legs.push(...(await restoreSlashedBonds(tx, movementId, meta.nowMs)));
   input.legs = legs.filter((l) => l.amount !== 0n);
