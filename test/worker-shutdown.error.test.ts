@@ -278,8 +278,8 @@ describe("stopping the worker agent when the relay no longer answers", { timeout
     expect(logged(a, /shutdown deadline passed/)).toBe(false);
     const over = entries(a).find((e) => /grace period over/.test(String(e.msg)));
     expect(over).toMatchObject({ jobs: 1, handBackMs: 1500 });
-    // The relay never heard the hand-back: the job is still leased to the agent's session.
-    proxy.restore();
+    // The relay never heard the hand-back: the job is still leased to the agent's session. (The
+    // proxy stays stalled: restored, it would deliver the held requests.)
     const row = await stack.db.prisma.proofJob.findUniqueOrThrow({ where: { id: held.id } });
     expect(row.status).toBe("leased");
   });

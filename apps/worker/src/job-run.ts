@@ -121,8 +121,9 @@ export class JobRun {
           "backend failed",
         );
         const reason = `${this.ctx.backend.name}: ${errorMessage(err)}`;
-        const outcome = await this.handBack(reason, isRetryable(err));
-        return outcome === "failed" ? "backend_failed" : outcome;
+        // Handed back or not, the backend failed: the loop backs off before its next job.
+        const outcome = await this.tryHandBack(reason, isRetryable(err));
+        return outcome === "lost" ? "lost" : "backend_failed";
       }
       if (signal.aborted) return await this.deliverOnStop(proof, started);
       return await this.submit(proof, started);
@@ -365,16 +366,30 @@ export class JobRun {
     retryable: boolean,
     shutdown = false,
   ): Promise<"failed" | "lost"> {
+    const outcome = await this.tryHandBack(reason, retryable, shutdown);
+    return outcome === "unheard" ? "lost" : outcome;
+  }
+
+  /**
+   * handBack's tries: `unheard` when the relay never answered in time (counted as lost). They
+   * stop HAND_BACK_BUDGET_MS after the first, or at the stop's giveUpAt, read before each try:
+   * a stop that comes while a hand-back is under way bounds it too.
+   */
+  private async tryHandBack(
+    reason: string,
+    retryable: boolean,
+    shutdown = false,
+  ): Promise<"failed" | "lost" | "unheard"> {
     const { stats, emit, logger, workerId } = this.ctx;
-    const deadline = Math.min(Date.now() + HAND_BACK_BUDGET_MS, this.giveUpAt);
+    const budgetEnd = Date.now() + HAND_BACK_BUDGET_MS;
     const backoff = new Backoff(200, 2000);
     for (;;) {
-      const left = deadline - Date.now();
+      const deadline = Math.min(budgetEnd, this.giveUpAt);
       try {
-        await raceAbort(
-          this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable, { shutdown }),
-          AbortSignal.timeout(Math.max(1, left)),
-        );
+        await this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable, {
+          shutdown,
+          timeoutMs: Math.max(1, deadline - Date.now()),
+        });
         break;
       } catch (err) {
         const kind = classifyRelayError(err);
@@ -390,9 +405,11 @@ export class JobRun {
             "could not hand the job back; its lease will lapse on the relay",
           );
           // Not handed back: counted, and told, as the lost lease it will be.
-          return this.lost(`${reason}; could not hand it back: ${errorMessage(err)}`);
+          this.lost(`${reason}; could not hand it back: ${errorMessage(err)}`);
+          return "unheard";
         }
-        await sleep(retryInMs);
+        // Cut short by a stop (its abort): the next try reads the stop's deadline.
+        await sleep(retryInMs, shutdown ? undefined : this.abort.signal).catch(() => {});
       }
     }
     stats.failed++;

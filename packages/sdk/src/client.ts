@@ -482,19 +482,27 @@ export class RelayClient {
       )
     ).body;
   }
-  /** `shutdown`: this worker is stopping and releases the job, counted as no fail. */
+  /**
+   * `shutdown`: this worker is stopping and releases the job, counted as no fail. `timeoutMs`:
+   * this request's own deadline instead of the client's.
+   */
   async failJob(
     jobId: string,
     reason: string,
     retryable: boolean,
-    opts: { shutdown?: boolean } = {},
+    opts: { shutdown?: boolean; timeoutMs?: number } = {},
   ) {
+    if (opts.timeoutMs !== undefined) checkTimeoutMs(opts.timeoutMs);
     return (
       await this.request<FailAnswer>(
         "POST",
         `/v1/jobs/${jobId}/fail`,
         opts.shutdown ? { reason, retryable, shutdown: true } : { reason, retryable },
-        { bearer: this.options.token, operation: "failJob" },
+        {
+          bearer: this.options.token,
+          operation: "failJob",
+          ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+        },
       )
     ).body;
   }
