@@ -103,8 +103,9 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
 
   /**
    * `racer` deposits DEPOSIT and bids `bond` on block `n`, asks `withdrawn` back on the escrow
-   * (unseen by the index), and wins at the close, on the aggregator's clock: the bond is locked
-   * in the ledger and its lock owed to the escrow. Returns the clock's setter and the deadline.
+   * (unseen by the index; nothing when 0), and wins at the close, on the aggregator's clock: the
+   * bond is locked in the ledger and its lock owed to the escrow. Returns the clock's setter and
+   * the deadline.
    */
   async function wonWithWithdrawalFirst(
     racer: ReturnType<typeof account>,
@@ -130,7 +131,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     const bid = await signedBid(racer, n, { bondAmount: bond.toString() });
     expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
     await beforeWithdrawal();
-    await l1.requestWithdrawal(racer, withdrawn);
+    if (withdrawn > 0n) await l1.requestWithdrawal(racer, withdrawn);
     let clock = closesAt + 1000;
     stack.aggregator.ctx.now = () => clock;
     await stack.aggregator.aggregator.tick();
@@ -237,26 +238,8 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
   it("a lock on its way with the whole bond when a withdrawal took the slash back; a reorg takes the withdrawal and the lock lands: slashed again, as the escrow slashes", async () => {
     const racer = account(0xf4);
     const n = 10;
-    const index = stack.relay.ctx.escrowIndex!;
-    await l1.fund(racer.address);
-    await l1.fundReward(sequencer, n, 1000n);
-    await l1.deposit(racer, DEPOSIT);
-    await index.poll();
-    const now = Date.now();
-    const closesAt = now + 60_000;
-    const deadline = now + 120_000;
-    const open = await openAuction(n, {
-      blockReward: "1000",
-      biddingClosesAt: closesAt,
-      proofDeadline: deadline,
-    });
-    await stack.client.openAuction(open.auction, open.txs, open.signature);
-    const bid = await signedBid(racer, n, { bondAmount: DEPOSIT.toString() });
-    expect((await stack.client.submitBid(bid.quote, bid.signature)).status).toBe("accepted");
-    let clock = closesAt + 1000;
-    stack.aggregator.ctx.now = () => clock;
-    await stack.aggregator.aggregator.tick();
-    expect((await stack.client.getBlock(n)).winner).toBe(racer.address);
+    // Won with nothing asked back yet.
+    const { index, deadline, setClock } = await wonWithWithdrawalFirst(racer, n, DEPOSIT, 0n);
 
     // The settler sends the lock of the whole bond, and no block takes it yet: it waits in the
     // mempool (kept aside here, so the withdrawal's block goes without it).
@@ -289,7 +272,7 @@ describe("a withdrawal the escrow took before the winning bond's lock", () => {
     await l1.requestWithdrawal(racer, DEPOSIT);
     const earningsBefore = await earnings();
     const burnBefore = await balance(stack.db.prisma, accounts.burn);
-    clock = deadline + 600_000;
+    setClock(deadline + 600_000);
     await stack.aggregator.aggregator.tick();
     const earningsSlashed = await earnings();
     const burnSlashed = await balance(stack.db.prisma, accounts.burn);
