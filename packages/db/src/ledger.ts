@@ -232,7 +232,8 @@ export async function collateralOf(db: Tx, prover: string): Promise<CollateralVi
  * Moves up to `max` from a guarded account to `to` (never overdrawing it), after locking both
  * balance rows in account order (the order pb_apply_movement locks them in: locking `from` alone
  * first deadlocked with a movement holding `to`, as `burn` sorts before every prover account).
- * Returns the amount moved. Used for penalties that take what is there.
+ * Returns the amount moved. Used for penalties that take what is there. `whenShort`, if given,
+ * runs (with both rows locked) when `from` holds less than `max`, and may add to it first.
  */
 export async function takeUpTo(
   tx: Tx,
@@ -241,6 +242,7 @@ export async function takeUpTo(
   to: string,
   max: bigint,
   meta: { nowMs: number; blockNumber?: number | null; ref?: string | null },
+  whenShort?: () => Promise<unknown>,
 ): Promise<bigint> {
   if (max <= 0n) return 0n;
   // Both rows exist before they are locked: a row this statement's snapshot cannot see yet (its
@@ -255,7 +257,11 @@ export async function takeUpTo(
     SELECT account, balance::text AS balance FROM "AccountBalance"
     WHERE account IN (${from}, ${to}) ORDER BY account FOR UPDATE`;
   const row = rows.find((r) => r.account === from);
-  const available = row ? BigInt(row.balance) : 0n;
+  let available = row ? BigInt(row.balance) : 0n;
+  if (available < max && whenShort) {
+    await whenShort();
+    available = await balanceOf(tx, from);
+  }
   const amount = available < max ? available : max;
   if (amount > 0n) await transfer(tx, kind, from, to, amount, meta);
   return amount;

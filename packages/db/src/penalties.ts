@@ -4,7 +4,7 @@
 // `chargePenalty`'s for the penalties that burn up to a fixed amount of free collateral.
 import { randomUUID } from "node:crypto";
 import { cancelLiveBids } from "./bids.ts";
-import { accounts, balanceOf, type Tx, takeUpTo } from "./ledger.ts";
+import { accounts, type Tx, takeUpTo } from "./ledger.ts";
 
 export type PenaltyKind = "invalid_proof" | "withholding" | "slash";
 
@@ -60,10 +60,8 @@ export async function chargePenalty(
   // them: a penalty and a withdrawal being booked for the same prover wait for each other
   // instead of locking the prover's rows and burn in opposite orders.
   await tx.$queryRaw`SELECT pb_lock_prover(${p.operator})::text AS locked`;
-  // (cancelLiveBids locks the available row before the bids, as every writer that ends them.)
-  if (p.maxWei > 0n && (await balanceOf(tx, accounts.available(p.operator))) < p.maxWei) {
-    await cancelLiveBids(tx, p.operator, p.nowMs);
-  }
+  // Short of the cap, the live bids end (under the balance rows' locks, `burn` first, as every
+  // penalty takes them; cancelLiveBids then takes the bids, as every writer that ends them).
   const taken = await takeUpTo(
     tx,
     "penalty",
@@ -71,6 +69,7 @@ export async function chargePenalty(
     accounts.burn,
     p.maxWei,
     { nowMs: p.nowMs, blockNumber: p.blockNumber, ref: p.jobId ?? null },
+    () => cancelLiveBids(tx, p.operator, p.nowMs),
   );
   const id = randomUUID();
   const { onChain, maxWei: _max, ...input } = p;
