@@ -97,11 +97,17 @@ export class JobRun {
    */
   shutdown(offerProof = true, giveUpAt = Number.POSITIVE_INFINITY): void {
     this.giveUpAt = giveUpAt;
+    if (Number.isFinite(giveUpAt)) {
+      // A hand-back request already on its way (sent before the stop) is let go of then too.
+      setTimeout(() => this.givenUp.abort(), Math.max(0, giveUpAt - Date.now())).unref();
+    }
     this.abort.abort(new JobAbort("shutdown", "worker shutting down", offerProof));
   }
 
   /** When a stopping agent's offer and hand-back of this job give up (shutdown). */
   private giveUpAt = Number.POSITIVE_INFINITY;
+  /** Aborted at giveUpAt. */
+  private readonly givenUp = new AbortController();
 
   async run(): Promise<JobOutcome> {
     const started = Date.now();
@@ -386,10 +392,13 @@ export class JobRun {
     for (;;) {
       const deadline = Math.min(budgetEnd, this.giveUpAt);
       try {
-        await this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable, {
-          shutdown,
-          timeoutMs: Math.max(1, deadline - Date.now()),
-        });
+        await raceAbort(
+          this.handle.client.failJob(this.job.id, reason.slice(0, 500), retryable, {
+            shutdown,
+            timeoutMs: Math.max(1, deadline - Date.now()),
+          }),
+          this.givenUp.signal,
+        );
         break;
       } catch (err) {
         const kind = classifyRelayError(err);
@@ -408,8 +417,10 @@ export class JobRun {
           this.lost(`${reason}; could not hand it back: ${errorMessage(err)}`);
           return "unheard";
         }
-        // Cut short by a stop (its abort): the next try reads the stop's deadline.
-        await sleep(retryInMs, shutdown ? undefined : this.abort.signal).catch(() => {});
+        // Cut short by a stop (its abort): the next try reads the stop's deadline. (Not once the
+        // job was aborted already: every later wait would be skipped.)
+        const cut = shutdown || this.abort.signal.aborted ? undefined : this.abort.signal;
+        await sleep(retryInMs, cut).catch(() => {});
       }
     }
     stats.failed++;
