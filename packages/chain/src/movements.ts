@@ -564,7 +564,9 @@ async function unslashLockedRest(
   nowMs: number,
 ): Promise<void> {
   // The lock before the slash, in the order the settler takes them.
-  await tx.$queryRaw`SELECT id FROM "Settlement" WHERE key = ${`lock:${n}`} FOR UPDATE`;
+  const [lock] = await tx.$queryRaw<
+    { id: bigint; status: string; args: Record<string, unknown> }[]
+  >`SELECT id, status, args FROM "Settlement" WHERE key = ${`lock:${n}`} FOR UPDATE`;
   const [slash] = await tx.$queryRaw<{ id: bigint; args: Record<string, unknown> }[]>`
     SELECT id, args FROM "Settlement" WHERE key = ${`slash:${n}`} FOR UPDATE`;
   const [b] = await tx.$queryRaw<{ bond: string }[]>`
@@ -579,6 +581,21 @@ async function unslashLockedRest(
   const left = BigInt(b.bond) > BigInt(rest) ? BigInt(b.bond) - BigInt(rest) : 0n;
   await tx.block.update({ where: { number: n }, data: { bondAmount: left.toString() } });
   await tx.penalty.updateMany({ where: { id: `${n}:slash` }, data: { amount: left.toString() } });
+  if (lock?.status === "confirmed") {
+    // Confirmed on the fork the reorg took: the index reopens it after this, and it is sent
+    // again, if it must be, for the bond left (none: cancelled, with the slash not sent yet).
+    await tx.settlement.update({
+      where: { id: lock.id },
+      data: { args: { ...lock.args, amount: left.toString() }, updatedAt: BigInt(nowMs) },
+    });
+    if (left === 0n) {
+      await tx.settlement.updateMany({
+        where: { key: `slash:${n}`, status: "pending" },
+        data: bondWithdrawn(nowMs),
+      });
+    }
+    return;
+  }
   await shrinkOwedLock(tx, n, left, nowMs);
 }
 
