@@ -81,7 +81,6 @@ it("expires a block nobody proved once its window is over, and ends the leases o
   expect(block.stage).toBe("expired");
   expect(block.stages.expired).toBeGreaterThanOrEqual(openedAt);
   // Its tree has left Redis: the held lease is gone (no withholding), and nothing is offered.
-  expect(await stack.aggregator.ctx.fabric.blocksInRedis()).not.toContain(1);
   const heartbeat = await w.client.heartbeat(held.id).catch((e: unknown) => e);
   expect(heartbeat).toBeInstanceOf(RelayError);
   expect((heartbeat as RelayError).code).toBe("LEASE_LOST");
@@ -94,6 +93,8 @@ it("expires a block nobody proved once its window is over, and ends the leases o
     const left = await stack.relay.ctx.fabric.redis.keys(`${stack.prefix}:*`);
     return left.filter((k) => /:b1-|:lease:1-/.test(k)).length === 0;
   });
+  // (Not before: until the relay has closed its handles, its sweep can write a queue's meta back.)
+  expect(await stack.aggregator.ctx.fabric.blocksInRedis()).not.toContain(1);
   // Past the held lease's whole life: nobody was charged for it, nothing was paid, and nothing
   // of the block is offered.
   await new Promise((r) => setTimeout(r, 2 * Number(stack.env.LEASE_MS)));
