@@ -96,7 +96,8 @@ export class JobRun {
    * (epoch ms), so a relay that does not answer cannot hold the stop past its grace.
    */
   shutdown(offerProof = true, giveUpAt = Number.POSITIVE_INFINITY): void {
-    this.giveUpAt = giveUpAt;
+    // (A later call never moves an earlier deadline back.)
+    this.giveUpAt = Math.min(this.giveUpAt, giveUpAt);
     if (Number.isFinite(giveUpAt)) {
       // A hand-back request already on its way (sent before the stop) is let go of then too.
       setTimeout(() => this.givenUp.abort(), Math.max(0, giveUpAt - Date.now())).unref();

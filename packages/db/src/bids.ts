@@ -59,8 +59,8 @@ export async function submitBidBatch(
 /**
  * Ends every live bid of a prover as `unfunded` and releases their reservations, in the caller's
  * transaction (COLLATERAL=chain: the L1 took back collateral those bids relied on, by a
- * withdrawal or a reorg; or a penalty needs that collateral: chargePenalty). Not `cancelled`: that is the prover's own signed cancellation, which a
- * bid ended this way never used. Takes the prover's bid lock first, as bid writes do, then its
+ * withdrawal or a reorg; or a penalty needs that collateral: chargePenalty). Not `cancelled`:
+ * that is the prover's own signed cancellation, which a bid ended this way never used. Takes the prover's bid lock first, as bid writes do, then its
  * available balance row, which an auction's close locks before it reads the live bids (so the
  * two never both end a bid); a bid the close has already ended is not live. `prover` is
  * checksummed, as bids store it. Returns the bids ended.
